@@ -1,0 +1,97 @@
+"""Error kinds a user can act on, and the one-line messages the window and CLI show.
+
+Providers translate their own exceptions into a :class:`Failure`; the engine never shows
+a traceback, only ``Failure.message``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    """What went wrong, in terms of what the user can do about it."""
+
+    AUTHENTICATION = "authentication"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    BAD_RESPONSE = "bad_response"
+    BAD_TEMPLATE = "bad_template"
+    CANCELLED = "cancelled"
+    OTHER = "other"
+
+
+#: Kinds worth another attempt: the same request may well succeed a moment later.
+RETRYABLE: frozenset[ErrorKind] = frozenset(
+    {ErrorKind.RATE_LIMITED, ErrorKind.SERVER_ERROR, ErrorKind.TIMEOUT, ErrorKind.CONNECTION}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A classified error.
+
+    Attributes:
+        kind: The error kind.
+        message: One line naming the provider and what to do; shown to users as is.
+        retry_after: Seconds the server asked us to wait (``Retry-After``), if it did.
+        status: HTTP status code when there was one.
+    """
+
+    kind: ErrorKind
+    message: str
+    retry_after: float | None = None
+    status: int | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """Whether another attempt may succeed."""
+        return self.kind in RETRYABLE
+
+
+class TemplateError(ValueError):
+    """The prompt template or the inputs cannot make a prompt; ``str()`` is the one-line reason."""
+
+
+class SpecError(ValueError):
+    """A run cannot be built from what the user asked for (bad limit, no inputs, bad URL)."""
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """Squash ``text`` onto one line of at most ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def timeout_failure(provider: str, seconds: float | None) -> Failure:
+    """The request did not finish within the per-request timeout."""
+    within = f" within {seconds:g} s" if seconds else ""
+    return Failure(
+        ErrorKind.TIMEOUT,
+        f"{provider}: no complete answer{within}. Raise the timeout or lower max concurrency.",
+    )
+
+
+def generic_failure(exc: BaseException, provider: str) -> Failure:
+    """Fallback classification for exceptions no provider claimed."""
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return timeout_failure(provider, None)
+    if isinstance(exc, KeyError | TemplateError):
+        detail = one_line(str(exc.args[0] if exc.args else exc))
+        return Failure(
+            ErrorKind.BAD_TEMPLATE,
+            f"Template: {detail}. Add the missing column or remove the variable.",
+        )
+    if isinstance(exc, ConnectionError):
+        return Failure(
+            ErrorKind.CONNECTION,
+            f"{provider}: connection failed ({type(exc).__name__}). Check the server is running.",
+        )
+    name = type(exc).__name__
+    detail = one_line(str(exc) or name, 120)
+    return Failure(ErrorKind.OTHER, f"{provider}: unexpected error: {name}: {detail}")

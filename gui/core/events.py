@@ -1,0 +1,133 @@
+"""Every event the engine emits, as frozen dataclasses in one module.
+
+Subscribers receive them synchronously on the event loop's thread, in order per cell:
+``CellQueued -> (CellStarted -> [FirstToken -> TextChunk*] -> CellRetrying?)* ->
+CellFinished | CellFailed | CellCancelled``, bracketed by ``RunStarted`` and ``RunFinished``.
+Times ``t`` are seconds since the run started (monotonic clock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gui.core.errors import ErrorKind
+from gui.core.metrics import CellMetrics, RunSummary
+from gui.core.spec import Cell, RunSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every engine event.
+
+    Attributes:
+        run_id: The run this event belongs to.
+        t: Seconds since the run started.
+    """
+
+    run_id: str
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class CellEvent(Event):
+    """An event about one cell."""
+
+    cell_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted(Event):
+    """The run was accepted; ``cells`` lists every cell in grid order."""
+
+    spec: RunSpec
+    cells: tuple[Cell, ...]
+    started_at: float  # wall-clock epoch seconds, for history and exports
+
+
+@dataclass(frozen=True, slots=True)
+class CellQueued(CellEvent):
+    """The cell is waiting for its turn (strategy order, limiter, rate limiter)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CellStarted(CellEvent):
+    """The cell left the limiter and the rate limiter: its request goes out now.
+
+    Attributes:
+        attempt: 1 for the first try, 2 for the first retry, ...
+        waited: Seconds this attempt spent in the limiter and rate limiter.
+    """
+
+    attempt: int
+    waited: float
+
+
+@dataclass(frozen=True, slots=True)
+class FirstToken(CellEvent):
+    """The first text of a streamed answer arrived, ``ttft`` seconds after the start."""
+
+    ttft: float
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk(CellEvent):
+    """More answer text (one streamed chunk, or the whole answer for non-streaming calls)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CellRetrying(CellEvent):
+    """An attempt failed with a retryable error; the next starts after ``delay`` seconds.
+
+    Attributes:
+        attempt: The attempt that comes next (2 = first retry).
+        max_attempts: Total attempts allowed (retries + 1).
+        delay: Back-off before the next attempt (``Retry-After`` when the server sent one).
+        kind: Kind of the error that caused the retry.
+        reason: One-line message of that error.
+    """
+
+    attempt: int
+    max_attempts: int
+    delay: float
+    kind: ErrorKind
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CellFinished(CellEvent):
+    """The cell succeeded with ``text``."""
+
+    text: str
+    metrics: CellMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class CellFailed(CellEvent):
+    """The cell failed for good; ``partial_text`` keeps whatever had arrived."""
+
+    kind: ErrorKind
+    message: str
+    partial_text: str
+    metrics: CellMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class CellCancelled(CellEvent):
+    """The cell was cancelled (by the user, by fail-fast, or at shutdown); text is kept."""
+
+    reason: str
+    partial_text: str
+    metrics: CellMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished(Event):
+    """Every cell has ended; ``summary`` adds up to the number of cells."""
+
+    summary: RunSummary
+
+
+#: Events after which a cell never changes again.
+TERMINAL = (CellFinished, CellFailed, CellCancelled)

@@ -1,0 +1,128 @@
+"""Per-cell timings and the run summary, measured on the monotonic clock."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (words and punctuation) for providers that report no usage."""
+    return len(_TOKEN_RE.findall(text))
+
+
+@dataclass(frozen=True, slots=True)
+class CellMetrics:
+    """How one cell went. Times are seconds since the run started.
+
+    Attributes:
+        queued_at: When the cell was queued.
+        started_at: When its last attempt's request went out (``None`` if it never did).
+        first_token_at: When its first streamed text arrived (streaming only).
+        ended_at: When it ended.
+        waited: Seconds spent in the limiter and rate limiter, all attempts.
+        ttft: Time to first token of the last attempt (streaming only).
+        latency: Start of the last attempt to the end.
+        output_tokens: Answer tokens: provider usage when reported, else estimated.
+        tokens_estimated: Whether ``output_tokens`` was estimated.
+        tokens_per_second: Output tokens over streaming time (or latency when not streamed).
+        retries: Attempts after the first.
+    """
+
+    queued_at: float
+    started_at: float | None
+    first_token_at: float | None
+    ended_at: float
+    waited: float
+    ttft: float | None
+    latency: float | None
+    output_tokens: int
+    tokens_estimated: bool
+    tokens_per_second: float | None
+    retries: int
+
+    @property
+    def total(self) -> float:
+        """Queued to ended, seconds."""
+        return self.ended_at - self.queued_at
+
+
+@dataclass(slots=True)
+class CellClock:
+    """Mutable timing record the engine fills in while a cell runs."""
+
+    queued_at: float
+    started_at: float | None = None
+    first_token_at: float | None = None
+    waited: float = 0.0
+    attempts: int = 0
+    chunks: int = 0
+    usage_tokens: int | None = None
+
+    def freeze(self, ended_at: float, text: str) -> CellMetrics:
+        """The final :class:`CellMetrics` for a cell that ended at ``ended_at``."""
+        if self.usage_tokens is not None:
+            tokens, estimated = self.usage_tokens, False
+        elif self.chunks and self.chunks >= estimate_tokens(text) // 2:
+            tokens, estimated = self.chunks, True
+        else:
+            tokens, estimated = estimate_tokens(text), True
+        latency = None if self.started_at is None else ended_at - self.started_at
+        ttft = (
+            None
+            if self.first_token_at is None or self.started_at is None
+            else self.first_token_at - self.started_at
+        )
+        span = None
+        if self.first_token_at is not None and ended_at > self.first_token_at:
+            span = ended_at - self.first_token_at
+        elif latency:
+            span = latency
+        tps = tokens / span if span and tokens else None
+        return CellMetrics(
+            queued_at=self.queued_at,
+            started_at=self.started_at,
+            first_token_at=self.first_token_at,
+            ended_at=ended_at,
+            waited=self.waited,
+            ttft=ttft,
+            latency=latency,
+            output_tokens=tokens,
+            tokens_estimated=estimated,
+            tokens_per_second=tps,
+            retries=max(self.attempts - 1, 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """How a run went, adding up to the number of cells.
+
+    Attributes:
+        total: Number of cells.
+        done: Cells that succeeded.
+        failed: Cells that failed.
+        cancelled: Cells that were cancelled.
+        wall: Seconds from run start to the last cell's end.
+        strategy: Strategy name.
+        peak_in_flight: Most cells in flight at once.
+        failures_by_kind: Failed cells per error kind.
+        cancelled_by_user: Whether the run itself was cancelled.
+    """
+
+    total: int
+    done: int
+    failed: int
+    cancelled: int
+    wall: float
+    strategy: str
+    peak_in_flight: int
+    failures_by_kind: dict[str, int] = field(default_factory=dict)
+    cancelled_by_user: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Every cell succeeded."""
+        return self.done == self.total

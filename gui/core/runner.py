@@ -1,0 +1,567 @@
+"""The run engine: owns every task of a run, applies the limits, reports events.
+
+A :class:`Run` is created from a validated :class:`~gui.core.spec.RunSpec` and a provider
+:class:`~gui.core.ports.Backend`. ``start()`` launches one named driver task; the chosen
+strategy (``gui.core.strategies``) decides how cells are scheduled, and every cell runs
+through :meth:`Run._cell_main`, which is the single place where limits, retries, timeouts,
+cancellation and metrics are handled. Whatever happens, every cell ends with exactly one
+terminal event and the run ends with :class:`~gui.core.events.RunFinished`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Any
+
+from gui.core import events as ev
+from gui.core.errors import ErrorKind, Failure, generic_failure, timeout_failure
+from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
+from gui.core.metrics import CellClock, RunSummary
+from gui.core.ports import Backend, ChainLike
+from gui.core.spec import Cell, ErrorPolicy, Limits, RunSpec
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[ev.Event], None]
+
+CANCELLED_BY_USER = "Cancelled by user; partial text kept."
+CANCELLED_FAIL_FAST = "Cancelled: another cell failed and the error policy is fail fast."
+CANCELLED_SHUTDOWN = "Cancelled: the run was stopped."
+
+
+class CallMode(StrEnum):
+    """How one cell's request is made."""
+
+    INVOKE_THREAD = "invoke_thread"  # chain.invoke in a worker thread (sync strategy)
+    AINVOKE = "ainvoke"
+    ASTREAM = "astream"
+
+
+class Phase(StrEnum):
+    """Where a cell is now; the window's status chip and gauges read this."""
+
+    QUEUED = "queued"
+    WAITING = "waiting"  # in the limiter or rate limiter
+    RUNNING = "running"  # request out, no text yet
+    STREAMING = "streaming"
+    RETRYING = "retrying"  # backing off before another attempt
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the cell has ended."""
+        return self in (Phase.DONE, Phase.FAILED, Phase.CANCELLED)
+
+
+_run_numbers = itertools.count(1)
+
+
+class Run:
+    """One execution of a :class:`RunSpec`; create with :meth:`Runner.start`."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        backend: Backend,
+        *,
+        run_id: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self.spec = spec
+        self.cells: tuple[Cell, ...] = tuple(spec.cells())
+        self._by_id: dict[str, Cell] = {c.id: c for c in self.cells}
+        self.limits: Limits = spec.limits
+        self._backend = backend
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._limiter = ResizableLimiter(self.limits.max_concurrency)
+        self._rate = RateLimiter(self.limits.requests_per_second)
+        self._subscribers: list[Subscriber] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._driver: asyncio.Task[RunSummary] | None = None
+        self._t0 = 0.0
+        self._phase: dict[str, Phase] = dict.fromkeys(self._by_id, Phase.QUEUED)
+        self._phase_counts: dict[Phase, int] = dict.fromkeys(Phase, 0)
+        self._phase_counts[Phase.QUEUED] = len(self.cells)
+        self._clocks: dict[str, CellClock] = {}
+        self._texts: dict[str, list[str]] = {}
+        self._cancel_reasons: dict[str, str] = {}
+        self._stopping: str | None = None
+        self._stopped_by_user = False
+        self._failures: dict[str, int] = {}
+        self._peak_running = 0
+        self._chains: dict[int, ChainLike] = {}
+        self.summary: RunSummary | None = None
+
+    # ---------------------------------------------------------------- public API
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event from now on; returns an unsubscribe."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def start(self) -> asyncio.Task[RunSummary]:
+        """Launch the run on the running loop; the returned task resolves to the summary."""
+        if self._driver is not None:
+            raise RuntimeError("run already started")
+        self._driver = asyncio.get_running_loop().create_task(
+            self._main(), name=f"fanout-run:{self.id}"
+        )
+        return self._driver
+
+    async def wait(self) -> RunSummary:
+        """Wait for the run to end (starting it if needed)."""
+        task = self._driver or self.start()
+        return await asyncio.shield(task)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended."""
+        return self.summary is not None
+
+    def cancel(self, reason: str = CANCELLED_BY_USER) -> None:
+        """Cancel every cell that has not ended; running ones keep their partial text."""
+        if self._stopping is None:
+            self._stopping = reason
+            self._stopped_by_user = reason == CANCELLED_BY_USER
+        for cell in self.cells:
+            if not self._phase[cell.id].terminal:
+                self._cancel_one(cell.id, reason)
+
+    def cancel_cell(self, cell_id: str) -> None:
+        """Cancel one cell; its siblings carry on."""
+        if cell_id not in self._by_id:
+            raise KeyError(cell_id)
+        if not self._phase[cell_id].terminal:
+            self._cancel_one(cell_id, CANCELLED_BY_USER)
+
+    def set_limits(self, **changes: Any) -> Limits:
+        """Change limits now; they apply to cells not yet started.
+
+        Raises:
+            SpecError: a value is out of its accepted range.
+        """
+        self.limits = self.limits.changed(**changes)
+        self._limiter.set_limit(self.limits.max_concurrency)
+        if self._driver is not None:
+            self._rate.set_rate(self.limits.requests_per_second)
+        return self.limits
+
+    def phase(self, cell_id: str) -> Phase:
+        """Current phase of a cell."""
+        return self._phase[cell_id]
+
+    def count(self, phase: Phase) -> int:
+        """How many cells are in ``phase`` now."""
+        return self._phase_counts[phase]
+
+    @property
+    def in_flight(self) -> int:
+        """Cells whose request is out right now."""
+        return self._phase_counts[Phase.RUNNING] + self._phase_counts[Phase.STREAMING]
+
+    @property
+    def peak_in_flight(self) -> int:
+        """Most requests out at once so far."""
+        return self._peak_running
+
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return self._clock() - self._t0 if self._t0 else 0.0
+
+    def partial_text(self, cell_id: str) -> str:
+        """The text a cell has produced so far."""
+        return "".join(self._texts.get(cell_id, ()))
+
+    # ------------------------------------------------------------- strategy API
+
+    def spawn(self, cell: Cell, mode: CallMode) -> asyncio.Task[None]:
+        """Create (or return) the owned task that runs ``cell``."""
+        task = self._tasks.get(cell.id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(
+                self._cell_main(cell, mode), name=f"fanout-cell:{self.id}:{cell.id}"
+            )
+            self._tasks[cell.id] = task
+        return task
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the run is being cancelled (strategies start no new cells)."""
+        return self._stopping is not None
+
+    @property
+    def backend(self) -> Backend:
+        """The provider backend."""
+        return self._backend
+
+    # ---------------------------------------------------------------- internals
+
+    def _now(self) -> float:
+        return self._clock() - self._t0
+
+    def _emit(self, event: ev.Event) -> None:
+        for callback in tuple(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", callback, type(event).__name__)
+
+    def _set_phase(self, cell_id: str, phase: Phase) -> None:
+        old = self._phase[cell_id]
+        if old is phase or old.terminal:
+            return
+        self._phase_counts[old] -= 1
+        self._phase_counts[phase] += 1
+        self._phase[cell_id] = phase
+        self._peak_running = max(self._peak_running, self.in_flight)
+
+    def _cancel_one(self, cell_id: str, reason: str) -> None:
+        self._cancel_reasons.setdefault(cell_id, reason)
+        task = self._tasks.get(cell_id)
+        if task is not None:
+            if not task.done():
+                task.cancel(reason)
+        elif self._t0:
+            # Never started: end it here so the grid never keeps a queued ghost.
+            self._end_cancelled(self._by_id[cell_id])
+
+    def _chain(self, cell: Cell) -> ChainLike:
+        chain = self._chains.get(cell.col)
+        if chain is None:
+            chain = self._backend.chain(self.spec.template, self.spec.system, cell.model)
+            self._chains[cell.col] = chain
+        return chain
+
+    def _classify(self, exc: BaseException, cell: Cell) -> Failure:
+        try:
+            failure = self._backend.classify(exc, cell.model)
+        except Exception:
+            log.exception("error classifier failed")
+            failure = None
+        return failure or generic_failure(exc, cell.model.provider_name)
+
+    async def _main(self) -> RunSummary:
+        from gui.core.strategies import STRATEGIES
+
+        self._t0 = self._clock()
+        self._rate.set_rate(self.limits.requests_per_second)
+        self._emit(ev.RunStarted(self.id, 0.0, self.spec, self.cells, time.time()))
+        for cell in self.cells:
+            self._clocks[cell.id] = CellClock(queued_at=self._now())
+            self._emit(ev.CellQueued(self.id, self._now(), cell.id))
+        # Cells cancelled before the driver got going end now.
+        for cell_id, reason in list(self._cancel_reasons.items()):
+            self._cancel_one(cell_id, reason)
+        try:
+            await STRATEGIES[self.spec.strategy](self)
+        except asyncio.CancelledError:
+            # Someone cancelled the driver itself (e.g. loop shutdown): stop every cell,
+            # wait for them below, then let the cancellation through.
+            self.cancel(CANCELLED_SHUTDOWN)
+            await self._settle()
+            raise
+        except Exception:
+            log.exception("strategy %s crashed", self.spec.strategy)
+            self.cancel(CANCELLED_SHUTDOWN)
+        finally:
+            if self.summary is None:
+                await self._settle()
+        assert self.summary is not None
+        return self.summary
+
+    async def _settle(self) -> None:
+        """Wait for every cell task, end any cell left without a state, emit RunFinished."""
+        pending = [t for t in self._tasks.values() if not t.done()]
+        if pending:
+            await asyncio.wait(pending)
+        for cell in self.cells:
+            if not self._phase[cell.id].terminal:
+                self._cancel_reasons.setdefault(cell.id, self._stopping or CANCELLED_SHUTDOWN)
+                self._end_cancelled(cell)
+        if self.summary is None:
+            c = self._phase_counts
+            self.summary = RunSummary(
+                total=len(self.cells),
+                done=c[Phase.DONE],
+                failed=c[Phase.FAILED],
+                cancelled=c[Phase.CANCELLED],
+                wall=self._now(),
+                strategy=str(self.spec.strategy),
+                peak_in_flight=self._peak_running,
+                failures_by_kind=dict(self._failures),
+                cancelled_by_user=self._stopped_by_user,
+            )
+            self._emit(ev.RunFinished(self.id, self._now(), self.summary))
+
+    def _end_cancelled(self, cell: Cell) -> None:
+        if self._phase[cell.id].terminal:
+            return
+        text = self.partial_text(cell.id)
+        clock = self._clocks.setdefault(cell.id, CellClock(queued_at=self._now()))
+        self._set_phase(cell.id, Phase.CANCELLED)
+        reason = self._cancel_reasons.get(cell.id, CANCELLED_SHUTDOWN)
+        self._emit(
+            ev.CellCancelled(
+                self.id, self._now(), cell.id, reason, text, clock.freeze(self._now(), text)
+            )
+        )
+
+    async def _cell_main(self, cell: Cell, mode: CallMode) -> None:
+        """Run one cell to exactly one terminal event. Never raises."""
+        if self._phase[cell.id].terminal:
+            return
+        if cell.id in self._cancel_reasons:
+            self._end_cancelled(cell)
+            return
+        clock = self._clocks[cell.id]
+        parts = self._texts.setdefault(cell.id, [])
+        try:
+            attempt = 0
+            while True:
+                attempt += 1
+                clock.attempts = attempt
+                self._set_phase(cell.id, Phase.WAITING)
+                entered = self._clock()
+                await self._limiter.acquire()
+                try:
+                    await self._rate.acquire()
+                    waited = self._clock() - entered
+                    clock.waited += waited
+                    clock.started_at = self._now()
+                    clock.first_token_at = None
+                    clock.chunks = 0
+                    parts.clear()
+                    self._set_phase(cell.id, Phase.RUNNING)
+                    self._emit(ev.CellStarted(self.id, self._now(), cell.id, attempt, waited))
+                    failure = await self._attempt(cell, mode, clock, parts)
+                finally:
+                    self._limiter.release()
+                if failure is None:
+                    text = "".join(parts)
+                    self._set_phase(cell.id, Phase.DONE)
+                    metrics = clock.freeze(self._now(), text)
+                    self._emit(ev.CellFinished(self.id, self._now(), cell.id, text, metrics))
+                    return
+                limits = self.limits
+                too_long = (
+                    failure.retry_after is not None and failure.retry_after > limits.backoff_max
+                )
+                if failure.retryable and attempt <= limits.retries and not parts and not too_long:
+                    delay = backoff_delay(
+                        attempt + 1,
+                        limits.backoff_base,
+                        limits.backoff_max,
+                        failure.retry_after,
+                        self._rng,
+                    )
+                    self._set_phase(cell.id, Phase.RETRYING)
+                    self._emit(
+                        ev.CellRetrying(
+                            self.id,
+                            self._now(),
+                            cell.id,
+                            attempt + 1,
+                            limits.retries + 1,
+                            delay,
+                            failure.kind,
+                            failure.message,
+                        )
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                self._fail(cell, failure, clock, attempt, too_long)
+                return
+        except asyncio.CancelledError:
+            self._end_cancelled(cell)
+        except Exception as exc:  # a bug of ours: still end the cell visibly
+            log.exception("cell %s crashed", cell.id)
+            self._fail(cell, generic_failure(exc, cell.model.provider_name), clock, 1, False)
+
+    def _fail(
+        self, cell: Cell, failure: Failure, clock: CellClock, attempt: int, too_long: bool
+    ) -> None:
+        message = failure.message
+        if attempt > 1:
+            message = f"{message} (after {attempt} attempts)"
+        if too_long and failure.retry_after is not None:
+            message = f"{message} The server asks to wait {failure.retry_after:g} s, longer than the {self.limits.backoff_max:g} s back-off limit."
+        text = "".join(self._texts.get(cell.id, ()))
+        self._set_phase(cell.id, Phase.FAILED)
+        self._failures[failure.kind] = self._failures.get(failure.kind, 0) + 1
+        self._emit(
+            ev.CellFailed(
+                self.id,
+                self._now(),
+                cell.id,
+                failure.kind,
+                message,
+                text,
+                clock.freeze(self._now(), text),
+            )
+        )
+        if self.limits.error_policy is ErrorPolicy.FAIL_FAST and self._stopping is None:
+            self._stopping = CANCELLED_FAIL_FAST
+            for other in self.cells:
+                if other.id != cell.id and not self._phase[other.id].terminal:
+                    self._cancel_one(other.id, CANCELLED_FAIL_FAST)
+
+    async def _attempt(
+        self, cell: Cell, mode: CallMode, clock: CellClock, parts: list[str]
+    ) -> Failure | None:
+        """Make one request under the timeout; ``None`` on success, else the failure."""
+        probe = self._backend.usage_probe()
+        config: dict[str, Any] = {
+            "callbacks": probe.callbacks,
+            "run_name": f"fanout {cell.id}",
+            "tags": ["fanout-studio"],
+            "metadata": {"fanout_run": self.id, "fanout_cell": cell.id},
+        }
+        timeout = self.limits.timeout
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                chain = self._chain(cell)
+                if mode is CallMode.ASTREAM:
+                    await self._stream(cell, chain, config, clock, parts)
+                else:
+                    result = await self._invoke(chain, cell.inputs, config, mode)
+                    text = result if isinstance(result, str) else str(result)
+                    if text:
+                        parts.append(text)
+                        self._emit(ev.TextChunk(self.id, self._now(), cell.id, text))
+        except TimeoutError as exc:
+            if scope.expired():
+                return timeout_failure(cell.model.provider_name, timeout)
+            return self._classify(exc, cell)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return self._classify(exc, cell)
+        finally:
+            clock.usage_tokens = probe.output_tokens
+        return None
+
+    async def _invoke(
+        self, chain: ChainLike, inputs: Mapping[str, str], config: dict[str, Any], mode: CallMode
+    ) -> Any:
+        if mode is CallMode.AINVOKE:
+            return await chain.ainvoke(inputs, config)
+        return await run_in_daemon_thread(chain.invoke, inputs, config)
+
+    async def _stream(
+        self,
+        cell: Cell,
+        chain: ChainLike,
+        config: dict[str, Any],
+        clock: CellClock,
+        parts: list[str],
+    ) -> None:
+        emit = self._emit
+        agen = chain.astream(cell.inputs, config)
+        try:
+            async for chunk in agen:
+                text = chunk if isinstance(chunk, str) else str(chunk)
+                if not text:
+                    continue
+                if clock.first_token_at is None:
+                    clock.first_token_at = self._now()
+                    self._set_phase(cell.id, Phase.STREAMING)
+                    started = clock.started_at or 0.0
+                    emit(
+                        ev.FirstToken(
+                            self.id, clock.first_token_at, cell.id, clock.first_token_at - started
+                        )
+                    )
+                clock.chunks += 1
+                parts.append(text)
+                emit(ev.TextChunk(self.id, self._now(), cell.id, text))
+        finally:
+            # Close the generator (and with it the HTTP stream) now, not at GC time.
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+def run_in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run a blocking call in its own daemon thread and await its result on the loop.
+
+    A daemon thread (not the loop's executor) so that a cancelled or timed-out blocking call
+    can never hold the process open at exit, and so that qasync's 10-thread default executor
+    is not the hidden limit of the sync strategy.
+    """
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def deliver(ok: bool, value: Any) -> None:
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+    def work() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            outcome: tuple[bool, Any] = (False, exc)
+        else:
+            outcome = (True, result)
+        try:
+            loop.call_soon_threadsafe(deliver, *outcome)
+        except RuntimeError:
+            pass  # the loop closed while we worked: nobody is waiting any more
+
+    threading.Thread(target=work, name="fanout-sync-call", daemon=True).start()
+    return fut
+
+
+class Runner:
+    """Creates runs and keeps them alive until they end (strong references)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.runs: dict[str, Run] = {}
+
+    def start(self, spec: RunSpec, *, run_id: str | None = None) -> Run:
+        """Validate ``spec``, start its run and return it."""
+        spec.validate()
+        run = Run(spec, self.backend, run_id=run_id)
+        self.runs[run.id] = run
+        task = run.start()
+        task.add_done_callback(lambda _t: self.runs.pop(run.id, None))
+        return run
+
+    async def shutdown(self) -> None:
+        """Cancel every run and wait until each has ended."""
+        runs = list(self.runs.values())
+        for run in runs:
+            run.cancel(CANCELLED_SHUTDOWN)
+        for run in runs:
+            try:
+                await run.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("run %s ended with an error", run.id)
+
+
+__all__ = ["CallMode", "ErrorKind", "Phase", "Run", "Runner", "run_in_daemon_thread"]

@@ -1,0 +1,365 @@
+"""What a run is: template x input rows x model profiles, with its strategy and limits.
+
+Everything here is a frozen dataclass so a spec can be handed between the window, the
+engine and storage without anyone mutating it behind the others' backs. Limits that change
+during a run go through :meth:`gui.core.runner.Run.set_limits`, which makes a new ``Limits``.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlparse
+
+from gui.core.errors import SpecError, TemplateError
+
+
+class Strategy(StrEnum):
+    """How the cells of a run are scheduled."""
+
+    SYNC = "sync"
+    SEQUENTIAL = "sequential"
+    GATHER = "gather"
+    ABATCH = "abatch"
+    AS_COMPLETED = "as_completed"
+    STREAM = "stream"
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether cells may overlap in time."""
+        return self not in (Strategy.SYNC, Strategy.SEQUENTIAL)
+
+    @property
+    def streams(self) -> bool:
+        """Whether text arrives token by token (``astream``) instead of at the end."""
+        return self is Strategy.STREAM
+
+
+class ErrorPolicy(StrEnum):
+    """What one failed cell does to the rest of its run."""
+
+    ISOLATE = "isolate"
+    FAIL_FAST = "fail_fast"
+
+
+class ProviderKind(StrEnum):
+    """Which family of chat model a profile builds."""
+
+    SIMULATED = "simulated"
+    OPENAI = "openai"
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """Behaviour of the built-in simulated model.
+
+    Attributes:
+        ttft: Seconds before the first token.
+        tokens_per_second: Streaming pace; 0 means as fast as possible.
+        output_tokens: Tokens per answer.
+        jitter: Relative random variation of ttft and pace (0 = exact).
+        failure_rate: Probability that a request fails.
+        failure_kind: ``rate_limit``, ``server_error``, ``timeout`` or ``drop``.
+        retry_after: Seconds a simulated 429 asks the client to wait.
+        seed: Seed for reproducible text and failures.
+    """
+
+    ttft: float = 0.3
+    tokens_per_second: float = 40.0
+    output_tokens: int = 60
+    jitter: float = 0.1
+    failure_rate: float = 0.0
+    failure_kind: str = "server_error"
+    retry_after: float = 1.0
+    seed: int | None = None
+
+    @classmethod
+    def with_latency(cls, total_s: float, **kwargs: Any) -> SimSettings:
+        """Settings whose whole request (first token plus streaming) takes ``total_s``."""
+        tokens = int(kwargs.pop("output_tokens", 60))
+        ttft = min(0.3, 0.2 * total_s)
+        stream_s = max(total_s - ttft, 1e-3)
+        return cls(ttft=ttft, tokens_per_second=tokens / stream_s, output_tokens=tokens, **kwargs)
+
+    @property
+    def latency(self) -> float:
+        """Nominal duration of one request in seconds."""
+        if self.tokens_per_second <= 0:
+            return self.ttft
+        return self.ttft + self.output_tokens / self.tokens_per_second
+
+
+@dataclass(frozen=True, slots=True)
+class ModelProfile:
+    """One column of the comparison: a model on a provider.
+
+    Attributes:
+        model: Model name sent to the provider (``gpt-4o-mini``, ``llama3.2``, ``sim-1``).
+        provider: Provider family.
+        label: What the column header shows; defaults to the model name.
+        base_url: OpenAI-compatible endpoint (``None`` = the provider's default).
+        api_key_env: Environment variable holding the API key.
+        temperature: Sampling temperature, or ``None`` for the server's default.
+        max_tokens: Cap on answer length, or ``None``.
+        sim: Settings of the simulated model (simulated provider only).
+    """
+
+    model: str = "sim-1"
+    provider: ProviderKind = ProviderKind.SIMULATED
+    label: str = ""
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float | None = None
+    max_tokens: int | None = None
+    sim: SimSettings = field(default_factory=SimSettings)
+
+    @property
+    def display_name(self) -> str:
+        """Column title."""
+        return self.label or self.model
+
+    @property
+    def provider_name(self) -> str:
+        """Provider as named in error messages."""
+        if self.provider is ProviderKind.SIMULATED:
+            return f"Simulated model {self.model}"
+        host = urlparse(self.base_url).netloc if self.base_url else "api.openai.com"
+        return f"{self.model} at {host}"
+
+    def validate(self) -> None:
+        """Raise :class:`SpecError` for a profile that cannot work."""
+        if not self.model.strip():
+            raise SpecError("Model name is empty. Give each model a name, e.g. gpt-4o-mini.")
+        if self.base_url is not None:
+            url = urlparse(self.base_url)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise SpecError(
+                    f"Base URL {self.base_url!r} is not an http(s) URL. "
+                    "Use e.g. http://localhost:11434/v1."
+                )
+        if self.temperature is not None and not 0 <= self.temperature <= 2:
+            raise SpecError(f"Temperature {self.temperature:g} is outside 0..2.")
+        if self.max_tokens is not None and self.max_tokens <= 0:
+            raise SpecError("Max tokens must be a positive number.")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Concurrency limits of a run; all may change while it runs.
+
+    Attributes:
+        max_concurrency: Cells in flight at once.
+        requests_per_second: Start rate cap, or ``None`` for no cap.
+        timeout: Seconds allowed for one whole request (stream included), or ``None``.
+        retries: Extra attempts after a retryable failure.
+        backoff_base: First back-off delay in seconds (doubles per attempt, with jitter).
+        backoff_max: Longest back-off delay and longest ``Retry-After`` honoured.
+        error_policy: ``isolate`` or ``fail_fast``.
+    """
+
+    max_concurrency: int = 8
+    requests_per_second: float | None = None
+    timeout: float | None = 60.0
+    retries: int = 2
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    error_policy: ErrorPolicy = ErrorPolicy.ISOLATE
+
+    #: Accepted ranges, shown to users when a value is refused.
+    MAX_CONCURRENCY_RANGE = (1, 1000)
+    RPS_RANGE = (0.01, 10_000.0)
+    TIMEOUT_RANGE = (0.05, 3600.0)
+    RETRIES_RANGE = (0, 10)
+
+    def validate(self) -> None:
+        """Raise :class:`SpecError` naming the accepted range of any absurd value."""
+        _check_range("Max concurrency", self.max_concurrency, self.MAX_CONCURRENCY_RANGE)
+        if self.requests_per_second is not None:
+            _check_range("Requests per second", self.requests_per_second, self.RPS_RANGE)
+        if self.timeout is not None:
+            _check_range("Timeout", self.timeout, self.TIMEOUT_RANGE)
+        _check_range("Retries", self.retries, self.RETRIES_RANGE)
+        if not (self.backoff_base >= 0 and self.backoff_max >= 0):
+            raise SpecError("Back-off delays must not be negative.")
+
+    def changed(self, **changes: Any) -> Limits:
+        """A validated copy with ``changes`` applied."""
+        if "error_policy" in changes:
+            changes["error_policy"] = ErrorPolicy(changes["error_policy"])
+        new = replace(self, **changes)
+        new.validate()
+        return new
+
+
+def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
+    lo, hi = bounds
+    if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
+        raise SpecError(f"{name} {value:g} is out of range: use {lo:g} to {hi:g}.")
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One (input row, model) pair: one request, one pane in the grid.
+
+    Attributes:
+        id: Stable id within the run, ``r{row}m{model}``.
+        index: Position in the run's cell list (row-major).
+        row: Index of the input row.
+        col: Index of the model profile.
+        inputs: Variable values for the template.
+        model: The model profile.
+    """
+
+    id: str
+    index: int
+    row: int
+    col: int
+    inputs: Mapping[str, str]
+    model: ModelProfile
+
+    @property
+    def title(self) -> str:
+        """Short human label: the row's values and the model."""
+        values = " / ".join(str(v) for v in self.inputs.values()) or "prompt"
+        return f"{one_line_label(values)} × {self.model.display_name}"
+
+
+def one_line_label(text: str, limit: int = 40) -> str:
+    """A label-sized, single-line version of ``text``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def template_variables(template: str) -> list[str]:
+    """Variables of an f-string style template, in order of first use.
+
+    Raises:
+        TemplateError: unbalanced braces, an empty ``{}`` or an attribute/index access,
+            each with a one-line reason saying how to fix it.
+    """
+    if not template.strip():
+        raise TemplateError(
+            "The template is empty. Type a prompt, e.g. 'Tell me a joke about {topic}'."
+        )
+    names: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise TemplateError(
+            f"Unbalanced braces in the template ({exc}). Write {{{{ and }}}} for literal braces."
+        ) from None
+    for _literal, name, _spec, _conv in parsed:
+        if name is None:
+            continue
+        if name == "" or name.isdigit():
+            raise TemplateError(
+                "Empty {} in the template. Name the variable, e.g. {topic}, or write {{}} for literal braces."
+            )
+        if not name.isidentifier():
+            raise TemplateError(
+                f"{{{name}}} is not a plain variable name. Use letters, digits and _ "
+                "(write {{ and }} for literal braces)."
+            )
+        if name not in names:
+            names.append(name)
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """A whole run: the plan the engine executes.
+
+    Attributes:
+        template: Prompt template text with ``{variables}``.
+        rows: Input rows, each mapping variable name to value.
+        models: Model profiles, one column each.
+        strategy: Scheduling strategy.
+        limits: Limits at start.
+        system: Optional system message placed before the template.
+    """
+
+    template: str
+    rows: tuple[Mapping[str, str], ...]
+    models: tuple[ModelProfile, ...]
+    strategy: Strategy = Strategy.STREAM
+    limits: Limits = field(default_factory=Limits)
+    system: str | None = None
+
+    @property
+    def variables(self) -> list[str]:
+        """The template's variables."""
+        return template_variables(self.template)
+
+    def validate(self) -> None:
+        """Check the whole plan before the first request goes out.
+
+        Raises:
+            TemplateError: the template is malformed or the rows do not fill it.
+            SpecError: no models, no rows, or a bad profile or limit.
+        """
+        variables = self.variables
+        if not self.models:
+            raise SpecError("No model selected. Add at least one model.")
+        for profile in self.models:
+            profile.validate()
+        self.limits.validate()
+        if not self.rows:
+            raise SpecError("No inputs. Add at least one row (or one --topic).")
+        if variables:
+            columns: set[str] = set()
+            for row in self.rows:
+                columns.update(row)
+            missing = [v for v in variables if v not in columns]
+            if missing:
+                have = ", ".join(sorted(columns)) or "none"
+                raise TemplateError(
+                    f"The template uses {{{missing[0]}}} but the inputs have no column "
+                    f"{missing[0]!r} (columns: {have})."
+                )
+
+    def cells(self) -> list[Cell]:
+        """The run's cells, row-major: every model for row 0, then row 1, ..."""
+        out: list[Cell] = []
+        for r, row in enumerate(self.rows):
+            for m, profile in enumerate(self.models):
+                out.append(Cell(f"r{r}m{m}", len(out), r, m, dict(row), profile))
+        return out
+
+
+def rows_from_topics(topics: Iterable[str], variable: str = "topic") -> tuple[dict[str, str], ...]:
+    """Rows for a plain list of topics filling one variable (``{topic}`` by default)."""
+    return tuple({variable: t} for t in topics)
+
+
+def make_spec(
+    template: str,
+    inputs: Sequence[Mapping[str, str]] | Sequence[str],
+    models: Sequence[ModelProfile],
+    strategy: Strategy | str = Strategy.STREAM,
+    limits: Limits | None = None,
+) -> RunSpec:
+    """Build and validate a spec; plain strings fill the template's single variable.
+
+    A template without variables makes one row (plain prompting) whatever ``inputs`` holds.
+    """
+    variables = template_variables(template)
+    rows: tuple[Mapping[str, str], ...]
+    if not variables:
+        rows = ({},)
+    elif inputs and all(isinstance(i, str) for i in inputs):
+        if len(variables) > 1:
+            names = " and ".join(f"{{{v}}}" for v in variables)
+            raise TemplateError(
+                f"A plain list of inputs fills one variable, but the template uses {names}. "
+                "Give rows with a column for each (a CSV or JSON Lines file)."
+            )
+        rows = rows_from_topics((str(i) for i in inputs), variables[0])
+    else:
+        rows = tuple(dict(r) for r in inputs if not isinstance(r, str))
+    spec = RunSpec(template, rows, tuple(models), Strategy(strategy), limits or Limits())
+    spec.validate()
+    return spec

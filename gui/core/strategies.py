@@ -1,0 +1,94 @@
+"""The six ways to schedule a run's cells, all reporting the same events.
+
+Each strategy only decides *when* a cell starts; :meth:`gui.core.runner.Run.spawn` runs
+the cell through the shared limiter, rate limiter, timeout and retry logic. So the peak of
+requests in flight never exceeds ``max_concurrency`` under any strategy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from gui.core.runner import CallMode, Run
+from gui.core.spec import Cell, Strategy
+
+
+async def run_sync(run: Run) -> None:
+    """``chain.invoke`` one cell after another, each in a worker thread (loop stays live)."""
+    await _one_by_one(run, CallMode.INVOKE_THREAD)
+
+
+async def run_sequential(run: Run) -> None:
+    """``await chain.ainvoke`` one cell after another."""
+    await _one_by_one(run, CallMode.AINVOKE)
+
+
+async def run_gather(run: Run) -> None:
+    """``asyncio.gather`` of ``ainvoke`` over every cell."""
+    await _all(run, CallMode.AINVOKE)
+
+
+async def run_stream(run: Run) -> None:
+    """One task per cell consuming ``chain.astream``."""
+    await _all(run, CallMode.ASTREAM)
+
+
+def _batch_config(run: Run) -> dict[str, object]:
+    # LangChain's own knob; our resizable limiter still gates every cell inside, so a limit
+    # lowered mid-run applies at once. abatch fixes its semaphore when called, so a limit
+    # raised mid-run applies from the next run.
+    return {"max_concurrency": run.limits.max_concurrency, "run_name": f"fanout {run.id}"}
+
+
+def _cell_fn(run: Run) -> Callable[[Cell], Awaitable[None]]:
+    async def one(cell: Cell) -> None:
+        await _finish(run.spawn(cell, CallMode.AINVOKE))
+
+    return one
+
+
+async def run_abatch(run: Run) -> None:
+    """``abatch(inputs, config={"max_concurrency": N}, return_exceptions=True)``."""
+    batch = run.backend.batch_runnable(_cell_fn(run))
+    await batch.abatch(list(run.cells), config=_batch_config(run), return_exceptions=True)
+
+
+async def run_as_completed(run: Run) -> None:
+    """``abatch_as_completed``: same fan-out, results consumed in completion order."""
+    batch = run.backend.batch_runnable(_cell_fn(run))
+    async for _index, _out in batch.abatch_as_completed(
+        list(run.cells), config=_batch_config(run), return_exceptions=True
+    ):
+        pass
+
+
+async def _one_by_one(run: Run, mode: CallMode) -> None:
+    for cell in run.cells:
+        if run.stopping:
+            return
+        await _finish(run.spawn(cell, mode))
+
+
+async def _all(run: Run, mode: CallMode) -> None:
+    # asyncio.gather(*tasks), minus one trap: a cell task cancelled before its first step
+    # ends "cancelled" without running our handler, and gather would re-raise that into the
+    # driver. asyncio.wait never raises for its children; the run accounts for them.
+    tasks = [run.spawn(c, mode) for c in run.cells]
+    if tasks:
+        await asyncio.wait(tasks)
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """Await one cell task without inheriting its cancellation (see ``_all``)."""
+    await asyncio.wait([task])
+
+
+STRATEGIES: dict[Strategy, Callable[[Run], Awaitable[None]]] = {
+    Strategy.SYNC: run_sync,
+    Strategy.SEQUENTIAL: run_sequential,
+    Strategy.GATHER: run_gather,
+    Strategy.ABATCH: run_abatch,
+    Strategy.AS_COMPLETED: run_as_completed,
+    Strategy.STREAM: run_stream,
+}
