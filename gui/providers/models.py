@@ -1,0 +1,71 @@
+"""Build LangChain chat models for profiles: the simulated model or any OpenAI-compatible server.
+
+``langchain_openai`` is imported only when an OpenAI profile is first used: the import alone
+costs about 1.7 s, which must not delay the window.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from gui.core.spec import ModelProfile, ProviderKind
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+#: Backstop HTTP timeout in seconds. The engine's own per-request ``asyncio.timeout`` is the
+#: real limit; this one only ends abandoned calls (a timed-out sync call in its thread).
+HTTP_TIMEOUT = 600.0
+
+#: Key sent to servers that need none (Ollama, LM Studio, llama.cpp) when no key is set.
+NO_KEY = "not-needed"
+
+
+def api_key_for(profile: ModelProfile) -> str | None:
+    """The key from the profile's environment variable, if set."""
+    value = os.environ.get(profile.api_key_env, "").strip()
+    return value or None
+
+
+def build_chat_model(profile: ModelProfile) -> BaseChatModel:
+    """A chat model for ``profile``; no network traffic happens here."""
+    if profile.provider is ProviderKind.SIMULATED:
+        from gui.providers.simulated import SimulatedChatModel
+
+        sim = profile.sim
+        kwargs: dict[str, Any] = {
+            "model_name": profile.model,
+            "ttft": sim.ttft,
+            "tokens_per_second": sim.tokens_per_second,
+            "output_tokens": sim.output_tokens
+            if profile.max_tokens is None
+            else min(sim.output_tokens, profile.max_tokens),
+            "jitter": sim.jitter,
+            "failure_rate": sim.failure_rate,
+            "failure_kind": sim.failure_kind,
+            "retry_after": sim.retry_after,
+            "seed": sim.seed,
+        }
+        return SimulatedChatModel(**kwargs)
+
+    from langchain_openai import ChatOpenAI
+
+    key = api_key_for(profile)
+    if key is None and profile.base_url:
+        key = NO_KEY  # local servers accept any key; the OpenAI SDK insists on one
+    options: dict[str, Any] = {
+        "model": profile.model,
+        "timeout": HTTP_TIMEOUT,
+        "max_retries": 0,  # the engine owns retries (with Retry-After and live limits)
+        "stream_chunk_timeout": 0,  # its per-chunk wait_for leaves a Qt timer per chunk under qasync
+    }
+    if key is not None:
+        options["api_key"] = key
+    if profile.base_url:
+        options["base_url"] = profile.base_url
+    if profile.temperature is not None:
+        options["temperature"] = profile.temperature
+    if profile.max_tokens is not None:
+        options["max_tokens"] = profile.max_tokens
+    return ChatOpenAI(**options)

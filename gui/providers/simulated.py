@@ -1,0 +1,670 @@
+"""The built-in offline chat model: readable answers with realistic latency, streaming and failures.
+
+`SimulatedChatModel` is the app's default provider. It needs no key and no network, and it
+behaves like a hosted model where the engine can tell the difference: a time to first token, a
+steady token pace, usage metadata on the last chunk, and injectable failures (HTTP 429, 503, a
+stall that trips the caller's timeout, a connection dropped mid-stream).
+
+Timing follows an absolute schedule (token ``i`` is due at ``start + ttft + i / tokens_per_second``)
+so that thousands of concurrent streams do not drift, and non-streaming calls sleep once for the
+whole duration instead of once per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
+__all__ = [
+    "FailureKind",
+    "SimulatedChatModel",
+    "SimulatedConnectionDropped",
+    "SimulatedError",
+    "SimulatedRateLimitError",
+    "SimulatedServerError",
+]
+
+FailureKind = Literal["rate_limit", "server_error", "timeout", "drop"]
+
+# Unlimited pace still hands the event loop back this often, so one fast stream cannot starve
+# the window (or 1,999 other streams).
+_YIELD_EVERY = 64
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class SimulatedError(Exception):
+    """A failure injected by :class:`SimulatedChatModel`.
+
+    Attributes:
+        kind: Which ``failure_kind`` produced it (``rate_limit``, ``server_error``,
+            ``timeout`` or ``drop``).
+        status_code: The HTTP status a real server would have sent, or ``None``.
+    """
+
+    kind: str = "server_error"
+    status_code: int | None = None
+
+    def __init__(
+        self, message: str, *, kind: str | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class SimulatedRateLimitError(SimulatedError):
+    """HTTP 429: the simulated server asks the client to wait ``retry_after`` seconds.
+
+    Attributes:
+        retry_after: Seconds the server asked the client to wait (``Retry-After``).
+    """
+
+    kind = "rate_limit"
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SimulatedServerError(SimulatedError):
+    """HTTP 503, or 504 with ``kind == "timeout"`` when a stalled request finally gives up."""
+
+    kind = "server_error"
+    status_code = 503
+
+
+class SimulatedConnectionDropped(SimulatedError, ConnectionError):
+    """The connection broke mid-stream, after about half of the answer had arrived.
+
+    Also a :class:`ConnectionError`, so generic handlers classify it as a connection failure.
+    """
+
+    kind = "drop"
+    status_code = None
+
+
+# --------------------------------------------------------------------------------------------
+# Text: a subject from the prompt, sentences from templates, tokens like a real tokenizer.
+
+# Word pieces with their leading space, as BPE tokenizers produce them: "Why", " did", "?".
+_TOKEN_RE = re.compile(r" ?[^\W_]+| ?[^\w\s]|\s+|_")
+_LONG_WORD = 8  # letters; longer words are split into pieces of _PIECE letters
+_PIECE = 5
+
+_JOKE_RE = re.compile(r"\b(?:jokes?|funny|pun|puns|humou?r)\b", re.IGNORECASE)
+_LEAD_RE = re.compile(
+    r"\b(?:about|regarding|explain|describe|summari[sz]e|define|"
+    r"what\s+(?:is|are|was|were)|who\s+(?:is|was|were))\s+([^.?!,;:\n]+)",
+    re.IGNORECASE,
+)
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'\-]*")
+_DETERMINERS = frozenset(
+    "a an the some any my your our their his her its this that these those".split()
+)
+_CUT_WORDS = frozenset(
+    "in for to with using like so that which because please but while when if as "
+    "into from by than".split()
+)
+_FILLER_WORDS = frozenset(
+    """i me you we they it he she him them us is are was were be been being am do does did
+    done have has had can could would should will shall may might must not no yes and or of on
+    at up out over under about what who whom whose why how where which there here tell write
+    give make explain describe summarize summarise define show list say answer reply respond
+    help let lets let's get just only include includes short long brief one two three four
+    five few many more most very really simple simply please thanks thank hello hi hey hiya
+    greetings good morning afternoon evening ok okay sure something anything everything
+    words word sentence sentences paragraph paragraphs terms way ways kind sort thing
+    things""".split()
+)
+_STOPWORDS = _DETERMINERS | _CUT_WORDS | _FILLER_WORDS
+_NO_SINGULAR_ENDINGS = ("ss", "us", "is", "ics", "ous")
+
+_FALLBACK_SUBJECT = "your question"
+
+_EXPLAIN_OPENERS = (
+    "Here is a short overview of {topic}.",
+    "Good question: {topic} is easier to grasp than it first looks.",
+    "Let me walk you through {topic} step by step.",
+    "{Topic} comes up often, so here is the gist.",
+)
+_EXPLAIN_SENTENCES = (
+    "At its core, {topic} is about how a few simple parts fit together.",
+    "People often misread {topic} because the details hide the big picture.",
+    "A good way to understand {topic} is to start with one concrete example.",
+    "The history of {topic} explains much of how it works today.",
+    "In practice, {topic} matters most when time or resources are limited.",
+    "Experts still debate parts of {topic}, but the basics are well understood.",
+    "If you remember one thing about {topic}, remember that context changes everything.",
+    "Most introductions to {topic} skip the trade-offs, which is where it gets interesting.",
+    "You can test your grasp of {topic} by explaining it to a friend in two minutes.",
+    "The common mistake with {topic} is to treat every case the same way.",
+    "Small changes can have large effects when it comes to {topic}.",
+    "Looking at {topic} from the point of view of a beginner often reveals its real shape.",
+    "There is a simple rule of thumb for {topic}: start small, then measure.",
+    "Everyday examples of {topic} are closer than most people think.",
+)
+_JOKES = (
+    ("Why did the {one} sit on the keyboard?", "It wanted to keep an eye on the mouse."),
+    ("Why did the {one} bring a ladder to work?", "It heard the job came with a few steps up."),
+    ("What do you call a {one} that tells jokes?", "A stand-up {one}, until it finds a chair."),
+    ("Why was the {one} so good at chess?", "It always thought three naps ahead."),
+    ("How does a {one} fix a bad day?", "It turns it off and on again."),
+    ("Why did the {one} refuse to play poker?", "It was worried about all the cheetahs."),
+    ("Why don't {many} ever win at hide and seek?", "Everyone knows exactly where to look."),
+    ("What did the {one} say after the long meeting?", "That could have been an email."),
+    ("Why did the {one} cross the road?", "To prove it was not chicken."),
+    ("Why did the {one} join the band?", "It finally found something worth drumming up."),
+)
+_JOKE_LINKS = ("Here is another one.", "Okay, one more.", "And a classic.", "Wait, there is more.")
+
+
+def _subject(prompt: str) -> str:
+    """The topic of ``prompt``: the words after "about" (or "explain", ...), else its last nouns."""
+    match = _LEAD_RE.search(prompt)
+    if match is not None:
+        words = _WORD_RE.findall(match.group(1))
+        article = ""
+        while words and words[0].lower() in _DETERMINERS:
+            article = words.pop(0).lower()
+        phrase: list[str] = []
+        for word in words:
+            if word.lower() in _CUT_WORDS or len(phrase) == 4:
+                break
+            phrase.append(word)
+        if phrase:
+            # "the capital of France" reads better than "capital of France"; "a"/"my" do not.
+            return " ".join(["the", *phrase] if article == "the" else phrase)
+    # No lead word: take the last run of up to three content words ("2 haikus" -> "haikus").
+    run: list[str] = []
+    for word in reversed(_WORD_RE.findall(prompt)):
+        if word.lower() in _STOPWORDS:
+            if run:
+                break
+            continue
+        run.append(word)
+        if len(run) == 3:
+            break
+    return " ".join(reversed(run)) if run else _FALLBACK_SUBJECT
+
+
+def _singular(phrase: str) -> str:
+    """Naive singular of the phrase's last word, good enough for joke setups ("cats" -> "cat")."""
+    head, _, last = phrase.rpartition(" ")
+    low = last.lower()
+    if low.endswith("ies") and len(low) > 4:
+        last = last[:-3] + "y"
+    elif low.endswith("s") and len(low) > 3 and not low.endswith(_NO_SINGULAR_ENDINGS):
+        last = last[:-1]
+    return f"{head} {last}" if head else last
+
+
+def _plural(one: str) -> str:
+    return one if one.lower().endswith("s") else one + "s"
+
+
+def _explain_sentences(topic: str, rng: random.Random) -> Iterator[str]:
+    fields = {"topic": topic, "Topic": topic[:1].upper() + topic[1:]}
+    yield rng.choice(_EXPLAIN_OPENERS).format(**fields)
+    bank = list(_EXPLAIN_SENTENCES)
+    while True:
+        rng.shuffle(bank)
+        for template in bank:
+            yield template.format(**fields)
+
+
+def _joke_sentences(topic: str, rng: random.Random) -> Iterator[str]:
+    topic = topic.removeprefix("the ")  # the templates bring their own article
+    one = _singular(topic) if topic != _FALLBACK_SUBJECT else "chatbot"
+    fields = {"one": one, "many": _plural(one)}
+    bank = list(_JOKES)
+    first = True
+    while True:
+        rng.shuffle(bank)
+        for setup, punchline in bank:
+            if not first:
+                yield rng.choice(_JOKE_LINKS)
+            first = False
+            yield setup.format(**fields)
+            yield punchline.format(**fields)
+
+
+def _tokenize(text: str) -> list[str]:
+    """Split ``text`` into word pieces with leading spaces, long words into several pieces."""
+    tokens: list[str] = []
+    for token in _TOKEN_RE.findall(text):
+        if len(token) <= _LONG_WORD + 1 or not token.strip().isalpha():
+            tokens.append(token)
+            continue
+        lead = 1 if token[0] == " " else 0
+        pieces = [token[: lead + _PIECE]]
+        rest = token[lead + _PIECE :]
+        while rest:
+            pieces.append(rest[:_PIECE])
+            rest = rest[_PIECE:]
+        if len(pieces) > 2 and len(pieces[-1]) < 3:
+            pieces[-2:] = [pieces[-2] + pieces[-1]]
+        tokens.extend(pieces)
+    return tokens
+
+
+def _compose(prompt: str, count: int, rng: random.Random) -> tuple[str, ...]:
+    """Exactly ``count`` tokens of English about the prompt's subject."""
+    if count <= 0:
+        return ()
+    topic = _subject(prompt)
+    sentences = (
+        _joke_sentences(topic, rng) if _JOKE_RE.search(prompt) else _explain_sentences(topic, rng)
+    )
+    tokens = _tokenize(next(sentences))
+    while len(tokens) < count:
+        tokens.extend(_tokenize(" " + next(sentences)))
+    return tuple(tokens[:count])
+
+
+@functools.lru_cache(maxsize=1024)
+def _seeded_tokens(seed: int, prompt: str, count: int) -> tuple[str, ...]:
+    # A str seed is hashed with SHA-512 by random.Random: stable across runs and processes.
+    return _compose(prompt, count, random.Random(f"{seed}\x00{prompt}"))
+
+
+def _cut_at_stop(tokens: Sequence[str], stop: Sequence[str]) -> tuple[Sequence[str], bool]:
+    """Tokens up to (not including) the first occurrence of any stop string."""
+    text = "".join(tokens)
+    found = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    if not found:
+        return tokens, False
+    cut = min(found)
+    kept: list[str] = []
+    pos = 0
+    for token in tokens:
+        end = pos + len(token)
+        if end > cut:
+            if cut > pos:
+                kept.append(token[: cut - pos])
+            break
+        kept.append(token)
+        pos = end
+    return kept, True
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Everything one request will do, decided up front so the token loop stays trivial."""
+
+    tokens: Sequence[str]
+    model_name: str
+    finish_reason: str
+    input_tokens: int
+    failure: FailureKind | None
+    ttft: float
+    interval: float  # seconds per token; 0 = as fast as possible
+
+
+class SimulatedChatModel(BaseChatModel):
+    """An offline chat model that streams readable text with realistic timing and failures.
+
+    Example:
+        ```python
+        model = SimulatedChatModel.with_latency(1.5, seed=7)
+        async for chunk in model.astream("Tell me a joke about cats"):
+            print(chunk.content, end="")
+        ```
+    """
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    model_name: str = Field(default="sim-1", alias="model")
+    """Model name reported in response metadata; a per-call ``model=`` overrides it."""
+
+    ttft: float = Field(default=0.3, ge=0.0)
+    """Seconds from the request to the first token."""
+
+    tokens_per_second: float = 40.0
+    """Streaming pace after the first token; ``<= 0`` or ``inf`` means as fast as possible."""
+
+    output_tokens: int = Field(default=60, ge=0)
+    """Tokens in every answer (before ``max_tokens`` and stop sequences cut it short)."""
+
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+    """Relative random variation (±) of ``ttft`` and of the token pace, per request; 0 = exact."""
+
+    failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Probability that a request fails with ``failure_kind``."""
+
+    failure_kind: FailureKind = "server_error"
+    """How injected failures look: HTTP 429, HTTP 503, a stall, or a connection dropped mid-way."""
+
+    retry_after: float = Field(default=1.0, ge=0.0)
+    """Seconds a ``rate_limit`` failure asks the client to wait."""
+
+    stall_s: float = Field(default=60.0, ge=0.0)
+    """How long a ``timeout`` failure hangs before it raises (the caller's timeout should fire)."""
+
+    seed: int | None = None
+    """Same seed and same prompt give the same text; also seeds this instance's failure draws."""
+
+    max_tokens: int | None = Field(default=None, ge=0)
+    """Cap on answer tokens, like a provider's ``max_tokens``; a cut answer ends with "length"."""
+
+    temperature: float | None = None
+    """Accepted like any provider's and reported to tracing; the simulated text ignores it."""
+
+    stop: list[str] | None = None
+    """Default stop sequences; the answer ends before the first one. A per-call ``stop`` wins."""
+
+    pause_after: int | None = Field(default=None, ge=0, exclude=True)
+    """Test hook: the async stream waits for ``resume_event`` after this many tokens."""
+
+    resume_event: asyncio.Event | None = Field(default=None, exclude=True)
+    """Test hook: the event a paused async stream waits for (see ``pause_after``)."""
+
+    _rng: random.Random = PrivateAttr(default_factory=random.Random)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Seed the private random source of failure and jitter draws."""
+        super().model_post_init(context)
+        self._rng.seed(self.seed)
+
+    @classmethod
+    def with_latency(cls, total_s: float, **kw: Any) -> Self:
+        """A model whose whole request (first token plus streaming) takes about ``total_s``.
+
+        Args:
+            total_s: Seconds from request to last token; 0 means as fast as possible.
+            **kw: Other fields (``output_tokens``, ``seed``, ``jitter``, ...).
+        """
+        tokens = int(kw.pop("output_tokens", 60))
+        if total_s <= 0:
+            return cls(ttft=0.0, tokens_per_second=0.0, output_tokens=tokens, **kw)
+        ttft = min(0.3, 0.2 * total_s)
+        stream_s = max(total_s - ttft, 1e-3)
+        tps = tokens / stream_s if tokens else 0.0
+        return cls(ttft=ttft, tokens_per_second=tps, output_tokens=tokens, **kw)
+
+    @property
+    def _llm_type(self) -> str:
+        return "fanout-simulated"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "ttft": self.ttft,
+            "tokens_per_second": self.tokens_per_second,
+            "output_tokens": self.output_tokens,
+            "jitter": self.jitter,
+            "failure_rate": self.failure_rate,
+            "failure_kind": self.failure_kind,
+            "seed": self.seed,
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        model = kwargs.get("model")
+        params = LangSmithParams(
+            ls_provider="fanout-simulated",
+            ls_model_name=model if isinstance(model, str) else self.model_name,
+            ls_model_type="chat",
+        )
+        if self.temperature is not None:
+            params["ls_temperature"] = self.temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if isinstance(max_tokens, int):
+            params["ls_max_tokens"] = max_tokens
+        if stop := stop or self.stop:
+            params["ls_stop"] = stop
+        return params
+
+    # ---- planning ------------------------------------------------------------------------
+
+    def _plan(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> _Plan:
+        prompt = ""
+        for message in reversed(messages):
+            if isinstance(message, HumanMessage):
+                prompt = message.text
+                break
+        else:
+            if messages:
+                prompt = messages[-1].text
+
+        count = self.output_tokens
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        finish_reason = "stop"
+        if isinstance(max_tokens, int) and max_tokens < count:
+            count, finish_reason = max_tokens, "length"
+        tokens: Sequence[str]
+        if self.seed is None:
+            tokens = _compose(prompt, count, random.Random())
+        else:
+            tokens = _seeded_tokens(self.seed, prompt, count)
+        stops = stop if stop is not None else self.stop
+        if stops:
+            tokens, stopped = _cut_at_stop(tokens, stops)
+            if stopped:
+                finish_reason = "stop"
+
+        rng = self._rng
+        failure = self.failure_kind if rng.random() < self.failure_rate else None
+        ttft = self.ttft
+        tps = self.tokens_per_second
+        if self.jitter:
+            ttft *= 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
+            tps *= 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
+        interval = 1.0 / tps if 0.0 < tps < math.inf else 0.0
+        if failure == "drop":
+            tokens = tokens[: len(tokens) // 2]
+
+        model = kwargs.get("model")
+        return _Plan(
+            tokens=tokens,
+            model_name=model if isinstance(model, str) else self.model_name,
+            finish_reason=finish_reason,
+            input_tokens=sum(len(_TOKEN_RE.findall(m.text)) for m in messages),
+            failure=failure,
+            ttft=ttft,
+            interval=interval,
+        )
+
+    def _early_error(self, plan: _Plan) -> SimulatedError:
+        """The error of a request that fails before its first token."""
+        name = plan.model_name
+        if plan.failure == "rate_limit":
+            return SimulatedRateLimitError(
+                f"The simulated model {name} is rate limited; retry after {self.retry_after:g} s.",
+                retry_after=self.retry_after,
+            )
+        if plan.failure == "timeout":
+            return SimulatedServerError(
+                f"The simulated model {name} stalled for {self.stall_s:g} s without answering.",
+                kind="timeout",
+                status_code=504,
+            )
+        return SimulatedServerError(
+            f"The simulated model {name} returned a server error (503 Service Unavailable)."
+        )
+
+    def _dropped(self, plan: _Plan) -> SimulatedConnectionDropped:
+        return SimulatedConnectionDropped(
+            f"The simulated model {plan.model_name} dropped the connection "
+            f"after {len(plan.tokens)} tokens."
+        )
+
+    def _delay_before_error(self, plan: _Plan) -> float:
+        # An HTTP error arrives when the first token would have; a stall hangs for stall_s.
+        return self.stall_s if plan.failure == "timeout" else plan.ttft
+
+    def _usage(self, plan: _Plan) -> UsageMetadata:
+        out = len(plan.tokens)
+        return UsageMetadata(
+            input_tokens=plan.input_tokens, output_tokens=out, total_tokens=plan.input_tokens + out
+        )
+
+    def _result(self, plan: _Plan) -> ChatResult:
+        message = AIMessage(
+            content="".join(plan.tokens),
+            usage_metadata=self._usage(plan),
+            response_metadata={
+                "model_name": plan.model_name,
+                "finish_reason": plan.finish_reason,
+            },
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _last_chunk(self, plan: _Plan) -> ChatGenerationChunk:
+        # Usage and finish reason travel on one final empty chunk, as OpenAI streams them.
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=self._usage(plan),
+                response_metadata={
+                    "model_name": plan.model_name,
+                    "finish_reason": plan.finish_reason,
+                },
+                chunk_position="last",
+            )
+        )
+
+    # ---- async ---------------------------------------------------------------------------
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        plan = self._plan(messages, stop, kwargs)
+        if plan.failure in ("rate_limit", "server_error", "timeout"):
+            await asyncio.sleep(self._delay_before_error(plan))
+            raise self._early_error(plan)
+        # One sleep for the whole answer: no per-token wake-ups when nobody watches the tokens.
+        await asyncio.sleep(max(plan.ttft, 0.0) + len(plan.tokens) * plan.interval)
+        if plan.failure == "drop":
+            raise self._dropped(plan)
+        return self._result(plan)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        plan = self._plan(messages, stop, kwargs)
+        if plan.failure in ("rate_limit", "server_error", "timeout"):
+            await asyncio.sleep(self._delay_before_error(plan))
+            raise self._early_error(plan)
+
+        loop = asyncio.get_running_loop()
+        base = loop.time() + plan.ttft  # token i is due at base + i * interval
+        if plan.ttft > 0:
+            await asyncio.sleep(plan.ttft)
+        interval = plan.interval
+        resume = self.resume_event
+        pause_at = self.pause_after if resume is not None and self.pause_after is not None else -1
+
+        i = -1
+        for i, token in enumerate(plan.tokens):
+            if i == pause_at and resume is not None:
+                paused = loop.time()
+                await resume.wait()
+                base += loop.time() - paused  # shift the schedule: no burst after a pause
+            if interval:
+                await asyncio.sleep(base + i * interval - loop.time())
+            elif not i % _YIELD_EVERY:
+                await asyncio.sleep(0)
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(token, chunk=chunk)
+            yield chunk
+
+        count = i + 1
+        if interval:
+            await asyncio.sleep(base + count * interval - loop.time())
+        if plan.failure == "drop":
+            raise self._dropped(plan)
+        last = self._last_chunk(plan)
+        if run_manager is not None:
+            await run_manager.on_llm_new_token("", chunk=last)
+        yield last
+
+    # ---- sync (runs in a worker thread, so blocking sleeps are fine) ---------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        plan = self._plan(messages, stop, kwargs)
+        if plan.failure in ("rate_limit", "server_error", "timeout"):
+            time.sleep(self._delay_before_error(plan))
+            raise self._early_error(plan)
+        time.sleep(max(plan.ttft, 0.0) + len(plan.tokens) * plan.interval)
+        if plan.failure == "drop":
+            raise self._dropped(plan)
+        return self._result(plan)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        plan = self._plan(messages, stop, kwargs)
+        if plan.failure in ("rate_limit", "server_error", "timeout"):
+            time.sleep(self._delay_before_error(plan))
+            raise self._early_error(plan)
+
+        base = time.monotonic() + plan.ttft
+        if plan.ttft > 0:
+            time.sleep(plan.ttft)
+        interval = plan.interval
+        i = -1
+        for i, token in enumerate(plan.tokens):
+            if interval:
+                delay = base + i * interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(token, chunk=chunk)
+            yield chunk
+
+        if interval:
+            delay = base + (i + 1) * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        if plan.failure == "drop":
+            raise self._dropped(plan)
+        last = self._last_chunk(plan)
+        if run_manager is not None:
+            run_manager.on_llm_new_token("", chunk=last)
+        yield last
