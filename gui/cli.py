@@ -1,0 +1,614 @@
+"""Headless command line on the same engine as the window: ``run`` and ``compare``.
+
+Exit codes: 0 every cell succeeded, 1 some cell failed or was cancelled, 2 bad usage,
+130 interrupted with Ctrl+C. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from typing import Any, TextIO
+
+from gui.core import events as ev
+from gui.core.errors import SpecError, TemplateError
+from gui.core.inputs import read_rows_file
+from gui.core.metrics import CellMetrics, RunSummary
+from gui.core.runner import Run
+from gui.core.spec import (
+    ErrorPolicy,
+    Limits,
+    ModelProfile,
+    ProviderKind,
+    RunSpec,
+    SimSettings,
+    Strategy,
+    make_spec,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+SEED_TEMPLATE = "Tell me a joke about {topic}"
+SEED_TOPICS = ("cats", "dogs", "parrots")
+COMPARE_ORDER = (
+    Strategy.SYNC,
+    Strategy.SEQUENTIAL,
+    Strategy.GATHER,
+    Strategy.ABATCH,
+    Strategy.AS_COMPLETED,
+    Strategy.STREAM,
+)
+
+
+_LIMITS = Limits()
+_SIM = SimSettings()
+
+
+class UsageError(Exception):
+    """Bad command-line usage; the message is shown as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line + hint, exit 2 (argparse's own contract)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
+    what = p.add_argument_group("what to run")
+    what.add_argument(
+        "--prompt",
+        "-p",
+        metavar="TEMPLATE",
+        help=f"prompt template with {{variables}} (default: {SEED_TEMPLATE!r} with the topics {', '.join(SEED_TOPICS)})",
+    )
+    what.add_argument("--system", metavar="TEXT", help="system message placed before the prompt")
+    what.add_argument(
+        "--topic",
+        "-t",
+        action="append",
+        default=[],
+        metavar="X",
+        help="an input filling the template's variable (repeatable)",
+    )
+    what.add_argument(
+        "--inputs", "-i", metavar="FILE", help="input rows: CSV with a header row, or JSON Lines"
+    )
+
+    models = p.add_argument_group("models")
+    models.add_argument(
+        "--provider",
+        choices=[k.value for k in ProviderKind],
+        default="simulated",
+        help="simulated (offline, default) or openai (any OpenAI-compatible server)",
+    )
+    models.add_argument(
+        "--model",
+        "-m",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="model name; repeat for one column per model",
+    )
+    models.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (Ollama)",
+    )
+    models.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
+        help="environment variable holding the API key (default OPENAI_API_KEY)",
+    )
+    models.add_argument("--temperature", type=float, metavar="T")
+    models.add_argument("--max-tokens", type=_positive_int, metavar="N")
+
+    sim = p.add_argument_group("simulated model")
+    sim.add_argument(
+        "--sim-latency",
+        type=_positive_float,
+        metavar="S",
+        help="whole request time in seconds (first token plus streaming)",
+    )
+    sim.add_argument(
+        "--sim-ttft",
+        type=_non_negative_float,
+        metavar="S",
+        help="seconds to first token (default 0.3)",
+    )
+    sim.add_argument(
+        "--sim-tps",
+        type=_non_negative_float,
+        metavar="N",
+        help="tokens per second, 0 = unlimited (default 40)",
+    )
+    sim.add_argument(
+        "--sim-tokens", type=_positive_int, metavar="N", help="tokens per answer (default 60)"
+    )
+    sim.add_argument(
+        "--sim-jitter",
+        type=_non_negative_float,
+        metavar="F",
+        help="relative timing jitter (default 0.1)",
+    )
+    sim.add_argument(
+        "--sim-failure-rate",
+        type=_non_negative_float,
+        metavar="P",
+        help="probability a request fails (default 0)",
+    )
+    sim.add_argument(
+        "--sim-failure-kind",
+        choices=["rate_limit", "server_error", "timeout", "drop"],
+        help="how simulated failures look",
+    )
+    sim.add_argument("--seed", type=int, help="seed for reproducible simulated text and failures")
+
+    lim = p.add_argument_group("limits")
+    if strategy:
+        lim.add_argument("--strategy", "-s", choices=[s.value for s in Strategy], default="stream")
+    lim.add_argument(
+        "--max-concurrency", "-c", type=_positive_int, default=_LIMITS.max_concurrency, metavar="N"
+    )
+    lim.add_argument(
+        "--rps", type=_positive_float, metavar="R", help="requests per second (default: no cap)"
+    )
+    lim.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=_LIMITS.timeout,
+        metavar="S",
+        help="seconds per request, stream included (default 60)",
+    )
+    lim.add_argument("--retries", type=_non_negative_int, default=_LIMITS.retries, metavar="N")
+    lim.add_argument("--error-policy", choices=[e.value for e in ErrorPolicy], default="isolate")
+
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    out.add_argument("--quiet", "-q", action="store_true", help="no live progress on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fanout-studio`` argument parser."""
+    parser = _Parser(
+        prog="fanout-studio",
+        description="Run one prompt over many inputs and models at once. Without a command, opens the window.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    run_p = sub.add_parser(
+        "run",
+        help="run the cells and print every answer",
+        description="Run the template over every input and model.",
+    )
+    _add_run_options(run_p, strategy=True)
+    cmp_p = sub.add_parser(
+        "compare",
+        help="time the same cells under every strategy",
+        description="Run the same cells through sync, sequential, gather, abatch, as_completed and stream, and print the timing table.",
+    )
+    _add_run_options(cmp_p, strategy=False)
+    cmp_p.add_argument(
+        "--strategies", metavar="LIST", help="comma-separated subset, in order (default: all six)"
+    )
+    return parser
+
+
+# ------------------------------------------------------------------- spec building
+
+
+def spec_from_args(args: argparse.Namespace, strategy: Strategy | None = None) -> RunSpec:
+    """Build and validate the run the arguments describe.
+
+    Raises:
+        UsageError: anything the user must fix, as one line.
+    """
+    template = args.prompt
+    topics: list[str] = list(args.topic)
+    if template is None:
+        template = SEED_TEMPLATE
+        if not topics and not args.inputs:
+            topics = list(SEED_TOPICS)
+    if topics and args.inputs:
+        raise UsageError("give either --topic or --inputs, not both")
+    try:
+        inputs: list[Any] = read_rows_file(args.inputs) if args.inputs else topics
+        limits = Limits(
+            max_concurrency=args.max_concurrency,
+            requests_per_second=args.rps,
+            timeout=args.timeout,
+            retries=args.retries,
+            error_policy=ErrorPolicy(args.error_policy),
+        )
+        models = profiles_from_args(args)
+        return _spec(
+            template, inputs, models, strategy or Strategy(args.strategy), limits, args.system
+        )
+    except (SpecError, TemplateError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _spec(
+    template: str,
+    inputs: list[Any],
+    models: tuple[ModelProfile, ...],
+    strategy: Strategy,
+    limits: Limits,
+    system: str | None,
+) -> RunSpec:
+    spec = make_spec(template, inputs, models, strategy, limits)
+    return replace(spec, system=system) if system else spec
+
+
+def profiles_from_args(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
+    """One profile per ``--model`` (or the provider's default model)."""
+    kind = ProviderKind(args.provider)
+    if kind is ProviderKind.SIMULATED:
+        if args.base_url:
+            raise UsageError("--base-url needs --provider openai")
+        sim = _sim_settings(args)
+        names = args.model or ["sim-1"]
+        return tuple(
+            ModelProfile(model=n, provider=kind, sim=sim, max_tokens=args.max_tokens) for n in names
+        )
+    if not args.model:
+        raise UsageError("--provider openai needs --model NAME (e.g. gpt-4o-mini, llama3.2)")
+    if not args.base_url and not os.environ.get(args.api_key_env, "").strip():
+        raise UsageError(
+            f"${args.api_key_env} is not set: export your API key, or give --base-url for a local server"
+        )
+    return tuple(
+        ModelProfile(
+            model=n,
+            provider=kind,
+            base_url=args.base_url,
+            api_key_env=args.api_key_env,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+        )
+        for n in args.model
+    )
+
+
+def _sim_settings(args: argparse.Namespace) -> SimSettings:
+    tokens = args.sim_tokens or _SIM.output_tokens
+    extra: dict[str, Any] = {"seed": args.seed}
+    if args.sim_jitter is not None:
+        extra["jitter"] = args.sim_jitter
+    if args.sim_failure_rate is not None:
+        if args.sim_failure_rate > 1:
+            raise UsageError("--sim-failure-rate is a probability: use 0 to 1")
+        extra["failure_rate"] = args.sim_failure_rate
+    if args.sim_failure_kind:
+        extra["failure_kind"] = args.sim_failure_kind
+    if args.sim_latency is not None:
+        if args.sim_ttft is not None or args.sim_tps is not None:
+            raise UsageError(
+                "--sim-latency sets the whole request time; do not combine it with --sim-ttft/--sim-tps"
+            )
+        return SimSettings.with_latency(args.sim_latency, output_tokens=tokens, **extra)
+    ttft = _SIM.ttft if args.sim_ttft is None else args.sim_ttft
+    tps = _SIM.tokens_per_second if args.sim_tps is None else args.sim_tps
+    return SimSettings(ttft=ttft, tokens_per_second=tps, output_tokens=tokens, **extra)
+
+
+# ------------------------------------------------------------------- running
+
+
+class Progress:
+    """One live status line on a terminal's stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, run: Run, stream: TextIO, enabled: bool) -> None:
+        self.run, self.stream, self.enabled = run, stream, enabled
+        self._last = 0.0
+        self._ended = 0
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled):
+            self._ended += 1
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if isinstance(event, ev.RunFinished):
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+        elif now - self._last >= 0.1:
+            self._last = now
+            r = self.run
+            from gui.core.runner import Phase
+
+            self.stream.write(
+                f"\r\x1b[2K[{self._ended}/{len(r.cells)}] {r.spec.strategy} · in flight {r.in_flight}"
+                f" · waiting {r.count(Phase.WAITING) + r.count(Phase.QUEUED)} · done {r.count(Phase.DONE)}"
+                f" · failed {r.count(Phase.FAILED)} · {r.elapsed():.1f} s"
+            )
+            self.stream.flush()
+
+
+async def execute(
+    spec: RunSpec, *, progress: bool, on_event: Any = None
+) -> tuple[Run, list[ev.Event]]:
+    """Run ``spec`` to the end on the LangChain backend; Ctrl+C cancels it cleanly."""
+    from gui.providers.backend import LangChainBackend
+
+    run = Run(spec, LangChainBackend())
+    ended: list[ev.Event] = []
+
+    def collect(event: ev.Event) -> None:
+        if isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled | ev.RunFinished):
+            ended.append(event)
+
+    run.subscribe(collect)
+    run.subscribe(Progress(run, sys.stderr, progress))
+    if on_event is not None:
+        run.subscribe(on_event)
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, run.cancel)
+    try:
+        await run.wait()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+    return run, ended
+
+
+def _metrics_json(m: CellMetrics) -> dict[str, Any]:
+    out = asdict(m)
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
+    """One JSON object per cell, in grid order."""
+    by_cell = {e.cell_id: e for e in ended if isinstance(e, ev.CellEvent)}
+    results = []
+    for cell in run.cells:
+        e = by_cell.get(cell.id)
+        item: dict[str, Any] = {
+            "cell": cell.id,
+            "input": dict(cell.inputs),
+            "model": cell.model.display_name,
+            "status": "done"
+            if isinstance(e, ev.CellFinished)
+            else "failed"
+            if isinstance(e, ev.CellFailed)
+            else "cancelled",
+            "output": e.text if isinstance(e, ev.CellFinished) else getattr(e, "partial_text", ""),
+            "error_kind": str(e.kind)
+            if isinstance(e, ev.CellFailed)
+            else ("cancelled" if isinstance(e, ev.CellCancelled) else None),
+            "error": e.message
+            if isinstance(e, ev.CellFailed)
+            else (e.reason if isinstance(e, ev.CellCancelled) else None),
+            "metrics": _metrics_json(e.metrics)
+            if isinstance(e, ev.CellFinished | ev.CellFailed | ev.CellCancelled)
+            else None,
+        }
+        results.append(item)
+    return results
+
+
+def summary_json(s: RunSummary) -> dict[str, Any]:
+    """The run summary as JSON."""
+    return {
+        "total": s.total,
+        "done": s.done,
+        "failed": s.failed,
+        "cancelled": s.cancelled,
+        "wall_s": round(s.wall, 4),
+        "strategy": s.strategy,
+        "peak_in_flight": s.peak_in_flight,
+        "failures_by_kind": s.failures_by_kind,
+    }
+
+
+def _fmt_cell(item: dict[str, Any]) -> str:
+    m = item["metrics"] or {}
+    parts = [item["status"]]
+    if m.get("latency") is not None:
+        parts.append(f"{m['latency']:.2f} s")
+    if m.get("ttft") is not None:
+        parts.append(f"first token {m['ttft']:.2f} s")
+    if m.get("output_tokens"):
+        tps = f", {m['tokens_per_second']:.0f} tok/s" if m.get("tokens_per_second") else ""
+        parts.append(f"{m['output_tokens']} tokens{tps}")
+    if m.get("retries"):
+        parts.append(f"{m['retries']} retries")
+    inputs = " / ".join(item["input"].values()) or "prompt"
+    head = f"── {inputs} × {item['model']} · " + " · ".join(parts)
+    body = item["output"]
+    if item["error"]:
+        body = f"{body}\n[{item['error']}]" if body else f"[{item['error']}]"
+    return f"{head}\n{body}\n"
+
+
+def _exit_code(run: Run) -> int:
+    s = run.summary
+    if s is None:
+        return EXIT_FAILED
+    if s.cancelled_by_user:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if s.ok else EXIT_FAILED
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    """``fanout-studio run``."""
+    spec = spec_from_args(args)
+    show_progress = not args.quiet and sys.stderr.isatty()
+    run, ended = await execute(spec, progress=show_progress)
+    results = results_json(run, ended)
+    assert run.summary is not None
+    if args.json:
+        json.dump(
+            {
+                "run_id": run.id,
+                "template": spec.template,
+                "strategy": str(spec.strategy),
+                "results": results,
+                "summary": summary_json(run.summary),
+            },
+            sys.stdout,
+            ensure_ascii=False,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+    else:
+        for item in results:
+            sys.stdout.write(_fmt_cell(item) + "\n")
+        s = run.summary
+        sys.stdout.write(
+            f"{s.done} done, {s.failed} failed, {s.cancelled} cancelled of {s.total} in {s.wall:.2f} s ({s.strategy}, peak {s.peak_in_flight} in flight)\n"
+        )
+    return _exit_code(run)
+
+
+def ideal_seconds(strategy: Strategy, latencies: list[float], max_concurrency: int) -> float:
+    """Best possible wall time for the measured request latencies under ``strategy``."""
+    if not latencies:
+        return 0.0
+    if not strategy.concurrent:
+        return sum(latencies)
+    return max(max(latencies), sum(latencies) / max_concurrency)
+
+
+async def cmd_compare(args: argparse.Namespace) -> int:
+    """``fanout-studio compare``: the same cells under every strategy, one after another."""
+    order = list(COMPARE_ORDER)
+    if args.strategies:
+        try:
+            order = [Strategy(s.strip()) for s in args.strategies.split(",") if s.strip()]
+        except ValueError:
+            raise UsageError(
+                f"--strategies takes a comma-separated list of: {', '.join(s.value for s in Strategy)}"
+            ) from None
+    rows: list[dict[str, Any]] = []
+    code = EXIT_OK
+    show_progress = not args.quiet and sys.stderr.isatty()
+    for strategy in order:
+        spec = spec_from_args(args, strategy)
+        if show_progress:
+            sys.stderr.write(f"\r\x1b[2K{strategy}…")
+        run, ended = await execute(spec, progress=show_progress)
+        assert run.summary is not None
+        lat = [
+            e.metrics.latency
+            for e in ended
+            if isinstance(e, ev.CellFinished) and e.metrics.latency is not None
+        ]
+        rows.append(
+            {
+                "strategy": str(strategy),
+                "wall_s": round(run.summary.wall, 3),
+                "ideal_s": round(ideal_seconds(strategy, lat, spec.limits.max_concurrency), 3),
+                "done": run.summary.done,
+                "failed": run.summary.failed,
+                "cancelled": run.summary.cancelled,
+                "peak_in_flight": run.summary.peak_in_flight,
+            }
+        )
+        if run.summary.cancelled_by_user:
+            code = EXIT_INTERRUPTED
+            break
+        if not run.summary.ok:
+            code = EXIT_FAILED
+    base = next((r["wall_s"] for r in rows if r["strategy"] == "sync"), None)
+    for r in rows:
+        r["speedup_vs_sync"] = round(base / r["wall_s"], 2) if base and r["wall_s"] else None
+    if show_progress:
+        sys.stderr.write("\r\x1b[2K")
+    if args.json:
+        cells = len(spec_from_args(args, Strategy.STREAM).cells())
+        json.dump({"cells": cells, "strategies": rows}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        cells = len(spec_from_args(args, Strategy.STREAM).cells())
+        sys.stdout.write(f"{cells} cells, max concurrency {args.max_concurrency}\n")
+        sys.stdout.write(
+            f"{'strategy':<13}{'wall s':>8}{'ideal s':>9}{'vs sync':>9}{'peak':>6}  result\n"
+        )
+        for r in rows:
+            speed = f"{r['speedup_vs_sync']:.2f}x" if r["speedup_vs_sync"] else "-"
+            result = (
+                f"{r['done']} done"
+                + (f", {r['failed']} failed" if r["failed"] else "")
+                + (f", {r['cancelled']} cancelled" if r["cancelled"] else "")
+            )
+            sys.stdout.write(
+                f"{r['strategy']:<13}{r['wall_s']:>8.2f}{r['ideal_s']:>9.2f}{speed:>9}{r['peak_in_flight']:>6}  {result}\n"
+            )
+    return code
+
+
+def main(argv: Sequence[str]) -> int:
+    """Parse ``argv`` and run the command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:  # --help, or bad usage already explained on stderr
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command is None:
+        from gui.app import main as app_main
+
+        return app_main(list(argv))
+    handler = {"run": cmd_run, "compare": cmd_compare}[args.command]
+    try:
+        return asyncio.run(handler(args))
+    except UsageError as exc:
+        sys.stderr.write(f"fanout-studio {args.command}: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # never a traceback for a user; FANOUT_DEBUG=1 shows it
+        if os.environ.get("FANOUT_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"fanout-studio {args.command}: internal error: {type(exc).__name__}: {exc} (set FANOUT_DEBUG=1 for details)\n"
+        )
+        return EXIT_FAILED
