@@ -1,0 +1,284 @@
+"""The engine, story by story, on a scripted fake backend (no network, no model, no Qt)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import pytest
+
+from gui.core.errors import ErrorKind, SpecError
+from gui.core.runner import CANCELLED_BY_USER, CANCELLED_FAIL_FAST, Phase, Run
+from gui.core.spec import ErrorPolicy, Limits, ModelProfile, Strategy, make_spec
+
+from .fakes import FakeBackend, FakeHTTPError, Recorder, Script
+
+ALL = list(Strategy)
+SIM = (ModelProfile(),)
+
+
+def run_of(
+    backend: FakeBackend, topics: list[str], strategy: Strategy = Strategy.STREAM, **limits
+) -> tuple[Run, Recorder]:
+    spec = make_spec("Tell me about {topic}", topics, SIM, strategy, Limits(**limits))
+    run = Run(spec, backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    return run, rec
+
+
+def assert_accounted(run: Run, rec: Recorder) -> None:
+    """Every cell has exactly one terminal event, last, and the summary adds up."""
+    terminal = {"CellFinished", "CellFailed", "CellCancelled"}
+    for cell in run.cells:
+        names = rec.of(cell.id)
+        assert names[0] == "CellQueued"
+        assert sum(n in terminal for n in names) == 1, names
+        assert names[-1] in terminal, names
+    s = run.summary
+    assert s is not None and s.done + s.failed + s.cancelled == s.total == len(run.cells)
+    assert rec.events[-1].__class__.__name__ == "RunFinished"
+    assert not [
+        t for t in asyncio.all_tasks() if t.get_name().startswith("fanout-") and not t.done()
+    ]
+
+
+@pytest.mark.parametrize("strategy", ALL)
+async def test_no_strategy_exceeds_the_limit(strategy: Strategy) -> None:
+    backend = FakeBackend(Script(latency=0.04, chunks=3))
+    run, rec = run_of(backend, [f"t{i}" for i in range(10)], strategy, max_concurrency=3)
+    summary = await run.wait()
+    assert summary.done == 10
+    expected = 3 if strategy.concurrent else 1
+    assert backend.peak == expected  # counted inside the fake: requests really in flight
+    assert run.peak_in_flight == expected
+    assert_accounted(run, rec)
+
+
+async def test_raising_the_limit_mid_run_admits_waiting_cells_at_once() -> None:
+    backend = FakeBackend(Script(latency=0.5, chunks=2))
+    run, _rec = run_of(backend, [f"t{i}" for i in range(6)], max_concurrency=1)
+    run.start()
+    await asyncio.sleep(0.1)
+    assert backend.in_flight == 1 and run.count(Phase.WAITING) == 5
+    run.set_limits(max_concurrency=6)
+    await asyncio.sleep(0.05)
+    assert backend.in_flight == 6  # all admitted without waiting for the first to end
+    summary = await run.wait()
+    assert summary.done == 6 and summary.wall < 0.9
+
+
+async def test_lowering_the_limit_never_cancels_running_cells() -> None:
+    backend = FakeBackend(Script(latency=0.3, chunks=2))
+    run, _ = run_of(backend, [f"t{i}" for i in range(6)], max_concurrency=4)
+    run.start()
+    await asyncio.sleep(0.05)
+    run.set_limits(max_concurrency=1)
+    assert backend.in_flight == 4
+    summary = await run.wait()
+    assert summary.done == 6
+    # the 2 remaining cells ran one at a time after the 4 drained
+    starts = sorted(t for t, _ in backend.starts)
+    assert starts[5] - starts[4] >= 0.25
+
+
+async def test_rate_limiter_spaces_starts() -> None:
+    backend = FakeBackend(Script(latency=0.01, chunks=1))
+    run, _ = run_of(
+        backend, [f"t{i}" for i in range(5)], max_concurrency=10, requests_per_second=10
+    )
+    await run.wait()
+    starts = sorted(t for t, _ in backend.starts)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.085, gaps
+    assert starts[-1] - starts[0] == pytest.approx(0.4, abs=0.08)
+
+
+async def test_retry_honours_retry_after_then_succeeds() -> None:
+    backend = FakeBackend(flaky=Script(errors=[FakeHTTPError(429, retry_after=0.3)], latency=0.02))
+    run, rec = run_of(backend, ["flaky"], retries=2, backoff_base=0.01)
+    await run.wait()
+    (retry,) = rec.named("CellRetrying")
+    assert retry.delay == pytest.approx(0.3) and retry.attempt == 2 and retry.max_attempts == 3
+    assert retry.kind is ErrorKind.RATE_LIMITED
+    first, second = (t for t, _ in backend.starts)
+    assert second - first >= 0.29
+    done = rec.last("r0m0")
+    assert type(done).__name__ == "CellFinished" and done.metrics.retries == 1
+    assert rec.of("r0m0") == [
+        "CellQueued",
+        "CellStarted",
+        "CellRetrying",
+        "CellStarted",
+        "FirstToken",
+        *["TextChunk"] * 5,
+        "CellFinished",
+    ]
+
+
+async def test_retries_give_up_with_the_last_error_and_attempt_count() -> None:
+    backend = FakeBackend(down=Script(errors=[FakeHTTPError(503)] * 5))
+    run, rec = run_of(backend, ["down"], retries=2, backoff_base=0.01)
+    await run.wait()
+    failed = rec.last("r0m0")
+    assert type(failed).__name__ == "CellFailed"
+    assert failed.kind is ErrorKind.SERVER_ERROR
+    assert "after 3 attempts" in failed.message
+    assert backend.attempts["down"] == 3
+
+
+async def test_authentication_errors_are_not_retried() -> None:
+    backend = FakeBackend(bad=Script(errors=[FakeHTTPError(401)]))
+    run, rec = run_of(backend, ["bad"], retries=3)
+    await run.wait()
+    assert backend.attempts["bad"] == 1
+    assert rec.last("r0m0").kind is ErrorKind.AUTHENTICATION
+
+
+async def test_a_retry_after_longer_than_the_backoff_cap_fails_with_the_reason() -> None:
+    backend = FakeBackend(slow=Script(errors=[FakeHTTPError(429, retry_after=3600)]))
+    run, rec = run_of(backend, ["slow"], retries=3, backoff_max=30)
+    await run.wait()
+    failed = rec.last("r0m0")
+    assert failed.kind is ErrorKind.RATE_LIMITED and "3600 s" in failed.message
+    assert backend.attempts["slow"] == 1
+
+
+async def test_isolate_keeps_siblings_running() -> None:
+    backend = FakeBackend(Script(latency=0.2), bad=Script(errors=[FakeHTTPError(401)]))
+    run, rec = run_of(backend, ["a", "bad", "c"], error_policy=ErrorPolicy.ISOLATE)
+    summary = await run.wait()
+    assert (summary.done, summary.failed, summary.cancelled) == (2, 1, 0)
+    assert_accounted(run, rec)
+
+
+@pytest.mark.parametrize(
+    "strategy", [Strategy.STREAM, Strategy.GATHER, Strategy.ABATCH, Strategy.SEQUENTIAL]
+)
+async def test_fail_fast_cancels_the_rest(strategy: Strategy) -> None:
+    backend = FakeBackend(Script(latency=1.0), bad=Script(errors=[FakeHTTPError(401)]))
+    run, rec = run_of(
+        backend,
+        ["bad", "b", "c", "d"],
+        strategy,
+        error_policy=ErrorPolicy.FAIL_FAST,
+        max_concurrency=2,
+    )
+    t0 = time.monotonic()
+    summary = await run.wait()
+    assert time.monotonic() - t0 < 0.5  # promptly, not after the 1 s siblings
+    assert (summary.failed, summary.cancelled) == (1, 3)
+    for cell in run.cells[1:]:
+        event = rec.last(cell.id)
+        assert type(event).__name__ == "CellCancelled" and event.reason == CANCELLED_FAIL_FAST
+    assert_accounted(run, rec)
+
+
+async def test_cancelling_one_cell_keeps_partial_text_and_siblings_finish() -> None:
+    gate = asyncio.Event()
+    backend = FakeBackend(
+        Script(latency=0.2, chunks=4), stuck=Script(chunks=6, latency=0.06, pause=gate)
+    )
+    run, rec = run_of(backend, ["a", "stuck", "c"])
+    run.start()
+    while run.partial_text("r1m0") == "":
+        await asyncio.sleep(0.01)
+    run.cancel_cell("r1m0")
+    summary = await run.wait()
+    cancelled = rec.last("r1m0")
+    assert type(cancelled).__name__ == "CellCancelled"
+    assert cancelled.partial_text == "w0 " and cancelled.reason == CANCELLED_BY_USER
+    assert (summary.done, summary.cancelled) == (2, 1)
+    assert backend.closed == 3  # the stream generator was closed, not left to the GC
+    assert_accounted(run, rec)
+
+
+async def test_cancelling_the_whole_run_ends_every_cell_promptly() -> None:
+    backend = FakeBackend(Script(latency=2.0, chunks=20))
+    run, rec = run_of(backend, [f"t{i}" for i in range(12)], max_concurrency=4)
+    run.start()
+    await asyncio.sleep(0.3)
+    t0 = time.monotonic()
+    run.cancel()
+    summary = await run.wait()
+    assert time.monotonic() - t0 < 0.2
+    assert summary.cancelled == 12 and summary.cancelled_by_user
+    assert sum(bool(e.partial_text) for e in rec.named("CellCancelled")) == 4
+    assert_accounted(run, rec)
+
+
+async def test_cancel_before_start_and_sequential_cancel() -> None:
+    backend = FakeBackend(Script(latency=0.2))
+    run, rec = run_of(backend, ["a", "b", "c"], Strategy.SEQUENTIAL)
+    run.cancel_cell("r2m0")
+    run.start()
+    await asyncio.sleep(0.05)
+    run.cancel()
+    summary = await run.wait()
+    assert summary.cancelled == 3
+    assert backend.attempts == {"a": 1}
+    assert_accounted(run, rec)
+
+
+@pytest.mark.parametrize("strategy", [Strategy.STREAM, Strategy.GATHER, Strategy.SYNC])
+async def test_timeout_covers_the_whole_request(strategy: Strategy) -> None:
+    backend = FakeBackend(Script(latency=1.0, chunks=10))
+    run, rec = run_of(backend, ["x"], strategy, timeout=0.2, retries=0)
+    t0 = time.monotonic()
+    await run.wait()
+    assert time.monotonic() - t0 < 0.5
+    failed = rec.last("r0m0")
+    assert failed.kind is ErrorKind.TIMEOUT and "0.2 s" in failed.message
+    if strategy is Strategy.STREAM:
+        assert failed.partial_text  # text that had arrived is kept
+
+
+async def test_dropped_stream_keeps_partial_text_and_is_not_retried() -> None:
+    backend = FakeBackend(drop=Script(chunks=6, fail_after_chunks=ConnectionResetError("reset")))
+    run, rec = run_of(backend, ["drop"], retries=3)
+    await run.wait()
+    failed = rec.last("r0m0")
+    assert failed.kind is ErrorKind.CONNECTION and failed.partial_text.startswith("w0 w1 w2 w3")
+    assert backend.attempts["drop"] == 1  # retrying would repeat text the user already saw
+
+
+async def test_metrics_of_a_streamed_cell() -> None:
+    backend = FakeBackend(Script(latency=0.2, chunks=10))
+    run, rec = run_of(backend, ["a"])
+    await run.wait()
+    m = rec.last("r0m0").metrics
+    assert m.ttft == pytest.approx(0.02, abs=0.02)
+    assert m.latency == pytest.approx(0.2, abs=0.05)
+    assert m.output_tokens == 10 and m.tokens_estimated
+    assert m.tokens_per_second == pytest.approx(10 / 0.18, rel=0.3)
+    assert m.retries == 0
+
+
+async def test_bad_live_limit_is_refused_with_the_range() -> None:
+    run, _ = run_of(FakeBackend(), ["a"])
+    with pytest.raises(SpecError, match="1 to 1000"):
+        run.set_limits(max_concurrency=0)
+    assert run.limits.max_concurrency == 8
+
+
+async def test_cancelling_the_driver_still_accounts_for_every_cell() -> None:
+    backend = FakeBackend(Script(latency=2.0))
+    run, rec = run_of(backend, [f"t{i}" for i in range(5)])
+    task = run.start()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert_accounted(run, rec)
+
+
+async def test_a_failing_subscriber_does_not_break_the_run() -> None:
+    run, _rec = run_of(FakeBackend(), ["a", "b"])
+
+    def broken(_event: object) -> None:
+        raise RuntimeError("subscriber bug")
+
+    run.subscribe(broken)
+    summary = await run.wait()
+    assert summary.done == 2

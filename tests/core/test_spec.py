@@ -1,0 +1,94 @@
+"""Building a run from what the user typed: templates, rows, limits, profiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from gui.core.errors import SpecError, TemplateError
+from gui.core.spec import (
+    Limits,
+    ModelProfile,
+    ProviderKind,
+    SimSettings,
+    make_spec,
+    template_variables,
+)
+
+
+def test_template_variables_in_order_with_escaped_braces() -> None:
+    assert template_variables('Compare {a} and {b}, then {a} again; JSON: {{"k": 1}}') == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ("", "empty"),
+        ("Tell me about {topic", "Unbalanced braces"),
+        ("Tell me } about", "Unbalanced braces"),
+        ("A set {} here", "Empty {}"),
+        ("Use {x.y}", "not a plain variable"),
+    ],
+)
+def test_bad_templates_get_a_one_line_reason(template: str, words: str) -> None:
+    with pytest.raises(TemplateError, match=words) as info:
+        template_variables(template)
+    assert "\n" not in str(info.value)
+
+
+def test_topics_fill_the_single_variable_and_cells_are_row_major() -> None:
+    models = (ModelProfile(model="a"), ModelProfile(model="b"))
+    spec = make_spec("Joke about {subject}", ["cats", "dogs"], models)
+    cells = spec.cells()
+    assert [c.id for c in cells] == ["r0m0", "r0m1", "r1m0", "r1m1"]
+    assert cells[2].inputs == {"subject": "dogs"} and cells[3].model.model == "b"
+
+
+def test_plain_prompt_without_variables_is_one_row_per_model() -> None:
+    spec = make_spec("What is asyncio?", [], (ModelProfile(model="a"), ModelProfile(model="b")))
+    assert len(spec.cells()) == 2
+
+
+def test_unknown_variable_is_refused_before_the_run() -> None:
+    with pytest.raises(TemplateError, match=r"uses \{tone\}.*columns: topic"):
+        make_spec("A {tone} joke about {topic}", [{"topic": "cats"}], (ModelProfile(),))
+
+
+def test_no_inputs_and_no_models_are_refused() -> None:
+    with pytest.raises(SpecError, match="No inputs"):
+        make_spec("About {topic}", [], (ModelProfile(),))
+    with pytest.raises(SpecError, match="No model"):
+        make_spec("About {topic}", ["x"], ())
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"max_concurrency": 0}, "1 to 1000"),
+        ({"max_concurrency": 10_000}, "1 to 1000"),
+        ({"requests_per_second": -1.0}, "Requests per second"),
+        ({"timeout": 0.0}, "Timeout"),
+        ({"retries": -1}, "Retries"),
+    ],
+)
+def test_absurd_limits_are_refused_with_the_accepted_range(changes: dict, words: str) -> None:
+    with pytest.raises(SpecError, match=words):
+        Limits().changed(**changes)
+
+
+@pytest.mark.parametrize(
+    ("profile", "words"),
+    [
+        (ModelProfile(model=" "), "Model name is empty"),
+        (ModelProfile(provider=ProviderKind.OPENAI, base_url="localhost:11434/v1"), "not an http"),
+        (ModelProfile(provider=ProviderKind.OPENAI, base_url="ftp://x/v1"), "not an http"),
+    ],
+)
+def test_bad_profiles_are_refused(profile: ModelProfile, words: str) -> None:
+    with pytest.raises(SpecError, match=words):
+        profile.validate()
+
+
+def test_sim_latency_sets_the_whole_request_time() -> None:
+    sim = SimSettings.with_latency(1.5)
+    assert sim.latency == pytest.approx(1.5)
+    assert sim.ttft == pytest.approx(0.3)

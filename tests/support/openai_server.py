@@ -1,0 +1,1069 @@
+"""An in-test OpenAI-compatible HTTP server with fault injection.
+
+`FakeOpenAIServer` stands in for OpenAI / Ollama / vLLM on 127.0.0.1 so the test suite never
+needs the network. It is built on the standard library only (asyncio streams + json) and runs
+its own event loop in a background daemon thread, so async tests (client on the test's loop),
+plain sync code and subprocess CLI tests can all talk to it.
+
+Endpoints (everything else -> 404 with an OpenAI-style JSON error body):
+
+* ``GET  /v1/models`` and ``GET /v1/models/{id}``
+* ``POST /v1/chat/completions``: non-streaming JSON (with ``usage``) or, with ``"stream": true``,
+  ``text/event-stream`` with one ``data: {chat.completion.chunk}`` event per token, an optional
+  usage chunk (``stream_options.include_usage``) and ``data: [DONE]``.
+
+Streams use HTTP/1.1 chunked transfer encoding with keep-alive, like the real API: an abrupt
+close before the terminating chunk is then a protocol error the client cannot mistake for the
+normal end of the body (with ``Connection: close`` framing a dropped stream would simply end).
+
+What each chat request does is a `Behavior`, chosen per request: first from `queue()`, then from
+the `behave()` callback, else `FakeOpenAIServer.default`. Timing fields left at ``None`` fall back
+to the default behaviour.
+
+Usage::
+
+    with FakeOpenAIServer(models=["fake-1", "fake-2"], tokens=5, token_interval=0.01) as srv:
+        srv.queue(Behavior(status=429, retry_after=1))  # first request is rate limited
+        srv.behave(lambda req: Behavior(stall_after=2) if req.model == "fake-2" else None)
+        ...  # point the client at srv.base_url
+        assert srv.wait_for(lambda: srv.completed == 3)
+        assert srv.peak_in_flight <= 2
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import itertools
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "Behavior",
+    "FakeOpenAIServer",
+    "RequestInfo",
+    "default_answer",
+    "split_tokens",
+    "unused_port",
+]
+
+DEFAULT_MODELS: tuple[str, ...] = ("fake-1", "fake-2")
+
+_PORTS_USED: set[int] = set()  # ports this process has listened on (see _listen)
+_PORTS_LOCK = threading.Lock()
+
+Outcome = Literal[
+    "pending",  # still being served
+    "ok",  # 200 response delivered to the end
+    "error",  # an HTTP error status was sent (429, 500, ...)
+    "disconnected",  # the client went away before the server finished
+    "dropped",  # the server cut the connection on purpose (drop_after)
+    "malformed",  # a broken JSON event/body was sent (malformed_after)
+    "stream_error",  # an in-stream error event was sent (error_after)
+    "aborted",  # the server was closed while serving it
+]
+
+_FILLER = (
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
+    "incididunt ut labore et dolore magna aliqua"
+).split()
+
+# OpenAI-style error bodies per status: (message, type, code).
+_ERRORS: dict[int, tuple[str, str, str | None]] = {
+    400: ("Invalid request.", "invalid_request_error", None),
+    401: (
+        "Incorrect API key provided. You can find your API key at https://example.invalid.",
+        "invalid_request_error",
+        "invalid_api_key",
+    ),
+    403: ("You are not allowed to sample from this model.", "permission_denied", None),
+    404: (
+        "The model `{model}` does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    ),
+    408: ("Request timed out.", "timeout", None),
+    409: ("Conflict.", "invalid_request_error", None),
+    422: ("Unprocessable request.", "invalid_request_error", None),
+    429: (
+        "Rate limit reached for {model} on requests per min (RPM). Please try again later.",
+        "requests",
+        "rate_limit_exceeded",
+    ),
+    500: ("The server had an error while processing your request.", "server_error", None),
+    502: ("Bad gateway.", "server_error", None),
+    503: (
+        "The engine is currently overloaded, please try again later.",
+        "server_error",
+        "overloaded",
+    ),
+    504: ("Gateway timeout.", "server_error", None),
+}
+
+
+@dataclass
+class Behavior:
+    """How the server answers one chat-completion request. Every field is optional.
+
+    Timing/size fields left at ``None`` (``ttft``, ``tokens``, ``token_interval``) fall back to
+    `FakeOpenAIServer.default`. The ``*_after`` faults count *content tokens*: ``0`` means right
+    after the response headers, before any token. Faults apply to non-streaming requests too
+    (stall: never answer; drop: close without a response; malformed: truncated JSON body).
+    """
+
+    status: int = 200
+    """HTTP status. >= 400 sends an OpenAI-style JSON error body (see ``error_*``)."""
+    retry_after: float | None = None
+    """Sets the ``Retry-After`` header (seconds), e.g. together with ``status=429``."""
+    headers: Mapping[str, str] | None = None
+    """Extra response headers (e.g. ``{"retry-after-ms": "250"}``)."""
+    error_message: str | None = None
+    error_type: str | None = None
+    error_code: str | None = None
+    delay: float = 0.0
+    """Seconds before the status line is sent (slow headers; applies to errors too)."""
+    ttft: float | None = None
+    """Seconds between the response headers and the first token."""
+    tokens: int | None = None
+    """Number of content tokens (chunks). With ``text``, the text is split into this many."""
+    token_interval: float | None = None
+    """Seconds between consecutive tokens."""
+    text: str | None = None
+    """Answer text instead of the default `default_answer`; split on word boundaries."""
+    role_first: bool = False
+    """Send the role-only delta right after the headers (like vLLM), not with the first token."""
+    stall_after: int | None = None
+    """Send N tokens, then hang until the client goes away (or the server closes)."""
+    drop_after: int | None = None
+    """Send N tokens, then abruptly close the socket: no final chunk, no [DONE]."""
+    malformed_after: int | None = None
+    """Send N tokens, then a ``data:`` line that is not valid JSON, then [DONE]."""
+    error_after: int | None = None
+    """Send N tokens, then an in-stream ``data: {"error": ...}`` event, then [DONE]."""
+    empty: bool = False
+    """A 200 stream that contains only ``data: [DONE]`` (non-streaming: empty content)."""
+    huge_bytes: int | None = None
+    """Answer with exactly this many ASCII bytes, streamed in ``chunk_bytes`` pieces."""
+    chunk_bytes: int = 4096
+
+
+@dataclass
+class RequestInfo:
+    """One chat-completion request as the server saw it (mutated while it is served)."""
+
+    index: int
+    """0-based arrival order since start / the last `FakeOpenAIServer.reset_stats`."""
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool
+    headers: dict[str, str]
+    """Request headers with lower-case names."""
+    body: dict[str, Any]
+    start: float
+    """`time.monotonic()` when the request had been read."""
+    connection: int = 0
+    """Serial number of the TCP connection it came in on (keep-alive reuse is visible here)."""
+    end: float | None = None
+    status: int | None = None
+    outcome: Outcome = "pending"
+    tokens_sent: int = 0
+    behavior: Behavior | None = None
+
+    @property
+    def include_usage(self) -> bool:
+        opts = self.body.get("stream_options") or {}
+        return bool(isinstance(opts, dict) and opts.get("include_usage"))
+
+    @property
+    def last_user_text(self) -> str:
+        for message in reversed(self.messages):
+            if isinstance(message, dict) and message.get("role") == "user":
+                return _content_text(message.get("content"))
+        return ""
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
+        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        return " ".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def split_tokens(text: str, n: int | None = None) -> list[str]:
+    """Split ``text`` into tokens on word boundaries; ``"".join(result) == text``.
+
+    Each token carries its leading whitespace. With ``n``, words are grouped into at most ``n``
+    tokens of (nearly) equal word counts.
+    """
+    if not text:
+        return []
+    pieces = re.findall(r"\s*\S+", text)
+    if not pieces:
+        return [text]
+    tail = text[sum(len(p) for p in pieces) :]
+    pieces[-1] += tail
+    if n is None or n >= len(pieces):
+        return pieces
+    n = max(n, 1)
+    size, extra = divmod(len(pieces), n)
+    out: list[str] = []
+    pos = 0
+    for i in range(n):
+        take = size + (1 if i < extra else 0)
+        out.append("".join(pieces[pos : pos + take]))
+        pos += take
+    return out
+
+
+def default_answer(prompt: str, model: str, tokens: int = 8) -> str:
+    """The default answer text for the last user message ``prompt`` (exactly ``tokens`` tokens).
+
+    ``"Answer about <prompt> from <model>:"`` followed by filler words up to ``tokens`` words;
+    the prompt's whitespace is normalised. Tests can use this to predict the server's output.
+    """
+    subject = " ".join(prompt.split()) or "nothing"
+    words = f"Answer about {subject} from {model}:".split(" ")
+    filler = itertools.cycle(_FILLER)
+    while len(words) < tokens:
+        words.append(next(filler))
+    return " ".join(words)
+
+
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing is listening on (for connection-refused tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _huge_text(n: int) -> str:
+    unit = "All work and no play makes a fake model a dull model. "
+    return (unit * (n // len(unit) + 1))[:n]
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _count_words(messages: Iterable[Any]) -> int:
+    return sum(
+        len(_content_text(m.get("content")).split()) for m in messages if isinstance(m, dict)
+    )
+
+
+class _ClientGone(Exception):
+    """The client closed the connection (EOF or a failed write)."""
+
+
+class _Dropped(Exception):
+    """The server closed the connection on purpose; do not reuse it."""
+
+
+class _BadRequest(Exception):
+    """Unparseable HTTP; close the connection."""
+
+
+class _Conn:
+    """One accepted TCP connection: buffered reads, EOF watching, guarded writes."""
+
+    def __init__(
+        self, serial: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.serial = serial
+        self.reader = reader
+        self.writer = writer
+        self.buf = bytearray()
+        self.gone = asyncio.Event()
+        self.watcher: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[Any] | None = None
+
+    async def _fill(self) -> None:
+        try:
+            data = await self.reader.read(65536)
+        except (ConnectionError, OSError) as exc:
+            self.gone.set()
+            raise _ClientGone from exc
+        if not data:
+            self.gone.set()
+            raise _ClientGone
+        self.buf += data
+
+    async def read_until(self, sep: bytes, limit: int = 65536) -> bytes:
+        while (pos := self.buf.find(sep)) < 0:
+            if len(self.buf) > limit:
+                raise _BadRequest("header section too large")
+            await self._fill()
+        out = bytes(self.buf[: pos + len(sep)])
+        del self.buf[: pos + len(sep)]
+        return out
+
+    async def read_exactly(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            await self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    async def _watch(self) -> None:
+        # While a response is being produced the client sends nothing (httpx does not pipeline),
+        # so a read that completes is either EOF (client gone) or pipelined bytes we keep.
+        with contextlib.suppress(_ClientGone):
+            while True:
+                await self._fill()
+
+    def start_watching(self) -> None:
+        if self.watcher is None and not self.gone.is_set():
+            self.watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop_watching(self) -> None:
+        watcher, self.watcher = self.watcher, None
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def send(self, data: bytes) -> None:
+        if self.gone.is_set() or self.writer.transport.is_closing():
+            raise _ClientGone
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+        except (ConnectionError, OSError) as exc:
+            self.gone.set()
+            raise _ClientGone from exc
+        if self.gone.is_set():
+            raise _ClientGone
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but raise `_ClientGone` as soon as the client disconnects."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.gone.wait(), seconds)
+        if self.gone.is_set():
+            raise _ClientGone
+
+    async def hang(self) -> None:
+        await self.gone.wait()
+        raise _ClientGone
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    version: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def keep_alive(self) -> bool:
+        conn = self.headers.get("connection", "").lower()
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in conn
+        return "close" not in conn
+
+
+@dataclass
+class _Stats:
+    requests: list[RequestInfo] = field(default_factory=list)
+    http_log: list[tuple[str, str, int]] = field(default_factory=list)
+    in_flight: int = 0
+    peak: int = 0
+    in_flight_by_model: dict[str, int] = field(default_factory=dict)
+    peak_by_model: dict[str, int] = field(default_factory=dict)
+    disconnected: list[RequestInfo] = field(default_factory=list)
+    completed: int = 0
+    connections: int = 0
+
+
+@dataclass
+class _Job:
+    info: RequestInfo
+    request: _Request
+    stats: _Stats  # the stats generation it was counted in (reset_stats swaps it)
+    settled: bool = False
+
+
+class FakeOpenAIServer:
+    """OpenAI-compatible chat-completions server on 127.0.0.1 in a background thread.
+
+    Args:
+        models: model ids listed by ``/v1/models``.
+        tokens, ttft, token_interval: the default behaviour (see `Behavior`).
+        strict_models: unknown models get a 404 ``model_not_found`` like the real API.
+        api_key: if set, requests must send ``Authorization: Bearer <api_key>`` (else 401).
+        stream_framing: ``"chunked"`` (default, keep-alive) or ``"close"`` (no length,
+            ``Connection: close``; the end of the body is the end of the connection).
+    """
+
+    def __init__(
+        self,
+        models: Iterable[str] = DEFAULT_MODELS,
+        *,
+        tokens: int = 8,
+        ttft: float = 0.0,
+        token_interval: float = 0.0,
+        strict_models: bool = True,
+        api_key: str | None = None,
+        stream_framing: Literal["chunked", "close"] = "chunked",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.models = list(models)
+        self.default = Behavior(tokens=tokens, ttft=ttft, token_interval=token_interval)
+        self.strict_models = strict_models
+        self.api_key = api_key
+        self.stream_framing = stream_framing
+        self.host = host
+        self.port = port
+        self._lock = threading.Lock()
+        self._stats = _Stats()
+        self._queue: list[Behavior] = []
+        self._fn: Callable[[RequestInfo], Behavior | None] | None = None
+        self._conn_serial = itertools.count(1)
+        self._conns: set[_Conn] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._closing = False
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> FakeOpenAIServer:
+        """Start the server thread and wait until it listens. Returns ``self``."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(
+            target=self._thread_main, name=f"FakeOpenAIServer-{id(self):x}", daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("FakeOpenAIServer did not start within 10 s")
+        if self._startup_error is not None:
+            self._thread.join(1)
+            raise RuntimeError("FakeOpenAIServer failed to start") from self._startup_error
+        return self
+
+    def close(self) -> None:
+        """Stop serving: open connections (even mid-stream) are aborted; joins the thread."""
+        thread = self._thread
+        if thread is None or self._closing:
+            return
+        self._closing = True
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(stop.set)
+        thread.join(5)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1`` (valid once started)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    # ----------------------------------------------------------------- behaviour
+
+    def behave(self, fn: Callable[[RequestInfo], Behavior | None] | None) -> None:
+        """Decide per request (called on the server thread); ``None`` from fn -> default.
+
+        Queued behaviours take precedence. ``behave(None)`` removes the callback.
+        """
+        with self._lock:
+            self._fn = fn
+
+    def queue(self, *behaviors: Behavior) -> None:
+        """Append behaviours used by the next requests, in arrival order, before ``behave``."""
+        with self._lock:
+            self._queue.extend(behaviors)
+
+    def clear_queue(self) -> None:
+        with self._lock:
+            self._queue.clear()
+
+    # ----------------------------------------------------------------- observation
+
+    @property
+    def requests(self) -> list[RequestInfo]:
+        """Chat-completion requests since start / `reset_stats`, in arrival order."""
+        with self._lock:
+            return list(self._stats.requests)
+
+    @property
+    def http_log(self) -> list[tuple[str, str, int]]:
+        """Every HTTP request as ``(method, path, status)``, including ``/v1/models`` and 404s."""
+        with self._lock:
+            return list(self._stats.http_log)
+
+    @property
+    def in_flight(self) -> int:
+        """Chat-completion requests being served right now."""
+        with self._lock:
+            return self._stats.in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """Highest `in_flight` seen since start / `reset_stats`."""
+        with self._lock:
+            return self._stats.peak
+
+    def in_flight_for(self, model: str) -> int:
+        with self._lock:
+            return self._stats.in_flight_by_model.get(model, 0)
+
+    def peak_in_flight_for(self, model: str) -> int:
+        with self._lock:
+            return self._stats.peak_by_model.get(model, 0)
+
+    @property
+    def disconnects(self) -> int:
+        """Chat requests the client abandoned before the server finished them."""
+        with self._lock:
+            return len(self._stats.disconnected)
+
+    @property
+    def disconnected(self) -> list[RequestInfo]:
+        with self._lock:
+            return list(self._stats.disconnected)
+
+    @property
+    def completed(self) -> int:
+        """Chat requests answered 200 and delivered to the end (stream incl. [DONE])."""
+        with self._lock:
+            return self._stats.completed
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted (fewer than requests means keep-alive reuse)."""
+        with self._lock:
+            return self._stats.connections
+
+    def outcomes(self) -> dict[str, int]:
+        """Count of `RequestInfo.outcome` values, e.g. ``{"ok": 3, "error": 1}``."""
+        counts: dict[str, int] = {}
+        for req in self.requests:
+            counts[req.outcome] = counts.get(req.outcome, 0) + 1
+        return counts
+
+    def reset_stats(self) -> None:
+        """Forget requests and counters (indexes restart at 0; peaks restart at in_flight)."""
+        with self._lock:
+            old = self._stats
+            self._stats = _Stats(
+                in_flight=old.in_flight,
+                peak=old.in_flight,
+                in_flight_by_model=dict(old.in_flight_by_model),
+                peak_by_model={m: n for m, n in old.in_flight_by_model.items() if n},
+            )
+
+    def wait_for(
+        self, predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.005
+    ) -> bool:
+        """Poll ``predicate()`` from any thread until true; False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    async def await_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors wait_for(); returns False, no raise
+        interval: float = 0.005,
+    ) -> bool:
+        """`wait_for` for async tests: polls with `asyncio.sleep`, so the loop keeps running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(interval)
+
+    # ----------------------------------------------------------------- server thread
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:
+            if not self._ready.is_set():
+                self._startup_error = exc
+                self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = await self._listen()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            conns = list(self._conns)
+            for conn in conns:
+                conn.abort()
+                if conn.task is not None:
+                    conn.task.cancel()
+            tasks = [c.task for c in conns if c.task is not None]
+            if tasks:
+                await asyncio.wait(tasks, timeout=1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+
+    async def _listen(self) -> asyncio.Server:
+        # An ephemeral port is never handed out twice per process, so every server has a
+        # distinct base_url. langchain_openai caches its default httpx clients per base_url
+        # process-wide; their pooled keep-alive connections are bound to the event loop that
+        # opened them, and a later test (new loop) hitting the same URL would fail with
+        # "RuntimeError: Event loop is closed".
+        held: list[asyncio.Server] = []
+        try:
+            while True:
+                server = await asyncio.start_server(self._on_connect, self.host, self.port)
+                port = int(server.sockets[0].getsockname()[1])
+                with _PORTS_LOCK:
+                    fresh = self.port != 0 or port not in _PORTS_USED or len(held) >= 50
+                    _PORTS_USED.add(port)
+                if fresh:
+                    self.port = port
+                    return server
+                held.append(server)  # keep it bound so the kernel picks another port
+        finally:
+            for extra in held:
+                extra.close()
+                await extra.wait_closed()
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _Conn(next(self._conn_serial), reader, writer)
+        conn.task = asyncio.current_task()
+        self._conns.add(conn)
+        with self._lock:
+            self._stats.connections += 1
+        try:
+            while not self._closing:
+                try:
+                    request = await self._read_request(conn)
+                except _ClientGone:
+                    break
+                if not await self._dispatch(conn, request) or not request.keep_alive:
+                    break
+        except (_ClientGone, _Dropped, _BadRequest, asyncio.CancelledError):
+            pass
+        finally:
+            self._conns.discard(conn)
+            await conn.stop_watching()
+            if self._closing:
+                conn.abort()
+            writer.close()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(writer.wait_closed(), 0.5)
+
+    async def _read_request(self, conn: _Conn) -> _Request:
+        head = await conn.read_until(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        try:
+            method, target, version = lines[0].split(" ", 2)
+        except ValueError as exc:
+            raise _BadRequest(lines[0]) from exc
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if not line:
+                continue
+            name, _, value = line.partition(":")
+            key = name.strip().lower()
+            value = value.strip()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = bytearray()
+            while True:
+                size = int((await conn.read_until(b"\r\n")).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while (await conn.read_until(b"\r\n")) != b"\r\n":  # trailers
+                        pass
+                    break
+                body += await conn.read_exactly(size)
+                await conn.read_exactly(2)
+            data = bytes(body)
+        else:
+            data = await conn.read_exactly(int(headers.get("content-length", "0") or 0))
+        return _Request(method.upper(), target.split("?", 1)[0], version.strip(), headers, data)
+
+    def _log(self, request: _Request, status: int) -> None:
+        with self._lock:
+            self._stats.http_log.append((request.method, request.path, status))
+
+    async def _dispatch(self, conn: _Conn, request: _Request) -> bool:
+        """Serve one request; returns whether the connection may be reused."""
+        path = request.path.rstrip("/")
+        if path == "/v1/chat/completions" and request.method == "POST":
+            return await self._chat(conn, request)
+        if path == "/v1/models" and request.method == "GET":
+            data = [self._model_obj(m) for m in self.models]
+            self._log(request, 200)
+            await self._send_json(conn, 200, {"object": "list", "data": data})
+            return True
+        if path.startswith("/v1/models/") and request.method == "GET":
+            model = path.removeprefix("/v1/models/")
+            if model in self.models:
+                self._log(request, 200)
+                await self._send_json(conn, 200, self._model_obj(model))
+            else:
+                self._log(request, 404)
+                await self._send_json(conn, 404, _error_body(404, Behavior(), model))
+            return True
+        self._log(request, 404)
+        body = {
+            "error": {
+                "message": f"Invalid URL ({request.method} {request.path})",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        }
+        await self._send_json(conn, 404, body)
+        return True
+
+    @staticmethod
+    def _model_obj(model: str) -> dict[str, Any]:
+        return {
+            "id": model,
+            "object": "model",
+            "created": 1_700_000_000,
+            "owned_by": "fanout-tests",
+        }
+
+    # ----------------------------------------------------------------- chat completions
+
+    def _choose(self, info: RequestInfo) -> Behavior:
+        with self._lock:
+            if self._queue:
+                return self._queue.pop(0)
+            fn = self._fn
+        chosen = fn(info) if fn is not None else None
+        return chosen if chosen is not None else self.default
+
+    async def _chat(self, conn: _Conn, request: _Request) -> bool:
+        try:
+            body = json.loads(request.body or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("body is not a JSON object")
+        except ValueError as exc:
+            self._log(request, 400)
+            err = Behavior(status=400, error_message=f"We could not parse the JSON body: {exc}")
+            await self._send_json(conn, 400, _error_body(400, err, ""))
+            return True
+        messages = body.get("messages")
+        with self._lock:
+            stats = self._stats
+            info = RequestInfo(
+                index=len(stats.requests),
+                model=str(body.get("model", "")),
+                messages=messages if isinstance(messages, list) else [],
+                stream=bool(body.get("stream")),
+                headers=dict(request.headers),
+                body=body,
+                start=time.monotonic(),
+                connection=conn.serial,
+            )
+            stats.requests.append(info)
+            stats.in_flight += 1
+            stats.peak = max(stats.peak, stats.in_flight)
+            by_model = stats.in_flight_by_model
+            by_model[info.model] = by_model.get(info.model, 0) + 1
+            stats.peak_by_model[info.model] = max(
+                stats.peak_by_model.get(info.model, 0), by_model[info.model]
+            )
+        job = _Job(info, request, stats)
+        conn.start_watching()
+        reuse = False
+        try:
+            try:
+                behavior = self._choose(info)
+            except Exception as exc:  # a broken behave() callback -> 500 that names it
+                behavior = Behavior(status=500, error_message=f"behave() raised {exc!r}")
+            info.behavior = behavior
+            reuse = await self._serve_chat(conn, job, behavior)
+        except _ClientGone:
+            self._settle(job, "disconnected")
+        except _Dropped:
+            self._settle(job, "dropped")
+        finally:
+            await conn.stop_watching()
+            self._settle(job, "aborted")  # no-op unless cancelled by close()
+        return reuse and request.keep_alive
+
+    def _settle(self, job: _Job, outcome: Outcome) -> None:
+        """Record the request as finished (idempotent).
+
+        Called *before* the last bytes of a response are written, so a client that has seen the
+        end of its response can never observe the request as still in flight (or not completed).
+        """
+        if job.settled:
+            return
+        job.settled = True
+        info = job.info
+        info.end = time.monotonic()
+        info.outcome = outcome
+        with self._lock:
+            if job.stats is self._stats:  # not reset meanwhile
+                job.stats.http_log.append((job.request.method, job.request.path, info.status or 0))
+                if outcome == "disconnected":
+                    job.stats.disconnected.append(info)
+                elif outcome == "ok":
+                    job.stats.completed += 1
+            current = self._stats
+            current.in_flight = max(current.in_flight - 1, 0)
+            left = current.in_flight_by_model.get(info.model, 1) - 1
+            current.in_flight_by_model[info.model] = max(left, 0)
+
+    async def _final(self, conn: _Conn, job: _Job, outcome: Outcome, data: bytes) -> None:
+        """Settle the request as ``outcome``, then write the last bytes of its response."""
+        self._settle(job, outcome)
+        try:
+            await conn.send(data)
+        except _ClientGone:
+            with self._lock:  # the client left during the very last write after all
+                if job.stats is self._stats and job.info.outcome != "disconnected":
+                    if job.info.outcome == "ok":
+                        job.stats.completed -= 1
+                    job.stats.disconnected.append(job.info)
+                job.info.outcome = "disconnected"
+            raise
+
+    def _plan_tokens(self, info: RequestInfo, b: Behavior) -> list[str]:
+        n = b.tokens if b.tokens is not None else (self.default.tokens or 0)
+        if b.empty or (b.huge_bytes is None and n <= 0):
+            return []
+        if b.huge_bytes is not None:
+            text = _huge_text(b.huge_bytes)
+            step = max(b.chunk_bytes, 1)
+            return [text[i : i + step] for i in range(0, len(text), step)]
+        if b.text is not None:
+            return split_tokens(b.text, b.tokens)
+        return split_tokens(default_answer(info.last_user_text, info.model, n), n)
+
+    async def _serve_chat(self, conn: _Conn, job: _Job, b: Behavior) -> bool:
+        """Answer one chat request; returns whether the connection may be reused."""
+        info = job.info
+        default = self.default
+        ttft = b.ttft if b.ttft is not None else (default.ttft or 0.0)
+        interval = b.token_interval if b.token_interval is not None else default.token_interval
+        interval = interval or 0.0
+        await conn.pause(b.delay)
+
+        status = b.status
+        if status < 400 and self.api_key is not None:
+            if info.headers.get("authorization") != f"Bearer {self.api_key}":
+                status = 401
+        if status < 400 and self.strict_models and info.model not in self.models:
+            status = 404
+        if status >= 400:
+            info.status = status
+            extra = dict(b.headers or {})
+            if b.retry_after is not None:
+                ra = b.retry_after
+                extra["retry-after"] = str(int(ra)) if float(ra).is_integer() else str(ra)
+            body = _dumps(_error_body(status, b, info.model))
+            await self._final(conn, job, "error", _json_response(status, body, extra))
+            return True
+
+        tokens = self._plan_tokens(info, b)
+        limit = info.body.get("max_completion_tokens") or info.body.get("max_tokens")
+        finish = "stop"
+        if isinstance(limit, int) and 0 < limit < len(tokens):
+            tokens, finish = tokens[:limit], "length"
+        info.status = 200
+        if info.stream:
+            return await self._stream(conn, job, b, tokens, finish, ttft, interval)
+
+        # Non-streaming: simulate the generation time, then one JSON body.
+        if b.stall_after is not None:
+            await conn.hang()
+        if b.drop_after is not None:
+            self._settle(job, "dropped")
+            conn.abort()
+            raise _Dropped
+        await conn.pause(ttft + interval * max(len(tokens) - 1, 0))
+        payload = {
+            "id": f"chatcmpl-fake{info.index:06d}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": info.model,
+            "system_fingerprint": "fp_fake",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(tokens), "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": self._usage(info, len(tokens)),
+        }
+        raw = _dumps(payload)
+        if b.malformed_after is not None:
+            await self._final(conn, job, "malformed", _json_response(200, raw[: len(raw) // 2]))
+            return True
+        info.tokens_sent = len(tokens)
+        await self._final(conn, job, "ok", _json_response(200, raw, b.headers))
+        return True
+
+    async def _stream(
+        self,
+        conn: _Conn,
+        job: _Job,
+        b: Behavior,
+        tokens: list[str],
+        finish: str,
+        ttft: float,
+        interval: float,
+    ) -> bool:
+        info = job.info
+        chunked = self.stream_framing == "chunked"
+        usage_null = {"usage": None} if info.include_usage else {}
+        base = {
+            "id": f"chatcmpl-fake{info.index:06d}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": info.model,
+            "system_fingerprint": "fp_fake",
+        }
+
+        def event(data: bytes) -> bytes:
+            payload = b"data: " + data + b"\n\n"
+            return b"%X\r\n%s\r\n" % (len(payload), payload) if chunked else payload
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            return event(_dumps({**base, "choices": [choice], **usage_null}))
+
+        done = event(b"[DONE]") + (b"0\r\n\r\n" if chunked else b"")
+        headers = {
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-cache",
+            "x-request-id": f"req_fake{info.index:06d}",
+            **(b.headers or {}),
+        }
+        if chunked:
+            headers["transfer-encoding"] = "chunked"
+        else:
+            headers["connection"] = "close"
+        if b.empty:
+            await self._final(conn, job, "ok", _head(200, headers) + done)
+            return chunked
+        await conn.send(_head(200, headers))
+
+        def at(after: int | None) -> int | None:  # faults past the end fire after the last token
+            return None if after is None else min(after, len(tokens))
+
+        stall, drop, malformed, error = (
+            at(b.stall_after),
+            at(b.drop_after),
+            at(b.malformed_after),
+            at(b.error_after),
+        )
+        role = chunk({"role": "assistant", "content": "", "refusal": None})
+        if b.role_first:
+            await conn.send(role)
+        await conn.pause(ttft)
+        for i in range(len(tokens) + 1):
+            if i == stall:
+                await conn.hang()
+            if i == drop:
+                self._settle(job, "dropped")
+                conn.abort()
+                raise _Dropped
+            if i == malformed:
+                broken = event(b'{"id":"' + base["id"].encode() + b'","choices":[{"delta')
+                await self._final(conn, job, "malformed", broken + done)
+                return chunked
+            if i == error:
+                err = event(_dumps(_error_body(500, Behavior(), info.model)))
+                await self._final(conn, job, "stream_error", err + done)
+                return chunked
+            if i == len(tokens):
+                break
+            if i > 0:
+                await conn.pause(interval)
+            first = role if i == 0 and not b.role_first else b""
+            await conn.send(first + chunk({"content": tokens[i]}))
+            info.tokens_sent = i + 1
+
+        tail = chunk({}, finish)
+        if info.include_usage:
+            usage = {**base, "choices": [], "usage": self._usage(info, len(tokens))}
+            tail += event(_dumps(usage))
+        await self._final(conn, job, "ok", tail + done)
+        return chunked
+
+    @staticmethod
+    def _usage(info: RequestInfo, completion: int) -> dict[str, int]:
+        prompt = _count_words(info.messages)
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+
+    # ----------------------------------------------------------------- HTTP helpers
+
+    async def _send_json(self, conn: _Conn, status: int, obj: Any) -> None:
+        await conn.send(_json_response(status, _dumps(obj)))
+
+
+def _json_response(status: int, body: bytes, extra: Mapping[str, str] | None = None) -> bytes:
+    headers = {
+        "content-type": "application/json",
+        "content-length": str(len(body)),
+        **(extra or {}),
+    }
+    return _head(status, headers) + body
+
+
+def _head(status: int, headers: Mapping[str, str]) -> bytes:
+    try:
+        reason = http.HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _error_body(status: int, b: Behavior, model: str) -> dict[str, Any]:
+    fallback = ("Server error." if status >= 500 else "Request failed.", "api_error", None)
+    message, etype, code = _ERRORS.get(status, fallback)
+    return {
+        "error": {
+            "message": b.error_message or message.format(model=model),
+            "type": b.error_type or etype,
+            "param": None,
+            "code": b.error_code or code,
+        }
+    }
