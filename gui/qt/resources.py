@@ -1,0 +1,58 @@
+"""The one way to find files in ``resources/`` (style sheets, icons, demo presets) and theme colours."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+
+def resource_path(name: str) -> Path:
+    """Absolute path of ``resources/<name>``."""
+    return RESOURCES / name
+
+
+@functools.cache
+def icon(name: str) -> QIcon:
+    """An icon from ``resources/icons/<name>.svg`` (empty icon if missing)."""
+    path = resource_path(f"icons/{name}.svg")
+    return QIcon(str(path)) if path.exists() else QIcon()
+
+
+def is_dark() -> bool:
+    """Whether the application palette is dark (follows the system theme)."""
+    app = QGuiApplication.instance()
+    if app is None:
+        return False
+    window = QGuiApplication.palette().color(QPalette.ColorRole.Window)
+    return window.lightness() < 128
+
+
+#: Status colours (background, text) for light and dark palettes, by cell phase.
+_STATUS = {
+    "queued": ("#e4e7eb", "#3c4550", "#3a4048", "#c9d1d9"),
+    "waiting": ("#e4e7eb", "#3c4550", "#3a4048", "#c9d1d9"),
+    "running": ("#fff1c2", "#6b4e00", "#5a4a12", "#ffe08a"),
+    "streaming": ("#d6e9ff", "#0b4a8b", "#16375c", "#9ccbff"),
+    "retrying": ("#ffe1c2", "#7a3d00", "#5c3815", "#ffc08a"),
+    "done": ("#d3f2dc", "#0f5a2a", "#1b4a2a", "#8fe0a8"),
+    "failed": ("#ffd9d9", "#8b1111", "#5c1f1f", "#ffadad"),
+    "cancelled": ("#ececec", "#555555", "#404040", "#bbbbbb"),
+}
+
+
+def status_colors(phase: str) -> tuple[QColor, QColor]:
+    """(background, foreground) for a status chip in the current palette."""
+    light_bg, light_fg, dark_bg, dark_fg = _STATUS.get(phase, _STATUS["queued"])
+    if is_dark():
+        return QColor(dark_bg), QColor(dark_fg)
+    return QColor(light_bg), QColor(light_fg)
+
+
+def stylesheet() -> str:
+    """The application style sheet (palette-neutral: colours come from the palette)."""
+    path = resource_path("style.qss")
+    return path.read_text(encoding="utf-8") if path.exists() else ""
