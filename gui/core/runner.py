@@ -443,7 +443,7 @@ class Run:
                     await self._stream(cell, chain, config, clock, parts)
                 else:
                     result = await self._invoke(chain, cell.inputs, config, mode)
-                    text = result if isinstance(result, str) else str(result)
+                    text = str(result)
                     if text:
                         parts.append(text)
                         self._emit(ev.TextChunk(self.id, self._now(), cell.id, text))
@@ -478,7 +478,9 @@ class Run:
         agen = chain.astream(cell.inputs, config)
         try:
             async for chunk in agen:
-                text = chunk if isinstance(chunk, str) else str(chunk)
+                # str(): LangChain hands out str subclasses (TextAccessor) that the cyclic
+                # GC tracks; plain str keeps a long run's text out of every collection.
+                text = str(chunk)
                 if not text:
                     continue
                 if clock.first_token_at is None:
