@@ -28,8 +28,15 @@ def api_key_for(profile: ModelProfile) -> str | None:
     return value or None
 
 
-def build_chat_model(profile: ModelProfile) -> BaseChatModel:
-    """A chat model for ``profile``; no network traffic happens here."""
+def build_chat_model(profile: ModelProfile, http_async_client: Any = None) -> BaseChatModel:
+    """A chat model for ``profile``; no network traffic happens here.
+
+    Args:
+        profile: The column's profile.
+        http_async_client: An ``openai.DefaultAsyncHttpxClient`` the caller owns and closes;
+            without one, langchain-openai shares a process-wide client bound to the first
+            event loop that used it.
+    """
     if profile.provider is ProviderKind.SIMULATED:
         from gui.providers.simulated import SimulatedChatModel
 
@@ -68,4 +75,13 @@ def build_chat_model(profile: ModelProfile) -> BaseChatModel:
         options["temperature"] = profile.temperature
     if profile.max_tokens is not None:
         options["max_tokens"] = profile.max_tokens
+    if http_async_client is not None:
+        options["http_async_client"] = http_async_client
     return ChatOpenAI(**options)
+
+
+def new_async_http_client() -> Any:
+    """An HTTP client for OpenAI-compatible calls, owned (and closed) by the caller."""
+    import openai
+
+    return openai.DefaultAsyncHttpxClient(timeout=HTTP_TIMEOUT)
