@@ -1,0 +1,385 @@
+"""Strategy, limits and live gauges of a run: the knobs users turn while cells stream.
+
+Limits apply live (the runner hands them to cells not yet started), so every limit control
+reports its own change at once through :attr:`ConcurrencyPanel.limits_changed`; only the
+strategy is frozen while a run is active. The gauges are repainted a few times per second
+during a run, so updating them never triggers a relayout: numbers sit in fixed-size labels
+and the bars are tiny painted widgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.core.spec import ErrorPolicy, Limits, Strategy
+from gui.qt.resources import status_colors
+
+#: Strategies in menu order (the streaming default first), each with a one-sentence tooltip.
+STRATEGY_TIPS: dict[Strategy, str] = {
+    Strategy.STREAM: (
+        "One task per cell consuming chain.astream(input): text appears token by token."
+    ),
+    Strategy.GATHER: (
+        "asyncio.gather(*(chain.ainvoke(x) for x in inputs)): all cells at once, "
+        "each answer arrives whole."
+    ),
+    Strategy.ABATCH: (
+        "chain.abatch(inputs, config={'max_concurrency': N}): LangChain's own batching, "
+        "answers arrive whole."
+    ),
+    Strategy.AS_COMPLETED: (
+        "chain.abatch_as_completed(inputs, config={'max_concurrency': N}): like abatch, "
+        "results handled in the order they finish."
+    ),
+    Strategy.SEQUENTIAL: (
+        "await chain.ainvoke(x) one cell after another: no overlap, the window stays live."
+    ),
+    Strategy.SYNC: (
+        "chain.invoke(x) one cell after another in a worker thread: the blocking baseline."
+    ),
+}
+
+_POLICY_TIPS: dict[ErrorPolicy, str] = {
+    ErrorPolicy.ISOLATE: "A failed cell shows its error; every other cell carries on.",
+    ErrorPolicy.FAIL_FAST: (
+        "The first cell that still fails after its retries cancels every cell not yet finished."
+    ),
+}
+
+_HINT_IDLE = "Limits can change during a run: they apply to cells not yet started."
+_HINT_ACTIVE = (
+    "Run active: the strategy is fixed until it ends; limits still apply live to cells "
+    "not yet started."
+)
+
+#: Gauge rows: (key, label, status phase whose colour fills the bar).
+_GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("in_flight", "In flight", "running"),
+    ("waiting", "Waiting", "waiting"),
+    ("done", "Done", "done"),
+    ("failed", "Failed", "failed"),
+    ("cancelled", "Cancelled", "cancelled"),
+)
+
+
+class _GaugeBar(QWidget):
+    """A thin bar painted by hand: cheaper than a QProgressBar, which repaints synchronously."""
+
+    def __init__(self, phase: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._phase = phase
+        self._fraction = 0.0
+        self.setFixedHeight(5)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    @property
+    def fraction(self) -> float:
+        """Filled share of the bar, 0..1."""
+        return self._fraction
+
+    def set_fraction(self, fraction: float) -> None:
+        """Fill ``fraction`` (clamped to 0..1) of the bar; schedules one repaint if it changed."""
+        fraction = min(max(fraction, 0.0), 1.0)
+        if fraction != self._fraction:
+            self._fraction = fraction
+            self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(60, 5)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        rect = QRectF(self.rect())
+        radius = rect.height() / 2
+        track = QColor(self.palette().color(QPalette.ColorRole.Mid))
+        track.setAlphaF(0.35)
+        painter.setBrush(track)
+        painter.drawRoundedRect(rect, radius, radius)
+        if self._fraction > 0:
+            _bg, fill = status_colors(self._phase)
+            painter.setBrush(fill)
+            filled = QRectF(rect)
+            filled.setWidth(max(rect.width() * self._fraction, rect.height()))
+            painter.drawRoundedRect(filled, radius, radius)
+        painter.end()
+
+
+class ConcurrencyPanel(QWidget):
+    """Strategy, limits and live gauges; the main window docks it.
+
+    Setters (:meth:`set_limits`, :meth:`set_strategy`) never emit: the signals report user
+    edits only, so the window can forward them to a live run without echo loops.
+    """
+
+    limits_changed = Signal(object)
+    """dict of only the Limits fields the user just changed, e.g. ``{"max_concurrency": 12}``."""
+
+    strategy_changed = Signal(object)
+    """The :class:`Strategy` the user picked."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._base = Limits()  # the fields without a control (back-off delays) come from here
+        self._loading = False
+        self._run_active = False
+        self._gauge_values: tuple[int, ...] = ()
+        self._gauge_numbers: dict[str, QLabel] = {}
+        self._gauge_bars: dict[str, _GaugeBar] = {}
+        self._build_ui()
+        self.set_limits(self._base)
+        self.set_strategy(Strategy.STREAM)
+
+    # -- construction -------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        root = QVBoxLayout(self)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        root.addLayout(form)
+
+        self._strategy = QComboBox(self)
+        self._strategy.setObjectName("strategyCombo")
+        for strategy, tip in STRATEGY_TIPS.items():
+            self._strategy.addItem(strategy.value, strategy)
+            self._strategy.setItemData(self._strategy.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self._strategy.currentIndexChanged.connect(self._on_strategy_index_changed)
+        form.addRow("Strategy", self._strategy)
+
+        lo, hi = Limits.MAX_CONCURRENCY_RANGE
+        self._max_concurrency = QSpinBox(self)
+        self._max_concurrency.setObjectName("maxConcurrencySpin")
+        self._max_concurrency.setRange(int(lo), int(hi))
+        self._max_concurrency.setToolTip(
+            f"Cells in flight at once ({lo:g} to {hi:g}). Lowering it lets running cells "
+            "finish; raising it starts waiting cells at once."
+        )
+        self._max_concurrency.valueChanged.connect(self._on_max_concurrency_value_changed)
+        form.addRow("Max concurrency", self._max_concurrency)
+
+        rps_lo, rps_hi = Limits.RPS_RANGE
+        self._rps = QDoubleSpinBox(self)
+        self._rps.setObjectName("rpsSpin")
+        self._rps.setDecimals(2)
+        self._rps.setRange(0.0, rps_hi)  # 0 = the special value "no cap"
+        self._rps.setSingleStep(1.0)
+        self._rps.setSpecialValueText("no cap")
+        self._rps.setSuffix(" /s")
+        self._rps.setToolTip(
+            f"Most requests started per second ({rps_lo:g} to {rps_hi:g}); 0 = no cap. "
+            "Use it to stay under a provider's rate limit."
+        )
+        self._rps.valueChanged.connect(self._on_rps_value_changed)
+        form.addRow("Requests per second", self._rps)
+
+        t_lo, t_hi = Limits.TIMEOUT_RANGE
+        self._timeout = QDoubleSpinBox(self)
+        self._timeout.setObjectName("timeoutSpin")
+        self._timeout.setDecimals(2)
+        self._timeout.setRange(t_lo, t_hi)
+        self._timeout.setSingleStep(5.0)
+        self._timeout.setSuffix(" s")
+        self._timeout.setToolTip(
+            f"Seconds allowed for one whole request, stream included ({t_lo:g} to {t_hi:g})."
+        )
+        self._timeout.valueChanged.connect(self._on_timeout_value_changed)
+        form.addRow("Timeout", self._timeout)
+
+        r_lo, r_hi = Limits.RETRIES_RANGE
+        self._retries = QSpinBox(self)
+        self._retries.setObjectName("retriesSpin")
+        self._retries.setRange(int(r_lo), int(r_hi))
+        self._retries.setToolTip(
+            "Extra attempts after a rate limit, server error, timeout or dropped connection, "
+            "with exponential back-off."
+        )
+        self._retries.valueChanged.connect(self._on_retries_value_changed)
+        form.addRow("Retries", self._retries)
+
+        # keyboardTracking off: typing "12" emits 12 once (on Enter or focus out), not 1 then 12.
+        for spin in (self._max_concurrency, self._rps, self._timeout, self._retries):
+            spin.setKeyboardTracking(False)
+
+        policy_row = QHBoxLayout()
+        self._policy_group = QButtonGroup(self)
+        self._policy_buttons: dict[ErrorPolicy, QRadioButton] = {}
+        for policy, text in (
+            (ErrorPolicy.ISOLATE, "Isolate"),
+            (ErrorPolicy.FAIL_FAST, "Fail fast"),
+        ):
+            button = QRadioButton(text, self)
+            button.setObjectName(f"policy_{policy.value}")
+            button.setToolTip(_POLICY_TIPS[policy])
+            self._policy_group.addButton(button)
+            self._policy_buttons[policy] = button
+            policy_row.addWidget(button)
+        policy_row.addStretch(1)
+        self._policy_group.buttonToggled.connect(self._on_policy_group_toggled)
+        form.addRow("On error", policy_row)
+
+        self._hint = QLabel(_HINT_IDLE, self)
+        self._hint.setObjectName("concurrencyHint")
+        self._hint.setWordWrap(True)
+        self._hint.setEnabled(False)  # the disabled palette is the muted "small print" colour
+        root.addWidget(self._hint)
+
+        root.addSpacing(6)
+        header = QHBoxLayout()
+        title = QLabel("Live", self)
+        font = title.font()
+        font.setBold(True)
+        title.setFont(font)
+        header.addWidget(title)
+        header.addStretch(1)
+        self._total = self._fixed_label("of 888888 cells", Qt.AlignmentFlag.AlignRight)
+        self._total.setObjectName("gaugeTotal")
+        self._total.setText("no run")
+        header.addWidget(self._total)
+        root.addLayout(header)
+
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(4)
+        grid.setColumnStretch(2, 1)
+        for row, (key, text, phase) in enumerate(_GAUGES):
+            name = QLabel(text, self)
+            number = self._fixed_label("888888", Qt.AlignmentFlag.AlignRight)
+            number.setObjectName(f"gauge_{key}")
+            number.setText("0")
+            bar = _GaugeBar(phase, self)
+            bar.setObjectName(f"gaugeBar_{key}")
+            grid.addWidget(name, row, 0)
+            grid.addWidget(number, row, 1)
+            grid.addWidget(bar, row, 2, Qt.AlignmentFlag.AlignVCenter)
+            self._gauge_numbers[key] = number
+            self._gauge_bars[key] = bar
+        root.addLayout(grid)
+        root.addStretch(1)
+
+    def _fixed_label(self, widest: str, align: Qt.AlignmentFlag) -> QLabel:
+        # A fixed size (min == max) keeps QLabel.setText from asking the parent to relayout.
+        label = QLabel(self)
+        metrics = label.fontMetrics()
+        label.setFixedSize(metrics.horizontalAdvance(widest) + 2, metrics.height())
+        label.setAlignment(align | Qt.AlignmentFlag.AlignVCenter)
+        return label
+
+    # -- public API ---------------------------------------------------------------------
+
+    def limits(self) -> Limits:
+        """The limits the controls show (requests per second 0 -> ``None``)."""
+        rps = self._rps.value()
+        return replace(
+            self._base,
+            max_concurrency=self._max_concurrency.value(),
+            requests_per_second=rps if rps > 0 else None,
+            timeout=self._timeout.value(),
+            retries=self._retries.value(),
+            error_policy=self._policy(),
+        )
+
+    def set_limits(self, limits: Limits) -> None:
+        """Show ``limits``; does not emit :attr:`limits_changed`.
+
+        A ``timeout`` of ``None`` shows (and :meth:`limits` then returns) the longest
+        accepted timeout, since the control has no "none" value.
+        """
+        self._base = limits
+        self._loading = True
+        try:
+            self._max_concurrency.setValue(limits.max_concurrency)
+            self._rps.setValue(limits.requests_per_second or 0.0)
+            self._timeout.setValue(
+                limits.timeout if limits.timeout is not None else Limits.TIMEOUT_RANGE[1]
+            )
+            self._retries.setValue(limits.retries)
+            self._policy_buttons[ErrorPolicy(limits.error_policy)].setChecked(True)
+        finally:
+            self._loading = False
+
+    def strategy(self) -> Strategy:
+        """The selected strategy."""
+        return Strategy(self._strategy.currentData())
+
+    def set_strategy(self, strategy: Strategy | str) -> None:
+        """Select ``strategy``; does not emit :attr:`strategy_changed`."""
+        index = self._strategy.findData(Strategy(strategy))
+        self._loading = True
+        try:
+            self._strategy.setCurrentIndex(index)
+        finally:
+            self._loading = False
+        self._strategy.setToolTip(STRATEGY_TIPS[self.strategy()])
+
+    def set_run_active(self, active: bool) -> None:
+        """Freeze the strategy during a run; limits stay editable (they apply live)."""
+        self._run_active = active
+        self._strategy.setEnabled(not active)
+        self._hint.setText(_HINT_ACTIVE if active else _HINT_IDLE)
+
+    def set_gauges(
+        self, in_flight: int, waiting: int, done: int, failed: int, cancelled: int, total: int
+    ) -> None:
+        """Show live counts; each bar is relative to ``total``. Cheap: no relayout."""
+        values = (in_flight, waiting, done, failed, cancelled, total)
+        if values == self._gauge_values:
+            return
+        self._gauge_values = values
+        self._total.setText(f"of {total} cells")
+        denominator = max(total, 1)
+        for (key, _text, _phase), value in zip(_GAUGES, values, strict=False):
+            self._gauge_numbers[key].setText(str(value))
+            self._gauge_bars[key].set_fraction(value / denominator)
+
+    # -- slots --------------------------------------------------------------------------
+
+    def _policy(self) -> ErrorPolicy:
+        if self._policy_buttons[ErrorPolicy.FAIL_FAST].isChecked():
+            return ErrorPolicy.FAIL_FAST
+        return ErrorPolicy.ISOLATE
+
+    def _emit_limit(self, **change: Any) -> None:
+        if self._loading:
+            return
+        self.limits_changed.emit(dict(change))
+
+    def _on_strategy_index_changed(self, _index: int) -> None:
+        strategy = self.strategy()
+        self._strategy.setToolTip(STRATEGY_TIPS[strategy])
+        if not self._loading:
+            self.strategy_changed.emit(strategy)
+
+    def _on_max_concurrency_value_changed(self, value: int) -> None:
+        self._emit_limit(max_concurrency=value)
+
+    def _on_rps_value_changed(self, value: float) -> None:
+        self._emit_limit(requests_per_second=value if value > 0 else None)
+
+    def _on_timeout_value_changed(self, value: float) -> None:
+        self._emit_limit(timeout=value)
+
+    def _on_retries_value_changed(self, value: int) -> None:
+        self._emit_limit(retries=value)
+
+    def _on_policy_group_toggled(self, button: QRadioButton, checked: bool) -> None:
+        if checked:  # the group also reports the button that was unchecked
+            self._emit_limit(error_policy=self._policy())

@@ -1,0 +1,693 @@
+"""The model profiles of a run, one card per grid column, edited inline.
+
+Each card shows label, provider and model and unfolds into a form; nothing here opens a
+modal dialog, because a nested event loop (``exec()``) starves the qasync loop's tasks. The
+"Add model" menu is shown with ``QMenu.popup`` for the same reason (a QToolButton's own
+menu handling calls ``QMenu.exec``). Profiles are validated with
+:meth:`gui.core.spec.ModelProfile.validate`, whose message appears under the card.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, replace
+from urllib.parse import urlparse
+
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.core.errors import SpecError
+from gui.core.spec import ModelProfile, ProviderKind, SimSettings
+from gui.qt.resources import status_colors
+
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+FAILURE_KINDS = ("rate_limit", "server_error", "timeout", "drop")
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """An entry of the "Add model" menu.
+
+    Attributes:
+        key: Stable id (``ollama``, ``lmstudio``...).
+        text: Menu text.
+        provider: Provider family.
+        model: Suggested model name (the form opens so the user can change it).
+        base_url: OpenAI-compatible endpoint, or ``None`` for the provider's default.
+    """
+
+    key: str
+    text: str
+    provider: ProviderKind
+    model: str
+    base_url: str | None = None
+
+
+PRESETS: tuple[Preset, ...] = (
+    Preset("simulated", "Simulated model", ProviderKind.SIMULATED, "sim"),
+    Preset("openai", "OpenAI", ProviderKind.OPENAI, "gpt-4o-mini"),
+    Preset(
+        "ollama",
+        "Ollama (localhost:11434)",
+        ProviderKind.OPENAI,
+        "llama3.2",
+        "http://localhost:11434/v1",
+    ),
+    Preset(
+        "lmstudio",
+        "LM Studio (localhost:1234)",
+        ProviderKind.OPENAI,
+        "qwen2.5-7b-instruct",
+        "http://localhost:1234/v1",
+    ),
+    Preset(
+        "vllm",
+        "vLLM (localhost:8000)",
+        ProviderKind.OPENAI,
+        "Qwen/Qwen2.5-1.5B-Instruct",
+        "http://localhost:8000/v1",
+    ),
+    Preset(
+        "llamacpp",
+        "llama.cpp server (localhost:8080)",
+        ProviderKind.OPENAI,
+        "local",
+        "http://localhost:8080/v1",
+    ),
+)
+
+
+def default_profiles() -> list[ModelProfile]:
+    """Two simulated models of different speed, so a new user sees a comparison at once."""
+    return [
+        ModelProfile(model="sim-fast", sim=SimSettings.with_latency(1.0)),
+        ModelProfile(model="sim-slow", sim=SimSettings.with_latency(2.0, output_tokens=80)),
+    ]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` is this machine (``localhost``, ``127.x.x.x``, ``::1``)."""
+    if not host:
+        return False
+    host = host.lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def clear_text_warning(profile: ModelProfile) -> str | None:
+    """A warning when an API key would travel unencrypted to another machine."""
+    if profile.provider is not ProviderKind.OPENAI or not profile.base_url:
+        return None
+    url = urlparse(profile.base_url)
+    if url.scheme != "http" or not url.netloc or is_loopback_host(url.hostname):
+        return None
+    return (
+        f"Plain http:// to {url.hostname}: the API key in ${profile.api_key_env} would travel "
+        "in clear text. Use https:// unless this network is trusted."
+    )
+
+
+def key_status(profile: ModelProfile) -> str:
+    """Whether the profile's API key variable is set (the value itself is never shown)."""
+    name = profile.api_key_env
+    if os.environ.get(name):
+        return f"key found in ${name}"
+    if profile.base_url is None:
+        return f"no key in ${name} (api.openai.com needs one)"
+    return f"no key in ${name} (fine for local servers)"
+
+
+def _spin_value(box: QDoubleSpinBox, precise: float | None) -> float:
+    """The box's value, or ``precise`` when the box shows ``precise`` rounded.
+
+    A spin box rounds to its decimals; without this, loading a profile and reading it back
+    would change e.g. 47.0588 tokens/s into 47.06 although the user edited nothing.
+    """
+    value = box.value()
+    if precise is not None and value == round(precise, box.decimals()):
+        return precise
+    return value
+
+
+def _spin(
+    parent: QWidget, lo: float, hi: float, step: float, decimals: int = 2, suffix: str = ""
+) -> QDoubleSpinBox:
+    box = QDoubleSpinBox(parent)
+    box.setRange(lo, hi)
+    box.setDecimals(decimals)
+    box.setSingleStep(step)
+    box.setSuffix(suffix)
+    box.setKeyboardTracking(False)
+    return box
+
+
+class _ModelCard(QFrame):
+    """One profile: a compact header (title, provider and model, edit, remove) and a form."""
+
+    changed = Signal()
+    remove_requested = Signal(object)
+    """Carries the card itself, so the panel knows which one without ``sender()``."""
+
+    def __init__(self, profile: ModelProfile, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modelCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self._base = profile  # keeps the fields without a control (sim seed, retry_after)
+        self._loading = False
+        self._build_ui()
+        self._load(profile)
+
+    # -- construction -------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(8, 6, 8, 6)
+        root.setSpacing(4)
+
+        header = QHBoxLayout()
+        header.setSpacing(6)
+        self._column = QLabel(self)
+        self._column.setObjectName("modelCardColumn")
+        self._column.setEnabled(False)  # muted
+        header.addWidget(self._column)
+        titles = QVBoxLayout()
+        titles.setSpacing(0)
+        self._title = QLabel(self)
+        self._title.setObjectName("modelCardTitle")
+        font = self._title.font()
+        font.setBold(True)
+        self._title.setFont(font)
+        self._subtitle = QLabel(self)
+        self._subtitle.setObjectName("modelCardSubtitle")
+        self._subtitle.setEnabled(False)  # muted
+        # Ignored width: a long URL is clipped (full text in the tooltip), never widens the dock.
+        self._subtitle.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        titles.addWidget(self._title)
+        titles.addWidget(self._subtitle)
+        header.addLayout(titles, 1)
+        self.edit_button = QToolButton(self)
+        self.edit_button.setObjectName("editButton")
+        self.edit_button.setText("Edit")
+        self.edit_button.setCheckable(True)
+        self.edit_button.setToolTip("Show or hide this model's settings")
+        self.edit_button.toggled.connect(self._on_edit_button_toggled)
+        self.remove_button = QToolButton(self)
+        self.remove_button.setObjectName("removeButton")
+        self.remove_button.setText("Remove")
+        self.remove_button.setToolTip("Remove this model (its column disappears from the grid)")
+        self.remove_button.clicked.connect(self._on_remove_button_clicked)
+        header.addWidget(self.edit_button)
+        header.addWidget(self.remove_button)
+        root.addLayout(header)
+
+        # Outside the fold on purpose: a problem stays visible while the form is closed.
+        self.issue_label = QLabel(self)
+        self.issue_label.setObjectName("inlineIssue")
+        self.issue_label.setWordWrap(True)
+        self.issue_label.hide()
+        root.addWidget(self.issue_label)
+        self.warning_label = QLabel(self)
+        self.warning_label.setObjectName("inlineWarning")
+        self.warning_label.setWordWrap(True)
+        _bg, warn = status_colors("retrying")
+        self.warning_label.setStyleSheet(f"color: {warn.name()};")
+        self.warning_label.hide()
+        root.addWidget(self.warning_label)
+
+        self.form = QWidget(self)
+        self.form.setObjectName("modelForm")
+        form = QFormLayout(self.form)
+        form.setContentsMargins(0, 4, 0, 0)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # narrow docks
+        self._form_layout = form
+
+        self.provider_combo = QComboBox(self.form)
+        self.provider_combo.addItem("Simulated", ProviderKind.SIMULATED)
+        self.provider_combo.addItem("OpenAI-compatible", ProviderKind.OPENAI)
+        self.provider_combo.setToolTip(
+            "Simulated runs offline with set timing and failures; OpenAI-compatible talks to "
+            "api.openai.com or a local server (Ollama, LM Studio, vLLM, llama.cpp)."
+        )
+        form.addRow("Provider", self.provider_combo)
+
+        self.label_edit = QLineEdit(self.form)
+        self.label_edit.setObjectName("labelEdit")
+        self.label_edit.setToolTip("Column title; empty = the model name")
+        form.addRow("Label", self.label_edit)
+
+        self.model_edit = QLineEdit(self.form)
+        self.model_edit.setObjectName("modelEdit")
+        self.model_edit.setPlaceholderText("e.g. gpt-4o-mini, llama3.2")
+        self.model_edit.setToolTip("Model name sent to the server")
+        form.addRow("Model", self.model_edit)
+
+        self.base_url_edit = QLineEdit(self.form)
+        self.base_url_edit.setObjectName("baseUrlEdit")
+        self.base_url_edit.setPlaceholderText("empty = api.openai.com")
+        self.base_url_edit.setToolTip("OpenAI-compatible endpoint, e.g. http://localhost:11434/v1")
+        form.addRow("Base URL", self.base_url_edit)
+
+        self.key_env_edit = QLineEdit(self.form)
+        self.key_env_edit.setObjectName("keyEnvEdit")
+        self.key_env_edit.setPlaceholderText(DEFAULT_KEY_ENV)
+        self.key_env_edit.setToolTip(
+            "Name of the environment variable holding the API key (the key itself is never "
+            "stored by Fanout Studio)"
+        )
+        form.addRow("API key variable", self.key_env_edit)
+        self.key_status_label = QLabel(self.form)
+        self.key_status_label.setObjectName("keyStatus")
+        self.key_status_label.setEnabled(False)  # muted
+        self.key_status_label.setWordWrap(True)
+        form.addRow("", self.key_status_label)
+
+        # Optional values use the spin box's minimum as "server default" (None).
+        self.temperature_spin = _spin(self.form, -0.1, 2.0, 0.1)
+        self.temperature_spin.setObjectName("temperatureSpin")
+        self.temperature_spin.setSpecialValueText("server default")
+        self.temperature_spin.setToolTip("Sampling temperature 0..2, or the server's default")
+        form.addRow("Temperature", self.temperature_spin)
+
+        self.max_tokens_spin = QSpinBox(self.form)
+        self.max_tokens_spin.setObjectName("maxTokensSpin")
+        self.max_tokens_spin.setRange(0, 1_000_000)
+        self.max_tokens_spin.setSingleStep(64)
+        self.max_tokens_spin.setSpecialValueText("server default")
+        self.max_tokens_spin.setKeyboardTracking(False)
+        self.max_tokens_spin.setToolTip("Cap on answer length in tokens, or no cap")
+        form.addRow("Max tokens", self.max_tokens_spin)
+
+        self.latency_spin = _spin(self.form, 0.0, 600.0, 0.5, suffix=" s")
+        self.latency_spin.setObjectName("latencySpin")
+        self.latency_spin.setToolTip(
+            "Whole request duration; sets time to first token and tokens per second to match"
+        )
+        form.addRow("Latency", self.latency_spin)
+        self.ttft_spin = _spin(self.form, 0.0, 600.0, 0.1, suffix=" s")
+        self.ttft_spin.setObjectName("ttftSpin")
+        self.ttft_spin.setToolTip("Seconds before the first token")
+        form.addRow("Time to first token", self.ttft_spin)
+        self.tps_spin = _spin(self.form, 0.0, 100_000.0, 5.0)
+        self.tps_spin.setObjectName("tpsSpin")
+        self.tps_spin.setSpecialValueText("instant")
+        self.tps_spin.setToolTip("Streaming pace; 0 = as fast as possible")
+        form.addRow("Tokens per second", self.tps_spin)
+        self.tokens_spin = QSpinBox(self.form)
+        self.tokens_spin.setObjectName("tokensSpin")
+        self.tokens_spin.setRange(1, 100_000)
+        self.tokens_spin.setSingleStep(10)
+        self.tokens_spin.setKeyboardTracking(False)
+        self.tokens_spin.setToolTip("Tokens in every answer")
+        form.addRow("Tokens per answer", self.tokens_spin)
+        self.jitter_spin = _spin(self.form, 0.0, 1.0, 0.05)
+        self.jitter_spin.setObjectName("jitterSpin")
+        self.jitter_spin.setToolTip("Relative random variation of timing (0 = exact)")
+        form.addRow("Jitter", self.jitter_spin)
+        self.failure_rate_spin = _spin(self.form, 0.0, 1.0, 0.05)
+        self.failure_rate_spin.setObjectName("failureRateSpin")
+        self.failure_rate_spin.setToolTip("Probability that a request fails (0..1)")
+        form.addRow("Failure rate", self.failure_rate_spin)
+        self.failure_kind_combo = QComboBox(self.form)
+        self.failure_kind_combo.setObjectName("failureKindCombo")
+        self.failure_kind_combo.addItems(FAILURE_KINDS)
+        self.failure_kind_combo.setToolTip(
+            "How simulated failures look: 429 rate limit, 5xx server error, timeout, or a "
+            "stream dropped midway"
+        )
+        form.addRow("Failure kind", self.failure_kind_combo)
+
+        self._openai_rows: tuple[QWidget, ...] = (
+            self.base_url_edit,
+            self.key_env_edit,
+            self.key_status_label,
+        )
+        self._sim_rows: tuple[QWidget, ...] = (
+            self.latency_spin,
+            self.ttft_spin,
+            self.tps_spin,
+            self.tokens_spin,
+            self.jitter_spin,
+            self.failure_rate_spin,
+            self.failure_kind_combo,
+        )
+        self.form.hide()
+        root.addWidget(self.form)
+
+        self.provider_combo.currentIndexChanged.connect(self._on_provider_combo_changed)
+        for edit in (self.label_edit, self.model_edit, self.base_url_edit, self.key_env_edit):
+            edit.textChanged.connect(self._on_field_edited)
+        for box in (self.temperature_spin, self.max_tokens_spin, self.jitter_spin):
+            box.valueChanged.connect(self._on_field_edited)
+        self.failure_rate_spin.valueChanged.connect(self._on_field_edited)
+        self.failure_kind_combo.currentIndexChanged.connect(self._on_field_edited)
+        for box in (self.ttft_spin, self.tps_spin, self.tokens_spin):
+            box.valueChanged.connect(self._on_timing_changed)
+        self.latency_spin.valueChanged.connect(self._on_latency_spin_changed)
+
+    # -- state --------------------------------------------------------------------------
+
+    def _load(self, profile: ModelProfile) -> None:
+        self._loading = True
+        try:
+            self.provider_combo.setCurrentIndex(
+                self.provider_combo.findData(ProviderKind(profile.provider))
+            )
+            self.label_edit.setText(profile.label)
+            self.model_edit.setText(profile.model)
+            self.base_url_edit.setText(profile.base_url or "")
+            self.key_env_edit.setText(
+                "" if profile.api_key_env == DEFAULT_KEY_ENV else profile.api_key_env
+            )
+            self.temperature_spin.setValue(
+                self.temperature_spin.minimum()
+                if profile.temperature is None
+                else profile.temperature
+            )
+            self.max_tokens_spin.setValue(profile.max_tokens or 0)
+            sim = profile.sim
+            self.ttft_spin.setValue(sim.ttft)
+            self.tps_spin.setValue(sim.tokens_per_second)
+            self.tokens_spin.setValue(sim.output_tokens)
+            self.jitter_spin.setValue(sim.jitter)
+            self.failure_rate_spin.setValue(sim.failure_rate)
+            kind = self.failure_kind_combo.findText(sim.failure_kind)
+            self.failure_kind_combo.setCurrentIndex(max(kind, 0))
+            self.latency_spin.setValue(sim.latency)
+        finally:
+            self._loading = False
+        self._refresh()
+
+    def profile(self) -> ModelProfile:
+        """The profile the fields describe (possibly invalid: see :meth:`problem`)."""
+        provider = ProviderKind(self.provider_combo.currentData())
+        base_url = self.base_url_edit.text().strip() if provider is ProviderKind.OPENAI else ""
+        temperature = self.temperature_spin.value()
+        base = self._base.sim
+        sim = replace(
+            base,
+            ttft=_spin_value(self.ttft_spin, base.ttft),
+            tokens_per_second=_spin_value(self.tps_spin, base.tokens_per_second),
+            output_tokens=self.tokens_spin.value(),
+            jitter=_spin_value(self.jitter_spin, base.jitter),
+            failure_rate=_spin_value(self.failure_rate_spin, base.failure_rate),
+            failure_kind=self.failure_kind_combo.currentText(),
+        )
+        return replace(
+            self._base,
+            model=self.model_edit.text().strip(),
+            provider=provider,
+            label=self.label_edit.text().strip(),
+            base_url=base_url or None,
+            api_key_env=self.key_env_edit.text().strip() or DEFAULT_KEY_ENV,
+            temperature=None
+            if temperature < 0
+            else _spin_value(self.temperature_spin, self._base.temperature),
+            max_tokens=self.max_tokens_spin.value() or None,
+            sim=sim,
+        )
+
+    def problem(self) -> str | None:
+        """Why the profile cannot run, or ``None``."""
+        try:
+            self.profile().validate()
+        except SpecError as exc:
+            return str(exc)
+        return None
+
+    def set_column(self, index: int) -> None:
+        """Show the 1-based grid column this card fills."""
+        self._column.setText(f"{index}")
+        self._column.setToolTip(f"Grid column {index}")
+
+    def set_expanded(self, expanded: bool) -> None:
+        """Unfold or fold the form."""
+        self.edit_button.setChecked(expanded)
+
+    def is_expanded(self) -> bool:
+        """Whether the form is unfolded."""
+        return self.edit_button.isChecked()
+
+    def _refresh(self) -> None:
+        profile = self.profile()
+        openai = profile.provider is ProviderKind.OPENAI
+        for widget in self._openai_rows:
+            self._form_layout.setRowVisible(widget, openai)
+        for widget in self._sim_rows:
+            self._form_layout.setRowVisible(widget, not openai)
+        self.label_edit.setPlaceholderText(profile.model or "the model name")
+
+        self._title.setText(profile.display_name or "(unnamed)")
+        if openai:
+            host = (
+                urlparse(profile.base_url).netloc or profile.base_url
+                if profile.base_url
+                else "api.openai.com"
+            )
+            subtitle = f"{profile.model or '?'} · {host}"
+            detail = f"{profile.model or '?'} on {profile.base_url or 'api.openai.com'}"
+            self.key_status_label.setText(key_status(profile))
+        else:
+            sim = profile.sim
+            subtitle = f"simulated · {profile.model or '?'} · ~{sim.latency:.1f} s"
+            detail = (
+                f"Simulated model {profile.model or '?'}: ~{sim.latency:.2f} s per answer "
+                f"of {sim.output_tokens} tokens, failure rate {sim.failure_rate:g}"
+            )
+        self._subtitle.setText(subtitle)
+        self._subtitle.setToolTip(detail)
+
+        problem = self.problem()
+        self.issue_label.setText(problem or "")
+        self.issue_label.setVisible(problem is not None)
+        warning = clear_text_warning(profile)
+        self.warning_label.setText(warning or "")
+        self.warning_label.setVisible(warning is not None)
+
+    # -- slots --------------------------------------------------------------------------
+
+    def _on_edit_button_toggled(self, checked: bool) -> None:
+        self.form.setVisible(checked)
+
+    def _on_remove_button_clicked(self) -> None:
+        self.remove_requested.emit(self)
+
+    def _on_provider_combo_changed(self, _index: int) -> None:
+        self._on_field_edited()
+
+    def _on_field_edited(self) -> None:
+        if self._loading:
+            return
+        self._refresh()
+        self.changed.emit()
+
+    def _on_timing_changed(self) -> None:
+        if self._loading:
+            return
+        self._loading = True
+        try:
+            self.latency_spin.setValue(self.profile().sim.latency)
+        finally:
+            self._loading = False
+        self._on_field_edited()
+
+    def _on_latency_spin_changed(self, latency: float) -> None:
+        if self._loading:
+            return
+        timing = SimSettings.with_latency(
+            max(latency, 1e-3), output_tokens=self.tokens_spin.value()
+        )
+        # Keep the exact values, so the profile's latency is the one typed, not its rounding.
+        self._base = replace(
+            self._base,
+            sim=replace(
+                self._base.sim, ttft=timing.ttft, tokens_per_second=timing.tokens_per_second
+            ),
+        )
+        self._loading = True
+        try:
+            self.ttft_spin.setValue(timing.ttft)
+            self.tps_spin.setValue(timing.tokens_per_second)
+        finally:
+            self._loading = False
+        self._on_field_edited()
+
+
+class ModelsPanel(QWidget):
+    """The model profiles = the grid's columns, as cards with inline forms.
+
+    :meth:`set_profiles` does not emit :attr:`profiles_changed`; user edits, additions and
+    removals do (on every keystroke: the window should only read, not rebuild, on it).
+    """
+
+    profiles_changed = Signal()
+    """The user edited, added or removed a profile."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._cards: list[_ModelCard] = []
+        self._build_ui()
+        self.set_profiles(default_profiles())
+
+    # -- construction -------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(0, 0, 0, 0)
+
+        header = QHBoxLayout()
+        title = QLabel("Models", self)
+        font = title.font()
+        font.setBold(True)
+        title.setFont(font)
+        title.setToolTip("Each model is one column of the grid")
+        header.addWidget(title)
+        header.addStretch(1)
+        self._add_menu = QMenu("Add model", self)
+        self._add_menu.setObjectName("addModelMenu")
+        for preset in PRESETS:
+            action = self._add_menu.addAction(preset.text)
+            action.setData(preset.key)
+            if preset.base_url:
+                action.setToolTip(f"OpenAI-compatible server at {preset.base_url}")
+        self._add_menu.triggered.connect(self._on_add_menu_triggered)
+        self._add_button = QToolButton(self)
+        self._add_button.setObjectName("addModelButton")
+        self._add_button.setText("Add model ▾")
+        self._add_button.setToolTip("Add a column: a simulated model, OpenAI or a local server")
+        # popup(), not setMenu(): QToolButton opens its menu with exec(), a nested loop.
+        self._add_button.clicked.connect(self._on_add_button_clicked)
+        header.addWidget(self._add_button)
+        root.addLayout(header)
+
+        self._scroll = QScrollArea(self)
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        container = QWidget(self._scroll)
+        self._cards_layout = QVBoxLayout(container)
+        self._cards_layout.setContentsMargins(0, 0, 0, 0)
+        self._cards_layout.setSpacing(6)
+        self._cards_layout.addStretch(1)
+        self._scroll.setWidget(container)
+        root.addWidget(self._scroll, 1)
+
+        self._empty_issue = QLabel("No model selected. Add at least one model.", self)
+        self._empty_issue.setObjectName("inlineIssue")
+        self._empty_issue.hide()
+        root.addWidget(self._empty_issue)
+
+    # -- public API ---------------------------------------------------------------------
+
+    def profiles(self) -> list[ModelProfile]:
+        """Valid profiles in column order (cards with a problem are left out)."""
+        return [card.profile() for card in self._cards if card.problem() is None]
+
+    def set_profiles(self, profiles: list[ModelProfile]) -> None:
+        """Replace every card; cards with a problem open their form. Does not emit."""
+        for card in self._cards:
+            self._cards_layout.removeWidget(card)
+            card.deleteLater()
+        self._cards.clear()
+        for profile in profiles:
+            card = self._add_card(profile)
+            card.set_expanded(card.problem() is not None)
+        self._renumber()
+
+    def issue(self) -> str | None:
+        """The first problem that blocks a run, or ``None``."""
+        if not self._cards:
+            return "No model selected. Add at least one model."
+        for index, card in enumerate(self._cards, start=1):
+            problem = card.problem()
+            if problem is not None:
+                name = card.profile().display_name or f"Model {index}"
+                return f"{name}: {problem}"
+        return None
+
+    def add_model_menu(self) -> QMenu:
+        """The "Add model" menu, so the window can offer it in its menu bar as well."""
+        return self._add_menu
+
+    def add_preset(self, key: str) -> ModelProfile:
+        """Add a card from the preset ``key`` (see :data:`PRESETS`), form open; emits."""
+        preset = next(p for p in PRESETS if p.key == key)
+        if preset.provider is ProviderKind.SIMULATED:
+            profile = ModelProfile(model=self._unused_sim_name(), provider=preset.provider)
+        else:
+            profile = ModelProfile(
+                model=preset.model, provider=preset.provider, base_url=preset.base_url
+            )
+        card = self._add_card(profile)
+        self._renumber()
+        card.set_expanded(True)
+        card.model_edit.setFocus()
+        card.model_edit.selectAll()
+        # After the layout has placed the new card; the card as context cancels it if removed.
+        QTimer.singleShot(0, card, lambda: self._scroll.ensureWidgetVisible(card, 0, 8))
+        self.profiles_changed.emit()
+        return profile
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _add_card(self, profile: ModelProfile) -> _ModelCard:
+        card = _ModelCard(profile, self._scroll.widget())
+        card.changed.connect(self._on_card_changed)
+        card.remove_requested.connect(self._on_card_remove_requested)
+        self._cards_layout.insertWidget(len(self._cards), card)
+        self._cards.append(card)
+        return card
+
+    def _renumber(self) -> None:
+        for index, card in enumerate(self._cards, start=1):
+            card.set_column(index)
+        self._empty_issue.setVisible(not self._cards)
+
+    def _unused_sim_name(self) -> str:
+        taken = {card.profile().model for card in self._cards}
+        n = 1
+        while f"sim-{n}" in taken:
+            n += 1
+        return f"sim-{n}"
+
+    # -- slots --------------------------------------------------------------------------
+
+    def _on_add_button_clicked(self) -> None:
+        below = self._add_button.mapToGlobal(QPoint(0, self._add_button.height()))
+        self._add_menu.popup(below)
+
+    def _on_add_menu_triggered(self, action: QAction) -> None:
+        self.add_preset(str(action.data()))
+
+    def _on_card_changed(self) -> None:
+        self.profiles_changed.emit()
+
+    def _on_card_remove_requested(self, card: _ModelCard) -> None:
+        if card not in self._cards:
+            return
+        self._cards.remove(card)
+        self._cards_layout.removeWidget(card)
+        card.deleteLater()
+        self._renumber()
+        self.profiles_changed.emit()

@@ -1,0 +1,507 @@
+"""The prompt editor: a template with ``{variables}`` highlighted as you type, problems said inline.
+
+The template is parsed by :func:`gui.core.spec.template_variables` (the same parser the engine
+validates with) on a 150 ms single-shot timer that restarts on every keystroke, so typing into a
+100 KB prompt costs one timer restart per key; only the syntax highlighter runs per key, and only
+on the paragraph being edited.
+
+Variables are checked against the input columns the window passes to :meth:`PromptEditor.set_columns`
+(normally :attr:`gui.qt.views.inputs_table.InputsTable.columns_changed`): a variable without a
+column is *unknown* (red wavy underline, blocks a run), a column without a variable is *unused*
+(a grey warning that does not block).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
+
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QKeyEvent,
+    QPalette,
+    QSyntaxHighlighter,
+    QTextCharFormat,
+    QTextDocument,
+)
+from PySide6.QtWidgets import (
+    QLabel,
+    QPlainTextEdit,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.core.errors import TemplateError
+from gui.core.spec import template_variables
+
+__all__ = ["DEBOUNCE_MS", "PLACEHOLDER", "IssueLabel", "PromptEditor"]
+
+#: Placeholder text of the empty template editor.
+PLACEHOLDER = (
+    "Tell me a joke about {topic}   — use {variables} to fill from the inputs; Ctrl+Enter runs"
+)
+
+#: Quiet time after the last keystroke before the template is parsed again.
+DEBOUNCE_MS = 150
+
+Severity = Literal["error", "warning", "info"]
+
+# One token of an f-string template, scanned left to right the way string.Formatter does:
+# escaped braces first, then a replacement field, then a stray brace (an error).
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+# A replacement field's name ends at a conversion (!r) or a format spec (:>10).
+_FIELD_END = re.compile(r"[!:]")
+
+
+def _is_dark(palette: QPalette) -> bool:
+    return palette.color(QPalette.ColorRole.Base).lightness() < 128
+
+
+def _error_color(palette: QPalette) -> QColor:
+    """Red that reads on the palette's background (the light one matches ``style.qss``)."""
+    return QColor("#ff8a80") if _is_dark(palette) else QColor("#c62828")
+
+
+class IssueLabel(QLabel):
+    """A word-wrapped line under an editor that says what is wrong, hidden when all is well.
+
+    ``objectName`` is ``inlineIssue`` (styled by ``resources/style.qss``); the dynamic property
+    ``severity`` is ``error``, ``warning`` (greyer, not blocking) or ``info``. Colours follow the
+    palette, so the text stays readable in dark themes.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("inlineIssue")
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByMouse
+            | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self._severity: Severity = "error"
+        self._message: str | None = None
+        self.hide()
+
+    def message(self) -> str | None:
+        """The message shown (without any action link), or ``None`` when hidden."""
+        return self._message
+
+    def severity(self) -> Severity:
+        """Severity of the message shown."""
+        return self._severity
+
+    def show_message(
+        self, message: str | None, severity: Severity = "error", action: str | None = None
+    ) -> None:
+        """Show ``message`` (``None`` or empty hides the label).
+
+        Args:
+            message: One or more lines of plain text.
+            severity: ``error`` (red), ``warning`` (grey) or ``info`` (normal text).
+            action: Text of a link placed after the message; clicking it emits
+                ``linkActivated("action")``.
+        """
+        if not message:
+            self._message = None
+            self.clear()
+            self.hide()
+            return
+        self._message = message
+        self._severity = severity
+        self.setProperty("severity", severity)
+        if action:
+            self.setTextFormat(Qt.TextFormat.RichText)
+            body = html.escape(message).replace("\n", "<br>")
+            self.setText(f'{body} <a href="action">{html.escape(action)}</a>')
+        else:
+            self.setTextFormat(Qt.TextFormat.PlainText)
+            self.setText(message)
+        self._apply_colour()
+        self.show()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_colour()
+
+    def _apply_colour(self) -> None:
+        # A widget's own style sheet wins over the application's (#inlineIssue is red there),
+        # which is what lets warnings be grey and errors readable on dark backgrounds.
+        if self._severity == "error":
+            colour = _error_color(self.palette()).name()
+        elif self._severity == "warning":
+            colour = "palette(placeholder-text)"
+        else:
+            colour = "palette(window-text)"
+        sheet = f"color: {colour};"
+        if self.styleSheet() != sheet:  # re-polishing sends PaletteChange: do it only once
+            self.setStyleSheet(sheet)
+
+
+class _TemplateEdit(QPlainTextEdit):
+    """A plain text editor that reports Ctrl+Enter / Ctrl+Return instead of inserting a newline."""
+
+    submitted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and (
+            event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            event.accept()
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class _VariableHighlighter(QSyntaxHighlighter):
+    """Colours ``{name}`` fields; unknown names and malformed braces get a red wavy underline.
+
+    ``{{`` and ``}}`` are literal braces, not variables. Runs per paragraph (block), which is
+    what keeps typing cheap: Qt re-highlights only the blocks an edit touched.
+    """
+
+    def __init__(self, document: QTextDocument) -> None:
+        super().__init__(document)
+        self._known: frozenset[str] | None = None
+        self._variable = QTextCharFormat()
+        self._unknown = QTextCharFormat()
+        self._error = QTextCharFormat()
+
+    def set_palette(self, palette: QPalette) -> None:
+        """Rebuild the formats from ``palette`` (light or dark) and re-highlight."""
+        accent = palette.color(QPalette.ColorRole.Link)
+        background = QColor(accent)
+        background.setAlpha(40)
+        red = _error_color(palette)
+        wave = QTextCharFormat.UnderlineStyle.WaveUnderline
+
+        self._variable = QTextCharFormat()
+        self._variable.setForeground(accent)
+        self._variable.setBackground(background)
+
+        self._unknown = QTextCharFormat(self._variable)
+        self._unknown.setUnderlineStyle(wave)
+        self._unknown.setUnderlineColor(red)
+        self._unknown.setToolTip("Not an input column")
+
+        self._error = QTextCharFormat()
+        self._error.setForeground(red)
+        self._error.setUnderlineStyle(wave)
+        self._error.setUnderlineColor(red)
+        self.rehighlight()
+
+    def set_known(self, names: Iterable[str] | None) -> None:
+        """Names that count as known (``None``: every name does). Re-highlights on change."""
+        known = None if names is None else frozenset(names)
+        if known != self._known:
+            self._known = known
+            self.rehighlight()
+
+    def highlightBlock(self, text: str) -> None:
+        if "{" not in text and "}" not in text:
+            return
+        to_utf16 = _utf16_position(text)
+        for match in _TOKEN.finditer(text):
+            token = match.group(0)
+            if token in ("{{", "}}"):
+                continue
+            field = match.group(1)
+            if field is None:  # a stray brace
+                fmt = self._error
+            else:
+                name = _FIELD_END.split(field, maxsplit=1)[0]
+                if not name.isidentifier():
+                    fmt = self._error
+                elif self._known is not None and name not in self._known:
+                    fmt = self._unknown
+                else:
+                    fmt = self._variable
+            start = to_utf16(match.start())
+            self.setFormat(start, to_utf16(match.end()) - start, fmt)
+
+
+def _utf16_position(text: str) -> Callable[[int], int]:
+    """Map Python string indices of ``text`` to the UTF-16 positions Qt counts in.
+
+    Characters outside the BMP (most emoji) are one ``str`` index but two UTF-16 units; without
+    this a highlight after an emoji would land one character early. Indices must be asked for in
+    increasing order (they are: regex matches run left to right).
+    """
+    if text.isascii() or all(c <= "\uffff" for c in text):
+        return lambda index: index
+    state = [0, 0]  # last str index, astral characters before it
+
+    def position(index: int) -> int:
+        last, astral = state
+        astral += sum(1 for c in text[last:index] if c > "\uffff")
+        state[0], state[1] = index, astral
+        return index + astral
+
+    return position
+
+
+class PromptEditor(QWidget):
+    """Template editor with an optional system message and an inline issue line.
+
+    Signals:
+        template_changed: The template text changed (debounced, ~150 ms after typing stops).
+        variables_changed(list): The template's variables changed (set or order); carries
+            ``list[str]``. Not emitted while the template is malformed: see :meth:`variables`.
+        run_requested: Ctrl+Enter / Ctrl+Return in the template or system editor.
+    """
+
+    template_changed = Signal()
+    variables_changed = Signal(list)
+    run_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._variables: list[str] = []
+        self._error: str | None = None
+        self._parsed_text = ""
+        self._columns: list[str] | None = None
+        self._pushed_issue: str | None = None
+        self._build_ui()
+        self._variables, self._error = _parse("", [])
+        self._highlighter.set_palette(self._editor.palette())
+        self._refresh_issue()
+
+    def _build_ui(self) -> None:
+        # The template editor is created first so that it is the first QPlainTextEdit child
+        # (findChild finds it, not the system editor); layout and tab order put it below.
+        self._editor = _TemplateEdit(self)
+        self._editor.setObjectName("templateEditor")
+        self._editor.setAccessibleName("Prompt template")
+        self._editor.setPlaceholderText(PLACEHOLDER)
+        self._editor.setTabStopDistance(4 * self._editor.fontMetrics().horizontalAdvance(" "))
+        self._editor.submitted.connect(self._on_editor_submitted)
+        self._editor.textChanged.connect(self._on_editor_text_changed)
+        self._highlighter = _VariableHighlighter(self._editor.document())
+
+        self._system_toggle = QToolButton(self)
+        self._system_toggle.setObjectName("systemToggle")
+        self._system_toggle.setText("System message")
+        self._system_toggle.setCheckable(True)
+        self._system_toggle.setAutoRaise(True)
+        self._system_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self._system_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self._system_toggle.setToolTip("Optional instructions sent before the prompt")
+        self._system_toggle.toggled.connect(self._on_system_toggle_toggled)
+
+        self._system_edit = _TemplateEdit(self)
+        self._system_edit.setObjectName("systemEditor")
+        self._system_edit.setAccessibleName("System message")
+        self._system_edit.setPlaceholderText(
+            "Optional system message, e.g. You are a concise assistant."
+        )
+        self._system_edit.setTabChangesFocus(True)
+        frame = 2 * self._system_edit.frameWidth() + 2 * int(
+            self._system_edit.document().documentMargin()
+        )
+        self._system_edit.setFixedHeight(self._system_edit.fontMetrics().lineSpacing() * 4 + frame)
+        self._system_edit.setVisible(False)
+        self._system_edit.submitted.connect(self._on_editor_submitted)
+        self._system_edit.textChanged.connect(self._on_system_edit_text_changed)
+
+        self._issue = IssueLabel(self)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self._system_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self._system_edit)
+        layout.addWidget(self._editor, 1)
+        layout.addWidget(self._issue)
+        QWidget.setTabOrder(self._system_toggle, self._system_edit)
+        QWidget.setTabOrder(self._system_edit, self._editor)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._on_debounce_timeout)
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def editor(self) -> QPlainTextEdit:
+        """The template text editor (for focus handling and tests)."""
+        return self._editor
+
+    @property
+    def system_editor(self) -> QPlainTextEdit:
+        """The system message editor (hidden until expanded)."""
+        return self._system_edit
+
+    @property
+    def issue_label(self) -> IssueLabel:
+        """The inline issue line under the template."""
+        return self._issue
+
+    def template(self) -> str:
+        """The template text as typed."""
+        return self._editor.toPlainText()
+
+    def set_template(self, text: str) -> None:
+        """Replace the template and parse it at once (signals are emitted before returning)."""
+        self._editor.setPlainText(text)
+        self._reparse()
+
+    def system(self) -> str | None:
+        """The system message, stripped, or ``None`` when it is empty."""
+        text = self._system_edit.toPlainText().strip()
+        return text or None
+
+    def set_system(self, text: str | None) -> None:
+        """Replace the system message; a non-empty one expands the section."""
+        self._system_edit.setPlainText(text or "")
+        if text and text.strip():
+            self._system_toggle.setChecked(True)
+
+    def variables(self) -> list[str]:
+        """The template's variables in order of first use.
+
+        While the template is malformed (say ``{to`` half typed) this keeps the last valid
+        parse, so the inputs table does not drop and re-add its columns on every keystroke;
+        :meth:`blocking_issue` is what says the template cannot run. An empty template, or one
+        never parsed successfully, has no variables.
+        """
+        self._flush()
+        return list(self._variables)
+
+    def set_columns(self, columns: Sequence[str]) -> None:
+        """The input columns, against which variables are flagged unknown and columns unused."""
+        columns = list(columns)
+        if columns == self._columns:
+            return
+        self._columns = columns
+        self._highlighter.set_known(columns)
+        self._refresh_issue()
+
+    def blocking_issue(self) -> str | None:
+        """Why the prompt cannot run (template error or unknown variable), or ``None``."""
+        self._flush()
+        if self._error is not None:
+            return self._error
+        unknown = self._unknown_variables()
+        return _unknown_message(unknown) if unknown else None
+
+    def show_issue(self, message: str | None) -> None:
+        """Show a message from outside (e.g. run validation) until the template is edited.
+
+        ``None`` removes it and goes back to the editor's own findings.
+        """
+        self._pushed_issue = message or None
+        self._refresh_issue()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Parse now if a debounced parse is pending, so answers match what is on screen."""
+        if self._debounce.isActive():
+            self._reparse()
+
+    def _reparse(self) -> None:
+        self._debounce.stop()
+        text = self._editor.toPlainText()
+        if text == self._parsed_text:
+            return
+        self._parsed_text = text
+        self._pushed_issue = None
+        names, self._error = _parse(text, self._variables)
+        if names != self._variables:
+            self._variables = names
+            # The window typically answers by reshaping the inputs table, which calls
+            # set_columns() back: the issue line below then sees the new columns.
+            self.variables_changed.emit(list(names))
+        self._refresh_issue()
+        self.template_changed.emit()
+
+    def _unknown_variables(self) -> list[str]:
+        if self._columns is None:
+            return []
+        return [v for v in self._variables if v not in self._columns]
+
+    def _refresh_issue(self) -> None:
+        if self._pushed_issue:
+            self._issue.show_message(self._pushed_issue, "error")
+            return
+        if not self._parsed_text.strip():
+            # An empty editor shows its placeholder, not an error; blocking_issue() still says it.
+            self._issue.show_message(None)
+            return
+        if self._error is not None:
+            self._issue.show_message(self._error, "error")
+            return
+        unknown = self._unknown_variables()
+        if unknown:
+            self._issue.show_message(_unknown_message(unknown), "error")
+            return
+        unused = [c for c in self._columns or [] if c not in self._variables]
+        self._issue.show_message(_unused_message(unused) if unused else None, "warning")
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self._highlighter.set_palette(self._editor.palette())
+
+    # -- slots ------------------------------------------------------------------------------
+
+    def _on_editor_text_changed(self) -> None:
+        self._debounce.start()  # restarts: the parse waits for a pause in typing
+
+    def _on_debounce_timeout(self) -> None:
+        self._reparse()
+
+    def _on_editor_submitted(self) -> None:
+        self._flush()
+        self.run_requested.emit()
+
+    def _on_system_toggle_toggled(self, checked: bool) -> None:
+        self._system_edit.setVisible(checked)
+        self._system_toggle.setArrowType(
+            Qt.ArrowType.DownArrow if checked else Qt.ArrowType.RightArrow
+        )
+        self._update_system_toggle_text()
+        if checked:
+            self._system_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _on_system_edit_text_changed(self) -> None:
+        self._update_system_toggle_text()
+
+    def _update_system_toggle_text(self) -> None:
+        # Collapsed but set: say so, or a hidden system message silently changes every answer.
+        hidden_but_set = not self._system_toggle.isChecked() and self.system() is not None
+        self._system_toggle.setText("System message (set)" if hidden_but_set else "System message")
+
+
+def _parse(text: str, previous: list[str]) -> tuple[list[str], str | None]:
+    """(variables, error) of ``text``; a malformed template keeps ``previous`` variables."""
+    try:
+        return template_variables(text), None
+    except TemplateError as exc:
+        return ([] if not text.strip() else list(previous)), str(exc)
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def _unknown_message(unknown: list[str]) -> str:
+    fields = ", ".join(f"{{{n}}}" for n in unknown)
+    if len(unknown) == 1:
+        return f"Unknown variable {fields}: add a column {_quoted(unknown)} to the inputs"
+    return f"Unknown variables {fields}: add columns {_quoted(unknown)} to the inputs"
+
+
+def _unused_message(unused: list[str]) -> str:
+    if len(unused) == 1:
+        return f"Column {_quoted(unused)} is not used by the template"
+    return f"Columns {_quoted(unused)} are not used by the template"
