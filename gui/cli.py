@@ -33,6 +33,7 @@ from gui.core.spec import (
     Strategy,
     make_spec,
 )
+from gui.resources import demo_names
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -222,6 +223,34 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fanout-studio",
         description="Run one prompt over many inputs and models at once. Without a command, opens the window.",
     )
+    window = parser.add_argument_group("window (when no command is given)")
+    window.add_argument(
+        "--demo",
+        choices=demo_names(),
+        help="open preloaded with a demo and run it: seed (3 jokes at 1.5 s), stress (50 panes x 300 tokens)",
+    )
+    window.add_argument(
+        "--quit-when-done",
+        action="store_true",
+        help="close the window cleanly when the demo run finishes",
+    )
+    window.add_argument(
+        "--quit-after",
+        type=_positive_float,
+        metavar="S",
+        help="close the window S seconds after it opens (unattended recordings and tests)",
+    )
+    window.add_argument(
+        "--theme",
+        choices=["system", "light", "dark"],
+        default="system",
+        help="palette (default: follow the system)",
+    )
+    window.add_argument(
+        "--print-stats",
+        action="store_true",
+        help="print start-up time, run summary and loop lag as JSON on exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     run_p = sub.add_parser(
         "run",
@@ -378,7 +407,8 @@ async def execute(
     """Run ``spec`` to the end on the LangChain backend; Ctrl+C cancels it cleanly."""
     from gui.providers.backend import LangChainBackend
 
-    run = Run(spec, LangChainBackend())
+    backend = LangChainBackend()
+    run = Run(spec, backend)
     ended: list[ev.Event] = []
 
     def collect(event: ev.Event) -> None:
@@ -397,6 +427,7 @@ async def execute(
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
+        await backend.aclose()
     return run, ended
 
 
@@ -596,7 +627,7 @@ def main(argv: Sequence[str]) -> int:
     if args.command is None:
         from gui.app import main as app_main
 
-        return app_main(list(argv))
+        return app_main(args)
     handler = {"run": cmd_run, "compare": cmd_compare}[args.command]
     try:
         return asyncio.run(handler(args))

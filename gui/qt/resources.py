@@ -1,18 +1,12 @@
-"""The one way to find files in ``resources/`` (style sheets, icons, demo presets) and theme colours."""
+"""Qt-side resources: icons, the style sheet and theme-aware status colours (paths via gui.resources)."""
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-
-
-def resource_path(name: str) -> Path:
-    """Absolute path of ``resources/<name>``."""
-    return RESOURCES / name
+from gui.resources import resource_path
 
 
 @functools.cache

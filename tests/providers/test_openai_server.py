@@ -38,6 +38,7 @@ Factory = Callable[..., ChatOpenAI]
 def srv() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer(models=["fake-1", "fake-2"], tokens=8) as server:
         yield server
+        assert server.errors == []
 
 
 @pytest.fixture
@@ -329,6 +330,18 @@ def test_behave_callback_sees_the_request(srv: FakeOpenAIServer, make_llm: Facto
     assert llm.invoke("first").content == default_answer("first", "fake-1", 8)
     assert llm.invoke("second").content == "custom reply"
     assert seen == [(0, "first", False), (1, "second", False)]
+
+
+def test_broken_behave_callback_becomes_a_500() -> None:
+    def broken(req: Any) -> Behavior:
+        raise ZeroDivisionError("oops")
+
+    with FakeOpenAIServer() as server:
+        server.behave(broken)
+        llm = ChatOpenAI(base_url=server.base_url, api_key="k", model="fake-1", max_retries=0)
+        with pytest.raises(openai.InternalServerError, match="ZeroDivisionError"):
+            llm.invoke("x")
+        assert [type(e) for e in server.errors] == [ZeroDivisionError]
 
 
 def test_close_is_prompt_with_streams_in_progress() -> None:

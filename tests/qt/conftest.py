@@ -1,7 +1,56 @@
-"""Window tests run offscreen: no display needed (CI has none)."""
+"""Window tests: offscreen, on the real qasync loop, awaiting signals instead of nesting loops."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+import qasync
+from PySide6.QtWidgets import QApplication
+
+
+def _qasync_loop() -> asyncio.AbstractEventLoop:
+    from gui.qt.app import install_asyncgen_hooks
+
+    app = QApplication.instance() or QApplication([])
+    loop = qasync.QEventLoop(app)
+    install_asyncgen_hooks(loop)
+    return loop
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Async tests under tests/qt run on qasync's QEventLoop, exactly like the app."""
+    return {"qasync": _qasync_loop}
+
+
+def signal_future(signal: Any) -> asyncio.Future[tuple[Any, ...]]:
+    """A future resolved with the arguments of the next emission of ``signal``."""
+    fut: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+    def on_emit(*args: Any) -> None:
+        if not fut.done():
+            fut.set_result(args)
+        try:
+            signal.disconnect(on_emit)
+        except (RuntimeError, TypeError):
+            pass
+
+    signal.connect(on_emit)
+    return fut
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.02) -> None:
+    """Wait on the running loop (never a nested one) until ``predicate()`` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
+        await asyncio.sleep(step)

@@ -1,0 +1,156 @@
+"""The window's process: one QApplication, one qasync loop, an owned shutdown.
+
+``run_app`` runs :func:`_main` with ``qasync.run`` (``asyncio.run`` with a Qt loop factory on
+3.12+, an event-loop policy on 3.11). Closing the window does not stop the loop: it resolves
+a future that :func:`_main` awaits, which then cancels and awaits every task, closes HTTP
+connections, and returns, so the loop ends with nothing pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict
+
+import qasync
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QStyleFactory
+
+from gui.core.metrics import RunSummary
+from gui.qt.resources import stylesheet
+
+log = logging.getLogger(__name__)
+
+_T0 = time.perf_counter()
+
+
+def apply_theme(app: QApplication, theme: str) -> None:
+    """``system`` keeps the platform palette; ``dark`` / ``light`` force one (Fusion style)."""
+    if theme == "system":
+        return
+    app.setStyle(QStyleFactory.create("Fusion"))
+    if theme == "light":
+        app.setPalette(app.style().standardPalette())
+        return
+    p = QPalette()
+    base, window, text = QColor("#1e1f22"), QColor("#2b2d30"), QColor("#dfe1e5")
+    p.setColor(QPalette.ColorRole.Window, window)
+    p.setColor(QPalette.ColorRole.WindowText, text)
+    p.setColor(QPalette.ColorRole.Base, base)
+    p.setColor(QPalette.ColorRole.AlternateBase, window)
+    p.setColor(QPalette.ColorRole.Text, text)
+    p.setColor(QPalette.ColorRole.Button, window)
+    p.setColor(QPalette.ColorRole.ButtonText, text)
+    p.setColor(QPalette.ColorRole.ToolTipBase, window)
+    p.setColor(QPalette.ColorRole.ToolTipText, text)
+    p.setColor(QPalette.ColorRole.PlaceholderText, QColor("#8c9096"))
+    p.setColor(QPalette.ColorRole.Highlight, QColor("#3574f0"))
+    p.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    p.setColor(QPalette.ColorRole.Link, QColor("#6aa5ff"))
+    p.setColor(QPalette.ColorRole.Mid, QColor("#4e5157"))
+    p.setColor(QPalette.ColorRole.Dark, QColor("#18191b"))
+    p.setColor(QPalette.ColorRole.Light, QColor("#3c3f41"))
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+    ):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6f737a"))
+    app.setPalette(p)
+
+
+def install_asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> None:
+    """Give qasync's loop the async-generator hooks asyncio's own ``run_forever`` installs.
+
+    qasync replaces ``run_forever`` with ``QApplication.exec()`` and skips
+    ``sys.set_asyncgen_hooks``, so an async generator abandoned mid-stream (LangChain nests
+    several per chain) is finalised by the garbage collector after the loop has gone:
+    "async generator ignored GeneratorExit" at exit. With the hooks the loop tracks them,
+    finalises them on the loop, and ``shutdown_asyncgens()`` closes the rest before exit.
+    """
+    firstiter = getattr(loop, "_asyncgen_firstiter_hook", None)
+    finalizer = getattr(loop, "_asyncgen_finalizer_hook", None)
+    if firstiter is not None and finalizer is not None:
+        sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
+
+
+async def _main(
+    demo: str | None, quit_when_done: bool, quit_after: float | None, print_stats: bool
+) -> int:
+    from gui.qt.main_window import MainWindow
+
+    install_asyncgen_hooks(asyncio.get_running_loop())
+    window = MainWindow()
+    closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_close_requested() -> None:
+        if not closed.done():
+            closed.set_result(None)
+
+    window.close_requested.connect(on_close_requested)
+    window.show()
+    window.lag.start()
+    warming = window.warm_up()
+    shown_at = time.perf_counter() - _T0
+    stats: dict[str, object] = {"window_shown_s": round(shown_at, 3)}
+
+    if demo:
+        from gui.resources import load_preset
+
+        window.load_preset(load_preset(demo))
+
+        def on_run_finished(summary: RunSummary) -> None:
+            lag = window.lag.stats()
+            stats["summary"] = {k: v for k, v in asdict(summary).items() if k != "failures_by_kind"}
+            stats.update(
+                lag_p50_ms=lag.p50_ms,
+                lag_p99_ms=lag.p99_ms,
+                lag_max_ms=lag.max_ms,
+                lag_samples=lag.samples,
+            )
+            if quit_when_done:
+                QTimer.singleShot(400, window.close)  # let the last frame paint first
+
+        window.run_finished.connect(on_run_finished)
+        await asyncio.wait([warming])  # the demo's first run should not pay for the imports
+        window.start_run()
+    if quit_after is not None:
+        QTimer.singleShot(round(quit_after * 1000), window.close)
+    try:
+        await closed
+    finally:
+        closing_at = time.perf_counter()
+        await window.shutdown()
+        window.deleteLater()
+        stats["shutdown_s"] = round(time.perf_counter() - closing_at, 3)
+    if print_stats:
+        sys.stdout.write(json.dumps(stats) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def run_app(
+    *,
+    demo: str | None = None,
+    quit_when_done: bool = False,
+    quit_after: float | None = None,
+    theme: str = "system",
+    print_stats: bool = False,
+) -> int:
+    """Create the application and run the window until it is closed; returns the exit code."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Fanout Studio")
+    app.setOrganizationName("Fanout Studio")
+    app.setDesktopFileName("fanout-studio")
+    app.setQuitOnLastWindowClosed(False)  # the main coroutine decides when we are done
+    apply_theme(app, theme)
+    app.setStyleSheet(stylesheet())
+    try:
+        return int(qasync.run(_main(demo, quit_when_done, quit_after, print_stats)))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,602 @@
+"""The main window: prompt, inputs and models on top, the live results grid below, limits in a dock.
+
+Data flows one way: the widgets build a :class:`~gui.core.spec.RunSpec`, the engine runs it
+and emits events, :class:`~gui.qt.bridge.RunBridge` coalesces them per frame, and
+:meth:`MainWindow._on_bridge_frame_flushed` draws them. Nothing here blocks the loop; every
+task started here is owned (``self._tasks``), and every run restores the UI in ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib
+import logging
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QSplitter,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.core import events as ev
+from gui.core.errors import SpecError, TemplateError
+from gui.core.lag import LagProbe
+from gui.core.runner import CANCELLED_SHUTDOWN, Run
+from gui.core.spec import ProviderKind, RunSpec, Strategy, make_spec
+from gui.qt.bridge import RunBridge
+from gui.qt.views.concurrency_panel import ConcurrencyPanel
+from gui.qt.views.inputs_table import InputsTable
+from gui.qt.views.models_panel import ModelsPanel
+from gui.qt.views.prompt_editor import PromptEditor
+from gui.qt.widgets.results_grid import ResultsGrid
+
+if TYPE_CHECKING:
+    from gui.core.metrics import RunSummary
+    from gui.core.ports import Backend
+    from gui.resources import Preset
+
+log = logging.getLogger(__name__)
+
+
+def _section(title: str | None, widget: QWidget) -> QWidget:
+    """``widget`` under a bold section title, with a little breathing room."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(6, 6, 6, 2)
+    layout.setSpacing(4)
+    if title:
+        label = QLabel(title)
+        label.setObjectName("sectionTitle")
+        layout.addWidget(label)
+    layout.addWidget(widget)
+    return box
+
+
+def _import_all(names: list[str]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
+
+_saved_gc_threshold: tuple[int, int, int] | None = None
+
+
+def _defer_full_gc(running: bool) -> None:
+    """Keep Python's full (generation 2) collections out of a run; allow them again after.
+
+    LangChain keeps every chunk of a live stream until it ends, so 50 streams hold ~140k
+    objects and a full collection mid-run froze the loop for 70-130 ms. Young collections
+    (generations 0 and 1, which free almost all per-token garbage) keep running; the full
+    one happens when the run is over and nothing is animating.
+    """
+    global _saved_gc_threshold
+    if running and _saved_gc_threshold is None:
+        _saved_gc_threshold = gc.get_threshold()
+        gc.set_threshold(_saved_gc_threshold[0], _saved_gc_threshold[1], 1_000_000)
+    elif not running and _saved_gc_threshold is not None:
+        gc.set_threshold(*_saved_gc_threshold)
+        _saved_gc_threshold = None
+
+
+@dataclass
+class _RunView:
+    """A run the window is showing: the main run, or a one-cell retry mapped onto the grid."""
+
+    run: Run
+    cell_map: dict[str, str] = field(default_factory=dict)  # run's cell id -> grid cell id
+    primary: bool = True
+
+    def local_id(self, grid_id: str) -> str | None:
+        for local, grid in self.cell_map.items():
+            if grid == grid_id:
+                return local
+        return None
+
+
+class MainWindow(QMainWindow):
+    """Fanout Studio's window.
+
+    Signals:
+        close_requested: the user closed the window; the app's main coroutine then awaits
+            :meth:`shutdown` (async clean-up does not belong in ``aboutToQuit``).
+        run_finished(RunSummary): the main run ended and the UI is restored.
+    """
+
+    close_requested = Signal()
+    run_finished = Signal(object)
+
+    def __init__(self, backend: Backend | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._backend = backend
+        self._views: dict[str, _RunView] = {}
+        self._main: _RunView | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ended = 0
+        self._total = 0
+        self._closing = False
+        self._cell_titles: dict[str, str] = {}
+        self.lag = LagProbe()
+        self._bridge = RunBridge(self)
+        self._bridge.frame_flushed.connect(self._on_bridge_frame_flushed)
+        self._build_ui()
+        self._tick = QTimer(self)
+        self._tick.setInterval(200)
+        self._tick.timeout.connect(self._on_tick_timeout)
+
+    # ------------------------------------------------------------------ building
+
+    def _build_ui(self) -> None:
+        self.setWindowTitle("Fanout Studio")
+        self.resize(1360, 860)
+
+        self.prompt = PromptEditor()
+        self.inputs = InputsTable()
+        self.models = ModelsPanel()
+        self.grid = ResultsGrid()
+        self.limits = ConcurrencyPanel()
+
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(_section("Prompt", self.prompt))
+        top.addWidget(_section("Inputs", self.inputs))
+        top.addWidget(_section(None, self.models))
+        top.setSizes([480, 330, 330])
+        top.setChildrenCollapsible(False)
+
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.addWidget(top)
+        body.addWidget(self.grid)
+        body.setStretchFactor(0, 2)
+        body.setStretchFactor(1, 5)
+        body.setSizes([300, 560])
+        body.setChildrenCollapsible(False)
+        self.setCentralWidget(body)
+
+        dock = QDockWidget("Concurrency", self)
+        dock.setObjectName("concurrencyDock")
+        dock.setWidget(self.limits)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.concurrency_dock = dock
+
+        # actions
+        self.run_action = QAction("Run", self)
+        self.run_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.run_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.run_action.setToolTip("Run every input on every model (Ctrl+Enter)")
+        self.run_action.triggered.connect(self._on_run_action_triggered)
+        self.cancel_action = QAction("Cancel all", self)
+        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.cancel_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.cancel_action.setToolTip(
+            "Cancel every cell still queued or streaming (Esc); partial text is kept"
+        )
+        self.cancel_action.setEnabled(False)
+        self.cancel_action.triggered.connect(self.cancel_all)
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.close)
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(quit_action)
+        run_menu = menu.addMenu("&Run")
+        run_menu.addAction(self.run_action)
+        run_menu.addAction(self.cancel_action)
+        view_menu = menu.addMenu("&View")
+        view_menu.addAction(dock.toggleViewAction())
+
+        bar = QToolBar("Run")
+        bar.setObjectName("runToolBar")
+        bar.setMovable(False)
+        bar.setIconSize(QSize(16, 16))
+        self.run_button = QToolButton()
+        self.run_button.setDefaultAction(self.run_action)
+        self.run_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.run_button.setMinimumWidth(130)
+        self.run_button.setObjectName("runButton")
+        bar.addWidget(self.run_button)
+        cancel_button = QToolButton()
+        cancel_button.setDefaultAction(self.cancel_action)
+        bar.addWidget(cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%v / %m")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        bar.addSeparator()
+        bar.addWidget(self.progress)
+        self.addToolBar(bar)
+
+        status = self.statusBar()
+        self.wall_label = QLabel("ready")
+        self.counts_label = QLabel("")
+        self.lag_label = QLabel("")
+        self.lag_label.setToolTip(
+            "Event-loop lag: how late a 10 ms heartbeat fires (p99 of the last seconds). Under 16 ms means the window never stuttered."
+        )
+        for w in (self.counts_label, self.wall_label, self.lag_label):
+            status.addPermanentWidget(w)
+
+        self.prompt.run_requested.connect(self._on_run_action_triggered)
+        self.prompt.variables_changed.connect(self._on_prompt_variables_changed)
+        self.inputs.columns_changed.connect(self._on_inputs_columns_changed)
+        self.grid.cancel_requested.connect(self._on_grid_cancel_requested)
+        self.grid.retry_requested.connect(self._on_grid_retry_requested)
+        self.limits.limits_changed.connect(self._on_limits_limits_changed)
+        self.inputs.set_variables(self.prompt.variables())
+        self.prompt.set_columns(self.inputs.columns())
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def running(self) -> bool:
+        """Whether any run (main or retry) is in progress."""
+        return any(not v.run.finished for v in self._views.values())
+
+    @property
+    def current_run(self) -> Run | None:
+        """The main run being shown."""
+        return self._main.run if self._main else None
+
+    def load_preset(self, preset: Preset) -> None:
+        """Fill every input from a demo preset."""
+        self.prompt.set_template(preset.template)
+        self.inputs.set_variables(self.prompt.variables())
+        self.inputs.set_rows(list(preset.rows))
+        self.models.set_profiles(list(preset.models))
+        self.limits.set_strategy(preset.strategy)
+        self.limits.set_limits(preset.limits)
+        self.statusBar().showMessage(f"Loaded demo: {preset.title}", 5000)
+
+    def build_spec(self) -> RunSpec:
+        """The run the widgets describe.
+
+        Raises:
+            TemplateError: the template or inputs cannot make prompts.
+            SpecError: no models, a bad profile, or an out-of-range limit.
+        """
+        issue = self.prompt.blocking_issue()
+        if issue:
+            raise TemplateError(issue)
+        models_issue = self.models.issue()
+        if models_issue:
+            raise SpecError(models_issue)
+        template = self.prompt.template()
+        rows = self.inputs.rows()
+        spec = make_spec(
+            template, rows, self.models.profiles(), self.limits.strategy(), self.limits.limits()
+        )
+        system = self.prompt.system()
+        return replace(spec, system=system) if system else spec
+
+    def start_run(self) -> Run | None:
+        """Start the run the widgets describe; show why not inline if it cannot start."""
+        if self.running or self._closing:
+            return None
+        try:
+            spec = self.build_spec()
+        except (TemplateError, SpecError) as exc:
+            self.prompt.show_issue(str(exc))
+            self.statusBar().showMessage(f"Cannot run: {exc}", 8000)
+            return None
+        self.prompt.show_issue(None)
+        run = Run(spec, self._ensure_backend())
+        view = _RunView(run, {c.id: c.id for c in run.cells}, primary=True)
+        self._main = view
+        self._views = {run.id: view}
+        self._prepare_grid(run)
+        self._launch(view)
+        return run
+
+    def cancel_all(self) -> None:
+        """Cancel every cell of every run in progress (partial text is kept)."""
+        for view in list(self._views.values()):
+            if not view.run.finished:
+                view.run.cancel()
+
+    async def shutdown(self) -> None:
+        """Cancel and await every task, close HTTP connections. Called once, at exit."""
+        self._closing = True
+        for view in list(self._views.values()):
+            if not view.run.finished:
+                view.run.cancel(CANCELLED_SHUTDOWN)
+        tasks = [t for t in self._tasks if not t.done()]
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=0.8)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=0.2)
+        self._bridge.flush()
+        await self.lag.stop()
+        await asyncio.get_running_loop().shutdown_asyncgens()
+        backend = self._backend
+        aclose = getattr(backend, "aclose", None)
+        if aclose is not None:
+            try:
+                await asyncio.wait_for(aclose(), 0.3)
+            except Exception:
+                log.exception("closing HTTP connections failed")
+
+    # ------------------------------------------------------------------ internals
+
+    def warm_up(self) -> asyncio.Task[None]:
+        """After the first paint: import the engine's LangChain side off the GUI thread, then
+        freeze the heap so that Python's full garbage collections skip the ~300k long-lived
+        objects those imports create (each full collection otherwise paused the loop
+        50-130 ms mid-run). The langchain-openai import (~1.7 s) follows only when an
+        OpenAI-compatible profile is in use."""
+        task = asyncio.get_running_loop().create_task(self._warm_up(), name="fanout-warm-up")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self.models.profiles_changed.connect(self._on_models_profiles_changed)
+        return task
+
+    async def _warm_up(self, openai: bool = False) -> None:
+        modules = ["gui.providers.backend", "gui.providers.simulated"]
+        if openai:
+            modules.append("langchain_openai")
+        missing = [m for m in modules if m not in sys.modules]
+        if not missing:
+            return
+        try:
+            await asyncio.to_thread(_import_all, missing)
+        except Exception:  # a broken install shows up on the run instead, with its message
+            log.exception("warm-up import failed")
+            return
+        gc.collect()
+        gc.freeze()
+
+    def _on_models_profiles_changed(self) -> None:
+        if "langchain_openai" in sys.modules or self._closing:
+            return
+        if any(p.provider is ProviderKind.OPENAI for p in self.models.profiles()):
+            task = asyncio.get_running_loop().create_task(
+                self._warm_up(openai=True), name="fanout-warm-up-openai"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _ensure_backend(self) -> Backend:
+        if self._backend is None:
+            from gui.providers.backend import LangChainBackend
+
+            self._backend = LangChainBackend()
+        return self._backend
+
+    def _prepare_grid(self, run: Run) -> None:
+        spec = run.spec
+        rows = [" / ".join(str(v) for v in row.values()) or "prompt" for row in spec.rows]
+        cols = [m.display_name for m in spec.models]
+        ids = [[f"r{r}m{m}" for m in range(len(cols))] for r in range(len(rows))]
+        titles = [[f"{rows[r]} × {cols[m]}" for m in range(len(cols))] for r in range(len(rows))]
+        self.grid.set_grid(rows, cols, ids, titles)
+        waiting = "waiting for a slot" if spec.strategy.concurrent else "queued"
+        for cell in run.cells:
+            self.grid.set_status(cell.id, "queued", waiting)
+        self._ended = 0
+        self._total = len(run.cells)
+        self.progress.setRange(0, self._total)
+        self.progress.setValue(0)
+
+    def _launch(self, view: _RunView) -> None:
+        view.run.subscribe(self._bridge.subscriber(view.cell_map if not view.primary else None))
+        task = asyncio.get_running_loop().create_task(
+            self._drive(view), name=f"fanout-window:{view.run.id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drive(self, view: _RunView) -> None:
+        """Run one run to its end, restoring the UI whatever happens."""
+        self._set_running(True)
+        self.lag.start()
+        if view.primary:
+            self.lag.reset()
+            self._started_at = time.monotonic()
+        summary: RunSummary | None = None
+        try:
+            summary = await view.run.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug of ours: say so, never leave the UI stuck
+            log.exception("run %s crashed", view.run.id)
+            self.statusBar().showMessage(
+                f"Run stopped by an internal error: {type(exc).__name__}: {exc}", 15000
+            )
+        finally:
+            self._bridge.flush()
+            self._set_running(self.running)
+            self._on_tick_timeout()
+        if view.primary and summary is not None:
+            lag = self.lag.stats()
+            self.statusBar().showMessage(
+                f"Run finished: {summary.done} done, {summary.failed} failed, {summary.cancelled} cancelled in {summary.wall:.2f} s"
+                f" · loop lag p99 {lag.p99_ms:.1f} ms, max {lag.max_ms:.1f} ms",
+                0,
+            )
+            self.run_finished.emit(summary)
+
+    def _set_running(self, running: bool) -> None:
+        _defer_full_gc(running)
+        self.cancel_action.setEnabled(running)
+        self.run_action.setEnabled(not running)
+        self.limits.set_run_active(running)
+        if running:
+            if not self._tick.isActive():
+                self._tick.start()
+        else:
+            self._tick.stop()
+            self.run_action.setText("Run")
+
+    # ------------------------------------------------------------------ slots
+
+    def _on_run_action_triggered(self) -> None:
+        self.start_run()
+
+    def _on_prompt_variables_changed(self, names: list[str]) -> None:
+        self.inputs.set_variables(names)
+
+    def _on_inputs_columns_changed(self, columns: list[str]) -> None:
+        self.prompt.set_columns(columns)
+
+    def _on_limits_limits_changed(self, changes: dict[str, Any]) -> None:
+        for view in self._views.values():
+            if view.run.finished:
+                continue
+            try:
+                view.run.set_limits(**changes)
+            except SpecError as exc:
+                self.statusBar().showMessage(str(exc), 8000)
+                return
+        if self.running:
+            pretty = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changes.items())
+            self.statusBar().showMessage(f"Applied live: {pretty} (cells not yet started)", 4000)
+
+    def _owner(self, grid_id: str) -> tuple[_RunView, str] | None:
+        for view in reversed(list(self._views.values())):
+            local = view.local_id(grid_id)
+            if local is not None and not view.run.finished:
+                return view, local
+        return None
+
+    def _on_grid_cancel_requested(self, cell_id: str) -> None:
+        owner = self._owner(cell_id)
+        if owner is not None:
+            view, local = owner
+            view.run.cancel_cell(local)
+
+    def _on_grid_retry_requested(self, cell_id: str) -> None:
+        if self._main is None or self._closing or self._owner(cell_id) is not None:
+            return
+        cell = next((c for c in self._main.run.cells if c.id == cell_id), None)
+        if cell is None:
+            return
+        base = self._main.run.spec
+        strategy = base.strategy if base.strategy is not Strategy.SYNC else Strategy.SEQUENTIAL
+        spec = RunSpec(
+            base.template,
+            (dict(cell.inputs),),
+            (cell.model,),
+            strategy,
+            self.limits.limits(),
+            base.system,
+        )
+        run = Run(spec, self._ensure_backend())
+        view = _RunView(run, {"r0m0": cell_id}, primary=False)
+        self._views[run.id] = view
+        self.grid.reset_cell(cell_id)
+        self.grid.set_status(cell_id, "queued", "retrying")
+        self._ended = max(self._ended - 1, 0)
+        self.progress.setValue(self._ended)
+        self._launch(view)
+
+    def _on_bridge_frame_flushed(self, texts: dict[str, str], events: list[ev.Event]) -> None:
+        if texts:
+            self.grid.append_texts(texts)
+        grid = self.grid
+        for event in events:
+            kind = type(event)
+            if kind is ev.CellStarted:
+                assert isinstance(event, ev.CellStarted)
+                streaming = self._strategy_of(event.run_id).streams
+                detail = "waiting for first token" if streaming else "waiting for response"
+                if event.attempt > 1:
+                    detail = f"{detail} (attempt {event.attempt})"
+                grid.set_status(event.cell_id, "running", detail)
+            elif kind is ev.FirstToken:
+                grid.set_status(event.cell_id, "streaming")  # type: ignore[attr-defined]
+            elif kind is ev.CellRetrying:
+                assert isinstance(event, ev.CellRetrying)
+                grid.set_status(
+                    event.cell_id,
+                    "retrying",
+                    f"retrying {event.attempt}/{event.max_attempts} in {event.delay:.1f} s",
+                )
+                grid.set_error(event.cell_id, event.reason)
+            elif kind is ev.CellFinished:
+                assert isinstance(event, ev.CellFinished)
+                grid.set_final_text(event.cell_id, event.text, markdown=True)
+                grid.set_error(event.cell_id, "")
+                grid.set_metrics(event.cell_id, event.metrics)
+                grid.set_status(event.cell_id, "done")
+                self._count_end()
+            elif kind is ev.CellFailed:
+                assert isinstance(event, ev.CellFailed)
+                grid.set_error(event.cell_id, event.message)
+                grid.set_metrics(event.cell_id, event.metrics)
+                grid.set_status(event.cell_id, "failed")
+                self._count_end()
+            elif kind is ev.CellCancelled:
+                assert isinstance(event, ev.CellCancelled)
+                grid.set_error(event.cell_id, event.reason)
+                grid.set_metrics(event.cell_id, event.metrics)
+                grid.set_status(event.cell_id, "cancelled")
+                self._count_end()
+
+    def _strategy_of(self, run_id: str) -> Strategy:
+        view = self._views.get(run_id)
+        return view.run.spec.strategy if view else Strategy.STREAM
+
+    def _count_end(self) -> None:
+        self._ended = min(self._ended + 1, self._total)
+        self.progress.setValue(self._ended)
+        if self.running:
+            self.run_action.setText(f"Running {self._ended} / {self._total}")
+
+    def _on_tick_timeout(self) -> None:
+        view = self._main
+        if view is None:
+            return
+        run = view.run
+        from gui.core.runner import Phase
+
+        counts = {
+            p: sum(v.run.count(p) for v in self._views.values() if v.primary or not v.run.finished)
+            for p in Phase
+        }
+        in_flight = sum(v.run.in_flight for v in self._views.values())
+        waiting = counts[Phase.QUEUED] + counts[Phase.WAITING] + counts[Phase.RETRYING]
+        self.limits.set_gauges(
+            in_flight,
+            waiting,
+            counts[Phase.DONE],
+            counts[Phase.FAILED],
+            counts[Phase.CANCELLED],
+            len(run.cells),
+        )
+        self.counts_label.setText(
+            f"in flight {in_flight} · waiting {waiting} · done {counts[Phase.DONE]} · failed {counts[Phase.FAILED]} · cancelled {counts[Phase.CANCELLED]}"
+        )
+        elapsed = run.summary.wall if run.summary else run.elapsed()
+        self.wall_label.setText(f"wall {elapsed:.1f} s")
+        recent = sorted(self.lag.recent()[-200:])
+        if recent:
+            p99 = recent[min(len(recent) - 1, round(0.99 * (len(recent) - 1)))]
+            self.lag_label.setText(f"loop lag p99 {p99:.1f} ms")
+        if self.running:
+            self.run_action.setText(f"Running {self._ended} / {self._total}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Hide now and let the app's main coroutine await :meth:`shutdown`."""
+        event.accept()
+        if not self._closing:
+            self._closing = True
+            self.close_requested.emit()

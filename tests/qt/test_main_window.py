@@ -1,0 +1,158 @@
+"""The window, as a user drives it: type, run, watch, cancel, change limits, close.
+
+Runs on qasync's loop (see conftest) with the real engine and the simulated model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy
+from gui.qt.main_window import MainWindow
+
+from .conftest import signal_future, until
+
+
+def sim(latency: float, tokens: int = 30, label: str = "sim") -> ModelProfile:
+    return ModelProfile(
+        model="sim-1",
+        label=label,
+        sim=SimSettings.with_latency(latency, output_tokens=tokens, jitter=0.0, seed=2),
+    )
+
+
+@pytest.fixture
+async def window(qtbot):
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    await win.shutdown()
+
+
+def setup(
+    win: MainWindow, template: str, topics: list[str], models: list[ModelProfile], **limits
+) -> None:
+    win.prompt.set_template(template)
+    win.inputs.set_variables(win.prompt.variables())
+    win.inputs.set_rows([{"topic": t} for t in topics])
+    win.models.set_profiles(models)
+    win.limits.set_strategy(limits.pop("strategy", Strategy.STREAM))
+    win.limits.set_limits(Limits(**limits))
+
+
+async def test_typing_a_template_and_three_topics_fills_three_panes(
+    window: MainWindow, qtbot
+) -> None:
+    window.prompt.set_template("")
+    qtbot.keyClicks(
+        window.prompt.findChild(type(window.prompt.editor))
+        if hasattr(window.prompt, "editor")
+        else window.prompt,
+        "Tell me a joke about {topic}",
+    )
+    await until(lambda: window.prompt.variables() == ["topic"])
+    window.inputs.paste_text("cats\ndogs\nparrots\n")
+    window.models.set_profiles([sim(0.4)])
+    finished = signal_future(window.run_finished)
+    QApplication.instance()  # the Run action is bound to Ctrl+Enter
+    window.run_action.trigger()
+    (summary,) = await asyncio.wait_for(finished, 10)
+    assert summary.done == 3
+    for cell_id, topic in zip(["r0m0", "r1m0", "r2m0"], ["cat", "dog", "parrot"], strict=True):
+        assert topic in window.grid.cell_text(cell_id).lower()
+        assert window.grid.cell_status(cell_id) == "done"
+        pane = window.grid.pane(cell_id)
+        assert pane is not None
+        metrics = (
+            pane.findChild(type(pane.metrics_label), "cellMetrics")
+            if hasattr(pane, "metrics_label")
+            else None
+        )
+        if metrics is not None:
+            assert "tok" in metrics.text() and "first token" in metrics.text()
+    assert window.progress.value() == 3 and window.run_action.isEnabled()
+    assert "3 done" in window.statusBar().currentMessage()
+
+
+async def test_two_models_side_by_side_with_ctrl_enter(window: MainWindow, qtbot) -> None:
+    setup(window, "What is {topic}?", ["asyncio"], [sim(0.2, label="fast"), sim(0.4, label="slow")])
+    finished = signal_future(window.run_finished)
+    qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    (summary,) = await asyncio.wait_for(finished, 10)
+    assert summary.done == 2
+    assert window.grid.cell_text("r0m0") and window.grid.cell_text("r0m1")
+
+
+async def test_cancel_one_cell_mid_stream_keeps_partial_text(window: MainWindow) -> None:
+    setup(window, "Tell me about {topic}", ["a", "b", "c"], [sim(1.2, tokens=60)])
+    finished = signal_future(window.run_finished)
+    window.start_run()
+    await until(lambda: len(window.grid.cell_text("r1m0")) > 10)
+    window.grid.cancel_requested.emit("r1m0")  # what the pane's Cancel button emits
+    (summary,) = await asyncio.wait_for(finished, 10)
+    assert (summary.done, summary.cancelled) == (2, 1)
+    assert window.grid.cell_status("r1m0") == "cancelled"
+    partial = window.grid.cell_text("r1m0")
+    assert 10 < len(partial) < len(window.grid.cell_text("r0m0"))
+
+
+async def test_cancel_all_with_escape(window: MainWindow, qtbot) -> None:
+    setup(
+        window, "Tell me about {topic}", [f"t{i}" for i in range(8)], [sim(3.0)], max_concurrency=4
+    )
+    finished = signal_future(window.run_finished)
+    window.start_run()
+    await until(lambda: window.current_run is not None and window.current_run.in_flight == 4)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    (summary,) = await asyncio.wait_for(finished, 3)
+    assert summary.cancelled == 8
+    assert all(window.grid.cell_status(f"r{i}m0") == "cancelled" for i in range(8))
+    assert window.run_action.isEnabled() and not window.cancel_action.isEnabled()
+
+
+async def test_raising_max_concurrency_mid_run_starts_more_cells(window: MainWindow) -> None:
+    setup(
+        window, "Tell me about {topic}", [f"t{i}" for i in range(6)], [sim(1.5)], max_concurrency=1
+    )
+    finished = signal_future(window.run_finished)
+    run = window.start_run()
+    assert run is not None
+    await until(lambda: run.in_flight == 1)
+    await asyncio.sleep(0.2)
+    assert run.in_flight == 1
+    window.limits.set_limits(Limits(max_concurrency=6))  # as if the user typed 6 in the dock
+    window._on_limits_limits_changed({"max_concurrency": 6})
+    await until(lambda: run.in_flight == 6, timeout=1.0)
+    (summary,) = await asyncio.wait_for(finished, 10)
+    assert summary.done == 6 and summary.peak_in_flight == 6
+
+
+async def test_unknown_variable_blocks_the_run_inline(window: MainWindow) -> None:
+    setup(window, "A {tone} joke about {topic}", ["cats"], [sim(0.2)])
+    window.inputs.set_variables(["topic"])  # the table still only has a topic column
+    window.inputs.set_rows([{"topic": "cats"}])
+    assert window.start_run() is None
+    assert not window.running
+    issue = window.prompt.blocking_issue()
+    assert issue is not None and "tone" in issue
+
+
+async def test_failed_cell_shows_the_engine_message(window: MainWindow) -> None:
+    failing = ModelProfile(
+        model="sim-1",
+        label="broken",
+        sim=SimSettings(
+            ttft=0.01, tokens_per_second=0, failure_rate=1.0, failure_kind="server_error", seed=1
+        ),
+    )
+    setup(window, "About {topic}", ["cats"], [failing], retries=0)
+    finished = signal_future(window.run_finished)
+    window.start_run()
+    (summary,) = await asyncio.wait_for(finished, 5)
+    assert summary.failed == 1
+    assert window.grid.cell_status("r0m0") == "failed"
