@@ -5,7 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTHON ?= $(shell .ci/find-python)
 
-.PHONY: run test lint typecheck pytest clean demo
+# Qt's xcb plugin and a virtual screen for the real-window test; best effort (the test skips
+# with its reason when they are missing and cannot be installed, e.g. not root).
+XVFB_DEBS := xvfb imagemagick libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 \
+	libxcb-keysyms1 libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 libxcb-xkb1 libegl1 \
+	libgl1 libfontconfig1 libdbus-1-3 fonts-dejavu-core
+
+.PHONY: run test lint typecheck pytest clean xvfb
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +32,15 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+xvfb:
+	@if command -v Xvfb >/dev/null && command -v import >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Xvfb for the real-window test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(XVFB_DEBS)) >/dev/null 2>&1 \
+			|| echo "could not install Xvfb: the real-window test will skip"; \
+	else echo "no Xvfb and not root: the real-window test will skip"; fi
+
+test: lint typecheck xvfb pytest
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QSpinBox
 
 from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy
 from gui.qt.main_window import MainWindow
@@ -45,21 +45,14 @@ def setup(
     win.limits.set_limits(Limits(**limits))
 
 
-async def test_typing_a_template_and_three_topics_fills_three_panes(
-    window: MainWindow, qtbot
-) -> None:
+async def test_typing_a_template_and_three_topics_fills_three_panes(window: MainWindow, qtbot) -> None:
     window.prompt.set_template("")
-    qtbot.keyClicks(
-        window.prompt.findChild(type(window.prompt.editor))
-        if hasattr(window.prompt, "editor")
-        else window.prompt,
-        "Tell me a joke about {topic}",
-    )
+    qtbot.keyClicks(window.prompt.editor, "Tell me a joke about {topic}")
     await until(lambda: window.prompt.variables() == ["topic"])
+    assert window.inputs.columns() == ["topic"]
     window.inputs.paste_text("cats\ndogs\nparrots\n")
     window.models.set_profiles([sim(0.4)])
     finished = signal_future(window.run_finished)
-    QApplication.instance()  # the Run action is bound to Ctrl+Enter
     window.run_action.trigger()
     (summary,) = await asyncio.wait_for(finished, 10)
     assert summary.done == 3
@@ -68,13 +61,8 @@ async def test_typing_a_template_and_three_topics_fills_three_panes(
         assert window.grid.cell_status(cell_id) == "done"
         pane = window.grid.pane(cell_id)
         assert pane is not None
-        metrics = (
-            pane.findChild(type(pane.metrics_label), "cellMetrics")
-            if hasattr(pane, "metrics_label")
-            else None
-        )
-        if metrics is not None:
-            assert "tok" in metrics.text() and "first token" in metrics.text()
+        metrics = pane.metrics_text()
+        assert "first token" in metrics and "30 tok" in metrics and "tok/s" in metrics
     assert window.progress.value() == 3 and window.run_action.isEnabled()
     assert "3 done" in window.statusBar().currentMessage()
 
@@ -125,8 +113,8 @@ async def test_raising_max_concurrency_mid_run_starts_more_cells(window: MainWin
     await until(lambda: run.in_flight == 1)
     await asyncio.sleep(0.2)
     assert run.in_flight == 1
-    window.limits.set_limits(Limits(max_concurrency=6))  # as if the user typed 6 in the dock
-    window._on_limits_limits_changed({"max_concurrency": 6})
+    spin = window.limits.findChild(QSpinBox, "maxConcurrencySpin")
+    spin.setValue(6)  # the user sets 6 in the dock while the run goes on
     await until(lambda: run.in_flight == 6, timeout=1.0)
     (summary,) = await asyncio.wait_for(finished, 10)
     assert summary.done == 6 and summary.peak_in_flight == 6
