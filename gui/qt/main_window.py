@@ -326,7 +326,6 @@ class MainWindow(QMainWindow):
                 await asyncio.wait(pending, timeout=0.2)
         self._bridge.flush()
         await self.lag.stop()
-        await asyncio.get_running_loop().shutdown_asyncgens()
         backend = self._backend
         aclose = getattr(backend, "aclose", None)
         if aclose is not None:
@@ -490,11 +489,15 @@ class MainWindow(QMainWindow):
         if cell is None:
             return
         base = self._main.run.spec
+        # The column's current settings: a user who fixed a model name or URL expects Retry
+        # to use the fix; with the column gone, the cell's original profile.
+        current = self.models.profiles()
+        model = current[cell.col] if cell.col < len(current) else cell.model
         strategy = base.strategy if base.strategy is not Strategy.SYNC else Strategy.SEQUENTIAL
         spec = RunSpec(
             base.template,
             (dict(cell.inputs),),
-            (cell.model,),
+            (model,),
             strategy,
             self.limits.limits(),
             base.system,

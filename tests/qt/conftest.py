@@ -13,6 +13,13 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
 
+#: Async window tests mark their module with this: one qasync loop for the whole session.
+#: A qasync loop owns Qt objects (timers, a signaller); creating and closing one per test left
+#: dead loops for the garbage collector to finalise at an arbitrary later moment, inside
+#: another test's Qt event processing, which crashed the interpreter about once in three
+#: full runs. One loop for the session is also how the app runs.
+SESSION_LOOP = pytest.mark.asyncio(loop_scope="session")
+
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:
     from gui.qt.app import install_asyncgen_hooks

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
+import pytest_asyncio
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSpinBox
 
 from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy
 from gui.qt.main_window import MainWindow
 
-from .conftest import signal_future, until
+from .conftest import SESSION_LOOP, signal_future, until
+
+pytestmark = SESSION_LOOP
 
 
 def sim(latency: float, tokens: int = 30, label: str = "sim") -> ModelProfile:
@@ -25,7 +27,7 @@ def sim(latency: float, tokens: int = 30, label: str = "sim") -> ModelProfile:
     )
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def window(qtbot):
     win = MainWindow()
     qtbot.addWidget(win)
@@ -45,7 +47,9 @@ def setup(
     win.limits.set_limits(Limits(**limits))
 
 
-async def test_typing_a_template_and_three_topics_fills_three_panes(window: MainWindow, qtbot) -> None:
+async def test_typing_a_template_and_three_topics_fills_three_panes(
+    window: MainWindow, qtbot
+) -> None:
     window.prompt.set_template("")
     qtbot.keyClicks(window.prompt.editor, "Tell me a joke about {topic}")
     await until(lambda: window.prompt.variables() == ["topic"])
@@ -144,3 +148,33 @@ async def test_failed_cell_shows_the_engine_message(window: MainWindow) -> None:
     (summary,) = await asyncio.wait_for(finished, 5)
     assert summary.failed == 1
     assert window.grid.cell_status("r0m0") == "failed"
+
+
+async def test_plain_prompt_without_variables_runs_once_per_model(window: MainWindow) -> None:
+    setup(
+        window, "Explain asyncio in one sentence.", [], [sim(0.2, label="a"), sim(0.3, label="b")]
+    )
+    finished = signal_future(window.run_finished)
+    assert window.start_run() is not None
+    (summary,) = await asyncio.wait_for(finished, 5)
+    assert summary.total == 2 and summary.done == 2
+
+
+async def test_retry_a_failed_cell_in_place(window: MainWindow) -> None:
+    flaky = ModelProfile(
+        model="sim-1",
+        label="flaky",
+        sim=SimSettings(ttft=0.01, tokens_per_second=0, output_tokens=8, failure_rate=1.0, seed=1),
+    )
+    setup(window, "About {topic}", ["cats", "dogs"], [flaky], retries=0)
+    finished = signal_future(window.run_finished)
+    window.start_run()
+    await asyncio.wait_for(finished, 5)
+    assert window.grid.cell_status("r1m0") == "failed"
+    # the server recovers; the user presses Retry on one pane
+    window.models.set_profiles([sim(0.2, label="flaky")])
+    window.grid.retry_requested.emit("r1m0")
+    await until(lambda: window.grid.cell_status("r1m0") == "done")
+    assert "dog" in window.grid.cell_text("r1m0").lower()
+    assert window.grid.cell_status("r0m0") == "failed"  # the other cell is untouched
+    assert window.progress.value() == 2

@@ -15,6 +15,8 @@ from pytestqt.qtbot import QtBot
 from gui.qt.views.inputs_table import NO_VARIABLES_NOTE, InputsTable
 from gui.qt.views.prompt_editor import DEBOUNCE_MS, PromptEditor
 
+from .conftest import SESSION_LOOP
+
 WAVE = QTextCharFormat.UnderlineStyle.WaveUnderline
 
 
@@ -310,6 +312,7 @@ def test_binary_file_is_refused_inline_and_rows_are_unchanged(
     assert not table.issue_label.isVisible()
 
 
+@SESSION_LOOP
 async def test_big_file_is_read_off_the_gui_thread(
     tmp_path: Path, table: InputsTable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
