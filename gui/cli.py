@@ -19,6 +19,7 @@ from dataclasses import asdict, replace
 from typing import Any, TextIO
 
 from gui.core import events as ev
+from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.inputs import read_rows_file
 from gui.core.metrics import CellMetrics, RunSummary
@@ -39,14 +40,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 SEED_TEMPLATE = "Tell me a joke about {topic}"
 SEED_TOPICS = ("cats", "dogs", "parrots")
-COMPARE_ORDER = (
-    Strategy.SYNC,
-    Strategy.SEQUENTIAL,
-    Strategy.GATHER,
-    Strategy.ABATCH,
-    Strategy.AS_COMPLETED,
-    Strategy.STREAM,
-)
 
 
 _LIMITS = Limits()
@@ -266,6 +259,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(cmp_p, strategy=False)
     cmp_p.add_argument(
         "--strategies", metavar="LIST", help="comma-separated subset, in order (default: all six)"
+    )
+    bench_p = sub.add_parser(
+        "bench",
+        help="run the benchmark scenarios on the simulated model",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, render-ceiling, startup, soak) and print a table.",
+    )
+    bench_p.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this scenario (repeatable)",
+    )
+    bench_p.add_argument("--json", action="store_true", help="print one JSON object")
+    bench_p.add_argument(
+        "--quick", action="store_true", help="reduced sizes: checks the machinery, not the targets"
+    )
+    bench_p.add_argument(
+        "--markdown", metavar="FILE", help="also write the results as Markdown (docs/benchmarks.md)"
     )
     return parser
 
@@ -540,15 +552,6 @@ async def cmd_run(args: argparse.Namespace) -> int:
     return _exit_code(run)
 
 
-def ideal_seconds(strategy: Strategy, latencies: list[float], max_concurrency: int) -> float:
-    """Best possible wall time for the measured request latencies under ``strategy``."""
-    if not latencies:
-        return 0.0
-    if not strategy.concurrent:
-        return sum(latencies)
-    return max(max(latencies), sum(latencies) / max_concurrency)
-
-
 async def cmd_compare(args: argparse.Namespace) -> int:
     """``fanout-studio compare``: the same cells under every strategy, one after another."""
     order = list(COMPARE_ORDER)
@@ -566,22 +569,18 @@ async def cmd_compare(args: argparse.Namespace) -> int:
         spec = spec_from_args(args, strategy)
         if show_progress:
             sys.stderr.write(f"\r\x1b[2K{strategy}…")
-        run, ended = await execute(spec, progress=show_progress)
+        run, _ended = await execute(spec, progress=show_progress)
         assert run.summary is not None
-        lat = [
-            e.metrics.latency
-            for e in ended
-            if isinstance(e, ev.CellFinished) and e.metrics.latency is not None
-        ]
+        result = StrategyResult.of(run)
         rows.append(
             {
                 "strategy": str(strategy),
-                "wall_s": round(run.summary.wall, 3),
-                "ideal_s": round(ideal_seconds(strategy, lat, spec.limits.max_concurrency), 3),
-                "done": run.summary.done,
-                "failed": run.summary.failed,
-                "cancelled": run.summary.cancelled,
-                "peak_in_flight": run.summary.peak_in_flight,
+                "wall_s": round(result.wall, 3),
+                "ideal_s": round(result.ideal, 3),
+                "done": result.done,
+                "failed": result.failed,
+                "cancelled": result.cancelled,
+                "peak_in_flight": result.peak_in_flight,
             }
         )
         if run.summary.cancelled_by_user:
@@ -628,6 +627,10 @@ def main(argv: Sequence[str]) -> int:
         from gui.app import main as app_main
 
         return app_main(args)
+    if args.command == "bench":
+        from gui.bench import main as bench_main
+
+        return bench_main(args.scenario, args.json, args.quick, args.markdown)
     handler = {"run": cmd_run, "compare": cmd_compare}[args.command]
     try:
         return asyncio.run(handler(args))

@@ -24,9 +24,9 @@ from typing import Any
 from gui.core import events as ev
 from gui.core.errors import ErrorKind, Failure, generic_failure, timeout_failure
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
-from gui.core.metrics import CellClock, RunSummary
+from gui.core.metrics import CellClock, CellMetrics, RunSummary
 from gui.core.ports import Backend, ChainLike
-from gui.core.spec import Cell, ErrorPolicy, Limits, RunSpec
+from gui.core.spec import Cell, ErrorPolicy, Limits, RunSpec, Strategy
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class CallMode(StrEnum):
     """How one cell's request is made."""
 
     INVOKE_THREAD = "invoke_thread"  # chain.invoke in a worker thread (sync strategy)
+    INVOKE_BLOCKING = "invoke_blocking"  # chain.invoke on the loop's thread: the freeze demo
     AINVOKE = "ainvoke"
     ASTREAM = "astream"
 
@@ -77,7 +78,11 @@ class Run:
         run_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        block_loop: bool = False,
     ) -> None:
+        #: Only for the "block the UI" demo: the sync strategy calls ``invoke`` on the loop's
+        #: own thread, so the audience sees the window freeze. Never used by anything else.
+        self.block_loop = block_loop and spec.strategy is Strategy.SYNC
         self.id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self.spec = spec
         self.cells: tuple[Cell, ...] = tuple(spec.cells())
@@ -103,6 +108,7 @@ class Run:
         self._failures: dict[str, int] = {}
         self._peak_running = 0
         self._chains: dict[int, ChainLike] = {}
+        self._metrics: dict[str, CellMetrics] = {}
         self.summary: RunSummary | None = None
 
     # ---------------------------------------------------------------- public API
@@ -186,6 +192,10 @@ class Run:
         """Seconds since the run started."""
         return self._clock() - self._t0 if self._t0 else 0.0
 
+    def metrics(self, cell_id: str) -> CellMetrics | None:
+        """Final metrics of a cell that has ended, else ``None``."""
+        return self._metrics.get(cell_id)
+
     def partial_text(self, cell_id: str) -> str:
         """The text a cell has produced so far."""
         return "".join(self._texts.get(cell_id, ()))
@@ -218,6 +228,8 @@ class Run:
         return self._clock() - self._t0
 
     def _emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled):
+            self._metrics[event.cell_id] = event.metrics
         for callback in tuple(self._subscribers):
             try:
                 callback(event)
@@ -464,6 +476,8 @@ class Run:
     ) -> Any:
         if mode is CallMode.AINVOKE:
             return await chain.ainvoke(inputs, config)
+        if mode is CallMode.INVOKE_BLOCKING:
+            return chain.invoke(inputs, config)  # deliberately freezes the loop (demo only)
         return await run_in_daemon_thread(chain.invoke, inputs, config)
 
     async def _stream(

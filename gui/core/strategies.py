@@ -15,8 +15,11 @@ from gui.core.spec import Cell, Strategy
 
 
 async def run_sync(run: Run) -> None:
-    """``chain.invoke`` one cell after another, each in a worker thread (loop stays live)."""
-    await _one_by_one(run, CallMode.INVOKE_THREAD)
+    """``chain.invoke`` one cell after another, each in a worker thread (loop stays live).
+
+    With ``run.block_loop`` (the freeze demo) the calls run on the loop's own thread instead.
+    """
+    await _one_by_one(run, CallMode.INVOKE_BLOCKING if run.block_loop else CallMode.INVOKE_THREAD)
 
 
 async def run_sequential(run: Run) -> None:

@@ -106,6 +106,14 @@ async def _main(
         def on_run_finished(summary: RunSummary) -> None:
             lag = window.lag.stats()
             stats["summary"] = {k: v for k, v in asdict(summary).items() if k != "failures_by_kind"}
+            run = window.current_run
+            if run is not None:
+                ended = [m for c in run.cells if (m := run.metrics(c.id)) is not None]
+                stats["output_tokens"] = sum(m.output_tokens for m in ended)
+                streaming = [
+                    m.ended_at - m.first_token_at for m in ended if m.first_token_at is not None
+                ]
+                stats["streaming_s"] = max(streaming, default=0.0)
             stats.update(
                 lag_p50_ms=lag.p50_ms,
                 lag_p99_ms=lag.p99_ms,
@@ -127,6 +135,7 @@ async def _main(
         await window.shutdown()
         window.deleteLater()
         stats["shutdown_s"] = round(time.perf_counter() - closing_at, 3)
+    stats["first_paint_epoch"] = window.first_paint_epoch
     if print_stats:
         sys.stdout.write(json.dumps(stats) + "\n")
         sys.stdout.flush()

@@ -58,6 +58,9 @@ SOFT_BREAK_CHARS = 2000
 #: GitHub-flavoured Markdown without raw HTML: models often write tags such as ``<div>`` in
 #: prose, which must show as text instead of vanishing into (or being fetched by) the
 #: rich-text engine.
+#: Answers longer than this stay plain text: a Markdown relayout of them would stall a frame.
+MARKDOWN_MAX_CHARS = 50_000
+
 MARKDOWN_FEATURES = (
     QTextDocument.MarkdownFeature.MarkdownDialectGitHub
     | QTextDocument.MarkdownFeature.MarkdownNoHTML
@@ -359,7 +362,14 @@ class CellPane(QFrame):
         otherwise the same fraction of the document stays in view, and a selection that
         still exists verbatim in the rendered text stays selected.
         """
+        already_shown = "".join(self._parts) == text and not self._rendered
         self._parts = [text]
+        if len(text) > MARKDOWN_MAX_CHARS:
+            # Re-laying out a huge answer as Markdown froze the loop (~140 ms for 300 KB);
+            # the streamed plain text stays, exactly as the reader watched it arrive.
+            markdown = False
+            if already_shown:
+                return
         bar = self._view.verticalScrollBar()
         # A reader who never saw the stream (non-streaming call, or a pane created after
         # the cell ended) starts at the top; one who watched it keeps their place.

@@ -1,0 +1,54 @@
+"""The benchmark's machinery, at reduced size: every scenario runs and reports its figures.
+
+The targets themselves are checked by running ``fanout-studio bench`` (docs/benchmarks.md),
+not by timed tests.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gui.bench import ENGINE, ORDER, markdown, run_scenarios, table
+from gui.cli import main
+
+
+@pytest.mark.parametrize("name", list(ENGINE))
+def test_engine_scenarios_account_for_everything(name: str) -> None:
+    (result,) = run_scenarios([name], quick=True)
+    assert result.name == name and result.passed is None and result.figures
+    if name == "soak":
+        f = result.figures
+        assert f["done"] + f["failed"] + f["cancelled"] == 200 and f["tasks_left"] == 0
+        assert f["failed"] > 0  # the 5 % injected failures happened and were counted
+    if name == "overhead":
+        assert result.figures["tokens"] == 200 * 30  # every token reached the subscribers
+    if name == "seed":
+        assert result.figures["sync_s"] > result.figures["gather_s"]
+
+
+def test_gui_scenarios_run_the_real_window(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["bench", "--quick", "--json", "--scenario", "startup", "--scenario", "stream-stress"]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    results = {r["name"]: r for r in data["results"]}
+    assert results["startup"]["figures"]["first_paint_s"] > 0
+    stress = results["stream-stress"]["figures"]
+    assert stress["done"] == 50 and stress["lag_p99_ms"] >= 0
+    assert data["machine"]["python"]
+
+
+def test_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--scenario", "warp"]) == 2
+    assert "unknown scenario 'warp'" in capsys.readouterr().err
+
+
+def test_report_formats() -> None:
+    results = run_scenarios(["seed"], quick=True)
+    assert "seed" in table(results)
+    page = markdown(results, {"python": "3.12"})
+    assert page.startswith("# Benchmarks") and "| seed |" in page
+    assert set(ORDER) >= set(ENGINE)
