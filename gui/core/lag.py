@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -30,6 +31,49 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
+class LagRecorder:
+    """Lateness samples of one heartbeat: a recent window for a sparkline, all since reset for stats.
+
+    Qt-free, so the asyncio :class:`LagProbe` and the Qt-timer heartbeat in
+    ``gui.qt.widgets.lag_meter`` record (and report) the same way.
+
+    Args:
+        keep: How many recent samples :meth:`recent` returns (500 = 5 s of a 10 ms beat).
+    """
+
+    def __init__(self, keep: int = 500) -> None:
+        self._recent: deque[float] = deque(maxlen=keep)
+        self._all: list[float] = []
+
+    def add(self, ms: float) -> None:
+        """Record one lateness in milliseconds."""
+        self._recent.append(ms)
+        self._all.append(ms)
+
+    def recent(self) -> list[float]:
+        """The last ``keep`` samples in milliseconds, oldest first (kept across :meth:`reset`)."""
+        return list(self._recent)
+
+    def stats(self) -> LagStats:
+        """Percentiles of every sample since the last :meth:`reset`."""
+        return lag_stats(self._all)
+
+    def reset(self) -> None:
+        """Forget the samples behind :meth:`stats`; the recent window stays continuous."""
+        self._all.clear()
+
+
+def lag_stats(values: Iterable[float]) -> LagStats:
+    """:class:`LagStats` of ``values`` (milliseconds, any order)."""
+    ordered = sorted(values)
+    return LagStats(
+        len(ordered),
+        percentile(ordered, 0.50),
+        percentile(ordered, 0.99),
+        ordered[-1] if ordered else 0.0,
+    )
+
+
 class LagProbe:
     """Runs a heartbeat task on the current loop and records its lateness.
 
@@ -40,8 +84,7 @@ class LagProbe:
 
     def __init__(self, interval: float = 0.010, keep: int = 600) -> None:
         self.interval = interval
-        self._recent: deque[float] = deque(maxlen=keep)
-        self._all: list[float] = []
+        self._recorder = LagRecorder(keep)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -60,28 +103,21 @@ class LagProbe:
 
     def reset(self) -> None:
         """Forget the samples (e.g. at the start of a run)."""
-        self._all.clear()
+        self._recorder.reset()
 
     def recent(self) -> list[float]:
         """Recent lateness samples in milliseconds, oldest first (for a sparkline)."""
-        return list(self._recent)
+        return self._recorder.recent()
 
     def stats(self) -> LagStats:
         """Percentiles of every sample since the last :meth:`reset`."""
-        values = sorted(self._all)
-        return LagStats(
-            len(values),
-            percentile(values, 0.50),
-            percentile(values, 0.99),
-            values[-1] if values else 0.0,
-        )
+        return self._recorder.stats()
 
     async def _beat(self) -> None:
         clock = time.perf_counter
         interval = self.interval
+        add = self._recorder.add
         while True:
             due = clock() + interval
             await asyncio.sleep(interval)
-            late_ms = max(0.0, (clock() - due) * 1000.0)
-            self._recent.append(late_ms)
-            self._all.append(late_ms)
+            add(max(0.0, (clock() - due) * 1000.0))
