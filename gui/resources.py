@@ -36,6 +36,7 @@ class Preset:
     models: tuple[ModelProfile, ...]
     strategy: Strategy
     limits: Limits
+    compare: bool = False  # run the strategy comparison on start instead of one run
 
 
 def _profile(data: dict[str, Any]) -> ModelProfile:
@@ -78,4 +79,5 @@ def load_preset(name: str) -> Preset:
         models=tuple(_profile(m) for m in data["models"]),
         strategy=Strategy(data.get("strategy", "stream")),
         limits=Limits(**limits),
+        compare=bool(data.get("compare", False)),
     )

@@ -20,6 +20,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
+from gui.core.compare import StrategyResult
 from gui.core.metrics import RunSummary
 from gui.qt.resources import stylesheet
 
@@ -101,7 +102,8 @@ async def _main(
     if demo:
         from gui.resources import load_preset
 
-        window.load_preset(load_preset(demo))
+        preset = load_preset(demo)
+        window.load_preset(preset)
 
         def on_run_finished(summary: RunSummary) -> None:
             lag = window.lag.stats()
@@ -120,12 +122,30 @@ async def _main(
                 lag_max_ms=lag.max_ms,
                 lag_samples=lag.samples,
             )
-            if quit_when_done:
+            if quit_when_done and not preset.compare:
                 QTimer.singleShot(400, window.close)  # let the last frame paint first
 
         window.run_finished.connect(on_run_finished)
+
+        def on_comparison_finished(results: list[StrategyResult]) -> None:
+            stats["comparison"] = [
+                {
+                    "strategy": str(r.strategy),
+                    "wall_s": round(r.wall, 3),
+                    "ideal_s": round(r.ideal, 3),
+                    "done": r.done,
+                }
+                for r in results
+            ]
+            if quit_when_done:
+                QTimer.singleShot(600, window.close)
+
+        window.comparison_finished.connect(on_comparison_finished)
         await asyncio.wait([warming])  # the demo's first run should not pay for the imports
-        window.start_run()
+        if preset.compare:
+            window.start_comparison()
+        else:
+            window.start_run()
     if quit_after is not None:
         QTimer.singleShot(round(quit_after * 1000), window.close)
     try:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QSplitter,
+    QTabWidget,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -32,16 +33,21 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core import events as ev
+from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
-from gui.core.lag import LagProbe
 from gui.core.runner import CANCELLED_SHUTDOWN, Run
 from gui.core.spec import ProviderKind, RunSpec, Strategy, make_spec
 from gui.qt.bridge import RunBridge
+from gui.qt.views.code_view import CodeView
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
+from gui.qt.views.debug_log import AsyncioDebugPanel
 from gui.qt.views.inputs_table import InputsTable
 from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
+from gui.qt.widgets.lag_meter import LagMeter, LagSparkline
 from gui.qt.widgets.results_grid import ResultsGrid
+from gui.qt.widgets.strategy_chart import StrategyChart
+from gui.qt.widgets.timeline import TimelineWidget
 
 if TYPE_CHECKING:
     from gui.core.metrics import RunSummary
@@ -116,6 +122,7 @@ class MainWindow(QMainWindow):
 
     close_requested = Signal()
     run_finished = Signal(object)
+    comparison_finished = Signal(object)
 
     def __init__(self, backend: Backend | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -128,7 +135,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self.first_paint_epoch: float | None = None
         self._cell_titles: dict[str, str] = {}
-        self.lag = LagProbe()
+        self.lag = LagMeter(parent=self)
         self._bridge = RunBridge(self)
         self._bridge.frame_flushed.connect(self._on_bridge_frame_flushed)
         self._build_ui()
@@ -157,7 +164,19 @@ class MainWindow(QMainWindow):
 
         body = QSplitter(Qt.Orientation.Vertical)
         body.addWidget(top)
-        body.addWidget(self.grid)
+        self.timeline = TimelineWidget()
+        self.chart = StrategyChart()
+        self.code = CodeView()
+        self.debug_log = AsyncioDebugPanel()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.grid, "Results")
+        self.tabs.addTab(self.timeline, "Timeline")
+        self.tabs.addTab(self.chart, "Compare strategies")
+        self.tabs.addTab(self.code, "Code")
+        self.tabs.addTab(self.debug_log, "asyncio debug")
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
+        body.addWidget(self.tabs)
         body.setStretchFactor(0, 2)
         body.setStretchFactor(1, 5)
         body.setSizes([300, 560])
@@ -189,6 +208,17 @@ class MainWindow(QMainWindow):
         )
         self.cancel_action.setEnabled(False)
         self.cancel_action.triggered.connect(self.cancel_all)
+        self.compare_action = QAction("Compare strategies", self)
+        self.compare_action.setShortcut(QKeySequence("Ctrl+Shift+Return"))
+        self.compare_action.setToolTip(
+            "Run the same cells through sync, sequential, gather, abatch, as_completed and stream, and chart what each cost"
+        )
+        self.compare_action.triggered.connect(self._on_compare_action_triggered)
+        self.block_action = QAction("Block the UI demo (sync on the GUI thread)", self)
+        self.block_action.setCheckable(True)
+        self.block_action.setToolTip(
+            "Demo only: with the sync strategy, call chain.invoke on the GUI thread so the window visibly freezes; the lag meter then reports the freeze"
+        )
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         quit_action.triggered.connect(self.close)
@@ -199,6 +229,9 @@ class MainWindow(QMainWindow):
         run_menu = menu.addMenu("&Run")
         run_menu.addAction(self.run_action)
         run_menu.addAction(self.cancel_action)
+        run_menu.addSeparator()
+        run_menu.addAction(self.compare_action)
+        run_menu.addAction(self.block_action)
         view_menu = menu.addMenu("&View")
         view_menu.addAction(dock.toggleViewAction())
 
@@ -232,8 +265,11 @@ class MainWindow(QMainWindow):
         self.lag_label.setToolTip(
             "Event-loop lag: how late a 10 ms heartbeat fires (p99 of the last seconds). Under 16 ms means the window never stuttered."
         )
-        for w in (self.counts_label, self.wall_label, self.lag_label):
+        self.sparkline = LagSparkline()
+        for w in (self.counts_label, self.wall_label, self.lag_label, self.sparkline):
             status.addPermanentWidget(w)
+        self.lag.updated.connect(self._on_lag_updated)
+        self.lag.froze.connect(self._on_lag_froze)
 
         self.prompt.run_requested.connect(self._on_run_action_triggered)
         self.prompt.variables_changed.connect(self._on_prompt_variables_changed)
@@ -298,13 +334,62 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Cannot run: {exc}", 8000)
             return None
         self.prompt.show_issue(None)
-        run = Run(spec, self._ensure_backend())
+        run = Run(spec, self._ensure_backend(), block_loop=self.block_action.isChecked())
+        self._show_run(run)
+        self._launch(run_view=self._main)
+        return run
+
+    def _show_run(self, run: Run) -> None:
         view = _RunView(run, {c.id: c.id for c in run.cells}, primary=True)
         self._main = view
         self._views = {run.id: view}
         self._prepare_grid(run)
-        self._launch(view)
-        return run
+        self.code.set_spec(run.spec)
+
+    def start_comparison(self) -> asyncio.Task[None] | None:
+        """Run the current cells through every strategy, one after another, charting each."""
+        if self.running or self._closing:
+            return None
+        try:
+            spec = self.build_spec()
+        except (TemplateError, SpecError) as exc:
+            self.prompt.show_issue(str(exc))
+            self.statusBar().showMessage(f"Cannot compare: {exc}", 8000)
+            return None
+        self.prompt.show_issue(None)
+        task = asyncio.get_running_loop().create_task(
+            self._drive_comparison(spec), name="fanout-comparison"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _drive_comparison(self, spec: RunSpec) -> None:
+        self.chart.set_pending([s.value for s in COMPARE_ORDER], requests=len(spec.cells()))
+        self.tabs.setCurrentWidget(self.chart)
+        self.compare_action.setEnabled(False)
+        results: list[StrategyResult] = []
+        try:
+            for strategy in COMPARE_ORDER:
+                run = Run(replace(spec, strategy=strategy), self._ensure_backend())
+                self._show_run(run)
+                self.chart.set_running(strategy.value)
+                view = self._main
+                assert view is not None
+                view.run.subscribe(self._bridge.subscriber(None))
+                await self._drive(view)
+                result = StrategyResult.of(run)
+                results.append(result)
+                self.chart.set_result(
+                    strategy.value, result.wall, result.ideal, result.done, result.failed
+                )
+                if (run.summary is not None and run.summary.cancelled_by_user) or self._closing:
+                    break
+        finally:
+            self.chart.set_running(None)
+            self.compare_action.setEnabled(True)
+        if not self._closing:
+            self.comparison_finished.emit(results)
 
     def cancel_all(self) -> None:
         """Cancel every cell of every run in progress (partial text is kept)."""
@@ -326,7 +411,7 @@ class MainWindow(QMainWindow):
             if pending:
                 await asyncio.wait(pending, timeout=0.2)
         self._bridge.flush()
-        await self.lag.stop()
+        self.lag.stop()
         backend = self._backend
         aclose = getattr(backend, "aclose", None)
         if aclose is not None:
@@ -391,12 +476,15 @@ class MainWindow(QMainWindow):
         waiting = "waiting for a slot" if spec.strategy.concurrent else "queued"
         for cell in run.cells:
             self.grid.set_status(cell.id, "queued", waiting)
+        self.timeline.reset([(c.id, c.title) for c in run.cells])
         self._ended = 0
         self._total = len(run.cells)
         self.progress.setRange(0, self._total)
         self.progress.setValue(0)
 
-    def _launch(self, view: _RunView) -> None:
+    def _launch(self, view: _RunView | None = None, run_view: _RunView | None = None) -> None:
+        view = view or run_view
+        assert view is not None
         view.run.subscribe(self._bridge.subscriber(view.cell_map if not view.primary else None))
         task = asyncio.get_running_loop().create_task(
             self._drive(view), name=f"fanout-window:{view.run.id}"
@@ -423,6 +511,7 @@ class MainWindow(QMainWindow):
             )
         finally:
             self._bridge.flush()
+            self.timeline.finish()
             self._set_running(self.running)
             self._on_tick_timeout()
         if view.primary and summary is not None:
@@ -450,6 +539,25 @@ class MainWindow(QMainWindow):
 
     def _on_run_action_triggered(self) -> None:
         self.start_run()
+
+    def _on_compare_action_triggered(self) -> None:
+        self.start_comparison()
+
+    def _on_tabs_current_changed(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.code:
+            try:
+                self.code.set_spec(self.build_spec())
+            except (TemplateError, SpecError) as exc:
+                self.code.set_spec(None, str(exc))
+
+    def _on_lag_updated(self) -> None:
+        self.sparkline.set_samples(self.lag.recent())
+
+    def _on_lag_froze(self, ms: float) -> None:
+        self.statusBar().showMessage(
+            f"The window froze for {ms / 1000:.2f} s: nothing could repaint or react meanwhile.",
+            15000,
+        )
 
     def _on_prompt_variables_changed(self, names: list[str]) -> None:
         self.inputs.set_variables(names)
@@ -515,6 +623,8 @@ class MainWindow(QMainWindow):
     def _on_bridge_frame_flushed(self, texts: dict[str, str], events: list[ev.Event]) -> None:
         if texts:
             self.grid.append_texts(texts)
+        if events:
+            self.timeline.apply_events(events)
         grid = self.grid
         for event in events:
             kind = type(event)
@@ -590,6 +700,8 @@ class MainWindow(QMainWindow):
             f"in flight {in_flight} · waiting {waiting} · done {counts[Phase.DONE]} · failed {counts[Phase.FAILED]} · cancelled {counts[Phase.CANCELLED]}"
         )
         elapsed = run.summary.wall if run.summary else run.elapsed()
+        if run.summary is None:
+            self.timeline.set_now(elapsed)
         self.wall_label.setText(f"wall {elapsed:.1f} s")
         recent = sorted(self.lag.recent()[-200:])
         if recent:
