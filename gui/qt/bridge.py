@@ -36,6 +36,7 @@ class RunBridge(QObject):
         super().__init__(parent)
         self._texts: dict[str, list[str]] = {}
         self._events: list[ev.Event] = []
+        self._closed = False
         self._timer = QTimer(self)
         self._timer.setInterval(frame_ms)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -51,6 +52,8 @@ class RunBridge(QObject):
         texts, timer = self._texts, self._timer
 
         def on_event(event: ev.Event) -> None:
+            if self._closed:
+                return
             if cell_map is not None and isinstance(event, ev.CellEvent):
                 event = replace(event, cell_id=cell_map.get(event.cell_id, event.cell_id))
             if type(event) is ev.TextChunk:
@@ -65,6 +68,13 @@ class RunBridge(QObject):
                 timer.start()
 
         return on_event
+
+    def close(self) -> None:
+        """Drop everything from now on (the window is going away; runs may still report)."""
+        self._closed = True
+        self._timer.stop()
+        self._texts.clear()
+        self._events.clear()
 
     def flush(self) -> None:
         """Emit everything buffered now (also called at the end of a run and by tests)."""

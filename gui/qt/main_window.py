@@ -411,6 +411,7 @@ class MainWindow(QMainWindow):
             if pending:
                 await asyncio.wait(pending, timeout=0.2)
         self._bridge.flush()
+        self._bridge.close()
         self.lag.stop()
         backend = self._backend
         aclose = getattr(backend, "aclose", None)
@@ -518,7 +519,12 @@ class MainWindow(QMainWindow):
             lag = self.lag.stats()
             self.statusBar().showMessage(
                 f"Run finished: {summary.done} done, {summary.failed} failed, {summary.cancelled} cancelled in {summary.wall:.2f} s"
-                f" · loop lag p99 {lag.p99_ms:.1f} ms, max {lag.max_ms:.1f} ms",
+                f" · loop lag p99 {lag.p99_ms:.1f} ms, max {lag.max_ms:.1f} ms"
+                + (
+                    f" · the window froze for {lag.max_ms / 1000:.2f} s"
+                    if lag.max_ms >= 100
+                    else ""
+                ),
                 0,
             )
             self.run_finished.emit(summary)

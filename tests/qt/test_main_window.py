@@ -30,10 +30,11 @@ def sim(latency: float, tokens: int = 30, label: str = "sim") -> ModelProfile:
 @pytest_asyncio.fixture(loop_scope="session")
 async def window(qtbot):
     win = MainWindow()
-    qtbot.addWidget(win)
     win.show()
     yield win
-    await win.shutdown()
+    await win.shutdown()  # before the widget goes: runs may still be reporting
+    win.close()
+    win.deleteLater()
 
 
 def setup(
@@ -178,3 +179,27 @@ async def test_retry_a_failed_cell_in_place(window: MainWindow) -> None:
     assert "dog" in window.grid.cell_text("r1m0").lower()
     assert window.grid.cell_status("r0m0") == "failed"  # the other cell is untouched
     assert window.progress.value() == 2
+
+
+async def test_compare_strategies_fills_the_chart_with_the_lesson(window: MainWindow) -> None:
+    setup(window, "Tell me a joke about {topic}", ["cats", "dogs", "parrots"], [sim(0.3)])
+    done = signal_future(window.comparison_finished)
+    assert window.start_comparison() is not None
+    (results,) = await asyncio.wait_for(done, 20)
+    walls = {str(r.strategy): r.wall for r in results}
+    assert list(walls) == ["sync", "sequential", "gather", "abatch", "as_completed", "stream"]
+    assert walls["sync"] > 2.3 * walls["gather"]
+    assert window.chart.speedup("gather") > 2.3
+    assert window.timeline.segments("r0m0")  # the last run is on the timeline
+
+
+async def test_block_the_ui_demo_freezes_and_the_meter_says_so(window: MainWindow) -> None:
+    setup(window, "About {topic}", ["a", "b"], [sim(0.3)], strategy=Strategy.SYNC)
+    window.block_action.setChecked(True)
+    froze = signal_future(window.lag.froze)
+    finished = signal_future(window.run_finished)
+    window.start_run()
+    (summary,) = await asyncio.wait_for(finished, 10)
+    (ms,) = await asyncio.wait_for(froze, 2)
+    assert summary.done == 2 and ms >= 250
+    assert "froze" in window.statusBar().currentMessage()
