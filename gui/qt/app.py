@@ -146,6 +146,11 @@ async def _main(
             window.start_comparison()
         else:
             window.start_run()
+    if not demo:
+        # A first-time user sees a runnable example: Ctrl+Enter answers it on both models.
+        window.prompt.set_template("Tell me a joke about {topic}")
+        window.inputs.set_variables(window.prompt.variables())
+        window.inputs.set_rows([{"topic": t} for t in ("cats", "dogs", "parrots")])
     if quit_after is not None:
         QTimer.singleShot(round(quit_after * 1000), window.close)
     try:
