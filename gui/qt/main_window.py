@@ -325,19 +325,26 @@ class MainWindow(QMainWindow):
 
     def start_run(self) -> Run | None:
         """Start the run the widgets describe; show why not inline if it cannot start."""
+        spec = self._runnable_spec("run")
+        if spec is None:
+            return None
+        run = Run(spec, self._ensure_backend(), block_loop=self.block_action.isChecked())
+        self._show_run(run)
+        self._launch(run_view=self._main)
+        return run
+
+    def _runnable_spec(self, verb: str) -> RunSpec | None:
+        """The spec to start now, or ``None`` with the reason shown inline and in the status bar."""
         if self.running or self._closing:
             return None
         try:
             spec = self.build_spec()
         except (TemplateError, SpecError) as exc:
             self.prompt.show_issue(str(exc))
-            self.statusBar().showMessage(f"Cannot run: {exc}", 8000)
+            self.statusBar().showMessage(f"Cannot {verb}: {exc}", 8000)
             return None
         self.prompt.show_issue(None)
-        run = Run(spec, self._ensure_backend(), block_loop=self.block_action.isChecked())
-        self._show_run(run)
-        self._launch(run_view=self._main)
-        return run
+        return spec
 
     def _show_run(self, run: Run) -> None:
         view = _RunView(run, {c.id: c.id for c in run.cells}, primary=True)
@@ -348,15 +355,9 @@ class MainWindow(QMainWindow):
 
     def start_comparison(self) -> asyncio.Task[None] | None:
         """Run the current cells through every strategy, one after another, charting each."""
-        if self.running or self._closing:
+        spec = self._runnable_spec("compare")
+        if spec is None:
             return None
-        try:
-            spec = self.build_spec()
-        except (TemplateError, SpecError) as exc:
-            self.prompt.show_issue(str(exc))
-            self.statusBar().showMessage(f"Cannot compare: {exc}", 8000)
-            return None
-        self.prompt.show_issue(None)
         task = asyncio.get_running_loop().create_task(
             self._drive_comparison(spec), name="fanout-comparison"
         )
