@@ -329,8 +329,7 @@ class MainWindow(QMainWindow):
         if spec is None:
             return None
         run = Run(spec, self._ensure_backend(), block_loop=self.block_action.isChecked())
-        self._show_run(run)
-        self._launch(run_view=self._main)
+        self._launch(self._show_run(run))
         return run
 
     def _runnable_spec(self, verb: str) -> RunSpec | None:
@@ -346,12 +345,14 @@ class MainWindow(QMainWindow):
         self.prompt.show_issue(None)
         return spec
 
-    def _show_run(self, run: Run) -> None:
+    def _show_run(self, run: Run) -> _RunView:
+        """Make ``run`` the one the grid, timeline and code view show."""
         view = _RunView(run, {c.id: c.id for c in run.cells}, primary=True)
         self._main = view
         self._views = {run.id: view}
         self._prepare_grid(run)
         self.code.set_spec(run.spec)
+        return view
 
     def start_comparison(self) -> asyncio.Task[None] | None:
         """Run the current cells through every strategy, one after another, charting each."""
@@ -373,10 +374,8 @@ class MainWindow(QMainWindow):
         try:
             for strategy in COMPARE_ORDER:
                 run = Run(replace(spec, strategy=strategy), self._ensure_backend())
-                self._show_run(run)
+                view = self._show_run(run)
                 self.chart.set_running(strategy.value)
-                view = self._main
-                assert view is not None
                 view.run.subscribe(self._bridge.subscriber(None))
                 await self._drive(view)
                 result = StrategyResult.of(run)
@@ -484,9 +483,7 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, self._total)
         self.progress.setValue(0)
 
-    def _launch(self, view: _RunView | None = None, run_view: _RunView | None = None) -> None:
-        view = view or run_view
-        assert view is not None
+    def _launch(self, view: _RunView) -> None:
         view.run.subscribe(self._bridge.subscriber(view.cell_map if not view.primary else None))
         task = asyncio.get_running_loop().create_task(
             self._drive(view), name=f"fanout-window:{view.run.id}"
