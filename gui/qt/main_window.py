@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from gui.core import events as ev
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
-from gui.core.runner import CANCELLED_SHUTDOWN, Run
+from gui.core.runner import CANCELLED_SHUTDOWN, Phase, Run
 from gui.core.spec import ProviderKind, RunSpec, Strategy, make_spec
 from gui.qt.bridge import RunBridge
 from gui.qt.views.code_view import CodeView
@@ -631,42 +631,33 @@ class MainWindow(QMainWindow):
             self.timeline.apply_events(events)
         grid = self.grid
         for event in events:
-            kind = type(event)
-            if kind is ev.CellStarted:
-                assert isinstance(event, ev.CellStarted)
+            if isinstance(event, ev.CellStarted):
                 streaming = self._strategy_of(event.run_id).streams
                 detail = "waiting for first token" if streaming else "waiting for response"
                 if event.attempt > 1:
                     detail = f"{detail} (attempt {event.attempt})"
                 grid.set_status(event.cell_id, "running", detail)
-            elif kind is ev.FirstToken:
-                grid.set_status(event.cell_id, "streaming")  # type: ignore[attr-defined]
-            elif kind is ev.CellRetrying:
-                assert isinstance(event, ev.CellRetrying)
+            elif isinstance(event, ev.FirstToken):
+                grid.set_status(event.cell_id, "streaming")
+            elif isinstance(event, ev.CellRetrying):
                 grid.set_status(
                     event.cell_id,
                     "retrying",
                     f"retrying {event.attempt}/{event.max_attempts} in {event.delay:.1f} s",
                 )
                 grid.set_error(event.cell_id, event.reason)
-            elif kind is ev.CellFinished:
-                assert isinstance(event, ev.CellFinished)
-                grid.set_final_text(event.cell_id, event.text, markdown=True)
-                grid.set_error(event.cell_id, "")
+            elif isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled):
+                if isinstance(event, ev.CellFinished):
+                    grid.set_final_text(event.cell_id, event.text, markdown=True)
+                    grid.set_error(event.cell_id, "")
+                    grid.set_status(event.cell_id, "done")
+                elif isinstance(event, ev.CellFailed):
+                    grid.set_error(event.cell_id, event.message)
+                    grid.set_status(event.cell_id, "failed")
+                else:
+                    grid.set_error(event.cell_id, event.reason)
+                    grid.set_status(event.cell_id, "cancelled")
                 grid.set_metrics(event.cell_id, event.metrics)
-                grid.set_status(event.cell_id, "done")
-                self._count_end()
-            elif kind is ev.CellFailed:
-                assert isinstance(event, ev.CellFailed)
-                grid.set_error(event.cell_id, event.message)
-                grid.set_metrics(event.cell_id, event.metrics)
-                grid.set_status(event.cell_id, "failed")
-                self._count_end()
-            elif kind is ev.CellCancelled:
-                assert isinstance(event, ev.CellCancelled)
-                grid.set_error(event.cell_id, event.reason)
-                grid.set_metrics(event.cell_id, event.metrics)
-                grid.set_status(event.cell_id, "cancelled")
                 self._count_end()
 
     def _strategy_of(self, run_id: str) -> Strategy:
@@ -684,8 +675,6 @@ class MainWindow(QMainWindow):
         if view is None:
             return
         run = view.run
-        from gui.core.runner import Phase
-
         counts = {
             p: sum(v.run.count(p) for v in self._views.values() if v.primary or not v.run.finished)
             for p in Phase

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 import qasync
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 #: Async window tests mark their module with this: one qasync loop for the whole session.
@@ -35,6 +36,27 @@ def pytest_asyncio_loop_factories(
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Async tests under tests/qt run on qasync's QEventLoop, exactly like the app."""
     return {"qasync": _qasync_loop}
+
+
+@pytest.fixture
+def dark_palette() -> Iterator[None]:
+    """The application palette switched to a dark one for the test, then restored."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    original = QPalette(app.palette())
+    dark = QPalette(original)
+    for role, color in (
+        (QPalette.ColorRole.Window, "#202124"),
+        (QPalette.ColorRole.WindowText, "#e8eaed"),
+        (QPalette.ColorRole.Base, "#17181a"),
+        (QPalette.ColorRole.Text, "#e8eaed"),
+    ):
+        dark.setColor(role, QColor(color))
+    app.setPalette(dark)
+    try:
+        yield
+    finally:
+        app.setPalette(original)
 
 
 def signal_future(signal: Any) -> asyncio.Future[tuple[Any, ...]]:

@@ -7,11 +7,10 @@ Offscreen (see conftest). The chart is rendered in a light and a dark palette an
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from gui.core.lag import LagRecorder
@@ -28,26 +27,6 @@ RESULTS: dict[str, tuple[float, float]] = {
     "as_completed": (1.52, 1.5),
     "stream": (1.6, 1.5),
 }
-
-
-@pytest.fixture
-def dark_palette() -> Iterator[None]:
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    original = QPalette(app.palette())
-    dark = QPalette(original)
-    for role, color in (
-        (QPalette.ColorRole.Window, "#202124"),
-        (QPalette.ColorRole.WindowText, "#e8eaed"),
-        (QPalette.ColorRole.Base, "#17181a"),
-        (QPalette.ColorRole.Text, "#e8eaed"),
-    ):
-        dark.setColor(role, QColor(color))
-    app.setPalette(dark)
-    try:
-        yield
-    finally:
-        app.setPalette(original)
 
 
 def shown_chart(qtbot, width: int = 360, height: int = 260) -> StrategyChart:

@@ -8,11 +8,10 @@ a look by eye. Timing tests print what they measured and assert only a generous 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
-from PySide6.QtGui import QColor, QHelpEvent, QMouseEvent, QPalette, QWheelEvent
+from PySide6.QtGui import QHelpEvent, QMouseEvent, QPalette, QWheelEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 from pytestqt.qtbot import QtBot
 
@@ -120,26 +119,6 @@ def timeline(qtbot: QtBot) -> TimelineWidget:
     widget.show()
     qtbot.waitExposed(widget)
     return widget
-
-
-@pytest.fixture
-def dark_palette() -> Iterator[None]:
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    original = QPalette(app.palette())
-    dark = QPalette(original)
-    for role, color in (
-        (QPalette.ColorRole.Window, "#202124"),
-        (QPalette.ColorRole.WindowText, "#e8eaed"),
-        (QPalette.ColorRole.Base, "#17181a"),
-        (QPalette.ColorRole.Text, "#e8eaed"),
-    ):
-        dark.setColor(role, QColor(color))
-    app.setPalette(dark)
-    try:
-        yield
-    finally:
-        app.setPalette(original)
 
 
 def pixel(widget: TimelineWidget, cell_id: str, t: float) -> str:
