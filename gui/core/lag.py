@@ -6,8 +6,6 @@ blocking call wakes it late, and that lateness is exactly what a user feels as a
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,8 +32,8 @@ def percentile(sorted_values: list[float], q: float) -> float:
 class LagRecorder:
     """Lateness samples of one heartbeat: a recent window for a sparkline, all since reset for stats.
 
-    Qt-free, so the asyncio :class:`LagProbe` and the Qt-timer heartbeat in
-    ``gui.qt.widgets.lag_meter`` record (and report) the same way.
+    Qt-free: the window's Qt-timer heartbeat (``gui.qt.widgets.lag_meter``) records here, and
+    the same statistics serve the benchmark and the tests.
 
     Args:
         keep: How many recent samples :meth:`recent` returns (500 = 5 s of a 10 ms beat).
@@ -72,52 +70,3 @@ def lag_stats(values: Iterable[float]) -> LagStats:
         percentile(ordered, 0.99),
         ordered[-1] if ordered else 0.0,
     )
-
-
-class LagProbe:
-    """Runs a heartbeat task on the current loop and records its lateness.
-
-    Args:
-        interval: Heartbeat period in seconds.
-        keep: How many recent samples to keep for :meth:`recent`.
-    """
-
-    def __init__(self, interval: float = 0.010, keep: int = 600) -> None:
-        self.interval = interval
-        self._recorder = LagRecorder(keep)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Start the heartbeat on the running loop."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(
-                self._beat(), name="fanout-lag-probe"
-            )
-
-    async def stop(self) -> None:
-        """Stop the heartbeat and wait for it."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    def reset(self) -> None:
-        """Forget the samples (e.g. at the start of a run)."""
-        self._recorder.reset()
-
-    def recent(self) -> list[float]:
-        """Recent lateness samples in milliseconds, oldest first (for a sparkline)."""
-        return self._recorder.recent()
-
-    def stats(self) -> LagStats:
-        """Percentiles of every sample since the last :meth:`reset`."""
-        return self._recorder.stats()
-
-    async def _beat(self) -> None:
-        clock = time.perf_counter
-        interval = self.interval
-        add = self._recorder.add
-        while True:
-            due = clock() + interval
-            await asyncio.sleep(interval)
-            add(max(0.0, (clock() - due) * 1000.0))

@@ -6,10 +6,9 @@ again. A free GUI loop serves the timer within a fraction of a millisecond; a lo
 layout, parsing or a blocking call serves it late, and that lateness is the stutter a user
 feels. Lateness above 16 ms means at least one dropped frame at 60 Hz.
 
-Why a Qt timer next to :class:`gui.core.lag.LagProbe` (an asyncio task): under qasync both
-run on the same loop, but the Qt timer needs no running asyncio loop, so the meter works in
-plain pytest-qt tests and before the qasync loop starts. Both record through
-:class:`gui.core.lag.LagRecorder`, so their numbers mean the same thing.
+A Qt timer rather than an asyncio task: it needs no running asyncio loop, so the meter
+works in plain pytest-qt tests and before the qasync loop starts. Samples go to
+:class:`gui.core.lag.LagRecorder`.
 
 :class:`LagSparkline` paints the recent samples. Its geometry is built once per
 :meth:`LagSparkline.set_samples` (at most 5 times a second, driven by
