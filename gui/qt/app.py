@@ -1,7 +1,7 @@
 """The window's process: one QApplication, one qasync loop, an owned shutdown.
 
-``run_app`` runs :func:`_main` with ``qasync.run`` (``asyncio.run`` with a Qt loop factory on
-3.12+, an event-loop policy on 3.11). Closing the window does not stop the loop: it resolves
+``run_app`` runs :func:`_main` on :class:`gui.qt.loop.FanoutEventLoop` (qasync's loop with
+asyncio's ready queue for ``call_soon``). Closing the window does not stop the loop: it resolves
 a future that :func:`_main` awaits, which then cancels and awaits every task, closes HTTP
 connections, and returns, so the loop ends with nothing pending.
 """
@@ -15,13 +15,13 @@ import sys
 import time
 from dataclasses import asdict
 
-import qasync
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
 from gui.core.compare import StrategyResult
 from gui.core.metrics import RunSummary
+from gui.qt.loop import run as run_loop
 from gui.qt.resources import stylesheet
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,6 @@ def run_app(
     apply_theme(app, theme)
     app.setStyleSheet(stylesheet())
     try:
-        return int(qasync.run(_main(demo, quit_when_done, quit_after, print_stats)))
+        return int(run_loop(_main(demo, quit_when_done, quit_after, print_stats)))
     except KeyboardInterrupt:
         return 130

@@ -10,7 +10,6 @@ from typing import Any
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-import qasync
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -24,9 +23,10 @@ SESSION_LOOP = pytest.mark.asyncio(loop_scope="session")
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:
     from gui.qt.app import install_asyncgen_hooks
+    from gui.qt.loop import FanoutEventLoop
 
     app = QApplication.instance() or QApplication([])
-    loop = qasync.QEventLoop(app)
+    loop = FanoutEventLoop(app)
     install_asyncgen_hooks(loop)
     return loop
 
@@ -34,7 +34,7 @@ def _qasync_loop() -> asyncio.AbstractEventLoop:
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """Async tests under tests/qt run on qasync's QEventLoop, exactly like the app."""
+    """Async tests under tests/qt run on the app's qasync-based loop, exactly like the app."""
     return {"qasync": _qasync_loop}
 
 
