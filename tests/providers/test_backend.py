@@ -1,0 +1,141 @@
+"""The engine's chain: LCEL for whole answers, a lean streaming path with the same text and runs."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import pytest
+from langchain_core.callbacks import AsyncCallbackHandler
+from langchain_core.output_parsers import StrOutputParser
+
+from gui.core.spec import ModelProfile, SimSettings
+from gui.providers.backend import FanoutChain, LangChainBackend, build_prompt
+from gui.providers.simulated import SimulatedChatModel
+
+TEMPLATE = "Explain {topic}"
+
+
+def chain(**sim: Any) -> FanoutChain:
+    settings = SimSettings(**{"ttft": 0.0, "tokens_per_second": 0.0, "jitter": 0.0, **sim})
+    return LangChainBackend().chain(
+        TEMPLATE, "Be brief.", ModelProfile(model="sim-1", sim=settings)
+    )
+
+
+class Runs(AsyncCallbackHandler):
+    """Records which runs start and end, and their parents."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, UUID | None]] = []
+
+    async def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kw: Any,
+    ) -> None:
+        self.events.append(("chain_start", kw.get("name") or "", parent_run_id))
+
+    async def on_chain_end(
+        self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
+        self.events.append(("chain_end", str(outputs)[:40], parent_run_id))
+
+    async def on_chain_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
+        self.events.append(("chain_error", type(error).__name__, parent_run_id))
+
+    async def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kw: Any,
+    ) -> None:
+        self.events.append(("llm_start", "", parent_run_id))
+
+    async def on_llm_end(
+        self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
+        self.events.append(("llm_end", "", parent_run_id))
+
+
+async def test_streamed_chunks_are_exactly_what_lcel_streams() -> None:
+    fast = chain(output_tokens=80, seed=5)
+    lcel = build_prompt(TEMPLATE, "Be brief.") | fast.model | StrOutputParser()
+    ours = [c async for c in fast.astream({"topic": "event loops"})]
+    theirs = [c async for c in lcel.astream({"topic": "event loops"})]
+    assert ours == [c for c in theirs if c]
+    assert all(type(c) is str for c in ours)  # plain str: no GC-tracked subclass
+    assert "".join(ours) == await fast.ainvoke({"topic": "event loops"})
+
+
+async def test_a_streamed_run_is_traced_as_one_chain_with_prompt_and_model_inside() -> None:
+    runs = Runs()
+    text = "".join(
+        [
+            c
+            async for c in chain(output_tokens=10, seed=1).astream(
+                {"topic": "cats"}, {"callbacks": [runs], "run_name": "fanout r0m0"}
+            )
+        ]
+    )
+    kinds = [e[0] for e in runs.events]
+    assert kinds[0] == "chain_start" and runs.events[0][1] == "fanout r0m0"
+    assert runs.events[0][2] is None  # the top run
+    assert "llm_start" in kinds and "llm_end" in kinds
+    # prompt and model are children, and the chain ends with the whole answer
+    assert all(parent is not None for kind, _, parent in runs.events[1:-1])
+    assert runs.events[-1][:2] == ("chain_end", text[:40])
+
+
+async def test_a_failed_stream_ends_its_chain_run_with_the_error() -> None:
+    runs = Runs()
+    broken = chain(output_tokens=10, failure_rate=1.0, failure_kind="server_error", seed=1)
+    with pytest.raises(Exception, match="503"):
+        async for _ in broken.astream({"topic": "cats"}, {"callbacks": [runs]}):
+            pass
+    assert runs.events[-1][:2] == ("chain_error", "SimulatedServerError")
+
+
+async def test_stopping_early_closes_the_model_stream_at_once() -> None:
+    fast = chain(output_tokens=500, seed=2)
+    closed: list[bool] = []
+    real = fast.model.astream
+
+    def tracking(*a: Any, **kw: Any) -> Any:
+        agen = real(*a, **kw)
+
+        async def wrapper() -> Any:
+            try:
+                async for chunk in agen:
+                    yield chunk
+            finally:
+                closed.append(True)
+
+        return wrapper()
+
+    object.__setattr__(fast.model, "astream", tracking)
+    stream = fast.astream({"topic": "cats"})
+    first = [await anext(stream) for _ in range(3)]
+    await stream.aclose()
+    assert len(first) == 3 and closed == [True]
+
+
+def test_sync_invoke_gives_the_same_answer() -> None:
+    c = chain(output_tokens=30, seed=9)
+    assert (
+        c.invoke({"topic": "dogs"})
+        == SimulatedChatModel(
+            ttft=0.0, tokens_per_second=0.0, jitter=0.0, output_tokens=30, seed=9, model="sim-1"
+        )
+        .invoke(build_prompt(TEMPLATE, "Be brief.").invoke({"topic": "dogs"}))
+        .content
+    )
