@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import math
 import random
 import re
@@ -43,6 +44,10 @@ FailureKind = Literal["rate_limit", "server_error", "timeout", "drop"]
 # Unlimited pace still hands the event loop back this often, so one fast stream cannot starve
 # the window (or 1,999 other streams).
 _YIELD_EVERY = 64
+
+# Answers up to this many tokens are composed up front (well under a millisecond); longer
+# ones while they stream (see _LazyTokens).
+_EAGER_TOKENS = 4096
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,24 +272,56 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
-def _compose(prompt: str, count: int, rng: random.Random) -> tuple[str, ...]:
-    """Exactly ``count`` tokens of English about the prompt's subject."""
-    if count <= 0:
-        return ()
+def _token_source(prompt: str, rng: random.Random) -> Iterator[str]:
+    """English about the prompt's subject, token by token, for as long as it is read."""
     topic = _subject(prompt)
     sentences = (
         _joke_sentences(topic, rng) if _JOKE_RE.search(prompt) else _explain_sentences(topic, rng)
     )
-    tokens = _tokenize(next(sentences))
-    while len(tokens) < count:
-        tokens.extend(_tokenize(" " + next(sentences)))
-    return tuple(tokens[:count])
+    yield from _tokenize(next(sentences))
+    while True:
+        yield from _tokenize(" " + next(sentences))
+
+
+def _compose(prompt: str, count: int, rng: random.Random) -> tuple[str, ...]:
+    """Exactly ``count`` tokens of English about the prompt's subject."""
+    if count <= 0:
+        return ()
+    return tuple(itertools.islice(_token_source(prompt, rng), count))
+
+
+class _LazyTokens:
+    """Exactly ``count`` tokens, composed while they are read and kept for a second reading.
+
+    A 60,000-token answer takes ~14 ms to compose, which would stall the event loop before
+    the first token; a real server does that work elsewhere. Same tokens as :func:`_compose`.
+    """
+
+    __slots__ = ("_count", "_made", "_source")
+
+    def __init__(self, prompt: str, count: int, rng: random.Random) -> None:
+        self._count = count
+        self._source = itertools.islice(_token_source(prompt, rng), count)
+        self._made: list[str] = []
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._made
+        for token in self._source:
+            self._made.append(token)
+            yield token
 
 
 @functools.lru_cache(maxsize=1024)
 def _seeded_tokens(seed: int, prompt: str, count: int) -> tuple[str, ...]:
+    return _compose(prompt, count, _text_rng(seed, prompt))
+
+
+def _text_rng(seed: int, prompt: str) -> random.Random:
     # A str seed is hashed with SHA-512 by random.Random: stable across runs and processes.
-    return _compose(prompt, count, random.Random(f"{seed}\x00{prompt}"))
+    return random.Random(f"{seed}\x00{prompt}")
 
 
 def _cut_at_stop(tokens: Sequence[str], stop: Sequence[str]) -> tuple[Sequence[str], bool]:
@@ -315,7 +352,7 @@ def _cut_at_stop(tokens: Sequence[str], stop: Sequence[str]) -> tuple[Sequence[s
 class _Plan:
     """Everything one request will do, decided up front so the token loop stays trivial."""
 
-    tokens: Sequence[str]
+    tokens: Sequence[str] | _LazyTokens
     model_name: str
     finish_reason: str
     input_tokens: int
@@ -457,27 +494,35 @@ class SimulatedChatModel(BaseChatModel):
         finish_reason = "stop"
         if isinstance(max_tokens, int) and max_tokens < count:
             count, finish_reason = max_tokens, "length"
-        tokens: Sequence[str]
-        if self.seed is None:
-            tokens = _compose(prompt, count, random.Random())
-        else:
-            tokens = _seeded_tokens(self.seed, prompt, count)
         stops = stop if stop is not None else self.stop
-        if stops:
-            tokens, stopped = _cut_at_stop(tokens, stops)
-            if stopped:
-                finish_reason = "stop"
-
         rng = self._rng
         failure = self.failure_kind if rng.random() < self.failure_rate else None
+        tokens: Sequence[str] | _LazyTokens
+        if stops or count <= _EAGER_TOKENS:
+            eager: Sequence[str]
+            if self.seed is None:
+                eager = _compose(prompt, count, random.Random())
+            else:
+                eager = _seeded_tokens(self.seed, prompt, count)
+            if stops:
+                eager, stopped = _cut_at_stop(eager, stops)
+                if stopped:
+                    finish_reason = "stop"
+            tokens = eager[: len(eager) // 2] if failure == "drop" else eager
+        else:
+            # A long answer without stop sequences: its length is known, its text is not
+            # needed before it is read.
+            if failure == "drop":
+                count //= 2
+            text_rng = random.Random() if self.seed is None else _text_rng(self.seed, prompt)
+            tokens = _LazyTokens(prompt, count, text_rng)
+
         ttft = self.ttft
         tps = self.tokens_per_second
         if self.jitter:
             ttft *= 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
             tps *= 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
         interval = 1.0 / tps if 0.0 < tps < math.inf else 0.0
-        if failure == "drop":
-            tokens = tokens[: len(tokens) // 2]
 
         model = kwargs.get("model")
         return _Plan(

@@ -396,3 +396,25 @@ def test_sync_stream_drops_half_way_too() -> None:
         drain_sync(model, received)
 
     assert len(received) == 5
+
+
+async def test_a_long_answer_is_composed_while_it_streams_not_before() -> None:
+    """60,000 tokens took ~14 ms to compose up front: a stall before the first token."""
+    model = instant(output_tokens=20_000, seed=4)
+    plan = model._plan([HumanMessage(JOKE)], None, {})
+    assert isinstance(plan.tokens, simulated._LazyTokens) and not plan.tokens._made
+    chunks = await collect(model)
+    text = text_of(chunks)
+    # Same text as composing it all at once, and usage counts every token.
+    assert text == "".join(simulated._compose(JOKE, 20_000, simulated._text_rng(4, JOKE)))
+    assert chunks[-1].usage_metadata is not None
+    assert chunks[-1].usage_metadata["output_tokens"] == 20_000
+    assert text == (await model.ainvoke(JOKE)).content
+
+
+async def test_a_long_dropped_answer_still_breaks_half_way() -> None:
+    model = instant(output_tokens=10_000, seed=4, failure_rate=1.0, failure_kind="drop")
+    got: list[AIMessageChunk] = []
+    with pytest.raises(SimulatedConnectionDropped, match="after 5000 tokens"):
+        await drain(model, got)
+    assert len([c for c in got if c.content]) == 5000
