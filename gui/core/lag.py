@@ -42,11 +42,13 @@ class LagRecorder:
     def __init__(self, keep: int = 500) -> None:
         self._recent: deque[float] = deque(maxlen=keep)
         self._all: list[float] = []
+        self._times: list[float] = []
 
-    def add(self, ms: float) -> None:
-        """Record one lateness in milliseconds."""
+    def add(self, ms: float, at: float = 0.0) -> None:
+        """Record one lateness in milliseconds, sampled at time ``at`` (any one clock)."""
         self._recent.append(ms)
         self._all.append(ms)
+        self._times.append(at)
 
     def recent(self) -> list[float]:
         """The last ``keep`` samples in milliseconds, oldest first (kept across :meth:`reset`)."""
@@ -56,9 +58,16 @@ class LagRecorder:
         """Percentiles of every sample since the last :meth:`reset`."""
         return lag_stats(self._all)
 
+    def stats_between(self, start: float, end: float) -> LagStats:
+        """Percentiles of the samples taken from ``start`` to ``end`` (the clock of ``add``)."""
+        return lag_stats(
+            ms for ms, at in zip(self._all, self._times, strict=True) if start <= at <= end
+        )
+
     def reset(self) -> None:
         """Forget the samples behind :meth:`stats`; the recent window stays continuous."""
         self._all.clear()
+        self._times.clear()
 
 
 def lag_stats(values: Iterable[float]) -> LagStats:

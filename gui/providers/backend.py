@@ -46,6 +46,11 @@ class UsageCollector(BaseCallbackHandler):
         """This handler, ready for a request's config."""
         return [self]
 
+    def add_output_tokens(self, count: int) -> None:
+        """Count tokens a streamed chunk reports (the streaming path calls this, not LangChain)."""
+        if count:
+            self.output_tokens = (self.output_tokens or 0) + int(count)
+
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
         for generations in response.generations:
             for generation in generations:
@@ -127,6 +132,9 @@ class FanoutChain:
     async def astream(self, input: Any, config: RunnableConfig | None = None) -> AsyncIterator[str]:
         """The answer's text, chunk by chunk, as ``self.lcel.astream`` would give it."""
         config = ensure_config(config)
+        # Usage is read off the chunks here, so the collector leaves the callbacks: any handler
+        # on the model makes LangChain dispatch every token to every handler (a gather each).
+        probe, config = _take_usage_collector(config)
         manager = get_async_callback_manager_for_config(config)
         run = await manager.on_chain_start(
             None,
@@ -145,6 +153,9 @@ class FanoutChain:
             stream = cast(AsyncGenerator[Any, None], self.model.astream(value, step))
             async with aclosing(stream):
                 async for chunk in stream:
+                    usage = getattr(chunk, "usage_metadata", None)
+                    if usage and probe is not None:
+                        probe.add_output_tokens(usage.get("output_tokens") or 0)
                     content = chunk.content
                     # str(): .text is a str subclass the cyclic GC tracks; keep plain str.
                     text = content if type(content) is str else str(chunk.text)
@@ -155,6 +166,18 @@ class FanoutChain:
             await run.on_chain_error(exc)
             raise
         await run.on_chain_end("".join(parts))
+
+
+def _take_usage_collector(config: RunnableConfig) -> tuple[UsageCollector | None, RunnableConfig]:
+    """The config's :class:`UsageCollector` (if any) and the config without it."""
+    callbacks = config.get("callbacks")
+    if not isinstance(callbacks, list):
+        return None, config
+    probe = next((h for h in callbacks if isinstance(h, UsageCollector)), None)
+    if probe is None:
+        return None, config
+    # A copy, not patch_config: that would also drop the run's name, which belongs to it.
+    return probe, {**config, "callbacks": [h for h in callbacks if h is not probe]}
 
 
 class LangChainBackend:

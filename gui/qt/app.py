@@ -19,6 +19,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
+from gui.core import events as ev
 from gui.core.compare import StrategyResult
 from gui.core.metrics import RunSummary
 from gui.qt.loop import run as run_loop
@@ -105,6 +106,16 @@ async def _main(
         preset = load_preset(demo)
         window.load_preset(preset)
 
+        text_span: list[float] = []  # perf_counter of the first and the last text chunk
+
+        def on_run_event(event: ev.Event) -> None:
+            if type(event) is ev.TextChunk:
+                now = time.perf_counter()
+                if text_span:
+                    text_span[1] = now
+                else:
+                    text_span.extend((now, now))
+
         def on_run_finished(summary: RunSummary) -> None:
             lag = window.lag.stats()
             stats["summary"] = {k: v for k, v in asdict(summary).items() if k != "failures_by_kind"}
@@ -122,6 +133,16 @@ async def _main(
                 lag_max_ms=lag.max_ms,
                 lag_samples=lag.samples,
             )
+            if text_span:
+                # While text was arriving: without the set-up before the first token and the
+                # work after the last one (LangChain merges every chunk once an answer ends).
+                during = window.lag.stats_between(*text_span)
+                stats.update(
+                    streaming_lag_p50_ms=during.p50_ms,
+                    streaming_lag_p99_ms=during.p99_ms,
+                    streaming_lag_max_ms=during.max_ms,
+                    streaming_lag_samples=during.samples,
+                )
             if quit_when_done and not preset.compare:
                 QTimer.singleShot(400, window.close)  # let the last frame paint first
 
@@ -145,7 +166,9 @@ async def _main(
         if preset.compare:
             window.start_comparison()
         else:
-            window.start_run()
+            run = window.start_run()
+            if run is not None:
+                run.subscribe(on_run_event)
     if not demo:
         # A first-time user sees a runnable example: Ctrl+Enter answers it on both models.
         window.prompt.set_template("Tell me a joke about {topic}")

@@ -23,3 +23,12 @@ def test_a_freeze_shows_in_the_stats_and_reset_starts_a_new_run() -> None:
     assert recorder.recent() == [0.2, 0.2, 0.2, 150.0, 0.3]  # the sparkline's window
     recorder.reset()  # a new run: its stats start empty, the sparkline stays continuous
     assert recorder.stats().samples == 0 and len(recorder.recent()) == 5
+
+
+def test_stats_between_reads_only_the_samples_taken_in_that_span() -> None:
+    recorder = LagRecorder()
+    for i, ms in enumerate([30.0, 1.0, 2.0, 3.0, 120.0]):  # set-up, streaming x3, end pause
+        recorder.add(ms, at=float(i))
+    during = recorder.stats_between(1.0, 3.0)
+    assert during.samples == 3 and during.max_ms == 3.0 and during.p50_ms == 2.0
+    assert recorder.stats().max_ms == 120.0  # the whole run still sees the pause

@@ -139,3 +139,25 @@ def test_sync_invoke_gives_the_same_answer() -> None:
         .invoke(build_prompt(TEMPLATE, "Be brief.").invoke({"topic": "dogs"}))
         .content
     )
+
+
+async def test_streamed_usage_is_counted_without_a_callback_per_token() -> None:
+    from gui.providers.backend import UsageCollector
+
+    class Counting(UsageCollector):
+        tokens_seen = 0
+
+        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+            Counting.tokens_seen += 1
+
+    probe = Counting()
+    runs = Runs()
+    chunks = [
+        c
+        async for c in chain(output_tokens=40, seed=3).astream(
+            {"topic": "owls"}, {"callbacks": [probe, runs]}
+        )
+    ]
+    assert probe.output_tokens == 40 and len(chunks) == 40
+    assert Counting.tokens_seen == 0  # LangChain never dispatched a token to the collector
+    assert [e[0] for e in runs.events].count("llm_end") == 1  # other handlers still see the run

@@ -146,6 +146,10 @@ class LagMeter(QObject):
         """Percentiles of every sample since the last :meth:`reset`."""
         return self._recorder.stats()
 
+    def stats_between(self, start: float, end: float) -> LagStats:
+        """Percentiles of the samples taken between two ``time.perf_counter()`` readings."""
+        return self._recorder.stats_between(start, end)
+
     def recent(self) -> list[float]:
         """The recent lateness samples in ms (the last ~5 s), oldest first."""
         return self._recorder.recent()
@@ -173,7 +177,7 @@ class LagMeter(QObject):
     def _on_timer_timeout(self) -> None:
         now = time.perf_counter()
         late_ms = max(0.0, (now - self._due) * 1000.0)
-        self._recorder.add(late_ms)
+        self._recorder.add(late_ms, now)
         if late_ms > self.freeze_ms:
             self._last_freeze_ms = late_ms
             self._last_freeze_at = now
