@@ -106,6 +106,11 @@ class ModelProfile:
         temperature: Sampling temperature, or ``None`` for the server's default.
         max_tokens: Cap on answer length, or ``None``.
         sim: Settings of the simulated model (simulated provider only).
+        max_concurrency: Requests to this model in flight at once, on top of the run's own
+            limit (a local server with one slot gets 1), or ``None`` for the run's limit.
+        key_ref: Name of the saved profile whose API key is in the OS keyring, or ``None``.
+            Only the name: the key itself never enters a profile, so it cannot reach the
+            history, an export or a log.
     """
 
     model: str = "sim-1"
@@ -116,6 +121,8 @@ class ModelProfile:
     temperature: float | None = None
     max_tokens: int | None = None
     sim: SimSettings = field(default_factory=SimSettings)
+    max_concurrency: int | None = None
+    key_ref: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -145,6 +152,12 @@ class ModelProfile:
             raise SpecError(f"Temperature {self.temperature:g} is outside 0..2.")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise SpecError("Max tokens must be a positive number.")
+        if self.max_concurrency is not None:
+            _check_range(
+                f"{self.display_name}: max concurrency",
+                self.max_concurrency,
+                Limits.MAX_CONCURRENCY_RANGE,
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,3 +376,78 @@ def make_spec(
     spec = RunSpec(template, rows, tuple(models), Strategy(strategy), limits or Limits())
     spec.validate()
     return spec
+
+
+# ------------------------------------------------------------------ plain-data round trips
+#
+# For the history database, exports and saved profiles: JSON-ready dicts that read back into
+# the same frozen objects. Readers ignore keys they do not know and default the ones that are
+# missing, so data written by an older or newer version still loads.
+
+
+def _known(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    names = {f for f in cls.__dataclass_fields__}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def profile_to_dict(profile: ModelProfile) -> dict[str, Any]:
+    """``profile`` as plain data (it holds no secret: see :attr:`ModelProfile.key_ref`)."""
+    return {
+        "model": profile.model,
+        "provider": str(profile.provider),
+        "label": profile.label,
+        "base_url": profile.base_url,
+        "api_key_env": profile.api_key_env,
+        "temperature": profile.temperature,
+        "max_tokens": profile.max_tokens,
+        "max_concurrency": profile.max_concurrency,
+        "key_ref": profile.key_ref,
+        "sim": {f: getattr(profile.sim, f) for f in SimSettings.__dataclass_fields__},
+    }
+
+
+def profile_from_dict(data: Mapping[str, Any]) -> ModelProfile:
+    """The profile :func:`profile_to_dict` wrote."""
+    fields = _known(ModelProfile, data)
+    fields["provider"] = ProviderKind(fields.get("provider", ProviderKind.SIMULATED))
+    fields["sim"] = SimSettings(**_known(SimSettings, data.get("sim") or {}))
+    return ModelProfile(**fields)
+
+
+def limits_to_dict(limits: Limits) -> dict[str, Any]:
+    """``limits`` as plain data."""
+    out = {f: getattr(limits, f) for f in Limits.__dataclass_fields__}
+    out["error_policy"] = str(limits.error_policy)
+    return out
+
+
+def limits_from_dict(data: Mapping[str, Any]) -> Limits:
+    """The limits :func:`limits_to_dict` wrote."""
+    fields = _known(Limits, data)
+    if "error_policy" in fields:
+        fields["error_policy"] = ErrorPolicy(fields["error_policy"])
+    return Limits(**fields)
+
+
+def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
+    """``spec`` as plain data: template, rows, models, strategy, limits, system message."""
+    return {
+        "template": spec.template,
+        "system": spec.system,
+        "rows": [dict(r) for r in spec.rows],
+        "models": [profile_to_dict(m) for m in spec.models],
+        "strategy": str(spec.strategy),
+        "limits": limits_to_dict(spec.limits),
+    }
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> RunSpec:
+    """The spec :func:`spec_to_dict` wrote (not validated: history keeps what ran)."""
+    return RunSpec(
+        template=str(data.get("template", "")),
+        rows=tuple({str(k): str(v) for k, v in r.items()} for r in data.get("rows", ())),
+        models=tuple(profile_from_dict(m) for m in data.get("models", ())),
+        strategy=Strategy(data.get("strategy", Strategy.STREAM)),
+        limits=limits_from_dict(data.get("limits") or {}),
+        system=data.get("system") or None,
+    )
