@@ -92,6 +92,13 @@ class Run:
         self._clock = clock
         self._rng = rng or random.Random()
         self._limiter = ResizableLimiter(self.limits.max_concurrency)
+        # A model's own limit (a local server with one slot) gates its cells before the
+        # run's limit does, so a cell waiting for its model never holds one of the run's slots.
+        self._model_limiters: dict[int, ResizableLimiter] = {
+            col: ResizableLimiter(m.max_concurrency)
+            for col, m in enumerate(spec.models)
+            if m.max_concurrency is not None
+        }
         self._rate = RateLimiter(self.limits.requests_per_second)
         self._subscribers: list[Subscriber] = []
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -352,7 +359,15 @@ class Run:
                 clock.attempts = attempt
                 self._set_phase(cell.id, Phase.WAITING)
                 entered = self._clock()
-                await self._limiter.acquire()
+                model_gate = self._model_limiters.get(cell.col)
+                if model_gate is not None:
+                    await model_gate.acquire()
+                try:
+                    await self._limiter.acquire()
+                except BaseException:
+                    if model_gate is not None:
+                        model_gate.release()
+                    raise
                 try:
                     await self._rate.acquire()
                     waited = self._clock() - entered
@@ -366,6 +381,8 @@ class Run:
                     failure = await self._attempt(cell, mode, clock, parts)
                 finally:
                     self._limiter.release()
+                    if model_gate is not None:
+                        model_gate.release()
                 if failure is None:
                     text = "".join(parts)
                     self._set_phase(cell.id, Phase.DONE)

@@ -39,8 +39,9 @@ class Script:
 class FakeChain:
     """Counts requests in flight and keeps the peak: the ground truth for limiter tests."""
 
-    def __init__(self, backend: FakeBackend) -> None:
+    def __init__(self, backend: FakeBackend, model: str = "") -> None:
         self.b = backend
+        self.model = model
 
     def _script(self, inputs: Mapping[str, Any]) -> Script:
         key = next(iter(inputs.values()), "")
@@ -53,12 +54,20 @@ class FakeChain:
         b.starts.append((time.monotonic(), key))
         b.in_flight += 1
         b.peak = max(b.peak, b.in_flight)
+        b.in_flight_by_model[self.model] += 1
+        b.peak_by_model[self.model] = max(
+            b.peak_by_model[self.model], b.in_flight_by_model[self.model]
+        )
         script = self._script(inputs)
         n = b.attempts[key]
         if n <= len(script.errors):
-            b.in_flight -= 1
+            self._leave()
             raise script.errors[n - 1]
         return script
+
+    def _leave(self) -> None:
+        self.b.in_flight -= 1
+        self.b.in_flight_by_model[self.model] -= 1
 
     async def ainvoke(self, inputs: Mapping[str, Any], config: Any = None) -> str:
         script = self._enter(inputs)
@@ -66,7 +75,7 @@ class FakeChain:
             await asyncio.sleep(script.latency)
             return " ".join(f"w{i}" for i in range(script.chunks))
         finally:
-            self.b.in_flight -= 1
+            self._leave()
 
     def invoke(self, inputs: Mapping[str, Any], config: Any = None) -> str:
         script = self._enter(inputs)
@@ -74,7 +83,7 @@ class FakeChain:
             time.sleep(script.latency)
             return " ".join(f"w{i}" for i in range(script.chunks))
         finally:
-            self.b.in_flight -= 1
+            self._leave()
 
     async def astream(self, inputs: Mapping[str, Any], config: Any = None) -> AsyncIterator[str]:
         script = self._enter(inputs)
@@ -88,7 +97,7 @@ class FakeChain:
                 if script.fail_after_chunks is not None and i == script.chunks // 2:
                     raise script.fail_after_chunks
         finally:
-            self.b.in_flight -= 1
+            self._leave()
             self.b.closed += 1
 
 
@@ -105,12 +114,14 @@ class FakeBackend:
         self.scripts: dict[str, Script] = dict(scripts)
         self.in_flight = 0
         self.peak = 0
+        self.in_flight_by_model: defaultdict[str, int] = defaultdict(int)
+        self.peak_by_model: defaultdict[str, int] = defaultdict(int)
         self.closed = 0
         self.attempts: defaultdict[str, int] = defaultdict(int)
         self.starts: list[tuple[float, str]] = []
 
     def chain(self, template: str, system: str | None, profile: ModelProfile) -> FakeChain:
-        return FakeChain(self)
+        return FakeChain(self, profile.model)
 
     def batch_runnable(self, fn: Callable[[Cell], Awaitable[object]]) -> Any:
         async def cell_fn(cell: Cell) -> object:

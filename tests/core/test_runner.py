@@ -282,3 +282,42 @@ async def test_a_failing_subscriber_does_not_break_the_run() -> None:
     run.subscribe(broken)
     summary = await run.wait()
     assert summary.done == 2
+
+
+@pytest.mark.parametrize(
+    ("strategy", "cloud_peak"),
+    # abatch admits inputs in order through LangChain's own semaphore (8 here), so the local
+    # model's queued cells hold four of its slots: the cloud model gets the other four.
+    [(Strategy.STREAM, 6), (Strategy.GATHER, 6), (Strategy.ABATCH, 4)],
+)
+async def test_a_model_with_one_slot_runs_one_at_a_time_while_the_other_runs_wide(
+    strategy: Strategy, cloud_peak: int
+) -> None:
+    """A local server with one slot next to a cloud model: each gets its own limit."""
+    backend = FakeBackend(Script(latency=0.06, chunks=2))
+    local = ModelProfile(model="local", max_concurrency=1)
+    cloud = ModelProfile(model="cloud")
+    spec = make_spec(
+        "Tell me about {topic}",
+        [f"t{i}" for i in range(6)],
+        (local, cloud),
+        strategy,
+        Limits(max_concurrency=8),
+    )
+    run = Run(spec, backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    summary = await run.wait()
+    assert summary.done == 12
+    assert backend.peak_by_model["local"] == 1
+    assert backend.peak_by_model["cloud"] == cloud_peak  # not held back by the local queue
+    assert_accounted(run, rec)
+    # The local model's six answers came one after another: about 6 x 0.06 s.
+    local_ends = sorted(rec.last(c.id).metrics.ended_at for c in run.cells if c.col == 0)
+    assert local_ends[-1] >= 5 * 0.06
+
+
+def test_a_model_limit_outside_the_accepted_range_is_refused_with_the_range() -> None:
+    for bad in (0, -1, 10_000):
+        with pytest.raises(SpecError, match="max concurrency .* use 1 to 1000"):
+            make_spec("x {topic}", ["a"], (ModelProfile(model="m", max_concurrency=bad),))
