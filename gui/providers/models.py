@@ -6,10 +6,10 @@ costs about 1.7 s, which must not delay the window.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from gui.core.spec import ModelProfile, ProviderKind
+from gui.providers.keys import api_key_for
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -20,12 +20,6 @@ HTTP_TIMEOUT = 600.0
 
 #: Key sent to servers that need none (Ollama, LM Studio, llama.cpp) when no key is set.
 NO_KEY = "not-needed"
-
-
-def api_key_for(profile: ModelProfile) -> str | None:
-    """The key from the profile's environment variable, if set."""
-    value = os.environ.get(profile.api_key_env, "").strip()
-    return value or None
 
 
 def build_chat_model(profile: ModelProfile, http_async_client: Any = None) -> BaseChatModel:

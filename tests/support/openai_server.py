@@ -725,6 +725,12 @@ class FakeOpenAIServer:
             data = await conn.read_exactly(int(headers.get("content-length", "0") or 0))
         return _Request(method.upper(), target.split("?", 1)[0], version.strip(), headers, data)
 
+    def _authorized(self, request: _Request) -> bool:
+        """Whether the request carries the key (always, when the server needs none)."""
+        return (
+            self.api_key is None or request.headers.get("authorization") == f"Bearer {self.api_key}"
+        )
+
     def _log(self, request: _Request, status: int) -> None:
         with self._lock:
             self._stats.http_log.append((request.method, request.path, status))
@@ -734,6 +740,14 @@ class FakeOpenAIServer:
         path = request.path.rstrip("/")
         if path == "/v1/chat/completions" and request.method == "POST":
             return await self._chat(conn, request)
+        if (
+            path.startswith("/v1/models")
+            and request.method == "GET"
+            and not self._authorized(request)
+        ):
+            self._log(request, 401)
+            await self._send_json(conn, 401, _error_body(401, Behavior(), ""))
+            return True
         if path == "/v1/models" and request.method == "GET":
             data = [self._model_obj(m) for m in self.models]
             self._log(request, 200)
