@@ -73,6 +73,7 @@ RUN_STATUSES = (RUNNING, FINISHED, CANCELLED, INTERRUPTED)
 CELL_STATUSES = ("done", "failed", "cancelled")
 
 _BUSY_TIMEOUT_S = 5.0
+_SQLITE_HEADER = b"SQLite format 3\x00"
 _BATCH_MAX = 2000
 
 
@@ -517,6 +518,13 @@ class History:
     def _open_file(cls, target: Path) -> History:
         if target.is_dir():
             raise _Unreadable("a folder is in its place")
+        if target.exists():
+            # Checked before SQLite opens it: on close SQLite deletes the -wal/-shm beside a
+            # file it cannot read, and those belong in the backup.
+            with target.open("rb") as f:
+                head = f.read(len(_SQLITE_HEADER))
+            if head and head != _SQLITE_HEADER:
+                raise _Unreadable("file is not a database")
         writer = _connect(target)
         reader: sqlite3.Connection | None = None
         try:

@@ -1,0 +1,232 @@
+"""Old, damaged, newer and unwritable history files: nothing is lost and the app always starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gui.core.spec import spec_to_dict
+from gui.storage import schema
+from gui.storage.history import History, HistoryError
+from tests.storage.fake_runs import feed_run, spec
+
+# ------------------------------------------------------------------ schema 1 -> 2
+
+
+def _version_1_file(path: Path) -> None:
+    """A history as the first release wrote it, with its own DDL and rows."""
+    old_spec = spec_to_dict(spec("Joke about {topic}", topics=["cats"], models=["sim-a", "old-b"]))
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in schema.V1_DDL:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO runs VALUES ('v1-done', 1000.0, 1002.5, 'finished', 'Joke about {topic}',"
+        " 'stream', ?, 2, 1, 1, 0, 2.5)",
+        (json.dumps(old_spec),),
+    )
+    conn.execute(
+        "INSERT INTO runs VALUES ('v1-running', 2000.0, NULL, 'running', 'Joke about {topic}',"
+        " 'gather', ?, 2, 1, 0, 0, NULL)",
+        (json.dumps(old_spec),),
+    )
+    cells = [
+        ("v1-done", "r0m0", 0, 0, '{"topic": "cats"}', "sim-a", "done", "Meow.", None, 1.5, 0.3, 7, 1001.5),
+        ("v1-done", "r0m1", 0, 1, '{"topic": "cats"}', "old-b", "failed", "Me", "old-b: 500", 2.0, 0.4, 1, 1002.5),
+        ("v1-running", "r0m0", 0, 0, '{"topic": "cats"}', "sim-a", "done", "Purr.", None, 1.0, 0.2, 5, 2001.0),
+    ]  # fmt: skip
+    conn.executemany("INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", cells)
+    conn.close()
+
+
+def test_a_version_1_history_is_migrated_with_every_old_run_intact(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    _version_1_file(db)
+    with History.open(db) as h:
+        assert h.notice is None
+        runs = {r.id: r for r in h.list_runs()}
+        assert list(runs) == ["v1-running", "v1-done"]
+        old = runs["v1-done"]
+        assert (old.status, old.template, old.strategy, old.models) == (
+            "finished",
+            "Joke about {topic}",
+            "stream",
+            ("sim-a", "old-b"),
+        )
+        assert (old.total, old.done, old.failed, old.wall, old.label) == (2, 1, 1, 2.5, None)
+        # The v1 app died while this one ran: it has no owner, so it is interrupted now.
+        assert runs["v1-running"].status == "interrupted"
+        assert runs["v1-running"].finished_at == 2001.0
+
+        stored = h.get_run("v1-done")
+        assert stored is not None and stored.spec.models[1].model == "old-b"
+        done, failed = stored.cells
+        assert (done.text, done.status, done.error_kind) == ("Meow.", "done", None)
+        assert done.metrics is not None
+        assert (done.metrics.latency, done.metrics.ttft, done.metrics.output_tokens) == (
+            1.5,
+            0.3,
+            7,
+        )
+        assert done.metrics.ended_at == 1.5  # seconds since the run started, as v2 keeps it
+        assert (failed.text, failed.error, failed.error_kind) == ("Me", "old-b: 500", None)
+        assert stored.summary == {}
+        assert h.list_runs(model="OLD-B")[0].id == "v1-running"
+
+        # New runs are recorded in the new layout next to the old ones.
+        feed_run(h.recorder(label="new"), spec(), run_id="v2-run", started_at=3000.0)
+        assert h.flush()
+        assert h.get_run("v2-run").label == "new"  # type: ignore[union-attr]
+    with sqlite3.connect(db) as conn:
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_a_fresh_file_goes_through_every_migration_step(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    with History.open(db):
+        pass
+    with sqlite3.connect(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert tables == {"runs", "cells", "run_models"}
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(cells)")}
+        assert {"metrics_json", "error_kind"} <= columns and "latency" not in columns
+
+
+# ------------------------------------------------------------------ a newer app's file
+
+
+def test_a_newer_history_is_shown_read_only_and_left_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    with History.open(db) as h:
+        feed_run(h.recorder(), spec(), run_id="from-v3")
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE runs ADD COLUMN something_new TEXT")
+        conn.execute("PRAGMA user_version = 3")
+    before = db.read_bytes()
+
+    with History.open(db) as h:
+        assert h.read_only and h.notice is not None
+        assert "newer Fanout Studio" in h.notice and "read-only" in h.notice
+        assert [r.id for r in h.list_runs()] == ["from-v3"]
+        assert h.get_run("from-v3").done == 4  # type: ignore[union-attr]
+        feed_run(h.recorder(), spec(), run_id="not-recorded")
+        assert h.flush()
+        with pytest.raises(HistoryError, match="read-only"):
+            h.delete_run("from-v3")
+    assert db.read_bytes() == before
+    with sqlite3.connect(db) as conn:
+        assert schema.user_version(conn) == 3
+
+
+# ------------------------------------------------------------------ damaged files
+
+
+def _garbage(db: Path) -> None:
+    db.write_bytes(b"this is not a database\x00\xff" * 200)
+
+
+def _truncated(db: Path) -> None:
+    with History.open(db) as h:
+        for i in range(40):
+            feed_run(h.recorder(), spec(topics=[f"t{i}" * 300] * 4), run_id=f"run-{i}")
+    data = db.read_bytes()
+    assert len(data) > 100_000
+    db.write_bytes(data[: len(data) // 2])
+
+
+def _folder(db: Path) -> None:
+    db.mkdir()
+    (db / "something").write_text("x")
+
+
+def _no_permission(db: Path) -> None:
+    with History.open(db):
+        pass
+    db.chmod(0)
+
+
+DAMAGE: dict[str, Callable[[Path], None]] = {
+    "garbage bytes": _garbage,
+    "truncated": _truncated,
+    "a folder in its place": _folder,
+    "permission denied": _no_permission,
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_an_unreadable_file_is_moved_aside_and_a_new_one_started(
+    tmp_path: Path, damage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "history.sqlite3"
+    DAMAGE[damage](db)
+    if damage == "permission denied" and os.geteuid() == 0:
+        # Root reads any file, so the refusal is the one an ordinary user would get.
+        real_open = Path.open
+
+        def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
+            if self == db and db.stat().st_mode & 0o777 == 0:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_open(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", refuse)
+    (tmp_path / "history.sqlite3-wal").write_bytes(b"stale wal")
+    (tmp_path / "history.sqlite3-shm").write_bytes(b"stale shm")
+
+    with History.open(db) as h:
+        assert h.persistent and not h.read_only
+        (backup,) = tmp_path.glob("history.sqlite3.corrupt-*[0-9]")
+        assert h.notice is not None and str(backup) in h.notice
+        assert len(h.notice.splitlines()) == 1 and "Traceback" not in h.notice
+        if damage != "truncated":  # SQLite itself opened that one and dropped the bad WAL
+            assert backup.with_name(backup.name + "-wal").read_bytes() == b"stale wal"
+            assert backup.with_name(backup.name + "-shm").read_bytes() == b"stale shm"
+        assert (
+            not (tmp_path / "history.sqlite3-wal").exists()
+            or (tmp_path / "history.sqlite3-wal").read_bytes() != b"stale wal"
+        )
+        assert h.list_runs() == []
+        feed_run(h.recorder(), spec(), run_id="after")
+        assert h.flush()
+    # The next start is quiet: no crash loop, no second backup.
+    with History.open(db) as h:
+        assert h.notice is None and [r.id for r in h.list_runs()] == ["after"]
+    assert len(list(tmp_path.glob("history.sqlite3.corrupt-*[0-9]"))) == 1
+
+
+def test_an_empty_file_is_just_a_new_history(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    db.write_bytes(b"")
+    with History.open(db) as h:
+        assert h.notice is None and h.list_runs() == []
+    assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_where_no_file_can_be_made_history_lives_in_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    db = blocker / "history.sqlite3"
+    with History.open(db) as h:
+        assert not h.persistent and h.notice is not None
+        assert h.notice.startswith("History is off for this session") and str(db) in h.notice
+        feed_run(h.recorder(), spec(), run_id="in-memory")
+        assert h.flush()
+        assert h.get_run("in-memory").done == 4  # type: ignore[union-attr]
+    assert blocker.read_text() == "a file where the data folder should be"
+
+
+def test_an_uncreatable_data_folder_is_a_notice_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("FANOUT_HOME", str(blocker / "home"))
+    with History.open() as h:
+        assert not h.persistent and h.notice is not None and "data folder" in h.notice
