@@ -1,0 +1,326 @@
+"""Exports of a stored run: JSON (everything), CSV (one row per cell) and Markdown (a report).
+
+Answers are arbitrary model output, so every format keeps any text exact or, for Markdown,
+visibly the same: CSV quotes as RFC 4180 says (``csv.reader`` gives back the exact text,
+Windows newlines included); Markdown table cells escape the characters that would start
+markup (pipes, back-ticks, emphasis, links, HTML, entities), write line breaks as ``<br>``
+and keep leading or trailing spaces as character references, which table parsing would
+otherwise strip. In CSV and Markdown, input rows are numbered from 1 as a spreadsheet
+does; JSON keeps the 0-based ``row``/``col`` of the cell ids (``r0m1``).
+
+CSV fields are not defused for spreadsheets (a leading ``=`` stays): the export is data, and
+prefixing a quote would change the text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from gui.core.metrics import CellMetrics
+from gui.storage.history import StoredCell, StoredRun
+
+__all__ = ["FORMATS", "default_filename", "export", "to_csv", "to_json", "to_markdown"]
+
+#: Export formats and their file extensions.
+FORMATS: Mapping[str, str] = {"json": "json", "csv": "csv", "md": "md"}
+
+_ALIASES = {"markdown": "md"}
+
+#: Bump when the JSON layout changes incompatibly.
+JSON_FORMAT_VERSION = 1
+
+_METRIC_FIELDS: tuple[str, ...] = tuple(CellMetrics.__dataclass_fields__)
+
+
+def _fmt_name(fmt: str) -> str:
+    name = _ALIASES.get(fmt.lower(), fmt.lower())
+    if name not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}: use {', '.join(FORMATS)}")
+    return name
+
+
+def export(run: StoredRun, fmt: str) -> str:
+    """``run`` as text in ``fmt`` (``json``, ``csv`` or ``md``).
+
+    Raises:
+        ValueError: unknown format.
+    """
+    name = _fmt_name(fmt)
+    if name == "json":
+        return to_json(run)
+    if name == "csv":
+        return to_csv(run)
+    return to_markdown(run)
+
+
+def default_filename(run: StoredRun, fmt: str) -> str:
+    """A file name for the export: ``fanout-<run id>-<first words of the template>.<ext>``."""
+    ext = FORMATS[_fmt_name(fmt)]
+    run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", run.id).strip("._") or "run"
+    words = re.findall(r"[A-Za-z0-9]+", run.template.lower())[:5]
+    slug = "-".join(words)[:40].strip("-")
+    return f"fanout-{run_id}{'-' + slug if slug else ''}.{ext}"
+
+
+# ------------------------------------------------------------------------- JSON
+
+
+def to_json(run: StoredRun) -> str:
+    """Everything stored about the run: record, summary, spec, and every cell with metrics."""
+    data = {"format": "fanout-studio-run", "format_version": JSON_FORMAT_VERSION}
+    data.update(run.to_dict())
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+# ------------------------------------------------------------------------- CSV
+
+
+def input_columns(run: StoredRun) -> list[str]:
+    """The input variable names, in order of first appearance (spec rows, then cells)."""
+    names: dict[str, None] = {}
+    for row in run.spec.rows:
+        names.update(dict.fromkeys(row))
+    for cell in run.cells:
+        names.update(dict.fromkeys(cell.inputs))
+    return list(names)
+
+
+_CSV_FIXED = ("run_id", "row", "model", "status", "output", "error_kind", "error")
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".") if value == value else ""
+    return value
+
+
+def to_csv(run: StoredRun) -> str:
+    """One row per stored cell: run id, row number, one column per input variable, model,
+    status, output, error kind, error, every metric (seconds since the run started) and the
+    cell's end as UTC ISO 8601 (``ended_utc``).
+
+    An input variable named like a fixed column (``model``, ``status``...) gets the column
+    ``input_<name>``.
+    """
+    variables = input_columns(run)
+    taken = set(_CSV_FIXED) | set(_METRIC_FIELDS) | {"ended_utc"}
+    var_columns = [f"input_{v}" if v in taken else v for v in variables]
+    header = [
+        "run_id",
+        "row",
+        *var_columns,
+        "model",
+        "status",
+        "output",
+        "error_kind",
+        "error",
+        *_METRIC_FIELDS,
+        "ended_utc",
+    ]
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(header)
+    for cell in run.cells:
+        metrics = asdict(cell.metrics) if cell.metrics is not None else {}
+        writer.writerow(
+            [
+                run.id,
+                cell.row + 1,
+                *(cell.inputs.get(v, "") for v in variables),
+                cell.model,
+                cell.status,
+                cell.text,
+                _csv_value(cell.error_kind),
+                _csv_value(cell.error),
+                *(_csv_value(metrics.get(f)) for f in _METRIC_FIELDS),
+                _utc(cell.ended_at),
+            ]
+        )
+    return buf.getvalue()
+
+
+def _utc(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    whole = int(epoch)
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        + f".{int((epoch - whole) * 1000):03d}Z"
+    )
+
+
+# ------------------------------------------------------------------------- Markdown
+
+# Characters that start inline markup in CommonMark/GFM table cells. Block markup (#, >,
+# lists) cannot start inside a cell, so those stay as they are for readability.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+
+
+def md_cell(text: str) -> str:
+    """``text`` as the content of one Markdown table cell, visibly the same once rendered."""
+    core = text.strip()
+    if not core:
+        return _space_refs(text)
+    start = text.index(core[0])
+    lead, trail = text[:start], text[start + len(core) :]
+    body = "<br>".join(_MD_SPECIAL.sub(r"\\\1", line) for line in _NEWLINES.split(core))
+    return _space_refs(lead) + body + _space_refs(trail)
+
+
+def _space_refs(spaces: str) -> str:
+    """Edge whitespace, which table parsing strips, as character references (newlines: <br>)."""
+    spaces = _NEWLINES.sub("\n", spaces)
+    return "".join("<br>" if c == "\n" else f"&#{ord(c)};" for c in spaces)
+
+
+def _md_inline(text: str) -> str:
+    """Plain text in a paragraph or list item (not a table): one line, markup escaped."""
+    return md_cell(" ".join(text.split()))
+
+
+def _md_fence(text: str) -> str:
+    body = "\n".join(_NEWLINES.split(text))
+    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{body}\n{fence}"
+
+
+def _md_row(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _local(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(epoch))
+
+
+def _counts(run: StoredRun) -> str:
+    parts = [f"{run.done} done"]
+    if run.failed:
+        parts.append(f"{run.failed} failed")
+    if run.cancelled:
+        parts.append(f"{run.cancelled} cancelled")
+    missing = run.total - run.done - run.failed - run.cancelled
+    if missing > 0:
+        parts.append(f"{missing} without result")
+    return ", ".join(parts) + f" of {run.total}"
+
+
+def _md_answer(cell: StoredCell | None) -> str:
+    if cell is None:
+        return "_(no result recorded)_"
+    if cell.status == "done":
+        return md_cell(cell.text)
+    head = f"**{cell.status}**"
+    if cell.error:
+        head += ": " + md_cell(" ".join(cell.error.split()))
+    return head + ("<br>" + md_cell(cell.text) if cell.text else "")
+
+
+def _row_label(inputs: Mapping[str, str]) -> str:
+    return " / ".join(inputs.values()) or "prompt"
+
+
+def to_markdown(run: StoredRun) -> str:
+    """A report: heading and details, the answer matrix (inputs down, models across), and a
+    metrics table with one row per cell."""
+    lines = [
+        f"# Fanout Studio run {_md_inline(run.id)}",
+        "",
+        f"- **Strategy:** {_md_inline(run.strategy)}",
+        f"- **Date:** {_local(run.created_at)}",
+        f"- **Status:** {run.status}: {_counts(run)}"
+        + (f", wall {run.wall:.2f} s" if run.wall is not None else ""),
+        f"- **Models:** {', '.join(_md_inline(m) for m in run.models) or '-'}",
+    ]
+    if run.label:
+        lines.append(f"- **Label:** {_md_inline(run.label)}")
+    lines += ["", "**Template:**", "", _md_fence(run.template), ""]
+    if run.spec.system:
+        lines += ["**System message:**", "", _md_fence(run.spec.system), ""]
+
+    variables = input_columns(run)
+    by_pos = {(c.row, c.col): c for c in run.cells}
+    n_rows = max([len(run.spec.rows)] + [c.row + 1 for c in run.cells])
+    models = list(run.models) or [m.display_name for m in run.spec.models]
+    n_cols = max([len(models)] + [c.col + 1 for c in run.cells])
+    titles = [md_cell(models[i]) if i < len(models) else f"model {i + 1}" for i in range(n_cols)]
+    lines += ["## Answers", ""]
+    lead = [md_cell(v) for v in variables] or ["input"]
+    lines.append(_md_row(["#", *lead, *titles]))
+    lines.append(_md_row(["---"] * (1 + len(lead) + n_cols)))
+    for r in range(n_rows):
+        inputs = _inputs_of(run, r, by_pos, n_cols)
+        values = [md_cell(inputs.get(v, "")) for v in variables] or ["prompt"]
+        answers = [_md_answer(by_pos.get((r, c))) for c in range(n_cols)]
+        lines.append(_md_row([str(r + 1), *values, *answers]))
+
+    lines += ["", "## Metrics", ""]
+    lines.append(
+        _md_row(
+            [
+                "#",
+                "input",
+                "model",
+                "status",
+                "latency s",
+                "ttft s",
+                "tokens",
+                "tokens/s",
+                "retries",
+            ]
+        )
+    )
+    lines.append(_md_row(["---"] * 3 + ["---"] + ["---:"] * 5))
+    for cell in run.cells:
+        m = cell.metrics
+        tokens = ""
+        if m is not None:
+            tokens = f"~{m.output_tokens}" if m.tokens_estimated else str(m.output_tokens)
+        lines.append(
+            _md_row(
+                [
+                    str(cell.row + 1),
+                    md_cell(_row_label(cell.inputs)),
+                    md_cell(cell.model),
+                    cell.status,
+                    _num(m.latency if m else None),
+                    _num(m.ttft if m else None),
+                    tokens,
+                    _num(m.tokens_per_second if m else None, 1),
+                    str(m.retries) if m else "",
+                ]
+            )
+        )
+    lines.append("")
+    lines.append("Tokens marked ~ are estimated (the provider reported no usage).")
+    return "\n".join(lines) + "\n"
+
+
+def _inputs_of(
+    run: StoredRun, row: int, by_pos: Mapping[tuple[int, int], StoredCell], n_cols: int
+) -> Mapping[str, str]:
+    if row < len(run.spec.rows):
+        return run.spec.rows[row]
+    for c in range(n_cols):
+        cell = by_pos.get((row, c))
+        if cell is not None:
+            return cell.inputs
+    return {}
