@@ -1,7 +1,13 @@
-"""Headless command line on the same engine as the window: ``run`` and ``compare``.
+"""Headless command line on the same engine as the window: ``run``, ``compare``, ``bench``,
+and the run history: ``history``, ``show``, ``export``.
 
-Exit codes: 0 every cell succeeded, 1 some cell failed or was cancelled, 2 bad usage,
-130 interrupted with Ctrl+C. Errors are one line on stderr, never a traceback.
+``run`` and ``compare`` record every run in the history database (``$FANOUT_HOME`` or the
+per-user data directory; ``--no-history`` turns it off), Ctrl+C included: cells end
+cancelled with their partial text and are on disk before the process exits.
+
+Exit codes: 0 every cell succeeded, 1 some cell failed or was cancelled (or, for the history
+commands, the history or a file could not be read or written), 2 bad usage (an unknown run
+id included), 130 interrupted with Ctrl+C. Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gui.core import events as ev
 from gui.core.compare import COMPARE_ORDER, StrategyResult
@@ -33,8 +40,12 @@ from gui.core.spec import (
     SimSettings,
     Strategy,
     make_spec,
+    one_line_label,
 )
 from gui.resources import demo_names
+
+if TYPE_CHECKING:
+    from gui.storage.history import History, RunRecord, StoredRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -193,6 +204,11 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     out.add_argument("--quiet", "-q", action="store_true", help="no live progress on stderr")
+    out.add_argument(
+        "--no-history",
+        action="store_true",
+        help="do not record this run in the history (default: recorded; see `fanout-studio history`)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,6 +279,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_p.add_argument(
         "--markdown", metavar="FILE", help="also write the results as Markdown (docs/benchmarks.md)"
+    )
+    where = "the history database in $FANOUT_HOME, else the per-user data folder"
+    hist_p = sub.add_parser(
+        "history",
+        help="list recorded runs, newest first",
+        description=f"List the runs recorded in {where}, newest first. A run the app did not finish (killed, crashed) shows as interrupted.",
+    )
+    hist_p.add_argument(
+        "--search", metavar="TEXT", default="", help="only runs whose template contains TEXT"
+    )
+    hist_p.add_argument(
+        "--model", metavar="NAME", help="only runs with this model (name or column title)"
+    )
+    hist_p.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=50,
+        metavar="N",
+        help="at most N runs (default 50)",
+    )
+    hist_p.add_argument("--json", action="store_true", help="print a JSON list")
+    show_p = sub.add_parser(
+        "show",
+        help="print one recorded run with every cell",
+        description=f"Print one run from {where} with every cell, as `run` prints it.",
+    )
+    show_p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or a unique prefix of it")
+    show_p.add_argument(
+        "--json",
+        action="store_true",
+        help="print everything stored (spec, cells, metrics) as one JSON object",
+    )
+    export_p = sub.add_parser(
+        "export",
+        help="export a recorded run as JSON, CSV or Markdown",
+        description="Export one recorded run: json (everything), csv (one row per cell), md (the answer matrix and a metrics table).",
+    )
+    export_p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or a unique prefix of it")
+    export_p.add_argument(
+        "--format",
+        "-f",
+        choices=["json", "csv", "md"],
+        help="output format (default: from the -o file's extension)",
+    )
+    export_p.add_argument(
+        "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
     )
     return parser
 
@@ -506,11 +568,39 @@ def _exit_code(run: Run) -> int:
     return EXIT_OK if s.ok else EXIT_FAILED
 
 
+def open_history(enabled: bool = True) -> History | None:
+    """The history database, or ``None`` when disabled; its notice goes to stderr once."""
+    if not enabled:
+        return None
+    from gui.storage.history import History
+
+    history = History.open()
+    if history.notice:
+        sys.stderr.write(f"fanout-studio: {history.notice}\n")
+        sys.stderr.flush()
+    return history
+
+
+def close_history(history: History | None) -> None:
+    """Commit what is queued and stop the writer; a failure to write is one line on stderr."""
+    if history is None:
+        return
+    history.close()
+    if history.last_error:
+        sys.stderr.write(f"fanout-studio: {history.last_error}\n")
+
+
 async def cmd_run(args: argparse.Namespace) -> int:
     """``fanout-studio run``."""
     spec = spec_from_args(args)
     show_progress = not args.quiet and sys.stderr.isatty()
-    run, ended = await execute(spec, progress=show_progress)
+    history = open_history(not args.no_history)
+    try:
+        recorder = history.recorder() if history is not None else None
+        run, ended = await execute(spec, progress=show_progress, on_event=recorder)
+    finally:
+        close_history(history)
+    saved = history is not None and history.persistent and not history.read_only
     results = results_json(run, ended)
     assert run.summary is not None
     if args.json:
@@ -532,7 +622,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
             sys.stdout.write(_fmt_cell(item) + "\n")
         s = run.summary
         sys.stdout.write(
-            f"{s.done} done, {s.failed} failed, {s.cancelled} cancelled of {s.total} in {s.wall:.2f} s ({s.strategy}, peak {s.peak_in_flight} in flight)\n"
+            f"{s.done} done, {s.failed} failed, {s.cancelled} cancelled of {s.total} in {s.wall:.2f} s ({s.strategy}, peak {s.peak_in_flight} in flight)"
+            + (f" · saved as {run.id}" if saved else "")
+            + "\n"
         )
     return _exit_code(run)
 
@@ -548,31 +640,13 @@ async def cmd_compare(args: argparse.Namespace) -> int:
                 f"--strategies takes a comma-separated list of: {', '.join(s.value for s in Strategy)}"
             ) from None
     rows: list[dict[str, Any]] = []
-    code = EXIT_OK
     show_progress = not args.quiet and sys.stderr.isatty()
-    for strategy in order:
-        spec = spec_from_args(args, strategy)
-        if show_progress:
-            sys.stderr.write(f"\r\x1b[2K{strategy}…")
-        run, _ended = await execute(spec, progress=show_progress)
-        assert run.summary is not None
-        result = StrategyResult.of(run)
-        rows.append(
-            {
-                "strategy": str(strategy),
-                "wall_s": round(result.wall, 3),
-                "ideal_s": round(result.ideal, 3),
-                "done": result.done,
-                "failed": result.failed,
-                "cancelled": result.cancelled,
-                "peak_in_flight": result.peak_in_flight,
-            }
-        )
-        if run.summary.cancelled_by_user:
-            code = EXIT_INTERRUPTED
-            break
-        if not run.summary.ok:
-            code = EXIT_FAILED
+    spec_from_args(args, Strategy.STREAM)  # bad usage fails before the history is opened
+    history = open_history(not args.no_history)
+    try:
+        code = await _compare_runs(args, order, rows, history, show_progress)
+    finally:
+        close_history(history)
     base = next((r["wall_s"] for r in rows if r["strategy"] == "sync"), None)
     for r in rows:
         r["speedup_vs_sync"] = round(base / r["wall_s"], 2) if base and r["wall_s"] else None
@@ -601,6 +675,219 @@ async def cmd_compare(args: argparse.Namespace) -> int:
     return code
 
 
+async def _compare_runs(
+    args: argparse.Namespace,
+    order: list[Strategy],
+    rows: list[dict[str, Any]],
+    history: History | None,
+    show_progress: bool,
+) -> int:
+    """Run the cells once per strategy, appending one row each; returns the exit code."""
+    code = EXIT_OK
+    for strategy in order:
+        spec = spec_from_args(args, strategy)
+        if show_progress:
+            sys.stderr.write(f"\r\x1b[2K{strategy}…")
+        recorder = history.recorder(label=f"comparison: {strategy}") if history else None
+        run, _ended = await execute(spec, progress=show_progress, on_event=recorder)
+        assert run.summary is not None
+        result = StrategyResult.of(run)
+        rows.append(
+            {
+                "strategy": str(strategy),
+                "wall_s": round(result.wall, 3),
+                "ideal_s": round(result.ideal, 3),
+                "done": result.done,
+                "failed": result.failed,
+                "cancelled": result.cancelled,
+                "peak_in_flight": result.peak_in_flight,
+            }
+        )
+        if run.summary.cancelled_by_user:
+            code = EXIT_INTERRUPTED
+            break
+        if not run.summary.ok:
+            code = EXIT_FAILED
+    return code
+
+
+# ------------------------------------------------------------------- history commands
+
+
+class HistoryFailed(Exception):
+    """The history or an export file cannot be read or written; exit 1 with this line."""
+
+
+def _date(epoch: float | None) -> str:
+    return "-" if epoch is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def _counts(r: RunRecord) -> str:
+    parts = [f"{r.done}/{r.total} done"]
+    if r.failed:
+        parts.append(f"{r.failed} failed")
+    if r.cancelled:
+        parts.append(f"{r.cancelled} cancelled")
+    return ", ".join(parts)
+
+
+def _read_history(fn: Callable[[History], int]) -> int:
+    """Open the history, run ``fn`` on it, close it; history errors become one line."""
+    from gui.storage.history import AmbiguousRunId, HistoryError
+
+    history = open_history()
+    assert history is not None
+    try:
+        return fn(history)
+    except AmbiguousRunId as exc:
+        raise UsageError(str(exc)) from None
+    except HistoryError as exc:
+        raise HistoryFailed(str(exc)) from None
+    finally:
+        history.close()
+
+
+def _find_run(history: History, run_id: str) -> StoredRun:
+    run = history.get_run(run_id)
+    if run is None:
+        raise UsageError(
+            f"no run {run_id!r} in the history (list them with: fanout-studio history)"
+        )
+    return run
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """``fanout-studio history``: recorded runs, newest first."""
+
+    def body(history: History) -> int:
+        runs = history.list_runs(args.search, model=args.model, limit=args.limit)
+        if args.json:
+            json.dump([r.to_dict() for r in runs], sys.stdout, ensure_ascii=False, indent=2)
+            sys.stdout.write("\n")
+            return EXIT_OK
+        if not runs:
+            filtered = args.search or args.model
+            sys.stdout.write(
+                "No runs match.\n" if filtered else f"No runs recorded yet ({history.path}).\n"
+            )
+            return EXIT_OK
+        table = [
+            [
+                r.id,
+                _date(r.created_at),
+                r.status,
+                r.strategy,
+                one_line_label(", ".join(r.models), 30),
+                _counts(r),
+                "-" if r.wall is None else f"{r.wall:.2f} s",
+                one_line_label((f"[{r.label}] " if r.label else "") + r.template, 60),
+            ]
+            for r in runs
+        ]
+        head = ["ID", "DATE", "STATUS", "STRATEGY", "MODELS", "CELLS", "WALL", "TEMPLATE"]
+        widths = [max(len(row[i]) for row in [head, *table]) for i in range(len(head) - 1)]
+        for row in [head, *table]:
+            cells = [
+                c.ljust(w) if i != 6 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=False))
+            ]
+            sys.stdout.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
+        return EXIT_OK
+
+    return _read_history(body)
+
+
+def stored_cell_items(run: StoredRun) -> list[dict[str, Any]]:
+    """Every cell of the run's grid as ``run --json`` shows results (unrecorded ones too)."""
+    stored = {(c.row, c.col): c for c in run.cells}
+    items: list[dict[str, Any]] = []
+    seen: set[tuple[int, int]] = set()
+    for cell in run.spec.cells():
+        seen.add((cell.row, cell.col))
+        items.append(
+            _stored_item(stored.get((cell.row, cell.col)), cell.inputs, cell.model.display_name)
+        )
+    items += [_stored_item(c, c.inputs, c.model) for c in run.cells if (c.row, c.col) not in seen]
+    return items
+
+
+def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
+    if cell is None:
+        return {
+            "input": dict(inputs),
+            "model": model,
+            "status": "no result",
+            "output": "",
+            "error_kind": None,
+            "error": "not recorded: the run ended before this cell did",
+            "metrics": None,
+        }
+    return {
+        "cell": cell.cell_id,
+        "input": dict(cell.inputs),
+        "model": cell.model,
+        "status": cell.status,
+        "output": cell.text,
+        "error_kind": cell.error_kind,
+        "error": cell.error,
+        "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
+    }
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """``fanout-studio show RUN_ID``: one recorded run with every cell."""
+
+    def body(history: History) -> int:
+        run = _find_run(history, args.run_id)
+        if args.json:
+            json.dump(run.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+            sys.stdout.write("\n")
+            return EXIT_OK
+        wall = "" if run.wall is None else f" · wall {run.wall:.2f} s"
+        sys.stdout.write(
+            f"run {run.id} · {run.status} · {_date(run.created_at)} · {run.strategy} · {_counts(run)}{wall}\n"
+        )
+        if run.label:
+            sys.stdout.write(f"label: {run.label}\n")
+        sys.stdout.write(f"template: {run.template}\n")
+        if run.spec.system:
+            sys.stdout.write(f"system: {run.spec.system}\n")
+        sys.stdout.write("\n")
+        for item in stored_cell_items(run):
+            sys.stdout.write(_fmt_cell(item) + "\n")
+        return EXIT_OK
+
+    return _read_history(body)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``fanout-studio export RUN_ID --format json|csv|md [-o FILE]``."""
+    from gui.storage.export import export
+
+    fmt = args.format
+    out = None if args.output in (None, "-") else Path(args.output)
+    if fmt is None:
+        suffix = out.suffix.lower().lstrip(".") if out is not None else ""
+        fmt = {"markdown": "md"}.get(suffix, suffix)
+        if fmt not in ("json", "csv", "md"):
+            raise UsageError("give --format json, csv or md (or an -o file ending in one of them)")
+
+    def body(history: History) -> int:
+        text = export(_find_run(history, args.run_id), fmt)
+        if out is None:
+            sys.stdout.write(text)
+            return EXIT_OK
+        try:
+            with out.open("w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise HistoryFailed(f"cannot write {out}: {reason}") from None
+        return EXIT_OK
+
+    return _read_history(body)
+
+
 def main(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command; returns the exit code."""
     parser = build_parser()
@@ -616,12 +903,20 @@ def main(argv: Sequence[str]) -> int:
         from gui.bench import main as bench_main
 
         return bench_main(args.scenario, args.json, args.quick, args.markdown)
-    handler = {"run": cmd_run, "compare": cmd_compare}[args.command]
+    sync_handler = {"history": cmd_history, "show": cmd_show, "export": cmd_export}.get(
+        args.command
+    )
     try:
+        if sync_handler is not None:
+            return sync_handler(args)
+        handler = {"run": cmd_run, "compare": cmd_compare}[args.command]
         return asyncio.run(handler(args))
     except UsageError as exc:
         sys.stderr.write(f"fanout-studio {args.command}: error: {exc}\n")
         return EXIT_USAGE
+    except HistoryFailed as exc:
+        sys.stderr.write(f"fanout-studio {args.command}: error: {exc}\n")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as exc:  # never a traceback for a user; FANOUT_DEBUG=1 shows it
