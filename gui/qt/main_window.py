@@ -14,6 +14,7 @@ import importlib
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from gui.core import events as ev
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.runner import CANCELLED_SHUTDOWN, Phase, Run
-from gui.core.spec import ProviderKind, RunSpec, Strategy, make_spec
+from gui.core.spec import ModelProfile, ProviderKind, RunSpec, Strategy, make_spec
 from gui.qt.bridge import RunBridge
 from gui.qt.views.code_view import CodeView
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
@@ -44,10 +45,13 @@ from gui.qt.views.debug_log import AsyncioDebugPanel
 from gui.qt.views.inputs_table import InputsTable
 from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
+from gui.qt.views.providers_panel import ProvidersPanel
 from gui.qt.widgets.lag_meter import LagMeter, LagSparkline
 from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.strategy_chart import StrategyChart
 from gui.qt.widgets.timeline import TimelineWidget
+from gui.storage.profiles import ProfileStore, SavedProfile
+from gui.storage.secrets import KeyStore
 
 if TYPE_CHECKING:
     from gui.core.metrics import RunSummary
@@ -124,9 +128,18 @@ class MainWindow(QMainWindow):
     run_finished = Signal(object)
     comparison_finished = Signal(object)
 
-    def __init__(self, backend: Backend | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        parent: QWidget | None = None,
+        *,
+        profile_store: ProfileStore | None = None,
+        keystore: Callable[[], KeyStore] | None = None,
+    ) -> None:
         super().__init__(parent)
         self._backend = backend
+        self._profile_store = profile_store or ProfileStore()
+        self._keystore = keystore or KeyStore
         self._views: dict[str, _RunView] = {}
         self._main: _RunView | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -194,6 +207,16 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.concurrency_dock = dock
 
+        self.providers = ProvidersPanel(self._profile_store, self._keystore)
+        profiles_dock = QDockWidget("Profiles", self)
+        profiles_dock.setObjectName("profilesDock")
+        profiles_dock.setWidget(self.providers)
+        profiles_dock.setFeatures(dock.features())
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, profiles_dock)
+        self.tabifyDockWidget(dock, profiles_dock)
+        dock.raise_()
+        self.profiles_dock = profiles_dock
+
         # actions
         self.run_action = QAction("Run", self)
         self.run_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
@@ -234,6 +257,7 @@ class MainWindow(QMainWindow):
         run_menu.addAction(self.block_action)
         view_menu = menu.addMenu("&View")
         view_menu.addAction(dock.toggleViewAction())
+        view_menu.addAction(profiles_dock.toggleViewAction())
 
         bar = QToolBar("Run")
         bar.setObjectName("runToolBar")
@@ -277,6 +301,10 @@ class MainWindow(QMainWindow):
         self.grid.cancel_requested.connect(self._on_grid_cancel_requested)
         self.grid.retry_requested.connect(self._on_grid_retry_requested)
         self.limits.limits_changed.connect(self._on_limits_limits_changed)
+        self.providers.profiles_saved.connect(self.models.set_saved_profiles)
+        self.providers.use_requested.connect(self._on_providers_use_requested)
+        self.providers.notice.connect(self._on_providers_notice)
+        self.models.save_profile_requested.connect(self._on_models_save_profile_requested)
         self.inputs.set_variables(self.prompt.variables())
         self.prompt.set_columns(self.inputs.columns())
 
@@ -410,6 +438,7 @@ class MainWindow(QMainWindow):
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=0.2)
+        self.providers.shutdown()
         self._bridge.flush()
         self._bridge.close()
         self.lag.stop()
@@ -433,6 +462,7 @@ class MainWindow(QMainWindow):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self.models.profiles_changed.connect(self._on_models_profiles_changed)
+        self.providers.load()
         return task
 
     async def _warm_up(self, openai: bool = False) -> None:
@@ -562,6 +592,18 @@ class MainWindow(QMainWindow):
             f"The window froze for {ms / 1000:.2f} s: nothing could repaint or react meanwhile.",
             15000,
         )
+
+    def _on_providers_use_requested(self, saved: SavedProfile) -> None:
+        self.models.add_profile(saved.for_run())
+        self.statusBar().showMessage(f"Added a column for profile {saved.name!r}.", 4000)
+
+    def _on_providers_notice(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+
+    def _on_models_save_profile_requested(self, profile: ModelProfile) -> None:
+        self.profiles_dock.show()
+        self.profiles_dock.raise_()
+        self.providers.start_from(profile)
 
     def _on_prompt_variables_changed(self, names: list[str]) -> None:
         self.inputs.set_variables(names)

@@ -26,6 +26,11 @@ def _qasync_loop() -> asyncio.AbstractEventLoop:
     from gui.qt.loop import FanoutEventLoop
 
     app = QApplication.instance() or QApplication([])
+    # As in the app (gui/qt/app.py): closing a test's window must not quit the application.
+    # With quitting on, the last window closed after a worker thread had run (qasync's
+    # thread executor) left Qt quitting, and every later nested wait returned at once.
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)
     loop = FanoutEventLoop(app)
     install_asyncgen_hooks(loop)
     return loop

@@ -9,15 +9,18 @@ menu handling calls ``QMenu.exec``). Profiles are validated with
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from urllib.parse import urlparse
 
+import shiboken6
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
+    QCompleter,
     QDoubleSpinBox,
     QFormLayout,
     QFrame,
@@ -35,63 +38,12 @@ from PySide6.QtWidgets import (
 
 from gui.core.errors import SpecError
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
+from gui.providers import keys
 from gui.qt.resources import status_colors
+from gui.storage.profiles import PROVIDER_PRESETS, SavedProfile
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 FAILURE_KINDS = ("rate_limit", "server_error", "timeout", "drop")
-
-
-@dataclass(frozen=True, slots=True)
-class Preset:
-    """An entry of the "Add model" menu.
-
-    Attributes:
-        key: Stable id (``ollama``, ``lmstudio``...).
-        text: Menu text.
-        provider: Provider family.
-        model: Suggested model name (the form opens so the user can change it).
-        base_url: OpenAI-compatible endpoint, or ``None`` for the provider's default.
-    """
-
-    key: str
-    text: str
-    provider: ProviderKind
-    model: str
-    base_url: str | None = None
-
-
-PRESETS: tuple[Preset, ...] = (
-    Preset("simulated", "Simulated model", ProviderKind.SIMULATED, "sim"),
-    Preset("openai", "OpenAI", ProviderKind.OPENAI, "gpt-4o-mini"),
-    Preset(
-        "ollama",
-        "Ollama (localhost:11434)",
-        ProviderKind.OPENAI,
-        "llama3.2",
-        "http://localhost:11434/v1",
-    ),
-    Preset(
-        "lmstudio",
-        "LM Studio (localhost:1234)",
-        ProviderKind.OPENAI,
-        "qwen2.5-7b-instruct",
-        "http://localhost:1234/v1",
-    ),
-    Preset(
-        "vllm",
-        "vLLM (localhost:8000)",
-        ProviderKind.OPENAI,
-        "Qwen/Qwen2.5-1.5B-Instruct",
-        "http://localhost:8000/v1",
-    ),
-    Preset(
-        "llamacpp",
-        "llama.cpp server (localhost:8080)",
-        ProviderKind.OPENAI,
-        "local",
-        "http://localhost:8080/v1",
-    ),
-)
 
 
 def default_profiles() -> list[ModelProfile]:
@@ -129,7 +81,9 @@ def clear_text_warning(profile: ModelProfile) -> str | None:
 
 
 def key_status(profile: ModelProfile) -> str:
-    """Whether the profile's API key variable is set (the value itself is never shown)."""
+    """Where the profile's API key comes from (the value itself is never shown)."""
+    if profile.key_ref and keys.held(profile.key_ref):
+        return f"key saved in the system keyring (profile {profile.key_ref!r})"
     name = profile.api_key_env
     if os.environ.get(name):
         return f"key found in ${name}"
@@ -162,21 +116,32 @@ def _spin(
     return box
 
 
-class _ModelCard(QFrame):
+class ModelCard(QFrame):
     """One profile: a compact header (title, provider and model, edit, remove) and a form."""
 
     changed = Signal()
     remove_requested = Signal(object)
     """Carries the card itself, so the panel knows which one without ``sender()``."""
+    save_requested = Signal(object)
+    """The user wants this column kept as a named profile; carries the profile."""
 
-    def __init__(self, profile: ModelProfile, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, profile: ModelProfile, parent: QWidget | None = None, *, editor_only: bool = False
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("modelCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self._base = profile  # keeps the fields without a control (sim seed, retry_after)
         self._loading = False
+        self._test: asyncio.Task[None] | None = None
         self._build_ui()
         self._load(profile)
+        if editor_only:  # the saved-profiles editor: always open, no column to remove
+            self._column.hide()
+            self.edit_button.hide()
+            self.save_button.hide()
+            self.remove_button.hide()
+            self.set_expanded(True)
 
     # -- construction -------------------------------------------------------------------
 
@@ -217,7 +182,15 @@ class _ModelCard(QFrame):
         self.remove_button.setText("Remove")
         self.remove_button.setToolTip("Remove this model (its column disappears from the grid)")
         self.remove_button.clicked.connect(self._on_remove_button_clicked)
+        self.save_button = QToolButton(self)
+        self.save_button.setObjectName("saveAsProfileButton")
+        self.save_button.setText("Save…")
+        self.save_button.setToolTip(
+            "Keep this model as a named profile (with its key in the system keyring)"
+        )
+        self.save_button.clicked.connect(self._on_save_button_clicked)
         header.addWidget(self.edit_button)
+        header.addWidget(self.save_button)
         header.addWidget(self.remove_button)
         root.addLayout(header)
 
@@ -299,6 +272,17 @@ class _ModelCard(QFrame):
         self.max_tokens_spin.setToolTip("Cap on answer length in tokens, or no cap")
         form.addRow("Max tokens", self.max_tokens_spin)
 
+        self.max_concurrency_spin = QSpinBox(self.form)
+        self.max_concurrency_spin.setObjectName("modelConcurrencySpin")
+        self.max_concurrency_spin.setRange(0, 1000)
+        self.max_concurrency_spin.setSpecialValueText("run's limit")
+        self.max_concurrency_spin.setKeyboardTracking(False)
+        self.max_concurrency_spin.setToolTip(
+            "Requests to this model at once, on top of the run's limit: 1 for a local server "
+            "with one slot, more for a cloud API"
+        )
+        form.addRow("Max in flight", self.max_concurrency_spin)
+
         self.latency_spin = _spin(self.form, 0.0, 600.0, 0.5, suffix=" s")
         self.latency_spin.setObjectName("latencySpin")
         self.latency_spin.setToolTip(
@@ -338,10 +322,28 @@ class _ModelCard(QFrame):
         )
         form.addRow("Failure kind", self.failure_kind_combo)
 
+        test_row = QWidget(self.form)
+        test_layout = QHBoxLayout(test_row)
+        test_layout.setContentsMargins(0, 0, 0, 0)
+        self.test_button = QToolButton(test_row)
+        self.test_button.setObjectName("testConnectionButton")
+        self.test_button.setText("Test connection")
+        self.test_button.setToolTip("Ask the server for its models (GET /models)")
+        self.test_button.clicked.connect(self._on_test_button_clicked)
+        self.test_result_label = QLabel(test_row)
+        self.test_result_label.setObjectName("testResult")
+        self.test_result_label.setWordWrap(True)
+        self.test_result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        test_layout.addWidget(self.test_button)
+        test_layout.addWidget(self.test_result_label, 1)
+        form.addRow("", test_row)
+        self._test_row = test_row
+
         self._openai_rows: tuple[QWidget, ...] = (
             self.base_url_edit,
             self.key_env_edit,
             self.key_status_label,
+            test_row,
         )
         self._sim_rows: tuple[QWidget, ...] = (
             self.latency_spin,
@@ -358,7 +360,12 @@ class _ModelCard(QFrame):
         self.provider_combo.currentIndexChanged.connect(self._on_provider_combo_changed)
         for edit in (self.label_edit, self.model_edit, self.base_url_edit, self.key_env_edit):
             edit.textChanged.connect(self._on_field_edited)
-        for box in (self.temperature_spin, self.max_tokens_spin, self.jitter_spin):
+        for box in (
+            self.temperature_spin,
+            self.max_tokens_spin,
+            self.jitter_spin,
+            self.max_concurrency_spin,
+        ):
             box.valueChanged.connect(self._on_field_edited)
         self.failure_rate_spin.valueChanged.connect(self._on_field_edited)
         self.failure_kind_combo.currentIndexChanged.connect(self._on_field_edited)
@@ -386,6 +393,7 @@ class _ModelCard(QFrame):
                 else profile.temperature
             )
             self.max_tokens_spin.setValue(profile.max_tokens or 0)
+            self.max_concurrency_spin.setValue(profile.max_concurrency or 0)
             sim = profile.sim
             self.ttft_spin.setValue(sim.ttft)
             self.tps_spin.setValue(sim.tokens_per_second)
@@ -425,6 +433,7 @@ class _ModelCard(QFrame):
             if temperature < 0
             else _spin_value(self.temperature_spin, self._base.temperature),
             max_tokens=self.max_tokens_spin.value() or None,
+            max_concurrency=self.max_concurrency_spin.value() or None,
             sim=sim,
         )
 
@@ -490,8 +499,58 @@ class _ModelCard(QFrame):
     def _on_edit_button_toggled(self, checked: bool) -> None:
         self.form.setVisible(checked)
 
+    def _on_test_button_clicked(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # only in bare widget tests: the app always runs its loop
+            self._show_test_result(False, "Testing needs the app's event loop.")
+            return
+        if self._test is not None:
+            self._test.cancel()
+        self.test_button.setEnabled(False)
+        self.test_result_label.setStyleSheet("")
+        self.test_result_label.setText("asking the server for its models…")
+        self._test = loop.create_task(self._test_connection(self.profile()), name="fanout-test")
+
+    async def _test_connection(self, profile: ModelProfile) -> None:
+        from gui.providers.connection import check_connection
+
+        try:
+            report = await check_connection(profile)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never a traceback in the window
+            self._show_test_result(False, f"The test itself failed: {type(exc).__name__}.")
+            return
+        finally:
+            if shiboken6.isValid(self.test_button):
+                self.test_button.setEnabled(True)
+        if not shiboken6.isValid(self):
+            return
+        self._show_test_result(report.ok, report.message)
+        if report.models:
+            completer = QCompleter(list(report.models), self.model_edit)
+            completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+            completer.setFilterMode(Qt.MatchFlag.MatchContains)
+            self.model_edit.setCompleter(completer)
+            self.model_edit.setToolTip("Models the server lists: " + ", ".join(report.models[:30]))
+
+    def _show_test_result(self, ok: bool, message: str) -> None:
+        _bg, color = status_colors("done" if ok else "failed")
+        self.test_result_label.setStyleSheet(f"color: {color.name()};")
+        self.test_result_label.setText(message)
+
+    def dispose(self) -> None:
+        """Stop a connection test still in progress and delete the card."""
+        if self._test is not None:
+            self._test.cancel()
+        self.deleteLater()
+
     def _on_remove_button_clicked(self) -> None:
         self.remove_requested.emit(self)
+
+    def _on_save_button_clicked(self) -> None:
+        self.save_requested.emit(self.profile())
 
     def _on_provider_combo_changed(self, _index: int) -> None:
         self._on_field_edited()
@@ -543,10 +602,12 @@ class ModelsPanel(QWidget):
 
     profiles_changed = Signal()
     """The user edited, added or removed a profile."""
+    save_profile_requested = Signal(object)
+    """A card's "Save…" was pressed; carries its :class:`ModelProfile`."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._cards: list[_ModelCard] = []
+        self._cards: list[ModelCard] = []
         self._build_ui()
         self.set_profiles(default_profiles())
 
@@ -566,11 +627,14 @@ class ModelsPanel(QWidget):
         header.addStretch(1)
         self._add_menu = QMenu("Add model", self)
         self._add_menu.setObjectName("addModelMenu")
-        for preset in PRESETS:
+        for preset in PROVIDER_PRESETS:
             action = self._add_menu.addAction(preset.text)
             action.setData(preset.key)
             if preset.base_url:
                 action.setToolTip(f"OpenAI-compatible server at {preset.base_url}")
+        self._saved_section = self._add_menu.addSection("Saved profiles")
+        self._saved_actions: list[QAction] = []
+        self._saved_section.setVisible(False)
         self._add_menu.triggered.connect(self._on_add_menu_triggered)
         self._add_button = QToolButton(self)
         self._add_button.setObjectName("addModelButton")
@@ -608,7 +672,7 @@ class ModelsPanel(QWidget):
         """Replace every card; cards with a problem open their form. Does not emit."""
         for card in self._cards:
             self._cards_layout.removeWidget(card)
-            card.deleteLater()
+            card.dispose()
         self._cards.clear()
         for profile in profiles:
             card = self._add_card(profile)
@@ -631,19 +695,22 @@ class ModelsPanel(QWidget):
         return self._add_menu
 
     def add_preset(self, key: str) -> ModelProfile:
-        """Add a card from the preset ``key`` (see :data:`PRESETS`), form open; emits."""
-        preset = next(p for p in PRESETS if p.key == key)
+        """Add a card from the preset ``key`` (see ``PROVIDER_PRESETS``), form open; emits."""
+        preset = next(p for p in PROVIDER_PRESETS if p.key == key)
         if preset.provider is ProviderKind.SIMULATED:
             profile = ModelProfile(model=self._unused_sim_name(), provider=preset.provider)
         else:
-            profile = ModelProfile(
-                model=preset.model, provider=preset.provider, base_url=preset.base_url
-            )
+            profile = preset.profile()
+        return self.add_profile(profile, expanded=True)
+
+    def add_profile(self, profile: ModelProfile, *, expanded: bool = False) -> ModelProfile:
+        """Add a column for ``profile`` (e.g. a saved one); emits :attr:`profiles_changed`."""
         card = self._add_card(profile)
         self._renumber()
-        card.set_expanded(True)
-        card.model_edit.setFocus()
-        card.model_edit.selectAll()
+        if expanded or card.problem() is not None:
+            card.set_expanded(True)
+            card.model_edit.setFocus()
+            card.model_edit.selectAll()
         # After the layout has placed the new card; the card as context cancels it if removed.
         QTimer.singleShot(0, card, lambda: self._scroll.ensureWidgetVisible(card, 0, 8))
         self.profiles_changed.emit()
@@ -651,10 +718,11 @@ class ModelsPanel(QWidget):
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _add_card(self, profile: ModelProfile) -> _ModelCard:
-        card = _ModelCard(profile, self._scroll.widget())
+    def _add_card(self, profile: ModelProfile) -> ModelCard:
+        card = ModelCard(profile, self._scroll.widget())
         card.changed.connect(self._on_card_changed)
         card.remove_requested.connect(self._on_card_remove_requested)
+        card.save_requested.connect(self.save_profile_requested)
         self._cards_layout.insertWidget(len(self._cards), card)
         self._cards.append(card)
         return card
@@ -677,17 +745,35 @@ class ModelsPanel(QWidget):
         below = self._add_button.mapToGlobal(QPoint(0, self._add_button.height()))
         self._add_menu.popup(below)
 
+    def set_saved_profiles(self, saved: list[SavedProfile]) -> None:
+        """List the user's saved profiles in the "Add model" menu."""
+        for action in self._saved_actions:
+            self._add_menu.removeAction(action)
+            action.deleteLater()
+        self._saved_actions = []
+        for item in saved:
+            action = QAction(item.name, self._add_menu)
+            action.setData(item)
+            action.setToolTip(f"Saved profile: {item.profile.model} · {item.profile.provider_name}")
+            self._add_menu.addAction(action)
+            self._saved_actions.append(action)
+        self._saved_section.setVisible(bool(saved))
+
     def _on_add_menu_triggered(self, action: QAction) -> None:
-        self.add_preset(str(action.data()))
+        data = action.data()
+        if isinstance(data, SavedProfile):
+            self.add_profile(data.for_run())
+        else:
+            self.add_preset(str(data))
 
     def _on_card_changed(self) -> None:
         self.profiles_changed.emit()
 
-    def _on_card_remove_requested(self, card: _ModelCard) -> None:
+    def _on_card_remove_requested(self, card: ModelCard) -> None:
         if card not in self._cards:
             return
         self._cards.remove(card)
         self._cards_layout.removeWidget(card)
-        card.deleteLater()
+        card.dispose()
         self._renumber()
         self.profiles_changed.emit()

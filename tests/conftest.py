@@ -1,0 +1,35 @@
+"""Every test runs with its own data directory and an in-memory keyring.
+
+Nothing a test does may touch the user's real history, profiles or keyring: ``FANOUT_HOME``
+points at a fresh temporary directory per test (subprocesses inherit it), and the keyring
+backend is an in-memory one for the whole session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+
+from tests.support.memory_keyring import MemoryKeyring
+
+
+@pytest.fixture(autouse=True)
+def fanout_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's data directory (also in ``$FANOUT_HOME``)."""
+    home = tmp_path_factory.mktemp("fanout-home")
+    monkeypatch.setenv("FANOUT_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    try:
+        yield ring
+    finally:
+        keyring.set_keyring(previous)
