@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -374,8 +374,13 @@ def _is_busy(exc: BaseException) -> bool:
     )
 
 
+def _leave_alone(exc: BaseException) -> bool:
+    """Errors that say nothing about the file's health: it must not be moved aside."""
+    return _is_busy(exc) or (isinstance(exc, sqlite3.OperationalError) and "full" in str(exc))
+
+
 class _Busy(Exception):
-    """The file is fine but locked by another program past the busy timeout."""
+    """The file may be fine, but cannot be used now (locked past the timeout, disk full)."""
 
 
 class _Unreadable(Exception):
@@ -487,8 +492,7 @@ class History:
             return cls._open_file(target)
         except _Busy as exc:
             return cls._in_memory(
-                target,
-                f"History is off for this session: {target} is locked by another program ({exc}).",
+                target, f"History is off for this session: {target} cannot be used now ({exc})."
             )
         except Exception as exc:
             first = _why(exc)
@@ -546,7 +550,7 @@ class History:
                 reader.execute("PRAGMA foreign_keys=ON")
                 reader.execute("SELECT count(*) FROM runs").fetchone()
             except sqlite3.Error as exc:
-                if _is_busy(exc):
+                if _leave_alone(exc):
                     raise _Busy(_why(exc)) from exc
                 raise
         except BaseException:
@@ -555,7 +559,10 @@ class History:
                 reader.close()
             raise
         history = cls(target, writer, reader)
-        history._mark_interrupted()
+        try:
+            history._mark_interrupted()
+        except sqlite3.Error as exc:  # busy: harmless, the next open tries again
+            log.warning("history: could not mark interrupted runs (%s)", exc)
         history._start()
         return history
 
@@ -734,6 +741,8 @@ class History:
         assert self._writer is not None
         conn = self._writer
         for attempt in range(5):
+            # A failed transaction is retried from the same state: handlers update _live.
+            snapshot = {k: replace(v) for k, v in self._live.items()}
             try:
                 with self._write_lock:
                     conn.execute("BEGIN IMMEDIATE")
@@ -748,6 +757,7 @@ class History:
                             self._resummarise(run_id)
                         conn.execute("COMMIT")
                     except BaseException:
+                        self._live = snapshot
                         with contextlib.suppress(sqlite3.Error):
                             conn.execute("ROLLBACK")
                         raise

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gui.core import events as ev
+from gui.core.metrics import RunSummary
 from gui.core.spec import spec_to_dict
+from gui.storage import history as history_module
 from gui.storage import schema
 from gui.storage.history import History, HistoryError
 from tests.storage.fake_runs import feed_run, spec
@@ -230,3 +234,51 @@ def test_an_uncreatable_data_folder_is_a_notice_not_a_crash(
     monkeypatch.setenv("FANOUT_HOME", str(blocker / "home"))
     with History.open() as h:
         assert not h.persistent and h.notice is not None and "data folder" in h.notice
+
+
+# ------------------------------------------------------------------ another program holds the lock
+
+
+def test_a_locked_file_is_left_alone_and_history_is_off_for_the_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_module, "_BUSY_TIMEOUT_S", 0.1)
+    db = tmp_path / "history.sqlite3"
+    _version_1_file(db)  # needs a migration, i.e. the write lock
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with History.open(db) as h:
+            assert not h.persistent and h.notice is not None
+            assert "History is off for this session" in h.notice and "locked" in h.notice
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert not list(tmp_path.glob("*.corrupt-*"))
+    with History.open(db) as h:  # once the other program lets go, all is there
+        assert h.notice is None and len(h.list_runs()) == 2
+
+
+def test_a_batch_that_waited_out_a_lock_is_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_module, "_BUSY_TIMEOUT_S", 0.05)
+    db = tmp_path / "history.sqlite3"
+    every_cell = {f"r{r}m{m}": ("done", "ok") for r in range(2) for m in range(2)}
+    with History.open(db) as h:
+        record = h.recorder()
+        feed_run(record, spec(), run_id="waited", finish=False, outcomes=every_cell)
+        assert h.flush()
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        summary = RunSummary(
+            total=4, done=4, failed=0, cancelled=0, wall=1.0, strategy="stream", peak_in_flight=4
+        )
+        record(ev.RunFinished("waited", 1.0, summary))
+        time.sleep(0.25)  # the writer's first attempts time out meanwhile
+        other.execute("COMMIT")
+        other.close()
+        assert h.flush()
+        run = h.get_run("waited")
+        assert run is not None and (run.status, run.done, run.wall) == ("finished", 4, 1.0)
+        assert h.last_error is None
