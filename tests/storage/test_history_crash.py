@@ -14,6 +14,7 @@ import pytest
 
 from gui.cli import main
 from gui.storage.history import History
+from tests.storage.fake_runs import feed_run, spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,3 +124,34 @@ def test_ctrl_c_mid_run_records_the_cancelled_cells_with_their_partial_text(
     cancelled = [c for c in run.cells if c.status == "cancelled"]
     assert all(c.error == "Cancelled by user; partial text kept." for c in cancelled)
     assert any(c.text for c in cancelled)  # the ones streaming kept what they had
+
+
+def test_a_cli_run_while_the_window_records_leaves_the_windows_run_alone(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    with History.open(db) as window:
+        feed_run(
+            window.recorder(),
+            spec(),
+            run_id="window-run",
+            finish=False,
+            outcomes={"r0m0": ("done", "w")},
+        )
+        assert window.flush()
+        env = {**os.environ, "FANOUT_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "gui", "run", "-t", "cats", "--sim-latency", "0.05", "-q"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0 and proc.stderr == ""
+        status = {r.id: r.status for r in window.list_runs()}
+        assert status["window-run"] == "running" and sorted(status.values()) == [
+            "finished",
+            "running",
+        ]
+        # The window's run goes on being recorded after the CLI's History came and went.
+        feed_run(window.recorder(), spec(), run_id="window-run-2")
+        assert window.flush() and window.get_run("window-run-2").status == "finished"
