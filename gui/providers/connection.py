@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from gui.core.keys import api_key_for
 from gui.core.spec import ModelProfile, ProviderKind
-from gui.providers.keys import api_key_for
 
 __all__ = ["DEFAULT_BASE_URL", "ConnectionReport", "check_connection"]
 

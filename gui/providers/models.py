@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gui.core.keys import api_key_for
 from gui.core.spec import ModelProfile, ProviderKind
-from gui.providers.keys import api_key_for
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

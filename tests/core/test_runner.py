@@ -319,5 +319,5 @@ async def test_a_model_with_one_slot_runs_one_at_a_time_while_the_other_runs_wid
 
 def test_a_model_limit_outside_the_accepted_range_is_refused_with_the_range() -> None:
     for bad in (0, -1, 10_000):
-        with pytest.raises(SpecError, match="max concurrency .* use 1 to 1000"):
+        with pytest.raises(SpecError, match=r"max concurrency .* use 1 to 1000"):
             make_spec("x {topic}", ["a"], (ModelProfile(model="m", max_concurrency=bad),))

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from gui.core import keys
 from gui.core.spec import ModelProfile, ProviderKind
-from gui.providers import keys
 from gui.providers.connection import check_connection
 from tests.support.openai_server import FakeOpenAIServer, unused_port
 

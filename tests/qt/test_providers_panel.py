@@ -14,8 +14,8 @@ from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtGui import QAction
 from pytestqt.qtbot import QtBot
 
+from gui.core import keys
 from gui.core.spec import ProviderKind
-from gui.providers import keys
 from gui.qt.main_window import MainWindow
 from gui.qt.views.models_panel import ModelCard
 from gui.storage.profiles import ProfileStore

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from keyring.backends import fail
 
+from gui.core import keys
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
-from gui.providers import keys
 from gui.storage import paths
 from gui.storage.profiles import PROVIDER_PRESETS, ProfileStore, SavedProfile
 from gui.storage.secrets import SERVICE, KeyStore, KeyStoreError

@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core import keys
 from gui.core.errors import SpecError
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
-from gui.providers import keys
 from gui.qt.resources import status_colors
 from gui.storage.profiles import PROVIDER_PRESETS, SavedProfile
 
@@ -139,8 +139,8 @@ class ModelCard(QFrame):
         if editor_only:  # the saved-profiles editor: always open, no column to remove
             self._column.hide()
             self.edit_button.hide()
-            self.save_button.hide()
             self.remove_button.hide()
+            self._form_layout.setRowVisible(self.save_button, False)
             self.set_expanded(True)
 
     # -- construction -------------------------------------------------------------------
@@ -182,15 +182,7 @@ class ModelCard(QFrame):
         self.remove_button.setText("Remove")
         self.remove_button.setToolTip("Remove this model (its column disappears from the grid)")
         self.remove_button.clicked.connect(self._on_remove_button_clicked)
-        self.save_button = QToolButton(self)
-        self.save_button.setObjectName("saveAsProfileButton")
-        self.save_button.setText("Save…")
-        self.save_button.setToolTip(
-            "Keep this model as a named profile (with its key in the system keyring)"
-        )
-        self.save_button.clicked.connect(self._on_save_button_clicked)
         header.addWidget(self.edit_button)
-        header.addWidget(self.save_button)
         header.addWidget(self.remove_button)
         root.addLayout(header)
 
@@ -338,6 +330,16 @@ class ModelCard(QFrame):
         test_layout.addWidget(self.test_result_label, 1)
         form.addRow("", test_row)
         self._test_row = test_row
+
+        self.save_button = QToolButton(self.form)
+        self.save_button.setObjectName("saveAsProfileButton")
+        self.save_button.setText("Save as profile…")
+        self.save_button.setToolTip(
+            "Keep this model as a named profile in the Profiles dock (its key goes to the "
+            "system keyring)"
+        )
+        self.save_button.clicked.connect(self._on_save_button_clicked)
+        form.addRow("", self.save_button)
 
         self._openai_rows: tuple[QWidget, ...] = (
             self.base_url_edit,

@@ -3,7 +3,7 @@
 A saved profile is a name plus a model profile (``profiles.json`` in the data directory,
 without the key). Its key, when the user gives one, goes to the OS keyring through
 :class:`gui.storage.secrets.KeyStore` and is held in memory by name for runs
-(:mod:`gui.providers.keys`); the key field never shows a saved key back. Keyring and file
+(:mod:`gui.core.keys`); the key field never shows a saved key back. Keyring and file
 access run in a worker thread (``asyncio.to_thread``): a keyring may block on D-Bus or an
 unlock prompt, and nothing here may freeze the window. Nothing opens a modal dialog.
 """
@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core import keys
 from gui.core.spec import ModelProfile, ProviderKind
-from gui.providers import keys
 from gui.qt.resources import status_colors
 from gui.qt.views.models_panel import ModelCard
 from gui.storage.profiles import PROVIDER_PRESETS, ProfileStore, SavedProfile
@@ -199,6 +199,8 @@ class ProvidersPanel(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.editor)
         root.addWidget(scroll, 1)
+        self._editor_scroll = scroll
+        root.addStretch(0)
 
     # ------------------------------------------------------------------ public API
 
@@ -294,7 +296,7 @@ class ProvidersPanel(QWidget):
             self._card_slot.removeWidget(self._card)
             self._card.dispose()
         base = saved.profile if saved else profile
-        self.editor.setVisible(base is not None)
+        self._editor_scroll.setVisible(base is not None)
         if base is None:
             self._card = None
             return

@@ -214,6 +214,7 @@ class CellPane(QFrame):
         super().__init__(parent)
         self.cell_id = cell_id
         self._phase = "queued"
+        self._read_only = False
         self._detail = ""
         self._parts: list[str] = []  # exact source text, joined lazily
         self._tail = 0  # characters in the last displayed paragraph
@@ -326,11 +327,17 @@ class CellPane(QFrame):
         ended = phase in TERMINAL_PHASES
         # Only the buttons that apply are shown: at the minimum column width a chip and
         # three buttons would leave the title no room at all.
-        self._cancel_button.setEnabled(not ended)
-        self._cancel_button.setVisible(not ended)
-        self._retry_button.setEnabled(ended)
-        self._retry_button.setVisible(ended)
+        live = not self._read_only
+        self._cancel_button.setEnabled(not ended and live)
+        self._cancel_button.setVisible(not ended and live)
+        self._retry_button.setEnabled(ended and live)
+        self._retry_button.setVisible(ended and live)
         self._copy_button.setVisible(ended)
+
+    def set_read_only(self, read_only: bool) -> None:
+        """A past run's pane: no Cancel, no Retry (Copy stays)."""
+        self._read_only = read_only
+        self.set_status(self._phase, self._detail)
 
     def append_text(self, text: str) -> None:
         """Append streamed ``text`` (everything since the last frame) as plain text.

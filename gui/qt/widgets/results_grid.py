@@ -106,6 +106,7 @@ class ResultsGrid(QScrollArea):
         self._column_width = self.MIN_COLUMN_WIDTH
         self._in_relayout = False
         self._relayout_again = False
+        self._read_only = False
         self._build_ui()
 
     # ----------------------------------------------------------------------------- UI
@@ -191,6 +192,16 @@ class ResultsGrid(QScrollArea):
         self._header.setVisible(has_grid)
         self.setViewportMargins(0, self._header_height if has_grid else 0, 0, 0)
         self._relayout()
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Show a past run: panes keep Copy but offer no Cancel or Retry."""
+        self._read_only = read_only
+        for pane in self._panes.values():
+            pane.set_read_only(read_only)
+
+    def is_read_only(self) -> bool:
+        """Whether the grid shows a past run."""
+        return self._read_only
 
     def clear_grid(self) -> None:
         """Remove every pane and label and show the empty-state hint."""
@@ -454,6 +465,8 @@ class ResultsGrid(QScrollArea):
         panes: list[CellPane] = []
         for c, cell_id in enumerate(self._cell_ids[row]):
             pane = CellPane(cell_id, self._title(row, c), widget)
+            if self._read_only:
+                pane.set_read_only(True)
             pane.cancel_requested.connect(self.cancel_requested)
             pane.retry_requested.connect(self.retry_requested)
             self._panes[cell_id] = pane
