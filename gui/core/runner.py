@@ -18,11 +18,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
 from gui.core import events as ev
 from gui.core.errors import ErrorKind, Failure, generic_failure, timeout_failure
+from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.metrics import CellClock, CellMetrics, RunSummary
 from gui.core.ports import Backend, ChainLike
@@ -275,7 +277,11 @@ class Run:
         except Exception:
             log.exception("error classifier failed")
             failure = None
-        return failure or generic_failure(exc, cell.model.provider_name)
+        failure = failure or generic_failure(exc, cell.model.provider_name)
+        # A server may quote the request back, key included: the message is shown, stored
+        # in the history and exported, so no known key may be in it.
+        message = redact(failure.message)
+        return failure if message == failure.message else replace(failure, message=message)
 
     async def _main(self) -> RunSummary:
         from gui.core.strategies import STRATEGIES

@@ -24,6 +24,7 @@ from gui.core.compare import StrategyResult
 from gui.core.metrics import RunSummary
 from gui.qt.loop import run as run_loop
 from gui.qt.resources import stylesheet
+from gui.storage.logs import install_excepthook, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ def apply_theme(app: QApplication, theme: str) -> None:
     app.setPalette(p)
 
 
+def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """An exception no task retrieved: into the log file (with its traceback), not onto stderr."""
+    exc = context.get("exception")
+    message = str(context.get("message") or "unhandled exception in the event loop")
+    if isinstance(exc, BaseException):
+        log.error("%s", message, exc_info=(type(exc), exc, exc.__traceback__))
+    else:
+        log.error("%s", message)
+
+
 def install_asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> None:
     """Give qasync's loop the async-generator hooks asyncio's own ``run_forever`` installs.
 
@@ -85,8 +96,11 @@ async def _main(
 ) -> int:
     from gui.qt.main_window import MainWindow
 
-    install_asyncgen_hooks(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    install_asyncgen_hooks(loop)
+    loop.set_exception_handler(_log_loop_exception)
     window = MainWindow()
+    install_excepthook(lambda line: window.statusBar().showMessage(line, 15000))
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def on_close_requested() -> None:
@@ -207,6 +221,7 @@ def run_app(
     app.setQuitOnLastWindowClosed(False)  # the main coroutine decides when we are done
     apply_theme(app, theme)
     app.setStyleSheet(stylesheet())
+    setup_logging()
     try:
         return int(run_loop(_main(demo, quit_when_done, quit_after, print_stats)))
     except KeyboardInterrupt:

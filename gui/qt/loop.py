@@ -63,7 +63,18 @@ class FanoutEventLoop(qasync.QEventLoop):  # type: ignore[misc]
             self._ready_timer.start()
         return handle
 
+    def run_forever(self) -> None:
+        """Run until :meth:`stop`; callbacks queued while the loop was stopped run first."""
+        if self._ready_handles:
+            self._ready_timer.start()
+        super().run_forever()
+
     def _run_ready(self) -> None:
+        if not self.is_running():
+            # Qt also processes events outside the loop (pytest-qt between tests, a nested
+            # exec): asyncio runs callbacks only inside run_forever, so they wait for it.
+            self._ready_timer.stop()
+            return
         ready = self._ready_handles
         debug = self.get_debug
         deadline = time.perf_counter() + SLICE_S

@@ -22,9 +22,11 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QDockWidget,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QProgressBar,
+    QPushButton,
     QSplitter,
     QTabWidget,
     QToolBar,
@@ -42,6 +44,7 @@ from gui.qt.bridge import RunBridge
 from gui.qt.views.code_view import CodeView
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.debug_log import AsyncioDebugPanel
+from gui.qt.views.history_panel import HistoryPanel
 from gui.qt.views.inputs_table import InputsTable
 from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
@@ -50,6 +53,7 @@ from gui.qt.widgets.lag_meter import LagMeter, LagSparkline
 from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.strategy_chart import StrategyChart
 from gui.qt.widgets.timeline import TimelineWidget
+from gui.storage.history import History, StoredRun
 from gui.storage.profiles import ProfileStore, SavedProfile
 from gui.storage.secrets import KeyStore
 
@@ -107,6 +111,8 @@ class _RunView:
     run: Run
     cell_map: dict[str, str] = field(default_factory=dict)  # run's cell id -> grid cell id
     primary: bool = True
+    label: str | None = None  # stored with the run in the history (a comparison's strategy)
+    into_run: str | None = None  # a retry: the earlier run whose cell it replaces
 
     def local_id(self, grid_id: str) -> str | None:
         for local, grid in self.cell_map.items():
@@ -135,9 +141,13 @@ class MainWindow(QMainWindow):
         *,
         profile_store: ProfileStore | None = None,
         keystore: Callable[[], KeyStore] | None = None,
+        history: History | None = None,
     ) -> None:
         super().__init__(parent)
         self._backend = backend
+        self._history = history
+        self._history_opening: asyncio.Task[History] | None = None
+        self._viewing: StoredRun | None = None
         self._profile_store = profile_store or ProfileStore()
         self._keystore = keystore or KeyStore
         self._views: dict[str, _RunView] = {}
@@ -183,11 +193,13 @@ class MainWindow(QMainWindow):
         self.debug_log = AsyncioDebugPanel()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.grid, "Results")
+        self.tabs.addTab(self._results_page(), "Results")
         self.tabs.addTab(self.timeline, "Timeline")
         self.tabs.addTab(self.chart, "Compare strategies")
         self.tabs.addTab(self.code, "Code")
         self.tabs.addTab(self.debug_log, "asyncio debug")
+        self.history_panel = HistoryPanel()
+        self.tabs.addTab(self.history_panel, "History")
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         body.addWidget(self.tabs)
         body.setStretchFactor(0, 2)
@@ -248,6 +260,16 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
+        self.export_menu = file_menu.addMenu("Export current run")
+        for text, fmt in (("JSON…", "json"), ("CSV…", "csv"), ("Markdown…", "md")):
+            action = self.export_menu.addAction(text)
+            action.setData(fmt)
+        self.export_menu.triggered.connect(self._on_export_menu_triggered)
+        history_action = QAction("History", self)
+        history_action.setShortcut(QKeySequence("Ctrl+H"))
+        history_action.triggered.connect(lambda: self.tabs.setCurrentWidget(self.history_panel))
+        file_menu.addAction(history_action)
+        file_menu.addSeparator()
         file_menu.addAction(quit_action)
         run_menu = menu.addMenu("&Run")
         run_menu.addAction(self.run_action)
@@ -305,8 +327,36 @@ class MainWindow(QMainWindow):
         self.providers.use_requested.connect(self._on_providers_use_requested)
         self.providers.notice.connect(self._on_providers_notice)
         self.models.save_profile_requested.connect(self._on_models_save_profile_requested)
+        self.history_panel.open_requested.connect(self._on_history_open_requested)
+        self.history_panel.rerun_requested.connect(self._on_history_rerun_requested)
         self.inputs.set_variables(self.prompt.variables())
         self.prompt.set_columns(self.inputs.columns())
+
+    def _results_page(self) -> QWidget:
+        """The grid under a banner that says when it shows a past run, read-only."""
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.past_banner = QWidget(page)
+        self.past_banner.setObjectName("pastRunBanner")
+        bar = QHBoxLayout(self.past_banner)
+        bar.setContentsMargins(8, 4, 8, 4)
+        self.past_label = QLabel(self.past_banner)
+        self.past_label.setObjectName("pastRunLabel")
+        bar.addWidget(self.past_label, 1)
+        again = QPushButton("Run again", self.past_banner)
+        again.setToolTip("Load this run's template, inputs, models and limits, and run them")
+        again.clicked.connect(self._on_past_again_clicked)
+        close = QPushButton("Close", self.past_banner)
+        close.setToolTip("Leave the past run; the grid is empty until the next run")
+        close.clicked.connect(self._on_past_close_clicked)
+        bar.addWidget(again)
+        bar.addWidget(close)
+        self.past_banner.hide()
+        layout.addWidget(self.past_banner)
+        layout.addWidget(self.grid, 1)
+        return page
 
     # ------------------------------------------------------------------ public API
 
@@ -373,9 +423,10 @@ class MainWindow(QMainWindow):
         self.prompt.show_issue(None)
         return spec
 
-    def _show_run(self, run: Run) -> _RunView:
+    def _show_run(self, run: Run, label: str | None = None) -> _RunView:
         """Make ``run`` the one the grid, timeline and code view show."""
-        view = _RunView(run, {c.id: c.id for c in run.cells}, primary=True)
+        self._leave_past_run()
+        view = _RunView(run, {c.id: c.id for c in run.cells}, primary=True, label=label)
         self._main = view
         self._views = {run.id: view}
         self._prepare_grid(run)
@@ -402,7 +453,7 @@ class MainWindow(QMainWindow):
         try:
             for strategy in COMPARE_ORDER:
                 run = Run(replace(spec, strategy=strategy), self._ensure_backend())
-                view = self._show_run(run)
+                view = self._show_run(run, label=f"comparison: {strategy}")
                 self.chart.set_running(strategy.value)
                 view.run.subscribe(self._bridge.subscriber(None))
                 await self._drive(view)
@@ -439,6 +490,13 @@ class MainWindow(QMainWindow):
             if pending:
                 await asyncio.wait(pending, timeout=0.2)
         self.providers.shutdown()
+        self.history_panel.shutdown()
+        history = self._history
+        if history is not None:
+            try:  # flushes the cells that ended while closing, marks unfinished runs
+                await asyncio.wait_for(asyncio.to_thread(history.close), 3.0)
+            except Exception:
+                log.exception("closing the history failed")
         self._bridge.flush()
         self._bridge.close()
         self.lag.stop()
@@ -463,7 +521,26 @@ class MainWindow(QMainWindow):
         task.add_done_callback(self._tasks.discard)
         self.models.profiles_changed.connect(self._on_models_profiles_changed)
         self.providers.load()
+        self.ensure_history()
         return task
+
+    def ensure_history(self) -> asyncio.Task[History]:
+        """Open the run history off the GUI thread (once); the task resolves to it."""
+        if self._history_opening is None:
+            self._history_opening = asyncio.get_running_loop().create_task(
+                self._open_history(), name="fanout-history-open"
+            )
+            self._tasks.add(self._history_opening)
+            self._history_opening.add_done_callback(self._tasks.discard)
+        return self._history_opening
+
+    async def _open_history(self) -> History:
+        history = self._history or await asyncio.to_thread(History.open)
+        self._history = history
+        self.history_panel.set_history(history)
+        if history.notice:
+            self.statusBar().showMessage(history.notice, 20000)
+        return history
 
     async def _warm_up(self, openai: bool = False) -> None:
         modules = ["gui.providers.backend", "gui.providers.simulated"]
@@ -530,6 +607,14 @@ class MainWindow(QMainWindow):
             self._started_at = time.monotonic()
         summary: RunSummary | None = None
         try:
+            history = await self.ensure_history()  # at once, but for the very first run
+            view.run.subscribe(
+                history.recorder(
+                    label=view.label,
+                    into_run=view.into_run,
+                    cell_map=view.cell_map if view.into_run else None,
+                )
+            )
             summary = await view.run.wait()
         except asyncio.CancelledError:
             raise
@@ -543,6 +628,8 @@ class MainWindow(QMainWindow):
             self.timeline.finish()
             self._set_running(self.running)
             self._on_tick_timeout()
+            if not self._closing:
+                self._refresh_history()
         if view.primary and summary is not None:
             lag = self.lag.stats()
             self.statusBar().showMessage(
@@ -592,6 +679,123 @@ class MainWindow(QMainWindow):
             f"The window froze for {ms / 1000:.2f} s: nothing could repaint or react meanwhile.",
             15000,
         )
+
+    def _refresh_history(self) -> None:
+        history = self._history
+        if history is None:
+            return
+
+        async def refresh() -> None:
+            await asyncio.to_thread(history.flush, 2.0)  # the last cells are on disk first
+            self.history_panel.refresh()
+
+        task = asyncio.get_running_loop().create_task(refresh(), name="fanout-history-refresh")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def show_past_run(self, stored: StoredRun) -> bool:
+        """Show a run from the history in the grid, read-only; ``False`` while a run is on."""
+        if self.running:
+            self.statusBar().showMessage(
+                "A run is in progress: cancel it or let it finish, then open the past run.", 8000
+            )
+            return False
+        spec = stored.spec
+        rows = [" / ".join(str(v) for v in row.values()) or "prompt" for row in spec.rows]
+        cols = [m.display_name for m in spec.models] or list(stored.models)
+        ids = [[f"r{r}m{m}" for m in range(len(cols))] for r in range(len(rows))]
+        titles = [[f"{rows[r]} × {cols[m]}" for m in range(len(cols))] for r in range(len(rows))]
+        self.grid.set_grid(rows, cols, ids, titles)
+        self.grid.set_read_only(True)
+        ended = {c.cell_id: c for c in stored.cells}
+        for row in ids:
+            for cell_id in row:
+                cell = ended.get(cell_id)
+                if cell is None:  # an interrupted run: this cell never ended
+                    self.grid.set_status(cell_id, "cancelled", "never ended")
+                    self.grid.set_error(cell_id, "The app stopped before this cell ended.")
+                    continue
+                self.grid.set_final_text(cell_id, cell.text, markdown=cell.status == "done")
+                self.grid.set_error(cell_id, (cell.error or "") if cell.status != "done" else "")
+                self.grid.set_status(cell_id, cell.status)
+                self.grid.set_metrics(cell_id, cell.metrics)
+        self._main = None
+        self._views = {}
+        self._viewing = stored
+        self.timeline.reset([])
+        self.code.set_spec(spec)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(stored.created_at))
+        self.past_label.setText(
+            f"Past run {stored.id} from {when} · {stored.status} · {stored.done}/{stored.total}"
+            f" done · {spec.strategy} · read-only"
+        )
+        self.past_banner.show()
+        self.progress.setRange(0, max(stored.total, 1))
+        self.progress.setValue(stored.done + stored.failed + stored.cancelled)
+        self.tabs.setCurrentIndex(0)
+        return True
+
+    def load_spec(self, spec: RunSpec) -> None:
+        """Fill the editors from ``spec`` (a past run to run again)."""
+        self.prompt.set_template(spec.template)
+        self.prompt.set_system(spec.system or "")
+        self.inputs.set_variables(self.prompt.variables())
+        self.inputs.set_rows([dict(r) for r in spec.rows])
+        self.models.set_profiles(list(spec.models))
+        self.limits.set_strategy(spec.strategy)
+        self.limits.set_limits(spec.limits)
+
+    def _leave_past_run(self) -> None:
+        if self._viewing is not None:
+            self._viewing = None
+            self.past_banner.hide()
+            self.grid.set_read_only(False)
+
+    def _on_history_open_requested(self, stored: StoredRun) -> None:
+        self.show_past_run(stored)
+
+    def _on_history_rerun_requested(self, stored: StoredRun) -> None:
+        if self.running:
+            self.statusBar().showMessage("A run is in progress: cancel it or let it finish.", 8000)
+            return
+        self.load_spec(stored.spec)
+        if self.start_run() is not None:
+            self.tabs.setCurrentIndex(0)
+
+    def _on_past_again_clicked(self) -> None:
+        if self._viewing is not None:
+            self._on_history_rerun_requested(self._viewing)
+
+    def _on_past_close_clicked(self) -> None:
+        self._leave_past_run()
+        self.grid.clear_grid()
+        self.code.set_spec(None, "Run something to see its code.")
+
+    def _on_export_menu_triggered(self, action: QAction) -> None:
+        fmt = str(action.data())
+        if self._viewing is not None:
+            self.history_panel.export_run(self._viewing, fmt)
+            return
+        run = self.current_run
+        history = self._history
+        if run is None or history is None:
+            self.statusBar().showMessage("Nothing to export yet: run something first.", 6000)
+            return
+        if not run.finished:
+            self.statusBar().showMessage("The run is still going: export it once it ends.", 6000)
+            return
+
+        async def export() -> None:
+            await asyncio.to_thread(history.flush, 2.0)
+            stored = await asyncio.to_thread(history.get_run, run.id)
+            if stored is None:
+                self.statusBar().showMessage("This run is not in the history.", 8000)
+                return
+            self.history_panel.export_run(stored, fmt)
+
+        task = asyncio.get_running_loop().create_task(export(), name="fanout-export")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _on_providers_use_requested(self, saved: SavedProfile) -> None:
         self.models.add_profile(saved.for_run())
@@ -658,7 +862,7 @@ class MainWindow(QMainWindow):
             base.system,
         )
         run = Run(spec, self._ensure_backend())
-        view = _RunView(run, {"r0m0": cell_id}, primary=False)
+        view = _RunView(run, {"r0m0": cell_id}, primary=False, into_run=self._main.run.id)
         self._views[run.id] = view
         self.grid.reset_cell(cell_id)
         self.grid.set_status(cell_id, "queued", "retrying")

@@ -99,3 +99,21 @@ def test_a_closed_loop_refuses_new_callbacks() -> None:
     loop.close()
     with pytest.raises(RuntimeError, match="closed"):
         loop.call_soon(print, "never")
+
+
+def test_callbacks_wait_for_the_loop_when_qt_runs_events_without_it() -> None:
+    """pytest-qt, or a nested exec(), processes Qt events while asyncio is not running."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    loop = FanoutEventLoop(app)
+    try:
+        ran: list[str] = []
+        loop.call_soon(ran.append, "queued")
+        for _ in range(3):
+            app.processEvents()
+        assert ran == []  # asyncio runs callbacks only inside run_forever
+        loop.run_until_complete(asyncio.sleep(0))
+        assert ran == ["queued"]
+    finally:
+        loop.close()

@@ -1,0 +1,500 @@
+"""Past runs: search, open read-only, run again, export, delete. Nothing here blocks the loop.
+
+The list comes from :class:`gui.storage.history.History` through ``asyncio.to_thread`` (SQLite
+reads happen off the GUI thread), newest first, filtered by template text, model and date.
+Export writes through a non-modal :class:`QFileDialog` (``open()``, never ``exec()``), and
+Delete asks inline, never with a modal message box: a nested event loop would stall the
+runs streaming meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.core.spec import one_line_label
+from gui.qt.resources import status_colors
+from gui.storage import paths
+from gui.storage.export import default_filename, export
+from gui.storage.history import History, HistoryError, RunRecord, StoredRun
+
+__all__ = ["SEARCH_DELAY_MS", "HistoryPanel"]
+
+log = logging.getLogger(__name__)
+
+#: Typing in the search box re-queries this long after the last keystroke.
+SEARCH_DELAY_MS = 250
+
+#: Most runs listed at once (newest first).
+LIST_LIMIT = 500
+
+_DAY = 24 * 3600
+_PERIODS: tuple[tuple[str, float | None], ...] = (
+    ("Any time", None),
+    ("Today", 0.0),
+    ("Last 7 days", 7 * _DAY),
+    ("Last 30 days", 30 * _DAY),
+)
+_EXPORT_FORMATS = (
+    ("JSON (everything)", "json"),
+    ("CSV (one row per cell)", "csv"),
+    ("Markdown (comparison matrix)", "md"),
+)
+_STATUS_PHASE = {
+    "finished": "done",
+    "cancelled": "cancelled",
+    "interrupted": "failed",
+    "running": "streaming",
+}
+_COLUMNS = ("When", "Status", "Cells", "Models", "Strategy", "Wall", "Template")
+
+
+def _since(period: float | None, now: float | None = None) -> float | None:
+    if period is None:
+        return None
+    now = time.time() if now is None else now
+    if period == 0.0:  # today: since local midnight
+        lt = time.localtime(now)
+        return time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1))
+    return now - period
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def _cells(record: RunRecord) -> str:
+    parts = [f"{record.done}/{record.total} done"]
+    if record.failed:
+        parts.append(f"{record.failed} failed")
+    if record.cancelled:
+        parts.append(f"{record.cancelled} cancelled")
+    return ", ".join(parts)
+
+
+class HistoryPanel(QWidget):
+    """The list of past runs with their actions.
+
+    Args:
+        history: Where runs are stored (may be set later with :meth:`set_history`).
+
+    Signals:
+        open_requested(StoredRun): show this run read-only in the grid.
+        rerun_requested(StoredRun): load this run's plan into the editors and run it.
+    """
+
+    open_requested = Signal(object)
+    rerun_requested = Signal(object)
+
+    def __init__(self, history: History | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._history = history
+        self._records: list[RunRecord] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._dialog: QFileDialog | None = None
+        self._export_fmt = "json"
+        self._export_run: StoredRun | None = None
+        self._pending_delete: str | None = None
+        self._generation = 0  # newer queries win over older ones still in flight
+        self._build_ui()
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ construction
+
+    def _build_ui(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+        root.setSpacing(6)
+
+        bar = QHBoxLayout()
+        self.search_edit = QLineEdit(self)
+        self.search_edit.setObjectName("historySearch")
+        self.search_edit.setPlaceholderText("Search templates…")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.textChanged.connect(self._on_search_edit_text_changed)
+        bar.addWidget(self.search_edit, 2)
+        self.model_combo = QComboBox(self)
+        self.model_combo.setObjectName("historyModel")
+        self.model_combo.addItem("All models", None)
+        self.model_combo.setToolTip("Only runs that used this model")
+        self.model_combo.currentIndexChanged.connect(self._on_filter_changed)
+        bar.addWidget(self.model_combo, 1)
+        self.period_combo = QComboBox(self)
+        self.period_combo.setObjectName("historyPeriod")
+        for text, period in _PERIODS:
+            self.period_combo.addItem(text, period)
+        self.period_combo.currentIndexChanged.connect(self._on_filter_changed)
+        bar.addWidget(self.period_combo)
+        root.addLayout(bar)
+
+        self.tree = QTreeWidget(self)
+        self.tree.setObjectName("historyList")
+        self.tree.setColumnCount(len(_COLUMNS))
+        self.tree.setHeaderLabels(list(_COLUMNS))
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.tree.header()
+        header.setStretchLastSection(True)
+        for column in range(len(_COLUMNS) - 1):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.itemSelectionChanged.connect(self._update_buttons)
+        self.tree.itemDoubleClicked.connect(self._on_tree_item_double_clicked)
+        root.addWidget(self.tree, 1)
+
+        self.empty_label = QLabel("No runs yet: every run you start is kept here.", self)
+        self.empty_label.setObjectName("historyEmpty")
+        self.empty_label.setEnabled(False)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        root.addWidget(self.empty_label)
+
+        actions = QHBoxLayout()
+        self.open_button = QPushButton("Open", self)
+        self.open_button.setToolTip("Show this run in the Results grid, read-only (double-click)")
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+        self.rerun_button = QPushButton("Run again", self)
+        self.rerun_button.setToolTip("Load its template, inputs, models and limits, and run them")
+        self.rerun_button.clicked.connect(self._on_rerun_button_clicked)
+        self._export_menu = QMenu("Export", self)
+        for text, fmt in _EXPORT_FORMATS:
+            action = self._export_menu.addAction(text)
+            action.setData(fmt)
+        self._export_menu.triggered.connect(self._on_export_menu_triggered)
+        self.export_button = QToolButton(self)
+        self.export_button.setText("Export ▾")
+        self.export_button.setToolTip("Save this run as JSON, CSV or Markdown")
+        # popup(), not setMenu(): QToolButton opens its menu with exec(), a nested loop.
+        self.export_button.clicked.connect(self._on_export_button_clicked)
+        self.delete_button = QPushButton("Delete", self)
+        self.delete_button.setToolTip("Delete this run from the history")
+        self.delete_button.clicked.connect(self._on_delete_button_clicked)
+        self.confirm_button = QPushButton("Delete it", self)
+        self.confirm_button.setObjectName("confirmDelete")
+        self.confirm_button.clicked.connect(self._on_confirm_button_clicked)
+        self.keep_button = QPushButton("Keep", self)
+        self.keep_button.clicked.connect(self._on_keep_button_clicked)
+        for button in (self.open_button, self.rerun_button, self.export_button):
+            actions.addWidget(button)
+        actions.addStretch(1)
+        for button in (self.delete_button, self.confirm_button, self.keep_button):
+            actions.addWidget(button)
+        root.addLayout(actions)
+
+        self.status_label = QLabel(self)
+        self.status_label.setObjectName("historyStatus")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        root.addWidget(self.status_label)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.refresh)
+        self._set_confirming(False)
+
+    # ------------------------------------------------------------------ public API
+
+    def set_history(self, history: History) -> None:
+        """Show ``history`` (and its recovery notice, if any)."""
+        self._history = history
+        if history.notice:
+            self._set_status(history.notice, ok=False)
+        elif not history.persistent:
+            self._set_status("History is kept in memory only this session.", ok=False)
+        self.refresh()
+
+    def records(self) -> list[RunRecord]:
+        """The runs listed now, in order."""
+        return list(self._records)
+
+    def selected_id(self) -> str | None:
+        """Id of the selected run."""
+        items = self.tree.selectedItems()
+        return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
+
+    def select(self, run_id: str) -> None:
+        """Select the run ``run_id`` if it is listed."""
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, Qt.ItemDataRole.UserRole) == run_id:
+                self.tree.setCurrentItem(item)
+                return
+
+    def refresh(self) -> asyncio.Task[Any] | None:
+        """Query the list again with the current filters (off the GUI thread)."""
+        if self._history is None:
+            return None
+        self._search_timer.stop()
+        self._generation += 1
+        return self._spawn(self._refresh(self._generation), "fanout-history-list")
+
+    async def wait_idle(self) -> None:
+        """Wait for queries, exports and deletes in progress (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    def shutdown(self) -> None:
+        """Cancel work in progress (the window is closing)."""
+        for task in list(self._tasks):
+            task.cancel()
+
+    def export_to(self, run: StoredRun, fmt: str, path: str | Path) -> asyncio.Task[Any]:
+        """Write ``run`` as ``fmt`` to ``path`` (off the GUI thread); the status line says how."""
+        return self._spawn(self._write_export(run, fmt, Path(path)), "fanout-history-export")
+
+    def export_run(self, run: StoredRun, fmt: str) -> None:
+        """Ask where to save ``run`` as ``fmt`` (a non-modal file dialog), then write it."""
+        if self._dialog is not None:
+            self._dialog.raise_()
+            return
+        self._export_run, self._export_fmt = run, fmt
+        name = default_filename(run, fmt)
+        start = str(paths.exports_dir() / name)
+        dialog = QFileDialog(self, f"Export run {run.id}", start)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix(fmt)
+        dialog.setNameFilter(
+            {"json": "JSON (*.json)", "csv": "CSV (*.csv)", "md": "Markdown (*.md)"}[fmt]
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self._on_export_dialog_file_selected)
+        dialog.finished.connect(self._on_export_dialog_finished)
+        self._dialog = dialog
+        dialog.open()
+
+    def status(self) -> str:
+        """The status line."""
+        return self.status_label.text()
+
+    # ------------------------------------------------------------------ internals
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _refresh(self, generation: int) -> None:
+        history = self._history
+        if history is None:
+            return
+        query = self.search_edit.text().strip()
+        model = self.model_combo.currentData()
+        since = _since(self.period_combo.currentData())
+
+        def read() -> tuple[list[RunRecord], list[str]]:
+            return history.list_runs(
+                query, model=model, since=since, limit=LIST_LIMIT
+            ), history.models()
+
+        try:
+            records, models = await asyncio.to_thread(read)
+        except HistoryError as exc:
+            if shiboken6.isValid(self):
+                self._set_status(str(exc), ok=False)
+            return
+        if not shiboken6.isValid(self) or generation != self._generation:
+            return
+        self._show(records, models, filtered=bool(query or model or since is not None))
+
+    def _show(self, records: list[RunRecord], models: list[str], *, filtered: bool) -> None:
+        keep = self.selected_id()
+        self._records = records
+        self.tree.clear()
+        items = []
+        for record in records:
+            template = one_line_label(record.template, 90)
+            if record.label:
+                template = f"[{record.label}] {template}"
+            wall = "-" if record.wall is None else f"{record.wall:.2f} s"
+            item = QTreeWidgetItem(
+                [
+                    _when(record.created_at),
+                    record.status,
+                    _cells(record),
+                    ", ".join(record.models),
+                    record.strategy,
+                    wall,
+                    template,
+                ]
+            )
+            item.setData(0, Qt.ItemDataRole.UserRole, record.id)
+            item.setToolTip(6, record.template[:2000])
+            item.setToolTip(0, f"run {record.id}")
+            _bg, fg = status_colors(_STATUS_PHASE.get(record.status, "queued"))
+            item.setForeground(1, fg)
+            items.append(item)
+        self.tree.addTopLevelItems(items)
+        self.tree.setVisible(bool(records))
+        self.empty_label.setVisible(not records)
+        self.empty_label.setText(
+            "No run matches these filters."
+            if filtered
+            else "No runs yet: every run you start is kept here."
+        )
+        current = self.model_combo.currentData()
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItem("All models", None)
+        for name in models:
+            self.model_combo.addItem(name, name)
+        index = self.model_combo.findData(current) if current else 0
+        self.model_combo.setCurrentIndex(max(index, 0))
+        self.model_combo.blockSignals(False)
+        if keep:
+            self.select(keep)
+        self._update_buttons()
+
+    async def _load(self, run_id: str) -> StoredRun | None:
+        history = self._history
+        if history is None:
+            return None
+        try:
+            run = await asyncio.to_thread(history.get_run, run_id)
+        except HistoryError as exc:
+            self._set_status(str(exc), ok=False)
+            return None
+        if run is None:
+            self._set_status("That run is no longer in the history.", ok=False)
+            self.refresh()
+        return run
+
+    async def _open(self, run_id: str) -> None:
+        run = await self._load(run_id)
+        if run is not None and shiboken6.isValid(self):
+            self.open_requested.emit(run)
+
+    async def _rerun(self, run_id: str) -> None:
+        run = await self._load(run_id)
+        if run is not None and shiboken6.isValid(self):
+            self.rerun_requested.emit(run)
+
+    async def _export(self, run_id: str, fmt: str) -> None:
+        run = await self._load(run_id)
+        if run is not None and shiboken6.isValid(self):
+            self.export_run(run, fmt)
+
+    async def _write_export(self, run: StoredRun, fmt: str, path: Path) -> None:
+        def write() -> None:
+            path.write_text(export(run, fmt), encoding="utf-8", newline="")
+
+        try:
+            await asyncio.to_thread(write)
+        except OSError as exc:
+            self._set_status(f"Could not export to {path}: {exc.strerror or exc}", ok=False)
+            return
+        if shiboken6.isValid(self):
+            self._set_status(f"Exported run {run.id} to {path}.")
+
+    async def _delete(self, run_id: str) -> None:
+        history = self._history
+        if history is None:
+            return
+        try:
+            deleted = await asyncio.to_thread(history.delete_run, run_id)
+        except HistoryError as exc:
+            self._set_status(str(exc), ok=False)
+            return
+        if not shiboken6.isValid(self):
+            return
+        self._set_status("Run deleted." if deleted else "That run was already gone.")
+        self.refresh()
+
+    def _set_status(self, text: str, ok: bool = True) -> None:
+        _bg, color = status_colors("done" if ok else "failed")
+        self.status_label.setStyleSheet(f"color: {color.name()};" if text else "")
+        self.status_label.setText(text)
+
+    def _set_confirming(self, asking: bool) -> None:
+        self.delete_button.setVisible(not asking)
+        self.confirm_button.setVisible(asking)
+        self.keep_button.setVisible(asking)
+
+    def _update_buttons(self) -> None:
+        chosen = self.selected_id() is not None
+        for button in (self.open_button, self.rerun_button, self.export_button, self.delete_button):
+            button.setEnabled(chosen)
+        if self._pending_delete is not None and self._pending_delete != self.selected_id():
+            self._pending_delete = None
+            self._set_confirming(False)
+
+    # ------------------------------------------------------------------ slots
+
+    def _on_search_edit_text_changed(self, _text: str) -> None:
+        self._search_timer.start()
+
+    def _on_filter_changed(self, _index: int) -> None:
+        self.refresh()
+
+    def _on_tree_item_double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+        self._spawn(self._open(item.data(0, Qt.ItemDataRole.UserRole)), "fanout-history-open")
+
+    def _on_open_button_clicked(self) -> None:
+        run_id = self.selected_id()
+        if run_id:
+            self._spawn(self._open(run_id), "fanout-history-open")
+
+    def _on_rerun_button_clicked(self) -> None:
+        run_id = self.selected_id()
+        if run_id:
+            self._spawn(self._rerun(run_id), "fanout-history-rerun")
+
+    def _on_export_button_clicked(self) -> None:
+        below = self.export_button.mapToGlobal(QPoint(0, self.export_button.height()))
+        self._export_menu.popup(below)
+
+    def _on_export_menu_triggered(self, action: QAction) -> None:
+        run_id = self.selected_id()
+        if run_id:
+            self._spawn(self._export(run_id, str(action.data())), "fanout-history-export")
+
+    def _on_export_dialog_file_selected(self, path: str) -> None:
+        run = self._export_run
+        if run is not None:
+            self.export_to(run, self._export_fmt, path)
+
+    def _on_export_dialog_finished(self, _result: int) -> None:
+        self._dialog = None
+
+    def _on_delete_button_clicked(self) -> None:
+        run_id = self.selected_id()
+        if run_id is None:
+            return
+        self._pending_delete = run_id
+        self._set_confirming(True)
+        self._set_status(f"Delete run {run_id} for good?", ok=False)
+
+    def _on_confirm_button_clicked(self) -> None:
+        run_id, self._pending_delete = self._pending_delete, None
+        self._set_confirming(False)
+        if run_id is not None:
+            self._spawn(self._delete(run_id), "fanout-history-delete")
+
+    def _on_keep_button_clicked(self) -> None:
+        self._pending_delete = None
+        self._set_confirming(False)
+        self._set_status("Kept.")
