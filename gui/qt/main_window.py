@@ -53,7 +53,6 @@ from gui.qt.widgets.lag_meter import LagMeter, LagSparkline
 from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.strategy_chart import StrategyChart
 from gui.qt.widgets.timeline import TimelineWidget
-from gui.storage.history import History, StoredRun
 from gui.storage.profiles import ProfileStore, SavedProfile
 from gui.storage.secrets import KeyStore
 
@@ -61,6 +60,7 @@ if TYPE_CHECKING:
     from gui.core.metrics import RunSummary
     from gui.core.ports import Backend
     from gui.resources import Preset
+    from gui.storage.history import History, StoredRun
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,13 @@ def _section(title: str | None, widget: QWidget) -> QWidget:
 def _import_all(names: list[str]) -> None:
     for name in names:
         importlib.import_module(name)
+
+
+def _open_history_file() -> History:
+    # In a worker thread: SQLite and the history code load here, not before the first paint.
+    from gui.storage.history import History
+
+    return History.open()
 
 
 _saved_gc_threshold: tuple[int, int, int] | None = None
@@ -535,7 +542,7 @@ class MainWindow(QMainWindow):
         return self._history_opening
 
     async def _open_history(self) -> History:
-        history = self._history or await asyncio.to_thread(History.open)
+        history = self._history or await asyncio.to_thread(_open_history_file)
         self._history = history
         self.history_panel.set_history(history)
         if history.notice:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shiboken6
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
@@ -38,8 +38,9 @@ from PySide6.QtWidgets import (
 from gui.core.spec import one_line_label
 from gui.qt.resources import status_colors
 from gui.storage import paths
-from gui.storage.export import default_filename, export
-from gui.storage.history import History, HistoryError, RunRecord, StoredRun
+
+if TYPE_CHECKING:  # imported when first used: the window paints before SQLite is loaded
+    from gui.storage.history import History, RunRecord, StoredRun
 
 __all__ = ["SEARCH_DELAY_MS", "HistoryPanel"]
 
@@ -272,6 +273,8 @@ class HistoryPanel(QWidget):
             self._dialog.raise_()
             return
         self._export_run, self._export_fmt = run, fmt
+        from gui.storage.export import default_filename
+
         name = default_filename(run, fmt)
         start = str(paths.exports_dir() / name)
         dialog = QFileDialog(self, f"Export run {run.id}", start)
@@ -305,6 +308,8 @@ class HistoryPanel(QWidget):
         query = self.search_edit.text().strip()
         model = self.model_combo.currentData()
         since = _since(self.period_combo.currentData())
+
+        from gui.storage.history import HistoryError
 
         def read() -> tuple[list[RunRecord], list[str]]:
             return history.list_runs(
@@ -373,6 +378,8 @@ class HistoryPanel(QWidget):
         history = self._history
         if history is None:
             return None
+        from gui.storage.history import HistoryError
+
         try:
             run = await asyncio.to_thread(history.get_run, run_id)
         except HistoryError as exc:
@@ -400,6 +407,8 @@ class HistoryPanel(QWidget):
 
     async def _write_export(self, run: StoredRun, fmt: str, path: Path) -> None:
         def write() -> None:
+            from gui.storage.export import export
+
             path.write_text(export(run, fmt), encoding="utf-8", newline="")
 
         try:
@@ -414,6 +423,8 @@ class HistoryPanel(QWidget):
         history = self._history
         if history is None:
             return
+        from gui.storage.history import HistoryError
+
         try:
             deleted = await asyncio.to_thread(history.delete_run, run_id)
         except HistoryError as exc:
