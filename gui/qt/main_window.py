@@ -41,6 +41,7 @@ from gui.core.errors import SpecError, TemplateError
 from gui.core.runner import CANCELLED_SHUTDOWN, Phase, Run
 from gui.core.spec import ModelProfile, ProviderKind, RunSpec, Strategy, make_spec
 from gui.qt.bridge import RunBridge
+from gui.qt.resources import status_colors
 from gui.qt.views.code_view import CodeView
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.debug_log import AsyncioDebugPanel
@@ -304,7 +305,7 @@ class MainWindow(QMainWindow):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
         self.progress.setTextVisible(True)
-        self.progress.setFormat("%v / %m")
+        self.progress.setFormat("")  # "%v / %m" once a run shows
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         bar.addSeparator()
@@ -347,6 +348,13 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         self.past_banner = QWidget(page)
         self.past_banner.setObjectName("pastRunBanner")
+        # Tinted like a "not live" chip, so a past run is never mistaken for the current one.
+        bg, fg = status_colors("queued")
+        self.past_banner.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.past_banner.setStyleSheet(
+            f"QWidget#pastRunBanner {{ background: {bg.name()}; }}"
+            f" QLabel#pastRunLabel {{ color: {fg.name()}; font-weight: bold; }}"
+        )
         bar = QHBoxLayout(self.past_banner)
         bar.setContentsMargins(8, 4, 8, 4)
         self.past_label = QLabel(self.past_banner)
@@ -594,6 +602,7 @@ class MainWindow(QMainWindow):
         self.timeline.reset([(c.id, c.title) for c in run.cells])
         self._ended = 0
         self._total = len(run.cells)
+        self.progress.setFormat("%v / %m")
         self.progress.setRange(0, self._total)
         self.progress.setValue(0)
 
@@ -737,6 +746,7 @@ class MainWindow(QMainWindow):
             f" done · {spec.strategy} · read-only"
         )
         self.past_banner.show()
+        self.progress.setFormat("%v / %m")
         self.progress.setRange(0, max(stored.total, 1))
         self.progress.setValue(stored.done + stored.failed + stored.cancelled)
         self.tabs.setCurrentIndex(0)
