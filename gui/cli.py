@@ -128,6 +128,14 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         help="model name; repeat for one column per model",
     )
     models.add_argument(
+        "--profile",
+        "-P",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a saved profile (see `fanout-studio profiles`) as a column; its key comes from the system keyring (repeatable)",
+    )
+    models.add_argument(
         "--base-url",
         metavar="URL",
         help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (Ollama)",
@@ -280,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p.add_argument(
         "--markdown", metavar="FILE", help="also write the results as Markdown (docs/benchmarks.md)"
     )
+    prof_p = sub.add_parser(
+        "profiles",
+        help="list the saved provider profiles",
+        description="List the provider profiles saved in the window's Profiles dock (use one with run --profile NAME). Keys are never printed.",
+    )
+    prof_p.add_argument("--json", action="store_true", help="print a JSON list")
     where = "the history database in $FANOUT_HOME, else the per-user data folder"
     hist_p = sub.add_parser(
         "history",
@@ -376,6 +390,47 @@ def _spec(
 
 
 def profiles_from_args(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
+    """Saved profiles named by ``--profile``, then one profile per ``--model``."""
+    saved = _saved_profiles(args.profile)
+    if saved and not args.model:
+        return saved
+    return saved + _model_profiles(args)
+
+
+def _saved_profiles(names: Sequence[str]) -> tuple[ModelProfile, ...]:
+    """The saved profiles ``names``, their keys read from the keyring into memory."""
+    if not names:
+        return ()
+    from gui.core import keys
+    from gui.storage.profiles import ProfileStore
+    from gui.storage.secrets import KeyStore, KeyStoreError
+
+    store = ProfileStore()
+    saved = {p.name: p for p in store.load()}
+    if store.notice:
+        sys.stderr.write(f"fanout-studio: {store.notice}\n")
+    keystore: KeyStore | None = None
+    out = []
+    for name in names:
+        item = saved.get(name)
+        if item is None:
+            have = (
+                ", ".join(sorted(saved))
+                or "none saved yet (save one in the window's Profiles dock)"
+            )
+            raise UsageError(f"no saved profile {name!r} (profiles: {have})")
+        ref = item.profile.key_ref
+        if ref and not keys.held(ref):
+            keystore = keystore or KeyStore()
+            try:
+                keys.remember(ref, keystore.get(ref))
+            except KeyStoreError as exc:
+                sys.stderr.write(f"fanout-studio: the key of profile {name!r}: {exc}\n")
+        out.append(item.for_run())
+    return tuple(out)
+
+
+def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
     """One profile per ``--model`` (or the provider's default model)."""
     kind = ProviderKind(args.provider)
     if kind is ProviderKind.SIMULATED:
@@ -888,6 +943,51 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _read_history(body)
 
 
+def cmd_profiles(args: argparse.Namespace) -> int:
+    """``fanout-studio profiles``: the saved provider profiles, without their keys."""
+    from gui.storage.profiles import ProfileStore
+
+    store = ProfileStore()
+    saved = store.load()
+    if store.notice:
+        sys.stderr.write(f"fanout-studio profiles: {store.notice}\n")
+    rows = []
+    for item in saved:
+        p = item.profile
+        key = (
+            "system keyring"
+            if p.key_ref
+            else ("none needed" if p.provider is ProviderKind.SIMULATED else f"${p.api_key_env}")
+        )
+        rows.append(
+            {
+                "name": item.name,
+                "provider": str(p.provider),
+                "model": p.model,
+                "base_url": p.base_url,
+                "max_concurrency": p.max_concurrency,
+                "temperature": p.temperature,
+                "max_tokens": p.max_tokens,
+                "key": key,
+            }
+        )
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not rows:
+        sys.stdout.write("No saved profiles. Save one in the window's Profiles dock.\n")
+        return EXIT_OK
+    sys.stdout.write(f"{'NAME':<20}{'PROVIDER':<11}{'MODEL':<24}{'IN FLIGHT':<11}{'KEY':<16}URL\n")
+    for r in rows:
+        flight = str(r["max_concurrency"] or "run's")
+        url = r["base_url"] or ("api.openai.com" if r["provider"] == "openai" else "-")
+        sys.stdout.write(
+            f"{r['name']:<20}{r['provider']:<11}{r['model']:<24}{flight:<11}{r['key']:<16}{url}\n"
+        )
+    return EXIT_OK
+
+
 def main(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command; returns the exit code."""
     parser = build_parser()
@@ -903,9 +1003,12 @@ def main(argv: Sequence[str]) -> int:
         from gui.bench import main as bench_main
 
         return bench_main(args.scenario, args.json, args.quick, args.markdown)
-    sync_handler = {"history": cmd_history, "show": cmd_show, "export": cmd_export}.get(
-        args.command
-    )
+    sync_handler = {
+        "history": cmd_history,
+        "show": cmd_show,
+        "export": cmd_export,
+        "profiles": cmd_profiles,
+    }.get(args.command)
     try:
         if sync_handler is not None:
             return sync_handler(args)

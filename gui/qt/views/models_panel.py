@@ -74,9 +74,14 @@ def clear_text_warning(profile: ModelProfile) -> str | None:
     url = urlparse(profile.base_url)
     if url.scheme != "http" or not url.netloc or is_loopback_host(url.hostname):
         return None
+    which = (
+        f"the key saved for {profile.key_ref!r}"
+        if profile.key_ref
+        else f"the API key in ${profile.api_key_env}"
+    )
     return (
-        f"Plain http:// to {url.hostname}: the API key in ${profile.api_key_env} would travel "
-        "in clear text. Use https:// unless this network is trusted."
+        f"Plain http:// to {url.hostname}: {which} would travel in clear text. Use https:// "
+        "unless this network is trusted."
     )
 
 
