@@ -124,6 +124,15 @@ class RunRecord:
     wall: float | None
     label: str | None
 
+    def counts_text(self) -> str:
+        """``3/4 done, 1 failed`` (failed and cancelled only when there are any)."""
+        parts = [f"{self.done}/{self.total} done"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.cancelled:
+            parts.append(f"{self.cancelled} cancelled")
+        return ", ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
         out = {name: getattr(self, name) for name in RunRecord.__dataclass_fields__}

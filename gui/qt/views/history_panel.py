@@ -87,15 +87,6 @@ def _when(epoch: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
 
 
-def _cells(record: RunRecord) -> str:
-    parts = [f"{record.done}/{record.total} done"]
-    if record.failed:
-        parts.append(f"{record.failed} failed")
-    if record.cancelled:
-        parts.append(f"{record.cancelled} cancelled")
-    return ", ".join(parts)
-
-
 class HistoryPanel(QWidget):
     """The list of past runs with their actions.
 
@@ -340,7 +331,7 @@ class HistoryPanel(QWidget):
                 [
                     _when(record.created_at),
                     record.status,
-                    _cells(record),
+                    record.counts_text(),
                     ", ".join(record.models),
                     record.strategy,
                     wall,

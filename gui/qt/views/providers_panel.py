@@ -371,8 +371,7 @@ class ProvidersPanel(QWidget):
                     keys.remember(name, key)
                 key_ref = name if key else None
                 if old is not None and old != name and had_key:
-                    await asyncio.to_thread(store.delete, old)
-                    keys.remember(old, None)
+                    await self._drop_key(old)
             saved = SavedProfile(name, replace(profile, key_ref=key_ref))
             current = [p for p in self._saved if p.name not in (old, name)]
             position = next(
@@ -404,15 +403,19 @@ class ProvidersPanel(QWidget):
         if saved is not None:
             self.use_requested.emit(saved)
 
+    async def _drop_key(self, name: str) -> None:
+        """Delete ``name``'s key from the keyring (in a thread) and from memory."""
+        store = self._keystore
+        if store is not None:
+            await asyncio.to_thread(store.delete, name)
+        keys.remember(name, None)
+
     async def _delete(self) -> None:
         name = self._editing
         if name is None:
             return
-        store = self._keystore
         try:
-            if store is not None:
-                await asyncio.to_thread(store.delete, name)
-            keys.remember(name, None)
+            await self._drop_key(name)
             current = [p for p in self._saved if p.name != name]
             await asyncio.to_thread(self._store.save, current)
         except (KeyStoreError, OSError) as exc:
@@ -429,11 +432,8 @@ class ProvidersPanel(QWidget):
         saved = self._find(name)
         if name is None or saved is None:
             return
-        store = self._keystore
         try:
-            if store is not None:
-                await asyncio.to_thread(store.delete, name)
-            keys.remember(name, None)
+            await self._drop_key(name)
             current = [
                 SavedProfile(p.name, replace(p.profile, key_ref=None)) if p.name == name else p
                 for p in self._saved
