@@ -40,6 +40,7 @@ from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.runner import CANCELLED_SHUTDOWN, Phase, Run
 from gui.core.spec import ModelProfile, ProviderKind, RunSpec, Strategy, make_spec
+from gui.core.tasks import TaskOwner
 from gui.qt.bridge import RunBridge
 from gui.qt.resources import status_colors
 from gui.qt.views.code_view import CodeView
@@ -160,7 +161,7 @@ class MainWindow(QMainWindow):
         self._keystore = keystore or KeyStore
         self._views: dict[str, _RunView] = {}
         self._main: _RunView | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskOwner()
         self._ended = 0
         self._total = 0
         self._closing = False
@@ -453,12 +454,7 @@ class MainWindow(QMainWindow):
         spec = self._runnable_spec("compare")
         if spec is None:
             return None
-        task = asyncio.get_running_loop().create_task(
-            self._drive_comparison(spec), name="fanout-comparison"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(self._drive_comparison(spec), "fanout-comparison")
 
     async def _drive_comparison(self, spec: RunSpec) -> None:
         self.chart.set_pending([s.value for s in COMPARE_ORDER], requests=len(spec.cells()))
@@ -497,7 +493,7 @@ class MainWindow(QMainWindow):
         for view in list(self._views.values()):
             if not view.run.finished:
                 view.run.cancel(CANCELLED_SHUTDOWN)
-        tasks = [t for t in self._tasks if not t.done()]
+        tasks = self._tasks.pending()
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=0.8)
             for task in pending:
@@ -531,9 +527,7 @@ class MainWindow(QMainWindow):
         objects those imports create (each full collection otherwise paused the loop
         50-130 ms mid-run). The langchain-openai import (~1.7 s) follows only when an
         OpenAI-compatible profile is in use."""
-        task = asyncio.get_running_loop().create_task(self._warm_up(), name="fanout-warm-up")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._tasks.spawn(self._warm_up(), "fanout-warm-up")
         self.models.profiles_changed.connect(self._on_models_profiles_changed)
         self.providers.load()
         self.ensure_history()
@@ -542,11 +536,7 @@ class MainWindow(QMainWindow):
     def ensure_history(self) -> asyncio.Task[History]:
         """Open the run history off the GUI thread (once); the task resolves to it."""
         if self._history_opening is None:
-            self._history_opening = asyncio.get_running_loop().create_task(
-                self._open_history(), name="fanout-history-open"
-            )
-            self._tasks.add(self._history_opening)
-            self._history_opening.add_done_callback(self._tasks.discard)
+            self._history_opening = self._tasks.spawn(self._open_history(), "fanout-history-open")
         return self._history_opening
 
     async def _open_history(self) -> History:
@@ -576,11 +566,7 @@ class MainWindow(QMainWindow):
         if "langchain_openai" in sys.modules or self._closing:
             return
         if any(p.provider is ProviderKind.OPENAI for p in self.models.profiles()):
-            task = asyncio.get_running_loop().create_task(
-                self._warm_up(openai=True), name="fanout-warm-up-openai"
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._warm_up(openai=True), "fanout-warm-up-openai")
 
     def _ensure_backend(self) -> Backend:
         if self._backend is None:
@@ -608,11 +594,7 @@ class MainWindow(QMainWindow):
 
     def _launch(self, view: _RunView) -> None:
         view.run.subscribe(self._bridge.subscriber(view.cell_map if not view.primary else None))
-        task = asyncio.get_running_loop().create_task(
-            self._drive(view), name=f"fanout-window:{view.run.id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._drive(view), f"fanout-window:{view.run.id}")
 
     async def _drive(self, view: _RunView) -> None:
         """Run one run to its end, restoring the UI whatever happens."""
@@ -705,9 +687,7 @@ class MainWindow(QMainWindow):
             await asyncio.to_thread(history.flush, 2.0)  # the last cells are on disk first
             self.history_panel.refresh()
 
-        task = asyncio.get_running_loop().create_task(refresh(), name="fanout-history-refresh")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(refresh(), "fanout-history-refresh")
 
     def show_past_run(self, stored: StoredRun) -> bool:
         """Show a run from the history in the grid, read-only; ``False`` while a run is on."""
@@ -810,9 +790,7 @@ class MainWindow(QMainWindow):
                 return
             self.history_panel.export_run(stored, fmt)
 
-        task = asyncio.get_running_loop().create_task(export(), name="fanout-export")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(export(), "fanout-export")
 
     def _on_providers_use_requested(self, saved: SavedProfile) -> None:
         self.models.add_profile(saved.for_run())

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.spec import one_line_label
+from gui.core.tasks import TaskOwner
 from gui.qt.resources import status_colors
 from gui.storage import paths
 
@@ -105,7 +106,7 @@ class HistoryPanel(QWidget):
         super().__init__(parent)
         self._history = history
         self._records: list[RunRecord] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskOwner()
         self._dialog: QFileDialog | None = None
         self._export_fmt = "json"
         self._export_run: StoredRun | None = None
@@ -246,13 +247,11 @@ class HistoryPanel(QWidget):
 
     async def wait_idle(self) -> None:
         """Wait for queries, exports and deletes in progress (tests and shutdown)."""
-        while self._tasks:
-            await asyncio.wait(list(self._tasks))
+        await self._tasks.wait_idle()
 
     def shutdown(self) -> None:
         """Cancel work in progress (the window is closing)."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
 
     def export_to(self, run: StoredRun, fmt: str, path: str | Path) -> asyncio.Task[Any]:
         """Write ``run`` as ``fmt`` to ``path`` (off the GUI thread); the status line says how."""
@@ -287,10 +286,7 @@ class HistoryPanel(QWidget):
     # ------------------------------------------------------------------ internals
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro, name)
 
     async def _refresh(self, generation: int) -> None:
         history = self._history

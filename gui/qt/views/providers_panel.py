@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from gui.core import keys
 from gui.core.spec import ModelProfile, ProviderKind
+from gui.core.tasks import TaskOwner
 from gui.qt.resources import status_colors
 from gui.qt.views.models_panel import ModelCard
 from gui.storage.profiles import PROVIDER_PRESETS, ProfileStore, SavedProfile
@@ -85,7 +86,7 @@ class ProvidersPanel(QWidget):
         self._saved: list[SavedProfile] = []
         self._editing: str | None = None  # name of the saved profile in the editor; None = new
         self._card: ModelCard | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskOwner()
         self._build_ui()
         self._show_editor(None)
 
@@ -228,21 +229,16 @@ class ProvidersPanel(QWidget):
 
     async def wait_idle(self) -> None:
         """Wait for loads and saves in progress (tests and shutdown)."""
-        while self._tasks:
-            await asyncio.wait(list(self._tasks))
+        await self._tasks.wait_idle()
 
     def shutdown(self) -> None:
         """Cancel work in progress (the window is closing)."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel_all()
 
     # ------------------------------------------------------------------ internals
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro, name)
 
     async def _load(self) -> None:
         def work() -> tuple[list[SavedProfile], str | None, KeyStore]:
