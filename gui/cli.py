@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from gui.core import events as ev
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
-from gui.core.inputs import read_rows_file
+from gui.core.inputs import load_rows_file
 from gui.core.metrics import CellMetrics, RunSummary
 from gui.core.runner import Run
 from gui.core.spec import (
@@ -40,7 +40,10 @@ from gui.core.spec import (
     SimSettings,
     Strategy,
     make_spec,
+    missing_column_message,
     one_line_label,
+    range_problem,
+    template_variables,
 )
 from gui.resources import demo_names
 
@@ -88,7 +91,28 @@ def _number(kind: type[int] | type[float], *, positive: bool) -> Callable[[str],
 _positive_float = _number(float, positive=True)
 _non_negative_float = _number(float, positive=False)
 _positive_int = _number(int, positive=True)
-_non_negative_int = _number(int, positive=False)
+
+
+def _limit(
+    kind: type[int] | type[float], bounds: tuple[float, float], *, note: str = ""
+) -> Callable[[str], Any]:
+    """An argparse type for a limit: a number within ``bounds``, else one line with the range."""
+    lo, hi = bounds
+    accepted = f"use {lo:g} to {hi:g}{note}"
+    check = _number(kind, positive=lo > 0)
+
+    def parse(text: str) -> int | float:
+        try:
+            value = check(text)
+        except argparse.ArgumentTypeError as exc:
+            if "not a" in str(exc):  # not a number at all
+                raise
+            raise argparse.ArgumentTypeError(f"{exc}; {accepted}") from None
+        if range_problem("", value, bounds):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range: {accepted}")
+        return value
+
+    return parse
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
@@ -194,19 +218,33 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     if strategy:
         lim.add_argument("--strategy", "-s", choices=[s.value for s in Strategy], default="stream")
     lim.add_argument(
-        "--max-concurrency", "-c", type=_positive_int, default=_LIMITS.max_concurrency, metavar="N"
+        "--max-concurrency",
+        "-c",
+        type=_limit(int, Limits.MAX_CONCURRENCY_RANGE),
+        default=_LIMITS.max_concurrency,
+        metavar="N",
+        help="cells in flight at once, 1 to 1000 (default %(default)s)",
     )
     lim.add_argument(
-        "--rps", type=_positive_float, metavar="R", help="requests per second (default: no cap)"
+        "--rps",
+        type=_limit(float, Limits.RPS_RANGE, note=", or leave --rps out for no cap"),
+        metavar="R",
+        help="requests per second, 0.01 to 10000 (default: no cap)",
     )
     lim.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=_limit(float, Limits.TIMEOUT_RANGE),
         default=_LIMITS.timeout,
         metavar="S",
-        help="seconds per request, stream included (default 60)",
+        help="seconds per request, stream included, 0.05 to 3600 (default 60)",
     )
-    lim.add_argument("--retries", type=_non_negative_int, default=_LIMITS.retries, metavar="N")
+    lim.add_argument(
+        "--retries",
+        type=_limit(int, Limits.RETRIES_RANGE),
+        default=_LIMITS.retries,
+        metavar="N",
+        help="extra attempts after a retryable failure, 0 to 10 (default %(default)s)",
+    )
     lim.add_argument("--error-policy", choices=[e.value for e in ErrorPolicy], default="isolate")
 
     out = p.add_argument_group("output")
@@ -346,8 +384,17 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------- spec building
 
 
-def spec_from_args(args: argparse.Namespace, strategy: Strategy | None = None) -> RunSpec:
+def spec_from_args(
+    args: argparse.Namespace, strategy: Strategy | None = None, *, warn: bool = False
+) -> RunSpec:
     """Build and validate the run the arguments describe.
+
+    Args:
+        args: The parsed arguments.
+        strategy: Overrides ``--strategy`` (``compare`` runs each strategy in turn).
+        warn: Write warnings that do not stop the run (an inputs file read as Windows-1252,
+            a column the template does not use) to stderr, one line each. ``compare`` builds
+            the spec once per strategy and asks for them only the first time.
 
     Raises:
         UsageError: anything the user must fix, as one line.
@@ -361,7 +408,20 @@ def spec_from_args(args: argparse.Namespace, strategy: Strategy | None = None) -
     if topics and args.inputs:
         raise UsageError("give either --topic or --inputs, not both")
     try:
-        inputs: list[Any] = read_rows_file(args.inputs) if args.inputs else topics
+        variables = template_variables(template)
+        inputs: list[Any] = (
+            _rows_from_inputs_file(
+                args.inputs, variables, (args.command or "run") if warn else None
+            )
+            if args.inputs
+            else topics
+        )
+        if variables and not inputs:
+            names = ", ".join(f"{{{v}}}" for v in variables)
+            raise UsageError(
+                f"No inputs: the template uses {names}. Give --topic X (repeatable) or "
+                "--inputs FILE (CSV or JSON Lines)."
+            )
         limits = Limits(
             max_concurrency=args.max_concurrency,
             requests_per_second=args.rps,
@@ -375,6 +435,42 @@ def spec_from_args(args: argparse.Namespace, strategy: Strategy | None = None) -
         )
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def _warn(command: str, line: str) -> None:
+    sys.stderr.write(f"fanout-studio {command}: warning: {line}\n")
+
+
+def _rows_from_inputs_file(
+    path: str, variables: list[str], warn_as: str | None
+) -> list[dict[str, str]]:
+    """The rows of ``--inputs``; a column the template needs and the file lacks is refused.
+
+    Warnings go to stderr as the command ``warn_as`` (``None``: no warnings).
+    """
+    loaded = load_rows_file(path)
+    name = Path(path).name
+    missing = [v for v in variables if v not in loaded.columns]
+    if missing:
+        raise TemplateError(missing_column_message(missing[0], loaded.columns, name))
+    if warn_as is not None:
+        command = warn_as
+        for note in loaded.notes:
+            _warn(command, note)
+        if not variables:
+            _warn(
+                command, f"the template has no {{variables}}, so the rows of {name} are not used."
+            )
+        unused = [c for c in loaded.columns if c not in variables]
+        if variables and unused:
+            names = ", ".join(repr(c) for c in unused)
+            one = len(unused) == 1
+            _warn(
+                command,
+                f"{name}: column{'' if one else 's'} {names} {'is' if one else 'are'} not in "
+                "the template, so not sent.",
+            )
+    return loaded.rows
 
 
 def _spec(
@@ -594,7 +690,24 @@ def summary_json(s: RunSummary) -> dict[str, Any]:
     }
 
 
-def _fmt_cell(item: dict[str, Any]) -> str:
+def _repeated_rows(items: Sequence[dict[str, Any]]) -> dict[int, int]:
+    """Item index -> 1-based row number, for the items whose input another row repeats.
+
+    Duplicate rows are kept and both run; the row number tells their answers apart.
+    """
+    rows: dict[int, int] = {}
+    for i, item in enumerate(items):
+        cell = str(item.get("cell") or "")
+        if cell.startswith("r") and "m" in cell and cell[1 : cell.index("m")].isdigit():
+            rows[i] = int(cell[1 : cell.index("m")]) + 1
+    keys = {i: tuple(items[i]["input"].items()) for i in rows}
+    seen: dict[tuple[Any, ...], set[int]] = {}
+    for i, key in keys.items():
+        seen.setdefault(key, set()).add(rows[i])
+    return {i: rows[i] for i, key in keys.items() if len(seen[key]) > 1}
+
+
+def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     m = item["metrics"] or {}
     parts = [item["status"]]
     if m.get("latency") is not None:
@@ -607,6 +720,8 @@ def _fmt_cell(item: dict[str, Any]) -> str:
     if m.get("retries"):
         parts.append(f"{m['retries']} retries")
     inputs = " / ".join(item["input"].values()) or "prompt"
+    if row is not None:
+        inputs = f"{inputs} (row {row})"
     head = f"── {inputs} × {item['model']} · " + " · ".join(parts)
     body = item["output"]
     if item["error"]:
@@ -647,7 +762,7 @@ def close_history(history: History | None) -> None:
 
 async def cmd_run(args: argparse.Namespace) -> int:
     """``fanout-studio run``."""
-    spec = spec_from_args(args)
+    spec = spec_from_args(args, warn=True)
     show_progress = not args.quiet and sys.stderr.isatty()
     history = open_history(not args.no_history)
     try:
@@ -673,8 +788,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
         )
         sys.stdout.write("\n")
     else:
-        for item in results:
-            sys.stdout.write(_fmt_cell(item) + "\n")
+        repeated = _repeated_rows(results)
+        for i, item in enumerate(results):
+            sys.stdout.write(_fmt_cell(item, repeated.get(i)) + "\n")
         s = run.summary
         sys.stdout.write(
             f"{s.done} done, {s.failed} failed, {s.cancelled} cancelled of {s.total} in {s.wall:.2f} s ({s.strategy}, peak {s.peak_in_flight} in flight)"
@@ -696,7 +812,7 @@ async def cmd_compare(args: argparse.Namespace) -> int:
             ) from None
     rows: list[dict[str, Any]] = []
     show_progress = not args.quiet and sys.stderr.isatty()
-    spec_from_args(args, Strategy.STREAM)  # bad usage fails before the history is opened
+    spec_from_args(args, Strategy.STREAM, warn=True)  # bad usage fails before the history opens
     history = open_history(not args.no_history)
     try:
         code = await _compare_runs(args, order, rows, history, show_progress)
@@ -908,8 +1024,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         if run.spec.system:
             sys.stdout.write(f"system: {run.spec.system}\n")
         sys.stdout.write("\n")
-        for item in stored_cell_items(run):
-            sys.stdout.write(_fmt_cell(item) + "\n")
+        items = stored_cell_items(run)
+        repeated = _repeated_rows(items)
+        for i, item in enumerate(items):
+            sys.stdout.write(_fmt_cell(item, repeated.get(i)) + "\n")
         return EXIT_OK
 
     return _read_history(body)
