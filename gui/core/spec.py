@@ -510,6 +510,25 @@ def missing_column_message(
     )
 
 
+def _empty_column_message(
+    variable: str, variables: Sequence[str], rows: Sequence[Mapping[str, str]]
+) -> str:
+    """One line: ``variable`` is blank in every row; a filled column it may be a typo of."""
+    others: dict[str, None] = {}
+    for row in rows:
+        others.update((k, None) for k, v in row.items() if k not in variables and str(v).strip())
+    guess = suggest_name(variable, list(others))
+    if guess is not None:
+        return (
+            f"Column {variable!r} is empty in every row, but {guess!r} has values: "
+            f"did you mean {{{guess}}}? Rename the variable in the template."
+        )
+    return (
+        f"Column {variable!r} is empty in every row, so {{{variable}}} has nothing to fill "
+        f"it. Fill in the {variable} values or remove {{{variable}}} from the template."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RunSpec:
     """A whole run: the plan the engine executes.
@@ -565,10 +584,7 @@ class RunSpec:
                 raise TemplateError(missing_column_message(missing[0], list(columns)))
             for v in variables:
                 if not any(str(row.get(v, "")).strip() for row in self.rows):
-                    raise TemplateError(
-                        f"Column {v!r} is empty in every row, so {{{v}}} has nothing to fill "
-                        f"it. Fill in the {v} values or remove {{{v}}} from the template."
-                    )
+                    raise TemplateError(_empty_column_message(v, variables, self.rows))
 
     def cells(self) -> list[Cell]:
         """The run's cells, row-major: every model for row 0, then row 1, ...

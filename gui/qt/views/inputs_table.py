@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.core.errors import SpecError, one_line
-from gui.core.inputs import read_rows_file, rows_from_lines
+from gui.core.errors import SpecError, TemplateError, one_line
+from gui.core.inputs import MAX_INPUT_ROWS, load_rows_file, rows_from_lines
+from gui.core.spec import ModelProfile, make_spec, suggest_name
 from gui.qt.resources import icon
 from gui.qt.views.prompt_editor import IssueLabel, Severity
 
@@ -399,13 +400,49 @@ class InputsTable(QWidget):
         names = self._model.columns if include_unused else self._variables
         if not names:
             return []
-        positions = [self._model.columns.index(n) for n in names]
-        out: list[dict[str, str]] = []
-        for row in self._model.rows:
-            values = [row[p].strip() for p in positions]
-            if any(values):
-                out.append(dict(zip(names, values, strict=True)))
+        out = self._rows_with_data(names, self._variables or names)
+        if not out and not include_unused and self.unused_columns():
+            # Nothing fills the template but other columns hold data (a file whose column
+            # is named differently): hand those rows over with every column, so that the
+            # run is refused with "column 'topc' is empty ... did you mean {topic}?" rather
+            # than "no inputs". Such rows can never run: every variable is blank in them.
+            out = self._rows_with_data(self._model.columns, self._model.columns)
         return out
+
+    def _rows_with_data(
+        self, names: Sequence[str], deciding: Sequence[str]
+    ) -> list[dict[str, str]]:
+        """``names`` of every row in which some ``deciding`` column is not blank, stripped."""
+        columns = self._model.columns
+        positions = [columns.index(n) for n in names]
+        out: list[dict[str, str]] = []
+        if list(deciding) == list(names[: len(deciding)]):  # variables come first: one pass
+            count = len(deciding)
+            for row in self._model.rows:
+                values = [row[p].strip() for p in positions]
+                if any(values[:count]):
+                    out.append(dict(zip(names, values, strict=True)))
+            return out
+        checks = [columns.index(n) for n in deciding]
+        for row in self._model.rows:
+            if any(row[p].strip() for p in checks):
+                out.append({n: row[p].strip() for n, p in zip(names, positions, strict=True)})
+        return out
+
+    def blocking_issue(self) -> str | None:
+        """Why the rows cannot fill the template (a variable blank in every row), or ``None``.
+
+        The reason :meth:`gui.core.spec.RunSpec.validate` gives for :meth:`rows`, for a caller
+        that wants to show it under the table rather than under the prompt.
+        """
+        rows = self.rows()
+        if not rows:
+            return None
+        try:
+            make_spec("\n".join(f"{{{v}}}" for v in self._variables), rows, [ModelProfile()])
+        except (TemplateError, SpecError) as exc:
+            return str(exc)
+        return None
 
     def set_rows(self, rows: Sequence[Mapping[str, str]]) -> None:
         """Replace all rows; keys that are not variables become unused columns."""
@@ -469,6 +506,15 @@ class InputsTable(QWidget):
         else:
             first = self._model.columns[0]
             rows = _aligned(rows_from_lines(text, first), self._model.columns)
+        if len(self._model.rows) + len(rows) > MAX_INPUT_ROWS:
+            # Refused whole: a paste is never half applied.
+            self._notice = (
+                f"Pasting {len(rows):,} rows would make {len(self._model.rows) + len(rows):,}; "
+                f"a run takes at most {MAX_INPUT_ROWS:,}. Paste fewer lines.",
+                "error",
+            )
+            self._refresh()
+            return 0
         self._append(rows)
         return len(rows)
 
@@ -580,7 +626,16 @@ class InputsTable(QWidget):
     def _add_imported(self, plan: _ImportPlan, source: str) -> None:
         before = self._model.columns
         if plan.base_columns != before:  # the table changed while the file was read
-            plan = _plan_import(plan.rows, before, self._variables)
+            plan = _plan_import(plan.rows, before, self._variables, plan.file_columns, plan.notes)
+        total = len(self._model.rows) + len(plan.aligned)
+        if total > MAX_INPUT_ROWS:  # refused before anything changes: never half imported
+            self._notice = (
+                f"{source} would make {total:,} rows; a run takes at most {MAX_INPUT_ROWS:,}. "
+                "Clear the table first or split the file.",
+                "error",
+            )
+            self._refresh()
+            return
         if plan.columns != before:
             width = len(plan.columns)
             self._model.reset(
@@ -588,9 +643,11 @@ class InputsTable(QWidget):
                 self._variables,
                 [r + [""] * (width - len(r)) for r in self._model.rows],
             )
+        notes = list(plan.notes)
         if plan.missing:
-            names = ", ".join(f"'{m}'" for m in plan.missing)
-            self._notice = (f"{source} has no column {names}: those cells are empty.", "warning")
+            notes.append(_missing_columns_message(source, plan.missing, plan.file_columns))
+        if notes:
+            self._notice = (" ".join(notes), "warning")
         self._model.trim_trailing_blank()
         self._model.append(plan.aligned)
         self._changed(columns_before=before)
@@ -756,6 +813,8 @@ class _ImportPlan:
         columns: Columns after the import (new keys appended as unused columns).
         aligned: ``rows`` as lists aligned with ``columns``.
         missing: Variables no imported row has.
+        file_columns: The columns the file has, in its order.
+        notes: Warnings from reading the file (e.g. its encoding was guessed).
     """
 
     rows: Sequence[Mapping[str, str]]
@@ -763,10 +822,16 @@ class _ImportPlan:
     columns: list[str]
     aligned: list[list[str]]
     missing: list[str]
+    file_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _plan_import(
-    rows: Sequence[Mapping[str, str]], base_columns: Sequence[str], variables: Sequence[str]
+    rows: Sequence[Mapping[str, str]],
+    base_columns: Sequence[str],
+    variables: Sequence[str],
+    file_columns: Sequence[str] | None = None,
+    notes: Sequence[str] = (),
 ) -> _ImportPlan:
     """Pure (no Qt): safe to run in a worker thread."""
     columns = list(base_columns)
@@ -777,9 +842,41 @@ def _plan_import(
                 seen.add(key)
                 columns.append(key)
     missing = [v for v in variables if not any(v in r for r in rows)]
-    return _ImportPlan(rows, list(base_columns), columns, _aligned(rows, columns), missing)
+    if file_columns is None:
+        file_columns = list(dict.fromkeys(k for r in rows for k in r))
+    return _ImportPlan(
+        rows,
+        list(base_columns),
+        columns,
+        _aligned(rows, columns),
+        missing,
+        list(file_columns),
+        list(notes),
+    )
 
 
 def _read_and_plan(path: str, base_columns: Sequence[str], variables: Sequence[str]) -> _ImportPlan:
-    """Read ``path`` with :func:`gui.core.inputs.read_rows_file` and plan its import."""
-    return _plan_import(read_rows_file(path), base_columns, variables)
+    """Read ``path`` with :func:`gui.core.inputs.load_rows_file` and plan its import."""
+    loaded = load_rows_file(path)
+    return _plan_import(loaded.rows, base_columns, variables, loaded.columns, loaded.notes)
+
+
+def _missing_columns_message(
+    source: str, missing: Sequence[str], file_columns: Sequence[str]
+) -> str:
+    """One line: which variables the file has no column for, the columns it has, the fix."""
+    have = ", ".join(file_columns) or "none"
+    if len(missing) > 1:
+        names = ", ".join(f"'{m}'" for m in missing)
+        return (
+            f"{source} has no columns {names} (its columns: {have}): those cells are empty. "
+            "Fill them in, or rename the variables in the template."
+        )
+    name = missing[0]
+    guess = suggest_name(name, file_columns)
+    fix = (
+        f"Did you mean {{{guess}}}? Rename the variable in the template."
+        if guess
+        else f"Fill in the {name} cells, or use one of its columns in the template."
+    )
+    return f"{source} has no column '{name}' (its columns: {have}). {fix}"

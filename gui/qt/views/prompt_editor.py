@@ -14,7 +14,6 @@ column is *unknown* (red wavy underline, blocks a run), a column without a varia
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
@@ -37,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.errors import TemplateError
-from gui.core.spec import template_variables
+from gui.core.spec import TEMPLATE_TOKEN, suggest_name, template_variables
 
 __all__ = ["DEBOUNCE_MS", "PLACEHOLDER", "IssueLabel", "PromptEditor"]
 
@@ -52,10 +51,10 @@ DEBOUNCE_MS = 150
 Severity = Literal["error", "warning", "info"]
 
 # One token of an f-string template, scanned left to right the way string.Formatter does:
-# escaped braces first, then a replacement field, then a stray brace (an error).
-_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-# A replacement field's name ends at a conversion (!r) or a format spec (:>10).
-_FIELD_END = re.compile(r"[!:]")
+# escaped braces first, then a replacement field, then a stray brace (an error). The same
+# pattern as the engine's check (gui.core.spec.template_variables), so what is red here is
+# exactly what blocks a run.
+_TOKEN = TEMPLATE_TOKEN
 
 
 def _is_dark(palette: QPalette) -> bool:
@@ -217,8 +216,8 @@ class _VariableHighlighter(QSyntaxHighlighter):
             if field is None:  # a stray brace
                 fmt = self._error
             else:
-                name = _FIELD_END.split(field, maxsplit=1)[0]
-                if not name.isidentifier():
+                name = field
+                if not name.isidentifier():  # JSON, code, a format spec: not a variable
                     fmt = self._error
                 elif self._known is not None and name not in self._known:
                     fmt = self._unknown
@@ -391,7 +390,7 @@ class PromptEditor(QWidget):
         if self._error is not None:
             return self._error
         unknown = self._unknown_variables()
-        return _unknown_message(unknown) if unknown else None
+        return _unknown_message(unknown, self._columns or []) if unknown else None
 
     def show_issue(self, message: str | None) -> None:
         """Show a message from outside (e.g. run validation) until the template is edited.
@@ -442,10 +441,12 @@ class PromptEditor(QWidget):
             return
         unknown = self._unknown_variables()
         if unknown:
-            self._issue.show_message(_unknown_message(unknown), "error")
+            self._issue.show_message(_unknown_message(unknown, self._columns or []), "error")
             return
         unused = [c for c in self._columns or [] if c not in self._variables]
-        self._issue.show_message(_unused_message(unused) if unused else None, "warning")
+        self._issue.show_message(
+            _unused_message(unused, self._variables) if unused else None, "warning"
+        )
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -494,14 +495,25 @@ def _quoted(names: Iterable[str]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
-def _unknown_message(unknown: list[str]) -> str:
+def _unknown_message(unknown: list[str], columns: Sequence[str]) -> str:
     fields = ", ".join(f"{{{n}}}" for n in unknown)
     if len(unknown) == 1:
+        guess = suggest_name(unknown[0], [c for c in columns if c not in unknown])
+        if guess is not None:  # a typo of a column that exists: {topc} for 'topic'
+            return (
+                f"Unknown variable {fields}: did you mean {{{guess}}}? "
+                f"(or add a column {_quoted(unknown)} to the inputs)"
+            )
         return f"Unknown variable {fields}: add a column {_quoted(unknown)} to the inputs"
     return f"Unknown variables {fields}: add columns {_quoted(unknown)} to the inputs"
 
 
-def _unused_message(unused: list[str]) -> str:
+def _unused_message(unused: list[str], variables: Sequence[str]) -> str:
     if len(unused) == 1:
-        return f"Column {_quoted(unused)} is not used by the template"
+        message = f"Column {_quoted(unused)} is not used by the template"
+        # A file's 'topic' next to the template's {topc}: most likely a typo in the template.
+        meant = suggest_name(unused[0], variables)
+        if meant is not None:
+            message += f" (did you mean {{{unused[0]}}} instead of {{{meant}}}?)"
+        return message
     return f"Columns {_quoted(unused)} are not used by the template"

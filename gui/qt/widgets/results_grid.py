@@ -12,10 +12,15 @@ be sized without measuring anything. (Qt caps a widget at 16,777,215 px, which a
 row is about 76,000 rows.) The model-name header sits in the scroll area's top viewport
 margin, the way ``QTableView`` places its ``QHeaderView``, so it stays visible while the
 rows scroll and follows the horizontal scroll bar.
+
+Duplicate input rows are kept (both run), so two rows may carry the same label: the grid
+then adds the row number to the label and the pane titles of each repeated row
+("cats (row 3) × sim-1"), whoever built the labels.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -23,6 +28,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
 
 from gui.core.metrics import CellMetrics
+from gui.core.spec import cut_text
 from gui.qt.widgets.cell_pane import CellPane, ElidedLabel, markdown_to_plain
 
 #: What the grid says before the first run.
@@ -173,6 +179,7 @@ class ResultsGrid(QScrollArea):
         self._col_labels = list(col_labels)
         self._cell_ids = [list(row) for row in cell_ids]
         self._titles = [list(row) for row in titles] if titles is not None else None
+        self._number_repeated_rows()
         # States are created on first use: 10,000 rows need no 20,000 records up front.
         for r, row in enumerate(self._cell_ids):
             for c, cell_id in enumerate(row):
@@ -192,6 +199,29 @@ class ResultsGrid(QScrollArea):
         self._header.setVisible(has_grid)
         self.setViewportMargins(0, self._header_height if has_grid else 0, 0, 0)
         self._relayout()
+
+    def _number_repeated_rows(self) -> None:
+        """Tell repeated rows apart: their label and pane titles get ``(row N)``."""
+        counts = Counter(self._row_labels)
+        if len(counts) == len(self._row_labels):
+            return
+        for r, label in enumerate(self._row_labels):
+            if counts[label] < 2:
+                continue
+            tag = f"(row {r + 1})"
+            self._row_labels[r] = f"{label} {tag}"
+            if self._titles is not None:
+                # The usual title starts with the row label: the number goes right after it.
+                self._titles[r] = [
+                    f"{label} {tag}{title[len(label) :]}"
+                    if title.startswith(label)
+                    else f"{tag} {title}"
+                    for title in self._titles[r]
+                ]
+
+    def row_label(self, row: int) -> str:
+        """The label shown left of input row ``row`` (with its number if repeated)."""
+        return self._row_labels[row]
 
     def set_read_only(self, read_only: bool) -> None:
         """Show a past run: panes keep Copy but offer no Cancel or Retry."""
@@ -459,7 +489,7 @@ class ResultsGrid(QScrollArea):
         label.setTextFormat(Qt.TextFormat.PlainText)
         label.setWordWrap(True)
         label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        label.setText(text if len(text) <= _ROW_LABEL_CHARS else text[: _ROW_LABEL_CHARS - 1] + "…")
+        label.setText(cut_text(text, _ROW_LABEL_CHARS))
         label.setToolTip(text)
         label.setVisible(self._label_width > 0)
         panes: list[CellPane] = []
