@@ -5,15 +5,22 @@ reports its own change at once through :attr:`ConcurrencyPanel.limits_changed`; 
 strategy is frozen while a run is active. The gauges are repainted a few times per second
 during a run, so updating them never triggers a relayout: numbers sit in fixed-size labels
 and the bars are tiny painted widgets.
+
+The spin boxes cannot hold a value outside :class:`~gui.core.spec.Limits`' ranges, but a
+plain ``QSpinBox`` hides that: typing 10000 into a 1..1000 box silently drops the last digit
+and applies 1000. Here the typed text stays visible, Enter (or leaving the box) refuses it,
+keeps the previous value, and the line under the form says the accepted range, in the same
+words the engine and the command line use.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -29,8 +36,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.core.spec import ErrorPolicy, Limits, Strategy
+from gui.core.spec import ErrorPolicy, Limits, Strategy, range_problem
 from gui.qt.resources import status_colors
+from gui.qt.views.prompt_editor import IssueLabel
 
 #: Strategies in menu order (the streaming default first), each with a one-sentence tooltip.
 STRATEGY_TIPS: dict[Strategy, str] = {
@@ -124,6 +132,73 @@ class _GaugeBar(QWidget):
         painter.end()
 
 
+# A number as typed, possibly incomplete ("-", "1.") or out of range; never letters.
+_TYPED_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)?")
+
+
+def _typed_body(box: QSpinBox | QDoubleSpinBox, text: str) -> str:
+    """``text`` of ``box`` without its prefix and suffix."""
+    body = text
+    if box.prefix() and body.startswith(box.prefix()):
+        body = body[len(box.prefix()) :]
+    if box.suffix() and body.endswith(box.suffix()):
+        body = body[: -len(box.suffix())]
+    return body.strip()
+
+
+def _validate_typed(box: QSpinBox | QDoubleSpinBox, result: Any, text: str, pos: int) -> Any:
+    """Qt's verdict on ``text``, except that a number out of range stays as typed.
+
+    Qt calls a number beyond the maximum *Invalid* and drops the keystroke; *Intermediate*
+    keeps it on screen, and committing it then goes through :func:`_refuse_typed`.
+    """
+    state = result[0] if isinstance(result, tuple) else result
+    if state == QValidator.State.Invalid and _TYPED_NUMBER.fullmatch(_typed_body(box, text)):
+        return (QValidator.State.Intermediate, text, pos)
+    return result
+
+
+def _refuse_typed(box: QSpinBox | QDoubleSpinBox, text: str, signal: Any) -> str:
+    """Committing text that is not a value: report the number typed (the box then reverts)."""
+    body = _typed_body(box, text).replace(",", ".")
+    try:
+        value = float(body)
+    except ValueError:
+        return text
+    if not box.minimum() <= value <= box.maximum():
+        signal.emit(value)
+    return text
+
+
+class RangeSpinBox(QSpinBox):
+    """A ``QSpinBox`` that refuses an out-of-range number visibly instead of clamping it.
+
+    Signals:
+        value_refused(float): a number outside the range was typed and committed; the box
+            kept its previous value.
+    """
+
+    value_refused = Signal(float)
+
+    def validate(self, text: str, pos: int) -> Any:
+        return _validate_typed(self, super().validate(text, pos), text, pos)
+
+    def fixup(self, text: str) -> str:
+        return _refuse_typed(self, text, self.value_refused)
+
+
+class RangeDoubleSpinBox(QDoubleSpinBox):
+    """A ``QDoubleSpinBox`` that refuses an out-of-range number visibly (see :class:`RangeSpinBox`)."""
+
+    value_refused = Signal(float)
+
+    def validate(self, text: str, pos: int) -> Any:
+        return _validate_typed(self, super().validate(text, pos), text, pos)
+
+    def fixup(self, text: str) -> str:
+        return _refuse_typed(self, text, self.value_refused)
+
+
 class ConcurrencyPanel(QWidget):
     """Strategy, limits and live gauges; the main window docks it.
 
@@ -166,7 +241,7 @@ class ConcurrencyPanel(QWidget):
         form.addRow("Strategy", self._strategy)
 
         lo, hi = Limits.MAX_CONCURRENCY_RANGE
-        self._max_concurrency = QSpinBox(self)
+        self._max_concurrency = RangeSpinBox(self)
         self._max_concurrency.setObjectName("maxConcurrencySpin")
         self._max_concurrency.setRange(int(lo), int(hi))
         self._max_concurrency.setToolTip(
@@ -177,7 +252,7 @@ class ConcurrencyPanel(QWidget):
         form.addRow("Max concurrency", self._max_concurrency)
 
         rps_lo, rps_hi = Limits.RPS_RANGE
-        self._rps = QDoubleSpinBox(self)
+        self._rps = RangeDoubleSpinBox(self)
         self._rps.setObjectName("rpsSpin")
         self._rps.setDecimals(2)
         self._rps.setRange(0.0, rps_hi)  # 0 = the special value "no cap"
@@ -192,7 +267,7 @@ class ConcurrencyPanel(QWidget):
         form.addRow("Requests per second", self._rps)
 
         t_lo, t_hi = Limits.TIMEOUT_RANGE
-        self._timeout = QDoubleSpinBox(self)
+        self._timeout = RangeDoubleSpinBox(self)
         self._timeout.setObjectName("timeoutSpin")
         self._timeout.setDecimals(2)
         self._timeout.setRange(t_lo, t_hi)
@@ -205,12 +280,12 @@ class ConcurrencyPanel(QWidget):
         form.addRow("Timeout", self._timeout)
 
         r_lo, r_hi = Limits.RETRIES_RANGE
-        self._retries = QSpinBox(self)
+        self._retries = RangeSpinBox(self)
         self._retries.setObjectName("retriesSpin")
         self._retries.setRange(int(r_lo), int(r_hi))
         self._retries.setToolTip(
-            "Extra attempts after a rate limit, server error, timeout or dropped connection, "
-            "with exponential back-off."
+            f"Extra attempts after a rate limit, server error, timeout or dropped connection, "
+            f"with exponential back-off ({r_lo:g} to {r_hi:g})."
         )
         self._retries.valueChanged.connect(self._on_retries_value_changed)
         form.addRow("Retries", self._retries)
@@ -218,6 +293,10 @@ class ConcurrencyPanel(QWidget):
         # keyboardTracking off: typing "12" emits 12 once (on Enter or focus out), not 1 then 12.
         for spin in (self._max_concurrency, self._rps, self._timeout, self._retries):
             spin.setKeyboardTracking(False)
+        self._max_concurrency.value_refused.connect(self._on_max_concurrency_value_refused)
+        self._rps.value_refused.connect(self._on_rps_value_refused)
+        self._timeout.value_refused.connect(self._on_timeout_value_refused)
+        self._retries.value_refused.connect(self._on_retries_value_refused)
 
         policy_row = QHBoxLayout()
         self._policy_group = QButtonGroup(self)
@@ -235,6 +314,11 @@ class ConcurrencyPanel(QWidget):
         policy_row.addStretch(1)
         self._policy_group.buttonToggled.connect(self._on_policy_group_toggled)
         form.addRow("On error", policy_row)
+
+        # Says why a typed limit was refused, and the accepted range; cleared by the next value.
+        self._issue = IssueLabel(self)
+        self._issue.setObjectName("limitsIssue")
+        root.addWidget(self._issue)
 
         self._hint = QLabel(_HINT_IDLE, self)
         self._hint.setObjectName("concurrencyHint")
@@ -284,6 +368,11 @@ class ConcurrencyPanel(QWidget):
         return label
 
     # -- public API ---------------------------------------------------------------------
+
+    @property
+    def issue_label(self) -> IssueLabel:
+        """The line that says why a typed limit was refused (hidden when none was)."""
+        return self._issue
 
     def limits(self) -> Limits:
         """The limits the controls show (requests per second 0 -> ``None``)."""
@@ -360,7 +449,28 @@ class ConcurrencyPanel(QWidget):
     def _emit_limit(self, **change: Any) -> None:
         if self._loading:
             return
+        self._issue.show_message(None)  # a value was accepted: the refusal is history
         self.limits_changed.emit(dict(change))
+
+    def _refused(
+        self, name: str, value: float, bounds: tuple[float, float], note: str = ""
+    ) -> None:
+        message = range_problem(name, value, bounds) or f"{name} {value:g} is out of range."
+        if note:
+            message = f"{message[:-1]} {note}."
+        self._issue.show_message(message, "error")
+
+    def _on_max_concurrency_value_refused(self, value: float) -> None:
+        self._refused("Max concurrency", value, Limits.MAX_CONCURRENCY_RANGE)
+
+    def _on_rps_value_refused(self, value: float) -> None:
+        self._refused("Requests per second", value, Limits.RPS_RANGE, "(or 0 for no cap)")
+
+    def _on_timeout_value_refused(self, value: float) -> None:
+        self._refused("Timeout", value, Limits.TIMEOUT_RANGE)
+
+    def _on_retries_value_refused(self, value: float) -> None:
+        self._refused("Retries", value, Limits.RETRIES_RANGE)
 
     def _on_strategy_index_changed(self, _index: int) -> None:
         strategy = self.strategy()
