@@ -170,6 +170,16 @@ def test_a_column_empty_in_every_row_is_refused() -> None:
     assert len(make_spec("A {tone} joke about {topic}", rows, MODELS).cells()) == 2
 
 
+def test_an_empty_column_next_to_a_filled_close_one_suggests_it() -> None:
+    rows = [{"topc": "", "topic": "cats"}, {"topc": "", "topic": "dogs"}]
+    with pytest.raises(TemplateError) as info:
+        make_spec("Tell me about {topc}", rows, MODELS)
+    assert str(info.value) == (
+        "Column 'topc' is empty in every row, but 'topic' has values: did you mean {topic}? "
+        "Rename the variable in the template."
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "choices", "guess"),
     [
