@@ -32,6 +32,7 @@ from gui.qt.main_window import MainWindow
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.models_panel import ModelCard
 from gui.qt.views.prompt_editor import PromptEditor
+from gui.qt.widgets.results_grid import ResultsGrid
 from tests.support.openai_server import FakeOpenAIServer
 
 from .conftest import SESSION_LOOP, signal_future, until
@@ -397,6 +398,41 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy_and_quick(
         pytest.xfail(
             f"run start stalls the GUI loop {run_lag:.0f} ms (code view, timeline, runner)"
         )
+
+
+async def test_one_call_gives_ten_thousand_rows_their_first_status(
+    qtbot: QtBot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the window's run start could use instead of 20,000 set_status calls."""
+    grid = ResultsGrid()
+    qtbot.addWidget(grid)
+    grid.resize(900, 700)
+    grid.show()
+    rows = [f"topic number {i}" for i in range(10_000)]
+    ids = [[f"r{r}m{m}" for m in range(2)] for r in range(10_000)]
+    titles = [[f"{rows[r]} × {m}" for m in "ab"] for r in range(10_000)]
+
+    start = time.perf_counter()
+    grid.set_grid(rows, ["a", "b"], ids, titles)
+    grid.set_all_status("queued", "waiting for a slot")
+    setup_ms = (time.perf_counter() - start) * 1000
+    report(capsys, f"10,000 x 2 grid: set_grid + set_all_status {setup_ms:.1f} ms")
+    assert setup_ms < 100
+
+    def chip(cell_id: str) -> str:
+        pane = grid.pane(cell_id)
+        assert pane is not None
+        return pane.findChild(QLabel, "statusChip").text()
+
+    assert chip("r0m0") == "waiting for a slot"
+    assert grid.cell_status("r9999m1") == "queued"
+    assert grid.scroll_to_cell("r9999m1") is not None  # built later: it gets the same status
+    assert chip("r9999m1") == "waiting for a slot"
+    grid.set_status("r9999m1", "running", "waiting for first token")
+    assert chip("r9999m1") == "waiting for first token"
+    grid.reset_cell("r9999m1")
+    assert grid.cell_status("r9999m1") == "queued" and chip("r9999m1") == "queued"
+    assert len(grid.materialized_cell_ids()) <= 20
 
 
 async def test_empty_lines_are_skipped(window: MainWindow) -> None:
