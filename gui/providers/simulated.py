@@ -122,7 +122,7 @@ _LEAD_RE = re.compile(
     r"what\s+(?:is|are|was|were)|who\s+(?:is|was|were))\s+([^.?!,;:\n]+)",
     re.IGNORECASE,
 )
-_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'\-]*")
+_WORD_RE = re.compile(r"[^\W\d_][\w'\-]*")  # any script: "кошки", "猫", "café" are words
 _DETERMINERS = frozenset(
     "a an the some any my your our their his her its this that these those".split()
 )
@@ -215,6 +215,8 @@ def _subject(prompt: str) -> str:
 def _singular(phrase: str) -> str:
     """Naive singular of the phrase's last word, good enough for joke setups ("cats" -> "cat")."""
     head, _, last = phrase.rpartition(" ")
+    if not last.isascii():
+        return phrase
     low = last.lower()
     if low.endswith("ies") and len(low) > 4:
         last = last[:-3] + "y"
@@ -224,6 +226,8 @@ def _singular(phrase: str) -> str:
 
 
 def _plural(one: str) -> str:
+    if not one.isascii():  # English plurals only for English-looking words
+        return one
     return one if one.lower().endswith("s") else one + "s"
 
 

@@ -446,7 +446,8 @@ class MainWindow(QMainWindow):
         self._main = view
         self._views = {run.id: view}
         self._prepare_grid(run)
-        self.code.set_spec(run.spec)
+        if self.tabs.currentWidget() is self.code:  # else built when the tab is shown (~0.1 s
+            self.code.set_spec(run.spec)  # for 10,000 rows: not on every run start)
         return view
 
     def start_comparison(self) -> asyncio.Task[None] | None:
@@ -583,8 +584,7 @@ class MainWindow(QMainWindow):
         titles = [[f"{rows[r]} × {cols[m]}" for m in range(len(cols))] for r in range(len(rows))]
         self.grid.set_grid(rows, cols, ids, titles)
         waiting = "waiting for a slot" if spec.strategy.concurrent else "queued"
-        for cell in run.cells:
-            self.grid.set_status(cell.id, "queued", waiting)
+        self.grid.set_all_status("queued", waiting)
         self.timeline.reset([(c.id, c.title) for c in run.cells])
         self._ended = 0
         self._total = len(run.cells)
@@ -664,6 +664,9 @@ class MainWindow(QMainWindow):
 
     def _on_tabs_current_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.code:
+            if self._viewing is not None:
+                self.code.set_spec(self._viewing.spec)
+                return
             try:
                 self.code.set_spec(self.build_spec())
             except (TemplateError, SpecError) as exc:
@@ -719,7 +722,6 @@ class MainWindow(QMainWindow):
         self._views = {}
         self._viewing = stored
         self.timeline.reset([])
-        self.code.set_spec(spec)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(stored.created_at))
         self.past_label.setText(
             f"Past run {stored.id} from {when} · {stored.status} · {stored.done}/{stored.total}"

@@ -418,3 +418,10 @@ async def test_a_long_dropped_answer_still_breaks_half_way() -> None:
     with pytest.raises(SimulatedConnectionDropped, match="after 5000 tokens"):
         await drain(model, got)
     assert len([c for c in got if c.content]) == 5000
+
+
+@pytest.mark.parametrize("topic", ["кошки", "猫", "café", "مرحبا"])
+async def test_a_topic_in_any_script_is_what_the_answer_is_about(topic: str) -> None:
+    text = text_of(await collect(instant(output_tokens=40), f"Tell me a joke about {topic}"))
+    assert topic in text
+    assert f"{topic}s" not in text  # English plurals only for English words
