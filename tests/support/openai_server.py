@@ -28,6 +28,13 @@ Usage::
         ...  # point the client at srv.base_url
         assert srv.wait_for(lambda: srv.completed == 3)
         assert srv.peak_in_flight <= 2
+
+Fault matrices and soaks have two helpers on top of ``behave()``: `FakeOpenAIServer.route` sends
+a fault to the requests whose prompt contains a word (or that name a model), optionally only for
+the first N of them, and `RandomFaults` injects a seeded mix of faults into a given share of
+prompts. `FakeOpenAIServer.open_connections` counts the TCP connections still open, so a test can
+check that a client closed every socket it opened; `closed_base_url` is a base URL nothing
+listens on.
 """
 
 from __future__ import annotations
@@ -37,19 +44,24 @@ import contextlib
 import http
 import itertools
 import json
+import random
 import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "FAULT_MIX",
     "Behavior",
     "FakeOpenAIServer",
     "Outcome",
+    "RandomFaults",
     "RequestInfo",
+    "Router",
+    "closed_base_url",
     "default_answer",
     "split_tokens",
     "unused_port",
@@ -250,6 +262,124 @@ def unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def closed_base_url() -> str:
+    """An OpenAI-style base URL on 127.0.0.1 where nothing listens (connection refused)."""
+    return f"http://127.0.0.1:{unused_port()}/v1"
+
+
+#: A route value: one behaviour for every matching request, or a list used up one per request
+#: (after which matching requests get the default answer).
+Route = Behavior | Sequence[Behavior]
+
+
+class Router:
+    """A ``behave()`` callback choosing a behaviour by prompt word or by model.
+
+    Made by `FakeOpenAIServer.route`. The first entry of ``prompts`` whose key occurs in the
+    request's last user message wins, then ``models`` by exact model name, else the server's
+    default. Thread-safe (it runs on the server thread); `hits` counts the requests each key
+    served, sequences included.
+    """
+
+    def __init__(
+        self, prompts: Mapping[str, Route] | None = None, models: Mapping[str, Route] | None = None
+    ) -> None:
+        self._prompts = {k: self._plan(v) for k, v in (prompts or {}).items()}
+        self._models = {k: self._plan(v) for k, v in (models or {}).items()}
+        self._lock = threading.Lock()
+        self.hits: dict[str, int] = {}
+
+    @staticmethod
+    def _plan(route: Route) -> Behavior | list[Behavior]:
+        return route if isinstance(route, Behavior) else list(route)
+
+    def _take(self, key: str, plan: Behavior | list[Behavior]) -> Behavior | None:
+        with self._lock:
+            self.hits[key] = self.hits.get(key, 0) + 1
+            if isinstance(plan, Behavior):
+                return plan
+            return plan.pop(0) if plan else None
+
+    def __call__(self, info: RequestInfo) -> Behavior | None:
+        text = info.last_user_text
+        for key, plan in self._prompts.items():
+            if key in text:
+                return self._take(key, plan)
+        plan = self._models.get(info.model)
+        return self._take(info.model, plan) if plan is not None else None
+
+
+#: The faults a soak injects, by name (see `RandomFaults`). Faults after the first tokens keep
+#: partial text, so the engine must not retry them; the rest are retried by the engine's policy.
+FAULT_MIX: Mapping[str, Behavior] = {
+    "429": Behavior(status=429, retry_after=0),
+    "500": Behavior(status=500),
+    "503": Behavior(status=503),
+    "drop": Behavior(drop_after=2),
+    "stall": Behavior(stall_after=2),
+    "malformed": Behavior(malformed_after=2),
+}
+
+
+class RandomFaults:
+    """A seeded ``behave()`` callback that makes a share of prompts faulty.
+
+    Whether a prompt is faulty, and with which fault of ``mix``, depends only on ``seed`` and the
+    prompt text (the last user message), not on arrival order: a run with concurrency is as
+    reproducible as a sequential one, a retried request meets the same fault again, and a test
+    can ask `fault_for` what each of its cells will see. With ``sticky=False`` each request draws
+    afresh instead (order-dependent, so only the share of faults is predictable).
+
+    Args:
+        rate: Share of prompts (or requests) that are faulty, 0..1.
+        seed: Seed of every draw.
+        mix: Fault name -> behaviour, drawn with equal weight.
+        sticky: Same prompt, same fault (default); else one draw per request.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        seed: int = 0,
+        mix: Mapping[str, Behavior] = FAULT_MIX,
+        *,
+        sticky: bool = True,
+    ) -> None:
+        if not 0 <= rate <= 1:
+            raise ValueError("rate is a probability: 0 to 1")
+        if not mix:
+            raise ValueError("mix needs at least one fault")
+        self.rate = rate
+        self.seed = seed
+        self.mix = dict(mix)
+        self.sticky = sticky
+        self._names = sorted(self.mix)
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.injected: dict[str, int] = {}
+        """How many requests got each fault so far."""
+
+    def fault_for(self, prompt: str) -> str | None:
+        """The fault name a prompt gets with ``sticky=True``, or ``None`` for a normal answer."""
+        rng = random.Random(f"{self.seed}:{prompt}")
+        if rng.random() >= self.rate:
+            return None
+        return rng.choice(self._names)
+
+    def __call__(self, info: RequestInfo) -> Behavior | None:
+        if self.sticky:
+            name = self.fault_for(info.last_user_text)
+        else:
+            with self._lock:
+                hit = self._rng.random() < self.rate
+                name = self._rng.choice(self._names) if hit else None
+        if name is None:
+            return None
+        with self._lock:
+            self.injected[name] = self.injected.get(name, 0) + 1
+        return self.mix[name]
+
+
 def _huge_text(n: int) -> str:
     unit = "All work and no play makes a fake model a dull model. "
     return (unit * (n // len(unit) + 1))[:n]
@@ -439,6 +569,7 @@ class FakeOpenAIServer:
         self._fn: Callable[[RequestInfo], Behavior | None] | None = None
         self._conn_serial = itertools.count(1)
         self._conns: set[_Conn] = set()
+        self._open = 0  # connections open now (not part of the resettable stats)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -564,6 +695,32 @@ class FakeOpenAIServer:
             return self._stats.connections
 
     @property
+    def open_connections(self) -> int:
+        """TCP connections open right now: accepted and not yet closed by either side.
+
+        A client that closed every socket it opened brings this back to 0 (the server notices a
+        client's close within a few milliseconds; poll with `wait_for` / `await_for`).
+        """
+        with self._lock:
+            return self._open
+
+    def route(
+        self,
+        prompts: Mapping[str, Route] | None = None,
+        *,
+        models: Mapping[str, Route] | None = None,
+    ) -> Router:
+        """Install (and return) a `Router`: a behaviour per prompt word and per model.
+
+        ``srv.route({"boom": Behavior(status=500), "busy": [Behavior(status=429)]})`` fails every
+        request whose prompt contains "boom", rate-limits the first one containing "busy" only,
+        and answers everything else normally. Replaces any ``behave()`` callback.
+        """
+        router = Router(prompts, models)
+        self.behave(router)
+        return router
+
+    @property
     def errors(self) -> list[BaseException]:
         """Exceptions from ``behave()`` callbacks or from the server itself (should stay empty)."""
         with self._lock:
@@ -673,6 +830,7 @@ class FakeOpenAIServer:
         self._conns.add(conn)
         with self._lock:
             self._stats.connections += 1
+            self._open += 1
         try:
             while not self._closing:
                 try:
@@ -688,6 +846,8 @@ class FakeOpenAIServer:
                 self._errors.append(exc)
         finally:
             self._conns.discard(conn)
+            with self._lock:
+                self._open -= 1
             await conn.stop_watching()
             if self._closing:
                 conn.abort()
