@@ -68,19 +68,41 @@ def one_line(text: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def timeout_failure(provider: str, seconds: float | None) -> Failure:
-    """The request did not finish within the per-request timeout."""
+def timeout_failure(provider: str, seconds: float | None, *, partial: bool = False) -> Failure:
+    """The request did not finish within the per-request timeout.
+
+    Args:
+        provider: Who was asked (``ModelProfile.provider_name``).
+        seconds: The timeout, if known.
+        partial: Whether some text had arrived: then the answer stalled mid-way (and its text
+            is kept); else nothing came at all.
+    """
     within = f" within {seconds:g} s" if seconds else ""
+    if partial:
+        return Failure(
+            ErrorKind.TIMEOUT,
+            f"{provider}: the answer stalled and was not complete{within}; the partial text is kept. Raise the timeout or retry the cell.",
+        )
     return Failure(
         ErrorKind.TIMEOUT,
-        f"{provider}: no complete answer{within}. Raise the timeout or lower max concurrency.",
+        f"{provider}: no answer{within}. Raise the timeout, or lower max concurrency if the server is busy.",
+    )
+
+
+def empty_failure(provider: str) -> Failure:
+    """The server ended its answer without any text (a 200 with nothing in it)."""
+    return Failure(
+        ErrorKind.BAD_RESPONSE,
+        f"{provider}: the server sent an empty answer (no text). Check the model and its max tokens, then retry the cell.",
     )
 
 
 def generic_failure(exc: BaseException, provider: str) -> Failure:
     """Fallback classification for exceptions no provider claimed."""
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return timeout_failure(provider, None)
+        return Failure(
+            ErrorKind.TIMEOUT, f"{provider}: the request timed out. Raise the timeout or retry."
+        )
     if isinstance(exc, KeyError | TemplateError):
         detail = one_line(str(exc.args[0] if exc.args else exc))
         return Failure(

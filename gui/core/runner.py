@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from gui.core import events as ev
-from gui.core.errors import ErrorKind, Failure, generic_failure, timeout_failure
+from gui.core.errors import ErrorKind, Failure, empty_failure, generic_failure, timeout_failure
 from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.metrics import CellClock, CellMetrics, RunSummary
@@ -484,7 +484,7 @@ class Run:
                         self._emit(ev.TextChunk(self.id, self._now(), cell.id, text))
         except TimeoutError as exc:
             if scope.expired():
-                return timeout_failure(cell.model.provider_name, timeout)
+                return timeout_failure(cell.model.provider_name, timeout, partial=bool(parts))
             return self._classify(exc, cell)
         except asyncio.CancelledError:
             raise
@@ -492,6 +492,10 @@ class Run:
             return self._classify(exc, cell)
         finally:
             clock.usage_tokens = probe.output_tokens
+        if not parts:
+            # A 200 with nothing in it (a stream of only [DONE], an empty message) is not an
+            # answer: as a "done" cell it would look like success while showing nothing.
+            return empty_failure(cell.model.provider_name)
         return None
 
     async def _invoke(

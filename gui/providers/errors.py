@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from gui.core.errors import ErrorKind, Failure, one_line
+from gui.core.errors import ErrorKind, Failure, empty_failure, one_line
 from gui.core.spec import ModelProfile, ProviderKind
 
 _REFUSED_MARKERS = ("connection refused", "connecterror", "name or service not known", "nodename")
+#: httpx's words for a server that closed the connection before any response came.
+_CLOSED_BEFORE_ANSWER_MARKERS = (
+    "server disconnected without sending a response",
+    "connection closed without a response",
+)
 _DROPPED_MARKERS = (
     "peer closed connection",
     "remoteprotocolerror",
@@ -80,9 +86,15 @@ def from_status(
             ErrorKind.AUTHENTICATION, f"{who}: the server {word} ({status}). {fix}", status=status
         )
     if status == 404:
+        if _names_model(detail, profile.model):
+            return Failure(
+                ErrorKind.NOT_FOUND,
+                f"{who}: the server has no model '{profile.model}' (404). Check the model name against {_where(profile)}/models.",
+                status=status,
+            )
         return Failure(
             ErrorKind.NOT_FOUND,
-            f"{who}: model or URL not found (404). Check the model name and the base URL {_where(profile)}.",
+            f"{who}: model '{profile.model}' or the URL not found (404). Check the model name and the base URL {_where(profile)}.",
             status=status,
         )
     if status == 429:
@@ -107,6 +119,12 @@ def from_status(
         )
     extra = f": {detail}" if detail else ""
     return Failure(ErrorKind.OTHER, f"{who}: request refused ({status}){extra}", status=status)
+
+
+def _names_model(detail: str, model: str) -> bool:
+    """Whether a 404's message is about the model (OpenAI, vLLM, Ollama all name it)."""
+    named = re.search(rf"(?<![\w.:/-]){re.escape(model)}(?![\w.:/-])", detail, re.IGNORECASE)
+    return named is not None and "model" in detail.lower()
 
 
 def _detail(exc: BaseException) -> str:
@@ -152,6 +170,11 @@ def classify(exc: BaseException, profile: ModelProfile) -> Failure | None:
                 f"{who}: the HTTP request timed out. Raise the timeout or check the server.",
             )
         text = f"{name} {err}".lower()
+        if any(m in text for m in _CLOSED_BEFORE_ANSWER_MARKERS):
+            return Failure(
+                ErrorKind.CONNECTION,
+                f"{who}: the server closed the connection without answering. Retry the cell; if it keeps happening, check the server's log.",
+            )
         if any(m in text for m in _DROPPED_MARKERS):
             return Failure(
                 ErrorKind.CONNECTION, f"{who}: the connection dropped mid-answer. Retry the cell."
@@ -164,7 +187,16 @@ def classify(exc: BaseException, profile: ModelProfile) -> Failure | None:
         if isinstance(err, json.JSONDecodeError) or name in ("APIResponseValidationError",):
             return Failure(
                 ErrorKind.BAD_RESPONSE,
-                f"{who}: the server sent a malformed response. Check that it is OpenAI-compatible.",
+                f"{who}: the server sent a malformed response (not valid JSON). Check that it is OpenAI-compatible.",
+            )
+        if isinstance(err, ValueError) and "no generation chunks" in str(err).lower():
+            # langchain-core's words for a stream that ended without a single chunk.
+            return empty_failure(who)
+        if name == "APIError" and module.startswith("openai"):
+            # An error event inside a 200 stream (``data: {"error": ...}``): no status code.
+            return Failure(
+                ErrorKind.SERVER_ERROR,
+                f"{who}: the server reported an error mid-answer: {_detail(err)}",
             )
         if name == "OpenAIError" and "api_key" in str(err):
             return Failure(
