@@ -38,6 +38,12 @@ CANCELLED_BY_USER = "Cancelled by user; partial text kept."
 CANCELLED_FAIL_FAST = "Cancelled: another cell failed and the error policy is fail fast."
 CANCELLED_SHUTDOWN = "Cancelled: the run was stopped."
 
+#: Key in a blocking call's ``config["configurable"]``: the seconds the call may take. A thread
+#: cannot be cancelled, so the engine's own timeout only abandons it; a backend should make the
+#: call itself give up by then (an HTTP timeout), else a stalled server keeps the thread and its
+#: socket until its backstop.
+REQUEST_TIMEOUT_KEY = "fanout_request_timeout"
+
 
 class CallMode(StrEnum):
     """How one cell's request is made."""
@@ -470,6 +476,8 @@ class Run:
             "metadata": {"fanout_run": self.id, "fanout_cell": cell.id},
         }
         timeout = self.limits.timeout
+        if timeout is not None and mode in (CallMode.INVOKE_THREAD, CallMode.INVOKE_BLOCKING):
+            config["configurable"] = {REQUEST_TIMEOUT_KEY: timeout}
         scope = asyncio.timeout(timeout)
         try:
             async with scope:
@@ -607,4 +615,12 @@ class Runner:
                 log.exception("run %s ended with an error", run.id)
 
 
-__all__ = ["CallMode", "ErrorKind", "Phase", "Run", "Runner", "run_in_daemon_thread"]
+__all__ = [
+    "REQUEST_TIMEOUT_KEY",
+    "CallMode",
+    "ErrorKind",
+    "Phase",
+    "Run",
+    "Runner",
+    "run_in_daemon_thread",
+]

@@ -21,9 +21,15 @@ from langchain_core.runnables.config import (
 
 from gui.core.errors import Failure
 from gui.core.ports import BatchLike, ChainLike
+from gui.core.runner import REQUEST_TIMEOUT_KEY
 from gui.core.spec import Cell, ModelProfile, ProviderKind
 from gui.providers.errors import classify
-from gui.providers.models import build_chat_model, new_async_http_client
+from gui.providers.models import build_chat_model, new_async_http_client, new_http_client
+
+#: Seconds a blocking call's HTTP timeout allows beyond the engine's own timeout, so that the
+#: engine's (which names the limit the user set) is the one reported, and the abandoned call
+#: still ends, and closes its socket, soon after.
+BLOCKING_TIMEOUT_GRACE = 0.5
 
 
 class UsageCollector(BaseCallbackHandler):
@@ -95,10 +101,19 @@ def build_prompt(template: str, system: str | None = None) -> ChatPromptTemplate
 
 
 def build_chain(
-    template: str, system: str | None, profile: ModelProfile, http_async_client: Any = None
+    template: str,
+    system: str | None,
+    profile: ModelProfile,
+    http_async_client: Any = None,
+    http_client: Any = None,
 ) -> FanoutChain:
     """``prompt | model | StrOutputParser()`` for one column, with a lean streaming path."""
-    return FanoutChain(build_prompt(template, system), build_chat_model(profile, http_async_client))
+    model = build_chat_model(profile, http_async_client, http_client)
+    return FanoutChain(
+        build_prompt(template, system),
+        model,
+        timeout_kwarg="timeout" if profile.provider is ProviderKind.OPENAI else None,
+    )
 
 
 class FanoutChain:
@@ -116,14 +131,36 @@ class FanoutChain:
     Same text, chunk for chunk.
     """
 
-    def __init__(self, prompt: ChatPromptTemplate, model: Runnable[Any, Any]) -> None:
+    def __init__(
+        self,
+        prompt: ChatPromptTemplate,
+        model: Runnable[Any, Any],
+        *,
+        timeout_kwarg: str | None = None,
+    ) -> None:
         self.prompt = prompt
         self.model = model
         self.lcel: Runnable[Any, str] = prompt | model | InlineStrOutputParser()
+        #: The model's per-request timeout argument (ChatOpenAI: ``timeout``), if it has one.
+        self.timeout_kwarg = timeout_kwarg
+        self._timed: dict[float, Runnable[Any, str]] = {}
 
     def invoke(self, input: Any, config: RunnableConfig | None = None) -> str:
-        """The whole answer (blocking; the sync strategy calls it from a worker thread)."""
-        return self.lcel.invoke(input, config)
+        """The whole answer (blocking; the sync strategy calls it from a worker thread).
+
+        With ``config["configurable"][REQUEST_TIMEOUT_KEY]`` (the engine's timeout) the HTTP
+        request itself gives up shortly after it: the engine cannot cancel a thread, and a
+        stalled server would otherwise hold the thread and its socket for ``HTTP_TIMEOUT``.
+        """
+        limit = ((config or {}).get("configurable") or {}).get(REQUEST_TIMEOUT_KEY)
+        if limit is None or self.timeout_kwarg is None:
+            return self.lcel.invoke(input, config)
+        seconds = float(limit) + BLOCKING_TIMEOUT_GRACE
+        chain = self._timed.get(seconds)
+        if chain is None:
+            bound = self.model.bind(**{self.timeout_kwarg: seconds})
+            chain = self._timed.setdefault(seconds, self.prompt | bound | InlineStrOutputParser())
+        return chain.invoke(input, config)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None) -> str:
         """The whole answer."""
@@ -183,25 +220,33 @@ def _take_usage_collector(config: RunnableConfig) -> tuple[UsageCollector | None
 class LangChainBackend:
     """Implements :class:`gui.core.ports.Backend` with LangChain runnables.
 
-    Owns the HTTP clients of the OpenAI-compatible models it builds, so that closing the
-    window closes their connections (:meth:`aclose`) instead of leaving that to the GC.
+    Owns the HTTP clients of the OpenAI-compatible models it builds (one for async calls, one
+    for the sync strategy's blocking calls), so that closing the window or ending a command
+    closes their connections (:meth:`aclose`) instead of leaving that to the GC, or, for the
+    blocking client langchain-openai would otherwise share per base URL, to nobody.
     """
 
     def __init__(self) -> None:
         self._http: Any = None
+        self._http_sync: Any = None
 
     def chain(self, template: str, system: str | None, profile: ModelProfile) -> ChainLike:
         """The LCEL chain for one column."""
-        client = None
-        if profile.provider is ProviderKind.OPENAI:
-            if self._http is None:
-                self._http = new_async_http_client()
-            client = self._http
-        return cast(ChainLike, build_chain(template, system, profile, client))
+        if profile.provider is not ProviderKind.OPENAI:
+            return cast(ChainLike, build_chain(template, system, profile))
+        if self._http is None:
+            self._http = new_async_http_client()
+        if self._http_sync is None:
+            self._http_sync = new_http_client()
+        return cast(ChainLike, build_chain(template, system, profile, self._http, self._http_sync))
 
     async def aclose(self) -> None:
         """Close the HTTP connections this backend opened."""
         client, self._http = self._http, None
+        sync_client, self._http_sync = self._http_sync, None
+        if sync_client is not None:
+            # A blocking call still in its thread fails at once instead of holding its socket.
+            sync_client.close()
         if client is not None:
             await client.aclose()
 

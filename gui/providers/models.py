@@ -22,7 +22,9 @@ HTTP_TIMEOUT = 600.0
 NO_KEY = "not-needed"
 
 
-def build_chat_model(profile: ModelProfile, http_async_client: Any = None) -> BaseChatModel:
+def build_chat_model(
+    profile: ModelProfile, http_async_client: Any = None, http_client: Any = None
+) -> BaseChatModel:
     """A chat model for ``profile``; no network traffic happens here.
 
     Args:
@@ -30,6 +32,9 @@ def build_chat_model(profile: ModelProfile, http_async_client: Any = None) -> Ba
         http_async_client: An ``openai.DefaultAsyncHttpxClient`` the caller owns and closes;
             without one, langchain-openai shares a process-wide client bound to the first
             event loop that used it.
+        http_client: An ``openai.DefaultHttpxClient`` for blocking calls (the sync strategy),
+            also the caller's to close; without one, langchain-openai keeps a process-wide
+            client per base URL whose pooled connections are never closed.
     """
     if profile.provider is ProviderKind.SIMULATED:
         from gui.providers.simulated import SimulatedChatModel
@@ -71,6 +76,8 @@ def build_chat_model(profile: ModelProfile, http_async_client: Any = None) -> Ba
         options["max_tokens"] = profile.max_tokens
     if http_async_client is not None:
         options["http_async_client"] = http_async_client
+    if http_client is not None:
+        options["http_client"] = http_client
     return ChatOpenAI(**options)
 
 
@@ -79,3 +86,10 @@ def new_async_http_client() -> Any:
     import openai
 
     return openai.DefaultAsyncHttpxClient(timeout=HTTP_TIMEOUT)
+
+
+def new_http_client() -> Any:
+    """A blocking HTTP client for the sync strategy's calls, owned (and closed) by the caller."""
+    import openai
+
+    return openai.DefaultHttpxClient(timeout=HTTP_TIMEOUT)
