@@ -302,6 +302,7 @@ class Run:
         for cell_id, reason in list(self._cancel_reasons.items()):
             self._cancel_one(cell_id, reason)
         try:
+            await self._prepare_chains()
             await STRATEGIES[self.spec.strategy](self)
         except asyncio.CancelledError:
             # Someone cancelled the driver itself (e.g. loop shutdown): stop every cell,
@@ -317,6 +318,33 @@ class Run:
                 await self._settle()
         assert self.summary is not None
         return self.summary
+
+    async def _prepare_chains(self) -> None:
+        """Build every column's chain in a worker thread before the first cell starts.
+
+        Building is blocking work: the first OpenAI chain of a process imports the HTTP stack
+        and a backend creates its HTTP clients (an SSL context each), ~70 ms in all that froze
+        the loop just as the first cells started. A column whose chain cannot be built is left
+        to :meth:`_chain`, which tries again inside each of its cells, so every such cell fails
+        with the classified error as before.
+        """
+        wanted = {c.col: c.model for c in self.cells if c.col not in self._chains}
+        if not wanted or self._stopping is not None:
+            return
+        build = self._backend.chain
+        template, system = self.spec.template, self.spec.system
+
+        def build_all() -> dict[int, ChainLike]:
+            built: dict[int, ChainLike] = {}
+            for col, model in wanted.items():
+                try:
+                    built[col] = build(template, system, model)
+                except Exception:
+                    log.debug("chain for column %d not built ahead", col, exc_info=True)
+            return built
+
+        for col, chain in (await asyncio.to_thread(build_all)).items():
+            self._chains.setdefault(col, chain)
 
     async def _settle(self) -> None:
         """Wait for every cell task, end any cell left without a state, emit RunFinished."""

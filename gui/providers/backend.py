@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, cast
@@ -24,7 +25,12 @@ from gui.core.ports import BatchLike, ChainLike
 from gui.core.runner import REQUEST_TIMEOUT_KEY
 from gui.core.spec import Cell, ModelProfile, ProviderKind
 from gui.providers.errors import classify
-from gui.providers.models import build_chat_model, new_async_http_client, new_http_client
+from gui.providers.models import (
+    build_chat_model,
+    freeze_import_heap,
+    new_async_http_client,
+    new_http_client,
+)
 
 #: Seconds a blocking call's HTTP timeout allows beyond the engine's own timeout, so that the
 #: engine's (which names the limit the user set) is the one reported, and the abandoned call
@@ -224,26 +230,33 @@ class LangChainBackend:
     for the sync strategy's blocking calls), so that closing the window or ending a command
     closes their connections (:meth:`aclose`) instead of leaving that to the GC, or, for the
     blocking client langchain-openai would otherwise share per base URL, to nobody.
+    ``chain`` may be called from a worker thread (the engine builds chains off the loop).
     """
 
     def __init__(self) -> None:
         self._http: Any = None
         self._http_sync: Any = None
+        self._lock = threading.Lock()
 
     def chain(self, template: str, system: str | None, profile: ModelProfile) -> ChainLike:
         """The LCEL chain for one column."""
         if profile.provider is not ProviderKind.OPENAI:
             return cast(ChainLike, build_chain(template, system, profile))
-        if self._http is None:
-            self._http = new_async_http_client()
-        if self._http_sync is None:
-            self._http_sync = new_http_client()
-        return cast(ChainLike, build_chain(template, system, profile, self._http, self._http_sync))
+        with self._lock:
+            if self._http is None:
+                self._http = new_async_http_client()
+            if self._http_sync is None:
+                self._http_sync = new_http_client()
+            clients = self._http, self._http_sync
+        chain = build_chain(template, system, profile, *clients)
+        freeze_import_heap()
+        return cast(ChainLike, chain)
 
     async def aclose(self) -> None:
         """Close the HTTP connections this backend opened."""
-        client, self._http = self._http, None
-        sync_client, self._http_sync = self._http_sync, None
+        with self._lock:
+            client, self._http = self._http, None
+            sync_client, self._http_sync = self._http_sync, None
         if sync_client is not None:
             # A blocking call still in its thread fails at once instead of holding its socket.
             sync_client.close()
