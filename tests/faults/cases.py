@@ -1,0 +1,285 @@
+"""The fault matrix: what the test server does to one cell, and how that cell must end.
+
+Every run of the matrix has three cells. For a *prompt fault* the rows are ``boom``, ``calm``
+and ``quiet`` on one model, and the server's router sends the fault to every request whose
+prompt contains ``boom``; for a *column fault* (an unknown model, a server that is not
+listening) the one row ``boom`` goes to the faulty column and to two good ones. Either way the
+faulty cell is ``r0m0`` and the other two are its siblings.
+
+Timings are short on purpose (0.5 s timeouts, 6 tokens 5 ms apart): the whole matrix, engine
+and command line, has to stay well under a minute on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from gui.core.errors import ErrorKind
+from tests.support.openai_server import Behavior, default_answer, split_tokens
+
+FAULTY = "boom"
+SIBLINGS = ("calm", "quiet")
+TEMPLATE = "Tell me about {topic}"
+TOKENS = 6  # tokens per normal answer
+INTERVAL = 0.005  # seconds between tokens of a normal answer
+UNKNOWN_MODEL = "no-such-model"
+
+#: Limits of every matrix run unless a fault says otherwise.
+LIMITS: Mapping[str, Any] = {
+    "timeout": 1.5,
+    "retries": 1,
+    "backoff_base": 0.01,
+    "backoff_max": 1.0,
+    "max_concurrency": 4,
+}
+
+#: What the siblings do in a fail-fast run: stream for ~2 s, so they are surely still running
+#: when the faulty cell fails, and must then be cancelled at once.
+SLOW_SIBLING = Behavior(tokens=100, token_interval=0.02)
+
+
+@dataclass(frozen=True)
+class Expect:
+    """How the faulty cell must end.
+
+    Attributes:
+        status: ``done`` or ``failed``.
+        kind: The error kind (``None`` when done).
+        words: Phrases the message must contain; ``{url}`` is the faulty column's base URL.
+        attempts: Requests the cell makes (the first plus retries).
+        partial: Tokens of the answer kept as partial text by a failed cell.
+        length: Exact length of a done cell's text, when not the default answer.
+        retry_delay: The back-off the engine must announce before a retry (``Retry-After``).
+    """
+
+    status: Literal["done", "failed"]
+    kind: ErrorKind | None = None
+    words: tuple[str, ...] = ()
+    attempts: int = 1
+    partial: int = 0
+    length: int | None = None
+    retry_delay: float | None = None
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One cell of the matrix.
+
+    Attributes:
+        id: Test id.
+        route: What the server does with the faulty prompt: one behaviour for every request,
+            or a tuple used up one request at a time (then normal answers).
+        stream: How the faulty cell ends when streamed (the CLI's and the window's default).
+        whole: How it ends under the whole-answer strategies (gather, sync), when different:
+            without streaming there is no partial text, and a stall or a drop comes before
+            any text, so it is retried.
+        column: ``model``: the faulty column asks for a model the server does not have;
+            ``closed``: its base URL has nothing listening.
+        limits: Limits on top of :data:`LIMITS`.
+        budget: Seconds from its first request within which the faulty cell must have ended.
+        hangs: Hang-prone: also run as a subprocess with a hard timeout.
+        fail_fast: Limits of the fail-fast run on top of the others, when needed. A timeout
+            fault needs them: the run's timeout applies to the siblings too, so siblings still
+            streaming when the faulty cell times out would time out with it. There the
+            siblings wait for the one slot instead (``max_concurrency=1``, no retries, which
+            would hand them the slot during the back-off), and are cancelled while waiting;
+            with no retries the faulty cell makes one attempt.
+    """
+
+    id: str
+    route: Behavior | tuple[Behavior, ...] | None = None
+    stream: Expect = field(default_factory=lambda: Expect("done"))
+    whole: Expect | None = None
+    column: Literal["model", "closed"] | None = None
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    budget: float = 1.0
+    hangs: bool = False
+    fail_fast: Mapping[str, Any] | None = None
+
+    def expect(self, streaming: bool, fail_fast: bool = False) -> Expect:
+        """The expectation for a streamed or a whole-answer run (and a fail-fast one)."""
+        expect = self.stream if streaming or self.whole is None else self.whole
+        if fail_fast and self.fail_fast is not None and self.fail_fast.get("retries") == 0:
+            words = tuple(w for w in expect.words if "attempts" not in w)
+            expect = replace(expect, attempts=1, words=words)
+        return expect
+
+    def all_limits(self, fail_fast: bool = False) -> dict[str, Any]:
+        """:data:`LIMITS` with this fault's own on top."""
+        extra = self.fail_fast if fail_fast and self.fail_fast is not None else {}
+        return {**LIMITS, **self.limits, **extra}
+
+
+#: The fail-fast limits of a timeout fault (see `Fault.fail_fast`).
+_TIMEOUT_FAIL_FAST: Mapping[str, Any] = {"max_concurrency": 1, "retries": 0}
+
+
+FAULTS: tuple[Fault, ...] = (
+    Fault(
+        "429-then-ok",
+        (Behavior(status=429, retry_after=0.3),),
+        Expect("done", attempts=2, retry_delay=0.3),
+        budget=0.9,
+    ),
+    Fault(
+        "429-retries-exhausted",
+        Behavior(status=429, retry_after=0.1),
+        Expect(
+            "failed",
+            ErrorKind.RATE_LIMITED,
+            ("rate limited (429)", "Lower requests per second", "after 2 attempts"),
+            attempts=2,
+            retry_delay=0.1,
+        ),
+    ),
+    Fault(
+        "429-retry-after-too-long",
+        Behavior(status=429, retry_after=60),
+        Expect(
+            "failed",
+            ErrorKind.RATE_LIMITED,
+            ("rate limited (429)", "asks to wait 60 s, longer than the 1 s back-off limit"),
+        ),
+        limits={"retries": 3},
+    ),
+    Fault(
+        "500",
+        Behavior(status=500),
+        Expect(
+            "failed", ErrorKind.SERVER_ERROR, ("server error (500)", "after 3 attempts"), attempts=3
+        ),
+        limits={"retries": 2},
+    ),
+    Fault(
+        "503",
+        Behavior(status=503),
+        Expect(
+            "failed", ErrorKind.SERVER_ERROR, ("server error (503)", "after 2 attempts"), attempts=2
+        ),
+    ),
+    Fault("503-then-ok", (Behavior(status=503),), Expect("done", attempts=2)),
+    Fault(
+        "401",
+        Behavior(status=401),
+        Expect(
+            "failed",
+            ErrorKind.AUTHENTICATION,
+            ("rejected the API key (401)", "Set a valid key in $FANOUT_TEST_KEY"),
+        ),
+        limits={"retries": 3},
+    ),
+    Fault(
+        "404-unknown-model",
+        column="model",
+        stream=Expect(
+            "failed",
+            ErrorKind.NOT_FOUND,
+            (f"no model '{UNKNOWN_MODEL}' (404)", "Check the model name against {url}/models"),
+        ),
+        limits={"retries": 3},
+    ),
+    Fault(
+        "slow-first-token",
+        Behavior(ttft=5),
+        Expect(
+            "failed",
+            ErrorKind.TIMEOUT,
+            ("no answer within 0.5 s", "Raise the timeout", "after 2 attempts"),
+            attempts=2,
+        ),
+        limits={"timeout": 0.5},
+        budget=2 * 0.5 + 0.4,
+        hangs=True,
+        fail_fast=_TIMEOUT_FAIL_FAST,
+    ),
+    Fault(
+        "stall-mid-stream",
+        Behavior(stall_after=2),
+        Expect(
+            "failed",
+            ErrorKind.TIMEOUT,
+            ("stalled", "within 0.5 s", "partial text is kept"),
+            partial=2,
+        ),
+        whole=Expect(
+            "failed",
+            ErrorKind.TIMEOUT,
+            ("no answer within 0.5 s", "after 2 attempts"),
+            attempts=2,
+        ),
+        limits={"timeout": 0.5},
+        budget=2 * 0.5 + 0.4,
+        hangs=True,
+        fail_fast=_TIMEOUT_FAIL_FAST,
+    ),
+    Fault(
+        "drop-mid-stream",
+        Behavior(drop_after=2),
+        Expect("failed", ErrorKind.CONNECTION, ("connection dropped mid-answer",), partial=2),
+        whole=Expect(
+            "failed",
+            ErrorKind.CONNECTION,
+            ("closed the connection without answering", "after 2 attempts"),
+            attempts=2,
+        ),
+        hangs=True,
+    ),
+    Fault("drop-before-text-then-ok", (Behavior(drop_after=0),), Expect("done", attempts=2)),
+    Fault(
+        "malformed-sse",
+        Behavior(malformed_after=2),
+        Expect("failed", ErrorKind.BAD_RESPONSE, ("malformed response", "OpenAI-compatible"), 1, 2),
+        whole=Expect("failed", ErrorKind.BAD_RESPONSE, ("malformed response",)),
+    ),
+    Fault(
+        "error-event-mid-stream",
+        Behavior(error_after=2),
+        Expect(
+            "failed",
+            ErrorKind.SERVER_ERROR,
+            ("reported an error mid-answer", "server had an error"),
+            partial=2,
+        ),
+        whole=Expect("done"),  # the server sends no error events without streaming
+    ),
+    Fault(
+        "empty-stream",
+        Behavior(empty=True),
+        Expect("failed", ErrorKind.BAD_RESPONSE, ("empty answer (no text)",)),
+    ),
+    Fault(
+        "1mb-answer",
+        Behavior(huge_bytes=1_000_000, token_interval=0),
+        Expect("done", length=1_000_000),
+        limits={"timeout": 10},
+        budget=3.0,
+    ),
+    Fault(
+        "not-listening",
+        column="closed",
+        stream=Expect(
+            "failed",
+            ErrorKind.CONNECTION,
+            ("cannot connect to {url}", "Is the server running", "after 2 attempts"),
+            attempts=2,
+        ),
+        hangs=True,
+    ),
+)
+
+BY_ID: dict[str, Fault] = {f.id: f for f in FAULTS}
+
+#: Faults that end the faulty cell failed (for fail-fast runs).
+FAILING: tuple[Fault, ...] = tuple(f for f in FAULTS if f.stream.status == "failed")
+
+
+def answer(topic: str, model: str = "fake-1") -> str:
+    """The server's normal answer to the matrix prompt about ``topic``."""
+    return default_answer(TEMPLATE.format(topic=topic), model, TOKENS)
+
+
+def partial_answer(tokens: int, topic: str = FAULTY, model: str = "fake-1") -> str:
+    """The first ``tokens`` tokens of the normal answer (what a cut stream leaves)."""
+    return "".join(split_tokens(answer(topic, model), TOKENS)[:tokens])
