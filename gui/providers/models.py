@@ -99,6 +99,9 @@ def new_http_client() -> Any:
 
 _frozen = False
 _frozen_lock = threading.Lock()
+#: Objects in the permanent generation before anyone froze anything (CPython 3.12 starts with a
+#: few hundred of its own), to tell "nothing froze the heap yet" from "the window did".
+_FROZEN_AT_IMPORT = gc.get_freeze_count()
 
 
 def freeze_import_heap() -> None:
@@ -119,5 +122,5 @@ def freeze_import_heap() -> None:
         if _frozen:
             return
         _frozen = True
-    if gc.get_freeze_count() == 0:
+    if gc.get_freeze_count() <= _FROZEN_AT_IMPORT:
         gc.freeze()
