@@ -469,7 +469,7 @@ class Run:
     ) -> None:
         message = failure.message
         if attempt > 1:
-            message = f"{message} (after {attempt} attempts)"
+            message = f"{message} Gave up after {attempt} attempts."
         if too_long and failure.retry_after is not None:
             message = f"{message} The server asks to wait {failure.retry_after:g} s, longer than the {self.limits.backoff_max:g} s back-off limit."
         text = "".join(self._texts.get(cell.id, ()))
