@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -23,3 +24,10 @@ def server() -> Iterator[FakeOpenAIServer]:
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FANOUT_TEST_KEY", "sk-test")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_garbage_from_earlier_tests() -> None:
+    """Collect what earlier test modules left (an unclosed transport of theirs, say) before
+    ours run, so that `tests.faults.checks.loop_problems` sees only what our runs leave."""
+    gc.collect()
