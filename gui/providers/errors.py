@@ -151,6 +151,11 @@ def classify(exc: BaseException, profile: ModelProfile) -> Failure | None:
             if retry_after is None:
                 retry_after = retry_after_seconds(getattr(response, "headers", None))
             return from_status(status, profile, _detail(err), retry_after)
+        if name == "NotAnOpenAIServer":
+            return Failure(
+                ErrorKind.BAD_RESPONSE,
+                f"{who}: {_where(profile)} answered with a web page, not an OpenAI-compatible API. Check the base URL (it usually ends in /v1).",
+            )
         if module.startswith("gui.providers.simulated"):
             if name == "SimulatedConnectionDropped":
                 return Failure(

@@ -83,18 +83,41 @@ def build_chat_model(
     return ChatOpenAI(**options)
 
 
+class NotAnOpenAIServer(Exception):
+    """A successful answer that is a web page: the base URL points at a web server, not an API."""
+
+
+def _refuse_web_pages(response: Any) -> None:
+    # A base URL pointing at a web server (a proxy's welcome page, a missing /v1) answers 200
+    # with HTML. Unchecked, the SDK read it as a stream without events (an "empty answer") or
+    # a body of the wrong type (a ValueError). Only HTML is refused: some OpenAI-compatible
+    # servers label their streams loosely, none sends a web page.
+    if 200 <= response.status_code < 300:
+        content_type = str(response.headers.get("content-type", ""))
+        if "html" in content_type.lower():
+            raise NotAnOpenAIServer(f"the server answered with a web page ({content_type})")
+
+
+async def _arefuse_web_pages(response: Any) -> None:
+    _refuse_web_pages(response)
+
+
 def new_async_http_client() -> Any:
     """An HTTP client for OpenAI-compatible calls, owned (and closed) by the caller."""
     import openai
 
-    return openai.DefaultAsyncHttpxClient(timeout=HTTP_TIMEOUT)
+    return openai.DefaultAsyncHttpxClient(
+        timeout=HTTP_TIMEOUT, event_hooks={"response": [_arefuse_web_pages]}
+    )
 
 
 def new_http_client() -> Any:
     """A blocking HTTP client for the sync strategy's calls, owned (and closed) by the caller."""
     import openai
 
-    return openai.DefaultHttpxClient(timeout=HTTP_TIMEOUT)
+    return openai.DefaultHttpxClient(
+        timeout=HTTP_TIMEOUT, event_hooks={"response": [_refuse_web_pages]}
+    )
 
 
 _frozen = False

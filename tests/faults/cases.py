@@ -250,6 +250,15 @@ FAULTS: tuple[Fault, ...] = (
         Expect("failed", ErrorKind.BAD_RESPONSE, ("empty answer (no text)",)),
     ),
     Fault(
+        "web-page-not-an-api",
+        Behavior(html=True),
+        Expect(
+            "failed",
+            ErrorKind.BAD_RESPONSE,
+            ("{url} answered with a web page, not an OpenAI-compatible API", "base URL"),
+        ),
+    ),
+    Fault(
         "1mb-answer",
         Behavior(huge_bytes=1_000_000, token_interval=0),
         Expect("done", length=1_000_000),

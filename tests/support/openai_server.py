@@ -81,6 +81,7 @@ Outcome = Literal[
     "malformed",  # a broken JSON event/body was sent (malformed_after)
     "stream_error",  # an in-stream error event was sent (error_after)
     "aborted",  # the server was closed while serving it
+    "html",  # a 200 web page was sent instead of an API answer (html)
 ]
 
 _FILLER = (
@@ -165,6 +166,8 @@ class Behavior:
     huge_bytes: int | None = None
     """Answer with exactly this many ASCII bytes, streamed in ``chunk_bytes`` pieces."""
     chunk_bytes: int = 4096
+    html: bool = False
+    """Answer 200 with a web page (``text/html``), as a plain web server at the base URL would."""
 
 
 @dataclass
@@ -1078,6 +1081,13 @@ class FakeOpenAIServer:
                 extra["retry-after"] = str(int(ra)) if float(ra).is_integer() else str(ra)
             body = _dumps(_error_body(status, b, info.model))
             await self._final(conn, job, "error", _json_response(status, body, extra))
+            return True
+
+        if b.html:
+            info.status = 200
+            page = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
+            response = _head(200, {"content-type": "text/html", "content-length": str(len(page))})
+            await self._final(conn, job, "html", response + page)
             return True
 
         tokens = self._plan_tokens(info, b)
