@@ -581,11 +581,12 @@ class MainWindow(QMainWindow):
         rows = [" / ".join(str(v) for v in row.values()) or "prompt" for row in spec.rows]
         cols = [m.display_name for m in spec.models]
         ids = [[f"r{r}m{m}" for m in range(len(cols))] for r in range(len(rows))]
-        titles = [[f"{rows[r]} × {cols[m]}" for m in range(len(cols))] for r in range(len(rows))]
-        self.grid.set_grid(rows, cols, ids, titles)
+        # Pane titles are "<row> × <model>", made by the grid for the panes it shows.
+        self.grid.set_grid(rows, cols, ids)
         waiting = "waiting for a slot" if spec.strategy.concurrent else "queued"
         self.grid.set_all_status("queued", waiting)
-        self.timeline.reset([(c.id, c.title) for c in run.cells])
+        row_label = self.grid.row_label  # numbered when a row repeats
+        self.timeline.reset([(c.id, f"{row_label(c.row)} × {cols[c.col]}") for c in run.cells])
         self._ended = 0
         self._total = len(run.cells)
         self.progress.setFormat("%v / %m")
@@ -703,8 +704,7 @@ class MainWindow(QMainWindow):
         rows = [" / ".join(str(v) for v in row.values()) or "prompt" for row in spec.rows]
         cols = [m.display_name for m in spec.models] or list(stored.models)
         ids = [[f"r{r}m{m}" for m in range(len(cols))] for r in range(len(rows))]
-        titles = [[f"{rows[r]} × {cols[m]}" for m in range(len(cols))] for r in range(len(rows))]
-        self.grid.set_grid(rows, cols, ids, titles)
+        self.grid.set_grid(rows, cols, ids)
         self.grid.set_read_only(True)
         ended = {c.cell_id: c for c in stored.cells}
         for row in ids:

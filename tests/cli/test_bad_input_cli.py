@@ -387,11 +387,6 @@ def test_a_web_server_that_is_not_an_openai_api_fails_each_cell_in_one_line(
     assert "\n" not in result["error"] and len(result["error"]) <= 200
 
 
-@pytest.mark.xfail(
-    reason="gui/providers/errors.py does not yet recognise an HTML answer (fault-matrix work): "
-    "the cell says 'empty answer' (stream) or 'unexpected error: ValueError' (gather)",
-    strict=False,
-)
 @pytest.mark.parametrize("strategy", ["stream", "gather"])
 def test_a_web_server_is_named_as_not_openai_compatible(
     capsys: pytest.CaptureFixture[str],
