@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         self._backend = backend
         self._history = history
         self._history_opening: asyncio.Task[History] | None = None
+        self._warming: asyncio.Task[None] | None = None
         self._viewing: StoredRun | None = None
         self._profile_store = profile_store or ProfileStore()
         self._keystore = keystore or KeyStore
@@ -527,12 +528,29 @@ class MainWindow(QMainWindow):
         freeze the heap so that Python's full garbage collections skip the ~300k long-lived
         objects those imports create (each full collection otherwise paused the loop
         50-130 ms mid-run). The langchain-openai import (~1.7 s) follows only when an
-        OpenAI-compatible profile is in use."""
+        OpenAI-compatible profile is in use. The history and the saved profiles load after it,
+        one worker thread at a time (see :meth:`_load_state`)."""
         task = self._tasks.spawn(self._warm_up(), "fanout-warm-up")
+        self._warming = task
         self.models.profiles_changed.connect(self._on_models_profiles_changed)
-        self.providers.load()
-        self.ensure_history()
+        self._tasks.spawn(self._load_state(), "fanout-load-state")
         return task
+
+    async def _load_state(self) -> None:
+        await self.ensure_history()
+        await self.providers.load()
+
+    async def _imports_settled(self) -> None:
+        """Wait for the warm-up imports (if any are running).
+
+        Imports in two worker threads at once (LangChain's in one, SQLite's or keyring's in
+        another) met shiboken's import hook, which inspects every new module, about one
+        start in ten and left pydantic half-imported for the whole process ("partially
+        initialized module"): background imports run one after another.
+        """
+        warming = self._warming
+        if warming is not None and not warming.done():
+            await asyncio.wait([warming])
 
     def ensure_history(self) -> asyncio.Task[History]:
         """Open the run history off the GUI thread (once); the task resolves to it."""
@@ -541,6 +559,7 @@ class MainWindow(QMainWindow):
         return self._history_opening
 
     async def _open_history(self) -> History:
+        await self._imports_settled()
         history = self._history or await asyncio.to_thread(_open_history_file)
         self._history = history
         self.history_panel.set_history(history)
@@ -873,6 +892,7 @@ class MainWindow(QMainWindow):
         if events:
             self.timeline.apply_events(events)
         grid = self.grid
+        ended = 0
         for event in events:
             if isinstance(event, ev.CellStarted):
                 streaming = self._strategy_of(event.run_id).streams
@@ -901,14 +921,18 @@ class MainWindow(QMainWindow):
                     grid.set_error(event.cell_id, event.reason)
                     grid.set_status(event.cell_id, "cancelled")
                 grid.set_metrics(event.cell_id, event.metrics)
-                self._count_end()
+                ended += 1
+        if ended:
+            self._count_end(ended)
 
     def _strategy_of(self, run_id: str) -> Strategy:
         view = self._views.get(run_id)
         return view.run.spec.strategy if view else Strategy.STREAM
 
-    def _count_end(self) -> None:
-        self._ended = min(self._ended + 1, self._total)
+    def _count_end(self, count: int) -> None:
+        # Once per frame, not per cell: cancelling 20,000 cells repainted the progress bar
+        # 20,000 times (seconds of frozen window).
+        self._ended = min(self._ended + count, self._total)
         self.progress.setValue(self._ended)
         if self.running:
             self.run_action.setText(f"Running {self._ended} / {self._total}")
