@@ -48,7 +48,7 @@ from gui.core.spec import (
 from gui.resources import demo_names
 
 if TYPE_CHECKING:
-    from gui.storage.history import History, RunRecord, StoredRun
+    from gui.storage.history import History, StoredRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -893,15 +893,6 @@ def _date(epoch: float | None) -> str:
     return "-" if epoch is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
 
 
-def _counts(r: RunRecord) -> str:
-    parts = [f"{r.done}/{r.total} done"]
-    if r.failed:
-        parts.append(f"{r.failed} failed")
-    if r.cancelled:
-        parts.append(f"{r.cancelled} cancelled")
-    return ", ".join(parts)
-
-
 def _read_history(fn: Callable[[History], int]) -> int:
     """Open the history, run ``fn`` on it, close it; history errors become one line."""
     from gui.storage.history import AmbiguousRunId, HistoryError
@@ -949,7 +940,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 r.status,
                 r.strategy,
                 one_line_label(", ".join(r.models), 30),
-                _counts(r),
+                r.counts_text(),
                 "-" if r.wall is None else f"{r.wall:.2f} s",
                 one_line_label((f"[{r.label}] " if r.label else "") + r.template, 60),
             ]
@@ -1016,7 +1007,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             return EXIT_OK
         wall = "" if run.wall is None else f" · wall {run.wall:.2f} s"
         sys.stdout.write(
-            f"run {run.id} · {run.status} · {_date(run.created_at)} · {run.strategy} · {_counts(run)}{wall}\n"
+            f"run {run.id} · {run.status} · {_date(run.created_at)} · {run.strategy} · {run.counts_text()}{wall}\n"
         )
         if run.label:
             sys.stdout.write(f"label: {run.label}\n")

@@ -15,6 +15,9 @@ import pytest
 
 from tests.support.memory_keyring import MemoryKeyring
 
+#: Shared fixtures: ``html_server`` (a web server that is not an OpenAI API).
+pytest_plugins = ["tests.support.web_page_server"]
+
 
 @pytest.fixture(autouse=True)
 def fanout_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:

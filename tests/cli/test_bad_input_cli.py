@@ -7,11 +7,8 @@ with a one-line message per cell.
 
 from __future__ import annotations
 
-import http.server
 import json
 import random
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -318,39 +315,6 @@ def test_absurd_limits_name_the_range(
 ) -> None:
     line = usage_error(capsys, "run", "-t", "cats", *argv)
     assert line == f"fanout-studio run: error: {message} (see --help)"
-
-
-class _HTMLHandler(http.server.BaseHTTPRequestHandler):
-    """Any request gets a web page: a base URL pointing at a web server, not an API."""
-
-    def _page(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        if length:
-            self.rfile.read(length)
-        body = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _page
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def html_server() -> Iterator[str]:
-    """The base URL of a plain web server that answers every request with HTML."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HTMLHandler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize("strategy", ["stream", "gather"])

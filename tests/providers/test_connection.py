@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -24,32 +22,6 @@ def openai(url: str, model: str = "fake-1", **kw: object) -> ModelProfile:
 def server() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer(models=["fake-2", "fake-1"], api_key="sk-right") as srv:
         yield srv
-
-
-@pytest.fixture
-def html_server() -> Iterator[str]:
-    """A web server that is not an OpenAI API: every path is an HTML page."""
-
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"<html><body>hello</body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = HTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 async def test_a_working_server_lists_its_models(server: FakeOpenAIServer) -> None:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import http.server
 import logging
 import random
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -660,37 +658,6 @@ async def test_a_base_url_without_scheme_is_shown_on_the_card_and_refused(
     name = card.profile().display_name
     assert_refused(window, f"{name}: {message}")
     assert card.base_url_edit.text() == "localhost:11434/v1"  # what was typed stays
-
-
-class _HTMLHandler(http.server.BaseHTTPRequestHandler):
-    def _page(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        if length:
-            self.rfile.read(length)
-        body = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = _page
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def html_server() -> Iterator[str]:
-    """A plain web server answering every request with an HTML page; yields a base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HTMLHandler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def test_a_web_server_that_is_not_an_openai_api(
