@@ -207,11 +207,13 @@ def test_compare_shows_the_seed_lesson(capsys: pytest.CaptureFixture[str]) -> No
     assert code == 0
     rows = {r["strategy"]: r for r in json.loads(out)["strategies"]}
     assert list(rows) == ["sync", "sequential", "gather", "abatch", "as_completed", "stream"]
+    # Never faster than the sleeps allow; the concurrent ones well below the sequential sum
+    # (a margin of one whole request, for a machine running at a quarter of its speed).
     for name in ("sync", "sequential"):
-        assert rows[name]["wall_s"] == pytest.approx(0.9, abs=0.15)
+        assert rows[name]["wall_s"] >= 0.88
     for name in ("gather", "abatch", "as_completed", "stream"):
-        assert rows[name]["wall_s"] == pytest.approx(0.3, abs=0.12)
-        assert rows[name]["speedup_vs_sync"] > 2.0
+        assert 0.28 <= rows[name]["wall_s"] < 0.6
+        assert rows[name]["speedup_vs_sync"] > 1.4
     assert all(r["done"] == 3 for r in rows.values())
 
 

@@ -6,8 +6,10 @@ prompt contains ``boom``; for a *column fault* (an unknown model, a server that 
 listening) the one row ``boom`` goes to the faulty column and to two good ones. Either way the
 faulty cell is ``r0m0`` and the other two are its siblings.
 
-Timings are short on purpose (0.5 s timeouts, 6 tokens 5 ms apart): the whole matrix, engine
-and command line, has to stay well under a minute on a 2-core machine.
+Normal answers are short (6 tokens 5 ms apart) so the whole matrix, engine and command line,
+stays well under a minute on a 2-core machine; timeouts are long enough (2 s for the timeout
+faults, 10 s for everything else) that a healthy answer never meets one on a machine running
+at a quarter of its speed.
 """
 
 from __future__ import annotations
@@ -28,16 +30,16 @@ UNKNOWN_MODEL = "no-such-model"
 
 #: Limits of every matrix run unless a fault says otherwise.
 LIMITS: Mapping[str, Any] = {
-    "timeout": 1.5,
+    "timeout": 10,
     "retries": 1,
     "backoff_base": 0.01,
     "backoff_max": 1.0,
     "max_concurrency": 4,
 }
 
-#: What the siblings do in a fail-fast run: stream for ~2 s, so they are surely still running
-#: when the faulty cell fails, and must then be cancelled at once.
-SLOW_SIBLING = Behavior(tokens=100, token_interval=0.02)
+#: What the siblings do in a fail-fast run: stream for ~30 s, so they are surely still running
+#: when the faulty cell fails, and must then be cancelled (ending "cancelled", not "done").
+SLOW_SIBLING = Behavior(tokens=100, token_interval=0.3)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ class Fault:
         column: ``model``: the faulty column asks for a model the server does not have;
             ``closed``: its base URL has nothing listening.
         limits: Limits on top of :data:`LIMITS`.
-        budget: Seconds from its first request within which the faulty cell must have ended.
+        budget: Seconds from its first request within which the faulty cell ends on an idle
+            machine; tests allow `within` of it, a margin for a machine at a quarter speed.
         hangs: Hang-prone: also run as a subprocess with a hard timeout.
         fail_fast: Limits of the fail-fast run on top of the others, when needed. A timeout
             fault needs them: the run's timeout applies to the siblings too, so siblings still
@@ -182,15 +185,15 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "slow-first-token",
-        Behavior(ttft=5),
+        Behavior(ttft=60),
         Expect(
             "failed",
             ErrorKind.TIMEOUT,
-            ("no answer within 0.5 s", "Raise the timeout", "after 2 attempts"),
+            ("no answer within 2 s", "Raise the timeout", "after 2 attempts"),
             attempts=2,
         ),
-        limits={"timeout": 0.5},
-        budget=2 * 0.5 + 0.4,
+        limits={"timeout": 2},
+        budget=2 * 2 + 0.4,
         hangs=True,
         fail_fast=_TIMEOUT_FAIL_FAST,
     ),
@@ -200,17 +203,17 @@ FAULTS: tuple[Fault, ...] = (
         Expect(
             "failed",
             ErrorKind.TIMEOUT,
-            ("stalled", "within 0.5 s", "partial text is kept"),
+            ("stalled", "within 2 s", "partial text is kept"),
             partial=2,
         ),
         whole=Expect(
             "failed",
             ErrorKind.TIMEOUT,
-            ("no answer within 0.5 s", "after 2 attempts"),
+            ("no answer within 2 s", "after 2 attempts"),
             attempts=2,
         ),
-        limits={"timeout": 0.5},
-        budget=2 * 0.5 + 0.4,
+        limits={"timeout": 2},
+        budget=2 * 2 + 0.4,
         hangs=True,
         fail_fast=_TIMEOUT_FAIL_FAST,
     ),
@@ -262,7 +265,7 @@ FAULTS: tuple[Fault, ...] = (
         "1mb-answer",
         Behavior(huge_bytes=1_000_000, token_interval=0),
         Expect("done", length=1_000_000),
-        limits={"timeout": 10},
+        limits={"timeout": 30},
         budget=3.0,
     ),
     Fault(
@@ -277,6 +280,12 @@ FAULTS: tuple[Fault, ...] = (
         hangs=True,
     ),
 )
+
+
+def within(budget: float) -> float:
+    """A fault's idle-machine budget with room for a machine running at a quarter speed."""
+    return 4 * budget + 2
+
 
 BY_ID: dict[str, Fault] = {f.id: f for f in FAULTS}
 

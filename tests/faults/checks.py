@@ -22,7 +22,7 @@ def fanout_tasks() -> list[str]:
     return sorted(name for t in asyncio.all_tasks() if (name := t.get_name()).startswith("fanout-"))
 
 
-async def sockets_closed(server: FakeOpenAIServer, timeout: float = 2.0) -> bool:
+async def sockets_closed(server: FakeOpenAIServer, timeout: float = 30.0) -> bool:
     """Whether the server sees every connection closed and nothing in flight (polls a while)."""
     return await server.await_for(
         lambda: server.open_connections == 0 and server.in_flight == 0, timeout=timeout

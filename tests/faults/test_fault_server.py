@@ -80,7 +80,7 @@ def test_open_connections_counts_sockets_until_the_client_closes_them(
     assert chat(client, "hello") == 200
     assert server.open_connections == 1  # kept alive in the client's pool
     client.close()
-    assert server.wait_for(lambda: server.open_connections == 0, timeout=2)
+    assert server.wait_for(lambda: server.open_connections == 0, timeout=30)
     server.reset_stats()  # counts what is open now, not since the last reset
     assert server.open_connections == 0 and server.connections == 0
 

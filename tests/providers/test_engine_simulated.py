@@ -55,7 +55,9 @@ async def test_seed_timing_sequential_sums_concurrent_overlaps(
 ) -> None:
     run, rec = await run_spec(strategy)
     assert run.summary is not None and run.summary.done == 3
-    assert run.summary.wall == pytest.approx(expected, abs=0.12)
+    # Never faster than the sleeps allow; overlapping runs well below the sequential sum (a
+    # margin of one whole latency, for a machine running at a quarter of its speed).
+    assert expected - 0.02 <= run.summary.wall < expected + LATENCY
     for cell in run.cells:
         done = rec.last(cell.id)
         assert cell.inputs["topic"].rstrip("s") in done.text.lower()
@@ -67,8 +69,9 @@ async def test_seed_timing_sequential_sums_concurrent_overlaps(
 async def test_stream_strategy_reports_time_to_first_token() -> None:
     _run, rec = await run_spec(Strategy.STREAM)
     m = rec.last("r0m0").metrics
-    assert m.ttft == pytest.approx(0.06, abs=0.03)
-    assert m.tokens_per_second == pytest.approx(60 / 0.24, rel=0.25)
+    assert m.ttft is not None and 0.058 <= m.ttft < 0.06 + 1.0
+    # At most the simulated pace (60 tokens in 0.24 s): the rate is never overstated.
+    assert m.tokens_per_second is not None and 0 < m.tokens_per_second <= 60 / 0.24 * 1.05
     assert len(rec.named("TextChunk")) == 180
 
 

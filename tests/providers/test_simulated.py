@@ -63,6 +63,8 @@ def count_sleeps(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
 
 
 # ---- timing ----------------------------------------------------------------------------
+# A sleep never ends early, so lower bounds are exact; upper bounds only tell overlapping from
+# sequential, with a margin a machine at a quarter of its speed stays far inside.
 
 
 async def test_ainvoke_takes_the_requested_latency() -> None:
@@ -72,17 +74,17 @@ async def test_ainvoke_takes_the_requested_latency() -> None:
     await model.ainvoke(JOKE)
     elapsed = time.perf_counter() - start
 
-    assert 0.28 <= elapsed < 0.5
+    assert 0.28 <= elapsed < 0.3 + 2.0
 
 
 async def test_three_concurrent_streams_take_as_long_as_one() -> None:
-    model = SimulatedChatModel.with_latency(0.3, jitter=0.0, seed=1)
+    model = SimulatedChatModel.with_latency(1.0, jitter=0.0, seed=1)
 
     start = time.perf_counter()
     answers = await asyncio.gather(*(collect(model) for _ in range(3)))
     elapsed = time.perf_counter() - start
 
-    assert 0.28 <= elapsed < 0.6  # not 0.9: the streams overlap
+    assert 0.98 <= elapsed < 2.0  # not 3 s: the streams overlap
     assert all(len(chunks) == 61 for chunks in answers)  # 60 tokens + the usage chunk
 
 
@@ -94,9 +96,10 @@ async def test_stream_waits_ttft_then_paces_tokens() -> None:
     start = time.perf_counter()
     arrivals = [time.perf_counter() - start async for _ in model.astream(JOKE)]
 
-    assert 0.09 <= arrivals[0] < 0.2  # first token after ttft
-    assert 0.28 <= arrivals[-1] < 0.45  # ttft + 20 tokens / 100 per s
-    assert arrivals[10] - arrivals[0] == pytest.approx(0.1, abs=0.05)
+    assert arrivals[0] >= 0.09  # first token after ttft
+    assert arrivals[10] >= 0.19  # then one every 10 ms, on a schedule (no drift)...
+    assert arrivals[-1] >= 0.28  # ...ttft + 20 tokens / 100 per s
+    assert arrivals == sorted(arrivals)
 
 
 def test_with_latency_splits_time_between_first_token_and_streaming() -> None:
@@ -318,7 +321,7 @@ async def test_timeout_failure_hangs_until_the_callers_timeout() -> None:
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(model.ainvoke(JOKE), timeout=0.1)
 
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 30  # the caller's timeout, not the 60 s stall
 
 
 async def test_a_stall_without_a_caller_timeout_ends_in_a_server_error() -> None:
@@ -363,12 +366,12 @@ async def test_a_stream_pauses_after_n_tokens_until_resumed() -> None:
                 five_arrived.set()
 
     task = asyncio.create_task(consume(), name="paused-stream")
-    await asyncio.wait_for(five_arrived.wait(), timeout=2.0)
+    await asyncio.wait_for(five_arrived.wait(), timeout=60)
     await asyncio.sleep(0.05)
     assert len(received) == 5  # frozen mid-way
 
     resume.set()
-    await asyncio.wait_for(task, timeout=2.0)
+    await asyncio.wait_for(task, timeout=60)
     assert len(received) == 13
 
 
@@ -383,7 +386,7 @@ def test_sync_invoke_and_stream_agree() -> None:
     elapsed = time.perf_counter() - start
     chunks = list(model.stream(JOKE))
 
-    assert 0.05 <= elapsed < 0.5
+    assert elapsed >= 0.05
     assert text_of(chunks) == message.content
     assert chunks[-1].usage_metadata == message.usage_metadata
 

@@ -13,6 +13,10 @@ import pytest
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
+from tests.support.waiting import until
+
+__all__ = ["SESSION_LOOP", "signal_future", "until"]
+
 #: Async window tests mark their module with this: one qasync loop for the whole session.
 #: A qasync loop owns Qt objects (timers, a signaller); creating and closing one per test left
 #: dead loops for the garbage collector to finalise at an arbitrary later moment, inside
@@ -78,13 +82,3 @@ def signal_future(signal: Any) -> asyncio.Future[tuple[Any, ...]]:
 
     signal.connect(on_emit)
     return fut
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.02) -> None:
-    """Wait on the running loop (never a nested one) until ``predicate()`` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
-        await asyncio.sleep(step)

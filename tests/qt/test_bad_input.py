@@ -2,24 +2,23 @@
 nothing typed or pasted is lost, no exception anywhere, the loop stays responsive.
 
 Every test drives the real window on the app's qasync loop (see conftest) and asserts the
-exact words the user reads. Timing tests print what they measured (``[measured]``) and assert
-bounds loose enough for a busy 2-core machine.
+exact words the user reads. Nothing here asserts milliseconds: how fast typing, pasting and run
+start are is measured by ``fanout-studio bench`` (scenario ``input``) against a bare widget in
+the same run. Tests assert what makes them fast: parses wait for a pause, panes stay lazy, one
+call gives every row its first status.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import random
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
@@ -96,35 +95,6 @@ async def run_to_the_end(qtbot: QtBot, win: MainWindow, timeout: float = 10.0) -
     assert win.running, win.statusBar().currentMessage()
     (summary,) = await asyncio.wait_for(finished, timeout)
     return summary
-
-
-class Heartbeat:
-    """How late a 5 ms precise timer on the GUI thread fires: the lag the user would feel."""
-
-    def __init__(self) -> None:
-        self.lags: list[float] = []
-        self._clock = QElapsedTimer()
-        self._timer = QTimer()
-        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self._timer.setInterval(5)
-        self._timer.timeout.connect(self._on_timer_timeout)
-
-    def start(self) -> None:
-        self._clock.start()
-        self._timer.start()
-
-    def stop(self) -> float:
-        """Stop; returns the largest lag in ms."""
-        self._timer.stop()
-        return max(self.lags, default=0.0)
-
-    def _on_timer_timeout(self) -> None:
-        self.lags.append(max(self._clock.restart() - 5.0, 0.0))
-
-
-def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
-    with capsys.disabled():
-        print(f"\n  [measured] {line}", end="")
 
 
 # ------------------------------------------------------------------------------ templates
@@ -242,17 +212,11 @@ async def test_an_empty_template_is_refused_on_run(
     assert window.prompt.template() == typed
 
 
-async def type_like_a_person(qtbot: QtBot, editor: QWidget, text: str) -> tuple[float, float]:
-    """Type ``text`` at 50 keys a second; (slowest key in ms, largest GUI lag in ms)."""
-    beat = Heartbeat()
-    beat.start()
-    slowest = 0.0
+async def type_like_a_person(qtbot: QtBot, editor: QWidget, text: str) -> None:
+    """Type ``text`` a key at a time, letting the loop paint and run its timers between keys."""
     for char in text:
-        start = time.perf_counter()
         qtbot.keyClick(editor, char)
-        slowest = max(slowest, (time.perf_counter() - start) * 1000)
-        await asyncio.sleep(0.02)  # the loop paints and runs its timers between keys
-    return slowest, beat.stop()
+        await asyncio.sleep(0.02)
 
 
 def cursor_to_end(editor: Any) -> None:
@@ -261,8 +225,8 @@ def cursor_to_end(editor: Any) -> None:
     editor.setTextCursor(cursor)
 
 
-async def test_typing_into_a_100_kb_template_stays_fast_and_it_runs(
-    qtbot: QtBot, window: MainWindow, capsys: pytest.CaptureFixture[str]
+async def test_typing_into_a_100_kb_template_parses_once_after_a_pause_and_it_runs(
+    qtbot: QtBot, window: MainWindow
 ) -> None:
     paragraph = "Background the model should read before answering, with {{braces}} kept. " * 14
     template = "\n".join([paragraph] * 100) + "\nNow tell me about {topic}"
@@ -275,23 +239,20 @@ async def test_typing_into_a_100_kb_template_stays_fast_and_it_runs(
     cursor_to_end(editor)
 
     typed = " and {topic} again"
-    key_ms, lag_ms = await type_like_a_person(qtbot, editor, typed)
-    assert parses == []  # nothing parsed while typing: the parse waits for a pause
+    # The parse waits for a pause in typing. The keys here come 20 ms apart; the pause is
+    # longer (a debounce timer restarted by every key), so nothing is parsed while typing...
+    window.prompt._debounce.setInterval(60_000)  # ...even if this machine is very slow
+    await type_like_a_person(qtbot, editor, typed)
+    assert parses == []
+    window.prompt._debounce.setInterval(1)
     await until(lambda: parses == [1])  # then once
     assert window.prompt.template() == template + typed
 
     # The worst case: the whole 100 KB as one paragraph, which Qt relayouts on every key.
     window.prompt.set_template(paragraph * 100 + " {topic}")
     cursor_to_end(editor)
-    long_key_ms, long_lag_ms = await type_like_a_person(qtbot, editor, " more")
-    report(
-        capsys,
-        f"typing into a 100 KB template: slowest key {key_ms:.1f} ms, GUI lag max "
-        f"{lag_ms:.0f} ms (100 paragraphs); one 100 KB paragraph: slowest key "
-        f"{long_key_ms:.1f} ms, lag max {long_lag_ms:.0f} ms",
-    )
-    assert key_ms < 16 and lag_ms < 50
-    assert long_key_ms < 60
+    await type_like_a_person(qtbot, editor, " more")
+    assert window.prompt.template() == paragraph * 100 + " {topic} more"
 
     window.prompt.set_template(template + typed)
     summary = await run_to_the_end(qtbot, window)
@@ -303,83 +264,42 @@ async def test_typing_into_a_100_kb_template_stays_fast_and_it_runs(
 # ------------------------------------------------------------------------------ inputs
 
 
-@pytest.fixture
-def frozen_heap() -> Iterator[None]:
-    """The heap frozen as the app freezes it after warm-up (``gc.freeze()``).
-
-    ``MainWindow.warm_up`` skips the freeze when an earlier test already imported the engine;
-    without it a full collection of the whole test session's heap lands in the middle of a
-    measurement, which the app never sees.
-    """
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-async def test_ten_thousand_pasted_lines_keep_the_grid_lazy_and_quick(
-    qtbot: QtBot,
-    window: MainWindow,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    frozen_heap: None,
+async def test_ten_thousand_pasted_lines_keep_the_grid_lazy(
+    qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await window.warm_up()  # what the app does after its first paint (engine import, ...)
     window.prompt.set_template("Tell me about {topic}")
     window.models.set_profiles([fast("a", ttft=0.2), fast("b", ttft=0.2)])
     window.limits.set_limits(Limits(max_concurrency=8))
-    grid_ms: list[float] = []
+    calls: list[str] = []
 
-    def timed(name: str) -> None:
+    def counted(name: str) -> None:
         original = getattr(window.grid, name)
 
         def wrapper(*args: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return original(*args)
-            finally:
-                grid_ms.append((time.perf_counter() - start) * 1000)
+            calls.append(name)
+            return original(*args)
 
         monkeypatch.setattr(window.grid, name, wrapper)
 
-    timed("set_grid")
-    timed("set_status")
+    counted("set_grid")
+    counted("set_status")
+    counted("set_all_status")
     QGuiApplication.clipboard().setText("\n".join(f"topic number {i}" for i in range(10_000)))
-    await asyncio.sleep(0.1)
-    beat = Heartbeat()
-    beat.start()
-    await asyncio.sleep(0.05)
-
     window.inputs.view.setFocus()
-    start = time.perf_counter()
     qtbot.keyClick(window.inputs.view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
-    paste_ms = (time.perf_counter() - start) * 1000
-    await asyncio.sleep(0.1)
-    paste_lag = max(beat.lags, default=0.0)
 
     finished = signal_future(window.run_finished)
-    start = time.perf_counter()
     press_ctrl_enter(qtbot, window)
-    start_ms = (time.perf_counter() - start) * 1000
-    setup_ms = sum(grid_ms)  # set_grid + 20,000 set_status calls, wrappers included
     run = window.current_run
     assert run is not None and len(run.cells) == 20_000
     await until(lambda: run.in_flight > 0)
-    await asyncio.sleep(0.5)
-    run_lag = beat.stop()
 
-    report(
-        capsys,
-        f"10,000 lines: paste {paste_ms:.1f} ms (lag {paste_lag:.0f} ms); grid set-up "
-        f"{setup_ms:.1f} ms; Ctrl+Enter to run started {start_ms:.0f} ms; "
-        f"max GUI lag paste + run start {run_lag:.0f} ms",
-    )
     assert window.inputs.count_label.text() == "10000 inputs"
     assert window.grid.row_count() == 10_000
-    assert paste_ms < 100
-    assert setup_ms < 100
+    # Run start gives 20,000 cells their first status in one call, not 20,000.
+    assert calls.count("set_grid") == 1 and calls.count("set_all_status") == 1
+    assert calls.count("set_status") <= 100  # only the cells already started since
     # Lazy panes: a screenful of rows (plus overscan) x 2 models, not 20,000.
     assert 0 < len(window.grid.materialized_cell_ids()) <= 20
     pane = window.grid.scroll_to_cell("r7000m1")
@@ -387,18 +307,11 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy_and_quick(
     assert len(window.grid.materialized_cell_ids()) <= 20
 
     window.cancel_all()
-    await asyncio.wait_for(finished, 30)
+    await asyncio.wait_for(finished, 60)
     assert len(window.inputs.rows()) == 10_000  # nothing pasted was lost
-    if run_lag >= 100:
-        # Everything above held. What is left is one step at Ctrl+Enter: validating 10,000
-        # rows, making 20,000 cells, the grid's rows and the timeline's 20,000 rows (~110 ms
-        # measured on this machine); panes and tasks are already created lazily.
-        pytest.xfail(f"run start of 20,000 cells holds the GUI loop {run_lag:.0f} ms once")
 
 
-async def test_one_call_gives_ten_thousand_rows_their_first_status(
-    qtbot: QtBot, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_one_call_gives_ten_thousand_rows_their_first_status(qtbot: QtBot) -> None:
     """What the window's run start could use instead of 20,000 set_status calls."""
     grid = ResultsGrid()
     qtbot.addWidget(grid)
@@ -408,12 +321,8 @@ async def test_one_call_gives_ten_thousand_rows_their_first_status(
     ids = [[f"r{r}m{m}" for m in range(2)] for r in range(10_000)]
     titles = [[f"{rows[r]} × {m}" for m in "ab"] for r in range(10_000)]
 
-    start = time.perf_counter()
     grid.set_grid(rows, ["a", "b"], ids, titles)
     grid.set_all_status("queued", "waiting for a slot")
-    setup_ms = (time.perf_counter() - start) * 1000
-    report(capsys, f"10,000 x 2 grid: set_grid + set_all_status {setup_ms:.1f} ms")
-    assert setup_ms < 100
 
     def chip(cell_id: str) -> str:
         pane = grid.pane(cell_id)
@@ -673,7 +582,7 @@ async def test_a_web_server_that_is_not_an_openai_api(
     card = only_card(window)
 
     card.test_button.click()  # Test connection, inline on the card
-    await until(lambda: card.test_button.isEnabled(), timeout=10)
+    await until(lambda: card.test_button.isEnabled())
     assert card.test_result_label.text() == (
         f"{host} answered, but not like an OpenAI-compatible server "
         f"(no model list at {html_server}/models)."

@@ -135,7 +135,7 @@ def test_save_as_uses_a_non_modal_dialog_and_asks_inline_before_replacing(
     qtbot.mouseClick(button(view, "Save as…"), Qt.MouseButton.LeftButton)
     dialog = view.findChild(QFileDialog)
     assert dialog is not None and dialog.isVisible()  # the click returned: open(), not exec()
-    with qtbot.waitSignal(view.code_saved, timeout=1000):
+    with qtbot.waitSignal(view.code_saved, timeout=30_000):
         dialog.fileSelected.emit(str(target))
     dialog.reject()
     assert target.read_text(encoding="utf-8") == view.code()
@@ -179,7 +179,7 @@ async def test_a_slow_callback_is_logged_with_its_source(qtbot: QtBot) -> None:
         loop.call_soon(time.sleep, 0.08)  # holds the loop for 80 ms
         loop.call_later(0.01, time.sleep, 0.07)  # a timer callback: qasync creates its handle
         await asyncio.sleep(0.3)
-        await until(lambda: "sleep(0.07)" in panel.log_text(), timeout=2)
+        await until(lambda: "sleep(0.07)" in panel.log_text())
     finally:
         panel.set_enabled_debug(False)
 
@@ -213,7 +213,7 @@ async def test_warnings_from_other_threads_reach_the_log_via_the_timer(qtbot: Qt
         )
         worker.start()
         await asyncio.to_thread(worker.join)
-        await until(lambda: "from a worker: 42" in panel.log_text(), timeout=2)
+        await until(lambda: "from a worker: 42" in panel.log_text())
         logging.getLogger("asyncio").info("not a warning")
         logging.getLogger("qasync._QEventLoop").error("an error", exc_info=ValueError("boom"))
     finally:

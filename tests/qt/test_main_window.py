@@ -59,7 +59,7 @@ async def test_typing_a_template_and_three_topics_fills_three_panes(
     window.models.set_profiles([sim(0.4)])
     finished = signal_future(window.run_finished)
     window.run_action.trigger()
-    (summary,) = await asyncio.wait_for(finished, 10)
+    (summary,) = await asyncio.wait_for(finished, 60)
     assert summary.done == 3
     for cell_id, topic in zip(["r0m0", "r1m0", "r2m0"], ["cat", "dog", "parrot"], strict=True):
         assert topic in window.grid.cell_text(cell_id).lower()
@@ -76,7 +76,7 @@ async def test_two_models_side_by_side_with_ctrl_enter(window: MainWindow, qtbot
     setup(window, "What is {topic}?", ["asyncio"], [sim(0.2, label="fast"), sim(0.4, label="slow")])
     finished = signal_future(window.run_finished)
     qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    (summary,) = await asyncio.wait_for(finished, 10)
+    (summary,) = await asyncio.wait_for(finished, 60)
     assert summary.done == 2
     assert window.grid.cell_text("r0m0") and window.grid.cell_text("r0m1")
 
@@ -87,7 +87,7 @@ async def test_cancel_one_cell_mid_stream_keeps_partial_text(window: MainWindow)
     window.start_run()
     await until(lambda: len(window.grid.cell_text("r1m0")) > 10)
     window.grid.cancel_requested.emit("r1m0")  # what the pane's Cancel button emits
-    (summary,) = await asyncio.wait_for(finished, 10)
+    (summary,) = await asyncio.wait_for(finished, 60)
     assert (summary.done, summary.cancelled) == (2, 1)
     assert window.grid.cell_status("r1m0") == "cancelled"
     partial = window.grid.cell_text("r1m0")
@@ -102,7 +102,7 @@ async def test_cancel_all_with_escape(window: MainWindow, qtbot) -> None:
     window.start_run()
     await until(lambda: window.current_run is not None and window.current_run.in_flight == 4)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    (summary,) = await asyncio.wait_for(finished, 3)
+    (summary,) = await asyncio.wait_for(finished, 60)
     assert summary.cancelled == 8
     assert all(window.grid.cell_status(f"r{i}m0") == "cancelled" for i in range(8))
     assert window.run_action.isEnabled() and not window.cancel_action.isEnabled()
@@ -120,8 +120,8 @@ async def test_raising_max_concurrency_mid_run_starts_more_cells(window: MainWin
     assert run.in_flight == 1
     spin = window.limits.findChild(QSpinBox, "maxConcurrencySpin")
     spin.setValue(6)  # the user sets 6 in the dock while the run goes on
-    await until(lambda: run.in_flight == 6, timeout=1.0)
-    (summary,) = await asyncio.wait_for(finished, 10)
+    await until(lambda: run.in_flight == 6)
+    (summary,) = await asyncio.wait_for(finished, 60)
     assert summary.done == 6 and summary.peak_in_flight == 6
 
 
@@ -146,7 +146,7 @@ async def test_failed_cell_shows_the_engine_message(window: MainWindow) -> None:
     setup(window, "About {topic}", ["cats"], [failing], retries=0)
     finished = signal_future(window.run_finished)
     window.start_run()
-    (summary,) = await asyncio.wait_for(finished, 5)
+    (summary,) = await asyncio.wait_for(finished, 60)
     assert summary.failed == 1
     assert window.grid.cell_status("r0m0") == "failed"
 
@@ -157,7 +157,7 @@ async def test_plain_prompt_without_variables_runs_once_per_model(window: MainWi
     )
     finished = signal_future(window.run_finished)
     assert window.start_run() is not None
-    (summary,) = await asyncio.wait_for(finished, 5)
+    (summary,) = await asyncio.wait_for(finished, 60)
     assert summary.total == 2 and summary.done == 2
 
 
@@ -170,7 +170,7 @@ async def test_retry_a_failed_cell_in_place(window: MainWindow) -> None:
     setup(window, "About {topic}", ["cats", "dogs"], [flaky], retries=0)
     finished = signal_future(window.run_finished)
     window.start_run()
-    await asyncio.wait_for(finished, 5)
+    await asyncio.wait_for(finished, 60)
     assert window.grid.cell_status("r1m0") == "failed"
     # the server recovers; the user presses Retry on one pane
     window.models.set_profiles([sim(0.2, label="flaky")])
@@ -182,14 +182,16 @@ async def test_retry_a_failed_cell_in_place(window: MainWindow) -> None:
 
 
 async def test_compare_strategies_fills_the_chart_with_the_lesson(window: MainWindow) -> None:
-    setup(window, "Tell me a joke about {topic}", ["cats", "dogs", "parrots"], [sim(0.3)])
+    setup(window, "Tell me a joke about {topic}", ["cats", "dogs", "parrots"], [sim(0.5)])
     done = signal_future(window.comparison_finished)
     assert window.start_comparison() is not None
-    (results,) = await asyncio.wait_for(done, 20)
+    (results,) = await asyncio.wait_for(done, 60)
     walls = {str(r.strategy): r.wall for r in results}
     assert list(walls) == ["sync", "sequential", "gather", "abatch", "as_completed", "stream"]
-    assert walls["sync"] > 2.3 * walls["gather"]
-    assert window.chart.speedup("gather") > 2.3
+    # Three 0.5 s requests: at least 1.5 s one after another; gather overlaps them, well under
+    # the sum (a margin of a whole request for a machine running at a quarter of its speed).
+    assert walls["sync"] >= 1.48 and 0.48 <= walls["gather"] < 1.0
+    assert window.chart.speedup("gather") > 1.48
     assert window.timeline.segments("r0m0")  # the last run is on the timeline
 
 
@@ -199,7 +201,7 @@ async def test_block_the_ui_demo_freezes_and_the_meter_says_so(window: MainWindo
     froze = signal_future(window.lag.froze)
     finished = signal_future(window.run_finished)
     window.start_run()
-    (summary,) = await asyncio.wait_for(finished, 10)
-    (ms,) = await asyncio.wait_for(froze, 2)
+    (summary,) = await asyncio.wait_for(finished, 60)
+    (ms,) = await asyncio.wait_for(froze, 60)
     assert summary.done == 2 and ms >= 250
     assert "froze" in window.statusBar().currentMessage()

@@ -58,7 +58,7 @@ def test_adding_the_ollama_preset_adds_a_column_on_localhost(
     models: ModelsPanel, qtbot: QtBot
 ) -> None:
     action = next(a for a in models.findChildren(QAction) if a.text().startswith("Ollama"))
-    with qtbot.waitSignal(models.profiles_changed, timeout=1000):
+    with qtbot.waitSignal(models.profiles_changed, timeout=30_000):
         action.trigger()
 
     added = models.profiles()[-1]
@@ -95,7 +95,7 @@ def test_an_empty_model_name_shows_an_inline_issue_and_blocks_the_run(
     models: ModelsPanel, qtbot: QtBot
 ) -> None:
     card = cards(models)[0]
-    with qtbot.waitSignal(models.profiles_changed, timeout=1000):
+    with qtbot.waitSignal(models.profiles_changed, timeout=30_000):
         card.model_edit.clear()
 
     issue = card.findChild(QLabel, "inlineIssue")
@@ -155,7 +155,7 @@ def test_provider_fields_follow_the_provider(models: ModelsPanel) -> None:
 
 
 def test_remove_and_set_profiles(models: ModelsPanel, qtbot: QtBot) -> None:
-    with qtbot.waitSignal(models.profiles_changed, timeout=1000):
+    with qtbot.waitSignal(models.profiles_changed, timeout=30_000):
         cards(models)[0].remove_button.click()
     assert [p.model for p in models.profiles()] == ["sim-slow"]
 
@@ -212,7 +212,7 @@ def test_typing_a_max_concurrency_emits_just_that_field_once(
 def test_requests_per_second_zero_means_no_cap(concurrency: ConcurrencyPanel, qtbot: QtBot) -> None:
     spin = concurrency.findChild(QWidget, "rpsSpin")
     concurrency.set_limits(Limits(requests_per_second=5.0))
-    with qtbot.waitSignal(concurrency.limits_changed, timeout=1000) as blocker:
+    with qtbot.waitSignal(concurrency.limits_changed, timeout=30_000) as blocker:
         spin.setValue(0)
     assert blocker.args == [{"requests_per_second": None}]
     assert spin.text() == "no cap"
@@ -230,7 +230,7 @@ def test_strategy_is_frozen_during_a_run_but_limits_stay_editable(
     concurrency: ConcurrencyPanel, qtbot: QtBot
 ) -> None:
     combo = concurrency.findChild(QComboBox, "strategyCombo")
-    with qtbot.waitSignal(concurrency.strategy_changed, timeout=1000) as blocker:
+    with qtbot.waitSignal(concurrency.strategy_changed, timeout=30_000) as blocker:
         combo.setCurrentIndex(combo.findData(Strategy.ABATCH))
     assert blocker.args == [Strategy.ABATCH]
     assert "max_concurrency" in combo.itemData(

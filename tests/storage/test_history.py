@@ -94,7 +94,7 @@ async def test_a_real_run_comes_back_with_every_cell_and_metric(history: History
     assert dogs.error == "fake: server error (500)."
     assert stored.summary["failures_by_kind"] == {"server_error": 2}
     assert stored.summary["peak_in_flight"] >= 2
-    assert stored.finished_at == pytest.approx(stored.created_at + stored.wall, abs=0.01)
+    assert stored.finished_at == pytest.approx(stored.created_at + stored.wall, abs=0.5)
     # Everything is plain JSON.
     assert json.loads(json.dumps(stored.to_dict()))["cells"][2]["error_kind"] == "server_error"
 

@@ -748,7 +748,7 @@ class FakeOpenAIServer:
             )
 
     def wait_for(
-        self, predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.005
+        self, predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.005
     ) -> bool:
         """Poll ``predicate()`` from any thread until true; False after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
@@ -762,7 +762,7 @@ class FakeOpenAIServer:
     async def await_for(
         self,
         predicate: Callable[[], bool],
-        timeout: float = 5.0,
+        timeout: float = 30.0,
         interval: float = 0.005,
     ) -> bool:
         """`wait_for` for async tests: polls with `asyncio.sleep`, so the loop keeps running."""
