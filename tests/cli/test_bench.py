@@ -41,6 +41,17 @@ def test_gui_scenarios_run_the_real_window(capsys: pytest.CaptureFixture[str]) -
     assert data["machine"]["python"]
 
 
+def test_input_scenario_measures_the_app_against_a_bare_editor() -> None:
+    (result,) = run_scenarios(["input"], quick=True)
+    f = result.figures
+    for shape in ("paragraphs", "one_paragraph"):
+        for who in ("app", "bare"):
+            assert f[f"{shape}_{who}_key_max_ms"] >= f[f"{shape}_{who}_key_median_ms"] > 0
+        assert f[f"key_median_ratio_{shape}"] > 0
+    for name in ("paste_ms", "grid_setup_ms", "run_start_press_ms", "timeline_paint_ms"):
+        assert f[name] > 0, name
+
+
 def test_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--scenario", "warp"]) == 2
     assert "unknown scenario 'warp'" in capsys.readouterr().err

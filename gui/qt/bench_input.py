@@ -1,0 +1,232 @@
+"""What a user's hands feel: typing, pasting, starting a big run, painting the timeline.
+
+Run as a child process by ``fanout-studio bench --scenario input`` (``python -m
+gui.qt.bench_input``, offscreen); prints one JSON object. Each figure has its reference
+measured in the same process the same way: keys typed into the app's template editor against
+keys typed into a bare ``QPlainTextEdit`` holding the same text, so the ratio holds on a
+machine whose speed varies from day to day. The tests assert what makes these fast (a parse
+waits for a pause, panes are lazy, one call gives every row its first status); the
+milliseconds are measured only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QPlainTextEdit, QWidget
+
+PARAGRAPH = "Background the model should read before answering, with {{braces}} kept. " * 14
+KEYS = " and {topic} again"
+
+
+class Heartbeat:
+    """How late a 5 ms precise timer on the GUI thread fires: the lag a user would feel."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self._clock = QElapsedTimer()
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(5)
+        self._timer.timeout.connect(self._on_timer_timeout)
+
+    def start(self) -> None:
+        self._clock.start()
+        self._timer.start()
+
+    def stop(self) -> float:
+        """Stop; the largest lag in ms."""
+        self._timer.stop()
+        return max(self.lags, default=0.0)
+
+    def _on_timer_timeout(self) -> None:
+        self.lags.append(max(self._clock.restart() - 5.0, 0.0))
+
+
+async def _type(editor: QWidget, text: str) -> list[float]:
+    """Type ``text`` a key at a time with a pause between keys; each key's cost in ms."""
+    costs = []
+    for char in text:
+        start = time.perf_counter()
+        QTest.keyClick(editor, char)
+        costs.append((time.perf_counter() - start) * 1000)
+        await asyncio.sleep(0.02)  # the loop paints and runs its timers between keys
+    return costs
+
+
+def _to_end(editor: QPlainTextEdit) -> None:
+    cursor = editor.textCursor()
+    cursor.movePosition(cursor.MoveOperation.End)
+    editor.setTextCursor(cursor)
+
+
+async def _typing(window: Any) -> dict[str, float]:
+    """Slowest and median key into 100 KB templates, the app's editor against a bare one."""
+    shapes = {
+        "paragraphs": "\n".join([PARAGRAPH] * 100) + "\nNow tell me about {topic}",
+        "one_paragraph": PARAGRAPH * 100 + " {topic}",
+    }
+    bare = QPlainTextEdit()
+    bare.resize(window.prompt.editor.size())
+    bare.show()
+    figures: dict[str, float] = {}
+    for shape, text in shapes.items():
+        for name, editor in (("bare", bare), ("app", window.prompt.editor)):
+            if editor is bare:
+                bare.setPlainText(text)
+            else:
+                window.prompt.set_template(text)
+            _to_end(editor)
+            editor.setFocus()
+            await asyncio.sleep(0.2)
+            costs = await _type(editor, KEYS)
+            figures[f"{shape}_{name}_key_max_ms"] = round(max(costs), 2)
+            figures[f"{shape}_{name}_key_median_ms"] = round(statistics.median(costs), 2)
+    bare.close()
+    return figures
+
+
+async def _paste_and_start(window: Any) -> dict[str, float]:
+    """Paste 10,000 lines, then Ctrl+Enter a run of 20,000 cells; what each step costs."""
+    from gui.core.spec import Limits, ModelProfile, SimSettings
+
+    sim = SimSettings(ttft=0.2, tokens_per_second=0, output_tokens=6, jitter=0, seed=3)
+    window.prompt.set_template("Tell me about {topic}")
+    window.models.set_profiles([ModelProfile(model="sim-1", label=m, sim=sim) for m in ("a", "b")])
+    window.limits.set_limits(Limits(max_concurrency=8))
+    grid_ms: list[float] = []
+
+    def timed(name: str) -> None:
+        original: Callable[..., Any] = getattr(window.grid, name)
+
+        def wrapper(*args: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args)
+            finally:
+                grid_ms.append((time.perf_counter() - start) * 1000)
+
+        setattr(window.grid, name, wrapper)
+
+    for name in ("set_grid", "set_all_status"):
+        timed(name)
+    QGuiApplication.clipboard().setText("\n".join(f"topic number {i}" for i in range(10_000)))
+    await asyncio.sleep(0.1)
+    window.inputs.view.setFocus()
+    beat = Heartbeat()
+    beat.start()
+    start = time.perf_counter()
+    QTest.keyClick(window.inputs.view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    paste_ms = (time.perf_counter() - start) * 1000
+    await asyncio.sleep(0.3)
+    paste_lag = beat.stop()
+
+    beat = Heartbeat()
+    beat.start()
+    start = time.perf_counter()
+    QTest.keyClick(window.prompt.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    press_ms = (time.perf_counter() - start) * 1000
+    run = window.current_run
+    while run is None or run.in_flight == 0:
+        await asyncio.sleep(0.01)
+        run = window.current_run
+    await asyncio.sleep(0.5)
+    start_lag = beat.stop()
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    window.run_finished.connect(lambda *_: finished.done() or finished.set_result(None))
+    window.cancel_all()
+    await finished
+    return {
+        "paste_ms": round(paste_ms, 1),
+        "paste_lag_max_ms": round(paste_lag, 1),
+        "grid_setup_ms": round(sum(grid_ms), 1),
+        "run_start_press_ms": round(press_ms, 1),
+        "run_start_lag_max_ms": round(start_lag, 1),
+    }
+
+
+def _timeline() -> dict[str, float]:
+    """Painting 200 streamed cells at 900x600, and with all 200 rows on screen."""
+    from gui.core import events as ev
+    from gui.qt.widgets.timeline import TimelineWidget
+
+    widget = TimelineWidget()
+    widget.resize(900, 600)
+    widget.show()
+    events: list[ev.Event] = []
+    for i in range(200):
+        start = (i // 8) * 0.4
+        cell = f"c{i}"
+        events += [
+            ev.CellQueued("bench", 0.0, cell),
+            ev.CellStarted("bench", start, cell, 1, start),
+            ev.FirstToken("bench", start + 0.1, cell, 0.1),
+            ev.TextChunk("bench", start + 0.1, cell, "Cats "),
+            ev.TextChunk("bench", start + 0.2, cell, "sleep."),
+        ]
+    widget.apply_events(events)
+
+    def paint(repeats: int = 20) -> float:
+        QApplication.processEvents()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            widget.viewport().repaint()
+        return (time.perf_counter() - start) * 1000 / repeats
+
+    visible = paint()
+    widget.resize(900, 200 * widget.row_height() + 120)
+    QApplication.processEvents()
+    every_row = paint(10)
+    widget.close()
+    return {
+        "timeline_paint_ms": round(visible, 2),
+        "timeline_all_rows_paint_ms": round(every_row, 2),
+    }
+
+
+async def _main() -> dict[str, Any]:
+    from gui.qt.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(1360, 860)
+    window.show()
+    await window.warm_up()
+    figures: dict[str, Any] = {}
+    figures.update(await _typing(window))
+    figures.update(_timeline())
+    figures.update(await _paste_and_start(window))
+    await window.shutdown()
+    window.close()
+    return figures
+
+
+def main() -> int:
+    """Measure everything in this process and print one JSON line."""
+    from gui.qt.app import install_asyncgen_hooks
+    from gui.qt.loop import FanoutEventLoop
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)
+    loop = FanoutEventLoop(app)
+    install_asyncgen_hooks(loop)
+    asyncio.set_event_loop(loop)
+    try:
+        figures = loop.run_until_complete(_main())
+    finally:
+        loop.close()
+    sys.stdout.write(json.dumps(figures) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
