@@ -1,15 +1,12 @@
 """A live timeline of every request of a run: one bar per cell on a shared time axis.
 
-Each row is one cell (grid order); its bar is cut into segments the engine's events delimit:
+The rows and their segments are a :class:`gui.core.timeline.TimelineModel` (Qt-free, where the
+rules live: queued -> waiting, started -> request, first token -> streaming, retry ->
+back-off, an end cap). This widget paints the visible rows of that model and maps pixels to
+seconds. Colours per kind:
 
-* **waiting** (thin grey): queued, in the limiter or the rate limiter;
-* **request** (amber): the request is out and no text has arrived yet, "waiting for first
-  token" when the answer is streamed, "waiting for response" when it is not (non-streamed
-  calls have no :class:`~gui.core.events.FirstToken`, so the whole request is this colour);
-* **streaming** (blue): from the first token to the end;
-* **back-off** (orange, hatched): after :class:`~gui.core.events.CellRetrying`, for the
-  announced ``delay``; the cell then waits for a slot again (grey) until the next
-  :class:`~gui.core.events.CellStarted`, whose ``waited`` places that boundary exactly;
+* **waiting** thin grey; **request** amber (non-streamed calls have no first token, so their
+  whole request is this colour); **streaming** blue; **back-off** orange, hatched;
 * an end marker: a cap in the colour of **done**, **failed** or **cancelled**.
 
 With a concurrency limit of 2, rows 3-4 start when rows 1-2 end, and so on: the thin grey
@@ -19,9 +16,6 @@ Feeding: the window calls :meth:`TimelineWidget.reset` with the grid's cells, th
 frame, :meth:`TimelineWidget.apply_events` with that frame's events (one ``update()`` per
 call, never one per event), and :meth:`TimelineWidget.set_now` a few times a second so open
 segments grow; :meth:`TimelineWidget.finish` (or the last ``RunFinished``) freezes the clock.
-Times are seconds since the first run's start. A later run for the same cells (a one-cell
-retry) is placed at its real start, from ``RunStarted.started_at``, or at "now" when its
-``RunStarted`` was not seen; its attempts continue the existing row after the old segments.
 
 Interaction: **Ctrl+wheel** zooms the time axis around the cursor (plain wheel keeps scrolling
 the rows, as in every other scroll area, so 200 rows stay reachable); a horizontal wheel,
@@ -30,21 +24,18 @@ context menu's "Fit whole run" shows the whole run again. Hovering a row shows i
 and metrics. While the view is fitted it follows a live run, growing in 25 % steps so the
 tick labels do not change on every tick.
 
-Rendering budget (measured offscreen, 200 cells of 3 segments, see
-``tests/qt/test_timeline.py``): a paint touches only the visible rows and costs about 1.2 ms
-in a 900x600 view (33 rows), 7-8 ms with all 200 rows on a 3.7k-pixel-tall viewport (mostly
-filling pixels); one ``apply_events`` of 1200 events costs about 2 ms. Every line is a 1-px
-``fillRect``: a ``drawLine`` with a 1-px pen over a tall viewport measured ~0.3 ms each,
-a ``fillRect`` ~1 us. Elided labels are cached per row, colours computed once per palette.
+A paint touches only the visible rows; every line is a 1-px ``fillRect`` (a 1-px pen's
+``drawLine`` over a tall viewport is far slower); elided labels are cached per row, colours
+computed once per palette. What it costs is measured by ``fanout-studio bench --scenario
+input`` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -64,7 +55,20 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QMenu, QToolTip, QWidget
 
 from gui.core import events as ev
-from gui.core.metrics import CellMetrics
+from gui.core.timeline import (
+    BACKOFF,
+    CANCELLED,
+    DONE,
+    END_KINDS,
+    FAILED,
+    LEGEND,
+    REQUEST,
+    SPAN_KINDS,
+    STREAMING,
+    WAITING,
+    Row,
+    TimelineModel,
+)
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.cell_pane import format_seconds
 
@@ -72,30 +76,6 @@ from gui.qt.widgets.cell_pane import format_seconds
 
 #: Rows whose label is measured for the label column's width (the rest are elided to it).
 MEASURED_LABELS = 1000
-
-WAITING = "waiting"
-REQUEST = "request"
-STREAMING = "streaming"
-BACKOFF = "backoff"
-DONE = "done"
-FAILED = "failed"
-CANCELLED = "cancelled"
-
-#: Kinds that span time, in the order a cell goes through them.
-SPAN_KINDS: tuple[str, ...] = (WAITING, REQUEST, STREAMING, BACKOFF)
-#: Kinds of the zero-length end marker (``start == end``).
-END_KINDS: tuple[str, ...] = (DONE, FAILED, CANCELLED)
-
-#: Legend text per kind, in legend order.
-LEGEND: dict[str, str] = {
-    WAITING: "waiting for a slot",
-    REQUEST: "waiting for first token / response",
-    STREAMING: "streaming",
-    BACKOFF: "retry back-off",
-    DONE: "done",
-    FAILED: "failed",
-    CANCELLED: "cancelled",
-}
 
 #: The status-chip phase (gui.qt.resources) whose hue each kind takes.
 _PHASE_OF: dict[str, str] = {
@@ -203,32 +183,6 @@ def segment_color(kind: str) -> QColor:
 
 
 @dataclass(slots=True)
-class _Segment:
-    kind: str
-    start: float
-    end: float | None = None  # None: still open, drawn up to "now"
-
-
-@dataclass(slots=True)
-class _Row:
-    cell_id: str
-    label: str
-    segments: list[_Segment] = field(default_factory=list)
-    state: str = ""  # "" before the first event, else the current kind
-    ended: bool = True  # no chain in progress (before the first CellQueued, or after the end)
-    chain_start: int = 0  # index of the first segment of the current run of this cell
-    chains: int = 0  # how many runs this row has seen (a retry run adds one)
-    run_id: str = ""
-    offset: float = 0.0  # the current run's start on the shared axis
-    queued_at: float | None = None
-    attempt: int = 0
-    metrics: CellMetrics | None = None
-    message: str = ""  # failure message, cancel reason or the last retry's reason
-    elided: str = ""
-    elided_for: int = -1  # the width ``elided`` was computed for
-
-
-@dataclass(slots=True)
 class _Drag:
     origin: QPointF
     t0: float
@@ -259,19 +213,13 @@ class TimelineWidget(QAbstractScrollArea):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[_Row] = []
-        self._index: dict[str, int] = {}
+        self._model = TimelineModel()
+        self._elided: dict[str, tuple[int, str]] = {}  # cell id -> (width, elided label)
         self._label_width = 0
-        self._now = 0.0  # last set_now()
-        self._data_end = 0.0  # latest event time seen
-        self._live = True  # open segments follow the clock; False after finish()
         self._fitting = True  # the view shows [0, fit end] and follows it
         self._fit_end = DEFAULT_SPAN_S
         self._t0 = 0.0
         self._span = DEFAULT_SPAN_S
-        self._offsets: dict[str, float] = {}  # run id -> its start on the shared axis
-        self._base_epoch: float | None = None  # wall clock of the first run's start
-        self._open_runs: set[str] = set()
         self._hover = -1
         self._drag: _Drag | None = None
         self._syncing = False  # setting the scroll bars from code
@@ -282,18 +230,6 @@ class TimelineWidget(QAbstractScrollArea):
         self._legend_items: list[tuple[int, int, str]] = []  # x, y, kind
         self._colors: dict[str, QColor] = {}
         self._hatch = QBrush()
-        # Exact-type dispatch: one dict lookup per event (events are final dataclasses).
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            ev.RunStarted: self._apply_run_started,
-            ev.CellQueued: self._apply_queued,
-            ev.CellStarted: self._apply_started,
-            ev.FirstToken: self._apply_first_token,
-            ev.CellRetrying: self._apply_retrying,
-            ev.CellFinished: self._apply_finished,
-            ev.CellFailed: self._apply_failed,
-            ev.CellCancelled: self._apply_cancelled,
-            ev.RunFinished: self._apply_run_finished,
-        }
         self._build_ui()
 
     # ----------------------------------------------------------------------------- UI
@@ -342,15 +278,9 @@ class TimelineWidget(QAbstractScrollArea):
 
     def reset(self, cells: Iterable[tuple[str, str]]) -> None:
         """Start over with ``cells`` (cell id, row label) in grid order; clears everything."""
-        self._rows.clear()
-        self._index.clear()
+        self._model.reset()
+        self._elided.clear()
         self._label_width = 0
-        self._now = 0.0
-        self._data_end = 0.0
-        self._live = True
-        self._offsets.clear()
-        self._base_epoch = None
-        self._open_runs.clear()
         self._hover = -1
         self._drag = None
         self._fit_end = DEFAULT_SPAN_S
@@ -367,11 +297,11 @@ class TimelineWidget(QAbstractScrollArea):
         (labels are elided to it anyway): measuring 20,000 labels took ~80 ms on the GUI thread.
         """
         metrics = self.fontMetrics()
+        rows = self._model.rows
         for cell_id, label in cells:
-            row = self._row(cell_id)
-            row.label = label
-            row.elided_for = -1
-            if len(self._rows) <= MEASURED_LABELS:
+            self._model.set_label(cell_id, label)
+            self._elided.pop(cell_id, None)
+            if len(rows) <= MEASURED_LABELS:
                 self._label_width = max(self._label_width, metrics.horizontalAdvance(label))
         self._relayout()
         self.viewport().update()
@@ -382,17 +312,10 @@ class TimelineWidget(QAbstractScrollArea):
         Cheap by design: a dict dispatch and a few list appends per event, then one
         ``update()`` for the whole frame.
         """
-        handlers = self._handlers
-        rows_before = len(self._rows)
-        changed = False
-        for event in events:
-            handler = handlers.get(type(event))
-            if handler is not None:
-                handler(event)
-                changed = True
-        if not changed:
+        rows_before = len(self._model.rows)
+        if not self._model.apply(events):
             return
-        if len(self._rows) != rows_before:  # events for cells nobody announced
+        if len(self._model.rows) != rows_before:  # events for cells nobody announced
             self._relayout()
         self._refresh_extent()
         self.viewport().update()
@@ -402,15 +325,14 @@ class TimelineWidget(QAbstractScrollArea):
 
         Ignored once frozen by :meth:`finish` until new cell events arrive.
         """
-        if not self._live or t <= self._now:
+        if not self._model.set_now(t):
             return
-        self._now = t
         self._refresh_extent()
         self.viewport().update()
 
     def finish(self) -> None:
         """Freeze the clock: open segments stop growing and the fitted view ends at the data."""
-        self._live = False
+        self._model.finish()
         self._refresh_extent()
         self.viewport().update()
 
@@ -421,10 +343,7 @@ class TimelineWidget(QAbstractScrollArea):
 
         End states are zero-length segments (``("done", t, t)``). Unknown ids give ``[]``.
         """
-        index = self._index.get(cell_id)
-        if index is None:
-            return []
-        return [(s.kind, s.start, s.end) for s in self._rows[index].segments]
+        return self._model.segments(cell_id)
 
     def legend_items(self) -> list[str]:
         """The legend's entries, in the order they are drawn."""
@@ -432,11 +351,11 @@ class TimelineWidget(QAbstractScrollArea):
 
     def cell_ids(self) -> list[str]:
         """Row cell ids, top to bottom."""
-        return [row.cell_id for row in self._rows]
+        return [row.cell_id for row in self._model.rows]
 
     def is_live(self) -> bool:
         """Whether open segments still follow the clock (False after :meth:`finish`)."""
-        return self._live
+        return self._model.live
 
     def row_height(self) -> int:
         """Height of one row in pixels."""
@@ -460,14 +379,16 @@ class TimelineWidget(QAbstractScrollArea):
 
     def point_at(self, cell_id: str, t: float) -> QPoint:
         """Viewport point at time ``t`` in the middle of ``cell_id``'s row."""
-        index = self._index[cell_id]
+        index = self._model.index_of(cell_id)
+        if index is None:
+            raise KeyError(cell_id)
         y = self._header_h + index * self._row_h - self.verticalScrollBar().value()
         return QPoint(round(self.x_at(t)), y + self._row_h // 2)
 
     def cell_at(self, pos: QPoint | QPointF) -> str | None:
         """The cell id of the row under viewport point ``pos``."""
         index = self._row_index_at(pos.y())
-        return self._rows[index].cell_id if index >= 0 else None
+        return self._model.rows[index].cell_id if index >= 0 else None
 
     def tooltip_at(self, pos: QPoint | QPointF) -> str:
         """The tooltip (rich text) for viewport point ``pos``: the row's label, state and
@@ -478,7 +399,7 @@ class TimelineWidget(QAbstractScrollArea):
         if index < 0:
             return ""
         at = self.time_at(pos.x()) if pos.x() >= self._gutter else None
-        return self._row_tooltip(self._rows[index], at)
+        return self._row_tooltip(self._model.rows[index], at)
 
     # ---------------------------------------------------------------------- view API
 
@@ -522,183 +443,12 @@ class TimelineWidget(QAbstractScrollArea):
         self._set_view(t0, t1 - t0)
         self.viewport().update()
 
-    # --------------------------------------------------------------------- event model
-
-    def _row(self, cell_id: str) -> _Row:
-        index = self._index.get(cell_id)
-        if index is not None:
-            return self._rows[index]
-        row = _Row(cell_id, cell_id)
-        self._index[cell_id] = len(self._rows)
-        self._rows.append(row)
-        return row
-
-    def _offset_for(self, run_id: str) -> float:
-        offset = self._offsets.get(run_id)
-        if offset is None:
-            # The first run defines time zero; a later one whose RunStarted we did not see
-            # (so whose wall-clock start is unknown) starts now.
-            offset = self._clock() if self._offsets else 0.0
-            self._offsets[run_id] = offset
-            self._open_runs.add(run_id)
-        return offset
-
-    def _at(self, event: ev.Event) -> float:
-        t = event.t + self._offset_for(event.run_id)
-        if t > self._data_end:
-            self._data_end = t
-        return t
-
-    def _begin_chain(self, row: _Row, run_id: str, t: float) -> None:
-        row.ended = False
-        row.chain_start = len(row.segments)
-        row.chains += 1
-        row.run_id = run_id
-        row.offset = self._offsets.get(run_id, 0.0)
-        row.queued_at = t
-        row.attempt = 0
-        row.metrics = None
-        row.message = ""
-
-    @staticmethod
-    def _close_open(row: _Row, t: float) -> None:
-        """End the current chain's open segments at ``t``; drop planned ones never reached
-        (the wait after a back-off that was cut short)."""
-        segments = row.segments
-        while (
-            len(segments) > row.chain_start
-            and segments[-1].start > t
-            and segments[-1].kind not in END_KINDS
-        ):
-            segments.pop()
-        for segment in reversed(segments[row.chain_start :]):
-            if segment.end is not None and segment.end <= t:
-                break
-            segment.end = max(t, segment.start)
-
-    def _apply_run_started(self, event: ev.RunStarted) -> None:
-        self._live = True
-        if event.run_id in self._offsets:
-            return
-        if not self._offsets:
-            offset = 0.0
-            self._base_epoch = event.started_at
-        elif self._base_epoch is not None:
-            offset = max(event.started_at - self._base_epoch, 0.0)
-        else:
-            offset = self._clock()
-        self._offsets[event.run_id] = offset
-        self._open_runs.add(event.run_id)
-
-    def _apply_queued(self, event: ev.CellQueued) -> None:
-        row = self._row(event.cell_id)
-        t = self._at(event)
-        self._live = True
-        if not row.ended:
-            return  # already queued or in flight
-        self._begin_chain(row, event.run_id, t)
-        row.segments.append(_Segment(WAITING, t))
-        row.state = WAITING
-
-    def _apply_started(self, event: ev.CellStarted) -> None:
-        row = self._row(event.cell_id)
-        t = self._at(event)
-        self._live = True
-        segments = row.segments
-        if row.ended:  # no CellQueued seen for this run: its wait is known from `waited`
-            self._begin_chain(row, event.run_id, t - event.waited)
-            if event.waited > 0:
-                segments.append(_Segment(WAITING, t - event.waited, t))
-        else:
-            last = segments[-1]
-            before = segments[-2] if len(segments) - row.chain_start >= 2 else None
-            if (
-                last.kind == WAITING
-                and last.end is None
-                and before is not None
-                and before.kind == BACKOFF
-            ):
-                # Back-off, then the limiter: `waited` says where one turned into the other.
-                boundary = min(max(t - event.waited, before.start), t)
-                before.end = boundary
-                if boundary < t:
-                    last.start, last.end = boundary, t
-                else:
-                    segments.pop()
-            else:
-                self._close_open(row, t)
-        segments.append(_Segment(REQUEST, t))
-        row.state = REQUEST
-        row.attempt = event.attempt
-
-    def _apply_first_token(self, event: ev.FirstToken) -> None:
-        row = self._row(event.cell_id)
-        t = self._at(event)
-        if row.ended:
-            return
-        self._live = True
-        self._close_open(row, t)
-        row.segments.append(_Segment(STREAMING, t))
-        row.state = STREAMING
-
-    def _apply_retrying(self, event: ev.CellRetrying) -> None:
-        row = self._row(event.cell_id)
-        t = self._at(event)
-        if row.ended:
-            return
-        self._live = True
-        self._close_open(row, t)
-        resume = t + max(event.delay, 0.0)
-        row.segments.append(_Segment(BACKOFF, t, resume))
-        row.segments.append(_Segment(WAITING, resume))  # drawn once the clock passes `resume`
-        row.state = BACKOFF
-        row.attempt = event.attempt - 1
-        row.message = event.reason
-
-    def _apply_end(
-        self, event: ev.CellEvent, kind: str, metrics: CellMetrics, message: str
-    ) -> None:
-        row = self._row(event.cell_id)
-        t = self._at(event)
-        if row.ended and row.segments:
-            return  # ended already (a duplicate)
-        if row.ended:
-            self._begin_chain(row, event.run_id, t)
-        self._close_open(row, t)
-        row.segments.append(_Segment(kind, t, t))
-        row.ended = True
-        row.state = kind
-        row.metrics = metrics
-        row.message = message
-
-    def _apply_finished(self, event: ev.CellFinished) -> None:
-        self._apply_end(event, DONE, event.metrics, "")
-
-    def _apply_failed(self, event: ev.CellFailed) -> None:
-        self._apply_end(event, FAILED, event.metrics, event.message)
-
-    def _apply_cancelled(self, event: ev.CellCancelled) -> None:
-        self._apply_end(event, CANCELLED, event.metrics, event.reason)
-
-    def _apply_run_finished(self, event: ev.RunFinished) -> None:
-        t = self._at(event)
-        for row in self._rows:
-            if row.run_id == event.run_id and not row.ended:
-                self._close_open(row, t)
-        self._open_runs.discard(event.run_id)
-        if not self._open_runs:
-            self._live = False
-
     # --------------------------------------------------------------------- view state
-
-    def _clock(self) -> float:
-        """Where open segments end: the later of set_now() and the last event."""
-        return max(self._now, self._data_end)
 
     def _refresh_extent(self) -> None:
         """Recompute the end of the fitted axis; move the view if it is fitted."""
-        end = self._clock()
-        if self._live:
+        end = self._model.clock()
+        if self._model.live:
             if end > self._fit_end * 0.95:
                 # Grow in steps: a fitted axis rescaled on every tick would jitter.
                 self._fit_end = max(DEFAULT_SPAN_S, end * LIVE_HEADROOM)
@@ -739,7 +489,7 @@ class TimelineWidget(QAbstractScrollArea):
     def _sync_vbar(self) -> None:
         bar = self.verticalScrollBar()
         visible = max(0, self.viewport().height() - self._header_h)
-        bar.setRange(0, max(0, len(self._rows) * self._row_h + 2 - visible))
+        bar.setRange(0, max(0, len(self._model.rows) * self._row_h + 2 - visible))
         bar.setPageStep(max(1, visible))
         bar.setSingleStep(self._row_h)
 
@@ -772,17 +522,17 @@ class TimelineWidget(QAbstractScrollArea):
         if y < self._header_h:
             return -1
         index = int((y - self._header_h + self.verticalScrollBar().value()) // self._row_h)
-        return index if 0 <= index < len(self._rows) else -1
+        return index if 0 <= index < len(self._model.rows) else -1
 
     # ---------------------------------------------------------------------- tooltips
 
-    def _row_tooltip(self, row: _Row, at: float | None) -> str:
+    def _row_tooltip(self, row: Row, at: float | None) -> str:
         lines = [f"<b>{html.escape(row.label)}</b>"]
 
         def add(name: str, value: str) -> None:
             lines.append(f"{html.escape(name)}: {html.escape(value)}")
 
-        add("State", self._state_text(row))
+        add("State", self._model.state_text(row))
         metrics = row.metrics
         if metrics is not None:
             add("Queued at", format_seconds(metrics.queued_at + row.offset))
@@ -797,85 +547,32 @@ class TimelineWidget(QAbstractScrollArea):
                 add("Tokens/s", f"{metrics.tokens_per_second:.1f}")
             add("Retries", str(metrics.retries))
         elif row.queued_at is not None:
-            self._add_live_metrics(row, add)
+            facts = self._model.live_facts(row)
+            add("Queued at", format_seconds(facts["queued_at"]))
+            add("Waited", format_seconds(facts["waited"]))
+            if "ttft" in facts:
+                add("Time to first token", format_seconds(facts["ttft"]))
+            if "running_for" in facts:
+                add("Running for", format_seconds(facts["running_for"]))
+            if "retries" in facts:
+                add("Retries", str(facts["retries"]))
         if row.message:
             name = {FAILED: "Error", CANCELLED: "Reason"}.get(row.state, "Last retry")
             add(name, row.message)
         if row.chains > 1:
             add("Runs of this cell", str(row.chains))
         if at is not None:
-            segment = self._segment_at(row, at)
+            segment = TimelineModel.segment_at(row, at)
             if segment is not None:
                 start, end = segment.start, segment.end
                 if end is None:
-                    end = self._clock()
+                    end = self._model.clock()
                 add(
                     "Here",
-                    f"{self._describe(row, segment)}, {format_seconds(start)} → "
+                    f"{TimelineModel.describe(row, segment)}, {format_seconds(start)} → "
                     f"{format_seconds(end)} ({format_seconds(end - start)})",
                 )
         return "<qt>" + "<br>".join(lines) + "</qt>"
-
-    def _add_live_metrics(self, row: _Row, add: Callable[[str, str], None]) -> None:
-        """What is known of a cell still in flight, from its segments."""
-        clock = self._clock()
-        chain = row.segments[row.chain_start :]
-        assert row.queued_at is not None
-        add("Queued at", format_seconds(row.queued_at))
-        waited = sum(
-            min(s.end if s.end is not None else clock, clock) - s.start
-            for s in chain
-            if s.kind == WAITING and s.start <= clock
-        )
-        add("Waited", format_seconds(max(waited, 0.0)))
-        requests = [i for i, s in enumerate(chain) if s.kind == REQUEST]
-        if requests:
-            request = chain[requests[-1]]
-            following = chain[requests[-1] + 1] if requests[-1] + 1 < len(chain) else None
-            if following is not None and following.kind == STREAMING:
-                add("Time to first token", format_seconds(following.start - request.start))
-            if not row.ended and row.state in (REQUEST, STREAMING):
-                add("Running for", format_seconds(max(clock - request.start, 0.0)))
-        if row.attempt > 1:
-            add("Retries", str(row.attempt - 1))
-
-    def _state_text(self, row: _Row) -> str:
-        state = row.state
-        if not state:
-            return "not queued yet"
-        attempt = f" (attempt {row.attempt})" if row.attempt > 1 else ""
-        if state == WAITING:
-            return f"waiting for a slot{attempt}"
-        if state == REQUEST:
-            return f"request sent, no text yet{attempt}"
-        if state == STREAMING:
-            return f"streaming{attempt}"
-        if state == BACKOFF:
-            return f"backing off before attempt {row.attempt + 1}"
-        return state
-
-    @staticmethod
-    def _segment_at(row: _Row, t: float) -> _Segment | None:
-        found: _Segment | None = None
-        for segment in row.segments:
-            if segment.kind in END_KINDS:
-                continue
-            end = segment.end if segment.end is not None else math.inf
-            if segment.start <= t <= end:
-                found = segment  # the later one wins at a shared boundary
-        return found
-
-    @staticmethod
-    def _describe(row: _Row, segment: _Segment) -> str:
-        if segment.kind != REQUEST:
-            return LEGEND[segment.kind]
-        index = row.segments.index(segment)
-        following = row.segments[index + 1] if index + 1 < len(row.segments) else None
-        if following is not None and following.kind == STREAMING:
-            return "waiting for first token"
-        if segment.end is None:
-            return "request sent, no text yet"
-        return "waiting for response"
 
     # ------------------------------------------------------------------------ painting
 
@@ -921,7 +618,7 @@ class TimelineWidget(QAbstractScrollArea):
         t1 = t0 + span
         scale = plot_w / span
         scroll = self.verticalScrollBar().value()
-        rows = self._rows
+        rows = self._model.rows
         first = scroll // row_h
         last = min(len(rows) - 1, (scroll + height - header) // row_h)
         step = self._tick_step(metrics, scale, t1)
@@ -940,8 +637,8 @@ class TimelineWidget(QAbstractScrollArea):
         for t in ticks:
             painter.fillRect(left + round((t - t0) * scale), header, 1, height - header, grid)
 
-        live = self._live
-        clock = self._clock()
+        live = self._model.live
+        clock = self._model.clock()
         if live and rows and t0 <= clock <= t1:
             # Behind the bars: open bars end on it, end caps stay readable.
             x = left + round((clock - t0) * scale)
@@ -990,12 +687,13 @@ class TimelineWidget(QAbstractScrollArea):
         align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
         for index in range(first, last + 1):
             row = rows[index]
-            if row.elided_for != text_w:
-                row.elided = metrics.elidedText(row.label, Qt.TextElideMode.ElideRight, text_w)
-                row.elided_for = text_w
+            cached = self._elided.get(row.cell_id)
+            if cached is None or cached[0] != text_w:
+                elided = metrics.elidedText(row.label, Qt.TextElideMode.ElideRight, text_w)
+                cached = self._elided[row.cell_id] = (text_w, elided)
             y = header + index * row_h - scroll
             painter.setPen(colors["failed_text"] if row.state == FAILED else text_color)
-            painter.drawText(QRect(_PAD, y, text_w, row_h), align, row.elided)
+            painter.drawText(QRect(_PAD, y, text_w, row_h), align, cached[1])
         painter.setClipping(False)
         painter.fillRect(left - 1, header, 1, height - header, grid)
 
@@ -1092,11 +790,13 @@ class TimelineWidget(QAbstractScrollArea):
         elif kind == QEvent.Type.FontChange:
             metrics = self.fontMetrics()
             self._label_width = max(
-                (metrics.horizontalAdvance(row.label) for row in self._rows[:MEASURED_LABELS]),
+                (
+                    metrics.horizontalAdvance(row.label)
+                    for row in self._model.rows[:MEASURED_LABELS]
+                ),
                 default=0,
             )
-            for row in self._rows:
-                row.elided_for = -1
+            self._elided.clear()
             self._relayout()
             self.viewport().update()
 

@@ -1,0 +1,416 @@
+"""The timeline's state machine: engine events in, one row of time segments per cell out.
+
+Qt-free, so the rules that turn a cell's events into bars (queued -> waiting, started ->
+request, first token -> streaming, retry -> back-off then waiting again, an end cap) are
+tested on plain Python; :class:`gui.qt.widgets.timeline.TimelineWidget` only paints a
+:class:`TimelineModel` and maps pixels to seconds.
+
+Times are seconds since the first run's start. A later run for the same cells (a one-cell
+retry) is placed at its real start, from ``RunStarted.started_at``, or at "now" when its
+``RunStarted`` was not seen; its attempts continue the existing row after the old segments.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gui.core import events as ev
+from gui.core.metrics import CellMetrics
+
+WAITING = "waiting"
+REQUEST = "request"
+STREAMING = "streaming"
+BACKOFF = "backoff"
+DONE = "done"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+#: Kinds that span time, in the order a cell goes through them.
+SPAN_KINDS: tuple[str, ...] = (WAITING, REQUEST, STREAMING, BACKOFF)
+#: Kinds of the zero-length end marker (``start == end``).
+END_KINDS: tuple[str, ...] = (DONE, FAILED, CANCELLED)
+
+#: Legend text per kind, in legend order.
+LEGEND: dict[str, str] = {
+    WAITING: "waiting for a slot",
+    REQUEST: "waiting for first token / response",
+    STREAMING: "streaming",
+    BACKOFF: "retry back-off",
+    DONE: "done",
+    FAILED: "failed",
+    CANCELLED: "cancelled",
+}
+
+
+@dataclass(slots=True)
+class Segment:
+    """One stretch of a cell's bar.
+
+    Attributes:
+        kind: One of the kinds above.
+        start: Seconds on the shared axis.
+        end: ``None`` while open (drawn up to "now"); equal to ``start`` for an end cap.
+    """
+
+    kind: str
+    start: float
+    end: float | None = None
+
+
+@dataclass(slots=True)
+class Row:
+    """One cell's bar and what the tooltip tells about it.
+
+    Attributes:
+        cell_id: The cell.
+        label: Its row label.
+        segments: Its segments in order, across every run of the cell.
+        state: ``""`` before the first event, else the current kind.
+        ended: No chain in progress (before the first ``CellQueued``, or after the end).
+        chain_start: Index of the first segment of the current run of this cell.
+        chains: How many runs this row has seen (a retry run adds one).
+        run_id: The current run.
+        offset: The current run's start on the shared axis.
+        queued_at: When the current chain was queued.
+        attempt: The current attempt (1 for the first).
+        metrics: The ended cell's metrics.
+        message: Failure message, cancel reason or the last retry's reason.
+    """
+
+    cell_id: str
+    label: str
+    segments: list[Segment] = field(default_factory=list)
+    state: str = ""
+    ended: bool = True
+    chain_start: int = 0
+    chains: int = 0
+    run_id: str = ""
+    offset: float = 0.0
+    queued_at: float | None = None
+    attempt: int = 0
+    metrics: CellMetrics | None = None
+    message: str = ""
+
+
+class TimelineModel:
+    """Rows of segments built from engine events, and the clock open segments reach."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self._index: dict[str, int] = {}
+        self.now = 0.0  # last set_now()
+        self.data_end = 0.0  # latest event time seen
+        self.live = True  # open segments follow the clock; False after finish()
+        self._offsets: dict[str, float] = {}  # run id -> its start on the shared axis
+        self._base_epoch: float | None = None  # wall clock of the first run's start
+        self._open_runs: set[str] = set()
+        # Exact-type dispatch: one dict lookup per event (events are final dataclasses).
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            ev.RunStarted: self._apply_run_started,
+            ev.CellQueued: self._apply_queued,
+            ev.CellStarted: self._apply_started,
+            ev.FirstToken: self._apply_first_token,
+            ev.CellRetrying: self._apply_retrying,
+            ev.CellFinished: self._apply_finished,
+            ev.CellFailed: self._apply_failed,
+            ev.CellCancelled: self._apply_cancelled,
+            ev.RunFinished: self._apply_run_finished,
+        }
+
+    # ------------------------------------------------------------------------ feeding
+
+    def reset(self) -> None:
+        """Forget every row, run and time."""
+        self.rows.clear()
+        self._index.clear()
+        self.now = 0.0
+        self.data_end = 0.0
+        self.live = True
+        self._offsets.clear()
+        self._base_epoch = None
+        self._open_runs.clear()
+
+    def set_label(self, cell_id: str, label: str) -> Row:
+        """The row of ``cell_id`` (appended if new) with its label set."""
+        row = self.row(cell_id)
+        row.label = label
+        return row
+
+    def apply(self, events: Iterable[ev.Event]) -> bool:
+        """Apply events (others than the cell and run events are ignored); whether any was."""
+        handlers = self._handlers
+        changed = False
+        for event in events:
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(event)
+                changed = True
+        return changed
+
+    def set_now(self, t: float) -> bool:
+        """Move "now" forward while live; whether it moved."""
+        if not self.live or t <= self.now:
+            return False
+        self.now = t
+        return True
+
+    def finish(self) -> None:
+        """Freeze the clock: open segments stop growing."""
+        self.live = False
+
+    # ------------------------------------------------------------------------ queries
+
+    def row(self, cell_id: str) -> Row:
+        """The row of ``cell_id``, appended (labelled with its id) if not there yet."""
+        index = self._index.get(cell_id)
+        if index is not None:
+            return self.rows[index]
+        row = Row(cell_id, cell_id)
+        self._index[cell_id] = len(self.rows)
+        self.rows.append(row)
+        return row
+
+    def index_of(self, cell_id: str) -> int | None:
+        """Row index of ``cell_id``, ``None`` if unknown."""
+        return self._index.get(cell_id)
+
+    def segments(self, cell_id: str) -> list[tuple[str, float, float | None]]:
+        """``(kind, start, end)`` of a row in order; ``end`` is ``None`` while open.
+
+        End states are zero-length segments (``("done", t, t)``). Unknown ids give ``[]``.
+        """
+        index = self._index.get(cell_id)
+        if index is None:
+            return []
+        return [(s.kind, s.start, s.end) for s in self.rows[index].segments]
+
+    def clock(self) -> float:
+        """Where open segments end: the later of :meth:`set_now` and the last event."""
+        return max(self.now, self.data_end)
+
+    def state_text(self, row: Row) -> str:
+        """The row's state in words, attempt included."""
+        state = row.state
+        if not state:
+            return "not queued yet"
+        attempt = f" (attempt {row.attempt})" if row.attempt > 1 else ""
+        if state == WAITING:
+            return f"waiting for a slot{attempt}"
+        if state == REQUEST:
+            return f"request sent, no text yet{attempt}"
+        if state == STREAMING:
+            return f"streaming{attempt}"
+        if state == BACKOFF:
+            return f"backing off before attempt {row.attempt + 1}"
+        return state
+
+    @staticmethod
+    def segment_at(row: Row, t: float) -> Segment | None:
+        """The span segment of ``row`` at time ``t`` (the later one at a shared boundary)."""
+        found: Segment | None = None
+        for segment in row.segments:
+            if segment.kind in END_KINDS:
+                continue
+            end = segment.end if segment.end is not None else math.inf
+            if segment.start <= t <= end:
+                found = segment
+        return found
+
+    @staticmethod
+    def describe(row: Row, segment: Segment) -> str:
+        """What ``segment`` of ``row`` was, in words (a request knows if text followed)."""
+        if segment.kind != REQUEST:
+            return LEGEND[segment.kind]
+        index = row.segments.index(segment)
+        following = row.segments[index + 1] if index + 1 < len(row.segments) else None
+        if following is not None and following.kind == STREAMING:
+            return "waiting for first token"
+        if segment.end is None:
+            return "request sent, no text yet"
+        return "waiting for response"
+
+    def live_facts(self, row: Row) -> dict[str, float | int]:
+        """What is known of a chain still in flight, from its segments (seconds, counts):
+        ``queued_at``, ``waited``, and when known ``ttft``, ``running_for``, ``retries``."""
+        clock = self.clock()
+        chain = row.segments[row.chain_start :]
+        assert row.queued_at is not None
+        facts: dict[str, float | int] = {"queued_at": row.queued_at}
+        waited = sum(
+            min(s.end if s.end is not None else clock, clock) - s.start
+            for s in chain
+            if s.kind == WAITING and s.start <= clock
+        )
+        facts["waited"] = max(waited, 0.0)
+        requests = [i for i, s in enumerate(chain) if s.kind == REQUEST]
+        if requests:
+            request = chain[requests[-1]]
+            following = chain[requests[-1] + 1] if requests[-1] + 1 < len(chain) else None
+            if following is not None and following.kind == STREAMING:
+                facts["ttft"] = following.start - request.start
+            if not row.ended and row.state in (REQUEST, STREAMING):
+                facts["running_for"] = max(clock - request.start, 0.0)
+        if row.attempt > 1:
+            facts["retries"] = row.attempt - 1
+        return facts
+
+    # -------------------------------------------------------------------- event rules
+
+    def _offset_for(self, run_id: str) -> float:
+        offset = self._offsets.get(run_id)
+        if offset is None:
+            # The first run defines time zero; a later one whose RunStarted we did not see
+            # (so whose wall-clock start is unknown) starts now.
+            offset = self.clock() if self._offsets else 0.0
+            self._offsets[run_id] = offset
+            self._open_runs.add(run_id)
+        return offset
+
+    def _at(self, event: ev.Event) -> float:
+        t = event.t + self._offset_for(event.run_id)
+        if t > self.data_end:
+            self.data_end = t
+        return t
+
+    def _begin_chain(self, row: Row, run_id: str, t: float) -> None:
+        row.ended = False
+        row.chain_start = len(row.segments)
+        row.chains += 1
+        row.run_id = run_id
+        row.offset = self._offsets.get(run_id, 0.0)
+        row.queued_at = t
+        row.attempt = 0
+        row.metrics = None
+        row.message = ""
+
+    @staticmethod
+    def _close_open(row: Row, t: float) -> None:
+        """End the current chain's open segments at ``t``; drop planned ones never reached
+        (the wait after a back-off that was cut short)."""
+        segments = row.segments
+        while (
+            len(segments) > row.chain_start
+            and segments[-1].start > t
+            and segments[-1].kind not in END_KINDS
+        ):
+            segments.pop()
+        for segment in reversed(segments[row.chain_start :]):
+            if segment.end is not None and segment.end <= t:
+                break
+            segment.end = max(t, segment.start)
+
+    def _apply_run_started(self, event: ev.RunStarted) -> None:
+        self.live = True
+        if event.run_id in self._offsets:
+            return
+        if not self._offsets:
+            offset = 0.0
+            self._base_epoch = event.started_at
+        elif self._base_epoch is not None:
+            offset = max(event.started_at - self._base_epoch, 0.0)
+        else:
+            offset = self.clock()
+        self._offsets[event.run_id] = offset
+        self._open_runs.add(event.run_id)
+
+    def _apply_queued(self, event: ev.CellQueued) -> None:
+        row = self.row(event.cell_id)
+        t = self._at(event)
+        self.live = True
+        if not row.ended:
+            return  # already queued or in flight
+        self._begin_chain(row, event.run_id, t)
+        row.segments.append(Segment(WAITING, t))
+        row.state = WAITING
+
+    def _apply_started(self, event: ev.CellStarted) -> None:
+        row = self.row(event.cell_id)
+        t = self._at(event)
+        self.live = True
+        segments = row.segments
+        if row.ended:  # no CellQueued seen for this run: its wait is known from `waited`
+            self._begin_chain(row, event.run_id, t - event.waited)
+            if event.waited > 0:
+                segments.append(Segment(WAITING, t - event.waited, t))
+        else:
+            last = segments[-1]
+            before = segments[-2] if len(segments) - row.chain_start >= 2 else None
+            if (
+                last.kind == WAITING
+                and last.end is None
+                and before is not None
+                and before.kind == BACKOFF
+            ):
+                # Back-off, then the limiter: `waited` says where one turned into the other.
+                boundary = min(max(t - event.waited, before.start), t)
+                before.end = boundary
+                if boundary < t:
+                    last.start, last.end = boundary, t
+                else:
+                    segments.pop()
+            else:
+                self._close_open(row, t)
+        segments.append(Segment(REQUEST, t))
+        row.state = REQUEST
+        row.attempt = event.attempt
+
+    def _apply_first_token(self, event: ev.FirstToken) -> None:
+        row = self.row(event.cell_id)
+        t = self._at(event)
+        if row.ended:
+            return
+        self.live = True
+        self._close_open(row, t)
+        row.segments.append(Segment(STREAMING, t))
+        row.state = STREAMING
+
+    def _apply_retrying(self, event: ev.CellRetrying) -> None:
+        row = self.row(event.cell_id)
+        t = self._at(event)
+        if row.ended:
+            return
+        self.live = True
+        self._close_open(row, t)
+        resume = t + max(event.delay, 0.0)
+        row.segments.append(Segment(BACKOFF, t, resume))
+        row.segments.append(Segment(WAITING, resume))  # drawn once the clock passes `resume`
+        row.state = BACKOFF
+        row.attempt = event.attempt - 1
+        row.message = event.reason
+
+    def _apply_end(
+        self, event: ev.CellEvent, kind: str, metrics: CellMetrics, message: str
+    ) -> None:
+        row = self.row(event.cell_id)
+        t = self._at(event)
+        if row.ended and row.segments:
+            return  # ended already (a duplicate)
+        if row.ended:
+            self._begin_chain(row, event.run_id, t)
+        self._close_open(row, t)
+        row.segments.append(Segment(kind, t, t))
+        row.ended = True
+        row.state = kind
+        row.metrics = metrics
+        row.message = message
+
+    def _apply_finished(self, event: ev.CellFinished) -> None:
+        self._apply_end(event, DONE, event.metrics, "")
+
+    def _apply_failed(self, event: ev.CellFailed) -> None:
+        self._apply_end(event, FAILED, event.metrics, event.message)
+
+    def _apply_cancelled(self, event: ev.CellCancelled) -> None:
+        self._apply_end(event, CANCELLED, event.metrics, event.reason)
+
+    def _apply_run_finished(self, event: ev.RunFinished) -> None:
+        t = self._at(event)
+        for row in self.rows:
+            if row.run_id == event.run_id and not row.ended:
+                self._close_open(row, t)
+        self._open_runs.discard(event.run_id)
+        if not self._open_runs:
+            self.live = False

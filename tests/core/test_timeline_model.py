@@ -1,0 +1,116 @@
+"""The timeline's rules on plain Python: which events make which segments (no Qt here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gui.core import events as ev
+from gui.core.errors import ErrorKind
+from gui.core.spec import ModelProfile, RunSpec
+from gui.core.timeline import (
+    BACKOFF,
+    CANCELLED,
+    DONE,
+    REQUEST,
+    STREAMING,
+    WAITING,
+    TimelineModel,
+)
+from tests.support.timeline_events import RUN, metrics, staircase, streamed
+
+
+def model_of(*events: ev.Event) -> TimelineModel:
+    model = TimelineModel()
+    model.apply(events)
+    return model
+
+
+def test_a_streamed_cell_waits_requests_streams_and_ends_done() -> None:
+    events = streamed("c0", 0.0, 1.0, 1.3, 2.0)
+    model = model_of(*events[:2])
+    assert model.segments("c0") == [(WAITING, 0.0, 1.0), (REQUEST, 1.0, None)]
+    assert model.state_text(model.row("c0")) == "request sent, no text yet"
+
+    model.apply(events[2:])
+    assert model.segments("c0") == [
+        (WAITING, 0.0, 1.0),
+        (REQUEST, 1.0, 1.3),
+        (STREAMING, 1.3, 2.0),
+        (DONE, 2.0, 2.0),
+    ]
+    row = model.row("c0")
+    assert model.describe(row, row.segments[1]) == "waiting for first token"
+
+
+def test_a_back_off_ends_where_the_limiter_wait_begins() -> None:
+    model = model_of(
+        ev.CellQueued(RUN, 0.0, "c0"),
+        ev.CellStarted(RUN, 0.0, "c0", 1, 0.0),
+        ev.CellRetrying(RUN, 0.5, "c0", 2, 3, 0.4, ErrorKind.RATE_LIMITED, "HTTP 429"),
+    )
+    assert model.segments("c0")[-2:] == [(BACKOFF, 0.5, 0.9), (WAITING, 0.9, None)]
+    assert model.state_text(model.row("c0")) == "backing off before attempt 2"
+    model.apply([ev.CellStarted(RUN, 1.2, "c0", 2, 0.3)])
+    kinds = [
+        (k, pytest.approx(s), e if e is None else pytest.approx(e))
+        for k, s, e in model.segments("c0")
+    ]
+    assert kinds[2:] == [(BACKOFF, 0.5, 0.9), (WAITING, 0.9, 1.2), (REQUEST, 1.2, None)]
+
+
+def test_cancelled_in_its_back_off_drops_the_wait_it_never_reached() -> None:
+    model = model_of(
+        ev.CellQueued(RUN, 0.0, "c0"),
+        ev.CellStarted(RUN, 0.0, "c0", 1, 0.0),
+        ev.CellRetrying(RUN, 0.5, "c0", 2, 3, 2.0, ErrorKind.RATE_LIMITED, "HTTP 429"),
+        ev.CellCancelled(RUN, 1.0, "c0", "Cancelled by you.", "", metrics(0, 0, None, 1.0, 0)),
+    )
+    assert model.segments("c0")[-2:] == [(BACKOFF, 0.5, 1.0), (CANCELLED, 1.0, 1.0)]
+    assert model.row("c0").message == "Cancelled by you."
+
+
+def test_a_limit_of_two_makes_a_staircase_and_the_run_end_freezes_the_clock() -> None:
+    model = model_of(*staircase(), ev.RunFinished(RUN, 3.0, None))  # type: ignore[arg-type]
+    starts = [
+        next(start for kind, start, _ in model.segments(f"c{i}") if kind == REQUEST)
+        for i in range(6)
+    ]
+    assert starts == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
+    assert not model.live and not model.set_now(9.0)
+
+
+def test_a_later_run_continues_the_row_at_its_real_start() -> None:
+    spec = RunSpec("Tell me about {x}", ({"x": "cats"},), (ModelProfile(),))
+    model = model_of(
+        ev.RunStarted(RUN, 0.0, spec, (), started_at=1000.0),
+        *streamed("c0", 0.0, 0.0, 0.2, 0.5),
+        ev.RunFinished(RUN, 0.5, None),  # type: ignore[arg-type]
+    )
+    old = model.segments("c0")
+    model.apply(
+        [
+            ev.RunStarted("run-2", 0.0, spec, (), started_at=1004.0),
+            *streamed("c0", 0.0, 0.1, 0.3, 0.9, run="run-2"),
+        ]
+    )
+    assert model.segments("c0")[: len(old)] == old
+    assert model.segments("c0")[len(old)] == (WAITING, 4.0, 4.1)
+    assert model.row("c0").chains == 2
+
+
+def test_live_facts_of_a_cell_in_flight() -> None:
+    model = model_of(*streamed("c0", 0.0, 1.0, 1.3, 9.0)[:3])
+    model.set_now(2.0)
+    facts = model.live_facts(model.row("c0"))
+    assert facts["queued_at"] == 0.0 and facts["waited"] == pytest.approx(1.0)
+    assert facts["ttft"] == pytest.approx(0.3) and facts["running_for"] == pytest.approx(1.0)
+    assert "retries" not in facts
+
+
+def test_unknown_cells_get_a_row_and_labels_can_change() -> None:
+    model = TimelineModel()
+    model.set_label("c0", "cats")
+    model.apply(streamed("stray", 0.0, 0.1, 0.2, 0.3))
+    model.set_label("c0", "cats (renamed)")
+    assert [r.cell_id for r in model.rows] == ["c0", "stray"]
+    assert model.row("c0").label == "cats (renamed)" and model.segments("nobody") == []
