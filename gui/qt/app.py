@@ -9,10 +9,13 @@ connections, and returns, so the loop ends with nothing pending.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 
 from PySide6.QtCore import QTimer
@@ -108,6 +111,7 @@ async def _main(
             closed.set_result(None)
 
     window.close_requested.connect(on_close_requested)
+    signalled = _close_on_signals(loop, window.close)
     window.show()
     window.lag.start()
     warming = window.warm_up()
@@ -201,7 +205,30 @@ async def _main(
     if print_stats:
         sys.stdout.write(json.dumps(stats) + "\n")
         sys.stdout.flush()
-    return 0
+    return 128 + signalled[0] if signalled else 0
+
+
+def _close_on_signals(loop: asyncio.AbstractEventLoop, close: Callable[[], object]) -> list[int]:
+    """SIGTERM, SIGHUP and SIGINT (Ctrl+C in the terminal) close the window like its close
+    button: runs are cancelled with their partial text kept and recorded, then the process
+    exits with 128 + the signal's number. Returns the list the signals are appended to.
+
+    Without this a SIGTERM (a logout, ``kill``) ended the process at once and what the panes
+    had streamed never reached the history. Where the loop cannot watch signals (Windows),
+    Ctrl+C still ends the run through ``asyncio.Runner``'s own handler.
+    """
+    signalled: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        signalled.append(signum)
+        close()
+
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None), signal.SIGINT):
+        if signum is None:
+            continue
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, on_signal, int(signum))
+    return signalled
 
 
 def run_app(

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from gui.storage.history import History
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD_STDERR = (
@@ -119,3 +123,41 @@ def test_real_window_under_xvfb_shows_the_seed_demo(tmp_path: Path) -> None:
     finally:
         xvfb.terminate()
         xvfb.wait(timeout=5)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_closes_the_window_and_the_history_keeps_what_streamed(signum: int) -> None:
+    # A logout's SIGTERM, or Ctrl+C in the terminal, mid-run: the window closes as if its
+    # close button was pressed, and every pane's partial text is in the history.
+    app = subprocess.Popen(
+        [sys.executable, "-X", "dev", "-m", "gui", "--demo", "stress"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        runs: list[Any] = []
+        while not runs and app.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            with History.open() as history:
+                runs = history.list_runs()
+        assert runs, "the stress demo never started its run"
+        time.sleep(1.5)  # the demo streams for ~3 s; its first tokens come after 0.3 s
+        app.send_signal(signum)
+        _out, err = app.communicate(timeout=120)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.communicate()
+    assert app.returncode == 128 + signum, err[-2000:]
+    for bad in BAD_STDERR:
+        assert bad not in err, err[-2000:]
+    with History.open() as history:
+        stored = history.get_run(runs[0].id)
+    assert stored is not None and stored.status == "interrupted"  # by closing, not by you
+    assert len(stored.cells) == stored.total == 50  # every cell ended and was written
+    cancelled = [c for c in stored.cells if c.status == "cancelled"]
+    assert cancelled and all(c.status in ("done", "cancelled") for c in stored.cells)
+    assert any(c.text for c in cancelled)  # what the panes had streamed is kept
