@@ -17,7 +17,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -416,7 +416,7 @@ def input_latency(quick: bool) -> BenchResult:
     )
 
 
-ENGINE: dict[str, Callable[[bool], Awaitable[BenchResult]]] = {
+ENGINE: dict[str, Callable[[bool], Coroutine[Any, Any, BenchResult]]] = {
     "seed": seed,
     "throughput": throughput,
     "overhead": overhead,
@@ -444,6 +444,7 @@ def run_scenarios(names: list[str], quick: bool = False) -> list[BenchResult]:
     """Run the named scenarios (all when empty), engine ones each in a fresh event loop."""
     results = []
     for name in names or ORDER:
+        result: BenchResult
         if name in ENGINE:
             result = asyncio.run(ENGINE[name](quick))
         else:

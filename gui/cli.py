@@ -110,7 +110,7 @@ def _limit(
             raise argparse.ArgumentTypeError(f"{exc}; {accepted}") from None
         if range_problem("", value, bounds):
             raise argparse.ArgumentTypeError(f"{text!r} is out of range: {accepted}")
-        return value
+        return float(value) if isinstance(value, float) else int(value)
 
     return parse
 

@@ -57,7 +57,7 @@ async def _type(editor: QWidget, text: str) -> list[float]:
     costs = []
     for char in text:
         start = time.perf_counter()
-        QTest.keyClick(editor, char)
+        QTest.keyClicks(editor, char)
         costs.append((time.perf_counter() - start) * 1000)
         await asyncio.sleep(0.02)  # the loop paints and runs its timers between keys
     return costs
@@ -142,7 +142,12 @@ async def _paste_and_start(window: Any) -> dict[str, float]:
     await asyncio.sleep(0.5)
     start_lag = beat.stop()
     finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    window.run_finished.connect(lambda *_: finished.done() or finished.set_result(None))
+
+    def on_run_finished(*_: object) -> None:
+        if not finished.done():
+            finished.set_result(None)
+
+    window.run_finished.connect(on_run_finished)
     window.cancel_all()
     await finished
     return {
