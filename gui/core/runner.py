@@ -27,8 +27,9 @@ from gui.core.errors import ErrorKind, Failure, empty_failure, generic_failure, 
 from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.metrics import CellClock, CellMetrics, RunSummary
-from gui.core.ports import Backend, ChainLike
+from gui.core.ports import Backend, CallMode, ChainLike
 from gui.core.spec import Cell, ErrorPolicy, Limits, RunSpec, Strategy
+from gui.core.strategies import STRATEGIES
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,6 @@ CANCELLED_SHUTDOWN = "Cancelled: the run was stopped."
 #: call itself give up by then (an HTTP timeout), else a stalled server keeps the thread and its
 #: socket until its backstop.
 REQUEST_TIMEOUT_KEY = "fanout_request_timeout"
-
-
-class CallMode(StrEnum):
-    """How one cell's request is made."""
-
-    INVOKE_THREAD = "invoke_thread"  # chain.invoke in a worker thread (sync strategy)
-    INVOKE_BLOCKING = "invoke_blocking"  # chain.invoke on the loop's thread: the freeze demo
-    AINVOKE = "ainvoke"
-    ASTREAM = "astream"
 
 
 class Phase(StrEnum):
@@ -290,8 +282,6 @@ class Run:
         return failure if message == failure.message else replace(failure, message=message)
 
     async def _main(self) -> RunSummary:
-        from gui.core.strategies import STRATEGIES
-
         self._t0 = self._clock()
         self._rate.set_rate(self.limits.requests_per_second)
         self._emit(ev.RunStarted(self.id, 0.0, self.spec, self.cells, time.time()))
