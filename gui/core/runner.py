@@ -68,7 +68,7 @@ _run_numbers = itertools.count(1)
 
 
 class Run:
-    """One execution of a :class:`RunSpec`; create with :meth:`Runner.start`."""
+    """One execution of a :class:`RunSpec`; :meth:`start` launches it, :meth:`wait` ends with it."""
 
     def __init__(
         self,
@@ -603,42 +603,11 @@ def run_in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[A
     return fut
 
 
-class Runner:
-    """Creates runs and keeps them alive until they end (strong references)."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.runs: dict[str, Run] = {}
-
-    def start(self, spec: RunSpec, *, run_id: str | None = None) -> Run:
-        """Validate ``spec``, start its run and return it."""
-        spec.validate()
-        run = Run(spec, self.backend, run_id=run_id)
-        self.runs[run.id] = run
-        task = run.start()
-        task.add_done_callback(lambda _t: self.runs.pop(run.id, None))
-        return run
-
-    async def shutdown(self) -> None:
-        """Cancel every run and wait until each has ended."""
-        runs = list(self.runs.values())
-        for run in runs:
-            run.cancel(CANCELLED_SHUTDOWN)
-        for run in runs:
-            try:
-                await run.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("run %s ended with an error", run.id)
-
-
 __all__ = [
     "REQUEST_TIMEOUT_KEY",
     "CallMode",
     "ErrorKind",
     "Phase",
     "Run",
-    "Runner",
     "run_in_daemon_thread",
 ]
