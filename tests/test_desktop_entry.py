@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -100,3 +101,15 @@ def test_version_prints_every_version_and_the_data_folder(fanout_home: Path) -> 
     label, folder = proc.stdout.splitlines()[-1].split(":", 1)
     assert (label, folder.strip()) == ("Data folder", str(fanout_home))
     assert "Python:" in proc.stdout
+
+
+@pytest.mark.skipif(
+    shutil.which("desktop-file-validate") is None,
+    reason="desktop-file-validate (Debian: desktop-file-utils) is not installed",
+)
+def test_the_installed_entry_passes_desktop_file_validate(tmp_path: Path) -> None:
+    entry = install_desktop_entry(tmp_path, ["/opt/My Apps/bin/fanout-studio"]).desktop_file
+    proc = subprocess.run(
+        ["desktop-file-validate", str(entry)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
