@@ -68,14 +68,15 @@ def _exec_quote(arg: str) -> str:
 def desktop_entry_text(command: list[str]) -> str:
     """The bundled ``.desktop`` file with ``Exec`` (and ``TryExec``) pointing at ``command``."""
     template = resource_path(f"{APP_ID}.desktop").read_text(encoding="utf-8")
-    exec_line = " ".join(_exec_quote(a) for a in command)
+    # The string-value escape (a backslash written as two) applies on top of the quoting.
+    exec_line = " ".join(_exec_quote(a) for a in command).replace("\\", "\\\\")
     lines = []
     for line in template.splitlines():
         if line.startswith("Exec="):
             line = f"Exec={exec_line}"
         elif line.startswith("TryExec="):
             # TryExec takes a bare path, no arguments and no quoting.
-            line = f"TryExec={command[0]}"
+            line = "TryExec=" + command[0].replace("\\", "\\\\")
         lines.append(line)
     return "\n".join(lines) + "\n"
 

@@ -83,6 +83,10 @@ def test_exec_quotes_paths_with_spaces_as_the_desktop_entry_spec_says(tmp_path: 
     text = desktop.desktop_entry_text(["/opt/My Apps/bin/python", "-m", "gui"])
     assert '\nExec="/opt/My Apps/bin/python" -m gui\n' in text
     assert "\nTryExec=/opt/My Apps/bin/python\n" in text
+    # A backslash: escaped for the quoting, then again as a string value (four in the file).
+    text = desktop.desktop_entry_text(["/opt/a\\b/fanout-studio"])
+    assert '\nExec="/opt/a\\\\\\\\b/fanout-studio"\n' in text
+    assert "\nTryExec=/opt/a\\\\b/fanout-studio\n" in text
 
 
 def test_version_prints_every_version_and_the_data_folder(fanout_home: Path) -> None:
