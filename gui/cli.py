@@ -69,6 +69,41 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _RunAndExit(argparse.Action):
+    """An option that does its job at once and exits, as argparse's own ``version`` action does."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        self._job: Callable[[], int] = kwargs.pop("job")
+        super().__init__(
+            option_strings, argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS, **kwargs
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        parser.exit(self._job())
+
+
+def _print_version() -> int:
+    from gui.about import about_info
+
+    sys.stdout.write(about_info().text())
+    return EXIT_OK
+
+
+def _install_desktop_entry() -> int:
+    from gui.desktop import DesktopEntryError, install_desktop_entry
+
+    try:
+        installed = install_desktop_entry()
+    except DesktopEntryError as exc:
+        sys.stderr.write(f"fanout-studio: error: {exc}\n")
+        return EXIT_FAILED
+    sys.stdout.write(f"installed {installed.desktop_file}\n")
+    sys.stdout.write(
+        f"installed {len(installed.icons)} icon files under {installed.icons[0].parents[2]}\n"
+    )
+    return EXIT_OK
+
+
 def _number(kind: type[int] | type[float], *, positive: bool) -> Callable[[str], Any]:
     """An argparse type: a whole number or a number, > 0 or >= 0, with a one-line reason."""
     noun = "a whole number" if kind is int else "a number"
@@ -262,6 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fanout-studio",
         description="Run one prompt over many inputs and models at once. Without a command, opens the window.",
+    )
+    parser.add_argument(
+        "--version",
+        action=_RunAndExit,
+        job=_print_version,
+        help="print the versions of the app, Python, Qt and LangChain, and the data folder",
+    )
+    parser.add_argument(
+        "--install-desktop-entry",
+        action=_RunAndExit,
+        job=_install_desktop_entry,
+        help="Linux: add Fanout Studio to the desktop's applications menu, with its icon ($XDG_DATA_HOME)",
     )
     window = parser.add_argument_group("window (when no command is given)")
     window.add_argument(

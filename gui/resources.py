@@ -1,28 +1,49 @@
 """The one module that finds files in ``resources/``: style sheets, icons, demo presets.
 
-Qt-free so the command line can read presets too; ``gui.qt.resources`` builds on it.
+The top-level ``resources/`` folder is installed as the package ``gui._resources`` (see
+``[tool.setuptools]`` in pyproject.toml), so it is found through ``importlib.resources`` in a
+wheel, a pipx install and an editable checkout alike. Qt-free so the command line can read
+presets too; ``gui.qt.resources`` builds on it.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import json
 from dataclasses import dataclass
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
 from gui.core.spec import ErrorPolicy, Limits, ModelProfile, SimSettings, Strategy
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+#: The package that holds the contents of ``resources/`` once installed.
+RESOURCES_PACKAGE = "gui._resources"
+
+
+@functools.cache
+def resources_root() -> Path:
+    """The installed ``resources/`` folder, as a directory on disk."""
+    root = files(RESOURCES_PACKAGE)
+    if isinstance(root, Path):  # every install pip or pipx makes: files on disk
+        return root
+    # Installed inside an archive: Qt opens icons and style sheets by file name, so unpack
+    # the folder once for the life of the process.
+    stack = contextlib.ExitStack()
+    atexit.register(stack.close)
+    return stack.enter_context(as_file(root))
 
 
 def resource_path(name: str) -> Path:
     """Absolute path of ``resources/<name>``."""
-    return RESOURCES / name
+    return resources_root() / name
 
 
 def demo_names() -> list[str]:
     """Names of the bundled demo presets."""
-    return sorted(p.stem for p in (RESOURCES / "demos").glob("*.json"))
+    return sorted(p.stem for p in (resources_root() / "demos").glob("*.json"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +85,7 @@ def load_preset(name: str) -> Preset:
     Raises:
         KeyError: there is no such preset.
     """
-    path = RESOURCES / "demos" / f"{name}.json"
+    path = resource_path(f"demos/{name}.json")
     if not path.exists():
         raise KeyError(name)
     data = json.loads(path.read_text(encoding="utf-8"))

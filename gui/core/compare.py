@@ -83,12 +83,6 @@ class StrategyResult:
         )
 
 
-def speedups(results: Sequence[StrategyResult]) -> dict[Strategy, float | None]:
-    """Speed-up of each strategy over ``sync`` (``None`` until sync has a time)."""
-    base = next((r.wall for r in results if r.strategy is Strategy.SYNC), None)
-    return {r.strategy: (base / r.wall if base and r.wall else None) for r in results}
-
-
 async def compare(
     spec: RunSpec,
     backend: Backend,

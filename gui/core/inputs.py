@@ -77,11 +77,6 @@ def rows_from_lines(text: str, variable: str = "topic") -> list[Row]:
     return [{variable: line.strip()} for line in text.splitlines() if line.strip()]
 
 
-def rows_from_csv(text: str, source: str = "CSV") -> list[Row]:
-    """Rows from CSV with a header row; empty lines are skipped, values stripped."""
-    return _read_csv(text, source)[0]
-
-
 def _read_csv(text: str, source: str) -> tuple[list[Row], list[str]]:
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(

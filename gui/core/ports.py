@@ -1,15 +1,29 @@
-"""What the engine needs from a provider layer, as protocols (the engine imports no LangChain).
+"""The engine's interfaces, as protocols: what it needs from a provider layer (the engine
+imports no LangChain), and what a scheduling strategy needs from a run.
 
-``gui.providers.backend.LangChainBackend`` is the real implementation; tests may pass fakes.
+``gui.providers.backend.LangChainBackend`` is the real backend and ``gui.core.runner.Run`` the
+real run; tests may pass fakes. Strategies depend on :class:`CellScheduler` rather than on
+``Run``, so ``gui.core.strategies`` and ``gui.core.runner`` do not import each other.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any, Protocol
 
 from gui.core.errors import Failure
-from gui.core.spec import Cell, ModelProfile
+from gui.core.spec import Cell, Limits, ModelProfile
+
+
+class CallMode(StrEnum):
+    """How one cell's request is made."""
+
+    INVOKE_THREAD = "invoke_thread"  # chain.invoke in a worker thread (sync strategy)
+    INVOKE_BLOCKING = "invoke_blocking"  # chain.invoke on the loop's thread: the freeze demo
+    AINVOKE = "ainvoke"
+    ASTREAM = "astream"
 
 
 class ChainLike(Protocol):
@@ -65,3 +79,38 @@ class Backend(Protocol):
 
     def classify(self, exc: BaseException, profile: ModelProfile) -> Failure | None:
         """A :class:`Failure` for ``exc``, or ``None`` to let the engine's fallback decide."""
+
+
+class CellScheduler(Protocol):
+    """What a strategy (``gui.core.strategies``) drives: a run that starts cells on request.
+
+    A strategy only decides when each cell starts; :meth:`spawn` runs it through the run's
+    limiter, rate limiter, timeout and retries.
+    """
+
+    @property
+    def id(self) -> str:
+        """The run's id (LangChain's ``run_name`` carries it)."""
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        """Every cell of the run, in order."""
+
+    @property
+    def limits(self) -> Limits:
+        """The limits now in force (they may change mid-run)."""
+
+    @property
+    def block_loop(self) -> bool:
+        """The freeze demo: the sync strategy calls ``invoke`` on the loop's own thread."""
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the run is being cancelled (strategies start no new cells)."""
+
+    @property
+    def backend(self) -> Backend:
+        """The provider backend (the batch strategies wrap cells in its runnable)."""
+
+    def spawn(self, cell: Cell, mode: CallMode) -> asyncio.Task[None]:
+        """Create (or return) the owned task that runs ``cell``."""

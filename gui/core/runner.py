@@ -27,8 +27,9 @@ from gui.core.errors import ErrorKind, Failure, empty_failure, generic_failure, 
 from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.metrics import CellClock, CellMetrics, RunSummary
-from gui.core.ports import Backend, ChainLike
+from gui.core.ports import Backend, CallMode, ChainLike
 from gui.core.spec import Cell, ErrorPolicy, Limits, RunSpec, Strategy
+from gui.core.strategies import STRATEGIES
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,6 @@ CANCELLED_SHUTDOWN = "Cancelled: the run was stopped."
 #: call itself give up by then (an HTTP timeout), else a stalled server keeps the thread and its
 #: socket until its backstop.
 REQUEST_TIMEOUT_KEY = "fanout_request_timeout"
-
-
-class CallMode(StrEnum):
-    """How one cell's request is made."""
-
-    INVOKE_THREAD = "invoke_thread"  # chain.invoke in a worker thread (sync strategy)
-    INVOKE_BLOCKING = "invoke_blocking"  # chain.invoke on the loop's thread: the freeze demo
-    AINVOKE = "ainvoke"
-    ASTREAM = "astream"
 
 
 class Phase(StrEnum):
@@ -76,7 +68,7 @@ _run_numbers = itertools.count(1)
 
 
 class Run:
-    """One execution of a :class:`RunSpec`; create with :meth:`Runner.start`."""
+    """One execution of a :class:`RunSpec`; :meth:`start` launches it, :meth:`wait` ends with it."""
 
     def __init__(
         self,
@@ -290,8 +282,6 @@ class Run:
         return failure if message == failure.message else replace(failure, message=message)
 
     async def _main(self) -> RunSummary:
-        from gui.core.strategies import STRATEGIES
-
         self._t0 = self._clock()
         self._rate.set_rate(self.limits.requests_per_second)
         self._emit(ev.RunStarted(self.id, 0.0, self.spec, self.cells, time.time()))
@@ -613,42 +603,11 @@ def run_in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[A
     return fut
 
 
-class Runner:
-    """Creates runs and keeps them alive until they end (strong references)."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.runs: dict[str, Run] = {}
-
-    def start(self, spec: RunSpec, *, run_id: str | None = None) -> Run:
-        """Validate ``spec``, start its run and return it."""
-        spec.validate()
-        run = Run(spec, self.backend, run_id=run_id)
-        self.runs[run.id] = run
-        task = run.start()
-        task.add_done_callback(lambda _t: self.runs.pop(run.id, None))
-        return run
-
-    async def shutdown(self) -> None:
-        """Cancel every run and wait until each has ended."""
-        runs = list(self.runs.values())
-        for run in runs:
-            run.cancel(CANCELLED_SHUTDOWN)
-        for run in runs:
-            try:
-                await run.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("run %s ended with an error", run.id)
-
-
 __all__ = [
     "REQUEST_TIMEOUT_KEY",
     "CallMode",
     "ErrorKind",
     "Phase",
     "Run",
-    "Runner",
     "run_in_daemon_thread",
 ]

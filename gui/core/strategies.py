@@ -2,7 +2,9 @@
 
 Each strategy only decides *when* a cell starts; :meth:`gui.core.runner.Run.spawn` runs
 the cell through the shared limiter, rate limiter, timeout and retry logic. So the peak of
-requests in flight never exceeds ``max_concurrency`` under any strategy.
+requests in flight never exceeds ``max_concurrency`` under any strategy. Strategies see a run
+through the :class:`~gui.core.ports.CellScheduler` protocol, so this module does not import
+the runner (which imports it).
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from gui.core.runner import CallMode, Run
+from gui.core.ports import CallMode, CellScheduler
 from gui.core.spec import Cell, Strategy
 
 
-async def run_sync(run: Run) -> None:
+async def run_sync(run: CellScheduler) -> None:
     """``chain.invoke`` one cell after another, each in a worker thread (loop stays live).
 
     With ``run.block_loop`` (the freeze demo) the calls run on the loop's own thread instead.
@@ -22,42 +24,42 @@ async def run_sync(run: Run) -> None:
     await _one_by_one(run, CallMode.INVOKE_BLOCKING if run.block_loop else CallMode.INVOKE_THREAD)
 
 
-async def run_sequential(run: Run) -> None:
+async def run_sequential(run: CellScheduler) -> None:
     """``await chain.ainvoke`` one cell after another."""
     await _one_by_one(run, CallMode.AINVOKE)
 
 
-async def run_gather(run: Run) -> None:
+async def run_gather(run: CellScheduler) -> None:
     """``asyncio.gather`` of ``ainvoke`` over every cell."""
     await _all(run, CallMode.AINVOKE)
 
 
-async def run_stream(run: Run) -> None:
+async def run_stream(run: CellScheduler) -> None:
     """One task per cell consuming ``chain.astream``."""
     await _all(run, CallMode.ASTREAM)
 
 
-def _batch_config(run: Run) -> dict[str, object]:
+def _batch_config(run: CellScheduler) -> dict[str, object]:
     # LangChain's own knob; our resizable limiter still gates every cell inside, so a limit
     # lowered mid-run applies at once. abatch fixes its semaphore when called, so a limit
     # raised mid-run applies from the next run.
     return {"max_concurrency": run.limits.max_concurrency, "run_name": f"fanout {run.id}"}
 
 
-def _cell_fn(run: Run) -> Callable[[Cell], Awaitable[None]]:
+def _cell_fn(run: CellScheduler) -> Callable[[Cell], Awaitable[None]]:
     async def one(cell: Cell) -> None:
         await _finish(run.spawn(cell, CallMode.AINVOKE))
 
     return one
 
 
-async def run_abatch(run: Run) -> None:
+async def run_abatch(run: CellScheduler) -> None:
     """``abatch(inputs, config={"max_concurrency": N}, return_exceptions=True)``."""
     batch = run.backend.batch_runnable(_cell_fn(run))
     await batch.abatch(list(run.cells), config=_batch_config(run), return_exceptions=True)
 
 
-async def run_as_completed(run: Run) -> None:
+async def run_as_completed(run: CellScheduler) -> None:
     """``abatch_as_completed``: same fan-out, results consumed in completion order."""
     batch = run.backend.batch_runnable(_cell_fn(run))
     async for _index, _out in batch.abatch_as_completed(
@@ -66,7 +68,7 @@ async def run_as_completed(run: Run) -> None:
         pass
 
 
-async def _one_by_one(run: Run, mode: CallMode) -> None:
+async def _one_by_one(run: CellScheduler, mode: CallMode) -> None:
     for cell in run.cells:
         if run.stopping:
             return
@@ -77,7 +79,7 @@ async def _one_by_one(run: Run, mode: CallMode) -> None:
 SPAWN_SLICE = 100
 
 
-async def _all(run: Run, mode: CallMode) -> None:
+async def _all(run: CellScheduler, mode: CallMode) -> None:
     # asyncio.gather(*tasks), minus one trap: a cell task cancelled before its first step
     # ends "cancelled" without running our handler, and gather would re-raise that into the
     # driver. asyncio.wait never raises for its children; the run accounts for them.
@@ -99,7 +101,7 @@ async def _finish(task: asyncio.Task[None]) -> None:
     await asyncio.wait([task])
 
 
-STRATEGIES: dict[Strategy, Callable[[Run], Awaitable[None]]] = {
+STRATEGIES: dict[Strategy, Callable[[CellScheduler], Awaitable[None]]] = {
     Strategy.SYNC: run_sync,
     Strategy.SEQUENTIAL: run_sequential,
     Strategy.GATHER: run_gather,

@@ -26,7 +26,7 @@ from gui.core import events as ev
 from gui.core.compare import StrategyResult
 from gui.core.metrics import RunSummary
 from gui.qt.loop import run as run_loop
-from gui.qt.resources import stylesheet
+from gui.qt.resources import app_icon, stylesheet
 from gui.storage.logs import install_excepthook, setup_logging
 
 log = logging.getLogger(__name__)
@@ -245,6 +245,7 @@ def run_app(
     app.setApplicationName("Fanout Studio")
     app.setOrganizationName("Fanout Studio")
     app.setDesktopFileName("fanout-studio")
+    app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)  # the main coroutine decides when we are done
     apply_theme(app, theme)
     app.setStyleSheet(stylesheet())

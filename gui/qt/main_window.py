@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal, qVersion
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.about import about_info
 from gui.core import events as ev
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
@@ -43,6 +44,7 @@ from gui.core.spec import ModelProfile, ProviderKind, RunSpec, Strategy, make_sp
 from gui.core.tasks import TaskOwner
 from gui.qt.bridge import RunBridge
 from gui.qt.resources import status_colors
+from gui.qt.views.about import show_about
 from gui.qt.views.code_view import CodeView
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.debug_log import AsyncioDebugPanel
@@ -290,6 +292,9 @@ class MainWindow(QMainWindow):
         view_menu = menu.addMenu("&View")
         view_menu.addAction(dock.toggleViewAction())
         view_menu.addAction(profiles_dock.toggleViewAction())
+        help_menu = menu.addMenu("&Help")
+        self.about_action = help_menu.addAction("About Fanout Studio")
+        self.about_action.triggered.connect(self._on_about_action_triggered)
 
         bar = QToolBar("Run")
         bar.setObjectName("runToolBar")
@@ -788,6 +793,9 @@ class MainWindow(QMainWindow):
         self._leave_past_run()
         self.grid.clear_grid()
         self.code.set_spec(None, "Run something to see its code.")
+
+    def _on_about_action_triggered(self) -> None:
+        show_about(self, about_info(qt_version=qVersion()))
 
     def _on_export_menu_triggered(self, action: QAction) -> None:
         fmt = str(action.data())
