@@ -23,8 +23,8 @@ run: $(STAMP)
 	$(VENV)/bin/fanout-studio $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gui tests tools
-	$(VENV)/bin/ruff format --check gui tests tools
+	$(VENV)/bin/ruff check gui tests
+	$(VENV)/bin/ruff format --check gui tests
 	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)

@@ -20,7 +20,7 @@ from gui.resources import resource_path
 
 #: The desktop file id; Qt's ``setDesktopFileName`` in ``gui.qt.app`` names the same.
 APP_ID = "fanout-studio"
-#: The icon's fixed sizes shipped in ``resources/icons`` (see tools/render_icons.py).
+#: The icon's fixed sizes shipped in ``resources/icons`` (see gui/qt/render_icons.py).
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256)
 
 

@@ -4,7 +4,9 @@ Run after editing the SVG and commit the PNGs: desktops that cannot read SVG ico
 freedesktop.org hicolor theme's fixed-size folders, use them. Uses Qt's own SVG renderer, so
 nothing beyond the app's dependencies is needed::
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python tools/render_icons.py
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m gui.qt.render_icons
+
+It writes into the source checkout's ``resources/icons`` (a developer's tool, not the app's).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
-ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
+ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"
 NAME = "fanout-studio"
 #: The hicolor theme's usual fixed sizes (gui/desktop.py installs each into <n>x<n>/apps/).
 SIZES = (16, 24, 32, 48, 64, 128, 256)
