@@ -40,11 +40,10 @@ from gui.core.spec import (
     SimSettings,
     Strategy,
     make_spec,
-    missing_column_message,
-    one_line_label,
     range_problem,
-    template_variables,
 )
+from gui.core.templates import missing_column_message, template_variables
+from gui.core.text import one_line_label
 from gui.resources import demo_names
 
 if TYPE_CHECKING:

@@ -7,10 +7,7 @@ during a run go through :meth:`gui.core.runner.Run.set_limits`, which makes a ne
 
 from __future__ import annotations
 
-import difflib
 import math
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,6 +16,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from gui.core.errors import SpecError, TemplateError
+from gui.core.templates import empty_column_message, missing_column_message, template_variables
+from gui.core.text import one_line_label
 
 
 class Strategy(StrEnum):
@@ -297,237 +296,6 @@ class Cell:
 #: widget size limit would cut the grid off at ~76,000 rows of 220 px).
 MAX_ROWS = 50_000
 
-# Characters that belong to the character before them (a cut between the two would break
-# an accent off its letter or an emoji sequence in half).
-_JOINERS = frozenset("\u200d\u034f\ufe0e\ufe0f\u20e3")
-
-
-def _joins(before: str, after: str) -> bool:
-    """Whether ``before`` + ``after`` are one grapheme (approximately, without a library)."""
-    if after in _JOINERS or before == "\u200d":
-        return True
-    code = ord(after)
-    if 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F:  # skin tones, flag tags
-        return True
-    if unicodedata.category(after) in ("Mn", "Mc", "Me"):  # combining marks
-        return True
-    return False
-
-
-def cut_text(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters plus "…", never inside a grapheme.
-
-    An accent stays on its letter (``e`` + U+0301) and an emoji sequence (👩🏽‍💻, 🐈‍⬛) is
-    kept whole or left out whole.
-    """
-    if len(text) <= limit:
-        return text
-    end = max(limit - 1, 0)
-    while end > 0 and _joins(text[end - 1], text[end]):
-        end -= 1
-    # A flag is a pair of regional indicators: never keep half of one.
-    ri = 0
-    while end - ri > 0 and 0x1F1E6 <= ord(text[end - ri - 1]) <= 0x1F1FF:
-        ri += 1
-    if ri % 2 and end < len(text) and 0x1F1E6 <= ord(text[end]) <= 0x1F1FF:
-        end -= 1
-    return text[:end] + "…"
-
-
-def one_line_label(text: str, limit: int = 40) -> str:
-    """A label-sized, single-line version of ``text`` (cut between graphemes, see :func:`cut_text`)."""
-    return cut_text(" ".join(text.split()), limit)
-
-
-# ------------------------------------------------------------------------- template checks
-#
-# A template is f-string style, as LangChain's PromptTemplate reads it, restricted to what a
-# prompt needs: ``{name}`` fills a variable (a Python identifier) and ``{{`` / ``}}`` are literal
-# braces. Anything else in braces (JSON, code, format specs) is refused before a run, with a
-# message that says how to write it, instead of failing inside every cell.
-
-# One token, scanned left to right the way string.Formatter does: escaped braces first, then
-# a replacement field, then a stray brace. The prompt editor highlights with the same pattern.
-TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_FIELD_ACCESS = re.compile(r"[^\W\d]\w*(?:\.\w+|\[[^\]]*\])+")
-_IDENTIFIER_END = re.compile(r"[^\W\d]\w*\Z")
-_IDENTIFIER_START = re.compile(r"[^\W\d]\w*")
-
-
-def _where(template: str, index: int) -> str:
-    """``column 7`` or, in a template of several lines, ``line 3, column 7`` (1-based)."""
-    line_start = template.rfind("\n", 0, index) + 1
-    column = index - line_start + 1
-    if "\n" in template:
-        return f"line {template.count(chr(10), 0, index) + 1}, column {column}"
-    return f"column {column}"
-
-
-def _quote(snippet: str, limit: int = 40) -> str:
-    return one_line_label(snippet, limit)
-
-
-def _doubled(snippet: str) -> str:
-    return snippet.replace("{", "{{").replace("}", "}}")
-
-
-def _matching_brace(template: str, start: int) -> int | None:
-    """Index of the ``}`` closing the ``{`` at ``start``, counting nested braces; else ``None``."""
-    depth = 0
-    for i in range(start, len(template)):
-        c = template[i]
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
-
-
-def _literal_braces_error(snippet: str) -> TemplateError:
-    doubled = _doubled(snippet)
-    if len(doubled) <= 60 and "\n" not in snippet:
-        fix = f"double them: {doubled}"
-    else:
-        fix = "double each one: {{ and }}"
-    return TemplateError(f"{_quote(snippet)} is not a {{variable}}. To send braces as text, {fix}.")
-
-
-def _field_error(template: str, start: int, field: str) -> TemplateError:
-    """The reason the field ``{field}`` at ``start`` is not a variable, and the fix."""
-    snippet = "{" + field + "}"
-    stripped = field.strip()
-    if stripped == "":
-        return TemplateError(
-            "Empty {} in the template. Name the variable, e.g. {topic}, "
-            "or write {{}} for literal braces."
-        )
-    if stripped.isdigit():
-        return TemplateError(
-            f"{snippet} is a numbered field, not a variable. Name it, e.g. {{topic}}, "
-            f"or write {_doubled(snippet)} for literal braces."
-        )
-    if stripped.isidentifier():  # only whitespace around a good name
-        return TemplateError(
-            f"{_quote(snippet)} has spaces inside the braces. Write {{{stripped}}}."
-        )
-    if _FIELD_ACCESS.fullmatch(stripped):
-        return TemplateError(
-            f"{_quote(snippet)} is not a plain variable name. Use letters, digits and _ "
-            "(write {{ and }} for literal braces)."
-        )
-    name = re.split(r"[!:]", field, maxsplit=1)[0]
-    if name.isidentifier() and not re.search(r"[\"'\s,]", field):
-        # {topic!r} or {topic:>10}: valid Python, but inputs are text and a prompt needs none.
-        return TemplateError(
-            f"{_quote(snippet)} is not a plain {{variable}}: conversions and format specs are "
-            f"not supported. Write {{{name}}}, or {_doubled(snippet)} for literal braces."
-        )
-    return _literal_braces_error(snippet)
-
-
-def _stray_brace_error(template: str, index: int) -> TemplateError:
-    """A ``{`` that is never closed or a ``}`` never opened, with where it is and the fix."""
-    where = _where(template, index)
-    if template[index] == "{":
-        end = _matching_brace(template, index)
-        if end is not None:  # closed after nested braces: JSON or code written as is
-            return _literal_braces_error(template[index : end + 1])
-        after = _IDENTIFIER_START.match(template, index + 1)
-        context = _quote(template[index : index + 20], 24)
-        fix = f"Write {{{after.group(0)}}}" if after else "Close it with }"
-        return TemplateError(
-            f"Unbalanced braces: the '{{' at {where} ({context!r}) is never closed. "
-            f"{fix}, or write {{{{ for a literal brace."
-        )
-    before = _IDENTIFIER_END.search(template, max(0, index - 64), index)
-    context = _quote(template[max(0, index - 19) : index + 1], 24)
-    fix = f"Write {{{before.group(0)}}}" if before else "Add the {"
-    return TemplateError(
-        f"Unbalanced braces: the '}}' at {where} ({context!r}) has no opening '{{'. "
-        f"{fix}, or write }}}} for a literal brace."
-    )
-
-
-def template_variables(template: str) -> list[str]:
-    """Variables of an f-string style template, in order of first use.
-
-    ``{name}`` is a variable when ``name`` is an identifier; ``{{`` and ``}}`` are literal
-    braces.
-
-    Raises:
-        TemplateError: an empty template, an unbalanced brace, an empty ``{}``, JSON or other
-            text in single braces, or a field that is not a plain name; each with a one-line
-            reason saying where and how to fix it.
-    """
-    if not template.strip():
-        raise TemplateError(
-            "The template is empty. Type a prompt, e.g. 'Tell me a joke about {topic}'."
-        )
-    names: list[str] = []
-    seen: set[str] = set()
-    for match in TEMPLATE_TOKEN.finditer(template):
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            continue
-        field = match.group(1)
-        if field is None:
-            raise _stray_brace_error(template, match.start())
-        if not field.isidentifier():
-            raise _field_error(template, match.start(), field)
-        if field not in seen:
-            seen.add(field)
-            names.append(field)
-    return names
-
-
-def suggest_name(name: str, choices: Iterable[str]) -> str | None:
-    """The choice ``name`` was probably meant to be (``{topc}`` -> ``topic``), or ``None``."""
-    options = [c for c in choices if c]
-    for choice in options:
-        if choice.casefold() == name.casefold():
-            return choice
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.7)
-    return close[0] if close else None
-
-
-def missing_column_message(
-    variable: str, columns: Sequence[str], source: str = "the inputs"
-) -> str:
-    """One line: ``source`` has no column for ``{variable}``; its columns; the likely fix."""
-    have = ", ".join(columns) or "none"
-    guess = suggest_name(variable, columns)
-    fix = (
-        f"Did you mean {{{guess}}}?"
-        if guess
-        else f"Add a column {variable!r} or change {{{variable}}} in the template."
-    )
-    verb = "have" if source == "the inputs" else "has"
-    return (
-        f"The template uses {{{variable}}} but {source} {verb} no column {variable!r} "
-        f"(columns: {have}). {fix}"
-    )
-
-
-def _empty_column_message(
-    variable: str, variables: Sequence[str], rows: Sequence[Mapping[str, str]]
-) -> str:
-    """One line: ``variable`` is blank in every row; a filled column it may be a typo of."""
-    others: dict[str, None] = {}
-    for row in rows:
-        others.update((k, None) for k, v in row.items() if k not in variables and str(v).strip())
-    guess = suggest_name(variable, list(others))
-    if guess is not None:
-        return (
-            f"Column {variable!r} is empty in every row, but {guess!r} has values: "
-            f"did you mean {{{guess}}}? Rename the variable in the template."
-        )
-    return (
-        f"Column {variable!r} is empty in every row, so {{{variable}}} has nothing to fill "
-        f"it. Fill in the {variable} values or remove {{{variable}}} from the template."
-    )
-
 
 @dataclass(frozen=True, slots=True)
 class RunSpec:
@@ -584,7 +352,7 @@ class RunSpec:
                 raise TemplateError(missing_column_message(missing[0], list(columns)))
             for v in variables:
                 if not any(str(row.get(v, "")).strip() for row in self.rows):
-                    raise TemplateError(_empty_column_message(v, variables, self.rows))
+                    raise TemplateError(empty_column_message(v, variables, self.rows))
 
     def cells(self) -> list[Cell]:
         """The run's cells, row-major: every model for row 0, then row 1, ...

@@ -20,17 +20,9 @@ from gui.core.inputs import (
     read_rows_file,
     rows_from_lines,
 )
-from gui.core.spec import (
-    MAX_ROWS,
-    Limits,
-    ModelProfile,
-    ProviderKind,
-    cut_text,
-    make_spec,
-    one_line_label,
-    suggest_name,
-    template_variables,
-)
+from gui.core.spec import MAX_ROWS, Limits, ModelProfile, ProviderKind, make_spec
+from gui.core.templates import suggest_name, template_variables
+from gui.core.text import cut_text, one_line_label
 
 MODELS = (ModelProfile(model="sim-a"),)
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gui.core.errors import SpecError, TemplateError
-from gui.core.spec import (
-    Limits,
-    ModelProfile,
-    ProviderKind,
-    SimSettings,
-    make_spec,
-    template_variables,
-)
+from gui.core.spec import Limits, ModelProfile, ProviderKind, SimSettings, make_spec
+from gui.core.templates import template_variables
 
 
 def test_template_variables_in_order_with_escaped_braces() -> None:

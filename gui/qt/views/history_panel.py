@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.core.spec import one_line_label
 from gui.core.tasks import TaskOwner
+from gui.core.text import one_line_label
 from gui.qt.resources import status_colors
 from gui.storage import paths
 

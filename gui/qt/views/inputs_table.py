@@ -55,7 +55,8 @@ from PySide6.QtWidgets import (
 
 from gui.core.errors import SpecError, TemplateError, one_line
 from gui.core.inputs import MAX_INPUT_ROWS, load_rows_file, rows_from_lines
-from gui.core.spec import ModelProfile, make_spec, suggest_name
+from gui.core.spec import ModelProfile, make_spec
+from gui.core.templates import suggest_name
 from gui.qt.resources import icon
 from gui.qt.views.prompt_editor import IssueLabel, Severity
 

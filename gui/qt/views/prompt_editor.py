@@ -1,6 +1,6 @@
 """The prompt editor: a template with ``{variables}`` highlighted as you type, problems said inline.
 
-The template is parsed by :func:`gui.core.spec.template_variables` (the same parser the engine
+The template is parsed by :func:`gui.core.templates.template_variables` (the same parser the engine
 validates with) on a 150 ms single-shot timer that restarts on every keystroke, so typing into a
 100 KB prompt costs one timer restart per key; only the syntax highlighter runs per key, and only
 on the paragraph being edited.
@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.errors import TemplateError
-from gui.core.spec import TEMPLATE_TOKEN, suggest_name, template_variables
+from gui.core.templates import TEMPLATE_TOKEN, suggest_name, template_variables
 
 __all__ = ["DEBOUNCE_MS", "PLACEHOLDER", "IssueLabel", "PromptEditor"]
 
@@ -52,7 +52,7 @@ Severity = Literal["error", "warning", "info"]
 
 # One token of an f-string template, scanned left to right the way string.Formatter does:
 # escaped braces first, then a replacement field, then a stray brace (an error). The same
-# pattern as the engine's check (gui.core.spec.template_variables), so what is red here is
+# pattern as the engine's check (gui.core.templates.template_variables), so what is red here is
 # exactly what blocks a run.
 _TOKEN = TEMPLATE_TOKEN
 

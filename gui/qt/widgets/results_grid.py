@@ -28,7 +28,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
 
 from gui.core.metrics import CellMetrics
-from gui.core.spec import cut_text
+from gui.core.text import cut_text
 from gui.qt.widgets.cell_pane import CellPane, ElidedLabel, markdown_to_plain
 
 #: What the grid says before the first run.
