@@ -53,6 +53,7 @@ from gui.qt.views.prompt_editor import PromptEditor
 from gui.qt.views.providers_panel import ProvidersPanel
 from gui.qt.widgets.lag_meter import LagMeter, LagSparkline
 from gui.qt.widgets.results_grid import ResultsGrid
+from gui.qt.widgets.status_bar import StatusBar
 from gui.qt.widgets.strategy_chart import StrategyChart
 from gui.qt.widgets.timeline import TimelineWidget
 from gui.storage.profiles import ProfileStore, SavedProfile
@@ -314,6 +315,7 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.progress)
         self.addToolBar(bar)
 
+        self.setStatusBar(StatusBar(self))  # messages elided beside the counters
         status = self.statusBar()
         self.wall_label = QLabel("ready")
         self.counts_label = QLabel("")

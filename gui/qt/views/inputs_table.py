@@ -44,7 +44,6 @@ from PySide6.QtGui import QFont, QGuiApplication, QKeyEvent, QKeySequence, QPale
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QTableView,
@@ -58,6 +57,7 @@ from gui.core.inputs import MAX_INPUT_ROWS, load_rows_file, rows_from_lines
 from gui.core.spec import ModelProfile, make_spec, suggest_name
 from gui.qt.resources import icon
 from gui.qt.views.prompt_editor import IssueLabel, Severity
+from gui.qt.widgets.flow_layout import FlowBar
 
 __all__ = ["NO_VARIABLES_NOTE", "InputsTable"]
 
@@ -276,8 +276,10 @@ class InputsTable(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
 
-        bar = QHBoxLayout()
-        bar.setSpacing(2)
+        # A flow, not a box: in a narrow panel the buttons wrap onto a second line instead
+        # of being squeezed until they read "A...w" or pushed out of sight.
+        bar = FlowBar(self, spacing=2)
+        bar.setObjectName("inputsButtons")
         self._add_button = self._tool_button("addRowButton", "Add row", "add", "Add an empty row")
         self._remove_button = self._tool_button(
             "removeRowsButton", "Remove", "remove", "Remove the selected rows"
@@ -300,11 +302,10 @@ class InputsTable(QWidget):
             self._clear_button,
         ):
             bar.addWidget(button)
-        bar.addStretch(1)
         self._count_label = QLabel(self)
         self._count_label.setObjectName("inputsCount")
         bar.addWidget(self._count_label)
-        layout.addLayout(bar)
+        layout.addWidget(bar)
 
         self._add_button.clicked.connect(self._on_add_button_clicked)
         self._remove_button.clicked.connect(self._on_remove_button_clicked)
