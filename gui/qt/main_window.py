@@ -341,6 +341,7 @@ class MainWindow(QMainWindow):
         self.models.save_profile_requested.connect(self._on_models_save_profile_requested)
         self.history_panel.open_requested.connect(self._on_history_open_requested)
         self.history_panel.rerun_requested.connect(self._on_history_rerun_requested)
+        self.history_panel.load_requested.connect(self._on_history_load_requested)
         self.inputs.set_variables(self.prompt.variables())
         self.prompt.set_columns(self.inputs.columns())
 
@@ -781,6 +782,12 @@ class MainWindow(QMainWindow):
         self.load_spec(stored.spec)
         if self.start_run() is not None:
             self.tabs.setCurrentIndex(0)
+
+    def _on_history_load_requested(self, stored: StoredRun) -> None:
+        self.load_spec(stored.spec)  # only the editors: a run in progress goes on
+        self.statusBar().showMessage(
+            f"Loaded run {stored.id} into the editors: change what you like, then Run.", 8000
+        )
 
     def _on_past_again_clicked(self) -> None:
         if self._viewing is not None:
