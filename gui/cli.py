@@ -283,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument(
         "--theme",
         choices=["system", "light", "dark"],
-        default="system",
-        help="palette (default: follow the system)",
+        default=None,
+        help="palette (default: the one last chosen in View > Theme, else the system's)",
     )
     window.add_argument(
         "--print-stats",

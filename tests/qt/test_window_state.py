@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from pytestqt.qtbot import QtBot
 
 from gui.qt.main_window import MainWindow
 from gui.qt.resources import status_colors
 from gui.qt.views.inputs_table import InputsTable
+from gui.qt.widgets.lag_meter import LagMeter
+from gui.resources import demo_names, load_preset
 from gui.storage import paths
 from gui.storage.outcome import FINISHED_WITH_FAILURES
 from tests.storage.fake_runs import spec
 from tests.storage.test_outcome import EXPECTED, record_every_ending
 
 from .conftest import SESSION_LOOP, signal_future, until
-
-pytestmark = SESSION_LOOP
 
 
 def filled_table(qtbot: QtBot) -> InputsTable:
@@ -30,6 +32,7 @@ def filled_table(qtbot: QtBot) -> InputsTable:
     return table
 
 
+@SESSION_LOOP
 async def test_clear_is_undone_with_ctrl_z_rows_and_kept_columns_alike(qtbot: QtBot) -> None:
     table = filled_table(qtbot)
     before = (table.columns(), table.rows(include_unused=True))
@@ -54,6 +57,7 @@ async def test_clear_is_undone_with_ctrl_z_rows_and_kept_columns_alike(qtbot: Qt
     assert table.issue_label.message() != "Cleared 2 rows."
 
 
+@SESSION_LOOP
 async def test_undo_clear_is_offered_only_until_the_next_change(qtbot: QtBot) -> None:
     table = filled_table(qtbot)
     table.clear()
@@ -80,6 +84,7 @@ async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
     win.deleteLater()
 
 
+@SESSION_LOOP
 async def test_the_history_tab_tells_each_ending_apart(window: MainWindow) -> None:
     panel = window.history_panel
     await until(lambda: len(panel.records()) == len(EXPECTED))
@@ -97,6 +102,7 @@ async def test_the_history_tab_tells_each_ending_apart(window: MainWindow) -> No
     assert items["r-failures"].text(1) == FINISHED_WITH_FAILURES
 
 
+@SESSION_LOOP
 async def test_load_fills_the_editors_without_running(window: MainWindow) -> None:
     window.prompt.set_template("Something else entirely")
     panel = window.history_panel
@@ -115,3 +121,88 @@ async def test_load_fills_the_editors_without_running(window: MainWindow) -> Non
     assert [m.model for m in window.models.profiles()] == ["sim-a", "sim-b"]
     assert not window.running and window.current_run is None
     assert "Loaded run r-failures" in window.statusBar().currentMessage()
+
+
+# ---- the freeze notice is about the user's session, not our start-up --------------------------
+
+
+def test_a_freeze_during_the_quiet_start_up_is_recorded_but_not_announced(qtbot: QtBot) -> None:
+    meter = LagMeter()
+    froze: list[float] = []
+    meter.froze.connect(froze.append)
+    meter.start()
+    try:
+        qtbot.wait(50)
+        meter.begin_quiet()
+        assert meter.quiet
+        QTimer.singleShot(20, lambda: time.sleep(0.15))  # start-up work on the GUI thread
+        qtbot.wait(300)
+        assert froze == [] and meter.quiet_freezes == 1
+        assert meter.last_freeze_ms is not None and meter.last_freeze_ms >= 100
+        meter.end_quiet()
+        assert not meter.quiet
+        QTimer.singleShot(20, lambda: time.sleep(0.15))  # the same block during use
+        qtbot.wait(300)
+    finally:
+        meter.stop()
+    assert len(froze) == 1 and froze[0] >= 100 and meter.quiet_freezes == 1
+
+
+@SESSION_LOOP
+async def test_the_window_announces_freezes_only_after_its_start_up(qtbot: QtBot) -> None:
+    win = MainWindow()
+    win.show()
+    win.lag.start()
+    try:
+        warming = win.warm_up()
+        assert win.lag.quiet
+        blocked = asyncio.get_running_loop().create_future()
+
+        def hold_the_gui_thread() -> None:  # as the warm-up's heap freeze would
+            time.sleep(0.15)
+            blocked.set_result(None)
+
+        QTimer.singleShot(0, hold_the_gui_thread)
+        await asyncio.wait_for(blocked, 10)
+        await asyncio.wait_for(warming, 15)
+        await until(lambda: not win.lag.quiet, timeout=15)
+        assert "froze" not in win.statusBar().currentMessage()
+        assert win.lag.quiet_freezes >= 1
+        froze = signal_future(win.lag.froze)
+        QTimer.singleShot(20, lambda: time.sleep(0.15))
+        (ms,) = await asyncio.wait_for(froze, 10)
+        assert ms >= 100 and "froze" in win.statusBar().currentMessage()
+    finally:
+        await win.shutdown()
+        win.close()
+        win.deleteLater()
+
+
+# ---- Help > Demos -----------------------------------------------------------------------------
+
+
+@SESSION_LOOP
+async def test_every_demo_is_in_the_help_menu_and_runs_from_there(qtbot: QtBot) -> None:
+    win = MainWindow()
+    win.show()
+    try:
+        menus = {a.text().replace("&", ""): a.menu() for a in win.menuBar().actions()}
+        assert "Help" in menus
+        demos = win.demos_menu
+        assert demos.menuAction() in menus["Help"].actions()
+        assert [a.data() for a in demos.actions()] == demo_names()
+        await demos.title_entries()
+        titles = {a.data(): a.text() for a in demos.actions()}
+        assert titles == {name: load_preset(name).title for name in demo_names()}
+
+        ceiling = next(a for a in demos.actions() if a.data() == "ceiling")
+        finished = signal_future(win.run_finished)
+        ceiling.trigger()
+        (summary,) = await asyncio.wait_for(finished, 60)
+        preset = load_preset("ceiling")
+        assert win.prompt.template() == preset.template
+        assert summary.total == len(preset.rows) * len(preset.models) == summary.done
+    finally:
+        await win.shutdown()
+        win.close()
+        win.deleteLater()

@@ -441,6 +441,28 @@ class InputsTable(QWidget):
                 out.append({n: row[p].strip() for n, p in zip(names, positions, strict=True)})
         return out
 
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """Every column and every row as typed (blank rows and unused columns too): a copy."""
+        return list(self._model.columns), [list(row) for row in self._model.rows]
+
+    def set_table(self, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """Restore what :meth:`table` returned; columns that are not variables stay as unused.
+
+        Variables without a column get an empty one, so the table always fits the template.
+        """
+        self._notice = None
+        before = self._model.columns
+        where: dict[str, int] = {}
+        for i, name in enumerate(columns):
+            where.setdefault(name, i)
+        names = self._variables + [c for c in where if c not in self._variables]
+        aligned = [
+            [row[where[n]] if n in where and where[n] < len(row) else "" for n in names]
+            for row in rows
+        ]
+        self._model.reset(names, self._variables, aligned)
+        self._changed(columns_before=before)
+
     def blocking_issue(self) -> str | None:
         """Why the rows cannot fill the template (a variable blank in every row), or ``None``.
 

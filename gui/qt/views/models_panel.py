@@ -674,6 +674,10 @@ class ModelsPanel(QWidget):
         """Valid profiles in column order (cards with a problem are left out)."""
         return [card.profile() for card in self._cards if card.problem() is None]
 
+    def all_profiles(self) -> list[ModelProfile]:
+        """Every card's profile in column order, those with a problem too (what to keep)."""
+        return [card.profile() for card in self._cards]
+
     def set_profiles(self, profiles: list[ModelProfile]) -> None:
         """Replace every card; cards with a problem open their form. Does not emit."""
         for card in self._cards:

@@ -1,0 +1,64 @@
+"""The window's themes: the platform's own look, or a light or dark Fusion palette.
+
+Colours of status chips follow the palette (:func:`gui.qt.resources.status_colors`), so
+every theme reads the same; the style sheet (``resources/style.qss``) sets layout only.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QStyleFactory
+
+__all__ = ["THEMES", "apply_theme"]
+
+#: The themes a user can choose, in menu order.
+THEMES = ("system", "light", "dark")
+
+#: The platform's style name and palette, captured before the first theme change.
+_platform: tuple[str, QPalette] | None = None
+
+
+def apply_theme(app: QApplication, theme: str) -> None:
+    """``system`` keeps (or brings back) the platform's look; ``dark`` / ``light`` force one (Fusion).
+
+    The platform's style and palette are remembered before the first change, so switching
+    back to ``system`` while the app runs restores them.
+    """
+    global _platform
+    if _platform is None:
+        _platform = (app.style().name(), QPalette(app.palette()))
+    if theme == "system":
+        style, palette = _platform
+        if app.style().name() != style:
+            app.setStyle(QStyleFactory.create(style))
+            app.setPalette(palette)
+        return
+    app.setStyle(QStyleFactory.create("Fusion"))
+    if theme == "light":
+        app.setPalette(app.style().standardPalette())
+        return
+    p = QPalette()
+    base, window, text = QColor("#1e1f22"), QColor("#2b2d30"), QColor("#dfe1e5")
+    p.setColor(QPalette.ColorRole.Window, window)
+    p.setColor(QPalette.ColorRole.WindowText, text)
+    p.setColor(QPalette.ColorRole.Base, base)
+    p.setColor(QPalette.ColorRole.AlternateBase, window)
+    p.setColor(QPalette.ColorRole.Text, text)
+    p.setColor(QPalette.ColorRole.Button, window)
+    p.setColor(QPalette.ColorRole.ButtonText, text)
+    p.setColor(QPalette.ColorRole.ToolTipBase, window)
+    p.setColor(QPalette.ColorRole.ToolTipText, text)
+    p.setColor(QPalette.ColorRole.PlaceholderText, QColor("#8c9096"))
+    p.setColor(QPalette.ColorRole.Highlight, QColor("#3574f0"))
+    p.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    p.setColor(QPalette.ColorRole.Link, QColor("#6aa5ff"))
+    p.setColor(QPalette.ColorRole.Mid, QColor("#4e5157"))
+    p.setColor(QPalette.ColorRole.Dark, QColor("#18191b"))
+    p.setColor(QPalette.ColorRole.Light, QColor("#3c3f41"))
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+    ):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6f737a"))
+    app.setPalette(p)
