@@ -22,21 +22,27 @@ def apply_theme(app: QApplication, theme: str) -> None:
     """``system`` keeps (or brings back) the platform's look; ``dark`` / ``light`` force one (Fusion).
 
     The platform's style and palette are remembered before the first change, so switching
-    back to ``system`` while the app runs restores them.
+    back to ``system`` while the app runs restores them. Safe to call while the window is
+    shown: the change reaches every widget, those styled by the style sheet too.
     """
     global _platform
     if _platform is None:
         _platform = (app.style().name(), QPalette(app.palette()))
     if theme == "system":
         style, palette = _platform
-        if app.style().name() != style:
-            app.setStyle(QStyleFactory.create(style))
-            app.setPalette(palette)
-        return
-    app.setStyle(QStyleFactory.create("Fusion"))
-    if theme == "light":
-        app.setPalette(app.style().standardPalette())
-        return
+    else:
+        style = "Fusion"
+        palette = _dark() if theme == "dark" else QStyleFactory.create(style).standardPalette()
+    if app.style().name().lower() != style.lower():
+        app.setStyle(QStyleFactory.create(style))
+    app.setPalette(palette)
+    sheet = app.styleSheet()
+    if sheet:  # widgets polished under the style sheet keep their old colours until re-polished
+        app.setStyleSheet("")
+        app.setStyleSheet(sheet)
+
+
+def _dark() -> QPalette:
     p = QPalette()
     base, window, text = QColor("#1e1f22"), QColor("#2b2d30"), QColor("#dfe1e5")
     p.setColor(QPalette.ColorRole.Window, window)
@@ -61,4 +67,4 @@ def apply_theme(app: QApplication, theme: str) -> None:
         QPalette.ColorRole.ButtonText,
     ):
         p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6f737a"))
-    app.setPalette(p)
+    return p
