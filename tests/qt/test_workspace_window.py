@@ -113,11 +113,11 @@ async def test_edits_are_saved_once_after_a_pause_off_the_gui_thread_and_come_ba
     assert store.threads[0] is not threading.main_thread()
     assert win.workspace.theme() == "dark"
 
-    # The splitter moved and the window closes: the close writes what is pending.
-    splitter = win.workspace._splitters["top"]
-    top = [380, 260, 300]
-    splitter.setSizes(top)
-    splitter.splitterMoved.emit(top[0], 1)
+    # The splitter moved and the window closes: the close writes what is pending. (The
+    # vertical one: heights come back exactly, widths may be fitted to the offscreen screen.)
+    splitter = win.workspace._splitters["body"]
+    splitter.setSizes([200, 400])
+    splitter.splitterMoved.emit(200, 1)
     shown_sizes = splitter.sizes()
     await win.workspace.flush()
     assert len(store.threads) == 2
@@ -142,7 +142,7 @@ async def test_edits_are_saved_once_after_a_pause_off_the_gui_thread_and_come_ba
     # be cut to it; the height fits and comes back exactly.
     assert again.height() == win.height() == 701
     assert again.width() <= win.width() and again.width() != 1360  # not the default size
-    assert again.workspace._splitters["top"].sizes() == shown_sizes
+    assert again.workspace._splitters["body"].sizes() == shown_sizes
     assert again.workspace.theme() == "dark"
     assert QApplication.palette().color(QApplication.palette().ColorRole.Window).lightness() < 128
 
