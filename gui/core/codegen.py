@@ -399,7 +399,7 @@ class _Snippet:
         lines = [
             "@@def cell_label(row: dict[str, str], name: str) -> str:",
             '    """What names a cell in the output: its input values and its model."""',
-            '    return f"{\' / \'.join(row.values()) or \'(no variables)\'} | {name}"',
+            "    return f\"{' / '.join(row.values()) or '(no variables)'} | {name}\"",
             "",
             "@@def show(row: dict[str, str], name: str, answer: str | BaseException) -> None:",
             '    """Print one cell: its input and model, then the answer or what went wrong."""',

@@ -70,13 +70,15 @@ async def _main(
     install_asyncgen_hooks(loop)
     loop.set_exception_handler(_log_loop_exception)
     store = WorkspaceStore()
-    saved = await asyncio.to_thread(store.load)  # a small JSON file; an unreadable one is set aside
+    # A measured session (--print-stats: the benchmarks) neither depends on nor changes what
+    # the user left; a small JSON file otherwise, and an unreadable one is set aside.
+    saved = None if print_stats else await asyncio.to_thread(store.load)
     chosen = theme or (saved.layout.theme if saved is not None else None)
     app = QApplication.instance()
     if chosen is not None and isinstance(app, QApplication):
         apply_theme(app, chosen)  # before the widgets exist: some colours are set once
     # A demo session shows the demo and leaves the user's own workspace file alone.
-    window = MainWindow(workspace=None if demo else store)
+    window = MainWindow(workspace=None if demo or print_stats else store)
     if saved is not None:  # before show(): the window opens at its old place and size
         window.workspace.restore(saved, content=not demo)
     if theme is not None:  # --theme wins over the one kept in the workspace

@@ -259,3 +259,14 @@ async def test_view_theme_switches_every_widget_while_the_window_is_open(
         assert all(lightness(w) < 128 for w in watched)
     finally:
         app.setStyleSheet("")
+
+
+def test_a_measured_session_neither_reads_nor_writes_the_workspace(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    file = home / "workspace.json"
+    file.write_text("{ not json", encoding="utf-8")  # would be set aside if it were read
+    measured = start_app(home, "--print-stats")
+    assert measured.returncode == 0, measured.stderr[-2000:]
+    assert file.read_text(encoding="utf-8") == "{ not json"
+    assert [p.name for p in home.iterdir() if p.name.startswith("workspace")] == ["workspace.json"]
