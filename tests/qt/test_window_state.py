@@ -101,6 +101,15 @@ async def test_the_history_tab_tells_each_ending_apart(window: MainWindow) -> No
     assert items["r-failures"].text(2) == "3/4 done, 1 failed"
     assert items["r-failures"].text(1) == FINISHED_WITH_FAILURES
 
+    # A theme switch recolours them for the new palette.
+    window.workspace.set_theme("dark")
+    try:
+        dark_green = status_colors("done")[1].name()
+        assert dark_green != green
+        await until(lambda: items["r-clean"].foreground(1).color().name() == dark_green)
+    finally:
+        window.workspace.set_theme("light")
+
 
 @SESSION_LOOP
 async def test_load_fills_the_editors_without_running(window: MainWindow) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -284,6 +284,15 @@ class HistoryPanel(QWidget):
     def status(self) -> str:
         """The status line."""
         return self.status_label.text()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """A theme switch recolours the status column (its colours come from the palette)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            for i in range(self.tree.topLevelItemCount()):
+                item = self.tree.topLevelItem(i)
+                if item is not None:
+                    item.setForeground(1, status_colors(outcome_phase(item.text(1)))[1])
 
     # ------------------------------------------------------------------ internals
 
