@@ -563,7 +563,9 @@ class MainWindow(QMainWindow):
         OpenAI-compatible profile is in use. The history and the saved profiles load after it,
         one worker thread at a time (see :meth:`_load_state`)."""
         self.lag.begin_quiet()  # our own start-up work is measured, not announced as a freeze
-        task = self._tasks.spawn(self._warm_up(), "fanout-warm-up")
+        # A restored workspace may open with OpenAI columns: import their client now too.
+        openai = any(p.provider is ProviderKind.OPENAI for p in self.models.profiles())
+        task = self._tasks.spawn(self._warm_up(openai=openai), "fanout-warm-up")
         self._warming = task
         self.models.profiles_changed.connect(self._on_models_profiles_changed)
         self._tasks.spawn(self._load_state(), "fanout-load-state")

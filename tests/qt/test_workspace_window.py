@@ -270,3 +270,23 @@ def test_a_measured_session_neither_reads_nor_writes_the_workspace(tmp_path: Pat
     assert measured.returncode == 0, measured.stderr[-2000:]
     assert file.read_text(encoding="utf-8") == "{ not json"
     assert [p.name for p in home.iterdir() if p.name.startswith("workspace")] == ["workspace.json"]
+
+
+@SESSION_LOOP
+async def test_restored_openai_columns_are_warmed_up_with_the_engine(
+    windows: list[MainWindow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    imported: list[list[str]] = []
+    monkeypatch.setattr("gui.qt.main_window._import_all", imported.append)
+    monkeypatch.delitem(sys.modules, "langchain_openai", raising=False)
+    win = new_window(windows, None)
+    win.workspace.restore(
+        Workspace(
+            template="Hi {x}",
+            columns=("x",),
+            rows=(("a",),),
+            models=(ModelProfile(model="m", provider=ProviderKind.OPENAI),),
+        )
+    )
+    await asyncio.wait_for(win.warm_up(), 15)
+    assert any("langchain_openai" in names for names in imported)
