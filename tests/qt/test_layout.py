@@ -168,3 +168,17 @@ def test_the_profile_editor_keeps_its_place_and_height_when_the_first_profile_is
     settle(win)
     assert panel.list.isVisible() and not panel.empty_label.isVisible()
     assert rect_in(editor, panel) == before
+
+
+def test_a_longer_count_wraps_the_inputs_bar_without_covering_the_table(qtbot: QtBot) -> None:
+    win = make_window(qtbot, (900, 600), TEMPLATES["two variables"])
+    bar = win.inputs.findChild(QWidget, "inputsButtons")
+    assert bar is not None
+    # 1,000 rows, some with an empty cell: the count label gets much longer.
+    win.inputs.set_rows([{"topic": f"t{i}", "style": "" if i % 3 else "x"} for i in range(1000)])
+    settle(win)
+    assert "with empty cells" in win.inputs.count_label.text()
+    assert rect_in(bar, win).bottom() < rect_in(win.inputs.view, win).top()
+    for child in bar.findChildren(QWidget):
+        if child.isVisible():
+            assert rect_in(child, bar).bottom() < bar.height(), child

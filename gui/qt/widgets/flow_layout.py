@@ -9,7 +9,7 @@ reads "A...w"), and the layout reports the height it needs for a width
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMargins, QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QMargins, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLayout, QLayoutItem, QStyle, QWidget
 
@@ -136,6 +136,15 @@ class FlowBar(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._fit()
+
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        if event.type() == QEvent.Type.LayoutRequest:
+            self._fit()  # an item changed size (a count label's text): lines may wrap anew
+        return handled
+
+    def _fit(self) -> None:
         needed = self.flow.heightForWidth(self.width())
         if needed != self.minimumHeight():
             self.setMinimumHeight(needed)
