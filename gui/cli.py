@@ -329,8 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument(
         "--theme",
         choices=["system", "light", "dark"],
-        default="system",
-        help="palette (default: follow the system)",
+        default=None,
+        help="palette (default: the one last chosen in View > Theme, else the system's)",
     )
     window.add_argument(
         "--print-stats",
@@ -966,6 +966,7 @@ def _find_run(history: History, run_id: str) -> StoredRun:
 
 def cmd_history(args: argparse.Namespace) -> int:
     """``fanout-studio history``: recorded runs, newest first."""
+    from gui.storage.outcome import outcome
 
     def body(history: History) -> int:
         runs = history.list_runs(args.search, model=args.model, limit=args.limit)
@@ -983,7 +984,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             [
                 r.id,
                 _date(r.created_at),
-                r.status,
+                outcome(r),
                 r.strategy,
                 one_line_label(", ".join(r.models), 30),
                 r.counts_text(),

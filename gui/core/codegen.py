@@ -14,7 +14,10 @@ What the engine adds around every request is written out once, in plain code:
   ``abatch_as_completed``, and it cannot retry a timed-out attempt.) For ``abatch`` the chain
   is wrapped in a ``RunnableLambda`` so that LangChain still does the fan-out;
 * the requests-per-second cap is one langchain-core ``InMemoryRateLimiter`` shared by every
-  model (``rate_limiter=``), like the engine's one limiter per run.
+  model (``rate_limiter=``), like the engine's one limiter per run;
+* concurrent streams print line by line, each line after its cell's label (input | model),
+  then the whole answers one per cell: raw tokens of several streams would interleave
+  mid-word.
 
 The text is a pure function of the spec (no clock, no environment), so the same spec always
 gives the same snippet, and API keys only ever appear as ``os.environ`` look-ups.
@@ -394,12 +397,15 @@ class _Snippet:
 
     def _helpers(self) -> list[str]:
         lines = [
+            "@@def cell_label(row: dict[str, str], name: str) -> str:",
+            '    """What names a cell in the output: its input values and its model."""',
+            "    return f\"{' / '.join(row.values()) or '(no variables)'} | {name}\"",
+            "",
             "@@def show(row: dict[str, str], name: str, answer: str | BaseException) -> None:",
             '    """Print one cell: its input and model, then the answer or what went wrong."""',
-            '    title = " / ".join(row.values()) or "(no variables)"',
             "    if isinstance(answer, BaseException):",
             '        answer = f"FAILED: {type(answer).__name__}: {answer}"',
-            '    print(f"\\n=== {title} | {name} ===\\n{answer}")',
+            '    print(f"\\n=== {cell_label(row, name)} ===\\n{answer}")',
         ]
         if self.retries:
             lines += [
@@ -468,36 +474,47 @@ class _Snippet:
         ]
 
     def _stream_answer(self) -> list[str]:
+        # Concurrent streams print line by line, each line after its cell's label: tokens
+        # printed as they come would interleave mid-word into an unreadable mix.
         once = [
-            "    async with asyncio.timeout(TIMEOUT):",
-            "        async for token in chain.astream(row):",
-            "            tokens.append(token)",
-            '            print(token, end="", flush=True)',
+            '    line = ""  # the line being written, printed once it is complete',
+            "    try:",
+            "        async with asyncio.timeout(TIMEOUT):",
+            "            async for token in chain.astream(row):",
+            "                tokens.append(token)",
+            '                *complete, line = (line + token).split("\\n")',
+            "                for text in complete:",
+            '                    print(f"[{label}] {text}", flush=True)',
+            "    finally:",
+            "        if line:  # the end of the answer, or what arrived before it failed",
+            '            print(f"[{label}] {line}", flush=True)',
             '    return "".join(tokens)',
         ]
         if not self.retries:
             return [
-                "@@async def stream_answer(chain: Runnable, row: dict[str, str]) -> str:",
-                '    """Stream one answer within TIMEOUT seconds, printing tokens as they come."""',
+                "@@async def stream_answer(chain: Runnable, row: dict[str, str], label: str) -> str:",
+                '    """Stream one answer within TIMEOUT seconds, printing each line as it completes."""',
                 "    tokens: list[str] = []",
                 *once,
             ]
         return [
-            "@@async def stream_once(chain: Runnable, row: dict[str, str], tokens: list[str]) -> str:",
-            '    """Stream one answer within TIMEOUT seconds, printing tokens as they come."""',
+            "@@async def stream_once(",
+            "    chain: Runnable, row: dict[str, str], label: str, tokens: list[str]",
+            ") -> str:",
+            '    """Stream one answer within TIMEOUT seconds, printing each line as it completes."""',
             *once,
             "",
-            "@@async def stream_answer(chain: Runnable, row: dict[str, str]) -> str:",
+            "@@async def stream_answer(chain: Runnable, row: dict[str, str], label: str) -> str:",
             '    """Stream with retries, but only before the first token: printed text stays."""',
             "    tokens: list[str] = []",
             "    for attempt in range(RETRIES):",
             "        try:",
-            "            return await stream_once(chain, row, tokens)",
+            "            return await stream_once(chain, row, label, tokens)",
             "        except RETRYABLE:",
             "            if tokens:  # printed tokens cannot be taken back",
             "                raise",
             "            await asyncio.sleep(backoff_seconds(attempt))",
-            "    return await stream_once(chain, row, tokens)",
+            "    return await stream_once(chain, row, label, tokens)",
         ]
 
     # ---- main --------------------------------------------------------------------------------
@@ -578,17 +595,19 @@ class _Snippet:
         return [
             "    limit = asyncio.Semaphore(MAX_CONCURRENCY)",
             "",
-            "    async def one(chain: Runnable, row: dict[str, str]) -> str:",
+            "    async def one(chain: Runnable, row: dict[str, str], label: str) -> str:",
             "        async with limit:",
-            "            return await stream_answer(chain, row)",
+            "            return await stream_answer(chain, row, label)",
             "",
             "    cells = [(row, name) for row in INPUTS for name in chains]",
             "    start = time.perf_counter()",
-            "    # One task per cell. Tokens of concurrent streams interleave on screen;",
-            "    # the whole answers follow, one per cell.",
-            "    tasks = [asyncio.create_task(one(chains[name], row)) for row, name in cells]",
+            "    # One task per cell. Lines of concurrent streams arrive mixed, each one after",
+            "    # its cell's label; the whole answers follow, one per cell.",
+            "    tasks = [",
+            "        asyncio.create_task(one(chains[name], row, cell_label(row, name)))",
+            "        for row, name in cells",
+            "    ]",
             "    answers = await asyncio.gather(*tasks, return_exceptions=True)",
-            "    print()",
             "    for (row, name), answer in zip(cells, answers, strict=True):",
             "        show(row, name, answer)",
         ]

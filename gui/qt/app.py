@@ -19,54 +19,19 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory
+from PySide6.QtWidgets import QApplication
 
 from gui.core import events as ev
 from gui.core.compare import StrategyResult
 from gui.core.metrics import RunSummary
 from gui.qt.loop import run as run_loop
 from gui.qt.resources import app_icon, stylesheet
+from gui.qt.theme import apply_theme
 from gui.storage.logs import install_excepthook, setup_logging
 
 log = logging.getLogger(__name__)
 
 _T0 = time.perf_counter()
-
-
-def apply_theme(app: QApplication, theme: str) -> None:
-    """``system`` keeps the platform palette; ``dark`` / ``light`` force one (Fusion style)."""
-    if theme == "system":
-        return
-    app.setStyle(QStyleFactory.create("Fusion"))
-    if theme == "light":
-        app.setPalette(app.style().standardPalette())
-        return
-    p = QPalette()
-    base, window, text = QColor("#1e1f22"), QColor("#2b2d30"), QColor("#dfe1e5")
-    p.setColor(QPalette.ColorRole.Window, window)
-    p.setColor(QPalette.ColorRole.WindowText, text)
-    p.setColor(QPalette.ColorRole.Base, base)
-    p.setColor(QPalette.ColorRole.AlternateBase, window)
-    p.setColor(QPalette.ColorRole.Text, text)
-    p.setColor(QPalette.ColorRole.Button, window)
-    p.setColor(QPalette.ColorRole.ButtonText, text)
-    p.setColor(QPalette.ColorRole.ToolTipBase, window)
-    p.setColor(QPalette.ColorRole.ToolTipText, text)
-    p.setColor(QPalette.ColorRole.PlaceholderText, QColor("#8c9096"))
-    p.setColor(QPalette.ColorRole.Highlight, QColor("#3574f0"))
-    p.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
-    p.setColor(QPalette.ColorRole.Link, QColor("#6aa5ff"))
-    p.setColor(QPalette.ColorRole.Mid, QColor("#4e5157"))
-    p.setColor(QPalette.ColorRole.Dark, QColor("#18191b"))
-    p.setColor(QPalette.ColorRole.Light, QColor("#3c3f41"))
-    for role in (
-        QPalette.ColorRole.WindowText,
-        QPalette.ColorRole.Text,
-        QPalette.ColorRole.ButtonText,
-    ):
-        p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6f737a"))
-    app.setPalette(p)
 
 
 def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
@@ -95,14 +60,34 @@ def install_asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> None:
 
 
 async def _main(
-    demo: str | None, quit_when_done: bool, quit_after: float | None, print_stats: bool
+    demo: str | None,
+    quit_when_done: bool,
+    quit_after: float | None,
+    print_stats: bool,
+    theme: str | None = None,
 ) -> int:
     from gui.qt.main_window import MainWindow
+    from gui.storage.workspace import WorkspaceStore
 
     loop = asyncio.get_running_loop()
     install_asyncgen_hooks(loop)
     loop.set_exception_handler(_log_loop_exception)
-    window = MainWindow()
+    store = WorkspaceStore()
+    # A measured session (--print-stats: the benchmarks) neither depends on nor changes what
+    # the user left; a small JSON file otherwise, and an unreadable one is set aside.
+    saved = None if print_stats else await asyncio.to_thread(store.load)
+    chosen = theme or (saved.layout.theme if saved is not None else None)
+    app = QApplication.instance()
+    if chosen is not None and isinstance(app, QApplication):
+        apply_theme(app, chosen)  # before the widgets exist: some colours are set once
+    # A demo session shows the demo and leaves the user's own workspace file alone.
+    window = MainWindow(workspace=None if demo or print_stats else store)
+    if saved is not None:  # before show(): the window opens at its old place and size
+        window.workspace.restore(saved, content=not demo)
+    if theme is not None:  # --theme wins over the one kept in the workspace
+        window.workspace.set_theme(theme)
+    if store.notice:
+        window.statusBar().showMessage(store.notice, 20000)
     install_excepthook(lambda line: window.statusBar().showMessage(line, 15000))
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -187,7 +172,7 @@ async def _main(
             run = window.start_run()
             if run is not None:
                 run.subscribe(on_run_event)
-    if not demo:
+    if not demo and saved is None:
         # A first-time user sees a runnable example: Ctrl+Enter answers it on both models.
         window.prompt.set_template("Tell me a joke about {topic}")
         window.inputs.set_variables(window.prompt.variables())
@@ -236,7 +221,7 @@ def run_app(
     demo: str | None = None,
     quit_when_done: bool = False,
     quit_after: float | None = None,
-    theme: str = "system",
+    theme: str | None = None,
     print_stats: bool = False,
 ) -> int:
     """Create the application and run the window until it is closed; returns the exit code."""
@@ -247,10 +232,11 @@ def run_app(
     app.setDesktopFileName("fanout-studio")
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)  # the main coroutine decides when we are done
-    apply_theme(app, theme)
+    if theme is not None:  # else the workspace's theme, applied before the window shows
+        apply_theme(app, theme)
     app.setStyleSheet(stylesheet())
     setup_logging()
     try:
-        return int(run_loop(_main(demo, quit_when_done, quit_after, print_stats)))
+        return int(run_loop(_main(demo, quit_when_done, quit_after, print_stats, theme)))
     except KeyboardInterrupt:
         return 130

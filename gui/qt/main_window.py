@@ -48,13 +48,16 @@ from gui.qt.views.about import show_about
 from gui.qt.views.code_view import CodeView
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.debug_log import AsyncioDebugPanel
+from gui.qt.views.demos_menu import DemosMenu
 from gui.qt.views.history_panel import HistoryPanel
 from gui.qt.views.inputs_table import InputsTable
 from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
 from gui.qt.views.providers_panel import ProvidersPanel
+from gui.qt.views.workspace_binding import WorkspaceBinding
 from gui.qt.widgets.lag_meter import LagMeter, LagSparkline
 from gui.qt.widgets.results_grid import ResultsGrid
+from gui.qt.widgets.status_bar import StatusBar
 from gui.qt.widgets.strategy_chart import StrategyChart
 from gui.qt.widgets.timeline import TimelineWidget
 from gui.storage.profiles import ProfileStore, SavedProfile
@@ -65,6 +68,7 @@ if TYPE_CHECKING:
     from gui.core.ports import Backend
     from gui.resources import Preset
     from gui.storage.history import History, StoredRun
+    from gui.storage.workspace import WorkspaceStore
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +157,10 @@ class MainWindow(QMainWindow):
         profile_store: ProfileStore | None = None,
         keystore: Callable[[], KeyStore] | None = None,
         history: History | None = None,
+        workspace: WorkspaceStore | None = None,
     ) -> None:
         super().__init__(parent)
+        self._workspace_store = workspace  # None: nothing autosaved (tests, demo sessions)
         self._backend = backend
         self._history = history
         self._history_opening: asyncio.Task[History] | None = None
@@ -296,6 +302,25 @@ class MainWindow(QMainWindow):
         self.about_action = help_menu.addAction("About Fanout Studio")
         self.about_action.triggered.connect(self._on_about_action_triggered)
 
+        # Workspace autosave/restore and the theme choice (views/workspace_binding.py).
+        self.workspace = WorkspaceBinding(
+            self,
+            prompt=self.prompt,
+            inputs=self.inputs,
+            models=self.models,
+            limits=self.limits,
+            splitters={"top": top, "body": body},
+            docks=(dock, profiles_dock),
+            store=self._workspace_store,
+        )
+        self.workspace.notice.connect(self._on_providers_notice)
+        self.workspace.theme_menu(view_menu)
+        # Help > Demos: the presets --demo runs (views/demos_menu.py).
+        self.demos_menu = DemosMenu(self)
+        menu.addMenu("&Help").addMenu(self.demos_menu)
+        self.demos_menu.chosen.connect(self._on_demos_menu_chosen)
+        self.demos_menu.failed.connect(self._on_providers_notice)
+
         bar = QToolBar("Run")
         bar.setObjectName("runToolBar")
         bar.setMovable(False)
@@ -319,6 +344,7 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.progress)
         self.addToolBar(bar)
 
+        self.setStatusBar(StatusBar(self))  # messages elided beside the counters
         status = self.statusBar()
         self.wall_label = QLabel("ready")
         self.counts_label = QLabel("")
@@ -344,6 +370,7 @@ class MainWindow(QMainWindow):
         self.models.save_profile_requested.connect(self._on_models_save_profile_requested)
         self.history_panel.open_requested.connect(self._on_history_open_requested)
         self.history_panel.rerun_requested.connect(self._on_history_rerun_requested)
+        self.history_panel.load_requested.connect(self._on_history_load_requested)
         self.inputs.set_variables(self.prompt.variables())
         self.prompt.set_columns(self.inputs.columns())
 
@@ -507,6 +534,11 @@ class MainWindow(QMainWindow):
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=0.2)
+        try:  # the last edits and the window's final geometry
+            await asyncio.wait_for(self.workspace.flush(), 3.0)
+        except Exception:
+            log.exception("saving the workspace failed")
+        self.demos_menu.shutdown()
         self.providers.shutdown()
         self.history_panel.shutdown()
         history = self._history
@@ -535,15 +567,21 @@ class MainWindow(QMainWindow):
         50-130 ms mid-run). The langchain-openai import (~1.7 s) follows only when an
         OpenAI-compatible profile is in use. The history and the saved profiles load after it,
         one worker thread at a time (see :meth:`_load_state`)."""
-        task = self._tasks.spawn(self._warm_up(), "fanout-warm-up")
+        self.lag.begin_quiet()  # our own start-up work is measured, not announced as a freeze
+        # A restored workspace may open with OpenAI columns: import their client now too.
+        openai = any(p.provider is ProviderKind.OPENAI for p in self.models.profiles())
+        task = self._tasks.spawn(self._warm_up(openai=openai), "fanout-warm-up")
         self._warming = task
         self.models.profiles_changed.connect(self._on_models_profiles_changed)
         self._tasks.spawn(self._load_state(), "fanout-load-state")
         return task
 
     async def _load_state(self) -> None:
-        await self.ensure_history()
-        await self.providers.load()
+        try:
+            await self.ensure_history()
+            await self.providers.load()
+        finally:
+            self.lag.end_quiet()  # start-up is over: freezes from now on are announced
 
     async def _imports_settled(self) -> None:
         """Wait for the warm-up imports (if any are running).
@@ -785,6 +823,12 @@ class MainWindow(QMainWindow):
         if self.start_run() is not None:
             self.tabs.setCurrentIndex(0)
 
+    def _on_history_load_requested(self, stored: StoredRun) -> None:
+        self.load_spec(stored.spec)  # only the editors: a run in progress goes on
+        self.statusBar().showMessage(
+            f"Loaded run {stored.id} into the editors: change what you like, then Run.", 8000
+        )
+
     def _on_past_again_clicked(self) -> None:
         if self._viewing is not None:
             self._on_history_rerun_requested(self._viewing)
@@ -824,6 +868,21 @@ class MainWindow(QMainWindow):
     def _on_providers_use_requested(self, saved: SavedProfile) -> None:
         self.models.add_profile(saved.for_run())
         self.statusBar().showMessage(f"Added a column for profile {saved.name!r}.", 4000)
+
+    def _on_demos_menu_chosen(self, preset: Preset) -> None:
+        if self.running or self._closing:
+            self.statusBar().showMessage("A run is in progress: cancel it or let it finish.", 8000)
+            return
+        self.load_preset(preset)
+
+        async def start() -> None:
+            await self._imports_settled()  # the backend imports off the GUI thread first
+            if preset.compare:
+                self.start_comparison()
+            else:
+                self.start_run()
+
+        self._tasks.spawn(start(), "fanout-demo")
 
     def _on_providers_notice(self, text: str) -> None:
         self.statusBar().showMessage(text, 10000)

@@ -59,3 +59,8 @@ def exports_dir() -> Path:
     path = home() / "exports"
     path.mkdir(exist_ok=True)
     return path
+
+
+def workspace_path() -> Path:
+    """What the window was editing and how it was laid out (JSON), restored on start."""
+    return home() / "workspace.json"

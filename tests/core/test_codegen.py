@@ -28,7 +28,7 @@ from gui.core.spec import (
     SimSettings,
     Strategy,
 )
-from tests.support.openai_server import FakeOpenAIServer
+from tests.support.openai_server import Behavior, FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPICS = ("cats", "volcanoes", "the moon")
@@ -214,6 +214,43 @@ def test_openai_compatible_snippets_run_against_a_local_server(tmp_path: Path) -
     assert first.body["temperature"] == 0.3
     assert 50 in (first.body.get("max_tokens"), first.body.get("max_completion_tokens"))
     assert first.messages[0] == {"role": "system", "content": "You answer in one short paragraph."}
+
+
+def test_concurrent_streams_print_each_line_after_its_cells_label(tmp_path: Path) -> None:
+    def answer(prompt: str, model: str) -> str:
+        return f"first line on {prompt} by {model}\nsecond line\n\nlast line, {model}"
+
+    with FakeOpenAIServer(models=["fake-1", "fake-2"]) as server:
+        # Many small chunks, spaced out: six streams at once interleave their tokens.
+        server.behave(
+            lambda info: Behavior(
+                text=answer(info.last_user_text, info.model), tokens=12, token_interval=0.01
+            )
+        )
+        models = [
+            ModelProfile(model=m, provider=ProviderKind.OPENAI, base_url=server.base_url)
+            for m in ("fake-1", "fake-2")
+        ]
+        limits = Limits(max_concurrency=6, timeout=10.0, retries=1, backoff_base=0.01)
+        spec = spec_for(Strategy.STREAM, models, limits, system=None)
+        out = run_snippets(tmp_path, {"stream": spec}, env={"OPENAI_API_KEY": "sk-x"})["stream"]
+    live, _, whole = out.partition("\n=== ")
+    printed: dict[str, list[str]] = {}
+    for line in live.splitlines():
+        if not line:
+            continue
+        assert line.startswith("["), line  # every streamed line names its cell
+        label, _, text = line[1:].partition("] ")
+        printed.setdefault(label, []).append(text)
+    cells = {
+        f"{t} | {m}": answer(f"Tell me about {t}", m) for t in TOPICS for m in ("fake-1", "fake-2")
+    }
+    assert set(printed) == set(cells)
+    for label, text in cells.items():
+        # Line by line, in order, nothing lost or cut mid-line (a blank line keeps its place).
+        assert printed[label] == text.split("\n"), (label, printed[label])
+        assert f"=== {label} ===\n{text}" in "=== " + whole  # then the whole answers, per cell
+    assert "FAILED" not in out
 
 
 # ---- readable, ruff-clean, deterministic -------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,6 +39,7 @@ from gui.core.tasks import TaskOwner
 from gui.core.text import one_line_label
 from gui.qt.resources import status_colors
 from gui.storage import paths
+from gui.storage.outcome import outcome, outcome_phase
 
 if TYPE_CHECKING:  # imported when first used: the window paints before SQLite is loaded
     from gui.storage.history import History, RunRecord, StoredRun
@@ -65,12 +66,6 @@ _EXPORT_FORMATS = (
     ("CSV (one row per cell)", "csv"),
     ("Markdown (comparison matrix)", "md"),
 )
-_STATUS_PHASE = {
-    "finished": "done",
-    "cancelled": "cancelled",
-    "interrupted": "failed",
-    "running": "streaming",
-}
 _COLUMNS = ("When", "Status", "Cells", "Models", "Strategy", "Wall", "Template")
 
 
@@ -97,10 +92,12 @@ class HistoryPanel(QWidget):
     Signals:
         open_requested(StoredRun): show this run read-only in the grid.
         rerun_requested(StoredRun): load this run's plan into the editors and run it.
+        load_requested(StoredRun): load this run's plan into the editors, without running it.
     """
 
     open_requested = Signal(object)
     rerun_requested = Signal(object)
+    load_requested = Signal(object)
 
     def __init__(self, history: History | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -172,6 +169,11 @@ class HistoryPanel(QWidget):
         self.rerun_button = QPushButton("Run again", self)
         self.rerun_button.setToolTip("Load its template, inputs, models and limits, and run them")
         self.rerun_button.clicked.connect(self._on_rerun_button_clicked)
+        self.load_button = QPushButton("Load", self)
+        self.load_button.setToolTip(
+            "Put its template, inputs, models and limits in the editors, without running them"
+        )
+        self.load_button.clicked.connect(self._on_load_button_clicked)
         self._export_menu = QMenu("Export", self)
         for text, fmt in _EXPORT_FORMATS:
             action = self._export_menu.addAction(text)
@@ -190,7 +192,7 @@ class HistoryPanel(QWidget):
         self.confirm_button.clicked.connect(self._on_confirm_button_clicked)
         self.keep_button = QPushButton("Keep", self)
         self.keep_button.clicked.connect(self._on_keep_button_clicked)
-        for button in (self.open_button, self.rerun_button, self.export_button):
+        for button in (self.open_button, self.load_button, self.rerun_button, self.export_button):
             actions.addWidget(button)
         actions.addStretch(1)
         for button in (self.delete_button, self.confirm_button, self.keep_button):
@@ -283,6 +285,15 @@ class HistoryPanel(QWidget):
         """The status line."""
         return self.status_label.text()
 
+    def changeEvent(self, event: QEvent) -> None:
+        """A theme switch recolours the status column (its colours come from the palette)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            for i in range(self.tree.topLevelItemCount()):
+                item = self.tree.topLevelItem(i)
+                if item is not None:
+                    item.setForeground(1, status_colors(outcome_phase(item.text(1)))[1])
+
     # ------------------------------------------------------------------ internals
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
@@ -323,10 +334,11 @@ class HistoryPanel(QWidget):
             if record.label:
                 template = f"[{record.label}] {template}"
             wall = "-" if record.wall is None else f"{record.wall:.2f} s"
+            status = outcome(record)
             item = QTreeWidgetItem(
                 [
                     _when(record.created_at),
-                    record.status,
+                    status,
                     record.counts_text(),
                     ", ".join(record.models),
                     record.strategy,
@@ -337,7 +349,7 @@ class HistoryPanel(QWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, record.id)
             item.setToolTip(6, record.template[:2000])
             item.setToolTip(0, f"run {record.id}")
-            _bg, fg = status_colors(_STATUS_PHASE.get(record.status, "queued"))
+            _bg, fg = status_colors(outcome_phase(status))
             item.setForeground(1, fg)
             items.append(item)
         self.tree.addTopLevelItems(items)
@@ -387,6 +399,11 @@ class HistoryPanel(QWidget):
         if run is not None and shiboken6.isValid(self):
             self.rerun_requested.emit(run)
 
+    async def _load_plan(self, run_id: str) -> None:
+        run = await self._load(run_id)
+        if run is not None and shiboken6.isValid(self):
+            self.load_requested.emit(run)
+
     async def _export(self, run_id: str, fmt: str) -> None:
         run = await self._load(run_id)
         if run is not None and shiboken6.isValid(self):
@@ -434,7 +451,13 @@ class HistoryPanel(QWidget):
 
     def _update_buttons(self) -> None:
         chosen = self.selected_id() is not None
-        for button in (self.open_button, self.rerun_button, self.export_button, self.delete_button):
+        for button in (
+            self.open_button,
+            self.load_button,
+            self.rerun_button,
+            self.export_button,
+            self.delete_button,
+        ):
             button.setEnabled(chosen)
         if self._pending_delete is not None and self._pending_delete != self.selected_id():
             self._pending_delete = None
@@ -460,6 +483,11 @@ class HistoryPanel(QWidget):
         run_id = self.selected_id()
         if run_id:
             self._spawn(self._rerun(run_id), "fanout-history-rerun")
+
+    def _on_load_button_clicked(self) -> None:
+        run_id = self.selected_id()
+        if run_id:
+            self._spawn(self._load_plan(run_id), "fanout-history-load")
 
     def _on_export_button_clicked(self) -> None:
         below = self.export_button.mapToGlobal(QPoint(0, self.export_button.height()))

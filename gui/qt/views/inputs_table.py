@@ -40,11 +40,10 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QFont, QGuiApplication, QKeyEvent, QKeySequence, QPalette
+from PySide6.QtGui import QAction, QFont, QGuiApplication, QKeyEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QTableView,
@@ -59,6 +58,7 @@ from gui.core.spec import ModelProfile, make_spec
 from gui.core.templates import suggest_name
 from gui.qt.resources import icon
 from gui.qt.views.prompt_editor import IssueLabel, Severity
+from gui.qt.widgets.flow_layout import FlowBar
 
 __all__ = ["NO_VARIABLES_NOTE", "InputsTable"]
 
@@ -268,6 +268,8 @@ class InputsTable(QWidget):
         self._notice: tuple[str, Severity] | None = None  # (message, severity) of the last action
         self._dialog: QFileDialog | None = None
         self._import_task: asyncio.Task[None] | None = None
+        # What Clear removed (columns, rows), until the next change: Ctrl+Z brings it back.
+        self._cleared: tuple[list[str], list[list[str]]] | None = None
         self._model = _RowsModel(self)
         self._build_ui()
         self._refresh()
@@ -277,8 +279,10 @@ class InputsTable(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
 
-        bar = QHBoxLayout()
-        bar.setSpacing(2)
+        # A flow, not a box: in a narrow panel the buttons wrap onto a second line instead
+        # of being squeezed until they read "A...w" or pushed out of sight.
+        bar = FlowBar(self, spacing=2)
+        bar.setObjectName("inputsButtons")
         self._add_button = self._tool_button("addRowButton", "Add row", "add", "Add an empty row")
         self._remove_button = self._tool_button(
             "removeRowsButton", "Remove", "remove", "Remove the selected rows"
@@ -301,11 +305,10 @@ class InputsTable(QWidget):
             self._clear_button,
         ):
             bar.addWidget(button)
-        bar.addStretch(1)
         self._count_label = QLabel(self)
         self._count_label.setObjectName("inputsCount")
         bar.addWidget(self._count_label)
-        layout.addLayout(bar)
+        layout.addWidget(bar)
 
         self._add_button.clicked.connect(self._on_add_button_clicked)
         self._remove_button.clicked.connect(self._on_remove_button_clicked)
@@ -346,6 +349,15 @@ class InputsTable(QWidget):
         self._issue = IssueLabel(self)
         self._issue.linkActivated.connect(self._on_issue_link_activated)
         layout.addWidget(self._issue)
+
+        # Ctrl+Z anywhere in the panel; an open cell editor keeps Ctrl+Z for its own text.
+        self._undo_action = QAction("Undo Clear", self)
+        self._undo_action.setObjectName("undoClearAction")
+        self._undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self._undo_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._undo_action.setEnabled(False)
+        self._undo_action.triggered.connect(self._on_undo_action_triggered)
+        self.addAction(self._undo_action)
 
     def _tool_button(self, name: str, text: str, icon_name: str, tip: str) -> QToolButton:
         button = QToolButton(self)
@@ -429,6 +441,28 @@ class InputsTable(QWidget):
             if any(row[p].strip() for p in checks):
                 out.append({n: row[p].strip() for n, p in zip(names, positions, strict=True)})
         return out
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """Every column and every row as typed (blank rows and unused columns too): a copy."""
+        return list(self._model.columns), [list(row) for row in self._model.rows]
+
+    def set_table(self, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """Restore what :meth:`table` returned; columns that are not variables stay as unused.
+
+        Variables without a column get an empty one, so the table always fits the template.
+        """
+        self._notice = None
+        before = self._model.columns
+        where: dict[str, int] = {}
+        for i, name in enumerate(columns):
+            where.setdefault(name, i)
+        names = self._variables + [c for c in where if c not in self._variables]
+        aligned = [
+            [row[where[n]] if n in where and where[n] < len(row) else "" for n in names]
+            for row in rows
+        ]
+        self._model.reset(names, self._variables, aligned)
+        self._changed(columns_before=before)
 
     def blocking_issue(self) -> str | None:
         """Why the rows cannot fill the template (a variable blank in every row), or ``None``.
@@ -578,11 +612,33 @@ class InputsTable(QWidget):
         return len(rows)
 
     def clear(self) -> None:
-        """Remove all rows and the unused columns."""
-        self._notice = None
-        before = self._model.columns
+        """Remove all rows and the unused columns; :meth:`undo_clear` (Ctrl+Z) brings them back."""
+        before, rows = self._model.columns, self._model.rows
         self._model.reset(list(self._variables), self._variables, [])
+        self._notice = None
         self._changed(columns_before=before)
+        if rows or before != self._variables:
+            # Set after _changed, which forgets any earlier undo.
+            self._cleared = (before, rows)
+            count = len(rows)
+            self._notice = (f"Cleared {count:,} row{'s' if count != 1 else ''}.", "info")
+            self._undo_action.setEnabled(True)
+            self._refresh()
+
+    def can_undo_clear(self) -> bool:
+        """Whether :meth:`undo_clear` has something to bring back."""
+        return self._cleared is not None
+
+    def undo_clear(self) -> bool:
+        """Put back what the last Clear removed (only until the next change); ``True`` if it did."""
+        if self._cleared is None:
+            return False
+        columns, rows = self._cleared
+        before = self._model.columns
+        self._model.reset(columns, self._variables, rows)
+        self._notice = None
+        self._changed(columns_before=before)
+        return True
 
     def drop_unused_columns(self) -> None:
         """Remove the columns the template does not use, with their data."""
@@ -681,6 +737,8 @@ class InputsTable(QWidget):
 
     def _changed(self, columns_before: list[str]) -> None:
         """After any change: refresh the chrome and tell listeners (once per action)."""
+        self._cleared = None  # Undo Clear restores the table as it was, so only right after it
+        self._undo_action.setEnabled(False)
         self._refresh()
         if columns_before != self._model.columns:
             self.columns_changed.emit(self.columns())
@@ -718,7 +776,7 @@ class InputsTable(QWidget):
             parts.append(self._notice[0])
             severity = self._notice[1]
         unused = self.unused_columns()
-        action = None
+        action = "Undo (Ctrl+Z)" if self._cleared is not None else None
         if unused:
             names = ", ".join(f"'{c}'" for c in unused)
             if len(unused) == 1:
@@ -796,7 +854,13 @@ class InputsTable(QWidget):
         self._changed(columns_before=self._model.columns)
 
     def _on_issue_link_activated(self, _link: str) -> None:
-        self.drop_unused_columns()
+        if self._cleared is not None:
+            self.undo_clear()
+        else:
+            self.drop_unused_columns()
+
+    def _on_undo_action_triggered(self) -> None:
+        self.undo_clear()
 
 
 def _aligned(rows: Iterable[Mapping[str, str]], columns: list[str]) -> list[list[str]]:

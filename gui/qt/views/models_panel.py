@@ -28,8 +28,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QScrollArea,
-    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -40,6 +38,8 @@ from gui.core import keys
 from gui.core.errors import SpecError
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
 from gui.qt.resources import status_colors
+from gui.qt.widgets.cell_pane import ElidedLabel
+from gui.qt.widgets.vertical_scroll import VerticalScrollArea
 from gui.storage.profiles import PROVIDER_PRESETS, SavedProfile
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -163,16 +163,17 @@ class ModelCard(QFrame):
         header.addWidget(self._column)
         titles = QVBoxLayout()
         titles.setSpacing(0)
-        self._title = QLabel(self)
+        # Elided to the width left by the buttons (full text in the tooltip): a long name or
+        # URL never widens the panel nor pushes Edit and Remove out of sight.
+        self._title = ElidedLabel("", self)
         self._title.setObjectName("modelCardTitle")
         font = self._title.font()
         font.setBold(True)
         self._title.setFont(font)
-        self._subtitle = QLabel(self)
+        self._title.setMinimumWidth(self._title.fontMetrics().horizontalAdvance("Mmm…"))
+        self._subtitle = ElidedLabel("", self)
         self._subtitle.setObjectName("modelCardSubtitle")
         self._subtitle.setEnabled(False)  # muted
-        # Ignored width: a long URL is clipped (full text in the tooltip), never widens the dock.
-        self._subtitle.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         titles.addWidget(self._title)
         titles.addWidget(self._subtitle)
         header.addLayout(titles, 1)
@@ -474,7 +475,7 @@ class ModelCard(QFrame):
             self._form_layout.setRowVisible(widget, not openai)
         self.label_edit.setPlaceholderText(profile.model or "the model name")
 
-        self._title.setText(profile.display_name or "(unnamed)")
+        self._title.set_full_text(profile.display_name or "(unnamed)")
         if openai:
             host = (
                 urlparse(profile.base_url).netloc or profile.base_url
@@ -491,7 +492,7 @@ class ModelCard(QFrame):
                 f"Simulated model {profile.model or '?'}: ~{sim.latency:.2f} s per answer "
                 f"of {sim.output_tokens} tokens, failure rate {sim.failure_rate:g}"
             )
-        self._subtitle.setText(subtitle)
+        self._subtitle.set_full_text(subtitle)
         self._subtitle.setToolTip(detail)
 
         problem = self.problem()
@@ -652,10 +653,8 @@ class ModelsPanel(QWidget):
         header.addWidget(self._add_button)
         root.addLayout(header)
 
-        self._scroll = QScrollArea(self)
-        self._scroll.setWidgetResizable(True)
-        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Never narrower than the cards: a splitter can no longer cut their Remove buttons.
+        self._scroll = VerticalScrollArea(self)
         container = QWidget(self._scroll)
         self._cards_layout = QVBoxLayout(container)
         self._cards_layout.setContentsMargins(0, 0, 0, 0)
@@ -674,6 +673,10 @@ class ModelsPanel(QWidget):
     def profiles(self) -> list[ModelProfile]:
         """Valid profiles in column order (cards with a problem are left out)."""
         return [card.profile() for card in self._cards if card.problem() is None]
+
+    def all_profiles(self) -> list[ModelProfile]:
+        """Every card's profile in column order, those with a problem too (what to keep)."""
+        return [card.profile() for card in self._cards]
 
     def set_profiles(self, profiles: list[ModelProfile]) -> None:
         """Replace every card; cards with a problem open their form. Does not emit."""

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
-    QScrollArea,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -40,6 +40,7 @@ from gui.core.spec import ModelProfile, ProviderKind
 from gui.core.tasks import TaskOwner
 from gui.qt.resources import status_colors
 from gui.qt.views.models_panel import ModelCard
+from gui.qt.widgets.vertical_scroll import VerticalScrollArea
 from gui.storage.profiles import PROVIDER_PRESETS, ProfileStore, SavedProfile
 from gui.storage.secrets import KeyStore, KeyStoreError
 
@@ -93,7 +94,12 @@ class ProvidersPanel(QWidget):
     # ------------------------------------------------------------------ construction
 
     def _build_ui(self) -> None:
-        root = QVBoxLayout(self)
+        # The whole panel scrolls as one column: in a short window the editor keeps its
+        # natural height (it used to be squeezed into a small inner scroll box).
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        content = QWidget(self)
+        root = QVBoxLayout(content)
         root.setContentsMargins(6, 6, 6, 6)
         root.setSpacing(6)
 
@@ -118,22 +124,31 @@ class ProvidersPanel(QWidget):
         header.addWidget(self.new_button)
         root.addLayout(header)
 
-        self.list = QListWidget(self)
+        # The list and its "none yet" note share one slot of one height, so the editor
+        # below does not jump when the first profile is saved.
+        self._list_stack = QStackedWidget(content)
+        self.list = QListWidget(self._list_stack)
         self.list.setObjectName("profilesList")
-        self.list.setMaximumHeight(140)
         self.list.currentItemChanged.connect(self._on_list_current_item_changed)
         self.list.itemDoubleClicked.connect(self._on_list_item_double_clicked)
-        root.addWidget(self.list)
         self.empty_label = QLabel(
             "No saved profiles yet. New ▾ starts one for OpenAI, Ollama, LM Studio, vLLM or "
             "a llama.cpp server.",
-            self,
+            self._list_stack,
         )
         self.empty_label.setWordWrap(True)
         self.empty_label.setEnabled(False)  # muted
-        root.addWidget(self.empty_label)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self._list_stack.addWidget(self.list)
+        self._list_stack.addWidget(self.empty_label)
+        self._list_stack.setCurrentWidget(self.empty_label)
+        rows = 5  # about five profiles in view; more scroll inside the list
+        self._list_stack.setFixedHeight(
+            rows * self.list.fontMetrics().lineSpacing() + 2 * self.list.frameWidth() + 8
+        )
+        root.addWidget(self._list_stack)
 
-        self.editor = QWidget(self)
+        self.editor = QWidget(content)
         editor = QVBoxLayout(self.editor)
         editor.setContentsMargins(0, 0, 0, 0)
         form = QFormLayout()
@@ -193,15 +208,12 @@ class ProvidersPanel(QWidget):
         self.status_label.setObjectName("profileStatus")
         self.status_label.setWordWrap(True)
         editor.addWidget(self.status_label)
-        editor.addStretch(1)
+        root.addWidget(self.editor)
+        root.addStretch(1)
 
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(self.editor)
-        root.addWidget(scroll, 1)
-        self._editor_scroll = scroll
-        root.addStretch(0)
+        scroll = VerticalScrollArea(self)
+        scroll.setWidget(content)
+        outer.addWidget(scroll)
 
     # ------------------------------------------------------------------ public API
 
@@ -275,8 +287,7 @@ class ProvidersPanel(QWidget):
             entry.setToolTip(item.profile.provider_name)
             self.list.addItem(entry)
         self.list.blockSignals(False)
-        self.empty_label.setVisible(not saved)
-        self.list.setVisible(bool(saved))
+        self._list_stack.setCurrentWidget(self.list if saved else self.empty_label)
         self.profiles_saved.emit(list(saved))
         if select is not None:
             self.select(select)
@@ -292,7 +303,7 @@ class ProvidersPanel(QWidget):
             self._card_slot.removeWidget(self._card)
             self._card.dispose()
         base = saved.profile if saved else profile
-        self._editor_scroll.setVisible(base is not None)
+        self.editor.setVisible(base is not None)
         if base is None:
             self._card = None
             return

@@ -111,6 +111,10 @@ class LagMeter(QObject):
         self._last_emit = 0.0
         self._last_freeze_ms: float | None = None
         self._last_freeze_at: float | None = None
+        # The app's own start-up (imports, first reads) is measured but not announced: a
+        # beat that fell due in [quiet start, quiet end] never emits ``froze``.
+        self._quiet: tuple[float, float] | None = None
+        self.quiet_freezes = 0
         # Single shot, re-armed from the callback: a repeating timer would let Qt coalesce
         # or skip beats after a block, hiding exactly the lateness we want to see.
         self._timer = QTimer(self)
@@ -141,6 +145,24 @@ class LagMeter(QObject):
         self._recorder.reset()
         self._last_freeze_ms = None
         self._last_freeze_at = None
+
+    def begin_quiet(self) -> None:
+        """From now until :meth:`end_quiet`, freezes are recorded but ``froze`` stays silent.
+
+        For the app's own start-up work: the user did nothing yet, and a notice that "the
+        window froze" would be about us, not about what they are doing.
+        """
+        self._quiet = (time.perf_counter(), math.inf)
+
+    @property
+    def quiet(self) -> bool:
+        """Whether freezes are being recorded without ``froze`` (between begin and end)."""
+        return self._quiet is not None and self._quiet[1] == math.inf
+
+    def end_quiet(self) -> None:
+        """Announce freezes again (those whose beat fell due from now on)."""
+        if self._quiet is not None:
+            self._quiet = (self._quiet[0], time.perf_counter())
 
     def stats(self) -> LagStats:
         """Percentiles of every sample since the last :meth:`reset`."""
@@ -181,7 +203,13 @@ class LagMeter(QObject):
         if late_ms > self.freeze_ms:
             self._last_freeze_ms = late_ms
             self._last_freeze_at = now
-            self.froze.emit(late_ms)
+            # By when the beat fell due, not when it ran: the block that delayed it began
+            # before ``_due`` (inside the quiet span or not), whatever ran first afterwards.
+            quiet = self._quiet
+            if quiet is not None and quiet[0] <= self._due <= quiet[1]:
+                self.quiet_freezes += 1
+            else:
+                self.froze.emit(late_ms)
         if now - self._last_emit >= UPDATE_PERIOD_S:
             self._last_emit = now
             self.updated.emit()
