@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gui.core import events as ev
+from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json, escape_controls
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.inputs import load_rows_file
@@ -376,7 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: from the -o file's extension)",
     )
     export_p.add_argument(
-        "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write to FILE instead of standard output (never a file of the app's own data folder, except its exports folder)",
+    )
+    export_p.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help="CSV: keep cells starting with = + - @ as they are (by default they get a leading ' so a spreadsheet does not run them as formulas)",
     )
     return parser
 
@@ -672,8 +682,24 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
             if isinstance(e, ev.CellFinished | ev.CellFailed | ev.CellCancelled)
             else None,
         }
-        results.append(item)
+        results.append(_safe_item(item))
     return results
+
+
+def _safe_item(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` as it may be printed: lone surrogates replaced (the cell then carries
+    ``notice``), every known secret masked."""
+    from gui.core.keys import redact
+
+    cleaned, replaced = clean_json(item)
+    for name in ("output", "error", "model"):
+        if isinstance(cleaned.get(name), str):
+            cleaned[name] = redact(cleaned[name])
+    if replaced:
+        cleaned["notice"] = REPLACED_NOTICE
+    else:
+        cleaned.setdefault("notice", None)
+    return cleaned
 
 
 def summary_json(s: RunSummary) -> dict[str, Any]:
@@ -726,7 +752,10 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     body = item["output"]
     if item["error"]:
         body = f"{body}\n[{item['error']}]" if body else f"[{item['error']}]"
-    return f"{head}\n{body}\n"
+    if item.get("notice"):
+        body = f"{body}\n[{item['notice']}]" if body else f"[{item['notice']}]"
+    # A server's escape sequences are shown, never run by the user's terminal.
+    return escape_controls(f"{head}\n{body}\n")
 
 
 def _exit_code(run: Run) -> int:
@@ -738,26 +767,82 @@ def _exit_code(run: Run) -> int:
     return EXIT_OK if s.ok else EXIT_FAILED
 
 
-def open_history(enabled: bool = True) -> History | None:
-    """The history database, or ``None`` when disabled; its notice goes to stderr once."""
+def open_history(enabled: bool = True, *, announce: bool = True) -> History | None:
+    """The history database, or ``None`` when disabled; its notice goes to stderr once
+    (unless ``announce`` is false: the caller reports it itself)."""
     if not enabled:
         return None
     from gui.storage.history import History
 
     history = History.open()
-    if history.notice:
+    if history.notice and announce:
         sys.stderr.write(f"fanout-studio: {history.notice}\n")
         sys.stderr.flush()
     return history
 
 
-def close_history(history: History | None) -> None:
-    """Commit what is queued and stop the writer; a failure to write is one line on stderr."""
+def close_history(history: History | None, *, report: bool = True) -> None:
+    """Commit what is queued and stop the writer; a failure to write is one line on stderr
+    (unless ``report`` is false: the caller says which cells were not saved instead)."""
     if history is None:
         return
     history.close()
-    if history.last_error:
+    if history.last_error and report:
         sys.stderr.write(f"fanout-studio: {history.last_error}\n")
+
+
+def _cells_word(n: int) -> str:
+    return f"{n} cell{'' if n == 1 else 's'}"
+
+
+def check_saved(history: History | None, run: Run, results: Sequence[dict[str, Any]]) -> str | None:
+    """After the history closed: ``None`` when every ended cell of ``run`` is on disk (or
+    history is off by choice); else one line naming the unsaved cells and where their
+    answers were written instead (a JSON file in the current directory, else next to the
+    data folder, else the temporary folder)."""
+    if history is None:
+        return None
+    ended = [str(item["cell"]) for item in results if item.get("metrics") is not None]
+    missing, reason = history.unsaved(run.id, ended)
+    if not missing:
+        return None
+    keep = [item for item in results if item["cell"] in set(missing)]
+    data = {
+        "format": "fanout-studio-unsaved",
+        "run_id": run.id,
+        "reason": reason,
+        "template": clean(run.spec.template)[0],
+        "results": keep,
+    }
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    shown = ", ".join(missing[:6]) + (", …" if len(missing) > 6 else "")
+    head = f"{_cells_word(len(missing))} ({shown}) could not be saved to the history ({reason})"
+    data_folder = Path(history.path).parent
+    for folder in (Path.cwd(), data_folder.parent, Path(tempfile.gettempdir())):
+        written = _write_new_file(folder, f"fanout-unsaved-{run.id}", ".json", text)
+        if written is not None:
+            return f"{head}; the answers were written to {written}"
+    return f"{head}, and no file could be written for them: the answers are above"
+
+
+def _write_new_file(folder: Path, stem: str, suffix: str, text: str) -> Path | None:
+    """Write ``text`` (UTF-8) to a new private file in ``folder``; ``None`` if impossible."""
+    for n in range(1, 50):
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        except OSError:
+            path.unlink(missing_ok=True)
+            return None
+        return path.resolve()
+    return None
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
@@ -769,18 +854,20 @@ async def cmd_run(args: argparse.Namespace) -> int:
         recorder = history.recorder() if history is not None else None
         run, ended = await execute(spec, progress=show_progress, on_event=recorder)
     finally:
-        close_history(history)
-    saved = history is not None and history.persistent and not history.read_only
+        close_history(history, report=False)
     results = results_json(run, ended)
+    unsaved = check_saved(history, run, results)
+    saved = history is not None and unsaved is None
     assert run.summary is not None
     if args.json:
         json.dump(
             {
                 "run_id": run.id,
-                "template": spec.template,
+                "template": _safe_item({"output": spec.template})["output"],
                 "strategy": str(spec.strategy),
                 "results": results,
                 "summary": summary_json(run.summary),
+                "saved": saved,
             },
             sys.stdout,
             ensure_ascii=False,
@@ -797,7 +884,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
             + (f" · saved as {run.id}" if saved else "")
             + "\n"
         )
-    return _exit_code(run)
+    code = _exit_code(run)
+    if unsaved is not None:
+        sys.stdout.flush()
+        sys.stderr.write(f"fanout-studio run: error: {unsaved}\n")
+        if code == EXIT_OK:
+            code = EXIT_FAILED
+    return code
 
 
 async def cmd_compare(args: argparse.Namespace) -> int:
@@ -814,10 +907,12 @@ async def cmd_compare(args: argparse.Namespace) -> int:
     show_progress = not args.quiet and sys.stderr.isatty()
     spec_from_args(args, Strategy.STREAM, warn=True)  # bad usage fails before the history opens
     history = open_history(not args.no_history)
+    finished: list[tuple[Run, list[dict[str, Any]]]] = []
     try:
-        code = await _compare_runs(args, order, rows, history, show_progress)
+        code = await _compare_runs(args, order, rows, history, show_progress, finished)
     finally:
-        close_history(history)
+        close_history(history, report=False)
+    unsaved = [line for run, results in finished if (line := check_saved(history, run, results))]
     base = next((r["wall_s"] for r in rows if r["strategy"] == "sync"), None)
     for r in rows:
         r["speedup_vs_sync"] = round(base / r["wall_s"], 2) if base and r["wall_s"] else None
@@ -843,6 +938,12 @@ async def cmd_compare(args: argparse.Namespace) -> int:
             sys.stdout.write(
                 f"{r['strategy']:<13}{r['wall_s']:>8.2f}{r['ideal_s']:>9.2f}{speed:>9}{r['peak_in_flight']:>6}  {result}\n"
             )
+    if unsaved:
+        sys.stdout.flush()
+        more = f" (and {len(unsaved) - 1} more runs alike)" if len(unsaved) > 1 else ""
+        sys.stderr.write(f"fanout-studio compare: error: {unsaved[0]}{more}\n")
+        if code == EXIT_OK:
+            code = EXIT_FAILED
     return code
 
 
@@ -852,15 +953,18 @@ async def _compare_runs(
     rows: list[dict[str, Any]],
     history: History | None,
     show_progress: bool,
+    finished: list[tuple[Run, list[dict[str, Any]]]],
 ) -> int:
-    """Run the cells once per strategy, appending one row each; returns the exit code."""
+    """Run the cells once per strategy, appending one row each (and the run with its
+    results to ``finished``); returns the exit code."""
     code = EXIT_OK
     for strategy in order:
         spec = spec_from_args(args, strategy)
         if show_progress:
             sys.stderr.write(f"\r\x1b[2K{strategy}…")
         recorder = history.recorder(label=f"comparison: {strategy}") if history else None
-        run, _ended = await execute(spec, progress=show_progress, on_event=recorder)
+        run, ended = await execute(spec, progress=show_progress, on_event=recorder)
+        finished.append((run, results_json(run, ended)))
         assert run.summary is not None
         result = StrategyResult.of(run)
         rows.append(
@@ -897,8 +1001,15 @@ def _read_history(fn: Callable[[History], int]) -> int:
     """Open the history, run ``fn`` on it, close it; history errors become one line."""
     from gui.storage.history import AmbiguousRunId, HistoryError
 
-    history = open_history()
+    history = open_history(announce=False)
     assert history is not None
+    if not history.persistent:
+        # Not "No runs recorded yet": the history exists (or should) and cannot be read.
+        reason = history.notice or "History is off for this session."
+        history.close()
+        raise HistoryFailed(reason.removeprefix("History is off for this session: "))
+    if history.notice:
+        sys.stderr.write(f"fanout-studio: {history.notice}\n")
     try:
         return fn(history)
     except AmbiguousRunId as exc:
@@ -942,7 +1053,9 @@ def cmd_history(args: argparse.Namespace) -> int:
                 one_line_label(", ".join(r.models), 30),
                 r.counts_text(),
                 "-" if r.wall is None else f"{r.wall:.2f} s",
-                one_line_label((f"[{r.label}] " if r.label else "") + r.template, 60),
+                escape_controls(
+                    one_line_label((f"[{r.label}] " if r.label else "") + r.template, 60)
+                ),
             ]
             for r in runs
         ]
@@ -975,25 +1088,30 @@ def stored_cell_items(run: StoredRun) -> list[dict[str, Any]]:
 
 def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
     if cell is None:
-        return {
-            "input": dict(inputs),
-            "model": model,
-            "status": "no result",
-            "output": "",
-            "error_kind": None,
-            "error": "not recorded: the run ended before this cell did",
-            "metrics": None,
+        return _safe_item(
+            {
+                "input": dict(inputs),
+                "model": model,
+                "status": "no result",
+                "output": "",
+                "error_kind": None,
+                "error": "not recorded: the run ended before this cell did",
+                "metrics": None,
+            }
+        )
+    return _safe_item(
+        {
+            "cell": cell.cell_id,
+            "input": dict(cell.inputs),
+            "model": cell.model,
+            "status": cell.status,
+            "output": cell.text,
+            "error_kind": cell.error_kind,
+            "error": cell.error,
+            "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
+            "notice": cell.notice,
         }
-    return {
-        "cell": cell.cell_id,
-        "input": dict(cell.inputs),
-        "model": cell.model,
-        "status": cell.status,
-        "output": cell.text,
-        "error_kind": cell.error_kind,
-        "error": cell.error,
-        "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
-    }
+    )
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -1002,18 +1120,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
         if args.json:
-            json.dump(run.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+            json.dump(clean_json(run.to_dict())[0], sys.stdout, ensure_ascii=False, indent=2)
             sys.stdout.write("\n")
             return EXIT_OK
         wall = "" if run.wall is None else f" · wall {run.wall:.2f} s"
-        sys.stdout.write(
-            f"run {run.id} · {run.status} · {_date(run.created_at)} · {run.strategy} · {run.counts_text()}{wall}\n"
-        )
+        head = f"run {run.id} · {run.status} · {_date(run.created_at)} · {run.strategy} · {run.counts_text()}{wall}\n"
         if run.label:
-            sys.stdout.write(f"label: {run.label}\n")
-        sys.stdout.write(f"template: {run.template}\n")
+            head += f"label: {run.label}\n"
+        head += f"template: {run.template}\n"
         if run.spec.system:
-            sys.stdout.write(f"system: {run.spec.system}\n")
+            head += f"system: {run.spec.system}\n"
+        sys.stdout.write(escape_controls(clean(head)[0]))
         sys.stdout.write("\n")
         items = stored_cell_items(run)
         repeated = _repeated_rows(items)
@@ -1036,14 +1153,24 @@ def cmd_export(args: argparse.Namespace) -> int:
         if fmt not in ("json", "csv", "md"):
             raise UsageError("give --format json, csv or md (or an -o file ending in one of them)")
 
+    if out is not None:
+        from gui.storage.paths import protected_reason
+
+        refused = protected_reason(out)
+        if refused:
+            raise UsageError(f"will not write the export there: {refused}; choose another file")
+
     def body(history: History) -> int:
-        text = export(_find_run(history, args.run_id), fmt)
+        text = export(_find_run(history, args.run_id), fmt, raw=args.csv_raw)
         if out is None:
             sys.stdout.write(text)
             return EXIT_OK
+        from gui.storage.paths import private_file_opener, record_export
+
         try:
-            with out.open("w", encoding="utf-8", newline="") as f:
+            with open(out, "w", encoding="utf-8", newline="", opener=private_file_opener) as f:
                 f.write(text)
+            record_export(out)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise HistoryFailed(f"cannot write {out}: {reason}") from None
@@ -1097,9 +1224,20 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _safe_streams() -> None:
+    """Never let an encoding error end a command: a console that cannot show a character
+    (cp1252 on Windows pipes, an ASCII locale) or a stray surrogate gets a replacement."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command; returns the exit code."""
     parser = build_parser()
+    _safe_streams()
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:  # --help, or bad usage already explained on stderr

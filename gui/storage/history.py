@@ -547,6 +547,8 @@ class History:
                 Path("history.sqlite3"),
                 f"History is off for this session: the data folder cannot be created ({_why(exc)}).",
             )
+        # The folder and the app's files in it are private, on every start.
+        paths.secure(target.parent)
         try:
             return cls._open_file(target)
         except _Busy as exc:
@@ -588,6 +590,10 @@ class History:
                 head = f.read(len(_SQLITE_HEADER))
             if head and head != _SQLITE_HEADER:
                 raise _Unreadable("file is not a database")
+        else:
+            # Created 0600 before SQLite writes a byte; its -wal and -shm inherit the mode.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         writer = _connect(target)
         reader: sqlite3.Connection | None = None
         try:
