@@ -517,8 +517,13 @@ def _saved_profiles(names: Sequence[str]) -> tuple[ModelProfile, ...]:
         sys.stderr.write(f"fanout-studio: {store.notice}\n")
     keystore: KeyStore | None = None
     out = []
+    unusable = {u.name: u for u in store.unsupported}
     for name in names:
         item = saved.get(name)
+        if item is None and name in unusable:
+            raise UsageError(
+                f"profile {name!r} cannot be used by this version: {unusable[name].reason}"
+            )
         if item is None:
             have = (
                 ", ".join(sorted(saved))
@@ -1207,11 +1212,16 @@ def cmd_profiles(args: argparse.Namespace) -> int:
                 "key": key,
             }
         )
+    for row in rows:
+        row["supported"] = True
+    unsupported = [
+        {"name": u.name, "supported": False, "reason": u.reason} for u in store.unsupported
+    ]
     if args.json:
-        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(rows + unsupported, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return EXIT_OK
-    if not rows:
+    if not rows and not unsupported:
         sys.stdout.write("No saved profiles. Save one in the window's Profiles dock.\n")
         return EXIT_OK
     sys.stdout.write(f"{'NAME':<20}{'PROVIDER':<11}{'MODEL':<24}{'IN FLIGHT':<11}{'KEY':<16}URL\n")
@@ -1219,8 +1229,12 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         flight = str(r["max_concurrency"] or "run's")
         url = r["base_url"] or ("api.openai.com" if r["provider"] == "openai" else "-")
         sys.stdout.write(
-            f"{r['name']:<20}{r['provider']:<11}{r['model']:<24}{flight:<11}{r['key']:<16}{url}\n"
+            escape_controls(
+                f"{r['name']:<20}{r['provider']:<11}{r['model']:<24}{flight:<11}{r['key']:<16}{url}\n"
+            )
         )
+    for u in unsupported:
+        sys.stdout.write(escape_controls(f"{u['name']:<20}unsupported: {u['reason']}\n"))
     return EXIT_OK
 
 
