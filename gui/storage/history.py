@@ -522,6 +522,7 @@ class History:
         # Work the writer could not commit yet (kept in memory, tried again), the cells it
         # did commit (engine run id -> cell ids) and why an event was dropped, per run.
         self._pending: list[Any] = []
+        self._write_problem: str | None = None
         self._saved: dict[str, set[str]] = {}
         self._dropped: dict[str, str] = {}
         self._identity = _identity(path) if persistent else None
@@ -646,7 +647,7 @@ class History:
 
     @classmethod
     def _in_memory(cls, target: Path, notice: str) -> History:
-        log.warning("%s", notice)
+        log.info("%s", notice)  # callers show the notice; a WARNING would repeat it on stderr
         conn = _connect(":memory:")
         schema.migrate(conn)
         conn.execute("PRAGMA foreign_keys=ON")
@@ -786,8 +787,8 @@ class History:
         missing = [c for c in wanted if c not in saved]
         if not missing:
             return [], None
-        reason = self.last_error or self._dropped.get(run_id) or "the history writer stopped"
-        return missing, reason.rstrip(".")
+        reason = self._write_problem or self._dropped.get(run_id) or "the history writer stopped"
+        return missing, reason
 
     def _moved(self) -> str | None:
         """Why the database file this history wrote to is no longer there, or ``None``."""
@@ -889,12 +890,15 @@ class History:
                 return
             for run_id, cell_id in saved:
                 self._saved.setdefault(run_id, set()).add(cell_id)
-            self.last_error = None
+            self.last_error = self._write_problem = None
             return
 
     def _writer_failed(self, exc: BaseException) -> None:
-        self.last_error = f"History could not be written ({_why(exc)})."
-        log.error("%s", self.last_error)
+        self._write_problem = _why(exc)
+        self.last_error = f"History could not be written ({self._write_problem})."
+        # INFO: the writer tries again, and the caller reports what stays unsaved in one
+        # line; a WARNING would reach a bare CLI's stderr on every retry.
+        log.info("%s (kept in memory, will retry)", self.last_error)
 
     def _apply(
         self, item: Any, touched: set[str], retried: set[str], saved: list[tuple[str, str]]
