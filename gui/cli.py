@@ -168,9 +168,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     )
     models.add_argument(
         "--api-key-env",
-        default="OPENAI_API_KEY",
         metavar="VAR",
-        help="environment variable holding the API key (default OPENAI_API_KEY)",
+        help="environment variable holding the API key (default OPENAI_API_KEY, which is sent only to api.openai.com unless named here)",
     )
     models.add_argument("--temperature", type=float, metavar="T")
     models.add_argument("--max-tokens", type=_positive_int, metavar="N")
@@ -440,6 +439,9 @@ def spec_from_args(
             error_policy=ErrorPolicy(args.error_policy),
         )
         models = profiles_from_args(args)
+        if warn:
+            for line in key_warnings(models):
+                _warn(args.command or "run", line)
         return _spec(
             template, inputs, models, strategy or Strategy(args.strategy), limits, args.system
         )
@@ -518,6 +520,8 @@ def _saved_profiles(names: Sequence[str]) -> tuple[ModelProfile, ...]:
     keystore: KeyStore | None = None
     out = []
     unusable = {u.name: u for u in store.unsupported}
+    for known in saved.values():
+        keys.watch_url(known.profile.base_url)
     for name in names:
         item = saved.get(name)
         if item is None and name in unusable:
@@ -554,21 +558,73 @@ def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
         )
     if not args.model:
         raise UsageError("--provider openai needs --model NAME (e.g. gpt-4o-mini, llama3.2)")
-    if not args.base_url and not os.environ.get(args.api_key_env, "").strip():
+    from gui.core import keys
+
+    env = args.api_key_env or keys.DEFAULT_KEY_ENV
+    if args.api_key_env:
+        keys.allow_env(env)  # the user named it for this base URL
+    keys.watch_url(args.base_url)
+    if not args.base_url and not os.environ.get(env, "").strip():
         raise UsageError(
-            f"${args.api_key_env} is not set: export your API key, or give --base-url for a local server"
+            f"${env} is not set: export your API key, or give --base-url for a local server"
         )
-    return tuple(
+    profiles = tuple(
         ModelProfile(
             model=n,
             provider=kind,
             base_url=args.base_url,
-            api_key_env=args.api_key_env,
+            api_key_env=env,
             temperature=args.temperature,
             max_tokens=args.max_tokens,
         )
         for n in args.model
     )
+    return profiles
+
+
+def key_warnings(profiles: Sequence[ModelProfile]) -> list[str]:
+    """One line per base URL whose key is withheld (the default variable to another host)
+    or would travel over plain http:// to another machine, as the window warns."""
+    from urllib.parse import urlsplit
+
+    from gui.core import keys
+
+    lines: list[str] = []
+    seen: set[str] = set()
+    for p in profiles:
+        if p.provider is not ProviderKind.OPENAI or not p.base_url or p.base_url in seen:
+            continue
+        seen.add(p.base_url)
+        try:
+            url = urlsplit(p.base_url)
+            host = url.hostname or ""
+        except ValueError:
+            continue
+        if keys.key_withheld(p):
+            lines.append(
+                f"${p.api_key_env} is not sent to {host}: it is a key for api.openai.com. "
+                f"Give --api-key-env {p.api_key_env} to send it there anyway."
+            )
+        elif url.scheme == "http" and not _loopback(host) and keys.api_key_for(p) is not None:
+            which = f"the key saved for {p.key_ref!r}" if p.key_ref else f"${p.api_key_env}"
+            lines.append(
+                f"plain http:// to {host}: {which} travels in clear text. Use https:// "
+                "unless this network is yours alone."
+            )
+    return lines
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (the window's rule for clear-text warnings)."""
+    import ipaddress
+
+    host = host.lower().strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _sim_settings(args: argparse.Namespace) -> SimSettings:
@@ -1186,10 +1242,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_profiles(args: argparse.Namespace) -> int:
     """``fanout-studio profiles``: the saved provider profiles, without their keys."""
+    from gui.core import keys
     from gui.storage.profiles import ProfileStore
 
     store = ProfileStore()
     saved = store.load()
+    for item in saved:
+        keys.watch_url(item.profile.base_url)
     if store.notice:
         sys.stderr.write(f"fanout-studio profiles: {store.notice}\n")
     rows = []
@@ -1205,7 +1264,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
                 "name": item.name,
                 "provider": str(p.provider),
                 "model": p.model,
-                "base_url": p.base_url,
+                "base_url": None if p.base_url is None else keys.redact(p.base_url),
                 "max_concurrency": p.max_concurrency,
                 "temperature": p.temperature,
                 "max_tokens": p.max_tokens,
