@@ -5,9 +5,16 @@ and the run history: ``history``, ``show``, ``export``.
 per-user data directory; ``--no-history`` turns it off), Ctrl+C included: cells end
 cancelled with their partial text and are on disk before the process exits.
 
-Exit codes: 0 every cell succeeded, 1 some cell failed or was cancelled (or, for the history
-commands, the history or a file could not be read or written), 2 bad usage (an unknown run
-id included), 130 interrupted with Ctrl+C. Errors are one line on stderr, never a traceback.
+Exit codes: 0 every cell succeeded (and, with history on, every ended cell is on disk), 1 some
+cell failed or was cancelled or could not be saved (its answer is then in a
+``fanout-unsaved-<run id>.json`` file, named on stderr), or, for the history commands, the
+history or a file could not be read or written, 2 bad usage (an unknown run id and an export
+onto the app's own files included), 130 interrupted with Ctrl+C. Errors are one line on
+stderr, never a traceback.
+
+Output is safe for any console: text a server sent is printed with terminal control
+characters escaped and lone surrogates replaced, and a console that cannot encode a
+character gets a replacement instead of an error; every secret the process knows is masked.
 """
 
 from __future__ import annotations
