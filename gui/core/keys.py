@@ -173,8 +173,9 @@ def _basic(match: re.Match[str]) -> str:
     try:
         decoded = base64.b64decode(token, validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
-        return match.group(0)
-    # Only a real credential ("user:password") is masked, not "Basic idea" in an answer.
+        # A message cut short may end inside the base64: long and not a word, still masked.
+        decoded = ":" if len(token) >= 16 and not token.isalpha() else ""
+    # Only a credential ("user:password") is masked, not "Basic idea" in an answer.
     return f"{match.group(1)}{match.group(2)}***" if ":" in decoded else match.group(0)
 
 

@@ -53,6 +53,11 @@ def test_keyring_keys_url_passwords_and_echoed_authorization_are_masked() -> Non
     )
 
 
+def test_a_basic_credential_cut_short_in_a_message_is_still_masked() -> None:
+    basic = base64.b64encode(b"alice:a-rather-long-password").decode()
+    assert keys.redact(f"refused: Basic {basic[:21]}…") == "refused: Basic ***…"
+
+
 @pytest.mark.parametrize(
     "prose",
     [
