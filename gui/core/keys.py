@@ -26,6 +26,8 @@ import binascii
 import os
 import re
 import threading
+import time
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from gui.core.spec import ModelProfile
@@ -153,11 +155,22 @@ def api_key_for(profile: ModelProfile) -> str | None:
     return value or None
 
 
+# Scanning the whole environment costs ~0.2 ms, and the history writer masks every cell:
+# the scan is kept until the state here or the environment's size changes, or for a second.
+_cache: tuple[Any, float, list[str]] | None = None
+
+
 def _secrets() -> list[str]:
+    global _cache
     with _lock:
-        found = set(_keys.values()) | _url_secrets
-        watched = set(_watched_envs)
-    found = {s for s in found if len(s) >= _MIN_SECRET}
+        held_now = frozenset(_keys.values()) | frozenset(_url_secrets)
+        watched = frozenset(_watched_envs)
+    state = (held_now, tuple(os.environ.get(n) for n in sorted(watched)), len(os.environ))
+    now = time.monotonic()
+    cached = _cache
+    if cached is not None and cached[0] == state and now - cached[1] < 1.0:
+        return cached[2]
+    found = {s for s in held_now if len(s) >= _MIN_SECRET}
     for name, value in os.environ.items():
         value = value.strip()
         if name in watched and len(value) >= _MIN_SECRET:
@@ -165,7 +178,9 @@ def _secrets() -> list[str]:
         elif len(value) >= _MIN_GUESSED and _SECRET_NAME.search(name):
             found.add(value)  # a name that says secret: values this long are not words
     # Longest first, so a key that contains another is masked whole.
-    return sorted(found, key=len, reverse=True)
+    result = sorted(found, key=len, reverse=True)
+    _cache = (state, now, result)
+    return result
 
 
 def _basic(match: re.Match[str]) -> str:

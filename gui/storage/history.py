@@ -757,8 +757,8 @@ class History:
         thread = self._thread
         if thread is not None and thread.is_alive():
             self._queue.put(_STOP)
-            # Room for the last batch's attempts and one final retry of what waits in memory.
-            thread.join(timeout=_BUSY_TIMEOUT_S * (2 * _COMMIT_ATTEMPTS + 1) + 5)
+            # Room for the last batch's attempts (it carries what waited in memory too).
+            thread.join(timeout=_BUSY_TIMEOUT_S * _COMMIT_ATTEMPTS + 5)
             if thread.is_alive():
                 log.error("history writer did not stop; some rows may be missing")
                 return  # leave its connection to it
@@ -838,9 +838,7 @@ class History:
             if stopping:
                 work.append(_STOP)
             if work or self._pending:
-                self._commit(work)
-            if stopping and self._pending:
-                self._commit([])  # one last try before the process may end
+                self._commit(work)  # what waited in memory goes first
             for waiter in waiters:
                 waiter.done.set()
 
