@@ -457,7 +457,7 @@ def spec_from_args(
 
 
 def _warn(command: str, line: str) -> None:
-    sys.stderr.write(f"fanout-studio {command}: warning: {line}\n")
+    sys.stderr.write(escape_controls(f"fanout-studio {command}: warning: {line}") + "\n")
 
 
 def _rows_from_inputs_file(
@@ -1118,7 +1118,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 _date(r.created_at),
                 r.status,
                 r.strategy,
-                one_line_label(", ".join(r.models), 30),
+                escape_controls(one_line_label(", ".join(r.models), 30)),
                 r.counts_text(),
                 "-" if r.wall is None else f"{r.wall:.2f} s",
                 escape_controls(
@@ -1304,6 +1304,13 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _error_line(command: str, exc: BaseException) -> str:
+    """One line on stderr: controls a file or server put in the text escaped, secrets masked."""
+    from gui.core.keys import redact
+
+    return escape_controls(redact(f"fanout-studio {command}: error: {exc}")) + "\n"
+
+
 def _safe_streams() -> None:
     """Never let an encoding error end a command: a console that cannot show a character
     (cp1252 on Windows pipes, an ASCII locale) or a stray surrogate gets a replacement."""
@@ -1342,17 +1349,18 @@ def main(argv: Sequence[str]) -> int:
         handler = {"run": cmd_run, "compare": cmd_compare}[args.command]
         return asyncio.run(handler(args))
     except UsageError as exc:
-        sys.stderr.write(f"fanout-studio {args.command}: error: {exc}\n")
+        sys.stderr.write(_error_line(args.command, exc))
         return EXIT_USAGE
     except HistoryFailed as exc:
-        sys.stderr.write(f"fanout-studio {args.command}: error: {exc}\n")
+        sys.stderr.write(_error_line(args.command, exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as exc:  # never a traceback for a user; FANOUT_DEBUG=1 shows it
         if os.environ.get("FANOUT_DEBUG"):
             raise
-        sys.stderr.write(
-            f"fanout-studio {args.command}: internal error: {type(exc).__name__}: {exc} (set FANOUT_DEBUG=1 for details)\n"
-        )
+        from gui.core.keys import redact
+
+        line = f"fanout-studio {args.command}: internal error: {type(exc).__name__}: {exc} (set FANOUT_DEBUG=1 for details)"
+        sys.stderr.write(escape_controls(redact(line)) + "\n")
         return EXIT_FAILED
