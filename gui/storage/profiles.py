@@ -22,8 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from gui.core.errors import SpecError
+from gui.core.keys import strip_url_password
 from gui.core.spec import (
     ModelProfile,
     ProviderKind,
@@ -236,8 +238,10 @@ class ProfileStore:
         path: The JSON file; default ``profiles.json`` in the data directory.
     """
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, keystore: Any = None) -> None:
         self.path = path or paths.profiles_path()
+        # The keyring that holds base-URL passwords (a KeyStore; made on first need).
+        self._keystore = keystore
         #: One line for the user when the last :meth:`load` had to set a broken file aside.
         self.notice: str | None = None
         #: Entries of the last :meth:`load` this version cannot use (kept on save).
@@ -278,7 +282,12 @@ class ProfileStore:
         for position, item in enumerate(items):
             problem = _entry_problem(item)
             if problem is None:
-                saved.append(SavedProfile(item["name"], profile_from_dict(item["profile"])))
+                profile = profile_from_dict(item["profile"])
+                if item.get(_URL_PASSWORD) == "keyring" and profile.base_url:
+                    profile = replace(
+                        profile, base_url=self._with_url_password(item["name"], profile.base_url)
+                    )
+                saved.append(SavedProfile(item["name"], profile))
                 continue
             name = item.get("name") if isinstance(item, Mapping) else None
             shown = name if isinstance(name, str) and name.strip() else f"entry {position + 1}"
@@ -292,9 +301,7 @@ class ProfileStore:
         Raises:
             OSError: the data directory is not writable.
         """
-        entries: list[Any] = [
-            {"name": p.name, "profile": profile_to_dict(p.profile)} for p in profiles
-        ]
+        entries: list[Any] = [self._entry(p) for p in profiles]
         names = {p.name for p in profiles}
         # Entries this version cannot use go back where they were, untouched (unless a
         # profile of the same name now replaces one).
@@ -315,6 +322,47 @@ class ProfileStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def _keys(self) -> Any:
+        if self._keystore is None:
+            from gui.storage.secrets import KeyStore
+
+            self._keystore = KeyStore()
+        return self._keystore
+
+    def _entry(self, saved: SavedProfile) -> dict[str, Any]:
+        """The file's entry for ``saved``: a password in its base URL goes to the keyring
+        (the file keeps ``http://user@host``); without a keyring it stays in this 0600 file."""
+        entry: dict[str, Any] = {"name": saved.name, "profile": profile_to_dict(saved.profile)}
+        url = saved.profile.base_url
+        password = _url_password(url)
+        if url is None or password is None:
+            return entry
+        from gui.storage.secrets import KeyStoreError
+
+        try:
+            self._keys().set(_url_key_name(saved.name), password)
+        except KeyStoreError as exc:
+            log.warning("base URL password of %r kept in the profiles file: %s", saved.name, exc)
+            return entry
+        entry["profile"]["base_url"] = strip_url_password(url)
+        entry[_URL_PASSWORD] = "keyring"
+        return entry
+
+    def _with_url_password(self, name: str, url: str) -> str:
+        """``url`` with the password saved in the keyring for profile ``name`` put back."""
+        from gui.storage.secrets import KeyStoreError
+
+        try:
+            password = self._keys().get(_url_key_name(name))
+        except KeyStoreError as exc:
+            log.warning("base URL password of %r not read: %s", name, exc)
+            return url
+        if not password:
+            return url
+        parts = urlsplit(url)
+        user, _, host = parts.netloc.rpartition("@")
+        return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
+
     def upsert(self, saved: SavedProfile) -> list[SavedProfile]:
         """Add ``saved`` or replace the profile of the same name; returns the new list."""
         current = self.load()
@@ -328,6 +376,31 @@ class ProfileStore:
 
     def delete(self, name: str) -> list[SavedProfile]:
         """Remove the profile called ``name``; returns the new list."""
-        current = [p for p in self.load() if p.name != name]
+        before = self.load()
+        current = [p for p in before if p.name != name]
         self.save(current)
+        if any(p.name == name and _url_password(p.profile.base_url) for p in before):
+            from gui.storage.secrets import KeyStoreError
+
+            try:
+                self._keys().delete(_url_key_name(name))
+            except KeyStoreError as exc:
+                log.warning("base URL password of %r not deleted: %s", name, exc)
         return current
+
+
+#: Entry field saying the base URL's password is in the keyring.
+_URL_PASSWORD = "base_url_password"
+
+
+def _url_key_name(name: str) -> str:
+    return f"{name} (base URL password)"
+
+
+def _url_password(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url).password or None
+    except ValueError:
+        return None
