@@ -123,3 +123,25 @@ def test_a_history_off_for_the_session_saves_nothing_and_says_so(tmp_path: Path)
         assert h.flush()
         missing, reason = h.unsaved("mem", CELLS)
         assert missing == CELLS and reason == "history is off for this session"
+
+
+def test_one_cell_that_cannot_be_written_never_takes_the_others_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_safe = history_module._safe
+
+    def fail_on_poison(text: str) -> tuple[str, bool]:
+        if "poison" in text:
+            raise ValueError("cannot store this text")
+        return real_safe(text)
+
+    monkeypatch.setattr(history_module, "_safe", fail_on_poison)
+    with History.open(tmp_path / "history.sqlite3") as h:
+        feed_run(h.recorder(), spec(), run_id="one-bad", outcomes={"r1m0": ("done", "poison")})
+        assert h.flush()
+        run = h.get_run("one-bad")
+        assert run is not None and run.status == "finished"
+        assert sorted(c.cell_id for c in run.cells) == ["r0m0", "r0m1", "r1m1"]
+        missing, reason = h.unsaved("one-bad", CELLS)
+        assert missing == ["r1m0"]
+        assert reason == "CellFinished not written: cannot store this text"
