@@ -759,7 +759,8 @@ def _safe_item(item: dict[str, Any]) -> dict[str, Any]:
     ``notice``), every known secret masked."""
     from gui.core.keys import redact
 
-    cleaned, replaced = clean_json(item)
+    cleaned_any, replaced = clean_json(item)
+    cleaned: dict[str, Any] = cleaned_any
     for name in ("output", "error", "model"):
         if isinstance(cleaned.get(name), str):
             cleaned[name] = redact(cleaned[name])
