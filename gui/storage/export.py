@@ -123,7 +123,8 @@ def defuse(text: str) -> str:
 def to_csv(run: StoredRun, *, raw: bool = False) -> str:
     """One row per stored cell: run id, row number, one column per input variable, model,
     status, output, error kind, error, every metric (seconds since the run started) and the
-    cell's end as UTC ISO 8601 (``ended_utc``).
+    cell's end as UTC ISO 8601 (``ended_utc``), and the cell's notice (e.g. that invalid
+    characters were replaced).
 
     An input variable named like a fixed column (``model``, ``status``...) gets the column
     ``input_<name>``. Text fields starting like a formula get a leading single quote (see
@@ -131,7 +132,7 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
     """
     text = (lambda v: v) if raw else defuse
     variables = input_columns(run)
-    taken = set(_CSV_FIXED) | set(_METRIC_FIELDS) | {"ended_utc"}
+    taken = set(_CSV_FIXED) | set(_METRIC_FIELDS) | {"ended_utc", "notice"}
     var_columns = [f"input_{v}" if v in taken else v for v in variables]
     header = [
         "run_id",
@@ -144,6 +145,7 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
         "error",
         *_METRIC_FIELDS,
         "ended_utc",
+        "notice",
     ]
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
@@ -162,6 +164,7 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
                 text(_csv_value(cell.error)),
                 *(_csv_value(metrics.get(f)) for f in _METRIC_FIELDS),
                 _utc(cell.ended_at),
+                _csv_value(cell.notice),
             ]
         )
     return buf.getvalue()
@@ -243,6 +246,12 @@ def _counts(run: StoredRun) -> str:
 def _md_answer(cell: StoredCell | None) -> str:
     if cell is None:
         return "_(no result recorded)_"
+    if cell.notice:
+        return _md_answer_text(cell) + f"<br>_({md_cell(cell.notice)})_"
+    return _md_answer_text(cell)
+
+
+def _md_answer_text(cell: StoredCell) -> str:
     if cell.status == "done":
         return md_cell(cell.text)
     head = f"**{cell.status}**"

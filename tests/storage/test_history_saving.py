@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import sqlite3
@@ -11,6 +13,7 @@ import pytest
 
 from gui.core.cleantext import REPLACED_NOTICE
 from gui.storage import history as history_module
+from gui.storage.export import export
 from gui.storage.history import History
 from tests.storage.fake_runs import feed_run, spec
 
@@ -41,6 +44,12 @@ def test_a_lone_surrogate_in_one_answer_never_drops_the_other_cells(tmp_path: Pa
     assert run.spec.rows[1] == {"topic": "bad \ufffd input"}
     # What is stored is clean UTF-8 all the way: JSON out of it never fails.
     json.dumps(run.to_dict(), ensure_ascii=False).encode("utf-8")
+    rows = {r["output"]: r for r in csv.DictReader(io.StringIO(export(run, "csv"), newline=""))}
+    assert rows["half a pair \ufffd here"]["notice"] == REPLACED_NOTICE
+    assert rows["answer r0m0"]["notice"] == ""
+    assert "half a pair \ufffd here<br>_(text had invalid characters, replaced)_" in export(
+        run, "md"
+    )
 
 
 def test_a_full_disk_keeps_the_cells_in_memory_and_writes_them_once_there_is_room(
