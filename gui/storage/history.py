@@ -7,6 +7,13 @@ writer thread with its own connection drains the queue and commits each batch in
 transaction as soon as it arrives, so a cell is on disk a few milliseconds after it ends.
 The run row is queued on ``RunStarted``, before any request goes out.
 
+Each event of a batch is written in its own savepoint, so one that cannot be written is
+rolled back alone and never takes the other cells down; text is stored with lone surrogates
+replaced (the cell's ``notice`` says so) and every secret the process knows masked. A batch
+that cannot be committed at all (disk full, locked past the retry budget) stays in memory
+and is tried again; :meth:`History.unsaved` tells which ended cells are not on disk, and
+why, including when the file itself vanished under a running writer.
+
 The file is in WAL mode with ``synchronous=NORMAL``: a ``kill -9`` loses nothing that was
 committed and never corrupts the file; a power cut may lose the last few transactions (the
 WAL is synced at checkpoints). Readers use their own connection and do not wait for the
