@@ -5,9 +5,16 @@ and the run history: ``history``, ``show``, ``export``.
 per-user data directory; ``--no-history`` turns it off), Ctrl+C included: cells end
 cancelled with their partial text and are on disk before the process exits.
 
-Exit codes: 0 every cell succeeded, 1 some cell failed or was cancelled (or, for the history
-commands, the history or a file could not be read or written), 2 bad usage (an unknown run
-id included), 130 interrupted with Ctrl+C. Errors are one line on stderr, never a traceback.
+Exit codes: 0 every cell succeeded (and, with history on, every ended cell is on disk), 1 some
+cell failed or was cancelled or could not be saved (its answer is then in a
+``fanout-unsaved-<run id>.json`` file, named on stderr), or, for the history commands, the
+history or a file could not be read or written, 2 bad usage (an unknown run id and an export
+onto the app's own files included), 130 interrupted with Ctrl+C. Errors are one line on
+stderr, never a traceback.
+
+Output is safe for any console: text a server sent is printed with terminal control
+characters escaped and lone surrogates replaced, and a console that cannot encode a
+character gets a replacement instead of an error; every secret the process knows is masked.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -26,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gui.core import events as ev
+from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json, escape_controls
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.inputs import load_rows_file
@@ -200,9 +209,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     )
     models.add_argument(
         "--api-key-env",
-        default="OPENAI_API_KEY",
         metavar="VAR",
-        help="environment variable holding the API key (default OPENAI_API_KEY)",
+        help="environment variable holding the API key (default OPENAI_API_KEY, which is sent only to api.openai.com unless named here)",
     )
     models.add_argument("--temperature", type=float, metavar="T")
     models.add_argument("--max-tokens", type=_positive_int, metavar="N")
@@ -422,7 +430,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: from the -o file's extension)",
     )
     export_p.add_argument(
-        "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write to FILE instead of standard output (never a file of the app's own data folder, except its exports folder)",
+    )
+    export_p.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help="CSV: keep cells starting with = + - @ as they are (by default they get a leading ' so a spreadsheet does not run them as formulas)",
     )
     return parser
 
@@ -476,6 +492,9 @@ def spec_from_args(
             error_policy=ErrorPolicy(args.error_policy),
         )
         models = profiles_from_args(args)
+        if warn:
+            for line in key_warnings(models):
+                _warn(args.command or "run", line)
         return _spec(
             template, inputs, models, strategy or Strategy(args.strategy), limits, args.system
         )
@@ -484,7 +503,7 @@ def spec_from_args(
 
 
 def _warn(command: str, line: str) -> None:
-    sys.stderr.write(f"fanout-studio {command}: warning: {line}\n")
+    sys.stderr.write(escape_controls(f"fanout-studio {command}: warning: {line}") + "\n")
 
 
 def _rows_from_inputs_file(
@@ -553,8 +572,15 @@ def _saved_profiles(names: Sequence[str]) -> tuple[ModelProfile, ...]:
         sys.stderr.write(f"fanout-studio: {store.notice}\n")
     keystore: KeyStore | None = None
     out = []
+    unusable = {u.name: u for u in store.unsupported}
+    for known in saved.values():
+        keys.watch_url(known.profile.base_url)
     for name in names:
         item = saved.get(name)
+        if item is None and name in unusable:
+            raise UsageError(
+                f"profile {name!r} cannot be used by this version: {unusable[name].reason}"
+            )
         if item is None:
             have = (
                 ", ".join(sorted(saved))
@@ -585,21 +611,73 @@ def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
         )
     if not args.model:
         raise UsageError("--provider openai needs --model NAME (e.g. gpt-4o-mini, llama3.2)")
-    if not args.base_url and not os.environ.get(args.api_key_env, "").strip():
+    from gui.core import keys
+
+    env = args.api_key_env or keys.DEFAULT_KEY_ENV
+    if args.api_key_env:
+        keys.allow_env(env)  # the user named it for this base URL
+    keys.watch_url(args.base_url)
+    if not args.base_url and not os.environ.get(env, "").strip():
         raise UsageError(
-            f"${args.api_key_env} is not set: export your API key, or give --base-url for a local server"
+            f"${env} is not set: export your API key, or give --base-url for a local server"
         )
-    return tuple(
+    profiles = tuple(
         ModelProfile(
             model=n,
             provider=kind,
             base_url=args.base_url,
-            api_key_env=args.api_key_env,
+            api_key_env=env,
             temperature=args.temperature,
             max_tokens=args.max_tokens,
         )
         for n in args.model
     )
+    return profiles
+
+
+def key_warnings(profiles: Sequence[ModelProfile]) -> list[str]:
+    """One line per base URL whose key is withheld (the default variable to another host)
+    or would travel over plain http:// to another machine, as the window warns."""
+    from urllib.parse import urlsplit
+
+    from gui.core import keys
+
+    lines: list[str] = []
+    seen: set[str] = set()
+    for p in profiles:
+        if p.provider is not ProviderKind.OPENAI or not p.base_url or p.base_url in seen:
+            continue
+        seen.add(p.base_url)
+        try:
+            url = urlsplit(p.base_url)
+            host = url.hostname or ""
+        except ValueError:
+            continue
+        if keys.key_withheld(p):
+            lines.append(
+                f"${p.api_key_env} is not sent to {host}: it is a key for api.openai.com. "
+                f"Give --api-key-env {p.api_key_env} to send it there anyway."
+            )
+        elif url.scheme == "http" and not _loopback(host) and keys.api_key_for(p) is not None:
+            which = f"the key saved for {p.key_ref!r}" if p.key_ref else f"${p.api_key_env}"
+            lines.append(
+                f"plain http:// to {host}: {which} travels in clear text. Use https:// "
+                "unless this network is yours alone."
+            )
+    return lines
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (the window's rule for clear-text warnings)."""
+    import ipaddress
+
+    host = host.lower().strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _sim_settings(args: argparse.Namespace) -> SimSettings:
@@ -718,8 +796,25 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
             if isinstance(e, ev.CellFinished | ev.CellFailed | ev.CellCancelled)
             else None,
         }
-        results.append(item)
+        results.append(_safe_item(item))
     return results
+
+
+def _safe_item(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` as it may be printed: lone surrogates replaced (the cell then carries
+    ``notice``), every known secret masked."""
+    from gui.core.keys import redact
+
+    cleaned_any, replaced = clean_json(item)
+    cleaned: dict[str, Any] = cleaned_any
+    for name in ("output", "error", "model"):
+        if isinstance(cleaned.get(name), str):
+            cleaned[name] = redact(cleaned[name])
+    if replaced:
+        cleaned["notice"] = REPLACED_NOTICE
+    else:
+        cleaned.setdefault("notice", None)
+    return cleaned
 
 
 def summary_json(s: RunSummary) -> dict[str, Any]:
@@ -772,7 +867,10 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     body = item["output"]
     if item["error"]:
         body = f"{body}\n[{item['error']}]" if body else f"[{item['error']}]"
-    return f"{head}\n{body}\n"
+    if item.get("notice"):
+        body = f"{body}\n[{item['notice']}]" if body else f"[{item['notice']}]"
+    # A server's escape sequences are shown, never run by the user's terminal.
+    return escape_controls(f"{head}\n{body}\n")
 
 
 def _exit_code(run: Run) -> int:
@@ -784,26 +882,82 @@ def _exit_code(run: Run) -> int:
     return EXIT_OK if s.ok else EXIT_FAILED
 
 
-def open_history(enabled: bool = True) -> History | None:
-    """The history database, or ``None`` when disabled; its notice goes to stderr once."""
+def open_history(enabled: bool = True, *, announce: bool = True) -> History | None:
+    """The history database, or ``None`` when disabled; its notice goes to stderr once
+    (unless ``announce`` is false: the caller reports it itself)."""
     if not enabled:
         return None
     from gui.storage.history import History
 
     history = History.open()
-    if history.notice:
+    if history.notice and announce:
         sys.stderr.write(f"fanout-studio: {history.notice}\n")
         sys.stderr.flush()
     return history
 
 
-def close_history(history: History | None) -> None:
-    """Commit what is queued and stop the writer; a failure to write is one line on stderr."""
+def close_history(history: History | None, *, report: bool = True) -> None:
+    """Commit what is queued and stop the writer; a failure to write is one line on stderr
+    (unless ``report`` is false: the caller says which cells were not saved instead)."""
     if history is None:
         return
     history.close()
-    if history.last_error:
+    if history.last_error and report:
         sys.stderr.write(f"fanout-studio: {history.last_error}\n")
+
+
+def _cells_word(n: int) -> str:
+    return f"{n} cell{'' if n == 1 else 's'}"
+
+
+def check_saved(history: History | None, run: Run, results: Sequence[dict[str, Any]]) -> str | None:
+    """After the history closed: ``None`` when every ended cell of ``run`` is on disk (or
+    history is off by choice); else one line naming the unsaved cells and where their
+    answers were written instead (a JSON file in the current directory, else next to the
+    data folder, else the temporary folder)."""
+    if history is None:
+        return None
+    ended = [str(item["cell"]) for item in results if item.get("metrics") is not None]
+    missing, reason = history.unsaved(run.id, ended)
+    if not missing:
+        return None
+    keep = [item for item in results if item["cell"] in set(missing)]
+    data = {
+        "format": "fanout-studio-unsaved",
+        "run_id": run.id,
+        "reason": reason,
+        "template": clean(run.spec.template)[0],
+        "results": keep,
+    }
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    shown = ", ".join(missing[:6]) + (", …" if len(missing) > 6 else "")
+    head = f"{_cells_word(len(missing))} ({shown}) could not be saved to the history ({reason})"
+    data_folder = Path(history.path).parent
+    for folder in (Path.cwd(), data_folder.parent, Path(tempfile.gettempdir())):
+        written = _write_new_file(folder, f"fanout-unsaved-{run.id}", ".json", text)
+        if written is not None:
+            return f"{head}; the answers were written to {written}"
+    return f"{head}, and no file could be written for them: the answers are above"
+
+
+def _write_new_file(folder: Path, stem: str, suffix: str, text: str) -> Path | None:
+    """Write ``text`` (UTF-8) to a new private file in ``folder``; ``None`` if impossible."""
+    for n in range(1, 50):
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        except OSError:
+            path.unlink(missing_ok=True)
+            return None
+        return path.resolve()
+    return None
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
@@ -815,18 +969,20 @@ async def cmd_run(args: argparse.Namespace) -> int:
         recorder = history.recorder() if history is not None else None
         run, ended = await execute(spec, progress=show_progress, on_event=recorder)
     finally:
-        close_history(history)
-    saved = history is not None and history.persistent and not history.read_only
+        close_history(history, report=False)
     results = results_json(run, ended)
+    unsaved = check_saved(history, run, results)
+    saved = history is not None and unsaved is None
     assert run.summary is not None
     if args.json:
         json.dump(
             {
                 "run_id": run.id,
-                "template": spec.template,
+                "template": _safe_item({"output": spec.template})["output"],
                 "strategy": str(spec.strategy),
                 "results": results,
                 "summary": summary_json(run.summary),
+                "saved": saved,
             },
             sys.stdout,
             ensure_ascii=False,
@@ -843,7 +999,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
             + (f" · saved as {run.id}" if saved else "")
             + "\n"
         )
-    return _exit_code(run)
+    code = _exit_code(run)
+    if unsaved is not None:
+        sys.stdout.flush()
+        sys.stderr.write(f"fanout-studio run: error: {unsaved}\n")
+        if code == EXIT_OK:
+            code = EXIT_FAILED
+    return code
 
 
 async def cmd_compare(args: argparse.Namespace) -> int:
@@ -860,10 +1022,12 @@ async def cmd_compare(args: argparse.Namespace) -> int:
     show_progress = not args.quiet and sys.stderr.isatty()
     spec_from_args(args, Strategy.STREAM, warn=True)  # bad usage fails before the history opens
     history = open_history(not args.no_history)
+    finished: list[tuple[Run, list[dict[str, Any]]]] = []
     try:
-        code = await _compare_runs(args, order, rows, history, show_progress)
+        code = await _compare_runs(args, order, rows, history, show_progress, finished)
     finally:
-        close_history(history)
+        close_history(history, report=False)
+    unsaved = [line for run, results in finished if (line := check_saved(history, run, results))]
     base = next((r["wall_s"] for r in rows if r["strategy"] == "sync"), None)
     for r in rows:
         r["speedup_vs_sync"] = round(base / r["wall_s"], 2) if base and r["wall_s"] else None
@@ -889,6 +1053,12 @@ async def cmd_compare(args: argparse.Namespace) -> int:
             sys.stdout.write(
                 f"{r['strategy']:<13}{r['wall_s']:>8.2f}{r['ideal_s']:>9.2f}{speed:>9}{r['peak_in_flight']:>6}  {result}\n"
             )
+    if unsaved:
+        sys.stdout.flush()
+        more = f" (and {len(unsaved) - 1} more runs alike)" if len(unsaved) > 1 else ""
+        sys.stderr.write(f"fanout-studio compare: error: {unsaved[0]}{more}\n")
+        if code == EXIT_OK:
+            code = EXIT_FAILED
     return code
 
 
@@ -898,15 +1068,18 @@ async def _compare_runs(
     rows: list[dict[str, Any]],
     history: History | None,
     show_progress: bool,
+    finished: list[tuple[Run, list[dict[str, Any]]]],
 ) -> int:
-    """Run the cells once per strategy, appending one row each; returns the exit code."""
+    """Run the cells once per strategy, appending one row each (and the run with its
+    results to ``finished``); returns the exit code."""
     code = EXIT_OK
     for strategy in order:
         spec = spec_from_args(args, strategy)
         if show_progress:
             sys.stderr.write(f"\r\x1b[2K{strategy}…")
         recorder = history.recorder(label=f"comparison: {strategy}") if history else None
-        run, _ended = await execute(spec, progress=show_progress, on_event=recorder)
+        run, ended = await execute(spec, progress=show_progress, on_event=recorder)
+        finished.append((run, results_json(run, ended)))
         assert run.summary is not None
         result = StrategyResult.of(run)
         rows.append(
@@ -943,8 +1116,15 @@ def _read_history(fn: Callable[[History], int]) -> int:
     """Open the history, run ``fn`` on it, close it; history errors become one line."""
     from gui.storage.history import AmbiguousRunId, HistoryError
 
-    history = open_history()
+    history = open_history(announce=False)
     assert history is not None
+    if not history.persistent:
+        # Not "No runs recorded yet": the history exists (or should) and cannot be read.
+        reason = history.notice or "History is off for this session."
+        history.close()
+        raise HistoryFailed(reason.removeprefix("History is off for this session: "))
+    if history.notice:
+        sys.stderr.write(f"fanout-studio: {history.notice}\n")
     try:
         return fn(history)
     except AmbiguousRunId as exc:
@@ -986,10 +1166,12 @@ def cmd_history(args: argparse.Namespace) -> int:
                 _date(r.created_at),
                 outcome(r),
                 r.strategy,
-                one_line_label(", ".join(r.models), 30),
+                escape_controls(one_line_label(", ".join(r.models), 30)),
                 r.counts_text(),
                 "-" if r.wall is None else f"{r.wall:.2f} s",
-                one_line_label((f"[{r.label}] " if r.label else "") + r.template, 60),
+                escape_controls(
+                    one_line_label((f"[{r.label}] " if r.label else "") + r.template, 60)
+                ),
             ]
             for r in runs
         ]
@@ -1022,25 +1204,30 @@ def stored_cell_items(run: StoredRun) -> list[dict[str, Any]]:
 
 def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
     if cell is None:
-        return {
-            "input": dict(inputs),
-            "model": model,
-            "status": "no result",
-            "output": "",
-            "error_kind": None,
-            "error": "not recorded: the run ended before this cell did",
-            "metrics": None,
+        return _safe_item(
+            {
+                "input": dict(inputs),
+                "model": model,
+                "status": "no result",
+                "output": "",
+                "error_kind": None,
+                "error": "not recorded: the run ended before this cell did",
+                "metrics": None,
+            }
+        )
+    return _safe_item(
+        {
+            "cell": cell.cell_id,
+            "input": dict(cell.inputs),
+            "model": cell.model,
+            "status": cell.status,
+            "output": cell.text,
+            "error_kind": cell.error_kind,
+            "error": cell.error,
+            "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
+            "notice": cell.notice,
         }
-    return {
-        "cell": cell.cell_id,
-        "input": dict(cell.inputs),
-        "model": cell.model,
-        "status": cell.status,
-        "output": cell.text,
-        "error_kind": cell.error_kind,
-        "error": cell.error,
-        "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
-    }
+    )
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -1049,18 +1236,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
         if args.json:
-            json.dump(run.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+            json.dump(clean_json(run.to_dict())[0], sys.stdout, ensure_ascii=False, indent=2)
             sys.stdout.write("\n")
             return EXIT_OK
         wall = "" if run.wall is None else f" · wall {run.wall:.2f} s"
-        sys.stdout.write(
-            f"run {run.id} · {run.status} · {_date(run.created_at)} · {run.strategy} · {run.counts_text()}{wall}\n"
-        )
+        head = f"run {run.id} · {run.status} · {_date(run.created_at)} · {run.strategy} · {run.counts_text()}{wall}\n"
         if run.label:
-            sys.stdout.write(f"label: {run.label}\n")
-        sys.stdout.write(f"template: {run.template}\n")
+            head += f"label: {run.label}\n"
+        head += f"template: {run.template}\n"
         if run.spec.system:
-            sys.stdout.write(f"system: {run.spec.system}\n")
+            head += f"system: {run.spec.system}\n"
+        sys.stdout.write(escape_controls(clean(head)[0]))
         sys.stdout.write("\n")
         items = stored_cell_items(run)
         repeated = _repeated_rows(items)
@@ -1083,14 +1269,24 @@ def cmd_export(args: argparse.Namespace) -> int:
         if fmt not in ("json", "csv", "md"):
             raise UsageError("give --format json, csv or md (or an -o file ending in one of them)")
 
+    if out is not None:
+        from gui.storage.paths import protected_reason
+
+        refused = protected_reason(out)
+        if refused:
+            raise UsageError(f"will not write the export there: {refused}; choose another file")
+
     def body(history: History) -> int:
-        text = export(_find_run(history, args.run_id), fmt)
+        text = export(_find_run(history, args.run_id), fmt, raw=args.csv_raw)
         if out is None:
             sys.stdout.write(text)
             return EXIT_OK
+        from gui.storage.paths import private_file_opener, record_export
+
         try:
-            with out.open("w", encoding="utf-8", newline="") as f:
+            with open(out, "w", encoding="utf-8", newline="", opener=private_file_opener) as f:
                 f.write(text)
+            record_export(out)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise HistoryFailed(f"cannot write {out}: {reason}") from None
@@ -1101,10 +1297,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_profiles(args: argparse.Namespace) -> int:
     """``fanout-studio profiles``: the saved provider profiles, without their keys."""
+    from gui.core import keys
     from gui.storage.profiles import ProfileStore
 
     store = ProfileStore()
     saved = store.load()
+    for item in saved:
+        keys.watch_url(item.profile.base_url)
     if store.notice:
         sys.stderr.write(f"fanout-studio profiles: {store.notice}\n")
     rows = []
@@ -1120,18 +1319,23 @@ def cmd_profiles(args: argparse.Namespace) -> int:
                 "name": item.name,
                 "provider": str(p.provider),
                 "model": p.model,
-                "base_url": p.base_url,
+                "base_url": None if p.base_url is None else keys.redact(p.base_url),
                 "max_concurrency": p.max_concurrency,
                 "temperature": p.temperature,
                 "max_tokens": p.max_tokens,
                 "key": key,
             }
         )
+    for row in rows:
+        row["supported"] = True
+    unsupported = [
+        {"name": u.name, "supported": False, "reason": u.reason} for u in store.unsupported
+    ]
     if args.json:
-        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(rows + unsupported, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
         return EXIT_OK
-    if not rows:
+    if not rows and not unsupported:
         sys.stdout.write("No saved profiles. Save one in the window's Profiles dock.\n")
         return EXIT_OK
     sys.stdout.write(f"{'NAME':<20}{'PROVIDER':<11}{'MODEL':<24}{'IN FLIGHT':<11}{'KEY':<16}URL\n")
@@ -1139,14 +1343,36 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         flight = str(r["max_concurrency"] or "run's")
         url = r["base_url"] or ("api.openai.com" if r["provider"] == "openai" else "-")
         sys.stdout.write(
-            f"{r['name']:<20}{r['provider']:<11}{r['model']:<24}{flight:<11}{r['key']:<16}{url}\n"
+            escape_controls(
+                f"{r['name']:<20}{r['provider']:<11}{r['model']:<24}{flight:<11}{r['key']:<16}{url}\n"
+            )
         )
+    for u in unsupported:
+        sys.stdout.write(escape_controls(f"{u['name']:<20}unsupported: {u['reason']}\n"))
     return EXIT_OK
+
+
+def _error_line(command: str, exc: BaseException) -> str:
+    """One line on stderr: controls a file or server put in the text escaped, secrets masked."""
+    from gui.core.keys import redact
+
+    return escape_controls(redact(f"fanout-studio {command}: error: {exc}")) + "\n"
+
+
+def _safe_streams() -> None:
+    """Never let an encoding error end a command: a console that cannot show a character
+    (cp1252 on Windows pipes, an ASCII locale) or a stray surrogate gets a replacement."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(errors="replace")
 
 
 def main(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command; returns the exit code."""
     parser = build_parser()
+    _safe_streams()
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:  # --help, or bad usage already explained on stderr
@@ -1171,17 +1397,18 @@ def main(argv: Sequence[str]) -> int:
         handler = {"run": cmd_run, "compare": cmd_compare}[args.command]
         return asyncio.run(handler(args))
     except UsageError as exc:
-        sys.stderr.write(f"fanout-studio {args.command}: error: {exc}\n")
+        sys.stderr.write(_error_line(args.command, exc))
         return EXIT_USAGE
     except HistoryFailed as exc:
-        sys.stderr.write(f"fanout-studio {args.command}: error: {exc}\n")
+        sys.stderr.write(_error_line(args.command, exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as exc:  # never a traceback for a user; FANOUT_DEBUG=1 shows it
         if os.environ.get("FANOUT_DEBUG"):
             raise
-        sys.stderr.write(
-            f"fanout-studio {args.command}: internal error: {type(exc).__name__}: {exc} (set FANOUT_DEBUG=1 for details)\n"
-        )
+        from gui.core.keys import redact
+
+        line = f"fanout-studio {args.command}: internal error: {type(exc).__name__}: {exc} (set FANOUT_DEBUG=1 for details)"
+        sys.stderr.write(escape_controls(redact(line)) + "\n")
         return EXIT_FAILED

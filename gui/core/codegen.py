@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from gui.core.keys import redact, strip_url_password
 from gui.core.spec import ErrorPolicy, ModelProfile, ProviderKind, RunSpec, Strategy
 
 __all__ = ["py_num", "py_str", "python_snippet"]
@@ -63,7 +64,9 @@ def python_snippet(spec: RunSpec) -> str:
         SpecError: the spec could not run either (no model, no input, a bad limit).
     """
     spec.validate()
-    return _Snippet(spec).render()
+    # No secret the app knows ever reaches the code view (a key pasted into a template, a
+    # password in a base URL): the code reads keys from the environment instead.
+    return redact(_Snippet(spec).render())
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,7 +377,13 @@ class _Snippet:
         env = py_str(profile.api_key_env)
         args = [f"model={py_str(profile.model)}"]
         if profile.base_url:
-            args.append(f"base_url={py_str(profile.base_url)}")
+            base_url = strip_url_password(profile.base_url)
+            note = (
+                "  # its password is not shown here: add it back"
+                if base_url != profile.base_url
+                else ""
+            )
+            args.append(f"base_url={py_str(base_url)}{note}")
             # Local servers (Ollama, LM Studio, llama.cpp) accept any key.
             args.append(f"api_key=os.environ.get({env}, {py_str(NO_KEY)})")
         else:

@@ -2,18 +2,69 @@
 
 Keys come from the OS keyring (``gui.storage.secrets``), read once off the GUI thread and
 kept here, or from the environment variable a profile names. Nothing here writes a key
-anywhere; :func:`redact` takes every known key out of text bound for a log or a message.
+anywhere; :func:`redact` takes every secret the process knows out of text bound for the
+history, a log, an export, the code view or a message:
+
+* the keys held here (from the keyring);
+* the value of every environment variable a profile or ``--api-key-env`` names, whatever it
+  is called, and of any variable whose name contains ``KEY``, ``TOKEN``, ``SECRET`` or
+  ``PASSWORD``;
+* the password of a URL (``http://user:password@host``), in any URL and, once a profile
+  with such a base URL was used, wherever the bare password appears;
+* ``Authorization`` values a server echoes back: ``Bearer <token>`` and ``Basic <base64>``.
+
+A key is sent only where it belongs (:func:`api_key_for`): the default variable
+``OPENAI_API_KEY`` goes to api.openai.com, not to any other base URL, unless the user named
+that variable for it (:func:`allow_env`); a key saved with a profile, or a variable a profile
+names other than the default, goes to that profile's base URL.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import threading
+import time
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from gui.core.spec import ModelProfile
 
+__all__ = [
+    "DEFAULT_KEY_ENV",
+    "allow_env",
+    "api_key_for",
+    "held",
+    "key_withheld",
+    "redact",
+    "remember",
+    "strip_url_password",
+    "watch_env",
+    "watch_url",
+]
+
+#: The variable the OpenAI SDK reads by default: a key for api.openai.com only.
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+
 _lock = threading.Lock()
 _keys: dict[str, str] = {}
+_watched_envs: set[str] = {DEFAULT_KEY_ENV}
+_allowed_envs: set[str] = set()
+_url_secrets: set[str] = set()
+
+_SECRET_NAME = re.compile("KEY|TOKEN|SECRET|PASSWORD|PASSWD", re.IGNORECASE)
+# scheme://user:password@  (the user name stays; it is not a secret and tells URLs apart)
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/@:]*):([^\s/@]*)@")
+# A bearer token has digits or punctuation; "Bearer bonds" in an answer is not one.
+_BEARER = re.compile(r"(?i)\b(Bearer)(\s+)([A-Za-z0-9._~+/=\-]*[0-9._~+/=\-][A-Za-z0-9._~+/=\-]*)")
+_BASIC = re.compile(r"(?i)\b(Basic)(\s+)([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])")
+
+#: Shortest value masked: shorter ones would mask ordinary words everywhere.
+_MIN_SECRET = 4
+#: Shortest value masked for a variable only guessed secret from its name.
+_MIN_GUESSED = 8
 
 
 def remember(ref: str, key: str | None) -> None:
@@ -31,27 +82,127 @@ def held(ref: str) -> bool:
         return ref in _keys
 
 
+def watch_env(name: str) -> None:
+    """Mask the value of the environment variable ``name`` from now on, whatever its name."""
+    if name:
+        with _lock:
+            _watched_envs.add(name)
+
+
+def allow_env(name: str) -> None:
+    """The user named variable ``name`` for the run's base URL (``--api-key-env``): send it
+    there even when it is :data:`DEFAULT_KEY_ENV`."""
+    watch_env(name)
+    with _lock:
+        _allowed_envs.add(name)
+
+
+def watch_url(url: str | None) -> None:
+    """Mask the password of ``url`` (if it has one) wherever it appears from now on."""
+    if not url:
+        return
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password and len(password) >= _MIN_SECRET:
+        with _lock:
+            _url_secrets.update({password, unquote(password)})
+
+
+def strip_url_password(url: str) -> str:
+    """``url`` without the password of its credentials (``http://user@host``)."""
+    return _URL_CREDENTIALS.sub(r"\1@", url)
+
+
+def _openai_host(base_url: str | None) -> bool:
+    if not base_url:
+        return True
+    try:
+        host = (urlsplit(base_url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host == "openai.com" or host.endswith(".openai.com")
+
+
+def key_withheld(profile: ModelProfile) -> bool:
+    """Whether the profile's variable holds a key that is not sent to its base URL: the
+    default ``OPENAI_API_KEY`` to a host other than api.openai.com, not named by the user."""
+    if profile.key_ref and held(profile.key_ref):
+        return False
+    env = profile.api_key_env
+    if env != DEFAULT_KEY_ENV or _openai_host(profile.base_url):
+        return False
+    with _lock:
+        if env in _allowed_envs:
+            return False
+    return bool(os.environ.get(env, "").strip())
+
+
 def api_key_for(profile: ModelProfile) -> str | None:
-    """The profile's key: the one saved for its ``key_ref``, else its environment variable."""
+    """The profile's key: the one saved for its ``key_ref``, else its environment variable
+    (never the default ``OPENAI_API_KEY`` to another host: see :func:`key_withheld`)."""
+    watch_url(profile.base_url)
     if profile.key_ref:
         with _lock:
             key = _keys.get(profile.key_ref)
         if key:
             return key
+    watch_env(profile.api_key_env)
+    if key_withheld(profile):
+        return None
     value = os.environ.get(profile.api_key_env, "").strip()
     return value or None
 
 
-def redact(text: str) -> str:
-    """``text`` with every key held here, and every ``*KEY*``/``*TOKEN*`` variable, masked."""
+# Scanning the whole environment costs ~0.2 ms, and the history writer masks every cell:
+# the scan is kept until the state here or the environment's size changes, or for a second.
+_cache: tuple[Any, float, list[str]] | None = None
+
+
+def _secrets() -> list[str]:
+    global _cache
     with _lock:
-        secrets = [k for k in _keys.values() if len(k) >= 6]
-    secrets += [
-        v
-        for name, v in os.environ.items()
-        if len(v) >= 8 and ("KEY" in name.upper() or "TOKEN" in name.upper())
-    ]
-    for secret in secrets:
+        held_now = frozenset(_keys.values()) | frozenset(_url_secrets)
+        watched = frozenset(_watched_envs)
+    state = (held_now, tuple(os.environ.get(n) for n in sorted(watched)), len(os.environ))
+    now = time.monotonic()
+    cached = _cache
+    if cached is not None and cached[0] == state and now - cached[1] < 1.0:
+        return cached[2]
+    found = {s for s in held_now if len(s) >= _MIN_SECRET}
+    for name, value in os.environ.items():
+        value = value.strip()
+        if name in watched and len(value) >= _MIN_SECRET:
+            found.add(value)
+        elif len(value) >= _MIN_GUESSED and _SECRET_NAME.search(name):
+            found.add(value)  # a name that says secret: values this long are not words
+    # Longest first, so a key that contains another is masked whole.
+    result = sorted(found, key=len, reverse=True)
+    _cache = (state, now, result)
+    return result
+
+
+def _basic(match: re.Match[str]) -> str:
+    token = match.group(3)
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        # A message cut short may end inside the base64: long and not a word, still masked.
+        decoded = ":" if len(token) >= 16 and not token.isalpha() else ""
+    # Only a credential ("user:password") is masked, not "Basic idea" in an answer.
+    return f"{match.group(1)}{match.group(2)}***" if ":" in decoded else match.group(0)
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret the process knows masked as ``***`` (see the module)."""
+    for secret in _secrets():
         if secret in text:
             text = text.replace(secret, "***")
+    if "://" in text:
+        text = _URL_CREDENTIALS.sub(r"\1:***@", text)
+    if "earer" in text or "EARER" in text:
+        text = _BEARER.sub(r"\1\2***", text)
+    if "asic" in text or "ASIC" in text:
+        text = _BASIC.sub(_basic, text)
     return text

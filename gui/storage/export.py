@@ -8,8 +8,9 @@ and keep leading or trailing spaces as character references, which table parsing
 otherwise strip. In CSV and Markdown, input rows are numbered from 1 as a spreadsheet
 does; JSON keeps the 0-based ``row``/``col`` of the cell ids (``r0m1``).
 
-CSV fields are not defused for spreadsheets (a leading ``=`` stays): the export is data, and
-prefixing a quote would change the text.
+CSV text fields that a spreadsheet would run as a formula (a leading ``=``, ``+``, ``-``,
+``@``, tab or carriage return: model output and inputs are untrusted) get a single quote in
+front, as OWASP recommends for CSV injection; ``raw=True`` exports the exact text instead.
 """
 
 from __future__ import annotations
@@ -46,8 +47,13 @@ def _fmt_name(fmt: str) -> str:
     return name
 
 
-def export(run: StoredRun, fmt: str) -> str:
+def export(run: StoredRun, fmt: str, *, raw: bool = False) -> str:
     """``run`` as text in ``fmt`` (``json``, ``csv`` or ``md``).
+
+    Args:
+        run: The stored run.
+        fmt: The format.
+        raw: CSV only: keep text that a spreadsheet would run as a formula exactly as it is.
 
     Raises:
         ValueError: unknown format.
@@ -56,7 +62,7 @@ def export(run: StoredRun, fmt: str) -> str:
     if name == "json":
         return to_json(run)
     if name == "csv":
-        return to_csv(run)
+        return to_csv(run, raw=raw)
     return to_markdown(run)
 
 
@@ -105,16 +111,28 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def to_csv(run: StoredRun) -> str:
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse(text: str) -> str:
+    """``text`` as a spreadsheet shows it without running it: a single quote in front when
+    it starts like a formula (OWASP's advice against CSV injection)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def to_csv(run: StoredRun, *, raw: bool = False) -> str:
     """One row per stored cell: run id, row number, one column per input variable, model,
     status, output, error kind, error, every metric (seconds since the run started) and the
-    cell's end as UTC ISO 8601 (``ended_utc``).
+    cell's end as UTC ISO 8601 (``ended_utc``), and the cell's notice (e.g. that invalid
+    characters were replaced).
 
     An input variable named like a fixed column (``model``, ``status``...) gets the column
-    ``input_<name>``.
+    ``input_<name>``. Text fields starting like a formula get a leading single quote (see
+    :func:`defuse`) unless ``raw``.
     """
+    text = (lambda v: v) if raw else defuse
     variables = input_columns(run)
-    taken = set(_CSV_FIXED) | set(_METRIC_FIELDS) | {"ended_utc"}
+    taken = set(_CSV_FIXED) | set(_METRIC_FIELDS) | {"ended_utc", "notice"}
     var_columns = [f"input_{v}" if v in taken else v for v in variables]
     header = [
         "run_id",
@@ -127,24 +145,26 @@ def to_csv(run: StoredRun) -> str:
         "error",
         *_METRIC_FIELDS,
         "ended_utc",
+        "notice",
     ]
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow([text(h) for h in header])
     for cell in run.cells:
         metrics = asdict(cell.metrics) if cell.metrics is not None else {}
         writer.writerow(
             [
-                run.id,
+                text(run.id),
                 cell.row + 1,
-                *(cell.inputs.get(v, "") for v in variables),
-                cell.model,
+                *(text(cell.inputs.get(v, "")) for v in variables),
+                text(cell.model),
                 cell.status,
-                cell.text,
+                text(cell.text),
                 _csv_value(cell.error_kind),
-                _csv_value(cell.error),
+                text(_csv_value(cell.error)),
                 *(_csv_value(metrics.get(f)) for f in _METRIC_FIELDS),
                 _utc(cell.ended_at),
+                _csv_value(cell.notice),
             ]
         )
     return buf.getvalue()
@@ -226,6 +246,12 @@ def _counts(run: StoredRun) -> str:
 def _md_answer(cell: StoredCell | None) -> str:
     if cell is None:
         return "_(no result recorded)_"
+    if cell.notice:
+        return _md_answer_text(cell) + f"<br>_({md_cell(cell.notice)})_"
+    return _md_answer_text(cell)
+
+
+def _md_answer_text(cell: StoredCell) -> str:
     if cell.status == "done":
         return md_cell(cell.text)
     head = f"**{cell.status}**"

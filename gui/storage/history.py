@@ -7,6 +7,13 @@ writer thread with its own connection drains the queue and commits each batch in
 transaction as soon as it arrives, so a cell is on disk a few milliseconds after it ends.
 The run row is queued on ``RunStarted``, before any request goes out.
 
+Each event of a batch is written in its own savepoint, so one that cannot be written is
+rolled back alone and never takes the other cells down; text is stored with lone surrogates
+replaced (the cell's ``notice`` says so) and every secret the process knows masked. A batch
+that cannot be committed at all (disk full, locked past the retry budget) stays in memory
+and is tried again; :meth:`History.unsaved` tells which ended cells are not on disk, and
+why, including when the file itself vanished under a running writer.
+
 The file is in WAL mode with ``synchronous=NORMAL``: a ``kill -9`` loses nothing that was
 committed and never corrupts the file; a power cut may lose the last few transactions (the
 WAL is synced at checkpoints). Readers use their own connection and do not wait for the
@@ -44,7 +51,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from gui.core import events as ev
+from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
+from gui.core.keys import redact
 from gui.core.metrics import CellMetrics
 from gui.core.runner import CANCELLED_SHUTDOWN
 from gui.core.spec import Cell, RunSpec, spec_from_dict, spec_to_dict
@@ -72,7 +81,22 @@ RUN_STATUSES = (RUNNING, FINISHED, CANCELLED, INTERRUPTED)
 #: Cell statuses (only cells that ended are stored).
 CELL_STATUSES = ("done", "failed", "cancelled")
 
-_BUSY_TIMEOUT_S = 5.0
+
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if 0 < value <= 600 else default
+
+
+#: How long one statement waits for another process's lock. ``FANOUT_HISTORY_BUSY_TIMEOUT``
+#: changes it (a slow network drive may need more; tests use less).
+_BUSY_TIMEOUT_S = _env_seconds("FANOUT_HISTORY_BUSY_TIMEOUT", 5.0)
+#: Transactions tried per batch before it waits in memory for a later try.
+_COMMIT_ATTEMPTS = 3
+#: How often work waiting in memory is tried again while nothing new arrives.
+_RETRY_EVERY_S = 1.0
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _BATCH_MAX = 2000
 
@@ -157,6 +181,8 @@ class StoredCell:
         error: One-line error message, or the cancel reason; ``None`` when done.
         metrics: Timings and tokens, or ``None`` if none were recorded.
         ended_at: Wall-clock epoch seconds when the cell ended.
+        notice: One line about the stored text (e.g. invalid characters were replaced), or
+            ``None``.
     """
 
     cell_id: str
@@ -170,6 +196,7 @@ class StoredCell:
     error: str | None
     metrics: CellMetrics | None
     ended_at: float | None
+    notice: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -185,6 +212,7 @@ class StoredCell:
             "error": self.error,
             "metrics": asdict(self.metrics) if self.metrics is not None else None,
             "ended_at": self.ended_at,
+            "notice": self.notice,
         }
 
 
@@ -365,6 +393,19 @@ _RUN_COLUMNS = (
 )
 
 
+def _safe(text: str) -> tuple[str, bool]:
+    """``text`` as it may be stored: lone surrogates replaced (and whether any were), every
+    secret the process knows masked."""
+    cleaned, replaced = clean(text)
+    return redact(cleaned), replaced
+
+
+def _safe_json(data: Any) -> tuple[str, bool]:
+    """``data`` as JSON text that may be stored (see :func:`_safe`)."""
+    cleaned, replaced = clean_json(data)
+    return redact(json.dumps(cleaned, ensure_ascii=False)), replaced
+
+
 def _fold(text: object) -> str | None:
     return None if text is None else str(text).casefold()
 
@@ -394,6 +435,16 @@ class _Busy(Exception):
 
 class _Unreadable(Exception):
     """The file is not a history database we can use."""
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Device and inode of ``path``, or ``None`` when it is gone: SQLite keeps writing to a
+    deleted file without an error, so this is how a vanished data folder is noticed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _connect(target: str | Path, *, uri: bool = False) -> sqlite3.Connection:
@@ -475,6 +526,13 @@ class History:
         self._closed = False
         #: The last error the writer hit (logged too), or ``None``.
         self.last_error: str | None = None
+        # Work the writer could not commit yet (kept in memory, tried again), the cells it
+        # did commit (engine run id -> cell ids) and why an event was dropped, per run.
+        self._pending: list[Any] = []
+        self._write_problem: str | None = None
+        self._saved: dict[str, set[str]] = {}
+        self._dropped: dict[str, str] = {}
+        self._identity = _identity(path) if persistent else None
 
     # ------------------------------------------------------------------ opening
 
@@ -497,6 +555,8 @@ class History:
                 Path("history.sqlite3"),
                 f"History is off for this session: the data folder cannot be created ({_why(exc)}).",
             )
+        # The folder and the app's files in it are private, on every start.
+        paths.secure(target.parent)
         try:
             return cls._open_file(target)
         except _Busy as exc:
@@ -538,6 +598,10 @@ class History:
                 head = f.read(len(_SQLITE_HEADER))
             if head and head != _SQLITE_HEADER:
                 raise _Unreadable("file is not a database")
+        else:
+            # Created 0600 before SQLite writes a byte; its -wal and -shm inherit the mode.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         writer = _connect(target)
         reader: sqlite3.Connection | None = None
         try:
@@ -590,7 +654,7 @@ class History:
 
     @classmethod
     def _in_memory(cls, target: Path, notice: str) -> History:
-        log.warning("%s", notice)
+        log.info("%s", notice)  # callers show the notice; a WARNING would repeat it on stderr
         conn = _connect(":memory:")
         schema.migrate(conn)
         conn.execute("PRAGMA foreign_keys=ON")
@@ -700,7 +764,8 @@ class History:
         thread = self._thread
         if thread is not None and thread.is_alive():
             self._queue.put(_STOP)
-            thread.join(timeout=_BUSY_TIMEOUT_S * 2)
+            # Room for the last batch's attempts (it carries what waited in memory too).
+            thread.join(timeout=_BUSY_TIMEOUT_S * _COMMIT_ATTEMPTS + 5)
             if thread.is_alive():
                 log.error("history writer did not stop; some rows may be missing")
                 return  # leave its connection to it
@@ -708,6 +773,38 @@ class History:
             self._reader.close()
             if self._writer is not None and self._writer is not self._reader:
                 self._writer.close()
+
+    def unsaved(self, run_id: str, cell_ids: Iterable[str]) -> tuple[list[str], str | None]:
+        """Which of ``cell_ids`` (cells of run ``run_id`` that ended) are not on disk, and why.
+
+        Call after :meth:`flush` or :meth:`close`. A cell counts as saved only when its row
+        was committed to the file this history opened and that file is still in its place.
+        Returns the unsaved ids in the given order and a one-line reason (``None`` when all
+        are saved).
+        """
+        wanted = list(cell_ids)
+        if self.read_only:
+            return wanted, "the history is read-only (written by a newer Fanout Studio)"
+        if not self.persistent:
+            return wanted, "history is off for this session"
+        moved = self._moved()
+        if moved:
+            return wanted, moved
+        saved = self._saved.get(run_id, set())
+        missing = [c for c in wanted if c not in saved]
+        if not missing:
+            return [], None
+        reason = self._write_problem or self._dropped.get(run_id) or "the history writer stopped"
+        return missing, reason
+
+    def _moved(self) -> str | None:
+        """Why the database file this history wrote to is no longer there, or ``None``."""
+        now = _identity(self.path)
+        if now == self._identity:
+            return None
+        if now is None:
+            return f"{self.path} was removed while the run was recorded"
+        return f"{self.path} was replaced by another file while the run was recorded"
 
     def __enter__(self) -> History:
         return self
@@ -721,7 +818,14 @@ class History:
         get, get_nowait = self._queue.get, self._queue.get_nowait
         stopping = False
         while not stopping:
-            batch = [get()]
+            try:
+                # Work that could not be written waits in memory; try it again now and then
+                # even when nothing new arrives (a lock let go, space freed).
+                first = get(timeout=_RETRY_EVERY_S) if self._pending else get()
+            except queue.Empty:
+                self._commit([])
+                continue
+            batch = [first]
             while len(batch) < _BATCH_MAX:
                 try:
                     batch.append(get_nowait())
@@ -740,18 +844,26 @@ class History:
                         waiters.append(item)
             if stopping:
                 work.append(_STOP)
-            if work:
-                self._commit(work)
+            if work or self._pending:
+                self._commit(work)  # what waited in memory goes first
             for waiter in waiters:
                 waiter.done.set()
 
     def _commit(self, work: list[Any]) -> None:
-        """Apply ``work`` in one transaction, retrying while another process holds the lock."""
+        """Apply what waits and ``work`` in one transaction, retrying while another process
+        holds the lock; what still cannot be written (disk full, locked past the budget)
+        stays in memory for the next try."""
         assert self._writer is not None
         conn = self._writer
-        for attempt in range(5):
+        work = [*self._pending, *work]
+        self._pending = []
+        if not work:
+            return
+        attempts = _COMMIT_ATTEMPTS
+        for attempt in range(attempts):
             # A failed transaction is retried from the same state: handlers update _live.
             snapshot = {k: replace(v) for k, v in self._live.items()}
+            saved: list[tuple[str, str]] = []
             try:
                 with self._write_lock:
                     conn.execute("BEGIN IMMEDIATE")
@@ -759,7 +871,7 @@ class History:
                         touched: set[str] = set()
                         retried: set[str] = set()
                         for item in work:
-                            self._apply(item, touched, retried)
+                            self._apply(item, touched, retried, saved)
                         for run_id in touched:
                             self._recount(run_id)
                         for run_id in retried:
@@ -770,23 +882,33 @@ class History:
                         with contextlib.suppress(sqlite3.Error):
                             conn.execute("ROLLBACK")
                         raise
-                return
             except sqlite3.Error as exc:
-                if _is_busy(exc) and attempt < 4:
+                if _is_busy(exc) and attempt < attempts - 1:
                     time.sleep(0.05 * (attempt + 1))
                     continue
+                self._pending = work
                 self._writer_failed(exc)
                 return
-            except Exception as exc:  # a bug of ours: keep the thread alive for later runs
+            except Exception as exc:  # a bug of ours outside one event: keep the thread alive
                 log.exception("history writer failed")
                 self._writer_failed(exc)
                 return
+            for run_id, cell_id in saved:
+                self._saved.setdefault(run_id, set()).add(cell_id)
+            self.last_error = self._write_problem = None
+            return
 
     def _writer_failed(self, exc: BaseException) -> None:
-        self.last_error = f"History could not be written ({_why(exc)})."
-        log.error("%s", self.last_error)
+        self._write_problem = _why(exc)
+        self.last_error = f"History could not be written ({self._write_problem})."
+        # INFO: the writer tries again, and the caller reports what stays unsaved in one
+        # line; a WARNING would reach a bare CLI's stderr on every retry.
+        log.info("%s (kept in memory, will retry)", self.last_error)
 
-    def _apply(self, item: Any, touched: set[str], retried: set[str]) -> None:
+    def _apply(
+        self, item: Any, touched: set[str], retried: set[str], saved: list[tuple[str, str]]
+    ) -> None:
+        assert self._writer is not None
         if item is _STOP:
             for run_id, live in list(self._live.items()):
                 if live.context.into_run is None:
@@ -797,15 +919,26 @@ class History:
             self._delete(item)
             return
         context, event = item
+        # Each event in its own savepoint: one that cannot be written (bad data, a bug) is
+        # rolled back alone and never takes the other cells of the batch down with it.
+        self._writer.execute("SAVEPOINT fanout_event")
         try:
             if isinstance(event, ev.RunStarted):
                 self._run_started(context, event)
             elif isinstance(event, ev.RunFinished):
                 self._run_finished(event, touched)
             else:
-                self._cell_ended(event, touched, retried)
-        except sqlite3.IntegrityError as exc:  # e.g. the run was deleted meanwhile
-            log.warning("history: %s dropped (%s)", type(event).__name__, exc)
+                self._cell_ended(event, touched, retried, saved)
+        except sqlite3.OperationalError:
+            raise  # disk full, locked, I/O error: the whole transaction is tried again later
+        except Exception as exc:  # e.g. the run was deleted meanwhile
+            self._writer.execute("ROLLBACK TO fanout_event")
+            self._writer.execute("RELEASE fanout_event")
+            reason = f"{type(event).__name__} not written: {_why(exc)}"
+            log.warning("history: %s", reason)
+            self._dropped.setdefault(event.run_id, reason)
+            return
+        self._writer.execute("RELEASE fanout_event")
 
     def _run_started(self, context: _Context, event: ev.RunStarted) -> None:
         assert self._writer is not None
@@ -822,10 +955,10 @@ class History:
                 event.run_id,
                 event.started_at,
                 RUNNING,
-                spec.template,
-                spec.system,
+                _safe(spec.template)[0],
+                None if spec.system is None else _safe(spec.system)[0],
                 str(spec.strategy),
-                json.dumps(spec_to_dict(spec), ensure_ascii=False),
+                _safe_json(spec_to_dict(spec))[0],
                 len(event.cells),
                 context.label,
                 _SELF_PID,
@@ -834,11 +967,16 @@ class History:
         )
         self._writer.executemany(
             "INSERT INTO run_models (run_id, position, name, model) VALUES (?, ?, ?, ?)",
-            [(event.run_id, i, m.display_name, m.model) for i, m in enumerate(spec.models)],
+            [
+                (event.run_id, i, _safe(m.display_name)[0], _safe(m.model)[0])
+                for i, m in enumerate(spec.models)
+            ],
         )
         self._live[event.run_id] = _Live(event.run_id, event.started_at, cells, context)
 
-    def _cell_ended(self, event: Event, touched: set[str], retried: set[str]) -> None:
+    def _cell_ended(
+        self, event: Event, touched: set[str], retried: set[str], saved: list[tuple[str, str]]
+    ) -> None:
         assert self._writer is not None
         assert isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled)
         live = self._live.get(event.run_id)
@@ -853,32 +991,42 @@ class History:
             status, text, kind, error = "failed", event.partial_text, str(event.kind), event.message
         else:
             status, text, kind, error = "cancelled", event.partial_text, "cancelled", event.reason
-            live.shutdown = live.shutdown or event.reason == CANCELLED_SHUTDOWN
         cell_id, row, col = cell.id, cell.row, cell.col
         if live.context.into_run is not None:
             cell_id = live.context.cell_map.get(cell.id, cell.id)
             row, col = self._position(live.target, cell_id, (row, col))
-            retried.add(live.target)
+        text, bad_text = _safe(text)
+        error, bad_error = (None, False) if error is None else _safe(error)
+        inputs_json, bad_inputs = _safe_json(dict(cell.inputs))
+        model, bad_model = _safe(cell.model.display_name)
+        replaced = bad_text or bad_error or bad_inputs or bad_model
         self._writer.execute(
             """INSERT OR REPLACE INTO cells (run_id, cell_id, row_index, col_index, inputs_json,
-                   model, status, text, error_kind, error, metrics_json, ended_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   model, status, text, error_kind, error, metrics_json, ended_at, notice)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 live.target,
                 cell_id,
                 row,
                 col,
-                json.dumps(dict(cell.inputs), ensure_ascii=False),
-                cell.model.display_name,
+                inputs_json,
+                model,
                 status,
                 text,
                 kind,
                 error,
                 json.dumps(asdict(event.metrics)),
                 live.started_at + event.t,
+                REPLACED_NOTICE if replaced else None,
             ),
         )
+        # State changes only once the row is written: a failed insert leaves nothing behind.
+        if isinstance(event, ev.CellCancelled):
+            live.shutdown = live.shutdown or event.reason == CANCELLED_SHUTDOWN
+        if live.context.into_run is not None:
+            retried.add(live.target)
         touched.add(live.target)
+        saved.append((event.run_id, event.cell_id))
 
     def _position(self, run_id: str, cell_id: str, fallback: tuple[int, int]) -> tuple[int, int]:
         """Row and column of ``cell_id`` in ``run_id``: its stored row, else its id's."""
@@ -1084,7 +1232,7 @@ class History:
                     return None
                 cells = conn.execute(
                     """SELECT cell_id, row_index, col_index, inputs_json, model, status, text,
-                              error_kind, error, metrics_json, ended_at
+                              error_kind, error, metrics_json, ended_at, notice
                        FROM cells WHERE run_id = ? ORDER BY row_index, col_index, cell_id""",
                     (full,),
                 ).fetchall()
@@ -1184,7 +1332,10 @@ def _spec(spec_json: str | None, record: RunRecord) -> RunSpec:
 
 
 def _cell(row: tuple[Any, ...]) -> StoredCell:
-    (cell_id, r, c, inputs_json, model, status, text, kind, error, metrics_json, ended_at) = row
+    (cell_id, r, c, inputs_json, model, status, text, kind, error, metrics_json, ended_at) = row[
+        :11
+    ]
+    notice = row[11] if len(row) > 11 else None
     inputs = _json_dict(inputs_json)
     metrics_data = _json_dict(metrics_json) if metrics_json else None
     return StoredCell(
@@ -1199,4 +1350,5 @@ def _cell(row: tuple[Any, ...]) -> StoredCell:
         error=error,
         metrics=metrics_from_dict(metrics_data),
         ended_at=None if ended_at is None else float(ended_at),
+        notice=None if notice is None else str(notice),
     )

@@ -15,6 +15,7 @@ import sys
 import traceback
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from gui.storage import paths
 
@@ -39,6 +40,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file (the first and each one after a rollover) is 0600."""
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        paths.make_private(Path(self.baseFilename))
+        return stream
+
+
 def setup_logging(level: int = logging.INFO) -> Path | None:
     """Send the app's log to the data directory's log file; returns its path.
 
@@ -46,7 +56,7 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
     """
     try:
         path = paths.logs_dir() / LOG_NAME
-        handler = logging.handlers.RotatingFileHandler(
+        handler = _PrivateRotatingFileHandler(
             path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
         )
     except OSError:

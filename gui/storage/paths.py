@@ -6,11 +6,18 @@ Otherwise it is the platform's per-user data directory from ``platformdirs``
 (``~/.local/share/fanout-studio`` on Linux, ``~/Library/Application Support/fanout-studio``
 on macOS, ``%LOCALAPPDATA%\\fanout-studio`` on Windows). Nothing here creates a file; the
 directory is created on first use.
+
+The folder is private: it is created 0700 and :func:`secure` (run on every start) sets the
+folder back to 0700 and every file the app keeps in it to 0600, since it holds answers,
+templates and inputs that may be confidential (keys themselves live in the OS keyring).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import sys
 from pathlib import Path
 
 APP_NAME = "fanout-studio"
@@ -28,8 +35,121 @@ def home() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _chmod(path, 0o700)  # mkdir's mode is filtered by the umask
     return path
+
+
+def _chmod(path: Path, mode: int) -> None:
+    """``chmod`` where POSIX permissions exist; a file we do not own is left as it is."""
+    if sys.platform == "win32":  # pragma: no cover - ACLs of the user profile apply there
+        return
+    with contextlib.suppress(OSError):
+        if stat.S_IMODE(path.lstat().st_mode) != mode and not path.is_symlink():
+            path.chmod(mode)
+
+
+def make_private(path: Path) -> None:
+    """Make a file the app created readable and writable by the user only (0600)."""
+    _chmod(path, 0o600)
+
+
+def secure(folder: Path | None = None) -> None:
+    """Set the data folder to 0700 and every file the app keeps in it (history, profiles,
+    settings, logs, exports) to 0600.
+
+    Never raises: a file that cannot be changed keeps its mode.
+    """
+    try:
+        root = folder if folder is not None else home()
+    except OSError:
+        return
+    if root != Path.home():  # FANOUT_HOME=~ must not lock the user's own home folder
+        _chmod(root, 0o700)
+    for sub in (root / "logs", root / "exports"):
+        if sub.is_dir() and not sub.is_symlink():
+            _chmod(sub, 0o700)
+    # Only the app's own files: FANOUT_HOME may point at a folder that holds other things.
+    for pattern in (
+        "history.sqlite3*",
+        "profiles.json*",
+        ".profiles-*",
+        "settings.json*",
+        _EXPORTED,
+        "logs/fanout-studio.log*",
+        "exports/*",
+    ):
+        try:
+            entries = list(root.glob(pattern))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_file() and not entry.is_symlink():
+                _chmod(entry, 0o600)
+
+
+def private_file_opener(path: str, flags: int) -> int:
+    """An ``open(..., opener=)`` that creates the file 0600 (before any byte is written)."""
+    return os.open(path, flags, 0o600)
+
+
+def protected_reason(target: Path, folder: Path | None = None) -> str | None:
+    """Why the app must not write an export to ``target``, or ``None`` when it may.
+
+    The history database, its ``-wal``/``-shm``/``-journal`` files, profiles and settings
+    are never written over (a symlink or hard link to one counts as the file itself), nor
+    any other existing file of the data folder the app did not export itself (see
+    :func:`record_export`); its ``exports`` folder takes any export.
+    """
+    try:
+        root = (folder if folder is not None else home()).resolve()
+    except OSError:
+        return None
+    try:
+        resolved = target.expanduser().resolve()
+    except (OSError, RuntimeError):
+        return None
+    own = [root / "history.sqlite3"]
+    own += [root / f"history.sqlite3{s}" for s in ("-wal", "-shm", "-journal")]
+    own += [root / "profiles.json", root / "settings.json"]
+    for path in own:
+        same = resolved == path
+        if not same and resolved.exists() and path.exists():
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(resolved, path)
+        if same:
+            return f"{target} is Fanout Studio's own {path.name}"
+    exports = root / "exports"
+    inside = resolved.is_relative_to(root) and not resolved.is_relative_to(exports)
+    if inside and resolved.is_file() and str(resolved) not in _exported(root):
+        return f"{target} is a file in Fanout Studio's data folder that it did not export"
+    return None
+
+
+_EXPORTED = ".exported"
+
+
+def _exported(root: Path) -> set[str]:
+    try:
+        return set((root / _EXPORTED).read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return set()
+
+
+def record_export(target: Path) -> None:
+    """Remember that the app wrote the export ``target`` (only inside the data folder, so
+    that exporting to the same file again is allowed there)."""
+    try:
+        root = home().resolve()
+        resolved = target.resolve()
+    except (OSError, RuntimeError):
+        return
+    if not resolved.is_relative_to(root) or str(resolved) in _exported(root):
+        return
+    with contextlib.suppress(OSError):
+        with open(root / _EXPORTED, "a", encoding="utf-8", opener=private_file_opener) as f:
+            f.write(f"{resolved}\n")
 
 
 def history_path() -> Path:
@@ -50,14 +170,18 @@ def settings_path() -> Path:
 def logs_dir() -> Path:
     """Log files (created if missing)."""
     path = home() / "logs"
-    path.mkdir(exist_ok=True)
+    if not path.is_dir():
+        path.mkdir(exist_ok=True, mode=0o700)
+        _chmod(path, 0o700)
     return path
 
 
 def exports_dir() -> Path:
     """The default folder for exports (created if missing)."""
     path = home() / "exports"
-    path.mkdir(exist_ok=True)
+    if not path.is_dir():
+        path.mkdir(exist_ok=True, mode=0o700)
+        _chmod(path, 0o700)
     return path
 
 

@@ -9,7 +9,8 @@ Version 1 was the first, smaller schema: no label, no run summary, no model tabl
 in three columns (latency, ttft, output_tokens) and no error kind. Version 2 keeps the run's
 summary and an optional label, records which process is writing a run (so another process
 can tell a live run from an interrupted one), lists each run's models in a table of their
-own for filtering, and keeps every metric as JSON.
+own for filtering, and keeps every metric as JSON. Version 3 gives each cell a ``notice``:
+one line about its stored text (for example that invalid characters were replaced).
 
 Adding a version: append a step that takes a connection inside the open transaction, never
 commits, and does not use ``executescript`` (it would commit); bump :data:`SCHEMA_VERSION`.
@@ -26,7 +27,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 #: The version this code writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The first schema, as it shipped. Kept verbatim: step 0 -> 1 creates it, and the tests
 #: build version-1 files with it to check the 1 -> 2 migration on real old data.
@@ -189,8 +190,13 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE cells_v2 RENAME TO cells")
 
 
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """A notice per cell (``NULL`` for every cell recorded before)."""
+    conn.execute("ALTER TABLE cells ADD COLUMN notice TEXT")
+
+
 #: ``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``.
-MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_create_v1, _v1_to_v2)
+MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_create_v1, _v1_to_v2, _v2_to_v3)
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

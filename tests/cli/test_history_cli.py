@@ -150,14 +150,26 @@ def test_a_corrupt_history_is_one_notice_and_the_run_goes_on(
     assert code == 0 and err == "" and len(json.loads(out)) == 1
 
 
-def test_history_off_for_the_session_still_runs(
+def test_history_off_for_the_session_still_runs_and_keeps_the_answers_in_a_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "file").write_text("x")
     monkeypatch.setenv("FANOUT_HOME", str(tmp_path / "file" / "home"))
+    monkeypatch.chdir(tmp_path)
     code, out, err = cli(capsys, "run", "-t", "cats", *FAST)
-    assert code == 0 and "1 done" in out and "saved as" not in out
-    assert err.startswith("fanout-studio: History is off for this session") and err.count("\n") == 1
+    assert code == 1 and "1 done" in out and "saved as" not in out
+    notice, unsaved = err.splitlines()
+    assert notice.startswith("fanout-studio: History is off for this session")
+    (kept,) = tmp_path.glob("fanout-unsaved-*.json")
+    assert unsaved == (
+        "fanout-studio run: error: 1 cell (r0m0) could not be saved to the history "
+        f"(history is off for this session); the answers were written to {kept}"
+    )
+    data = json.loads(kept.read_text(encoding="utf-8"))
+    assert [(r["cell"], r["status"], r["input"]) for r in data["results"]] == [
+        ("r0m0", "done", {"topic": "cats"})
+    ]
+    assert kept.stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize(

@@ -81,8 +81,8 @@ def test_json_holds_everything_exactly(nasty_run: StoredRun) -> None:
 # ------------------------------------------------------------------ CSV
 
 
-def test_csv_round_trips_every_text_exactly(nasty_run: StoredRun) -> None:
-    rows = list(csv.DictReader(io.StringIO(to_csv(nasty_run), newline="")))
+def test_csv_raw_round_trips_every_text_exactly(nasty_run: StoredRun) -> None:
+    rows = list(csv.DictReader(io.StringIO(to_csv(nasty_run, raw=True), newline="")))
     assert len(rows) == 2 * len(KEYS)
     header = list(rows[0])
     assert header[:6] == ["run_id", "row", "topic", "model", "status", "output"]
@@ -96,6 +96,29 @@ def test_csv_round_trips_every_text_exactly(nasty_run: StoredRun) -> None:
             assert (failed["status"], failed["error_kind"]) == ("failed", "timeout")
             assert failed["error"] == f"m2 timed out | {key}"
     assert float(rows[0]["latency"]) == pytest.approx(nasty_run.cells[0].metrics.latency, abs=1e-4)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_a_spreadsheet_would_run_get_a_leading_quote(tmp_path: Path, start: str) -> None:
+    formula = f'{start}HYPERLINK("http://evil.invalid")'
+    outcomes = {"r0m0": ("done", formula), "r0m1": ("failed", "other", formula, "")}
+    with History.open(tmp_path / "h.sqlite3") as h:
+        feed_run(h.recorder(), spec(topics=[formula], models=["m1", formula]), run_id="f")
+        assert h.flush()
+        feed_run(
+            h.recorder(),
+            spec(topics=[formula], models=["m1", formula]),
+            run_id="g",
+            outcomes=outcomes,
+        )
+        assert h.flush()
+        run = h.get_run("g")
+    assert run is not None
+    done, failed = csv.DictReader(io.StringIO(export(run, "csv"), newline=""))
+    assert done["output"] == done["topic"] == failed["model"] == failed["error"] == "'" + formula
+    assert done["model"] == "m1" and done["row"] == "1"  # plain text and numbers stay as they are
+    raw, _ = csv.DictReader(io.StringIO(export(run, "csv", raw=True), newline=""))
+    assert raw["output"] == raw["topic"] == formula
 
 
 def test_csv_input_named_like_a_column_does_not_collide(tmp_path: Path) -> None:

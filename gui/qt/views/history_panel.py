@@ -109,6 +109,7 @@ class HistoryPanel(QWidget):
         self._export_run: StoredRun | None = None
         self._pending_delete: str | None = None
         self._generation = 0  # newer queries win over older ones still in flight
+        self._unreadable: str | None = None  # why the history on disk cannot be shown
         self._build_ui()
         self._update_buttons()
 
@@ -216,10 +217,13 @@ class HistoryPanel(QWidget):
     def set_history(self, history: History) -> None:
         """Show ``history`` (and its recovery notice, if any)."""
         self._history = history
-        if history.notice:
-            self._set_status(history.notice, ok=False)
-        elif not history.persistent:
-            self._set_status("History is kept in memory only this session.", ok=False)
+        # A history on disk that cannot be read is said once, where the list would be: an
+        # empty list would read as "no runs recorded yet".
+        self._unreadable = history.notice or "History is kept in memory only this session."
+        if history.persistent:
+            self._unreadable = None
+            if history.notice:
+                self._set_status(history.notice, ok=False)
         self.refresh()
 
     def records(self) -> list[RunRecord]:
@@ -358,7 +362,7 @@ class HistoryPanel(QWidget):
         self.empty_label.setText(
             "No run matches these filters."
             if filtered
-            else "No runs yet: every run you start is kept here."
+            else self._unreadable or "No runs yet: every run you start is kept here."
         )
         current = self.model_combo.currentData()
         self.model_combo.blockSignals(True)

@@ -286,8 +286,19 @@ class ProvidersPanel(QWidget):
             entry.setData(Qt.ItemDataRole.UserRole, item.name)
             entry.setToolTip(item.profile.provider_name)
             self.list.addItem(entry)
+        # Entries this version cannot use are listed, greyed out, and kept in the file.
+        unsupported = list(self._store.unsupported)
+        for bad in unsupported:
+            entry = QListWidgetItem(f"{bad.name}  —  unsupported: {bad.reason}")
+            entry.setFlags(Qt.ItemFlag.NoItemFlags)
+            entry.setToolTip(
+                "Saved by another version of Fanout Studio, or edited by hand: "
+                "kept in the file as it is."
+            )
+            self.list.addItem(entry)
         self.list.blockSignals(False)
-        self._list_stack.setCurrentWidget(self.list if saved else self.empty_label)
+        shown = saved or unsupported
+        self._list_stack.setCurrentWidget(self.list if shown else self.empty_label)
         self.profiles_saved.emit(list(saved))
         if select is not None:
             self.select(select)

@@ -1,0 +1,100 @@
+"""Every secret the app knows is masked, whatever its name or place; a key goes only where it
+belongs."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from gui.core import keys
+from gui.core.codegen import python_snippet
+from gui.core.spec import ModelProfile, ProviderKind, make_spec
+
+OPENAI_KEY = "sk-default-9f8e7d6c5b4a"
+ODD_NAMED = "cred-1234-abcd-efgh"  # in a variable whose name says nothing about secrets
+
+
+@pytest.fixture(autouse=True)
+def fresh_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keys, "_watched_envs", {keys.DEFAULT_KEY_ENV})
+    monkeypatch.setattr(keys, "_allowed_envs", set())
+    monkeypatch.setattr(keys, "_url_secrets", set())
+    monkeypatch.setattr(keys, "_keys", {})
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("MY_LLM_CRED", ODD_NAMED)
+
+
+def openai(base_url: str | None = None, **kw: object) -> ModelProfile:
+    return ModelProfile(model="m", provider=ProviderKind.OPENAI, base_url=base_url, **kw)  # type: ignore[arg-type]
+
+
+def test_the_variable_a_profile_names_is_masked_whatever_it_is_called() -> None:
+    assert keys.redact(f"echo {ODD_NAMED}") == f"echo {ODD_NAMED}"  # not known yet
+    assert (
+        keys.api_key_for(openai("https://llm.example/v1", api_key_env="MY_LLM_CRED")) == ODD_NAMED
+    )
+    assert keys.redact(f"server said: bad key {ODD_NAMED}!") == "server said: bad key ***!"
+    assert keys.redact(f"and {OPENAI_KEY}") == "and ***"
+
+
+def test_keyring_keys_url_passwords_and_echoed_authorization_are_masked() -> None:
+    keys.remember("work", "kr-secret-42")
+    basic = base64.b64encode(b"alice:pa55word").decode()
+    keys.watch_url("http://alice:pa55word@llm.example:8080/v1")
+    text = (
+        "401: key kr-secret-42 refused; "
+        f"Authorization: Basic {basic}; authorization: Bearer abc.DEF-123_xyz; "
+        "retry at http://bob:hunter22@other.example/v1 (alice's pa55word was wrong)"
+    )
+    assert keys.redact(text) == (
+        "401: key *** refused; Authorization: Basic ***; authorization: Bearer ***; "
+        "retry at http://bob:***@other.example/v1 (alice's *** was wrong)"
+    )
+
+
+def test_a_basic_credential_cut_short_in_a_message_is_still_masked() -> None:
+    basic = base64.b64encode(b"alice:a-rather-long-password").decode()
+    assert keys.redact(f"refused: Basic {basic[:21]}…") == "refused: Basic ***…"
+
+
+@pytest.mark.parametrize(
+    "prose",
+    [
+        "Basic idea: keep it simple.",
+        "Bearer bonds pay the holder.",
+        "A Basic test",
+        "https://example.com/path?q=1",
+    ],
+)
+def test_ordinary_text_is_left_alone(prose: str) -> None:
+    assert keys.redact(prose) == prose
+
+
+def test_the_default_openai_key_goes_to_openai_only_unless_named() -> None:
+    assert keys.api_key_for(openai()) == OPENAI_KEY
+    assert keys.api_key_for(openai("https://api.openai.com/v1")) == OPENAI_KEY
+    elsewhere = openai("http://192.0.2.7:8000/v1")
+    assert keys.key_withheld(elsewhere) and keys.api_key_for(elsewhere) is None
+    keys.allow_env("OPENAI_API_KEY")  # --api-key-env OPENAI_API_KEY
+    assert not keys.key_withheld(elsewhere) and keys.api_key_for(elsewhere) == OPENAI_KEY
+
+
+def test_a_profiles_own_key_goes_to_its_base_url() -> None:
+    keys.remember("local", "kr-local-key")
+    own = openai("http://192.0.2.7:8000/v1", key_ref="local")
+    assert keys.api_key_for(own) == "kr-local-key" and not keys.key_withheld(own)
+    named = openai("http://192.0.2.7:8000/v1", api_key_env="MY_LLM_CRED")
+    assert keys.api_key_for(named) == ODD_NAMED
+
+
+def test_generated_code_shows_no_password_and_no_key() -> None:
+    spec = make_spec(
+        f"Use the key {OPENAI_KEY} to say {{topic}}",
+        ["x"],
+        [openai("http://alice:pa55word@llm.example:8080/v1")],
+    )
+    code = python_snippet(spec)
+    assert "pa55word" not in code and OPENAI_KEY not in code
+    assert 'base_url="http://alice@llm.example:8080/v1",  # its password is not shown' in code
+    compile(code, "<snippet>", "exec")

@@ -1,0 +1,115 @@
+"""The data folder is private: 0700, and every file the app keeps there 0600."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from gui.core.spec import ModelProfile
+from gui.storage import paths
+from gui.storage.history import History
+from gui.storage.logs import setup_logging
+from gui.storage.profiles import ProfileStore, SavedProfile
+from tests.storage.fake_runs import feed_run, spec
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_files_are_created_private_whatever_the_umask(fanout_home: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        fanout_home.rmdir()
+        with History.open() as h:
+            feed_run(h.recorder(), spec(), run_id="private")
+            assert h.flush()
+            db = h.path
+            assert mode(db.with_name(db.name + "-wal")) == 0o600
+            assert mode(db.with_name(db.name + "-shm")) == 0o600
+        ProfileStore().save([SavedProfile("p", ModelProfile())])
+        log_path = setup_logging()
+        assert log_path is not None
+        logging.getLogger("fanout.test").warning("a line")
+    finally:
+        os.umask(old)
+        for handler in list(logging.getLogger().handlers):
+            if getattr(handler, "baseFilename", "").startswith(str(fanout_home)):
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+    assert mode(fanout_home) == 0o700
+    assert mode(db) == 0o600
+    assert mode(paths.profiles_path()) == 0o600
+    assert mode(log_path) == 0o600 and mode(log_path.parent) == 0o700
+
+
+def test_loose_modes_are_corrected_on_start_and_other_files_left_alone(fanout_home: Path) -> None:
+    with History.open() as h:
+        feed_run(h.recorder(), spec(), run_id="r")
+    exports = paths.exports_dir()
+    (exports / "old.csv").write_text("x")
+    (fanout_home / "profiles.json").write_text('{"format": 1, "profiles": []}')
+    (fanout_home / "notes-of-the-user.txt").write_text("mine")
+    for path in (
+        fanout_home / "history.sqlite3",
+        exports / "old.csv",
+        fanout_home / "profiles.json",
+        fanout_home / "notes-of-the-user.txt",
+    ):
+        path.chmod(0o644)
+    fanout_home.chmod(0o755)
+    exports.chmod(0o755)
+
+    with History.open() as h:  # every start, the window's and the CLI's
+        assert h.notice is None and [r.id for r in h.list_runs()] == ["r"]
+    assert mode(fanout_home) == 0o700 and mode(exports) == 0o700
+    assert mode(fanout_home / "history.sqlite3") == 0o600
+    assert mode(exports / "old.csv") == 0o600
+    assert mode(fanout_home / "profiles.json") == 0o600
+    assert mode(fanout_home / "notes-of-the-user.txt") == 0o644  # not the app's file
+
+
+def test_a_history_file_of_ours_with_no_permission_is_set_back_and_kept(
+    fanout_home: Path,
+) -> None:
+    with History.open() as h:
+        feed_run(h.recorder(), spec(), run_id="kept")
+    (fanout_home / "history.sqlite3").chmod(0)
+    with History.open() as h:
+        assert h.notice is None and [r.id for r in h.list_runs()] == ["kept"]
+    assert not list(fanout_home.glob("*.corrupt-*"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["history.sqlite3", "history.sqlite3-wal", "history.sqlite3-shm", "profiles.json", "x.csv"],
+)
+def test_exports_may_not_land_on_the_apps_own_files(fanout_home: Path, name: str) -> None:
+    (fanout_home / "x.csv").write_text("a file the app did not export")
+    reason = paths.protected_reason(fanout_home / name)
+    assert reason is not None and str(fanout_home / name) in reason
+    assert paths.protected_reason(paths.exports_dir() / "run.csv") is None
+    assert paths.protected_reason(fanout_home.parent / "elsewhere.csv") is None
+    assert paths.protected_reason(fanout_home / "new-report.md") is None  # nothing to lose
+    paths.record_export(fanout_home / "x.csv")  # once the app exported it there, again is fine
+    assert paths.protected_reason(fanout_home / "x.csv") is None
+    if name != "x.csv":
+        assert paths.protected_reason(fanout_home / name) is not None
+
+
+def test_a_link_to_the_database_is_the_database(fanout_home: Path, tmp_path: Path) -> None:
+    with History.open():
+        pass
+    link = tmp_path / "innocent.json"
+    link.symlink_to(fanout_home / "history.sqlite3")
+    hard = tmp_path / "hard.json"
+    os.link(fanout_home / "history.sqlite3", hard)
+    for path in (link, hard):
+        reason = paths.protected_reason(path)
+        assert reason is not None and "history.sqlite3" in reason
