@@ -56,7 +56,8 @@ from gui.core.text import one_line_label
 from gui.resources import demo_names
 
 if TYPE_CHECKING:
-    from gui.storage.history import History, StoredRun
+    from gui.storage.history import History
+    from gui.storage.records import StoredRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

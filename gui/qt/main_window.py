@@ -67,7 +67,8 @@ if TYPE_CHECKING:
     from gui.core.metrics import RunSummary
     from gui.core.ports import Backend
     from gui.resources import Preset
-    from gui.storage.history import History, StoredRun
+    from gui.storage.history import History
+    from gui.storage.records import StoredRun
     from gui.storage.workspace import WorkspaceStore
 
 log = logging.getLogger(__name__)

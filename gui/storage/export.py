@@ -25,7 +25,7 @@ from dataclasses import asdict
 from typing import Any
 
 from gui.core.metrics import CellMetrics
-from gui.storage.history import StoredCell, StoredRun
+from gui.storage.records import StoredCell, StoredRun
 
 __all__ = ["FORMATS", "default_filename", "export", "to_csv", "to_json", "to_markdown"]
 

@@ -21,13 +21,14 @@ writer; every read method is safe from any thread (the window calls them through
 ``asyncio.to_thread``), and another process (a CLI run while the window is open) may use the
 same file at the same time.
 
-Each running run records its writer's process id and start time. :meth:`History.open` marks
+Stored runs come back as the records of :mod:`gui.storage.records`. Each running run records
+its writer's process id and start time (:mod:`gui.storage.liveness`). :meth:`History.open` marks
 ``running`` runs whose process is gone as ``interrupted``; runs of live processes, this one
 included, are left alone. :meth:`History.close` marks this instance's own unfinished runs
 interrupted.
 
 :meth:`History.open` never raises and never leaves the app in a crash loop: a file it cannot
-read is moved aside (``history.sqlite3.corrupt-YYYYmmdd-HHMMSS``, with its ``-wal``/``-shm``)
+read is moved aside by :mod:`gui.storage.recovery` (``history.sqlite3.corrupt-YYYYmmdd-HHMMSS``, with its ``-wal``/``-shm``)
 and a new one started; when not even that works, history lives in memory for the session.
 Either way :attr:`History.notice` holds one line for the user.
 """
@@ -42,7 +43,6 @@ import os
 import queue
 import re
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -54,32 +54,25 @@ from gui.core import events as ev
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
 from gui.core.keys import redact
-from gui.core.metrics import CellMetrics
 from gui.core.runner import CANCELLED_SHUTDOWN
 from gui.core.spec import Cell, RunSpec, spec_from_dict, spec_to_dict
 from gui.storage import paths, schema
+from gui.storage.liveness import SELF_PID, SELF_START, process_alive
+from gui.storage.records import (
+    CANCELLED,
+    FINISHED,
+    INTERRUPTED,
+    RUNNING,
+    RunRecord,
+    StoredCell,
+    StoredRun,
+    metrics_from_dict,
+)
+from gui.storage.recovery import Unreadable, looks_like_sqlite, move_aside
 
-__all__ = [
-    "CELL_STATUSES",
-    "RUN_STATUSES",
-    "AmbiguousRunId",
-    "History",
-    "HistoryError",
-    "RunRecord",
-    "StoredCell",
-    "StoredRun",
-]
+__all__ = ["AmbiguousRunId", "History", "HistoryError"]
 
 log = logging.getLogger(__name__)
-
-RUNNING: Final = "running"
-FINISHED: Final = "finished"
-CANCELLED: Final = "cancelled"
-INTERRUPTED: Final = "interrupted"
-#: Run statuses: recording, ended, stopped by the user, or the app ended while it ran.
-RUN_STATUSES = (RUNNING, FINISHED, CANCELLED, INTERRUPTED)
-#: Cell statuses (only cells that ended are stored).
-CELL_STATUSES = ("done", "failed", "cancelled")
 
 
 def _env_seconds(name: str, default: float) -> float:
@@ -97,7 +90,6 @@ _BUSY_TIMEOUT_S = _env_seconds("FANOUT_HISTORY_BUSY_TIMEOUT", 5.0)
 _COMMIT_ATTEMPTS = 3
 #: How often work waiting in memory is tried again while nothing new arrives.
 _RETRY_EVERY_S = 1.0
-_SQLITE_HEADER = b"SQLite format 3\x00"
 _BATCH_MAX = 2000
 
 
@@ -107,240 +99,6 @@ class HistoryError(Exception):
 
 class AmbiguousRunId(HistoryError):
     """A run id prefix matches more than one run."""
-
-
-# ------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    """One run as the history list shows it.
-
-    Attributes:
-        id: The run's id (:attr:`gui.core.runner.Run.id`).
-        created_at: Wall-clock epoch seconds when the run started.
-        finished_at: Epoch seconds when it ended (for an interrupted run: its last cell's
-            end), or ``None`` while running.
-        status: ``running``, ``finished``, ``cancelled`` (the user stopped it) or
-            ``interrupted`` (the app ended while it ran).
-        template: The prompt template.
-        strategy: Strategy name.
-        models: Column titles (model display names), in column order.
-        total: Number of cells.
-        done: Cells that succeeded.
-        failed: Cells that failed.
-        cancelled: Cells that were cancelled.
-        wall: Seconds from start to the last cell's end, or ``None`` if it never ended.
-        label: Free label, e.g. ``comparison: gather``, or ``None``.
-    """
-
-    id: str
-    created_at: float
-    finished_at: float | None
-    status: str
-    template: str
-    strategy: str
-    models: tuple[str, ...]
-    total: int
-    done: int
-    failed: int
-    cancelled: int
-    wall: float | None
-    label: str | None
-
-    def counts_text(self) -> str:
-        """``3/4 done, 1 failed`` (failed and cancelled only when there are any)."""
-        parts = [f"{self.done}/{self.total} done"]
-        if self.failed:
-            parts.append(f"{self.failed} failed")
-        if self.cancelled:
-            parts.append(f"{self.cancelled} cancelled")
-        return ", ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data."""
-        out = {name: getattr(self, name) for name in RunRecord.__dataclass_fields__}
-        out["models"] = list(self.models)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCell:
-    """One cell of a stored run, as it ended.
-
-    Attributes:
-        cell_id: Id within the run (``r{row}m{col}``).
-        row: Input row index (0-based).
-        col: Model column index (0-based).
-        inputs: The row's variable values.
-        model: The model's display name.
-        status: ``done``, ``failed`` or ``cancelled``.
-        text: The answer (the partial text for failed and cancelled cells).
-        error_kind: Error kind (``cancelled`` for cancelled cells), ``None`` when done or
-            unknown (cells migrated from schema 1).
-        error: One-line error message, or the cancel reason; ``None`` when done.
-        metrics: Timings and tokens, or ``None`` if none were recorded.
-        ended_at: Wall-clock epoch seconds when the cell ended.
-        notice: One line about the stored text (e.g. invalid characters were replaced), or
-            ``None``.
-    """
-
-    cell_id: str
-    row: int
-    col: int
-    inputs: Mapping[str, str]
-    model: str
-    status: str
-    text: str
-    error_kind: str | None
-    error: str | None
-    metrics: CellMetrics | None
-    ended_at: float | None
-    notice: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data."""
-        return {
-            "cell_id": self.cell_id,
-            "row": self.row,
-            "col": self.col,
-            "inputs": dict(self.inputs),
-            "model": self.model,
-            "status": self.status,
-            "text": self.text,
-            "error_kind": self.error_kind,
-            "error": self.error,
-            "metrics": asdict(self.metrics) if self.metrics is not None else None,
-            "ended_at": self.ended_at,
-            "notice": self.notice,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRun(RunRecord):
-    """A whole stored run: the record, the plan and every cell that ended.
-
-    Attributes:
-        spec: The run's plan (template, system message, rows, models, strategy, limits).
-        cells: Cells that ended, in grid order (row, then column). An interrupted run may
-            miss some: compare with ``spec.cells()``.
-        summary: ``failures_by_kind``, ``peak_in_flight``, ``cancelled_by_user`` when the run
-            ended (empty for runs recorded by schema 1 or still running).
-    """
-
-    spec: RunSpec
-    cells: tuple[StoredCell, ...]
-    summary: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def record(self) -> RunRecord:
-        """Just the list-view part."""
-        return RunRecord(**{name: getattr(self, name) for name in RunRecord.__dataclass_fields__})
-
-    def cell(self, cell_id: str) -> StoredCell | None:
-        """The stored cell with ``cell_id``, or ``None``."""
-        return next((c for c in self.cells if c.cell_id == cell_id), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data: the record, ``summary``, ``spec`` and ``cells``."""
-        out = RunRecord.to_dict(self)
-        out["summary"] = dict(self.summary)
-        out["spec"] = spec_to_dict(self.spec)
-        out["cells"] = [c.to_dict() for c in self.cells]
-        return out
-
-
-_METRIC_DEFAULTS: dict[str, Any] = {
-    "queued_at": 0.0,
-    "started_at": None,
-    "first_token_at": None,
-    "ended_at": 0.0,
-    "waited": 0.0,
-    "ttft": None,
-    "latency": None,
-    "output_tokens": 0,
-    "tokens_estimated": False,
-    "tokens_per_second": None,
-    "retries": 0,
-}
-
-
-def metrics_from_dict(data: Mapping[str, Any] | None) -> CellMetrics | None:
-    """The metrics ``dataclasses.asdict(CellMetrics)`` wrote; missing fields get defaults."""
-    if not isinstance(data, Mapping):
-        return None
-    known = {k: data[k] for k in _METRIC_DEFAULTS if k in data}
-    return CellMetrics(**{**_METRIC_DEFAULTS, **known})
-
-
-# ------------------------------------------------------------------------- processes
-
-
-def _linux_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time in clock ticks since boot) from ``/proc``, or ``None`` if gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except FileNotFoundError:
-        return None
-    fields = text[text.rfind(")") + 2 :].split()  # fields[0] is field 3 of proc(5)
-    return fields[0], fields[19]
-
-
-def _process_start(pid: int) -> str | None:
-    """A token that differs between two processes that had the same pid, where available."""
-    if sys.platform.startswith("linux"):
-        stat = _linux_stat(pid)
-        return stat[1] if stat else None
-    return None
-
-
-_SELF_PID = os.getpid()
-_SELF_START = _process_start(_SELF_PID)
-
-
-if sys.platform == "win32":  # pragma: no cover - checked by mypy only on Windows
-
-    def _win_alive(pid: int) -> bool:
-        import ctypes
-
-        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return bool(ctypes.get_last_error() == 5)  # ERROR_ACCESS_DENIED: it exists
-        try:
-            code = ctypes.c_ulong()
-            kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-            return bool(code.value == 259)  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-
-
-def process_alive(pid: int | None, start: str | None) -> bool:
-    """Whether the process that wrote a run (``pid`` started at ``start``) still runs.
-
-    On Linux the start time from ``/proc`` tells a reused pid from the original, and a
-    zombie counts as gone. Elsewhere the pid alone decides (a reused pid keeps a dead run
-    ``running`` until that process ends too: wrong in the safe direction). On Windows
-    ``os.kill(pid, 0)`` would terminate the process, so it asks ``OpenProcess`` instead.
-    """
-    if pid is None:
-        return False
-    if pid == _SELF_PID:
-        return start is None or _SELF_START is None or start == _SELF_START
-    if sys.platform.startswith("linux"):
-        stat = _linux_stat(pid)
-        if stat is None or stat[0] in ("Z", "X", "x"):
-            return False
-        return start is None or stat[1] == start
-    if sys.platform == "win32":  # pragma: no cover
-        return _win_alive(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: someone else's live process
-        return True
-    return True
 
 
 # ------------------------------------------------------------------------- writer items
@@ -433,10 +191,6 @@ class _Busy(Exception):
     """The file may be fine, but cannot be used now (locked past the timeout, disk full)."""
 
 
-class _Unreadable(Exception):
-    """The file is not a history database we can use."""
-
-
 def _identity(path: Path) -> tuple[int, int] | None:
     """Device and inode of ``path``, or ``None`` when it is gone: SQLite keeps writing to a
     deleted file without an error, so this is how a vanished data folder is noticed."""
@@ -457,32 +211,6 @@ def _connect(target: str | Path, *, uri: bool = False) -> sqlite3.Connection:
     )
     conn.create_function("fold", 1, _fold, deterministic=True)
     return conn
-
-
-def _backup_name(target: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    candidate = target.with_name(f"{target.name}.corrupt-{stamp}")
-    n = 2
-    while candidate.exists() or candidate.is_symlink():
-        candidate = target.with_name(f"{target.name}.corrupt-{stamp}-{n}")
-        n += 1
-    return candidate
-
-
-def _move_aside(target: Path) -> Path | None:
-    """Rename ``target`` (and its ``-wal``/``-shm``) to a backup; ``None`` if nothing is there."""
-    if not (target.exists() or target.is_symlink()):
-        return None
-    backup = _backup_name(target)
-    os.replace(target, backup)
-    for suffix in ("-wal", "-shm", "-journal"):
-        side = target.with_name(target.name + suffix)
-        if side.exists():
-            try:
-                os.replace(side, backup.with_name(backup.name + suffix))
-            except OSError as exc:  # the main file is safe; a stale side file is harmless
-                log.warning("could not move %s aside: %s", side, exc)
-    return backup
 
 
 # ------------------------------------------------------------------------- History
@@ -567,7 +295,7 @@ class History:
             first = _why(exc)
             log.warning("history %s unreadable: %s", target, first)
         try:
-            backup = _move_aside(target)
+            backup = move_aside(target)
         except OSError as exc:
             return cls._in_memory(
                 target,
@@ -590,14 +318,12 @@ class History:
     @classmethod
     def _open_file(cls, target: Path) -> History:
         if target.is_dir():
-            raise _Unreadable("a folder is in its place")
+            raise Unreadable("a folder is in its place")
         if target.exists():
             # Checked before SQLite opens it: on close SQLite deletes the -wal/-shm beside a
             # file it cannot read, and those belong in the backup.
-            with target.open("rb") as f:
-                head = f.read(len(_SQLITE_HEADER))
-            if head and head != _SQLITE_HEADER:
-                raise _Unreadable("file is not a database")
+            if not looks_like_sqlite(target):
+                raise Unreadable("file is not a database")
         else:
             # Created 0600 before SQLite writes a byte; its -wal and -shm inherit the mode.
             with contextlib.suppress(FileExistsError):
@@ -616,7 +342,7 @@ class History:
                 writer.execute("PRAGMA synchronous=NORMAL")
                 check = writer.execute("PRAGMA quick_check").fetchall()
                 if check != [("ok",)]:
-                    raise _Unreadable(f"integrity check failed: {check[0][0]}")
+                    raise Unreadable(f"integrity check failed: {check[0][0]}")
                 schema.migrate(writer)
                 writer.execute("PRAGMA foreign_keys=ON")
                 reader = _connect(target)
@@ -961,8 +687,8 @@ class History:
                 _safe_json(spec_to_dict(spec))[0],
                 len(event.cells),
                 context.label,
-                _SELF_PID,
-                _SELF_START,
+                SELF_PID,
+                SELF_START,
             ),
         )
         self._writer.executemany(

@@ -11,7 +11,7 @@ from typing import Any
 
 from gui.core import events as ev
 from gui.core.metrics import RunSummary
-from gui.storage.history import StoredRun
+from gui.storage.records import StoredRun
 from tests.support.openai_server import FakeOpenAIServer
 
 STATUS = {ev.CellFinished: "done", ev.CellFailed: "failed", ev.CellCancelled: "cancelled"}

@@ -14,7 +14,8 @@ from markdown_it.token import Token
 
 from gui.core.spec import ModelProfile
 from gui.storage.export import default_filename, export, to_csv, to_json, to_markdown
-from gui.storage.history import History, StoredRun
+from gui.storage.history import History
+from gui.storage.records import StoredRun
 from tests.storage.fake_runs import feed_run, spec
 
 NASTY = {

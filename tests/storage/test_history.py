@@ -17,8 +17,8 @@ import pytest
 from gui.core import events as ev
 from gui.core.runner import CANCELLED_BY_USER, CANCELLED_SHUTDOWN, Run
 from gui.core.spec import Limits, ModelProfile, RunSpec, make_spec
-from gui.storage import history as history_module
 from gui.storage.history import AmbiguousRunId, History, HistoryError
+from gui.storage.liveness import process_start
 from tests.core.fakes import FakeBackend, FakeHTTPError, Script
 from tests.storage.fake_runs import feed_run, metrics, spec
 
@@ -365,7 +365,7 @@ def test_open_marks_only_runs_of_gone_processes_interrupted(db: Path) -> None:
         with sqlite3.connect(db) as conn:
             conn.execute("UPDATE runs SET status = 'running'")
             conn.execute("UPDATE runs SET owner_pid = ? WHERE id = 'gone'", (_dead_pid(),))
-            alive_start = history_module._process_start(sleeper.pid)
+            alive_start = process_start(sleeper.pid)
             conn.execute(
                 "UPDATE runs SET owner_pid = ?, owner_start = ? WHERE id = 'alive'",
                 (sleeper.pid, alive_start),

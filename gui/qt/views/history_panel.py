@@ -42,7 +42,8 @@ from gui.storage import paths
 from gui.storage.outcome import outcome, outcome_phase
 
 if TYPE_CHECKING:  # imported when first used: the window paints before SQLite is loaded
-    from gui.storage.history import History, RunRecord, StoredRun
+    from gui.storage.history import History
+    from gui.storage.records import RunRecord, StoredRun
 
 __all__ = ["SEARCH_DELAY_MS", "HistoryPanel"]
 
