@@ -85,8 +85,9 @@ async def _all(run: CellScheduler, mode: CallMode) -> None:
     # driver. asyncio.wait never raises for its children; the run accounts for them.
     # Tasks are created a slice at a time with a yield in between: every new task's first
     # step (up to the limiter) runs in the loop's next iteration, and 2,000 of them in one
-    # iteration stalled everything else on the loop (streams, timers, the window) for
-    # ~25 ms. In order, so the limiter still admits cells first-come first-served.
+    # iteration stalled everything else on the loop (streams, timers, the window; see
+    # docs/performance-notes.md). In order, so the limiter still admits cells first-come
+    # first-served.
     tasks: list[asyncio.Task[None]] = []
     for start in range(0, len(run.cells), SPAWN_SLICE):
         if start:

@@ -297,8 +297,8 @@ def _compose(prompt: str, count: int, rng: random.Random) -> tuple[str, ...]:
 class _LazyTokens:
     """Exactly ``count`` tokens, composed while they are read and kept for a second reading.
 
-    A 60,000-token answer takes ~14 ms to compose, which would stall the event loop before
-    the first token; a real server does that work elsewhere. Same tokens as :func:`_compose`.
+    Composing a very long answer up front would stall the event loop before the first
+    token; a real server does that work elsewhere. Same tokens as :func:`_compose`.
     """
 
     __slots__ = ("_count", "_made", "_source")

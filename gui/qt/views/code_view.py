@@ -248,7 +248,7 @@ class CodeView(QWidget):
         """
         key = (spec, problem)
         if spec is not None and key == self._shown:
-            return  # same run: skip regenerating (10,000 rows cost ~15 ms)
+            return  # same run: regenerating a 10,000-row snippet is not free, skip it
         self._shown = key
         message = ""
         code = ""

@@ -3,12 +3,11 @@
 The pane knows nothing about runs or providers: the caller tells it the phase, hands it
 the text that arrived since the last frame, then the final answer, an error and metrics.
 
-Rendering budget (measured offscreen, see ``tests/qt/test_results_grid.py``): one
-``append_text`` costs about 0.16 ms (plus ~0.3 ms for the repaint it causes) whatever the
-document size, because Qt relayouts only the paragraph being appended to, at roughly
-0.1 ms per KB of that paragraph. A single 100 KB paragraph would cost ~9 ms per frame, so while streaming the pane starts a
-new paragraph at a space once the current one passes :data:`SOFT_BREAK_CHARS` (a break the
-eye reads as an early line wrap). The final answer is rendered from the exact source text,
+One ``append_text`` costs the same whatever the document's size, because Qt relayouts only
+the paragraph being appended to, in proportion to that paragraph's length (figures in
+docs/performance-notes.md). A single long paragraph would cost more every frame, so while
+streaming the pane starts a new paragraph at a space once the current one passes
+:data:`SOFT_BREAK_CHARS` (a break the eye reads as an early line wrap). The final answer is rendered from the exact source text,
 and :meth:`CellPane.text` returns the exact source, so the break is display-only.
 """
 
@@ -52,7 +51,7 @@ STATUS_TEXT: dict[str, str] = {
 TERMINAL_PHASES = frozenset({"done", "failed", "cancelled"})
 
 #: While streaming, start a new paragraph at a space once the last one is this long, so
-#: each append relayouts at most ~2 KB (~0.5 ms) instead of the whole paragraph.
+#: each append relayouts at most this much instead of the whole paragraph.
 SOFT_BREAK_CHARS = 2000
 
 #: GitHub-flavoured Markdown without raw HTML: models often write tags such as ``<div>`` in
@@ -372,8 +371,8 @@ class CellPane(QFrame):
         already_shown = "".join(self._parts) == text and not self._rendered
         self._parts = [text]
         if len(text) > MARKDOWN_MAX_CHARS:
-            # Re-laying out a huge answer as Markdown froze the loop (~140 ms for 300 KB);
-            # the streamed plain text stays, exactly as the reader watched it arrive.
+            # Re-laying out a huge answer as Markdown froze the loop visibly; the streamed
+            # plain text stays, exactly as the reader watched it arrive.
             markdown = False
             if already_shown:
                 return

@@ -3,8 +3,8 @@
 Panes are created lazily. The grid keeps every cell's state (status, text, error, metrics)
 in plain records and only builds panes for the rows in or near the viewport, applying the
 stored state when a pane materialises and releasing panes of rows that scrolled far away.
-A pane costs about 1 ms to build and show, so 10,000 rows x 2 models stay as cheap as the
-few rows on screen; the window talks to the grid by cell id and never needs to know
+Building and showing a pane is the expensive part (docs/performance-notes.md), so 10,000 rows x
+2 models stay as cheap as the few rows on screen; the window talks to the grid by cell id and never needs to know
 whether a pane exists.
 
 Rows have one fixed height, so a row's position is ``row * row_height`` and the canvas can

@@ -294,7 +294,7 @@ class TimelineWidget(QAbstractScrollArea):
         """Append rows for ``cells``; a cell id already shown only gets its new label.
 
         The label column is as wide as the widest of the first :data:`MEASURED_LABELS` rows
-        (labels are elided to it anyway): measuring 20,000 labels took ~80 ms on the GUI thread.
+        (labels are elided to it anyway): measuring 20,000 labels froze the GUI thread.
         """
         metrics = self.fontMetrics()
         rows = self._model.rows
@@ -631,8 +631,8 @@ class TimelineWidget(QAbstractScrollArea):
                 painter.fillRect(0, y, width, row_h, colors["alt"])
             if index == self._hover:
                 painter.fillRect(0, y, width, row_h, colors["hover"])
-        # Lines as 1-px fillRects: measured, a 1-px pen's drawLine over a tall viewport cost
-        # ~0.3 ms each, a fillRect ~1 us.
+        # Lines as 1-px fillRects: a 1-px pen's drawLine over a tall viewport costs hundreds
+        # of times more (docs/performance-notes.md).
         grid = colors["grid"]
         for t in ticks:
             painter.fillRect(left + round((t - t0) * scale), header, 1, height - header, grid)
