@@ -300,8 +300,6 @@ class MainWindow(QMainWindow):
         view_menu.addAction(dock.toggleViewAction())
         view_menu.addAction(profiles_dock.toggleViewAction())
         help_menu = menu.addMenu("&Help")
-        self.about_action = help_menu.addAction("About Fanout Studio")
-        self.about_action.triggered.connect(self._on_about_action_triggered)
 
         # Workspace autosave/restore and the theme choice (views/workspace_binding.py).
         self.workspace = WorkspaceBinding(
@@ -318,7 +316,10 @@ class MainWindow(QMainWindow):
         self.workspace.theme_menu(view_menu)
         # Help > Demos: the presets --demo runs (views/demos_menu.py).
         self.demos_menu = DemosMenu(self)
-        menu.addMenu("&Help").addMenu(self.demos_menu)
+        help_menu.addMenu(self.demos_menu)
+        help_menu.addSeparator()
+        self.about_action = help_menu.addAction("About Fanout Studio")
+        self.about_action.triggered.connect(self._on_about_action_triggered)
         self.demos_menu.chosen.connect(self._on_demos_menu_chosen)
         self.demos_menu.failed.connect(self._on_providers_notice)
 

@@ -195,10 +195,12 @@ async def test_every_demo_is_in_the_help_menu_and_runs_from_there(qtbot: QtBot) 
     win = MainWindow()
     win.show()
     try:
+        names = [a.text().replace("&", "") for a in win.menuBar().actions()]
+        assert names.count("Help") == 1  # one Help menu: demos and About together
         menus = {a.text().replace("&", ""): a.menu() for a in win.menuBar().actions()}
-        assert "Help" in menus
         demos = win.demos_menu
         assert demos.menuAction() in menus["Help"].actions()
+        assert win.about_action in menus["Help"].actions()
         assert [a.data() for a in demos.actions()] == demo_names()
         await demos.title_entries()
         titles = {a.data(): a.text() for a in demos.actions()}
