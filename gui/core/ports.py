@@ -1,6 +1,9 @@
-"""What the engine needs from a provider layer, as protocols (the engine imports no LangChain).
+"""What the core needs from the layers around it, as protocols (the core imports none of them).
 
-``gui.providers.backend.LangChainBackend`` is the real implementation; tests may pass fakes.
+The engine needs a provider :class:`Backend` (``gui.providers.backend.LangChainBackend``);
+the session (:mod:`gui.core.session`) needs a :class:`RunHistory` to record runs in and reads
+past runs as :class:`PastRun` (``gui.storage.history.History`` and ``StoredRun``). Tests pass
+fakes.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, Protocol
 
 from gui.core.errors import Failure
-from gui.core.spec import Cell, ModelProfile
+from gui.core.events import Event
+from gui.core.metrics import CellMetrics
+from gui.core.spec import Cell, ModelProfile, RunSpec
 
 
 class ChainLike(Protocol):
@@ -65,3 +70,75 @@ class Backend(Protocol):
 
     def classify(self, exc: BaseException, profile: ModelProfile) -> Failure | None:
         """A :class:`Failure` for ``exc``, or ``None`` to let the engine's fallback decide."""
+
+
+class RunHistory(Protocol):
+    """Where the session records runs (``gui.storage.history.History``)."""
+
+    def recorder(
+        self,
+        *,
+        label: str | None = None,
+        into_run: str | None = None,
+        cell_map: Mapping[str, str] | None = None,
+    ) -> Callable[[Event], None]:
+        """A run subscriber that records it; ``into_run`` files a retry's cells under that run."""
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Block until everything recorded so far is stored; ``False`` on timeout."""
+
+
+class PastCell(Protocol):
+    """One cell of a past run as it ended (``gui.storage.history.StoredCell``)."""
+
+    @property
+    def cell_id(self) -> str:
+        """The cell's id (:class:`gui.core.spec.CellId` text)."""
+
+    @property
+    def status(self) -> str:
+        """``done``, ``failed`` or ``cancelled``."""
+
+    @property
+    def text(self) -> str:
+        """The answer, or the partial text."""
+
+    @property
+    def error(self) -> str | None:
+        """The error message or the cancel reason."""
+
+    @property
+    def metrics(self) -> CellMetrics | None:
+        """Timings and tokens, if recorded."""
+
+
+class PastRun(Protocol):
+    """A run from the history, shown read-only (``gui.storage.history.StoredRun``)."""
+
+    @property
+    def id(self) -> str:
+        """The run's id."""
+
+    @property
+    def spec(self) -> RunSpec:
+        """The plan that ran."""
+
+    @property
+    def created_at(self) -> float:
+        """Wall-clock epoch seconds when it started."""
+
+    @property
+    def status(self) -> str:
+        """``finished``, ``cancelled``, ``interrupted`` or ``running``."""
+
+    @property
+    def wall(self) -> float | None:
+        """Seconds it took, if it ended."""
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Column titles."""
+
+    @property
+    def cells(self) -> Sequence[PastCell]:
+        """The cells that ended (an interrupted run may miss some)."""

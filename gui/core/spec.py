@@ -262,12 +262,58 @@ def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
         raise SpecError(problem)
 
 
+_CELL_ID = re.compile(r"r(\d+)m(\d+)")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CellId:
+    """Where a cell sits in its run's grid: input row and model column (both 0-based).
+
+    Cell ids travel as text (events, the history, the grid): :meth:`text` makes one
+    (``CellId.text(2, 1) == "r2m1" == str(CellId(2, 1))``) and :meth:`parse` reads it back.
+    Nothing else formats or parses them.
+
+    Attributes:
+        row: Input row index.
+        col: Model column index.
+    """
+
+    row: int
+    col: int
+
+    @staticmethod
+    def text(row: int, col: int) -> str:
+        """The id of the cell at ``row``, ``col``, as text (no object made: runs have 100k)."""
+        return f"r{row}m{col}"
+
+    def __str__(self) -> str:
+        return CellId.text(self.row, self.col)
+
+    @classmethod
+    def parse(cls, text: str) -> CellId:
+        """The id :meth:`__str__` wrote.
+
+        Raises:
+            ValueError: ``text`` is not a cell id.
+        """
+        match = _CELL_ID.fullmatch(text)
+        if match is None:
+            raise ValueError(f"{text!r} is not a cell id (r<row>m<column>)")
+        return cls(int(match[1]), int(match[2]))
+
+    @classmethod
+    def grid(cls, rows: int, cols: int) -> list[list[str]]:
+        """Every cell id of a ``rows`` x ``cols`` grid, row by row, as text."""
+        text = cls.text
+        return [[text(r, c) for c in range(cols)] for r in range(rows)]
+
+
 @dataclass(frozen=True, slots=True)
 class Cell:
     """One (input row, model) pair: one request, one pane in the grid.
 
     Attributes:
-        id: Stable id within the run, ``r{row}m{model}``.
+        id: Stable id within the run, ``CellId.text(row, col)``.
         index: Position in the run's cell list (row-major).
         row: Index of the input row.
         col: Index of the model profile.
@@ -599,7 +645,7 @@ class RunSpec:
             inputs = dict(row)  # one copy per row, shared by its cells (nobody mutates it)
             repeated = counts[keys[r]] > 1
             for m, profile in enumerate(self.models):
-                out.append(Cell(f"r{r}m{m}", len(out), r, m, inputs, profile, repeated))
+                out.append(Cell(CellId.text(r, m), len(out), r, m, inputs, profile, repeated))
         return out
 
 
