@@ -95,11 +95,13 @@ async def _main(
     demo: str | None, quit_when_done: bool, quit_after: float | None, print_stats: bool
 ) -> int:
     from gui.qt.main_window import MainWindow
+    from gui.qt.services import default_services
 
     loop = asyncio.get_running_loop()
     install_asyncgen_hooks(loop)
     loop.set_exception_handler(_log_loop_exception)
-    window = MainWindow()
+    # History, exports, saved profiles and keys: made here, handed to the views that use them.
+    window = MainWindow(services=default_services())
     install_excepthook(lambda line: window.statusBar().showMessage(line, 15000))
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 

@@ -118,7 +118,7 @@ async def test_every_fault_ends_its_pane_visibly_and_the_window_keeps_up(
 
     assert summary.total == 12 and summary.done + summary.failed + summary.cancelled == 12
     assert summary.done == 2 and summary.failed == 10
-    history = window._history
+    history = window.services.history.history
     assert history is not None
     await asyncio.to_thread(history.flush)
     stored = await asyncio.to_thread(history.get_run, run.id)

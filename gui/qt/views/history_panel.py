@@ -1,7 +1,8 @@
 """Past runs: search, open read-only, run again, export, delete. Nothing here blocks the loop.
 
-The list comes from :class:`gui.storage.history.History` through ``asyncio.to_thread`` (SQLite
-reads happen off the GUI thread), newest first, filtered by template text, model and date.
+The list comes from the history service (:class:`gui.qt.services.HistoryService`, which reads
+SQLite off the GUI thread), newest first, filtered by template text, model and date; files are
+written by the export service.
 Export writes through a non-modal :class:`QFileDialog` (``open()``, never ``exec()``), and
 Delete asks inline, never with a modal message box: a nested event loop would stall the
 runs streaming meanwhile.
@@ -38,7 +39,7 @@ from PySide6.QtWidgets import (
 from gui.core.spec import one_line_label
 from gui.core.tasks import TaskOwner
 from gui.qt.resources import status_colors
-from gui.storage import paths
+from gui.qt.services import ExportService, HistoryService
 
 if TYPE_CHECKING:  # imported when first used: the window paints before SQLite is loaded
     from gui.storage.history import History, RunRecord, StoredRun
@@ -92,7 +93,8 @@ class HistoryPanel(QWidget):
     """The list of past runs with their actions.
 
     Args:
-        history: Where runs are stored (may be set later with :meth:`set_history`).
+        history: The history service; the list shows once :meth:`set_history` says it is open.
+        exports: Writes exported files.
 
     Signals:
         open_requested(StoredRun): show this run read-only in the grid.
@@ -102,9 +104,16 @@ class HistoryPanel(QWidget):
     open_requested = Signal(object)
     rerun_requested = Signal(object)
 
-    def __init__(self, history: History | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        history: HistoryService | None = None,
+        exports: ExportService | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
-        self._history = history
+        self._service = history or HistoryService()
+        self._exports = exports or ExportService()
+        self._history: History | None = None
         self._records: list[RunRecord] = []
         self._tasks = TaskOwner()
         self._dialog: QFileDialog | None = None
@@ -263,10 +272,7 @@ class HistoryPanel(QWidget):
             self._dialog.raise_()
             return
         self._export_run, self._export_fmt = run, fmt
-        from gui.storage.export import default_filename
-
-        name = default_filename(run, fmt)
-        start = str(paths.exports_dir() / name)
+        start = str(self._exports.default_path(run, fmt))
         dialog = QFileDialog(self, f"Export run {run.id}", start)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix(fmt)
@@ -298,13 +304,10 @@ class HistoryPanel(QWidget):
 
         from gui.storage.history import HistoryError
 
-        def read() -> tuple[list[RunRecord], list[str]]:
-            return history.list_runs(
-                query, model=model, since=since, limit=LIST_LIMIT
-            ), history.models()
-
         try:
-            records, models = await asyncio.to_thread(read)
+            records, models = await self._service.list_runs(
+                query, model=model, since=since, limit=LIST_LIMIT
+            )
         except HistoryError as exc:
             if shiboken6.isValid(self):
                 self._set_status(str(exc), ok=False)
@@ -368,7 +371,7 @@ class HistoryPanel(QWidget):
         from gui.storage.history import HistoryError
 
         try:
-            run = await asyncio.to_thread(history.get_run, run_id)
+            run = await self._service.get_run(run_id)
         except HistoryError as exc:
             self._set_status(str(exc), ok=False)
             return None
@@ -393,13 +396,8 @@ class HistoryPanel(QWidget):
             self.export_run(run, fmt)
 
     async def _write_export(self, run: StoredRun, fmt: str, path: Path) -> None:
-        def write() -> None:
-            from gui.storage.export import export
-
-            path.write_text(export(run, fmt), encoding="utf-8", newline="")
-
         try:
-            await asyncio.to_thread(write)
+            await self._exports.write(run, fmt, path)
         except OSError as exc:
             self._set_status(f"Could not export to {path}: {exc.strerror or exc}", ok=False)
             return
@@ -413,7 +411,7 @@ class HistoryPanel(QWidget):
         from gui.storage.history import HistoryError
 
         try:
-            deleted = await asyncio.to_thread(history.delete_run, run_id)
+            deleted = await self._service.delete_run(run_id)
         except HistoryError as exc:
             self._set_status(str(exc), ok=False)
             return
