@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from gui.core.errors import SpecError, TemplateError
+from gui.core.hosts import HostScope, host_scope
 
 
 class Strategy(StrEnum):
@@ -218,7 +219,7 @@ def _base_url_problem(base_url: str) -> str | None:
     if "://" not in base_url:
         # "localhost:11434/v1" parses with scheme "localhost": say what was meant instead.
         host = base_url.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
-        scheme = "http" if _looks_local(host) else "https"
+        scheme = "http" if host_scope(host) is not HostScope.INTERNET else "https"
         return (
             f"Base URL {shown!r} is not an http(s) URL: it has no scheme. "
             f"Write {scheme}://{base_url}."
@@ -236,16 +237,6 @@ def _base_url_problem(base_url: str) -> str | None:
     except ValueError:
         return f"Base URL {shown!r} has an invalid port. Use a number from 1 to 65535."
     return None
-
-
-def _looks_local(host: str) -> bool:
-    """Whether ``host`` is this machine or a LAN address (served over plain http)."""
-    return (
-        host in ("localhost", "0.0.0.0", "[::1]", "")
-        or host.endswith((".localhost", ".local", ".lan"))
-        or host.startswith(("127.", "10.", "192.168."))
-        or "." not in host
-    )
 
 
 def range_problem(name: str, value: float, bounds: tuple[float, float]) -> str | None:
