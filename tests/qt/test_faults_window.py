@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from pytestqt.qtbot import QtBot
 
-from gui.core.spec import ErrorPolicy, Limits, ModelProfile, ProviderKind, Strategy
+from gui.core.spec import CellId, ErrorPolicy, Limits, ModelProfile, ProviderKind, Strategy
 from gui.qt.main_window import MainWindow
 from tests.support.openai_server import Behavior, FakeOpenAIServer, RequestInfo, unused_port
 
@@ -126,18 +126,18 @@ async def test_every_fault_ends_its_pane_visibly_and_the_window_keeps_up(
 
     for row, topic in enumerate(topics):
         status, kind, words = EXPECTED[topic]
-        cell_id = f"r{row}m0"
+        cell_id = CellId.text(row, 0)
         assert window.grid.cell_status(cell_id) == status, topic
         error = window.grid.cell_error(cell_id)
         assert "\n" not in error and words in error, (topic, error)
         saved = stored.cell(cell_id)
         assert saved is not None and saved.status == status and saved.error_kind == kind, topic
         # The column whose server is not listening fails every row with where it tried.
-        gone = window.grid.cell_error(f"r{row}m1")
-        assert window.grid.cell_status(f"r{row}m1") == "failed"
+        gone = window.grid.cell_error(CellId.text(row, 1))
+        assert window.grid.cell_status(CellId.text(row, 1)) == "failed"
         assert "cannot connect" in gone or "connection" in gone, gone
-    dropped = window.grid.cell_source_text(f"r{topics.index('dropped')}m0")
-    assert dropped and stored.cell(f"r{topics.index('dropped')}m0").text == dropped  # type: ignore[union-attr]
+    dropped = window.grid.cell_source_text(CellId.text(topics.index("dropped"), 0))
+    assert dropped and stored.cell(CellId.text(topics.index("dropped"), 0)).text == dropped  # type: ignore[union-attr]
     assert window.progress.value() == 12
 
     lag = window.lag.stats()
@@ -189,11 +189,15 @@ async def test_cancelling_twenty_runs_in_a_row_mid_stream_leaves_nothing_behind(
             finished = signal_future(window.run_finished)
             run = window.start_run()
             assert run is not None
-            await until(lambda: all(window.grid.cell_text(f"r{r}m0") for r in range(3)), timeout=5)
+            await until(
+                lambda: all(window.grid.cell_text(CellId.text(r, 0)) for r in range(3)), timeout=5
+            )
             window.cancel_action.trigger()  # Esc
             summary = (await asyncio.wait_for(finished, 5))[0]
             assert summary.cancelled == 3 and summary.cancelled_by_user
-            assert all(window.grid.cell_text(f"r{r}m0") for r in range(3))  # partial text kept
+            assert all(
+                window.grid.cell_text(CellId.text(r, 0)) for r in range(3)
+            )  # partial text kept
         await until(lambda: server.in_flight == 0, timeout=5)  # every stream closed at the server
         gc.collect()
     assert server.disconnects == 60

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core.runner import Phase
 from gui.core.spec import one_line_label
 from gui.core.tasks import TaskOwner
 from gui.qt.resources import status_colors
@@ -421,7 +422,7 @@ class HistoryPanel(QWidget):
         self.refresh()
 
     def _set_status(self, text: str, ok: bool = True) -> None:
-        _bg, color = status_colors("done" if ok else "failed")
+        _bg, color = status_colors(Phase.DONE if ok else Phase.FAILED)
         self.status_label.setStyleSheet(f"color: {color.name()};" if text else "")
         self.status_label.setText(text)
 

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from gui.core.errors import SpecError
 from gui.core.keys import clear_text_warning, key_status
+from gui.core.runner import Phase
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
 from gui.core.tasks import TaskOwner
 from gui.qt.resources import status_colors
@@ -156,7 +157,7 @@ class ModelCard(QFrame):
         self.warning_label = QLabel(self)
         self.warning_label.setObjectName("inlineWarning")
         self.warning_label.setWordWrap(True)
-        _bg, warn = status_colors("retrying")
+        _bg, warn = status_colors(Phase.RETRYING)
         self.warning_label.setStyleSheet(f"color: {warn.name()};")
         self.warning_label.hide()
         root.addWidget(self.warning_label)
@@ -503,7 +504,7 @@ class ModelCard(QFrame):
             self.model_edit.setToolTip("Models the server lists: " + ", ".join(report.models[:30]))
 
     def _show_test_result(self, ok: bool, message: str) -> None:
-        _bg, color = status_colors("done" if ok else "failed")
+        _bg, color = status_colors(Phase.DONE if ok else Phase.FAILED)
         self.test_result_label.setStyleSheet(f"color: {color.name()};")
         self.test_result_label.setText(message)
 

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core.runner import Phase
 from gui.core.spec import ModelProfile, ProviderKind
 from gui.core.tasks import TaskOwner
 from gui.qt.resources import status_colors
@@ -317,7 +318,7 @@ class ProvidersPanel(QWidget):
 
     def _set_status(self, text: str, ok: bool = True) -> None:
         if text:
-            _bg, color = status_colors("done" if ok else "failed")
+            _bg, color = status_colors(Phase.DONE if ok else Phase.FAILED)
             self.status_label.setStyleSheet(f"color: {color.name()};")
         self.status_label.setText(text)
 
