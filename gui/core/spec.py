@@ -13,9 +13,9 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from gui.core.errors import SpecError, TemplateError
@@ -59,7 +59,10 @@ class ProviderKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SimSettings:
-    """Behaviour of the built-in simulated model.
+    """Behaviour of the built-in simulated model: the one list of its fields and defaults.
+
+    The simulated model (``gui.providers.simulated``), the CLI's ``--sim-*`` options and the
+    model editor read their defaults, choices and the latency rule from here.
 
     Attributes:
         ttft: Seconds before the first token.
@@ -81,13 +84,28 @@ class SimSettings:
     retry_after: float = 1.0
     seed: int | None = None
 
+    #: How a simulated failure looks: HTTP 429, HTTP 503, a stall, a dropped connection.
+    FAILURE_KINDS: ClassVar[tuple[str, ...]] = ("rate_limit", "server_error", "timeout", "drop")
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of field ``name`` (for help texts and other layers' defaults)."""
+        return cls.__dataclass_fields__[name].default
+
     @classmethod
     def with_latency(cls, total_s: float, **kwargs: Any) -> SimSettings:
-        """Settings whose whole request (first token plus streaming) takes ``total_s``."""
-        tokens = int(kwargs.pop("output_tokens", 60))
+        """Settings whose whole request (first token plus streaming) takes ``total_s``.
+
+        The first token comes after a fifth of it (at most 0.3 s), the rest streams; 0 (or
+        less) means as fast as possible.
+        """
+        tokens = int(kwargs.pop("output_tokens", cls.default("output_tokens")))
+        if total_s <= 0:
+            return cls(ttft=0.0, tokens_per_second=0.0, output_tokens=tokens, **kwargs)
         ttft = min(0.3, 0.2 * total_s)
         stream_s = max(total_s - ttft, 1e-3)
-        return cls(ttft=ttft, tokens_per_second=tokens / stream_s, output_tokens=tokens, **kwargs)
+        tps = tokens / stream_s if tokens else 0.0
+        return cls(ttft=ttft, tokens_per_second=tps, output_tokens=tokens, **kwargs)
 
     @property
     def latency(self) -> float:
@@ -683,7 +701,7 @@ def make_spec(
 
 
 def _known(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
-    names = {f for f in cls.__dataclass_fields__}
+    names = {f.name for f in fields(cls)}  # not __dataclass_fields__: it lists ClassVars
     return {k: v for k, v in data.items() if k in names}
 
 
@@ -699,7 +717,7 @@ def profile_to_dict(profile: ModelProfile) -> dict[str, Any]:
         "max_tokens": profile.max_tokens,
         "max_concurrency": profile.max_concurrency,
         "key_ref": profile.key_ref,
-        "sim": {f: getattr(profile.sim, f) for f in SimSettings.__dataclass_fields__},
+        "sim": {f.name: getattr(profile.sim, f.name) for f in fields(SimSettings)},
     }
 
 

@@ -43,7 +43,7 @@ from gui.qt.resources import status_colors
 from gui.storage.profiles import PROVIDER_PRESETS, SavedProfile
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
-FAILURE_KINDS = ("rate_limit", "server_error", "timeout", "drop")
+FAILURE_KINDS = SimSettings.FAILURE_KINDS
 
 
 def default_profiles() -> list[ModelProfile]:
