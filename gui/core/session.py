@@ -224,7 +224,7 @@ class Session:
     ) -> None:
         self._make_backend = backend
         self._history = history
-        self._listeners: list[Listener] = []
+        self._listeners: tuple[Listener, ...] = ()  # a tuple: no copy per event
         self._tasks = TaskOwner()
         self._live: dict[str, _Live] = {}
         self._main: _Live | None = None
@@ -238,11 +238,10 @@ class Session:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(event)`` for every event from now on; returns an unsubscribe."""
-        self._listeners.append(listener)
+        self._listeners = (*self._listeners, listener)
 
         def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+            self._listeners = tuple(x for x in self._listeners if x is not listener)
 
         return unsubscribe
 
@@ -445,7 +444,7 @@ class Session:
             raise Busy("A run is in progress: cancel it or let it finish.")
 
     def _emit(self, event: ev.Event | SessionEvent) -> None:
-        for listener in tuple(self._listeners):
+        for listener in self._listeners:
             try:
                 listener(event)
             except Exception:
