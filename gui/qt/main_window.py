@@ -21,17 +21,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
-    QProgressBar,
     QSplitter,
     QTabWidget,
-    QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -67,7 +64,8 @@ from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
 from gui.qt.views.providers_panel import ProvidersPanel
 from gui.qt.views.results_page import ResultsPage
-from gui.qt.widgets.lag_meter import LagMeter, LagSparkline
+from gui.qt.views.run_controls import RunControls
+from gui.qt.widgets.lag_meter import LagMeter
 from gui.qt.widgets.strategy_chart import StrategyChart
 from gui.qt.widgets.timeline import TimelineWidget
 
@@ -222,10 +220,17 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.concurrency_dock, self.profiles_dock)
         self.concurrency_dock.raise_()
 
-        self._build_actions()
+        self.controls = RunControls(self)
+        c = self.controls
+        self.run_action, self.cancel_action = c.run_action, c.cancel_action
+        self.compare_action, self.block_action = c.compare_action, c.block_action
+        self.progress, self.counts_label, self.run_button = c.progress, c.counts_label, c.run_button
+        self.run_action.triggered.connect(self._on_run_action_triggered)
+        self.cancel_action.triggered.connect(self.cancel_all)
+        self.compare_action.triggered.connect(self._on_compare_action_triggered)
         self._build_menus()
-        self._build_toolbar()
-        self._build_status_bar()
+        self.lag.updated.connect(self._on_lag_updated)
+        self.lag.froze.connect(self._on_lag_froze)
 
         self.prompt.run_requested.connect(self._on_run_action_triggered)
         self.prompt.variables_changed.connect(self._on_prompt_variables_changed)
@@ -256,32 +261,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         return dock
 
-    def _build_actions(self) -> None:
-        self.run_action = QAction("Run", self)
-        self.run_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.run_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
-        self.run_action.setToolTip("Run every input on every model (Ctrl+Enter)")
-        self.run_action.triggered.connect(self._on_run_action_triggered)
-        self.cancel_action = QAction("Cancel all", self)
-        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        self.cancel_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
-        self.cancel_action.setToolTip(
-            "Cancel every cell still queued or streaming (Esc); partial text is kept"
-        )
-        self.cancel_action.setEnabled(False)
-        self.cancel_action.triggered.connect(self.cancel_all)
-        self.compare_action = QAction("Compare strategies", self)
-        self.compare_action.setShortcut(QKeySequence("Ctrl+Shift+Return"))
-        self.compare_action.setToolTip(
-            "Run the same cells through sync, sequential, gather, abatch, as_completed and stream, and chart what each cost"
-        )
-        self.compare_action.triggered.connect(self._on_compare_action_triggered)
-        self.block_action = QAction("Block the UI demo (sync on the GUI thread)", self)
-        self.block_action.setCheckable(True)
-        self.block_action.setToolTip(
-            "Demo only: with the sync strategy, call chain.invoke on the GUI thread so the window visibly freezes; the lag meter then reports the freeze"
-        )
-
     def _build_menus(self) -> None:
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
@@ -308,44 +287,6 @@ class MainWindow(QMainWindow):
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.concurrency_dock.toggleViewAction())
         view_menu.addAction(self.profiles_dock.toggleViewAction())
-
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Run")
-        bar.setObjectName("runToolBar")
-        bar.setMovable(False)
-        bar.setIconSize(QSize(16, 16))
-        self.run_button = QToolButton()
-        self.run_button.setDefaultAction(self.run_action)
-        self.run_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.run_button.setMinimumWidth(130)
-        self.run_button.setObjectName("runButton")
-        bar.addWidget(self.run_button)
-        cancel_button = QToolButton()
-        cancel_button.setDefaultAction(self.cancel_action)
-        bar.addWidget(cancel_button)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(260)
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("")  # "%v / %m" once a run shows
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        bar.addSeparator()
-        bar.addWidget(self.progress)
-        self.addToolBar(bar)
-
-    def _build_status_bar(self) -> None:
-        status = self.statusBar()
-        self.wall_label = QLabel("ready")
-        self.counts_label = QLabel("")
-        self.lag_label = QLabel("")
-        self.lag_label.setToolTip(
-            "Event-loop lag: how late a 10 ms heartbeat fires (p99 of the last seconds). Under 16 ms means the window never stuttered."
-        )
-        self.sparkline = LagSparkline()
-        for w in (self.counts_label, self.wall_label, self.lag_label, self.sparkline):
-            status.addPermanentWidget(w)
-        self.lag.updated.connect(self._on_lag_updated)
-        self.lag.froze.connect(self._on_lag_froze)
 
     # ------------------------------------------------------------------ public API
 
@@ -508,7 +449,6 @@ class MainWindow(QMainWindow):
         self.timeline.reset(self.results.show_run(run))
         if self.tabs.currentWidget() is self.code:  # else built when the tab is shown (~0.1 s
             self.code.set_spec(run.spec)  # for 10,000 rows: not on every run start)
-        self.progress.setFormat("%v / %m")
         self._show_counts(self.session.counts)
         self._set_running(True)
         self.lag.start()
@@ -543,9 +483,8 @@ class MainWindow(QMainWindow):
         past = event.past
         self.results.show_past(past, event.counts)
         self.timeline.reset([])
-        self.progress.setFormat("%v / %m")
         self._show_counts(event.counts)
-        self.wall_label.setText(f"wall {past.wall:.1f} s" if past.wall is not None else "")
+        self.controls.wall_label.setText(f"wall {past.wall:.1f} s" if past.wall is not None else "")
         c = event.counts
         self.statusBar().showMessage(
             f"Showing past run {past.id} ({past.status}): {c.done} done, {c.failed} failed,"
@@ -565,23 +504,17 @@ class MainWindow(QMainWindow):
     def _show_counts(self, c: Counts) -> None:
         """Gauges, progress bar and status counts: once per frame at most."""
         self.limits.set_gauges(c.in_flight, c.waiting, c.done, c.failed, c.cancelled, c.total)
-        self.counts_label.setText(c.text())
-        self.progress.setRange(0, max(c.total, 1))
-        self.progress.setValue(c.ended)
-        if self.running:
-            self.run_action.setText(f"Running {c.ended} / {c.total}")
+        self.controls.show_counts(c, self.running)
 
     def _set_running(self, running: bool) -> None:
         _defer_full_gc(running)
-        self.cancel_action.setEnabled(running)
-        self.run_action.setEnabled(not running)
+        self.controls.set_running(running)
         self.limits.set_run_active(running)
         if running:
             if not self._clock.isActive():
                 self._clock.start()
         else:
             self._clock.stop()
-            self.run_action.setText("Run")
 
     # ------------------------------------------------------------------ slots
 
@@ -597,11 +530,7 @@ class MainWindow(QMainWindow):
         elapsed = self.session.elapsed()
         if self.running:
             self.timeline.set_now(elapsed)
-        self.wall_label.setText(f"wall {elapsed:.1f} s")
-        recent = sorted(self.lag.recent()[-200:])
-        if recent:
-            p99 = recent[min(len(recent) - 1, round(0.99 * (len(recent) - 1)))]
-            self.lag_label.setText(f"loop lag p99 {p99:.1f} ms")
+        self.controls.show_clock(elapsed, self.lag.recent())
 
     def _on_tabs_current_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.code:
@@ -615,7 +544,7 @@ class MainWindow(QMainWindow):
                 self.code.set_spec(None, str(exc))
 
     def _on_lag_updated(self) -> None:
-        self.sparkline.set_samples(self.lag.recent())
+        self.controls.sparkline.set_samples(self.lag.recent())
 
     def _on_lag_froze(self, ms: float) -> None:
         self.statusBar().showMessage(
