@@ -648,7 +648,7 @@ class History:
     ) -> Callable[[Event], None]:
         """A subscriber for :meth:`~gui.core.runner.Run.subscribe` that records the run.
 
-        Subscribe it before the run starts (right after :meth:`Runner.start` returns is
+        Subscribe it before the run starts (right after :meth:`Run.start` returns is
         still in time: ``RunStarted`` comes from the run's first task step). It returns in
         about a microsecond: text chunks are dropped at once, the few other events that
         matter are queued for the writer thread.
