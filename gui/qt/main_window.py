@@ -416,7 +416,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ session events
 
     def _on_session_event(self, event: ev.Event | SessionEvent) -> None:
-        if isinstance(event, ev.Event | CountsChanged):  # per cell: drawn once per frame
+        kind = type(event)  # a text chunk per token comes here: the cheapest test first
+        if kind is ev.TextChunk or kind is CountsChanged or isinstance(event, ev.Event):
             self._to_bridge(event)
             return
         self._bridge.flush()  # what came before is drawn first, in order
