@@ -319,9 +319,14 @@ class Session:
 
         Returns:
             The retry run, or ``None`` when the cell is unknown or has not ended.
+
+        Raises:
+            Busy: a strategy comparison is running (its cells are measurements).
         """
+        if self._comparing:
+            raise Busy("A strategy comparison is running: retry once it has ended.")
         main = self._main
-        if main is None or self._closing or self._comparing:
+        if main is None or self._closing:
             return None
         if self._phase.get(cell_id) not in (Phase.DONE, Phase.FAILED, Phase.CANCELLED):
             return None

@@ -639,7 +639,12 @@ class MainWindow(QMainWindow):
         current = self.models.profiles()
         col = CellId.parse(cell_id).col
         model = current[col] if col < len(current) else None
-        if self.session.retry(cell_id, model=model, limits=self.limits.limits()) is None:
+        try:
+            retried = self.session.retry(cell_id, model=model, limits=self.limits.limits())
+        except Busy as exc:
+            self.statusBar().showMessage(str(exc), 6000)
+            return
+        if retried is None:
             self.statusBar().showMessage("This cell is still running: cancel it first.", 6000)
 
     # ------------------------------------------------------------------ internals

@@ -298,6 +298,8 @@ async def test_comparison_cancelled_half_way() -> None:
     await asyncio.wait_for(third, 20)
     with pytest.raises(Busy):
         session.start(spec)
+    with pytest.raises(Busy, match="comparison"):
+        session.retry("r0m0")
     session.cancel_all()
     results = await asyncio.wait_for(task, 20)
     end = await done
