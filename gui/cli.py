@@ -227,32 +227,35 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         "--sim-ttft",
         type=_non_negative_float,
         metavar="S",
-        help="seconds to first token (default 0.3)",
+        help=f"seconds to first token (default {_SIM.ttft:g})",
     )
     sim.add_argument(
         "--sim-tps",
         type=_non_negative_float,
         metavar="N",
-        help="tokens per second, 0 = unlimited (default 40)",
+        help=f"tokens per second, 0 = unlimited (default {_SIM.tokens_per_second:g})",
     )
     sim.add_argument(
-        "--sim-tokens", type=_positive_int, metavar="N", help="tokens per answer (default 60)"
+        "--sim-tokens",
+        type=_positive_int,
+        metavar="N",
+        help=f"tokens per answer (default {_SIM.output_tokens})",
     )
     sim.add_argument(
         "--sim-jitter",
         type=_non_negative_float,
         metavar="F",
-        help="relative timing jitter (default 0.1)",
+        help=f"relative timing jitter (default {_SIM.jitter:g})",
     )
     sim.add_argument(
         "--sim-failure-rate",
         type=_non_negative_float,
         metavar="P",
-        help="probability a request fails (default 0)",
+        help=f"probability a request fails (default {_SIM.failure_rate:g})",
     )
     sim.add_argument(
         "--sim-failure-kind",
-        choices=["rate_limit", "server_error", "timeout", "drop"],
+        choices=SimSettings.FAILURE_KINDS,
         help="how simulated failures look",
     )
     sim.add_argument("--seed", type=int, help="seed for reproducible simulated text and failures")

@@ -28,9 +28,10 @@ import re
 import threading
 import time
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlparse, urlsplit
 
-from gui.core.spec import ModelProfile
+from gui.core.hosts import HostScope, host_scope
+from gui.core.spec import ModelProfile, ProviderKind
 
 __all__ = [
     "DEFAULT_KEY_ENV",
@@ -206,3 +207,35 @@ def redact(text: str) -> str:
     if "asic" in text or "ASIC" in text:
         text = _BASIC.sub(_basic, text)
     return text
+
+
+def key_status(profile: ModelProfile) -> str:
+    """Where the profile's API key comes from (the value itself is never shown)."""
+    if profile.key_ref and held(profile.key_ref):
+        return f"key saved in the system keyring (profile {profile.key_ref!r})"
+    name = profile.api_key_env
+    if os.environ.get(name):
+        return f"key found in ${name}"
+    if profile.base_url is None:
+        return f"no key in ${name} (api.openai.com needs one)"
+    return f"no key in ${name} (fine for local servers)"
+
+
+def clear_text_warning(profile: ModelProfile) -> str | None:
+    """A warning when the profile's API key would travel unencrypted to another machine."""
+    if profile.provider is not ProviderKind.OPENAI or not profile.base_url:
+        return None
+    url = urlparse(profile.base_url)
+    if url.scheme != "http" or not url.netloc:
+        return None
+    if host_scope(url.hostname) is HostScope.THIS_MACHINE:
+        return None
+    which = (
+        f"the key saved for {profile.key_ref!r}"
+        if profile.key_ref
+        else f"the API key in ${profile.api_key_env}"
+    )
+    return (
+        f"Plain http:// to {url.hostname}: {which} would travel in clear text. Use https:// "
+        "unless this network is trusted."
+    )

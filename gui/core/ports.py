@@ -1,9 +1,10 @@
-"""The engine's interfaces, as protocols: what it needs from a provider layer (the engine
-imports no LangChain), and what a scheduling strategy needs from a run.
+"""What the core needs from the layers around it, as protocols (the core imports none of them).
 
-``gui.providers.backend.LangChainBackend`` is the real backend and ``gui.core.runner.Run`` the
-real run; tests may pass fakes. Strategies depend on :class:`CellScheduler` rather than on
-``Run``, so ``gui.core.strategies`` and ``gui.core.runner`` do not import each other.
+The engine needs a provider :class:`Backend` (``gui.providers.backend.LangChainBackend``);
+the session (:mod:`gui.core.session`) needs a :class:`RunHistory` to record runs in and reads
+past runs as :class:`PastRun` (``gui.storage.history.History`` and ``StoredRun``); a scheduling
+strategy needs a :class:`CellScheduler` (``gui.core.runner.Run``), so ``gui.core.strategies``
+and ``gui.core.runner`` do not import each other. Tests pass fakes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from gui.core.errors import Failure
-from gui.core.spec import Cell, Limits, ModelProfile
+from gui.core.events import Event
+from gui.core.metrics import CellMetrics
+from gui.core.spec import Cell, Limits, ModelProfile, RunSpec
 
 
 class CallMode(StrEnum):
@@ -114,3 +117,75 @@ class CellScheduler(Protocol):
 
     def spawn(self, cell: Cell, mode: CallMode) -> asyncio.Task[None]:
         """Create (or return) the owned task that runs ``cell``."""
+
+
+class RunHistory(Protocol):
+    """Where the session records runs (``gui.storage.history.History``)."""
+
+    def recorder(
+        self,
+        *,
+        label: str | None = None,
+        into_run: str | None = None,
+        cell_map: Mapping[str, str] | None = None,
+    ) -> Callable[[Event], None]:
+        """A run subscriber that records it; ``into_run`` files a retry's cells under that run."""
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Block until everything recorded so far is stored; ``False`` on timeout."""
+
+
+class PastCell(Protocol):
+    """One cell of a past run as it ended (``gui.storage.history.StoredCell``)."""
+
+    @property
+    def cell_id(self) -> str:
+        """The cell's id (:class:`gui.core.spec.CellId` text)."""
+
+    @property
+    def status(self) -> str:
+        """``done``, ``failed`` or ``cancelled``."""
+
+    @property
+    def text(self) -> str:
+        """The answer, or the partial text."""
+
+    @property
+    def error(self) -> str | None:
+        """The error message or the cancel reason."""
+
+    @property
+    def metrics(self) -> CellMetrics | None:
+        """Timings and tokens, if recorded."""
+
+
+class PastRun(Protocol):
+    """A run from the history, shown read-only (``gui.storage.history.StoredRun``)."""
+
+    @property
+    def id(self) -> str:
+        """The run's id."""
+
+    @property
+    def spec(self) -> RunSpec:
+        """The plan that ran."""
+
+    @property
+    def created_at(self) -> float:
+        """Wall-clock epoch seconds when it started."""
+
+    @property
+    def status(self) -> str:
+        """``finished``, ``cancelled``, ``interrupted`` or ``running``."""
+
+    @property
+    def wall(self) -> float | None:
+        """Seconds it took, if it ended."""
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Column titles."""
+
+    @property
+    def cells(self) -> Sequence[PastCell]:
+        """The cells that ended (an interrupted run may miss some)."""

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, KeysView, Mapping
 from dataclasses import replace
 from enum import StrEnum
 from typing import Any
@@ -38,6 +38,8 @@ Subscriber = Callable[[ev.Event], None]
 CANCELLED_BY_USER = "Cancelled by user; partial text kept."
 CANCELLED_FAIL_FAST = "Cancelled: another cell failed and the error policy is fail fast."
 CANCELLED_SHUTDOWN = "Cancelled: the run was stopped."
+#: A user's cancel of a cell whose request never went out: there is no partial text to keep.
+CANCELLED_BEFORE_START = "Cancelled before it started."
 
 #: Key in a blocking call's ``config["configurable"]``: the seconds the call may take. A thread
 #: cannot be cancelled, so the engine's own timeout only abandons it; a backend should make the
@@ -68,7 +70,11 @@ _run_numbers = itertools.count(1)
 
 
 class Run:
-    """One execution of a :class:`RunSpec`; :meth:`start` launches it, :meth:`wait` ends with it."""
+    """One execution of a :class:`RunSpec`.
+
+    The app starts runs through :class:`gui.core.session.Session`, which keeps them alive
+    and records them; the CLI and the benchmark create one and await :meth:`wait`.
+    """
 
     def __init__(
         self,
@@ -180,6 +186,11 @@ class Run:
     def phase(self, cell_id: str) -> Phase:
         """Current phase of a cell."""
         return self._phase[cell_id]
+
+    @property
+    def cell_ids(self) -> KeysView[str]:
+        """The ids of the run's cells."""
+        return self._by_id.keys()
 
     def count(self, phase: Phase) -> int:
         """How many cells are in ``phase`` now."""
@@ -367,6 +378,8 @@ class Run:
         clock = self._clocks.setdefault(cell.id, CellClock(queued_at=self._now()))
         self._set_phase(cell.id, Phase.CANCELLED)
         reason = self._cancel_reasons.get(cell.id, CANCELLED_SHUTDOWN)
+        if reason == CANCELLED_BY_USER and clock.started_at is None:
+            reason = CANCELLED_BEFORE_START
         self._emit(
             ev.CellCancelled(
                 self.id, self._now(), cell.id, reason, text, clock.freeze(self._now(), text)
@@ -604,6 +617,7 @@ def run_in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[A
 
 
 __all__ = [
+    "CANCELLED_BEFORE_START",
     "REQUEST_TIMEOUT_KEY",
     "CallMode",
     "ErrorKind",

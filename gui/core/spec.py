@@ -8,14 +8,16 @@ during a run go through :meth:`gui.core.runner.Run.set_limits`, which makes a ne
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from gui.core.errors import SpecError, TemplateError
+from gui.core.hosts import HostScope, host_scope
 from gui.core.templates import empty_column_message, missing_column_message, template_variables
 from gui.core.text import one_line_label
 
@@ -57,7 +59,10 @@ class ProviderKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SimSettings:
-    """Behaviour of the built-in simulated model.
+    """Behaviour of the built-in simulated model: the one list of its fields and defaults.
+
+    The simulated model (``gui.providers.simulated``), the CLI's ``--sim-*`` options and the
+    model editor read their defaults, choices and the latency rule from here.
 
     Attributes:
         ttft: Seconds before the first token.
@@ -79,13 +84,28 @@ class SimSettings:
     retry_after: float = 1.0
     seed: int | None = None
 
+    #: How a simulated failure looks: HTTP 429, HTTP 503, a stall, a dropped connection.
+    FAILURE_KINDS: ClassVar[tuple[str, ...]] = ("rate_limit", "server_error", "timeout", "drop")
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of field ``name`` (for help texts and other layers' defaults)."""
+        return cls.__dataclass_fields__[name].default
+
     @classmethod
     def with_latency(cls, total_s: float, **kwargs: Any) -> SimSettings:
-        """Settings whose whole request (first token plus streaming) takes ``total_s``."""
-        tokens = int(kwargs.pop("output_tokens", 60))
+        """Settings whose whole request (first token plus streaming) takes ``total_s``.
+
+        The first token comes after a fifth of it (at most 0.3 s), the rest streams; 0 (or
+        less) means as fast as possible.
+        """
+        tokens = int(kwargs.pop("output_tokens", cls.default("output_tokens")))
+        if total_s <= 0:
+            return cls(ttft=0.0, tokens_per_second=0.0, output_tokens=tokens, **kwargs)
         ttft = min(0.3, 0.2 * total_s)
         stream_s = max(total_s - ttft, 1e-3)
-        return cls(ttft=ttft, tokens_per_second=tokens / stream_s, output_tokens=tokens, **kwargs)
+        tps = tokens / stream_s if tokens else 0.0
+        return cls(ttft=ttft, tokens_per_second=tps, output_tokens=tokens, **kwargs)
 
     @property
     def latency(self) -> float:
@@ -217,7 +237,7 @@ def _base_url_problem(base_url: str) -> str | None:
     if "://" not in base_url:
         # "localhost:11434/v1" parses with scheme "localhost": say what was meant instead.
         host = base_url.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
-        scheme = "http" if _looks_local(host) else "https"
+        scheme = "http" if host_scope(host) is not HostScope.INTERNET else "https"
         return (
             f"Base URL {shown!r} is not an http(s) URL: it has no scheme. "
             f"Write {scheme}://{base_url}."
@@ -237,16 +257,6 @@ def _base_url_problem(base_url: str) -> str | None:
     return None
 
 
-def _looks_local(host: str) -> bool:
-    """Whether ``host`` is this machine or a LAN address (served over plain http)."""
-    return (
-        host in ("localhost", "0.0.0.0", "[::1]", "")
-        or host.endswith((".localhost", ".local", ".lan"))
-        or host.startswith(("127.", "10.", "192.168."))
-        or "." not in host
-    )
-
-
 def range_problem(name: str, value: float, bounds: tuple[float, float]) -> str | None:
     """The one-line reason ``value`` is outside ``bounds`` (naming the range), or ``None``."""
     lo, hi = bounds
@@ -261,12 +271,58 @@ def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
         raise SpecError(problem)
 
 
+_CELL_ID = re.compile(r"r(\d+)m(\d+)")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CellId:
+    """Where a cell sits in its run's grid: input row and model column (both 0-based).
+
+    Cell ids travel as text (events, the history, the grid): :meth:`text` makes one
+    (``CellId.text(2, 1) == "r2m1" == str(CellId(2, 1))``) and :meth:`parse` reads it back.
+    Nothing else formats or parses them.
+
+    Attributes:
+        row: Input row index.
+        col: Model column index.
+    """
+
+    row: int
+    col: int
+
+    @staticmethod
+    def text(row: int, col: int) -> str:
+        """The id of the cell at ``row``, ``col``, as text (no object made: runs have 100k)."""
+        return f"r{row}m{col}"
+
+    def __str__(self) -> str:
+        return CellId.text(self.row, self.col)
+
+    @classmethod
+    def parse(cls, text: str) -> CellId:
+        """The id :meth:`__str__` wrote.
+
+        Raises:
+            ValueError: ``text`` is not a cell id.
+        """
+        match = _CELL_ID.fullmatch(text)
+        if match is None:
+            raise ValueError(f"{text!r} is not a cell id (r<row>m<column>)")
+        return cls(int(match[1]), int(match[2]))
+
+    @classmethod
+    def grid(cls, rows: int, cols: int) -> list[list[str]]:
+        """Every cell id of a ``rows`` x ``cols`` grid, row by row, as text."""
+        text = cls.text
+        return [[text(r, c) for c in range(cols)] for r in range(rows)]
+
+
 @dataclass(frozen=True, slots=True)
 class Cell:
     """One (input row, model) pair: one request, one pane in the grid.
 
     Attributes:
-        id: Stable id within the run, ``r{row}m{model}``.
+        id: Stable id within the run, ``CellId.text(row, col)``.
         index: Position in the run's cell list (row-major).
         row: Index of the input row.
         col: Index of the model profile.
@@ -367,7 +423,7 @@ class RunSpec:
             inputs = dict(row)  # one copy per row, shared by its cells (nobody mutates it)
             repeated = counts[keys[r]] > 1
             for m, profile in enumerate(self.models):
-                out.append(Cell(f"r{r}m{m}", len(out), r, m, inputs, profile, repeated))
+                out.append(Cell(CellId.text(r, m), len(out), r, m, inputs, profile, repeated))
         return out
 
 
@@ -414,7 +470,7 @@ def make_spec(
 
 
 def _known(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
-    names = {f for f in cls.__dataclass_fields__}
+    names = {f.name for f in fields(cls)}  # not __dataclass_fields__: it lists ClassVars
     return {k: v for k, v in data.items() if k in names}
 
 
@@ -430,7 +486,7 @@ def profile_to_dict(profile: ModelProfile) -> dict[str, Any]:
         "max_tokens": profile.max_tokens,
         "max_concurrency": profile.max_concurrency,
         "key_ref": profile.key_ref,
-        "sim": {f: getattr(profile.sim, f) for f in SimSettings.__dataclass_fields__},
+        "sim": {f.name: getattr(profile.sim, f.name) for f in fields(SimSettings)},
     }
 
 

@@ -2,7 +2,9 @@
 
 asyncio keeps only weak references to tasks, so a task nobody holds can vanish mid-way;
 and a widget that starts work must be able to stop it when it goes away. Every task the
-window and its panels start belongs to a :class:`TaskOwner`.
+window and its views start belongs to a :class:`TaskOwner`. Tasks may share a group, and
+``exclusive=True`` makes "the newest request wins" a choice (as Textual's
+``@work(exclusive=True)`` does): starting a task cancels the group's earlier ones.
 """
 
 from __future__ import annotations
@@ -20,23 +22,48 @@ class TaskOwner:
     """The tasks one object started."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[asyncio.Task[Any], str | None] = {}
 
-    def spawn(self, coro: Coroutine[Any, Any, _T], name: str) -> asyncio.Task[_T]:
-        """Start ``coro`` as a task named ``name`` on the running loop and keep it."""
+    def spawn(
+        self,
+        coro: Coroutine[Any, Any, _T],
+        name: str,
+        *,
+        group: str | None = None,
+        exclusive: bool = False,
+    ) -> asyncio.Task[_T]:
+        """Start ``coro`` as a task named ``name`` on the running loop and keep it.
+
+        Args:
+            coro: The work.
+            name: The task's name (``fanout-...``; shows in debug views and leak checks).
+            group: Tasks doing the same job (e.g. ``test-connection``), to cancel together.
+            exclusive: Cancel the group's tasks still running before this one starts.
+        """
+        if exclusive:
+            self.cancel_group(group)
         task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = group
+        task.add_done_callback(self._forget)
         return task
 
-    def pending(self) -> list[asyncio.Task[Any]]:
-        """Tasks not done yet."""
-        return [t for t in self._tasks if not t.done()]
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.pop(task, None)
+
+    def pending(self, group: str | None = None) -> list[asyncio.Task[Any]]:
+        """Tasks not done yet (of ``group`` only, when given)."""
+        return [t for t, g in self._tasks.items() if not t.done() and (group is None or g == group)]
 
     async def wait_idle(self) -> None:
         """Wait until every task, including ones started meanwhile, is done."""
         while pending := self.pending():
             await asyncio.wait(pending)
+
+    def cancel_group(self, group: str | None) -> None:
+        """Cancel the tasks of ``group`` still running (``None``: those without a group)."""
+        for task, g in list(self._tasks.items()):
+            if g == group and not task.done():
+                task.cancel()
 
     def cancel_all(self) -> None:
         """Cancel every task still running."""

@@ -30,6 +30,8 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from gui.core.spec import SimSettings
+
 __all__ = [
     "FailureKind",
     "SimulatedChatModel",
@@ -39,7 +41,10 @@ __all__ = [
     "SimulatedServerError",
 ]
 
-FailureKind = Literal["rate_limit", "server_error", "timeout", "drop"]
+FailureKind = Literal["rate_limit", "server_error", "timeout", "drop"]  # SimSettings.FAILURE_KINDS
+
+# Defaults and the latency rule come from the settings the rest of the app uses.
+_SIM = SimSettings()
 
 # Unlimited pace still hands the event loop back this often, so one fast stream cannot starve
 # the window (or 1,999 other streams).
@@ -381,25 +386,25 @@ class SimulatedChatModel(BaseChatModel):
     model_name: str = Field(default="sim-1", alias="model")
     """Model name reported in response metadata; a per-call ``model=`` overrides it."""
 
-    ttft: float = Field(default=0.3, ge=0.0)
+    ttft: float = Field(default=_SIM.ttft, ge=0.0)
     """Seconds from the request to the first token."""
 
-    tokens_per_second: float = 40.0
+    tokens_per_second: float = _SIM.tokens_per_second
     """Streaming pace after the first token; ``<= 0`` or ``inf`` means as fast as possible."""
 
-    output_tokens: int = Field(default=60, ge=0)
+    output_tokens: int = Field(default=_SIM.output_tokens, ge=0)
     """Tokens in every answer (before ``max_tokens`` and stop sequences cut it short)."""
 
-    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+    jitter: float = Field(default=_SIM.jitter, ge=0.0, le=1.0)
     """Relative random variation (±) of ``ttft`` and of the token pace, per request; 0 = exact."""
 
-    failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    failure_rate: float = Field(default=_SIM.failure_rate, ge=0.0, le=1.0)
     """Probability that a request fails with ``failure_kind``."""
 
-    failure_kind: FailureKind = "server_error"
+    failure_kind: FailureKind = _SIM.failure_kind  # type: ignore[assignment]
     """How injected failures look: HTTP 429, HTTP 503, a stall, or a connection dropped mid-way."""
 
-    retry_after: float = Field(default=1.0, ge=0.0)
+    retry_after: float = Field(default=_SIM.retry_after, ge=0.0)
     """Seconds a ``rate_limit`` failure asks the client to wait."""
 
     stall_s: float = Field(default=60.0, ge=0.0)
@@ -438,13 +443,14 @@ class SimulatedChatModel(BaseChatModel):
             total_s: Seconds from request to last token; 0 means as fast as possible.
             **kw: Other fields (``output_tokens``, ``seed``, ``jitter``, ...).
         """
-        tokens = int(kw.pop("output_tokens", 60))
-        if total_s <= 0:
-            return cls(ttft=0.0, tokens_per_second=0.0, output_tokens=tokens, **kw)
-        ttft = min(0.3, 0.2 * total_s)
-        stream_s = max(total_s - ttft, 1e-3)
-        tps = tokens / stream_s if tokens else 0.0
-        return cls(ttft=ttft, tokens_per_second=tps, output_tokens=tokens, **kw)
+        tokens = int(kw.pop("output_tokens", _SIM.output_tokens))
+        timing = SimSettings.with_latency(total_s, output_tokens=tokens)  # the one rule
+        return cls(
+            ttft=timing.ttft,
+            tokens_per_second=timing.tokens_per_second,
+            output_tokens=tokens,
+            **kw,
+        )
 
     @property
     def _llm_type(self) -> str:

@@ -67,6 +67,7 @@ async def _main(
     theme: str | None = None,
 ) -> int:
     from gui.qt.main_window import MainWindow
+    from gui.qt.services import default_services
     from gui.storage.workspace import WorkspaceStore
 
     loop = asyncio.get_running_loop()
@@ -81,7 +82,10 @@ async def _main(
     if chosen is not None and isinstance(app, QApplication):
         apply_theme(app, chosen)  # before the widgets exist: some colours are set once
     # A demo session shows the demo and leaves the user's own workspace file alone.
-    window = MainWindow(workspace=None if demo or print_stats else store)
+    # History, exports, saved profiles and keys: made here, handed to the views that use them.
+    window = MainWindow(
+        services=default_services(), workspace=None if demo or print_stats else store
+    )
     if saved is not None:  # before show(): the window opens at its old place and size
         window.workspace.restore(saved, content=not demo)
     if theme is not None:  # --theme wins over the one kept in the workspace

@@ -41,7 +41,6 @@ import json
 import logging
 import os
 import queue
-import re
 import sqlite3
 import threading
 import time
@@ -55,7 +54,7 @@ from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
 from gui.core.keys import redact
 from gui.core.runner import CANCELLED_SHUTDOWN
-from gui.core.spec import Cell, RunSpec, spec_from_dict, spec_to_dict
+from gui.core.spec import Cell, CellId, RunSpec, spec_from_dict, spec_to_dict
 from gui.storage import paths, schema
 from gui.storage.liveness import SELF_PID, SELF_START, process_alive
 from gui.storage.records import (
@@ -143,7 +142,6 @@ _RECORDED: frozenset[type[Event]] = frozenset(
     {ev.RunStarted, ev.CellFinished, ev.CellFailed, ev.CellCancelled, ev.RunFinished}
 )
 
-_CELL_ID_RE = re.compile(r"r(\d+)m(\d+)\Z")
 
 _RUN_COLUMNS = (
     "id, created_at, finished_at, status, template, strategy, total, done, failed, cancelled,"
@@ -763,8 +761,11 @@ class History:
         ).fetchone()
         if found:
             return int(found[0]), int(found[1])
-        match = _CELL_ID_RE.match(cell_id)
-        return (int(match[1]), int(match[2])) if match else fallback
+        try:
+            parsed = CellId.parse(cell_id)
+        except ValueError:
+            return fallback
+        return parsed.row, parsed.col
 
     def _run_finished(self, event: ev.RunFinished, touched: set[str]) -> None:
         assert self._writer is not None

@@ -43,7 +43,7 @@ from gui.core import events as ev
 from gui.core.errors import ErrorKind
 from gui.core.lag import LagRecorder
 from gui.core.runner import Run
-from gui.core.spec import Limits, ModelProfile, ProviderKind, RunSpec, Strategy, make_spec
+from gui.core.spec import CellId, Limits, ModelProfile, ProviderKind, RunSpec, Strategy, make_spec
 from gui.providers.backend import LangChainBackend
 from gui.storage.history import History
 from tests.faults.checks import fanout_tasks, loop_problems, sockets_closed
@@ -182,7 +182,7 @@ async def test_soak_every_cell_accounted_for_nothing_left(monkeypatch: pytest.Mo
     assert summary.total == CELLS and len(ends) == CELLS
     assert summary.done + summary.failed + summary.cancelled == CELLS and summary.cancelled == 0
     for row, topic in enumerate(topics):
-        end = ends[f"r{row}m0"]
+        end = ends[CellId.text(row, 0)]
         fault = expected[topic]
         if fault is None:
             assert isinstance(end, ev.CellFinished), (topic, end)

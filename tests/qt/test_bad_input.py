@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QLabel, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from gui.core.inputs import MAX_INPUT_BYTES
-from gui.core.spec import Limits, ModelProfile, ProviderKind, SimSettings
+from gui.core.spec import CellId, Limits, ModelProfile, ProviderKind, SimSettings
 from gui.qt.main_window import MainWindow
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.models_panel import ModelCard
@@ -318,7 +318,7 @@ async def test_one_call_gives_ten_thousand_rows_their_first_status(qtbot: QtBot)
     grid.resize(900, 700)
     grid.show()
     rows = [f"topic number {i}" for i in range(10_000)]
-    ids = [[f"r{r}m{m}" for m in range(2)] for r in range(10_000)]
+    ids = [[CellId.text(r, m) for m in range(2)] for r in range(10_000)]
     titles = [[f"{rows[r]} × {m}" for m in "ab"] for r in range(10_000)]
 
     grid.set_grid(rows, ["a", "b"], ids, titles)
@@ -413,7 +413,7 @@ async def test_unicode_is_intact_in_the_table_prompt_panes_output_and_history(
     run = window.current_run
     assert run is not None
     for r, text in enumerate(UNICODE):
-        cell_id = f"r{r}m0"
+        cell_id = CellId.text(r, 0)
         assert window.grid.row_label(r) == text
         pane = window.grid.scroll_to_cell(cell_id)
         assert pane is not None and pane.title() == f"{text} × 模型 🤖"
@@ -427,7 +427,7 @@ async def test_unicode_is_intact_in_the_table_prompt_panes_output_and_history(
     assert stored.spec.template == template
     assert [row["topic"] for row in stored.spec.rows] == UNICODE
     assert [c.text for c in stored.cells] == [
-        window.grid.cell_source_text(f"r{r}m0") for r in range(len(UNICODE))
+        window.grid.cell_source_text(CellId.text(r, 0)) for r in range(len(UNICODE))
     ]
 
 

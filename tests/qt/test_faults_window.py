@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 from pytestqt.qtbot import QtBot
 
-from gui.core.spec import ErrorPolicy, Limits, ModelProfile, ProviderKind, Strategy
+from gui.core.spec import CellId, ErrorPolicy, Limits, ModelProfile, ProviderKind, Strategy
 from gui.qt.main_window import MainWindow
 from tests.support.openai_server import Behavior, FakeOpenAIServer, RequestInfo, unused_port
 
@@ -121,7 +121,7 @@ async def test_every_fault_ends_its_pane_visibly_and_the_window_keeps_up(
 
     assert summary.total == 12 and summary.done + summary.failed + summary.cancelled == 12
     assert summary.done == 2 and summary.failed == 10
-    history = window._history
+    history = window.services.history.history
     assert history is not None
     await asyncio.to_thread(history.flush)
     stored = await asyncio.to_thread(history.get_run, run.id)
@@ -129,18 +129,18 @@ async def test_every_fault_ends_its_pane_visibly_and_the_window_keeps_up(
 
     for row, topic in enumerate(topics):
         status, kind, words = EXPECTED[topic]
-        cell_id = f"r{row}m0"
+        cell_id = CellId.text(row, 0)
         assert window.grid.cell_status(cell_id) == status, topic
         error = window.grid.cell_error(cell_id)
         assert "\n" not in error and words in error, (topic, error)
         saved = stored.cell(cell_id)
         assert saved is not None and saved.status == status and saved.error_kind == kind, topic
         # The column whose server is not listening fails every row with where it tried.
-        gone = window.grid.cell_error(f"r{row}m1")
-        assert window.grid.cell_status(f"r{row}m1") == "failed"
+        gone = window.grid.cell_error(CellId.text(row, 1))
+        assert window.grid.cell_status(CellId.text(row, 1)) == "failed"
         assert "cannot connect" in gone or "connection" in gone, gone
-    dropped = window.grid.cell_source_text(f"r{topics.index('dropped')}m0")
-    assert dropped and stored.cell(f"r{topics.index('dropped')}m0").text == dropped  # type: ignore[union-attr]
+    dropped = window.grid.cell_source_text(CellId.text(topics.index("dropped"), 0))
+    assert dropped and stored.cell(CellId.text(topics.index("dropped"), 0)).text == dropped  # type: ignore[union-attr]
     assert window.progress.value() == 12
 
     assert window.lag.stats().samples > 20  # the meter kept beating while the server misbehaved
@@ -156,7 +156,7 @@ async def test_fail_fast_cancels_the_siblings_promptly(
     finished = signal_future(window.run_finished)
     run = window.start_run()
     assert run is not None
-    summary = (await asyncio.wait_for(finished, 60))[0]  # not the ~20 s the siblings would take
+    summary = (await asyncio.wait_for(finished, 60))[0]
     assert summary.failed == 1 and summary.cancelled == 2
     for cell_id in ("r0m0", "r2m0"):
         assert window.grid.cell_status(cell_id) == "cancelled"
@@ -189,11 +189,13 @@ async def test_cancelling_twenty_runs_in_a_row_mid_stream_leaves_nothing_behind(
             finished = signal_future(window.run_finished)
             run = window.start_run()
             assert run is not None
-            await until(lambda: all(window.grid.cell_text(f"r{r}m0") for r in range(3)))
+            await until(lambda: all(window.grid.cell_text(CellId.text(r, 0)) for r in range(3)))
             window.cancel_action.trigger()  # Esc
             summary = (await asyncio.wait_for(finished, 60))[0]
             assert summary.cancelled == 3 and summary.cancelled_by_user
-            assert all(window.grid.cell_text(f"r{r}m0") for r in range(3))  # partial text kept
+            assert all(
+                window.grid.cell_text(CellId.text(r, 0)) for r in range(3)
+            )  # partial text kept
         await until(lambda: server.in_flight == 0)  # every stream closed at the server
         gc.collect()
     assert server.disconnects == 60

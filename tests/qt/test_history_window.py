@@ -113,7 +113,7 @@ async def test_a_past_run_opens_read_only_and_runs_again(window: MainWindow) -> 
 
     # Run again: same template, inputs and models, a new run in the history.
     finished = signal_future(window.run_finished)
-    window._on_past_again_clicked()
+    window.results.again_requested.emit()
     await asyncio.wait_for(finished, 60)
     assert not window.past_banner.isVisible() and not window.grid.is_read_only()
     assert window.prompt.template() == "Tell me a joke about {topic}"
@@ -125,7 +125,7 @@ async def test_a_retried_cell_replaces_its_result_in_the_stored_run(window: Main
     flaky = sim("flaky", failure_rate=1.0, failure_kind="server_error")
     setup(window, "Tell me about {topic}", ["rain"], [flaky])
     run_id = await run_to_end(window)
-    history = window._history
+    history = window.services.history.history
     assert history is not None
     stored = await asyncio.to_thread(history.get_run, run_id)
     assert stored is not None and stored.cells[0].status == "failed"
@@ -144,7 +144,7 @@ async def test_a_retried_cell_replaces_its_result_in_the_stored_run(window: Main
 async def test_export_and_delete_from_the_history(window: MainWindow, tmp_path: Path) -> None:
     setup(window, "Tell me about {topic}", ["a | b", "line\nbreak"], [sim("m")])
     run_id = await run_to_end(window)
-    history = window._history
+    history = window.services.history.history
     assert history is not None
     stored = await asyncio.to_thread(history.get_run, run_id)
     assert stored is not None
@@ -179,7 +179,7 @@ async def test_closing_mid_run_leaves_an_interrupted_run_with_its_partial_text(
     try:
         record = again.history_panel.records()[0]
         assert record.id == run.id and record.status == "interrupted"
-        history = again._history
+        history = again.services.history.history
         assert history is not None
         stored = await asyncio.to_thread(history.get_run, run.id)
         assert stored is not None and stored.cells[0].status == "cancelled"
@@ -194,7 +194,7 @@ async def test_an_unreadable_history_is_set_aside_with_a_notice(
     (fanout_home / "history.sqlite3").write_bytes(b"this is not a database" * 100)
     win = await open_window()
     try:
-        history = win._history
+        history = win.services.history.history
         assert history is not None and history.notice is not None
         assert "history.sqlite3.corrupt-" in history.notice
         assert history.notice in win.history_panel.status()

@@ -11,7 +11,7 @@ import pytest_asyncio
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSpinBox
 
-from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy
+from gui.core.spec import CellId, Limits, ModelProfile, SimSettings, Strategy
 from gui.qt.main_window import MainWindow
 
 from .conftest import SESSION_LOOP, signal_future, until
@@ -104,7 +104,7 @@ async def test_cancel_all_with_escape(window: MainWindow, qtbot) -> None:
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     (summary,) = await asyncio.wait_for(finished, 60)
     assert summary.cancelled == 8
-    assert all(window.grid.cell_status(f"r{i}m0") == "cancelled" for i in range(8))
+    assert all(window.grid.cell_status(CellId.text(i, 0)) == "cancelled" for i in range(8))
     assert window.run_action.isEnabled() and not window.cancel_action.isEnabled()
 
 

@@ -85,7 +85,7 @@ async def test_a_session_with_a_canary_key_writes_it_nowhere(
             error = win.grid.cell_error("r0m1")
             assert "bad request with Bearer ***" in error  # shown, but masked
 
-            history = win._history
+            history = win.services.history.history
             assert history is not None
             await asyncio.to_thread(history.flush)
             stored = await asyncio.to_thread(history.get_run, run.id)

@@ -15,13 +15,14 @@ from PySide6.QtWidgets import QApplication, QLabel, QMenu, QTextBrowser, QToolBu
 
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
+from gui.core.spec import CellId
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import SOFT_BREAK_CHARS, CellPane, format_metrics
 from gui.qt.widgets.results_grid import EMPTY_HINT, ResultsGrid
 
 
 def ids(rows: int, cols: int) -> list[list[str]]:
-    return [[f"r{r}m{c}" for c in range(cols)] for r in range(rows)]
+    return [[CellId.text(r, c) for c in range(cols)] for r in range(rows)]
 
 
 def metrics(**changes: object) -> CellMetrics:
@@ -124,7 +125,7 @@ def test_a_grid_filled_before_the_window_shows_builds_the_rows_in_view(qtbot) ->
     qtbot.waitExposed(grid)
     visible_rows = 700 // ResultsGrid.ROW_HEIGHT + 1
     for row in range(visible_rows):
-        pane = grid.pane(f"r{row}m1")
+        pane = grid.pane(CellId.text(row, 1))
         assert pane is not None and pane.isVisible()
     assert chip(grid.pane("r2m1")).text() == "streaming"
 
@@ -498,7 +499,7 @@ def test_10000_rows_cost_only_the_visible_panes(grid: ResultsGrid, capsys) -> No
     grid.set_grid([f"topic {r}" for r in range(10_000)], ["sim-1", "sim-2"], ids(10_000, 2))
     built = time.perf_counter() - start
     assert len(grid.materialized_cell_ids()) < 40
-    grid.append_texts({f"r{r}m0": "x" for r in range(10_000)})
+    grid.append_texts({CellId.text(r, 0): "x" for r in range(10_000)})
     assert grid.cell_text("r9999m0") == "x"
     pane = grid.scroll_to_cell("r9999m1")
     assert pane is not None

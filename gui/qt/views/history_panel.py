@@ -1,7 +1,8 @@
 """Past runs: search, open read-only, run again, export, delete. Nothing here blocks the loop.
 
-The list comes from :class:`gui.storage.history.History` through ``asyncio.to_thread`` (SQLite
-reads happen off the GUI thread), newest first, filtered by template text, model and date.
+The list comes from the history service (:class:`gui.qt.services.HistoryService`, which reads
+SQLite off the GUI thread), newest first, filtered by template text, model and date; files are
+written by the export service.
 Export writes through a non-modal :class:`QFileDialog` (``open()``, never ``exec()``), and
 Delete asks inline, never with a modal message box: a nested event loop would stall the
 runs streaming meanwhile.
@@ -35,10 +36,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core.runner import Phase
 from gui.core.tasks import TaskOwner
 from gui.core.text import one_line_label
 from gui.qt.resources import status_colors
-from gui.storage import paths
+from gui.qt.services import ExportService, HistoryService
 from gui.storage.outcome import outcome, outcome_phase
 
 if TYPE_CHECKING:  # imported when first used: the window paints before SQLite is loaded
@@ -88,7 +90,8 @@ class HistoryPanel(QWidget):
     """The list of past runs with their actions.
 
     Args:
-        history: Where runs are stored (may be set later with :meth:`set_history`).
+        history: The history service; the list shows once :meth:`set_history` says it is open.
+        exports: Writes exported files.
 
     Signals:
         open_requested(StoredRun): show this run read-only in the grid.
@@ -100,9 +103,16 @@ class HistoryPanel(QWidget):
     rerun_requested = Signal(object)
     load_requested = Signal(object)
 
-    def __init__(self, history: History | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        history: HistoryService | None = None,
+        exports: ExportService | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
-        self._history = history
+        self._service = history or HistoryService()
+        self._exports = exports or ExportService()
+        self._history: History | None = None
         self._records: list[RunRecord] = []
         self._tasks = TaskOwner()
         self._dialog: QFileDialog | None = None
@@ -240,7 +250,7 @@ class HistoryPanel(QWidget):
         """Select the run ``run_id`` if it is listed."""
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            if item.data(0, Qt.ItemDataRole.UserRole) == run_id:
+            if item is not None and item.data(0, Qt.ItemDataRole.UserRole) == run_id:
                 self.tree.setCurrentItem(item)
                 return
 
@@ -270,10 +280,7 @@ class HistoryPanel(QWidget):
             self._dialog.raise_()
             return
         self._export_run, self._export_fmt = run, fmt
-        from gui.storage.export import default_filename
-
-        name = default_filename(run, fmt)
-        start = str(paths.exports_dir() / name)
+        start = str(self._exports.default_path(run, fmt))
         dialog = QFileDialog(self, f"Export run {run.id}", start)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix(fmt)
@@ -314,13 +321,10 @@ class HistoryPanel(QWidget):
 
         from gui.storage.history import HistoryError
 
-        def read() -> tuple[list[RunRecord], list[str]]:
-            return history.list_runs(
-                query, model=model, since=since, limit=LIST_LIMIT
-            ), history.models()
-
         try:
-            records, models = await asyncio.to_thread(read)
+            records, models = await self._service.list_runs(
+                query, model=model, since=since, limit=LIST_LIMIT
+            )
         except HistoryError as exc:
             if shiboken6.isValid(self):
                 self._set_status(str(exc), ok=False)
@@ -385,7 +389,7 @@ class HistoryPanel(QWidget):
         from gui.storage.history import HistoryError
 
         try:
-            run = await asyncio.to_thread(history.get_run, run_id)
+            run = await self._service.get_run(run_id)
         except HistoryError as exc:
             self._set_status(str(exc), ok=False)
             return None
@@ -415,13 +419,8 @@ class HistoryPanel(QWidget):
             self.export_run(run, fmt)
 
     async def _write_export(self, run: StoredRun, fmt: str, path: Path) -> None:
-        def write() -> None:
-            from gui.storage.export import export
-
-            path.write_text(export(run, fmt), encoding="utf-8", newline="")
-
         try:
-            await asyncio.to_thread(write)
+            await self._exports.write(run, fmt, path)
         except OSError as exc:
             self._set_status(f"Could not export to {path}: {exc.strerror or exc}", ok=False)
             return
@@ -435,7 +434,7 @@ class HistoryPanel(QWidget):
         from gui.storage.history import HistoryError
 
         try:
-            deleted = await asyncio.to_thread(history.delete_run, run_id)
+            deleted = await self._service.delete_run(run_id)
         except HistoryError as exc:
             self._set_status(str(exc), ok=False)
             return
@@ -445,7 +444,7 @@ class HistoryPanel(QWidget):
         self.refresh()
 
     def _set_status(self, text: str, ok: bool = True) -> None:
-        _bg, color = status_colors("done" if ok else "failed")
+        _bg, color = status_colors(Phase.DONE if ok else Phase.FAILED)
         self.status_label.setStyleSheet(f"color: {color.name()};" if text else "")
         self.status_label.setText(text)
 

@@ -55,6 +55,7 @@ from PySide6.QtWidgets import (
 from gui.core.errors import SpecError, TemplateError, one_line
 from gui.core.inputs import MAX_INPUT_ROWS, load_rows_file, rows_from_lines
 from gui.core.spec import ModelProfile, make_spec
+from gui.core.tasks import TaskOwner
 from gui.core.templates import suggest_name
 from gui.qt.resources import icon
 from gui.qt.views.prompt_editor import IssueLabel, Severity
@@ -270,6 +271,7 @@ class InputsTable(QWidget):
         self._import_task: asyncio.Task[None] | None = None
         # What Clear removed (columns, rows), until the next change: Ctrl+Z brings it back.
         self._cleared: tuple[list[str], list[list[str]]] | None = None
+        self._tasks = TaskOwner()
         self._model = _RowsModel(self)
         self._build_ui()
         self._refresh()
@@ -584,7 +586,12 @@ class InputsTable(QWidget):
             self._add_imported(plan, Path(path).name)
             return None
         self._set_importing(Path(path).name)
-        task = loop.create_task(self._import_in_thread(path), name=f"import {Path(path).name}")
+        task = self._tasks.spawn(
+            self._import_in_thread(path),
+            f"import {Path(path).name}",
+            group="import",
+            exclusive=True,
+        )
         self._import_task = task
         task.add_done_callback(self._on_import_task_done)
         return task

@@ -10,8 +10,6 @@ menu handling calls ``QMenu.exec``). Profiles are validated with
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import os
 from dataclasses import replace
 from urllib.parse import urlparse
 
@@ -34,16 +32,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.core import keys
 from gui.core.errors import SpecError
+from gui.core.keys import clear_text_warning, key_status
+from gui.core.runner import Phase
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
+from gui.core.tasks import TaskOwner
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import ElidedLabel
 from gui.qt.widgets.vertical_scroll import VerticalScrollArea
 from gui.storage.profiles import PROVIDER_PRESETS, SavedProfile
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
-FAILURE_KINDS = ("rate_limit", "server_error", "timeout", "drop")
+FAILURE_KINDS = SimSettings.FAILURE_KINDS
 
 
 def default_profiles() -> list[ModelProfile]:
@@ -52,49 +52,6 @@ def default_profiles() -> list[ModelProfile]:
         ModelProfile(model="sim-fast", sim=SimSettings.with_latency(1.0)),
         ModelProfile(model="sim-slow", sim=SimSettings.with_latency(2.0, output_tokens=80)),
     ]
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """Whether ``host`` is this machine (``localhost``, ``127.x.x.x``, ``::1``)."""
-    if not host:
-        return False
-    host = host.lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def clear_text_warning(profile: ModelProfile) -> str | None:
-    """A warning when an API key would travel unencrypted to another machine."""
-    if profile.provider is not ProviderKind.OPENAI or not profile.base_url:
-        return None
-    url = urlparse(profile.base_url)
-    if url.scheme != "http" or not url.netloc or is_loopback_host(url.hostname):
-        return None
-    which = (
-        f"the key saved for {profile.key_ref!r}"
-        if profile.key_ref
-        else f"the API key in ${profile.api_key_env}"
-    )
-    return (
-        f"Plain http:// to {url.hostname}: {which} would travel in clear text. Use https:// "
-        "unless this network is trusted."
-    )
-
-
-def key_status(profile: ModelProfile) -> str:
-    """Where the profile's API key comes from (the value itself is never shown)."""
-    if profile.key_ref and keys.held(profile.key_ref):
-        return f"key saved in the system keyring (profile {profile.key_ref!r})"
-    name = profile.api_key_env
-    if os.environ.get(name):
-        return f"key found in ${name}"
-    if profile.base_url is None:
-        return f"no key in ${name} (api.openai.com needs one)"
-    return f"no key in ${name} (fine for local servers)"
 
 
 def _spin_value(box: QDoubleSpinBox, precise: float | None) -> float:
@@ -138,7 +95,7 @@ class ModelCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self._base = profile  # keeps the fields without a control (sim seed, retry_after)
         self._loading = False
-        self._test: asyncio.Task[None] | None = None
+        self._tasks = TaskOwner()
         self._build_ui()
         self._load(profile)
         if editor_only:  # the saved-profiles editor: always open, no column to remove
@@ -201,7 +158,7 @@ class ModelCard(QFrame):
         self.warning_label = QLabel(self)
         self.warning_label.setObjectName("inlineWarning")
         self.warning_label.setWordWrap(True)
-        _bg, warn = status_colors("retrying")
+        _bg, warn = status_colors(Phase.RETRYING)
         self.warning_label.setStyleSheet(f"color: {warn.name()};")
         self.warning_label.hide()
         root.addWidget(self.warning_label)
@@ -509,16 +466,20 @@ class ModelCard(QFrame):
 
     def _on_test_button_clicked(self) -> None:
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # only in bare widget tests: the app always runs its loop
             self._show_test_result(False, "Testing needs the app's event loop.")
             return
-        if self._test is not None:
-            self._test.cancel()
         self.test_button.setEnabled(False)
         self.test_result_label.setStyleSheet("")
         self.test_result_label.setText("asking the server for its models…")
-        self._test = loop.create_task(self._test_connection(self.profile()), name="fanout-test")
+        # A new test of this card's profile cancels the one still waiting for an answer.
+        self._tasks.spawn(
+            self._test_connection(self.profile()),
+            "fanout-test",
+            group="test-connection",
+            exclusive=True,
+        )
 
     async def _test_connection(self, profile: ModelProfile) -> None:
         from gui.providers.connection import check_connection
@@ -544,14 +505,13 @@ class ModelCard(QFrame):
             self.model_edit.setToolTip("Models the server lists: " + ", ".join(report.models[:30]))
 
     def _show_test_result(self, ok: bool, message: str) -> None:
-        _bg, color = status_colors("done" if ok else "failed")
+        _bg, color = status_colors(Phase.DONE if ok else Phase.FAILED)
         self.test_result_label.setStyleSheet(f"color: {color.name()};")
         self.test_result_label.setText(message)
 
     def dispose(self) -> None:
         """Stop a connection test still in progress and delete the card."""
-        if self._test is not None:
-            self._test.cancel()
+        self._tasks.cancel_all()
         self.deleteLater()
 
     def _on_remove_button_clicked(self) -> None:

@@ -1,18 +1,17 @@
 """Saved provider profiles: a list, an inline editor, and the API key kept in the system keyring.
 
 A saved profile is a name plus a model profile (``profiles.json`` in the data directory,
-without the key). Its key, when the user gives one, goes to the OS keyring through
-:class:`gui.storage.secrets.KeyStore` and is held in memory by name for runs
-(:mod:`gui.core.keys`); the key field never shows a saved key back. Keyring and file
-access run in a worker thread (``asyncio.to_thread``): a keyring may block on D-Bus or an
-unlock prompt, and nothing here may freeze the window. Nothing opens a modal dialog.
+without the key). Its key, when the user gives one, goes to the OS keyring and is held in
+memory by name for runs; the key field never shows a saved key back. Files and the keyring
+are reached through the profile and key services (:mod:`gui.qt.services`), which do their
+work off the GUI thread: a keyring may block on D-Bus or an unlock prompt, and nothing here
+may freeze the window. Nothing opens a modal dialog.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlparse
@@ -35,14 +34,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.core import keys
+from gui.core.runner import Phase
 from gui.core.spec import ModelProfile, ProviderKind
 from gui.core.tasks import TaskOwner
 from gui.qt.resources import status_colors
+from gui.qt.services import KeyService, ProfileService
 from gui.qt.views.models_panel import ModelCard
 from gui.qt.widgets.vertical_scroll import VerticalScrollArea
-from gui.storage.profiles import PROVIDER_PRESETS, ProfileStore, SavedProfile
-from gui.storage.secrets import KeyStore, KeyStoreError
+from gui.storage.profiles import PROVIDER_PRESETS, SavedProfile
+from gui.storage.secrets import KeyStoreError
 
 __all__ = ["ProvidersPanel"]
 
@@ -60,9 +60,8 @@ class ProvidersPanel(QWidget):
     """The saved provider profiles, edited inline.
 
     Args:
-        store: Where profiles are saved.
-        keystore: Makes the key store; called once, in a worker thread (resolving the
-            system keyring imports its backends and may talk to D-Bus).
+        profiles: Where profiles are saved.
+        keys: The keyring and the keys held for runs.
 
     Signals:
         profiles_saved(list[SavedProfile]): the list changed (loaded, saved or deleted).
@@ -76,14 +75,13 @@ class ProvidersPanel(QWidget):
 
     def __init__(
         self,
-        store: ProfileStore,
-        keystore: Callable[[], KeyStore] = KeyStore,
+        profiles: ProfileService | None = None,
+        keys: KeyService | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self._store = store
-        self._make_keystore = keystore
-        self._keystore: KeyStore | None = None
+        self._profiles = profiles or ProfileService()
+        self._keys = keys or KeyService()
         self._saved: list[SavedProfile] = []
         self._editing: str | None = None  # name of the saved profile in the editor; None = new
         self._card: ModelCard | None = None
@@ -253,19 +251,9 @@ class ProvidersPanel(QWidget):
         return self._tasks.spawn(coro, name)
 
     async def _load(self) -> None:
-        def work() -> tuple[list[SavedProfile], str | None, KeyStore]:
-            saved = self._store.load()
-            store = self._keystore or self._make_keystore()
-            for item in saved:
-                if item.profile.key_ref:
-                    try:
-                        keys.remember(item.profile.key_ref, store.get(item.profile.key_ref))
-                    except KeyStoreError as exc:
-                        log.warning("key of %s not read: %s", item.name, exc)
-            return saved, self._store.notice, store
-
         try:
-            saved, notice, self._keystore = await asyncio.to_thread(work)
+            saved, notice = await self._profiles.load()
+            await self._keys.load([p.profile.key_ref for p in saved if p.profile.key_ref])
         except Exception as exc:
             log.exception("loading saved profiles failed")
             self.notice.emit(f"Saved profiles could not be loaded: {type(exc).__name__}: {exc}")
@@ -287,7 +275,7 @@ class ProvidersPanel(QWidget):
             entry.setToolTip(item.profile.provider_name)
             self.list.addItem(entry)
         # Entries this version cannot use are listed, greyed out, and kept in the file.
-        unsupported = list(self._store.unsupported)
+        unsupported = self._profiles.unsupported
         for bad in unsupported:
             entry = QListWidgetItem(f"{bad.name}  —  unsupported: {bad.reason}")
             entry.setFlags(Qt.ItemFlag.NoItemFlags)
@@ -334,25 +322,25 @@ class ProvidersPanel(QWidget):
             return
         profile = card.profile()
         self.key_box.setVisible(profile.provider is ProviderKind.OPENAI)
-        has_key = bool(self._editing and keys.held(self._editing))
+        has_key = bool(self._editing and self._keys.held(self._editing))
         self.key_edit.setPlaceholderText(
             "saved in the system keyring (type to replace)"
             if has_key
             else "paste a key to save it in the system keyring"
         )
         self.forget_key_button.setEnabled(has_key)
-        store = self._keystore
-        if store is None:
+        store = self._keys
+        if not store.ready:
             self.keyring_label.setText("checking the system keyring…")
         elif store.available:
             self.keyring_label.setText(f"Keys are kept in the system keyring ({store.detail}).")
         else:
             self.keyring_label.setText(store.reason)
-        self.key_edit.setEnabled(store is None or store.available)
+        self.key_edit.setEnabled(store.available)
 
     def _set_status(self, text: str, ok: bool = True) -> None:
         if text:
-            _bg, color = status_colors("done" if ok else "failed")
+            _bg, color = status_colors(Phase.DONE if ok else Phase.FAILED)
             self.status_label.setStyleSheet(f"color: {color.name()};")
         self.status_label.setText(text)
 
@@ -375,18 +363,16 @@ class ProvidersPanel(QWidget):
         old = self._editing
         typed_key = self.key_edit.text().strip()
         profile = card.profile()
-        had_key = bool(old and keys.held(old))
+        had_key = bool(old and self._keys.held(old))
         self.save_button.setEnabled(False)
         try:
-            store = self._keystore or await asyncio.to_thread(self._make_keystore)
-            self._keystore = store
+            await self._keys.open()
             key_ref: str | None = None
             if profile.provider is ProviderKind.OPENAI and (typed_key or had_key):
                 # A typed key replaces the saved one; a rename moves the saved one.
-                key = typed_key or (await asyncio.to_thread(store.get, old) if old else None)
+                key = typed_key or (await self._keys.get(old) if old else None)
                 if key and (typed_key or old != name):
-                    await asyncio.to_thread(store.set, name, key)
-                    keys.remember(name, key)
+                    await self._keys.set(name, key)
                 key_ref = name if key else None
                 if old is not None and old != name and had_key:
                     await self._drop_key(old)
@@ -396,12 +382,13 @@ class ProvidersPanel(QWidget):
                 (i for i, p in enumerate(self._saved) if p.name == old), len(self._saved)
             )
             current.insert(min(position, len(current)), saved)
-            await asyncio.to_thread(self._store.save, current)
+            await self._profiles.save(current)
         except KeyStoreError as exc:
             self._set_status(f"Cannot save the key: {exc}", ok=False)
             return None
         except OSError as exc:
-            self._set_status(f"Cannot save: {exc.strerror or exc} ({self._store.path})", ok=False)
+            where = f" ({self._profiles.path})" if self._profiles.path else ""
+            self._set_status(f"Cannot save: {exc.strerror or exc}{where}", ok=False)
             return None
         finally:
             if shiboken6.isValid(self.save_button):
@@ -422,11 +409,8 @@ class ProvidersPanel(QWidget):
             self.use_requested.emit(saved)
 
     async def _drop_key(self, name: str) -> None:
-        """Delete ``name``'s key from the keyring (in a thread) and from memory."""
-        store = self._keystore
-        if store is not None:
-            await asyncio.to_thread(store.delete, name)
-        keys.remember(name, None)
+        """Delete ``name``'s key from the keyring and from memory."""
+        await self._keys.delete(name)
 
     async def _delete(self) -> None:
         name = self._editing
@@ -435,7 +419,7 @@ class ProvidersPanel(QWidget):
         try:
             await self._drop_key(name)
             current = [p for p in self._saved if p.name != name]
-            await asyncio.to_thread(self._store.save, current)
+            await self._profiles.save(current)
         except (KeyStoreError, OSError) as exc:
             self._set_status(f"Cannot delete: {exc}", ok=False)
             return
@@ -456,7 +440,7 @@ class ProvidersPanel(QWidget):
                 SavedProfile(p.name, replace(p.profile, key_ref=None)) if p.name == name else p
                 for p in self._saved
             ]
-            await asyncio.to_thread(self._store.save, current)
+            await self._profiles.save(current)
         except (KeyStoreError, OSError) as exc:
             self._set_status(f"Cannot forget the key: {exc}", ok=False)
             return

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.metrics import CellMetrics
+from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
 
 #: Chip text per phase when the caller gives no detail.
@@ -47,8 +48,8 @@ STATUS_TEXT: dict[str, str] = {
     "cancelled": "cancelled",
 }
 
-#: Phases after which a cell has ended (mirrors ``gui.core.runner.Phase.terminal``).
-TERMINAL_PHASES = frozenset({"done", "failed", "cancelled"})
+#: Phases after which a cell has ended.
+TERMINAL_PHASES = frozenset(p for p in Phase if p.terminal)
 
 #: While streaming, start a new paragraph at a space once the last one is this long, so
 #: each append relayouts at most this much instead of the whole paragraph.
@@ -223,7 +224,7 @@ class CellPane(QFrame):
         self._metrics: CellMetrics | None = None
         self._dark = is_dark()
         self._build_ui(title)
-        self.set_status("queued")
+        self.set_status(Phase.QUEUED)
 
     # ----------------------------------------------------------------------------- UI
 
@@ -434,7 +435,7 @@ class CellPane(QFrame):
         self._follow = True
         self.set_error("")
         self.set_metrics(None)
-        self.set_status("queued")
+        self.set_status(Phase.QUEUED)
         self._copy_button.setEnabled(False)
 
     def text(self) -> str:
@@ -469,7 +470,7 @@ class CellPane(QFrame):
     def _apply_colors(self) -> None:
         self._dark = is_dark()
         self._apply_chip_colors()
-        _, fg = status_colors("failed")
+        _, fg = status_colors(Phase.FAILED)
         self._error.setStyleSheet(_ERROR_STYLE.format(fg=fg.name()))
 
     def _apply_chip_colors(self) -> None:

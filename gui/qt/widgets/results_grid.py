@@ -28,6 +28,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
 
 from gui.core.metrics import CellMetrics
+from gui.core.runner import Phase
 from gui.core.text import cut_text
 from gui.qt.widgets.cell_pane import CellPane, ElidedLabel, markdown_to_plain
 
@@ -41,7 +42,7 @@ _ROW_LABEL_CHARS = 400  # longer inputs are cut (full text in the tooltip)
 class _CellState:
     """Everything a pane shows, kept whether or not the pane exists."""
 
-    phase: str = "queued"
+    phase: Phase = Phase.QUEUED
     detail: str = ""
     parts: list[str] = field(default_factory=list)
     final: bool = False
@@ -105,7 +106,7 @@ class ResultsGrid(QScrollArea):
         self._states: dict[str, _CellState] = {}
         # (phase, detail) of every cell without a state record of its own: set_all_status
         # gives 20,000 cells their first status without 20,000 records.
-        self._default_status = ("queued", "")
+        self._default_status: tuple[Phase, str] = (Phase.QUEUED, "")
         self._where: dict[str, tuple[int, int]] = {}
         self._live: dict[int, _LiveRow] = {}
         self._panes: dict[str, CellPane] = {}
@@ -246,7 +247,7 @@ class ResultsGrid(QScrollArea):
         self._header_labels = []
         self._row_labels, self._col_labels, self._cell_ids, self._titles = [], [], [], None
         self._states, self._where = {}, {}
-        self._default_status = ("queued", "")
+        self._default_status = (Phase.QUEUED, "")
         self._canvas.resize(0, 0)  # also brings both scroll bars back to 0
         self._empty_hint.show()
         self._header.hide()
@@ -302,25 +303,25 @@ class ResultsGrid(QScrollArea):
 
     # ------------------------------------------------------------ per-cell state, by id
 
-    def set_status(self, cell_id: str, phase: str, detail: str = "") -> None:
+    def set_status(self, cell_id: str, phase: Phase, detail: str = "") -> None:
         """Set the phase of a cell (see :meth:`CellPane.set_status`)."""
         state = self._state(cell_id)
         if state is None:
             return
-        state.phase, state.detail = str(phase), detail
+        state.phase, state.detail = phase, detail
         pane = self._panes.get(cell_id)
         if pane is not None:
             pane.set_status(phase, detail)
 
-    def set_all_status(self, phase: str, detail: str = "") -> None:
+    def set_all_status(self, phase: Phase, detail: str = "") -> None:
         """Set the phase of every cell at once, e.g. "waiting for a slot" when a run starts.
 
         One call instead of one :meth:`set_status` per cell: 20,000 cells cost what the
         visible panes do.
         """
-        self._default_status = (str(phase), detail)
+        self._default_status = (phase, detail)
         for state in self._states.values():
-            state.phase, state.detail = str(phase), detail
+            state.phase, state.detail = phase, detail
         for pane in self._panes.values():
             pane.set_status(phase, detail)
 
@@ -527,7 +528,7 @@ class ResultsGrid(QScrollArea):
             state = self._states.get(pane.cell_id)
             if state is not None:
                 _apply_state(pane, state)
-            elif default != ("queued", ""):  # else untouched: a new pane is already "queued"
+            elif default != (Phase.QUEUED, ""):  # else untouched: a new pane is already "queued"
                 pane.set_status(*default)
         widget.show()
 

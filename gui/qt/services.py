@@ -1,0 +1,313 @@
+"""The services views reach storage through: the run history, exports, saved profiles, keys.
+
+Each is a small object with async methods that do their file, SQLite or keyring work in a
+worker thread, so a view only awaits them and never calls ``asyncio.to_thread`` itself; a
+view test hands it a fake with the same methods. :func:`default_services` makes the real
+ones (``gui/qt/app.py`` creates them once and hands them to the window, which hands each
+view the ones it needs). Storage modules are imported on first use, off the first paint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gui.core import keys
+from gui.core.tasks import TaskOwner
+
+if TYPE_CHECKING:
+    from gui.storage.history import History
+    from gui.storage.profiles import ProfileStore, SavedProfile, UnsupportedProfile
+    from gui.storage.records import RunRecord, StoredRun
+    from gui.storage.secrets import KeyStore
+
+__all__ = [
+    "ExportService",
+    "HistoryService",
+    "KeyService",
+    "ProfileService",
+    "Services",
+    "default_services",
+]
+
+log = logging.getLogger(__name__)
+
+
+def _open_history_file() -> History:
+    # In a worker thread: SQLite and the history code load here, not before the first paint.
+    from gui.storage.history import History
+
+    return History.open()
+
+
+class HistoryService:
+    """The run history, opened once off the GUI thread.
+
+    Args:
+        history: An open history to use (tests); default: opened on first :meth:`open`.
+        opener: Opens it (blocking; called in a worker thread).
+    """
+
+    def __init__(
+        self, history: History | None = None, opener: Callable[[], History] = _open_history_file
+    ) -> None:
+        self._history = history
+        self._opener = opener
+        self._opening: asyncio.Task[History] | None = None
+        self._tasks = TaskOwner()
+
+    @property
+    def history(self) -> History | None:
+        """The open history, or ``None`` before :meth:`open` finished."""
+        return self._history
+
+    def open(self, gate: Callable[[], Awaitable[None]] | None = None) -> asyncio.Task[History]:
+        """Open the history (once); the task resolves to it.
+
+        Args:
+            gate: Awaited before the first open (the window's warm-up imports: two imports in
+                two threads at once can leave a module half-imported).
+        """
+        if self._opening is None:
+            self._opening = self._tasks.spawn(self._open(gate), "fanout-history-open")
+        return self._opening
+
+    async def _open(self, gate: Callable[[], Awaitable[None]] | None) -> History:
+        if gate is not None:
+            await gate()
+        history = self._history
+        if history is None:
+            history = await asyncio.to_thread(self._opener)
+        self._history = history
+        return history
+
+    async def list_runs(
+        self, query: str, *, model: str | None, since: float | None, limit: int
+    ) -> tuple[list[RunRecord], list[str]]:
+        """Runs matching the filters (newest first) and every model name, for the list."""
+        history = await self.open()
+
+        def read() -> tuple[list[RunRecord], list[str]]:
+            return history.list_runs(query, model=model, since=since, limit=limit), history.models()
+
+        return await asyncio.to_thread(read)
+
+    async def get_run(self, run_id: str) -> StoredRun | None:
+        """The whole stored run, or ``None`` if it is gone."""
+        history = await self.open()
+        return await asyncio.to_thread(history.get_run, run_id)
+
+    async def delete_run(self, run_id: str) -> bool:
+        """Delete a run; ``False`` if it was already gone."""
+        history = await self.open()
+        return await asyncio.to_thread(history.delete_run, run_id)
+
+    async def flush(self, wait_s: float = 2.0) -> bool:
+        """Wait (at most ``wait_s``) until the cells recorded so far are stored."""
+        history = self._history
+        if history is None:
+            return True
+        return await asyncio.to_thread(history.flush, wait_s)
+
+    async def close(self) -> None:
+        """Store what is left, mark unfinished runs interrupted, stop the writer."""
+        self._tasks.cancel_all()
+        history = self._history
+        if history is not None:
+            await asyncio.to_thread(history.close)
+
+
+class ExportService:
+    """Writes a stored run as JSON, CSV or Markdown."""
+
+    async def write(self, run: StoredRun, fmt: str, path: Path) -> None:
+        """Write ``run`` as ``fmt`` to ``path``.
+
+        Raises:
+            OSError: the file cannot be written.
+        """
+
+        def write() -> None:
+            from gui.storage.export import export
+
+            path.write_text(export(run, fmt), encoding="utf-8", newline="")
+
+        await asyncio.to_thread(write)
+
+    def default_path(self, run: StoredRun, fmt: str) -> Path:
+        """Where the save dialog starts: the exports folder, a name made from the run."""
+        from gui.storage import paths
+        from gui.storage.export import default_filename
+
+        return paths.exports_dir() / default_filename(run, fmt)
+
+
+class ProfileService:
+    """Saved provider profiles (``profiles.json``, never a key).
+
+    Args:
+        store: The file store; default the data folder's.
+    """
+
+    def __init__(self, store: ProfileStore | None = None) -> None:
+        self._store = store
+
+    def _get(self) -> ProfileStore:
+        if self._store is None:
+            from gui.storage.profiles import ProfileStore
+
+            self._store = ProfileStore()
+        return self._store
+
+    @property
+    def path(self) -> Path | None:
+        """The file, once known."""
+        return self._store.path if self._store is not None else None
+
+    @property
+    def unsupported(self) -> list[UnsupportedProfile]:
+        """Entries of the file this version cannot use, as the last load or save found them
+        (kept in the file untouched)."""
+        return list(self._store.unsupported) if self._store is not None else []
+
+    async def load(self) -> tuple[list[SavedProfile], str | None]:
+        """Every saved profile, and one line for the user if the file had to be set aside."""
+
+        def read() -> tuple[list[SavedProfile], str | None]:
+            store = self._get()
+            return store.load(), store.notice
+
+        return await asyncio.to_thread(read)
+
+    async def save(self, profiles: list[SavedProfile]) -> None:
+        """Replace the saved profiles with ``profiles``.
+
+        Raises:
+            OSError: the file cannot be written.
+        """
+        await asyncio.to_thread(lambda: self._get().save(profiles))
+
+
+class KeyService:
+    """API keys in the OS keyring, and the ones this process holds for its runs.
+
+    Args:
+        keystore: Makes the key store; called once, in a worker thread (resolving the system
+            keyring imports its backends and may talk to D-Bus).
+    """
+
+    def __init__(self, keystore: Callable[[], KeyStore] | None = None) -> None:
+        self._make = keystore
+        self._store: KeyStore | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the keyring has been looked at (:meth:`open` finished)."""
+        return self._store is not None
+
+    @property
+    def available(self) -> bool:
+        """Whether keys can be saved (``True`` until known otherwise)."""
+        return self._store is None or self._store.available
+
+    @property
+    def detail(self) -> str:
+        """Which keyring keeps the keys."""
+        return self._store.detail if self._store is not None else ""
+
+    @property
+    def reason(self) -> str:
+        """Why keys cannot be saved, with what to do instead."""
+        return self._store.reason if self._store is not None else ""
+
+    def held(self, name: str) -> bool:
+        """Whether a key is held for the saved profile ``name``."""
+        return keys.held(name)
+
+    async def open(self) -> None:
+        """Look at the system keyring (once, off the GUI thread)."""
+        if self._store is None:
+            self._store = await asyncio.to_thread(self._new_store)
+
+    def _new_store(self) -> KeyStore:
+        if self._make is not None:
+            return self._make()
+        from gui.storage.secrets import KeyStore
+
+        return KeyStore()
+
+    async def load(self, names: list[str]) -> None:
+        """Read the keys of ``names`` from the keyring and hold them for runs.
+
+        A key that cannot be read is logged and left out: its profile then runs with its
+        environment variable, as a profile without a saved key does.
+        """
+        await self.open()
+        store = self._store
+        assert store is not None
+
+        def read() -> None:
+            from gui.storage.secrets import KeyStoreError
+
+            for name in names:
+                try:
+                    keys.remember(name, store.get(name))
+                except KeyStoreError as exc:
+                    log.warning("key of %s not read: %s", name, exc)
+
+        await asyncio.to_thread(read)
+
+    async def get(self, name: str) -> str | None:
+        """The key saved for ``name``."""
+        await self.open()
+        store = self._store
+        assert store is not None
+        return await asyncio.to_thread(store.get, name)
+
+    async def set(self, name: str, key: str) -> None:
+        """Save ``key`` for ``name`` in the keyring and hold it for runs.
+
+        Raises:
+            KeyStoreError: the keyring refused it (the message says why).
+        """
+        await self.open()
+        store = self._store
+        assert store is not None
+        await asyncio.to_thread(store.set, name, key)
+        keys.remember(name, key)
+
+    async def delete(self, name: str) -> None:
+        """Delete ``name``'s key from the keyring and from memory."""
+        store = self._store
+        if store is not None:
+            await asyncio.to_thread(store.delete, name)
+        keys.remember(name, None)
+
+
+@dataclass
+class Services:
+    """Everything the views reach storage through, made once per app."""
+
+    history: HistoryService
+    exports: ExportService
+    profiles: ProfileService
+    keys: KeyService
+
+
+def default_services(
+    *,
+    history: History | None = None,
+    profile_store: ProfileStore | None = None,
+    keystore: Callable[[], KeyStore] | None = None,
+) -> Services:
+    """The real services (arguments replace one part, for tests)."""
+    return Services(
+        HistoryService(history),
+        ExportService(),
+        ProfileService(profile_store),
+        KeyService(keystore),
+    )
