@@ -19,7 +19,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -176,7 +176,7 @@ _SIM_FIELDS: dict[str, str] = {
     "retry_after": _NUMBER,
     "seed": _WHOLE,
 }
-assert set(_SIM_FIELDS) == set(SimSettings.__dataclass_fields__)
+assert set(_SIM_FIELDS) == {f.name for f in fields(SimSettings)}
 
 
 def _type_ok(value: Any, kind: str) -> bool:

@@ -122,15 +122,16 @@ def test_a_long_status_message_never_runs_into_the_counters(
     win = make_window(qtbot, size, TEMPLATES["one variable"])
     bar = win.statusBar()
     assert isinstance(bar, StatusBar)
-    win.counts_label.setText("in flight 0 · waiting 0 · done 16 · failed 0 · cancelled 0")
-    win.wall_label.setText("wall 12.5 s")
-    win.lag_label.setText("loop lag p99 2.0 ms")
+    c = win.controls  # the status bar's counters (views/run_controls.py)
+    c.counts_label.setText("in flight 0 · waiting 0 · done 16 · failed 0 · cancelled 0")
+    c.wall_label.setText("wall 12.5 s")
+    c.lag_label.setText("loop lag p99 2.0 ms")
     bar.showMessage(LONG_MESSAGE, 5000)
     settle(win)
     message = bar.message_label
     assert bar.currentMessage() == LONG_MESSAGE and message.toolTip() == LONG_MESSAGE
     shown = rect_in(message, bar)
-    for counter in (win.counts_label, win.wall_label, win.lag_label, win.sparkline):
+    for counter in (c.counts_label, c.wall_label, c.lag_label, c.sparkline):
         assert counter.isVisible()
         assert not shown.intersects(rect_in(counter, bar)), counter
         # The counters keep their full text.

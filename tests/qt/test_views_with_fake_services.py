@@ -90,6 +90,7 @@ class FakeProfiles:
     def __init__(self, saved: list[SavedProfile]) -> None:
         self.saved = saved
         self.path = None
+        self.unsupported: list[object] = []  # entries this version cannot use: none here
 
     async def load(self) -> tuple[list[SavedProfile], str | None]:
         return list(self.saved), None
