@@ -9,7 +9,6 @@ task started here is owned (``self._tasks``), and every run restores the UI in `
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import logging
 import sys
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.compat.gc_policy import defer_full_collections, freeze_now
 from gui.core import events as ev
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
@@ -91,26 +91,6 @@ def _open_history_file() -> History:
     from gui.storage.history import History
 
     return History.open()
-
-
-_saved_gc_threshold: tuple[int, int, int] | None = None
-
-
-def _defer_full_gc(running: bool) -> None:
-    """Keep Python's full (generation 2) collections out of a run; allow them again after.
-
-    LangChain keeps every chunk of a live stream until it ends, so 50 streams hold ~140k
-    objects and a full collection mid-run froze the loop for 70-130 ms. Young collections
-    (generations 0 and 1, which free almost all per-token garbage) keep running; the full
-    one happens when the run is over and nothing is animating.
-    """
-    global _saved_gc_threshold
-    if running and _saved_gc_threshold is None:
-        _saved_gc_threshold = gc.get_threshold()
-        gc.set_threshold(_saved_gc_threshold[0], _saved_gc_threshold[1], 1_000_000)
-    elif not running and _saved_gc_threshold is not None:
-        gc.set_threshold(*_saved_gc_threshold)
-        _saved_gc_threshold = None
 
 
 @dataclass
@@ -579,8 +559,7 @@ class MainWindow(QMainWindow):
         except Exception:  # a broken install shows up on the run instead, with its message
             log.exception("warm-up import failed")
             return
-        gc.collect()
-        gc.freeze()
+        freeze_now()  # no gc.collect() first: on the GUI thread that is a visible freeze
 
     def _on_models_profiles_changed(self) -> None:
         if "langchain_openai" in sys.modules or self._closing:
@@ -663,7 +642,7 @@ class MainWindow(QMainWindow):
             self.run_finished.emit(summary)
 
     def _set_running(self, running: bool) -> None:
-        _defer_full_gc(running)
+        defer_full_collections(running)  # the gc-policy hook (gui/compat)
         self.cancel_action.setEnabled(running)
         self.run_action.setEnabled(not running)
         self.limits.set_run_active(running)

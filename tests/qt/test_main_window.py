@@ -49,7 +49,7 @@ def setup(
 
 
 async def test_typing_a_template_and_three_topics_fills_three_panes(
-    window: MainWindow, qtbot
+    window: MainWindow, qtbot, runtime_mode: str
 ) -> None:
     window.prompt.set_template("")
     qtbot.keyClicks(window.prompt.editor, "Tell me a joke about {topic}")
@@ -81,7 +81,9 @@ async def test_two_models_side_by_side_with_ctrl_enter(window: MainWindow, qtbot
     assert window.grid.cell_text("r0m0") and window.grid.cell_text("r0m1")
 
 
-async def test_cancel_one_cell_mid_stream_keeps_partial_text(window: MainWindow) -> None:
+async def test_cancel_one_cell_mid_stream_keeps_partial_text(
+    window: MainWindow, runtime_mode: str
+) -> None:
     setup(window, "Tell me about {topic}", ["a", "b", "c"], [sim(1.2, tokens=60)])
     finished = signal_future(window.run_finished)
     window.start_run()
