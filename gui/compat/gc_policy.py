@@ -17,10 +17,17 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from gui.compat.hooks import GC_POLICY, enabled
 
-__all__ = ["defer_full_collections", "freeze_import_heap", "freeze_now"]
+__all__ = [
+    "defer_full_collections",
+    "freeze_import_heap",
+    "freeze_now",
+    "imports_without_collections",
+]
 
 _frozen = False
 _frozen_lock = threading.Lock()
@@ -80,3 +87,27 @@ def defer_full_collections(running: bool) -> None:
     elif not running and _saved_threshold is not None:
         gc.set_threshold(*_saved_threshold)
         _saved_threshold = None
+
+
+@contextmanager
+def imports_without_collections(freeze: bool = True) -> Iterator[None]:
+    """Around a burst of imports on a worker thread: no collection meanwhile, then a freeze
+    (unless ``freeze`` is false: a run may be starting, and a freeze would pin its objects).
+
+    Imports allocate hundreds of thousands of objects that all survive, so the collector runs
+    again and again during them, full collections included, each holding the GIL (the GUI
+    thread's too) while it scans everything imported so far, and finds nothing to free. With
+    the hook off this does nothing.
+    """
+    if not enabled(GC_POLICY):
+        yield
+        return
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            freeze_now()
+        if was_enabled:
+            gc.enable()

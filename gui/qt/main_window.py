@@ -9,7 +9,6 @@ task started here is owned (``self._tasks``), and every run restores the UI in `
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import sys
 import time
@@ -34,7 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.compat.gc_policy import defer_full_collections, freeze_now
+from gui.compat.gc_policy import defer_full_collections
+from gui.compat.imports import import_in_background
 from gui.core import events as ev
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
@@ -81,11 +81,6 @@ def _section(title: str | None, widget: QWidget) -> QWidget:
     return box
 
 
-def _import_all(names: list[str]) -> None:
-    for name in names:
-        importlib.import_module(name)
-
-
 def _open_history_file() -> History:
     # In a worker thread: SQLite and the history code load here, not before the first paint.
     from gui.storage.history import History
@@ -117,10 +112,12 @@ class MainWindow(QMainWindow):
         close_requested: the user closed the window; the app's main coroutine then awaits
             :meth:`shutdown` (async clean-up does not belong in ``aboutToQuit``).
         run_finished(RunSummary): the main run ended and the UI is restored.
+        run_queued_started(Run): a run pressed before the engine was ready has started.
     """
 
     close_requested = Signal()
     run_finished = Signal(object)
+    run_queued_started = Signal(object)
     comparison_finished = Signal(object)
 
     def __init__(
@@ -137,6 +134,7 @@ class MainWindow(QMainWindow):
         self._history = history
         self._history_opening: asyncio.Task[History] | None = None
         self._warming: asyncio.Task[None] | None = None
+        self._queued: asyncio.Task[None] | None = None  # a run pressed before the warm-up ended
         self._viewing: StoredRun | None = None
         self._profile_store = profile_store or ProfileStore()
         self._keystore = keystore or KeyStore
@@ -399,17 +397,43 @@ class MainWindow(QMainWindow):
         return replace(spec, system=system) if system else spec
 
     def start_run(self) -> Run | None:
-        """Start the run the widgets describe; show why not inline if it cannot start."""
+        """Start the run the widgets describe; show why not inline if it cannot start.
+
+        Pressed while the warm-up still imports the engine, the run is queued (``None`` is
+        returned) and starts when the imports are done: importing on the GUI thread, or
+        waiting there for the worker's import lock, would freeze the window.
+        """
         spec = self._runnable_spec("run")
         if spec is None:
+            return None
+        warming = self._warming
+        if warming is not None and not warming.done():
+            if self._queued is None:
+                self._queued = self._tasks.spawn(self._start_when_ready(spec), "fanout-queued-run")
             return None
         run = Run(spec, self._ensure_backend(), block_loop=self.block_action.isChecked())
         self._launch(self._show_run(run))
         return run
 
+    async def _start_when_ready(self, spec: RunSpec) -> None:
+        self.run_action.setEnabled(False)
+        self.run_action.setText("Starting…")
+        self.statusBar().showMessage("Loading the engine: the run starts in a moment.", 5000)
+        try:
+            await self._imports_settled()
+        finally:
+            self._queued = None
+            self.run_action.setText("Run")
+            self.run_action.setEnabled(not self.running)
+        if self._closing or self.running:
+            return
+        run = Run(spec, self._ensure_backend(), block_loop=self.block_action.isChecked())
+        self._launch(self._show_run(run))
+        self.run_queued_started.emit(run)
+
     def _runnable_spec(self, verb: str) -> RunSpec | None:
         """The spec to start now, or ``None`` with the reason shown inline and in the status bar."""
-        if self.running or self._closing:
+        if self.running or self._closing or self._queued is not None:
             return None
         try:
             spec = self.build_spec()
@@ -504,10 +528,9 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ internals
 
     def warm_up(self) -> asyncio.Task[None]:
-        """After the first paint: import the engine's LangChain side off the GUI thread, then
-        freeze the heap so that Python's full garbage collections skip the ~300k long-lived
-        objects those imports create (each full collection otherwise paused the loop
-        50-130 ms mid-run). The langchain-openai import (~1.7 s) follows only when an
+        """After the first paint: import the engine's LangChain side off the GUI thread
+        (:func:`gui.compat.imports.import_in_background`: yielding the GIL between modules, no
+        collections meanwhile, the imported heap frozen after). The langchain-openai import (~1.7 s) follows only when an
         OpenAI-compatible profile is in use. The history and the saved profiles load after it,
         one worker thread at a time (see :meth:`_load_state`)."""
         task = self._tasks.spawn(self._warm_up(), "fanout-warm-up")
@@ -548,18 +571,24 @@ class MainWindow(QMainWindow):
         return history
 
     async def _warm_up(self, openai: bool = False) -> None:
-        modules = ["gui.providers.backend", "gui.providers.simulated"]
+        # The history's and the keyring's modules too, so that a run started as soon as the
+        # engine is ready does not import them on a worker thread while its panes fill.
+        modules = [
+            "gui.providers.backend",
+            "gui.providers.simulated",
+            "gui.storage.history",
+            "keyring",
+        ]
         if openai:
             modules.append("langchain_openai")
         missing = [m for m in modules if m not in sys.modules]
         if not missing:
             return
         try:
-            await asyncio.to_thread(_import_all, missing)
+            await asyncio.to_thread(import_in_background, missing)
         except Exception:  # a broken install shows up on the run instead, with its message
             log.exception("warm-up import failed")
             return
-        freeze_now()  # no gc.collect() first: on the GUI thread that is a visible freeze
 
     def _on_models_profiles_changed(self) -> None:
         if "langchain_openai" in sys.modules or self._closing:

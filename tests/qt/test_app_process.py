@@ -63,6 +63,38 @@ def test_closing_the_window_mid_stream_exits_cleanly_within_a_second() -> None:
     assert stats["shutdown_s"] < 1.0
 
 
+@pytest.mark.parametrize("plain", [False, True], ids=["hooked", "plain"])
+def test_the_seed_demo_runs_with_and_without_the_library_hooks(plain: bool) -> None:
+    option = ["--plain-runtime"] if plain else []
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gui",
+            *option,
+            "--demo",
+            "seed",
+            "--quit-when-done",
+            "--print-stats",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in _env().items() if k != "FANOUT_PLAIN"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for bad in BAD_STDERR:
+        assert bad not in proc.stderr, proc.stderr[-2000:]
+    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert stats["summary"]["done"] == 3 and stats["summary"]["failed"] == 0
+    states = set(stats["runtime"].values())
+    assert states == ({"off (plain runtime)"} if plain else {"on"})
+    # The session's lag, from the first painted frame to the close, is reported.
+    assert stats["session_lag_samples"] > 0 and isinstance(stats["session_freezes"], list)
+    assert stats["marks_s"]["engine_ready"] >= 0 and "engine_ready_epoch" in stats
+
+
 def _xvfb_ready() -> str | None:
     missing = [tool for tool in ("Xvfb", "import") if shutil.which(tool) is None]
     if missing:

@@ -205,3 +205,29 @@ async def test_block_the_ui_demo_freezes_and_the_meter_says_so(window: MainWindo
     (ms,) = await asyncio.wait_for(froze, 2)
     assert summary.done == 2 and ms >= 250
     assert "froze" in window.statusBar().currentMessage()
+
+
+async def test_run_pressed_before_the_engine_is_ready_starts_once_it_is(
+    window: MainWindow,
+) -> None:
+    setup(window, "Tell me about {topic}", ["cats", "owls"], [sim(0.2)])
+    imports_done = asyncio.Event()
+
+    async def still_importing() -> None:
+        await imports_done.wait()
+
+    window._warming = asyncio.create_task(still_importing())  # the warm-up's import task
+    started = signal_future(window.run_queued_started)
+    finished = signal_future(window.run_finished)
+    window.run_action.trigger()
+    window.run_action.trigger()  # pressed again while waiting: still one run
+    await asyncio.sleep(0.05)
+    assert window.current_run is None and not window.run_action.isEnabled()
+    assert window.run_action.text() == "Starting…"
+
+    imports_done.set()
+    (run,) = await asyncio.wait_for(started, 10)
+    assert window.current_run is run
+    (summary,) = await asyncio.wait_for(finished, 10)
+    assert summary.done == 2 and window.run_action.isEnabled()
+    assert [window.grid.cell_status(c) for c in ("r0m0", "r1m0")] == ["done", "done"]
