@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
+import sys
 import threading
 from dataclasses import dataclass
 from importlib import metadata
@@ -106,7 +106,7 @@ _plain_logged = False
 def installed_version(distribution: str) -> str | None:
     """The installed version of ``distribution`` (``python``: the interpreter), or ``None``."""
     if distribution == PYTHON:
-        return platform.python_version()
+        return ".".join(str(part) for part in sys.version_info[:3])
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
