@@ -19,7 +19,7 @@ import importlib.machinery
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from gui.compat.gc_policy import imports_without_collections
@@ -52,14 +52,17 @@ class _YieldingFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def import_in_background(names: Sequence[str], freeze: bool = True) -> None:
+def import_in_background(
+    names: Sequence[str], freeze: bool = True, then: Callable[[], object] | None = None
+) -> None:
     """Import ``names`` (and everything they import) on this thread, yielding between modules.
 
     Call it from a worker thread. During the imports the interpreter's switch interval is
     1 ms instead of 5 (a GUI thread that wants the GIL asks for it sooner), this thread gives
     the GIL up before each module, and the collector stays out (see
     :func:`gui.compat.gc_policy.imports_without_collections`), freezing what was imported
-    once it is done unless ``freeze`` is false.
+    once it is done unless ``freeze`` is false. ``then`` runs after the imports, under the
+    same rules (for start-up work that imports as it goes, such as a plugin discovery).
     """
     finder = _YieldingFinder(threading.get_ident(), 0.0)
     old_interval = sys.getswitchinterval()
@@ -69,6 +72,8 @@ def import_in_background(names: Sequence[str], freeze: bool = True) -> None:
         with imports_without_collections(freeze):
             for name in names:
                 importlib.import_module(name)
+            if then is not None:
+                then()
     finally:
         sys.meta_path.remove(finder)
         sys.setswitchinterval(old_interval)

@@ -81,6 +81,15 @@ def _section(title: str | None, widget: QWidget) -> QWidget:
     return box
 
 
+def _find_keyring() -> None:
+    import keyring
+
+    try:
+        keyring.get_keyring()  # cached by keyring: KeyStore() then starts at once
+    except Exception:  # KeyStore reports an unusable keyring when the profiles load
+        log.debug("keyring discovery failed", exc_info=True)
+
+
 def _open_history_file() -> History:
     # In a worker thread: SQLite and the history code load here, not before the first paint.
     from gui.storage.history import History
@@ -585,7 +594,9 @@ class MainWindow(QMainWindow):
         if not missing:
             return
         try:
-            await asyncio.to_thread(import_in_background, missing)
+            # keyring finds its backends (entry points, a few hundred ms of Python) here
+            # rather than on the profiles' worker thread while a first run starts.
+            await asyncio.to_thread(import_in_background, missing, True, _find_keyring)
         except Exception:  # a broken install shows up on the run instead, with its message
             log.exception("warm-up import failed")
             return

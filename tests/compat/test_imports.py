@@ -78,3 +78,11 @@ def test_a_failing_import_still_restores_everything(modules: str, tmp_path: Path
         import_in_background(["fanout_broken_probe"])
     assert gc.isenabled() and sys.getswitchinterval() == interval
     sys.modules.pop("fanout_broken_probe", None)
+
+
+def test_work_after_the_imports_runs_under_the_same_rules(modules: str) -> None:
+    seen: list[tuple[bool, float]] = []
+    import_in_background(
+        [modules], freeze=False, then=lambda: seen.append((gc.isenabled(), sys.getswitchinterval()))
+    )
+    assert seen == [(False, pytest.approx(SWITCH_INTERVAL_S))] and gc.isenabled()
