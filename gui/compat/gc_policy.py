@@ -46,11 +46,8 @@ def freeze_now() -> bool:
     splices lists and costs nothing measurable; the garbage the imports left behind (a few
     dozen objects) is frozen with the rest rather than paying a full collection for it.
     """
-    global _frozen
     if not enabled(GC_POLICY):
         return False
-    with _frozen_lock:
-        _frozen = True
     gc.freeze()
     return True
 
