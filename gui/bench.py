@@ -3,8 +3,11 @@
 Every figure is measured in the same run as its reference (sync against gather, the engine
 against a plain ``astream`` loop, wall time against the ideal for the same latencies), so the
 ratios hold on a noisy machine. GUI scenarios run the real window offscreen in a child
-process. ``--quick`` shrinks every scenario so that the test suite can check the machinery
-in seconds; only full-size runs are compared with the targets.
+process and judge its lag over the whole session, from the first painted frame to the close
+(start-up, warm-up and run start included, measured by the window's own 10 ms heartbeat),
+with the figure for the streaming stretch alone as a second line. ``--quick`` shrinks every
+scenario so that the test suite can check the machinery in seconds; only full-size runs are
+compared with the targets.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class BenchResult:
         figures: Measured numbers (seconds, ms, ratios, counts).
         passed: Whether the target was met (``None`` for reduced ``--quick`` runs).
         note: Anything the reader needs to interpret the figures.
+        second: A second line of figures (GUI scenarios: the streaming stretch alone).
+        second_label: What the second line measures.
     """
 
     name: str
@@ -47,6 +52,8 @@ class BenchResult:
     figures: dict[str, Any] = field(default_factory=dict)
     passed: bool | None = None
     note: str = ""
+    second: dict[str, Any] = field(default_factory=dict)
+    second_label: str = ""
 
 
 def _sim(latency: float | None = None, **kw: Any) -> ModelProfile:
@@ -278,16 +285,27 @@ async def soak(quick: bool) -> BenchResult:
 # ------------------------------------------------------------------ GUI scenarios
 
 
-def _window(args: list[str], timeout: float = 120) -> tuple[dict[str, Any], float]:
+#: Session targets of every GUI scenario: no freeze a user sees, no dropped frames at p99.
+FREEZE_MS = 50.0
+SESSION_P99_MS = 16.0
+SESSION_TARGET = f"session: no freeze > {FREEZE_MS:g} ms, lag p99 <= {SESSION_P99_MS:g} ms"
+
+
+def _child_env() -> dict[str, str]:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return env
+
+
+def _window(args: list[str], timeout: float = 120) -> tuple[dict[str, Any], float]:
     spawned = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "gui", *args, "--print-stats"],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=_child_env(),
         check=False,
     )
     if proc.returncode != 0:
@@ -295,76 +313,154 @@ def _window(args: list[str], timeout: float = 120) -> tuple[dict[str, Any], floa
     return json.loads(proc.stdout.strip().splitlines()[-1]), spawned
 
 
+def _session(stats: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The session's lag figures (first paint to close) and whether they meet the targets."""
+    freezes = [ms for _at, ms in stats.get("session_freezes", [])]
+    p99 = float(stats.get("session_lag_p99_ms", float("inf")))
+    figures = {
+        "session_lag_p99_ms": round(p99, 2),
+        "session_lag_max_ms": round(float(stats.get("session_lag_max_ms", float("inf"))), 2),
+        "freezes_over_50_ms": len(freezes),
+        "session_lag_samples": stats.get("session_lag_samples", 0),
+    }
+    if freezes:
+        figures["freezes_ms"] = [round(ms) for ms in freezes]
+    return figures, not freezes and p99 <= SESSION_P99_MS and bool(figures["session_lag_samples"])
+
+
+def _streaming(stats: dict[str, Any]) -> dict[str, Any]:
+    """The lag while text was arriving (the figure these scenarios reported before)."""
+    return {
+        "lag_p99_ms": round(stats.get("streaming_lag_p99_ms", float("inf")), 2),
+        "lag_max_ms": round(stats.get("streaming_lag_max_ms", float("inf")), 2),
+        "lag_samples": stats.get("streaming_lag_samples", 0),
+    }
+
+
 def stream_stress(quick: bool) -> BenchResult:
     """The stress demo: 50 panes x 300 tokens at 100 tokens/s, all concurrent."""
     stats, _ = _window(["--demo", "stress", "--quit-when-done"])
     ideal = 0.3 + 300 / 100
     ratio = stats["summary"]["wall"] / ideal
+    session, session_ok = _session(stats)
     figures = {
-        "lag_p99_ms": round(stats["lag_p99_ms"], 2),
-        "lag_max_ms": round(stats["lag_max_ms"], 2),
+        **session,
         "wall_s": round(stats["summary"]["wall"], 3),
         "wall_over_ideal": round(ratio, 3),
         "done": stats["summary"]["done"],
     }
-    ok = (
-        stats["lag_p99_ms"] <= 16
-        and stats["lag_max_ms"] <= 50
-        and ratio <= 1.10
-        and stats["summary"]["done"] == 50
-    )
     return BenchResult(
         "stream-stress",
         "GUI: 50 panes x 300 tokens at 100 tokens/s, all concurrent",
-        "lag p99 <= 16 ms, max <= 50 ms; wall/ideal <= 1.10",
+        f"{SESSION_TARGET}; wall/ideal <= 1.10",
         figures,
-        ok,
+        session_ok and ratio <= 1.10 and stats["summary"]["done"] == 50,
+        second=_streaming(stats),
+        second_label="while streaming",
     )
 
 
 def render_ceiling(quick: bool) -> BenchResult:
     """One pane fed as fast as the simulated model can produce tokens.
 
-    The lag target is read while text is arriving. Once the answer has ended, LangChain's
-    ``BaseChatModel.astream`` merges all its chunks into one message and frees them (~1.6 µs
-    per chunk, ~100 ms for 60,000); that pause shows in ``run_lag_max_ms`` (the whole run), not hidden.
+    Once the answer has ended, LangChain's ``BaseChatModel.astream`` merges all its chunks
+    into one message on the loop (about 1.6 µs per chunk); that pause is part of the session.
     """
     stats, _ = _window(["--demo", "ceiling", "--quit-when-done"])
     tokens, span = stats.get("output_tokens", 0), stats.get("streaming_s", 0.0)
     rate = tokens / span if span else 0.0
-    p99 = stats.get("streaming_lag_p99_ms", float("inf"))
+    session, session_ok = _session(stats)
+    streaming = _streaming(stats)
     figures = {
+        **session,
         "tokens": tokens,
         "streaming_s": round(span, 3),
         "tokens_per_s": round(rate),
-        "lag_p99_ms": round(p99, 2),
-        "lag_max_ms": round(stats.get("streaming_lag_max_ms", float("inf")), 2),
-        "lag_samples": stats.get("streaming_lag_samples", 0),
-        "run_lag_max_ms": round(stats["lag_max_ms"], 2),
     }
     return BenchResult(
         "render-ceiling",
         "GUI: one pane fed as fast as possible",
-        ">= 20,000 tokens/s rendered with lag p99 <= 16 ms",
+        f">= 20,000 tokens/s rendered with lag p99 <= 16 ms while streaming; {SESSION_TARGET}",
         figures,
-        rate >= 20_000 and p99 <= 16,
-        "lag_* while text arrives; run_lag_max_ms over the whole run, end-of-answer merge included",
+        rate >= 20_000 and streaming["lag_p99_ms"] <= 16 and session_ok,
+        "the session includes LangChain's merge of the answer's 60,000 chunks when it ends",
+        second=streaming,
+        second_label="while streaming",
     )
 
 
+def _bare_window() -> float:
+    """Seconds from spawning a bare PySide6 window (``gui/qt/bare_window.py``, run as a
+    script in a fresh interpreter, offscreen, the app's size) to its first paint."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gui.qt.bare_window")  # its path; nothing is imported
+    assert spec is not None and spec.origin is not None
+    spawned = time.time()
+    proc = subprocess.run(
+        [sys.executable, spec.origin],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_child_env(),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bare window exited with {proc.returncode}: {proc.stderr[-300:]}")
+    return float(proc.stdout.strip().splitlines()[-1]) - spawned
+
+
 def startup(quick: bool) -> BenchResult:
-    """Process start to the window's first paint (best of three)."""
-    times = []
-    for _ in range(1 if quick else 3):
-        stats, spawned = _window(["--quit-after", "0.3"])
-        times.append(stats["first_paint_epoch"] - spawned)
-    best = min(times)
+    """The window's first paint against a bare PySide6 window's, and the engine's warm-up."""
+    app_runs: list[float] = []
+    bare_runs: list[float] = []
+    ready_runs: list[float | None] = []
+    session_ok = True
+    session: dict[str, Any] = {}
+    warmup: dict[str, Any] = {}
+    for _ in range(1 if quick else 3):  # interleaved, best of each: the same machine state
+        bare_runs.append(_bare_window())
+        stats, spawned = _window(["--quit-after", "2.5"])
+        app_runs.append(stats["first_paint_epoch"] - spawned)
+        ready = stats.get("engine_ready_epoch")
+        ready_runs.append(ready - spawned if ready is not None else None)
+        figures, ok = _session(stats)
+        session_ok = session_ok and ok
+        if not session or figures["session_lag_max_ms"] > session["session_lag_max_ms"]:
+            session = figures  # the worst of the runs
+        warmup = {
+            "warmup_lag_p99_ms": max(
+                warmup.get("warmup_lag_p99_ms", 0.0), stats.get("warmup_lag_p99_ms", 0.0)
+            ),
+            "warmup_lag_max_ms": max(
+                warmup.get("warmup_lag_max_ms", 0.0), stats.get("warmup_lag_max_ms", 0.0)
+            ),
+        }
+    best_app, best_bare = min(app_runs), min(bare_runs)
+    ready = [t for t in ready_runs if t is not None]
+    best_ready = round(min(ready), 3) if ready else None  # None: never ready within a run
+    ratio = best_app / best_bare
     return BenchResult(
         "startup",
-        "GUI: process start to the window's first paint",
-        "<= 0.6 s",
-        {"first_paint_s": round(best, 3), "runs_s": [round(t, 3) for t in times]},
-        best <= 0.6,
+        "GUI: process start to the first paint, against a bare PySide6 window; engine warm-up",
+        f"first paint <= 1.5x the bare window's; engine ready <= 1.5 s; {SESSION_TARGET}",
+        {
+            "first_paint_s": round(best_app, 3),
+            "bare_first_paint_s": round(best_bare, 3),
+            "ratio": round(ratio, 3),
+            "engine_ready_s": best_ready,
+            **warmup,
+            **{k: v for k, v in session.items() if k != "session_lag_samples"},
+        },
+        ratio <= 1.5 and best_ready is not None and best_ready <= 1.5 and session_ok,
+        "best of three interleaved runs; session figures are the worst run's, the window idle "
+        "for 2.5 s while the engine warms up",
+        second={
+            "app_runs_s": [round(t, 3) for t in app_runs],
+            "bare_runs_s": [round(t, 3) for t in bare_runs],
+            "ready_runs_s": [None if t is None else round(t, 3) for t in ready_runs],
+        },
+        second_label="each run",
     )
 
 
@@ -474,6 +570,9 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
+    from gui.compat import describe
+
+    hooks = describe()
     return {
         "date": time.strftime("%Y-%m-%d"),
         "cpu": f"{cpu} x {os.cpu_count()}",
@@ -481,6 +580,9 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "pyside6": pyside_version() or "?",
         "langchain_core": lc,
+        "library_hooks": "all on"
+        if set(hooks.values()) == {"on"}
+        else "; ".join(f"{k} {v}" for k, v in hooks.items()),
     }
 
 
@@ -491,6 +593,9 @@ def table(results: list[BenchResult]) -> str:
         verdict = "-" if r.passed is None else ("pass" if r.passed else "FAIL")
         figures = ", ".join(f"{k} {v}" for k, v in r.figures.items())
         lines.append(f"{r.name:<15}{verdict:<8}{figures}")
+        if r.second:
+            second = ", ".join(f"{k} {v}" for k, v in r.second.items())
+            lines.append(f"{'':<23}{r.second_label}: {second}")
         lines.append(f"{'':<23}target: {r.target}")
     return "\n".join(lines)
 
@@ -511,6 +616,10 @@ def markdown(results: list[BenchResult], info: dict[str, str]) -> str:
     for r in results:
         verdict = "-" if r.passed is None else ("pass" if r.passed else "**fail**")
         figures = ", ".join(f"{k} {v}" for k, v in r.figures.items())
+        if r.second:
+            figures += f"<br>{r.second_label}: " + ", ".join(
+                f"{k} {v}" for k, v in r.second.items()
+            )
         out.append(f"| {r.name} | {r.what} | {r.target} | {verdict} | {figures} |")
     notes = [f"- {r.name}: {r.note}" for r in results if r.note]
     if notes:

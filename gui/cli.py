@@ -321,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
         job=_install_desktop_entry,
         help="Linux: add Fanout Studio to the desktop's applications menu, with its icon ($XDG_DATA_HOME)",
     )
+    parser.add_argument(
+        "--plain-runtime",
+        action="store_true",
+        help="turn every library hook off (the FIFO loop, the lean LCEL stream, the gc policy): "
+        "slower, same results; same as FANOUT_PLAIN=1",
+    )
     window = parser.add_argument_group("window (when no command is given)")
     window.add_argument(
         "--demo",
@@ -1381,6 +1387,10 @@ def main(argv: Sequence[str]) -> int:
         args = parser.parse_args(list(argv))
     except SystemExit as exc:  # --help, or bad usage already explained on stderr
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.plain_runtime:
+        from gui.compat import PLAIN_ENV
+
+        os.environ[PLAIN_ENV] = "1"  # read by every hook's gate, inherited by child processes
     if args.command is None:
         from gui.app import main as app_main
 

@@ -15,8 +15,9 @@ import pytest
 
 from tests.support.memory_keyring import MemoryKeyring
 
-#: Shared fixtures: ``html_server`` (a web server that is not an OpenAI API).
-pytest_plugins = ["tests.support.web_page_server"]
+#: Shared fixtures: ``html_server`` (a web server that is not an OpenAI API), ``runtime_mode``
+#: (a test run with the library hooks on and again in plain mode).
+pytest_plugins = ["tests.support.web_page_server", "tests.support.runtime_modes"]
 
 
 @pytest.fixture(autouse=True)

@@ -8,29 +8,19 @@ from contextlib import aclosing
 from typing import Any, cast
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.outputs import ChatGeneration, Generation, LLMResult
+from langchain_core.outputs import LLMResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda
-from langchain_core.runnables.config import (
-    RunnableConfig,
-    ensure_config,
-    get_async_callback_manager_for_config,
-    patch_config,
-)
+from langchain_core.runnables.config import RunnableConfig, ensure_config
 
+from gui.compat.gc_policy import freeze_import_heap
+from gui.compat.lcel import lean_stream_enabled, start_sequence_run, step_config, str_parser
 from gui.core.errors import Failure
 from gui.core.ports import BatchLike, ChainLike
 from gui.core.runner import REQUEST_TIMEOUT_KEY
 from gui.core.spec import Cell, ModelProfile, ProviderKind
 from gui.providers.errors import classify
-from gui.providers.models import (
-    build_chat_model,
-    freeze_import_heap,
-    new_async_http_client,
-    new_http_client,
-)
+from gui.providers.models import build_chat_model, new_async_http_client, new_http_client
 
 #: Seconds a blocking call's HTTP timeout allows beyond the engine's own timeout, so that the
 #: engine's (which names the limit the user set) is the one reported, and the abandoned call
@@ -75,28 +65,6 @@ class UsageCollector(BaseCallbackHandler):
             self.output_tokens = int(token_usage["completion_tokens"])
 
 
-class InlineStrOutputParser(StrOutputParser):
-    """``StrOutputParser`` without a thread hop per chunk.
-
-    langchain-core's async transform parses every streamed chunk through
-    ``run_in_executor`` (and ``aparse_result`` does the same once per answer). Turning a
-    message chunk into its text is a few attribute reads, so the hop is pure overhead:
-    under qasync it costs a ``QThreadExecutor`` round trip and two Qt timer events per token,
-    which at 5,000 tokens/s was most of the GUI loop's time. Output is identical.
-    """
-
-    async def _atransform(self, input: AsyncIterator[str | BaseMessage]) -> AsyncIterator[str]:
-        parse = self.parse_result
-        async for chunk in input:
-            if isinstance(chunk, BaseMessage):
-                yield parse([ChatGeneration(message=chunk)])
-            else:
-                yield parse([Generation(text=chunk)])
-
-    async def aparse_result(self, result: list[Generation], *, partial: bool = False) -> str:
-        return self.parse_result(result, partial=partial)
-
-
 def build_prompt(template: str, system: str | None = None) -> ChatPromptTemplate:
     """The prompt of a run: an optional system message, then the template as the user turn."""
     messages: list[tuple[str, str]] = []
@@ -135,6 +103,10 @@ class FanoutChain:
     ``astream`` is read directly; callbacks still see the run as a chain whose children are
     the prompt and the model (the text parser, a few attribute reads, is not a traced step).
     Same text, chunk for chunk.
+
+    The lean path and the inline parser are the ``lcel-stream`` library hook
+    (:mod:`gui.compat.lcel`): decided when the chain is built, and in plain mode or on an
+    untested langchain-core ``astream`` is plain ``(prompt | model | StrOutputParser()).astream``.
     """
 
     def __init__(
@@ -146,7 +118,9 @@ class FanoutChain:
     ) -> None:
         self.prompt = prompt
         self.model = model
-        self.lcel: Runnable[Any, str] = prompt | model | InlineStrOutputParser()
+        #: Whether ``astream`` takes the lean path (the ``lcel-stream`` hook is on).
+        self.lean = lean_stream_enabled()
+        self.lcel: Runnable[Any, str] = prompt | model | str_parser()
         #: The model's per-request timeout argument (ChatOpenAI: ``timeout``), if it has one.
         self.timeout_kwarg = timeout_kwarg
         self._timed: dict[float, Runnable[Any, str]] = {}
@@ -165,32 +139,33 @@ class FanoutChain:
         chain = self._timed.get(seconds)
         if chain is None:
             bound = self.model.bind(**{self.timeout_kwarg: seconds})
-            chain = self._timed.setdefault(seconds, self.prompt | bound | InlineStrOutputParser())
+            chain = self._timed.setdefault(seconds, self.prompt | bound | str_parser())
         return chain.invoke(input, config)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None) -> str:
         """The whole answer."""
         return await self.lcel.ainvoke(input, config)
 
-    async def astream(self, input: Any, config: RunnableConfig | None = None) -> AsyncIterator[str]:
+    def astream(self, input: Any, config: RunnableConfig | None = None) -> AsyncIterator[str]:
+        """The answer's text, chunk by chunk: the lean path, or LCEL's own ``astream``."""
+        if self.lean:
+            return self._lean_astream(input, config)
+        # Plain: the collector stays a callback and reads the usage in on_llm_end.
+        return self.lcel.astream(input, config)
+
+    async def _lean_astream(
+        self, input: Any, config: RunnableConfig | None = None
+    ) -> AsyncIterator[str]:
         """The answer's text, chunk by chunk, as ``self.lcel.astream`` would give it."""
         config = ensure_config(config)
         # Usage is read off the chunks here, so the collector leaves the callbacks: any handler
         # on the model makes LangChain dispatch every token to every handler (a gather each).
         probe, config = _take_usage_collector(config)
-        manager = get_async_callback_manager_for_config(config)
-        run = await manager.on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or "RunnableSequence",
-            run_id=config.pop("run_id", None),
-        )
+        run = await start_sequence_run(config, input)
         parts: list[str] = []
         try:
-            value = await self.prompt.ainvoke(
-                input, patch_config(config, callbacks=run.get_child("seq:step:1"))
-            )
-            step = patch_config(config, callbacks=run.get_child("seq:step:2"))
+            value = await self.prompt.ainvoke(input, step_config(config, run, 1))
+            step = step_config(config, run, 2)
             # aclosing: a consumer that stops early closes the model's stream (and its HTTP
             # response) now, not when the garbage collector finds it.
             stream = cast(AsyncGenerator[Any, None], self.model.astream(value, step))

@@ -6,8 +6,6 @@ costs about 1.7 s, which must not delay the window.
 
 from __future__ import annotations
 
-import gc
-import threading
 from typing import TYPE_CHECKING, Any
 
 from gui.core.keys import api_key_for
@@ -118,32 +116,3 @@ def new_http_client() -> Any:
     return openai.DefaultHttpxClient(
         timeout=HTTP_TIMEOUT, event_hooks={"response": [_refuse_web_pages]}
     )
-
-
-_frozen = False
-_frozen_lock = threading.Lock()
-#: Objects in the permanent generation before anyone froze anything (CPython 3.12 starts with a
-#: few hundred of its own), to tell "nothing froze the heap yet" from "the window did".
-_FROZEN_AT_IMPORT = gc.get_freeze_count()
-
-
-def freeze_import_heap() -> None:
-    """Once per process, after the OpenAI stack is loaded: exempt what is alive now from full GCs.
-
-    ``langchain_openai``, ``openai``, ``httpx`` and pydantic's schemas are ~140,000 objects that
-    live as long as the process, and every full (generation 2) collection scanned them all: in
-    a 2,000-cell run against a local server the loop froze for 70-105 ms every ~3 s (measured
-    with a 10 ms heartbeat). ``gc.freeze()`` moves them to the permanent generation, so full
-    collections scan only what runs allocate (6-12 ms in the same run). No ``gc.collect()``
-    first: right after the imports it finds ~20 unreachable objects and costs ~85 ms of GIL.
-    The window freezes its own heap after its warm-up imports, and then its policy stands (a
-    later freeze would also pin the panes of the run starting now); this covers the command
-    line, the benchmarks and the tests, where nothing else does.
-    """
-    global _frozen
-    with _frozen_lock:
-        if _frozen:
-            return
-        _frozen = True
-    if gc.get_freeze_count() <= _FROZEN_AT_IMPORT:
-        gc.freeze()

@@ -18,11 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
+from gui.compat import describe as describe_hooks
 from gui.core import events as ev
 from gui.core.compare import StrategyResult
+from gui.core.lag import LagStats
 from gui.core.metrics import RunSummary
 from gui.qt.loop import run as run_loop
 from gui.qt.resources import app_icon, stylesheet
@@ -57,6 +59,31 @@ def install_asyncgen_hooks(loop: asyncio.AbstractEventLoop) -> None:
     finalizer = getattr(loop, "_asyncgen_finalizer_hook", None)
     if firstiter is not None and finalizer is not None:
         sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
+
+
+class _FirstPaint(QObject):
+    """Calls ``then`` once the window's first frame has been painted (the window is visible)."""
+
+    def __init__(self, window: QObject, then: Callable[[], None]) -> None:
+        super().__init__(window)
+        self._then = then
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            watched.removeEventFilter(self)
+            # Zero-delay: after the whole frame has been painted, not before this widget's part.
+            QTimer.singleShot(0, self._then)
+        return False
+
+
+def _lag_figures(prefix: str, lag: LagStats) -> dict[str, float | int]:
+    return {
+        f"{prefix}_p50_ms": round(lag.p50_ms, 2),
+        f"{prefix}_p99_ms": round(lag.p99_ms, 2),
+        f"{prefix}_max_ms": round(lag.max_ms, 2),
+        f"{prefix}_samples": lag.samples,
+    }
 
 
 async def _main(
@@ -101,11 +128,24 @@ async def _main(
 
     window.close_requested.connect(on_close_requested)
     signalled = _close_on_signals(loop, window.close)
+    # The session's lag is measured from the first painted frame to the close: everything a
+    # user can see, start-up work, warm-up and run start included.
+    _FirstPaint(window, window.lag.begin_session)
     window.show()
     window.lag.start()
     warming = window.warm_up()
     shown_at = time.perf_counter() - _T0
     stats: dict[str, object] = {"window_shown_s": round(shown_at, 3)}
+    ready_at: list[float] = []  # perf_counter when the engine's imports were done
+
+    marks: dict[str, float] = {}  # perf_counter of the session's milestones
+
+    def on_engine_ready(_task: object) -> None:
+        ready_at.append(time.perf_counter())
+        marks["engine_ready"] = ready_at[0]
+        stats["engine_ready_epoch"] = time.time()
+
+    warming.add_done_callback(on_engine_ready)
 
     if demo:
         from gui.resources import load_preset
@@ -122,8 +162,12 @@ async def _main(
                     text_span[1] = now
                 else:
                     text_span.extend((now, now))
+                    marks["first_text"] = now
 
         def on_run_finished(summary: RunSummary) -> None:
+            marks["run_finished"] = time.perf_counter()
+            if text_span:
+                marks["last_text"] = text_span[1]
             lag = window.lag.stats()
             stats["summary"] = {k: v for k, v in asdict(summary).items() if k != "failures_by_kind"}
             run = window.current_run
@@ -173,6 +217,7 @@ async def _main(
         if preset.compare:
             window.start_comparison()
         else:
+            marks["run_pressed"] = time.perf_counter()
             run = window.start_run()
             if run is not None:
                 run.subscribe(on_run_event)
@@ -187,10 +232,23 @@ async def _main(
         await closed
     finally:
         closing_at = time.perf_counter()
+        lag = window.lag
+        stats.update(_lag_figures("session_lag", lag.session_stats(end=closing_at)))
+        since = lag.session_started_at or closing_at
+        # Each freeze as [seconds after the window became visible, ms], to tell where it was.
+        stats["session_freezes"] = [
+            [round(at - ms / 1000 - since, 3), round(ms, 1)]
+            for ms, at in lag.session_freezes_at(end=closing_at)
+        ]
+        stats["marks_s"] = {name: round(at - since, 3) for name, at in marks.items()}
+        if ready_at and lag.session_started_at is not None:
+            # While the engine still imported in the background (empty when it was ready first).
+            stats.update(_lag_figures("warmup_lag", lag.session_stats(end=ready_at[0])))
         await window.shutdown()
         window.deleteLater()
         stats["shutdown_s"] = round(time.perf_counter() - closing_at, 3)
     stats["first_paint_epoch"] = window.first_paint_epoch
+    stats["runtime"] = describe_hooks()  # at exit: nothing of this on the way to the first paint
     if print_stats:
         sys.stdout.write(json.dumps(stats) + "\n")
         sys.stdout.flush()

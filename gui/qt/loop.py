@@ -13,6 +13,12 @@ drained in order by a single zero-interval :class:`QTimer`. One drain runs callb
 deque is empty or a slice of :data:`SLICE_S` has passed, then returns to Qt, so input, paint
 and the lag heartbeat still run between slices. Same chunk through the same chain: 35 µs, what
 plain asyncio costs.
+
+It runs asyncio's private ``Handle._run`` and reads ``Handle._cancelled``, so it is the
+``fifo-loop`` library hook of :mod:`gui.compat`: :func:`new_event_loop` (what the app and the
+tests use) returns it only while that hook is on, and plain ``qasync.QEventLoop`` otherwise
+(plain mode, or a qasync or Python outside the range it was tested on). The hook lives here
+rather than in ``gui/compat`` because only ``gui.qt`` may import PySide6.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import qasync
+import qasync  # type: ignore[import-untyped]
 import shiboken6
 from PySide6.QtCore import QTimer
 
-__all__ = ["SLICE_S", "FanoutEventLoop", "run"]
+from gui.compat import FIFO_LOOP, enabled
+
+__all__ = ["SLICE_S", "FanoutEventLoop", "new_event_loop", "run"]
 
 _T = TypeVar("_T")
 
@@ -56,8 +64,9 @@ class FanoutEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         if self.is_closed():
             raise RuntimeError("Event loop is closed")
         handle = asyncio.Handle(callback, args, self, context=context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]  # as asyncio does: "created at" names the caller
+        source = getattr(handle, "_source_traceback", None)
+        if source:
+            del source[-1]  # as asyncio does: "created at" names the caller
         self._ready_handles.append(handle)
         if not self._ready_timer.isActive():
             self._ready_timer.start()
@@ -101,7 +110,7 @@ class FanoutEventLoop(qasync.QEventLoop):  # type: ignore[misc]
             if took >= self.slow_callback_duration:
                 _log.warning("Executing %r took %.3f seconds", handle, took)
         finally:
-            self._current_handle = None
+            self._current_handle = None  # type: ignore[assignment]
 
     def close(self) -> None:
         """Close the loop; callbacks still queued are dropped, as asyncio's ``close`` does."""
@@ -113,7 +122,15 @@ class FanoutEventLoop(qasync.QEventLoop):  # type: ignore[misc]
         super().close()
 
 
+def new_event_loop(app: Any = None) -> asyncio.AbstractEventLoop:
+    """The app's loop: :class:`FanoutEventLoop` while the ``fifo-loop`` hook is on, else qasync's."""
+    if enabled(FIFO_LOOP):
+        return FanoutEventLoop(app)
+    loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app)
+    return loop
+
+
 def run(main: Coroutine[Any, Any, _T]) -> _T:
-    """``asyncio.run(main)`` on a :class:`FanoutEventLoop` (the app's ``qasync.run``)."""
-    with asyncio.Runner(loop_factory=FanoutEventLoop) as runner:
+    """``asyncio.run(main)`` on :func:`new_event_loop` (the app's ``qasync.run``)."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(main)

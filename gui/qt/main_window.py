@@ -12,8 +12,6 @@ come from those events too. Storage is reached through the services of
 from __future__ import annotations
 
 import asyncio
-import gc
-import importlib
 import logging
 import sys
 import time
@@ -34,6 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from gui.about import about_info
+from gui.compat.gc_policy import defer_full_collections
+from gui.compat.imports import import_in_background
 from gui.core import events as ev
 from gui.core.errors import SpecError, TemplateError
 from gui.core.runner import Run
@@ -100,29 +100,13 @@ def _section(title: str | None, widget: QWidget) -> QWidget:
     return box
 
 
-def _import_all(names: list[str]) -> None:
-    for name in names:
-        importlib.import_module(name)
+def _find_keyring() -> None:
+    import keyring
 
-
-_saved_gc_threshold: tuple[int, int, int] | None = None
-
-
-def _defer_full_gc(running: bool) -> None:
-    """Keep Python's full (generation 2) collections out of a run; allow them again after.
-
-    LangChain keeps every chunk of a live stream until it ends, so 50 streams hold ~140k
-    objects and a full collection mid-run froze the loop for 70-130 ms. Young collections
-    (generations 0 and 1, which free almost all per-token garbage) keep running; the full
-    one happens when the run is over and nothing is animating.
-    """
-    global _saved_gc_threshold
-    if running and _saved_gc_threshold is None:
-        _saved_gc_threshold = gc.get_threshold()
-        gc.set_threshold(_saved_gc_threshold[0], _saved_gc_threshold[1], 1_000_000)
-    elif not running and _saved_gc_threshold is not None:
-        gc.set_threshold(*_saved_gc_threshold)
-        _saved_gc_threshold = None
+    try:
+        keyring.get_keyring()  # cached by keyring: KeyStore() then starts at once
+    except Exception:  # KeyStore reports an unusable keyring when the profiles load
+        log.debug("keyring discovery failed", exc_info=True)
 
 
 class MainWindow(QMainWindow):
@@ -142,6 +126,7 @@ class MainWindow(QMainWindow):
 
     close_requested = Signal()
     run_finished = Signal(object)
+    run_queued_started = Signal(object)
     comparison_finished = Signal(object)
 
     def __init__(
@@ -162,6 +147,7 @@ class MainWindow(QMainWindow):
             history=history, profile_store=profile_store, keystore=keystore
         )
         self._warming: asyncio.Task[None] | None = None
+        self._queued: asyncio.Task[None] | None = None  # a run pressed before the warm-up ended
         self._tasks = TaskOwner()
         self._closing = False
         self.first_paint_epoch: float | None = None
@@ -378,15 +364,44 @@ class MainWindow(QMainWindow):
         return replace(spec, system=system) if system else spec
 
     def start_run(self) -> Run | None:
-        """Start the run the widgets describe; show why not inline if it cannot start."""
+        """Start the run the widgets describe; show why not inline if it cannot start.
+
+        Pressed while the warm-up still imports the engine, the run is queued (``None`` is
+        returned) and starts when the imports are done: importing on the GUI thread, or
+        waiting there for the worker's import lock, would freeze the window.
+        """
         spec = self._runnable_spec("run")
         if spec is None:
+            return None
+        warming = self._warming
+        if warming is not None and not warming.done():
+            if self._queued is None:
+                self._queued = self._tasks.spawn(self._start_when_ready(spec), "fanout-queued-run")
             return None
         try:
             return self.session.start(spec, block_loop=self.block_action.isChecked())
         except Busy as exc:
             self.statusBar().showMessage(str(exc), 8000)
             return None
+
+    async def _start_when_ready(self, spec: RunSpec) -> None:
+        self.run_action.setEnabled(False)
+        self.run_action.setText("Starting…")
+        self.statusBar().showMessage("Loading the engine: the run starts in a moment.", 5000)
+        try:
+            await self._imports_settled()
+        finally:
+            self._queued = None
+            self.run_action.setText("Run")
+            self.run_action.setEnabled(not self.running)
+        if self._closing or self.running:
+            return
+        try:
+            run = self.session.start(spec, block_loop=self.block_action.isChecked())
+        except Busy as exc:
+            self.statusBar().showMessage(str(exc), 8000)
+            return
+        self.run_queued_started.emit(run)
 
     def start_comparison(self) -> asyncio.Task[Any] | None:
         """Run the current cells through every strategy, one after another, charting each."""
@@ -547,7 +562,7 @@ class MainWindow(QMainWindow):
         self.controls.show_counts(c, self.running)
 
     def _set_running(self, running: bool) -> None:
-        _defer_full_gc(running)
+        defer_full_collections(running)  # the gc-policy hook (gui/compat)
         self.controls.set_running(running)
         self.limits.set_run_active(running)
         if running:
@@ -714,7 +729,7 @@ class MainWindow(QMainWindow):
 
     def _runnable_spec(self, verb: str) -> RunSpec | None:
         """The spec to start now, or ``None`` with the reason shown inline and in the status bar."""
-        if self.running or self._closing:
+        if self.running or self._closing or self._queued is not None:
             return None
         try:
             spec = self.build_spec()
@@ -747,11 +762,10 @@ class MainWindow(QMainWindow):
     # -- runtime: warm-up imports and the gc policy (one block: it moves to gui/compat) --
 
     def warm_up(self) -> asyncio.Task[None]:
-        """After the first paint: import the engine's LangChain side off the GUI thread, then
-        freeze the heap so that Python's full garbage collections skip the ~300k long-lived
-        objects those imports create (each full collection otherwise paused the loop
-        50-130 ms mid-run). The langchain-openai import (~1.7 s) follows only when an
-        OpenAI-compatible profile is in use. The history and the saved profiles load after it,
+        """After the first paint: import the engine's LangChain side off the GUI thread
+        (:func:`gui.compat.imports.import_in_background`: yielding the GIL between modules, no
+        collections meanwhile, the imported heap frozen after). The langchain-openai import
+        follows only when an OpenAI-compatible profile is in use. The history and the saved profiles load after it,
         one worker thread at a time (see :meth:`_load_state`)."""
         self.lag.begin_quiet()  # our own start-up work is measured, not announced as a freeze
         # A restored workspace may open with OpenAI columns: import their client now too.
@@ -782,19 +796,25 @@ class MainWindow(QMainWindow):
             await asyncio.wait([warming])
 
     async def _warm_up(self, openai: bool = False) -> None:
-        modules = ["gui.providers.backend", "gui.providers.simulated"]
+        # The history's and the keyring's modules too, so that a run started as soon as the
+        # engine is ready does not import them on a worker thread while its panes fill.
+        modules = [
+            "gui.providers.backend",
+            "gui.providers.simulated",
+            "gui.storage.history",
+            "keyring",
+        ]
         if openai:
             modules.append("langchain_openai")
         missing = [m for m in modules if m not in sys.modules]
         if not missing:
             return
         try:
-            await asyncio.to_thread(_import_all, missing)
+            # keyring finds its backends (entry points, a few hundred ms of Python) here
+            # rather than on the profiles' worker thread while a first run starts.
+            await asyncio.to_thread(import_in_background, missing, True, _find_keyring)
         except Exception:  # a broken install shows up on the run instead, with its message
             log.exception("warm-up import failed")
-            return
-        gc.collect()
-        gc.freeze()
 
     def _on_models_profiles_changed(self) -> None:
         if "langchain_openai" in sys.modules or self._closing:

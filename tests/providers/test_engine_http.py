@@ -53,7 +53,9 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FANOUT_TEST_KEY", "sk-test")
 
 
-async def test_streamed_text_arrives_chunk_by_chunk(server: FakeOpenAIServer) -> None:
+async def test_streamed_text_arrives_chunk_by_chunk(
+    server: FakeOpenAIServer, runtime_mode: str
+) -> None:
     run, rec = start(server.base_url, ["cats", "dogs"], models=("fake-1", "fake-2"))
     summary = await run.wait()
     assert summary.done == 4
@@ -102,7 +104,7 @@ async def test_sync_strategy_runs_one_request_at_a_time_in_a_thread(
 
 
 async def test_cancelled_stream_is_a_closed_connection_at_the_server(
-    server: FakeOpenAIServer,
+    server: FakeOpenAIServer, runtime_mode: str
 ) -> None:
     server.queue(Behavior(stall_after=2))
     run, rec = start(server.base_url, ["stuck", "fine"], max_concurrency=1)
@@ -154,7 +156,9 @@ async def test_server_not_listening_is_a_connection_error() -> None:
     assert "Is the server running" in failed.message and "after 2 attempts" in failed.message
 
 
-async def test_dropped_stream_keeps_partial_text(server: FakeOpenAIServer) -> None:
+async def test_dropped_stream_keeps_partial_text(
+    server: FakeOpenAIServer, runtime_mode: str
+) -> None:
     server.queue(Behavior(drop_after=3))
     run, rec = start(server.base_url, ["cats", "dogs"], max_concurrency=1)
     summary = await run.wait()

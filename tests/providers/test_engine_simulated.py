@@ -75,7 +75,20 @@ async def test_stream_strategy_reports_time_to_first_token() -> None:
     assert len(rec.named("TextChunk")) == 180
 
 
-async def test_simulated_rate_limits_are_retried_after_retry_after() -> None:
+async def test_streamed_cells_end_done_with_every_chunk_and_usage(runtime_mode: str) -> None:
+    run, rec = await run_spec(Strategy.STREAM)
+    assert run.summary is not None and run.summary.done == 3
+    assert len(rec.named("TextChunk")) == 180
+    for cell in run.cells:
+        done = rec.last(cell.id)
+        chunks = [e.text for e in rec.named("TextChunk") if e.cell_id == cell.id]
+        assert (
+            "".join(chunks) == done.text and cell.inputs["topic"].rstrip("s") in done.text.lower()
+        )
+        assert done.metrics.output_tokens == 60 and not done.metrics.tokens_estimated
+
+
+async def test_simulated_rate_limits_are_retried_after_retry_after(runtime_mode: str) -> None:
     profile = ModelProfile(
         sim=SimSettings(
             ttft=0.0,

@@ -27,7 +27,7 @@ SESSION_LOOP = pytest.mark.asyncio(loop_scope="session")
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:
     from gui.qt.app import install_asyncgen_hooks
-    from gui.qt.loop import FanoutEventLoop
+    from gui.qt.loop import new_event_loop
 
     app = QApplication.instance() or QApplication([])
     # As in the app (gui/qt/app.py): closing a test's window must not quit the application.
@@ -35,7 +35,7 @@ def _qasync_loop() -> asyncio.AbstractEventLoop:
     # thread executor) left Qt quitting, and every later nested wait returned at once.
     assert isinstance(app, QApplication)
     app.setQuitOnLastWindowClosed(False)
-    loop = FanoutEventLoop(app)
+    loop = new_event_loop(app)  # the app's FIFO loop, or qasync's own with the hook off
     install_asyncgen_hooks(loop)
     return loop
 

@@ -63,7 +63,44 @@ def test_closing_the_window_mid_stream_exits_cleanly() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     for bad in BAD_STDERR:
         assert bad not in proc.stderr, proc.stderr[-2000:]
-    assert "shutdown_s" in json.loads(proc.stdout.strip().splitlines()[-1])  # its own exit path
+    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "shutdown_s" in stats  # it closed through its own exit path (timed by the bench)
+    # The session's lag (first paint to close) and which library hooks ran are reported.
+    assert stats["session_lag_samples"] > 0 and isinstance(stats["session_freezes"], list)
+    assert set(stats["runtime"]) == {"fifo-loop", "lcel-stream", "gc-policy", "qasync-logger"}
+
+
+def test_the_stress_demo_streams_on_the_plain_runtime() -> None:
+    """Plain qasync loop, plain LCEL, the collector untouched (the hooked app: the test above)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gui",
+            "--plain-runtime",
+            "--demo",
+            "stress",
+            "--quit-when-done",
+            "--print-stats",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        # Without dev mode: its asyncio debug mode times every callback of 50 streams.
+        env={k: v for k, v in _env().items() if k not in ("FANOUT_PLAIN", "PYTHONDEVMODE")},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for bad in BAD_STDERR:
+        assert bad not in proc.stderr, proc.stderr[-2000:]
+    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert stats["summary"]["done"] == 50 and stats["summary"]["failed"] == 0
+    assert stats["output_tokens"] == 50 * 300  # every pane streamed its whole answer
+    states = set(stats["runtime"].values())
+    assert states == {"off (plain runtime)"}
+    # The session's lag, from the first painted frame to the close, is reported.
+    assert stats["session_lag_samples"] > 0 and isinstance(stats["session_freezes"], list)
+    assert stats["marks_s"]["engine_ready"] >= 0 and "engine_ready_epoch" in stats
 
 
 def _xvfb_ready() -> str | None:

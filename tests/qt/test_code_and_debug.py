@@ -14,12 +14,12 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QLabel, QPlainTextEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
+from gui.compat.loggers import loop_loggers
 from gui.core.codegen import python_snippet
 from gui.core.spec import Limits, ModelProfile, RunSpec, SimSettings, Strategy
 from gui.qt.views.code_view import CodeView
 from gui.qt.views.debug_log import (
     LINE_LIMIT,
-    LOGGERS,
     SLOW_CALLBACK_S,
     AsyncioDebugPanel,
     LogEntry,
@@ -157,7 +157,7 @@ def test_save_as_uses_a_non_modal_dialog_and_asks_inline_before_replacing(
 
 
 def handlers() -> int:
-    return sum(len(logging.getLogger(name).handlers) for name in LOGGERS)
+    return sum(len(logging.getLogger(name).handlers) for name in loop_loggers())
 
 
 @SESSION_LOOP
@@ -174,7 +174,7 @@ async def test_a_slow_callback_is_logged_with_its_source(qtbot: QtBot) -> None:
         panel.set_enabled_debug(True)
         assert panel.is_debug() and loop.get_debug()
         assert loop.slow_callback_duration == SLOW_CALLBACK_S
-        assert handlers() == before + len(LOGGERS)
+        assert handlers() == before + len(loop_loggers())
 
         loop.call_soon(time.sleep, 0.08)  # holds the loop for 80 ms
         loop.call_later(0.01, time.sleep, 0.07)  # a timer callback: qasync creates its handle
@@ -235,7 +235,7 @@ async def test_closing_the_panel_turns_debug_off_and_detaches(qtbot: QtBot) -> N
     before = handlers()
     panel = AsyncioDebugPanel()
     panel.findChild(QCheckBox).setChecked(True)  # the user ticks the box
-    assert loop.get_debug() and handlers() == before + len(LOGGERS)
+    assert loop.get_debug() and handlers() == before + len(loop_loggers())
 
     panel.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

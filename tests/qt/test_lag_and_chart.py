@@ -179,6 +179,30 @@ def test_a_blocked_gui_thread_shows_up_as_a_freeze(qtbot) -> None:
     assert meter.last_freeze_ms is None and meter.stats().samples == 0
 
 
+def test_the_session_counts_from_begin_session_and_survives_a_run_reset(qtbot) -> None:
+    meter = LagMeter()
+    meter.start()
+    try:
+        # Blocked before the window is visible: a slow first paint, not a freeze a user saw.
+        QTimer.singleShot(5, lambda: time.sleep(0.12))
+        qtbot.wait(200)
+        assert meter.session_started_at is None and meter.session_stats().samples == 0
+        meter.begin_session()
+        qtbot.wait(60)
+        QTimer.singleShot(5, lambda: time.sleep(0.12))  # a freeze while visible
+        qtbot.wait(150)
+        meter.reset()  # a run starts: its own figures restart, the session's do not
+        qtbot.wait(60)
+    finally:
+        meter.stop()
+    session = meter.session_stats()
+    assert session.samples >= 5 and session.max_ms >= 100
+    assert len(meter.session_freezes()) == 1 and meter.session_freezes()[0] >= 100
+    assert meter.stats().samples < session.samples
+    ended = meter.session_freezes_at()[0][1]
+    assert meter.session_freezes(end=ended - 0.001) == []  # before the loop came back
+
+
 def test_the_sparkline_colours_by_recent_p99_and_paints(qtbot) -> None:
     spark = LagSparkline()
     qtbot.addWidget(spark)

@@ -9,15 +9,22 @@ import time
 import pytest
 from PySide6.QtCore import QTimer
 
+from gui.compat import FIFO_LOOP, enabled
 from gui.qt.loop import SLICE_S, FanoutEventLoop
 from tests.qt.conftest import SESSION_LOOP
 
+#: Tests of the session loop's FIFO behaviour: qasync's own loop (the hook off) promises none.
+FIFO_ONLY = pytest.mark.skipif(
+    not enabled(FIFO_LOOP), reason="the fifo-loop hook is off: the tests run on qasync's loop"
+)
+
 
 @SESSION_LOOP
-async def test_the_window_runs_on_the_fanout_loop() -> None:
-    assert isinstance(asyncio.get_running_loop(), FanoutEventLoop)
+async def test_the_window_runs_on_the_fanout_loop_while_its_hook_is_on() -> None:
+    assert isinstance(asyncio.get_running_loop(), FanoutEventLoop) is enabled(FIFO_LOOP)
 
 
+@FIFO_ONLY
 @SESSION_LOOP
 async def test_call_soon_callbacks_run_in_the_order_they_were_queued() -> None:
     loop = asyncio.get_running_loop()
@@ -30,6 +37,7 @@ async def test_call_soon_callbacks_run_in_the_order_they_were_queued() -> None:
     assert order == list(range(500))
 
 
+@FIFO_ONLY
 @SESSION_LOOP
 async def test_a_cancelled_handle_never_runs() -> None:
     loop = asyncio.get_running_loop()
@@ -42,6 +50,7 @@ async def test_a_cancelled_handle_never_runs() -> None:
     assert ran == ["kept"]
 
 
+@FIFO_ONLY
 @SESSION_LOOP
 async def test_qt_timers_fire_while_a_task_never_stops_yielding() -> None:
     """A coroutine that only ever does ``sleep(0)`` still leaves Qt its turn every slice."""
@@ -73,6 +82,7 @@ async def test_qt_timers_fire_while_a_task_never_stops_yielding() -> None:
     assert max(gaps) < 10e-3 + 4 * SLICE_S + 0.02  # no tick waited for the busy task
 
 
+@FIFO_ONLY
 @SESSION_LOOP
 async def test_slow_callbacks_are_timed_in_debug_mode(caplog: pytest.LogCaptureFixture) -> None:
     loop = asyncio.get_running_loop()
@@ -117,3 +127,29 @@ def test_callbacks_wait_for_the_loop_when_qt_runs_events_without_it() -> None:
         assert ran == ["queued"]
     finally:
         loop.close()
+
+
+def test_a_new_qasync_runs_the_app_on_qasyncs_own_loop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from gui.compat import hooks
+    from gui.qt.loop import new_event_loop
+
+    app = QApplication.instance() or QApplication([])
+    monkeypatch.delenv(hooks.PLAIN_ENV, raising=False)
+    monkeypatch.setattr(hooks, "installed_version", lambda name: "0.29.0")
+    hooks.reset()
+    try:
+        with caplog.at_level("WARNING", logger="gui.compat"):
+            loop = new_event_loop(app)
+        try:
+            assert type(loop) is qasync.QEventLoop
+            assert loop.run_until_complete(asyncio.sleep(0, "ran")) == "ran"
+        finally:
+            loop.close()
+        assert any("fifo-loop hook off" in r.getMessage() for r in caplog.records)
+    finally:
+        hooks.reset()

@@ -49,7 +49,7 @@ def setup(
 
 
 async def test_typing_a_template_and_three_topics_fills_three_panes(
-    window: MainWindow, qtbot
+    window: MainWindow, qtbot, runtime_mode: str
 ) -> None:
     window.prompt.set_template("")
     qtbot.keyClicks(window.prompt.editor, "Tell me a joke about {topic}")
@@ -81,7 +81,9 @@ async def test_two_models_side_by_side_with_ctrl_enter(window: MainWindow, qtbot
     assert window.grid.cell_text("r0m0") and window.grid.cell_text("r0m1")
 
 
-async def test_cancel_one_cell_mid_stream_keeps_partial_text(window: MainWindow) -> None:
+async def test_cancel_one_cell_mid_stream_keeps_partial_text(
+    window: MainWindow, runtime_mode: str
+) -> None:
     setup(window, "Tell me about {topic}", ["a", "b", "c"], [sim(1.2, tokens=60)])
     finished = signal_future(window.run_finished)
     window.start_run()
@@ -205,3 +207,29 @@ async def test_block_the_ui_demo_freezes_and_the_meter_says_so(window: MainWindo
     (ms,) = await asyncio.wait_for(froze, 60)
     assert summary.done == 2 and ms >= 250
     assert "froze" in window.statusBar().currentMessage()
+
+
+async def test_run_pressed_before_the_engine_is_ready_starts_once_it_is(
+    window: MainWindow,
+) -> None:
+    setup(window, "Tell me about {topic}", ["cats", "owls"], [sim(0.2)])
+    imports_done = asyncio.Event()
+
+    async def still_importing() -> None:
+        await imports_done.wait()
+
+    window._warming = asyncio.create_task(still_importing())  # the warm-up's import task
+    started = signal_future(window.run_queued_started)
+    finished = signal_future(window.run_finished)
+    window.run_action.trigger()
+    window.run_action.trigger()  # pressed again while waiting: still one run
+    await asyncio.sleep(0.05)
+    assert window.current_run is None and not window.run_action.isEnabled()
+    assert window.run_action.text() == "Starting…"
+
+    imports_done.set()
+    (run,) = await asyncio.wait_for(started, 10)
+    assert window.current_run is run
+    (summary,) = await asyncio.wait_for(finished, 10)
+    assert summary.done == 2 and window.run_action.isEnabled()
+    assert [window.grid.cell_status(c) for c in ("r0m0", "r1m0")] == ["done", "done"]

@@ -2,9 +2,9 @@
 
 With debug mode on, the running loop times every callback and logs the slow ones
 ("Executing <Handle ...> took 0.120 seconds") through the logging module: asyncio's own
-loop under the ``asyncio`` logger, qasync's loop under ``qasync._SimpleTimer`` (a child of
-``qasync``; read in ``qasync/__init__.py``, ``_SimpleTimer.timerEvent``). Both loggers get one
-:class:`_BufferHandler` while the mode is on.
+loop under the ``asyncio`` logger, qasync's loop under a logger of qasync's own. Which loggers
+to listen on is the ``qasync-logger`` library hook (:func:`gui.compat.loggers.loop_loggers`);
+each of them gets one :class:`_BufferHandler` while the mode is on.
 
 Why a buffer: ``logging`` calls ``emit`` on whatever thread logged (asyncio logs from worker
 threads too), and Qt widgets may only be touched on the GUI thread. ``emit`` therefore only
@@ -44,11 +44,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["FLUSH_MS", "LOGGERS", "MAX_LINES", "SLOW_CALLBACK_S", "AsyncioDebugPanel"]
+from gui.compat.loggers import loop_loggers
 
-#: Loggers whose warnings the panel shows: asyncio's, and qasync's (its slow-callback
-#: warnings come from ``qasync._SimpleTimer``, which propagates to ``qasync``).
-LOGGERS = ("asyncio", "qasync")
+__all__ = ["FLUSH_MS", "MAX_LINES", "SLOW_CALLBACK_S", "AsyncioDebugPanel"]
 
 #: A callback running at least this long is reported (asyncio's default is 0.1 s).
 SLOW_CALLBACK_S = 0.05
@@ -198,7 +196,9 @@ class _DebugSession:
         self._was_slow = loop.slow_callback_duration
         self._levels: list[tuple[logging.Logger, int]] = []
         self._closed = False
-        for name in LOGGERS:
+        #: The loggers listened on (asyncio's and qasync's, or the root logger: gui.compat).
+        self.loggers = loop_loggers()
+        for name in self.loggers:
             logger = logging.getLogger(name)
             if logger.getEffectiveLevel() > logging.WARNING:
                 # An app that logs only errors would otherwise drop the warnings before us.
@@ -213,7 +213,7 @@ class _DebugSession:
         if self._closed:
             return
         self._closed = True
-        for name in LOGGERS:
+        for name in self.loggers:
             logging.getLogger(name).removeHandler(self.handler)
         for logger, level in self._levels:
             logger.setLevel(level)

@@ -8,7 +8,10 @@ feels. Lateness above 16 ms means at least one dropped frame at 60 Hz.
 
 A Qt timer rather than an asyncio task: it needs no running asyncio loop, so the meter
 works in plain pytest-qt tests and before the qasync loop starts. Samples go to
-:class:`gui.core.lag.LagRecorder`.
+:class:`gui.core.lag.LagRecorder`: one that a run resets (the status bar's figures), and one
+for the whole session from :meth:`LagMeter.begin_session` (the window became visible) to
+exit, which is what the benchmark holds to its targets: start-up, warm-up and run start
+included, the moments a per-run figure would miss.
 
 :class:`LagSparkline` paints the recent samples. Its geometry is built once per
 :meth:`LagSparkline.set_samples` (at most 5 times a second, driven by
@@ -35,6 +38,9 @@ SLOW_MS = 50.0
 
 #: A single lateness above this is a freeze (remembered in :attr:`LagMeter.last_freeze_ms`).
 FREEZE_MS = 100.0
+
+#: A lateness above this is a freeze a user sees (the benchmark's session target).
+VISIBLE_FREEZE_MS = 50.0
 
 #: ``updated`` is emitted at most this often (seconds): 5 times a second.
 UPDATE_PERIOD_S = 0.2
@@ -107,6 +113,9 @@ class LagMeter(QObject):
         self.interval_ms = interval_ms
         self.freeze_ms = freeze_ms
         self._recorder = LagRecorder(keep)
+        self._session = LagRecorder(1)
+        self._session_from: float | None = None
+        self._session_long: list[tuple[float, float]] = []  # (ms, when) over one frame
         self._due = 0.0
         self._last_emit = 0.0
         self._last_freeze_ms: float | None = None
@@ -172,6 +181,43 @@ class LagMeter(QObject):
         """Percentiles of the samples taken between two ``time.perf_counter()`` readings."""
         return self._recorder.stats_between(start, end)
 
+    def begin_session(self) -> None:
+        """Count every later heartbeat in :meth:`session_stats` (call once the window shows).
+
+        Only beats armed from now on count: one that fell due while the first frame was
+        being painted measured the paint, before anything was visible.
+        """
+        if self._session_from is None:
+            self._session_from = time.perf_counter()
+            self.start()
+
+    @property
+    def session_started_at(self) -> float | None:
+        """``time.perf_counter()`` of :meth:`begin_session`, or ``None`` before it."""
+        return self._session_from
+
+    def session_stats(self, start: float | None = None, end: float | None = None) -> LagStats:
+        """Percentiles of the session's samples (optionally only from ``start`` to ``end``)."""
+        if start is None and end is None:
+            return self._session.stats()
+        return self._session.stats_between(
+            start if start is not None else float("-inf"), end if end is not None else float("inf")
+        )
+
+    def session_freezes(
+        self, over_ms: float = VISIBLE_FREEZE_MS, end: float | None = None
+    ) -> list[float]:
+        """The session's lateness samples over ``over_ms`` (a visible freeze), oldest first,
+        up to ``end`` (a ``time.perf_counter()`` reading) when given."""
+        return [ms for ms, _at in self.session_freezes_at(over_ms, end)]
+
+    def session_freezes_at(
+        self, over_ms: float = VISIBLE_FREEZE_MS, end: float | None = None
+    ) -> list[tuple[float, float]]:
+        """Like :meth:`session_freezes`, as ``(ms, perf_counter when the loop came back)``."""
+        until = end if end is not None else float("inf")
+        return [(ms, at) for ms, at in self._session_long if ms > over_ms and at <= until]
+
     def recent(self) -> list[float]:
         """The recent lateness samples in ms (the last ~5 s), oldest first."""
         return self._recorder.recent()
@@ -200,6 +246,11 @@ class LagMeter(QObject):
         now = time.perf_counter()
         late_ms = max(0.0, (now - self._due) * 1000.0)
         self._recorder.add(late_ms, now)
+        since = self._session_from
+        if since is not None and self._due - self.interval_ms / 1000.0 >= since:
+            self._session.add(late_ms, now)
+            if late_ms > FRAME_MS:
+                self._session_long.append((late_ms, now))
         if late_ms > self.freeze_ms:
             self._last_freeze_ms = late_ms
             self._last_freeze_at = now
@@ -333,6 +384,7 @@ class LagSparkline(QWidget):
 __all__ = [
     "FRAME_MS",
     "FREEZE_MS",
+    "VISIBLE_FREEZE_MS",
     "LagMeter",
     "LagSparkline",
     "format_ms",

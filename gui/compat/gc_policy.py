@@ -1,0 +1,110 @@
+"""The app's garbage-collector policy, in one place: freeze the import heap, hold full
+collections back while a run streams.
+
+Both moves target CPython's generational collector (``gc.freeze``, the third threshold), so
+the :data:`~gui.compat.hooks.GC_POLICY` hook gates them on the interpreter versions they were
+measured on; in plain mode, or on another interpreter, every function here does nothing and
+the collector runs as CPython configures it.
+
+Why (measured figures live in ``docs/``): the import heap of LangChain, the OpenAI SDK and
+pydantic is a few hundred thousand objects that live as long as the process, and every full
+collection scanned them all, a visible pause of the GUI loop; a live run keeps every chunk of
+every stream until it ends, which made full collections mid-run pause it too. No function here
+ever calls ``gc.collect()``: on the GUI thread a full collection is itself a freeze.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from gui.compat.hooks import GC_POLICY, enabled
+
+__all__ = [
+    "defer_full_collections",
+    "freeze_import_heap",
+    "freeze_now",
+    "imports_without_collections",
+]
+
+_frozen = False
+_frozen_lock = threading.Lock()
+#: Objects in the permanent generation before anyone froze anything (CPython 3.12 starts with
+#: a few hundred of its own), to tell "nothing froze the heap yet" from "the window did".
+_FROZEN_AT_IMPORT = gc.get_freeze_count()
+
+_saved_threshold: tuple[int, int, int] | None = None
+
+
+def freeze_now() -> bool:
+    """Move every object alive now to the permanent generation; ``False`` when the hook is off.
+
+    The window calls this after its warm-up imports, while no run is on (a freeze during a
+    run would pin that run's panes and chunks for the life of the process). ``gc.freeze``
+    splices lists and costs nothing measurable; the garbage the imports left behind (a few
+    dozen objects) is frozen with the rest rather than paying a full collection for it.
+    """
+    if not enabled(GC_POLICY):
+        return False
+    gc.freeze()
+    return True
+
+
+def freeze_import_heap() -> None:
+    """Once per process, after the OpenAI stack is loaded, freeze the heap unless someone did.
+
+    The window freezes its own heap after its warm-up imports, and then its policy stands;
+    this covers the command line, the benchmarks and the tests, where nothing else does.
+    """
+    global _frozen
+    if not enabled(GC_POLICY):
+        return
+    with _frozen_lock:
+        if _frozen:
+            return
+        _frozen = True
+    if gc.get_freeze_count() <= _FROZEN_AT_IMPORT:
+        gc.freeze()
+
+
+def defer_full_collections(running: bool) -> None:
+    """Keep full (generation 2) collections out of a run; allow them again after it.
+
+    Young collections (generations 0 and 1, which free almost all per-token garbage) keep
+    running; the full one happens when the run is over and nothing is animating.
+    """
+    global _saved_threshold
+    if running and _saved_threshold is None:
+        if not enabled(GC_POLICY):
+            return
+        _saved_threshold = gc.get_threshold()
+        gc.set_threshold(_saved_threshold[0], _saved_threshold[1], 1_000_000)
+    elif not running and _saved_threshold is not None:
+        gc.set_threshold(*_saved_threshold)
+        _saved_threshold = None
+
+
+@contextmanager
+def imports_without_collections(freeze: bool = True) -> Iterator[None]:
+    """Around a burst of imports on a worker thread: no collection meanwhile, then a freeze
+    (unless ``freeze`` is false: a run may be starting, and a freeze would pin its objects).
+
+    Imports allocate hundreds of thousands of objects that all survive, so the collector runs
+    again and again during them, full collections included, each holding the GIL (the GUI
+    thread's too) while it scans everything imported so far, and finds nothing to free. With
+    the hook off this does nothing.
+    """
+    if not enabled(GC_POLICY):
+        yield
+        return
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            freeze_now()
+        if was_enabled:
+            gc.enable()

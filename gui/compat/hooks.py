@@ -1,0 +1,181 @@
+"""The registry of library hooks: each hook, the versions it was tested on, and its on/off gate.
+
+A hook is a place where the app relies on something a library does not promise (a private
+method, an internal tag, a logger name, CPython's collector), for speed. Every hook asks
+:func:`enabled` once, when it is set up: the answer is ``False`` in plain mode
+(``FANOUT_PLAIN=1`` or ``--plain-runtime``) and when an installed version is outside the range
+the hook was tested on, and then the hook's caller takes the plain, public path instead. A
+hook that turns itself off says so in one logged line (``gui.compat`` logger), once per
+process: an upgrade costs speed, never correctness.
+
+Qt-free and LangChain-free, so every layer may ask (the import order stays cheap: version
+ranges are parsed with ``packaging`` only when a gate is first asked).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from importlib import metadata
+
+__all__ = [
+    "FIFO_LOOP",
+    "GC_POLICY",
+    "HOOKS",
+    "LCEL_STREAM",
+    "PLAIN_ENV",
+    "QASYNC_LOGGER",
+    "Hook",
+    "describe",
+    "enabled",
+    "installed_version",
+    "plain_runtime",
+    "reset",
+]
+
+log = logging.getLogger("gui.compat")
+
+#: The environment switch for plain mode; ``--plain-runtime`` sets it (children inherit it).
+PLAIN_ENV = "FANOUT_PLAIN"
+
+#: The pseudo-distribution name for the interpreter itself (asyncio and gc hooks).
+PYTHON = "python"
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """One library hook.
+
+    Attributes:
+        name: Short name, used in the log line and in ``describe()``.
+        what: What the hook does, in a sentence (what plain mode does instead).
+        where: The module that holds it, for a maintainer looking for it.
+        tested: ``(distribution, version specifier)`` pairs it was tested on; ``python`` is
+            the interpreter. Outside any of them the hook is off.
+    """
+
+    name: str
+    what: str
+    where: str
+    tested: tuple[tuple[str, str], ...]
+
+
+# Ranges: the minor releases installed when each hook was last measured and tested
+# (qasync 0.28.0, langchain-core 1.8.3, CPython 3.12.1). Widen one after running the test
+# suite in both modes and `fanout-studio bench` on the new release.
+FIFO_LOOP = Hook(
+    "fifo-loop",
+    "call_soon callbacks run in order from one deque drained by one Qt timer, instead of one "
+    "Qt timer per callback (plain: qasync.QEventLoop as it is)",
+    "gui/qt/loop.py",
+    (("qasync", ">=0.28,<0.29"), (PYTHON, ">=3.12,<3.13")),
+)
+LCEL_STREAM = Hook(
+    "lcel-stream",
+    "streams prompt -> model.astream directly, tracing it as LCEL's RunnableSequence would, "
+    "with a text parser that skips the executor hop (plain: (prompt | model | "
+    "StrOutputParser()).astream)",
+    "gui/compat/lcel.py, used by gui/providers/backend.py",
+    (("langchain-core", ">=1.8,<1.9"),),
+)
+GC_POLICY = Hook(
+    "gc-policy",
+    "freezes the long-lived import heap and holds full collections back during a run "
+    "(plain: CPython's collector untouched)",
+    "gui/compat/gc_policy.py",
+    ((PYTHON, ">=3.12,<3.13"),),
+)
+QASYNC_LOGGER = Hook(
+    "qasync-logger",
+    "the asyncio debug panel listens on qasync's logger by name (plain: on the root logger)",
+    "gui/compat/loggers.py, used by gui/qt/views/debug_log.py",
+    (("qasync", ">=0.28,<0.29"),),
+)
+
+#: Every hook, for ``describe()`` and the README.
+HOOKS = (FIFO_LOOP, LCEL_STREAM, GC_POLICY, QASYNC_LOGGER)
+
+_lock = threading.Lock()
+_decided: dict[str, str | None] = {}  # hook name -> why it is off (None: on)
+_plain_logged = False
+
+
+def installed_version(distribution: str) -> str | None:
+    """The installed version of ``distribution`` (``python``: the interpreter), or ``None``."""
+    if distribution == PYTHON:
+        return ".".join(str(part) for part in sys.version_info[:3])
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def plain_runtime() -> bool:
+    """Whether plain mode is on (``FANOUT_PLAIN`` set to anything but empty or ``0``)."""
+    return os.environ.get(PLAIN_ENV, "").strip() not in ("", "0")
+
+
+def _why_off(hook: Hook) -> str | None:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion
+
+    for distribution, tested in hook.tested:
+        version = installed_version(distribution)
+        if version is None:
+            return f"{distribution} is not installed"
+        try:
+            inside = SpecifierSet(tested).contains(version, prereleases=True)
+        except (InvalidSpecifier, InvalidVersion):
+            inside = False
+        if not inside:
+            return f"{distribution} {version} is outside the range it was tested on ({tested})"
+    return None
+
+
+def enabled(hook: Hook) -> bool:
+    """Whether ``hook`` may run: not in plain mode, and every version inside its tested range.
+
+    The version check runs once per hook and process; a hook found out of range is logged
+    once, as one line, and stays off.
+    """
+    global _plain_logged
+    if plain_runtime():
+        if not _plain_logged:
+            _plain_logged = True
+            log.info("plain runtime (%s): every library hook is off", PLAIN_ENV)
+        return False
+    with _lock:
+        if hook.name not in _decided:
+            why = _why_off(hook)
+            _decided[hook.name] = why
+            if why is not None:
+                log.warning(
+                    "%s hook off: %s; running the plain path (slower, same results)",
+                    hook.name,
+                    why,
+                )
+        return _decided[hook.name] is None
+
+
+def describe() -> dict[str, str]:
+    """Each hook's state in words: ``on``, ``off (plain runtime)`` or ``off (<why>)``."""
+    states = {}
+    for hook in HOOKS:
+        if plain_runtime():
+            states[hook.name] = "off (plain runtime)"
+        elif enabled(hook):
+            states[hook.name] = "on"
+        else:
+            states[hook.name] = f"off ({_decided.get(hook.name)})"
+    return states
+
+
+def reset() -> None:
+    """Forget every decision (tests that fake a version or switch plain mode call this)."""
+    global _plain_logged
+    with _lock:
+        _decided.clear()
+    _plain_logged = False

@@ -1,0 +1,129 @@
+"""Library hooks: each turns itself off, with one logged line, outside its tested versions.
+
+A new release of qasync, langchain-core or Python may change what a hook relies on; these
+tests fake such a release through the version lookup and check that the plain path takes
+over and gives the same results.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from gui.compat import hooks
+from gui.compat.gc_policy import defer_full_collections, freeze_now
+from gui.compat.loggers import ASYNCIO_LOGGERS, ROOT_LOGGER, loop_loggers
+from gui.core.spec import ModelProfile, SimSettings
+from gui.providers.backend import LangChainBackend, UsageCollector
+
+
+@pytest.fixture(autouse=True)
+def _fresh_decisions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(hooks.PLAIN_ENV, raising=False)
+    hooks.reset()
+    yield
+    hooks.reset()
+
+
+def fake_release(monkeypatch: pytest.MonkeyPatch, distribution: str, version: str | None) -> None:
+    """Pretend ``distribution`` is installed at ``version`` (``None``: not installed)."""
+    real = hooks.installed_version
+
+    def lookup(name: str) -> str | None:
+        return version if name == distribution else real(name)
+
+    monkeypatch.setattr(hooks, "installed_version", lookup)
+    hooks.reset()  # decisions are made once per process: as if it started with this release
+
+
+def off_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "gui.compat"]
+
+
+def test_every_hook_is_on_with_the_versions_installed_here() -> None:
+    assert hooks.describe() == {hook.name: "on" for hook in hooks.HOOKS}
+
+
+def test_every_hook_names_its_tested_range_and_where_it_lives() -> None:
+    for hook in hooks.HOOKS:
+        assert hook.tested and hook.where and hook.what
+        for distribution, tested in hook.tested:
+            assert distribution and "<" in tested  # an upper bound: untested releases are off
+
+
+def test_plain_mode_turns_every_hook_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(hooks.PLAIN_ENV, "1")
+    assert not any(hooks.enabled(hook) for hook in hooks.HOOKS)
+    assert set(hooks.describe().values()) == {"off (plain runtime)"}
+    monkeypatch.setenv(hooks.PLAIN_ENV, "0")
+    assert hooks.plain_runtime() is False
+
+
+async def test_a_new_langchain_core_streams_through_plain_lcel_with_the_same_text(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    profile = ModelProfile(
+        model="sim-1",
+        sim=SimSettings(ttft=0.0, tokens_per_second=0.0, jitter=0.0, output_tokens=30, seed=7),
+    )
+    lean = LangChainBackend().chain("Explain {topic}", None, profile)
+    expected = [c async for c in lean.astream({"topic": "gc"})]
+
+    fake_release(monkeypatch, "langchain-core", "2.0.0")
+    with caplog.at_level(logging.INFO, logger="gui.compat"):
+        plain = LangChainBackend().chain("Explain {topic}", None, profile)
+        LangChainBackend().chain("Explain {topic}", None, profile)  # asked again: no new line
+    assert getattr(lean, "lean", None) is True and getattr(plain, "lean", None) is False
+    (line,) = off_lines(caplog)
+    assert "lcel-stream hook off" in line and "langchain-core 2.0.0" in line
+    assert "\n" not in line
+
+    probe = UsageCollector()
+    got = [c async for c in plain.astream({"topic": "gc"}, {"callbacks": [probe]})]
+    assert [c for c in got if c] == expected and probe.output_tokens == 30
+
+
+def test_a_new_python_leaves_the_collector_alone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_release(monkeypatch, "python", "3.14.0")
+    threshold = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    with caplog.at_level(logging.INFO, logger="gui.compat"):
+        assert freeze_now() is False
+        defer_full_collections(True)
+        assert gc.get_threshold() == threshold
+        defer_full_collections(False)
+    assert gc.get_freeze_count() == frozen and gc.get_threshold() == threshold
+    (line,) = off_lines(caplog)
+    assert "gc-policy hook off" in line and "python 3.14.0" in line
+
+
+def test_in_range_the_gc_policy_holds_full_collections_back_during_a_run() -> None:
+    threshold = gc.get_threshold()
+    defer_full_collections(True)
+    try:
+        assert gc.get_threshold()[:2] == threshold[:2] and gc.get_threshold()[2] > threshold[2]
+    finally:
+        defer_full_collections(False)
+    assert gc.get_threshold() == threshold
+
+
+def test_a_new_qasync_makes_the_debug_panel_listen_on_the_root_logger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert loop_loggers() == ASYNCIO_LOGGERS
+    fake_release(monkeypatch, "qasync", "0.29.0")
+    assert loop_loggers() == (ROOT_LOGGER,)
+
+
+def test_a_missing_or_unreadable_version_counts_as_untested(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_release(monkeypatch, "qasync", None)
+    assert hooks.enabled(hooks.QASYNC_LOGGER) is False
+    fake_release(monkeypatch, "qasync", "not a version")
+    assert hooks.enabled(hooks.QASYNC_LOGGER) is False
