@@ -277,7 +277,11 @@ async def test_restored_openai_columns_are_warmed_up_with_the_engine(
     windows: list[MainWindow], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     imported: list[list[str]] = []
-    monkeypatch.setattr("gui.qt.main_window._import_all", imported.append)
+
+    def record(names: list[str], *_: object) -> None:
+        imported.append(list(names))
+
+    monkeypatch.setattr("gui.qt.main_window.import_in_background", record)
     monkeypatch.delitem(sys.modules, "langchain_openai", raising=False)
     win = new_window(windows, None)
     win.workspace.restore(
@@ -288,5 +292,5 @@ async def test_restored_openai_columns_are_warmed_up_with_the_engine(
             models=(ModelProfile(model="m", provider=ProviderKind.OPENAI),),
         )
     )
-    await asyncio.wait_for(win.warm_up(), 15)
+    await asyncio.wait_for(win.warm_up(), 60)
     assert any("langchain_openai" in names for names in imported)
