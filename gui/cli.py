@@ -232,11 +232,39 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         help="requests per second, 0.01 to 10000 (default: no cap)",
     )
     lim.add_argument(
+        "--ttft-timeout",
+        type=_limit(float, Limits.TIMEOUT_RANGE),
+        metavar="S",
+        help="seconds from a request to its first text, connecting included (a whole answer "
+        f"counts as its first text), 0.05 to 3600 (default {_LIMITS.ttft_timeout:g})",
+    )
+    lim.add_argument(
+        "--idle-timeout",
+        type=_limit(float, Limits.TIMEOUT_RANGE),
+        metavar="S",
+        help="longest gap between two pieces of a streamed answer, 0.05 to 3600 "
+        f"(default {_LIMITS.idle_timeout:g})",
+    )
+    lim.add_argument(
+        "--total-timeout",
+        type=_limit(float, Limits.TOTAL_TIMEOUT_RANGE),
+        default=_LIMITS.total_timeout,
+        metavar="S",
+        help="seconds for one whole request, stream included, 0.05 to 86400 (default: off)",
+    )
+    lim.add_argument(
         "--timeout",
         type=_limit(float, Limits.TIMEOUT_RANGE),
-        default=_LIMITS.timeout,
         metavar="S",
-        help="seconds per request, stream included, 0.05 to 3600 (default 60)",
+        help="sets both --ttft-timeout and --idle-timeout (given alone, or they win)",
+    )
+    lim.add_argument(
+        "--max-answer-chars",
+        type=_limit(int, Limits.ANSWER_CHARS_RANGE),
+        default=_LIMITS.max_answer_chars,
+        metavar="N",
+        help="longest answer kept, in characters; a longer one is cut there and its cell "
+        "fails with 'answer too large' (default %(default)s)",
     )
     lim.add_argument(
         "--retries",
@@ -425,9 +453,12 @@ def spec_from_args(
         limits = Limits(
             max_concurrency=args.max_concurrency,
             requests_per_second=args.rps,
-            timeout=args.timeout,
+            ttft_timeout=_timeout_arg(args, "ttft_timeout"),
+            idle_timeout=_timeout_arg(args, "idle_timeout"),
+            total_timeout=args.total_timeout,
             retries=args.retries,
             error_policy=ErrorPolicy(args.error_policy),
+            max_answer_chars=args.max_answer_chars,
         )
         models = profiles_from_args(args)
         return _spec(
@@ -435,6 +466,14 @@ def spec_from_args(
         )
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def _timeout_arg(args: argparse.Namespace, name: str) -> float | None:
+    """``--ttft-timeout`` or ``--idle-timeout``; ``--timeout`` stands for both unless given."""
+    value: float | None = getattr(args, name)
+    if value is None:
+        value = args.timeout if args.timeout is not None else getattr(_LIMITS, name)
+    return value
 
 
 def _warn(command: str, line: str) -> None:

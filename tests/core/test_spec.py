@@ -66,7 +66,9 @@ def test_no_inputs_and_no_models_are_refused() -> None:
         ({"max_concurrency": 0}, "1 to 1000"),
         ({"max_concurrency": 10_000}, "1 to 1000"),
         ({"requests_per_second": -1.0}, "Requests per second"),
-        ({"timeout": 0.0}, "Timeout"),
+        ({"timeout": 0.0}, "First-token timeout"),
+        ({"idle_timeout": 0.0}, "Idle timeout"),
+        ({"total_timeout": 0.0}, "Total timeout"),
         ({"retries": -1}, "Retries"),
     ],
 )

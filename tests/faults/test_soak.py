@@ -80,7 +80,14 @@ def spec_of(url: str, topics: list[str]) -> RunSpec:
     model = ModelProfile(
         model="fake-1", provider=ProviderKind.OPENAI, base_url=url, api_key_env="FANOUT_TEST_KEY"
     )
-    limits = Limits(max_concurrency=20, timeout=1.0, retries=1, backoff_base=0.01, backoff_max=0.5)
+    limits = Limits(
+        max_concurrency=20,
+        ttft_timeout=1.0,
+        idle_timeout=1.0,
+        retries=1,
+        backoff_base=0.01,
+        backoff_max=0.5,
+    )
     return make_spec(TEMPLATE, topics, (model,), Strategy.STREAM, limits)
 
 
