@@ -7,7 +7,8 @@ cancelled with their partial text and are on disk before the process exits.
 
 Exit codes: 0 every cell succeeded, 1 some cell failed or was cancelled (or, for the history
 commands, the history or a file could not be read or written), 2 bad usage (an unknown run
-id included), 130 interrupted with Ctrl+C. Errors are one line on stderr, never a traceback.
+id included), 130 interrupted with Ctrl+C, 143 stopped by SIGTERM, 129 by SIGHUP (the run ends
+as with Ctrl+C). Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from gui.core import events as ev
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.inputs import load_rows_file
-from gui.core.metrics import CellMetrics, RunSummary
+from gui.core.metrics import CellMetrics, RunSummary, finish_mark
 from gui.core.runner import Run
 from gui.core.spec import (
     ErrorPolicy,
@@ -650,10 +651,30 @@ class Progress:
             self.stream.flush()
 
 
+#: Signals that end a run as Ctrl+C does: cells cancelled with their partial text, recorded.
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def signal_exit_code(signals: Sequence[int]) -> int | None:
+    """The shell's exit code for a run ended by the first of ``signals`` (128 + its number)."""
+    return 128 + int(signals[0]) if signals else None
+
+
 async def execute(
-    spec: RunSpec, *, progress: bool, on_event: Any = None
+    spec: RunSpec,
+    *,
+    progress: bool,
+    on_event: Any = None,
+    received: list[int] | None = None,
 ) -> tuple[Run, list[ev.Event]]:
-    """Run ``spec`` to the end on the LangChain backend; Ctrl+C cancels it cleanly."""
+    """Run ``spec`` to the end on the LangChain backend.
+
+    Ctrl+C, SIGTERM (a service manager, ``kill``, ``timeout``) and SIGHUP (the terminal closed)
+    cancel it cleanly: every cell ends cancelled with its partial text, and the history has it
+    all before this returns. The signals received are appended to ``received``.
+    """
     from gui.providers.backend import LangChainBackend
 
     backend = LangChainBackend()
@@ -669,13 +690,21 @@ async def execute(
     if on_event is not None:
         run.subscribe(on_event)
     loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, run.cancel)
+
+    def stop(signum: int) -> None:
+        if received is not None:
+            received.append(signum)
+        run.cancel()
+
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop, signum)
     try:
         await run.wait()
     finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGINT)
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
         await backend.aclose()
     return run, ended
 
@@ -711,8 +740,16 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
             if isinstance(e, ev.CellFinished | ev.CellFailed | ev.CellCancelled)
             else None,
         }
+        _add_finish(item)
         results.append(item)
     return results
+
+
+def _add_finish(item: dict[str, Any]) -> None:
+    """Lift the finish reason and the note out of the metrics, where a reader looks first."""
+    metrics = item.get("metrics") or {}
+    item["finish_reason"] = metrics.get("finish_reason")
+    item["note"] = metrics.get("note")
 
 
 def summary_json(s: RunSummary) -> dict[str, Any]:
@@ -749,6 +786,11 @@ def _repeated_rows(items: Sequence[dict[str, Any]]) -> dict[int, int]:
 def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     m = item["metrics"] or {}
     parts = [item["status"]]
+    mark = finish_mark(item.get("finish_reason"))
+    if mark:
+        parts.append(mark)
+    if item.get("note"):
+        parts.append(str(item["note"]))
     if m.get("latency") is not None:
         parts.append(f"{m['latency']:.2f} s")
     if m.get("ttft") is not None:
@@ -768,12 +810,12 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     return f"{head}\n{body}\n"
 
 
-def _exit_code(run: Run) -> int:
+def _exit_code(run: Run, received: Sequence[int] = ()) -> int:
     s = run.summary
     if s is None:
         return EXIT_FAILED
     if s.cancelled_by_user:
-        return EXIT_INTERRUPTED
+        return signal_exit_code(received) or EXIT_INTERRUPTED
     return EXIT_OK if s.ok else EXIT_FAILED
 
 
@@ -804,9 +846,12 @@ async def cmd_run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args, warn=True)
     show_progress = not args.quiet and sys.stderr.isatty()
     history = open_history(not args.no_history)
+    received: list[int] = []
     try:
         recorder = history.recorder() if history is not None else None
-        run, ended = await execute(spec, progress=show_progress, on_event=recorder)
+        run, ended = await execute(
+            spec, progress=show_progress, on_event=recorder, received=received
+        )
     finally:
         close_history(history)
     saved = history is not None and history.persistent and not history.read_only
@@ -836,7 +881,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
             + (f" · saved as {run.id}" if saved else "")
             + "\n"
         )
-    return _exit_code(run)
+    return _exit_code(run, received)
 
 
 async def cmd_compare(args: argparse.Namespace) -> int:
@@ -899,7 +944,10 @@ async def _compare_runs(
         if show_progress:
             sys.stderr.write(f"\r\x1b[2K{strategy}…")
         recorder = history.recorder(label=f"comparison: {strategy}") if history else None
-        run, _ended = await execute(spec, progress=show_progress, on_event=recorder)
+        received: list[int] = []
+        run, _ended = await execute(
+            spec, progress=show_progress, on_event=recorder, received=received
+        )
         assert run.summary is not None
         result = StrategyResult.of(run)
         rows.append(
@@ -914,7 +962,7 @@ async def _compare_runs(
             }
         )
         if run.summary.cancelled_by_user:
-            code = EXIT_INTERRUPTED
+            code = signal_exit_code(received) or EXIT_INTERRUPTED
             break
         if not run.summary.ok:
             code = EXIT_FAILED
@@ -1032,6 +1080,8 @@ def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
         "error_kind": cell.error_kind,
         "error": cell.error,
         "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
+        "finish_reason": cell.metrics.finish_reason if cell.metrics is not None else None,
+        "note": cell.metrics.note if cell.metrics is not None else None,
     }
 
 

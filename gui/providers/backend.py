@@ -239,6 +239,9 @@ class FanoutChain:
                                 yield text
                 except Exception as exc:
                     whole = _find(exc, NotStreamed)
+                    if whole is None and not watch.done and _no_chunks(exc):
+                        # The body ended before any event: as cut as a stream can be.
+                        raise AnswerCutOff("the stream ended before any event") from exc
                     if whole is None or whole.text is None:
                         shape = _shape_error(exc)
                         if shape is not None:
@@ -285,6 +288,11 @@ def _find(exc: BaseException, kind: type[_E]) -> _E | None:
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return None
+
+
+def _no_chunks(exc: BaseException) -> bool:
+    """Whether ``exc`` is langchain-core's error for a stream that gave no chunk at all."""
+    return isinstance(exc, ValueError) and "no generation chunks" in str(exc).lower()
 
 
 def _shape_error(exc: BaseException) -> BadShape | None:

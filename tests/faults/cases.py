@@ -52,6 +52,10 @@ class Expect:
         partial: Tokens of the answer kept as partial text by a failed cell.
         length: Exact length of a done cell's text, when not the default answer.
         retry_delay: The back-off the engine must announce before a retry (``Retry-After``).
+        finish: The finish reason a done cell must carry, when not ``stop``.
+        note: Whether a done cell carries a note on how its answer came.
+        partial_chars: Exact length of a failed cell's partial text, when it is more than
+            ``partial`` tokens (it then starts with them).
     """
 
     status: Literal["done", "failed"]
@@ -61,6 +65,9 @@ class Expect:
     partial: int = 0
     length: int | None = None
     retry_delay: float | None = None
+    finish: str | None = "stop"
+    note: bool = False
+    partial_chars: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,8 @@ class Fault:
             ``closed``: its base URL has nothing listening.
         limits: Limits on top of :data:`LIMITS`.
         budget: Seconds from its first request within which the faulty cell must have ended.
+        settle: Seconds within which fail-fast siblings end after the faulty cell (a flood
+            leaves megabytes of partial text to record first).
         hangs: Hang-prone: also run as a subprocess with a hard timeout.
         fail_fast: Limits of the fail-fast run on top of the others, when needed. A timeout
             fault needs them: the run's timeout applies to the siblings too, so siblings still
@@ -95,6 +104,7 @@ class Fault:
     column: Literal["model", "closed"] | None = None
     limits: Mapping[str, Any] = field(default_factory=dict)
     budget: float = 1.0
+    settle: float = 0.25
     hangs: bool = False
     fail_fast: Mapping[str, Any] | None = None
 
@@ -186,7 +196,11 @@ FAULTS: tuple[Fault, ...] = (
         Expect(
             "failed",
             ErrorKind.TIMEOUT,
-            ("no answer within 0.5 s", "Raise the timeout", "after 2 attempts"),
+            (
+                "no answer within 0.5 s (first-token timeout)",
+                "Raise the first-token timeout",
+                "after 2 attempts",
+            ),
             attempts=2,
         ),
         limits={"timeout": 0.5},
@@ -200,7 +214,7 @@ FAULTS: tuple[Fault, ...] = (
         Expect(
             "failed",
             ErrorKind.TIMEOUT,
-            ("stalled", "within 0.5 s", "partial text is kept"),
+            ("stalled: no text for 0.5 s (idle timeout)", "partial text is kept"),
             partial=2,
         ),
         whole=Expect(
@@ -217,7 +231,9 @@ FAULTS: tuple[Fault, ...] = (
     Fault(
         "drop-mid-stream",
         Behavior(drop_after=2),
-        Expect("failed", ErrorKind.CONNECTION, ("connection dropped mid-answer",), partial=2),
+        Expect(
+            "failed", ErrorKind.CUT_OFF, ("connection dropped mid-answer", "cut off"), partial=2
+        ),
         whole=Expect(
             "failed",
             ErrorKind.CONNECTION,
@@ -264,6 +280,126 @@ FAULTS: tuple[Fault, ...] = (
         Expect("done", length=1_000_000),
         limits={"timeout": 10},
         budget=3.0,
+    ),
+    Fault(
+        "clean-end-without-finish",
+        Behavior(end_after=2),
+        Expect(
+            "failed",
+            ErrorKind.CUT_OFF,
+            ("the answer is cut off", "no finish_reason, no [DONE]"),
+            partial=2,
+        ),
+        whole=Expect("done"),  # a whole JSON answer has its length: it cannot end early
+    ),
+    Fault(
+        "clean-end-before-text-then-ok",
+        (Behavior(end_after=0),),
+        Expect("done", attempts=2),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "done-without-finish-reason",  # [DONE] says it finished
+        Behavior(no_finish_reason=True),
+        Expect("done", finish=None),
+        whole=Expect("done"),
+    ),
+    Fault("finish-length", Behavior(finish_reason="length"), Expect("done", finish="length")),
+    Fault(
+        "finish-content-filter",
+        Behavior(finish_reason="content_filter"),
+        Expect("done", finish="content_filter"),
+    ),
+    Fault(
+        "error-sse-event",
+        Behavior(error_event_after=2, error_message="CUDA out of memory"),
+        Expect(
+            "failed",
+            ErrorKind.SERVER_ERROR,
+            ("reported an error mid-answer: CUDA out of memory",),
+            partial=2,
+        ),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "json-answer-to-a-stream",
+        Behavior(json_answer=True),
+        Expect("done", note=True),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "redirect-post-to-get",
+        Behavior(redirect=302),
+        Expect(
+            "failed",
+            ErrorKind.BAD_RESPONSE,
+            ("redirected the request (302 to http://127.0.0.1:", "turns the POST into a GET"),
+        ),
+        limits={"retries": 3},
+    ),
+    Fault(
+        "wrong-field-types",
+        Behavior(wrong_types_after=2),
+        Expect(
+            "failed",
+            ErrorKind.BAD_RESPONSE,
+            ("malformed stream", "'content' of a chunk has the wrong type"),
+            partial=2,
+        ),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "json-array-chunk",
+        Behavior(array_chunk_after=2),
+        Expect(
+            "failed",
+            ErrorKind.BAD_RESPONSE,
+            ("malformed stream", "a chunk is a JSON array, not an object"),
+            partial=2,
+        ),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "invalid-utf8",
+        Behavior(invalid_utf8_after=2),
+        Expect(
+            "failed",
+            ErrorKind.BAD_RESPONSE,
+            ("malformed stream", "bytes that are not valid UTF-8"),
+            partial=2,
+        ),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "flood-of-large-events",
+        Behavior(flood_after=2, flood_bytes=500_000),
+        Expect(
+            "failed",
+            ErrorKind.TOO_LARGE,
+            ("answer too large", "more than 1,200,000 characters"),
+            partial=2,
+            partial_chars=1_200_000,
+        ),
+        whole=Expect("done"),
+        limits={"max_answer_chars": 1_200_000, "timeout": 10},
+        budget=10.0,
+        settle=2.0,
+        hangs=True,
+    ),
+    Fault(
+        "flood-one-endless-line",
+        Behavior(flood_after=2, flood_line=True),
+        Expect(
+            "failed",
+            ErrorKind.TOO_LARGE,
+            ("answer too large", "one event of the stream passed"),
+            partial=2,
+        ),
+        whole=Expect("done"),
+        limits={"max_answer_chars": 10_000, "timeout": 10},
+        budget=10.0,
+        settle=2.0,
+        hangs=True,
     ),
     Fault(
         "not-listening",

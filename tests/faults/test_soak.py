@@ -60,7 +60,7 @@ ENDS: dict[str, tuple[ErrorKind, int]] = {
     "429": (ErrorKind.RATE_LIMITED, 2),
     "500": (ErrorKind.SERVER_ERROR, 2),
     "503": (ErrorKind.SERVER_ERROR, 2),
-    "drop": (ErrorKind.CONNECTION, 1),  # after 2 tokens: never retried
+    "drop": (ErrorKind.CUT_OFF, 1),  # after 2 tokens: never retried
     "stall": (ErrorKind.TIMEOUT, 1),
     "malformed": (ErrorKind.BAD_RESPONSE, 1),
 }
