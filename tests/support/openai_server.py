@@ -200,6 +200,8 @@ class Behavior:
     flood_bytes: int = 1_000_000
     flood_line: bool = False
     """With ``flood_after``: one endless ``data:`` line without a newline instead of events."""
+    flood_empty: bool = False
+    """With ``flood_after``: events without text (empty deltas), as fast as the client reads."""
 
 
 @dataclass
@@ -1311,8 +1313,10 @@ class FakeOpenAIServer:
                     data = b"%X\r\n%s\r\n" % (len(piece), piece)
                 await conn.send(data)
                 await asyncio.sleep(0)
-        unit = _huge_text(size)
+        unit = "" if b.flood_empty else _huge_text(size)
         big = chunk({"content": unit})
+        if b.flood_empty:
+            big *= 256  # many small events per write
         while True:
             await conn.send(big)
             job.info.tokens_sent += 1

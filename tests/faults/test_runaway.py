@@ -1,0 +1,120 @@
+"""Runaway servers through the engine: a storm of 429s, and floods that must not beat a timeout.
+
+The storm counts what the server receives: 50 cells against a server that answers every
+request with 429 and no useful ``Retry-After`` must not make hundreds of requests in a few
+seconds. The floods send events as fast as the client reads them; the timeouts must still
+fire, and the stream must be closed at the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gui.core import events as ev
+from gui.core.errors import ErrorKind
+from gui.core.runner import Run
+from gui.core.spec import Limits, ModelProfile, ProviderKind, RunSpec, Strategy, make_spec
+from gui.providers.backend import LangChainBackend
+from tests.core.fakes import Recorder
+from tests.faults.checks import sockets_closed, terminal
+from tests.support.openai_server import Behavior, FakeOpenAIServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def spec_for(url: str, topics: list[str], **limits: object) -> RunSpec:
+    profile = ModelProfile(
+        model="fake-1", provider=ProviderKind.OPENAI, base_url=url, api_key_env="FANOUT_TEST_KEY"
+    )
+    return make_spec(
+        "Tell me about {topic}", topics, (profile,), Strategy.STREAM, Limits().changed(**limits)
+    )
+
+
+@pytest.mark.parametrize("retry_after", [0, None], ids=["retry-after-0", "no-retry-after"])
+async def test_a_storm_of_429s_does_not_hammer_the_server(
+    server: FakeOpenAIServer, retry_after: float | None
+) -> None:
+    server.behave(lambda _req: Behavior(status=429, retry_after=retry_after))
+    spec = spec_for(
+        server.base_url,
+        [f"item {i}" for i in range(50)],
+        max_concurrency=8,
+        retries=10,
+        backoff_base=0.2,
+        backoff_max=2.0,
+    )
+    backend = LangChainBackend()
+    run = Run(spec, backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    run.start()
+    try:
+        assert await server.await_for(lambda: len(server.requests) >= 1, timeout=20)
+        await asyncio.sleep(2.0)
+        sent = len(server.requests)
+        run.cancel()
+        summary = await asyncio.wait_for(run.wait(), 20)
+    finally:
+        await backend.aclose()
+
+    # Retried at once (Retry-After 0) the 50 cells made 550 requests within a second; each on
+    # its own back-off, ~250. Paused together, the run sends a few waves of at most 8.
+    assert 8 <= sent <= 80, f"{sent} requests in 2 s"
+    assert summary.done + summary.failed + summary.cancelled == 50
+    retrying = [e for e in rec.events if isinstance(e, ev.CellRetrying)]
+    assert retrying and all(e.delay > 0 for e in retrying)
+
+
+async def test_retry_after_from_one_429_holds_back_the_whole_run(server: FakeOpenAIServer) -> None:
+    server.route({"first": [Behavior(status=429, retry_after=1)]})
+    spec = spec_for(
+        server.base_url, ["first", "second", "third"], max_concurrency=1, backoff_max=5.0
+    )
+    backend = LangChainBackend()
+    run = Run(spec, backend)
+    try:
+        summary = await asyncio.wait_for(run.wait(), 30)
+    finally:
+        await backend.aclose()
+    assert summary.done == 3
+    first_429, *others = server.requests
+    assert first_429.status == 429
+    # Every request after the 429 waited out the second it asked for (not only the retry).
+    assert all(r.start - first_429.start >= 0.95 for r in others), [
+        round(r.start - first_429.start, 3) for r in others
+    ]
+
+
+@pytest.mark.parametrize(
+    ("limits", "words"),
+    [
+        ({"ttft_timeout": 30, "idle_timeout": 0.5}, "no text for 0.5 s (idle timeout)"),
+        (
+            {"ttft_timeout": 30, "idle_timeout": None, "total_timeout": 1.0},
+            "took longer than 1 s (total timeout)",
+        ),
+    ],
+    ids=["idle", "total"],
+)
+async def test_timeouts_fire_while_a_server_floods(
+    server: FakeOpenAIServer, limits: dict[str, object], words: str
+) -> None:
+    server.queue(Behavior(flood_after=2, flood_empty=True))
+    spec = spec_for(server.base_url, ["flood"], retries=0, **limits)
+    backend = LangChainBackend()
+    run = Run(spec, backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    try:
+        await asyncio.wait_for(run.wait(), 30)
+    finally:
+        await backend.aclose()
+    end = terminal(rec.events, "r0m0")
+    assert isinstance(end, ev.CellFailed), end
+    assert end.kind is ErrorKind.TIMEOUT and words in end.message, end.message
+    assert end.partial_text  # the two tokens before the flood are kept
+    assert end.metrics.latency is not None and end.metrics.latency < 10  # it fired, not the test
+    assert await sockets_closed(server, timeout=5.0)
