@@ -43,6 +43,7 @@ from gui.core.spec import (
     make_spec,
     missing_column_message,
     one_line_label,
+    plain_number,
     range_problem,
     template_variables,
 )
@@ -99,7 +100,7 @@ def _limit(
 ) -> Callable[[str], Any]:
     """An argparse type for a limit: a number within ``bounds``, else one line with the range."""
     lo, hi = bounds
-    accepted = f"use {lo:g} to {hi:g}{note}"
+    accepted = f"use {plain_number(lo)} to {plain_number(hi)}{note}"
     check = _number(kind, positive=lo > 0)
 
     def parse(text: str) -> int | float:

@@ -289,11 +289,11 @@ def range_problem(name: str, value: float, bounds: tuple[float, float]) -> str |
     """The one-line reason ``value`` is outside ``bounds`` (naming the range), or ``None``."""
     lo, hi = bounds
     if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
-        return f"{name} {_num(value)} is out of range: use {_num(lo)} to {_num(hi)}."
+        return f"{name} {plain_number(value)} is out of range: use {plain_number(lo)} to {plain_number(hi)}."
     return None
 
 
-def _num(value: float) -> str:
+def plain_number(value: float) -> str:
     """``value`` as a user writes it: whole numbers in full (``1000000000``, not ``1e+09``)."""
     if isinstance(value, int) or (math.isfinite(value) and float(value).is_integer()):
         if abs(value) < 1e15:
