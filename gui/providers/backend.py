@@ -190,8 +190,9 @@ class FanoutChain:
         return chain.invoke(input, config)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None) -> str:
-        """The whole answer."""
-        return await self.lcel.ainvoke(input, config)
+        """The whole answer; its body may not pass the bound the answer size cap sets."""
+        with watching(Watch(_wire_bound(config), streaming=False)):
+            return await self.lcel.ainvoke(input, config)
 
     async def astream(self, input: Any, config: RunnableConfig | None = None) -> AsyncIterator[str]:
         """The answer's text, chunk by chunk, as ``self.lcel.astream`` would give it."""
@@ -207,11 +208,7 @@ class FanoutChain:
             run_id=config.pop("run_id", None),
         )
         parts: list[str] = []
-        cap = (config.get("configurable") or {}).get(MAX_ANSWER_CHARS_KEY)
-        watch = Watch(
-            _EVENT_ENVELOPE_BYTES + _EVENT_BYTES_PER_CHAR * int(cap or 2_000_000),
-            streaming=True,
-        )
+        watch = Watch(_wire_bound(config), streaming=True)
         finish: str | None = None
         try:
             value = await self.prompt.ainvoke(
@@ -264,6 +261,12 @@ class FanoutChain:
             await run.on_chain_error(exc)
             raise
         await run.on_chain_end("".join(parts))
+
+
+def _wire_bound(config: RunnableConfig | None) -> int:
+    """Bytes one event (or a whole JSON answer) may take on the wire, from the answer size cap."""
+    cap = ((config or {}).get("configurable") or {}).get(MAX_ANSWER_CHARS_KEY)
+    return _EVENT_ENVELOPE_BYTES + _EVENT_BYTES_PER_CHAR * int(cap or 2_000_000)
 
 
 def _quiet_serializer_warnings() -> None:

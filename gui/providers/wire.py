@@ -86,13 +86,16 @@ class Watch:
     """What one response's body showed on the wire, fed by the bytes as they arrive.
 
     Args:
-        max_event_bytes: Most bytes buffered for one event (one line without a newline).
+        max_event_bytes: Most bytes buffered for one event (one line without a newline) of a
+            stream, or for the whole body of an answer that is not streamed (which the SDK
+            reads whole before parsing it).
         streaming: Whether the request asked for a stream.
     """
 
     def __init__(self, max_event_bytes: int, *, streaming: bool = True) -> None:
         self.max_event_bytes = max_event_bytes
         self.streaming = streaming
+        self._body = 0  # bytes of a body that is not streamed
         #: Whether ``data: [DONE]`` came.
         self.done = False
         self._tail = b"\n"  # the body starts at the start of a line
@@ -105,6 +108,11 @@ class Watch:
         Raises:
             EventTooLarge: The current event passed :attr:`max_event_bytes`.
         """
+        if not self.streaming:
+            self._body += len(data)
+            if self._body > self.max_event_bytes:
+                raise EventTooLarge(f"the whole answer passed {self.max_event_bytes:,} bytes")
+            return None
         newline = data.rfind(b"\n")
         self._line = self._line + len(data) if newline < 0 else len(data) - newline - 1
         if self._line > self.max_event_bytes:

@@ -118,3 +118,44 @@ async def test_timeouts_fire_while_a_server_floods(
     assert end.partial_text  # the two tokens before the flood are kept
     assert end.metrics.latency is not None and end.metrics.latency < 10  # it fired, not the test
     assert await sockets_closed(server, timeout=5.0)
+
+
+@pytest.mark.parametrize(
+    ("cap", "words", "kept"),
+    [
+        (100_000, "the whole answer passed 2,248,576 bytes", 0),  # refused on the wire
+        (1_000_000, "more than 1,000,000 characters", 1_000_000),  # read, then cut
+    ],
+    ids=["body-over-the-wire-bound", "text-over-the-cap"],
+)
+async def test_a_whole_answer_larger_than_the_cap_fails_too_large(
+    server: FakeOpenAIServer, cap: int, words: str, kept: int
+) -> None:
+    server.queue(Behavior(huge_bytes=3_000_000))
+    profile = ModelProfile(
+        model="fake-1",
+        provider=ProviderKind.OPENAI,
+        base_url=server.base_url,
+        api_key_env="FANOUT_TEST_KEY",
+    )
+    spec = make_spec(
+        "Tell me about {topic}",
+        ["huge"],
+        (profile,),
+        Strategy.GATHER,
+        Limits(max_answer_chars=cap, retries=2),
+    )
+    backend = LangChainBackend()
+    run = Run(spec, backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    try:
+        await asyncio.wait_for(run.wait(), 30)
+    finally:
+        await backend.aclose()
+    end = terminal(rec.events, "r0m0")
+    assert isinstance(end, ev.CellFailed), end
+    assert end.kind is ErrorKind.TOO_LARGE and "answer too large" in end.message, end.message
+    assert words in end.message, end.message
+    assert len(end.partial_text) == kept
+    assert len(server.requests) == 1  # not retried: the same answer would come again
