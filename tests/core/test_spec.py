@@ -10,6 +10,8 @@ from gui.core.spec import (
     ModelProfile,
     ProviderKind,
     SimSettings,
+    limits_from_dict,
+    limits_to_dict,
     make_spec,
     template_variables,
 )
@@ -94,3 +96,11 @@ def test_sim_latency_sets_the_whole_request_time() -> None:
     sim = SimSettings.with_latency(1.5)
     assert sim.latency == pytest.approx(1.5)
     assert sim.ttft == pytest.approx(0.3)
+
+
+def test_limits_stored_before_the_timeout_was_split_load_with_both_timeouts() -> None:
+    old = {"max_concurrency": 4, "timeout": 30.0, "retries": 1, "error_policy": "isolate"}
+    limits = limits_from_dict(old)
+    assert (limits.ttft_timeout, limits.idle_timeout, limits.total_timeout) == (30.0, 30.0, None)
+    assert limits_from_dict(limits_to_dict(limits)) == limits
+    assert Limits().changed(timeout=5).idle_timeout == 5

@@ -19,7 +19,7 @@ from gui.core.spec import Limits, ModelProfile, ProviderKind, RunSpec, Strategy,
 from gui.providers.backend import LangChainBackend
 from tests.core.fakes import Recorder
 from tests.faults.checks import sockets_closed, terminal
-from tests.support.openai_server import Behavior, FakeOpenAIServer
+from tests.support.openai_server import Behavior, FakeOpenAIServer, default_answer, split_tokens
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -159,3 +159,34 @@ async def test_a_whole_answer_larger_than_the_cap_fails_too_large(
     assert words in end.message, end.message
     assert len(end.partial_text) == kept
     assert len(server.requests) == 1  # not retried: the same answer would come again
+
+
+@pytest.mark.parametrize(
+    ("behavior", "cut"),
+    [(Behavior(end_after=2), True), (Behavior(), False), (Behavior(no_finish_reason=True), False)],
+    ids=["closed-after-2-tokens", "whole-stream", "done-without-finish-reason"],
+)
+async def test_a_close_delimited_stream_is_done_only_when_the_server_said_so(
+    behavior: Behavior, cut: bool
+) -> None:
+    # Connection: close framing: the end of the body is the end of the connection, so the
+    # HTTP layer cannot tell a stream cut short from a finished one; only the SSE can.
+    with FakeOpenAIServer(stream_framing="close", tokens=6) as server:
+        server.queue(behavior)
+        backend = LangChainBackend()
+        run = Run(spec_for(server.base_url, ["cats"], retries=0), backend)
+        rec = Recorder()
+        run.subscribe(rec)
+        try:
+            await asyncio.wait_for(run.wait(), 30)
+        finally:
+            await backend.aclose()
+    end = terminal(rec.events, "r0m0")
+    whole = default_answer("Tell me about cats", "fake-1", 6)
+    if cut:
+        assert isinstance(end, ev.CellFailed), end
+        assert end.kind is ErrorKind.CUT_OFF and "the answer is cut off" in end.message
+        assert end.partial_text == "".join(split_tokens(whole, 6)[:2])  # what came is kept
+    else:
+        assert isinstance(end, ev.CellFinished), end
+        assert end.text == whole
