@@ -155,3 +155,35 @@ def test_a_cut_answer_is_marked_in_the_text_output_and_in_show(
     stored = json.loads(capsys.readouterr().out)
     reasons = sorted(c["metrics"]["finish_reason"] for c in stored["cells"])
     assert reasons == ["length", "stop"]
+
+
+@pytest.mark.parametrize(
+    ("behavior", "words"),
+    [
+        (Behavior(wrong_types_after=2), "'content' of a chunk has the wrong type"),
+        (Behavior(array_chunk_after=2), "a chunk is a JSON array, not an object"),
+        (Behavior(invalid_utf8_after=2), "bytes that are not valid UTF-8"),
+    ],
+    ids=["wrong-types", "json-array", "invalid-utf8"],
+)
+def test_a_chunk_of_the_wrong_shape_is_named_with_nothing_on_stderr(
+    server: FakeOpenAIServer, behavior: Behavior, words: str
+) -> None:
+    # A real process, warnings filters as a user has them: pydantic's serializer warnings
+    # printed several lines on stderr before the error came.
+    server.behave(lambda _req: behavior)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gui", *run_argv(server, "cats")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == ""
+    result = json.loads(proc.stdout)["results"][0]
+    assert (result["status"], result["error_kind"]) == ("failed", "bad_response")
+    assert "the server sent a malformed stream" in result["error"] and words in result["error"]
+    assert "ValidationError" not in result["error"] and "unexpected error" not in result["error"]
+    assert result["output"]  # the text before the bad chunk is kept
