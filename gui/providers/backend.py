@@ -179,6 +179,11 @@ class FanoutChain:
         request itself gives up shortly after it: the engine cannot cancel a thread, and a
         stalled server would otherwise hold the thread and its socket for ``HTTP_TIMEOUT``.
         """
+        # Set here, in the worker thread: a context variable does not cross into it.
+        with watching(Watch(_wire_bound(config), streaming=False)):
+            return self._invoke(input, config)
+
+    def _invoke(self, input: Any, config: RunnableConfig | None) -> str:
         limit = ((config or {}).get("configurable") or {}).get(REQUEST_TIMEOUT_KEY)
         if limit is None or self.timeout_kwarg is None:
             return self.lcel.invoke(input, config)

@@ -103,10 +103,10 @@ async def _arefuse_web_pages(response: Any) -> None:
 
 
 def _check_sync_response(response: Any) -> None:
-    from gui.providers.wire import check_redirect
+    from gui.providers.wire import check_response
 
-    check_redirect(response)
     _refuse_web_pages(response)
+    check_response(response)
 
 
 def new_async_http_client() -> Any:

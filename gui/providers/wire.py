@@ -199,6 +199,14 @@ def check_redirect(response: Any) -> None:
         raise RedirectedToGet(response.status_code, str(response.headers.get("location", "?")))
 
 
+def check_response(response: Any) -> None:
+    """The blocking client's response hook: the redirect check, and a bound on the body."""
+    check_redirect(response)
+    watch = _current.get()
+    if watch is not None and 200 <= response.status_code < 300:
+        response.stream = _watched_sync(response, watch)
+
+
 async def acheck_response(response: Any) -> None:
     """The async client's response hook: see the module docstring."""
     check_redirect(response)
@@ -250,3 +258,26 @@ def _watched(response: Any, watch: Watch) -> Any:
             await stream.aclose()
 
     return WatchedStream()
+
+
+def _watched_sync(response: Any, watch: Watch) -> Any:
+    """:func:`_watched` for a blocking client's body."""
+    stream = response.stream
+    library = sys.modules[type(response).__module__.partition(".")[0]]
+    base: type[Any] = library.SyncByteStream
+
+    class WatchedSyncStream(base):  # type: ignore[misc, valid-type]
+        def __iter__(self) -> Iterator[bytes]:
+            for data in stream:
+                problem = watch.feed(data)
+                yield data
+                if problem is not None:
+                    raise problem
+            problem = watch.finish()
+            if problem is not None:
+                raise problem
+
+        def close(self) -> None:
+            stream.close()
+
+    return WatchedSyncStream()

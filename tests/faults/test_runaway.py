@@ -128,8 +128,9 @@ async def test_timeouts_fire_while_a_server_floods(
     ],
     ids=["body-over-the-wire-bound", "text-over-the-cap"],
 )
+@pytest.mark.parametrize("strategy", [Strategy.GATHER, Strategy.SYNC], ids=lambda s: s.value)
 async def test_a_whole_answer_larger_than_the_cap_fails_too_large(
-    server: FakeOpenAIServer, cap: int, words: str, kept: int
+    server: FakeOpenAIServer, cap: int, words: str, kept: int, strategy: Strategy
 ) -> None:
     server.queue(Behavior(huge_bytes=3_000_000))
     profile = ModelProfile(
@@ -142,7 +143,7 @@ async def test_a_whole_answer_larger_than_the_cap_fails_too_large(
         "Tell me about {topic}",
         ["huge"],
         (profile,),
-        Strategy.GATHER,
+        strategy,
         Limits(max_answer_chars=cap, retries=2),
     )
     backend = LangChainBackend()
