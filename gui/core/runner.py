@@ -136,10 +136,11 @@ class Run:
         self._peak_running = 0
         self._chains: dict[int, ChainLike] = {}
         self._metrics: dict[str, CellMetrics] = {}
-        #: Loop time before which no request goes out: a rate limit pauses the whole run.
-        self._paused_until = 0.0
-        #: Rate limits in a row, each met after the previous pause ended (grows the pause).
-        self._rate_limited_streak = 0
+        #: Per column (a model on a server): loop time before which none of its requests go
+        #: out, after a rate limit.
+        self._paused_until: dict[int, float] = {}
+        #: Per column: rate limits in a row, each met after the previous pause ended.
+        self._rate_limited_streak: dict[int, int] = {}
         self.summary: RunSummary | None = None
 
     # ---------------------------------------------------------------- public API
@@ -415,6 +416,9 @@ class Run:
                 clock.attempts = attempt
                 self._set_phase(cell.id, Phase.WAITING)
                 entered = self._clock()
+                # Out of any slot, so that a column paused by a 429 leaves the run's slots to
+                # the others; checked again below for a pause that began while it waited.
+                await self._wait_out_rate_limit(cell.col)
                 model_gate = self._model_limiters.get(cell.col)
                 if model_gate is not None:
                     await model_gate.acquire()
@@ -426,7 +430,7 @@ class Run:
                     raise
                 try:
                     await self._rate.acquire()
-                    await self._wait_out_rate_limit()
+                    await self._wait_out_rate_limit(cell.col)
                     waited = self._clock() - entered
                     clock.waited += waited
                     clock.started_at = self._now()
@@ -441,9 +445,9 @@ class Run:
                     if model_gate is not None:
                         model_gate.release()
                 if failure is not None and failure.kind is ErrorKind.RATE_LIMITED:
-                    self._pause_for_rate_limit(failure)
+                    self._pause_for_rate_limit(cell.col, failure)
                 elif failure is None:
-                    self._rate_limited_streak = 0
+                    self._rate_limited_streak.pop(cell.col, None)
                 if failure is None:
                     text = "".join(parts)
                     self._set_phase(cell.id, Phase.DONE)
@@ -485,36 +489,42 @@ class Run:
             log.exception("cell %s crashed", cell.id)
             self._fail(cell, generic_failure(exc, cell.model.provider_name), clock, 1, False)
 
-    async def _wait_out_rate_limit(self) -> None:
-        """Wait until a pause the server asked for (a 429) is over."""
+    async def _wait_out_rate_limit(self, col: int) -> None:
+        """Wait until a pause the column's server asked for (a 429) is over."""
+        if col not in self._paused_until:
+            return
         loop = asyncio.get_running_loop()
-        left = self._paused_until - loop.time()
+        left = self._paused_until[col] - loop.time()
         while left > 0:  # a 429 met meanwhile may have made the pause longer
             await asyncio.sleep(left)
-            left = self._paused_until - loop.time()
+            left = self._paused_until[col] - loop.time()
 
-    def _pause_for_rate_limit(self, failure: Failure) -> None:
-        """A 429 holds back every cell of the run, not only the one that met it.
+    def _pause_for_rate_limit(self, col: int, failure: Failure) -> None:
+        """A 429 holds back every cell of its column, not only the one that met it.
 
         Cells back off one by one otherwise, and the others keep sending: 50 cells against a
         server that answers 429 with no (or a zero) ``Retry-After`` made hundreds of requests
         in a few seconds. The pause is the server's ``Retry-After`` when it gave one, else a
         jittered back-off that doubles each time a 429 follows the end of the last pause
-        (429s of requests sent before the pause began do not make it longer).
+        (429s of requests sent before the pause began do not make it longer). Other columns
+        (other models, other servers) go on.
         """
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if now >= self._paused_until:
-            self._rate_limited_streak += 1
+        until = self._paused_until.get(col, 0.0)
+        streak = self._rate_limited_streak.get(col, 0)
+        if now >= until:
+            streak += 1
+            self._rate_limited_streak[col] = streak
         limits = self.limits
         pause = backoff_delay(
-            self._rate_limited_streak + 1,
+            streak + 1,
             limits.backoff_base,
             limits.backoff_max,
             failure.retry_after,
             self._rng,
         )
-        self._paused_until = max(self._paused_until, now + pause)
+        self._paused_until[col] = max(until, now + pause)
 
     def _fail(
         self, cell: Cell, failure: Failure, clock: CellClock, attempt: int, too_long: bool
