@@ -41,6 +41,10 @@ NOT_STREAMED_NOTE = "the server sent the whole answer at once instead of streami
 #: JSON may spell a character as a 12-byte surrogate pair, and an event carries its envelope.
 _EVENT_BYTES_PER_CHAR = 12
 _EVENT_ENVELOPE_BYTES = 1 << 20
+#: Bytes a whole stream may take per character of the cap: a streamed token costs an event of
+#: ~200 bytes of JSON for a few characters of text, so this leaves a wide margin (512 MB of
+#: wire at the default cap) and still ends a stream of events without text.
+_STREAM_BYTES_PER_CHAR = 256
 
 _E = TypeVar("_E", bound=BaseException)
 
@@ -213,7 +217,11 @@ class FanoutChain:
             run_id=config.pop("run_id", None),
         )
         parts: list[str] = []
-        watch = Watch(_wire_bound(config), streaming=True)
+        watch = Watch(
+            _wire_bound(config),
+            streaming=True,
+            max_stream_bytes=_wire_bound(config, _STREAM_BYTES_PER_CHAR),
+        )
         finish: str | None = None
         try:
             value = await self.prompt.ainvoke(
@@ -268,10 +276,10 @@ class FanoutChain:
         await run.on_chain_end("".join(parts))
 
 
-def _wire_bound(config: RunnableConfig | None) -> int:
+def _wire_bound(config: RunnableConfig | None, per_char: int = _EVENT_BYTES_PER_CHAR) -> int:
     """Bytes one event (or a whole JSON answer) may take on the wire, from the answer size cap."""
     cap = ((config or {}).get("configurable") or {}).get(MAX_ANSWER_CHARS_KEY)
-    return _EVENT_ENVELOPE_BYTES + _EVENT_BYTES_PER_CHAR * int(cap or 2_000_000)
+    return _EVENT_ENVELOPE_BYTES + per_char * int(cap or 2_000_000)
 
 
 def _quiet_serializer_warnings() -> None:

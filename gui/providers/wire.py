@@ -90,12 +90,21 @@ class Watch:
             stream, or for the whole body of an answer that is not streamed (which the SDK
             reads whole before parsing it).
         streaming: Whether the request asked for a stream.
+        max_stream_bytes: Most bytes of a whole stream, or ``None``: events without text
+            (which no answer size cap counts) must not flow, and pile up, for ever.
     """
 
-    def __init__(self, max_event_bytes: int, *, streaming: bool = True) -> None:
+    def __init__(
+        self,
+        max_event_bytes: int,
+        *,
+        streaming: bool = True,
+        max_stream_bytes: int | None = None,
+    ) -> None:
         self.max_event_bytes = max_event_bytes
         self.streaming = streaming
-        self._body = 0  # bytes of a body that is not streamed
+        self.max_stream_bytes = max_stream_bytes
+        self._body = 0  # bytes of the body so far
         #: Whether ``data: [DONE]`` came.
         self.done = False
         self._tail = b"\n"  # the body starts at the start of a line
@@ -108,11 +117,13 @@ class Watch:
         Raises:
             EventTooLarge: The current event passed :attr:`max_event_bytes`.
         """
+        self._body += len(data)
         if not self.streaming:
-            self._body += len(data)
             if self._body > self.max_event_bytes:
                 raise EventTooLarge(f"the whole answer passed {self.max_event_bytes:,} bytes")
             return None
+        if self.max_stream_bytes is not None and self._body > self.max_stream_bytes:
+            raise EventTooLarge(f"the stream passed {self.max_stream_bytes:,} bytes")
         newline = data.rfind(b"\n")
         self._line = self._line + len(data) if newline < 0 else len(data) - newline - 1
         if self._line > self.max_event_bytes:

@@ -209,3 +209,33 @@ async def test_a_close_delimited_stream_is_done_only_when_the_server_said_so(
     else:
         assert isinstance(end, ev.CellFinished), end
         assert end.text == whole
+
+
+async def test_a_flood_of_events_without_text_ends_at_the_stream_bound(
+    server: FakeOpenAIServer,
+) -> None:
+    # No text, so no answer size cap counts it, and no idle or total timeout here: the bound
+    # on a stream's bytes (256 per character of the cap, plus 1 MiB) ends it.
+    server.queue(Behavior(flood_after=2, flood_empty=True))
+    spec = spec_for(
+        server.base_url,
+        ["flood"],
+        retries=0,
+        ttft_timeout=None,
+        idle_timeout=None,
+        max_answer_chars=10_000,
+    )
+    backend = LangChainBackend()
+    run = Run(spec, backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    try:
+        await asyncio.wait_for(run.wait(), 30)
+    finally:
+        await backend.aclose()
+    end = terminal(rec.events, "r0m0")
+    assert isinstance(end, ev.CellFailed), end
+    assert end.kind is ErrorKind.TOO_LARGE, end.message
+    assert "the stream passed 3,608,576 bytes" in end.message
+    assert end.partial_text
+    assert await sockets_closed(server, timeout=5.0)
