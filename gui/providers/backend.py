@@ -204,7 +204,17 @@ class FanoutChain:
             return await self.lcel.ainvoke(input, config)
 
     async def astream(self, input: Any, config: RunnableConfig | None = None) -> AsyncIterator[str]:
-        """The answer's text, chunk by chunk, as ``self.lcel.astream`` would give it."""
+        """The answer's text, chunk by chunk, as ``self.lcel.astream`` would give it.
+
+        The stream counts as finished only when the server said so: a ``finish_reason`` (kept
+        on the usage probe) or ``data: [DONE]`` (seen by the wire watch). A whole JSON answer
+        sent instead of a stream is kept, with a note on the probe.
+
+        Raises:
+            AnswerCutOff: the stream ended without either.
+            BadShape: a chunk had the wrong shape or encoding.
+            WireError: what else the wire watch found (``event: error``, a bound passed).
+        """
         config = ensure_config(config)
         # Usage is read off the chunks here, so the collector leaves the callbacks: any handler
         # on the model makes LangChain dispatch every token to every handler (a gather each).
