@@ -156,6 +156,7 @@ class Watch:
         end = _EVENT_END_RE.search(buf)
         if end is None and len(buf) < _ERROR_EVENT_MAX:
             return None
+        self._error_event = None  # reported once; the stream ends with it
         return self._error(buf if end is None else buf[: end.start()])
 
     @staticmethod
@@ -214,7 +215,7 @@ def check_response(response: Any) -> None:
     """The blocking client's response hook: the redirect check, and a bound on the body."""
     check_redirect(response)
     watch = _current.get()
-    if watch is not None and 200 <= response.status_code < 300:
+    if watch is not None and 200 <= response.status_code < 300 and _readable(response):
         response.stream = _watched_sync(response, watch)
 
 
@@ -228,7 +229,18 @@ async def acheck_response(response: Any) -> None:
     if watch.streaming and "json" in content_type:
         body = await response.aread()
         raise _not_streamed(body)
-    response.stream = _watched(response, watch)
+    if _readable(response):
+        response.stream = _watched(response, watch)
+
+
+def _readable(response: Any) -> bool:
+    """Whether the body's raw bytes are the text itself (not compressed).
+
+    A compressed body cannot be watched without decompressing it twice; its stream then
+    counts as finished on a ``finish_reason`` alone, which every common server sends.
+    """
+    encoding = str(response.headers.get("content-encoding", "")).strip().lower()
+    return encoding in ("", "identity")
 
 
 def _not_streamed(body: bytes) -> NotStreamed:
