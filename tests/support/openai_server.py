@@ -49,6 +49,7 @@ import re
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -200,6 +201,8 @@ class Behavior:
     flood_bytes: int = 1_000_000
     flood_line: bool = False
     """With ``flood_after``: one endless ``data:`` line without a newline instead of events."""
+    gzip: bool = False
+    """Compress a stream with gzip (``Content-Encoding: gzip``), flushed after every event."""
     flood_empty: bool = False
     """With ``flood_after``: events without text (empty deltas), as fast as the client reads."""
 
@@ -1198,15 +1201,30 @@ class FakeOpenAIServer:
             "system_fingerprint": "fp_fake",
         }
 
-        def event(data: bytes) -> bytes:
-            payload = b"data: " + data + b"\n\n"
+        packer = zlib.compressobj(wbits=31) if b.gzip else None
+
+        def frame(payload: bytes) -> bytes:
+            if packer is not None:  # flushed per event, as a compressing proxy streams
+                payload = packer.compress(payload) + packer.flush(zlib.Z_SYNC_FLUSH)
             return b"%X\r\n%s\r\n" % (len(payload), payload) if chunked else payload
+
+        def event(data: bytes) -> bytes:
+            return frame(b"data: " + data + b"\n\n")
+
+        def end_of_body() -> bytes:
+            out = b""
+            if packer is not None:
+                trailer = packer.flush()
+                out = b"%X\r\n%s\r\n" % (len(trailer), trailer) if chunked else trailer
+            return out + (b"0\r\n\r\n" if chunked else b"")
 
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             return event(_dumps({**base, "choices": [choice], **usage_null}))
 
-        done = event(b"[DONE]") + (b"0\r\n\r\n" if chunked else b"")
+        def done() -> bytes:
+            return event(b"[DONE]") + end_of_body()
+
         headers = {
             "content-type": "text/event-stream; charset=utf-8",
             "cache-control": "no-cache",
@@ -1217,8 +1235,10 @@ class FakeOpenAIServer:
             headers["transfer-encoding"] = "chunked"
         else:
             headers["connection"] = "close"
+        if packer is not None:
+            headers["content-encoding"] = "gzip"
         if b.empty:
-            await self._final(conn, job, "ok", _head(200, headers) + done)
+            await self._final(conn, job, "ok", _head(200, headers) + done())
             return chunked
         await conn.send(_head(200, headers))
 
@@ -1255,24 +1275,22 @@ class FakeOpenAIServer:
                 raise _Dropped
             if i == malformed:
                 broken = event(b'{"id":"' + cid.encode() + b'","choices":[{"delta')
-                await self._final(conn, job, "malformed", broken + done)
+                await self._final(conn, job, "malformed", broken + done())
                 return chunked
             if i == error:
                 err = event(_dumps(_error_body(500, Behavior(), info.model)))
-                await self._final(conn, job, "stream_error", err + done)
+                await self._final(conn, job, "stream_error", err + done())
                 return chunked
             if i == error_event:
                 message = b.error_message or "The model crashed while generating."
-                err = b"event: error\ndata: " + _dumps({"message": message}) + b"\n\n"
-                if chunked:
-                    err = b"%X\r\n%s\r\n" % (len(err), err)
-                await self._final(conn, job, "stream_error", err + done)
+                err = frame(b"event: error\ndata: " + _dumps({"message": message}) + b"\n\n")
+                await self._final(conn, job, "stream_error", err + done())
                 return chunked
             if i in bad_shapes:
-                await self._final(conn, job, "bad_shape", bad_shapes[i]() + done)
+                await self._final(conn, job, "bad_shape", bad_shapes[i]() + done())
                 return chunked
             if i == end:
-                await self._final(conn, job, "cut", b"0\r\n\r\n" if chunked else b"")
+                await self._final(conn, job, "cut", end_of_body())
                 return chunked
             if i == flood:
                 await self._flood(conn, job, b, chunk)
@@ -1288,7 +1306,7 @@ class FakeOpenAIServer:
         if info.include_usage:
             usage = {**base, "choices": [], "usage": self._usage(info, len(tokens))}
             tail += event(_dumps(usage))
-        await self._final(conn, job, "ok", tail + done)
+        await self._final(conn, job, "ok", tail + done())
         return chunked
 
     async def _flood(
