@@ -9,8 +9,8 @@ Exit codes: 0 every cell succeeded (and, with history on, every ended cell is on
 cell failed or was cancelled or could not be saved (its answer is then in a
 ``fanout-unsaved-<run id>.json`` file, named on stderr), or, for the history commands, the
 history or a file could not be read or written, 2 bad usage (an unknown run id and an export
-onto the app's own files included), 130 interrupted with Ctrl+C. Errors are one line on
-stderr, never a traceback.
+onto the app's own files included), 130 interrupted with Ctrl+C, 143 stopped by SIGTERM, 129
+by SIGHUP (the run ends as with Ctrl+C). Errors are one line on stderr, never a traceback.
 
 Output is safe for any console: text a server sent is printed with terminal control
 characters escaped and lone surrogates replaced, and a console that cannot encode a
@@ -38,7 +38,7 @@ from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json, escape_contro
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.inputs import load_rows_file
-from gui.core.metrics import CellMetrics, RunSummary
+from gui.core.metrics import CellMetrics, RunSummary, finish_mark
 from gui.core.runner import Run
 from gui.core.spec import (
     ErrorPolicy,
@@ -49,6 +49,7 @@ from gui.core.spec import (
     SimSettings,
     Strategy,
     make_spec,
+    plain_number,
     range_problem,
 )
 from gui.core.templates import missing_column_message, template_variables
@@ -142,7 +143,7 @@ def _limit(
 ) -> Callable[[str], Any]:
     """An argparse type for a limit: a number within ``bounds``, else one line with the range."""
     lo, hi = bounds
-    accepted = f"use {lo:g} to {hi:g}{note}"
+    accepted = f"use {plain_number(lo)} to {plain_number(hi)}{note}"
     check = _number(kind, positive=lo > 0)
 
     def parse(text: str) -> int | float:
@@ -278,11 +279,39 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         help="requests per second, 0.01 to 10000 (default: no cap)",
     )
     lim.add_argument(
+        "--ttft-timeout",
+        type=_limit(float, Limits.TIMEOUT_RANGE),
+        metavar="S",
+        help="seconds from a request to its first text, connecting included (a whole answer "
+        f"counts as its first text), 0.05 to 3600 (default {_LIMITS.ttft_timeout:g})",
+    )
+    lim.add_argument(
+        "--idle-timeout",
+        type=_limit(float, Limits.TIMEOUT_RANGE),
+        metavar="S",
+        help="longest gap between two pieces of a streamed answer, 0.05 to 3600 "
+        f"(default {_LIMITS.idle_timeout:g})",
+    )
+    lim.add_argument(
+        "--total-timeout",
+        type=_limit(float, Limits.TOTAL_TIMEOUT_RANGE),
+        default=_LIMITS.total_timeout,
+        metavar="S",
+        help="seconds for one whole request, stream included, 0.05 to 86400 (default: off)",
+    )
+    lim.add_argument(
         "--timeout",
         type=_limit(float, Limits.TIMEOUT_RANGE),
-        default=_LIMITS.timeout,
         metavar="S",
-        help="seconds per request, stream included, 0.05 to 3600 (default 60)",
+        help="sets both --ttft-timeout and --idle-timeout (given alone, or they win)",
+    )
+    lim.add_argument(
+        "--max-answer-chars",
+        type=_limit(int, Limits.ANSWER_CHARS_RANGE),
+        default=_LIMITS.max_answer_chars,
+        metavar="N",
+        help="longest answer kept, in characters; a longer one is cut there and its cell "
+        "fails with 'answer too large' (default %(default)s)",
     )
     lim.add_argument(
         "--retries",
@@ -497,9 +526,12 @@ def spec_from_args(
         limits = Limits(
             max_concurrency=args.max_concurrency,
             requests_per_second=args.rps,
-            timeout=args.timeout,
+            ttft_timeout=_timeout_arg(args, "ttft_timeout"),
+            idle_timeout=_timeout_arg(args, "idle_timeout"),
+            total_timeout=args.total_timeout,
             retries=args.retries,
             error_policy=ErrorPolicy(args.error_policy),
+            max_answer_chars=args.max_answer_chars,
         )
         models = profiles_from_args(args)
         if warn:
@@ -510,6 +542,14 @@ def spec_from_args(
         )
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def _timeout_arg(args: argparse.Namespace, name: str) -> float | None:
+    """``--ttft-timeout`` or ``--idle-timeout``; ``--timeout`` stands for both unless given."""
+    value: float | None = getattr(args, name)
+    if value is None:
+        value = args.timeout if args.timeout is not None else getattr(_LIMITS, name)
+    return value
 
 
 def _warn(command: str, line: str) -> None:
@@ -745,10 +785,30 @@ class Progress:
             self.stream.flush()
 
 
+#: Signals that end a run as Ctrl+C does: cells cancelled with their partial text, recorded.
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def signal_exit_code(signals: Sequence[int]) -> int | None:
+    """The shell's exit code for a run ended by the first of ``signals`` (128 + its number)."""
+    return 128 + int(signals[0]) if signals else None
+
+
 async def execute(
-    spec: RunSpec, *, progress: bool, on_event: Any = None
+    spec: RunSpec,
+    *,
+    progress: bool,
+    on_event: Any = None,
+    received: list[int] | None = None,
 ) -> tuple[Run, list[ev.Event]]:
-    """Run ``spec`` to the end on the LangChain backend; Ctrl+C cancels it cleanly."""
+    """Run ``spec`` to the end on the LangChain backend.
+
+    Ctrl+C, SIGTERM (a service manager, ``kill``, ``timeout``) and SIGHUP (the terminal closed)
+    cancel it cleanly: every cell ends cancelled with its partial text, and the history has it
+    all before this returns. The signals received are appended to ``received``.
+    """
     from gui.providers.backend import LangChainBackend
 
     backend = LangChainBackend()
@@ -764,13 +824,21 @@ async def execute(
     if on_event is not None:
         run.subscribe(on_event)
     loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, run.cancel)
+
+    def stop(signum: int) -> None:
+        if received is not None:
+            received.append(signum)
+        run.cancel()
+
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop, signum)
     try:
         await run.wait()
     finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGINT)
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
         await backend.aclose()
     return run, ended
 
@@ -806,6 +874,7 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
             if isinstance(e, ev.CellFinished | ev.CellFailed | ev.CellCancelled)
             else None,
         }
+        _add_finish(item)
         results.append(_safe_item(item))
     return results
 
@@ -825,6 +894,13 @@ def _safe_item(item: dict[str, Any]) -> dict[str, Any]:
     else:
         cleaned.setdefault("notice", None)
     return cleaned
+
+
+def _add_finish(item: dict[str, Any]) -> None:
+    """Lift the finish reason and the note out of the metrics, where a reader looks first."""
+    metrics = item.get("metrics") or {}
+    item["finish_reason"] = metrics.get("finish_reason")
+    item["note"] = metrics.get("note")
 
 
 def summary_json(s: RunSummary) -> dict[str, Any]:
@@ -861,6 +937,11 @@ def _repeated_rows(items: Sequence[dict[str, Any]]) -> dict[int, int]:
 def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     m = item["metrics"] or {}
     parts = [item["status"]]
+    mark = finish_mark(item.get("finish_reason"))
+    if mark:
+        parts.append(mark)
+    if item.get("note"):
+        parts.append(str(item["note"]))
     if m.get("latency") is not None:
         parts.append(f"{m['latency']:.2f} s")
     if m.get("ttft") is not None:
@@ -883,12 +964,12 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     return escape_controls(f"{head}\n{body}\n")
 
 
-def _exit_code(run: Run) -> int:
+def _exit_code(run: Run, received: Sequence[int] = ()) -> int:
     s = run.summary
     if s is None:
         return EXIT_FAILED
     if s.cancelled_by_user:
-        return EXIT_INTERRUPTED
+        return signal_exit_code(received) or EXIT_INTERRUPTED
     return EXIT_OK if s.ok else EXIT_FAILED
 
 
@@ -975,9 +1056,12 @@ async def cmd_run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args, warn=True)
     show_progress = not args.quiet and sys.stderr.isatty()
     history = open_history(not args.no_history)
+    received: list[int] = []
     try:
         recorder = history.recorder() if history is not None else None
-        run, ended = await execute(spec, progress=show_progress, on_event=recorder)
+        run, ended = await execute(
+            spec, progress=show_progress, on_event=recorder, received=received
+        )
     finally:
         close_history(history, report=False)
     results = results_json(run, ended)
@@ -1009,7 +1093,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
             + (f" · saved as {run.id}" if saved else "")
             + "\n"
         )
-    code = _exit_code(run)
+    code = _exit_code(run, received)
     if unsaved is not None:
         sys.stdout.flush()
         sys.stderr.write(f"fanout-studio run: error: {unsaved}\n")
@@ -1088,7 +1172,10 @@ async def _compare_runs(
         if show_progress:
             sys.stderr.write(f"\r\x1b[2K{strategy}…")
         recorder = history.recorder(label=f"comparison: {strategy}") if history else None
-        run, ended = await execute(spec, progress=show_progress, on_event=recorder)
+        received: list[int] = []
+        run, ended = await execute(
+            spec, progress=show_progress, on_event=recorder, received=received
+        )
         finished.append((run, results_json(run, ended)))
         assert run.summary is not None
         result = StrategyResult.of(run)
@@ -1104,7 +1191,7 @@ async def _compare_runs(
             }
         )
         if run.summary.cancelled_by_user:
-            code = EXIT_INTERRUPTED
+            code = signal_exit_code(received) or EXIT_INTERRUPTED
             break
         if not run.summary.ok:
             code = EXIT_FAILED
@@ -1235,6 +1322,8 @@ def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
             "error_kind": cell.error_kind,
             "error": cell.error,
             "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
+            "finish_reason": cell.metrics.finish_reason if cell.metrics is not None else None,
+            "note": cell.metrics.note if cell.metrics is not None else None,
             "notice": cell.notice,
         }
     )

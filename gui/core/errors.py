@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 
 class ErrorKind(StrEnum):
@@ -21,6 +22,8 @@ class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION = "connection"
     BAD_RESPONSE = "bad_response"
+    CUT_OFF = "cut_off"  # the answer ended without the server saying it had finished
+    TOO_LARGE = "too_large"  # the answer passed the run's cap on answer size
     BAD_TEMPLATE = "bad_template"
     CANCELLED = "cancelled"
     OTHER = "other"
@@ -28,7 +31,13 @@ class ErrorKind(StrEnum):
 
 #: Kinds worth another attempt: the same request may well succeed a moment later.
 RETRYABLE: frozenset[ErrorKind] = frozenset(
-    {ErrorKind.RATE_LIMITED, ErrorKind.SERVER_ERROR, ErrorKind.TIMEOUT, ErrorKind.CONNECTION}
+    {
+        ErrorKind.RATE_LIMITED,
+        ErrorKind.SERVER_ERROR,
+        ErrorKind.TIMEOUT,
+        ErrorKind.CONNECTION,
+        ErrorKind.CUT_OFF,
+    }
 )
 
 
@@ -68,24 +77,49 @@ def one_line(text: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def timeout_failure(provider: str, seconds: float | None, *, partial: bool = False) -> Failure:
-    """The request did not finish within the per-request timeout.
+#: The three timeouts of a request, as :func:`timeout_failure` names them.
+TimeoutName = Literal["first_token", "idle", "total"]
+
+
+def timeout_failure(
+    provider: str, which: TimeoutName, seconds: float | None, *, partial: bool = False
+) -> Failure:
+    """One of the request's timeouts fired; the message names it and what to raise.
 
     Args:
         provider: Who was asked (``ModelProfile.provider_name``).
-        seconds: The timeout, if known.
-        partial: Whether some text had arrived: then the answer stalled mid-way (and its text
-            is kept); else nothing came at all.
+        which: ``first_token`` (no text yet; for a whole-answer call, no answer yet),
+            ``idle`` (text stopped coming) or ``total`` (the optional cap on a whole request).
+        seconds: The timeout that fired.
+        partial: Whether some text had arrived (it is kept).
     """
-    within = f" within {seconds:g} s" if seconds else ""
-    if partial:
+    within = f"{seconds:g} s" if seconds else "the time allowed"
+    kept = " The partial text is kept." if partial else ""
+    if which == "first_token":
         return Failure(
             ErrorKind.TIMEOUT,
-            f"{provider}: the answer stalled and was not complete{within}; the partial text is kept. Raise the timeout or retry the cell.",
+            f"{provider}: no answer within {within} (first-token timeout). Raise the first-token "
+            "timeout, or lower max concurrency if the server is busy.",
+        )
+    if which == "idle":
+        return Failure(
+            ErrorKind.TIMEOUT,
+            f"{provider}: the answer stalled: no text for {within} (idle timeout).{kept} Raise "
+            "the idle timeout or retry the cell.",
         )
     return Failure(
         ErrorKind.TIMEOUT,
-        f"{provider}: no answer{within}. Raise the timeout, or lower max concurrency if the server is busy.",
+        f"{provider}: the answer took longer than {within} (total timeout).{kept} Raise the "
+        "total timeout, or turn it off.",
+    )
+
+
+def too_large_failure(provider: str, cap: int) -> Failure:
+    """The answer passed the run's cap on answer size; its first ``cap`` characters are kept."""
+    return Failure(
+        ErrorKind.TOO_LARGE,
+        f"{provider}: answer too large: more than {cap:,} characters (the first {cap:,} are "
+        "kept). Raise the answer size cap, or lower max tokens.",
     )
 
 

@@ -202,9 +202,11 @@ def backoff_delay(
 
     Exponential back-off with "equal jitter" (half fixed, half random) so that many cells
     failing together do not retry in lock-step. A server's ``Retry-After`` wins when given:
-    it is the server telling us exactly when it will accept us again.
+    it is the server telling us exactly when it will accept us again. ``Retry-After: 0`` says
+    nothing useful (many servers send it with every 429), so it gets the back-off too: retried
+    at once, a storm of cells would hammer the server with hundreds of requests a second.
     """
-    if retry_after is not None and retry_after >= 0:
+    if retry_after is not None and retry_after > 0:
         return min(retry_after, cap)
     draw = rng.random() if rng is not None else random.random()
     step = min(cap, base * 2.0 ** max(attempt - 2, 0))

@@ -29,6 +29,11 @@ class CellMetrics:
         tokens_estimated: Whether ``output_tokens`` was estimated.
         tokens_per_second: Output tokens over streaming time (or latency when not streamed).
         retries: Attempts after the first.
+        finish_reason: Why the server said the answer ended (``stop``, ``length``,
+            ``content_filter``, ...), or ``None`` when it did not say (or the cell never got
+            that far).
+        note: Something the user should know about how the answer came (for example a
+            server that answered a streaming request with one whole answer), or ``None``.
     """
 
     queued_at: float
@@ -42,11 +47,32 @@ class CellMetrics:
     tokens_estimated: bool
     tokens_per_second: float | None
     retries: int
+    finish_reason: str | None = None
+    note: str | None = None
 
     @property
     def total(self) -> float:
         """Queued to ended, seconds."""
         return self.ended_at - self.queued_at
+
+    @property
+    def finish_mark(self) -> str | None:
+        """See :func:`finish_mark`."""
+        return finish_mark(self.finish_reason)
+
+
+#: What a finished answer's mark says for the finish reasons a user must not miss.
+FINISH_MARKS: dict[str, str] = {
+    "length": "cut at max tokens",
+    "content_filter": "stopped by the content filter",
+}
+
+
+def finish_mark(finish_reason: str | None) -> str | None:
+    """The visible mark of an answer that ended for ``finish_reason``, or ``None`` (``stop``)."""
+    if finish_reason is None:
+        return None
+    return FINISH_MARKS.get(finish_reason)
 
 
 @dataclass(slots=True)
@@ -60,6 +86,8 @@ class CellClock:
     attempts: int = 0
     chunks: int = 0
     usage_tokens: int | None = None
+    finish_reason: str | None = None
+    note: str | None = None
 
     def freeze(self, ended_at: float, text: str) -> CellMetrics:
         """The final :class:`CellMetrics` for a cell that ended at ``ended_at``."""
@@ -93,6 +121,8 @@ class CellClock:
             tokens_estimated=estimated,
             tokens_per_second=tps,
             retries=max(self.attempts - 1, 0),
+            finish_reason=self.finish_reason,
+            note=self.note,
         )
 
 

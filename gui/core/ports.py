@@ -57,7 +57,12 @@ class BatchLike(Protocol):
 
 
 class UsageProbe(Protocol):
-    """Collects the provider-reported token usage of one request."""
+    """Collects the provider-reported token usage of one request.
+
+    A probe may also carry ``finish_reason`` (why the server said the answer ended) and
+    ``note`` (how the answer came, when the user should know); the engine reads both with
+    ``getattr`` and stores them in the cell's metrics, so a probe without them still works.
+    """
 
     @property
     def callbacks(self) -> list[Any]:

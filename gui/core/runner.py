@@ -23,7 +23,15 @@ from enum import StrEnum
 from typing import Any
 
 from gui.core import events as ev
-from gui.core.errors import ErrorKind, Failure, empty_failure, generic_failure, timeout_failure
+from gui.core.errors import (
+    ErrorKind,
+    Failure,
+    TimeoutName,
+    empty_failure,
+    generic_failure,
+    timeout_failure,
+    too_large_failure,
+)
 from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.metrics import CellClock, CellMetrics, RunSummary
@@ -46,6 +54,10 @@ CANCELLED_BEFORE_START = "Cancelled before it started."
 #: call itself give up by then (an HTTP timeout), else a stalled server keeps the thread and its
 #: socket until its backstop.
 REQUEST_TIMEOUT_KEY = "fanout_request_timeout"
+
+#: Key in every call's ``config["configurable"]``: the run's cap on answer size in characters,
+#: so that a provider can bound what it buffers from the wire (the engine cuts the text itself).
+MAX_ANSWER_CHARS_KEY = "fanout_max_answer_chars"
 
 
 class Phase(StrEnum):
@@ -122,6 +134,11 @@ class Run:
         self._peak_running = 0
         self._chains: dict[int, ChainLike] = {}
         self._metrics: dict[str, CellMetrics] = {}
+        #: Per column (a model on a server): loop time before which none of its requests go
+        #: out, after a rate limit.
+        self._paused_until: dict[int, float] = {}
+        #: Per column: rate limits in a row, each met after the previous pause ended.
+        self._rate_limited_streak: dict[int, int] = {}
         self.summary: RunSummary | None = None
 
     # ---------------------------------------------------------------- public API
@@ -402,6 +419,9 @@ class Run:
                 clock.attempts = attempt
                 self._set_phase(cell.id, Phase.WAITING)
                 entered = self._clock()
+                # Out of any slot, so that a column paused by a 429 leaves the run's slots to
+                # the others; checked again below for a pause that began while it waited.
+                await self._wait_out_rate_limit(cell.col)
                 model_gate = self._model_limiters.get(cell.col)
                 if model_gate is not None:
                     await model_gate.acquire()
@@ -413,6 +433,7 @@ class Run:
                     raise
                 try:
                     await self._rate.acquire()
+                    await self._wait_out_rate_limit(cell.col)
                     waited = self._clock() - entered
                     clock.waited += waited
                     clock.started_at = self._now()
@@ -426,6 +447,10 @@ class Run:
                     self._limiter.release()
                     if model_gate is not None:
                         model_gate.release()
+                if failure is not None and failure.kind is ErrorKind.RATE_LIMITED:
+                    self._pause_for_rate_limit(cell.col, failure)
+                elif failure is None:
+                    self._rate_limited_streak.pop(cell.col, None)
                 if failure is None:
                     text = "".join(parts)
                     self._set_phase(cell.id, Phase.DONE)
@@ -467,6 +492,43 @@ class Run:
             log.exception("cell %s crashed", cell.id)
             self._fail(cell, generic_failure(exc, cell.model.provider_name), clock, 1, False)
 
+    async def _wait_out_rate_limit(self, col: int) -> None:
+        """Wait until a pause the column's server asked for (a 429) is over."""
+        if col not in self._paused_until:
+            return
+        loop = asyncio.get_running_loop()
+        left = self._paused_until[col] - loop.time()
+        while left > 0:  # a 429 met meanwhile may have made the pause longer
+            await asyncio.sleep(left)
+            left = self._paused_until[col] - loop.time()
+
+    def _pause_for_rate_limit(self, col: int, failure: Failure) -> None:
+        """A 429 holds back every cell of its column, not only the one that met it.
+
+        Cells back off one by one otherwise, and the others keep sending: 50 cells against a
+        server that answers 429 with no (or a zero) ``Retry-After`` made hundreds of requests
+        in a few seconds. The pause is the server's ``Retry-After`` when it gave one, else a
+        jittered back-off that doubles each time a 429 follows the end of the last pause
+        (429s of requests sent before the pause began do not make it longer). Other columns
+        (other models, other servers) go on.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        until = self._paused_until.get(col, 0.0)
+        streak = self._rate_limited_streak.get(col, 0)
+        if now >= until:
+            streak += 1
+            self._rate_limited_streak[col] = streak
+        limits = self.limits
+        pause = backoff_delay(
+            streak + 1,
+            limits.backoff_base,
+            limits.backoff_max,
+            failure.retry_after,
+            self._rng,
+        )
+        self._paused_until[col] = max(until, now + pause)
+
     def _fail(
         self, cell: Cell, failure: Failure, clock: CellClock, attempt: int, too_long: bool
     ) -> None:
@@ -498,39 +560,61 @@ class Run:
     async def _attempt(
         self, cell: Cell, mode: CallMode, clock: CellClock, parts: list[str]
     ) -> Failure | None:
-        """Make one request under the timeout; ``None`` on success, else the failure."""
+        """Make one request under its timeouts; ``None`` on success, else the failure."""
         probe = self._backend.usage_probe()
+        limits = self.limits
+        configurable: dict[str, Any] = {MAX_ANSWER_CHARS_KEY: limits.max_answer_chars}
         config: dict[str, Any] = {
             "callbacks": probe.callbacks,
             "run_name": f"fanout {cell.id}",
             "tags": ["fanout-studio"],
             "metadata": {"fanout_run": self.id, "fanout_cell": cell.id},
+            "configurable": configurable,
         }
-        timeout = self.limits.timeout
-        if timeout is not None and mode in (CallMode.INVOKE_THREAD, CallMode.INVOKE_BLOCKING):
-            config["configurable"] = {REQUEST_TIMEOUT_KEY: timeout}
-        scope = asyncio.timeout(timeout)
+        if limits.timeout is not None and mode in (
+            CallMode.INVOKE_THREAD,
+            CallMode.INVOKE_BLOCKING,
+        ):
+            configurable[REQUEST_TIMEOUT_KEY] = limits.timeout
+        clock.finish_reason = clock.note = None
+        scope = asyncio.timeout(None)
+        deadline: _Deadline | None = None
+        too_large = False
         try:
             async with scope:
+                deadline = _Deadline(scope, limits)
                 chain = self._chain(cell)
                 if mode is CallMode.ASTREAM:
-                    await self._stream(cell, chain, config, clock, parts)
+                    too_large = await self._stream(cell, chain, config, clock, parts, deadline)
                 else:
                     result = await self._invoke(chain, cell.inputs, config, mode)
                     text = str(result)
+                    if len(text) > limits.max_answer_chars:
+                        text, too_large = text[: limits.max_answer_chars], True
                     if text:
                         parts.append(text)
                         self._emit(ev.TextChunk(self.id, self._now(), cell.id, text))
         except TimeoutError as exc:
-            if scope.expired():
-                return timeout_failure(cell.model.provider_name, timeout, partial=bool(parts))
+            if scope.expired() and deadline is not None and deadline.fired is not None:
+                which = deadline.fired
+                seconds = deadline.seconds(which)
+                return timeout_failure(
+                    cell.model.provider_name, which, seconds, partial=bool(parts)
+                )
             return self._classify(exc, cell)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             return self._classify(exc, cell)
         finally:
+            if deadline is not None:
+                deadline.cancel()
             clock.usage_tokens = probe.output_tokens
+        if too_large:
+            return too_large_failure(cell.model.provider_name, limits.max_answer_chars)
+        # Optional on a probe: what the server said about the end of its answer.
+        clock.finish_reason = getattr(probe, "finish_reason", None)
+        clock.note = getattr(probe, "note", None)
         if not parts:
             # A 200 with nothing in it (a stream of only [DONE], an empty message) is not an
             # answer: as a "done" cell it would look like success while showing nothing.
@@ -553,8 +637,12 @@ class Run:
         config: dict[str, Any],
         clock: CellClock,
         parts: list[str],
-    ) -> None:
+        deadline: _Deadline,
+    ) -> bool:
+        """Stream one answer into ``parts``; ``True`` when it passed the answer size cap."""
         emit = self._emit
+        now = deadline.now
+        room = self.limits.max_answer_chars
         agen = chain.astream(cell.inputs, config)
         try:
             async for chunk in agen:
@@ -563,7 +651,15 @@ class Run:
                 text = str(chunk)
                 if not text:
                     continue
-                if clock.first_token_at is None:
+                if deadline.last_text is None:
+                    deadline.first_text()
+                else:
+                    deadline.last_text = now()
+                cut = len(text) > room
+                if cut:
+                    text = text[:room]
+                room -= len(text)
+                if clock.first_token_at is None and text:
                     clock.first_token_at = self._now()
                     self._set_phase(cell.id, Phase.STREAMING)
                     started = clock.started_at or 0.0
@@ -572,14 +668,96 @@ class Run:
                             self.id, clock.first_token_at, cell.id, clock.first_token_at - started
                         )
                     )
-                clock.chunks += 1
-                parts.append(text)
-                emit(ev.TextChunk(self.id, self._now(), cell.id, text))
+                if text:
+                    clock.chunks += 1
+                    parts.append(text)
+                    emit(ev.TextChunk(self.id, self._now(), cell.id, text))
+                if cut:
+                    return True
+            return False
         finally:
             # Close the generator (and with it the HTTP stream) now, not at GC time.
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+class _Deadline:
+    """The first-token, idle and total timeouts of one attempt, on a single loop timer.
+
+    The idle deadline moves with every chunk of text, but the timer is not moved per chunk
+    (under qasync every timer is a Qt timer): the stream only records when text last came,
+    and when the timer fires early it is set again for the deadline that now applies. When a
+    deadline has passed, the attempt's ``asyncio.timeout`` scope is expired at once, and
+    :attr:`fired` names the timeout for the message.
+    """
+
+    #: Seconds a timer may fire before its deadline (the loop's clock resolution) and count.
+    _SLACK = 1e-3
+
+    def __init__(self, scope: asyncio.Timeout, limits: Limits) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._scope = scope
+        self.now = loop.time
+        start = loop.time()
+        self._limits = limits
+        self._first_at = None if limits.ttft_timeout is None else start + limits.ttft_timeout
+        self._total_at = None if limits.total_timeout is None else start + limits.total_timeout
+        #: Loop time of the latest text (set by the stream), ``None`` before the first.
+        self.last_text: float | None = None
+        #: The timeout that fired, if one did.
+        self.fired: TimeoutName | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def seconds(self, which: TimeoutName) -> float | None:
+        """The configured length of the timeout ``which``."""
+        limits = self._limits
+        if which == "first_token":
+            return limits.ttft_timeout
+        return limits.idle_timeout if which == "idle" else limits.total_timeout
+
+    def first_text(self) -> None:
+        """The first text came: from now on the idle timeout applies, maybe sooner."""
+        self.last_text = self._loop.time()
+        self.cancel()
+        self._arm()
+
+    def cancel(self) -> None:
+        """Stop the timer (the attempt ended)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _next(self) -> tuple[float, TimeoutName] | None:
+        due: list[tuple[float, TimeoutName]] = []
+        if self.last_text is None:
+            if self._first_at is not None:
+                due.append((self._first_at, "first_token"))
+        elif self._limits.idle_timeout is not None:
+            due.append((self.last_text + self._limits.idle_timeout, "idle"))
+        if self._total_at is not None:
+            due.append((self._total_at, "total"))
+        return min(due) if due else None
+
+    def _arm(self) -> None:
+        nxt = self._next()
+        self._timer = None if nxt is None else self._loop.call_at(nxt[0], self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        nxt = self._next()
+        if nxt is None:
+            return
+        when, which = nxt
+        now = self._loop.time()
+        if when > now + self._SLACK:
+            self._timer = self._loop.call_at(when, self._on_timer)
+            return
+        if self.fired is None and self._scope.when() is None:
+            self.fired = which
+            self._scope.reschedule(now)
 
 
 def run_in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
@@ -618,6 +796,7 @@ def run_in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[A
 
 __all__ = [
     "CANCELLED_BEFORE_START",
+    "MAX_ANSWER_CHARS_KEY",
     "REQUEST_TIMEOUT_KEY",
     "CallMode",
     "ErrorKind",

@@ -183,45 +183,82 @@ class ModelProfile:
 class Limits:
     """Concurrency limits of a run; all may change while it runs.
 
+    A request has three timeouts, as HTTP clients split them, so that a slow local model
+    writing a long answer is never cut while it is still writing: the first-token timeout
+    bounds the wait for the first text (connecting included), the idle timeout the longest
+    gap between two pieces of text, and the optional total timeout the whole request.
+
     Attributes:
         max_concurrency: Cells in flight at once.
         requests_per_second: Start rate cap, or ``None`` for no cap.
-        timeout: Seconds allowed for one whole request (stream included), or ``None``.
+        ttft_timeout: Seconds from the request to its first text, or ``None`` for no limit.
+            A whole-answer call (no streaming) gets its answer as its first text.
+        idle_timeout: Longest gap between two streamed chunks of text in seconds, or ``None``.
+        total_timeout: Seconds for one whole request, stream included, or ``None`` (default).
         retries: Extra attempts after a retryable failure.
         backoff_base: First back-off delay in seconds (doubles per attempt, with jitter).
         backoff_max: Longest back-off delay and longest ``Retry-After`` honoured.
         error_policy: ``isolate`` or ``fail_fast``.
+        max_answer_chars: Longest answer kept, in characters; a longer one is cut there and
+            its cell fails with "answer too large" (memory stays bounded whatever a server sends).
     """
 
     max_concurrency: int = 8
     requests_per_second: float | None = None
-    timeout: float | None = 60.0
+    ttft_timeout: float | None = 120.0
+    idle_timeout: float | None = 60.0
+    total_timeout: float | None = None
     retries: int = 2
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     error_policy: ErrorPolicy = ErrorPolicy.ISOLATE
+    max_answer_chars: int = 2_000_000
 
     #: Accepted ranges, shown to users when a value is refused.
     MAX_CONCURRENCY_RANGE = (1, 1000)
     RPS_RANGE = (0.01, 10_000.0)
     TIMEOUT_RANGE = (0.05, 3600.0)
+    TOTAL_TIMEOUT_RANGE = (0.05, 86_400.0)
     RETRIES_RANGE = (0, 10)
+    ANSWER_CHARS_RANGE = (1_000, 1_000_000_000)
+
+    @property
+    def timeout(self) -> float | None:
+        """One bound for a whole request, where only one fits (a blocking call, generated code).
+
+        The total timeout when set, else the first-token timeout: a whole answer is the first
+        text such a call gets.
+        """
+        return self.total_timeout if self.total_timeout is not None else self.ttft_timeout
 
     def validate(self) -> None:
         """Raise :class:`SpecError` naming the accepted range of any absurd value."""
         _check_range("Max concurrency", self.max_concurrency, self.MAX_CONCURRENCY_RANGE)
         if self.requests_per_second is not None:
             _check_range("Requests per second", self.requests_per_second, self.RPS_RANGE)
-        if self.timeout is not None:
-            _check_range("Timeout", self.timeout, self.TIMEOUT_RANGE)
+        if self.ttft_timeout is not None:
+            _check_range("First-token timeout", self.ttft_timeout, self.TIMEOUT_RANGE)
+        if self.idle_timeout is not None:
+            _check_range("Idle timeout", self.idle_timeout, self.TIMEOUT_RANGE)
+        if self.total_timeout is not None:
+            _check_range("Total timeout", self.total_timeout, self.TOTAL_TIMEOUT_RANGE)
         _check_range("Retries", self.retries, self.RETRIES_RANGE)
+        _check_range("Answer size cap", self.max_answer_chars, self.ANSWER_CHARS_RANGE)
         if not (self.backoff_base >= 0 and self.backoff_max >= 0):
             raise SpecError("Back-off delays must not be negative.")
 
     def changed(self, **changes: Any) -> Limits:
-        """A validated copy with ``changes`` applied."""
+        """A validated copy with ``changes`` applied.
+
+        ``timeout=S`` is accepted as the older single timeout: it sets both the first-token
+        and the idle timeout (as the command line's ``--timeout`` does).
+        """
         if "error_policy" in changes:
             changes["error_policy"] = ErrorPolicy(changes["error_policy"])
+        if "timeout" in changes:
+            seconds = changes.pop("timeout")
+            changes.setdefault("ttft_timeout", seconds)
+            changes.setdefault("idle_timeout", seconds)
         new = replace(self, **changes)
         new.validate()
         return new
@@ -261,8 +298,16 @@ def range_problem(name: str, value: float, bounds: tuple[float, float]) -> str |
     """The one-line reason ``value`` is outside ``bounds`` (naming the range), or ``None``."""
     lo, hi = bounds
     if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
-        return f"{name} {value:g} is out of range: use {lo:g} to {hi:g}."
+        return f"{name} {plain_number(value)} is out of range: use {plain_number(lo)} to {plain_number(hi)}."
     return None
+
+
+def plain_number(value: float) -> str:
+    """``value`` as a user writes it: whole numbers in full (``1000000000``, not ``1e+09``)."""
+    if isinstance(value, int) or (math.isfinite(value) and float(value).is_integer()):
+        if abs(value) < 1e15:
+            return str(int(value))
+    return f"{value:g}"
 
 
 def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
@@ -508,6 +553,9 @@ def limits_to_dict(limits: Limits) -> dict[str, Any]:
 def limits_from_dict(data: Mapping[str, Any]) -> Limits:
     """The limits :func:`limits_to_dict` wrote."""
     fields = _known(Limits, data)
+    if "timeout" in data:  # written before the timeout was split in three
+        fields.setdefault("ttft_timeout", data["timeout"])
+        fields.setdefault("idle_timeout", data["timeout"])
     if "error_policy" in fields:
         fields["error_policy"] = ErrorPolicy(fields["error_policy"])
     return Limits(**fields)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
@@ -17,10 +18,25 @@ from gui.compat.gc_policy import freeze_import_heap
 from gui.compat.lcel import lean_stream_enabled, start_sequence_run, step_config, str_parser
 from gui.core.errors import Failure
 from gui.core.ports import BatchLike, ChainLike
-from gui.core.runner import REQUEST_TIMEOUT_KEY
+from gui.core.runner import MAX_ANSWER_CHARS_KEY, REQUEST_TIMEOUT_KEY
 from gui.core.spec import Cell, ModelProfile, ProviderKind
 from gui.providers.errors import classify
 from gui.providers.models import build_chat_model, new_async_http_client, new_http_client
+from gui.providers.wire import AnswerCutOff, BadShape, NotStreamed, Watch, watching
+
+#: What a whole JSON answer to a streaming request is called on its cell when it is kept.
+NOT_STREAMED_NOTE = "the server sent the whole answer at once instead of streaming it"
+
+#: Bytes buffered for one server-sent event at most, per character of the answer size cap:
+#: JSON may spell a character as a 12-byte surrogate pair, and an event carries its envelope.
+_EVENT_BYTES_PER_CHAR = 12
+_EVENT_ENVELOPE_BYTES = 1 << 20
+#: Bytes a whole stream may take per character of the cap: a streamed token costs an event of
+#: ~200 bytes of JSON for a few characters of text, so this leaves a wide margin (512 MB of
+#: wire at the default cap) and still ends a stream of events without text.
+_STREAM_BYTES_PER_CHAR = 256
+
+_E = TypeVar("_E", bound=BaseException)
 
 #: Seconds a blocking call's HTTP timeout allows beyond the engine's own timeout, so that the
 #: engine's (which names the limit the user set) is the one reported, and the abandoned call
@@ -42,6 +58,10 @@ class UsageCollector(BaseCallbackHandler):
 
     def __init__(self) -> None:
         self.output_tokens: int | None = None
+        #: Why the server said the answer ended (``stop``, ``length``, ...), if it said.
+        self.finish_reason: str | None = None
+        #: A note for the cell about how the answer came, if any (see ``NOT_STREAMED_NOTE``).
+        self.note: str | None = None
 
     @property
     def callbacks(self) -> list[Any]:
@@ -54,6 +74,16 @@ class UsageCollector(BaseCallbackHandler):
             self.output_tokens = (self.output_tokens or 0) + int(count)
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        for generations in response.generations:
+            for generation in generations:
+                reason = (generation.generation_info or {}).get("finish_reason")
+                message = getattr(generation, "message", None)
+                if not reason and message is not None:
+                    reason = (getattr(message, "response_metadata", None) or {}).get(
+                        "finish_reason"
+                    )
+                if isinstance(reason, str) and reason:
+                    self.finish_reason = reason
         for generations in response.generations:
             for generation in generations:
                 usage = getattr(getattr(generation, "message", None), "usage_metadata", None)
@@ -132,6 +162,11 @@ class FanoutChain:
         request itself gives up shortly after it: the engine cannot cancel a thread, and a
         stalled server would otherwise hold the thread and its socket for ``HTTP_TIMEOUT``.
         """
+        # Set here, in the worker thread: a context variable does not cross into it.
+        with watching(Watch(_wire_bound(config), streaming=False)):
+            return self._invoke(input, config)
+
+    def _invoke(self, input: Any, config: RunnableConfig | None) -> str:
         limit = ((config or {}).get("configurable") or {}).get(REQUEST_TIMEOUT_KEY)
         if limit is None or self.timeout_kwarg is None:
             return self.lcel.invoke(input, config)
@@ -143,47 +178,192 @@ class FanoutChain:
         return chain.invoke(input, config)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None) -> str:
-        """The whole answer."""
-        return await self.lcel.ainvoke(input, config)
+        """The whole answer; its body may not pass the bound the answer size cap sets."""
+        with watching(Watch(_wire_bound(config), streaming=False)):
+            return await self.lcel.ainvoke(input, config)
 
     def astream(self, input: Any, config: RunnableConfig | None = None) -> AsyncIterator[str]:
-        """The answer's text, chunk by chunk: the lean path, or LCEL's own ``astream``."""
+        """The answer's text, chunk by chunk: the lean path, or LCEL's own ``astream``.
+
+        Either way the stream counts as finished only when the server said so: a
+        ``finish_reason`` or ``data: [DONE]`` (seen by the wire watch).
+        """
         if self.lean:
             return self._lean_astream(input, config)
-        # Plain: the collector stays a callback and reads the usage in on_llm_end.
-        return self.lcel.astream(input, config)
+        return self._plain_astream(input, config)
+
+    async def _plain_astream(
+        self, input: Any, config: RunnableConfig | None = None
+    ) -> AsyncIterator[str]:
+        """LCEL's ``astream`` (plain mode) with the same finish check as the lean path.
+
+        The usage collector stays a callback: its ``on_llm_end`` reads the usage and the
+        ``finish_reason`` off the merged message, since the text parser drops chunk metadata.
+        """
+        config = ensure_config(config)
+        callbacks = config.get("callbacks")
+        probe = (
+            next(
+                (h for h in callbacks if isinstance(h, UsageCollector)),
+                None,
+            )
+            if isinstance(callbacks, list)
+            else None
+        )
+        watch = Watch(
+            _wire_bound(config),
+            streaming=True,
+            max_stream_bytes=_wire_bound(config, _STREAM_BYTES_PER_CHAR),
+        )
+        with watching(watch):
+            try:
+                async for text in self.lcel.astream(input, config):
+                    yield text
+            except Exception as exc:
+                if not watch.done and _no_chunks(exc):
+                    raise AnswerCutOff("the stream ended before any event") from exc
+                shape = _shape_error(exc)
+                if shape is not None:
+                    raise shape from exc
+                raise
+        finish = probe.finish_reason if probe is not None else None
+        if finish is None and not watch.done:
+            raise AnswerCutOff("the stream ended without a finish_reason or [DONE] from the server")
 
     async def _lean_astream(
         self, input: Any, config: RunnableConfig | None = None
     ) -> AsyncIterator[str]:
-        """The answer's text, chunk by chunk, as ``self.lcel.astream`` would give it."""
+        """The answer's text, chunk by chunk, as ``self.lcel.astream`` would give it.
+
+        The stream counts as finished only when the server said so: a ``finish_reason`` (kept
+        on the usage probe) or ``data: [DONE]`` (seen by the wire watch). A whole JSON answer
+        sent instead of a stream is kept, with a note on the probe.
+
+        Raises:
+            AnswerCutOff: the stream ended without either.
+            BadShape: a chunk had the wrong shape or encoding.
+            WireError: what else the wire watch found (``event: error``, a bound passed).
+        """
         config = ensure_config(config)
         # Usage is read off the chunks here, so the collector leaves the callbacks: any handler
         # on the model makes LangChain dispatch every token to every handler (a gather each).
         probe, config = _take_usage_collector(config)
         run = await start_sequence_run(config, input)
         parts: list[str] = []
+        watch = Watch(
+            _wire_bound(config),
+            streaming=True,
+            max_stream_bytes=_wire_bound(config, _STREAM_BYTES_PER_CHAR),
+        )
+        finish: str | None = None
         try:
             value = await self.prompt.ainvoke(input, step_config(config, run, 1))
             step = step_config(config, run, 2)
             # aclosing: a consumer that stops early closes the model's stream (and its HTTP
             # response) now, not when the garbage collector finds it.
             stream = cast(AsyncGenerator[Any, None], self.model.astream(value, step))
-            async with aclosing(stream):
-                async for chunk in stream:
-                    usage = getattr(chunk, "usage_metadata", None)
-                    if usage and probe is not None:
-                        probe.add_output_tokens(usage.get("output_tokens") or 0)
-                    content = chunk.content
-                    # str(): .text is a str subclass the cyclic GC tracks; keep plain str.
-                    text = content if type(content) is str else str(chunk.text)
-                    if text:
-                        parts.append(text)
-                        yield text
+            with watching(watch):
+                try:
+                    async with aclosing(stream):
+                        async for chunk in stream:
+                            usage = getattr(chunk, "usage_metadata", None)
+                            if usage and probe is not None:
+                                probe.add_output_tokens(usage.get("output_tokens") or 0)
+                            meta = chunk.response_metadata
+                            if meta and meta.get("finish_reason"):
+                                finish = str(meta["finish_reason"])
+                            content = chunk.content
+                            # str(): .text is a str subclass the cyclic GC tracks; keep plain str.
+                            text = content if type(content) is str else str(chunk.text)
+                            if text:
+                                parts.append(text)
+                                yield text
+                except Exception as exc:
+                    whole = _find(exc, NotStreamed)
+                    if whole is None and not watch.done and _no_chunks(exc):
+                        # The body ended before any event: as cut as a stream can be.
+                        raise AnswerCutOff("the stream ended before any event") from exc
+                    if whole is None or whole.text is None:
+                        shape = _shape_error(exc)
+                        if shape is not None:
+                            raise shape from exc
+                        raise
+                    # A valid answer, just not streamed: keep it, and say how it came.
+                    finish = whole.finish_reason or "stop"
+                    if probe is not None:
+                        probe.note = NOT_STREAMED_NOTE
+                    if whole.text:
+                        parts.append(whole.text)
+                        yield whole.text
+            if finish is None and not watch.done:
+                raise AnswerCutOff(
+                    "the stream ended without a finish_reason or [DONE] from the server"
+                )
+            if probe is not None:
+                probe.finish_reason = finish
         except BaseException as exc:
             await run.on_chain_error(exc)
             raise
         await run.on_chain_end("".join(parts))
+
+
+def _wire_bound(config: RunnableConfig | None, per_char: int = _EVENT_BYTES_PER_CHAR) -> int:
+    """Bytes one event (or a whole JSON answer) may take on the wire, from the answer size cap."""
+    cap = ((config or {}).get("configurable") or {}).get(MAX_ANSWER_CHARS_KEY)
+    return _EVENT_ENVELOPE_BYTES + per_char * int(cap or 2_000_000)
+
+
+def _quiet_serializer_warnings() -> None:
+    """Keep pydantic's serializer warnings off the user's terminal.
+
+    LangChain dumps each chunk the SDK built without validation; a chunk with a field of the
+    wrong type then prints a multi-line ``UserWarning`` on stderr before failing, and the
+    failure is reported as one line already (see :func:`_shape_error`). Set on every chain
+    build, not once: a ``warnings.catch_warnings`` block (pytest runs each test in one) drops
+    filters added inside it when it ends.
+    """
+    warnings.filterwarnings("ignore", message="Pydantic serializer warnings", category=UserWarning)
+
+
+def _find(exc: BaseException, kind: type[_E]) -> _E | None:
+    """``exc`` or the first exception of ``kind`` it was raised from (the SDK wraps errors)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, kind):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _no_chunks(exc: BaseException) -> bool:
+    """Whether ``exc`` is langchain-core's error for a stream that gave no chunk at all."""
+    return isinstance(exc, ValueError) and "no generation chunks" in str(exc).lower()
+
+
+def _shape_error(exc: BaseException) -> BadShape | None:
+    """The server's fault behind an error raised while reading its stream, if it is one.
+
+    The SDK and LangChain read a chunk of the wrong shape with no check of their own, and fail
+    with whatever Python says (a pydantic ``ValidationError``, ``'list' object has no attribute
+    'model_dump'``); the user needs to hear that the server sent it.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return BadShape("the stream holds bytes that are not valid UTF-8")
+    if type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic"):
+        errors = getattr(exc, "errors", None)
+        try:
+            first = errors()[0] if callable(errors) else {}
+            field = ".".join(str(p) for p in first.get("loc", ())[:1]) or "a field"
+        except Exception:
+            field = "a field"
+        return BadShape(f"'{field}' of a chunk has the wrong type")
+    if isinstance(exc, AttributeError) and "'list' object" in str(exc):
+        return BadShape("a chunk is a JSON array, not an object")
+    if isinstance(exc, TypeError | AttributeError | KeyError | IndexError):
+        return BadShape("a chunk does not have the shape of a chat completion chunk")
+    return None
 
 
 def _take_usage_collector(config: RunnableConfig) -> tuple[UsageCollector | None, RunnableConfig]:
@@ -215,6 +395,7 @@ class LangChainBackend:
 
     def chain(self, template: str, system: str | None, profile: ModelProfile) -> ChainLike:
         """The LCEL chain for one column."""
+        _quiet_serializer_warnings()
         if profile.provider is not ProviderKind.OPENAI:
             return cast(ChainLike, build_chain(template, system, profile))
         with self._lock:

@@ -15,6 +15,15 @@ from typing import Any
 
 from gui.core.errors import ErrorKind, Failure, empty_failure, one_line
 from gui.core.spec import ModelProfile, ProviderKind
+from gui.providers.wire import (
+    AnswerCutOff,
+    BadShape,
+    EventTooLarge,
+    NotStreamed,
+    RedirectedToGet,
+    StreamErrorEvent,
+    WireError,
+)
 
 _REFUSED_MARKERS = ("connection refused", "connecterror", "name or service not known", "nodename")
 #: httpx's words for a server that closed the connection before any response came.
@@ -127,8 +136,52 @@ def _names_model(detail: str, model: str) -> bool:
     return named is not None and "model" in detail.lower()
 
 
+def _wire_failure(err: WireError, profile: ModelProfile) -> Failure:
+    """The failure for something the server got wrong on the wire (see ``gui.providers.wire``)."""
+    who = profile.provider_name
+    if isinstance(err, AnswerCutOff):
+        return Failure(
+            ErrorKind.CUT_OFF,
+            f"{who}: the answer is cut off: the stream ended before the server said it had "
+            "finished (no finish_reason, no [DONE]). Retry the cell.",
+        )
+    if isinstance(err, StreamErrorEvent):
+        return Failure(
+            ErrorKind.SERVER_ERROR,
+            f"{who}: the server reported an error mid-answer: {one_line(str(err), 100)}",
+        )
+    if isinstance(err, EventTooLarge):
+        return Failure(
+            ErrorKind.TOO_LARGE,
+            f"{who}: answer too large: {err}. Raise the answer size cap, or lower max tokens.",
+        )
+    if isinstance(err, RedirectedToGet):
+        return Failure(
+            ErrorKind.BAD_RESPONSE,
+            f"{who}: the server redirected the request ({err.status} to "
+            f"{one_line(err.location, 80)}), which turns the POST into a GET. Set the base URL "
+            "to where it points.",
+            status=err.status,
+        )
+    if isinstance(err, NotStreamed):
+        return Failure(
+            ErrorKind.BAD_RESPONSE,
+            f"{who}: the server answered a streaming request with one JSON body that is not a "
+            "chat completion. Check that it is OpenAI-compatible.",
+        )
+    if isinstance(err, BadShape):
+        return Failure(
+            ErrorKind.BAD_RESPONSE,
+            f"{who}: the server sent a malformed stream: {err}. Check that it is "
+            "OpenAI-compatible.",
+        )
+    return Failure(ErrorKind.BAD_RESPONSE, f"{who}: {one_line(str(err), 120)}")
+
+
 def _detail(exc: BaseException) -> str:
     body = getattr(exc, "body", None)
+    if isinstance(body, str) and body.strip():
+        return one_line(body, 100)
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict) and err.get("message"):
@@ -142,6 +195,8 @@ def classify(exc: BaseException, profile: ModelProfile) -> Failure | None:
     """A :class:`Failure` for ``exc`` raised while serving ``profile``, or ``None``."""
     who = profile.provider_name
     for err in _chain(exc):
+        if isinstance(err, WireError):
+            return _wire_failure(err, profile)
         name = type(err).__name__
         module = type(err).__module__
         status = getattr(err, "status_code", None)
@@ -182,7 +237,8 @@ def classify(exc: BaseException, profile: ModelProfile) -> Failure | None:
             )
         if any(m in text for m in _DROPPED_MARKERS):
             return Failure(
-                ErrorKind.CONNECTION, f"{who}: the connection dropped mid-answer. Retry the cell."
+                ErrorKind.CUT_OFF,
+                f"{who}: the connection dropped mid-answer, so the answer is cut off. Retry the cell.",
             )
         if any(m in text for m in _REFUSED_MARKERS) or isinstance(err, ConnectionRefusedError):
             return Failure(

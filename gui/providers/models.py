@@ -100,12 +100,21 @@ async def _arefuse_web_pages(response: Any) -> None:
     _refuse_web_pages(response)
 
 
+def _check_sync_response(response: Any) -> None:
+    from gui.providers.wire import check_response
+
+    _refuse_web_pages(response)
+    check_response(response)
+
+
 def new_async_http_client() -> Any:
     """An HTTP client for OpenAI-compatible calls, owned (and closed) by the caller."""
     import openai
 
+    from gui.providers.wire import acheck_response
+
     return openai.DefaultAsyncHttpxClient(
-        timeout=HTTP_TIMEOUT, event_hooks={"response": [_arefuse_web_pages]}
+        timeout=HTTP_TIMEOUT, event_hooks={"response": [_arefuse_web_pages, acheck_response]}
     )
 
 
@@ -114,5 +123,5 @@ def new_http_client() -> Any:
     import openai
 
     return openai.DefaultHttpxClient(
-        timeout=HTTP_TIMEOUT, event_hooks={"response": [_refuse_web_pages]}
+        timeout=HTTP_TIMEOUT, event_hooks={"response": [_check_sync_response]}
     )

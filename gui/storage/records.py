@@ -173,6 +173,8 @@ _METRIC_DEFAULTS: dict[str, Any] = {
     "tokens_estimated": False,
     "tokens_per_second": None,
     "retries": 0,
+    "finish_reason": None,
+    "note": None,
 }
 
 

@@ -306,6 +306,22 @@ def test_a_base_url_without_scheme(capsys: pytest.CaptureFixture[str]) -> None:
             "or leave --rps out for no cap",
         ),
         (["--timeout", "0"], "argument --timeout: '0' must be greater than 0; use 0.05 to 3600"),
+        (
+            ["--ttft-timeout", "0"],
+            "argument --ttft-timeout: '0' must be greater than 0; use 0.05 to 3600",
+        ),
+        (
+            ["--idle-timeout", "5000"],
+            "argument --idle-timeout: '5000' is out of range: use 0.05 to 3600",
+        ),
+        (
+            ["--total-timeout", "-1"],
+            "argument --total-timeout: '-1' must be greater than 0; use 0.05 to 86400",
+        ),
+        (
+            ["--max-answer-chars", "10"],
+            "argument --max-answer-chars: '10' is out of range: use 1000 to 1000000000",
+        ),
         (["--retries", "100"], "argument --retries: '100' is out of range: use 0 to 10"),
         (["--retries", "-1"], "argument --retries: '-1' must not be negative; use 0 to 10"),
     ],

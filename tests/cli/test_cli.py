@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gui.cli import main
+from gui.cli import build_parser, main, spec_from_args
 from tests.support.openai_server import Behavior, FakeOpenAIServer
 
 FAST = ["--sim-ttft", "0.01", "--sim-tps", "0", "--sim-tokens", "12", "--seed", "1"]
@@ -238,3 +238,22 @@ def test_entry_points_run_as_processes() -> None:
         and "Unbalanced braces" in proc.stderr
         and "Traceback" not in proc.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], (120.0, 60.0, None)),
+        (["--timeout", "5"], (5.0, 5.0, None)),
+        (["--timeout", "5", "--idle-timeout", "30"], (5.0, 30.0, None)),
+        (["--ttft-timeout", "300", "--total-timeout", "900"], (300.0, 60.0, 900.0)),
+    ],
+    ids=["defaults", "timeout-sets-both", "explicit-wins", "ttft-and-total"],
+)
+def test_timeout_flags_set_the_three_timeouts(
+    flags: list[str], expected: tuple[float, float, float | None]
+) -> None:
+    args = build_parser().parse_args(["run", "-t", "cats", *flags])
+    limits = spec_from_args(args).limits
+    assert (limits.ttft_timeout, limits.idle_timeout, limits.total_timeout) == expected
+    assert limits.max_answer_chars == 2_000_000

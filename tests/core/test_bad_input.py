@@ -424,7 +424,14 @@ def test_an_empty_model_name_is_refused(model: str) -> None:
             {"requests_per_second": -2.0},
             "Requests per second -2 is out of range: use 0.01 to 10000.",
         ),
-        ({"timeout": 0.0}, "Timeout 0 is out of range: use 0.05 to 3600."),
+        ({"ttft_timeout": 0.0}, "First-token timeout 0 is out of range: use 0.05 to 3600."),
+        ({"idle_timeout": 7200.0}, "Idle timeout 7200 is out of range: use 0.05 to 3600."),
+        ({"total_timeout": -1.0}, "Total timeout -1 is out of range: use 0.05 to 86400."),
+        ({"timeout": 0.0}, "First-token timeout 0 is out of range: use 0.05 to 3600."),
+        (
+            {"max_answer_chars": 10},
+            "Answer size cap 10 is out of range: use 1000 to 1000000000.",
+        ),
         ({"retries": 100}, "Retries 100 is out of range: use 0 to 10."),
     ],
 )

@@ -62,7 +62,7 @@ def spec_for(
         rows=tuple({"topic": t} for t in topics),
         models=tuple(models),
         strategy=strategy,
-        limits=limits or Limits(max_concurrency=3, timeout=5.0, retries=1, backoff_base=0.01),
+        limits=limits or Limits(max_concurrency=3, ttft_timeout=5.0, retries=1, backoff_base=0.01),
         system=system,
     )
 
@@ -133,12 +133,12 @@ def has_ruff() -> None:
 def test_every_strategy_runs_with_simulated_models(tmp_path: Path) -> None:
     two = [sim("sim-a"), sim("sim-b", max_tokens=8)]
     limited = Limits(
-        max_concurrency=2, requests_per_second=50, timeout=5.0, retries=1, backoff_base=0.01
+        max_concurrency=2, requests_per_second=50, ttft_timeout=5.0, retries=1, backoff_base=0.01
     )
     specs = {s.value: spec_for(s, two, limited) for s in Strategy}
     # The bare forms: no timeout, no retries, no system message, one model.
     specs |= {
-        f"{s.value}_bare": spec_for(s, [sim("solo")], Limits(timeout=None, retries=0), None)
+        f"{s.value}_bare": spec_for(s, [sim("solo")], Limits(ttft_timeout=None, retries=0), None)
         for s in Strategy
     }
     outputs = run_snippets(tmp_path, specs)
@@ -162,8 +162,8 @@ def test_failures_are_retried_then_shown_and_timeouts_fire(tmp_path: Path) -> No
         label="stalls",
         sim=SimSettings(ttft=0.01, output_tokens=5, failure_rate=1.0, failure_kind="timeout"),
     )
-    retrying = Limits(max_concurrency=4, timeout=2.0, retries=1, backoff_base=0.01)
-    short = Limits(max_concurrency=4, timeout=0.1, retries=0)
+    retrying = Limits(max_concurrency=4, ttft_timeout=2.0, retries=1, backoff_base=0.01)
+    short = Limits(max_concurrency=4, ttft_timeout=0.1, retries=0)
     specs = {
         "fail_gather": spec_for(Strategy.GATHER, [failing], retrying, topics=["cats"]),
         "fail_stream": spec_for(Strategy.STREAM, [failing], retrying, topics=["cats"]),
@@ -193,7 +193,7 @@ def test_openai_compatible_snippets_run_against_a_local_server(tmp_path: Path) -
             )
 
         models = [profile("fake-1"), profile("fake-2")]
-        limits = Limits(max_concurrency=3, requests_per_second=100, timeout=10.0, retries=1)
+        limits = Limits(max_concurrency=3, requests_per_second=100, ttft_timeout=10.0, retries=1)
         specs = {
             s.value: spec_for(s, models, limits)
             for s in (Strategy.STREAM, Strategy.ABATCH, Strategy.GATHER, Strategy.SYNC)
@@ -283,7 +283,7 @@ def _matrix() -> dict[str, RunSpec]:
         (None, "Be\nbrief.", LONG),
     ):
         limits = Limits(
-            max_concurrency=4, requests_per_second=rps, timeout=timeout, retries=retries
+            max_concurrency=4, requests_per_second=rps, ttft_timeout=timeout, retries=retries
         )
         name = f"{strategy.value}_{mix}_{retries}_{timeout}_{rps}_{len(system or '')}"
         name = name.replace(".", "p")
@@ -317,7 +317,7 @@ def test_header_says_what_it_reproduces_and_code_shows_the_idiom() -> None:
         spec_for(
             Strategy.GATHER,
             [sim("fast"), sim("slow")],
-            Limits(max_concurrency=4, requests_per_second=2, timeout=30, retries=2),
+            Limits(max_concurrency=4, requests_per_second=2, ttft_timeout=30, retries=2),
         )
     )
     header = " ".join((ast.get_docstring(ast.parse(code)) or "").split())
@@ -339,7 +339,9 @@ def test_header_says_what_it_reproduces_and_code_shows_the_idiom() -> None:
     }
     for strategy, idiom in idioms.items():
         assert idiom in python_snippet(spec_for(strategy, [sim("a")])), strategy
-    bare = python_snippet(spec_for(Strategy.ABATCH, [sim("a")], Limits(timeout=None, retries=0)))
+    bare = python_snippet(
+        spec_for(Strategy.ABATCH, [sim("a")], Limits(ttft_timeout=None, retries=0))
+    )
     assert "await chain.abatch(" in bare and "RunnableLambda" not in bare
 
 

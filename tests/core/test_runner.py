@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 
+from gui.core import events as ev
 from gui.core.errors import ErrorKind, SpecError
 from gui.core.runner import CANCELLED_BY_USER, CANCELLED_FAIL_FAST, Phase, Run
 from gui.core.spec import ErrorPolicy, Limits, ModelProfile, Strategy, make_spec
@@ -21,7 +22,7 @@ SIM = (ModelProfile(),)
 def run_of(
     backend: FakeBackend, topics: list[str], strategy: Strategy = Strategy.STREAM, **limits
 ) -> tuple[Run, Recorder]:
-    spec = make_spec("Tell me about {topic}", topics, SIM, strategy, Limits(**limits))
+    spec = make_spec("Tell me about {topic}", topics, SIM, strategy, Limits().changed(**limits))
     run = Run(spec, backend)
     rec = Recorder()
     run.subscribe(rec)
@@ -219,15 +220,65 @@ async def test_cancel_before_start_and_sequential_cancel() -> None:
 
 
 @pytest.mark.parametrize("strategy", [Strategy.STREAM, Strategy.GATHER, Strategy.SYNC])
-async def test_timeout_covers_the_whole_request(strategy: Strategy) -> None:
+async def test_total_timeout_covers_the_whole_request(strategy: Strategy) -> None:
     # The answer would take 10 s (a sync one keeps its worker thread that long, then ends).
-    backend = FakeBackend(Script(latency=10, chunks=100))
-    run, rec = run_of(backend, ["x"], strategy, timeout=0.5, retries=0)
+    backend = FakeBackend(Script(latency=10.0, chunks=100))
+    run, rec = run_of(backend, ["x"], strategy, total_timeout=0.3, retries=0)
     await asyncio.wait_for(run.wait(), 60)
     failed = rec.last("r0m0")
-    assert failed.kind is ErrorKind.TIMEOUT and "0.5 s" in failed.message
+    assert failed.kind is ErrorKind.TIMEOUT, failed
+    assert "longer than 0.3 s (total timeout)" in failed.message
+    assert "Raise the total timeout" in failed.message
     if strategy is Strategy.STREAM:
         assert failed.partial_text  # text that had arrived is kept
+
+
+async def test_a_long_steady_answer_outlives_the_first_token_and_idle_timeouts() -> None:
+    # A slow model writing a long answer: ten chunks 0.3 s apart, 3 s in all, far beyond
+    # either timeout, and never a gap near them. The old single timeout cut it.
+    backend = FakeBackend(Script(latency=3.0, chunks=10))
+    run, rec = run_of(backend, ["x"], ttft_timeout=1.5, idle_timeout=1.5, retries=0)
+    await asyncio.wait_for(run.wait(), 30)
+    done = rec.last("r0m0")
+    assert isinstance(done, ev.CellFinished), done
+    assert done.text == "".join(f"w{i} " for i in range(10))
+
+
+async def test_idle_timeout_names_itself_and_keeps_the_partial_text() -> None:
+    never = asyncio.Event()  # the stream stops after its first chunk
+    backend = FakeBackend(Script(latency=0.05, chunks=5, pause=never))
+    run, rec = run_of(backend, ["x"], ttft_timeout=60, idle_timeout=0.3, retries=0)
+    await asyncio.wait_for(run.wait(), 20)
+    failed = rec.last("r0m0")
+    assert failed.kind is ErrorKind.TIMEOUT, failed
+    assert "no text for 0.3 s (idle timeout)" in failed.message
+    assert "Raise the idle timeout" in failed.message
+    assert failed.partial_text == "w0 "
+
+
+@pytest.mark.parametrize("strategy", [Strategy.STREAM, Strategy.GATHER])
+async def test_first_token_timeout_names_itself(strategy: Strategy) -> None:
+    backend = FakeBackend(Script(latency=60.0, chunks=1))
+    run, rec = run_of(backend, ["x"], strategy, ttft_timeout=0.3, idle_timeout=60, retries=0)
+    await asyncio.wait_for(run.wait(), 20)
+    failed = rec.last("r0m0")
+    assert failed.kind is ErrorKind.TIMEOUT, failed
+    assert "no answer within 0.3 s (first-token timeout)" in failed.message
+    assert "Raise the first-token timeout" in failed.message
+    assert failed.partial_text == ""
+
+
+async def test_an_answer_over_the_size_cap_is_cut_there_and_fails_too_large() -> None:
+    backend = FakeBackend(Script(latency=0.05, chunks=2000))  # "w0 w1 ... w1999 ": 8,890 chars
+    run, rec = run_of(backend, ["x"], max_answer_chars=1000, retries=2)
+    await asyncio.wait_for(run.wait(), 20)
+    failed = rec.last("r0m0")
+    assert failed.kind is ErrorKind.TOO_LARGE, failed
+    assert "answer too large" in failed.message and "1,000" in failed.message
+    assert failed.partial_text == "".join(f"w{i} " for i in range(2000))[:1000]
+    assert backend.attempts == {"x": 1}  # not retried: the same answer would come again
+    chunks = [e for e in rec.events if isinstance(e, ev.TextChunk)]
+    assert sum(len(c.text) for c in chunks) == 1000
 
 
 async def test_dropped_stream_keeps_partial_text_and_is_not_retried() -> None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from gui.core.errors import SpecError, TemplateError
-from gui.core.spec import Limits, ModelProfile, ProviderKind, SimSettings, make_spec
+from gui.core.spec import (
+    Limits,
+    ModelProfile,
+    ProviderKind,
+    SimSettings,
+    limits_from_dict,
+    limits_to_dict,
+    make_spec,
+)
 from gui.core.templates import template_variables
 
 
@@ -60,7 +68,9 @@ def test_no_inputs_and_no_models_are_refused() -> None:
         ({"max_concurrency": 0}, "1 to 1000"),
         ({"max_concurrency": 10_000}, "1 to 1000"),
         ({"requests_per_second": -1.0}, "Requests per second"),
-        ({"timeout": 0.0}, "Timeout"),
+        ({"timeout": 0.0}, "First-token timeout"),
+        ({"idle_timeout": 0.0}, "Idle timeout"),
+        ({"total_timeout": 0.0}, "Total timeout"),
         ({"retries": -1}, "Retries"),
     ],
 )
@@ -86,3 +96,11 @@ def test_sim_latency_sets_the_whole_request_time() -> None:
     sim = SimSettings.with_latency(1.5)
     assert sim.latency == pytest.approx(1.5)
     assert sim.ttft == pytest.approx(0.3)
+
+
+def test_limits_stored_before_the_timeout_was_split_load_with_both_timeouts() -> None:
+    old = {"max_concurrency": 4, "timeout": 30.0, "retries": 1, "error_policy": "isolate"}
+    limits = limits_from_dict(old)
+    assert (limits.ttft_timeout, limits.idle_timeout, limits.total_timeout) == (30.0, 30.0, None)
+    assert limits_from_dict(limits_to_dict(limits)) == limits
+    assert Limits().changed(timeout=5).idle_timeout == 5

@@ -54,6 +54,10 @@ class Expect:
         partial: Tokens of the answer kept as partial text by a failed cell.
         length: Exact length of a done cell's text, when not the default answer.
         retry_delay: The back-off the engine must announce before a retry (``Retry-After``).
+        finish: The finish reason a done cell must carry, when not ``stop``.
+        note: Whether a done cell carries a note on how its answer came.
+        partial_chars: Exact length of a failed cell's partial text, when it is more than
+            ``partial`` tokens (it then starts with them).
     """
 
     status: Literal["done", "failed"]
@@ -63,6 +67,9 @@ class Expect:
     partial: int = 0
     length: int | None = None
     retry_delay: float | None = None
+    finish: str | None = "stop"
+    note: bool = False
+    partial_chars: int | None = None
 
 
 @dataclass(frozen=True)
@@ -189,7 +196,11 @@ FAULTS: tuple[Fault, ...] = (
         Expect(
             "failed",
             ErrorKind.TIMEOUT,
-            ("no answer within 2 s", "Raise the timeout", "after 2 attempts"),
+            (
+                "no answer within 2 s (first-token timeout)",
+                "Raise the first-token timeout",
+                "after 2 attempts",
+            ),
             attempts=2,
         ),
         limits={"timeout": 2},
@@ -203,13 +214,13 @@ FAULTS: tuple[Fault, ...] = (
         Expect(
             "failed",
             ErrorKind.TIMEOUT,
-            ("stalled", "within 2 s", "partial text is kept"),
+            ("stalled: no text for 2 s (idle timeout)", "partial text is kept"),
             partial=2,
         ),
         whole=Expect(
             "failed",
             ErrorKind.TIMEOUT,
-            ("no answer within 2 s", "after 2 attempts"),
+            ("no answer within 2 s (first-token timeout)", "after 2 attempts"),
             attempts=2,
         ),
         limits={"timeout": 2},
@@ -220,7 +231,9 @@ FAULTS: tuple[Fault, ...] = (
     Fault(
         "drop-mid-stream",
         Behavior(drop_after=2),
-        Expect("failed", ErrorKind.CONNECTION, ("connection dropped mid-answer",), partial=2),
+        Expect(
+            "failed", ErrorKind.CUT_OFF, ("connection dropped mid-answer", "cut off"), partial=2
+        ),
         whole=Expect(
             "failed",
             ErrorKind.CONNECTION,
@@ -267,6 +280,124 @@ FAULTS: tuple[Fault, ...] = (
         Expect("done", length=1_000_000),
         limits={"timeout": 30},
         budget=3.0,
+    ),
+    Fault(
+        "clean-end-without-finish",
+        Behavior(end_after=2),
+        Expect(
+            "failed",
+            ErrorKind.CUT_OFF,
+            ("the answer is cut off", "no finish_reason, no [DONE]"),
+            partial=2,
+        ),
+        whole=Expect("done"),  # a whole JSON answer has its length: it cannot end early
+    ),
+    Fault(
+        "clean-end-before-text-then-ok",
+        (Behavior(end_after=0),),
+        Expect("done", attempts=2),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "done-without-finish-reason",  # [DONE] says it finished
+        Behavior(no_finish_reason=True),
+        Expect("done", finish=None),
+        whole=Expect("done"),
+    ),
+    Fault("finish-length", Behavior(finish_reason="length"), Expect("done", finish="length")),
+    Fault(
+        "finish-content-filter",
+        Behavior(finish_reason="content_filter"),
+        Expect("done", finish="content_filter"),
+    ),
+    Fault(
+        "error-sse-event",
+        Behavior(error_event_after=2, error_message="CUDA out of memory"),
+        Expect(
+            "failed",
+            ErrorKind.SERVER_ERROR,
+            ("reported an error mid-answer: CUDA out of memory",),
+            partial=2,
+        ),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "json-answer-to-a-stream",
+        Behavior(json_answer=True),
+        Expect("done", note=True),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "redirect-post-to-get",
+        Behavior(redirect=302),
+        Expect(
+            "failed",
+            ErrorKind.BAD_RESPONSE,
+            ("redirected the request (302 to http://127.0.0.1:", "turns the POST into a GET"),
+        ),
+        limits={"retries": 3},
+    ),
+    Fault(
+        "wrong-field-types",
+        Behavior(wrong_types_after=2),
+        Expect(
+            "failed",
+            ErrorKind.BAD_RESPONSE,
+            ("malformed stream", "'content' of a chunk has the wrong type"),
+            partial=2,
+        ),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "json-array-chunk",
+        Behavior(array_chunk_after=2),
+        Expect(
+            "failed",
+            ErrorKind.BAD_RESPONSE,
+            ("malformed stream", "a chunk is a JSON array, not an object"),
+            partial=2,
+        ),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "invalid-utf8",
+        Behavior(invalid_utf8_after=2),
+        Expect(
+            "failed",
+            ErrorKind.BAD_RESPONSE,
+            ("malformed stream", "bytes that are not valid UTF-8"),
+            partial=2,
+        ),
+        whole=Expect("done"),
+    ),
+    Fault(
+        "flood-of-large-events",
+        Behavior(flood_after=2, flood_bytes=500_000),
+        Expect(
+            "failed",
+            ErrorKind.TOO_LARGE,
+            ("answer too large", "more than 1,200,000 characters"),
+            partial=2,
+            partial_chars=1_200_000,
+        ),
+        whole=Expect("done"),
+        limits={"max_answer_chars": 1_200_000, "timeout": 10},
+        budget=10.0,
+        hangs=True,
+    ),
+    Fault(
+        "flood-one-endless-line",
+        Behavior(flood_after=2, flood_line=True),
+        Expect(
+            "failed",
+            ErrorKind.TOO_LARGE,
+            ("answer too large", "one event of the stream passed"),
+            partial=2,
+        ),
+        whole=Expect("done"),
+        limits={"max_answer_chars": 10_000, "timeout": 10},
+        budget=10.0,
+        hangs=True,
     ),
     Fault(
         "not-listening",

@@ -50,7 +50,7 @@ async def test_cancelling_mid_stream_20_times_leaves_nothing(server: FakeOpenAIS
         ["cats", "dogs", "owls"],
         models,
         Strategy.STREAM,
-        Limits(max_concurrency=6, timeout=10),
+        Limits(max_concurrency=6, ttft_timeout=10, idle_timeout=10),
     )
     history = History.open()
     backend = LangChainBackend()

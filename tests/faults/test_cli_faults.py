@@ -71,6 +71,11 @@ def argv_for(fault: Fault, server: FakeOpenAIServer, policy: str = "isolate") ->
         str(limits["max_concurrency"]),
         "--error-policy",
         policy,
+        *(
+            ["--max-answer-chars", str(limits["max_answer_chars"])]
+            if "max_answer_chars" in limits
+            else []
+        ),
         "--json",
         "-q",
     ]
@@ -107,6 +112,8 @@ def check_faulty_row(
             assert len(result["output"]) == expect.length
         else:
             assert result["output"] == answer(FAULTY)
+        assert result["finish_reason"] == expect.finish
+        assert (result["note"] is not None) == expect.note
         return
     message = result["error"]
     assert result["status"] == "failed" and result["error_kind"] == str(expect.kind), message
@@ -114,7 +121,11 @@ def check_faulty_row(
     for words in expect.words:
         words = words.format(url=url).replace("1 s back-off", "30 s back-off")  # CLI default
         assert words in message, (words, message)
-    assert result["output"] == partial_answer(expect.partial)
+    if expect.partial_chars is not None:
+        assert len(result["output"]) == expect.partial_chars
+        assert result["output"].startswith(partial_answer(expect.partial))
+    else:
+        assert result["output"] == partial_answer(expect.partial)
 
 
 def check_history(data: dict[str, Any]) -> None:

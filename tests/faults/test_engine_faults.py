@@ -87,7 +87,7 @@ async def run_fault(
     install_faults(server, fault, slow_siblings=policy is ErrorPolicy.FAIL_FAST)
     rows, models = layout(fault, server.base_url, bad_url)
     fail_fast = policy is ErrorPolicy.FAIL_FAST
-    limits = Limits(**fault.all_limits(fail_fast), error_policy=policy)
+    limits = Limits().changed(**fault.all_limits(fail_fast), error_policy=policy)
     spec = make_spec(TEMPLATE, rows, models, strategy, limits)
     history = History.open()
     backend = LangChainBackend()
@@ -138,6 +138,8 @@ def check_faulty_cell(
             assert len(end.text) == expect.length
         else:
             assert end.text == answer(FAULTY)
+        assert end.metrics.finish_reason == expect.finish
+        assert (end.metrics.note is not None) == expect.note, end.metrics.note
         return end
     assert isinstance(end, ev.CellFailed), end
     assert end.kind is expect.kind, end.message
@@ -146,7 +148,11 @@ def check_faulty_cell(
     assert "\n" not in end.message and len(end.message) <= 250, end.message
     for words in expect.words:
         assert words.format(url=bad_url) in end.message, (words, end.message)
-    assert end.partial_text == partial_answer(expect.partial)
+    if expect.partial_chars is not None:
+        assert len(end.partial_text) == expect.partial_chars
+        assert end.partial_text.startswith(partial_answer(expect.partial))
+    else:
+        assert end.partial_text == partial_answer(expect.partial)
     return end
 
 

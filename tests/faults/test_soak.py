@@ -61,7 +61,7 @@ ENDS: dict[str, tuple[ErrorKind, int]] = {
     "429": (ErrorKind.RATE_LIMITED, 2),
     "500": (ErrorKind.SERVER_ERROR, 2),
     "503": (ErrorKind.SERVER_ERROR, 2),
-    "drop": (ErrorKind.CONNECTION, 1),  # after 2 tokens: never retried
+    "drop": (ErrorKind.CUT_OFF, 1),  # after 2 tokens: never retried
     "stall": (ErrorKind.TIMEOUT, 1),
     "malformed": (ErrorKind.BAD_RESPONSE, 1),
 }
@@ -84,7 +84,12 @@ def spec_of(url: str, topics: list[str], timeout: float = 8.0) -> RunSpec:
     # The stalled cells need a timeout to end; 8 s is far above a normal answer (5-15 tokens at
     # 50 tokens/s) even on a machine running at a quarter of its speed.
     limits = Limits(
-        max_concurrency=20, timeout=timeout, retries=1, backoff_base=0.01, backoff_max=0.5
+        max_concurrency=20,
+        ttft_timeout=timeout,
+        idle_timeout=timeout,
+        retries=1,
+        backoff_base=0.01,
+        backoff_max=0.5,
     )
     return make_spec(TEMPLATE, topics, (model,), Strategy.STREAM, limits)
 

@@ -39,7 +39,7 @@ def start(
         topics,
         tuple(profile(url, m) for m in models),
         strategy,
-        Limits(**limits),
+        Limits().changed(**limits),
     )
     run = Run(spec, LangChainBackend())
     rec = Recorder()
@@ -164,7 +164,7 @@ async def test_dropped_stream_keeps_partial_text(
     summary = await run.wait()
     failed = rec.last("r0m0")
     chunks = [e.text for e in rec.events if type(e).__name__ == "TextChunk" and e.cell_id == "r0m0"]
-    assert failed.kind is ErrorKind.CONNECTION and len(chunks) == 3
+    assert failed.kind is ErrorKind.CUT_OFF and len(chunks) == 3
     assert failed.partial_text == "".join(chunks) and "mid-answer" in failed.message
     assert summary.done == 1  # the sibling is unaffected
 

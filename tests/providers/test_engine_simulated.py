@@ -30,7 +30,7 @@ async def run_spec(
         list(topics),
         (profile or sim(),),
         strategy,
-        Limits(**limits),
+        Limits().changed(**limits),
     )
     run = Run(spec, LangChainBackend())
     rec = Recorder()

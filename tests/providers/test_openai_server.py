@@ -365,3 +365,62 @@ def test_close_is_prompt_with_streams_in_progress() -> None:
     assert len(errors) == 2  # both clients saw the connection go away
     assert not [t for t in threading.enumerate() if t.name.startswith("FakeOpenAIServer")]
     assert sorted(r.outcome for r in server.requests) == ["aborted", "aborted"]
+
+
+def _raw_stream(srv: FakeOpenAIServer, behavior: Behavior, **kwargs: Any) -> httpx.Response:
+    """One streaming chat request through plain httpx: the bytes exactly as the server sent."""
+    srv.queue(behavior)
+    body = {"model": "fake-1", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    return httpx.post(f"{srv.base_url}/chat/completions", json=body, timeout=10, **kwargs)
+
+
+def test_the_new_faults_look_on_the_wire_as_real_servers_send_them(
+    srv: FakeOpenAIServer,
+) -> None:
+    length = _raw_stream(srv, Behavior(finish_reason="content_filter"))
+    assert b'"finish_reason":"content_filter"' in length.content
+    assert length.content.endswith(b"data: [DONE]\n\n")
+
+    cut = _raw_stream(srv, Behavior(end_after=2))
+    assert b"[DONE]" not in cut.content and b'"finish_reason":"stop"' not in cut.content
+    assert cut.content.count(b"data: ") == 3  # the role, two tokens, then a clean end
+
+    no_finish = _raw_stream(srv, Behavior(no_finish_reason=True))
+    assert b'"finish_reason":"stop"' not in no_finish.content
+    assert no_finish.content.endswith(b"data: [DONE]\n\n")
+
+    error = _raw_stream(srv, Behavior(error_event_after=1, error_message="boom"))
+    assert b'event: error\ndata: {"message":"boom"}\n\n' in error.content
+
+    whole = _raw_stream(srv, Behavior(json_answer=True))
+    assert whole.headers["content-type"] == "application/json"
+    assert whole.json()["object"] == "chat.completion"
+
+    moved = _raw_stream(srv, Behavior(redirect=302))
+    assert moved.status_code == 302
+    assert moved.headers["location"].endswith("/v1/moved/chat/completions")
+    after = _raw_stream(srv, Behavior(redirect=303), follow_redirects=True)
+    assert (after.status_code, after.request.method) == (405, "GET")
+
+    wrong = _raw_stream(srv, Behavior(wrong_types_after=1))
+    assert b'"content":12345' in wrong.content
+    array = _raw_stream(srv, Behavior(array_chunk_after=1))
+    assert b"data: [1,2,3]\n\n" in array.content
+    bad = _raw_stream(srv, Behavior(invalid_utf8_after=1))
+    with pytest.raises(UnicodeDecodeError):
+        bad.content.decode("utf-8")
+
+
+def test_a_flood_goes_on_until_the_client_leaves(srv: FakeOpenAIServer) -> None:
+    srv.queue(Behavior(flood_after=1, flood_bytes=100_000))
+    body = {"model": "fake-1", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    received = 0
+    with httpx.stream(
+        "POST", f"{srv.base_url}/chat/completions", json=body, timeout=10
+    ) as response:
+        for data in response.iter_bytes():
+            received += len(data)
+            if received > 5_000_000:
+                break
+    assert received > 5_000_000
+    assert srv.wait_for(lambda: srv.disconnects == 1, 5)

@@ -43,7 +43,7 @@ EXPECTED: dict[str, tuple[str, str | None, str]] = {
     "fine": ("done", None, ""),
     "ratelimited": ("done", None, ""),
     "broken": ("failed", "server_error", "server error (500)"),
-    "dropped": ("failed", "connection", "dropped"),
+    "dropped": ("failed", "cut_off", "dropped"),
     "stalled": ("failed", "timeout", "5 s"),
     "garbled": ("failed", "bad_response", "malformed"),
 }
@@ -99,7 +99,8 @@ def setup(
     win.limits.set_limits(
         Limits(
             max_concurrency=6,
-            timeout=5.0,
+            ttft_timeout=5.0,
+            idle_timeout=5.0,
             retries=1,
             backoff_base=0.05,
             backoff_max=1.0,

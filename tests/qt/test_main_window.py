@@ -45,7 +45,7 @@ def setup(
     win.inputs.set_rows([{"topic": t} for t in topics])
     win.models.set_profiles(models)
     win.limits.set_strategy(limits.pop("strategy", Strategy.STREAM))
-    win.limits.set_limits(Limits(**limits))
+    win.limits.set_limits(Limits().changed(**limits))
 
 
 async def test_typing_a_template_and_three_topics_fills_three_panes(

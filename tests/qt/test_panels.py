@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QComboBox, QFrame, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFrame, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from gui.core.spec import ErrorPolicy, Limits, ModelProfile, ProviderKind, SimSettings, Strategy
@@ -185,7 +185,9 @@ def test_limits_round_trip(concurrency: ConcurrencyPanel) -> None:
     wanted = Limits(
         max_concurrency=32,
         requests_per_second=2.5,
-        timeout=12.0,
+        ttft_timeout=12.0,
+        idle_timeout=7.5,
+        total_timeout=300.0,
         retries=4,
         backoff_base=0.25,
         error_policy=ErrorPolicy.FAIL_FAST,
@@ -239,13 +241,38 @@ def test_strategy_is_frozen_during_a_run_but_limits_stay_editable(
 
     concurrency.set_run_active(True)
     assert not combo.isEnabled()
-    for name in ("maxConcurrencySpin", "rpsSpin", "timeoutSpin", "retriesSpin"):
+    for name in (
+        "maxConcurrencySpin",
+        "rpsSpin",
+        "ttftSpin",
+        "idleSpin",
+        "totalTimeoutSpin",
+        "retriesSpin",
+    ):
         assert concurrency.findChild(QWidget, name).isEnabled()
     assert "strategy is fixed" in concurrency.findChild(QLabel, "concurrencyHint").text()
 
     concurrency.set_run_active(False)
     assert combo.isEnabled()
     assert concurrency.strategy() is Strategy.ABATCH
+
+
+def test_the_three_timeouts_show_and_report_on_their_own(
+    concurrency: ConcurrencyPanel, qtbot: QtBot
+) -> None:
+    concurrency.set_limits(Limits(ttft_timeout=90, idle_timeout=20, total_timeout=None))
+    total = concurrency.findChild(QDoubleSpinBox, "totalTimeoutSpin")
+    assert total.text() == "off"
+    shown = concurrency.limits()
+    assert (shown.ttft_timeout, shown.idle_timeout, shown.total_timeout) == (90, 20, None)
+
+    seen: list[dict[str, object]] = []
+    concurrency.limits_changed.connect(seen.append)
+    concurrency.findChild(QDoubleSpinBox, "idleSpin").setValue(45)
+    total.setValue(600)
+    total.setValue(0)
+    assert seen == [{"idle_timeout": 45}, {"total_timeout": 600}, {"total_timeout": None}]
+    assert concurrency.limits().idle_timeout == 45
 
 
 def test_gauges_show_the_numbers(concurrency: ConcurrencyPanel) -> None:

@@ -347,6 +347,24 @@ def test_metrics_read_as_one_line_leaving_out_what_is_unknown(grid_3x2: ResultsG
     assert footer.text() == ""
 
 
+@pytest.mark.parametrize(
+    ("finish", "mark"),
+    [("length", "cut at max tokens"), ("content_filter", "stopped by the content filter")],
+)
+def test_an_answer_the_server_cut_carries_its_mark_in_the_pane(
+    grid_3x2: ResultsGrid, finish: str, mark: str
+) -> None:
+    grid_3x2.set_status("r0m0", "done")
+    grid_3x2.set_metrics("r0m0", metrics(finish_reason=finish))
+    pane = grid_3x2.pane("r0m0")
+    assert pane is not None
+    footer = pane.findChild(QLabel, "cellMetrics")
+    assert footer.text() == f"{mark} · first token 0.31 s · 1.52 s · 60 tok · 41 tok/s · 1 retry"
+    assert f"Finish reason from the server: {finish}" in footer.toolTip()
+    grid_3x2.set_metrics("r0m0", metrics(finish_reason="stop"))
+    assert footer.text().startswith("first token")  # a normal end needs no mark
+
+
 # ------------------------------------------------------------------------ cancel, retry
 
 

@@ -49,6 +49,7 @@ import re
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -69,6 +70,9 @@ __all__ = [
 
 DEFAULT_MODELS: tuple[str, ...] = ("fake-1", "fake-2")
 
+#: Where `Behavior.redirect` sends the client: a POST-only route, so a GET gets 405.
+REDIRECT_TARGET = "/v1/moved/chat/completions"
+
 _PORTS_USED: set[int] = set()  # ports this process has listened on (see _listen)
 _PORTS_LOCK = threading.Lock()
 
@@ -82,6 +86,9 @@ Outcome = Literal[
     "stream_error",  # an in-stream error event was sent (error_after)
     "aborted",  # the server was closed while serving it
     "html",  # a 200 web page was sent instead of an API answer (html)
+    "cut",  # the body ended cleanly without finish_reason or [DONE] (end_after)
+    "bad_shape",  # a chunk of the wrong shape or encoding was sent (wrong_types_after, ...)
+    "redirect",  # a redirect was sent instead of an answer (redirect)
 ]
 
 _FILLER = (
@@ -168,6 +175,36 @@ class Behavior:
     chunk_bytes: int = 4096
     html: bool = False
     """Answer 200 with a web page (``text/html``), as a plain web server at the base URL would."""
+    finish_reason: str | None = None
+    """The last chunk's ``finish_reason`` instead of ``stop`` (``length``, ``content_filter``)."""
+    end_after: int | None = None
+    """Send N tokens, then end the body cleanly without ``finish_reason`` or ``[DONE]``: the
+    terminating chunk with chunked framing, a clean close with ``Connection: close`` framing
+    (what a proxy that gave up on its upstream does)."""
+    no_finish_reason: bool = False
+    """End a complete stream with ``[DONE]`` but no chunk carrying a ``finish_reason``."""
+    error_event_after: int | None = None
+    """Send N tokens, then an ``event: error`` SSE event (data without an ``error`` key)."""
+    json_answer: bool = False
+    """Answer a streaming request with one non-streaming ``chat.completion`` JSON body."""
+    redirect: int | None = None
+    """Answer with this redirect status (301/302/303), ``Location`` on the same server; the
+    target answers a GET with 405 as a POST-only route does."""
+    wrong_types_after: int | None = None
+    """Send N tokens, then a chunk whose ``content`` is a number, not a string."""
+    array_chunk_after: int | None = None
+    """Send N tokens, then a ``data:`` event that is a JSON array, not an object."""
+    invalid_utf8_after: int | None = None
+    """Send N tokens, then a chunk whose content holds bytes that are not UTF-8."""
+    flood_after: int | None = None
+    """Send N tokens, then large content events (``flood_bytes`` each) until the client leaves."""
+    flood_bytes: int = 1_000_000
+    flood_line: bool = False
+    """With ``flood_after``: one endless ``data:`` line without a newline instead of events."""
+    gzip: bool = False
+    """Compress a stream with gzip (``Content-Encoding: gzip``), flushed after every event."""
+    flood_empty: bool = False
+    """With ``flood_after``: events without text (empty deltas), as fast as the client reads."""
 
 
 @dataclass
@@ -903,6 +940,10 @@ class FakeOpenAIServer:
         path = request.path.rstrip("/")
         if path == "/v1/chat/completions" and request.method == "POST":
             return await self._chat(conn, request)
+        if path == REDIRECT_TARGET:
+            self._log(request, 405)
+            await self._send_json(conn, 405, {"detail": "Method Not Allowed"})
+            return True
         if (
             path.startswith("/v1/models")
             and request.method == "GET"
@@ -1083,6 +1124,13 @@ class FakeOpenAIServer:
             await self._final(conn, job, "error", _json_response(status, body, extra))
             return True
 
+        if b.redirect is not None:
+            info.status = b.redirect
+            location = f"http://{self.host}:{self.port}{REDIRECT_TARGET}"
+            response = _head(b.redirect, {"location": location, "content-length": "0"})
+            await self._final(conn, job, "redirect", response)
+            return True
+
         if b.html:
             info.status = 200
             page = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
@@ -1092,11 +1140,11 @@ class FakeOpenAIServer:
 
         tokens = self._plan_tokens(info, b)
         limit = info.body.get("max_completion_tokens") or info.body.get("max_tokens")
-        finish = "stop"
+        finish = b.finish_reason or "stop"
         if isinstance(limit, int) and 0 < limit < len(tokens):
             tokens, finish = tokens[:limit], "length"
         info.status = 200
-        if info.stream:
+        if info.stream and not b.json_answer:
             return await self._stream(conn, job, b, tokens, finish, ttft, interval)
 
         # Non-streaming: simulate the generation time, then one JSON body.
@@ -1153,15 +1201,30 @@ class FakeOpenAIServer:
             "system_fingerprint": "fp_fake",
         }
 
-        def event(data: bytes) -> bytes:
-            payload = b"data: " + data + b"\n\n"
+        packer = zlib.compressobj(wbits=31) if b.gzip else None
+
+        def frame(payload: bytes) -> bytes:
+            if packer is not None:  # flushed per event, as a compressing proxy streams
+                payload = packer.compress(payload) + packer.flush(zlib.Z_SYNC_FLUSH)
             return b"%X\r\n%s\r\n" % (len(payload), payload) if chunked else payload
+
+        def event(data: bytes) -> bytes:
+            return frame(b"data: " + data + b"\n\n")
+
+        def end_of_body() -> bytes:
+            out = b""
+            if packer is not None:
+                trailer = packer.flush()
+                out = b"%X\r\n%s\r\n" % (len(trailer), trailer) if chunked else trailer
+            return out + (b"0\r\n\r\n" if chunked else b"")
 
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             return event(_dumps({**base, "choices": [choice], **usage_null}))
 
-        done = event(b"[DONE]") + (b"0\r\n\r\n" if chunked else b"")
+        def done() -> bytes:
+            return event(b"[DONE]") + end_of_body()
+
         headers = {
             "content-type": "text/event-stream; charset=utf-8",
             "cache-control": "no-cache",
@@ -1172,8 +1235,10 @@ class FakeOpenAIServer:
             headers["transfer-encoding"] = "chunked"
         else:
             headers["connection"] = "close"
+        if packer is not None:
+            headers["content-encoding"] = "gzip"
         if b.empty:
-            await self._final(conn, job, "ok", _head(200, headers) + done)
+            await self._final(conn, job, "ok", _head(200, headers) + done())
             return chunked
         await conn.send(_head(200, headers))
 
@@ -1186,6 +1251,17 @@ class FakeOpenAIServer:
             at(b.malformed_after),
             at(b.error_after),
         )
+        end, error_event, flood = at(b.end_after), at(b.error_event_after), at(b.flood_after)
+        bad_shapes = {
+            at(b.wrong_types_after): lambda: chunk({"content": 12345}),
+            at(b.array_chunk_after): lambda: event(b"[1,2,3]"),
+            at(b.invalid_utf8_after): lambda: event(
+                _dumps({**base, "choices": [{"index": 0, "delta": {"content": "@@"}}]}).replace(
+                    b"@@", b"caf\xe9 \xff\xfe"
+                )
+            ),
+        }
+        bad_shapes.pop(None, None)
         role = chunk({"role": "assistant", "content": "", "refusal": None})
         if b.role_first:
             await conn.send(role)
@@ -1199,12 +1275,25 @@ class FakeOpenAIServer:
                 raise _Dropped
             if i == malformed:
                 broken = event(b'{"id":"' + cid.encode() + b'","choices":[{"delta')
-                await self._final(conn, job, "malformed", broken + done)
+                await self._final(conn, job, "malformed", broken + done())
                 return chunked
             if i == error:
                 err = event(_dumps(_error_body(500, Behavior(), info.model)))
-                await self._final(conn, job, "stream_error", err + done)
+                await self._final(conn, job, "stream_error", err + done())
                 return chunked
+            if i == error_event:
+                message = b.error_message or "The model crashed while generating."
+                err = frame(b"event: error\ndata: " + _dumps({"message": message}) + b"\n\n")
+                await self._final(conn, job, "stream_error", err + done())
+                return chunked
+            if i in bad_shapes:
+                await self._final(conn, job, "bad_shape", bad_shapes[i]() + done())
+                return chunked
+            if i == end:
+                await self._final(conn, job, "cut", end_of_body())
+                return chunked
+            if i == flood:
+                await self._flood(conn, job, b, chunk)
             if i == len(tokens):
                 break
             if i > 0:
@@ -1213,12 +1302,43 @@ class FakeOpenAIServer:
             await conn.send(first + chunk({"content": tokens[i]}))
             info.tokens_sent = i + 1
 
-        tail = chunk({}, finish)
+        tail = b"" if b.no_finish_reason else chunk({}, finish)
         if info.include_usage:
             usage = {**base, "choices": [], "usage": self._usage(info, len(tokens))}
             tail += event(_dumps(usage))
-        await self._final(conn, job, "ok", tail + done)
+        await self._final(conn, job, "ok", tail + done())
         return chunked
+
+    async def _flood(
+        self,
+        conn: _Conn,
+        job: _Job,
+        b: Behavior,
+        chunk: Callable[[dict[str, Any]], bytes],
+    ) -> None:
+        """Send large events (or one endless line) until the client goes away."""
+        size = max(b.flood_bytes, 1)
+        if b.flood_line:
+            piece = b"x" * min(size, 1 << 16)
+            start = b'data: {"choices":[{"index":0,"delta":{"content":"'
+            head = (
+                b"%X\r\n%s\r\n" % (len(start), start) if self.stream_framing == "chunked" else start
+            )
+            await conn.send(head)
+            while True:
+                data = piece
+                if self.stream_framing == "chunked":
+                    data = b"%X\r\n%s\r\n" % (len(piece), piece)
+                await conn.send(data)
+                await asyncio.sleep(0)
+        unit = "" if b.flood_empty else _huge_text(size)
+        big = chunk({"content": unit})
+        if b.flood_empty:
+            big *= 256  # many small events per write
+        while True:
+            await conn.send(big)
+            job.info.tokens_sent += 1
+            await asyncio.sleep(0)  # let the server notice a client that went away
 
     @staticmethod
     def _usage(info: RequestInfo, completion: int) -> dict[str, int]:

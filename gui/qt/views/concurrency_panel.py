@@ -266,18 +266,34 @@ class ConcurrencyPanel(QWidget):
         self._rps.valueChanged.connect(self._on_rps_value_changed)
         form.addRow("Requests per second", self._rps)
 
+        # Three timeouts, as HTTP clients split them: a slow model writing a long answer is
+        # never cut while text keeps coming (see Limits).
         t_lo, t_hi = Limits.TIMEOUT_RANGE
-        self._timeout = RangeDoubleSpinBox(self)
-        self._timeout.setObjectName("timeoutSpin")
-        self._timeout.setDecimals(2)
-        self._timeout.setRange(t_lo, t_hi)
-        self._timeout.setSingleStep(5.0)
-        self._timeout.setSuffix(" s")
-        self._timeout.setToolTip(
-            f"Seconds allowed for one whole request, stream included ({t_lo:g} to {t_hi:g})."
+        self._ttft = self._seconds_spin(
+            "ttftSpin",
+            (t_lo, t_hi),
+            f"Seconds from the request to its first text, connecting included ({t_lo:g} to "
+            f"{t_hi:g}). A whole-answer strategy gets its answer as its first text.",
         )
-        self._timeout.valueChanged.connect(self._on_timeout_value_changed)
-        form.addRow("Timeout", self._timeout)
+        self._ttft.valueChanged.connect(self._on_ttft_value_changed)
+        form.addRow("First-token timeout", self._ttft)
+        self._idle = self._seconds_spin(
+            "idleSpin",
+            (t_lo, t_hi),
+            f"Longest gap between two pieces of a streamed answer ({t_lo:g} to {t_hi:g}).",
+        )
+        self._idle.valueChanged.connect(self._on_idle_value_changed)
+        form.addRow("Idle timeout", self._idle)
+        total_lo, total_hi = Limits.TOTAL_TIMEOUT_RANGE
+        self._total_timeout = self._seconds_spin(
+            "totalTimeoutSpin",
+            (0.0, total_hi),  # 0 = the special value "off"
+            f"Seconds for one whole request, stream included ({total_lo:g} to {total_hi:g}); "
+            "0 = off, the default: the first-token and idle timeouts catch a stalled server.",
+        )
+        self._total_timeout.setSpecialValueText("off")
+        self._total_timeout.valueChanged.connect(self._on_total_timeout_value_changed)
+        form.addRow("Total timeout", self._total_timeout)
 
         r_lo, r_hi = Limits.RETRIES_RANGE
         self._retries = RangeSpinBox(self)
@@ -291,11 +307,20 @@ class ConcurrencyPanel(QWidget):
         form.addRow("Retries", self._retries)
 
         # keyboardTracking off: typing "12" emits 12 once (on Enter or focus out), not 1 then 12.
-        for spin in (self._max_concurrency, self._rps, self._timeout, self._retries):
+        for spin in (
+            self._max_concurrency,
+            self._rps,
+            self._ttft,
+            self._idle,
+            self._total_timeout,
+            self._retries,
+        ):
             spin.setKeyboardTracking(False)
         self._max_concurrency.value_refused.connect(self._on_max_concurrency_value_refused)
         self._rps.value_refused.connect(self._on_rps_value_refused)
-        self._timeout.value_refused.connect(self._on_timeout_value_refused)
+        self._ttft.value_refused.connect(self._on_ttft_value_refused)
+        self._idle.value_refused.connect(self._on_idle_value_refused)
+        self._total_timeout.value_refused.connect(self._on_total_timeout_value_refused)
         self._retries.value_refused.connect(self._on_retries_value_refused)
 
         policy_row = QHBoxLayout()
@@ -359,6 +384,16 @@ class ConcurrencyPanel(QWidget):
         root.addLayout(grid)
         root.addStretch(1)
 
+    def _seconds_spin(self, name: str, bounds: tuple[float, float], tip: str) -> RangeDoubleSpinBox:
+        spin = RangeDoubleSpinBox(self)
+        spin.setObjectName(name)
+        spin.setDecimals(2)
+        spin.setRange(*bounds)
+        spin.setSingleStep(5.0)
+        spin.setSuffix(" s")
+        spin.setToolTip(tip)
+        return spin
+
     def _fixed_label(self, widest: str, align: Qt.AlignmentFlag) -> QLabel:
         # A fixed size (min == max) keeps QLabel.setText from asking the parent to relayout.
         label = QLabel(self)
@@ -381,7 +416,9 @@ class ConcurrencyPanel(QWidget):
             self._base,
             max_concurrency=self._max_concurrency.value(),
             requests_per_second=rps if rps > 0 else None,
-            timeout=self._timeout.value(),
+            ttft_timeout=self._ttft.value(),
+            idle_timeout=self._idle.value(),
+            total_timeout=self._total_timeout.value() or None,
             retries=self._retries.value(),
             error_policy=self._policy(),
         )
@@ -389,17 +426,19 @@ class ConcurrencyPanel(QWidget):
     def set_limits(self, limits: Limits) -> None:
         """Show ``limits``; does not emit :attr:`limits_changed`.
 
-        A ``timeout`` of ``None`` shows (and :meth:`limits` then returns) the longest
-        accepted timeout, since the control has no "none" value.
+        A first-token or idle timeout of ``None`` shows (and :meth:`limits` then returns) the
+        longest accepted timeout, since those controls have no "none" value; a total timeout
+        of ``None`` shows "off".
         """
         self._base = limits
         self._loading = True
         try:
             self._max_concurrency.setValue(limits.max_concurrency)
             self._rps.setValue(limits.requests_per_second or 0.0)
-            self._timeout.setValue(
-                limits.timeout if limits.timeout is not None else Limits.TIMEOUT_RANGE[1]
-            )
+            longest = Limits.TIMEOUT_RANGE[1]
+            self._ttft.setValue(limits.ttft_timeout if limits.ttft_timeout is not None else longest)
+            self._idle.setValue(limits.idle_timeout if limits.idle_timeout is not None else longest)
+            self._total_timeout.setValue(limits.total_timeout or 0.0)
             self._retries.setValue(limits.retries)
             self._policy_buttons[ErrorPolicy(limits.error_policy)].setChecked(True)
         finally:
@@ -466,8 +505,14 @@ class ConcurrencyPanel(QWidget):
     def _on_rps_value_refused(self, value: float) -> None:
         self._refused("Requests per second", value, Limits.RPS_RANGE, "(or 0 for no cap)")
 
-    def _on_timeout_value_refused(self, value: float) -> None:
-        self._refused("Timeout", value, Limits.TIMEOUT_RANGE)
+    def _on_ttft_value_refused(self, value: float) -> None:
+        self._refused("First-token timeout", value, Limits.TIMEOUT_RANGE)
+
+    def _on_idle_value_refused(self, value: float) -> None:
+        self._refused("Idle timeout", value, Limits.TIMEOUT_RANGE)
+
+    def _on_total_timeout_value_refused(self, value: float) -> None:
+        self._refused("Total timeout", value, Limits.TOTAL_TIMEOUT_RANGE, "(or 0 for off)")
 
     def _on_retries_value_refused(self, value: float) -> None:
         self._refused("Retries", value, Limits.RETRIES_RANGE)
@@ -484,8 +529,14 @@ class ConcurrencyPanel(QWidget):
     def _on_rps_value_changed(self, value: float) -> None:
         self._emit_limit(requests_per_second=value if value > 0 else None)
 
-    def _on_timeout_value_changed(self, value: float) -> None:
-        self._emit_limit(timeout=value)
+    def _on_ttft_value_changed(self, value: float) -> None:
+        self._emit_limit(ttft_timeout=value)
+
+    def _on_idle_value_changed(self, value: float) -> None:
+        self._emit_limit(idle_timeout=value)
+
+    def _on_total_timeout_value_changed(self, value: float) -> None:
+        self._emit_limit(total_timeout=value if value > 0 else None)
 
     def _on_retries_value_changed(self, value: int) -> None:
         self._emit_limit(retries=value)

@@ -87,11 +87,14 @@ def format_metrics(metrics: CellMetrics | None) -> str:
     """The footer line: ``first token 0.31 s · 1.52 s · 60 tok · 41 tok/s · 1 retry``.
 
     Parts whose value is unknown (``None``, or zero tokens and retries) are left out;
-    an estimated token count reads ``~60 tok``.
+    an estimated token count reads ``~60 tok``. An answer the server ended for a reason a
+    user must not miss leads the line with its mark (``cut at max tokens · ...``).
     """
     if metrics is None:
         return ""
     parts: list[str] = []
+    if metrics.finish_mark:
+        parts.append(metrics.finish_mark)
     if metrics.ttft is not None:
         parts.append(f"first token {format_seconds(metrics.ttft)}")
     if metrics.latency is not None:
@@ -122,6 +125,10 @@ def metrics_tooltip(metrics: CellMetrics | None) -> str:
     lines.append(f"Output tokens: {metrics.output_tokens}{estimated}")
     if metrics.retries:
         lines.append(f"Retries: {metrics.retries}")
+    if metrics.finish_reason:
+        lines.append(f"Finish reason from the server: {metrics.finish_reason}")
+    if metrics.note:
+        lines.append(f"Note: {metrics.note}")
     return "\n".join(lines)
 
 
