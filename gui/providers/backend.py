@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar, cast
 
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.outputs import LLMResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -202,14 +202,17 @@ class FanoutChain:
         """
         config = ensure_config(config)
         callbacks = config.get("callbacks")
-        probe = (
-            next(
-                (h for h in callbacks if isinstance(h, UsageCollector)),
-                None,
-            )
-            if isinstance(callbacks, list)
-            else None
-        )
+        listed = callbacks if isinstance(callbacks, list) else None
+        probe = next((h for h in listed or () if isinstance(h, UsageCollector)), None)
+        if probe is None:
+            # Nobody collects usage: a collector of our own hears how the answer ended.
+            probe = UsageCollector()
+            if listed is not None or callbacks is None:
+                config = {**config, "callbacks": [*(listed or ()), probe]}
+            elif isinstance(callbacks, BaseCallbackManager):  # a copy with our handler added
+                manager = callbacks.copy()
+                manager.add_handler(probe, inherit=True)
+                config = {**config, "callbacks": manager}
         watch = Watch(
             _wire_bound(config),
             streaming=True,

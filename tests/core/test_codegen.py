@@ -231,7 +231,9 @@ def test_concurrent_streams_print_each_line_after_its_cells_label(tmp_path: Path
             ModelProfile(model=m, provider=ProviderKind.OPENAI, base_url=server.base_url)
             for m in ("fake-1", "fake-2")
         ]
-        limits = Limits(max_concurrency=6, timeout=10.0, retries=1, backoff_base=0.01)
+        limits = Limits(
+            max_concurrency=6, ttft_timeout=10.0, idle_timeout=10.0, retries=1, backoff_base=0.01
+        )
         spec = spec_for(Strategy.STREAM, models, limits, system=None)
         out = run_snippets(tmp_path, {"stream": spec}, env={"OPENAI_API_KEY": "sk-x"})["stream"]
     live, _, whole = out.partition("\n=== ")
