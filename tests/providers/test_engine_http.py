@@ -175,3 +175,21 @@ async def test_timeout_while_stalled_closes_the_stream(server: FakeOpenAIServer)
     await run.wait()
     assert rec.last("r0m0").kind is ErrorKind.TIMEOUT
     assert await server.await_for(lambda: server.disconnects == 1, timeout=30)
+
+
+@pytest.mark.parametrize("ending", ["finish", "cut"])
+async def test_a_stream_is_done_only_when_the_server_said_so_in_both_runtimes(
+    server: FakeOpenAIServer, runtime_mode: str, ending: str
+) -> None:
+    # A clean close after two tokens, with no finish_reason and no [DONE]: cut off, in the
+    # lean stream and in plain LCEL alike; a normal answer is done in both.
+    if ending == "cut":
+        server.queue(Behavior(end_after=2))
+    run, rec = start(server.base_url, ["cats"], retries=0)
+    summary = await run.wait()
+    end = rec.last("r0m0")
+    if ending == "cut":
+        assert summary.failed == 1 and end.kind is ErrorKind.CUT_OFF, end
+        assert end.partial_text  # what arrived is kept
+    else:
+        assert summary.done == 1 and end.metrics.finish_reason == "stop", end
