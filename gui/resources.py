@@ -17,7 +17,7 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
-from gui.core.spec import ErrorPolicy, Limits, ModelProfile, SimSettings, Strategy
+from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy, limits_from_dict
 
 #: The package that holds the contents of ``resources/`` once installed.
 RESOURCES_PACKAGE = "gui._resources"
@@ -89,9 +89,6 @@ def load_preset(name: str) -> Preset:
     if not path.exists():
         raise KeyError(name)
     data = json.loads(path.read_text(encoding="utf-8"))
-    limits = dict(data.get("limits", {}))
-    if "error_policy" in limits:
-        limits["error_policy"] = ErrorPolicy(limits["error_policy"])
     return Preset(
         name=name,
         title=data.get("title", name),
@@ -99,6 +96,6 @@ def load_preset(name: str) -> Preset:
         rows=tuple(dict(r) for r in data["rows"]),
         models=tuple(_profile(m) for m in data["models"]),
         strategy=Strategy(data.get("strategy", "stream")),
-        limits=Limits(**limits),
+        limits=limits_from_dict(data.get("limits", {})),
         compare=bool(data.get("compare", False)),
     )
