@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 from gui.cli import main
-from gui.core import keys
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
 from gui.storage.profiles import ProfileStore, SavedProfile
 from gui.storage.secrets import KeyStore
@@ -49,7 +48,6 @@ def saved(server: FakeOpenAIServer) -> Iterator[None]:
     )
     yield
     KeyStore().delete("work")
-    keys.remember("work", None)
 
 
 def test_run_on_saved_profiles_uses_the_key_from_the_keyring(
