@@ -63,6 +63,19 @@ def test_run_on_saved_profiles_uses_the_key_from_the_keyring(
     assert KEY not in out and KEY not in err
 
 
+def test_compare_on_a_saved_profile_sends_its_key_under_every_strategy(
+    saved: None, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["compare", "-P", "work", "-p", "About {topic}", "-t", "owls", "-t", "bats"]
+    code = main([*argv, "--strategies", "sequential,gather", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [r["strategy"] for r in json.loads(out)["strategies"]] == ["sequential", "gather"]
+    assert len(server.requests) == 4  # two cells under each strategy
+    assert {r.headers["authorization"] for r in server.requests} == {f"Bearer {KEY}"}
+    assert KEY not in out and KEY not in err
+
+
 def test_an_unknown_profile_is_one_line_naming_the_saved_ones(
     saved: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
