@@ -38,7 +38,9 @@ from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json, escape_contro
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.inputs import load_rows_file
+from gui.core.keys import HeldKeys
 from gui.core.metrics import CellMetrics, RunSummary, finish_mark
+from gui.core.ports import KeySource
 from gui.core.runner import Run
 from gui.core.spec import (
     ErrorPolicy,
@@ -486,7 +488,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def spec_from_args(
-    args: argparse.Namespace, strategy: Strategy | None = None, *, warn: bool = False
+    args: argparse.Namespace,
+    strategy: Strategy | None = None,
+    *,
+    warn: bool = False,
+    keys: HeldKeys | None = None,
 ) -> RunSpec:
     """Build and validate the run the arguments describe.
 
@@ -496,6 +502,8 @@ def spec_from_args(
         warn: Write warnings that do not stop the run (an inputs file read as Windows-1252,
             a column the template does not use) to stderr, one line each. ``compare`` builds
             the spec once per strategy and asks for them only the first time.
+        keys: Where the keys of ``--profile`` profiles are read to from the keyring (once),
+            for :func:`execute` to send; default: a fresh holder.
 
     Raises:
         UsageError: anything the user must fix, as one line.
@@ -533,9 +541,10 @@ def spec_from_args(
             error_policy=ErrorPolicy(args.error_policy),
             max_answer_chars=args.max_answer_chars,
         )
-        models = profiles_from_args(args)
+        held = keys if keys is not None else HeldKeys()
+        models = profiles_from_args(args, held)
         if warn:
-            for line in key_warnings(models):
+            for line in key_warnings(models, held):
                 _warn(args.command or "run", line)
         return _spec(
             template, inputs, models, strategy or Strategy(args.strategy), limits, args.system
@@ -600,16 +609,19 @@ def _spec(
     return replace(spec, system=system) if system else spec
 
 
-def profiles_from_args(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
-    """Saved profiles named by ``--profile``, then one profile per ``--model``."""
-    saved = _saved_profiles(args.profile)
+def profiles_from_args(
+    args: argparse.Namespace, keys: HeldKeys | None = None
+) -> tuple[ModelProfile, ...]:
+    """Saved profiles named by ``--profile`` (their keys read into ``keys``), then one
+    profile per ``--model``."""
+    saved = _saved_profiles(args.profile, keys if keys is not None else HeldKeys())
     if saved and not args.model:
         return saved
     return saved + _model_profiles(args)
 
 
-def _saved_profiles(names: Sequence[str]) -> tuple[ModelProfile, ...]:
-    """The saved profiles ``names``, their keys read from the keyring into memory."""
+def _saved_profiles(names: Sequence[str], held: HeldKeys) -> tuple[ModelProfile, ...]:
+    """The saved profiles ``names``, their keys read from the keyring into ``held``."""
     if not names:
         return ()
     from gui.core import keys
@@ -638,10 +650,10 @@ def _saved_profiles(names: Sequence[str]) -> tuple[ModelProfile, ...]:
             )
             raise UsageError(f"no saved profile {name!r} (profiles: {have})")
         ref = item.profile.key_ref
-        if ref and not keys.held(ref):
+        if ref and held.resolve(ref) is None:
             keystore = keystore or KeyStore()
             try:
-                keys.remember(ref, keystore.get(ref))
+                held.hold(ref, keystore.get(ref))
             except KeyStoreError as exc:
                 sys.stderr.write(f"fanout-studio: the key of profile {name!r}: {exc}\n")
         out.append(item.for_run())
@@ -685,13 +697,15 @@ def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
     return profiles
 
 
-def key_warnings(profiles: Sequence[ModelProfile]) -> list[str]:
+def key_warnings(profiles: Sequence[ModelProfile], held: KeySource | None = None) -> list[str]:
     """One line per base URL whose key is withheld (the default variable to another host)
-    or would travel over plain http:// to another machine, as the window warns."""
+    or would travel over plain http:// to another machine, as the window warns; ``held``
+    has the keys of ``--profile`` profiles."""
     from urllib.parse import urlsplit
 
     from gui.core import keys
 
+    saved = held if held is not None else HeldKeys()
     lines: list[str] = []
     seen: set[str] = set()
     for p in profiles:
@@ -703,12 +717,14 @@ def key_warnings(profiles: Sequence[ModelProfile]) -> list[str]:
             host = url.hostname or ""
         except ValueError:
             continue
-        if keys.key_withheld(p):
+        if keys.key_withheld(p, saved):
             lines.append(
                 f"${p.api_key_env} is not sent to {host}: it is a key for api.openai.com. "
                 f"Give --api-key-env {p.api_key_env} to send it there anyway."
             )
-        elif url.scheme == "http" and not _loopback(host) and keys.api_key_for(p) is not None:
+        elif (
+            url.scheme == "http" and not _loopback(host) and keys.api_key_for(p, saved) is not None
+        ):
             which = f"the key saved for {p.key_ref!r}" if p.key_ref else f"${p.api_key_env}"
             lines.append(
                 f"plain http:// to {host}: {which} travels in clear text. Use https:// "
@@ -802,16 +818,19 @@ async def execute(
     progress: bool,
     on_event: Any = None,
     received: list[int] | None = None,
+    keys: KeySource | None = None,
 ) -> tuple[Run, list[ev.Event]]:
     """Run ``spec`` to the end on the LangChain backend.
 
     Ctrl+C, SIGTERM (a service manager, ``kill``, ``timeout``) and SIGHUP (the terminal closed)
     cancel it cleanly: every cell ends cancelled with its partial text, and the history has it
-    all before this returns. The signals received are appended to ``received``.
+    all before this returns. The signals received are appended to ``received``. ``keys``
+    has the keys of ``--profile`` profiles (:func:`spec_from_args` read them); the
+    environment variables profiles name are read as the model is built.
     """
     from gui.providers.backend import LangChainBackend
 
-    backend = LangChainBackend()
+    backend = LangChainBackend(keys=keys)
     run = Run(spec, backend)
     ended: list[ev.Event] = []
 
@@ -1053,14 +1072,15 @@ def _write_new_file(folder: Path, stem: str, suffix: str, text: str) -> Path | N
 
 async def cmd_run(args: argparse.Namespace) -> int:
     """``fanout-studio run``."""
-    spec = spec_from_args(args, warn=True)
+    held = HeldKeys()  # this command's keys: the backend resolves --profile keys here
+    spec = spec_from_args(args, warn=True, keys=held)
     show_progress = not args.quiet and sys.stderr.isatty()
     history = open_history(not args.no_history)
     received: list[int] = []
     try:
         recorder = history.recorder() if history is not None else None
         run, ended = await execute(
-            spec, progress=show_progress, on_event=recorder, received=received
+            spec, progress=show_progress, on_event=recorder, received=received, keys=held
         )
     finally:
         close_history(history, report=False)
@@ -1114,11 +1134,13 @@ async def cmd_compare(args: argparse.Namespace) -> int:
             ) from None
     rows: list[dict[str, Any]] = []
     show_progress = not args.quiet and sys.stderr.isatty()
-    spec_from_args(args, Strategy.STREAM, warn=True)  # bad usage fails before the history opens
+    held = HeldKeys()  # read once from the keyring, used by every strategy's run
+    # Bad usage fails before the history opens.
+    spec_from_args(args, Strategy.STREAM, warn=True, keys=held)
     history = open_history(not args.no_history)
     finished: list[tuple[Run, list[dict[str, Any]]]] = []
     try:
-        code = await _compare_runs(args, order, rows, history, show_progress, finished)
+        code = await _compare_runs(args, order, rows, history, show_progress, finished, held)
     finally:
         close_history(history, report=False)
     unsaved = [line for run, results in finished if (line := check_saved(history, run, results))]
@@ -1128,11 +1150,11 @@ async def cmd_compare(args: argparse.Namespace) -> int:
     if show_progress:
         sys.stderr.write("\r\x1b[2K")
     if args.json:
-        cells = len(spec_from_args(args, Strategy.STREAM).cells())
+        cells = len(spec_from_args(args, Strategy.STREAM, keys=held).cells())
         json.dump({"cells": cells, "strategies": rows}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        cells = len(spec_from_args(args, Strategy.STREAM).cells())
+        cells = len(spec_from_args(args, Strategy.STREAM, keys=held).cells())
         sys.stdout.write(f"{cells} cells, max concurrency {args.max_concurrency}\n")
         sys.stdout.write(
             f"{'strategy':<13}{'wall s':>8}{'ideal s':>9}{'vs sync':>9}{'peak':>6}  result\n"
@@ -1163,18 +1185,19 @@ async def _compare_runs(
     history: History | None,
     show_progress: bool,
     finished: list[tuple[Run, list[dict[str, Any]]]],
+    held: HeldKeys,
 ) -> int:
     """Run the cells once per strategy, appending one row each (and the run with its
-    results to ``finished``); returns the exit code."""
+    results to ``finished``); returns the exit code. ``held`` has the ``--profile`` keys."""
     code = EXIT_OK
     for strategy in order:
-        spec = spec_from_args(args, strategy)
+        spec = spec_from_args(args, strategy, keys=held)
         if show_progress:
             sys.stderr.write(f"\r\x1b[2K{strategy}…")
         recorder = history.recorder(label=f"comparison: {strategy}") if history else None
         received: list[int] = []
         run, ended = await execute(
-            spec, progress=show_progress, on_event=recorder, received=received
+            spec, progress=show_progress, on_event=recorder, received=received, keys=held
         )
         finished.append((run, results_json(run, ended)))
         assert run.summary is not None

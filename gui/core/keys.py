@@ -1,22 +1,28 @@
-"""API keys the process holds in memory, by profile name, and the one place a key is looked up.
+"""Which API key goes to which host, and masking every secret the process knows.
 
-Keys come from the OS keyring (``gui.storage.secrets``), read once off the GUI thread and
-kept here, or from the environment variable a profile names. Nothing here writes a key
-anywhere; :func:`redact` takes every secret the process knows out of text bound for the
-history, a log, an export, the code view or a message:
+A profile names its key, never holds it (:attr:`gui.core.spec.ModelProfile.key_ref`, or the
+environment variable :attr:`~gui.core.spec.ModelProfile.api_key_env`): specs are stored in the
+history and the workspace. The provider layer is handed a :class:`gui.core.ports.KeySource`
+when it is made (the window's ``KeyService``, the CLI's :class:`HeldKeys`) and asks
+:func:`api_key_for` for the key of each profile it builds a model for. Nothing here keeps keys
+by name for others to read.
 
-* the keys held here (from the keyring);
+A key is sent only where it belongs (:func:`api_key_for`): the default variable
+``OPENAI_API_KEY`` goes to api.openai.com, not to any other base URL, unless the user named
+that variable for it (:func:`allow_env`); a key saved with a profile, or a variable a profile
+names other than the default, goes to that profile's base URL.
+
+:func:`redact` takes every secret the process knows out of text bound for the history, a log,
+an export, the code view or a message. What it masks is a process-wide set of *values*, never
+read to send a request:
+
+* every key a :class:`HeldKeys` (or the window's ``KeyService``) was given (:func:`mask`);
 * the value of every environment variable a profile or ``--api-key-env`` names, whatever it
   is called, and of any variable whose name contains ``KEY``, ``TOKEN``, ``SECRET`` or
   ``PASSWORD``;
 * the password of a URL (``http://user:password@host``), in any URL and, once a profile
   with such a base URL was used, wherever the bare password appears;
 * ``Authorization`` values a server echoes back: ``Bearer <token>`` and ``Basic <base64>``.
-
-A key is sent only where it belongs (:func:`api_key_for`): the default variable
-``OPENAI_API_KEY`` goes to api.openai.com, not to any other base URL, unless the user named
-that variable for it (:func:`allow_env`); a key saved with a profile, or a variable a profile
-names other than the default, goes to that profile's base URL.
 """
 
 from __future__ import annotations
@@ -27,20 +33,24 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlparse, urlsplit
 
 from gui.core.hosts import HostScope, host_scope
+from gui.core.ports import KeySource
 from gui.core.spec import ModelProfile, ProviderKind
 
 __all__ = [
     "DEFAULT_KEY_ENV",
+    "HeldKeys",
     "allow_env",
     "api_key_for",
-    "held",
+    "clear_text_warning",
+    "key_status",
     "key_withheld",
+    "mask",
     "redact",
-    "remember",
     "strip_url_password",
     "watch_env",
     "watch_url",
@@ -50,7 +60,7 @@ __all__ = [
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
 _lock = threading.Lock()
-_keys: dict[str, str] = {}
+_masked: set[str] = set()
 _watched_envs: set[str] = {DEFAULT_KEY_ENV}
 _allowed_envs: set[str] = set()
 _url_secrets: set[str] = set()
@@ -68,19 +78,46 @@ _MIN_SECRET = 4
 _MIN_GUESSED = 8
 
 
-def remember(ref: str, key: str | None) -> None:
-    """Hold ``key`` for profiles whose ``key_ref`` is ``ref`` (``None`` forgets it)."""
-    with _lock:
-        if key:
-            _keys[ref] = key
-        else:
-            _keys.pop(ref, None)
+def mask(secret: str | None) -> None:
+    """Mask ``secret`` in every text :func:`redact` sees from now on.
+
+    Only a value to hide: nothing reads this set to send a request. A key that is later
+    deleted stays masked, since text quoting it may still be on its way to a log.
+    """
+    if secret:
+        with _lock:
+            _masked.add(secret)
 
 
-def held(ref: str) -> bool:
-    """Whether a key is held for ``ref``."""
-    with _lock:
-        return ref in _keys
+class HeldKeys:
+    """Keys held in memory by the name they were saved under: a :class:`KeySource`.
+
+    Each owner has its own (the CLI one per command, read from the keyring for ``--profile``;
+    the window's ``KeyService`` one per app); every key held is also masked (:func:`mask`).
+
+    Args:
+        keys: Keys to hold from the start, by reference.
+    """
+
+    def __init__(self, keys: Mapping[str, str] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, str] = {}
+        for ref, key in (keys or {}).items():
+            self.hold(ref, key)
+
+    def resolve(self, ref: str) -> str | None:
+        """The key held for ``ref``, or ``None``."""
+        with self._lock:
+            return self._keys.get(ref)
+
+    def hold(self, ref: str, key: str | None) -> None:
+        """Hold ``key`` for profiles whose ``key_ref`` is ``ref`` (``None`` forgets it)."""
+        mask(key)
+        with self._lock:
+            if key:
+                self._keys[ref] = key
+            else:
+                self._keys.pop(ref, None)
 
 
 def watch_env(name: str) -> None:
@@ -126,10 +163,19 @@ def _openai_host(base_url: str | None) -> bool:
     return host == "openai.com" or host.endswith(".openai.com")
 
 
-def key_withheld(profile: ModelProfile) -> bool:
+def _saved_key(profile: ModelProfile, keys: KeySource) -> str | None:
+    return (keys.resolve(profile.key_ref) or None) if profile.key_ref else None
+
+
+def key_withheld(profile: ModelProfile, keys: KeySource) -> bool:
     """Whether the profile's variable holds a key that is not sent to its base URL: the
-    default ``OPENAI_API_KEY`` to a host other than api.openai.com, not named by the user."""
-    if profile.key_ref and held(profile.key_ref):
+    default ``OPENAI_API_KEY`` to a host other than api.openai.com, not named by the user.
+
+    Args:
+        profile: The profile.
+        keys: Where its saved key (``key_ref``) is found; a saved key is never withheld.
+    """
+    if _saved_key(profile, keys):
         return False
     env = profile.api_key_env
     if env != DEFAULT_KEY_ENV or _openai_host(profile.base_url):
@@ -140,17 +186,17 @@ def key_withheld(profile: ModelProfile) -> bool:
     return bool(os.environ.get(env, "").strip())
 
 
-def api_key_for(profile: ModelProfile) -> str | None:
-    """The profile's key: the one saved for its ``key_ref``, else its environment variable
-    (never the default ``OPENAI_API_KEY`` to another host: see :func:`key_withheld`)."""
+def api_key_for(profile: ModelProfile, keys: KeySource) -> str | None:
+    """The profile's key: the one ``keys`` holds for its ``key_ref``, else its environment
+    variable (never the default ``OPENAI_API_KEY`` to another host: see :func:`key_withheld`).
+    """
     watch_url(profile.base_url)
-    if profile.key_ref:
-        with _lock:
-            key = _keys.get(profile.key_ref)
-        if key:
-            return key
+    key = _saved_key(profile, keys)
+    if key:
+        mask(key)  # a source that is not a HeldKeys may not have said it is a secret
+        return key
     watch_env(profile.api_key_env)
-    if key_withheld(profile):
+    if key_withheld(profile, keys):
         return None
     value = os.environ.get(profile.api_key_env, "").strip()
     return value or None
@@ -164,7 +210,7 @@ _cache: tuple[Any, float, list[str]] | None = None
 def _secrets() -> list[str]:
     global _cache
     with _lock:
-        held_now = frozenset(_keys.values()) | frozenset(_url_secrets)
+        held_now = frozenset(_masked) | frozenset(_url_secrets)
         watched = frozenset(_watched_envs)
     state = (held_now, tuple(os.environ.get(n) for n in sorted(watched)), len(os.environ))
     now = time.monotonic()
@@ -209,9 +255,9 @@ def redact(text: str) -> str:
     return text
 
 
-def key_status(profile: ModelProfile) -> str:
+def key_status(profile: ModelProfile, keys: KeySource) -> str:
     """Where the profile's API key comes from (the value itself is never shown)."""
-    if profile.key_ref and held(profile.key_ref):
+    if _saved_key(profile, keys):
         return f"key saved in the system keyring (profile {profile.key_ref!r})"
     name = profile.api_key_env
     if os.environ.get(name):

@@ -4,7 +4,9 @@ The engine needs a provider :class:`Backend` (``gui.providers.backend.LangChainB
 the session (:mod:`gui.core.session`) needs a :class:`RunHistory` to record runs in and reads
 past runs as :class:`PastRun` (``gui.storage.history.History`` and ``StoredRun``); a scheduling
 strategy needs a :class:`CellScheduler` (``gui.core.runner.Run``), so ``gui.core.strategies``
-and ``gui.core.runner`` do not import each other. Tests pass fakes.
+and ``gui.core.runner`` do not import each other; the provider layer resolves a profile's key
+reference through a :class:`KeySource` it is given (the window's ``KeyService``, the CLI's
+:class:`gui.core.keys.HeldKeys`). Tests pass fakes.
 """
 
 from __future__ import annotations
@@ -71,6 +73,22 @@ class UsageProbe(Protocol):
     @property
     def output_tokens(self) -> int | None:
         """Answer tokens the provider reported, or ``None``."""
+
+
+class KeySource(Protocol):
+    """Where the provider layer finds the API key a profile refers to by name.
+
+    A :class:`gui.core.spec.ModelProfile` carries only ``key_ref`` (the name a key was saved
+    under), never the key, because specs are stored in the history and the workspace. The
+    provider layer is given a source when it is made and asks it when it builds a model.
+    """
+
+    def resolve(self, ref: str) -> str | None:
+        """The key saved under ``ref``, or ``None`` if none is held.
+
+        Called from the loop's thread and from worker threads (chains are built off the
+        loop): it must not block on I/O.
+        """
 
 
 class Backend(Protocol):

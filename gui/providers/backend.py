@@ -17,7 +17,8 @@ from langchain_core.runnables.config import RunnableConfig, ensure_config
 from gui.compat.gc_policy import freeze_import_heap
 from gui.compat.lcel import lean_stream_enabled, start_sequence_run, step_config, str_parser
 from gui.core.errors import Failure
-from gui.core.ports import BatchLike, ChainLike
+from gui.core.keys import HeldKeys
+from gui.core.ports import BatchLike, ChainLike, KeySource
 from gui.core.runner import MAX_ANSWER_CHARS_KEY, REQUEST_TIMEOUT_KEY
 from gui.core.spec import Cell, ModelProfile, ProviderKind
 from gui.providers.errors import classify
@@ -110,9 +111,14 @@ def build_chain(
     profile: ModelProfile,
     http_async_client: Any = None,
     http_client: Any = None,
+    *,
+    keys: KeySource | None = None,
 ) -> FanoutChain:
-    """``prompt | model | StrOutputParser()`` for one column, with a lean streaming path."""
-    model = build_chat_model(profile, http_async_client, http_client)
+    """``prompt | model | StrOutputParser()`` for one column, with a lean streaming path.
+
+    ``keys`` resolves the profile's ``key_ref`` (see :func:`build_chat_model`).
+    """
+    model = build_chat_model(profile, keys, http_async_client, http_client)
     return FanoutChain(
         build_prompt(template, system),
         model,
@@ -389,9 +395,15 @@ class LangChainBackend:
     closes their connections (:meth:`aclose`) instead of leaving that to the GC, or, for the
     blocking client langchain-openai would otherwise share per base URL, to nobody.
     ``chain`` may be called from a worker thread (the engine builds chains off the loop).
+
+    Args:
+        keys: Where the key a profile names (``key_ref``) is found when its model is built:
+            the window's key service, the CLI's keys read for ``--profile``. Default: no saved
+            keys, so only a profile's environment variable is used.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keys: KeySource | None = None) -> None:
+        self._keys: KeySource = keys if keys is not None else HeldKeys()
         self._http: Any = None
         self._http_sync: Any = None
         self._lock = threading.Lock()
@@ -400,14 +412,14 @@ class LangChainBackend:
         """The LCEL chain for one column."""
         _quiet_serializer_warnings()
         if profile.provider is not ProviderKind.OPENAI:
-            return cast(ChainLike, build_chain(template, system, profile))
+            return cast(ChainLike, build_chain(template, system, profile, keys=self._keys))
         with self._lock:
             if self._http is None:
                 self._http = new_async_http_client()
             if self._http_sync is None:
                 self._http_sync = new_http_client()
             clients = self._http, self._http_sync
-        chain = build_chain(template, system, profile, *clients)
+        chain = build_chain(template, system, profile, *clients, keys=self._keys)
         freeze_import_heap()
         return cast(ChainLike, chain)
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from gui.core.keys import api_key_for
+from gui.core.keys import HeldKeys, api_key_for
+from gui.core.ports import KeySource
 from gui.core.spec import ModelProfile, ProviderKind
 
 __all__ = ["DEFAULT_BASE_URL", "ConnectionReport", "check_connection"]
@@ -34,8 +35,17 @@ class ConnectionReport:
     models: tuple[str, ...] = ()
 
 
-async def check_connection(profile: ModelProfile, wait_s: float = 5.0) -> ConnectionReport:
-    """Ask the profile's server for its models; never raises."""
+async def check_connection(
+    profile: ModelProfile, keys: KeySource | None = None, wait_s: float = 5.0
+) -> ConnectionReport:
+    """Ask the profile's server for its models; never raises.
+
+    Args:
+        profile: The profile to test.
+        keys: Resolves the profile's ``key_ref`` to its saved key (the window's key service);
+            without one, only its environment variable is sent.
+        wait_s: How long the server may take to answer.
+    """
     if profile.provider is ProviderKind.SIMULATED:
         return ConnectionReport(
             True, "The simulated model runs offline: always available.", (profile.model,)
@@ -45,7 +55,7 @@ async def check_connection(profile: ModelProfile, wait_s: float = 5.0) -> Connec
     base = (profile.base_url or DEFAULT_BASE_URL).rstrip("/")
     url = f"{base}/models"
     host = urlparse(base).netloc or base
-    key = api_key_for(profile)
+    key = api_key_for(profile, keys if keys is not None else HeldKeys())
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
         async with httpx.AsyncClient(timeout=wait_s, follow_redirects=True) as client:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gui.core.keys import api_key_for
+from gui.core.keys import HeldKeys, api_key_for
+from gui.core.ports import KeySource
 from gui.core.spec import ModelProfile, ProviderKind
 
 if TYPE_CHECKING:
@@ -23,12 +24,17 @@ NO_KEY = "not-needed"
 
 
 def build_chat_model(
-    profile: ModelProfile, http_async_client: Any = None, http_client: Any = None
+    profile: ModelProfile,
+    keys: KeySource | None = None,
+    http_async_client: Any = None,
+    http_client: Any = None,
 ) -> BaseChatModel:
     """A chat model for ``profile``; no network traffic happens here.
 
     Args:
         profile: The column's profile.
+        keys: Resolves the profile's ``key_ref`` to its saved key; without one, only its
+            environment variable is looked at.
         http_async_client: An ``openai.DefaultAsyncHttpxClient`` the caller owns and closes;
             without one, langchain-openai shares a process-wide client bound to the first
             event loop that used it.
@@ -57,7 +63,7 @@ def build_chat_model(
 
     from langchain_openai import ChatOpenAI
 
-    key = api_key_for(profile)
+    key = api_key_for(profile, keys if keys is not None else HeldKeys())
     if key is None and profile.base_url:
         key = NO_KEY  # local servers accept any key; the OpenAI SDK insists on one
     options: dict[str, Any] = {

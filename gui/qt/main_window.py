@@ -173,7 +173,7 @@ class MainWindow(QMainWindow):
 
         self.prompt = PromptEditor()
         self.inputs = InputsTable()
-        self.models = ModelsPanel()
+        self.models = ModelsPanel(keys=self.services.keys)
         self.results = ResultsPage()
         self.grid = self.results.grid
         self.past_banner, self.past_label = self.results.past_banner, self.results.past_label
@@ -756,7 +756,7 @@ class MainWindow(QMainWindow):
         if self._backend is None:
             from gui.providers.backend import LangChainBackend
 
-            self._backend = LangChainBackend()
+            self._backend = LangChainBackend(keys=self.services.keys)
         return self._backend
 
     # -- runtime: warm-up imports and the gc policy (one block: it moves to gui/compat) --

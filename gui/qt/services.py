@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gui.core import keys
+from gui.core.keys import HeldKeys
 from gui.core.tasks import TaskOwner
 
 if TYPE_CHECKING:
@@ -193,7 +193,12 @@ class ProfileService:
 
 
 class KeyService:
-    """API keys in the OS keyring, and the ones this process holds for its runs.
+    """API keys in the OS keyring, and the ones the app holds for its runs.
+
+    It is the window's :class:`gui.core.ports.KeySource`: ``gui/qt/app.py`` makes one and the
+    window hands it to the provider backend and the model cards, which resolve a profile's
+    ``key_ref`` through it. Keys reach it only from the keyring or the Profiles dock's Save;
+    it holds them in this object, not in a module others read.
 
     Args:
         keystore: Makes the key store; called once, in a worker thread (resolving the system
@@ -203,6 +208,7 @@ class KeyService:
     def __init__(self, keystore: Callable[[], KeyStore] | None = None) -> None:
         self._make = keystore
         self._store: KeyStore | None = None
+        self._held = HeldKeys()
 
     @property
     def ready(self) -> bool:
@@ -226,7 +232,11 @@ class KeyService:
 
     def held(self, name: str) -> bool:
         """Whether a key is held for the saved profile ``name``."""
-        return keys.held(name)
+        return self._held.resolve(name) is not None
+
+    def resolve(self, ref: str) -> str | None:
+        """The key held for the saved profile ``ref`` (no I/O: safe from any thread)."""
+        return self._held.resolve(ref)
 
     async def open(self) -> None:
         """Look at the system keyring (once, off the GUI thread)."""
@@ -255,7 +265,7 @@ class KeyService:
 
             for name in names:
                 try:
-                    keys.remember(name, store.get(name))
+                    self._held.hold(name, store.get(name))
                 except KeyStoreError as exc:
                     log.warning("key of %s not read: %s", name, exc)
 
@@ -278,14 +288,14 @@ class KeyService:
         store = self._store
         assert store is not None
         await asyncio.to_thread(store.set, name, key)
-        keys.remember(name, key)
+        self._held.hold(name, key)
 
     async def delete(self, name: str) -> None:
         """Delete ``name``'s key from the keyring and from memory."""
         store = self._store
         if store is not None:
             await asyncio.to_thread(store.delete, name)
-        keys.remember(name, None)
+        self._held.hold(name, None)
 
 
 @dataclass

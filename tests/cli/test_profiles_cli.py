@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 from gui.cli import main
-from gui.core import keys
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
 from gui.storage.profiles import ProfileStore, SavedProfile
 from gui.storage.secrets import KeyStore
@@ -49,7 +48,6 @@ def saved(server: FakeOpenAIServer) -> Iterator[None]:
     )
     yield
     KeyStore().delete("work")
-    keys.remember("work", None)
 
 
 def test_run_on_saved_profiles_uses_the_key_from_the_keyring(
@@ -62,6 +60,19 @@ def test_run_on_saved_profiles_uses_the_key_from_the_keyring(
     assert [r["model"] for r in data["results"]] == ["work", "quick"]
     assert all(r["status"] == "done" for r in data["results"])
     assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
+    assert KEY not in out and KEY not in err
+
+
+def test_compare_on_a_saved_profile_sends_its_key_under_every_strategy(
+    saved: None, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["compare", "-P", "work", "-p", "About {topic}", "-t", "owls", "-t", "bats"]
+    code = main([*argv, "--strategies", "sequential,gather", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [r["strategy"] for r in json.loads(out)["strategies"]] == ["sequential", "gather"]
+    assert len(server.requests) == 4  # two cells under each strategy
+    assert {r.headers["authorization"] for r in server.requests} == {f"Bearer {KEY}"}
     assert KEY not in out and KEY not in err
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from gui.core.errors import SpecError
 from gui.core.hosts import HostScope, host_scope
-from gui.core.keys import clear_text_warning, key_status
+from gui.core.keys import HeldKeys, clear_text_warning, key_status
 from gui.core.spec import ModelProfile, ProviderKind
 
 
@@ -55,12 +55,21 @@ def test_the_scheme_hint_and_the_clear_text_warning_use_the_same_rule() -> None:
 
 
 def test_key_status_names_the_source_never_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    none = HeldKeys()
     monkeypatch.setenv("FANOUT_HOSTS_KEY", "sk-secret-value")
     assert (
-        key_status(openai(None, api_key_env="FANOUT_HOSTS_KEY")) == "key found in $FANOUT_HOSTS_KEY"
+        key_status(openai(None, api_key_env="FANOUT_HOSTS_KEY"), none)
+        == "key found in $FANOUT_HOSTS_KEY"
     )
     monkeypatch.delenv("FANOUT_HOSTS_KEY")
-    assert "api.openai.com needs one" in key_status(openai(None, api_key_env="FANOUT_HOSTS_KEY"))
-    assert "fine for local servers" in key_status(
-        openai("http://localhost:1/v1", api_key_env="FANOUT_HOSTS_KEY")
+    assert "api.openai.com needs one" in key_status(
+        openai(None, api_key_env="FANOUT_HOSTS_KEY"), none
     )
+    assert "fine for local servers" in key_status(
+        openai("http://localhost:1/v1", api_key_env="FANOUT_HOSTS_KEY"), none
+    )
+    saved = openai(None, api_key_env="FANOUT_HOSTS_KEY", key_ref="work")
+    assert key_status(saved, HeldKeys({"work": "sk-held-1234"})) == (
+        "key saved in the system keyring (profile 'work')"
+    )
+    assert "api.openai.com needs one" in key_status(saved, none)  # the source holds none

@@ -20,9 +20,12 @@ def fresh_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keys, "_watched_envs", {keys.DEFAULT_KEY_ENV})
     monkeypatch.setattr(keys, "_allowed_envs", set())
     monkeypatch.setattr(keys, "_url_secrets", set())
-    monkeypatch.setattr(keys, "_keys", {})
+    monkeypatch.setattr(keys, "_masked", set())
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     monkeypatch.setenv("MY_LLM_CRED", ODD_NAMED)
+
+
+NONE_SAVED = keys.HeldKeys()
 
 
 def openai(base_url: str | None = None, **kw: object) -> ModelProfile:
@@ -32,14 +35,15 @@ def openai(base_url: str | None = None, **kw: object) -> ModelProfile:
 def test_the_variable_a_profile_names_is_masked_whatever_it_is_called() -> None:
     assert keys.redact(f"echo {ODD_NAMED}") == f"echo {ODD_NAMED}"  # not known yet
     assert (
-        keys.api_key_for(openai("https://llm.example/v1", api_key_env="MY_LLM_CRED")) == ODD_NAMED
+        keys.api_key_for(openai("https://llm.example/v1", api_key_env="MY_LLM_CRED"), NONE_SAVED)
+        == ODD_NAMED
     )
     assert keys.redact(f"server said: bad key {ODD_NAMED}!") == "server said: bad key ***!"
     assert keys.redact(f"and {OPENAI_KEY}") == "and ***"
 
 
 def test_keyring_keys_url_passwords_and_echoed_authorization_are_masked() -> None:
-    keys.remember("work", "kr-secret-42")
+    keys.HeldKeys({"work": "kr-secret-42"})  # read from the keyring: masked from then on
     basic = base64.b64encode(b"alice:pa55word").decode()
     keys.watch_url("http://alice:pa55word@llm.example:8080/v1")
     text = (
@@ -72,20 +76,25 @@ def test_ordinary_text_is_left_alone(prose: str) -> None:
 
 
 def test_the_default_openai_key_goes_to_openai_only_unless_named() -> None:
-    assert keys.api_key_for(openai()) == OPENAI_KEY
-    assert keys.api_key_for(openai("https://api.openai.com/v1")) == OPENAI_KEY
+    assert keys.api_key_for(openai(), NONE_SAVED) == OPENAI_KEY
+    assert keys.api_key_for(openai("https://api.openai.com/v1"), NONE_SAVED) == OPENAI_KEY
     elsewhere = openai("http://192.0.2.7:8000/v1")
-    assert keys.key_withheld(elsewhere) and keys.api_key_for(elsewhere) is None
+    assert keys.key_withheld(elsewhere, NONE_SAVED)
+    assert keys.api_key_for(elsewhere, NONE_SAVED) is None
     keys.allow_env("OPENAI_API_KEY")  # --api-key-env OPENAI_API_KEY
-    assert not keys.key_withheld(elsewhere) and keys.api_key_for(elsewhere) == OPENAI_KEY
+    assert not keys.key_withheld(elsewhere, NONE_SAVED)
+    assert keys.api_key_for(elsewhere, NONE_SAVED) == OPENAI_KEY
 
 
 def test_a_profiles_own_key_goes_to_its_base_url() -> None:
-    keys.remember("local", "kr-local-key")
+    saved = keys.HeldKeys({"local": "kr-local-key"})
     own = openai("http://192.0.2.7:8000/v1", key_ref="local")
-    assert keys.api_key_for(own) == "kr-local-key" and not keys.key_withheld(own)
+    assert keys.api_key_for(own, saved) == "kr-local-key" and not keys.key_withheld(own, saved)
+    # The same profile with a source that holds no key for it falls back to its variable,
+    # which is the default one and so withheld from another host.
+    assert keys.api_key_for(own, NONE_SAVED) is None and keys.key_withheld(own, NONE_SAVED)
     named = openai("http://192.0.2.7:8000/v1", api_key_env="MY_LLM_CRED")
-    assert keys.api_key_for(named) == ODD_NAMED
+    assert keys.api_key_for(named, saved) == ODD_NAMED
 
 
 def test_generated_code_shows_no_password_and_no_key() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gui.core import keys
+from gui.core.keys import HeldKeys
 from gui.core.spec import ModelProfile, ProviderKind
 from gui.providers.connection import check_connection
 from tests.support.openai_server import FakeOpenAIServer, unused_port
@@ -25,30 +25,24 @@ def server() -> Iterator[FakeOpenAIServer]:
 
 
 async def test_a_working_server_lists_its_models(server: FakeOpenAIServer) -> None:
-    keys.remember("t", "sk-right")
-    try:
-        report = await check_connection(openai(server.base_url, key_ref="t"))
-    finally:
-        keys.remember("t", None)
+    report = await check_connection(
+        openai(server.base_url, key_ref="t"), HeldKeys({"t": "sk-right"})
+    )
     assert report.ok and report.models == ("fake-1", "fake-2")
     assert report.message == f"Connected to 127.0.0.1:{server.port}: 2 models."
 
 
 async def test_a_model_the_server_does_not_have_is_pointed_out(server: FakeOpenAIServer) -> None:
-    keys.remember("t", "sk-right")
-    try:
-        report = await check_connection(openai(server.base_url, "llama9", key_ref="t"))
-    finally:
-        keys.remember("t", None)
+    report = await check_connection(
+        openai(server.base_url, "llama9", key_ref="t"), HeldKeys({"t": "sk-right"})
+    )
     assert report.ok and "'llama9' is not one of them" in report.message
 
 
 async def test_a_wrong_key_is_refused_in_words_and_never_echoed(server: FakeOpenAIServer) -> None:
-    keys.remember("t", "sk-wrong-123456")
-    try:
-        report = await check_connection(openai(server.base_url, key_ref="t"))
-    finally:
-        keys.remember("t", None)
+    report = await check_connection(
+        openai(server.base_url, key_ref="t"), HeldKeys({"t": "sk-wrong-123456"})
+    )
     assert not report.ok and "refused the request (HTTP 401): check the key" in report.message
     assert "sk-wrong" not in report.message
 

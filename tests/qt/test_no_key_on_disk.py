@@ -14,7 +14,6 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from gui.core import keys
 from gui.core.spec import Limits, Strategy
 from gui.qt.main_window import MainWindow
 from gui.storage import paths
@@ -102,7 +101,6 @@ async def test_a_session_with_a_canary_key_writes_it_nowhere(
             await win.shutdown()
             win.close()
             win.deleteLater()
-            keys.remember("canary", None)
             root = logging.getLogger()
             for handler in [
                 h for h in root.handlers if any(isinstance(f, RedactingFilter) for f in h.filters)

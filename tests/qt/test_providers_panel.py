@@ -14,8 +14,10 @@ from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtGui import QAction
 from pytestqt.qtbot import QtBot
 
-from gui.core import keys
-from gui.core.spec import ProviderKind
+from gui.core.keys import HeldKeys, api_key_for
+from gui.core.runner import Run
+from gui.core.spec import Limits, ProviderKind, make_spec
+from gui.providers.backend import LangChainBackend
 from gui.qt.main_window import MainWindow
 from gui.qt.views.models_panel import ModelCard
 from gui.storage.profiles import ProfileStore
@@ -50,8 +52,6 @@ async def window(qtbot: QtBot, ring: MemoryKeyring) -> AsyncIterator[MainWindow]
     await win.shutdown()
     win.close()
     win.deleteLater()
-    for name in ("work", "renamed"):
-        keys.remember(name, None)
 
 
 def cards(win: MainWindow) -> list[ModelCard]:
@@ -93,12 +93,14 @@ async def test_a_profile_saved_with_a_key_keeps_the_key_in_the_keyring_only(
     action.trigger()
     column = window.models.profiles()[-1]
     assert column.display_name == "work" and column.key_ref == "work"
-    assert keys.api_key_for(column) == KEY
+    assert api_key_for(column, window.services.keys) == KEY
+    assert api_key_for(column, HeldKeys()) != KEY  # only the window's key service holds it
 
 
 async def test_a_run_on_a_saved_profile_uses_its_key(
-    window: MainWindow, server: FakeOpenAIServer
+    window: MainWindow, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     panel = window.providers
     new_profile(window, "OpenAI")
     panel.name_edit.setText("work")
@@ -118,6 +120,23 @@ async def test_a_run_on_a_saved_profile_uses_its_key(
     summary = await run.wait()
     assert summary.done == 1  # the server demands the key: it was sent
     assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+
+    # The key went through the window's key service, not a process-wide table: the same
+    # profile on a backend given no key source sends no key, and the server refuses it.
+    backend = LangChainBackend()
+    bare = Run(
+        make_spec(
+            "Tell me about {topic}", ["owls"], window.models.profiles(), limits=Limits(retries=0)
+        ),
+        backend,
+    )
+    bare.start()
+    try:
+        refused = await bare.wait()
+    finally:
+        await backend.aclose()
+    assert refused.failed == 1
+    assert server.requests[-1].headers.get("authorization") != f"Bearer {KEY}"
 
 
 async def test_renaming_moves_the_key_and_deleting_removes_it(
@@ -139,7 +158,7 @@ async def test_renaming_moves_the_key_and_deleting_removes_it(
     panel.delete_button.click()
     await panel.wait_idle()
     assert ring.store == {} and panel.saved() == [] and ProfileStore().load() == []
-    assert not keys.held("renamed")
+    assert not window.services.keys.held("renamed")
 
 
 async def test_a_name_is_required_and_must_be_unique(window: MainWindow) -> None:
@@ -190,7 +209,7 @@ async def test_test_connection_lists_the_servers_models_in_the_card(
     card = cards(window)[-1]
     card.base_url_edit.setText(server.base_url)
     card.model_edit.setText("fake-9")
-    keys.remember("work", KEY)
+    await window.services.keys.set("work", KEY)  # saved for the profile "work"
     card.key_env_edit.setText("FANOUT_UNSET_KEY")  # no key at all first
     card.test_button.click()
     await until(

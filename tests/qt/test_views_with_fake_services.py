@@ -112,6 +112,9 @@ class FakeKeys:
     def held(self, name: str) -> bool:
         return name in self.keys
 
+    def resolve(self, ref: str) -> str | None:
+        return self.keys.get(ref)
+
     async def open(self) -> None:
         return None
 
@@ -146,4 +149,7 @@ async def test_the_profiles_dock_saves_a_profile_and_its_key_through_its_service
     assert keys.keys == {"work": "sk-fake-123456"}
     assert profiles.saved[0].profile.key_ref == "work"
     assert "sk-fake" not in repr(profiles.saved)  # only the name travels with the profile
+    # The editor's card reads its key status from the service it was handed.
+    assert panel._card is not None
+    assert "saved in the system keyring" in panel._card.key_status_label.text()
     assert "fake keyring" in panel.keyring_label.text()

@@ -101,18 +101,17 @@ def test_a_profile_key_comes_from_memory_first_then_its_variable(
 ) -> None:
     profile = ModelProfile(model="m", provider=ProviderKind.OPENAI, api_key_env="FANOUT_T_KEY")
     monkeypatch.setenv("FANOUT_T_KEY", "from-env")
-    assert keys.api_key_for(profile) == "from-env"
-    keys.remember("work", CANARY)
-    try:
-        with_ref = ModelProfile(
-            model="m", provider=ProviderKind.OPENAI, api_key_env="FANOUT_T_KEY", key_ref="work"
-        )
-        assert keys.api_key_for(with_ref) == CANARY
-        # held keys and *KEY* variables alike
-        assert keys.redact(f"boom {CANARY} and from-env...") == "boom *** and ***..."
-    finally:
-        keys.remember("work", None)
-    assert keys.api_key_for(with_ref) == "from-env"
+    held = keys.HeldKeys()
+    assert keys.api_key_for(profile, held) == "from-env"
+    held.hold("work", CANARY)
+    with_ref = ModelProfile(
+        model="m", provider=ProviderKind.OPENAI, api_key_env="FANOUT_T_KEY", key_ref="work"
+    )
+    assert keys.api_key_for(with_ref, held) == CANARY
+    # held keys and *KEY* variables alike
+    assert keys.redact(f"boom {CANARY} and from-env...") == "boom *** and ***..."
+    held.hold("work", None)
+    assert keys.api_key_for(with_ref, held) == "from-env"
 
 
 def test_the_profiles_file_is_plain_json_a_user_can_read() -> None:

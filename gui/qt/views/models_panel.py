@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.errors import SpecError
-from gui.core.keys import clear_text_warning, key_status
+from gui.core.keys import HeldKeys, clear_text_warning, key_status
+from gui.core.ports import KeySource
 from gui.core.runner import Phase
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
 from gui.core.tasks import TaskOwner
@@ -79,7 +80,15 @@ def _spin(
 
 
 class ModelCard(QFrame):
-    """One profile: a compact header (title, provider and model, edit, remove) and a form."""
+    """One profile: a compact header (title, provider and model, edit, remove) and a form.
+
+    Args:
+        profile: The profile shown.
+        parent: The parent widget.
+        editor_only: The saved-profiles editor: always open, no column to remove.
+        keys: Where the profile's saved key is looked up, for its status line and "Test
+            connection" (the app's key service); default: none saved.
+    """
 
     changed = Signal()
     remove_requested = Signal(object)
@@ -88,9 +97,15 @@ class ModelCard(QFrame):
     """The user wants this column kept as a named profile; carries the profile."""
 
     def __init__(
-        self, profile: ModelProfile, parent: QWidget | None = None, *, editor_only: bool = False
+        self,
+        profile: ModelProfile,
+        parent: QWidget | None = None,
+        *,
+        editor_only: bool = False,
+        keys: KeySource | None = None,
     ) -> None:
         super().__init__(parent)
+        self._keys: KeySource = keys if keys is not None else HeldKeys()
         self.setObjectName("modelCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self._base = profile  # keeps the fields without a control (sim seed, retry_after)
@@ -441,7 +456,7 @@ class ModelCard(QFrame):
             )
             subtitle = f"{profile.model or '?'} · {host}"
             detail = f"{profile.model or '?'} on {profile.base_url or 'api.openai.com'}"
-            self.key_status_label.setText(key_status(profile))
+            self.key_status_label.setText(key_status(profile, self._keys))
         else:
             sim = profile.sim
             subtitle = f"simulated · {profile.model or '?'} · ~{sim.latency:.1f} s"
@@ -485,7 +500,7 @@ class ModelCard(QFrame):
         from gui.providers.connection import check_connection
 
         try:
-            report = await check_connection(profile)
+            report = await check_connection(profile, self._keys)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never a traceback in the window
@@ -573,8 +588,9 @@ class ModelsPanel(QWidget):
     save_profile_requested = Signal(object)
     """A card's "Save…" was pressed; carries its :class:`ModelProfile`."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, keys: KeySource | None = None) -> None:
         super().__init__(parent)
+        self._keys = keys  # the app's key service: each card's key status and connection test
         self._cards: list[ModelCard] = []
         self._build_ui()
         self.set_profiles(default_profiles())
@@ -689,7 +705,7 @@ class ModelsPanel(QWidget):
     # -- helpers ------------------------------------------------------------------------
 
     def _add_card(self, profile: ModelProfile) -> ModelCard:
-        card = ModelCard(profile, self._scroll.widget())
+        card = ModelCard(profile, self._scroll.widget(), keys=self._keys)
         card.changed.connect(self._on_card_changed)
         card.remove_requested.connect(self._on_card_remove_requested)
         card.save_requested.connect(self.save_profile_requested)

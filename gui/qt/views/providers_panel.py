@@ -306,7 +306,7 @@ class ProvidersPanel(QWidget):
         if base is None:
             self._card = None
             return
-        self._card = ModelCard(base, self.editor, editor_only=True)
+        self._card = ModelCard(base, self.editor, editor_only=True, keys=self._keys)
         self._card.label_edit.setPlaceholderText("empty = the profile's name")
         self._card.changed.connect(self._on_card_changed)
         self._card_slot.addWidget(self._card)
