@@ -246,9 +246,14 @@ def _counts(run: StoredRun) -> str:
 def _md_answer(cell: StoredCell | None) -> str:
     if cell is None:
         return "_(no result recorded)_"
-    if cell.notice:
-        return _md_answer_text(cell) + f"<br>_({md_cell(cell.notice)})_"
-    return _md_answer_text(cell)
+    # The marks a reader must not miss follow the answer, as on the pane's footer.
+    notes = [_finish_mark(cell), cell.notice]
+    return _md_answer_text(cell) + "".join(f"<br>_({md_cell(n)})_" for n in notes if n)
+
+
+def _finish_mark(cell: StoredCell) -> str | None:
+    """How the server ended the answer when a reader must know (``cut at max tokens``)."""
+    return cell.metrics.finish_mark if cell.metrics is not None else None
 
 
 def _md_answer_text(cell: StoredCell) -> str:
@@ -260,13 +265,20 @@ def _md_answer_text(cell: StoredCell) -> str:
     return head + ("<br>" + md_cell(cell.text) if cell.text else "")
 
 
+def _md_status(cell: StoredCell) -> str:
+    mark = _finish_mark(cell)
+    return f"{cell.status} ({mark})" if mark else cell.status
+
+
 def _row_label(inputs: Mapping[str, str]) -> str:
     return " / ".join(inputs.values()) or "prompt"
 
 
 def to_markdown(run: StoredRun) -> str:
     """A report: heading and details, the answer matrix (inputs down, models across), and a
-    metrics table with one row per cell."""
+    metrics table with one row per cell. An answer the server ended for a reason a reader
+    must not miss (cut at max tokens, stopped by the content filter) says so under the
+    answer and beside its status."""
     lines = [
         f"# Fanout Studio run {_md_inline(run.id)}",
         "",
@@ -326,7 +338,7 @@ def to_markdown(run: StoredRun) -> str:
                     str(cell.row + 1),
                     md_cell(_row_label(cell.inputs)),
                     md_cell(cell.model),
-                    cell.status,
+                    _md_status(cell),
                     _num(m.latency if m else None),
                     _num(m.ttft if m else None),
                     tokens,
