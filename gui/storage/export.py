@@ -11,6 +11,10 @@ does; JSON keeps the 0-based ``row``/``col`` of the cell ids (``r0m1``).
 CSV text fields that a spreadsheet would run as a formula (a leading ``=``, ``+``, ``-``,
 ``@``, tab or carriage return: model output and inputs are untrusted) get a single quote in
 front, as OWASP recommends for CSV injection; ``raw=True`` exports the exact text instead.
+
+:func:`save` is how the app writes an export file, from the command line and the window
+alike: never over the app's own files (:func:`gui.storage.paths.protected_reason`), created
+private (0600), and remembered as an export when it lands in the data folder.
 """
 
 from __future__ import annotations
@@ -22,12 +26,23 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from gui.core.metrics import CellMetrics
+from gui.storage import paths
 from gui.storage.records import StoredCell, StoredRun
 
-__all__ = ["FORMATS", "default_filename", "export", "to_csv", "to_json", "to_markdown"]
+__all__ = [
+    "FORMATS",
+    "ExportRefused",
+    "default_filename",
+    "export",
+    "save",
+    "to_csv",
+    "to_json",
+    "to_markdown",
+]
 
 #: Export formats and their file extensions.
 FORMATS: Mapping[str, str] = {"json": "json", "csv": "csv", "md": "md"}
@@ -64,6 +79,36 @@ def export(run: StoredRun, fmt: str, *, raw: bool = False) -> str:
     if name == "csv":
         return to_csv(run, raw=raw)
     return to_markdown(run)
+
+
+class ExportRefused(ValueError):
+    """The export would overwrite one of the app's own files; the message says which and
+    what to do."""
+
+
+def save(run: StoredRun, fmt: str, target: Path, *, raw: bool = False) -> None:
+    """Write ``run`` as ``fmt`` to the file ``target`` (UTF-8; a new file is created 0600,
+    a file written over keeps the mode its owner gave it).
+
+    Args:
+        run: The stored run.
+        fmt: The format (see :func:`export`).
+        target: The file to write.
+        raw: CSV only: see :func:`export`.
+
+    Raises:
+        ExportRefused: ``target`` is the history database, its WAL/SHM files, the profiles
+            or settings, or a file of the data folder the app did not export itself.
+        ValueError: unknown format.
+        OSError: the file cannot be written.
+    """
+    refused = paths.protected_reason(target)
+    if refused:
+        raise ExportRefused(f"will not write the export there: {refused}; choose another file")
+    text = export(run, fmt, raw=raw)
+    with open(target, "w", encoding="utf-8", newline="", opener=paths.private_file_opener) as f:
+        f.write(text)
+    paths.record_export(target)
 
 
 def default_filename(run: StoredRun, fmt: str) -> str:
