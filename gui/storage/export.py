@@ -38,6 +38,7 @@ __all__ = [
     "ExportRefused",
     "default_filename",
     "export",
+    "refusal",
     "save",
     "to_csv",
     "to_json",
@@ -86,6 +87,15 @@ class ExportRefused(ValueError):
     what to do."""
 
 
+def refusal(target: Path) -> str | None:
+    """One line saying why no export may be written to ``target``, or ``None`` when it may
+    (see :func:`gui.storage.paths.protected_reason`)."""
+    reason = paths.protected_reason(target)
+    if reason is None:
+        return None
+    return f"will not write the export there: {reason}; choose another file"
+
+
 def save(run: StoredRun, fmt: str, target: Path, *, raw: bool = False) -> None:
     """Write ``run`` as ``fmt`` to the file ``target`` (UTF-8; a new file is created 0600,
     a file written over keeps the mode its owner gave it).
@@ -102,9 +112,9 @@ def save(run: StoredRun, fmt: str, target: Path, *, raw: bool = False) -> None:
         ValueError: unknown format.
         OSError: the file cannot be written.
     """
-    refused = paths.protected_reason(target)
+    refused = refusal(target)
     if refused:
-        raise ExportRefused(f"will not write the export there: {refused}; choose another file")
+        raise ExportRefused(refused)
     text = export(run, fmt, raw=raw)
     with open(target, "w", encoding="utf-8", newline="", opener=paths.private_file_opener) as f:
         f.write(text)
