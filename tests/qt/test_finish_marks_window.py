@@ -82,7 +82,7 @@ async def test_each_pane_says_how_its_answer_ended(
     assert window.grid.cell_status("r3m0") == "done"
     assert not footer(3).startswith(("cut", "stopped"))
 
-    history = window._history
+    history = window.services.history.history
     assert history is not None
     await asyncio.to_thread(history.flush)
     stored = await asyncio.to_thread(history.get_run, run.id)
