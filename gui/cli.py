@@ -1391,24 +1391,24 @@ def cmd_export(args: argparse.Namespace) -> int:
         if fmt not in ("json", "csv", "md"):
             raise UsageError("give --format json, csv or md (or an -o file ending in one of them)")
 
-    if out is not None:
-        from gui.storage.paths import protected_reason
+    if out is not None:  # refused before the history is even opened
+        from gui.storage.export import refusal
 
-        refused = protected_reason(out)
+        refused = refusal(out)
         if refused:
-            raise UsageError(f"will not write the export there: {refused}; choose another file")
+            raise UsageError(refused)
 
     def body(history: History) -> int:
-        text = export(_find_run(history, args.run_id), fmt, raw=args.csv_raw)
+        run = _find_run(history, args.run_id)
         if out is None:
-            sys.stdout.write(text)
+            sys.stdout.write(export(run, fmt, raw=args.csv_raw))
             return EXIT_OK
-        from gui.storage.paths import private_file_opener, record_export
+        from gui.storage.export import ExportRefused, save
 
         try:
-            with open(out, "w", encoding="utf-8", newline="", opener=private_file_opener) as f:
-                f.write(text)
-            record_export(out)
+            save(run, fmt, out, raw=args.csv_raw)  # as the window's export: 0600, remembered
+        except ExportRefused as exc:
+            raise UsageError(str(exc)) from None
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise HistoryFailed(f"cannot write {out}: {reason}") from None

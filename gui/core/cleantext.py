@@ -33,6 +33,8 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
 
 def clean(text: str) -> tuple[str, bool]:
     """``text`` with every lone surrogate replaced by U+FFFD, and whether any was."""
+    if text.isascii():  # no copy: the window checks every streamed frame with this
+        return text, False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

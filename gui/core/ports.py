@@ -181,6 +181,10 @@ class PastCell(Protocol):
     def metrics(self) -> CellMetrics | None:
         """Timings and tokens, if recorded."""
 
+    @property
+    def notice(self) -> str | None:
+        """One line about the stored text (invalid characters were replaced), or ``None``."""
+
 
 class PastRun(Protocol):
     """A run from the history, shown read-only (``gui.storage.history.StoredRun``)."""

@@ -122,21 +122,30 @@ class HistoryService:
 
 
 class ExportService:
-    """Writes a stored run as JSON, CSV or Markdown."""
+    """Writes a stored run as JSON, CSV or Markdown, as ``fanout-studio export -o`` does."""
 
-    async def write(self, run: StoredRun, fmt: str, path: Path) -> None:
-        """Write ``run`` as ``fmt`` to ``path``.
+    async def write(self, run: StoredRun, fmt: str, path: Path) -> str | None:
+        """Write ``run`` as ``fmt`` to ``path`` (a new file is private, 0600).
+
+        Returns:
+            ``None`` when written; else one line saying why the app will not write there
+            (the history database, its WAL/SHM files, profiles, settings, or a file of the
+            data folder it did not export), and nothing is written.
 
         Raises:
             OSError: the file cannot be written.
         """
 
-        def write() -> None:
-            from gui.storage.export import export
+        def write() -> str | None:
+            from gui.storage.export import ExportRefused, save
 
-            path.write_text(export(run, fmt), encoding="utf-8", newline="")
+            try:
+                save(run, fmt, path)
+            except ExportRefused as exc:
+                return str(exc)
+            return None
 
-        await asyncio.to_thread(write)
+        return await asyncio.to_thread(write)
 
     def default_path(self, run: StoredRun, fmt: str) -> Path:
         """Where the save dialog starts: the exports folder, a name made from the run."""

@@ -11,6 +11,10 @@ does; JSON keeps the 0-based ``row``/``col`` of the cell ids (``r0m1``).
 CSV text fields that a spreadsheet would run as a formula (a leading ``=``, ``+``, ``-``,
 ``@``, tab or carriage return: model output and inputs are untrusted) get a single quote in
 front, as OWASP recommends for CSV injection; ``raw=True`` exports the exact text instead.
+
+:func:`save` is how the app writes an export file, from the command line and the window
+alike: never over the app's own files (:func:`gui.storage.paths.protected_reason`), created
+private (0600), and remembered as an export when it lands in the data folder.
 """
 
 from __future__ import annotations
@@ -22,12 +26,24 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from gui.core.metrics import CellMetrics
+from gui.storage import paths
 from gui.storage.records import StoredCell, StoredRun
 
-__all__ = ["FORMATS", "default_filename", "export", "to_csv", "to_json", "to_markdown"]
+__all__ = [
+    "FORMATS",
+    "ExportRefused",
+    "default_filename",
+    "export",
+    "refusal",
+    "save",
+    "to_csv",
+    "to_json",
+    "to_markdown",
+]
 
 #: Export formats and their file extensions.
 FORMATS: Mapping[str, str] = {"json": "json", "csv": "csv", "md": "md"}
@@ -64,6 +80,45 @@ def export(run: StoredRun, fmt: str, *, raw: bool = False) -> str:
     if name == "csv":
         return to_csv(run, raw=raw)
     return to_markdown(run)
+
+
+class ExportRefused(ValueError):
+    """The export would overwrite one of the app's own files; the message says which and
+    what to do."""
+
+
+def refusal(target: Path) -> str | None:
+    """One line saying why no export may be written to ``target``, or ``None`` when it may
+    (see :func:`gui.storage.paths.protected_reason`)."""
+    reason = paths.protected_reason(target)
+    if reason is None:
+        return None
+    return f"will not write the export there: {reason}; choose another file"
+
+
+def save(run: StoredRun, fmt: str, target: Path, *, raw: bool = False) -> None:
+    """Write ``run`` as ``fmt`` to the file ``target`` (UTF-8; a new file is created 0600,
+    a file written over keeps the mode its owner gave it).
+
+    Args:
+        run: The stored run.
+        fmt: The format (see :func:`export`).
+        target: The file to write.
+        raw: CSV only: see :func:`export`.
+
+    Raises:
+        ExportRefused: ``target`` is the history database, its WAL/SHM files, the profiles
+            or settings, or a file of the data folder the app did not export itself.
+        ValueError: unknown format.
+        OSError: the file cannot be written.
+    """
+    refused = refusal(target)
+    if refused:
+        raise ExportRefused(refused)
+    text = export(run, fmt, raw=raw)
+    with open(target, "w", encoding="utf-8", newline="", opener=paths.private_file_opener) as f:
+        f.write(text)
+    paths.record_export(target)
 
 
 def default_filename(run: StoredRun, fmt: str) -> str:
@@ -246,9 +301,14 @@ def _counts(run: StoredRun) -> str:
 def _md_answer(cell: StoredCell | None) -> str:
     if cell is None:
         return "_(no result recorded)_"
-    if cell.notice:
-        return _md_answer_text(cell) + f"<br>_({md_cell(cell.notice)})_"
-    return _md_answer_text(cell)
+    # The marks a reader must not miss follow the answer, as on the pane's footer.
+    notes = [_finish_mark(cell), cell.notice]
+    return _md_answer_text(cell) + "".join(f"<br>_({md_cell(n)})_" for n in notes if n)
+
+
+def _finish_mark(cell: StoredCell) -> str | None:
+    """How the server ended the answer when a reader must know (``cut at max tokens``)."""
+    return cell.metrics.finish_mark if cell.metrics is not None else None
 
 
 def _md_answer_text(cell: StoredCell) -> str:
@@ -260,13 +320,20 @@ def _md_answer_text(cell: StoredCell) -> str:
     return head + ("<br>" + md_cell(cell.text) if cell.text else "")
 
 
+def _md_status(cell: StoredCell) -> str:
+    mark = _finish_mark(cell)
+    return f"{cell.status} ({mark})" if mark else cell.status
+
+
 def _row_label(inputs: Mapping[str, str]) -> str:
     return " / ".join(inputs.values()) or "prompt"
 
 
 def to_markdown(run: StoredRun) -> str:
     """A report: heading and details, the answer matrix (inputs down, models across), and a
-    metrics table with one row per cell."""
+    metrics table with one row per cell. An answer the server ended for a reason a reader
+    must not miss (cut at max tokens, stopped by the content filter) says so under the
+    answer and beside its status."""
     lines = [
         f"# Fanout Studio run {_md_inline(run.id)}",
         "",
@@ -326,7 +393,7 @@ def to_markdown(run: StoredRun) -> str:
                     str(cell.row + 1),
                     md_cell(_row_label(cell.inputs)),
                     md_cell(cell.model),
-                    cell.status,
+                    _md_status(cell),
                     _num(m.latency if m else None),
                     _num(m.ttft if m else None),
                     tokens,

@@ -8,6 +8,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFrame, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
+from gui.core import keys
 from gui.core.spec import ErrorPolicy, Limits, ModelProfile, ProviderKind, SimSettings, Strategy
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.models_panel import ModelsPanel
@@ -66,8 +67,10 @@ def test_adding_the_ollama_preset_adds_a_column_on_localhost(
     assert added.base_url == "http://localhost:11434/v1"
     card = cards(models)[-1]
     assert shown(card.form)  # opens for editing, inline
-    assert "fine for local servers" in card.key_status_label.text() or "key found in" in (
-        card.key_status_label.text()
+    assert card.key_status_label.text() in (
+        "no key in $OPENAI_API_KEY (fine for local servers)",
+        "no key sent: $OPENAI_API_KEY is a key for api.openai.com, not for localhost"
+        " (name another variable above, or save a key with a profile)",
     )
 
 
@@ -89,6 +92,32 @@ def test_key_status_says_whether_the_variable_is_set(
     card.key_env_edit.setText("FANOUT_TEST_KEY ")  # re-read on edit
     assert card.key_status_label.text() == "key found in $FANOUT_TEST_KEY"
     assert "sk-test" not in card.key_status_label.text()
+
+
+def test_the_key_status_says_the_default_key_is_not_sent_to_another_host(
+    models: ModelsPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keys, "_allowed_envs", set())  # no --api-key-env in this process
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-only-123")
+    monkeypatch.setenv("FANOUT_LAN_KEY", "sk-lan-456")
+    models.add_preset("ollama")
+    card = cards(models)[-1]
+    card.base_url_edit.setText("http://10.1.2.3:8000/v1")
+    status = card.key_status_label.text()
+    assert status.startswith("no key sent: $OPENAI_API_KEY is a key for api.openai.com")
+    assert "10.1.2.3" in status and "sk-openai" not in status
+    assert keys.api_key_for(models.profiles()[-1]) is None  # what the run does, said above
+    assert not shown(card.warning_label)  # no key travels, so plain http:// risks none
+
+    card.key_env_edit.setText("FANOUT_LAN_KEY")  # the user names a variable for this host
+    assert card.key_status_label.text() == "key found in $FANOUT_LAN_KEY"
+    assert keys.api_key_for(models.profiles()[-1]) == "sk-lan-456"
+    assert shown(card.warning_label) and "$FANOUT_LAN_KEY" in card.warning_label.text()
+
+    models.add_preset("openai")  # api.openai.com is where the default key belongs
+    openai_card = cards(models)[-1]
+    assert openai_card.key_status_label.text() == "key found in $OPENAI_API_KEY"
+    assert keys.api_key_for(models.profiles()[-1]) == "sk-openai-only-123"
 
 
 def test_an_empty_model_name_shows_an_inline_issue_and_blocks_the_run(

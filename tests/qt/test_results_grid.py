@@ -13,6 +13,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QMenu, QTextBrowser, QToolButton
 
+from gui.core.cleantext import REPLACED_NOTICE
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.core.spec import CellId
@@ -555,3 +556,64 @@ def test_measure_one_frame_of_streaming_into_a_100_kb_answer(qtbot, capsys, shap
         f"100 KB answer ({shape}): append_texts {appended / calls * 1e3:.3f} ms per call, "
         f"+ repaint {painted / calls * 1e3:.3f} ms",
     )
+
+
+# ------------------------------------------------------------------------- unclean text
+
+
+def test_a_lone_surrogate_shows_replaced_and_the_pane_says_so(grid_3x2: ResultsGrid) -> None:
+    # Qt drops a lone surrogate without a word: the reader would never know text was there.
+    grid_3x2.append_texts({"r0m0": "half \ud800", "r0m1": "a clean answer"})
+    grid_3x2.append_texts({"r0m0": " pair"})
+    pane, clean_pane = grid_3x2.pane("r0m0"), grid_3x2.pane("r0m1")
+    assert pane is not None and clean_pane is not None
+    assert pane.findChild(QTextBrowser).toPlainText() == "half \ufffd pair"
+    assert grid_3x2.cell_source_text("r0m0") == "half \ufffd pair"
+    assert pane.metrics_text() == REPLACED_NOTICE  # said while it streams
+    assert grid_3x2.cell_notice("r0m0") == REPLACED_NOTICE
+
+    grid_3x2.set_final_text("r0m0", "half \ud800 pair")
+    grid_3x2.set_status("r0m0", Phase.DONE)
+    grid_3x2.set_metrics("r0m0", metrics())
+    assert pane.text() == "half \ufffd pair"
+    footer = pane.findChild(QLabel, "cellMetrics")
+    assert footer.text().startswith(f"{REPLACED_NOTICE} · first token 0.31 s")
+    assert footer.toolTip().startswith(REPLACED_NOTICE)
+
+    grid_3x2.set_metrics("r0m1", metrics())
+    assert clean_pane.metrics_text() == format_metrics(metrics())
+    assert grid_3x2.cell_notice("r0m1") == ""
+
+    grid_3x2.reset_cell("r0m0")  # a retry starts clean
+    assert pane.metrics_text() == "" and grid_3x2.cell_notice("r0m0") == ""
+
+
+def test_a_cell_built_later_and_an_error_keep_the_replacement_and_the_notice(
+    grid: ResultsGrid,
+) -> None:
+    grid.set_grid([f"topic {i}" for i in range(100)], ["sim-1", "sim-2"], ids(100, 2))
+    assert grid.pane("r90m0") is None  # far below the viewport: not built yet
+    grid.set_final_text("r90m0", "caf\udce9 au lait")  # an undecodable byte, surrogate-escaped
+    grid.set_status("r90m0", Phase.DONE)
+    grid.set_error("r90m1", "server said \ud83d no")
+    grid.set_status("r90m1", Phase.FAILED)
+
+    pane = grid.scroll_to_cell("r90m0")
+    assert pane is not None
+    assert pane.text() == "caf\ufffd au lait"
+    assert pane.metrics_text() == REPLACED_NOTICE
+    failed = grid.pane("r90m1")
+    assert failed is not None
+    assert failed.error_text() == "server said \ufffd no"
+    assert failed.metrics_text() == REPLACED_NOTICE
+
+
+def test_a_stored_notice_is_shown_on_a_pane_and_can_be_removed(qtbot) -> None:
+    pane = CellPane("c", "t")
+    qtbot.addWidget(pane)
+    pane.set_notice(REPLACED_NOTICE)
+    assert pane.metrics_text() == REPLACED_NOTICE and pane.notice() == REPLACED_NOTICE
+    pane.set_metrics(metrics(finish_reason="length"))
+    assert pane.metrics_text().startswith(f"{REPLACED_NOTICE} · cut at max tokens · ")
+    pane.set_notice("")
+    assert pane.metrics_text() == format_metrics(metrics(finish_reason="length"))

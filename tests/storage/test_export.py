@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -220,6 +221,50 @@ def test_markdown_of_an_interrupted_run_marks_missing_cells(tmp_path: Path) -> N
     (answers, _metrics) = _tables(to_markdown(run))
     assert answers[1][2:] == ["hi", "(no result recorded)"]
     assert answers[2][2:] == ["(no result recorded)", "(no result recorded)"]
+
+
+def test_markdown_marks_an_answer_cut_at_max_tokens_or_filtered_as_csv_and_json_do(
+    tmp_path: Path,
+) -> None:
+    with History.open(tmp_path / "h.sqlite3") as h:
+        feed_run(h.recorder(), spec(topics=["cats", "dogs", "owls"], models=["m"]), run_id="marks")
+        assert h.flush()
+        run = h.get_run("marks")
+    assert run is not None
+    reasons = ["length", "content_filter", "stop"]
+    cells = tuple(
+        replace(c, metrics=replace(c.metrics, finish_reason=reason))
+        for c, reason in zip(run.cells, reasons, strict=True)
+    )
+    run = replace(run, cells=cells)
+
+    answers, metrics = _tables(to_markdown(run))
+    assert [row[2] for row in answers[1:]] == [
+        "answer r0m0\n(cut at max tokens)",
+        "answer r1m0\n(stopped by the content filter)",
+        "answer r2m0",  # a normal end carries no mark
+    ]
+    assert [row[3] for row in metrics[1:]] == [
+        "done (cut at max tokens)",
+        "done (stopped by the content filter)",
+        "done",
+    ]
+    # The same facts the other formats carry.
+    assert [c["metrics"]["finish_reason"] for c in json.loads(to_json(run))["cells"]] == reasons
+    assert [r["finish_reason"] for r in csv.DictReader(io.StringIO(to_csv(run)))] == reasons
+
+
+def test_markdown_gives_a_finish_mark_and_a_notice_each_their_line(tmp_path: Path) -> None:
+    with History.open(tmp_path / "h.sqlite3") as h:
+        feed_run(h.recorder(), spec(topics=["cats"], models=["m"]), run_id="both")
+        assert h.flush()
+        run = h.get_run("both")
+    assert run is not None
+    cell = run.cells[0]
+    assert cell.metrics is not None
+    cell = replace(cell, metrics=replace(cell.metrics, finish_reason="length"), notice="replaced")
+    answers, _metrics = _tables(to_markdown(replace(run, cells=(cell,))))
+    assert answers[1][2] == "answer r0m0\n(cut at max tokens)\n(replaced)"
 
 
 # ------------------------------------------------------------------ entry points

@@ -420,11 +420,15 @@ class HistoryPanel(QWidget):
 
     async def _write_export(self, run: StoredRun, fmt: str, path: Path) -> None:
         try:
-            await self._exports.write(run, fmt, path)
+            refused = await self._exports.write(run, fmt, path)
         except OSError as exc:
             self._set_status(f"Could not export to {path}: {exc.strerror or exc}", ok=False)
             return
-        if shiboken6.isValid(self):
+        if not shiboken6.isValid(self):
+            return
+        if refused:
+            self._set_status(f"{refused[:1].upper()}{refused[1:]}.", ok=False)
+        else:
             self._set_status(f"Exported run {run.id} to {path}.")
 
     async def _delete(self, run_id: str) -> None:

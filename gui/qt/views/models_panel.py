@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 import shiboken6
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.errors import SpecError
-from gui.core.keys import HeldKeys, clear_text_warning, key_status
+from gui.core.keys import DEFAULT_KEY_ENV, HeldKeys, clear_text_warning, key_status, key_withheld
 from gui.core.ports import KeySource
 from gui.core.runner import Phase
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
@@ -43,7 +43,6 @@ from gui.qt.widgets.cell_pane import ElidedLabel
 from gui.qt.widgets.vertical_scroll import VerticalScrollArea
 from gui.storage.profiles import PROVIDER_PRESETS, SavedProfile
 
-DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 FAILURE_KINDS = SimSettings.FAILURE_KINDS
 
 
@@ -53,6 +52,23 @@ def default_profiles() -> list[ModelProfile]:
         ModelProfile(model="sim-fast", sim=SimSettings.with_latency(1.0)),
         ModelProfile(model="sim-slow", sim=SimSettings.with_latency(2.0, output_tokens=80)),
     ]
+
+
+def card_key_status(profile: ModelProfile, keys: KeySource) -> str:
+    """What the card says about the key the run will send: :func:`gui.core.keys.key_status`,
+    unless :func:`gui.core.keys.key_withheld` (the rule the run itself follows) keeps the
+    default variable's key from this base URL, in which case no key is sent and the card
+    says so, with what to do instead."""
+    if not key_withheld(profile, keys):
+        return key_status(profile, keys)
+    try:
+        host = urlsplit(profile.base_url or "").hostname or profile.base_url
+    except ValueError:
+        host = profile.base_url
+    return (
+        f"no key sent: ${profile.api_key_env} is a key for api.openai.com, not for {host}"
+        " (name another variable above, or save a key with a profile)"
+    )
 
 
 def _spin_value(box: QDoubleSpinBox, precise: float | None) -> float:
@@ -456,7 +472,7 @@ class ModelCard(QFrame):
             )
             subtitle = f"{profile.model or '?'} · {host}"
             detail = f"{profile.model or '?'} on {profile.base_url or 'api.openai.com'}"
-            self.key_status_label.setText(key_status(profile, self._keys))
+            self.key_status_label.setText(card_key_status(profile, self._keys))
         else:
             sim = profile.sim
             subtitle = f"simulated · {profile.model or '?'} · ~{sim.latency:.1f} s"
@@ -470,7 +486,8 @@ class ModelCard(QFrame):
         problem = self.problem()
         self.issue_label.setText(problem or "")
         self.issue_label.setVisible(problem is not None)
-        warning = clear_text_warning(profile)
+        # A withheld key travels nowhere, so plain http:// puts no key at risk.
+        warning = None if key_withheld(profile, self._keys) else clear_text_warning(profile)
         self.warning_label.setText(warning or "")
         self.warning_label.setVisible(warning is not None)
 

@@ -122,6 +122,8 @@ class ResultsPage(QWidget):
                 grid.set_error(cell_id, error)
                 grid.set_status(cell_id, _phase(cell.status))
                 grid.set_metrics(cell_id, cell.metrics)
+                # The stored text was cleaned when it was saved: only the notice says so.
+                grid.set_notice(cell_id, cell.notice or "")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(past.created_at))
         self.past_label.setText(
             f"Past run {past.id} from {when} · {past.status} · {counts.done}/{counts.total}"

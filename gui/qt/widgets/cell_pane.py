@@ -110,6 +110,15 @@ def format_metrics(metrics: CellMetrics | None) -> str:
     return " · ".join(parts)
 
 
+def footer_text(metrics: CellMetrics | None, notice: str = "") -> str:
+    """The pane's footer: ``notice`` (for example :data:`~gui.core.cleantext.REPLACED_NOTICE`)
+    ahead of :func:`format_metrics`, so a note about the text is read before the figures."""
+    line = format_metrics(metrics)
+    if not notice:
+        return line
+    return f"{notice} · {line}" if line else notice
+
+
 def metrics_tooltip(metrics: CellMetrics | None) -> str:
     """The longer explanation shown when hovering the metrics line."""
     if metrics is None:
@@ -229,6 +238,7 @@ class CellPane(QFrame):
         self._follow = True  # keep the view at the bottom while text arrives
         self._restoring = False  # ignore scroll bar moves caused by replacing the document
         self._metrics: CellMetrics | None = None
+        self._notice = ""
         self._dark = is_dark()
         self._build_ui(title)
         self.set_status(Phase.QUEUED)
@@ -422,12 +432,28 @@ class CellPane(QFrame):
     def set_metrics(self, metrics: CellMetrics | None) -> None:
         """Show ``metrics`` in the footer (``None`` clears it)."""
         self._metrics = metrics
-        self._metrics_label.setText(format_metrics(metrics))
-        self._metrics_label.setToolTip(metrics_tooltip(metrics))
+        self._show_footer()
+
+    def set_notice(self, notice: str) -> None:
+        """Say ``notice`` (one line about the text, e.g. that invalid characters were
+        replaced) at the head of the footer; ``""`` removes it."""
+        self._notice = notice
+        self._show_footer()
+
+    def notice(self) -> str:
+        """The notice shown, or ``""``."""
+        return self._notice
 
     def metrics_text(self) -> str:
-        """The footer line shown."""
+        """The footer line shown (the notice, then the metrics)."""
         return self._metrics_label.text()
+
+    def _show_footer(self) -> None:
+        self._metrics_label.setText(footer_text(self._metrics, self._notice))
+        tip = metrics_tooltip(self._metrics)
+        if self._notice:
+            tip = f"{self._notice}\n{tip}" if tip else self._notice
+        self._metrics_label.setToolTip(tip)
 
     def reset(self) -> None:
         """Back to queued with no text, error or metrics (a retry starts here)."""
@@ -441,6 +467,7 @@ class CellPane(QFrame):
         self._rendered = False
         self._follow = True
         self.set_error("")
+        self._notice = ""
         self.set_metrics(None)
         self.set_status(Phase.QUEUED)
         self._copy_button.setEnabled(False)
@@ -533,6 +560,7 @@ __all__ = [
     "TERMINAL_PHASES",
     "CellPane",
     "ElidedLabel",
+    "footer_text",
     "format_metrics",
     "markdown_to_plain",
     "status_text",

@@ -13,6 +13,11 @@ row is about 76,000 rows.) The model-name header sits in the scroll area's top v
 margin, the way ``QTableView`` places its ``QHeaderView``, so it stays visible while the
 rows scroll and follows the horizontal scroll bar.
 
+Text reaches the grid as the server sent it, and Qt silently drops a lone surrogate (a JSON
+``"\\ud800"`` escape, an undecodable byte): the grid shows such text with each one replaced
+by U+FFFD (:func:`gui.core.cleantext.clean`, the rule the history and the CLI use) and the
+cell says :data:`~gui.core.cleantext.REPLACED_NOTICE` on its footer, as its stored copy does.
+
 Duplicate input rows are kept (both run), so two rows may carry the same label: the grid
 then adds the row number to the label and the pane titles of each repeated row
 ("cats (row 3) × sim-1"), whoever built the labels.
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
 
+from gui.core.cleantext import REPLACED_NOTICE, clean
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.core.text import cut_text
@@ -49,6 +55,7 @@ class _CellState:
     markdown: bool = True
     error: str = ""
     metrics: CellMetrics | None = None
+    notice: str = ""
     plain: str | None = None  # cached rendered text of a final Markdown answer
 
     def source(self) -> str:
@@ -179,10 +186,13 @@ class ResultsGrid(QScrollArea):
         ):
             raise ValueError("titles must have the same shape as cell_ids")
         self.clear_grid()
-        self._row_labels = list(row_labels)
-        self._col_labels = list(col_labels)
+        # Inputs and model names may hold lone surrogates too: shown replaced, not dropped.
+        self._row_labels = [clean(label)[0] for label in row_labels]
+        self._col_labels = [clean(label)[0] for label in col_labels]
         self._cell_ids = [list(row) for row in cell_ids]
-        self._titles = [list(row) for row in titles] if titles is not None else None
+        self._titles = (
+            [[clean(title)[0] for title in row] for row in titles] if titles is not None else None
+        )
         self._number_repeated_rows()
         # States are created on first use: 10,000 rows need no 20,000 records up front.
         for r, row in enumerate(self._cell_ids):
@@ -333,6 +343,7 @@ class ResultsGrid(QScrollArea):
                 continue
             if state.final:  # mirrors CellPane: text after the end goes back to plain
                 state.final, state.plain = False, None
+            text = self._cleaned(cell_id, state, text)
             state.parts.append(text)
             pane = self._panes.get(cell_id)
             if pane is not None:
@@ -343,6 +354,7 @@ class ResultsGrid(QScrollArea):
         state = self._state(cell_id)
         if state is None:
             return
+        text = self._cleaned(cell_id, state, text)
         state.parts, state.final, state.markdown, state.plain = [text], True, markdown, None
         pane = self._panes.get(cell_id)
         if pane is not None:
@@ -353,6 +365,7 @@ class ResultsGrid(QScrollArea):
         state = self._state(cell_id)
         if state is None:
             return
+        message = self._cleaned(cell_id, state, message)
         state.error = message
         pane = self._panes.get(cell_id)
         if pane is not None:
@@ -367,6 +380,30 @@ class ResultsGrid(QScrollArea):
         pane = self._panes.get(cell_id)
         if pane is not None:
             pane.set_metrics(metrics)
+
+    def set_notice(self, cell_id: str, notice: str) -> None:
+        """Show one line about a cell's text on its footer (``""`` removes it); a past run's
+        cells carry the notice stored with them."""
+        state = self._state(cell_id)
+        if state is None:
+            return
+        state.notice = notice
+        pane = self._panes.get(cell_id)
+        if pane is not None:
+            pane.set_notice(notice)
+
+    def cell_notice(self, cell_id: str) -> str:
+        """The notice of a cell, or ``""``."""
+        state = self._states.get(cell_id)
+        return state.notice if state is not None else ""
+
+    def _cleaned(self, cell_id: str, state: _CellState, text: str) -> str:
+        """``text`` as a pane can show it; a replacement puts the notice on the cell (it
+        stays until the cell is reset: later clean text does not undo the replacement)."""
+        text, replaced = clean(text)
+        if replaced and state.notice != REPLACED_NOTICE:
+            self.set_notice(cell_id, REPLACED_NOTICE)
+        return text
 
     def reset_cell(self, cell_id: str) -> None:
         """Back to queued with no text, error or metrics (before a retry)."""
@@ -571,6 +608,8 @@ def _apply_state(pane: CellPane, state: _CellState) -> None:
         pane.set_error(state.error)
     if state.metrics is not None:
         pane.set_metrics(state.metrics)
+    if state.notice:
+        pane.set_notice(state.notice)
 
 
 __all__ = ["EMPTY_HINT", "ResultsGrid"]
