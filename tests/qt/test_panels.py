@@ -106,18 +106,20 @@ def test_the_key_status_says_the_default_key_is_not_sent_to_another_host(
     status = card.key_status_label.text()
     assert status.startswith("no key sent: $OPENAI_API_KEY is a key for api.openai.com")
     assert "10.1.2.3" in status and "sk-openai" not in status
-    assert keys.api_key_for(models.profiles()[-1]) is None  # what the run does, said above
+    assert (
+        keys.api_key_for(models.profiles()[-1], keys.HeldKeys()) is None
+    )  # what the run does, said above
     assert not shown(card.warning_label)  # no key travels, so plain http:// risks none
 
     card.key_env_edit.setText("FANOUT_LAN_KEY")  # the user names a variable for this host
     assert card.key_status_label.text() == "key found in $FANOUT_LAN_KEY"
-    assert keys.api_key_for(models.profiles()[-1]) == "sk-lan-456"
+    assert keys.api_key_for(models.profiles()[-1], keys.HeldKeys()) == "sk-lan-456"
     assert shown(card.warning_label) and "$FANOUT_LAN_KEY" in card.warning_label.text()
 
     models.add_preset("openai")  # api.openai.com is where the default key belongs
     openai_card = cards(models)[-1]
     assert openai_card.key_status_label.text() == "key found in $OPENAI_API_KEY"
-    assert keys.api_key_for(models.profiles()[-1]) == "sk-openai-only-123"
+    assert keys.api_key_for(models.profiles()[-1], keys.HeldKeys()) == "sk-openai-only-123"
 
 
 def test_an_empty_model_name_shows_an_inline_issue_and_blocks_the_run(
