@@ -132,7 +132,7 @@ async def test_a_run_opens_counts_and_ends_with_the_history_written() -> None:
     run = session.start(spec_of(["a", "b", "c"]))
     assert isinstance(watch.events[0], RunOpened) and watch.events[0].run is run
     assert watch.last_counts() == Counts(waiting=3, total=3)
-    result = await asyncio.wait_for(ended, 10)
+    result = await asyncio.wait_for(ended, 60)
     assert result.primary and result.summary is not None and result.summary.done == 3
     assert result.counts == Counts(done=3, total=3) == watch.last_counts() == session.counts
     assert history.recorders == [{"label": None, "into_run": None, "cell_map": None}]
@@ -149,7 +149,7 @@ async def test_a_second_start_during_a_run_is_refused() -> None:
     with pytest.raises(Busy, match="in progress"):
         session.start(spec_of(["b"]))
     gate.set()
-    await asyncio.wait_for(ended, 10)
+    await asyncio.wait_for(ended, 60)
 
 
 async def test_retry_mid_run_of_a_failed_cell_while_the_others_stream() -> None:
@@ -162,20 +162,20 @@ async def test_retry_mid_run_of_a_failed_cell_while_the_others_stream() -> None:
     failed = watch.next(lambda e: isinstance(e, ev.CellFailed))
     main_ended = watch.ended(primary=True)
     run = session.start(spec_of(["bad", "slow"]))
-    event = await asyncio.wait_for(failed, 10)
+    event = await asyncio.wait_for(failed, 60)
     assert event.cell_id == "r0m0" and session.running
     retry_ended = watch.ended(primary=False)
     retry = session.retry("r0m0")
     assert retry is not None
     assert RetryQueued("r0m0", retry.id) in watch.events
     assert session.phase("r0m0") is Phase.QUEUED
-    retried = await asyncio.wait_for(retry_ended, 10)
+    retried = await asyncio.wait_for(retry_ended, 60)
     # The retry's own cell is r0m0 of a one-cell run: it reaches the views as the grid's id.
     assert watch.of("r0m0")[-1] == "CellFinished"
     assert retried.counts.done == 1 and retried.counts.failed == 0
     assert not main_ended.done()  # the rest of the run carries on
     gate.set()
-    result = await asyncio.wait_for(main_ended, 10)
+    result = await asyncio.wait_for(main_ended, 60)
     assert result.counts == Counts(done=2, total=2)
     grid_agrees(session, result.counts)
     assert history.recorders[1] == {"label": None, "into_run": run.id, "cell_map": {"r0m0": "r0m0"}}
@@ -187,13 +187,13 @@ async def test_retry_after_the_run_maps_the_cell_back_to_its_place() -> None:
     session, history, watch = session_of(backend)
     ended = watch.ended()
     run = session.start(spec_of(["a", "b", "c"]))
-    first = await asyncio.wait_for(ended, 10)
+    first = await asyncio.wait_for(ended, 60)
     assert first.counts == Counts(done=2, failed=1, total=3)
     again = watch.ended(primary=False)
     retry = session.retry("r1m0")
     assert retry is not None
     assert [c.id for c in retry.cells] == ["r0m0"]  # its own id ...
-    result = await asyncio.wait_for(again, 10)
+    result = await asyncio.wait_for(again, 60)
     assert watch.of("r1m0")[-1] == "CellFinished"  # ... reaches the views as the grid's
     assert result.counts == Counts(done=3, total=3) == session.counts
     grid_agrees(session, result.counts)
@@ -208,9 +208,9 @@ async def test_cancel_all_then_retry_one() -> None:
     streaming = watch.next(lambda e: isinstance(e, ev.FirstToken))
     ended = watch.ended(primary=True)
     run = session.start(spec_of(["a", "b", "c"], max_concurrency=1))
-    await asyncio.wait_for(streaming, 10)
+    await asyncio.wait_for(streaming, 60)
     session.cancel_all()
-    first = await asyncio.wait_for(ended, 10)
+    first = await asyncio.wait_for(ended, 60)
     assert first.counts == Counts(cancelled=3, total=3)
     reasons = {e.cell_id: e.reason for e in watch.events if isinstance(e, ev.CellCancelled)}
     assert reasons["r1m0"] == reasons["r2m0"] == CANCELLED_BEFORE_START
@@ -218,7 +218,7 @@ async def test_cancel_all_then_retry_one() -> None:
     gate.set()
     again = watch.ended(primary=False)
     assert session.retry("r2m0") is not None
-    result = await asyncio.wait_for(again, 10)
+    result = await asyncio.wait_for(again, 60)
     assert result.counts == Counts(done=1, cancelled=2, total=3)
     grid_agrees(session, result.counts)
     assert history.ended[run.id] == {"r0m0": "cancelled", "r1m0": "cancelled", "r2m0": "done"}
@@ -232,13 +232,13 @@ async def test_retry_of_a_cancelled_cell_while_the_run_goes_on() -> None:
     session.start(spec_of(["a", "b"], max_concurrency=1))
     cancelled = watch.next(lambda e: isinstance(e, ev.CellCancelled))
     session.cancel_cell("r1m0")  # still queued behind r0m0
-    assert (await asyncio.wait_for(cancelled, 10)).reason == CANCELLED_BEFORE_START
+    assert (await asyncio.wait_for(cancelled, 60)).reason == CANCELLED_BEFORE_START
     assert session.retry("r0m0") is None  # still streaming: nothing to retry
     retry_ended = watch.ended(primary=False)
     assert session.retry("r1m0") is not None
     gate.set()
     # Either may end first; each RunEnded carries the counts of its moment.
-    await asyncio.wait_for(asyncio.gather(retry_ended, main_ended), 10)
+    await asyncio.wait_for(asyncio.gather(retry_ended, main_ended), 60)
     assert session.counts == Counts(done=2, total=2) == watch.last_counts()
     grid_agrees(session, session.counts)
 
@@ -277,7 +277,7 @@ async def test_open_a_past_run_while_one_is_live_is_refused_then_works() -> None
         session.open_past(past)
     assert session.past_run is None and session.counts.total == 2
     gate.set()
-    await asyncio.wait_for(ended, 10)
+    await asyncio.wait_for(ended, 60)
     session.open_past(past)
     opened = [e for e in watch.events if isinstance(e, PastRunOpened)]
     # r2m0 never ended (the app stopped): it counts as cancelled.
@@ -295,13 +295,13 @@ async def test_comparison_cancelled_half_way() -> None:
         lambda e: isinstance(e, RunOpened) and e.label == f"comparison: {Strategy.GATHER}"
     )
     task = session.compare(spec)
-    await asyncio.wait_for(third, 20)
+    await asyncio.wait_for(third, 60)
     with pytest.raises(Busy):
         session.start(spec)
     with pytest.raises(Busy, match="comparison"):
         session.retry("r0m0")
     session.cancel_all()
-    results = await asyncio.wait_for(task, 20)
+    results = await asyncio.wait_for(task, 60)
     end = await done
     assert end.cancelled and end.results == results
     assert [r.strategy for r in results] == [Strategy.SYNC, Strategy.SEQUENTIAL, Strategy.GATHER]
@@ -317,7 +317,7 @@ async def test_shutdown_ends_every_cell_and_leaves_no_task() -> None:
     gate = asyncio.Event()
     session, _history, watch = session_of(FakeBackend(Script(chunks=3, pause=gate)))
     session.start(spec_of(["a", "b", "c"]))
-    await asyncio.wait_for(watch.next(lambda e: isinstance(e, ev.FirstToken)), 10)
+    await asyncio.wait_for(watch.next(lambda e: isinstance(e, ev.FirstToken)), 60)
     await session.shutdown()
     assert not session.running
     assert {type(e).__name__ for e in watch.events if isinstance(e, ev.TERMINAL)} == {

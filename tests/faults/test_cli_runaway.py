@@ -97,7 +97,7 @@ def test_a_stop_signal_ends_the_run_like_ctrl_c(
     for result in data["results"]:
         cell = stored.cell(result["cell"])
         assert cell is not None and (cell.status, cell.text) == ("cancelled", result["output"])
-    assert server.wait_for(lambda: server.open_connections == 0, 5)
+    assert server.wait_for(lambda: server.open_connections == 0, 30)
 
 
 def test_a_flood_of_large_events_keeps_the_command_line_memory_bounded(

@@ -423,4 +423,4 @@ def test_a_flood_goes_on_until_the_client_leaves(srv: FakeOpenAIServer) -> None:
             if received > 5_000_000:
                 break
     assert received > 5_000_000
-    assert srv.wait_for(lambda: srv.disconnects == 1, 5)
+    assert srv.wait_for(lambda: srv.disconnects == 1, 30)

@@ -53,7 +53,7 @@ async def test_about_lists_every_version_and_the_data_folder_while_a_run_streams
     dialog = window.findChild(AboutDialog)
     assert dialog is not None and dialog.isVisible() and not dialog.isModal()
     # The run goes on behind the open box and ends on its own.
-    (summary,) = await asyncio.wait_for(finished, 30)
+    (summary,) = await asyncio.wait_for(finished, 60)
     assert summary.done == 2 and dialog.isVisible()
 
     text = dialog.details.text()

@@ -89,7 +89,7 @@ def assert_refused(win: MainWindow, message: str) -> None:
     assert win.statusBar().currentMessage() == f"Cannot run: {message}"
 
 
-async def run_to_the_end(qtbot: QtBot, win: MainWindow, timeout: float = 10.0) -> Any:
+async def run_to_the_end(qtbot: QtBot, win: MainWindow, timeout: float = 60.0) -> Any:
     finished = signal_future(win.run_finished)
     press_ctrl_enter(qtbot, win)
     assert win.running, win.statusBar().currentMessage()
@@ -407,7 +407,7 @@ async def test_unicode_is_intact_in_the_table_prompt_panes_output_and_history(
                 )
             ]
         )
-        summary = await run_to_the_end(qtbot, window, timeout=20)
+        summary = await run_to_the_end(qtbot, window, timeout=60)
     assert summary.done == len(UNICODE)
 
     run = window.current_run
@@ -588,7 +588,7 @@ async def test_a_web_server_that_is_not_an_openai_api(
         f"(no model list at {html_server}/models)."
     )
 
-    summary = await run_to_the_end(qtbot, window, timeout=20)
+    summary = await run_to_the_end(qtbot, window, timeout=60)
     assert summary.failed == 1
     error = window.grid.cell_error("r0m0")
     assert window.grid.cell_status("r0m0") == "failed"

@@ -64,7 +64,7 @@ async def test_each_pane_says_how_its_answer_ended(
     finished = signal_future(window.run_finished)
     run = window.start_run()
     assert run is not None
-    summary = (await asyncio.wait_for(finished, 30))[0]
+    summary = (await asyncio.wait_for(finished, 60))[0]
     assert (summary.done, summary.failed) == (3, 1)
 
     def footer(row: int) -> str:

@@ -228,8 +228,8 @@ async def test_run_pressed_before_the_engine_is_ready_starts_once_it_is(
     assert window.run_action.text() == "Starting…"
 
     imports_done.set()
-    (run,) = await asyncio.wait_for(started, 10)
+    (run,) = await asyncio.wait_for(started, 60)
     assert window.current_run is run
-    (summary,) = await asyncio.wait_for(finished, 10)
+    (summary,) = await asyncio.wait_for(finished, 60)
     assert summary.done == 2 and window.run_action.isEnabled()
     assert [window.grid.cell_status(c) for c in ("r0m0", "r1m0")] == ["done", "done"]

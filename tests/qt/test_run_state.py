@@ -65,7 +65,7 @@ def grid_tally(win: MainWindow, rows: int) -> dict[str, int]:
 
 
 async def history_record(win: MainWindow, run_id: str) -> object:
-    await until(lambda: any(r.id == run_id for r in win.history_panel.records()), timeout=10)
+    await until(lambda: any(r.id == run_id for r in win.history_panel.records()), timeout=60)
     return next(r for r in win.history_panel.records() if r.id == run_id)
 
 
@@ -94,10 +94,10 @@ async def test_retry_of_a_cancelled_cell_during_the_run_works_and_everything_agr
 
     window.grid.retry_requested.emit("r2m0")  # the run is still going
     await until(lambda: window.grid.cell_status("r2m0") != "cancelled")
-    await until(lambda: window.grid.cell_status("r2m0") == "done", timeout=10)
+    await until(lambda: window.grid.cell_status("r2m0") == "done")
     assert "moth" in window.grid.cell_text("r2m0").lower()
-    await asyncio.wait_for(finished, 15)
-    await until(lambda: not window.running, timeout=10)
+    await asyncio.wait_for(finished, 60)
+    await until(lambda: not window.running)
 
     assert grid_tally(window, 3) == {"done": 3, "failed": 0, "cancelled": 0}
     agrees(window, 3)
@@ -107,7 +107,7 @@ async def test_retry_of_a_cancelled_cell_during_the_run_works_and_everything_agr
             r.id == run.id and (r.done, r.failed, r.cancelled) == (3, 0, 0)
             for r in window.history_panel.records()
         ),
-        timeout=10,
+        timeout=60,
     )
 
 
@@ -118,22 +118,24 @@ async def test_retry_after_the_run_moves_the_gauges_progress_status_and_history(
     finished = signal_future(window.run_finished)
     run = window.start_run()
     assert run is not None
-    await asyncio.wait_for(finished, 10)
+    await asyncio.wait_for(finished, 60)
     agrees(window, 2)
     assert gauges(window)["failed"] == 2
 
     window.models.set_profiles([sim("flaky")])  # the server recovered; Retry on one pane
     window.grid.retry_requested.emit("r1m0")
-    await until(lambda: window.grid.cell_status("r1m0") == "done", timeout=10)
-    await until(lambda: not window.running, timeout=10)
+    await until(lambda: window.grid.cell_status("r1m0") == "done")
+    await until(lambda: not window.running)
     assert grid_tally(window, 2) == {"done": 1, "failed": 1, "cancelled": 0}
+    # The status bar speaks once the retry's cells are stored (the session flushes the
+    # history before it reports the run ended), which may come after the grid's repaint.
+    await until(lambda: "1 done, 1 failed, 0 cancelled" in window.statusBar().currentMessage())
     agrees(window, 2)
-    assert "1 done, 1 failed, 0 cancelled" in window.statusBar().currentMessage()
     await until(
         lambda: any(
             r.id == run.id and (r.done, r.failed) == (1, 1) for r in window.history_panel.records()
         ),
-        timeout=10,
+        timeout=60,
     )
 
 
@@ -144,16 +146,16 @@ async def test_opening_a_past_run_resets_the_dock_progress_and_status_bar(
     finished = signal_future(window.run_finished)
     first = window.start_run()
     assert first is not None
-    await asyncio.wait_for(finished, 10)
+    await asyncio.wait_for(finished, 60)
 
     # A second run, cancelled while its first cell streams: the others never started.
     setup(window, ["tides", "waves", "foam", "salt"], sim("slow", latency=4.0), max_concurrency=1)
     finished = signal_future(window.run_finished)
     second = window.start_run()
     assert second is not None
-    await until(lambda: len(window.grid.cell_text("r0m0")) > 3, timeout=10)
+    await until(lambda: len(window.grid.cell_text("r0m0")) > 3, timeout=60)
     window.cancel_all()
-    await asyncio.wait_for(finished, 10)
+    await asyncio.wait_for(finished, 60)
     assert window.grid.cell_error("r1m0") == CANCELLED_BEFORE_START
     assert "partial text kept" in window.grid.cell_error("r0m0")
     agrees(window, 4)

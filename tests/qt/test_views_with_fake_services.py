@@ -72,7 +72,7 @@ async def test_the_history_tab_lists_opens_exports_and_deletes_through_its_servi
     panel.select("b")
     opened = signal_future(panel.open_requested)
     panel.open_button.click()
-    (run,) = await asyncio.wait_for(opened, 5)
+    (run,) = await asyncio.wait_for(opened, 60)
     assert run.id == "b"
 
     await panel.export_to(run, "csv", "/tmp/out.csv")

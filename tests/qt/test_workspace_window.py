@@ -107,7 +107,7 @@ async def test_edits_are_saved_once_after_a_pause_off_the_gui_thread_and_come_ba
     saved = signal_future(win.workspace.saved)
     edit_everything(win)
     win.workspace.set_theme("dark")
-    await asyncio.wait_for(saved, 20)
+    await asyncio.wait_for(saved, 60)
     # Debounced: a burst of edits is one write, in a worker thread.
     assert len(store.threads) == 1
     assert store.threads[0] is not threading.main_thread()
