@@ -15,50 +15,33 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QTimer, Signal, qVersion
+from PySide6.QtCore import Signal, qVersion
 from PySide6.QtGui import QCloseEvent, QPaintEvent
 from PySide6.QtWidgets import QMainWindow, QWidget
 
 from gui.about import about_info
-from gui.compat.gc_policy import defer_full_collections
-from gui.core import events as ev
 from gui.core.errors import SpecError, TemplateError
 from gui.core.runner import Run
 from gui.core.session import (
     Busy,
-    ComparisonEnded,
-    ComparisonStarted,
-    Counts,
-    CountsChanged,
-    PastRunOpened,
-    RetryQueued,
-    RunEnded,
-    RunOpened,
     Session,
-    SessionEvent,
-    StrategyMeasured,
-    StrategyStarted,
 )
-from gui.core.spec import CellId, ModelProfile, ProviderKind, RunSpec, make_spec
+from gui.core.spec import ModelProfile, RunSpec
 from gui.core.tasks import TaskOwner
-from gui.qt.bridge import RunBridge
+from gui.qt.run_display import RunDisplay
 from gui.qt.services import Services, default_services
 from gui.qt.views.about import show_about
 from gui.qt.views.code_view import CodeView
-from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.debug_log import AsyncioDebugPanel
 from gui.qt.views.demos_menu import DemosMenu
 from gui.qt.views.export_menu import ExportMenu
 from gui.qt.views.history_panel import HistoryPanel
-from gui.qt.views.inputs_table import InputsTable
-from gui.qt.views.models_panel import ModelsPanel
-from gui.qt.views.prompt_editor import PromptEditor
 from gui.qt.views.providers_panel import ProvidersPanel
 from gui.qt.views.results_page import ResultsPage
 from gui.qt.views.run_controls import RunControls
+from gui.qt.views.run_editors import RunEditors
 from gui.qt.views.window_layout import Menus, add_dock, build_body, build_menus
 from gui.qt.views.workspace_binding import WorkspaceBinding
 from gui.qt.warmup import Warmup
@@ -123,29 +106,18 @@ class MainWindow(QMainWindow):
         self._history_wired = False
         self.session = Session(self._ensure_backend, self.ensure_history)
         self.lag = LagMeter(parent=self)
-        self._bridge = RunBridge(self)
-        self._bridge.frame_flushed.connect(self._on_bridge_frame_flushed)
-        self._to_bridge = self._bridge.subscriber()
-        self.session.subscribe(self._on_session_event)
         self._build_ui()
-        # The clock only: elapsed time, the timeline's "now", the lag label. Counts come
-        # from the session's events.
-        self._clock = QTimer(self)
-        self._clock.setInterval(200)
-        self._clock.timeout.connect(self._on_clock_timeout)
 
     # ------------------------------------------------------------------ building
 
     def _build_ui(self) -> None:
         self.setWindowTitle("Fanout Studio")
         self.resize(1360, 860)
-        self.prompt = PromptEditor()
-        self.inputs = InputsTable()
-        self.models = ModelsPanel()
+        self.editors = e = RunEditors()
+        self.prompt, self.inputs, self.models, self.limits = e.prompt, e.inputs, e.models, e.limits
         self.results = ResultsPage()
         self.grid = self.results.grid
         self.past_banner, self.past_label = self.results.past_banner, self.results.past_label
-        self.limits = ConcurrencyPanel()
         self.timeline = TimelineWidget()
         self.chart = StrategyChart()
         self.code = CodeView()
@@ -191,6 +163,20 @@ class MainWindow(QMainWindow):
             store=self._workspace_store,
         )
         self.workspace.theme_menu(menus.view)
+        self.display = RunDisplay(
+            self.session,
+            self.lag,
+            lambda: self._closing,
+            results=self.results,
+            timeline=self.timeline,
+            chart=self.chart,
+            code=self.code,
+            tabs=self.tabs,
+            controls=c,
+            limits=self.limits,
+            history_panel=self.history_panel,
+            parent=self,
+        )
         self._wire(menus)
 
     def _wire(self, menus: Menus) -> None:
@@ -204,8 +190,6 @@ class MainWindow(QMainWindow):
         self.lag.updated.connect(self._on_lag_updated)
         self.lag.froze.connect(self.controls.show_freeze)
         self.prompt.run_requested.connect(self._on_run_action_triggered)
-        self.prompt.variables_changed.connect(self.inputs.set_variables)
-        self.inputs.columns_changed.connect(self.prompt.set_columns)
         self.grid.cancel_requested.connect(self.session.cancel_cell)
         self.grid.retry_requested.connect(self._on_grid_retry_requested)
         self.results.again_requested.connect(self._on_results_again_requested)
@@ -221,8 +205,9 @@ class MainWindow(QMainWindow):
         for notices in (self.providers.notice, self.workspace.notice, self.demos_menu.failed):
             notices.connect(self._on_providers_notice)
         self.export_menu.notice.connect(self.statusBar().showMessage)
-        self.inputs.set_variables(self.prompt.variables())
-        self.prompt.set_columns(self.inputs.columns())
+        self.display.run_finished.connect(self.run_finished)
+        self.display.comparison_finished.connect(self.comparison_finished)
+        self.editors.sync()
 
     # ------------------------------------------------------------------ public API
 
@@ -238,46 +223,16 @@ class MainWindow(QMainWindow):
 
     def load_preset(self, preset: Preset) -> None:
         """Fill every input from a demo preset."""
-        self.prompt.set_template(preset.template)
-        self.inputs.set_variables(self.prompt.variables())
-        self.inputs.set_rows(list(preset.rows))
-        self.models.set_profiles(list(preset.models))
-        self.limits.set_strategy(preset.strategy)
-        self.limits.set_limits(preset.limits)
+        self.editors.load_preset(preset)
         self.statusBar().showMessage(f"Loaded demo: {preset.title}", 5000)
 
     def load_spec(self, spec: RunSpec) -> None:
         """Fill the editors from ``spec`` (a past run to run again)."""
-        self.prompt.set_template(spec.template)
-        self.prompt.set_system(spec.system or "")
-        self.inputs.set_variables(self.prompt.variables())
-        self.inputs.set_rows([dict(r) for r in spec.rows])
-        self.models.set_profiles(list(spec.models))
-        self.limits.set_strategy(spec.strategy)
-        self.limits.set_limits(spec.limits)
+        self.editors.load_spec(spec)
 
     def build_spec(self) -> RunSpec:
-        """The run the widgets describe.
-
-        Raises:
-            TemplateError: the template or inputs cannot make prompts.
-            SpecError: no models, a bad profile, or an out-of-range limit.
-        """
-        issue = self.prompt.blocking_issue()
-        if issue:
-            raise TemplateError(issue)
-        models_issue = self.models.issue()
-        if models_issue:
-            raise SpecError(models_issue)
-        spec = make_spec(
-            self.prompt.template(),
-            self.inputs.rows(),
-            self.models.profiles(),
-            self.limits.strategy(),
-            self.limits.limits(),
-        )
-        system = self.prompt.system()
-        return replace(spec, system=system) if system else spec
+        """The run the widgets describe (:meth:`RunEditors.build_spec`, which may raise)."""
+        return self.editors.build_spec()
 
     def start_run(self) -> Run | None:
         """Start the run the widgets describe; show why not inline if it cannot start.
@@ -367,8 +322,7 @@ class MainWindow(QMainWindow):
             await asyncio.wait_for(self.services.history.close(), 3.0)
         except Exception:
             log.exception("closing the history failed")
-        self._bridge.flush()
-        self._bridge.close()
+        self.display.close()
         self.lag.stop()
         aclose = getattr(self._backend, "aclose", None)
         if aclose is not None:
@@ -377,90 +331,6 @@ class MainWindow(QMainWindow):
             except Exception:
                 log.exception("closing HTTP connections failed")
 
-    # ------------------------------------------------------------------ session events
-
-    def _on_session_event(self, event: ev.Event | SessionEvent) -> None:
-        kind = type(event)  # a text chunk per token comes here: the cheapest test first
-        if kind is ev.TextChunk or kind is CountsChanged or isinstance(event, ev.Event):
-            self._to_bridge(event)  # type: ignore[arg-type]  # CountsChanged, checked above
-            return
-        self._bridge.flush()  # what came before is drawn first, in order
-        if isinstance(event, RunOpened):
-            self._on_session_run_opened(event)
-        elif isinstance(event, RetryQueued):
-            self.results.retry_queued(event.cell_id)
-            self._set_running(True)
-            self.lag.start()
-        elif isinstance(event, RunEnded):
-            self._on_session_run_ended(event)
-        elif isinstance(event, PastRunOpened):
-            self._on_session_past_run_opened(event)
-        elif isinstance(event, ComparisonStarted):
-            self.chart.set_pending([s.value for s in event.strategies], requests=event.requests)
-            self.tabs.setCurrentWidget(self.chart)
-            self.compare_action.setEnabled(False)
-        elif isinstance(event, StrategyStarted):
-            self.chart.set_running(event.strategy.value if event.strategy else None)
-        elif isinstance(event, StrategyMeasured):
-            r = event.result
-            self.chart.set_result(r.strategy.value, r.wall, r.ideal, r.done, r.failed)
-        elif isinstance(event, ComparisonEnded):
-            self.compare_action.setEnabled(True)
-            if not self._closing:
-                self.comparison_finished.emit(list(event.results))
-
-    def _on_session_run_opened(self, event: RunOpened) -> None:
-        run = event.run
-        self.timeline.reset(self.results.show_run(run))
-        if self.tabs.currentWidget() is self.code:  # else built when the tab is shown (~0.1 s
-            self.code.set_spec(run.spec)  # for 10,000 rows: not on every run start)
-        self._show_counts(self.session.counts)
-        self._set_running(True)
-        self.lag.start()
-        self.lag.reset()
-
-    def _on_session_run_ended(self, event: RunEnded) -> None:
-        self.timeline.finish()
-        self._set_running(self.session.running)
-        self._show_counts(event.counts)
-        self._on_clock_timeout()
-        if not self._closing:
-            self.history_panel.refresh()
-        self.controls.show_run_ended(event, self.lag.stats())
-        if event.error is None and event.primary and event.summary is not None:
-            self.run_finished.emit(event.summary)
-
-    def _on_session_past_run_opened(self, event: PastRunOpened) -> None:
-        past = event.past
-        self.results.show_past(past, event.counts)
-        self.timeline.reset([])
-        self._show_counts(event.counts)
-        self.controls.show_past(event)
-        self.tabs.setCurrentIndex(0)
-
-    def _on_bridge_frame_flushed(self, texts: dict[str, str], events: list[Any]) -> None:
-        counts = events.pop() if events and isinstance(events[-1], CountsChanged) else None
-        self.results.apply_frame(texts, events, self.session.run_strategy)
-        if events:
-            self.timeline.apply_events(events)
-        if counts is not None:
-            self._show_counts(counts.counts)
-
-    def _show_counts(self, c: Counts) -> None:
-        """Gauges, progress bar and status counts: once per frame at most."""
-        self.limits.set_gauges(c.in_flight, c.waiting, c.done, c.failed, c.cancelled, c.total)
-        self.controls.show_counts(c, self.running)
-
-    def _set_running(self, running: bool) -> None:
-        defer_full_collections(running)  # the gc-policy hook (gui/compat)
-        self.controls.set_running(running)
-        self.limits.set_run_active(running)
-        if running:
-            if not self._clock.isActive():
-                self._clock.start()
-        else:
-            self._clock.stop()
-
     # ------------------------------------------------------------------ slots
 
     def _on_run_action_triggered(self) -> None:
@@ -468,14 +338,6 @@ class MainWindow(QMainWindow):
 
     def _on_compare_action_triggered(self) -> None:
         self.start_comparison()
-
-    def _on_clock_timeout(self) -> None:
-        if self.session.current_run is None:
-            return
-        elapsed = self.session.elapsed()
-        if self.running:
-            self.timeline.set_now(elapsed)
-        self.controls.show_clock(elapsed, self.lag.recent())
 
     def _on_tabs_current_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.code:
@@ -562,11 +424,8 @@ class MainWindow(QMainWindow):
     def _on_grid_retry_requested(self, cell_id: str) -> None:
         if self._closing:
             return
-        # The column's current settings: a user who fixed a model name or URL expects Retry
-        # to use the fix; with the column gone, the cell's original profile.
-        current = self.models.profiles()
-        col = CellId.parse(cell_id).col
-        model = current[col] if col < len(current) else None
+        # The column's current settings (a fix the user made), or the cell's own profile.
+        model = self.editors.column_model(cell_id)
         try:
             retried = self.session.retry(cell_id, model=model, limits=self.limits.limits())
         except Busy as exc:
@@ -581,13 +440,10 @@ class MainWindow(QMainWindow):
         """The spec to start now, or ``None`` with the reason shown inline and in the status bar."""
         if self.running or self._closing or self.warmup.queued:
             return None
-        try:
-            spec = self.build_spec()
-        except (TemplateError, SpecError) as exc:
-            self.prompt.show_issue(str(exc))
-            self.statusBar().showMessage(f"Cannot {verb}: {exc}", 8000)
+        spec = self.editors.checked_spec()
+        if isinstance(spec, str):
+            self.statusBar().showMessage(f"Cannot {verb}: {spec}", 8000)
             return None
-        self.prompt.show_issue(None)
         return spec
 
     def _on_history_opened(self, task: asyncio.Task[History]) -> None:
@@ -617,7 +473,7 @@ class MainWindow(QMainWindow):
         worker thread at a time. Returns the import task."""
         self.lag.begin_quiet()  # our own start-up work is measured, not announced as a freeze
         # A restored workspace may open with OpenAI columns: import their client now too.
-        task = self.warmup.start(openai=self._uses_openai())
+        task = self.warmup.start(openai=self.editors.uses_openai())
         self.models.profiles_changed.connect(self._on_models_profiles_changed)
         self._tasks.spawn(self._load_state(), "fanout-load-state")
         return task
@@ -629,11 +485,8 @@ class MainWindow(QMainWindow):
         finally:
             self.lag.end_quiet()  # start-up is over: freezes from now on are announced
 
-    def _uses_openai(self) -> bool:
-        return any(p.provider is ProviderKind.OPENAI for p in self.models.profiles())
-
     def _on_models_profiles_changed(self) -> None:
-        if not self._closing and self._uses_openai():
+        if not self._closing and self.editors.uses_openai():
             self.warmup.want_openai()
 
     def paintEvent(self, event: QPaintEvent) -> None:
