@@ -33,8 +33,9 @@ _ENGINE_MODULES = (
 def _find_keyring() -> None:
     """Let keyring find its backends now, on the warm-up's thread.
 
-    Its entry-point scan is pure Python and slow (see docs/performance-notes.md); done here,
-    it does not run on the profiles' worker thread while a first run starts.
+    Its entry-point scan is pure Python and holds the GIL long enough to delay a run's start
+    visibly (docs/runtime.md); done here, it does not run on the profiles' worker thread
+    while a first run starts.
     """
     import keyring
 
@@ -85,8 +86,8 @@ class Warmup:
         """Wait for the warm-up imports (if any are running).
 
         Imports in two worker threads at once (LangChain's in one, SQLite's or keyring's in
-        another) met shiboken's import hook, which inspects every new module, and now and then
-        left pydantic half-imported for the whole process ("partially initialized module"):
+        another) met shiboken's import hook, which inspects every new module, and in a fair
+        share of start-ups (docs/performance-notes.md) left pydantic half-imported for the whole process ("partially initialized module"):
         background imports run one after another, so other imports wait here.
         """
         task = self.task
