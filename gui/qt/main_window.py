@@ -1,11 +1,11 @@
-"""The main window: wiring between the widgets and the session, nothing more.
+"""The main window: it builds the parts and wires them, nothing more.
 
-Data flows one way: the editors build a :class:`~gui.core.spec.RunSpec`, the
-:class:`~gui.core.session.Session` runs it (and retries, comparisons, past runs) and reports
-plain events; :class:`~gui.qt.bridge.RunBridge` coalesces the per-cell ones per frame and
-:meth:`MainWindow._on_bridge_frame_flushed` hands each frame to the views that draw runs
-(the results page and the timeline apply events themselves). The counts the gauges show
-come from those events too. Storage is reached through the services of
+Data flows one way: the editors (:mod:`gui.qt.views.run_editors`) build a
+:class:`~gui.core.spec.RunSpec`; :mod:`gui.qt.run_commands` hands it to the
+:class:`~gui.core.session.Session`, which runs it (and retries, comparisons, past runs) and
+reports plain events; :mod:`gui.qt.run_display` draws them on the views, per frame through
+:class:`~gui.qt.bridge.RunBridge`. The engine's warm-up is :mod:`gui.qt.warmup`; where the
+parts sit is :mod:`gui.qt.views.window_layout`. Storage is reached through the services of
 :mod:`gui.qt.services`. Nothing here blocks the loop; every task started here is owned.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal, qVersion
@@ -24,12 +24,10 @@ from PySide6.QtWidgets import QMainWindow, QWidget
 from gui.about import about_info
 from gui.core.errors import SpecError, TemplateError
 from gui.core.runner import Run
-from gui.core.session import (
-    Busy,
-    Session,
-)
+from gui.core.session import Session
 from gui.core.spec import ModelProfile, RunSpec
 from gui.core.tasks import TaskOwner
+from gui.qt.run_commands import RunCommands
 from gui.qt.run_display import RunDisplay
 from gui.qt.services import Services, default_services
 from gui.qt.views.about import show_about
@@ -60,6 +58,14 @@ if TYPE_CHECKING:
     from gui.storage.workspace import WorkspaceStore
 
 log = logging.getLogger(__name__)
+
+
+async def _bounded(step: Awaitable[object], seconds: float, what: str) -> None:
+    """A shutdown step that may fail or hang without stopping the ones after it."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except Exception:
+        log.exception("%s failed", what)
 
 
 class MainWindow(QMainWindow):
@@ -163,6 +169,16 @@ class MainWindow(QMainWindow):
             store=self._workspace_store,
         )
         self.workspace.theme_menu(menus.view)
+        self.commands = RunCommands(
+            self.session,
+            e,
+            c,
+            self.warmup,
+            self._tasks,
+            self.statusBar().showMessage,
+            lambda: self._closing,
+            self.run_queued_started.emit,
+        )
         self.display = RunDisplay(
             self.session,
             self.lag,
@@ -187,21 +203,20 @@ class MainWindow(QMainWindow):
         self.run_action.triggered.connect(self._on_run_action_triggered)
         self.cancel_action.triggered.connect(self.cancel_all)
         self.compare_action.triggered.connect(self._on_compare_action_triggered)
-        self.lag.updated.connect(self._on_lag_updated)
         self.lag.froze.connect(self.controls.show_freeze)
         self.prompt.run_requested.connect(self._on_run_action_triggered)
         self.grid.cancel_requested.connect(self.session.cancel_cell)
-        self.grid.retry_requested.connect(self._on_grid_retry_requested)
+        self.grid.retry_requested.connect(self.commands.retry)
         self.results.again_requested.connect(self._on_results_again_requested)
         self.results.close_requested.connect(self._on_results_close_requested)
-        self.limits.limits_changed.connect(self._on_limits_limits_changed)
+        self.limits.limits_changed.connect(self.commands.set_limits)
         self.providers.profiles_saved.connect(self.models.set_saved_profiles)
         self.providers.use_requested.connect(self._on_providers_use_requested)
         self.models.save_profile_requested.connect(self._on_models_save_profile_requested)
         self.history_panel.open_requested.connect(self.show_past_run)
         self.history_panel.rerun_requested.connect(self._on_history_rerun_requested)
-        self.history_panel.load_requested.connect(self._on_history_load_requested)
-        self.demos_menu.chosen.connect(self._on_demos_menu_chosen)
+        self.history_panel.load_requested.connect(self.commands.load)
+        self.demos_menu.chosen.connect(self.commands.run_demo)
         for notices in (self.providers.notice, self.workspace.notice, self.demos_menu.failed):
             notices.connect(self._on_providers_notice)
         self.export_menu.notice.connect(self.statusBar().showMessage)
@@ -223,8 +238,7 @@ class MainWindow(QMainWindow):
 
     def load_preset(self, preset: Preset) -> None:
         """Fill every input from a demo preset."""
-        self.editors.load_preset(preset)
-        self.statusBar().showMessage(f"Loaded demo: {preset.title}", 5000)
+        self.commands.load_preset(preset)
 
     def load_spec(self, spec: RunSpec) -> None:
         """Fill the editors from ``spec`` (a past run to run again)."""
@@ -238,55 +252,17 @@ class MainWindow(QMainWindow):
         """Start the run the widgets describe; show why not inline if it cannot start.
 
         Pressed while the warm-up still imports the engine, the run is queued (``None`` is
-        returned) and starts when the imports are done: importing on the GUI thread, or
-        waiting there for the worker's import lock, would freeze the window.
+        returned; :attr:`run_queued_started` tells when it starts).
         """
-        spec = self._runnable_spec("run")
-        if spec is None:
-            return None
-        if self.warmup.importing:
-            self.warmup.queue(lambda: self._start_when_ready(spec))
-            return None
-        try:
-            return self.session.start(spec, block_loop=self.block_action.isChecked())
-        except Busy as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            return None
-
-    async def _start_when_ready(self, spec: RunSpec) -> None:
-        self.controls.show_starting()
-        try:
-            await self.warmup.settled()
-        finally:
-            self.controls.end_starting(self.running)
-        if self._closing or self.running:
-            return
-        try:
-            run = self.session.start(spec, block_loop=self.block_action.isChecked())
-        except Busy as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            return
-        self.run_queued_started.emit(run)
+        return self.commands.start_run()
 
     def start_comparison(self) -> asyncio.Task[Any] | None:
         """Run the current cells through every strategy, one after another, charting each."""
-        spec = self._runnable_spec("compare")
-        if spec is None:
-            return None
-        try:
-            return self.session.compare(spec)
-        except Busy as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            return None
+        return self.commands.start_comparison()
 
     def show_past_run(self, stored: StoredRun) -> bool:
         """Show a run from the history in the grid, read-only; ``False`` while a run is on."""
-        try:
-            self.session.open_past(stored)
-        except Busy as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            return False
-        return True
+        return self.commands.show_past_run(stored)
 
     def cancel_all(self) -> None:
         """Cancel every cell of every run in progress (partial text is kept)."""
@@ -311,25 +287,18 @@ class MainWindow(QMainWindow):
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=0.2)
-        try:  # the last edits and the window's final geometry
-            await asyncio.wait_for(self.workspace.flush(), 3.0)
-        except Exception:
-            log.exception("saving the workspace failed")
+        # The last edits and the window's final geometry.
+        await _bounded(self.workspace.flush(), 3.0, "saving the workspace")
         self.demos_menu.shutdown()
         self.providers.shutdown()
         self.history_panel.shutdown()
-        try:  # flushes the cells that ended while closing, marks unfinished runs
-            await asyncio.wait_for(self.services.history.close(), 3.0)
-        except Exception:
-            log.exception("closing the history failed")
+        # Flushes the cells that ended while closing, marks unfinished runs.
+        await _bounded(self.services.history.close(), 3.0, "closing the history")
         self.display.close()
         self.lag.stop()
         aclose = getattr(self._backend, "aclose", None)
         if aclose is not None:
-            try:
-                await asyncio.wait_for(aclose(), 0.3)
-            except Exception:
-                log.exception("closing HTTP connections failed")
+            await _bounded(aclose(), 0.3, "closing HTTP connections")
 
     # ------------------------------------------------------------------ slots
 
@@ -350,43 +319,15 @@ class MainWindow(QMainWindow):
             except (TemplateError, SpecError) as exc:
                 self.code.set_spec(None, str(exc))
 
-    def _on_lag_updated(self) -> None:
-        self.controls.sparkline.set_samples(self.lag.recent())
-
     def _on_history_action_triggered(self) -> None:
         self.tabs.setCurrentWidget(self.history_panel)
 
     def _on_history_rerun_requested(self, stored: StoredRun) -> None:
-        if self.running:
-            self.statusBar().showMessage("A run is in progress: cancel it or let it finish.", 8000)
-            return
-        self.load_spec(stored.spec)
-        if self.start_run() is not None:
+        if self.commands.rerun(stored):
             self.tabs.setCurrentIndex(0)
-
-    def _on_history_load_requested(self, stored: StoredRun) -> None:
-        self.load_spec(stored.spec)  # only the editors: a run in progress goes on
-        self.statusBar().showMessage(
-            f"Loaded run {stored.id} into the editors: change what you like, then Run.", 8000
-        )
 
     def _on_about_action_triggered(self) -> None:
         show_about(self, about_info(qt_version=qVersion()))
-
-    def _on_demos_menu_chosen(self, preset: Preset) -> None:
-        if self.running or self._closing:
-            self.statusBar().showMessage("A run is in progress: cancel it or let it finish.", 8000)
-            return
-        self.load_preset(preset)
-
-        async def start() -> None:
-            await self.warmup.settled()  # the backend imports off the GUI thread first
-            if preset.compare:
-                self.start_comparison()
-            else:
-                self.start_run()
-
-        self._tasks.spawn(start(), "fanout-demo")
 
     def _on_results_again_requested(self) -> None:
         past = self.session.past_run
@@ -410,41 +351,6 @@ class MainWindow(QMainWindow):
         self.profiles_dock.show()
         self.profiles_dock.raise_()
         self.providers.start_from(profile)
-
-    def _on_limits_limits_changed(self, changes: dict[str, Any]) -> None:
-        try:
-            applied = self.session.set_limits(**changes)
-        except SpecError as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            return
-        if applied:
-            pretty = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changes.items())
-            self.statusBar().showMessage(f"Applied live: {pretty} (cells not yet started)", 4000)
-
-    def _on_grid_retry_requested(self, cell_id: str) -> None:
-        if self._closing:
-            return
-        # The column's current settings (a fix the user made), or the cell's own profile.
-        model = self.editors.column_model(cell_id)
-        try:
-            retried = self.session.retry(cell_id, model=model, limits=self.limits.limits())
-        except Busy as exc:
-            self.statusBar().showMessage(str(exc), 6000)
-            return
-        if retried is None:
-            self.statusBar().showMessage("This cell is still running: cancel it first.", 6000)
-
-    # ------------------------------------------------------------------ internals
-
-    def _runnable_spec(self, verb: str) -> RunSpec | None:
-        """The spec to start now, or ``None`` with the reason shown inline and in the status bar."""
-        if self.running or self._closing or self.warmup.queued:
-            return None
-        spec = self.editors.checked_spec()
-        if isinstance(spec, str):
-            self.statusBar().showMessage(f"Cannot {verb}: {spec}", 8000)
-            return None
-        return spec
 
     def _on_history_opened(self, task: asyncio.Task[History]) -> None:
         if task.cancelled() or self._closing:

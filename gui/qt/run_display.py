@@ -6,7 +6,8 @@ frame; each frame goes to the views that draw runs (the results page and the tim
 the events themselves) and its last counts to the gauges. Structural session events (a run
 opened, a retry queued, a run ended, a past run opened, comparison steps) are applied at
 once, after the bridge has drawn what came before them. It also keeps the clock of a run in
-progress and, through the gc-policy hook, holds full collections back while one runs.
+progress, feeds the lag sparkline and, through the gc-policy hook, holds full collections
+back while a run is on.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class RunDisplay(QObject):
         self._clock = QTimer(self)
         self._clock.setInterval(200)
         self._clock.timeout.connect(self._on_clock_timeout)
+        lag.updated.connect(self._on_lag_updated)
         session.subscribe(self._on_session_event)
 
     def close(self) -> None:
@@ -182,6 +184,9 @@ class RunDisplay(QObject):
                 self._clock.start()
         else:
             self._clock.stop()
+
+    def _on_lag_updated(self) -> None:
+        self._controls.sparkline.set_samples(self._lag.recent())
 
     def _on_clock_timeout(self) -> None:
         if self._session.current_run is None:
