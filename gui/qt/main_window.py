@@ -22,7 +22,6 @@ from PySide6.QtGui import QCloseEvent, QPaintEvent
 from PySide6.QtWidgets import QMainWindow, QWidget
 
 from gui.about import about_info
-from gui.core.errors import SpecError, TemplateError
 from gui.core.runner import Run
 from gui.core.session import Session
 from gui.core.spec import ModelProfile, RunSpec
@@ -191,6 +190,7 @@ class MainWindow(QMainWindow):
             controls=c,
             limits=self.limits,
             history_panel=self.history_panel,
+            current_spec=e.build_spec,
             parent=self,
         )
         self._wire(menus)
@@ -199,7 +199,6 @@ class MainWindow(QMainWindow):
         menus.quit.triggered.connect(self.close)
         menus.history.triggered.connect(self._on_history_action_triggered)
         self.about_action.triggered.connect(self._on_about_action_triggered)
-        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.run_action.triggered.connect(self._on_run_action_triggered)
         self.cancel_action.triggered.connect(self.cancel_all)
         self.compare_action.triggered.connect(self._on_compare_action_triggered)
@@ -208,7 +207,7 @@ class MainWindow(QMainWindow):
         self.grid.cancel_requested.connect(self.session.cancel_cell)
         self.grid.retry_requested.connect(self.commands.retry)
         self.results.again_requested.connect(self._on_results_again_requested)
-        self.results.close_requested.connect(self._on_results_close_requested)
+        self.results.close_requested.connect(self.display.close_past)
         self.limits.limits_changed.connect(self.commands.set_limits)
         self.providers.profiles_saved.connect(self.models.set_saved_profiles)
         self.providers.use_requested.connect(self._on_providers_use_requested)
@@ -308,17 +307,6 @@ class MainWindow(QMainWindow):
     def _on_compare_action_triggered(self) -> None:
         self.start_comparison()
 
-    def _on_tabs_current_changed(self, _index: int) -> None:
-        if self.tabs.currentWidget() is self.code:
-            past = self.session.past_run
-            if past is not None:
-                self.code.set_spec(past.spec)
-                return
-            try:
-                self.code.set_spec(self.build_spec())
-            except (TemplateError, SpecError) as exc:
-                self.code.set_spec(None, str(exc))
-
     def _on_history_action_triggered(self) -> None:
         self.tabs.setCurrentWidget(self.history_panel)
 
@@ -333,12 +321,6 @@ class MainWindow(QMainWindow):
         past = self.session.past_run
         if past is not None:
             self._on_history_rerun_requested(past)  # type: ignore[arg-type]
-
-    def _on_results_close_requested(self) -> None:
-        self.session.close_past()
-        self.results.leave_past()
-        self.grid.clear_grid()
-        self.code.set_spec(None, "Run something to see its code.")
 
     def _on_providers_use_requested(self, saved: SavedProfile) -> None:
         self.models.add_profile(saved.for_run())

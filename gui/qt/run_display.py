@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QTabWidget
 
 from gui.compat.gc_policy import defer_full_collections
 from gui.core import events as ev
+from gui.core.errors import SpecError, TemplateError
 from gui.core.session import (
     ComparisonEnded,
     ComparisonStarted,
@@ -34,6 +35,7 @@ from gui.core.session import (
     StrategyMeasured,
     StrategyStarted,
 )
+from gui.core.spec import RunSpec
 from gui.qt.bridge import RunBridge
 from gui.qt.views.code_view import CodeView
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
@@ -54,6 +56,8 @@ class RunDisplay(QObject):
         session: Whose events are drawn.
         lag: The loop-lag meter (started with a run, its figures in the status line).
         closing: Whether the window is closing (nothing is announced then).
+        current_spec: The run the editors describe, for the Code tab (raises when they
+            describe none).
 
     Signals:
         run_finished(RunSummary): the shown run (or a comparison step) ended, UI restored.
@@ -77,6 +81,7 @@ class RunDisplay(QObject):
         controls: RunControls,
         limits: ConcurrencyPanel,
         history_panel: HistoryPanel,
+        current_spec: Callable[[], RunSpec],
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -86,6 +91,7 @@ class RunDisplay(QObject):
         self._results, self._timeline, self._chart = results, timeline, chart
         self._code, self._tabs, self._controls = code, tabs, controls
         self._limits, self._history_panel = limits, history_panel
+        self._current_spec = current_spec
         self._bridge = RunBridge(self)
         self._bridge.frame_flushed.connect(self._on_bridge_frame_flushed)
         self._to_bridge = self._bridge.subscriber()
@@ -95,7 +101,15 @@ class RunDisplay(QObject):
         self._clock.setInterval(200)
         self._clock.timeout.connect(self._on_clock_timeout)
         lag.updated.connect(self._on_lag_updated)
+        tabs.currentChanged.connect(self._on_tabs_current_changed)
         session.subscribe(self._on_session_event)
+
+    def close_past(self) -> None:
+        """Leave the past run shown: the grid is empty until the next run."""
+        self._session.close_past()
+        self._results.leave_past()
+        self._results.grid.clear_grid()
+        self._code.set_spec(None, "Run something to see its code.")
 
     def close(self) -> None:
         """Draw what is pending and stop (the window is closing)."""
@@ -184,6 +198,18 @@ class RunDisplay(QObject):
                 self._clock.start()
         else:
             self._clock.stop()
+
+    def _on_tabs_current_changed(self, _index: int) -> None:
+        if self._tabs.currentWidget() is not self._code:
+            return
+        past = self._session.past_run
+        if past is not None:
+            self._code.set_spec(past.spec)
+            return
+        try:
+            self._code.set_spec(self._current_spec())
+        except (TemplateError, SpecError) as exc:
+            self._code.set_spec(None, str(exc))
 
     def _on_lag_updated(self) -> None:
         self._controls.sparkline.set_samples(self._lag.recent())
