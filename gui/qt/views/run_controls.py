@@ -1,10 +1,10 @@
 """The run controls: Run / Cancel all / Compare actions, the toolbar with its progress bar, and
 the status bar's counters (counts, wall clock, loop lag and its sparkline).
 
-The window owns the actions' slots; this view only builds the controls and shows what it
-is told: counts from the session's events, the clock, whether a run is on, and the status
-bar's one-line story of a run (queued behind the warm-up, ended, a past run opened, a
-freeze).
+The window wires the actions to what they do; this view only builds the controls and shows
+what it is told: counts from the session's events, the clock, whether a run is on, and the
+status bar's one-line story of a run (queued behind the warm-up, ended, a past run opened,
+a freeze).
 """
 
 from __future__ import annotations
