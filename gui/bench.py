@@ -364,7 +364,8 @@ def render_ceiling(quick: bool) -> BenchResult:
     """One pane fed as fast as the simulated model can produce tokens.
 
     Once the answer has ended, LangChain's ``BaseChatModel.astream`` merges all its chunks
-    into one message on the loop (about 1.6 µs per chunk); that pause is part of the session.
+    into one message on the loop (a pause that grows with the answer, see
+    docs/performance-notes.md); that pause is part of the session.
     """
     stats, _ = _window(["--demo", "ceiling", "--quit-when-done"])
     tokens, span = stats.get("output_tokens", 0), stats.get("streaming_s", 0.0)

@@ -202,8 +202,8 @@ def api_key_for(profile: ModelProfile, keys: KeySource) -> str | None:
     return value or None
 
 
-# Scanning the whole environment costs ~0.2 ms, and the history writer masks every cell:
-# the scan is kept until the state here or the environment's size changes, or for a second.
+# Scanning the whole environment is not free (docs/performance-notes.md), and the history
+# writer masks every cell: the scan is kept until the state here or the environment's size changes, or for a second.
 _cache: tuple[Any, float, list[str]] | None = None
 
 

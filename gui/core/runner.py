@@ -341,8 +341,8 @@ class Run:
         """Build every column's chain in a worker thread before the first cell starts.
 
         Building is blocking work: the first OpenAI chain of a process imports the HTTP stack
-        and a backend creates its HTTP clients (an SSL context each), ~70 ms in all that froze
-        the loop just as the first cells started. A column whose chain cannot be built is left
+        and a backend creates its HTTP clients (an SSL context each), which froze the loop
+        visibly just as the first cells started (docs/performance-notes.md). A column whose chain cannot be built is left
         to :meth:`_chain`, which tries again inside each of its cells, so every such cell fails
         with the classified error as before.
         """

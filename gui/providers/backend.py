@@ -134,8 +134,8 @@ class FanoutChain:
     and every streaming step in ``_atransform_stream_with_config``, which awaits each chunk
     through a new asyncio task (to carry context variables) and, for tracing, merges the whole
     answer again at each layer when the stream ends. For a streamed answer that is two tasks
-    and four loop callbacks per chunk, and a second merge of every message chunk (~70 ms for
-    60,000 chunks) at the end. Here the prompt is formatted once and the model's own
+    and four loop callbacks per chunk, and a second merge of every message chunk at the end, a
+    visible pause after a long answer (docs/performance-notes.md). Here the prompt is formatted once and the model's own
     ``astream`` is read directly; callbacks still see the run as a chain whose children are
     the prompt and the model (the text parser, a few attribute reads, is not a traced step).
     Same text, chunk for chunk.

@@ -1,7 +1,8 @@
 """Turn provider exceptions (openai, httpx, the simulated model, LangChain) into Failures.
 
 Matching is by duck typing and class name so that this module never imports ``openai``
-or ``httpx`` itself: classifying an error must not cost the 1.7 s ``langchain_openai`` import.
+or ``httpx`` itself: classifying an error must not cost the slow ``langchain_openai`` import
+(its figure is in docs/performance-notes.md).
 """
 
 from __future__ import annotations

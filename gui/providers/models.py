@@ -1,7 +1,8 @@
 """Build LangChain chat models for profiles: the simulated model or any OpenAI-compatible server.
 
 ``langchain_openai`` is imported only when an OpenAI profile is first used: the import alone
-costs about 1.7 s, which must not delay the window.
+takes longer than the window needs to appear (docs/performance-notes.md), so it must not
+delay the window.
 """
 
 from __future__ import annotations

@@ -3,16 +3,16 @@
 qasync turns every ``call_soon`` into a Qt timer of its own (``startTimer(0)``, a timer event,
 ``killTimer``). Every task step and every future wake-up is a ``call_soon``, so a streamed
 chunk that crosses LangChain's ``prompt | model | parser`` (one task per chunk per layer)
-costs four Qt timer round trips, about 19 µs of the 54 µs per chunk measured on this
-machine, and zero-delay timers are not guaranteed to fire in the order they were started
+costs four Qt timer round trips, a third of the chunk's whole cost on the loop (figures in
+docs/runtime.md and docs/performance-notes.md), and zero-delay timers are not guaranteed to fire in the order they were started
 (qasync PR #123 reports them out of order under UI load).
 
 :class:`FanoutEventLoop` keeps qasync for everything else (sockets, delayed timers, threads,
 ``run_forever`` on ``QApplication.exec``) and puts ``call_soon`` callbacks in one deque,
 drained in order by a single zero-interval :class:`QTimer`. One drain runs callbacks until the
 deque is empty or a slice of :data:`SLICE_S` has passed, then returns to Qt, so input, paint
-and the lag heartbeat still run between slices. Same chunk through the same chain: 35 µs, what
-plain asyncio costs.
+and the lag heartbeat still run between slices. The same chunk through the same chain then
+costs what it costs on plain asyncio.
 
 It runs asyncio's private ``Handle._run`` and reads ``Handle._cancelled``, so it is the
 ``fifo-loop`` library hook of :mod:`gui.compat`: :func:`new_event_loop` (what the app and the

@@ -1,11 +1,11 @@
-"""The main window: wiring between the widgets and the session, nothing more.
+"""The main window: it builds the parts and wires them, nothing more.
 
-Data flows one way: the editors build a :class:`~gui.core.spec.RunSpec`, the
-:class:`~gui.core.session.Session` runs it (and retries, comparisons, past runs) and reports
-plain events; :class:`~gui.qt.bridge.RunBridge` coalesces the per-cell ones per frame and
-:meth:`MainWindow._on_bridge_frame_flushed` hands each frame to the views that draw runs
-(the results page and the timeline apply events themselves). The counts the gauges show
-come from those events too. Storage is reached through the services of
+Data flows one way: the editors (:mod:`gui.qt.views.run_editors`) build a
+:class:`~gui.core.spec.RunSpec`; :mod:`gui.qt.run_commands` hands it to the
+:class:`~gui.core.session.Session`, which runs it (and retries, comparisons, past runs) and
+reports plain events; :mod:`gui.qt.run_display` draws them on the views, per frame through
+:class:`~gui.qt.bridge.RunBridge`. The engine's warm-up is :mod:`gui.qt.warmup`; where the
+parts sit is :mod:`gui.qt.views.window_layout`. Storage is reached through the services of
 :mod:`gui.qt.services`. Nothing here blocks the loop; every task started here is owned.
 """
 
@@ -13,62 +13,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer, Signal, qVersion
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPaintEvent
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QLabel,
-    QMainWindow,
-    QSplitter,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Signal, qVersion
+from PySide6.QtGui import QCloseEvent, QPaintEvent
+from PySide6.QtWidgets import QMainWindow, QWidget
 
 from gui.about import about_info
-from gui.compat.gc_policy import defer_full_collections
-from gui.compat.imports import import_in_background
-from gui.core import events as ev
-from gui.core.errors import SpecError, TemplateError
 from gui.core.runner import Run
-from gui.core.session import (
-    Busy,
-    ComparisonEnded,
-    ComparisonStarted,
-    Counts,
-    CountsChanged,
-    PastRunOpened,
-    RetryQueued,
-    RunEnded,
-    RunOpened,
-    Session,
-    SessionEvent,
-    StrategyMeasured,
-    StrategyStarted,
-)
-from gui.core.spec import CellId, ModelProfile, ProviderKind, RunSpec, make_spec
+from gui.core.session import Session
+from gui.core.spec import ModelProfile, RunSpec
 from gui.core.tasks import TaskOwner
-from gui.qt.bridge import RunBridge
+from gui.qt.run_commands import RunCommands
+from gui.qt.run_display import RunDisplay
 from gui.qt.services import Services, default_services
 from gui.qt.views.about import show_about
 from gui.qt.views.code_view import CodeView
-from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.debug_log import AsyncioDebugPanel
 from gui.qt.views.demos_menu import DemosMenu
+from gui.qt.views.export_menu import ExportMenu
 from gui.qt.views.history_panel import HistoryPanel
-from gui.qt.views.inputs_table import InputsTable
-from gui.qt.views.models_panel import ModelsPanel
-from gui.qt.views.prompt_editor import PromptEditor
 from gui.qt.views.providers_panel import ProvidersPanel
 from gui.qt.views.results_page import ResultsPage
 from gui.qt.views.run_controls import RunControls
+from gui.qt.views.run_editors import RunEditors
+from gui.qt.views.window_layout import Menus, add_dock, build_body, build_menus
 from gui.qt.views.workspace_binding import WorkspaceBinding
+from gui.qt.warmup import Warmup
 from gui.qt.widgets.lag_meter import LagMeter
 from gui.qt.widgets.status_bar import StatusBar
 from gui.qt.widgets.strategy_chart import StrategyChart
@@ -86,27 +59,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _section(title: str | None, widget: QWidget) -> QWidget:
-    """``widget`` under a bold section title, with a little breathing room."""
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(6, 6, 6, 2)
-    layout.setSpacing(4)
-    if title:
-        label = QLabel(title)
-        label.setObjectName("sectionTitle")
-        layout.addWidget(label)
-    layout.addWidget(widget)
-    return box
-
-
-def _find_keyring() -> None:
-    import keyring
-
+async def _bounded(step: Awaitable[object], seconds: float, what: str) -> None:
+    """A shutdown step that may fail or hang without stopping the ones after it."""
     try:
-        keyring.get_keyring()  # cached by keyring: KeyStore() then starts at once
-    except Exception:  # KeyStore reports an unusable keyring when the profiles load
-        log.debug("keyring discovery failed", exc_info=True)
+        await asyncio.wait_for(step, seconds)
+    except Exception:
+        log.exception("%s failed", what)
 
 
 class MainWindow(QMainWindow):
@@ -146,146 +104,58 @@ class MainWindow(QMainWindow):
         self.services = services or default_services(
             history=history, profile_store=profile_store, keystore=keystore
         )
-        self._warming: asyncio.Task[None] | None = None
-        self._queued: asyncio.Task[None] | None = None  # a run pressed before the warm-up ended
         self._tasks = TaskOwner()
+        self.warmup = Warmup(self._tasks)  # the engine's imports and a run queued behind them
         self._closing = False
         self.first_paint_epoch: float | None = None
         self._history_wired = False
         self.session = Session(self._ensure_backend, self.ensure_history)
         self.lag = LagMeter(parent=self)
-        self._bridge = RunBridge(self)
-        self._bridge.frame_flushed.connect(self._on_bridge_frame_flushed)
-        self._to_bridge = self._bridge.subscriber()
-        self.session.subscribe(self._on_session_event)
         self._build_ui()
-        # The clock only: elapsed time, the timeline's "now", the lag label. Counts come
-        # from the session's events.
-        self._clock = QTimer(self)
-        self._clock.setInterval(200)
-        self._clock.timeout.connect(self._on_clock_timeout)
 
     # ------------------------------------------------------------------ building
 
     def _build_ui(self) -> None:
         self.setWindowTitle("Fanout Studio")
         self.resize(1360, 860)
-
-        self.prompt = PromptEditor()
-        self.inputs = InputsTable()
-        self.models = ModelsPanel(keys=self.services.keys)
+        self.editors = e = RunEditors(keys=self.services.keys)
+        self.prompt, self.inputs, self.models, self.limits = e.prompt, e.inputs, e.models, e.limits
         self.results = ResultsPage()
         self.grid = self.results.grid
         self.past_banner, self.past_label = self.results.past_banner, self.results.past_label
-        self.limits = ConcurrencyPanel()
-
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(_section("Prompt", self.prompt))
-        top.addWidget(_section("Inputs", self.inputs))
-        top.addWidget(_section(None, self.models))
-        top.setSizes([480, 330, 330])
-        top.setChildrenCollapsible(False)
-
-        body = QSplitter(Qt.Orientation.Vertical)
-        body.addWidget(top)
         self.timeline = TimelineWidget()
         self.chart = StrategyChart()
         self.code = CodeView()
         self.debug_log = AsyncioDebugPanel()
         self.history_panel = HistoryPanel(self.services.history, self.services.exports)
-        self.tabs = QTabWidget()
-        self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.results, "Results")
-        self.tabs.addTab(self.timeline, "Timeline")
-        self.tabs.addTab(self.chart, "Compare strategies")
-        self.tabs.addTab(self.code, "Code")
-        self.tabs.addTab(self.debug_log, "asyncio debug")
-        self.tabs.addTab(self.history_panel, "History")
-        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
-        body.addWidget(self.tabs)
-        body.setStretchFactor(0, 2)
-        body.setStretchFactor(1, 5)
-        body.setSizes([300, 560])
-        body.setChildrenCollapsible(False)
+        pages = [
+            (self.results, "Results"),
+            (self.timeline, "Timeline"),
+            (self.chart, "Compare strategies"),
+            (self.code, "Code"),
+            (self.debug_log, "asyncio debug"),
+            (self.history_panel, "History"),
+        ]
+        top, body, self.tabs = build_body(self.prompt, self.inputs, self.models, pages)
         self.setCentralWidget(body)
-
-        self.concurrency_dock = self._dock("Concurrency", "concurrencyDock", self.limits)
+        self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
         self.providers = ProvidersPanel(self.services.profiles, self.services.keys)
-        self.profiles_dock = self._dock("Profiles", "profilesDock", self.providers)
+        self.profiles_dock = add_dock(self, "Profiles", "profilesDock", self.providers)
         self.tabifyDockWidget(self.concurrency_dock, self.profiles_dock)
         self.concurrency_dock.raise_()
 
         self.setStatusBar(StatusBar(self))  # messages elided beside the counters
-        self.controls = RunControls(self)
-        c = self.controls
+        self.controls = c = RunControls(self)
         self.run_action, self.cancel_action = c.run_action, c.cancel_action
         self.compare_action, self.block_action = c.compare_action, c.block_action
         self.progress, self.counts_label, self.run_button = c.progress, c.counts_label, c.run_button
-        self.run_action.triggered.connect(self._on_run_action_triggered)
-        self.cancel_action.triggered.connect(self.cancel_all)
-        self.compare_action.triggered.connect(self._on_compare_action_triggered)
-        self._build_menus(top, body)
-        self.lag.updated.connect(self._on_lag_updated)
-        self.lag.froze.connect(self._on_lag_froze)
-
-        self.prompt.run_requested.connect(self._on_run_action_triggered)
-        self.prompt.variables_changed.connect(self._on_prompt_variables_changed)
-        self.inputs.columns_changed.connect(self._on_inputs_columns_changed)
-        self.grid.cancel_requested.connect(self._on_grid_cancel_requested)
-        self.grid.retry_requested.connect(self._on_grid_retry_requested)
-        self.results.again_requested.connect(self._on_results_again_requested)
-        self.results.close_requested.connect(self._on_results_close_requested)
-        self.limits.limits_changed.connect(self._on_limits_limits_changed)
-        self.providers.profiles_saved.connect(self.models.set_saved_profiles)
-        self.providers.use_requested.connect(self._on_providers_use_requested)
-        self.providers.notice.connect(self._on_providers_notice)
-        self.models.save_profile_requested.connect(self._on_models_save_profile_requested)
-        self.history_panel.open_requested.connect(self._on_history_open_requested)
-        self.history_panel.rerun_requested.connect(self._on_history_rerun_requested)
-        self.history_panel.load_requested.connect(self._on_history_load_requested)
-        self.inputs.set_variables(self.prompt.variables())
-        self.prompt.set_columns(self.inputs.columns())
-
-    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetClosable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        self.export_menu = ExportMenu(
+            self.session, self.services.history, self.history_panel, self._tasks, self
         )
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        return dock
-
-    def _build_menus(self, top: QSplitter, body: QSplitter) -> None:
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
-        quit_action.triggered.connect(self.close)
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        self.export_menu = file_menu.addMenu("Export current run")
-        for text, fmt in (("JSON…", "json"), ("CSV…", "csv"), ("Markdown…", "md")):
-            action = self.export_menu.addAction(text)
-            action.setData(fmt)
-        self.export_menu.triggered.connect(self._on_export_menu_triggered)
-        history_action = QAction("History", self)
-        history_action.setShortcut(QKeySequence("Ctrl+H"))
-        history_action.triggered.connect(lambda: self.tabs.setCurrentWidget(self.history_panel))
-        file_menu.addAction(history_action)
-        file_menu.addSeparator()
-        file_menu.addAction(quit_action)
-        run_menu = menu.addMenu("&Run")
-        run_menu.addAction(self.run_action)
-        run_menu.addAction(self.cancel_action)
-        run_menu.addSeparator()
-        run_menu.addAction(self.compare_action)
-        run_menu.addAction(self.block_action)
-        view_menu = menu.addMenu("&View")
-        view_menu.addAction(self.concurrency_dock.toggleViewAction())
-        view_menu.addAction(self.profiles_dock.toggleViewAction())
-        help_menu = menu.addMenu("&Help")
-
+        self.demos_menu = DemosMenu(self)
+        docks = (self.concurrency_dock, self.profiles_dock)
+        menus = build_menus(self, self.export_menu, c, docks, self.demos_menu)
+        self.about_action = menus.about
         # Workspace autosave/restore and the theme choice (views/workspace_binding.py).
         self.workspace = WorkspaceBinding(
             self,
@@ -294,19 +164,64 @@ class MainWindow(QMainWindow):
             models=self.models,
             limits=self.limits,
             splitters={"top": top, "body": body},
-            docks=(self.concurrency_dock, self.profiles_dock),
+            docks=docks,
             store=self._workspace_store,
         )
-        self.workspace.notice.connect(self._on_providers_notice)
-        self.workspace.theme_menu(view_menu)
-        # Help > Demos: the presets --demo runs (views/demos_menu.py), then About.
-        self.demos_menu = DemosMenu(self)
-        help_menu.addMenu(self.demos_menu)
-        help_menu.addSeparator()
-        self.about_action = help_menu.addAction("About Fanout Studio")
+        self.workspace.theme_menu(menus.view)
+        self.commands = RunCommands(
+            self.session,
+            e,
+            c,
+            self.warmup,
+            self._tasks,
+            self.statusBar().showMessage,
+            lambda: self._closing,
+            self.run_queued_started.emit,
+        )
+        self.display = RunDisplay(
+            self.session,
+            self.lag,
+            lambda: self._closing,
+            results=self.results,
+            timeline=self.timeline,
+            chart=self.chart,
+            code=self.code,
+            tabs=self.tabs,
+            controls=c,
+            limits=self.limits,
+            history_panel=self.history_panel,
+            current_spec=e.build_spec,
+            parent=self,
+        )
+        self._wire(menus)
+
+    def _wire(self, menus: Menus) -> None:
+        menus.quit.triggered.connect(self.close)
+        menus.history.triggered.connect(self._on_history_action_triggered)
         self.about_action.triggered.connect(self._on_about_action_triggered)
-        self.demos_menu.chosen.connect(self._on_demos_menu_chosen)
-        self.demos_menu.failed.connect(self._on_providers_notice)
+        self.run_action.triggered.connect(self._on_run_action_triggered)
+        self.cancel_action.triggered.connect(self.cancel_all)
+        self.compare_action.triggered.connect(self._on_compare_action_triggered)
+        self.lag.froze.connect(self.controls.show_freeze)
+        self.prompt.run_requested.connect(self._on_run_action_triggered)
+        self.grid.cancel_requested.connect(self.session.cancel_cell)
+        self.grid.retry_requested.connect(self.commands.retry)
+        self.results.again_requested.connect(self._on_results_again_requested)
+        self.results.close_requested.connect(self.display.close_past)
+        self.limits.limits_changed.connect(self.commands.set_limits)
+        self.providers.profiles_saved.connect(self.models.set_saved_profiles)
+        self.providers.use_requested.connect(self._on_providers_use_requested)
+        self.models.save_profile_requested.connect(self._on_models_save_profile_requested)
+        self.history_panel.open_requested.connect(self.show_past_run)
+        self.history_panel.rerun_requested.connect(self._on_history_rerun_requested)
+        self.history_panel.load_requested.connect(self.commands.load)
+        self.demos_menu.chosen.connect(self.commands.run_demo)
+        for notices in (self.providers.notice, self.workspace.notice, self.demos_menu.failed):
+            notices.connect(self._on_providers_notice)
+        self.export_menu.notice.connect(self.statusBar().showMessage)
+        self.display.run_finished.connect(self.run_finished)
+        self.display.comparison_finished.connect(self.comparison_finished)
+        self.editors.sync()
 
     # ------------------------------------------------------------------ public API
 
@@ -322,106 +237,31 @@ class MainWindow(QMainWindow):
 
     def load_preset(self, preset: Preset) -> None:
         """Fill every input from a demo preset."""
-        self.prompt.set_template(preset.template)
-        self.inputs.set_variables(self.prompt.variables())
-        self.inputs.set_rows(list(preset.rows))
-        self.models.set_profiles(list(preset.models))
-        self.limits.set_strategy(preset.strategy)
-        self.limits.set_limits(preset.limits)
-        self.statusBar().showMessage(f"Loaded demo: {preset.title}", 5000)
+        self.commands.load_preset(preset)
 
     def load_spec(self, spec: RunSpec) -> None:
         """Fill the editors from ``spec`` (a past run to run again)."""
-        self.prompt.set_template(spec.template)
-        self.prompt.set_system(spec.system or "")
-        self.inputs.set_variables(self.prompt.variables())
-        self.inputs.set_rows([dict(r) for r in spec.rows])
-        self.models.set_profiles(list(spec.models))
-        self.limits.set_strategy(spec.strategy)
-        self.limits.set_limits(spec.limits)
+        self.editors.load_spec(spec)
 
     def build_spec(self) -> RunSpec:
-        """The run the widgets describe.
-
-        Raises:
-            TemplateError: the template or inputs cannot make prompts.
-            SpecError: no models, a bad profile, or an out-of-range limit.
-        """
-        issue = self.prompt.blocking_issue()
-        if issue:
-            raise TemplateError(issue)
-        models_issue = self.models.issue()
-        if models_issue:
-            raise SpecError(models_issue)
-        spec = make_spec(
-            self.prompt.template(),
-            self.inputs.rows(),
-            self.models.profiles(),
-            self.limits.strategy(),
-            self.limits.limits(),
-        )
-        system = self.prompt.system()
-        return replace(spec, system=system) if system else spec
+        """The run the widgets describe (:meth:`RunEditors.build_spec`, which may raise)."""
+        return self.editors.build_spec()
 
     def start_run(self) -> Run | None:
         """Start the run the widgets describe; show why not inline if it cannot start.
 
         Pressed while the warm-up still imports the engine, the run is queued (``None`` is
-        returned) and starts when the imports are done: importing on the GUI thread, or
-        waiting there for the worker's import lock, would freeze the window.
+        returned; :attr:`run_queued_started` tells when it starts).
         """
-        spec = self._runnable_spec("run")
-        if spec is None:
-            return None
-        warming = self._warming
-        if warming is not None and not warming.done():
-            if self._queued is None:
-                self._queued = self._tasks.spawn(self._start_when_ready(spec), "fanout-queued-run")
-            return None
-        try:
-            return self.session.start(spec, block_loop=self.block_action.isChecked())
-        except Busy as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            return None
-
-    async def _start_when_ready(self, spec: RunSpec) -> None:
-        self.run_action.setEnabled(False)
-        self.run_action.setText("Starting…")
-        self.statusBar().showMessage("Loading the engine: the run starts in a moment.", 5000)
-        try:
-            await self._imports_settled()
-        finally:
-            self._queued = None
-            self.run_action.setText("Run")
-            self.run_action.setEnabled(not self.running)
-        if self._closing or self.running:
-            return
-        try:
-            run = self.session.start(spec, block_loop=self.block_action.isChecked())
-        except Busy as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            return
-        self.run_queued_started.emit(run)
+        return self.commands.start_run()
 
     def start_comparison(self) -> asyncio.Task[Any] | None:
         """Run the current cells through every strategy, one after another, charting each."""
-        spec = self._runnable_spec("compare")
-        if spec is None:
-            return None
-        try:
-            return self.session.compare(spec)
-        except Busy as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            return None
+        return self.commands.start_comparison()
 
     def show_past_run(self, stored: StoredRun) -> bool:
         """Show a run from the history in the grid, read-only; ``False`` while a run is on."""
-        try:
-            self.session.open_past(stored)
-        except Busy as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            return False
-        return True
+        return self.commands.show_past_run(stored)
 
     def cancel_all(self) -> None:
         """Cancel every cell of every run in progress (partial text is kept)."""
@@ -429,7 +269,7 @@ class MainWindow(QMainWindow):
 
     def ensure_history(self) -> asyncio.Task[History]:
         """Open the run history off the GUI thread (once); the task resolves to it."""
-        task = self.services.history.open(self._imports_settled)
+        task = self.services.history.open(self.warmup.settled)
         if not self._history_wired:
             self._history_wired = True
             task.add_done_callback(self._on_history_opened)
@@ -446,130 +286,18 @@ class MainWindow(QMainWindow):
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=0.2)
-        try:  # the last edits and the window's final geometry
-            await asyncio.wait_for(self.workspace.flush(), 3.0)
-        except Exception:
-            log.exception("saving the workspace failed")
+        # The last edits and the window's final geometry.
+        await _bounded(self.workspace.flush(), 3.0, "saving the workspace")
         self.demos_menu.shutdown()
         self.providers.shutdown()
         self.history_panel.shutdown()
-        try:  # flushes the cells that ended while closing, marks unfinished runs
-            await asyncio.wait_for(self.services.history.close(), 3.0)
-        except Exception:
-            log.exception("closing the history failed")
-        self._bridge.flush()
-        self._bridge.close()
+        # Flushes the cells that ended while closing, marks unfinished runs.
+        await _bounded(self.services.history.close(), 3.0, "closing the history")
+        self.display.close()
         self.lag.stop()
         aclose = getattr(self._backend, "aclose", None)
         if aclose is not None:
-            try:
-                await asyncio.wait_for(aclose(), 0.3)
-            except Exception:
-                log.exception("closing HTTP connections failed")
-
-    # ------------------------------------------------------------------ session events
-
-    def _on_session_event(self, event: ev.Event | SessionEvent) -> None:
-        kind = type(event)  # a text chunk per token comes here: the cheapest test first
-        if kind is ev.TextChunk or kind is CountsChanged or isinstance(event, ev.Event):
-            self._to_bridge(event)  # type: ignore[arg-type]  # CountsChanged, checked above
-            return
-        self._bridge.flush()  # what came before is drawn first, in order
-        if isinstance(event, RunOpened):
-            self._on_session_run_opened(event)
-        elif isinstance(event, RetryQueued):
-            self.results.retry_queued(event.cell_id)
-            self._set_running(True)
-            self.lag.start()
-        elif isinstance(event, RunEnded):
-            self._on_session_run_ended(event)
-        elif isinstance(event, PastRunOpened):
-            self._on_session_past_run_opened(event)
-        elif isinstance(event, ComparisonStarted):
-            self.chart.set_pending([s.value for s in event.strategies], requests=event.requests)
-            self.tabs.setCurrentWidget(self.chart)
-            self.compare_action.setEnabled(False)
-        elif isinstance(event, StrategyStarted):
-            self.chart.set_running(event.strategy.value if event.strategy else None)
-        elif isinstance(event, StrategyMeasured):
-            r = event.result
-            self.chart.set_result(r.strategy.value, r.wall, r.ideal, r.done, r.failed)
-        elif isinstance(event, ComparisonEnded):
-            self.compare_action.setEnabled(True)
-            if not self._closing:
-                self.comparison_finished.emit(list(event.results))
-
-    def _on_session_run_opened(self, event: RunOpened) -> None:
-        run = event.run
-        self.timeline.reset(self.results.show_run(run))
-        if self.tabs.currentWidget() is self.code:  # else built when the tab is shown (~0.1 s
-            self.code.set_spec(run.spec)  # for 10,000 rows: not on every run start)
-        self._show_counts(self.session.counts)
-        self._set_running(True)
-        self.lag.start()
-        self.lag.reset()
-
-    def _on_session_run_ended(self, event: RunEnded) -> None:
-        self.timeline.finish()
-        self._set_running(self.session.running)
-        self._show_counts(event.counts)
-        self._on_clock_timeout()
-        if not self._closing:
-            self.history_panel.refresh()
-        c = event.counts
-        counts = f"{c.done} done, {c.failed} failed, {c.cancelled} cancelled"
-        if event.error is not None:
-            self.statusBar().showMessage(event.error, 15000)
-        elif not event.primary:
-            self.statusBar().showMessage(f"Retry finished · the run now: {counts}", 0)
-        elif event.summary is not None:
-            lag = self.lag.stats()
-            froze = (
-                f" · the window froze for {lag.max_ms / 1000:.2f} s" if lag.max_ms >= 100 else ""
-            )
-            self.statusBar().showMessage(
-                f"Run finished: {counts} in {event.summary.wall:.2f} s"
-                f" · loop lag p99 {lag.p99_ms:.1f} ms, max {lag.max_ms:.1f} ms{froze}",
-                0,
-            )
-            self.run_finished.emit(event.summary)
-
-    def _on_session_past_run_opened(self, event: PastRunOpened) -> None:
-        past = event.past
-        self.results.show_past(past, event.counts)
-        self.timeline.reset([])
-        self._show_counts(event.counts)
-        self.controls.wall_label.setText(f"wall {past.wall:.1f} s" if past.wall is not None else "")
-        c = event.counts
-        self.statusBar().showMessage(
-            f"Showing past run {past.id} ({past.status}): {c.done} done, {c.failed} failed,"
-            f" {c.cancelled} cancelled · read-only",
-            0,
-        )
-        self.tabs.setCurrentIndex(0)
-
-    def _on_bridge_frame_flushed(self, texts: dict[str, str], events: list[Any]) -> None:
-        counts = events.pop() if events and isinstance(events[-1], CountsChanged) else None
-        self.results.apply_frame(texts, events, self.session.run_strategy)
-        if events:
-            self.timeline.apply_events(events)
-        if counts is not None:
-            self._show_counts(counts.counts)
-
-    def _show_counts(self, c: Counts) -> None:
-        """Gauges, progress bar and status counts: once per frame at most."""
-        self.limits.set_gauges(c.in_flight, c.waiting, c.done, c.failed, c.cancelled, c.total)
-        self.controls.show_counts(c, self.running)
-
-    def _set_running(self, running: bool) -> None:
-        defer_full_collections(running)  # the gc-policy hook (gui/compat)
-        self.controls.set_running(running)
-        self.limits.set_run_active(running)
-        if running:
-            if not self._clock.isActive():
-                self._clock.start()
-        else:
-            self._clock.stop()
+            await _bounded(aclose(), 0.3, "closing HTTP connections")
 
     # ------------------------------------------------------------------ slots
 
@@ -579,104 +307,20 @@ class MainWindow(QMainWindow):
     def _on_compare_action_triggered(self) -> None:
         self.start_comparison()
 
-    def _on_clock_timeout(self) -> None:
-        if self.session.current_run is None:
-            return
-        elapsed = self.session.elapsed()
-        if self.running:
-            self.timeline.set_now(elapsed)
-        self.controls.show_clock(elapsed, self.lag.recent())
-
-    def _on_tabs_current_changed(self, _index: int) -> None:
-        if self.tabs.currentWidget() is self.code:
-            past = self.session.past_run
-            if past is not None:
-                self.code.set_spec(past.spec)
-                return
-            try:
-                self.code.set_spec(self.build_spec())
-            except (TemplateError, SpecError) as exc:
-                self.code.set_spec(None, str(exc))
-
-    def _on_lag_updated(self) -> None:
-        self.controls.sparkline.set_samples(self.lag.recent())
-
-    def _on_lag_froze(self, ms: float) -> None:
-        self.statusBar().showMessage(
-            f"The window froze for {ms / 1000:.2f} s: nothing could repaint or react meanwhile.",
-            15000,
-        )
-
-    def _on_history_open_requested(self, stored: StoredRun) -> None:
-        self.show_past_run(stored)
+    def _on_history_action_triggered(self) -> None:
+        self.tabs.setCurrentWidget(self.history_panel)
 
     def _on_history_rerun_requested(self, stored: StoredRun) -> None:
-        if self.running:
-            self.statusBar().showMessage("A run is in progress: cancel it or let it finish.", 8000)
-            return
-        self.load_spec(stored.spec)
-        if self.start_run() is not None:
+        if self.commands.rerun(stored):
             self.tabs.setCurrentIndex(0)
-
-    def _on_history_load_requested(self, stored: StoredRun) -> None:
-        self.load_spec(stored.spec)  # only the editors: a run in progress goes on
-        self.statusBar().showMessage(
-            f"Loaded run {stored.id} into the editors: change what you like, then Run.", 8000
-        )
 
     def _on_about_action_triggered(self) -> None:
         show_about(self, about_info(qt_version=qVersion()))
-
-    def _on_demos_menu_chosen(self, preset: Preset) -> None:
-        if self.running or self._closing:
-            self.statusBar().showMessage("A run is in progress: cancel it or let it finish.", 8000)
-            return
-        self.load_preset(preset)
-
-        async def start() -> None:
-            await self._imports_settled()  # the backend imports off the GUI thread first
-            if preset.compare:
-                self.start_comparison()
-            else:
-                self.start_run()
-
-        self._tasks.spawn(start(), "fanout-demo")
 
     def _on_results_again_requested(self) -> None:
         past = self.session.past_run
         if past is not None:
             self._on_history_rerun_requested(past)  # type: ignore[arg-type]
-
-    def _on_results_close_requested(self) -> None:
-        self.session.close_past()
-        self.results.leave_past()
-        self.grid.clear_grid()
-        self.code.set_spec(None, "Run something to see its code.")
-
-    def _on_export_menu_triggered(self, action: QAction) -> None:
-        fmt = str(action.data())
-        past = self.session.past_run
-        if past is not None:
-            self.history_panel.export_run(past, fmt)  # type: ignore[arg-type]
-            return
-        run = self.current_run
-        if run is None:
-            self.statusBar().showMessage("Nothing to export yet: run something first.", 6000)
-            return
-        if not run.finished:
-            self.statusBar().showMessage("The run is still going: export it once it ends.", 6000)
-            return
-
-        async def export() -> None:
-            history = self.services.history
-            await history.flush()
-            stored = await history.get_run(run.id)
-            if stored is None:
-                self.statusBar().showMessage("This run is not in the history.", 8000)
-                return
-            self.history_panel.export_run(stored, fmt)
-
-        self._tasks.spawn(export(), "fanout-export")
 
     def _on_providers_use_requested(self, saved: SavedProfile) -> None:
         self.models.add_profile(saved.for_run())
@@ -689,56 +333,6 @@ class MainWindow(QMainWindow):
         self.profiles_dock.show()
         self.profiles_dock.raise_()
         self.providers.start_from(profile)
-
-    def _on_prompt_variables_changed(self, names: list[str]) -> None:
-        self.inputs.set_variables(names)
-
-    def _on_inputs_columns_changed(self, columns: list[str]) -> None:
-        self.prompt.set_columns(columns)
-
-    def _on_limits_limits_changed(self, changes: dict[str, Any]) -> None:
-        try:
-            applied = self.session.set_limits(**changes)
-        except SpecError as exc:
-            self.statusBar().showMessage(str(exc), 8000)
-            return
-        if applied:
-            pretty = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changes.items())
-            self.statusBar().showMessage(f"Applied live: {pretty} (cells not yet started)", 4000)
-
-    def _on_grid_cancel_requested(self, cell_id: str) -> None:
-        self.session.cancel_cell(cell_id)
-
-    def _on_grid_retry_requested(self, cell_id: str) -> None:
-        if self._closing:
-            return
-        # The column's current settings: a user who fixed a model name or URL expects Retry
-        # to use the fix; with the column gone, the cell's original profile.
-        current = self.models.profiles()
-        col = CellId.parse(cell_id).col
-        model = current[col] if col < len(current) else None
-        try:
-            retried = self.session.retry(cell_id, model=model, limits=self.limits.limits())
-        except Busy as exc:
-            self.statusBar().showMessage(str(exc), 6000)
-            return
-        if retried is None:
-            self.statusBar().showMessage("This cell is still running: cancel it first.", 6000)
-
-    # ------------------------------------------------------------------ internals
-
-    def _runnable_spec(self, verb: str) -> RunSpec | None:
-        """The spec to start now, or ``None`` with the reason shown inline and in the status bar."""
-        if self.running or self._closing or self._queued is not None:
-            return None
-        try:
-            spec = self.build_spec()
-        except (TemplateError, SpecError) as exc:
-            self.prompt.show_issue(str(exc))
-            self.statusBar().showMessage(f"Cannot {verb}: {exc}", 8000)
-            return None
-        self.prompt.show_issue(None)
-        return spec
 
     def _on_history_opened(self, task: asyncio.Task[History]) -> None:
         if task.cancelled() or self._closing:
@@ -759,19 +353,15 @@ class MainWindow(QMainWindow):
             self._backend = LangChainBackend(keys=self.services.keys)
         return self._backend
 
-    # -- runtime: warm-up imports and the gc policy (one block: it moves to gui/compat) --
+    # ------------------------------------------------------------------ warm-up
 
     def warm_up(self) -> asyncio.Task[None]:
         """After the first paint: import the engine's LangChain side off the GUI thread
-        (:func:`gui.compat.imports.import_in_background`: yielding the GIL between modules, no
-        collections meanwhile, the imported heap frozen after). The langchain-openai import
-        follows only when an OpenAI-compatible profile is in use. The history and the saved profiles load after it,
-        one worker thread at a time (see :meth:`_load_state`)."""
+        (:class:`gui.qt.warmup.Warmup`), then load the history and the saved profiles, one
+        worker thread at a time. Returns the import task."""
         self.lag.begin_quiet()  # our own start-up work is measured, not announced as a freeze
         # A restored workspace may open with OpenAI columns: import their client now too.
-        openai = any(p.provider is ProviderKind.OPENAI for p in self.models.profiles())
-        task = self._tasks.spawn(self._warm_up(openai=openai), "fanout-warm-up")
-        self._warming = task
+        task = self.warmup.start(openai=self.editors.uses_openai())
         self.models.profiles_changed.connect(self._on_models_profiles_changed)
         self._tasks.spawn(self._load_state(), "fanout-load-state")
         return task
@@ -783,44 +373,9 @@ class MainWindow(QMainWindow):
         finally:
             self.lag.end_quiet()  # start-up is over: freezes from now on are announced
 
-    async def _imports_settled(self) -> None:
-        """Wait for the warm-up imports (if any are running).
-
-        Imports in two worker threads at once (LangChain's in one, SQLite's or keyring's in
-        another) met shiboken's import hook, which inspects every new module, about one
-        start in ten and left pydantic half-imported for the whole process ("partially
-        initialized module"): background imports run one after another.
-        """
-        warming = self._warming
-        if warming is not None and not warming.done():
-            await asyncio.wait([warming])
-
-    async def _warm_up(self, openai: bool = False) -> None:
-        # The history's and the keyring's modules too, so that a run started as soon as the
-        # engine is ready does not import them on a worker thread while its panes fill.
-        modules = [
-            "gui.providers.backend",
-            "gui.providers.simulated",
-            "gui.storage.history",
-            "keyring",
-        ]
-        if openai:
-            modules.append("langchain_openai")
-        missing = [m for m in modules if m not in sys.modules]
-        if not missing:
-            return
-        try:
-            # keyring finds its backends (entry points, a few hundred ms of Python) here
-            # rather than on the profiles' worker thread while a first run starts.
-            await asyncio.to_thread(import_in_background, missing, True, _find_keyring)
-        except Exception:  # a broken install shows up on the run instead, with its message
-            log.exception("warm-up import failed")
-
     def _on_models_profiles_changed(self) -> None:
-        if "langchain_openai" in sys.modules or self._closing:
-            return
-        if any(p.provider is ProviderKind.OPENAI for p in self.models.profiles()):
-            self._tasks.spawn(self._warm_up(openai=True), "fanout-warm-up-openai")
+        if not self._closing and self.editors.uses_openai():
+            self.warmup.want_openai()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Record the first paint (the start-up benchmark's finish line)."""

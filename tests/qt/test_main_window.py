@@ -218,7 +218,7 @@ async def test_run_pressed_before_the_engine_is_ready_starts_once_it_is(
     async def still_importing() -> None:
         await imports_done.wait()
 
-    window._warming = asyncio.create_task(still_importing())  # the warm-up's import task
+    window.warmup.task = asyncio.create_task(still_importing())  # the warm-up's import task
     started = signal_future(window.run_queued_started)
     finished = signal_future(window.run_finished)
     window.run_action.trigger()

@@ -1,8 +1,10 @@
 """The run controls: Run / Cancel all / Compare actions, the toolbar with its progress bar, and
 the status bar's counters (counts, wall clock, loop lag and its sparkline).
 
-The window owns the actions' slots; this view only builds the controls and shows what it
-is told: counts from the session's events, the clock, whether a run is on.
+The window wires the actions to what they do; this view only builds the controls and shows
+what it is told: counts from the session's events, the clock, whether a run is on, and the
+status bar's one-line story of a run (queued behind the warm-up, ended, a past run opened,
+a freeze).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QToolBar, QToolButton
 
-from gui.core.session import Counts
-from gui.qt.widgets.lag_meter import LagSparkline
+from gui.core.lag import LagStats
+from gui.core.session import Counts, PastRunOpened, RunEnded
+from gui.qt.widgets.lag_meter import FREEZE_MS, LagSparkline
 
 __all__ = ["RunControls"]
 
@@ -112,3 +115,56 @@ class RunControls:
         if recent:
             p99 = recent[min(len(recent) - 1, round(0.99 * (len(recent) - 1)))]
             self.lag_label.setText(f"loop lag p99 {p99:.1f} ms")
+
+    # ------------------------------------------------------------------ the status line
+
+    def _say(self, text: str, timeout: int) -> None:
+        self._window.statusBar().showMessage(text, timeout)
+
+    def show_starting(self) -> None:
+        """A run waits for the engine's warm-up imports: Run says so and cannot be pressed."""
+        self.run_action.setEnabled(False)
+        self.run_action.setText("Starting…")
+        self._say("Loading the engine: the run starts in a moment.", 5000)
+
+    def end_starting(self, running: bool) -> None:
+        """The wait for the warm-up is over (the run starts now, or not at all)."""
+        self.run_action.setText("Run")
+        self.run_action.setEnabled(not running)
+
+    def show_run_ended(self, event: RunEnded, lag: LagStats) -> None:
+        """How a run (or a retry) ended, with the loop lag over the run for a shown run."""
+        c = event.counts
+        counts = f"{c.done} done, {c.failed} failed, {c.cancelled} cancelled"
+        if event.error is not None:
+            self._say(event.error, 15000)
+        elif not event.primary:
+            self._say(f"Retry finished · the run now: {counts}", 0)
+        elif event.summary is not None:
+            froze = (
+                f" · the window froze for {lag.max_ms / 1000:.2f} s"
+                if lag.max_ms >= FREEZE_MS
+                else ""
+            )
+            self._say(
+                f"Run finished: {counts} in {event.summary.wall:.2f} s"
+                f" · loop lag p99 {lag.p99_ms:.1f} ms, max {lag.max_ms:.1f} ms{froze}",
+                0,
+            )
+
+    def show_past(self, event: PastRunOpened) -> None:
+        """A past run is shown read-only: its wall time and counts."""
+        past, c = event.past, event.counts
+        self.wall_label.setText(f"wall {past.wall:.1f} s" if past.wall is not None else "")
+        self._say(
+            f"Showing past run {past.id} ({past.status}): {c.done} done, {c.failed} failed,"
+            f" {c.cancelled} cancelled · read-only",
+            0,
+        )
+
+    def show_freeze(self, ms: float) -> None:
+        """The lag meter saw the window freeze for ``ms``."""
+        self._say(
+            f"The window froze for {ms / 1000:.2f} s: nothing could repaint or react meanwhile.",
+            15000,
+        )

@@ -1,0 +1,181 @@
+"""What the user asks of the session from the window: run, compare, retry a cell, open, load or
+run again a past run, run a demo, change limits live.
+
+:class:`RunCommands` turns each request into a session command, or refuses it with one line
+in the status bar a user can act on (a run is on, the template has a problem, the cell is
+still running). A run pressed while the engine still warms up waits in the
+:class:`~gui.qt.warmup.Warmup` gate and starts when the imports are done: importing on the
+GUI thread, or waiting there for the worker's import lock, would freeze the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gui.core.errors import SpecError
+from gui.core.runner import Run
+from gui.core.session import Busy, Session
+from gui.core.spec import RunSpec
+from gui.core.tasks import TaskOwner
+from gui.qt.views.run_controls import RunControls
+from gui.qt.views.run_editors import RunEditors
+from gui.qt.warmup import Warmup
+
+if TYPE_CHECKING:
+    from gui.resources import Preset
+    from gui.storage.records import StoredRun
+
+__all__ = ["RunCommands"]
+
+_BUSY = "A run is in progress: cancel it or let it finish."
+
+
+class RunCommands:
+    """The window's requests to the session.
+
+    Args:
+        session: Who runs them.
+        editors: What a run is made of.
+        controls: Run's "Starting…" state and the "block the UI" demo switch.
+        warmup: The engine's warm-up and its queued-run gate.
+        tasks: The owner of the tasks started here (the window's).
+        say: Shows one line in the status bar for so many ms.
+        closing: Whether the window is closing (nothing starts then).
+        queued_started: Called with a run that waited for the warm-up, once it started.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        editors: RunEditors,
+        controls: RunControls,
+        warmup: Warmup,
+        tasks: TaskOwner,
+        say: Callable[[str, int], None],
+        closing: Callable[[], bool],
+        queued_started: Callable[[Run], None],
+    ) -> None:
+        self._session, self._editors, self._controls = session, editors, controls
+        self._warmup, self._tasks = warmup, tasks
+        self._say, self._closing, self._queued_started = say, closing, queued_started
+
+    def start_run(self) -> Run | None:
+        """Start the run the editors describe; ``None`` if it cannot start or waits (queued)."""
+        spec = self._runnable_spec("run")
+        if spec is None:
+            return None
+        if self._warmup.importing:
+            self._warmup.queue(lambda: self._start_when_ready(spec))
+            return None
+        return self._start(spec)
+
+    def start_comparison(self) -> asyncio.Task[Any] | None:
+        """Run the current cells through every strategy, one after another, charting each."""
+        spec = self._runnable_spec("compare")
+        if spec is None:
+            return None
+        try:
+            return self._session.compare(spec)
+        except Busy as exc:
+            self._say(str(exc), 8000)
+            return None
+
+    def show_past_run(self, stored: StoredRun) -> bool:
+        """Show a run from the history read-only; ``False`` while a run is on."""
+        try:
+            self._session.open_past(stored)
+        except Busy as exc:
+            self._say(str(exc), 8000)
+            return False
+        return True
+
+    def rerun(self, stored: StoredRun) -> bool:
+        """Load a past run into the editors and run it; ``True`` if it started."""
+        if self._session.running:
+            self._say(_BUSY, 8000)
+            return False
+        self._editors.load_spec(stored.spec)
+        return self.start_run() is not None
+
+    def load(self, stored: StoredRun) -> None:
+        """Load a past run into the editors only: a run in progress goes on."""
+        self._editors.load_spec(stored.spec)
+        self._say(f"Loaded run {stored.id} into the editors: change what you like, then Run.", 8000)
+
+    def load_preset(self, preset: Preset) -> None:
+        """Fill every editor from a demo preset."""
+        self._editors.load_preset(preset)
+        self._say(f"Loaded demo: {preset.title}", 5000)
+
+    def run_demo(self, preset: Preset) -> None:
+        """Load a demo and run it (or compare, as the preset says) once the engine is ready."""
+        if self._session.running or self._closing():
+            self._say(_BUSY, 8000)
+            return
+        self.load_preset(preset)
+
+        async def start() -> None:
+            await self._warmup.settled()  # the backend imports off the GUI thread first
+            if preset.compare:
+                self.start_comparison()
+            else:
+                self.start_run()
+
+        self._tasks.spawn(start(), "fanout-demo")
+
+    def set_limits(self, changes: dict[str, Any]) -> None:
+        """Apply changed limits to the run in progress (to cells not yet started)."""
+        try:
+            applied = self._session.set_limits(**changes)
+        except SpecError as exc:
+            self._say(str(exc), 8000)
+            return
+        if applied:
+            pretty = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changes.items())
+            self._say(f"Applied live: {pretty} (cells not yet started)", 4000)
+
+    def retry(self, cell_id: str) -> None:
+        """Run one cell again with its column's current settings (a fix the user made), or
+        with its own profile when the column is gone."""
+        if self._closing():
+            return
+        model = self._editors.column_model(cell_id)
+        limits = self._editors.limits.limits()
+        try:
+            retried = self._session.retry(cell_id, model=model, limits=limits)
+        except Busy as exc:
+            self._say(str(exc), 6000)
+            return
+        if retried is None:
+            self._say("This cell is still running: cancel it first.", 6000)
+
+    def _start(self, spec: RunSpec) -> Run | None:
+        try:
+            return self._session.start(spec, block_loop=self._controls.block_action.isChecked())
+        except Busy as exc:
+            self._say(str(exc), 8000)
+            return None
+
+    async def _start_when_ready(self, spec: RunSpec) -> None:
+        self._controls.show_starting()
+        try:
+            await self._warmup.settled()
+        finally:
+            self._controls.end_starting(self._session.running)
+        if self._closing() or self._session.running:
+            return
+        run = self._start(spec)
+        if run is not None:
+            self._queued_started(run)
+
+    def _runnable_spec(self, verb: str) -> RunSpec | None:
+        """The spec to start now, or ``None`` with the reason shown inline and in the status bar."""
+        if self._session.running or self._closing() or self._warmup.queued:
+            return None
+        spec = self._editors.checked_spec()
+        if isinstance(spec, str):
+            self._say(f"Cannot {verb}: {spec}", 8000)
+            return None
+        return spec

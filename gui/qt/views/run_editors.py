@@ -1,0 +1,106 @@
+"""The four editors that together describe a run: prompt, inputs, models and limits.
+
+:class:`RunEditors` builds them, keeps the template's variables and the inputs' columns in
+step, turns what they show into a :class:`~gui.core.spec.RunSpec` and fills them back from
+one (a past run, a demo preset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from gui.core.errors import SpecError, TemplateError
+from gui.core.spec import CellId, ModelProfile, ProviderKind, RunSpec, make_spec
+from gui.qt.views.concurrency_panel import ConcurrencyPanel
+from gui.qt.views.inputs_table import InputsTable
+from gui.qt.views.models_panel import ModelsPanel
+from gui.qt.views.prompt_editor import PromptEditor
+
+if TYPE_CHECKING:
+    from gui.core.ports import KeySource
+    from gui.resources import Preset
+
+__all__ = ["RunEditors"]
+
+
+class RunEditors:
+    """The prompt editor, the inputs table, the models panel and the concurrency panel."""
+
+    def __init__(self, keys: KeySource | None = None) -> None:
+        self.prompt = PromptEditor()
+        self.inputs = InputsTable()
+        self.models = ModelsPanel(keys=keys)
+        self.limits = ConcurrencyPanel()
+        self.prompt.variables_changed.connect(self.inputs.set_variables)
+        self.inputs.columns_changed.connect(self.prompt.set_columns)
+
+    def sync(self) -> None:
+        """Give the inputs the template's variables and the template the inputs' columns."""
+        self.inputs.set_variables(self.prompt.variables())
+        self.prompt.set_columns(self.inputs.columns())
+
+    def build_spec(self) -> RunSpec:
+        """The run the editors describe.
+
+        Raises:
+            TemplateError: the template or inputs cannot make prompts.
+            SpecError: no models, a bad profile, or an out-of-range limit.
+        """
+        issue = self.prompt.blocking_issue()
+        if issue:
+            raise TemplateError(issue)
+        models_issue = self.models.issue()
+        if models_issue:
+            raise SpecError(models_issue)
+        spec = make_spec(
+            self.prompt.template(),
+            self.inputs.rows(),
+            self.models.profiles(),
+            self.limits.strategy(),
+            self.limits.limits(),
+        )
+        system = self.prompt.system()
+        return replace(spec, system=system) if system else spec
+
+    def checked_spec(self) -> RunSpec | str:
+        """The run to start, or why it cannot start (also shown under the template)."""
+        try:
+            spec = self.build_spec()
+        except (TemplateError, SpecError) as exc:
+            self.prompt.show_issue(str(exc))
+            return str(exc)
+        self.prompt.show_issue(None)
+        return spec
+
+    def load_spec(self, spec: RunSpec) -> None:
+        """Fill the editors from ``spec`` (a past run to run again)."""
+        self.prompt.set_template(spec.template)
+        self.prompt.set_system(spec.system or "")
+        self.inputs.set_variables(self.prompt.variables())
+        self.inputs.set_rows([dict(r) for r in spec.rows])
+        self.models.set_profiles(list(spec.models))
+        self.limits.set_strategy(spec.strategy)
+        self.limits.set_limits(spec.limits)
+
+    def load_preset(self, preset: Preset) -> None:
+        """Fill every editor from a demo preset."""
+        self.prompt.set_template(preset.template)
+        self.inputs.set_variables(self.prompt.variables())
+        self.inputs.set_rows(list(preset.rows))
+        self.models.set_profiles(list(preset.models))
+        self.limits.set_strategy(preset.strategy)
+        self.limits.set_limits(preset.limits)
+
+    def column_model(self, cell_id: str) -> ModelProfile | None:
+        """The current settings of ``cell_id``'s column, or ``None`` if the column is gone.
+
+        Retry uses them: a user who fixed a model name or URL expects Retry to use the fix.
+        """
+        current = self.models.profiles()
+        col = CellId.parse(cell_id).col
+        return current[col] if col < len(current) else None
+
+    def uses_openai(self) -> bool:
+        """Whether a column talks to an OpenAI-compatible server."""
+        return any(p.provider is ProviderKind.OPENAI for p in self.models.profiles())

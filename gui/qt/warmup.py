@@ -1,0 +1,119 @@
+"""The engine's warm-up: LangChain imported off the GUI thread after the first paint, and the
+gate that holds a run pressed before it is done.
+
+:class:`Warmup` owns the import task and the one queued run. It shows nothing itself: the
+window says "Starting…" while a run waits here, so this module knows no widget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+
+from gui.compat.imports import import_in_background
+from gui.core.tasks import TaskOwner
+
+__all__ = ["Warmup"]
+
+log = logging.getLogger(__name__)
+
+#: What a run needs that the window does not: the engine, the simulated model, and the
+#: history's and the keyring's modules, so that a run started as soon as the engine is ready
+#: does not import them on a worker thread while its panes fill.
+_ENGINE_MODULES = (
+    "gui.providers.backend",
+    "gui.providers.simulated",
+    "gui.storage.history",
+    "keyring",
+)
+
+
+def _find_keyring() -> None:
+    """Let keyring find its backends now, on the warm-up's thread.
+
+    Its entry-point scan is pure Python and holds the GIL long enough to delay a run's start
+    visibly (docs/runtime.md); done here, it does not run on the profiles' worker thread
+    while a first run starts.
+    """
+    import keyring
+
+    try:
+        keyring.get_keyring()  # cached by keyring: KeyStore() then starts at once
+    except Exception:  # KeyStore reports an unusable keyring when the profiles load
+        log.debug("keyring discovery failed", exc_info=True)
+
+
+class Warmup:
+    """The warm-up imports and the run queued behind them.
+
+    Args:
+        tasks: The owner of the tasks started here (the window's, cancelled at shutdown).
+    """
+
+    def __init__(self, tasks: TaskOwner) -> None:
+        self._tasks = tasks
+        #: The import task started by :meth:`start` (``None`` before it; tests replace it).
+        self.task: asyncio.Task[None] | None = None
+        self._queued: asyncio.Task[None] | None = None
+
+    @property
+    def importing(self) -> bool:
+        """Whether the warm-up imports are still running."""
+        return self.task is not None and not self.task.done()
+
+    @property
+    def queued(self) -> bool:
+        """Whether a run waits for the imports."""
+        return self._queued is not None
+
+    def start(self, openai: bool) -> asyncio.Task[None]:
+        """Import the engine's LangChain side off the GUI thread (once, after the first paint).
+
+        Args:
+            openai: Import langchain-openai too (a restored workspace has OpenAI columns).
+        """
+        self.task = self._tasks.spawn(self._import(openai=openai), "fanout-warm-up")
+        return self.task
+
+    def want_openai(self) -> None:
+        """An OpenAI-compatible column appeared: import its client now, not on the first run."""
+        if "langchain_openai" not in sys.modules:
+            self._tasks.spawn(self._import(openai=True), "fanout-warm-up-openai")
+
+    async def settled(self) -> None:
+        """Wait for the warm-up imports (if any are running).
+
+        Imports in two worker threads at once (LangChain's in one, SQLite's or keyring's in
+        another) met shiboken's import hook, which inspects every new module, and in a fair
+        share of start-ups (docs/performance-notes.md) left pydantic half-imported for the whole process ("partially initialized module"):
+        background imports run one after another, so other imports wait here.
+        """
+        task = self.task
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+
+    def queue(self, start: Callable[[], Awaitable[None]]) -> None:
+        """Run ``start()`` as the queued run; a second press while one waits adds nothing.
+
+        ``start`` awaits :meth:`settled` itself, so the caller shows the wait its own way.
+        """
+        if self._queued is None:
+            self._queued = self._tasks.spawn(self._run_queued(start), "fanout-queued-run")
+
+    async def _run_queued(self, start: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await start()
+        finally:
+            self._queued = None
+
+    async def _import(self, openai: bool = False) -> None:
+        modules = [*_ENGINE_MODULES, "langchain_openai"] if openai else list(_ENGINE_MODULES)
+        missing = [m for m in modules if m not in sys.modules]
+        if not missing:
+            return
+        try:
+            await asyncio.to_thread(import_in_background, missing, True, _find_keyring)
+        except Exception:  # a broken install shows up on the run instead, with its message
+            log.exception("warm-up import failed")

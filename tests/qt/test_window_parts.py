@@ -1,0 +1,195 @@
+"""The parts the window is wired from, each on its own: the warm-up's queued-run gate, the
+export menu's refusals and choices, and the run controls' status lines."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMainWindow
+from pytestqt.qtbot import QtBot
+
+from gui.core.lag import LagStats
+from gui.core.session import Counts, PastRunOpened, RunEnded
+from gui.core.tasks import TaskOwner
+from gui.qt.views.export_menu import ExportMenu
+from gui.qt.views.run_controls import RunControls
+from gui.qt.warmup import Warmup
+from gui.qt.widgets.status_bar import StatusBar
+
+from .conftest import SESSION_LOOP, signal_future
+
+
+@SESSION_LOOP
+async def test_a_run_queued_during_the_warm_up_starts_once_when_the_imports_end() -> None:
+    warmup = Warmup(TaskOwner())
+    imports_done = asyncio.Event()
+    warmup.task = asyncio.create_task(imports_done.wait())  # type: ignore[assignment]
+    started: list[str] = []
+    ran = asyncio.Event()
+
+    async def start(name: str) -> None:
+        await warmup.settled()
+        started.append(name)
+        ran.set()
+
+    assert warmup.importing and not warmup.queued
+    warmup.queue(lambda: start("first"))
+    warmup.queue(lambda: start("second"))  # pressed again while one waits: ignored
+    await asyncio.sleep(0.05)
+    assert warmup.queued and started == []
+
+    imports_done.set()
+    await asyncio.wait_for(ran.wait(), 10)
+    await asyncio.sleep(0)  # the queued task's own end, right after its start returned
+    assert started == ["first"] and not warmup.queued and not warmup.importing
+
+
+@SESSION_LOOP
+async def test_a_failing_queued_start_still_opens_the_gate() -> None:
+    tasks = TaskOwner()
+    warmup = Warmup(tasks)
+
+    async def start() -> None:
+        raise RuntimeError("boom")
+
+    warmup.queue(start)
+    assert warmup.queued
+    (queued,) = tasks.pending()
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(queued, 10)
+    assert not warmup.queued
+
+
+class FakePanel:
+    def __init__(self) -> None:
+        self.exported: list[tuple[Any, str]] = []
+
+    def export_run(self, run: Any, fmt: str) -> None:
+        self.exported.append((run, fmt))
+
+
+class FakeHistory:
+    def __init__(self, stored: dict[str, Any]) -> None:
+        self.stored = stored
+        self.flushed = 0
+
+    async def flush(self) -> bool:
+        self.flushed += 1
+        return True
+
+    async def get_run(self, run_id: str) -> Any:
+        return self.stored.get(run_id)
+
+
+def export_menu(
+    qtbot: QtBot, *, past: Any = None, run: Any = None, stored: dict[str, Any] | None = None
+) -> tuple[ExportMenu, FakePanel, FakeHistory]:
+    panel, history = FakePanel(), FakeHistory(stored or {})
+    session = SimpleNamespace(past_run=past, current_run=run)
+    menu = ExportMenu(session, history, panel, TaskOwner())  # type: ignore[arg-type]
+    return menu, panel, history
+
+
+def entry(menu: ExportMenu, fmt: str) -> QAction:
+    (action,) = [a for a in menu.actions() if a.data() == fmt]
+    return action
+
+
+@SESSION_LOOP
+async def test_the_export_menu_offers_three_formats_and_says_why_it_cannot_export(
+    qtbot: QtBot,
+) -> None:
+    menu, panel, _ = export_menu(qtbot)
+    assert [(a.text(), a.data()) for a in menu.actions()] == [
+        ("JSON…", "json"),
+        ("CSV…", "csv"),
+        ("Markdown…", "md"),
+    ]
+    notices: list[tuple[str, int]] = []
+    menu.notice.connect(lambda text, ms: notices.append((text, ms)))
+    entry(menu, "json").trigger()
+    assert notices == [("Nothing to export yet: run something first.", 6000)]
+
+    live, _, _ = export_menu(qtbot, run=SimpleNamespace(id="r1", finished=False))
+    live.notice.connect(lambda text, ms: notices.append((text, ms)))
+    entry(live, "csv").trigger()
+    assert notices[-1] == ("The run is still going: export it once it ends.", 6000)
+    assert panel.exported == []
+
+
+@SESSION_LOOP
+async def test_the_export_menu_exports_the_past_run_shown_or_the_ended_live_one(
+    qtbot: QtBot,
+) -> None:
+    past = SimpleNamespace(id="old")
+    menu, panel, history = export_menu(qtbot, past=past)
+    entry(menu, "md").trigger()
+    assert panel.exported == [(past, "md")] and history.flushed == 0
+
+    stored = SimpleNamespace(id="r2")
+    ended = SimpleNamespace(id="r2", finished=True)
+    menu, panel, history = export_menu(qtbot, run=ended, stored={"r2": stored})
+    entry(menu, "csv").trigger()
+    for _ in range(200):
+        if panel.exported:
+            break
+        await asyncio.sleep(0.01)
+    assert panel.exported == [(stored, "csv")] and history.flushed == 1
+
+    gone = SimpleNamespace(id="r3", finished=True)
+    menu, panel, _ = export_menu(qtbot, run=gone)
+    noticed = signal_future(menu.notice)
+    entry(menu, "json").trigger()
+    assert await asyncio.wait_for(noticed, 10) == ("This run is not in the history.", 8000)
+    assert panel.exported == []
+
+
+def controls_on(qtbot: QtBot) -> tuple[QMainWindow, RunControls]:
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    window.setStatusBar(StatusBar(window))
+    return window, RunControls(window)
+
+
+def test_run_controls_tell_how_a_run_a_retry_or_a_broken_run_ended(qtbot: QtBot) -> None:
+    window, controls = controls_on(qtbot)
+    counts = Counts(total=4, done=2, failed=1, cancelled=1)
+    summary = SimpleNamespace(wall=1.5)
+    calm = LagStats(p50_ms=1.0, p99_ms=4.0, max_ms=8.0, samples=100)
+    ended = RunEnded("r1", True, summary, counts)  # type: ignore[arg-type]
+    controls.show_run_ended(ended, calm)
+    assert window.statusBar().currentMessage() == (
+        "Run finished: 2 done, 1 failed, 1 cancelled in 1.50 s · loop lag p99 4.0 ms, max 8.0 ms"
+    )
+    frozen = LagStats(p50_ms=1.0, p99_ms=4.0, max_ms=250.0, samples=100)
+    controls.show_run_ended(ended, frozen)
+    assert window.statusBar().currentMessage().endswith(" · the window froze for 0.25 s")
+    controls.show_run_ended(RunEnded("r2", False, None, counts), calm)
+    assert window.statusBar().currentMessage() == (
+        "Retry finished · the run now: 2 done, 1 failed, 1 cancelled"
+    )
+    broken = RunEnded("r3", True, None, counts, error="The run stopped: a bug (see the log).")
+    controls.show_run_ended(broken, calm)
+    assert window.statusBar().currentMessage() == "The run stopped: a bug (see the log)."
+
+
+def test_run_controls_show_a_past_run_and_the_wait_for_the_engine(qtbot: QtBot) -> None:
+    window, controls = controls_on(qtbot)
+    past = SimpleNamespace(id="old", status="finished with failures", wall=3.3)
+    counts = Counts(total=3, done=2, failed=1)
+    controls.show_past(PastRunOpened(past, counts))  # type: ignore[arg-type]
+    assert controls.wall_label.text() == "wall 3.3 s"
+    assert window.statusBar().currentMessage() == (
+        "Showing past run old (finished with failures): 2 done, 1 failed, 0 cancelled · read-only"
+    )
+    controls.show_starting()
+    assert controls.run_action.text() == "Starting…" and not controls.run_action.isEnabled()
+    assert window.statusBar().currentMessage() == "Loading the engine: the run starts in a moment."
+    controls.end_starting(running=False)
+    assert controls.run_action.text() == "Run" and controls.run_action.isEnabled()
+    controls.show_freeze(1500.0)
+    assert window.statusBar().currentMessage().startswith("The window froze for 1.50 s")
