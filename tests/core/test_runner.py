@@ -72,17 +72,17 @@ async def test_raising_the_limit_mid_run_admits_waiting_cells_at_once() -> None:
 
 
 async def test_lowering_the_limit_never_cancels_running_cells() -> None:
-    backend = FakeBackend(Script(latency=0.3, chunks=2))
+    backend = FakeBackend(Script(latency=1.0, chunks=2))
     run, _ = run_of(backend, [f"t{i}" for i in range(6)], max_concurrency=4)
     run.start()
-    await asyncio.sleep(0.05)
+    await until(lambda: backend.in_flight == 4)
     run.set_limits(max_concurrency=1)
-    assert backend.in_flight == 4
+    assert backend.in_flight == 4  # nobody was cancelled to make room
     summary = await run.wait()
     assert summary.done == 6
     # the 2 remaining cells ran one at a time after the 4 drained
     starts = sorted(t for t, _ in backend.starts)
-    assert starts[5] - starts[4] >= 0.25
+    assert starts[5] - starts[4] >= 0.95
 
 
 async def test_rate_limiter_spaces_starts() -> None:
