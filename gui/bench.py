@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gui.core import events as ev
-from gui.core.lag import LagRecorder
+from gui.core.lag import LagRecorder, heartbeat
 from gui.core.runner import Run
 from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy, make_spec
 
@@ -210,17 +210,6 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def _heartbeat(lag: LagRecorder, stop: asyncio.Event) -> None:
-    """A 10 ms beat on the running loop; records how late each beat fires, in ms."""
-    loop = asyncio.get_running_loop()
-    due = loop.time() + 0.01
-    while not stop.is_set():
-        await asyncio.sleep(max(due - loop.time(), 0))
-        now = loop.time()
-        lag.add((now - due) * 1000, now)
-        due = now + 0.01
-
-
 async def soak(quick: bool) -> BenchResult:
     """1,000 cells with 5 % injected failures in one process: nothing lost, nothing left."""
     cells = 200 if quick else 1000
@@ -253,7 +242,7 @@ async def soak(quick: bool) -> BenchResult:
 
     lag = LagRecorder(keep=10)
     stop = asyncio.Event()
-    beat = asyncio.get_running_loop().create_task(_heartbeat(lag, stop), name="bench-beat")
+    beat = asyncio.get_running_loop().create_task(heartbeat(lag, stop), name="bench-beat")
     run = await _run(spec, watch)
     stop.set()
     await beat

@@ -6,6 +6,7 @@ blocking call wakes it late, and that lateness is exactly what a user feels as a
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -79,3 +80,15 @@ def lag_stats(values: Iterable[float]) -> LagStats:
         percentile(ordered, 0.99),
         ordered[-1] if ordered else 0.0,
     )
+
+
+async def heartbeat(lag: LagRecorder, stop: asyncio.Event, every_s: float = 0.01) -> None:
+    """Beat every ``every_s`` on the running loop until ``stop`` is set, recording into ``lag``
+    how late each beat fired, in milliseconds (the outside view of a loop's freezes)."""
+    loop = asyncio.get_running_loop()
+    due = loop.time() + every_s
+    while not stop.is_set():
+        await asyncio.sleep(max(due - loop.time(), 0))
+        now = loop.time()
+        lag.add((now - due) * 1000, now)
+        due = now + every_s

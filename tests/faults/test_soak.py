@@ -41,7 +41,7 @@ import pytest
 
 from gui.core import events as ev
 from gui.core.errors import ErrorKind
-from gui.core.lag import LagRecorder
+from gui.core.lag import LagRecorder, heartbeat
 from gui.core.runner import Run
 from gui.core.spec import CellId, Limits, ModelProfile, ProviderKind, RunSpec, Strategy, make_spec
 from gui.providers.backend import LangChainBackend
@@ -101,17 +101,6 @@ def tokens_for(prompt: str) -> int:
     server makes, whose every turn puts 20 endings and 20 starts in the same loop iteration.
     """
     return random.Random(f"{SEED}:{prompt}").randint(TOKENS // 2, TOKENS * 3 // 2)
-
-
-async def heartbeat(lag: LagRecorder, stop: asyncio.Event) -> None:
-    """A 10 ms beat on this loop; records how late each beat fires, in milliseconds."""
-    loop = asyncio.get_running_loop()
-    due = loop.time() + 0.01
-    while not stop.is_set():
-        await asyncio.sleep(max(due - loop.time(), 0))
-        now = loop.time()
-        lag.add((now - due) * 1000, now)
-        due = now + 0.01
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads RSS from /proc")

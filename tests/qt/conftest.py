@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
+import pytest_asyncio
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
 
 from tests.support.waiting import until
+
+if TYPE_CHECKING:
+    from gui.qt.main_window import MainWindow
 
 __all__ = ["SESSION_LOOP", "signal_future", "until"]
 
@@ -82,3 +87,20 @@ def signal_future(signal: Any) -> asyncio.Future[tuple[Any, ...]]:
 
     signal.connect(on_emit)
     return fut
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
+    """The main window, shown, its history open; shut down and closed after the test.
+
+    A test module that needs another set-up defines its own ``window`` fixture, which wins.
+    """
+    from gui.qt.main_window import MainWindow
+
+    win = MainWindow()
+    win.show()
+    await win.ensure_history()
+    yield win
+    await win.shutdown()
+    win.close()
+    win.deleteLater()

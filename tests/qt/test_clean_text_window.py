@@ -9,11 +9,9 @@ same, from the notice stored with the cell.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
-from pytestqt.qtbot import QtBot
 
 from gui.core.cleantext import REPLACED_NOTICE
 from gui.core.spec import Limits, ModelProfile, ProviderKind, Strategy
@@ -38,17 +36,6 @@ def server() -> Iterator[FakeOpenAIServer]:
 
         srv.behave(answer)
         yield srv
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
-    win = MainWindow()
-    win.show()
-    await win.ensure_history()
-    yield win
-    await win.shutdown()
-    win.close()
-    win.deleteLater()
 
 
 def footer(window: MainWindow, cell_id: str) -> str:

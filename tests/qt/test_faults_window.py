@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
-from pytestqt.qtbot import QtBot
 
 from gui.core.spec import CellId, ErrorPolicy, Limits, ModelProfile, ProviderKind, Strategy
 from gui.qt.main_window import MainWindow
@@ -66,17 +64,6 @@ def server() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer(models=["fake-1"], tokens=8, token_interval=0.005) as srv:
         srv.behave(behave)
         yield srv
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
-    win = MainWindow()
-    win.show()
-    await win.ensure_history()
-    yield win
-    await win.shutdown()
-    win.close()
-    win.deleteLater()
 
 
 def setup(

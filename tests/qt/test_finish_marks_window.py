@@ -9,11 +9,9 @@ carries no mark. The history holds each finish reason.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
-from pytestqt.qtbot import QtBot
 
 from gui.core.spec import Limits, ModelProfile, ProviderKind, Strategy
 from gui.qt.main_window import MainWindow
@@ -35,17 +33,6 @@ def server() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer(models=["fake-1"], tokens=8, token_interval=0.005) as srv:
         srv.route(ROUTES)
         yield srv
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
-    win = MainWindow()
-    win.show()
-    await win.ensure_history()
-    yield win
-    await win.shutdown()
-    win.close()
-    win.deleteLater()
 
 
 async def test_each_pane_says_how_its_answer_ended(
