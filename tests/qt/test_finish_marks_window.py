@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gui.core.spec import Limits, ModelProfile, ProviderKind, Strategy
+from gui.core.spec import CellId, Limits, ModelProfile, ProviderKind, Strategy
 from gui.qt.main_window import MainWindow
 from tests.support.openai_server import Behavior, FakeOpenAIServer
 
@@ -55,7 +55,7 @@ async def test_each_pane_says_how_its_answer_ended(
     assert (summary.done, summary.failed) == (3, 1)
 
     def footer(row: int) -> str:
-        pane = window.grid.pane(f"r{row}m0")
+        pane = window.grid.pane(CellId.text(row, 0))
         assert pane is not None
         return pane.metrics_text()
 
@@ -76,7 +76,7 @@ async def test_each_pane_says_how_its_answer_ended(
     assert stored is not None
     reasons = []
     for row in range(4):
-        cell = stored.cell(f"r{row}m0")
+        cell = stored.cell(CellId.text(row, 0))
         assert cell is not None and cell.metrics is not None
         reasons.append(cell.metrics.finish_reason)
     assert reasons == ["length", "content_filter", None, "stop"]

@@ -13,7 +13,7 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from gui.core.spec import ModelProfile
+from gui.core.spec import CellId, ModelProfile
 from gui.storage.export import default_filename, export, to_csv, to_json, to_markdown
 from gui.storage.history import History
 from gui.storage.records import StoredRun
@@ -44,8 +44,8 @@ def nasty_run(tmp_path_factory: pytest.TempPathFactory) -> StoredRun:
     s = spec("Q `{topic}` | {topic}", topics=[NASTY[k] for k in KEYS], models=models)
     outcomes: dict[str, tuple[str, ...]] = {}
     for r, key in enumerate(KEYS):
-        outcomes[f"r{r}m0"] = ("done", NASTY[key])
-        outcomes[f"r{r}m1"] = ("failed", "timeout", f"m2 timed out | {key}", NASTY[key][:5])
+        outcomes[CellId.text(r, 0)] = ("done", NASTY[key])
+        outcomes[CellId.text(r, 1)] = ("failed", "timeout", f"m2 timed out | {key}", NASTY[key][:5])
     outcomes["r0m1"] = ("cancelled", "Cancelled by user; partial text kept.", "part `")
     with History.open(db) as h:
         feed_run(h.recorder(label="nasty"), s, run_id="20261201-120000-nasty", outcomes=outcomes)
@@ -71,10 +71,10 @@ def test_json_holds_everything_exactly(nasty_run: StoredRun) -> None:
     assert data["label"] == "nasty" and data["summary"]["failures_by_kind"] == {"timeout": 11}
     by_id = {c["cell_id"]: c for c in data["cells"]}
     for r, key in enumerate(KEYS):
-        assert by_id[f"r{r}m0"]["text"] == NASTY[key]
-        assert by_id[f"r{r}m0"]["inputs"] == {"topic": NASTY[key]}
-        assert by_id[f"r{r}m0"]["metrics"] == {
-            f: getattr(nasty_run.cell(f"r{r}m0").metrics, f)  # type: ignore[union-attr]
+        assert by_id[CellId.text(r, 0)]["text"] == NASTY[key]
+        assert by_id[CellId.text(r, 0)]["inputs"] == {"topic": NASTY[key]}
+        assert by_id[CellId.text(r, 0)]["metrics"] == {
+            f: getattr(nasty_run.cell(CellId.text(r, 0)).metrics, f)  # type: ignore[union-attr]
             for f in data["cells"][0]["metrics"]
         }
     assert by_id["r0m1"]["status"] == "cancelled" and by_id["r0m1"]["text"] == "part `"

@@ -16,7 +16,7 @@ import pytest
 
 from gui.core import events as ev
 from gui.core.runner import CANCELLED_BY_USER, CANCELLED_SHUTDOWN, Run
-from gui.core.spec import Limits, ModelProfile, RunSpec, make_spec
+from gui.core.spec import CellId, Limits, ModelProfile, RunSpec, make_spec
 from gui.storage.history import AmbiguousRunId, History, HistoryError
 from gui.storage.liveness import process_start
 from tests.core.fakes import FakeBackend, FakeHTTPError, Script
@@ -266,8 +266,11 @@ def test_recording_costs_the_caller_microseconds_even_while_the_file_is_locked(
     cells = 1000
     s = spec(template="Q {topic}", topics=[f"t{i}" for i in range(cells)], models=["m"])
     record = history.recorder()
-    chunks = [ev.TextChunk("big", 0.1, f"r{i % cells}m0", "tok ") for i in range(10_000)]
-    ends = [ev.CellFinished("big", 1.0, f"r{i}m0", f"answer {i}", metrics()) for i in range(cells)]
+    chunks = [ev.TextChunk("big", 0.1, CellId.text(i % cells, 0), "tok ") for i in range(10_000)]
+    ends = [
+        ev.CellFinished("big", 1.0, CellId.text(i, 0), f"answer {i}", metrics())
+        for i in range(cells)
+    ]
     start_event = ev.RunStarted("big", 0.0, s, tuple(s.cells()), 1_800_000_000.0)
 
     # Another process holds the write lock: the writer thread waits, the caller must not.
@@ -302,7 +305,7 @@ def test_a_cell_is_committed_within_milliseconds_of_ending(history: History, db:
     reader = sqlite3.connect(db)
     delays = []
     for i in range(20):
-        record(ev.CellFinished("lat", 1.0, f"r{i}m0", "x", metrics()))
+        record(ev.CellFinished("lat", 1.0, CellId.text(i, 0), "x", metrics()))
         t0 = time.perf_counter()
         while reader.execute("SELECT count(*) FROM cells").fetchone()[0] <= i:
             time.sleep(0.0005)

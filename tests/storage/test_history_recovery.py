@@ -14,7 +14,7 @@ import pytest
 
 from gui.core import events as ev
 from gui.core.metrics import RunSummary
-from gui.core.spec import spec_to_dict
+from gui.core.spec import CellId, spec_to_dict
 from gui.storage import history as history_module
 from gui.storage import schema
 from gui.storage.history import History, HistoryError
@@ -267,7 +267,7 @@ def test_a_batch_that_waited_out_a_lock_is_written_whole(
 ) -> None:
     monkeypatch.setattr(history_module, "_BUSY_TIMEOUT_S", 0.05)
     db = tmp_path / "history.sqlite3"
-    every_cell = {f"r{r}m{m}": ("done", "ok") for r in range(2) for m in range(2)}
+    every_cell = {CellId.text(r, m): ("done", "ok") for r in range(2) for m in range(2)}
     with History.open(db) as h:
         record = h.recorder()
         feed_run(record, spec(), run_id="waited", finish=False, outcomes=every_cell)
