@@ -151,9 +151,7 @@ def test_a_free_gui_loop_serves_the_heartbeat_on_time(qtbot) -> None:
         meter.stop()
     stats = meter.stats()
     assert stats.samples >= 25, stats
-    # A free loop is on time: a typical beat is late by far less than a frame, even on a
-    # busy machine (the lag figures themselves are bench targets).
-    assert stats.p50_ms < 50, stats
+    # A free loop reports no freeze (how late its beats are is a bench figure).
     assert meter.last_freeze_ms is None
     assert 1 <= len(updates) < stats.samples / 2  # at most 5 a second, never one per sample
     assert len(meter.recent()) == stats.samples
@@ -218,7 +216,7 @@ def test_the_sparkline_colours_by_recent_p99_and_paints(qtbot) -> None:
     spark.set_samples([0.4] * 400 + [80.0] * 10)
     assert spark.health() == "bad"
     spark.set_samples([0.4] * 250 + [1520.0] + [0.4] * 249)  # one freeze: p99 is calm
-    assert spark.stats().p99_ms < 1 and spark.health() == "bad"
+    assert spark.stats().p99_ms == pytest.approx(0.4) and spark.health() == "bad"
     image = spark.grab().toImage()
     assert not image.isNull() and image.size() == spark.size()
     image.save("/tmp/lag_sparkline.png")
