@@ -34,6 +34,19 @@ def spec_for(url: str, topics: list[str], **limits: object) -> RunSpec:
     )
 
 
+async def first_cell_end(spec: RunSpec) -> ev.Event:
+    """Run ``spec`` to its end on a fresh backend (closed after); the first cell's last event."""
+    backend = LangChainBackend()
+    run = Run(spec, backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    try:
+        await asyncio.wait_for(run.wait(), 60)
+    finally:
+        await backend.aclose()
+    return terminal(rec.events, "r0m0")
+
+
 @pytest.mark.parametrize("retry_after", [0, None], ids=["retry-after-0", "no-retry-after"])
 async def test_a_storm_of_429s_does_not_hammer_the_server(
     server: FakeOpenAIServer, retry_after: float | None
@@ -123,15 +136,7 @@ async def test_timeouts_fire_while_a_server_floods(
 ) -> None:
     server.queue(Behavior(flood_after=2, flood_empty=True))
     spec = spec_for(server.base_url, ["flood"], retries=0, **limits)
-    backend = LangChainBackend()
-    run = Run(spec, backend)
-    rec = Recorder()
-    run.subscribe(rec)
-    try:
-        await asyncio.wait_for(run.wait(), 60)
-    finally:
-        await backend.aclose()
-    end = terminal(rec.events, "r0m0")
+    end = await first_cell_end(spec)
     assert isinstance(end, ev.CellFailed), end
     assert end.kind is ErrorKind.TIMEOUT and words in end.message, end.message
     assert end.partial_text  # the two tokens before the flood are kept
@@ -165,15 +170,7 @@ async def test_a_whole_answer_larger_than_the_cap_fails_too_large(
         strategy,
         Limits(max_answer_chars=cap, retries=2),
     )
-    backend = LangChainBackend()
-    run = Run(spec, backend)
-    rec = Recorder()
-    run.subscribe(rec)
-    try:
-        await asyncio.wait_for(run.wait(), 60)
-    finally:
-        await backend.aclose()
-    end = terminal(rec.events, "r0m0")
+    end = await first_cell_end(spec)
     assert isinstance(end, ev.CellFailed), end
     assert end.kind is ErrorKind.TOO_LARGE and "answer too large" in end.message, end.message
     assert words in end.message, end.message
@@ -197,15 +194,7 @@ async def test_a_close_delimited_stream_is_done_only_when_the_server_said_so(
     # HTTP layer cannot tell a stream cut short from a finished one; only the SSE can.
     with FakeOpenAIServer(stream_framing="close", tokens=6) as server:
         server.queue(behavior)
-        backend = LangChainBackend()
-        run = Run(spec_for(server.base_url, ["cats"], retries=0), backend)
-        rec = Recorder()
-        run.subscribe(rec)
-        try:
-            await asyncio.wait_for(run.wait(), 60)
-        finally:
-            await backend.aclose()
-    end = terminal(rec.events, "r0m0")
+        end = await first_cell_end(spec_for(server.base_url, ["cats"], retries=0))
     whole = default_answer("Tell me about cats", "fake-1", 6)
     if cut:
         assert isinstance(end, ev.CellFailed), end
@@ -230,15 +219,7 @@ async def test_a_flood_of_events_without_text_ends_at_the_stream_bound(
         idle_timeout=None,
         max_answer_chars=10_000,
     )
-    backend = LangChainBackend()
-    run = Run(spec, backend)
-    rec = Recorder()
-    run.subscribe(rec)
-    try:
-        await asyncio.wait_for(run.wait(), 60)
-    finally:
-        await backend.aclose()
-    end = terminal(rec.events, "r0m0")
+    end = await first_cell_end(spec)
     assert isinstance(end, ev.CellFailed), end
     assert end.kind is ErrorKind.TOO_LARGE, end.message
     assert "the stream passed 3,608,576 bytes" in end.message

@@ -100,6 +100,7 @@ async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
     win = MainWindow()
     win.show()
     await win.ensure_history()
+    await win.history_panel.wait_idle()
     yield win
     await win.shutdown()
     win.close()

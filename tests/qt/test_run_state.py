@@ -7,11 +7,8 @@ the grid. Runs on qasync's loop (see conftest) with the real engine and the simu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest_asyncio
 from PySide6.QtWidgets import QLabel
-from pytestqt.qtbot import QtBot
 
 from gui.core.runner import CANCELLED_BEFORE_START
 from gui.core.spec import CellId, Limits, ModelProfile, SimSettings, Strategy
@@ -25,18 +22,6 @@ pytestmark = SESSION_LOOP
 def sim(label: str, latency: float = 0.2, **kw: object) -> ModelProfile:
     settings = SimSettings.with_latency(latency, output_tokens=12, jitter=0.0, seed=5, **kw)  # type: ignore[arg-type]
     return ModelProfile(model="sim-1", label=label, sim=settings)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
-    win = MainWindow()
-    win.show()
-    await win.ensure_history()
-    await win.history_panel.wait_idle()
-    yield win
-    await win.shutdown()
-    win.close()
-    win.deleteLater()
 
 
 def setup(win: MainWindow, topics: list[str], model: ModelProfile, **limits: object) -> None:
