@@ -124,6 +124,7 @@ class ResultsGrid(QScrollArea):
         self._in_relayout = False
         self._relayout_again = False
         self._read_only = False
+        self._raw = False
         self._build_ui()
 
     # ----------------------------------------------------------------------------- UI
@@ -243,6 +244,16 @@ class ResultsGrid(QScrollArea):
         for pane in self._panes.values():
             pane.set_read_only(read_only)
 
+    def set_raw(self, raw: bool) -> None:
+        """Show every answer's Markdown source as plain text (``True``) or rendered."""
+        self._raw = raw
+        for pane in self._panes.values():
+            pane.set_raw(raw)
+
+    def is_raw(self) -> bool:
+        """Whether answers are shown as raw text (see :meth:`set_raw`)."""
+        return self._raw
+
     def is_read_only(self) -> bool:
         """Whether the grid shows a past run."""
         return self._read_only
@@ -341,7 +352,7 @@ class ResultsGrid(QScrollArea):
             state = self._state(cell_id) if text else None
             if state is None:
                 continue
-            if state.final:  # mirrors CellPane: text after the end goes back to plain
+            if state.final:  # text after the end: the answer streams again
                 state.final, state.plain = False, None
             text = self._cleaned(cell_id, state, text)
             state.parts.append(text)
@@ -350,7 +361,7 @@ class ResultsGrid(QScrollArea):
                 pane.append_text(text)
 
     def set_final_text(self, cell_id: str, text: str, markdown: bool = True) -> None:
-        """Show a cell's complete answer (Markdown rendered once unless ``markdown=False``)."""
+        """Show a cell's complete answer (Markdown rendered unless ``markdown=False``)."""
         state = self._state(cell_id)
         if state is None:
             return
@@ -415,18 +426,21 @@ class ResultsGrid(QScrollArea):
             pane.reset()
 
     def cell_text(self, cell_id: str) -> str:
-        """The plain text a cell shows (rendered text of a final Markdown answer)."""
+        """The plain text a cell shows (its Markdown rendered, unless shown raw)."""
         pane = self._panes.get(cell_id)
         if pane is not None:
             return pane.text()
         state = self._states.get(cell_id)
         if state is None:
             return ""
-        if state.final and state.markdown:
-            if state.plain is None:
-                state.plain = markdown_to_plain(state.source())
-            return state.plain
-        return state.source()
+        if self._raw or not state.markdown:
+            return state.source()
+        if state.plain is None:
+            plain = markdown_to_plain(state.source())
+            if not state.final:  # still growing: not worth keeping
+                return plain
+            state.plain = plain
+        return state.plain
 
     def cell_source_text(self, cell_id: str) -> str:
         """The text exactly as received (the Markdown source once final)."""
@@ -552,6 +566,8 @@ class ResultsGrid(QScrollArea):
             pane = CellPane(cell_id, self._title(row, c), widget)
             if self._read_only:
                 pane.set_read_only(True)
+            if self._raw:
+                pane.set_raw(True)
             pane.cancel_requested.connect(self.cancel_requested)
             pane.retry_requested.connect(self.retry_requested)
             self._panes[cell_id] = pane
