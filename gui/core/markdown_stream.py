@@ -26,16 +26,16 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexer import Lexer
-from pygments.lexers import get_lexer_by_name
-from pygments.styles import get_style_by_name
-from pygments.util import ClassNotFound
+# markdown-it-py and Pygments are imported on first use (about 45 ms together): a window
+# shows before any answer needs them, and the engine's warm-up imports them in the
+# background (:func:`warm_up`).
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexer import Lexer
 
 __all__ = [
     "CODE_STYLES",
@@ -44,6 +44,7 @@ __all__ = [
     "MarkdownStream",
     "Update",
     "render_html",
+    "warm_up",
 ]
 
 #: Characters of new source parsed per step at most when the caller gives no budget (about
@@ -57,6 +58,25 @@ CODE_STYLES = ("default", "github-dark")
 COPY_SCHEME = "copy"
 
 _LANG_RE = re.compile(r"^[\w+#.-]+$")
+
+#: Languages whose Pygments lexer :func:`warm_up` builds ahead (building one compiles its
+#: regular expressions: tens of ms for the bigger ones, a freeze if done mid-stream).
+WARM_LANGUAGES = (
+    "python",
+    "javascript",
+    "typescript",
+    "bash",
+    "json",
+    "sql",
+    "java",
+    "c",
+    "cpp",
+    "go",
+    "rust",
+    "html",
+    "css",
+    "yaml",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +123,9 @@ class Update:
 
 @functools.lru_cache(maxsize=64)
 def _lexer(lang: str) -> Lexer | None:
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
     try:
         return get_lexer_by_name(lang, stripnl=False, ensurenl=False)
     except ClassNotFound:
@@ -111,8 +134,17 @@ def _lexer(lang: str) -> Lexer | None:
 
 @functools.lru_cache(maxsize=4)
 def _formatter(style: str) -> HtmlFormatter[str]:
+    from pygments.formatters import HtmlFormatter
+
     # nowrap: spans only; the <pre> is ours, with a background Qt's rich text understands.
     return HtmlFormatter(style=style, noclasses=True, nowrap=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _code_background(style: str) -> str:
+    from pygments.styles import get_style_by_name
+
+    return str(get_style_by_name(style).background_color or "")
 
 
 def _code_html(code: str, lang: str, dark: bool) -> str:
@@ -120,7 +152,19 @@ def _code_html(code: str, lang: str, dark: bool) -> str:
     lexer = _lexer(lang.lower()) if lang and _LANG_RE.match(lang) else None
     if lexer is None:
         return html.escape(code, quote=False)
+    from pygments import highlight
+
     return str(highlight(code, lexer, _formatter(style)))
+
+
+def warm_up() -> None:
+    """Import the parser and build the common code lexers now (call it off the GUI thread):
+    the first answer then renders without paying for either."""
+    _parser()
+    for lang in WARM_LANGUAGES:
+        _lexer(lang)
+    for dark in (False, True):
+        render_html("```python\nx = 1\n```\n\n| a |\n|---|\n| b |\n", dark=dark)
 
 
 def _fence_lang(token: Token) -> str:
@@ -148,7 +192,7 @@ def _render_code(self: Any, tokens: Sequence[Token], idx: int, options: Any, env
             f'<a href="{COPY_SCHEME}:{index}">Copy</a>{label}</p>\n'
         )
     body = _code_html(code.rstrip("\n"), lang, dark)
-    bg = get_style_by_name(CODE_STYLES[dark]).background_color if lang else palette.code_bg
+    bg = _code_background(CODE_STYLES[dark]) if lang else palette.code_bg
     return (
         f'{bar}<pre style="background-color:{bg or palette.code_bg}; color:{palette.code_fg};'
         f' margin-top:2px">{body}</pre>\n'
@@ -164,7 +208,11 @@ def _render_table_open(self: Any, tokens: Sequence[Token], idx: int, options: An
     )
 
 
-def _make_parser() -> MarkdownIt:
+@functools.cache
+def _parser() -> MarkdownIt:
+    """The one parser: markdown-it keeps no state between parses (``env`` is per call)."""
+    from markdown_it import MarkdownIt
+
     # CommonMark plus GitHub's tables and strikethrough; html=False: a model's "<div>" in prose
     # shows as text instead of vanishing into (or being fetched by) the rich-text engine.
     md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
@@ -182,7 +230,7 @@ def render_html(source: str, dark: bool = False, copy_links: bool = False) -> st
         dark: Colour code for a dark palette.
         copy_links: Put a ``copy:N`` link above each code block, as the stream does.
     """
-    md = _make_parser()
+    md = _parser()
     env: dict[str, Any] = {"fanout_dark": dark}
     if copy_links:
         env.update(fanout_codes=[], fanout_code_base=0)
@@ -224,7 +272,7 @@ class MarkdownStream:
     TAIL_LIMIT = 24_000
 
     def __init__(self, *, dark: bool = False, budget: int = DEFAULT_BUDGET) -> None:
-        self._md = _make_parser()
+        self._md = _parser()
         self._dark = dark
         self.budget = budget
         self._reset()
@@ -339,14 +387,14 @@ class MarkdownStream:
         if self._oversize_from and not self._final and end < self._oversize_from:
             update.tail_raw = text[start:]
             return update
-        window = end
-        if budget and end - start > budget:
-            cut = text.rfind("\n", start, start + budget) + 1
-            window = cut if cut > start else end  # one line longer than the budget: whole
+        window = self._window(start, budget)
         tokens, blocks, open_from = self._parse(start, window)
-        if window < end and open_from == 0:
-            # One block longer than the budget: nothing to carry, parse it whole.
-            window = end
+        while window < end and open_from == 0:
+            # The first block is longer than the window: twice the window, until it ends.
+            wider = self._window(start, 2 * (window - start))
+            if wider <= window:  # no line end in the wider budget: take the next line too
+                wider = self._text.find("\n", window) + 1 or end
+            window = wider
             tokens, blocks, open_from = self._parse(start, window)
         update.parsed = window - start
         carry = window < end
@@ -377,6 +425,18 @@ class MarkdownStream:
         self._oversize_from = 0
         update.tail = self._render_tail(open_tokens)
         return update
+
+    def _window(self, start: int, budget: int) -> int:
+        """The end of the text to parse from ``start``: the last line end within ``budget``
+        characters (all of the text without a budget, or when one line is longer)."""
+        end = len(self._text)
+        if not budget or end - start <= budget:
+            return end
+        cut = self._text.rfind("\n", start, start + budget) + 1
+        if cut > start:
+            return cut
+        cut = self._text.find("\n", start + budget) + 1
+        return cut if cut > 0 else end
 
     def flush(self) -> Update:
         """Everything left in one step, without a budget (for a caller that needs it now)."""

@@ -75,3 +75,11 @@ def test_report_formats() -> None:
     assert "while streaming: lag_p99_ms 1.5" in table(results)
     assert "<br>while streaming: lag_p99_ms 1.5" in markdown(results, {})
     assert set(ORDER) >= set(ENGINE)
+
+
+def test_the_render_ceiling_reference_shows_every_chunk_in_a_bare_editor() -> None:
+    from gui.bench import _bare_render
+
+    figures = _bare_render()
+    assert figures["tokens"] == 60_000  # the ceiling demo's whole answer
+    assert figures["chars_shown"] > 60_000 and figures["tokens_per_s"] > 0

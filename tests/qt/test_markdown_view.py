@@ -237,3 +237,20 @@ def test_a_1_mb_answer_costs_a_bounded_amount_per_frame(
         f"1 MB answer set at once: first frame {first * 1e3:.1f} ms, all of it rendered in "
         f"{total:.1f} s, frame by frame",
     )
+
+
+def test_text_faster_than_rendering_is_shown_in_order_without_gaps(
+    view: MarkdownView, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rendering a few hundred characters per step while 3,000 arrive per frame: a backlog.
+    monkeypatch.setattr(markdown_view, "STEP_MS", 0.001)
+    monkeypatch.setattr(markdown_view, "MIN_BUDGET", 300)
+    text = "".join(f"Paragraph {i} says a few plain words.\n\n" for i in range(600))
+    final = markdown_to_plain(text)
+    for i in range(0, len(text), 3000):
+        view.append(text[i : i + 3000])
+        QApplication.processEvents()
+        shown = view.document().toPlainText()
+        assert final.startswith(shown.removesuffix(" ")), "a gap or text out of order"
+    view.finish()
+    qtbot.waitUntil(lambda: view.document().toPlainText() == final, timeout=60_000)
