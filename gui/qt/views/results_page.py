@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from gui.core import events as ev
@@ -81,6 +82,11 @@ class ResultsPage(QWidget):
         layout.addWidget(self.past_banner)
         self.grid = ResultsGrid(self)
         layout.addWidget(self.grid, 1)
+        # For the window's View menu: every answer as its Markdown source, or rendered.
+        self.raw_action = QAction("Raw text", self)
+        self.raw_action.setCheckable(True)
+        self.raw_action.setToolTip("Show every answer's Markdown source instead of rendering it")
+        self.raw_action.toggled.connect(self.grid.set_raw)
 
     # ------------------------------------------------------------------ showing a run
 

@@ -165,7 +165,7 @@ class _BlockWriter:
                 self._dirty = True
                 cursor.movePosition(QTextCursor.MoveOperation.End)
                 shown, self._soft_tail = _with_soft_break(text, self._soft_tail)
-                cursor.insertText(shown)
+                cursor.insertText(shown, QTextCharFormat())  # not in the tail's code font
         finally:
             cursor.endEditBlock()
 
@@ -328,9 +328,9 @@ class MarkdownView(QTextBrowser):
         if self._stream.final:
             return
         self._stream.finish()
-        if not self._raw and not self._carry.isActive():  # else the carried steps get there
-            self._step()
-            self._due = 0.0  # the end is shown rendered at once
+        if not self._raw and not self._backlog:  # else the carried steps get there in order
+            self._step()  # at once, even if a step was waiting for its turn
+            self._due = 0.0
         if self._follow:
             self._follow = False
             self._scroll_to(0)
