@@ -372,25 +372,31 @@ def _bare_render() -> dict[str, Any]:
 
 def render_ceiling(quick: bool) -> BenchResult:
     """One pane fed a Markdown answer (sections with a list, a table and code) as fast as the
-    simulated model can produce tokens, rendered as it streams; then the same chunks into a
+    simulated model can produce tokens, rendered as it streams; and the same chunks into a
     bare ``QPlainTextEdit`` once per frame, in the same bench run, for the ratio.
 
+    Both rates swing from run to run on a shared machine, so the two are interleaved and the
+    best of each counts (as in ``startup``); the lag figures are the best rate's run's.
     Once the answer has ended, LangChain's ``BaseChatModel.astream`` merges all its chunks
     into one message on the loop (a pause that grows with the answer, see
     docs/performance-notes.md); that pause is part of the session.
     """
-    stats, _ = _window(["--demo", "ceiling", "--quit-when-done"])
-    bare = _bare_render()
-    tokens, span = stats.get("output_tokens", 0), stats.get("streaming_s", 0.0)
-    rate = tokens / span if span else 0.0
-    bare_rate = float(bare.get("tokens_per_s", 0))
+    runs: list[tuple[float, dict[str, Any]]] = []
+    bare_rates: list[float] = []
+    for _ in range(1 if quick else 2):
+        stats, _ = _window(["--demo", "ceiling", "--quit-when-done"])
+        tokens, span = stats.get("output_tokens", 0), stats.get("streaming_s", 0.0)
+        runs.append((tokens / span if span else 0.0, stats))
+        bare_rates.append(float(_bare_render().get("tokens_per_s", 0)))
+    rate, stats = max(runs, key=lambda run: run[0])
+    bare_rate = max(bare_rates)
     ratio = rate / bare_rate if bare_rate else 0.0
     session, session_ok = _session(stats)
     streaming = _streaming(stats)
     figures = {
         **session,
-        "tokens": tokens,
-        "streaming_s": round(span, 3),
+        "tokens": stats.get("output_tokens", 0),
+        "streaming_s": round(stats.get("streaming_s", 0.0), 3),
         "tokens_per_s": round(rate),
         "bare_tokens_per_s": round(bare_rate),
         "ratio_to_bare": round(ratio, 3),
@@ -403,8 +409,13 @@ def render_ceiling(quick: bool) -> BenchResult:
         figures,
         rate >= 20_000 and ratio >= 0.5 and streaming["lag_p99_ms"] <= 16 and session_ok,
         "the session includes LangChain's merge of the answer's 60,000 chunks when it ends; "
-        "the bare editor gets the model's own chunks (no LangChain wrapper, no engine)",
-        second=streaming,
+        "best of two interleaved runs of the window and of the bare editor (same LangChain "
+        "stream and collector policy, no engine, no Markdown)",
+        second={
+            **streaming,
+            "app_runs_tokens_per_s": [round(r) for r, _ in runs],
+            "bare_runs_tokens_per_s": [round(r) for r in bare_rates],
+        },
         second_label="while streaming",
     )
 

@@ -52,7 +52,7 @@ CARRY_MS = 16
 
 #: Milliseconds one render step aims at: the characters parsed per step follow the measured
 #: speed (dense tables and code cost several times more per character than prose).
-STEP_MS = 5.0
+STEP_MS = 4.0
 
 #: Fewest and most characters a step parses, however slow or fast the last ones were.
 MIN_BUDGET = 400
