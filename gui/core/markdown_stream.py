@@ -345,10 +345,6 @@ class MarkdownStream:
             return self._tail_codes[index]
         return None
 
-    def html_blocks(self) -> list[str]:
-        """HTML of every block handed out so far (finished ones, then the open one)."""
-        return [*self._html, *([self._tail_html] if self._tail_html else [])]
-
     def tail_html(self) -> str:
         """HTML of the open block as last rendered (``""`` if none)."""
         return self._tail_html
