@@ -6,9 +6,11 @@ machine state. The ceiling demo's simulated model (same profile, same prompt, so
 chunks, through the same LangChain ``astream`` and the same collector policy as a run)
 streams straight into a bare ``QPlainTextEdit``, its text appended once per frame (a 16 ms
 timer) the way the app's bridge hands text to a pane: no engine, no bridge, no Markdown.
-Prints one JSON object: ``tokens``, ``streaming_s`` (first chunk to last) and
-``tokens_per_s``. The app's rate divided by this one is the scenario's ratio, which holds on
-a machine whose speed varies from day to day.
+Then the same again into the app's Markdown view alone, timed until it has rendered all of
+it (a view can fall behind a stream this fast and catch up after it): ``markdown``.
+Prints one JSON object: ``tokens``, ``streaming_s`` (first chunk to last), ``tokens_per_s``
+and ``shown_tokens_per_s`` (first chunk to all of it shown). Rates divided by the bare
+editor's are the scenario's ratios, which hold on a machine whose speed varies by day.
 """
 
 from __future__ import annotations
@@ -27,7 +29,46 @@ from PySide6.QtWidgets import QApplication, QPlainTextEdit
 FRAME_MS = 16
 
 
-async def _stream() -> dict[str, Any]:
+class _Bare:
+    """A bare, read-only ``QPlainTextEdit`` that appends and follows the end."""
+
+    def __init__(self) -> None:
+        self.widget = QPlainTextEdit()
+        self.widget.setReadOnly(True)
+        self._cursor = QTextCursor(self.widget.document())
+
+    def append(self, text: str) -> None:
+        self._cursor.movePosition(QTextCursor.MoveOperation.End)
+        self._cursor.beginEditBlock()
+        self._cursor.insertText(text)
+        self._cursor.endEditBlock()
+        bar = self.widget.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def finish(self) -> None:
+        """Nothing left to show once the last append is in."""
+
+    def shown(self) -> int:
+        return len(self.widget.toPlainText())
+
+
+class _Markdown:
+    """The app's Markdown view alone (no window, no engine)."""
+
+    def __init__(self) -> None:
+        from gui.qt.widgets.markdown_view import MarkdownView
+
+        self.widget = MarkdownView()
+        self.append = self.widget.append
+        self.finish = self.widget.finish
+        self.rendering = self.widget.is_rendering
+
+    def shown(self) -> int:
+        return len(self.widget.document().toPlainText())
+
+
+async def _stream(sink: _Bare | _Markdown) -> dict[str, Any]:
+    """Stream the ceiling demo's answer into ``sink`` once per frame; the figures."""
     from gui.compat.gc_policy import defer_full_collections, freeze_import_heap
     from gui.providers.models import build_chat_model
     from gui.resources import load_preset
@@ -35,22 +76,14 @@ async def _stream() -> dict[str, Any]:
     preset = load_preset("ceiling")
     model = build_chat_model(preset.models[0])
     prompt = preset.template.format(**preset.rows[0])
-    editor = QPlainTextEdit()
-    editor.setReadOnly(True)
-    editor.resize(680, 420)  # about a pane of the window at its default size
-    editor.show()
-    cursor = QTextCursor(editor.document())
+    sink.widget.resize(680, 420)  # about a pane of the window at its default size
+    sink.widget.show()
     buffer: list[str] = []
 
     def on_frame() -> None:
         if buffer:
-            cursor.movePosition(QTextCursor.MoveOperation.End)
-            cursor.beginEditBlock()
-            cursor.insertText("".join(buffer))
-            cursor.endEditBlock()
+            sink.append("".join(buffer))
             buffer.clear()
-            bar = editor.verticalScrollBar()
-            bar.setValue(bar.maximum())
 
     frame = QTimer()
     frame.setInterval(FRAME_MS)
@@ -71,22 +104,35 @@ async def _stream() -> dict[str, Any]:
         tokens += 1
         buffer.append(text)
     defer_full_collections(False)
-    await asyncio.sleep(2 * FRAME_MS / 1000)  # the last frame
     frame.stop()
-    on_frame()
-    span = last - first
-    shown = len(editor.toPlainText())
-    editor.close()
-    return {
+    on_frame()  # the last frame's text
+    sink.finish()
+    if isinstance(sink, _Markdown) and sink.rendering():
+        # A view that fell behind catches up, frame by frame.
+        caught_up = asyncio.Event()
+        sink.widget.caught_up.connect(caught_up.set)
+        await caught_up.wait()
+    done = time.perf_counter()
+    figures = {
         "tokens": tokens,
-        "streaming_s": round(span, 3),
-        "tokens_per_s": round(tokens / span) if span else 0,
-        "chars_shown": shown,
+        "streaming_s": round(last - first, 3),
+        "tokens_per_s": round(tokens / (last - first)) if last > first else 0,
+        "shown_s": round(done - first, 3),
+        "shown_tokens_per_s": round(tokens / (done - first)) if done > first else 0,
+        "chars_shown": sink.shown(),
     }
+    sink.widget.close()
+    return figures
+
+
+async def _both() -> dict[str, Any]:
+    bare = await _stream(_Bare())
+    markdown = await _stream(_Markdown())
+    return {**bare, "markdown": markdown}
 
 
 def main() -> int:
-    """Stream once into the bare editor and print one JSON line."""
+    """Stream once into the bare editor, once into the Markdown view; print one JSON line."""
     from gui.qt.app import install_asyncgen_hooks
     from gui.qt.loop import FanoutEventLoop
 
@@ -97,7 +143,7 @@ def main() -> int:
     install_asyncgen_hooks(loop)
     asyncio.set_event_loop(loop)
     try:
-        figures = loop.run_until_complete(_stream())
+        figures = loop.run_until_complete(_both())
     finally:
         loop.close()
     sys.stdout.write(json.dumps(figures) + "\n")

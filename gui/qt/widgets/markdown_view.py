@@ -54,6 +54,10 @@ CARRY_MS = 16
 #: speed (dense tables and code cost several times more per character than prose).
 STEP_MS = 4.0
 
+#: A finished answer that is still being rendered has the frame to itself (no stream to
+#: share it with): its steps aim at this many ms, one per frame.
+FINAL_STEP_MS = 8.0
+
 #: Fewest and most characters a step parses, however slow or fast the last ones were.
 MIN_BUDGET = 400
 MAX_BUDGET = 2_500
@@ -246,6 +250,7 @@ class MarkdownView(QTextBrowser):
     Signals:
         raw_changed(bool): the view switched between rendered and raw text.
         code_copied(int): a code block's Copy link put that block's code on the clipboard.
+        caught_up(): text that had to wait for later frames is now all rendered.
 
     Feed it with :meth:`append` once per frame, or :meth:`set_text`; :meth:`finish` says the
     answer is complete.
@@ -253,6 +258,7 @@ class MarkdownView(QTextBrowser):
 
     raw_changed = Signal(bool)
     code_copied = Signal(int)
+    caught_up = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -359,6 +365,11 @@ class MarkdownView(QTextBrowser):
         """Whether the source is shown as plain text."""
         return self._raw
 
+    def is_rendering(self) -> bool:
+        """Whether text is still waiting for a later frame to be rendered (a long answer set
+        at once, or text that came faster than it renders)."""
+        return self._carry.isActive()
+
     def is_final(self) -> bool:
         """Whether :meth:`finish` was called since the last text arrived."""
         return self._stream.final
@@ -389,7 +400,9 @@ class MarkdownView(QTextBrowser):
     def _step(self) -> None:
         self._carry.stop()
         started = time.perf_counter()
-        budget = min(MAX_BUDGET, max(MIN_BUDGET, round(self._speed * STEP_MS)))
+        aim = FINAL_STEP_MS if self._stream.final else STEP_MS
+        most = MAX_BUDGET * aim / STEP_MS
+        budget = round(min(most, max(MIN_BUDGET, self._speed * aim)))
         update = self._stream.step(budget)
         self._show(update)
         took = time.perf_counter() - started
@@ -404,9 +417,12 @@ class MarkdownView(QTextBrowser):
             self._writer.apply(update, self._stream.tail_html())
         finally:
             self._moving = False
-        self._backlog = update.pending
+        was_behind, self._backlog = self._backlog, update.pending
+        if was_behind and not update.pending:
+            self.caught_up.emit()
         if update.pending:
-            self._carry.start(CARRY_MS)
+            # Once per frame; a finished answer's next step comes as soon as the frame is out.
+            self._carry.start(1 if self._stream.final else CARRY_MS)
         self._follow_end()
 
     def _catch_up(self) -> None:
