@@ -67,6 +67,11 @@ MAX_BUDGET = 2_500
 #: however fast the text arrives.
 RENDER_PAUSE = 1.5
 
+#: While a view keeps up with its stream, it renders at most this often; the words that
+#: arrive in between show raw until then. Ten panes each re-rendering their open block on
+#: every frame cost the stress demo's loop several ms per frame (docs/performance-notes.md).
+QUIET_INTERVAL_S = 0.05
+
 _FOLLOW_TOLERANCE_PX = 2
 _LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 
@@ -406,7 +411,10 @@ class MarkdownView(QTextBrowser):
         update = self._stream.step(budget)
         self._show(update)
         took = time.perf_counter() - started
-        self._due = started + took * (1 + RENDER_PAUSE)
+        pause = took * RENDER_PAUSE
+        if not update.pending and not self._stream.final:
+            pause = max(pause, QUIET_INTERVAL_S - took)
+        self._due = started + took + pause
         if update.parsed >= MIN_BUDGET:  # small steps measure overhead, not speed
             speed = update.parsed / max(took * 1000, 0.05)
             self._speed = 0.7 * self._speed + 0.3 * speed
