@@ -30,8 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 __all__ = [
     "ABBREVIATIONS",
@@ -135,6 +137,9 @@ class Agreement:
 
 @cache
 def _markdown() -> MarkdownIt:
+    # Imported on first use: the command line reads this module's defaults at every start.
+    from markdown_it import MarkdownIt
+
     # Blocks only: the inline rules would parse emphasis and links the splitter never uses.
     return MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
 
