@@ -214,6 +214,8 @@ class CellPane(QFrame):
     Signals:
         cancel_requested(str): the user pressed Cancel; carries :attr:`cell_id`.
         retry_requested(str): the user pressed Retry; carries :attr:`cell_id`.
+        diff_requested(str): the user chose "Diff with…" in the answer's context menu;
+            carries :attr:`cell_id` (the results view then asks for the second cell).
 
     The body is one read-only :class:`QTextBrowser` for the whole life of the cell rather
     than a ``QPlainTextEdit`` while streaming swapped for a browser at the end: measured,
@@ -225,6 +227,7 @@ class CellPane(QFrame):
 
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    diff_requested = Signal(str)
 
     def __init__(self, cell_id: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -548,11 +551,18 @@ class CellPane(QFrame):
         copy_plain = menu.addAction("Copy answer as plain text")
         copy_plain.setEnabled(bool(self.source_text()))
         copy_plain.triggered.connect(self._on_copy_plain_action_triggered)
+        menu.addSeparator()
+        diff = menu.addAction("Diff with…")
+        diff.setEnabled(bool(self.source_text()))
+        diff.triggered.connect(self._on_diff_action_triggered)
         # popup(), never exec(): a nested event loop would stall the qasync tasks.
         menu.popup(self._view.viewport().mapToGlobal(pos))
 
     def _on_copy_plain_action_triggered(self) -> None:
         QGuiApplication.clipboard().setText(self.text())
+
+    def _on_diff_action_triggered(self) -> None:
+        self.diff_requested.emit(self.cell_id)
 
 
 __all__ = [
