@@ -93,6 +93,7 @@ class ResultsGrid(QScrollArea):
         self._column_width = self.MIN_COLUMN_WIDTH
         self._in_relayout = False
         self._relayout_again = False
+        self._raw = False
         self._build_ui()
         store_ = self._store
         store_.shape_changed.connect(self._on_store_shape_changed)
@@ -169,6 +170,16 @@ class ResultsGrid(QScrollArea):
     def set_read_only(self, read_only: bool) -> None:
         """Show a past run: panes keep Copy but offer no Cancel or Retry."""
         self._store.set_read_only(read_only)
+
+    def set_raw(self, raw: bool) -> None:
+        """Show every answer's Markdown source as plain text (``True``) or rendered."""
+        self._raw = raw
+        for pane in self._panes.values():
+            pane.set_raw(raw)
+
+    def is_raw(self) -> bool:
+        """Whether answers are shown as raw text (see :meth:`set_raw`)."""
+        return self._raw
 
     def is_read_only(self) -> bool:
         """Whether the grid shows a past run."""
@@ -269,16 +280,16 @@ class ResultsGrid(QScrollArea):
         self._store.reset_cell(cell_id)
 
     def cell_text(self, cell_id: str) -> str:
-        """The plain text a cell shows (rendered text of a final Markdown answer)."""
+        """The plain text a cell shows (its Markdown rendered, unless shown raw)."""
         pane = self._panes.get(cell_id)
         if pane is not None:
             return pane.text()
         state = self._store.peek(cell_id)
         if state is None:
             return ""
-        if state.final and state.markdown:
-            return markdown_to_plain(state.source())
-        return state.source()
+        if self._raw or not state.markdown:
+            return state.source()
+        return markdown_to_plain(state.source())
 
     def cell_source_text(self, cell_id: str) -> str:
         """The text exactly as received (the Markdown source once final)."""
@@ -459,6 +470,8 @@ class ResultsGrid(QScrollArea):
             pane = CellPane(cell_id, store.title(row, c), widget)
             if read_only:
                 pane.set_read_only(True)
+            if self._raw:
+                pane.set_raw(True)
             pane.cancel_requested.connect(self.cancel_requested)
             pane.retry_requested.connect(self.retry_requested)
             self._panes[cell_id] = pane
