@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -164,6 +165,8 @@ class CellPane(QFrame):
     Signals:
         cancel_requested(str): the user pressed Cancel; carries :attr:`cell_id`.
         retry_requested(str): the user pressed Retry; carries :attr:`cell_id`.
+        diff_requested(str): the user chose "Diff with…" in the answer's context menu;
+            carries :attr:`cell_id` (the results view then asks for the second cell).
 
     The body is one :class:`~gui.qt.widgets.markdown_view.MarkdownView` for the whole life
     of the cell: one widget means half the construction cost when the grid materialises rows
@@ -173,6 +176,7 @@ class CellPane(QFrame):
 
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    diff_requested = Signal(str)
 
     def __init__(self, cell_id: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -221,6 +225,7 @@ class CellPane(QFrame):
 
         self._view = MarkdownView(self)
         self._view.setObjectName("cellText")
+        self._view.context_menu_built.connect(self._on_view_context_menu_built)
 
         self._error = QLabel(self)
         self._error.setObjectName("cellError")
@@ -402,6 +407,15 @@ class CellPane(QFrame):
 
     def _on_copy_button_clicked(self) -> None:
         QGuiApplication.clipboard().setText(self.source_text())
+
+    def _on_view_context_menu_built(self, menu: QMenu) -> None:
+        menu.addSeparator()
+        diff = menu.addAction("Diff with…")
+        diff.setEnabled(bool(self.source_text()))
+        diff.triggered.connect(self._on_diff_action_triggered)
+
+    def _on_diff_action_triggered(self) -> None:
+        self.diff_requested.emit(self.cell_id)
 
 
 __all__ = [

@@ -256,6 +256,8 @@ class MarkdownView(QTextBrowser):
         raw_changed(bool): the view switched between rendered and raw text.
         code_copied(int): a code block's Copy link put that block's code on the clipboard.
         caught_up(): text that had to wait for later frames is now all rendered.
+        context_menu_built(QMenu): the context menu is about to show; an owner (a pane)
+            may add its own actions to it.
 
     Feed it with :meth:`append` once per frame, or :meth:`set_text`; :meth:`finish` says the
     answer is complete.
@@ -264,6 +266,7 @@ class MarkdownView(QTextBrowser):
     raw_changed = Signal(bool)
     code_copied = Signal(int)
     caught_up = Signal()
+    context_menu_built = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -523,6 +526,7 @@ class MarkdownView(QTextBrowser):
         raw.setCheckable(True)
         raw.setChecked(self._raw)
         raw.toggled.connect(self.set_raw)
+        self.context_menu_built.emit(menu)
         # popup(), never exec(): a nested event loop would stall the qasync tasks.
         menu.popup(self.viewport().mapToGlobal(pos))
 
