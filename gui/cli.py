@@ -148,6 +148,17 @@ def _percent(text: str) -> float:
     return value
 
 
+def _window_size(text: str) -> tuple[int, int]:
+    """An argparse type: ``WIDTHxHEIGHT`` in pixels, each at least 320."""
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (for example 1920x1080)")
+    size = int(width), int(height)
+    if min(size) < 320:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small: at least 320x320")
+    return size
+
+
 def _limit(
     kind: type[int] | type[float], bounds: tuple[float, float], *, note: str = ""
 ) -> Callable[[str], Any]:
@@ -388,6 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["system", "light", "dark"],
         default=None,
         help="palette (default: the one last chosen in View > Theme, else the system's)",
+    )
+    window.add_argument(
+        "--window-size",
+        type=_window_size,
+        metavar="WxH",
+        help="open the window at this size in pixels, e.g. 1920x1080 (benchmarks, screenshots)",
     )
     window.add_argument(
         "--print-stats",
