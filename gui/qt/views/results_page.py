@@ -128,6 +128,7 @@ class ResultsPage(QWidget):
         self.grid = ResultsGrid(self.stack, store=self.store)
         self.add_layout("tiles", "Tiles", self.tiles, "Ctrl+1")
         self.add_layout("grid", "Grid", self.grid, "Ctrl+2")
+        self.grid.row_height_changed.connect(self._on_grid_row_height_changed)
         for view in (self.tiles, self.grid):
             view.cell_activated.connect(self.cell_activated)
             view.selection_changed.connect(self._on_view_selection_changed)

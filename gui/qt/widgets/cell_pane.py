@@ -134,11 +134,19 @@ class ElidedLabel(QLabel):
         parent: The parent widget.
         min_chars: The label never gets narrower than this many average characters plus
             the ellipsis (0: the layout may shrink it to nothing).
+        mode: Where the text is cut: the middle, or the end for a sentence (status bar).
     """
 
-    def __init__(self, text: str = "", parent: QWidget | None = None, min_chars: int = 0) -> None:
+    def __init__(
+        self,
+        text: str = "",
+        parent: QWidget | None = None,
+        min_chars: int = 0,
+        mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle,
+    ) -> None:
         super().__init__(parent)
         self._full = ""
+        self._mode = mode
         self._tooltip: str | None = None
         self._min_chars = min_chars
         # Ignored: the layout may shrink the label (down to min_chars); elision fills the rest.
@@ -183,7 +191,7 @@ class ElidedLabel(QLabel):
         flat = " ".join(self._full.split())
         metrics = self.fontMetrics()
         width = max(self.contentsRect().width(), 1)
-        self.setText(metrics.elidedText(flat, Qt.TextElideMode.ElideMiddle, width))
+        self.setText(metrics.elidedText(flat, self._mode, width))
 
 
 class CellPane(QFrame):
