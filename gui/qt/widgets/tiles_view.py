@@ -1,8 +1,8 @@
 """Tiles: every cell of the shown run on screen at once, as a compact painted tile.
 
 A tile shows the cell's title in a band coloured like its status chip, the last lines of
-its answer as they stream, and one key figure (tokens/s, latency, or the error's first
-words). Columns are the store's columns (models), rows its inputs. When the run has fewer
+its answer as they stream (the first lines once it is final), and one key figure (tokens/s,
+latency, or the error's first words). Columns are the store's columns (models), rows its inputs. When the run has fewer
 columns than the viewport has room for (one model and 50 inputs), the rows are *folded*:
 the inputs continue in a second block of columns to the right, and so on, each block under
 its own copy of the column headers. The fold count and tile size are chosen from the
@@ -40,6 +40,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
     QPen,
+    QPixmap,
     QResizeEvent,
 )
 from PySide6.QtWidgets import QAbstractScrollArea, QFrame, QMenu, QToolTip, QWidget
@@ -81,6 +82,12 @@ _PAINT_BUDGET_S = 0.005
 _MIN_TILES_PER_PAINT = 8
 #: Dirty tiles left over wait this long (ms): one frame.
 _FRAME_MS = 16
+#: Tile pictures kept at most (about 30 KB each): a screenful or two of the largest runs.
+_MAX_CACHED_TILES = 600
+#: Streamed text is drawn at most this often (ms); a status change at once.
+_TEXT_REFRESH_MS = 50
+_MANY_STREAMING = 64
+_NO_DELAY_REQUESTED = 1 << 30
 _ERROR_WORDS = 8
 
 
@@ -106,8 +113,6 @@ def key_figure(state: CellState | None) -> str:
             return f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s"
         if metrics.latency is not None:
             return format_seconds(metrics.latency)
-    if state.length:
-        return f"{state.length:,} chars"
     return ""
 
 
@@ -205,10 +210,19 @@ class TilesView(QAbstractScrollArea):
         self._selection: list[str] = []
         # Per cell: (tile width, title as drawn); and colours per phase for the palette.
         self._titles: dict[str, tuple[int, str]] = {}
+        # Per cell: (what it was drawn from, the tile without its streaming lines).
+        self._chrome: dict[str, tuple[tuple[object, ...], QPixmap]] = {}
         self._status_colors: dict[str, tuple[QColor, QColor, QColor]] = {}
         # Tiles waiting for a repaint, oldest first, and what one tile's paint costs (s).
         self._dirty: dict[str, None] = {}
-        self._tile_cost = 100e-6
+        # What a tile's paint costs (s): a blit of its cached picture and its streaming
+        # lines, or drawing the picture anew (its status changed). Measured as it paints.
+        self._blit_cost = 50e-6
+        self._chrome_cost = 250e-6
+        self._restyle: set[str] = set()  # dirty tiles whose picture is drawn anew
+        self._round: list[str] = []  # tiles of the flush round under way
+        self._next_delay = _NO_DELAY_REQUESTED  # soonest repaint asked for since the round
+        self._redrawn, self._redraw_s = 0, 0.0  # pictures drawn in the paint under way
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.timeout.connect(self._on_flush_timer_timeout)
@@ -251,7 +265,6 @@ class TilesView(QAbstractScrollArea):
         self._header_fm = QFontMetrics(self._header_font)
         self._header_h = self._header_fm.height() + 6
         self._space_w = self._fm.horizontalAdvance("  ")
-        self._min_status_w = self._fm.horizontalAdvance("stre…")
         self._line_h = self._fm.lineSpacing()
         self._titles.clear()
 
@@ -332,6 +345,7 @@ class TilesView(QAbstractScrollArea):
         bar.setPageStep(max(area.height(), 1))
         bar.setRange(0, max(0, self._fit.content_height - area.height()))
         self._titles.clear()
+        self._chrome.clear()
         self.viewport().update()
 
     def _slot_x(self, fold: int, col: int) -> int:
@@ -362,32 +376,51 @@ class TilesView(QAbstractScrollArea):
                     return row, c
         return None
 
-    def _mark_dirty(self, cell_ids: Iterable[str]) -> None:
-        """Streamed text arrived for ``cell_ids``: repaint them at the next flush."""
-        self._dirty.update(dict.fromkeys(cell_ids))
-        if not self._flush_timer.isActive():
-            self._flush_timer.start(0)
+    def _mark_dirty(
+        self, cell_ids: Iterable[str], delay_ms: int = 0, restyle: bool = False
+    ) -> None:
+        """Repaint ``cell_ids`` at the next flush, at most ``delay_ms`` from now
+        (``restyle``: their status changed, their picture is drawn anew)."""
+        ids = dict.fromkeys(cell_ids)
+        self._dirty.update(ids)
+        if restyle:
+            self._restyle.update(ids)
+        self._next_delay = min(self._next_delay, delay_ms)
+        if self._round:
+            return  # the round under way schedules the next one when it ends
+        timer = self._flush_timer
+        if not timer.isActive() or timer.remainingTime() > delay_ms:
+            timer.start(delay_ms)
 
     def _on_flush_timer_timeout(self) -> None:
-        """Repaint as many dirty tiles as one frame's paint budget allows, oldest first;
-        the rest wait for the next frame (with 200 streaming tiles each then refreshes
-        every few frames instead of one paint taking a frame's worth of the loop)."""
-        dirty = self._dirty
-        budget = max(_MIN_TILES_PER_PAINT, int(_PAINT_BUDGET_S / max(self._tile_cost, 1e-6)))
-        if len(dirty) <= budget:
-            batch = list(dirty)
-            dirty.clear()
-        else:
-            batch = []
-            for cell_id in dirty:
-                batch.append(cell_id)
-                if len(batch) >= budget:
-                    break
-            for cell_id in batch:
-                del dirty[cell_id]
+        """Repaint the dirty tiles in rounds: a round takes every tile dirty when it
+        starts and repaints as many per frame as the paint budget allows, oldest first.
+        Text that arrives meanwhile waits for the next round, so with 200 streaming
+        tiles each refreshes a few times a second and no paint takes a frame's worth of
+        the loop."""
+        if not self._round:
+            self._round = list(self._dirty)
+            self._dirty.clear()
+            self._next_delay = _NO_DELAY_REQUESTED
+        round_, restyle = self._round, self._restyle
+        blit, chrome = self._blit_cost, self._chrome_cost
+        spent = 0.0
+        taken = 0
+        for cell_id in round_:
+            spent += chrome if cell_id in restyle else blit
+            if spent > _PAINT_BUDGET_S and taken >= _MIN_TILES_PER_PAINT:
+                break
+            taken += 1
+        batch = round_[:taken]
+        del round_[:taken]
+        for cell_id in batch:
+            if cell_id not in self._dirty:  # dirty again: its picture may change again
+                restyle.discard(cell_id)
         self._update_cells(batch)
-        if dirty:
+        if round_:
             self._flush_timer.start(_FRAME_MS)
+        elif self._dirty:
+            self._flush_timer.start(max(self._next_delay, _FRAME_MS))
 
     def _update_cells(self, cell_ids: Iterable[str]) -> None:
         viewport = self.viewport()
@@ -404,6 +437,10 @@ class TilesView(QAbstractScrollArea):
     # ------------------------------------------------------------------ store changes
 
     def _on_store_shape_changed(self) -> None:
+        # The old run's tiles: nothing of them is left to repaint.
+        self._dirty.clear()
+        self._round.clear()
+        self._restyle.clear()
         self._current = None
         had = bool(self._selection)
         self._selection = []
@@ -413,15 +450,39 @@ class TilesView(QAbstractScrollArea):
             self.selection_changed.emit([])
 
     def _on_store_all_status_changed(self) -> None:
-        self.viewport().update()
+        if self.isVisible():
+            self._mark_dirty(self._ids_in_view(), restyle=True)
+
+    def _ids_in_view(self) -> list[str]:
+        """Cells whose tile is at least partly in the viewport."""
+        store = self._store
+        if store.is_empty():
+            return []
+        fit = self._fit
+        top = self.verticalScrollBar().value()
+        first_i = max(0, (top - _GAP) // (fit.tile_h + _GAP))
+        last_i = min(
+            fit.rows_per_fold - 1, (top + self._tiles_area().height()) // (fit.tile_h + _GAP)
+        )
+        ids: list[str] = []
+        for fold in range(fit.folds):
+            for i in range(first_i, last_i + 1):
+                row = fold * fit.rows_per_fold + i
+                if row < store.row_count():
+                    ids.extend(store.row_cell_ids(row))
+        return ids
 
     def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
         if self.isVisible():
-            self._mark_dirty(texts)
+            # A tile shows two or three lines of a fast stream: 20 refreshes a second read
+            # as smooth, and cost a third of one per frame; more than a screenful of
+            # small tiles streaming at once refresh 10 times a second.
+            many = len(texts) > _MANY_STREAMING
+            self._mark_dirty(texts, 2 * _TEXT_REFRESH_MS if many else _TEXT_REFRESH_MS)
 
     def _on_store_cell_changed(self, cell_id: str, _change: int) -> None:
         if self.isVisible():
-            self._mark_dirty((cell_id,))
+            self._mark_dirty((cell_id,), restyle=True)
 
     def _on_store_read_only_changed(self, _read_only: bool) -> None:
         self.viewport().update()  # nothing drawn depends on it; menus read it when opened
@@ -464,8 +525,11 @@ class TilesView(QAbstractScrollArea):
         first_i = max(0, (top - _GAP) // (fit.tile_h + _GAP))
         last_i = min(fit.rows_per_fold - 1, (top + area.height()) // (fit.tile_h + _GAP))
         painter.setClipRect(area)
+        if len(self._chrome) > _MAX_CACHED_TILES:
+            self._chrome.clear()  # a long scroll through many cells: keep memory bounded
         n_rows = store.row_count()
         started, painted = time.perf_counter(), 0
+        self._redrawn, self._redraw_s = 0, 0.0
         for fold in range(fit.folds):
             for i in range(first_i, last_i + 1):
                 row = fold * fit.rows_per_fold + i
@@ -477,8 +541,11 @@ class TilesView(QAbstractScrollArea):
                         self._paint_tile(painter, row, c, rect, colors)
                         painted += 1
         if painted:
-            cost = (time.perf_counter() - started) / painted
-            self._tile_cost = 0.8 * self._tile_cost + 0.2 * cost
+            redrawn, redraw_s = self._redrawn, self._redraw_s
+            if redrawn:
+                self._chrome_cost = 0.7 * self._chrome_cost + 0.3 * redraw_s / redrawn
+            blits = time.perf_counter() - started - redraw_s
+            self._blit_cost = 0.7 * self._blit_cost + 0.3 * blits / painted
         painter.setClipping(False)
         if region.intersects(QRect(0, 0, self.viewport().width(), self._header_h)):
             self._paint_header(painter, colors)
@@ -514,10 +581,80 @@ class TilesView(QAbstractScrollArea):
     def _paint_tile(
         self, painter: QPainter, row: int, col: int, rect: QRect, colors: dict[str, QColor]
     ) -> None:
+        """One tile: its cached picture, then the streaming answer's last lines over it.
+
+        Everything but a streaming answer changes only with the cell's status (title band,
+        figure line, error, final answer, outline), so it is drawn once into a pixmap kept
+        per cell; a frame of streaming costs one pixmap blit and one wrapped text.
+        """
         store = self._store
         cell_id = store.cell_id(row, col)
         state = store.peek(cell_id)
         phase, detail = (state.phase, state.detail) if state else store.default_status()
+        failed = _shows_error(state)
+        streaming = state is not None and not state.final and not failed and state.length > 0
+        selected = cell_id in self._selection
+        current = self._current == (row, col) and self.hasFocus()
+        key = (
+            phase,
+            detail,
+            key_figure(state),
+            state.error if failed and state is not None else "",
+            state.length if state is not None and state.final else -1,
+            selected,
+            current,
+            rect.width(),
+            rect.height(),
+        )
+        cached = self._chrome.get(cell_id)
+        if cached is None or cached[0] != key:
+            started = time.perf_counter()
+            ratio = self.devicePixelRatioF()
+            pixmap = QPixmap(rect.size() * ratio)
+            pixmap.setDevicePixelRatio(ratio)
+            chrome = QPainter(pixmap)
+            local = QRect(0, 0, rect.width(), rect.height())
+            self._draw_tile(chrome, row, col, local, colors, state, phase, detail, failed)
+            self._draw_outline(chrome, local, colors, selected, current)
+            chrome.end()
+            cached = self._chrome[cell_id] = (key, pixmap)
+            self._redrawn += 1
+            self._redraw_s += time.perf_counter() - started
+        painter.drawPixmap(rect.topLeft(), cached[1])
+        if streaming and state is not None:
+            box, count = self._text_box(rect)
+            if count > 0:
+                # Exactly ``count`` lines high: Qt wraps (in C++) and clips the older lines
+                # above, bottom-aligned with the newest line at the bottom.
+                painter.setFont(self._text_font)
+                painter.setPen(colors["text"])
+                painter.drawText(box, _WRAP_BOTTOM, self._tail_text(state, box.width(), count))
+
+    def _text_box(self, rect: QRect) -> tuple[QRect, int]:
+        """Where a tile's answer lines go, and how many fit."""
+        line_h = self._line_h
+        text_top = rect.y() + self._title_fm.height() + 2 + 1
+        compact = rect.height() < MIN_TILE_HEIGHT
+        text_bottom = rect.bottom() - 1 if compact else rect.bottom() - 1 - line_h
+        count = max(0, (text_bottom - text_top) // line_h)
+        inner_w = rect.width() - 2 * _PAD
+        return QRect(rect.x() + _PAD, text_bottom - count * line_h, inner_w, count * line_h), count
+
+    def _draw_tile(
+        self,
+        painter: QPainter,
+        row: int,
+        col: int,
+        rect: QRect,
+        colors: dict[str, QColor],
+        state: CellState | None,
+        phase: str,
+        detail: str,
+        failed: bool,
+    ) -> None:
+        """Everything of a tile but a streaming answer's lines and the outline."""
+        store = self._store
+        cell_id = store.cell_id(row, col)
         chip_bg, chip_fg, status_fg = self._chip_colors(phase)
         x, width = rect.x(), rect.width()
         inner_w = width - 2 * _PAD
@@ -526,23 +663,24 @@ class TilesView(QAbstractScrollArea):
         band = QRect(x, rect.y(), width, band_h)
         painter.fillRect(band, chip_bg)
         fm, line_h = self._fm, self._line_h
-        failed = _shows_error(state)
         figure = "" if failed else key_figure(state)
         if rect.height() < MIN_TILE_HEIGHT:
-            # Compact: no figure line; the figure sits at the band's right end.
-            painter.setFont(self._text_font)
-            painter.setPen(chip_fg)
-            figure_w = min(fm.horizontalAdvance(figure), inner_w // 2) if figure else 0
+            # Compact: no figure line; the figure sits at the band's right end when the
+            # whole title fits beside it (the title comes first).
             band_text = band.adjusted(_PAD, 0, -_PAD, 0)
-            if figure:
-                figure = fm.elidedText(figure, _ELIDE_MIDDLE, figure_w)
+            title = self._tile_title(row, col)
+            title_w = self._title_fm.horizontalAdvance(title)
+            figure_w = fm.horizontalAdvance(figure) if figure else 0
+            if figure and title_w + self._space_w + figure_w <= inner_w:
+                painter.setFont(self._text_font)
+                painter.setPen(chip_fg)
                 painter.drawText(band_text, _RIGHT_CENTER, figure)
+            elif title_w > inner_w:
+                title = self._title_fm.elidedText(title, _ELIDE_MIDDLE, inner_w)
             painter.setFont(self._title_font)
-            room = inner_w - figure_w - (self._space_w if figure else 0)
-            title = self._title_fm.elidedText(self._tile_title(row, col), _ELIDE_MIDDLE, room)
+            painter.setPen(chip_fg)
             painter.drawText(band_text, _LEFT_CENTER, title)
             painter.setFont(self._text_font)
-            text_bottom = rect.bottom() - 1
         else:
             painter.setFont(self._title_font)
             painter.setPen(chip_fg)
@@ -565,29 +703,34 @@ class TilesView(QAbstractScrollArea):
             if figure:
                 painter.setPen(colors["dim"])
                 painter.drawText(foot, _RIGHT_CENTER, figure)
+            # The status in full, else its one-word phase, else nothing (the band's colour
+            # says it): never a word cut short.
             room = inner_w - figure_w - (self._space_w if figure else 0)
-            if room >= self._min_status_w:
-                painter.setPen(status_fg)
-                status = status_text(phase, detail)
-                painter.drawText(foot, _LEFT_CENTER, fm.elidedText(status, _ELIDE_RIGHT, room))
-            text_bottom = foot.top()
-        # The answer's last lines (or the error), under the band.
-        text_top = band.bottom() + 2
-        count = (text_bottom - text_top) // line_h
-        if count > 0 and state is not None and (state.length or failed):
-            # Exactly ``count`` lines high: Qt wraps (in C++), and clips the older lines
-            # above a streaming answer, bottom-aligned with the newest line at the bottom.
-            # An error reads from its start.
-            box = QRect(x + _PAD, text_bottom - count * line_h, inner_w, count * line_h)
+            for status in (status_text(phase, detail), str(phase)):
+                if fm.horizontalAdvance(status) <= room:
+                    painter.setPen(status_fg)
+                    painter.drawText(foot, _LEFT_CENTER, status)
+                    break
+        # The error, or a finished answer's first lines (as a pane shows it, from its
+        # start); a streaming answer is drawn over the cached picture, frame by frame.
+        box, count = self._text_box(rect)
+        if count > 0 and state is not None:
             if failed:
                 painter.setPen(chip_fg if self._dark else status_fg)
                 painter.drawText(box, _WRAP_TOP, state.error)
-            else:
+            elif state.final and state.length:
                 painter.setPen(colors["text"])
-                painter.drawText(box, _WRAP_BOTTOM, self._tail_text(state, inner_w, count))
-        # Outline: selection (thick, highlight), current (thin highlight), else the border.
-        selected = cell_id in self._selection
-        current = self._current == (row, col) and self.hasFocus()
+                painter.drawText(box, _WRAP_TOP, self._head_text(state, inner_w, count))
+
+    def _draw_outline(
+        self,
+        painter: QPainter,
+        rect: QRect,
+        colors: dict[str, QColor],
+        selected: bool,
+        current: bool,
+    ) -> None:
+        """Selection (thick, highlight), current (thin highlight), else the border."""
         if selected:
             painter.setPen(QPen(colors["highlight"], 3))
             painter.drawRect(QRectF(rect).adjusted(0.5, 0.5, -0.5, -0.5))
@@ -611,6 +754,11 @@ class TilesView(QAbstractScrollArea):
             return label
         return title
 
+    def _head_text(self, state: CellState, width: int, count: int) -> str:
+        """The start of a finished answer: enough for ``count`` lines ``width`` wide."""
+        per_line = max(width // max(self._fm.averageCharWidth(), 1), 8)
+        return state.source()[: count * per_line * 2 + 16].lstrip()
+
     def _tail_text(self, state: CellState, width: int, count: int) -> str:
         """The end of the answer: enough characters to fill ``count`` lines ``width`` wide,
         with no trailing blank line."""
@@ -629,6 +777,7 @@ class TilesView(QAbstractScrollArea):
         if kind in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self._dark = is_dark()
             self._status_colors.clear()
+            self._chrome.clear()
             self.viewport().update()
         elif kind == QEvent.Type.FontChange:
             self._set_fonts()
@@ -813,7 +962,6 @@ _WRAP_BOTTOM = int(
 )
 _WRAP_TOP = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap)
 _ELIDE_MIDDLE = Qt.TextElideMode.ElideMiddle
-_ELIDE_RIGHT = Qt.TextElideMode.ElideRight
 
 
 def _shows_error(state: CellState | None) -> bool:
