@@ -147,7 +147,6 @@ class ElidedLabel(QLabel):
         super().__init__(parent)
         self._full = ""
         self._mode = mode
-        self._tooltip: str | None = None
         self._min_chars = min_chars
         # Ignored: the layout may shrink the label (down to min_chars); elision fills the rest.
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -166,7 +165,6 @@ class ElidedLabel(QLabel):
             tooltip: The tooltip; default the full text.
         """
         self._full = text
-        self._tooltip = tooltip
         self.setToolTip(text if tooltip is None else tooltip)
         self._elide()
 
