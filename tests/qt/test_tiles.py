@@ -470,4 +470,27 @@ def test_grid_panes_open_on_double_click_and_enter_and_select_on_ctrl_click(
     assert rect is not None
     qtbot.mouseClick(tiles.viewport(), Qt.MouseButton.LeftButton, ctrl, rect.center())
     assert selected[-1] == ["r2m0"] and grid.selection() == []
-    assert first.property("selected") is False
+    results.set_layout("grid")
+    again = grid.pane("r0m0")
+    assert again is not None and again.property("selected") is not True
+
+
+def test_a_hidden_grid_builds_no_panes_and_catches_up_when_shown(qtbot: QtBot) -> None:
+    win = window(qtbot, (1360, 860))
+    results = win.results
+    store = results.store
+    fill(store, 3, 2)
+    store.set_status("r0m0", Phase.STREAMING)
+    store.append_texts({"r0m0": "streamed while the grid was hidden"})
+    settle()
+    assert results.current_layout() == "tiles"
+    assert results.grid.materialized_cell_ids() == []  # no pane renders text nobody sees
+    results.set_layout("grid")
+    settle()
+    pane = results.grid.pane("r0m0")
+    assert pane is not None and pane.phase == "streaming"
+    assert pane.source_text() == "streamed while the grid was hidden"
+    # The rows whose panes (inset by the gap) are wholly in view, two panes each.
+    grid = results.grid
+    full_rows = min(3, (grid.viewport().height() + grid.GAP) // grid.row_height())
+    assert full_rows >= 1 and results.visible_cells() == 2 * full_rows

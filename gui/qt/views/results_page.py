@@ -238,6 +238,8 @@ class ResultsPage(QWidget):
         if widget is None:
             return False
         self._layout_actions[name].setChecked(True)
+        # A hidden Grid keeps no panes: they would still render every frame's text.
+        self.grid.set_dormant(widget is not self.grid)
         if self.stack.currentWidget() is widget:
             return True
         self.stack.setCurrentWidget(widget)

@@ -110,6 +110,7 @@ class ResultsGrid(QScrollArea):
         self._wanted_column_width: int | None = None  # None: fit the viewport's width
         self._selection: list[str] = []
         self._drag: tuple[int, int] | None = None  # (global y at press, height at press)
+        self._dormant = False
         self._in_relayout = False
         self._relayout_again = False
         self._raw = False
@@ -245,6 +246,22 @@ class ResultsGrid(QScrollArea):
         longer fit); ``None`` fits them to the viewport again."""
         self._wanted_column_width = None if width is None else max(int(width), 1)
         self._relayout()
+
+    def set_dormant(self, dormant: bool) -> None:
+        """Another layout is shown: no panes, so no work per frame, until woken, when the
+        panes in view are built again from the store (which kept everything)."""
+        if dormant == self._dormant:
+            return
+        self._dormant = dormant
+        if dormant:
+            for row in list(self._live):
+                self._release_row(row)
+        else:
+            self._relayout()
+
+    def is_dormant(self) -> bool:
+        """Whether the grid builds no panes (another layout is shown)."""
+        return self._dormant
 
     def visible_cell_ids(self) -> list[str]:
         """Cells whose whole pane lies inside the viewport."""
@@ -526,7 +543,7 @@ class ResultsGrid(QScrollArea):
     def _sync_rows(self) -> None:
         """Build the rows in or near the viewport; release those far from it."""
         n_rows = self._store.row_count()
-        if self._store.is_empty():
+        if self._store.is_empty() or self._dormant:
             return
         visible = self._visible_rows()
         first = max(0, visible.start - self.OVERSCAN_ROWS)
