@@ -148,6 +148,17 @@ def _percent(text: str) -> float:
     return value
 
 
+def _window_size(text: str) -> tuple[int, int]:
+    """An argparse type: ``WIDTHxHEIGHT`` in pixels, each at least 320."""
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (for example 1920x1080)")
+    size = int(width), int(height)
+    if min(size) < 320:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small: at least 320x320")
+    return size
+
+
 def _limit(
     kind: type[int] | type[float], bounds: tuple[float, float], *, note: str = ""
 ) -> Callable[[str], Any]:
@@ -390,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="palette (default: the one last chosen in View > Theme, else the system's)",
     )
     window.add_argument(
+        "--window-size",
+        type=_window_size,
+        metavar="WxH",
+        help="open the window at this size in pixels, e.g. 1920x1080 (benchmarks, screenshots)",
+    )
+    window.add_argument(
         "--print-stats",
         action="store_true",
         help="print start-up time, run summary and loop lag as JSON on exit",
@@ -413,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, render-ceiling, startup, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",

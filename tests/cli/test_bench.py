@@ -45,6 +45,8 @@ def test_gui_scenarios_run_the_real_window(capsys: pytest.CaptureFixture[str]) -
     figures = stress["figures"]
     assert figures["done"] == 50 and figures["session_lag_p99_ms"] >= 0
     assert figures["freezes_over_50_ms"] >= 0 and figures["session_lag_samples"] > 0
+    # The stress demo opens in Tiles, every one of its 50 cells wholly in view.
+    assert figures["layout"] == "tiles" and figures["visible_cells"] == 50
     # The streaming stretch alone stays as a second line.
     assert stress["second_label"] == "while streaming" and stress["second"]["lag_samples"] > 0
     assert data["machine"]["python"] and data["machine"]["library_hooks"]

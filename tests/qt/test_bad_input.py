@@ -54,6 +54,7 @@ async def window(qtbot: QtBot, caplog: pytest.LogCaptureFixture) -> Any:
     loop.set_exception_handler(lambda _loop, context: problems.append(context))
     caplog.set_level(logging.ERROR)
     win = MainWindow()
+    win.results.set_layout("grid")  # these tests read the Grid's panes
     win.resize(1360, 860)
     win.show()
     qtbot.waitExposed(win)

@@ -55,7 +55,7 @@ async def test_each_pane_says_how_its_answer_ended(
     assert (summary.done, summary.failed) == (3, 1)
 
     def footer(row: int) -> str:
-        pane = window.grid.pane(CellId.text(row, 0))
+        pane = window.grid.scroll_to_cell(CellId.text(row, 0))
         assert pane is not None
         return pane.metrics_text()
 

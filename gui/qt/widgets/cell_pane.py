@@ -47,9 +47,11 @@ TERMINAL_PHASES = frozenset(p for p in Phase if p.terminal)
 
 _CHIP_STYLE = (
     "QLabel#statusChip {{ background-color: {bg}; color: {fg}; border-radius: 8px;"
-    " padding: 1px 8px; font-weight: 600; }}"
+    " padding: 1px 0px; font-weight: 600; }}"
 )
 _ERROR_STYLE = "QLabel#cellError {{ color: {fg}; }}"
+#: A chip text this short ("streaming", "cancelled") is never cut.
+_WHOLE_CHIP_CHARS = 12
 
 
 def format_seconds(seconds: float) -> str:
@@ -125,24 +127,55 @@ def status_text(phase: str, detail: str = "") -> str:
 
 
 class ElidedLabel(QLabel):
-    """A one-line label that elides its text to the width it gets, full text in the tooltip."""
+    """A one-line label that elides its text in the middle to the width it gets, the full
+    text in its tooltip: both ends stay readable ("cats × gp…-mini", "48 tok/s" kept whole
+    at the end), never a bare "…".
 
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+    Args:
+        text: The full text.
+        parent: The parent widget.
+        min_chars: The label never gets narrower than this many average characters plus
+            the ellipsis (0: the layout may shrink it to nothing).
+        mode: Where the text is cut: the middle, or the end for a sentence (status bar).
+    """
+
+    def __init__(
+        self,
+        text: str = "",
+        parent: QWidget | None = None,
+        min_chars: int = 0,
+        mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle,
+    ) -> None:
         super().__init__(parent)
         self._full = ""
-        # Ignored: the layout may shrink the label to nothing; the elision fills the rest.
+        self._mode = mode
+        self._min_chars = min_chars
+        # Ignored: the layout may shrink the label (down to min_chars); elision fills the rest.
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._set_minimum()
         self.set_full_text(text)
 
     def full_text(self) -> str:
         """The text before elision."""
         return self._full
 
-    def set_full_text(self, text: str) -> None:
-        """Show ``text`` (flattened to one line), elided to the current width."""
+    def set_full_text(self, text: str, tooltip: str | None = None) -> None:
+        """Show ``text`` (flattened to one line), elided to the current width.
+
+        Args:
+            text: The full text.
+            tooltip: The tooltip; default the full text.
+        """
         self._full = text
-        self.setToolTip(text)
+        self.setToolTip(text if tooltip is None else tooltip)
         self._elide()
+
+    def _set_minimum(self) -> None:
+        if self._min_chars:
+            metrics = self.fontMetrics()
+            margins = self.contentsMargins()
+            width = metrics.averageCharWidth() * self._min_chars + metrics.horizontalAdvance("…")
+            self.setMinimumWidth(width + margins.left() + margins.right())
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -151,12 +184,14 @@ class ElidedLabel(QLabel):
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.FontChange:
+            self._set_minimum()
             self._elide()
 
     def _elide(self) -> None:
         flat = " ".join(self._full.split())
         metrics = self.fontMetrics()
-        self.setText(metrics.elidedText(flat, Qt.TextElideMode.ElideRight, max(self.width(), 1)))
+        width = max(self.contentsRect().width(), 1)
+        self.setText(metrics.elidedText(flat, self._mode, width))
 
 
 class CellPane(QFrame):
@@ -197,15 +232,21 @@ class CellPane(QFrame):
     def _build_ui(self, title: str) -> None:
         self.setObjectName("cellPane")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setMinimumSize(260, 170)
+        # Small enough for four model columns in a 1360 px window's Grid.
+        self.setMinimumSize(180, 110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-        self._title = ElidedLabel(title, self)
+        self._title = ElidedLabel(title, self, min_chars=4)
         self._title.setObjectName("cellTitle")
 
         self._chip = QLabel(self)
         self._chip.setObjectName("statusChip")
         self._chip.setTextFormat(Qt.TextFormat.PlainText)
+        # Side room as contents margins, not style-sheet padding: QLabel's size hint counts
+        # margins, so the layout gives the chip its whole text and squeezes the title first
+        # (padding made "done" show as "don" in a narrow pane). A long detail may still
+        # shrink it (set_status).
+        self._chip.setContentsMargins(8, 0, 8, 0)
 
         self._cancel_button = self._tool_button("Cancel", "Cancel this cell")
         self._retry_button = self._tool_button("Retry", "Run this cell again")
@@ -234,10 +275,11 @@ class CellPane(QFrame):
         self._error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._error.hide()
 
-        self._metrics_label = QLabel(self)
+        # Elided in the middle: a narrow pane shows "first token 0.31 s … 48 tok/s", never
+        # a line cut mid-figure; the tooltip has every figure spelled out.
+        self._metrics_label = ElidedLabel("", self)
         self._metrics_label.setObjectName("cellMetrics")
         self._metrics_label.setTextFormat(Qt.TextFormat.PlainText)
-        self._metrics_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
@@ -276,7 +318,12 @@ class CellPane(QFrame):
         """Show ``phase`` in the chip (``detail``, when given, replaces the default text)."""
         phase = str(phase)
         self._phase, self._detail = phase, detail
-        self._chip.setText(status_text(phase, detail))
+        chip_text = status_text(phase, detail)
+        self._chip.setText(chip_text)
+        # A one-word status is always whole; a long detail may give way in a narrow pane.
+        self._chip.setMinimumWidth(
+            self._chip.sizeHint().width() if len(chip_text) <= _WHOLE_CHIP_CHARS else 40
+        )
         self._chip.setToolTip(detail or phase)
         self._apply_chip_colors()
         ended = phase in TERMINAL_PHASES
@@ -350,15 +397,18 @@ class CellPane(QFrame):
         return self._notice
 
     def metrics_text(self) -> str:
-        """The footer line shown (the notice, then the metrics)."""
-        return self._metrics_label.text()
+        """The footer line (the notice, then the metrics), in full whatever its elision."""
+        return self._metrics_label.full_text()
+
+    def metrics_label(self) -> ElidedLabel:
+        """The footer label (tests measure its elision)."""
+        return self._metrics_label
 
     def _show_footer(self) -> None:
-        self._metrics_label.setText(footer_text(self._metrics, self._notice))
         tip = metrics_tooltip(self._metrics)
         if self._notice:
             tip = f"{self._notice}\n{tip}" if tip else self._notice
-        self._metrics_label.setToolTip(tip)
+        self._metrics_label.set_full_text(footer_text(self._metrics, self._notice), tip)
 
     def reset(self) -> None:
         """Back to queued with no text, error or metrics (a retry starts here)."""

@@ -8,8 +8,11 @@ Building and showing a pane is the expensive part (docs/performance-notes.md), s
 2 models stay as cheap as the few rows on screen; the window talks to the grid by cell id and never needs to know
 whether a pane exists.
 
-Rows have one fixed height, so a row's position is ``row * row_height`` and the canvas can
-be sized without measuring anything. (Qt caps a widget at 16,777,215 px, which at 220 px a
+Rows have one height (S/M/L in the Results toolbar, or drag any row's bottom border), so a
+row's position is ``row * row_height`` and the canvas can be sized without measuring
+anything. Columns share the viewport's width (no sideways scroll with four models at
+1360 px); the scroll bar appears only when the user asks for wider columns
+(:meth:`ResultsGrid.set_column_width`). (Qt caps a widget at 16,777,215 px, which at 220 px a
 row is about 76,000 rows.) The model-name header sits in the scroll area's top viewport
 margin, the way ``QTableView`` places its ``QHeaderView``, so it stays visible while the
 rows scroll and follows the horizontal scroll bar.
@@ -23,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
 
 from gui.core.metrics import CellMetrics
@@ -36,6 +40,7 @@ from gui.qt.widgets.cell_store import CellState, CellStore, Change
 EMPTY_HINT = "Write a prompt, add inputs and press Ctrl+Enter"
 
 _ROW_LABEL_CHARS = 400  # longer inputs are cut (full text in the tooltip)
+_MAX_SELECTION = 2
 
 
 @dataclass(slots=True)
@@ -58,6 +63,9 @@ class ResultsGrid(QScrollArea):
     Signals:
         cancel_requested(str): Cancel pressed on a pane; carries the cell id.
         retry_requested(str): Retry pressed on a pane; carries the cell id.
+        cell_activated(str): a pane's title or frame double-clicked, or Enter on a pane.
+        selection_changed(list): the Ctrl+clicked panes (at most two, oldest first).
+        row_height_changed(int): the rows' height changed (buttons or a border drag).
 
     Every per-cell method takes a cell id from the last :meth:`set_grid`; ids the grid
     does not know (a late event of a replaced run) are ignored.
@@ -65,11 +73,19 @@ class ResultsGrid(QScrollArea):
 
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    cell_activated = Signal(str)
+    selection_changed = Signal(list)
+    row_height_changed = Signal(int)
 
     #: Default row height in pixels.
     ROW_HEIGHT = 220
-    #: Columns share the viewport width equally but never get narrower than this.
-    MIN_COLUMN_WIDTH = 280
+    #: Lowest row height (a pane's minimum plus the gaps).
+    MIN_ROW_HEIGHT = 120
+    #: Columns share the viewport width equally but never get narrower than this: four
+    #: models and a row-label column fit a 1360 px window's Results tab.
+    MIN_COLUMN_WIDTH = 200
+    #: Pixels above a row's bottom edge where a drag resizes the rows.
+    RESIZE_GRIP = 6
     #: Widest the row-label column gets.
     MAX_LABEL_WIDTH = 160
     #: Pixels of space around each pane.
@@ -91,6 +107,10 @@ class ResultsGrid(QScrollArea):
         self._row_height = self.ROW_HEIGHT
         self._label_width = 0
         self._column_width = self.MIN_COLUMN_WIDTH
+        self._wanted_column_width: int | None = None  # None: fit the viewport's width
+        self._selection: list[str] = []
+        self._drag: tuple[int, int] | None = None  # (global y at press, height at press)
+        self._dormant = False
         self._in_relayout = False
         self._relayout_again = False
         self._raw = False
@@ -206,13 +226,92 @@ class ResultsGrid(QScrollArea):
         return self._row_height
 
     def set_row_height(self, height: int) -> None:
-        """Change the height of every row (at least a pane's minimum plus the gaps)."""
-        self._row_height = max(int(height), 170 + 2 * self.GAP)
+        """Change the height of every row (at least :attr:`MIN_ROW_HEIGHT`)."""
+        height = max(int(height), self.MIN_ROW_HEIGHT)
+        if height == self._row_height:
+            return
+        # Keep the row at the top of the view in place.
+        top_row = self.verticalScrollBar().value() / max(self._row_height, 1)
+        self._row_height = height
         self._relayout()
+        self.verticalScrollBar().setValue(round(top_row * height))
+        self.row_height_changed.emit(height)
 
     def column_width(self) -> int:
         """Current width of each model column in pixels (pane plus gaps)."""
         return self._column_width
+
+    def set_column_width(self, width: int | None) -> None:
+        """Make columns at least ``width`` px wide (the view scrolls sideways when they no
+        longer fit); ``None`` fits them to the viewport again."""
+        self._wanted_column_width = None if width is None else max(int(width), 1)
+        self._relayout()
+
+    def set_dormant(self, dormant: bool) -> None:
+        """Another layout is shown: no panes, so no work per frame, until woken, when the
+        panes in view are built again from the store (which kept everything)."""
+        if dormant == self._dormant:
+            return
+        self._dormant = dormant
+        if dormant:
+            for row in list(self._live):
+                self._release_row(row)
+        else:
+            self._relayout()
+
+    def is_dormant(self) -> bool:
+        """Whether the grid builds no panes (another layout is shown)."""
+        return self._dormant
+
+    def visible_cell_ids(self) -> list[str]:
+        """Cells whose whole pane lies inside the viewport."""
+        area = self.viewport().rect()
+        inside: list[str] = []
+        for cell_id, pane in self._panes.items():
+            if not pane.isVisible():
+                continue
+            top_left = pane.mapTo(self.viewport(), QPoint(0, 0))
+            if area.contains(QRect(top_left, pane.size())):
+                inside.append(cell_id)
+        return inside
+
+    # ------------------------------------------------------------------ selection
+
+    def selection(self) -> list[str]:
+        """The Ctrl+clicked cells, oldest first (at most two)."""
+        return list(self._selection)
+
+    def clear_selection(self) -> None:
+        """Select nothing."""
+        if self._selection:
+            old, self._selection = self._selection, []
+            for cell_id in old:
+                self._show_selected(cell_id)
+            self.selection_changed.emit([])
+
+    def toggle_selected(self, cell_id: str) -> None:
+        """Add ``cell_id`` to the selection (dropping the oldest past two), or remove it."""
+        if cell_id not in self._store:
+            return
+        changed = [cell_id]
+        if cell_id in self._selection:
+            self._selection.remove(cell_id)
+        else:
+            self._selection.append(cell_id)
+            if len(self._selection) > _MAX_SELECTION:
+                changed.append(self._selection.pop(0))
+        for changed_id in changed:
+            self._show_selected(changed_id)
+        self.selection_changed.emit(list(self._selection))
+
+    def _show_selected(self, cell_id: str) -> None:
+        pane = self._panes.get(cell_id)
+        if pane is None:
+            return
+        # The style sheet outlines a pane whose "selected" property is true.
+        pane.setProperty("selected", cell_id in self._selection)
+        pane.style().unpolish(pane)
+        pane.style().polish(pane)
 
     # --------------------------------------------------------------------- panes by id
 
@@ -309,6 +408,9 @@ class ResultsGrid(QScrollArea):
     def _on_store_shape_changed(self) -> None:
         for row in list(self._live):
             self._release_row(row)
+        if self._selection:
+            self._selection = []
+            self.selection_changed.emit([])
         for label in self._header_labels:
             label.hide()
             label.deleteLater()
@@ -402,6 +504,8 @@ class ResultsGrid(QScrollArea):
             return
         available = viewport.width() - self._label_width
         self._column_width = max(self.MIN_COLUMN_WIDTH, available // n_cols)
+        if self._wanted_column_width is not None:
+            self._column_width = max(self._column_width, self._wanted_column_width)
         width = self._label_width + n_cols * self._column_width
         self._canvas.resize(width, n_rows * self._row_height)
         self._place_header()
@@ -439,7 +543,7 @@ class ResultsGrid(QScrollArea):
     def _sync_rows(self) -> None:
         """Build the rows in or near the viewport; release those far from it."""
         n_rows = self._store.row_count()
-        if self._store.is_empty():
+        if self._store.is_empty() or self._dormant:
             return
         visible = self._visible_rows()
         first = max(0, visible.start - self.OVERSCAN_ROWS)
@@ -455,6 +559,9 @@ class ResultsGrid(QScrollArea):
         store = self._store
         widget = QWidget(self._canvas)
         widget.setObjectName("resultsRow")
+        # The strip under the panes is the row's resize grip (see eventFilter).
+        widget.setMouseTracking(True)
+        widget.installEventFilter(self)
         text = store.row_label(row)
         label = QLabel(widget)
         label.setObjectName("rowLabel")
@@ -474,6 +581,9 @@ class ResultsGrid(QScrollArea):
                 pane.set_raw(True)
             pane.cancel_requested.connect(self.cancel_requested)
             pane.retry_requested.connect(self.retry_requested)
+            pane.installEventFilter(self)  # double-click, Enter and Ctrl+click on the pane
+            if cell_id in self._selection:
+                pane.setProperty("selected", True)
             self._panes[cell_id] = pane
             panes.append(pane)
         live = _LiveRow(widget, label, panes)
@@ -499,10 +609,64 @@ class ResultsGrid(QScrollArea):
     # ------------------------------------------------------------------- events and slots
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
         # The viewport resizes when a scroll bar appears or the window resizes.
-        if watched is self.viewport() and event.type() == QEvent.Type.Resize:
+        if watched is self.viewport() and kind == QEvent.Type.Resize:
             self._relayout()
+        elif isinstance(watched, CellPane) and self._pane_event(watched, event):
+            return True
+        elif (
+            isinstance(watched, QWidget)
+            and watched.objectName() == "resultsRow"
+            and isinstance(event, QMouseEvent)
+            and self._row_event(watched, event)
+        ):
+            return True
         return super().eventFilter(watched, event)
+
+    def _pane_event(self, pane: CellPane, event: QEvent) -> bool:
+        """Clicks and keys a pane's own widgets left unhandled (its title, chip, frame)."""
+        kind = event.type()
+        if kind == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent):
+            if (
+                event.button() == Qt.MouseButton.LeftButton
+                and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            ):
+                self.toggle_selected(pane.cell_id)
+                return True
+        elif kind == QEvent.Type.MouseButtonDblClick and isinstance(event, QMouseEvent):
+            if event.button() == Qt.MouseButton.LeftButton and not (
+                event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            ):
+                self.cell_activated.emit(pane.cell_id)
+                return True
+        elif kind == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.cell_activated.emit(pane.cell_id)
+                return True
+        return False
+
+    def _row_event(self, row: QWidget, event: QMouseEvent) -> bool:
+        """Dragging the strip under a row's panes resizes every row."""
+        kind = event.type()
+        y = event.position().y()
+        on_grip = y >= row.height() - self.RESIZE_GRIP
+        if kind == QEvent.Type.MouseButtonPress and on_grip:
+            self._drag = (round(event.globalPosition().y()), self._row_height)
+            return True
+        if kind == QEvent.Type.MouseMove:
+            if self._drag is not None:
+                start, height = self._drag
+                self.set_row_height(height + round(event.globalPosition().y()) - start)
+                return True
+            if on_grip:
+                row.setCursor(Qt.CursorShape.SplitVCursor)
+            else:
+                row.unsetCursor()
+        elif kind == QEvent.Type.MouseButtonRelease and self._drag is not None:
+            self._drag = None
+            return True
+        return False
 
     def _on_vertical_scrollbar_value_changed(self, _value: int) -> None:
         self._sync_rows()
