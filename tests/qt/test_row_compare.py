@@ -7,10 +7,12 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QAbstractSlider, QApplication, QComboBox, QScrollBar
 
+from gui.core.agreement import Share
 from gui.core.runner import Phase
 from gui.core.spec import CellId
 from gui.qt.widgets.cell_store import CellStore
 from gui.qt.widgets.row_compare import RowCompareView
+from tests.qt.conftest import SESSION_LOOP, until
 
 ROWS = ["cats", "dogs"]
 COLS = ["sim-1", "sim-2", "sim-3"]
@@ -155,3 +157,40 @@ def test_an_answer_that_ends_does_not_drag_the_others(
     store.set_final_text("r0m2", long_answer("r0m2", 40))
     assert bar(view, 2).value() == 0
     assert bar(view, 1).value() == kept and fraction(view, 0) == pytest.approx(0.6, abs=0.02)
+
+
+PARIS = (
+    "The capital of France is Paris. Paris has about two million inhabitants. I love croissants.",
+    "Paris is the capital of France. About two million people live in Paris.",
+    "France's capital is Paris. The Louvre is the world's largest art museum.",
+)
+
+
+@SESSION_LOOP
+async def test_the_agreement_toggle_colours_the_rows_sentences_as_they_stream(
+    view: RowCompareView, store: CellStore
+) -> None:
+    view.set_agreement(True)
+    agreement = view.agreement_view()
+    assert agreement.isVisible() and not view.answer_view(0).isVisible()
+    halves = [(text[: len(text) // 2], text[len(text) // 2 :]) for text in PARIS]
+    store.append_texts({CellId.text(0, c): first for c, (first, _) in enumerate(halves)})
+    store.append_texts({CellId.text(0, c): rest for c, (_, rest) in enumerate(halves)})
+    assert [agreement.editor(c).toPlainText() for c in range(3)] == list(PARIS)
+
+    def tagged() -> bool:
+        return [share for _text, share in agreement.tags(0)] == [
+            Share.ALL,
+            Share.SOME,
+            Share.UNIQUE,
+        ]
+
+    await until(tagged)
+    assert agreement.tags(2) == [
+        ("France's capital is Paris.", Share.ALL),
+        ("The Louvre is the world's largest art museum.", Share.UNIQUE),
+    ]
+    assert "unique: 2" in agreement.legend_text()
+    view.set_agreement(False)
+    assert view.answer_view(2).isVisible()
+    assert view.answer_view(2).source() == PARIS[2]

@@ -7,6 +7,10 @@ together even when their lengths differ. The row picker (Previous/Next input and
 chooses the input. Like every layout it reads the cells from the
 :class:`~gui.qt.widgets.cell_store.CellStore` and follows its signals.
 
+The Agreement toggle shows the row in the :class:`~gui.qt.widgets.agreement_view.AgreementView`
+instead: each sentence coloured as said by all answers, some, or only this one, with a legend
+and a threshold, recomputed off the GUI thread at most a few times a second while streaming.
+
 Only the reader's scrolls are mirrored (the scroll bars' ``actionTriggered``: wheel, drag,
 keys, clicks), never the views' own moves, so an answer that ends and jumps to its top, or
 one that follows its streaming end, does not drag the others along.
@@ -26,6 +30,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QScrollBar,
     QSizePolicy,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -34,6 +39,7 @@ from PySide6.QtWidgets import (
 from gui.core.metrics import CellMetrics
 from gui.core.text import one_line_label
 from gui.qt.resources import status_colors
+from gui.qt.widgets.agreement_view import AgreementView
 from gui.qt.widgets.cell_pane import ElidedLabel, footer_text, metrics_tooltip
 from gui.qt.widgets.cell_parts import AnswerView, StatusChip, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
@@ -128,6 +134,12 @@ class RowCompareView(QWidget):
         self._sync = self._button("Sync scroll", "Scrolling one answer scrolls the others")
         self._sync.setCheckable(True)
         self._sync.setChecked(True)
+        self._agree = self._button(
+            "Agreement", "Colour each sentence: said by every answer, by some, or by this one only"
+        )
+        self._agree.setObjectName("agreementToggle")
+        self._agree.setCheckable(True)
+        self._agree.toggled.connect(self._on_agree_toggled)
         self._back = self._button("Back", "Back to the previous layout (Esc)")
         self._back.clicked.connect(self.back_requested)
 
@@ -139,6 +151,7 @@ class RowCompareView(QWidget):
         self._bar.addWidget(self._next)
         self._bar.addSpacing(12)
         self._bar.addWidget(self._sync)
+        self._bar.addWidget(self._agree)
         self._bar.addStretch(0)
         self._bar.addWidget(self._back)
 
@@ -157,6 +170,10 @@ class RowCompareView(QWidget):
         self._scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._scroll.setWidget(self._strip)
         self._scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._agreement = AgreementView(self)
+        self._body = QStackedWidget(self)
+        self._body.addWidget(self._scroll)
+        self._body.addWidget(self._agreement)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -164,7 +181,7 @@ class RowCompareView(QWidget):
         layout.addLayout(self._bar)
         layout.addWidget(self._input)
         layout.addWidget(self._empty, 1)
-        layout.addWidget(self._scroll, 1)
+        layout.addWidget(self._body, 1)
 
         keys = (
             ("Alt+Up", self._on_prev_clicked),
@@ -224,6 +241,18 @@ class RowCompareView(QWidget):
         """Column ``col``'s header."""
         return self._columns[col].label.full_text()
 
+    def agreement_view(self) -> AgreementView:
+        """The agreement view of the row (shown while the Agreement toggle is on)."""
+        return self._agreement
+
+    def set_agreement(self, on: bool) -> None:
+        """Show the row's agreement colouring (``True``) or the rendered answers."""
+        self._agree.setChecked(on)
+
+    def agreement_shown(self) -> bool:
+        """Whether the agreement colouring is shown."""
+        return self._agree.isChecked()
+
     def set_sync_scroll(self, on: bool) -> None:
         """Turn synchronized scrolling on or off (the toggle)."""
         self._sync.setChecked(on)
@@ -258,6 +287,15 @@ class RowCompareView(QWidget):
         self._next.setEnabled(self._row < store.row_count() - 1)
         for cell_id, column in zip(store.row_cell_ids(self._row), self._columns, strict=True):
             self._load_column(cell_id, column)
+        self._feed_agreement()
+
+    def _feed_agreement(self) -> None:
+        """Give the agreement view the row's texts (it appends what streamed, computes later)."""
+        if not self._agree.isChecked() or self._row < 0:
+            return
+        store = self._store
+        texts = [store.source_text(cell_id) for cell_id in store.row_cell_ids(self._row)]
+        self._agreement.set_answers(store.column_labels(), texts)
 
     def _load_column(self, cell_id: str, column: _Column) -> None:
         status = self._store.status(cell_id)
@@ -303,7 +341,7 @@ class RowCompareView(QWidget):
             self._picker.blockSignals(False)
         has_run = not store.is_empty()
         self._empty.setVisible(not has_run)
-        self._scroll.setVisible(has_run)
+        self._body.setVisible(has_run)
         self._input.setVisible(has_run)
         for widget in (self._picker, self._prev, self._next):
             widget.setEnabled(has_run)
@@ -335,6 +373,7 @@ class RowCompareView(QWidget):
             text = texts.get(cell_id)
             if text:
                 column.answer.append(text)
+        self._feed_agreement()
 
     def _on_store_cell_changed(self, cell_id: str, change: int) -> None:
         column = self._column_of(cell_id)
@@ -347,11 +386,13 @@ class RowCompareView(QWidget):
         if state is None or change & Change.RESET:
             column.answer.clear()
             self._load_column(cell_id, column)
+            self._feed_agreement()
             return
         if change & Change.STATUS:
             column.chip.set_status(state.phase, state.detail)
         if change & Change.TEXT:
             show_state(column.answer, state)
+            self._feed_agreement()
         if change & Change.ERROR:
             column.show_error(state.error)
         if change & (Change.METRICS | Change.NOTICE):
@@ -364,6 +405,12 @@ class RowCompareView(QWidget):
 
     def _on_next_clicked(self) -> None:
         self.show_row(self._row + 1)
+
+    def _on_agree_toggled(self, on: bool) -> None:
+        self._body.setCurrentWidget(self._agreement if on else self._scroll)
+        # The agreement view's columns are its own: the sync toggle does not apply there.
+        self._sync.setEnabled(not on)
+        self._feed_agreement()
 
     def _on_picker_current_index_changed(self, index: int) -> None:
         if index >= 0 and index != self._row:
