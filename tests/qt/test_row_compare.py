@@ -55,11 +55,22 @@ def user_drags(view: RowCompareView, col: int, to_fraction: float) -> None:
     b.triggerAction(QAbstractSlider.SliderAction.SliderMove)
 
 
-def finish_all(store: CellStore, row: int, lengths: tuple[int, ...]) -> None:
+async def finish_all(
+    view: RowCompareView, store: CellStore, row: int, lengths: tuple[int, ...]
+) -> None:
+    """End the row's answers with ``lengths`` paragraphs each, and wait until they are laid
+    out (a text view lays a long document out in steps, after the call that set it)."""
     for col, paragraphs in enumerate(lengths):
         cell_id = CellId.text(row, col)
         store.set_final_text(cell_id, long_answer(cell_id, paragraphs))
         store.set_status(cell_id, Phase.DONE)
+    seen: list[tuple[int, ...]] = []
+
+    def laid_out() -> bool:
+        seen.append(tuple(bar(view, c).maximum() for c in range(len(lengths))))
+        return len(seen) >= 3 and min(seen[-1]) > 0 and seen[-1] == seen[-2] == seen[-3]
+
+    await until(laid_out, step=0.05)
 
 
 def test_row_compare_shows_every_columns_answer_of_the_chosen_row(
@@ -108,10 +119,13 @@ def test_the_answers_of_the_row_stream_live(view: RowCompareView, store: CellSto
     assert view.column_status(2) == "failed"
 
 
-def test_scrolling_one_answer_scrolls_the_others_proportionally(
+@SESSION_LOOP
+async def test_scrolling_one_answer_scrolls_the_others_proportionally(
     view: RowCompareView, store: CellStore
 ) -> None:
-    finish_all(store, 0, (10, 30, 60))  # three lengths: the proportion is what is shared
+    await finish_all(
+        view, store, 0, (10, 30, 60)
+    )  # three lengths: the proportion is what is shared
     assert all(bar(view, c).maximum() > 0 for c in range(3))
     assert bar(view, 2).maximum() > 2 * bar(view, 0).maximum()
     user_drags(view, 1, 0.5)
@@ -136,8 +150,11 @@ def test_scrolling_one_answer_scrolls_the_others_proportionally(
     assert fraction(view, 1) == pytest.approx(moved, abs=0.02)
 
 
-def test_the_toggle_stops_synchronized_scrolling(view: RowCompareView, store: CellStore) -> None:
-    finish_all(store, 0, (20, 30, 40))
+@SESSION_LOOP
+async def test_the_toggle_stops_synchronized_scrolling(
+    view: RowCompareView, store: CellStore
+) -> None:
+    await finish_all(view, store, 0, (20, 30, 40))
     view.set_sync_scroll(False)
     user_drags(view, 0, 0.8)
     assert fraction(view, 0) == pytest.approx(0.8, abs=0.02)
@@ -147,14 +164,19 @@ def test_the_toggle_stops_synchronized_scrolling(view: RowCompareView, store: Ce
     assert fraction(view, 1) == pytest.approx(0.3, abs=0.02)
 
 
-def test_an_answer_that_ends_does_not_drag_the_others(
+@SESSION_LOOP
+async def test_an_answer_that_ends_does_not_drag_the_others(
     view: RowCompareView, store: CellStore
 ) -> None:
-    finish_all(store, 0, (20, 30))
+    await finish_all(view, store, 0, (20, 30, 10))
     user_drags(view, 0, 0.6)
     kept = bar(view, 1).value()
-    # The third answer ends and shows itself from its top: the reader's place elsewhere stays.
+    # The third answer streams again (a retry) and ends, showing itself from its top: the
+    # reader's place in the others stays.
+    store.reset_cell("r0m2")
+    store.append_texts({"r0m2": long_answer("r0m2", 30)})
     store.set_final_text("r0m2", long_answer("r0m2", 40))
+    await until(lambda: bar(view, 2).maximum() > 0)
     assert bar(view, 2).value() == 0
     assert bar(view, 1).value() == kept and fraction(view, 0) == pytest.approx(0.6, abs=0.02)
 
