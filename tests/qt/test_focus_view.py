@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QToolButton
 
 from gui.core.metrics import CellMetrics
@@ -83,6 +84,21 @@ def test_arrows_and_page_keys_move_along_row_and_column_and_esc_goes_back(
     assert visited == ["r1m2", "r1m1", "r1m0", "r0m0", "r1m0", "r2m0", "r1m0"]
     with qtbot.waitSignal(focus.back_requested, timeout=30_000):
         press(qtbot, focus, Qt.Key.Key_Escape)
+
+
+def test_esc_in_focus_goes_back_and_does_not_cancel_the_run(qtbot, focus: FocusView) -> None:
+    # The window's "Cancel all" is on Esc too, application-wide, while a run is on.
+    cancel_all = QAction("Cancel all", focus)
+    cancel_all.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+    cancel_all.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+    focus.addAction(cancel_all)
+    cancelled = []
+    cancel_all.triggered.connect(lambda: cancelled.append(True))
+    focus.show_cell("r0m0")
+    focus.answer_view().setFocus()
+    with qtbot.waitSignal(focus.back_requested, timeout=30_000):
+        press(qtbot, focus, Qt.Key.Key_Escape)
+    assert cancelled == []
 
 
 def test_a_cell_keeps_streaming_while_in_focus(focus: FocusView, store: CellStore) -> None:

@@ -10,7 +10,7 @@ swapped for the incremental :class:`MarkdownView` on the one line that defines i
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QTextCursor, QTextOption
+from PySide6.QtGui import QKeyEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QFrame, QLabel, QTextBrowser, QWidget
 
 from gui.core.runner import Phase
@@ -18,7 +18,7 @@ from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.cell_pane import MARKDOWN_FEATURES, MARKDOWN_MAX_CHARS, status_text
 from gui.qt.widgets.cell_store import CellState
 
-__all__ = ["AnswerView", "StatusChip", "show_state"]
+__all__ = ["AnswerView", "StatusChip", "is_plain_escape", "show_state"]
 
 _CHIP_STYLE = (
     "QLabel#statusChip {{ background-color: {bg}; color: {fg}; border-radius: 8px;"
@@ -191,3 +191,18 @@ def show_state(view: AnswerView, state: CellState | None) -> None:
             view.clear()
         return
     view.set_text(state.source(), state.final)
+
+
+def is_plain_escape(event: QEvent) -> bool:
+    """Whether ``event`` is Esc without modifiers (a key press or its shortcut override).
+
+    The close-up layouts take Esc as "back": they accept its ``ShortcutOverride`` so that
+    the window's Esc shortcut (Cancel all, while a run is on) does not fire, and nothing is
+    cancelled by a reader leaving a layout.
+    """
+    return (
+        event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress)
+        and isinstance(event, QKeyEvent)
+        and event.key() == Qt.Key.Key_Escape
+        and event.modifiers() == Qt.KeyboardModifier.NoModifier
+    )

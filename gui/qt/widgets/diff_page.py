@@ -9,11 +9,12 @@ and diffs again when an answer ends (or is retried).
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from gui.qt.widgets.cell_pane import ElidedLabel
+from gui.qt.widgets.cell_parts import is_plain_escape
 from gui.qt.widgets.cell_store import CellStore, Change
 from gui.qt.widgets.diff_view import DiffView
 
@@ -73,9 +74,6 @@ class DiffPage(QWidget):
         layout.addLayout(header)
         layout.addWidget(self._note)
         layout.addWidget(self.view, 1)
-        escape = QShortcut(QKeySequence("Esc"), self)
-        escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        escape.activated.connect(self.back_requested)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._swap.setEnabled(False)
 
@@ -112,6 +110,19 @@ class DiffPage(QWidget):
         )
         self._note.setVisible(streaming)
         self.view.set_texts(store.source_text(a), store.source_text(b), title_a, title_b)
+
+    def event(self, event: QEvent) -> bool:
+        # Esc here means "back", not the window's Esc (Cancel all): claimed before shortcuts.
+        if event.type() == QEvent.Type.ShortcutOverride and is_plain_escape(event):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if is_plain_escape(event):
+            self.back_requested.emit()
+            return
+        super().keyPressEvent(event)
 
     # ------------------------------------------------------------------ store changes
 

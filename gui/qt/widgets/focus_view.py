@@ -15,8 +15,8 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from gui.core.metrics import CellMetrics
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import ElidedLabel, format_seconds
-from gui.qt.widgets.cell_parts import AnswerView, StatusChip, show_state
+from gui.qt.widgets.cell_parts import AnswerView, StatusChip, is_plain_escape, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
 
 __all__ = ["METRIC_NAMES", "FocusView", "MessagesOf", "metric_rows"]
@@ -258,7 +258,6 @@ class FocusView(QWidget):
             (Qt.Key.Key_PageUp, self._on_prev_row_clicked),
             (Qt.Key.Key_Down, self._on_next_row_clicked),
             (Qt.Key.Key_PageDown, self._on_next_row_clicked),
-            (Qt.Key.Key_Escape, self.back_requested.emit),
         )
         for key, slot in keys:
             shortcut = QShortcut(QKeySequence(key), self)
@@ -403,6 +402,19 @@ class FocusView(QWidget):
         super().showEvent(event)
         if self._stale:
             self._load()
+
+    def event(self, event: QEvent) -> bool:
+        # Esc here means "back", not the window's Esc (Cancel all): claimed before shortcuts.
+        if event.type() == QEvent.Type.ShortcutOverride and is_plain_escape(event):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if is_plain_escape(event):
+            self.back_requested.emit()
+            return
+        super().keyPressEvent(event)
 
     # ------------------------------------------------------------------ store changes
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -41,7 +41,7 @@ from gui.core.text import one_line_label
 from gui.qt.resources import status_colors
 from gui.qt.widgets.agreement_view import AgreementView
 from gui.qt.widgets.cell_pane import ElidedLabel, footer_text, metrics_tooltip
-from gui.qt.widgets.cell_parts import AnswerView, StatusChip, show_state
+from gui.qt.widgets.cell_parts import AnswerView, StatusChip, is_plain_escape, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
 
 __all__ = ["RowCompareView"]
@@ -186,7 +186,6 @@ class RowCompareView(QWidget):
         keys = (
             ("Alt+Up", self._on_prev_clicked),
             ("Alt+Down", self._on_next_clicked),
-            ("Esc", self.back_requested.emit),
         )
         for key, slot in keys:
             shortcut = QShortcut(QKeySequence(key), self)
@@ -326,6 +325,19 @@ class RowCompareView(QWidget):
         super().showEvent(event)
         if self._stale:
             self._load()
+
+    def event(self, event: QEvent) -> bool:
+        # Esc here means "back", not the window's Esc (Cancel all): claimed before shortcuts.
+        if event.type() == QEvent.Type.ShortcutOverride and is_plain_escape(event):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if is_plain_escape(event):
+            self.back_requested.emit()
+            return
+        super().keyPressEvent(event)
 
     # ------------------------------------------------------------------ store changes
 
