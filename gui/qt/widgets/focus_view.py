@@ -339,6 +339,10 @@ class FocusView(QWidget):
             return False
         return self.show_cell(self._store.cell_id(row, col))
 
+    def visible_cell_count(self) -> int:
+        """Cells shown whole (the benchmarks' ``visible_cells``): the one in focus."""
+        return 1 if self._cell_id is not None else 0
+
     # --------------------------------------------------------------------------- internals
 
     def _show_nothing(self) -> None:

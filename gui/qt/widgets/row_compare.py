@@ -260,6 +260,16 @@ class RowCompareView(QWidget):
         """Whether scrolling one answer scrolls the others."""
         return self._sync.isChecked()
 
+    def visible_cell_count(self) -> int:
+        """Cells shown whole (the benchmarks' ``visible_cells``): the row's columns that lie
+        inside the view."""
+        if self._row < 0:
+            return 0
+        area = self._scroll.viewport().rect()
+        offset = self._strip.pos()
+        inside = [c for c in self._columns if area.contains(c.geometry().translated(offset))]
+        return len(inside)
+
     # --------------------------------------------------------------------------- internals
 
     def _rebuild_columns(self) -> None:
