@@ -148,7 +148,7 @@ def test_every_metric_the_error_and_the_notice_are_shown(
     assert values["Output tokens"] == "48 (estimated)"
     assert values["Tokens per second"] == "28.2"
     assert values["Time to first token"] == "0.30 s"
-    assert values["Request sent at"] == "0.50 s after the run started"
+    assert values["Request sent"] == "+0.50 s" and values["Ended"] == "+2.50 s"
     assert values["Queued to end"] == "2.50 s"
     assert values["Finish reason"] == "length (cut at max tokens)"
     assert values["Note"] == "answered in one piece"

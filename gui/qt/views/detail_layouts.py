@@ -75,6 +75,7 @@ class DetailLayouts(QObject):
         page.selection_changed.connect(self._on_page_selection_changed)
         page.store.shape_changed.connect(self._on_store_shape_changed)
         self.focus.back_requested.connect(self.back)
+        self.focus.cell_shown.connect(self._on_focus_cell_shown)
         self.focus.row_compare_requested.connect(self.compare_row)
         self.row_compare.back_requested.connect(self.back)
         self.diff.back_requested.connect(self.back)
@@ -137,6 +138,9 @@ class DetailLayouts(QObject):
             self._page.set_layout(name)
         finally:
             self._going_back = False
+        focused = self.focus.cell_id()
+        if name == "grid" and focused is not None:
+            self._page.grid.scroll_to_cell(focused)  # where the reader's eyes were
 
     # --------------------------------------------------------------------------- internals
 
@@ -157,6 +161,10 @@ class DetailLayouts(QObject):
             self.focus.show_cell(store.cell_id(0, 0))
         elif name == DIFF and self.diff.cells() is None and len(self._selection) == 2:
             self.diff.show_cells(*self._selection)
+
+    def _on_focus_cell_shown(self, cell_id: str) -> None:
+        # The overview follows the moves made in Focus: back there, the same cell is current.
+        self._page.tiles.set_current_cell(cell_id)
 
     def _on_page_cell_activated(self, cell_id: str) -> None:
         self.focus_cell(cell_id)

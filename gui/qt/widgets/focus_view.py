@@ -18,8 +18,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
-    QFormLayout,
     QFrame,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -44,13 +44,13 @@ MessagesOf = Callable[[str], list[tuple[str, str]]]
 
 #: The metrics the Focus view lists, in order (labels of :func:`metric_rows`).
 METRIC_NAMES = (
-    "Queued at",
+    "Queued",
     "Waited for a slot",
-    "Request sent at",
-    "First token at",
-    "Ended at",
+    "Request sent",
+    "First token",
+    "Ended",
     "Time to first token",
-    "Request (last attempt)",
+    "Last attempt took",
     "Queued to end",
     "Output tokens",
     "Tokens per second",
@@ -64,7 +64,8 @@ _UNKNOWN = "—"
 
 
 def _at(seconds: float | None) -> str:
-    return _UNKNOWN if seconds is None else f"{format_seconds(seconds)} after the run started"
+    # A moment of the run: "+0.38 s" from its start (the box's title says so).
+    return _UNKNOWN if seconds is None else f"+{format_seconds(seconds)}"
 
 
 def _span(seconds: float | None) -> str:
@@ -213,18 +214,30 @@ class FocusView(QWidget):
         prompt_box = QGroupBox("Messages sent", self)
         QVBoxLayout(prompt_box).addWidget(self._prompt)
 
-        metrics_box = QGroupBox("Metrics", self)
+        metrics_box = QGroupBox("Metrics (+ seconds from the run's start)", self)
         form_host = QWidget(metrics_box)
-        form = QFormLayout(form_host)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        # Two label/value columns: moments and spans on the left, counts and the end on the
+        # right, so every metric is in view without scrolling at a usual window height.
+        form = QGridLayout(form_host)
+        form.setHorizontalSpacing(8)
+        form.setVerticalSpacing(3)
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
         self._metric_labels: dict[str, QLabel] = {}
-        for name in METRIC_NAMES:
+        half = (len(METRIC_NAMES) + 1) // 2
+        for i, name in enumerate(METRIC_NAMES):
+            row, col = i % half, 2 * (i // half)
+            label = QLabel(f"{name}:", form_host)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
             value = QLabel(_UNKNOWN, form_host)
             value.setWordWrap(True)
             value.setTextFormat(Qt.TextFormat.PlainText)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            form.addRow(f"{name}:", value)
+            value.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            form.addWidget(label, row, col)
+            form.addWidget(value, row, col + 1)
             self._metric_labels[name] = value
+        form.setRowStretch(half, 1)
         scroll = QScrollArea(metrics_box)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -234,13 +247,13 @@ class FocusView(QWidget):
         side = QSplitter(Qt.Orientation.Vertical, self)
         side.addWidget(prompt_box)
         side.addWidget(metrics_box)
-        side.setSizes([300, 400])
+        side.setSizes([200, 300])
         self._splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self._splitter.addWidget(answer_box)
         self._splitter.addWidget(side)
-        self._splitter.setStretchFactor(0, 3)
-        self._splitter.setStretchFactor(1, 2)
-        self._splitter.setSizes([640, 400])
+        self._splitter.setStretchFactor(0, 1)
+        self._splitter.setStretchFactor(1, 1)
+        self._splitter.setSizes([560, 440])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)

@@ -50,6 +50,11 @@ __all__ = ["RowCompareView"]
 MIN_COLUMN_WIDTH = 260
 
 
+def _picker_text(row: int, label: str) -> str:
+    """The row picker's entry for input ``row``: its number and the label, on one line."""
+    return f"{row + 1}. {one_line_label(label, 80)}"
+
+
 class _Column(QFrame):
     """One column's answer to the shown input: label, status, answer, error, metrics."""
 
@@ -292,6 +297,8 @@ class RowCompareView(QWidget):
             return
         label = store.row_label(self._row)
         self._input.set_full_text(label)
+        # The picker shows short inputs whole; the line below is for long or multi-line ones.
+        self._input.setVisible(_picker_text(self._row, label) != f"{self._row + 1}. {label}")
         self._prev.setEnabled(self._row > 0)
         self._next.setEnabled(self._row < store.row_count() - 1)
         for cell_id, column in zip(store.row_cell_ids(self._row), self._columns, strict=True):
@@ -358,13 +365,13 @@ class RowCompareView(QWidget):
         try:
             self._picker.clear()
             for r, label in enumerate(store.row_labels()):
-                self._picker.addItem(f"{r + 1}. {one_line_label(label, 80)}")
+                self._picker.addItem(_picker_text(r, label))
         finally:
             self._picker.blockSignals(False)
         has_run = not store.is_empty()
         self._empty.setVisible(not has_run)
         self._body.setVisible(has_run)
-        self._input.setVisible(has_run)
+        self._input.setVisible(False)
         for widget in (self._picker, self._prev, self._next):
             widget.setEnabled(has_run)
         # Another run with the same inputs ("Run again"): the same row stays.
