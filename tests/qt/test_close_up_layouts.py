@@ -151,8 +151,10 @@ async def test_enter_on_a_tile_focuses_it_with_the_messages_the_server_received(
     press(qtbot, Qt.Key.Key_PageDown)
     press(qtbot, Qt.Key.Key_Right)
     assert focus.cell_id() == "r1m1"
+    press(qtbot, Qt.Key.Key_Up)
     press(qtbot, Qt.Key.Key_Escape)
     assert results.current_layout() == "tiles"
+    assert results.tiles.current_cell() == "r0m1"  # the overview shows where the reader was
 
     # A past run shows the messages of its stored spec.
     history = window.services.history.history
