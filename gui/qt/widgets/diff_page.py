@@ -64,6 +64,7 @@ class DiffPage(QWidget):
         self._note.setObjectName("diffNote")
         self._note.hide()
         self.view = DiffView(self)
+        self.view.setMinimumSize(1, 1)  # a small window must still fit: the sides are clipped
         header = QHBoxLayout()
         header.addWidget(self._heading, 1)
         header.addWidget(self._swap)

@@ -163,10 +163,16 @@ class FocusView(QWidget):
         self._position = QLabel(self)
         self._position.setObjectName("focusPosition")
 
-        self._prev_col = self._button("◀ Previous model", "Previous cell along the row (Left)")
-        self._next_col = self._button("Next model ▶", "Next cell along the row (Right)")
-        self._prev_row = self._button("▲ Previous input", "Previous cell along the column (Up)")
-        self._next_row = self._button("Next input ▼", "Next cell along the column (Down)")
+        self._prev_col = self._button(
+            "◀ Model", "Previous cell along the row: the previous model (Left)"
+        )
+        self._next_col = self._button("Model ▶", "Next cell along the row: the next model (Right)")
+        self._prev_row = self._button(
+            "▲ Input", "Previous cell along the column: the previous input (Up, PageUp)"
+        )
+        self._next_row = self._button(
+            "Input ▼", "Next cell along the column: the next input (Down, PageDown)"
+        )
         self._compare = self._button("Compare row", "All answers of this input side by side")
         self._back = self._button("Back", "Back to the previous layout (Esc)")
         self._prev_col.clicked.connect(self._on_prev_col_clicked)
@@ -254,6 +260,9 @@ class FocusView(QWidget):
         self._splitter.setStretchFactor(0, 1)
         self._splitter.setStretchFactor(1, 1)
         self._splitter.setSizes([560, 440])
+        # The Results area shares the window with the editors: a small window must still fit
+        # (the parts are clipped, the header and buttons stay whole).
+        self._splitter.setMinimumSize(1, 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)

@@ -124,17 +124,17 @@ class RowCompareView(QWidget):
 
     def _build_ui(self) -> None:
         self.setObjectName("rowCompareView")
-        self._prev = self._button("▲ Previous input", "Show the previous input (Alt+Up)")
-        self._next = self._button("Next input ▼", "Show the next input (Alt+Down)")
+        self._prev = self._button("▲ Input", "Show the previous input (Alt+Up)")
+        self._next = self._button("Input ▼", "Show the next input (Alt+Down)")
         self._prev.clicked.connect(self._on_prev_clicked)
         self._next.clicked.connect(self._on_next_clicked)
         self._picker = QComboBox(self)
         self._picker.setObjectName("rowPicker")
-        self._picker.setToolTip("The input whose answers are compared")
+        self._picker.setToolTip("The input whose answers are compared (Alt+Up, Alt+Down)")
         self._picker.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
-        self._picker.setMinimumContentsLength(24)
+        self._picker.setMinimumContentsLength(5)
         self._picker.currentIndexChanged.connect(self._on_picker_current_index_changed)
         self._sync = self._button("Sync scroll", "Scrolling one answer scrolls the others")
         self._sync.setCheckable(True)
@@ -150,11 +150,10 @@ class RowCompareView(QWidget):
 
         self._bar = QHBoxLayout()
         self._bar.setSpacing(4)
-        self._bar.addWidget(QLabel("Input:", self))
         self._bar.addWidget(self._picker, 1)
         self._bar.addWidget(self._prev)
         self._bar.addWidget(self._next)
-        self._bar.addSpacing(12)
+        self._bar.addSpacing(6)
         self._bar.addWidget(self._sync)
         self._bar.addWidget(self._agree)
         self._bar.addStretch(0)
@@ -179,6 +178,8 @@ class RowCompareView(QWidget):
         self._body = QStackedWidget(self)
         self._body.addWidget(self._scroll)
         self._body.addWidget(self._agreement)
+        # A small window must still fit: the answers are clipped, the tool bar stays whole.
+        self._body.setMinimumSize(1, 1)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
