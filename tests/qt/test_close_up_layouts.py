@@ -265,3 +265,21 @@ async def test_diff_with_from_a_panes_menu_diffs_against_the_next_cell_selected(
     results.diff_page.back_requested.emit()
     assert results.current_layout() == "grid"
     assert results.store.status("r0m1") == (Phase.DONE, "")
+
+
+async def test_retry_in_focus_runs_the_cell_again_and_shows_it_there(
+    qtbot: QtBot, window: MainWindow, server: FakeOpenAIServer
+) -> None:
+    set_up(window, server, TOPICS)
+    await run_to_end(window)
+    focus = window.results.focus
+    await activate(qtbot, window, "r0m1")
+    sent_before = len(server.requests)
+    retry = next(b for b in focus.findChildren(QToolButton) if b.text() == "Retry")
+    retry.click()
+    await until(lambda: len(server.requests) == sent_before + 1)
+    await until(lambda: window.results.store.status("r0m1") == (Phase.DONE, ""))
+    assert server.requests[-1].model == "fake-2"
+    assert focus.cell_id() == "r0m1" and focus.status_text() == "done"
+    assert focus.answer_view().source() == window.results.store.source_text("r0m1") != ""
+    assert window.results.current_layout() == "focus"

@@ -159,8 +159,7 @@ def test_every_metric_the_error_and_the_notice_are_shown(
 def test_compare_row_asks_for_the_shown_cells_row(qtbot, focus: FocusView) -> None:
     focus.show_cell("r2m1")
     with qtbot.waitSignal(focus.row_compare_requested, timeout=30_000) as signal:
-        button = next(b for b in focus.findChildren(QToolButton) if b.text() == "Compare row")
-        button.click()
+        button(focus, "Compare row").click()
     assert signal.args == [2]
 
 
@@ -170,3 +169,29 @@ def test_a_new_run_keeps_the_same_position_in_focus(focus: FocusView, store: Cel
     assert focus.cell_id() == "r1m1" and focus.answer_view().source() == ""
     store.set_shape(["one"], ["sim-1"], CellId.grid(1, 1))  # smaller: the cell is gone
     assert focus.cell_id() is None
+
+
+def button(focus: FocusView, text: str) -> QToolButton:
+    return next(b for b in focus.findChildren(QToolButton) if b.text() == text)
+
+
+def test_cancel_retry_and_copy_apply_to_the_shown_cell(
+    qtbot, focus: FocusView, store: CellStore
+) -> None:
+    store.reset_cell("r0m0")
+    focus.show_cell("r0m0")
+    assert button(focus, "Cancel").isVisible() and not button(focus, "Retry").isVisible()
+    assert not button(focus, "Copy").isVisible()  # nothing to copy yet
+    with qtbot.waitSignal(focus.cancel_requested, timeout=30_000) as cancelled:
+        button(focus, "Cancel").click()
+    assert cancelled.args == ["r0m0"]
+    store.append_texts({"r0m0": "Half an"})
+    store.set_status("r0m0", Phase.CANCELLED)
+    assert button(focus, "Retry").isVisible() and not button(focus, "Cancel").isVisible()
+    with qtbot.waitSignal(focus.retry_requested, timeout=30_000) as retried:
+        button(focus, "Retry").click()
+    assert retried.args == ["r0m0"]
+    button(focus, "Copy").click()
+    assert QApplication.clipboard().text() == "Half an"
+    store.set_read_only(True)  # a past run: nothing to cancel or retry
+    assert not button(focus, "Retry").isVisible() and button(focus, "Copy").isVisible()

@@ -76,6 +76,8 @@ class DetailLayouts(QObject):
         page.store.shape_changed.connect(self._on_store_shape_changed)
         self.focus.back_requested.connect(self.back)
         self.focus.cell_shown.connect(self._on_focus_cell_shown)
+        self.focus.cancel_requested.connect(page.cancel_requested)
+        self.focus.retry_requested.connect(page.retry_requested)
         self.focus.row_compare_requested.connect(self.compare_row)
         self.row_compare.back_requested.connect(self.back)
         self.diff.back_requested.connect(self.back)

@@ -16,7 +16,7 @@ import html
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from gui.core.metrics import CellMetrics
 from gui.qt.resources import status_colors
-from gui.qt.widgets.cell_pane import ElidedLabel, format_seconds
+from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel, format_seconds
 from gui.qt.widgets.cell_parts import AnswerView, StatusChip, is_plain_escape, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
 
@@ -124,11 +124,15 @@ class FocusView(QWidget):
         back_requested(): Esc or Back: return to the previous layout.
         row_compare_requested(int): "Compare row" for the shown cell's input row.
         cell_shown(str): another cell is shown (by :meth:`show_cell` or the keyboard).
+        cancel_requested(str): Cancel pressed for the shown cell.
+        retry_requested(str): Retry pressed for the shown cell.
     """
 
     back_requested = Signal()
     row_compare_requested = Signal(int)
     cell_shown = Signal(str)
+    cancel_requested = Signal(str)
+    retry_requested = Signal(str)
 
     def __init__(
         self,
@@ -147,6 +151,7 @@ class FocusView(QWidget):
         store.all_status_changed.connect(self._on_store_all_status_changed)
         store.texts_appended.connect(self._on_store_texts_appended)
         store.cell_changed.connect(self._on_store_cell_changed)
+        store.read_only_changed.connect(self._on_store_read_only_changed)
         self._show_nothing()
 
     # ----------------------------------------------------------------------------- UI
@@ -175,6 +180,12 @@ class FocusView(QWidget):
         )
         self._compare = self._button("Compare row", "All answers of this input side by side")
         self._back = self._button("Back", "Back to the previous layout (Esc)")
+        self._cancel = self._button("Cancel", "Cancel this cell (its partial text is kept)")
+        self._retry = self._button("Retry", "Run this cell again")
+        self._copy = self._button("Copy", "Copy the answer (Markdown source)")
+        self._cancel.clicked.connect(self._on_cancel_clicked)
+        self._retry.clicked.connect(self._on_retry_clicked)
+        self._copy.clicked.connect(self._on_copy_clicked)
         self._prev_col.clicked.connect(self._on_prev_col_clicked)
         self._next_col.clicked.connect(self._on_next_col_clicked)
         self._prev_row.clicked.connect(self._on_prev_row_clicked)
@@ -187,6 +198,9 @@ class FocusView(QWidget):
         header.addWidget(self._title, 1)
         header.addWidget(self._chip)
         header.addWidget(self._position)
+        header.addWidget(self._cancel)
+        header.addWidget(self._retry)
+        header.addWidget(self._copy)
         nav = QHBoxLayout()
         nav.setSpacing(2)
         for button in (self._prev_col, self._next_col, self._prev_row, self._next_row):
@@ -373,6 +387,8 @@ class FocusView(QWidget):
         self._answer.clear()
         self._title.set_full_text("No cell in focus")
         self._chip.hide()
+        for button in (self._cancel, self._retry, self._copy):
+            button.hide()
         self._position.setText("")
         self._prompt.setHtml("")
         self._show_metrics(None)
@@ -401,16 +417,26 @@ class FocusView(QWidget):
         self._next_row.setEnabled(row < n_rows - 1)
         self._compare.setEnabled(n_cols > 1)
         self._chip.show()
-        status = store.status(cell_id)
-        if status is not None:
-            self._chip.set_status(*status)
         state = store.peek(cell_id)
         show_state(self._answer, state)
+        status = store.status(cell_id)
+        if status is not None:
+            self._show_status(*status)
         self._show_error(state.error if state is not None else "")
         self._show_notice(state.notice if state is not None else "")
         self._show_metrics(state.metrics if state is not None else None)
         self._messages = self._messages_of(cell_id)
         self._prompt.setHtml(messages_html(self._messages))
+
+    def _show_status(self, phase: str, detail: str) -> None:
+        """The chip, and the buttons that apply: Cancel while the cell runs, Retry once it
+        ended (neither for a past run), Copy once there is text."""
+        self._chip.set_status(phase, detail)
+        ended = phase in TERMINAL_PHASES
+        live = not self._store.is_read_only()
+        self._cancel.setVisible(live and not ended)
+        self._retry.setVisible(live and ended)
+        self._copy.setVisible(bool(self._answer.source()))
 
     def _show_metrics(self, metrics: CellMetrics | None) -> None:
         for name, value in metric_rows(metrics):
@@ -456,7 +482,7 @@ class FocusView(QWidget):
         if self._cell_id is not None:
             status = self._store.status(self._cell_id)
             if status is not None:
-                self._chip.set_status(*status)
+                self._show_status(*status)
 
     def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
         cell_id = self._cell_id
@@ -469,6 +495,7 @@ class FocusView(QWidget):
             self._load()
         else:
             self._answer.append(texts[cell_id])
+            self._copy.show()
 
     def _on_store_cell_changed(self, cell_id: str, change: int) -> None:
         if cell_id != self._cell_id:
@@ -481,10 +508,11 @@ class FocusView(QWidget):
             self._answer.clear()
             self._load()
             return
-        if change & Change.STATUS:
-            self._chip.set_status(state.phase, state.detail)
         if change & Change.TEXT:
             show_state(self._answer, state)
+            self._copy.setVisible(bool(state.length))
+        if change & Change.STATUS:
+            self._show_status(state.phase, state.detail)
         if change & Change.ERROR:
             self._show_error(state.error)
         if change & Change.METRICS:
@@ -505,6 +533,23 @@ class FocusView(QWidget):
 
     def _on_next_row_clicked(self) -> None:
         self.step(1, 0)
+
+    def _on_cancel_clicked(self) -> None:
+        if self._cell_id is not None:
+            self.cancel_requested.emit(self._cell_id)
+
+    def _on_retry_clicked(self) -> None:
+        if self._cell_id is not None:
+            self.retry_requested.emit(self._cell_id)
+
+    def _on_copy_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self._answer.source())
+
+    def _on_store_read_only_changed(self, _read_only: bool) -> None:
+        if self._cell_id is not None:
+            status = self._store.status(self._cell_id)
+            if status is not None:
+                self._show_status(*status)
 
     def _on_compare_clicked(self) -> None:
         where = self._store.where(self._cell_id) if self._cell_id is not None else None
