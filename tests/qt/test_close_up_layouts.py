@@ -283,3 +283,21 @@ async def test_retry_in_focus_runs_the_cell_again_and_shows_it_there(
     assert focus.cell_id() == "r0m1" and focus.status_text() == "done"
     assert focus.answer_view().source() == window.results.store.source_text("r0m1") != ""
     assert window.results.current_layout() == "focus"
+
+
+async def test_the_focus_button_shows_the_first_cell_and_its_keys_work_at_once(
+    qtbot: QtBot, window: MainWindow, server: FakeOpenAIServer
+) -> None:
+    set_up(window, server, TOPICS)
+    await run_to_end(window)
+    results = window.results
+    window.activateWindow()
+    qtbot.mouseClick(
+        results.findChild(QToolButton, "layoutButton_focus"), Qt.MouseButton.LeftButton
+    )
+    assert results.current_layout() == "focus" and results.focus.cell_id() == "r0m0"
+    await until(
+        lambda: results.focus.isAncestorOf(QApplication.focusWidget()) or results.focus.hasFocus()
+    )
+    press(qtbot, Qt.Key.Key_Right)
+    assert results.focus.cell_id() == "r0m1"

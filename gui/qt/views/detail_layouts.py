@@ -93,7 +93,7 @@ class DetailLayouts(QObject):
         if not self.focus.show_cell(cell_id):
             return False
         self._page.set_layout(FOCUS)
-        self.focus.setFocus()  # the arrows and Esc work at once
+        self.focus.setFocus()  # also when Focus was already the layout shown
         return True
 
     def compare_row(self, row: int) -> bool:
@@ -155,6 +155,9 @@ class DetailLayouts(QObject):
         previous, self._current = self._current, name
         if previous and not self._going_back:
             self._history = [*self._history, previous][-_HISTORY:]
+        page = {FOCUS: self.focus, ROW_COMPARE: self.row_compare, DIFF: self.diff}.get(name)
+        if page is not None:
+            page.setFocus()  # from the toolbar too, its keys (arrows, Esc) work at once
         store = self._page.store
         if store.is_empty():
             return
