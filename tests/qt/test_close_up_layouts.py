@@ -301,3 +301,15 @@ async def test_the_focus_button_shows_the_first_cell_and_its_keys_work_at_once(
     )
     press(qtbot, Qt.Key.Key_Right)
     assert results.focus.cell_id() == "r0m1"
+
+
+async def test_a_run_started_in_focus_shows_its_first_cell_streaming(
+    window: MainWindow, server: FakeOpenAIServer
+) -> None:
+    results = window.results
+    results.set_layout("focus")  # left there by the last session, say: nothing to show yet
+    assert results.focus.cell_id() is None
+    set_up(window, server, TOPICS)
+    await run_to_end(window)
+    assert results.current_layout() == "focus" and results.focus.cell_id() == "r0m0"
+    assert results.focus.answer_view().source() == results.store.source_text("r0m0") != ""

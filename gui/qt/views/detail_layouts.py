@@ -191,6 +191,9 @@ class DetailLayouts(QObject):
 
     def _on_store_shape_changed(self) -> None:
         self._selection, self._diff_with = [], None
-        if self._page.current_layout() in _DETAILS and self._page.store.is_empty():
+        store, current = self._page.store, self._page.current_layout()
+        if current in _DETAILS and store.is_empty():
             self.back()  # "Close" on a past run: nothing left to look at closely
+        elif current == FOCUS and self.focus.cell_id() is None and not store.is_empty():
+            self.focus.show_cell(store.cell_id(0, 0))  # a run started in Focus shows a cell
         self.diff_action.setEnabled(self.diff.cells() is not None)
