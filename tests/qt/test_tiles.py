@@ -459,7 +459,10 @@ def test_grid_panes_open_on_double_click_and_enter_and_select_on_ctrl_click(
     qtbot.keyClick(first, Qt.Key.Key_Return)
     assert opened == ["r0m0", "r0m0"]
     assert results.current_layout() == "focus"  # an opened cell is shown in Focus
-    results.set_layout("grid")
+    results.set_layout("grid")  # the Grid builds its panes in view again
+    first, second = grid.pane("r0m0"), grid.pane("r1m1")
+    assert first is not None and second is not None
+    title = first.findChild(ElidedLabel, "cellTitle")
     ctrl = Qt.KeyboardModifier.ControlModifier
     qtbot.mouseClick(title, Qt.MouseButton.LeftButton, ctrl)
     qtbot.mouseClick(second.findChild(ElidedLabel, "cellTitle"), Qt.MouseButton.LeftButton, ctrl)
