@@ -195,3 +195,14 @@ def test_cancel_retry_and_copy_apply_to_the_shown_cell(
     assert QApplication.clipboard().text() == "Half an"
     store.set_read_only(True)  # a past run: nothing to cancel or retry
     assert not button(focus, "Retry").isVisible() and button(focus, "Copy").isVisible()
+
+
+def test_raw_shows_the_markdown_source_and_stays_for_the_next_cell(focus: FocusView) -> None:
+    focus.show_cell("r0m0")
+    assert focus.answer_view().to_plain().strip() == "Answer of r0m0."
+    button(focus, "Raw").click()
+    assert focus.answer_view().to_plain() == "Answer of **r0m0**."
+    focus.step(0, 1)
+    assert focus.answer_view().to_plain() == "Answer of **r0m1**."
+    button(focus, "Raw").click()
+    assert focus.answer_view().to_plain().strip() == "Answer of r0m1."

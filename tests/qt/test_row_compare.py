@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QAbstractSlider, QApplication, QComboBox, QScrollBar
+from PySide6.QtWidgets import QAbstractSlider, QApplication, QComboBox, QScrollBar, QToolButton
 
 from gui.core.agreement import Share
 from gui.core.runner import Phase
@@ -216,3 +216,15 @@ async def test_the_agreement_toggle_colours_the_rows_sentences_as_they_stream(
     view.set_agreement(False)
     assert view.answer_view(2).isVisible()
     assert view.answer_view(2).source() == PARIS[2]
+
+
+def test_raw_shows_every_answers_markdown_source(view: RowCompareView, store: CellStore) -> None:
+    for c in range(3):
+        store.set_final_text(CellId.text(0, c), f"**bold {c}**")
+    raw = next(b for b in view.findChildren(QToolButton) if b.text() == "Raw")
+    raw.click()
+    assert [view.answer_view(c).to_plain() for c in range(3)] == [f"**bold {c}**" for c in range(3)]
+    raw.click()
+    assert [view.answer_view(c).to_plain().strip() for c in range(3)] == [
+        f"bold {c}" for c in range(3)
+    ]

@@ -183,6 +183,9 @@ class FocusView(QWidget):
         self._cancel = self._button("Cancel", "Cancel this cell (its partial text is kept)")
         self._retry = self._button("Retry", "Run this cell again")
         self._copy = self._button("Copy", "Copy the answer (Markdown source)")
+        self._raw = self._button("Raw", "Show the answer's Markdown source instead of rendering it")
+        self._raw.setCheckable(True)
+        self._raw.toggled.connect(self._on_raw_toggled)
         self._cancel.clicked.connect(self._on_cancel_clicked)
         self._retry.clicked.connect(self._on_retry_clicked)
         self._copy.clicked.connect(self._on_copy_clicked)
@@ -201,6 +204,7 @@ class FocusView(QWidget):
         header.addWidget(self._cancel)
         header.addWidget(self._retry)
         header.addWidget(self._copy)
+        header.addWidget(self._raw)
         nav = QHBoxLayout()
         nav.setSpacing(2)
         for button in (self._prev_col, self._next_col, self._prev_row, self._next_row):
@@ -541,6 +545,9 @@ class FocusView(QWidget):
     def _on_retry_clicked(self) -> None:
         if self._cell_id is not None:
             self.retry_requested.emit(self._cell_id)
+
+    def _on_raw_toggled(self, raw: bool) -> None:
+        self._answer.set_raw(raw)  # kept for the next cells shown, as a reader expects
 
     def _on_copy_clicked(self) -> None:
         QGuiApplication.clipboard().setText(self._answer.source())

@@ -136,7 +136,9 @@ class RowCompareView(QWidget):
         )
         self._picker.setMinimumContentsLength(5)
         self._picker.currentIndexChanged.connect(self._on_picker_current_index_changed)
-        self._sync = self._button("Sync scroll", "Scrolling one answer scrolls the others")
+        self._sync = self._button(
+            "Sync", "Sync scroll: scrolling one answer scrolls the others to the same place"
+        )
         self._sync.setCheckable(True)
         self._sync.setChecked(True)
         self._agree = self._button(
@@ -145,6 +147,9 @@ class RowCompareView(QWidget):
         self._agree.setObjectName("agreementToggle")
         self._agree.setCheckable(True)
         self._agree.toggled.connect(self._on_agree_toggled)
+        self._raw = self._button("Raw", "Show the answers' Markdown source instead of rendering it")
+        self._raw.setCheckable(True)
+        self._raw.toggled.connect(self._on_raw_toggled)
         self._back = self._button("Back", "Back to the previous layout (Esc)")
         self._back.clicked.connect(self.back_requested)
 
@@ -156,6 +161,7 @@ class RowCompareView(QWidget):
         self._bar.addSpacing(6)
         self._bar.addWidget(self._sync)
         self._bar.addWidget(self._agree)
+        self._bar.addWidget(self._raw)
         self._bar.addStretch(0)
         self._bar.addWidget(self._back)
 
@@ -285,6 +291,7 @@ class RowCompareView(QWidget):
         self._columns = []
         for c, label in enumerate(self._store.column_labels()):
             column = _Column(label, self._strip)
+            column.answer.set_raw(self._raw.isChecked())
             bar = column.answer.verticalScrollBar()
             bar.actionTriggered.connect(partial(self._on_answer_scroll_action, c))
             self._strip_layout.addWidget(column, 1)
@@ -441,6 +448,10 @@ class RowCompareView(QWidget):
         # The agreement view's columns are its own: the sync toggle does not apply there.
         self._sync.setEnabled(not on)
         self._feed_agreement()
+
+    def _on_raw_toggled(self, raw: bool) -> None:
+        for column in self._columns:
+            column.answer.set_raw(raw)
 
     def _on_picker_current_index_changed(self, index: int) -> None:
         if index >= 0 and index != self._row:
