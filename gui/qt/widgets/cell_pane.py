@@ -47,9 +47,11 @@ TERMINAL_PHASES = frozenset(p for p in Phase if p.terminal)
 
 _CHIP_STYLE = (
     "QLabel#statusChip {{ background-color: {bg}; color: {fg}; border-radius: 8px;"
-    " padding: 1px 8px; font-weight: 600; }}"
+    " padding: 1px 0px; font-weight: 600; }}"
 )
 _ERROR_STYLE = "QLabel#cellError {{ color: {fg}; }}"
+#: A chip text this short ("streaming", "cancelled") is never cut.
+_WHOLE_CHIP_CHARS = 12
 
 
 def format_seconds(seconds: float) -> str:
@@ -234,12 +236,17 @@ class CellPane(QFrame):
         self.setMinimumSize(180, 110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-        self._title = ElidedLabel(title, self, min_chars=6)
+        self._title = ElidedLabel(title, self, min_chars=4)
         self._title.setObjectName("cellTitle")
 
         self._chip = QLabel(self)
         self._chip.setObjectName("statusChip")
         self._chip.setTextFormat(Qt.TextFormat.PlainText)
+        # Side room as contents margins, not style-sheet padding: QLabel's size hint counts
+        # margins, so the layout gives the chip its whole text and squeezes the title first
+        # (padding made "done" show as "don" in a narrow pane). A long detail may still
+        # shrink it (set_status).
+        self._chip.setContentsMargins(8, 0, 8, 0)
 
         self._cancel_button = self._tool_button("Cancel", "Cancel this cell")
         self._retry_button = self._tool_button("Retry", "Run this cell again")
@@ -311,7 +318,12 @@ class CellPane(QFrame):
         """Show ``phase`` in the chip (``detail``, when given, replaces the default text)."""
         phase = str(phase)
         self._phase, self._detail = phase, detail
-        self._chip.setText(status_text(phase, detail))
+        chip_text = status_text(phase, detail)
+        self._chip.setText(chip_text)
+        # A one-word status is always whole; a long detail may give way in a narrow pane.
+        self._chip.setMinimumWidth(
+            self._chip.sizeHint().width() if len(chip_text) <= _WHOLE_CHIP_CHARS else 40
+        )
         self._chip.setToolTip(detail or phase)
         self._apply_chip_colors()
         ended = phase in TERMINAL_PHASES
