@@ -169,6 +169,7 @@ class MainWindow(QMainWindow):
             store=self._workspace_store,
         )
         menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
+        menus.view.addAction(self.results.raw_action)  # every answer's Markdown source
         self.workspace.theme_menu(menus.view)
         self.commands = RunCommands(
             self.session,

@@ -206,12 +206,12 @@ def test_the_toolbar_and_the_view_menu_switch_layouts(qtbot: QtBot) -> None:
     assert changed == ["grid", "tiles"]
     assert entries["Grid"].shortcut().toString() == "Ctrl+2"
     # Another engineer's page registers the same way.
-    extra = QLabel("focus")
-    results.add_layout("focus", "Focus", extra, "Ctrl+3")
-    assert results.set_layout("focus") and results.stack.currentWidget() is extra
-    assert not results.set_layout("nonexistent") and results.current_layout() == "focus"
+    extra = QLabel("extra")
+    results.add_layout("extra", "Extra", extra, "Ctrl+9")
+    assert results.set_layout("extra") and results.stack.currentWidget() is extra
+    assert not results.set_layout("nonexistent") and results.current_layout() == "extra"
     with pytest.raises(ValueError, match="exists"):
-        results.add_layout("focus", "Again", QLabel(), "")
+        results.add_layout("extra", "Again", QLabel(), "")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -458,6 +458,11 @@ def test_grid_panes_open_on_double_click_and_enter_and_select_on_ctrl_click(
     first.setFocus()
     qtbot.keyClick(first, Qt.Key.Key_Return)
     assert opened == ["r0m0", "r0m0"]
+    assert results.current_layout() == "focus"  # an opened cell is shown in Focus
+    results.set_layout("grid")  # the Grid builds its panes in view again
+    first, second = grid.pane("r0m0"), grid.pane("r1m1")
+    assert first is not None and second is not None
+    title = first.findChild(ElidedLabel, "cellTitle")
     ctrl = Qt.KeyboardModifier.ControlModifier
     qtbot.mouseClick(title, Qt.MouseButton.LeftButton, ctrl)
     qtbot.mouseClick(second.findChild(ElidedLabel, "cellTitle"), Qt.MouseButton.LeftButton, ctrl)

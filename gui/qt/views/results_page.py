@@ -35,6 +35,7 @@ from gui.core.runner import CANCELLED_BEFORE_START, Phase, Run
 from gui.core.session import Counts
 from gui.core.spec import CellId, RunSpec, Strategy
 from gui.qt.resources import status_colors
+from gui.qt.views.detail_layouts import DetailLayouts
 from gui.qt.widgets.cell_store import CellStore
 from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.tiles_view import TilesView
@@ -139,6 +140,7 @@ class ResultsPage(QWidget):
         self.raw_action.setCheckable(True)
         self.raw_action.setToolTip("Show every answer's Markdown source instead of rendering it")
         self.raw_action.toggled.connect(self.grid.set_raw)
+        self._build_detail_layouts()
         self.set_layout(DEFAULT_LAYOUT)
 
     def _build_toolbar(self) -> QWidget:
@@ -300,12 +302,26 @@ class ResultsPage(QWidget):
             return self.grid.selection()
         return []
 
+    # ------------------------------------------------- close-up layouts: Focus, Row, Diff
+
+    def _build_detail_layouts(self) -> None:
+        #: Focus, Row compare and Diff, and the moves between them (views/detail_layouts.py).
+        self.details = DetailLayouts(self)
+        self.focus = self.details.focus
+        self.row_compare = self.details.row_compare
+        self.diff_page = self.details.diff
+        self.diff_action = self.details.diff_action
+        self.grid.diff_requested.connect(self.details.diff_with)
+        self.raw_action.toggled.connect(self.focus.set_raw)
+        self.raw_action.toggled.connect(self.row_compare.set_raw)
+
     # ------------------------------------------------------------------ showing a run
 
     def show_run(self, run: Run) -> list[tuple[str, str]]:
         """Lay the grid out for ``run``, every cell queued; returns the timeline's rows."""
         self.leave_past()
         spec = run.spec
+        self.details.set_spec(spec)  # before the store's shape: Focus reads it at once
         cols = [m.display_name for m in spec.models]
         # Pane titles are "<row> × <model>", made by the grid for the panes it shows.
         store = self.store
@@ -318,6 +334,7 @@ class ResultsPage(QWidget):
     def show_past(self, past: PastRun, counts: Counts) -> None:
         """Show a stored run read-only, each cell as it ended."""
         spec = past.spec
+        self.details.set_spec(spec)  # Focus shows the stored spec's messages
         cols = [m.display_name for m in spec.models] or list(past.models)
         ids = CellId.grid(len(spec.rows), len(cols))
         store = self.store

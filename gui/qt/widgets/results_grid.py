@@ -65,6 +65,7 @@ class ResultsGrid(QScrollArea):
         retry_requested(str): Retry pressed on a pane; carries the cell id.
         cell_activated(str): a pane's title or frame double-clicked, or Enter on a pane.
         selection_changed(list): the Ctrl+clicked panes (at most two, oldest first).
+        diff_requested(str): "Diff with…" in a pane's menu; carries the cell id.
         row_height_changed(int): the rows' height changed (buttons or a border drag).
 
     Every per-cell method takes a cell id from the last :meth:`set_grid`; ids the grid
@@ -75,6 +76,7 @@ class ResultsGrid(QScrollArea):
     retry_requested = Signal(str)
     cell_activated = Signal(str)
     selection_changed = Signal(list)
+    diff_requested = Signal(str)
     row_height_changed = Signal(int)
 
     #: Default row height in pixels.
@@ -581,6 +583,7 @@ class ResultsGrid(QScrollArea):
                 pane.set_raw(True)
             pane.cancel_requested.connect(self.cancel_requested)
             pane.retry_requested.connect(self.retry_requested)
+            pane.diff_requested.connect(self.diff_requested)
             pane.installEventFilter(self)  # double-click, Enter and Ctrl+click on the pane
             if cell_id in self._selection:
                 pane.setProperty("selected", True)
