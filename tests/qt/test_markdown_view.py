@@ -186,9 +186,12 @@ def test_a_finished_answer_shows_from_its_top(view: MarkdownView) -> None:
     assert bar.value() == 0
     view.clear()
     view.append(body)
-    bar.setValue(bar.maximum() // 2)  # a reader in the middle keeps their place
+    middle = bar.maximum() // 2
+    bar.setValue(middle)  # a reader in the middle keeps their place
     view.set_text(body, final=True)
-    assert bar.value() == bar.maximum() // 2
+    # On a busy machine part of the streamed text may still have been shown raw, so the
+    # finished rendering can change the document's height: the place is kept, not reset.
+    assert bar.value() == min(middle, bar.maximum()) and 0 < bar.value()
 
 
 def test_text_shows_raw_while_rendering_waits_and_is_rendered_after(
