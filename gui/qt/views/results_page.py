@@ -181,6 +181,7 @@ class ResultsPage(QWidget):
         self.wide_columns_button.setAutoRaise(True)
         self.wide_columns_button.setToolTip(
             f"Columns {_GRID_WIDE_COLUMN} px wide, scrolling sideways; off: fit the window"
+            " (or drag the border between two column names; double-click it to fit)"
         )
         self.wide_columns_button.toggled.connect(self._on_wide_columns_button_toggled)
         grid_row.addSpacing(8)
