@@ -517,6 +517,8 @@ def test_dragging_a_column_border_widens_the_grid_and_a_double_click_fits_it_aga
     qtbot.mouseRelease(strip, Qt.MouseButton.LeftButton, pos=border + QPoint(120, 0))
     assert grid.column_width() == fitted + 120
     assert grid.horizontalScrollBar().maximum() > 0
+    assert win.results.wide_columns_button.isChecked()  # the toolbar says: wider than fit
     border = QPoint(grid._label_width + grid.column_width(), strip.height() // 2)
     qtbot.mouseDClick(strip, Qt.MouseButton.LeftButton, pos=border)
     assert grid.column_width() == fitted and grid.horizontalScrollBar().maximum() == 0
+    assert not win.results.wide_columns_button.isChecked()

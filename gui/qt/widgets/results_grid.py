@@ -67,6 +67,8 @@ class ResultsGrid(QScrollArea):
         selection_changed(list): the Ctrl+clicked panes (at most two, oldest first).
         diff_requested(str): "Diff with…" in a pane's menu; carries the cell id.
         row_height_changed(int): the rows' height changed (buttons or a border drag).
+        columns_fitted_changed(bool): the columns fit the window again (``True``), or
+            were made wider than it (``False``).
 
     Every per-cell method takes a cell id from the last :meth:`set_grid`; ids the grid
     does not know (a late event of a replaced run) are ignored.
@@ -78,6 +80,7 @@ class ResultsGrid(QScrollArea):
     selection_changed = Signal(list)
     diff_requested = Signal(str)
     row_height_changed = Signal(int)
+    columns_fitted_changed = Signal(bool)
 
     #: Default row height in pixels.
     ROW_HEIGHT = 220
@@ -251,8 +254,11 @@ class ResultsGrid(QScrollArea):
     def set_column_width(self, width: int | None) -> None:
         """Make columns at least ``width`` px wide (the view scrolls sideways when they no
         longer fit); ``None`` fits them to the viewport again."""
+        was_fitted = self._wanted_column_width is None
         self._wanted_column_width = None if width is None else max(int(width), 1)
         self._relayout()
+        if (width is None) != was_fitted:
+            self.columns_fitted_changed.emit(width is None)
 
     def set_dormant(self, dormant: bool) -> None:
         """Another layout is shown: no panes, so no work per frame, until woken, when the
