@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DIRECT_LIMIT", "DiffOp", "OpTag", "WordDiff", "word_diff"]
+__all__ = ["DIRECT_LIMIT", "DiffOp", "OpTag", "WordDiff", "word_diff", "word_diff_of"]
 
 OpTag = Literal["equal", "delete", "insert", "replace"]
 
@@ -276,3 +276,8 @@ def word_diff(a: str, b: str) -> WordDiff:
     if not result and (a or b):  # only whitespace on either side: one stretch, no words
         result = (DiffOp("equal", 0, len(a), 0, len(b)),)
     return WordDiff(a, b, result, similarity)
+
+
+def word_diff_of(pair: tuple[str, str]) -> WordDiff:
+    """:func:`word_diff` of ``(a, b)``: one picklable argument, for a worker process."""
+    return word_diff(*pair)
