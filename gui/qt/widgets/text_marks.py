@@ -114,6 +114,7 @@ class Marks(QObject):
         self._ends: list[int] = []
         self._keys: list[Hashable] = []
         self._formats: dict[Hashable, QTextCharFormat] = {}
+        self._applied: tuple[object, ...] | None = None  # what Qt holds now
         view.verticalScrollBar().valueChanged.connect(self._on_scrollbar_value_changed)
         view.viewport().installEventFilter(self)
 
@@ -137,11 +138,13 @@ class Marks(QObject):
             fmt = QTextCharFormat()
             fmt.setBackground(color)
             self._formats[key] = fmt
+        self._applied = None
         self.apply()
 
     def clear(self) -> None:
         """Remove every mark."""
         self._starts, self._ends, self._keys = [], [], []
+        self._applied = None
         self._view.setExtraSelections([])
 
     def __len__(self) -> int:
@@ -158,6 +161,12 @@ class Marks(QObject):
         )
         lo = bisect.bisect_left(self._ends, first)
         hi = bisect.bisect_right(self._starts, last)
+        # Qt already holds these marks (a streaming answer grew below the screen, a scroll
+        # within the margin): handing them over again would only cost time.
+        applied = (self._starts[lo:hi], self._ends[lo:hi], self._keys[lo:hi])
+        if applied == self._applied:
+            return
+        self._applied = applied
         document = view.document()
         out: list[QTextEdit.ExtraSelection] = []
         for i in range(lo, hi):
