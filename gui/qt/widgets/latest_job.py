@@ -58,7 +58,8 @@ def _process_pool() -> concurrent.futures.ProcessPoolExecutor | None:
 
 
 def shutdown_workers() -> None:
-    """End the worker process (the app calls it on quit; it is also ended at exit)."""
+    """End the worker process now, cancelling queued jobs (otherwise it ends at exit, after
+    the job it is running)."""
     global _process
     if _process is not None:
         _process.shutdown(wait=False, cancel_futures=True)
