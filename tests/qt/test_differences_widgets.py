@@ -250,3 +250,25 @@ async def test_requests_made_while_a_job_runs_collapse_into_the_newest(qtbot: Qt
         assert len(got) == 1  # nothing delivered before the loop runs again
     await until(lambda: not job.busy)
     assert got[1:] == [(("a 0", "b"), True), (("a 4", "b"), False)]
+
+
+async def test_a_long_diff_hands_qt_only_the_marks_on_screen(qtbot: QtBot) -> None:
+    view = DiffView()
+    qtbot.addWidget(view)
+    view.resize(700, 300)
+    view.show()
+    a = "\n".join(f"Line {i} says alpha." for i in range(20_000))
+    b = "\n".join(f"Line {i} says {'beta' if i % 2 else 'alpha'}." for i in range(20_000))
+    done = signal_future(view.diff_shown)
+    view.set_texts(a, b)
+    await asyncio.wait_for(done, 60)
+    diff = view.diff()
+    assert diff is not None and len(diff.inserted()) == 10_000
+    on_screen = view.marked(1)
+    assert 0 < len(on_screen) < 200 and set(on_screen) == {"beta"}
+    # Scrolled to the end, the marks there are applied.
+    bar = view.side(1).verticalScrollBar()
+    bar.setValue(bar.maximum())
+    selections = view.side(1).extraSelections()
+    last = selections[-1].cursor
+    assert last.selectedText() == "beta" and last.position() > len(b) - 200
