@@ -593,6 +593,41 @@ def input_latency(quick: bool) -> BenchResult:
     )
 
 
+def agreement(quick: bool) -> BenchResult:
+    """The agreement view over 8 answers of 1,000 words streaming in (``gui.qt.bench_agreement``
+    in a child process, offscreen): the computation off the GUI thread, and what showing
+    each result costs the GUI thread, as that thread's own CPU time (which the other
+    processes of a loaded machine do not inflate)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gui.qt.bench_agreement", *(["--quick"] if quick else [])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_child_env(),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"agreement probe exited with {proc.returncode}: {proc.stderr[-300:]}")
+    f = json.loads(proc.stdout.strip().splitlines()[-1])
+    lag = {k: v for k, v in f.items() if "lag" in k or "stream_s" in k}
+    figures = {k: v for k, v in f.items() if k not in lag}
+    return BenchResult(
+        "agreement",
+        f"GUI: agreement view, {f['answers']} answers x {f['words_per_answer']} words streaming "
+        "in at 60 frames/s, then 5 threshold moves",
+        "whole row computed off the GUI thread in <= 100 ms (median, result on the GUI "
+        "thread); <= 5 ms of GUI-thread CPU per result shown (median)",
+        figures,
+        f["compute_full_ms_median"] <= 100 and f["apply_cpu_ms_median"] <= 5,
+        "the computation runs in a worker process (on a thread it held the GIL and doubled "
+        "the GUI thread's lateness); the lag figures compare the same stream with the "
+        "agreement on and never computed (reference); paint_* is one repaint of the whole "
+        "1360x860 view with its marks and without",
+        second=lag,
+        second_label="GUI-thread lateness (5 ms heartbeat)",
+    )
+
+
 ENGINE: dict[str, Callable[[bool], Coroutine[Any, Any, BenchResult]]] = {
     "seed": seed,
     "throughput": throughput,
@@ -605,6 +640,7 @@ GUI: dict[str, Callable[[bool], BenchResult]] = {
     "render-ceiling": render_ceiling,
     "startup": startup,
     "input": input_latency,
+    "agreement": agreement,
 }
 ORDER = [
     "seed",
@@ -615,6 +651,7 @@ ORDER = [
     "render-ceiling",
     "startup",
     "input",
+    "agreement",
     "soak",
 ]
 
