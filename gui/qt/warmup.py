@@ -7,13 +7,17 @@ window says "Starting…" while a run waits here, so this module knows no widget
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from gui.compat.imports import import_in_background
-from gui.core.tasks import TaskOwner
+
+if TYPE_CHECKING:  # asyncio is imported when a task starts: the first frame needs no loop
+    import asyncio
+
+    from gui.core.tasks import TaskOwner
 
 __all__ = ["Warmup"]
 
@@ -90,6 +94,8 @@ class Warmup:
         share of start-ups (docs/performance-notes.md) left pydantic half-imported for the whole process ("partially initialized module"):
         background imports run one after another, so other imports wait here.
         """
+        import asyncio
+
         task = self.task
         if task is not None and not task.done():
             await asyncio.wait([task])
@@ -113,6 +119,8 @@ class Warmup:
         missing = [m for m in modules if m not in sys.modules]
         if not missing:
             return
+        import asyncio
+
         try:
             await asyncio.to_thread(import_in_background, missing, True, _find_keyring)
         except Exception:  # a broken install shows up on the run instead, with its message

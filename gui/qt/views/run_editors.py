@@ -27,9 +27,16 @@ __all__ = ["RunEditors"]
 class RunEditors:
     """The prompt editor, the inputs table, the models panel and the concurrency panel."""
 
-    def __init__(self, keys: KeySource | None = None) -> None:
-        self.prompt = PromptEditor()
-        self.inputs = InputsTable()
+    def __init__(
+        self,
+        keys: KeySource | None = None,
+        prompt: PromptEditor | None = None,
+        inputs: InputsTable | None = None,
+    ) -> None:
+        """Build the editors; ``prompt`` and ``inputs`` may be built already (the window
+        builds them in frames of their own)."""
+        self.prompt = prompt if prompt is not None else PromptEditor()
+        self.inputs = inputs if inputs is not None else InputsTable()
         self.models = ModelsPanel(keys=keys)
         self.limits = ConcurrencyPanel()
         self.prompt.variables_changed.connect(self.inputs.set_variables)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QPoint, Qt, Signal
 from PySide6.QtGui import (
     QGuiApplication,
-    QResizeEvent,
     QTextCursor,
     QTextDocument,
     QTextOption,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
+from gui.qt.widgets.elided_label import ElidedLabel
 
 #: Chip text per phase when the caller gives no detail.
 STATUS_TEXT: dict[str, str] = {
@@ -171,41 +171,6 @@ def _with_soft_break(text: str, tail: int) -> tuple[str, int]:
     if newline < 0 and tail and new_tail > 2 * SOFT_BREAK_CHARS:
         return "\n" + text, len(text)
     return text, new_tail
-
-
-class ElidedLabel(QLabel):
-    """A one-line label that elides its text to the width it gets, full text in the tooltip."""
-
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = ""
-        # Ignored: the layout may shrink the label to nothing; the elision fills the rest.
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.set_full_text(text)
-
-    def full_text(self) -> str:
-        """The text before elision."""
-        return self._full
-
-    def set_full_text(self, text: str) -> None:
-        """Show ``text`` (flattened to one line), elided to the current width."""
-        self._full = text
-        self.setToolTip(text)
-        self._elide()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.FontChange:
-            self._elide()
-
-    def _elide(self) -> None:
-        flat = " ".join(self._full.split())
-        metrics = self.fontMetrics()
-        self.setText(metrics.elidedText(flat, Qt.TextElideMode.ElideRight, max(self.width(), 1)))
 
 
 class CellPane(QFrame):
