@@ -15,6 +15,7 @@ connections, and returns, so the loop ends with nothing pending.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import signal
@@ -104,30 +105,65 @@ def _lag_figures(prefix: str, lag: LagStats) -> dict[str, float | int]:
     }
 
 
+def _check_loop_hook() -> None:
+    from gui.compat import FIFO_LOOP, enabled
+
+    enabled(FIFO_LOOP)  # decided once per process: reads qasync's installed version
+
+
+def _setup_logging() -> None:
+    from gui.storage.logs import setup_logging
+
+    setup_logging()
+
+
+#: What must be done between the first paint and the asyncio loop's start, one item per turn
+#: of Qt's loop so that the window paints and takes input between them (the lag meter sees
+#: each turn): the loop's modules, its hook's version check, the log file.
+BEFORE_THE_LOOP: tuple[Callable[[], object], ...] = (
+    lambda: importlib.import_module("asyncio"),
+    lambda: importlib.import_module("qasync"),
+    lambda: importlib.import_module("gui.qt.loop"),
+    _check_loop_hook,
+    lambda: importlib.import_module("gui.storage.logs"),
+    _setup_logging,
+)
+
+
 def _show_first_frame(window: MainWindow) -> None:
-    """Show the window and let Qt run until its first frame is painted.
+    """Show the window, let Qt run until its first frame is painted, then prepare the loop.
 
     No asyncio loop exists yet, so this local Qt loop drops no task's step; the user can
-    already type into the prompt meanwhile. The lag meter runs from here: its first beat
-    after the paint is late by whatever the imports before the asyncio loop cost, and that
-    lateness is part of the session's figures.
+    already type into the prompt meanwhile. After the paint, :data:`BEFORE_THE_LOOP` runs
+    one item per turn of the same local loop. The lag meter runs from the paint, so every
+    turn, and the start of the asyncio loop after them, is part of the session's figures.
     """
-    painted = QEventLoop()
+    local = QEventLoop()
+    work = list(BEFORE_THE_LOOP)
+
+    def next_item() -> None:
+        if not work:
+            local.quit()
+            return
+        work.pop(0)()
+        QTimer.singleShot(0, next_item)
 
     def on_first_paint() -> None:
         window.lag.begin_session()
         _FIRST_PAINT_MODULES.extend(sorted(sys.modules))
-        painted.quit()
+        next_item()
 
     _FirstPaint(window, on_first_paint)
     window.show()
     window.lag.start()
     timer = QTimer()
     timer.setSingleShot(True)
-    timer.timeout.connect(painted.quit)
+    timer.timeout.connect(local.quit)
     timer.start(FIRST_PAINT_WAIT_MS)
-    painted.exec()
+    local.exec()
     timer.stop()
+    for item in work:  # the window never painted (no known platform): do them now
+        item()
 
 
 def _load_workspace(enabled: bool) -> tuple[WorkspaceStore | None, Workspace | None]:
@@ -363,10 +399,8 @@ def run_app(
     elif not demo:  # a first-time user's runnable example (its inputs come with the table)
         window.prompt.set_template("Tell me a joke about {topic}")
     _show_first_frame(window)
-    from gui.qt.loop import run as run_loop  # asyncio and qasync: after the first paint
-    from gui.storage.logs import setup_logging
+    from gui.qt.loop import run as run_loop  # imported after the first paint
 
-    setup_logging()
     try:
         return int(
             run_loop(
