@@ -28,12 +28,14 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_window_options(parser: argparse.ArgumentParser, demos: Sequence[str]) -> None:
+def add_window_options(parser: argparse.ArgumentParser, demos: Sequence[str] | None) -> None:
     """The options that shape the window (used when no command is given).
 
     Args:
         parser: The parser to add them to (the fast path's or the whole CLI's).
-        demos: The bundled demo presets (``--demo`` choices).
+        demos: The bundled demo presets (``--demo`` choices); ``None``: any name is taken
+            here and checked by the caller (the fast path, which does not list the
+            resources folder unless a demo is asked for).
     """
     parser.add_argument(
         "--plain-runtime",
@@ -44,7 +46,7 @@ def add_window_options(parser: argparse.ArgumentParser, demos: Sequence[str]) ->
     window = parser.add_argument_group("window (when no command is given)")
     window.add_argument(
         "--demo",
-        choices=list(demos),
+        choices=None if demos is None else list(demos),
         help="open preloaded with a demo and run it: seed (3 jokes at 1.5 s), stress (50 panes x 300 tokens)",
     )
     window.add_argument(
@@ -89,13 +91,16 @@ def window_launch(argv: Sequence[str]) -> argparse.Namespace | None:
     Args:
         argv: The command line without the program name.
     """
-    from gui.resources import demo_names
-
     parser = _WindowParser(prog="fanout-studio", add_help=False, allow_abbrev=False)
-    add_window_options(parser, demo_names())
+    add_window_options(parser, None)
     try:
         args: Any = parser.parse_args(list(argv))
     except _NotAWindowLaunch:
         return None
+    if args.demo is not None:
+        from gui.resources import demo_names  # lists the resources folder: only for a demo
+
+        if args.demo not in demo_names():
+            return None  # the whole parser names the choices
     args.command = None
     return args  # type: ignore[no-any-return]
