@@ -26,7 +26,6 @@ from gui.core.tasks import TaskOwner
 from gui.qt.views.prompt_editor import PromptEditor
 from gui.qt.views.run_controls import RunControls
 from gui.qt.views.window_layout import (
-    Menus,
     add_dock,
     add_editor,
     add_late_menus,
@@ -94,9 +93,8 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.cell_pane",
         "gui.qt.widgets.vertical_scroll",
         "gui.qt.views.models_panel",
-        "gui.qt.views.concurrency_panel",
-        "gui.qt.views.run_editors",
     ),
+    "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
     "results": (
         "gui.core.compare",
         "gui.core.session",
@@ -266,6 +264,7 @@ class MainWindow(QMainWindow):
             ("services", self._build_services),
             ("inputs", self._build_inputs),
             ("models", self._build_models),
+            ("limits", self._build_limits),
             ("results", self._build_results),
             ("timeline", self._build_timeline),
             ("chart", self._build_chart),
@@ -293,13 +292,18 @@ class MainWindow(QMainWindow):
         add_editor(self._top, "Inputs", self.inputs)
 
     def _build_models(self) -> None:
+        from gui.qt.views.models_panel import ModelsPanel
+
+        self.models = ModelsPanel(keys=self.services.keys)
+        add_editor(self._top, None, self.models)
+
+    def _build_limits(self) -> None:
         from gui.qt.views.run_editors import RunEditors
 
         self.editors = e = RunEditors(
-            keys=self.services.keys, prompt=self.prompt, inputs=self.inputs
+            keys=self.services.keys, prompt=self.prompt, inputs=self.inputs, models=self.models
         )
-        self.models, self.limits = e.models, e.limits
-        add_editor(self._top, None, self.models)
+        self.limits = e.limits
         self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
 
     def _build_results(self) -> None:
@@ -398,9 +402,9 @@ class MainWindow(QMainWindow):
             current_spec=e.build_spec,
             parent=self,
         )
-        self._wire(self._menus)
+        self._wire()
 
-    def _wire(self, menus: Menus) -> None:
+    def _wire(self) -> None:
         self.grid.cancel_requested.connect(self.session.cancel_cell)
         self.grid.retry_requested.connect(self.commands.retry)
         self.results.again_requested.connect(self._on_results_again_requested)

@@ -32,12 +32,13 @@ class RunEditors:
         keys: KeySource | None = None,
         prompt: PromptEditor | None = None,
         inputs: InputsTable | None = None,
+        models: ModelsPanel | None = None,
     ) -> None:
-        """Build the editors; ``prompt`` and ``inputs`` may be built already (the window
-        builds them in frames of their own)."""
+        """Build the editors; ``prompt``, ``inputs`` and ``models`` may be built already (the
+        window builds them in frames of their own)."""
         self.prompt = prompt if prompt is not None else PromptEditor()
         self.inputs = inputs if inputs is not None else InputsTable()
-        self.models = ModelsPanel(keys=keys)
+        self.models = models if models is not None else ModelsPanel(keys=keys)
         self.limits = ConcurrencyPanel()
         self.prompt.variables_changed.connect(self.inputs.set_variables)
         self.inputs.columns_changed.connect(self.prompt.set_columns)
