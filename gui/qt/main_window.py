@@ -453,7 +453,7 @@ class MainWindow(QMainWindow):
 
     def _finish_build(self) -> None:
         self._is_built = True
-        if self._warm_up_asked:
+        if self._warm_up_asked and not self._closing:  # closed meanwhile: no engine needed
             self._start_warm_up()
         for waiter in self._built_waiters:
             if not waiter.done():
