@@ -1,5 +1,5 @@
-"""The engine's warm-up: LangChain imported off the GUI thread after the first paint, and the
-gate that holds a run pressed before it is done.
+"""The engine's warm-up: LangChain imported off the GUI thread once the window is built (after
+its first paint), and the gate that holds a run pressed before it is done.
 
 :class:`Warmup` owns the import task and the one queued run. It shows nothing itself: the
 window says "Starting…" while a run waits here, so this module knows no widget.
@@ -73,7 +73,7 @@ class Warmup:
         return self._queued is not None
 
     def start(self, openai: bool) -> asyncio.Task[None]:
-        """Import the engine's LangChain side off the GUI thread (once, after the first paint).
+        """Import the engine's LangChain side off the GUI thread (once, the window built).
 
         Args:
             openai: Import langchain-openai too (a restored workspace has OpenAI columns).
