@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gui.core import events as ev
+from gui.core.agreement import DEFAULT_THRESHOLD
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json, escape_controls
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
@@ -139,6 +140,13 @@ def _number(kind: type[int] | type[float], *, positive: bool) -> Callable[[str],
 _positive_float = _number(float, positive=True)
 _non_negative_float = _number(float, positive=False)
 _positive_int = _number(int, positive=True)
+
+
+def _percent(text: str) -> float:
+    value = float(_positive_float(text))
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most 100 (a percentage)")
+    return value
 
 
 def _limit(
@@ -425,6 +433,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="print everything stored (spec, cells, metrics) as one JSON object",
+    )
+    show_p.add_argument(
+        "--agreement",
+        type=_positive_int,
+        metavar="ROW",
+        help="print only input row ROW (1-based: row 1 holds cells r0m*) with each answer's "
+        "sentences tagged as shared by all answers, by some, or unique",
+    )
+    show_p.add_argument(
+        "--threshold",
+        type=_percent,
+        default=DEFAULT_THRESHOLD * 100,
+        metavar="PCT",
+        help=f"with --agreement: token overlap from which two sentences say the same "
+        f"(default {DEFAULT_THRESHOLD * 100:g})",
+    )
+    diff_p = sub.add_parser(
+        "diff",
+        help="word diff of two cells of a recorded run",
+        description=f"Print a word diff of two answers of one run from {where}: "
+        "[-deleted-] and {+inserted+} words (coloured on a terminal), and their similarity.",
+    )
+    diff_p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or a unique prefix of it")
+    for name in ("cell_a", "cell_b"):
+        diff_p.add_argument(
+            name,
+            metavar=name.upper(),
+            help="a cell id as `show` prints it: r<row>m<column>, 0-based (e.g. r0m1)",
+        )
+    diff_p.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the changes (default: only on a terminal, and not with NO_COLOR set)",
     )
     export_p = sub.add_parser(
         "export",
@@ -941,6 +983,8 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     inputs = " / ".join(item["input"].values()) or "prompt"
     if row is not None:
         inputs = f"{inputs} (row {row})"
+    if item.get("cell"):  # the id `diff` and `show --agreement` take
+        parts.append(f"cell {item['cell']}")
     head = f"── {inputs} × {item['model']} · " + " · ".join(parts)
     body = item["output"]
     if item["error"]:
@@ -1323,6 +1367,11 @@ def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
 def cmd_show(args: argparse.Namespace) -> int:
     """``fanout-studio show RUN_ID``: one recorded run with every cell."""
 
+    if args.agreement is not None:
+        from gui.cli_differences import cmd_agreement
+
+        return cmd_agreement(args)
+
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
         if args.json:
@@ -1345,6 +1394,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _read_history(body)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """``fanout-studio diff RUN_ID CELL_A CELL_B`` (in :mod:`gui.cli_differences`)."""
+    from gui.cli_differences import cmd_diff as diff
+
+    return diff(args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -1482,6 +1538,7 @@ def main(argv: Sequence[str]) -> int:
     sync_handler = {
         "history": cmd_history,
         "show": cmd_show,
+        "diff": cmd_diff,
         "export": cmd_export,
         "profiles": cmd_profiles,
     }.get(args.command)

@@ -75,3 +75,14 @@ def test_report_formats() -> None:
     assert "while streaming: lag_p99_ms 1.5" in table(results)
     assert "<br>while streaming: lag_p99_ms 1.5" in markdown(results, {})
     assert set(ORDER) >= set(ENGINE)
+
+
+def test_the_render_ceiling_references_show_every_chunk() -> None:
+    from gui.bench import _bare_render
+
+    figures = _bare_render()
+    markdown = figures["markdown"]
+    assert figures["tokens"] == markdown["tokens"] == 60_000  # the ceiling demo's whole answer
+    assert figures["chars_shown"] > 200_000 and figures["shown_tokens_per_s"] > 0
+    # Rendered: the Markdown markup itself ("## ", "| ", fences) is not shown.
+    assert 150_000 < markdown["chars_shown"] < figures["chars_shown"]

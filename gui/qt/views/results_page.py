@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from gui.core import events as ev
@@ -19,6 +20,7 @@ from gui.core.runner import CANCELLED_BEFORE_START, Phase, Run
 from gui.core.session import Counts
 from gui.core.spec import CellId, RunSpec, Strategy
 from gui.qt.resources import status_colors
+from gui.qt.widgets.cell_store import CellStore
 from gui.qt.widgets.results_grid import ResultsGrid
 
 __all__ = ["ResultsPage"]
@@ -79,8 +81,15 @@ class ResultsPage(QWidget):
         bar.addWidget(close)
         self.past_banner.hide()
         layout.addWidget(self.past_banner)
-        self.grid = ResultsGrid(self)
+        #: The shown run's cells, shared by every layout.
+        self.store = CellStore(self)
+        self.grid = ResultsGrid(self, store=self.store)
         layout.addWidget(self.grid, 1)
+        # For the window's View menu: every answer as its Markdown source, or rendered.
+        self.raw_action = QAction("Raw text", self)
+        self.raw_action.setCheckable(True)
+        self.raw_action.setToolTip("Show every answer's Markdown source instead of rendering it")
+        self.raw_action.toggled.connect(self.grid.set_raw)
 
     # ------------------------------------------------------------------ showing a run
 
@@ -90,10 +99,11 @@ class ResultsPage(QWidget):
         spec = run.spec
         cols = [m.display_name for m in spec.models]
         # Pane titles are "<row> × <model>", made by the grid for the panes it shows.
-        self.grid.set_grid(_row_labels(spec), cols, CellId.grid(len(spec.rows), len(cols)))
+        store = self.store
+        store.set_shape(_row_labels(spec), cols, CellId.grid(len(spec.rows), len(cols)))
         waiting = "waiting for a slot" if spec.strategy.concurrent else "queued"
-        self.grid.set_all_status(Phase.QUEUED, waiting)
-        row_label = self.grid.row_label  # numbered when a row repeats
+        store.set_all_status(Phase.QUEUED, waiting)
+        row_label = store.row_label  # numbered when a row repeats
         return [(c.id, f"{row_label(c.row)} × {cols[c.col]}") for c in run.cells]
 
     def show_past(self, past: PastRun, counts: Counts) -> None:
@@ -101,16 +111,16 @@ class ResultsPage(QWidget):
         spec = past.spec
         cols = [m.display_name for m in spec.models] or list(past.models)
         ids = CellId.grid(len(spec.rows), len(cols))
-        grid = self.grid
-        grid.set_grid(_row_labels(spec), cols, ids)
-        grid.set_read_only(True)
+        store = self.store
+        store.set_shape(_row_labels(spec), cols, ids)
+        store.set_read_only(True)
         ended = {c.cell_id: c for c in past.cells}
         for row in ids:
             for cell_id in row:
                 cell = ended.get(cell_id)
                 if cell is None:  # an interrupted run: this cell never ended
-                    grid.set_status(cell_id, Phase.CANCELLED, "never ended")
-                    grid.set_error(cell_id, "The app stopped before this cell ended.")
+                    store.set_status(cell_id, Phase.CANCELLED, "never ended")
+                    store.set_error(cell_id, "The app stopped before this cell ended.")
                     continue
                 done = cell.status == Phase.DONE
                 error = "" if done else cell.error or ""
@@ -118,12 +128,12 @@ class ResultsPage(QWidget):
                 if cell.status == Phase.CANCELLED and never_started:
                     # Stored by an older version as "partial text kept": there was none.
                     error = CANCELLED_BEFORE_START
-                grid.set_final_text(cell_id, cell.text, markdown=done)
-                grid.set_error(cell_id, error)
-                grid.set_status(cell_id, _phase(cell.status))
-                grid.set_metrics(cell_id, cell.metrics)
+                store.set_final_text(cell_id, cell.text, markdown=done)
+                store.set_error(cell_id, error)
+                store.set_status(cell_id, _phase(cell.status))
+                store.set_metrics(cell_id, cell.metrics)
                 # The stored text was cleaned when it was saved: only the notice says so.
-                grid.set_notice(cell_id, cell.notice or "")
+                store.set_notice(cell_id, cell.notice or "")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(past.created_at))
         self.past_label.setText(
             f"Past run {past.id} from {when} · {past.status} · {counts.done}/{counts.total}"
@@ -133,14 +143,14 @@ class ResultsPage(QWidget):
 
     def leave_past(self) -> None:
         """Back to live: no banner, panes offer Cancel and Retry again."""
-        if self.past_banner.isVisible() or self.grid.is_read_only():
+        if self.past_banner.isVisible() or self.store.is_read_only():
             self.past_banner.hide()
-            self.grid.set_read_only(False)
+            self.store.set_read_only(False)
 
     def retry_queued(self, cell_id: str) -> None:
         """``cell_id`` starts again: its old answer goes."""
-        self.grid.reset_cell(cell_id)
-        self.grid.set_status(cell_id, Phase.QUEUED, "retrying")
+        self.store.reset_cell(cell_id)
+        self.store.set_status(cell_id, Phase.QUEUED, "retrying")
 
     # ------------------------------------------------------------------ one frame
 
@@ -151,35 +161,35 @@ class ResultsPage(QWidget):
         strategy_of: Callable[[str], Strategy],
     ) -> None:
         """Draw one frame: new text per cell first, then the cell events in order."""
-        grid = self.grid
+        store = self.store
         if texts:
-            grid.append_texts(texts)
+            store.append_texts(texts)
         for event in events:
             if isinstance(event, ev.CellStarted):
                 streaming = strategy_of(event.run_id).streams
                 detail = "waiting for first token" if streaming else "waiting for response"
                 if event.attempt > 1:
                     detail = f"{detail} (attempt {event.attempt})"
-                grid.set_status(event.cell_id, Phase.RUNNING, detail)
+                store.set_status(event.cell_id, Phase.RUNNING, detail)
             elif isinstance(event, ev.FirstToken):
-                grid.set_status(event.cell_id, Phase.STREAMING)
+                store.set_status(event.cell_id, Phase.STREAMING)
             elif isinstance(event, ev.CellRetrying):
-                grid.set_status(
+                store.set_status(
                     event.cell_id,
                     Phase.RETRYING,
                     f"retrying {event.attempt}/{event.max_attempts} in {event.delay:.1f} s",
                 )
-                grid.set_error(event.cell_id, event.reason)
+                store.set_error(event.cell_id, event.reason)
             elif isinstance(event, ev.CellFinished):
-                grid.set_final_text(event.cell_id, event.text, markdown=True)
-                grid.set_error(event.cell_id, "")
-                grid.set_status(event.cell_id, Phase.DONE)
-                grid.set_metrics(event.cell_id, event.metrics)
+                store.set_final_text(event.cell_id, event.text, markdown=True)
+                store.set_error(event.cell_id, "")
+                store.set_status(event.cell_id, Phase.DONE)
+                store.set_metrics(event.cell_id, event.metrics)
             elif isinstance(event, ev.CellFailed):
-                grid.set_error(event.cell_id, event.message)
-                grid.set_status(event.cell_id, Phase.FAILED)
-                grid.set_metrics(event.cell_id, event.metrics)
+                store.set_error(event.cell_id, event.message)
+                store.set_status(event.cell_id, Phase.FAILED)
+                store.set_metrics(event.cell_id, event.metrics)
             elif isinstance(event, ev.CellCancelled):
-                grid.set_error(event.cell_id, event.reason)
-                grid.set_status(event.cell_id, Phase.CANCELLED)
-                grid.set_metrics(event.cell_id, event.metrics)
+                store.set_error(event.cell_id, event.reason)
+                store.set_status(event.cell_id, Phase.CANCELLED)
+                store.set_metrics(event.cell_id, event.metrics)

@@ -1,8 +1,9 @@
 """The results grid: one row per input, one column per model, one :class:`CellPane` per cell.
 
-Panes are created lazily. The grid keeps every cell's state (status, text, error, metrics)
-in plain records and only builds panes for the rows in or near the viewport, applying the
-stored state when a pane materialises and releasing panes of rows that scrolled far away.
+Panes are created lazily. Every cell's state (status, text, error, metrics) lives in the
+:class:`~gui.qt.widgets.cell_store.CellStore` that all layouts of the Results tab share; the
+grid only builds panes for the rows in or near the viewport, applying the stored state when
+a pane materialises and releasing panes of rows that scrolled far away.
 Building and showing a pane is the expensive part (docs/performance-notes.md), so 10,000 rows x
 2 models stay as cheap as the few rows on screen; the window talks to the grid by cell id and never needs to know
 whether a pane exists.
@@ -13,56 +14,28 @@ row is about 76,000 rows.) The model-name header sits in the scroll area's top v
 margin, the way ``QTableView`` places its ``QHeaderView``, so it stays visible while the
 rows scroll and follows the horizontal scroll bar.
 
-Text reaches the grid as the server sent it, and Qt silently drops a lone surrogate (a JSON
-``"\\ud800"`` escape, an undecodable byte): the grid shows such text with each one replaced
-by U+FFFD (:func:`gui.core.cleantext.clean`, the rule the history and the CLI use) and the
-cell says :data:`~gui.core.cleantext.REPLACED_NOTICE` on its footer, as its stored copy does.
-
-Duplicate input rows are kept (both run), so two rows may carry the same label: the grid
-then adds the row number to the label and the pane titles of each repeated row
-("cats (row 3) × sim-1"), whoever built the labels.
+The grid's per-cell methods (``set_status``, ``append_texts``...) write to the store, and
+the grid draws what the store says changed, so a caller may write to either.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
 
-from gui.core.cleantext import REPLACED_NOTICE, clean
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.core.text import cut_text
 from gui.qt.widgets.cell_pane import CellPane, ElidedLabel, markdown_to_plain
+from gui.qt.widgets.cell_store import CellState, CellStore, Change
 
 #: What the grid says before the first run.
 EMPTY_HINT = "Write a prompt, add inputs and press Ctrl+Enter"
 
 _ROW_LABEL_CHARS = 400  # longer inputs are cut (full text in the tooltip)
-
-
-@dataclass(slots=True)
-class _CellState:
-    """Everything a pane shows, kept whether or not the pane exists."""
-
-    phase: Phase = Phase.QUEUED
-    detail: str = ""
-    parts: list[str] = field(default_factory=list)
-    final: bool = False
-    markdown: bool = True
-    error: str = ""
-    metrics: CellMetrics | None = None
-    notice: str = ""
-    plain: str | None = None  # cached rendered text of a final Markdown answer
-
-    def source(self) -> str:
-        """The text received so far (the final answer once final)."""
-        if len(self.parts) > 1:
-            self.parts = ["".join(self.parts)]
-        return self.parts[0] if self.parts else ""
 
 
 @dataclass(slots=True)
@@ -76,6 +49,11 @@ class _LiveRow:
 
 class ResultsGrid(QScrollArea):
     """Rows = inputs, columns = models; panes are built only for rows near the viewport.
+
+    Args:
+        parent: The parent widget.
+        store: The cells to show (shared with the other layouts); a store of its own
+            when none is given.
 
     Signals:
         cancel_requested(str): Cancel pressed on a pane; carries the cell id.
@@ -104,17 +82,9 @@ class ResultsGrid(QScrollArea):
     #: little never rebuilds the same panes.
     KEEP_ROWS = 2
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, store: CellStore | None = None) -> None:
         super().__init__(parent)
-        self._row_labels: list[str] = []
-        self._col_labels: list[str] = []
-        self._cell_ids: list[list[str]] = []
-        self._titles: list[list[str]] | None = None
-        self._states: dict[str, _CellState] = {}
-        # (phase, detail) of every cell without a state record of its own: set_all_status
-        # gives 20,000 cells their first status without 20,000 records.
-        self._default_status: tuple[Phase, str] = (Phase.QUEUED, "")
-        self._where: dict[str, tuple[int, int]] = {}
+        self._store = store if store is not None else CellStore(self)
         self._live: dict[int, _LiveRow] = {}
         self._panes: dict[str, CellPane] = {}
         self._header_labels: list[ElidedLabel] = []
@@ -123,8 +93,16 @@ class ResultsGrid(QScrollArea):
         self._column_width = self.MIN_COLUMN_WIDTH
         self._in_relayout = False
         self._relayout_again = False
-        self._read_only = False
+        self._raw = False
         self._build_ui()
+        store_ = self._store
+        store_.shape_changed.connect(self._on_store_shape_changed)
+        store_.all_status_changed.connect(self._on_store_all_status_changed)
+        store_.texts_appended.connect(self._on_store_texts_appended)
+        store_.cell_changed.connect(self._on_store_cell_changed)
+        store_.read_only_changed.connect(self._on_store_read_only_changed)
+        if not store_.is_empty():
+            self._on_store_shape_changed()
 
     # ----------------------------------------------------------------------------- UI
 
@@ -160,6 +138,11 @@ class ResultsGrid(QScrollArea):
 
     # ------------------------------------------------------------------------- grid shape
 
+    @property
+    def store(self) -> CellStore:
+        """The cells the grid shows."""
+        return self._store
+
     def set_grid(
         self,
         row_labels: list[str],
@@ -178,103 +161,45 @@ class ResultsGrid(QScrollArea):
         Raises:
             ValueError: the shapes do not match.
         """
-        n_cols = len(col_labels)
-        if len(cell_ids) != len(row_labels) or any(len(row) != n_cols for row in cell_ids):
-            raise ValueError("cell_ids must have one row per row label and one id per column")
-        if titles is not None and (
-            len(titles) != len(row_labels) or any(len(row) != n_cols for row in titles)
-        ):
-            raise ValueError("titles must have the same shape as cell_ids")
-        self.clear_grid()
-        # Inputs and model names may hold lone surrogates too: shown replaced, not dropped.
-        self._row_labels = [clean(label)[0] for label in row_labels]
-        self._col_labels = [clean(label)[0] for label in col_labels]
-        self._cell_ids = [list(row) for row in cell_ids]
-        self._titles = (
-            [[clean(title)[0] for title in row] for row in titles] if titles is not None else None
-        )
-        self._number_repeated_rows()
-        # States are created on first use: 10,000 rows need no 20,000 records up front.
-        for r, row in enumerate(self._cell_ids):
-            for c, cell_id in enumerate(row):
-                self._where[cell_id] = (r, c)
-        self._label_width = self._measure_label_width()
-        for text in self._col_labels:
-            label = ElidedLabel(text, self._header_strip)
-            label.setObjectName("columnHeader")
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            font = label.font()
-            font.setBold(True)
-            label.setFont(font)
-            label.show()
-            self._header_labels.append(label)
-        has_grid = bool(self._row_labels and self._col_labels)
-        self._empty_hint.setVisible(not has_grid)
-        self._header.setVisible(has_grid)
-        self.setViewportMargins(0, self._header_height if has_grid else 0, 0, 0)
-        self._relayout()
-
-    def _number_repeated_rows(self) -> None:
-        """Tell repeated rows apart: their label and pane titles get ``(row N)``."""
-        counts = Counter(self._row_labels)
-        if len(counts) == len(self._row_labels):
-            return
-        for r, label in enumerate(self._row_labels):
-            if counts[label] < 2:
-                continue
-            tag = f"(row {r + 1})"
-            self._row_labels[r] = f"{label} {tag}"
-            if self._titles is not None:
-                # The usual title starts with the row label: the number goes right after it.
-                self._titles[r] = [
-                    f"{label} {tag}{title[len(label) :]}"
-                    if title.startswith(label)
-                    else f"{tag} {title}"
-                    for title in self._titles[r]
-                ]
+        self._store.set_shape(row_labels, col_labels, cell_ids, titles)
 
     def row_label(self, row: int) -> str:
         """The label shown left of input row ``row`` (with its number if repeated)."""
-        return self._row_labels[row]
+        return self._store.row_label(row)
 
     def set_read_only(self, read_only: bool) -> None:
         """Show a past run: panes keep Copy but offer no Cancel or Retry."""
-        self._read_only = read_only
+        self._store.set_read_only(read_only)
+
+    def set_raw(self, raw: bool) -> None:
+        """Show every answer's Markdown source as plain text (``True``) or rendered."""
+        self._raw = raw
         for pane in self._panes.values():
-            pane.set_read_only(read_only)
+            pane.set_raw(raw)
+
+    def is_raw(self) -> bool:
+        """Whether answers are shown as raw text (see :meth:`set_raw`)."""
+        return self._raw
 
     def is_read_only(self) -> bool:
         """Whether the grid shows a past run."""
-        return self._read_only
+        return self._store.is_read_only()
 
     def clear_grid(self) -> None:
         """Remove every pane and label and show the empty-state hint."""
-        for row in list(self._live):
-            self._release_row(row)
-        for label in self._header_labels:
-            label.hide()
-            label.deleteLater()
-        self._header_labels = []
-        self._row_labels, self._col_labels, self._cell_ids, self._titles = [], [], [], None
-        self._states, self._where = {}, {}
-        self._default_status = (Phase.QUEUED, "")
-        self._canvas.resize(0, 0)  # also brings both scroll bars back to 0
-        self._empty_hint.show()
-        self._header.hide()
-        self.setViewportMargins(0, 0, 0, 0)
+        self._store.clear()
 
     def row_count(self) -> int:
         """Input rows in the grid."""
-        return len(self._row_labels)
+        return self._store.row_count()
 
     def column_count(self) -> int:
         """Model columns in the grid."""
-        return len(self._col_labels)
+        return self._store.column_count()
 
     def cell_ids(self) -> Iterator[str]:
         """Every cell id, row-major."""
-        for row in self._cell_ids:
-            yield from row
+        return self._store.cell_ids()
 
     def row_height(self) -> int:
         """Height of every row in pixels."""
@@ -301,7 +226,7 @@ class ResultsGrid(QScrollArea):
 
     def scroll_to_cell(self, cell_id: str) -> CellPane | None:
         """Scroll until ``cell_id`` is in view and return its (now built) pane."""
-        where = self._where.get(cell_id)
+        where = self._store.where(cell_id)
         if where is None:
             return None
         r, c = where
@@ -315,13 +240,7 @@ class ResultsGrid(QScrollArea):
 
     def set_status(self, cell_id: str, phase: Phase, detail: str = "") -> None:
         """Set the phase of a cell (see :meth:`CellPane.set_status`)."""
-        state = self._state(cell_id)
-        if state is None:
-            return
-        state.phase, state.detail = phase, detail
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.set_status(phase, detail)
+        self._store.set_status(cell_id, phase, detail)
 
     def set_all_status(self, phase: Phase, detail: str = "") -> None:
         """Set the phase of every cell at once, e.g. "waiting for a slot" when a run starts.
@@ -329,134 +248,130 @@ class ResultsGrid(QScrollArea):
         One call instead of one :meth:`set_status` per cell: 20,000 cells cost what the
         visible panes do.
         """
-        self._default_status = (phase, detail)
-        for state in self._states.values():
-            state.phase, state.detail = phase, detail
-        for pane in self._panes.values():
-            pane.set_status(phase, detail)
+        self._store.set_all_status(phase, detail)
 
     def append_texts(self, texts: dict[str, str]) -> None:
         """Append this frame's streamed text for every cell that got some."""
-        for cell_id, text in texts.items():
-            state = self._state(cell_id) if text else None
-            if state is None:
-                continue
-            if state.final:  # mirrors CellPane: text after the end goes back to plain
-                state.final, state.plain = False, None
-            text = self._cleaned(cell_id, state, text)
-            state.parts.append(text)
-            pane = self._panes.get(cell_id)
-            if pane is not None:
-                pane.append_text(text)
+        self._store.append_texts(texts)
 
     def set_final_text(self, cell_id: str, text: str, markdown: bool = True) -> None:
         """Show a cell's complete answer (Markdown rendered once unless ``markdown=False``)."""
-        state = self._state(cell_id)
-        if state is None:
-            return
-        text = self._cleaned(cell_id, state, text)
-        state.parts, state.final, state.markdown, state.plain = [text], True, markdown, None
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.set_final_text(text, markdown)
+        self._store.set_final_text(cell_id, text, markdown)
 
     def set_error(self, cell_id: str, message: str) -> None:
         """Show a one-line error on a cell, keeping its partial text."""
-        state = self._state(cell_id)
-        if state is None:
-            return
-        message = self._cleaned(cell_id, state, message)
-        state.error = message
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.set_error(message)
+        self._store.set_error(cell_id, message)
 
     def set_metrics(self, cell_id: str, metrics: CellMetrics | None) -> None:
         """Show a cell's metrics (``None`` clears them)."""
-        state = self._state(cell_id)
-        if state is None:
-            return
-        state.metrics = metrics
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.set_metrics(metrics)
+        self._store.set_metrics(cell_id, metrics)
 
     def set_notice(self, cell_id: str, notice: str) -> None:
         """Show one line about a cell's text on its footer (``""`` removes it); a past run's
         cells carry the notice stored with them."""
-        state = self._state(cell_id)
-        if state is None:
-            return
-        state.notice = notice
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.set_notice(notice)
+        self._store.set_notice(cell_id, notice)
 
     def cell_notice(self, cell_id: str) -> str:
         """The notice of a cell, or ``""``."""
-        state = self._states.get(cell_id)
-        return state.notice if state is not None else ""
-
-    def _cleaned(self, cell_id: str, state: _CellState, text: str) -> str:
-        """``text`` as a pane can show it; a replacement puts the notice on the cell (it
-        stays until the cell is reset: later clean text does not undo the replacement)."""
-        text, replaced = clean(text)
-        if replaced and state.notice != REPLACED_NOTICE:
-            self.set_notice(cell_id, REPLACED_NOTICE)
-        return text
+        return self._store.notice(cell_id)
 
     def reset_cell(self, cell_id: str) -> None:
         """Back to queued with no text, error or metrics (before a retry)."""
-        if cell_id not in self._where:
-            return
-        self._states[cell_id] = _CellState()  # queued, whatever set_all_status said before
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.reset()
+        self._store.reset_cell(cell_id)
 
     def cell_text(self, cell_id: str) -> str:
-        """The plain text a cell shows (rendered text of a final Markdown answer)."""
+        """The plain text a cell shows (its Markdown rendered, unless shown raw)."""
         pane = self._panes.get(cell_id)
         if pane is not None:
             return pane.text()
-        state = self._states.get(cell_id)
+        state = self._store.peek(cell_id)
         if state is None:
             return ""
-        if state.final and state.markdown:
-            if state.plain is None:
-                state.plain = markdown_to_plain(state.source())
-            return state.plain
-        return state.source()
+        if self._raw or not state.markdown:
+            return state.source()
+        return markdown_to_plain(state.source())
 
     def cell_source_text(self, cell_id: str) -> str:
         """The text exactly as received (the Markdown source once final)."""
-        state = self._states.get(cell_id)
-        return state.source() if state is not None else ""
+        return self._store.source_text(cell_id)
 
     def cell_status(self, cell_id: str) -> str:
         """The phase of a cell, or ``""`` for an unknown id."""
-        if cell_id not in self._where:
-            return ""
-        state = self._states.get(cell_id)
-        return state.phase if state is not None else self._default_status[0]
+        status = self._store.status(cell_id)
+        return status[0] if status is not None else ""
 
     def cell_error(self, cell_id: str) -> str:
         """The error of a cell, or ``""``."""
-        state = self._states.get(cell_id)
-        return state.error if state is not None else ""
+        return self._store.error(cell_id)
+
+    # ------------------------------------------------------------------ store changes
+
+    def _on_store_shape_changed(self) -> None:
+        for row in list(self._live):
+            self._release_row(row)
+        for label in self._header_labels:
+            label.hide()
+            label.deleteLater()
+        self._header_labels = []
+        store = self._store
+        self._label_width = self._measure_label_width()
+        for text in store.column_labels():
+            label = ElidedLabel(text, self._header_strip)
+            label.setObjectName("columnHeader")
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            font = label.font()
+            font.setBold(True)
+            label.setFont(font)
+            label.show()
+            self._header_labels.append(label)
+        has_grid = not store.is_empty()
+        self._canvas.resize(0, 0)  # also brings both scroll bars back to 0
+        self._empty_hint.setVisible(not has_grid)
+        self._header.setVisible(has_grid)
+        self.setViewportMargins(0, self._header_height if has_grid else 0, 0, 0)
+        self._relayout()
+
+    def _on_store_all_status_changed(self) -> None:
+        phase, detail = self._store.default_status()
+        for pane in self._panes.values():
+            pane.set_status(phase, detail)
+
+    def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
+        panes = self._panes
+        for cell_id, text in texts.items():
+            pane = panes.get(cell_id)
+            if pane is not None:
+                pane.append_text(text)
+
+    def _on_store_cell_changed(self, cell_id: str, change: int) -> None:
+        pane = self._panes.get(cell_id)
+        if pane is None:
+            return
+        state = self._store.peek(cell_id)
+        if state is None:
+            return
+        if change & Change.RESET:
+            pane.reset()
+            return
+        if change & Change.STATUS:
+            pane.set_status(state.phase, state.detail)
+        if change & Change.TEXT:
+            pane.set_final_text(state.source(), state.markdown)
+        if change & Change.ERROR:
+            pane.set_error(state.error)
+        if change & Change.METRICS:
+            pane.set_metrics(state.metrics)
+        if change & Change.NOTICE:
+            pane.set_notice(state.notice)
+
+    def _on_store_read_only_changed(self, read_only: bool) -> None:
+        for pane in self._panes.values():
+            pane.set_read_only(read_only)
 
     # ---------------------------------------------------------------- layout and laziness
 
-    def _state(self, cell_id: str) -> _CellState | None:
-        """The state record of a known cell, created on first use; ``None`` if unknown."""
-        state = self._states.get(cell_id)
-        if state is None and cell_id in self._where:
-            phase, detail = self._default_status
-            state = self._states[cell_id] = _CellState(phase, detail)
-        return state
-
     def _measure_label_width(self) -> int:
-        labels = [label for label in self._row_labels[:1000] if label]
+        labels = [label for label in self._store.row_labels()[:1000] if label]
         if not labels:
             return 0
         metrics = self.fontMetrics()
@@ -482,7 +397,7 @@ class ResultsGrid(QScrollArea):
     def _relayout_once(self) -> None:
         viewport = self.viewport()
         self._empty_hint.setGeometry(viewport.rect().adjusted(24, 24, -24, -24))
-        n_rows, n_cols = len(self._row_labels), len(self._col_labels)
+        n_rows, n_cols = self._store.row_count(), self._store.column_count()
         if not (n_rows and n_cols):
             return
         available = viewport.width() - self._label_width
@@ -519,15 +434,16 @@ class ResultsGrid(QScrollArea):
         top = self.verticalScrollBar().value()
         first = top // self._row_height
         last = (top + max(self.viewport().height(), 1) - 1) // self._row_height
-        return range(first, min(last, len(self._row_labels) - 1) + 1)
+        return range(first, min(last, self._store.row_count() - 1) + 1)
 
     def _sync_rows(self) -> None:
         """Build the rows in or near the viewport; release those far from it."""
-        if not (self._row_labels and self._col_labels):
+        n_rows = self._store.row_count()
+        if self._store.is_empty():
             return
         visible = self._visible_rows()
         first = max(0, visible.start - self.OVERSCAN_ROWS)
-        last = min(len(self._row_labels) - 1, visible.stop - 1 + self.OVERSCAN_ROWS)
+        last = min(n_rows - 1, visible.stop - 1 + self.OVERSCAN_ROWS)
         keep_first, keep_last = first - self.KEEP_ROWS, last + self.KEEP_ROWS
         for row in [r for r in self._live if not keep_first <= r <= keep_last]:
             self._release_row(row)
@@ -536,9 +452,10 @@ class ResultsGrid(QScrollArea):
                 self._materialise_row(row)
 
     def _materialise_row(self, row: int) -> None:
+        store = self._store
         widget = QWidget(self._canvas)
         widget.setObjectName("resultsRow")
-        text = self._row_labels[row]
+        text = store.row_label(row)
         label = QLabel(widget)
         label.setObjectName("rowLabel")
         label.setTextFormat(Qt.TextFormat.PlainText)
@@ -548,10 +465,13 @@ class ResultsGrid(QScrollArea):
         label.setToolTip(text)
         label.setVisible(self._label_width > 0)
         panes: list[CellPane] = []
-        for c, cell_id in enumerate(self._cell_ids[row]):
-            pane = CellPane(cell_id, self._title(row, c), widget)
-            if self._read_only:
+        read_only = store.is_read_only()
+        for c, cell_id in enumerate(store.row_cell_ids(row)):
+            pane = CellPane(cell_id, store.title(row, c), widget)
+            if read_only:
                 pane.set_read_only(True)
+            if self._raw:
+                pane.set_raw(True)
             pane.cancel_requested.connect(self.cancel_requested)
             pane.retry_requested.connect(self.retry_requested)
             self._panes[cell_id] = pane
@@ -560,9 +480,9 @@ class ResultsGrid(QScrollArea):
         self._live[row] = live
         self._place_row(row, live)
         # State after geometry, so text is laid out once at the final width.
-        default = self._default_status
+        default = store.default_status()
         for pane in panes:
-            state = self._states.get(pane.cell_id)
+            state = store.peek(pane.cell_id)
             if state is not None:
                 _apply_state(pane, state)
             elif default != (Phase.QUEUED, ""):  # else untouched: a new pane is already "queued"
@@ -575,12 +495,6 @@ class ResultsGrid(QScrollArea):
             self._panes.pop(pane.cell_id, None)
         live.widget.hide()
         live.widget.deleteLater()
-
-    def _title(self, row: int, col: int) -> str:
-        if self._titles is not None:
-            return self._titles[row][col]
-        row_label = " ".join(self._row_labels[row].split()) or f"row {row + 1}"
-        return f"{row_label} × {self._col_labels[col]}"
 
     # ------------------------------------------------------------------- events and slots
 
@@ -597,12 +511,12 @@ class ResultsGrid(QScrollArea):
         self._header_strip.move(-value, 0)
 
 
-def _apply_state(pane: CellPane, state: _CellState) -> None:
+def _apply_state(pane: CellPane, state: CellState) -> None:
     """Bring a freshly built pane up to ``state``."""
     pane.set_status(state.phase, state.detail)
     if state.final:
         pane.set_final_text(state.source(), state.markdown)
-    elif state.parts:
+    elif state.length:
         pane.append_text(state.source())
     if state.error:
         pane.set_error(state.error)
