@@ -19,6 +19,7 @@ thread, with the same results.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import multiprocessing
 import time
@@ -52,6 +53,9 @@ def _process_pool() -> concurrent.futures.ProcessPoolExecutor | None:
             _process = concurrent.futures.ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn")
             )
+            # Let go of it while the interpreter is whole: collected during the final
+            # teardown, its weakref callback finds multiprocessing half gone and complains.
+            atexit.register(shutdown_workers)
         except (OSError, NotImplementedError, ImportError):
             _process_failed = True
     return _process
