@@ -49,11 +49,9 @@ def _find_keyring() -> None:
         log.debug("keyring discovery failed", exc_info=True)
 
 
-def _after_imports() -> None:
-    """Start-up work that imports as it goes, on the warm-up's thread: the keyring's backends,
-    then the Markdown parser and the common code lexers the answers' view uses (building a
-    lexer mid-stream was a visible freeze; docs/performance-notes.md)."""
-    _find_keyring()
+def _warm_markdown() -> None:
+    """Import the Markdown parser and build the common code lexers the answers' view uses
+    (building a lexer mid-stream was a visible freeze; docs/performance-notes.md)."""
     from gui.core.markdown_stream import warm_up
 
     try:
@@ -73,12 +71,16 @@ class Warmup:
         self._tasks = tasks
         #: The import task started by :meth:`start` (``None`` before it; tests replace it).
         self.task: asyncio.Task[None] | None = None
+        #: Set once the engine's own imports are done (the Markdown warm-up may still run).
+        self._engine: asyncio.Event | None = None
         self._queued: asyncio.Task[None] | None = None
 
     @property
     def importing(self) -> bool:
-        """Whether the warm-up imports are still running."""
-        return self.task is not None and not self.task.done()
+        """Whether the engine's warm-up imports are still running (a run waits for them)."""
+        if self.task is None or self.task.done():
+            return False
+        return self._engine is None or not self._engine.is_set()
 
     @property
     def queued(self) -> bool:
@@ -91,7 +93,12 @@ class Warmup:
         Args:
             openai: Import langchain-openai too (a restored workspace has OpenAI columns).
         """
-        self.task = self._tasks.spawn(self._import(openai=openai), "fanout-warm-up")
+        import asyncio
+
+        self._engine = asyncio.Event()  # before the task runs: settled() may be awaited first
+        self.task = self._tasks.spawn(
+            self._import(openai=openai, engine=self._engine), "fanout-warm-up"
+        )
         return self.task
 
     def want_openai(self) -> None:
@@ -100,7 +107,10 @@ class Warmup:
             self._tasks.spawn(self._import(openai=True), "fanout-warm-up-openai")
 
     async def settled(self) -> None:
-        """Wait for the warm-up imports (if any are running).
+        """Wait for the engine's warm-up imports (if any are running).
+
+        The Markdown view's warm-up that follows them is not waited for: a run does not
+        need it, and its imports share no module with the engine's or the history's.
 
         Imports in two worker threads at once (LangChain's in one, SQLite's or keyring's in
         another) met shiboken's import hook, which inspects every new module, and in a fair
@@ -109,9 +119,17 @@ class Warmup:
         """
         import asyncio
 
-        task = self.task
-        if task is not None and not task.done():
+        task, engine = self.task, self._engine
+        if task is None or task.done():
+            return
+        if engine is None:
             await asyncio.wait([task])
+            return
+        waiter = asyncio.ensure_future(engine.wait())
+        try:  # the task may also end without setting the event (a failed import)
+            await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
 
     def queue(self, start: Callable[[], Awaitable[None]]) -> None:
         """Run ``start()`` as the queued run; a second press while one waits adds nothing.
@@ -127,14 +145,19 @@ class Warmup:
         finally:
             self._queued = None
 
-    async def _import(self, openai: bool = False) -> None:
-        modules = [*_ENGINE_MODULES, "langchain_openai"] if openai else list(_ENGINE_MODULES)
-        missing = [m for m in modules if m not in sys.modules]
-        if not missing:
-            return
+    async def _import(self, openai: bool = False, engine: asyncio.Event | None = None) -> None:
+        """Import the engine's modules; with ``engine`` (the first warm-up), set it once they
+        are in and go on with the Markdown view's warm-up."""
         import asyncio
 
+        modules = [*_ENGINE_MODULES, "langchain_openai"] if openai else list(_ENGINE_MODULES)
+        missing = [m for m in modules if m not in sys.modules]
         try:
-            await asyncio.to_thread(import_in_background, missing, True, _after_imports)
+            if missing:
+                await asyncio.to_thread(import_in_background, missing, True, _find_keyring)
+            if engine is not None:
+                engine.set()
+                # After the engine is ready, still off the GUI thread, one import at a time.
+                await asyncio.to_thread(import_in_background, (), True, _warm_markdown)
         except Exception:  # a broken install shows up on the run instead, with its message
             log.exception("warm-up import failed")

@@ -64,6 +64,36 @@ async def test_a_failing_queued_start_still_opens_the_gate() -> None:
     assert not warmup.queued
 
 
+@SESSION_LOOP
+async def test_the_engine_is_ready_before_the_markdown_warm_up_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import gui.qt.warmup as warmup_module
+
+    release = threading.Event()
+    markdown_started = threading.Event()
+
+    def slow_markdown() -> None:  # the lexers' warm-up, held until the test lets it go
+        markdown_started.set()
+        release.wait(60)
+
+    monkeypatch.setattr(warmup_module, "_warm_markdown", slow_markdown)
+    monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("json",))  # already imported
+    tasks = TaskOwner()
+    warmup = Warmup(tasks)
+    task = warmup.start(openai=False)
+    try:
+        # A run waits for the engine only: the gate opens while the lexers still build.
+        await asyncio.wait_for(warmup.settled(), 30)
+        await asyncio.wait_for(asyncio.to_thread(markdown_started.wait, 30), 40)
+        assert not task.done() and not warmup.importing
+    finally:
+        release.set()
+    await asyncio.wait_for(task, 30)
+
+
 class FakePanel:
     def __init__(self) -> None:
         self.exported: list[tuple[Any, str]] = []
