@@ -259,3 +259,21 @@ def test_text_faster_than_rendering_is_shown_in_order_without_gaps(
         assert final.startswith(shown.removesuffix(" ")), "a gap or text out of order"
     view.finish()
     qtbot.waitUntil(lambda: view.document().toPlainText() == final, timeout=60_000)
+
+
+def test_a_finished_answer_given_to_a_hidden_view_opens_at_its_top_left(qtbot) -> None:
+    # The Grid builds a pane for a finished answer before showing it: Qt lays the document
+    # out on show and scrolls to the view's text cursor, which must not have followed the
+    # written blocks to the end (it opened at the bottom, scrolled to a code line's end).
+    code = "```python\nx = 'a line of code much wider than the narrow view it is shown in'\n```\n"
+    answer = "".join(f"Paragraph {i} of a long answer.\n\n{code}\n" for i in range(12))
+    widget = MarkdownView()
+    qtbot.addWidget(widget)
+    widget.resize(220, 160)
+    widget.set_text(answer, final=True)
+    widget.show()
+    qtbot.waitExposed(widget)
+    qtbot.waitUntil(lambda: not widget.is_rendering(), timeout=30_000)
+    bar, side = widget.verticalScrollBar(), widget.horizontalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=30_000)
+    assert bar.value() == 0 and side.value() == 0

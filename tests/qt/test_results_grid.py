@@ -143,8 +143,11 @@ def test_titles_can_be_given_and_long_titles_are_elided_with_a_tooltip(grid: Res
     assert pane is not None
     title = pane.findChild(QLabel, "cellTitle")
     assert pane.title() == f"{long_input} × sim-1"
-    assert title.toolTip() == pane.title()
-    # Elided in the middle: the start of the input and the model at the end both show.
+    # In the Grid the row label and the column header name the pane: its title is in the
+    # pane's tooltip, not cut to a few letters on its header line.
+    assert not title.isVisible() and pane.toolTip() == pane.title()
+    pane.set_title_visible(True)  # a pane on its own shows it, elided in the middle
+    assert title.isVisible() and title.toolTip() == pane.title() and pane.toolTip() == ""
     shown = title.text()
     assert "…" in shown and len(shown) < len(pane.title())
     assert shown.startswith("a very long") and shown.endswith("× sim-1")

@@ -453,7 +453,9 @@ def test_grid_panes_open_on_double_click_and_enter_and_select_on_ctrl_click(
     grid = results.grid
     first, second = grid.pane("r0m0"), grid.pane("r1m1")
     assert first is not None and second is not None
-    title = first.findChild(ElidedLabel, "cellTitle")
+    # The Grid names a pane by its row label and column header: the pane's own title is
+    # hidden there, so the chip is what a user clicks on the pane's header line.
+    title = first.findChild(QLabel, "statusChip")
     qtbot.mouseDClick(title, Qt.MouseButton.LeftButton)
     first.setFocus()
     qtbot.keyClick(first, Qt.Key.Key_Return)
@@ -462,10 +464,10 @@ def test_grid_panes_open_on_double_click_and_enter_and_select_on_ctrl_click(
     results.set_layout("grid")  # the Grid builds its panes in view again
     first, second = grid.pane("r0m0"), grid.pane("r1m1")
     assert first is not None and second is not None
-    title = first.findChild(ElidedLabel, "cellTitle")
+    title = first.findChild(QLabel, "statusChip")
     ctrl = Qt.KeyboardModifier.ControlModifier
     qtbot.mouseClick(title, Qt.MouseButton.LeftButton, ctrl)
-    qtbot.mouseClick(second.findChild(ElidedLabel, "cellTitle"), Qt.MouseButton.LeftButton, ctrl)
+    qtbot.mouseClick(second.findChild(QLabel, "statusChip"), Qt.MouseButton.LeftButton, ctrl)
     assert selected == [["r0m0"], ["r0m0", "r1m1"]] and results.selection() == ["r0m0", "r1m1"]
     assert first.property("selected") is True
     # One selection for the page: switching to Tiles and selecting there starts over.

@@ -192,6 +192,7 @@ class CellPane(QFrame):
         header.setContentsMargins(0, 0, 0, 0)
         header.setSpacing(4)
         header.addWidget(self._title, 1)
+        header.addStretch(0)  # takes the room when the title is hidden (set_title_visible)
         header.addWidget(self._chip)
         header.addWidget(self._cancel_button)
         header.addWidget(self._retry_button)
@@ -246,6 +247,14 @@ class CellPane(QFrame):
     def set_title(self, title: str) -> None:
         """Change the title."""
         self._title.set_full_text(title)
+        self.setToolTip(title if self._title.isHidden() else "")
+
+    def set_title_visible(self, visible: bool) -> None:
+        """Show the title on the pane, or only in its tooltip: the Grid names each pane by
+        its row label and column header, and four narrow columns would cut the title to a
+        few letters."""
+        self._title.setVisible(visible)
+        self.setToolTip("" if visible else self._title.full_text())
 
     def set_status(self, phase: str, detail: str = "") -> None:
         """Show ``phase`` in the chip (``detail``, when given, replaces the default text)."""

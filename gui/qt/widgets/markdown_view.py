@@ -298,6 +298,7 @@ class MarkdownView(QTextBrowser):
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrollbar_value_changed)
         bar.rangeChanged.connect(self._on_scrollbar_range_changed)
+        self._pin_cursor()
 
     # ------------------------------------------------------------------------- public API
 
@@ -359,7 +360,20 @@ class MarkdownView(QTextBrowser):
             self._writer.clear()
         finally:
             self._moving = False
+        self._pin_cursor()
         self._follow = True
+
+    def _pin_cursor(self) -> None:
+        """Keep the view's own text cursor at the top while blocks are written after it.
+
+        Text inserted where a cursor stands moves that cursor along, so the view's cursor
+        would end at the end of the answer, and Qt scrolls to the cursor when a hidden view
+        is first laid out (a pane built for a finished answer opened at its bottom, scrolled
+        sideways to the end of its last code line)."""
+        cursor = self.textCursor()
+        cursor.setPosition(0)
+        cursor.setKeepPositionOnInsert(True)
+        self.setTextCursor(cursor)
 
     def set_raw(self, raw: bool) -> None:
         """Show the Markdown source as plain text (``True``) or rendered (``False``)."""

@@ -588,6 +588,7 @@ class ResultsGrid(QScrollArea):
         read_only = store.is_read_only()
         for c, cell_id in enumerate(store.row_cell_ids(row)):
             pane = CellPane(cell_id, store.title(row, c), widget)
+            pane.set_title_visible(False)  # the row label and column header name it
             if read_only:
                 pane.set_read_only(True)
             if self._raw:
