@@ -293,6 +293,12 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy(
     press_ctrl_enter(qtbot, window)
     run = window.current_run
     assert run is not None and len(run.cells) == 20_000
+    # Before the loop has run once more: every cell has its status, the timeline's rows
+    # on screen are there and the rest come a slice per loop iteration.
+    assert window.grid.cell_status("r9999m1") == "queued"
+    assert window.session.counts.waiting == 20_000
+    assert window.timeline.pending_rows()
+    assert window.timeline.label("r0m0") == "topic number 0 × a"
     await until(lambda: run.in_flight > 0)
 
     assert window.inputs.count_label.text() == "10000 inputs"
@@ -305,6 +311,10 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy(
     pane = window.grid.scroll_to_cell("r7000m1")
     assert pane is not None and pane.title() == "topic number 7000 × b"
     assert len(window.grid.materialized_cell_ids()) <= 20
+
+    await until(lambda: not window.timeline.pending_rows())
+    assert len(window.timeline.cell_ids()) == 20_000
+    assert window.timeline.label("r9999m1") == "topic number 9999 × b"
 
     window.cancel_all()
     await asyncio.wait_for(finished, 60)

@@ -8,7 +8,7 @@ hands every frame to both and translates no event. The grid widget stays app-agn
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -25,7 +25,13 @@ __all__ = ["ResultsPage"]
 
 
 def _row_labels(spec: RunSpec) -> list[str]:
-    return [" / ".join(str(v) for v in row.values()) or "prompt" for row in spec.rows]
+    rows = spec.rows
+    keys = list(rows[0]) if rows else []
+    if len(keys) == 1 and all(len(row) == 1 for row in rows):
+        # One variable (the usual case): no join per row, at 10,000 rows it shows.
+        key = keys[0]
+        return [str(row.get(key, "")) or "prompt" for row in rows]
+    return [" / ".join(map(str, row.values())) or "prompt" for row in rows]
 
 
 def _phase(status: str) -> Phase:
@@ -84,8 +90,12 @@ class ResultsPage(QWidget):
 
     # ------------------------------------------------------------------ showing a run
 
-    def show_run(self, run: Run) -> list[tuple[str, str]]:
-        """Lay the grid out for ``run``, every cell queued; returns the timeline's rows."""
+    def show_run(self, run: Run) -> Iterator[tuple[str, str]]:
+        """Lay the grid out for ``run``, every cell queued; returns the timeline's rows.
+
+        The rows (cell id, label) come lazily, in the run's cell order: the timeline reads
+        them a slice at a time, so a 20,000-cell run start does not make them all at once.
+        """
         self.leave_past()
         spec = run.spec
         cols = [m.display_name for m in spec.models]
@@ -94,7 +104,14 @@ class ResultsPage(QWidget):
         waiting = "waiting for a slot" if spec.strategy.concurrent else "queued"
         self.grid.set_all_status(Phase.QUEUED, waiting)
         row_label = self.grid.row_label  # numbered when a row repeats
-        return [(c.id, f"{row_label(c.row)} × {cols[c.col]}") for c in run.cells]
+        # Taken now: the grid may show another run before the timeline has read them all.
+        rows = [row_label(r) for r in range(len(spec.rows))]
+        text = CellId.text
+        return (
+            (text(r, c), f"{label} × {col}")
+            for r, label in enumerate(rows)
+            for c, col in enumerate(cols)
+        )
 
     def show_past(self, past: PastRun, counts: Counts) -> None:
         """Show a stored run read-only, each cell as it ended."""

@@ -25,6 +25,8 @@ then adds the row number to the label and the pane titles of each repeated row
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -179,7 +181,8 @@ class ResultsGrid(QScrollArea):
             ValueError: the shapes do not match.
         """
         n_cols = len(col_labels)
-        if len(cell_ids) != len(row_labels) or any(len(row) != n_cols for row in cell_ids):
+        # map() and set() run in C: at 10,000 rows a Python loop per row shows (run start).
+        if len(cell_ids) != len(row_labels) or set(map(len, cell_ids)) - {n_cols}:
             raise ValueError("cell_ids must have one row per row label and one id per column")
         if titles is not None and (
             len(titles) != len(row_labels) or any(len(row) != n_cols for row in titles)
@@ -187,17 +190,23 @@ class ResultsGrid(QScrollArea):
             raise ValueError("titles must have the same shape as cell_ids")
         self.clear_grid()
         # Inputs and model names may hold lone surrogates too: shown replaced, not dropped.
-        self._row_labels = [clean(label)[0] for label in row_labels]
-        self._col_labels = [clean(label)[0] for label in col_labels]
-        self._cell_ids = [list(row) for row in cell_ids]
+        self._row_labels = _cleaned_all(row_labels)
+        self._col_labels = _cleaned_all(col_labels)
+        self._cell_ids = list(map(list, cell_ids))
         self._titles = (
             [[clean(title)[0] for title in row] for row in titles] if titles is not None else None
         )
         self._number_repeated_rows()
-        # States are created on first use: 10,000 rows need no 20,000 records up front.
-        for r, row in enumerate(self._cell_ids):
-            for c, cell_id in enumerate(row):
-                self._where[cell_id] = (r, c)
+        # States are created on first use: 10,000 rows need no 20,000 records up front. The
+        # id -> (row, column) map is built in C (zip over product): a loop in Python here was
+        # a good part of a 20,000-cell run's start (docs/performance-notes.md).
+        self._where = dict(
+            zip(
+                itertools.chain.from_iterable(self._cell_ids),
+                itertools.product(range(len(self._cell_ids)), range(n_cols)),
+                strict=True,
+            )
+        )
         self._label_width = self._measure_label_width()
         for text in self._col_labels:
             label = ElidedLabel(text, self._header_strip)
@@ -460,7 +469,10 @@ class ResultsGrid(QScrollArea):
         if not labels:
             return 0
         metrics = self.fontMetrics()
-        widest = max(metrics.horizontalAdvance(label[:_ROW_LABEL_CHARS]) for label in labels)
+        # The 20 longest only: width follows length closely enough for labels that are
+        # elided anyway, and 1,000 measurements showed at a big run's start.
+        longest = heapq.nlargest(20, labels, key=len)
+        widest = max(metrics.horizontalAdvance(label[:_ROW_LABEL_CHARS]) for label in longest)
         return max(60, min(self.MAX_LABEL_WIDTH, widest + 16))
 
     def _relayout(self) -> None:
@@ -595,6 +607,13 @@ class ResultsGrid(QScrollArea):
 
     def _on_horizontal_scrollbar_value_changed(self, value: int) -> None:
         self._header_strip.move(-value, 0)
+
+
+def _cleaned_all(texts: list[str]) -> list[str]:
+    """``texts`` as panes can show them; all-ASCII lists (the usual case) checked in C."""
+    if all(map(str.isascii, texts)):
+        return list(texts)
+    return [clean(text)[0] for text in texts]
 
 
 def _apply_state(pane: CellPane, state: _CellState) -> None:
