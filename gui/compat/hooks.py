@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 __all__ = [
+    "CHUNK_MERGE",
     "FIFO_LOOP",
     "GC_POLICY",
     "HOOKS",
@@ -81,6 +82,13 @@ LCEL_STREAM = Hook(
     "gui/compat/lcel.py, used by gui/providers/backend.py",
     (("langchain-core", ">=1.8,<1.9"),),
 )
+CHUNK_MERGE = Hook(
+    "chunk-merge",
+    "skips BaseChatModel.astream's end-of-answer merge of every chunk when no callback handler "
+    "can receive it (plain: LangChain merges the chunks, a pause that grows with the answer)",
+    "gui/compat/lcel.py, used by gui/providers/backend.py",
+    (("langchain-core", ">=1.8,<1.9"),),
+)
 GC_POLICY = Hook(
     "gc-policy",
     "freezes the long-lived import heap and holds full collections back during a run "
@@ -96,7 +104,7 @@ QASYNC_LOGGER = Hook(
 )
 
 #: Every hook, for ``describe()`` and the README.
-HOOKS = (FIFO_LOOP, LCEL_STREAM, GC_POLICY, QASYNC_LOGGER)
+HOOKS = (FIFO_LOOP, LCEL_STREAM, CHUNK_MERGE, GC_POLICY, QASYNC_LOGGER)
 
 _lock = threading.Lock()
 _decided: dict[str, str | None] = {}  # hook name -> why it is off (None: on)
