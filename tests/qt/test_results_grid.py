@@ -265,6 +265,22 @@ def test_the_view_follows_new_text_unless_the_user_scrolled_up(qtbot) -> None:
     assert bar.value() == bar.maximum()
 
 
+def test_a_megabyte_answer_ends_as_the_text_streamed_without_a_markdown_pass(
+    grid_3x2: ResultsGrid,
+) -> None:
+    """Rendering 1 MB as Markdown on the GUI thread would freeze it: the answer stays the
+    plain text the reader watched arrive, whole."""
+    chunks = [f"**tok{i}** and `code` " for i in range(50_000)]  # ~1 MB
+    for start in range(0, len(chunks), 5_000):
+        grid_3x2.append_texts({"r0m0": "".join(chunks[start : start + 5_000])})
+    whole = "".join(chunks)
+    grid_3x2.set_final_text("r0m0", whole)
+    grid_3x2.set_status("r0m0", "done")
+    assert len(whole) > 1_000_000
+    assert grid_3x2.cell_text("r0m0") == whole  # exactly: no Markdown markers taken out
+    assert grid_3x2.cell_source_text("r0m0") == whole
+
+
 def test_the_final_answer_is_rendered_as_markdown(grid_3x2: ResultsGrid) -> None:
     grid_3x2.append_texts({"r0m0": "**bold** and\n\n- one\n- two\n"})
     assert "**bold**" in grid_3x2.cell_text("r0m0")  # plain while streaming
