@@ -631,6 +631,12 @@ def limits_spin(panel: ConcurrencyPanel, name: str) -> QSpinBox:
         ("idleSpin", "5000", "Idle timeout 5000 is out of range: use 0.05 to 3600."),
         ("retriesSpin", "100", "Retries 100 is out of range: use 0 to 10."),
         ("retriesSpin", "-1", "Retries -1 is out of range: use 0 to 10."),
+        ("answerCapSpin", "500", "Answer size cap 500 is out of range: use 1000 to 1000000000."),
+        (
+            "answerCapSpin",
+            "5000000000",
+            "Answer size cap 5000000000 is out of range: use 1000 to 1000000000.",
+        ),
     ],
 )
 async def test_typing_an_absurd_limit_shows_the_range_and_keeps_the_value(
@@ -653,7 +659,7 @@ async def test_typing_an_absurd_limit_shows_the_range_and_keeps_the_value(
     assert panel.limits() == before and changes == []
     # A value in range is accepted and the message goes.
     spin.lineEdit().selectAll()
-    qtbot.keyClicks(spin, "3")
+    qtbot.keyClicks(spin, "3000" if name == "answerCapSpin" else "3")
     qtbot.keyClick(spin, Qt.Key.Key_Return)
     assert not panel.issue_label.isVisible()
     assert len(changes) == 1
