@@ -33,7 +33,8 @@ from gui.providers.models import build_chat_model, new_async_http_client, new_ht
 from gui.providers.wire import AnswerCutOff, BadShape, NotStreamed, Watch, watching
 
 #: What a whole JSON answer to a streaming request is called on its cell when it is kept.
-NOT_STREAMED_NOTE = "the server sent the whole answer at once instead of streaming it"
+#: Shown on the cell's footer, so it is short and says what it is first.
+NOT_STREAMED_NOTE = "not streamed: the server sent the whole answer at once"
 
 #: Bytes buffered for one server-sent event at most, per character of the answer size cap:
 #: JSON may spell a character as a 12-byte surrogate pair, and an event carries its envelope.
