@@ -7,7 +7,9 @@ during a run go through :meth:`gui.core.runner.Run.set_limits`, which makes a ne
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
@@ -358,8 +360,13 @@ class CellId:
     @classmethod
     def grid(cls, rows: int, cols: int) -> list[list[str]]:
         """Every cell id of a ``rows`` x ``cols`` grid, row by row, as text."""
-        # CellId.text's format, written out: 20,000 calls of it showed at a big run's start.
-        return [[f"r{r}m{c}" for c in range(cols)] for r in range(rows)]
+        # CellId.text's format, built column by column in C (map over the row prefixes):
+        # 20,000 calls of CellId.text showed at a big run's start.
+        prefixes = list(map("r{}m".format, range(rows)))
+        columns = [list(map(operator.add, prefixes, itertools.repeat(str(c)))) for c in range(cols)]
+        if not columns:
+            return [[] for _ in range(rows)]
+        return list(map(list, zip(*columns, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,7 +586,7 @@ class RunSpec:
         if variables:
             columns: dict[str, None] = {}
             # Rows mostly share one set of keys: a set of key views is built in C.
-            for keys in {tuple(row) for row in self.rows}:
+            for keys in set(map(tuple, self.rows)):
                 columns.update(dict.fromkeys(keys))
             missing = [v for v in variables if v not in columns]
             if missing:
