@@ -147,13 +147,18 @@ def install_merge_hook() -> bool:
 def nobody_hears(callbacks: object, model: Any) -> bool:
     """Whether a model run under ``callbacks`` would have no handler for ``on_llm_end``.
 
+    Args:
+        callbacks: A config's ``callbacks``: a callback manager, a list of handlers or ``None``.
+        model: The chat model (or a binding of it) about to run.
+
     The model's own run adds its ``callbacks``, a stdout handler when it or LangChain is
     verbose, and a console tracer in debug mode; tracers from the environment are already
     in ``callbacks`` (the caller's run was configured the same way).
     """
-    if not isinstance(callbacks, BaseCallbackManager):
-        return not callbacks and nobody_hears(BaseCallbackManager([]), model)
-    if callbacks.handlers or callbacks.inheritable_handlers:
+    if isinstance(callbacks, BaseCallbackManager):
+        if callbacks.handlers or callbacks.inheritable_handlers:
+            return False
+    elif callbacks:  # a non-empty list of handlers
         return False
     model = getattr(model, "bound", model)  # a RunnableBinding's model
     if getattr(model, "callbacks", None) or getattr(model, "verbose", False):
