@@ -57,6 +57,8 @@ REQUEST_TIMEOUT_KEY = "fanout_request_timeout"
 
 #: CellQueued events the driver emits per loop iteration at a run's start (see ``Run._announce``).
 ANNOUNCE_SLICE = 500
+#: Waiting cells :meth:`Run.cancel` cancels per loop iteration in a big run.
+CANCEL_SLICE = 500
 
 #: Key in every call's ``config["configurable"]``: the run's cap on answer size in characters,
 #: so that a provider can bound what it buffers from the wire (the engine cuts the text itself).
@@ -136,6 +138,8 @@ class Run:
         self._stopping: str | None = None
         #: Every cell's CellQueued has been emitted (the driver announces them in slices).
         self._announced = False
+        #: Cancels a big run's waiting cells a slice at a time (see :meth:`cancel`).
+        self._canceller: asyncio.Task[None] | None = None
         self._stopped_by_user = False
         self._failures: dict[str, int] = {}
         self._peak_running = 0
@@ -180,13 +184,33 @@ class Run:
         return self.summary is not None
 
     def cancel(self, reason: str = CANCELLED_BY_USER) -> None:
-        """Cancel every cell that has not ended; running ones keep their partial text."""
+        """Cancel every cell that has not ended; running ones keep their partial text.
+
+        Requests out now (and back-offs) stop at once. In a big run the others end a slice
+        per loop iteration (:data:`CANCEL_SLICE`): cancelling 20,000 waiting cells in one
+        step froze the window for about half a second. None of them starts a request
+        meanwhile: a cell that gets a slot once the run is stopping ends there, cancelled.
+        """
         if self._stopping is None:
             self._stopping = reason
             self._stopped_by_user = reason == CANCELLED_BY_USER
-        for cell_id in self.cells.ids():
-            if not self._phase_of(cell_id).terminal:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or not self._announced or len(self.cells) <= CANCEL_SLICE:
+            for cell_id in self.cells.ids():
+                if not self._phase_of(cell_id).terminal:
+                    self._cancel_one(cell_id, reason)
+            return
+        busy = (Phase.RUNNING, Phase.STREAMING, Phase.RETRYING)
+        for cell_id, phase in list(self._phase.items()):  # cells that left the queue
+            if phase in busy:
                 self._cancel_one(cell_id, reason)
+        if self._canceller is None or self._canceller.done():
+            self._canceller = loop.create_task(
+                self._cancel_in_slices(reason), name=f"fanout-cancel:{self.id}"
+            )
 
     def cancel_cell(self, cell_id: str) -> None:
         """Cancel one cell; its siblings carry on."""
@@ -372,6 +396,14 @@ class Run:
             emit(queued(run_id, t, cell_id))
         self._announced = True
 
+    async def _cancel_in_slices(self, reason: str) -> None:
+        """Cancel every cell not ended yet, :data:`CANCEL_SLICE` per loop iteration."""
+        for n, cell_id in enumerate(self.cells.ids()):
+            if n and n % CANCEL_SLICE == 0:
+                await asyncio.sleep(0)
+            if not self._phase_of(cell_id).terminal:
+                self._cancel_one(cell_id, reason)
+
     async def _prepare_chains(self) -> None:
         """Build every column's chain in a worker thread before the first cell starts.
 
@@ -409,6 +441,8 @@ class Run:
         pending = [t for t in self._tasks.values() if not t.done()]
         if pending:
             await asyncio.wait(pending)
+        if self._canceller is not None and not self._canceller.done():
+            await asyncio.wait([self._canceller])
         for cell_id in self.cells.ids():
             if not self._phase_of(cell_id).terminal:
                 cell = self.cells.get(cell_id)
@@ -476,6 +510,11 @@ class Run:
                 try:
                     await self._rate.acquire()
                     await self._wait_out_rate_limit(cell.col)
+                    if self._stopping is not None:
+                        # The run is stopping (a big run's cells are cancelled in slices): a
+                        # slot a cancelled cell freed starts nothing.
+                        self._cancel_reasons.setdefault(cell.id, self._stopping)
+                        raise asyncio.CancelledError
                     waited = self._clock() - entered
                     clock.waited += waited
                     clock.started_at = self._now()

@@ -426,3 +426,34 @@ async def test_a_cancel_while_the_cells_are_being_queued_ends_each_once_after_it
     assert set(first.values()) == {"CellQueued"} and set(ends.values()) == {1}
     assert summary.cancelled == 2_000 and backend.peak == 0
     assert {e.reason for e in rec.named("CellCancelled")} == {CANCELLED_BEFORE_START}
+
+
+async def test_cancelling_a_big_run_stops_its_requests_at_once_and_ends_the_rest_in_slices() -> (
+    None
+):
+    """20,000 waiting cells are not cancelled in one step (that froze the window): the
+    requests out stop at once, the rest end a slice per loop iteration, and no cell starts a
+    request once the run is stopping, not even in a slot a cancelled cell freed."""
+    backend = FakeBackend(Script(latency=30, chunks=1))  # answers that would take 30 s
+    run, rec = run_of(backend, [f"topic {i}" for i in range(10_000)], max_concurrency=4)
+    run.start()
+    await until(lambda: run.in_flight == 4 and run.count(Phase.WAITING) > 5_000)
+    started = len(rec.named("CellStarted"))
+    run.cancel()
+    await asyncio.sleep(0)
+    assert len(rec.named("CellCancelled")) < 10_000  # the loop runs between slices
+    summary = await asyncio.wait_for(run.wait(), 60)  # not the 30 s the answers would take
+    assert len(rec.named("CellStarted")) == started
+    assert summary.cancelled == 10_000 and summary.cancelled_by_user
+    first, ends = first_and_terminal(rec)
+    assert set(first.values()) == {"CellQueued"} and len(ends) == 10_000
+    assert set(ends.values()) == {1}
+    reasons = {e.reason for e in rec.named("CellCancelled")}
+    assert reasons == {CANCELLED_BY_USER, CANCELLED_BEFORE_START}
+    assert_no_tasks_left()
+
+
+def assert_no_tasks_left() -> None:
+    assert not [
+        t for t in asyncio.all_tasks() if t.get_name().startswith("fanout-") and not t.done()
+    ]
