@@ -25,4 +25,5 @@ def main(args: argparse.Namespace) -> int:
         quit_after=args.quit_after,
         theme=args.theme,
         print_stats=args.print_stats,
+        window_size=getattr(args, "window_size", None),
     )

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gui.core import events as ev
+from gui.core.agreement import DEFAULT_THRESHOLD
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json, escape_controls
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
@@ -138,6 +139,24 @@ def _number(kind: type[int] | type[float], *, positive: bool) -> Callable[[str],
 _positive_float = _number(float, positive=True)
 _non_negative_float = _number(float, positive=False)
 _positive_int = _number(int, positive=True)
+
+
+def _percent(text: str) -> float:
+    value = float(_positive_float(text))
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most 100 (a percentage)")
+    return value
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    """An argparse type: ``WIDTHxHEIGHT`` in pixels, each at least 320."""
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (for example 1920x1080)")
+    size = int(width), int(height)
+    if min(size) < 320:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small: at least 320x320")
+    return size
 
 
 def _limit(
@@ -382,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="palette (default: the one last chosen in View > Theme, else the system's)",
     )
     window.add_argument(
+        "--window-size",
+        type=_window_size,
+        metavar="WxH",
+        help="open the window at this size in pixels, e.g. 1920x1080 (benchmarks, screenshots)",
+    )
+    window.add_argument(
         "--print-stats",
         action="store_true",
         help="print start-up time, run summary and loop lag as JSON on exit",
@@ -405,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, render-ceiling, startup, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",
@@ -457,6 +482,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="print everything stored (spec, cells, metrics) as one JSON object",
+    )
+    show_p.add_argument(
+        "--agreement",
+        type=_positive_int,
+        metavar="ROW",
+        help="print only input row ROW (1-based: row 1 holds cells r0m*) with each answer's "
+        "sentences tagged as shared by all answers, by some, or unique",
+    )
+    show_p.add_argument(
+        "--threshold",
+        type=_percent,
+        default=DEFAULT_THRESHOLD * 100,
+        metavar="PCT",
+        help=f"with --agreement: token overlap from which two sentences say the same "
+        f"(default {DEFAULT_THRESHOLD * 100:g})",
+    )
+    diff_p = sub.add_parser(
+        "diff",
+        help="word diff of two cells of a recorded run",
+        description=f"Print a word diff of two answers of one run from {where}: "
+        "[-deleted-] and {+inserted+} words (coloured on a terminal), and their similarity.",
+    )
+    diff_p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or a unique prefix of it")
+    for name in ("cell_a", "cell_b"):
+        diff_p.add_argument(
+            name,
+            metavar=name.upper(),
+            help="a cell id as `show` prints it: r<row>m<column>, 0-based (e.g. r0m1)",
+        )
+    diff_p.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the changes (default: only on a terminal, and not with NO_COLOR set)",
     )
     export_p = sub.add_parser(
         "export",
@@ -973,6 +1032,8 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     inputs = " / ".join(item["input"].values()) or "prompt"
     if row is not None:
         inputs = f"{inputs} (row {row})"
+    if item.get("cell"):  # the id `diff` and `show --agreement` take
+        parts.append(f"cell {item['cell']}")
     head = f"── {inputs} × {item['model']} · " + " · ".join(parts)
     body = item["output"]
     if item["error"]:
@@ -1355,6 +1416,11 @@ def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
 def cmd_show(args: argparse.Namespace) -> int:
     """``fanout-studio show RUN_ID``: one recorded run with every cell."""
 
+    if args.agreement is not None:
+        from gui.cli_differences import cmd_agreement
+
+        return cmd_agreement(args)
+
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
         if args.json:
@@ -1377,6 +1443,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _read_history(body)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """``fanout-studio diff RUN_ID CELL_A CELL_B`` (in :mod:`gui.cli_differences`)."""
+    from gui.cli_differences import cmd_diff as diff
+
+    return diff(args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -1514,6 +1587,7 @@ def main(argv: Sequence[str]) -> int:
     sync_handler = {
         "history": cmd_history,
         "show": cmd_show,
+        "diff": cmd_diff,
         "export": cmd_export,
         "profiles": cmd_profiles,
     }.get(args.command)

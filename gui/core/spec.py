@@ -20,7 +20,12 @@ from urllib.parse import urlparse
 
 from gui.core.errors import SpecError, TemplateError
 from gui.core.hosts import HostScope, host_scope
-from gui.core.templates import empty_column_message, missing_column_message, template_variables
+from gui.core.templates import (
+    empty_column_message,
+    missing_column_message,
+    rendered_messages,
+    template_variables,
+)
 from gui.core.text import one_line_label
 
 
@@ -594,6 +599,21 @@ class RunSpec:
             for v in variables:
                 if not any(str(row.get(v, "")).strip() for row in self.rows):
                     raise TemplateError(empty_column_message(v, variables, self.rows))
+
+    def messages(self, cell_id: str) -> list[tuple[str, str]]:
+        """The ``(role, text)`` messages the cell ``cell_id`` sends (every model of a row
+        gets the same ones); ``[]`` for an id outside this run.
+
+        The same template and system message the providers build their prompt from
+        (:func:`~gui.core.templates.prompt_messages`), filled with the row's values.
+        """
+        try:
+            row = CellId.parse(cell_id).row
+        except ValueError:
+            return []
+        if not 0 <= row < len(self.rows):
+            return []
+        return rendered_messages(self.template, self.system, self.rows[row])
 
     def cells(self) -> list[Cell]:
         """The run's cells, row-major: every model for row 0, then row 1, ...

@@ -1,5 +1,8 @@
 """Template checks: which ``{variables}`` a prompt template uses, and messages that say how to
-fix one that is wrong (a stray brace, JSON in braces, a typo of a column's name).
+fix one that is wrong (a stray brace, JSON in braces, a typo of a column's name); and the
+messages a run sends, as templates (:func:`prompt_messages`, which the providers build their
+prompt from) and filled for one input row (:func:`rendered_messages`, which the Focus view
+shows).
 
 The engine refuses a bad template before a run with these messages, and the prompt editor
 shows the same ones inline, highlighting with the same token pattern.
@@ -202,3 +205,49 @@ def empty_column_message(
         f"Column {variable!r} is empty in every row, so {{{variable}}} has nothing to fill "
         f"it. Fill in the {variable} values or remove {{{variable}}} from the template."
     )
+
+
+# ------------------------------------------------------------------------- the sent messages
+
+#: The role of the optional system message, as the chat API names it.
+SYSTEM_ROLE = "system"
+#: The role of the template's message (LangChain calls it "human"; the wire says "user").
+USER_ROLE = "user"
+
+
+def prompt_messages(template: str, system: str | None = None) -> list[tuple[str, str]]:
+    """The messages of a run as ``(role, template)`` pairs: an optional system message, then
+    the template as the user turn. The providers build their chat prompt from these, so
+    what :func:`rendered_messages` shows is what was sent."""
+    messages: list[tuple[str, str]] = []
+    if system:
+        messages.append((SYSTEM_ROLE, system))
+    messages.append((USER_ROLE, template))
+    return messages
+
+
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    """``template`` with each ``{name}`` replaced by ``values[name]`` and ``{{`` / ``}}`` by
+    one brace: what LangChain's f-string prompt formatting makes of a template that
+    :func:`template_variables` accepts. A field without a value, or a stray brace (the system
+    message is not checked before a run), stays as written."""
+
+    def fill(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        name = match.group(1)
+        if name is not None and name in values:
+            return str(values[name])
+        return token
+
+    return TEMPLATE_TOKEN.sub(fill, template)
+
+
+def rendered_messages(
+    template: str, system: str | None, values: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """The ``(role, text)`` messages sent for one input row (see :func:`prompt_messages`)."""
+    return [(role, fill_template(text, values)) for role, text in prompt_messages(template, system)]

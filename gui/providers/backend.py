@@ -28,6 +28,7 @@ from gui.core.keys import HeldKeys
 from gui.core.ports import BatchLike, ChainLike, KeySource
 from gui.core.runner import MAX_ANSWER_CHARS_KEY, REQUEST_TIMEOUT_KEY
 from gui.core.spec import Cell, ModelProfile, ProviderKind
+from gui.core.templates import prompt_messages
 from gui.providers.errors import classify
 from gui.providers.models import build_chat_model, new_async_http_client, new_http_client
 from gui.providers.wire import AnswerCutOff, BadShape, NotStreamed, Watch, watching
@@ -105,12 +106,12 @@ class UsageCollector(BaseCallbackHandler):
 
 
 def build_prompt(template: str, system: str | None = None) -> ChatPromptTemplate:
-    """The prompt of a run: an optional system message, then the template as the user turn."""
-    messages: list[tuple[str, str]] = []
-    if system:
-        messages.append(("system", system))
-    messages.append(("human", template))
-    return ChatPromptTemplate.from_messages(messages)
+    """The prompt of a run: an optional system message, then the template as the user turn.
+
+    The messages come from :func:`~gui.core.templates.prompt_messages`, which the Focus view
+    fills to show what a cell sent.
+    """
+    return ChatPromptTemplate.from_messages(prompt_messages(template, system))
 
 
 def build_chain(

@@ -122,6 +122,9 @@ _LONG_WORD = 8  # letters; longer words are split into pieces of _PIECE letters
 _PIECE = 5
 
 _JOKE_RE = re.compile(r"\b(?:jokes?|funny|pun|puns|humou?r)\b", re.IGNORECASE)
+# A prompt that asks for Markdown gets it: headings, lists, a table and code in every section
+# (the render-ceiling benchmark renders exactly that).
+_MARKDOWN_RE = re.compile(r"\bmarkdown\b", re.IGNORECASE)
 _LEAD_RE = re.compile(
     r"\b(?:about|regarding|explain|describe|summari[sz]e|define|"
     r"what\s+(?:is|are|was|were)|who\s+(?:is|was|were))\s+([^.?!,;:\n]+)",
@@ -262,6 +265,22 @@ def _joke_sentences(topic: str, rng: random.Random) -> Iterator[str]:
             yield punchline.format(**fields)
 
 
+def _markdown_sections(topic: str, rng: random.Random) -> Iterator[str]:
+    """A long answer laid out the way chat models lay one out: sections with a heading, a
+    paragraph, a list, a table and a code block, each piece ending with its own newlines."""
+    sentences = _explain_sentences(topic, rng)
+    for part in itertools.count(1):
+        yield f"## Part {part}: {topic}\n\n"
+        yield " ".join(next(sentences) for _ in range(3)) + "\n\n"
+        yield "".join(f"- {next(sentences)}\n" for _ in range(3)) + "\n"
+        rows = "".join(f"| {name} | {next(sentences)} |\n" for name in ("first", "then", "last"))
+        yield f"| Step | What to keep in mind |\n|------|------|\n{rows}\n"
+        yield (
+            f"```python\ndef part_{part}(items):\n    # {next(sentences)}\n"
+            f"    return [item for item in items if item]\n```\n\n"
+        )
+
+
 def _tokenize(text: str) -> list[str]:
     """Split ``text`` into word pieces with leading spaces, long words into several pieces."""
     tokens: list[str] = []
@@ -284,6 +303,10 @@ def _tokenize(text: str) -> list[str]:
 def _token_source(prompt: str, rng: random.Random) -> Iterator[str]:
     """English about the prompt's subject, token by token, for as long as it is read."""
     topic = _subject(prompt)
+    if _MARKDOWN_RE.search(prompt):
+        for piece in _markdown_sections(topic, rng):
+            yield from _tokenize(piece)
+        return
     sentences = (
         _joke_sentences(topic, rng) if _JOKE_RE.search(prompt) else _explain_sentences(topic, rng)
     )

@@ -92,6 +92,7 @@ async def _main(
     quit_after: float | None,
     print_stats: bool,
     theme: str | None = None,
+    window_size: tuple[int, int] | None = None,
 ) -> int:
     from gui.qt.main_window import MainWindow
     from gui.qt.services import default_services
@@ -115,8 +116,12 @@ async def _main(
     )
     if saved is not None:  # before show(): the window opens at its old place and size
         window.workspace.restore(saved, content=not demo)
+    if demo:  # a demo shows every cell at once, whatever layout the user left
+        window.results.set_layout("tiles")
     if theme is not None:  # --theme wins over the one kept in the workspace
         window.workspace.set_theme(theme)
+    if window_size is not None:  # --window-size wins over the kept geometry
+        window.resize(*window_size)
     if store.notice:
         window.statusBar().showMessage(store.notice, 20000)
     install_excepthook(lambda line: window.statusBar().showMessage(line, 15000))
@@ -169,6 +174,9 @@ async def _main(
             if text_span:
                 marks["last_text"] = text_span[1]
             lag = window.lag.stats()
+            # What the user sees at the end: the layout and how many cells are wholly in view.
+            stats["layout"] = window.results.current_layout()
+            stats["visible_cells"] = window.results.visible_cells()
             stats["summary"] = {k: v for k, v in asdict(summary).items() if k != "failures_by_kind"}
             run = window.current_run
             if run is not None:
@@ -232,6 +240,8 @@ async def _main(
         await closed
     finally:
         closing_at = time.perf_counter()
+        stats.setdefault("layout", window.results.current_layout())
+        stats.setdefault("visible_cells", window.results.visible_cells())
         lag = window.lag
         stats.update(_lag_figures("session_lag", lag.session_stats(end=closing_at)))
         since = lag.session_started_at or closing_at
@@ -285,6 +295,7 @@ def run_app(
     quit_after: float | None = None,
     theme: str | None = None,
     print_stats: bool = False,
+    window_size: tuple[int, int] | None = None,
 ) -> int:
     """Create the application and run the window until it is closed; returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -299,6 +310,8 @@ def run_app(
     app.setStyleSheet(stylesheet())
     setup_logging()
     try:
-        return int(run_loop(_main(demo, quit_when_done, quit_after, print_stats, theme)))
+        return int(
+            run_loop(_main(demo, quit_when_done, quit_after, print_stats, theme, window_size))
+        )
     except KeyboardInterrupt:
         return 130

@@ -107,7 +107,7 @@ async def _paste_and_start(window: Any) -> dict[str, float]:
     grid_ms: list[float] = []
 
     def timed(name: str) -> None:
-        original: Callable[..., Any] = getattr(window.grid, name)
+        original: Callable[..., Any] = getattr(window.results.store, name)
 
         def wrapper(*args: Any) -> Any:
             start = time.perf_counter()
@@ -116,9 +116,9 @@ async def _paste_and_start(window: Any) -> dict[str, float]:
             finally:
                 grid_ms.append((time.perf_counter() - start) * 1000)
 
-        setattr(window.grid, name, wrapper)
+        setattr(window.results.store, name, wrapper)
 
-    for name in ("set_grid", "set_all_status"):
+    for name in ("set_shape", "set_all_status"):
         timed(name)
     QGuiApplication.clipboard().setText("\n".join(f"topic number {i}" for i in range(10_000)))
     await asyncio.sleep(0.1)

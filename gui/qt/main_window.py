@@ -165,8 +165,11 @@ class MainWindow(QMainWindow):
             limits=self.limits,
             splitters={"top": top, "body": body},
             docks=docks,
+            results=self.results,
             store=self._workspace_store,
         )
+        menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
+        menus.view.addAction(self.results.raw_action)  # every answer's Markdown source
         self.workspace.theme_menu(menus.view)
         self.commands = RunCommands(
             self.session,
@@ -204,8 +207,9 @@ class MainWindow(QMainWindow):
         self.compare_action.triggered.connect(self._on_compare_action_triggered)
         self.lag.froze.connect(self.controls.show_freeze)
         self.prompt.run_requested.connect(self._on_run_action_triggered)
-        self.grid.cancel_requested.connect(self.session.cancel_cell)
-        self.grid.retry_requested.connect(self.commands.retry)
+        # Every layout's Cancel and Retry (Grid panes, Tiles menus) arrive through the page.
+        self.results.cancel_requested.connect(self.session.cancel_cell)
+        self.results.retry_requested.connect(self.commands.retry)
         self.results.again_requested.connect(self._on_results_again_requested)
         self.results.close_requested.connect(self.display.close_past)
         self.limits.limits_changed.connect(self.commands.set_limits)

@@ -108,7 +108,7 @@ class RunDisplay(QObject):
         """Leave the past run shown: the grid is empty until the next run."""
         self._session.close_past()
         self._results.leave_past()
-        self._results.grid.clear_grid()
+        self._results.store.clear()
         self._code.set_spec(None, "Run something to see its code.")
 
     def close(self) -> None:

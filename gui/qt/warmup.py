@@ -45,6 +45,19 @@ def _find_keyring() -> None:
         log.debug("keyring discovery failed", exc_info=True)
 
 
+def _after_imports() -> None:
+    """Start-up work that imports as it goes, on the warm-up's thread: the keyring's backends,
+    then the Markdown parser and the common code lexers the answers' view uses (building a
+    lexer mid-stream was a visible freeze; docs/performance-notes.md)."""
+    _find_keyring()
+    from gui.core.markdown_stream import warm_up
+
+    try:
+        warm_up()
+    except Exception:  # the first answer builds them instead
+        log.debug("Markdown warm-up failed", exc_info=True)
+
+
 class Warmup:
     """The warm-up imports and the run queued behind them.
 
@@ -114,6 +127,6 @@ class Warmup:
         if not missing:
             return
         try:
-            await asyncio.to_thread(import_in_background, missing, True, _find_keyring)
+            await asyncio.to_thread(import_in_background, missing, True, _after_imports)
         except Exception:  # a broken install shows up on the run instead, with its message
             log.exception("warm-up import failed")

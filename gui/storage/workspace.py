@@ -59,12 +59,15 @@ class WindowLayout:
         state: ``QMainWindow.saveState()`` (docks, toolbars) as hex, or ``None``.
         splitters: Sizes of each named splitter, in pixels.
         theme: ``system``, ``light`` or ``dark``.
+        results_layout: The Results tab's layout (``tiles``, ``grid``...); a name the
+            window no longer offers is ignored there.
     """
 
     geometry: str | None = None
     state: str | None = None
     splitters: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     theme: str = "system"
+    results_layout: str = "tiles"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ def to_dict(workspace: Workspace) -> dict[str, Any]:
             "state": layout.state,
             "splitters": {k: list(v) for k, v in layout.splitters.items()},
             "theme": layout.theme,
+            "results_layout": layout.results_layout,
         },
     }
 
@@ -186,6 +190,7 @@ def from_dict(data: Any) -> Workspace:
     ):
         raise UnreadableWorkspace("'splitters' are not lists of sizes")
     theme = _str(layout_data, "theme", "system")
+    results_layout = _str(layout_data, "results_layout", "tiles")
     try:
         models = tuple(profile_from_dict(m) for m in models_data)
         for model in models:
@@ -208,6 +213,7 @@ def from_dict(data: Any) -> Workspace:
             state=_hex_or_none(layout_data, "state"),
             splitters={str(k): tuple(v) for k, v in splitters_data.items()},
             theme=theme if theme in THEMES else "system",
+            results_layout=results_layout or "tiles",
         ),
     )
 

@@ -45,6 +45,8 @@ def test_gui_scenarios_run_the_real_window(capsys: pytest.CaptureFixture[str]) -
     figures = stress["figures"]
     assert figures["done"] == 50 and figures["session_lag_p99_ms"] >= 0
     assert figures["freezes_over_50_ms"] >= 0 and figures["session_lag_samples"] > 0
+    # The stress demo opens in Tiles, every one of its 50 cells wholly in view.
+    assert figures["layout"] == "tiles" and figures["visible_cells"] == 50
     # The streaming stretch alone stays as a second line.
     assert stress["second_label"] == "while streaming" and stress["second"]["lag_samples"] > 0
     assert data["machine"]["python"] and data["machine"]["library_hooks"]
@@ -75,3 +77,14 @@ def test_report_formats() -> None:
     assert "while streaming: lag_p99_ms 1.5" in table(results)
     assert "<br>while streaming: lag_p99_ms 1.5" in markdown(results, {})
     assert set(ORDER) >= set(ENGINE)
+
+
+def test_the_render_ceiling_references_show_every_chunk() -> None:
+    from gui.bench import _bare_render
+
+    figures = _bare_render()
+    markdown = figures["markdown"]
+    assert figures["tokens"] == markdown["tokens"] == 60_000  # the ceiling demo's whole answer
+    assert figures["chars_shown"] > 200_000 and figures["shown_tokens_per_s"] > 0
+    # Rendered: the Markdown markup itself ("## ", "| ", fences) is not shown.
+    assert 150_000 < markdown["chars_shown"] < figures["chars_shown"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -193,3 +194,35 @@ async def test_a_stream_is_done_only_when_the_server_said_so_in_both_runtimes(
         assert end.partial_text  # what arrived is kept
     else:
         assert summary.done == 1 and end.metrics.finish_reason == "stop", end
+
+
+async def test_the_messages_a_cell_shows_are_exactly_what_the_server_received(
+    server: FakeOpenAIServer,
+) -> None:
+    # Braces, a system message that uses a variable too, and two variables: every rule of
+    # the prompt formatting is on the wire.
+    spec = replace(
+        make_spec(
+            'Explain {topic} to a {who}; answer as JSON like {{"k": 1}}',
+            [{"topic": "tides", "who": "child"}, {"topic": "rain", "who": "sailor"}],
+            (profile(server.base_url, "fake-1"), profile(server.base_url, "fake-2")),
+            Strategy.STREAM,
+            Limits().changed(timeout=10),
+        ),
+        system="You talk to a {who}. Use {{braces}} sparingly.",
+    )
+    run = Run(spec, LangChainBackend())
+    run.start()
+    assert (await run.wait()).done == 4
+    sent = {}
+    for request in server.requests:
+        messages = [(m["role"], m["content"]) for m in request.messages]
+        sent.setdefault(request.last_user_text, messages)
+    for cell in run.cells:
+        shown = spec.messages(cell.id)
+        assert shown == sent[shown[-1][1]]
+    assert spec.messages("r1m0") == [
+        ("system", "You talk to a sailor. Use {braces} sparingly."),
+        ("user", 'Explain rain to a sailor; answer as JSON like {"k": 1}'),
+    ]
+    assert spec.messages("r9m0") == [] and spec.messages("nonsense") == []

@@ -98,6 +98,8 @@ async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
     from gui.qt.main_window import MainWindow
 
     win = MainWindow()
+
+    win.results.set_layout("grid")  # these tests read the Grid's panes
     win.show()
     await win.ensure_history()
     await win.history_panel.wait_idle()

@@ -54,6 +54,7 @@ async def window(qtbot: QtBot, caplog: pytest.LogCaptureFixture) -> Any:
     loop.set_exception_handler(lambda _loop, context: problems.append(context))
     caplog.set_level(logging.ERROR)
     win = MainWindow()
+    win.results.set_layout("grid")  # these tests read the Grid's panes
     win.resize(1360, 860)
     win.show()
     qtbot.waitExposed(win)
@@ -274,15 +275,15 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy(
     calls: list[str] = []
 
     def counted(name: str) -> None:
-        original = getattr(window.grid, name)
+        original = getattr(window.results.store, name)
 
         def wrapper(*args: Any) -> Any:
             calls.append(name)
             return original(*args)
 
-        monkeypatch.setattr(window.grid, name, wrapper)
+        monkeypatch.setattr(window.results.store, name, wrapper)
 
-    counted("set_grid")
+    counted("set_shape")
     counted("set_status")
     counted("set_all_status")
     QGuiApplication.clipboard().setText("\n".join(f"topic number {i}" for i in range(10_000)))
@@ -304,7 +305,7 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy(
     assert window.inputs.count_label.text() == "10000 inputs"
     assert window.grid.row_count() == 10_000
     # Run start gives 20,000 cells their first status in one call, not 20,000.
-    assert calls.count("set_grid") == 1 and calls.count("set_all_status") == 1
+    assert calls.count("set_shape") == 1 and calls.count("set_all_status") == 1
     assert calls.count("set_status") <= 100  # only the cells already started since
     # Lazy panes: a screenful of rows (plus overscan) x 2 models, not 20,000.
     assert 0 < len(window.grid.materialized_cell_ids()) <= 20

@@ -26,6 +26,7 @@ def sim(label: str, latency: float = 0.2, **kw: object) -> ModelProfile:
 
 async def open_window() -> MainWindow:
     win = MainWindow()
+    win.results.set_layout("grid")  # these tests read the Grid's panes
     win.show()
     await win.ensure_history()
     await win.history_panel.wait_idle()

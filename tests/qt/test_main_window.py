@@ -30,6 +30,7 @@ def sim(latency: float, tokens: int = 30, label: str = "sim") -> ModelProfile:
 @pytest_asyncio.fixture(loop_scope="session")
 async def window(qtbot):
     win = MainWindow()
+    win.results.set_layout("grid")  # these tests read the Grid's panes
     win.show()
     yield win
     await win.shutdown()  # before the widget goes: runs may still be reporting

@@ -1,8 +1,14 @@
-"""The Results tab: the grid of answers, under a banner when it shows a past run read-only.
+"""The Results tab: the shown run in one of several layouts, under a banner for a past run.
 
-It applies the session's frames to the grid itself (:meth:`ResultsPage.apply_frame`), as the
-timeline does with :meth:`~gui.qt.widgets.timeline.TimelineWidget.apply_events`: the window
-hands every frame to both and translates no event. The grid widget stays app-agnostic.
+It applies the session's frames to the :class:`~gui.qt.widgets.cell_store.CellStore` itself
+(:meth:`ResultsPage.apply_frame`), as the timeline does with
+:meth:`~gui.qt.widgets.timeline.TimelineWidget.apply_events`: the window hands every frame to
+both and translates no event. Every layout (Tiles, Grid, and those other views register with
+:meth:`ResultsPage.add_layout`, such as Focus and Row compare) reads the same store, so
+switching layouts loses nothing and a hidden layout costs nothing per frame.
+
+A small toolbar at the top switches layouts (the same actions sit in View > Layout, with
+Ctrl+1...) and, while the Grid is shown, sets its row height (S/M/L) and column width.
 """
 
 from __future__ import annotations
@@ -12,7 +18,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gui.core import events as ev
 from gui.core.ports import PastRun
@@ -20,9 +36,21 @@ from gui.core.runner import CANCELLED_BEFORE_START, Phase, Run
 from gui.core.session import Counts
 from gui.core.spec import CellId, RunSpec, Strategy
 from gui.qt.resources import status_colors
+from gui.qt.views.detail_layouts import DetailLayouts
+from gui.qt.widgets.cell_store import CellStore
 from gui.qt.widgets.results_grid import ResultsGrid
+from gui.qt.widgets.tiles_view import TilesView
 
-__all__ = ["ResultsPage"]
+__all__ = ["DEFAULT_LAYOUT", "GRID_ROW_HEIGHTS", "ResultsPage"]
+
+#: The layout a fresh install (and the stress demo) opens in: every cell at once.
+DEFAULT_LAYOUT = "tiles"
+
+#: Row heights of the Grid's S/M/L buttons, in pixels.
+GRID_ROW_HEIGHTS: dict[str, int] = {"S": 180, "M": ResultsGrid.ROW_HEIGHT, "L": 380}
+
+#: Column widths of the Grid's width button: fit the window, or wide (scrolls sideways).
+_GRID_WIDE_COLUMN = 520
 
 
 def _row_labels(spec: RunSpec) -> list[str]:
@@ -48,18 +76,30 @@ def _phase(status: str) -> Phase:
 
 
 class ResultsPage(QWidget):
-    """The results grid and the past-run banner.
+    """The layouts of the shown run, the toolbar that switches them, and the past-run banner.
 
     Signals:
         again_requested: "Run again" on the past-run banner.
         close_requested: "Close" on the past-run banner.
+        layout_changed(str): another layout is shown; carries its name.
+        cell_activated(str): a tile or pane was double-clicked, or Enter pressed on it.
+        selection_changed(list): the cells Ctrl+clicked for a diff (at most two).
+        cancel_requested(str): Cancel on a cell, in any layout.
+        retry_requested(str): Retry on a cell, in any layout.
     """
 
     again_requested = Signal()
     close_requested = Signal()
+    layout_changed = Signal(str)
+    cell_activated = Signal(str)
+    selection_changed = Signal(list)
+    cancel_requested = Signal(str)
+    retry_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._layouts: dict[str, QWidget] = {}
+        self._layout_actions: dict[str, QAction] = {}
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -90,8 +130,201 @@ class ResultsPage(QWidget):
         bar.addWidget(close)
         self.past_banner.hide()
         layout.addWidget(self.past_banner)
-        self.grid = ResultsGrid(self)
-        layout.addWidget(self.grid, 1)
+        layout.addWidget(self._build_toolbar())
+        #: The shown run's cells, shared by every layout.
+        self.store = CellStore(self)
+        #: One page per layout; the toolbar and View > Layout switch between them.
+        self.stack = QStackedWidget(self)
+        layout.addWidget(self.stack, 1)
+        self.tiles = TilesView(self.store, self.stack)
+        self.grid = ResultsGrid(self.stack, store=self.store)
+        self.add_layout("tiles", "Tiles", self.tiles, "Ctrl+1")
+        self.add_layout("grid", "Grid", self.grid, "Ctrl+2")
+        self.grid.row_height_changed.connect(self._on_grid_row_height_changed)
+        for view in (self.tiles, self.grid):
+            view.cell_activated.connect(self.cell_activated)
+            view.selection_changed.connect(self._on_view_selection_changed)
+            view.cancel_requested.connect(self.cancel_requested)
+            view.retry_requested.connect(self.retry_requested)
+        # For the window's View menu: every answer as its Markdown source, or rendered.
+        self.raw_action = QAction("Raw text", self)
+        self.raw_action.setCheckable(True)
+        self.raw_action.setToolTip("Show every answer's Markdown source instead of rendering it")
+        self.raw_action.toggled.connect(self.grid.set_raw)
+        self._build_detail_layouts()
+        self.set_layout(DEFAULT_LAYOUT)
+
+    def _build_toolbar(self) -> QWidget:
+        bar = QWidget(self)
+        bar.setObjectName("resultsToolbar")
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(4, 1, 4, 1)
+        row.setSpacing(2)
+        self._layout_group = QActionGroup(self)
+        self._layout_group.setExclusive(True)
+        self._layout_group.triggered.connect(self._on_layout_group_triggered)
+        #: View > Layout: one checkable entry per layout, the toolbar's buttons in a menu.
+        self.layout_menu = QMenu("Layout", self)
+        self._layout_buttons = QHBoxLayout()
+        self._layout_buttons.setSpacing(2)
+        row.addLayout(self._layout_buttons)
+        row.addStretch(1)
+        # The Grid's own controls: shown only while the Grid is.
+        self.grid_controls = QWidget(bar)
+        grid_row = QHBoxLayout(self.grid_controls)
+        grid_row.setContentsMargins(0, 0, 0, 0)
+        grid_row.setSpacing(2)
+        grid_row.addWidget(QLabel("Rows", self.grid_controls))
+        self.row_height_buttons: dict[str, QToolButton] = {}
+        for size, height in GRID_ROW_HEIGHTS.items():
+            button = QToolButton(self.grid_controls)
+            button.setText(size)
+            button.setCheckable(True)
+            button.setAutoRaise(True)
+            button.setToolTip(f"Grid rows {height} px high (or drag a row's bottom border)")
+            button.clicked.connect(lambda _=False, h=height: self.set_grid_row_height(h))
+            grid_row.addWidget(button)
+            self.row_height_buttons[size] = button
+        self.row_height_buttons["M"].setChecked(True)
+        self.wide_columns_button = QToolButton(self.grid_controls)
+        self.wide_columns_button.setText("Wide columns")
+        self.wide_columns_button.setCheckable(True)
+        self.wide_columns_button.setAutoRaise(True)
+        self.wide_columns_button.setToolTip(
+            f"Columns {_GRID_WIDE_COLUMN} px wide, scrolling sideways; off: fit the window"
+        )
+        self.wide_columns_button.toggled.connect(self._on_wide_columns_button_toggled)
+        grid_row.addSpacing(8)
+        grid_row.addWidget(self.wide_columns_button)
+        self.grid_controls.hide()
+        row.addWidget(self.grid_controls)
+        return bar
+
+    # ------------------------------------------------------------------ layouts
+
+    def add_layout(self, name: str, title: str, widget: QWidget, shortcut: str = "") -> QAction:
+        """Offer ``widget`` as a layout of the results: a toolbar button and a View entry.
+
+        Args:
+            name: Stable name (kept in the workspace, passed to :meth:`set_layout`).
+            title: What the button and the menu entry say.
+            widget: The page; it reads :attr:`store` itself.
+            shortcut: A key sequence such as ``"Ctrl+3"`` (``""`` for none).
+
+        Returns:
+            The checkable action that shows the layout.
+
+        Raises:
+            ValueError: ``name`` is taken.
+        """
+        if name in self._layouts:
+            raise ValueError(f"a layout named {name!r} exists")
+        self._layouts[name] = widget
+        self.stack.addWidget(widget)
+        action = QAction(title, self)
+        action.setCheckable(True)
+        action.setData(name)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            # Anywhere in the window, as a menu entry's shortcut is.
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        tip = f"Show the results as {title}"
+        action.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+        self._layout_group.addAction(action)
+        self.layout_menu.addAction(action)
+        self.addAction(action)  # the shortcut works even when the menu is not in a menu bar
+        button = QToolButton(self)
+        button.setDefaultAction(action)
+        button.setAutoRaise(True)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        button.setObjectName(f"layoutButton_{name}")
+        self._layout_buttons.addWidget(button)
+        self._layout_actions[name] = action
+        return action
+
+    def layouts(self) -> list[str]:
+        """The names of every layout, in toolbar order."""
+        return list(self._layouts)
+
+    def layout_action(self, name: str) -> QAction:
+        """The action that shows layout ``name``."""
+        return self._layout_actions[name]
+
+    def set_layout(self, name: str) -> bool:
+        """Show layout ``name``; ``False`` (nothing changes) for an unknown name."""
+        widget = self._layouts.get(name)
+        if widget is None:
+            return False
+        self._layout_actions[name].setChecked(True)
+        # A hidden Grid keeps no panes: they would still render every frame's text.
+        self.grid.set_dormant(widget is not self.grid)
+        if self.stack.currentWidget() is widget:
+            return True
+        self.stack.setCurrentWidget(widget)
+        self.grid_controls.setVisible(name == "grid")
+        self.layout_changed.emit(name)
+        return True
+
+    def current_layout(self) -> str:
+        """The name of the layout shown."""
+        current = self.stack.currentWidget()
+        return next((n for n, w in self._layouts.items() if w is current), "")
+
+    def visible_cells(self) -> int:
+        """Cells whose whole tile or pane lies inside the shown layout's viewport."""
+        current = self.stack.currentWidget()
+        if current is self.tiles:
+            return len(self.tiles.visible_cell_ids())
+        if current is self.grid:
+            return len(self.grid.visible_cell_ids())
+        count = getattr(current, "visible_cell_count", None)
+        return int(count()) if callable(count) else 0
+
+    def set_grid_row_height(self, height: int) -> None:
+        """The Grid's rows become ``height`` px high (the S/M/L buttons)."""
+        self.grid.set_row_height(height)
+
+    def _on_grid_row_height_changed(self, height: int) -> None:
+        for size, button in self.row_height_buttons.items():
+            button.setChecked(GRID_ROW_HEIGHTS[size] == height)
+
+    def _on_wide_columns_button_toggled(self, wide: bool) -> None:
+        self.grid.set_column_width(_GRID_WIDE_COLUMN if wide else None)
+
+    def _on_layout_group_triggered(self, action: QAction) -> None:
+        self.set_layout(str(action.data()))
+
+    def _on_view_selection_changed(self, selection: list[str]) -> None:
+        # One selection for the page: the other layout drops its own.
+        sender = self.sender()
+        for view in (self.tiles, self.grid):
+            if view is not sender:
+                view.blockSignals(True)
+                view.clear_selection()
+                view.blockSignals(False)
+        self.selection_changed.emit(list(selection))
+
+    def selection(self) -> list[str]:
+        """The cells selected for a diff in the shown layout (at most two)."""
+        current = self.stack.currentWidget()
+        if current is self.tiles:
+            return self.tiles.selection()
+        if current is self.grid:
+            return self.grid.selection()
+        return []
+
+    # ------------------------------------------------- close-up layouts: Focus, Row, Diff
+
+    def _build_detail_layouts(self) -> None:
+        #: Focus, Row compare and Diff, and the moves between them (views/detail_layouts.py).
+        self.details = DetailLayouts(self)
+        self.focus = self.details.focus
+        self.row_compare = self.details.row_compare
+        self.diff_page = self.details.diff
+        self.diff_action = self.details.diff_action
+        self.grid.diff_requested.connect(self.details.diff_with)
+        self.raw_action.toggled.connect(self.focus.set_raw)
+        self.raw_action.toggled.connect(self.row_compare.set_raw)
 
     # ------------------------------------------------------------------ showing a run
 
@@ -103,13 +336,15 @@ class ResultsPage(QWidget):
         """
         self.leave_past()
         spec = run.spec
+        self.details.set_spec(spec)  # before the store's shape: Focus reads it at once
         cols = [m.display_name for m in spec.models]
         # Pane titles are "<row> × <model>", made by the grid for the panes it shows.
-        self.grid.set_grid(_row_labels(spec), cols, CellId.grid(len(spec.rows), len(cols)))
+        store = self.store
+        store.set_shape(_row_labels(spec), cols, CellId.grid(len(spec.rows), len(cols)))
         waiting = "waiting for a slot" if spec.strategy.concurrent else "queued"
-        self.grid.set_all_status(Phase.QUEUED, waiting)
-        row_label = self.grid.row_label  # numbered when a row repeats
-        # Taken now: the grid may show another run before the timeline has read them all.
+        store.set_all_status(Phase.QUEUED, waiting)
+        row_label = store.row_label  # numbered when a row repeats
+        # Taken now: the store may show another run before the timeline has read them all.
         rows = [row_label(r) for r in range(len(spec.rows))]
         text = CellId.text
         return (
@@ -121,18 +356,19 @@ class ResultsPage(QWidget):
     def show_past(self, past: PastRun, counts: Counts) -> None:
         """Show a stored run read-only, each cell as it ended."""
         spec = past.spec
+        self.details.set_spec(spec)  # Focus shows the stored spec's messages
         cols = [m.display_name for m in spec.models] or list(past.models)
         ids = CellId.grid(len(spec.rows), len(cols))
-        grid = self.grid
-        grid.set_grid(_row_labels(spec), cols, ids)
-        grid.set_read_only(True)
+        store = self.store
+        store.set_shape(_row_labels(spec), cols, ids)
+        store.set_read_only(True)
         ended = {c.cell_id: c for c in past.cells}
         for row in ids:
             for cell_id in row:
                 cell = ended.get(cell_id)
                 if cell is None:  # an interrupted run: this cell never ended
-                    grid.set_status(cell_id, Phase.CANCELLED, "never ended")
-                    grid.set_error(cell_id, "The app stopped before this cell ended.")
+                    store.set_status(cell_id, Phase.CANCELLED, "never ended")
+                    store.set_error(cell_id, "The app stopped before this cell ended.")
                     continue
                 done = cell.status == Phase.DONE
                 error = "" if done else cell.error or ""
@@ -140,12 +376,12 @@ class ResultsPage(QWidget):
                 if cell.status == Phase.CANCELLED and never_started:
                     # Stored by an older version as "partial text kept": there was none.
                     error = CANCELLED_BEFORE_START
-                grid.set_final_text(cell_id, cell.text, markdown=done)
-                grid.set_error(cell_id, error)
-                grid.set_status(cell_id, _phase(cell.status))
-                grid.set_metrics(cell_id, cell.metrics)
+                store.set_final_text(cell_id, cell.text, markdown=done)
+                store.set_error(cell_id, error)
+                store.set_status(cell_id, _phase(cell.status))
+                store.set_metrics(cell_id, cell.metrics)
                 # The stored text was cleaned when it was saved: only the notice says so.
-                grid.set_notice(cell_id, cell.notice or "")
+                store.set_notice(cell_id, cell.notice or "")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(past.created_at))
         self.past_label.setText(
             f"Past run {past.id} from {when} · {past.status} · {counts.done}/{counts.total}"
@@ -155,14 +391,14 @@ class ResultsPage(QWidget):
 
     def leave_past(self) -> None:
         """Back to live: no banner, panes offer Cancel and Retry again."""
-        if self.past_banner.isVisible() or self.grid.is_read_only():
+        if self.past_banner.isVisible() or self.store.is_read_only():
             self.past_banner.hide()
-            self.grid.set_read_only(False)
+            self.store.set_read_only(False)
 
     def retry_queued(self, cell_id: str) -> None:
         """``cell_id`` starts again: its old answer goes."""
-        self.grid.reset_cell(cell_id)
-        self.grid.set_status(cell_id, Phase.QUEUED, "retrying")
+        self.store.reset_cell(cell_id)
+        self.store.set_status(cell_id, Phase.QUEUED, "retrying")
 
     # ------------------------------------------------------------------ one frame
 
@@ -173,35 +409,35 @@ class ResultsPage(QWidget):
         strategy_of: Callable[[str], Strategy],
     ) -> None:
         """Draw one frame: new text per cell first, then the cell events in order."""
-        grid = self.grid
+        store = self.store
         if texts:
-            grid.append_texts(texts)
+            store.append_texts(texts)
         for event in events:
             if isinstance(event, ev.CellStarted):
                 streaming = strategy_of(event.run_id).streams
                 detail = "waiting for first token" if streaming else "waiting for response"
                 if event.attempt > 1:
                     detail = f"{detail} (attempt {event.attempt})"
-                grid.set_status(event.cell_id, Phase.RUNNING, detail)
+                store.set_status(event.cell_id, Phase.RUNNING, detail)
             elif isinstance(event, ev.FirstToken):
-                grid.set_status(event.cell_id, Phase.STREAMING)
+                store.set_status(event.cell_id, Phase.STREAMING)
             elif isinstance(event, ev.CellRetrying):
-                grid.set_status(
+                store.set_status(
                     event.cell_id,
                     Phase.RETRYING,
                     f"retrying {event.attempt}/{event.max_attempts} in {event.delay:.1f} s",
                 )
-                grid.set_error(event.cell_id, event.reason)
+                store.set_error(event.cell_id, event.reason)
             elif isinstance(event, ev.CellFinished):
-                grid.set_final_text(event.cell_id, event.text, markdown=True)
-                grid.set_error(event.cell_id, "")
-                grid.set_status(event.cell_id, Phase.DONE)
-                grid.set_metrics(event.cell_id, event.metrics)
+                store.set_final_text(event.cell_id, event.text, markdown=True)
+                store.set_error(event.cell_id, "")
+                store.set_status(event.cell_id, Phase.DONE)
+                store.set_metrics(event.cell_id, event.metrics)
             elif isinstance(event, ev.CellFailed):
-                grid.set_error(event.cell_id, event.message)
-                grid.set_status(event.cell_id, Phase.FAILED)
-                grid.set_metrics(event.cell_id, event.metrics)
+                store.set_error(event.cell_id, event.message)
+                store.set_status(event.cell_id, Phase.FAILED)
+                store.set_metrics(event.cell_id, event.metrics)
             elif isinstance(event, ev.CellCancelled):
-                grid.set_error(event.cell_id, event.reason)
-                grid.set_status(event.cell_id, Phase.CANCELLED)
-                grid.set_metrics(event.cell_id, event.metrics)
+                store.set_error(event.cell_id, event.reason)
+                store.set_status(event.cell_id, Phase.CANCELLED)
+                store.set_metrics(event.cell_id, event.metrics)

@@ -1,7 +1,8 @@
 """Keeps the window's workspace on disk: autosaved while the user works, restored on the next start.
 
 :class:`WorkspaceBinding` watches the editors (template, system message, inputs, models,
-strategy and limits) and the window's layout (geometry, docks, splitters, theme). Any change
+strategy and limits) and the window's layout (geometry, docks, splitters, theme, the
+Results tab's layout). Any change
 restarts a short debounce timer; when it fires, the state is read on the GUI thread (cheap:
 lists are copied, nothing is formatted) and :meth:`gui.storage.workspace.WorkspaceStore.save`
 turns it into JSON and writes it atomically in a worker thread, one write at a time. Closing
@@ -28,6 +29,7 @@ from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.inputs_table import InputsTable
 from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
+from gui.qt.views.results_page import ResultsPage
 from gui.storage.workspace import WindowLayout, Workspace, WorkspaceStore
 
 __all__ = ["SAVE_DELAY_MS", "WorkspaceBinding"]
@@ -47,6 +49,8 @@ class WorkspaceBinding(QObject):
         window: The main window (geometry and dock state).
         prompt, inputs, models, limits: The editors whose contents are kept.
         splitters: The window's splitters by a stable name.
+        docks: The docks whose place is kept.
+        results: The Results tab, whose layout (Tiles, Grid...) is kept.
         store: Where the workspace is written; ``None`` keeps nothing (tests, bare windows).
         delay_ms: Debounce before a change is written.
 
@@ -68,6 +72,7 @@ class WorkspaceBinding(QObject):
         limits: ConcurrencyPanel,
         splitters: Mapping[str, QSplitter],
         docks: Sequence[QDockWidget] = (),
+        results: ResultsPage | None = None,
         store: WorkspaceStore | None = None,
         delay_ms: int = SAVE_DELAY_MS,
     ) -> None:
@@ -78,6 +83,7 @@ class WorkspaceBinding(QObject):
         self._models = models
         self._limits = limits
         self._splitters = dict(splitters)
+        self._results = results
         self._store = store
         self._theme = "system"
         self._dirty = False
@@ -99,6 +105,8 @@ class WorkspaceBinding(QObject):
         limits.strategy_changed.connect(changed)
         for splitter in self._splitters.values():
             splitter.splitterMoved.connect(changed)
+        if results is not None:
+            results.layout_changed.connect(changed)
         for dock in docks:
             dock.dockLocationChanged.connect(changed)
             dock.topLevelChanged.connect(changed)
@@ -163,6 +171,9 @@ class WorkspaceBinding(QObject):
                 state=bytes(window.saveState().toHex().data()).decode("ascii"),
                 splitters={name: tuple(s.sizes()) for name, s in self._splitters.items()},
                 theme=self._theme,
+                results_layout=(
+                    self._results.current_layout() if self._results is not None else "tiles"
+                ),
             ),
         )
 
@@ -191,6 +202,8 @@ class WorkspaceBinding(QObject):
             if splitter is not None and len(sizes) == splitter.count() and any(sizes):
                 splitter.setSizes(list(sizes))
         self.set_theme(layout.theme)
+        if self._results is not None:
+            self._results.set_layout(layout.results_layout)  # unknown names are ignored
         self._timer.stop()  # what was just restored is what is on disk
         self._dirty = False
 

@@ -3,30 +3,23 @@
 The pane knows nothing about runs or providers: the caller tells it the phase, hands it
 the text that arrived since the last frame, then the final answer, an error and metrics.
 
-One ``append_text`` costs the same whatever the document's size, because Qt relayouts only
-the paragraph being appended to, in proportion to that paragraph's length (figures in
-docs/performance-notes.md). A single long paragraph would cost more every frame, so while
-streaming the pane starts a new paragraph at a space once the current one passes
-:data:`SOFT_BREAK_CHARS` (a break the eye reads as an early line wrap). The final answer is rendered from the exact source text,
-and :meth:`CellPane.text` returns the exact source, so the break is display-only.
+The answer is a :class:`~gui.qt.widgets.markdown_view.MarkdownView` for the whole life of the
+cell: Markdown is rendered while it streams (only the block being written is re-rendered),
+and the final answer is the same view finished, so nothing jumps at the end. A raw mode shows
+the source instead (per pane from the view's context menu, or for every pane through
+:meth:`CellPane.set_raw`).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPoint, Qt, Signal
-from PySide6.QtGui import (
-    QGuiApplication,
-    QResizeEvent,
-    QTextCursor,
-    QTextDocument,
-    QTextOption,
-)
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QSizePolicy,
-    QTextBrowser,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -35,6 +28,7 @@ from PySide6.QtWidgets import (
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
+from gui.qt.widgets.markdown_view import SOFT_BREAK_CHARS, MarkdownView, markdown_to_plain
 
 #: Chip text per phase when the caller gives no detail.
 STATUS_TEXT: dict[str, str] = {
@@ -51,27 +45,13 @@ STATUS_TEXT: dict[str, str] = {
 #: Phases after which a cell has ended.
 TERMINAL_PHASES = frozenset(p for p in Phase if p.terminal)
 
-#: While streaming, start a new paragraph at a space once the last one is this long, so
-#: each append relayouts at most this much instead of the whole paragraph.
-SOFT_BREAK_CHARS = 2000
-
-#: GitHub-flavoured Markdown without raw HTML: models often write tags such as ``<div>`` in
-#: prose, which must show as text instead of vanishing into (or being fetched by) the
-#: rich-text engine.
-#: Answers longer than this stay plain text: a Markdown relayout of them would stall a frame.
-MARKDOWN_MAX_CHARS = 50_000
-
-MARKDOWN_FEATURES = (
-    QTextDocument.MarkdownFeature.MarkdownDialectGitHub
-    | QTextDocument.MarkdownFeature.MarkdownNoHTML
-)
-
 _CHIP_STYLE = (
     "QLabel#statusChip {{ background-color: {bg}; color: {fg}; border-radius: 8px;"
-    " padding: 1px 8px; font-weight: 600; }}"
+    " padding: 1px 0px; font-weight: 600; }}"
 )
 _ERROR_STYLE = "QLabel#cellError {{ color: {fg}; }}"
-_FOLLOW_TOLERANCE_PX = 2
+#: A chip text this short ("streaming", "cancelled") is never cut.
+_WHOLE_CHIP_CHARS = 12
 
 
 def format_seconds(seconds: float) -> str:
@@ -149,52 +129,56 @@ def status_text(phase: str, detail: str = "") -> str:
     return detail or STATUS_TEXT.get(str(phase), str(phase))
 
 
-def markdown_to_plain(text: str) -> str:
-    """The plain text a pane shows after rendering ``text`` as Markdown."""
-    doc = QTextDocument()
-    doc.setUndoRedoEnabled(False)
-    doc.setMarkdown(text, MARKDOWN_FEATURES)
-    return doc.toPlainText()
-
-
-def _with_soft_break(text: str, tail: int) -> tuple[str, int]:
-    """``text`` as displayed after a paragraph ``tail`` characters long, and the new tail.
-
-    Replaces the last space of ``text`` by a newline when the paragraph would pass
-    :data:`SOFT_BREAK_CHARS`; text without any space gets a break inserted before it only
-    once the paragraph is twice that long (long words, CJK, minified code).
-    """
-    newline = text.rfind("\n")
-    new_tail = len(text) - newline - 1 if newline >= 0 else tail + len(text)
-    if new_tail <= SOFT_BREAK_CHARS:
-        return text, new_tail
-    cut = max(text.rfind(" "), newline)
-    if cut > newline:
-        return text[:cut] + "\n" + text[cut + 1 :], len(text) - cut - 1
-    if newline < 0 and tail and new_tail > 2 * SOFT_BREAK_CHARS:
-        return "\n" + text, len(text)
-    return text, new_tail
-
-
 class ElidedLabel(QLabel):
-    """A one-line label that elides its text to the width it gets, full text in the tooltip."""
+    """A one-line label that elides its text in the middle to the width it gets, the full
+    text in its tooltip: both ends stay readable ("cats × gp…-mini", "48 tok/s" kept whole
+    at the end), never a bare "…".
 
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+    Args:
+        text: The full text.
+        parent: The parent widget.
+        min_chars: The label never gets narrower than this many average characters plus
+            the ellipsis (0: the layout may shrink it to nothing).
+        mode: Where the text is cut: the middle, or the end for a sentence (status bar).
+    """
+
+    def __init__(
+        self,
+        text: str = "",
+        parent: QWidget | None = None,
+        min_chars: int = 0,
+        mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle,
+    ) -> None:
         super().__init__(parent)
         self._full = ""
-        # Ignored: the layout may shrink the label to nothing; the elision fills the rest.
+        self._mode = mode
+        self._min_chars = min_chars
+        # Ignored: the layout may shrink the label (down to min_chars); elision fills the rest.
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._set_minimum()
         self.set_full_text(text)
 
     def full_text(self) -> str:
         """The text before elision."""
         return self._full
 
-    def set_full_text(self, text: str) -> None:
-        """Show ``text`` (flattened to one line), elided to the current width."""
+    def set_full_text(self, text: str, tooltip: str | None = None) -> None:
+        """Show ``text`` (flattened to one line), elided to the current width.
+
+        Args:
+            text: The full text.
+            tooltip: The tooltip; default the full text.
+        """
         self._full = text
-        self.setToolTip(text)
+        self.setToolTip(text if tooltip is None else tooltip)
         self._elide()
+
+    def _set_minimum(self) -> None:
+        if self._min_chars:
+            metrics = self.fontMetrics()
+            margins = self.contentsMargins()
+            width = metrics.averageCharWidth() * self._min_chars + metrics.horizontalAdvance("…")
+            self.setMinimumWidth(width + margins.left() + margins.right())
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -203,12 +187,14 @@ class ElidedLabel(QLabel):
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.FontChange:
+            self._set_minimum()
             self._elide()
 
     def _elide(self) -> None:
         flat = " ".join(self._full.split())
         metrics = self.fontMetrics()
-        self.setText(metrics.elidedText(flat, Qt.TextElideMode.ElideRight, max(self.width(), 1)))
+        width = max(self.contentsRect().width(), 1)
+        self.setText(metrics.elidedText(flat, self._mode, width))
 
 
 class CellPane(QFrame):
@@ -217,17 +203,18 @@ class CellPane(QFrame):
     Signals:
         cancel_requested(str): the user pressed Cancel; carries :attr:`cell_id`.
         retry_requested(str): the user pressed Retry; carries :attr:`cell_id`.
+        diff_requested(str): the user chose "Diff with…" in the answer's context menu;
+            carries :attr:`cell_id` (the results view then asks for the second cell).
 
-    The body is one read-only :class:`QTextBrowser` for the whole life of the cell rather
-    than a ``QPlainTextEdit`` while streaming swapped for a browser at the end: measured,
-    an append costs the same in both (the cost is relaying out the last paragraph), and one
-    widget means half the construction cost when the grid materialises rows while
-    scrolling, and no widget swap at the end that would drop focus, selection and the
+    The body is one :class:`~gui.qt.widgets.markdown_view.MarkdownView` for the whole life
+    of the cell: one widget means half the construction cost when the grid materialises rows
+    while scrolling, and no widget swap at the end that would drop focus, selection and the
     scroll bar under the user's mouse.
     """
 
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    diff_requested = Signal(str)
 
     def __init__(self, cell_id: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -235,11 +222,8 @@ class CellPane(QFrame):
         self._phase = "queued"
         self._read_only = False
         self._detail = ""
-        self._parts: list[str] = []  # exact source text, joined lazily
-        self._tail = 0  # characters in the last displayed paragraph
-        self._rendered = False  # the document holds rendered Markdown
-        self._follow = True  # keep the view at the bottom while text arrives
-        self._restoring = False  # ignore scroll bar moves caused by replacing the document
+        self._raw = False  # every pane shows raw text (the window's global toggle)
+        self._markdown = True  # the caller wants this answer rendered (set_final_text)
         self._metrics: CellMetrics | None = None
         self._notice = ""
         self._dark = is_dark()
@@ -251,15 +235,21 @@ class CellPane(QFrame):
     def _build_ui(self, title: str) -> None:
         self.setObjectName("cellPane")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setMinimumSize(260, 170)
+        # Small enough for four model columns in a 1360 px window's Grid.
+        self.setMinimumSize(180, 110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-        self._title = ElidedLabel(title, self)
+        self._title = ElidedLabel(title, self, min_chars=4)
         self._title.setObjectName("cellTitle")
 
         self._chip = QLabel(self)
         self._chip.setObjectName("statusChip")
         self._chip.setTextFormat(Qt.TextFormat.PlainText)
+        # Side room as contents margins, not style-sheet padding: QLabel's size hint counts
+        # margins, so the layout gives the chip its whole text and squeezes the title first
+        # (padding made "done" show as "don" in a narrow pane). A long detail may still
+        # shrink it (set_status).
+        self._chip.setContentsMargins(8, 0, 8, 0)
 
         self._cancel_button = self._tool_button("Cancel", "Cancel this cell")
         self._retry_button = self._tool_button("Retry", "Run this cell again")
@@ -277,20 +267,9 @@ class CellPane(QFrame):
         header.addWidget(self._retry_button)
         header.addWidget(self._copy_button)
 
-        self._view = QTextBrowser(self)
+        self._view = MarkdownView(self)
         self._view.setObjectName("cellText")
-        self._view.setFrameShape(QFrame.Shape.NoFrame)
-        self._view.setOpenExternalLinks(True)
-        self._view.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-        self._view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self._view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
-        document = self._view.document()
-        document.setUndoRedoEnabled(False)  # read-only: an undo stack only costs memory
-        document.setDocumentMargin(4)
-        self._cursor = QTextCursor(document)  # the append cursor, never the user's one
-        bar = self._view.verticalScrollBar()
-        bar.valueChanged.connect(self._on_scrollbar_value_changed)
-        bar.rangeChanged.connect(self._on_scrollbar_range_changed)
+        self._view.context_menu_built.connect(self._on_view_context_menu_built)
 
         self._error = QLabel(self)
         self._error.setObjectName("cellError")
@@ -299,10 +278,11 @@ class CellPane(QFrame):
         self._error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._error.hide()
 
-        self._metrics_label = QLabel(self)
+        # Elided in the middle: a narrow pane shows "first token 0.31 s … 48 tok/s", never
+        # a line cut mid-figure; the tooltip has every figure spelled out.
+        self._metrics_label = ElidedLabel("", self)
         self._metrics_label.setObjectName("cellMetrics")
         self._metrics_label.setTextFormat(Qt.TextFormat.PlainText)
-        self._metrics_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
@@ -341,7 +321,12 @@ class CellPane(QFrame):
         """Show ``phase`` in the chip (``detail``, when given, replaces the default text)."""
         phase = str(phase)
         self._phase, self._detail = phase, detail
-        self._chip.setText(status_text(phase, detail))
+        chip_text = status_text(phase, detail)
+        self._chip.setText(chip_text)
+        # A one-word status is always whole; a long detail may give way in a narrow pane.
+        self._chip.setMinimumWidth(
+            self._chip.sizeHint().width() if len(chip_text) <= _WHOLE_CHIP_CHARS else 40
+        )
         self._chip.setToolTip(detail or phase)
         self._apply_chip_colors()
         ended = phase in TERMINAL_PHASES
@@ -360,67 +345,34 @@ class CellPane(QFrame):
         self.set_status(self._phase, self._detail)
 
     def append_text(self, text: str) -> None:
-        """Append streamed ``text`` (everything since the last frame) as plain text.
-
-        One cursor insert at the end inside one edit block, so the document relayouts
-        once per call. The view follows the new text only if it was at the bottom.
-        """
+        """Append streamed ``text`` (everything since the last frame); it is rendered as
+        Markdown at once (only the block being written is re-rendered). The view follows the
+        new text only if the reader has not scrolled away from the end."""
         if not text:
             return
-        if self._rendered:
-            # Text after the final answer (should not happen): go back to plain text.
-            self._show_plain(self.source_text())
-        self._parts.append(text)
-        shown, self._tail = _with_soft_break(text, self._tail)
-        cursor = self._cursor
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.beginEditBlock()
-        cursor.insertText(shown)
-        cursor.endEditBlock()
-        if self._follow:
-            bar = self._view.verticalScrollBar()
-            bar.setValue(bar.maximum())
+        self._view.append(text)
         self._copy_button.setEnabled(True)
 
     def set_final_text(self, text: str, markdown: bool = True) -> None:
-        """Replace the streamed text by the complete answer, rendered as Markdown once.
+        """Show the complete answer: the streamed view finished in place when ``text``
+        continues what streamed (no re-render, no jump), else ``text`` rendered afresh.
 
-        Keeps the reader's place: a view that followed the stream stays at the bottom,
-        otherwise the same fraction of the document stays in view, and a selection that
-        still exists verbatim in the rendered text stays selected.
+        A view that followed the stream (or never saw it) then shows the answer from its
+        top; a reader who scrolled keeps their place. ``markdown=False`` shows it raw.
         """
-        already_shown = "".join(self._parts) == text and not self._rendered
-        self._parts = [text]
-        if len(text) > MARKDOWN_MAX_CHARS:
-            # Re-laying out a huge answer as Markdown froze the loop visibly; the streamed
-            # plain text stays, exactly as the reader watched it arrive.
-            markdown = False
-            if already_shown:
-                return
-        bar = self._view.verticalScrollBar()
-        # A reader who never saw the stream (non-streaming call, or a pane created after
-        # the cell ended) starts at the top; one who watched it keeps their place.
-        follow = self._follow and not self._view.document().isEmpty()
-        fraction = bar.value() / bar.maximum() if bar.maximum() > 0 else 0.0
-        selected = self._view.textCursor().selectedText()
-        self._restoring = True
-        try:
-            if markdown:
-                self._view.document().setMarkdown(text, MARKDOWN_FEATURES)
-                self._rendered = True
-            else:
-                # Exact text: no soft breaks needed once nothing is appended any more.
-                self._view.document().setPlainText(text)
-                self._rendered = False
-            self._tail = 0
-            self._reselect(selected)
-            # Finish the layout now so the scroll range is final before restoring.
-            self._view.document().documentLayout().documentSize()
-        finally:
-            self._restoring = False
-        self._follow = follow
-        bar.setValue(bar.maximum() if follow else round(fraction * bar.maximum()))
+        self._markdown = markdown
+        self._view.set_raw(self._raw or not markdown)
+        self._view.set_text(text, final=True)
         self._copy_button.setEnabled(bool(text))
+
+    def set_raw(self, raw: bool) -> None:
+        """Show the Markdown source as plain text (``True``) or rendered (``False``)."""
+        self._raw = raw
+        self._view.set_raw(raw or not self._markdown)
+
+    def view(self) -> MarkdownView:
+        """The answer's view."""
+        return self._view
 
     def set_error(self, message: str) -> None:
         """Show a one-line error above the metrics (empty ``message`` hides it)."""
@@ -448,27 +400,24 @@ class CellPane(QFrame):
         return self._notice
 
     def metrics_text(self) -> str:
-        """The footer line shown (the notice, then the metrics)."""
-        return self._metrics_label.text()
+        """The footer line (the notice, then the metrics), in full whatever its elision."""
+        return self._metrics_label.full_text()
+
+    def metrics_label(self) -> ElidedLabel:
+        """The footer label (tests measure its elision)."""
+        return self._metrics_label
 
     def _show_footer(self) -> None:
-        self._metrics_label.setText(footer_text(self._metrics, self._notice))
         tip = metrics_tooltip(self._metrics)
         if self._notice:
             tip = f"{self._notice}\n{tip}" if tip else self._notice
-        self._metrics_label.setToolTip(tip)
+        self._metrics_label.set_full_text(footer_text(self._metrics, self._notice), tip)
 
     def reset(self) -> None:
         """Back to queued with no text, error or metrics (a retry starts here)."""
-        self._restoring = True
-        try:
-            self._view.document().clear()
-        finally:
-            self._restoring = False
-        self._parts = []
-        self._tail = 0
-        self._rendered = False
-        self._follow = True
+        self._view.clear()
+        self._markdown = True
+        self._view.set_raw(self._raw)
         self.set_error("")
         self._notice = ""
         self.set_metrics(None)
@@ -476,33 +425,14 @@ class CellPane(QFrame):
         self._copy_button.setEnabled(False)
 
     def text(self) -> str:
-        """The plain text shown: the rendered answer once Markdown is rendered, else the
-        exact text received (without the display-only soft breaks)."""
-        if self._rendered:
-            return self._view.document().toPlainText()
-        return self.source_text()
+        """The plain text shown: the rendered answer's text, or the source when raw."""
+        return self._view.to_plain()
 
     def source_text(self) -> str:
-        """The answer exactly as received (Markdown source once final)."""
-        if len(self._parts) > 1:
-            self._parts = ["".join(self._parts)]
-        return self._parts[0] if self._parts else ""
+        """The answer exactly as received (the Markdown source)."""
+        return self._view.source()
 
     # --------------------------------------------------------------------------- internals
-
-    def _show_plain(self, text: str) -> None:
-        """Replace the document by plain ``text`` with the same soft breaks as streaming."""
-        shown, self._tail = _with_soft_break(text, 0)
-        self._view.document().setPlainText(shown)
-        self._rendered = False
-
-    def _reselect(self, selected: str) -> None:
-        # selectedText() separates paragraphs with U+2029 and find() never crosses one.
-        if not selected or "\u2029" in selected:
-            return
-        found = self._view.document().find(selected)
-        if not found.isNull():
-            self._view.setTextCursor(found)
 
     def _apply_colors(self) -> None:
         self._dark = is_dark()
@@ -531,34 +461,18 @@ class CellPane(QFrame):
     def _on_copy_button_clicked(self) -> None:
         QGuiApplication.clipboard().setText(self.source_text())
 
-    def _on_scrollbar_value_changed(self, value: int) -> None:
-        if not self._restoring:
-            bar = self._view.verticalScrollBar()
-            self._follow = value >= bar.maximum() - _FOLLOW_TOLERANCE_PX
-
-    def _on_scrollbar_range_changed(self, _minimum: int, maximum: int) -> None:
-        # Layout may finish after the insert (hidden or large documents): keep following.
-        if self._follow and not self._restoring:
-            self._view.verticalScrollBar().setValue(maximum)
-
-    def _on_view_context_menu_requested(self, pos: QPoint) -> None:
-        menu = self._view.createStandardContextMenu(pos)
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    def _on_view_context_menu_built(self, menu: QMenu) -> None:
         menu.addSeparator()
-        copy_source = menu.addAction("Copy answer")
-        copy_source.setEnabled(bool(self.source_text()))
-        copy_source.triggered.connect(self._on_copy_button_clicked)
-        copy_plain = menu.addAction("Copy answer as plain text")
-        copy_plain.setEnabled(bool(self.source_text()))
-        copy_plain.triggered.connect(self._on_copy_plain_action_triggered)
-        # popup(), never exec(): a nested event loop would stall the qasync tasks.
-        menu.popup(self._view.viewport().mapToGlobal(pos))
+        diff = menu.addAction("Diff with…")
+        diff.setEnabled(bool(self.source_text()))
+        diff.triggered.connect(self._on_diff_action_triggered)
 
-    def _on_copy_plain_action_triggered(self) -> None:
-        QGuiApplication.clipboard().setText(self.text())
+    def _on_diff_action_triggered(self) -> None:
+        self.diff_requested.emit(self.cell_id)
 
 
 __all__ = [
+    "SOFT_BREAK_CHARS",
     "STATUS_TEXT",
     "TERMINAL_PHASES",
     "CellPane",

@@ -1,70 +1,47 @@
 """The results grid: one row per input, one column per model, one :class:`CellPane` per cell.
 
-Panes are created lazily. The grid keeps every cell's state (status, text, error, metrics)
-in plain records and only builds panes for the rows in or near the viewport, applying the
-stored state when a pane materialises and releasing panes of rows that scrolled far away.
+Panes are created lazily. Every cell's state (status, text, error, metrics) lives in the
+:class:`~gui.qt.widgets.cell_store.CellStore` that all layouts of the Results tab share; the
+grid only builds panes for the rows in or near the viewport, applying the stored state when
+a pane materialises and releasing panes of rows that scrolled far away.
 Building and showing a pane is the expensive part (docs/performance-notes.md), so 10,000 rows x
 2 models stay as cheap as the few rows on screen; the window talks to the grid by cell id and never needs to know
 whether a pane exists.
 
-Rows have one fixed height, so a row's position is ``row * row_height`` and the canvas can
-be sized without measuring anything. (Qt caps a widget at 16,777,215 px, which at 220 px a
+Rows have one height (S/M/L in the Results toolbar, or drag any row's bottom border), so a
+row's position is ``row * row_height`` and the canvas can be sized without measuring
+anything. Columns share the viewport's width (no sideways scroll with four models at
+1360 px); the scroll bar appears only when the user asks for wider columns
+(:meth:`ResultsGrid.set_column_width`). (Qt caps a widget at 16,777,215 px, which at 220 px a
 row is about 76,000 rows.) The model-name header sits in the scroll area's top viewport
 margin, the way ``QTableView`` places its ``QHeaderView``, so it stays visible while the
 rows scroll and follows the horizontal scroll bar.
 
-Text reaches the grid as the server sent it, and Qt silently drops a lone surrogate (a JSON
-``"\\ud800"`` escape, an undecodable byte): the grid shows such text with each one replaced
-by U+FFFD (:func:`gui.core.cleantext.clean`, the rule the history and the CLI use) and the
-cell says :data:`~gui.core.cleantext.REPLACED_NOTICE` on its footer, as its stored copy does.
-
-Duplicate input rows are kept (both run), so two rows may carry the same label: the grid
-then adds the row number to the label and the pane titles of each repeated row
-("cats (row 3) × sim-1"), whoever built the labels.
+The grid's per-cell methods (``set_status``, ``append_texts``...) write to the store, and
+the grid draws what the store says changed, so a caller may write to either.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
 
-from gui.core.cleantext import REPLACED_NOTICE, clean
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.core.text import cut_text
 from gui.qt.widgets.cell_pane import CellPane, ElidedLabel, markdown_to_plain
+from gui.qt.widgets.cell_store import CellState, CellStore, Change
 
 #: What the grid says before the first run.
 EMPTY_HINT = "Write a prompt, add inputs and press Ctrl+Enter"
 
 _ROW_LABEL_CHARS = 400  # longer inputs are cut (full text in the tooltip)
-
-
-@dataclass(slots=True)
-class _CellState:
-    """Everything a pane shows, kept whether or not the pane exists."""
-
-    phase: Phase = Phase.QUEUED
-    detail: str = ""
-    parts: list[str] = field(default_factory=list)
-    final: bool = False
-    markdown: bool = True
-    error: str = ""
-    metrics: CellMetrics | None = None
-    notice: str = ""
-    plain: str | None = None  # cached rendered text of a final Markdown answer
-
-    def source(self) -> str:
-        """The text received so far (the final answer once final)."""
-        if len(self.parts) > 1:
-            self.parts = ["".join(self.parts)]
-        return self.parts[0] if self.parts else ""
+_MAX_SELECTION = 2
 
 
 @dataclass(slots=True)
@@ -79,9 +56,18 @@ class _LiveRow:
 class ResultsGrid(QScrollArea):
     """Rows = inputs, columns = models; panes are built only for rows near the viewport.
 
+    Args:
+        parent: The parent widget.
+        store: The cells to show (shared with the other layouts); a store of its own
+            when none is given.
+
     Signals:
         cancel_requested(str): Cancel pressed on a pane; carries the cell id.
         retry_requested(str): Retry pressed on a pane; carries the cell id.
+        cell_activated(str): a pane's title or frame double-clicked, or Enter on a pane.
+        selection_changed(list): the Ctrl+clicked panes (at most two, oldest first).
+        diff_requested(str): "Diff with…" in a pane's menu; carries the cell id.
+        row_height_changed(int): the rows' height changed (buttons or a border drag).
 
     Every per-cell method takes a cell id from the last :meth:`set_grid`; ids the grid
     does not know (a late event of a replaced run) are ignored.
@@ -89,11 +75,20 @@ class ResultsGrid(QScrollArea):
 
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    cell_activated = Signal(str)
+    selection_changed = Signal(list)
+    diff_requested = Signal(str)
+    row_height_changed = Signal(int)
 
     #: Default row height in pixels.
     ROW_HEIGHT = 220
-    #: Columns share the viewport width equally but never get narrower than this.
-    MIN_COLUMN_WIDTH = 280
+    #: Lowest row height (a pane's minimum plus the gaps).
+    MIN_ROW_HEIGHT = 120
+    #: Columns share the viewport width equally but never get narrower than this: four
+    #: models and a row-label column fit a 1360 px window's Results tab.
+    MIN_COLUMN_WIDTH = 200
+    #: Pixels above a row's bottom edge where a drag resizes the rows.
+    RESIZE_GRIP = 6
     #: Widest the row-label column gets.
     MAX_LABEL_WIDTH = 160
     #: Pixels of space around each pane.
@@ -106,27 +101,31 @@ class ResultsGrid(QScrollArea):
     #: little never rebuilds the same panes.
     KEEP_ROWS = 2
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, store: CellStore | None = None) -> None:
         super().__init__(parent)
-        self._row_labels: list[str] = []
-        self._col_labels: list[str] = []
-        self._cell_ids: list[list[str]] = []
-        self._titles: list[list[str]] | None = None
-        self._states: dict[str, _CellState] = {}
-        # (phase, detail) of every cell without a state record of its own: set_all_status
-        # gives 20,000 cells their first status without 20,000 records.
-        self._default_status: tuple[Phase, str] = (Phase.QUEUED, "")
-        self._where: dict[str, tuple[int, int]] = {}
+        self._store = store if store is not None else CellStore(self)
         self._live: dict[int, _LiveRow] = {}
         self._panes: dict[str, CellPane] = {}
         self._header_labels: list[ElidedLabel] = []
         self._row_height = self.ROW_HEIGHT
         self._label_width = 0
         self._column_width = self.MIN_COLUMN_WIDTH
+        self._wanted_column_width: int | None = None  # None: fit the viewport's width
+        self._selection: list[str] = []
+        self._drag: tuple[int, int] | None = None  # (global y at press, height at press)
+        self._dormant = False
         self._in_relayout = False
         self._relayout_again = False
-        self._read_only = False
+        self._raw = False
         self._build_ui()
+        store_ = self._store
+        store_.shape_changed.connect(self._on_store_shape_changed)
+        store_.all_status_changed.connect(self._on_store_all_status_changed)
+        store_.texts_appended.connect(self._on_store_texts_appended)
+        store_.cell_changed.connect(self._on_store_cell_changed)
+        store_.read_only_changed.connect(self._on_store_read_only_changed)
+        if not store_.is_empty():
+            self._on_store_shape_changed()
 
     # ----------------------------------------------------------------------------- UI
 
@@ -162,6 +161,11 @@ class ResultsGrid(QScrollArea):
 
     # ------------------------------------------------------------------------- grid shape
 
+    @property
+    def store(self) -> CellStore:
+        """The cells the grid shows."""
+        return self._store
+
     def set_grid(
         self,
         row_labels: list[str],
@@ -180,123 +184,137 @@ class ResultsGrid(QScrollArea):
         Raises:
             ValueError: the shapes do not match.
         """
-        n_cols = len(col_labels)
-        # map() and set() run in C: at 10,000 rows a Python loop per row shows (run start).
-        if len(cell_ids) != len(row_labels) or set(map(len, cell_ids)) - {n_cols}:
-            raise ValueError("cell_ids must have one row per row label and one id per column")
-        if titles is not None and (
-            len(titles) != len(row_labels) or any(len(row) != n_cols for row in titles)
-        ):
-            raise ValueError("titles must have the same shape as cell_ids")
-        self.clear_grid()
-        # Inputs and model names may hold lone surrogates too: shown replaced, not dropped.
-        self._row_labels = _cleaned_all(row_labels)
-        self._col_labels = _cleaned_all(col_labels)
-        self._cell_ids = list(map(list, cell_ids))
-        self._titles = (
-            [[clean(title)[0] for title in row] for row in titles] if titles is not None else None
-        )
-        self._number_repeated_rows()
-        # States are created on first use: 10,000 rows need no 20,000 records up front. The
-        # id -> (row, column) map is built in C (zip over product): a loop in Python here was
-        # a good part of a 20,000-cell run's start (docs/performance-notes.md).
-        self._where = dict(
-            zip(
-                itertools.chain.from_iterable(self._cell_ids),
-                itertools.product(range(len(self._cell_ids)), range(n_cols)),
-                strict=True,
-            )
-        )
-        self._label_width = self._measure_label_width()
-        for text in self._col_labels:
-            label = ElidedLabel(text, self._header_strip)
-            label.setObjectName("columnHeader")
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            font = label.font()
-            font.setBold(True)
-            label.setFont(font)
-            label.show()
-            self._header_labels.append(label)
-        has_grid = bool(self._row_labels and self._col_labels)
-        self._empty_hint.setVisible(not has_grid)
-        self._header.setVisible(has_grid)
-        self.setViewportMargins(0, self._header_height if has_grid else 0, 0, 0)
-        self._relayout()
-
-    def _number_repeated_rows(self) -> None:
-        """Tell repeated rows apart: their label and pane titles get ``(row N)``."""
-        counts = Counter(self._row_labels)
-        if len(counts) == len(self._row_labels):
-            return
-        for r, label in enumerate(self._row_labels):
-            if counts[label] < 2:
-                continue
-            tag = f"(row {r + 1})"
-            self._row_labels[r] = f"{label} {tag}"
-            if self._titles is not None:
-                # The usual title starts with the row label: the number goes right after it.
-                self._titles[r] = [
-                    f"{label} {tag}{title[len(label) :]}"
-                    if title.startswith(label)
-                    else f"{tag} {title}"
-                    for title in self._titles[r]
-                ]
+        self._store.set_shape(row_labels, col_labels, cell_ids, titles)
 
     def row_label(self, row: int) -> str:
         """The label shown left of input row ``row`` (with its number if repeated)."""
-        return self._row_labels[row]
+        return self._store.row_label(row)
 
     def set_read_only(self, read_only: bool) -> None:
         """Show a past run: panes keep Copy but offer no Cancel or Retry."""
-        self._read_only = read_only
+        self._store.set_read_only(read_only)
+
+    def set_raw(self, raw: bool) -> None:
+        """Show every answer's Markdown source as plain text (``True``) or rendered."""
+        self._raw = raw
         for pane in self._panes.values():
-            pane.set_read_only(read_only)
+            pane.set_raw(raw)
+
+    def is_raw(self) -> bool:
+        """Whether answers are shown as raw text (see :meth:`set_raw`)."""
+        return self._raw
 
     def is_read_only(self) -> bool:
         """Whether the grid shows a past run."""
-        return self._read_only
+        return self._store.is_read_only()
 
     def clear_grid(self) -> None:
         """Remove every pane and label and show the empty-state hint."""
-        for row in list(self._live):
-            self._release_row(row)
-        for label in self._header_labels:
-            label.hide()
-            label.deleteLater()
-        self._header_labels = []
-        self._row_labels, self._col_labels, self._cell_ids, self._titles = [], [], [], None
-        self._states, self._where = {}, {}
-        self._default_status = (Phase.QUEUED, "")
-        self._canvas.resize(0, 0)  # also brings both scroll bars back to 0
-        self._empty_hint.show()
-        self._header.hide()
-        self.setViewportMargins(0, 0, 0, 0)
+        self._store.clear()
 
     def row_count(self) -> int:
         """Input rows in the grid."""
-        return len(self._row_labels)
+        return self._store.row_count()
 
     def column_count(self) -> int:
         """Model columns in the grid."""
-        return len(self._col_labels)
+        return self._store.column_count()
 
     def cell_ids(self) -> Iterator[str]:
         """Every cell id, row-major."""
-        for row in self._cell_ids:
-            yield from row
+        return self._store.cell_ids()
 
     def row_height(self) -> int:
         """Height of every row in pixels."""
         return self._row_height
 
     def set_row_height(self, height: int) -> None:
-        """Change the height of every row (at least a pane's minimum plus the gaps)."""
-        self._row_height = max(int(height), 170 + 2 * self.GAP)
+        """Change the height of every row (at least :attr:`MIN_ROW_HEIGHT`)."""
+        height = max(int(height), self.MIN_ROW_HEIGHT)
+        if height == self._row_height:
+            return
+        # Keep the row at the top of the view in place.
+        top_row = self.verticalScrollBar().value() / max(self._row_height, 1)
+        self._row_height = height
         self._relayout()
+        self.verticalScrollBar().setValue(round(top_row * height))
+        self.row_height_changed.emit(height)
 
     def column_width(self) -> int:
         """Current width of each model column in pixels (pane plus gaps)."""
         return self._column_width
+
+    def set_column_width(self, width: int | None) -> None:
+        """Make columns at least ``width`` px wide (the view scrolls sideways when they no
+        longer fit); ``None`` fits them to the viewport again."""
+        self._wanted_column_width = None if width is None else max(int(width), 1)
+        self._relayout()
+
+    def set_dormant(self, dormant: bool) -> None:
+        """Another layout is shown: no panes, so no work per frame, until woken, when the
+        panes in view are built again from the store (which kept everything)."""
+        if dormant == self._dormant:
+            return
+        self._dormant = dormant
+        if dormant:
+            for row in list(self._live):
+                self._release_row(row)
+        else:
+            self._relayout()
+
+    def is_dormant(self) -> bool:
+        """Whether the grid builds no panes (another layout is shown)."""
+        return self._dormant
+
+    def visible_cell_ids(self) -> list[str]:
+        """Cells whose whole pane lies inside the viewport."""
+        area = self.viewport().rect()
+        inside: list[str] = []
+        for cell_id, pane in self._panes.items():
+            if not pane.isVisible():
+                continue
+            top_left = pane.mapTo(self.viewport(), QPoint(0, 0))
+            if area.contains(QRect(top_left, pane.size())):
+                inside.append(cell_id)
+        return inside
+
+    # ------------------------------------------------------------------ selection
+
+    def selection(self) -> list[str]:
+        """The Ctrl+clicked cells, oldest first (at most two)."""
+        return list(self._selection)
+
+    def clear_selection(self) -> None:
+        """Select nothing."""
+        if self._selection:
+            old, self._selection = self._selection, []
+            for cell_id in old:
+                self._show_selected(cell_id)
+            self.selection_changed.emit([])
+
+    def toggle_selected(self, cell_id: str) -> None:
+        """Add ``cell_id`` to the selection (dropping the oldest past two), or remove it."""
+        if cell_id not in self._store:
+            return
+        changed = [cell_id]
+        if cell_id in self._selection:
+            self._selection.remove(cell_id)
+        else:
+            self._selection.append(cell_id)
+            if len(self._selection) > _MAX_SELECTION:
+                changed.append(self._selection.pop(0))
+        for changed_id in changed:
+            self._show_selected(changed_id)
+        self.selection_changed.emit(list(self._selection))
+
+    def _show_selected(self, cell_id: str) -> None:
+        pane = self._panes.get(cell_id)
+        if pane is None:
+            return
+        # The style sheet outlines a pane whose "selected" property is true.
+        pane.setProperty("selected", cell_id in self._selection)
+        pane.style().unpolish(pane)
+        pane.style().polish(pane)
 
     # --------------------------------------------------------------------- panes by id
 
@@ -310,7 +328,7 @@ class ResultsGrid(QScrollArea):
 
     def scroll_to_cell(self, cell_id: str) -> CellPane | None:
         """Scroll until ``cell_id`` is in view and return its (now built) pane."""
-        where = self._where.get(cell_id)
+        where = self._store.where(cell_id)
         if where is None:
             return None
         r, c = where
@@ -324,13 +342,7 @@ class ResultsGrid(QScrollArea):
 
     def set_status(self, cell_id: str, phase: Phase, detail: str = "") -> None:
         """Set the phase of a cell (see :meth:`CellPane.set_status`)."""
-        state = self._state(cell_id)
-        if state is None:
-            return
-        state.phase, state.detail = phase, detail
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.set_status(phase, detail)
+        self._store.set_status(cell_id, phase, detail)
 
     def set_all_status(self, phase: Phase, detail: str = "") -> None:
         """Set the phase of every cell at once, e.g. "waiting for a slot" when a run starts.
@@ -338,134 +350,133 @@ class ResultsGrid(QScrollArea):
         One call instead of one :meth:`set_status` per cell: 20,000 cells cost what the
         visible panes do.
         """
-        self._default_status = (phase, detail)
-        for state in self._states.values():
-            state.phase, state.detail = phase, detail
-        for pane in self._panes.values():
-            pane.set_status(phase, detail)
+        self._store.set_all_status(phase, detail)
 
     def append_texts(self, texts: dict[str, str]) -> None:
         """Append this frame's streamed text for every cell that got some."""
-        for cell_id, text in texts.items():
-            state = self._state(cell_id) if text else None
-            if state is None:
-                continue
-            if state.final:  # mirrors CellPane: text after the end goes back to plain
-                state.final, state.plain = False, None
-            text = self._cleaned(cell_id, state, text)
-            state.parts.append(text)
-            pane = self._panes.get(cell_id)
-            if pane is not None:
-                pane.append_text(text)
+        self._store.append_texts(texts)
 
     def set_final_text(self, cell_id: str, text: str, markdown: bool = True) -> None:
         """Show a cell's complete answer (Markdown rendered once unless ``markdown=False``)."""
-        state = self._state(cell_id)
-        if state is None:
-            return
-        text = self._cleaned(cell_id, state, text)
-        state.parts, state.final, state.markdown, state.plain = [text], True, markdown, None
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.set_final_text(text, markdown)
+        self._store.set_final_text(cell_id, text, markdown)
 
     def set_error(self, cell_id: str, message: str) -> None:
         """Show a one-line error on a cell, keeping its partial text."""
-        state = self._state(cell_id)
-        if state is None:
-            return
-        message = self._cleaned(cell_id, state, message)
-        state.error = message
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.set_error(message)
+        self._store.set_error(cell_id, message)
 
     def set_metrics(self, cell_id: str, metrics: CellMetrics | None) -> None:
         """Show a cell's metrics (``None`` clears them)."""
-        state = self._state(cell_id)
-        if state is None:
-            return
-        state.metrics = metrics
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.set_metrics(metrics)
+        self._store.set_metrics(cell_id, metrics)
 
     def set_notice(self, cell_id: str, notice: str) -> None:
         """Show one line about a cell's text on its footer (``""`` removes it); a past run's
         cells carry the notice stored with them."""
-        state = self._state(cell_id)
-        if state is None:
-            return
-        state.notice = notice
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.set_notice(notice)
+        self._store.set_notice(cell_id, notice)
 
     def cell_notice(self, cell_id: str) -> str:
         """The notice of a cell, or ``""``."""
-        state = self._states.get(cell_id)
-        return state.notice if state is not None else ""
-
-    def _cleaned(self, cell_id: str, state: _CellState, text: str) -> str:
-        """``text`` as a pane can show it; a replacement puts the notice on the cell (it
-        stays until the cell is reset: later clean text does not undo the replacement)."""
-        text, replaced = clean(text)
-        if replaced and state.notice != REPLACED_NOTICE:
-            self.set_notice(cell_id, REPLACED_NOTICE)
-        return text
+        return self._store.notice(cell_id)
 
     def reset_cell(self, cell_id: str) -> None:
         """Back to queued with no text, error or metrics (before a retry)."""
-        if cell_id not in self._where:
-            return
-        self._states[cell_id] = _CellState()  # queued, whatever set_all_status said before
-        pane = self._panes.get(cell_id)
-        if pane is not None:
-            pane.reset()
+        self._store.reset_cell(cell_id)
 
     def cell_text(self, cell_id: str) -> str:
-        """The plain text a cell shows (rendered text of a final Markdown answer)."""
+        """The plain text a cell shows (its Markdown rendered, unless shown raw)."""
         pane = self._panes.get(cell_id)
         if pane is not None:
             return pane.text()
-        state = self._states.get(cell_id)
+        state = self._store.peek(cell_id)
         if state is None:
             return ""
-        if state.final and state.markdown:
-            if state.plain is None:
-                state.plain = markdown_to_plain(state.source())
-            return state.plain
-        return state.source()
+        if self._raw or not state.markdown:
+            return state.source()
+        return markdown_to_plain(state.source())
 
     def cell_source_text(self, cell_id: str) -> str:
         """The text exactly as received (the Markdown source once final)."""
-        state = self._states.get(cell_id)
-        return state.source() if state is not None else ""
+        return self._store.source_text(cell_id)
 
     def cell_status(self, cell_id: str) -> str:
         """The phase of a cell, or ``""`` for an unknown id."""
-        if cell_id not in self._where:
-            return ""
-        state = self._states.get(cell_id)
-        return state.phase if state is not None else self._default_status[0]
+        status = self._store.status(cell_id)
+        return status[0] if status is not None else ""
 
     def cell_error(self, cell_id: str) -> str:
         """The error of a cell, or ``""``."""
-        state = self._states.get(cell_id)
-        return state.error if state is not None else ""
+        return self._store.error(cell_id)
+
+    # ------------------------------------------------------------------ store changes
+
+    def _on_store_shape_changed(self) -> None:
+        for row in list(self._live):
+            self._release_row(row)
+        if self._selection:
+            self._selection = []
+            self.selection_changed.emit([])
+        for label in self._header_labels:
+            label.hide()
+            label.deleteLater()
+        self._header_labels = []
+        store = self._store
+        self._label_width = self._measure_label_width()
+        for text in store.column_labels():
+            label = ElidedLabel(text, self._header_strip)
+            label.setObjectName("columnHeader")
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            font = label.font()
+            font.setBold(True)
+            label.setFont(font)
+            label.show()
+            self._header_labels.append(label)
+        has_grid = not store.is_empty()
+        self._canvas.resize(0, 0)  # also brings both scroll bars back to 0
+        self._empty_hint.setVisible(not has_grid)
+        self._header.setVisible(has_grid)
+        self.setViewportMargins(0, self._header_height if has_grid else 0, 0, 0)
+        self._relayout()
+
+    def _on_store_all_status_changed(self) -> None:
+        phase, detail = self._store.default_status()
+        for pane in self._panes.values():
+            pane.set_status(phase, detail)
+
+    def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
+        panes = self._panes
+        for cell_id, text in texts.items():
+            pane = panes.get(cell_id)
+            if pane is not None:
+                pane.append_text(text)
+
+    def _on_store_cell_changed(self, cell_id: str, change: int) -> None:
+        pane = self._panes.get(cell_id)
+        if pane is None:
+            return
+        state = self._store.peek(cell_id)
+        if state is None:
+            return
+        if change & Change.RESET:
+            pane.reset()
+            return
+        if change & Change.STATUS:
+            pane.set_status(state.phase, state.detail)
+        if change & Change.TEXT:
+            pane.set_final_text(state.source(), state.markdown)
+        if change & Change.ERROR:
+            pane.set_error(state.error)
+        if change & Change.METRICS:
+            pane.set_metrics(state.metrics)
+        if change & Change.NOTICE:
+            pane.set_notice(state.notice)
+
+    def _on_store_read_only_changed(self, read_only: bool) -> None:
+        for pane in self._panes.values():
+            pane.set_read_only(read_only)
 
     # ---------------------------------------------------------------- layout and laziness
 
-    def _state(self, cell_id: str) -> _CellState | None:
-        """The state record of a known cell, created on first use; ``None`` if unknown."""
-        state = self._states.get(cell_id)
-        if state is None and cell_id in self._where:
-            phase, detail = self._default_status
-            state = self._states[cell_id] = _CellState(phase, detail)
-        return state
-
     def _measure_label_width(self) -> int:
-        labels = [label for label in self._row_labels[:1000] if label]
+        labels = [label for label in self._store.row_labels()[:1000] if label]
         if not labels:
             return 0
         metrics = self.fontMetrics()
@@ -494,11 +505,13 @@ class ResultsGrid(QScrollArea):
     def _relayout_once(self) -> None:
         viewport = self.viewport()
         self._empty_hint.setGeometry(viewport.rect().adjusted(24, 24, -24, -24))
-        n_rows, n_cols = len(self._row_labels), len(self._col_labels)
+        n_rows, n_cols = self._store.row_count(), self._store.column_count()
         if not (n_rows and n_cols):
             return
         available = viewport.width() - self._label_width
         self._column_width = max(self.MIN_COLUMN_WIDTH, available // n_cols)
+        if self._wanted_column_width is not None:
+            self._column_width = max(self._column_width, self._wanted_column_width)
         width = self._label_width + n_cols * self._column_width
         self._canvas.resize(width, n_rows * self._row_height)
         self._place_header()
@@ -531,15 +544,16 @@ class ResultsGrid(QScrollArea):
         top = self.verticalScrollBar().value()
         first = top // self._row_height
         last = (top + max(self.viewport().height(), 1) - 1) // self._row_height
-        return range(first, min(last, len(self._row_labels) - 1) + 1)
+        return range(first, min(last, self._store.row_count() - 1) + 1)
 
     def _sync_rows(self) -> None:
         """Build the rows in or near the viewport; release those far from it."""
-        if not (self._row_labels and self._col_labels):
+        n_rows = self._store.row_count()
+        if self._store.is_empty() or self._dormant:
             return
         visible = self._visible_rows()
         first = max(0, visible.start - self.OVERSCAN_ROWS)
-        last = min(len(self._row_labels) - 1, visible.stop - 1 + self.OVERSCAN_ROWS)
+        last = min(n_rows - 1, visible.stop - 1 + self.OVERSCAN_ROWS)
         keep_first, keep_last = first - self.KEEP_ROWS, last + self.KEEP_ROWS
         for row in [r for r in self._live if not keep_first <= r <= keep_last]:
             self._release_row(row)
@@ -548,9 +562,13 @@ class ResultsGrid(QScrollArea):
                 self._materialise_row(row)
 
     def _materialise_row(self, row: int) -> None:
+        store = self._store
         widget = QWidget(self._canvas)
         widget.setObjectName("resultsRow")
-        text = self._row_labels[row]
+        # The strip under the panes is the row's resize grip (see eventFilter).
+        widget.setMouseTracking(True)
+        widget.installEventFilter(self)
+        text = store.row_label(row)
         label = QLabel(widget)
         label.setObjectName("rowLabel")
         label.setTextFormat(Qt.TextFormat.PlainText)
@@ -560,21 +578,28 @@ class ResultsGrid(QScrollArea):
         label.setToolTip(text)
         label.setVisible(self._label_width > 0)
         panes: list[CellPane] = []
-        for c, cell_id in enumerate(self._cell_ids[row]):
-            pane = CellPane(cell_id, self._title(row, c), widget)
-            if self._read_only:
+        read_only = store.is_read_only()
+        for c, cell_id in enumerate(store.row_cell_ids(row)):
+            pane = CellPane(cell_id, store.title(row, c), widget)
+            if read_only:
                 pane.set_read_only(True)
+            if self._raw:
+                pane.set_raw(True)
             pane.cancel_requested.connect(self.cancel_requested)
             pane.retry_requested.connect(self.retry_requested)
+            pane.diff_requested.connect(self.diff_requested)
+            pane.installEventFilter(self)  # double-click, Enter and Ctrl+click on the pane
+            if cell_id in self._selection:
+                pane.setProperty("selected", True)
             self._panes[cell_id] = pane
             panes.append(pane)
         live = _LiveRow(widget, label, panes)
         self._live[row] = live
         self._place_row(row, live)
         # State after geometry, so text is laid out once at the final width.
-        default = self._default_status
+        default = store.default_status()
         for pane in panes:
-            state = self._states.get(pane.cell_id)
+            state = store.peek(pane.cell_id)
             if state is not None:
                 _apply_state(pane, state)
             elif default != (Phase.QUEUED, ""):  # else untouched: a new pane is already "queued"
@@ -588,19 +613,67 @@ class ResultsGrid(QScrollArea):
         live.widget.hide()
         live.widget.deleteLater()
 
-    def _title(self, row: int, col: int) -> str:
-        if self._titles is not None:
-            return self._titles[row][col]
-        row_label = " ".join(self._row_labels[row].split()) or f"row {row + 1}"
-        return f"{row_label} × {self._col_labels[col]}"
-
     # ------------------------------------------------------------------- events and slots
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
         # The viewport resizes when a scroll bar appears or the window resizes.
-        if watched is self.viewport() and event.type() == QEvent.Type.Resize:
+        if watched is self.viewport() and kind == QEvent.Type.Resize:
             self._relayout()
+        elif isinstance(watched, CellPane) and self._pane_event(watched, event):
+            return True
+        elif (
+            isinstance(watched, QWidget)
+            and watched.objectName() == "resultsRow"
+            and isinstance(event, QMouseEvent)
+            and self._row_event(watched, event)
+        ):
+            return True
         return super().eventFilter(watched, event)
+
+    def _pane_event(self, pane: CellPane, event: QEvent) -> bool:
+        """Clicks and keys a pane's own widgets left unhandled (its title, chip, frame)."""
+        kind = event.type()
+        if kind == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent):
+            if (
+                event.button() == Qt.MouseButton.LeftButton
+                and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            ):
+                self.toggle_selected(pane.cell_id)
+                return True
+        elif kind == QEvent.Type.MouseButtonDblClick and isinstance(event, QMouseEvent):
+            if event.button() == Qt.MouseButton.LeftButton and not (
+                event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            ):
+                self.cell_activated.emit(pane.cell_id)
+                return True
+        elif kind == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.cell_activated.emit(pane.cell_id)
+                return True
+        return False
+
+    def _row_event(self, row: QWidget, event: QMouseEvent) -> bool:
+        """Dragging the strip under a row's panes resizes every row."""
+        kind = event.type()
+        y = event.position().y()
+        on_grip = y >= row.height() - self.RESIZE_GRIP
+        if kind == QEvent.Type.MouseButtonPress and on_grip:
+            self._drag = (round(event.globalPosition().y()), self._row_height)
+            return True
+        if kind == QEvent.Type.MouseMove:
+            if self._drag is not None:
+                start, height = self._drag
+                self.set_row_height(height + round(event.globalPosition().y()) - start)
+                return True
+            if on_grip:
+                row.setCursor(Qt.CursorShape.SplitVCursor)
+            else:
+                row.unsetCursor()
+        elif kind == QEvent.Type.MouseButtonRelease and self._drag is not None:
+            self._drag = None
+            return True
+        return False
 
     def _on_vertical_scrollbar_value_changed(self, _value: int) -> None:
         self._sync_rows()
@@ -609,19 +682,12 @@ class ResultsGrid(QScrollArea):
         self._header_strip.move(-value, 0)
 
 
-def _cleaned_all(texts: list[str]) -> list[str]:
-    """``texts`` as panes can show them; all-ASCII lists (the usual case) checked in C."""
-    if all(map(str.isascii, texts)):
-        return list(texts)
-    return [clean(text)[0] for text in texts]
-
-
-def _apply_state(pane: CellPane, state: _CellState) -> None:
+def _apply_state(pane: CellPane, state: CellState) -> None:
     """Bring a freshly built pane up to ``state``."""
     pane.set_status(state.phase, state.detail)
     if state.final:
         pane.set_final_text(state.source(), state.markdown)
-    elif state.parts:
+    elif state.length:
         pane.append_text(state.source())
     if state.error:
         pane.set_error(state.error)

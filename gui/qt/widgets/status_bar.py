@@ -10,7 +10,7 @@ through the base class and are painted the usual way, for as long as the hover l
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QStatusBar, QWidget
 
 from gui.qt.widgets.cell_pane import ElidedLabel
@@ -23,7 +23,9 @@ class StatusBar(QStatusBar):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._message = ElidedLabel("", self)
+        # A sentence reads from its start: cut at the end (titles and figures cut in the
+        # middle).
+        self._message = ElidedLabel("", self, mode=Qt.TextElideMode.ElideRight)
         self._message.setObjectName("statusMessage")
         self.addWidget(self._message, 1)
         self._timer = QTimer(self)

@@ -1,0 +1,189 @@
+"""Two answers side by side with the words that differ coloured, and how alike they are.
+
+The view takes texts and titles, nothing of a run: the Results tab gives it two cells'
+answers. The word diff (:func:`gui.core.textdiff.word_diff`) runs on a worker thread (two
+1 MB answers take a good part of a second), the newest pair wins, and the two sides scroll
+together, proportionally, unless the user turns that off.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QTextOption
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.core.textdiff import WordDiff, word_diff
+from gui.qt.widgets.latest_job import LatestJob
+from gui.qt.widgets.text_marks import change_colors, selections
+
+__all__ = ["DiffView"]
+
+
+def _diff_pair(pair: tuple[str, str]) -> WordDiff:
+    return word_diff(*pair)
+
+
+class DiffView(QWidget):
+    """Answer A (deletions marked) beside answer B (insertions marked).
+
+    Signals:
+        diff_shown(similarity): a diff was computed and coloured; ``similarity`` is 0-100.
+    """
+
+    diff_shown = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._diff: WordDiff | None = None
+        self._syncing = False
+        self._job = LatestJob(_diff_pair, parent=self)
+        self._job.finished.connect(self._on_job_finished)
+        self._job.failed.connect(self._on_job_failed)
+        self._build_ui()
+
+    def _build_ui(self) -> None:
+        self.setObjectName("diffView")
+        header = QHBoxLayout()
+        self._similarity = QLabel("Similarity: computing…")
+        self._similarity.setObjectName("diffSimilarity")
+        self._similarity.setToolTip(
+            "Twice the words both answers share, over the words of both (punctuation counts, "
+            "whitespace does not)"
+        )
+        self._sync = QCheckBox("Scroll together")
+        self._sync.setChecked(True)
+        self._sync.setToolTip("Scrolling one side scrolls the other to the same proportion")
+        header.addWidget(self._similarity)
+        header.addStretch(1)
+        header.addWidget(self._sync)
+        self._titles: list[QLabel] = []
+        self._sides: list[QPlainTextEdit] = []
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        for name in ("diffSideA", "diffSideB"):
+            column = QWidget()
+            box = QVBoxLayout(column)
+            box.setContentsMargins(0, 0, 0, 0)
+            title = QLabel()
+            title.setTextFormat(Qt.TextFormat.PlainText)
+            side = QPlainTextEdit()
+            side.setObjectName(name)
+            side.setReadOnly(True)
+            side.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+            box.addWidget(title)
+            box.addWidget(side, 1)
+            splitter.addWidget(column)
+            self._titles.append(title)
+            self._sides.append(side)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(splitter, 1)
+        for side, other in ((self._sides[0], self._sides[1]), (self._sides[1], self._sides[0])):
+            side.verticalScrollBar().valueChanged.connect(
+                lambda _value, s=side, o=other: self._on_side_scrolled(s, o)
+            )
+
+    # ------------------------------------------------------------------ public API
+
+    def set_texts(self, a: str, b: str, title_a: str = "", title_b: str = "") -> None:
+        """Show ``a`` against ``b``; the diff is computed off the GUI thread, then coloured."""
+        self._titles[0].setText(title_a)
+        self._titles[1].setText(title_b)
+        self._titles[0].setToolTip(title_a)
+        self._titles[1].setToolTip(title_b)
+        self._similarity.setText("Similarity: computing…")
+        # A text view keeps one kind of line break: ranges must count the same characters.
+        self._job.submit(tuple(t.replace("\r\n", "\n").replace("\r", "\n") for t in (a, b)))
+
+    def set_diff(self, diff: WordDiff, title_a: str = "", title_b: str = "") -> None:
+        """Show a diff already computed (by the caller, off the GUI thread)."""
+        self._titles[0].setText(title_a)
+        self._titles[1].setText(title_b)
+        self._show(diff)
+
+    def diff(self) -> WordDiff | None:
+        """The diff on screen, or ``None`` before the first one."""
+        return self._diff
+
+    def similarity_text(self) -> str:
+        """The header's similarity line."""
+        return self._similarity.text()
+
+    def side(self, index: int) -> QPlainTextEdit:
+        """The text view of side A (0) or B (1)."""
+        return self._sides[index]
+
+    def marked(self, index: int) -> list[str]:
+        """The coloured stretches of side A (0, deletions) or B (1, insertions), in order."""
+        return [sel.cursor.selectedText() for sel in self._sides[index].extraSelections()]
+
+    @property
+    def scroll_together(self) -> bool:
+        """Whether scrolling one side scrolls the other."""
+        return self._sync.isChecked()
+
+    def set_scroll_together(self, on: bool) -> None:
+        """Turn synchronized scrolling on or off."""
+        self._sync.setChecked(on)
+
+    # ------------------------------------------------------------------ internals
+
+    def _show(self, diff: WordDiff) -> None:
+        self._diff = diff
+        self._sides[0].setPlainText(diff.a)
+        self._sides[1].setPlainText(diff.b)
+        self._similarity.setText(f"Similarity: {diff.similarity:.0f} %")
+        self._colour()
+        self.diff_shown.emit(diff.similarity)
+
+    def _colour(self) -> None:
+        diff = self._diff
+        if diff is None:
+            return
+        colors = change_colors(self.palette())
+        deleted = [
+            (*diff.a_marked(op), colors["delete"])
+            for op in diff.ops
+            if op.tag in ("delete", "replace")
+        ]
+        inserted = [
+            (*diff.b_marked(op), colors["insert"])
+            for op in diff.ops
+            if op.tag in ("insert", "replace")
+        ]
+        self._sides[0].setExtraSelections(selections(self._sides[0], deleted, diff.a))
+        self._sides[1].setExtraSelections(selections(self._sides[1], inserted, diff.b))
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Re-colour the marks for a new palette (a theme switch)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._colour()
+
+    def _on_job_finished(self, _pair: object, diff: object, superseded: bool) -> None:
+        if not superseded and isinstance(diff, WordDiff):
+            self._show(diff)
+
+    def _on_job_failed(self, _pair: object, message: str) -> None:
+        self._similarity.setText(f"Similarity: could not compare the answers ({message})")
+
+    def _on_side_scrolled(self, source: QPlainTextEdit, other: QPlainTextEdit) -> None:
+        if self._syncing or not self._sync.isChecked():
+            return
+        bar, target = source.verticalScrollBar(), other.verticalScrollBar()
+        span = bar.maximum() - bar.minimum()
+        fraction = (bar.value() - bar.minimum()) / span if span else 0.0
+        self._syncing = True  # the other side's valueChanged must not scroll this one back
+        try:
+            target.setValue(
+                target.minimum() + round(fraction * (target.maximum() - target.minimum()))
+            )
+        finally:
+            self._syncing = False

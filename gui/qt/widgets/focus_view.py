@@ -1,0 +1,569 @@
+"""The Focus layout: one cell of the shown run, full size, still streaming.
+
+It shows everything known about one cell: title, status, the answer as it arrives, the
+exact messages that were sent for it, every metric, the error and the notice. It reads the
+cell from the :class:`~gui.qt.widgets.cell_store.CellStore` and follows the store's signals,
+so a cell keeps streaming while it is in focus. The messages come from a callable the owner
+passes (``messages_of(cell_id)``): the widget knows no run, spec or provider.
+
+Keyboard: Left/Right move along the row (the same input, another column), Up/Down and
+PageUp/PageDown along the column (the same column, another input), Esc goes back.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.core.metrics import CellMetrics
+from gui.qt.resources import status_colors
+from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel, format_seconds
+from gui.qt.widgets.cell_parts import AnswerView, StatusChip, is_plain_escape, show_state
+from gui.qt.widgets.cell_store import CellStore, Change
+
+__all__ = ["METRIC_NAMES", "FocusView", "MessagesOf", "metric_rows"]
+
+#: Gives the ``(role, text)`` messages sent for a cell id (``[]`` when unknown).
+MessagesOf = Callable[[str], list[tuple[str, str]]]
+
+#: The metrics the Focus view lists, in order (labels of :func:`metric_rows`).
+METRIC_NAMES = (
+    "Queued",
+    "Waited for a slot",
+    "Request sent",
+    "First token",
+    "Ended",
+    "Time to first token",
+    "Last attempt took",
+    "Queued to end",
+    "Output tokens",
+    "Tokens per second",
+    "Attempts",
+    "Retries",
+    "Finish reason",
+    "Note",
+)
+
+_UNKNOWN = "—"
+
+
+def _at(seconds: float | None) -> str:
+    # A moment of the run: "+0.38 s" from its start (the box's title says so).
+    return _UNKNOWN if seconds is None else f"+{format_seconds(seconds)}"
+
+
+def _span(seconds: float | None) -> str:
+    return _UNKNOWN if seconds is None else format_seconds(seconds)
+
+
+def metric_rows(metrics: CellMetrics | None) -> list[tuple[str, str]]:
+    """Every field of ``metrics`` as ``(label, value)`` lines, in :data:`METRIC_NAMES` order;
+    a value not known (yet) reads "—"."""
+    if metrics is None:
+        return [(name, _UNKNOWN) for name in METRIC_NAMES]
+    m = metrics
+    tokens = f"{m.output_tokens} (estimated)" if m.tokens_estimated else str(m.output_tokens)
+    tps = _UNKNOWN if m.tokens_per_second is None else f"{m.tokens_per_second:.1f}"
+    # A cell cancelled in the queue made no request: zero attempts, not one.
+    attempts = 0 if m.started_at is None else m.retries + 1
+    finish = m.finish_reason or _UNKNOWN
+    if m.finish_mark:
+        finish = f"{finish} ({m.finish_mark})"
+    values = (
+        _at(m.queued_at),
+        _span(m.waited),
+        _at(m.started_at),
+        _at(m.first_token_at),
+        _at(m.ended_at),
+        _span(m.ttft),
+        _span(m.latency),
+        _span(m.total),
+        tokens,
+        tps,
+        str(attempts),
+        str(m.retries),
+        finish,
+        m.note or _UNKNOWN,
+    )
+    return list(zip(METRIC_NAMES, values, strict=True))
+
+
+def messages_html(messages: list[tuple[str, str]]) -> str:
+    """The messages as HTML: each role as a small heading over its exact text."""
+    if not messages:
+        return "<p><i>The messages of this cell are not known.</i></p>"
+    parts = []
+    for role, text in messages:
+        parts.append(
+            f"<p style='margin-bottom:2px'><b>{html.escape(role)}</b></p>"
+            f"<p style='white-space:pre-wrap; margin-top:0'>{html.escape(text)}</p>"
+        )
+    return "".join(parts)
+
+
+class FocusView(QWidget):
+    """One cell full size: answer, prompt messages, metrics; Previous/Next along row and column.
+
+    Signals:
+        back_requested(): Esc or Back: return to the previous layout.
+        row_compare_requested(int): "Compare row" for the shown cell's input row.
+        cell_shown(str): another cell is shown (by :meth:`show_cell` or the keyboard).
+        cancel_requested(str): Cancel pressed for the shown cell.
+        retry_requested(str): Retry pressed for the shown cell.
+    """
+
+    back_requested = Signal()
+    row_compare_requested = Signal(int)
+    cell_shown = Signal(str)
+    cancel_requested = Signal(str)
+    retry_requested = Signal(str)
+
+    def __init__(
+        self,
+        store: CellStore,
+        messages_of: MessagesOf | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._messages_of: MessagesOf = messages_of or (lambda _cell_id: [])
+        self._cell_id: str | None = None
+        self._messages: list[tuple[str, str]] = []
+        self._stale = False  # store changes arrived while hidden: reload when shown
+        self._build_ui()
+        store.shape_changed.connect(self._on_store_shape_changed)
+        store.all_status_changed.connect(self._on_store_all_status_changed)
+        store.texts_appended.connect(self._on_store_texts_appended)
+        store.cell_changed.connect(self._on_store_cell_changed)
+        store.read_only_changed.connect(self._on_store_read_only_changed)
+        self._show_nothing()
+
+    # ----------------------------------------------------------------------------- UI
+
+    def _build_ui(self) -> None:
+        self.setObjectName("focusView")
+        self._title = ElidedLabel("", self)
+        self._title.setObjectName("focusTitle")
+        font = self._title.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self._title.setFont(font)
+        self._chip = StatusChip(self)
+        self._position = QLabel(self)
+        self._position.setObjectName("focusPosition")
+
+        self._prev_col = self._button(
+            "◀ Model", "Previous cell along the row: the previous model (Left)"
+        )
+        self._next_col = self._button("Model ▶", "Next cell along the row: the next model (Right)")
+        self._prev_row = self._button(
+            "▲ Input", "Previous cell along the column: the previous input (Up, PageUp)"
+        )
+        self._next_row = self._button(
+            "Input ▼", "Next cell along the column: the next input (Down, PageDown)"
+        )
+        self._compare = self._button("Compare row", "All answers of this input side by side")
+        self._back = self._button("Back", "Back to the previous layout (Esc)")
+        self._cancel = self._button("Cancel", "Cancel this cell (its partial text is kept)")
+        self._retry = self._button("Retry", "Run this cell again")
+        self._copy = self._button("Copy", "Copy the answer (Markdown source)")
+        self._raw = self._button("Raw", "Show the answer's Markdown source instead of rendering it")
+        self._raw.setCheckable(True)
+        self._raw.toggled.connect(self._on_raw_toggled)
+        self._cancel.clicked.connect(self._on_cancel_clicked)
+        self._retry.clicked.connect(self._on_retry_clicked)
+        self._copy.clicked.connect(self._on_copy_clicked)
+        self._prev_col.clicked.connect(self._on_prev_col_clicked)
+        self._next_col.clicked.connect(self._on_next_col_clicked)
+        self._prev_row.clicked.connect(self._on_prev_row_clicked)
+        self._next_row.clicked.connect(self._on_next_row_clicked)
+        self._compare.clicked.connect(self._on_compare_clicked)
+        self._back.clicked.connect(self.back_requested)
+
+        header = QHBoxLayout()
+        header.setSpacing(6)
+        header.addWidget(self._title, 1)
+        header.addWidget(self._chip)
+        header.addWidget(self._position)
+        header.addWidget(self._cancel)
+        header.addWidget(self._retry)
+        header.addWidget(self._copy)
+        header.addWidget(self._raw)
+        nav = QHBoxLayout()
+        nav.setSpacing(2)
+        for button in (self._prev_col, self._next_col, self._prev_row, self._next_row):
+            nav.addWidget(button)
+        nav.addStretch(1)
+        nav.addWidget(self._compare)
+        nav.addWidget(self._back)
+
+        self._answer = AnswerView(self)
+        self._answer.setObjectName("focusAnswer")
+        self._error = QLabel(self)
+        self._error.setObjectName("focusError")
+        self._error.setWordWrap(True)
+        self._error.setTextFormat(Qt.TextFormat.PlainText)
+        self._error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._notice = QLabel(self)
+        self._notice.setObjectName("focusNotice")
+        self._notice.setWordWrap(True)
+        self._notice.setTextFormat(Qt.TextFormat.PlainText)
+        answer_box = QFrame(self)
+        answer_box.setFrameShape(QFrame.Shape.StyledPanel)
+        answer_layout = QVBoxLayout(answer_box)
+        answer_layout.setContentsMargins(2, 2, 2, 2)
+        answer_layout.addWidget(self._answer, 1)
+        answer_layout.addWidget(self._error)
+        answer_layout.addWidget(self._notice)
+
+        self._prompt = QTextBrowser(self)
+        self._prompt.setObjectName("focusMessages")
+        self._prompt.setOpenLinks(False)
+        prompt_box = QGroupBox("Messages sent", self)
+        QVBoxLayout(prompt_box).addWidget(self._prompt)
+
+        metrics_box = QGroupBox("Metrics (+ seconds from the run's start)", self)
+        form_host = QWidget(metrics_box)
+        # Two label/value columns: moments and spans on the left, counts and the end on the
+        # right, so every metric is in view without scrolling at a usual window height.
+        form = QGridLayout(form_host)
+        form.setHorizontalSpacing(8)
+        form.setVerticalSpacing(3)
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
+        self._metric_labels: dict[str, QLabel] = {}
+        half = (len(METRIC_NAMES) + 1) // 2
+        for i, name in enumerate(METRIC_NAMES):
+            row, col = i % half, 2 * (i // half)
+            label = QLabel(f"{name}:", form_host)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+            value = QLabel(_UNKNOWN, form_host)
+            value.setWordWrap(True)
+            value.setTextFormat(Qt.TextFormat.PlainText)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            form.addWidget(label, row, col)
+            form.addWidget(value, row, col + 1)
+            self._metric_labels[name] = value
+        form.setRowStretch(half, 1)
+        scroll = QScrollArea(metrics_box)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(form_host)
+        QVBoxLayout(metrics_box).addWidget(scroll)
+
+        side = QSplitter(Qt.Orientation.Vertical, self)
+        side.addWidget(prompt_box)
+        side.addWidget(metrics_box)
+        side.setSizes([200, 300])
+        self._splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self._splitter.addWidget(answer_box)
+        self._splitter.addWidget(side)
+        self._splitter.setStretchFactor(0, 1)
+        self._splitter.setStretchFactor(1, 1)
+        self._splitter.setSizes([560, 440])
+        # The Results area shares the window with the editors: a small window must still fit
+        # (the parts are clipped, the header and buttons stay whole).
+        self._splitter.setMinimumSize(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(4)
+        layout.addLayout(header)
+        layout.addLayout(nav)
+        layout.addWidget(self._splitter, 1)
+
+        # Shortcuts rather than keyPressEvent: they work whichever child has the focus (a
+        # read-only text view does not claim the arrow keys for itself).
+        keys = (
+            (Qt.Key.Key_Left, self._on_prev_col_clicked),
+            (Qt.Key.Key_Right, self._on_next_col_clicked),
+            (Qt.Key.Key_Up, self._on_prev_row_clicked),
+            (Qt.Key.Key_PageUp, self._on_prev_row_clicked),
+            (Qt.Key.Key_Down, self._on_next_row_clicked),
+            (Qt.Key.Key_PageDown, self._on_next_row_clicked),
+        )
+        for key, slot in keys:
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        _, fg = status_colors("failed")
+        self._error.setStyleSheet(f"QLabel#focusError {{ color: {fg.name()}; }}")
+
+    def _button(self, text: str, tip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        # Tab focus only: a clicked button keeps no focus, so arrows stay navigation keys.
+        button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        return button
+
+    # ------------------------------------------------------------------------- public API
+
+    def set_messages_of(self, messages_of: MessagesOf) -> None:
+        """Where the sent messages of a cell come from (the shown run's spec)."""
+        self._messages_of = messages_of
+        if self._cell_id is not None:
+            self._load()
+
+    def show_cell(self, cell_id: str) -> bool:
+        """Show ``cell_id``; ``False`` (nothing changes) if the store does not know it."""
+        if cell_id not in self._store:
+            return False
+        changed = cell_id != self._cell_id
+        self._cell_id = cell_id
+        self._answer.clear()
+        self._load()
+        if changed:
+            self.cell_shown.emit(cell_id)
+        return True
+
+    def cell_id(self) -> str | None:
+        """The cell shown, or ``None``."""
+        return self._cell_id
+
+    def answer_view(self) -> AnswerView:
+        """The answer area (for its text and scroll bar)."""
+        return self._answer
+
+    def title(self) -> str:
+        """The full title shown."""
+        return self._title.full_text()
+
+    def status_text(self) -> str:
+        """What the status chip says."""
+        return self._chip.text()
+
+    def messages(self) -> list[tuple[str, str]]:
+        """The ``(role, text)`` messages shown as sent."""
+        return list(self._messages)
+
+    def metric_values(self) -> dict[str, str]:
+        """Every metric line shown, by label."""
+        return {name: label.text() for name, label in self._metric_labels.items()}
+
+    def error_text(self) -> str:
+        """The error shown, or ``""``."""
+        return self._error.text()
+
+    def notice_text(self) -> str:
+        """The notice shown, or ``""``."""
+        return self._notice.text()
+
+    def step(self, d_row: int, d_col: int) -> bool:
+        """Show the neighbour ``d_row`` inputs down and ``d_col`` columns right; ``False``
+        at an edge (the same cell stays)."""
+        where = self._store.where(self._cell_id) if self._cell_id is not None else None
+        if where is None:
+            return False
+        row, col = where[0] + d_row, where[1] + d_col
+        if not (0 <= row < self._store.row_count() and 0 <= col < self._store.column_count()):
+            return False
+        return self.show_cell(self._store.cell_id(row, col))
+
+    def visible_cell_count(self) -> int:
+        """Cells shown whole (the benchmarks' ``visible_cells``): the one in focus."""
+        return 1 if self._cell_id is not None else 0
+
+    # --------------------------------------------------------------------------- internals
+
+    def _show_nothing(self) -> None:
+        self._cell_id = None
+        self._messages = []
+        self._answer.clear()
+        self._title.set_full_text("No cell in focus")
+        self._chip.hide()
+        for button in (self._cancel, self._retry, self._copy):
+            button.hide()
+        self._position.setText("")
+        self._prompt.setHtml("")
+        self._show_metrics(None)
+        self._show_error("")
+        self._show_notice("")
+        for button in (self._prev_col, self._next_col, self._prev_row, self._next_row):
+            button.setEnabled(False)
+        self._compare.setEnabled(False)
+
+    def _load(self) -> None:
+        """Show every field of the current cell from the store."""
+        cell_id = self._cell_id
+        where = self._store.where(cell_id) if cell_id is not None else None
+        if cell_id is None or where is None:
+            self._show_nothing()
+            return
+        self._stale = False
+        store = self._store
+        row, col = where
+        n_rows, n_cols = store.row_count(), store.column_count()
+        self._title.set_full_text(store.title(row, col))
+        self._position.setText(f"input {row + 1}/{n_rows} · column {col + 1}/{n_cols}")
+        self._prev_col.setEnabled(col > 0)
+        self._next_col.setEnabled(col < n_cols - 1)
+        self._prev_row.setEnabled(row > 0)
+        self._next_row.setEnabled(row < n_rows - 1)
+        self._compare.setEnabled(n_cols > 1)
+        self._chip.show()
+        state = store.peek(cell_id)
+        show_state(self._answer, state)
+        status = store.status(cell_id)
+        if status is not None:
+            self._show_status(*status)
+        self._show_error(state.error if state is not None else "")
+        self._show_notice(state.notice if state is not None else "")
+        self._show_metrics(state.metrics if state is not None else None)
+        self._messages = self._messages_of(cell_id)
+        self._prompt.setHtml(messages_html(self._messages))
+
+    def _show_status(self, phase: str, detail: str) -> None:
+        """The chip, and the buttons that apply: Cancel while the cell runs, Retry once it
+        ended (neither for a past run), Copy once there is text."""
+        self._chip.set_status(phase, detail)
+        ended = phase in TERMINAL_PHASES
+        live = not self._store.is_read_only()
+        self._cancel.setVisible(live and not ended)
+        self._retry.setVisible(live and ended)
+        self._copy.setVisible(bool(self._answer.source()))
+
+    def _show_metrics(self, metrics: CellMetrics | None) -> None:
+        for name, value in metric_rows(metrics):
+            self._metric_labels[name].setText(value)
+
+    def _show_error(self, message: str) -> None:
+        self._error.setText(message)
+        self._error.setVisible(bool(message))
+
+    def _show_notice(self, notice: str) -> None:
+        self._notice.setText(notice)
+        self._notice.setVisible(bool(notice))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._load()
+
+    def event(self, event: QEvent) -> bool:
+        # Esc here means "back", not the window's Esc (Cancel all): claimed before shortcuts.
+        if event.type() == QEvent.Type.ShortcutOverride and is_plain_escape(event):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if is_plain_escape(event):
+            self.back_requested.emit()
+            return
+        super().keyPressEvent(event)
+
+    # ------------------------------------------------------------------ store changes
+
+    def _on_store_shape_changed(self) -> None:
+        # Another run (or "Run again"): the same position stays in focus when it exists.
+        if self._cell_id is not None and self._cell_id in self._store:
+            self._answer.clear()
+            self._load()
+        else:
+            self._show_nothing()
+
+    def _on_store_all_status_changed(self) -> None:
+        if self._cell_id is not None:
+            status = self._store.status(self._cell_id)
+            if status is not None:
+                self._show_status(*status)
+
+    def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
+        cell_id = self._cell_id
+        if cell_id is None or cell_id not in texts:
+            return
+        if not self.isVisible():
+            self._stale = True  # caught up from the store when shown again
+            return
+        if self._stale:
+            self._load()
+        else:
+            self._answer.append(texts[cell_id])
+            self._copy.show()
+
+    def _on_store_cell_changed(self, cell_id: str, change: int) -> None:
+        if cell_id != self._cell_id:
+            return
+        if not self.isVisible():
+            self._stale = True
+            return
+        state = self._store.peek(cell_id)
+        if state is None or change & Change.RESET or self._stale:
+            self._answer.clear()
+            self._load()
+            return
+        if change & Change.TEXT:
+            show_state(self._answer, state)
+            self._copy.setVisible(bool(state.length))
+        if change & Change.STATUS:
+            self._show_status(state.phase, state.detail)
+        if change & Change.ERROR:
+            self._show_error(state.error)
+        if change & Change.METRICS:
+            self._show_metrics(state.metrics)
+        if change & Change.NOTICE:
+            self._show_notice(state.notice)
+
+    # ------------------------------------------------------------------------------ slots
+
+    def _on_prev_col_clicked(self) -> None:
+        self.step(0, -1)
+
+    def _on_next_col_clicked(self) -> None:
+        self.step(0, 1)
+
+    def _on_prev_row_clicked(self) -> None:
+        self.step(-1, 0)
+
+    def _on_next_row_clicked(self) -> None:
+        self.step(1, 0)
+
+    def _on_cancel_clicked(self) -> None:
+        if self._cell_id is not None:
+            self.cancel_requested.emit(self._cell_id)
+
+    def _on_retry_clicked(self) -> None:
+        if self._cell_id is not None:
+            self.retry_requested.emit(self._cell_id)
+
+    def set_raw(self, raw: bool) -> None:
+        """Show the Markdown source (``True``) or the rendered answer: the window's global
+        Raw text setting; the view's own Raw button stays in step with it."""
+        self._raw.setChecked(raw)
+
+    def _on_raw_toggled(self, raw: bool) -> None:
+        self._answer.set_raw(raw)  # kept for the next cells shown, as a reader expects
+
+    def _on_copy_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self._answer.source())
+
+    def _on_store_read_only_changed(self, _read_only: bool) -> None:
+        if self._cell_id is not None:
+            status = self._store.status(self._cell_id)
+            if status is not None:
+                self._show_status(*status)
+
+    def _on_compare_clicked(self) -> None:
+        where = self._store.where(self._cell_id) if self._cell_id is not None else None
+        if where is not None:
+            self.row_compare_requested.emit(where[0])

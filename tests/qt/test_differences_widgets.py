@@ -1,0 +1,232 @@
+"""The diff and agreement widgets: the right words and sentences coloured, in either palette."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QPoint
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QMenu, QTextBrowser
+from pytestqt.qtbot import QtBot
+
+from gui.core.agreement import Share
+from gui.qt.widgets.agreement_view import AgreementView
+from gui.qt.widgets.cell_pane import CellPane
+from gui.qt.widgets.diff_view import DiffView
+from gui.qt.widgets.text_marks import share_colors
+from tests.qt.conftest import SESSION_LOOP, signal_future, until
+
+pytestmark = SESSION_LOOP
+
+PARIS = (
+    "The capital of France is Paris. Paris has about two million inhabitants. I love croissants.",
+    "Paris is the capital of France. About two million people live in Paris.\n\n"
+    "The Louvre is the largest art museum.",
+    "France's capital is Paris. The Louvre is the world's largest art museum.",
+)
+TITLES = ("France × sim-a", "France × sim-b", "France × sim-c")
+
+
+async def shown(signal: Any) -> tuple[Any, ...]:
+    return await asyncio.wait_for(signal_future(signal), 30)
+
+
+@pytest.fixture
+def switch_to_dark() -> Iterator[Any]:
+    """A function that switches the application palette to a dark one; restored after."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    original = QPalette(app.palette())
+
+    def switch() -> None:
+        dark = QPalette(original)
+        dark.setColor(QPalette.ColorRole.Base, QColor("#17181a"))
+        dark.setColor(QPalette.ColorRole.Text, QColor("#e8eaed"))
+        dark.setColor(QPalette.ColorRole.Window, QColor("#202124"))
+        app.setPalette(dark)
+
+    yield switch
+    app.setPalette(original)
+
+
+def backgrounds(view: DiffView, side: int) -> list[QColor]:
+    return [sel.format.background().color() for sel in view.side(side).extraSelections()]
+
+
+async def test_diff_of_two_known_texts_marks_the_right_words(qtbot: QtBot) -> None:
+    view = DiffView()
+    qtbot.addWidget(view)
+    view.show()
+    done = signal_future(view.diff_shown)
+    view.set_texts("The cat sat on the mat.", "The dog sat on a mat!", "cats × a", "cats × b")
+    (similarity,) = await asyncio.wait_for(done, 30)
+    assert round(similarity) == 57 and view.similarity_text() == "Similarity: 57 %"
+    assert view.marked(0) == ["cat", "the", "."]
+    assert view.marked(1) == ["dog", "a", "!"]
+    assert view.side(0).toPlainText() == "The cat sat on the mat."
+    # Deletions are tinted red, insertions green.
+    assert all(c.red() > c.green() for c in backgrounds(view, 0))
+    assert all(c.green() > c.red() for c in backgrounds(view, 1))
+
+
+async def test_the_newest_pair_wins(qtbot: QtBot) -> None:
+    view = DiffView()
+    qtbot.addWidget(view)
+    view.set_texts("first a", "first b")
+    view.set_texts("second a 🐈 tail", "second b 🐈 tail")
+    await until(lambda: view.diff() is not None and view.diff().a.startswith("second"))  # type: ignore[union-attr]
+    # The emoji takes two positions in the document: the marks still land on the words.
+    assert view.marked(0) == ["a"] and view.marked(1) == ["b"]
+
+
+async def test_a_palette_change_recolours_the_diff(qtbot: QtBot, switch_to_dark: Any) -> None:
+    view = DiffView()
+    qtbot.addWidget(view)
+    view.show()
+    done = signal_future(view.diff_shown)
+    view.set_texts("one two three", "one 2 three")
+    await asyncio.wait_for(done, 30)
+    (light,) = backgrounds(view, 0)
+    assert light.lightness() > 128
+    switch_to_dark()
+    await until(lambda: backgrounds(view, 0)[0].lightness() < 128)
+    (dark,) = backgrounds(view, 0)
+    assert dark.red() > dark.green() and view.marked(0) == ["two"]
+
+
+async def test_the_two_sides_scroll_together_unless_turned_off(qtbot: QtBot) -> None:
+    view = DiffView()
+    qtbot.addWidget(view)
+    view.resize(700, 300)
+    view.show()
+    done = signal_future(view.diff_shown)
+    a = "\n".join(f"Line {i} of the first answer." for i in range(200))
+    b = "\n".join(f"Line {i} of the second answer, which is longer." for i in range(300))
+    view.set_texts(a, b)
+    await asyncio.wait_for(done, 30)
+    left, right = view.side(0).verticalScrollBar(), view.side(1).verticalScrollBar()
+    await until(lambda: left.maximum() > 0 and right.maximum() > 0)
+    left.setValue(left.maximum())
+    assert right.value() == right.maximum()
+    left.setValue(left.maximum() // 2)
+    assert abs(right.value() - right.maximum() / 2) <= 2
+    right.setValue(0)
+    assert left.value() == 0
+    view.set_scroll_together(False)
+    left.setValue(left.maximum())
+    assert right.value() == 0
+
+
+async def test_agreement_tags_of_a_crafted_row_are_what_a_reader_would_say(qtbot: QtBot) -> None:
+    view = AgreementView()
+    qtbot.addWidget(view)
+    view.show()
+    done = signal_future(view.agreement_shown)
+    view.set_answers(TITLES, PARIS)
+    await asyncio.wait_for(done, 30)
+    assert view.tags(0) == [
+        ("The capital of France is Paris.", Share.ALL),
+        ("Paris has about two million inhabitants.", Share.SOME),
+        ("I love croissants.", Share.UNIQUE),
+    ]
+    assert [share for _text, share in view.tags(1)] == [Share.ALL, Share.SOME, Share.SOME]
+    assert [share for _text, share in view.tags(2)] == [Share.ALL, Share.SOME]
+    assert view.legend_counts() == {Share.ALL: 3, Share.SOME: 4, Share.UNIQUE: 1}
+    assert view.legend_text() == "said by all: 3 · said by some: 4 · unique: 1"
+    colors = {share: c.name() for share, c in share_colors(view.palette()).items()}
+    assert view.marked(0) == [
+        ("The capital of France is Paris.", colors[Share.ALL]),
+        ("Paris has about two million inhabitants.", colors[Share.SOME]),
+        ("I love croissants.", colors[Share.UNIQUE]),
+    ]
+    assert view.editor(1).toPlainText() == PARIS[1]
+
+
+async def test_moving_the_threshold_regroups_the_sentences(qtbot: QtBot) -> None:
+    view = AgreementView()
+    qtbot.addWidget(view)
+    done = signal_future(view.agreement_shown)
+    view.set_answers(TITLES, PARIS)
+    await asyncio.wait_for(done, 30)
+    assert view.tags(2)[0] == ("France's capital is Paris.", Share.ALL)
+    done = signal_future(view.agreement_shown)
+    view.set_threshold(0.9)
+    await asyncio.wait_for(done, 30)
+    assert view.threshold() == 0.9
+    assert view.tags(2)[0] == ("France's capital is Paris.", Share.UNIQUE)
+    assert view.tags(0)[0] == ("The capital of France is Paris.", Share.SOME)
+
+
+async def test_streaming_answers_are_appended_and_end_tagged_in_full(qtbot: QtBot) -> None:
+    view = AgreementView()
+    qtbot.addWidget(view)
+    view.show()
+    for step in range(1, 21):  # twenty frames of growing text, far faster than 4 a second
+        view.set_answers(TITLES, [text[: len(text) * step // 20] for text in PARIS])
+        await asyncio.sleep(0.01)
+    await until(
+        lambda: (
+            view.result() is not None
+            and len(view.tags(0)) == 3
+            and view.tags(0)[2][0] == "I love croissants."
+        )
+    )
+    assert [view.editor(i).toPlainText() for i in range(3)] == list(PARIS)
+    assert view.legend_counts() == {Share.ALL: 3, Share.SOME: 4, Share.UNIQUE: 1}
+
+
+async def test_a_new_row_drops_the_old_rows_colours(qtbot: QtBot) -> None:
+    view = AgreementView()
+    qtbot.addWidget(view)
+    done = signal_future(view.agreement_shown)
+    view.set_answers(TITLES, PARIS)
+    await asyncio.wait_for(done, 30)
+    view.set_answers(("a", "b"), ("Rust has no garbage collector.", "Go compiles quickly."))
+    assert view.marked(0) == []  # nothing coloured until the new row's agreement arrives
+    await until(lambda: view.tags(0) == [("Rust has no garbage collector.", Share.UNIQUE)])
+    assert not view.editor(2).parentWidget().isVisible()  # type: ignore[union-attr]
+
+
+async def test_a_palette_change_recolours_the_agreement(qtbot: QtBot, switch_to_dark: Any) -> None:
+    view = AgreementView()
+    qtbot.addWidget(view)
+    view.show()
+    done = signal_future(view.agreement_shown)
+    view.set_answers(TITLES, PARIS)
+    await asyncio.wait_for(done, 30)
+    assert QColor(view.marked(0)[0][1]).lightness() > 128
+    switch_to_dark()
+    await until(lambda: QColor(view.marked(0)[0][1]).lightness() < 128)
+    dark = share_colors(view.palette())
+    assert [color for _text, color in view.marked(0)] == [
+        dark[Share.ALL].name(),
+        dark[Share.SOME].name(),
+        dark[Share.UNIQUE].name(),
+    ]
+
+
+async def test_a_panes_menu_offers_diff_with(qtbot: QtBot) -> None:
+    pane = CellPane("r0m1", "cats × sim-b")
+    qtbot.addWidget(pane)
+    pane.show()
+    asked: list[str] = []
+    pane.diff_requested.connect(asked.append)
+
+    def menu_actions() -> dict[str, Any]:
+        browser = pane.findChild(QTextBrowser)
+        assert browser is not None
+        browser.customContextMenuRequested.emit(QPoint(5, 5))
+        (menu,) = [
+            w for w in QApplication.topLevelWidgets() if isinstance(w, QMenu) and w.isVisible()
+        ]
+        actions = {action.text(): action for action in menu.actions()}
+        menu.close()
+        return actions
+
+    assert not menu_actions()["Diff with…"].isEnabled()  # nothing to compare yet
+    pane.set_final_text("An answer.")
+    menu_actions()["Diff with…"].trigger()
+    assert asked == ["r0m1"]

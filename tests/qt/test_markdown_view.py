@@ -1,0 +1,261 @@
+"""The Markdown answer view as a reader uses it: rendered while it streams, code copied with
+one click, raw on demand, scrolled the way terminals and chat apps scroll.
+
+Offscreen (see conftest). The measuring test prints what it measured and asserts no bound.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import QPoint, Qt, QUrl
+from PySide6.QtGui import QGuiApplication, QTextCursor
+from PySide6.QtWidgets import QApplication, QMenu
+
+from gui.core.markdown_stream import MarkdownStream
+from gui.qt.widgets import markdown_view
+from gui.qt.widgets.markdown_view import MarkdownView, markdown_to_plain
+
+ANSWER = """# Sorting
+
+Here is a table:
+
+| name | cost |
+|------|------|
+| sort | n log n |
+
+```python
+def square(x):
+    return x * x
+```
+
+Then a list:
+
+- first
+- second
+"""
+
+
+def long_answer(size: int) -> str:
+    """A long answer shaped like a model's: prose sections with lists, code, some tables."""
+    prose = "This part explains one more detail of the topic in plain words, " * 6
+    parts: list[str] = []
+    i = 0
+    while sum(map(len, parts)) < size:
+        parts.append(f"## Part {i}\n\n{prose}\n\n{prose}\n\n- a point\n- another point\n\n")
+        if i % 5 == 0:
+            parts.append("```python\nfor item in items:\n    print(item)\n```\n\n")
+        if i % 20 == 0:
+            parts.append("| key | value |\n|---|---|\n| a | 1 |\n| b | 2 |\n\n")
+        i += 1
+    return "".join(parts) + "The very end."
+
+
+def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
+    with capsys.disabled():
+        print(f"\n  [measured] {line}", end="")
+
+
+@pytest.fixture
+def view(qtbot) -> MarkdownView:
+    widget = MarkdownView()
+    qtbot.addWidget(widget)
+    widget.resize(320, 220)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def tables(view: MarkdownView) -> int:
+    return sum(1 for frame in view.document().rootFrame().childFrames())
+
+
+def anchor_rect_center(view: MarkdownView, href: str) -> QPoint:
+    block = view.document().begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            if fragment.charFormat().anchorHref() == href:
+                cursor = QTextCursor(view.document())
+                cursor.setPosition(fragment.position() + 1)
+                return view.cursorRect(cursor).center() - QPoint(3, 0)
+            it += 1
+        block = block.next()
+    raise AssertionError(f"no link to {href}")
+
+
+def menu_actions() -> tuple[QMenu, dict[str, object]]:
+    menus = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMenu) and w.isVisible()]
+    assert len(menus) == 1
+    return menus[0], {action.text(): action for action in menus[0].actions()}
+
+
+def test_a_table_is_rendered_while_the_answer_streams(view: MarkdownView, qtbot) -> None:
+    cut = ANSWER.index("```python")
+    for i in range(0, cut, 7):
+        view.append(ANSWER[i : min(i + 7, cut)])
+    qtbot.waitUntil(lambda: tables(view) == 1, timeout=30_000)  # before the answer ends
+    assert "sort" in view.to_plain() and "|" not in view.to_plain()
+    view.append(ANSWER[cut:])
+    view.finish()
+    assert tables(view) == 1
+    assert view.to_plain() == markdown_to_plain(ANSWER)
+    assert view.source() == ANSWER
+
+
+def test_the_copy_link_of_a_code_block_copies_exactly_its_code(view: MarkdownView, qtbot) -> None:
+    view.set_text(ANSWER, final=True)
+    QGuiApplication.clipboard().clear()
+    with qtbot.waitSignal(view.code_copied, timeout=30_000) as copied:
+        qtbot.mouseClick(
+            view.viewport(), Qt.MouseButton.LeftButton, pos=anchor_rect_center(view, "copy:0")
+        )
+    assert copied.args == [0]
+    assert QGuiApplication.clipboard().text() == "def square(x):\n    return x * x\n"
+
+
+def test_a_code_block_still_being_written_is_code_and_copies_what_arrived(
+    view: MarkdownView,
+) -> None:
+    view.append("Intro\n\n```bash\necho one\necho tw")
+    assert "```" not in view.to_plain()
+    view.anchorClicked.emit(QUrl("copy:0"))
+    assert QGuiApplication.clipboard().text() == "echo one\necho tw"
+
+
+def test_the_raw_toggle_shows_the_source_and_back(view: MarkdownView) -> None:
+    view.append(ANSWER[:60])
+    raw_changes: list[bool] = []
+    view.raw_changed.connect(raw_changes.append)
+    view.customContextMenuRequested.emit(QPoint(5, 5))
+    menu, actions = menu_actions()
+    actions["Show raw text"].trigger()  # type: ignore[attr-defined]
+    menu.close()
+    assert view.is_raw() and raw_changes == [True]
+    assert view.toPlainText() == ANSWER[:60]
+    view.append(ANSWER[60:])
+    assert view.toPlainText() == ANSWER
+    view.set_raw(False)
+    assert view.to_plain() == markdown_to_plain(ANSWER)
+    assert raw_changes == [True, False]
+
+
+def test_the_context_menu_copies_source_plain_text_and_html(view: MarkdownView) -> None:
+    view.set_text(ANSWER, final=True)
+    clipboard = QGuiApplication.clipboard()
+    for label, check in (
+        ("Copy answer", lambda: clipboard.text() == ANSWER),
+        ("Copy answer as plain text", lambda: clipboard.text() == markdown_to_plain(ANSWER)),
+        (
+            "Copy answer as HTML",
+            lambda: "<table" in clipboard.mimeData().html() and "copy:" not in clipboard.text(),
+        ),
+    ):
+        view.customContextMenuRequested.emit(QPoint(5, 5))
+        menu, actions = menu_actions()
+        actions[label].trigger()  # type: ignore[attr-defined]
+        menu.close()
+        assert check(), label
+
+
+def test_new_text_does_not_drag_a_reader_who_scrolled_up(view: MarkdownView) -> None:
+    bar = view.verticalScrollBar()
+    for i in range(40):
+        view.append(f"Paragraph {i} of a long answer.\n\n")
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()  # following the end
+    bar.setValue(10)  # the reader scrolls up
+    for i in range(20):
+        view.append(f"- item {i}\n")
+    assert bar.value() == 10
+    bar.setValue(bar.maximum())  # back at the end: following again
+    view.append("\n\nMore text at the end.\n")
+    assert bar.value() == bar.maximum()
+
+
+def test_a_finished_answer_shows_from_its_top(view: MarkdownView) -> None:
+    bar = view.verticalScrollBar()
+    body = "".join(f"Paragraph {i} of a long answer.\n\n" for i in range(40))
+    view.append(body)
+    assert bar.value() == bar.maximum() > 0
+    view.finish()
+    assert bar.value() == 0
+    view.clear()
+    view.set_text(body, final=True)  # arrived whole
+    assert bar.value() == 0
+    view.clear()
+    view.append(body)
+    middle = bar.maximum() // 2
+    bar.setValue(middle)  # a reader in the middle keeps their place
+    view.set_text(body, final=True)
+    # On a busy machine part of the streamed text may still have been shown raw, so the
+    # finished rendering can change the document's height: the place is kept, not reset.
+    assert bar.value() == min(middle, bar.maximum()) and 0 < bar.value()
+
+
+def test_text_shows_raw_while_rendering_waits_and_is_rendered_after(
+    view: MarkdownView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(markdown_view, "RENDER_PAUSE", 1e6)  # the next render waits "forever"
+    view.append("Some **bold")
+    view.append(" words** here\n\n- one")
+    assert "**" in view.toPlainText()  # shown raw meanwhile, nothing lost
+    assert view.toPlainText().endswith("- one")
+    view.finish()  # the end is rendered at once, without waiting for the next step's turn
+    assert view.document().toPlainText() == markdown_to_plain("Some **bold words** here\n\n- one")
+
+
+def test_code_colours_follow_a_switch_to_a_dark_palette(view: MarkdownView, dark_palette) -> None:
+    # The fixture switched the palette after the view was built; a new answer, then back.
+    view.set_text(ANSWER, final=True)
+    dark_html = view.document().toHtml()
+    assert view.code(0) == "def square(x):\n    return x * x\n"
+    light = MarkdownStream(dark=False)
+    dark = MarkdownStream(dark=True)
+    for stream in (light, dark):
+        stream.append(ANSWER)
+        stream.finish()
+    light_html, dark_stream_html = "".join(light.flush().finished), "".join(dark.flush().finished)
+    assert light_html != dark_stream_html
+    assert "#0d1117" in dark_html.lower() or "#161b22" in dark_html.lower()
+
+
+def test_a_1_mb_answer_costs_a_bounded_amount_per_frame(
+    view: MarkdownView, qtbot, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = long_answer(1_000_000)
+    start = time.perf_counter()
+    with qtbot.waitSignal(view.caught_up, timeout=300_000):
+        view.set_text(answer, final=True)
+        first = time.perf_counter() - start
+        shown = len(view.toPlainText())
+        assert view.is_rendering()
+        assert 0 < shown < len(markdown_to_plain(answer)) / 20  # only the first budget's worth
+        assert view.verticalScrollBar().value() == 0  # from its top
+        # The rest follows frame by frame, without anyone asking for it.
+    total = time.perf_counter() - start
+    assert not view.is_rendering()
+    assert view.document().toPlainText() == view.to_plain() == markdown_to_plain(answer)
+    report(
+        capsys,
+        f"1 MB answer set at once: first frame {first * 1e3:.1f} ms, all of it rendered in "
+        f"{total:.1f} s, frame by frame",
+    )
+
+
+def test_text_faster_than_rendering_is_shown_in_order_without_gaps(
+    view: MarkdownView, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rendering a few hundred characters per step while 3,000 arrive per frame: a backlog.
+    monkeypatch.setattr(markdown_view, "STEP_MS", 0.001)
+    monkeypatch.setattr(markdown_view, "MIN_BUDGET", 300)
+    text = "".join(f"Paragraph {i} says a few plain words.\n\n" for i in range(600))
+    final = markdown_to_plain(text)
+    for i in range(0, len(text), 3000):
+        view.append(text[i : i + 3000])
+        QApplication.processEvents()
+        shown = view.document().toPlainText()
+        assert final.startswith(shown.removesuffix(" ")), "a gap or text out of order"
+    view.finish()
+    qtbot.waitUntil(lambda: view.document().toPlainText() == final, timeout=60_000)

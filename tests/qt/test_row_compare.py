@@ -1,0 +1,230 @@
+"""The Row compare layout on its own: one input's answers side by side, scrolled together."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QAbstractSlider, QApplication, QComboBox, QScrollBar, QToolButton
+
+from gui.core.agreement import Share
+from gui.core.runner import Phase
+from gui.core.spec import CellId
+from gui.qt.widgets.cell_store import CellStore
+from gui.qt.widgets.row_compare import RowCompareView
+from tests.qt.conftest import SESSION_LOOP, until
+
+ROWS = ["cats", "dogs"]
+COLS = ["sim-1", "sim-2", "sim-3"]
+
+
+def long_answer(cell_id: str, paragraphs: int) -> str:
+    return "\n\n".join(f"{cell_id} paragraph {i}: " + "words " * 40 for i in range(paragraphs))
+
+
+@pytest.fixture
+def store() -> CellStore:
+    store = CellStore()
+    store.set_shape(ROWS, COLS, CellId.grid(2, 3))
+    return store
+
+
+@pytest.fixture
+def view(qtbot, store: CellStore) -> RowCompareView:
+    widget = RowCompareView(store)
+    qtbot.addWidget(widget)
+    widget.resize(1200, 700)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def bar(view: RowCompareView, col: int) -> QScrollBar:
+    return view.answer_view(col).verticalScrollBar()
+
+
+def fraction(view: RowCompareView, col: int) -> float:
+    b = bar(view, col)
+    return b.value() / b.maximum()
+
+
+def user_drags(view: RowCompareView, col: int, to_fraction: float) -> None:
+    """What dragging the scroll bar's handle does: the position moves, then the value."""
+    b = bar(view, col)
+    b.setSliderPosition(round(to_fraction * b.maximum()))
+    b.triggerAction(QAbstractSlider.SliderAction.SliderMove)
+
+
+async def finish_all(
+    view: RowCompareView, store: CellStore, row: int, lengths: tuple[int, ...]
+) -> None:
+    """End the row's answers with ``lengths`` paragraphs each, and wait until they are laid
+    out (a text view lays a long document out in steps, after the call that set it)."""
+    for col, paragraphs in enumerate(lengths):
+        cell_id = CellId.text(row, col)
+        store.set_final_text(cell_id, long_answer(cell_id, paragraphs))
+        store.set_status(cell_id, Phase.DONE)
+    seen: list[tuple[int, ...]] = []
+
+    def laid_out() -> bool:
+        seen.append(tuple(bar(view, c).maximum() for c in range(len(lengths))))
+        return len(seen) >= 3 and min(seen[-1]) > 0 and seen[-1] == seen[-2] == seen[-3]
+
+    await until(laid_out, step=0.05)
+
+
+def test_row_compare_shows_every_columns_answer_of_the_chosen_row(
+    qtbot, view: RowCompareView, store: CellStore
+) -> None:
+    for cell_id in store.cell_ids():
+        store.set_final_text(cell_id, f"Answer of {cell_id}.")
+        store.set_status(cell_id, Phase.DONE)
+    assert view.row() == 0
+    assert [view.column_label(c) for c in range(3)] == COLS
+    assert [view.answer_view(c).to_plain().strip() for c in range(3)] == [
+        "Answer of r0m0.",
+        "Answer of r0m1.",
+        "Answer of r0m2.",
+    ]
+    assert [view.column_status(c) for c in range(3)] == ["done"] * 3
+    picker = view.findChild(QComboBox, "rowPicker")
+    assert [picker.itemText(i) for i in range(picker.count())] == ["1. cats", "2. dogs"]
+    with qtbot.waitSignal(view.row_changed, timeout=30_000) as signal:
+        picker.setCurrentIndex(1)
+    assert signal.args == [1]
+    assert [view.answer_view(c).source() for c in range(3)] == [
+        "Answer of r1m0.",
+        "Answer of r1m1.",
+        "Answer of r1m2.",
+    ]
+    view.activateWindow()
+    qtbot.waitActive(view)
+    view.answer_view(0).setFocus()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    assert view.row() == 0 and picker.currentIndex() == 0
+    with qtbot.waitSignal(view.back_requested, timeout=30_000):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Escape)
+
+
+def test_the_answers_of_the_row_stream_live(view: RowCompareView, store: CellStore) -> None:
+    store.set_all_status(Phase.QUEUED, "waiting for a slot")
+    assert view.column_status(1) == "waiting for a slot"
+    store.set_status("r0m1", Phase.STREAMING)
+    store.append_texts({"r0m1": "Cats ", "r1m1": "another row", "r0m2": "Felines "})
+    store.append_texts({"r0m1": "purr."})
+    assert view.column_status(1) == "streaming"
+    assert [view.answer_view(c).source() for c in range(3)] == ["", "Cats purr.", "Felines "]
+    store.set_error("r0m2", "The server closed the stream; retry the cell.")
+    store.set_status("r0m2", Phase.FAILED)
+    assert view.column_status(2) == "failed"
+
+
+@SESSION_LOOP
+async def test_scrolling_one_answer_scrolls_the_others_proportionally(
+    view: RowCompareView, store: CellStore
+) -> None:
+    await finish_all(
+        view, store, 0, (10, 30, 60)
+    )  # three lengths: the proportion is what is shared
+    assert all(bar(view, c).maximum() > 0 for c in range(3))
+    assert bar(view, 2).maximum() > 2 * bar(view, 0).maximum()
+    user_drags(view, 1, 0.5)
+    assert fraction(view, 0) == pytest.approx(0.5, abs=0.02)
+    assert fraction(view, 2) == pytest.approx(0.5, abs=0.02)
+    # The mouse wheel over another answer moves all three together too.
+    answer = view.answer_view(2)
+    wheel = QWheelEvent(
+        QPointF(20, 20),
+        QPointF(answer.viewport().mapToGlobal(QPoint(20, 20))),
+        QPoint(0, 0),
+        QPoint(0, -120 * 3),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(answer.viewport(), wheel)
+    moved = fraction(view, 2)
+    assert moved > 0.5
+    assert fraction(view, 0) == pytest.approx(moved, abs=0.02)
+    assert fraction(view, 1) == pytest.approx(moved, abs=0.02)
+
+
+@SESSION_LOOP
+async def test_the_toggle_stops_synchronized_scrolling(
+    view: RowCompareView, store: CellStore
+) -> None:
+    await finish_all(view, store, 0, (20, 30, 40))
+    view.set_sync_scroll(False)
+    user_drags(view, 0, 0.8)
+    assert fraction(view, 0) == pytest.approx(0.8, abs=0.02)
+    assert bar(view, 1).value() == 0 and bar(view, 2).value() == 0
+    view.set_sync_scroll(True)
+    user_drags(view, 0, 0.3)
+    assert fraction(view, 1) == pytest.approx(0.3, abs=0.02)
+
+
+@SESSION_LOOP
+async def test_an_answer_that_ends_does_not_drag_the_others(
+    view: RowCompareView, store: CellStore
+) -> None:
+    await finish_all(view, store, 0, (20, 30, 10))
+    user_drags(view, 0, 0.6)
+    kept = bar(view, 1).value()
+    # The third answer streams again (a retry) and ends, showing itself from its top: the
+    # reader's place in the others stays.
+    store.reset_cell("r0m2")
+    store.append_texts({"r0m2": long_answer("r0m2", 30)})
+    store.set_final_text("r0m2", long_answer("r0m2", 40))
+    await until(lambda: bar(view, 2).maximum() > 0)
+    assert bar(view, 2).value() == 0
+    assert bar(view, 1).value() == kept and fraction(view, 0) == pytest.approx(0.6, abs=0.02)
+
+
+PARIS = (
+    "The capital of France is Paris. Paris has about two million inhabitants. I love croissants.",
+    "Paris is the capital of France. About two million people live in Paris.",
+    "France's capital is Paris. The Louvre is the world's largest art museum.",
+)
+
+
+@SESSION_LOOP
+async def test_the_agreement_toggle_colours_the_rows_sentences_as_they_stream(
+    view: RowCompareView, store: CellStore
+) -> None:
+    view.set_agreement(True)
+    agreement = view.agreement_view()
+    assert agreement.isVisible() and not view.answer_view(0).isVisible()
+    halves = [(text[: len(text) // 2], text[len(text) // 2 :]) for text in PARIS]
+    store.append_texts({CellId.text(0, c): first for c, (first, _) in enumerate(halves)})
+    store.append_texts({CellId.text(0, c): rest for c, (_, rest) in enumerate(halves)})
+    assert [agreement.editor(c).toPlainText() for c in range(3)] == list(PARIS)
+
+    def tagged() -> bool:
+        return [share for _text, share in agreement.tags(0)] == [
+            Share.ALL,
+            Share.SOME,
+            Share.UNIQUE,
+        ]
+
+    await until(tagged)
+    assert agreement.tags(2) == [
+        ("France's capital is Paris.", Share.ALL),
+        ("The Louvre is the world's largest art museum.", Share.UNIQUE),
+    ]
+    assert "unique: 2" in agreement.legend_text()
+    view.set_agreement(False)
+    assert view.answer_view(2).isVisible()
+    assert view.answer_view(2).source() == PARIS[2]
+
+
+def test_raw_shows_every_answers_markdown_source(view: RowCompareView, store: CellStore) -> None:
+    for c in range(3):
+        store.set_final_text(CellId.text(0, c), f"**bold {c}**")
+    raw = next(b for b in view.findChildren(QToolButton) if b.text() == "Raw")
+    raw.click()
+    assert [view.answer_view(c).to_plain() for c in range(3)] == [f"**bold {c}**" for c in range(3)]
+    raw.click()
+    assert [view.answer_view(c).to_plain().strip() for c in range(3)] == [
+        f"bold {c}" for c in range(3)
+    ]

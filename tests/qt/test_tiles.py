@@ -1,0 +1,501 @@
+"""The Results tab's layouts: every cell at once in Tiles, the Grid fitting the window, the switch.
+
+Window tests drive a real :class:`MainWindow` at the sizes a user has (1360x860, full HD);
+view tests drive a :class:`TilesView` on its own store. Geometry is measured on the widgets
+and pixels read from what they paint, offscreen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+from PySide6.QtCore import QCoreApplication, QPoint, QRect, Qt
+from PySide6.QtGui import QColor, QContextMenuEvent, QImage, QPalette
+from PySide6.QtWidgets import QApplication, QLabel, QMenu
+from pytestqt.qtbot import QtBot
+
+from gui.core.metrics import CellMetrics
+from gui.core.runner import Phase
+from gui.core.spec import CellId
+from gui.qt.main_window import MainWindow
+from gui.qt.resources import status_colors
+from gui.qt.theme import apply_theme
+from gui.qt.widgets.cell_pane import CellPane, ElidedLabel
+from gui.qt.widgets.cell_store import CellState, CellStore
+from gui.qt.widgets.results_grid import ResultsGrid
+from gui.qt.widgets.tiles_view import (
+    MIN_COMPACT_HEIGHT,
+    MIN_COMPACT_WIDTH,
+    MIN_TILE_HEIGHT,
+    MIN_TILE_WIDTH,
+    TilesView,
+    key_figure,
+)
+from gui.storage.workspace import WorkspaceStore
+
+from .conftest import SESSION_LOOP, signal_future
+
+
+def metrics(**changes: object) -> CellMetrics:
+    values: dict[str, object] = {
+        "queued_at": 0.0,
+        "started_at": 0.1,
+        "first_token_at": 0.41,
+        "ended_at": 1.62,
+        "waited": 0.1,
+        "ttft": 0.31,
+        "latency": 1.52,
+        "output_tokens": 48,
+        "tokens_estimated": False,
+        "tokens_per_second": 41.2,
+        "retries": 0,
+    }
+    values.update(changes)
+    return CellMetrics(**values)  # type: ignore[arg-type]
+
+
+def settle() -> None:
+    for _ in range(4):
+        QCoreApplication.processEvents()
+
+
+def fill(store: CellStore, rows: int, cols: int) -> list[str]:
+    store.set_shape(
+        [f"topic {r}" for r in range(rows)],
+        [f"model-{c}" for c in range(cols)],
+        CellId.grid(rows, cols),
+    )
+    return list(store.cell_ids())
+
+
+@pytest.fixture
+def light() -> Iterator[None]:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    style, palette = app.style().name(), app.palette()
+    apply_theme(app, "light")
+    yield None
+    app.setStyle(style)
+    app.setPalette(palette)
+
+
+def window(qtbot: QtBot, size: tuple[int, int]) -> MainWindow:
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    settle()
+    assert (win.width(), win.height()) == size
+    return win
+
+
+# ----------------------------------------------------------------------- fitting the window
+
+
+def test_fifty_cells_are_all_on_screen_in_tiles_at_1360x860(qtbot: QtBot) -> None:
+    win = window(qtbot, (1360, 860))
+    assert win.results.current_layout() == "tiles"  # a fresh window opens in Tiles
+    ids = fill(win.results.store, 50, 1)
+    settle()
+    tiles = win.results.tiles
+    assert tiles.isVisible()
+    viewport = tiles.viewport().rect()
+    for cell_id in ids:
+        rect = tiles.tile_rect(cell_id)
+        assert rect is not None and viewport.contains(rect), cell_id
+    # No two tiles overlap, and each is at least the readable minimum.
+    rects = [tiles.tile_rect(i) for i in ids]
+    assert all(r is not None and not r.intersects(o) for r in rects for o in rects if o is not r)
+    assert tiles.tile_size().width() >= MIN_TILE_WIDTH
+    assert tiles.tile_size().height() >= MIN_TILE_HEIGHT
+    assert win.results.visible_cells() == 50
+    assert tiles.verticalScrollBar().maximum() == 0
+
+
+def test_two_hundred_cells_fit_a_full_hd_window_and_scroll_at_1360x860(qtbot: QtBot) -> None:
+    big = window(qtbot, (1920, 1080))
+    fill(big.results.store, 50, 4)
+    settle()
+    assert big.results.visible_cells() == 200
+    size = big.results.tiles.tile_size()
+    assert size.width() >= MIN_COMPACT_WIDTH and size.height() >= MIN_COMPACT_HEIGHT
+
+    small = window(qtbot, (1360, 860))
+    ids = fill(small.results.store, 50, 4)
+    settle()
+    tiles = small.results.tiles
+    # Too many for readable tiles: full-size tiles, and the view scrolls down to the rest.
+    assert tiles.tile_size().width() >= MIN_TILE_WIDTH
+    assert tiles.tile_size().height() >= MIN_TILE_HEIGHT
+    assert 0 < small.results.visible_cells() < 200
+    assert tiles.verticalScrollBar().maximum() > 0
+    tiles.setFocus()
+    qtbot.keyClick(tiles, Qt.Key.Key_End)
+    last = tiles.tile_rect(ids[-1])
+    assert last is not None and tiles.viewport().rect().contains(last)
+    assert tiles.current_cell() == ids[-1]
+
+
+def test_four_models_fit_the_grid_without_scrolling_sideways_at_1360(qtbot: QtBot) -> None:
+    win = window(qtbot, (1360, 860))
+    win.results.set_layout("grid")
+    fill(win.results.store, 3, 4)
+    settle()
+    grid = win.results.grid
+    assert grid.horizontalScrollBar().maximum() == 0
+    panes = [grid.pane(CellId.text(0, c)) for c in range(4)]
+    viewport = grid.viewport()
+    for pane in panes:
+        assert pane is not None and pane.isVisible()
+        left = pane.mapTo(viewport, QPoint(0, 0)).x()
+        assert left >= 0 and left + pane.width() <= viewport.width()
+    # Wider columns on request: then, and only then, the grid scrolls sideways.
+    win.results.wide_columns_button.setChecked(True)
+    settle()
+    assert grid.horizontalScrollBar().maximum() > 0
+    win.results.wide_columns_button.setChecked(False)
+    settle()
+    assert grid.horizontalScrollBar().maximum() == 0
+
+
+def test_grid_rows_take_the_s_m_l_heights_and_a_border_drag(qtbot: QtBot) -> None:
+    win = window(qtbot, (1360, 860))
+    win.results.set_layout("grid")
+    assert win.results.grid_controls.isVisible()
+    fill(win.results.store, 6, 2)
+    settle()
+    grid = win.results.grid
+    win.results.row_height_buttons["L"].click()
+    assert grid.row_height() > ResultsGrid.ROW_HEIGHT
+    win.results.row_height_buttons["S"].click()
+    small = grid.row_height()
+    assert small < ResultsGrid.ROW_HEIGHT and win.results.row_height_buttons["S"].isChecked()
+    # Drag the strip under the first row's panes down by 30 px.
+    row = grid.pane(CellId.text(0, 0)).parentWidget()
+    grip = QPoint(row.width() // 2, row.height() - 2)
+    qtbot.mousePress(row, Qt.MouseButton.LeftButton, pos=grip)
+    qtbot.mouseMove(row, grip + QPoint(0, 30))
+    qtbot.mouseRelease(row, Qt.MouseButton.LeftButton, pos=grip + QPoint(0, 30))
+    assert grid.row_height() == small + 30
+    assert not any(b.isChecked() for b in win.results.row_height_buttons.values())
+    win.results.set_layout("tiles")
+    assert not win.results.grid_controls.isVisible()
+
+
+# ----------------------------------------------------------------------- the switch
+
+
+def test_the_toolbar_and_the_view_menu_switch_layouts(qtbot: QtBot) -> None:
+    win = window(qtbot, (1360, 860))
+    results = win.results
+    assert results.layouts()[:2] == ["tiles", "grid"]
+    changed = []
+    results.layout_changed.connect(changed.append)
+    view_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
+    layout_menu = next(a.menu() for a in view_menu.actions() if a.text() == "Layout")
+    entries = {a.text(): a for a in layout_menu.actions()}
+    entries["Grid"].trigger()
+    assert results.current_layout() == "grid" and results.stack.currentWidget() is results.grid
+    button = results.findChild(object, "layoutButton_tiles")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert results.current_layout() == "tiles" and entries["Tiles"].isChecked()
+    assert changed == ["grid", "tiles"]
+    assert entries["Grid"].shortcut().toString() == "Ctrl+2"
+    # Another engineer's page registers the same way.
+    extra = QLabel("extra")
+    results.add_layout("extra", "Extra", extra, "Ctrl+9")
+    assert results.set_layout("extra") and results.stack.currentWidget() is extra
+    assert not results.set_layout("nonexistent") and results.current_layout() == "extra"
+    with pytest.raises(ValueError, match="exists"):
+        results.add_layout("extra", "Again", QLabel(), "")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def windows(qtbot: QtBot) -> AsyncIterator[list[MainWindow]]:
+    made: list[MainWindow] = []
+    yield made
+    for win in made:
+        await win.shutdown()
+        win.close()
+        win.deleteLater()
+
+
+@SESSION_LOOP
+async def test_the_layout_chosen_comes_back_after_a_restart(windows: list[MainWindow]) -> None:
+    first = MainWindow(workspace=WorkspaceStore())
+    windows.append(first)
+    first.show()
+    assert first.results.current_layout() == "tiles"
+    saved = signal_future(first.workspace.saved)
+    first.results.layout_action("grid").trigger()
+    await asyncio.wait_for(saved, 60)
+    await first.workspace.flush()
+
+    loaded = WorkspaceStore().load()
+    assert loaded is not None and loaded.layout.results_layout == "grid"
+    again = MainWindow(workspace=WorkspaceStore())
+    windows.append(again)
+    again.workspace.restore(loaded)
+    again.show()
+    assert again.results.current_layout() == "grid"
+
+
+# ----------------------------------------------------------------------- tiles, by hand
+
+
+@pytest.fixture
+def tiles(qtbot: QtBot, light: None) -> TilesView:
+    store = CellStore()
+    view = TilesView(store)
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    fill(store, 6, 2)
+    settle()
+    return view
+
+
+def centre(view: TilesView, cell_id: str) -> QPoint:
+    rect = view.tile_rect(cell_id)
+    assert rect is not None
+    return rect.center()
+
+
+def test_enter_and_double_click_open_a_tile(qtbot: QtBot, tiles: TilesView) -> None:
+    opened: list[str] = []
+    tiles.cell_activated.connect(opened.append)
+    tiles.setFocus()
+    qtbot.keyClick(tiles, Qt.Key.Key_Home)
+    qtbot.keyClick(tiles, Qt.Key.Key_Right)
+    qtbot.keyClick(tiles, Qt.Key.Key_Down)
+    qtbot.keyClick(tiles, Qt.Key.Key_Return)
+    assert opened == ["r1m1"]
+    qtbot.mouseDClick(tiles.viewport(), Qt.MouseButton.LeftButton, pos=centre(tiles, "r4m0"))
+    assert opened == ["r1m1", "r4m0"]
+    assert tiles.current_cell() == "r4m0"
+
+
+def test_ctrl_click_selects_at_most_two_tiles(qtbot: QtBot, tiles: TilesView) -> None:
+    seen: list[list[str]] = []
+    tiles.selection_changed.connect(seen.append)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    for cell_id in ("r0m0", "r2m1", "r3m0"):
+        qtbot.mouseClick(tiles.viewport(), Qt.MouseButton.LeftButton, ctrl, centre(tiles, cell_id))
+    # The third pushes the oldest out.
+    assert seen == [["r0m0"], ["r0m0", "r2m1"], ["r2m1", "r3m0"]]
+    assert tiles.selection() == ["r2m1", "r3m0"]
+    # A selected tile is outlined in the highlight colour; an unselected one is not.
+    image = tiles.viewport().grab().toImage()
+    highlight = tiles.palette().color(QPalette.ColorRole.Highlight)
+    for cell_id, outlined in (("r2m1", True), ("r0m0", False)):
+        rect = tiles.tile_rect(cell_id)
+        assert rect is not None
+        edge = image.pixelColor(rect.left() + 1, rect.center().y())
+        assert (edge == highlight) is outlined, cell_id
+    # Ctrl+click again deselects; a plain click only moves the current tile.
+    qtbot.mouseClick(tiles.viewport(), Qt.MouseButton.LeftButton, ctrl, centre(tiles, "r2m1"))
+    qtbot.mouseClick(tiles.viewport(), Qt.MouseButton.LeftButton, pos=centre(tiles, "r5m1"))
+    assert tiles.selection() == ["r3m0"] and tiles.current_cell() == "r5m1"
+
+
+def ink(image: QImage, rect: QRect, background: QColor) -> int:
+    """Pixels inside ``rect`` that differ from ``background``."""
+    return sum(
+        image.pixelColor(x, y) != background
+        for x in range(rect.left(), rect.right() + 1)
+        for y in range(rect.top(), rect.bottom() + 1)
+    )
+
+
+def text_box(tiles: TilesView, cell_id: str) -> QRect:
+    """The part of a tile between its title band and its figure line."""
+    rect = tiles.tile_rect(cell_id)
+    assert rect is not None
+    band = tiles.fontMetrics().height() + 4
+    return rect.adjusted(6, band, -6, -tiles.fontMetrics().height() - 4)
+
+
+def test_streaming_text_appears_in_its_tile(qtbot: QtBot, tiles: TilesView) -> None:
+    store = tiles.store
+    base = tiles.palette().color(QPalette.ColorRole.Base)
+    box = text_box(tiles, "r1m0")
+    before = tiles.viewport().grab().toImage()
+    assert ink(before, box, base) == 0
+    store.set_status("r1m0", Phase.STREAMING)
+    store.append_texts({"r1m0": "Cats sleep most of the day "})
+    store.append_texts({"r1m0": "and hunt at dawn."})
+
+    def inked() -> bool:
+        QCoreApplication.processEvents()
+        return ink(tiles.viewport().grab().toImage(), box, base) > 20
+
+    qtbot.waitUntil(inked, timeout=30_000)
+    # The neighbour got nothing, and shows nothing.
+    assert ink(tiles.viewport().grab().toImage(), text_box(tiles, "r1m1"), base) == 0
+    # The title band wears the status chip's colour.
+    rect = tiles.tile_rect("r1m0")
+    assert rect is not None
+    band = tiles.viewport().grab().toImage().pixelColor(rect.right() - 3, rect.top() + 3)
+    assert band == status_colors(Phase.STREAMING)[0]
+
+
+def test_tiles_follow_a_palette_change(qtbot: QtBot, tiles: TilesView) -> None:
+    tiles.store.set_status("r0m0", Phase.DONE)
+    settle()
+    rect = tiles.tile_rect("r0m0")
+    assert rect is not None
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    for theme in ("dark", "light"):
+        apply_theme(app, theme)
+        settle()
+        image = tiles.viewport().grab().toImage()
+        base = tiles.palette().color(QPalette.ColorRole.Base)
+        assert image.pixelColor(rect.center().x(), rect.bottom() - 12) == base, theme
+        band = image.pixelColor(rect.right() - 3, rect.top() + 3)
+        assert band == status_colors(Phase.DONE)[0], theme
+
+
+def test_a_tiles_menu_copies_cancels_and_retries(qtbot: QtBot, tiles: TilesView) -> None:
+    store = tiles.store
+    store.append_texts({"r0m1": "the answer"})
+    store.set_status("r0m1", Phase.DONE)
+    retried: list[str] = []
+    cancelled: list[str] = []
+    tiles.retry_requested.connect(retried.append)
+    tiles.cancel_requested.connect(cancelled.append)
+
+    def menu_for(cell_id: str) -> dict[str, object]:
+        pos = centre(tiles, cell_id)
+        event = QContextMenuEvent(
+            QContextMenuEvent.Reason.Mouse, pos, tiles.viewport().mapToGlobal(pos)
+        )
+        QApplication.sendEvent(tiles.viewport(), event)
+        menus = [m for m in tiles.findChildren(QMenu) if m.isVisible()]
+        assert len(menus) == 1
+        entries = {a.text(): a for a in menus[0].actions() if a.text()}
+        menus[0].close()
+        return entries
+
+    done = menu_for("r0m1")
+    assert not done["Cancel"].isEnabled() and done["Retry"].isEnabled()
+    done["Retry"].trigger()
+    done["Copy answer"].trigger()
+    assert retried == ["r0m1"] and QApplication.clipboard().text() == "the answer"
+    running = menu_for("r1m0")
+    assert running["Cancel"].isEnabled() and not running["Retry"].isEnabled()
+    running["Cancel"].trigger()
+    assert cancelled == ["r1m0"]
+    store.set_read_only(True)
+    assert "Retry" not in menu_for("r0m1")
+
+
+def test_a_tile_tooltip_has_the_full_title_and_status(tiles: TilesView) -> None:
+    tiles.store.set_status("r2m1", Phase.FAILED)
+    tiles.store.set_error("r2m1", "HTTP 429: rate limited")
+    text = tiles._tooltip(2, 1)
+    assert text.splitlines()[:3] == ["topic 2 × model-1", "failed", "HTTP 429: rate limited"]
+
+
+def test_the_key_figure_is_the_error_else_tokens_per_second_else_latency() -> None:
+    assert key_figure(None) == ""
+    failed = CellState(Phase.FAILED, error="HTTP 500: the server had an error while processing")
+    assert key_figure(failed) == "HTTP 500: the server had an error while …"  # first words
+    assert key_figure(CellState(Phase.FAILED, error="HTTP 429")) == "HTTP 429"
+    assert key_figure(CellState(Phase.DONE, metrics=metrics())) == "41 tok/s"
+    no_rate = metrics(tokens_per_second=None)
+    assert key_figure(CellState(Phase.DONE, metrics=no_rate)) == "1.52 s"
+    streaming = CellState(Phase.STREAMING, chunks=["abc"], length=3)
+    assert key_figure(streaming) == ""  # no figure yet: the status says "streaming"
+
+
+# ----------------------------------------------------------------------- elision
+
+
+def test_a_narrow_panes_title_and_figures_elide_in_the_middle(qtbot: QtBot) -> None:
+    full = "a very long input about cats and dogs × gpt-4o-mini-2024-07-18"
+    pane = CellPane("c", full)
+    qtbot.addWidget(pane)
+    pane.resize(217, 160)  # four model columns in a 1360 px window
+    pane.show()
+    pane.set_status(Phase.DONE)
+    pane.set_metrics(metrics())
+    settle()
+    footer = pane.metrics_label()
+    title = pane.findChild(ElidedLabel, "cellTitle")
+    assert isinstance(footer, ElidedLabel) and title is not None
+    for label, end in ((title, full[-1:]), (footer, "tok/s")):
+        shown = label.text()
+        # Both ends stay: the start of the input, the end of the model or the last figure.
+        assert "…" in shown and shown.startswith(label.full_text()[:1]), shown
+        assert shown.endswith(end), shown
+        assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
+    assert footer.full_text().endswith("tok/s") and "Output tokens: 48" in footer.toolTip()
+
+
+def test_grid_panes_open_on_double_click_and_enter_and_select_on_ctrl_click(
+    qtbot: QtBot,
+) -> None:
+    win = window(qtbot, (1360, 860))
+    results = win.results
+    results.set_layout("grid")
+    fill(results.store, 3, 2)
+    settle()
+    opened: list[str] = []
+    selected: list[list[str]] = []
+    results.cell_activated.connect(opened.append)
+    results.selection_changed.connect(selected.append)
+    grid = results.grid
+    first, second = grid.pane("r0m0"), grid.pane("r1m1")
+    assert first is not None and second is not None
+    title = first.findChild(ElidedLabel, "cellTitle")
+    qtbot.mouseDClick(title, Qt.MouseButton.LeftButton)
+    first.setFocus()
+    qtbot.keyClick(first, Qt.Key.Key_Return)
+    assert opened == ["r0m0", "r0m0"]
+    assert results.current_layout() == "focus"  # an opened cell is shown in Focus
+    results.set_layout("grid")  # the Grid builds its panes in view again
+    first, second = grid.pane("r0m0"), grid.pane("r1m1")
+    assert first is not None and second is not None
+    title = first.findChild(ElidedLabel, "cellTitle")
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.mouseClick(title, Qt.MouseButton.LeftButton, ctrl)
+    qtbot.mouseClick(second.findChild(ElidedLabel, "cellTitle"), Qt.MouseButton.LeftButton, ctrl)
+    assert selected == [["r0m0"], ["r0m0", "r1m1"]] and results.selection() == ["r0m0", "r1m1"]
+    assert first.property("selected") is True
+    # One selection for the page: switching to Tiles and selecting there starts over.
+    results.set_layout("tiles")
+    tiles = results.tiles
+    rect = tiles.tile_rect("r2m0")
+    assert rect is not None
+    qtbot.mouseClick(tiles.viewport(), Qt.MouseButton.LeftButton, ctrl, rect.center())
+    assert selected[-1] == ["r2m0"] and grid.selection() == []
+    results.set_layout("grid")
+    again = grid.pane("r0m0")
+    assert again is not None and again.property("selected") is not True
+
+
+def test_a_hidden_grid_builds_no_panes_and_catches_up_when_shown(qtbot: QtBot) -> None:
+    win = window(qtbot, (1360, 860))
+    results = win.results
+    store = results.store
+    fill(store, 3, 2)
+    store.set_status("r0m0", Phase.STREAMING)
+    store.append_texts({"r0m0": "streamed while the grid was hidden"})
+    settle()
+    assert results.current_layout() == "tiles"
+    assert results.grid.materialized_cell_ids() == []  # no pane renders text nobody sees
+    results.set_layout("grid")
+    settle()
+    pane = results.grid.pane("r0m0")
+    assert pane is not None and pane.phase == "streaming"
+    assert pane.source_text() == "streamed while the grid was hidden"
+    # The rows whose panes (inset by the gap) are wholly in view, two panes each.
+    grid = results.grid
+    full_rows = min(3, (grid.viewport().height() + grid.GAP) // grid.row_height())
+    assert full_rows >= 1 and results.visible_cells() == 2 * full_rows
