@@ -1,22 +1,23 @@
-"""Composition root of the window: checks the runtime, then hands over to ``gui.qt.app``.
+"""Composition root of the window: the launch's options, then hands over to ``gui.qt.app``.
 
-Kept free of Qt imports so that ``fanout-studio run`` never pays for loading PySide6.
+Kept free of Qt imports so that ``fanout-studio run`` never pays for loading PySide6. The
+runtime check (a known-bad Python and PySide6 pair) is made by :func:`gui.qt.app.run_app`,
+which reads PySide6's version from the module it imports anyway instead of scanning the
+installed distributions on the way to the first frame.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import os
 
-from gui.compat import known_bad_combination
+from gui.compat import PLAIN_ENV
 
 
 def main(args: argparse.Namespace) -> int:
     """Open the window (options from the top-level command line); returns the exit code."""
-    why = known_bad_combination()
-    if why is not None:
-        sys.stderr.write(f"fanout-studio: cannot start the window: {why}\n")
-        return 2
+    if args.plain_runtime:
+        os.environ[PLAIN_ENV] = "1"  # read by every hook's gate, inherited by child processes
     from gui.qt.app import run_app
 
     return run_app(

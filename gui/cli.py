@@ -57,6 +57,7 @@ from gui.core.spec import (
 )
 from gui.core.templates import missing_column_message, template_variables
 from gui.core.text import one_line_label
+from gui.launch import add_window_options
 from gui.resources import demo_names
 
 if TYPE_CHECKING:
@@ -146,17 +147,6 @@ def _percent(text: str) -> float:
     if value > 100:
         raise argparse.ArgumentTypeError(f"{text!r} must be at most 100 (a percentage)")
     return value
-
-
-def _window_size(text: str) -> tuple[int, int]:
-    """An argparse type: ``WIDTHxHEIGHT`` in pixels, each at least 320."""
-    width, sep, height = text.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (for example 1920x1080)")
-    size = int(width), int(height)
-    if min(size) < 320:
-        raise argparse.ArgumentTypeError(f"{text!r} is too small: at least 320x320")
-    return size
 
 
 def _limit(
@@ -371,46 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
         job=_install_desktop_entry,
         help="Linux: add Fanout Studio to the desktop's applications menu, with its icon ($XDG_DATA_HOME)",
     )
-    parser.add_argument(
-        "--plain-runtime",
-        action="store_true",
-        help="turn every library hook off (the FIFO loop, the lean LCEL stream, the gc policy): "
-        "slower, same results; same as FANOUT_PLAIN=1",
-    )
-    window = parser.add_argument_group("window (when no command is given)")
-    window.add_argument(
-        "--demo",
-        choices=demo_names(),
-        help="open preloaded with a demo and run it: seed (3 jokes at 1.5 s), stress (50 panes x 300 tokens)",
-    )
-    window.add_argument(
-        "--quit-when-done",
-        action="store_true",
-        help="close the window cleanly when the demo run finishes",
-    )
-    window.add_argument(
-        "--quit-after",
-        type=_positive_float,
-        metavar="S",
-        help="close the window S seconds after it opens (unattended recordings and tests)",
-    )
-    window.add_argument(
-        "--theme",
-        choices=["system", "light", "dark"],
-        default=None,
-        help="palette (default: the one last chosen in View > Theme, else the system's)",
-    )
-    window.add_argument(
-        "--window-size",
-        type=_window_size,
-        metavar="WxH",
-        help="open the window at this size in pixels, e.g. 1920x1080 (benchmarks, screenshots)",
-    )
-    window.add_argument(
-        "--print-stats",
-        action="store_true",
-        help="print start-up time, run summary and loop lag as JSON on exit",
-    )
+    add_window_options(parser, demo_names())  # the fast path (gui/launch.py) parses these too
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     run_p = sub.add_parser(
         "run",
@@ -430,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",

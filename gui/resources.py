@@ -15,9 +15,10 @@ import json
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy, limits_from_dict
+if TYPE_CHECKING:  # the engine's types load with a preset, not with the window's first frame
+    from gui.core.spec import Limits, ModelProfile, Strategy
 
 #: The package that holds the contents of ``resources/`` once installed.
 RESOURCES_PACKAGE = "gui._resources"
@@ -61,6 +62,8 @@ class Preset:
 
 
 def _profile(data: dict[str, Any]) -> ModelProfile:
+    from gui.core.spec import ModelProfile, SimSettings
+
     sim_keys = {
         "ttft",
         "tokens_per_second",
@@ -85,6 +88,8 @@ def load_preset(name: str) -> Preset:
     Raises:
         KeyError: there is no such preset.
     """
+    from gui.core.spec import Strategy, limits_from_dict
+
     path = resource_path(f"demos/{name}.json")
     if not path.exists():
         raise KeyError(name)

@@ -6,7 +6,6 @@ Kept free of any Qt import so the check can run before PySide6 is loaded.
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 
 #: (Qt binding version prefix, Python versions it breaks, what happens).
 KNOWN_BAD = (
@@ -22,6 +21,8 @@ KNOWN_BAD = (
 
 def pyside_version() -> str | None:
     """Installed PySide6 version, without importing it."""
+    from importlib import metadata  # ~15 ms of imports: only when the version is asked
+
     for dist in ("PySide6-Essentials", "PySide6"):
         try:
             return metadata.version(dist)

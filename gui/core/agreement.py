@@ -43,6 +43,7 @@ __all__ = [
     "Sentence",
     "Share",
     "agreement",
+    "agreement_of",
     "sentence_spans",
     "similarity",
     "tokens_of",
@@ -305,3 +306,10 @@ def agreement(
         text = texts[owners[sid]]
         answers[owners[sid]].append(Sentence(s, e, text[s:e], share, with_, root(sid)))
     return Agreement(tuple(tuple(a) for a in answers), threshold)
+
+
+def agreement_of(row: tuple[Sequence[str], float]) -> Agreement:
+    """:func:`agreement` of ``(texts, threshold)``: one picklable argument, for a worker
+    process."""
+    texts, threshold = row
+    return agreement(texts, threshold)

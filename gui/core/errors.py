@@ -6,7 +6,6 @@ a traceback, only ``Failure.message``.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -133,7 +132,7 @@ def empty_failure(provider: str) -> Failure:
 
 def generic_failure(exc: BaseException, provider: str) -> Failure:
     """Fallback classification for exceptions no provider claimed."""
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError since 3.11
         return Failure(
             ErrorKind.TIMEOUT, f"{provider}: the request timed out. Raise the timeout or retry."
         )

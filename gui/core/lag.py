@@ -6,10 +6,13 @@ blocking call wakes it late, and that lateness is exactly what a user feels as a
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the lag meter is in the window's first frame, which needs no asyncio
+    import asyncio
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,8 @@ def lag_stats(values: Iterable[float]) -> LagStats:
 async def heartbeat(lag: LagRecorder, stop: asyncio.Event, every_s: float = 0.01) -> None:
     """Beat every ``every_s`` on the running loop until ``stop`` is set, recording into ``lag``
     how late each beat fired, in milliseconds (the outside view of a loop's freezes)."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     due = loop.time() + every_s
     while not stop.is_set():

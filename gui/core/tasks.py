@@ -9,9 +9,11 @@ window and its views start belongs to a :class:`TaskOwner`. Tasks may share a gr
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # imported when a task starts: the window's first frame owns tasks, no loop
+    import asyncio
 
 __all__ = ["TaskOwner"]
 
@@ -40,6 +42,8 @@ class TaskOwner:
             group: Tasks doing the same job (e.g. ``test-connection``), to cancel together.
             exclusive: Cancel the group's tasks still running before this one starts.
         """
+        import asyncio
+
         if exclusive:
             self.cancel_group(group)
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -56,6 +60,8 @@ class TaskOwner:
 
     async def wait_idle(self) -> None:
         """Wait until every task, including ones started meanwhile, is done."""
+        import asyncio
+
         while pending := self.pending():
             await asyncio.wait(pending)
 

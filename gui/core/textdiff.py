@@ -10,20 +10,24 @@ frequent words ("the", ",") as junk and then misaligns ordinary prose. Without i
 grows with (tokens of A) x (occurrences of each token in B), so long texts are bounded in
 three steps: the common head and tail are cut off first (cheap, and most of a near-copy);
 a middle still larger than :data:`DIRECT_LIMIT` token pairs is aligned by chunks
-(sentences and lines) first, and only the differing chunks are diffed word by word; a
-differing stretch still too large is reported as one replacement.
+(sentences and lines): chunks found once in each text anchor it, in the longest order both
+agree on (patience diff, O(n log n)), the chunks between anchors are matched with
+SequenceMatcher, and only the differing chunks are diffed word by word; a differing
+stretch still too large is reported as one replacement.
 """
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DIRECT_LIMIT", "DiffOp", "OpTag", "WordDiff", "word_diff"]
+__all__ = ["DIRECT_LIMIT", "DiffOp", "OpTag", "WordDiff", "word_diff", "word_diff_of"]
 
 OpTag = Literal["equal", "delete", "insert", "replace"]
 
@@ -186,6 +190,33 @@ def _chunks(words: Sequence[str], starts: Sequence[int], text: str, lo: int, hi:
     return bounds
 
 
+def _anchors(a_keys: Sequence[object], b_keys: Sequence[object]) -> list[tuple[int, int]]:
+    """Chunks found once in each text, paired in an order both texts agree on (the longest
+    such sequence: patience diff's anchors), in O(n log n)."""
+    count_a = Counter(a_keys)
+    count_b = Counter(b_keys)
+    in_b = {key: j for j, key in enumerate(b_keys) if count_b[key] == 1}
+    pairs = [(i, in_b[key]) for i, key in enumerate(a_keys) if count_a[key] == 1 and key in in_b]
+    tails: list[int] = []  # smallest b index ending an increasing run of each length
+    ends: list[int] = []  # the pair (index into pairs) at each tail
+    before = [-1] * len(pairs)
+    for n, (_i, j) in enumerate(pairs):
+        length = bisect.bisect_left(tails, j)
+        if length == len(tails):
+            tails.append(j)
+            ends.append(n)
+        else:
+            tails[length] = j
+            ends[length] = n
+        before[n] = ends[length - 1] if length else -1
+    chain: list[tuple[int, int]] = []
+    n = ends[-1] if ends else -1
+    while n >= 0:
+        chain.append(pairs[n])
+        n = before[n]
+    return chain[::-1]
+
+
 def _middle(
     a_words: list[str],
     a_starts: list[int],
@@ -204,16 +235,45 @@ def _middle(
     b_bounds = _chunks(b_words, b_starts, b, lo, b_hi)
     a_keys = [tuple(a_words[s:e]) for s, e in itertools.pairwise(a_bounds)]
     b_keys = [tuple(b_words[s:e]) for s, e in itertools.pairwise(b_bounds)]
+    # SequenceMatcher alone is quadratic in chunks when many small stretches match (every
+    # other line changed), so chunks unique to both texts anchor the alignment first, and
+    # only the stretches between anchors are matched.
+    ops: list[Opcode] = []
+    i0 = j0 = 0
+    for i, j in [*_anchors(a_keys, b_keys), (len(a_keys), len(b_keys))]:
+        ops += _gap(a_words, b_words, a_keys[i0:i], b_keys[j0:j], a_bounds, b_bounds, i0, j0)
+        if i < len(a_keys):
+            ops.append(("equal", a_bounds[i], a_bounds[i + 1], b_bounds[j], b_bounds[j + 1]))
+        i0, j0 = i + 1, j + 1
+    return ops
+
+
+def _gap(
+    a_words: list[str],
+    b_words: list[str],
+    a_keys: list[tuple[str, ...]],
+    b_keys: list[tuple[str, ...]],
+    a_bounds: list[int],
+    b_bounds: list[int],
+    i0: int,
+    j0: int,
+) -> list[Opcode]:
+    """Opcodes for the chunks between two anchors (chunk ``i0`` of A, ``j0`` of B onward)."""
+    ta1, ta2 = a_bounds[i0], a_bounds[i0 + len(a_keys)]
+    tb1, tb2 = b_bounds[j0], b_bounds[j0 + len(b_keys)]
+    if (ta2 - ta1) * (tb2 - tb1) <= DIRECT_LIMIT or len(a_keys) * len(b_keys) > DIRECT_LIMIT:
+        return _direct(a_words[ta1:ta2], b_words[tb1:tb2], ta1, tb1)  # too big: one replace
     # Chunks are rarely repeated, so autojunk (on by default) only drops the likes of a
     # repeated list marker line here, which the word-level pass then aligns.
     matcher = difflib.SequenceMatcher(None, a_keys, b_keys)
     ops: list[Opcode] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        ta1, ta2, tb1, tb2 = a_bounds[i1], a_bounds[i2], b_bounds[j1], b_bounds[j2]
+        s1, s2 = a_bounds[i0 + i1], a_bounds[i0 + i2]
+        u1, u2 = b_bounds[j0 + j1], b_bounds[j0 + j2]
         if tag == "equal":
-            ops.append(("equal", ta1, ta2, tb1, tb2))
+            ops.append(("equal", s1, s2, u1, u2))
         else:
-            ops += _direct(a_words[ta1:ta2], b_words[tb1:tb2], ta1, tb1)
+            ops += _direct(a_words[s1:s2], b_words[u1:u2], s1, u1)
     return ops
 
 
@@ -276,3 +336,8 @@ def word_diff(a: str, b: str) -> WordDiff:
     if not result and (a or b):  # only whitespace on either side: one stretch, no words
         result = (DiffOp("equal", 0, len(a), 0, len(b)),)
     return WordDiff(a, b, result, similarity)
+
+
+def word_diff_of(pair: tuple[str, str]) -> WordDiff:
+    """:func:`word_diff` of ``(a, b)``: one picklable argument, for a worker process."""
+    return word_diff(*pair)

@@ -1,5 +1,11 @@
 """The window's process: one QApplication, one qasync loop, an owned shutdown.
 
+Start-up comes first: :func:`run_app` builds the window's first frame
+(:class:`~gui.qt.main_window.MainWindow` with ``staged=True``) and lets Qt paint it before
+asyncio, qasync, the engine or the storage are imported; the rest of the window is built
+one part per turn of the loop after that, and the engine warms up once it is built.
+Everything on the way to the first paint is imported lazily for that reason.
+
 ``run_app`` runs :func:`_main` on :class:`gui.qt.loop.FanoutEventLoop` (qasync's loop with
 asyncio's ready queue for ``call_soon``). Closing the window does not stop the loop: it resolves
 a future that :func:`_main` awaits, which then cancels and awaits every task, closes HTTP
@@ -8,8 +14,8 @@ connections, and returns, so the loop ends with nothing pending.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import signal
@@ -17,21 +23,34 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6 import __version__ as pyside_version
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
-from gui.compat import describe as describe_hooks
-from gui.core import events as ev
-from gui.core.compare import StrategyResult
-from gui.core.lag import LagStats
-from gui.core.metrics import RunSummary
-from gui.qt.loop import run as run_loop
+from gui.compat import known_bad_combination
+from gui.qt.main_window import MainWindow
 from gui.qt.resources import app_icon, stylesheet
 from gui.qt.theme import apply_theme
-from gui.storage.logs import install_excepthook, setup_logging
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from gui.core.compare import StrategyResult
+    from gui.core.lag import LagStats
+    from gui.core.metrics import RunSummary
+    from gui.storage.workspace import Workspace, WorkspaceStore
 
 log = logging.getLogger(__name__)
+
+#: Longest wait for the first frame's paint before the loop starts anyway (no platform is
+#: known to need it; a window that never paints must not keep the app from starting).
+FIRST_PAINT_WAIT_MS = 10_000
+
+#: The modules imported when the first frame was painted (``--print-stats`` reports them:
+#: the tests check that the engine and the storage are not among them).
+_FIRST_PAINT_MODULES: list[str] = []
 
 _T0 = time.perf_counter()
 
@@ -86,7 +105,85 @@ def _lag_figures(prefix: str, lag: LagStats) -> dict[str, float | int]:
     }
 
 
+def _check_loop_hook() -> None:
+    from gui.compat import FIFO_LOOP, enabled
+
+    enabled(FIFO_LOOP)  # decided once per process: reads qasync's installed version
+
+
+def _setup_logging() -> None:
+    from gui.storage.logs import setup_logging
+
+    setup_logging()
+
+
+#: What must be done between the first paint and the asyncio loop's start, one item per turn
+#: of Qt's loop so that the window paints and takes input between them (the lag meter sees
+#: each turn): the loop's modules, its hook's version check, the log file.
+BEFORE_THE_LOOP: tuple[Callable[[], object], ...] = (
+    lambda: importlib.import_module("asyncio"),
+    lambda: importlib.import_module("qasync"),
+    lambda: importlib.import_module("gui.qt.loop"),
+    _check_loop_hook,
+    lambda: importlib.import_module("gui.storage.logs"),
+    _setup_logging,
+)
+
+
+def _show_first_frame(window: MainWindow) -> None:
+    """Show the window, let Qt run until its first frame is painted, then prepare the loop.
+
+    No asyncio loop exists yet, so this local Qt loop drops no task's step; the user can
+    already type into the prompt meanwhile. After the paint, :data:`BEFORE_THE_LOOP` runs
+    one item per turn of the same local loop. The lag meter runs from the paint, so every
+    turn, and the start of the asyncio loop after them, is part of the session's figures.
+    """
+    local = QEventLoop()
+    work = list(BEFORE_THE_LOOP)
+
+    def next_item() -> None:
+        if not work:
+            local.quit()
+            return
+        work.pop(0)()
+        QTimer.singleShot(0, next_item)
+
+    def on_first_paint() -> None:
+        window.lag.begin_session()
+        _FIRST_PAINT_MODULES.extend(sorted(sys.modules))
+        next_item()
+
+    _FirstPaint(window, on_first_paint)
+    window.show()
+    window.lag.start()
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(local.quit)
+    timer.start(FIRST_PAINT_WAIT_MS)
+    local.exec()
+    timer.stop()
+    for item in work:  # the window never painted (no known platform): do them now
+        item()
+
+
+def _load_workspace(enabled: bool) -> tuple[WorkspaceStore | None, Workspace | None]:
+    """The workspace the user left (``None`` when none, or for a measured session).
+
+    Read before the first frame, on the GUI thread: a small JSON file whose geometry and
+    theme the first frame needs, so the window opens at its old place in its old colours.
+    """
+    if not enabled:
+        return None, None
+    from gui.storage.workspace import WorkspaceStore
+
+    store = WorkspaceStore()
+    return store, store.load()
+
+
 async def _main(
+    window: MainWindow,
+    store: WorkspaceStore | None,
+    saved: Workspace | None,
     demo: str | None,
     quit_when_done: bool,
     quit_after: float | None,
@@ -94,51 +191,28 @@ async def _main(
     theme: str | None = None,
     window_size: tuple[int, int] | None = None,
 ) -> int:
-    from gui.qt.main_window import MainWindow
-    from gui.qt.services import default_services
-    from gui.storage.workspace import WorkspaceStore
+    import asyncio
+
+    from gui.compat import describe as describe_hooks
+    from gui.storage.logs import install_excepthook
 
     loop = asyncio.get_running_loop()
     install_asyncgen_hooks(loop)
     loop.set_exception_handler(_log_loop_exception)
-    store = WorkspaceStore()
-    # A measured session (--print-stats: the benchmarks) neither depends on nor changes what
-    # the user left; a small JSON file otherwise, and an unreadable one is set aside.
-    saved = None if print_stats else await asyncio.to_thread(store.load)
-    chosen = theme or (saved.layout.theme if saved is not None else None)
-    app = QApplication.instance()
-    if chosen is not None and isinstance(app, QApplication):
-        apply_theme(app, chosen)  # before the widgets exist: some colours are set once
-    # A demo session shows the demo and leaves the user's own workspace file alone.
-    # History, exports, saved profiles and keys: made here, handed to the views that use them.
-    window = MainWindow(
-        services=default_services(), workspace=None if demo or print_stats else store
-    )
-    if saved is not None:  # before show(): the window opens at its old place and size
-        window.workspace.restore(saved, content=not demo)
-    if demo:  # a demo shows every cell at once, whatever layout the user left
-        window.results.set_layout("tiles")
-    if theme is not None:  # --theme wins over the one kept in the workspace
-        window.workspace.set_theme(theme)
-    if window_size is not None:  # --window-size wins over the kept geometry
-        window.resize(*window_size)
-    if store.notice:
-        window.statusBar().showMessage(store.notice, 20000)
-    install_excepthook(lambda line: window.statusBar().showMessage(line, 15000))
-    closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    closed: asyncio.Future[None] = loop.create_future()
 
     def on_close_requested() -> None:
         if not closed.done():
             closed.set_result(None)
 
     window.close_requested.connect(on_close_requested)
+    if window.closing:  # closed in its first frame, before anyone listened
+        on_close_requested()
     signalled = _close_on_signals(loop, window.close)
-    # The session's lag is measured from the first painted frame to the close: everything a
-    # user can see, start-up work, warm-up and run start included.
-    _FirstPaint(window, window.lag.begin_session)
-    window.show()
-    window.lag.start()
-    warming = window.warm_up()
+    if quit_after is not None:
+        QTimer.singleShot(round(quit_after * 1000), window.close)
+    window.build_rest()  # one part per turn of the loop: it paints and takes input between
+    warming = window.warm_up()  # once built
     shown_at = time.perf_counter() - _T0
     stats: dict[str, object] = {"window_shown_s": round(shown_at, 3)}
     ready_at: list[float] = []  # perf_counter when the engine's imports were done
@@ -151,8 +225,23 @@ async def _main(
         stats["engine_ready_epoch"] = time.time()
 
     warming.add_done_callback(on_engine_ready)
+    await window.wait_built()
+    marks["built"] = time.perf_counter()
+    stats["built_epoch"] = time.time()
+    if saved is not None:  # the rest of the workspace: the editors, docks and splitters
+        window.workspace.restore(saved, content=not demo, prompt=False)
+    if demo:  # a demo shows every cell at once, whatever layout the user left
+        window.results.set_layout("tiles")
+    if window_size is not None:  # --window-size wins over the kept geometry
+        window.resize(*window_size)
+    if theme is not None:  # --theme wins over the one kept in the workspace
+        window.workspace.set_theme(theme)
+    if store is not None and store.notice:
+        window.statusBar().showMessage(store.notice, 20000)
+    install_excepthook(lambda line: window.statusBar().showMessage(line, 15000))
 
     if demo:
+        from gui.core import events as ev
         from gui.resources import load_preset
 
         preset = load_preset(demo)
@@ -231,11 +320,8 @@ async def _main(
                 run.subscribe(on_run_event)
     if not demo and saved is None:
         # A first-time user sees a runnable example: Ctrl+Enter answers it on both models.
-        window.prompt.set_template("Tell me a joke about {topic}")
         window.inputs.set_variables(window.prompt.variables())
         window.inputs.set_rows([{"topic": t} for t in ("cats", "dogs", "parrots")])
-    if quit_after is not None:
-        QTimer.singleShot(round(quit_after * 1000), window.close)
     try:
         await closed
     finally:
@@ -258,6 +344,8 @@ async def _main(
         window.deleteLater()
         stats["shutdown_s"] = round(time.perf_counter() - closing_at, 3)
     stats["first_paint_epoch"] = window.first_paint_epoch
+    stats["build_ms"] = window.build_ms
+    stats["first_paint_modules"] = _FIRST_PAINT_MODULES
     stats["runtime"] = describe_hooks()  # at exit: nothing of this on the way to the first paint
     if print_stats:
         sys.stdout.write(json.dumps(stats) + "\n")
@@ -298,6 +386,10 @@ def run_app(
     window_size: tuple[int, int] | None = None,
 ) -> int:
     """Create the application and run the window until it is closed; returns the exit code."""
+    why = known_bad_combination(pyside_version)
+    if why is not None:
+        sys.stderr.write(f"fanout-studio: cannot start the window: {why}\n")
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Fanout Studio")
@@ -305,13 +397,38 @@ def run_app(
     app.setDesktopFileName("fanout-studio")
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)  # the main coroutine decides when we are done
-    if theme is not None:  # else the workspace's theme, applied before the window shows
-        apply_theme(app, theme)
+    # A measured session (--print-stats: the benchmarks) neither depends on nor changes what
+    # the user left; a demo session shows the demo and leaves the user's workspace alone.
+    store, saved = _load_workspace(enabled=not print_stats)
+    chosen = theme or (saved.layout.theme if saved is not None else None)
+    if chosen is not None:  # before the widgets exist: some colours are set once
+        apply_theme(app, chosen)
     app.setStyleSheet(stylesheet())
-    setup_logging()
+    window = MainWindow(staged=True, workspace=None if demo else store)
+    if saved is not None:  # before show(): the window opens at its old place and size
+        window.restore_first_frame(saved, prompt=not demo)
+    if window_size is not None:  # --window-size wins over the kept geometry
+        window.resize(*window_size)
+    elif not demo:  # a first-time user's runnable example (its inputs come with the table)
+        window.prompt.set_template("Tell me a joke about {topic}")
+    _show_first_frame(window)
+    from gui.qt.loop import run as run_loop  # imported after the first paint
+
     try:
         return int(
-            run_loop(_main(demo, quit_when_done, quit_after, print_stats, theme, window_size))
+            run_loop(
+                _main(
+                    window,
+                    store,
+                    saved,
+                    demo,
+                    quit_when_done,
+                    quit_after,
+                    print_stats,
+                    theme,
+                    window_size,
+                )
+            )
         )
     except KeyboardInterrupt:
         return 130

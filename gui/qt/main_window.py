@@ -11,56 +11,133 @@ parts sit is :mod:`gui.qt.views.window_layout`. Storage is reached through the s
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Signal, qVersion
+from PySide6.QtCore import QByteArray, QTimer, Signal, qVersion
 from PySide6.QtGui import QCloseEvent, QPaintEvent
 from PySide6.QtWidgets import QMainWindow, QWidget
 
-from gui.about import about_info
-from gui.core.runner import Run
-from gui.core.session import Session
-from gui.core.spec import ModelProfile, RunSpec
 from gui.core.tasks import TaskOwner
-from gui.qt.run_commands import RunCommands
-from gui.qt.run_display import RunDisplay
-from gui.qt.services import Services, default_services
-from gui.qt.views.about import show_about
-from gui.qt.views.code_view import CodeView
-from gui.qt.views.debug_log import AsyncioDebugPanel
-from gui.qt.views.demos_menu import DemosMenu
-from gui.qt.views.export_menu import ExportMenu
-from gui.qt.views.history_panel import HistoryPanel
-from gui.qt.views.providers_panel import ProvidersPanel
-from gui.qt.views.results_page import ResultsPage
+from gui.qt.views.prompt_editor import PromptEditor
 from gui.qt.views.run_controls import RunControls
-from gui.qt.views.run_editors import RunEditors
-from gui.qt.views.window_layout import Menus, add_dock, build_body, build_menus
-from gui.qt.views.workspace_binding import WorkspaceBinding
+from gui.qt.views.window_layout import (
+    add_dock,
+    add_editor,
+    add_late_menus,
+    add_pages,
+    build_menus,
+    start_body,
+)
 from gui.qt.warmup import Warmup
 from gui.qt.widgets.lag_meter import LagMeter
 from gui.qt.widgets.status_bar import StatusBar
-from gui.qt.widgets.strategy_chart import StrategyChart
-from gui.qt.widgets.timeline import TimelineWidget
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first frame
+    import asyncio
+
+    from PySide6.QtWidgets import QDockWidget
+
     from gui.core.ports import Backend
+    from gui.core.runner import Run
+    from gui.core.session import Session
+    from gui.core.spec import ModelProfile, RunSpec
+    from gui.qt.run_commands import RunCommands
+    from gui.qt.run_display import RunDisplay
+    from gui.qt.services import Services
+    from gui.qt.views.code_view import CodeView
+    from gui.qt.views.concurrency_panel import ConcurrencyPanel
+    from gui.qt.views.debug_log import AsyncioDebugPanel
+    from gui.qt.views.demos_menu import DemosMenu
+    from gui.qt.views.export_menu import ExportMenu
+    from gui.qt.views.history_panel import HistoryPanel
+    from gui.qt.views.inputs_table import InputsTable
+    from gui.qt.views.models_panel import ModelsPanel
+    from gui.qt.views.providers_panel import ProvidersPanel
+    from gui.qt.views.results_page import ResultsPage
+    from gui.qt.views.run_editors import RunEditors
+    from gui.qt.views.workspace_binding import WorkspaceBinding
+    from gui.qt.widgets.results_grid import ResultsGrid
+    from gui.qt.widgets.strategy_chart import StrategyChart
+    from gui.qt.widgets.timeline import TimelineWidget
     from gui.resources import Preset
     from gui.storage.history import History
     from gui.storage.profiles import ProfileStore, SavedProfile
     from gui.storage.records import StoredRun
     from gui.storage.secrets import KeyStore
-    from gui.storage.workspace import WorkspaceStore
+    from gui.storage.workspace import Workspace, WorkspaceStore
 
 log = logging.getLogger(__name__)
+
+#: The modules each build step imports, leaves first: a staged build imports them one per
+#: turn of the loop before the step, so a turn costs one module's own import, not a chain's.
+#: Only a schedule: a module left out is imported by its step as usual, just in one turn.
+STEP_MODULES: dict[str, tuple[str, ...]] = {
+    "services": (
+        "gui.core.spec",
+        "gui.core.metrics",
+        "gui.core.events",
+        "gui.core.ports",
+        "gui.core.keys",
+        "gui.qt.services",
+    ),
+    "inputs": ("gui.core.inputs", "gui.qt.widgets.flow_layout", "gui.qt.views.inputs_table"),
+    "models": (
+        "gui.core.limits",
+        "gui.core.runner",
+        "gui.storage.profiles",
+        "gui.qt.widgets.cell_pane",
+        "gui.qt.widgets.vertical_scroll",
+        "gui.qt.views.models_panel",
+    ),
+    "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
+    "results": (
+        "gui.core.compare",
+        "gui.core.session",
+        "gui.core.cleantext",
+        "gui.core.textdiff",
+        "gui.qt.widgets.cell_store",
+        "gui.qt.widgets.markdown_view",
+        "gui.qt.widgets.results_grid",
+        "gui.qt.widgets.tiles_view",
+        "gui.qt.widgets.focus_view",
+        "gui.qt.widgets.row_compare",
+        "gui.qt.widgets.diff_view",
+        "gui.qt.widgets.agreement_view",
+        "gui.qt.widgets.diff_page",
+        "gui.qt.views.detail_layouts",
+        "gui.qt.views.results_page",
+    ),
+    "timeline": ("gui.core.timeline", "gui.qt.widgets.timeline"),
+    "chart": ("gui.qt.widgets.strategy_chart",),
+    "code-debug": (
+        "gui.core.codegen",
+        "gui.qt.views.code_view",
+        "gui.compat.loggers",
+        "gui.qt.views.debug_log",
+    ),
+    "history": ("gui.storage.outcome", "gui.qt.views.history_panel"),
+    "profiles": ("gui.storage.secrets", "gui.qt.views.providers_panel"),
+    "wiring": (
+        "gui.qt.bridge",
+        "gui.qt.run_commands",
+        "gui.qt.run_display",
+        "gui.qt.views.export_menu",
+        "gui.qt.views.demos_menu",
+        "gui.storage.workspace",
+        "gui.qt.views.workspace_binding",
+    ),
+}
 
 
 async def _bounded(step: Awaitable[object], seconds: float, what: str) -> None:
     """A shutdown step that may fail or hang without stopping the ones after it."""
+    import asyncio
+
     try:
         await asyncio.wait_for(step, seconds)
     except Exception:
@@ -70,22 +147,58 @@ async def _bounded(step: Awaitable[object], seconds: float, what: str) -> None:
 class MainWindow(QMainWindow):
     """Fanout Studio's window.
 
+    The window is built in two parts. The first frame (:meth:`_build_first_frame`) is what
+    a user sees and uses first: the menus, the Run toolbar, the status bar and the prompt
+    editor; it imports nothing of the engine, the storage or the other views. The rest is
+    a list of steps (:meth:`_build_steps`), each a heavy part (the other editors, a tab, a
+    dock, the wiring): run one after another in the constructor, or, with ``staged=True``,
+    one per turn of the event loop from :meth:`build_rest` on, so the window paints and
+    takes input between two of them. :attr:`built` tells when every part exists. A Run
+    pressed before then starts once the window is built (and the engine warm).
+
     Args:
         backend: The provider backend (default: LangChain's, made on the first run).
-        services: Storage services (default: the real ones; ``gui/qt/app.py`` passes them).
+        services: Storage services (default: the real ones, made with the rest of the window).
         profile_store, keystore, history: Replace one part of the default services (tests).
+        workspace: Where the workspace is autosaved (``None``: nothing is).
+        staged: Build only the first frame now; :meth:`build_rest` builds the rest.
 
     Signals:
         close_requested: the user closed the window; the app's main coroutine then awaits
             :meth:`shutdown` (async clean-up does not belong in ``aboutToQuit``).
+        built: every part of the window exists (emitted once, by a staged build).
         run_finished(RunSummary): the shown run (or a comparison step) ended, UI restored.
         comparison_finished(list[StrategyResult]): the comparison ended.
     """
 
     close_requested = Signal()
+    built = Signal()
     run_finished = Signal(object)
     run_queued_started = Signal(object)
     comparison_finished = Signal(object)
+
+    # Made by the steps after the first frame (see _build_steps).
+    services: Services
+    session: Session
+    editors: RunEditors
+    inputs: InputsTable
+    models: ModelsPanel
+    limits: ConcurrencyPanel
+    results: ResultsPage
+    grid: ResultsGrid
+    timeline: TimelineWidget
+    chart: StrategyChart
+    code: CodeView
+    debug_log: AsyncioDebugPanel
+    history_panel: HistoryPanel
+    providers: ProvidersPanel
+    concurrency_dock: QDockWidget
+    profiles_dock: QDockWidget
+    export_menu: ExportMenu
+    demos_menu: DemosMenu
+    workspace: WorkspaceBinding
+    commands: RunCommands
+    display: RunDisplay
 
     def __init__(
         self,
@@ -97,65 +210,171 @@ class MainWindow(QMainWindow):
         keystore: Callable[[], KeyStore] | None = None,
         history: History | None = None,
         workspace: WorkspaceStore | None = None,
+        staged: bool = False,
     ) -> None:
         super().__init__(parent)
         self._workspace_store = workspace  # None: nothing autosaved (tests, demo sessions)
         self._backend = backend
-        self.services = services or default_services(
-            history=history, profile_store=profile_store, keystore=keystore
-        )
+        self._services_given = services
+        self._service_parts: dict[str, Any] = {
+            "history": history,
+            "profile_store": profile_store,
+            "keystore": keystore,
+        }
         self._tasks = TaskOwner()
         self.warmup = Warmup(self._tasks)  # the engine's imports and a run queued behind them
         self._closing = False
         self.first_paint_epoch: float | None = None
         self._history_wired = False
-        self.session = Session(self._ensure_backend, self.ensure_history)
-        self.lag = LagMeter(parent=self)
-        self._build_ui()
+        self._is_built = False
+        self._built_waiters: list[asyncio.Future[None]] = []
+        self._pending: Callable[[], object] | None = None  # a Run pressed before the build ended
+        self._warm_up_asked = False
+        self._imports: list[str] = []  # modules a staged build imports before its next step
+        #: Milliseconds each build step took (the first frame's included), for the benchmarks.
+        self.build_ms: dict[str, float] = {}
+        started = time.perf_counter()
+        self._build_first_frame()
+        self.build_ms["first-frame"] = round((time.perf_counter() - started) * 1000, 1)
+        self._steps = self._build_steps()
+        if not staged:
+            while self._steps:
+                self._run_step()
+            self._finish_build()
 
     # ------------------------------------------------------------------ building
 
-    def _build_ui(self) -> None:
+    def _build_first_frame(self) -> None:
+        """What the first frame shows: menus, the Run toolbar, the status bar, the prompt."""
         self.setWindowTitle("Fanout Studio")
         self.resize(1360, 860)
-        self.editors = e = RunEditors(keys=self.services.keys)
-        self.prompt, self.inputs, self.models, self.limits = e.prompt, e.inputs, e.models, e.limits
-        self.results = ResultsPage()
-        self.grid = self.results.grid
-        self.past_banner, self.past_label = self.results.past_banner, self.results.past_label
-        self.timeline = TimelineWidget()
-        self.chart = StrategyChart()
-        self.code = CodeView()
-        self.debug_log = AsyncioDebugPanel()
-        self.history_panel = HistoryPanel(self.services.history, self.services.exports)
-        pages = [
-            (self.results, "Results"),
-            (self.timeline, "Timeline"),
-            (self.chart, "Compare strategies"),
-            (self.code, "Code"),
-            (self.debug_log, "asyncio debug"),
-            (self.history_panel, "History"),
-        ]
-        top, body, self.tabs = build_body(self.prompt, self.inputs, self.models, pages)
-        self.setCentralWidget(body)
-        self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
-        self.providers = ProvidersPanel(self.services.profiles, self.services.keys)
-        self.profiles_dock = add_dock(self, "Profiles", "profilesDock", self.providers)
-        self.tabifyDockWidget(self.concurrency_dock, self.profiles_dock)
-        self.concurrency_dock.raise_()
-
+        self.lag = LagMeter(parent=self)
         self.setStatusBar(StatusBar(self))  # messages elided beside the counters
         self.controls = c = RunControls(self)
         self.run_action, self.cancel_action = c.run_action, c.cancel_action
         self.compare_action, self.block_action = c.compare_action, c.block_action
         self.progress, self.counts_label, self.run_button = c.progress, c.counts_label, c.run_button
+        self.prompt = PromptEditor()
+        self._top, self._body, self.tabs = start_body(self.prompt)
+        self.setCentralWidget(self._body)
+        self._menus = menus = build_menus(self, c)
+        self.about_action = menus.about
+        menus.quit.triggered.connect(self.close)
+        menus.history.triggered.connect(self._on_history_action_triggered)
+        self.about_action.triggered.connect(self._on_about_action_triggered)
+        self.run_action.triggered.connect(self._on_run_action_triggered)
+        self.cancel_action.triggered.connect(self.cancel_all)
+        self.compare_action.triggered.connect(self._on_compare_action_triggered)
+        self.lag.froze.connect(self.controls.show_freeze)
+        self.prompt.run_requested.connect(self._on_run_action_triggered)
+
+    def _build_steps(self) -> list[tuple[str, Callable[[], None]]]:
+        """The parts after the first frame, in the order they appear; each is one frame's work."""
+        return [
+            ("services", self._build_services),
+            ("inputs", self._build_inputs),
+            ("models", self._build_models),
+            ("limits", self._build_limits),
+            ("results", self._build_results),
+            ("timeline", self._build_timeline),
+            ("chart", self._build_chart),
+            ("code-debug", self._build_code_and_debug_log),
+            ("history", self._build_history),
+            ("profiles", self._build_profiles),
+            ("wiring", self._build_wiring),
+        ]
+
+    def _run_step(self) -> None:
+        name, step = self._steps.pop(0)
+        started = time.perf_counter()
+        step()
+        self.build_ms[name] = round((time.perf_counter() - started) * 1000, 1)
+
+    def _build_services(self) -> None:
+        from gui.qt.services import default_services
+
+        self.services = self._services_given or default_services(**self._service_parts)
+
+    def _build_inputs(self) -> None:
+        from gui.qt.views.inputs_table import InputsTable
+
+        self.inputs = InputsTable()
+        add_editor(self._top, "Inputs", self.inputs)
+
+    def _build_models(self) -> None:
+        from gui.qt.views.models_panel import ModelsPanel
+
+        self.models = ModelsPanel(keys=self.services.keys)
+        add_editor(self._top, None, self.models)
+
+    def _build_limits(self) -> None:
+        from gui.qt.views.run_editors import RunEditors
+
+        self.editors = e = RunEditors(
+            keys=self.services.keys, prompt=self.prompt, inputs=self.inputs, models=self.models
+        )
+        self.limits = e.limits
+        self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
+
+    def _build_results(self) -> None:
+        from gui.core.session import Session
+        from gui.qt.views.results_page import ResultsPage
+
+        self.session = Session(self._ensure_backend, self.ensure_history)
+        self.results = ResultsPage()
+        self.grid = self.results.grid
+        self.past_banner, self.past_label = self.results.past_banner, self.results.past_label
+        add_pages(self.tabs, [(self.results, "Results")])
+
+    def _build_timeline(self) -> None:
+        from gui.qt.widgets.timeline import TimelineWidget
+
+        self.timeline = TimelineWidget()
+        add_pages(self.tabs, [(self.timeline, "Timeline")])
+
+    def _build_chart(self) -> None:
+        from gui.qt.widgets.strategy_chart import StrategyChart
+
+        self.chart = StrategyChart()
+        add_pages(self.tabs, [(self.chart, "Compare strategies")])
+
+    def _build_code_and_debug_log(self) -> None:
+        from gui.qt.views.code_view import CodeView
+        from gui.qt.views.debug_log import AsyncioDebugPanel
+
+        self.code = CodeView()
+        self.debug_log = AsyncioDebugPanel()
+        add_pages(self.tabs, [(self.code, "Code"), (self.debug_log, "asyncio debug")])
+
+    def _build_history(self) -> None:
+        from gui.qt.views.history_panel import HistoryPanel
+
+        self.history_panel = HistoryPanel(self.services.history, self.services.exports)
+        add_pages(self.tabs, [(self.history_panel, "History")])
+
+    def _build_profiles(self) -> None:
+        from gui.qt.views.providers_panel import ProvidersPanel
+
+        self.providers = ProvidersPanel(self.services.profiles, self.services.keys)
+        self.profiles_dock = add_dock(self, "Profiles", "profilesDock", self.providers)
+        self.tabifyDockWidget(self.concurrency_dock, self.profiles_dock)
+        self.concurrency_dock.raise_()
+
+    def _build_wiring(self) -> None:
+        """The menus that need the history and the demos, the workspace, the run commands."""
+        from gui.qt.run_commands import RunCommands
+        from gui.qt.run_display import RunDisplay
+        from gui.qt.views.demos_menu import DemosMenu
+        from gui.qt.views.export_menu import ExportMenu
+        from gui.qt.views.workspace_binding import WorkspaceBinding
+
+        c, e = self.controls, self.editors
         self.export_menu = ExportMenu(
             self.session, self.services.history, self.history_panel, self._tasks, self
         )
         self.demos_menu = DemosMenu(self)
         docks = (self.concurrency_dock, self.profiles_dock)
-        menus = build_menus(self, self.export_menu, c, docks, self.demos_menu)
-        self.about_action = menus.about
+        add_late_menus(self._menus, self.export_menu, docks, self.demos_menu)
         # Workspace autosave/restore and the theme choice (views/workspace_binding.py).
         self.workspace = WorkspaceBinding(
             self,
@@ -163,14 +382,14 @@ class MainWindow(QMainWindow):
             inputs=self.inputs,
             models=self.models,
             limits=self.limits,
-            splitters={"top": top, "body": body},
+            splitters={"top": self._top, "body": self._body},
             docks=docks,
             results=self.results,
             store=self._workspace_store,
         )
-        menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
-        menus.view.addAction(self.results.raw_action)  # every answer's Markdown source
-        self.workspace.theme_menu(menus.view)
+        self._menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
+        self._menus.view.addAction(self.results.raw_action)  # every answer's Markdown source
+        self.workspace.theme_menu(self._menus.view)
         self.commands = RunCommands(
             self.session,
             e,
@@ -196,17 +415,9 @@ class MainWindow(QMainWindow):
             current_spec=e.build_spec,
             parent=self,
         )
-        self._wire(menus)
+        self._wire()
 
-    def _wire(self, menus: Menus) -> None:
-        menus.quit.triggered.connect(self.close)
-        menus.history.triggered.connect(self._on_history_action_triggered)
-        self.about_action.triggered.connect(self._on_about_action_triggered)
-        self.run_action.triggered.connect(self._on_run_action_triggered)
-        self.cancel_action.triggered.connect(self.cancel_all)
-        self.compare_action.triggered.connect(self._on_compare_action_triggered)
-        self.lag.froze.connect(self.controls.show_freeze)
-        self.prompt.run_requested.connect(self._on_run_action_triggered)
+    def _wire(self) -> None:
         # Every layout's Cancel and Retry (Grid panes, Tiles menus) arrive through the page.
         self.results.cancel_requested.connect(self.session.cancel_cell)
         self.results.retry_requested.connect(self.commands.retry)
@@ -226,6 +437,78 @@ class MainWindow(QMainWindow):
         self.display.run_finished.connect(self.run_finished)
         self.display.comparison_finished.connect(self.comparison_finished)
         self.editors.sync()
+
+    def build_rest(self) -> None:
+        """Build the parts after the first frame, one per turn of the event loop (after the
+        first paint, for a window made with ``staged=True``); :attr:`built` tells when done.
+
+        The modules a part needs (:data:`STEP_MODULES`) are imported first, one per turn,
+        so that no turn pays for a whole chain of imports at once.
+        """
+        if self._steps:
+            self._imports = list(STEP_MODULES.get(self._steps[0][0], ()))
+            QTimer.singleShot(0, self._on_build_timer_timeout)
+
+    def _on_build_timer_timeout(self) -> None:
+        # One module or one step per turn: the loop paints, takes input and serves the lag
+        # meter between two of them.
+        while self._imports:
+            module = self._imports.pop(0)
+            if module not in sys.modules:
+                importlib.import_module(module)
+                QTimer.singleShot(0, self._on_build_timer_timeout)
+                return
+        self._run_step()
+        if self._steps:
+            self._imports = list(STEP_MODULES.get(self._steps[0][0], ()))
+            QTimer.singleShot(0, self._on_build_timer_timeout)
+        else:
+            self._finish_build()
+
+    def _finish_build(self) -> None:
+        self._is_built = True
+        if self._warm_up_asked and not self._closing:  # closed meanwhile: no engine needed
+            self._start_warm_up()
+        for waiter in self._built_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._built_waiters.clear()
+        self.built.emit()
+        pending, self._pending = self._pending, None
+        if pending is not None and not self._closing:
+            self.controls.end_starting(running=False)
+            pending()
+
+    def restore_first_frame(self, saved: Workspace, *, prompt: bool = True) -> None:
+        """What the first frame shows of a saved workspace: the window's place and size,
+        and (unless ``prompt`` is false) the template and system message. The rest comes
+        with :meth:`WorkspaceBinding.restore` once the window is built."""
+        geometry = saved.layout.geometry
+        if geometry:  # Qt checks the blob itself and ignores one it cannot use
+            self.restoreGeometry(QByteArray.fromHex(geometry.encode("ascii")))
+        if prompt:
+            self.prompt.set_template(saved.template)
+            self.prompt.set_system(saved.system)
+
+    @property
+    def is_built(self) -> bool:
+        """Whether every part of the window exists (see :attr:`built`)."""
+        return self._is_built
+
+    @property
+    def closing(self) -> bool:
+        """Whether the window has been closed (its shutdown is due or under way)."""
+        return self._closing
+
+    async def wait_built(self) -> None:
+        """Return once every part of the window exists."""
+        if self._is_built:
+            return
+        import asyncio
+
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._built_waiters.append(waiter)
+        await waiter
 
     # ------------------------------------------------------------------ public API
 
@@ -255,12 +538,20 @@ class MainWindow(QMainWindow):
         """Start the run the widgets describe; show why not inline if it cannot start.
 
         Pressed while the warm-up still imports the engine, the run is queued (``None`` is
-        returned; :attr:`run_queued_started` tells when it starts).
+        returned; :attr:`run_queued_started` tells when it starts). Pressed before the
+        window is built, it is queued the same way and starts once the window is built.
         """
+        if not self._is_built:
+            self._queue_until_built(self._start_queued_run)
+            return None
         return self.commands.start_run()
 
     def start_comparison(self) -> asyncio.Task[Any] | None:
-        """Run the current cells through every strategy, one after another, charting each."""
+        """Run the current cells through every strategy, one after another, charting each
+        (before the window is built: once it is, like :meth:`start_run`)."""
+        if not self._is_built:
+            self._queue_until_built(self.start_comparison)
+            return None
         return self.commands.start_comparison()
 
     def show_past_run(self, stored: StoredRun) -> bool:
@@ -268,7 +559,13 @@ class MainWindow(QMainWindow):
         return self.commands.show_past_run(stored)
 
     def cancel_all(self) -> None:
-        """Cancel every cell of every run in progress (partial text is kept)."""
+        """Cancel every cell of every run in progress (partial text is kept), and a run
+        still waiting for the window to be built."""
+        if not self._is_built:
+            if self._pending is not None:
+                self._pending = None
+                self.controls.end_starting(running=False)
+            return
         self.session.cancel_all()
 
     def ensure_history(self) -> asyncio.Task[History]:
@@ -281,7 +578,10 @@ class MainWindow(QMainWindow):
 
     async def shutdown(self) -> None:
         """Cancel and await every task, close HTTP connections. Called once, at exit."""
+        import asyncio
+
         self._closing = True
+        await self.wait_built()  # closed within the first frames: the last steps run first
         await self.session.shutdown()
         tasks = self._tasks.pending()
         if tasks:
@@ -305,6 +605,17 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ slots
 
+    def _queue_until_built(self, start: Callable[[], object]) -> None:
+        """Hold a Run (or Compare) pressed in the first frames: it starts once built."""
+        if self._pending is None:
+            self._pending = start
+            self.controls.show_starting()
+
+    def _start_queued_run(self) -> None:
+        run = self.commands.start_run()
+        if run is not None:  # the engine was warm: it started now, not behind the warm-up
+            self.run_queued_started.emit(run)
+
     def _on_run_action_triggered(self) -> None:
         self.start_run()
 
@@ -312,13 +623,17 @@ class MainWindow(QMainWindow):
         self.start_comparison()
 
     def _on_history_action_triggered(self) -> None:
-        self.tabs.setCurrentWidget(self.history_panel)
+        if self._is_built:
+            self.tabs.setCurrentWidget(self.history_panel)
 
     def _on_history_rerun_requested(self, stored: StoredRun) -> None:
         if self.commands.rerun(stored):
             self.tabs.setCurrentIndex(0)
 
     def _on_about_action_triggered(self) -> None:
+        from gui.about import about_info
+        from gui.qt.views.about import show_about
+
         show_about(self, about_info(qt_version=qVersion()))
 
     def _on_results_again_requested(self) -> None:
@@ -360,15 +675,32 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ warm-up
 
     def warm_up(self) -> asyncio.Task[None]:
-        """After the first paint: import the engine's LangChain side off the GUI thread
-        (:class:`gui.qt.warmup.Warmup`), then load the history and the saved profiles, one
-        worker thread at a time. Returns the import task."""
+        """After the first paint: once the window is built, import the engine's LangChain
+        side off the GUI thread (:class:`gui.qt.warmup.Warmup`), then load the history and
+        the saved profiles, one worker thread at a time. Returns a task that ends when the
+        engine is ready (its imports done).
+
+        The imports wait for the build: both hold the GIL, so running them side by side
+        would not end either sooner, and the build imports modules of ``gui`` that the
+        engine imports too (two threads importing one module is where a half-initialised
+        module can come from).
+        """
         self.lag.begin_quiet()  # our own start-up work is measured, not announced as a freeze
+        if self._is_built:
+            self._start_warm_up()
+        else:
+            self._warm_up_asked = True  # started by _finish_build
+        return self._tasks.spawn(self._engine_ready(), "fanout-engine-ready")
+
+    def _start_warm_up(self) -> None:
         # A restored workspace may open with OpenAI columns: import their client now too.
-        task = self.warmup.start(openai=self.editors.uses_openai())
+        self.warmup.start(openai=self.editors.uses_openai())
         self.models.profiles_changed.connect(self._on_models_profiles_changed)
         self._tasks.spawn(self._load_state(), "fanout-load-state")
-        return task
+
+    async def _engine_ready(self) -> None:
+        await self.wait_built()
+        await self.warmup.settled()
 
     async def _load_state(self) -> None:
         try:

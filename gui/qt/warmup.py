@@ -1,5 +1,5 @@
-"""The engine's warm-up: LangChain imported off the GUI thread after the first paint, and the
-gate that holds a run pressed before it is done.
+"""The engine's warm-up: LangChain imported off the GUI thread once the window is built (after
+its first paint), and the gate that holds a run pressed before it is done.
 
 :class:`Warmup` owns the import task and the one queued run. It shows nothing itself: the
 window says "Starting…" while a run waits here, so this module knows no widget.
@@ -7,13 +7,17 @@ window says "Starting…" while a run waits here, so this module knows no widget
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from gui.compat.imports import import_in_background
-from gui.core.tasks import TaskOwner
+
+if TYPE_CHECKING:  # asyncio is imported when a task starts: the first frame needs no loop
+    import asyncio
+
+    from gui.core.tasks import TaskOwner
 
 __all__ = ["Warmup"]
 
@@ -82,7 +86,7 @@ class Warmup:
         return self._queued is not None
 
     def start(self, openai: bool) -> asyncio.Task[None]:
-        """Import the engine's LangChain side off the GUI thread (once, after the first paint).
+        """Import the engine's LangChain side off the GUI thread (once, the window built).
 
         Args:
             openai: Import langchain-openai too (a restored workspace has OpenAI columns).
@@ -103,6 +107,8 @@ class Warmup:
         share of start-ups (docs/performance-notes.md) left pydantic half-imported for the whole process ("partially initialized module"):
         background imports run one after another, so other imports wait here.
         """
+        import asyncio
+
         task = self.task
         if task is not None and not task.done():
             await asyncio.wait([task])
@@ -126,6 +132,8 @@ class Warmup:
         missing = [m for m in modules if m not in sys.modules]
         if not missing:
             return
+        import asyncio
+
         try:
             await asyncio.to_thread(import_in_background, missing, True, _after_imports)
         except Exception:  # a broken install shows up on the run instead, with its message

@@ -75,3 +75,12 @@ def test_long_texts_are_aligned_by_chunks_and_stay_exact() -> None:
     assert "wholly" in " ".join(d.inserted())
     assert any("1999" in gone or "2000" in gone for gone in d.deleted())
     assert d.similarity > 95
+
+
+def test_every_other_line_changed_is_anchored_on_the_lines_that_stayed() -> None:
+    # Many small matching stretches: the case where SequenceMatcher alone goes quadratic.
+    a = "\n".join(f"Line {i} says alpha." for i in range(20_000))
+    b = "\n".join(f"Line {i} says {'beta' if i % 2 else 'alpha'}." for i in range(20_000))
+    d = word_diff(a, b)
+    assert d.inserted() == ["beta"] * 10_000 and d.deleted() == ["alpha"] * 10_000
+    assert "Line 3 says [-alpha-]{+beta+}.\nLine 4 says alpha." in d.unified()

@@ -13,9 +13,11 @@ from PySide6.QtWidgets import QApplication, QMenu, QTextBrowser
 from pytestqt.qtbot import QtBot
 
 from gui.core.agreement import Share
+from gui.core.textdiff import word_diff_of
 from gui.qt.widgets.agreement_view import AgreementView
 from gui.qt.widgets.cell_pane import CellPane
 from gui.qt.widgets.diff_view import DiffView
+from gui.qt.widgets.latest_job import LatestJob
 from gui.qt.widgets.text_marks import share_colors
 from tests.qt.conftest import SESSION_LOOP, signal_future, until
 
@@ -230,3 +232,43 @@ async def test_a_panes_menu_offers_diff_with(qtbot: QtBot) -> None:
     pane.set_final_text("An answer.")
     menu_actions()["Diff with…"].trigger()
     assert asked == ["r0m1"]
+
+
+async def test_requests_made_while_a_job_runs_collapse_into_the_newest(qtbot: QtBot) -> None:
+    job = LatestJob(word_diff_of)
+    got: list[tuple[object, bool]] = []
+
+    def on_finished(request: object, _result: object, superseded: bool) -> None:
+        got.append((request, superseded))
+
+    job.finished.connect(on_finished)
+    job.submit(("warm", "up"))
+    await until(lambda: len(got) == 1)
+    # The worker is warm and the answer instant: it still arrives later, never inside submit.
+    for n in range(5):
+        job.submit((f"a {n}", "b"))
+        assert len(got) == 1  # nothing delivered before the loop runs again
+    await until(lambda: not job.busy)
+    assert got[1:] == [(("a 0", "b"), True), (("a 4", "b"), False)]
+
+
+async def test_a_long_diff_hands_qt_only_the_marks_on_screen(qtbot: QtBot) -> None:
+    view = DiffView()
+    qtbot.addWidget(view)
+    view.resize(700, 300)
+    view.show()
+    a = "\n".join(f"Line {i} says alpha." for i in range(20_000))
+    b = "\n".join(f"Line {i} says {'beta' if i % 2 else 'alpha'}." for i in range(20_000))
+    done = signal_future(view.diff_shown)
+    view.set_texts(a, b)
+    await asyncio.wait_for(done, 60)
+    diff = view.diff()
+    assert diff is not None and len(diff.inserted()) == 10_000
+    on_screen = view.marked(1)
+    assert 0 < len(on_screen) < 200 and set(on_screen) == {"beta"}
+    # Scrolled to the end, the marks there are applied.
+    bar = view.side(1).verticalScrollBar()
+    bar.setValue(bar.maximum())
+    selections = view.side(1).extraSelections()
+    last = selections[-1].cursor
+    assert last.selectedText() == "beta" and last.position() > len(b) - 200

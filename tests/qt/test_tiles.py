@@ -499,3 +499,26 @@ def test_a_hidden_grid_builds_no_panes_and_catches_up_when_shown(qtbot: QtBot) -
     grid = results.grid
     full_rows = min(3, (grid.viewport().height() + grid.GAP) // grid.row_height())
     assert full_rows >= 1 and results.visible_cells() == 2 * full_rows
+
+
+def test_dragging_a_column_border_widens_the_grid_and_a_double_click_fits_it_again(
+    qtbot: QtBot,
+) -> None:
+    win = window(qtbot, (1360, 860))
+    win.results.set_layout("grid")
+    fill(win.results.store, 3, 4)
+    settle()
+    grid = win.results.grid
+    fitted = grid.column_width()
+    strip = grid.findChild(ElidedLabel, "columnHeader").parentWidget()
+    border = QPoint(grid._label_width + fitted, strip.height() // 2)  # right of column 1
+    qtbot.mousePress(strip, Qt.MouseButton.LeftButton, pos=border)
+    qtbot.mouseMove(strip, border + QPoint(120, 0))
+    qtbot.mouseRelease(strip, Qt.MouseButton.LeftButton, pos=border + QPoint(120, 0))
+    assert grid.column_width() == fitted + 120
+    assert grid.horizontalScrollBar().maximum() > 0
+    assert win.results.wide_columns_button.isChecked()  # the toolbar says: wider than fit
+    border = QPoint(grid._label_width + grid.column_width(), strip.height() // 2)
+    qtbot.mouseDClick(strip, Qt.MouseButton.LeftButton, pos=border)
+    assert grid.column_width() == fitted and grid.horizontalScrollBar().maximum() == 0
+    assert not win.results.wide_columns_button.isChecked()

@@ -141,6 +141,7 @@ class ResultsPage(QWidget):
         self.add_layout("tiles", "Tiles", self.tiles, "Ctrl+1")
         self.add_layout("grid", "Grid", self.grid, "Ctrl+2")
         self.grid.row_height_changed.connect(self._on_grid_row_height_changed)
+        self.grid.columns_fitted_changed.connect(self._on_grid_columns_fitted_changed)
         for view in (self.tiles, self.grid):
             view.cell_activated.connect(self.cell_activated)
             view.selection_changed.connect(self._on_view_selection_changed)
@@ -192,6 +193,7 @@ class ResultsPage(QWidget):
         self.wide_columns_button.setAutoRaise(True)
         self.wide_columns_button.setToolTip(
             f"Columns {_GRID_WIDE_COLUMN} px wide, scrolling sideways; off: fit the window"
+            " (or drag the border between two column names; double-click it to fit)"
         )
         self.wide_columns_button.toggled.connect(self._on_wide_columns_button_toggled)
         grid_row.addSpacing(8)
@@ -287,6 +289,13 @@ class ResultsPage(QWidget):
     def _on_grid_row_height_changed(self, height: int) -> None:
         for size, button in self.row_height_buttons.items():
             button.setChecked(GRID_ROW_HEIGHTS[size] == height)
+
+    def _on_grid_columns_fitted_changed(self, fitted: bool) -> None:
+        # A header drag or double-click changed the widths: the button says so, silently.
+        button = self.wide_columns_button
+        button.blockSignals(True)
+        button.setChecked(not fitted)
+        button.blockSignals(False)
 
     def _on_wide_columns_button_toggled(self, wide: bool) -> None:
         self.grid.set_column_width(_GRID_WIDE_COLUMN if wide else None)

@@ -10,14 +10,17 @@ a freeze).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QToolBar, QToolButton
 
-from gui.core.lag import LagStats
-from gui.core.session import Counts, PastRunOpened, RunEnded
 from gui.qt.widgets.lag_meter import FREEZE_MS, LagSparkline
+
+if TYPE_CHECKING:  # the toolbar is in the first frame; the session comes after it
+    from gui.core.lag import LagStats
+    from gui.core.session import Counts, PastRunOpened, RunEnded
 
 __all__ = ["RunControls"]
 

@@ -27,10 +27,18 @@ __all__ = ["RunEditors"]
 class RunEditors:
     """The prompt editor, the inputs table, the models panel and the concurrency panel."""
 
-    def __init__(self, keys: KeySource | None = None) -> None:
-        self.prompt = PromptEditor()
-        self.inputs = InputsTable()
-        self.models = ModelsPanel(keys=keys)
+    def __init__(
+        self,
+        keys: KeySource | None = None,
+        prompt: PromptEditor | None = None,
+        inputs: InputsTable | None = None,
+        models: ModelsPanel | None = None,
+    ) -> None:
+        """Build the editors; ``prompt``, ``inputs`` and ``models`` may be built already (the
+        window builds them in frames of their own)."""
+        self.prompt = prompt if prompt is not None else PromptEditor()
+        self.inputs = inputs if inputs is not None else InputsTable()
+        self.models = models if models is not None else ModelsPanel(keys=keys)
         self.limits = ConcurrencyPanel()
         self.prompt.variables_changed.connect(self.inputs.set_variables)
         self.inputs.columns_changed.connect(self.prompt.set_columns)

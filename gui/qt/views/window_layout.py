@@ -22,7 +22,15 @@ from PySide6.QtWidgets import (
 
 from gui.qt.views.run_controls import RunControls
 
-__all__ = ["Menus", "add_dock", "build_body", "build_menus"]
+__all__ = [
+    "Menus",
+    "add_dock",
+    "add_editor",
+    "add_late_menus",
+    "add_pages",
+    "build_menus",
+    "start_body",
+]
 
 
 def _section(title: str | None, widget: QWidget) -> QWidget:
@@ -39,33 +47,43 @@ def _section(title: str | None, widget: QWidget) -> QWidget:
     return box
 
 
-def build_body(
-    prompt: QWidget, inputs: QWidget, models: QWidget, pages: list[tuple[QWidget, str]]
-) -> tuple[QSplitter, QSplitter, QTabWidget]:
-    """The editors side by side over the tabs of ``pages``.
+def start_body(prompt: QWidget) -> tuple[QSplitter, QSplitter, QTabWidget]:
+    """The first frame's body: the prompt editor over the (still empty) tabs.
+
+    The other editors join the top splitter (:func:`add_editor`) and the pages the tabs
+    (:func:`add_pages`) in the frames after it.
 
     Returns:
         The editors' splitter, the whole body's splitter (the central widget) and the tabs.
     """
     top = QSplitter(Qt.Orientation.Horizontal)
     top.addWidget(_section("Prompt", prompt))
-    top.addWidget(_section("Inputs", inputs))
-    top.addWidget(_section(None, models))
-    top.setSizes([480, 330, 330])
     top.setChildrenCollapsible(False)
 
     body = QSplitter(Qt.Orientation.Vertical)
     body.addWidget(top)
     tabs = QTabWidget()
     tabs.setDocumentMode(True)
-    for page, title in pages:
-        tabs.addTab(page, title)
     body.addWidget(tabs)
     body.setStretchFactor(0, 2)
     body.setStretchFactor(1, 5)
     body.setSizes([300, 560])
     body.setChildrenCollapsible(False)
     return top, body, tabs
+
+
+def add_editor(top: QSplitter, title: str | None, editor: QWidget) -> None:
+    """An editor beside the ones already in ``top`` (the prompt first, then the inputs and
+    the models); with all three, the splitter gets its default widths."""
+    top.addWidget(_section(title, editor))
+    if top.count() == 3:
+        top.setSizes([480, 330, 330])
+
+
+def add_pages(tabs: QTabWidget, pages: list[tuple[QWidget, str]]) -> None:
+    """Each built page as a tab, in order (a tab shows only once its page exists)."""
+    for page, title in pages:
+        tabs.addTab(page, title)
 
 
 def add_dock(window: QMainWindow, title: str, name: str, widget: QWidget) -> QDockWidget:
@@ -87,31 +105,29 @@ class Menus:
     """The menu entries the window connects or fills further.
 
     Attributes:
+        file: The File menu (the Export submenu joins it once the history view exists).
         quit: File > Quit (Ctrl+Q).
         history: File > History (Ctrl+H), shows the History tab.
-        view: The View menu (the theme choice is added to it by the workspace binding).
+        view: The View menu (dock toggles and the theme choice join it once built).
+        help: The Help menu (the demos join it once built).
         about: Help > About Fanout Studio.
     """
 
+    file: QMenu
     quit: QAction
     history: QAction
     view: QMenu
+    help: QMenu
     about: QAction
 
 
-def build_menus(
-    window: QMainWindow,
-    export_menu: QMenu,
-    controls: RunControls,
-    docks: tuple[QDockWidget, ...],
-    demos_menu: QMenu,
-) -> Menus:
-    """File, Run, View and Help, in that order, on the window's menu bar."""
+def build_menus(window: QMainWindow, controls: RunControls) -> Menus:
+    """File, Run, View and Help, in that order, on the window's menu bar: the entries the
+    first frame has (:func:`add_late_menus` adds the rest)."""
     quit_action = QAction("Quit", window)
     quit_action.setShortcut(QKeySequence("Ctrl+Q"))
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
-    file_menu.addMenu(export_menu)
     history_action = QAction("History", window)
     history_action.setShortcut(QKeySequence("Ctrl+H"))
     file_menu.addAction(history_action)
@@ -124,10 +140,24 @@ def build_menus(
     run_menu.addAction(controls.compare_action)
     run_menu.addAction(controls.block_action)
     view_menu = bar.addMenu("&View")
-    for dock in docks:
-        view_menu.addAction(dock.toggleViewAction())
     help_menu = bar.addMenu("&Help")
-    help_menu.addMenu(demos_menu)  # the presets --demo runs
-    help_menu.addSeparator()
     about = help_menu.addAction("About Fanout Studio")
-    return Menus(quit=quit_action, history=history_action, view=view_menu, about=about)
+    return Menus(
+        file=file_menu,
+        quit=quit_action,
+        history=history_action,
+        view=view_menu,
+        help=help_menu,
+        about=about,
+    )
+
+
+def add_late_menus(
+    menus: Menus, export_menu: QMenu, docks: tuple[QDockWidget, ...], demos_menu: QMenu
+) -> None:
+    """File > Export first, the docks' toggles in View, the demos above About in Help."""
+    menus.file.insertMenu(menus.history, export_menu)
+    for dock in docks:
+        menus.view.addAction(dock.toggleViewAction())
+    menus.help.insertMenu(menus.about, demos_menu)  # the presets --demo runs
+    menus.help.insertSeparator(menus.about)

@@ -177,14 +177,17 @@ class WorkspaceBinding(QObject):
             ),
         )
 
-    def restore(self, workspace: Workspace, *, content: bool = True) -> None:
+    def restore(self, workspace: Workspace, *, content: bool = True, prompt: bool = True) -> None:
         """Show ``workspace``: the editors (unless ``content`` is false) and the layout.
 
-        Call before the window is shown, so it opens at its old place and size at once.
+        Call before the window is shown, so it opens at its old place and size at once (a
+        window built in stages restores its geometry and prompt with its first frame, and
+        the rest here with ``prompt=False``, leaving what the user typed meanwhile).
         """
         if content:
-            self._prompt.set_template(workspace.template)
-            self._prompt.set_system(workspace.system)
+            if prompt:
+                self._prompt.set_template(workspace.template)
+                self._prompt.set_system(workspace.system)
             self._inputs.set_variables(self._prompt.variables())
             self._inputs.set_table(workspace.columns, [list(r) for r in workspace.rows])
             self._models.set_profiles(list(workspace.models))

@@ -3,20 +3,20 @@
 Green: every answer (with text) says it; amber: some do; blue: only this one. A legend counts
 them and a slider moves the word overlap from which two sentences say the same. The view
 takes titles and texts, nothing of a run, so the Results tab's Row compare can feed it, and
-:func:`gui.qt.widgets.text_marks.agreement_selections` colours any other plain-text view.
+:class:`gui.qt.widgets.text_marks.Marks` colours any other plain-text view the same way.
 
-The agreement (:func:`gui.core.agreement.agreement`) is computed on a worker thread, at most
+The agreement (:func:`gui.core.agreement.agreement`) is computed in a worker process, at most
 :data:`MIN_INTERVAL_MS` apart while answers stream. A result is applied when it still
 describes what is on screen: the same threshold, and texts the current ones extend (a
 streaming answer only grows, so the colours of its beginning stay right); any other result
 is stale and dropped, and the newest request is computed next. Applying a result costs the
-GUI thread one ``setExtraSelections`` per answer; streaming text is appended, not reset.
+GUI thread one ``setExtraSelections`` per answer, for the sentences on screen only;
+streaming text is appended, not reset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QTextCursor, QTextOption
@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.core.agreement import DEFAULT_THRESHOLD, Agreement, Share, agreement
+from gui.core.agreement import DEFAULT_THRESHOLD, Agreement, Share, agreement_of
 from gui.qt.widgets.latest_job import LatestJob
-from gui.qt.widgets.text_marks import agreement_selections, share_colors
+from gui.qt.widgets.text_marks import Marks, sentence_ranges, share_colors
 
 __all__ = ["MIN_INTERVAL_MS", "AgreementView"]
 
@@ -46,18 +46,13 @@ _LEGEND = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Request:
-    texts: tuple[str, ...]
-    threshold: float
+#: What a computation is asked: the row's texts and the threshold (plain data: it is pickled
+#: to the worker process).
+_Request = tuple[tuple[str, ...], float]
 
 
 def _one_line_break(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-
-
-def _compute(request: _Request) -> Agreement:
-    return agreement(request.texts, request.threshold)
 
 
 class AgreementView(QWidget):
@@ -77,7 +72,7 @@ class AgreementView(QWidget):
         self._shown: Agreement | None = None
         self._shown_texts: tuple[str, ...] = ()
         self._threshold = DEFAULT_THRESHOLD
-        self._job = LatestJob(_compute, MIN_INTERVAL_MS, parent=self)
+        self._job = LatestJob(agreement_of, MIN_INTERVAL_MS, parent=self)
         self._job.finished.connect(self._on_job_finished)
         self._job.failed.connect(self._on_job_failed)
         self._build_ui()
@@ -123,6 +118,7 @@ class AgreementView(QWidget):
         layout.addWidget(self._columns, 1)
         self._titles: list[QLabel] = []
         self._editors: list[QPlainTextEdit] = []
+        self._marks: list[Marks] = []
         self._show_threshold()
         self._paint_swatches()
         self._status.hide()
@@ -177,7 +173,8 @@ class AgreementView(QWidget):
         return self._editors[answer]
 
     def marked(self, answer: int) -> list[tuple[str, str]]:
-        """Column ``answer``'s coloured stretches and their colours (``#rrggbb``)."""
+        """Column ``answer``'s coloured stretches on screen (and a margin around it) and their
+        colours (``#rrggbb``)."""
         return [
             (sel.cursor.selectedText(), sel.format.background().color().name())
             for sel in self._editors[answer].extraSelections()
@@ -200,6 +197,9 @@ class AgreementView(QWidget):
             self._columns.addWidget(column)
             self._titles.append(title)
             self._editors.append(editor)
+            marks = Marks(editor)
+            marks.set_colors(share_colors(self.palette()))
+            self._marks.append(marks)
         for i in range(len(self._editors)):
             parent = self._editors[i].parentWidget()
             assert parent is not None
@@ -215,19 +215,19 @@ class AgreementView(QWidget):
                 cursor.insertText(text[len(old) :])
             return
         editor.setPlainText(text)
-        editor.setExtraSelections([])
+        self._marks[index].clear()
 
     def _request(self) -> None:
-        self._job.submit(_Request(tuple(self._texts), self._threshold))
+        request: _Request = (tuple(self._texts), self._threshold)
+        self._job.submit(request)
 
     def _still_true(self, request: _Request) -> bool:
         """Whether a result for ``request`` describes what is on screen (see the module)."""
+        texts, threshold = request
         return (
-            request.threshold == self._threshold
-            and len(request.texts) == len(self._texts)
-            and all(
-                now.startswith(then) for then, now in zip(request.texts, self._texts, strict=True)
-            )
+            threshold == self._threshold
+            and len(texts) == len(self._texts)
+            and all(now.startswith(then) for then, now in zip(texts, self._texts, strict=True))
         )
 
     def _apply(self, result: Agreement, texts: tuple[str, ...]) -> None:
@@ -242,12 +242,8 @@ class AgreementView(QWidget):
     def _colour(self) -> None:
         if self._shown is None:
             return
-        palette = self.palette()
         for i, sentences in enumerate(self._shown.answers):
-            editor = self._editors[i]
-            editor.setExtraSelections(
-                agreement_selections(editor, sentences, self._shown_texts[i], palette)
-            )
+            self._marks[i].set(self._shown_texts[i], sentence_ranges(sentences))
 
     def _paint_swatches(self) -> None:
         for share, color in share_colors(self.palette()).items():
@@ -263,7 +259,9 @@ class AgreementView(QWidget):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
             self._paint_swatches()
-            self._colour()
+            colors = share_colors(self.palette())
+            for marks in self._marks:
+                marks.set_colors(colors)
 
     def _on_slider_value_changed(self, value: int) -> None:
         self._threshold = value / 100
@@ -273,12 +271,9 @@ class AgreementView(QWidget):
             self._request()
 
     def _on_job_finished(self, request: object, result: object, _superseded: bool) -> None:
-        if (
-            isinstance(request, _Request)
-            and isinstance(result, Agreement)
-            and self._still_true(request)
-        ):
-            self._apply(result, request.texts)
+        if isinstance(request, tuple) and isinstance(result, Agreement):
+            if self._still_true(request):
+                self._apply(result, request[0])
 
     def _on_job_failed(self, _request: object, message: str) -> None:
         self._status.setText(f"Could not compare the answers: {message}")

@@ -1,7 +1,7 @@
 """Two answers side by side with the words that differ coloured, and how alike they are.
 
 The view takes texts and titles, nothing of a run: the Results tab gives it two cells'
-answers. The word diff (:func:`gui.core.textdiff.word_diff`) runs on a worker thread (two
+answers. The word diff (:func:`gui.core.textdiff.word_diff`) runs in a worker process (two
 1 MB answers take a good part of a second), the newest pair wins, and the two sides scroll
 together, proportionally, unless the user turns that off.
 """
@@ -20,15 +20,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.core.textdiff import WordDiff, word_diff
+from gui.core.textdiff import WordDiff, word_diff_of
 from gui.qt.widgets.latest_job import LatestJob
-from gui.qt.widgets.text_marks import change_colors, selections
+from gui.qt.widgets.text_marks import Marks, change_colors
 
 __all__ = ["DiffView"]
-
-
-def _diff_pair(pair: tuple[str, str]) -> WordDiff:
-    return word_diff(*pair)
 
 
 class DiffView(QWidget):
@@ -44,10 +40,11 @@ class DiffView(QWidget):
         super().__init__(parent)
         self._diff: WordDiff | None = None
         self._syncing = False
-        self._job = LatestJob(_diff_pair, parent=self)
+        self._job = LatestJob(word_diff_of, parent=self)
         self._job.finished.connect(self._on_job_finished)
         self._job.failed.connect(self._on_job_failed)
         self._build_ui()
+        self._colour()
 
     def _build_ui(self) -> None:
         self.setObjectName("diffView")
@@ -82,13 +79,12 @@ class DiffView(QWidget):
             splitter.addWidget(column)
             self._titles.append(title)
             self._sides.append(side)
+        self._marks = [Marks(side) for side in self._sides]
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(splitter, 1)
-        for side, other in ((self._sides[0], self._sides[1]), (self._sides[1], self._sides[0])):
-            side.verticalScrollBar().valueChanged.connect(
-                lambda _value, s=side, o=other: self._on_side_scrolled(s, o)
-            )
+        self._sides[0].verticalScrollBar().valueChanged.connect(self._on_side_a_scrolled)
+        self._sides[1].verticalScrollBar().valueChanged.connect(self._on_side_b_scrolled)
 
     # ------------------------------------------------------------------ public API
 
@@ -121,7 +117,8 @@ class DiffView(QWidget):
         return self._sides[index]
 
     def marked(self, index: int) -> list[str]:
-        """The coloured stretches of side A (0, deletions) or B (1, insertions), in order."""
+        """The coloured stretches of side A (0, deletions) or B (1, insertions) on screen
+        (and a margin around it), in order."""
         return [sel.cursor.selectedText() for sel in self._sides[index].extraSelections()]
 
     @property
@@ -140,26 +137,23 @@ class DiffView(QWidget):
         self._sides[0].setPlainText(diff.a)
         self._sides[1].setPlainText(diff.b)
         self._similarity.setText(f"Similarity: {diff.similarity:.0f} %")
-        self._colour()
+        self._mark(diff)
         self.diff_shown.emit(diff.similarity)
 
     def _colour(self) -> None:
-        diff = self._diff
-        if diff is None:
-            return
         colors = change_colors(self.palette())
-        deleted = [
-            (*diff.a_marked(op), colors["delete"])
-            for op in diff.ops
-            if op.tag in ("delete", "replace")
-        ]
-        inserted = [
-            (*diff.b_marked(op), colors["insert"])
-            for op in diff.ops
-            if op.tag in ("insert", "replace")
-        ]
-        self._sides[0].setExtraSelections(selections(self._sides[0], deleted, diff.a))
-        self._sides[1].setExtraSelections(selections(self._sides[1], inserted, diff.b))
+        for marks in self._marks:
+            marks.set_colors(colors)
+
+    def _mark(self, diff: WordDiff) -> None:
+        self._marks[0].set(
+            diff.a,
+            [(*diff.a_marked(op), "delete") for op in diff.ops if op.tag in ("delete", "replace")],
+        )
+        self._marks[1].set(
+            diff.b,
+            [(*diff.b_marked(op), "insert") for op in diff.ops if op.tag in ("insert", "replace")],
+        )
 
     def changeEvent(self, event: QEvent) -> None:
         """Re-colour the marks for a new palette (a theme switch)."""
@@ -174,7 +168,13 @@ class DiffView(QWidget):
     def _on_job_failed(self, _pair: object, message: str) -> None:
         self._similarity.setText(f"Similarity: could not compare the answers ({message})")
 
-    def _on_side_scrolled(self, source: QPlainTextEdit, other: QPlainTextEdit) -> None:
+    def _on_side_a_scrolled(self, _value: int) -> None:
+        self._follow(self._sides[0], self._sides[1])
+
+    def _on_side_b_scrolled(self, _value: int) -> None:
+        self._follow(self._sides[1], self._sides[0])
+
+    def _follow(self, source: QPlainTextEdit, other: QPlainTextEdit) -> None:
         if self._syncing or not self._sync.isChecked():
             return
         bar, target = source.verticalScrollBar(), other.verticalScrollBar()

@@ -2,47 +2,89 @@
 
 A view that recomputes something from text that keeps changing (a diff, the agreement of a
 row while its answers stream) hands each new request to a :class:`LatestJob`. One job runs
-at a time on a worker thread; requests made meanwhile collapse into the newest, which starts
-when the running one ends and at least ``min_interval_ms`` after it started. Results come
-back on the GUI thread through :attr:`LatestJob.finished` with the request they answer and
-whether a newer request was made since, so the view can drop a stale result.
+at a time; requests made meanwhile collapse into the newest, which starts when the running
+one ends and at least ``min_interval_ms`` after it started. Results come back on the GUI
+thread through :attr:`LatestJob.finished` with the request they answer and whether a newer
+request was made since, so the view can drop a stale result.
 
-The computations are pure Python, so the worker holds the GIL while it runs; the GUI thread
-gets it back at every switch interval (5 ms by default), which bounds the lag a job adds to
-a frame. ``fanout-studio bench --scenario agreement`` measures that lag.
+The computations are pure Python. On a worker *thread* they hold the GIL while they run,
+and the GUI thread then waits up to a switch interval (5 ms) each time it needs the GIL
+back: measured with the agreement of 8 x 1,000 words streaming in, that doubled the GUI
+thread's lateness (docs/benchmarks.md, ``agreement``). So by default a job runs in a worker
+*process* (one, shared by every view, started on first use with ``spawn``, which is safe
+with Qt's threads); only the request and the result cross, pickled. Where no process can be
+started (a sandbox, a frozen build without multiprocessing support) the job falls back to a
+thread, with the same results.
 """
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures
+import multiprocessing
 import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 
-__all__ = ["LatestJob"]
+__all__ = ["LatestJob", "shutdown_workers"]
 
-_pool: QThreadPool | None = None
+_threads: QThreadPool | None = None
+_process: concurrent.futures.ProcessPoolExecutor | None = None
+_process_failed = False
 
 
-def _worker_pool() -> QThreadPool:
-    """The views' own pool: their jobs never queue behind other users of the global pool."""
-    global _pool
-    if _pool is None:
-        _pool = QThreadPool()
-        _pool.setMaxThreadCount(2)
-        _pool.setExpiryTimeout(30_000)  # threads idle for 30 s end
-    return _pool
+def _thread_pool() -> QThreadPool:
+    """The views' own threads: their jobs never queue behind other users of the global pool."""
+    global _threads
+    if _threads is None:
+        _threads = QThreadPool()
+        _threads.setMaxThreadCount(2)
+        _threads.setExpiryTimeout(30_000)  # threads idle for 30 s end
+    return _threads
+
+
+def _process_pool() -> concurrent.futures.ProcessPoolExecutor | None:
+    """The one worker process (``None`` once starting one has failed)."""
+    global _process, _process_failed
+    if _process is None and not _process_failed:
+        try:
+            _process = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+            # Let go of it while the interpreter is whole: collected during the final
+            # teardown, its weakref callback finds multiprocessing half gone and complains.
+            atexit.register(shutdown_workers)
+        except (OSError, NotImplementedError, ImportError):
+            _process_failed = True
+    return _process
+
+
+def shutdown_workers() -> None:
+    """End the worker process now, cancelling queued jobs (otherwise it ends at exit, after
+    the job it is running)."""
+    global _process
+    if _process is not None:
+        _process.shutdown(wait=False, cancel_futures=True)
+        _process = None
 
 
 class _Relay(QObject):
-    """Carries a result from the worker thread to the GUI thread (a queued signal)."""
+    """Carries a result from a worker to the GUI thread (a queued signal)."""
 
     delivered = Signal(int, object, object, object)
 
 
 class LatestJob(QObject):
-    """The newest of many requests to a function, computed on a worker thread.
+    """The newest of many requests to a function, computed off the GUI thread.
+
+    Args:
+        fn: A pure function of one argument. In process mode both must be picklable (a
+            module-level function, plain data), and ``fn`` should live in a light module:
+            the worker process imports it.
+        min_interval_ms: Shortest time from one job's start to the next's.
+        in_process: Run in the worker process (default) rather than on a thread.
 
     Signals:
         finished(request, result, superseded): ``fn(request)`` returned ``result``;
@@ -58,17 +100,22 @@ class LatestJob(QObject):
         fn: Callable[[Any], Any],
         min_interval_ms: int = 0,
         parent: QObject | None = None,
+        *,
+        in_process: bool = True,
     ) -> None:
         super().__init__(parent)
         self._fn = fn
+        self._in_process = in_process
         self._min_interval = min_interval_ms / 1000
         self._generation = 0
         self._running = False
         self._pending: tuple[int, Any] | None = None
         self._started_at = float("-inf")
-        # No parent: the worker's closure keeps it alive even if this job is deleted first.
+        # No parent: the worker's callback keeps it alive even if this job is deleted first.
         self._relay = _Relay()
-        self._relay.delivered.connect(self._on_relay_delivered)
+        # Queued even when emitted on the GUI thread: a future already done when its callback
+        # is added runs the callback at once, and a result must never arrive inside submit().
+        self._relay.delivered.connect(self._on_relay_delivered, Qt.ConnectionType.QueuedConnection)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_timer_timeout)
@@ -100,19 +147,47 @@ class LatestJob(QObject):
         self._pending = None
         self._running = True
         self._started_at = time.monotonic()
-        fn, relay = self._fn, self._relay
+        relay = self._relay
 
-        def work() -> None:
+        def deliver(result: object, error: str | None) -> None:
             try:
-                outcome: tuple[object, object] = (fn(request), None)
-            except Exception as exc:  # shown as one line by the view, never a traceback
-                outcome = (None, f"{type(exc).__name__}: {exc}")
-            try:
-                relay.delivered.emit(generation, request, *outcome)
+                relay.delivered.emit(generation, request, result, error)
             except RuntimeError:  # the application is shutting down
                 pass
 
-        _worker_pool().start(work)
+        pool = _process_pool() if self._in_process else None
+        if pool is not None:
+            try:
+                future = pool.submit(self._fn, request)
+            except (RuntimeError, concurrent.futures.BrokenExecutor):
+                _give_up_processes()
+            else:
+
+                def done(f: concurrent.futures.Future[Any]) -> None:
+                    try:
+                        deliver(f.result(), None)
+                    except concurrent.futures.BrokenExecutor:
+                        _give_up_processes()
+                        self._run_on_thread(request, deliver)
+                    except Exception as exc:
+                        deliver(None, _one_line(exc))
+
+                future.add_done_callback(done)
+                return
+        self._run_on_thread(request, deliver)
+
+    def _run_on_thread(self, request: Any, deliver: Callable[[object, str | None], None]) -> None:
+        fn = self._fn
+
+        def work() -> None:
+            try:
+                result = fn(request)
+            except Exception as exc:  # shown as one line by the view, never a traceback
+                deliver(None, _one_line(exc))
+            else:
+                deliver(result, None)
+
+        _thread_pool().start(work)
 
     def _on_timer_timeout(self) -> None:
         self._start()
@@ -126,3 +201,16 @@ class LatestJob(QObject):
             self.finished.emit(request, result, superseded)
         if self._pending is not None:
             self._start_when_due()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def _give_up_processes() -> None:
+    """A worker process died or cannot start: later jobs run on threads."""
+    global _process, _process_failed
+    _process_failed = True
+    if _process is not None:
+        _process.shutdown(wait=False, cancel_futures=True)
+        _process = None

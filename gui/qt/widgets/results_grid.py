@@ -68,6 +68,8 @@ class ResultsGrid(QScrollArea):
         selection_changed(list): the Ctrl+clicked panes (at most two, oldest first).
         diff_requested(str): "Diff with…" in a pane's menu; carries the cell id.
         row_height_changed(int): the rows' height changed (buttons or a border drag).
+        columns_fitted_changed(bool): the columns fit the window again (``True``), or
+            were made wider than it (``False``).
 
     Every per-cell method takes a cell id from the last :meth:`set_grid`; ids the grid
     does not know (a late event of a replaced run) are ignored.
@@ -79,6 +81,7 @@ class ResultsGrid(QScrollArea):
     selection_changed = Signal(list)
     diff_requested = Signal(str)
     row_height_changed = Signal(int)
+    columns_fitted_changed = Signal(bool)
 
     #: Default row height in pixels.
     ROW_HEIGHT = 220
@@ -149,6 +152,11 @@ class ResultsGrid(QScrollArea):
         self._header = QWidget(self)
         self._header.setObjectName("resultsHeader")
         self._header_strip = QWidget(self._header)
+        self._header_strip.setObjectName("resultsHeaderStrip")
+        # The gaps between column names are the columns' resize grips (see eventFilter).
+        self._header_strip.setMouseTracking(True)
+        self._header_strip.installEventFilter(self)
+        self._column_drag: tuple[int, int] | None = None  # (global x at press, width then)
         self._header_height = self.fontMetrics().height() + 10
         self._header.hide()
 
@@ -247,8 +255,11 @@ class ResultsGrid(QScrollArea):
     def set_column_width(self, width: int | None) -> None:
         """Make columns at least ``width`` px wide (the view scrolls sideways when they no
         longer fit); ``None`` fits them to the viewport again."""
+        was_fitted = self._wanted_column_width is None
         self._wanted_column_width = None if width is None else max(int(width), 1)
         self._relayout()
+        if (width is None) != was_fitted:
+            self.columns_fitted_changed.emit(width is None)
 
     def set_dormant(self, dormant: bool) -> None:
         """Another layout is shown: no panes, so no work per frame, until woken, when the
@@ -623,6 +634,15 @@ class ResultsGrid(QScrollArea):
         elif isinstance(watched, CellPane) and self._pane_event(watched, event):
             return True
         elif (
+            # By name: Qt calls this filter for the scroll area's own parts before
+            # _build_ui has made the strip.
+            isinstance(watched, QWidget)
+            and watched.objectName() == "resultsHeaderStrip"
+            and isinstance(event, QMouseEvent)
+            and self._header_event(event)
+        ):
+            return True
+        elif (
             isinstance(watched, QWidget)
             and watched.objectName() == "resultsRow"
             and isinstance(event, QMouseEvent)
@@ -651,6 +671,43 @@ class ResultsGrid(QScrollArea):
             if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 self.cell_activated.emit(pane.cell_id)
                 return True
+        return False
+
+    def _on_column_border(self, x: float) -> bool:
+        """Whether ``x`` (header strip coordinates) is on the border right of a column."""
+        n_cols = self._store.column_count()
+        if not n_cols:
+            return False
+        offset = x - self._label_width
+        nearest = round(offset / self._column_width)
+        return 1 <= nearest <= n_cols and abs(offset - nearest * self._column_width) <= self.GAP
+
+    def _header_event(self, event: QMouseEvent) -> bool:
+        """Dragging the border right of a column name widens or narrows every column
+        (sideways scrolling once they pass the viewport); a double-click there fits them
+        to the window again."""
+        kind = event.type()
+        x = event.position().x()
+        on_border = self._on_column_border(x)
+        if kind == QEvent.Type.MouseButtonDblClick and on_border:
+            self.set_column_width(None)
+            return True
+        if kind == QEvent.Type.MouseButtonPress and on_border:
+            self._column_drag = (round(event.globalPosition().x()), self._column_width)
+            return True
+        if kind == QEvent.Type.MouseMove:
+            if self._column_drag is not None:
+                start, width = self._column_drag
+                wanted = width + round(event.globalPosition().x()) - start
+                self.set_column_width(max(wanted, self.MIN_COLUMN_WIDTH))
+                return True
+            if on_border:
+                self._header_strip.setCursor(Qt.CursorShape.SplitHCursor)
+            else:
+                self._header_strip.unsetCursor()
+        elif kind == QEvent.Type.MouseButtonRelease and self._column_drag is not None:
+            self._column_drag = None
+            return True
         return False
 
     def _row_event(self, row: QWidget, event: QMouseEvent) -> bool:

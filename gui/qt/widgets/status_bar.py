@@ -13,7 +13,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QStatusBar, QWidget
 
-from gui.qt.widgets.cell_pane import ElidedLabel
+from gui.qt.widgets.elided_label import ElidedLabel
 
 __all__ = ["StatusBar"]
 

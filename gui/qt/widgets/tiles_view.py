@@ -30,6 +30,7 @@ from PySide6.QtCore import QEvent, QPoint, QRect, QRectF, QSize, Qt, QTimer, Sig
 from PySide6.QtGui import (
     QColor,
     QContextMenuEvent,
+    QFocusEvent,
     QFont,
     QFontMetrics,
     QGuiApplication,
@@ -42,6 +43,7 @@ from PySide6.QtGui import (
     QPen,
     QPixmap,
     QResizeEvent,
+    QShowEvent,
 )
 from PySide6.QtWidgets import QAbstractScrollArea, QFrame, QMenu, QToolTip, QWidget
 
@@ -247,7 +249,6 @@ class TilesView(QAbstractScrollArea):
         viewport = self.viewport()
         # Every pixel is painted by paintEvent: no background fill by Qt first.
         viewport.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
-        viewport.setMouseTracking(False)
         self._set_fonts()
 
     def _set_fonts(self) -> None:
@@ -783,9 +784,9 @@ class TilesView(QAbstractScrollArea):
             self._set_fonts()
             self._relayout()
 
-    def showEvent(self, event: object) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         # Hidden, the view skipped its per-frame updates: draw what the store says now.
-        super().showEvent(event)  # type: ignore[arg-type]
+        super().showEvent(event)
         self._relayout()
 
     def viewportEvent(self, event: QEvent) -> bool:
@@ -911,12 +912,12 @@ class TilesView(QAbstractScrollArea):
         # popup(), never exec(): a nested event loop would stall the qasync tasks.
         menu.popup(event.globalPos())
 
-    def focusInEvent(self, event: object) -> None:
-        super().focusInEvent(event)  # type: ignore[arg-type]
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
         self._update_current()
 
-    def focusOutEvent(self, event: object) -> None:
-        super().focusOutEvent(event)  # type: ignore[arg-type]
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
         self._update_current()
 
     # ------------------------------------------------------------------- internals

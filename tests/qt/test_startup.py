@@ -1,0 +1,188 @@
+"""Start-up: a real first frame the user can type into, the rest of the window built after it,
+a Run pressed meanwhile started once the window is built, and a launch that loads neither the
+engine nor the storage before the first paint.
+
+Window tests build :class:`MainWindow` with ``staged=True`` as the app does and drive
+:meth:`MainWindow.build_rest` themselves; the process test starts the real program.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from pytestqt.qtbot import QtBot
+
+from gui.core.spec import ModelProfile, SimSettings
+from gui.qt.main_window import STEP_MODULES, MainWindow
+from gui.storage.workspace import WorkspaceStore
+
+from .conftest import SESSION_LOOP, signal_future
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TABS = ["Results", "Timeline", "Compare strategies", "Code", "asyncio debug", "History"]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def windows(qtbot: QtBot) -> AsyncIterator[list[MainWindow]]:
+    made: list[MainWindow] = []
+    yield made
+    for win in made:
+        await win.shutdown()
+        win.close()
+        win.deleteLater()
+
+
+def staged(made: list[MainWindow], store: WorkspaceStore | None = None) -> MainWindow:
+    win = MainWindow(staged=True, workspace=store)
+    made.append(win)
+    return win
+
+
+def tab_titles(win: MainWindow) -> list[str]:
+    return [win.tabs.tabText(i) for i in range(win.tabs.count())]
+
+
+def menu_entries(win: MainWindow) -> dict[str, list[str]]:
+    return {
+        menu.title(): [a.text() for a in menu.actions()]
+        for menu in (a.menu() for a in win.menuBar().actions())
+        if menu is not None
+    }
+
+
+@SESSION_LOOP
+async def test_the_first_frame_takes_typing_and_the_rest_comes_after_it(
+    windows: list[MainWindow], qtbot: QtBot
+) -> None:
+    win = staged(windows)
+    win.show()
+    # The first frame: the menus, the Run toolbar and the prompt editor, nothing else yet.
+    assert not win.is_built and tab_titles(win) == []
+    assert win.run_action.isEnabled() and win.run_button.isVisible()
+    assert {"&File", "&Run", "&View", "&Help"} <= set(menu_entries(win))
+    qtbot.keyClicks(win.prompt.editor, "Tell me about {topic}")
+    assert win.prompt.template() == "Tell me about {topic}"
+
+    built = signal_future(win.built)
+    win.build_rest()
+    await asyncio.wait_for(built, 60)
+    assert win.is_built
+    assert win.prompt.template() == "Tell me about {topic}"  # what was typed is kept
+    assert win.inputs.columns() == ["topic"]  # and the inputs follow the template
+
+
+@SESSION_LOOP
+async def test_once_built_the_staged_window_has_every_part_of_the_one_built_at_once(
+    windows: list[MainWindow],
+) -> None:
+    at_once = MainWindow()
+    windows.append(at_once)
+    win = staged(windows)
+    win.show()
+    win.build_rest()
+    await asyncio.wait_for(win.wait_built(), 60)
+    assert tab_titles(win) == tab_titles(at_once) == TABS
+    assert menu_entries(win) == menu_entries(at_once)
+    assert "Export" in " ".join(menu_entries(win)["&File"])
+    assert win.concurrency_dock.widget() is win.limits
+    assert win.profiles_dock.widget() is win.providers
+    # Every step ran, and each is timed for the benchmark.
+    assert set(win.build_ms) == {"first-frame", *STEP_MODULES}
+
+
+@SESSION_LOOP
+async def test_run_pressed_before_the_window_is_built_starts_once_it_is(
+    windows: list[MainWindow],
+) -> None:
+    win = staged(windows)
+    win.show()
+    win.prompt.set_template("Say hi to {name}")
+    warming = win.warm_up()  # as the app does right after the first paint
+    win.run_action.trigger()
+    win.run_action.trigger()  # pressed again while it waits: still one run
+    assert win.run_action.text() == "Starting…" and not win.run_action.isEnabled()
+
+    def fill_the_rest() -> None:  # the editors exist now; the queued run has not started
+        win.inputs.set_rows([{"name": "Ada"}, {"name": "Alan"}])
+        fast = SimSettings.with_latency(0.05, output_tokens=5, jitter=0.0, seed=1)
+        win.models.set_profiles([ModelProfile(model="sim-1", label="sim", sim=fast)])
+
+    win.built.connect(fill_the_rest)
+    started = signal_future(win.run_queued_started)
+    finished = signal_future(win.run_finished)
+    win.build_rest()
+    (run,) = await asyncio.wait_for(started, 60)
+    (summary,) = await asyncio.wait_for(finished, 60)
+    await asyncio.wait_for(warming, 60)
+    assert win.current_run is run and summary.done == 2 and summary.failed == 0
+    assert win.run_action.isEnabled() and win.run_action.text() == "Run"
+
+
+@SESSION_LOOP
+async def test_cancel_before_the_window_is_built_drops_the_waiting_run(
+    windows: list[MainWindow],
+) -> None:
+    win = staged(windows)
+    win.show()
+    win.prompt.set_template("Say hi")
+    win.run_action.trigger()
+    win.cancel_all()
+    assert win.run_action.isEnabled() and win.run_action.text() == "Run"
+    win.build_rest()
+    await asyncio.wait_for(win.wait_built(), 60)
+    assert win.current_run is None  # a queued run would have started with the last step
+
+
+@SESSION_LOOP
+async def test_a_saved_workspace_shows_its_prompt_first_and_the_rest_once_built(
+    windows: list[MainWindow], qtbot: QtBot
+) -> None:
+    first = MainWindow()
+    windows.append(first)
+    first.prompt.set_template("A haiku about {thing}")
+    first.inputs.set_variables(first.prompt.variables())
+    first.inputs.set_rows([{"thing": "tides"}, {"thing": "moss"}])
+    saved = first.workspace.snapshot()
+
+    win = staged(windows, WorkspaceStore())
+    win.restore_first_frame(saved)
+    win.show()
+    assert win.prompt.template() == "A haiku about {thing}"
+    qtbot.keyClicks(win.prompt.editor, "!")  # typed before the rest is built
+    win.build_rest()
+    await asyncio.wait_for(win.wait_built(), 60)
+    win.workspace.restore(saved, prompt=False)  # what the app does once built
+    assert win.prompt.template() == "!A haiku about {thing}"  # typed at the cursor, kept
+    assert win.inputs.rows() == [{"thing": "tides"}, {"thing": "moss"}]
+
+
+def test_the_launch_paints_before_loading_the_engine_or_the_storage(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen", FANOUT_HOME=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "gui", "--quit-after", "3", "--print-stats"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    at_paint = set(stats["first_paint_modules"])
+    assert "gui.qt.main_window" in at_paint and "PySide6.QtWidgets" in at_paint
+    heavy = ("langchain", "langsmith", "pydantic", "openai", "httpx", "sqlite3", "keyring")
+    ours = ("gui.cli", "gui.providers", "gui.storage", "gui.core.session", "gui.core.runner")
+    loaded = sorted(m for m in at_paint if m.split(".")[0] in heavy or m.startswith(ours))
+    assert loaded == []
+    # Then the rest of the window, then the engine: both within the session.
+    assert stats["first_paint_epoch"] <= stats["built_epoch"] <= stats["engine_ready_epoch"]
+    assert set(stats["build_ms"]) == {"first-frame", *STEP_MODULES}
