@@ -407,10 +407,10 @@ def run_app(
     window = MainWindow(staged=True, workspace=None if demo else store)
     if saved is not None:  # before show(): the window opens at its old place and size
         window.restore_first_frame(saved, prompt=not demo)
-    if window_size is not None:  # --window-size wins over the kept geometry
-        window.resize(*window_size)
     elif not demo:  # a first-time user's runnable example (its inputs come with the table)
         window.prompt.set_template("Tell me a joke about {topic}")
+    if window_size is not None:  # --window-size wins over the kept geometry
+        window.resize(*window_size)
     _show_first_frame(window)
     from gui.qt.loop import run as run_loop  # imported after the first paint
 
