@@ -12,6 +12,8 @@ hook               lives in                        plain path
 fifo-loop          ``gui/qt/loop.py``              ``qasync.QEventLoop`` as it is
 lcel-stream        ``gui/compat/lcel.py``          ``(prompt | model | StrOutputParser())``
                    (used by providers/backend.py)  ``.astream``
+chunk-merge        ``gui/compat/lcel.py``          LangChain merges every chunk at the end
+                   (used by providers/backend.py)  of an answer
 gc-policy          ``gui/compat/gc_policy.py``     the collector untouched
 qasync-logger      ``gui/compat/loggers.py``       the debug panel listens on the root logger
 =================  ==============================  ==========================================
@@ -28,6 +30,7 @@ This package and :mod:`gui.compat.runtime` import no third-party package at all,
 from __future__ import annotations
 
 from gui.compat.hooks import (
+    CHUNK_MERGE,
     FIFO_LOOP,
     GC_POLICY,
     HOOKS,
@@ -43,6 +46,7 @@ from gui.compat.hooks import (
 from gui.compat.runtime import KNOWN_BAD, known_bad_combination, pyside_version
 
 __all__ = [
+    "CHUNK_MERGE",
     "FIFO_LOOP",
     "GC_POLICY",
     "HOOKS",

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from gui.compat.hooks import GC_POLICY, enabled
 
 __all__ = [
+    "burst_without_collections",
     "defer_full_collections",
     "freeze_import_heap",
     "freeze_now",
@@ -106,5 +107,27 @@ def imports_without_collections(freeze: bool = True) -> Iterator[None]:
     finally:
         if freeze:
             freeze_now()
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def burst_without_collections() -> Iterator[None]:
+    """Around one burst of allocation on the GUI thread that all survives (a run's start).
+
+    Starting a 20,000-cell run makes tens of thousands of objects in one step (the spec's
+    rows, the grid's ids); the collector ran a hundred young collections during it, each
+    finding nothing to free, which made the step longer (docs/performance-notes.md). They are
+    held back for the step and happen in later loop iterations. With the hook off this does
+    nothing.
+    """
+    if not enabled(GC_POLICY):
+        yield
+        return
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
         if was_enabled:
             gc.enable()

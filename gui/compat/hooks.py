@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 
 __all__ = [
+    "CHUNK_MERGE",
     "FIFO_LOOP",
     "GC_POLICY",
     "HOOKS",
@@ -80,6 +81,13 @@ LCEL_STREAM = Hook(
     "gui/compat/lcel.py, used by gui/providers/backend.py",
     (("langchain-core", ">=1.8,<1.9"),),
 )
+CHUNK_MERGE = Hook(
+    "chunk-merge",
+    "skips BaseChatModel.astream's end-of-answer merge of every chunk when no callback handler "
+    "can receive it (plain: LangChain merges the chunks, a pause that grows with the answer)",
+    "gui/compat/lcel.py, used by gui/providers/backend.py",
+    (("langchain-core", ">=1.8,<1.9"),),
+)
 GC_POLICY = Hook(
     "gc-policy",
     "freezes the long-lived import heap and holds full collections back during a run "
@@ -95,7 +103,7 @@ QASYNC_LOGGER = Hook(
 )
 
 #: Every hook, for ``describe()`` and the README.
-HOOKS = (FIFO_LOOP, LCEL_STREAM, GC_POLICY, QASYNC_LOGGER)
+HOOKS = (FIFO_LOOP, LCEL_STREAM, CHUNK_MERGE, GC_POLICY, QASYNC_LOGGER)
 
 _lock = threading.Lock()
 _decided: dict[str, str | None] = {}  # hook name -> why it is off (None: on)

@@ -2,7 +2,7 @@
 
 Two things the app does that LCEL does not offer publicly, gated by the
 :data:`~gui.compat.hooks.LCEL_STREAM` hook (tested on the langchain-core range recorded
-there):
+there), and a third gated by :data:`~gui.compat.hooks.CHUNK_MERGE`:
 
 - :class:`InlineStrOutputParser` overrides ``StrOutputParser._atransform`` and
   ``aparse_result``: langchain-core parses every streamed chunk through ``run_in_executor``,
@@ -12,34 +12,54 @@ there):
   the same run tree while ``gui.providers.backend.FanoutChain`` reads the model's own
   ``astream`` directly instead of LCEL's per-chunk task machinery.
 
-With the hook off (plain mode, or another langchain-core), :func:`str_parser` returns the
-stock ``StrOutputParser`` and the chain streams with plain ``chain.astream``. Imports
-langchain-core, so only the providers layer imports this module.
+- :func:`unheard_merges` around reading a model's ``astream``: once the answer has ended,
+  ``BaseChatModel.astream`` merges every chunk it yielded into one message (``chunk + chunk``
+  over the whole answer, about 150 ms for a 60,000-chunk answer, in one step of the GUI loop)
+  only to hand it to the callback handlers' ``on_llm_end``. When the caller knows no handler
+  can receive it, the merge is skipped: the last chunk stands in for the merged one, which
+  nobody reads. Freeing the 60,000 chunks when the stream ends was a pause of its own (about
+  130 ms): the wrapper takes them from LangChain's list and frees them a slice per loop
+  iteration. :func:`install_merge_hook` wraps langchain-core's
+  ``merge_chat_generation_chunks`` as ``chat_models`` calls it; outside ``unheard_merges``
+  the wrapper calls it unchanged.
+
+With the hooks off (plain mode, or another langchain-core), :func:`str_parser` returns the
+stock ``StrOutputParser``, the chain streams with plain ``chain.astream``, and LangChain
+merges every answer's chunks. Imports langchain-core, so only the providers layer imports
+this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextvars
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForChainRun
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, BaseCallbackManager
+from langchain_core.globals import get_debug, get_verbose
+from langchain_core.language_models import chat_models
 from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.outputs import ChatGeneration, Generation
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation
 from langchain_core.runnables.config import (
     RunnableConfig,
     get_async_callback_manager_for_config,
     patch_config,
 )
 
-from gui.compat.hooks import LCEL_STREAM, enabled
+from gui.compat.hooks import CHUNK_MERGE, LCEL_STREAM, enabled
 
 __all__ = [
     "InlineStrOutputParser",
+    "install_merge_hook",
     "lean_stream_enabled",
     "start_sequence_run",
     "step_config",
     "str_parser",
+    "unheard_merges",
 ]
 
 
@@ -88,3 +108,102 @@ def step_config(
 ) -> RunnableConfig:
     """The config of the sequence's ``step``-th runnable (1-based), a child of ``run``."""
     return patch_config(config, callbacks=run.get_child(f"seq:step:{step}"))
+
+
+# ------------------------------------------------------------------ the end-of-answer merge
+
+#: Set while a model's stream is read by a caller that knows no handler hears its end.
+_UNHEARD: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "fanout_unheard_merge", default=False
+)
+_install_lock = threading.Lock()
+_installed: Callable[..., Any] | None = None  # langchain-core's own merge, once wrapped
+
+
+def install_merge_hook() -> bool:
+    """Wrap ``chat_models.merge_chat_generation_chunks`` once; ``False`` when the hook is off.
+
+    The wrapper is langchain-core's merge itself except inside :func:`unheard_merges`.
+    """
+    global _installed
+    if not enabled(CHUNK_MERGE):
+        return False
+    with _install_lock:
+        if _installed is None:
+            original = chat_models.merge_chat_generation_chunks  # type: ignore[attr-defined]
+            _installed = original
+
+            def merge(chunks: list[ChatGenerationChunk]) -> ChatGenerationChunk | None:
+                if _UNHEARD.get() and chunks:
+                    last = chunks[-1]  # truthy, and no handler will read it
+                    _free_later(chunks)
+                    return last
+                return original(chunks)
+
+            chat_models.merge_chat_generation_chunks = merge  # type: ignore[attr-defined]
+    return True
+
+
+def nobody_hears(callbacks: object, model: Any) -> bool:
+    """Whether a model run under ``callbacks`` would have no handler for ``on_llm_end``.
+
+    Args:
+        callbacks: A config's ``callbacks``: a callback manager, a list of handlers or ``None``.
+        model: The chat model (or a binding of it) about to run.
+
+    The model's own run adds its ``callbacks``, a stdout handler when it or LangChain is
+    verbose, and a console tracer in debug mode; tracers from the environment are already
+    in ``callbacks`` (the caller's run was configured the same way).
+    """
+    if isinstance(callbacks, BaseCallbackManager):
+        if callbacks.handlers or callbacks.inheritable_handlers:
+            return False
+    elif callbacks:  # a non-empty list of handlers
+        return False
+    model = getattr(model, "bound", model)  # a RunnableBinding's model
+    if getattr(model, "callbacks", None) or getattr(model, "verbose", False):
+        return False
+    return not (get_debug() or get_verbose())
+
+
+@contextmanager
+def unheard_merges(unheard: bool) -> Iterator[None]:
+    """Around reading a model's ``astream`` in this context: skip its end merge if ``unheard``.
+
+    An async generator runs in the context of the task that iterates it, so the model's
+    ``astream`` sees the flag while the caller's ``async for`` drives it. Does nothing when
+    ``unheard`` is false or the hook is off.
+    """
+    if not unheard or not install_merge_hook():
+        yield
+        return
+    token = _UNHEARD.set(True)
+    try:
+        yield
+    finally:
+        try:
+            _UNHEARD.reset(token)
+        except ValueError:  # closed from another context (a generator finalised late)
+            _UNHEARD.set(False)
+
+
+#: Chunks freed per loop iteration once an unheard answer has ended.
+FREE_SLICE = 2000
+
+
+def _free_later(chunks: list[ChatGenerationChunk]) -> None:
+    """Take every chunk out of ``chunks`` (LangChain's list; it only reads the merge after
+    this) and free them :data:`FREE_SLICE` at a time, one slice per loop iteration."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return  # no loop to spread it over: LangChain frees them as usual
+    doomed = chunks[:]
+    chunks.clear()
+
+    def free_slice() -> None:
+        del doomed[-FREE_SLICE:]
+        if doomed and not loop.is_closed():
+            loop.call_soon(free_slice)
+
+    loop.call_soon(free_slice)

@@ -8,6 +8,7 @@ Times ``t`` are seconds since the run started (monotonic clock).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gui.core.errors import ErrorKind
@@ -40,7 +41,7 @@ class RunStarted(Event):
     """The run was accepted; ``cells`` lists every cell in grid order."""
 
     spec: RunSpec
-    cells: tuple[Cell, ...]
+    cells: Sequence[Cell]
     started_at: float  # wall-clock epoch seconds, for history and exports
 
 

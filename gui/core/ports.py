@@ -119,7 +119,7 @@ class CellScheduler(Protocol):
         """The run's id (LangChain's ``run_name`` carries it)."""
 
     @property
-    def cells(self) -> tuple[Cell, ...]:
+    def cells(self) -> Sequence[Cell]:
         """Every cell of the run, in order."""
 
     @property

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, KeysView, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import replace
 from enum import StrEnum
 from typing import Any
@@ -36,7 +36,7 @@ from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.metrics import CellClock, CellMetrics, RunSummary
 from gui.core.ports import Backend, CallMode, ChainLike
-from gui.core.spec import Cell, ErrorPolicy, Limits, RunSpec, Strategy
+from gui.core.spec import Cell, CellList, ErrorPolicy, Limits, RunSpec, Strategy
 from gui.core.strategies import STRATEGIES
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,11 @@ CANCELLED_BEFORE_START = "Cancelled before it started."
 #: call itself give up by then (an HTTP timeout), else a stalled server keeps the thread and its
 #: socket until its backstop.
 REQUEST_TIMEOUT_KEY = "fanout_request_timeout"
+
+#: CellQueued events the driver emits per loop iteration at a run's start (see ``Run._announce``).
+ANNOUNCE_SLICE = 500
+#: Waiting cells :meth:`Run.cancel` cancels per loop iteration in a big run.
+CANCEL_SLICE = 500
 
 #: Key in every call's ``config["configurable"]``: the run's cap on answer size in characters,
 #: so that a provider can bound what it buffers from the wire (the engine cuts the text itself).
@@ -103,8 +108,9 @@ class Run:
         self.block_loop = block_loop and spec.strategy is Strategy.SYNC
         self.id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self.spec = spec
-        self.cells: tuple[Cell, ...] = tuple(spec.cells())
-        self._by_id: dict[str, Cell] = {c.id: c for c in self.cells}
+        # Cells are made as they are needed: a run of 20,000 cells is created at the press
+        # of Run, on the GUI thread, and must cost what a small one does.
+        self.cells = CellList(spec.rows, spec.models)
         self.limits: Limits = spec.limits
         self._backend = backend
         self._clock = clock
@@ -122,13 +128,18 @@ class Run:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._driver: asyncio.Task[RunSummary] | None = None
         self._t0 = 0.0
-        self._phase: dict[str, Phase] = dict.fromkeys(self._by_id, Phase.QUEUED)
+        # Cells that have left QUEUED; every other cell of the run is queued.
+        self._phase: dict[str, Phase] = {}
         self._phase_counts: dict[Phase, int] = dict.fromkeys(Phase, 0)
         self._phase_counts[Phase.QUEUED] = len(self.cells)
         self._clocks: dict[str, CellClock] = {}
         self._texts: dict[str, list[str]] = {}
         self._cancel_reasons: dict[str, str] = {}
         self._stopping: str | None = None
+        #: Every cell's CellQueued has been emitted (the driver announces them in slices).
+        self._announced = False
+        #: Cancels a big run's waiting cells a slice at a time (see :meth:`cancel`).
+        self._canceller: asyncio.Task[None] | None = None
         self._stopped_by_user = False
         self._failures: dict[str, int] = {}
         self._peak_running = 0
@@ -173,19 +184,39 @@ class Run:
         return self.summary is not None
 
     def cancel(self, reason: str = CANCELLED_BY_USER) -> None:
-        """Cancel every cell that has not ended; running ones keep their partial text."""
+        """Cancel every cell that has not ended; running ones keep their partial text.
+
+        Requests out now (and back-offs) stop at once. In a big run the others end a slice
+        per loop iteration (:data:`CANCEL_SLICE`): cancelling 20,000 waiting cells in one
+        step froze the window for about half a second. None of them starts a request
+        meanwhile: a cell that gets a slot once the run is stopping ends there, cancelled.
+        """
         if self._stopping is None:
             self._stopping = reason
             self._stopped_by_user = reason == CANCELLED_BY_USER
-        for cell in self.cells:
-            if not self._phase[cell.id].terminal:
-                self._cancel_one(cell.id, reason)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or not self._announced or len(self.cells) <= CANCEL_SLICE:
+            for cell_id in self.cells.ids():
+                if not self._phase_of(cell_id).terminal:
+                    self._cancel_one(cell_id, reason)
+            return
+        busy = (Phase.RUNNING, Phase.STREAMING, Phase.RETRYING)
+        for cell_id, phase in list(self._phase.items()):  # cells that left the queue
+            if phase in busy:
+                self._cancel_one(cell_id, reason)
+        if self._canceller is None or self._canceller.done():
+            self._canceller = loop.create_task(
+                self._cancel_in_slices(reason), name=f"fanout-cancel:{self.id}"
+            )
 
     def cancel_cell(self, cell_id: str) -> None:
         """Cancel one cell; its siblings carry on."""
-        if cell_id not in self._by_id:
+        if self.cells.index_of(cell_id) is None:
             raise KeyError(cell_id)
-        if not self._phase[cell_id].terminal:
+        if not self._phase_of(cell_id).terminal:
             self._cancel_one(cell_id, CANCELLED_BY_USER)
 
     def set_limits(self, **changes: Any) -> Limits:
@@ -201,13 +232,19 @@ class Run:
         return self.limits
 
     def phase(self, cell_id: str) -> Phase:
-        """Current phase of a cell."""
-        return self._phase[cell_id]
+        """Current phase of a cell.
+
+        Raises:
+            KeyError: the run has no cell ``cell_id``.
+        """
+        if self.cells.index_of(cell_id) is None:
+            raise KeyError(cell_id)
+        return self._phase_of(cell_id)
 
     @property
-    def cell_ids(self) -> KeysView[str]:
-        """The ids of the run's cells."""
-        return self._by_id.keys()
+    def cell_ids(self) -> Set[str]:
+        """The ids of the run's cells (a view: nothing is built)."""
+        return self.cells.ids()
 
     def count(self, phase: Phase) -> int:
         """How many cells are in ``phase`` now."""
@@ -271,8 +308,11 @@ class Run:
             except Exception:
                 log.exception("event subscriber %r failed on %s", callback, type(event).__name__)
 
+    def _phase_of(self, cell_id: str) -> Phase:
+        return self._phase.get(cell_id, Phase.QUEUED)
+
     def _set_phase(self, cell_id: str, phase: Phase) -> None:
-        old = self._phase[cell_id]
+        old = self._phase.get(cell_id, Phase.QUEUED)
         if old is phase or old.terminal:
             return
         self._phase_counts[old] -= 1
@@ -286,9 +326,12 @@ class Run:
         if task is not None:
             if not task.done():
                 task.cancel(reason)
-        elif self._t0:
-            # Never started: end it here so the grid never keeps a queued ghost.
-            self._end_cancelled(self._by_id[cell_id])
+        elif self._announced:
+            # Never started: end it here so the grid never keeps a queued ghost. (Before
+            # every cell is announced, the driver ends it right after its CellQueued.)
+            cell = self.cells.get(cell_id)
+            if cell is not None:
+                self._end_cancelled(cell)
 
     def _chain(self, cell: Cell) -> ChainLike:
         chain = self._chains.get(cell.col)
@@ -313,13 +356,11 @@ class Run:
         self._t0 = self._clock()
         self._rate.set_rate(self.limits.requests_per_second)
         self._emit(ev.RunStarted(self.id, 0.0, self.spec, self.cells, time.time()))
-        for cell in self.cells:
-            self._clocks[cell.id] = CellClock(queued_at=self._now())
-            self._emit(ev.CellQueued(self.id, self._now(), cell.id))
-        # Cells cancelled before the driver got going end now.
-        for cell_id, reason in list(self._cancel_reasons.items()):
-            self._cancel_one(cell_id, reason)
         try:
+            await self._announce()
+            # Cells cancelled before the driver got going end now.
+            for cell_id, reason in list(self._cancel_reasons.items()):
+                self._cancel_one(cell_id, reason)
             await self._prepare_chains()
             await STRATEGIES[self.spec.strategy](self)
         except asyncio.CancelledError:
@@ -337,6 +378,32 @@ class Run:
         assert self.summary is not None
         return self.summary
 
+    async def _announce(self) -> None:
+        """Emit every cell's CellQueued, a slice at a time with a yield to the loop between.
+
+        Each event goes to every subscriber (the session, the window's bridge, the history),
+        some microseconds each: 20,000 of them in one step froze the window for about 100 ms
+        at a big run's start (docs/performance-notes.md). No cell starts before all are
+        announced (the strategy runs after this), so each cell's events stay in order.
+        """
+        clocks, emit, now, run_id = self._clocks, self._emit, self._now, self.id
+        queued = ev.CellQueued
+        for n, cell_id in enumerate(self.cells.ids()):
+            if n and n % ANNOUNCE_SLICE == 0:
+                await asyncio.sleep(0)
+            t = now()
+            clocks[cell_id] = CellClock(queued_at=t)
+            emit(queued(run_id, t, cell_id))
+        self._announced = True
+
+    async def _cancel_in_slices(self, reason: str) -> None:
+        """Cancel every cell not ended yet, :data:`CANCEL_SLICE` per loop iteration."""
+        for n, cell_id in enumerate(self.cells.ids()):
+            if n and n % CANCEL_SLICE == 0:
+                await asyncio.sleep(0)
+            if not self._phase_of(cell_id).terminal:
+                self._cancel_one(cell_id, reason)
+
     async def _prepare_chains(self) -> None:
         """Build every column's chain in a worker thread before the first cell starts.
 
@@ -346,7 +413,12 @@ class Run:
         to :meth:`_chain`, which tries again inside each of its cells, so every such cell fails
         with the classified error as before.
         """
-        wanted = {c.col: c.model for c in self.cells if c.col not in self._chains}
+        # Every model is a column with cells (a run has at least one row).
+        wanted = {
+            col: model
+            for col, model in enumerate(self.spec.models)
+            if col not in self._chains and self.spec.rows
+        }
         if not wanted or self._stopping is not None:
             return
         build = self._backend.chain
@@ -369,9 +441,13 @@ class Run:
         pending = [t for t in self._tasks.values() if not t.done()]
         if pending:
             await asyncio.wait(pending)
-        for cell in self.cells:
-            if not self._phase[cell.id].terminal:
-                self._cancel_reasons.setdefault(cell.id, self._stopping or CANCELLED_SHUTDOWN)
+        if self._canceller is not None and not self._canceller.done():
+            await asyncio.wait([self._canceller])
+        for cell_id in self.cells.ids():
+            if not self._phase_of(cell_id).terminal:
+                cell = self.cells.get(cell_id)
+                assert cell is not None
+                self._cancel_reasons.setdefault(cell_id, self._stopping or CANCELLED_SHUTDOWN)
                 self._end_cancelled(cell)
         if self.summary is None:
             c = self._phase_counts
@@ -389,7 +465,7 @@ class Run:
             self._emit(ev.RunFinished(self.id, self._now(), self.summary))
 
     def _end_cancelled(self, cell: Cell) -> None:
-        if self._phase[cell.id].terminal:
+        if self._phase_of(cell.id).terminal:
             return
         text = self.partial_text(cell.id)
         clock = self._clocks.setdefault(cell.id, CellClock(queued_at=self._now()))
@@ -405,7 +481,7 @@ class Run:
 
     async def _cell_main(self, cell: Cell, mode: CallMode) -> None:
         """Run one cell to exactly one terminal event. Never raises."""
-        if self._phase[cell.id].terminal:
+        if self._phase_of(cell.id).terminal:
             return
         if cell.id in self._cancel_reasons:
             self._end_cancelled(cell)
@@ -434,6 +510,11 @@ class Run:
                 try:
                     await self._rate.acquire()
                     await self._wait_out_rate_limit(cell.col)
+                    if self._stopping is not None:
+                        # The run is stopping (a big run's cells are cancelled in slices): a
+                        # slot a cancelled cell freed starts nothing.
+                        self._cancel_reasons.setdefault(cell.id, self._stopping)
+                        raise asyncio.CancelledError
                     waited = self._clock() - entered
                     clock.waited += waited
                     clock.started_at = self._now()
@@ -553,9 +634,9 @@ class Run:
         )
         if self.limits.error_policy is ErrorPolicy.FAIL_FAST and self._stopping is None:
             self._stopping = CANCELLED_FAIL_FAST
-            for other in self.cells:
-                if other.id != cell.id and not self._phase[other.id].terminal:
-                    self._cancel_one(other.id, CANCELLED_FAIL_FAST)
+            for other in self.cells.ids():
+                if other != cell.id and not self._phase_of(other).terminal:
+                    self._cancel_one(other, CANCELLED_FAIL_FAST)
 
     async def _attempt(
         self, cell: Cell, mode: CallMode, clock: CellClock, parts: list[str]

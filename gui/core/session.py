@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Set
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -229,7 +229,11 @@ class Session:
         self._live: dict[str, _Live] = {}
         self._main: _Live | None = None
         self._past: PastRun | None = None
+        # The shown run's grid cells: those in _phase are where it says; the others of
+        # _queued_ids are queued (a 20,000-cell run starts with an empty dict, not a full one).
         self._phase: dict[str, Phase] = {}
+        self._queued_ids: Set[str] = frozenset()
+        self._total = 0
         self._counts: dict[Phase, int] = dict.fromkeys(Phase, 0)
         self._comparing = False
         self._closing = False
@@ -270,12 +274,12 @@ class Session:
             done=c[Phase.DONE],
             failed=c[Phase.FAILED],
             cancelled=c[Phase.CANCELLED],
-            total=len(self._phase),
+            total=self._total,
         )
 
     def phase(self, cell_id: str) -> Phase | None:
         """The phase of a grid cell of the shown run, as last reported."""
-        return self._phase.get(cell_id)
+        return self._phase_of(cell_id)
 
     def elapsed(self) -> float:
         """Seconds the shown run has taken so far (its wall time once it ended)."""
@@ -328,9 +332,9 @@ class Session:
         main = self._main
         if main is None or self._closing:
             return None
-        if self._phase.get(cell_id) not in (Phase.DONE, Phase.FAILED, Phase.CANCELLED):
+        if self._phase_of(cell_id) not in _ENDED:
             return None
-        cell = next((c for c in main.run.cells if c.id == cell_id), None)
+        cell = main.run.cells.get(cell_id)
         if cell is None:
             return None
         base = main.run.spec
@@ -404,12 +408,13 @@ class Session:
         self._main = None
         self._live = {}
         ended = {c.cell_id: c for c in past.cells}
-        self._phase = {}
+        self._phase, self._queued_ids = {}, frozenset()
         for cell in past.spec.cells():
             stored = ended.get(cell.id)
             # A cell that never ended (the app stopped mid-run) shows as cancelled.
             status = stored.status if stored is not None else Phase.CANCELLED
             self._phase[cell.id] = Phase(status) if status in _ENDED else Phase.CANCELLED
+        self._total = len(self._phase)
         self._recount()
         counts = self.counts
         self._emit(PastRunOpened(past, counts))
@@ -418,7 +423,7 @@ class Session:
     def close_past(self) -> None:
         """Stop showing the past run (the grid is empty until the next run)."""
         self._past = None
-        self._phase = {}
+        self._phase, self._queued_ids, self._total = {}, frozenset(), 0
         self._recount()
         self._emit(CountsChanged(self.counts))
 
@@ -462,10 +467,17 @@ class Session:
         counts = dict.fromkeys(Phase, 0)
         for phase in self._phase.values():
             counts[phase] += 1
+        counts[Phase.QUEUED] += self._total - len(self._phase)
         self._counts = counts
 
+    def _phase_of(self, cell_id: str) -> Phase | None:
+        phase = self._phase.get(cell_id)
+        if phase is None and cell_id in self._queued_ids:
+            return Phase.QUEUED
+        return phase
+
     def _move(self, cell_id: str, phase: Phase) -> bool:
-        old = self._phase.get(cell_id)
+        old = self._phase_of(cell_id)
         if old is None or old is phase:
             return False
         self._phase[cell_id] = phase
@@ -479,7 +491,7 @@ class Session:
         live = _Live(run, primary=True, label=label)
         self._main = live
         self._live = {}
-        self._phase = dict.fromkeys((c.id for c in run.cells), Phase.QUEUED)
+        self._phase, self._queued_ids, self._total = {}, run.cell_ids, len(run.cells)
         self._recount()
         self._emit(RunOpened(run, label))
         self._emit_counts()

@@ -7,13 +7,15 @@ during a run go through :meth:`gui.core.runner.Run.set_limits`, which makes a ne
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 from urllib.parse import urlparse
 
 from gui.core.errors import SpecError, TemplateError
@@ -363,8 +365,13 @@ class CellId:
     @classmethod
     def grid(cls, rows: int, cols: int) -> list[list[str]]:
         """Every cell id of a ``rows`` x ``cols`` grid, row by row, as text."""
-        text = cls.text
-        return [[text(r, c) for c in range(cols)] for r in range(rows)]
+        # CellId.text's format, built column by column in C (map over the row prefixes):
+        # 20,000 calls of CellId.text showed at a big run's start.
+        prefixes = list(map("r{}m".format, range(rows)))
+        columns = [list(map(operator.add, prefixes, itertools.repeat(str(c)))) for c in range(cols)]
+        if not columns:
+            return [[] for _ in range(rows)]
+        return list(map(list, zip(*columns, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +403,138 @@ class Cell:
         values = " / ".join(str(v) for v in self.inputs.values()) or "prompt"
         tag = f" (row {self.row + 1})" if self.repeated else ""
         return f"{one_line_label(values)}{tag} × {self.model.display_name}"
+
+
+class CellList(Sequence[Cell]):
+    """A run's cells, row-major (every model for row 0, then row 1, ...), made on first use.
+
+    A run of 10,000 rows x 2 models has 20,000 cells; building them all when the run is
+    created took about 45 ms on the GUI thread at the press of Run (docs/performance-notes.md),
+    and most of them are only needed much later, when their turn comes. A cell is made from its
+    index when first asked for and kept, so every caller sees the same object. Which rows are
+    repeated (:attr:`Cell.repeated`) is worked out once, on the first cell made.
+
+    Lookups by id parse it (:meth:`CellId.parse`) instead of holding a 20,000-entry dict. Safe
+    to read from another thread (the history writer does): making a cell twice at once only
+    makes an equal cell twice.
+
+    Args:
+        rows: The run's input rows.
+        models: The run's model profiles (columns).
+    """
+
+    __slots__ = ("_made", "_models", "_n_models", "_repeated", "_rows")
+
+    def __init__(self, rows: Sequence[Mapping[str, str]], models: Sequence[ModelProfile]) -> None:
+        self._rows = rows
+        self._models = models
+        self._n_models = len(models)
+        self._made: list[Cell | None] = [None] * (len(rows) * len(models))
+        self._repeated: frozenset[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    @overload
+    def __getitem__(self, index: int) -> Cell: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Cell]: ...
+
+    def __getitem__(self, index: int | slice) -> Cell | list[Cell]:
+        if isinstance(index, slice):
+            return [self._cell(i) for i in range(*index.indices(len(self._made)))]
+        if index < 0:
+            index += len(self._made)
+        if not 0 <= index < len(self._made):
+            raise IndexError("cell index out of range")
+        return self._cell(index)
+
+    def __iter__(self) -> Iterator[Cell]:
+        cell = self._cell
+        for index in range(len(self._made)):
+            yield cell(index)
+
+    def __repr__(self) -> str:
+        return f"CellList({len(self._rows)} rows x {self._n_models} models)"
+
+    def index_of(self, cell_id: str) -> int | None:
+        """Position of ``cell_id`` in the list, or ``None`` if the run has no such cell."""
+        match = _CELL_ID.fullmatch(cell_id)
+        if match is None:
+            return None
+        row, col = int(match[1]), int(match[2])
+        # A valid id is written exactly as CellId.text writes it (no "r01m0").
+        if col >= self._n_models or row >= len(self._rows) or CellId.text(row, col) != cell_id:
+            return None
+        return row * self._n_models + col
+
+    def get(self, cell_id: str) -> Cell | None:
+        """The cell ``cell_id``, or ``None`` if the run has no such cell."""
+        index = self.index_of(cell_id)
+        return None if index is None else self._cell(index)
+
+    def ids(self) -> CellIds:
+        """Every cell id, in order, as a set-like view (no cell is made)."""
+        return CellIds(self)
+
+    def _cell(self, index: int) -> Cell:
+        made = self._made[index]
+        if made is not None:
+            return made
+        repeated = self._repeated
+        if repeated is None:
+            repeated = self._repeated = _repeated_rows(self._rows)
+        row, col = divmod(index, self._n_models)
+        cell = Cell(
+            CellId.text(row, col),
+            index,
+            row,
+            col,
+            self._row_inputs(row),
+            self._models[col],
+            row in repeated,
+        )
+        self._made[index] = cell
+        return cell
+
+    def _row_inputs(self, row: int) -> Mapping[str, str]:
+        """One copy of a row's values shared by its cells (nobody mutates it)."""
+        for col in range(self._n_models):
+            made = self._made[row * self._n_models + col]
+            if made is not None:
+                return made.inputs
+        return dict(self._rows[row])
+
+
+class CellIds(Set[str]):
+    """The ids of a :class:`CellList`, in order; membership parses the id (no set is built)."""
+
+    __slots__ = ("_cells",)
+
+    def __init__(self, cells: CellList) -> None:
+        self._cells = cells
+
+    def __contains__(self, cell_id: object) -> bool:
+        return isinstance(cell_id, str) and self._cells.index_of(cell_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        n_models = self._cells._n_models
+        text = CellId.text
+        for index in range(len(self._cells)):
+            yield text(*divmod(index, n_models))
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+
+def _repeated_rows(rows: Sequence[Mapping[str, str]]) -> frozenset[int]:
+    """Indexes of rows whose values equal another row's (both run; titles number them)."""
+    keys = [tuple(zip(row.keys(), map(str, row.values()), strict=True)) for row in rows]
+    counts = Counter(keys)
+    if len(counts) == len(keys):
+        return frozenset()
+    return frozenset(r for r, key in enumerate(keys) if counts[key] > 1)
 
 
 #: Most input rows a run takes: beyond this the grid is no comparison any more (and Qt's
@@ -451,8 +590,9 @@ class RunSpec:
             )
         if variables:
             columns: dict[str, None] = {}
-            for row in self.rows:
-                columns.update(dict.fromkeys(row))
+            # Rows mostly share one set of keys: a set of key views is built in C.
+            for keys in set(map(tuple, self.rows)):
+                columns.update(dict.fromkeys(keys))
             missing = [v for v in variables if v not in columns]
             if missing:
                 raise TemplateError(missing_column_message(missing[0], list(columns)))
@@ -479,17 +619,10 @@ class RunSpec:
         """The run's cells, row-major: every model for row 0, then row 1, ...
 
         Rows with the same values as another row are kept (both run) and marked
-        :attr:`Cell.repeated`, so their titles carry the row number.
+        :attr:`Cell.repeated`, so their titles carry the row number. A run keeps them as a
+        :class:`CellList`, which makes each only when it is needed.
         """
-        keys = [tuple((k, str(v)) for k, v in row.items()) for row in self.rows]
-        counts = Counter(keys)
-        out: list[Cell] = []
-        for r, row in enumerate(self.rows):
-            inputs = dict(row)  # one copy per row, shared by its cells (nobody mutates it)
-            repeated = counts[keys[r]] > 1
-            for m, profile in enumerate(self.models):
-                out.append(Cell(CellId.text(r, m), len(out), r, m, inputs, profile, repeated))
-        return out
+        return list(CellList(self.rows, self.models))
 
 
 def rows_from_topics(topics: Iterable[str], variable: str = "topic") -> tuple[dict[str, str], ...]:

@@ -15,7 +15,14 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.runnables.config import RunnableConfig, ensure_config
 
 from gui.compat.gc_policy import freeze_import_heap
-from gui.compat.lcel import lean_stream_enabled, start_sequence_run, step_config, str_parser
+from gui.compat.lcel import (
+    lean_stream_enabled,
+    nobody_hears,
+    start_sequence_run,
+    step_config,
+    str_parser,
+    unheard_merges,
+)
 from gui.core.errors import Failure
 from gui.core.keys import HeldKeys
 from gui.core.ports import BatchLike, ChainLike, KeySource
@@ -27,7 +34,8 @@ from gui.providers.models import build_chat_model, new_async_http_client, new_ht
 from gui.providers.wire import AnswerCutOff, BadShape, NotStreamed, Watch, watching
 
 #: What a whole JSON answer to a streaming request is called on its cell when it is kept.
-NOT_STREAMED_NOTE = "the server sent the whole answer at once instead of streaming it"
+#: Shown on the cell's footer, so it is short and says what it is first.
+NOT_STREAMED_NOTE = "not streamed: the server sent the whole answer at once"
 
 #: Bytes buffered for one server-sent event at most, per character of the answer size cap:
 #: JSON may spell a character as a 12-byte surrogate pair, and an event carries its envelope.
@@ -269,10 +277,13 @@ class FanoutChain:
         try:
             value = await self.prompt.ainvoke(input, step_config(config, run, 1))
             step = step_config(config, run, 2)
+            # No handler hears the model's end (the usage collector left above): its merge
+            # of every chunk, a pause at the end of a long answer, is skipped (a gated hook).
+            unheard = nobody_hears(step["callbacks"], self.model)
             # aclosing: a consumer that stops early closes the model's stream (and its HTTP
             # response) now, not when the garbage collector finds it.
             stream = cast(AsyncGenerator[Any, None], self.model.astream(value, step))
-            with watching(watch):
+            with watching(watch), unheard_merges(unheard):
                 try:
                     async with aclosing(stream):
                         async for chunk in stream:

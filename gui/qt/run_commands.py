@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gui.compat.gc_policy import burst_without_collections
 from gui.core.errors import SpecError
 from gui.core.runner import Run
 from gui.core.session import Busy, Session
@@ -63,13 +64,14 @@ class RunCommands:
 
     def start_run(self) -> Run | None:
         """Start the run the editors describe; ``None`` if it cannot start or waits (queued)."""
-        spec = self._runnable_spec("run")
-        if spec is None:
-            return None
-        if self._warmup.importing:
-            self._warmup.queue(lambda: self._start_when_ready(spec))
-            return None
-        return self._start(spec)
+        with burst_without_collections():  # a big run's start allocates in one step
+            spec = self._runnable_spec("run")
+            if spec is None:
+                return None
+            if self._warmup.importing:
+                self._warmup.queue(lambda: self._start_when_ready(spec))
+                return None
+            return self._start(spec)
 
     def start_comparison(self) -> asyncio.Task[Any] | None:
         """Run the current cells through every strategy, one after another, charting each."""

@@ -148,6 +148,9 @@ class RunDisplay(QObject):
 
     def _on_session_run_opened(self, event: RunOpened) -> None:
         run = event.run
+        # Before the grid and timeline allocate for the run: a full collection meanwhile
+        # would scan them all, on the GUI thread (the gc-policy hook, gui/compat).
+        defer_full_collections(True)
         self._timeline.reset(self._results.show_run(run))
         # The code is built when its tab is shown, not on every run start: regenerating it
         # for a large run is a visible pause (see docs/performance-notes.md, code_view).

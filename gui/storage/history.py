@@ -54,7 +54,7 @@ from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
 from gui.core.keys import redact
 from gui.core.runner import CANCELLED_SHUTDOWN
-from gui.core.spec import Cell, CellId, RunSpec, spec_from_dict, spec_to_dict
+from gui.core.spec import Cell, CellId, CellList, RunSpec, spec_from_dict, spec_to_dict
 from gui.storage import paths, schema
 from gui.storage.liveness import SELF_PID, SELF_START, process_alive
 from gui.storage.records import (
@@ -118,7 +118,7 @@ class _Live:
 
     target: str  # the run row the cells go into
     started_at: float
-    cells: dict[str, Cell]
+    cells: CellList | dict[str, Cell]  # both look a cell up by id with get()
     context: _Context
     shutdown: bool = False  # some cell was cancelled because the run was stopped
 
@@ -666,7 +666,8 @@ class History:
 
     def _run_started(self, context: _Context, event: ev.RunStarted) -> None:
         assert self._writer is not None
-        cells = {c.id: c for c in event.cells}
+        # A run's CellList looks its cells up by id without making all 20,000 of them here.
+        cells = event.cells if isinstance(event.cells, CellList) else {c.id: c for c in event.cells}
         if context.into_run is not None:
             self._live[event.run_id] = _Live(context.into_run, event.started_at, cells, context)
             return

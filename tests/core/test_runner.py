@@ -9,7 +9,13 @@ import pytest
 
 from gui.core import events as ev
 from gui.core.errors import ErrorKind, SpecError
-from gui.core.runner import CANCELLED_BY_USER, CANCELLED_FAIL_FAST, Phase, Run
+from gui.core.runner import (
+    CANCELLED_BEFORE_START,
+    CANCELLED_BY_USER,
+    CANCELLED_FAIL_FAST,
+    Phase,
+    Run,
+)
 from gui.core.spec import ErrorPolicy, Limits, ModelProfile, Strategy, make_spec
 from tests.support.waiting import until
 
@@ -370,3 +376,84 @@ def test_a_model_limit_outside_the_accepted_range_is_refused_with_the_range() ->
     for bad in (0, -1, 10_000):
         with pytest.raises(SpecError, match=r"max concurrency .* use 1 to 1000"):
             make_spec("x {topic}", ["a"], (ModelProfile(model="m", max_concurrency=bad),))
+
+
+# ------------------------------------------------------------------ a big run's start
+
+
+def first_and_terminal(rec: Recorder) -> tuple[dict[str, str], dict[str, int]]:
+    """Per cell: the name of its first event, and how many terminal events it had."""
+    first: dict[str, str] = {}
+    ends: dict[str, int] = {}
+    for event in rec.events:
+        if isinstance(event, ev.CellEvent):
+            first.setdefault(event.cell_id, type(event).__name__)
+            if isinstance(event, ev.TERMINAL):
+                ends[event.cell_id] = ends.get(event.cell_id, 0) + 1
+    return first, ends
+
+
+async def test_a_big_run_queues_its_cells_a_slice_at_a_time_each_before_it_starts() -> None:
+    """20,000 cells: the driver gives the loop back while it announces them (the window
+    paints meanwhile), and no cell starts before its own CellQueued."""
+    backend = FakeBackend(Script(latency=0.01, chunks=1))
+    run, rec = run_of(backend, [f"topic {i}" for i in range(10_000)], max_concurrency=4)
+    run.start()
+    queued_after_each_yield: list[int] = []
+    while not queued_after_each_yield or queued_after_each_yield[-1] < 10_000:
+        await asyncio.sleep(0)
+        queued_after_each_yield.append(len(rec.named("CellQueued")))
+    assert 0 < queued_after_each_yield[0] < 10_000  # the loop ran between slices
+    assert len(queued_after_each_yield) > 2
+    await until(lambda: backend.peak == 4)
+    run.cancel()
+    summary = await run.wait()
+    first, ends = first_and_terminal(rec)
+    assert len(first) == 10_000 and set(first.values()) == {"CellQueued"}
+    assert len(ends) == 10_000 and set(ends.values()) == {1}
+    assert summary.total == 10_000 and summary.cancelled + summary.done == 10_000
+
+
+async def test_a_cancel_while_the_cells_are_being_queued_ends_each_once_after_its_queue() -> None:
+    backend = FakeBackend(Script(latency=0.01, chunks=1))
+    run, rec = run_of(backend, [f"topic {i}" for i in range(2_000)])
+    run.start()
+    await asyncio.sleep(0)  # the first slice is queued, the rest not yet
+    assert 0 < len(rec.named("CellQueued")) < 2_000
+    run.cancel()
+    summary = await run.wait()
+    first, ends = first_and_terminal(rec)
+    assert set(first.values()) == {"CellQueued"} and set(ends.values()) == {1}
+    assert summary.cancelled == 2_000 and backend.peak == 0
+    assert {e.reason for e in rec.named("CellCancelled")} == {CANCELLED_BEFORE_START}
+
+
+async def test_cancelling_a_big_run_stops_its_requests_at_once_and_ends_the_rest_in_slices() -> (
+    None
+):
+    """20,000 waiting cells are not cancelled in one step (that froze the window): the
+    requests out stop at once, the rest end a slice per loop iteration, and no cell starts a
+    request once the run is stopping, not even in a slot a cancelled cell freed."""
+    backend = FakeBackend(Script(latency=30, chunks=1))  # answers that would take 30 s
+    run, rec = run_of(backend, [f"topic {i}" for i in range(10_000)], max_concurrency=4)
+    run.start()
+    await until(lambda: run.in_flight == 4 and run.count(Phase.WAITING) > 5_000)
+    started = len(rec.named("CellStarted"))
+    run.cancel()
+    await asyncio.sleep(0)
+    assert len(rec.named("CellCancelled")) < 10_000  # the loop runs between slices
+    summary = await asyncio.wait_for(run.wait(), 60)  # not the 30 s the answers would take
+    assert len(rec.named("CellStarted")) == started
+    assert summary.cancelled == 10_000 and summary.cancelled_by_user
+    first, ends = first_and_terminal(rec)
+    assert set(first.values()) == {"CellQueued"} and len(ends) == 10_000
+    assert set(ends.values()) == {1}
+    reasons = {e.reason for e in rec.named("CellCancelled")}
+    assert reasons == {CANCELLED_BY_USER, CANCELLED_BEFORE_START}
+    assert_no_tasks_left()
+
+
+def assert_no_tasks_left() -> None:
+    assert not [
+        t for t in asyncio.all_tasks() if t.get_name().startswith("fanout-") and not t.done()
+    ]

@@ -25,6 +25,7 @@ from gui.core.session import (
     StrategyMeasured,
 )
 from gui.core.spec import CellId, Limits, ModelProfile, RunSpec, Strategy, make_spec
+from tests.support.waiting import until
 
 from .fakes import FakeBackend, FakeHTTPError, Script
 
@@ -335,3 +336,18 @@ def test_cell_ids_have_one_constructor_and_one_parser() -> None:
     for bad in ("r1", "m1r2", "r-1m0", "r1m2 ", ""):
         with pytest.raises(ValueError, match="not a cell id"):
             CellId.parse(bad)
+
+
+async def test_a_twenty_thousand_cell_run_counts_every_cell_queued_from_the_start() -> None:
+    session = Session(lambda: FakeBackend(Script(latency=0.01, chunks=1)))
+    spec = make_spec("About {t}", [f"topic {i}" for i in range(10_000)], SIM * 2)
+    run = session.start(spec)
+    counts = session.counts
+    assert counts.total == 20_000 and counts.waiting == 20_000 and counts.in_flight == 0
+    assert session.phase("r9999m1") is Phase.QUEUED and session.phase("r10000m0") is None
+    await until(lambda: run.in_flight > 0)
+    assert session.counts.total == 20_000
+    assert session.counts.in_flight + session.counts.waiting + session.counts.ended == 20_000
+    session.cancel_all()
+    await session.wait_idle()
+    assert session.counts.cancelled + session.counts.done == 20_000

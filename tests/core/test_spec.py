@@ -6,6 +6,7 @@ import pytest
 
 from gui.core.errors import SpecError, TemplateError
 from gui.core.spec import (
+    CellList,
     Limits,
     ModelProfile,
     ProviderKind,
@@ -104,3 +105,35 @@ def test_limits_stored_before_the_timeout_was_split_load_with_both_timeouts() ->
     assert (limits.ttft_timeout, limits.idle_timeout, limits.total_timeout) == (30.0, 30.0, None)
     assert limits_from_dict(limits_to_dict(limits)) == limits
     assert Limits().changed(timeout=5).idle_timeout == 5
+
+
+# ------------------------------------------------------------------ a run's cells
+
+
+def test_a_runs_cells_are_the_specs_cells_each_made_once_and_found_by_id() -> None:
+    rows = ({"t": "cats"}, {"t": "dogs"}, {"t": "cats"})
+    spec = make_spec("About {t}", rows, (ModelProfile(label="a"), ModelProfile(label="b")))
+    cells = CellList(spec.rows, spec.models)
+
+    assert len(cells) == 6 and list(cells) == spec.cells()
+    assert [c.id for c in cells] == list(cells.ids()) == [
+        "r0m0", "r0m1", "r1m0", "r1m1", "r2m0", "r2m1",
+    ]  # fmt: skip
+    assert [c.repeated for c in cells] == [True, True, False, False, True, True]
+    assert cells.get("r1m1") is cells[3] is cells[-3]  # made once, the same cell after
+    assert cells[3].inputs is cells[2].inputs  # one copy of a row for its cells
+    assert [c.id for c in cells[4:]] == ["r2m0", "r2m1"]
+    assert "r2m1" in cells.ids() and "r3m0" not in cells.ids()
+    for unknown in ("r3m0", "r0m2", "r01m0", "r-1m0", "x", ""):
+        assert cells.get(unknown) is None and cells.index_of(unknown) is None
+    with pytest.raises(IndexError):
+        cells[6]
+
+
+def test_twenty_thousand_cells_cost_nothing_until_they_are_asked_for() -> None:
+    rows = tuple({"t": f"topic {i}"} for i in range(10_000))
+    cells = CellList(rows, (ModelProfile(label="a"), ModelProfile(label="b")))
+    assert len(cells) == 20_000 and len(cells.ids()) == 20_000
+    last = cells.get("r9999m1")
+    assert last is not None and last.index == 19_999 and last.inputs == {"t": "topic 9999"}
+    assert last.title == "topic 9999 × b" and not last.repeated

@@ -175,3 +175,48 @@ async def test_plain_streaming_still_counts_usage_through_the_callback(runtime_m
     streamed = chain(output_tokens=25, seed=4)
     chunks = [c async for c in streamed.astream({"topic": "owls"}, {"callbacks": [probe]})]
     assert len([c for c in chunks if c]) == 25 and probe.output_tokens == 25
+
+
+class Ends(AsyncCallbackHandler):
+    """Keeps the text of every model run's end, as a tracer would record it."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    async def on_llm_end(self, response: Any, **kw: Any) -> None:
+        self.texts.append(response.generations[0][0].text)
+
+
+async def test_a_long_answer_ends_whole_whether_or_not_a_tracer_listens(runtime_mode: str) -> None:
+    """No handler: the end-of-answer merge is skipped (the chunk-merge hook); a tracer still
+    receives the whole answer, merged, and the streamed text is the same either way."""
+    fast = chain(output_tokens=20_000, seed=7)
+    alone = "".join([c async for c in fast.astream({"topic": "event loops"})])
+    ends = Ends()
+    traced = [c async for c in fast.astream({"topic": "event loops"}, {"callbacks": [ends]})]
+    assert len(alone) > 90_000 and "".join(traced) == alone
+    assert ends.texts == [alone]
+
+
+async def test_an_unheard_merge_hands_back_the_last_chunk_and_takes_the_rest() -> None:
+    """What the chunk-merge hook does inside ``unheard_merges``, and only there."""
+    from langchain_core.language_models import chat_models
+    from langchain_core.messages import AIMessageChunk
+    from langchain_core.outputs import ChatGenerationChunk
+
+    from gui.compat.lcel import install_merge_hook, unheard_merges
+
+    def chunks() -> list[ChatGenerationChunk]:
+        return [ChatGenerationChunk(message=AIMessageChunk(content=f"t{i} ")) for i in range(5)]
+
+    assert install_merge_hook()
+    merge = chat_models.merge_chat_generation_chunks  # type: ignore[attr-defined]
+    heard = chunks()
+    merged = merge(heard)
+    assert merged is not None and merged.text == "t0 t1 t2 t3 t4 " and len(heard) == 5
+    unheard = chunks()
+    last = unheard[-1]
+    with unheard_merges(True):
+        assert merge(unheard) is last
+    assert unheard == []  # LangChain's list no longer holds them: freed a slice at a time
+    assert merge(chunks()).text == "t0 t1 t2 t3 t4 "  # type: ignore[union-attr]

@@ -67,7 +67,13 @@ def test_closing_the_window_mid_stream_exits_cleanly() -> None:
     assert "shutdown_s" in stats  # it closed through its own exit path (timed by the bench)
     # The session's lag (first paint to close) and which library hooks ran are reported.
     assert stats["session_lag_samples"] > 0 and isinstance(stats["session_freezes"], list)
-    assert set(stats["runtime"]) == {"fifo-loop", "lcel-stream", "gc-policy", "qasync-logger"}
+    assert set(stats["runtime"]) == {
+        "fifo-loop",
+        "lcel-stream",
+        "chunk-merge",
+        "gc-policy",
+        "qasync-logger",
+    }
 
 
 def test_the_stress_demo_streams_on_the_plain_runtime() -> None:

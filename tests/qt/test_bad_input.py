@@ -294,6 +294,12 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy(
     press_ctrl_enter(qtbot, window)
     run = window.current_run
     assert run is not None and len(run.cells) == 20_000
+    # Before the loop has run once more: every cell has its status, the timeline's rows
+    # on screen are there and the rest come a slice per loop iteration.
+    assert window.grid.cell_status("r9999m1") == "queued"
+    assert window.session.counts.waiting == 20_000
+    assert window.timeline.pending_rows()
+    assert window.timeline.label("r0m0") == "topic number 0 × a"
     await until(lambda: run.in_flight > 0)
 
     assert window.inputs.count_label.text() == "10000 inputs"
@@ -306,6 +312,10 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy(
     pane = window.grid.scroll_to_cell("r7000m1")
     assert pane is not None and pane.title() == "topic number 7000 × b"
     assert len(window.grid.materialized_cell_ids()) <= 20
+
+    await until(lambda: not window.timeline.pending_rows())
+    assert len(window.timeline.cell_ids()) == 20_000
+    assert window.timeline.label("r9999m1") == "topic number 9999 × b"
 
     window.cancel_all()
     await asyncio.wait_for(finished, 60)
@@ -622,6 +632,12 @@ def limits_spin(panel: ConcurrencyPanel, name: str) -> QSpinBox:
         ("idleSpin", "5000", "Idle timeout 5000 is out of range: use 0.05 to 3600."),
         ("retriesSpin", "100", "Retries 100 is out of range: use 0 to 10."),
         ("retriesSpin", "-1", "Retries -1 is out of range: use 0 to 10."),
+        ("answerCapSpin", "500", "Answer size cap 500 is out of range: use 1000 to 1000000000."),
+        (
+            "answerCapSpin",
+            "5000000000",
+            "Answer size cap 5000000000 is out of range: use 1000 to 1000000000.",
+        ),
     ],
 )
 async def test_typing_an_absurd_limit_shows_the_range_and_keeps_the_value(
@@ -644,7 +660,7 @@ async def test_typing_an_absurd_limit_shows_the_range_and_keeps_the_value(
     assert panel.limits() == before and changes == []
     # A value in range is accepted and the message goes.
     spin.lineEdit().selectAll()
-    qtbot.keyClicks(spin, "3")
+    qtbot.keyClicks(spin, "3000" if name == "answerCapSpin" else "3")
     qtbot.keyClick(spin, Qt.Key.Key_Return)
     assert not panel.issue_label.isVisible()
     assert len(changes) == 1

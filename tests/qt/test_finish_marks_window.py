@@ -3,7 +3,8 @@
 One run against the test server: an answer cut at max tokens and one stopped by the content
 filter are done and say so on their metrics line; an answer whose stream ended without the
 server saying it had finished is failed as cut off, its partial text kept; a normal answer
-carries no mark. The history holds each finish reason.
+carries no mark; a whole JSON answer sent to a streaming request is done and its footer says it
+was not streamed. The history holds each finish reason.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from gui.core.spec import CellId, Limits, ModelProfile, ProviderKind, Strategy
+from gui.providers.backend import NOT_STREAMED_NOTE
 from gui.qt.main_window import MainWindow
 from tests.support.openai_server import Behavior, FakeOpenAIServer
 
@@ -25,6 +27,7 @@ ROUTES = {
     "capped": Behavior(finish_reason="length"),
     "filtered": Behavior(finish_reason="content_filter"),
     "truncated": Behavior(end_after=3),
+    "whole": Behavior(json_answer=True),
 }
 
 
@@ -39,7 +42,7 @@ async def test_each_pane_says_how_its_answer_ended(
     window: MainWindow, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    topics = ["capped", "filtered", "truncated", "fine"]
+    topics = ["capped", "filtered", "truncated", "fine", "whole"]
     window.prompt.set_template("Tell me about {topic}")
     window.inputs.set_variables(["topic"])
     window.inputs.set_rows([{"topic": t} for t in topics])
@@ -52,7 +55,7 @@ async def test_each_pane_says_how_its_answer_ended(
     run = window.start_run()
     assert run is not None
     summary = (await asyncio.wait_for(finished, 60))[0]
-    assert (summary.done, summary.failed) == (3, 1)
+    assert (summary.done, summary.failed) == (4, 1)
 
     def footer(row: int) -> str:
         pane = window.grid.scroll_to_cell(CellId.text(row, 0))
@@ -67,7 +70,10 @@ async def test_each_pane_says_how_its_answer_ended(
     assert "the answer is cut off" in window.grid.cell_error("r2m0")
     assert window.grid.cell_text("r2m0")  # the partial text stays
     assert window.grid.cell_status("r3m0") == "done"
-    assert not footer(3).startswith(("cut", "stopped"))
+    assert not footer(3).startswith(("cut", "stopped", "not streamed"))
+    # A whole JSON answer to a streaming request is kept, and the footer says how it came.
+    assert window.grid.cell_status("r4m0") == "done" and window.grid.cell_text("r4m0")
+    assert footer(4).startswith(f"{NOT_STREAMED_NOTE} · ")
 
     history = window.services.history.history
     assert history is not None

@@ -222,9 +222,25 @@ def test_limits_round_trip(concurrency: ConcurrencyPanel) -> None:
         retries=4,
         backoff_base=0.25,
         error_policy=ErrorPolicy.FAIL_FAST,
+        max_answer_chars=50_000,
     )
     concurrency.set_limits(wanted)
     assert concurrency.limits() == wanted
+
+
+def test_typing_an_answer_size_cap_emits_it_and_the_limits_carry_it(
+    concurrency: ConcurrencyPanel, qtbot: QtBot
+) -> None:
+    spin = concurrency.findChild(QWidget, "answerCapSpin")
+    seen: list[dict[str, object]] = []
+    concurrency.limits_changed.connect(seen.append)
+
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin, "250000")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+
+    assert seen == [{"max_answer_chars": 250_000}]
+    assert concurrency.limits().max_answer_chars == 250_000
 
 
 def test_typing_a_max_concurrency_emits_just_that_field_once(
@@ -279,6 +295,7 @@ def test_strategy_is_frozen_during_a_run_but_limits_stay_editable(
         "idleSpin",
         "totalTimeoutSpin",
         "retriesSpin",
+        "answerCapSpin",
     ):
         assert concurrency.findChild(QWidget, name).isEnabled()
     assert "strategy is fixed" in concurrency.findChild(QLabel, "concurrencyHint").text()

@@ -7,7 +7,9 @@ a look by eye. Timing tests print what they measured and assert only a generous 
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
@@ -38,6 +40,7 @@ from gui.qt.widgets.timeline import (
     tick_step,
 )
 from tests.support.timeline_events import LABELS, RUN, metrics, staircase, streamed
+from tests.support.waiting import until
 
 
 def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
@@ -529,3 +532,43 @@ def test_two_hundred_cells_paint_in_light_and_dark_palettes(
     # is printed. With every row on screen, the last cell's bar is painted too.
     last_streaming = (199 // 8) * 0.4 + 0.22
     assert pixel(widget, "c199", last_streaming) == color(STREAMING)
+
+
+# ------------------------------------------------------------------ a big run's rows
+
+
+async def test_a_big_run_gets_its_first_rows_at_once_and_the_rest_while_the_loop_runs(
+    timeline: TimelineWidget,
+) -> None:
+    """20,000 rows are labelled a slice per loop iteration, in order, none lost; events for a
+    row not labelled yet make the row, and its label follows."""
+    made: list[int] = []
+
+    def rows() -> Iterator[tuple[str, str]]:
+        for i in range(20_000):
+            made.append(i)
+            yield f"c{i}", f"topic number {i // 2} × {'ab'[i % 2]}"
+
+    timeline.reset(rows())
+    # Returned before reading them all: the rows on screen are there, the rest pending.
+    assert timeline.pending_rows() and len(made) < 20_000
+    assert timeline.label("c0") == "topic number 0 × a"
+    assert timeline.label("c19999") is None
+    timeline.apply_events([ev.CellQueued(RUN, 0.0, "c19999")])
+    assert timeline.label("c19999") == "c19999"  # the row exists before its label
+
+    await until(lambda: not timeline.pending_rows())
+    assert timeline.label("c19999") == "topic number 9999 × b"
+    ids = timeline.cell_ids()
+    assert len(ids) == 20_000 and set(ids) == {f"c{i}" for i in range(20_000)}
+    assert ids[:3] == ["c0", "c1", "c2"]
+    assert timeline.segments("c19999") == [(WAITING, 0.0, None)]
+
+
+async def test_a_reset_drops_the_rows_an_earlier_reset_had_not_added_yet(
+    timeline: TimelineWidget,
+) -> None:
+    timeline.reset((f"old{i}", "old") for i in range(10_000))
+    timeline.reset([("new", "new run")])
+    await asyncio.sleep(0.1)  # the old rows' slices would have run by now
+    assert timeline.cell_ids() == ["new"] and not timeline.pending_rows()

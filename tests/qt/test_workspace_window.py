@@ -92,7 +92,14 @@ def edit_everything(win: MainWindow) -> None:
         )
     )
     win.limits.set_strategy(Strategy.GATHER)
-    win.limits.set_limits(Limits(max_concurrency=3, retries=1, error_policy=ErrorPolicy.FAIL_FAST))
+    win.limits.set_limits(
+        Limits(
+            max_concurrency=3,
+            retries=1,
+            error_policy=ErrorPolicy.FAIL_FAST,
+            max_answer_chars=120_000,
+        )
+    )
     win.limits.limits_changed.emit({"max_concurrency": 3})  # what a spin box edit sends
     win.resize(790, 701)  # fits the offscreen screen (800x800): Qt fits a restored window to it
 
@@ -138,6 +145,7 @@ async def test_edits_are_saved_once_after_a_pause_off_the_gui_thread_and_come_ba
     assert again.models.all_profiles()[-1].base_url == "http://localhost:11434/v1"
     assert again.limits.strategy() is Strategy.GATHER
     assert again.limits.limits() == win.limits.limits()
+    assert again.limits.limits().max_answer_chars == 120_000
     # Qt fits a restored window to the screen (offscreen: 800 px wide), so the width may
     # be cut to it; the height fits and comes back exactly.
     assert again.height() == win.height() == 701

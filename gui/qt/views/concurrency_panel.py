@@ -306,6 +306,20 @@ class ConcurrencyPanel(QWidget):
         self._retries.valueChanged.connect(self._on_retries_value_changed)
         form.addRow("Retries", self._retries)
 
+        a_lo, a_hi = Limits.ANSWER_CHARS_RANGE
+        self._answer_cap = RangeSpinBox(self)
+        self._answer_cap.setObjectName("answerCapSpin")
+        self._answer_cap.setRange(int(a_lo), int(a_hi))
+        self._answer_cap.setSingleStep(100_000)
+        self._answer_cap.setSuffix(" chars")
+        self._answer_cap.setToolTip(
+            f"Longest answer kept, in characters ({a_lo:,.0f} to {a_hi:,.0f}); a longer one is "
+            "cut there and its cell fails with what came so far. Guards against a server that "
+            "never stops."
+        )
+        self._answer_cap.valueChanged.connect(self._on_answer_cap_value_changed)
+        form.addRow("Answer size cap", self._answer_cap)
+
         # keyboardTracking off: typing "12" emits 12 once (on Enter or focus out), not 1 then 12.
         for spin in (
             self._max_concurrency,
@@ -314,6 +328,7 @@ class ConcurrencyPanel(QWidget):
             self._idle,
             self._total_timeout,
             self._retries,
+            self._answer_cap,
         ):
             spin.setKeyboardTracking(False)
         self._max_concurrency.value_refused.connect(self._on_max_concurrency_value_refused)
@@ -322,6 +337,7 @@ class ConcurrencyPanel(QWidget):
         self._idle.value_refused.connect(self._on_idle_value_refused)
         self._total_timeout.value_refused.connect(self._on_total_timeout_value_refused)
         self._retries.value_refused.connect(self._on_retries_value_refused)
+        self._answer_cap.value_refused.connect(self._on_answer_cap_value_refused)
 
         policy_row = QHBoxLayout()
         self._policy_group = QButtonGroup(self)
@@ -420,6 +436,7 @@ class ConcurrencyPanel(QWidget):
             idle_timeout=self._idle.value(),
             total_timeout=self._total_timeout.value() or None,
             retries=self._retries.value(),
+            max_answer_chars=self._answer_cap.value(),
             error_policy=self._policy(),
         )
 
@@ -440,6 +457,7 @@ class ConcurrencyPanel(QWidget):
             self._idle.setValue(limits.idle_timeout if limits.idle_timeout is not None else longest)
             self._total_timeout.setValue(limits.total_timeout or 0.0)
             self._retries.setValue(limits.retries)
+            self._answer_cap.setValue(limits.max_answer_chars)
             self._policy_buttons[ErrorPolicy(limits.error_policy)].setChecked(True)
         finally:
             self._loading = False
@@ -517,6 +535,9 @@ class ConcurrencyPanel(QWidget):
     def _on_retries_value_refused(self, value: float) -> None:
         self._refused("Retries", value, Limits.RETRIES_RANGE)
 
+    def _on_answer_cap_value_refused(self, value: float) -> None:
+        self._refused("Answer size cap", value, Limits.ANSWER_CHARS_RANGE)
+
     def _on_strategy_index_changed(self, _index: int) -> None:
         strategy = self.strategy()
         self._strategy.setToolTip(STRATEGY_TIPS[strategy])
@@ -540,6 +561,9 @@ class ConcurrencyPanel(QWidget):
 
     def _on_retries_value_changed(self, value: int) -> None:
         self._emit_limit(retries=value)
+
+    def _on_answer_cap_value_changed(self, value: int) -> None:
+        self._emit_limit(max_answer_chars=value)
 
     def _on_policy_group_toggled(self, button: QRadioButton, checked: bool) -> None:
         if checked:  # the group also reports the button that was unchecked

@@ -69,13 +69,16 @@ def format_metrics(metrics: CellMetrics | None) -> str:
 
     Parts whose value is unknown (``None``, or zero tokens and retries) are left out;
     an estimated token count reads ``~60 tok``. An answer the server ended for a reason a
-    user must not miss leads the line with its mark (``cut at max tokens · ...``).
+    user must not miss leads the line with its mark (``cut at max tokens · ...``), and a note
+    on how the answer came follows it (``not streamed: ...``), as visible as the figures.
     """
     if metrics is None:
         return ""
     parts: list[str] = []
     if metrics.finish_mark:
         parts.append(metrics.finish_mark)
+    if metrics.note:
+        parts.append(metrics.note)
     if metrics.ttft is not None:
         parts.append(f"first token {format_seconds(metrics.ttft)}")
     if metrics.latency is not None:

@@ -21,6 +21,7 @@ then adds the row number to the label and the titles of each repeated row
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -156,23 +157,30 @@ class CellStore(QObject):
             ValueError: the shapes do not match.
         """
         n_cols = len(col_labels)
-        if len(cell_ids) != len(row_labels) or any(len(row) != n_cols for row in cell_ids):
+        # map() and set() run in C: at 10,000 rows a Python loop per row shows (run start).
+        if len(cell_ids) != len(row_labels) or set(map(len, cell_ids)) - {n_cols}:
             raise ValueError("cell_ids must have one row per row label and one id per column")
         if titles is not None and (
             len(titles) != len(row_labels) or any(len(row) != n_cols for row in titles)
         ):
             raise ValueError("titles must have the same shape as cell_ids")
         # Inputs and model names may hold lone surrogates too: shown replaced, not dropped.
-        self._row_labels = [clean(label)[0] for label in row_labels]
-        self._col_labels = [clean(label)[0] for label in col_labels]
-        self._cell_ids = [list(row) for row in cell_ids]
+        self._row_labels = _cleaned_all(row_labels)
+        self._col_labels = _cleaned_all(col_labels)
+        self._cell_ids = list(map(list, cell_ids))
         self._titles = (
             [[clean(title)[0] for title in row] for row in titles] if titles is not None else None
         )
         self._number_repeated_rows()
-        self._where = {
-            cell_id: (r, c) for r, row in enumerate(self._cell_ids) for c, cell_id in enumerate(row)
-        }
+        # Built in C (zip over product): a loop in Python here was a good part of a
+        # 20,000-cell run's start (docs/performance-notes.md).
+        self._where = dict(
+            zip(
+                itertools.chain.from_iterable(self._cell_ids),
+                itertools.product(range(len(self._cell_ids)), range(n_cols)),
+                strict=True,
+            )
+        )
         self._states = {}
         self._default_status = (Phase.QUEUED, "")
         self.shape_changed.emit()
@@ -396,3 +404,10 @@ class CellStore(QObject):
         """A cell's notice, or ``""``."""
         state = self._states.get(cell_id)
         return state.notice if state is not None else ""
+
+
+def _cleaned_all(texts: list[str]) -> list[str]:
+    """``texts`` as panes can show them; all-ASCII lists (the usual case) checked in C."""
+    if all(map(str.isascii, texts)):
+        return list(texts)
+    return [clean(text)[0] for text in texts]

@@ -23,6 +23,7 @@ the grid draws what the store says changed, so a caller may write to either.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -490,7 +491,10 @@ class ResultsGrid(QScrollArea):
         if not labels:
             return 0
         metrics = self.fontMetrics()
-        widest = max(metrics.horizontalAdvance(label[:_ROW_LABEL_CHARS]) for label in labels)
+        # The 20 longest only: width follows length closely enough for labels that are
+        # elided anyway, and 1,000 measurements showed at a big run's start.
+        longest = heapq.nlargest(20, labels, key=len)
+        widest = max(metrics.horizontalAdvance(label[:_ROW_LABEL_CHARS]) for label in longest)
         return max(60, min(self.MAX_LABEL_WIDTH, widest + 16))
 
     def _relayout(self) -> None:

@@ -32,12 +32,14 @@ input`` (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import heapq
 import html
+import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QBrush,
@@ -76,6 +78,12 @@ from gui.qt.widgets.cell_pane import format_seconds
 
 #: Rows whose label is measured for the label column's width (the rest are elided to it).
 MEASURED_LABELS = 1000
+#: Of those, the longest measured per call of :meth:`TimelineWidget.add_cells`.
+MEASURED_LONGEST = 20
+#: Rows :meth:`TimelineWidget.reset` labels per loop iteration; the rest wait for the next.
+RESET_SLICE = 1000
+#: Rows it labels at once, before returning to the loop: more than a screen shows.
+FIRST_SLICE = 200
 
 #: The status-chip phase (gui.qt.resources) whose hue each kind takes.
 _PHASE_OF: dict[str, str] = {
@@ -230,6 +238,8 @@ class TimelineWidget(QAbstractScrollArea):
         self._legend_items: list[tuple[int, int, str]] = []  # x, y, kind
         self._colors: dict[str, QColor] = {}
         self._hatch = QBrush()
+        # Rows of the last reset not labelled yet, fed a slice per loop iteration.
+        self._pending: Iterator[tuple[str, str]] | None = None
         self._build_ui()
 
     # ----------------------------------------------------------------------------- UI
@@ -264,6 +274,10 @@ class TimelineWidget(QAbstractScrollArea):
         self.zoom_out_action.triggered.connect(self._on_zoom_out_action_triggered)
         self.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
 
+        self._feed = QTimer(self)
+        self._feed.setInterval(0)
+        self._feed.timeout.connect(self._on_feed_timeout)
+
         self.verticalScrollBar().setSingleStep(self._row_h)
         self._apply_colors()
         self._relayout()
@@ -277,7 +291,13 @@ class TimelineWidget(QAbstractScrollArea):
     # ------------------------------------------------------------------------ feed API
 
     def reset(self, cells: Iterable[tuple[str, str]]) -> None:
-        """Start over with ``cells`` (cell id, row label) in grid order; clears everything."""
+        """Start over with ``cells`` (cell id, row label) in grid order; clears everything.
+
+        The first :data:`RESET_SLICE` rows are added now, the rest a slice per loop iteration
+        (a lazy iterable is read only as far as that): labelling 20,000 rows at once froze the
+        GUI thread at a big run's start. Events for a row not labelled yet make the row, and
+        its label follows; :meth:`pending_rows` says whether some are still to come.
+        """
         self._model.reset()
         self._elided.clear()
         self._label_width = 0
@@ -286,7 +306,8 @@ class TimelineWidget(QAbstractScrollArea):
         self._fit_end = DEFAULT_SPAN_S
         self._fitting = True
         self._t0, self._span = 0.0, DEFAULT_SPAN_S
-        self.add_cells(cells)
+        self._pending = iter(cells)
+        self._add_pending(FIRST_SLICE)
         self.verticalScrollBar().setValue(0)
         self.visible_range_changed.emit(self._t0, self._t0 + self._span)
 
@@ -294,17 +315,44 @@ class TimelineWidget(QAbstractScrollArea):
         """Append rows for ``cells``; a cell id already shown only gets its new label.
 
         The label column is as wide as the widest of the first :data:`MEASURED_LABELS` rows
-        (labels are elided to it anyway): measuring 20,000 labels froze the GUI thread.
+        (labels are elided to it anyway): measuring 20,000 labels froze the GUI thread. Of
+        those, only the :data:`MEASURED_LONGEST` longest of each call are measured: text
+        width follows length closely enough for a column whose labels are elided.
         """
-        metrics = self.fontMetrics()
-        rows = self._model.rows
+        model = self._model
+        measured: list[str] = []
         for cell_id, label in cells:
-            self._model.set_label(cell_id, label)
+            model.set_label(cell_id, label)
             self._elided.pop(cell_id, None)
-            if len(rows) <= MEASURED_LABELS:
-                self._label_width = max(self._label_width, metrics.horizontalAdvance(label))
+            index = model.index_of(cell_id)
+            if index is not None and index < MEASURED_LABELS:
+                measured.append(label)
+        if measured:
+            metrics = self.fontMetrics()
+            longest = heapq.nlargest(MEASURED_LONGEST, measured, key=len)
+            widest = max(metrics.horizontalAdvance(label) for label in longest)
+            self._label_width = max(self._label_width, widest)
         self._relayout()
         self.viewport().update()
+
+    def pending_rows(self) -> bool:
+        """Whether rows of the last :meth:`reset` are still to be added."""
+        return self._pending is not None
+
+    def _add_pending(self, size: int = RESET_SLICE) -> None:
+        """Add the next ``size`` rows of the last reset; schedule the next slice if any."""
+        pending = self._pending
+        if pending is None:
+            self._feed.stop()
+            return
+        chunk = list(itertools.islice(pending, size))
+        if len(chunk) < size:
+            self._pending = None
+            self._feed.stop()
+        elif not self._feed.isActive():
+            self._feed.start()
+        if chunk:
+            self.add_cells(chunk)
 
     def apply_events(self, events: Iterable[ev.Event]) -> None:
         """Apply one frame's events (others than the cell and run events are ignored).
@@ -352,6 +400,11 @@ class TimelineWidget(QAbstractScrollArea):
     def cell_ids(self) -> list[str]:
         """Row cell ids, top to bottom."""
         return [row.cell_id for row in self._model.rows]
+
+    def label(self, cell_id: str) -> str | None:
+        """The label of ``cell_id``'s row (its id until its label comes), ``None`` if unknown."""
+        index = self._model.index_of(cell_id)
+        return None if index is None else self._model.rows[index].label
 
     def is_live(self) -> bool:
         """Whether open segments still follow the clock (False after :meth:`finish`)."""
@@ -891,6 +944,9 @@ class TimelineWidget(QAbstractScrollArea):
         super().mouseDoubleClickEvent(event)
 
     # ------------------------------------------------------------------------ slots
+
+    def _on_feed_timeout(self) -> None:
+        self._add_pending()
 
     def _on_fit_action_triggered(self) -> None:
         self.fit()
