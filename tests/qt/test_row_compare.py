@@ -228,3 +228,22 @@ def test_raw_shows_every_answers_markdown_source(view: RowCompareView, store: Ce
     assert [view.answer_view(c).to_plain().strip() for c in range(3)] == [
         f"bold {c}" for c in range(3)
     ]
+
+
+def test_a_hidden_row_compare_lists_the_inputs_only_once_it_is_shown(qtbot) -> None:
+    # A 10,000-row run's start does not fill a list nobody opened; showing it lists them all.
+    store = CellStore()
+    widget = RowCompareView(store)
+    qtbot.addWidget(widget)
+    labels = [f"topic {i}" for i in range(300)]
+    store.set_shape(labels, COLS, CellId.grid(300, 3))
+    picker = widget.findChild(QComboBox, "rowPicker")
+    assert picker.count() == 0 and widget.row() == 0
+    widget.show_row(7)  # Focus's "Compare row" asks for a row before the view shows
+    widget.resize(1200, 700)
+    widget.show()
+    qtbot.waitExposed(widget)
+    assert picker.count() == 300 and picker.itemText(299) == "300. topic 299"
+    assert picker.currentIndex() == 7 and widget.row() == 7
+    store.set_shape(["a", "b"], COLS, CellId.grid(2, 3))  # a new run while shown: at once
+    assert [picker.itemText(i) for i in range(picker.count())] == ["1. a", "2. b"]

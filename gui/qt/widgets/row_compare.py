@@ -114,6 +114,7 @@ class RowCompareView(QWidget):
         self._row = -1
         self._columns: list[_Column] = []
         self._stale = False  # store changes arrived while hidden: reload when shown
+        self._picker_filled = False  # the picker lists the run's inputs once first shown
         self._build_ui()
         store.shape_changed.connect(self._on_store_shape_changed)
         store.all_status_changed.connect(self._on_store_all_status_changed)
@@ -226,7 +227,7 @@ class RowCompareView(QWidget):
             return False
         changed = row != self._row
         self._row = row
-        if self._picker.currentIndex() != row:
+        if self._picker_filled and self._picker.currentIndex() != row:
             self._picker.setCurrentIndex(row)  # its slot comes back here: no change then
         self._load()
         if changed:
@@ -347,8 +348,26 @@ class RowCompareView(QWidget):
             return None
         return self._columns[where[1]]
 
+    def _fill_picker(self) -> None:
+        """List every input in the picker, once per run, when the view is first shown: a
+        10,000-row run's start does not pay for a list nobody opened."""
+        if self._picker_filled:
+            return
+        self._picker_filled = True
+        store = self._store
+        self._picker.blockSignals(True)
+        try:
+            self._picker.clear()
+            # One call for every row: 10,000 addItem calls showed at a big run's start.
+            self._picker.addItems(list(map(_picker_text, itertools.count(), store.row_labels())))
+            if self._row >= 0:
+                self._picker.setCurrentIndex(self._row)
+        finally:
+            self._picker.blockSignals(False)
+
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        self._fill_picker()
         if self._stale:
             self._load()
 
@@ -373,10 +392,11 @@ class RowCompareView(QWidget):
         self._picker.blockSignals(True)
         try:
             self._picker.clear()
-            # One call for every row: 10,000 addItem calls showed at a big run's start.
-            self._picker.addItems(list(map(_picker_text, itertools.count(), store.row_labels())))
         finally:
             self._picker.blockSignals(False)
+        self._picker_filled = False
+        if self.isVisible():
+            self._fill_picker()
         has_run = not store.is_empty()
         self._empty.setVisible(not has_run)
         self._body.setVisible(has_run)
