@@ -277,3 +277,15 @@ def test_a_finished_answer_given_to_a_hidden_view_opens_at_its_top_left(qtbot) -
     bar, side = widget.verticalScrollBar(), widget.horizontalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=30_000)
     assert bar.value() == 0 and side.value() == 0
+    assert not widget.textCursor().hasSelection()  # nothing shows selected
+
+
+def test_new_text_never_shows_as_selected(view: MarkdownView, qtbot) -> None:
+    # The view's cursor is kept at the top as blocks are written after it: it must not
+    # stretch into a selection over the new text.
+    for part in ("First paragraph.\n\n", "Second paragraph.\n\n", "Third.\n"):
+        view.append(part)
+    view.finish()
+    qtbot.waitUntil(lambda: "Third" in view.document().toPlainText(), timeout=30_000)
+    cursor = view.textCursor()
+    assert not cursor.hasSelection() and cursor.position() == 0

@@ -298,7 +298,6 @@ class MarkdownView(QTextBrowser):
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrollbar_value_changed)
         bar.rangeChanged.connect(self._on_scrollbar_range_changed)
-        self._pin_cursor()
 
     # ------------------------------------------------------------------------- public API
 
@@ -360,20 +359,29 @@ class MarkdownView(QTextBrowser):
             self._writer.clear()
         finally:
             self._moving = False
-        self._pin_cursor()
         self._follow = True
 
     def _pin_cursor(self) -> None:
-        """Keep the view's own text cursor at the top while blocks are written after it.
+        """Put the view's own text cursor back at the top, leaving the scroll bars alone.
 
-        Text inserted where a cursor stands moves that cursor along, so the view's cursor
-        would end at the end of the answer, and Qt scrolls to the cursor when a hidden view
-        is first laid out (a pane built for a finished answer opened at its bottom, scrolled
-        sideways to the end of its last code line)."""
+        Text inserted where a cursor stands moves that cursor along, so after the blocks are
+        written the view's cursor would stand at the end of the answer, and Qt scrolls to the
+        cursor when a hidden view is first laid out (a pane built for a finished answer opened
+        at its bottom, scrolled sideways to the end of its last code line). A reader's
+        selection is left as it is."""
         cursor = self.textCursor()
+        if cursor.hasSelection() or cursor.position() == 0:
+            return
+        vbar, hbar = self.verticalScrollBar(), self.horizontalScrollBar()
+        where = vbar.value(), hbar.value()
         cursor.setPosition(0)
-        cursor.setKeepPositionOnInsert(True)
-        self.setTextCursor(cursor)
+        self._moving = True
+        try:
+            self.setTextCursor(cursor)
+            vbar.setValue(where[0])
+            hbar.setValue(where[1])
+        finally:
+            self._moving = False
 
     def set_raw(self, raw: bool) -> None:
         """Show the Markdown source as plain text (``True``) or rendered (``False``)."""
@@ -479,6 +487,7 @@ class MarkdownView(QTextBrowser):
         self._follow_end()
 
     def _follow_end(self) -> None:
+        self._pin_cursor()  # every write ends here
         if self._follow:
             self._scroll_to(self.verticalScrollBar().maximum())
 
