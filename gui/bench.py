@@ -13,13 +13,16 @@ compared with the targets.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import gc
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
@@ -30,6 +33,7 @@ from gui.core import events as ev
 from gui.core.lag import LagRecorder, heartbeat
 from gui.core.runner import Run
 from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy, make_spec
+from gui.storage.paths import HOME_ENV
 
 
 @dataclass
@@ -286,9 +290,18 @@ SESSION_TARGET = f"session: no freeze > {FREEZE_MS:g} ms, lag p99 <= {SESSION_P9
 
 
 def _child_env() -> dict[str, str]:
+    """The environment of a GUI scenario's child: offscreen, and a data folder of its own.
+
+    Each child gets a fresh, empty data folder (removed at exit): it neither reads nor grows
+    the user's history, and its figures do not depend on what the user keeps there (a
+    600 MB history's integrity check alone delayed the first run by over a second).
+    """
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
+    home = tempfile.mkdtemp(prefix="fanout-bench-")
+    atexit.register(shutil.rmtree, home, True)
+    env[HOME_ENV] = home
     return env
 
 
@@ -583,8 +596,7 @@ def input_latency(quick: bool) -> BenchResult:
     bare ``QPlainTextEdit`` holding the same 100 KB text in the same process (a 100 KB single
     paragraph is slow in any Qt text editor: Qt relays it out on every key).
     """
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    env.pop("DISPLAY", None)
+    env = _child_env()
     proc = subprocess.run(
         [sys.executable, "-m", "gui.qt.bench_input"],
         capture_output=True,

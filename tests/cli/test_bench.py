@@ -88,3 +88,18 @@ def test_the_render_ceiling_references_show_every_chunk() -> None:
     assert figures["chars_shown"] > 200_000 and figures["shown_tokens_per_s"] > 0
     # Rendered: the Markdown markup itself ("## ", "| ", fences) is not shown.
     assert 150_000 < markdown["chars_shown"] < figures["chars_shown"]
+
+
+def test_each_gui_child_gets_an_empty_data_folder_of_its_own() -> None:
+    # The bench neither reads nor grows the user's history, and its figures do not depend on
+    # what the user keeps there.
+    from pathlib import Path
+
+    from gui import bench
+    from gui.storage.paths import HOME_ENV
+
+    first, second = bench._child_env(), bench._child_env()
+    homes = [Path(env[HOME_ENV]) for env in (first, second)]
+    assert homes[0] != homes[1]
+    assert all(home.is_dir() and not any(home.iterdir()) for home in homes)
+    assert first["QT_QPA_PLATFORM"] == "offscreen" and "DISPLAY" not in first
