@@ -104,13 +104,15 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.markdown_view",
         "gui.qt.widgets.results_grid",
         "gui.qt.widgets.tiles_view",
+        "gui.qt.views.results_page",
+    ),
+    "details": (
         "gui.qt.widgets.focus_view",
         "gui.qt.widgets.row_compare",
         "gui.qt.widgets.diff_view",
         "gui.qt.widgets.agreement_view",
         "gui.qt.widgets.diff_page",
         "gui.qt.views.detail_layouts",
-        "gui.qt.views.results_page",
     ),
     "timeline": ("gui.core.timeline", "gui.qt.widgets.timeline"),
     "chart": ("gui.qt.widgets.strategy_chart",),
@@ -276,6 +278,7 @@ class MainWindow(QMainWindow):
             ("models", self._build_models),
             ("limits", self._build_limits),
             ("results", self._build_results),
+            ("details", self._build_details),
             ("timeline", self._build_timeline),
             ("chart", self._build_chart),
             ("code-debug", self._build_code_and_debug_log),
@@ -321,10 +324,13 @@ class MainWindow(QMainWindow):
         from gui.qt.views.results_page import ResultsPage
 
         self.session = Session(self._ensure_backend, self.ensure_history)
-        self.results = ResultsPage()
+        self.results = ResultsPage(details=False)  # Focus, Row, Diff: the next turn
         self.grid = self.results.grid
         self.past_banner, self.past_label = self.results.past_banner, self.results.past_label
         add_pages(self.tabs, [(self.results, "Results")])
+
+    def _build_details(self) -> None:
+        self.results.build_details()
 
     def _build_timeline(self) -> None:
         from gui.qt.widgets.timeline import TimelineWidget

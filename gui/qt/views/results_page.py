@@ -36,7 +36,6 @@ from gui.core.runner import CANCELLED_BEFORE_START, Phase, Run
 from gui.core.session import Counts
 from gui.core.spec import CellId, RunSpec, Strategy
 from gui.qt.resources import status_colors
-from gui.qt.views.detail_layouts import DetailLayouts
 from gui.qt.widgets.cell_store import CellStore
 from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.tiles_view import TilesView
@@ -96,11 +95,15 @@ class ResultsPage(QWidget):
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, details: bool = True) -> None:
+        """``details=False`` leaves Focus, Row compare and Diff to :meth:`build_details`
+        (the window builds them in a turn of their own, after its first paint)."""
         super().__init__(parent)
         self._layouts: dict[str, QWidget] = {}
         self._layout_actions: dict[str, QAction] = {}
         self._build_ui()
+        if details:
+            self.build_details()
 
     def _build_ui(self) -> None:
         layout = QVBoxLayout(self)
@@ -152,7 +155,6 @@ class ResultsPage(QWidget):
         self.raw_action.setCheckable(True)
         self.raw_action.setToolTip("Show every answer's Markdown source instead of rendering it")
         self.raw_action.toggled.connect(self.grid.set_raw)
-        self._build_detail_layouts()
         self.set_layout(DEFAULT_LAYOUT)
 
     def _build_toolbar(self) -> QWidget:
@@ -324,7 +326,12 @@ class ResultsPage(QWidget):
 
     # ------------------------------------------------- close-up layouts: Focus, Row, Diff
 
-    def _build_detail_layouts(self) -> None:
+    def build_details(self) -> None:
+        """Build the close-up layouts (Focus, Row compare, Diff): once, before a run shows."""
+        if hasattr(self, "details"):
+            return
+        from gui.qt.views.detail_layouts import DetailLayouts  # with this step, not before
+
         #: Focus, Row compare and Diff, and the moves between them (views/detail_layouts.py).
         self.details = DetailLayouts(self)
         self.focus = self.details.focus

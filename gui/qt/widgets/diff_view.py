@@ -94,6 +94,10 @@ class DiffView(QWidget):
         self._titles[1].setText(title_b)
         self._titles[0].setToolTip(title_a)
         self._titles[1].setToolTip(title_b)
+        if not (a or b):  # nothing to compare (no pair chosen): no worker for that
+            self._job.cancel()
+            self._show(word_diff_of(("", "")))
+            return
         self._similarity.setText("Similarity: computing…")
         # A text view keeps one kind of line break: ranges must count the same characters.
         self._job.submit(tuple(t.replace("\r\n", "\n").replace("\r", "\n") for t in (a, b)))

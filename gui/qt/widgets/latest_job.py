@@ -132,6 +132,12 @@ class LatestJob(QObject):
         if not self._running:
             self._start_when_due()
 
+    def cancel(self) -> None:
+        """Forget the waiting request; a running one's result arrives marked superseded."""
+        self._generation += 1
+        self._pending = None
+        self._timer.stop()
+
     def _start_when_due(self) -> None:
         wait = self._started_at + self._min_interval - time.monotonic()
         if wait > 0:
