@@ -272,3 +272,19 @@ async def test_a_long_diff_hands_qt_only_the_marks_on_screen(qtbot: QtBot) -> No
     selections = view.side(1).extraSelections()
     last = selections[-1].cursor
     assert last.selectedText() == "beta" and last.position() > len(b) - 200
+
+
+async def test_two_empty_texts_show_at_once_and_start_no_worker(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A new run clears the Diff page: nothing to compare must not start a worker process
+    # (it was a 12 ms pause at every run start).
+    import gui.qt.widgets.latest_job as latest_job
+
+    started: list[object] = []
+    monkeypatch.setattr(latest_job, "_process_pool", lambda: started.append(1))
+    view = DiffView()
+    qtbot.addWidget(view)
+    view.set_texts("", "")
+    assert started == [] and not view._job.busy
+    assert view.diff() is not None and "computing" not in view.similarity_text()
