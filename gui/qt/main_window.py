@@ -106,8 +106,8 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.tiles_view",
         "gui.qt.views.results_page",
     ),
+    "focus": ("gui.qt.widgets.focus_view",),
     "details": (
-        "gui.qt.widgets.focus_view",
         "gui.qt.widgets.row_compare",
         "gui.qt.widgets.diff_view",
         "gui.qt.widgets.agreement_view",
@@ -278,6 +278,7 @@ class MainWindow(QMainWindow):
             ("models", self._build_models),
             ("limits", self._build_limits),
             ("results", self._build_results),
+            ("focus", self._build_focus),
             ("details", self._build_details),
             ("timeline", self._build_timeline),
             ("chart", self._build_chart),
@@ -328,6 +329,9 @@ class MainWindow(QMainWindow):
         self.grid = self.results.grid
         self.past_banner, self.past_label = self.results.past_banner, self.results.past_label
         add_pages(self.tabs, [(self.results, "Results")])
+
+    def _build_focus(self) -> None:
+        self.results.build_focus()
 
     def _build_details(self) -> None:
         self.results.build_details()

@@ -52,7 +52,9 @@ class DetailLayouts(QObject):
         diff: The Diff page.
     """
 
-    def __init__(self, page: ResultsPage) -> None:
+    def __init__(self, page: ResultsPage, focus: FocusView | None = None) -> None:
+        """``focus``: a Focus view built beforehand (the window builds it in a turn of its
+        own); else it is built here."""
         super().__init__(page)
         self._page = page
         self._spec: RunSpec | None = None
@@ -62,7 +64,7 @@ class DetailLayouts(QObject):
         self._selection: list[str] = []  # the overviews' last selection (kept in close-ups)
         self._diff_with: str | None = None  # "Diff with…" waiting for its second cell
         store = page.store
-        self.focus = FocusView(store, self._messages_of, page.stack)
+        self.focus = focus if focus is not None else FocusView(store, self.messages_of, page.stack)
         self.row_compare = RowCompareView(store, page.stack)
         self.diff = DiffPage(store, page.stack)
         page.add_layout(FOCUS, "Focus", self.focus, "Ctrl+3")
@@ -146,7 +148,8 @@ class DetailLayouts(QObject):
 
     # --------------------------------------------------------------------------- internals
 
-    def _messages_of(self, cell_id: str) -> list[tuple[str, str]]:
+    def messages_of(self, cell_id: str) -> list[tuple[str, str]]:
+        """The messages ``cell_id`` sent (its input row filled into the shown run's spec)."""
         return self._spec.messages(cell_id) if self._spec is not None else []
 
     # ------------------------------------------------------------------------------ slots

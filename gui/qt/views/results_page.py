@@ -16,6 +16,7 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -39,6 +40,9 @@ from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_store import CellStore
 from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.tiles_view import TilesView
+
+if TYPE_CHECKING:  # built in a later start-up turn, imported there
+    from gui.qt.widgets.focus_view import FocusView
 
 __all__ = ["DEFAULT_LAYOUT", "GRID_ROW_HEIGHTS", "ResultsPage"]
 
@@ -101,6 +105,7 @@ class ResultsPage(QWidget):
         super().__init__(parent)
         self._layouts: dict[str, QWidget] = {}
         self._layout_actions: dict[str, QAction] = {}
+        self._focus_view: FocusView | None = None  # built by build_focus, else with details
         self._build_ui()
         if details:
             self.build_details()
@@ -326,6 +331,19 @@ class ResultsPage(QWidget):
 
     # ------------------------------------------------- close-up layouts: Focus, Row, Diff
 
+    def build_focus(self) -> None:
+        """Build the Focus view ahead of :meth:`build_details` (its own turn at start-up:
+        the first answer view built is the costly one)."""
+        if self._focus_view is not None or hasattr(self, "details"):
+            return
+        from gui.qt.widgets.focus_view import FocusView
+
+        self._focus_view = FocusView(self.store, self._messages_of, self.stack)
+
+    def _messages_of(self, cell_id: str) -> list[tuple[str, str]]:
+        details = getattr(self, "details", None)
+        return details.messages_of(cell_id) if details is not None else []
+
     def build_details(self) -> None:
         """Build the close-up layouts (Focus, Row compare, Diff): once, before a run shows."""
         if hasattr(self, "details"):
@@ -333,7 +351,7 @@ class ResultsPage(QWidget):
         from gui.qt.views.detail_layouts import DetailLayouts  # with this step, not before
 
         #: Focus, Row compare and Diff, and the moves between them (views/detail_layouts.py).
-        self.details = DetailLayouts(self)
+        self.details = DetailLayouts(self, focus=self._focus_view)
         self.focus = self.details.focus
         self.row_compare = self.details.row_compare
         self.diff_page = self.details.diff
