@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
@@ -86,3 +86,28 @@ def is_plain_escape(event: QEvent) -> bool:
         and event.key() == Qt.Key.Key_Escape
         and event.modifiers() == Qt.KeyboardModifier.NoModifier
     )
+
+
+class CloseUpPage(QWidget):
+    """A close-up layout (Focus, Row compare, Diff): Esc means "back".
+
+    It accepts Esc's ``ShortcutOverride``, so the window's Esc (Cancel all, while a run is
+    on) does not fire, and emits :attr:`back_requested` on the key press.
+
+    Signals:
+        back_requested(): Esc, or the page's Back button: go back to the previous layout.
+    """
+
+    back_requested = Signal()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and is_plain_escape(event):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if is_plain_escape(event):
+            self.back_requested.emit()
+            return
+        super().keyPressEvent(event)

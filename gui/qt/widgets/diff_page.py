@@ -9,12 +9,11 @@ and diffs again when an answer ends (or is retried).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from gui.qt.widgets.cell_pane import ElidedLabel
-from gui.qt.widgets.cell_parts import is_plain_escape
+from gui.qt.widgets.cell_parts import CloseUpPage
 from gui.qt.widgets.cell_store import CellStore, Change
 from gui.qt.widgets.diff_view import DiffView
 
@@ -23,14 +22,12 @@ __all__ = ["DiffPage"]
 _STREAMING_NOTE = "An answer is still streaming: the diff is redone when it ends."
 
 
-class DiffPage(QWidget):
+class DiffPage(CloseUpPage):
     """Two cells side by side, the words that differ coloured, with their similarity.
 
     Signals:
         back_requested(): Esc or Back: return to the previous layout.
     """
-
-    back_requested = Signal()
 
     def __init__(self, store: CellStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,19 +108,6 @@ class DiffPage(QWidget):
         )
         self._note.setVisible(streaming)
         self.view.set_texts(store.source_text(a), store.source_text(b), title_a, title_b)
-
-    def event(self, event: QEvent) -> bool:
-        # Esc here means "back", not the window's Esc (Cancel all): claimed before shortcuts.
-        if event.type() == QEvent.Type.ShortcutOverride and is_plain_escape(event):
-            event.accept()
-            return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if is_plain_escape(event):
-            self.back_requested.emit()
-            return
-        super().keyPressEvent(event)
 
     # ------------------------------------------------------------------ store changes
 

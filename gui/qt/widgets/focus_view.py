@@ -15,8 +15,8 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from gui.core.metrics import CellMetrics
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel, format_seconds
-from gui.qt.widgets.cell_parts import AnswerView, StatusChip, is_plain_escape, show_state
+from gui.qt.widgets.cell_parts import AnswerView, CloseUpPage, StatusChip, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
 
 __all__ = ["METRIC_NAMES", "FocusView", "MessagesOf", "metric_rows"]
@@ -117,7 +117,7 @@ def messages_html(messages: list[tuple[str, str]]) -> str:
     return "".join(parts)
 
 
-class FocusView(QWidget):
+class FocusView(CloseUpPage):
     """One cell full size: answer, prompt messages, metrics; Previous/Next along row and column.
 
     Signals:
@@ -128,7 +128,6 @@ class FocusView(QWidget):
         retry_requested(str): Retry pressed for the shown cell.
     """
 
-    back_requested = Signal()
     row_compare_requested = Signal(int)
     cell_shown = Signal(str)
     cancel_requested = Signal(str)
@@ -458,19 +457,6 @@ class FocusView(QWidget):
         super().showEvent(event)
         if self._stale:
             self._load()
-
-    def event(self, event: QEvent) -> bool:
-        # Esc here means "back", not the window's Esc (Cancel all): claimed before shortcuts.
-        if event.type() == QEvent.Type.ShortcutOverride and is_plain_escape(event):
-            event.accept()
-            return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if is_plain_escape(event):
-            self.back_requested.emit()
-            return
-        super().keyPressEvent(event)
 
     # ------------------------------------------------------------------ store changes
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import itertools
 from functools import partial
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -42,7 +42,7 @@ from gui.core.text import one_line_label
 from gui.qt.resources import status_colors
 from gui.qt.widgets.agreement_view import AgreementView
 from gui.qt.widgets.cell_pane import ElidedLabel, footer_text, metrics_tooltip
-from gui.qt.widgets.cell_parts import AnswerView, StatusChip, is_plain_escape, show_state
+from gui.qt.widgets.cell_parts import AnswerView, CloseUpPage, StatusChip, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
 
 __all__ = ["RowCompareView"]
@@ -97,7 +97,7 @@ class _Column(QFrame):
         self.error.setVisible(bool(message))
 
 
-class RowCompareView(QWidget):
+class RowCompareView(CloseUpPage):
     """All answers of one input side by side, scrolled together.
 
     Signals:
@@ -105,7 +105,6 @@ class RowCompareView(QWidget):
         row_changed(int): another input row is shown.
     """
 
-    back_requested = Signal()
     row_changed = Signal(int)
 
     def __init__(self, store: CellStore, parent: QWidget | None = None) -> None:
@@ -370,19 +369,6 @@ class RowCompareView(QWidget):
         self._fill_picker()
         if self._stale:
             self._load()
-
-    def event(self, event: QEvent) -> bool:
-        # Esc here means "back", not the window's Esc (Cancel all): claimed before shortcuts.
-        if event.type() == QEvent.Type.ShortcutOverride and is_plain_escape(event):
-            event.accept()
-            return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if is_plain_escape(event):
-            self.back_requested.emit()
-            return
-        super().keyPressEvent(event)
 
     # ------------------------------------------------------------------ store changes
 
