@@ -12,7 +12,6 @@ milliseconds are measured only here.
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -224,21 +223,9 @@ async def _main() -> dict[str, Any]:
 
 def main() -> int:
     """Measure everything in this process and print one JSON line."""
-    from gui.qt.app import install_asyncgen_hooks
-    from gui.qt.loop import FanoutEventLoop
+    from gui.qt.probe import run_probe
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
-    app.setQuitOnLastWindowClosed(False)
-    loop = FanoutEventLoop(app)
-    install_asyncgen_hooks(loop)
-    asyncio.set_event_loop(loop)
-    try:
-        figures = loop.run_until_complete(_main())
-    finally:
-        loop.close()
-    sys.stdout.write(json.dumps(figures) + "\n")
-    return 0
+    return run_probe(_main)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,13 @@ editor's are the scenario's ratios, which hold on a machine whose speed varies b
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QTextCursor
-from PySide6.QtWidgets import QApplication, QPlainTextEdit
+from PySide6.QtWidgets import QPlainTextEdit
 
 #: Milliseconds between two appends: one frame, like the bridge's coalescing.
 FRAME_MS = 16
@@ -133,21 +132,9 @@ async def _both() -> dict[str, Any]:
 
 def main() -> int:
     """Stream once into the bare editor, once into the Markdown view; print one JSON line."""
-    from gui.qt.app import install_asyncgen_hooks
-    from gui.qt.loop import FanoutEventLoop
+    from gui.qt.probe import run_probe
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
-    app.setQuitOnLastWindowClosed(False)
-    loop = FanoutEventLoop(app)
-    install_asyncgen_hooks(loop)
-    asyncio.set_event_loop(loop)
-    try:
-        figures = loop.run_until_complete(_both())
-    finally:
-        loop.close()
-    sys.stdout.write(json.dumps(figures) + "\n")
-    return 0
+    return run_probe(_both)
 
 
 if __name__ == "__main__":
