@@ -121,13 +121,5 @@ def burst_without_collections() -> Iterator[None]:
     held back for the step and happen in later loop iterations. With the hook off this does
     nothing.
     """
-    if not enabled(GC_POLICY):
+    with imports_without_collections(freeze=False):  # the same rule, nothing frozen
         yield
-        return
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

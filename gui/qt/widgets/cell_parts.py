@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QToolButton, QWidget
 
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
@@ -99,6 +99,16 @@ class CloseUpPage(QWidget):
     """
 
     back_requested = Signal()
+
+    def _button(self, text: str, tip: str) -> QToolButton:
+        """A flat tool button of the page's bar."""
+        button = QToolButton(self)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        # Tab focus only: a clicked button keeps no focus, so arrows stay navigation keys.
+        button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        return button
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride and is_plain_escape(event):

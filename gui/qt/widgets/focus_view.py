@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTextBrowser,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -305,15 +304,6 @@ class FocusView(CloseUpPage):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         _, fg = status_colors("failed")
         self._error.setStyleSheet(f"QLabel#focusError {{ color: {fg.name()}; }}")
-
-    def _button(self, text: str, tip: str) -> QToolButton:
-        button = QToolButton(self)
-        button.setText(text)
-        button.setToolTip(tip)
-        button.setAutoRaise(True)
-        # Tab focus only: a clicked button keeps no focus, so arrows stay navigation keys.
-        button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
-        return button
 
     # ------------------------------------------------------------------------- public API
 
