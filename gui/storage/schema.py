@@ -11,6 +11,11 @@ summary and an optional label, records which process is writing a run (so anothe
 can tell a live run from an interrupted one), lists each run's models in a table of their
 own for filtering, and keeps every metric as JSON. Version 3 gives each cell a ``notice``:
 one line about its stored text (for example that invalid characters were replaced).
+Version 4 holds the judging layer: each cell's check results (``checks_json``, written with
+the cell), the LLM judge's verdict per cell (``judgements``), the judge's pairwise
+comparisons per input (``pairwise``) and the user's ratings (``ratings``: thumbs, stars, best
+in row, and whether the row was rated blind). The checks and the judge's settings themselves
+travel in the run's ``spec_json``.
 
 Adding a version: append a step that takes a connection inside the open transaction, never
 commits, and does not use ``executescript`` (it would commit); bump :data:`SCHEMA_VERSION`.
@@ -27,7 +32,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 #: The version this code writes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: The first schema, as it shipped. Kept verbatim: step 0 -> 1 creates it, and the tests
 #: build version-1 files with it to check the 1 -> 2 migration on real old data.
@@ -195,8 +200,67 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE cells ADD COLUMN notice TEXT")
 
 
+_V4_TABLES: tuple[str, ...] = (
+    "ALTER TABLE cells ADD COLUMN checks_json TEXT",
+    # One verdict per cell: a score (NULL when the judge failed), its reason, the judge's raw
+    # reply (kept whether or not it parsed) and the failure message when there is one.
+    """CREATE TABLE judgements (
+        run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        cell_id     TEXT NOT NULL,
+        judge_model TEXT NOT NULL,
+        score       REAL,
+        reason      TEXT,
+        raw         TEXT,
+        error       TEXT,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (run_id, cell_id)
+    )""",
+    # One comparison of two answers to the same input. ``first_cell`` is the answer shown to
+    # the judge first (positions are randomized and recorded to counter position bias);
+    # ``winner_cell`` is NULL for a tie or a failed comparison (``error`` says which).
+    """CREATE TABLE pairwise (
+        run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        row_index   INTEGER NOT NULL,
+        first_cell  TEXT NOT NULL,
+        second_cell TEXT NOT NULL,
+        winner_cell TEXT,
+        judge_model TEXT NOT NULL,
+        reason      TEXT,
+        raw         TEXT,
+        error       TEXT,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (run_id, row_index, first_cell, second_cell)
+    )""",
+    # The user's own judgement of a cell, editable later. ``thumb`` is -1, 0 or 1; ``stars``
+    # 1-5 or NULL; ``best`` marks the one best answer of its input; ``blind`` says the row
+    # was rated with model names hidden (such ratings feed the personal leaderboard).
+    """CREATE TABLE ratings (
+        run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        cell_id    TEXT NOT NULL,
+        thumb      INTEGER NOT NULL DEFAULT 0,
+        stars      INTEGER,
+        best       INTEGER NOT NULL DEFAULT 0,
+        blind      INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (run_id, cell_id)
+    )""",
+    "CREATE INDEX ratings_blind ON ratings(blind, updated_at)",
+)
+
+
+def _v3_to_v4(conn: sqlite3.Connection) -> None:
+    """Check results per cell, and tables for judge verdicts, pairwise results and ratings."""
+    for statement in _V4_TABLES:
+        conn.execute(statement)
+
+
 #: ``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``.
-MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_create_v1, _v1_to_v2, _v2_to_v3)
+MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (
+    _create_v1,
+    _v1_to_v2,
+    _v2_to_v3,
+    _v3_to_v4,
+)
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

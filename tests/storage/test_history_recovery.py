@@ -88,7 +88,7 @@ def test_a_version_1_history_is_migrated_with_every_old_run_intact(tmp_path: Pat
         assert h.flush()
         assert h.get_run("v2-run").label == "new"  # type: ignore[union-attr]
     with sqlite3.connect(db) as conn:
-        assert schema.user_version(conn) == schema.SCHEMA_VERSION == 3
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION == 4
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
@@ -99,9 +99,35 @@ def test_a_fresh_file_goes_through_every_migration_step(tmp_path: Path) -> None:
         pass
     with sqlite3.connect(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert tables == {"runs", "cells", "run_models"}
+        assert tables == {"runs", "cells", "run_models", "judgements", "pairwise", "ratings"}
         columns = {r[1] for r in conn.execute("PRAGMA table_info(cells)")}
-        assert {"metrics_json", "error_kind"} <= columns and "latency" not in columns
+        assert {"metrics_json", "error_kind", "notice", "checks_json"} <= columns
+        assert "latency" not in columns
+
+
+# ------------------------------------------------------------------ schema 3 -> 4
+
+
+def test_a_version_3_history_keeps_its_runs_and_gains_the_judging_tables(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    with History.open(db) as h:
+        feed_run(h.recorder(), spec(), run_id="before-4")
+        assert h.flush()
+    # Take the file back to the version-3 layout, as the previous release left it.
+    with sqlite3.connect(db) as conn:
+        for table in ("judgements", "pairwise", "ratings"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("ALTER TABLE cells DROP COLUMN checks_json")
+        conn.execute("PRAGMA user_version = 3")
+    with History.open(db) as h:
+        run = h.get_run("before-4")
+        assert run is not None and run.done == 4
+        assert all(c.text for c in run.cells)
+    with sqlite3.connect(db) as conn:
+        assert schema.user_version(conn) == 4
+        assert conn.execute("SELECT COUNT(*) FROM ratings").fetchone() == (0,)
+        assert conn.execute("SELECT checks_json FROM cells").fetchall() == [(None,)] * 4
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 # ------------------------------------------------------------------ a newer app's file
