@@ -257,7 +257,7 @@ class MainWindow(QMainWindow):
         self.compare_action, self.block_action = c.compare_action, c.block_action
         self.progress, self.counts_label, self.run_button = c.progress, c.counts_label, c.run_button
         self.prompt = PromptEditor()
-        self._top, self._body, self.tabs = start_body(self.prompt)
+        self._top, self._body, self.tabs, self.prompt_tabs = start_body(self.prompt)
         self.setCentralWidget(self._body)
         self._menus = menus = build_menus(self, c)
         self.about_action = menus.about

@@ -47,17 +47,24 @@ def _section(title: str | None, widget: QWidget) -> QWidget:
     return box
 
 
-def start_body(prompt: QWidget) -> tuple[QSplitter, QSplitter, QTabWidget]:
+def start_body(prompt: QWidget) -> tuple[QSplitter, QSplitter, QTabWidget, QTabWidget]:
     """The first frame's body: the prompt editor over the (still empty) tabs.
 
-    The other editors join the top splitter (:func:`add_editor`) and the pages the tabs
+    The prompt is the first page of its own small tab widget: what belongs to the template
+    (its checks, its judge) joins it as further pages (:func:`add_prompt_page`). The other
+    editors join the top splitter (:func:`add_editor`) and the pages the tabs
     (:func:`add_pages`) in the frames after it.
 
     Returns:
-        The editors' splitter, the whole body's splitter (the central widget) and the tabs.
+        The editors' splitter, the whole body's splitter (the central widget), the tabs and
+        the prompt's tabs.
     """
+    prompt_tabs = QTabWidget()
+    prompt_tabs.setObjectName("promptTabs")
+    prompt_tabs.setDocumentMode(True)
+    prompt_tabs.addTab(prompt, "Prompt")
     top = QSplitter(Qt.Orientation.Horizontal)
-    top.addWidget(_section("Prompt", prompt))
+    top.addWidget(_section(None, prompt_tabs))
     top.setChildrenCollapsible(False)
 
     body = QSplitter(Qt.Orientation.Vertical)
@@ -69,7 +76,12 @@ def start_body(prompt: QWidget) -> tuple[QSplitter, QSplitter, QTabWidget]:
     body.setStretchFactor(1, 5)
     body.setSizes([300, 560])
     body.setChildrenCollapsible(False)
-    return top, body, tabs
+    return top, body, tabs, prompt_tabs
+
+
+def add_prompt_page(prompt_tabs: QTabWidget, page: QWidget, title: str) -> None:
+    """``page`` as a tab beside the prompt (for what a run carries with its template)."""
+    prompt_tabs.addTab(page, title)
 
 
 def add_editor(top: QSplitter, title: str | None, editor: QWidget) -> None:
