@@ -28,7 +28,8 @@ included, are left alone. :meth:`History.close` marks this instance's own unfini
 interrupted.
 
 :meth:`History.open` never raises and never leaves the app in a crash loop: a file it cannot
-read is moved aside by :mod:`gui.storage.recovery` (``history.sqlite3.corrupt-YYYYmmdd-HHMMSS``, with its ``-wal``/``-shm``)
+read (a page SQLite cannot parse, or the full integrity check failing: that check runs only
+after a session that did not end cleanly, a ``-wal`` left beside the file) is moved aside by :mod:`gui.storage.recovery` (``history.sqlite3.corrupt-YYYYmmdd-HHMMSS``, with its ``-wal``/``-shm``)
 and a new one started; when not even that works, history lives in memory for the session.
 Either way :attr:`History.notice` holds one line for the user.
 """
@@ -67,7 +68,7 @@ from gui.storage.records import (
     StoredRun,
     metrics_from_dict,
 )
-from gui.storage.recovery import Unreadable, looks_like_sqlite, move_aside
+from gui.storage.recovery import Unreadable, left_cleanly, looks_like_sqlite, move_aside
 
 __all__ = ["AmbiguousRunId", "History", "HistoryError"]
 
@@ -223,6 +224,7 @@ class History:
         persistent: Whether runs are written to ``path`` (``False``: kept in memory for
             this session only).
         read_only: Whether new runs are not recorded at all (a newer app's database).
+        integrity_checked: Whether :meth:`open` read the whole file to check it.
     """
 
     def __init__(
@@ -259,6 +261,9 @@ class History:
         self._saved: dict[str, set[str]] = {}
         self._dropped: dict[str, str] = {}
         self._identity = _identity(path) if persistent else None
+        #: Whether :meth:`open` ran SQLite's full integrity check (only after a session that
+        #: did not end cleanly, see :func:`gui.storage.recovery.left_cleanly`).
+        self.integrity_checked = False
 
     # ------------------------------------------------------------------ opening
 
@@ -317,11 +322,15 @@ class History:
     def _open_file(cls, target: Path) -> History:
         if target.is_dir():
             raise Unreadable("a folder is in its place")
+        # The full check reads every page (over a second for a history of several hundred
+        # MB): only when the last session did not end cleanly or the file looks cut.
+        check_integrity = False
         if target.exists():
             # Checked before SQLite opens it: on close SQLite deletes the -wal/-shm beside a
             # file it cannot read, and those belong in the backup.
             if not looks_like_sqlite(target):
                 raise Unreadable("file is not a database")
+            check_integrity = not left_cleanly(target)
         else:
             # Created 0600 before SQLite writes a byte; its -wal and -shm inherit the mode.
             with contextlib.suppress(FileExistsError):
@@ -338,9 +347,10 @@ class History:
                 if str(mode).lower() != "wal":
                     log.warning("history %s: WAL not available (journal mode %s)", target, mode)
                 writer.execute("PRAGMA synchronous=NORMAL")
-                check = writer.execute("PRAGMA quick_check").fetchall()
-                if check != [("ok",)]:
-                    raise Unreadable(f"integrity check failed: {check[0][0]}")
+                if check_integrity:
+                    check = writer.execute("PRAGMA quick_check").fetchall()
+                    if check != [("ok",)]:
+                        raise Unreadable(f"integrity check failed: {check[0][0]}")
                 schema.migrate(writer)
                 writer.execute("PRAGMA foreign_keys=ON")
                 reader = _connect(target)
@@ -356,6 +366,7 @@ class History:
                 reader.close()
             raise
         history = cls(target, writer, reader)
+        history.integrity_checked = check_integrity
         try:
             history._mark_interrupted()
         except sqlite3.Error as exc:  # busy: harmless, the next open tries again
