@@ -644,6 +644,30 @@ def results_from_json(text: str | None) -> tuple[CheckResult, ...]:
     return tuple(out)
 
 
+#: Largest schema file read (a schema is small; this bounds a wrong file's cost).
+MAX_SCHEMA_BYTES = 1_000_000
+
+
+def read_schema_file(path: str) -> str:
+    """The text of a JSON-schema file, checked to be a valid schema.
+
+    Raises:
+        CheckError: the file cannot be read, is too large, or is not a valid schema.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_SCHEMA_BYTES + 1)
+    except OSError as exc:
+        raise CheckError(
+            f"Cannot read the schema file {path!r} ({exc.strerror or exc}). Check the path."
+        ) from None
+    if len(data) > MAX_SCHEMA_BYTES:
+        raise CheckError(f"The schema file {path!r} is over 1 MB: is it a schema?")
+    text = data.decode("utf-8", errors="replace")
+    schema_validator(text)
+    return text
+
+
 def with_inlined_schema(check: Check, read: Any) -> Check:
     """``check`` with a ``json-schema:@FILE`` value replaced by the file's text.
 
