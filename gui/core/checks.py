@@ -26,6 +26,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from gui.core.errors import SpecError, TemplateError
@@ -451,11 +452,14 @@ def _json_path(parts: Iterable[Any]) -> str:
     return path or "(top level)"
 
 
+@lru_cache(maxsize=64)
 def schema_validator(text: str) -> Any:
     """A ``jsonschema`` validator for the schema ``text``, checked against its metaschema.
 
     The metaschema is the one the schema's ``$schema`` names (Draft 2020-12 when it names
-    none), so a misspelt type or a wrong keyword value is refused before any answer is.
+    none), so a misspelt type or a wrong keyword value is refused before any answer is. Kept
+    per schema text: checking a schema against its metaschema is pure Python, and a run checks
+    every cell with the same schema.
 
     Raises:
         CheckError: the text is not JSON, or the schema is invalid (naming the keyword and

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gui.core.checks import parse_check
+from gui.core.checks import Check, parse_check
 from gui.core.runner import Run
 from gui.core.session import Session
 from gui.core.spec import Limits, ModelProfile, make_spec
@@ -113,3 +113,12 @@ def _stored_cells(history: History, run_id: str) -> int:
 
 async def _ready(history: History) -> History:
     return history
+
+
+def test_the_workspace_keeps_checks_as_typed() -> None:
+    from gui.storage.workspace import Workspace, from_dict, to_dict
+
+    typed = (parse_check("contains/i:{topic}"), Check("max-words", "ten"), *CHECKS)
+    again = from_dict(json.loads(json.dumps(to_dict(Workspace(checks=typed)))))
+    assert again.checks == typed  # an invalid value is kept: the Checks page says why
+    assert "checks" not in to_dict(Workspace())
