@@ -130,7 +130,7 @@ async def test_chips_appear_on_panes_focus_and_tiles_after_a_run(window: MainWin
     chips = pane.check_chips()
     assert chips.isVisible()
     assert chips.chip_texts() == ["✓ long enough", "✗ tiny"]
-    first = chips._rects[1]
+    first = chips.chip_rects()[1]
     tip = chips.tooltip_at(QPoint(first.center()))
     assert tip == "tiny: failed: value False"
     assert pane.property("checks") == "mixed"

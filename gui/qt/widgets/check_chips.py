@@ -78,7 +78,6 @@ class CheckChips(QWidget):
         self.setAccessibleName(
             f"{checks_summary(self._results)}, pass rate {rate:.0%}" if rate is not None else ""
         )
-        self._layout_chips()
         self.updateGeometry()
         self.update()
 
@@ -88,6 +87,7 @@ class CheckChips(QWidget):
 
     def chip_texts(self) -> list[str]:
         """Each chip's text as drawn, the ``+N`` chip included (tests read it)."""
+        self._layout_chips()
         texts = [self._chip_text(r) for r in self._results[: self._hidden_from]]
         if self._hidden_from < len(self._results):
             texts.append(f"+{len(self._results) - self._hidden_from}")
@@ -95,6 +95,7 @@ class CheckChips(QWidget):
 
     def tooltip_at(self, pos: QPoint) -> str:
         """The tooltip of the chip under ``pos`` (its name, verdict and detail), or ``""``."""
+        self._layout_chips()
         for index, rect in enumerate(self._rects):
             if rect.contains(pos):
                 if index >= self._hidden_from:
@@ -120,8 +121,10 @@ class CheckChips(QWidget):
     def minimumSizeHint(self) -> QSize:
         return QSize(40, QFontMetrics(self.font()).height() + 4)
 
-    def resizeEvent(self, event: object) -> None:
+    def chip_rects(self) -> list[QRect]:
+        """Where each chip is drawn (tests hover them)."""
         self._layout_chips()
+        return list(self._rects)
 
     def _layout_chips(self) -> None:
         """Chip rectangles left to right; what does not fit goes into a ``+N`` chip."""
@@ -151,6 +154,9 @@ class CheckChips(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         if not self._results:
             return
+        # Laid out here, with the font and width the widget paints with (a pane's font is
+        # settled by its style only once it is shown).
+        self._layout_chips()
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         metrics = QFontMetrics(self.font())
@@ -169,7 +175,10 @@ class CheckChips(QWidget):
             painter.drawRoundedRect(rect, _RADIUS, _RADIUS)
             painter.setPen(fg)
             inner = rect.adjusted(_PAD_X, 0, -_PAD_X, 0)
-            shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, inner.width())
+            shown = text
+            if metrics.horizontalAdvance(text) > inner.width():  # only a chip at its cap:
+                # elidedText cuts a text exactly as wide as the width it is given.
+                shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, inner.width())
             painter.drawText(
                 inner, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shown
             )
