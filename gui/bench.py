@@ -280,6 +280,83 @@ async def soak(quick: bool) -> BenchResult:
     )
 
 
+#: The checks of the ``checks`` scenario: one of each cost class (text, regex and python in
+#: the worker process, a JSON schema on the checks thread, a word count).
+BENCH_CHECKS = (
+    "contains/i:{topic}",
+    r"regex:^\w",
+    "python:len(output.split()) < 80 and topic in output",
+    'json-schema:{"type": "object", "required": ["answer"]}',
+    "max-words:60",
+)
+
+
+async def checks(quick: bool) -> BenchResult:
+    """200 cells checked live (5 checks each): the checks add no wall time and never hold the
+    loop, and every done cell is checked before the run ends."""
+    from gui.core.checks import parse_check
+
+    cells, latency = (40, 0.1) if quick else (200, 0.5)
+    models = tuple(
+        ModelProfile(model=f"sim-{m}", sim=SimSettings.with_latency(latency, seed=m))
+        for m in (1, 2)
+    )
+    base = make_spec(
+        "Tell me a joke about {topic}",
+        [f"topic {i}" for i in range(cells // 2)],
+        models,
+        Strategy.STREAM,
+        Limits(max_concurrency=50),
+    )
+    checked = replace(base, checks=tuple(parse_check(c) for c in BENCH_CHECKS))
+    # A first small checked run pays the one-time costs (LangChain's import, the chains, the
+    # checks worker's start, jsonschema's import) before anything is timed.
+    await _run(replace(checked, rows=checked.rows[:4]))
+    walls: dict[str, float] = {}
+    lags: dict[str, Any] = {}
+    delays: list[float] = []
+    for label, spec in (("plain", base), ("checked", checked)):
+        ended: dict[str, float] = {}
+
+        def watch(event: ev.Event, ended: dict[str, float] = ended) -> None:
+            if isinstance(event, ev.CellFinished):
+                ended[event.cell_id] = event.t
+            elif isinstance(event, ev.CellChecked):
+                delays.append(event.t - ended[event.cell_id])
+
+        lag = LagRecorder(keep=10)
+        stop = asyncio.Event()
+        beat = asyncio.get_running_loop().create_task(heartbeat(lag, stop), name="bench-beat")
+        run = await _run(spec, watch)
+        stop.set()
+        await beat
+        assert run.summary is not None
+        walls[label] = run.summary.wall
+        lags[label] = lag.stats()
+    delays.sort()
+    ratio = walls["checked"] / walls["plain"]
+    p99 = lags["checked"].p99_ms
+    return BenchResult(
+        "checks",
+        f"{cells} cells, 5 checks each (regex and python in the worker process), "
+        f"max concurrency 50, {latency:g} s each",
+        "checked/plain wall <= 1.05; loop lag p99 <= 16 ms; every done cell checked",
+        {
+            "plain_s": round(walls["plain"], 3),
+            "checked_s": round(walls["checked"], 3),
+            "ratio": round(ratio, 3),
+            "check_p50_ms": round(statistics.median(delays) * 1000, 1) if delays else None,
+            "check_max_ms": round(delays[-1] * 1000, 1) if delays else None,
+            "lag_p99_ms": round(p99, 2),
+            "lag_max_ms": round(lags["checked"].max_ms, 2),
+            "plain_lag_p99_ms": round(lags["plain"].p99_ms, 2),
+            "plain_lag_max_ms": round(lags["plain"].max_ms, 2),
+        },
+        ratio <= 1.05 and p99 <= 16 and len(delays) == cells,
+        "check_* is a cell's end to its CellChecked; lag is the loop's lateness (heartbeat)",
+    )
+
+
 # ------------------------------------------------------------------ GUI scenarios
 
 
@@ -681,6 +758,7 @@ ENGINE: dict[str, Callable[[bool], Coroutine[Any, Any, BenchResult]]] = {
     "throughput": throughput,
     "overhead": overhead,
     "soak": soak,
+    "checks": checks,
 }
 GUI: dict[str, Callable[[bool], BenchResult]] = {
     "stream-stress": stream_stress,
@@ -700,6 +778,7 @@ ORDER = [
     "startup",
     "input",
     "agreement",
+    "checks",
     "soak",
 ]
 

@@ -35,6 +35,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from gui.core import events as ev
 from gui.core.agreement import DEFAULT_THRESHOLD
+from gui.core.checks import (
+    KINDS,
+    Check,
+    CheckError,
+    checks_from_json,
+    parse_check,
+    validate_checks,
+    with_inlined_schema,
+)
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json, escape_controls
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
@@ -190,6 +199,23 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     )
     what.add_argument(
         "--inputs", "-i", metavar="FILE", help="input rows: CSV with a header row, or JSON Lines"
+    )
+    checks = p.add_argument_group("checks (exit code 1 when any check fails)")
+    checks.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="CHECK",
+        help="a check of every answer, e.g. 'contains:{topic}', 'regex/i:^\\d', 'max-words:50',"
+        " 'name=short;weight=2;max-chars:280', 'json-schema:@schema.json' (repeatable; kinds: "
+        + ", ".join(KINDS)
+        + ")",
+    )
+    checks.add_argument(
+        "--check-file",
+        metavar="FILE",
+        help="checks as a JSON list of objects, e.g. "
+        '[{"kind": "contains", "value": "{topic}", "ignore_case": true}]',
     )
 
     models = p.add_argument_group("models")
@@ -556,11 +582,42 @@ def spec_from_args(
         if warn:
             for line in key_warnings(models, held):
                 _warn(args.command or "run", line)
-        return _spec(
+        spec = _spec(
             template, inputs, models, strategy or Strategy(args.strategy), limits, args.system
         )
+        checks = checks_from_args(args)
+        if checks:
+            validate_checks(checks, variables)
+            spec = replace(spec, checks=checks)
+        return spec
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def checks_from_args(args: argparse.Namespace) -> tuple[Check, ...]:
+    """The checks of ``--check-file`` then ``--check`` (a ``json-schema:@FILE`` inlined).
+
+    Raises:
+        CheckError: a check that cannot be read, naming the fix.
+    """
+    checks: list[Check] = []
+    path = getattr(args, "check_file", None)
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CheckError(f"Cannot read the check file {path!r} ({exc}).") from None
+        checks += checks_from_json(text, Path(path).name)
+    for line in getattr(args, "check", None) or ():
+        try:
+            checks.append(parse_check(line))
+        except CheckError as exc:
+            raise CheckError(f"--check {line!r}: {exc}") from None
+
+    def read(name: str) -> str:
+        return Path(name).read_text(encoding="utf-8")
+
+    return tuple(with_inlined_schema(c, read) for c in checks)
 
 
 def _timeout_arg(args: argparse.Namespace, name: str) -> float | None:
@@ -845,7 +902,10 @@ async def execute(
     ended: list[ev.Event] = []
 
     def collect(event: ev.Event) -> None:
-        if isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled | ev.RunFinished):
+        if isinstance(
+            event,
+            ev.CellFinished | ev.CellFailed | ev.CellCancelled | ev.CellChecked | ev.RunFinished,
+        ):
             ended.append(event)
 
     run.subscribe(collect)
@@ -878,8 +938,13 @@ def _metrics_json(m: CellMetrics) -> dict[str, Any]:
 
 
 def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
-    """One JSON object per cell, in grid order."""
-    by_cell = {e.cell_id: e for e in ended if isinstance(e, ev.CellEvent)}
+    """One JSON object per cell, in grid order; ``checks`` lists its check results."""
+    by_cell = {
+        e.cell_id: e
+        for e in ended
+        if isinstance(e, ev.CellEvent) and not isinstance(e, ev.CellChecked)
+    }
+    checked = {e.cell_id: e.results for e in ended if isinstance(e, ev.CellChecked)}
     results = []
     for cell in run.cells:
         e = by_cell.get(cell.id)
@@ -902,6 +967,7 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
             "metrics": _metrics_json(e.metrics)
             if isinstance(e, ev.CellFinished | ev.CellFailed | ev.CellCancelled)
             else None,
+            "checks": [r.to_dict() for r in checked.get(cell.id, ())],
         }
         _add_finish(item)
         results.append(_safe_item(item))
@@ -983,6 +1049,10 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     inputs = " / ".join(item["input"].values()) or "prompt"
     if row is not None:
         inputs = f"{inputs} (row {row})"
+    checks = item.get("checks") or []
+    if checks:
+        passed = sum(1 for c in checks if c.get("passed"))
+        parts.append(f"checks {passed}/{len(checks)} {'✓' if passed == len(checks) else '✗'}")
     if item.get("cell"):  # the id `diff` and `show --agreement` take
         parts.append(f"cell {item['cell']}")
     head = f"── {inputs} × {item['model']} · " + " · ".join(parts)
@@ -991,6 +1061,10 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
         body = f"{body}\n[{item['error']}]" if body else f"[{item['error']}]"
     if item.get("notice"):
         body = f"{body}\n[{item['notice']}]" if body else f"[{item['notice']}]"
+    failed = [c for c in checks if not c.get("passed")]
+    if failed:
+        lines = "\n".join(f"  ✗ {c.get('name')}: {c.get('detail')}" for c in failed)
+        body = f"{body}\n[failed checks]\n{lines}"
     # A server's escape sequences are shown, never run by the user's terminal.
     return escape_controls(f"{head}\n{body}\n")
 
@@ -1002,6 +1076,11 @@ def _exit_code(run: Run, received: Sequence[int] = ()) -> int:
     if s.cancelled_by_user:
         return signal_exit_code(received) or EXIT_INTERRUPTED
     return EXIT_OK if s.ok else EXIT_FAILED
+
+
+def any_check_failed(items: Sequence[dict[str, Any]]) -> bool:
+    """Whether any cell's check failed (``run`` then exits 1)."""
+    return any(not c.get("passed") for item in items for c in item.get("checks") or ())
 
 
 def open_history(enabled: bool = True, *, announce: bool = True) -> History | None:
@@ -1126,6 +1205,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
             + "\n"
         )
     code = _exit_code(run, received)
+    if code == EXIT_OK and any_check_failed(results):
+        code = EXIT_FAILED  # documented: a script can gate on its checks
     if unsaved is not None:
         sys.stdout.flush()
         sys.stderr.write(f"fanout-studio run: error: {unsaved}\n")
@@ -1360,6 +1441,7 @@ def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
             "finish_reason": cell.metrics.finish_reason if cell.metrics is not None else None,
             "note": cell.metrics.note if cell.metrics is not None else None,
             "notice": cell.notice,
+            "checks": [r.to_dict() for r in cell.checks],
         }
     )
 
@@ -1385,6 +1467,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         head += f"template: {run.template}\n"
         if run.spec.system:
             head += f"system: {run.spec.system}\n"
+        if run.spec.checks:
+            head += "checks: " + " · ".join(c.line() for c in run.spec.checks) + "\n"
         sys.stdout.write(escape_controls(clean(head)[0]))
         sys.stdout.write("\n")
         items = stored_cell_items(run)

@@ -2,7 +2,8 @@
 
 Subscribers receive them synchronously on the event loop's thread, in order per cell:
 ``CellQueued -> (CellStarted -> [FirstToken -> TextChunk*] -> CellRetrying?)* ->
-CellFinished | CellFailed | CellCancelled``, bracketed by ``RunStarted`` and ``RunFinished``.
+CellFinished | CellFailed | CellCancelled`` (a done cell of a run with checks then gets
+``CellChecked``), bracketed by ``RunStarted`` and ``RunFinished``.
 Times ``t`` are seconds since the run started (monotonic clock).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gui.core.checks import CheckResult
 from gui.core.errors import ErrorKind
 from gui.core.metrics import CellMetrics, RunSummary
 from gui.core.spec import Cell, RunSpec
@@ -121,6 +123,18 @@ class CellCancelled(CellEvent):
     reason: str
     partial_text: str
     metrics: CellMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class CellChecked(CellEvent):
+    """The run's checks were evaluated on a done cell's answer (after its ``CellFinished``,
+    before ``RunFinished``); failed and cancelled cells get none.
+
+    Attributes:
+        results: One result per check of the run, in the spec's order.
+    """
+
+    results: tuple[CheckResult, ...]
 
 
 @dataclass(frozen=True, slots=True)

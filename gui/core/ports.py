@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from enum import StrEnum
 from typing import Any, Protocol
 
+from gui.core.checks import CheckResult
 from gui.core.errors import Failure
 from gui.core.events import Event
 from gui.core.metrics import CellMetrics
@@ -184,6 +185,10 @@ class PastCell(Protocol):
     @property
     def notice(self) -> str | None:
         """One line about the stored text (invalid characters were replaced), or ``None``."""
+
+    @property
+    def checks(self) -> tuple[CheckResult, ...]:
+        """The run's check results on this cell (``()``: not checked)."""
 
 
 class PastRun(Protocol):

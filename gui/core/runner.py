@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from gui.core import events as ev
+from gui.core.checking import CheckRunner
 from gui.core.errors import (
     ErrorKind,
     Failure,
@@ -151,6 +152,9 @@ class Run:
         #: Per column: rate limits in a row, each met after the previous pause ended.
         self._rate_limited_streak: dict[int, int] = {}
         self.summary: RunSummary | None = None
+        #: The run's checks, evaluated per done cell; their tasks end before RunFinished.
+        self._checker = CheckRunner(spec.checks) if spec.checks else None
+        self._check_tasks: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- public API
 
@@ -436,11 +440,38 @@ class Run:
         for col, chain in (await asyncio.to_thread(build_all)).items():
             self._chains.setdefault(col, chain)
 
+    def _start_checks(self, cell: Cell, text: str) -> None:
+        """Evaluate the run's checks on a done cell's answer; ``CellChecked`` follows.
+
+        A task of the run's own (its cell's slot is already free), awaited before
+        RunFinished; a cancel of the run lets it end (a cell's checks take at most the worker's
+        time limit), so every done cell of a checked run carries its results.
+        """
+        checker = self._checker
+        if checker is None:
+            return
+
+        async def check() -> None:
+            try:
+                results = await checker.evaluate(text, cell.inputs)
+            except Exception:
+                log.exception("checks of cell %s failed", cell.id)
+                return
+            self._emit(ev.CellChecked(self.id, self._now(), cell.id, results))
+
+        task = asyncio.get_running_loop().create_task(
+            check(), name=f"fanout-checks:{self.id}:{cell.id}"
+        )
+        self._check_tasks.add(task)
+        task.add_done_callback(self._check_tasks.discard)
+
     async def _settle(self) -> None:
         """Wait for every cell task, end any cell left without a state, emit RunFinished."""
         pending = [t for t in self._tasks.values() if not t.done()]
         if pending:
             await asyncio.wait(pending)
+        if self._check_tasks:
+            await asyncio.wait(set(self._check_tasks))
         if self._canceller is not None and not self._canceller.done():
             await asyncio.wait([self._canceller])
         for cell_id in self.cells.ids():
@@ -537,6 +568,7 @@ class Run:
                     self._set_phase(cell.id, Phase.DONE)
                     metrics = clock.freeze(self._now(), text)
                     self._emit(ev.CellFinished(self.id, self._now(), cell.id, text, metrics))
+                    self._start_checks(cell, text)
                     return
                 limits = self.limits
                 too_long = (

@@ -347,6 +347,7 @@ class Session:
             strategy,
             limits or main.run.limits,
             base.system,
+            checks=base.checks,
         )
         run = Run(spec, self._make_backend())
         (own,) = run.cells

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, overload
 from urllib.parse import urlparse
 
+from gui.core.checks import Check, check_from_dict, check_to_dict, validate_checks
 from gui.core.errors import SpecError, TemplateError
 from gui.core.hosts import HostScope, host_scope
 from gui.core.templates import (
@@ -553,6 +554,7 @@ class RunSpec:
         strategy: Scheduling strategy.
         limits: Limits at start.
         system: Optional system message placed before the template.
+        checks: Deterministic checks evaluated on every done cell's answer.
     """
 
     template: str
@@ -561,6 +563,7 @@ class RunSpec:
     strategy: Strategy = Strategy.STREAM
     limits: Limits = field(default_factory=Limits)
     system: str | None = None
+    checks: tuple[Check, ...] = ()
 
     @property
     def variables(self) -> list[str]:
@@ -574,8 +577,11 @@ class RunSpec:
             TemplateError: the template is malformed or the rows do not fill it (a variable
                 without a column, or a column empty in every row).
             SpecError: no models, no rows, too many rows, or a bad profile or limit.
+            CheckError: a check that cannot work (a :class:`SpecError`).
         """
         variables = self.variables
+        if self.checks:
+            validate_checks(self.checks, variables)
         if not self.models:
             raise SpecError("No model selected. Add at least one model.")
         for profile in self.models:
@@ -723,6 +729,7 @@ def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
         "models": [profile_to_dict(m) for m in spec.models],
         "strategy": str(spec.strategy),
         "limits": limits_to_dict(spec.limits),
+        **checks_to_dict(spec),
     }
 
 
@@ -735,4 +742,21 @@ def spec_from_dict(data: Mapping[str, Any]) -> RunSpec:
         strategy=Strategy(data.get("strategy", Strategy.STREAM)),
         limits=limits_from_dict(data.get("limits") or {}),
         system=data.get("system") or None,
+        checks=checks_from_spec_dict(data),
     )
+
+
+def checks_to_dict(spec: RunSpec) -> dict[str, Any]:
+    """``{"checks": [...]}`` for a spec with checks, else ``{}`` (older readers see nothing new)."""
+    return {"checks": [check_to_dict(c) for c in spec.checks]} if spec.checks else {}
+
+
+def checks_from_spec_dict(data: Mapping[str, Any]) -> tuple[Check, ...]:
+    """The checks :func:`checks_to_dict` wrote; a check this version cannot read is dropped."""
+    out = []
+    for item in data.get("checks") or ():
+        try:
+            out.append(check_from_dict(item))
+        except (ValueError, TypeError):
+            continue
+    return tuple(out)

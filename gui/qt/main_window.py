@@ -30,6 +30,7 @@ from gui.qt.views.window_layout import (
     add_editor,
     add_late_menus,
     add_pages,
+    add_prompt_page,
     build_menus,
     start_body,
 )
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.qt.run_commands import RunCommands
     from gui.qt.run_display import RunDisplay
     from gui.qt.services import Services
+    from gui.qt.views.checks_panel import ChecksPanel
     from gui.qt.views.code_view import CodeView
     from gui.qt.views.concurrency_panel import ConcurrencyPanel
     from gui.qt.views.debug_log import AsyncioDebugPanel
@@ -94,6 +96,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.vertical_scroll",
         "gui.qt.views.models_panel",
     ),
+    "checks": ("gui.core.checks", "gui.qt.widgets.check_chips", "gui.qt.views.checks_panel"),
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
     "results": (
         "gui.core.compare",
@@ -186,6 +189,7 @@ class MainWindow(QMainWindow):
     inputs: InputsTable
     models: ModelsPanel
     limits: ConcurrencyPanel
+    checks: ChecksPanel
     results: ResultsPage
     grid: ResultsGrid
     timeline: TimelineWidget
@@ -276,6 +280,7 @@ class MainWindow(QMainWindow):
             ("services", self._build_services),
             ("inputs", self._build_inputs),
             ("models", self._build_models),
+            ("checks", self._build_checks),
             ("limits", self._build_limits),
             ("results", self._build_results),
             ("focus", self._build_focus),
@@ -311,11 +316,21 @@ class MainWindow(QMainWindow):
         self.models = ModelsPanel(keys=self.services.keys)
         add_editor(self._top, None, self.models)
 
+    def _build_checks(self) -> None:
+        from gui.qt.views.checks_panel import ChecksPanel
+
+        self.checks = ChecksPanel()
+        add_prompt_page(self.prompt_tabs, self.checks, "Checks")
+
     def _build_limits(self) -> None:
         from gui.qt.views.run_editors import RunEditors
 
         self.editors = e = RunEditors(
-            keys=self.services.keys, prompt=self.prompt, inputs=self.inputs, models=self.models
+            keys=self.services.keys,
+            prompt=self.prompt,
+            inputs=self.inputs,
+            models=self.models,
+            checks=self.checks,
         )
         self.limits = e.limits
         self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
@@ -395,6 +410,7 @@ class MainWindow(QMainWindow):
             splitters={"top": self._top, "body": self._body},
             docks=docks,
             results=self.results,
+            checks=self.checks,
             store=self._workspace_store,
         )
         self._menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...

@@ -29,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from gui.core.checks import CheckResult, pass_rate
 from gui.core.metrics import CellMetrics
 from gui.storage import paths
 from gui.storage.records import StoredCell, StoredRun
@@ -202,6 +203,9 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
         "ended_utc",
         "notice",
     ]
+    checked = _has_checks(run)
+    if checked:
+        header += list(_CSV_CHECK_COLUMNS)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([text(h) for h in header])
@@ -220,9 +224,35 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
                 *(_csv_value(metrics.get(f)) for f in _METRIC_FIELDS),
                 _utc(cell.ended_at),
                 _csv_value(cell.notice),
+                *([text(v) for v in _csv_checks(cell.checks)] if checked else []),
             ]
         )
     return buf.getvalue()
+
+
+#: Columns a run with checks adds to its CSV: passed and total counts, the weighted pass
+#: rate (0..1) and the failed checks with why.
+_CSV_CHECK_COLUMNS = ("checks_passed", "checks_total", "checks_pass_rate", "checks_failed")
+
+
+def _has_checks(run: StoredRun) -> bool:
+    return bool(run.spec.checks) or any(c.checks for c in run.cells)
+
+
+def _failed_text(results: Iterable[CheckResult]) -> str:
+    return "; ".join(f"{r.name}: {r.detail}" for r in results if not r.passed)
+
+
+def _csv_checks(results: tuple[CheckResult, ...]) -> list[str]:
+    if not results:
+        return ["", "", "", ""]
+    rate = pass_rate(results)
+    return [
+        str(sum(r.passed for r in results)),
+        str(len(results)),
+        "" if rate is None else f"{rate:.4f}".rstrip("0").rstrip("."),
+        _failed_text(results),
+    ]
 
 
 def _utc(epoch: float | None) -> str:
@@ -404,7 +434,37 @@ def to_markdown(run: StoredRun) -> str:
         )
     lines.append("")
     lines.append("Tokens marked ~ are estimated (the provider reported no usage).")
+    if _has_checks(run):
+        lines += ["", *_md_checks(run)]
     return "\n".join(lines) + "\n"
+
+
+def _md_checks(run: StoredRun) -> list[str]:
+    """The run's checks and, per cell, how many passed and which failed with why."""
+    lines = ["## Checks", ""]
+    lines += [f"- {_md_inline(c.line())}" for c in run.spec.checks]
+    lines += ["", _md_row(["#", "input", "model", "passed", "pass rate", "failed checks"])]
+    lines.append(_md_row(["---"] * 3 + ["---:"] * 2 + ["---"]))
+    for cell in run.cells:
+        results = cell.checks
+        rate = pass_rate(results)
+        lines.append(
+            _md_row(
+                [
+                    str(cell.row + 1),
+                    md_cell(_row_label(cell.inputs)),
+                    md_cell(cell.model),
+                    f"{sum(r.passed for r in results)}/{len(results)}"
+                    if results
+                    else "not checked",
+                    "" if rate is None else f"{rate:.0%}",
+                    md_cell(_failed_text(results)),
+                ]
+            )
+        )
+    lines.append("")
+    lines.append("Only cells that succeeded are checked.")
+    return lines
 
 
 def _inputs_of(

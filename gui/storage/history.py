@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from gui.core import events as ev
+from gui.core.checks import results_from_json, results_to_json
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
 from gui.core.keys import redact
@@ -140,7 +141,14 @@ _STOP: Final = object()
 
 #: Events the recorder keeps; everything else (TextChunk first of all) is dropped at once.
 _RECORDED: frozenset[type[Event]] = frozenset(
-    {ev.RunStarted, ev.CellFinished, ev.CellFailed, ev.CellCancelled, ev.RunFinished}
+    {
+        ev.RunStarted,
+        ev.CellFinished,
+        ev.CellFailed,
+        ev.CellCancelled,
+        ev.CellChecked,
+        ev.RunFinished,
+    }
 )
 
 
@@ -662,6 +670,8 @@ class History:
                 self._run_started(context, event)
             elif isinstance(event, ev.RunFinished):
                 self._run_finished(event, touched)
+            elif isinstance(event, ev.CellChecked):
+                self._cell_checked(event)
             else:
                 self._cell_ended(event, touched, retried, saved)
         except sqlite3.OperationalError:
@@ -763,6 +773,21 @@ class History:
             retried.add(live.target)
         touched.add(live.target)
         saved.append((event.run_id, event.cell_id))
+
+    def _cell_checked(self, event: ev.CellChecked) -> None:
+        """Store a done cell's check results with the cell (its row is written already:
+        ``CellChecked`` follows ``CellFinished`` in the queue)."""
+        assert self._writer is not None
+        live = self._live.get(event.run_id)
+        if live is None:
+            return
+        cell_id = event.cell_id
+        if live.context.into_run is not None:
+            cell_id = live.context.cell_map.get(cell_id, cell_id)
+        self._writer.execute(
+            "UPDATE cells SET checks_json = ? WHERE run_id = ? AND cell_id = ?",
+            (_safe(results_to_json(event.results))[0], live.target, cell_id),
+        )
 
     def _position(self, run_id: str, cell_id: str, fallback: tuple[int, int]) -> tuple[int, int]:
         """Row and column of ``cell_id`` in ``run_id``: its stored row, else its id's."""
@@ -971,7 +996,7 @@ class History:
                     return None
                 cells = conn.execute(
                     """SELECT cell_id, row_index, col_index, inputs_json, model, status, text,
-                              error_kind, error, metrics_json, ended_at, notice
+                              error_kind, error, metrics_json, ended_at, notice, checks_json
                        FROM cells WHERE run_id = ? ORDER BY row_index, col_index, cell_id""",
                     (full,),
                 ).fetchall()
@@ -1075,6 +1100,7 @@ def _cell(row: tuple[Any, ...]) -> StoredCell:
         :11
     ]
     notice = row[11] if len(row) > 11 else None
+    checks = results_from_json(row[12]) if len(row) > 12 else ()
     inputs = _json_dict(inputs_json)
     metrics_data = _json_dict(metrics_json) if metrics_json else None
     return StoredCell(
@@ -1090,4 +1116,5 @@ def _cell(row: tuple[Any, ...]) -> StoredCell:
         metrics=metrics_from_dict(metrics_data),
         ended_at=None if ended_at is None else float(ended_at),
         notice=None if notice is None else str(notice),
+        checks=checks,
     )

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+from gui.core.checks import CheckResult
 from gui.core.metrics import CellMetrics
 from gui.core.spec import RunSpec, spec_to_dict
 
@@ -94,6 +95,8 @@ class StoredCell:
         ended_at: Wall-clock epoch seconds when the cell ended.
         notice: One line about the stored text (e.g. invalid characters were replaced), or
             ``None``.
+        checks: The run's check results on this cell's answer (``()`` when the run had no
+            checks or the cell did not succeed).
     """
 
     cell_id: str
@@ -108,6 +111,7 @@ class StoredCell:
     metrics: CellMetrics | None
     ended_at: float | None
     notice: str | None = None
+    checks: tuple[CheckResult, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -124,6 +128,7 @@ class StoredCell:
             "metrics": asdict(self.metrics) if self.metrics is not None else None,
             "ended_at": self.ended_at,
             "notice": self.notice,
+            "checks": [r.to_dict() for r in self.checks],
         }
 
 

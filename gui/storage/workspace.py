@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from gui.core.checks import KINDS, Check, check_to_dict
 from gui.core.spec import (
     Limits,
     ModelProfile,
@@ -83,6 +84,7 @@ class Workspace:
         strategy: The strategy chosen in the Concurrency dock.
         limits: The limits set in the Concurrency dock.
         layout: Window geometry, docks, splitters and theme.
+        checks: The checks on the Checks page (as typed: one may be invalid).
     """
 
     template: str = ""
@@ -93,6 +95,7 @@ class Workspace:
     strategy: Strategy = Strategy.STREAM
     limits: Limits = field(default_factory=Limits)
     layout: WindowLayout = field(default_factory=WindowLayout)
+    checks: tuple[Check, ...] = ()
 
 
 def without_password(url: str | None) -> str | None:
@@ -132,6 +135,7 @@ def to_dict(workspace: Workspace) -> dict[str, Any]:
             "theme": layout.theme,
             "results_layout": layout.results_layout,
         },
+        **({"checks": [check_to_dict(c) for c in workspace.checks]} if workspace.checks else {}),
     }
 
 
@@ -215,7 +219,28 @@ def from_dict(data: Any) -> Workspace:
             theme=theme if theme in THEMES else "system",
             results_layout=results_layout or "tiles",
         ),
+        checks=_checks(data),
     )
+
+
+def _checks(data: Mapping[str, Any]) -> tuple[Check, ...]:
+    """The saved checks, as typed: a value is kept even if it is invalid now (the Checks page
+    shows why); an entry this version cannot read at all is dropped."""
+    out = []
+    for item in data.get("checks") or ():
+        if isinstance(item, Mapping) and str(item.get("kind", "")) in KINDS:
+            weight = item.get("weight", 1.0)
+            out.append(
+                Check(
+                    kind=str(item["kind"]),
+                    value=str(item.get("value", "")),
+                    name=str(item.get("name") or ""),
+                    weight=float(weight) if isinstance(weight, int | float) and weight > 0 else 1.0,
+                    ignore_case=bool(item.get("ignore_case", False)),
+                    flags=str(item.get("flags") or ""),
+                )
+            )
+    return tuple(out)
 
 
 class WorkspaceStore:

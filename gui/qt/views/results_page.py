@@ -416,6 +416,8 @@ class ResultsPage(QWidget):
                 store.set_metrics(cell_id, cell.metrics)
                 # The stored text was cleaned when it was saved: only the notice says so.
                 store.set_notice(cell_id, cell.notice or "")
+                if cell.checks:
+                    store.set_checks(cell_id, cell.checks)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(past.created_at))
         self.past_label.setText(
             f"Past run {past.id} from {when} · {past.status} · {counts.done}/{counts.total}"
@@ -475,3 +477,5 @@ class ResultsPage(QWidget):
                 store.set_error(event.cell_id, event.reason)
                 store.set_status(event.cell_id, Phase.CANCELLED)
                 store.set_metrics(event.cell_id, event.metrics)
+            elif isinstance(event, ev.CellChecked):
+                store.set_checks(event.cell_id, event.results)

@@ -1,4 +1,4 @@
-"""The four editors that together describe a run: prompt, inputs, models and limits.
+"""The editors that together describe a run: prompt, inputs, models, limits and checks.
 
 :class:`RunEditors` builds them, keeps the template's variables and the inputs' columns in
 step, turns what they show into a :class:`~gui.core.spec.RunSpec` and fills them back from
@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from gui.core.checks import CheckError
 from gui.core.errors import SpecError, TemplateError
 from gui.core.spec import CellId, ModelProfile, ProviderKind, RunSpec, make_spec
+from gui.qt.views.checks_panel import ChecksPanel
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.inputs_table import InputsTable
 from gui.qt.views.models_panel import ModelsPanel
@@ -25,7 +27,8 @@ __all__ = ["RunEditors"]
 
 
 class RunEditors:
-    """The prompt editor, the inputs table, the models panel and the concurrency panel."""
+    """The prompt editor, the inputs table, the models panel, the concurrency panel and the
+    Checks page."""
 
     def __init__(
         self,
@@ -33,20 +36,24 @@ class RunEditors:
         prompt: PromptEditor | None = None,
         inputs: InputsTable | None = None,
         models: ModelsPanel | None = None,
+        checks: ChecksPanel | None = None,
     ) -> None:
-        """Build the editors; ``prompt``, ``inputs`` and ``models`` may be built already (the
-        window builds them in frames of their own)."""
+        """Build the editors; ``prompt``, ``inputs``, ``models`` and ``checks`` may be built
+        already (the window builds them in frames of their own)."""
         self.prompt = prompt if prompt is not None else PromptEditor()
         self.inputs = inputs if inputs is not None else InputsTable()
         self.models = models if models is not None else ModelsPanel(keys=keys)
         self.limits = ConcurrencyPanel()
+        self.checks = checks if checks is not None else ChecksPanel()
         self.prompt.variables_changed.connect(self.inputs.set_variables)
+        self.prompt.variables_changed.connect(self.checks.set_variables)
         self.inputs.columns_changed.connect(self.prompt.set_columns)
 
     def sync(self) -> None:
         """Give the inputs the template's variables and the template the inputs' columns."""
         self.inputs.set_variables(self.prompt.variables())
         self.prompt.set_columns(self.inputs.columns())
+        self.checks.set_variables(self.prompt.variables())
 
     def build_spec(self) -> RunSpec:
         """The run the editors describe.
@@ -54,10 +61,14 @@ class RunEditors:
         Raises:
             TemplateError: the template or inputs cannot make prompts.
             SpecError: no models, a bad profile, or an out-of-range limit.
+            CheckError: a check on the Checks page cannot work (a :class:`SpecError`).
         """
         issue = self.prompt.blocking_issue()
         if issue:
             raise TemplateError(issue)
+        checks_issue = self.checks.issue()
+        if checks_issue:
+            raise CheckError(checks_issue)
         models_issue = self.models.issue()
         if models_issue:
             raise SpecError(models_issue)
@@ -69,7 +80,8 @@ class RunEditors:
             self.limits.limits(),
         )
         system = self.prompt.system()
-        return replace(spec, system=system) if system else spec
+        checks = self.checks.checks()
+        return replace(spec, system=system or None, checks=checks)
 
     def checked_spec(self) -> RunSpec | str:
         """The run to start, or why it cannot start (also shown under the template)."""
@@ -90,6 +102,8 @@ class RunEditors:
         self.models.set_profiles(list(spec.models))
         self.limits.set_strategy(spec.strategy)
         self.limits.set_limits(spec.limits)
+        self.checks.set_variables(self.prompt.variables())
+        self.checks.set_checks(spec.checks)
 
     def load_preset(self, preset: Preset) -> None:
         """Fill every editor from a demo preset."""

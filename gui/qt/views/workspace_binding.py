@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QSp
 
 from gui.core.tasks import TaskOwner
 from gui.qt.theme import THEMES, apply_theme
+from gui.qt.views.checks_panel import ChecksPanel
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.inputs_table import InputsTable
 from gui.qt.views.models_panel import ModelsPanel
@@ -73,6 +74,7 @@ class WorkspaceBinding(QObject):
         splitters: Mapping[str, QSplitter],
         docks: Sequence[QDockWidget] = (),
         results: ResultsPage | None = None,
+        checks: ChecksPanel | None = None,
         store: WorkspaceStore | None = None,
         delay_ms: int = SAVE_DELAY_MS,
     ) -> None:
@@ -84,6 +86,7 @@ class WorkspaceBinding(QObject):
         self._limits = limits
         self._splitters = dict(splitters)
         self._results = results
+        self._checks = checks
         self._store = store
         self._theme = "system"
         self._dirty = False
@@ -107,6 +110,8 @@ class WorkspaceBinding(QObject):
             splitter.splitterMoved.connect(changed)
         if results is not None:
             results.layout_changed.connect(changed)
+        if checks is not None:
+            checks.checks_changed.connect(changed)
         for dock in docks:
             dock.dockLocationChanged.connect(changed)
             dock.topLevelChanged.connect(changed)
@@ -175,6 +180,7 @@ class WorkspaceBinding(QObject):
                     self._results.current_layout() if self._results is not None else "tiles"
                 ),
             ),
+            checks=self._checks.checks() if self._checks is not None else (),
         )
 
     def restore(self, workspace: Workspace, *, content: bool = True, prompt: bool = True) -> None:
@@ -193,6 +199,8 @@ class WorkspaceBinding(QObject):
             self._models.set_profiles(list(workspace.models))
             self._limits.set_strategy(workspace.strategy)
             self._limits.set_limits(workspace.limits)
+            if self._checks is not None:
+                self._checks.set_checks(workspace.checks)
         layout = workspace.layout
         window = self._window
         # Qt checks these blobs itself and ignores one it cannot use (another Qt version).

@@ -25,9 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core.checks import CheckResult
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
+from gui.qt.widgets.check_chips import CheckChips, pass_rate_level
 from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.markdown_view import SOFT_BREAK_CHARS, MarkdownView, markdown_to_plain
 
@@ -212,6 +214,9 @@ class CellPane(QFrame):
         self._error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._error.hide()
 
+        # The run's checks on this answer, ✓/✗ per check, hover for why.
+        self._chips = CheckChips(self)
+
         # Elided in the middle: a narrow pane shows "first token 0.31 s … 48 tok/s", never
         # a line cut mid-figure; the tooltip has every figure spelled out.
         self._metrics_label = ElidedLabel("", self)
@@ -224,6 +229,7 @@ class CellPane(QFrame):
         layout.addLayout(header)
         layout.addWidget(self._view, 1)
         layout.addWidget(self._error)
+        layout.addWidget(self._chips)
         layout.addWidget(self._metrics_label)
         self._apply_colors()
 
@@ -341,6 +347,21 @@ class CellPane(QFrame):
         """The notice shown, or ``""``."""
         return self._notice
 
+    def set_checks(self, results: tuple[CheckResult, ...]) -> None:
+        """Show the run's check results on this answer as chips, and colour the pane's
+        border by their pass rate (the ``checks`` property in the style sheet); ``()``
+        removes both."""
+        self._chips.set_results(results)
+        level = pass_rate_level(results)
+        if self.property("checks") != level:
+            self.setProperty("checks", level)
+            self.style().unpolish(self)
+            self.style().polish(self)
+
+    def check_chips(self) -> CheckChips:
+        """The chips row (tests read its chips and tooltips)."""
+        return self._chips
+
     def metrics_text(self) -> str:
         """The footer line (the notice, then the metrics), in full whatever its elision."""
         return self._metrics_label.full_text()
@@ -363,6 +384,7 @@ class CellPane(QFrame):
         self.set_error("")
         self._notice = ""
         self.set_metrics(None)
+        self.set_checks(())
         self.set_status(Phase.QUEUED)
         self._copy_button.setEnabled(False)
 

@@ -29,6 +29,7 @@ from enum import IntFlag
 
 from PySide6.QtCore import QObject, Signal
 
+from gui.core.checks import CheckResult
 from gui.core.cleantext import REPLACED_NOTICE, clean
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
@@ -47,6 +48,8 @@ class Change(IntFlag):
     NOTICE = 16
     #: Back to queued with nothing (a retry): every field changed.
     RESET = 32
+    #: The run's check results on the cell's answer arrived (or were cleared).
+    CHECKS = 64
 
 
 @dataclass(slots=True)
@@ -63,6 +66,7 @@ class CellState:
         error: One line on why the cell failed or was cancelled, or ``""``.
         metrics: Timings and token counts, once known.
         notice: One line about the cell's text (replaced characters, not streamed...).
+        checks: The run's check results on the answer (``()``: not checked, or no checks).
     """
 
     phase: Phase = Phase.QUEUED
@@ -74,6 +78,7 @@ class CellState:
     error: str = ""
     metrics: CellMetrics | None = None
     notice: str = ""
+    checks: tuple[CheckResult, ...] = ()
 
     def source(self) -> str:
         """The text received so far (the final answer once final)."""
@@ -372,6 +377,19 @@ class CellStore(QObject):
             return
         state.notice = notice
         self.cell_changed.emit(cell_id, Change.NOTICE)
+
+    def set_checks(self, cell_id: str, results: tuple[CheckResult, ...]) -> None:
+        """A cell's check results (``()`` clears them)."""
+        state = self.state(cell_id)
+        if state is None:
+            return
+        state.checks = results
+        self.cell_changed.emit(cell_id, Change.CHECKS)
+
+    def checks(self, cell_id: str) -> tuple[CheckResult, ...]:
+        """A cell's check results, or ``()``."""
+        state = self._states.get(cell_id)
+        return state.checks if state is not None else ()
 
     def reset_cell(self, cell_id: str) -> None:
         """Back to queued with no text, error or metrics (before a retry)."""

@@ -30,11 +30,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core.checks import CheckResult
 from gui.core.metrics import CellMetrics
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel, format_seconds
 from gui.qt.widgets.cell_parts import AnswerView, CloseUpPage, StatusChip, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
+from gui.qt.widgets.check_chips import CheckChips
 
 __all__ = ["METRIC_NAMES", "FocusView", "MessagesOf", "metric_rows"]
 
@@ -222,12 +224,22 @@ class FocusView(CloseUpPage):
         self._notice.setObjectName("focusNotice")
         self._notice.setWordWrap(True)
         self._notice.setTextFormat(Qt.TextFormat.PlainText)
+        # The run's checks on this answer: chips, and each check's why spelled out.
+        self._chips = CheckChips(self)
+        self._checks = QLabel(self)
+        self._checks.setObjectName("focusChecks")
+        self._checks.setWordWrap(True)
+        self._checks.setTextFormat(Qt.TextFormat.PlainText)
+        self._checks.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._checks.hide()
         answer_box = QFrame(self)
         answer_box.setFrameShape(QFrame.Shape.StyledPanel)
         answer_layout = QVBoxLayout(answer_box)
         answer_layout.setContentsMargins(2, 2, 2, 2)
         answer_layout.addWidget(self._answer, 1)
         answer_layout.addWidget(self._error)
+        answer_layout.addWidget(self._chips)
+        answer_layout.addWidget(self._checks)
         answer_layout.addWidget(self._notice)
 
         self._prompt = QTextBrowser(self)
@@ -387,6 +399,7 @@ class FocusView(CloseUpPage):
         self._show_metrics(None)
         self._show_error("")
         self._show_notice("")
+        self._show_checks(())
         for button in (self._prev_col, self._next_col, self._prev_row, self._next_row):
             button.setEnabled(False)
         self._compare.setEnabled(False)
@@ -418,6 +431,7 @@ class FocusView(CloseUpPage):
         self._show_error(state.error if state is not None else "")
         self._show_notice(state.notice if state is not None else "")
         self._show_metrics(state.metrics if state is not None else None)
+        self._show_checks(state.checks if state is not None else ())
         self._messages = self._messages_of(cell_id)
         self._prompt.setHtml(messages_html(self._messages))
 
@@ -442,6 +456,16 @@ class FocusView(CloseUpPage):
     def _show_notice(self, notice: str) -> None:
         self._notice.setText(notice)
         self._notice.setVisible(bool(notice))
+
+    def _show_checks(self, results: tuple[CheckResult, ...]) -> None:
+        self._chips.set_results(results)
+        lines = [f"{'✓' if r.passed else '✗'} {r.name}: {r.detail}" for r in results]
+        self._checks.setText("\n".join(lines))
+        self._checks.setVisible(bool(lines))
+
+    def checks_text(self) -> str:
+        """The checks' lines shown under the answer (tests read them)."""
+        return self._checks.text() if not self._checks.isHidden() else ""
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -499,6 +523,8 @@ class FocusView(CloseUpPage):
             self._show_metrics(state.metrics)
         if change & Change.NOTICE:
             self._show_notice(state.notice)
+        if change & Change.CHECKS:
+            self._show_checks(state.checks)
 
     # ------------------------------------------------------------------------------ slots
 

@@ -47,11 +47,13 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractScrollArea, QFrame, QMenu, QToolTip, QWidget
 
+from gui.core.checks import pass_rate
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, format_seconds, status_text
 from gui.qt.widgets.cell_store import CellState, CellStore
+from gui.qt.widgets.check_chips import checks_summary, pass_rate_color
 
 __all__ = [
     "MAX_TILE_HEIGHT",
@@ -109,13 +111,18 @@ def key_figure(state: CellState | None) -> str:
         head = " ".join(words[:_ERROR_WORDS])
         return head + (" …" if len(words) > _ERROR_WORDS else "")
     metrics: CellMetrics | None = state.metrics
+    figure = ""
     if metrics is not None:
         tps = metrics.tokens_per_second
         if tps is not None:
-            return f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s"
-        if metrics.latency is not None:
-            return format_seconds(metrics.latency)
-    return ""
+            figure = f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s"
+        elif metrics.latency is not None:
+            figure = format_seconds(metrics.latency)
+    if state.checks:
+        # The pass count leads: it is what a user scanning a tiled run compares first.
+        passed = checks_summary(state.checks)
+        return f"{passed} · {figure}" if figure else passed
+    return figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -596,10 +603,12 @@ class TilesView(QAbstractScrollArea):
         streaming = state is not None and not state.final and not failed and state.length > 0
         selected = cell_id in self._selection
         current = self._current == (row, col) and self.hasFocus()
+        checks_rate = pass_rate(state.checks) if state is not None else None
         key = (
             phase,
             detail,
             key_figure(state),
+            checks_rate,
             state.error if failed and state is not None else "",
             state.length if state is not None and state.final else -1,
             selected,
@@ -616,7 +625,7 @@ class TilesView(QAbstractScrollArea):
             chrome = QPainter(pixmap)
             local = QRect(0, 0, rect.width(), rect.height())
             self._draw_tile(chrome, row, col, local, colors, state, phase, detail, failed)
-            self._draw_outline(chrome, local, colors, selected, current)
+            self._draw_outline(chrome, local, colors, selected, current, checks_rate)
             chrome.end()
             cached = self._chrome[cell_id] = (key, pixmap)
             self._redrawn += 1
@@ -730,8 +739,14 @@ class TilesView(QAbstractScrollArea):
         colors: dict[str, QColor],
         selected: bool,
         current: bool,
+        checks_rate: float | None = None,
     ) -> None:
-        """Selection (thick, highlight), current (thin highlight), else the border."""
+        """Selection (thick, highlight), current (thin highlight), else the border: in the
+        checks' pass-rate colour (green all passed, amber some, red none) when checked."""
+        if checks_rate is not None and not selected and not current:
+            painter.setPen(QPen(pass_rate_color(checks_rate), 2))
+            painter.drawRect(QRectF(rect).adjusted(1, 1, -1, -1))
+            return
         if selected:
             painter.setPen(QPen(colors["highlight"], 3))
             painter.drawRect(QRectF(rect).adjusted(0.5, 0.5, -0.5, -0.5))
@@ -811,6 +826,7 @@ class TilesView(QAbstractScrollArea):
                 lines.append(state.error)
             elif figure:
                 lines.append(figure)
+            lines += [f"{'✓' if r.passed else '✗'} {r.name}: {r.detail}" for r in state.checks]
         lines.append("Double-click or Enter to open; Ctrl+click to select for a diff")
         return "\n".join(lines)
 

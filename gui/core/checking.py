@@ -1,0 +1,210 @@
+"""Evaluating a run's checks on its done cells, off the event loop's thread.
+
+:class:`CheckRunner` is what the engine (:class:`gui.core.runner.Run`) uses: one per run,
+``await runner.evaluate(output, row)`` per done cell. The cheap kinds run on one dedicated
+thread (a JSON-schema over a 2 MB answer is pure Python there, and the loop keeps turning); the
+kinds that can run away (``regex``, ``python``) go from that thread to one worker process
+(:mod:`gui.core.check_sandbox`), started on first use and reused, which is killed and restarted
+when a cell's worker checks take longer than :data:`~gui.core.check_sandbox.TIME_LIMIT_S`:
+those checks then fail with that reason and the next cell gets a fresh worker.
+
+Failed and cancelled cells are not checked: their answer is not an answer (the grid shows
+"not checked").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import logging
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gui.core.check_sandbox import TIME_LIMIT_S
+from gui.core.checks import (
+    WORKER_KINDS,
+    Check,
+    CheckError,
+    CheckResult,
+    evaluate_local,
+    fill_value,
+    regex_flags,
+    result_of,
+)
+
+log = logging.getLogger(__name__)
+
+#: Reply when the worker process cannot be started or ended mid-answer.
+WORKER_GONE = "the check worker process ended unexpectedly; the next cell starts a new one"
+
+
+class _Worker:
+    """One ``python -m gui.core.check_sandbox`` process, spoken to in JSON lines.
+
+    Used from the checks thread only (one request at a time), so it needs no lock; a reader
+    thread turns its stdout into a queue so that a reply can be awaited with a time limit.
+    """
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self._replies: queue.Queue[str | None] = queue.Queue()
+
+    def _start(self) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gui.core.check_sandbox"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
+        replies: queue.Queue[str | None] = queue.Queue()
+        self._replies = replies
+        stdout = proc.stdout
+        assert stdout is not None
+
+        def read() -> None:
+            for line in stdout:
+                replies.put(line)
+            replies.put(None)  # end of the process
+
+        threading.Thread(target=read, name="fanout-check-reader", daemon=True).start()
+        self._proc = proc
+        return proc
+
+    def ask(self, request: Mapping[str, Any], timeout: float) -> list[tuple[bool, str]]:
+        """The worker's results for ``request``.
+
+        Raises:
+            TimeoutError: no reply within ``timeout`` seconds (the worker was killed).
+            RuntimeError: the worker could not be started or ended without replying.
+        """
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            try:
+                proc = self._start()
+            except OSError as exc:
+                raise RuntimeError(f"the check worker could not start ({exc})") from None
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            line = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            self.close()
+            raise TimeoutError from None
+        except OSError:
+            self.close()
+            raise RuntimeError(WORKER_GONE) from None
+        if line is None:
+            self.close()
+            raise RuntimeError(WORKER_GONE)
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(str(reply["error"]))
+        return [(bool(p), str(d)) for p, d in reply["results"]]
+
+    def close(self) -> None:
+        """Kill the process (a runaway check, or the app's exit)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log.warning("check worker %d did not end after kill", proc.pid)
+
+
+_worker = _Worker()
+_thread: ThreadPoolExecutor | None = None
+_thread_lock = threading.Lock()
+
+
+def _checks_thread() -> ThreadPoolExecutor:
+    global _thread
+    with _thread_lock:
+        if _thread is None:
+            _thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fanout-checks")
+        return _thread
+
+
+@atexit.register
+def _shutdown() -> None:
+    _worker.close()
+
+
+def evaluate_checks(
+    checks: Sequence[Check],
+    output: str,
+    row: Mapping[str, str],
+    time_limit: float = TIME_LIMIT_S,
+) -> tuple[CheckResult, ...]:
+    """Every check's result on one answer, in the checks' order (blocking: run it off the loop).
+
+    Args:
+        checks: The run's checks (validated).
+        output: The cell's answer.
+        row: The row's variables.
+        time_limit: Seconds the worker kinds may take together.
+    """
+    results: list[CheckResult | None] = []
+    remote: list[tuple[int, Check]] = []
+    items: list[dict[str, Any]] = []
+    for check in checks:
+        if check.kind in WORKER_KINDS:
+            remote.append((len(results), check))
+            if check.kind == "regex":
+                items.append(
+                    {
+                        "kind": "regex",
+                        "pattern": fill_value(check, row),
+                        "flags": regex_flags(check),
+                    }
+                )
+            else:
+                items.append({"kind": "python", "expr": check.value})
+            results.append(None)
+        else:
+            results.append(evaluate_local(check, output, row))
+    if remote:
+        try:
+            answers = _worker.ask({"output": output, "row": dict(row), "items": items}, time_limit)
+        except TimeoutError:
+            answers = [(False, f"stopped: the worker checks took over {time_limit:g} s")] * len(
+                remote
+            )
+        except (RuntimeError, ValueError, KeyError) as exc:
+            answers = [(False, f"not evaluated: {exc}")] * len(remote)
+        for (index, check), (passed, detail) in zip(remote, answers, strict=False):
+            results[index] = result_of(check, passed, detail)
+    return tuple(r for r in results if r is not None)
+
+
+class CheckRunner:
+    """A run's checks, evaluated per done cell without blocking the event loop.
+
+    Args:
+        checks: The run's checks (validated with the spec).
+        time_limit: Seconds a cell's regex and python checks may take together.
+    """
+
+    def __init__(self, checks: Sequence[Check], time_limit: float = TIME_LIMIT_S) -> None:
+        self.checks = tuple(checks)
+        self.time_limit = time_limit
+
+    async def evaluate(self, output: str, row: Mapping[str, str]) -> tuple[CheckResult, ...]:
+        """The checks' results on ``output`` (evaluated on the checks thread)."""
+        future = _checks_thread().submit(
+            evaluate_checks, self.checks, output, dict(row), self.time_limit
+        )
+        return await asyncio.wrap_future(future)
+
+
+__all__ = ["CheckError", "CheckRunner", "evaluate_checks"]
