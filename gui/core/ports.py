@@ -44,6 +44,18 @@ class ChainLike(Protocol):
         """The answer as text chunks while it is generated."""
 
 
+class JudgeChainLike(Protocol):
+    """The judge model of a run: messages in, the judge's reply out as text.
+
+    With a ``schema`` the provider is asked for structured output where it supports it (the
+    reply is then the JSON it produced); either way the reply is text that the judge lane
+    reads itself (:func:`gui.core.judging.parse_score`), so an unreadable reply is kept.
+    """
+
+    async def ainvoke(self, input: Sequence[tuple[str, str]], config: Any = None) -> str:
+        """The judge's whole reply to ``input`` (``(role, text)`` messages)."""
+
+
 class BatchLike(Protocol):
     """A runnable over cells whose ``abatch`` / ``abatch_as_completed`` the engine drives."""
 
@@ -99,6 +111,10 @@ class Backend(Protocol):
 
     def batch_runnable(self, fn: Callable[[Cell], Awaitable[object]]) -> BatchLike:
         """Wrap ``fn`` so that ``abatch``-style fan-out can drive it."""
+
+    def judge_chain(self, profile: ModelProfile, schema: Mapping[str, Any]) -> JudgeChainLike:
+        """The judge model ``profile``, asked for replies of JSON ``schema`` (blocking: the
+        judge lane builds it in a worker thread)."""
 
     def usage_probe(self) -> UsageProbe:
         """A fresh usage probe for one request."""

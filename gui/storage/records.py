@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+from gui.core.judging import JudgeVerdict, ModelRank, PairwiseResult, rank
 from gui.core.metrics import CellMetrics
 from gui.core.spec import RunSpec, spec_to_dict
 
@@ -94,6 +95,7 @@ class StoredCell:
         ended_at: Wall-clock epoch seconds when the cell ended.
         notice: One line about the stored text (e.g. invalid characters were replaced), or
             ``None``.
+        judge: The LLM judge's verdict on the cell, or ``None`` if it was not judged.
     """
 
     cell_id: str
@@ -108,6 +110,7 @@ class StoredCell:
     metrics: CellMetrics | None
     ended_at: float | None
     notice: str | None = None
+    judge: JudgeVerdict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -124,6 +127,7 @@ class StoredCell:
             "metrics": asdict(self.metrics) if self.metrics is not None else None,
             "ended_at": self.ended_at,
             "notice": self.notice,
+            "judge": None if self.judge is None else self.judge.to_dict(),
         }
 
 
@@ -137,11 +141,13 @@ class StoredRun(RunRecord):
             miss some: compare with ``spec.cells()``.
         summary: ``failures_by_kind``, ``peak_in_flight``, ``cancelled_by_user`` when the run
             ended (empty for runs recorded by schema 1 or still running).
+        pairwise: The LLM judge's pairwise comparisons (pairwise mode), in the order made.
     """
 
     spec: RunSpec
     cells: tuple[StoredCell, ...]
     summary: Mapping[str, Any] = field(default_factory=dict)
+    pairwise: tuple[PairwiseResult, ...] = ()
 
     @property
     def record(self) -> RunRecord:
@@ -158,7 +164,21 @@ class StoredRun(RunRecord):
         out["summary"] = dict(self.summary)
         out["spec"] = spec_to_dict(self.spec)
         out["cells"] = [c.to_dict() for c in self.cells]
+        _add_judging(self, out)
         return out
+
+    def ranking(self) -> list[ModelRank]:
+        """The models ranked over the judge's pairwise comparisons (empty without any)."""
+        if not self.pairwise:
+            return []
+        return rank(self.pairwise, [m.display_name for m in self.spec.models] or self.models)
+
+
+def _add_judging(run: StoredRun, out: dict[str, Any]) -> None:
+    """The judge's pairwise comparisons and ranking, in a run's plain data (issue 13)."""
+    if run.pairwise:
+        out["pairwise"] = [p.to_dict() for p in run.pairwise]
+        out["ranking"] = [r.to_dict() for r in run.ranking()]
 
 
 _METRIC_DEFAULTS: dict[str, Any] = {
