@@ -265,6 +265,30 @@ class JudgeVerdict:
         }
 
 
+def verdict_label(verdict: JudgeVerdict) -> str:
+    """A verdict as a badge: ``7/10``, or ``judge failed``."""
+    if verdict.score is None or verdict.error is not None:
+        return "judge failed"
+    return f"{verdict.score:g}/10"
+
+
+#: Characters of a failed judge's raw reply shown in a tooltip.
+RAW_PREVIEW_CHARS = 400
+
+
+def verdict_detail(verdict: JudgeVerdict) -> str:
+    """A verdict in words for a tooltip: the judge, the score and the reason; for a failure,
+    why and the start of the raw reply."""
+    if verdict.ok:
+        return f"Judge {verdict.judge_model}: {verdict.score:g}/10. {verdict.reason}"
+    text = f"Judge {verdict.judge_model} failed: {verdict.error}"
+    raw = verdict.raw.strip()
+    if raw:
+        cut = raw if len(raw) <= RAW_PREVIEW_CHARS else raw[: RAW_PREVIEW_CHARS - 1] + "…"
+        text += f"\nRaw reply: {cut}"
+    return text
+
+
 def verdict_from_reply(raw: str, judge_model: str) -> JudgeVerdict:
     """The verdict in ``raw``, or a failure that keeps ``raw`` when it is unreadable."""
     try:
@@ -512,5 +536,7 @@ __all__ = [
     "ranking_line",
     "read_request",
     "score_messages",
+    "verdict_detail",
     "verdict_from_reply",
+    "verdict_label",
 ]

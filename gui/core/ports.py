@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from gui.core.errors import Failure
 from gui.core.events import Event
+from gui.core.judging import JudgeVerdict
 from gui.core.metrics import CellMetrics
 from gui.core.spec import Cell, Limits, ModelProfile, RunSpec
 
@@ -200,6 +201,10 @@ class PastCell(Protocol):
     @property
     def notice(self) -> str | None:
         """One line about the stored text (invalid characters were replaced), or ``None``."""
+
+    @property
+    def judge(self) -> JudgeVerdict | None:
+        """The LLM judge's verdict on the cell, if it was judged."""
 
 
 class PastRun(Protocol):

@@ -29,9 +29,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gui.core.spec import (
+    JudgeSettings,
     Limits,
     ModelProfile,
     Strategy,
+    judge_from_dict,
+    judge_to_dict,
     limits_from_dict,
     limits_to_dict,
     profile_from_dict,
@@ -83,6 +86,7 @@ class Workspace:
         strategy: The strategy chosen in the Concurrency dock.
         limits: The limits set in the Concurrency dock.
         layout: Window geometry, docks, splitters and theme.
+        judge: The Judge page's settings, or ``None`` while judging is off.
     """
 
     template: str = ""
@@ -93,6 +97,7 @@ class Workspace:
     strategy: Strategy = Strategy.STREAM
     limits: Limits = field(default_factory=Limits)
     layout: WindowLayout = field(default_factory=WindowLayout)
+    judge: JudgeSettings | None = None
 
 
 def without_password(url: str | None) -> str | None:
@@ -132,7 +137,17 @@ def to_dict(workspace: Workspace) -> dict[str, Any]:
             "theme": layout.theme,
             "results_layout": layout.results_layout,
         },
+        **_judge_dict(workspace),
     }
+
+
+def _judge_dict(workspace: Workspace) -> dict[str, Any]:
+    """The judge's part of a workspace file (issue 13), base URL without its password."""
+    judge = workspace.judge
+    if judge is None:
+        return {}
+    model = replace(judge.model, base_url=without_password(judge.model.base_url))
+    return {"judge": judge_to_dict(replace(judge, model=model))}
 
 
 class UnreadableWorkspace(ValueError):
@@ -201,6 +216,7 @@ def from_dict(data: Any) -> Workspace:
     except Exception as exc:  # any bad field: the whole file is set aside, never half-loaded
         raise UnreadableWorkspace(f"{type(exc).__name__}: {exc}") from None
     return Workspace(
+        judge=judge_from_dict(data.get("judge")),  # unreadable: off, not the whole file lost
         template=_str(data, "template"),
         system=_str(data, "system"),
         columns=tuple(columns),

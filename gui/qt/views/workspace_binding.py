@@ -27,6 +27,7 @@ from gui.core.tasks import TaskOwner
 from gui.qt.theme import THEMES, apply_theme
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.inputs_table import InputsTable
+from gui.qt.views.judge_page import JudgePage
 from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
 from gui.qt.views.results_page import ResultsPage
@@ -75,6 +76,7 @@ class WorkspaceBinding(QObject):
         results: ResultsPage | None = None,
         store: WorkspaceStore | None = None,
         delay_ms: int = SAVE_DELAY_MS,
+        judge: JudgePage | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -84,6 +86,7 @@ class WorkspaceBinding(QObject):
         self._limits = limits
         self._splitters = dict(splitters)
         self._results = results
+        self._judge = judge
         self._store = store
         self._theme = "system"
         self._dirty = False
@@ -107,6 +110,8 @@ class WorkspaceBinding(QObject):
             splitter.splitterMoved.connect(changed)
         if results is not None:
             results.layout_changed.connect(changed)
+        if judge is not None:
+            judge.judge_changed.connect(changed)
         for dock in docks:
             dock.dockLocationChanged.connect(changed)
             dock.topLevelChanged.connect(changed)
@@ -175,6 +180,7 @@ class WorkspaceBinding(QObject):
                     self._results.current_layout() if self._results is not None else "tiles"
                 ),
             ),
+            judge=self._judge.settings() if self._judge is not None else None,
         )
 
     def restore(self, workspace: Workspace, *, content: bool = True, prompt: bool = True) -> None:
@@ -193,6 +199,8 @@ class WorkspaceBinding(QObject):
             self._models.set_profiles(list(workspace.models))
             self._limits.set_strategy(workspace.strategy)
             self._limits.set_limits(workspace.limits)
+            if self._judge is not None:
+                self._judge.set_settings(workspace.judge)
         layout = workspace.layout
         window = self._window
         # Qt checks these blobs itself and ignores one it cannot use (another Qt version).

@@ -30,6 +30,7 @@ from enum import IntFlag
 from PySide6.QtCore import QObject, Signal
 
 from gui.core.cleantext import REPLACED_NOTICE, clean
+from gui.core.judging import JudgeVerdict
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 
@@ -47,6 +48,8 @@ class Change(IntFlag):
     NOTICE = 16
     #: Back to queued with nothing (a retry): every field changed.
     RESET = 32
+    #: The LLM judge's verdict arrived (or was cleared).
+    JUDGE = 512
 
 
 @dataclass(slots=True)
@@ -63,6 +66,7 @@ class CellState:
         error: One line on why the cell failed or was cancelled, or ``""``.
         metrics: Timings and token counts, once known.
         notice: One line about the cell's text (replaced characters, not streamed...).
+        judge: The LLM judge's verdict on the cell, once it came (issue 13).
     """
 
     phase: Phase = Phase.QUEUED
@@ -74,6 +78,7 @@ class CellState:
     error: str = ""
     metrics: CellMetrics | None = None
     notice: str = ""
+    judge: JudgeVerdict | None = None
 
     def source(self) -> str:
         """The text received so far (the final answer once final)."""
@@ -372,6 +377,14 @@ class CellStore(QObject):
             return
         state.notice = notice
         self.cell_changed.emit(cell_id, Change.NOTICE)
+
+    def set_judge(self, cell_id: str, verdict: JudgeVerdict | None) -> None:
+        """The LLM judge's verdict on a cell (``None`` clears it)."""
+        state = self.state(cell_id)
+        if state is None:
+            return
+        state.judge = verdict
+        self.cell_changed.emit(cell_id, Change.JUDGE)
 
     def reset_cell(self, cell_id: str) -> None:
         """Back to queued with no text, error or metrics (before a retry)."""

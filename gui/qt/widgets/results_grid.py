@@ -479,6 +479,8 @@ class ResultsGrid(QScrollArea):
             pane.set_metrics(state.metrics)
         if change & Change.NOTICE:
             pane.set_notice(state.notice)
+        if change & Change.JUDGE:
+            pane.set_judge(state.judge)
 
     def _on_store_read_only_changed(self, read_only: bool) -> None:
         for pane in self._panes.values():
@@ -753,6 +755,8 @@ def _apply_state(pane: CellPane, state: CellState) -> None:
         pane.set_metrics(state.metrics)
     if state.notice:
         pane.set_notice(state.notice)
+    if state.judge is not None:
+        pane.set_judge(state.judge)
 
 
 __all__ = ["EMPTY_HINT", "ResultsGrid"]

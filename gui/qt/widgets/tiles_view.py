@@ -47,6 +47,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractScrollArea, QFrame, QMenu, QToolTip, QWidget
 
+from gui.core.judging import verdict_detail, verdict_label
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
@@ -94,7 +95,8 @@ _ERROR_WORDS = 8
 
 
 def key_figure(state: CellState | None) -> str:
-    """The one figure a tile shows: the error's first words, else tokens/s, else latency.
+    """The one figure a tile shows: the error's first words, else tokens/s, else latency;
+    the LLM judge's score goes first once it came (``7/10 · 41 tok/s``).
 
     Args:
         state: The cell's record, ``None`` when it has none yet.
@@ -108,14 +110,18 @@ def key_figure(state: CellState | None) -> str:
         words = state.error.split()
         head = " ".join(words[:_ERROR_WORDS])
         return head + (" …" if len(words) > _ERROR_WORDS else "")
+    figure = ""
     metrics: CellMetrics | None = state.metrics
     if metrics is not None:
         tps = metrics.tokens_per_second
         if tps is not None:
-            return f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s"
-        if metrics.latency is not None:
-            return format_seconds(metrics.latency)
-    return ""
+            figure = f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s"
+        elif metrics.latency is not None:
+            figure = format_seconds(metrics.latency)
+    if state.judge is not None:
+        score = verdict_label(state.judge)
+        return f"{score} · {figure}" if figure else score
+    return figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -811,6 +817,8 @@ class TilesView(QAbstractScrollArea):
                 lines.append(state.error)
             elif figure:
                 lines.append(figure)
+            if state.judge is not None:
+                lines.append(verdict_detail(state.judge))
         lines.append("Double-click or Enter to open; Ctrl+click to select for a diff")
         return "\n".join(lines)
 
