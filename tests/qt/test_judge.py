@@ -71,6 +71,10 @@ async def test_the_judge_page_sits_beside_the_prompt_with_a_starter_rubric(
     settings = page.settings()
     assert settings is not None and settings.mode is JudgeMode.PAIRWISE
     assert settings.rubric == "Prefer short answers."
+    # A loaded judge keeps its own settings (not the list's plain sim-judge).
+    own = JudgeSettings(model=ModelProfile(model=SIM_JUDGE_MODEL, sim=FAST), max_concurrency=3)
+    page.set_settings(own)
+    assert page.settings() == own
     page.set_settings(None)
     tabs.setCurrentIndex(0)
 

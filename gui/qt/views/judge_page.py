@@ -261,7 +261,7 @@ class JudgePage(QWidget):
         entries = [JudgeChoice(f"{SIM_JUDGE_MODEL} (simulated, offline)", SIM_JUDGE)]
         entries += [JudgeChoice(f"Column: {p.display_name}", p) for p in self._columns]
         entries += [JudgeChoice(f"Saved: {name}", p) for name, p in self._saved]
-        if self._extra is not None and all(_key(e.profile) != _key(self._extra) for e in entries):
+        if self._extra is not None and all(e.profile != self._extra for e in entries):
             entries.append(
                 JudgeChoice(f"This run's judge: {self._extra.display_name}", self._extra)
             )
@@ -275,19 +275,32 @@ class JudgePage(QWidget):
         finally:
             self.model_combo.blockSignals(False)
 
-    def _select_index(self, profile: ModelProfile) -> bool:
-        for i in range(self.model_combo.count()):
-            data = self.model_combo.itemData(i)
-            if isinstance(data, ModelProfile) and _key(data) == _key(profile):
-                self.model_combo.setCurrentIndex(i)
-                return True
-        return False
+    def _select_index(self, profile: ModelProfile, *, exact: bool = False) -> bool:
+        """Select ``profile``'s entry: the same profile, else (unless ``exact``) the entry
+        of the same name and server (a column edited since it was chosen)."""
+        profiles = [self.model_combo.itemData(i) for i in range(self.model_combo.count())]
+        found = next((i for i, p in enumerate(profiles) if p == profile), None)
+        if found is None and not exact:
+            key = _key(profile)
+            found = next(
+                (
+                    i
+                    for i, p in enumerate(profiles)
+                    if isinstance(p, ModelProfile) and _key(p) == key
+                ),
+                None,
+            )
+        if found is None:
+            return False
+        self.model_combo.setCurrentIndex(found)
+        return True
 
     def _select(self, profile: ModelProfile) -> None:
-        if not self._select_index(profile):
+        """Select exactly ``profile`` (a loaded run's judge keeps its own settings)."""
+        if not self._select_index(profile, exact=True):
             self._extra = profile
             self._fill_models()
-            self._select_index(profile)
+            self._select_index(profile, exact=True)
 
     def _sync_enabled(self) -> None:
         on = self.enabled_box.isChecked()
