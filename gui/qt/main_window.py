@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.qt.views.export_menu import ExportMenu
     from gui.qt.views.history_panel import HistoryPanel
     from gui.qt.views.inputs_table import InputsTable
+    from gui.qt.views.judge_page import JudgePage
     from gui.qt.views.models_panel import ModelsPanel
     from gui.qt.views.providers_panel import ProvidersPanel
     from gui.qt.views.results_page import ResultsPage
@@ -98,6 +99,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
     ),
     "checks": ("gui.core.checks", "gui.qt.widgets.check_chips", "gui.qt.views.checks_panel"),
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
+    "judge": ("gui.core.judging", "gui.qt.views.judge_page"),
     "results": (
         "gui.core.compare",
         "gui.core.session",
@@ -205,6 +207,7 @@ class MainWindow(QMainWindow):
     workspace: WorkspaceBinding
     commands: RunCommands
     display: RunDisplay
+    judge_page: JudgePage
 
     def __init__(
         self,
@@ -282,6 +285,7 @@ class MainWindow(QMainWindow):
             ("models", self._build_models),
             ("checks", self._build_checks),
             ("limits", self._build_limits),
+            ("judge", self._build_judge),
             ("results", self._build_results),
             ("focus", self._build_focus),
             ("details", self._build_details),
@@ -334,6 +338,18 @@ class MainWindow(QMainWindow):
         )
         self.limits = e.limits
         self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
+
+    def _build_judge(self) -> None:
+        """The Judge page beside the prompt (issue 13): the run's LLM judge."""
+        from gui.qt.views.judge_page import JudgePage
+
+        self.judge_page = JudgePage(columns=self.models.profiles)
+        add_prompt_page(self.prompt_tabs, self.judge_page, "Judge")
+        self.editors.judge = self.judge_page
+        self.models.profiles_changed.connect(self.judge_page.refresh_columns)
+
+    def _on_providers_profiles_saved(self, saved: list[SavedProfile]) -> None:
+        self.judge_page.set_saved_profiles([(s.name, s.profile) for s in saved])
 
     def _build_results(self) -> None:
         from gui.core.session import Session
@@ -412,6 +428,7 @@ class MainWindow(QMainWindow):
             results=self.results,
             checks=self.checks,
             store=self._workspace_store,
+            judge=self.judge_page,
         )
         self._menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
         self._menus.view.addAction(self.results.raw_action)  # every answer's Markdown source
@@ -451,6 +468,7 @@ class MainWindow(QMainWindow):
         self.results.close_requested.connect(self.display.close_past)
         self.limits.limits_changed.connect(self.commands.set_limits)
         self.providers.profiles_saved.connect(self.models.set_saved_profiles)
+        self.providers.profiles_saved.connect(self._on_providers_profiles_saved)
         self.providers.use_requested.connect(self._on_providers_use_requested)
         self.models.save_profile_requested.connect(self._on_models_save_profile_requested)
         self.history_panel.open_requested.connect(self.show_past_run)

@@ -54,6 +54,7 @@ from gui.core import events as ev
 from gui.core.checks import results_from_json, results_to_json
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
+from gui.core.judging import JudgeVerdict, PairwiseResult
 from gui.core.keys import redact
 from gui.core.runner import CANCELLED_SHUTDOWN
 from gui.core.spec import Cell, CellId, CellList, RunSpec, spec_from_dict, spec_to_dict
@@ -147,6 +148,7 @@ _RECORDED: frozenset[type[Event]] = frozenset(
         ev.CellFailed,
         ev.CellCancelled,
         ev.CellChecked,
+        ev.JudgeEnded,
         ev.RunFinished,
     }
 )
@@ -672,6 +674,8 @@ class History:
                 self._run_finished(event, touched)
             elif isinstance(event, ev.CellChecked):
                 self._cell_checked(event)
+            elif isinstance(event, ev.JudgeEnded):
+                self._judge_ended(event)
             else:
                 self._cell_ended(event, touched, retried, saved)
         except sqlite3.OperationalError:
@@ -788,6 +792,50 @@ class History:
             "UPDATE cells SET checks_json = ? WHERE run_id = ? AND cell_id = ?",
             (_safe(results_to_json(event.results))[0], live.target, cell_id),
         )
+
+    def _judge_ended(self, event: ev.JudgeEnded) -> None:
+        """Store a judge verdict (``judgements``) or a pairwise comparison (``pairwise``)."""
+        assert self._writer is not None
+        live = self._live.get(event.run_id)
+        if live is None or event.cancelled:
+            return
+        at = live.started_at + event.t
+        cell_map = live.context.cell_map
+        verdict, pair = event.verdict, event.pair
+        if verdict is not None:
+            self._writer.execute(
+                """INSERT OR REPLACE INTO judgements
+                       (run_id, cell_id, judge_model, score, reason, raw, error, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    live.target,
+                    cell_map.get(event.key, event.key),
+                    _safe(verdict.judge_model)[0],
+                    verdict.score,
+                    _safe(verdict.reason)[0],
+                    _safe(verdict.raw)[0],
+                    None if verdict.error is None else _safe(verdict.error)[0],
+                    at,
+                ),
+            )
+        elif pair is not None:
+            self._writer.execute(
+                """INSERT OR REPLACE INTO pairwise (run_id, row_index, first_cell, second_cell,
+                       winner_cell, judge_model, reason, raw, error, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    live.target,
+                    pair.row,
+                    pair.first_cell,
+                    pair.second_cell,
+                    pair.winner_cell,
+                    _safe(pair.judge_model)[0],
+                    _safe(pair.reason)[0],
+                    _safe(pair.raw)[0],
+                    None if pair.error is None else _safe(pair.error)[0],
+                    at,
+                ),
+            )
 
     def _position(self, run_id: str, cell_id: str, fallback: tuple[int, int]) -> tuple[int, int]:
         """Row and column of ``cell_id`` in ``run_id``: its stored row, else its id's."""
@@ -1001,14 +1049,16 @@ class History:
                     (full,),
                 ).fetchall()
                 names = _models_of(conn, [full]).get(full, ())
+                verdicts, pairs = _judging_of(conn, full)
             finally:
                 conn.execute("COMMIT")
             record = _record(row[:12], names)
             return StoredRun(
                 **{n: getattr(record, n) for n in RunRecord.__dataclass_fields__},
                 spec=_spec(row[12], record),
-                cells=tuple(_cell(c) for c in cells),
+                cells=tuple(_with_verdict(_cell(c), verdicts) for c in cells),
                 summary=_json_dict(row[13]),
+                pairwise=pairs,
             )
 
         result: StoredRun | None = self._read("read the run", read)
@@ -1031,6 +1081,50 @@ class History:
         if not item.done.wait(_BUSY_TIMEOUT_S * 4):
             raise HistoryError("The history is busy: the run was not deleted yet.")
         return item.deleted
+
+
+def _judging_of(
+    conn: sqlite3.Connection, run_id: str
+) -> tuple[dict[str, JudgeVerdict], tuple[PairwiseResult, ...]]:
+    """The judge's verdicts by cell id and its pairwise comparisons of run ``run_id``."""
+    verdicts = {
+        str(cell_id): JudgeVerdict(
+            None if score is None else float(score),
+            str(reason or ""),
+            str(judge_model),
+            None if error is None else str(error),
+            str(raw or ""),
+        )
+        for cell_id, judge_model, score, reason, raw, error in conn.execute(
+            """SELECT cell_id, judge_model, score, reason, raw, error
+               FROM judgements WHERE run_id = ?""",
+            (run_id,),
+        )
+    }
+    pairs = tuple(
+        PairwiseResult(
+            int(row),
+            str(first),
+            str(second),
+            None if winner is None else str(winner),
+            str(judge_model),
+            str(reason or ""),
+            str(raw or ""),
+            None if error is None else str(error),
+        )
+        for row, first, second, winner, judge_model, reason, raw, error in conn.execute(
+            """SELECT row_index, first_cell, second_cell, winner_cell, judge_model, reason,
+                      raw, error
+               FROM pairwise WHERE run_id = ? ORDER BY created_at, row_index""",
+            (run_id,),
+        )
+    )
+    return verdicts, pairs
+
+
+def _with_verdict(cell: StoredCell, verdicts: Mapping[str, JudgeVerdict]) -> StoredCell:
+    verdict = verdicts.get(cell.cell_id)
+    return cell if verdict is None else replace(cell, judge=verdict)
 
 
 def _models_of(conn: sqlite3.Connection, run_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:

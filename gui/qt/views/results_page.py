@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core import events as ev
+from gui.core.judging import PairwiseResult, rank, rank_by_row, ranking_line
 from gui.core.ports import PastRun
 from gui.core.runner import CANCELLED_BEFORE_START, Phase, Run
 from gui.core.session import Counts
@@ -176,6 +177,7 @@ class ResultsPage(QWidget):
         self._layout_buttons = QHBoxLayout()
         self._layout_buttons.setSpacing(2)
         row.addLayout(self._layout_buttons)
+        row.addWidget(self._build_ranking_label(bar))
         row.addStretch(1)
         # The Grid's own controls: shown only while the Grid is.
         self.grid_controls = QWidget(bar)
@@ -360,6 +362,36 @@ class ResultsPage(QWidget):
         self.raw_action.toggled.connect(self.focus.set_raw)
         self.raw_action.toggled.connect(self.row_compare.set_raw)
 
+    def _build_ranking_label(self, parent: QWidget) -> QLabel:
+        """The LLM judge's pairwise ranking of the models (issue 13), hidden without one."""
+        #: Pairwise comparisons of the shown run, for the ranking line.
+        self._pairs: list[PairwiseResult] = []
+        self.ranking_label = QLabel(parent)
+        self.ranking_label.setObjectName("judgeRanking")
+        self.ranking_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.ranking_label.setContentsMargins(12, 0, 0, 0)
+        self.ranking_label.hide()
+        return self.ranking_label
+
+    def _show_ranking(self, pairs: Sequence[PairwiseResult]) -> None:
+        """The ranking line over ``pairs``: win rates overall, per input in the tooltip."""
+        self._pairs = list(pairs)
+        if not self._pairs:
+            self.ranking_label.hide()
+            return
+        models = self.store.column_labels()
+        self.ranking_label.setText(f"Judge ranking: {ranking_line(rank(self._pairs, models))}")
+        tips = [
+            f"{self.store.row_label(row) if row < self.store.row_count() else row + 1}: "
+            f"{ranking_line(ranks)}"
+            for row, ranks in rank_by_row(self._pairs, models).items()
+        ]
+        self.ranking_label.setToolTip(
+            "Win rates over the judge's pairwise comparisons (a tie is half a win), "
+            "ordered by Bradley-Terry strength. Per input:\n" + "\n".join(tips[:40])
+        )
+        self.ranking_label.show()
+
     # ------------------------------------------------------------------ showing a run
 
     def show_run(self, run: Run) -> Iterator[tuple[str, str]]:
@@ -369,6 +401,7 @@ class ResultsPage(QWidget):
         them a slice at a time, so a 20,000-cell run start does not make them all at once.
         """
         self.leave_past()
+        self._show_ranking(())
         spec = run.spec
         self.details.set_spec(spec)  # before the store's shape: Focus reads it at once
         cols = [m.display_name for m in spec.models]
@@ -418,6 +451,9 @@ class ResultsPage(QWidget):
                 store.set_notice(cell_id, cell.notice or "")
                 if cell.checks:
                     store.set_checks(cell_id, cell.checks)
+                if cell.judge is not None:
+                    store.set_judge(cell_id, cell.judge)
+        self._show_ranking(getattr(past, "pairwise", ()))
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(past.created_at))
         self.past_label.setText(
             f"Past run {past.id} from {when} · {past.status} · {counts.done}/{counts.total}"
@@ -430,6 +466,13 @@ class ResultsPage(QWidget):
         if self.past_banner.isVisible() or self.store.is_read_only():
             self.past_banner.hide()
             self.store.set_read_only(False)
+
+    def _judge_ended(self, event: ev.JudgeEnded) -> None:
+        """A judge call ended: its verdict on its cell, or a comparison for the ranking."""
+        if event.verdict is not None:
+            self.store.set_judge(event.key, event.verdict)
+        elif event.pair is not None:
+            self._show_ranking([*self._pairs, event.pair])
 
     def retry_queued(self, cell_id: str) -> None:
         """``cell_id`` starts again: its old answer goes."""
@@ -479,3 +522,5 @@ class ResultsPage(QWidget):
                 store.set_metrics(event.cell_id, event.metrics)
             elif isinstance(event, ev.CellChecked):
                 store.set_checks(event.cell_id, event.results)
+            elif isinstance(event, ev.JudgeEnded):
+                self._judge_ended(event)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.checks import CheckResult
+from gui.core.judging import JudgeVerdict, verdict_detail, verdict_label
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
@@ -161,6 +162,7 @@ class CellPane(QFrame):
         self._markdown = True  # the caller wants this answer rendered (set_final_text)
         self._metrics: CellMetrics | None = None
         self._notice = ""
+        self._verdict: JudgeVerdict | None = None
         self._dark = is_dark()
         self._build_ui(title)
         self.set_status(Phase.QUEUED)
@@ -199,6 +201,7 @@ class CellPane(QFrame):
         header.addWidget(self._title, 1)
         header.addStretch(0)  # takes the room when the title is hidden (set_title_visible)
         header.addWidget(self._chip)
+        header.addWidget(self._build_judge_badge())
         header.addWidget(self._cancel_button)
         header.addWidget(self._retry_button)
         header.addWidget(self._copy_button)
@@ -232,6 +235,15 @@ class CellPane(QFrame):
         layout.addWidget(self._chips)
         layout.addWidget(self._metrics_label)
         self._apply_colors()
+
+    def _build_judge_badge(self) -> QLabel:
+        """The LLM judge's score beside the status chip (issue 13), hidden until it comes."""
+        self._judge = QLabel(self)
+        self._judge.setObjectName("judgeBadge")
+        self._judge.setTextFormat(Qt.TextFormat.PlainText)
+        self._judge.setContentsMargins(6, 0, 6, 0)
+        self._judge.hide()
+        return self._judge
 
     def _tool_button(self, text: str, tip: str) -> QToolButton:
         button = QToolButton(self)
@@ -376,6 +388,28 @@ class CellPane(QFrame):
             tip = f"{self._notice}\n{tip}" if tip else self._notice
         self._metrics_label.set_full_text(footer_text(self._metrics, self._notice), tip)
 
+    def set_judge(self, verdict: JudgeVerdict | None) -> None:
+        """Show the judge's score (its reason, or why it failed, on hover); ``None`` hides it."""
+        self._verdict = verdict
+        if verdict is None:
+            self._judge.hide()
+            return
+        self._judge.setText(verdict_label(verdict))
+        self._judge.setToolTip(verdict_detail(verdict))
+        self._apply_judge_colors()
+        self._judge.show()
+
+    def judge_text(self) -> str:
+        """The judge badge's text ('' when hidden)."""
+        return self._judge.text() if self._verdict is not None else ""
+
+    def _apply_judge_colors(self) -> None:
+        verdict = self._verdict
+        if verdict is None:
+            return
+        bg, fg = status_colors(Phase.DONE if verdict.ok else Phase.FAILED)
+        self._judge.setStyleSheet(_CHIP_STYLE.format(bg=bg.name(), fg=fg.name()))
+
     def reset(self) -> None:
         """Back to queued with no text, error or metrics (a retry starts here)."""
         self._view.clear()
@@ -385,6 +419,7 @@ class CellPane(QFrame):
         self._notice = ""
         self.set_metrics(None)
         self.set_checks(())
+        self.set_judge(None)
         self.set_status(Phase.QUEUED)
         self._copy_button.setEnabled(False)
 
@@ -407,6 +442,7 @@ class CellPane(QFrame):
     def _apply_chip_colors(self) -> None:
         bg, fg = status_colors(self._phase)
         self._chip.setStyleSheet(_CHIP_STYLE.format(bg=bg.name(), fg=fg.name()))
+        self._apply_judge_colors()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

@@ -31,6 +31,7 @@ from PySide6.QtCore import QObject, Signal
 
 from gui.core.checks import CheckResult
 from gui.core.cleantext import REPLACED_NOTICE, clean
+from gui.core.judging import JudgeVerdict
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 
@@ -50,6 +51,8 @@ class Change(IntFlag):
     RESET = 32
     #: The run's check results on the cell's answer arrived (or were cleared).
     CHECKS = 64
+    #: The LLM judge's verdict arrived (or was cleared).
+    JUDGE = 512
 
 
 @dataclass(slots=True)
@@ -67,6 +70,7 @@ class CellState:
         metrics: Timings and token counts, once known.
         notice: One line about the cell's text (replaced characters, not streamed...).
         checks: The run's check results on the answer (``()``: not checked, or no checks).
+        judge: The LLM judge's verdict on the cell, once it came (issue 13).
     """
 
     phase: Phase = Phase.QUEUED
@@ -79,6 +83,7 @@ class CellState:
     metrics: CellMetrics | None = None
     notice: str = ""
     checks: tuple[CheckResult, ...] = ()
+    judge: JudgeVerdict | None = None
 
     def source(self) -> str:
         """The text received so far (the final answer once final)."""
@@ -390,6 +395,14 @@ class CellStore(QObject):
         """A cell's check results, or ``()``."""
         state = self._states.get(cell_id)
         return state.checks if state is not None else ()
+
+    def set_judge(self, cell_id: str, verdict: JudgeVerdict | None) -> None:
+        """The LLM judge's verdict on a cell (``None`` clears it)."""
+        state = self.state(cell_id)
+        if state is None:
+            return
+        state.judge = verdict
+        self.cell_changed.emit(cell_id, Change.JUDGE)
 
     def reset_cell(self, cell_id: str) -> None:
         """Back to queued with no text, error or metrics (before a retry)."""

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.checks import CheckResult
+from gui.core.judging import JudgeVerdict, verdict_detail
 from gui.core.metrics import CellMetrics
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel, format_seconds
@@ -241,6 +242,7 @@ class FocusView(CloseUpPage):
         answer_layout.addWidget(self._chips)
         answer_layout.addWidget(self._checks)
         answer_layout.addWidget(self._notice)
+        answer_layout.addWidget(self._build_judge_label())
 
         self._prompt = QTextBrowser(self)
         self._prompt.setObjectName("focusMessages")
@@ -369,6 +371,25 @@ class FocusView(CloseUpPage):
         """The notice shown, or ``""``."""
         return self._notice.text()
 
+    def judge_text(self) -> str:
+        """The judge's verdict shown (score and reason, or the failure and its raw reply)."""
+        return self._judge.text() if self._judge.isVisibleTo(self) else ""
+
+    def _build_judge_label(self) -> QLabel:
+        """The LLM judge's verdict under the answer (issue 13): score and reason, or why
+        it failed with the raw reply, selectable so it can be copied."""
+        self._judge = QLabel(self)
+        self._judge.setObjectName("focusJudge")
+        self._judge.setWordWrap(True)
+        self._judge.setTextFormat(Qt.TextFormat.PlainText)
+        self._judge.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._judge.hide()
+        return self._judge
+
+    def _show_judge(self, verdict: JudgeVerdict | None) -> None:
+        self._judge.setText("" if verdict is None else verdict_detail(verdict))
+        self._judge.setVisible(verdict is not None)
+
     def step(self, d_row: int, d_col: int) -> bool:
         """Show the neighbour ``d_row`` inputs down and ``d_col`` columns right; ``False``
         at an edge (the same cell stays)."""
@@ -400,6 +421,7 @@ class FocusView(CloseUpPage):
         self._show_error("")
         self._show_notice("")
         self._show_checks(())
+        self._show_judge(None)
         for button in (self._prev_col, self._next_col, self._prev_row, self._next_row):
             button.setEnabled(False)
         self._compare.setEnabled(False)
@@ -432,6 +454,7 @@ class FocusView(CloseUpPage):
         self._show_notice(state.notice if state is not None else "")
         self._show_metrics(state.metrics if state is not None else None)
         self._show_checks(state.checks if state is not None else ())
+        self._show_judge(state.judge if state is not None else None)
         self._messages = self._messages_of(cell_id)
         self._prompt.setHtml(messages_html(self._messages))
 
@@ -525,6 +548,8 @@ class FocusView(CloseUpPage):
             self._show_notice(state.notice)
         if change & Change.CHECKS:
             self._show_checks(state.checks)
+        if change & Change.JUDGE:
+            self._show_judge(state.judge)
 
     # ------------------------------------------------------------------------------ slots
 

@@ -481,6 +481,8 @@ class ResultsGrid(QScrollArea):
             pane.set_notice(state.notice)
         if change & Change.CHECKS:
             pane.set_checks(state.checks)
+        if change & Change.JUDGE:
+            pane.set_judge(state.judge)
 
     def _on_store_read_only_changed(self, read_only: bool) -> None:
         for pane in self._panes.values():
@@ -757,6 +759,8 @@ def _apply_state(pane: CellPane, state: CellState) -> None:
         pane.set_notice(state.notice)
     if state.checks:
         pane.set_checks(state.checks)
+    if state.judge is not None:
+        pane.set_judge(state.judge)
 
 
 __all__ = ["EMPTY_HINT", "ResultsGrid"]

@@ -48,6 +48,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QAbstractScrollArea, QFrame, QMenu, QToolTip, QWidget
 
 from gui.core.checks import pass_rate
+from gui.core.judging import verdict_detail, verdict_label
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
@@ -96,7 +97,8 @@ _ERROR_WORDS = 8
 
 
 def key_figure(state: CellState | None) -> str:
-    """The one figure a tile shows: the error's first words, else tokens/s, else latency.
+    """The one figure a tile shows: the error's first words, else tokens/s, else latency;
+    the LLM judge's score goes first once it came (``7/10 · 41 tok/s``).
 
     Args:
         state: The cell's record, ``None`` when it has none yet.
@@ -118,6 +120,9 @@ def key_figure(state: CellState | None) -> str:
             figure = f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s"
         elif metrics.latency is not None:
             figure = format_seconds(metrics.latency)
+    if state.judge is not None:
+        score = verdict_label(state.judge)
+        figure = f"{score} · {figure}" if figure else score
     if state.checks:
         # The pass count leads: it is what a user scanning a tiled run compares first.
         passed = checks_summary(state.checks)
@@ -827,6 +832,8 @@ class TilesView(QAbstractScrollArea):
             elif figure:
                 lines.append(figure)
             lines += [f"{'✓' if r.passed else '✗'} {r.name}: {r.detail}" for r in state.checks]
+            if state.judge is not None:
+                lines.append(verdict_detail(state.judge))
         lines.append("Double-click or Enter to open; Ctrl+click to select for a diff")
         return "\n".join(lines)
 
