@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating
 from gui.core.spec import RunSpec, spec_to_dict
 
 RUNNING: Final = "running"
@@ -94,6 +95,8 @@ class StoredCell:
         ended_at: Wall-clock epoch seconds when the cell ended.
         notice: One line about the stored text (e.g. invalid characters were replaced), or
             ``None``.
+        rating: The user's rating of the answer (thumb, stars, best in row, blind), or
+            ``None``.
     """
 
     cell_id: str
@@ -108,6 +111,7 @@ class StoredCell:
     metrics: CellMetrics | None
     ended_at: float | None
     notice: str | None = None
+    rating: Rating | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -124,6 +128,7 @@ class StoredCell:
             "metrics": asdict(self.metrics) if self.metrics is not None else None,
             "ended_at": self.ended_at,
             "notice": self.notice,
+            "rating": self.rating.to_dict() if self.rating is not None else None,
         }
 
 
