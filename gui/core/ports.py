@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from gui.core.errors import Failure
 from gui.core.events import Event
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating
 from gui.core.spec import Cell, Limits, ModelProfile, RunSpec
 
 
@@ -184,6 +185,10 @@ class PastCell(Protocol):
     @property
     def notice(self) -> str | None:
         """One line about the stored text (invalid characters were replaced), or ``None``."""
+
+    @property
+    def rating(self) -> Rating | None:
+        """The user's rating of the answer, or ``None``."""
 
 
 class PastRun(Protocol):

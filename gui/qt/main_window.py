@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.qt.views.inputs_table import InputsTable
     from gui.qt.views.models_panel import ModelsPanel
     from gui.qt.views.providers_panel import ProvidersPanel
+    from gui.qt.views.ratings_binding import RatingsBinding
     from gui.qt.views.results_page import ResultsPage
     from gui.qt.views.run_editors import RunEditors
     from gui.qt.views.workspace_binding import WorkspaceBinding
@@ -133,6 +134,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.storage.workspace",
         "gui.qt.views.workspace_binding",
     ),
+    "ratings": ("gui.core.ratings", "gui.qt.views.ratings_binding"),
 }
 
 
@@ -201,6 +203,7 @@ class MainWindow(QMainWindow):
     workspace: WorkspaceBinding
     commands: RunCommands
     display: RunDisplay
+    ratings: RatingsBinding
 
     def __init__(
         self,
@@ -286,6 +289,7 @@ class MainWindow(QMainWindow):
             ("history", self._build_history),
             ("profiles", self._build_profiles),
             ("wiring", self._build_wiring),
+            ("ratings", self._build_ratings),
         ]
 
     def _run_step(self) -> None:
@@ -426,6 +430,20 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self._wire()
+
+    def _build_ratings(self) -> None:
+        """Ratings from every layout to the history (views/ratings_binding.py)."""
+        from gui.qt.views.ratings_binding import RatingsBinding
+
+        def shown_run_id() -> str | None:
+            run = self.session.current_run or self.session.past_run
+            return run.id if run is not None else None
+
+        self.ratings = RatingsBinding(
+            self.results.store, shown_run_id, self.services.history, parent=self
+        )
+        self.results.rating_requested.connect(self.ratings.rate)
+        self.ratings.notice.connect(self._on_providers_notice)
 
     def _wire(self) -> None:
         # Every layout's Cancel and Retry (Grid panes, Tiles menus) arrive through the page.
@@ -605,6 +623,8 @@ class MainWindow(QMainWindow):
         self.demos_menu.shutdown()
         self.providers.shutdown()
         self.history_panel.shutdown()
+        await _bounded(self.ratings.wait_saved(), 3.0, "saving the ratings")
+        self.ratings.shutdown()
         # Flushes the cells that ended while closing, marks unfinished runs.
         await _bounded(self.services.history.close(), 3.0, "closing the history")
         self.display.close()

@@ -89,6 +89,9 @@ class ResultsPage(QWidget):
         selection_changed(list): the cells Ctrl+clicked for a diff (at most two).
         cancel_requested(str): Cancel on a cell, in any layout.
         retry_requested(str): Retry on a cell, in any layout.
+        rating_requested(str, str, int, bool): a rating key, button or menu entry on a cell,
+            in any layout: cell id, :class:`~gui.core.ratings.RatingAction` value, stars,
+            and whether the model names were hidden (the blind arena).
     """
 
     again_requested = Signal()
@@ -98,6 +101,7 @@ class ResultsPage(QWidget):
     selection_changed = Signal(list)
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    rating_requested = Signal(str, str, int, bool)
 
     def __init__(self, parent: QWidget | None = None, *, details: bool = True) -> None:
         """``details=False`` leaves Focus, Row compare and Diff to :meth:`build_details`
@@ -155,6 +159,7 @@ class ResultsPage(QWidget):
             view.selection_changed.connect(self._on_view_selection_changed)
             view.cancel_requested.connect(self.cancel_requested)
             view.retry_requested.connect(self.retry_requested)
+            view.rating_requested.connect(self._on_view_rating_requested)
         # For the window's View menu: every answer as its Markdown source, or rendered.
         self.raw_action = QAction("Raw text", self)
         self.raw_action.setCheckable(True)
@@ -307,6 +312,10 @@ class ResultsPage(QWidget):
     def _on_wide_columns_button_toggled(self, wide: bool) -> None:
         self.grid.set_column_width(_GRID_WIDE_COLUMN if wide else None)
 
+    def _on_view_rating_requested(self, cell_id: str, action: str, stars: int) -> None:
+        # Tiles, Grid and Focus show the model names: such a rating is never blind.
+        self.rating_requested.emit(cell_id, action, stars, False)
+
     def _on_layout_group_triggered(self, action: QAction) -> None:
         self.set_layout(str(action.data()))
 
@@ -357,6 +366,7 @@ class ResultsPage(QWidget):
         self.diff_page = self.details.diff
         self.diff_action = self.details.diff_action
         self.grid.diff_requested.connect(self.details.diff_with)
+        self.focus.rating_requested.connect(self._on_view_rating_requested)
         self.raw_action.toggled.connect(self.focus.set_raw)
         self.raw_action.toggled.connect(self.row_compare.set_raw)
 
@@ -416,6 +426,7 @@ class ResultsPage(QWidget):
                 store.set_metrics(cell_id, cell.metrics)
                 # The stored text was cleaned when it was saved: only the notice says so.
                 store.set_notice(cell_id, cell.notice or "")
+                store.set_rating(cell_id, cell.rating)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(past.created_at))
         self.past_label.setText(
             f"Past run {past.id} from {when} · {past.status} · {counts.done}/{counts.total}"

@@ -31,6 +31,7 @@ from PySide6.QtCore import QObject, Signal
 
 from gui.core.cleantext import REPLACED_NOTICE, clean
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating
 from gui.core.runner import Phase
 
 __all__ = ["CellState", "CellStore", "Change"]
@@ -47,6 +48,8 @@ class Change(IntFlag):
     NOTICE = 16
     #: Back to queued with nothing (a retry): every field changed.
     RESET = 32
+    #: The user's rating of the answer changed.
+    RATING = 64
 
 
 @dataclass(slots=True)
@@ -63,6 +66,7 @@ class CellState:
         error: One line on why the cell failed or was cancelled, or ``""``.
         metrics: Timings and token counts, once known.
         notice: One line about the cell's text (replaced characters, not streamed...).
+        rating: The user's rating of the answer (thumb, stars, best in row), or ``None``.
     """
 
     phase: Phase = Phase.QUEUED
@@ -74,6 +78,7 @@ class CellState:
     error: str = ""
     metrics: CellMetrics | None = None
     notice: str = ""
+    rating: Rating | None = None
 
     def source(self) -> str:
         """The text received so far (the final answer once final)."""
@@ -372,6 +377,19 @@ class CellStore(QObject):
             return
         state.notice = notice
         self.cell_changed.emit(cell_id, Change.NOTICE)
+
+    def set_rating(self, cell_id: str, rating: Rating | None) -> None:
+        """A cell's rating (``None`` clears it); the caller keeps best-in-row unique."""
+        state = self.state(cell_id)
+        if state is None or state.rating == rating:
+            return
+        state.rating = rating
+        self.cell_changed.emit(cell_id, Change.RATING)
+
+    def rating(self, cell_id: str) -> Rating | None:
+        """A cell's rating, or ``None``."""
+        state = self._states.get(cell_id)
+        return state.rating if state is not None else None
 
     def reset_cell(self, cell_id: str) -> None:
         """Back to queued with no text, error or metrics (before a retry)."""

@@ -1,0 +1,138 @@
+"""Ratings in the window: Focus keys, pane and tile menus, stored at once, kept across a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMenu
+from pytestqt.qtbot import QtBot
+
+from gui.core.ratings import Rating
+from gui.qt.main_window import MainWindow
+
+from .conftest import SESSION_LOOP, signal_future, until
+from .test_history_window import close_window, open_window, run_to_end, setup, sim
+
+pytestmark = SESSION_LOOP
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
+    win = await open_window()
+    yield win
+    await close_window(win)
+
+
+def press(win: MainWindow, *keys: str) -> None:
+    for key in keys:
+        QTest.keyClicks(win.results.focus, key)
+
+
+async def stored_ratings(win: MainWindow, run_id: str) -> dict[str, Rating]:
+    stored = await win.services.history.get_run(run_id)
+    assert stored is not None
+    return {c.cell_id: c.rating for c in stored.cells if c.rating is not None}
+
+
+async def test_focus_keys_rate_and_the_ratings_survive_a_restart(qtbot: QtBot) -> None:
+    win = await open_window()
+    try:
+        setup(win, "Tell me a joke about {topic}", ["cats", "dogs"], [sim("a"), sim("b")])
+        run_id = await run_to_end(win)
+        assert win.results.details.focus_cell("r0m0")
+        press(win, "4", "U", "B")
+        store = win.results.store
+        assert store.rating("r0m0") == Rating(thumb=1, stars=4, best=True)
+        assert win.results.focus.rating_bar().best.isChecked()
+        win.results.focus.step(0, 1)  # Right: the other model's answer to "cats"
+        press(win, "B", "2", "D")
+        # One best per input: the first pick gave way, its stars and thumb stay.
+        assert store.rating("r0m0") == Rating(thumb=1, stars=4)
+        assert store.rating("r0m1") == Rating(thumb=-1, stars=2, best=True)
+        win.results.focus.step(1, 0)
+        press(win, "5", "0")  # 0 clears
+        assert store.rating("r1m1") is None
+        win.results.set_layout("grid")  # the Grid's panes show the marks
+        await until(lambda: win.grid.pane("r0m1") is not None)
+        assert win.grid.pane("r0m1").rating_text() == "★★☆☆☆ ✗ best"  # type: ignore[union-attr]
+        await win.ratings.wait_saved()
+        assert await stored_ratings(win, run_id) == {
+            "r0m0": Rating(thumb=1, stars=4),
+            "r0m1": Rating(thumb=-1, stars=2, best=True),
+        }
+    finally:
+        await close_window(win)
+
+    again = await open_window()  # a new window on the same FANOUT_HOME: a restart
+    try:
+        panel = again.history_panel
+        await until(lambda: any(r.id == run_id for r in panel.records()))
+        panel.select(run_id)
+        opened = signal_future(panel.open_requested)
+        panel.open_button.click()
+        await asyncio.wait_for(opened, 60)
+        store = again.results.store
+        await until(lambda: store.rating("r0m1") is not None)
+        assert store.rating("r0m0") == Rating(thumb=1, stars=4)
+        assert store.rating("r0m1") == Rating(thumb=-1, stars=2, best=True)
+        # A past run is rated too: the rating is stored on it.
+        assert again.results.details.focus_cell("r1m0")
+        assert again.results.focus.rating_bar().isEnabled()
+        press(again, "3", "B")
+        assert store.rating("r0m1") == Rating(thumb=-1, stars=2, best=True)  # another input
+        await again.ratings.wait_saved()
+        assert (await stored_ratings(again, run_id))["r1m0"] == Rating(stars=3, best=True)
+    finally:
+        await close_window(again)
+
+
+async def test_pane_and_tile_menus_rate_only_cells_that_ended(window: MainWindow) -> None:
+    setup(window, "Tell me about {topic}", ["owls"], [sim("a"), sim("b", latency=8.0)])
+    finished = signal_future(window.run_finished)
+    run = window.start_run()
+    assert run is not None
+    await until(lambda: window.grid.cell_status("r0m0") == "done", timeout=60)
+    pane = window.grid.pane("r0m0")
+    assert pane is not None
+    menu = QMenu()
+    pane._on_view_context_menu_built(menu)
+    rate = next(a.menu() for a in menu.actions() if a.text() == "Rate")
+    assert isinstance(rate, QMenu) and rate.isEnabled()
+    next(a for a in rate.actions() if a.text().startswith("★★★☆☆")).trigger()
+    assert window.results.store.rating("r0m0") == Rating(stars=3)
+    assert pane.rating_text() == "★★★☆☆"
+
+    # Still streaming: the menu offers no rating, and a key says why.
+    slow = window.grid.pane("r0m1")
+    assert slow is not None
+    menu = QMenu()
+    slow._on_view_context_menu_built(menu)
+    assert not next(a for a in menu.actions() if a.text() == "Rate").isEnabled()
+    window.results.rating_requested.emit("r0m1", "stars", 5, False)
+    assert window.results.store.rating("r0m1") is None
+    assert "once it has ended" in window.statusBar().currentMessage()
+
+    window.results.set_layout("tiles")
+    tiles = window.results.tiles
+    where = tiles.tile_rect("r0m0")
+    assert where is not None
+    center = where.center()
+    event = QContextMenuEvent(QContextMenuEvent.Reason.Mouse, center, tiles.mapToGlobal(center))
+    tiles.contextMenuEvent(event)
+    menu = next(m for m in tiles.findChildren(QMenu) if m.title() == "" and m.actions())
+    rate = next(a.menu() for a in menu.actions() if a.text() == "Rate")
+    assert isinstance(rate, QMenu) and rate.isEnabled()
+    next(a for a in rate.actions() if a.text().startswith("✓ Thumbs up")).trigger()
+    menu.close()
+    assert window.results.store.rating("r0m0") == Rating(thumb=1, stars=3)
+    assert not tiles.grab().isNull()  # the tile paints its mark
+    window.cancel_all()
+    await asyncio.wait_for(finished, 60)
+    await window.ratings.wait_saved()
+    stored = await window.services.history.get_run(run.id)
+    assert stored is not None and stored.cell("r0m0").rating == Rating(thumb=1, stars=3)  # type: ignore[union-attr]
+    window.results.set_layout("grid")
