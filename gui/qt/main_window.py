@@ -134,7 +134,12 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.storage.workspace",
         "gui.qt.views.workspace_binding",
     ),
-    "ratings": ("gui.core.ratings", "gui.qt.views.ratings_binding"),
+    "ratings": (
+        "gui.core.ratings",
+        "gui.qt.widgets.rating_bar",
+        "gui.qt.widgets.arena_view",
+        "gui.qt.views.ratings_binding",
+    ),
 }
 
 
@@ -432,8 +437,12 @@ class MainWindow(QMainWindow):
         self._wire()
 
     def _build_ratings(self) -> None:
-        """Ratings from every layout to the history (views/ratings_binding.py)."""
+        """Ratings from every layout to the history (views/ratings_binding.py), and blind
+        mode: the arena and its toggle in the Results toolbar and the View menu."""
         from gui.qt.views.ratings_binding import RatingsBinding
+
+        self.results.build_arena()
+        self._menus.view.addAction(self.results.blind_action)
 
         def shown_run_id() -> str | None:
             run = self.session.current_run or self.session.past_run

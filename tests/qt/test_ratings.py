@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QWidget
 from pytestqt.qtbot import QtBot
 
-from gui.core.ratings import Rating
+from gui.core.ratings import Rating, arena_order
 from gui.qt.main_window import MainWindow
 
 from .conftest import SESSION_LOOP, signal_future, until
@@ -30,6 +31,11 @@ async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
 def press(win: MainWindow, *keys: str) -> None:
     for key in keys:
         QTest.keyClicks(win.results.focus, key)
+
+
+def press_on(widget: QWidget, *keys: str) -> None:
+    for key in keys:
+        QTest.keyClicks(widget, key)
 
 
 async def stored_ratings(win: MainWindow, run_id: str) -> dict[str, Rating]:
@@ -136,3 +142,62 @@ async def test_pane_and_tile_menus_rate_only_cells_that_ended(window: MainWindow
     stored = await window.services.history.get_run(run.id)
     assert stored is not None and stored.cell("r0m0").rating == Rating(thumb=1, stars=3)  # type: ignore[union-attr]
     window.results.set_layout("grid")
+
+
+async def test_blind_mode_hides_the_models_until_the_row_is_rated(window: MainWindow) -> None:
+    names = ["alpha-model", "beta-model", "gamma-model"]
+    setup(window, "Tell me about {topic}", ["owls", "bees"], [sim(n) for n in names])
+    run_id = await run_to_end(window)
+    results = window.results
+    results.set_layout("tiles")
+    results.blind_action.trigger()
+    arena = results.arena
+    assert arena is not None and results.is_blind()
+    assert results.stack.currentWidget() is arena
+    assert not results.layout_action("grid").isEnabled()  # no way to the names
+    assert not results.set_layout("grid")
+
+    assert arena.row() == 0 and arena.order() == arena_order(run_id, 0, 3)
+    assert arena.answer_labels() == ["Answer A", "Answer B", "Answer C"]
+    assert not any(name in arena.page_text() for name in names)
+    store = results.store
+    texts = [store.source_text(store.cell_id(0, col)) for col in arena.order()]
+    assert arena.answer_texts() == texts  # shuffled answers, each its own text
+
+    QTest.keyClick(arena, Qt.Key.Key_Right)
+    press_on(arena, "4")  # stars for Answer B: not rated enough yet
+    assert not arena.revealed()
+    press_on(arena, "B")  # Answer B is the best: the row is rated, the models show
+    assert arena.revealed()
+    best_col = arena.order()[1]
+    assert arena.answer_labels()[1] == f"Answer B · {names[best_col]}"
+    assert all(name in arena.page_text() for name in names)
+    assert store.rating(store.cell_id(0, best_col)) == Rating(stars=4, best=True, blind=True)
+
+    press_on(arena, "N")  # the next input: hidden again, in its own order
+    assert arena.row() == 1 and not arena.revealed()
+    assert arena.order() == arena_order(run_id, 1, 3)
+    assert not any(name in arena.page_text() for name in names)
+    press_on(arena, "R")  # revealed by hand: a rating now is not blind
+    assert arena.revealed()
+    press_on(arena, "2")
+    first_col = arena.order()[0]
+    assert store.rating(store.cell_id(1, first_col)) == Rating(stars=2)
+    await window.ratings.wait_saved()
+    stored = await window.services.history.get_run(run_id)
+    assert stored is not None
+    assert stored.cell(store.cell_id(0, best_col)).rating == Rating(  # type: ignore[union-attr]
+        stars=4, best=True, blind=True
+    )
+
+    # Reopened from the history: the same shuffle, the rated row revealed.
+    assert window.show_past_run(stored)
+    assert arena.row() == 0 and arena.order() == arena_order(run_id, 0, 3)
+    assert arena.revealed()
+    press_on(arena, "N")
+    assert not arena.revealed()  # one answer starred: not rated, a reveal by hand is not kept
+
+    results.blind_action.trigger()  # off: back to the layout shown before
+    assert not results.is_blind() and results.current_layout() == "tiles"
+    assert results.layout_action("grid").isEnabled()
+    results.set_layout("grid")

@@ -42,6 +42,7 @@ from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.tiles_view import TilesView
 
 if TYPE_CHECKING:  # built in a later start-up turn, imported there
+    from gui.qt.widgets.arena_view import ArenaView
     from gui.qt.widgets.focus_view import FocusView
 
 __all__ = ["DEFAULT_LAYOUT", "GRID_ROW_HEIGHTS", "ResultsPage"]
@@ -110,6 +111,11 @@ class ResultsPage(QWidget):
         self._layouts: dict[str, QWidget] = {}
         self._layout_actions: dict[str, QAction] = {}
         self._focus_view: FocusView | None = None  # built by build_focus, else with details
+        self.arena: ArenaView | None = None  # the blind arena, built by build_arena
+        self._run_key = ""  # the shown run's id: the arena's shuffles derive from it
+        self._blind = False
+        self._before_blind = DEFAULT_LAYOUT
+        self._enabled_before_blind: dict[str, bool] = {}
         self._build_ui()
         if details:
             self.build_details()
@@ -173,6 +179,7 @@ class ResultsPage(QWidget):
         row = QHBoxLayout(bar)
         row.setContentsMargins(4, 1, 4, 1)
         row.setSpacing(2)
+        self._toolbar_row = row
         self._layout_group = QActionGroup(self)
         self._layout_group.setExclusive(True)
         self._layout_group.triggered.connect(self._on_layout_group_triggered)
@@ -267,7 +274,7 @@ class ResultsPage(QWidget):
     def set_layout(self, name: str) -> bool:
         """Show layout ``name``; ``False`` (nothing changes) for an unknown name."""
         widget = self._layouts.get(name)
-        if widget is None:
+        if widget is None or self._blind:  # blind mode shows only the arena
             return False
         self._layout_actions[name].setChecked(True)
         # A hidden Grid keeps no panes: they would still render every frame's text.
@@ -370,6 +377,70 @@ class ResultsPage(QWidget):
         self.raw_action.toggled.connect(self.focus.set_raw)
         self.raw_action.toggled.connect(self.row_compare.set_raw)
 
+    # ------------------------------------------------------------------ blind mode
+
+    def build_arena(self) -> None:
+        """Build the blind arena and the Blind toggle (the toolbar's, for the View menu too)."""
+        if self.arena is not None:
+            return
+        from gui.qt.widgets.arena_view import ArenaView
+
+        self.arena = ArenaView(self.store, self.stack)
+        self.arena.set_seed(self._run_key)
+        self.stack.addWidget(self.arena)
+        self.arena.rating_requested.connect(self.rating_requested)
+        #: Blind mode: the arena, model names hidden until each row is rated.
+        self.blind_action = QAction("Blind", self)
+        self.blind_action.setCheckable(True)
+        self.blind_action.setShortcut(QKeySequence("Ctrl+B"))
+        self.blind_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.blind_action.setToolTip(
+            "Blind mode (Ctrl+B): one input at a time, its answers shuffled and unnamed until"
+            " you rate them; blind ratings feed the Leaderboard"
+        )
+        self.blind_action.toggled.connect(self.set_blind)
+        self.addAction(self.blind_action)
+        button = QToolButton(self)
+        button.setDefaultAction(self.blind_action)
+        button.setAutoRaise(True)
+        button.setObjectName("blindButton")
+        self._toolbar_row.insertWidget(1, button)
+
+    def set_blind(self, on: bool) -> None:
+        """Turn blind mode on (the arena, every other layout disabled) or off (back to the
+        layout shown before)."""
+        if self.arena is None or on == self._blind:
+            return
+        if self.blind_action.isChecked() != on:
+            self.blind_action.setChecked(on)  # comes back here through toggled
+            return
+        if on:
+            self._before_blind = self.current_layout() or DEFAULT_LAYOUT
+            self._enabled_before_blind = {
+                name: action.isEnabled() for name, action in self._layout_actions.items()
+            }
+            for action in self._layout_actions.values():
+                action.setEnabled(False)  # no way to the names but leaving blind mode
+            self._blind = True
+            self.grid.set_dormant(True)
+            self.grid_controls.hide()
+            self.stack.setCurrentWidget(self.arena)
+            self.arena.setFocus()
+            return
+        self._blind = False
+        for name, action in self._layout_actions.items():
+            action.setEnabled(self._enabled_before_blind.get(name, True))
+        self.set_layout(self._before_blind)
+
+    def is_blind(self) -> bool:
+        """Whether blind mode is on."""
+        return self._blind
+
+    def _set_run_key(self, run_id: str) -> None:
+        self._run_key = run_id
+        if self.arena is not None:
+            self.arena.set_seed(run_id)
+
     # ------------------------------------------------------------------ showing a run
 
     def show_run(self, run: Run) -> Iterator[tuple[str, str]]:
@@ -380,6 +451,7 @@ class ResultsPage(QWidget):
         """
         self.leave_past()
         spec = run.spec
+        self._set_run_key(run.id)
         self.details.set_spec(spec)  # before the store's shape: Focus reads it at once
         cols = [m.display_name for m in spec.models]
         # Pane titles are "<row> × <model>", made by the grid for the panes it shows.
@@ -400,6 +472,7 @@ class ResultsPage(QWidget):
     def show_past(self, past: PastRun, counts: Counts) -> None:
         """Show a stored run read-only, each cell as it ended."""
         spec = past.spec
+        self._set_run_key(past.id)
         self.details.set_spec(spec)  # Focus shows the stored spec's messages
         cols = [m.display_name for m in spec.models] or list(past.models)
         ids = CellId.grid(len(spec.rows), len(cols))
