@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.qt.views.export_menu import ExportMenu
     from gui.qt.views.history_panel import HistoryPanel
     from gui.qt.views.inputs_table import InputsTable
+    from gui.qt.views.leaderboard_view import LeaderboardView
     from gui.qt.views.models_panel import ModelsPanel
     from gui.qt.views.providers_panel import ProvidersPanel
     from gui.qt.views.ratings_binding import RatingsBinding
@@ -139,6 +140,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.rating_bar",
         "gui.qt.widgets.arena_view",
         "gui.qt.views.ratings_binding",
+        "gui.qt.views.leaderboard_view",
     ),
 }
 
@@ -209,6 +211,7 @@ class MainWindow(QMainWindow):
     commands: RunCommands
     display: RunDisplay
     ratings: RatingsBinding
+    leaderboard: LeaderboardView
 
     def __init__(
         self,
@@ -437,8 +440,10 @@ class MainWindow(QMainWindow):
         self._wire()
 
     def _build_ratings(self) -> None:
-        """Ratings from every layout to the history (views/ratings_binding.py), and blind
-        mode: the arena and its toggle in the Results toolbar and the View menu."""
+        """Ratings from every layout to the history (views/ratings_binding.py), blind mode
+        (the arena and its toggle in the Results toolbar and the View menu) and the
+        Leaderboard tab."""
+        from gui.qt.views.leaderboard_view import LeaderboardView
         from gui.qt.views.ratings_binding import RatingsBinding
 
         self.results.build_arena()
@@ -453,6 +458,9 @@ class MainWindow(QMainWindow):
         )
         self.results.rating_requested.connect(self.ratings.rate)
         self.ratings.notice.connect(self._on_providers_notice)
+        self.leaderboard = LeaderboardView(self.services.history)
+        add_pages(self.tabs, [(self.leaderboard, "Leaderboard")])
+        self.ratings.rating_saved.connect(self.leaderboard.mark_stale)
 
     def _wire(self) -> None:
         # Every layout's Cancel and Retry (Grid panes, Tiles menus) arrive through the page.
@@ -634,6 +642,7 @@ class MainWindow(QMainWindow):
         self.history_panel.shutdown()
         await _bounded(self.ratings.wait_saved(), 3.0, "saving the ratings")
         self.ratings.shutdown()
+        self.leaderboard.shutdown()
         # Flushes the cells that ended while closing, marks unfinished runs.
         await _bounded(self.services.history.close(), 3.0, "closing the history")
         self.display.close()

@@ -129,18 +129,20 @@ class HistoryService:
 
     async def leaderboard(
         self, query: str, *, since: float | None, until: float | None
-    ) -> list[LeaderboardEntry]:
-        """The models ranked by Elo over the blind ratings of the matching runs.
-
-        Raises:
-            HistoryError: the database cannot be read.
-        """
+    ) -> tuple[list[LeaderboardEntry], str | None]:
+        """The models ranked by Elo over the blind ratings of the matching runs, and one line
+        saying why the history could not be read (``None`` when it could)."""
         history = await self.open()
 
-        def read() -> list[LeaderboardEntry]:
+        def read() -> tuple[list[LeaderboardEntry], str | None]:
             from gui.core.ratings import leaderboard
+            from gui.storage.history import HistoryError
 
-            return leaderboard(history.leaderboard_rows(query, since=since, until=until))
+            try:
+                rows = history.leaderboard_rows(query, since=since, until=until)
+            except HistoryError as exc:
+                return [], str(exc)
+            return leaderboard(rows), None
 
         return await asyncio.to_thread(read)
 

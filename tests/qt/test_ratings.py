@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMenu, QWidget
@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from gui.core.ratings import Rating, arena_order
 from gui.qt.main_window import MainWindow
+from tests.storage.fake_runs import feed_run, spec
 
 from .conftest import SESSION_LOOP, signal_future, until
 from .test_history_window import close_window, open_window, run_to_end, setup, sim
@@ -201,3 +202,41 @@ async def test_blind_mode_hides_the_models_until_the_row_is_rated(window: MainWi
     assert not results.is_blind() and results.current_layout() == "tiles"
     assert results.layout_action("grid").isEnabled()
     results.set_layout("grid")
+
+
+async def test_the_leaderboard_tab_ranks_blind_ratings_with_filters(window: MainWindow) -> None:
+    """Two crafted runs rated blind through the history; the tab shows the hand-computed table
+    of tests/core/test_ratings.py and follows its filters."""
+    history = window.services.history.history
+    assert history is not None
+    models = ("lb-a", "lb-b", "lb-c")
+    feed_run(history.recorder(), spec("Jokes on {topic}", models=models), run_id="lb-jokes")
+    feed_run(history.recorder(), spec("Odes on {topic}", models=models), run_id="lb-odes")
+    assert await asyncio.to_thread(history.flush)
+    for run_id, cell_id, rating in (
+        ("lb-jokes", "r0m1", Rating(best=True, blind=True)),
+        ("lb-jokes", "r0m0", Rating(stars=4, blind=True)),
+        ("lb-jokes", "r0m2", Rating(stars=2, blind=True)),
+        ("lb-odes", "r1m2", Rating(stars=3, blind=True)),
+        ("lb-odes", "r1m0", Rating(stars=3, blind=True)),
+    ):
+        assert await window.services.history.set_rating(run_id, cell_id, rating) is None
+    view = window.leaderboard
+    window.tabs.setCurrentWidget(view)
+    await until(lambda: len(view.entries()) == 3)
+    assert view.rows_text() == [
+        ["1", "lb-b", "1031", "2", "2", "0", "0"],
+        ["2", "lb-a", "999", "3", "1", "1", "1"],
+        ["3", "lb-c", "970", "3", "0", "2", "1"],
+    ]
+    assert view.status.text() == "3 models, 4 games."
+    view.template_edit.setText("odes on")
+    await until(lambda: [e.model for e in view.entries()] == ["lb-a", "lb-c"])
+    view.template_edit.setText("")
+    view.until_edit.setDate(QDate(2026, 12, 31))  # the crafted runs are from January 2027
+    view.until_check.setChecked(True)
+    await until(lambda: not view.entries())
+    assert view.status.text() == "No blind ratings match these filters."
+    view.until_check.setChecked(False)
+    await until(lambda: len(view.entries()) == 3)
+    window.tabs.setCurrentIndex(0)
