@@ -555,6 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="CSV: keep cells starting with = + - @ as they are (by default they get a leading ' so a spreadsheet does not run them as formulas)",
     )
+    from gui.cli_leaderboard import add_leaderboard_parser  # here: it imports this module
+
+    add_leaderboard_parser(sub)
     return parser
 
 
@@ -1673,6 +1676,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return diff(args)
 
 
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """``fanout-studio leaderboard`` (in :mod:`gui.cli_leaderboard`)."""
+    from gui.cli_leaderboard import cmd_leaderboard as leaderboard
+
+    return leaderboard(args)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """``fanout-studio export RUN_ID --format json|csv|md [-o FILE]``."""
     from gui.storage.export import export
@@ -1811,6 +1821,7 @@ def main(argv: Sequence[str]) -> int:
         "diff": cmd_diff,
         "export": cmd_export,
         "profiles": cmd_profiles,
+        "leaderboard": cmd_leaderboard,
     }.get(args.command)
     try:
         if sync_handler is not None:

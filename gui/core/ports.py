@@ -21,6 +21,7 @@ from gui.core.errors import Failure
 from gui.core.events import Event
 from gui.core.judging import JudgeVerdict
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating
 from gui.core.spec import Cell, Limits, ModelProfile, RunSpec
 
 
@@ -210,6 +211,10 @@ class PastCell(Protocol):
     @property
     def judge(self) -> JudgeVerdict | None:
         """The LLM judge's verdict on the cell, if it was judged."""
+
+    @property
+    def rating(self) -> Rating | None:
+        """The user's rating of the answer, or ``None``."""
 
 
 class PastRun(Protocol):

@@ -59,8 +59,10 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.qt.views.history_panel import HistoryPanel
     from gui.qt.views.inputs_table import InputsTable
     from gui.qt.views.judge_page import JudgePage
+    from gui.qt.views.leaderboard_view import LeaderboardView
     from gui.qt.views.models_panel import ModelsPanel
     from gui.qt.views.providers_panel import ProvidersPanel
+    from gui.qt.views.ratings_binding import RatingsBinding
     from gui.qt.views.results_page import ResultsPage
     from gui.qt.views.run_editors import RunEditors
     from gui.qt.views.workspace_binding import WorkspaceBinding
@@ -138,6 +140,13 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.storage.workspace",
         "gui.qt.views.workspace_binding",
     ),
+    "ratings": (
+        "gui.core.ratings",
+        "gui.qt.widgets.rating_bar",
+        "gui.qt.widgets.arena_view",
+        "gui.qt.views.ratings_binding",
+        "gui.qt.views.leaderboard_view",
+    ),
 }
 
 
@@ -208,6 +217,8 @@ class MainWindow(QMainWindow):
     commands: RunCommands
     display: RunDisplay
     judge_page: JudgePage
+    ratings: RatingsBinding
+    leaderboard: LeaderboardView
 
     def __init__(
         self,
@@ -295,6 +306,7 @@ class MainWindow(QMainWindow):
             ("history", self._build_history),
             ("profiles", self._build_profiles),
             ("wiring", self._build_wiring),
+            ("ratings", self._build_ratings),
         ]
 
     def _run_step(self) -> None:
@@ -459,6 +471,29 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self._wire()
+
+    def _build_ratings(self) -> None:
+        """Ratings from every layout to the history (views/ratings_binding.py), blind mode
+        (the arena and its toggle in the Results toolbar and the View menu) and the
+        Leaderboard tab."""
+        from gui.qt.views.leaderboard_view import LeaderboardView
+        from gui.qt.views.ratings_binding import RatingsBinding
+
+        self.results.build_arena()
+        self._menus.view.addAction(self.results.blind_action)
+
+        def shown_run_id() -> str | None:
+            run = self.session.current_run or self.session.past_run
+            return run.id if run is not None else None
+
+        self.ratings = RatingsBinding(
+            self.results.store, shown_run_id, self.services.history, parent=self
+        )
+        self.results.rating_requested.connect(self.ratings.rate)
+        self.ratings.notice.connect(self._on_providers_notice)
+        self.leaderboard = LeaderboardView(self.services.history)
+        add_pages(self.tabs, [(self.leaderboard, "Leaderboard")])
+        self.ratings.rating_saved.connect(self.leaderboard.mark_stale)
 
     def _wire(self) -> None:
         # Every layout's Cancel and Retry (Grid panes, Tiles menus) arrive through the page.
@@ -639,6 +674,9 @@ class MainWindow(QMainWindow):
         self.demos_menu.shutdown()
         self.providers.shutdown()
         self.history_panel.shutdown()
+        await _bounded(self.ratings.wait_saved(), 3.0, "saving the ratings")
+        self.ratings.shutdown()
+        self.leaderboard.shutdown()
         # Flushes the cells that ended while closing, marks unfinished runs.
         await _bounded(self.services.history.close(), 3.0, "closing the history")
         self.display.close()

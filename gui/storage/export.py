@@ -31,6 +31,7 @@ from typing import Any
 
 from gui.core.checks import CheckResult, pass_rate
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import rating_text
 from gui.storage import paths
 from gui.storage.records import StoredCell, StoredRun
 
@@ -188,7 +189,7 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
     """
     text = (lambda v: v) if raw else defuse
     variables = input_columns(run)
-    taken = set(_CSV_FIXED) | set(_METRIC_FIELDS) | {"ended_utc", "notice"}
+    taken = set(_CSV_FIXED) | set(_METRIC_FIELDS) | {"ended_utc", "notice", *_RATING_FIELDS}
     var_columns = [f"input_{v}" if v in taken else v for v in variables]
     header = [
         "run_id",
@@ -202,6 +203,7 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
         *_METRIC_FIELDS,
         "ended_utc",
         "notice",
+        *_RATING_FIELDS,
     ]
     checked = _has_checks(run)
     if checked:
@@ -227,6 +229,7 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
                 *(_csv_value(metrics.get(f)) for f in _METRIC_FIELDS),
                 _utc(cell.ended_at),
                 _csv_value(cell.notice),
+                *_rating_values(cell),
                 *([text(v) for v in _csv_checks(cell.checks)] if checked else []),
                 *_csv_judge(cell, judged, text),
             ]
@@ -271,6 +274,42 @@ def _csv_judge(cell: StoredCell, judged: bool, text: Callable[[str], str]) -> li
     if v is None:
         return ["", "", "", ""]
     return [_csv_value(v.score), text(v.reason), text(v.judge_model), text(_csv_value(v.error))]
+
+
+#: The CSV's rating columns: thumb (1, -1 or 0), stars (1-5 or empty), best and blind (0/1).
+_RATING_FIELDS = ("thumb", "stars", "best", "blind")
+
+
+def _rating_values(cell: StoredCell) -> list[Any]:
+    """The cell's rating as the CSV's rating columns (empty when not rated)."""
+    r = cell.rating
+    if r is None:
+        return ["", "", "", ""]
+    return [r.thumb, "" if r.stars is None else r.stars, int(r.best), int(r.blind)]
+
+
+def _md_ratings(run: StoredRun) -> list[str]:
+    """The Markdown report's Ratings section (no lines when nothing is rated)."""
+    rated = [c for c in run.cells if c.rating is not None]
+    if not rated:
+        return []
+    lines = ["", "## Ratings", ""]
+    lines.append(_md_row(["#", "input", "model", "rating", "blind"]))
+    lines.append(_md_row(["---"] * 5))
+    for cell in rated:
+        assert cell.rating is not None
+        lines.append(
+            _md_row(
+                [
+                    str(cell.row + 1),
+                    md_cell(_row_label(cell.inputs)),
+                    md_cell(cell.model),
+                    rating_text(cell.rating),
+                    "yes" if cell.rating.blind else "no",
+                ]
+            )
+        )
+    return lines
 
 
 def _utc(epoch: float | None) -> str:
@@ -450,6 +489,7 @@ def to_markdown(run: StoredRun) -> str:
                 ]
             )
         )
+    lines += _md_ratings(run)
     lines.append("")
     lines.append("Tokens marked ~ are estimated (the provider reported no usage).")
     if _has_checks(run):

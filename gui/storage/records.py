@@ -13,6 +13,7 @@ from typing import Any, Final
 from gui.core.checks import CheckResult
 from gui.core.judging import JudgeVerdict, ModelRank, PairwiseResult, rank
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating
 from gui.core.spec import RunSpec, spec_to_dict
 
 RUNNING: Final = "running"
@@ -99,6 +100,8 @@ class StoredCell:
         checks: The run's check results on this cell's answer (``()`` when the run had no
             checks or the cell did not succeed).
         judge: The LLM judge's verdict on the cell, or ``None`` if it was not judged.
+        rating: The user's rating of the answer (thumb, stars, best in row, blind), or
+            ``None``.
     """
 
     cell_id: str
@@ -115,6 +118,7 @@ class StoredCell:
     notice: str | None = None
     checks: tuple[CheckResult, ...] = ()
     judge: JudgeVerdict | None = None
+    rating: Rating | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -133,6 +137,7 @@ class StoredCell:
             "notice": self.notice,
             "checks": [r.to_dict() for r in self.checks],
             "judge": None if self.judge is None else self.judge.to_dict(),
+            "rating": self.rating.to_dict() if self.rating is not None else None,
         }
 
 

@@ -28,11 +28,13 @@ from PySide6.QtWidgets import (
 from gui.core.checks import CheckResult
 from gui.core.judging import JudgeVerdict, verdict_detail, verdict_label
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating, rating_text
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.check_chips import CheckChips, pass_rate_level
 from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.markdown_view import SOFT_BREAK_CHARS, MarkdownView, markdown_to_plain
+from gui.qt.widgets.rating_bar import add_rating_menu
 
 #: Chip text per phase when the caller gives no detail.
 STATUS_TEXT: dict[str, str] = {
@@ -141,6 +143,8 @@ class CellPane(QFrame):
         retry_requested(str): the user pressed Retry; carries :attr:`cell_id`.
         diff_requested(str): the user chose "Diff with…" in the answer's context menu;
             carries :attr:`cell_id` (the results view then asks for the second cell).
+        rating_requested(str, str, int): an entry of the answer menu's Rate submenu:
+            :attr:`cell_id`, a :class:`~gui.core.ratings.RatingAction` value, the stars.
 
     The body is one :class:`~gui.qt.widgets.markdown_view.MarkdownView` for the whole life
     of the cell: one widget means half the construction cost when the grid materialises rows
@@ -151,6 +155,7 @@ class CellPane(QFrame):
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
     diff_requested = Signal(str)
+    rating_requested = Signal(str, str, int)
 
     def __init__(self, cell_id: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -163,6 +168,7 @@ class CellPane(QFrame):
         self._metrics: CellMetrics | None = None
         self._notice = ""
         self._verdict: JudgeVerdict | None = None
+        self._rating: Rating | None = None
         self._dark = is_dark()
         self._build_ui(title)
         self.set_status(Phase.QUEUED)
@@ -200,6 +206,13 @@ class CellPane(QFrame):
         header.setSpacing(4)
         header.addWidget(self._title, 1)
         header.addStretch(0)  # takes the room when the title is hidden (set_title_visible)
+        # The user's rating, set from the answer's context menu (Rate).
+        self._rating_label = QLabel(self)
+        self._rating_label.setObjectName("cellRating")
+        self._rating_label.setTextFormat(Qt.TextFormat.PlainText)
+        self._rating_label.setToolTip("Your rating: right-click the answer, Rate")
+        self._rating_label.hide()
+        header.addWidget(self._rating_label)
         header.addWidget(self._chip)
         header.addWidget(self._build_judge_badge())
         header.addWidget(self._cancel_button)
@@ -374,6 +387,17 @@ class CellPane(QFrame):
         """The chips row (tests read its chips and tooltips)."""
         return self._chips
 
+    def set_rating(self, rating: Rating | None) -> None:
+        """Show the user's rating of the answer in the header (``None``: none)."""
+        self._rating = rating
+        text = rating_text(rating)
+        self._rating_label.setText(text)
+        self._rating_label.setVisible(bool(text))
+
+    def rating_text(self) -> str:
+        """The rating mark shown (``""`` when not rated)."""
+        return self._rating_label.text()
+
     def metrics_text(self) -> str:
         """The footer line (the notice, then the metrics), in full whatever its elision."""
         return self._metrics_label.full_text()
@@ -417,6 +441,7 @@ class CellPane(QFrame):
         self._view.set_raw(self._raw)
         self.set_error("")
         self._notice = ""
+        self.set_rating(None)
         self.set_metrics(None)
         self.set_checks(())
         self.set_judge(None)
@@ -466,6 +491,10 @@ class CellPane(QFrame):
         diff = menu.addAction("Diff with…")
         diff.setEnabled(bool(self.source_text()))
         diff.triggered.connect(self._on_diff_action_triggered)
+        add_rating_menu(menu, self._rating, self._phase in TERMINAL_PHASES, self._on_rate_chosen)
+
+    def _on_rate_chosen(self, action: str, stars: int) -> None:
+        self.rating_requested.emit(self.cell_id, action, stars)
 
     def _on_diff_action_triggered(self) -> None:
         self.diff_requested.emit(self.cell_id)

@@ -33,6 +33,7 @@ from gui.core.checks import CheckResult
 from gui.core.cleantext import REPLACED_NOTICE, clean
 from gui.core.judging import JudgeVerdict
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating
 from gui.core.runner import Phase
 
 __all__ = ["CellState", "CellStore", "Change"]
@@ -53,6 +54,8 @@ class Change(IntFlag):
     CHECKS = 64
     #: The LLM judge's verdict arrived (or was cleared).
     JUDGE = 512
+    #: The user's rating of the answer changed.
+    RATING = 1024
 
 
 @dataclass(slots=True)
@@ -71,6 +74,7 @@ class CellState:
         notice: One line about the cell's text (replaced characters, not streamed...).
         checks: The run's check results on the answer (``()``: not checked, or no checks).
         judge: The LLM judge's verdict on the cell, once it came (issue 13).
+        rating: The user's rating of the answer (thumb, stars, best in row), or ``None``.
     """
 
     phase: Phase = Phase.QUEUED
@@ -84,6 +88,7 @@ class CellState:
     notice: str = ""
     checks: tuple[CheckResult, ...] = ()
     judge: JudgeVerdict | None = None
+    rating: Rating | None = None
 
     def source(self) -> str:
         """The text received so far (the final answer once final)."""
@@ -403,6 +408,19 @@ class CellStore(QObject):
             return
         state.judge = verdict
         self.cell_changed.emit(cell_id, Change.JUDGE)
+
+    def set_rating(self, cell_id: str, rating: Rating | None) -> None:
+        """A cell's rating (``None`` clears it); the caller keeps best-in-row unique."""
+        state = self.state(cell_id)
+        if state is None or state.rating == rating:
+            return
+        state.rating = rating
+        self.cell_changed.emit(cell_id, Change.RATING)
+
+    def rating(self, cell_id: str) -> Rating | None:
+        """A cell's rating, or ``None``."""
+        state = self._states.get(cell_id)
+        return state.rating if state is not None else None
 
     def reset_cell(self, cell_id: str) -> None:
         """Back to queued with no text, error or metrics (before a retry)."""

@@ -7,7 +7,9 @@ so a cell keeps streaming while it is in focus. The messages come from a callabl
 passes (``messages_of(cell_id)``): the widget knows no run, spec or provider.
 
 Keyboard: Left/Right move along the row (the same input, another column), Up/Down and
-PageUp/PageDown along the column (the same column, another input), Esc goes back.
+PageUp/PageDown along the column (the same column, another input), Esc goes back. A cell that
+ended is rated with the keys of :data:`~gui.qt.widgets.rating_bar.RATING_KEYS` (1-5 stars, 0
+clears, U/+ and D/- thumbs, B best in row) or the rating bar under the title.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel, format_second
 from gui.qt.widgets.cell_parts import AnswerView, CloseUpPage, StatusChip, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
 from gui.qt.widgets.check_chips import CheckChips
+from gui.qt.widgets.rating_bar import RatingBar, rating_key_actions
 
 __all__ = ["METRIC_NAMES", "FocusView", "MessagesOf", "metric_rows"]
 
@@ -128,12 +131,15 @@ class FocusView(CloseUpPage):
         cell_shown(str): another cell is shown (by :meth:`show_cell` or the keyboard).
         cancel_requested(str): Cancel pressed for the shown cell.
         retry_requested(str): Retry pressed for the shown cell.
+        rating_requested(str, str, int): a rating key or button for the shown cell: its
+            id, a :class:`~gui.core.ratings.RatingAction` value and the stars.
     """
 
     row_compare_requested = Signal(int)
     cell_shown = Signal(str)
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    rating_requested = Signal(str, str, int)
 
     def __init__(
         self,
@@ -243,6 +249,18 @@ class FocusView(CloseUpPage):
         answer_layout.addWidget(self._checks)
         answer_layout.addWidget(self._notice)
         answer_layout.addWidget(self._build_judge_label())
+        # Under the answer it rates, inside the splitter: a narrow window clips it, never
+        # widens for it.
+        self._rating = RatingBar(answer_box)
+        self._rating.rating_requested.connect(self._on_rating_bar_rating_requested)
+        rating_row = QHBoxLayout()
+        rating_row.setContentsMargins(4, 0, 4, 0)
+        rating_label = QLabel("Your rating:", answer_box)
+        rating_label.setToolTip("Keys: 1-5 stars, 0 clears, U/+ thumbs up, D/- down, B best")
+        rating_row.addWidget(rating_label)
+        rating_row.addWidget(self._rating)
+        rating_row.addStretch(1)
+        answer_layout.addLayout(rating_row)
 
         self._prompt = QTextBrowser(self)
         self._prompt.setObjectName("focusMessages")
@@ -315,6 +333,14 @@ class FocusView(CloseUpPage):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
+        for text, action, stars in rating_key_actions():
+            # "+" is the sequence separator in a key string: that key is given by its code.
+            sequence = QKeySequence(Qt.Key.Key_Plus) if text == "+" else QKeySequence(text)
+            shortcut = QShortcut(sequence, self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(
+                lambda a=str(action), n=stars: self._on_rating_bar_rating_requested(a, n)
+            )
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         _, fg = status_colors("failed")
         self._error.setStyleSheet(f"QLabel#focusError {{ color: {fg.name()}; }}")
@@ -401,6 +427,10 @@ class FocusView(CloseUpPage):
             return False
         return self.show_cell(self._store.cell_id(row, col))
 
+    def rating_bar(self) -> RatingBar:
+        """The rating controls of the shown cell."""
+        return self._rating
+
     def visible_cell_count(self) -> int:
         """Cells shown whole (the benchmarks' ``visible_cells``): the one in focus."""
         return 1 if self._cell_id is not None else 0
@@ -415,6 +445,8 @@ class FocusView(CloseUpPage):
         self._chip.hide()
         for button in (self._cancel, self._retry, self._copy):
             button.hide()
+        self._rating.set_rating(None)
+        self._rating.setEnabled(False)
         self._position.setText("")
         self._prompt.setHtml("")
         self._show_metrics(None)
@@ -455,6 +487,7 @@ class FocusView(CloseUpPage):
         self._show_metrics(state.metrics if state is not None else None)
         self._show_checks(state.checks if state is not None else ())
         self._show_judge(state.judge if state is not None else None)
+        self._rating.set_rating(state.rating if state is not None else None)
         self._messages = self._messages_of(cell_id)
         self._prompt.setHtml(messages_html(self._messages))
 
@@ -467,6 +500,7 @@ class FocusView(CloseUpPage):
         self._cancel.setVisible(live and not ended)
         self._retry.setVisible(live and ended)
         self._copy.setVisible(bool(self._answer.source()))
+        self._rating.setEnabled(ended)  # an answer is rated once it has ended
 
     def _show_metrics(self, metrics: CellMetrics | None) -> None:
         for name, value in metric_rows(metrics):
@@ -550,8 +584,14 @@ class FocusView(CloseUpPage):
             self._show_checks(state.checks)
         if change & Change.JUDGE:
             self._show_judge(state.judge)
+        if change & Change.RATING:
+            self._rating.set_rating(state.rating)
 
     # ------------------------------------------------------------------------------ slots
+
+    def _on_rating_bar_rating_requested(self, action: str, stars: int) -> None:
+        if self._cell_id is not None and self._rating.isEnabled():
+            self.rating_requested.emit(self._cell_id, action, stars)
 
     def _on_prev_col_clicked(self) -> None:
         self.step(0, -1)
