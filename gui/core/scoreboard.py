@@ -39,6 +39,7 @@ __all__ = [
     "build_scoreboard",
     "percentile",
     "score_cell",
+    "scoreboard_json",
     "sort_models",
     "summarize_models",
     "summary_columns",
@@ -478,3 +479,31 @@ def summary_rows(
                 row[f"{m.name}_win_rate"] = stats.win_rate
         out.append(row)
     return out
+
+
+def scoreboard_json(
+    models: Sequence[str], cells: Iterable[ScoreCell], registry: Sequence[Measure] | None = None
+) -> dict[str, Any]:
+    """The per-model table as JSON output carries it (``run --json``, ``show --json``, JSON
+    exports): ``measures`` (name, label, unit, which end is best, pass mark) and ``models``
+    (one :meth:`ModelSummary.to_dict` per model, in run order).
+
+    Args:
+        models: Model names, one per column.
+        cells: The run's cells.
+        registry: The measures (default: every registered one).
+    """
+    chosen = measures() if registry is None else tuple(registry)
+    return {
+        "measures": [
+            {
+                "name": m.name,
+                "label": m.label,
+                "unit": m.unit,
+                "higher_is_better": m.higher_is_better,
+                "pass_at": m.pass_at,
+            }
+            for m in chosen
+        ],
+        "models": [s.to_dict() for s in summarize_models(models, cells, chosen)],
+    }
