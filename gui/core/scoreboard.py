@@ -274,6 +274,8 @@ def _best(values: Mapping[int, float], m: Measure) -> tuple[int, ...]:
     """The columns tied for the best of ``values`` (column -> value)."""
     if not values or m.higher_is_better is None:
         return ()
+    if len(values) == 1:  # one answer (the others failed or are still running): it wins
+        return tuple(values)
     pick = max if m.higher_is_better else min
     top = pick(values.values())
     return tuple(c for c, v in values.items() if v == top)

@@ -29,14 +29,13 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QShowEvent
+from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -67,9 +66,10 @@ _RAMPS = {
 #: One hue, smallest to largest, for a measure with no better end.
 _NEUTRAL = {False: ("#eef3fb", "#a9c8ee"), True: ("#263241", "#2f5f99")}
 
-#: Changes that cannot alter a square: streamed or replaced text, a notice, an error line.
-#: Anything else (status, metrics, and whatever later fields measures read) re-scores it.
-_TEXT_ONLY = Change.TEXT | Change.NOTICE | Change.ERROR
+#: Changes that can alter a square: anything but streamed or replaced text, a notice or an
+#: error line (status, metrics, and whatever later fields measures read). A plain int: an
+#: IntFlag operation per cell event costs several times an int's.
+_SCORED_CHANGES = ~int(Change.TEXT | Change.NOTICE | Change.ERROR)
 
 #: Milliseconds between two refreshes at least (a frame at 30 Hz): cells ending in a burst
 #: are summed up once.
@@ -78,6 +78,8 @@ _MIN_INTERVAL_MS = 33
 #: very large run never takes more than a fifth of the GUI thread.
 _COST_FACTOR = 4
 _MAX_INTERVAL_MS = 1000
+#: Model lines shown without scrolling; more scroll.
+_SUMMARY_MAX_ROWS = 8
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:
@@ -181,6 +183,8 @@ class HeatMapModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
             background, foreground = self._colors(board, status, value)
             return background if role == Qt.ItemDataRole.BackgroundRole else foreground
+        if role == Qt.ItemDataRole.FontRole and status in ("failed", "cancelled"):
+            return _bold()
         if role == Qt.ItemDataRole.ToolTipRole:
             head = f"{board.rows[row]} × {board.models[column]}"
             if status == "done":
@@ -189,9 +193,15 @@ class HeatMapModel(QAbstractTableModel):
             return f"{head}\n{status or 'not started'}\nClick to open it in Focus"
         return None
 
-    def _colors(self, board: Scoreboard, status: str, value: float | None) -> tuple[QColor, QColor]:
+    def _colors(
+        self, board: Scoreboard, status: str, value: float | None
+    ) -> tuple[QColor | QBrush, QColor]:
         if status in ("failed", "cancelled"):
-            return status_colors(status)
+            # Hatched, not filled: a failed square must never read as the red (worst) end.
+            _bg, foreground = status_colors(status)
+            hatch = QColor(foreground)
+            hatch.setAlpha(90)
+            return QBrush(hatch, Qt.BrushStyle.BDiagPattern), foreground
         if status != "done":
             return status_colors("queued")
         if value is None:  # an answer without this measure (no usage, no first token)
@@ -215,6 +225,12 @@ class HeatMapModel(QAbstractTableModel):
                 return f"Best by {board.measure.label.lower()}{tie}: {board.measure.format(line.best_value)}"
             return "Largest minus smallest value of this input's answers"
         return None
+
+
+def _bold() -> QFont:
+    font = QFont()
+    font.setBold(True)
+    return font
 
 
 def _text(dark: bool) -> QColor:
@@ -265,8 +281,10 @@ class SummaryModel(QAbstractTableModel):
         """Figure names across (what a click sorts by in the tooltip)."""
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(_SUMMARY_COLUMNS):
             return None
-        title, _stat, tip = _SUMMARY_COLUMNS[section]
+        title, stat, tip = _SUMMARY_COLUMNS[section]
         if role == Qt.ItemDataRole.DisplayRole:
+            if stat in ("mean", "median") and self.board is not None:
+                return f"{title} {self.board.measure.label.lower()}"
             return title
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{tip}; click to sort the models by it"
@@ -380,9 +398,8 @@ class ScoreboardPage(QWidget):
         bar.addWidget(self.legend, 1)
         layout.addLayout(bar)
 
-        splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.summary_model = SummaryModel(self)
-        self.summary_view = QTableView(splitter)
+        self.summary_view = QTableView(self)
         self.summary_view.setObjectName("scoreboardSummary")
         self.summary_view.setModel(self.summary_model)
         self.summary_view.verticalHeader().hide()
@@ -391,11 +408,12 @@ class ScoreboardPage(QWidget):
         summary_header = self.summary_view.horizontalHeader()
         summary_header.setSectionsClickable(True)
         summary_header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        summary_header.setStretchLastSection(True)
+        summary_header.setStretchLastSection(False)
+        summary_header.setSortIndicatorShown(False)
         summary_header.sectionClicked.connect(self._on_summary_header_clicked)
 
         self.heat_model = HeatMapModel(self)
-        self.heat_view = QTableView(splitter)
+        self.heat_view = QTableView(self)
         self.heat_view.setObjectName("scoreboardHeatMap")
         self.heat_view.setModel(self.heat_model)
         self.heat_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -412,12 +430,9 @@ class ScoreboardPage(QWidget):
         rows.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.heat_view.clicked.connect(self._on_heat_view_clicked)
         self.heat_view.activated.connect(self._on_heat_view_clicked)
-        splitter.addWidget(self.summary_view)
-        splitter.addWidget(self.heat_view)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 3)
-        splitter.setChildrenCollapsible(False)
-        layout.addWidget(splitter, 1)
+        # The model lines take the height they need (see _fit_summary), the heat-map the rest.
+        layout.addWidget(self.summary_view)
+        layout.addWidget(self.heat_view, 1)
         self.reload_measures()
 
     # ------------------------------------------------------------------------ public API
@@ -467,6 +482,11 @@ class ScoreboardPage(QWidget):
             picker.blockSignals(True)
             picker.setCurrentIndex(max(0, picker.findData(data)))
             picker.blockSignals(False)
+        board = self.board
+        if board is not None and name and board.models_summary:
+            if name not in board.models_summary[0].stats:  # not summed up yet: now
+                self.refresh()
+                return
         self._show()
 
     def model_order(self) -> tuple[int, ...]:
@@ -493,8 +513,15 @@ class ScoreboardPage(QWidget):
             self.summary_model.set_board(None, ())
         else:
             self._rescore(store)
+            # Only the measures shown or sorted by are summed up (latency for p50/p95): the
+            # others cost a large run's refresh without reaching the screen.
+            wanted = {self._measure.name, LATENCY.name, self._sort_by}
             self.board = build_scoreboard(
-                store.row_labels(), store.column_labels(), self._cells.values(), self._measure
+                store.row_labels(),
+                store.column_labels(),
+                self._cells.values(),
+                self._measure,
+                [m for m in measures() if m.name in wanted],
             )
             self._show()
         self._stale = False
@@ -512,13 +539,15 @@ class ScoreboardPage(QWidget):
         else:
             ids, self._dirty = self._dirty, set()
         default_phase = str(store.default_status()[0])
+        registry = measures()
+        cells, where_of, peek = self._cells, store.where, store.peek
         for cell_id in ids:
-            where = store.where(cell_id)
+            where = where_of(cell_id)
             if where is None:
                 continue
-            state = store.peek(cell_id)
+            state = peek(cell_id)
             status = str(state.phase) if state is not None else default_phase
-            self._cells[cell_id] = score_cell(where[0], where[1], status, state)
+            cells[cell_id] = score_cell(where[0], where[1], status, state, registry)
 
     def _show(self) -> None:
         board = self.board
@@ -530,6 +559,8 @@ class ScoreboardPage(QWidget):
         order = sort_models(board.models_summary, by, self._sort_stat)
         self.heat_model.set_board(board, order)
         self.summary_model.set_board(board, order)
+        self._fit_summary(len(order))
+        self._show_sort_indicator()
         m = board.measure
         if m.higher_is_better is None:
             ends = "blue: larger"
@@ -540,8 +571,47 @@ class ScoreboardPage(QWidget):
             f"{m.label}: {span} · {ends} · grey: no value · click a square for Focus"
         )
 
+    def _fit_summary(self, models: int) -> None:
+        """The model lines fit without a scroll bar, up to :data:`_SUMMARY_MAX_ROWS`."""
+        view = self.summary_view
+        rows = min(max(models, 1), _SUMMARY_MAX_ROWS)
+        height = (
+            view.horizontalHeader().height()
+            + rows * view.verticalHeader().defaultSectionSize()
+            + 2 * view.frameWidth()
+            + 2
+        )
+        if view.minimumHeight() != height:
+            view.setMinimumHeight(height)
+            view.setMaximumHeight(height if models <= _SUMMARY_MAX_ROWS else 16777215)
+
+    def _show_sort_indicator(self) -> None:
+        header = self.summary_view.horizontalHeader()
+        section = next(
+            (
+                i
+                for i, (_title, stat, _tip) in enumerate(_SUMMARY_COLUMNS)
+                if stat == self._sort_stat and i >= 3
+            ),
+            -1,
+        )
+        shown = bool(self._sort_by or self._sort_stat in ("p50", "p95")) and section >= 0
+        if shown and self._sort_stat in ("mean", "median") and self._sort_by != self._measure.name:
+            shown = False  # sorted by another measure than the columns show
+        header.setSortIndicatorShown(shown)
+        if shown:
+            # Best first: the arrow says which way the figure runs down the table.
+            descending = self._sort_stat in ("win_rate", "pass_rate") or (
+                self._sort_stat in ("mean", "median")
+                and self._measure.higher_is_better is not False
+            )
+            order = Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+            header.setSortIndicator(section, order)
+
     def _schedule(self) -> None:
         """Refresh soon if shown; else once the tab is shown."""
+        if self._stale and self._timer.isActive():
+            return  # the usual case inside a frame: a refresh is already due
         self._stale = True
         if not self.isVisible() or self._timer.isActive():
             return
@@ -569,7 +639,7 @@ class ScoreboardPage(QWidget):
         self._schedule()
 
     def _on_store_cell_changed(self, cell_id: str, mask: int) -> None:
-        if not mask & ~_TEXT_ONLY:
+        if not mask & _SCORED_CHANGES:
             return
         self._dirty.add(cell_id)
         self._schedule()
@@ -582,9 +652,10 @@ class ScoreboardPage(QWidget):
             self._schedule()
 
     def _on_sort_picker_changed(self, _index: int) -> None:
-        self._sort_by = str(self.sort_picker.currentData() or "")
-        self._sort_stat = str(self.stat_picker.currentData() or "mean")
-        self._show()
+        self.sort_by(
+            str(self.sort_picker.currentData() or ""),
+            str(self.stat_picker.currentData() or "mean"),
+        )
 
     def _on_summary_header_clicked(self, section: int) -> None:
         stat = _SUMMARY_COLUMNS[section][1] if 0 <= section < len(_SUMMARY_COLUMNS) else ""
