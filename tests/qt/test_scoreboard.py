@@ -25,11 +25,13 @@ from gui.qt.widgets.cell_store import CellStore
 from .conftest import SESSION_LOOP, signal_future, until
 
 
-def sim(latency: float, label: str) -> ModelProfile:
+def sim(latency: float, label: str, failure_rate: float = 0.0) -> ModelProfile:
     return ModelProfile(
         model="sim-1",
         label=label,
-        sim=SimSettings.with_latency(latency, output_tokens=20, jitter=0.0, seed=3),
+        sim=SimSettings.with_latency(
+            latency, output_tokens=20, jitter=0.0, seed=3, failure_rate=failure_rate
+        ),
     )
 
 
@@ -41,6 +43,8 @@ def metrics(latency: float, tps: float) -> CellMetrics:
 async def window(qtbot: QtBot):
     win = MainWindow()
     win.show()
+    await win.ensure_history()
+    await win.history_panel.wait_idle()
     yield win
     await win.shutdown()
     win.close()
@@ -123,6 +127,40 @@ async def test_the_scoreboard_fills_while_the_run_streams_and_a_square_opens_foc
     assert window.tabs.currentWidget() is window.results
     assert window.results.current_layout() == "focus"
     assert window.results.focus.cell_id() == "r1m0"
+
+
+@SESSION_LOOP
+async def test_a_past_run_opened_from_history_fills_the_scoreboard(window: MainWindow) -> None:
+    window.prompt.set_template("Tell me about {topic}")
+    window.inputs.set_variables(["topic"])
+    window.inputs.set_rows([{"topic": t} for t in ("cats", "dogs")])
+    window.models.set_profiles([sim(0.1, "good"), sim(0.1, "broken", failure_rate=1.0)])
+    window.limits.set_strategy(Strategy.STREAM)
+    window.limits.set_limits(Limits(max_concurrency=4, retries=0))
+    finished = signal_future(window.run_finished)
+    run = window.start_run()
+    assert run is not None
+    await asyncio.wait_for(finished, 60)
+    panel = window.history_panel
+    await until(lambda: any(r.id == run.id for r in panel.records()))
+    window.results.close_requested.emit()  # leave the live run: nothing shown
+    board = window.scoreboard
+    window.tabs.setCurrentWidget(board)
+    await until(lambda: board.board is None)
+
+    panel.select(run.id)
+    opened = signal_future(panel.open_requested)
+    panel.open_button.click()
+    await asyncio.wait_for(opened, 60)
+    window.tabs.setCurrentWidget(board)  # opening a past run shows the Results tab
+    await until(lambda: board.board is not None and board.board.statuses[1][1] == "failed")
+    b = board.board
+    assert b is not None and b.models == ("good", "broken")
+    assert all(b.values[r][0] is not None and b.values[r][1] is None for r in range(2))
+    good, broken = b.models_summary
+    assert (good.done, broken.done, broken.failed) == (2, 0, 2)
+    assert good.stats["latency"].win_rate == 1.0
+    assert shown(board, 0, 1) == "✕ failed"
 
 
 @SESSION_LOOP
