@@ -59,6 +59,8 @@ class Measure:
         digits: Decimals printed.
         pass_at: A value at least this good counts as a pass (the summary's pass rate);
             ``None``: the measure has no pass rate.
+        percent: Values are shares from 0 to 1 (a pass rate), printed as percentages
+            (``unit`` is then ``%``).
     """
 
     name: str
@@ -68,12 +70,13 @@ class Measure:
     value: Callable[[CellFacts], float | None]
     digits: int = 2
     pass_at: float | None = None
+    percent: bool = False
 
     def format(self, value: float | None, *, unit: bool = True) -> str:
         """``value`` as the Scoreboard prints it (``"–"`` for none)."""
         if value is None:
             return "–"
-        text = f"{value:.{self.digits}f}"
+        text = f"{value * 100 if self.percent else value:.{self.digits}f}"
         return f"{text} {self.unit}" if unit and self.unit else text
 
     def passes(self, value: float) -> bool:
@@ -145,5 +148,5 @@ LATENCY = register(Measure("latency", "Latency", "s", False, _latency))
 register(Measure("ttft", "Time to first token", "s", False, _ttft))
 register(Measure("tps", "Tokens/s", "tok/s", True, _tokens_per_second, digits=1))
 register(Measure("tokens", "Output tokens", "tok", None, _output_tokens, digits=0))
-# Issue 13 adds here, once their data is on CellFacts: check pass rate (pass_at=1.0),
-# judge score, human rating; issue 15: cost.
+# Issue 13 adds here, once their data is on CellFacts: check pass rate (a share: percent=True,
+# pass_at=1.0), judge score, human rating; issue 15: cost.

@@ -529,8 +529,8 @@ def _md_scoreboard(run: StoredRun) -> list[str]:
                     [
                         md_cell(s.model),
                         label,
-                        _num(stats.mean, m.digits),
-                        _num(stats.median, m.digits),
+                        "" if stats.mean is None else m.format(stats.mean, unit=False),
+                        "" if stats.median is None else m.format(stats.median, unit=False),
                         _md_rate(stats.pass_rate),
                         _md_rate(stats.win_rate),
                     ]

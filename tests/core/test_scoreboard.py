@@ -216,3 +216,11 @@ def test_flat_rows_hold_counts_percentiles_and_each_measures_figures() -> None:
     assert a["latency_win_rate"] == pytest.approx(7 / 12)
     assert "tokens_win_rate" not in a  # no better end, no win rate column
     assert "latency_pass_rate" not in a  # no pass mark, no pass rate column
+
+
+def test_a_share_measure_prints_as_a_percentage_and_passes_at_its_mark() -> None:
+    checks = Measure("checks", "Check pass rate", "%", True, lambda c: None, 0, 1.0, True)
+    assert checks.format(0.75) == "75 %" and checks.format(None) == "–"
+    assert checks.passes(1.0) and not checks.passes(0.99)
+    assert LATENCY.format(1.234) == "1.23 s" and LATENCY.format(1.234, unit=False) == "1.23"
+    assert not LATENCY.passes(0.1)  # no pass mark: nothing passes

@@ -631,6 +631,10 @@ class ScoreboardPage(QWidget):
             self.refresh()
 
     def _on_store_shape_changed(self) -> None:
+        if tuple(
+            self.measure_picker.itemData(i) for i in range(self.measure_picker.count())
+        ) != tuple(m.name for m in measures()):
+            self.reload_measures()  # a measure registered since: offered from this run on
         self._rescore_all = True
         self._schedule()
 
