@@ -52,6 +52,7 @@ from gui.core.scoreboard import (
 )
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.cell_store import CellStore, Change
+from gui.qt.widgets.elided_label import ElidedLabel
 
 __all__ = ["ScoreboardPage", "heat_color"]
 
@@ -392,11 +393,20 @@ class ScoreboardPage(QWidget):
             self.stat_picker.addItem(title, stat)
         self.stat_picker.currentIndexChanged.connect(self._on_sort_picker_changed)
         bar.addWidget(self.stat_picker)
-        bar.addSpacing(12)
-        self.legend = QLabel(self)
-        self.legend.setObjectName("scoreboardLegend")
-        bar.addWidget(self.legend, 1)
+        bar.addStretch(1)
+        for picker in (self.measure_picker, self.sort_picker, self.stat_picker):
+            # About 8 characters wide at least, not the longest measure's label: the pickers
+            # must not set the window's minimum width (a 900 px window fits them).
+            picker.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            picker.setMinimumContentsLength(8)
         layout.addLayout(bar)
+        # A line of its own, elided at its end: the range and what the colours say (full
+        # text in the tooltip).
+        self.legend = ElidedLabel("", self, mode=Qt.TextElideMode.ElideRight)
+        self.legend.setObjectName("scoreboardLegend")
+        layout.addWidget(self.legend)
 
         self.summary_model = SummaryModel(self)
         self.summary_view = QTableView(self)
@@ -567,7 +577,7 @@ class ScoreboardPage(QWidget):
         else:
             ends = f"green: best ({'highest' if m.higher_is_better else 'lowest'}) · red: worst"
         span = f"{m.format(board.low)} – {m.format(board.high)}" if board.low is not None else "–"
-        self.legend.setText(
+        self.legend.set_full_text(
             f"{m.label}: {span} · {ends} · grey: no value · click a square for Focus"
         )
 
