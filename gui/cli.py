@@ -958,7 +958,9 @@ def run_scoreboard_json(run: Run, ended: Sequence[ev.Event]) -> dict[str, Any]:
         e = by_cell.get(cell.id)
         status = "done" if isinstance(e, ev.CellFinished) else "failed" if e else "cancelled"
         cells.append(score_cell(cell.row, cell.col, status, e))
-    return scoreboard_json([m.display_name for m in run.spec.models], cells)
+    # Model names as the results print them: cleaned, every known secret masked.
+    models = [_safe_item({"model": m.display_name})["model"] for m in run.spec.models]
+    return scoreboard_json(models, cells)
 
 
 def _repeated_rows(items: Sequence[dict[str, Any]]) -> dict[int, int]:
