@@ -352,6 +352,7 @@ class MainWindow(QMainWindow):
         # Reads the results' cell store itself: a live run and a past run fill it alike.
         self.scoreboard = ScoreboardPage(self.results.store)
         self.scoreboard.cell_activated.connect(self._on_scoreboard_cell_activated)
+        self.scoreboard.row_activated.connect(self._on_scoreboard_row_activated)
         add_pages(self.tabs, [(self.scoreboard, "Scoreboard")])
 
     def _build_chart(self) -> None:
@@ -656,6 +657,10 @@ class MainWindow(QMainWindow):
         # As a double-click on a tile does: the cell in Focus, on the Results tab.
         self.tabs.setCurrentWidget(self.results)
         self.results.details.focus_cell(cell_id)
+
+    def _on_scoreboard_row_activated(self, row: int) -> None:
+        self.tabs.setCurrentWidget(self.results)
+        self.results.details.compare_row(row)
 
     def _on_about_action_triggered(self) -> None:
         from gui.about import about_info

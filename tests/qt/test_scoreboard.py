@@ -128,6 +128,15 @@ async def test_the_scoreboard_fills_while_the_run_streams_and_a_square_opens_foc
     assert window.results.current_layout() == "focus"
     assert window.results.focus.cell_id() == "r1m0"
 
+    # An input's Best opens its answers side by side.
+    window.tabs.setCurrentWidget(board)
+    best = board.heat_model.index(2, 2)
+    assert board.heat_model.headerData(2, Qt.Orientation.Horizontal, 0) == "Best"
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(best).center())
+    assert window.tabs.currentWidget() is window.results
+    assert window.results.current_layout() == "row"
+    assert window.results.row_compare.row() == 2
+
 
 @SESSION_LOOP
 async def test_a_past_run_opened_from_history_fills_the_scoreboard(window: MainWindow) -> None:
@@ -161,6 +170,8 @@ async def test_a_past_run_opened_from_history_fills_the_scoreboard(window: MainW
     assert (good.done, broken.done, broken.failed) == (2, 0, 2)
     assert good.stats["latency"].win_rate == 1.0
     assert shown(board, 0, 1) == "✕ failed"
+    tip = shown(board, 0, 1, Qt.ItemDataRole.ToolTipRole)
+    assert isinstance(tip, str) and "failed: " in tip  # the cell's own error line
 
 
 @SESSION_LOOP

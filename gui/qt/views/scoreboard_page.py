@@ -6,7 +6,8 @@ the value printed in it, failed and cancelled cells marked in their status colou
 cells without a value grey. Two columns on the right sum each input up (best model,
 spread); above, one line per model (mean, median, pass rate, win rate, p50/p95 latency).
 Models are sorted by any measure and statistic, from the pickers or a summary header.
-Clicking a square asks for that cell in Focus (:attr:`ScoreboardPage.cell_activated`).
+Clicking a square asks for that cell in Focus (:attr:`ScoreboardPage.cell_activated`); an
+input's Best or Spread, for its row in Row compare (:attr:`ScoreboardPage.row_activated`).
 
 The page reads the results page's :class:`~gui.qt.widgets.cell_store.CellStore` itself, as
 the other layouts do, so a live run and a past run opened from History fill it alike. It
@@ -19,6 +20,7 @@ models (no widget per square).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -111,10 +113,14 @@ class HeatMapModel(QAbstractTableModel):
 
     EXTRA = ("Best", "Spread")
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, error_of: Callable[[int, int], str] | None = None, parent: QWidget | None = None
+    ) -> None:
+        """``error_of(row, column)``: a cell's one-line error, for a failed square's tooltip."""
         super().__init__(parent)
         self.board: Scoreboard | None = None
         self.order: tuple[int, ...] = ()
+        self._error_of = error_of
 
     def set_board(self, board: Scoreboard | None, order: tuple[int, ...]) -> None:
         """Show ``board`` with its models in ``order`` (columns of the run)."""
@@ -191,7 +197,9 @@ class HeatMapModel(QAbstractTableModel):
             if status == "done":
                 what = m.format(value) if value is not None else "no value"
                 return f"{head}\n{m.label}: {what}\nClick to open it in Focus"
-            return f"{head}\n{status or 'not started'}\nClick to open it in Focus"
+            error = self._error_of(row, column) if self._error_of is not None else ""
+            why = f": {error}" if error and status in ("failed", "cancelled") else ""
+            return f"{head}\n{status or 'not started'}{why}\nClick to open it in Focus"
         return None
 
     def _colors(
@@ -226,6 +234,14 @@ class HeatMapModel(QAbstractTableModel):
                 return f"Best by {board.measure.label.lower()}{tie}: {board.measure.format(line.best_value)}"
             return "Largest minus smallest value of this input's answers"
         return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        """Squares and input lines are clickable, never editable."""
+        return (
+            Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+            if index.isValid()
+            else Qt.ItemFlag.NoItemFlags
+        )
 
 
 def _bold() -> QFont:
@@ -341,9 +357,11 @@ class ScoreboardPage(QWidget):
 
     Signals:
         cell_activated(str): a square was clicked (or Enter pressed on it): show that cell.
+        row_activated(int): an input's Best or Spread was clicked: show that input's row.
     """
 
     cell_activated = Signal(str)
+    row_activated = Signal(int)
 
     def __init__(self, store: CellStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -422,7 +440,7 @@ class ScoreboardPage(QWidget):
         summary_header.setSortIndicatorShown(False)
         summary_header.sectionClicked.connect(self._on_summary_header_clicked)
 
-        self.heat_model = HeatMapModel(self)
+        self.heat_model = HeatMapModel(self._error_at, self)
         self.heat_view = QTableView(self)
         self.heat_view.setObjectName("scoreboardHeatMap")
         self.heat_view.setModel(self.heat_model)
@@ -578,7 +596,7 @@ class ScoreboardPage(QWidget):
             ends = f"green: best ({'highest' if m.higher_is_better else 'lowest'}) · red: worst"
         span = f"{m.format(board.low)} – {m.format(board.high)}" if board.low is not None else "–"
         self.legend.set_full_text(
-            f"{m.label}: {span} · {ends} · grey: no value · click a square for Focus"
+            f"{m.label}: {span} · {ends} · grey: no value · click a square for Focus, a Best for Row compare"
         )
 
     def _fit_summary(self, models: int) -> None:
@@ -678,7 +696,15 @@ class ScoreboardPage(QWidget):
         elif stat:
             self.sort_by(self._measure.name, stat)
 
+    def _error_at(self, row: int, column: int) -> str:
+        store = self._store
+        if not (0 <= row < store.row_count() and 0 <= column < store.column_count()):
+            return ""
+        return store.error(store.cell_id(row, column))
+
     def _on_heat_view_clicked(self, index: QModelIndex) -> None:
         cell_id = self.cell_at(index.row(), index.column())
         if cell_id is not None:
             self.cell_activated.emit(cell_id)
+        elif index.isValid() and 0 <= index.row() < self._store.row_count():
+            self.row_activated.emit(index.row())  # an input's own line: its answers side by side
