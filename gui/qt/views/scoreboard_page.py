@@ -2,8 +2,9 @@
 
 Inputs run down, models across; each square is coloured by the chosen measure (best green,
 worst red, through a neutral middle; one blue hue for a measure with no better end) with
-the value printed in it, failed and cancelled cells marked in their status colours and
-cells without a value grey. Two columns on the right sum each input up (best model,
+the value printed in it (so the colours are never the only cue), failed and cancelled
+cells hatched in their status colours (never a fill that could read as the red end) and
+answers without a value grey. Two columns on the right sum each input up (best model,
 spread); above, one line per model (mean, median, pass rate, win rate, p50/p95 latency).
 Models are sorted by any measure and statistic, from the pickers or a summary header.
 Clicking a square asks for that cell in Focus (:attr:`ScoreboardPage.cell_activated`); an
