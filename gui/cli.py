@@ -1124,7 +1124,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 "template": _safe_item({"output": spec.template})["output"],
                 "strategy": str(spec.strategy),
                 "results": results,
-                "summary": {**summary_json(run.summary), **run_scoreboard_json(run, ended)},
+                "summary": summary_json(run.summary) | run_scoreboard_json(run, ended),
                 "saved": saved,
             },
             sys.stdout,
