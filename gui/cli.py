@@ -445,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, judge, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",
@@ -535,14 +535,15 @@ def build_parser() -> argparse.ArgumentParser:
     export_p = sub.add_parser(
         "export",
         help="export a recorded run as JSON, CSV or Markdown",
-        description="Export one recorded run: json (everything), csv (one row per cell), md (the answer matrix and a metrics table).",
+        description="Export one recorded run: json (everything, the per-model summary under summary.models), csv (one row per cell; with -o, the per-model summary beside it), md (the Scoreboard, the answer matrix and a metrics table), summary-csv (one row per model).",
     )
     export_p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or a unique prefix of it")
     export_p.add_argument(
         "--format",
         "-f",
-        choices=["json", "csv", "md"],
-        help="output format (default: from the -o file's extension)",
+        choices=["json", "csv", "md", "summary-csv"],
+        help="output format (default: from the -o file's extension); csv to a file also writes"
+        " the per-model summary beside it as NAME-summary.csv; summary-csv is that table alone",
     )
     export_p.add_argument(
         "--output",
@@ -1168,6 +1169,22 @@ def summary_json(s: RunSummary) -> dict[str, Any]:
     }
 
 
+def run_scoreboard_json(run: Run, ended: Sequence[ev.Event]) -> dict[str, Any]:
+    """The per-model Scoreboard table of a run that just ended (``measures`` and ``models``,
+    :func:`gui.core.scoreboard.scoreboard_json`), from its cells' end events."""
+    from gui.core.scoreboard import score_cell, scoreboard_json
+
+    by_cell = {e.cell_id: e for e in ended if isinstance(e, ev.CellFinished | ev.CellFailed)}
+    cells = []
+    for cell in run.cells:
+        e = by_cell.get(cell.id)
+        status = "done" if isinstance(e, ev.CellFinished) else "failed" if e else "cancelled"
+        cells.append(score_cell(cell.row, cell.col, status, e))
+    # Model names as the results print them: cleaned, every known secret masked.
+    models = [_safe_item({"model": m.display_name})["model"] for m in run.spec.models]
+    return scoreboard_json(models, cells)
+
+
 def _repeated_rows(items: Sequence[dict[str, Any]]) -> dict[int, int]:
     """Item index -> 1-based row number, for the items whose input another row repeats.
 
@@ -1349,7 +1366,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 "template": _safe_item({"output": spec.template})["output"],
                 "strategy": str(spec.strategy),
                 "results": results,
-                "summary": summary_json(run.summary) | _judge_part(run),
+                "summary": summary_json(run.summary)
+                | _judge_part(run)
+                | run_scoreboard_json(run, ended),
                 "saved": saved,
             },
             sys.stdout,
@@ -1642,7 +1661,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
         if args.json:
-            json.dump(clean_json(run.to_dict())[0], sys.stdout, ensure_ascii=False, indent=2)
+            from gui.storage.export import scoreboard_json
+
+            data = run.to_dict()
+            data["summary"] = {**data["summary"], **scoreboard_json(run)}
+            json.dump(clean_json(data)[0], sys.stdout, ensure_ascii=False, indent=2)
             sys.stdout.write("\n")
             return EXIT_OK
         wall = "" if run.wall is None else f" · wall {run.wall:.2f} s"
