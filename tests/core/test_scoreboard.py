@@ -20,6 +20,10 @@ from gui.core.scoreboard import (
     summary_rows,
 )
 
+#: The measures these tests read, named: the registry may hold more (checks, judge, ratings),
+#: which the crafted cells below know nothing about.
+BUILT_IN = [measure(name) for name in ("latency", "ttft", "tps", "tokens")]
+
 MODELS = ["a", "b", "c"]
 ROWS = ["cats", "dogs", "owls", "bats"]
 
@@ -147,11 +151,11 @@ def test_only_answered_cells_are_measured() -> None:
     class Facts:
         metrics: CellMetrics | None
 
-    answered = score_cell(0, 0, "done", Facts(metrics))
+    answered = score_cell(0, 0, "done", Facts(metrics), BUILT_IN)
     assert answered.values == {"latency": 1.0, "ttft": 0.1, "tps": 12.0, "tokens": 12.0}
-    failed = score_cell(0, 1, "failed", Facts(metrics))
+    failed = score_cell(0, 1, "failed", Facts(metrics), BUILT_IN)
     assert failed.values == {} and failed.status == "failed"
-    assert score_cell(0, 2, "done", Facts(None)).values == {}
+    assert score_cell(0, 2, "done", Facts(None), BUILT_IN).values == {}
     assert score_cell(0, 3, "streaming", None).values == {}
 
 
@@ -194,9 +198,9 @@ def test_a_registered_measure_joins_the_summaries_and_the_flat_table() -> None:
     try:
         assert measures()[-1] is doubled
         metrics = CellMetrics(0.0, 0.0, None, 1.0, 0.0, None, 1.0, 3, False, 3.0, 0)
-        cell = score_cell(0, 0, "done", Facts(metrics))
+        cell = score_cell(0, 0, "done", Facts(metrics), [*BUILT_IN, doubled])
         assert cell.values["double_latency"] == 2.0
-        (a,) = summarize_models(["a"], [cell])
+        (a,) = summarize_models(["a"], [cell])  # every registered measure, this one too
         assert a.stats["double_latency"].pass_rate == 1.0
         columns = summary_columns()
         assert {"double_latency_mean", "double_latency_pass_rate"} <= set(columns)
