@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -39,6 +39,7 @@ from gui.core.checks import (
     KINDS,
     Check,
     CheckError,
+    CheckResult,
     checks_from_json,
     parse_check,
     validate_checks,
@@ -79,6 +80,7 @@ from gui.launch import add_window_options
 from gui.resources import demo_names
 
 if TYPE_CHECKING:
+    from gui.core.ratings import Rating
     from gui.storage.history import History
     from gui.storage.records import StoredRun
 
@@ -1169,17 +1171,36 @@ def summary_json(s: RunSummary) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _CellFacts:
+    """What the Scoreboard's measures read of a cell that just ended: its metrics from the
+    end event, its check results and the judge's verdict from the run."""
+
+    metrics: CellMetrics | None
+    checks: tuple[CheckResult, ...] = ()
+    judge: JudgeVerdict | None = None
+    rating: Rating | None = None  # the CLI does not rate
+
+
 def run_scoreboard_json(run: Run, ended: Sequence[ev.Event]) -> dict[str, Any]:
     """The per-model Scoreboard table of a run that just ended (``measures`` and ``models``,
-    :func:`gui.core.scoreboard.scoreboard_json`), from its cells' end events."""
+    :func:`gui.core.scoreboard.scoreboard_json`), from its cells' end events, check results
+    and the judge's verdicts."""
     from gui.core.scoreboard import score_cell, scoreboard_json
 
     by_cell = {e.cell_id: e for e in ended if isinstance(e, ev.CellFinished | ev.CellFailed)}
+    checked = {e.cell_id: e.results for e in ended if isinstance(e, ev.CellChecked)}
+    verdicts = run.judge.verdicts if run.judge is not None else {}
     cells = []
     for cell in run.cells:
         e = by_cell.get(cell.id)
         status = "done" if isinstance(e, ev.CellFinished) else "failed" if e else "cancelled"
-        cells.append(score_cell(cell.row, cell.col, status, e))
+        facts = (
+            None
+            if e is None
+            else _CellFacts(e.metrics, checked.get(cell.id, ()), verdicts.get(cell.id))
+        )
+        cells.append(score_cell(cell.row, cell.col, status, facts))
     # Model names as the results print them: cleaned, every known secret masked.
     models = [_safe_item({"model": m.display_name})["model"] for m in run.spec.models]
     return scoreboard_json(models, cells)

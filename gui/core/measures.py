@@ -1,7 +1,7 @@
 """The measures a run's answers are scored by: one registry for the Scoreboard, exports and CLI.
 
 A measure turns one cell into a number (``None`` when the cell has none): its latency, its
-tokens per second, later its check pass rate, judge score or human rating. The Scoreboard
+tokens per second, its check pass rate, judge score or human rating (stars). The Scoreboard
 colours its heat-map by one measure, sums each model up by every measure and sorts models
 by any of them; exports and ``run --json`` carry the same per-model table. Nobody lists the
 measures by hand: they read :func:`measures`, so a measure added here shows everywhere.
@@ -9,8 +9,8 @@ measures by hand: they read :func:`measures`, so a measure added here shows ever
 Adding a measure is a function from a cell to ``float | None`` and one :func:`register`
 call at the end of this module. A measure reads the cell through :class:`CellFacts`, which
 the window's ``CellState``, the history's ``StoredCell`` and the engine's end events all
-satisfy as they are; a measure that needs another field of the cell (``checks``, ``judge``,
-``rating``) adds that field to :class:`CellFacts` as a read-only property.
+satisfy (the CLI wraps its end events with the run's check results and verdicts); a measure
+that needs another field of the cell adds it to :class:`CellFacts` as a read-only property.
 
 Only cells that ended with an answer (status ``done``) are measured
 (:mod:`gui.core.scoreboard`): a failed cell has no answer to score, and its latency is that
@@ -21,9 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from gui.core.checks import pass_rate
 from gui.core.metrics import CellMetrics
+
+if TYPE_CHECKING:
+    from gui.core.checks import CheckResult
+    from gui.core.judging import JudgeVerdict
+    from gui.core.ratings import Rating
 
 __all__ = [
     "LATENCY",
@@ -42,6 +48,18 @@ class CellFacts(Protocol):
     @property
     def metrics(self) -> CellMetrics | None:
         """Timings and token counts, once the cell ended."""
+
+    @property
+    def checks(self) -> tuple[CheckResult, ...]:
+        """The run's check results on the answer (``()``: not checked)."""
+
+    @property
+    def judge(self) -> JudgeVerdict | None:
+        """The LLM judge's verdict, once it came."""
+
+    @property
+    def rating(self) -> Rating | None:
+        """The user's rating of the answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,5 +166,33 @@ LATENCY = register(Measure("latency", "Latency", "s", False, _latency))
 register(Measure("ttft", "Time to first token", "s", False, _ttft))
 register(Measure("tps", "Tokens/s", "tok/s", True, _tokens_per_second, digits=1))
 register(Measure("tokens", "Output tokens", "tok", None, _output_tokens, digits=0))
-# Issue 13 adds here, once their data is on CellFacts: check pass rate (a share: percent=True,
-# pass_at=1.0), judge score, human rating; issue 15: cost.
+
+
+def _check_pass_rate(cell: CellFacts) -> float | None:
+    return pass_rate(cell.checks)
+
+
+def _judge_score(cell: CellFacts) -> float | None:
+    # A failed judge call has no score: it is missing, never a 0.
+    return cell.judge.score if cell.judge is not None else None
+
+
+def _stars(cell: CellFacts) -> float | None:
+    return float(cell.rating.stars) if cell.rating is not None and cell.rating.stars else None
+
+
+register(
+    Measure(
+        "checks",
+        "Check pass rate",
+        "%",
+        True,
+        _check_pass_rate,
+        digits=0,
+        pass_at=1.0,
+        percent=True,
+    )
+)
+register(Measure("judge", "Judge score", "/10", True, _judge_score, digits=1, pass_at=7.0))
+register(Measure("rating", "Stars", "★", True, _stars, digits=1))
+# Issue 15 adds cost here.

@@ -485,6 +485,14 @@ class MainWindow(QMainWindow):
         )
         self._wire()
 
+    def _on_blind_action_toggled(self, on: bool) -> None:
+        """Blind mode hides which model wrote what: the Scoreboard, which names the models
+        beside their scores and ratings, is off until it ends."""
+        index = self.tabs.indexOf(self.scoreboard)
+        if index >= 0:
+            self.tabs.setTabEnabled(index, not on)
+            self.tabs.setTabToolTip(index, "Off in blind mode (Ctrl+B ends it)" if on else "")
+
     def _build_ratings(self) -> None:
         """Ratings from every layout to the history (views/ratings_binding.py), blind mode
         (the arena and its toggle in the Results toolbar and the View menu) and the
@@ -494,6 +502,7 @@ class MainWindow(QMainWindow):
 
         self.results.build_arena()
         self._menus.view.addAction(self.results.blind_action)
+        self.results.blind_action.toggled.connect(self._on_blind_action_toggled)
 
         def shown_run_id() -> str | None:
             run = self.session.current_run or self.session.past_run

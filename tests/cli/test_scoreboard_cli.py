@@ -103,3 +103,37 @@ def test_run_json_does_not_score_a_failed_cell(capsys: pytest.CaptureFixture[str
     assert (line["done"], line["failed"]) == (0, 2)
     assert line["measures"]["latency"]["count"] == 0
     assert line["measures"]["latency"]["win_rate"] is None  # no input has an answer
+
+
+def test_run_json_summary_scores_models_by_their_checks_and_the_judge(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(
+        capsys,
+        "run",
+        "-p",
+        "A joke about {topic}",
+        "-t",
+        "cats",
+        "-t",
+        "dogs",
+        "-m",
+        "sim-a",
+        "--check",
+        "max-chars:100000",
+        "--check",
+        "contains:no such words in a joke",
+        "--judge-model",
+        "sim-judge",
+        "--json",
+        *FAST,
+    )
+    assert code == 1, err  # a check failed on every answer
+    ran = json.loads(out)
+    (line,) = ran["summary"]["models"]
+    checks = line["measures"]["checks"]
+    assert (checks["count"], checks["mean"], checks["pass_rate"]) == (2, 0.5, 0.0)
+    scores = [r["judge"]["score"] for r in ran["results"]]
+    judge = line["measures"]["judge"]
+    assert judge["count"] == 2 and judge["mean"] == pytest.approx(sum(scores) / 2)
+    assert line["measures"]["rating"]["count"] == 0  # nobody rates on the command line

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from gui.core.checks import CheckResult
+from gui.core.judging import JudgeVerdict
 from gui.core.measures import LATENCY, Measure, measure, measures, register, unregister
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating
 from gui.core.scoreboard import (
     ScoreCell,
     build_scoreboard,
@@ -228,3 +231,39 @@ def test_a_share_measure_prints_as_a_percentage_and_passes_at_its_mark() -> None
     assert checks.passes(1.0) and not checks.passes(0.99)
     assert LATENCY.format(1.234) == "1.23 s" and LATENCY.format(1.234, unit=False) == "1.23"
     assert not LATENCY.passes(0.1)  # no pass mark: nothing passes
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """A done cell with every kind of judgement on it (no timings: not measured here)."""
+
+    metrics: CellMetrics | None
+    checks: tuple[CheckResult, ...] = ()
+    judge: JudgeVerdict | None = None
+    rating: Rating | None = None
+
+
+def test_checks_judge_and_stars_are_measures_of_every_cell() -> None:
+    checks = (
+        CheckResult("on topic", "contains", True, "found", 3.0),
+        CheckResult("short", "max-words", False, "61 words > 50", 1.0),
+    )
+    cell = _Judged(
+        None,
+        checks,
+        JudgeVerdict(8.0, "clear", "sim-judge"),
+        Rating(thumb=1, stars=4),
+    )
+    scored = score_cell(0, 0, "done", cell)
+    assert scored.values["checks"] == 0.75  # weighted: 3 of 4
+    assert scored.values["judge"] == 8.0 and scored.values["rating"] == 4.0
+    # A failed judge call and a rating without stars have no value: missing, never a 0.
+    bare = _Judged(
+        None,
+        judge=JudgeVerdict(None, "", "sim-judge", error="unreadable reply"),
+        rating=Rating(thumb=-1),
+    )
+    assert {"checks", "judge", "rating"}.isdisjoint(score_cell(0, 1, "done", bare).values)
+    summary = {s.model: s for s in summarize_models(["a", "b"], [scored, ScoreCell(0, 1, "done")])}
+    assert summary["a"].stats["checks"].pass_rate == 0.0  # 75 % is below the 100 % pass mark
+    assert summary["a"].stats["judge"].pass_rate == 1.0  # 8 >= 7
