@@ -452,6 +452,8 @@ class ScoreboardPage(QWidget):
         heat_header = self.heat_view.horizontalHeader()
         heat_header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         heat_header.setDefaultSectionSize(110)
+        # Model names elide in the middle ("llama-3.…8b (sim)"), whole in the tooltip.
+        heat_header.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         rows = self.heat_view.verticalHeader()
         rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         rows.setDefaultSectionSize(26)

@@ -700,8 +700,15 @@ class TilesView(QAbstractScrollArea):
             band_text = band.adjusted(_PAD, 0, -_PAD, 0)
             title = self._tile_title(row, col)
             title_w = self._title_fm.horizontalAdvance(title)
+            room = inner_w - title_w - self._space_w
+            # A figure too long for the band loses its last parts first: the pass count and
+            # the judge's score lead it (key_figure), so they are what a narrow tile keeps.
+            parts = figure.split(" · ") if figure else []
+            while len(parts) > 1 and fm.horizontalAdvance(" · ".join(parts)) > room:
+                parts.pop()
+            figure = " · ".join(parts)
             figure_w = fm.horizontalAdvance(figure) if figure else 0
-            if figure and not mark and title_w + self._space_w + figure_w <= inner_w:
+            if figure and not mark and figure_w <= room:
                 painter.setFont(self._text_font)
                 painter.setPen(chip_fg)
                 painter.drawText(band_text, _RIGHT_CENTER, figure)
