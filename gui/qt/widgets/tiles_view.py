@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
+    QAction,
     QColor,
     QContextMenuEvent,
     QFocusEvent,
@@ -53,7 +54,7 @@ from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, format_seconds, status_text
 from gui.qt.widgets.cell_store import CellState, CellStore
-from gui.qt.widgets.rating_bar import add_rating_menu
+from gui.qt.widgets.rating_bar import add_rating_menu, rating_of_action
 
 __all__ = [
     "MAX_TILE_HEIGHT",
@@ -215,6 +216,7 @@ class TilesView(QAbstractScrollArea):
         self._fit = fit_tiles(0, 0, 0, 0)
         self._current: tuple[int, int] | None = None
         self._selection: list[str] = []
+        self._menu_cell = ""  # the cell of the context menu shown last (its Rate entries)
         # Per cell: (tile width, title as drawn); and colours per phase for the palette.
         self._titles: dict[str, tuple[int, str]] = {}
         # Per cell: (what it was drawn from, the tile without its streaming lines).
@@ -927,14 +929,18 @@ class TilesView(QAbstractScrollArea):
             retry.setEnabled(ended)
             retry.triggered.connect(lambda: self.retry_requested.emit(cell_id))
         menu.addSeparator()
-        add_rating_menu(
-            menu,
-            state.rating if state is not None else None,
-            phase in TERMINAL_PHASES,
-            lambda action, stars: self.rating_requested.emit(cell_id, action, stars),
+        self._menu_cell = cell_id
+        rate = add_rating_menu(
+            menu, state.rating if state is not None else None, phase in TERMINAL_PHASES
         )
+        rate.triggered.connect(self._on_rate_menu_triggered)
         # popup(), never exec(): a nested event loop would stall the qasync tasks.
         menu.popup(event.globalPos())
+
+    def _on_rate_menu_triggered(self, action: QAction) -> None:
+        chosen = rating_of_action(action)
+        if chosen is not None and self._menu_cell in self._store:
+            self.rating_requested.emit(self._menu_cell, *chosen)
 
     def focusInEvent(self, event: QFocusEvent) -> None:
         super().focusInEvent(event)
