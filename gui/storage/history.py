@@ -589,7 +589,9 @@ class History:
                 self._commit(work)  # what waited in memory goes first
             for waiter in waiters:
                 if isinstance(waiter, _Rate) and any(p is waiter for p in self._pending):
-                    waiter.error = waiter.error or self._write_problem or "not written yet"
+                    # Kept in memory and written with a later batch.
+                    problem = self._write_problem or "the file is busy"
+                    waiter.error = waiter.error or f"{problem}; it is tried again"
                 waiter.done.set()
 
     def _commit(self, work: list[Any]) -> None:
