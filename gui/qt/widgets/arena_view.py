@@ -39,6 +39,7 @@ from gui.qt.widgets.rating_bar import RatingBar, rating_key_actions
 __all__ = ["ArenaView"]
 
 _MIN_ANSWER_WIDTH = 260
+_CURRENT_STYLE = "QFrame#arenaAnswer { border: 2px solid palette(highlight); border-radius: 3px; }"
 
 
 class _Answer(QFrame):
@@ -77,9 +78,8 @@ class _Answer(QFrame):
         layout.addWidget(self.rating)
 
     def set_current(self, current: bool) -> None:
-        # A thicker frame marks the answer the keys rate.
-        self.setLineWidth(3 if current else 1)
-        self.setFrameShadow(QFrame.Shadow.Plain if current else QFrame.Shadow.Raised)
+        # A border in the highlight colour marks the answer the keys rate (either theme).
+        self.setStyleSheet(_CURRENT_STYLE if current else "")
 
 
 class ArenaView(QWidget):
