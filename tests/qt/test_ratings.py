@@ -93,6 +93,13 @@ async def test_focus_keys_rate_and_the_ratings_survive_a_restart(qtbot: QtBot) -
         assert store.rating("r0m1") == Rating(thumb=-1, stars=2, best=True)  # another input
         await again.ratings.wait_saved()
         assert (await stored_ratings(again, run_id))["r1m0"] == Rating(stars=3, best=True)
+        # File > Export of the past run carries the rating just given.
+        exported: list[object] = []
+        again.history_panel.export_run = lambda run, fmt: exported.append(run)  # type: ignore[method-assign]
+        json_entry = next(a for a in again.export_menu.actions() if a.data() == "json")
+        json_entry.trigger()
+        await until(lambda: bool(exported))
+        assert exported[0].cell("r1m0").rating == Rating(stars=3, best=True)  # type: ignore[attr-defined]
     finally:
         await close_window(again)
 
