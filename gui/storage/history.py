@@ -1101,7 +1101,7 @@ class History:
 
         The write goes through the writer thread, after every cell queued before it (a
         live run's cell is on disk before its rating). A best-in-row rating clears the best
-        mark of the row's other cells. Blocks until committed (a few milliseconds); call it
+        mark of the row's other cells. Blocks until the writer committed it; call it
         off the GUI thread.
 
         Raises:
