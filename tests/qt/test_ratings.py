@@ -144,6 +144,10 @@ async def test_pane_and_tile_menus_rate_only_cells_that_ended(window: MainWindow
     menu.close()
     assert window.results.store.rating("r0m0") == Rating(thumb=1, stars=3)
     assert not tiles.grab().isNull()  # the tile paints its mark
+    tiles.set_current_cell("r0m0")
+    QTest.keyClicks(tiles, "5")  # the rating keys work on the current tile too
+    assert window.results.store.rating("r0m0") == Rating(thumb=1, stars=5)
+    QTest.keyClicks(tiles, "3")
     window.cancel_all()
     await asyncio.wait_for(finished, 60)
     await window.ratings.wait_saved()

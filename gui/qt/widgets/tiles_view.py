@@ -54,7 +54,7 @@ from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, format_seconds, status_text
 from gui.qt.widgets.cell_store import CellState, CellStore
-from gui.qt.widgets.rating_bar import add_rating_menu, rating_of_action
+from gui.qt.widgets.rating_bar import RATING_KEYS, add_rating_menu, rating_of_action
 
 __all__ = [
     "MAX_TILE_HEIGHT",
@@ -200,7 +200,8 @@ class TilesView(QAbstractScrollArea):
         selection_changed(list): the Ctrl+click selection (at most two cell ids, oldest first).
         cancel_requested(str): "Cancel" in a tile's context menu.
         retry_requested(str): "Retry" in a tile's context menu.
-        rating_requested(str, str, int): "Rate" in a tile's context menu: cell id, a
+        rating_requested(str, str, int): "Rate" in a tile's context menu, or a rating key
+            (1-5, 0, U/D, +/-, B) on the current tile: cell id, a
             :class:`~gui.core.ratings.RatingAction` value, the stars.
     """
 
@@ -878,6 +879,15 @@ class TilesView(QAbstractScrollArea):
         }
         move = moves.get(Qt.Key(key))
         if move is None:
+            rating = RATING_KEYS.get(event.text().upper())
+            no_modifier = not event.modifiers() & ~(
+                Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier
+            )
+            if rating is not None and self._current is not None and no_modifier:
+                # The Focus view's rating keys, for the current tile (the store says
+                # whether the cell has ended).
+                self.rating_requested.emit(self.current_cell(), str(rating[0]), rating[1])
+                return
             super().keyPressEvent(event)
             return
         if self._current is None:
