@@ -168,6 +168,7 @@ async def test_blind_mode_hides_the_models_until_the_row_is_rated(window: MainWi
     assert results.stack.currentWidget() is arena
     assert not results.layout_action("grid").isEnabled()  # no way to the names
     assert not results.set_layout("grid")
+    assert results.current_layout() == "tiles"  # what the workspace keeps, and comes back
 
     assert arena.row() == 0 and arena.order() == arena_order(run_id, 0, 3)
     assert arena.answer_labels() == ["Answer A", "Answer B", "Answer C"]
