@@ -16,6 +16,9 @@ ratings it asks for go out through :attr:`ArenaView.rating_requested`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
@@ -156,7 +159,7 @@ class ArenaView(QWidget):
         layout.addWidget(self._status)
         layout.addWidget(self._empty, 1)
         layout.addWidget(self._scroll, 1)
-        keys: list[tuple[QKeySequence, object]] = [
+        keys: list[tuple[QKeySequence, Callable[[], None]]] = [
             (QKeySequence(Qt.Key.Key_Left), lambda: self._move(-1)),
             (QKeySequence(Qt.Key.Key_Right), lambda: self._move(1)),
             (QKeySequence("N"), self._on_next_clicked),
@@ -167,13 +170,11 @@ class ArenaView(QWidget):
         ]
         for text, action, stars in rating_key_actions():
             sequence = QKeySequence(Qt.Key.Key_Plus) if text == "+" else QKeySequence(text)
-            keys.append(
-                (sequence, lambda a=str(action), n=stars: self._rate_current(a, n)),
-            )
+            keys.append((sequence, partial(self._rate_current, str(action), stars)))
         for sequence, slot in keys:
             shortcut = QShortcut(sequence, self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)  # type: ignore[arg-type]
+            shortcut.activated.connect(slot)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def _tool(self, text: str, tip: str) -> QToolButton:
