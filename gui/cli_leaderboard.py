@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -45,7 +44,7 @@ def parse_when(text: str, *, end: bool = False) -> float:
         ) from None
     if end and len(value) == 10:  # a bare date: up to the next midnight
         moment += timedelta(days=1)
-    return moment.timestamp() if moment.tzinfo else time.mktime(moment.timetuple())
+    return moment.timestamp()  # a naive time is local time, as the History tab shows it
 
 
 def add_leaderboard_parser(sub: argparse._SubParsersAction[_P]) -> None:

@@ -610,7 +610,9 @@ class History:
                 self._commit(work)  # what waited in memory goes first
             for waiter in waiters:
                 if isinstance(waiter, _Rate) and any(p is waiter for p in self._pending):
-                    waiter.error = waiter.error or self._write_problem or "not written yet"
+                    # Kept in memory and written with a later batch.
+                    problem = self._write_problem or "the file is busy"
+                    waiter.error = waiter.error or f"{problem}; it is tried again"
                 waiter.done.set()
 
     def _commit(self, work: list[Any]) -> None:
@@ -1187,7 +1189,7 @@ class History:
 
         The write goes through the writer thread, after every cell queued before it (a
         live run's cell is on disk before its rating). A best-in-row rating clears the best
-        mark of the row's other cells. Blocks until committed (a few milliseconds); call it
+        mark of the row's other cells. Blocks until the writer committed it; call it
         off the GUI thread.
 
         Raises:

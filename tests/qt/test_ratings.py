@@ -93,6 +93,13 @@ async def test_focus_keys_rate_and_the_ratings_survive_a_restart(qtbot: QtBot) -
         assert store.rating("r0m1") == Rating(thumb=-1, stars=2, best=True)  # another input
         await again.ratings.wait_saved()
         assert (await stored_ratings(again, run_id))["r1m0"] == Rating(stars=3, best=True)
+        # File > Export of the past run carries the rating just given.
+        exported: list[object] = []
+        again.history_panel.export_run = lambda run, fmt: exported.append(run)  # type: ignore[method-assign]
+        json_entry = next(a for a in again.export_menu.actions() if a.data() == "json")
+        json_entry.trigger()
+        await until(lambda: bool(exported))
+        assert exported[0].cell("r1m0").rating == Rating(stars=3, best=True)  # type: ignore[attr-defined]
     finally:
         await close_window(again)
 
@@ -137,6 +144,10 @@ async def test_pane_and_tile_menus_rate_only_cells_that_ended(window: MainWindow
     menu.close()
     assert window.results.store.rating("r0m0") == Rating(thumb=1, stars=3)
     assert not tiles.grab().isNull()  # the tile paints its mark
+    tiles.set_current_cell("r0m0")
+    QTest.keyClicks(tiles, "5")  # the rating keys work on the current tile too
+    assert window.results.store.rating("r0m0") == Rating(thumb=1, stars=5)
+    QTest.keyClicks(tiles, "3")
     window.cancel_all()
     await asyncio.wait_for(finished, 60)
     await window.ratings.wait_saved()
@@ -159,6 +170,7 @@ async def test_blind_mode_hides_the_models_until_the_row_is_rated(window: MainWi
     assert not results.set_layout("grid")
     scoreboard_tab = window.tabs.indexOf(window.scoreboard)
     assert not window.tabs.isTabEnabled(scoreboard_tab)  # it names models beside their scores
+    assert results.current_layout() == "tiles"  # what the workspace keeps, and comes back
 
     assert arena.row() == 0 and arena.order() == arena_order(run_id, 0, 3)
     assert arena.answer_labels() == ["Answer A", "Answer B", "Answer C"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from gui.core.ratings import Rating, leaderboard
 from gui.core.spec import Limits, ModelProfile, make_spec
+from gui.storage import history as history_module
 from gui.storage.export import export
 from gui.storage.history import History, HistoryError
 from tests.core.fakes import FakeBackend, Script
@@ -142,3 +144,29 @@ def test_exports_carry_the_ratings(history: History) -> None:
     assert "stars" in header.split(",") and "best" in header.split(",")
     assert ",2," in first
     assert "★★☆☆☆" in export(run, "md")
+
+
+def test_a_rating_on_a_locked_file_says_so_and_is_written_once_it_is_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_module, "_BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(history_module, "_RETRY_EVERY_S", 0.05)
+    db = tmp_path / "history.sqlite3"
+    with History.open(db) as h:
+        _recorded(h)
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            with pytest.raises(HistoryError) as caught:
+                h.set_rating("run-1", "r0m0", Rating(stars=5))
+            message = str(caught.value)
+            assert "\n" not in message and ("busy" in message or "tried again" in message)
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        for _ in range(400):  # kept in memory, written once the lock is gone
+            h.flush(timeout=0.05)
+            run = h.get_run("run-1")
+            if run is not None and run.cell("r0m0").rating is not None:  # type: ignore[union-attr]
+                break
+        assert run is not None and run.cell("r0m0").rating == Rating(stars=5)  # type: ignore[union-attr]

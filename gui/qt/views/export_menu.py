@@ -60,7 +60,8 @@ class ExportMenu(QMenu):
         fmt = str(action.data())
         past = self._session.past_run
         if past is not None:
-            self._panel.export_run(past, fmt)  # type: ignore[arg-type]  # a StoredRun
+            # Read again: ratings given since the run was opened are in the history only.
+            self._tasks.spawn(self._export(past.id, fmt), "fanout-export")
             return
         run = self._session.current_run
         if run is None:

@@ -289,7 +289,10 @@ class ResultsPage(QWidget):
         return True
 
     def current_layout(self) -> str:
-        """The name of the layout shown."""
+        """The name of the layout shown (in blind mode: the one shown before, which comes
+        back when it ends and is what the workspace keeps)."""
+        if self._blind:
+            return self._before_blind
         current = self.stack.currentWidget()
         return next((n for n, w in self._layouts.items() if w is current), "")
 
@@ -447,7 +450,7 @@ class ResultsPage(QWidget):
             self.blind_action.setChecked(on)  # comes back here through toggled
             return
         if on:
-            self._before_blind = self.current_layout() or DEFAULT_LAYOUT
+            self._before_blind = self.current_layout() or DEFAULT_LAYOUT  # before _blind is set
             self._enabled_before_blind = {
                 name: action.isEnabled() for name, action in self._layout_actions.items()
             }

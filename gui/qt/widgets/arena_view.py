@@ -16,6 +16,9 @@ ratings it asks for go out through :attr:`ArenaView.rating_requested`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
@@ -39,6 +42,7 @@ from gui.qt.widgets.rating_bar import RatingBar, rating_key_actions
 __all__ = ["ArenaView"]
 
 _MIN_ANSWER_WIDTH = 260
+_CURRENT_STYLE = "QFrame#arenaAnswer { border: 2px solid palette(highlight); border-radius: 3px; }"
 
 
 class _Answer(QFrame):
@@ -77,9 +81,8 @@ class _Answer(QFrame):
         layout.addWidget(self.rating)
 
     def set_current(self, current: bool) -> None:
-        # A thicker frame marks the answer the keys rate.
-        self.setLineWidth(3 if current else 1)
-        self.setFrameShadow(QFrame.Shadow.Plain if current else QFrame.Shadow.Raised)
+        # A border in the highlight colour marks the answer the keys rate (either theme).
+        self.setStyleSheet(_CURRENT_STYLE if current else "")
 
 
 class ArenaView(QWidget):
@@ -156,7 +159,7 @@ class ArenaView(QWidget):
         layout.addWidget(self._status)
         layout.addWidget(self._empty, 1)
         layout.addWidget(self._scroll, 1)
-        keys: list[tuple[QKeySequence, object]] = [
+        keys: list[tuple[QKeySequence, Callable[[], None]]] = [
             (QKeySequence(Qt.Key.Key_Left), lambda: self._move(-1)),
             (QKeySequence(Qt.Key.Key_Right), lambda: self._move(1)),
             (QKeySequence("N"), self._on_next_clicked),
@@ -167,13 +170,11 @@ class ArenaView(QWidget):
         ]
         for text, action, stars in rating_key_actions():
             sequence = QKeySequence(Qt.Key.Key_Plus) if text == "+" else QKeySequence(text)
-            keys.append(
-                (sequence, lambda a=str(action), n=stars: self._rate_current(a, n)),
-            )
+            keys.append((sequence, partial(self._rate_current, str(action), stars)))
         for sequence, slot in keys:
             shortcut = QShortcut(sequence, self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(slot)  # type: ignore[arg-type]
+            shortcut.activated.connect(slot)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def _tool(self, text: str, tip: str) -> QToolButton:

@@ -13,7 +13,7 @@ the source instead (per pane from the view's context menu, or for every pane thr
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -34,7 +34,7 @@ from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.check_chips import CheckChips, pass_rate_level
 from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.markdown_view import SOFT_BREAK_CHARS, MarkdownView, markdown_to_plain
-from gui.qt.widgets.rating_bar import add_rating_menu
+from gui.qt.widgets.rating_bar import add_rating_menu, rating_of_action
 
 #: Chip text per phase when the caller gives no detail.
 STATUS_TEXT: dict[str, str] = {
@@ -491,10 +491,13 @@ class CellPane(QFrame):
         diff = menu.addAction("Diff with…")
         diff.setEnabled(bool(self.source_text()))
         diff.triggered.connect(self._on_diff_action_triggered)
-        add_rating_menu(menu, self._rating, self._phase in TERMINAL_PHASES, self._on_rate_chosen)
+        rate = add_rating_menu(menu, self._rating, self._phase in TERMINAL_PHASES)
+        rate.triggered.connect(self._on_rate_menu_triggered)
 
-    def _on_rate_chosen(self, action: str, stars: int) -> None:
-        self.rating_requested.emit(self.cell_id, action, stars)
+    def _on_rate_menu_triggered(self, action: QAction) -> None:
+        chosen = rating_of_action(action)
+        if chosen is not None:
+            self.rating_requested.emit(self.cell_id, *chosen)
 
     def _on_diff_action_triggered(self) -> None:
         self.diff_requested.emit(self.cell_id)

@@ -9,14 +9,19 @@ layouts bind are in :data:`RATING_KEYS`, shown in every tooltip.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QMenu, QToolButton, QWidget
 
 from gui.core.ratings import MAX_STARS, Rating, RatingAction
 
-__all__ = ["RATING_KEYS", "RatingBar", "add_rating_menu", "rating_key_actions"]
+__all__ = [
+    "RATING_KEYS",
+    "RatingBar",
+    "add_rating_menu",
+    "rating_key_actions",
+    "rating_of_action",
+]
 
 #: Keys of the Focus view and the arena: 1-5 stars, 0 clears, U/+ and D/- thumbs, B best.
 RATING_KEYS: dict[str, tuple[RatingAction, int]] = {
@@ -112,22 +117,24 @@ class RatingBar(QWidget):
         self.rating_requested.emit(str(action), stars)
 
 
-def add_rating_menu(
-    menu: QMenu,
-    rating: Rating | None,
-    enabled: bool,
-    request: Callable[[str, int], None],
-) -> QMenu:
-    """Add a "Rate" submenu to ``menu`` (disabled while ``enabled`` is false: a cell that
-    has not ended yet); each entry calls ``request(action, stars)``."""
-    sub = menu.addMenu("Rate")
+def add_rating_menu(menu: QMenu, rating: Rating | None, enabled: bool) -> QMenu:
+    """Add a "Rate" submenu to ``menu`` and return it (disabled while ``enabled`` is false:
+    a cell that has not ended yet). Connect the submenu's ``triggered`` to a method of the
+    owner and read the entry with :func:`rating_of_action`.
+
+    One connection to a bound method on the submenu, rather than a lambda per entry: lambdas
+    on the entries of the answer view's standard context menu (deleted on close) crashed
+    PySide6 6.12 ("pure virtual method called") in tests/qt/test_differences_widgets.py.
+    """
+    sub = QMenu("Rate", menu)
+    menu.addMenu(sub)
     sub.setEnabled(enabled)
     stars = rating.stars if rating is not None else None
     for n in range(1, MAX_STARS + 1):
         entry = sub.addAction(f"{'★' * n}{'☆' * (MAX_STARS - n)}\t{n}")
         entry.setCheckable(True)
         entry.setChecked(stars == n)
-        entry.triggered.connect(lambda _=False, n=n: request(str(RatingAction.STARS), n))
+        entry.setData(f"{RatingAction.STARS}:{n}")
     sub.addSeparator()
     thumb = rating.thumb if rating is not None else 0
     for text, action, on in (
@@ -138,9 +145,19 @@ def add_rating_menu(
         entry = sub.addAction(text)
         entry.setCheckable(True)
         entry.setChecked(on)
-        entry.triggered.connect(lambda _=False, a=action: request(str(a), 0))
+        entry.setData(f"{action}:0")
     sub.addSeparator()
     clear = sub.addAction("Clear rating\t0")
     clear.setEnabled(rating is not None)
-    clear.triggered.connect(lambda _=False: request(str(RatingAction.CLEAR), 0))
+    clear.setData(f"{RatingAction.CLEAR}:0")
     return sub
+
+
+def rating_of_action(action: QAction) -> tuple[str, int] | None:
+    """The ``(action, stars)`` an entry of :func:`add_rating_menu` stands for (``None`` for
+    another action)."""
+    data = action.data()
+    if not isinstance(data, str) or ":" not in data:
+        return None
+    name, _, stars = data.partition(":")
+    return name, int(stars)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
+    QAction,
     QColor,
     QContextMenuEvent,
     QFocusEvent,
@@ -56,7 +57,7 @@ from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, format_seconds, status_text
 from gui.qt.widgets.cell_store import CellState, CellStore
 from gui.qt.widgets.check_chips import checks_summary, pass_rate_color
-from gui.qt.widgets.rating_bar import add_rating_menu
+from gui.qt.widgets.rating_bar import RATING_KEYS, add_rating_menu, rating_of_action
 
 __all__ = [
     "MAX_TILE_HEIGHT",
@@ -211,7 +212,8 @@ class TilesView(QAbstractScrollArea):
         selection_changed(list): the Ctrl+click selection (at most two cell ids, oldest first).
         cancel_requested(str): "Cancel" in a tile's context menu.
         retry_requested(str): "Retry" in a tile's context menu.
-        rating_requested(str, str, int): "Rate" in a tile's context menu: cell id, a
+        rating_requested(str, str, int): "Rate" in a tile's context menu, or a rating key
+            (1-5, 0, U/D, +/-, B) on the current tile: cell id, a
             :class:`~gui.core.ratings.RatingAction` value, the stars.
     """
 
@@ -227,6 +229,7 @@ class TilesView(QAbstractScrollArea):
         self._fit = fit_tiles(0, 0, 0, 0)
         self._current: tuple[int, int] | None = None
         self._selection: list[str] = []
+        self._menu_cell = ""  # the cell of the context menu shown last (its Rate entries)
         # Per cell: (tile width, title as drawn); and colours per phase for the palette.
         self._titles: dict[str, tuple[int, str]] = {}
         # Per cell: (what it was drawn from, the tile without its streaming lines).
@@ -906,6 +909,15 @@ class TilesView(QAbstractScrollArea):
         }
         move = moves.get(Qt.Key(key))
         if move is None:
+            rating = RATING_KEYS.get(event.text().upper())
+            no_modifier = not event.modifiers() & ~(
+                Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier
+            )
+            if rating is not None and self._current is not None and no_modifier:
+                # The Focus view's rating keys, for the current tile (the store says
+                # whether the cell has ended).
+                self.rating_requested.emit(self.current_cell(), str(rating[0]), rating[1])
+                return
             super().keyPressEvent(event)
             return
         if self._current is None:
@@ -957,14 +969,18 @@ class TilesView(QAbstractScrollArea):
             retry.setEnabled(ended)
             retry.triggered.connect(lambda: self.retry_requested.emit(cell_id))
         menu.addSeparator()
-        add_rating_menu(
-            menu,
-            state.rating if state is not None else None,
-            phase in TERMINAL_PHASES,
-            lambda action, stars: self.rating_requested.emit(cell_id, action, stars),
+        self._menu_cell = cell_id
+        rate = add_rating_menu(
+            menu, state.rating if state is not None else None, phase in TERMINAL_PHASES
         )
+        rate.triggered.connect(self._on_rate_menu_triggered)
         # popup(), never exec(): a nested event loop would stall the qasync tasks.
         menu.popup(event.globalPos())
+
+    def _on_rate_menu_triggered(self, action: QAction) -> None:
+        chosen = rating_of_action(action)
+        if chosen is not None and self._menu_cell in self._store:
+            self.rating_requested.emit(self._menu_cell, *chosen)
 
     def focusInEvent(self, event: QFocusEvent) -> None:
         super().focusInEvent(event)
