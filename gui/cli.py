@@ -39,6 +39,7 @@ from gui.core.checks import (
     KINDS,
     Check,
     CheckError,
+    check_to_dict,
     checks_from_json,
     parse_check,
     validate_checks,
@@ -1078,6 +1079,34 @@ def _exit_code(run: Run, received: Sequence[int] = ()) -> int:
     return EXIT_OK if s.ok else EXIT_FAILED
 
 
+def checks_summary_json(spec: RunSpec, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``{"checks": ...}`` for a run with checks (else ``{}``): the checks as defined, how many
+    cells were checked and passed them all, and each check's passes and failures."""
+    if not spec.checks:
+        return {}
+    checked = [item["checks"] for item in items if item.get("checks")]
+    per_check = []
+    for n, check in enumerate(spec.checks):
+        results = [cell[n] for cell in checked if n < len(cell)]
+        passed = sum(1 for r in results if r.get("passed"))
+        per_check.append(
+            {
+                "name": check.label,
+                "kind": check.kind,
+                "passed": passed,
+                "failed": len(results) - passed,
+            }
+        )
+    return {
+        "checks": {
+            "definitions": [check_to_dict(c) for c in spec.checks],
+            "cells_checked": len(checked),
+            "cells_all_passed": sum(1 for cell in checked if all(r.get("passed") for r in cell)),
+            "per_check": per_check,
+        }
+    }
+
+
 def any_check_failed(items: Sequence[dict[str, Any]]) -> bool:
     """Whether any cell's check failed (``run`` then exits 1)."""
     return any(not c.get("passed") for item in items for c in item.get("checks") or ())
@@ -1187,6 +1216,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 "strategy": str(spec.strategy),
                 "results": results,
                 "summary": summary_json(run.summary),
+                **checks_summary_json(spec, results),
                 "saved": saved,
             },
             sys.stdout,

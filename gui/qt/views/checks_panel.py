@@ -252,9 +252,12 @@ class ChecksPanel(QWidget):
 
     Signals:
         checks_changed(): a check was added, removed or edited (the workspace saves).
+        title_changed(str): the page's tab title: ``Checks``, ``Checks (3)``, or
+            ``Checks (3, 1 bad)`` while a check blocks Run.
     """
 
     checks_changed = Signal()
+    title_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -305,6 +308,7 @@ class ChecksPanel(QWidget):
         self.quick.returnPressed.connect(self._on_quick_return_pressed)
         self.add_button.clicked.connect(self._on_add_button_clicked)
         self.quick.textChanged.connect(self._on_quick_text_changed)
+        self.checks_changed.connect(self._on_self_checks_changed)
 
     # ------------------------------------------------------------------ data
 
@@ -331,6 +335,7 @@ class ChecksPanel(QWidget):
         self._variables = list(variables) if variables is not None else None
         for row in self._rows:
             row.set_variables(self._variables)
+        self.title_changed.emit(self.title())
 
     def issue(self) -> str | None:
         """Why the run cannot start because of a check (``Check 2: ...``), or ``None``."""
@@ -390,6 +395,16 @@ class ChecksPanel(QWidget):
             row.value.setFocus()
         elif self.add_line(text):
             self.quick.clear()
+
+    def title(self) -> str:
+        """The tab title: how many checks, and how many cannot work."""
+        if not self._rows:
+            return "Checks"
+        bad = sum(1 for row in self._rows if row.issue_text())
+        return f"Checks ({len(self._rows)}, {bad} bad)" if bad else f"Checks ({len(self._rows)})"
+
+    def _on_self_checks_changed(self) -> None:
+        self.title_changed.emit(self.title())
 
     def _on_quick_text_changed(self, _text: str) -> None:
         self.quick_issue.show_message(None)
