@@ -267,43 +267,49 @@ class ChecksPanel(QWidget):
 
     def _build_ui(self) -> None:
         self.setObjectName("checksPanel")
-        help_label = QLabel(_HELP, self)
+        # Everything scrolls in one area: the page shares the prompt's tab widget, whose
+        # smallest height is its tallest page's, and a small window must still fit.
+        content = QWidget(self)
+        help_label = QLabel(_HELP, content)
         help_label.setWordWrap(True)
         help_label.setObjectName("checksHelp")
-        self.quick = QLineEdit(self)
+        self.quick = QLineEdit(content)
         self.quick.setPlaceholderText(
             r"Add a check: contains:{topic} · regex/i:^\d · max-words:50 · python:len(output) < 500"
         )
         self.quick.setClearButtonEnabled(True)
-        self.add_button = QPushButton("Add", self)
+        self.add_button = QPushButton("Add", content)
         self.add_button.setToolTip("Add the check typed on the left, or an empty one")
-        self.quick_issue = IssueLabel(self)
+        self.quick_issue = IssueLabel(content)
         quick_row = QHBoxLayout()
         quick_row.setContentsMargins(0, 0, 0, 0)
         quick_row.addWidget(self.quick, 1)
         quick_row.addWidget(self.add_button)
+        self.empty_label = QLabel("No checks: every answer is shown as it is.", content)
+        self.empty_label.setObjectName("checksEmpty")
 
-        self._list = QWidget(self)
+        self._list = QWidget(content)
         self._list_layout = QVBoxLayout(self._list)
         self._list_layout.setContentsMargins(0, 0, 0, 0)
         self._list_layout.setSpacing(4)
-        self._list_layout.addStretch(1)
+
+        inner = QVBoxLayout(content)
+        inner.setContentsMargins(4, 4, 4, 4)
+        inner.setSpacing(4)
+        inner.addWidget(help_label)
+        inner.addLayout(quick_row)
+        inner.addWidget(self.quick_issue)
+        inner.addWidget(self.empty_label)
+        inner.addWidget(self._list)
+        inner.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self._list)
+        scroll.setWidget(content)
         scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.empty_label = QLabel("No checks: every answer is shown as it is.", self)
-        self.empty_label.setObjectName("checksEmpty")
-
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(4)
-        layout.addWidget(help_label)
-        layout.addLayout(quick_row)
-        layout.addWidget(self.quick_issue)
-        layout.addWidget(self.empty_label)
-        layout.addWidget(scroll, 1)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
 
         self.quick.returnPressed.connect(self._on_quick_return_pressed)
         self.add_button.clicked.connect(self._on_add_button_clicked)
@@ -368,7 +374,7 @@ class ChecksPanel(QWidget):
         row.edited.connect(self.checks_changed)
         row.remove_requested.connect(lambda: self._on_row_remove_requested(row))
         self._rows.append(row)
-        self._list_layout.insertWidget(self._list_layout.count() - 1, row)
+        self._list_layout.addWidget(row)
         return row
 
     def _refresh_empty(self) -> None:
