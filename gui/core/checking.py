@@ -40,6 +40,9 @@ from gui.core.checks import (
 
 log = logging.getLogger(__name__)
 
+#: Seconds a new worker may take to start (an interpreter on a loaded machine), outside the
+#: checks' own time limit.
+STARTUP_TIMEOUT_S = 30.0
 #: Reply when the worker process cannot be started or ended mid-answer.
 WORKER_GONE = "the check worker process ended unexpectedly; the next cell starts a new one"
 
@@ -47,13 +50,15 @@ WORKER_GONE = "the check worker process ended unexpectedly; the next cell starts
 class _Worker:
     """One ``python -m gui.core.check_sandbox`` process, spoken to in JSON lines.
 
-    Used from the checks thread only (one request at a time), so it needs no lock; a reader
-    thread turns its stdout into a queue so that a reply can be awaited with a time limit.
+    One request at a time (the engine asks from its checks thread; a lock keeps any other
+    caller out of a request in progress); a reader thread turns its stdout into a queue so
+    that a reply can be awaited with a time limit.
     """
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
         self._replies: queue.Queue[str | None] = queue.Queue()
+        self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
@@ -77,6 +82,13 @@ class _Worker:
 
         threading.Thread(target=read, name="fanout-check-reader", daemon=True).start()
         self._proc = proc
+        try:
+            ready = replies.get(timeout=STARTUP_TIMEOUT_S)
+        except queue.Empty:
+            ready = None
+        if ready is None:
+            self.close()
+            raise RuntimeError(f"the check worker did not start within {STARTUP_TIMEOUT_S:g} s")
         return proc
 
     def ask(self, request: Mapping[str, Any], timeout: float) -> list[tuple[bool, str]]:
@@ -86,6 +98,10 @@ class _Worker:
             TimeoutError: no reply within ``timeout`` seconds (the worker was killed).
             RuntimeError: the worker could not be started or ended without replying.
         """
+        with self._lock:
+            return self._ask(request, timeout)
+
+    def _ask(self, request: Mapping[str, Any], timeout: float) -> list[tuple[bool, str]]:
         proc = self._proc
         if proc is None or proc.poll() is not None:
             try:
