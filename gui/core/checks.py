@@ -170,7 +170,7 @@ def _number(value: float) -> str:
 # ------------------------------------------------------------------------- parsing
 
 _OPTION = re.compile(r"(name|weight)=([^;]*);")
-_HEAD = re.compile(r"([a-z][a-z-]*)(?:/([A-Za-z]*))?")
+_HEAD = re.compile(r"([A-Za-z][A-Za-z_-]*)(?:/([A-Za-z]*))?")
 
 
 def parse_check(text: str) -> Check:
@@ -202,7 +202,7 @@ def parse_check(text: str) -> Check:
             f"(kinds: {', '.join(KINDS)})."
         )
     kind = _kind(head.group(1))
-    flags = head.group(2) or ""
+    flags = (head.group(2) or "").lower()
     value = rest[head.end() + 1 :] if head.end() < len(rest) else ""
     ignore_case = "i" in flags
     extra = "".join(f for f in dict.fromkeys(flags) if f != "i")
@@ -547,6 +547,8 @@ def evaluate_local(check: Check, output: str, row: Mapping[str, str]) -> CheckRe
         passed, detail = _evaluate(check, output, row)
     except CheckError as exc:
         passed, detail = False, f"check not usable: {exc}"
+    except (ValueError, RecursionError, MemoryError) as exc:  # e.g. JSON nested too deep
+        passed, detail = False, f"error: {type(exc).__name__}: {exc}"
     return result_of(check, passed, detail)
 
 

@@ -105,6 +105,8 @@ def test_json_schema_names_the_failing_path_and_accepts_a_code_fence() -> None:
     missing = one(line, '{"name": "Tom"}')
     assert not missing.passed and "'age' is a required property" in missing.detail
     assert "not JSON" in one(line, "Tom, 3").detail
+    deep = one("is-json", "[" * 100_000 + "]" * 100_000)
+    assert not deep.passed and "error: RecursionError" in deep.detail
 
 
 def test_a_regex_fills_known_variables_escaped_and_keeps_quantifiers() -> None:
@@ -133,6 +135,7 @@ def test_the_one_line_form_reads_options_flags_and_round_trips() -> None:
     assert check.label == "starts with a digit"
     assert parse_check("is-json") == Check("is-json")
     assert parse_check("contains:a:b").value == "a:b"  # only the first colon separates
+    assert parse_check("Not_Contains/I:x") == Check("not-contains", "x", ignore_case=True)
     assert check_from_dict(check_to_dict(check)) == check
 
 
