@@ -614,11 +614,7 @@ def checks_from_args(args: argparse.Namespace) -> tuple[Check, ...]:
             checks.append(parse_check(line))
         except CheckError as exc:
             raise CheckError(f"--check {line!r}: {exc}") from None
-
-    def read(name: str) -> str:
-        return Path(name).read_text(encoding="utf-8")
-
-    return tuple(with_inlined_schema(c, read) for c in checks)
+    return tuple(with_inlined_schema(c) for c in checks)
 
 
 def _timeout_arg(args: argparse.Namespace, name: str) -> float | None:

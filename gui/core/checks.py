@@ -408,7 +408,8 @@ def _known_variables(
         )
 
 
-def _regex_flags(check: Check) -> int:
+def regex_flags(check: Check) -> int:
+    """The ``re`` flags of a regex check."""
     flags = re.IGNORECASE if check.ignore_case else 0
     for f in check.flags:
         flags |= REGEX_FLAGS[f]
@@ -417,7 +418,7 @@ def _regex_flags(check: Check) -> int:
 
 def _regex(check: Check) -> re.Pattern[str]:
     try:
-        return re.compile(check.value, _regex_flags(check))
+        return re.compile(check.value, regex_flags(check))
     except re.error as exc:
         where = f" at position {exc.pos + 1}" if exc.pos is not None else ""
         near = ""
@@ -506,11 +507,6 @@ def fill_value(check: Check, row: Mapping[str, str]) -> str:
 
         return _VARIABLE_FIELD.sub(escaped, check.value)
     return check.value
-
-
-def regex_flags(check: Check) -> int:
-    """The ``re`` flags of a regex check."""
-    return _regex_flags(check)
 
 
 def _short(text: str, limit: int = 40) -> str:
@@ -674,20 +670,13 @@ def read_schema_file(path: str) -> str:
     return text
 
 
-def with_inlined_schema(check: Check, read: Any) -> Check:
-    """``check`` with a ``json-schema:@FILE`` value replaced by the file's text.
+def with_inlined_schema(check: Check) -> Check:
+    """``check`` with a ``json-schema:@FILE`` value replaced by the file's schema text, so the
+    run (and its history) carries the schema itself.
 
-    Args:
-        check: The check.
-        read: ``read(path) -> str``; its ``OSError`` becomes a :class:`CheckError`.
+    Raises:
+        CheckError: the file cannot be read or holds no valid schema.
     """
     if check.kind != "json-schema" or not check.value.startswith("@"):
         return check
-    path = check.value[1:].strip()
-    try:
-        text = read(path)
-    except OSError as exc:
-        raise CheckError(
-            f"Cannot read the schema file {path!r} ({exc.strerror or exc}). Check the path."
-        ) from None
-    return replace(check, value=text)
+    return replace(check, value=read_schema_file(check.value[1:].strip()))
