@@ -753,6 +753,37 @@ def agreement(quick: bool) -> BenchResult:
     )
 
 
+def judge(quick: bool) -> BenchResult:
+    """200 cells judged live by the simulated judge in the real window (``gui.qt.bench_judge``
+    in a child process): the stress-200 run without a judge, then with one, in one session."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gui.qt.bench_judge", *(["--quick"] if quick else [])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_child_env(),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"judge probe exited with {proc.returncode}: {proc.stderr[-300:]}")
+    f = json.loads(proc.stdout.strip().splitlines()[-1])
+    lag = {k: v for k, v in f.items() if k.startswith("judged_run_lag")}
+    figures = {k: v for k, v in f.items() if k not in lag}
+    return BenchResult(
+        "judge",
+        f"GUI: {f['cells']} cells (stress-200) judged live by the simulated judge (about "
+        "0.2 s a call, lane limit 200) vs the same run without a judge",
+        f"wall judged/plain <= 1.10; session lag p99 <= {SESSION_P99_MS:g} ms; every cell judged",
+        figures,
+        f["wall_ratio"] <= 1.10
+        and f["session_lag_p99_ms"] <= SESSION_P99_MS
+        and f["judge_done"] == f["cells"],
+        "the ratio includes the last answer's own judge call (about 0.2 s after a 3.3 s run)",
+        second=lag,
+        second_label="during the judged run",
+    )
+
+
 ENGINE: dict[str, Callable[[bool], Coroutine[Any, Any, BenchResult]]] = {
     "seed": seed,
     "throughput": throughput,
@@ -767,6 +798,7 @@ GUI: dict[str, Callable[[bool], BenchResult]] = {
     "startup": startup,
     "input": input_latency,
     "agreement": agreement,
+    "judge": judge,
 }
 ORDER = [
     "seed",
@@ -779,6 +811,7 @@ ORDER = [
     "input",
     "agreement",
     "checks",
+    "judge",
     "soak",
 ]
 

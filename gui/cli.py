@@ -49,6 +49,15 @@ from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json, escape_contro
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.inputs import load_rows_file
+from gui.core.judging import (
+    STARTER_RUBRIC,
+    JudgeMode,
+    JudgeSettings,
+    JudgeVerdict,
+    rank,
+    rank_by_row,
+    ranking_line,
+)
 from gui.core.keys import HeldKeys
 from gui.core.metrics import CellMetrics, RunSummary, finish_mark
 from gui.core.ports import KeySource
@@ -360,6 +369,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     )
     lim.add_argument("--error-policy", choices=[e.value for e in ErrorPolicy], default="isolate")
 
+    _add_judge_options(p)
+
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     out.add_argument("--quiet", "-q", action="store_true", help="no live progress on stderr")
@@ -367,6 +378,33 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         "--no-history",
         action="store_true",
         help="do not record this run in the history (default: recorded; see `fanout-studio history`)",
+    )
+
+
+def _add_judge_options(p: argparse.ArgumentParser) -> None:
+    """The LLM judge's options (issue 13); see :func:`judge_from_args`."""
+    judge = p.add_argument_group("LLM judge")
+    judge.add_argument(
+        "--judge-model",
+        metavar="NAME",
+        help="judge every answer with this model of the run's provider (sim-judge works offline)",
+    )
+    judge.add_argument("--judge-profile", metavar="NAME", help="judge with a saved profile instead")
+    judge.add_argument(
+        "--judge-rubric",
+        metavar="TEXT|@FILE",
+        help="what the judge values (default: a starter rubric); @FILE reads it from a file",
+    )
+    judge.add_argument(
+        "--pairwise",
+        action="store_true",
+        help="compare the answers to each input two at a time and rank the models",
+    )
+    judge.add_argument(
+        "--judge-max-in-flight",
+        type=_limit(int, (1, 1000)),
+        metavar="N",
+        help="judge calls at once, apart from the run's own limit (default 4)",
     )
 
 
@@ -408,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, judge, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",
@@ -518,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="CSV: keep cells starting with = + - @ as they are (by default they get a leading ' so a spreadsheet does not run them as formulas)",
     )
+    from gui.cli_leaderboard import add_leaderboard_parser  # here: it imports this module
+
+    add_leaderboard_parser(sub)
     return parser
 
 
@@ -590,6 +631,10 @@ def spec_from_args(
         if checks:
             validate_checks(checks, variables)
             spec = replace(spec, checks=checks)
+        judge = judge_from_args(args, held)
+        if judge is not None:
+            judge.validate()
+            spec = replace(spec, judge=judge)
         return spec
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
@@ -615,6 +660,73 @@ def checks_from_args(args: argparse.Namespace) -> tuple[Check, ...]:
         except CheckError as exc:
             raise CheckError(f"--check {line!r}: {exc}") from None
     return tuple(with_inlined_schema(c) for c in checks)
+
+
+def judge_from_args(args: argparse.Namespace, keys: HeldKeys) -> JudgeSettings | None:
+    """The judge ``--judge-model`` / ``--judge-profile`` and their options ask for, or ``None``.
+
+    ``--judge-model`` names a model of the run's provider (``--provider``, ``--base-url``),
+    so ``--judge-model sim-judge`` on the default simulated provider works offline.
+
+    Raises:
+        UsageError: a judge option without a judge, both judges, an unreadable rubric file.
+    """
+    name = getattr(args, "judge_model", None)
+    profile_name = getattr(args, "judge_profile", None)
+    extras = [
+        flag
+        for flag, value in (
+            ("--judge-rubric", getattr(args, "judge_rubric", None)),
+            ("--pairwise", getattr(args, "pairwise", False)),
+            ("--judge-max-in-flight", getattr(args, "judge_max_in_flight", None)),
+        )
+        if value
+    ]
+    if name is None and profile_name is None:
+        if extras:
+            raise UsageError(
+                f"{extras[0]} needs a judge: --judge-model NAME or --judge-profile NAME"
+            )
+        return None
+    if name is not None and profile_name is not None:
+        raise UsageError("give either --judge-model or --judge-profile, not both")
+    if profile_name is not None:
+        model = _saved_profiles([profile_name], keys)[0]
+    else:
+        assert name is not None
+        if not name.strip():
+            raise UsageError("--judge-model is empty: name a model, e.g. sim-judge")
+        kind = ProviderKind(args.provider)
+        if kind is ProviderKind.SIMULATED:
+            model = ModelProfile(model=name, provider=kind, sim=_sim_settings(args))
+        else:
+            model = ModelProfile(
+                model=name,
+                provider=kind,
+                base_url=args.base_url,
+                api_key_env=args.api_key_env or _default_key_env(),
+            )
+    rubric = getattr(args, "judge_rubric", None) or STARTER_RUBRIC
+    if rubric.startswith("@"):
+        path = Path(rubric[1:]).expanduser()
+        try:
+            rubric = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+            raise UsageError(f"--judge-rubric: cannot read {path}: {reason}") from None
+    return JudgeSettings(
+        model=model,
+        rubric=rubric,
+        mode=JudgeMode.PAIRWISE if getattr(args, "pairwise", False) else JudgeMode.SINGLE,
+        max_concurrency=getattr(args, "judge_max_in_flight", None)
+        or JudgeSettings().max_concurrency,
+    )
+
+
+def _default_key_env() -> str:
+    from gui.core import keys
+
+    return keys.DEFAULT_KEY_ENV
 
 
 def _timeout_arg(args: argparse.Namespace, name: str) -> float | None:
@@ -967,8 +1079,52 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
             "checks": [r.to_dict() for r in checked.get(cell.id, ())],
         }
         _add_finish(item)
+        _add_judge(item, run, cell.id)
         results.append(_safe_item(item))
     return results
+
+
+def _add_judge(item: dict[str, Any], run: Run, cell_id: str) -> None:
+    """The judge's verdict on the cell, for a run with a single-mode judge (``None`` when the
+    cell was not judged: it failed, or the run was cancelled first)."""
+    lane = run.judge
+    if lane is None or lane.settings.mode is not JudgeMode.SINGLE:
+        return
+    verdict = lane.verdicts.get(cell_id)
+    item["judge"] = None if verdict is None else _verdict_json(verdict)
+
+
+def _verdict_json(verdict: JudgeVerdict) -> dict[str, Any]:
+    from gui.core.keys import redact
+
+    data = verdict.to_dict()
+    for name in ("reason", "raw", "error"):
+        if isinstance(data.get(name), str):
+            data[name] = redact(data[name])
+    return data
+
+
+def judge_summary_json(run: Run) -> dict[str, Any] | None:
+    """The judge's part of ``run --json``'s summary: counts, and the ranking when pairwise."""
+    lane = run.judge
+    if lane is None:
+        return None
+    models = [m.display_name for m in run.spec.models]
+    out: dict[str, Any] = {
+        "judge_model": lane.judge_model,
+        "mode": str(lane.settings.mode),
+        "done": lane.counts.done,
+        "failed": lane.counts.failed,
+        "peak_in_flight": lane.counts.peak_in_flight,
+    }
+    if lane.settings.mode is JudgeMode.PAIRWISE:
+        out["pairwise"] = [p.to_dict() for p in lane.pairs]
+        out["ranking"] = [r.to_dict() for r in rank(lane.pairs, models)]
+        out["ranking_by_input"] = {
+            str(row + 1): [r.to_dict() for r in ranks]
+            for row, ranks in rank_by_row(lane.pairs, models).items()
+        }
+    return out
 
 
 def _safe_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -1043,6 +1199,10 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
         parts.append(f"{m['output_tokens']} tokens{tps}")
     if m.get("retries"):
         parts.append(f"{m['retries']} retries")
+    verdict = item.get("judge")
+    if isinstance(verdict, dict):
+        score = verdict.get("score")
+        parts.append(f"judge {score:g}/10" if isinstance(score, int | float) else "judge failed")
     inputs = " / ".join(item["input"].values()) or "prompt"
     if row is not None:
         inputs = f"{inputs} (row {row})"
@@ -1056,6 +1216,9 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     body = item["output"]
     if item["error"]:
         body = f"{body}\n[{item['error']}]" if body else f"[{item['error']}]"
+    if isinstance(verdict, dict):
+        said = verdict.get("reason") or verdict.get("error") or ""
+        body = f"{body}\n[judge: {said}]" if body else f"[judge: {said}]"
     if item.get("notice"):
         body = f"{body}\n[{item['notice']}]" if body else f"[{item['notice']}]"
     failed = [c for c in checks if not c.get("passed")]
@@ -1211,7 +1374,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 "template": _safe_item({"output": spec.template})["output"],
                 "strategy": str(spec.strategy),
                 "results": results,
-                "summary": summary_json(run.summary),
+                "summary": summary_json(run.summary) | _judge_part(run),
                 **checks_summary_json(spec, results),
                 "saved": saved,
             },
@@ -1230,6 +1393,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
             + (f" · saved as {run.id}" if saved else "")
             + "\n"
         )
+        judge_line = _judge_line(run)
+        if judge_line:
+            sys.stdout.write(escape_controls(judge_line) + "\n")
     code = _exit_code(run, received)
     if code == EXIT_OK and any_check_failed(results):
         code = EXIT_FAILED  # documented: a script can gate on its checks
@@ -1239,6 +1405,24 @@ async def cmd_run(args: argparse.Namespace) -> int:
         if code == EXIT_OK:
             code = EXIT_FAILED
     return code
+
+
+def _judge_part(run: Run) -> dict[str, Any]:
+    judge = judge_summary_json(run)
+    return {} if judge is None else {"judge": judge}
+
+
+def _judge_line(run: Run) -> str | None:
+    """One line on the judge after a run's plain output: its counts, or its ranking."""
+    lane = run.judge
+    if lane is None:
+        return None
+    c = lane.counts
+    head = f"judge {lane.judge_model}: {c.done} done, {c.failed} failed"
+    if lane.settings.mode is JudgeMode.PAIRWISE:
+        models = [m.display_name for m in run.spec.models]
+        return f"{head} · ranking: {ranking_line(rank(lane.pairs, models))}"
+    return head
 
 
 async def cmd_compare(args: argparse.Namespace) -> int:
@@ -1468,6 +1652,7 @@ def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
             "note": cell.metrics.note if cell.metrics is not None else None,
             "notice": cell.notice,
             "checks": [r.to_dict() for r in cell.checks],
+            **({} if cell.judge is None else {"judge": _verdict_json(cell.judge)}),
         }
     )
 
@@ -1501,6 +1686,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         repeated = _repeated_rows(items)
         for i, item in enumerate(items):
             sys.stdout.write(_fmt_cell(item, repeated.get(i)) + "\n")
+        ranking = run.ranking()
+        if ranking:
+            line = f"judge ranking ({len(run.pairwise)} comparisons): {ranking_line(ranking)}"
+            sys.stdout.write(escape_controls(clean(line)[0]) + "\n")
         return EXIT_OK
 
     return _read_history(body)
@@ -1511,6 +1700,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from gui.cli_differences import cmd_diff as diff
 
     return diff(args)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """``fanout-studio leaderboard`` (in :mod:`gui.cli_leaderboard`)."""
+    from gui.cli_leaderboard import cmd_leaderboard as leaderboard
+
+    return leaderboard(args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -1651,6 +1847,7 @@ def main(argv: Sequence[str]) -> int:
         "diff": cmd_diff,
         "export": cmd_export,
         "profiles": cmd_profiles,
+        "leaderboard": cmd_leaderboard,
     }.get(args.command)
     try:
         if sync_handler is not None:

@@ -16,6 +16,8 @@ chunk-merge        ``gui/compat/lcel.py``          LangChain merges every chunk 
                    (used by providers/backend.py)  of an answer
 gc-policy          ``gui/compat/gc_policy.py``     the collector untouched
 qasync-logger      ``gui/compat/loggers.py``       the debug panel listens on the root logger
+pyside-import-     ``gui/qt/import_scan.py``       PySide6 reads the source of every module
+scan                                               imported after it
 =================  ==============================  ==========================================
 
 Layers. ``gui.compat`` sits beside ``gui.core`` at the bottom: it imports nothing else of
@@ -36,6 +38,7 @@ from gui.compat.hooks import (
     HOOKS,
     LCEL_STREAM,
     PLAIN_ENV,
+    PYSIDE_IMPORT_SCAN,
     QASYNC_LOGGER,
     Hook,
     describe,
@@ -53,6 +56,7 @@ __all__ = [
     "KNOWN_BAD",
     "LCEL_STREAM",
     "PLAIN_ENV",
+    "PYSIDE_IMPORT_SCAN",
     "QASYNC_LOGGER",
     "Hook",
     "describe",

@@ -27,6 +27,7 @@ __all__ = [
     "HOOKS",
     "LCEL_STREAM",
     "PLAIN_ENV",
+    "PYSIDE_IMPORT_SCAN",
     "QASYNC_LOGGER",
     "Hook",
     "describe",
@@ -102,8 +103,17 @@ QASYNC_LOGGER = Hook(
     (("qasync", ">=0.28,<0.29"),),
 )
 
+PYSIDE_IMPORT_SCAN = Hook(
+    "pyside-import-scan",
+    "PySide6 reads the whole source of every module imported after it, to see whether it "
+    "names PySide6 (for its opt-in __feature__ switches, which the app does not use); the "
+    "hook looks at the module's names instead (plain: PySide6 reads every source file)",
+    "gui/qt/import_scan.py",
+    (("pyside6", ">=6.12,<6.13"),),
+)
+
 #: Every hook, for ``describe()`` and the README.
-HOOKS = (FIFO_LOOP, LCEL_STREAM, CHUNK_MERGE, GC_POLICY, QASYNC_LOGGER)
+HOOKS = (FIFO_LOOP, LCEL_STREAM, CHUNK_MERGE, GC_POLICY, QASYNC_LOGGER, PYSIDE_IMPORT_SCAN)
 
 _lock = threading.Lock()
 _decided: dict[str, str | None] = {}  # hook name -> why it is off (None: on)
@@ -114,6 +124,9 @@ def installed_version(distribution: str) -> str | None:
     """The installed version of ``distribution`` (``python``: the interpreter), or ``None``."""
     if distribution == PYTHON:
         return ".".join(str(part) for part in sys.version_info[:3])
+    loaded = getattr(sys.modules.get("PySide6"), "__version__", None)
+    if distribution.lower() == "pyside6" and isinstance(loaded, str):
+        return loaded  # PySide6 is loaded already: no metadata scan before a first paint
     from importlib import metadata  # ~15 ms of imports: when a gate is asked, not at start-up
 
     try:
@@ -127,18 +140,49 @@ def plain_runtime() -> bool:
     return os.environ.get(PLAIN_ENV, "").strip() not in ("", "0")
 
 
-def _why_off(hook: Hook) -> str | None:
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-    from packaging.version import InvalidVersion
+def _numbers(version: str) -> tuple[int, ...] | None:
+    parts = version.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
 
+
+def _simple_range(version: str, tested: str) -> bool | None:
+    """Whether ``version`` lies in ``tested`` when both are plain (``>=6.12,<6.13`` and
+    ``6.12.0``); ``None`` for anything else, which ``packaging`` decides (it costs ~9 ms of
+    imports, too much for a gate asked before the window's first paint)."""
+    have = _numbers(version)
+    if have is None:
+        return None
+    inside = True
+    for clause in tested.split(","):
+        clause = clause.strip()
+        if clause.startswith(">="):
+            bound = _numbers(clause[2:].strip())
+            below = False
+        elif clause.startswith("<") and not clause.startswith("<="):
+            bound = _numbers(clause[1:].strip())
+            below = True
+        else:
+            return None
+        if bound is None:
+            return None
+        inside = inside and (have < bound if below else have >= bound)
+    return inside
+
+
+def _why_off(hook: Hook) -> str | None:
     for distribution, tested in hook.tested:
         version = installed_version(distribution)
         if version is None:
             return f"{distribution} is not installed"
-        try:
-            inside = SpecifierSet(tested).contains(version, prereleases=True)
-        except (InvalidSpecifier, InvalidVersion):
-            inside = False
+        inside = _simple_range(version, tested)
+        if inside is None:
+            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+            from packaging.version import InvalidVersion
+
+            try:
+                inside = SpecifierSet(tested).contains(version, prereleases=True)
+            except (InvalidSpecifier, InvalidVersion):
+                inside = False
         if not inside:
             return f"{distribution} {version} is outside the range it was tested on ({tested})"
     return None

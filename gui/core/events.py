@@ -4,6 +4,8 @@ Subscribers receive them synchronously on the event loop's thread, in order per 
 ``CellQueued -> (CellStarted -> [FirstToken -> TextChunk*] -> CellRetrying?)* ->
 CellFinished | CellFailed | CellCancelled`` (a done cell of a run with checks then gets
 ``CellChecked``), bracketed by ``RunStarted`` and ``RunFinished``.
+A run with a judge also emits ``JudgeQueued -> JudgeStarted* -> JudgeEnded`` per judge call,
+after the cells it judges ended and before ``RunFinished``.
 Times ``t`` are seconds since the run started (monotonic clock).
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 from gui.core.checks import CheckResult
 from gui.core.errors import ErrorKind
+from gui.core.judging import JudgeVerdict, PairwiseResult
 from gui.core.metrics import CellMetrics, RunSummary
 from gui.core.spec import Cell, RunSpec
 
@@ -142,6 +145,48 @@ class RunFinished(Event):
     """Every cell has ended; ``summary`` adds up to the number of cells."""
 
     summary: RunSummary
+
+
+# ------------------------------------------------------------------ the judge lane
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeEvent(Event):
+    """An event of one judge call (the run's second lane, see ``gui.core.judge_lane``).
+
+    Attributes:
+        key: The call's id: the judged cell's id, or ``"<first>~<second>"`` for a pairwise
+            comparison (the answer shown first, then the one shown second).
+    """
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeQueued(JudgeEvent):
+    """A judge call waits for the judge's limiter and rate limiter."""
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeStarted(JudgeEvent):
+    """A judge call's request went out (``attempt`` 2 is the first retry)."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeEnded(JudgeEvent):
+    """A judge call ended: a verdict (single mode) or a comparison (pairwise), maybe failed.
+
+    Attributes:
+        verdict: The cell's verdict in single mode, else ``None``.
+        pair: The comparison in pairwise mode, else ``None``.
+        cancelled: The call was cancelled with the run (neither is set then).
+    """
+
+    verdict: JudgeVerdict | None = None
+    pair: PairwiseResult | None = None
+    cancelled: bool = False
 
 
 #: Events after which a cell never changes again.

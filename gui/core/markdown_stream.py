@@ -272,7 +272,10 @@ class MarkdownStream:
     TAIL_LIMIT = 24_000
 
     def __init__(self, *, dark: bool = False, budget: int = DEFAULT_BUDGET) -> None:
-        self._md = _parser()
+        # The parser (markdown-it's import, ~40 modules) is fetched at the first parse, not
+        # here: the window builds its views before the warm-up has imported it off the GUI
+        # thread, and an empty view needs no parser.
+        self._parser: MarkdownIt | None = None
         self._dark = dark
         self.budget = budget
         self._reset()
@@ -292,6 +295,12 @@ class MarkdownStream:
         self._env: dict[str, Any] = {"fanout_dark": self._dark}
         self.block_renders = 0
         self.tail_renders = 0
+
+    @property
+    def _md(self) -> MarkdownIt:
+        if self._parser is None:
+            self._parser = _parser()
+        return self._parser
 
     # ------------------------------------------------------------------------- input
 

@@ -19,7 +19,9 @@ from typing import Any, Protocol
 from gui.core.checks import CheckResult
 from gui.core.errors import Failure
 from gui.core.events import Event
+from gui.core.judging import JudgeVerdict
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating
 from gui.core.spec import Cell, Limits, ModelProfile, RunSpec
 
 
@@ -43,6 +45,18 @@ class ChainLike(Protocol):
 
     def astream(self, input: Mapping[str, Any], config: Any = None) -> AsyncIterator[Any]:
         """The answer as text chunks while it is generated."""
+
+
+class JudgeChainLike(Protocol):
+    """The judge model of a run: messages in, the judge's reply out as text.
+
+    With a ``schema`` the provider is asked for structured output where it supports it (the
+    reply is then the JSON it produced); either way the reply is text that the judge lane
+    reads itself (:func:`gui.core.judging.parse_score`), so an unreadable reply is kept.
+    """
+
+    async def ainvoke(self, input: Sequence[tuple[str, str]], config: Any = None) -> str:
+        """The judge's whole reply to ``input`` (``(role, text)`` messages)."""
 
 
 class BatchLike(Protocol):
@@ -100,6 +114,10 @@ class Backend(Protocol):
 
     def batch_runnable(self, fn: Callable[[Cell], Awaitable[object]]) -> BatchLike:
         """Wrap ``fn`` so that ``abatch``-style fan-out can drive it."""
+
+    def judge_chain(self, profile: ModelProfile, schema: Mapping[str, Any]) -> JudgeChainLike:
+        """The judge model ``profile``, asked for replies of JSON ``schema`` (blocking: the
+        judge lane builds it in a worker thread)."""
 
     def usage_probe(self) -> UsageProbe:
         """A fresh usage probe for one request."""
@@ -189,6 +207,14 @@ class PastCell(Protocol):
     @property
     def checks(self) -> tuple[CheckResult, ...]:
         """The run's check results on this cell (``()``: not checked)."""
+
+    @property
+    def judge(self) -> JudgeVerdict | None:
+        """The LLM judge's verdict on the cell, if it was judged."""
+
+    @property
+    def rating(self) -> Rating | None:
+        """The user's rating of the answer, or ``None``."""
 
 
 class PastRun(Protocol):

@@ -33,6 +33,7 @@ from gui.core.errors import (
     timeout_failure,
     too_large_failure,
 )
+from gui.core.judge_lane import JudgeLane
 from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.metrics import CellClock, CellMetrics, RunSummary
@@ -155,6 +156,20 @@ class Run:
         #: The run's checks, evaluated per done cell; their tasks end before RunFinished.
         self._checker = CheckRunner(spec.checks) if spec.checks else None
         self._check_tasks: set[asyncio.Task[None]] = set()
+        #: The judge lane (issue 13) when the spec has a judge: judge calls queued as cells
+        #: end, under the judge's own limits; the run ends after its last judge call.
+        self.judge: JudgeLane | None = None
+        if spec.judge is not None:
+            self.judge = JudgeLane(
+                self.id,
+                spec,
+                self.cells,
+                backend,
+                self._emit,
+                self._now,
+                lambda: self.limits,
+                self._rng,
+            )
 
     # ---------------------------------------------------------------- public API
 
@@ -198,6 +213,8 @@ class Run:
         if self._stopping is None:
             self._stopping = reason
             self._stopped_by_user = reason == CANCELLED_BY_USER
+        if self.judge is not None:
+            self.judge.cancel()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -304,13 +321,21 @@ class Run:
         return self._clock() - self._t0
 
     def _emit(self, event: ev.Event) -> None:
-        if isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled):
-            self._metrics[event.cell_id] = event.metrics
+        ended = (
+            event if isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled) else None
+        )
+        if ended is not None:
+            self._metrics[ended.cell_id] = ended.metrics
         for callback in tuple(self._subscribers):
             try:
                 callback(event)
             except Exception:
                 log.exception("event subscriber %r failed on %s", callback, type(event).__name__)
+        if ended is not None and self.judge is not None:
+            # After the subscribers: a cell's end is seen before its judge call is queued.
+            self.judge.cell_ended(
+                ended.cell_id, ended.text if isinstance(ended, ev.CellFinished) else None
+            )
 
     def _phase_of(self, cell_id: str) -> Phase:
         return self._phase.get(cell_id, Phase.QUEUED)
@@ -480,6 +505,8 @@ class Run:
                 assert cell is not None
                 self._cancel_reasons.setdefault(cell_id, self._stopping or CANCELLED_SHUTDOWN)
                 self._end_cancelled(cell)
+        if self.judge is not None:
+            await self.judge.drain()
         if self.summary is None:
             c = self._phase_counts
             self.summary = RunSummary(

@@ -24,7 +24,7 @@ from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.metrics import RunSummary
 from gui.core.ports import Backend, PastRun, RunHistory
 from gui.core.runner import CANCELLED_SHUTDOWN, Phase, Run
-from gui.core.spec import Limits, ModelProfile, RunSpec, Strategy
+from gui.core.spec import JudgeMode, Limits, ModelProfile, RunSpec, Strategy
 from gui.core.tasks import TaskOwner
 
 __all__ = [
@@ -349,6 +349,7 @@ class Session:
             base.system,
             checks=base.checks,
         )
+        spec = _retry_judge(spec, base)
         run = Run(spec, self._make_backend())
         (own,) = run.cells
         live = _Live(run, primary=False, cell_map={own.id: cell_id}, into_run=main.run.id)
@@ -512,6 +513,10 @@ class Session:
         def forward(event: ev.Event) -> None:
             if cell_map is not None and isinstance(event, ev.CellEvent):
                 event = replace(event, cell_id=cell_map.get(event.cell_id, event.cell_id))
+            elif cell_map is not None and isinstance(event, ev.JudgeEvent):
+                # A retried cell's verdict belongs to the cell it retried (single mode: the
+                # key is the cell id; a retry has one cell per row, so no pairs).
+                event = replace(event, key=cell_map.get(event.key, event.key))
             if type(event) is text_chunk:  # the hot path: no phase change
                 self._emit(event)
                 return
@@ -582,6 +587,15 @@ class Session:
             self._emit(StrategyStarted(None))
         self._emit(ComparisonEnded(tuple(results), cancelled))
         return tuple(results)
+
+
+def _retry_judge(spec: RunSpec, base: RunSpec) -> RunSpec:
+    """A retried cell is judged again when its run has a single-mode judge (a pairwise judge
+    compares a row's answers together, which one retried cell cannot redo)."""
+    judge = base.judge
+    if judge is None or judge.mode is not JudgeMode.SINGLE:
+        return spec
+    return replace(spec, judge=judge)
 
 
 def _own_id(live: _Live, grid_id: str) -> str | None:

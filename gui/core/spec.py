@@ -555,6 +555,7 @@ class RunSpec:
         limits: Limits at start.
         system: Optional system message placed before the template.
         checks: Deterministic checks evaluated on every done cell's answer.
+        judge: The LLM judge of the answers (``gui.core.judging``), or ``None``.
     """
 
     template: str
@@ -564,6 +565,7 @@ class RunSpec:
     limits: Limits = field(default_factory=Limits)
     system: str | None = None
     checks: tuple[Check, ...] = ()
+    judge: JudgeSettings | None = None
 
     @property
     def variables(self) -> list[str]:
@@ -587,6 +589,8 @@ class RunSpec:
         for profile in self.models:
             profile.validate()
         self.limits.validate()
+        if self.judge is not None:
+            self.judge.validate()
         if not self.rows:
             raise SpecError("No inputs. Add at least one row (or one --topic).")
         if len(self.rows) > MAX_ROWS:
@@ -722,7 +726,7 @@ def limits_from_dict(data: Mapping[str, Any]) -> Limits:
 
 def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
     """``spec`` as plain data: template, rows, models, strategy, limits, system message."""
-    return {
+    data = {
         "template": spec.template,
         "system": spec.system,
         "rows": [dict(r) for r in spec.rows],
@@ -731,6 +735,19 @@ def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
         "limits": limits_to_dict(spec.limits),
         **checks_to_dict(spec),
     }
+    _judge_to_dict(spec, data)
+    return data
+
+
+def _judge_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
+    """Add the judge's settings (issue 13), when the run has a judge."""
+    if spec.judge is not None:
+        data["judge"] = judge_to_dict(spec.judge)
+
+
+def _judge_from_dict(data: Mapping[str, Any]) -> JudgeSettings | None:
+    """The judge's settings :func:`_judge_to_dict` wrote, or ``None``."""
+    return judge_from_dict(data.get("judge"))
 
 
 def spec_from_dict(data: Mapping[str, Any]) -> RunSpec:
@@ -743,6 +760,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> RunSpec:
         limits=limits_from_dict(data.get("limits") or {}),
         system=data.get("system") or None,
         checks=checks_from_spec_dict(data),
+        judge=_judge_from_dict(data),
     )
 
 
@@ -760,3 +778,102 @@ def checks_from_spec_dict(data: Mapping[str, Any]) -> tuple[Check, ...]:
         except (ValueError, TypeError):
             continue
     return tuple(out)
+
+
+# ------------------------------------------------------------------ the LLM judge (issue 13)
+#
+# Here and not in gui.core.judging (which re-exports them) because a RunSpec carries them and
+# gui.core.judging builds on this module's profiles and cell ids.
+
+#: The simulated model's judge name: ``--judge-model sim-judge`` works offline.
+SIM_JUDGE_MODEL = "sim-judge"
+
+#: What the judge is told to value when the user writes nothing else.
+STARTER_RUBRIC = """\
+Score the answer from 1 (useless) to 10 (excellent) for how well it serves the input.
+- Correct: no false statements; says so when unsure.
+- Relevant: answers what was asked, about the input's subject, nothing off-topic.
+- Complete but concise: covers what matters without padding or repetition.
+- Clear: well organised and easy to read.
+A wrong answer scores at most 3 however well written; an empty or off-topic one scores 1."""
+
+#: Lowest and highest score the judge may give.
+SCORE_RANGE = (1, 10)
+#: Longest rubric accepted, in characters.
+MAX_RUBRIC_CHARS = 20_000
+
+
+class JudgeMode(StrEnum):
+    """How the judge looks at the answers."""
+
+    SINGLE = "single"  # a score 1-10 per answer
+    PAIRWISE = "pairwise"  # two answers to the same input at a time: which is better
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeSettings:
+    """The judge of a run.
+
+    Attributes:
+        model: The judge model (any profile: simulated, OpenAI-compatible).
+        rubric: What the judge values; :data:`STARTER_RUBRIC` by default.
+        mode: A score per answer, or pairwise comparisons per input.
+        max_concurrency: Judge calls in flight at once (the judge's own lane, apart from
+            the run's cells).
+        requests_per_second: Judge calls started per second at most, or ``None``.
+    """
+
+    model: ModelProfile = field(
+        default_factory=lambda: ModelProfile(model=SIM_JUDGE_MODEL, provider=ProviderKind.SIMULATED)
+    )
+    rubric: str = STARTER_RUBRIC
+    mode: JudgeMode = JudgeMode.SINGLE
+    max_concurrency: int = 4
+    requests_per_second: float | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`SpecError` with the fix for settings that cannot work."""
+        self.model.validate()
+        if not self.rubric.strip():
+            raise SpecError("The judge's rubric is empty. Write what a good answer does.")
+        if len(self.rubric) > MAX_RUBRIC_CHARS:
+            raise SpecError(
+                f"The judge's rubric has {len(self.rubric):,} characters; "
+                f"keep it under {MAX_RUBRIC_CHARS:,}."
+            )
+        problem = range_problem("Judge max concurrency", self.max_concurrency, (1, 1000))
+        if problem is None and self.requests_per_second is not None:
+            problem = range_problem(
+                "Judge requests per second", self.requests_per_second, (0.01, 10_000.0)
+            )
+        if problem:
+            raise SpecError(problem)
+
+
+def judge_to_dict(settings: JudgeSettings) -> dict[str, Any]:
+    """``settings`` as plain data (history, workspace)."""
+    return {
+        "model": profile_to_dict(settings.model),
+        "rubric": settings.rubric,
+        "mode": str(settings.mode),
+        "max_concurrency": settings.max_concurrency,
+        "requests_per_second": settings.requests_per_second,
+    }
+
+
+def judge_from_dict(data: Mapping[str, Any] | None) -> JudgeSettings | None:
+    """The settings :func:`judge_to_dict` wrote; ``None`` for none (or unreadable ones)."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("model"), Mapping):
+        return None
+    defaults = JudgeSettings()
+    try:
+        rps = data.get("requests_per_second")
+        return JudgeSettings(
+            model=profile_from_dict(data["model"]),
+            rubric=str(data.get("rubric") or defaults.rubric),
+            mode=JudgeMode(data.get("mode", JudgeMode.SINGLE)),
+            max_concurrency=int(data.get("max_concurrency") or defaults.max_concurrency),
+            requests_per_second=None if rps is None else float(rps),
+        )
+    except (ValueError, TypeError):
+        return None

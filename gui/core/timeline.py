@@ -27,9 +27,14 @@ BACKOFF = "backoff"
 DONE = "done"
 FAILED = "failed"
 CANCELLED = "cancelled"
+#: The LLM judge's calls about a cell (issue 13), after its end cap on the cell's own row
+#: (a pairwise comparison gets a row of its own): waiting in the judge's lane, then judging.
+JUDGE_WAIT = "judge_wait"
+JUDGE = "judge"
+JUDGE_KINDS: tuple[str, ...] = (JUDGE_WAIT, JUDGE)
 
-#: Kinds that span time, in the order a cell goes through them.
-SPAN_KINDS: tuple[str, ...] = (WAITING, REQUEST, STREAMING, BACKOFF)
+#: Kinds that span time, in the order a cell goes through them (its judge's last).
+SPAN_KINDS: tuple[str, ...] = (WAITING, REQUEST, STREAMING, BACKOFF, *JUDGE_KINDS)
 #: Kinds of the zero-length end marker (``start == end``).
 END_KINDS: tuple[str, ...] = (DONE, FAILED, CANCELLED)
 
@@ -42,6 +47,8 @@ LEGEND: dict[str, str] = {
     DONE: "done",
     FAILED: "failed",
     CANCELLED: "cancelled",
+    JUDGE_WAIT: "judge queued",
+    JUDGE: "judging",
 }
 
 
@@ -118,6 +125,9 @@ class TimelineModel:
             ev.CellFailed: self._apply_failed,
             ev.CellCancelled: self._apply_cancelled,
             ev.RunFinished: self._apply_run_finished,
+            ev.JudgeQueued: self._apply_judge_queued,
+            ev.JudgeStarted: self._apply_judge_started,
+            ev.JudgeEnded: self._apply_judge_ended,
         }
 
     # ------------------------------------------------------------------------ feeding
@@ -405,6 +415,39 @@ class TimelineModel:
 
     def _apply_cancelled(self, event: ev.CellCancelled) -> None:
         self._apply_end(event, CANCELLED, event.metrics, event.reason)
+
+    # The judge lane: its segments follow the judged cell's end cap on the same row; they
+    # never touch the cell's own chain (its state, attempt and message stay the cell's).
+
+    def _judge_row(self, key: str) -> Row:
+        fresh = key not in self._index
+        row = self.row(key)
+        if fresh and "~" in key:  # a pairwise comparison: a row of its own
+            first, second = key.split("~", 1)
+            row.label = f"judge: {first} vs {second}"
+        return row
+
+    @staticmethod
+    def _close_judge(row: Row, t: float) -> None:
+        for segment in reversed(row.segments):
+            if segment.kind in JUDGE_KINDS and segment.end is None:
+                segment.end = max(t, segment.start)
+
+    def _apply_judge_queued(self, event: ev.JudgeQueued) -> None:
+        row = self._judge_row(event.key)
+        t = self._at(event)
+        self._close_judge(row, t)
+        row.segments.append(Segment(JUDGE_WAIT, t))
+
+    def _apply_judge_started(self, event: ev.JudgeStarted) -> None:
+        row = self._judge_row(event.key)
+        t = self._at(event)
+        self._close_judge(row, t)
+        row.segments.append(Segment(JUDGE, t))
+
+    def _apply_judge_ended(self, event: ev.JudgeEnded) -> None:
+        row = self._judge_row(event.key)
+        self._close_judge(row, self._at(event))
 
     def _apply_run_finished(self, event: ev.RunFinished) -> None:
         t = self._at(event)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, TypeVar, cast
 
@@ -25,7 +27,7 @@ from gui.compat.lcel import (
 )
 from gui.core.errors import Failure
 from gui.core.keys import HeldKeys
-from gui.core.ports import BatchLike, ChainLike, KeySource
+from gui.core.ports import BatchLike, ChainLike, JudgeChainLike, KeySource
 from gui.core.runner import MAX_ANSWER_CHARS_KEY, REQUEST_TIMEOUT_KEY
 from gui.core.spec import Cell, ModelProfile, ProviderKind
 from gui.core.templates import prompt_messages
@@ -47,6 +49,8 @@ _EVENT_ENVELOPE_BYTES = 1 << 20
 _STREAM_BYTES_PER_CHAR = 256
 
 _E = TypeVar("_E", bound=BaseException)
+
+log = logging.getLogger(__name__)
 
 #: Seconds a blocking call's HTTP timeout allows beyond the engine's own timeout, so that the
 #: engine's (which names the limit the user set) is the one reported, and the abandoned call
@@ -399,6 +403,63 @@ def _take_usage_collector(config: RunnableConfig) -> tuple[UsageCollector | None
     return probe, {**config, "callbacks": [h for h in callbacks if h is not probe]}
 
 
+class JudgeChain:
+    """The judge model: structured output where the provider has it, else plain JSON text.
+
+    OpenAI-compatible profiles are asked through ``with_structured_output(schema,
+    method="json_schema", include_raw=True)``: the server's ``response_format`` then holds
+    the reply to the schema, and ``include_raw`` keeps the reply even when LangChain could not
+    parse it. A server without ``json_schema`` support answers 400; this chain then falls back
+    to the plain model for good, whose reply the messages' strict JSON instruction shapes and
+    the judge lane's tolerant parser reads. The simulated model has no structured output: it
+    answers the JSON prompt in the same shape (sometimes in a code fence, as models do).
+    Either way :meth:`ainvoke` returns text, so an unreadable reply is kept as it came.
+    """
+
+    def __init__(self, model: Runnable[Any, Any], structured: Runnable[Any, Any] | None) -> None:
+        self.model = model
+        #: The structured-output runnable, or ``None`` (no support, or the server refused it).
+        self.structured = structured
+
+    async def ainvoke(self, input: Sequence[tuple[str, str]], config: Any = None) -> str:
+        """The judge's reply to the messages ``input``, as text."""
+        messages = list(input)
+        if self.structured is not None:
+            try:
+                out = await self.structured.ainvoke(messages, config)
+            except Exception as exc:
+                if not _refuses_structured_output(exc):
+                    raise
+                log.info("judge: the server refuses json_schema output; plain JSON from now on")
+                self.structured = None
+            else:
+                return _structured_text(out)
+        message = await self.model.ainvoke(messages, config)
+        return str(getattr(message, "text", None) or getattr(message, "content", "") or "")
+
+
+def _structured_text(out: Any) -> str:
+    """The reply text of an ``include_raw=True`` structured call: its JSON, else the raw reply."""
+    if isinstance(out, Mapping):
+        parsed = out.get("parsed")
+        if isinstance(parsed, Mapping):
+            return json.dumps(dict(parsed))
+        raw = out.get("raw")
+        if raw is not None:
+            calls = getattr(raw, "tool_calls", None) or ()
+            if calls:
+                return json.dumps(calls[0].get("args") or {})
+            return str(getattr(raw, "text", None) or getattr(raw, "content", "") or "")
+    return json.dumps(out) if isinstance(out, dict) else str(out)
+
+
+def _refuses_structured_output(exc: BaseException) -> bool:
+    """Whether ``exc`` is a server's 400 for the ``response_format`` it does not support."""
+    status = getattr(exc, "status_code", None)
+    text = str(exc).lower()
+    return status == 400 and ("response_format" in text or "json_schema" in text)
+
+
 class LangChainBackend:
     """Implements :class:`gui.core.ports.Backend` with LangChain runnables.
 
@@ -453,6 +514,25 @@ class LangChainBackend:
             return await fn(cell)
 
         return cast(BatchLike, RunnableLambda(cell_fn, name="fanout cell"))
+
+    def judge_chain(self, profile: ModelProfile, schema: Mapping[str, Any]) -> JudgeChainLike:
+        """The judge model for ``profile`` (see :class:`JudgeChain`); blocking, call it off
+        the loop (building an OpenAI model imports its SDK)."""
+        _quiet_serializer_warnings()
+        if profile.provider is not ProviderKind.OPENAI:
+            return JudgeChain(build_chat_model(profile, self._keys), None)
+        with self._lock:
+            if self._http is None:
+                self._http = new_async_http_client()
+            if self._http_sync is None:
+                self._http_sync = new_http_client()
+            clients = self._http, self._http_sync
+        model = build_chat_model(profile, self._keys, *clients)
+        structured = model.with_structured_output(
+            dict(schema), method="json_schema", include_raw=True
+        )
+        freeze_import_heap()
+        return JudgeChain(model, structured)
 
     def usage_probe(self) -> UsageCollector:
         """A fresh usage collector."""

@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import json
 import math
 import random
 import re
 import time
+import zlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
@@ -30,6 +32,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from gui.core.judging import SCORE_RANGE, JudgeRequest, read_request
 from gui.core.spec import SimSettings
 
 __all__ = [
@@ -377,6 +380,62 @@ def _cut_at_stop(tokens: Sequence[str], stop: Sequence[str]) -> tuple[Sequence[s
 
 
 # --------------------------------------------------------------------------------------------
+# The simulated judge: asked to judge (gui.core.judging's messages), it scores the answers from
+# their features, deterministically, and replies in the JSON shape, sometimes in a code fence
+# or after a line of prose as chat models do, so every path of the judge's parser runs offline.
+
+
+def judge_score(input_text: str, answer: str) -> int:
+    """A deterministic 1-10 score of ``answer`` from its features.
+
+    Four points for covering the input's content words, three for a length between 20 and
+    200 words (less outside it), two for varied wording (distinct words over words).
+    """
+    words = [w.lower() for w in _WORD_RE.findall(answer)]
+    if not words:
+        return SCORE_RANGE[0]
+    wanted = {w.lower() for w in _WORD_RE.findall(input_text)} - _STOPWORDS
+    said = set(words)
+    overlap = len(wanted & said) / len(wanted) if wanted else 0.5
+    n = len(words)
+    if n < 20:
+        length = n / 20
+    elif n <= 200:
+        length = 1.0
+    else:
+        length = max(0.0, 1.0 - (n - 200) / 400)
+    variety = len(said) / n
+    score = 1 + round(4 * overlap + 3 * length + 2 * variety)
+    return max(SCORE_RANGE[0], min(SCORE_RANGE[1], score))
+
+
+def judge_reply(request: JudgeRequest) -> str:
+    """The simulated judge's reply to ``request`` (see :func:`judge_score`)."""
+    scores = [judge_score(request.input, a) for a in request.answers]
+    body: dict[str, Any]
+    if request.pairwise:
+        first, second = scores
+        winner = "tie" if first == second else ("first" if first > second else "second")
+        body = {
+            "winner": winner,
+            "reason": f"By coverage, length and wording the answers score {first} and {second}.",
+        }
+    else:
+        n = len(_WORD_RE.findall(request.answers[0]))
+        body = {
+            "score": scores[0],
+            "reason": f"Scored {scores[0]} for its coverage of the input in {n} words.",
+        }
+    text = json.dumps(body)
+    shape = zlib.crc32("\x00".join(request.answers).encode()) % 3
+    if shape == 1:
+        return f"```json\n{text}\n```"
+    if shape == 2:
+        return f"Here is my verdict.\n{text}"
+    return text
+
+
+# --------------------------------------------------------------------------------------------
 # The model
 
 
@@ -525,6 +584,9 @@ class SimulatedChatModel(BaseChatModel):
         count = self.output_tokens
         max_tokens = kwargs.get("max_tokens", self.max_tokens)
         finish_reason = "stop"
+        request = read_request(prompt) if "<rubric>" in prompt else None
+        if request is not None:
+            return self._judge_plan(messages, request, kwargs)
         if isinstance(max_tokens, int) and max_tokens < count:
             count, finish_reason = max_tokens, "length"
         stops = stop if stop is not None else self.stop
@@ -566,6 +628,27 @@ class SimulatedChatModel(BaseChatModel):
             failure=failure,
             ttft=ttft,
             interval=interval,
+        )
+
+    def _judge_plan(
+        self, messages: list[BaseMessage], request: JudgeRequest, kwargs: dict[str, Any]
+    ) -> _Plan:
+        """A judge's reply, at this model's pace and with its failures."""
+        rng = self._rng
+        failure = self.failure_kind if rng.random() < self.failure_rate else None
+        tokens = _tokenize(judge_reply(request))
+        if failure == "drop":
+            tokens = tokens[: len(tokens) // 2]
+        tps = self.tokens_per_second
+        model = kwargs.get("model")
+        return _Plan(
+            tokens=tokens,
+            model_name=model if isinstance(model, str) else self.model_name,
+            finish_reason="stop",
+            input_tokens=sum(len(_TOKEN_RE.findall(m.text)) for m in messages),
+            failure=failure,
+            ttft=self.ttft,
+            interval=1.0 / tps if 0.0 < tps < math.inf else 0.0,
         )
 
     def _early_error(self, plan: _Plan) -> SimulatedError:

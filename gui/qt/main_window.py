@@ -58,8 +58,11 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.qt.views.export_menu import ExportMenu
     from gui.qt.views.history_panel import HistoryPanel
     from gui.qt.views.inputs_table import InputsTable
+    from gui.qt.views.judge_page import JudgePage
+    from gui.qt.views.leaderboard_view import LeaderboardView
     from gui.qt.views.models_panel import ModelsPanel
     from gui.qt.views.providers_panel import ProvidersPanel
+    from gui.qt.views.ratings_binding import RatingsBinding
     from gui.qt.views.results_page import ResultsPage
     from gui.qt.views.run_editors import RunEditors
     from gui.qt.views.workspace_binding import WorkspaceBinding
@@ -98,6 +101,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
     ),
     "checks": ("gui.core.checks", "gui.qt.widgets.check_chips", "gui.qt.views.checks_panel"),
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
+    "judge": ("gui.core.judging", "gui.qt.views.judge_page"),
     "results": (
         "gui.core.compare",
         "gui.core.session",
@@ -135,6 +139,13 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.views.demos_menu",
         "gui.storage.workspace",
         "gui.qt.views.workspace_binding",
+    ),
+    "ratings": (
+        "gui.core.ratings",
+        "gui.qt.widgets.rating_bar",
+        "gui.qt.widgets.arena_view",
+        "gui.qt.views.ratings_binding",
+        "gui.qt.views.leaderboard_view",
     ),
 }
 
@@ -205,6 +216,9 @@ class MainWindow(QMainWindow):
     workspace: WorkspaceBinding
     commands: RunCommands
     display: RunDisplay
+    judge_page: JudgePage
+    ratings: RatingsBinding
+    leaderboard: LeaderboardView
 
     def __init__(
         self,
@@ -282,6 +296,7 @@ class MainWindow(QMainWindow):
             ("models", self._build_models),
             ("checks", self._build_checks),
             ("limits", self._build_limits),
+            ("judge", self._build_judge),
             ("results", self._build_results),
             ("focus", self._build_focus),
             ("details", self._build_details),
@@ -291,6 +306,7 @@ class MainWindow(QMainWindow):
             ("history", self._build_history),
             ("profiles", self._build_profiles),
             ("wiring", self._build_wiring),
+            ("ratings", self._build_ratings),
         ]
 
     def _run_step(self) -> None:
@@ -335,6 +351,18 @@ class MainWindow(QMainWindow):
         )
         self.limits = e.limits
         self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
+
+    def _build_judge(self) -> None:
+        """The Judge page beside the prompt (issue 13): the run's LLM judge."""
+        from gui.qt.views.judge_page import JudgePage
+
+        self.judge_page = JudgePage(columns=self.models.profiles)
+        add_prompt_page(self.prompt_tabs, self.judge_page, "Judge")
+        self.editors.judge = self.judge_page
+        self.models.profiles_changed.connect(self.judge_page.refresh_columns)
+
+    def _on_providers_profiles_saved(self, saved: list[SavedProfile]) -> None:
+        self.judge_page.set_saved_profiles([(s.name, s.profile) for s in saved])
 
     def _build_results(self) -> None:
         from gui.core.session import Session
@@ -413,6 +441,7 @@ class MainWindow(QMainWindow):
             results=self.results,
             checks=self.checks,
             store=self._workspace_store,
+            judge=self.judge_page,
         )
         self._menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
         self._menus.view.addAction(self.results.raw_action)  # every answer's Markdown source
@@ -444,6 +473,29 @@ class MainWindow(QMainWindow):
         )
         self._wire()
 
+    def _build_ratings(self) -> None:
+        """Ratings from every layout to the history (views/ratings_binding.py), blind mode
+        (the arena and its toggle in the Results toolbar and the View menu) and the
+        Leaderboard tab."""
+        from gui.qt.views.leaderboard_view import LeaderboardView
+        from gui.qt.views.ratings_binding import RatingsBinding
+
+        self.results.build_arena()
+        self._menus.view.addAction(self.results.blind_action)
+
+        def shown_run_id() -> str | None:
+            run = self.session.current_run or self.session.past_run
+            return run.id if run is not None else None
+
+        self.ratings = RatingsBinding(
+            self.results.store, shown_run_id, self.services.history, parent=self
+        )
+        self.results.rating_requested.connect(self.ratings.rate)
+        self.ratings.notice.connect(self._on_providers_notice)
+        self.leaderboard = LeaderboardView(self.services.history)
+        add_pages(self.tabs, [(self.leaderboard, "Leaderboard")])
+        self.ratings.rating_saved.connect(self.leaderboard.mark_stale)
+
     def _wire(self) -> None:
         # Every layout's Cancel and Retry (Grid panes, Tiles menus) arrive through the page.
         self.results.cancel_requested.connect(self.session.cancel_cell)
@@ -452,6 +504,7 @@ class MainWindow(QMainWindow):
         self.results.close_requested.connect(self.display.close_past)
         self.limits.limits_changed.connect(self.commands.set_limits)
         self.providers.profiles_saved.connect(self.models.set_saved_profiles)
+        self.providers.profiles_saved.connect(self._on_providers_profiles_saved)
         self.providers.use_requested.connect(self._on_providers_use_requested)
         self.models.save_profile_requested.connect(self._on_models_save_profile_requested)
         self.history_panel.open_requested.connect(self.show_past_run)
@@ -622,6 +675,9 @@ class MainWindow(QMainWindow):
         self.demos_menu.shutdown()
         self.providers.shutdown()
         self.history_panel.shutdown()
+        await _bounded(self.ratings.wait_saved(), 3.0, "saving the ratings")
+        self.ratings.shutdown()
+        self.leaderboard.shutdown()
         # Flushes the cells that ended while closing, marks unfinished runs.
         await _bounded(self.services.history.close(), 3.0, "closing the history")
         self.display.close()

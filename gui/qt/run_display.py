@@ -152,6 +152,7 @@ class RunDisplay(QObject):
         # would scan them all, on the GUI thread (the gc-policy hook, gui/compat).
         defer_full_collections(True)
         self._timeline.reset(self._results.show_run(run))
+        self._show_judge_lane()
         # The code is built when its tab is shown, not on every run start: regenerating it
         # for a large run is a visible pause (see docs/performance-notes.md, code_view).
         if self._tabs.currentWidget() is self._code:
@@ -174,6 +175,7 @@ class RunDisplay(QObject):
 
     def _on_session_past_run_opened(self, event: PastRunOpened) -> None:
         self._results.show_past(event.past, event.counts)
+        self._limits.hide_judge_lane()
         self._timeline.reset([])
         self._show_counts(event.counts)
         self._controls.show_past(event)
@@ -184,8 +186,20 @@ class RunDisplay(QObject):
         self._results.apply_frame(texts, events, self._session.run_strategy)
         if events:
             self._timeline.apply_events(events)
+            if any(isinstance(e, ev.JudgeEvent) for e in events):
+                self._show_judge_lane()
         if counts is not None:
             self._show_counts(counts.counts)
+
+    def _show_judge_lane(self) -> None:
+        """The Concurrency dock's judge lane: the shown run's judge counts, or hidden."""
+        run = self._session.current_run
+        lane = run.judge if run is not None else None
+        if lane is None:
+            self._limits.hide_judge_lane()
+            return
+        c = lane.counts
+        self._limits.set_judge_lane(c.in_flight, c.queued, c.done, c.failed, lane.limit)
 
     def _show_counts(self, c: Counts) -> None:
         """Gauges, progress bar and status counts: once per frame at most."""

@@ -20,6 +20,7 @@ from gui.core.keys import HeldKeys
 from gui.core.tasks import TaskOwner
 
 if TYPE_CHECKING:
+    from gui.core.ratings import LeaderboardEntry, Rating
     from gui.storage.history import History
     from gui.storage.profiles import ProfileStore, SavedProfile, UnsupportedProfile
     from gui.storage.records import RunRecord, StoredRun
@@ -105,6 +106,45 @@ class HistoryService:
         """Delete a run; ``False`` if it was already gone."""
         history = await self.open()
         return await asyncio.to_thread(history.delete_run, run_id)
+
+    async def set_rating(self, run_id: str, cell_id: str, rating: Rating | None) -> str | None:
+        """Store one cell's rating (``None`` clears it).
+
+        Returns:
+            ``None`` when stored, else one line saying why not (read-only history, the run
+            was deleted, the file is busy).
+        """
+        history = await self.open()
+
+        def write() -> str | None:
+            from gui.storage.history import HistoryError
+
+            try:
+                history.set_rating(run_id, cell_id, rating)
+            except HistoryError as exc:
+                return str(exc)
+            return None
+
+        return await asyncio.to_thread(write)
+
+    async def leaderboard(
+        self, query: str, *, since: float | None, until: float | None
+    ) -> tuple[list[LeaderboardEntry], str | None]:
+        """The models ranked by Elo over the blind ratings of the matching runs, and one line
+        saying why the history could not be read (``None`` when it could)."""
+        history = await self.open()
+
+        def read() -> tuple[list[LeaderboardEntry], str | None]:
+            from gui.core.ratings import leaderboard
+            from gui.storage.history import HistoryError
+
+            try:
+                rows = history.leaderboard_rows(query, since=since, until=until)
+            except HistoryError as exc:
+                return [], str(exc)
+            return leaderboard(rows), None
+
+        return await asyncio.to_thread(read)
 
     async def flush(self, wait_s: float = 2.0) -> bool:
         """Wait (at most ``wait_s``) until the cells recorded so far are stored."""

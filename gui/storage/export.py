@@ -24,13 +24,14 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from gui.core.checks import CheckResult, pass_rate
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import rating_text
 from gui.storage import paths
 from gui.storage.records import StoredCell, StoredRun
 
@@ -188,7 +189,7 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
     """
     text = (lambda v: v) if raw else defuse
     variables = input_columns(run)
-    taken = set(_CSV_FIXED) | set(_METRIC_FIELDS) | {"ended_utc", "notice"}
+    taken = set(_CSV_FIXED) | set(_METRIC_FIELDS) | {"ended_utc", "notice", *_RATING_FIELDS}
     var_columns = [f"input_{v}" if v in taken else v for v in variables]
     header = [
         "run_id",
@@ -202,10 +203,14 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
         *_METRIC_FIELDS,
         "ended_utc",
         "notice",
+        *_RATING_FIELDS,
     ]
     checked = _has_checks(run)
     if checked:
         header += list(_CSV_CHECK_COLUMNS)
+    judged = any(c.judge is not None for c in run.cells)
+    if judged:
+        header += CSV_JUDGE_COLUMNS
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([text(h) for h in header])
@@ -224,7 +229,9 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
                 *(_csv_value(metrics.get(f)) for f in _METRIC_FIELDS),
                 _utc(cell.ended_at),
                 _csv_value(cell.notice),
+                *_rating_values(cell),
                 *([text(v) for v in _csv_checks(cell.checks)] if checked else []),
+                *_csv_judge(cell, judged, text),
             ]
         )
     return buf.getvalue()
@@ -253,6 +260,56 @@ def _csv_checks(results: tuple[CheckResult, ...]) -> list[str]:
         "" if rate is None else f"{rate:.4f}".rstrip("0").rstrip("."),
         _failed_text(results),
     ]
+
+
+#: Columns the LLM judge's verdict adds to a CSV export of a judged run.
+CSV_JUDGE_COLUMNS = ("judge_score", "judge_reason", "judge_model", "judge_error")
+
+
+def _csv_judge(cell: StoredCell, judged: bool, text: Callable[[str], str]) -> list[Any]:
+    """A cell's judge columns (none for a run nobody judged)."""
+    if not judged:
+        return []
+    v = cell.judge
+    if v is None:
+        return ["", "", "", ""]
+    return [_csv_value(v.score), text(v.reason), text(v.judge_model), text(_csv_value(v.error))]
+
+
+#: The CSV's rating columns: thumb (1, -1 or 0), stars (1-5 or empty), best and blind (0/1).
+_RATING_FIELDS = ("thumb", "stars", "best", "blind")
+
+
+def _rating_values(cell: StoredCell) -> list[Any]:
+    """The cell's rating as the CSV's rating columns (empty when not rated)."""
+    r = cell.rating
+    if r is None:
+        return ["", "", "", ""]
+    return [r.thumb, "" if r.stars is None else r.stars, int(r.best), int(r.blind)]
+
+
+def _md_ratings(run: StoredRun) -> list[str]:
+    """The Markdown report's Ratings section (no lines when nothing is rated)."""
+    rated = [c for c in run.cells if c.rating is not None]
+    if not rated:
+        return []
+    lines = ["", "## Ratings", ""]
+    lines.append(_md_row(["#", "input", "model", "rating", "blind"]))
+    lines.append(_md_row(["---"] * 5))
+    for cell in rated:
+        assert cell.rating is not None
+        lines.append(
+            _md_row(
+                [
+                    str(cell.row + 1),
+                    md_cell(_row_label(cell.inputs)),
+                    md_cell(cell.model),
+                    rating_text(cell.rating),
+                    "yes" if cell.rating.blind else "no",
+                ]
+            )
+        )
+    return lines
 
 
 def _utc(epoch: float | None) -> str:
@@ -432,10 +489,12 @@ def to_markdown(run: StoredRun) -> str:
                 ]
             )
         )
+    lines += _md_ratings(run)
     lines.append("")
     lines.append("Tokens marked ~ are estimated (the provider reported no usage).")
     if _has_checks(run):
         lines += ["", *_md_checks(run)]
+    lines += _md_judge(run)
     return "\n".join(lines) + "\n"
 
 
@@ -464,6 +523,55 @@ def _md_checks(run: StoredRun) -> list[str]:
         )
     lines.append("")
     lines.append("Only cells that succeeded are checked.")
+    return lines
+
+
+def _md_judge(run: StoredRun) -> list[str]:
+    """The LLM judge's section of the report: scores and reasons, the pairwise ranking."""
+    judged = [c for c in run.cells if c.judge is not None]
+    if not judged and not run.pairwise:
+        return []
+    lines = ["", "## Judge", ""]
+    if judged:
+        lines.append(_md_row(["#", "input", "model", "score", "reason"]))
+        lines.append(_md_row(["---", "---", "---", "---:", "---"]))
+        for cell in judged:
+            v = cell.judge
+            assert v is not None
+            score = "" if v.score is None else f"{v.score:g}"
+            reason = v.reason if v.error is None else f"failed: {v.error}"
+            lines.append(
+                _md_row(
+                    [
+                        str(cell.row + 1),
+                        md_cell(_row_label(cell.inputs)),
+                        md_cell(cell.model),
+                        score,
+                        md_cell(reason),
+                    ]
+                )
+            )
+    ranking = run.ranking()
+    if ranking:
+        if judged:
+            lines.append("")
+        lines.append(_md_row(["rank", "model", "win rate", "wins", "comparisons", "strength"]))
+        lines.append(_md_row(["---:", "---", "---:", "---:", "---:", "---:"]))
+        for n, r in enumerate(ranking, 1):
+            rate = "" if r.win_rate is None else f"{100 * r.win_rate:.0f}%"
+            lines.append(
+                _md_row(
+                    [
+                        str(n),
+                        md_cell(r.model),
+                        rate,
+                        f"{r.wins:g}",
+                        str(r.games),
+                        f"{r.strength:.3f}",
+                    ]
+                )
+            )
+        lines += ["", "Strength: Bradley-Terry over the judge's pairwise comparisons (ties half)."]
     return lines
 
 

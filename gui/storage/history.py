@@ -21,6 +21,10 @@ writer; every read method is safe from any thread (the window calls them through
 ``asyncio.to_thread``), and another process (a CLI run while the window is open) may use the
 same file at the same time.
 
+The user's ratings of cells (:meth:`History.set_rating`) go through the same writer, after
+the cells queued before them, and come back on each stored cell;
+:meth:`History.leaderboard_rows` reads the blind ones across runs for the leaderboard.
+
 Stored runs come back as the records of :mod:`gui.storage.records`. Each running run records
 its writer's process id and start time (:mod:`gui.storage.liveness`). :meth:`History.open` marks
 ``running`` runs whose process is gone as ``interrupted``; runs of live processes, this one
@@ -28,7 +32,8 @@ included, are left alone. :meth:`History.close` marks this instance's own unfini
 interrupted.
 
 :meth:`History.open` never raises and never leaves the app in a crash loop: a file it cannot
-read is moved aside by :mod:`gui.storage.recovery` (``history.sqlite3.corrupt-YYYYmmdd-HHMMSS``, with its ``-wal``/``-shm``)
+read (a page SQLite cannot parse, or the full integrity check failing: that check runs only
+after a session that did not end cleanly, a ``-wal`` left beside the file) is moved aside by :mod:`gui.storage.recovery` (``history.sqlite3.corrupt-YYYYmmdd-HHMMSS``, with its ``-wal``/``-shm``)
 and a new one started; when not even that works, history lives in memory for the session.
 Either way :attr:`History.notice` holds one line for the user.
 """
@@ -53,7 +58,9 @@ from gui.core import events as ev
 from gui.core.checks import results_from_json, results_to_json
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
+from gui.core.judging import JudgeVerdict, PairwiseResult
 from gui.core.keys import redact
+from gui.core.ratings import MAX_STARS, RatedAnswer, RatedRow, Rating
 from gui.core.runner import CANCELLED_SHUTDOWN
 from gui.core.spec import Cell, CellId, CellList, RunSpec, spec_from_dict, spec_to_dict
 from gui.storage import paths, schema
@@ -68,7 +75,7 @@ from gui.storage.records import (
     StoredRun,
     metrics_from_dict,
 )
-from gui.storage.recovery import Unreadable, looks_like_sqlite, move_aside
+from gui.storage.recovery import Unreadable, left_cleanly, looks_like_sqlite, move_aside
 
 __all__ = ["AmbiguousRunId", "History", "HistoryError"]
 
@@ -136,6 +143,18 @@ class _Delete:
     deleted: bool = False
 
 
+@dataclass(slots=True)
+class _Rate:
+    """Set (or, with ``rating=None``, clear) one cell's rating."""
+
+    run_id: str
+    cell_id: str
+    rating: Rating | None
+    at: float
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+
+
 _STOP: Final = object()
 
 #: Events the recorder keeps; everything else (TextChunk first of all) is dropped at once.
@@ -146,6 +165,7 @@ _RECORDED: frozenset[type[Event]] = frozenset(
         ev.CellFailed,
         ev.CellCancelled,
         ev.CellChecked,
+        ev.JudgeEnded,
         ev.RunFinished,
     }
 )
@@ -231,6 +251,7 @@ class History:
         persistent: Whether runs are written to ``path`` (``False``: kept in memory for
             this session only).
         read_only: Whether new runs are not recorded at all (a newer app's database).
+        integrity_checked: Whether :meth:`open` read the whole file to check it.
     """
 
     def __init__(
@@ -267,6 +288,9 @@ class History:
         self._saved: dict[str, set[str]] = {}
         self._dropped: dict[str, str] = {}
         self._identity = _identity(path) if persistent else None
+        #: Whether :meth:`open` ran SQLite's full integrity check (only after a session that
+        #: did not end cleanly, see :func:`gui.storage.recovery.left_cleanly`).
+        self.integrity_checked = False
 
     # ------------------------------------------------------------------ opening
 
@@ -325,11 +349,15 @@ class History:
     def _open_file(cls, target: Path) -> History:
         if target.is_dir():
             raise Unreadable("a folder is in its place")
+        # The full check reads every page (over a second for a history of several hundred
+        # MB): only when the last session did not end cleanly or the file looks cut.
+        check_integrity = False
         if target.exists():
             # Checked before SQLite opens it: on close SQLite deletes the -wal/-shm beside a
             # file it cannot read, and those belong in the backup.
             if not looks_like_sqlite(target):
                 raise Unreadable("file is not a database")
+            check_integrity = not left_cleanly(target)
         else:
             # Created 0600 before SQLite writes a byte; its -wal and -shm inherit the mode.
             with contextlib.suppress(FileExistsError):
@@ -346,9 +374,10 @@ class History:
                 if str(mode).lower() != "wal":
                     log.warning("history %s: WAL not available (journal mode %s)", target, mode)
                 writer.execute("PRAGMA synchronous=NORMAL")
-                check = writer.execute("PRAGMA quick_check").fetchall()
-                if check != [("ok",)]:
-                    raise Unreadable(f"integrity check failed: {check[0][0]}")
+                if check_integrity:
+                    check = writer.execute("PRAGMA quick_check").fetchall()
+                    if check != [("ok",)]:
+                        raise Unreadable(f"integrity check failed: {check[0][0]}")
                 schema.migrate(writer)
                 writer.execute("PRAGMA foreign_keys=ON")
                 reader = _connect(target)
@@ -364,6 +393,7 @@ class History:
                 reader.close()
             raise
         history = cls(target, writer, reader)
+        history.integrity_checked = check_integrity
         try:
             history._mark_interrupted()
         except sqlite3.Error as exc:  # busy: harmless, the next open tries again
@@ -563,7 +593,7 @@ class History:
                     batch.append(get_nowait())
                 except queue.Empty:
                     break
-            waiters: list[_Flush | _Delete] = []
+            waiters: list[_Flush | _Delete | _Rate] = []
             work: list[Any] = []
             for item in batch:
                 if item is _STOP:
@@ -572,13 +602,15 @@ class History:
                     waiters.append(item)
                 else:
                     work.append(item)
-                    if isinstance(item, _Delete):
+                    if isinstance(item, _Delete | _Rate):
                         waiters.append(item)
             if stopping:
                 work.append(_STOP)
             if work or self._pending:
                 self._commit(work)  # what waited in memory goes first
             for waiter in waiters:
+                if isinstance(waiter, _Rate) and any(p is waiter for p in self._pending):
+                    waiter.error = waiter.error or self._write_problem or "not written yet"
                 waiter.done.set()
 
     def _commit(self, work: list[Any]) -> None:
@@ -650,6 +682,9 @@ class History:
         if isinstance(item, _Delete):
             self._delete(item)
             return
+        if isinstance(item, _Rate):
+            self._rate(item)
+            return
         context, event = item
         # Each event in its own savepoint: one that cannot be written (bad data, a bug) is
         # rolled back alone and never takes the other cells of the batch down with it.
@@ -661,6 +696,8 @@ class History:
                 self._run_finished(event, touched)
             elif isinstance(event, ev.CellChecked):
                 self._cell_checked(event)
+            elif isinstance(event, ev.JudgeEnded):
+                self._judge_ended(event)
             else:
                 self._cell_ended(event, touched, retried, saved)
         except sqlite3.OperationalError:
@@ -755,6 +792,11 @@ class History:
                 REPLACED_NOTICE if replaced else None,
             ),
         )
+        if live.context.into_run is not None:
+            # A retried cell has a new answer: the rating of the old one does not apply.
+            self._writer.execute(
+                "DELETE FROM ratings WHERE run_id = ? AND cell_id = ?", (live.target, cell_id)
+            )
         # State changes only once the row is written: a failed insert leaves nothing behind.
         if isinstance(event, ev.CellCancelled):
             live.shutdown = live.shutdown or event.reason == CANCELLED_SHUTDOWN
@@ -777,6 +819,50 @@ class History:
             "UPDATE cells SET checks_json = ? WHERE run_id = ? AND cell_id = ?",
             (_safe(results_to_json(event.results))[0], live.target, cell_id),
         )
+
+    def _judge_ended(self, event: ev.JudgeEnded) -> None:
+        """Store a judge verdict (``judgements``) or a pairwise comparison (``pairwise``)."""
+        assert self._writer is not None
+        live = self._live.get(event.run_id)
+        if live is None or event.cancelled:
+            return
+        at = live.started_at + event.t
+        cell_map = live.context.cell_map
+        verdict, pair = event.verdict, event.pair
+        if verdict is not None:
+            self._writer.execute(
+                """INSERT OR REPLACE INTO judgements
+                       (run_id, cell_id, judge_model, score, reason, raw, error, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    live.target,
+                    cell_map.get(event.key, event.key),
+                    _safe(verdict.judge_model)[0],
+                    verdict.score,
+                    _safe(verdict.reason)[0],
+                    _safe(verdict.raw)[0],
+                    None if verdict.error is None else _safe(verdict.error)[0],
+                    at,
+                ),
+            )
+        elif pair is not None:
+            self._writer.execute(
+                """INSERT OR REPLACE INTO pairwise (run_id, row_index, first_cell, second_cell,
+                       winner_cell, judge_model, reason, raw, error, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    live.target,
+                    pair.row,
+                    pair.first_cell,
+                    pair.second_cell,
+                    pair.winner_cell,
+                    _safe(pair.judge_model)[0],
+                    _safe(pair.reason)[0],
+                    _safe(pair.raw)[0],
+                    None if pair.error is None else _safe(pair.error)[0],
+                    at,
+                ),
+            )
 
     def _position(self, run_id: str, cell_id: str, fallback: tuple[int, int]) -> tuple[int, int]:
         """Row and column of ``cell_id`` in ``run_id``: its stored row, else its id's."""
@@ -849,6 +935,68 @@ class History:
         )
         self._writer.execute(
             "UPDATE runs SET summary_json = ? WHERE id = ?", (json.dumps(summary), run_id)
+        )
+
+    def _rate(self, item: _Rate) -> None:
+        """Write one rating in a savepoint of its own; best in row stays unique."""
+        assert self._writer is not None
+        conn = self._writer
+        conn.execute("SAVEPOINT fanout_rating")
+        try:
+            rating = item.rating
+            if rating is None or rating.empty:
+                conn.execute(
+                    "DELETE FROM ratings WHERE run_id = ? AND cell_id = ?",
+                    (item.run_id, item.cell_id),
+                )
+            else:
+                if rating.best:
+                    self._clear_best_of_row(item)
+                conn.execute(
+                    """INSERT OR REPLACE INTO ratings
+                           (run_id, cell_id, thumb, stars, best, blind, updated_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        item.run_id,
+                        item.cell_id,
+                        rating.thumb,
+                        rating.stars,
+                        int(rating.best),
+                        int(rating.blind),
+                        item.at,
+                    ),
+                )
+        except sqlite3.OperationalError:
+            raise  # disk full, locked: the whole transaction is tried again later
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO fanout_rating")
+            conn.execute("RELEASE fanout_rating")
+            item.error = "the run is no longer in the history"
+            return
+        conn.execute("RELEASE fanout_rating")
+
+    def _clear_best_of_row(self, item: _Rate) -> None:
+        """The other cells of ``item``'s input row are no longer the best; a rating left
+        with nothing in it goes."""
+        assert self._writer is not None
+        conn = self._writer
+        row, _col = self._position(item.run_id, item.cell_id, (-1, -1))
+        siblings = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT cell_id FROM cells WHERE run_id = ? AND row_index = ? AND cell_id != ?",
+                (item.run_id, row, item.cell_id),
+            )
+        ]
+        for sibling in siblings:
+            conn.execute(
+                "UPDATE ratings SET best = 0, updated_at = ? "
+                "WHERE run_id = ? AND cell_id = ? AND best = 1",
+                (item.at, item.run_id, sibling),
+            )
+        conn.execute(
+            "DELETE FROM ratings WHERE run_id = ? AND thumb = 0 AND stars IS NULL AND best = 0",
+            (item.run_id,),
         )
 
     def _delete(self, item: _Delete) -> None:
@@ -990,14 +1138,25 @@ class History:
                     (full,),
                 ).fetchall()
                 names = _models_of(conn, [full]).get(full, ())
+                verdicts, pairs = _judging_of(conn, full)
+                ratings = {
+                    str(r[0]): _rating(*r[1:])
+                    for r in conn.execute(
+                        "SELECT cell_id, thumb, stars, best, blind FROM ratings WHERE run_id = ?",
+                        (full,),
+                    )
+                }
             finally:
                 conn.execute("COMMIT")
             record = _record(row[:12], names)
             return StoredRun(
                 **{n: getattr(record, n) for n in RunRecord.__dataclass_fields__},
                 spec=_spec(row[12], record),
-                cells=tuple(_cell(c) for c in cells),
+                cells=tuple(
+                    _with_rating(_with_verdict(_cell(c), verdicts), ratings) for c in cells
+                ),
                 summary=_json_dict(row[13]),
+                pairwise=pairs,
             )
 
         result: StoredRun | None = self._read("read the run", read)
@@ -1020,6 +1179,131 @@ class History:
         if not item.done.wait(_BUSY_TIMEOUT_S * 4):
             raise HistoryError("The history is busy: the run was not deleted yet.")
         return item.deleted
+
+    # ------------------------------------------------------------------ ratings
+
+    def set_rating(self, run_id: str, cell_id: str, rating: Rating | None) -> None:
+        """Store the user's rating of one cell (``None`` or an empty rating clears it).
+
+        The write goes through the writer thread, after every cell queued before it (a
+        live run's cell is on disk before its rating). A best-in-row rating clears the best
+        mark of the row's other cells. Blocks until committed (a few milliseconds); call it
+        off the GUI thread.
+
+        Raises:
+            HistoryError: read-only or closed history, the run is gone, or the file is busy
+                (the rating then waits in memory and is written with the next batch).
+        """
+        if self._writer is None:
+            raise HistoryError("The history is read-only (written by a newer Fanout Studio).")
+        if self._closed:
+            raise HistoryError("History is closed: the rating was not saved.")
+        item = _Rate(run_id, cell_id, rating, time.time())
+        self._queue.put(item)
+        if not item.done.wait(_BUSY_TIMEOUT_S * 4):
+            raise HistoryError("The history is busy: the rating is not saved yet.")
+        if item.error is not None:
+            raise HistoryError(f"The rating was not saved ({item.error}).")
+
+    def leaderboard_rows(
+        self, query: str = "", *, since: float | None = None, until: float | None = None
+    ) -> list[RatedRow]:
+        """Every input row with a blind rating, with all its answers, for the leaderboard.
+
+        Args:
+            query: Case-insensitive substring of the run's template ("" = every run).
+            since: Only runs started at or after this epoch second.
+            until: Only runs started before this epoch second.
+
+        Raises:
+            HistoryError: the database cannot be read.
+        """
+        where = ["c.run_id = r.run_id"]
+        params: list[Any] = []
+        if query:
+            where.append("instr(fold(runs.template), ?) > 0")
+            params.append(query.casefold())
+        if since is not None:
+            where.append("runs.created_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("runs.created_at < ?")
+            params.append(until)
+        # The rows that have a blind rating, then every cell of those rows with its rating.
+        sql = f"""
+            WITH rated AS (
+                SELECT c.run_id AS run_id, c.row_index AS row_index,
+                       max(r.updated_at) AS rated_at
+                FROM ratings r
+                JOIN cells c ON c.run_id = r.run_id AND c.cell_id = r.cell_id
+                JOIN runs ON runs.id = r.run_id
+                WHERE r.blind = 1 AND {" AND ".join(where)}
+                GROUP BY c.run_id, c.row_index
+            )
+            SELECT rated.run_id, rated.row_index, rated.rated_at, c.col_index, c.model, c.status,
+                   r.thumb, r.stars, r.best, r.blind
+            FROM rated
+            JOIN cells c ON c.run_id = rated.run_id AND c.row_index = rated.row_index
+            LEFT JOIN ratings r ON r.run_id = c.run_id AND r.cell_id = c.cell_id
+            ORDER BY rated.rated_at, rated.run_id, rated.row_index, c.col_index"""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(sql, params).fetchall()
+
+        found: list[tuple[Any, ...]] = self._read("read the ratings", read)
+        rows: dict[tuple[str, int], tuple[float, list[RatedAnswer]]] = {}
+        for run_id, row, rated_at, col, model, status, thumb, stars, best, blind in found:
+            rating = None if thumb is None else _rating(thumb, stars, best, blind)
+            answer = RatedAnswer(str(model), int(col), status == "done", rating)
+            rows.setdefault((str(run_id), int(row)), (float(rated_at), []))[1].append(answer)
+        return [
+            RatedRow(run_id, row, rated_at, tuple(answers))
+            for (run_id, row), (rated_at, answers) in rows.items()
+        ]
+
+
+def _judging_of(
+    conn: sqlite3.Connection, run_id: str
+) -> tuple[dict[str, JudgeVerdict], tuple[PairwiseResult, ...]]:
+    """The judge's verdicts by cell id and its pairwise comparisons of run ``run_id``."""
+    verdicts = {
+        str(cell_id): JudgeVerdict(
+            None if score is None else float(score),
+            str(reason or ""),
+            str(judge_model),
+            None if error is None else str(error),
+            str(raw or ""),
+        )
+        for cell_id, judge_model, score, reason, raw, error in conn.execute(
+            """SELECT cell_id, judge_model, score, reason, raw, error
+               FROM judgements WHERE run_id = ?""",
+            (run_id,),
+        )
+    }
+    pairs = tuple(
+        PairwiseResult(
+            int(row),
+            str(first),
+            str(second),
+            None if winner is None else str(winner),
+            str(judge_model),
+            str(reason or ""),
+            str(raw or ""),
+            None if error is None else str(error),
+        )
+        for row, first, second, winner, judge_model, reason, raw, error in conn.execute(
+            """SELECT row_index, first_cell, second_cell, winner_cell, judge_model, reason,
+                      raw, error
+               FROM pairwise WHERE run_id = ? ORDER BY created_at, row_index""",
+            (run_id,),
+        )
+    )
+    return verdicts, pairs
+
+
+def _with_verdict(cell: StoredCell, verdicts: Mapping[str, JudgeVerdict]) -> StoredCell:
+    verdict = verdicts.get(cell.cell_id)
+    return cell if verdict is None else replace(cell, judge=verdict)
 
 
 def _models_of(conn: sqlite3.Connection, run_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
@@ -1082,6 +1366,17 @@ def _spec(spec_json: str | None, record: RunRecord) -> RunSpec:
     except (ValueError, TypeError, AttributeError) as exc:  # e.g. a newer app's strategy name
         log.warning("history: spec of run %s unreadable (%s)", record.id, exc)
         return RunSpec(template=record.template, rows=(), models=())
+
+
+def _rating(thumb: Any, stars: Any, best: Any, blind: Any) -> Rating:
+    """A stored rating (values out of range, from a hand-edited file, are clamped)."""
+    star = int(stars) if stars is not None and 1 <= int(stars) <= MAX_STARS else None
+    return Rating(max(-1, min(1, int(thumb or 0))), star, bool(best), bool(blind))
+
+
+def _with_rating(cell: StoredCell, ratings: Mapping[str, Rating]) -> StoredCell:
+    rating = ratings.get(cell.cell_id)
+    return cell if rating is None else replace(cell, rating=rating)
 
 
 def _cell(row: tuple[Any, ...]) -> StoredCell:

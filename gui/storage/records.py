@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from gui.core.checks import CheckResult
+from gui.core.judging import JudgeVerdict, ModelRank, PairwiseResult, rank
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating
 from gui.core.spec import RunSpec, spec_to_dict
 
 RUNNING: Final = "running"
@@ -97,6 +99,9 @@ class StoredCell:
             ``None``.
         checks: The run's check results on this cell's answer (``()`` when the run had no
             checks or the cell did not succeed).
+        judge: The LLM judge's verdict on the cell, or ``None`` if it was not judged.
+        rating: The user's rating of the answer (thumb, stars, best in row, blind), or
+            ``None``.
     """
 
     cell_id: str
@@ -112,6 +117,8 @@ class StoredCell:
     ended_at: float | None
     notice: str | None = None
     checks: tuple[CheckResult, ...] = ()
+    judge: JudgeVerdict | None = None
+    rating: Rating | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -129,6 +136,8 @@ class StoredCell:
             "ended_at": self.ended_at,
             "notice": self.notice,
             "checks": [r.to_dict() for r in self.checks],
+            "judge": None if self.judge is None else self.judge.to_dict(),
+            "rating": self.rating.to_dict() if self.rating is not None else None,
         }
 
 
@@ -142,11 +151,13 @@ class StoredRun(RunRecord):
             miss some: compare with ``spec.cells()``.
         summary: ``failures_by_kind``, ``peak_in_flight``, ``cancelled_by_user`` when the run
             ended (empty for runs recorded by schema 1 or still running).
+        pairwise: The LLM judge's pairwise comparisons (pairwise mode), in the order made.
     """
 
     spec: RunSpec
     cells: tuple[StoredCell, ...]
     summary: Mapping[str, Any] = field(default_factory=dict)
+    pairwise: tuple[PairwiseResult, ...] = ()
 
     @property
     def record(self) -> RunRecord:
@@ -163,7 +174,21 @@ class StoredRun(RunRecord):
         out["summary"] = dict(self.summary)
         out["spec"] = spec_to_dict(self.spec)
         out["cells"] = [c.to_dict() for c in self.cells]
+        _add_judging(self, out)
         return out
+
+    def ranking(self) -> list[ModelRank]:
+        """The models ranked over the judge's pairwise comparisons (empty without any)."""
+        if not self.pairwise:
+            return []
+        return rank(self.pairwise, [m.display_name for m in self.spec.models] or self.models)
+
+
+def _add_judging(run: StoredRun, out: dict[str, Any]) -> None:
+    """The judge's pairwise comparisons and ranking, in a run's plain data (issue 13)."""
+    if run.pairwise:
+        out["pairwise"] = [p.to_dict() for p in run.pairwise]
+        out["ranking"] = [r.to_dict() for r in run.ranking()]
 
 
 _METRIC_DEFAULTS: dict[str, Any] = {

@@ -2,7 +2,8 @@
 
 ``history.sqlite3`` becomes ``history.sqlite3.corrupt-YYYYmmdd-HHMMSS`` (with its ``-wal``,
 ``-shm`` and ``-journal``), so whatever it held can still be rescued by hand, and the app
-starts a new one.
+starts a new one. :func:`left_cleanly` tells, from the files alone, whether the full
+integrity check is worth its cost at this open.
 """
 
 from __future__ import annotations
@@ -30,6 +31,34 @@ def looks_like_sqlite(target: Path) -> bool:
     with target.open("rb") as f:
         head = f.read(len(_SQLITE_HEADER))
     return not head or head == _SQLITE_HEADER
+
+
+def left_cleanly(target: Path) -> bool:
+    """Whether the last process to use ``target`` (an existing SQLite file) closed it cleanly,
+    and the file is as long as its header says.
+
+    SQLite deletes the ``-wal`` (and a rollback ``-journal``) when the last connection closes
+    cleanly; one left beside the file means a writer was killed, or that another process
+    has the file open right now (then a check costs time but is still right). A file
+    shorter than the page count in its header was cut by something other than SQLite (a
+    copy that stopped, a full disk outside SQLite's writes). Call before connecting: a
+    connection creates the ``-wal`` itself.
+    """
+    for suffix in ("-wal", "-journal"):
+        if target.with_name(target.name + suffix).exists():
+            return False
+    with target.open("rb") as f:
+        header = f.read(100)
+    if len(header) < 100:
+        return not header  # empty: SQLite makes a new database of it
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The header's page count is valid only when written by a SQLite that keeps it (3.7+),
+    # which it says by matching the change counter at offset 24 in offset 92.
+    if pages and header[24:28] == header[92:96]:
+        return target.stat().st_size >= pages * page_size
+    return True
 
 
 def _backup_name(target: Path) -> Path:

@@ -30,9 +30,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gui.core.checks import KINDS, Check, check_to_dict
 from gui.core.spec import (
+    JudgeSettings,
     Limits,
     ModelProfile,
     Strategy,
+    judge_from_dict,
+    judge_to_dict,
     limits_from_dict,
     limits_to_dict,
     profile_from_dict,
@@ -85,6 +88,7 @@ class Workspace:
         limits: The limits set in the Concurrency dock.
         layout: Window geometry, docks, splitters and theme.
         checks: The checks on the Checks page (as typed: one may be invalid).
+        judge: The Judge page's settings, or ``None`` while judging is off.
     """
 
     template: str = ""
@@ -96,6 +100,7 @@ class Workspace:
     limits: Limits = field(default_factory=Limits)
     layout: WindowLayout = field(default_factory=WindowLayout)
     checks: tuple[Check, ...] = ()
+    judge: JudgeSettings | None = None
 
 
 def without_password(url: str | None) -> str | None:
@@ -136,7 +141,17 @@ def to_dict(workspace: Workspace) -> dict[str, Any]:
             "results_layout": layout.results_layout,
         },
         **({"checks": [check_to_dict(c) for c in workspace.checks]} if workspace.checks else {}),
+        **_judge_dict(workspace),
     }
+
+
+def _judge_dict(workspace: Workspace) -> dict[str, Any]:
+    """The judge's part of a workspace file (issue 13), base URL without its password."""
+    judge = workspace.judge
+    if judge is None:
+        return {}
+    model = replace(judge.model, base_url=without_password(judge.model.base_url))
+    return {"judge": judge_to_dict(replace(judge, model=model))}
 
 
 class UnreadableWorkspace(ValueError):
@@ -205,6 +220,7 @@ def from_dict(data: Any) -> Workspace:
     except Exception as exc:  # any bad field: the whole file is set aside, never half-loaded
         raise UnreadableWorkspace(f"{type(exc).__name__}: {exc}") from None
     return Workspace(
+        judge=judge_from_dict(data.get("judge")),  # unreadable: off, not the whole file lost
         template=_str(data, "template"),
         system=_str(data, "system"),
         columns=tuple(columns),

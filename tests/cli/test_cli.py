@@ -257,3 +257,56 @@ def test_timeout_flags_set_the_three_timeouts(
     limits = spec_from_args(args).limits
     assert (limits.ttft_timeout, limits.idle_timeout, limits.total_timeout) == expected
     assert limits.max_answer_chars == 2_000_000
+
+
+def test_run_with_the_simulated_judge_scores_every_cell(tmp_path: Path) -> None:
+    """`--judge-model sim-judge --json` in a real subprocess: a verdict on every cell."""
+    env = {**os.environ, "FANOUT_HOME": str(tmp_path)}
+    argv = ["run", "-t", "cats", "-t", "dogs", "-m", "a", "-m", "b", *FAST]
+    done = subprocess.run(
+        [sys.executable, "-m", "gui", *argv, "--judge-model", "sim-judge", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    verdicts = [r["judge"] for r in data["results"]]
+    assert all(v["judge_model"] == "sim-judge" and 1 <= v["score"] <= 10 for v in verdicts)
+    assert all(v["reason"] and v["error"] is None for v in verdicts)
+    assert data["summary"]["judge"]["done"] == 4
+
+    pairwise = subprocess.run(
+        [sys.executable, "-m", "gui", *argv, "--judge-model", "sim-judge", "--pairwise"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert pairwise.returncode == 0, pairwise.stderr
+    assert "judge sim-judge: 2 done, 0 failed · ranking: " in pairwise.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--pairwise"], "--pairwise needs a judge"),
+        (["--judge-model", "j", "--judge-rubric", "@/no/such/rubric.txt"], "cannot read"),
+        (["--judge-model", "j", "--judge-rubric", " "], "rubric is empty"),
+        (["--judge-model", "j", "--judge-profile", "p"], "not both"),
+        (["--judge-model", "j", "--judge-max-in-flight", "0"], "use 1 to 1000"),
+    ],
+)
+def test_bad_judge_options_say_why_in_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    try:
+        code = main(["run", "-t", "cats", "--no-history", *FAST, *argv])
+    except SystemExit as exited:  # argparse refuses a value before the command runs
+        code = int(exited.code or 0)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -127,3 +127,20 @@ def test_a_missing_or_unreadable_version_counts_as_untested(
     assert hooks.enabled(hooks.QASYNC_LOGGER) is False
     fake_release(monkeypatch, "qasync", "not a version")
     assert hooks.enabled(hooks.QASYNC_LOGGER) is False
+
+
+def test_plain_version_ranges_are_decided_without_packaging() -> None:
+    assert hooks._simple_range("6.12.0", ">=6.12,<6.13") is True
+    assert hooks._simple_range("6.13.1", ">=6.12,<6.13") is False
+    assert hooks._simple_range("6.11.9", ">=6.12,<6.13") is False
+    assert hooks._simple_range("6.12.0rc1", ">=6.12,<6.13") is None  # packaging decides
+    assert hooks._simple_range("6.12.0", "~=6.12") is None
+
+
+def test_the_pyside_import_scan_hook_is_off_for_another_pyside_minor(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_release(monkeypatch, "pyside6", "6.13.0")
+    with caplog.at_level(logging.WARNING, logger="gui.compat"):
+        assert hooks.enabled(hooks.PYSIDE_IMPORT_SCAN) is False
+    assert any("pyside-import-scan hook off" in line for line in off_lines(caplog))

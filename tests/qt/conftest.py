@@ -11,8 +11,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 import pytest_asyncio
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from tests.support.waiting import until
@@ -50,6 +52,48 @@ def pytest_asyncio_loop_factories(
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Async tests under tests/qt run on the app's qasync-based loop, exactly like the app."""
     return {"qasync": _qasync_loop}
+
+
+def _delete_deferred() -> None:
+    """Run the ``deleteLater()`` calls posted so far (outside a running loop Qt keeps them)."""
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def _left_behind() -> list[QWidget]:
+    return [w for w in QApplication.topLevelWidgets() if shiboken6.isValid(w)]
+
+
+def _running_timers() -> list[QTimer]:
+    app = QCoreApplication.instance()
+    timers = app.findChildren(QTimer) if app is not None else []
+    return [t for t in timers if t.isActive()]
+
+
+@pytest.fixture(autouse=True)
+def no_window_left_behind() -> Iterator[None]:
+    """Every window a test made is closed and deleted when it ends, and no timer of the
+    application's own runs on.
+
+    A window left to Python's garbage collector is destroyed whenever a later collection
+    finds its reference cycle, in the middle of another test: the collector has already
+    cleared the attributes of the window's Python objects, and Qt then calls their event
+    filters and slots while it deletes the children ("Slot 'WorkspaceBinding::' not found",
+    then a segfault). So windows are deleted here, deterministically, while their Python
+    side is whole; a test that did not close one fails, naming it.
+    """
+    yield
+    _delete_deferred()  # qtbot's and the fixtures' close() + deleteLater()
+    alive = _left_behind()
+    timers = _running_timers()
+    left = [f"{type(w).__name__} {w.windowTitle()!r}" for w in alive]
+    left += [f"QTimer {t.objectName() or t.interval()}" for t in timers]
+    for widget in alive:
+        widget.close()
+        shiboken6.delete(widget)  # the next test starts clean whatever this one did
+    for timer in timers:
+        timer.stop()
+    _delete_deferred()
+    assert not left, f"the test left these windows or timers alive: {left}"
 
 
 @pytest.fixture

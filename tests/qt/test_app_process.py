@@ -73,6 +73,7 @@ def test_closing_the_window_mid_stream_exits_cleanly() -> None:
         "chunk-merge",
         "gc-policy",
         "qasync-logger",
+        "pyside-import-scan",
     }
 
 

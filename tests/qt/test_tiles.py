@@ -82,8 +82,23 @@ def light() -> Iterator[None]:
     app.setPalette(palette)
 
 
-def window(qtbot: QtBot, size: tuple[int, int]) -> MainWindow:
+@pytest.fixture
+def made() -> Iterator[list[MainWindow]]:
+    """The windows a test opened, held until it ends, then closed and deleted.
+
+    qtbot holds only weak references: a window the test no longer names would otherwise be
+    left to the garbage collector, which destroys it at an arbitrary later moment.
+    """
+    windows: list[MainWindow] = []
+    yield windows
+    for win in windows:
+        win.close()
+        win.deleteLater()
+
+
+def window(made: list[MainWindow], qtbot: QtBot, size: tuple[int, int]) -> MainWindow:
     win = MainWindow()
+    made.append(win)
     qtbot.addWidget(win)
     win.resize(*size)
     win.show()
@@ -96,8 +111,10 @@ def window(qtbot: QtBot, size: tuple[int, int]) -> MainWindow:
 # ----------------------------------------------------------------------- fitting the window
 
 
-def test_fifty_cells_are_all_on_screen_in_tiles_at_1360x860(qtbot: QtBot) -> None:
-    win = window(qtbot, (1360, 860))
+def test_fifty_cells_are_all_on_screen_in_tiles_at_1360x860(
+    made: list[MainWindow], qtbot: QtBot
+) -> None:
+    win = window(made, qtbot, (1360, 860))
     assert win.results.current_layout() == "tiles"  # a fresh window opens in Tiles
     ids = fill(win.results.store, 50, 1)
     settle()
@@ -116,15 +133,17 @@ def test_fifty_cells_are_all_on_screen_in_tiles_at_1360x860(qtbot: QtBot) -> Non
     assert tiles.verticalScrollBar().maximum() == 0
 
 
-def test_two_hundred_cells_fit_a_full_hd_window_and_scroll_at_1360x860(qtbot: QtBot) -> None:
-    big = window(qtbot, (1920, 1080))
+def test_two_hundred_cells_fit_a_full_hd_window_and_scroll_at_1360x860(
+    made: list[MainWindow], qtbot: QtBot
+) -> None:
+    big = window(made, qtbot, (1920, 1080))
     fill(big.results.store, 50, 4)
     settle()
     assert big.results.visible_cells() == 200
     size = big.results.tiles.tile_size()
     assert size.width() >= MIN_COMPACT_WIDTH and size.height() >= MIN_COMPACT_HEIGHT
 
-    small = window(qtbot, (1360, 860))
+    small = window(made, qtbot, (1360, 860))
     ids = fill(small.results.store, 50, 4)
     settle()
     tiles = small.results.tiles
@@ -140,8 +159,10 @@ def test_two_hundred_cells_fit_a_full_hd_window_and_scroll_at_1360x860(qtbot: Qt
     assert tiles.current_cell() == ids[-1]
 
 
-def test_four_models_fit_the_grid_without_scrolling_sideways_at_1360(qtbot: QtBot) -> None:
-    win = window(qtbot, (1360, 860))
+def test_four_models_fit_the_grid_without_scrolling_sideways_at_1360(
+    made: list[MainWindow], qtbot: QtBot
+) -> None:
+    win = window(made, qtbot, (1360, 860))
     win.results.set_layout("grid")
     fill(win.results.store, 3, 4)
     settle()
@@ -162,8 +183,10 @@ def test_four_models_fit_the_grid_without_scrolling_sideways_at_1360(qtbot: QtBo
     assert grid.horizontalScrollBar().maximum() == 0
 
 
-def test_grid_rows_take_the_s_m_l_heights_and_a_border_drag(qtbot: QtBot) -> None:
-    win = window(qtbot, (1360, 860))
+def test_grid_rows_take_the_s_m_l_heights_and_a_border_drag(
+    made: list[MainWindow], qtbot: QtBot
+) -> None:
+    win = window(made, qtbot, (1360, 860))
     win.results.set_layout("grid")
     assert win.results.grid_controls.isVisible()
     fill(win.results.store, 6, 2)
@@ -189,8 +212,8 @@ def test_grid_rows_take_the_s_m_l_heights_and_a_border_drag(qtbot: QtBot) -> Non
 # ----------------------------------------------------------------------- the switch
 
 
-def test_the_toolbar_and_the_view_menu_switch_layouts(qtbot: QtBot) -> None:
-    win = window(qtbot, (1360, 860))
+def test_the_toolbar_and_the_view_menu_switch_layouts(made: list[MainWindow], qtbot: QtBot) -> None:
+    win = window(made, qtbot, (1360, 860))
     results = win.results
     assert results.layouts()[:2] == ["tiles", "grid"]
     changed = []
@@ -439,9 +462,10 @@ def test_a_narrow_panes_title_and_figures_elide_in_the_middle(qtbot: QtBot) -> N
 
 
 def test_grid_panes_open_on_double_click_and_enter_and_select_on_ctrl_click(
+    made: list[MainWindow],
     qtbot: QtBot,
 ) -> None:
-    win = window(qtbot, (1360, 860))
+    win = window(made, qtbot, (1360, 860))
     results = win.results
     results.set_layout("grid")
     fill(results.store, 3, 2)
@@ -482,8 +506,10 @@ def test_grid_panes_open_on_double_click_and_enter_and_select_on_ctrl_click(
     assert again is not None and again.property("selected") is not True
 
 
-def test_a_hidden_grid_builds_no_panes_and_catches_up_when_shown(qtbot: QtBot) -> None:
-    win = window(qtbot, (1360, 860))
+def test_a_hidden_grid_builds_no_panes_and_catches_up_when_shown(
+    made: list[MainWindow], qtbot: QtBot
+) -> None:
+    win = window(made, qtbot, (1360, 860))
     results = win.results
     store = results.store
     fill(store, 3, 2)
@@ -504,9 +530,10 @@ def test_a_hidden_grid_builds_no_panes_and_catches_up_when_shown(qtbot: QtBot) -
 
 
 def test_dragging_a_column_border_widens_the_grid_and_a_double_click_fits_it_again(
+    made: list[MainWindow],
     qtbot: QtBot,
 ) -> None:
-    win = window(qtbot, (1360, 860))
+    win = window(made, qtbot, (1360, 860))
     win.results.set_layout("grid")
     fill(win.results.store, 3, 4)
     settle()

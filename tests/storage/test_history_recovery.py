@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,7 @@ from gui.core.spec import CellId, spec_to_dict
 from gui.storage import history as history_module
 from gui.storage import schema
 from gui.storage.history import History, HistoryError
+from gui.storage.recovery import left_cleanly
 from tests.storage.fake_runs import feed_run, spec
 
 # ------------------------------------------------------------------ schema 1 -> 2
@@ -311,3 +314,58 @@ def test_a_batch_that_waited_out_a_lock_is_written_whole(
         run = h.get_run("waited")
         assert run is not None and (run.status, run.done, run.wall) == ("finished", 4, 1.0)
         assert h.last_error is None
+
+
+# ------------------------------------------------------------------ the integrity check
+
+
+_CRASHING_WRITER = """
+import os, sys
+from gui.storage.history import History
+from tests.storage.fake_runs import feed_run, spec
+history = History.open(__import__("pathlib").Path(sys.argv[1]))
+feed_run(history.recorder(), spec(topics=["cats", "dogs"]), run_id="before-the-crash")
+assert history.flush()
+os._exit(0)  # no close, no atexit: what kill -9 or a power cut leaves
+"""
+
+
+def test_a_clean_reopen_skips_the_full_check_and_a_crashed_writers_file_gets_it(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "history.sqlite3"
+    with History.open(db) as h:
+        assert not h.integrity_checked  # a new file
+        feed_run(h.recorder(), spec(), run_id="clean")
+    with History.open(db) as h:  # the last session closed it: no page-by-page read
+        assert not h.integrity_checked and h.notice is None
+        assert [r.id for r in h.list_runs()] == ["clean"]
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASHING_WRITER, str(db)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert db.with_name(db.name + "-wal").exists()  # what the crashed writer left
+    with History.open(db) as h:
+        assert h.integrity_checked and h.notice is None
+        assert {r.id for r in h.list_runs()} == {"clean", "before-the-crash"}
+    with History.open(db) as h:  # that session ended cleanly again
+        assert not h.integrity_checked
+
+
+def test_a_file_cut_short_without_a_wal_is_still_moved_aside(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    _truncated(db)  # a copy that stopped half-way: closed cleanly, no -wal beside it
+    assert not db.with_name(db.name + "-wal").exists()
+    assert not left_cleanly(db)  # shorter than its header says: the full check runs
+    with History.open(db) as h:
+        (backup,) = tmp_path.glob("history.sqlite3.corrupt-*[0-9]")
+        assert h.notice is not None and str(backup) in h.notice
+        assert h.list_runs() == []

@@ -65,6 +65,7 @@ __all__ = [
     "closed_base_url",
     "default_answer",
     "split_tokens",
+    "structured_output",
     "unused_port",
 ]
 
@@ -293,6 +294,34 @@ def default_answer(prompt: str, model: str, tokens: int = 8) -> str:
     while len(words) < tokens:
         words.append(next(filler))
     return " ".join(words)
+
+
+def structured_output(
+    reply: Callable[[RequestInfo], str], *, supported: bool = True
+) -> Callable[[RequestInfo], Behavior | None]:
+    """A ``behave()`` callback for judges: a structured-output (``response_format``) mode.
+
+    A request with ``response_format`` of type ``json_schema`` gets ``reply(info)`` (the JSON
+    the schema asks for), or, with ``supported=False``, the 400 a server without structured
+    output sends. A request without it whose prompt asks for JSON (the plain judge prompt)
+    also gets ``reply(info)``; every other request gets the default behaviour.
+    """
+
+    def behave(info: RequestInfo) -> Behavior | None:
+        fmt = info.body.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            if not supported:
+                return Behavior(
+                    status=400,
+                    error_message="response_format json_schema is not supported by this server",
+                    error_type="invalid_request_error",
+                )
+            return Behavior(text=reply(info))
+        if "JSON object" in info.last_user_text:
+            return Behavior(text=reply(info))
+        return None
+
+    return behave
 
 
 def unused_port() -> int:

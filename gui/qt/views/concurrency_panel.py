@@ -88,6 +88,15 @@ _GAUGES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: The judge lane's gauge rows, as :data:`_GAUGES`.
+_JUDGE_GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("in_flight", "In flight", "running"),
+    ("queued", "Queued", "waiting"),
+    ("done", "Done", "done"),
+    ("failed", "Failed", "failed"),
+)
+
+
 class _GaugeBar(QWidget):
     """A thin bar painted by hand: cheaper than a QProgressBar, which repaints synchronously."""
 
@@ -398,7 +407,50 @@ class ConcurrencyPanel(QWidget):
             self._gauge_numbers[key] = number
             self._gauge_bars[key] = bar
         root.addLayout(grid)
+        root.addWidget(self._build_judge_lane())
         root.addStretch(1)
+
+    def _build_judge_lane(self) -> QWidget:
+        """The LLM judge's lane (issue 13): its calls in flight, queued, done and failed
+        under its own limit; shown while the shown run has a judge."""
+        self._judge_lane = QWidget(self)
+        self._judge_lane.setObjectName("judgeLane")
+        lane = QVBoxLayout(self._judge_lane)
+        lane.setContentsMargins(0, 6, 0, 0)
+        header = QHBoxLayout()
+        title = QLabel("Judge", self._judge_lane)
+        font = title.font()
+        font.setBold(True)
+        title.setFont(font)
+        header.addWidget(title)
+        header.addStretch(1)
+        self._judge_limit = self._fixed_label(
+            "limit 8888 · 888888 calls", Qt.AlignmentFlag.AlignRight
+        )
+        self._judge_limit.setObjectName("judgeLimit")
+        header.addWidget(self._judge_limit)
+        lane.addLayout(header)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(4)
+        grid.setColumnStretch(2, 1)
+        self._judge_numbers: dict[str, QLabel] = {}
+        self._judge_bars: dict[str, _GaugeBar] = {}
+        for row, (key, text, phase) in enumerate(_JUDGE_GAUGES):
+            name = QLabel(text, self._judge_lane)
+            number = self._fixed_label("888888", Qt.AlignmentFlag.AlignRight)
+            number.setObjectName(f"judgeGauge_{key}")
+            number.setText("0")
+            bar = _GaugeBar(phase, self._judge_lane)
+            grid.addWidget(name, row, 0)
+            grid.addWidget(number, row, 1)
+            grid.addWidget(bar, row, 2, Qt.AlignmentFlag.AlignVCenter)
+            self._judge_numbers[key] = number
+            self._judge_bars[key] = bar
+        lane.addLayout(grid)
+        self._judge_values: tuple[int, ...] = ()
+        self._judge_lane.hide()
+        return self._judge_lane
 
     def _seconds_spin(self, name: str, bounds: tuple[float, float], tip: str) -> RangeDoubleSpinBox:
         spin = RangeDoubleSpinBox(self)
@@ -495,6 +547,33 @@ class ConcurrencyPanel(QWidget):
         for (key, _text, _phase), value in zip(_GAUGES, values, strict=False):
             self._gauge_numbers[key].setText(str(value))
             self._gauge_bars[key].set_fraction(value / denominator)
+
+    def set_judge_lane(
+        self, in_flight: int, queued: int, done: int, failed: int, limit: int
+    ) -> None:
+        """Show the judge lane's live counts under its own ``limit``. Cheap: no relayout."""
+        values = (in_flight, queued, done, failed, limit)
+        self._judge_lane.show()
+        if values == self._judge_values:
+            return
+        self._judge_values = values
+        calls = queued + in_flight + done + failed
+        self._judge_limit.setText(f"limit {limit} · {calls} calls")
+        denominator = max(calls, 1)
+        for (key, _text, _phase), value in zip(_JUDGE_GAUGES, values, strict=False):
+            self._judge_numbers[key].setText(str(value))
+            self._judge_bars[key].set_fraction(value / denominator)
+
+    def hide_judge_lane(self) -> None:
+        """The shown run has no judge."""
+        self._judge_lane.hide()
+        self._judge_values = ()
+
+    def judge_lane_values(self) -> dict[str, int] | None:
+        """The judge lane's numbers as shown (``None`` when hidden): for tests."""
+        if self._judge_lane.isHidden():
+            return None
+        return {key: int(self._judge_numbers[key].text()) for key, _t, _p in _JUDGE_GAUGES}
 
     # -- slots --------------------------------------------------------------------------
 

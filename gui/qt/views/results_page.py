@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core import events as ev
+from gui.core.judging import PairwiseResult, rank, rank_by_row, ranking_line
 from gui.core.ports import PastRun
 from gui.core.runner import CANCELLED_BEFORE_START, Phase, Run
 from gui.core.session import Counts
@@ -42,6 +43,7 @@ from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.tiles_view import TilesView
 
 if TYPE_CHECKING:  # built in a later start-up turn, imported there
+    from gui.qt.widgets.arena_view import ArenaView
     from gui.qt.widgets.focus_view import FocusView
 
 __all__ = ["DEFAULT_LAYOUT", "GRID_ROW_HEIGHTS", "ResultsPage"]
@@ -89,6 +91,9 @@ class ResultsPage(QWidget):
         selection_changed(list): the cells Ctrl+clicked for a diff (at most two).
         cancel_requested(str): Cancel on a cell, in any layout.
         retry_requested(str): Retry on a cell, in any layout.
+        rating_requested(str, str, int, bool): a rating key, button or menu entry on a cell,
+            in any layout: cell id, :class:`~gui.core.ratings.RatingAction` value, stars,
+            and whether the model names were hidden (the blind arena).
     """
 
     again_requested = Signal()
@@ -98,6 +103,7 @@ class ResultsPage(QWidget):
     selection_changed = Signal(list)
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    rating_requested = Signal(str, str, int, bool)
 
     def __init__(self, parent: QWidget | None = None, *, details: bool = True) -> None:
         """``details=False`` leaves Focus, Row compare and Diff to :meth:`build_details`
@@ -106,6 +112,11 @@ class ResultsPage(QWidget):
         self._layouts: dict[str, QWidget] = {}
         self._layout_actions: dict[str, QAction] = {}
         self._focus_view: FocusView | None = None  # built by build_focus, else with details
+        self.arena: ArenaView | None = None  # the blind arena, built by build_arena
+        self._run_key = ""  # the shown run's id: the arena's shuffles derive from it
+        self._blind = False
+        self._before_blind = DEFAULT_LAYOUT
+        self._enabled_before_blind: dict[str, bool] = {}
         self._build_ui()
         if details:
             self.build_details()
@@ -155,6 +166,7 @@ class ResultsPage(QWidget):
             view.selection_changed.connect(self._on_view_selection_changed)
             view.cancel_requested.connect(self.cancel_requested)
             view.retry_requested.connect(self.retry_requested)
+            view.rating_requested.connect(self._on_view_rating_requested)
         # For the window's View menu: every answer as its Markdown source, or rendered.
         self.raw_action = QAction("Raw text", self)
         self.raw_action.setCheckable(True)
@@ -168,6 +180,7 @@ class ResultsPage(QWidget):
         row = QHBoxLayout(bar)
         row.setContentsMargins(4, 1, 4, 1)
         row.setSpacing(2)
+        self._toolbar_row = row
         self._layout_group = QActionGroup(self)
         self._layout_group.setExclusive(True)
         self._layout_group.triggered.connect(self._on_layout_group_triggered)
@@ -176,6 +189,7 @@ class ResultsPage(QWidget):
         self._layout_buttons = QHBoxLayout()
         self._layout_buttons.setSpacing(2)
         row.addLayout(self._layout_buttons)
+        row.addWidget(self._build_ranking_label(bar))
         row.addStretch(1)
         # The Grid's own controls: shown only while the Grid is.
         self.grid_controls = QWidget(bar)
@@ -262,7 +276,7 @@ class ResultsPage(QWidget):
     def set_layout(self, name: str) -> bool:
         """Show layout ``name``; ``False`` (nothing changes) for an unknown name."""
         widget = self._layouts.get(name)
-        if widget is None:
+        if widget is None or self._blind:  # blind mode shows only the arena
             return False
         self._layout_actions[name].setChecked(True)
         # A hidden Grid keeps no panes: they would still render every frame's text.
@@ -306,6 +320,10 @@ class ResultsPage(QWidget):
 
     def _on_wide_columns_button_toggled(self, wide: bool) -> None:
         self.grid.set_column_width(_GRID_WIDE_COLUMN if wide else None)
+
+    def _on_view_rating_requested(self, cell_id: str, action: str, stars: int) -> None:
+        # Tiles, Grid and Focus show the model names: such a rating is never blind.
+        self.rating_requested.emit(cell_id, action, stars, False)
 
     def _on_layout_group_triggered(self, action: QAction) -> None:
         self.set_layout(str(action.data()))
@@ -357,8 +375,103 @@ class ResultsPage(QWidget):
         self.diff_page = self.details.diff
         self.diff_action = self.details.diff_action
         self.grid.diff_requested.connect(self.details.diff_with)
+        self.focus.rating_requested.connect(self._on_view_rating_requested)
         self.raw_action.toggled.connect(self.focus.set_raw)
         self.raw_action.toggled.connect(self.row_compare.set_raw)
+
+    def _build_ranking_label(self, parent: QWidget) -> QLabel:
+        """The LLM judge's pairwise ranking of the models (issue 13), hidden without one."""
+        #: Pairwise comparisons of the shown run, for the ranking line.
+        self._pairs: list[PairwiseResult] = []
+        self.ranking_label = QLabel(parent)
+        self.ranking_label.setObjectName("judgeRanking")
+        self.ranking_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.ranking_label.setContentsMargins(12, 0, 0, 0)
+        self.ranking_label.hide()
+        return self.ranking_label
+
+    def _show_ranking(self, pairs: Sequence[PairwiseResult]) -> None:
+        """The ranking line over ``pairs``: win rates overall, per input in the tooltip."""
+        self._pairs = list(pairs)
+        if not self._pairs:
+            self.ranking_label.hide()
+            return
+        models = self.store.column_labels()
+        self.ranking_label.setText(f"Judge ranking: {ranking_line(rank(self._pairs, models))}")
+        tips = [
+            f"{self.store.row_label(row) if row < self.store.row_count() else row + 1}: "
+            f"{ranking_line(ranks)}"
+            for row, ranks in rank_by_row(self._pairs, models).items()
+        ]
+        self.ranking_label.setToolTip(
+            "Win rates over the judge's pairwise comparisons (a tie is half a win), "
+            "ordered by Bradley-Terry strength. Per input:\n" + "\n".join(tips[:40])
+        )
+        self.ranking_label.show()
+
+    # ------------------------------------------------------------------ blind mode
+
+    def build_arena(self) -> None:
+        """Build the blind arena and the Blind toggle (the toolbar's, for the View menu too)."""
+        if self.arena is not None:
+            return
+        from gui.qt.widgets.arena_view import ArenaView
+
+        self.arena = ArenaView(self.store, self.stack)
+        self.arena.set_seed(self._run_key)
+        self.stack.addWidget(self.arena)
+        self.arena.rating_requested.connect(self.rating_requested)
+        #: Blind mode: the arena, model names hidden until each row is rated.
+        self.blind_action = QAction("Blind", self)
+        self.blind_action.setCheckable(True)
+        self.blind_action.setShortcut(QKeySequence("Ctrl+B"))
+        self.blind_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.blind_action.setToolTip(
+            "Blind mode (Ctrl+B): one input at a time, its answers shuffled and unnamed until"
+            " you rate them; blind ratings feed the Leaderboard"
+        )
+        self.blind_action.toggled.connect(self.set_blind)
+        self.addAction(self.blind_action)
+        button = QToolButton(self)
+        button.setDefaultAction(self.blind_action)
+        button.setAutoRaise(True)
+        button.setObjectName("blindButton")
+        self._toolbar_row.insertWidget(1, button)
+
+    def set_blind(self, on: bool) -> None:
+        """Turn blind mode on (the arena, every other layout disabled) or off (back to the
+        layout shown before)."""
+        if self.arena is None or on == self._blind:
+            return
+        if self.blind_action.isChecked() != on:
+            self.blind_action.setChecked(on)  # comes back here through toggled
+            return
+        if on:
+            self._before_blind = self.current_layout() or DEFAULT_LAYOUT
+            self._enabled_before_blind = {
+                name: action.isEnabled() for name, action in self._layout_actions.items()
+            }
+            for action in self._layout_actions.values():
+                action.setEnabled(False)  # no way to the names but leaving blind mode
+            self._blind = True
+            self.grid.set_dormant(True)
+            self.grid_controls.hide()
+            self.stack.setCurrentWidget(self.arena)
+            self.arena.setFocus()
+            return
+        self._blind = False
+        for name, action in self._layout_actions.items():
+            action.setEnabled(self._enabled_before_blind.get(name, True))
+        self.set_layout(self._before_blind)
+
+    def is_blind(self) -> bool:
+        """Whether blind mode is on."""
+        return self._blind
+
+    def _set_run_key(self, run_id: str) -> None:
+        self._run_key = run_id
+        if self.arena is not None:
+            self.arena.set_seed(run_id)
 
     # ------------------------------------------------------------------ showing a run
 
@@ -369,7 +482,9 @@ class ResultsPage(QWidget):
         them a slice at a time, so a 20,000-cell run start does not make them all at once.
         """
         self.leave_past()
+        self._show_ranking(())
         spec = run.spec
+        self._set_run_key(run.id)
         self.details.set_spec(spec)  # before the store's shape: Focus reads it at once
         cols = [m.display_name for m in spec.models]
         # Pane titles are "<row> × <model>", made by the grid for the panes it shows.
@@ -390,6 +505,7 @@ class ResultsPage(QWidget):
     def show_past(self, past: PastRun, counts: Counts) -> None:
         """Show a stored run read-only, each cell as it ended."""
         spec = past.spec
+        self._set_run_key(past.id)
         self.details.set_spec(spec)  # Focus shows the stored spec's messages
         cols = [m.display_name for m in spec.models] or list(past.models)
         ids = CellId.grid(len(spec.rows), len(cols))
@@ -418,6 +534,10 @@ class ResultsPage(QWidget):
                 store.set_notice(cell_id, cell.notice or "")
                 if cell.checks:
                     store.set_checks(cell_id, cell.checks)
+                if cell.judge is not None:
+                    store.set_judge(cell_id, cell.judge)
+                store.set_rating(cell_id, cell.rating)
+        self._show_ranking(getattr(past, "pairwise", ()))
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(past.created_at))
         self.past_label.setText(
             f"Past run {past.id} from {when} · {past.status} · {counts.done}/{counts.total}"
@@ -430,6 +550,13 @@ class ResultsPage(QWidget):
         if self.past_banner.isVisible() or self.store.is_read_only():
             self.past_banner.hide()
             self.store.set_read_only(False)
+
+    def _judge_ended(self, event: ev.JudgeEnded) -> None:
+        """A judge call ended: its verdict on its cell, or a comparison for the ranking."""
+        if event.verdict is not None:
+            self.store.set_judge(event.key, event.verdict)
+        elif event.pair is not None:
+            self._show_ranking([*self._pairs, event.pair])
 
     def retry_queued(self, cell_id: str) -> None:
         """``cell_id`` starts again: its old answer goes."""
@@ -479,3 +606,5 @@ class ResultsPage(QWidget):
                 store.set_metrics(event.cell_id, event.metrics)
             elif isinstance(event, ev.CellChecked):
                 store.set_checks(event.cell_id, event.results)
+            elif isinstance(event, ev.JudgeEnded):
+                self._judge_ended(event)

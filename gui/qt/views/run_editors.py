@@ -16,6 +16,7 @@ from gui.core.spec import CellId, ModelProfile, ProviderKind, RunSpec, make_spec
 from gui.qt.views.checks_panel import ChecksPanel
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.inputs_table import InputsTable
+from gui.qt.views.judge_page import JudgePage
 from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
 
@@ -45,6 +46,8 @@ class RunEditors:
         self.models = models if models is not None else ModelsPanel(keys=keys)
         self.limits = ConcurrencyPanel()
         self.checks = checks if checks is not None else ChecksPanel()
+        #: The Judge page (issue 13): the window builds it in a step of its own.
+        self.judge: JudgePage | None = None
         self.prompt.variables_changed.connect(self.inputs.set_variables)
         self.prompt.variables_changed.connect(self.checks.set_variables)
         self.inputs.columns_changed.connect(self.prompt.set_columns)
@@ -81,7 +84,23 @@ class RunEditors:
         )
         system = self.prompt.system()
         checks = self.checks.checks()
-        return replace(spec, system=system or None, checks=checks)
+        spec = replace(spec, system=system or None, checks=checks)
+        return self._with_judge(spec)
+
+    def _with_judge(self, spec: RunSpec) -> RunSpec:
+        """``spec`` with the Judge page's judge (issue 13), refused with the fix if it cannot
+        run.
+
+        Raises:
+            SpecError: the judge's settings cannot work (an empty rubric, a bad profile).
+        """
+        if self.judge is None:
+            return spec
+        issue = self.judge.issue()
+        if issue:
+            raise SpecError(f"Judge: {issue}")
+        settings = self.judge.settings()
+        return spec if settings is None else replace(spec, judge=settings)
 
     def checked_spec(self) -> RunSpec | str:
         """The run to start, or why it cannot start (also shown under the template)."""
@@ -104,6 +123,8 @@ class RunEditors:
         self.limits.set_limits(spec.limits)
         self.checks.set_variables(self.prompt.variables())
         self.checks.set_checks(spec.checks)
+        if self.judge is not None:
+            self.judge.set_settings(spec.judge)
 
     def load_preset(self, preset: Preset) -> None:
         """Fill every editor from a demo preset."""

@@ -28,6 +28,7 @@ from gui.qt.theme import THEMES, apply_theme
 from gui.qt.views.checks_panel import ChecksPanel
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.inputs_table import InputsTable
+from gui.qt.views.judge_page import JudgePage
 from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
 from gui.qt.views.results_page import ResultsPage
@@ -77,6 +78,7 @@ class WorkspaceBinding(QObject):
         checks: ChecksPanel | None = None,
         store: WorkspaceStore | None = None,
         delay_ms: int = SAVE_DELAY_MS,
+        judge: JudgePage | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -87,6 +89,7 @@ class WorkspaceBinding(QObject):
         self._splitters = dict(splitters)
         self._results = results
         self._checks = checks
+        self._judge = judge
         self._store = store
         self._theme = "system"
         self._dirty = False
@@ -112,6 +115,8 @@ class WorkspaceBinding(QObject):
             results.layout_changed.connect(changed)
         if checks is not None:
             checks.checks_changed.connect(changed)
+        if judge is not None:
+            judge.judge_changed.connect(changed)
         for dock in docks:
             dock.dockLocationChanged.connect(changed)
             dock.topLevelChanged.connect(changed)
@@ -181,6 +186,7 @@ class WorkspaceBinding(QObject):
                 ),
             ),
             checks=self._checks.checks() if self._checks is not None else (),
+            judge=self._judge.settings() if self._judge is not None else None,
         )
 
     def restore(self, workspace: Workspace, *, content: bool = True, prompt: bool = True) -> None:
@@ -201,6 +207,8 @@ class WorkspaceBinding(QObject):
             self._limits.set_limits(workspace.limits)
             if self._checks is not None:
                 self._checks.set_checks(workspace.checks)
+            if self._judge is not None:
+                self._judge.set_settings(workspace.judge)
         layout = workspace.layout
         window = self._window
         # Qt checks these blobs itself and ignores one it cannot use (another Qt version).

@@ -26,12 +26,15 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.checks import CheckResult
+from gui.core.judging import JudgeVerdict, verdict_detail, verdict_label
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating, rating_text
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.check_chips import CheckChips, pass_rate_level
 from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.markdown_view import SOFT_BREAK_CHARS, MarkdownView, markdown_to_plain
+from gui.qt.widgets.rating_bar import add_rating_menu
 
 #: Chip text per phase when the caller gives no detail.
 STATUS_TEXT: dict[str, str] = {
@@ -140,6 +143,8 @@ class CellPane(QFrame):
         retry_requested(str): the user pressed Retry; carries :attr:`cell_id`.
         diff_requested(str): the user chose "Diff with…" in the answer's context menu;
             carries :attr:`cell_id` (the results view then asks for the second cell).
+        rating_requested(str, str, int): an entry of the answer menu's Rate submenu:
+            :attr:`cell_id`, a :class:`~gui.core.ratings.RatingAction` value, the stars.
 
     The body is one :class:`~gui.qt.widgets.markdown_view.MarkdownView` for the whole life
     of the cell: one widget means half the construction cost when the grid materialises rows
@@ -150,6 +155,7 @@ class CellPane(QFrame):
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
     diff_requested = Signal(str)
+    rating_requested = Signal(str, str, int)
 
     def __init__(self, cell_id: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -161,6 +167,8 @@ class CellPane(QFrame):
         self._markdown = True  # the caller wants this answer rendered (set_final_text)
         self._metrics: CellMetrics | None = None
         self._notice = ""
+        self._verdict: JudgeVerdict | None = None
+        self._rating: Rating | None = None
         self._dark = is_dark()
         self._build_ui(title)
         self.set_status(Phase.QUEUED)
@@ -198,7 +206,15 @@ class CellPane(QFrame):
         header.setSpacing(4)
         header.addWidget(self._title, 1)
         header.addStretch(0)  # takes the room when the title is hidden (set_title_visible)
+        # The user's rating, set from the answer's context menu (Rate).
+        self._rating_label = QLabel(self)
+        self._rating_label.setObjectName("cellRating")
+        self._rating_label.setTextFormat(Qt.TextFormat.PlainText)
+        self._rating_label.setToolTip("Your rating: right-click the answer, Rate")
+        self._rating_label.hide()
+        header.addWidget(self._rating_label)
         header.addWidget(self._chip)
+        header.addWidget(self._build_judge_badge())
         header.addWidget(self._cancel_button)
         header.addWidget(self._retry_button)
         header.addWidget(self._copy_button)
@@ -232,6 +248,15 @@ class CellPane(QFrame):
         layout.addWidget(self._chips)
         layout.addWidget(self._metrics_label)
         self._apply_colors()
+
+    def _build_judge_badge(self) -> QLabel:
+        """The LLM judge's score beside the status chip (issue 13), hidden until it comes."""
+        self._judge = QLabel(self)
+        self._judge.setObjectName("judgeBadge")
+        self._judge.setTextFormat(Qt.TextFormat.PlainText)
+        self._judge.setContentsMargins(6, 0, 6, 0)
+        self._judge.hide()
+        return self._judge
 
     def _tool_button(self, text: str, tip: str) -> QToolButton:
         button = QToolButton(self)
@@ -362,6 +387,17 @@ class CellPane(QFrame):
         """The chips row (tests read its chips and tooltips)."""
         return self._chips
 
+    def set_rating(self, rating: Rating | None) -> None:
+        """Show the user's rating of the answer in the header (``None``: none)."""
+        self._rating = rating
+        text = rating_text(rating)
+        self._rating_label.setText(text)
+        self._rating_label.setVisible(bool(text))
+
+    def rating_text(self) -> str:
+        """The rating mark shown (``""`` when not rated)."""
+        return self._rating_label.text()
+
     def metrics_text(self) -> str:
         """The footer line (the notice, then the metrics), in full whatever its elision."""
         return self._metrics_label.full_text()
@@ -376,6 +412,28 @@ class CellPane(QFrame):
             tip = f"{self._notice}\n{tip}" if tip else self._notice
         self._metrics_label.set_full_text(footer_text(self._metrics, self._notice), tip)
 
+    def set_judge(self, verdict: JudgeVerdict | None) -> None:
+        """Show the judge's score (its reason, or why it failed, on hover); ``None`` hides it."""
+        self._verdict = verdict
+        if verdict is None:
+            self._judge.hide()
+            return
+        self._judge.setText(verdict_label(verdict))
+        self._judge.setToolTip(verdict_detail(verdict))
+        self._apply_judge_colors()
+        self._judge.show()
+
+    def judge_text(self) -> str:
+        """The judge badge's text ('' when hidden)."""
+        return self._judge.text() if self._verdict is not None else ""
+
+    def _apply_judge_colors(self) -> None:
+        verdict = self._verdict
+        if verdict is None:
+            return
+        bg, fg = status_colors(Phase.DONE if verdict.ok else Phase.FAILED)
+        self._judge.setStyleSheet(_CHIP_STYLE.format(bg=bg.name(), fg=fg.name()))
+
     def reset(self) -> None:
         """Back to queued with no text, error or metrics (a retry starts here)."""
         self._view.clear()
@@ -383,8 +441,10 @@ class CellPane(QFrame):
         self._view.set_raw(self._raw)
         self.set_error("")
         self._notice = ""
+        self.set_rating(None)
         self.set_metrics(None)
         self.set_checks(())
+        self.set_judge(None)
         self.set_status(Phase.QUEUED)
         self._copy_button.setEnabled(False)
 
@@ -407,6 +467,7 @@ class CellPane(QFrame):
     def _apply_chip_colors(self) -> None:
         bg, fg = status_colors(self._phase)
         self._chip.setStyleSheet(_CHIP_STYLE.format(bg=bg.name(), fg=fg.name()))
+        self._apply_judge_colors()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -430,6 +491,10 @@ class CellPane(QFrame):
         diff = menu.addAction("Diff with…")
         diff.setEnabled(bool(self.source_text()))
         diff.triggered.connect(self._on_diff_action_triggered)
+        add_rating_menu(menu, self._rating, self._phase in TERMINAL_PHASES, self._on_rate_chosen)
+
+    def _on_rate_chosen(self, action: str, stars: int) -> None:
+        self.rating_requested.emit(self.cell_id, action, stars)
 
     def _on_diff_action_triggered(self) -> None:
         self.diff_requested.emit(self.cell_id)

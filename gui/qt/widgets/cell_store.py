@@ -31,7 +31,9 @@ from PySide6.QtCore import QObject, Signal
 
 from gui.core.checks import CheckResult
 from gui.core.cleantext import REPLACED_NOTICE, clean
+from gui.core.judging import JudgeVerdict
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import Rating
 from gui.core.runner import Phase
 
 __all__ = ["CellState", "CellStore", "Change"]
@@ -50,6 +52,10 @@ class Change(IntFlag):
     RESET = 32
     #: The run's check results on the cell's answer arrived (or were cleared).
     CHECKS = 64
+    #: The LLM judge's verdict arrived (or was cleared).
+    JUDGE = 512
+    #: The user's rating of the answer changed.
+    RATING = 1024
 
 
 @dataclass(slots=True)
@@ -67,6 +73,8 @@ class CellState:
         metrics: Timings and token counts, once known.
         notice: One line about the cell's text (replaced characters, not streamed...).
         checks: The run's check results on the answer (``()``: not checked, or no checks).
+        judge: The LLM judge's verdict on the cell, once it came (issue 13).
+        rating: The user's rating of the answer (thumb, stars, best in row), or ``None``.
     """
 
     phase: Phase = Phase.QUEUED
@@ -79,6 +87,8 @@ class CellState:
     metrics: CellMetrics | None = None
     notice: str = ""
     checks: tuple[CheckResult, ...] = ()
+    judge: JudgeVerdict | None = None
+    rating: Rating | None = None
 
     def source(self) -> str:
         """The text received so far (the final answer once final)."""
@@ -390,6 +400,27 @@ class CellStore(QObject):
         """A cell's check results, or ``()``."""
         state = self._states.get(cell_id)
         return state.checks if state is not None else ()
+
+    def set_judge(self, cell_id: str, verdict: JudgeVerdict | None) -> None:
+        """The LLM judge's verdict on a cell (``None`` clears it)."""
+        state = self.state(cell_id)
+        if state is None:
+            return
+        state.judge = verdict
+        self.cell_changed.emit(cell_id, Change.JUDGE)
+
+    def set_rating(self, cell_id: str, rating: Rating | None) -> None:
+        """A cell's rating (``None`` clears it); the caller keeps best-in-row unique."""
+        state = self.state(cell_id)
+        if state is None or state.rating == rating:
+            return
+        state.rating = rating
+        self.cell_changed.emit(cell_id, Change.RATING)
+
+    def rating(self, cell_id: str) -> Rating | None:
+        """A cell's rating, or ``None``."""
+        state = self._states.get(cell_id)
+        return state.rating if state is not None else None
 
     def reset_cell(self, cell_id: str) -> None:
         """Back to queued with no text, error or metrics (before a retry)."""

@@ -7,7 +7,9 @@ so a cell keeps streaming while it is in focus. The messages come from a callabl
 passes (``messages_of(cell_id)``): the widget knows no run, spec or provider.
 
 Keyboard: Left/Right move along the row (the same input, another column), Up/Down and
-PageUp/PageDown along the column (the same column, another input), Esc goes back.
+PageUp/PageDown along the column (the same column, another input), Esc goes back. A cell that
+ended is rated with the keys of :data:`~gui.qt.widgets.rating_bar.RATING_KEYS` (1-5 stars, 0
+clears, U/+ and D/- thumbs, B best in row) or the rating bar under the title.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.checks import CheckResult
+from gui.core.judging import JudgeVerdict, verdict_detail
 from gui.core.metrics import CellMetrics
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel, format_seconds
 from gui.qt.widgets.cell_parts import AnswerView, CloseUpPage, StatusChip, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
 from gui.qt.widgets.check_chips import CheckChips
+from gui.qt.widgets.rating_bar import RatingBar, rating_key_actions
 
 __all__ = ["METRIC_NAMES", "FocusView", "MessagesOf", "metric_rows"]
 
@@ -127,12 +131,15 @@ class FocusView(CloseUpPage):
         cell_shown(str): another cell is shown (by :meth:`show_cell` or the keyboard).
         cancel_requested(str): Cancel pressed for the shown cell.
         retry_requested(str): Retry pressed for the shown cell.
+        rating_requested(str, str, int): a rating key or button for the shown cell: its
+            id, a :class:`~gui.core.ratings.RatingAction` value and the stars.
     """
 
     row_compare_requested = Signal(int)
     cell_shown = Signal(str)
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    rating_requested = Signal(str, str, int)
 
     def __init__(
         self,
@@ -241,6 +248,19 @@ class FocusView(CloseUpPage):
         answer_layout.addWidget(self._chips)
         answer_layout.addWidget(self._checks)
         answer_layout.addWidget(self._notice)
+        answer_layout.addWidget(self._build_judge_label())
+        # Under the answer it rates, inside the splitter: a narrow window clips it, never
+        # widens for it.
+        self._rating = RatingBar(answer_box)
+        self._rating.rating_requested.connect(self._on_rating_bar_rating_requested)
+        rating_row = QHBoxLayout()
+        rating_row.setContentsMargins(4, 0, 4, 0)
+        rating_label = QLabel("Your rating:", answer_box)
+        rating_label.setToolTip("Keys: 1-5 stars, 0 clears, U/+ thumbs up, D/- down, B best")
+        rating_row.addWidget(rating_label)
+        rating_row.addWidget(self._rating)
+        rating_row.addStretch(1)
+        answer_layout.addLayout(rating_row)
 
         self._prompt = QTextBrowser(self)
         self._prompt.setObjectName("focusMessages")
@@ -313,6 +333,14 @@ class FocusView(CloseUpPage):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
+        for text, action, stars in rating_key_actions():
+            # "+" is the sequence separator in a key string: that key is given by its code.
+            sequence = QKeySequence(Qt.Key.Key_Plus) if text == "+" else QKeySequence(text)
+            shortcut = QShortcut(sequence, self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(
+                lambda a=str(action), n=stars: self._on_rating_bar_rating_requested(a, n)
+            )
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         _, fg = status_colors("failed")
         self._error.setStyleSheet(f"QLabel#focusError {{ color: {fg.name()}; }}")
@@ -369,6 +397,25 @@ class FocusView(CloseUpPage):
         """The notice shown, or ``""``."""
         return self._notice.text()
 
+    def judge_text(self) -> str:
+        """The judge's verdict shown (score and reason, or the failure and its raw reply)."""
+        return self._judge.text() if self._judge.isVisibleTo(self) else ""
+
+    def _build_judge_label(self) -> QLabel:
+        """The LLM judge's verdict under the answer (issue 13): score and reason, or why
+        it failed with the raw reply, selectable so it can be copied."""
+        self._judge = QLabel(self)
+        self._judge.setObjectName("focusJudge")
+        self._judge.setWordWrap(True)
+        self._judge.setTextFormat(Qt.TextFormat.PlainText)
+        self._judge.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._judge.hide()
+        return self._judge
+
+    def _show_judge(self, verdict: JudgeVerdict | None) -> None:
+        self._judge.setText("" if verdict is None else verdict_detail(verdict))
+        self._judge.setVisible(verdict is not None)
+
     def step(self, d_row: int, d_col: int) -> bool:
         """Show the neighbour ``d_row`` inputs down and ``d_col`` columns right; ``False``
         at an edge (the same cell stays)."""
@@ -379,6 +426,10 @@ class FocusView(CloseUpPage):
         if not (0 <= row < self._store.row_count() and 0 <= col < self._store.column_count()):
             return False
         return self.show_cell(self._store.cell_id(row, col))
+
+    def rating_bar(self) -> RatingBar:
+        """The rating controls of the shown cell."""
+        return self._rating
 
     def visible_cell_count(self) -> int:
         """Cells shown whole (the benchmarks' ``visible_cells``): the one in focus."""
@@ -394,12 +445,15 @@ class FocusView(CloseUpPage):
         self._chip.hide()
         for button in (self._cancel, self._retry, self._copy):
             button.hide()
+        self._rating.set_rating(None)
+        self._rating.setEnabled(False)
         self._position.setText("")
         self._prompt.setHtml("")
         self._show_metrics(None)
         self._show_error("")
         self._show_notice("")
         self._show_checks(())
+        self._show_judge(None)
         for button in (self._prev_col, self._next_col, self._prev_row, self._next_row):
             button.setEnabled(False)
         self._compare.setEnabled(False)
@@ -432,6 +486,8 @@ class FocusView(CloseUpPage):
         self._show_notice(state.notice if state is not None else "")
         self._show_metrics(state.metrics if state is not None else None)
         self._show_checks(state.checks if state is not None else ())
+        self._show_judge(state.judge if state is not None else None)
+        self._rating.set_rating(state.rating if state is not None else None)
         self._messages = self._messages_of(cell_id)
         self._prompt.setHtml(messages_html(self._messages))
 
@@ -444,6 +500,7 @@ class FocusView(CloseUpPage):
         self._cancel.setVisible(live and not ended)
         self._retry.setVisible(live and ended)
         self._copy.setVisible(bool(self._answer.source()))
+        self._rating.setEnabled(ended)  # an answer is rated once it has ended
 
     def _show_metrics(self, metrics: CellMetrics | None) -> None:
         for name, value in metric_rows(metrics):
@@ -525,8 +582,16 @@ class FocusView(CloseUpPage):
             self._show_notice(state.notice)
         if change & Change.CHECKS:
             self._show_checks(state.checks)
+        if change & Change.JUDGE:
+            self._show_judge(state.judge)
+        if change & Change.RATING:
+            self._rating.set_rating(state.rating)
 
     # ------------------------------------------------------------------------------ slots
+
+    def _on_rating_bar_rating_requested(self, action: str, stars: int) -> None:
+        if self._cell_id is not None and self._rating.isEnabled():
+            self.rating_requested.emit(self._cell_id, action, stars)
 
     def _on_prev_col_clicked(self) -> None:
         self.step(0, -1)

@@ -67,6 +67,7 @@ class ResultsGrid(QScrollArea):
         cell_activated(str): a pane's title or frame double-clicked, or Enter on a pane.
         selection_changed(list): the Ctrl+clicked panes (at most two, oldest first).
         diff_requested(str): "Diff with…" in a pane's menu; carries the cell id.
+        rating_requested(str, str, int): Rate in a pane's menu: cell id, action, stars.
         row_height_changed(int): the rows' height changed (buttons or a border drag).
         columns_fitted_changed(bool): the columns fit the window again (``True``), or
             were made wider than it (``False``).
@@ -80,6 +81,7 @@ class ResultsGrid(QScrollArea):
     cell_activated = Signal(str)
     selection_changed = Signal(list)
     diff_requested = Signal(str)
+    rating_requested = Signal(str, str, int)
     row_height_changed = Signal(int)
     columns_fitted_changed = Signal(bool)
 
@@ -481,6 +483,10 @@ class ResultsGrid(QScrollArea):
             pane.set_notice(state.notice)
         if change & Change.CHECKS:
             pane.set_checks(state.checks)
+        if change & Change.JUDGE:
+            pane.set_judge(state.judge)
+        if change & Change.RATING:
+            pane.set_rating(state.rating)
 
     def _on_store_read_only_changed(self, read_only: bool) -> None:
         for pane in self._panes.values():
@@ -602,6 +608,7 @@ class ResultsGrid(QScrollArea):
             pane.cancel_requested.connect(self.cancel_requested)
             pane.retry_requested.connect(self.retry_requested)
             pane.diff_requested.connect(self.diff_requested)
+            pane.rating_requested.connect(self.rating_requested)
             pane.installEventFilter(self)  # double-click, Enter and Ctrl+click on the pane
             if cell_id in self._selection:
                 pane.setProperty("selected", True)
@@ -757,6 +764,10 @@ def _apply_state(pane: CellPane, state: CellState) -> None:
         pane.set_notice(state.notice)
     if state.checks:
         pane.set_checks(state.checks)
+    if state.judge is not None:
+        pane.set_judge(state.judge)
+    if state.rating is not None:
+        pane.set_rating(state.rating)
 
 
 __all__ = ["EMPTY_HINT", "ResultsGrid"]

@@ -48,12 +48,15 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QAbstractScrollArea, QFrame, QMenu, QToolTip, QWidget
 
 from gui.core.checks import pass_rate
+from gui.core.judging import verdict_detail, verdict_label
 from gui.core.metrics import CellMetrics
+from gui.core.ratings import rating_text
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, format_seconds, status_text
 from gui.qt.widgets.cell_store import CellState, CellStore
 from gui.qt.widgets.check_chips import checks_summary, pass_rate_color
+from gui.qt.widgets.rating_bar import add_rating_menu
 
 __all__ = [
     "MAX_TILE_HEIGHT",
@@ -96,7 +99,8 @@ _ERROR_WORDS = 8
 
 
 def key_figure(state: CellState | None) -> str:
-    """The one figure a tile shows: the error's first words, else tokens/s, else latency.
+    """The one figure a tile shows: the error's first words, else tokens/s, else latency;
+    the LLM judge's score goes first once it came (``7/10 · 41 tok/s``).
 
     Args:
         state: The cell's record, ``None`` when it has none yet.
@@ -118,6 +122,9 @@ def key_figure(state: CellState | None) -> str:
             figure = f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s"
         elif metrics.latency is not None:
             figure = format_seconds(metrics.latency)
+    if state.judge is not None:
+        score = verdict_label(state.judge)
+        figure = f"{score} · {figure}" if figure else score
     if state.checks:
         # The pass count leads: it is what a user scanning a tiled run compares first.
         passed = checks_summary(state.checks)
@@ -204,12 +211,15 @@ class TilesView(QAbstractScrollArea):
         selection_changed(list): the Ctrl+click selection (at most two cell ids, oldest first).
         cancel_requested(str): "Cancel" in a tile's context menu.
         retry_requested(str): "Retry" in a tile's context menu.
+        rating_requested(str, str, int): "Rate" in a tile's context menu: cell id, a
+            :class:`~gui.core.ratings.RatingAction` value, the stars.
     """
 
     cell_activated = Signal(str)
     selection_changed = Signal(list)
     cancel_requested = Signal(str)
     retry_requested = Signal(str)
+    rating_requested = Signal(str, str, int)
 
     def __init__(self, store: CellStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -611,6 +621,7 @@ class TilesView(QAbstractScrollArea):
             checks_rate,
             state.error if failed and state is not None else "",
             state.length if state is not None and state.final else -1,
+            state.rating if state is not None else None,
             selected,
             current,
             rect.width(),
@@ -674,6 +685,15 @@ class TilesView(QAbstractScrollArea):
         painter.fillRect(band, chip_bg)
         fm, line_h = self._fm, self._line_h
         figure = "" if failed else key_figure(state)
+        # The user's rating at the band's right end; the title gives way to it.
+        mark = rating_text(state.rating) if state is not None else ""
+        if mark:
+            mark_w = self._title_fm.horizontalAdvance(mark) + self._space_w
+            if mark_w < inner_w // 2:
+                painter.setFont(self._title_font)
+                painter.setPen(chip_fg)
+                painter.drawText(band.adjusted(_PAD, 0, -_PAD, 0), _RIGHT_CENTER, mark)
+                inner_w -= mark_w
         if rect.height() < MIN_TILE_HEIGHT:
             # Compact: no figure line; the figure sits at the band's right end when the
             # whole title fits beside it (the title comes first).
@@ -681,7 +701,7 @@ class TilesView(QAbstractScrollArea):
             title = self._tile_title(row, col)
             title_w = self._title_fm.horizontalAdvance(title)
             figure_w = fm.horizontalAdvance(figure) if figure else 0
-            if figure and title_w + self._space_w + figure_w <= inner_w:
+            if figure and not mark and title_w + self._space_w + figure_w <= inner_w:
                 painter.setFont(self._text_font)
                 painter.setPen(chip_fg)
                 painter.drawText(band_text, _RIGHT_CENTER, figure)
@@ -702,6 +722,7 @@ class TilesView(QAbstractScrollArea):
                 cached = (inner_w, self._title_fm.elidedText(title, _ELIDE_MIDDLE, inner_w))
                 self._titles[cell_id] = cached
             painter.drawText(band.adjusted(_PAD, 0, -_PAD, 0), _LEFT_CENTER, cached[1])
+            inner_w = width - 2 * _PAD  # the figure line has the tile's whole width
             # The figure line: the key figure whole at the right, the status in its chip
             # colour in the room left (cut at its end, or left out: the band says it).
             painter.setFont(self._text_font)
@@ -721,6 +742,7 @@ class TilesView(QAbstractScrollArea):
                     painter.setPen(status_fg)
                     painter.drawText(foot, _LEFT_CENTER, status)
                     break
+        inner_w = width - 2 * _PAD
         # The error, or a finished answer's first lines (as a pane shows it, from its
         # start); a streaming answer is drawn over the cached picture, frame by frame.
         box, count = self._text_box(rect)
@@ -827,6 +849,8 @@ class TilesView(QAbstractScrollArea):
             elif figure:
                 lines.append(figure)
             lines += [f"{'✓' if r.passed else '✗'} {r.name}: {r.detail}" for r in state.checks]
+            if state.judge is not None:
+                lines.append(verdict_detail(state.judge))
         lines.append("Double-click or Enter to open; Ctrl+click to select for a diff")
         return "\n".join(lines)
 
@@ -925,6 +949,13 @@ class TilesView(QAbstractScrollArea):
             retry = menu.addAction("Retry")
             retry.setEnabled(ended)
             retry.triggered.connect(lambda: self.retry_requested.emit(cell_id))
+        menu.addSeparator()
+        add_rating_menu(
+            menu,
+            state.rating if state is not None else None,
+            phase in TERMINAL_PHASES,
+            lambda action, stars: self.rating_requested.emit(cell_id, action, stars),
+        )
         # popup(), never exec(): a nested event loop would stall the qasync tasks.
         menu.popup(event.globalPos())
 

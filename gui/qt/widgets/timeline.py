@@ -63,6 +63,8 @@ from gui.core.timeline import (
     DONE,
     END_KINDS,
     FAILED,
+    JUDGE_KINDS,
+    JUDGE_WAIT,
     LEGEND,
     REQUEST,
     SPAN_KINDS,
@@ -95,6 +97,9 @@ _PHASE_OF: dict[str, str] = {
     FAILED: "failed",
     CANCELLED: "cancelled",
 }
+
+#: Hue of the judge's bars (violet): no status phase uses it.
+_JUDGE_HUE = 0.78
 
 # ---------------------------------------------------------------------------- geometry
 
@@ -174,6 +179,10 @@ def segment_color(kind: str) -> QColor:
     too dark on black). Grey phases (waiting, cancelled) stay grey.
     """
     dark = is_dark()
+    if kind in JUDGE_KINDS:
+        # The judge's own colour (no status chip has it): violet, paler while queued.
+        lightness = (0.80, 0.38) if kind == JUDGE_WAIT else (0.55, 0.66)
+        return QColor.fromHslF(_JUDGE_HUE, 0.55, lightness[dark]).toRgb()
     _bg, fg = status_colors(_PHASE_OF[kind])
     hue = fg.hslHueF()
     if hue < 0 or fg.hslSaturationF() < 0.3:
@@ -725,8 +734,9 @@ class TimelineWidget(QAbstractScrollArea):
                 x0 = left + int((max(start, t0) - t0) * scale)
                 x1 = left + int((min(end, t1) - t0) * scale)
                 bar_w = max(1, x1 - x0)
-                if kind == WAITING:
-                    painter.fillRect(x0, thin_top, bar_w, thin_h, waiting_color)
+                if kind == WAITING or kind == JUDGE_WAIT:
+                    color = waiting_color if kind == WAITING else colors[kind]
+                    painter.fillRect(x0, thin_top, bar_w, thin_h, color)
                 elif kind == BACKOFF:
                     painter.fillRect(x0, bar_top, bar_w, bar_h, backoff_fill)
                     painter.fillRect(x0, bar_top, bar_w, bar_h, hatch)
@@ -768,7 +778,7 @@ class TimelineWidget(QAbstractScrollArea):
         swatch_h = min(12, line_h - 4)
         for x, y, kind in self._legend_items:
             top = y + (line_h - swatch_h) // 2
-            if kind == WAITING:
+            if kind == WAITING or kind == JUDGE_WAIT:
                 thin = max(4, swatch_h // 3)
                 painter.fillRect(x, top + (swatch_h - thin) // 2, _SWATCH_W, thin, colors[kind])
             elif kind == BACKOFF:

@@ -1,0 +1,336 @@
+"""The judge lane of a run: judge calls queued as cells end, under the judge's own limits.
+
+A :class:`~gui.core.runner.Run` whose spec has a judge owns one :class:`JudgeLane`. As soon as
+a cell ends done, its judge call is queued (pairwise: once every cell of its input row has
+ended, the pairs of done answers are queued, each shown in a random order that is recorded),
+while the other cells still stream. Each call waits for the judge's own limiter and rate
+limiter (not the run's: judging must not take slots from answers), then goes out with the
+run's timeout and retries, its error explained by the backend as a cell's would be. Every
+call ends with exactly one :class:`~gui.core.events.JudgeEnded`; the run waits for them all
+before it ends, and cancelling the run cancels them (no task is left behind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gui.core import events as ev
+from gui.core.errors import Failure, generic_failure, one_line, timeout_failure
+from gui.core.judging import (
+    PAIRWISE_SCHEMA,
+    SCORE_SCHEMA,
+    JudgeMode,
+    JudgeSettings,
+    JudgeVerdict,
+    PairwiseResult,
+    pairwise_from_reply,
+    pairwise_messages,
+    prompt_text,
+    score_messages,
+    verdict_from_reply,
+)
+from gui.core.keys import redact
+from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
+from gui.core.ports import Backend, JudgeChainLike
+from gui.core.spec import CellId, CellList, Limits, RunSpec
+
+log = logging.getLogger(__name__)
+
+#: Why a judge call ended without a verdict when its run was cancelled.
+JUDGE_CANCELLED = "Judging cancelled with the run."
+
+
+@dataclass(slots=True)
+class LaneCounts:
+    """The judge lane's gauges (the Concurrency dock's second lane).
+
+    Attributes:
+        queued: Calls waiting for the judge's limiter or rate limiter.
+        in_flight: Calls whose request is out.
+        done: Calls that ended with a verdict.
+        failed: Calls that ended without one (failed, unreadable, cancelled).
+        peak_in_flight: Most calls out at once so far.
+    """
+
+    queued: int = 0
+    in_flight: int = 0
+    done: int = 0
+    failed: int = 0
+    peak_in_flight: int = 0
+
+
+def pair_key(first_cell: str, second_cell: str) -> str:
+    """The key of a pairwise call (see :class:`gui.core.events.JudgeEvent`)."""
+    return f"{first_cell}~{second_cell}"
+
+
+class JudgeLane:
+    """Queues and runs a run's judge calls; owned by :class:`gui.core.runner.Run`.
+
+    Args:
+        run_id: The run's id (events carry it).
+        spec: The run's spec; ``spec.judge`` must be set.
+        cells: The run's cells (to find a cell's row and model).
+        backend: Builds the judge model and explains its errors.
+        emit: The run's event emitter.
+        now: Seconds since the run started.
+        limits: The run's limits now in force (timeout, retries, back-off).
+        rng: Draws the pairwise positions (seed it for reproducible orders).
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        spec: RunSpec,
+        cells: CellList,
+        backend: Backend,
+        emit: Callable[[ev.Event], None],
+        now: Callable[[], float],
+        limits: Callable[[], Limits],
+        rng: random.Random,
+    ) -> None:
+        assert spec.judge is not None
+        self.settings: JudgeSettings = spec.judge
+        self._run_id = run_id
+        self._spec = spec
+        self._cells = cells
+        self._backend = backend
+        self._emit = emit
+        self._now = now
+        self._limits = limits
+        self._rng = rng
+        self._limiter = ResizableLimiter(self.settings.max_concurrency)
+        self._rate = RateLimiter(self.settings.requests_per_second)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._chain: asyncio.Future[JudgeChainLike] | None = None
+        self._stopping = False
+        self.counts = LaneCounts()
+        #: Pairwise: per row, the answers of the cells that ended done, by column.
+        self._answers: dict[int, dict[int, str]] = {}
+        #: Pairwise: per row, how many of its cells have ended.
+        self._ended: dict[int, int] = {}
+        self.verdicts: dict[str, JudgeVerdict] = {}
+        self.pairs: list[PairwiseResult] = []
+
+    @property
+    def judge_model(self) -> str:
+        """The judge's display name."""
+        return self.settings.model.display_name
+
+    @property
+    def limit(self) -> int:
+        """The judge's max concurrency."""
+        return self._limiter.limit
+
+    @property
+    def pending(self) -> int:
+        """Judge calls not ended yet."""
+        return sum(1 for t in self._tasks.values() if not t.done())
+
+    def set_limit(self, limit: int) -> None:
+        """Change the judge's max concurrency now."""
+        self._limiter.set_limit(limit)
+
+    # ------------------------------------------------------------------ the run's hooks
+
+    def cell_ended(self, cell_id: str, text: str | None) -> None:
+        """A cell ended: ``text`` is its answer when it ended done, else ``None``."""
+        if self._stopping:
+            return
+        cell = self._cells.get(cell_id)
+        if cell is None:
+            return
+        if self.settings.mode is JudgeMode.SINGLE:
+            if text:
+                messages = score_messages(
+                    self.settings.rubric, prompt_text(self._spec.messages(cell_id)), text
+                )
+                self._spawn(cell_id, messages, self._single_result(cell_id))
+            return
+        answers = self._answers.setdefault(cell.row, {})
+        if text:
+            answers[cell.col] = text
+        self._ended[cell.row] = self._ended.get(cell.row, 0) + 1
+        if self._ended[cell.row] == len(self._spec.models):
+            self._queue_pairs(cell.row, answers)
+
+    def cancel(self) -> None:
+        """Cancel every judge call not ended; queue no more."""
+        self._stopping = True
+        for task in self._tasks.values():
+            if not task.done():
+                task.cancel()
+
+    async def drain(self) -> None:
+        """Wait until every judge call has ended (new ones may be queued meanwhile)."""
+        while True:
+            pending = [t for t in self._tasks.values() if not t.done()]
+            if not pending:
+                return
+            await asyncio.wait(pending)
+
+    # ------------------------------------------------------------------ internals
+
+    def _queue_pairs(self, row: int, answers: dict[int, str]) -> None:
+        input_text = prompt_text(self._spec.messages(CellId.text(row, 0)))
+        for a, b in itertools.combinations(sorted(answers), 2):
+            # Random positions, recorded in the result: judges favour one position.
+            if self._rng.random() < 0.5:
+                a, b = b, a
+            first, second = CellId.text(row, a), CellId.text(row, b)
+            messages = pairwise_messages(self.settings.rubric, input_text, answers[a], answers[b])
+            self._spawn(pair_key(first, second), messages, self._pair_result(row, first, second))
+
+    def _single_result(self, cell_id: str) -> Callable[[str, str | None], ev.JudgeEnded]:
+        def result(raw: str, error: str | None) -> ev.JudgeEnded:
+            if error is None:
+                verdict = verdict_from_reply(raw, self.judge_model)
+            else:
+                verdict = JudgeVerdict(None, "", self.judge_model, error, raw)
+            self.verdicts[cell_id] = verdict
+            return ev.JudgeEnded(self._run_id, self._now(), cell_id, verdict=verdict)
+
+        return result
+
+    def _pair_result(
+        self, row: int, first: str, second: str
+    ) -> Callable[[str, str | None], ev.JudgeEnded]:
+        def result(raw: str, error: str | None) -> ev.JudgeEnded:
+            if error is None:
+                pair = pairwise_from_reply(raw, row, first, second, self.judge_model)
+            else:
+                pair = PairwiseResult(row, first, second, None, self.judge_model, "", raw, error)
+            self.pairs.append(pair)
+            return ev.JudgeEnded(self._run_id, self._now(), pair_key(first, second), pair=pair)
+
+        return result
+
+    def _spawn(
+        self,
+        key: str,
+        messages: Sequence[tuple[str, str]],
+        result: Callable[[str, str | None], ev.JudgeEnded],
+    ) -> None:
+        if key in self._tasks:
+            return
+        self.counts.queued += 1
+        self._emit(ev.JudgeQueued(self._run_id, self._now(), key))
+        self._tasks[key] = asyncio.get_running_loop().create_task(
+            self._call(key, messages, result), name=f"fanout-judge:{self._run_id}:{key}"
+        )
+
+    async def _judge_chain(self) -> JudgeChainLike:
+        """The judge model, built once in a worker thread (building may import a provider)."""
+        if self._chain is None:
+            schema = SCORE_SCHEMA if self.settings.mode is JudgeMode.SINGLE else PAIRWISE_SCHEMA
+            self._chain = asyncio.ensure_future(
+                asyncio.to_thread(self._backend.judge_chain, self.settings.model, schema)
+            )
+        return await asyncio.shield(self._chain)
+
+    def _classify(self, exc: BaseException) -> Failure:
+        profile = self.settings.model
+        try:
+            failure = self._backend.classify(exc, profile)
+        except Exception:
+            log.exception("judge error classifier failed")
+            failure = None
+        return failure or generic_failure(exc, profile.provider_name)
+
+    async def _call(
+        self,
+        key: str,
+        messages: Sequence[tuple[str, str]],
+        result: Callable[[str, str | None], ev.JudgeEnded],
+    ) -> None:
+        """One judge call to exactly one JudgeEnded. Never raises."""
+        counts = self.counts
+        queued, running = True, False
+        try:
+            attempt = 0
+            while True:
+                attempt += 1
+                await self._limiter.acquire()
+                try:
+                    await self._rate.acquire()
+                    if queued:
+                        counts.queued -= 1
+                        queued = False
+                    counts.in_flight += 1
+                    running = True
+                    counts.peak_in_flight = max(counts.peak_in_flight, counts.in_flight)
+                    self._emit(ev.JudgeStarted(self._run_id, self._now(), key, attempt))
+                    raw, failure = await self._attempt(key, messages)
+                finally:
+                    if running:
+                        counts.in_flight -= 1
+                        running = False
+                    self._limiter.release()
+                limits = self._limits()
+                if failure is None:
+                    end = result(raw, None)
+                elif failure.retryable and attempt <= limits.retries:
+                    delay = backoff_delay(
+                        attempt + 1,
+                        limits.backoff_base,
+                        limits.backoff_max,
+                        failure.retry_after,
+                        self._rng,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                else:
+                    message = redact(one_line(failure.message))
+                    if attempt > 1:
+                        message = f"{message} Gave up after {attempt} attempts."
+                    end = result(raw, f"Judge call failed: {message}")
+                ok = (end.verdict is not None and end.verdict.ok) or (
+                    end.pair is not None and end.pair.error is None
+                )
+                if ok:
+                    counts.done += 1
+                else:
+                    counts.failed += 1
+                self._emit(end)
+                return
+        except asyncio.CancelledError:
+            if queued:
+                counts.queued -= 1
+            counts.failed += 1
+            self._emit(ev.JudgeEnded(self._run_id, self._now(), key, cancelled=True))
+        except Exception as exc:  # a bug of ours: end the call visibly all the same
+            log.exception("judge call %s crashed", key)
+            if queued:
+                counts.queued -= 1
+            counts.failed += 1
+            self._emit(result("", f"Judge call failed: {type(exc).__name__}: {exc}"))
+
+    async def _attempt(
+        self, key: str, messages: Sequence[tuple[str, str]]
+    ) -> tuple[str, Failure | None]:
+        """One request under the run's timeout: the reply, or the failure."""
+        limits = self._limits()
+        config: dict[str, Any] = {
+            "run_name": f"fanout judge {key}",
+            "tags": ["fanout-studio", "fanout-judge"],
+            "metadata": {"fanout_run": self._run_id, "fanout_judge": key},
+        }
+        try:
+            async with asyncio.timeout(limits.timeout):
+                chain = await self._judge_chain()
+                reply = await chain.ainvoke(messages, config)
+        except TimeoutError:
+            return "", timeout_failure(
+                self.settings.model.provider_name, "first_token", limits.timeout
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return "", self._classify(exc)
+        return str(reply), None

@@ -1,0 +1,21 @@
+"""The ``judge`` bench scenario's machinery at reduced size (the targets: docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+from gui.bench import ORDER, run_scenarios
+
+
+def test_judge_scenario_judges_every_cell_and_reports_both_walls() -> None:
+    assert "judge" in ORDER
+    (result,) = run_scenarios(["judge"], quick=True)
+    f = result.figures
+    assert result.name == "judge" and result.passed is None
+    assert f["cells"] == 10 and f["judge_done"] == 10 and f["judge_failed"] == 0
+    assert f["wall_plain_s"] > 0 and f["wall_judged_s"] > 0
+    # The ratio is of the unrounded walls; the walls are reported to the millisecond.
+    assert abs(f["wall_ratio"] - f["wall_judged_s"] / f["wall_plain_s"]) < 0.01
+    assert 1 <= f["judge_peak_in_flight"] <= 200
+    assert f["session_lag_samples"] > 0
+    assert (
+        result.second_label == "during the judged run" and "judged_run_lag_p99_ms" in result.second
+    )

@@ -1,0 +1,258 @@
+"""The judge lane of a run: judge calls queued as cells end, under the judge's own limits."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from gui.core import events as ev
+from gui.core.judge_lane import pair_key
+from gui.core.judging import JudgeMode, JudgeSettings, read_request
+from gui.core.runner import Run
+from gui.core.spec import CellId, Limits, ModelProfile, RunSpec, SimSettings, make_spec
+from gui.providers.backend import LangChainBackend
+from tests.support.waiting import until
+
+from .fakes import FakeBackend, FakeHTTPError, Recorder, Script
+
+
+class FakeJudge:
+    """A judge model that counts calls in flight, can hold them, and replies as told."""
+
+    def __init__(
+        self,
+        reply: Callable[[Sequence[tuple[str, str]]], str] | None = None,
+        errors: list[BaseException] | None = None,
+    ) -> None:
+        self.reply = reply or (lambda messages: '{"score": 7, "reason": "Fine."}')
+        self.errors = list(errors or [])
+        self.gate: asyncio.Event | None = None
+        self.in_flight = 0
+        self.peak = 0
+        self.calls: list[Sequence[tuple[str, str]]] = []
+
+    async def ainvoke(self, input: Sequence[tuple[str, str]], config: Any = None) -> str:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        self.calls.append(input)
+        try:
+            if self.errors:
+                raise self.errors.pop(0)
+            if self.gate is not None:
+                await self.gate.wait()
+            await asyncio.sleep(0.005)
+            return self.reply(input)
+        finally:
+            self.in_flight -= 1
+
+
+class JudgedBackend(FakeBackend):
+    def __init__(self, judge: FakeJudge, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.judge = judge
+
+    def judge_chain(self, profile: ModelProfile, schema: Any) -> FakeJudge:
+        return self.judge
+
+
+def judged_spec(
+    topics: list[str], models: int = 1, mode: JudgeMode = JudgeMode.SINGLE, **judge: Any
+) -> RunSpec:
+    profiles = tuple(ModelProfile(model=f"m{i}") for i in range(models))
+    spec = make_spec("Tell me about {topic}", topics, profiles, limits=Limits(backoff_base=0.01))
+    settings = JudgeSettings(model=ModelProfile(model="judge"), mode=mode, **judge)
+    return replace(spec, judge=settings)
+
+
+def judge_ends(rec: Recorder) -> list[ev.JudgeEnded]:
+    return [e for e in rec.events if isinstance(e, ev.JudgeEnded)]
+
+
+def no_fanout_tasks() -> bool:
+    return not [t for t in asyncio.all_tasks() if t.get_name().startswith("fanout-")]
+
+
+async def test_every_done_cell_gets_a_verdict_before_the_run_ends() -> None:
+    judge = FakeJudge()
+    run = Run(judged_spec(["cats", "dogs", "owls"], models=2), JudgedBackend(judge))
+    rec = Recorder()
+    run.subscribe(rec)
+    summary = await run.wait()
+    assert summary.done == 6
+    ends = judge_ends(rec)
+    assert sorted(e.key for e in ends) == sorted(run.cell_ids)
+    assert all(e.verdict is not None and e.verdict.score == 7.0 for e in ends)
+    assert isinstance(rec.events[-1], ev.RunFinished)  # after the last judge call
+    # The judge read what the cell was asked and what it answered.
+    request = read_request(judge.calls[0][1][1])
+    assert request is not None and request.input.startswith("Tell me about")
+    assert request.answers[0].startswith("w0")
+
+
+async def test_judging_starts_while_other_cells_still_stream() -> None:
+    hold = asyncio.Event()
+    backend = JudgedBackend(FakeJudge(), Script(latency=0.02), slow=Script(pause=hold))
+    run = Run(judged_spec(["fast", "slow"]), backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    task = run.start()
+    await until(lambda: any(isinstance(e, ev.JudgeEnded) for e in rec.events))
+    assert judge_ends(rec)[0].key == "r0m0"
+    assert not run.phase("r1m0").terminal  # the slow cell is still streaming
+    hold.set()
+    await task
+    assert len(judge_ends(rec)) == 2
+
+
+async def test_the_judge_lane_keeps_its_own_limit() -> None:
+    judge = FakeJudge()
+    judge.gate = asyncio.Event()
+    backend = JudgedBackend(judge, Script(latency=0.01))
+    run = Run(judged_spec([f"t{i}" for i in range(12)], max_concurrency=2), backend)
+    task = run.start()
+    lane = run.judge
+    assert lane is not None
+    # Every cell is done and its judge call queued, but only two are out.
+    await until(lambda: lane.counts.queued == 10 and judge.in_flight == 2)
+    assert run.summary is None  # the run waits for its judge
+    judge.gate.set()
+    summary = await task
+    assert summary.done == 12 and lane.counts.done == 12
+    assert judge.peak == 2 == lane.counts.peak_in_flight
+    assert backend.peak > 2  # the cells' own limit (8) is not the judge's
+
+
+async def test_cancel_mid_judging_cancels_judge_calls_and_leaves_no_task() -> None:
+    judge = FakeJudge()
+    judge.gate = asyncio.Event()  # never set: judge calls hang until cancelled
+    run = Run(judged_spec([f"t{i}" for i in range(6)], max_concurrency=2), JudgedBackend(judge))
+    rec = Recorder()
+    run.subscribe(rec)
+    task = run.start()
+    await until(lambda: judge.in_flight == 2)
+    run.cancel()
+    summary = await task
+    assert summary.total == 6
+    ends = judge_ends(rec)
+    assert ends and all(e.cancelled for e in ends)
+    assert run.judge is not None and run.judge.pending == 0
+    assert isinstance(rec.events[-1], ev.RunFinished)
+    await asyncio.sleep(0)
+    assert no_fanout_tasks()
+
+
+async def test_an_unreadable_reply_fails_the_judge_and_keeps_the_raw_text() -> None:
+    judge = FakeJudge(reply=lambda messages: "I would give it a solid eight!")
+    run = Run(judged_spec(["cats"]), JudgedBackend(judge))
+    await run.wait()
+    assert run.judge is not None
+    verdict = run.judge.verdicts["r0m0"]
+    assert verdict.score is None and verdict.error == "The judge's reply holds no JSON object."
+    assert verdict.raw == "I would give it a solid eight!"
+    assert run.judge.counts.failed == 1
+
+
+async def test_judge_errors_are_retried_and_explained_like_a_cells() -> None:
+    flaky = FakeJudge(errors=[FakeHTTPError(503)])
+    run = Run(judged_spec(["cats"]), JudgedBackend(flaky))
+    rec = Recorder()
+    run.subscribe(rec)
+    await run.wait()
+    starts = [e for e in rec.events if isinstance(e, ev.JudgeStarted)]
+    assert [e.attempt for e in starts] == [1, 2]
+    assert run.judge is not None and run.judge.verdicts["r0m0"].ok
+
+    refused = FakeJudge(errors=[FakeHTTPError(401)])
+    run = Run(judged_spec(["cats"]), JudgedBackend(refused))
+    await run.wait()
+    assert run.judge is not None
+    verdict = run.judge.verdicts["r0m0"]
+    assert verdict.error == "Judge call failed: fake: key rejected (401)."
+
+
+async def test_failed_cells_are_not_judged() -> None:
+    backend = JudgedBackend(FakeJudge(), dogs=Script(errors=[FakeHTTPError(401)]))
+    run = Run(judged_spec(["cats", "dogs"]), backend)
+    await run.wait()
+    assert run.judge is not None and set(run.judge.verdicts) == {"r0m0"}
+
+
+class RecordingSimBackend(LangChainBackend):
+    """The simulated models answer; a fake judge records what it is shown."""
+
+    def __init__(self, judge: FakeJudge) -> None:
+        super().__init__()
+        self.judge = judge
+
+    def judge_chain(self, profile: ModelProfile, schema: Any) -> FakeJudge:  # type: ignore[override]
+        return self.judge
+
+
+async def test_pairwise_positions_are_randomized_and_recorded() -> None:
+    def first_wins(messages: Sequence[tuple[str, str]]) -> str:
+        return '{"winner": "first", "reason": "Shown first."}'
+
+    judge = FakeJudge(reply=first_wins)
+    fast = SimSettings(ttft=0.0, tokens_per_second=0.0, jitter=0.0)
+    models = tuple(
+        ModelProfile(model=f"m{i}", sim=replace(fast, output_tokens=10 + 7 * i, seed=i))
+        for i in range(3)
+    )
+    topics = [f"topic {i}" for i in range(12)]
+    spec = replace(
+        make_spec("Tell me about {topic}", topics, models),
+        judge=JudgeSettings(model=ModelProfile(model="judge"), mode=JudgeMode.PAIRWISE),
+    )
+    run = Run(spec, RecordingSimBackend(judge), rng=random.Random(4))
+    rec = Recorder()
+    run.subscribe(rec)
+    texts: dict[str, str] = {}
+    run.subscribe(
+        lambda e: texts.update({e.cell_id: e.text}) if isinstance(e, ev.CellFinished) else None
+    )
+    await run.wait()
+    assert run.judge is not None
+    pairs = run.judge.pairs
+    assert len(pairs) == 12 * 3  # every pair of three answers, per input
+    for row in range(12):
+        met = {
+            frozenset((CellId.parse(p.first_cell).col, CellId.parse(p.second_cell).col))
+            for p in pairs
+            if p.row == row
+        }
+        assert met == {frozenset(c) for c in ((0, 1), (0, 2), (1, 2))}
+    swapped = [CellId.parse(p.first_cell).col > CellId.parse(p.second_cell).col for p in pairs]
+    assert any(swapped) and not all(swapped)  # both orders occur
+    # What is recorded as first is what the judge was shown first, and it won.
+    shown = {}
+    for messages in judge.calls:
+        request = read_request(messages[1][1])
+        assert request is not None
+        shown[request.answers] = True
+    for p in pairs:
+        assert (texts[p.first_cell], texts[p.second_cell]) in shown
+        assert p.winner_cell == p.first_cell and p.winner == "first"
+    keys = {e.key for e in judge_ends(rec)}
+    assert keys == {pair_key(p.first_cell, p.second_cell) for p in pairs}
+    await asyncio.sleep(0)
+    assert no_fanout_tasks()
+
+
+async def test_the_simulated_judge_scores_through_the_real_backend() -> None:
+    fast = SimSettings(ttft=0.0, tokens_per_second=0.0, jitter=0.0, seed=3)
+    spec = replace(
+        make_spec("Tell me about {topic}", ["cats", "dogs", "owls"], (ModelProfile(sim=fast),)),
+        judge=JudgeSettings(model=ModelProfile(model="sim-judge", sim=fast)),
+    )
+    backend = LangChainBackend()
+    run = Run(spec, backend)
+    await run.wait()
+    await backend.aclose()
+    assert run.judge is not None
+    verdicts = run.judge.verdicts
+    assert len(verdicts) == 3
+    assert all(v.ok and v.score is not None and 1 <= v.score <= 10 for v in verdicts.values())
+    assert all(v.judge_model == "sim-judge" and v.reason for v in verdicts.values())

@@ -1,0 +1,143 @@
+"""The LLM judge in the window: the Judge page, scores on every layout, the dock's lane."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest_asyncio
+
+from gui.core.spec import (
+    SIM_JUDGE_MODEL,
+    STARTER_RUBRIC,
+    JudgeMode,
+    JudgeSettings,
+    ModelProfile,
+    SimSettings,
+    Strategy,
+)
+from gui.qt.main_window import MainWindow
+from gui.qt.widgets.tiles_view import key_figure
+
+from .conftest import SESSION_LOOP, signal_future, until
+
+pytestmark = SESSION_LOOP
+
+FAST = SimSettings(ttft=0.02, tokens_per_second=400.0, output_tokens=30, jitter=0.0, seed=5)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def window(qtbot):
+    win = MainWindow()
+    win.results.set_layout("grid")
+    win.show()
+    yield win
+    await win.shutdown()
+    win.close()
+    win.deleteLater()
+
+
+def setup(win: MainWindow, topics: list[str], models: int = 2) -> None:
+    win.prompt.set_template("Tell me about {topic}")
+    win.inputs.set_variables(win.prompt.variables())
+    win.inputs.set_rows([{"topic": t} for t in topics])
+    win.models.set_profiles(
+        [ModelProfile(model=f"sim-{i}", sim=FAST, label=f"model {i}") for i in range(models)]
+    )
+    win.limits.set_strategy(Strategy.STREAM)
+
+
+async def test_the_judge_page_sits_beside_the_prompt_with_a_starter_rubric(
+    window: MainWindow,
+) -> None:
+    tabs = window.prompt_tabs
+    assert [tabs.tabText(i) for i in range(tabs.count())][:1] == ["Prompt"]
+    assert tabs.indexOf(window.judge_page) > 0
+    assert tabs.tabText(tabs.indexOf(window.judge_page)) == "Judge"
+    page = window.judge_page
+    page.set_settings(None)
+    assert page.settings() is None
+    page.enabled_box.setChecked(True)
+    assert page.rubric_edit.toPlainText() == STARTER_RUBRIC
+    choices = [c.text for c in page.choices()]
+    assert choices[0].startswith(SIM_JUDGE_MODEL)
+    setup(window, ["cats"])
+    tabs.setCurrentWidget(page)  # shown: the page reads the columns again
+    assert any(text == "Column: model 1" for text in (c.text for c in page.choices()))
+    page.rubric_edit.setPlainText("   ")
+    assert page.issue() is not None and "rubric is empty" in (page.issue() or "")
+    assert "rubric is empty" in window.editors.checked_spec()  # type: ignore[operator]
+    page.rubric_edit.setPlainText("Prefer short answers.")
+    page.pairwise_button.setChecked(True)
+    settings = page.settings()
+    assert settings is not None and settings.mode is JudgeMode.PAIRWISE
+    assert settings.rubric == "Prefer short answers."
+    # A loaded judge keeps its own settings (not the list's plain sim-judge).
+    own = JudgeSettings(model=ModelProfile(model=SIM_JUDGE_MODEL, sim=FAST), max_concurrency=3)
+    page.set_settings(own)
+    assert page.settings() == own
+    page.set_settings(None)
+    tabs.setCurrentIndex(0)
+
+
+async def test_a_judged_run_shows_scores_on_panes_focus_tiles_and_the_dock_lane(
+    window: MainWindow,
+) -> None:
+    setup(window, ["cats", "dogs", "owls"])
+    window.judge_page.set_settings(
+        JudgeSettings(model=ModelProfile(model=SIM_JUDGE_MODEL, sim=FAST), max_concurrency=2)
+    )
+    finished = signal_future(window.run_finished)
+    window.run_action.trigger()
+    (summary,) = await asyncio.wait_for(finished, 60)
+    assert summary.done == 6
+    store = window.results.store
+    await until(lambda: all(store.peek(c) and store.peek(c).judge for c in store.cell_ids()))
+    for cell_id in store.cell_ids():
+        verdict = store.peek(cell_id).judge
+        assert verdict is not None and verdict.ok
+        pane = window.grid.pane(cell_id)
+        assert pane is not None
+        assert pane.judge_text() == f"{verdict.score:g}/10"
+        assert key_figure(store.peek(cell_id)).startswith(f"{verdict.score:g}/10")
+    # The dock's second lane: every judge call done, under the judge's own limit of 2.
+    lane = window.limits.judge_lane_values()
+    assert lane == {"in_flight": 0, "queued": 0, "done": 6, "failed": 0}
+    assert window.limits._judge_limit.text().startswith("limit 2")
+    run = window.session.current_run
+    assert run is not None and run.judge is not None
+    assert run.judge.counts.peak_in_flight <= 2
+    # Focus: the score and the reason.
+    window.results.focus.show_cell("r1m1")
+    window.results.set_layout("focus")
+    verdict = store.peek("r1m1").judge
+    assert verdict is not None and verdict.reason in window.results.focus.judge_text()
+    window.results.set_layout("grid")
+    # The timeline: every cell's row has its judge bar after the end cap.
+    kinds = [k for k, _s, _e in window.timeline.segments("r0m0")]
+    assert kinds.index("done") < kinds.index("judge")
+    window.judge_page.set_settings(None)
+
+
+async def test_pairwise_mode_ranks_the_models_in_the_results_toolbar(
+    window: MainWindow,
+) -> None:
+    setup(window, ["cats", "dogs"], models=3)
+    window.judge_page.set_settings(
+        JudgeSettings(model=ModelProfile(model=SIM_JUDGE_MODEL, sim=FAST), mode=JudgeMode.PAIRWISE)
+    )
+    finished = signal_future(window.run_finished)
+    window.run_action.trigger()
+    await asyncio.wait_for(finished, 60)
+    label = window.results.ranking_label
+    await until(lambda: label.isVisibleTo(window.results))
+    text = label.text()
+    assert text.startswith("Judge ranking: ")
+    assert all(f"model {i}" in text for i in range(3))
+    run = window.session.current_run
+    assert run is not None and run.judge is not None and len(run.judge.pairs) == 6
+    # Pairwise puts its calls on rows of their own in the timeline.
+    first = run.judge.pairs[0]
+    assert window.timeline.label(f"{first.first_cell}~{first.second_cell}") == (
+        f"judge: {first.first_cell} vs {first.second_cell}"
+    )
+    window.judge_page.set_settings(None)

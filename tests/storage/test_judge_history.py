@@ -1,0 +1,70 @@
+"""The judge's verdicts and pairwise comparisons in the history and in exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from gui.core.judging import JudgeMode, JudgeSettings
+from gui.core.runner import Run
+from gui.core.spec import ModelProfile, SimSettings, make_spec
+from gui.providers.backend import LangChainBackend
+from gui.storage.export import to_csv, to_json, to_markdown
+from gui.storage.history import History
+
+FAST = SimSettings(ttft=0.0, tokens_per_second=0.0, jitter=0.0)
+
+
+async def record(tmp_path: Path, mode: JudgeMode) -> tuple[Run, History]:
+    models = tuple(
+        ModelProfile(model=f"sim-{i}", sim=replace(FAST, output_tokens=8 + 20 * i, seed=i))
+        for i in range(2)
+    )
+    spec = make_spec("Tell me about {topic}", ["cats", "dogs"], models)
+    judge = JudgeSettings(model=ModelProfile(model="sim-judge", sim=FAST), mode=mode)
+    spec = replace(spec, judge=judge)
+    history = History.open(tmp_path / "history.sqlite3")
+    backend = LangChainBackend()
+    run = Run(spec, backend)
+    run.subscribe(history.recorder())
+    await run.wait()
+    await backend.aclose()
+    assert history.flush()
+    return run, history
+
+
+async def test_verdicts_round_trip_through_the_history(tmp_path: Path) -> None:
+    run, history = await record(tmp_path, JudgeMode.SINGLE)
+    try:
+        stored = history.get_run(run.id)
+    finally:
+        history.close()
+    assert stored is not None and run.judge is not None
+    assert stored.spec.judge == run.spec.judge
+    assert {c.cell_id: c.judge for c in stored.cells} == run.judge.verdicts
+    data = json.loads(to_json(stored))
+    assert all(c["judge"]["score"] is not None for c in data["cells"])
+    rows = list(csv.DictReader(io.StringIO(to_csv(stored))))
+    assert {r["judge_model"] for r in rows} == {"sim-judge"}
+    assert all(1 <= float(r["judge_score"]) <= 10 for r in rows)
+    assert "## Judge" in to_markdown(stored)
+
+
+async def test_pairwise_results_and_ranking_round_trip(tmp_path: Path) -> None:
+    run, history = await record(tmp_path, JudgeMode.PAIRWISE)
+    try:
+        stored = history.get_run(run.id)
+    finally:
+        history.close()
+    assert stored is not None and run.judge is not None
+    assert sorted(stored.pairwise, key=lambda p: p.row) == sorted(
+        run.judge.pairs, key=lambda p: p.row
+    )
+    assert len(stored.pairwise) == 2  # one pair of answers per input
+    data = stored.to_dict()
+    assert [r["model"] for r in data["ranking"]] == [r.model for r in stored.ranking()]
+    assert {p["first_cell"][:2] for p in data["pairwise"]} == {"r0", "r1"}
+    assert "win rate" in to_markdown(stored)
