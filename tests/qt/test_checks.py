@@ -177,6 +177,12 @@ async def test_checks_go_with_the_workspace_and_a_loaded_run(window: MainWindow)
     window.editors.load_spec(spec)  # "Load" of a past run
     assert window.checks.checks() == checks
 
+    saved = window.workspace.snapshot()
+    window.checks.set_checks([])
+    window.workspace.restore(saved)  # the next start
+    assert window.checks.checks() == checks
+    assert window.prompt_tabs.tabText(1) == "Checks (2)"
+
 
 async def test_a_pane_without_checks_shows_no_chips(qtbot) -> None:
     pane = CellPane("r0m0", "cats × sim")
