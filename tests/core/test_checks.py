@@ -107,6 +107,8 @@ def test_json_schema_names_the_failing_path_and_accepts_a_code_fence() -> None:
     assert "not JSON" in one(line, "Tom, 3").detail
     deep = one("is-json", "[" * 100_000 + "]" * 100_000)
     assert not deep.passed and "error: RecursionError" in deep.detail
+    remote = one('json-schema:{"$ref": "https://example.com/schema.json"}', "{}")
+    assert not remote.passed and "Unresolvable: https://example.com/schema.json" in remote.detail
 
 
 def test_a_regex_fills_known_variables_escaped_and_keeps_quantifiers() -> None:
