@@ -92,8 +92,8 @@ class CheckRow(QFrame):
         self.name = QLineEdit(self)
         self.name.setPlaceholderText("name (optional)")
         self.weight = QDoubleSpinBox(self)
-        self.weight.setRange(0.1, 1000.0)
-        self.weight.setDecimals(1)
+        self.weight.setRange(0.01, 1000.0)
+        self.weight.setDecimals(2)
         self.weight.setValue(1.0)
         self.weight.setPrefix("weight ")
         self.weight.setToolTip("Share of this check in the cell's pass rate")
@@ -157,7 +157,7 @@ class CheckRow(QFrame):
             kind=kind,
             value=value,
             name=self.name.text().strip(),
-            weight=round(self.weight.value(), 1),
+            weight=round(self.weight.value(), 2),
             ignore_case=self.ignore_case.isChecked() and self.ignore_case.isEnabled(),
             flags=flags,
         )
