@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from gui.core import events as ev
-from gui.core.checking import evaluate_checks
+from gui.core.checking import CheckRunner, evaluate_checks
 from gui.core.checks import (
     KINDS,
     Check,
@@ -258,9 +258,24 @@ def test_a_runaway_check_is_stopped_by_the_time_limit_and_the_next_one_works() -
     regex = Check("regex", "(a+)+$")
     results = evaluate_checks([slow, regex, Check("contains", "a")], "a" * 28 + "b", {}, 0.5)
     assert [r.passed for r in results] == [False, False, True]
-    assert all("took over 0.5 s" in r.detail for r in results[:2])
+    assert all("checks took over 0.5 s" in r.detail for r in results[:2])
     (again,) = evaluate_checks([Check("python", "output.count('a')")], "aab", {}, 30)
     assert again.passed and again.detail == "value 2"
+
+
+async def test_a_run_skips_runaway_checks_after_three_timeouts() -> None:
+    runner = CheckRunner([Check("regex", "(a+)+$"), Check("contains", "a")], time_limit=0.3)
+    details = []
+    for _ in range(5):
+        regex, contains = await runner.evaluate("a" * 28 + "b", {})
+        assert not regex.passed and contains.passed
+        details.append(regex.detail)
+    assert all(d.startswith("stopped: ") for d in details[:3])
+    assert (
+        details[3:]
+        == ["skipped: the regex and python checks took over 0.3 s on 3 earlier answers of this run"]
+        * 2
+    )
 
 
 def test_a_python_check_value_is_shown_bounded() -> None:
