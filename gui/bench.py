@@ -753,6 +753,42 @@ def agreement(quick: bool) -> BenchResult:
     )
 
 
+def scoreboard(quick: bool) -> BenchResult:
+    """The Scoreboard tab shown while the stress-200 demo streams (``gui.qt.bench_scoreboard``
+    in a child process, offscreen): what its refreshes cost the GUI thread, against the same
+    run with the tab hidden, and a refresh of a 10,000-cell run."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gui.qt.bench_scoreboard", *(["--quick"] if quick else [])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_child_env(),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"scoreboard probe exited with {proc.returncode}: {proc.stderr[-300:]}")
+    f = json.loads(proc.stdout.strip().splitlines()[-1])
+    lag = {k: v for k, v in f.items() if "lag" in k}
+    figures = {k: v for k, v in f.items() if k not in lag}
+    return BenchResult(
+        "scoreboard",
+        f"GUI: Scoreboard shown while {f['cells']} cells stream and end (stress-200 demo), "
+        "then a refresh of a 10,000-cell run",
+        "refresh p95 <= 16 ms (one frame) at 200 cells, every answer scored; no refresh "
+        "while the tab is hidden",
+        figures,
+        None
+        if quick
+        else f["refresh_ms_p95"] <= 16
+        and f["scored"] == f["cells"]
+        and f["reference_refreshes"] == 0,
+        "a refresh re-scores the cells that changed and sums the run up, at most once per "
+        "frame (less often when it costs more); reference_*: the same run, tab hidden",
+        second=lag,
+        second_label="GUI-thread lateness from run start to end (10 ms heartbeat)",
+    )
+
+
 def judge(quick: bool) -> BenchResult:
     """200 cells judged live by the simulated judge in the real window (``gui.qt.bench_judge``
     in a child process): the stress-200 run without a judge, then with one, in one session."""
@@ -799,6 +835,7 @@ GUI: dict[str, Callable[[bool], BenchResult]] = {
     "input": input_latency,
     "agreement": agreement,
     "judge": judge,
+    "scoreboard": scoreboard,
 }
 ORDER = [
     "seed",
@@ -812,6 +849,7 @@ ORDER = [
     "agreement",
     "checks",
     "judge",
+    "scoreboard",
     "soak",
 ]
 

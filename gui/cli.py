@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -39,6 +39,7 @@ from gui.core.checks import (
     KINDS,
     Check,
     CheckError,
+    CheckResult,
     check_to_dict,
     checks_from_json,
     parse_check,
@@ -80,6 +81,7 @@ from gui.launch import add_window_options
 from gui.resources import demo_names
 
 if TYPE_CHECKING:
+    from gui.core.ratings import Rating
     from gui.storage.history import History
     from gui.storage.records import StoredRun
 
@@ -446,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, judge, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",
@@ -536,14 +538,15 @@ def build_parser() -> argparse.ArgumentParser:
     export_p = sub.add_parser(
         "export",
         help="export a recorded run as JSON, CSV or Markdown",
-        description="Export one recorded run: json (everything), csv (one row per cell), md (the answer matrix and a metrics table).",
+        description="Export one recorded run: json (everything, the per-model summary under summary.models), csv (one row per cell; with -o, the per-model summary beside it), md (the Scoreboard, the answer matrix and a metrics table), summary-csv (one row per model).",
     )
     export_p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or a unique prefix of it")
     export_p.add_argument(
         "--format",
         "-f",
-        choices=["json", "csv", "md"],
-        help="output format (default: from the -o file's extension)",
+        choices=["json", "csv", "md", "summary-csv"],
+        help="output format (default: from the -o file's extension); csv to a file also writes"
+        " the per-model summary beside it as NAME-summary.csv; summary-csv is that table alone",
     )
     export_p.add_argument(
         "--output",
@@ -1165,6 +1168,41 @@ def summary_json(s: RunSummary) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _CellFacts:
+    """What the Scoreboard's measures read of a cell that just ended: its metrics from the
+    end event, its check results and the judge's verdict from the run."""
+
+    metrics: CellMetrics | None
+    checks: tuple[CheckResult, ...] = ()
+    judge: JudgeVerdict | None = None
+    rating: Rating | None = None  # the CLI does not rate
+
+
+def run_scoreboard_json(run: Run, ended: Sequence[ev.Event]) -> dict[str, Any]:
+    """The per-model Scoreboard table of a run that just ended (``measures`` and ``models``,
+    :func:`gui.core.scoreboard.scoreboard_json`), from its cells' end events, check results
+    and the judge's verdicts."""
+    from gui.core.scoreboard import score_cell, scoreboard_json
+
+    by_cell = {e.cell_id: e for e in ended if isinstance(e, ev.CellFinished | ev.CellFailed)}
+    checked = {e.cell_id: e.results for e in ended if isinstance(e, ev.CellChecked)}
+    verdicts = run.judge.verdicts if run.judge is not None else {}
+    cells = []
+    for cell in run.cells:
+        e = by_cell.get(cell.id)
+        status = "done" if isinstance(e, ev.CellFinished) else "failed" if e else "cancelled"
+        facts = (
+            None
+            if e is None
+            else _CellFacts(e.metrics, checked.get(cell.id, ()), verdicts.get(cell.id))
+        )
+        cells.append(score_cell(cell.row, cell.col, status, facts))
+    # Model names as the results print them: cleaned, every known secret masked.
+    models = [_safe_item({"model": m.display_name})["model"] for m in run.spec.models]
+    return scoreboard_json(models, cells)
+
+
 def _repeated_rows(items: Sequence[dict[str, Any]]) -> dict[int, int]:
     """Item index -> 1-based row number, for the items whose input another row repeats.
 
@@ -1374,7 +1412,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 "template": _safe_item({"output": spec.template})["output"],
                 "strategy": str(spec.strategy),
                 "results": results,
-                "summary": summary_json(run.summary) | _judge_part(run),
+                "summary": summary_json(run.summary)
+                | _judge_part(run)
+                | run_scoreboard_json(run, ended),
                 **checks_summary_json(spec, results),
                 "saved": saved,
             },
@@ -1668,7 +1708,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
         if args.json:
-            json.dump(clean_json(run.to_dict())[0], sys.stdout, ensure_ascii=False, indent=2)
+            from gui.storage.export import scoreboard_json
+
+            data = run.to_dict()
+            data["summary"] = {**data["summary"], **scoreboard_json(run)}
+            json.dump(clean_json(data)[0], sys.stdout, ensure_ascii=False, indent=2)
             sys.stdout.write("\n")
             return EXIT_OK
         wall = "" if run.wall is None else f" · wall {run.wall:.2f} s"

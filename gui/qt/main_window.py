@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.qt.views.ratings_binding import RatingsBinding
     from gui.qt.views.results_page import ResultsPage
     from gui.qt.views.run_editors import RunEditors
+    from gui.qt.views.scoreboard_page import ScoreboardPage
     from gui.qt.views.workspace_binding import WorkspaceBinding
     from gui.qt.widgets.results_grid import ResultsGrid
     from gui.qt.widgets.strategy_chart import StrategyChart
@@ -122,6 +123,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.views.detail_layouts",
     ),
     "timeline": ("gui.core.timeline", "gui.qt.widgets.timeline"),
+    "scoreboard": ("gui.core.measures", "gui.core.scoreboard", "gui.qt.views.scoreboard_page"),
     "chart": ("gui.qt.widgets.strategy_chart",),
     "code-debug": (
         "gui.core.codegen",
@@ -204,6 +206,7 @@ class MainWindow(QMainWindow):
     results: ResultsPage
     grid: ResultsGrid
     timeline: TimelineWidget
+    scoreboard: ScoreboardPage
     chart: StrategyChart
     code: CodeView
     debug_log: AsyncioDebugPanel
@@ -301,6 +304,7 @@ class MainWindow(QMainWindow):
             ("focus", self._build_focus),
             ("details", self._build_details),
             ("timeline", self._build_timeline),
+            ("scoreboard", self._build_scoreboard),
             ("chart", self._build_chart),
             ("code-debug", self._build_code_and_debug_log),
             ("history", self._build_history),
@@ -385,6 +389,15 @@ class MainWindow(QMainWindow):
 
         self.timeline = TimelineWidget()
         add_pages(self.tabs, [(self.timeline, "Timeline")])
+
+    def _build_scoreboard(self) -> None:
+        from gui.qt.views.scoreboard_page import ScoreboardPage
+
+        # Reads the results' cell store itself: a live run and a past run fill it alike.
+        self.scoreboard = ScoreboardPage(self.results.store)
+        self.scoreboard.cell_activated.connect(self._on_scoreboard_cell_activated)
+        self.scoreboard.row_activated.connect(self._on_scoreboard_row_activated)
+        add_pages(self.tabs, [(self.scoreboard, "Scoreboard")])
 
     def _build_chart(self) -> None:
         from gui.qt.widgets.strategy_chart import StrategyChart
@@ -473,6 +486,14 @@ class MainWindow(QMainWindow):
         )
         self._wire()
 
+    def _on_blind_action_toggled(self, on: bool) -> None:
+        """Blind mode hides which model wrote what: the Scoreboard, which names the models
+        beside their scores and ratings, is off until it ends."""
+        index = self.tabs.indexOf(self.scoreboard)
+        if index >= 0:
+            self.tabs.setTabEnabled(index, not on)
+            self.tabs.setTabToolTip(index, "Off in blind mode (Ctrl+B ends it)" if on else "")
+
     def _build_ratings(self) -> None:
         """Ratings from every layout to the history (views/ratings_binding.py), blind mode
         (the arena and its toggle in the Results toolbar and the View menu) and the
@@ -482,6 +503,7 @@ class MainWindow(QMainWindow):
 
         self.results.build_arena()
         self._menus.view.addAction(self.results.blind_action)
+        self.results.blind_action.toggled.connect(self._on_blind_action_toggled)
 
         def shown_run_id() -> str | None:
             run = self.session.current_run or self.session.past_run
@@ -712,6 +734,15 @@ class MainWindow(QMainWindow):
     def _on_history_rerun_requested(self, stored: StoredRun) -> None:
         if self.commands.rerun(stored):
             self.tabs.setCurrentIndex(0)
+
+    def _on_scoreboard_cell_activated(self, cell_id: str) -> None:
+        # As a double-click on a tile does: the cell in Focus, on the Results tab.
+        self.tabs.setCurrentWidget(self.results)
+        self.results.details.focus_cell(cell_id)
+
+    def _on_scoreboard_row_activated(self, row: int) -> None:
+        self.tabs.setCurrentWidget(self.results)
+        self.results.details.compare_row(row)
 
     def _on_about_action_triggered(self) -> None:
         from gui.about import about_info

@@ -1,5 +1,14 @@
 """Exports of a stored run: JSON (everything), CSV (one row per cell) and Markdown (a report).
 
+Each format carries the run's Scoreboard summary, one line per model by every measure of
+:mod:`gui.core.measures` (:func:`gui.core.scoreboard.summarize_models`): JSON under
+``summary.models`` (with ``summary.measures`` describing them), Markdown as a Scoreboard
+section, and CSV as a second file beside the cells' one (:func:`summary_path`,
+``<name>-summary.csv``, one row per model, the columns of
+:func:`gui.core.scoreboard.summary_columns`): a spreadsheet opens each as one clean table,
+where a second table inside the cells' file would break its columns. To standard output,
+``csv`` is the cells' table and ``summary-csv`` the summary's.
+
 Answers are arbitrary model output, so every format keeps any text exact or, for Markdown,
 visibly the same: CSV quotes as RFC 4180 says (``csv.reader`` gives back the exact text,
 Windows newlines included); Markdown table cells escape the characters that would start
@@ -30,8 +39,18 @@ from pathlib import Path
 from typing import Any
 
 from gui.core.checks import CheckResult, pass_rate
+from gui.core.measures import measures
 from gui.core.metrics import CellMetrics
 from gui.core.ratings import rating_text
+from gui.core.scoreboard import (
+    ModelSummary,
+    ScoreCell,
+    score_cell,
+    summarize_models,
+    summary_columns,
+    summary_rows,
+)
+from gui.core.scoreboard import scoreboard_json as board_json
 from gui.storage import paths
 from gui.storage.records import StoredCell, StoredRun
 
@@ -41,14 +60,18 @@ __all__ = [
     "default_filename",
     "export",
     "refusal",
+    "run_summary",
     "save",
+    "scoreboard_json",
+    "summary_path",
     "to_csv",
     "to_json",
     "to_markdown",
+    "to_summary_csv",
 ]
 
 #: Export formats and their file extensions.
-FORMATS: Mapping[str, str] = {"json": "json", "csv": "csv", "md": "md"}
+FORMATS: Mapping[str, str] = {"json": "json", "csv": "csv", "md": "md", "summary-csv": "csv"}
 
 _ALIASES = {"markdown": "md"}
 
@@ -66,7 +89,7 @@ def _fmt_name(fmt: str) -> str:
 
 
 def export(run: StoredRun, fmt: str, *, raw: bool = False) -> str:
-    """``run`` as text in ``fmt`` (``json``, ``csv`` or ``md``).
+    """``run`` as text in ``fmt`` (``json``, ``csv``, ``md`` or ``summary-csv``).
 
     Args:
         run: The stored run.
@@ -81,6 +104,8 @@ def export(run: StoredRun, fmt: str, *, raw: bool = False) -> str:
         return to_json(run)
     if name == "csv":
         return to_csv(run, raw=raw)
+    if name == "summary-csv":
+        return to_summary_csv(run, raw=raw)
     return to_markdown(run)
 
 
@@ -98,9 +123,18 @@ def refusal(target: Path) -> str | None:
     return f"will not write the export there: {reason}; choose another file"
 
 
-def save(run: StoredRun, fmt: str, target: Path, *, raw: bool = False) -> None:
+def summary_path(target: Path) -> Path:
+    """Where a CSV export's per-model summary goes: ``<stem>-summary.csv`` beside ``target``."""
+    return target.with_name(f"{target.stem}-summary.csv")
+
+
+def save(run: StoredRun, fmt: str, target: Path, *, raw: bool = False) -> list[Path]:
     """Write ``run`` as ``fmt`` to the file ``target`` (UTF-8; a new file is created 0600,
-    a file written over keeps the mode its owner gave it).
+    a file written over keeps the mode its owner gave it). A ``csv`` export also writes the
+    per-model summary to :func:`summary_path` of ``target``.
+
+    Returns:
+        The files written, ``target`` first.
 
     Args:
         run: The stored run.
@@ -114,13 +148,18 @@ def save(run: StoredRun, fmt: str, target: Path, *, raw: bool = False) -> None:
         ValueError: unknown format.
         OSError: the file cannot be written.
     """
-    refused = refusal(target)
-    if refused:
-        raise ExportRefused(refused)
-    text = export(run, fmt, raw=raw)
-    with open(target, "w", encoding="utf-8", newline="", opener=paths.private_file_opener) as f:
-        f.write(text)
-    paths.record_export(target)
+    files = [(target, export(run, fmt, raw=raw))]
+    if _fmt_name(fmt) == "csv":
+        files.append((summary_path(target), to_summary_csv(run, raw=raw)))
+    for path, _text in files:  # both refused before either is written
+        refused = refusal(path)
+        if refused:
+            raise ExportRefused(refused)
+    for path, text in files:
+        with open(path, "w", encoding="utf-8", newline="", opener=paths.private_file_opener) as f:
+            f.write(text)
+        paths.record_export(path)
+    return [path for path, _text in files]
 
 
 def default_filename(run: StoredRun, fmt: str) -> str:
@@ -136,10 +175,36 @@ def default_filename(run: StoredRun, fmt: str) -> str:
 
 
 def to_json(run: StoredRun) -> str:
-    """Everything stored about the run: record, summary, spec, and every cell with metrics."""
-    data = {"format": "fanout-studio-run", "format_version": JSON_FORMAT_VERSION}
+    """Everything stored about the run: record, summary (with the per-model Scoreboard
+    table, :func:`scoreboard_json`), spec, and every cell with metrics."""
+    data: dict[str, Any] = {"format": "fanout-studio-run", "format_version": JSON_FORMAT_VERSION}
     data.update(run.to_dict())
+    data["summary"] = {**data["summary"], **scoreboard_json(run)}
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+# ------------------------------------------------------------------- the Scoreboard summary
+
+
+def _models_of(run: StoredRun) -> list[str]:
+    """Column titles: the record's, else the spec's, numbered past both for stray cells."""
+    models = list(run.models) or [m.display_name for m in run.spec.models]
+    n_cols = max([len(models)] + [c.col + 1 for c in run.cells])
+    return [models[i] if i < len(models) else f"model {i + 1}" for i in range(n_cols)]
+
+
+def _score_cells(run: StoredRun) -> list[ScoreCell]:
+    return [score_cell(c.row, c.col, c.status, c) for c in run.cells]
+
+
+def run_summary(run: StoredRun) -> tuple[ModelSummary, ...]:
+    """The run's per-model Scoreboard lines, by every registered measure."""
+    return summarize_models(_models_of(run), _score_cells(run))
+
+
+def scoreboard_json(run: StoredRun) -> dict[str, Any]:
+    """The run's per-model table for JSON output (:func:`gui.core.scoreboard.scoreboard_json`)."""
+    return board_json(_models_of(run), _score_cells(run))
 
 
 # ------------------------------------------------------------------------- CSV
@@ -312,6 +377,23 @@ def _md_ratings(run: StoredRun) -> list[str]:
     return lines
 
 
+def to_summary_csv(run: StoredRun, *, raw: bool = False) -> str:
+    """The per-model summary: one row per model, the run id first, then the columns of
+    :func:`gui.core.scoreboard.summary_columns` (counts, p50/p95 latency in seconds, and
+    each measure's mean, median, pass rate where it has a pass mark and win rate where it
+    has a better end; rates from 0 to 1). Empty fields: no value."""
+    text = (lambda v: v) if raw else defuse
+    columns = summary_columns()
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(["run_id", *columns])
+    for row in summary_rows(run_summary(run)):
+        values = [_csv_value(row[c]) for c in columns]
+        values[0] = text(row["model"])
+        writer.writerow([text(run.id), *values])
+    return buf.getvalue()
+
+
 def _utc(epoch: float | None) -> str:
     if epoch is None:
         return ""
@@ -436,6 +518,7 @@ def to_markdown(run: StoredRun) -> str:
     if run.spec.system:
         lines += ["**System message:**", "", _md_fence(run.spec.system), ""]
 
+    lines += _md_scoreboard(run)
     variables = input_columns(run)
     by_pos = {(c.row, c.col): c for c in run.cells}
     n_rows = max([len(run.spec.rows)] + [c.row + 1 for c in run.cells])
@@ -572,6 +655,61 @@ def _md_judge(run: StoredRun) -> list[str]:
                 )
             )
         lines += ["", "Strength: Bradley-Terry over the judge's pairwise comparisons (ties half)."]
+    return lines
+
+
+def _md_rate(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.0f} %"
+
+
+def _md_scoreboard(run: StoredRun) -> list[str]:
+    """The Scoreboard section: answers and latency per model, then every measure's figures
+    per model (one line per model and measure, so any number of measures stays readable)."""
+    summaries = run_summary(run)
+    if not summaries:
+        return []
+    lines = ["## Scoreboard", ""]
+    lines.append(
+        _md_row(["model", "answers", "failed", "cancelled", "p50 latency s", "p95 latency s"])
+    )
+    lines.append(_md_row(["---"] + ["---:"] * 5))
+    for s in summaries:
+        lines.append(
+            _md_row(
+                [
+                    md_cell(s.model),
+                    f"{s.done}/{s.cells}",
+                    str(s.failed),
+                    str(s.cancelled),
+                    _num(s.latency_p50),
+                    _num(s.latency_p95),
+                ]
+            )
+        )
+    lines += ["", _md_row(["model", "measure", "mean", "median", "pass rate", "win rate"])]
+    lines.append(_md_row(["---", "---"] + ["---:"] * 4))
+    for m in measures():
+        label = md_cell(f"{m.label} ({m.unit})" if m.unit else m.label)
+        for s in summaries:
+            stats = s.stats[m.name]
+            lines.append(
+                _md_row(
+                    [
+                        md_cell(s.model),
+                        label,
+                        "" if stats.mean is None else m.format(stats.mean, unit=False),
+                        "" if stats.median is None else m.format(stats.median, unit=False),
+                        _md_rate(stats.pass_rate),
+                        _md_rate(stats.win_rate),
+                    ]
+                )
+            )
+    lines += [
+        "",
+        "Only answers are measured (failed and cancelled cells are counted, never scored);"
+        " win rate: the share of inputs where the model is best, ties split.",
+        "",
+    ]
     return lines
 
 

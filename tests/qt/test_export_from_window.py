@@ -98,9 +98,13 @@ async def test_new_exports_are_private_and_one_in_the_data_folder_may_be_written
 ) -> None:
     outside = tmp_path / "report.csv"
     await panel.export_to(stored, "csv", outside)
-    assert panel.status() == f"Exported run {stored.id} to {outside}."
+    summary = tmp_path / "report-summary.csv"
+    assert panel.status() == (
+        f"Exported run {stored.id} to {outside} (per-model summary: {summary.name})."
+    )
     assert outside.read_text(encoding="utf-8").startswith("run_id,row,topic,")
-    assert mode(outside) == 0o600
+    assert summary.read_text(encoding="utf-8").startswith("run_id,model,cells,")
+    assert mode(outside) == mode(summary) == 0o600
 
     inside = fanout_home / "mine.md"
     await panel.export_to(stored, "md", inside)

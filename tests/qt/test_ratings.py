@@ -157,6 +157,8 @@ async def test_blind_mode_hides_the_models_until_the_row_is_rated(window: MainWi
     assert results.stack.currentWidget() is arena
     assert not results.layout_action("grid").isEnabled()  # no way to the names
     assert not results.set_layout("grid")
+    scoreboard_tab = window.tabs.indexOf(window.scoreboard)
+    assert not window.tabs.isTabEnabled(scoreboard_tab)  # it names models beside their scores
 
     assert arena.row() == 0 and arena.order() == arena_order(run_id, 0, 3)
     assert arena.answer_labels() == ["Answer A", "Answer B", "Answer C"]
@@ -200,6 +202,7 @@ async def test_blind_mode_hides_the_models_until_the_row_is_rated(window: MainWi
 
     results.blind_action.trigger()  # off: back to the layout shown before
     assert not results.is_blind() and results.current_layout() == "tiles"
+    assert window.tabs.isTabEnabled(scoreboard_tab)
     assert results.layout_action("grid").isEnabled()
     results.set_layout("grid")
 

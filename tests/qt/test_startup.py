@@ -27,7 +27,16 @@ from .conftest import SESSION_LOOP, signal_future
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TABS = ["Results", "Timeline", "Compare strategies", "Code", "asyncio debug", "History"]
+TABS = [
+    "Results",
+    "Timeline",
+    "Scoreboard",
+    "Compare strategies",
+    "Code",
+    "asyncio debug",
+    "History",
+    "Leaderboard",
+]
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -171,7 +171,7 @@ def _text(children: list[Token]) -> str:
 
 def test_markdown_matrix_shows_every_answer_as_it_was(nasty_run: StoredRun) -> None:
     md = to_markdown(nasty_run)
-    answers, metrics = _tables(md)
+    answers, metrics = _tables(md)[-2:]  # after the Scoreboard's two
     head, *rows = answers
     assert head == ["#", "topic", "left | right", "m2"]
     assert len(rows) == len(KEYS)
@@ -218,7 +218,7 @@ def test_markdown_of_an_interrupted_run_marks_missing_cells(tmp_path: Path) -> N
     with History.open(tmp_path / "h.sqlite3") as h:
         run = h.get_run("cut")
     assert run is not None and run.status == "interrupted"
-    (answers, _metrics) = _tables(to_markdown(run))
+    (answers, _metrics) = _tables(to_markdown(run))[-2:]
     assert answers[1][2:] == ["hi", "(no result recorded)"]
     assert answers[2][2:] == ["(no result recorded)", "(no result recorded)"]
 
@@ -238,7 +238,7 @@ def test_markdown_marks_an_answer_cut_at_max_tokens_or_filtered_as_csv_and_json_
     )
     run = replace(run, cells=cells)
 
-    answers, metrics = _tables(to_markdown(run))
+    answers, metrics = _tables(to_markdown(run))[-2:]
     assert [row[2] for row in answers[1:]] == [
         "answer r0m0\n(cut at max tokens)",
         "answer r1m0\n(stopped by the content filter)",
@@ -263,7 +263,7 @@ def test_markdown_gives_a_finish_mark_and_a_notice_each_their_line(tmp_path: Pat
     cell = run.cells[0]
     assert cell.metrics is not None
     cell = replace(cell, metrics=replace(cell.metrics, finish_reason="length"), notice="replaced")
-    answers, _metrics = _tables(to_markdown(replace(run, cells=(cell,))))
+    answers, _metrics = _tables(to_markdown(replace(run, cells=(cell,))))[-2:]
     assert answers[1][2] == "answer r0m0\n(cut at max tokens)\n(replaced)"
 
 

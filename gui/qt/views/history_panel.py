@@ -66,7 +66,7 @@ _PERIODS: tuple[tuple[str, float | None], ...] = (
 )
 _EXPORT_FORMATS = (
     ("JSON (everything)", "json"),
-    ("CSV (one row per cell)", "csv"),
+    ("CSV (one row per cell, and a per-model summary file)", "csv"),
     ("Markdown (comparison matrix)", "md"),
 )
 _COLUMNS = ("When", "Status", "Cells", "Models", "Strategy", "Wall", "Template")
@@ -428,6 +428,11 @@ class HistoryPanel(QWidget):
             return
         if refused:
             self._set_status(f"{refused[:1].upper()}{refused[1:]}.", ok=False)
+        elif fmt == "csv":
+            from gui.storage.export import summary_path
+
+            summary = summary_path(path).name
+            self._set_status(f"Exported run {run.id} to {path} (per-model summary: {summary}).")
         else:
             self._set_status(f"Exported run {run.id} to {path}.")
 
