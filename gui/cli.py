@@ -40,6 +40,7 @@ from gui.core.checks import (
     Check,
     CheckError,
     CheckResult,
+    check_to_dict,
     checks_from_json,
     parse_check,
     validate_checks,
@@ -661,11 +662,7 @@ def checks_from_args(args: argparse.Namespace) -> tuple[Check, ...]:
             checks.append(parse_check(line))
         except CheckError as exc:
             raise CheckError(f"--check {line!r}: {exc}") from None
-
-    def read(name: str) -> str:
-        return Path(name).read_text(encoding="utf-8")
-
-    return tuple(with_inlined_schema(c, read) for c in checks)
+    return tuple(with_inlined_schema(c) for c in checks)
 
 
 def judge_from_args(args: argparse.Namespace, keys: HeldKeys) -> JudgeSettings | None:
@@ -1279,6 +1276,34 @@ def _exit_code(run: Run, received: Sequence[int] = ()) -> int:
     return EXIT_OK if s.ok else EXIT_FAILED
 
 
+def checks_summary_json(spec: RunSpec, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``{"checks": ...}`` for a run with checks (else ``{}``): the checks as defined, how many
+    cells were checked and passed them all, and each check's passes and failures."""
+    if not spec.checks:
+        return {}
+    checked = [item["checks"] for item in items if item.get("checks")]
+    per_check = []
+    for n, check in enumerate(spec.checks):
+        results = [cell[n] for cell in checked if n < len(cell)]
+        passed = sum(1 for r in results if r.get("passed"))
+        per_check.append(
+            {
+                "name": check.label,
+                "kind": check.kind,
+                "passed": passed,
+                "failed": len(results) - passed,
+            }
+        )
+    return {
+        "checks": {
+            "definitions": [check_to_dict(c) for c in spec.checks],
+            "cells_checked": len(checked),
+            "cells_all_passed": sum(1 for cell in checked if all(r.get("passed") for r in cell)),
+            "per_check": per_check,
+        }
+    }
+
+
 def any_check_failed(items: Sequence[dict[str, Any]]) -> bool:
     """Whether any cell's check failed (``run`` then exits 1)."""
     return any(not c.get("passed") for item in items for c in item.get("checks") or ())
@@ -1390,6 +1415,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 "summary": summary_json(run.summary)
                 | _judge_part(run)
                 | run_scoreboard_json(run, ended),
+                **checks_summary_json(spec, results),
                 "saved": saved,
             },
             sys.stdout,

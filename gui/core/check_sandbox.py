@@ -329,6 +329,9 @@ def main() -> None:
     _limit_memory()
     stdin = sys.stdin
     stdout = sys.stdout
+    # Ready: the client's time limit counts from here, never the interpreter's start-up.
+    stdout.write(json.dumps({"ready": True}) + "\n")
+    stdout.flush()
     for line in stdin:
         try:
             request = json.loads(line)

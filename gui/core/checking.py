@@ -40,6 +40,9 @@ from gui.core.checks import (
 
 log = logging.getLogger(__name__)
 
+#: Seconds a new worker may take to start (an interpreter on a loaded machine), outside the
+#: checks' own time limit.
+STARTUP_TIMEOUT_S = 30.0
 #: Reply when the worker process cannot be started or ended mid-answer.
 WORKER_GONE = "the check worker process ended unexpectedly; the next cell starts a new one"
 
@@ -47,13 +50,15 @@ WORKER_GONE = "the check worker process ended unexpectedly; the next cell starts
 class _Worker:
     """One ``python -m gui.core.check_sandbox`` process, spoken to in JSON lines.
 
-    Used from the checks thread only (one request at a time), so it needs no lock; a reader
-    thread turns its stdout into a queue so that a reply can be awaited with a time limit.
+    One request at a time (the engine asks from its checks thread; a lock keeps any other
+    caller out of a request in progress); a reader thread turns its stdout into a queue so
+    that a reply can be awaited with a time limit.
     """
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
         self._replies: queue.Queue[str | None] = queue.Queue()
+        self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
@@ -77,6 +82,13 @@ class _Worker:
 
         threading.Thread(target=read, name="fanout-check-reader", daemon=True).start()
         self._proc = proc
+        try:
+            ready = replies.get(timeout=STARTUP_TIMEOUT_S)
+        except queue.Empty:
+            ready = None
+        if ready is None:
+            self.close()
+            raise RuntimeError(f"the check worker did not start within {STARTUP_TIMEOUT_S:g} s")
         return proc
 
     def ask(self, request: Mapping[str, Any], timeout: float) -> list[tuple[bool, str]]:
@@ -86,6 +98,10 @@ class _Worker:
             TimeoutError: no reply within ``timeout`` seconds (the worker was killed).
             RuntimeError: the worker could not be started or ended without replying.
         """
+        with self._lock:
+            return self._ask(request, timeout)
+
+    def _ask(self, request: Mapping[str, Any], timeout: float) -> list[tuple[bool, str]]:
         proc = self._proc
         if proc is None or proc.poll() is not None:
             try:
@@ -154,6 +170,18 @@ def evaluate_checks(
         row: The row's variables.
         time_limit: Seconds the worker kinds may take together.
     """
+    return _evaluate(checks, output, row, time_limit, None)[0]
+
+
+def _evaluate(
+    checks: Sequence[Check],
+    output: str,
+    row: Mapping[str, str],
+    time_limit: float,
+    skip_worker: str | None,
+) -> tuple[tuple[CheckResult, ...], bool]:
+    """The results, and whether the worker kinds ran out of time; ``skip_worker`` (a reason)
+    fails the worker kinds without asking the worker."""
     results: list[CheckResult | None] = []
     remote: list[tuple[int, Check]] = []
     items: list[dict[str, Any]] = []
@@ -173,38 +201,62 @@ def evaluate_checks(
             results.append(None)
         else:
             results.append(evaluate_local(check, output, row))
+    timed_out = False
     if remote:
-        try:
-            answers = _worker.ask({"output": output, "row": dict(row), "items": items}, time_limit)
-        except TimeoutError:
-            answers = [(False, f"stopped: the worker checks took over {time_limit:g} s")] * len(
-                remote
-            )
-        except (RuntimeError, ValueError, KeyError) as exc:
-            answers = [(False, f"not evaluated: {exc}")] * len(remote)
+        if skip_worker is not None:
+            answers = [(False, skip_worker)] * len(remote)
+        else:
+            try:
+                answers = _worker.ask(
+                    {"output": output, "row": dict(row), "items": items}, time_limit
+                )
+            except TimeoutError:
+                timed_out = True
+                stopped = f"stopped: the regex and python checks took over {time_limit:g} s"
+                answers = [(False, stopped)] * len(remote)
+            except (RuntimeError, ValueError, KeyError) as exc:
+                answers = [(False, f"not evaluated: {exc}")] * len(remote)
         for (index, check), (passed, detail) in zip(remote, answers, strict=False):
             results[index] = result_of(check, passed, detail)
-    return tuple(r for r in results if r is not None)
+    return tuple(r for r in results if r is not None), timed_out
 
 
 class CheckRunner:
     """A run's checks, evaluated per done cell without blocking the event loop.
+
+    After :data:`MAX_TIMEOUTS` answers on which the regex and python checks ran out of time,
+    the rest of the run's answers skip them (failed, saying why): each timeout holds the
+    checks thread for the whole time limit, and a run ends only once every done cell is
+    checked, so a runaway pattern would otherwise keep a 200-cell run going for minutes.
 
     Args:
         checks: The run's checks (validated with the spec).
         time_limit: Seconds a cell's regex and python checks may take together.
     """
 
+    #: Answers on which the worker kinds may run out of time before the run skips them.
+    MAX_TIMEOUTS = 3
+
     def __init__(self, checks: Sequence[Check], time_limit: float = TIME_LIMIT_S) -> None:
         self.checks = tuple(checks)
         self.time_limit = time_limit
+        self._timeouts = 0  # touched on the checks thread only
 
     async def evaluate(self, output: str, row: Mapping[str, str]) -> tuple[CheckResult, ...]:
         """The checks' results on ``output`` (evaluated on the checks thread)."""
-        future = _checks_thread().submit(
-            evaluate_checks, self.checks, output, dict(row), self.time_limit
-        )
+        future = _checks_thread().submit(self._evaluate, output, dict(row))
         return await asyncio.wrap_future(future)
+
+    def _evaluate(self, output: str, row: Mapping[str, str]) -> tuple[CheckResult, ...]:
+        skip = None
+        if self._timeouts >= self.MAX_TIMEOUTS:
+            skip = (
+                f"skipped: the regex and python checks took over {self.time_limit:g} s on "
+                f"{self._timeouts} earlier answers of this run"
+            )
+        results, timed_out = _evaluate(self.checks, output, row, self.time_limit, skip)
+        self._timeouts += timed_out
+        return results
 
 
 __all__ = ["CheckError", "CheckRunner", "evaluate_checks"]

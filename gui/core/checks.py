@@ -170,7 +170,7 @@ def _number(value: float) -> str:
 # ------------------------------------------------------------------------- parsing
 
 _OPTION = re.compile(r"(name|weight)=([^;]*);")
-_HEAD = re.compile(r"([a-z][a-z-]*)(?:/([A-Za-z]*))?")
+_HEAD = re.compile(r"([A-Za-z][A-Za-z_-]*)(?:/([A-Za-z]*))?")
 
 
 def parse_check(text: str) -> Check:
@@ -202,7 +202,7 @@ def parse_check(text: str) -> Check:
             f"(kinds: {', '.join(KINDS)})."
         )
     kind = _kind(head.group(1))
-    flags = head.group(2) or ""
+    flags = (head.group(2) or "").lower()
     value = rest[head.end() + 1 :] if head.end() < len(rest) else ""
     ignore_case = "i" in flags
     extra = "".join(f for f in dict.fromkeys(flags) if f != "i")
@@ -408,7 +408,8 @@ def _known_variables(
         )
 
 
-def _regex_flags(check: Check) -> int:
+def regex_flags(check: Check) -> int:
+    """The ``re`` flags of a regex check."""
     flags = re.IGNORECASE if check.ignore_case else 0
     for f in check.flags:
         flags |= REGEX_FLAGS[f]
@@ -417,7 +418,7 @@ def _regex_flags(check: Check) -> int:
 
 def _regex(check: Check) -> re.Pattern[str]:
     try:
-        return re.compile(check.value, _regex_flags(check))
+        return re.compile(check.value, regex_flags(check))
     except re.error as exc:
         where = f" at position {exc.pos + 1}" if exc.pos is not None else ""
         near = ""
@@ -508,11 +509,6 @@ def fill_value(check: Check, row: Mapping[str, str]) -> str:
     return check.value
 
 
-def regex_flags(check: Check) -> int:
-    """The ``re`` flags of a regex check."""
-    return _regex_flags(check)
-
-
 def _short(text: str, limit: int = 40) -> str:
     return repr(one_line_label(text, limit))
 
@@ -547,6 +543,9 @@ def evaluate_local(check: Check, output: str, row: Mapping[str, str]) -> CheckRe
         passed, detail = _evaluate(check, output, row)
     except CheckError as exc:
         passed, detail = False, f"check not usable: {exc}"
+    except Exception as exc:  # the check's own error (JSON nested too deep, a $ref that
+        # cannot be resolved: schemas are never fetched) fails the check, with the reason
+        passed, detail = False, f"error: {type(exc).__name__}: {exc}"
     return result_of(check, passed, detail)
 
 
@@ -672,20 +671,13 @@ def read_schema_file(path: str) -> str:
     return text
 
 
-def with_inlined_schema(check: Check, read: Any) -> Check:
-    """``check`` with a ``json-schema:@FILE`` value replaced by the file's text.
+def with_inlined_schema(check: Check) -> Check:
+    """``check`` with a ``json-schema:@FILE`` value replaced by the file's schema text, so the
+    run (and its history) carries the schema itself.
 
-    Args:
-        check: The check.
-        read: ``read(path) -> str``; its ``OSError`` becomes a :class:`CheckError`.
+    Raises:
+        CheckError: the file cannot be read or holds no valid schema.
     """
     if check.kind != "json-schema" or not check.value.startswith("@"):
         return check
-    path = check.value[1:].strip()
-    try:
-        text = read(path)
-    except OSError as exc:
-        raise CheckError(
-            f"Cannot read the schema file {path!r} ({exc.strerror or exc}). Check the path."
-        ) from None
-    return replace(check, value=text)
+    return replace(check, value=read_schema_file(check.value[1:].strip()))

@@ -341,6 +341,7 @@ class MainWindow(QMainWindow):
 
         self.checks = ChecksPanel()
         add_prompt_page(self.prompt_tabs, self.checks, "Checks")
+        self.checks.title_changed.connect(self._on_checks_title_changed)
 
     def _build_limits(self) -> None:
         from gui.qt.views.run_editors import RunEditors
@@ -757,6 +758,11 @@ class MainWindow(QMainWindow):
     def _on_providers_use_requested(self, saved: SavedProfile) -> None:
         self.models.add_profile(saved.for_run())
         self.statusBar().showMessage(f"Added a column for profile {saved.name!r}.", 4000)
+
+    def _on_checks_title_changed(self, title: str) -> None:
+        index = self.prompt_tabs.indexOf(self.checks)
+        if index >= 0:
+            self.prompt_tabs.setTabText(index, title)
 
     def _on_providers_notice(self, text: str) -> None:
         self.statusBar().showMessage(text, 10000)

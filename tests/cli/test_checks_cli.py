@@ -54,6 +54,18 @@ def test_passing_checks_exit_0_and_every_cell_carries_them(tmp_path: Path) -> No
             ("python: len(output) > 0", "python", True),
         ]
         assert cell["checks"][0]["detail"].endswith("words, at most 100")
+    assert data["checks"] == {
+        "definitions": [
+            {"kind": "max-words", "value": "100", "name": "short"},
+            {"kind": "python", "value": "len(output) > 0"},
+        ],
+        "cells_checked": 2,
+        "cells_all_passed": 2,
+        "per_check": [
+            {"name": "short", "kind": "max-words", "passed": 2, "failed": 0},
+            {"name": "python: len(output) > 0", "kind": "python", "passed": 2, "failed": 0},
+        ],
+    }
 
 
 def test_a_failing_check_exits_1_and_the_text_output_says_which(tmp_path: Path) -> None:

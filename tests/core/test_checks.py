@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from gui.core import events as ev
-from gui.core.checking import evaluate_checks
+from gui.core.checking import CheckRunner, evaluate_checks
 from gui.core.checks import (
     KINDS,
     Check,
@@ -105,6 +105,10 @@ def test_json_schema_names_the_failing_path_and_accepts_a_code_fence() -> None:
     missing = one(line, '{"name": "Tom"}')
     assert not missing.passed and "'age' is a required property" in missing.detail
     assert "not JSON" in one(line, "Tom, 3").detail
+    deep = one("is-json", "[" * 100_000 + "]" * 100_000)
+    assert not deep.passed and "error: RecursionError" in deep.detail
+    remote = one('json-schema:{"$ref": "https://example.com/schema.json"}', "{}")
+    assert not remote.passed and "Unresolvable: https://example.com/schema.json" in remote.detail
 
 
 def test_a_regex_fills_known_variables_escaped_and_keeps_quantifiers() -> None:
@@ -133,6 +137,7 @@ def test_the_one_line_form_reads_options_flags_and_round_trips() -> None:
     assert check.label == "starts with a digit"
     assert parse_check("is-json") == Check("is-json")
     assert parse_check("contains:a:b").value == "a:b"  # only the first colon separates
+    assert parse_check("Not_Contains/I:x") == Check("not-contains", "x", ignore_case=True)
     assert check_from_dict(check_to_dict(check)) == check
 
 
@@ -253,9 +258,24 @@ def test_a_runaway_check_is_stopped_by_the_time_limit_and_the_next_one_works() -
     regex = Check("regex", "(a+)+$")
     results = evaluate_checks([slow, regex, Check("contains", "a")], "a" * 28 + "b", {}, 0.5)
     assert [r.passed for r in results] == [False, False, True]
-    assert all("took over 0.5 s" in r.detail for r in results[:2])
-    (again,) = evaluate_checks([Check("python", "output.count('a')")], "aab", {})
+    assert all("checks took over 0.5 s" in r.detail for r in results[:2])
+    (again,) = evaluate_checks([Check("python", "output.count('a')")], "aab", {}, 30)
     assert again.passed and again.detail == "value 2"
+
+
+async def test_a_run_skips_runaway_checks_after_three_timeouts() -> None:
+    runner = CheckRunner([Check("regex", "(a+)+$"), Check("contains", "a")], time_limit=0.3)
+    details = []
+    for _ in range(5):
+        regex, contains = await runner.evaluate("a" * 28 + "b", {})
+        assert not regex.passed and contains.passed
+        details.append(regex.detail)
+    assert all(d.startswith("stopped: ") for d in details[:3])
+    assert (
+        details[3:]
+        == ["skipped: the regex and python checks took over 0.3 s on 3 earlier answers of this run"]
+        * 2
+    )
 
 
 def test_a_python_check_value_is_shown_bounded() -> None:

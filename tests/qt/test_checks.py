@@ -71,8 +71,10 @@ async def test_a_bad_check_is_refused_inline_and_blocks_run(window: MainWindow, 
     shown = window.prompt.issue_label.message() or ""
     assert shown.startswith("Check 1: Invalid regex at position 2")
 
+    assert window.prompt_tabs.tabText(1) == "Checks (1, 1 bad)"
     row.value.setText("^\\d")  # fixed where it was typed: the issue goes
     assert row.issue.message() is None and panel.issue() is None
+    assert window.prompt_tabs.tabText(1) == "Checks (1)"
 
 
 async def test_an_unknown_variable_in_a_check_offers_the_close_one(window: MainWindow) -> None:
@@ -146,6 +148,12 @@ async def test_chips_appear_on_panes_focus_and_tiles_after_a_run(window: MainWin
     assert focus.show_cell("r1m0")
     assert "✗ tiny: " in focus.checks_text() and "✓ long enough: " in focus.checks_text()
 
+    window.results.set_layout("row")
+    compare = window.results.row_compare
+    assert compare.show_row(1)
+    await until(lambda: compare.column_checks(0) == ["✓ long enough", "✗ tiny"])
+    window.results.set_layout("grid")
+
     # The run reopened from the history shows the same chips (a past run, read-only).
     history = await window.ensure_history()
     assert history.flush()
@@ -168,6 +176,12 @@ async def test_checks_go_with_the_workspace_and_a_loaded_run(window: MainWindow)
     window.checks.set_checks([])
     window.editors.load_spec(spec)  # "Load" of a past run
     assert window.checks.checks() == checks
+
+    saved = window.workspace.snapshot()
+    window.checks.set_checks([])
+    window.workspace.restore(saved)  # the next start
+    assert window.checks.checks() == checks
+    assert window.prompt_tabs.tabText(1) == "Checks (2)"
 
 
 async def test_a_pane_without_checks_shows_no_chips(qtbot) -> None:

@@ -92,8 +92,8 @@ class CheckRow(QFrame):
         self.name = QLineEdit(self)
         self.name.setPlaceholderText("name (optional)")
         self.weight = QDoubleSpinBox(self)
-        self.weight.setRange(0.1, 1000.0)
-        self.weight.setDecimals(1)
+        self.weight.setRange(0.01, 1000.0)
+        self.weight.setDecimals(2)
         self.weight.setValue(1.0)
         self.weight.setPrefix("weight ")
         self.weight.setToolTip("Share of this check in the cell's pass rate")
@@ -157,7 +157,7 @@ class CheckRow(QFrame):
             kind=kind,
             value=value,
             name=self.name.text().strip(),
-            weight=round(self.weight.value(), 1),
+            weight=round(self.weight.value(), 2),
             ignore_case=self.ignore_case.isChecked() and self.ignore_case.isEnabled(),
             flags=flags,
         )
@@ -252,9 +252,12 @@ class ChecksPanel(QWidget):
 
     Signals:
         checks_changed(): a check was added, removed or edited (the workspace saves).
+        title_changed(str): the page's tab title: ``Checks``, ``Checks (3)``, or
+            ``Checks (3, 1 bad)`` while a check blocks Run.
     """
 
     checks_changed = Signal()
+    title_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -264,47 +267,54 @@ class ChecksPanel(QWidget):
 
     def _build_ui(self) -> None:
         self.setObjectName("checksPanel")
-        help_label = QLabel(_HELP, self)
+        # Everything scrolls in one area: the page shares the prompt's tab widget, whose
+        # smallest height is its tallest page's, and a small window must still fit.
+        content = QWidget(self)
+        help_label = QLabel(_HELP, content)
         help_label.setWordWrap(True)
         help_label.setObjectName("checksHelp")
-        self.quick = QLineEdit(self)
+        self.quick = QLineEdit(content)
         self.quick.setPlaceholderText(
             r"Add a check: contains:{topic} · regex/i:^\d · max-words:50 · python:len(output) < 500"
         )
         self.quick.setClearButtonEnabled(True)
-        self.add_button = QPushButton("Add", self)
+        self.add_button = QPushButton("Add", content)
         self.add_button.setToolTip("Add the check typed on the left, or an empty one")
-        self.quick_issue = IssueLabel(self)
+        self.quick_issue = IssueLabel(content)
         quick_row = QHBoxLayout()
         quick_row.setContentsMargins(0, 0, 0, 0)
         quick_row.addWidget(self.quick, 1)
         quick_row.addWidget(self.add_button)
+        self.empty_label = QLabel("No checks: every answer is shown as it is.", content)
+        self.empty_label.setObjectName("checksEmpty")
 
-        self._list = QWidget(self)
+        self._list = QWidget(content)
         self._list_layout = QVBoxLayout(self._list)
         self._list_layout.setContentsMargins(0, 0, 0, 0)
         self._list_layout.setSpacing(4)
-        self._list_layout.addStretch(1)
+
+        inner = QVBoxLayout(content)
+        inner.setContentsMargins(4, 4, 4, 4)
+        inner.setSpacing(4)
+        inner.addWidget(help_label)
+        inner.addLayout(quick_row)
+        inner.addWidget(self.quick_issue)
+        inner.addWidget(self.empty_label)
+        inner.addWidget(self._list)
+        inner.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(self._list)
+        scroll.setWidget(content)
         scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.empty_label = QLabel("No checks: every answer is shown as it is.", self)
-        self.empty_label.setObjectName("checksEmpty")
-
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(4)
-        layout.addWidget(help_label)
-        layout.addLayout(quick_row)
-        layout.addWidget(self.quick_issue)
-        layout.addWidget(self.empty_label)
-        layout.addWidget(scroll, 1)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
 
         self.quick.returnPressed.connect(self._on_quick_return_pressed)
         self.add_button.clicked.connect(self._on_add_button_clicked)
         self.quick.textChanged.connect(self._on_quick_text_changed)
+        self.checks_changed.connect(self._on_self_checks_changed)
 
     # ------------------------------------------------------------------ data
 
@@ -331,6 +341,7 @@ class ChecksPanel(QWidget):
         self._variables = list(variables) if variables is not None else None
         for row in self._rows:
             row.set_variables(self._variables)
+        self.title_changed.emit(self.title())
 
     def issue(self) -> str | None:
         """Why the run cannot start because of a check (``Check 2: ...``), or ``None``."""
@@ -363,7 +374,7 @@ class ChecksPanel(QWidget):
         row.edited.connect(self.checks_changed)
         row.remove_requested.connect(lambda: self._on_row_remove_requested(row))
         self._rows.append(row)
-        self._list_layout.insertWidget(self._list_layout.count() - 1, row)
+        self._list_layout.addWidget(row)
         return row
 
     def _refresh_empty(self) -> None:
@@ -390,6 +401,16 @@ class ChecksPanel(QWidget):
             row.value.setFocus()
         elif self.add_line(text):
             self.quick.clear()
+
+    def title(self) -> str:
+        """The tab title: how many checks, and how many cannot work."""
+        if not self._rows:
+            return "Checks"
+        bad = sum(1 for row in self._rows if row.issue_text())
+        return f"Checks ({len(self._rows)}, {bad} bad)" if bad else f"Checks ({len(self._rows)})"
+
+    def _on_self_checks_changed(self) -> None:
+        self.title_changed.emit(self.title())
 
     def _on_quick_text_changed(self, _text: str) -> None:
         self.quick_issue.show_message(None)

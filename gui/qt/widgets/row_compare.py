@@ -43,6 +43,7 @@ from gui.qt.widgets.agreement_view import AgreementView
 from gui.qt.widgets.cell_pane import ElidedLabel, footer_text, metrics_tooltip
 from gui.qt.widgets.cell_parts import AnswerView, CloseUpPage, StatusChip, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
+from gui.qt.widgets.check_chips import CheckChips
 
 __all__ = ["RowCompareView"]
 
@@ -77,6 +78,7 @@ class _Column(QFrame):
         _, fg = status_colors("failed")
         self.error.setStyleSheet(f"QLabel#cellError {{ color: {fg.name()}; }}")
         self.error.hide()
+        self.chips = CheckChips(self)  # the run's checks on this answer, side by side
         self.metrics = ElidedLabel("", self)
         self.metrics.setObjectName("cellMetrics")
         header = QHBoxLayout()
@@ -89,6 +91,7 @@ class _Column(QFrame):
         layout.addLayout(header)
         layout.addWidget(self.answer, 1)
         layout.addWidget(self.error)
+        layout.addWidget(self.chips)
         layout.addWidget(self.metrics)
 
     def show_error(self, message: str) -> None:
@@ -240,6 +243,10 @@ class RowCompareView(CloseUpPage):
         """What column ``col``'s chip says."""
         return self._columns[col].chip.text()
 
+    def column_checks(self, col: int) -> list[str]:
+        """Column ``col``'s check chips as drawn (``[]`` when not checked)."""
+        return self._columns[col].chips.chip_texts()
+
     def column_label(self, col: int) -> str:
         """Column ``col``'s header."""
         return self._columns[col].label.full_text()
@@ -322,9 +329,11 @@ class RowCompareView(CloseUpPage):
             column.answer.clear()
             column.show_error("")
             column.metrics.set_full_text("")
+            column.chips.set_results(())
             return
         show_state(column.answer, state)
         column.show_error(state.error)
+        column.chips.set_results(state.checks)
         self._show_footer(column, state.metrics, state.notice)
 
     def _show_footer(self, column: _Column, metrics: CellMetrics | None, notice: str) -> None:
@@ -432,6 +441,8 @@ class RowCompareView(CloseUpPage):
             column.show_error(state.error)
         if change & (Change.METRICS | Change.NOTICE):
             self._show_footer(column, state.metrics, state.notice)
+        if change & Change.CHECKS:
+            column.chips.set_results(state.checks)
 
     # ------------------------------------------------------------------------------ slots
 
