@@ -19,6 +19,7 @@ from gui.qt.views.export_menu import ExportMenu
 from gui.qt.views.run_controls import RunControls
 from gui.qt.warmup import Warmup
 from gui.qt.widgets.status_bar import StatusBar
+from tests.support.waiting import until
 
 from .conftest import SESSION_LOOP, signal_future
 
@@ -121,6 +122,7 @@ def export_menu(
     panel, history = FakePanel(), FakeHistory(stored or {})
     session = SimpleNamespace(past_run=past, current_run=run)
     menu = ExportMenu(session, history, panel, TaskOwner())  # type: ignore[arg-type]
+    qtbot.addWidget(menu)
     return menu, panel, history
 
 
@@ -155,19 +157,20 @@ async def test_the_export_menu_offers_three_formats_and_says_why_it_cannot_expor
 async def test_the_export_menu_exports_the_past_run_shown_or_the_ended_live_one(
     qtbot: QtBot,
 ) -> None:
+    # A past run is read again from the history: ratings given since it was opened are
+    # only there.
     past = SimpleNamespace(id="old")
-    menu, panel, history = export_menu(qtbot, past=past)
+    again = SimpleNamespace(id="old", read="again")
+    menu, panel, history = export_menu(qtbot, past=past, stored={"old": again})
     entry(menu, "md").trigger()
-    assert panel.exported == [(past, "md")] and history.flushed == 0
+    await until(lambda: bool(panel.exported))
+    assert panel.exported == [(again, "md")] and history.flushed == 1
 
     stored = SimpleNamespace(id="r2")
     ended = SimpleNamespace(id="r2", finished=True)
     menu, panel, history = export_menu(qtbot, run=ended, stored={"r2": stored})
     entry(menu, "csv").trigger()
-    for _ in range(200):
-        if panel.exported:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(panel.exported))
     assert panel.exported == [(stored, "csv")] and history.flushed == 1
 
     gone = SimpleNamespace(id="r3", finished=True)
