@@ -276,3 +276,21 @@ async def test_a_retried_cell_is_judged_again_under_its_grid_id() -> None:
     await until(lambda: len(seen) == 3)
     assert seen[-1].key == "r1m0"  # the retry's own r0m0, mapped to its place in the grid
     await session.shutdown()
+
+
+async def test_a_judge_call_cancelled_before_its_first_step_still_ends() -> None:
+    judge = FakeJudge()
+    run = Run(judged_spec(["cats"]), JudgedBackend(judge))
+    rec = Recorder()
+    run.subscribe(rec)
+    task = run.start()
+    # Cancel in the very step the cell ends: its judge call is queued, never started.
+    run.subscribe(lambda e: run.cancel() if isinstance(e, ev.JudgeQueued) else None)
+    await task
+    ends = judge_ends(rec)
+    assert [(e.key, e.cancelled) for e in ends] == [("r0m0", True)]
+    assert run.judge is not None and run.judge.counts.queued == 0 and run.judge.counts.failed == 1
+    assert judge.calls == []  # the request never went out
+    assert isinstance(rec.events[-1], ev.RunFinished)
+    await asyncio.sleep(0)
+    assert no_fanout_tasks()
