@@ -814,7 +814,9 @@ def judge(quick: bool) -> BenchResult:
         f["wall_ratio"] <= 1.10
         and f["session_lag_p99_ms"] <= SESSION_P99_MS
         and f["judge_done"] == f["cells"],
-        "the ratio includes the last answer's own judge call (about 0.2 s after a 3.3 s run)",
+        "best of two interleaved runs of each; the wall ratio includes the last answer's own "
+        "judge call (about 0.2 s after a 3.3 s run); cpu_* is the process's CPU time per run, "
+        "steadier than the wall on a shared machine",
         second=lag,
         second_label="during the judged run",
     )

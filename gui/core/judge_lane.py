@@ -13,6 +13,7 @@ before it ends, and cancelling the run cancels them (no task is left behind).
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import random
@@ -108,6 +109,8 @@ class JudgeLane:
         self._limiter = ResizableLimiter(self.settings.max_concurrency)
         self._rate = RateLimiter(self.settings.requests_per_second)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Calls whose JudgeEnded has not been emitted yet.
+        self._open: set[str] = set()
         self._chain: asyncio.Future[JudgeChainLike] | None = None
         self._stopping = False
         self.counts = LaneCounts()
@@ -220,10 +223,27 @@ class JudgeLane:
         if key in self._tasks:
             return
         self.counts.queued += 1
-        self._emit(ev.JudgeQueued(self._run_id, self._now(), key))
-        self._tasks[key] = asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self._call(key, messages, result), name=f"fanout-judge:{self._run_id}:{key}"
         )
+        self._open.add(key)
+        task.add_done_callback(functools.partial(self._on_task_done, key))
+        self._tasks[key] = task
+        # After the task exists: a subscriber that cancels the run now cancels this call too.
+        self._emit(ev.JudgeQueued(self._run_id, self._now(), key))
+
+    def _end(self, event: ev.JudgeEnded) -> None:
+        """Emit a call's one JudgeEnded."""
+        self._open.discard(event.key)
+        self._emit(event)
+
+    def _on_task_done(self, key: str, _task: asyncio.Task[None]) -> None:
+        # A task cancelled before its first step never runs a line of its coroutine (the
+        # cancel lands before the ``try``): its call still ends, cancelled, and is counted.
+        if key in self._open:
+            self.counts.queued -= 1
+            self.counts.failed += 1
+            self._end(ev.JudgeEnded(self._run_id, self._now(), key, cancelled=True))
 
     async def _judge_chain(self) -> JudgeChainLike:
         """The judge model, built once in a worker thread (building may import a provider)."""
@@ -297,19 +317,19 @@ class JudgeLane:
                     counts.done += 1
                 else:
                     counts.failed += 1
-                self._emit(end)
+                self._end(end)
                 return
         except asyncio.CancelledError:
             if queued:
                 counts.queued -= 1
             counts.failed += 1
-            self._emit(ev.JudgeEnded(self._run_id, self._now(), key, cancelled=True))
+            self._end(ev.JudgeEnded(self._run_id, self._now(), key, cancelled=True))
         except Exception as exc:  # a bug of ours: end the call visibly all the same
             log.exception("judge call %s crashed", key)
             if queued:
                 counts.queued -= 1
             counts.failed += 1
-            self._emit(result("", f"Judge call failed: {type(exc).__name__}: {exc}"))
+            self._end(result("", f"Judge call failed: {type(exc).__name__}: {exc}"))
 
     async def _attempt(
         self, key: str, messages: Sequence[tuple[str, str]]

@@ -256,3 +256,41 @@ async def test_the_simulated_judge_scores_through_the_real_backend() -> None:
     assert len(verdicts) == 3
     assert all(v.ok and v.score is not None and 1 <= v.score <= 10 for v in verdicts.values())
     assert all(v.judge_model == "sim-judge" and v.reason for v in verdicts.values())
+
+
+async def test_a_retried_cell_is_judged_again_under_its_grid_id() -> None:
+    from gui.core.session import Session
+
+    judge = FakeJudge()
+    backend = JudgedBackend(judge, Script(latency=0.01), b=Script(errors=[FakeHTTPError(401)]))
+    session = Session(lambda: backend)
+    seen: list[ev.Event] = []
+    session.subscribe(lambda e: seen.append(e) if isinstance(e, ev.JudgeEnded) else None)
+    run = session.start(judged_spec(["a", "b", "c"]))
+    await run.wait()
+    await until(lambda: len(seen) == 2)
+    assert sorted(e.key for e in seen) == ["r0m0", "r2m0"]  # the failed cell is not judged
+    retry = session.retry("r1m0")
+    assert retry is not None and retry.spec.judge == run.spec.judge
+    await retry.wait()
+    await until(lambda: len(seen) == 3)
+    assert seen[-1].key == "r1m0"  # the retry's own r0m0, mapped to its place in the grid
+    await session.shutdown()
+
+
+async def test_a_judge_call_cancelled_before_its_first_step_still_ends() -> None:
+    judge = FakeJudge()
+    run = Run(judged_spec(["cats"]), JudgedBackend(judge))
+    rec = Recorder()
+    run.subscribe(rec)
+    task = run.start()
+    # Cancel in the very step the cell ends: its judge call is queued, never started.
+    run.subscribe(lambda e: run.cancel() if isinstance(e, ev.JudgeQueued) else None)
+    await task
+    ends = judge_ends(rec)
+    assert [(e.key, e.cancelled) for e in ends] == [("r0m0", True)]
+    assert run.judge is not None and run.judge.counts.queued == 0 and run.judge.counts.failed == 1
+    assert judge.calls == []  # the request never went out
+    assert isinstance(rec.events[-1], ev.RunFinished)
+    await asyncio.sleep(0)
+    assert no_fanout_tasks()

@@ -114,3 +114,34 @@ def test_unknown_cells_get_a_row_and_labels_can_change() -> None:
     model.set_label("c0", "cats (renamed)")
     assert [r.cell_id for r in model.rows] == ["c0", "stray"]
     assert model.row("c0").label == "cats (renamed)" and model.segments("nobody") == []
+
+
+def test_judge_calls_follow_their_cell_and_pairs_get_rows_of_their_own() -> None:
+    from gui.core.judging import JudgeVerdict, PairwiseResult
+    from gui.core.timeline import JUDGE, JUDGE_WAIT
+
+    verdict = JudgeVerdict(7.0, "Fine.", "judge")
+    model = model_of(
+        *streamed("c0", 0.0, 1.0, 1.3, 2.0),
+        ev.JudgeQueued(RUN, 2.0, "c0"),
+        ev.JudgeStarted(RUN, 2.1, "c0", 1),
+    )
+    assert model.segments("c0")[-2:] == [(JUDGE_WAIT, 2.0, 2.1), (JUDGE, 2.1, None)]
+    model.apply([ev.JudgeEnded(RUN, 2.5, "c0", verdict=verdict)])
+    assert model.segments("c0")[-3:] == [
+        (DONE, 2.0, 2.0),
+        (JUDGE_WAIT, 2.0, 2.1),
+        (JUDGE, 2.1, 2.5),
+    ]
+    assert model.row("c0").state == DONE  # the cell's own state is the cell's
+
+    pair = PairwiseResult(0, "r0m1", "r0m0", "r0m1", "judge")
+    model.apply(
+        [
+            ev.JudgeQueued(RUN, 3.0, "r0m1~r0m0"),
+            ev.JudgeStarted(RUN, 3.0, "r0m1~r0m0", 1),
+            ev.JudgeEnded(RUN, 3.4, "r0m1~r0m0", pair=pair),
+        ]
+    )
+    assert model.row("r0m1~r0m0").label == "judge: r0m1 vs r0m0"
+    assert model.segments("r0m1~r0m0") == [(JUDGE_WAIT, 3.0, 3.0), (JUDGE, 3.0, 3.4)]

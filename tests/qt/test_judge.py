@@ -140,4 +140,10 @@ async def test_pairwise_mode_ranks_the_models_in_the_results_toolbar(
     assert window.timeline.label(f"{first.first_cell}~{first.second_cell}") == (
         f"judge: {first.first_cell} vs {first.second_cell}"
     )
+    # A run without a judge: no lane in the dock, no ranking.
     window.judge_page.set_settings(None)
+    finished = signal_future(window.run_finished)
+    window.run_action.trigger()
+    await asyncio.wait_for(finished, 60)
+    assert window.limits.judge_lane_values() is None
+    assert not label.isVisibleTo(window.results)

@@ -68,3 +68,26 @@ async def test_pairwise_results_and_ranking_round_trip(tmp_path: Path) -> None:
     assert [r["model"] for r in data["ranking"]] == [r.model for r in stored.ranking()]
     assert {p["first_cell"][:2] for p in data["pairwise"]} == {"r0", "r1"}
     assert "win rate" in to_markdown(stored)
+
+
+def test_the_workspace_keeps_the_judge_without_a_url_password() -> None:
+    from gui.core.spec import ProviderKind
+    from gui.storage.workspace import Workspace, from_dict, to_dict
+
+    judge = JudgeSettings(
+        model=ModelProfile(
+            model="judge-1",
+            provider=ProviderKind.OPENAI,
+            base_url="http://me:secret@localhost:8000/v1",
+        ),
+        rubric="Prefer short answers.",
+        mode=JudgeMode.PAIRWISE,
+        max_concurrency=3,
+    )
+    data = to_dict(Workspace(judge=judge))
+    assert "secret" not in json.dumps(data)
+    back = from_dict(json.loads(json.dumps(data)))
+    assert back.judge is not None and back.judge.rubric == "Prefer short answers."
+    assert back.judge.model.base_url == "http://me@localhost:8000/v1"
+    assert back.judge.mode is JudgeMode.PAIRWISE and back.judge.max_concurrency == 3
+    assert from_dict(to_dict(Workspace())).judge is None

@@ -21,10 +21,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QPlainTextEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -95,7 +97,17 @@ class JudgePage(QWidget):
 
     def _build_ui(self) -> None:
         self.setObjectName("judgePage")
-        root = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # In a scroll area: the page shares the prompt's tab widget, whose minimum size is
+        # its largest page's; the window's own minimum must not grow with the judge's form.
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(scroll)
+        content = QWidget(scroll)
+        scroll.setWidget(content)
+        root = QVBoxLayout(content)
         root.setContentsMargins(4, 4, 4, 4)
         self.enabled_box = QCheckBox("Judge every answer with a model", self)
         self.enabled_box.setObjectName("judgeEnabled")

@@ -56,6 +56,11 @@ _CHIP_STYLE = (
     " padding: 1px 0px; font-weight: 600; }}"
 )
 _ERROR_STYLE = "QLabel#cellError {{ color: {fg}; }}"
+#: The judge's score badge: the chip's shape, outlined so it is not read as a second status.
+_JUDGE_STYLE = (
+    "QLabel#judgeBadge {{ color: {fg}; border: 1px solid {fg}; border-radius: 8px;"
+    " padding: 0px 0px; font-weight: 600; }}"
+)
 #: A chip text this short ("streaming", "cancelled") is never cut.
 _WHOLE_CHIP_CHARS = 12
 
@@ -431,8 +436,8 @@ class CellPane(QFrame):
         verdict = self._verdict
         if verdict is None:
             return
-        bg, fg = status_colors(Phase.DONE if verdict.ok else Phase.FAILED)
-        self._judge.setStyleSheet(_CHIP_STYLE.format(bg=bg.name(), fg=fg.name()))
+        _bg, fg = status_colors(Phase.DONE if verdict.ok else Phase.FAILED)
+        self._judge.setStyleSheet(_JUDGE_STYLE.format(fg=fg.name()))
 
     def reset(self) -> None:
         """Back to queued with no text, error or metrics (a retry starts here)."""
