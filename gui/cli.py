@@ -624,8 +624,11 @@ def spec_from_args(
         )
         held = keys if keys is not None else HeldKeys()
         models = profiles_from_args(args, held)
+        judge = judge_from_args(args, held)
         if warn:
-            for line in key_warnings(models, held):
+            # The judge sends the key of its own profile: issue 10's warnings cover it too.
+            judged = (*models, judge.model) if judge is not None else models
+            for line in key_warnings(judged, held):
                 _warn(args.command or "run", line)
         spec = _spec(
             template, inputs, models, strategy or Strategy(args.strategy), limits, args.system
@@ -634,7 +637,6 @@ def spec_from_args(
         if checks:
             validate_checks(checks, variables)
             spec = replace(spec, checks=checks)
-        judge = judge_from_args(args, held)
         if judge is not None:
             judge.validate()
             spec = replace(spec, judge=judge)
@@ -703,6 +705,13 @@ def judge_from_args(args: argparse.Namespace, keys: HeldKeys) -> JudgeSettings |
         if kind is ProviderKind.SIMULATED:
             model = ModelProfile(model=name, provider=kind, sim=_sim_settings(args))
         else:
+            from gui.core import keys as secrets
+
+            # As for --model: the run's columns may all be --profile ones, which never
+            # read --base-url, so the judge registers its URL's password and named key here.
+            if args.api_key_env:
+                secrets.allow_env(args.api_key_env)
+            secrets.watch_url(args.base_url)
             model = ModelProfile(
                 model=name,
                 provider=kind,

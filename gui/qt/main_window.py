@@ -360,7 +360,7 @@ class MainWindow(QMainWindow):
         """The Judge page beside the prompt (issue 13): the run's LLM judge."""
         from gui.qt.views.judge_page import JudgePage
 
-        self.judge_page = JudgePage(columns=self.models.profiles)
+        self.judge_page = JudgePage(columns=self.models.profiles, keys=self.services.keys)
         add_prompt_page(self.prompt_tabs, self.judge_page, "Judge")
         self.editors.judge = self.judge_page
         self.models.profiles_changed.connect(self.judge_page.refresh_columns)

@@ -165,3 +165,47 @@ def test_a_key_over_plain_http_to_another_machine_is_warned_about(
         "this network is yours alone."
     ]
     assert keys.redact(ODD_KEY) == "***"
+
+
+def test_the_judges_own_key_gets_the_same_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 on issue 10's rules: a judge profile sending its key over plain http:// to
+    another machine is warned about, as a column's would be, though the columns are safe."""
+    from gui.cli import build_parser, spec_from_args
+    from gui.storage.profiles import ProfileStore, SavedProfile
+
+    monkeypatch.setenv("MY_LLM_CRED", ODD_KEY)
+    far = ModelProfile(
+        model="judge-9",
+        provider=ProviderKind.OPENAI,
+        base_url="http://10.0.0.9:8000/v1",
+        api_key_env="MY_LLM_CRED",
+    )
+    ProfileStore().save([SavedProfile("far-judge", far)])
+    warned: list[str] = []
+    monkeypatch.setattr("gui.cli._warn", lambda _command, line: warned.append(line))
+    args = build_parser().parse_args(["run", "-t", "x", "--judge-profile", "far-judge"])
+    spec = spec_from_args(args, warn=True)
+    assert spec.judge is not None and spec.judge.model.base_url == far.base_url
+    assert warned == [
+        "plain http:// to 10.0.0.9: $MY_LLM_CRED travels in clear text. Use https:// unless "
+        "this network is yours alone."
+    ]
+
+
+def test_a_judge_base_url_password_is_never_stored_in_the_clear(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The columns come from a saved profile (which never reads --base-url), the judge from
+    --judge-model on --base-url: the URL's password is masked in the spec history keeps."""
+    from gui.cli import build_parser, spec_from_args
+    from gui.core.spec import spec_to_dict
+    from gui.storage.profiles import ProfileStore, SavedProfile
+
+    ProfileStore().save([SavedProfile("sim", ModelProfile(model="sim-1"))])
+    url = f"https://alice:{PASSWORD}@judge.example/v1"
+    argv = ["run", "-t", "x", "--profile", "sim", "--provider", "openai", "--base-url", url]
+    args = build_parser().parse_args([*argv, "--judge-model", "j-1"])
+    spec = spec_from_args(args)
+    assert spec.judge is not None and spec.judge.model.base_url == url
+    stored = keys.redact(json.dumps(spec_to_dict(spec)))
+    assert PASSWORD not in stored and "alice:***@judge.example" in stored

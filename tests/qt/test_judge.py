@@ -147,3 +147,38 @@ async def test_pairwise_mode_ranks_the_models_in_the_results_toolbar(
     await asyncio.wait_for(finished, 60)
     assert window.limits.judge_lane_values() is None
     assert not label.isVisibleTo(window.results)
+
+
+async def test_the_judge_page_warns_about_the_judges_key_as_a_card_would(
+    qtbot, monkeypatch
+) -> None:
+    """Issue 10's rules on the judge: a saved profile chosen as judge that would send its key
+    over plain http:// to another machine, or one whose default key is withheld, says so."""
+    from gui.core.spec import ProviderKind
+    from gui.qt.views.judge_page import JudgePage
+
+    monkeypatch.setenv("MY_LLM_CRED", "odd-named-secret-7731")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-default-0042")
+    far = ModelProfile(
+        model="j",
+        provider=ProviderKind.OPENAI,
+        base_url="http://10.0.0.9:8000/v1",
+        api_key_env="MY_LLM_CRED",
+    )
+    other = ModelProfile(model="j", provider=ProviderKind.OPENAI, base_url="https://llm.example/v1")
+    page = JudgePage()
+    qtbot.addWidget(page)
+    page.set_saved_profiles([("far", far), ("other", other)])
+    page.enabled_box.setChecked(True)
+    assert page.key_warning.message() is None  # sim-judge sends no key
+    page.model_combo.setCurrentIndex(page.model_combo.findText("Saved: far"))
+    assert page.key_warning.message() == (
+        "Plain http:// to 10.0.0.9: the API key in $MY_LLM_CRED would travel in clear text. "
+        "Use https:// unless this network is trusted."
+    )
+    page.model_combo.setCurrentIndex(page.model_combo.findText("Saved: other"))
+    assert "No key sent to the judge: $OPENAI_API_KEY" in (page.key_warning.message() or "")
+    page.enabled_box.setChecked(False)
+    assert page.key_warning.message() is None
+    page.set_settings(JudgeSettings(model=far))  # a past run's judge says it too
+    assert "Plain http:// to 10.0.0.9" in (page.key_warning.message() or "")

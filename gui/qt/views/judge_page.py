@@ -33,6 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.errors import SpecError
+from gui.core.keys import HeldKeys, clear_text_warning, key_withheld
+from gui.core.ports import KeySource
 from gui.core.spec import (
     SIM_JUDGE_MODEL,
     STARTER_RUBRIC,
@@ -80,10 +82,12 @@ class JudgePage(QWidget):
         parent: QWidget | None = None,
         *,
         columns: Callable[[], list[ModelProfile]] | None = None,
+        keys: KeySource | None = None,
     ) -> None:
         """``columns`` gives the run's column models, offered as judges (see
-        :meth:`refresh_columns`)."""
+        :meth:`refresh_columns`); ``keys`` holds the saved keys, for the key warning."""
         super().__init__(parent)
+        self._keys: KeySource = keys if keys is not None else HeldKeys()
         self._column_source = columns
         self._columns: list[ModelProfile] = list(columns()) if columns is not None else []
         self._saved: list[tuple[str, ModelProfile]] = []
@@ -129,6 +133,9 @@ class JudgePage(QWidget):
         )
         self.model_combo.currentIndexChanged.connect(self._on_model_combo_index_changed)
         form.addRow("Judge", self.model_combo)
+        # Issue 10's rules hold for the judge's key as for a column's: said where it is chosen.
+        self.key_warning = IssueLabel(self._form_box)
+        form.addRow(self.key_warning)
 
         modes = QHBoxLayout()
         self._mode_group = QButtonGroup(self)
@@ -226,8 +233,24 @@ class JudgePage(QWidget):
             requests_per_second=rps if rps > 0 else None,
         )
 
+    def key_warning_text(self) -> str | None:
+        """What the chosen judge's key risks (shown under the list), or ``None``: the
+        default ``$OPENAI_API_KEY`` withheld from another host, or a key sent over plain
+        http:// to another machine, as a column's card says."""
+        settings = self.settings()
+        if settings is None:
+            return None
+        profile = settings.model
+        if key_withheld(profile, self._keys):
+            return (
+                f"No key sent to the judge: ${profile.api_key_env} is a key for api.openai.com; "
+                "name another variable in its profile, or save a key with it."
+            )
+        return clear_text_warning(profile)
+
     def issue(self) -> str | None:
         """Why the judge cannot run as set (also shown on the page), or ``None``."""
+        self.key_warning.show_message(self.key_warning_text(), "warning")
         settings = self.settings()
         message: str | None = None
         if settings is not None:
@@ -259,6 +282,7 @@ class JudgePage(QWidget):
             self._loading = False
         self._sync_enabled()
         self.issue_label.show_message(None)
+        self.key_warning.show_message(self.key_warning_text(), "warning")
 
     def showEvent(self, event: QShowEvent) -> None:
         # The models panel's set_profiles (a workspace, a past run) tells nobody: the
