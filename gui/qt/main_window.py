@@ -487,10 +487,16 @@ class MainWindow(QMainWindow):
         self._wire()
 
     def _on_blind_action_toggled(self, on: bool) -> None:
-        """Blind mode hides which model wrote what: the Scoreboard, which names the models
-        beside their scores and ratings, is off until it ends."""
-        index = self.tabs.indexOf(self.scoreboard)
-        if index >= 0:
+        """Blind mode hides which model wrote what: the Scoreboard (models beside their
+        scores and ratings) and the Timeline (each cell labelled with its model, failures
+        in red) are off until it ends."""
+        for page in (self.scoreboard, self.timeline):
+            index = self.tabs.indexOf(page)
+            if index < 0:
+                continue
+            if on and self.tabs.currentIndex() == index:
+                # Qt would move to the next enabled tab; the arena is what Ctrl+B asked for.
+                self.tabs.setCurrentWidget(self.results)
             self.tabs.setTabEnabled(index, not on)
             self.tabs.setTabToolTip(index, "Off in blind mode (Ctrl+B ends it)" if on else "")
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QMenu, QWidget
 from pytestqt.qtbot import QtBot
 
 from gui.core.ratings import Rating, arena_order
+from gui.core.runner import Phase
 from gui.qt.main_window import MainWindow
 from tests.storage.fake_runs import feed_run, spec
 
@@ -162,7 +163,9 @@ async def test_blind_mode_hides_the_models_until_the_row_is_rated(window: MainWi
     run_id = await run_to_end(window)
     results = window.results
     results.set_layout("tiles")
-    results.blind_action.trigger()
+    window.tabs.setCurrentWidget(window.timeline)
+    results.blind_action.trigger()  # Ctrl+B heard on the Timeline: the arena comes up
+    assert window.tabs.currentWidget() is results
     arena = results.arena
     assert arena is not None and results.is_blind()
     assert results.stack.currentWidget() is arena
@@ -170,6 +173,8 @@ async def test_blind_mode_hides_the_models_until_the_row_is_rated(window: MainWi
     assert not results.set_layout("grid")
     scoreboard_tab = window.tabs.indexOf(window.scoreboard)
     assert not window.tabs.isTabEnabled(scoreboard_tab)  # it names models beside their scores
+    timeline_tab = window.tabs.indexOf(window.timeline)
+    assert not window.tabs.isTabEnabled(timeline_tab)  # it labels each cell with its model
     assert results.current_layout() == "tiles"  # what the workspace keeps, and comes back
 
     assert arena.row() == 0 and arena.order() == arena_order(run_id, 0, 3)
@@ -193,8 +198,15 @@ async def test_blind_mode_hides_the_models_until_the_row_is_rated(window: MainWi
     assert arena.row() == 1 and not arena.revealed()
     assert arena.order() == arena_order(run_id, 1, 3)
     assert not any(name in arena.page_text() for name in names)
+    # A provider's error often names its model: hidden until the reveal, its failure shown.
+    failed = store.cell_id(1, arena.order()[2])
+    store.set_status(failed, Phase.FAILED, "error")
+    store.set_error(failed, f"model '{names[arena.order()[2]]}' is overloaded")
+    assert not any(name in arena.page_text() for name in names)
+    assert "This answer failed" in arena.page_text()
     press_on(arena, "R")  # revealed by hand: a rating now is not blind
     assert arena.revealed()
+    assert f"model '{names[arena.order()[2]]}' is overloaded" in arena.page_text()
     press_on(arena, "2")
     first_col = arena.order()[0]
     assert store.rating(store.cell_id(1, first_col)) == Rating(stars=2)
@@ -210,11 +222,13 @@ async def test_blind_mode_hides_the_models_until_the_row_is_rated(window: MainWi
     assert arena.row() == 0 and arena.order() == arena_order(run_id, 0, 3)
     assert arena.revealed()
     press_on(arena, "N")
-    assert not arena.revealed()  # one answer starred: not rated, a reveal by hand is not kept
+    # Not rated enough to reveal, but its rating was given with the names shown (after R):
+    # the reveal is kept from what the history stores.
+    assert arena.revealed()
 
     results.blind_action.trigger()  # off: back to the layout shown before
     assert not results.is_blind() and results.current_layout() == "tiles"
-    assert window.tabs.isTabEnabled(scoreboard_tab)
+    assert window.tabs.isTabEnabled(scoreboard_tab) and window.tabs.isTabEnabled(timeline_tab)
     assert results.layout_action("grid").isEnabled()
     results.set_layout("grid")
 

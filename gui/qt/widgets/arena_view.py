@@ -8,6 +8,15 @@ every answer: :func:`gui.core.ratings.row_is_rated`) or on **Reveal**, each answ
 shown; then the next row. A rating given before the reveal is blind (it feeds the
 leaderboard); one changed after it is not.
 
+A reveal outlives the run being closed and reopened as far as the history can tell: a row
+with a rating that is not blind (given after the reveal, or in a layout that shows the
+names) is shown revealed. A reveal with R followed by no rating leaves nothing stored, so
+that row is hidden again when the run is reopened (the user has learnt nothing they could
+rate blind with, but the arena cannot know that they saw the names).
+
+While a row is hidden, a failed answer's error is not shown either: providers' errors often
+name the model ("model 'gpt-4o' not found"). It shows with the names.
+
 Keyboard: Left/Right pick the answer, 1-5 stars, 0 clears, U/+ and D/- thumbs, B best in
 row, N or Enter the next input, P the previous one, R reveals. Like every layout it reads the
 cells from the :class:`~gui.qt.widgets.cell_store.CellStore` and follows its signals; the
@@ -250,7 +259,8 @@ class ArenaView(QWidget):
 
     def revealed(self) -> bool:
         """Whether the shown row's models are shown."""
-        return self._row >= 0 and (self._row in self._revealed or self._rated(self._row))
+        row = self._row
+        return row >= 0 and (row in self._revealed or self._rated(row) or self._seen(row))
 
     def reveal(self) -> None:
         """Show the models of the shown row now (ratings given after this are not blind)."""
@@ -271,6 +281,12 @@ class ArenaView(QWidget):
         ids = store.row_cell_ids(row)
         answered = [self._answered(cell_id) for cell_id in ids]
         return row_is_rated([store.rating(cell_id) for cell_id in ids], answered)
+
+    def _seen(self, row: int) -> bool:
+        """Whether a stored rating of ``row`` was given with the names shown: its models
+        were seen, in this session or before the run was reopened."""
+        ratings = (self._store.rating(cell_id) for cell_id in self._store.row_cell_ids(row))
+        return any(r is not None and not r.empty and not r.blind for r in ratings)
 
     def _answered(self, cell_id: str) -> bool:
         state = self._store.peek(cell_id)
@@ -314,14 +330,23 @@ class ArenaView(QWidget):
             answer.chip.set_status(status[0])
         state = self._store.peek(cell_id)
         show_state(answer.answer, state)
-        error = state.error if state is not None and state.phase != Phase.DONE else ""
-        answer.error.setText(error)
-        answer.error.setVisible(bool(error))
+        self._show_error(answer)
         answer.rating.set_rating(state.rating if state is not None else None)
         answer.rating.setEnabled(status is not None and status[0] in TERMINAL_PHASES)
 
+    def _show_error(self, answer: _Answer, shown: bool | None = None) -> None:
+        """A failed answer's error once the row is revealed; before, only that it failed
+        (the error may name the model)."""
+        state = self._store.peek(answer.cell_id)
+        error = state.error if state is not None and state.phase != Phase.DONE else ""
+        if error and not (self.revealed() if shown is None else shown):
+            error = "This answer failed; the reason shows with the models (R), as it may name one."
+        answer.error.setText(error)
+        answer.error.setVisible(bool(error))
+
     def _show_names(self) -> None:
-        """The answers' headers and the status line: letters only, or with the models."""
+        """The answers' headers, errors and the status line: letters only, or with the
+        models."""
         store = self._store
         shown = self.revealed()
         self._reveal.setEnabled(not shown and self._row >= 0)
@@ -330,6 +355,7 @@ class ArenaView(QWidget):
             letter = f"Answer {arena_letter(position)}"
             model = store.column_label(col)
             answer.label.set_full_text(f"{letter} · {model}" if shown else letter)
+            self._show_error(answer, shown)
             names.append(f"{arena_letter(position)} = {model}")
         if shown:
             self._status.setText("Revealed: " + ", ".join(names) + ". N: next input.")
