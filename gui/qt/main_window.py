@@ -455,6 +455,7 @@ class MainWindow(QMainWindow):
             checks=self.checks,
             store=self._workspace_store,
             judge=self.judge_page,
+            scoreboard=self.scoreboard,
         )
         self._menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
         self._menus.view.addAction(self.results.raw_action)  # every answer's Markdown source

@@ -65,6 +65,10 @@ class WindowLayout:
         theme: ``system``, ``light`` or ``dark``.
         results_layout: The Results tab's layout (``tiles``, ``grid``...); a name the
             window no longer offers is ignored there.
+        scoreboard_measure: The measure the Scoreboard colours by (``""``: its default); a
+            name the window no longer offers is ignored there.
+        scoreboard_sort: The measure the Scoreboard sorts the models by (``""``: run order).
+        scoreboard_stat: The statistic it sorts by (``mean``, ``median``, ``p95``...).
     """
 
     geometry: str | None = None
@@ -72,6 +76,9 @@ class WindowLayout:
     splitters: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     theme: str = "system"
     results_layout: str = "tiles"
+    scoreboard_measure: str = ""
+    scoreboard_sort: str = ""
+    scoreboard_stat: str = "mean"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +95,9 @@ class Workspace:
         limits: The limits set in the Concurrency dock.
         layout: Window geometry, docks, splitters and theme.
         checks: The checks on the Checks page (as typed: one may be invalid).
-        judge: The Judge page's settings, or ``None`` while judging is off.
+        judge: The Judge page's settings (kept while judging is off, so a rubric written
+            then is not lost), or ``None`` for the page's defaults.
+        judge_on: Whether judging is on.
     """
 
     template: str = ""
@@ -101,6 +110,7 @@ class Workspace:
     layout: WindowLayout = field(default_factory=WindowLayout)
     checks: tuple[Check, ...] = ()
     judge: JudgeSettings | None = None
+    judge_on: bool = True
 
 
 def without_password(url: str | None) -> str | None:
@@ -139,6 +149,9 @@ def to_dict(workspace: Workspace) -> dict[str, Any]:
             "splitters": {k: list(v) for k, v in layout.splitters.items()},
             "theme": layout.theme,
             "results_layout": layout.results_layout,
+            "scoreboard_measure": layout.scoreboard_measure,
+            "scoreboard_sort": layout.scoreboard_sort,
+            "scoreboard_stat": layout.scoreboard_stat,
         },
         **({"checks": [check_to_dict(c) for c in workspace.checks]} if workspace.checks else {}),
         **_judge_dict(workspace),
@@ -151,7 +164,9 @@ def _judge_dict(workspace: Workspace) -> dict[str, Any]:
     if judge is None:
         return {}
     model = replace(judge.model, base_url=without_password(judge.model.base_url))
-    return {"judge": judge_to_dict(replace(judge, model=model))}
+    # "judge_on" only when off: a file without it (older, or judging on) means on.
+    off = {} if workspace.judge_on else {"judge_on": False}
+    return {"judge": judge_to_dict(replace(judge, model=model)), **off}
 
 
 class UnreadableWorkspace(ValueError):
@@ -221,6 +236,7 @@ def from_dict(data: Any) -> Workspace:
         raise UnreadableWorkspace(f"{type(exc).__name__}: {exc}") from None
     return Workspace(
         judge=judge_from_dict(data.get("judge")),  # unreadable: off, not the whole file lost
+        judge_on=data.get("judge_on", True) is not False,
         template=_str(data, "template"),
         system=_str(data, "system"),
         columns=tuple(columns),
@@ -234,6 +250,9 @@ def from_dict(data: Any) -> Workspace:
             splitters={str(k): tuple(v) for k, v in splitters_data.items()},
             theme=theme if theme in THEMES else "system",
             results_layout=results_layout or "tiles",
+            scoreboard_measure=_str(layout_data, "scoreboard_measure"),
+            scoreboard_sort=_str(layout_data, "scoreboard_sort"),
+            scoreboard_stat=_str(layout_data, "scoreboard_stat", "mean") or "mean",
         ),
         checks=_checks(data),
     )

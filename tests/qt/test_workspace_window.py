@@ -302,3 +302,41 @@ async def test_restored_openai_columns_are_warmed_up_with_the_engine(
     )
     await asyncio.wait_for(win.warm_up(), 60)
     assert any("langchain_openai" in names for names in imported)
+
+
+@SESSION_LOOP
+async def test_the_scoreboard_view_and_an_unused_judge_rubric_survive_a_restart(
+    windows: list[MainWindow],
+) -> None:
+    """The Scoreboard's measure and sort, and the Judge page as left (a rubric written with
+    judging off included), come back from the workspace file on the next start."""
+    from gui.core.spec import JudgeMode
+
+    store = WorkspaceStore()
+    win = new_window(windows, store)
+    win.show()
+    board = win.scoreboard
+    saved = signal_future(win.workspace.saved)
+    board.measure_picker.setCurrentIndex(board.measure_picker.findData("judge"))
+    board.sort_picker.setCurrentIndex(board.sort_picker.findData("tps"))
+    board.stat_picker.setCurrentIndex(board.stat_picker.findData("median"))
+    judge = win.judge_page
+    judge.enabled_box.setChecked(True)
+    judge.pairwise_button.setChecked(True)
+    judge.rubric_edit.setPlainText("Prefer answers that cite a source.")
+    judge.enabled_box.setChecked(False)  # off, but the rubric is the user's work
+    await asyncio.wait_for(saved, 60)
+    await win.workspace.flush()
+
+    loaded = WorkspaceStore().load()
+    assert loaded is not None
+    again = new_window(windows, None)
+    again.workspace.restore(loaded)
+    assert again.scoreboard.measure().name == "judge"
+    assert again.scoreboard.sort_key() == ("tps", "median")
+    assert again.judge_page.settings() is None  # still off
+    draft = again.judge_page.draft()
+    assert draft.rubric == "Prefer answers that cite a source."
+    assert draft.mode is JudgeMode.PAIRWISE
+    again.judge_page.enabled_box.setChecked(True)
+    assert again.judge_page.settings() == draft

@@ -91,3 +91,17 @@ def test_the_workspace_keeps_the_judge_without_a_url_password() -> None:
     assert back.judge.model.base_url == "http://me@localhost:8000/v1"
     assert back.judge.mode is JudgeMode.PAIRWISE and back.judge.max_concurrency == 3
     assert from_dict(to_dict(Workspace())).judge is None
+
+
+def test_the_workspace_keeps_a_judge_that_is_off_and_reads_older_files_as_on() -> None:
+    from gui.storage.workspace import WindowLayout, Workspace, from_dict, to_dict
+
+    judge = JudgeSettings(rubric="Prefer short answers.")
+    off = to_dict(Workspace(judge=judge, judge_on=False))
+    back = from_dict(json.loads(json.dumps(off)))
+    assert back.judge == judge and not back.judge_on
+    on = to_dict(Workspace(judge=judge))
+    assert "judge_on" not in on  # as older versions wrote it: a judge there was on
+    assert from_dict(on).judge_on
+    layout = WindowLayout(scoreboard_measure="judge", scoreboard_sort="tps", scoreboard_stat="p95")
+    assert from_dict(to_dict(Workspace(layout=layout))).layout == layout

@@ -223,6 +223,11 @@ class JudgePage(QWidget):
         """The judge the page describes, or ``None`` while judging is off (not validated)."""
         if not self.enabled_box.isChecked():
             return None
+        return self.draft()
+
+    def draft(self) -> JudgeSettings:
+        """What the page shows, judging on or off (the workspace keeps a rubric written
+        while judging is off)."""
         profile = self.model_combo.currentData()
         rps = self.rps.value()
         return JudgeSettings(
@@ -261,12 +266,14 @@ class JudgePage(QWidget):
         self.issue_label.show_message(message)
         return message
 
-    def set_settings(self, settings: JudgeSettings | None) -> None:
-        """Show ``settings`` (a past run's, a workspace's); ``None`` turns judging off."""
+    def set_settings(self, settings: JudgeSettings | None, *, enabled: bool = True) -> None:
+        """Show ``settings`` (a past run's, a workspace's); ``None`` turns judging off and
+        leaves the fields as they are, ``enabled=False`` shows ``settings`` with judging off.
+        """
         self.refresh_columns()
         self._loading = True
         try:
-            self.enabled_box.setChecked(settings is not None)
+            self.enabled_box.setChecked(settings is not None and enabled)
             if settings is not None:
                 self._select(settings.model)
                 self.rubric_edit.setPlainText(settings.rubric)

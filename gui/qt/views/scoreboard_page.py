@@ -359,10 +359,12 @@ class ScoreboardPage(QWidget):
     Signals:
         cell_activated(str): a square was clicked (or Enter pressed on it): show that cell.
         row_activated(int): an input's Best or Spread was clicked: show that input's row.
+        view_changed(): the measure or the sort changed (the workspace keeps them).
     """
 
     cell_activated = Signal(str)
     row_activated = Signal(int)
+    view_changed = Signal()
 
     def __init__(self, store: CellStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -519,6 +521,10 @@ class ScoreboardPage(QWidget):
                 self.refresh()
                 return
         self._show()
+
+    def sort_key(self) -> tuple[str, str]:
+        """What the models are sorted by: ``(measure name or "", statistic)``."""
+        return self._sort_by, self._sort_stat
 
     def model_order(self) -> tuple[int, ...]:
         """The run's model columns in the order shown."""
@@ -685,12 +691,14 @@ class ScoreboardPage(QWidget):
         if chosen is not None and chosen is not self._measure:
             self._measure = chosen
             self._schedule()
+            self.view_changed.emit()
 
     def _on_sort_picker_changed(self, _index: int) -> None:
         self.sort_by(
             str(self.sort_picker.currentData() or ""),
             str(self.stat_picker.currentData() or "mean"),
         )
+        self.view_changed.emit()
 
     def _on_summary_header_clicked(self, section: int) -> None:
         stat = _SUMMARY_COLUMNS[section][1] if 0 <= section < len(_SUMMARY_COLUMNS) else ""
@@ -698,6 +706,7 @@ class ScoreboardPage(QWidget):
             self.sort_by("")
         elif stat:
             self.sort_by(self._measure.name, stat)
+        self.view_changed.emit()
 
     def _error_at(self, row: int, column: int) -> str:
         store = self._store

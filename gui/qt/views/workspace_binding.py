@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import shiboken6
 from PySide6.QtCore import QByteArray, QEvent, QObject, QTimer, Signal
@@ -33,6 +34,9 @@ from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
 from gui.qt.views.results_page import ResultsPage
 from gui.storage.workspace import WindowLayout, Workspace, WorkspaceStore
+
+if TYPE_CHECKING:  # the Scoreboard is built in its own start-up step, its module with it
+    from gui.qt.views.scoreboard_page import ScoreboardPage
 
 __all__ = ["SAVE_DELAY_MS", "WorkspaceBinding"]
 
@@ -79,6 +83,7 @@ class WorkspaceBinding(QObject):
         store: WorkspaceStore | None = None,
         delay_ms: int = SAVE_DELAY_MS,
         judge: JudgePage | None = None,
+        scoreboard: ScoreboardPage | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -90,6 +95,7 @@ class WorkspaceBinding(QObject):
         self._results = results
         self._checks = checks
         self._judge = judge
+        self._scoreboard = scoreboard
         self._store = store
         self._theme = "system"
         self._dirty = False
@@ -117,6 +123,8 @@ class WorkspaceBinding(QObject):
             checks.checks_changed.connect(changed)
         if judge is not None:
             judge.judge_changed.connect(changed)
+        if scoreboard is not None:
+            scoreboard.view_changed.connect(changed)
         for dock in docks:
             dock.dockLocationChanged.connect(changed)
             dock.topLevelChanged.connect(changed)
@@ -168,6 +176,9 @@ class WorkspaceBinding(QObject):
         """The workspace as the widgets show it now (read on the GUI thread)."""
         columns, rows = self._inputs.table()
         window = self._window
+        board = self._scoreboard
+        sort_by, stat = board.sort_key() if board is not None else ("", "mean")
+        judge = self._judge
         return Workspace(
             template=self._prompt.template(),
             system=self._prompt.system() or "",
@@ -184,9 +195,13 @@ class WorkspaceBinding(QObject):
                 results_layout=(
                     self._results.current_layout() if self._results is not None else "tiles"
                 ),
+                scoreboard_measure=board.measure().name if board is not None else "",
+                scoreboard_sort=sort_by,
+                scoreboard_stat=stat,
             ),
             checks=self._checks.checks() if self._checks is not None else (),
-            judge=self._judge.settings() if self._judge is not None else None,
+            judge=judge.draft() if judge is not None else None,
+            judge_on=judge is not None and judge.settings() is not None,
         )
 
     def restore(self, workspace: Workspace, *, content: bool = True, prompt: bool = True) -> None:
@@ -208,7 +223,7 @@ class WorkspaceBinding(QObject):
             if self._checks is not None:
                 self._checks.set_checks(workspace.checks)
             if self._judge is not None:
-                self._judge.set_settings(workspace.judge)
+                self._judge.set_settings(workspace.judge, enabled=workspace.judge_on)
         layout = workspace.layout
         window = self._window
         # Qt checks these blobs itself and ignores one it cannot use (another Qt version).
@@ -223,6 +238,10 @@ class WorkspaceBinding(QObject):
         self.set_theme(layout.theme)
         if self._results is not None:
             self._results.set_layout(layout.results_layout)  # unknown names are ignored
+        if self._scoreboard is not None:
+            if layout.scoreboard_measure:
+                self._scoreboard.set_measure(layout.scoreboard_measure)  # unknown: ignored
+            self._scoreboard.sort_by(layout.scoreboard_sort, layout.scoreboard_stat)
         self._timer.stop()  # what was just restored is what is on disk
         self._dirty = False
 
