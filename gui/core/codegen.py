@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from gui.core.keys import redact, strip_url_password
-from gui.core.spec import ErrorPolicy, ModelProfile, ProviderKind, RunSpec, Strategy
+from gui.core.spec import ErrorPolicy, JudgeMode, ModelProfile, ProviderKind, RunSpec, Strategy
 
 __all__ = ["py_num", "py_str", "python_snippet"]
 
@@ -196,6 +196,7 @@ class _Snippet:
         lines += _wrap(sentence, _LINE)
         if limits.error_policy is ErrorPolicy.FAIL_FAST:
             lines += ["", "The app stopped the run at the first failure; here every cell runs."]
+        lines += self._judging_note()
         lines.append("")
         needs = "langchain-core and langchain-openai" if self.has_openai else "langchain-core"
         lines.append(f"Needs {needs}.")
@@ -259,7 +260,46 @@ class _Snippet:
         lines.append("INPUTS = [")
         lines += [f"    {_row_literal(row)}," for row in spec.rows]
         lines.append("]")
+        return lines + self._judging()
+
+    def _judging(self) -> list[str]:
+        """The run's checks and judge as data only (issue 13; see :meth:`_judging_note`)."""
+        spec = self.spec
+        lines: list[str] = []
+        if spec.checks:
+            lines += ["", "# Not evaluated here: `fanout-studio run --check LINE` takes each."]
+            lines.append("CHECKS = [")
+            lines += [f"    {py_str(check.line())}," for check in spec.checks]
+            lines.append("]")
+        judge = spec.judge
+        if judge is not None:
+            mode = "pairwise" if judge.mode is JudgeMode.PAIRWISE else "single"
+            lines += ["", "# Not called here: `fanout-studio run --judge-model` does it."]
+            lines.append(f"JUDGE_MODEL = {py_str(judge.model.model)}")
+            lines.append(f"JUDGE_MODE = {py_str(mode)}")
+            lines.append(_py_assign_str("JUDGE_RUBRIC", judge.rubric))
         return lines
+
+    def _judging_note(self) -> list[str]:
+        """Why the checks and the judge are data, not code: evaluating them as the app
+        does (a sandboxed python check, JSON Schema, a judge per answer through its own
+        limits, structured output with a fallback parse, pairwise positions) would double
+        the snippet, whose point is to show the fan-out idiom plainly."""
+        spec = self.spec
+        parts = []
+        if spec.checks:
+            n = len(spec.checks)
+            parts.append(f"its {n} check{'s' if n != 1 else ''} (CHECKS)")
+        if spec.judge is not None:
+            parts.append(f"its LLM judge {_doc_safe(spec.judge.model.model)} (JUDGE_*)")
+        if not parts:
+            return []
+        sentence = (
+            f"Not included: the run's answers are not judged here; {' and '.join(parts)} "
+            "are kept below as data. `fanout-studio run` with --check and --judge-model "
+            "evaluates them on every answer, as the app did."
+        )
+        return ["", *_wrap(sentence, _LINE)]
 
     def _settings(self) -> list[str]:
         limits = self.limits

@@ -416,3 +416,40 @@ def test_a_spec_that_cannot_run_gives_no_snippet() -> None:
         python_snippet(spec_for(Strategy.GATHER, [sim("a")], template="Hi {name}"))
     with pytest.raises(SpecError, match="No model"):
         python_snippet(spec_for(Strategy.GATHER, []))
+
+
+def test_a_run_with_checks_and_a_judge_says_they_are_not_reproduced(
+    tmp_path: Path, has_ruff: None
+) -> None:
+    """The snippet keeps the fan-out plain: the checks and the judge travel as data with a
+    header saying so (and how to evaluate them), and the file still runs and passes ruff."""
+    from dataclasses import replace
+
+    from gui.core.checks import parse_check
+    from gui.core.spec import JudgeMode, JudgeSettings
+
+    checks = (parse_check("contains/i:{topic}"), parse_check("name=short;max-words:80"))
+    judge = JudgeSettings(rubric="Prefer short answers.\nNo filler.", mode=JudgeMode.PAIRWISE)
+    plain = spec_for(Strategy.GATHER, [sim("a"), sim("b")])
+    spec = replace(plain, checks=checks, judge=judge)
+    code = python_snippet(spec)
+    header = " ".join((ast.get_docstring(ast.parse(code)) or "").split())
+    assert "Not included: the run's answers are not judged here" in header
+    assert "its 2 checks (CHECKS) and its LLM judge sim-judge (JUDGE_*)" in header
+    names: dict[str, object] = {}
+    exec(compile(code.split('if __name__ == "__main__":')[0], "snippet", "exec"), names)
+    assert names["CHECKS"] == ["contains/i:{topic}", "name=short;max-words:80"]
+    assert [parse_check(line) for line in names["CHECKS"]] == list(checks)  # type: ignore[attr-defined]
+    assert names["JUDGE_RUBRIC"] == judge.rubric and names["JUDGE_MODE"] == "pairwise"
+    assert "Not included" not in python_snippet(plain)
+    assert "CHECKS" not in python_snippet(plain)
+    outputs = run_snippets(tmp_path, {"judged": spec, "plain": plain})
+    answers = {k: [ln for ln in v.splitlines() if "time:" not in ln] for k, v in outputs.items()}
+    assert answers["judged"] == answers["plain"]  # it runs, and does what it did without them
+    lint = tmp_path / "lint"
+    lint.mkdir()
+    (lint / "judged.py").write_text(code, encoding="utf-8")
+    checked = ruff("check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(lint))
+    assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr
+    formatted = ruff("format", "--no-cache", "--isolated", "--check", "--diff", str(lint))
+    assert formatted.returncode == 0, formatted.stdout[-4000:] + formatted.stderr
