@@ -13,6 +13,7 @@ and are re-exported here.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -502,11 +503,16 @@ def rank_by_row(
 
 
 def ranking_line(ranks: Sequence[ModelRank]) -> str:
-    """One line for a toolbar or a terminal: ``A 75% > B 50% > C 25%`` (win rates)."""
-    shown = [r for r in ranks if r.games]
+    """One line for a toolbar or a terminal: ``A 75% > B 50% = C 50%`` (win rates; models
+    whose shown rates are equal are joined by ``=``, as ``>`` would claim an order the
+    figures beside it do not show)."""
+    shown = [(r.model, round(100 * (r.win_rate or 0.0))) for r in ranks if r.games]
     if not shown:
         return "no comparisons yet"
-    return " > ".join(f"{r.model} {round(100 * (r.win_rate or 0.0))}%" for r in shown)
+    line = f"{shown[0][0]} {shown[0][1]}%"
+    for (_, before), (model, rate) in itertools.pairwise(shown):
+        line += f" {'=' if rate == before else '>'} {model} {rate}%"
+    return line
 
 
 __all__ = [

@@ -176,6 +176,15 @@ def test_a_crafted_tournament_ranks_as_known() -> None:
     assert ranking_line(ranks) == "alpha 88% > beta 50% > gamma 17%"
 
 
+def test_a_ranking_line_shows_equal_win_rates_as_a_tie() -> None:
+    """Three answers that tie all round were shown "a 50% > b 50% > c 50%": an order the
+    figures beside it contradict."""
+    results = _results([("r0m0", "r0m1", None), ("r0m1", "r0m2", None), ("r0m0", "r0m2", None)])
+    assert ranking_line(rank(results, ["a", "b", "c"])) == "a 50% = b 50% = c 50%"
+    results = _results([("r0m0", "r0m1", "r0m0"), ("r0m1", "r0m2", None), ("r0m0", "r0m2", None)])
+    assert ranking_line(rank(results, ["a", "b", "c"])) == "a 75% > c 50% > b 25%"
+
+
 def test_ranking_per_input_row() -> None:
     results = [
         PairwiseResult(0, "r0m0", "r0m1", "r0m0", "j"),

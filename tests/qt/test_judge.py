@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest_asyncio
+from PySide6.QtWidgets import QScrollArea
 
 from gui.core.spec import (
     SIM_JUDGE_MODEL,
@@ -140,6 +141,11 @@ async def test_pairwise_mode_ranks_the_models_in_the_results_toolbar(
     assert window.timeline.label(f"{first.first_cell}~{first.second_cell}") == (
         f"judge: {first.first_cell} vs {first.second_cell}"
     )
+    # Blind mode: the ranking (per input in its tooltip) would name the arena's answers.
+    window.results.blind_action.trigger()
+    assert not label.isVisibleTo(window.results)
+    window.results.blind_action.trigger()
+    assert label.isVisibleTo(window.results)
     # A run without a judge: no lane in the dock, no ranking.
     window.judge_page.set_settings(None)
     finished = signal_future(window.run_finished)
@@ -182,3 +188,22 @@ async def test_the_judge_page_warns_about_the_judges_key_as_a_card_would(
     assert page.key_warning.message() is None
     page.set_settings(JudgeSettings(model=far))  # a past run's judge says it too
     assert "Plain http:// to 10.0.0.9" in (page.key_warning.message() or "")
+
+
+async def test_the_judges_issue_shows_above_the_rubric_in_a_short_page(qtbot) -> None:
+    """An empty rubric's message sat under the rubric, which fills the page: in a short
+    window it was scrolled out of sight. It is shown where the page starts."""
+    from gui.qt.views.judge_page import JudgePage
+
+    page = JudgePage()
+    qtbot.addWidget(page)
+    page.resize(420, 200)
+    page.show()
+    page.enabled_box.setChecked(True)
+    page.rubric_edit.setPlainText("")
+    assert "rubric is empty" in (page.issue() or "")
+    await until(lambda: page.issue_label.isVisible())
+    viewport = page.findChild(QScrollArea).viewport()
+    top_left = page.issue_label.mapTo(viewport, page.issue_label.rect().topLeft())
+    bottom = page.issue_label.mapTo(viewport, page.issue_label.rect().bottomLeft())
+    assert viewport.rect().contains(top_left) and viewport.rect().contains(bottom)

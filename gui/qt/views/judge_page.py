@@ -178,6 +178,9 @@ class JudgePage(QWidget):
         limits.addStretch(1)
         form.addRow("In flight", limits)
         root.addWidget(self._form_box)
+        # Above the rubric, which takes the page's height: below it, a short window hid it.
+        self.issue_label = IssueLabel(self)
+        root.addWidget(self.issue_label)
 
         rubric_head = QHBoxLayout()
         self.starter_button = QPushButton("Starter rubric", self)
@@ -192,8 +195,6 @@ class JudgePage(QWidget):
         self.rubric_edit.setPlainText(STARTER_RUBRIC)
         self.rubric_edit.textChanged.connect(self._on_rubric_edit_text_changed)
         root.addWidget(self.rubric_edit, 1)
-        self.issue_label = IssueLabel(self)
-        root.addWidget(self.issue_label)
 
     # -- public API ---------------------------------------------------------------------
 

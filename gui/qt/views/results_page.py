@@ -410,7 +410,8 @@ class ResultsPage(QWidget):
             "Win rates over the judge's pairwise comparisons (a tie is half a win), "
             "ordered by Bradley-Terry strength. Per input:\n" + "\n".join(tips[:40])
         )
-        self.ranking_label.show()
+        # In blind mode the per-input ranking beside the arena's answers would name them.
+        self.ranking_label.setVisible(not self._blind)
 
     # ------------------------------------------------------------------ blind mode
 
@@ -457,12 +458,14 @@ class ResultsPage(QWidget):
             for action in self._layout_actions.values():
                 action.setEnabled(False)  # no way to the names but leaving blind mode
             self._blind = True
+            self.ranking_label.hide()  # the judge's ranking names the models of each input
             self.grid.set_dormant(True)
             self.grid_controls.hide()
             self.stack.setCurrentWidget(self.arena)
             self.arena.setFocus()
             return
         self._blind = False
+        self.ranking_label.setVisible(bool(self._pairs))
         for name, action in self._layout_actions.items():
             action.setEnabled(self._enabled_before_blind.get(name, True))
         self.set_layout(self._before_blind)
