@@ -131,7 +131,7 @@ async def test_pairwise_mode_ranks_the_models_in_the_results_toolbar(
     await asyncio.wait_for(finished, 60)
     label = window.results.ranking_label
     await until(lambda: label.isVisibleTo(window.results))
-    text = label.text()
+    text = label.full_text()
     assert text.startswith("Judge ranking: ")
     assert all(f"model {i}" in text for i in range(3))
     run = window.session.current_run

@@ -183,3 +183,27 @@ def test_a_longer_count_wraps_the_inputs_bar_without_covering_the_table(qtbot: Q
     for child in bar.findChildren(QWidget):
         if child.isVisible():
             assert rect_in(child, bar).bottom() < bar.height(), child
+
+
+def test_the_judges_lane_and_ranking_leave_the_window_fitting_900x600(
+    qtbot: QtBot, theme: str
+) -> None:
+    """Seen trying the judge at 900x600: the dock's judge lane under the live gauges raised
+    the window's minimum height to 620 px, and a pairwise ranking line naming three models
+    its minimum width to 1100 px. The dock now scrolls and the ranking elides."""
+    from gui.core.judging import PairwiseResult
+
+    win = make_window(qtbot, (900, 600), TEMPLATES["one variable"])
+    names = ["a-rather-long-model-name-alpha", "beta-with-a-long-name", "gamma-model-long"]
+    win.results.store.set_shape(["cats"], names, [["r0m0", "r0m1", "r0m2"]])
+    win.limits.set_judge_lane(1, 2, 3, 0, 4)
+    pairs = [
+        PairwiseResult(0, "r0m0", "r0m1", None, "judge"),
+        PairwiseResult(0, "r0m1", "r0m2", "r0m1", "judge"),
+    ]
+    win.results._show_ranking(pairs)
+    settle(win)
+    assert win.results.ranking_label.isVisible()
+    assert all(n in win.results.ranking_label.full_text() for n in names)
+    hint = win.minimumSizeHint()
+    assert hint.width() <= 900 and hint.height() <= 600, hint

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from gui.core.spec import ErrorPolicy, Limits, Strategy, range_problem
 from gui.qt.resources import status_colors
 from gui.qt.views.prompt_editor import IssueLabel
+from gui.qt.widgets.vertical_scroll import VerticalScrollArea
 
 #: Strategies in menu order (the streaming default first), each with a one-sentence tooltip.
 STRATEGY_TIPS: dict[Strategy, str] = {
@@ -236,7 +237,15 @@ class ConcurrencyPanel(QWidget):
     # -- construction -------------------------------------------------------------------
 
     def _build_ui(self) -> None:
-        root = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # Scrolls: with the judge's lane under the live gauges the panel was taller than the
+        # dock gets in a 600 px window, and set the window's minimum height above it.
+        scroll = VerticalScrollArea(self)
+        outer.addWidget(scroll)
+        content = QWidget(scroll)
+        scroll.setWidget(content)
+        root = QVBoxLayout(content)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         root.addLayout(form)

@@ -39,6 +39,7 @@ from gui.core.session import Counts
 from gui.core.spec import CellId, RunSpec, Strategy
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_store import CellStore
+from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.tiles_view import TilesView
 
@@ -189,7 +190,8 @@ class ResultsPage(QWidget):
         self._layout_buttons = QHBoxLayout()
         self._layout_buttons.setSpacing(2)
         row.addLayout(self._layout_buttons)
-        row.addWidget(self._build_ranking_label(bar))
+        # Nearly all the free width to the ranking (it elides): the stretch takes it when hidden.
+        row.addWidget(self._build_ranking_label(bar), 100)
         row.addStretch(1)
         # The Grid's own controls: shown only while the Grid is.
         self.grid_controls = QWidget(bar)
@@ -383,10 +385,15 @@ class ResultsPage(QWidget):
         self.raw_action.toggled.connect(self.row_compare.set_raw)
 
     def _build_ranking_label(self, parent: QWidget) -> QLabel:
-        """The LLM judge's pairwise ranking of the models (issue 13), hidden without one."""
+        """The LLM judge's pairwise ranking of the models (issue 13), hidden without one.
+
+        Elided at its end: a plain label as wide as the line set the window's minimum
+        width (three models' names widened a 900 px window to 1100 px)."""
         #: Pairwise comparisons of the shown run, for the ranking line.
         self._pairs: list[PairwiseResult] = []
-        self.ranking_label = QLabel(parent)
+        self.ranking_label = ElidedLabel(
+            parent=parent, min_chars=16, mode=Qt.TextElideMode.ElideRight
+        )
         self.ranking_label.setObjectName("judgeRanking")
         self.ranking_label.setTextFormat(Qt.TextFormat.PlainText)
         self.ranking_label.setContentsMargins(12, 0, 0, 0)
@@ -400,15 +407,16 @@ class ResultsPage(QWidget):
             self.ranking_label.hide()
             return
         models = self.store.column_labels()
-        self.ranking_label.setText(f"Judge ranking: {ranking_line(rank(self._pairs, models))}")
+        line = f"Judge ranking: {ranking_line(rank(self._pairs, models))}"
         tips = [
             f"{self.store.row_label(row) if row < self.store.row_count() else row + 1}: "
             f"{ranking_line(ranks)}"
             for row, ranks in rank_by_row(self._pairs, models).items()
         ]
-        self.ranking_label.setToolTip(
-            "Win rates over the judge's pairwise comparisons (a tie is half a win), "
-            "ordered by Bradley-Terry strength. Per input:\n" + "\n".join(tips[:40])
+        self.ranking_label.set_full_text(
+            line,
+            f"{line}\nWin rates over the judge's pairwise comparisons (a tie is half a win), "
+            "ordered by Bradley-Terry strength. Per input:\n" + "\n".join(tips[:40]),
         )
         # In blind mode the per-input ranking beside the arena's answers would name them.
         self.ranking_label.setVisible(not self._blind)
