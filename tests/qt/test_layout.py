@@ -207,3 +207,20 @@ def test_the_judges_lane_and_ranking_leave_the_window_fitting_900x600(
     assert all(n in win.results.ranking_label.full_text() for n in names)
     hint = win.minimumSizeHint()
     assert hint.width() <= 900 and hint.height() <= 600, hint
+
+
+def test_a_past_runs_banner_wraps_instead_of_widening_the_window(qtbot: QtBot, theme: str) -> None:
+    """Seen reopening a run from History at 900x600: the banner's one line ("Past run <id>
+    from <date> · finished · 9/9 done · stream · read-only") set the window's minimum width
+    to 1170 px."""
+    win = make_window(qtbot, (900, 600), TEMPLATES["one variable"])
+    label = win.results.past_label
+    label.setText(
+        "Past run 20261202-154702-1fb950 from 2026-12-02 15:47 · finished · 9/9 done · "
+        "stream · read-only"
+    )
+    win.results.past_banner.show()
+    settle(win)
+    hint = win.minimumSizeHint()
+    assert hint.width() <= 900 and hint.height() <= 600, hint
+    assert label.isVisible() and label.height() >= label.heightForWidth(label.width())

@@ -139,6 +139,9 @@ class ResultsPage(QWidget):
         bar.setContentsMargins(8, 4, 8, 4)
         self.past_label = QLabel(self.past_banner)
         self.past_label.setObjectName("pastRunLabel")
+        # Wraps: on one line, "Past run <id> from <date> · finished · 9/9 done · ..." set
+        # the window's minimum width above 1100 px.
+        self.past_label.setWordWrap(True)
         bar.addWidget(self.past_label, 1)
         again = QPushButton("Run again", self.past_banner)
         again.setToolTip("Load this run's template, inputs, models and limits, and run them")
