@@ -269,3 +269,24 @@ async def test_the_leaderboard_tab_ranks_blind_ratings_with_filters(window: Main
     view.until_check.setChecked(False)
     await until(lambda: len(view.entries()) == 3)
     window.tabs.setCurrentIndex(0)
+
+
+async def test_a_narrow_answer_keeps_its_rating_buttons_whole(qtbot: QtBot) -> None:
+    """Seen in the arena at 900x600 with three answers: "Best" showed as "B…t" and "Clear"
+    as "…". An answer is never narrower than its rating bar; the arena scrolls instead."""
+    from gui.qt.widgets.arena_view import ArenaView
+    from gui.qt.widgets.cell_store import CellStore
+    from gui.qt.widgets.rating_bar import RatingBar
+
+    store = CellStore()
+    arena = ArenaView(store)
+    qtbot.addWidget(arena)
+    store.set_shape(["cats"], ["a", "b", "c"], [["r0m0", "r0m1", "r0m2"]])
+    arena.resize(600, 400)
+    arena.show()
+    await until(arena.isVisible)
+    bars = arena.findChildren(RatingBar)
+    assert len(bars) == 3
+    for bar in bars:
+        for button in [*bar.stars, bar.up, bar.down, bar.best, bar.clear]:
+            assert button.width() >= button.sizeHint().width(), button.text()

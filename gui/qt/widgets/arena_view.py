@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
@@ -61,7 +61,6 @@ class _Answer(QFrame):
         super().__init__(parent)
         self.setObjectName("arenaAnswer")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setMinimumWidth(_MIN_ANSWER_WIDTH)
         self.cell_id = ""
         self.label = ElidedLabel("", self)
         self.label.setObjectName("arenaAnswerLabel")
@@ -88,6 +87,12 @@ class _Answer(QFrame):
         layout.addWidget(self.answer, 1)
         layout.addWidget(self.error)
         layout.addWidget(self.rating)
+
+    def minimumSizeHint(self) -> QSize:
+        # At least its rating bar's width: a fixed minimum of 260 px squeezed "Best" to
+        # "B…t" and "Clear" to "…" (the strip scrolls sideways instead).
+        hint = super().minimumSizeHint()
+        return QSize(max(_MIN_ANSWER_WIDTH, hint.width()), hint.height())
 
     def set_current(self, current: bool) -> None:
         # A border in the highlight colour marks the answer the keys rate (either theme).
