@@ -21,6 +21,7 @@ from typing import Any
 
 from gui.core import events as ev
 from gui.core.compare import COMPARE_ORDER, StrategyResult
+from gui.core.errors import SpecError
 from gui.core.metrics import RunSummary
 from gui.core.ports import Backend, PastRun, RunHistory
 from gui.core.runner import CANCELLED_SHUTDOWN, Phase, Run
@@ -385,6 +386,22 @@ class Session:
         for live in self._live.values():
             if not live.run.finished:
                 live.run.set_limits(**changes)
+                applied = True
+        return applied
+
+    def set_judge_limit(self, limit: int) -> bool:
+        """Change the judge's calls in flight of the runs in progress (calls not started
+        yet take it); ``True`` if a run with a judge took it.
+
+        Raises:
+            SpecError: ``limit`` is below 1.
+        """
+        if limit < 1:
+            raise SpecError(f"The judge's calls in flight must be at least 1, not {limit}.")
+        applied = False
+        for live in self._live.values():
+            if not live.run.finished and live.run.judge is not None:
+                live.run.judge.set_limit(limit)
                 applied = True
         return applied
 

@@ -532,6 +532,7 @@ class MainWindow(QMainWindow):
         self.results.again_requested.connect(self._on_results_again_requested)
         self.results.close_requested.connect(self.display.close_past)
         self.limits.limits_changed.connect(self.commands.set_limits)
+        self.limits.judge_limit_changed.connect(self.commands.set_judge_limit)
         self.providers.profiles_saved.connect(self.models.set_saved_profiles)
         self.providers.profiles_saved.connect(self._on_providers_profiles_saved)
         self.providers.use_requested.connect(self._on_providers_use_requested)

@@ -138,6 +138,20 @@ class RunCommands:
             pretty = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changes.items())
             self._say(f"Applied live: {pretty} (cells not yet started)", 4000)
 
+    def set_judge_limit(self, limit: int) -> None:
+        """The judge's calls in flight, from the dock's judge lane: applied to the run in
+        progress (calls not started yet) and kept on the Judge page for the next run."""
+        judge = self._editors.judge
+        if judge is not None:
+            judge.max_in_flight.setValue(limit)  # the page emits judge_changed: saved
+        try:
+            applied = self._session.set_judge_limit(limit)
+        except SpecError as exc:
+            self._say(str(exc), 8000)
+            return
+        if applied:
+            self._say(f"Applied live: judge calls in flight {limit} (calls not yet started)", 4000)
+
     def retry(self, cell_id: str) -> None:
         """Run one cell again with its column's current settings (a fix the user made), or
         with its own profile when the column is gone."""

@@ -103,7 +103,8 @@ async def test_a_judged_run_shows_scores_on_panes_focus_tiles_and_the_dock_lane(
     # The dock's second lane: every judge call done, under the judge's own limit of 2.
     lane = window.limits.judge_lane_values()
     assert lane == {"in_flight": 0, "queued": 0, "done": 6, "failed": 0}
-    assert window.limits._judge_limit.text().startswith("limit 2")
+    assert window.limits.judge_limit_spin.value() == 2
+    assert window.limits._judge_limit.text() == "· 6 calls"
     run = window.session.current_run
     assert run is not None and run.judge is not None
     assert run.judge.counts.peak_in_flight <= 2
@@ -207,3 +208,32 @@ async def test_the_judges_issue_shows_above_the_rubric_in_a_short_page(qtbot) ->
     top_left = page.issue_label.mapTo(viewport, page.issue_label.rect().topLeft())
     bottom = page.issue_label.mapTo(viewport, page.issue_label.rect().bottomLeft())
     assert viewport.rect().contains(top_left) and viewport.rect().contains(bottom)
+
+
+async def test_the_docks_judge_lane_changes_the_judges_limit_live(window: MainWindow) -> None:
+    """Like Max concurrency for the cells: the judge lane's spin box applies to the run in
+    progress (its calls not started yet) and is kept on the Judge page for the next run."""
+    slow = SimSettings(ttft=0.3, tokens_per_second=40.0, output_tokens=30, jitter=0.0, seed=5)
+    setup(window, ["cats", "dogs", "owls"], models=2)
+    window.models.set_profiles(
+        [ModelProfile(model=f"sim-{i}", sim=slow, label=f"model {i}") for i in range(2)]
+    )
+    window.judge_page.set_settings(
+        JudgeSettings(model=ModelProfile(model=SIM_JUDGE_MODEL, sim=FAST), max_concurrency=1)
+    )
+    finished = signal_future(window.run_finished)
+    window.run_action.trigger()
+    run = window.session.current_run
+    assert run is not None and run.judge is not None and run.judge.limit == 1
+    await until(lambda: window.limits.judge_lane_values() is not None)
+    spin = window.limits.judge_limit_spin
+    assert spin.value() == 1
+    spin.setValue(3)  # what typing or the arrows do
+    assert run.judge.limit == 3 and not run.finished
+    assert window.judge_page.max_in_flight.value() == 3
+    settings = window.judge_page.settings()
+    assert settings is not None and settings.max_concurrency == 3
+    await asyncio.wait_for(finished, 60)
+    await until(lambda: run.judge is not None and run.judge.pending == 0)
+    assert run.judge.counts.peak_in_flight <= 3
+    window.judge_page.set_settings(None)

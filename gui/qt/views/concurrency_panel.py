@@ -222,6 +222,9 @@ class ConcurrencyPanel(QWidget):
     strategy_changed = Signal(object)
     """The :class:`Strategy` the user picked."""
 
+    judge_limit_changed = Signal(int)
+    """The judge's calls in flight the user set in the judge lane (issue 13)."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._base = Limits()  # the fields without a control (back-off delays) come from here
@@ -433,9 +436,19 @@ class ConcurrencyPanel(QWidget):
         title.setFont(font)
         header.addWidget(title)
         header.addStretch(1)
-        self._judge_limit = self._fixed_label(
-            "limit 8888 · 888888 calls", Qt.AlignmentFlag.AlignRight
+        # Editable like Max concurrency above: the run's judge takes it for calls not
+        # started yet, and the Judge page (the next run, the workspace) with it.
+        header.addWidget(QLabel("at most", self._judge_lane))
+        self.judge_limit_spin = RangeSpinBox(self._judge_lane)
+        self.judge_limit_spin.setObjectName("judgeLaneLimit")
+        self.judge_limit_spin.setRange(1, 1000)
+        self.judge_limit_spin.setToolTip(
+            "Judge calls at once (1 to 1000), apart from the cells' limit. A change applies "
+            "to the calls not started yet."
         )
+        self.judge_limit_spin.valueChanged.connect(self._on_judge_limit_spin_value_changed)
+        header.addWidget(self.judge_limit_spin)
+        self._judge_limit = self._fixed_label("· 888888 calls", Qt.AlignmentFlag.AlignRight)
         self._judge_limit.setObjectName("judgeLimit")
         header.addWidget(self._judge_limit)
         lane.addLayout(header)
@@ -567,7 +580,12 @@ class ConcurrencyPanel(QWidget):
             return
         self._judge_values = values
         calls = queued + in_flight + done + failed
-        self._judge_limit.setText(f"limit {limit} · {calls} calls")
+        self._judge_limit.setText(f"· {calls} calls")
+        spin = self.judge_limit_spin
+        if spin.value() != limit and not spin.hasFocus():  # never under the user's typing
+            spin.blockSignals(True)
+            spin.setValue(limit)
+            spin.blockSignals(False)
         denominator = max(calls, 1)
         for (key, _text, _phase), value in zip(_JUDGE_GAUGES, values, strict=False):
             self._judge_numbers[key].setText(str(value))
@@ -585,6 +603,9 @@ class ConcurrencyPanel(QWidget):
         return {key: int(self._judge_numbers[key].text()) for key, _t, _p in _JUDGE_GAUGES}
 
     # -- slots --------------------------------------------------------------------------
+
+    def _on_judge_limit_spin_value_changed(self, value: int) -> None:
+        self.judge_limit_changed.emit(value)
 
     def _policy(self) -> ErrorPolicy:
         if self._policy_buttons[ErrorPolicy.FAIL_FAST].isChecked():
