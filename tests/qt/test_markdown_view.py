@@ -416,3 +416,51 @@ def test_new_text_never_shows_as_selected(view: MarkdownView, qtbot) -> None:
     qtbot.waitUntil(lambda: "Third" in view.document().toPlainText(), timeout=30_000)
     cursor = view.textCursor()
     assert not cursor.hasSelection() and cursor.position() == 0
+
+
+def select(view: MarkdownView, words: str) -> None:
+    """Select ``words`` in the view as a reader would, with the view's own cursor."""
+    at = view.document().toPlainText().index(words)
+    cursor = view.textCursor()
+    cursor.setPosition(at)
+    cursor.setPosition(at + len(words), QTextCursor.MoveMode.KeepAnchor)
+    view.setTextCursor(cursor)
+
+
+@pytest.mark.parametrize(
+    ("start", "more"),
+    [
+        ("The open paragraph starts with these words", " and grows a little more"),
+        ("- a first item\n- a second item that starts with", "\n- and yet another item"),
+    ],
+    ids=["paragraph", "list"],
+)
+def test_a_selection_in_the_block_being_written_survives_its_re_renders(
+    view: MarkdownView, monkeypatch: pytest.MonkeyPatch, start: str, more: str
+) -> None:
+    # Every append renders at once (no waiting between render steps).
+    monkeypatch.setattr(markdown_view, "QUIET_INTERVAL_S", 0.0)
+    monkeypatch.setattr(markdown_view, "RENDER_PAUSE", 0.0)
+    view.append("Intro.\n\n" + start)
+    QApplication.processEvents()
+    select(view, "starts with")
+    renders = view._stream.tail_renders
+    for _ in range(4):
+        time.sleep(0.002)
+        view.append(more)
+        QApplication.processEvents()
+    assert view._stream.tail_renders > renders  # the open block was rendered again
+    assert view.textCursor().selectedText() == "starts with"
+    view.finish()
+    assert view.textCursor().selectedText() == "starts with"
+
+
+def test_a_selection_up_to_the_end_does_not_grow_with_new_text(
+    view: MarkdownView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(markdown_view, "QUIET_INTERVAL_S", 10.0)  # new words wait, shown raw
+    view.append("Intro.\n\nThe last words")
+    select(view, "last words")
+    view.append(" and then some more")
+    assert view.textCursor().selectedText() == "last words"
+    assert view.document().toPlainText().endswith("and then some more")

@@ -234,6 +234,11 @@ class _BlockWriter:
             _plain_block(cursor)
         return cursor.position()
 
+    @property
+    def tail_at(self) -> int | None:
+        """Where the open tail (or provisional text) starts, ``None`` when there is none."""
+        return self._tail_at
+
     def tail_start(self) -> int:
         """Where what follows the finished blocks starts: the open tail or provisional text,
         else a fresh empty block at the end (the next block written fills it)."""
@@ -367,9 +372,12 @@ class MarkdownView(QTextBrowser):
         elif self._backlog:
             pass  # shown in order once the text before it is rendered (the carry is running)
         else:
+            kept = self._selection_in_tail()
             self._moving = True
             try:
                 self._writer.append_provisional(added)
+                if kept is not None:  # a selection up to the end must not grow with it
+                    self._restore_selection(*kept)
             finally:
                 self._moving = False
             if not self._carry.isActive():
@@ -568,9 +576,12 @@ class MarkdownView(QTextBrowser):
         )
 
     def _show(self, update: Update) -> None:
+        kept = self._selection_in_tail()
         self._moving = True
         try:
             self._writer.apply(update, self._stream.tail_html())
+            if kept is not None:
+                self._restore_selection(*kept)
         finally:
             self._moving = False
         was_behind, self._backlog = self._backlog, update.pending
@@ -580,6 +591,32 @@ class MarkdownView(QTextBrowser):
             # Once per frame; a finished answer's next step comes as soon as the frame is out.
             self._carry.start(1 if self._stream.final else CARRY_MS)
         self._follow_end()
+
+    def _selection_in_tail(self) -> tuple[int, int, str] | None:
+        """The reader's selection (anchor, position, text) when it reaches the open block,
+        which the next write replaces: Qt would collapse it to where the block starts."""
+        cursor = self.textCursor()
+        tail = self._writer.tail_at
+        if not cursor.hasSelection() or tail is None or cursor.selectionEnd() < tail:
+            return None
+        return cursor.anchor(), cursor.position(), cursor.selectedText()
+
+    def _restore_selection(self, anchor: int, position: int, text: str) -> None:
+        """Select ``anchor``..``position`` again if the re-rendered block still shows ``text``
+        there (a block that grew at its end does; one whose markup changed may not)."""
+        end = self.document().characterCount() - 1
+        if max(anchor, position) > end:
+            return
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(anchor)
+        cursor.setPosition(position, QTextCursor.MoveMode.KeepAnchor)
+        if cursor.selectedText() != text:
+            return
+        vbar, hbar = self.verticalScrollBar(), self.horizontalScrollBar()
+        where = vbar.value(), hbar.value()
+        self.setTextCursor(cursor)  # without scrolling to it: the reader's place stays
+        vbar.setValue(where[0])
+        hbar.setValue(where[1])
 
     def _catch_up(self) -> None:
         """Render whatever was carried over, now (the caller needs the whole text)."""
