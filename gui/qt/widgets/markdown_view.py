@@ -11,6 +11,10 @@ Scrolling: while text arrives the view follows the end unless the reader has scr
 from it; when the answer is finished a view that was following shows it from its top (a
 reader who scrolled keeps their place). A long answer costs a bounded amount per frame: the
 stream parses at most its budget per step and the view carries the rest to the next frame.
+A very long one keeps its head and its end in the document with a "… N KB not shown — Show
+all" bar between them (:data:`ELIDE_HEAD_CHARS`), so the document stays bounded too; Show
+all renders the middle the same bounded way. A selection the reader makes in the block being
+written is kept across its re-renders.
 
 Used by the result grid's panes and by any layout that shows an answer (Focus, Row compare).
 """
