@@ -338,6 +338,25 @@ def test_a_long_streaming_answer_keeps_its_head_and_its_growing_end(
     assert longest < len(full) / 2
 
 
+def test_copy_as_plain_text_of_a_long_answer_shows_all_of_it_then_copies_it(
+    view: MarkdownView, qtbot
+) -> None:
+    answer = long_answer(300_000)
+    with qtbot.waitSignal(view.caught_up, timeout=300_000):
+        view.set_text(answer, final=True)
+    assert view.elided_chars() > 0
+    clipboard = QGuiApplication.clipboard()
+    clipboard.clear()
+    with qtbot.waitSignal(view.caught_up, timeout=300_000):
+        view.customContextMenuRequested.emit(QPoint(5, 5))
+        menu, actions = menu_actions()
+        actions["Copy answer as plain text"].trigger()  # type: ignore[attr-defined]
+        menu.close()
+        assert view.is_rendering()  # rendered a frame at a time, not in one freeze
+    assert view.elided_chars() == 0
+    assert clipboard.text() == markdown_to_plain(answer)
+
+
 def test_code_copied_from_the_end_and_after_show_all_is_that_blocks_code(
     view: MarkdownView, qtbot
 ) -> None:

@@ -340,6 +340,7 @@ class MarkdownView(QTextBrowser):
         self._show_all = False  # the reader asked for the whole of a long answer
         self._head_end: int | None = None  # where a long answer's head ends in the document
         self._elided = False  # the bar stands at _head_end, the middle left out
+        self._copy_when_shown = False  # "Copy as plain text" waits for all of it to show
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -350,6 +351,7 @@ class MarkdownView(QTextBrowser):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._on_view_context_menu_requested)
         self.anchorClicked.connect(self._on_view_anchor_clicked)
+        self.caught_up.connect(self._on_self_caught_up)
         document = self.document()
         document.setUndoRedoEnabled(False)  # read-only: an undo stack only costs memory
         document.setDocumentMargin(4)
@@ -422,6 +424,7 @@ class MarkdownView(QTextBrowser):
         self._stream.clear()
         self._show_all = False
         self._head_end, self._elided = None, False
+        self._copy_when_shown = False
         self._moving = True
         try:
             self._writer.clear()
@@ -725,7 +728,19 @@ class MarkdownView(QTextBrowser):
         QGuiApplication.clipboard().setText(self.source())
 
     def _on_copy_plain_action_triggered(self) -> None:
+        if not self._raw and (self._elided or self.is_rendering()):
+            # Part of it is not in the document yet: rendering all of it at once here would
+            # freeze the window for seconds on a 1 MB answer. Show all of it, a frame at a
+            # time, and copy once it is there.
+            self._copy_when_shown = True
+            self.show_all()
+            return
         QGuiApplication.clipboard().setText(self.to_plain())
+
+    def _on_self_caught_up(self) -> None:
+        if self._copy_when_shown:
+            self._copy_when_shown = False
+            QGuiApplication.clipboard().setText(self.to_plain())
 
     def _on_copy_html_action_triggered(self) -> None:
         html = self.to_html()
