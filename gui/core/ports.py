@@ -112,6 +112,11 @@ class Backend(Protocol):
     def chain(self, template: str, system: str | None, profile: ModelProfile) -> ChainLike:
         """The chain for one column (may be cached)."""
 
+    def thread_chain(self, messages: Sequence[tuple[str, Any]], profile: ModelProfile) -> ChainLike:
+        """The chain of one chat column's turn: ``messages`` (``gui.core.chat.Message``
+        pairs, image parts included) sent as they are, no template (blocking: may be built
+        in a worker thread)."""
+
     def batch_runnable(self, fn: Callable[[Cell], Awaitable[object]]) -> BatchLike:
         """Wrap ``fn`` so that ``abatch``-style fan-out can drive it."""
 

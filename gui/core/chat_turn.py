@@ -1,0 +1,172 @@
+"""One turn of a chat through the run engine: every column answers at once, each streaming.
+
+A turn is a :class:`~gui.core.runner.Run` whose cells are the turn's columns (one row, ``{}``),
+and whose spec carries, per column, the whole message list it sends
+(:attr:`gui.core.spec.RunSpec.threads`) instead of a template. That is the smallest honest
+extension of the engine: the same limiter, rate limiter, timeouts, retries, cancellation,
+metrics and events as any run (the provider builds the column's chain from its messages with
+``Backend.thread_chain``); nothing chat-specific runs per token. The window subscribes to
+:meth:`ChatTurn.subscribe` exactly as to a run (cell ``r0m<i>`` is the turn's ``i``-th
+request: :meth:`ChatTurn.column_of` maps it to the chat's column).
+
+When a column's cell ends (done, failed or stopped by the user) its answer joins that
+column's tree at once (:func:`gui.core.chat.add_answer`), partial text kept and marked, and
+every ``on_answer`` listener hears it (the history writes it then). Stopping one column
+cancels only its cell; the others keep streaming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from gui.core import events as ev
+from gui.core.chat import (
+    Chat,
+    ChatNode,
+    NodeStatus,
+    TurnRequest,
+    add_answer,
+    thread_messages,
+)
+from gui.core.ports import Backend
+from gui.core.runner import Run
+from gui.core.spec import CellId, Limits, RunSpec, Strategy
+
+log = logging.getLogger(__name__)
+
+#: Called with the chat, the column and the node when an answer joins a column's tree.
+AnswerListener = Callable[[Chat, int, ChatNode], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnResult:
+    """How one column's part of a turn ended.
+
+    Attributes:
+        col: The chat's column.
+        node: The answer node added to the column's tree.
+    """
+
+    col: int
+    node: ChatNode
+
+
+class ChatTurn:
+    """The answers of some columns of a chat to their pending user messages.
+
+    Args:
+        chat: The chat; answers are added to it as they end.
+        requests: Which user message each column answers (from
+            :func:`~gui.core.chat.add_user_message`, ``edit_user_message`` or ``regenerate``).
+        backend: The provider backend.
+        limits: The same limits a run has.
+        strategy: ``stream`` (default) streams each answer; ``ainvoke`` waits for whole ones.
+        on_answer: Listeners called as each answer joins its column (e.g. the history).
+    """
+
+    def __init__(
+        self,
+        chat: Chat,
+        requests: Sequence[TurnRequest],
+        backend: Backend,
+        *,
+        limits: Limits | None = None,
+        strategy: Strategy = Strategy.STREAM,
+        on_answer: Sequence[AnswerListener] = (),
+    ) -> None:
+        if not requests:
+            raise ValueError("a turn needs at least one column")
+        self.chat = chat
+        self.requests = tuple(requests)
+        threads = tuple(tuple(thread_messages(chat, r.col, r.user_node)) for r in self.requests)
+        spec = RunSpec(
+            template="",
+            rows=({},),
+            models=tuple(chat.columns[r.col].profile for r in self.requests),
+            strategy=strategy,
+            limits=limits or Limits(),
+            threads=threads,
+        )
+        spec.validate()
+        self.run = Run(spec, backend)
+        self._listeners = list(on_answer)
+        #: Answers added so far, by the chat's column.
+        self.results: dict[int, ColumnResult] = {}
+        self.run.subscribe(self._on_run_event)
+
+    # ------------------------------------------------------------------ public API
+
+    def subscribe(self, callback: Callable[[ev.Event], None]) -> Callable[[], None]:
+        """The turn's engine events (as a run's); returns an unsubscribe."""
+        return self.run.subscribe(callback)
+
+    def cell_id(self, col: int) -> str:
+        """The engine's cell id of the chat's column ``col`` in this turn.
+
+        Raises:
+            KeyError: the column is not part of this turn.
+        """
+        for index, request in enumerate(self.requests):
+            if request.col == col:
+                return CellId.text(0, index)
+        raise KeyError(col)
+
+    def column_of(self, cell_id: str) -> int:
+        """The chat's column a cell of this turn belongs to."""
+        return self.requests[CellId.parse(cell_id).col].col
+
+    def start(self) -> asyncio.Task[object]:
+        """Start every column's request on the running loop."""
+        return self.run.start()  # type: ignore[return-value]
+
+    async def wait(self) -> dict[int, ColumnResult]:
+        """Wait for every column to end; the answers by column."""
+        await self.run.wait()
+        return dict(self.results)
+
+    def stop(self, col: int | None = None) -> None:
+        """Stop one column (``col``) or all; a stopped answer keeps its partial text."""
+        if col is None:
+            self.run.cancel()
+        else:
+            self.run.cancel_cell(self.cell_id(col))
+
+    def messages(self, col: int) -> list[tuple[str, str]]:
+        """The messages column ``col`` sent in this turn, as text (for display)."""
+        return self.run.spec.messages(self.cell_id(col))
+
+    # ------------------------------------------------------------------ internals
+
+    def _on_run_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CellFinished):
+            self._answered(event.cell_id, event.text, NodeStatus.DONE, None, event)
+        elif isinstance(event, ev.CellFailed):
+            self._answered(
+                event.cell_id, event.partial_text, NodeStatus.FAILED, event.message, event
+            )
+        elif isinstance(event, ev.CellCancelled):
+            self._answered(
+                event.cell_id, event.partial_text, NodeStatus.STOPPED, event.reason, event
+            )
+
+    def _answered(
+        self,
+        cell_id: str,
+        text: str,
+        status: NodeStatus,
+        error: str | None,
+        event: ev.CellFinished | ev.CellFailed | ev.CellCancelled,
+    ) -> None:
+        request = self.requests[CellId.parse(cell_id).col]
+        node = add_answer(
+            self.chat, request, text, status=status, error=error, metrics=event.metrics
+        )
+        self.results[request.col] = ColumnResult(request.col, node)
+        for listener in tuple(self._listeners):
+            try:
+                listener(self.chat, request.col, node)
+            except Exception:
+                log.exception("chat answer listener %r failed", listener)
