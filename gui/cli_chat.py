@@ -53,6 +53,7 @@ from gui.core.chat import (
     NodeStatus,
     Role,
     add_user_message,
+    context_warning,
     image_attachment,
     text_attachment,
     thread_tokens,
@@ -125,6 +126,18 @@ def add_chat_parsers(sub: Any) -> None:
         action="store_true",
         help="the -m models take images (saved profiles say so themselves)",
     )
+    ask_p.add_argument(
+        "--context-window",
+        type=int,
+        metavar="TOKENS",
+        help="the -m models' context window: a warning near it, and --trim fits the thread in it",
+    )
+    ask_p.add_argument(
+        "--trim",
+        action="store_true",
+        help="leave the oldest turns out of a request that would not fit the model's context "
+        "window (the system message and the newest turns are kept; the chat keeps everything)",
+    )
     _add_model_options(ask_p)
     _add_limit_options(ask_p, strategy=False)
     out = ask_p.add_argument_group("output")
@@ -178,23 +191,29 @@ def _attachments(args: argparse.Namespace) -> tuple[str, list[ImageAttachment]]:
 
 def _new_chat(args: argparse.Namespace, held: HeldKeys) -> Chat:
     profiles = profiles_from_args(args, held)
-    if args.vision:
-        profiles = tuple(_with_vision(p) for p in profiles)
+    if args.vision or args.context_window is not None:
+        profiles = tuple(_with_capabilities(p, args) for p in profiles)
     for line in key_warnings(profiles, held):
         sys.stderr.write(f"fanout-studio ask: {line}\n")
     return Chat.new(profiles, system=args.system)
 
 
-def _with_vision(profile: ModelProfile) -> ModelProfile:
+def _with_capabilities(profile: ModelProfile, args: argparse.Namespace) -> ModelProfile:
+    """``profile`` with what ``--vision`` and ``--context-window`` say of the -m models."""
     from dataclasses import replace
 
-    return replace(profile, vision=True)
+    if args.vision:
+        profile = replace(profile, vision=True)
+    if args.context_window is not None:
+        profile = replace(profile, context_window=args.context_window)
+    return profile
 
 
 def _continued_chat(args: argparse.Namespace, chats: ChatHistory | None, held: HeldKeys) -> Chat:
-    if args.model or args.profile or args.system:
+    if args.model or args.profile or args.system or args.vision or args.context_window:
         raise UsageError(
-            "--continue uses the chat's own models and system message: leave out -m, -P and --system"
+            "--continue uses the chat's own models and system message: leave out -m, -P, "
+            "--system, --vision and --context-window"
         )
     if chats is None:
         raise UsageError("--continue needs the history: leave out --no-history")
@@ -294,6 +313,24 @@ def _node_mark(node: ChatNode) -> str:
     return f"{node.status}: {node.error or 'no reason given'}"
 
 
+def _context_notes(turn: ChatTurn, trimming: bool) -> None:
+    """One stderr line per column near its context window, or trimmed to fit it."""
+    for request in turn.requests:
+        col = request.col
+        left_out = turn.trimmed.get(col)
+        if left_out:
+            line = (
+                f"column {col + 1} ({turn.chat.column_title(col)}): the {left_out} oldest "
+                "messages were left out to fit its context window"
+            )
+        elif not trimming:
+            line = context_warning(turn.chat, col) or ""
+        else:
+            line = ""
+        if line:
+            sys.stderr.write(f"fanout-studio ask: warning: {escape_controls(line)}\n")
+
+
 async def _run_turn(turn: ChatTurn, received: list[int]) -> None:
     loop = asyncio.get_running_loop()
 
@@ -315,6 +352,7 @@ async def _run_turn(turn: ChatTurn, received: list[int]) -> None:
 async def cmd_ask(args: argparse.Namespace) -> int:
     """``fanout-studio ask``: one message to every column, answers streamed, the turn stored."""
     from gui.providers.backend import LangChainBackend
+    from gui.providers.threads import trim_thread
     from gui.storage.chats import ChatHistory
 
     held = HeldKeys()
@@ -348,7 +386,9 @@ async def cmd_ask(args: argparse.Namespace) -> int:
             backend,
             limits=limits,
             on_answer=[chats.save_node] if chats is not None else [],
+            trim=trim_thread if args.trim else None,
         )
+        _context_notes(turn, args.trim)
         turn.subscribe(_BlockPrinter(turn, not args.json))
         received: list[int] = []
         try:
@@ -374,6 +414,7 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     "error": r.node.error,
                     "metrics": _metrics_json(r.node.metrics) if r.node.metrics else None,
                     "context_tokens": str(thread_tokens(chat, r.col)),
+                    "trimmed_messages": turn.trimmed.get(r.col, 0),
                 }
                 for r in results
             ],

@@ -620,6 +620,39 @@ def thread_tokens(chat: Chat, col: int) -> TokenCount:
     return TokenCount(total, approximate)
 
 
+#: Share of a column's context window from which the user is warned.
+CONTEXT_WARN_SHARE = 0.9
+
+
+def answer_reserve(profile: ModelProfile) -> int:
+    """Tokens kept free in the context window for the answer: ``max_tokens``, else a quarter."""
+    window = profile.context_window or 0
+    return profile.max_tokens or window // 4
+
+
+def trim_budget(profile: ModelProfile) -> int | None:
+    """Tokens the messages of a turn may take in ``profile``'s window (``None``: unknown)."""
+    if profile.context_window is None:
+        return None
+    return max(1, profile.context_window - answer_reserve(profile))
+
+
+def context_warning(chat: Chat, col: int) -> str | None:
+    """One line when column ``col``'s thread (plus room for the answer) is near its model's
+    context window, else ``None`` (also when the window is not known)."""
+    profile = chat.columns[col].profile
+    window = profile.context_window
+    if window is None:
+        return None
+    count = thread_tokens(chat, col)
+    if count.tokens + answer_reserve(profile) < CONTEXT_WARN_SHARE * window:
+        return None
+    return (
+        f"Column {col + 1} ({chat.column_title(col)}) uses {count} of its {window:,}-token "
+        "context: trim the oldest turns (--trim) or start a new chat."
+    )
+
+
 # ------------------------------------------------------------------------- plain data
 
 

@@ -13,6 +13,11 @@ When a column's cell ends (done, failed or stopped by the user) its answer joins
 column's tree at once (:func:`gui.core.chat.add_answer`), partial text kept and marked, and
 every ``on_answer`` listener hears it (the history writes it then). Stopping one column
 cancels only its cell; the others keep streaming.
+
+A turn may trim what a column sends to fit its model's context window (``trim``: the
+provider layer's ``gui.providers.threads.trim_thread``, passed in because the core imports no
+LangChain): the oldest turns are left out of the request, the system message and the newest
+turns kept; the tree itself keeps every turn.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from gui.core import events as ev
 from gui.core.chat import (
     Chat,
     ChatNode,
+    Message,
     NodeStatus,
     TurnRequest,
     add_answer,
     thread_messages,
+    trim_budget,
 )
+from gui.core.metrics import RunSummary
 from gui.core.ports import Backend
 from gui.core.runner import Run
 from gui.core.spec import CellId, Limits, RunSpec, Strategy
@@ -39,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: Called with the chat, the column and the node when an answer joins a column's tree.
 AnswerListener = Callable[[Chat, int, ChatNode], None]
+#: Cuts a message list to a token budget (``gui.providers.threads.trim_thread``).
+Trimmer = Callable[[Sequence[Message], int], list[Message]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,8 @@ class ChatTurn:
         limits: The same limits a run has.
         strategy: ``stream`` (default) streams each answer; ``ainvoke`` waits for whole ones.
         on_answer: Listeners called as each answer joins its column (e.g. the history).
+        trim: When given, each column whose profile states a context window sends only the
+            newest turns that fit it (see :func:`gui.core.chat.trim_budget`).
     """
 
     def __init__(
@@ -76,12 +88,15 @@ class ChatTurn:
         limits: Limits | None = None,
         strategy: Strategy = Strategy.STREAM,
         on_answer: Sequence[AnswerListener] = (),
+        trim: Trimmer | None = None,
     ) -> None:
         if not requests:
             raise ValueError("a turn needs at least one column")
         self.chat = chat
         self.requests = tuple(requests)
-        threads = tuple(tuple(thread_messages(chat, r.col, r.user_node)) for r in self.requests)
+        #: Messages left out of each column's request by trimming (absent: none).
+        self.trimmed: dict[int, int] = {}
+        threads = tuple(tuple(self._thread(r, trim)) for r in self.requests)
         spec = RunSpec(
             template="",
             rows=({},),
@@ -118,9 +133,9 @@ class ChatTurn:
         """The chat's column a cell of this turn belongs to."""
         return self.requests[CellId.parse(cell_id).col].col
 
-    def start(self) -> asyncio.Task[object]:
+    def start(self) -> asyncio.Task[RunSummary]:
         """Start every column's request on the running loop."""
-        return self.run.start()  # type: ignore[return-value]
+        return self.run.start()
 
     async def wait(self) -> dict[int, ColumnResult]:
         """Wait for every column to end; the answers by column."""
@@ -139,6 +154,20 @@ class ChatTurn:
         return self.run.spec.messages(self.cell_id(col))
 
     # ------------------------------------------------------------------ internals
+
+    def _thread(self, request: TurnRequest, trim: Trimmer | None) -> list[Message]:
+        messages = thread_messages(self.chat, request.col, request.user_node)
+        budget = trim_budget(self.chat.columns[request.col].profile)
+        if trim is None or budget is None:
+            return messages
+        kept = trim(messages, budget)
+        if not kept or kept[-1] != messages[-1]:
+            # Even the new message alone is over the budget: send it anyway (with the system
+            # message), and let the server say if it is too long.
+            kept = [m for m in messages[:1] if m[0] == "system"] + [messages[-1]]
+        if len(kept) < len(messages):
+            self.trimmed[request.col] = len(messages) - len(kept)
+        return kept
 
     def _on_run_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.CellFinished):

@@ -143,6 +143,8 @@ class ModelProfile:
             history, an export or a log.
         vision: Whether the model takes images (``image_url`` content parts); a chat refuses
             to send an image to a column whose profile says no.
+        context_window: Tokens the model takes per request (its context window), or
+            ``None`` when not known; a chat warns near it and can trim the oldest turns.
     """
 
     model: str = "sim-1"
@@ -156,6 +158,7 @@ class ModelProfile:
     max_concurrency: int | None = None
     key_ref: str | None = None
     vision: bool = False
+    context_window: int | None = None
 
     @property
     def display_name(self) -> str:
@@ -182,6 +185,8 @@ class ModelProfile:
             raise SpecError(f"Temperature {self.temperature:g} is outside 0..2.")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise SpecError("Max tokens must be a positive number.")
+        if self.context_window is not None and self.context_window <= 0:
+            raise SpecError("The context window must be a positive number of tokens.")
         if self.max_concurrency is not None:
             _check_range(
                 f"{self.display_name}: max concurrency",
@@ -722,6 +727,7 @@ def profile_to_dict(profile: ModelProfile) -> dict[str, Any]:
         "max_concurrency": profile.max_concurrency,
         "key_ref": profile.key_ref,
         "vision": profile.vision,
+        "context_window": profile.context_window,
         "sim": {f.name: getattr(profile.sim, f.name) for f in fields(SimSettings)},
     }
 

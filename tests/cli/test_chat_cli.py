@@ -228,3 +228,23 @@ def test_kill_9_mid_turn_keeps_what_ended_and_the_chat_continues(
         sent = {r.model: [m["role"] for m in r.messages] for r in srv.requests}
     assert sent["fake-1"] == ["user", "assistant", "user", "assistant", "user"]
     assert sent["fake-2"] == ["user", "assistant", "user", "user"]
+
+
+def test_near_the_context_window_ask_warns_and_trim_leaves_the_oldest_turns_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    long = "Tell me about rivers " + "and more " * 60
+    code = main(["ask", long, "-m", "sim-1", "--context-window", "200", "--json", *FAST])
+    out, err = capsys.readouterr()
+    assert code == 0
+    chat_id = json.loads(out)["chat_id"]
+    assert "warning: Column 1 (sim-1) uses ~" in err and "--trim" in err
+    code = main(["ask", "And lakes?", "--continue", chat_id, "--trim", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    (result,) = json.loads(out)["results"]
+    assert result["trimmed_messages"] == 2  # the long question and its answer
+    # The model saw one user message only: no "Turn 2" in its answer.
+    assert "lakes" in result["answer"] and not result["answer"].startswith("Turn")
+    assert "the 2 oldest messages were left out" in err

@@ -15,6 +15,7 @@ from gui.core.chat import (
     Role,
     add_answer,
     add_user_message,
+    context_warning,
     edit_user_message,
     image_attachment,
     is_chat_id,
@@ -23,6 +24,7 @@ from gui.core.chat import (
     text_attachment,
     thread_messages,
     thread_tokens,
+    trim_budget,
 )
 from gui.core.metrics import CellMetrics
 from gui.core.spec import ModelProfile, profile_from_dict, profile_to_dict
@@ -198,7 +200,7 @@ def test_token_count_uses_server_usage_and_marks_estimates() -> None:
 
 
 def test_vision_round_trips_in_profile_dicts_and_chat_ids_are_told_from_run_ids() -> None:
-    profile = ModelProfile(model="eyes", vision=True)
+    profile = ModelProfile(model="eyes", vision=True, context_window=8192)
     assert profile_from_dict(profile_to_dict(profile)) == profile
     assert profile_from_dict({"model": "old"}).vision is False
     chat = two_columns()
@@ -213,3 +215,19 @@ def test_duplicate_models_are_separate_numbered_columns() -> None:
     add_answer(chat, r1, "hot")
     assert chat.columns[0].path()[-1].role is Role.ASSISTANT
     assert thread_messages(chat, 1)[-1] == ("assistant", "hot")
+
+
+def test_a_column_near_its_context_window_is_warned() -> None:
+    roomy = ModelProfile(model="roomy", context_window=10_000)
+    tight = ModelProfile(model="tight", context_window=100, max_tokens=20)
+    chat = Chat.new([roomy, tight, ModelProfile(model="unknown")])
+    add_user_message(chat, "x" * 200)  # ~50 tokens, plus 20 kept for the answer
+    assert context_warning(chat, 0) is None and context_warning(chat, 2) is None
+    assert context_warning(chat, 1) is None
+    add_user_message(chat, "y" * 80)  # ~70 + 20 >= 90% of 100
+    warning = context_warning(chat, 1)
+    assert warning == (
+        "Column 2 (tight) uses ~70 of its 100-token context: trim the oldest turns (--trim) "
+        "or start a new chat."
+    )
+    assert trim_budget(tight) == 80 and trim_budget(roomy) == 7_500

@@ -11,6 +11,7 @@ from gui.core import events as ev
 from gui.core.chat import (
     Chat,
     NodeStatus,
+    add_answer,
     add_user_message,
     edit_user_message,
     image_attachment,
@@ -197,3 +198,33 @@ async def test_a_turn_obeys_the_runs_limit_across_columns() -> None:
     assert turn_.run.peak_in_flight <= 2
     assert len(turn_.results) == 4
     await asyncio.sleep(0)
+
+
+async def test_a_trimmed_turn_sends_the_system_message_and_the_newest_turns(
+    srv: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    small = ModelProfile(
+        model="fake-1",
+        provider=ProviderKind.OPENAI,
+        base_url=srv.base_url,
+        context_window=120,
+        max_tokens=20,
+    )
+    chat = Chat.new([small], system="Be brief.")
+    for n in range(6):
+        (request,) = add_user_message(chat, f"question {n} " + "q" * 60)
+        add_answer(chat, request, f"answer {n} " + "a" * 60)
+    backend = LangChainBackend()
+    try:
+        turn_ = ChatTurn(
+            chat, add_user_message(chat, "last one"), backend, limits=LIMITS, trim=trim_thread
+        )
+        await turn_.wait()
+    finally:
+        await backend.aclose()
+    sent = [(m["role"], m["content"]) for m in srv.requests[0].messages]
+    assert sent[0] == ("system", "Be brief.") and sent[-1] == ("user", "last one")
+    assert sent[1][0] == "user" and 3 <= len(sent) < 14
+    assert turn_.trimmed[0] == 14 - len(sent)
+    assert len(chat.columns[0].nodes) == 14  # the chat keeps every turn
