@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -137,14 +136,6 @@ class ChatHistory:
             conn.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (updated, chat_id))
 
         self.history.submit(f"chat {chat.id} node {node.id}", apply)
-
-    def save_heads(self, chat: Chat) -> None:
-        """Write which path each column shows (after a switch of alternative or branch)."""
-        self.save_chat(chat)
-
-    def listener(self) -> Callable[[Chat, int, ChatNode], None]:
-        """An ``on_answer`` listener for :class:`gui.core.chat_turn.ChatTurn`."""
-        return self.save_node
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every chat write queued so far is committed; ``False`` on timeout."""
