@@ -62,6 +62,7 @@ from gui.core.chat_turn import ChatTurn
 from gui.core.cleantext import clean, clean_json, escape_controls
 from gui.core.errors import SpecError
 from gui.core.keys import HeldKeys
+from gui.core.metrics import CellMetrics
 from gui.core.spec import ModelProfile, profile_to_dict
 
 if TYPE_CHECKING:
@@ -257,7 +258,7 @@ class _BlockPrinter:
         self.enabled = enabled
         self.order = [r.col for r in turn.requests]
         self.buffers: dict[int, list[str]] = {c: [] for c in self.order}
-        self.ended: set[int] = set()
+        self.ended: dict[int, str] = {}
         self.current = 0
         if enabled and self.order:
             self._header(self.order[0])
@@ -270,8 +271,14 @@ class _BlockPrinter:
             self.buffers[col].append(event.text)
             if self.enabled and self.current < len(self.order) and self.order[self.current] == col:
                 self._write(event.text)
-        elif isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled):
-            self.ended.add(col)
+        elif isinstance(event, ev.CellFinished):
+            self.ended[col] = _done_mark(event.metrics)
+            self._advance()
+        elif isinstance(event, ev.CellFailed):
+            self.ended[col] = f"{NodeStatus.FAILED}: {event.message}"
+            self._advance()
+        elif isinstance(event, ev.CellCancelled):
+            self.ended[col] = f"{NodeStatus.STOPPED}: {event.reason}"
             self._advance()
 
     def _advance(self) -> None:
@@ -289,27 +296,27 @@ class _BlockPrinter:
         self._write(f"── {self.turn.chat.column_title(col)} ──\n")
 
     def _footer(self, col: int) -> None:
-        result = self.turn.results.get(col)
-        line = "\n"
-        if result is not None:
-            line += f"[{_node_mark(result.node)}]\n"
-        self._write(line + "\n")
+        self._write(f"\n[{self.ended[col]}]\n\n")
 
     def _write(self, text: str) -> None:
         sys.stdout.write(escape_controls(clean(text)[0]))
         sys.stdout.flush()
 
 
+def _done_mark(m: CellMetrics | None) -> str:
+    """``done · 1.20 s · 60 tokens`` (tokens estimated: ``~60``)."""
+    parts = ["done"]
+    if m is not None:
+        if m.latency is not None:
+            parts.append(f"{m.latency:.2f} s")
+        parts.append(f"{'~' if m.tokens_estimated else ''}{m.output_tokens} tokens")
+    return " · ".join(parts)
+
+
 def _node_mark(node: ChatNode) -> str:
     """``done · 1.20 s · 60 tokens``, ``stopped: reason`` or ``failed: message``."""
     if node.status is NodeStatus.DONE:
-        parts = ["done"]
-        m = node.metrics
-        if m is not None:
-            if m.latency is not None:
-                parts.append(f"{m.latency:.2f} s")
-            parts.append(f"{'~' if m.tokens_estimated else ''}{m.output_tokens} tokens")
-        return " · ".join(parts)
+        return _done_mark(node.metrics)
     return f"{node.status}: {node.error or 'no reason given'}"
 
 

@@ -110,7 +110,7 @@ class ChatTurn:
         self._listeners = list(on_answer)
         #: Answers added so far, by the chat's column.
         self.results: dict[int, ColumnResult] = {}
-        self.run.subscribe(self._on_run_event)
+        self._hooked = False
 
     # ------------------------------------------------------------------ public API
 
@@ -135,10 +135,12 @@ class ChatTurn:
 
     def start(self) -> asyncio.Task[RunSummary]:
         """Start every column's request on the running loop."""
+        self._hook()
         return self.run.start()
 
     async def wait(self) -> dict[int, ColumnResult]:
-        """Wait for every column to end; the answers by column."""
+        """Wait for every column to end (starting the turn if needed); answers by column."""
+        self._hook()
         await self.run.wait()
         return dict(self.results)
 
@@ -154,6 +156,13 @@ class ChatTurn:
         return self.run.spec.messages(self.cell_id(col))
 
     # ------------------------------------------------------------------ internals
+
+    def _hook(self) -> None:
+        """Hear the run's events after every subscriber so far: a cell's end event reaches
+        the window before the answer's node joins the tree (and the listeners hear of it)."""
+        if not self._hooked:
+            self._hooked = True
+            self.run.subscribe(self._on_run_event)
 
     def _thread(self, request: TurnRequest, trim: Trimmer | None) -> list[Message]:
         messages = thread_messages(self.chat, request.col, request.user_node)

@@ -61,6 +61,9 @@ async def test_a_follow_up_to_every_column_is_stored_as_it_happens() -> None:
         "ChatAnswerAdded",
     ]
     assert kinds.count("ChatTurnEnded") == 2
+    # Each answer's engine end comes first, then its node joins the tree.
+    ends = [e for e in seen if isinstance(e, ev.CellFinished | ChatAnswerAdded)]
+    assert [type(e).__name__ for e in ends[:2]] == ["CellFinished", "ChatAnswerAdded"]
     chat = session.chat
     assert chat is not None
     for col in range(2):
