@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from gui.core import events as ev
 from gui.core.agreement import DEFAULT_THRESHOLD
+from gui.core.chat import is_chat_id
 from gui.core.checks import (
     KINDS,
     Check,
@@ -230,6 +231,24 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         '[{"kind": "contains", "value": "{topic}", "ignore_case": true}]',
     )
 
+    _add_model_options(p)
+    _add_limit_options(p, strategy=strategy)
+
+    _add_judge_options(p)
+
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    out.add_argument("--quiet", "-q", action="store_true", help="no live progress on stderr")
+    out.add_argument(
+        "--no-history",
+        action="store_true",
+        help="do not record this run in the history (default: recorded; see `fanout-studio history`)",
+    )
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """``--provider``, ``--model``, ``--profile`` ... and the simulated model's options
+    (``run``, ``compare`` and ``ask`` share them)."""
     models = p.add_argument_group("models")
     models.add_argument(
         "--provider",
@@ -310,6 +329,9 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     )
     sim.add_argument("--seed", type=int, help="seed for reproducible simulated text and failures")
 
+
+def _add_limit_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
+    """The limits a run (or a chat turn) runs under."""
     lim = p.add_argument_group("limits")
     if strategy:
         lim.add_argument("--strategy", "-s", choices=[s.value for s in Strategy], default="stream")
@@ -370,17 +392,6 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         help="extra attempts after a retryable failure, 0 to 10 (default %(default)s)",
     )
     lim.add_argument("--error-policy", choices=[e.value for e in ErrorPolicy], default="isolate")
-
-    _add_judge_options(p)
-
-    out = p.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    out.add_argument("--quiet", "-q", action="store_true", help="no live progress on stderr")
-    out.add_argument(
-        "--no-history",
-        action="store_true",
-        help="do not record this run in the history (default: recorded; see `fanout-studio history`)",
-    )
 
 
 def _add_judge_options(p: argparse.ArgumentParser) -> None:
@@ -562,6 +573,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gui.cli_leaderboard import add_leaderboard_parser  # here: it imports this module
 
     add_leaderboard_parser(sub)
+    from gui.cli_chat import add_chat_parsers  # here: it imports this module
+
+    add_chat_parsers(sub)
     return parser
 
 
@@ -612,16 +626,7 @@ def spec_from_args(
                 f"No inputs: the template uses {names}. Give --topic X (repeatable) or "
                 "--inputs FILE (CSV or JSON Lines)."
             )
-        limits = Limits(
-            max_concurrency=args.max_concurrency,
-            requests_per_second=args.rps,
-            ttft_timeout=_timeout_arg(args, "ttft_timeout"),
-            idle_timeout=_timeout_arg(args, "idle_timeout"),
-            total_timeout=args.total_timeout,
-            retries=args.retries,
-            error_policy=ErrorPolicy(args.error_policy),
-            max_answer_chars=args.max_answer_chars,
-        )
+        limits = limits_from_args(args)
         held = keys if keys is not None else HeldKeys()
         models = profiles_from_args(args, held)
         judge = judge_from_args(args, held)
@@ -643,6 +648,20 @@ def spec_from_args(
         return spec
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def limits_from_args(args: argparse.Namespace) -> Limits:
+    """The limits the ``--max-concurrency``, ``--rps``, timeout ... options ask for."""
+    return Limits(
+        max_concurrency=args.max_concurrency,
+        requests_per_second=args.rps,
+        ttft_timeout=_timeout_arg(args, "ttft_timeout"),
+        idle_timeout=_timeout_arg(args, "idle_timeout"),
+        total_timeout=args.total_timeout,
+        retries=args.retries,
+        error_policy=ErrorPolicy(args.error_policy),
+        max_answer_chars=args.max_answer_chars,
+    )
 
 
 def checks_from_args(args: argparse.Namespace) -> tuple[Check, ...]:
@@ -1707,7 +1726,13 @@ def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """``fanout-studio show RUN_ID``: one recorded run with every cell."""
+    """``fanout-studio show RUN_ID``: one recorded run with every cell (or a chat: CHAT_ID)."""
+    if is_chat_id(args.run_id):
+        from gui.cli_chat import show_chat
+
+        if args.agreement is not None:
+            raise UsageError("--agreement compares the cells of a run; a chat has none")
+        return show_chat(args.run_id, args.json)
 
     if args.agreement is not None:
         from gui.cli_differences import cmd_agreement
@@ -1781,6 +1806,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         if refused:
             raise UsageError(refused)
 
+    if is_chat_id(args.run_id):
+        from gui.cli_chat import cmd_export_chat
+
+        return cmd_export_chat(args.run_id, fmt, out)
+
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
         if out is None:
@@ -1798,6 +1828,20 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _read_history(body)
+
+
+async def cmd_ask(args: argparse.Namespace) -> int:
+    """``fanout-studio ask`` (in :mod:`gui.cli_chat`)."""
+    from gui.cli_chat import cmd_ask as ask
+
+    return await ask(args)
+
+
+def cmd_chats(args: argparse.Namespace) -> int:
+    """``fanout-studio chats`` (in :mod:`gui.cli_chat`)."""
+    from gui.cli_chat import cmd_chats as chats
+
+    return chats(args)
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
@@ -1901,11 +1945,12 @@ def main(argv: Sequence[str]) -> int:
         "export": cmd_export,
         "profiles": cmd_profiles,
         "leaderboard": cmd_leaderboard,
+        "chats": cmd_chats,
     }.get(args.command)
     try:
         if sync_handler is not None:
             return sync_handler(args)
-        handler = {"run": cmd_run, "compare": cmd_compare}[args.command]
+        handler = {"run": cmd_run, "compare": cmd_compare, "ask": cmd_ask}[args.command]
         return asyncio.run(handler(args))
     except UsageError as exc:
         sys.stderr.write(_error_line(args.command, exc))

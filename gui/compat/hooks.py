@@ -129,10 +129,18 @@ def installed_version(distribution: str) -> str | None:
         return loaded  # PySide6 is loaded already: no metadata scan before a first paint
     from importlib import metadata  # ~15 ms of imports: when a gate is asked, not at start-up
 
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
+    # PySide6 comes as PySide6-Essentials (+ Addons) here, not as the PySide6 meta-package.
+    names = (
+        [distribution, "PySide6-Essentials"]
+        if distribution.lower() == "pyside6"
+        else [distribution]
+    )
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def plain_runtime() -> bool:

@@ -58,6 +58,11 @@ CODE_STYLES = ("default", "github-dark")
 COPY_SCHEME = "copy"
 
 _LANG_RE = re.compile(r"^[\w+#.-]+$")
+#: Where a top-level block may start: a line after a blank line, not indented (an indented
+#: one may continue a list item or be indented code).
+_BLOCK_START_RE = re.compile(r"\n\n(?=\S)")
+#: A line opening or closing fenced code.
+_FENCE_RE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})", re.MULTILINE)
 
 #: Languages whose Pygments lexer :func:`warm_up` builds ahead (building one compiles its
 #: regular expressions: tens of ms for the bigger ones, a freeze if done mid-stream).
@@ -292,6 +297,10 @@ class MarkdownStream:
         self._tail_html = ""
         self._shown_tail: str | None = None  # the tail HTML last handed out
         self._oversize_from = 0  # open block too long: retry parsing once _text passes this
+        # Eliding the middle of a long answer: where the head ends (offset, codes, blocks),
+        # then where the kept end starts (None: nothing elided).
+        self._cut: tuple[int, int, int] | None = None
+        self._kept_from: int | None = None
         self._env: dict[str, Any] = {"fanout_dark": self._dark}
         self.block_renders = 0
         self.tail_renders = 0
@@ -361,6 +370,85 @@ class MarkdownStream:
     def done(self) -> bool:
         """Whether the whole source has been rendered and there is nothing left to do."""
         return self._final and self._start >= len(self._text) and not self._tail_html
+
+    def length(self) -> int:
+        """Characters of (normalised) source appended so far."""
+        return len(self._text)
+
+    def rendered_to(self) -> int:
+        """Offset in the normalised source where the first block not finished yet starts."""
+        return self._start
+
+    # ------------------------------------------------------------------------- eliding
+
+    def mark_cut(self) -> None:
+        """Remember where the head of a long answer ends (at :meth:`rendered_to`): what
+        :meth:`elide` leaves out starts here, and :meth:`unelide` comes back here."""
+        if self._cut is None:
+            self._cut = (self._start, len(self._codes), len(self._html))
+
+    @property
+    def cut_at(self) -> int | None:
+        """Where the head ends (:meth:`mark_cut`), or ``None``."""
+        return self._cut[0] if self._cut is not None else None
+
+    @property
+    def kept_from(self) -> int | None:
+        """Where the end kept after an :meth:`elide` starts, or ``None`` (nothing elided)."""
+        return self._kept_from
+
+    def elided_chars(self) -> int:
+        """Characters of source between the head and the kept end (0: nothing elided)."""
+        if self._cut is None or self._kept_from is None:
+            return 0
+        return self._kept_from - self._cut[0]
+
+    def elide(self, keep_from: int) -> int | None:
+        """Leave out the source from the cut (:meth:`mark_cut`) to the first block start at
+        or after ``keep_from``: the next steps render from there (the text before that block
+        start is rendered again if it was). Returns that block start, or ``None`` when
+        there is none (then nothing changes).
+
+        A block start is a line that follows a blank line, is not indented and lies outside
+        fenced code: no block above it can continue into it.
+        """
+        if self._cut is None:
+            return None
+        start = max(keep_from, self._cut[0])
+        boundary = self._block_start(start)
+        if boundary is None:
+            return None
+        self._start = self._kept_from = boundary
+        self._oversize_from = 0
+        self._set_tail("", [])
+        self._shown_tail = None
+        return boundary
+
+    def unelide(self) -> None:
+        """Render the whole answer: back to the cut, as if nothing had been left out."""
+        if self._cut is None:
+            return
+        self._start, codes, blocks = self._cut
+        del self._codes[codes:]
+        del self._html[blocks:]
+        self._cut = self._kept_from = None
+        self._oversize_from = 0
+        self._set_tail("", [])
+        self._shown_tail = None
+
+    def _block_start(self, at: int) -> int | None:
+        assert self._cut is not None
+        text = self._text
+        # Fence lines from the cut (itself a block start, outside any fence) decide whether
+        # a candidate lies inside fenced code.
+        counted_to, fences = self._cut[0], 0
+        for match in _BLOCK_START_RE.finditer(text, at):
+            candidate = match.end()
+            fences += len(_FENCE_RE.findall(text, counted_to, candidate))
+            counted_to = candidate
+            if fences % 2 == 0:
+                return candidate
+        return None
 
     def restyle(self, dark: bool) -> None:
         """Colour code for the other palette: everything is rendered again from the source."""

@@ -1,7 +1,8 @@
 """What the core needs from the layers around it, as protocols (the core imports none of them).
 
 The engine needs a provider :class:`Backend` (``gui.providers.backend.LangChainBackend``);
-the session (:mod:`gui.core.session`) needs a :class:`RunHistory` to record runs in and reads
+the session (:mod:`gui.core.session`) needs a :class:`RunHistory` to record runs in (and the
+chat session a :class:`ChatStore` to write chats to) and reads
 past runs as :class:`PastRun` (``gui.storage.history.History`` and ``StoredRun``); a scheduling
 strategy needs a :class:`CellScheduler` (``gui.core.runner.Run``), so ``gui.core.strategies``
 and ``gui.core.runner`` do not import each other; the provider layer resolves a profile's key
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from enum import StrEnum
 from typing import Any, Protocol
 
+from gui.core.chat import Chat, ChatNode
 from gui.core.checks import CheckResult
 from gui.core.errors import Failure
 from gui.core.events import Event
@@ -112,6 +114,11 @@ class Backend(Protocol):
     def chain(self, template: str, system: str | None, profile: ModelProfile) -> ChainLike:
         """The chain for one column (may be cached)."""
 
+    def thread_chain(self, messages: Sequence[tuple[str, Any]], profile: ModelProfile) -> ChainLike:
+        """The chain of one chat column's turn: ``messages`` (``gui.core.chat.Message``
+        pairs, image parts included) sent as they are, no template (blocking: may be built
+        in a worker thread)."""
+
     def batch_runnable(self, fn: Callable[[Cell], Awaitable[object]]) -> BatchLike:
         """Wrap ``fn`` so that ``abatch``-style fan-out can drive it."""
 
@@ -159,6 +166,16 @@ class CellScheduler(Protocol):
 
     def spawn(self, cell: Cell, mode: CallMode) -> asyncio.Task[None]:
         """Create (or return) the owned task that runs ``cell``."""
+
+
+class ChatStore(Protocol):
+    """Where a chat session writes chats (``gui.storage.chats.ChatHistory``)."""
+
+    def save_chat(self, chat: Chat) -> None:
+        """Write the chat's header, columns and every column's head (queued, not blocking)."""
+
+    def save_node(self, chat: Chat, col: int, node: ChatNode) -> None:
+        """Write one node of column ``col`` (queued, not blocking)."""
 
 
 class RunHistory(Protocol):

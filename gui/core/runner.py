@@ -38,7 +38,7 @@ from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.metrics import CellClock, CellMetrics, RunSummary
 from gui.core.ports import Backend, CallMode, ChainLike
-from gui.core.spec import Cell, CellList, ErrorPolicy, Limits, RunSpec, Strategy
+from gui.core.spec import Cell, CellList, ErrorPolicy, Limits, ModelProfile, RunSpec, Strategy
 from gui.core.strategies import STRATEGIES
 
 log = logging.getLogger(__name__)
@@ -365,9 +365,16 @@ class Run:
     def _chain(self, cell: Cell) -> ChainLike:
         chain = self._chains.get(cell.col)
         if chain is None:
-            chain = self._backend.chain(self.spec.template, self.spec.system, cell.model)
+            chain = self._build_chain(cell.col, cell.model)
             self._chains[cell.col] = chain
         return chain
+
+    def _build_chain(self, col: int, model: ModelProfile) -> ChainLike:
+        """Column ``col``'s chain: the template's, or for a chat turn its own message list."""
+        threads = self.spec.threads
+        if threads is not None:
+            return self._backend.thread_chain(threads[col], model)
+        return self._backend.chain(self.spec.template, self.spec.system, model)
 
     def _classify(self, exc: BaseException, cell: Cell) -> Failure:
         try:
@@ -450,14 +457,13 @@ class Run:
         }
         if not wanted or self._stopping is not None:
             return
-        build = self._backend.chain
-        template, system = self.spec.template, self.spec.system
+        build = self._build_chain
 
         def build_all() -> dict[int, ChainLike]:
             built: dict[int, ChainLike] = {}
             for col, model in wanted.items():
                 try:
-                    built[col] = build(template, system, model)
+                    built[col] = build(col, model)
                 except Exception:
                     log.debug("chain for column %d not built ahead", col, exc_info=True)
             return built

@@ -141,6 +141,10 @@ class ModelProfile:
         key_ref: Name of the saved profile whose API key is in the OS keyring, or ``None``.
             Only the name: the key itself never enters a profile, so it cannot reach the
             history, an export or a log.
+        vision: Whether the model takes images (``image_url`` content parts); a chat refuses
+            to send an image to a column whose profile says no.
+        context_window: Tokens the model takes per request (its context window), or
+            ``None`` when not known; a chat warns near it and can trim the oldest turns.
     """
 
     model: str = "sim-1"
@@ -153,6 +157,8 @@ class ModelProfile:
     sim: SimSettings = field(default_factory=SimSettings)
     max_concurrency: int | None = None
     key_ref: str | None = None
+    vision: bool = False
+    context_window: int | None = None
 
     @property
     def display_name(self) -> str:
@@ -179,6 +185,8 @@ class ModelProfile:
             raise SpecError(f"Temperature {self.temperature:g} is outside 0..2.")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise SpecError("Max tokens must be a positive number.")
+        if self.context_window is not None and self.context_window <= 0:
+            raise SpecError("The context window must be a positive number of tokens.")
         if self.max_concurrency is not None:
             _check_range(
                 f"{self.display_name}: max concurrency",
@@ -556,6 +564,9 @@ class RunSpec:
         system: Optional system message placed before the template.
         checks: Deterministic checks evaluated on every done cell's answer.
         judge: The LLM judge of the answers (``gui.core.judging``), or ``None``.
+        threads: A chat turn (``gui.core.chat_turn``): per model column, the whole message
+            list it sends (system, earlier turns, the new user message), instead of the
+            template; the run then has one row, ``{}``. ``None`` for an ordinary run.
     """
 
     template: str
@@ -566,10 +577,13 @@ class RunSpec:
     system: str | None = None
     checks: tuple[Check, ...] = ()
     judge: JudgeSettings | None = None
+    threads: tuple[tuple[tuple[str, Any], ...], ...] | None = None
 
     @property
     def variables(self) -> list[str]:
-        """The template's variables."""
+        """The template's variables (none for a chat turn, which sends its threads)."""
+        if self.threads is not None:
+            return []
         return template_variables(self.template)
 
     def validate(self) -> None:
@@ -581,6 +595,8 @@ class RunSpec:
             SpecError: no models, no rows, too many rows, or a bad profile or limit.
             CheckError: a check that cannot work (a :class:`SpecError`).
         """
+        if self.threads is not None and len(self.threads) != len(self.models):
+            raise SpecError("A chat turn needs one message list per model column.")
         variables = self.variables
         if self.checks:
             validate_checks(self.checks, variables)
@@ -623,6 +639,11 @@ class RunSpec:
             return []
         if not 0 <= row < len(self.rows):
             return []
+        if self.threads is not None:
+            col = CellId.parse(cell_id).col
+            if not 0 <= col < len(self.threads):
+                return []
+            return [(role, _plain_text(content)) for role, content in self.threads[col]]
         return rendered_messages(self.template, self.system, self.rows[row])
 
     def cells(self) -> list[Cell]:
@@ -633,6 +654,17 @@ class RunSpec:
         :class:`CellList`, which makes each only when it is needed.
         """
         return list(CellList(self.rows, self.models))
+
+
+def _plain_text(content: Any) -> str:
+    """A chat message's text: itself, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    return "".join(
+        str(p.get("text", "")) if p.get("type") == "text" else "[image]"
+        for p in content
+        if isinstance(p, Mapping)
+    )
 
 
 def rows_from_topics(topics: Iterable[str], variable: str = "topic") -> tuple[dict[str, str], ...]:
@@ -694,6 +726,8 @@ def profile_to_dict(profile: ModelProfile) -> dict[str, Any]:
         "max_tokens": profile.max_tokens,
         "max_concurrency": profile.max_concurrency,
         "key_ref": profile.key_ref,
+        "vision": profile.vision,
+        "context_window": profile.context_window,
         "sim": {f.name: getattr(profile.sim, f.name) for f in fields(SimSettings)},
     }
 

@@ -25,6 +25,7 @@ from gui.compat.lcel import (
     str_parser,
     unheard_merges,
 )
+from gui.core.chat import Message
 from gui.core.errors import Failure
 from gui.core.keys import HeldKeys
 from gui.core.ports import BatchLike, ChainLike, JudgeChainLike, KeySource
@@ -33,6 +34,7 @@ from gui.core.spec import Cell, ModelProfile, ProviderKind
 from gui.core.templates import prompt_messages
 from gui.providers.errors import classify
 from gui.providers.models import build_chat_model, new_async_http_client, new_http_client
+from gui.providers.threads import thread_prompt
 from gui.providers.wire import AnswerCutOff, BadShape, NotStreamed, Watch, watching
 
 #: What a whole JSON answer to a streaming request is called on its cell when it is kept.
@@ -116,6 +118,23 @@ def build_prompt(template: str, system: str | None = None) -> ChatPromptTemplate
     fills to show what a cell sent.
     """
     return ChatPromptTemplate.from_messages(prompt_messages(template, system))
+
+
+def build_thread_chain(
+    messages: Sequence[Message],
+    profile: ModelProfile,
+    http_async_client: Any = None,
+    http_client: Any = None,
+    *,
+    keys: KeySource | None = None,
+) -> FanoutChain:
+    """A chat column's chain: its message list (see :mod:`gui.providers.threads`) | model."""
+    model = build_chat_model(profile, keys, http_async_client, http_client)
+    return FanoutChain(
+        thread_prompt(messages),
+        model,
+        timeout_kwarg="timeout" if profile.provider is ProviderKind.OPENAI else None,
+    )
 
 
 def build_chain(
@@ -493,6 +512,21 @@ class LangChainBackend:
                 self._http_sync = new_http_client()
             clients = self._http, self._http_sync
         chain = build_chain(template, system, profile, *clients, keys=self._keys)
+        freeze_import_heap()
+        return cast(ChainLike, chain)
+
+    def thread_chain(self, messages: Sequence[Message], profile: ModelProfile) -> ChainLike:
+        """The chain of one chat column's turn (see :func:`build_thread_chain`)."""
+        _quiet_serializer_warnings()
+        if profile.provider is not ProviderKind.OPENAI:
+            return cast(ChainLike, build_thread_chain(messages, profile, keys=self._keys))
+        with self._lock:
+            if self._http is None:
+                self._http = new_async_http_client()
+            if self._http_sync is None:
+                self._http_sync = new_http_client()
+            clients = self._http, self._http_sync
+        chain = build_thread_chain(messages, profile, *clients, keys=self._keys)
         freeze_import_heap()
         return cast(ChainLike, chain)
 

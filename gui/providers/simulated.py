@@ -13,6 +13,7 @@ whole duration instead of once per token.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import itertools
 import json
@@ -32,6 +33,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from gui.core.chat import sniff_image
 from gui.core.judging import SCORE_RANGE, JudgeRequest, read_request
 from gui.core.spec import SimSettings
 
@@ -282,6 +284,47 @@ def _markdown_sections(topic: str, rng: random.Random) -> Iterator[str]:
             f"```python\ndef part_{part}(items):\n    # {next(sentences)}\n"
             f"    return [item for item in items if item]\n```\n\n"
         )
+
+
+def _chat_preface(messages: Sequence[BaseMessage]) -> str:
+    """What a chat answer opens with, so a test sees the context the model got.
+
+    In a conversation (more than one user message) the turn number and a quote of the last
+    user message; for each image part of the last user message its format, size in pixels
+    and bytes. Empty for a single plain prompt (every run's answers stay as they were).
+    """
+    users = [m for m in messages if isinstance(m, HumanMessage)]
+    if not users:
+        return ""
+    last = users[-1]
+    lines: list[str] = []
+    if len(users) > 1:
+        quote = " ".join(last.text.split())
+        quote = quote if len(quote) <= 60 else quote[:59] + "…"
+        lines.append(f'Turn {len(users)}: you said "{quote}".')
+    parts = last.content if isinstance(last.content, list) else []
+    for part in parts:
+        if not isinstance(part, dict) or part.get("type") != "image_url":
+            continue
+        url = str((part.get("image_url") or {}).get("url", ""))
+        lines.append(_describe_image(url))
+    return " ".join(lines) + " " if lines else ""
+
+
+def _describe_image(url: str) -> str:
+    """One sentence on the image a data URL holds: format, pixels, bytes."""
+    _, _, payload = url.partition(";base64,")
+    try:
+        data = base64.b64decode(payload, validate=True) if payload else b""
+    except ValueError:
+        data = b""
+    sniffed = sniff_image(data)
+    if sniffed is None:
+        return "I cannot read the image I was sent."
+    mime, width, height = sniffed
+    kind = mime.removeprefix("image/").upper().replace("WEBP", "WebP")
+    size = f"{width}x{height} pixels, " if width and height else ""
+    return f"I see a {kind} image, {size}{len(data):,} bytes."
 
 
 def _tokenize(text: str) -> list[str]:
@@ -580,6 +623,7 @@ class SimulatedChatModel(BaseChatModel):
         else:
             if messages:
                 prompt = messages[-1].text
+        preface = _chat_preface(messages)
 
         count = self.output_tokens
         max_tokens = kwargs.get("max_tokens", self.max_tokens)
@@ -599,6 +643,8 @@ class SimulatedChatModel(BaseChatModel):
                 eager = _compose(prompt, count, random.Random())
             else:
                 eager = _seeded_tokens(self.seed, prompt, count)
+            if preface:
+                eager = (*_tokenize(preface), *eager)
             if stops:
                 eager, stopped = _cut_at_stop(eager, stops)
                 if stopped:

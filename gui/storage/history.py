@@ -144,6 +144,14 @@ class _Delete:
 
 
 @dataclass(slots=True)
+class _Write:
+    """Work of another store on the history file (chats), applied in the writer's batch."""
+
+    what: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+@dataclass(slots=True)
 class _Rate:
     """Set (or, with ``rating=None``, clear) one cell's rating."""
 
@@ -687,6 +695,9 @@ class History:
         if isinstance(item, _Rate):
             self._rate(item)
             return
+        if isinstance(item, _Write):
+            self._write(item)
+            return
         context, event = item
         # Each event in its own savepoint: one that cannot be written (bad data, a bug) is
         # rolled back alone and never takes the other cells of the batch down with it.
@@ -1010,6 +1021,37 @@ class History:
                 del self._live[run_id]
 
     # ------------------------------------------------------------------ reading
+
+    def _write(self, item: _Write) -> None:
+        """Apply another store's write in its own savepoint (a bad one is dropped alone)."""
+        assert self._writer is not None
+        self._writer.execute("SAVEPOINT fanout_write")
+        try:
+            item.apply(self._writer)
+        except sqlite3.OperationalError:
+            raise  # disk full, locked: the whole transaction is tried again later
+        except Exception as exc:
+            self._writer.execute("ROLLBACK TO fanout_write")
+            log.warning("history: %s not written: %s", item.what, _why(exc))
+        self._writer.execute("RELEASE fanout_write")
+
+    def submit(self, what: str, apply: Callable[[sqlite3.Connection], None]) -> None:
+        """Queue ``apply(connection)`` for the writer thread (chats use it: gui.storage.chats).
+
+        It runs inside the writer's next transaction, with the same retries as a run's cells;
+        :meth:`flush` waits for it. Nothing is written by a read-only history.
+        """
+        if self.read_only or self._closed:
+            return
+        self._queue.put(_Write(what, apply))
+
+    def read(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``fn(reader connection)`` under the readers' lock (chats use it).
+
+        Raises:
+            HistoryError: the database cannot be read (``what`` says what was being done).
+        """
+        return self._read(what, fn)
 
     def _read(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         if self._closed:

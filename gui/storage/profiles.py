@@ -153,6 +153,7 @@ class UnsupportedProfile:
 _TEXT = "text"
 _WHOLE = "a whole number"
 _NUMBER = "a number"
+_FLAG = "true or false"
 
 #: Profile fields and the JSON type each must have (``None`` is accepted where noted).
 _FIELDS: dict[str, tuple[str, bool]] = {
@@ -165,6 +166,8 @@ _FIELDS: dict[str, tuple[str, bool]] = {
     "max_tokens": (_WHOLE, True),
     "max_concurrency": (_WHOLE, True),
     "key_ref": (_TEXT, True),
+    "vision": (_FLAG, False),
+    "context_window": (_WHOLE, True),
 }
 _SIM_FIELDS: dict[str, str] = {
     "ttft": _NUMBER,
@@ -180,6 +183,8 @@ assert set(_SIM_FIELDS) == {f.name for f in fields(SimSettings)}
 
 
 def _type_ok(value: Any, kind: str) -> bool:
+    if kind == _FLAG:
+        return isinstance(value, bool)
     if isinstance(value, bool):
         return False
     if kind == _TEXT:

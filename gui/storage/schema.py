@@ -16,6 +16,12 @@ the cell), the LLM judge's verdict per cell (``judgements``), the judge's pairwi
 comparisons per input (``pairwise``) and the user's ratings (``ratings``: thumbs, stars, best
 in row, and whether the row was rated blind). The checks and the judge's settings themselves
 travel in the run's ``spec_json``.
+Version 5 holds chats (issue 14): ``chats`` (title, system message, times), ``chat_columns``
+(each column's profile, own system message and the node its shown path ends on),
+``chat_nodes`` (every user message and answer of every column's tree, with its parent, status,
+error, metrics and which images it carries) and ``chat_images`` (each image once per chat,
+keyed by its SHA-256: a message to six columns stores its image once), written node by node
+as a chat goes on.
 
 Adding a version: append a step that takes a connection inside the open transaction, never
 commits, and does not use ``executescript`` (it would commit); bump :data:`SCHEMA_VERSION`.
@@ -32,7 +38,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 #: The version this code writes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: The first schema, as it shipped. Kept verbatim: step 0 -> 1 creates it, and the tests
 #: build version-1 files with it to check the 1 -> 2 migration on real old data.
@@ -254,12 +260,64 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_V5_TABLES: tuple[str, ...] = (
+    """CREATE TABLE chats (
+        id         TEXT PRIMARY KEY,
+        title      TEXT NOT NULL,
+        system     TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+    "CREATE INDEX chats_updated ON chats(updated_at)",
+    """CREATE TABLE chat_columns (
+        chat_id      TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        col_index    INTEGER NOT NULL,
+        profile_json TEXT NOT NULL,
+        system       TEXT,
+        head         TEXT,
+        PRIMARY KEY (chat_id, col_index)
+    )""",
+    """CREATE TABLE chat_nodes (
+        chat_id      TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        id           TEXT NOT NULL,
+        col_index    INTEGER NOT NULL,
+        parent_id    TEXT,
+        seq          INTEGER NOT NULL,
+        role         TEXT NOT NULL,
+        text         TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        error        TEXT,
+        metrics_json TEXT,
+        images_json  TEXT,
+        created_at   REAL NOT NULL,
+        PRIMARY KEY (chat_id, id)
+    )""",
+    "CREATE INDEX chat_nodes_column ON chat_nodes(chat_id, col_index, seq)",
+    """CREATE TABLE chat_images (
+        chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        sha256  TEXT NOT NULL,
+        mime    TEXT NOT NULL,
+        width   INTEGER NOT NULL DEFAULT 0,
+        height  INTEGER NOT NULL DEFAULT 0,
+        data    BLOB NOT NULL,
+        PRIMARY KEY (chat_id, sha256)
+    )""",
+)
+
+
+def _v4_to_v5(conn: sqlite3.Connection) -> None:
+    """Tables for chats, their columns, every node of every column's tree, and images."""
+    for statement in _V5_TABLES:
+        conn.execute(statement)
+
+
 #: ``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``.
 MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (
     _create_v1,
     _v1_to_v2,
     _v2_to_v3,
     _v3_to_v4,
+    _v4_to_v5,
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -144,3 +144,11 @@ def test_the_pyside_import_scan_hook_is_off_for_another_pyside_minor(
     with caplog.at_level(logging.WARNING, logger="gui.compat"):
         assert hooks.enabled(hooks.PYSIDE_IMPORT_SCAN) is False
     assert any("pyside-import-scan hook off" in line for line in off_lines(caplog))
+
+
+def test_pyside6_is_found_as_the_essentials_wheel_before_it_is_imported() -> None:
+    """The app installs PySide6-Essentials, not the PySide6 meta-package: a gate asked before
+    PySide6 is imported (the bench's parent, ``describe()``) must still see its version."""
+    from importlib import metadata
+
+    assert hooks.installed_version("pyside6") == metadata.version("PySide6-Essentials")

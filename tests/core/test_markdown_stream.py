@@ -224,3 +224,37 @@ def test_one_huge_open_block_is_shown_raw_until_it_ends() -> None:
     update = stream.step()
     assert update.finished[-1] == "<p>After.</p>\n"
     assert stream.code(0) == line * 4 * over_limit
+
+
+def test_eliding_skips_to_a_block_start_outside_code_and_unelide_comes_back() -> None:
+    head = "".join(f"Head paragraph {i}.\n\n" for i in range(5))
+    code = "```\nfirst line\n\nsecond line after a blank\n\nthird\n```\n\n"
+    rest = "".join(f"End paragraph {i}.\n\n" for i in range(3))
+    stream = MarkdownStream()
+    stream.append(head + code + rest)
+    stream.finish()
+    first = stream.step(len(head) + 4)  # the head, rendered (and the fence begun)
+    assert len(first.finished) == 5 and stream.rendered_to() == len(head)
+    stream.mark_cut()
+    inside_code = len(head) + code.index("second")
+    boundary = stream.elide(inside_code)
+    # Not at the blank lines inside the fence: at the first paragraph after it.
+    assert boundary == len(head) + len(code)
+    assert stream.elided_chars() == len(code)
+    kept = stream.flush()
+    assert [b for b in kept.finished if "End paragraph 0" in b] and not any(
+        "second line" in b for b in kept.finished
+    )
+    stream.unelide()
+    assert stream.elided_chars() == 0 and stream.rendered_to() == len(head)
+    again = stream.flush()
+    assert any("second line" in b for b in again.finished)
+    assert stream.code(0) == "first line\n\nsecond line after a blank\n\nthird\n"
+
+
+def test_nothing_is_elided_without_a_block_start_after_the_point() -> None:
+    stream = MarkdownStream()
+    stream.append("One paragraph.\n\nA last one that never ends")
+    stream.step(0)
+    stream.mark_cut()
+    assert stream.elide(20) is None and stream.elided_chars() == 0

@@ -6,16 +6,17 @@ Offscreen (see conftest). The measuring test prints what it measured and asserts
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
-from PySide6.QtCore import QPoint, Qt, QUrl
+from PySide6.QtCore import QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import QApplication, QMenu
 
 from gui.core.markdown_stream import MarkdownStream
 from gui.qt.widgets import markdown_view
-from gui.qt.widgets.markdown_view import MarkdownView, markdown_to_plain
+from gui.qt.widgets.markdown_view import SHOW_ALL_SCHEME, MarkdownView, markdown_to_plain
 
 ANSWER = """# Sorting
 
@@ -221,7 +222,30 @@ def test_code_colours_follow_a_switch_to_a_dark_palette(view: MarkdownView, dark
     assert "#0d1117" in dark_html.lower() or "#161b22" in dark_html.lower()
 
 
-def test_a_1_mb_answer_costs_a_bounded_amount_per_frame(
+def bar_position(view: MarkdownView) -> int:
+    """Where the "Show all" link stands in the document."""
+    block = view.document().begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            if fragment.charFormat().anchorHref() == f"{SHOW_ALL_SCHEME}:":
+                return fragment.position()
+            it += 1
+        block = block.next()
+    raise AssertionError("no Show all link")
+
+
+def click_show_all(view: MarkdownView, qtbot) -> None:
+    cursor = QTextCursor(view.document())
+    cursor.setPosition(bar_position(view) + 1)
+    view.setTextCursor(cursor)
+    view.ensureCursorVisible()  # the reader scrolled down to the bar
+    center = view.cursorRect(cursor).center() - QPoint(3, 0)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
+
+
+def test_a_1_mb_answer_shows_its_head_a_bar_and_its_end(
     view: MarkdownView, qtbot, capsys: pytest.CaptureFixture[str]
 ) -> None:
     answer = long_answer(1_000_000)
@@ -233,15 +257,137 @@ def test_a_1_mb_answer_costs_a_bounded_amount_per_frame(
         assert view.is_rendering()
         assert 0 < shown < len(markdown_to_plain(answer)) / 20  # only the first budget's worth
         assert view.verticalScrollBar().value() == 0  # from its top
-        # The rest follows frame by frame, without anyone asking for it.
+        # The head and the end follow frame by frame, without anyone asking for them.
     total = time.perf_counter() - start
     assert not view.is_rendering()
-    assert view.document().toPlainText() == view.to_plain() == markdown_to_plain(answer)
+    text = view.document().toPlainText()
+    full = markdown_to_plain(answer)
+    # The rendered head, then the bar saying what is left out, then the end.
+    before, bar, after = text.partition(" KB not shown \u2014 Show all")
+    assert bar and full.startswith(before.rpartition("\n")[0])
+    kilobytes = int(before.rpartition("\u2026 ")[2].replace(",", ""))
+    assert view.elided_chars() > 800_000 and kilobytes == round(view.elided_chars() / 1024)
+    assert full.endswith(after.lstrip("\n")) and after.endswith("The very end.")
+    assert len(text) < len(full) / 5
+    # What is copied is always the whole answer.
+    assert view.source() == answer and view.to_plain() == full
+    view.set_raw(True)
+    assert "".join(view.document().toPlainText().split()) == "".join(answer.split())
     report(
         capsys,
-        f"1 MB answer set at once: first frame {first * 1e3:.1f} ms, all of it rendered in "
-        f"{total:.1f} s, frame by frame",
+        f"1 MB answer set at once: first frame {first * 1e3:.1f} ms, head and end rendered "
+        f"in {total:.2f} s ({len(text):,} of {len(full):,} characters shown)",
     )
+
+
+def test_show_all_renders_the_rest_in_steps_while_the_loop_keeps_ticking(
+    view: MarkdownView, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = long_answer(400_000)
+    with qtbot.waitSignal(view.caught_up, timeout=300_000):
+        view.set_text(answer, final=True)
+    assert view.elided_chars() > 0
+    ticks = 0
+
+    def on_heartbeat() -> None:
+        nonlocal ticks
+        ticks += 1
+
+    heartbeat = QTimer(view)
+    heartbeat.timeout.connect(on_heartbeat)
+    heartbeat.start(0)
+    seen: list[int] = []  # the heartbeat's count at each render step
+    real_step = view._step
+
+    def step() -> None:
+        seen.append(ticks)
+        real_step()
+
+    monkeypatch.setattr(view, "_step", step)
+    with qtbot.waitSignal(view.caught_up, timeout=300_000):
+        click_show_all(view, qtbot)
+        assert view.is_rendering() and view.elided_chars() == 0
+    heartbeat.stop()
+    assert view.document().toPlainText() == markdown_to_plain(answer)
+    assert len(seen) > 10  # bounded steps, not one long one
+    # The first step runs with the click; between any two of the rest the loop turned.
+    assert all(later > earlier for earlier, later in itertools.pairwise(seen[1:]))
+    # Shown whole, it stays whole: a raw round trip does not elide it again.
+    view.set_raw(True)
+    view.set_raw(False)
+    qtbot.waitUntil(lambda: not view.is_rendering(), timeout=300_000)
+    assert view.elided_chars() == 0
+
+
+def test_a_long_streaming_answer_keeps_its_head_and_its_growing_end(
+    view: MarkdownView, qtbot
+) -> None:
+    answer = long_answer(300_000)
+    full = markdown_to_plain(answer)
+    longest = 0
+    for i in range(0, len(answer), 6_000):  # one frame's worth at a time
+        view.append(answer[i : i + 6_000])
+        QApplication.processEvents()
+        longest = max(longest, len(view.document().toPlainText()))
+    view.finish()
+    qtbot.waitUntil(lambda: not view.is_rendering(), timeout=300_000)
+    text = view.document().toPlainText()
+    assert view.elided_chars() > 0 and "KB not shown" in text
+    assert text.endswith("The very end.") and full.startswith(text[:1000])
+    # The document never held the whole answer: the middle went as the end grew.
+    assert longest < len(full) / 2
+
+
+def test_copy_as_plain_text_of_a_long_answer_shows_all_of_it_then_copies_it(
+    view: MarkdownView, qtbot
+) -> None:
+    answer = long_answer(300_000)
+    with qtbot.waitSignal(view.caught_up, timeout=300_000):
+        view.set_text(answer, final=True)
+    assert view.elided_chars() > 0
+    clipboard = QGuiApplication.clipboard()
+    clipboard.clear()
+    with qtbot.waitSignal(view.caught_up, timeout=300_000):
+        view.customContextMenuRequested.emit(QPoint(5, 5))
+        menu, actions = menu_actions()
+        actions["Copy answer as plain text"].trigger()  # type: ignore[attr-defined]
+        menu.close()
+        assert view.is_rendering()  # rendered a frame at a time, not in one freeze
+    assert view.elided_chars() == 0
+    assert clipboard.text() == markdown_to_plain(answer)
+
+
+def test_code_copied_from_the_end_and_after_show_all_is_that_blocks_code(
+    view: MarkdownView, qtbot
+) -> None:
+    code = "```python\nprint('the last block')\n```\n"
+    answer = long_answer(200_000) + "\n\n" + code
+    with qtbot.waitSignal(view.caught_up, timeout=300_000):
+        view.set_text(answer, final=True)
+    assert view.elided_chars() > 0
+
+    def last_copy_link() -> str:
+        hrefs = []
+        block = view.document().begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                href = it.fragment().charFormat().anchorHref()
+                if href.startswith("copy:"):
+                    hrefs.append(href)
+                it += 1
+            block = block.next()
+        return hrefs[-1]
+
+    view.anchorClicked.emit(QUrl(last_copy_link()))
+    assert QGuiApplication.clipboard().text() == "print('the last block')\n"
+    with qtbot.waitSignal(view.caught_up, timeout=300_000):
+        view.anchorClicked.emit(QUrl(f"{SHOW_ALL_SCHEME}:"))
+    QGuiApplication.clipboard().clear()
+    view.anchorClicked.emit(QUrl(last_copy_link()))
+    assert QGuiApplication.clipboard().text() == "print('the last block')\n"
+    view.anchorClicked.emit(QUrl("copy:0"))
+    assert QGuiApplication.clipboard().text() == "for item in items:\n    print(item)\n"
 
 
 def test_text_faster_than_rendering_is_shown_in_order_without_gaps(
@@ -289,3 +435,51 @@ def test_new_text_never_shows_as_selected(view: MarkdownView, qtbot) -> None:
     qtbot.waitUntil(lambda: "Third" in view.document().toPlainText(), timeout=30_000)
     cursor = view.textCursor()
     assert not cursor.hasSelection() and cursor.position() == 0
+
+
+def select(view: MarkdownView, words: str) -> None:
+    """Select ``words`` in the view as a reader would, with the view's own cursor."""
+    at = view.document().toPlainText().index(words)
+    cursor = view.textCursor()
+    cursor.setPosition(at)
+    cursor.setPosition(at + len(words), QTextCursor.MoveMode.KeepAnchor)
+    view.setTextCursor(cursor)
+
+
+@pytest.mark.parametrize(
+    ("start", "more"),
+    [
+        ("The open paragraph starts with these words", " and grows a little more"),
+        ("- a first item\n- a second item that starts with", "\n- and yet another item"),
+    ],
+    ids=["paragraph", "list"],
+)
+def test_a_selection_in_the_block_being_written_survives_its_re_renders(
+    view: MarkdownView, monkeypatch: pytest.MonkeyPatch, start: str, more: str
+) -> None:
+    # Every append renders at once (no waiting between render steps).
+    monkeypatch.setattr(markdown_view, "QUIET_INTERVAL_S", 0.0)
+    monkeypatch.setattr(markdown_view, "RENDER_PAUSE", 0.0)
+    view.append("Intro.\n\n" + start)
+    QApplication.processEvents()
+    select(view, "starts with")
+    renders = view._stream.tail_renders
+    for _ in range(4):
+        time.sleep(0.002)
+        view.append(more)
+        QApplication.processEvents()
+    assert view._stream.tail_renders > renders  # the open block was rendered again
+    assert view.textCursor().selectedText() == "starts with"
+    view.finish()
+    assert view.textCursor().selectedText() == "starts with"
+
+
+def test_a_selection_up_to_the_end_does_not_grow_with_new_text(
+    view: MarkdownView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(markdown_view, "QUIET_INTERVAL_S", 10.0)  # new words wait, shown raw
+    view.append("Intro.\n\nThe last words")
+    select(view, "last words")
+    view.append(" and then some more")
+    assert view.textCursor().selectedText() == "last words"
+    assert view.document().toPlainText().endswith("and then some more")

@@ -91,7 +91,7 @@ def test_a_version_1_history_is_migrated_with_every_old_run_intact(tmp_path: Pat
         assert h.flush()
         assert h.get_run("v2-run").label == "new"  # type: ignore[union-attr]
     with sqlite3.connect(db) as conn:
-        assert schema.user_version(conn) == schema.SCHEMA_VERSION == 4
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION == 5
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
@@ -102,13 +102,27 @@ def test_a_fresh_file_goes_through_every_migration_step(tmp_path: Path) -> None:
         pass
     with sqlite3.connect(db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert tables == {"runs", "cells", "run_models", "judgements", "pairwise", "ratings"}
+        assert tables == {
+            "runs",
+            "cells",
+            "run_models",
+            "judgements",
+            "pairwise",
+            "ratings",
+            "chats",
+            "chat_columns",
+            "chat_nodes",
+            "chat_images",
+        }
         columns = {r[1] for r in conn.execute("PRAGMA table_info(cells)")}
         assert {"metrics_json", "error_kind", "notice", "checks_json"} <= columns
         assert "latency" not in columns
 
 
 # ------------------------------------------------------------------ schema 3 -> 4
+
+#: The tables schema 5 added (dropped to rebuild an older layout).
+CHAT_TABLES = ("chat_images", "chat_nodes", "chat_columns", "chats")
 
 
 def test_a_version_3_history_keeps_its_runs_and_gains_the_judging_tables(tmp_path: Path) -> None:
@@ -118,7 +132,7 @@ def test_a_version_3_history_keeps_its_runs_and_gains_the_judging_tables(tmp_pat
         assert h.flush()
     # Take the file back to the version-3 layout, as the previous release left it.
     with sqlite3.connect(db) as conn:
-        for table in ("judgements", "pairwise", "ratings"):
+        for table in ("judgements", "pairwise", "ratings", *CHAT_TABLES):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("ALTER TABLE cells DROP COLUMN checks_json")
         conn.execute("PRAGMA user_version = 3")
@@ -127,7 +141,7 @@ def test_a_version_3_history_keeps_its_runs_and_gains_the_judging_tables(tmp_pat
         assert run is not None and run.done == 4
         assert all(c.text for c in run.cells)
     with sqlite3.connect(db) as conn:
-        assert schema.user_version(conn) == 4
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION
         assert conn.execute("SELECT COUNT(*) FROM ratings").fetchone() == (0,)
         assert conn.execute("SELECT checks_json FROM cells").fetchall() == [(None,)] * 4
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -11,6 +11,10 @@ Scrolling: while text arrives the view follows the end unless the reader has scr
 from it; when the answer is finished a view that was following shows it from its top (a
 reader who scrolled keeps their place). A long answer costs a bounded amount per frame: the
 stream parses at most its budget per step and the view carries the rest to the next frame.
+A very long one keeps its head and its end in the document with a "… N KB not shown — Show
+all" bar between them (:data:`ELIDE_HEAD_CHARS`), so the document stays bounded too; Show
+all renders the middle the same bounded way. A selection the reader makes in the block being
+written is kept across its re-renders.
 
 Used by the result grid's panes and by any layout that shows an answer (Focus, Row compare).
 """
@@ -41,7 +45,14 @@ from gui.core.markdown_stream import (
 )
 from gui.qt.resources import is_dark
 
-__all__ = ["SOFT_BREAK_CHARS", "MarkdownView", "markdown_to_plain"]
+__all__ = [
+    "ELIDE_HEAD_CHARS",
+    "ELIDE_TAIL_CHARS",
+    "SHOW_ALL_SCHEME",
+    "SOFT_BREAK_CHARS",
+    "MarkdownView",
+    "markdown_to_plain",
+]
 
 #: Raw text: start a new paragraph at a space once the last one is this long, so each append
 #: relayouts at most this much instead of the whole paragraph (display only).
@@ -71,6 +82,17 @@ RENDER_PAUSE = 1.5
 #: arrive in between show raw until then. Ten panes each re-rendering their open block on
 #: every frame cost the stress demo's loop several ms per frame (docs/performance-notes.md).
 QUIET_INTERVAL_S = 0.05
+
+#: A long answer shows its first this many characters of source rendered ...
+ELIDE_HEAD_CHARS = 64_000
+#: ... then a bar that says how much is not shown, with a "Show all" link, then about its
+#: last this many characters (the text as it streams in). The middle is left out once it is
+#: at least as long as this; while the answer grows it is left out again each time the end
+#: has grown by twice this, so the document, and a frame's layout, stay bounded.
+ELIDE_TAIL_CHARS = 16_000
+
+#: The URL scheme of the bar's "Show all" link.
+SHOW_ALL_SCHEME = "show-all"
 
 _FOLLOW_TOLERANCE_PX = 2
 _LINK_SCHEMES = frozenset({"http", "https", "mailto"})
@@ -216,6 +238,44 @@ class _BlockWriter:
             _plain_block(cursor)
         return cursor.position()
 
+    @property
+    def tail_at(self) -> int | None:
+        """Where the open tail (or provisional text) starts, ``None`` when there is none."""
+        return self._tail_at
+
+    def tail_start(self) -> int:
+        """Where what follows the finished blocks starts: the open tail or provisional text,
+        else a fresh empty block at the end (the next block written fills it)."""
+        if self._tail_at is not None:
+            return self._tail_at
+        self._cursor.beginEditBlock()
+        try:
+            return self._new_block()
+        finally:
+            self._cursor.endEditBlock()
+
+    def truncate(self, at: int) -> None:
+        """Remove everything from ``at`` to the end (what follows a long answer's head)."""
+        self._tail_at, self._raw_tail, self._soft_tail, self._dirty = None, 0, 0, False
+        cursor = self._cursor
+        cursor.beginEditBlock()
+        try:
+            cursor.setPosition(at)
+            cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+            _plain_block(cursor)
+        finally:
+            cursor.endEditBlock()
+
+    def insert_block(self, html: str) -> int:
+        """Append one block of ``html`` (the elision bar); returns where it starts."""
+        cursor = self._cursor
+        cursor.beginEditBlock()
+        try:
+            return self._insert_html(html)
+        finally:
+            cursor.endEditBlock()
+
     def _remove_tail(self) -> None:
         at = self._tail_at
         if at is None:
@@ -277,6 +337,10 @@ class MarkdownView(QTextBrowser):
         self._due = 0.0  # perf_counter from which the next render step may run
         self._backlog = False  # text waits to be rendered: new text must queue behind it
         self._speed = DEFAULT_BUDGET / STEP_MS  # characters rendered per ms, then measured
+        self._show_all = False  # the reader asked for the whole of a long answer
+        self._head_end: int | None = None  # where a long answer's head ends in the document
+        self._elided = False  # the bar stands at _head_end, the middle left out
+        self._copy_when_shown = False  # "Copy as plain text" waits for all of it to show
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -287,6 +351,7 @@ class MarkdownView(QTextBrowser):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._on_view_context_menu_requested)
         self.anchorClicked.connect(self._on_view_anchor_clicked)
+        self.caught_up.connect(self._on_self_caught_up)
         document = self.document()
         document.setUndoRedoEnabled(False)  # read-only: an undo stack only costs memory
         document.setDocumentMargin(4)
@@ -313,9 +378,12 @@ class MarkdownView(QTextBrowser):
         elif self._backlog:
             pass  # shown in order once the text before it is rendered (the carry is running)
         else:
+            kept = self._selection_in_tail()
             self._moving = True
             try:
                 self._writer.append_provisional(added)
+                if kept is not None:  # a selection up to the end must not grow with it
+                    self._restore_selection(*kept)
             finally:
                 self._moving = False
             if not self._carry.isActive():
@@ -354,6 +422,9 @@ class MarkdownView(QTextBrowser):
         self._carry.stop()
         self._backlog = False
         self._stream.clear()
+        self._show_all = False
+        self._head_end, self._elided = None, False
+        self._copy_when_shown = False
         self._moving = True
         try:
             self._writer.clear()
@@ -400,6 +471,28 @@ class MarkdownView(QTextBrowser):
         at once, or text that came faster than it renders)."""
         return self._carry.isActive()
 
+    def elided_chars(self) -> int:
+        """Characters of a long answer's middle not shown now (0: all of it is shown or on
+        its way); the bar in their place says how much and offers :meth:`show_all`."""
+        return self._stream.elided_chars() if self._elided else 0
+
+    def show_all(self) -> None:
+        """Show the whole answer: what was left out is rendered in place of the bar, in
+        bounded steps, one per frame (:attr:`caught_up` tells when it is all there)."""
+        self._show_all = True
+        if not self._elided or self._head_end is None:
+            return
+        self._carry.stop()
+        self._moving = True
+        try:
+            self._writer.truncate(self._head_end)
+        finally:
+            self._moving = False
+        self._head_end, self._elided = None, False
+        self._stream.unelide()
+        self._backlog = True  # text arriving meanwhile queues behind the middle
+        self._step()
+
     def is_final(self) -> bool:
         """Whether :meth:`finish` was called since the last text arrived."""
         return self._stream.final
@@ -414,6 +507,8 @@ class MarkdownView(QTextBrowser):
         """The text as shown: the rendered answer's plain text, or the source in raw mode."""
         if self._raw:
             return self.source()
+        if self._elided:  # the document holds the head and the end only
+            return markdown_to_plain(self.source())
         self._catch_up()
         return self.document().toPlainText()
 
@@ -443,11 +538,57 @@ class MarkdownView(QTextBrowser):
         if update.parsed >= MIN_BUDGET:  # small steps measure overhead, not speed
             speed = update.parsed / max(took * 1000, 0.05)
             self._speed = 0.7 * self._speed + 0.3 * speed
+        self._elide_middle()
+
+    def _elide_middle(self) -> None:
+        """Leave the middle of a long answer out of the document (see
+        :data:`ELIDE_HEAD_CHARS`): the head stays, a bar replaces the middle, the end is
+        rendered after it (again each time it has grown by twice :data:`ELIDE_TAIL_CHARS`)."""
+        stream = self._stream
+        if self._show_all or self._raw:
+            return
+        if self._head_end is None:
+            if stream.rendered_to() < ELIDE_HEAD_CHARS:
+                return
+            stream.mark_cut()  # the head ends here, in the source and in the document
+            self._moving = True
+            try:
+                self._head_end = self._writer.tail_start()
+            finally:
+                self._moving = False
+        size = stream.length()
+        kept = stream.kept_from if stream.kept_from is not None else stream.cut_at
+        if kept is None or size - kept < 3 * ELIDE_TAIL_CHARS:
+            return
+        if stream.elide(size - ELIDE_TAIL_CHARS) is None:
+            return
+        self._carry.stop()
+        self._moving = True
+        try:
+            self._writer.truncate(self._head_end)
+            self._writer.insert_block(self._bar_html(stream.elided_chars()))
+        finally:
+            self._moving = False
+        self._elided = True
+        self._backlog = True  # the end is rendered next, in order, before newer text
+        self._carry.start(CARRY_MS)
+
+    def _bar_html(self, elided: int) -> str:
+        kb = max(1, round(elided / 1024))
+        muted = self.palette().placeholderText().color().name()
+        return (
+            f'<p style="margin-top:8px; margin-bottom:8px; color:{muted}">'
+            f"\u2026 {kb:,} KB not shown \u2014 "
+            f'<a href="{SHOW_ALL_SCHEME}:">Show all</a></p>'
+        )
 
     def _show(self, update: Update) -> None:
+        kept = self._selection_in_tail()
         self._moving = True
         try:
             self._writer.apply(update, self._stream.tail_html())
+            if kept is not None:
+                self._restore_selection(*kept)
         finally:
             self._moving = False
         was_behind, self._backlog = self._backlog, update.pending
@@ -457,6 +598,32 @@ class MarkdownView(QTextBrowser):
             # Once per frame; a finished answer's next step comes as soon as the frame is out.
             self._carry.start(1 if self._stream.final else CARRY_MS)
         self._follow_end()
+
+    def _selection_in_tail(self) -> tuple[int, int, str] | None:
+        """The reader's selection (anchor, position, text) when it reaches the open block,
+        which the next write replaces: Qt would collapse it to where the block starts."""
+        cursor = self.textCursor()
+        tail = self._writer.tail_at
+        if not cursor.hasSelection() or tail is None or cursor.selectionEnd() < tail:
+            return None
+        return cursor.anchor(), cursor.position(), cursor.selectedText()
+
+    def _restore_selection(self, anchor: int, position: int, text: str) -> None:
+        """Select ``anchor``..``position`` again if the re-rendered block still shows ``text``
+        there (a block that grew at its end does; one whose markup changed may not)."""
+        end = self.document().characterCount() - 1
+        if max(anchor, position) > end:
+            return
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(anchor)
+        cursor.setPosition(position, QTextCursor.MoveMode.KeepAnchor)
+        if cursor.selectedText() != text:
+            return
+        vbar, hbar = self.verticalScrollBar(), self.horizontalScrollBar()
+        where = vbar.value(), hbar.value()
+        self.setTextCursor(cursor)  # without scrolling to it: the reader's place stays
+        vbar.setValue(where[0])
+        hbar.setValue(where[1])
 
     def _catch_up(self) -> None:
         """Render whatever was carried over, now (the caller needs the whole text)."""
@@ -469,6 +636,8 @@ class MarkdownView(QTextBrowser):
         """Show the whole answer again (raw toggled, palette changed)."""
         self._carry.stop()
         self._backlog = False
+        # The new stream elides again (unless the reader asked for all of it).
+        self._head_end, self._elided = None, False
         self._moving = True
         try:
             if self._raw:
@@ -529,6 +698,8 @@ class MarkdownView(QTextBrowser):
             if code is not None:
                 QGuiApplication.clipboard().setText(code)
                 self.code_copied.emit(index)
+        elif url.scheme() == SHOW_ALL_SCHEME:
+            self.show_all()
         elif url.scheme() in _LINK_SCHEMES:
             QDesktopServices.openUrl(url)
 
@@ -557,7 +728,19 @@ class MarkdownView(QTextBrowser):
         QGuiApplication.clipboard().setText(self.source())
 
     def _on_copy_plain_action_triggered(self) -> None:
+        if not self._raw and (self._elided or self.is_rendering()):
+            # Part of it is not in the document yet: rendering all of it at once here would
+            # freeze the window for seconds on a 1 MB answer. Show all of it, a frame at a
+            # time, and copy once it is there.
+            self._copy_when_shown = True
+            self.show_all()
+            return
         QGuiApplication.clipboard().setText(self.to_plain())
+
+    def _on_self_caught_up(self) -> None:
+        if self._copy_when_shown:
+            self._copy_when_shown = False
+            QGuiApplication.clipboard().setText(self.to_plain())
 
     def _on_copy_html_action_triggered(self) -> None:
         html = self.to_html()

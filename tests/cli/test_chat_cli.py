@@ -1,0 +1,250 @@
+"""``fanout-studio ask``, ``chats``, ``show`` and ``export`` of chats, as a user at a terminal runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gui.cli import main
+from gui.storage.chats import ChatHistory
+from gui.storage.history import History
+from tests.core.test_chat import png
+from tests.support.openai_server import Behavior, FakeOpenAIServer, RequestInfo
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["--sim-ttft", "0", "--sim-tps", "0", "--sim-tokens", "12", "--seed", "1"]
+
+
+def cli(home: Path, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``fanout-studio ARGV`` in a child process with its data in ``home``."""
+    env = {**os.environ, "FANOUT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "gui", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def served(srv: FakeOpenAIServer) -> list[str]:
+    return ["--provider", "openai", "--base-url", srv.base_url, "--retries", "0"]
+
+
+def test_ask_continue_chats_and_show_in_a_terminal(tmp_path: Path) -> None:
+    first = cli(tmp_path, "ask", "Tell me about rivers", "-m", "sim-a", "-m", "sim-b", *FAST)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.index("── sim-a ──") < first.stdout.index("── sim-b ──")
+    assert first.stdout.count("[done · ") == 2
+    chat_id = first.stdout.split("chat ", 1)[1].split(" ", 1)[0]
+    assert chat_id.startswith("chat-")
+
+    second = cli(tmp_path, "ask", "And lakes?", "--continue", chat_id[:16], "--json")
+    assert second.returncode == 0, second.stderr
+    data = json.loads(second.stdout)
+    assert data["chat_id"] == chat_id and data["turn"] == 2 and data["saved"]
+    assert [r["model"] for r in data["results"]] == ["sim-a", "sim-b"]
+    for r in data["results"]:
+        assert r["status"] == "done" and r["answer"].startswith('Turn 2: you said "And lakes?".')
+        assert r["metrics"]["output_tokens"] > 0
+
+    listed = cli(tmp_path, "chats")
+    assert listed.returncode == 0 and chat_id in listed.stdout
+    assert "sim-a, sim-b" in listed.stdout and "2 messages" in listed.stdout
+    assert cli(tmp_path, "chats", "--search", "lakes").stdout.startswith(chat_id)
+    assert cli(tmp_path, "chats", "--search", "volcanoes").stdout == "No chats match.\n"
+
+    shown = cli(tmp_path, "show", chat_id)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("**You:** And lakes?") == 2
+    assert "## sim-a" in shown.stdout and "## sim-b" in shown.stdout
+    exported = json.loads(cli(tmp_path, "export", chat_id, "--format", "json").stdout)
+    assert [len(c["nodes"]) for c in exported["columns"]] == [4, 4]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["ask", "   ", "-m", "sim-1"], "The message is empty"),
+        (["ask", "hi", "--continue", "chat-nope"], "no chat 'chat-nope' in the history"),
+        (["ask", "hi", "--image", "{notes}"], "is not a PNG, JPEG or WebP image"),
+        (["ask", "hi", "--image", "{big}"], "images may be at most"),
+        (["ask", "hi", "--file", "{binary}"], "is a binary file, not text"),
+        (
+            ["ask", "hi", "-m", "a", "-m", "b", "--image", "{png}"],
+            "Column 1 (a) cannot take images",
+        ),
+        (["show", "chat-nope"], "no chat 'chat-nope' in the history"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, argv: list[str], expected: str) -> None:
+    files = {
+        "notes": tmp_path / "notes.png",
+        "big": tmp_path / "big.png",
+        "binary": tmp_path / "data.bin",
+        "png": tmp_path / "dot.png",
+    }
+    files["notes"].write_text("not an image")
+    files["big"].write_bytes(png(1, 1) + b"\x00" * (9 * 1024 * 1024))
+    files["binary"].write_bytes(b"\x00\x01\x02\x03")
+    files["png"].write_bytes(png(2, 2))
+    argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in argv]
+    done = cli(tmp_path, *argv)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_image_reaches_a_vision_model_and_text_files_are_inlined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    image = tmp_path / "dot.png"
+    image.write_bytes(png(5, 3))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the river is long\n")
+    code = main(
+        ["ask", "What is this?", "-m", "sim-eyes", "--vision", "--image", str(image),
+         "--file", str(notes), "--json", *FAST]
+    )  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    answer = data["results"][0]["answer"]
+    assert answer.startswith(f"I see a PNG image, 5x3 pixels, {image.stat().st_size:,} bytes.")
+    with History.open(tmp_path / "history.sqlite3") as history:
+        chat = ChatHistory(history).get(data["chat_id"])
+    assert chat is not None
+    (question, _) = chat.columns[0].path()
+    assert question.text == "What is this?\n\nnotes.txt:\n```\nthe river is long\n```"
+    assert question.images[0].data == image.read_bytes()
+
+
+def test_a_server_error_fails_one_column_and_the_thread_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeOpenAIServer(models=["fake-1", "fake-2"], tokens=6) as srv:
+        srv.behave(
+            lambda info: (
+                Behavior(error_after=2)
+                if info.model == "fake-2" and info.last_user_text == "Hi"
+                else None
+            )
+        )
+        code = main(["ask", "Hi", "-m", "fake-1", "-m", "fake-2", "--json", *served(srv)])
+        first = json.loads(capsys.readouterr().out)
+        assert code == 1
+        ok, failed = first["results"]
+        assert ok["status"] == "done" and failed["status"] == "failed"
+        assert "error mid-answer" in failed["error"]
+        assert failed["answer"]  # the partial text is kept
+        srv.reset_stats()
+        code = main(["ask", "Again", "--continue", first["chat_id"], "--json"])
+        assert code == 0, capsys.readouterr().err
+        sent = {r.model: [m["content"] for m in r.messages] for r in srv.requests}
+    assert sent["fake-1"] == ["Hi", ok["answer"], "Again"]
+    assert sent["fake-2"] == ["Hi", failed["answer"], "Again"]
+
+
+def _chat_nodes(db: Path) -> list[tuple[int, str, str, str]]:
+    try:
+        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return []
+    try:
+        return conn.execute(
+            "SELECT col_index, role, status, text FROM chat_nodes ORDER BY col_index, seq"
+        ).fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
+
+
+def test_kill_9_mid_turn_keeps_what_ended_and_the_chat_continues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    db = tmp_path / "history.sqlite3"
+
+    def behave(info: RequestInfo) -> Behavior | None:
+        # The second turn: fake-2 sends two tokens and then hangs.
+        if info.model == "fake-2" and info.last_user_text == "Second":
+            return Behavior(stall_after=2)
+        return None
+
+    with FakeOpenAIServer(models=["fake-1", "fake-2"], tokens=6) as srv:
+        srv.behave(behave)
+        base = ["-m", "fake-1", "-m", "fake-2", *served(srv)]
+        first = cli(tmp_path, "ask", "First", *base, "--json")
+        assert first.returncode == 0, first.stderr
+        chat_id = json.loads(first.stdout)["chat_id"]
+        env = {**os.environ, "FANOUT_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gui", "ask", "Second", "--continue", chat_id, "-q"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not any(n[:2] == (0, "assistant") and "Second" in n[3] for n in _chat_nodes(db)):
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "fake-1's second answer never stored"
+                time.sleep(0.02)
+            # fake-2 is mid-answer now (it stalls after two tokens): kill -9.
+            while not any(r.model == "fake-2" and r.tokens_sent >= 2 for r in srv.requests[2:]):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        nodes = _chat_nodes(db)
+        col0 = [(role, text.split(" ", 1)[0]) for c, role, _, text in nodes if c == 0]
+        col1 = [(role, text.split(" ", 1)[0]) for c, role, _, text in nodes if c == 1]
+        # Column 1: both turns complete; column 2: the first turn and the question it was
+        # answering when the process died (its answer had not ended: nothing to keep).
+        assert [r for r, _ in col0] == ["user", "assistant", "user", "assistant"]
+        assert [r for r, _ in col1] == ["user", "assistant", "user"]
+
+        srv.reset_stats()
+        third = cli(tmp_path, "ask", "Third", "--continue", chat_id, "--json")
+        assert third.returncode == 0, third.stderr
+        sent = {r.model: [m["role"] for m in r.messages] for r in srv.requests}
+    assert sent["fake-1"] == ["user", "assistant", "user", "assistant", "user"]
+    assert sent["fake-2"] == ["user", "assistant", "user", "user"]
+
+
+def test_near_the_context_window_ask_warns_and_trim_leaves_the_oldest_turns_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    long = "Tell me about rivers " + "and more " * 60
+    code = main(["ask", long, "-m", "sim-1", "--context-window", "200", "--json", *FAST])
+    out, err = capsys.readouterr()
+    assert code == 0
+    chat_id = json.loads(out)["chat_id"]
+    assert "warning: Column 1 (sim-1) uses ~" in err and "--trim" in err
+    code = main(["ask", "And lakes?", "--continue", chat_id, "--trim", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    (result,) = json.loads(out)["results"]
+    assert result["trimmed_messages"] == 2  # the long question and its answer
+    # The model saw one user message only: no "Turn 2" in its answer.
+    assert "lakes" in result["answer"] and not result["answer"].startswith("Turn")
+    assert "the 2 oldest messages were left out" in err

@@ -1,0 +1,121 @@
+"""Chats in the history: every node written as it exists, read back with branches; v4 -> v5."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from gui.core.chat import (
+    Chat,
+    NodeStatus,
+    add_answer,
+    add_user_message,
+    edit_user_message,
+    image_attachment,
+    regenerate,
+    thread_messages,
+)
+from gui.core.spec import ModelProfile
+from gui.storage import schema
+from gui.storage.chats import ChatHistory
+from gui.storage.history import History
+from tests.core.test_chat import png
+
+
+def test_a_chat_reads_back_with_every_branch_and_alternative(tmp_path: Path) -> None:
+    chat = Chat.new(
+        [ModelProfile(model="a", vision=True), ModelProfile(model="a", temperature=1.2)],
+        system="Be brief.",
+    )
+    image = image_attachment("dot.png", png(4, 4))
+    with History.open(tmp_path / "h.sqlite3") as history:
+        chats = ChatHistory(history)
+        chats.save_chat(chat)
+        requests = add_user_message(chat, "Describe rivers", images=[image], columns=[0])
+        requests += add_user_message(chat, "Describe rivers", columns=[1])
+        for r in requests:
+            chats.save_node(chat, r.col, chat.columns[r.col].nodes[r.user_node])
+            chats.save_node(chat, r.col, add_answer(chat, r, f"rivers {r.col}"))
+        again = regenerate(chat, 0)
+        chats.save_node(chat, 0, add_answer(chat, again, "rivers again", status=NodeStatus.STOPPED))
+        edited = edit_user_message(chat, 1, requests[1].user_node, "Describe lakes")
+        chats.save_node(chat, 1, chat.columns[1].nodes[edited.user_node])
+        chats.save_chat(chat)
+        assert chats.flush()
+        back = chats.get(chat.id)
+    assert back is not None
+    assert (back.title, back.system) == ("Describe rivers", "Be brief.")
+    assert [c.profile for c in back.columns] == [c.profile for c in chat.columns]
+    for col in range(2):
+        assert back.columns[col].head == chat.columns[col].head
+        assert list(back.columns[col].nodes) == list(chat.columns[col].nodes)
+        assert thread_messages(back, col) == thread_messages(chat, col)
+    (stopped,) = [n for n in back.columns[0].nodes.values() if n.status is NodeStatus.STOPPED]
+    assert back.columns[0].siblings(stopped.id) == (2, 2)
+    assert back.columns[0].path()[0].images == (image,)
+
+
+def test_an_image_sent_to_several_columns_is_stored_once(tmp_path: Path) -> None:
+    chat = Chat.new([ModelProfile(model=f"m{i}", vision=True) for i in range(4)])
+    image = image_attachment("big.png", png(64, 64))
+    db = tmp_path / "h.sqlite3"
+    with History.open(db) as history:
+        chats = ChatHistory(history)
+        chats.save_chat(chat)
+        for r in add_user_message(chat, "Look", images=[image]):
+            chats.save_node(chat, r.col, chat.columns[r.col].nodes[r.user_node])
+        assert chats.flush()
+        back = chats.get(chat.id)
+    assert back is not None
+    assert all(c.path()[0].images == (image,) for c in back.columns)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*), SUM(LENGTH(data)) FROM chat_images").fetchone() == (
+            1,
+            len(image.data),
+        )
+
+
+def test_chats_are_listed_newest_first_and_searched_by_their_text(tmp_path: Path) -> None:
+    with History.open(tmp_path / "h.sqlite3") as history:
+        chats = ChatHistory(history)
+        made = []
+        for n, word in enumerate(("volcanoes", "glaciers")):
+            chat = Chat.new([ModelProfile(model="sim-1")])
+            chat.created_at = chat.updated_at = 1000.0 + n
+            chats.save_chat(chat)
+            (r,) = add_user_message(chat, f"Tell me about {word}")
+            chat.updated_at = 1000.0 + n
+            chats.save_node(chat, 0, chat.columns[0].nodes[r.user_node])
+            chats.save_node(chat, 0, add_answer(chat, r, f"Answer with magma {n}"))
+            made.append(chat)
+        assert chats.flush()
+        listed = chats.list()
+        assert [c.id for c in listed] == [made[1].id, made[0].id]
+        assert listed[0].models == ("sim-1",) and listed[0].messages == 1
+        assert [c.id for c in chats.list("GLACIERS")] == [made[1].id]
+        assert [c.id for c in chats.list("magma 0")] == [made[0].id]
+        assert chats.get("chat-nonexistent") is None
+
+
+def test_a_version_4_history_keeps_its_runs_and_gains_the_chat_tables(tmp_path: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    with History.open(db):
+        pass
+    with sqlite3.connect(db) as conn:  # back to the version-4 layout, as main left it
+        for table in ("chat_images", "chat_nodes", "chat_columns", "chats"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute(
+            "INSERT INTO runs (id, created_at, status, template, strategy, spec_json) "
+            "VALUES ('old-run', 1.0, 'finished', 't', 'stream', '{}')"
+        )
+        conn.execute("PRAGMA user_version = 4")
+    with History.open(db) as history:
+        assert history.resolve_id("old-run") == "old-run"
+        chats = ChatHistory(history)
+        chat = Chat.new([ModelProfile()])
+        chats.save_chat(chat)
+        assert chats.flush()
+        assert chats.get(chat.id) is not None
+    with sqlite3.connect(db) as conn:
+        assert schema.user_version(conn) == 5
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
