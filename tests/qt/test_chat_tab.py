@@ -21,6 +21,7 @@ from gui.core.chat_session import ChatSession, ChatTurnStarted
 from gui.core.chat_turn import ChatTurn
 from gui.core.spec import ModelProfile, SimSettings
 from gui.providers.backend import LangChainBackend
+from gui.providers.threads import trim_thread
 from gui.qt.views.chat_page import ChatPage, encode_image, thread_markdown
 from gui.storage.chats import ChatHistory
 from gui.storage.history import History
@@ -67,7 +68,7 @@ def history(tmp_path: Path) -> Iterator[History]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def rig(qtbot: QtBot, history: History) -> AsyncIterator[Rig]:
     store = ChatHistory(history)
-    session = ChatSession(LangChainBackend(), store)
+    session = ChatSession(LangChainBackend(), store, trim=trim_thread)
     models = [ModelProfile(model="sim-a", sim=FAST), ModelProfile(model="sim-b", sim=FAST)]
     page = ChatPage(session, lambda: list(models), lambda: store)
     page.resize(1200, 700)
@@ -242,11 +243,40 @@ async def test_a_stored_chat_reopens_and_continues(rig: Rig, qtbot: QtBot) -> No
         assert rig.turns[-1].messages(col)[1] == ("assistant", answers[col])
 
 
+async def test_near_the_context_window_the_column_warns_and_trim_drops_the_oldest_turns(
+    rig: Rig,
+) -> None:
+    page = rig.page
+    small = ModelProfile(model="sim-a", context_window=300, max_tokens=40, sim=FAST)
+    page.new_chat([small, ModelProfile(model="sim-b", sim=FAST)])
+    rig.page._bridge.flush()
+    _type_and_press(page, "owls " * 100)
+    await rig.idle()
+    assert not page.columns[0].warning.isVisibleTo(page)
+    _type_and_press(page, "hawk " * 100)
+    await rig.idle()
+    column = page.columns[0]
+    assert column.warning.isVisibleTo(page) and "context" in column.warning.text()
+    assert not page.columns[1].warning.isVisibleTo(page)  # no window stated: no warning
+    assert column.tokens.text().startswith("~")  # the simulated model's tokens are estimated
+    column.trim_button.click()
+    _type_and_press(page, "And eagles?")
+    await rig.idle()
+    sent = rig.turns[-1].messages(0)
+    assert rig.turns[-1].trimmed.get(0, 0) > 0
+    assert sent[-1] == ("user", "And eagles?")
+    assert all("owls" not in text for _role, text in sent)  # the oldest turn left out
+    assert len(rig.chat.columns[0].path()) == 6  # the thread itself keeps every turn
+
+
 async def test_duplicate_a_column_with_another_temperature(rig: Rig) -> None:
     page = rig.page
     _type_and_press(page, "Hi")
     await rig.idle()
-    page.duplicate_column(1, temperature=1.5)
+    menu = page.columns[1].duplicate_button.menu()
+    assert menu is not None
+    [action] = [a for a in menu.actions() if a.text() == "With temperature 1.5"]
+    action.trigger()
     rig.page._bridge.flush()
     assert len(page.columns) == 3
     assert rig.chat.columns[2].profile.temperature == 1.5

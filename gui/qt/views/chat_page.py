@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -85,6 +87,9 @@ log = logging.getLogger(__name__)
 
 #: The scheme of the links a thread carries for its own actions (edit, switch).
 CHAT_SCHEME = "chat"
+
+#: The temperatures the Duplicate menu offers for the copy.
+DUPLICATE_TEMPERATURES = (0.0, 0.7, 1.0, 1.5)
 
 #: Side of the thumbnail shown on an attached image's chip, in pixels.
 THUMB_PX = 40
@@ -160,8 +165,10 @@ class ChatColumnView(QFrame):
 
     Signals:
         send_requested(int, str): the column's own input asked to send to this column only.
-        stop_requested(int), regenerate_requested(int), duplicate_requested(int),
-        trim_requested(int): the header's buttons.
+        stop_requested(int), regenerate_requested(int), trim_requested(int): the header's
+            buttons.
+        duplicate_requested(int, object): repeat the column, with another temperature
+            (``float``) or as it is (``None``).
         switch_requested(int, str, int): show the alternative ``step`` from a node.
         edit_requested(int, str): edit a user message of this column.
         focused(int): the reader clicked or typed in this column (Alt+Enter's target).
@@ -170,7 +177,7 @@ class ChatColumnView(QFrame):
     send_requested = Signal(int, str)
     stop_requested = Signal(int)
     regenerate_requested = Signal(int)
-    duplicate_requested = Signal(int)
+    duplicate_requested = Signal(int, object)
     trim_requested = Signal(int)
     switch_requested = Signal(int, str, int)
     edit_requested = Signal(int, str)
@@ -206,6 +213,14 @@ class ChatColumnView(QFrame):
         )
         self.regenerate_button = self._tool("Regenerate", "Another answer to the last question")
         self.duplicate_button = self._tool("Duplicate", "Another column with this model")
+        self.duplicate_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.duplicate_button)
+        menu.addAction("Plain repeat (same settings)", functools.partial(self._duplicate, None))
+        for temperature in DUPLICATE_TEMPERATURES:
+            menu.addAction(
+                f"With temperature {temperature:g}", functools.partial(self._duplicate, temperature)
+            )
+        self.duplicate_button.setMenu(menu)
         self.prev_button = self._tool("‹", "Previous alternative of the last answer")
         self.alt_label = QLabel()
         self.next_button = self._tool("›", "Next alternative of the last answer")
@@ -236,7 +251,6 @@ class ChatColumnView(QFrame):
         self.stop_button.clicked.connect(lambda: self.stop_requested.emit(self.col))
         self.warn_stop_button.clicked.connect(lambda: self.stop_requested.emit(self.col))
         self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.col))
-        self.duplicate_button.clicked.connect(lambda: self.duplicate_requested.emit(self.col))
         self.trim_button.clicked.connect(lambda: self.trim_requested.emit(self.col))
         self.prev_button.clicked.connect(lambda: self._switch_last(-1))
         self.next_button.clicked.connect(lambda: self._switch_last(+1))
@@ -297,6 +311,9 @@ class ChatColumnView(QFrame):
         self.view.append(text)
 
     # ------------------------------------------------------------------ slots
+
+    def _duplicate(self, temperature: float | None) -> None:
+        self.duplicate_requested.emit(self.col, temperature)
 
     def _switch_last(self, step: int) -> None:
         if self._last_answer is not None:
@@ -669,7 +686,7 @@ class ChatPage(QWidget):
         return True
 
     def duplicate_column(self, col: int, temperature: float | None = None) -> None:
-        """A new chat with column ``col`` repeated (``temperature``: another value for it).
+        """Add a copy of column ``col`` (``temperature``: another value for it, else as is).
 
         The chat's threads carry on unchanged; the copy starts with the same thread.
         """
@@ -773,30 +790,46 @@ class ChatPage(QWidget):
     def _on_bridge_frame_flushed(
         self, texts: dict[str, str], events: list[ev.Event | ChatEvent]
     ) -> None:
+        # A frame's text comes after the events that start its answers (a turn's first token
+        # follows its ChatTurnStarted) and before those that end them (an answer's node joins
+        # the tree after its last token): the bridge keeps the text apart, so the events are
+        # drawn in two passes around it. Each redraw reads the chat as it is now, so a rare
+        # frame with an answer ending and its column's next turn starting still ends right.
+        ends = (ChatAnswerAdded, ChatTurnEnded)
+        for event in events:
+            if not isinstance(event, ends):
+                self._draw_event(event)
         for key, text in texts.items():
             col = int(key)
             if col < len(self.columns):
                 self.columns[col].append(text)
-        chat = self.session.chat
         for event in events:
-            if isinstance(event, ChatOpened):
-                self.system_edit.setText(event.chat.system or "")
-                self._rebuild_columns(event.chat)
-                self._set_editing(None)
-                self.chat_opened.emit(event.chat.id)
-            elif chat is None or getattr(event, "chat_id", chat.id) != chat.id:
-                continue
-            elif isinstance(event, ChatUserMessageAdded | ChatAnswerAdded | ChatHeadMoved):
-                self._redraw(event.col)
-            elif isinstance(event, ChatTurnStarted):
-                for request in event.turn.requests:
-                    if request.col < len(self.columns):
-                        self._redraw(request.col)
-                        self.columns[request.col].begin_answer(chat)
-            elif isinstance(event, ChatTurnEnded):
-                self._turns.pop(event.turn.run.id, None)
-                for col in event.results:
-                    self._redraw(col)
+            if isinstance(event, ends):
+                self._draw_event(event)
+
+    def _draw_event(self, event: ev.Event | ChatEvent) -> None:
+        if isinstance(event, ChatOpened):
+            self.system_edit.setText(event.chat.system or "")
+            self._rebuild_columns(event.chat)
+            self._set_editing(None)
+            self.chat_opened.emit(event.chat.id)
+            return
+        chat = self.session.chat
+        if chat is None or getattr(event, "chat_id", chat.id) != chat.id:
+            return
+        if isinstance(event, ChatUserMessageAdded | ChatAnswerAdded | ChatHeadMoved):
+            self._redraw(event.col)
+        elif isinstance(event, ChatTurnStarted):
+            if event.turn.chat is not chat:
+                return
+            for request in event.turn.requests:
+                if request.col < len(self.columns):
+                    self._redraw(request.col)
+                    self.columns[request.col].begin_answer(chat)
+        elif isinstance(event, ChatTurnEnded):
+            self._turns.pop(event.turn.run.id, None)
+            for col in event.results:
+                self._redraw(col)
 
     def _on_box_send_requested(self, one: bool) -> None:
         self.send([self._focused] if one and self.columns else None)
@@ -814,8 +847,8 @@ class ChatPage(QWidget):
         except ChatError as exc:
             self.show_error(str(exc))
 
-    def _on_column_duplicate_requested(self, col: int) -> None:
-        self.duplicate_column(col)
+    def _on_column_duplicate_requested(self, col: int, temperature: float | None) -> None:
+        self.duplicate_column(col, temperature)
 
     def _on_column_trim_requested(self, _col: int) -> None:
         self.session.trim_to_fit = True
