@@ -232,6 +232,12 @@ def _continued_chat(args: argparse.Namespace, chats: ChatHistory | None, held: H
             f"no chat {args.continue_id!r} in the history (list them with: fanout-studio chats)"
         )
     _hold_saved_keys(chat, held)
+    if args.api_key_env:
+        from gui.core import keys
+
+        keys.allow_env(args.api_key_env)  # the user named it again for the chat's servers
+    for line in key_warnings([c.profile for c in chat.columns], held):
+        sys.stderr.write(f"fanout-studio ask: {line}\n")
     return chat
 
 

@@ -27,7 +27,7 @@ import base64
 import struct
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -651,56 +651,3 @@ def context_warning(chat: Chat, col: int) -> str | None:
         f"Column {col + 1} ({chat.column_title(col)}) uses {count} of its {window:,}-token "
         "context: trim the oldest turns (--trim) or start a new chat."
     )
-
-
-# ------------------------------------------------------------------------- plain data
-
-
-def node_to_dict(node: ChatNode) -> dict[str, Any]:
-    """``node`` as plain data without its images (they are stored apart)."""
-    return {
-        "id": node.id,
-        "parent": node.parent,
-        "role": str(node.role),
-        "text": node.text,
-        "status": str(node.status),
-        "error": node.error,
-        "created_at": node.created_at,
-    }
-
-
-def images_to_list(images: Sequence[ImageAttachment]) -> list[dict[str, Any]]:
-    """Images as JSON-ready dicts (base64 data)."""
-    return [
-        {
-            "name": i.name,
-            "mime": i.mime,
-            "width": i.width,
-            "height": i.height,
-            "data": base64.b64encode(i.data).decode("ascii"),
-        }
-        for i in images
-    ]
-
-
-def images_from_list(items: Iterable[Mapping[str, Any]]) -> tuple[ImageAttachment, ...]:
-    """The images :func:`images_to_list` wrote (an unreadable one is skipped)."""
-    out = []
-    for item in items:
-        try:
-            data = base64.b64decode(str(item["data"]))
-            mime = str(item["mime"])
-            if mime not in _FORMAT_NAMES:
-                continue
-            out.append(
-                ImageAttachment(
-                    str(item.get("name") or "image"),
-                    mime,
-                    data,
-                    int(item.get("width") or 0),
-                    int(item.get("height") or 0),
-                )
-            )
-        except (KeyError, ValueError, TypeError):
-            continue
-    return tuple(out)

@@ -11,8 +11,10 @@ alternative; :meth:`ChatHistory.list` lists chats newest first, searching their 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,10 +22,9 @@ from gui.core.chat import (
     Chat,
     ChatColumn,
     ChatNode,
+    ImageAttachment,
     NodeStatus,
     Role,
-    images_from_list,
-    images_to_list,
 )
 from gui.core.cleantext import clean
 from gui.core.keys import redact
@@ -117,9 +118,10 @@ class ChatHistory:
             str(node.status),
             redact(node.error) if node.error else None,
             json.dumps(asdict(node.metrics)) if node.metrics is not None else None,
-            json.dumps(images_to_list(node.images)) if node.images else None,
+            json.dumps(_image_refs(node.images)) if node.images else None,
             node.created_at,
         )
+        images = [(chat.id, _sha(i.data), i.mime, i.width, i.height, i.data) for i in node.images]
         head, updated, chat_id = column.head, chat.updated_at, chat.id
 
         def apply(conn: sqlite3.Connection) -> None:
@@ -129,6 +131,12 @@ class ChatHistory:
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 row,
             )
+            if images:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO chat_images (chat_id, sha256, mime, width, height, "
+                    "data) VALUES (?, ?, ?, ?, ?, ?)",
+                    images,
+                )
             conn.execute(
                 "UPDATE chat_columns SET head = ? WHERE chat_id = ? AND col_index = ?",
                 (head, chat_id, col),
@@ -201,6 +209,13 @@ class ChatHistory:
                 ).fetchall()
             )
             chat = Chat(head[0], head[1], head[2], columns, head[3], head[4])
+            blobs = {
+                sha: (mime, width, height, bytes(data))
+                for sha, mime, width, height, data in conn.execute(
+                    "SELECT sha256, mime, width, height, data FROM chat_images WHERE chat_id = ?",
+                    (full,),
+                )
+            }
             rows = conn.execute(
                 """SELECT col_index, id, parent_id, role, text, status, error, metrics_json,
                           images_json, created_at
@@ -215,7 +230,7 @@ class ChatHistory:
                     parent,
                     Role(role),
                     text,
-                    images_from_list(json.loads(images)) if images else (),
+                    _images(json.loads(images), blobs) if images else (),
                     NodeStatus(status),
                     error,
                     metrics_from_dict(_json(metrics)) if metrics else None,
@@ -277,6 +292,29 @@ class ChatHistory:
 
         result: list[ChatRecord] = self.history.read("list the chats", read)
         return result
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _image_refs(images: Sequence[ImageAttachment]) -> list[dict[str, Any]]:
+    """What a node stores of its images: names and hashes (the bytes go to chat_images)."""
+    return [{"name": i.name, "sha256": _sha(i.data)} for i in images]
+
+
+def _images(
+    refs: Any, blobs: Mapping[str, tuple[str, int, int, bytes]]
+) -> tuple[ImageAttachment, ...]:
+    """A node's images from its references; one whose bytes are missing is left out."""
+    out = []
+    for ref in refs if isinstance(refs, list) else ():
+        blob = blobs.get(str(ref.get("sha256"))) if isinstance(ref, dict) else None
+        if blob is None:
+            continue
+        mime, width, height, data = blob
+        out.append(ImageAttachment(str(ref.get("name") or "image"), mime, data, width, height))
+    return tuple(out)
 
 
 def _newest(column: ChatColumn) -> str | None:

@@ -17,9 +17,11 @@ comparisons per input (``pairwise``) and the user's ratings (``ratings``: thumbs
 in row, and whether the row was rated blind). The checks and the judge's settings themselves
 travel in the run's ``spec_json``.
 Version 5 holds chats (issue 14): ``chats`` (title, system message, times), ``chat_columns``
-(each column's profile, own system message and the node its shown path ends on) and
+(each column's profile, own system message and the node its shown path ends on),
 ``chat_nodes`` (every user message and answer of every column's tree, with its parent, status,
-error, metrics and images), written node by node as a chat goes on.
+error, metrics and which images it carries) and ``chat_images`` (each image once per chat,
+keyed by its SHA-256: a message to six columns stores its image once), written node by node
+as a chat goes on.
 
 Adding a version: append a step that takes a connection inside the open transaction, never
 commits, and does not use ``executescript`` (it would commit); bump :data:`SCHEMA_VERSION`.
@@ -291,11 +293,20 @@ _V5_TABLES: tuple[str, ...] = (
         PRIMARY KEY (chat_id, id)
     )""",
     "CREATE INDEX chat_nodes_column ON chat_nodes(chat_id, col_index, seq)",
+    """CREATE TABLE chat_images (
+        chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+        sha256  TEXT NOT NULL,
+        mime    TEXT NOT NULL,
+        width   INTEGER NOT NULL DEFAULT 0,
+        height  INTEGER NOT NULL DEFAULT 0,
+        data    BLOB NOT NULL,
+        PRIMARY KEY (chat_id, sha256)
+    )""",
 )
 
 
 def _v4_to_v5(conn: sqlite3.Connection) -> None:
-    """Tables for chats, their columns and every node of every column's tree."""
+    """Tables for chats, their columns, every node of every column's tree, and images."""
     for statement in _V5_TABLES:
         conn.execute(statement)
 

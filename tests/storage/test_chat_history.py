@@ -55,6 +55,26 @@ def test_a_chat_reads_back_with_every_branch_and_alternative(tmp_path: Path) -> 
     assert back.columns[0].path()[0].images == (image,)
 
 
+def test_an_image_sent_to_several_columns_is_stored_once(tmp_path: Path) -> None:
+    chat = Chat.new([ModelProfile(model=f"m{i}", vision=True) for i in range(4)])
+    image = image_attachment("big.png", png(64, 64))
+    db = tmp_path / "h.sqlite3"
+    with History.open(db) as history:
+        chats = ChatHistory(history)
+        chats.save_chat(chat)
+        for r in add_user_message(chat, "Look", images=[image]):
+            chats.save_node(chat, r.col, chat.columns[r.col].nodes[r.user_node])
+        assert chats.flush()
+        back = chats.get(chat.id)
+    assert back is not None
+    assert all(c.path()[0].images == (image,) for c in back.columns)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*), SUM(LENGTH(data)) FROM chat_images").fetchone() == (
+            1,
+            len(image.data),
+        )
+
+
 def test_chats_are_listed_newest_first_and_searched_by_their_text(tmp_path: Path) -> None:
     with History.open(tmp_path / "h.sqlite3") as history:
         chats = ChatHistory(history)
@@ -82,7 +102,7 @@ def test_a_version_4_history_keeps_its_runs_and_gains_the_chat_tables(tmp_path: 
     with History.open(db):
         pass
     with sqlite3.connect(db) as conn:  # back to the version-4 layout, as main left it
-        for table in ("chat_nodes", "chat_columns", "chats"):
+        for table in ("chat_images", "chat_nodes", "chat_columns", "chats"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute(
             "INSERT INTO runs (id, created_at, status, template, strategy, spec_json) "

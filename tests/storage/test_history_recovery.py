@@ -112,6 +112,7 @@ def test_a_fresh_file_goes_through_every_migration_step(tmp_path: Path) -> None:
             "chats",
             "chat_columns",
             "chat_nodes",
+            "chat_images",
         }
         columns = {r[1] for r in conn.execute("PRAGMA table_info(cells)")}
         assert {"metrics_json", "error_kind", "notice", "checks_json"} <= columns
@@ -119,6 +120,9 @@ def test_a_fresh_file_goes_through_every_migration_step(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ schema 3 -> 4
+
+#: The tables schema 5 added (dropped to rebuild an older layout).
+CHAT_TABLES = ("chat_images", "chat_nodes", "chat_columns", "chats")
 
 
 def test_a_version_3_history_keeps_its_runs_and_gains_the_judging_tables(tmp_path: Path) -> None:
@@ -128,7 +132,7 @@ def test_a_version_3_history_keeps_its_runs_and_gains_the_judging_tables(tmp_pat
         assert h.flush()
     # Take the file back to the version-3 layout, as the previous release left it.
     with sqlite3.connect(db) as conn:
-        for table in ("judgements", "pairwise", "ratings", "chat_nodes", "chat_columns", "chats"):
+        for table in ("judgements", "pairwise", "ratings", *CHAT_TABLES):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("ALTER TABLE cells DROP COLUMN checks_json")
         conn.execute("PRAGMA user_version = 3")
