@@ -280,7 +280,7 @@ async def test_duplicate_a_column_with_another_temperature(rig: Rig) -> None:
     rig.page._bridge.flush()
     assert len(page.columns) == 3
     assert rig.chat.columns[2].profile.temperature == 1.5
-    assert "t=1.5" in page.columns[2].title.text()
+    assert "t=1.5" in page.columns[2].title.full_text()
     assert _answers(rig, 2) == _answers(rig, 1)  # the same thread to go on from
     _type_and_press(page, "Again")
     await rig.idle()

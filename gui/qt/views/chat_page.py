@@ -25,7 +25,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QUrl, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import (
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+    QPixmap,
+    QResizeEvent,
+    QShortcut,
+    QTextDocument,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -36,7 +44,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -71,6 +78,7 @@ from gui.core.chat_turn import ChatTurn
 from gui.core.spec import ModelProfile
 from gui.core.tasks import TaskOwner
 from gui.qt.bridge import RunBridge
+from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.markdown_view import MarkdownView
 
 __all__ = [
@@ -88,8 +96,21 @@ log = logging.getLogger(__name__)
 #: The scheme of the links a thread carries for its own actions (edit, switch).
 CHAT_SCHEME = "chat"
 
+#: The scheme of a sent image's thumbnail in a thread (a resource of the column's document).
+IMAGE_SCHEME = "chatimg"
+
 #: The temperatures the Duplicate menu offers for the copy.
 DUPLICATE_TEMPERATURES = (0.0, 0.7, 1.0, 1.5)
+
+#: Narrowest a column gets; more columns than fit scroll sideways.
+COLUMN_MIN_PX = 230
+
+#: Below this page height the columns' own inputs hide (Alt+Enter still sends to one
+#: column), leaving the room to the threads.
+COMPACT_BELOW_PX = 420
+
+#: Longest side of a sent image in a thread, in pixels.
+THREAD_IMAGE_PX = 160
 
 #: Side of the thumbnail shown on an attached image's chip, in pixels.
 THUMB_PX = 40
@@ -125,9 +146,11 @@ def _nav(column: ChatColumn, node: ChatNode) -> str:
 
 
 def _user_block(column: ChatColumn, node: ChatNode) -> str:
-    images = "".join(f" · 🖼 {image.name}" for image in node.images)
-    head = f"**You** · [edit]({CHAT_SCHEME}:edit/{node.id}){_nav(column, node)}{images}"
-    return f"{head}\n\n{_quote(node.text)}\n\n"
+    head = f"**You** · [edit]({CHAT_SCHEME}:edit/{node.id}){_nav(column, node)}"
+    images = "".join(
+        f"![{image.name}]({IMAGE_SCHEME}:{node.id}/{i}) " for i, image in enumerate(node.images)
+    )
+    return f"{head}\n\n{_quote(node.text)}\n\n" + (f"{images}\n\n" if images else "")
 
 
 def _answer_head(chat: Chat, col: int, node: ChatNode | None) -> str:
@@ -151,6 +174,8 @@ def thread_markdown(chat: Chat, col: int) -> str:
     parts: list[str] = []
     for node in column.path():
         if node.role is Role.USER:
+            if parts:
+                parts.append("---\n\n")  # a rule between turns: where each question starts
             parts.append(_user_block(column, node))
         else:
             parts.append(_answer_head(chat, col, node) + node.text + _answer_tail(node))
@@ -187,23 +212,32 @@ class ChatColumnView(QFrame):
         super().__init__(parent)
         self.col = col
         self._last_answer: str | None = None
+        self._thumbs: set[str] = set()  # the images the document holds, by node/index
         self._build_ui()
 
     def _build_ui(self) -> None:
         self.setObjectName("chatColumn")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(COLUMN_MIN_PX)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(3)
         top = QHBoxLayout()
-        self.title = QLabel()
+        self.title = ElidedLabel(min_chars=8)  # cut in the middle: "sim-f…t=1.2"
         self.title.setObjectName("chatColumnTitle")
         self.title.setStyleSheet("font-weight: bold")
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.tokens = QLabel()
         self.tokens.setToolTip("Tokens of this column's thread (~: estimated)")
+        self.prev_button = self._tool("‹", "Previous alternative of the last answer")
+        self.alt_label = QLabel()
+        self.next_button = self._tool("›", "Next alternative of the last answer")
         top.addWidget(self.title, 1)
+        for part in (self.prev_button, self.alt_label, self.next_button):
+            # Hidden without alternatives, but keeping their room: every header is as tall.
+            policy = part.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            part.setSizePolicy(policy)
+            top.addWidget(part)
         top.addWidget(self.tokens)
         layout.addLayout(top)
         bar = QHBoxLayout()
@@ -221,14 +255,9 @@ class ChatColumnView(QFrame):
                 f"With temperature {temperature:g}", functools.partial(self._duplicate, temperature)
             )
         self.duplicate_button.setMenu(menu)
-        self.prev_button = self._tool("‹", "Previous alternative of the last answer")
-        self.alt_label = QLabel()
-        self.next_button = self._tool("›", "Next alternative of the last answer")
         for button in (self.stop_button, self.regenerate_button, self.duplicate_button):
             bar.addWidget(button)
         bar.addStretch(1)
-        for part in (self.prev_button, self.alt_label, self.next_button):
-            bar.addWidget(part)
         layout.addLayout(bar)
         warn = QHBoxLayout()
         self.warning = QLabel()
@@ -274,6 +303,7 @@ class ChatColumnView(QFrame):
 
     def show_chat(self, chat: Chat, *, busy: bool) -> None:
         """Draw the column's header and its whole shown thread (appended when it continues)."""
+        self._add_thumbnails(chat.columns[self.col])
         self.view.set_text(thread_markdown(chat, self.col), final=False)
         self.show_state(chat, busy=busy)
 
@@ -282,8 +312,9 @@ class ChatColumnView(QFrame):
         column = chat.columns[self.col]
         profile = column.profile
         temp = f" · t={profile.temperature:g}" if profile.temperature is not None else ""
-        self.title.setText(f"{chat.column_title(self.col)}{temp}")
-        self.title.setToolTip(f"{profile.display_name} ({profile.provider})")
+        self.title.set_full_text(
+            f"{chat.column_title(self.col)}{temp}", f"{profile.display_name} ({profile.provider})"
+        )
         self.tokens.setText(f"{thread_tokens(chat, self.col)} tokens")
         path = column.path()
         last = path[-1] if path and path[-1].role is Role.ASSISTANT else None
@@ -301,6 +332,29 @@ class ChatColumnView(QFrame):
         self.warning.setText(warning or "")
         for w in self._warn_row:
             w.setVisible(warning is not None)
+
+    def _add_thumbnails(self, column: ChatColumn) -> None:
+        """Each sent image of the thread as a thumbnail the document can show (made once)."""
+        document = self.view.document()
+        for node in column.path():
+            for i, image in enumerate(node.images):
+                key = f"{node.id}/{i}"
+                if key in self._thumbs:
+                    continue
+                picture = QImage.fromData(QByteArray(image.data))
+                if not picture.isNull():
+                    picture = picture.scaled(
+                        THREAD_IMAGE_PX,
+                        THREAD_IMAGE_PX,
+                        Qt.AspectRatioMode.KeepAspectRatio,
+                        Qt.TransformationMode.SmoothTransformation,
+                    )
+                document.addResource(
+                    QTextDocument.ResourceType.ImageResource,
+                    QUrl(f"{IMAGE_SCHEME}:{key}"),
+                    picture,
+                )
+                self._thumbs.add(key)
 
     def begin_answer(self, chat: Chat) -> None:
         """An answer starts streaming: the model's name under the question."""
@@ -588,7 +642,7 @@ class ChatPage(QWidget):
         layout.addLayout(self.chips)
         bottom = QHBoxLayout()
         self.box = MessageBox()
-        self.box.setFixedHeight(64)
+        self.box.setFixedHeight(56)
         self.box.send_requested.connect(self._on_box_send_requested)
         self.box.escape_pressed.connect(self.stop_all)
         self.box.image_dropped.connect(self.attach_image)
@@ -648,9 +702,9 @@ class ChatPage(QWidget):
             self.show_error(str(exc))
             return False
         self.show_error("")
+        self._clear_images()  # they went with this message
         if text is None:
             self.box.clear()
-            self._clear_images()
             self._set_editing(None)
         return True
 
@@ -721,6 +775,16 @@ class ChatPage(QWidget):
         for task in self._tasks.pending():
             task.cancel()
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """A short page (a small window) gives the columns' inputs' room to the threads."""
+        super().resizeEvent(event)
+        self._apply_compact()
+
+    def _apply_compact(self) -> None:
+        compact = self.height() < COMPACT_BELOW_PX
+        for view in self.columns:
+            view.input.setVisible(not compact)
+
     # ------------------------------------------------------------------ internals
 
     async def _load_chats(self, store: ChatList) -> None:
@@ -779,6 +843,7 @@ class ChatPage(QWidget):
             self.columns.append(view)
             view.show_chat(chat, busy=False)
         self._focused = 0
+        self._apply_compact()
 
     def _redraw(self, col: int) -> None:
         chat = self.session.chat
