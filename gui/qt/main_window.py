@@ -541,6 +541,7 @@ class MainWindow(QMainWindow):
             checks=self.checks,
             store=self._workspace_store,
             judge=self.judge_page,
+            chat=self.chat_page,
         )
         self._menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
         self._menus.view.addAction(self.results.raw_action)  # every answer's Markdown source

@@ -6,6 +6,7 @@ from the turn (the exact message list the engine got), never from timings.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -341,6 +342,21 @@ async def test_the_window_has_a_chat_tab_on_the_models_panel(window: object) -> 
     index = tabs.indexOf(window.chat_page)
     assert index >= 0 and tabs.tabText(index) == "Chat"
     models = window.models.profiles()
-    chat = window.chat_page.new_chat()
+    page = window.chat_page
+    chat = page.new_chat()
     assert chat is not None
     assert [c.profile for c in chat.columns] == models
+    window.chat_session.stop()
+    await window.chat_session.wait_idle()
+    page._bridge.flush()
+    # The chat's model set is remembered in the workspace, and New chat offers it back.
+    assert list(window.workspace.snapshot().chat_models) == models
+    remembered = [ModelProfile(model="sim-eye", vision=True, sim=FAST)]
+    restored = dataclasses.replace(window.workspace.snapshot(), chat_models=tuple(remembered))
+    window.workspace.restore(restored)
+    assert page.chat_models() == remembered
+    [last] = [a for a in page.new_menu.actions() if "last chat" in a.text()]
+    last.trigger()
+    page._bridge.flush()
+    assert page.session.chat is not None and len(page.columns) == 1
+    assert page.columns[0].title.full_text() == "sim-eye"

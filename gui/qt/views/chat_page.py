@@ -561,6 +561,7 @@ class ChatPage(QWidget):
         self.columns: list[ChatColumnView] = []
         self.images: list[ImageAttachment] = []
         self._focused = 0
+        self._chat_models: list[ModelProfile] = []  # the last chat's columns
         self._editing: tuple[int, str] | None = None
         self._turns: dict[str, ChatTurn] = {}
         self._bridge = RunBridge(self)
@@ -589,9 +590,14 @@ class ChatPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
-        self.new_button = QPushButton("New chat")
+        self.new_button = QToolButton()
+        self.new_button.setText("New chat")
         self.new_button.setToolTip("A new chat with the Models panel's models")
+        self.new_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.new_button.clicked.connect(self._on_new_button_clicked)
+        self.new_menu = QMenu(self.new_button)
+        self.new_button.setMenu(self.new_menu)
+        self._update_new_menu()
         self.system_edit = QLineEdit()
         self.system_edit.setPlaceholderText("System message for the chat (optional)")
         self.system_edit.editingFinished.connect(self._on_system_edit_editing_finished)
@@ -672,7 +678,6 @@ class ChatPage(QWidget):
         except ChatError as exc:
             self.show_error(str(exc))
             return None
-        self.models_changed.emit([c.profile for c in chat.columns])
         return chat
 
     def open_chat(self, chat: Chat) -> bool:
@@ -690,7 +695,7 @@ class ChatPage(QWidget):
         An edit in progress (an *edit* link was clicked) sends the new branch instead.
         """
         message = self.box.toPlainText() if text is None else text
-        if self.session.chat is None and self.new_chat() is None:
+        if self.session.chat is None and self.new_chat(self._chat_models or None) is None:
             return False
         try:
             if self._editing is not None and text is None:
@@ -707,6 +712,15 @@ class ChatPage(QWidget):
             self.box.clear()
             self._set_editing(None)
         return True
+
+    def chat_models(self) -> list[ModelProfile]:
+        """The model set of the last chat (what the workspace remembers)."""
+        return list(self._chat_models)
+
+    def set_chat_models(self, profiles: list[ModelProfile]) -> None:
+        """The remembered model set (from the workspace): New chat offers it."""
+        self._chat_models = list(profiles)
+        self._update_new_menu()
 
     def begin_edit(self, col: int, node_id: str) -> None:
         """Put column ``col``'s user message ``node_id`` in the box: Enter sends a branch."""
@@ -802,6 +816,19 @@ class ChatPage(QWidget):
             return
         self.open_chat(chat)
 
+    def _update_new_menu(self) -> None:
+        menu = self.new_menu
+        menu.clear()
+        menu.addAction("With the Models panel's models", self._on_new_button_clicked)
+        if self._chat_models:
+            names = ", ".join(p.display_name for p in self._chat_models)
+            action = menu.addAction(
+                f"With the last chat's models ({len(self._chat_models)})",
+                self._on_new_last_action_triggered,
+            )
+            action.setToolTip(names)
+        menu.setToolTipsVisible(True)
+
     def _set_editing(self, editing: tuple[int, str] | None) -> None:
         self._editing = editing
         if editing is None:
@@ -877,6 +904,11 @@ class ChatPage(QWidget):
             self.system_edit.setText(event.chat.system or "")
             self._rebuild_columns(event.chat)
             self._set_editing(None)
+            profiles = [c.profile for c in event.chat.columns]
+            if profiles != self._chat_models:
+                self._chat_models = profiles
+                self._update_new_menu()
+                self.models_changed.emit(profiles)
             self.chat_opened.emit(event.chat.id)
             return
         chat = self.session.chat
@@ -936,6 +968,9 @@ class ChatPage(QWidget):
 
     def _on_new_button_clicked(self) -> None:
         self.new_chat()
+
+    def _on_new_last_action_triggered(self) -> None:
+        self.new_chat(self._chat_models)
 
     def _on_system_edit_editing_finished(self) -> None:
         chat = self.session.chat

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QSp
 
 from gui.core.tasks import TaskOwner
 from gui.qt.theme import THEMES, apply_theme
+from gui.qt.views.chat_page import ChatPage
 from gui.qt.views.checks_panel import ChecksPanel
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.inputs_table import InputsTable
@@ -79,6 +80,7 @@ class WorkspaceBinding(QObject):
         store: WorkspaceStore | None = None,
         delay_ms: int = SAVE_DELAY_MS,
         judge: JudgePage | None = None,
+        chat: ChatPage | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -90,6 +92,7 @@ class WorkspaceBinding(QObject):
         self._results = results
         self._checks = checks
         self._judge = judge
+        self._chat = chat
         self._store = store
         self._theme = "system"
         self._dirty = False
@@ -117,6 +120,8 @@ class WorkspaceBinding(QObject):
             checks.checks_changed.connect(changed)
         if judge is not None:
             judge.judge_changed.connect(changed)
+        if chat is not None:
+            chat.models_changed.connect(changed)
         for dock in docks:
             dock.dockLocationChanged.connect(changed)
             dock.topLevelChanged.connect(changed)
@@ -187,6 +192,7 @@ class WorkspaceBinding(QObject):
             ),
             checks=self._checks.checks() if self._checks is not None else (),
             judge=self._judge.settings() if self._judge is not None else None,
+            chat_models=tuple(self._chat.chat_models()) if self._chat is not None else (),
         )
 
     def restore(self, workspace: Workspace, *, content: bool = True, prompt: bool = True) -> None:
@@ -209,6 +215,8 @@ class WorkspaceBinding(QObject):
                 self._checks.set_checks(workspace.checks)
             if self._judge is not None:
                 self._judge.set_settings(workspace.judge)
+            if self._chat is not None:
+                self._chat.set_chat_models(list(workspace.chat_models))
         layout = workspace.layout
         window = self._window
         # Qt checks these blobs itself and ignores one it cannot use (another Qt version).
