@@ -280,8 +280,10 @@ class ChatSession:
 
         Raises:
             ChatError: no chat, or no such column.
+            ColumnBusy: a turn still runs (the copy would miss the answer under way).
         """
         chat = self._need_chat()
+        self._check_idle()
         (col,) = chat.all_columns([col])
         source = chat.columns[col]
         profile = source.profile

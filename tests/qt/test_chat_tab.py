@@ -152,6 +152,8 @@ async def test_stopping_one_column_leaves_the_other_streaming(rig: Rig) -> None:
     rig.page._bridge.flush()
     _type_and_press(page, "Write at length")
     await until(lambda: all(len(v.view.source()) > 60 for v in page.columns))
+    page.duplicate_column(0)  # not while answering: the copy would miss the answer
+    assert "still running" in page.error.text() and len(page.columns) == 2
     page.columns[0].stop_button.click()
     await until(lambda: 0 not in page.session.busy_columns)
     assert 1 in page.session.busy_columns
@@ -272,6 +274,12 @@ async def test_near_the_context_window_the_column_warns_and_trim_drops_the_oldes
 
 async def test_duplicate_a_column_with_another_temperature(rig: Rig) -> None:
     page = rig.page
+    assert page.new_chat([]) is None
+    assert page.error.text() == (
+        "No model to chat with: add one in the Models panel, then New chat."
+    )
+    assert page.new_chat([ModelProfile(model=" ")]) is None  # a profile that cannot work
+    assert "Model name is empty" in page.error.text()
     _type_and_press(page, "Hi")
     await rig.idle()
     menu = page.columns[1].duplicate_button.menu()

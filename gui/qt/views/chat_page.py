@@ -75,6 +75,7 @@ from gui.core.chat_session import (
     ChatUserMessageAdded,
 )
 from gui.core.chat_turn import ChatTurn
+from gui.core.errors import SpecError
 from gui.core.spec import ModelProfile
 from gui.core.tasks import TaskOwner
 from gui.qt.bridge import RunBridge
@@ -673,11 +674,15 @@ class ChatPage(QWidget):
     def new_chat(self, profiles: Sequence[ModelProfile] | None = None) -> Chat | None:
         """Start a chat with ``profiles`` (default: the Models panel's); ``None`` if refused."""
         chosen = list(profiles) if profiles is not None else self._profiles()
+        if not chosen:
+            self.show_error("No model to chat with: add one in the Models panel, then New chat.")
+            return None
         try:
             chat = self.session.new_chat(chosen, system=self.system_edit.text().strip() or None)
-        except ChatError as exc:
+        except SpecError as exc:  # a ChatError, or a profile that cannot work
             self.show_error(str(exc))
             return None
+        self.show_error("")
         return chat
 
     def open_chat(self, chat: Chat) -> bool:
@@ -763,7 +768,7 @@ class ChatPage(QWidget):
             return
         try:
             self.session.duplicate_column(col, temperature=temperature)
-        except ChatError as exc:
+        except SpecError as exc:
             self.show_error(str(exc))
 
     def show_error(self, text: str) -> None:
