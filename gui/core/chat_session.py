@@ -274,6 +274,23 @@ class ChatSession:
         self._emit(ChatHeadMoved(chat.id, col, head))
         return head
 
+    def set_system(self, text: str | None, col: int | None = None) -> None:
+        """Set the chat's system message (``col`` ``None``) or column ``col``'s own; empty
+        or ``None`` clears it (a column then sends the chat's). Later turns send it.
+
+        Raises:
+            ChatError: no chat, or no such column.
+        """
+        chat = self._need_chat()
+        value = (text or "").strip() or None
+        if col is None:
+            chat.system = value
+        else:
+            (col,) = chat.all_columns([col])
+            chat.columns[col].system = value
+        if self._store is not None:
+            self._store.save_chat(chat)
+
     def duplicate_column(self, col: int, *, temperature: float | None = None) -> int:
         """Add a copy of column ``col`` at the end: the same model (with ``temperature`` when
         given, else a plain repeat) and the same tree, under fresh node ids. Returns its index.

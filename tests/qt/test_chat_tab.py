@@ -272,6 +272,30 @@ async def test_near_the_context_window_the_column_warns_and_trim_drops_the_oldes
     assert len(rig.chat.columns[0].path()) == 6  # the thread itself keeps every turn
 
 
+async def test_a_system_message_for_the_chat_and_one_for_a_column(rig: Rig) -> None:
+    page = rig.page
+    page.new_chat()
+    page._bridge.flush()
+    page.system_edit.setText("Answer briefly.")
+    page.system_edit.editingFinished.emit()
+    column = page.columns[1]
+    await until(column.isVisible)  # the layout shows a new column on the next turn
+    assert not column.system_edit.isVisible()
+    column.system_button.click()
+    assert column.system_edit.isVisible()
+    column.system_edit.setText("Answer in French.")
+    column.system_edit.editingFinished.emit()
+    _type_and_press(page, "Hello")
+    await rig.idle()
+    assert rig.turns[-1].messages(0)[0] == ("system", "Answer briefly.")
+    assert rig.turns[-1].messages(1)[0] == ("system", "Answer in French.")
+    store = ChatHistory(rig.history)
+    assert store.flush()
+    stored = store.get(rig.chat.id)
+    assert stored is not None
+    assert stored.system == "Answer briefly." and stored.columns[1].system == "Answer in French."
+
+
 async def test_duplicate_a_column_with_another_temperature(rig: Rig) -> None:
     page = rig.page
     assert page.new_chat([]) is None

@@ -197,6 +197,7 @@ class ChatColumnView(QFrame):
             (``float``) or as it is (``None``).
         switch_requested(int, str, int): show the alternative ``step`` from a node.
         edit_requested(int, str): edit a user message of this column.
+        system_changed(int, str): the column's own system message was edited.
         focused(int): the reader clicked or typed in this column (Alt+Enter's target).
     """
 
@@ -206,6 +207,7 @@ class ChatColumnView(QFrame):
     duplicate_requested = Signal(int, object)
     trim_requested = Signal(int)
     switch_requested = Signal(int, str, int)
+    system_changed = Signal(int, str)
     edit_requested = Signal(int, str)
     focused = Signal(int)
 
@@ -256,10 +258,25 @@ class ChatColumnView(QFrame):
                 f"With temperature {temperature:g}", functools.partial(self._duplicate, temperature)
             )
         self.duplicate_button.setMenu(menu)
-        for button in (self.stop_button, self.regenerate_button, self.duplicate_button):
+        self.system_button = self._tool("System", "This column's own system message")
+        self.system_button.setCheckable(True)
+        for button in (
+            self.stop_button,
+            self.regenerate_button,
+            self.duplicate_button,
+            self.system_button,
+        ):
             bar.addWidget(button)
         bar.addStretch(1)
         layout.addLayout(bar)
+        self.system_edit = QLineEdit()
+        self.system_edit.setPlaceholderText("This column's system message (empty: the chat's)")
+        self.system_edit.hide()
+        self.system_edit.editingFinished.connect(
+            lambda: self.system_changed.emit(self.col, self.system_edit.text())
+        )
+        self.system_button.toggled.connect(self.system_edit.setVisible)
+        layout.addWidget(self.system_edit)
         warn = QHBoxLayout()
         self.warning = QLabel()
         self.warning.setWordWrap(True)
@@ -317,6 +334,9 @@ class ChatColumnView(QFrame):
             f"{chat.column_title(self.col)}{temp}", f"{profile.display_name} ({profile.provider})"
         )
         self.tokens.setText(f"{thread_tokens(chat, self.col)} tokens")
+        if not self.system_edit.hasFocus():
+            self.system_edit.setText(column.system or "")
+        self.system_button.setChecked(self.system_button.isChecked() or bool(column.system))
         path = column.path()
         last = path[-1] if path and path[-1].role is Role.ASSISTANT else None
         self._last_answer = last.id if last is not None else None
@@ -870,6 +890,7 @@ class ChatPage(QWidget):
             view.trim_requested.connect(self._on_column_trim_requested)
             view.switch_requested.connect(self._on_column_switch_requested)
             view.edit_requested.connect(self.begin_edit)
+            view.system_changed.connect(self._on_column_system_changed)
             view.focused.connect(self._on_column_focused)
             self.strip_layout.addWidget(view, 1)
             self.columns.append(view)
@@ -978,11 +999,21 @@ class ChatPage(QWidget):
         self.new_chat(self._chat_models)
 
     def _on_system_edit_editing_finished(self) -> None:
+        self._set_system(self.system_edit.text(), None)
+
+    def _on_column_system_changed(self, col: int, text: str) -> None:
+        self._set_system(text, col)
+
+    def _set_system(self, text: str, col: int | None) -> None:
         chat = self.session.chat
-        if chat is not None:
-            chat.system = self.system_edit.text().strip() or None
-            for col in range(len(self.columns)):
-                self.columns[col].show_state(chat, busy=col in self.session.busy_columns)
+        if chat is None:
+            return  # the chat-wide one is read when the chat starts
+        current = chat.system if col is None else chat.columns[col].system
+        if (text.strip() or None) == current:
+            return
+        self.session.set_system(text, col)
+        for index, view in enumerate(self.columns):
+            view.show_state(chat, busy=index in self.session.busy_columns)
 
     def _on_chats_box_activated(self, index: int) -> None:
         chat_id = self.chats_box.itemData(index)
