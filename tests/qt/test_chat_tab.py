@@ -227,12 +227,9 @@ async def test_a_stored_chat_reopens_and_continues(rig: Rig, qtbot: QtBot) -> No
     await rig.idle()
     chat_id = rig.chat.id
     answers = [_answers(rig, col)[0] for col in range(2)]
+    await page.wait_idle()  # the first turn's end lists the chat
     page.new_chat()
     await rig.idle()
-    store = ChatHistory(rig.history)
-    assert store.flush()
-    page.refresh_chats()
-    await page.wait_idle()
     index = page.chats_box.findData(chat_id)
     assert index > 0
     page.chats_box.activated.emit(index)

@@ -128,6 +128,10 @@ class ChatList(Protocol):
         """One chat read back whole."""
         ...
 
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every write queued so far is on disk."""
+        ...
+
 
 # ------------------------------------------------------------------------- the thread
 
@@ -827,7 +831,11 @@ class ChatPage(QWidget):
     # ------------------------------------------------------------------ internals
 
     async def _load_chats(self, store: ChatList) -> None:
-        records = await asyncio.to_thread(store.list)
+        def read() -> Sequence[Any]:
+            store.flush()  # the turn that just ended is listed too
+            return store.list()
+
+        records = await asyncio.to_thread(read)
         self.chats_box.clear()
         self.chats_box.addItem("Open a stored chat…", None)
         for record in records:
@@ -953,6 +961,8 @@ class ChatPage(QWidget):
             self._turns.pop(event.turn.run.id, None)
             for col in event.results:
                 self._redraw(col)
+            if self.chats_box.findData(chat.id) < 0:
+                self.refresh_chats()  # a new chat's first turn: list it for reopening
 
     def _on_box_send_requested(self, one: bool) -> None:
         self.send([self._focused] if one and self.columns else None)
