@@ -152,6 +152,10 @@ async def test_stopping_one_column_leaves_the_other_streaming(rig: Rig) -> None:
     rig.page._bridge.flush()
     _type_and_press(page, "Write at length")
     await until(lambda: all(len(v.view.source()) > 60 for v in page.columns))
+    answering = page.columns[1]
+    # While answering, Stop stands in Regenerate's place.
+    assert answering.stop_button.isVisibleTo(answering)
+    assert not answering.regenerate_button.isVisibleTo(answering)
     page.duplicate_column(0)  # not while answering: the copy would miss the answer
     assert "still running" in page.error.text() and len(page.columns) == 2
     page.columns[0].stop_button.click()

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -102,9 +103,6 @@ IMAGE_SCHEME = "chatimg"
 
 #: The temperatures the Duplicate menu offers for the copy.
 DUPLICATE_TEMPERATURES = (0.0, 0.7, 1.0, 1.5)
-
-#: Narrowest a column gets; more columns than fit scroll sideways.
-COLUMN_MIN_PX = 230
 
 #: Below this page height the columns' own inputs hide (Alt+Enter still sends to one
 #: column), leaving the room to the threads.
@@ -225,7 +223,6 @@ class ChatColumnView(QFrame):
     def _build_ui(self) -> None:
         self.setObjectName("chatColumn")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setMinimumWidth(COLUMN_MIN_PX)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(3)
@@ -248,7 +245,7 @@ class ChatColumnView(QFrame):
         top.addWidget(self.tokens)
         layout.addLayout(top)
         bar = QHBoxLayout()
-        bar.setSpacing(2)
+        bar.setSpacing(0)
         self.stop_button = self._tool(
             "Stop", "Stop this column's answer (the partial text is kept)"
         )
@@ -262,6 +259,7 @@ class ChatColumnView(QFrame):
                 f"With temperature {temperature:g}", functools.partial(self._duplicate, temperature)
             )
         self.duplicate_button.setMenu(menu)
+        self.stop_button.hide()  # shown while the column answers, in Regenerate's place
         self.system_button = self._tool("System", "This column's own system message")
         self.system_button.setCheckable(True)
         for button in (
@@ -313,6 +311,14 @@ class ChatColumnView(QFrame):
         button.setText(text)
         button.setToolTip(tip)
         button.setAutoRaise(True)
+        # Four actions share a column's width: tight padding lets four columns fit 1360 px
+        # with their labels whole (the style's default padding needs ~30 px more each).
+        button.setStyleSheet(
+            "QToolButton { padding: 1px 2px; } QToolButton::menu-indicator { image: none; }"
+        )
+        # Never narrower than the label: the column's minimum width follows its actions, and
+        # the columns scroll sideways instead of cutting them.
+        button.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
         return button
 
     def eventFilter(self, watched: Any, event: Any) -> bool:
@@ -351,8 +357,10 @@ class ChatColumnView(QFrame):
             button.setEnabled(not busy)
         self.prev_button.setEnabled(not busy and position > 1)
         self.next_button.setEnabled(not busy and position < count)
-        self.stop_button.setEnabled(busy)
-        self.regenerate_button.setEnabled(not busy and last is not None)
+        # One place for both: a column answering can be stopped, an idle one asked again.
+        self.stop_button.setVisible(busy)
+        self.regenerate_button.setVisible(not busy)
+        self.regenerate_button.setEnabled(last is not None)
         warning = context_warning(chat, self.col)
         self.warning.setText(warning or "")
         for w in self._warn_row:
