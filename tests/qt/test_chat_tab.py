@@ -173,6 +173,28 @@ async def test_stopping_one_column_leaves_the_other_streaming(rig: Rig) -> None:
     assert rig.chat.columns[1].path()[-1].status is NodeStatus.STOPPED
 
 
+async def test_a_server_error_fails_that_column_only_and_the_thread_goes_on(rig: Rig) -> None:
+    page = rig.page
+    broken = SimSettings(
+        ttft=0.0, tokens_per_second=0.0, output_tokens=8, jitter=0.0, seed=3, failure_rate=1.0
+    )
+    page.session.set_limits(retries=0)
+    page.new_chat(
+        [ModelProfile(model="sim-broken", sim=broken), ModelProfile(model="sim-b", sim=FAST)]
+    )
+    page._bridge.flush()
+    _type_and_press(page, "Hello")
+    await rig.idle()
+    failed = rig.chat.columns[0].path()[-1]
+    assert failed.status is NodeStatus.FAILED and failed.error
+    assert "[failed: " in page.columns[0].view.source()
+    assert rig.chat.columns[1].path()[-1].status is NodeStatus.DONE
+    # The next message still goes to both; the failed column's thread carries its question.
+    _type_and_press(page, "Again?")
+    await rig.idle()
+    assert rig.turns[-1].messages(1)[-1] == ("user", "Again?")
+
+
 async def test_regenerate_shows_two_of_two_and_switching_goes_back(rig: Rig) -> None:
     page = rig.page
     _type_and_press(page, "Name a bird")
