@@ -173,6 +173,18 @@ async def test_stopping_one_column_leaves_the_other_streaming(rig: Rig) -> None:
     assert rig.chat.columns[1].path()[-1].status is NodeStatus.STOPPED
 
 
+async def test_an_answer_left_inside_a_code_block_does_not_swallow_the_next_question() -> None:
+    from gui.core.chat import Chat, add_answer, add_user_message
+
+    chat = Chat.new([ModelProfile(model="sim-a")])
+    [request] = add_user_message(chat, "Show code")
+    add_answer(chat, request, "Here:\n```python\nx = 1\n")
+    add_user_message(chat, "Thanks")
+    text = thread_markdown(chat, 0)
+    assert text.count("```") % 2 == 0
+    assert text.index("x = 1") < text.rindex("```") < text.index("Thanks")
+
+
 async def test_a_server_error_fails_that_column_only_and_the_thread_goes_on(rig: Rig) -> None:
     page = rig.page
     broken = SimSettings(

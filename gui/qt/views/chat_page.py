@@ -162,10 +162,11 @@ def _answer_head(chat: Chat, col: int, node: ChatNode | None) -> str:
 
 
 def _answer_tail(node: ChatNode) -> str:
-    if node.status is NodeStatus.DONE:
-        return "\n\n"
-    # A partial answer may end inside a code block: close it so the mark shows as prose.
+    # An answer may end inside a code block (stopped, or a model that never closed it): close
+    # it, else the next question of the thread would show as code.
     fence = "\n```" if node.text.count("```") % 2 else ""
+    if node.status is NodeStatus.DONE:
+        return f"{fence}\n\n"
     mark = "stopped" if node.status is NodeStatus.STOPPED else "failed"
     why = f": {node.error}" if node.error else ""
     return f"{fence}\n\n*[{mark}{why}]*\n\n"
