@@ -394,6 +394,19 @@ async def test_an_image_goes_to_a_vision_column_and_is_refused_for_the_others(
     dropped.setUrls([QUrl.fromLocalFile(str(bogus))])
     page.box.insertFromMimeData(dropped)
     assert page.images == [] and "not a PNG" in page.error.text()
+    # A text file is inlined with its name; a binary one is refused.
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Owls\nThey hunt at night.\n", encoding="utf-8")
+    page.box.setPlainText("Summarise this")
+    dropped.setUrls([QUrl.fromLocalFile(str(notes))])
+    page.box.insertFromMimeData(dropped)
+    assert page.box.toPlainText().startswith("Summarise this\n\nnotes.md:\n```")
+    assert "They hunt at night." in page.box.toPlainText()
+    blob = tmp_path / "data.bin"
+    blob.write_bytes(b"\x00\x01\x02binary")
+    dropped.setUrls([QUrl.fromLocalFile(str(blob))])
+    page.box.insertFromMimeData(dropped)
+    assert "binary file" in page.error.text()
     small = tmp_path / "dot.png"
     small.write_bytes(_png(8, 8))
     dropped.setUrls([QUrl.fromLocalFile(str(small))])

@@ -63,6 +63,8 @@ from gui.core.chat import (
     Role,
     context_warning,
     image_attachment,
+    sniff_image,
+    text_attachment,
     thread_tokens,
 )
 from gui.core.chat_session import (
@@ -107,6 +109,9 @@ DUPLICATE_TEMPERATURES = (0.0, 0.7, 1.0, 1.5)
 #: Below this page height the columns' own inputs hide (Alt+Enter still sends to one
 #: column), leaving the room to the threads.
 COMPACT_BELOW_PX = 420
+
+#: File names taken for images even when their bytes say otherwise (then refused with why).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 #: Longest side of a sent image in a thread, in pixels.
 THREAD_IMAGE_PX = 160
@@ -468,12 +473,14 @@ class MessageBox(QPlainTextEdit):
     Signals:
         send_requested(bool): Enter (``False``) or Alt+Enter (``True``: the focused column).
         escape_pressed(): Esc, which stops every column.
-        image_dropped(str, bytes): an image was pasted or dropped (name, encoded bytes).
+        image_dropped(str, bytes): an image was pasted (name, encoded bytes).
+        file_dropped(str, bytes): a local file was dropped or pasted (name, its bytes).
     """
 
     send_requested = Signal(bool)
     escape_pressed = Signal()
     image_dropped = Signal(str, bytes)
+    file_dropped = Signal(str, bytes)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -507,7 +514,7 @@ class MessageBox(QPlainTextEdit):
         if source.hasUrls():
             for url in source.urls():
                 if url.isLocalFile():
-                    self.image_dropped.emit(url.fileName(), _read_file(url.toLocalFile()))
+                    self.file_dropped.emit(url.fileName(), _read_file(url.toLocalFile()))
             return
         if source.hasImage():
             image = QImage(source.imageData())
@@ -686,6 +693,7 @@ class ChatPage(QWidget):
         self.box.send_requested.connect(self._on_box_send_requested)
         self.box.escape_pressed.connect(self.stop_all)
         self.box.image_dropped.connect(self.attach_image)
+        self.box.file_dropped.connect(self.attach_file)
         self.send_button = QPushButton("Send")
         self.send_button.setToolTip("Send to every column (Enter)")
         self.send_button.clicked.connect(lambda: self._on_box_send_requested(False))
@@ -788,6 +796,21 @@ class ChatPage(QWidget):
         chip = _Chip(image)
         chip.removed.connect(self._on_chip_removed)
         self.chips.insertWidget(self.chips.count() - 1, chip)
+        self.show_error("")
+        return True
+
+    def attach_file(self, name: str, data: bytes) -> bool:
+        """A dropped file: an image is attached, a text file inlined in the message with its
+        name; anything else is refused inline with the fix."""
+        if sniff_image(data) is not None or name.lower().endswith(IMAGE_SUFFIXES):
+            return self.attach_image(name, data)
+        try:
+            text = text_attachment(name, data)
+        except ChatError as exc:
+            self.show_error(str(exc))
+            return False
+        typed = self.box.toPlainText().rstrip()
+        self.box.setPlainText(f"{typed}\n\n{text}" if typed else text)
         self.show_error("")
         return True
 
