@@ -14,6 +14,7 @@ column takes one turn at a time (:class:`ColumnBusy` says which, with the fix).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,12 +22,14 @@ from dataclasses import dataclass
 from gui.core import events as ev
 from gui.core.chat import (
     Chat,
+    ChatColumn,
     ChatError,
     ChatNode,
     ImageAttachment,
     TurnRequest,
     add_user_message,
     edit_user_message,
+    new_node_id,
     regenerate,
 )
 from gui.core.chat_turn import ChatTurn, ColumnResult, Trimmer
@@ -270,6 +273,54 @@ class ChatSession:
             self._store.save_chat(chat)
         self._emit(ChatHeadMoved(chat.id, col, head))
         return head
+
+    def set_system(self, text: str | None, col: int | None = None) -> None:
+        """Set the chat's system message (``col`` ``None``) or column ``col``'s own; empty
+        or ``None`` clears it (a column then sends the chat's). Later turns send it.
+
+        Raises:
+            ChatError: no chat, or no such column.
+        """
+        chat = self._need_chat()
+        value = (text or "").strip() or None
+        if col is None:
+            chat.system = value
+        else:
+            (col,) = chat.all_columns([col])
+            chat.columns[col].system = value
+        if self._store is not None:
+            self._store.save_chat(chat)
+
+    def duplicate_column(self, col: int, *, temperature: float | None = None) -> int:
+        """Add a copy of column ``col`` at the end: the same model (with ``temperature`` when
+        given, else a plain repeat) and the same tree, under fresh node ids. Returns its index.
+
+        Raises:
+            ChatError: no chat, or no such column.
+            ColumnBusy: a turn still runs (the copy would miss the answer under way).
+        """
+        chat = self._need_chat()
+        self._check_idle()
+        (col,) = chat.all_columns([col])
+        source = chat.columns[col]
+        profile = source.profile
+        if temperature is not None:
+            profile = dataclasses.replace(profile, temperature=temperature)
+            profile.validate()
+        ids = {old: new_node_id() for old in source.nodes}
+        copy = ChatColumn(profile, source.system)
+        for node in source.nodes.values():
+            parent = ids[node.parent] if node.parent is not None else None
+            copy.add(dataclasses.replace(node, id=ids[node.id], parent=parent), move_head=False)
+        copy.head = ids[source.head] if source.head is not None else None
+        chat.columns.append(copy)
+        index = len(chat.columns) - 1
+        if self._store is not None:
+            self._store.save_chat(chat)
+            for node in copy.nodes.values():
+                self._store.save_node(chat, index, node)
+        self._emit(ChatOpened(chat))  # the window redraws the columns
+        return index
 
     async def wait_idle(self) -> None:
         """Wait until every turn started so far (and started meanwhile) has ended."""

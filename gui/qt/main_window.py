@@ -15,8 +15,8 @@ import importlib
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QByteArray, QTimer, Signal, qVersion
 from PySide6.QtGui import QCloseEvent, QPaintEvent
@@ -43,13 +43,16 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
 
     from PySide6.QtWidgets import QDockWidget
 
+    from gui.core.chat import Chat, ChatNode, Message
+    from gui.core.chat_session import ChatSession
     from gui.core.ports import Backend
     from gui.core.runner import Run
     from gui.core.session import Session
     from gui.core.spec import ModelProfile, RunSpec
     from gui.qt.run_commands import RunCommands
     from gui.qt.run_display import RunDisplay
-    from gui.qt.services import Services
+    from gui.qt.services import HistoryService, Services
+    from gui.qt.views.chat_page import ChatPage
     from gui.qt.views.checks_panel import ChecksPanel
     from gui.qt.views.code_view import CodeView
     from gui.qt.views.concurrency_panel import ConcurrencyPanel
@@ -71,6 +74,7 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.qt.widgets.strategy_chart import StrategyChart
     from gui.qt.widgets.timeline import TimelineWidget
     from gui.resources import Preset
+    from gui.storage.chats import ChatHistory
     from gui.storage.history import History
     from gui.storage.profiles import ProfileStore, SavedProfile
     from gui.storage.records import StoredRun
@@ -132,6 +136,13 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.views.debug_log",
     ),
     "history": ("gui.storage.outcome", "gui.qt.views.history_panel"),
+    "chat": (
+        "gui.core.chat",
+        "gui.core.chat_turn",
+        "gui.core.chat_session",
+        "gui.storage.chats",
+        "gui.qt.views.chat_page",
+    ),
     "profiles": ("gui.storage.secrets", "gui.qt.views.providers_panel"),
     "wiring": (
         "gui.qt.bridge",
@@ -150,6 +161,65 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.views.leaderboard_view",
     ),
 }
+
+
+class _LazyBackend:
+    """The backend, made at its first use: the chat's first message, not the build."""
+
+    def __init__(self, get: Callable[[], Backend]) -> None:
+        self._get = get
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
+def _trim_thread(messages: Sequence[Message], budget: int) -> list[Message]:
+    """``gui.providers.threads.trim_thread``, imported when a chat first trims (LangChain)."""
+    from gui.providers.threads import trim_thread
+
+    return trim_thread(messages, budget)
+
+
+class _ChatStoreOnHistory:
+    """The chat store on the history file, which opens after the first paint.
+
+    Nodes written before it is open are kept and written when it is (a chat started in the
+    first seconds loses nothing).
+    """
+
+    def __init__(self, service: HistoryService) -> None:
+        self._service = service
+        self._store: ChatHistory | None = None
+        self._waiting: list[Callable[[ChatHistory], None]] = []
+
+    def chats(self) -> ChatHistory | None:
+        """The chat history, once the history file is open."""
+        history = self._service.history
+        if history is None:
+            return None
+        if self._store is None or self._store.history is not history:
+            from gui.storage.chats import ChatHistory
+
+            self._store = ChatHistory(history)
+            for write in self._waiting:
+                write(self._store)
+            self._waiting.clear()
+        return self._store
+
+    def save_chat(self, chat: Chat) -> None:
+        """Write the chat's header and columns (now, or when the history opens)."""
+        self._write(lambda store: store.save_chat(chat))
+
+    def save_node(self, chat: Chat, col: int, node: ChatNode) -> None:
+        """Write one node (now, or when the history opens)."""
+        self._write(lambda store: store.save_node(chat, col, node))
+
+    def _write(self, write: Callable[[ChatHistory], None]) -> None:
+        store = self.chats()
+        if store is None:
+            self._waiting.append(write)
+        else:
+            write(store)
 
 
 async def _bounded(step: Awaitable[object], seconds: float, what: str) -> None:
@@ -211,6 +281,8 @@ class MainWindow(QMainWindow):
     code: CodeView
     debug_log: AsyncioDebugPanel
     history_panel: HistoryPanel
+    chat_session: ChatSession
+    chat_page: ChatPage
     providers: ProvidersPanel
     concurrency_dock: QDockWidget
     profiles_dock: QDockWidget
@@ -308,6 +380,7 @@ class MainWindow(QMainWindow):
             ("chart", self._build_chart),
             ("code-debug", self._build_code_and_debug_log),
             ("history", self._build_history),
+            ("chat", self._build_chat),
             ("profiles", self._build_profiles),
             ("wiring", self._build_wiring),
             ("ratings", self._build_ratings),
@@ -419,6 +492,20 @@ class MainWindow(QMainWindow):
         self.history_panel = HistoryPanel(self.services.history, self.services.exports)
         add_pages(self.tabs, [(self.history_panel, "History")])
 
+    def _build_chat(self) -> None:
+        """The Chat tab (views/chat_page.py) on a Qt-free ChatSession; chats go to the history
+        file once it is open, and the engine's LangChain side is reached only at the first
+        message (the backend and the trimmer are looked up then)."""
+        from gui.core.chat_session import ChatSession
+        from gui.qt.views.chat_page import ChatPage
+
+        store = _ChatStoreOnHistory(self.services.history)
+        self.chat_session = ChatSession(
+            cast("Backend", _LazyBackend(self._ensure_backend)), store, trim=_trim_thread
+        )
+        self.chat_page = ChatPage(self.chat_session, self.models.profiles, store.chats)
+        add_pages(self.tabs, [(self.chat_page, "Chat")])
+
     def _build_profiles(self) -> None:
         from gui.qt.views.providers_panel import ProvidersPanel
 
@@ -456,6 +543,7 @@ class MainWindow(QMainWindow):
             store=self._workspace_store,
             judge=self.judge_page,
             scoreboard=self.scoreboard,
+            chat=self.chat_page,
         )
         self._menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
         self._menus.view.addAction(self.results.raw_action)  # every answer's Markdown source
@@ -708,6 +796,9 @@ class MainWindow(QMainWindow):
         await _bounded(self.ratings.wait_saved(), 3.0, "saving the ratings")
         self.ratings.shutdown()
         self.leaderboard.shutdown()
+        # A chat's partial answers are stored as their columns stop.
+        await _bounded(self.chat_session.aclose(), 3.0, "stopping the chat")
+        self.chat_page.shutdown()
         # Flushes the cells that ended while closing, marks unfinished runs.
         await _bounded(self.services.history.close(), 3.0, "closing the history")
         self.display.close()
@@ -789,6 +880,7 @@ class MainWindow(QMainWindow):
             return
         history = task.result()
         self.history_panel.set_history(history)
+        self.chat_page.refresh_chats()
         if history.notice:
             self.statusBar().showMessage(history.notice, 20000)
 

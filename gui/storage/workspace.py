@@ -98,6 +98,7 @@ class Workspace:
         judge: The Judge page's settings (kept while judging is off, so a rubric written
             then is not lost), or ``None`` for the page's defaults.
         judge_on: Whether judging is on.
+        chat_models: The Chat tab's model set (its last chat's columns), for the next chat.
     """
 
     template: str = ""
@@ -111,6 +112,7 @@ class Workspace:
     checks: tuple[Check, ...] = ()
     judge: JudgeSettings | None = None
     judge_on: bool = True
+    chat_models: tuple[ModelProfile, ...] = ()
 
 
 def without_password(url: str | None) -> str | None:
@@ -155,7 +157,31 @@ def to_dict(workspace: Workspace) -> dict[str, Any]:
         },
         **({"checks": [check_to_dict(c) for c in workspace.checks]} if workspace.checks else {}),
         **_judge_dict(workspace),
+        **(
+            {
+                "chat_models": [
+                    profile_to_dict(replace(m, base_url=without_password(m.base_url)))
+                    for m in workspace.chat_models
+                ]
+            }
+            if workspace.chat_models
+            else {}
+        ),
     }
+
+
+def _chat_models(data: object) -> tuple[ModelProfile, ...]:
+    """The Chat tab's model set from a workspace file; an unreadable one is dropped alone."""
+    if not isinstance(data, list):
+        return ()
+    try:
+        models = tuple(profile_from_dict(m) for m in data)
+        for model in models:
+            model.validate()
+    except Exception:
+        log.warning("the workspace's chat models are unreadable: dropped")
+        return ()
+    return models
 
 
 def _judge_dict(workspace: Workspace) -> dict[str, Any]:
@@ -237,6 +263,7 @@ def from_dict(data: Any) -> Workspace:
     return Workspace(
         judge=judge_from_dict(data.get("judge")),  # unreadable: off, not the whole file lost
         judge_on=data.get("judge_on", True) is not False,
+        chat_models=_chat_models(data.get("chat_models")),  # unreadable: none
         template=_str(data, "template"),
         system=_str(data, "system"),
         columns=tuple(columns),

@@ -35,6 +35,7 @@ TABS = [
     "Code",
     "asyncio debug",
     "History",
+    "Chat",
     "Leaderboard",
 ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from gui.storage.workspace import (
     WindowLayout,
     Workspace,
     WorkspaceStore,
+    from_dict,
+    to_dict,
     without_password,
 )
 
@@ -146,3 +149,16 @@ def test_an_unknown_theme_falls_back_to_the_system_one(tmp_path: Path) -> None:
     store.path.write_text(json.dumps(data), encoding="utf-8")
     loaded = store.load()
     assert loaded is not None and loaded.layout.theme == "system" and store.notice is None
+
+
+def test_the_chat_tabs_model_set_reads_back_and_an_unreadable_one_is_dropped_alone() -> None:
+    chat_models = (
+        ModelProfile(model="sim-eye", vision=True, context_window=8000),
+        ModelProfile(model="sim-eye", temperature=1.5),
+    )
+    store = WorkspaceStore()
+    store.save(replace(sample(), chat_models=chat_models))
+    assert WorkspaceStore().load() == replace(sample(), chat_models=chat_models)
+    data = to_dict(replace(sample(), chat_models=chat_models))
+    data["chat_models"] = [{"model": "x", "temperature": "hot"}]
+    assert from_dict(data) == sample()  # the rest of the workspace is kept

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QSp
 
 from gui.core.tasks import TaskOwner
 from gui.qt.theme import THEMES, apply_theme
+from gui.qt.views.chat_page import ChatPage
 from gui.qt.views.checks_panel import ChecksPanel
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.inputs_table import InputsTable
@@ -84,6 +85,7 @@ class WorkspaceBinding(QObject):
         delay_ms: int = SAVE_DELAY_MS,
         judge: JudgePage | None = None,
         scoreboard: ScoreboardPage | None = None,
+        chat: ChatPage | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -96,6 +98,7 @@ class WorkspaceBinding(QObject):
         self._checks = checks
         self._judge = judge
         self._scoreboard = scoreboard
+        self._chat = chat
         self._store = store
         self._theme = "system"
         self._dirty = False
@@ -125,6 +128,8 @@ class WorkspaceBinding(QObject):
             judge.judge_changed.connect(changed)
         if scoreboard is not None:
             scoreboard.view_changed.connect(changed)
+        if chat is not None:
+            chat.models_changed.connect(changed)
         for dock in docks:
             dock.dockLocationChanged.connect(changed)
             dock.topLevelChanged.connect(changed)
@@ -202,6 +207,7 @@ class WorkspaceBinding(QObject):
             checks=self._checks.checks() if self._checks is not None else (),
             judge=judge.draft() if judge is not None else None,
             judge_on=judge is not None and judge.settings() is not None,
+            chat_models=tuple(self._chat.chat_models()) if self._chat is not None else (),
         )
 
     def restore(self, workspace: Workspace, *, content: bool = True, prompt: bool = True) -> None:
@@ -224,6 +230,8 @@ class WorkspaceBinding(QObject):
                 self._checks.set_checks(workspace.checks)
             if self._judge is not None:
                 self._judge.set_settings(workspace.judge, enabled=workspace.judge_on)
+            if self._chat is not None:
+                self._chat.set_chat_models(list(workspace.chat_models))
         layout = workspace.layout
         window = self._window
         # Qt checks these blobs itself and ignores one it cannot use (another Qt version).

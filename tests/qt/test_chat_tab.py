@@ -1,0 +1,442 @@
+"""The Chat tab as a user drives it: send to all or one column, stop, regenerate, edit, reopen, images.
+
+The page runs on the real qasync loop with the simulated model; what each column sent is read
+from the turn (the exact message list the engine got), never from timings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from gui.core.chat import Chat, NodeStatus, Role
+from gui.core.chat_session import ChatSession, ChatTurnStarted
+from gui.core.chat_turn import ChatTurn
+from gui.core.spec import ModelProfile, SimSettings
+from gui.providers.backend import LangChainBackend
+from gui.providers.threads import trim_thread
+from gui.qt.views.chat_page import ChatPage, encode_image, thread_markdown
+from gui.storage.chats import ChatHistory
+from gui.storage.history import History
+from tests.qt.conftest import SESSION_LOOP, until
+
+pytestmark = SESSION_LOOP
+
+FAST = SimSettings(ttft=0.0, tokens_per_second=0.0, output_tokens=8, jitter=0.0, seed=3)
+#: Long enough to still be streaming when the test acts on it.
+SLOW = SimSettings(ttft=0.0, tokens_per_second=20.0, output_tokens=2000, jitter=0.0, seed=4)
+
+
+class Rig:
+    """A Chat tab on its own with a stored history, and the turns it started."""
+
+    def __init__(self, page: ChatPage, history: History) -> None:
+        self.page = page
+        self.history = history
+        self.turns: list[ChatTurn] = []
+
+        def on_event(event: object) -> None:
+            if isinstance(event, ChatTurnStarted):
+                self.turns.append(event.turn)
+
+        page.session.subscribe(on_event)
+
+    @property
+    def chat(self) -> Chat:
+        chat = self.page.session.chat
+        assert chat is not None
+        return chat
+
+    async def idle(self) -> None:
+        await self.page.session.wait_idle()
+        self.page._bridge.flush()  # the frame that would come next, now
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[History]:
+    with History.open(tmp_path / "h.sqlite3") as opened:
+        yield opened
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def rig(qtbot: QtBot, history: History) -> AsyncIterator[Rig]:
+    store = ChatHistory(history)
+    session = ChatSession(LangChainBackend(), store, trim=trim_thread)
+    models = [ModelProfile(model="sim-a", sim=FAST), ModelProfile(model="sim-b", sim=FAST)]
+    page = ChatPage(session, lambda: list(models), lambda: store)
+    page.resize(1200, 700)
+    page.show()
+    r = Rig(page, history)
+    yield r
+    await session.aclose()
+    await page.wait_idle()
+    page.shutdown()
+    page.close()
+    page.deleteLater()
+
+
+def _type_and_press(page: ChatPage, text: str, modifier: Qt.KeyboardModifier | None = None) -> None:
+    page.box.setPlainText(text)
+    mods = modifier if modifier is not None else Qt.KeyboardModifier.NoModifier
+    QTest.keyClick(page.box, Qt.Key.Key_Return, mods)
+
+
+def _answers(rig: Rig, col: int) -> list[str]:
+    return [n.text for n in rig.chat.columns[col].path() if n.role is Role.ASSISTANT]
+
+
+async def test_enter_sends_to_every_column_and_each_follow_up_carries_its_own_thread(
+    rig: Rig,
+) -> None:
+    page = rig.page
+    _type_and_press(page, "Tell me about owls")
+    assert page.box.toPlainText() == ""  # sent, box emptied
+    await rig.idle()
+    assert len(page.columns) == 2
+    first = [_answers(rig, col) for col in range(2)]
+    assert all(len(a) == 1 and a[0] for a in first)
+    for col, column_view in enumerate(page.columns):
+        # The streamed answer reached the column's one view, under the question.
+        assert first[col][0].split()[0] in column_view.view.source()
+        assert "Tell me about owls" in column_view.view.source()
+        assert column_view.tokens.text().endswith("tokens")
+    _type_and_press(page, "And their eyes?")
+    await rig.idle()
+    follow_up = rig.turns[-1]
+    for col in range(2):
+        sent = follow_up.messages(col)
+        # Exactly this column's own earlier answer, then the new question.
+        assert sent == [
+            ("user", "Tell me about owls"),
+            ("assistant", first[col][0]),
+            ("user", "And their eyes?"),
+        ]
+    # Shift+Enter is a new line, not a send.
+    page.box.setPlainText("line one")
+    QTest.keyClick(page.box, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    assert page.box.toPlainText().count("\n") == 1
+    assert len(rig.turns) == 2
+
+
+async def test_a_message_to_one_column_leaves_the_others_alone(rig: Rig) -> None:
+    page = rig.page
+    _type_and_press(page, "Hello both")
+    await rig.idle()
+    page.columns[1].input.setText("Only you, b")
+    QTest.keyClick(page.columns[1].input, Qt.Key.Key_Return)
+    await rig.idle()
+    assert [r.col for r in rig.turns[-1].requests] == [1]
+    assert len(_answers(rig, 0)) == 1 and len(_answers(rig, 1)) == 2
+    assert "Only you, b" in page.columns[1].view.source()
+    assert "Only you, b" not in page.columns[0].view.source()
+    # Alt+Enter goes to the focused column (column 0 here).
+    page._on_column_focused(0)
+    _type_and_press(page, "Just a", Qt.KeyboardModifier.AltModifier)
+    await rig.idle()
+    assert [r.col for r in rig.turns[-1].requests] == [0]
+    assert len(_answers(rig, 0)) == 2
+
+
+async def test_stopping_one_column_leaves_the_other_streaming(rig: Rig) -> None:
+    page = rig.page
+    slow = [ModelProfile(model="sim-a", sim=SLOW), ModelProfile(model="sim-b", sim=SLOW)]
+    assert page.new_chat(slow) is not None
+    rig.page._bridge.flush()
+    _type_and_press(page, "Write at length")
+    await until(lambda: all(len(v.view.source()) > 60 for v in page.columns))
+    answering = page.columns[1]
+    # While answering, Stop stands in Regenerate's place.
+    assert answering.stop_button.isVisibleTo(answering)
+    assert not answering.regenerate_button.isVisibleTo(answering)
+    page.duplicate_column(0)  # not while answering: the copy would miss the answer
+    assert "still running" in page.error.text() and len(page.columns) == 2
+    page.columns[0].stop_button.click()
+    await until(lambda: 0 not in page.session.busy_columns)
+    assert 1 in page.session.busy_columns
+    before = len(page.columns[1].view.source())
+    await until(lambda: len(page.columns[1].view.source()) > before + 20)  # still streaming
+    stopped = rig.chat.columns[0].path()[-1]
+    assert stopped.status is NodeStatus.STOPPED and stopped.text  # partial text kept
+    rig.page._bridge.flush()
+    assert "[stopped" in page.columns[0].view.source()
+    # Esc stops all.
+    QTest.keyClick(page.box, Qt.Key.Key_Escape)
+    await rig.idle()
+    assert rig.chat.columns[1].path()[-1].status is NodeStatus.STOPPED
+
+
+async def test_an_answer_left_inside_a_code_block_does_not_swallow_the_next_question() -> None:
+    from gui.core.chat import Chat, add_answer, add_user_message
+
+    chat = Chat.new([ModelProfile(model="sim-a")])
+    [request] = add_user_message(chat, "Show code")
+    add_answer(chat, request, "Here:\n```python\nx = 1\n")
+    add_user_message(chat, "Thanks")
+    text = thread_markdown(chat, 0)
+    assert text.count("```") % 2 == 0
+    assert text.index("x = 1") < text.rindex("```") < text.index("Thanks")
+
+
+async def test_a_server_error_fails_that_column_only_and_the_thread_goes_on(rig: Rig) -> None:
+    page = rig.page
+    broken = SimSettings(
+        ttft=0.0, tokens_per_second=0.0, output_tokens=8, jitter=0.0, seed=3, failure_rate=1.0
+    )
+    page.session.set_limits(retries=0)
+    page.new_chat(
+        [ModelProfile(model="sim-broken", sim=broken), ModelProfile(model="sim-b", sim=FAST)]
+    )
+    page._bridge.flush()
+    _type_and_press(page, "Hello")
+    await rig.idle()
+    failed = rig.chat.columns[0].path()[-1]
+    assert failed.status is NodeStatus.FAILED and failed.error
+    assert "[failed: " in page.columns[0].view.source()
+    assert rig.chat.columns[1].path()[-1].status is NodeStatus.DONE
+    # The next message still goes to both; the failed column's thread carries its question.
+    _type_and_press(page, "Again?")
+    await rig.idle()
+    assert rig.turns[-1].messages(1)[-1] == ("user", "Again?")
+
+
+async def test_regenerate_shows_two_of_two_and_switching_goes_back(rig: Rig) -> None:
+    page = rig.page
+    _type_and_press(page, "Name a bird")
+    await rig.idle()
+    first = _answers(rig, 0)[-1]
+    column = page.columns[0]
+    assert column.alt_label.text() == ""
+    column.regenerate_button.click()
+    await rig.idle()
+    assert column.alt_label.text() == "2/2"
+    second = _answers(rig, 0)[-1]
+    assert rig.turns[-1].messages(0) == [("user", "Name a bird")]  # the same question again
+    assert column.prev_button.isEnabled() and not column.next_button.isEnabled()
+    column.prev_button.click()
+    rig.page._bridge.flush()
+    assert column.alt_label.text() == "1/2"
+    assert _answers(rig, 0)[-1] == first
+    assert thread_markdown(rig.chat, 0) == column.view.source()
+    if first != second:
+        assert second not in column.view.source()
+    # The next follow-up continues from the answer shown.
+    column.input.setText("Why that one?")
+    QTest.keyClick(column.input, Qt.Key.Key_Return)
+    await rig.idle()
+    assert rig.turns[-1].messages(0)[1] == ("assistant", first)
+
+
+async def test_editing_an_earlier_message_makes_a_branch_that_can_be_switched(rig: Rig) -> None:
+    page = rig.page
+    _type_and_press(page, "Tell me about owls")
+    await rig.idle()
+    _type_and_press(page, "And their eyes?")
+    await rig.idle()
+    first_question = rig.chat.columns[0].path()[0]
+    page.begin_edit(0, first_question.id)
+    assert page.box.toPlainText() == "Tell me about owls"
+    _type_and_press(page, "Tell me about hawks")
+    await rig.idle()
+    path = rig.chat.columns[0].path()
+    assert [n.text for n in path if n.role is Role.USER] == ["Tell me about hawks"]
+    assert rig.turns[-1].messages(0) == [("user", "Tell me about hawks")]
+    assert len(rig.chat.columns[1].path()) == 4  # the other column is untouched
+    source = page.columns[0].view.source()
+    assert "1/2" not in source and "2/2" in source  # the branch is navigable
+    new_question = path[0]
+    page.columns[0].switch_requested.emit(0, new_question.id, -1)
+    rig.page._bridge.flush()
+    users = [n.text for n in rig.chat.columns[0].path() if n.role is Role.USER]
+    assert users == ["Tell me about owls", "And their eyes?"]  # nothing was deleted
+    assert "1/2" in page.columns[0].view.source()
+
+
+async def test_a_stored_chat_reopens_and_continues(rig: Rig, qtbot: QtBot) -> None:
+    page = rig.page
+    _type_and_press(page, "Tell me about owls")
+    await rig.idle()
+    chat_id = rig.chat.id
+    answers = [_answers(rig, col)[0] for col in range(2)]
+    await page.wait_idle()  # the first turn's end lists the chat
+    page.new_chat()
+    await rig.idle()
+    index = page.chats_box.findData(chat_id)
+    assert index > 0
+    page.chats_box.activated.emit(index)
+    await page.wait_idle()
+    await rig.idle()
+    assert rig.chat.id == chat_id
+    assert "Tell me about owls" in page.columns[0].view.source()
+    _type_and_press(page, "And their eyes?")
+    await rig.idle()
+    for col in range(2):
+        assert rig.turns[-1].messages(col)[1] == ("assistant", answers[col])
+
+
+async def test_near_the_context_window_the_column_warns_and_trim_drops_the_oldest_turns(
+    rig: Rig,
+) -> None:
+    page = rig.page
+    small = ModelProfile(model="sim-a", context_window=300, max_tokens=40, sim=FAST)
+    page.new_chat([small, ModelProfile(model="sim-b", sim=FAST)])
+    rig.page._bridge.flush()
+    _type_and_press(page, "owls " * 100)
+    await rig.idle()
+    assert not page.columns[0].warning.isVisibleTo(page)
+    _type_and_press(page, "hawk " * 100)
+    await rig.idle()
+    column = page.columns[0]
+    assert column.warning.isVisibleTo(page) and "context" in column.warning.text()
+    assert not page.columns[1].warning.isVisibleTo(page)  # no window stated: no warning
+    assert column.tokens.text().startswith("~")  # the simulated model's tokens are estimated
+    column.trim_button.click()
+    _type_and_press(page, "And eagles?")
+    await rig.idle()
+    sent = rig.turns[-1].messages(0)
+    assert rig.turns[-1].trimmed.get(0, 0) > 0
+    assert sent[-1] == ("user", "And eagles?")
+    assert all("owls" not in text for _role, text in sent)  # the oldest turn left out
+    assert len(rig.chat.columns[0].path()) == 6  # the thread itself keeps every turn
+
+
+async def test_a_system_message_for_the_chat_and_one_for_a_column(rig: Rig) -> None:
+    page = rig.page
+    page.new_chat()
+    page._bridge.flush()
+    page.system_edit.setText("Answer briefly.")
+    page.system_edit.editingFinished.emit()
+    column = page.columns[1]
+    await until(column.isVisible)  # the layout shows a new column on the next turn
+    assert not column.system_edit.isVisible()
+    column.system_button.click()
+    assert column.system_edit.isVisible()
+    column.system_edit.setText("Answer in French.")
+    column.system_edit.editingFinished.emit()
+    _type_and_press(page, "Hello")
+    await rig.idle()
+    assert rig.turns[-1].messages(0)[0] == ("system", "Answer briefly.")
+    assert rig.turns[-1].messages(1)[0] == ("system", "Answer in French.")
+    store = ChatHistory(rig.history)
+    assert store.flush()
+    stored = store.get(rig.chat.id)
+    assert stored is not None
+    assert stored.system == "Answer briefly." and stored.columns[1].system == "Answer in French."
+
+
+async def test_duplicate_a_column_with_another_temperature(rig: Rig) -> None:
+    page = rig.page
+    assert page.new_chat([]) is None
+    assert page.error.text() == (
+        "No model to chat with: add one in the Models panel, then New chat."
+    )
+    assert page.new_chat([ModelProfile(model=" ")]) is None  # a profile that cannot work
+    assert "Model name is empty" in page.error.text()
+    _type_and_press(page, "Hi")
+    await rig.idle()
+    menu = page.columns[1].duplicate_button.menu()
+    assert menu is not None
+    [action] = [a for a in menu.actions() if a.text() == "With temperature 1.5"]
+    action.trigger()
+    rig.page._bridge.flush()
+    assert len(page.columns) == 3
+    assert rig.chat.columns[2].profile.temperature == 1.5
+    assert "t=1.5" in page.columns[2].title.full_text()
+    assert _answers(rig, 2) == _answers(rig, 1)  # the same thread to go on from
+    _type_and_press(page, "Again")
+    await rig.idle()
+    assert len(rig.turns[-1].requests) == 3
+
+
+def _png(width: int, height: int) -> bytes:
+    image = QImage(width, height, QImage.Format.Format_RGB32)
+    image.fill(QColor("#3366cc"))
+    return encode_image(image, "PNG")
+
+
+async def test_an_image_goes_to_a_vision_column_and_is_refused_for_the_others(
+    rig: Rig, tmp_path: Path
+) -> None:
+    page = rig.page
+    vision = ModelProfile(model="sim-eye", vision=True, sim=FAST)
+    page.new_chat([vision, ModelProfile(model="sim-a", sim=FAST)])
+    rig.page._bridge.flush()
+    # Pasting an image attaches it (a chip), it is not typed.
+    mime = QMimeData()
+    image = QImage(3000, 1500, QImage.Format.Format_RGB32)
+    image.fill(QColor("#cc3366"))
+    mime.setImageData(image)
+    page.box.insertFromMimeData(mime)
+    assert len(page.images) == 1
+    assert max(page.images[0].width, page.images[0].height) == 2048  # downscaled
+    # To both columns: refused with the fix, nothing sent.
+    _type_and_press(page, "What is this?")
+    assert "cannot take images" in page.error.text() and page.error.isVisible()
+    assert rig.turns == []
+    # To the vision column alone: sent, and the simulated model describes the image.
+    page._on_column_focused(0)
+    _type_and_press(page, "What is this?", Qt.KeyboardModifier.AltModifier)
+    await rig.idle()
+    answer = _answers(rig, 0)[-1]
+    assert "JPEG" in answer and "2048x1024" in answer  # downscaled, re-encoded (opaque)
+    assert page.images == [] and not page.error.isVisible()
+    # A dropped file that is not an image is refused inline.
+    bogus = tmp_path / "notes.png"
+    bogus.write_bytes(b"not an image at all")
+    dropped = QMimeData()
+    dropped.setUrls([QUrl.fromLocalFile(str(bogus))])
+    page.box.insertFromMimeData(dropped)
+    assert page.images == [] and "not a PNG" in page.error.text()
+    # A text file is inlined with its name; a binary one is refused.
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Owls\nThey hunt at night.\n", encoding="utf-8")
+    page.box.setPlainText("Summarise this")
+    dropped.setUrls([QUrl.fromLocalFile(str(notes))])
+    page.box.insertFromMimeData(dropped)
+    assert page.box.toPlainText().startswith("Summarise this\n\nnotes.md:\n```")
+    assert "They hunt at night." in page.box.toPlainText()
+    blob = tmp_path / "data.bin"
+    blob.write_bytes(b"\x00\x01\x02binary")
+    dropped.setUrls([QUrl.fromLocalFile(str(blob))])
+    page.box.insertFromMimeData(dropped)
+    assert "binary file" in page.error.text()
+    small = tmp_path / "dot.png"
+    small.write_bytes(_png(8, 8))
+    dropped.setUrls([QUrl.fromLocalFile(str(small))])
+    page.box.insertFromMimeData(dropped)
+    assert len(page.images) == 1 and page.images[0].width == 8
+
+
+async def test_the_window_has_a_chat_tab_on_the_models_panel(window: object) -> None:
+    from gui.qt.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    tabs = window.tabs
+    index = tabs.indexOf(window.chat_page)
+    assert index >= 0 and tabs.tabText(index) == "Chat"
+    models = window.models.profiles()
+    page = window.chat_page
+    chat = page.new_chat()
+    assert chat is not None
+    assert [c.profile for c in chat.columns] == models
+    window.chat_session.stop()
+    await window.chat_session.wait_idle()
+    page._bridge.flush()
+    # The chat's model set is remembered in the workspace, and New chat offers it back.
+    assert list(window.workspace.snapshot().chat_models) == models
+    remembered = [ModelProfile(model="sim-eye", vision=True, sim=FAST)]
+    restored = dataclasses.replace(window.workspace.snapshot(), chat_models=tuple(remembered))
+    window.workspace.restore(restored)
+    assert page.chat_models() == remembered
+    [last] = [a for a in page.new_menu.actions() if "last chat" in a.text()]
+    last.trigger()
+    page._bridge.flush()
+    assert page.session.chat is not None and len(page.columns) == 1
+    assert page.columns[0].title.full_text() == "sim-eye"
