@@ -108,9 +108,9 @@ class RunControls:
 
         ``QProgressBar.setValue`` calls ``repaint()`` whenever the bar's text or fill moves,
         and a repaint makes Qt paint every dirty widget of the window at once, the Tiles
-        included, outside its own paint pass: once per frame that carries counts, twice the
-        paints at the end of a run (the judge's tail makes that end long). With updates off
-        for the call the repaint does nothing, and turning them on again calls ``update()``.
+        included, in the middle of the frame's work instead of in Qt's own paint pass: once
+        per frame that carries counts (docs/benchmarks.md, judge). With updates off for the
+        call the repaint does nothing, and turning them on again calls ``update()``.
         """
         bar = self.progress
         if not bar.updatesEnabled():  # an ancestor holds updates: no repaint can happen
