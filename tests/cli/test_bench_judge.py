@@ -19,6 +19,7 @@ def test_judge_scenario_judges_every_cell_and_reports_both_walls() -> None:
     assert f["cpu_plain_s"] > 0 and f["cpu_judged_s"] > 0 and f["cpu_ratio"] > 0
     assert 1 <= f["judge_peak_in_flight"] <= 200
     assert f["session_lag_samples"] > 0
-    assert (
-        result.second_label == "during the judged run" and "judged_run_lag_p99_ms" in result.second
-    )
+    assert result.second_label.startswith("during the judged run")
+    # The plain runs' lateness beside the judged runs', from the same heartbeat.
+    assert {"judged_run_lag_p99_ms", "plain_run_lag_p99_ms"} <= set(result.second)
+    assert result.second["plain_run_lag_max_ms"] >= result.second["plain_run_lag_p99_ms"]

@@ -8,8 +8,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QLabel, QMainWindow
 from pytestqt.qtbot import QtBot
 
 from gui.core.lag import LagStats
@@ -226,3 +227,41 @@ def test_run_controls_show_a_past_run_and_the_wait_for_the_engine(qtbot: QtBot) 
     assert controls.run_action.text() == "Run" and controls.run_action.isEnabled()
     controls.show_freeze(1500.0)
     assert window.statusBar().currentMessage().startswith("The window froze for 1.50 s")
+
+
+class _PaintCounter(QObject):
+    """Counts the paint events of the widgets it watches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paints = 0
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.paints += 1
+        return False
+
+
+def test_new_counts_move_the_progress_bar_on_the_next_paint_not_at_once(qtbot: QtBot) -> None:
+    # QProgressBar.setValue repaints at once, and a repaint paints every dirty widget of the
+    # window there and then (the Tiles of a 200-cell run): the counts of every frame did so.
+    window, controls = controls_on(qtbot)
+    other = QLabel("a view with something to paint")
+    window.setCentralWidget(other)
+    counter = _PaintCounter()
+    controls.progress.installEventFilter(counter)
+    other.installEventFilter(counter)
+    window.resize(900, 500)
+    window.show()
+    qtbot.waitUntil(
+        lambda: window.windowHandle().isExposed() and counter.paints >= 2, timeout=30_000
+    )
+    counter.paints = 0
+    other.update()  # dirty, as a streaming view is when the counts come
+
+    controls.show_counts(Counts(in_flight=3, done=40, failed=2, total=200), running=True)
+
+    assert counter.paints == 0
+    assert controls.progress.value() == 42 and controls.progress.text() == "42 / 200"
+    assert controls.run_action.text() == "Running 42 / 200"
+    qtbot.waitUntil(lambda: counter.paints >= 2, timeout=30_000)  # the bar and the view

@@ -98,10 +98,29 @@ class RunControls:
         """The progress bar and the status counts (the gauges are the dock's)."""
         self.progress.setFormat("%v / %m")
         self.progress.setRange(0, max(counts.total, 1))
-        self.progress.setValue(counts.ended)
+        self._set_progress_value(counts.ended)
         self.counts_label.setText(counts.text())
         if running:
             self.run_action.setText(f"Running {counts.ended} / {counts.total}")
+
+    def _set_progress_value(self, value: int) -> None:
+        """Move the progress bar on the next paint pass, not now.
+
+        ``QProgressBar.setValue`` calls ``repaint()`` whenever the bar's text or fill moves,
+        and a repaint makes Qt paint every dirty widget of the window at once, the Tiles
+        included, in the middle of the frame's work instead of in Qt's own paint pass: once
+        per frame that carries counts (docs/benchmarks.md, judge). With updates off for the
+        call the repaint does nothing, and turning them on again calls ``update()``.
+        """
+        bar = self.progress
+        if not bar.updatesEnabled():  # an ancestor holds updates: no repaint can happen
+            bar.setValue(value)
+            return
+        bar.setUpdatesEnabled(False)
+        try:
+            bar.setValue(value)
+        finally:
+            bar.setUpdatesEnabled(True)
 
     def set_running(self, running: bool) -> None:
         """Run and Cancel all follow whether a run is on."""
