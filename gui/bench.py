@@ -382,6 +382,27 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def _probe(module: str, what: str, timeout: float, quick: bool = False) -> dict[str, Any]:
+    """Run the probe ``python -m module`` in a child process with an empty data folder of its
+    own, and return the JSON figures of its last line.
+
+    Raises:
+        RuntimeError: the probe exited non-zero (``what`` names it, with its stderr's end).
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *(["--quick"] if quick else [])],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_child_env(),
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} exited with {proc.returncode}: {proc.stderr[-300:]}")
+    figures: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return figures
+
+
 def _window(args: list[str], timeout: float = 120) -> tuple[dict[str, Any], float]:
     spawned = time.time()
     proc = subprocess.run(
@@ -483,18 +504,7 @@ def stream_stress_200(quick: bool) -> BenchResult:
 def _bare_render() -> dict[str, Any]:
     """The same chunks into a bare ``QPlainTextEdit``, once per frame (``gui/qt/bench_render.py``,
     a child process like the window's)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "gui.qt.bench_render"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_child_env(),
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bare editor exited with {proc.returncode}: {proc.stderr[-300:]}")
-    figures: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return figures
+    return _probe("gui.qt.bench_render", "bare editor", 120)
 
 
 def render_ceiling(quick: bool) -> BenchResult:
@@ -673,18 +683,7 @@ def input_latency(quick: bool) -> BenchResult:
     bare ``QPlainTextEdit`` holding the same 100 KB text in the same process (a 100 KB single
     paragraph is slow in any Qt text editor: Qt relays it out on every key).
     """
-    env = _child_env()
-    proc = subprocess.run(
-        [sys.executable, "-m", "gui.qt.bench_input"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"input probe exited with {proc.returncode}: {proc.stderr[-300:]}")
-    f = json.loads(proc.stdout.strip().splitlines()[-1])
+    f = _probe("gui.qt.bench_input", "input probe", 300)
     # Both medians floored at KEY_FLOOR_MS: below a millisecond a key is a sixteenth of a
     # frame, and a ratio of two sub-ms medians measured the machine's noise (1.91 one day,
     # 1.2 the next), not the editor.
@@ -723,17 +722,7 @@ def agreement(quick: bool) -> BenchResult:
     in a child process, offscreen): the computation off the GUI thread, and what showing
     each result costs the GUI thread, as that thread's own CPU time (which the other
     processes of a loaded machine do not inflate)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "gui.qt.bench_agreement", *(["--quick"] if quick else [])],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_child_env(),
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"agreement probe exited with {proc.returncode}: {proc.stderr[-300:]}")
-    f = json.loads(proc.stdout.strip().splitlines()[-1])
+    f = _probe("gui.qt.bench_agreement", "agreement probe", 300, quick)
     lag = {k: v for k, v in f.items() if "lag" in k or "stream_s" in k}
     figures = {k: v for k, v in f.items() if k not in lag}
     return BenchResult(
@@ -757,17 +746,7 @@ def scoreboard(quick: bool) -> BenchResult:
     """The Scoreboard tab shown while the stress-200 demo streams (``gui.qt.bench_scoreboard``
     in a child process, offscreen): what its refreshes cost the GUI thread, against the same
     run with the tab hidden, and a refresh of a 10,000-cell run."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "gui.qt.bench_scoreboard", *(["--quick"] if quick else [])],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=_child_env(),
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"scoreboard probe exited with {proc.returncode}: {proc.stderr[-300:]}")
-    f = json.loads(proc.stdout.strip().splitlines()[-1])
+    f = _probe("gui.qt.bench_scoreboard", "scoreboard probe", 600, quick)
     lag = {k: v for k, v in f.items() if "lag" in k}
     figures = {k: v for k, v in f.items() if k not in lag}
     return BenchResult(
@@ -792,17 +771,7 @@ def scoreboard(quick: bool) -> BenchResult:
 def judge(quick: bool) -> BenchResult:
     """200 cells judged live by the simulated judge in the real window (``gui.qt.bench_judge``
     in a child process): the stress-200 run without a judge, then with one, in one session."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "gui.qt.bench_judge", *(["--quick"] if quick else [])],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=_child_env(),
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"judge probe exited with {proc.returncode}: {proc.stderr[-300:]}")
-    f = json.loads(proc.stdout.strip().splitlines()[-1])
+    f = _probe("gui.qt.bench_judge", "judge probe", 600, quick)
     lag = {k: v for k, v in f.items() if k.startswith(("judged_run_lag", "plain_run_lag"))}
     figures = {k: v for k, v in f.items() if k not in lag}
     return BenchResult(
