@@ -29,7 +29,7 @@ from gui.core.chat import (
 from gui.core.cleantext import clean
 from gui.core.keys import redact
 from gui.core.spec import profile_from_dict, profile_to_dict
-from gui.storage.history import History, HistoryError
+from gui.storage.history import History, HistoryError, ids_matching
 from gui.storage.records import metrics_from_dict
 
 
@@ -162,14 +162,7 @@ class ChatHistory:
             return None
 
         def read(conn: sqlite3.Connection) -> list[str]:
-            exact = conn.execute("SELECT id FROM chats WHERE id = ?", (chat_id,)).fetchone()
-            if exact:
-                return [exact[0]]
-            rows = conn.execute(
-                "SELECT id FROM chats WHERE substr(id, 1, ?) = ? ORDER BY updated_at DESC LIMIT 6",
-                (len(chat_id), chat_id),
-            ).fetchall()
-            return [r[0] for r in rows]
+            return ids_matching(conn, "chats", "updated_at", chat_id)
 
         found: list[str] = self.history.read("find the chat", read)
         if len(found) > 1:

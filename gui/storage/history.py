@@ -1138,14 +1138,7 @@ class History:
             return None
 
         def read(conn: sqlite3.Connection) -> list[str]:
-            exact = conn.execute("SELECT id FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if exact:
-                return [exact[0]]
-            rows = conn.execute(
-                "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY created_at DESC LIMIT 6",
-                (len(run_id), run_id),
-            ).fetchall()
-            return [r[0] for r in rows]
+            return ids_matching(conn, "runs", "created_at", run_id)
 
         found: list[str] = self._read("find the run", read)
         if len(found) > 1:
@@ -1348,6 +1341,20 @@ def _judging_of(
 def _with_verdict(cell: StoredCell, verdicts: Mapping[str, JudgeVerdict]) -> StoredCell:
     verdict = verdicts.get(cell.cell_id)
     return cell if verdict is None else replace(cell, judge=verdict)
+
+
+def ids_matching(conn: sqlite3.Connection, table: str, newest: str, prefix: str) -> list[str]:
+    """The ids of ``table`` that ``prefix`` names: the exact id alone, else up to six ids
+    starting with it, newest (by column ``newest``) first. ``table`` and ``newest`` are the
+    code's own names, never user input."""
+    exact = conn.execute(f"SELECT id FROM {table} WHERE id = ?", (prefix,)).fetchone()
+    if exact:
+        return [exact[0]]
+    rows = conn.execute(
+        f"SELECT id FROM {table} WHERE substr(id, 1, ?) = ? ORDER BY {newest} DESC LIMIT 6",
+        (len(prefix), prefix),
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def _models_of(conn: sqlite3.Connection, run_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
