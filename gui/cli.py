@@ -549,15 +549,16 @@ def build_parser() -> argparse.ArgumentParser:
     export_p = sub.add_parser(
         "export",
         help="export a recorded run as JSON, CSV or Markdown",
-        description="Export one recorded run: json (everything, the per-model summary under summary.models), csv (one row per cell; with -o, the per-model summary beside it), md (the Scoreboard, the answer matrix and a metrics table), summary-csv (one row per model).",
+        description="Export one recorded run: json (everything, the per-model summary under summary.models), csv (one row per cell; with -o, the per-model summary beside it), md (the Scoreboard, the answer matrix and a metrics table), summary-csv (one row per model). A chat (CHAT_ID): json (every branch and alternative), md (a section per model) or md-table (a side-by-side table per turn).",
     )
     export_p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or a unique prefix of it")
     export_p.add_argument(
         "--format",
         "-f",
-        choices=["json", "csv", "md", "summary-csv"],
+        choices=["json", "csv", "md", "summary-csv", "md-table"],
         help="output format (default: from the -o file's extension); csv to a file also writes"
-        " the per-model summary beside it as NAME-summary.csv; summary-csv is that table alone",
+        " the per-model summary beside it as NAME-summary.csv; summary-csv is that table alone;"
+        " a chat exports as json, md (a section per model) or md-table (a table per turn)",
     )
     export_p.add_argument(
         "--output",
@@ -1810,6 +1811,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         from gui.cli_chat import cmd_export_chat
 
         return cmd_export_chat(args.run_id, fmt, out)
+    if fmt == "md-table":
+        raise UsageError(
+            "md-table is a chat's format: a run exports as json, csv, md or summary-csv"
+        )
 
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
