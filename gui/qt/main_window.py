@@ -628,6 +628,11 @@ class MainWindow(QMainWindow):
         self.history_panel.open_requested.connect(self.show_past_run)
         self.history_panel.rerun_requested.connect(self._on_history_rerun_requested)
         self.history_panel.load_requested.connect(self.commands.load)
+        # Chats in the History tab: open one to continue it, export it, list it as it grows.
+        self.history_panel.chat_open_requested.connect(self._on_history_chat_open_requested)
+        self.history_panel.open_chat_id = self._open_chat_id
+        self.chat_page.turn_ended.connect(self._on_chat_page_turn_ended)
+        self.chat_page.export_requested.connect(self.history_panel.export_chat)
         self.demos_menu.chosen.connect(self.commands.run_demo)
         for notices in (self.providers.notice, self.workspace.notice, self.demos_menu.failed):
             notices.connect(self._on_providers_notice)
@@ -635,6 +640,18 @@ class MainWindow(QMainWindow):
         self.display.run_finished.connect(self.run_finished)
         self.display.comparison_finished.connect(self.comparison_finished)
         self.editors.sync()
+
+    def _on_history_chat_open_requested(self, chat: Chat) -> None:
+        # Shown either way: refused (a turn still running), the Chat tab says why inline.
+        self.chat_page.open_chat(chat)
+        self.tabs.setCurrentWidget(self.chat_page)
+
+    def _open_chat_id(self) -> str | None:
+        chat = self.chat_session.chat
+        return chat.id if chat is not None else None
+
+    def _on_chat_page_turn_ended(self, _chat_id: str) -> None:
+        self.history_panel.refresh()
 
     def build_rest(self) -> None:
         """Build the parts after the first frame, one per turn of the event loop (after the

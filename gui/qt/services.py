@@ -20,7 +20,9 @@ from gui.core.keys import HeldKeys
 from gui.core.tasks import TaskOwner
 
 if TYPE_CHECKING:
+    from gui.core.chat import Chat
     from gui.core.ratings import LeaderboardEntry, Rating
+    from gui.storage.chats import ChatHistory, ChatRecord
     from gui.storage.history import History
     from gui.storage.profiles import ProfileStore, SavedProfile, UnsupportedProfile
     from gui.storage.records import RunRecord, StoredRun
@@ -107,6 +109,32 @@ class HistoryService:
         history = await self.open()
         return await asyncio.to_thread(history.delete_run, run_id)
 
+    def _chats(self, history: History) -> ChatHistory:
+        from gui.storage.chats import ChatHistory
+
+        return ChatHistory(history)
+
+    async def list_chats(self, query: str, *, limit: int) -> list[ChatRecord]:
+        """Chats whose title or any message holds ``query``, newest first (the chat writes
+        queued so far are waited for first, so a turn that just ended is listed)."""
+        history = await self.open()
+
+        def read() -> list[ChatRecord]:
+            history.flush(1.0)
+            return self._chats(history).list(query, limit=limit)
+
+        return await asyncio.to_thread(read)
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        """The whole stored chat (every branch and alternative), or ``None`` if it is gone."""
+        history = await self.open()
+        return await asyncio.to_thread(self._chats(history).get, chat_id)
+
+    async def delete_chat(self, chat_id: str) -> bool:
+        """Delete a chat; ``False`` if it was already gone."""
+        history = await self.open()
+        return await asyncio.to_thread(self._chats(history).delete, chat_id)
+
     async def set_rating(self, run_id: str, cell_id: str, rating: Rating | None) -> str | None:
         """Store one cell's rating (``None`` clears it).
 
@@ -162,7 +190,8 @@ class HistoryService:
 
 
 class ExportService:
-    """Writes a stored run as JSON, CSV or Markdown, as ``fanout-studio export -o`` does."""
+    """Writes a stored run as JSON, CSV or Markdown, or a chat as JSON or Markdown, as
+    ``fanout-studio export -o`` does."""
 
     async def write(self, run: StoredRun, fmt: str, path: Path) -> str | None:
         """Write ``run`` as ``fmt`` to ``path`` (a new file is private, 0600).
@@ -193,6 +222,35 @@ class ExportService:
         from gui.storage.export import default_filename
 
         return paths.exports_dir() / default_filename(run, fmt)
+
+    async def write_chat(self, chat: Chat, fmt: str, path: Path) -> str | None:
+        """Write ``chat`` as ``fmt`` (``json``, ``md`` or ``md-table``) to ``path``.
+
+        Returns:
+            ``None`` when written, else one line saying why the app will not write there.
+
+        Raises:
+            OSError: the file cannot be written.
+        """
+
+        def write() -> str | None:
+            from gui.storage.chat_export import save_chat
+            from gui.storage.export import ExportRefused
+
+            try:
+                save_chat(chat, fmt, path)
+            except ExportRefused as exc:
+                return str(exc)
+            return None
+
+        return await asyncio.to_thread(write)
+
+    def default_chat_path(self, chat: Chat, fmt: str) -> Path:
+        """Where the save dialog starts for a chat: the exports folder, a name from the chat."""
+        from gui.storage import paths
+        from gui.storage.chat_export import default_chat_filename
+
+        return paths.exports_dir() / default_chat_filename(chat, fmt)
 
 
 class ProfileService:

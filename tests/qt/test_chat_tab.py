@@ -151,7 +151,11 @@ async def test_stopping_one_column_leaves_the_other_streaming(rig: Rig) -> None:
     assert page.new_chat(slow) is not None
     rig.page._bridge.flush()
     _type_and_press(page, "Write at length")
-    await until(lambda: all(len(v.view.source()) > 60 for v in page.columns))
+    rig.page._bridge.flush()  # the questions and the answers' headers are drawn: text follows
+    start = [len(v.view.source()) for v in page.columns]
+    await until(
+        lambda: all(len(v.view.source()) > n + 20 for v, n in zip(page.columns, start, strict=True))
+    )
     answering = page.columns[1]
     # While answering, Stop stands in Regenerate's place.
     assert answering.stop_button.isVisibleTo(answering)
@@ -440,3 +444,90 @@ async def test_the_window_has_a_chat_tab_on_the_models_panel(window: object) -> 
     page._bridge.flush()
     assert page.session.chat is not None and len(page.columns) == 1
     assert page.columns[0].title.full_text() == "sim-eye"
+
+
+async def test_the_history_tab_lists_searches_reopens_exports_and_deletes_chats(
+    window: object, tmp_path: Path
+) -> None:
+    import json
+
+    from gui.qt.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    page, panel, session = window.chat_page, window.history_panel, window.chat_session
+    profiles = [ModelProfile(model="sim-a", sim=FAST), ModelProfile(model="sim-b", sim=FAST)]
+
+    async def idle() -> None:
+        await session.wait_idle()
+        page._bridge.flush()
+
+    chat = page.new_chat(profiles)
+    assert chat is not None and page.send(text="Tell me about herons")
+    await idle()
+    # The ended turn lists the chat beside the runs, as a chat row.
+    await until(lambda: chat.id in [c.id for c in panel.chats()])
+    panel.select(chat.id)
+    (item,) = panel.tree.selectedItems()
+    assert [item.text(i) for i in (1, 2, 3)] == ["chat", "1 turn", "sim-a, sim-b"]
+    assert item.text(6) == "Tell me about herons"
+    assert panel.open_button.isEnabled() and panel.delete_button.isEnabled()
+    assert not panel.load_button.isEnabled() and not panel.rerun_button.isEnabled()
+
+    # The search covers the chat's answers, not only its title.
+    answer = chat.columns[1].path()[-1].text
+    word = next(w for w in answer.split() if w.isalpha() and len(w) > 5 and w != "herons")
+    panel.search_edit.setText(word)
+    await until(lambda: [c.id for c in panel.chats()] == [chat.id])
+    panel.search_edit.setText("volcanoes")
+    await until(lambda: panel.chats() == [])
+    panel.search_edit.setText("")
+    await until(lambda: chat.id in [c.id for c in panel.chats()])
+
+    # Open it from the History tab while another chat is shown: it continues where it was.
+    other = page.new_chat(profiles)
+    assert other is not None and page.session.chat is other
+    panel.select(chat.id)
+    panel.open_button.click()
+    await until(lambda: page.session.chat is not None and page.session.chat.id == chat.id)
+    assert window.tabs.currentWidget() is page
+    assert page.send(text="And their nests?")
+    await idle()
+    reopened = page.session.chat
+    assert reopened is not None
+    assert reopened is session.chat
+    for col in range(2):  # the second turn follows each column's own first answer
+        roles = [n.role for n in reopened.columns[col].path()]
+        assert roles == [Role.USER, Role.ASSISTANT, Role.USER, Role.ASSISTANT]
+        assert reopened.columns[col].path()[1].text == chat.columns[col].path()[1].text
+
+    # Export from the Chat tab: the side-by-side table, through the History tab's dialog.
+    (table,) = [a for a in page.export_menu.actions() if a.data() == "md-table"]
+    table.trigger()
+    dialog = panel._dialog
+    assert dialog is not None and chat.id in dialog.windowTitle()
+    target = tmp_path / "herons.md"
+    dialog.fileSelected.emit(str(target))
+    dialog.reject()
+    await panel.wait_idle()
+    text = target.read_text(encoding="utf-8")
+    assert "## Turn 2" in text and "| sim-a | sim-b |" in text and "> And their nests?" in text
+    assert panel.status() == f"Exported chat {chat.id} to {target}."
+    # ... and JSON from the History tab, with every node and its metrics.
+    stored = await window.services.history.get_chat(chat.id)
+    assert stored is not None
+    await panel.export_chat_to(stored, "json", tmp_path / "herons.json")
+    data = json.loads((tmp_path / "herons.json").read_text(encoding="utf-8"))
+    assert [len(c["nodes"]) for c in data["columns"]] == [4, 4]
+    assert all(n["metrics"] for c in data["columns"] for n in c["nodes"] if n["role"] != "user")
+
+    # The chat the Chat tab shows is not deleted from under it; once it is not shown, it is.
+    panel.select(chat.id)
+    panel.delete_button.click()
+    assert "open in the Chat tab" in panel.status() and not panel.confirm_button.isVisible()
+    assert page.new_chat(profiles) is not None
+    panel.delete_button.click()
+    panel.confirm_button.click()
+    await panel.wait_idle()
+    await until(lambda: chat.id not in [c.id for c in panel.chats()])
+    assert panel.status() == "Chat deleted."
+    assert await window.services.history.get_chat(chat.id) is None

@@ -24,8 +24,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QUrl, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QPoint, Qt, QUrl, Signal
 from PySide6.QtGui import (
+    QAction,
     QImage,
     QKeyEvent,
     QKeySequence,
@@ -102,6 +103,13 @@ CHAT_SCHEME = "chat"
 
 #: The scheme of a sent image's thumbnail in a thread (a resource of the column's document).
 IMAGE_SCHEME = "chatimg"
+
+#: The Export menu's entries: label and format (``gui.storage.chat_export``).
+CHAT_EXPORTS = (
+    ("JSON (every branch and alternative, with metrics)…", "json"),
+    ("Markdown (a section per model)…", "md"),
+    ("Markdown (a side-by-side table per turn)…", "md-table"),
+)
 
 #: The temperatures the Duplicate menu offers for the copy.
 DUPLICATE_TEMPERATURES = (0.0, 0.7, 1.0, 1.5)
@@ -582,10 +590,14 @@ class ChatPage(QWidget):
     Signals:
         chat_opened(str): a chat (new or reopened) is shown; its id.
         models_changed(list): the chat's model set changed (the workspace remembers it).
+        turn_ended(str): a turn of the chat ended (its answers are being stored); its id.
+        export_requested(Chat, str): save the chat shown as ``json``, ``md`` or ``md-table``.
     """
 
     chat_opened = Signal(str)
     models_changed = Signal(list)
+    turn_ended = Signal(str)
+    export_requested = Signal(object, str)
 
     def __init__(
         self,
@@ -653,11 +665,22 @@ class ChatPage(QWidget):
         self.refresh_button.setText("⟳")
         self.refresh_button.setToolTip("Reload the list of stored chats")
         self.refresh_button.clicked.connect(self.refresh_chats)
+        self.export_menu = QMenu(self)
+        for text, fmt in CHAT_EXPORTS:
+            action = self.export_menu.addAction(text)
+            action.setData(fmt)
+        self.export_menu.triggered.connect(self._on_export_menu_triggered)
+        self.export_button = QToolButton()
+        self.export_button.setText("Export ▾")
+        self.export_button.setToolTip("Save this chat as JSON or Markdown")
+        # popup(), not setMenu(): QToolButton opens its menu with exec(), a nested loop.
+        self.export_button.clicked.connect(self._on_export_button_clicked)
         top.addWidget(self.new_button)
         top.addWidget(self.system_edit, 1)
         top.addWidget(QLabel("Chats:"))
         top.addWidget(self.chats_box)
         top.addWidget(self.refresh_button)
+        top.addWidget(self.export_button)
         layout.addLayout(top)
         self.area = QScrollArea()
         self.area.setWidgetResizable(True)
@@ -995,6 +1018,7 @@ class ChatPage(QWidget):
                 self._redraw(col)
             if self.chats_box.findData(chat.id) < 0:
                 self.refresh_chats()  # a new chat's first turn: list it for reopening
+            self.turn_ended.emit(chat.id)
 
     def _on_box_send_requested(self, one: bool) -> None:
         self.send([self._focused] if one and self.columns else None)
@@ -1056,6 +1080,24 @@ class ChatPage(QWidget):
         self.session.set_system(text, col)
         for index, view in enumerate(self.columns):
             view.show_state(chat, busy=index in self.session.busy_columns)
+
+    def _on_export_button_clicked(self) -> None:
+        below = self.export_button.mapToGlobal(QPoint(0, self.export_button.height()))
+        self.export_menu.popup(below)
+
+    def _on_export_menu_triggered(self, action: QAction) -> None:
+        self.export_chat(str(action.data()))
+
+    def export_chat(self, fmt: str) -> bool:
+        """Ask to save the chat shown as ``fmt`` (``json``, ``md``, ``md-table``); ``False``
+        (and why, inline) when there is nothing to save yet."""
+        chat = self.session.chat
+        if chat is None or not any(c.nodes for c in chat.columns):
+            self.show_error("Nothing to export yet: send a message first.")
+            return False
+        self.show_error("")
+        self.export_requested.emit(chat, fmt)
+        return True
 
     def _on_chats_box_activated(self, index: int) -> None:
         chat_id = self.chats_box.itemData(index)
