@@ -651,3 +651,29 @@ def context_warning(chat: Chat, col: int) -> str | None:
         f"Column {col + 1} ({chat.column_title(col)}) uses {count} of its {window:,}-token "
         "context: trim the oldest turns (--trim) or start a new chat."
     )
+
+
+# ------------------------------------------------------------------------- fan out
+
+
+def run_context(chat: Chat) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Each column's thread as the context of a run over inputs (``RunSpec.context``).
+
+    Per column: its system message and its shown path (its own answers), as plain text: an
+    image of an earlier turn is named (``[image dot.png]``), not sent, since a run's messages
+    are text and are stored with the run.
+    """
+    out = []
+    for col, column in enumerate(chat.columns):
+        thread: list[tuple[str, str]] = []
+        system = chat.system_for(col)
+        if system:
+            thread.append(("system", system))
+        for node in column.path():
+            if node.role is Role.USER:
+                names = "".join(f" [image {image.name}]" for image in node.images)
+                thread.append(("user", f"{node.text}{names}".strip()))
+            elif node.text:
+                thread.append(("assistant", node.text))
+        out.append(tuple(thread))
+    return tuple(out)

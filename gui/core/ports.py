@@ -111,8 +111,16 @@ class KeySource(Protocol):
 class Backend(Protocol):
     """Builds chains for profiles and explains their errors."""
 
-    def chain(self, template: str, system: str | None, profile: ModelProfile) -> ChainLike:
-        """The chain for one column (may be cached)."""
+    def chain(
+        self,
+        template: str,
+        system: str | None,
+        profile: ModelProfile,
+        *,
+        context: Sequence[tuple[str, str]] = (),
+    ) -> ChainLike:
+        """The chain for one column (may be cached); ``context``: ``(role, text)`` messages
+        sent between the system message and the template (a chat's thread), as they are."""
 
     def thread_chain(self, messages: Sequence[tuple[str, Any]], profile: ModelProfile) -> ChainLike:
         """The chain of one chat column's turn: ``messages`` (``gui.core.chat.Message``

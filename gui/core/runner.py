@@ -374,6 +374,9 @@ class Run:
         threads = self.spec.threads
         if threads is not None:
             return self._backend.thread_chain(threads[col], model)
+        context = self.spec.context_of(col)
+        if context:
+            return self._backend.chain(self.spec.template, self.spec.system, model, context=context)
         return self._backend.chain(self.spec.template, self.spec.system, model)
 
     def _classify(self, exc: BaseException, cell: Cell) -> Failure:

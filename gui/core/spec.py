@@ -567,6 +567,10 @@ class RunSpec:
         threads: A chat turn (``gui.core.chat_turn``): per model column, the whole message
             list it sends (system, earlier turns, the new user message), instead of the
             template; the run then has one row, ``{}``. ``None`` for an ordinary run.
+        context: A chat message run over inputs (``gui.core.chat.run_context``): per model
+            column, the ``(role, text)`` messages sent before the template (that column's
+            system message and earlier turns); the template is then the user turn after
+            them. ``None`` for an ordinary run.
     """
 
     template: str
@@ -578,6 +582,7 @@ class RunSpec:
     checks: tuple[Check, ...] = ()
     judge: JudgeSettings | None = None
     threads: tuple[tuple[tuple[str, Any], ...], ...] | None = None
+    context: tuple[tuple[tuple[str, str], ...], ...] | None = None
 
     @property
     def variables(self) -> list[str]:
@@ -597,6 +602,8 @@ class RunSpec:
         """
         if self.threads is not None and len(self.threads) != len(self.models):
             raise SpecError("A chat turn needs one message list per model column.")
+        if self.context is not None and len(self.context) != len(self.models):
+            raise SpecError("A run with a chat's context needs one thread per model column.")
         variables = self.variables
         if self.checks:
             validate_checks(self.checks, variables)
@@ -644,7 +651,18 @@ class RunSpec:
             if not 0 <= col < len(self.threads):
                 return []
             return [(role, _plain_text(content)) for role, content in self.threads[col]]
-        return rendered_messages(self.template, self.system, self.rows[row])
+        rendered = rendered_messages(self.template, self.system, self.rows[row])
+        context = self.context_of(CellId.parse(cell_id).col)
+        if context:  # the chat's thread goes between the system message and the template
+            at = 1 if self.system else 0
+            rendered[at:at] = list(context)
+        return rendered
+
+    def context_of(self, col: int) -> tuple[tuple[str, str], ...]:
+        """The messages model column ``col`` sends before the template (``()``: none)."""
+        if self.context is None or not 0 <= col < len(self.context):
+            return ()
+        return self.context[col]
 
     def cells(self) -> list[Cell]:
         """The run's cells, row-major: every model for row 0, then row 1, ...
@@ -770,7 +788,21 @@ def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
         **checks_to_dict(spec),
     }
     _judge_to_dict(spec, data)
+    if spec.context is not None:
+        data["context"] = [[[role, text] for role, text in thread] for thread in spec.context]
     return data
+
+
+def _context_from_dict(data: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], ...] | None:
+    """The per-column context :func:`spec_to_dict` wrote, or ``None``."""
+    raw = data.get("context")
+    if not isinstance(raw, list):
+        return None
+    return tuple(
+        tuple((str(m[0]), str(m[1])) for m in thread if isinstance(m, list | tuple) and len(m) == 2)
+        for thread in raw
+        if isinstance(thread, list)
+    )
 
 
 def _judge_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
@@ -795,6 +827,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> RunSpec:
         system=data.get("system") or None,
         checks=checks_from_spec_dict(data),
         judge=_judge_from_dict(data),
+        context=_context_from_dict(data),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.outputs import LLMResult
-from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.runnables.config import RunnableConfig, ensure_config
 
@@ -34,7 +34,7 @@ from gui.core.spec import Cell, ModelProfile, ProviderKind
 from gui.core.templates import prompt_messages
 from gui.providers.errors import classify
 from gui.providers.models import build_chat_model, new_async_http_client, new_http_client
-from gui.providers.threads import thread_prompt
+from gui.providers.threads import thread_prompt, to_langchain
 from gui.providers.wire import AnswerCutOff, BadShape, NotStreamed, Watch, watching
 
 #: What a whole JSON answer to a streaming request is called on its cell when it is kept.
@@ -111,13 +111,26 @@ class UsageCollector(BaseCallbackHandler):
             self.output_tokens = int(token_usage["completion_tokens"])
 
 
-def build_prompt(template: str, system: str | None = None) -> ChatPromptTemplate:
+def build_prompt(
+    template: str, system: str | None = None, context: Sequence[tuple[str, str]] = ()
+) -> ChatPromptTemplate:
     """The prompt of a run: an optional system message, then the template as the user turn.
 
     The messages come from :func:`~gui.core.templates.prompt_messages`, which the Focus view
-    fills to show what a cell sent.
+    fills to show what a cell sent. ``context`` (a chat's thread, run over inputs) goes
+    between them as a placeholder filled in advance: braces in it are never variables.
     """
-    return ChatPromptTemplate.from_messages(prompt_messages(template, system))
+    messages = prompt_messages(template, system)
+    if not context:
+        return ChatPromptTemplate.from_messages(messages)
+    at = len(messages) - 1  # before the template's user turn
+    parts: list[Any] = [*messages[:at], MessagesPlaceholder(_CONTEXT_VARIABLE), messages[at]]
+    prompt = ChatPromptTemplate.from_messages(parts)
+    return prompt.partial(**{_CONTEXT_VARIABLE: to_langchain(context)})
+
+
+#: The context placeholder's variable; filled in advance, never a template variable.
+_CONTEXT_VARIABLE = "fanout_context"
 
 
 def build_thread_chain(
@@ -145,6 +158,7 @@ def build_chain(
     http_client: Any = None,
     *,
     keys: KeySource | None = None,
+    context: Sequence[tuple[str, str]] = (),
 ) -> FanoutChain:
     """``prompt | model | StrOutputParser()`` for one column, with a lean streaming path.
 
@@ -152,7 +166,7 @@ def build_chain(
     """
     model = build_chat_model(profile, keys, http_async_client, http_client)
     return FanoutChain(
-        build_prompt(template, system),
+        build_prompt(template, system, context),
         model,
         timeout_kwarg="timeout" if profile.provider is ProviderKind.OPENAI else None,
     )
@@ -500,18 +514,27 @@ class LangChainBackend:
         self._http_sync: Any = None
         self._lock = threading.Lock()
 
-    def chain(self, template: str, system: str | None, profile: ModelProfile) -> ChainLike:
-        """The LCEL chain for one column."""
+    def chain(
+        self,
+        template: str,
+        system: str | None,
+        profile: ModelProfile,
+        *,
+        context: Sequence[tuple[str, str]] = (),
+    ) -> ChainLike:
+        """The LCEL chain for one column (``context``: see :func:`build_prompt`)."""
         _quiet_serializer_warnings()
         if profile.provider is not ProviderKind.OPENAI:
-            return cast(ChainLike, build_chain(template, system, profile, keys=self._keys))
+            return cast(
+                ChainLike, build_chain(template, system, profile, keys=self._keys, context=context)
+            )
         with self._lock:
             if self._http is None:
                 self._http = new_async_http_client()
             if self._http_sync is None:
                 self._http_sync = new_http_client()
             clients = self._http, self._http_sync
-        chain = build_chain(template, system, profile, *clients, keys=self._keys)
+        chain = build_chain(template, system, profile, *clients, keys=self._keys, context=context)
         freeze_import_heap()
         return cast(ChainLike, chain)
 

@@ -633,6 +633,9 @@ class MainWindow(QMainWindow):
         self.history_panel.open_chat_id = self._open_chat_id
         self.chat_page.turn_ended.connect(self._on_chat_page_turn_ended)
         self.chat_page.export_requested.connect(self.history_panel.export_chat)
+        self.chat_page.run_over_inputs_requested.connect(
+            self._on_chat_page_run_over_inputs_requested
+        )
         self.demos_menu.chosen.connect(self.commands.run_demo)
         for notices in (self.providers.notice, self.workspace.notice, self.demos_menu.failed):
             notices.connect(self._on_providers_notice)
@@ -645,6 +648,13 @@ class MainWindow(QMainWindow):
         # Shown either way: refused (a turn still running), the Chat tab says why inline.
         self.chat_page.open_chat(chat)
         self.tabs.setCurrentWidget(self.chat_page)
+
+    def _on_chat_page_run_over_inputs_requested(self, chat: Chat, text: str) -> None:
+        refused = self.commands.run_chat_message(chat, text)
+        if refused:
+            self.chat_page.show_error(refused)
+        else:
+            self.tabs.setCurrentWidget(self.results)
 
     def _open_chat_id(self) -> str | None:
         chat = self.chat_session.chat

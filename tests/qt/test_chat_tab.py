@@ -531,3 +531,51 @@ async def test_the_history_tab_lists_searches_reopens_exports_and_deletes_chats(
     await until(lambda: chat.id not in [c.id for c in panel.chats()])
     assert panel.status() == "Chat deleted."
     assert await window.services.history.get_chat(chat.id) is None
+
+
+async def test_run_this_message_over_inputs_sends_each_columns_thread_before_the_template(
+    window: object,
+) -> None:
+    from gui.core.spec import CellId
+    from gui.qt.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    page, session = window.chat_page, window.chat_session
+    profiles = [ModelProfile(model="sim-a", sim=FAST), ModelProfile(model="sim-b", sim=FAST)]
+    window.inputs.set_table(["city", "note"], [["Paris", "x"], ["", "only a note"], ["Oslo", ""]])
+    chat = page.new_chat(profiles)
+    assert chat is not None and page.send(text="Tell me about herons")
+    await session.wait_idle()
+    page._bridge.flush()
+
+    # Its {variables} are checked as any run's: one without a column is refused inline.
+    page.box.setPlainText("Now for {town}")
+    page.fan_out_button.click()
+    assert "Cannot run over the inputs" in page.error.text() and "{town}" in page.error.text()
+    assert window.session.current_run is None
+    page.box.setPlainText("")
+    page.fan_out_button.click()
+    assert "The message is empty" in page.error.text()
+
+    page.box.setPlainText("Now for {city}")
+    page.fan_out_button.click()
+    await until(lambda: window.session.current_run is not None)
+    run = window.session.current_run
+    assert run is not None
+    await until(lambda: run.finished)
+    assert page.error.isHidden() and window.tabs.currentWidget() is window.results
+    assert run.spec.models == tuple(profiles)
+    assert run.spec.rows == ({"city": "Paris"}, {"city": "Oslo"})  # the blank city left out
+    for row, city in enumerate(("Paris", "Oslo")):
+        for col in range(2):
+            cell = CellId.text(row, col)
+            own = chat.columns[col].path()[1].text
+            assert run.spec.messages(cell) == [
+                ("user", "Tell me about herons"),
+                ("assistant", own),
+                ("user", f"Now for {city}"),
+            ]
+            # The model got the thread: its answer counts this as the second turn.
+            assert window.grid.cell_text(cell).startswith(f'Turn 2: you said "Now for {city}".')
+    # The chat itself is unchanged: the run is beside it, not a turn of it.
+    assert [len(c.path()) for c in chat.columns] == [2, 2]

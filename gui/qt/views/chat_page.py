@@ -592,12 +592,15 @@ class ChatPage(QWidget):
         models_changed(list): the chat's model set changed (the workspace remembers it).
         turn_ended(str): a turn of the chat ended (its answers are being stored); its id.
         export_requested(Chat, str): save the chat shown as ``json``, ``md`` or ``md-table``.
+        run_over_inputs_requested(Chat, str): run this message over the Inputs table, each
+            column with its thread as context (the window starts the run in Results).
     """
 
     chat_opened = Signal(str)
     models_changed = Signal(list)
     turn_ended = Signal(str)
     export_requested = Signal(object, str)
+    run_over_inputs_requested = Signal(object, str)
 
     def __init__(
         self,
@@ -675,12 +678,20 @@ class ChatPage(QWidget):
         self.export_button.setToolTip("Save this chat as JSON or Markdown")
         # popup(), not setMenu(): QToolButton opens its menu with exec(), a nested loop.
         self.export_button.clicked.connect(self._on_export_button_clicked)
+        self.fan_out_button = QToolButton()
+        self.fan_out_button.setText("Run over inputs…")
+        self.fan_out_button.setToolTip(
+            "Run the message in the box as a template over the Inputs table, a column per "
+            "model of this chat, each with its thread as context (in Results)"
+        )
+        self.fan_out_button.clicked.connect(self.run_over_inputs)
         top.addWidget(self.new_button)
         top.addWidget(self.system_edit, 1)
         top.addWidget(QLabel("Chats:"))
         top.addWidget(self.chats_box)
         top.addWidget(self.refresh_button)
         top.addWidget(self.export_button)
+        top.addWidget(self.fan_out_button)
         layout.addLayout(top)
         self.area = QScrollArea()
         self.area.setWidgetResizable(True)
@@ -780,6 +791,28 @@ class ChatPage(QWidget):
         if text is None:
             self.box.clear()
             self._set_editing(None)
+        return True
+
+    def run_over_inputs(self) -> bool:
+        """Ask for the box's message to run over the Inputs table (see
+        :attr:`run_over_inputs_requested`); ``False``, and why inline, when it cannot."""
+        message = self.box.toPlainText()
+        if not message.strip():
+            self.show_error(
+                "The message is empty: type the template to run over the inputs, "
+                "e.g. Now answer for {city}."
+            )
+            return False
+        if self.session.chat is None and self.new_chat(self._chat_models or None) is None:
+            return False
+        chat = self.session.chat
+        if chat is None:
+            return False
+        if self.session.busy_columns:
+            self.show_error("A turn is still running: let it end (or Esc), then run over inputs.")
+            return False
+        self.show_error("")
+        self.run_over_inputs_requested.emit(chat, message)
         return True
 
     def chat_models(self) -> list[ModelProfile]:
