@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from PySide6.QtCore import QMimeData, Qt, QUrl
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QImage, QTextDocument
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
@@ -391,6 +391,16 @@ async def test_an_image_goes_to_a_vision_column_and_is_refused_for_the_others(
     answer = _answers(rig, 0)[-1]
     assert "JPEG" in answer and "2048x1024" in answer  # downscaled, re-encoded (opaque)
     assert page.images == [] and not page.error.isVisible()
+    # The thread shows its thumbnail, and still does after a full re-render (a theme
+    # change clears the document, and with it the resources it was given).
+    (sent,) = [n for n in rig.chat.columns[0].path() if n.images]
+    url = QUrl(f"chatimg:{sent.id}/0")
+    view = page.columns[0].view
+    for _ in range(2):
+        thumb = view.document().resource(QTextDocument.ResourceType.ImageResource, url)
+        assert isinstance(thumb, QImage) and thumb.width() == 160
+        view.set_text("A thread that does not continue what is shown", final=True)
+        view.set_text(thread_markdown(rig.chat, 0), final=True)
     # A dropped file that is not an image is refused inline.
     bogus = tmp_path / "notes.png"
     bogus.write_bytes(b"not an image at all")

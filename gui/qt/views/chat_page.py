@@ -111,6 +111,9 @@ CHAT_EXPORTS = (
     ("Markdown (a side-by-side table per turn)…", "md-table"),
 )
 
+#: The chat's system message box is never narrower than this (it gives way last).
+SYSTEM_EDIT_MIN_PX = 110
+
 #: The temperatures the Duplicate menu offers for the copy.
 DUPLICATE_TEMPERATURES = (0.0, 0.7, 1.0, 1.5)
 
@@ -202,6 +205,27 @@ def thread_markdown(chat: Chat, col: int) -> str:
 # ------------------------------------------------------------------------- a column
 
 
+class _ThreadView(MarkdownView):
+    """A column's thread view, which keeps the thumbnails of the images sent in it.
+
+    A document forgets its resources whenever it is cleared, and a thread's document is
+    cleared on every full re-render (a theme change, a thread that does not continue what is
+    shown): the thumbnails live here and are handed back when the document asks again.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        #: Thumbnails by ``<node id>/<index>`` (the path of their ``chatimg:`` URL).
+        self.images: dict[str, QImage] = {}
+
+    def loadResource(self, type: int, name: QUrl | str) -> Any:
+        """A thumbnail the document lost; anything else as the browser loads it."""
+        url = QUrl(name) if isinstance(name, str) else name
+        if url.scheme() == IMAGE_SCHEME and url.path() in self.images:
+            return self.images[url.path()]
+        return super().loadResource(type, url)
+
+
 class ChatColumnView(QFrame):
     """One model's column: header, actions, its thread, its own input.
 
@@ -231,7 +255,6 @@ class ChatColumnView(QFrame):
         super().__init__(parent)
         self.col = col
         self._last_answer: str | None = None
-        self._thumbs: set[str] = set()  # the images the document holds, by node/index
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -304,7 +327,7 @@ class ChatColumnView(QFrame):
         warn.addWidget(self.warn_stop_button)
         self._warn_row = (self.warning, self.trim_button, self.warn_stop_button)
         layout.addLayout(warn)
-        self.view = MarkdownView()
+        self.view = _ThreadView()
         self.view.anchorClicked.connect(self._on_view_anchor_clicked)
         layout.addWidget(self.view, 1)
         self.input = QLineEdit()
@@ -386,7 +409,7 @@ class ChatColumnView(QFrame):
         for node in column.path():
             for i, image in enumerate(node.images):
                 key = f"{node.id}/{i}"
-                if key in self._thumbs:
+                if key in self.view.images:
                     continue
                 picture = QImage.fromData(QByteArray(image.data))
                 if not picture.isNull():
@@ -401,7 +424,7 @@ class ChatColumnView(QFrame):
                     QUrl(f"{IMAGE_SCHEME}:{key}"),
                     picture,
                 )
-                self._thumbs.add(key)
+                self.view.images[key] = picture
 
     def begin_answer(self, chat: Chat) -> None:
         """An answer starts streaming: the model's name under the question."""
@@ -658,7 +681,9 @@ class ChatPage(QWidget):
         self.system_edit.setPlaceholderText("System message for the chat (optional)")
         self.system_edit.editingFinished.connect(self._on_system_edit_editing_finished)
         self.chats_box = QComboBox()
-        self.chats_box.setMinimumContentsLength(18)
+        # Narrow, and no "Chats:" label (its first item says what it is): at 900 px the top
+        # row holds New chat, the system message, the list, Export and Run over inputs.
+        self.chats_box.setMinimumContentsLength(10)
         self.chats_box.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
@@ -686,8 +711,8 @@ class ChatPage(QWidget):
         )
         self.fan_out_button.clicked.connect(self.run_over_inputs)
         top.addWidget(self.new_button)
+        self.system_edit.setMinimumWidth(SYSTEM_EDIT_MIN_PX)
         top.addWidget(self.system_edit, 1)
-        top.addWidget(QLabel("Chats:"))
         top.addWidget(self.chats_box)
         top.addWidget(self.refresh_button)
         top.addWidget(self.export_button)
@@ -925,7 +950,7 @@ class ChatPage(QWidget):
 
         records = await asyncio.to_thread(read)
         self.chats_box.clear()
-        self.chats_box.addItem("Open a stored chat…", None)
+        self.chats_box.addItem("Open chat…", None)
         for record in records:
             title = record.title or "(untitled)"
             self.chats_box.addItem(f"{title[:40]} · {record.id}", record.id)
