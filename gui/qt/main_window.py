@@ -529,6 +529,7 @@ class MainWindow(QMainWindow):
         self.demos_menu = DemosMenu(self)
         docks = (self.concurrency_dock, self.profiles_dock)
         add_late_menus(self._menus, self.export_menu, docks, self.demos_menu)
+        self._menus.file.insertMenu(self._menus.history, self.chat_page.export_menu)
         # Workspace autosave/restore and the theme choice (views/workspace_binding.py).
         self.workspace = WorkspaceBinding(
             self,

@@ -510,7 +510,10 @@ async def test_the_history_tab_lists_searches_reopens_exports_and_deletes_chats(
         assert roles == [Role.USER, Role.ASSISTANT, Role.USER, Role.ASSISTANT]
         assert reopened.columns[col].path()[1].text == chat.columns[col].path()[1].text
 
-    # Export from the Chat tab: the side-by-side table, through the History tab's dialog.
+    # Export from the Chat tab (or File > Export current chat, the same menu): the
+    # side-by-side table, through the History tab's dialog.
+    file_menu = window.menuBar().actions()[0].menu()
+    assert page.export_menu.menuAction() in file_menu.actions()
     (table,) = [a for a in page.export_menu.actions() if a.data() == "md-table"]
     table.trigger()
     dialog = panel._dialog

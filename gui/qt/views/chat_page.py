@@ -693,7 +693,7 @@ class ChatPage(QWidget):
         self.refresh_button.setText("⟳")
         self.refresh_button.setToolTip("Reload the list of stored chats")
         self.refresh_button.clicked.connect(self.refresh_chats)
-        self.export_menu = QMenu(self)
+        self.export_menu = QMenu("Export current chat", self)  # also in the File menu
         for text, fmt in CHAT_EXPORTS:
             action = self.export_menu.addAction(text)
             action.setData(fmt)
