@@ -588,7 +588,9 @@ async def test_run_this_message_over_inputs_sends_each_columns_thread_before_the
                 ("assistant", own),
                 ("user", f"Now for {city}"),
             ]
-            # The model got the thread: its answer counts this as the second turn.
-            assert window.grid.cell_text(cell).startswith(f'Turn 2: you said "Now for {city}".')
+            # The model got the thread: its answer counts this as the second turn (the grid
+            # shows it on the bridge's next frame).
+            said = f'Turn 2: you said "Now for {city}".'
+            await until(lambda c=cell, t=said: window.grid.cell_text(c).startswith(t))
     # The chat itself is unchanged: the run is beside it, not a turn of it.
     assert [len(c.path()) for c in chat.columns] == [2, 2]
