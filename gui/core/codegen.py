@@ -197,6 +197,12 @@ class _Snippet:
         if limits.error_policy is ErrorPolicy.FAIL_FAST:
             lines += ["", "The app stopped the run at the first failure; here every cell runs."]
         lines += self._judging_note()
+        if spec.context is not None:
+            note = (
+                "Not included: the chat threads this run sent before the template (a chat "
+                "message run over inputs); here each model gets the template alone."
+            )
+            lines += ["", *_wrap(note, _LINE)]
         lines.append("")
         needs = "langchain-core and langchain-openai" if self.has_openai else "langchain-core"
         lines.append(f"Needs {needs}.")

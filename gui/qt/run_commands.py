@@ -99,12 +99,28 @@ class RunCommands:
         if self._session.running:
             self._say(_BUSY, 8000)
             return False
+        if stored.spec.context is not None:
+            # A chat message run over inputs: its threads are in no editor, so the editors
+            # would run it without them. It runs again as it was.
+            spec = stored.spec
+            if self._warmup.importing:
+                self._warmup.queue(lambda: self._start_when_ready(spec))
+                return True
+            return self._start(spec) is not None
         self._editors.load_spec(stored.spec)
         return self.start_run() is not None
 
     def load(self, stored: StoredRun) -> None:
         """Load a past run into the editors only: a run in progress goes on."""
         self._editors.load_spec(stored.spec)
+        if stored.spec.context is not None:
+            self._say(
+                f"Loaded run {stored.id} into the editors without the chat threads it sent "
+                "first (no editor holds them): Run sends the template alone; Run again "
+                "in History keeps them.",
+                12000,
+            )
+            return
         self._say(f"Loaded run {stored.id} into the editors: change what you like, then Run.", 8000)
 
     def load_preset(self, preset: Preset) -> None:

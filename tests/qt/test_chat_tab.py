@@ -594,3 +594,13 @@ async def test_run_this_message_over_inputs_sends_each_columns_thread_before_the
             await until(lambda c=cell, t=said: window.grid.cell_text(c).startswith(t))
     # The chat itself is unchanged: the run is beside it, not a turn of it.
     assert [len(c.path()) for c in chat.columns] == [2, 2]
+    # Stored with its threads; Run again in History sends them again.
+    await window.services.history.flush()
+    stored = await window.services.history.get_run(run.id)
+    assert stored is not None and stored.spec.context == run.spec.context
+    assert window.commands.rerun(stored)
+    await until(lambda: window.session.current_run is not run)
+    again = window.session.current_run
+    assert again is not None
+    await until(lambda: again.finished)
+    assert again.spec.messages("r1m0") == run.spec.messages("r1m0")
