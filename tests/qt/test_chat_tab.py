@@ -218,9 +218,23 @@ async def test_regenerate_shows_two_of_two_and_switching_goes_back(rig: Rig) -> 
     first = _answers(rig, 0)[-1]
     column = page.columns[0]
     assert column.alt_label.text() == ""
+    renders = 0
+    clear = column.view.clear
+
+    def counted_clear() -> None:
+        nonlocal renders
+        renders += 1
+        clear()
+
+    column.view.clear = counted_clear  # type: ignore[method-assign]
     column.regenerate_button.click()
     await rig.idle()
     assert column.alt_label.text() == "2/2"
+    assert "*answer* · [‹](chat:prev/" in column.view.source()  # under the new answer
+    # The thread was drawn anew once, when it went back to the question; the new answer's
+    # end (its 2/2 under it) was appended to what streamed, not rendered again.
+    assert renders == 1
+    assert thread_markdown(rig.chat, 0) == column.view.source()
     second = _answers(rig, 0)[-1]
     assert rig.turns[-1].messages(0) == [("user", "Name a bird")]  # the same question again
     assert column.prev_button.isEnabled() and not column.next_button.isEnabled()

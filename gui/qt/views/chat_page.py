@@ -8,9 +8,9 @@ view is touched once per frame whatever the token rate.
 
 Each column shows its whole shown thread in one :class:`MarkdownView` (one widget per column,
 however long the thread): user messages as quotes with an *edit* link, answers rendered as
-Markdown, alternatives and branches as ``‹ 1/2 ›`` links. The header carries the column's
-token count ("~" when estimated), Stop, Regenerate, Duplicate and the last answer's
-alternatives; a warning with Trim / Stop appears when the thread nears the model's context
+Markdown, alternatives (under the answer) and branches (beside the message) as ``‹ 1/2 ›``
+links. The header carries the column's token count ("~" when estimated), Stop, Regenerate,
+Duplicate and the last answer's alternatives; a warning with Trim / Stop appears when the thread nears the model's context
 window. Images pasted or dropped into the message box are attached as chips (downscaled with
 ``QImage`` above the size limit) and refused inline for a column without vision.
 """
@@ -172,20 +172,26 @@ def _user_block(column: ChatColumn, node: ChatNode) -> str:
     return f"{head}\n\n{_quote(node.text)}\n\n" + (f"{images}\n\n" if images else "")
 
 
-def _answer_head(chat: Chat, col: int, node: ChatNode | None) -> str:
-    nav = _nav(chat.columns[col], node) if node is not None else ""
-    return f"**{chat.column_title(col)}**{nav}\n\n"
+def _answer_head(chat: Chat, col: int) -> str:
+    # The same while the answer streams and once it has ended, so that the ended thread
+    # continues what is shown (appended, not rendered again): anything that is only known at
+    # the end (how it ended, its alternatives) goes in the tail.
+    return f"**{chat.column_title(col)}**\n\n"
 
 
-def _answer_tail(node: ChatNode) -> str:
+def _answer_tail(column: ChatColumn, node: ChatNode) -> str:
     # An answer may end inside a code block (stopped, or a model that never closed it): close
     # it, else the next question of the thread would show as code.
     fence = "\n```" if node.text.count("```") % 2 else ""
-    if node.status is NodeStatus.DONE:
-        return f"{fence}\n\n"
-    mark = "stopped" if node.status is NodeStatus.STOPPED else "failed"
-    why = f": {node.error}" if node.error else ""
-    return f"{fence}\n\n*[{mark}{why}]*\n\n"
+    marks = []
+    if node.status is not NodeStatus.DONE:
+        mark = "stopped" if node.status is NodeStatus.STOPPED else "failed"
+        why = f": {node.error}" if node.error else ""
+        marks.append(f"*[{mark}{why}]*")
+    nav = _nav(column, node)
+    if nav:  # under the answer: a regenerated answer ends by adding it, nothing re-rendered
+        marks.append(f"*answer*{nav}")
+    return f"{fence}\n\n" + ("".join(f"{m}\n\n" for m in marks))
 
 
 def thread_markdown(chat: Chat, col: int) -> str:
@@ -198,7 +204,7 @@ def thread_markdown(chat: Chat, col: int) -> str:
                 parts.append("---\n\n")  # a rule between turns: where each question starts
             parts.append(_user_block(column, node))
         else:
-            parts.append(_answer_head(chat, col, node) + node.text + _answer_tail(node))
+            parts.append(_answer_head(chat, col) + node.text + _answer_tail(column, node))
     return "".join(parts)
 
 
@@ -428,7 +434,7 @@ class ChatColumnView(QFrame):
 
     def begin_answer(self, chat: Chat) -> None:
         """An answer starts streaming: the model's name under the question."""
-        self.view.append(_answer_head(chat, self.col, None))
+        self.view.append(_answer_head(chat, self.col))
 
     def append(self, text: str) -> None:
         """Streamed text of the running answer (one call per frame)."""
