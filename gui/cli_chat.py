@@ -51,6 +51,7 @@ from gui.core.chat import (
     ImageAttachment,
     NodeStatus,
     Role,
+    VisionRefused,
     add_user_message,
     context_warning,
     image_attachment,
@@ -402,6 +403,14 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                 chat = _new_chat(args, held)
             columns = [c - 1 for c in args.column] or None
             requests = add_user_message(chat, text, images=images, columns=columns)
+        except VisionRefused as exc:
+            fix = (
+                "this chat's models stay as they are: --column N sends to the ones that take "
+                "images, or start a new chat with --vision"
+                if args.continue_id
+                else "--vision marks the -m models vision-capable"
+            )
+            raise UsageError(f"{str(exc).rstrip('.')} ({fix}).") from None
         except (ChatError, SpecError) as exc:
             raise UsageError(str(exc)) from None
         if chats is not None:

@@ -314,3 +314,20 @@ def test_export_offers_a_section_per_model_and_a_table_per_turn(
 
     assert main(["export", chat_id, "--format", "csv"]) == 2
     assert "a chat exports as --format json, md, md-table" in capsys.readouterr().err
+
+
+def test_an_image_for_a_continued_chat_without_vision_names_the_fix_that_works_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    image = tmp_path / "dot.png"
+    image.write_bytes(png(2, 2))
+    assert main(["ask", "Hi", "-m", "sim-a", "--json", *FAST]) == 0
+    chat_id = json.loads(capsys.readouterr().out)["chat_id"]
+    assert main(["ask", "Look", "--continue", chat_id, "--image", str(image)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "Column 1 (sim-a) cannot take images" in line
+    assert "start a new chat with --vision" in line  # not --vision here, which is refused
+    assert main(["ask", "Look", "-m", "sim-a", "--image", str(image)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--vision marks the -m models vision-capable" in line
