@@ -662,7 +662,12 @@ class MainWindow(QMainWindow):
         return chat.id if chat is not None else None
 
     def _on_chat_page_turn_ended(self, _chat_id: str) -> None:
-        self.history_panel.refresh()
+        async def relist() -> None:
+            await self.services.history.flush()  # the turn's answers on disk, then listed
+            if not self._closing:
+                self.history_panel.refresh()
+
+        self._tasks.spawn(relist(), "fanout-history-relist")
 
     def build_rest(self) -> None:
         """Build the parts after the first frame, one per turn of the event loop (after the

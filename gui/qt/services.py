@@ -115,15 +115,10 @@ class HistoryService:
         return ChatHistory(history)
 
     async def list_chats(self, query: str, *, limit: int) -> list[ChatRecord]:
-        """Chats whose title or any message holds ``query``, newest first (the chat writes
-        queued so far are waited for first, so a turn that just ended is listed)."""
+        """Chats whose title or any message holds ``query``, newest first (as on disk: a
+        caller that must see a turn that just ended awaits :meth:`flush` first)."""
         history = await self.open()
-
-        def read() -> list[ChatRecord]:
-            history.flush(1.0)
-            return self._chats(history).list(query, limit=limit)
-
-        return await asyncio.to_thread(read)
+        return await asyncio.to_thread(self._chats(history).list, query, limit=limit)
 
     async def get_chat(self, chat_id: str) -> Chat | None:
         """The whole stored chat (every branch and alternative), or ``None`` if it is gone."""
