@@ -506,6 +506,12 @@ async def test_the_history_tab_lists_searches_reopens_exports_and_deletes_chats(
     await until(lambda: panel.chats() == [])
     panel.search_edit.setText("")
     await until(lambda: chat.id in [c.id for c in panel.chats()])
+    # The model filter offers the chats' models, and keeps the chats that used one.
+    await until(lambda: panel.model_combo.findData("sim-b") >= 0)
+    panel.model_combo.setCurrentIndex(panel.model_combo.findData("sim-b"))
+    await until(lambda: [c.id for c in panel.chats()] == [chat.id])
+    panel.model_combo.setCurrentIndex(0)
+    await until(lambda: chat.id in [c.id for c in panel.chats()])
 
     # Open it from the History tab while another chat is shown: it continues where it was.
     other = page.new_chat(profiles)
