@@ -555,7 +555,7 @@ class ScoreboardPage(QWidget):
             wanted = {self._measure.name, LATENCY.name, self._sort_by}
             self.board = build_scoreboard(
                 store.row_labels(),
-                store.column_labels(),
+                store.group_labels(),
                 self._cells.values(),
                 self._measure,
                 [m for m in measures() if m.name in wanted],
@@ -577,14 +577,15 @@ class ScoreboardPage(QWidget):
             ids, self._dirty = self._dirty, set()
         default_phase = str(store.default_status()[0])
         registry = measures()
-        cells, where_of, peek = self._cells, store.where, store.peek
+        cells, where_of, peek, group_of = self._cells, store.where, store.peek, store.group_of
         for cell_id in ids:
             where = where_of(cell_id)
             if where is None:
                 continue
             state = peek(cell_id)
             status = str(state.phase) if state is not None else default_phase
-            cells[cell_id] = score_cell(where[0], where[1], status, state, registry)
+            # A sample counts toward its run column (samples are averaged there).
+            cells[cell_id] = score_cell(where[0], group_of(where[1]), status, state, registry)
 
     def _show(self) -> None:
         board = self.board
