@@ -103,4 +103,16 @@ async def test_a_sweep_with_samples_fills_every_pane_under_its_column(window: Ma
     for cell_id in ("r0m0", "r0m0s1", "r1m3", "r1m3s1"):
         assert window.grid.cell_status(cell_id) == "done"
         assert window.grid.cell_text(cell_id)
+    # Focus on a repeated cell: sample k of N, a stepper, and what the samples say together
+    # (the simulated model with one seed gives the same answer every time: one distinct).
+    window.results.set_layout("focus")
+    focus = window.results.focus
+    assert focus.show_cell("r1m2")
+    assert focus.sample_text().startswith(
+        "sample 1 of 2 · 2 of 2 samples done · 1 distinct answer (2×) · latency "
+    )
+    assert focus.step_sample(1) and focus.cell_id() == "r1m2s1"
+    assert focus.sample_text().startswith("sample 2 of 2")
+    assert not focus.step_sample(1)  # the last sample: the stepper stops
+    window.results.set_layout("grid")
     window.limits.set_repeats(1)
