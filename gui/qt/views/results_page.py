@@ -63,20 +63,23 @@ def _shape_columns(
     store: CellStore, spec: RunSpec, headers: list[str]
 ) -> tuple[list[str], list[list[str]]]:
     """Shape ``store`` for ``spec``: one column per run column, or, when cells repeat, one
-    per sample (``model · t=0.7 · sample 2 of 5``) grouped under its run column.
+    per sample (headed ``#2 model · t=0.7``) grouped under its run column.
 
     Returns:
         The column labels and the cell ids, row by row.
     """
     rows, n = len(spec.rows), spec.repeats
+    labels = _row_labels(spec)
     if n <= 1:
         ids = CellId.grid(rows, len(headers))
-        store.set_shape(_row_labels(spec), headers, ids)
+        store.set_shape(labels, headers, ids)
         return headers, ids
-    cols = [f"{h} · sample {k + 1} of {n}" for h in headers for k in range(n)]
+    # The sample first: a narrow tile's header is cut in the middle, and "#2 sim…t=0.7" still
+    # tells the columns apart. Focus says "sample 2 of 5" in words.
+    cols = [f"#{k + 1} {h}" for h in headers for k in range(n)]
     text = CellId.text
     ids = [[text(r, c, k) for c in range(len(headers)) for k in range(n)] for r in range(rows)]
-    store.set_shape(_row_labels(spec), cols, ids)
+    store.set_shape(labels, cols, ids)
     store.set_column_groups(headers, [c for c in range(len(headers)) for _ in range(n)])
     return cols, ids
 
