@@ -100,6 +100,14 @@ async def test_a_sweep_with_samples_fills_every_pane_under_its_column(window: Ma
     for cell_id in ("r0m0", "r0m0s1", "r1m3", "r1m3s1"):
         assert window.grid.cell_status(cell_id) == "done"
         assert window.grid.cell_text(cell_id)
+    # The Scoreboard has one square per run column, samples averaged; a click opens the
+    # cell's first sample.
+    window.scoreboard.refresh()
+    board = window.scoreboard.board
+    assert board is not None and list(board.models) == store.group_labels()
+    assert [s.cells for s in board.models_summary] == [4, 4, 4, 4]  # 2 inputs x 2 samples
+    view_col = window.scoreboard.model_order().index(3)
+    assert window.scoreboard.cell_at(1, view_col) == "r1m3"
     # Focus on a repeated cell: sample k of N, a stepper, and what the samples say together
     # (the simulated model with one seed gives the same answer every time: one distinct).
     window.results.set_layout("focus")

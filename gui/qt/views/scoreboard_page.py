@@ -535,7 +535,8 @@ class ScoreboardPage(QWidget):
         column = self.heat_model.column_of(view_column)
         if column is None or not 0 <= row < self._store.row_count():
             return None
-        return self._store.cell_id(row, column)
+        # A square is a run column: a repeated cell opens on its first sample.
+        return self._store.cell_id(row, self._store.first_column_of(column))
 
     def refresh(self) -> None:
         """Sum the run up now (what the timer does once per frame at most)."""
@@ -711,6 +712,7 @@ class ScoreboardPage(QWidget):
 
     def _error_at(self, row: int, column: int) -> str:
         store = self._store
+        column = store.first_column_of(column)
         if not (0 <= row < store.row_count() and 0 <= column < store.column_count()):
             return ""
         return store.error(store.cell_id(row, column))

@@ -281,6 +281,15 @@ class CellStore(QObject):
         """The group of column ``col`` (itself when ungrouped)."""
         return self._group_of[col] if self._group_of is not None else col
 
+    def first_column_of(self, group: int) -> int:
+        """The first column of group ``group`` (its first sample; itself when ungrouped)."""
+        if self._group_of is None:
+            return group
+        try:
+            return self._group_of.index(group)
+        except ValueError:
+            return group
+
     def cell_id(self, row: int, col: int) -> str:
         """The id of the cell at ``row``, ``col``."""
         return self._cell_ids[row][col]
