@@ -89,6 +89,9 @@ async def test_a_sweep_with_samples_fills_every_pane_under_its_column(window: Ma
     window.limits.set_strategy(Strategy.STREAM)
     window.limits.set_limits(Limits(max_concurrency=4))
     window.limits.set_repeats(2)
+    # The workspace keeps them for the next start.
+    kept = window.workspace.snapshot()
+    assert (kept.template_variants, kept.repeats) == (("Summarise {topic}",), 2)
     finished = signal_future(window.run_finished)
     window.run_action.trigger()
     (summary,) = await asyncio.wait_for(finished, 60)
