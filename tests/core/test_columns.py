@@ -233,3 +233,22 @@ async def test_samples_of_one_cell_run_at_the_same_time() -> None:
     summary = await Run(spec, backend).wait()
     assert summary.done == 5
     assert backend.peak == 5
+
+
+def test_generated_code_says_what_of_the_columns_it_leaves_out() -> None:
+    from gui.core.codegen import python_snippet
+
+    spec = make_spec(
+        "Hi {topic}",
+        ["x"],
+        (replace(A, sweep=ParamSweep(temperature=(0.0, 1.0))),),
+        template_variants=("Yo {topic}",),
+        repeats=3,
+    )
+    code = " ".join(python_snippet(spec).split())
+    assert (
+        "Not included: 1 more prompt variant(s), the sweep of temperature, 3 samples per cell "
+        "(4 columns in the app); this code runs the first variant once per model." in code
+    )
+    compile(python_snippet(spec), "<snippet>", "exec")
+    assert "Not included: 1 more" not in python_snippet(make_spec("Hi {topic}", ["x"], (A,)))
