@@ -123,4 +123,8 @@ async def test_a_sweep_with_samples_fills_every_pane_under_its_column(window: Ma
     assert focus.sample_text().startswith("sample 2 of 2")
     assert not focus.step_sample(1)  # the last sample: the stepper stops
     window.results.set_layout("grid")
-    window.limits.set_repeats(1)
+    # A demo preset runs at its own size: the samples per cell go back to 1.
+    from gui.resources import load_preset
+
+    window.load_preset(load_preset("seed"))
+    assert window.limits.repeats() == 1 and window.prompt.templates() == [window.prompt.template()]

@@ -139,6 +139,8 @@ class RunEditors:
         self.models.set_profiles(list(preset.models))
         self.limits.set_strategy(preset.strategy)
         self.limits.set_limits(preset.limits)
+        # A demo is sized as it says: samples left from the user's own run would multiply it.
+        self.limits.set_repeats(1)
 
     def column_model(self, cell_id: str) -> ModelProfile | None:
         """The current settings of ``cell_id``'s column, or ``None`` if the column is gone.
