@@ -1,4 +1,5 @@
-"""What a run is: template x input rows x model profiles, with its strategy and limits.
+"""What a run is: input rows x columns (prompt variants x model profiles x swept parameter
+values) x samples, with its strategy and limits; the one :class:`CellId` of its cells.
 
 Everything here is a frozen dataclass so a spec can be handed between the window, the
 engine and storage without anyone mutating it behind the others' backs. Limits that change
@@ -137,7 +138,8 @@ class SimSettings:
 
 @dataclass(frozen=True, slots=True)
 class ModelProfile:
-    """One column of the comparison: a model on a provider.
+    """A model on a provider: one column of the comparison, or several when it sweeps
+    parameter values or the run has prompt variants (see :func:`expand_columns`).
 
     Attributes:
         model: Model name sent to the provider (``gpt-4o-mini``, ``llama3.2``, ``sim-1``).
