@@ -48,6 +48,7 @@ from gui.core.checks import (
     with_inlined_schema,
 )
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json, escape_controls
+from gui.core.columns import PARAMETERS, REPEATS_RANGE, parse_values, variant_id
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.inputs import load_rows_file
@@ -65,6 +66,7 @@ from gui.core.metrics import CellMetrics, RunSummary, finish_mark
 from gui.core.ports import KeySource
 from gui.core.runner import Run
 from gui.core.spec import (
+    Cell,
     ErrorPolicy,
     Limits,
     ModelProfile,
@@ -193,15 +195,48 @@ def _limit(
     return parse
 
 
+def _param(name: str) -> Callable[[str], Any]:
+    """An argparse type for a sampling parameter (``--temperature`` ...): one value, in range,
+    else one line with the accepted range (issue 15)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            values = parse_values(name, text)
+        except SpecError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if len(values) != 1:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: give one value per option (repeat the option to sweep)"
+            )
+        return values[0]
+
+    return parse
+
+
 def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     what = p.add_argument_group("what to run")
     what.add_argument(
         "--prompt",
         "-p",
+        action="append",
+        default=[],
         metavar="TEMPLATE",
-        help=f"prompt template with {{variables}} (default: {SEED_TEMPLATE!r} with the topics {', '.join(SEED_TOPICS)})",
+        help=f"prompt template with {{variables}}; repeat for prompt variants A, B, ... (default: {SEED_TEMPLATE!r} with the topics {', '.join(SEED_TOPICS)})",
     )
-    what.add_argument("--system", metavar="TEXT", help="system message placed before the prompt")
+    what.add_argument(
+        "--system",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="system message placed before the prompt; repeat for variants (each prompt with each system message)",
+    )
+    what.add_argument(
+        "--repeat",
+        type=_limit(int, REPEATS_RANGE),
+        default=1,
+        metavar="N",
+        help=f"samples per cell, run concurrently under the same limits ({REPEATS_RANGE[0]}-{REPEATS_RANGE[1]}, default 1)",
+    )
     what.add_argument(
         "--topic",
         "-t",
@@ -282,8 +317,31 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         metavar="VAR",
         help="environment variable holding the API key (default OPENAI_API_KEY, which is sent only to api.openai.com unless named here)",
     )
-    models.add_argument("--temperature", type=float, metavar="T")
-    models.add_argument("--max-tokens", type=_positive_int, metavar="N")
+    sweep = "; repeat to sweep values (one column each)"
+    models.add_argument(
+        "--temperature",
+        action="append",
+        default=[],
+        type=_param("temperature"),
+        metavar="T",
+        help=f"sampling temperature, 0 to 2{sweep}",
+    )
+    models.add_argument(
+        "--top-p",
+        action="append",
+        default=[],
+        type=_param("top_p"),
+        metavar="P",
+        help=f"nucleus sampling, 0 to 1{sweep}",
+    )
+    models.add_argument(
+        "--max-tokens",
+        action="append",
+        default=[],
+        type=_param("max_tokens"),
+        metavar="N",
+        help=f"cap on answer tokens{sweep}",
+    )
 
     sim = p.add_argument_group("simulated model")
     sim.add_argument(
@@ -327,7 +385,14 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         choices=SimSettings.FAILURE_KINDS,
         help="how simulated failures look",
     )
-    sim.add_argument("--seed", type=int, help="seed for reproducible simulated text and failures")
+    sim.add_argument(
+        "--seed",
+        action="append",
+        default=[],
+        type=_param("seed"),
+        metavar="N",
+        help="the request's seed; for the simulated model also the seed of its text and failures; repeat to sweep seeds",
+    )
 
 
 def _add_limit_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
@@ -459,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, sweep-600, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",
@@ -604,16 +669,17 @@ def spec_from_args(
     Raises:
         UsageError: anything the user must fix, as one line.
     """
-    template = args.prompt
+    prompts: list[str] = list(args.prompt)
     topics: list[str] = list(args.topic)
-    if template is None:
-        template = SEED_TEMPLATE
+    if not prompts:
+        prompts = [SEED_TEMPLATE]
         if not topics and not args.inputs:
             topics = list(SEED_TOPICS)
+    template, more_templates = prompts[0], tuple(prompts[1:])
     if topics and args.inputs:
         raise UsageError("give either --topic or --inputs, not both")
     try:
-        variables = template_variables(template)
+        variables = _variables(prompts)
         inputs: list[Any] = (
             _rows_from_inputs_file(
                 args.inputs, variables, (args.command or "run") if warn else None
@@ -636,9 +702,8 @@ def spec_from_args(
             judged = (*models, judge.model) if judge is not None else models
             for line in key_warnings(judged, held):
                 _warn(args.command or "run", line)
-        spec = _spec(
-            template, inputs, models, strategy or Strategy(args.strategy), limits, args.system
-        )
+        spec = _spec(template, inputs, models, strategy or Strategy(args.strategy), limits, None)
+        spec = _with_columns(spec, more_templates, list(args.system), args.repeat)
         checks = checks_from_args(args)
         if checks:
             validate_checks(checks, variables)
@@ -649,6 +714,53 @@ def spec_from_args(
         return spec
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def _variables(templates: Sequence[str]) -> list[str]:
+    """Every variable of the prompt variants, in order of first use.
+
+    Raises:
+        SpecError: a variant after the first is empty (the first keeps its own message).
+    """
+    for i, template in enumerate(templates[1:], start=1):
+        if not template.strip():
+            raise SpecError(
+                f"Prompt variant {variant_id(i)} is empty. Write its prompt or leave out that --prompt."
+            )
+    seen: dict[str, None] = {}
+    for template in templates:
+        seen.update(dict.fromkeys(template_variables(template)))
+    return list(seen)
+
+
+def _with_columns(
+    spec: RunSpec, more_templates: tuple[str, ...], systems: list[str], repeats: int
+) -> RunSpec:
+    """``spec`` with the prompt variants, system messages and repeats of issue 15, validated.
+
+    Raises:
+        SpecError: an empty variant, repeats out of range, too many columns.
+    """
+    if not (more_templates or systems or repeats != 1):
+        return spec
+    if more_templates and not spec.variables and spec.rows == ({},):
+        # make_spec made one empty row for a first prompt without variables; a variant
+        # with variables needs the inputs it was given: refuse rather than send "{topic}".
+        names = _variables(more_templates)
+        if names:
+            raise SpecError(
+                f"Prompt variant A uses no variables but another uses {{{names[0]}}}: "
+                "give every variant the same variables."
+            )
+    spec = replace(
+        spec,
+        system=(systems[0] or None) if systems else None,
+        system_variants=tuple(systems[1:]),
+        template_variants=more_templates,
+        repeats=repeats,
+    )
+    spec.validate()
+    return spec
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
@@ -824,8 +936,41 @@ def profiles_from_args(
     profile per ``--model``."""
     saved = _saved_profiles(args.profile, keys if keys is not None else HeldKeys())
     if saved and not args.model:
-        return saved
-    return saved + _model_profiles(args)
+        return _with_sampling(saved, args)
+    return _with_sampling(saved + _model_profiles(args), args)
+
+
+def _with_sampling(
+    profiles: tuple[ModelProfile, ...], args: argparse.Namespace
+) -> tuple[ModelProfile, ...]:
+    """Every profile with the ``--temperature``, ``--top-p``, ``--max-tokens`` and ``--seed``
+    values: one value sets the parameter, two or more sweep it (a column per value).
+
+    Raises:
+        UsageError: a sweep where the command sends one request per model (``ask``).
+    """
+    given = {name: list(getattr(args, name, None) or ()) for name in PARAMETERS}
+    if not any(given.values()):
+        return profiles
+    sweeps = getattr(args, "repeat", None) is not None  # run and compare take sweeps
+    single: dict[str, Any] = {}
+    swept: dict[str, tuple[Any, ...]] = {}
+    for name, values in given.items():
+        values = list(dict.fromkeys(values))
+        if len(values) == 1:
+            single[name] = values[0]
+        elif values:
+            if not sweeps:
+                option = "--" + name.replace("_", "-")
+                raise UsageError(f"{option} takes one value here (sweeps are for run and compare)")
+            swept[name] = tuple(values)
+    out = []
+    for profile in profiles:
+        profile = profile.with_params(single) if single else profile
+        if swept:
+            profile = replace(profile, sweep=replace(profile.sweep, **swept))
+        out.append(profile)
+    return tuple(out)
 
 
 def _saved_profiles(names: Sequence[str], held: HeldKeys) -> tuple[ModelProfile, ...]:
@@ -876,9 +1021,7 @@ def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
             raise UsageError("--base-url needs --provider openai")
         sim = _sim_settings(args)
         names = args.model or ["sim-1"]
-        return tuple(
-            ModelProfile(model=n, provider=kind, sim=sim, max_tokens=args.max_tokens) for n in names
-        )
+        return tuple(ModelProfile(model=n, provider=kind, sim=sim) for n in names)
     if not args.model:
         raise UsageError("--provider openai needs --model NAME (e.g. gpt-4o-mini, llama3.2)")
     from gui.core import keys
@@ -897,8 +1040,6 @@ def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
             provider=kind,
             base_url=args.base_url,
             api_key_env=env,
-            temperature=args.temperature,
-            max_tokens=args.max_tokens,
         )
         for n in args.model
     )
@@ -956,7 +1097,9 @@ def _loopback(host: str) -> bool:
 
 def _sim_settings(args: argparse.Namespace) -> SimSettings:
     tokens = args.sim_tokens or _SIM.output_tokens
-    extra: dict[str, Any] = {"seed": args.seed}
+    # One --seed seeds the simulated text as it always did; a seed sweep sets each column's.
+    seeds = list(dict.fromkeys(args.seed or ()))
+    extra: dict[str, Any] = {"seed": seeds[0] if len(seeds) == 1 else None}
     if args.sim_jitter is not None:
         extra["jitter"] = args.sim_jitter
     if args.sim_failure_rate is not None:
@@ -1110,10 +1253,23 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
             else None,
             "checks": [r.to_dict() for r in checked.get(cell.id, ())],
         }
+        _add_column(item, cell)
         _add_finish(item)
         _add_judge(item, run, cell.id)
         results.append(_safe_item(item))
     return results
+
+
+def _add_column(item: dict[str, Any], cell: Cell) -> None:
+    """The cell's column identity (template id, model, parameters) and its sample (1-based,
+    as the window's "sample k of N"), issue 15."""
+    if cell.column is not None:
+        column = cell.column.identity()
+        column["model"] = _safe_item({"model": column["model"]})["model"]
+        column["header"] = _safe_item({"model": column["header"]})["model"]
+        item["column"] = column
+    item["sample"] = cell.sample + 1
+    item["samples"] = cell.samples
 
 
 def _add_judge(item: dict[str, Any], run: Run, cell_id: str) -> None:
@@ -1141,7 +1297,7 @@ def judge_summary_json(run: Run) -> dict[str, Any] | None:
     lane = run.judge
     if lane is None:
         return None
-    models = [m.display_name for m in run.spec.models]
+    models = run.spec.headers
     out: dict[str, Any] = {
         "judge_model": lane.judge_model,
         "mode": str(lane.settings.mode),
@@ -1228,7 +1384,7 @@ def run_scoreboard_json(run: Run, ended: Sequence[ev.Event]) -> dict[str, Any]:
         )
         cells.append(score_cell(cell.row, cell.col, status, facts))
     # Model names as the results print them: cleaned, every known secret masked.
-    models = [_safe_item({"model": m.display_name})["model"] for m in run.spec.models]
+    models = [_safe_item({"model": h})["model"] for h in run.spec.headers]
     return scoreboard_json(models, cells)
 
 
@@ -1279,7 +1435,12 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
         parts.append(f"checks {passed}/{len(checks)} {'✓' if passed == len(checks) else '✗'}")
     if item.get("cell"):  # the id `diff` and `show --agreement` take
         parts.append(f"cell {item['cell']}")
-    head = f"── {inputs} × {item['model']} · " + " · ".join(parts)
+    column = item.get("column")
+    header = column.get("header") if isinstance(column, dict) else None
+    shown = header or item["model"]
+    if (item.get("samples") or 1) > 1:
+        shown = f"{shown} · sample {item['sample']} of {item['samples']}"
+    head = f"── {inputs} × {shown} · " + " · ".join(parts)
     body = item["output"]
     if item["error"]:
         body = f"{body}\n[{item['error']}]" if body else f"[{item['error']}]"
@@ -1489,7 +1650,7 @@ def _judge_line(run: Run) -> str | None:
     c = lane.counts
     head = f"judge {lane.judge_model}: {c.done} done, {c.failed} failed"
     if lane.settings.mode is JudgeMode.PAIRWISE:
-        models = [m.display_name for m in run.spec.models]
+        models = run.spec.headers
         return f"{head} · ranking: {ranking_line(rank(lane.pairs, models))}"
     return head
 
@@ -1743,10 +1904,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
         if args.json:
-            from gui.storage.export import scoreboard_json
+            from gui.storage.export import add_columns_json, scoreboard_json
 
             data = run.to_dict()
             data["summary"] = {**data["summary"], **scoreboard_json(run)}
+            add_columns_json(run, data)
             json.dump(clean_json(data)[0], sys.stdout, ensure_ascii=False, indent=2)
             sys.stdout.write("\n")
             return EXIT_OK

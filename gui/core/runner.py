@@ -112,7 +112,7 @@ class Run:
         self.spec = spec
         # Cells are made as they are needed: a run of 20,000 cells is created at the press
         # of Run, on the GUI thread, and must cost what a small one does.
-        self.cells = CellList(spec.rows, spec.models)
+        self.cells: CellList = spec.cell_list()
         self.limits: Limits = spec.limits
         self._backend = backend
         self._clock = clock
@@ -120,10 +120,17 @@ class Run:
         self._limiter = ResizableLimiter(self.limits.max_concurrency)
         # A model's own limit (a local server with one slot) gates its cells before the
         # run's limit does, so a cell waiting for its model never holds one of the run's slots.
+        # One gate per model profile, shared by all its columns (variants, sweep values): the
+        # server's slots do not multiply with the columns.
+        model_limiters = {
+            m: ResizableLimiter(profile.max_concurrency)
+            for m, profile in enumerate(spec.models)
+            if profile.max_concurrency is not None
+        }
         self._model_limiters: dict[int, ResizableLimiter] = {
-            col: ResizableLimiter(m.max_concurrency)
-            for col, m in enumerate(spec.models)
-            if m.max_concurrency is not None
+            column.index: model_limiters[column.model_index]
+            for column in self.cells.columns
+            if column.model_index in model_limiters
         }
         self._rate = RateLimiter(self.limits.requests_per_second)
         self._subscribers: list[Subscriber] = []
@@ -374,10 +381,11 @@ class Run:
         threads = self.spec.threads
         if threads is not None:
             return self._backend.thread_chain(threads[col], model)
+        variant = self.spec.variant_of(col)
         context = self.spec.context_of(col)
         if context:
-            return self._backend.chain(self.spec.template, self.spec.system, model, context=context)
-        return self._backend.chain(self.spec.template, self.spec.system, model)
+            return self._backend.chain(variant.template, variant.system, model, context=context)
+        return self._backend.chain(variant.template, variant.system, model)
 
     def _classify(self, exc: BaseException, cell: Cell) -> Failure:
         try:
@@ -454,9 +462,9 @@ class Run:
         """
         # Every model is a column with cells (a run has at least one row).
         wanted = {
-            col: model
-            for col, model in enumerate(self.spec.models)
-            if col not in self._chains and self.spec.rows
+            column.index: column.model
+            for column in self.cells.columns
+            if column.index not in self._chains and self.spec.rows
         }
         if not wanted or self._stopping is not None:
             return

@@ -294,6 +294,7 @@ def summarize_models(
         registry: The measures to sum up.
     """
     chosen = measures() if registry is None else tuple(registry)
+    cells = list(cells)
     n = len(models)
     counts = [[0, 0, 0, 0] for _ in range(n)]  # cells, done, failed, cancelled
     # measure -> row -> column -> value
@@ -309,10 +310,13 @@ def summarize_models(
             count[2] += 1
         elif cell.status == _CANCELLED:
             count[3] += 1
-        for name, value in cell.values.items():
+    for (row, column), values in _sample_means(cells).items():
+        if not 0 <= column < n:
+            continue
+        for name, value in values.items():
             rows = by_row.get(name)
             if rows is not None:
-                rows.setdefault(cell.row, {})[cell.column] = value
+                rows.setdefault(row, {})[column] = value
     per_model: list[dict[str, MeasureStats]] = [{} for _ in range(n)]
     latencies: list[list[float]] = [[] for _ in range(n)]
     for m in chosen:
@@ -345,6 +349,27 @@ def summarize_models(
     )
 
 
+def _sample_means(cells: Iterable[ScoreCell]) -> dict[tuple[int, int], dict[str, float]]:
+    """Each (row, column)'s measure values, averaged over its samples (issue 15's repeats).
+
+    A cell without repeats is its own average; for a pass mark (checks, judge) the average
+    of 0/1 values is the pass rate over samples.
+    """
+    sums: dict[tuple[int, int], dict[str, list[float]]] = {}
+    for cell in cells:
+        if not cell.values:
+            continue
+        slot = sums.setdefault((cell.row, cell.column), {})
+        for name, value in cell.values.items():
+            total = slot.setdefault(name, [0.0, 0.0])
+            total[0] += value
+            total[1] += 1
+    return {
+        key: {name: total / count for name, (total, count) in slot.items()}
+        for key, slot in sums.items()
+    }
+
+
 def build_scoreboard(
     rows: Sequence[str],
     models: Sequence[str],
@@ -367,8 +392,12 @@ def build_scoreboard(
     statuses: list[list[str]] = [[""] * n_cols for _ in range(n_rows)]
     for cell in cells:
         if 0 <= cell.row < n_rows and 0 <= cell.column < n_cols:
-            statuses[cell.row][cell.column] = cell.status
-            values[cell.row][cell.column] = cell.values.get(chosen.name)
+            # A repeated cell's samples share a square: one not done yet (or failed) shows.
+            if statuses[cell.row][cell.column] in ("", _DONE):
+                statuses[cell.row][cell.column] = cell.status
+    for (at_row, at_column), merged in _sample_means(cells).items():
+        if 0 <= at_row < n_rows and 0 <= at_column < n_cols:
+            values[at_row][at_column] = merged.get(chosen.name)
     shown = [v for row in values for v in row if v is not None]
     inputs = []
     for r, row in enumerate(values):

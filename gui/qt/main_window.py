@@ -718,8 +718,8 @@ class MainWindow(QMainWindow):
         if geometry:  # Qt checks the blob itself and ignores one it cannot use
             self.restoreGeometry(QByteArray.fromHex(geometry.encode("ascii")))
         if prompt:
-            self.prompt.set_template(saved.template)
-            self.prompt.set_system(saved.system)
+            self.prompt.set_templates([saved.template, *saved.template_variants])
+            self.prompt.set_systems([saved.system, *saved.system_variants])
 
     @property
     def is_built(self) -> bool:

@@ -51,6 +51,7 @@ from gui.core.scoreboard import (
     summary_rows,
 )
 from gui.core.scoreboard import scoreboard_json as board_json
+from gui.core.spec import CellId
 from gui.storage import paths
 from gui.storage.records import StoredCell, StoredRun
 
@@ -180,7 +181,59 @@ def to_json(run: StoredRun) -> str:
     data: dict[str, Any] = {"format": "fanout-studio-run", "format_version": JSON_FORMAT_VERSION}
     data.update(run.to_dict())
     data["summary"] = {**data["summary"], **scoreboard_json(run)}
+    add_columns_json(run, data)
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def add_columns_json(run: StoredRun, data: dict[str, Any]) -> None:
+    """The run's columns (template id, model, parameters) and each cell's column and
+    1-based sample (issue 15)."""
+    columns = [c.identity() for c in run.spec.columns]
+    data["columns"] = columns
+    for item in data.get("cells", ()):
+        parsed = _parsed_id(str(item.get("cell_id", "")))
+        col = item.get("col")
+        item["column"] = columns[col] if isinstance(col, int) and 0 <= col < len(columns) else None
+        item["sample"] = (parsed.sample if parsed else 0) + 1
+
+
+def _parsed_id(cell_id: str) -> CellId | None:
+    try:
+        return CellId.parse(cell_id)
+    except ValueError:
+        return None
+
+
+def _sample_of(cell: StoredCell) -> int:
+    """The cell's sample, 0-based (0 for a run without repeats, or an id from elsewhere)."""
+    parsed = _parsed_id(cell.cell_id)
+    return parsed.sample if parsed else 0
+
+
+def _has_columns(run: StoredRun) -> bool:
+    """Whether the run has prompt variants, parameter sweeps or repeats (CSV says which)."""
+    spec = run.spec
+    return (
+        len(spec.variants) > 1
+        or spec.repeats > 1
+        or any(not m.sweep.empty for m in spec.models)
+        or any(_sample_of(c) for c in run.cells)
+    )
+
+
+#: Columns a run with variants, sweeps or repeats adds to its CSV.
+_CSV_COLUMN_COLUMNS = ("template", "parameters", "sample")
+
+
+def _csv_columns(run: StoredRun, cell: StoredCell, shown: bool) -> list[Any]:
+    if not shown:
+        return []
+    columns = run.spec.columns
+    column = columns[cell.col] if 0 <= cell.col < len(columns) else None
+    if column is None:
+        return ["", "", _sample_of(cell) + 1]
+    params = " ".join(f"{k}={v}" for k, v in column.parameters().items())
+    return [column.variant_id or "A", params, _sample_of(cell) + 1]
 
 
 # ------------------------------------------------------------------- the Scoreboard summary
@@ -188,7 +241,7 @@ def to_json(run: StoredRun) -> str:
 
 def _models_of(run: StoredRun) -> list[str]:
     """Column titles: the record's, else the spec's, numbered past both for stray cells."""
-    models = list(run.models) or [m.display_name for m in run.spec.models]
+    models = list(run.models) or run.spec.headers
     n_cols = max([len(models)] + [c.col + 1 for c in run.cells])
     return [models[i] if i < len(models) else f"model {i + 1}" for i in range(n_cols)]
 
@@ -276,6 +329,9 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
     judged = any(c.judge is not None for c in run.cells)
     if judged:
         header += CSV_JUDGE_COLUMNS
+    with_columns = _has_columns(run)
+    if with_columns:
+        header += list(_CSV_COLUMN_COLUMNS)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([text(h) for h in header])
@@ -297,6 +353,7 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
                 *_rating_values(cell),
                 *([text(v) for v in _csv_checks(cell.checks)] if checked else []),
                 *_csv_judge(cell, judged, text),
+                *_csv_columns(run, cell, with_columns),
             ]
         )
     return buf.getvalue()
@@ -517,12 +574,14 @@ def to_markdown(run: StoredRun) -> str:
     lines += ["", "**Template:**", "", _md_fence(run.template), ""]
     if run.spec.system:
         lines += ["**System message:**", "", _md_fence(run.spec.system), ""]
+    lines += _md_variants(run)
 
     lines += _md_scoreboard(run)
     variables = input_columns(run)
-    by_pos = {(c.row, c.col): c for c in run.cells}
+    # The matrix shows a repeated cell's first sample; the metrics table lists every one.
+    by_pos = {(c.row, c.col): c for c in run.cells if not _sample_of(c)}
     n_rows = max([len(run.spec.rows)] + [c.row + 1 for c in run.cells])
-    models = list(run.models) or [m.display_name for m in run.spec.models]
+    models = list(run.models) or run.spec.headers
     n_cols = max([len(models)] + [c.col + 1 for c in run.cells])
     titles = [md_cell(models[i]) if i < len(models) else f"model {i + 1}" for i in range(n_cols)]
     lines += ["## Answers", ""]
@@ -562,7 +621,7 @@ def to_markdown(run: StoredRun) -> str:
                 [
                     str(cell.row + 1),
                     md_cell(_row_label(cell.inputs)),
-                    md_cell(cell.model),
+                    md_cell(_md_column(run, cell)),
                     _md_status(cell),
                     _num(m.latency if m else None),
                     _num(m.ttft if m else None),
@@ -579,6 +638,34 @@ def to_markdown(run: StoredRun) -> str:
         lines += ["", *_md_checks(run)]
     lines += _md_judge(run)
     return "\n".join(lines) + "\n"
+
+
+def _md_variants(run: StoredRun) -> list[str]:
+    """The prompt variants after A (issue 15), and the samples per cell."""
+    spec = run.spec
+    lines: list[str] = []
+    for i, template in enumerate(spec.template_variants, start=1):
+        lines += [f"**Template {i + 1}:**", "", _md_fence(template), ""]
+    for i, system in enumerate(spec.system_variants, start=1):
+        lines += [f"**System message {i + 1}:**", "", _md_fence(system), ""]
+    if len(spec.variants) > 1:
+        for v in spec.variants:
+            lines.append(
+                f"- Variant **{v.id}**: template {v.template_index + 1}, "
+                f"system message {v.system_index + 1 if v.system else '-'}"
+            )
+        lines.append("")
+    if spec.repeats > 1:
+        lines += [f"**Samples per cell:** {spec.repeats}", ""]
+    return lines
+
+
+def _md_column(run: StoredRun, cell: StoredCell) -> str:
+    """The cell's column title, and its sample when the run repeats cells."""
+    sample = _sample_of(cell)
+    if run.spec.repeats > 1 or sample:
+        return f"{cell.model} · sample {sample + 1}"
+    return cell.model
 
 
 def _md_checks(run: StoredRun) -> list[str]:

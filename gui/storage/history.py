@@ -753,8 +753,10 @@ class History:
         self._writer.executemany(
             "INSERT INTO run_models (run_id, position, name, model) VALUES (?, ?, ?, ?)",
             [
-                (event.run_id, i, _safe(m.display_name)[0], _safe(m.model)[0])
-                for i, m in enumerate(spec.models)
+                # One line per column: a sweep's and a variant's columns are titled by what
+                # sets them apart (``model · t=0.7``, ``B · model``); a plain run's by model.
+                (event.run_id, c.index, _safe(c.header)[0], _safe(c.model.model)[0])
+                for c in spec.columns
             ],
         )
         self._live[event.run_id] = _Live(event.run_id, event.started_at, cells, context)
@@ -783,7 +785,7 @@ class History:
         text, bad_text = _safe(text)
         error, bad_error = (None, False) if error is None else _safe(error)
         inputs_json, bad_inputs = _safe_json(dict(cell.inputs))
-        model, bad_model = _safe(cell.model.display_name)
+        model, bad_model = _safe(cell.header)
         replaced = bad_text or bad_error or bad_inputs or bad_model
         self._writer.execute(
             """INSERT OR REPLACE INTO cells (run_id, cell_id, row_index, col_index, inputs_json,

@@ -83,11 +83,12 @@ class StoredCell:
     """One cell of a stored run, as it ended.
 
     Attributes:
-        cell_id: Id within the run (``r{row}m{col}``).
+        cell_id: Id within the run (``CellId`` text: ``r{row}m{col}``, ``r{row}m{col}s{k}``
+            for a later sample).
         row: Input row index (0-based).
-        col: Model column index (0-based).
+        col: Column index (0-based): a model, or a variant x model x parameter values.
         inputs: The row's variable values.
-        model: The model's display name.
+        model: The column's title (the model's display name, ``model · t=0.7`` in a sweep).
         status: ``done``, ``failed`` or ``cancelled``.
         text: The answer (the partial text for failed and cancelled cells).
         error_kind: Error kind (``cancelled`` for cancelled cells), ``None`` when done or
@@ -181,7 +182,7 @@ class StoredRun(RunRecord):
         """The models ranked over the judge's pairwise comparisons (empty without any)."""
         if not self.pairwise:
             return []
-        return rank(self.pairwise, [m.display_name for m in self.spec.models] or self.models)
+        return rank(self.pairwise, self.spec.headers or self.models)
 
 
 def _add_judging(run: StoredRun, out: dict[str, Any]) -> None:

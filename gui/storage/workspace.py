@@ -99,6 +99,9 @@ class Workspace:
             then is not lost), or ``None`` for the page's defaults.
         judge_on: Whether judging is on.
         chat_models: The Chat tab's model set (its last chat's columns), for the next chat.
+        template_variants: The prompt variants after A (issue 15).
+        system_variants: The system messages after A.
+        repeats: Samples per cell.
     """
 
     template: str = ""
@@ -113,6 +116,34 @@ class Workspace:
     judge: JudgeSettings | None = None
     judge_on: bool = True
     chat_models: tuple[ModelProfile, ...] = ()
+    template_variants: tuple[str, ...] = ()
+    system_variants: tuple[str, ...] = ()
+    repeats: int = 1
+
+
+def _columns_dict(workspace: Workspace) -> dict[str, Any]:
+    """The variants and repeats (issue 15), only when set: older versions see nothing new."""
+    out: dict[str, Any] = {}
+    if workspace.template_variants:
+        out["template_variants"] = list(workspace.template_variants)
+    if workspace.system_variants:
+        out["system_variants"] = list(workspace.system_variants)
+    if workspace.repeats != 1:
+        out["repeats"] = workspace.repeats
+    return out
+
+
+def _columns_from(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields :func:`_columns_dict` wrote; an unreadable one is left at its default."""
+    out: dict[str, Any] = {}
+    for name in ("template_variants", "system_variants"):
+        value = data.get(name)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            out[name] = tuple(value)
+    repeats = data.get("repeats")
+    if isinstance(repeats, int) and not isinstance(repeats, bool) and 1 <= repeats <= 20:
+        out["repeats"] = repeats
+    return out
 
 
 def without_password(url: str | None) -> str | None:
@@ -156,6 +187,7 @@ def to_dict(workspace: Workspace) -> dict[str, Any]:
             "scoreboard_stat": layout.scoreboard_stat,
         },
         **({"checks": [check_to_dict(c) for c in workspace.checks]} if workspace.checks else {}),
+        **_columns_dict(workspace),
         **_judge_dict(workspace),
         **(
             {
@@ -282,6 +314,7 @@ def from_dict(data: Any) -> Workspace:
             scoreboard_stat=_str(layout_data, "scoreboard_stat", "mean") or "mean",
         ),
         checks=_checks(data),
+        **_columns_from(data),
     )
 
 

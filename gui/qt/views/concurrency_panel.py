@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core.columns import REPEATS_RANGE
 from gui.core.spec import ErrorPolicy, Limits, Strategy, range_problem
 from gui.qt.resources import status_colors
 from gui.qt.views.prompt_editor import IssueLabel
@@ -340,6 +341,18 @@ class ConcurrencyPanel(QWidget):
         )
         self._answer_cap.valueChanged.connect(self._on_answer_cap_value_changed)
         form.addRow("Answer size cap", self._answer_cap)
+
+        s_lo, s_hi = REPEATS_RANGE
+        self.repeats_spin = RangeSpinBox(self)
+        self.repeats_spin.setObjectName("repeatsSpin")
+        self.repeats_spin.setRange(s_lo, s_hi)
+        self.repeats_spin.setAccessibleName("Samples per cell")
+        self.repeats_spin.setToolTip(
+            f"Run each cell this many times ({s_lo} to {s_hi}); the samples run at once under "
+            "the same limits, and each pane says which sample it is."
+        )
+        self.repeats_spin.value_refused.connect(self._on_repeats_spin_value_refused)
+        form.addRow("Samples per cell", self.repeats_spin)
 
         # keyboardTracking off: typing "12" emits 12 once (on Enter or focus out), not 1 then 12.
         for spin in (
@@ -646,6 +659,18 @@ class ConcurrencyPanel(QWidget):
 
     def _on_answer_cap_value_refused(self, value: float) -> None:
         self._refused("Answer size cap", value, Limits.ANSWER_CHARS_RANGE)
+
+    def repeats(self) -> int:
+        """Samples per cell (issue 15)."""
+        return self.repeats_spin.value()
+
+    def set_repeats(self, repeats: int) -> None:
+        """Show ``repeats`` samples per cell (clamped to the accepted range)."""
+        lo, hi = REPEATS_RANGE
+        self.repeats_spin.setValue(min(max(repeats, lo), hi))
+
+    def _on_repeats_spin_value_refused(self, value: float) -> None:
+        self._refused("Samples per cell", value, REPEATS_RANGE)
 
     def _on_strategy_index_changed(self, _index: int) -> None:
         strategy = self.strategy()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from gui.core.checks import CheckError
 from gui.core.errors import SpecError, TemplateError
-from gui.core.spec import CellId, ModelProfile, ProviderKind, RunSpec, make_spec
+from gui.core.spec import CellId, ModelProfile, ProviderKind, RunSpec, expand_columns, make_spec
 from gui.qt.views.checks_panel import ChecksPanel
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.inputs_table import InputsTable
@@ -75,16 +75,20 @@ class RunEditors:
         models_issue = self.models.issue()
         if models_issue:
             raise SpecError(models_issue)
+        templates = self.prompt.templates()
         spec = make_spec(
-            self.prompt.template(),
+            templates[0],
             self.inputs.rows(),
             self.models.profiles(),
             self.limits.strategy(),
             self.limits.limits(),
+            system=self.prompt.system(),
+            template_variants=templates[1:],
+            system_variants=self.prompt.system_variants(),
+            repeats=self.limits.repeats(),
         )
-        system = self.prompt.system()
         checks = self.checks.checks()
-        spec = replace(spec, system=system or None, checks=checks)
+        spec = replace(spec, checks=checks)
         return self._with_judge(spec)
 
     def _with_judge(self, spec: RunSpec) -> RunSpec:
@@ -114,13 +118,14 @@ class RunEditors:
 
     def load_spec(self, spec: RunSpec) -> None:
         """Fill the editors from ``spec`` (a past run to run again)."""
-        self.prompt.set_template(spec.template)
-        self.prompt.set_system(spec.system or "")
+        self.prompt.set_templates([spec.template, *spec.template_variants])
+        self.prompt.set_systems([spec.system or "", *spec.system_variants])
         self.inputs.set_variables(self.prompt.variables())
         self.inputs.set_rows([dict(r) for r in spec.rows])
         self.models.set_profiles(list(spec.models))
         self.limits.set_strategy(spec.strategy)
         self.limits.set_limits(spec.limits)
+        self.limits.set_repeats(spec.repeats)
         self.checks.set_variables(self.prompt.variables())
         self.checks.set_checks(spec.checks)
         if self.judge is not None:
@@ -134,15 +139,19 @@ class RunEditors:
         self.models.set_profiles(list(preset.models))
         self.limits.set_strategy(preset.strategy)
         self.limits.set_limits(preset.limits)
+        # A demo is sized as it says: samples left from the user's own run would multiply it.
+        self.limits.set_repeats(1)
 
     def column_model(self, cell_id: str) -> ModelProfile | None:
         """The current settings of ``cell_id``'s column, or ``None`` if the column is gone.
 
         Retry uses them: a user who fixed a model name or URL expects Retry to use the fix.
         """
-        current = self.models.profiles()
+        # The columns as the editors make them now (variants x models x sweep values).
+        n_variants = len(self.prompt.templates()) * (1 + len(self.prompt.system_variants()))
+        columns = expand_columns(n_variants, self.models.profiles())
         col = CellId.parse(cell_id).col
-        return current[col] if col < len(current) else None
+        return columns[col].model if col < len(columns) else None
 
     def uses_openai(self) -> bool:
         """Whether a column talks to an OpenAI-compatible server."""

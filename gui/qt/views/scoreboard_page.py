@@ -535,7 +535,8 @@ class ScoreboardPage(QWidget):
         column = self.heat_model.column_of(view_column)
         if column is None or not 0 <= row < self._store.row_count():
             return None
-        return self._store.cell_id(row, column)
+        # A square is a run column: a repeated cell opens on its first sample.
+        return self._store.cell_id(row, self._store.first_column_of(column))
 
     def refresh(self) -> None:
         """Sum the run up now (what the timer does once per frame at most)."""
@@ -555,7 +556,7 @@ class ScoreboardPage(QWidget):
             wanted = {self._measure.name, LATENCY.name, self._sort_by}
             self.board = build_scoreboard(
                 store.row_labels(),
-                store.column_labels(),
+                store.group_labels(),
                 self._cells.values(),
                 self._measure,
                 [m for m in measures() if m.name in wanted],
@@ -577,14 +578,15 @@ class ScoreboardPage(QWidget):
             ids, self._dirty = self._dirty, set()
         default_phase = str(store.default_status()[0])
         registry = measures()
-        cells, where_of, peek = self._cells, store.where, store.peek
+        cells, where_of, peek, group_of = self._cells, store.where, store.peek, store.group_of
         for cell_id in ids:
             where = where_of(cell_id)
             if where is None:
                 continue
             state = peek(cell_id)
             status = str(state.phase) if state is not None else default_phase
-            cells[cell_id] = score_cell(where[0], where[1], status, state, registry)
+            # A sample counts toward its run column (samples are averaged there).
+            cells[cell_id] = score_cell(where[0], group_of(where[1]), status, state, registry)
 
     def _show(self) -> None:
         board = self.board
@@ -710,6 +712,7 @@ class ScoreboardPage(QWidget):
 
     def _error_at(self, row: int, column: int) -> str:
         store = self._store
+        column = store.first_column_of(column)
         if not (0 <= row < store.row_count() and 0 <= column < store.column_count()):
             return ""
         return store.error(store.cell_id(row, column))

@@ -114,6 +114,9 @@ class WorkspaceBinding(QObject):
         changed = self.schedule
         prompt.editor.textChanged.connect(changed)
         prompt.system_editor.textChanged.connect(changed)
+        prompt.template_tabs.variants_changed.connect(changed)
+        prompt.system_tabs.variants_changed.connect(changed)
+        limits.repeats_spin.valueChanged.connect(changed)
         inputs.rows_changed.connect(changed)
         models.profiles_changed.connect(changed)
         limits.limits_changed.connect(changed)
@@ -208,6 +211,9 @@ class WorkspaceBinding(QObject):
             judge=judge.draft() if judge is not None else None,
             judge_on=judge is not None and judge.settings() is not None,
             chat_models=tuple(self._chat.chat_models()) if self._chat is not None else (),
+            template_variants=tuple(self._prompt.templates()[1:]),
+            system_variants=tuple(self._prompt.system_variants()),
+            repeats=self._limits.repeats(),
         )
 
     def restore(self, workspace: Workspace, *, content: bool = True, prompt: bool = True) -> None:
@@ -219,13 +225,14 @@ class WorkspaceBinding(QObject):
         """
         if content:
             if prompt:
-                self._prompt.set_template(workspace.template)
-                self._prompt.set_system(workspace.system)
+                self._prompt.set_templates([workspace.template, *workspace.template_variants])
+                self._prompt.set_systems([workspace.system, *workspace.system_variants])
             self._inputs.set_variables(self._prompt.variables())
             self._inputs.set_table(workspace.columns, [list(r) for r in workspace.rows])
             self._models.set_profiles(list(workspace.models))
             self._limits.set_strategy(workspace.strategy)
             self._limits.set_limits(workspace.limits)
+            self._limits.set_repeats(workspace.repeats)
             if self._checks is not None:
                 self._checks.set_checks(workspace.checks)
             if self._judge is not None:

@@ -551,12 +551,28 @@ class TilesView(QAbstractScrollArea):
         n_rows = store.row_count()
         started, painted = time.perf_counter(), 0
         self._redrawn, self._redraw_s = 0, 0.0
+        # Only the slots the repaint's bounding box touches are looked at: a frame usually
+        # repaints a few streaming tiles, and testing every visible tile's rectangle against
+        # the region cost more than painting them at 600 tiles (the sweep-600 bench).
+        bounds = region.boundingRect().adjusted(-2, -2, 2, 2)
+        left, right = bounds.left(), bounds.right()
+        step_y = fit.tile_h + _GAP
+        y0 = self._header_h + _GAP - top
+        first_i = max(first_i, (bounds.top() - y0 - fit.tile_h) // step_y)
+        last_i = min(last_i, (bounds.bottom() - y0) // step_y)
         for fold in range(fit.folds):
+            cols = [
+                c
+                for c in range(fit.cols)
+                if (x := self._slot_x(fold, c)) <= right and x + fit.tile_w >= left
+            ]
+            if not cols:
+                continue
             for i in range(first_i, last_i + 1):
                 row = fold * fit.rows_per_fold + i
                 if row >= n_rows:
                     break
-                for c in range(fit.cols):
+                for c in cols:
                     rect = self._rect(row, c)
                     if region.intersects(rect.adjusted(-2, -2, 2, 2)):
                         self._paint_tile(painter, row, c, rect, colors)
