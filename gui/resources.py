@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import json
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -93,6 +92,8 @@ def load_preset(name: str) -> Preset:
     path = resource_path(f"demos/{name}.json")
     if not path.exists():
         raise KeyError(name)
+    import json  # a preset is read after the first frame, never on the way to it
+
     data = json.loads(path.read_text(encoding="utf-8"))
     return Preset(
         name=name,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -162,14 +162,22 @@ def _code_html(code: str, lang: str, dark: bool) -> str:
     return str(highlight(code, lexer, _formatter(style)))
 
 
-def warm_up() -> None:
+def warm_up(pause: Callable[[], object] | None = None) -> None:
     """Import the parser and build the common code lexers now (call it off the GUI thread):
-    the first answer then renders without paying for either."""
-    _parser()
-    for lang in WARM_LANGUAGES:
-        _lexer(lang)
-    for dark in (False, True):
-        render_html("```python\nx = 1\n```\n\n| a |\n|---|\n| b |\n", dark=dark)
+    the first answer then renders without paying for either.
+
+    Args:
+        pause: Called before each piece (the parser, each lexer, each sample render): the
+            caller may block there while its GUI thread needs the CPU more (a run starting).
+    """
+    pieces: list[Callable[[], object]] = [_parser]
+    pieces += [functools.partial(_lexer, lang) for lang in WARM_LANGUAGES]
+    sample = "```python\nx = 1\n```\n\n| a |\n|---|\n| b |\n"
+    pieces += [functools.partial(render_html, sample, dark=dark) for dark in (False, True)]
+    for piece in pieces:
+        if pause is not None:
+            pause()
+        piece()
 
 
 def _fence_lang(token: Token) -> str:

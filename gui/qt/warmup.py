@@ -2,13 +2,17 @@
 its first paint), and the gate that holds a run pressed before it is done.
 
 :class:`Warmup` owns the import task and the one queued run. It shows nothing itself: the
-window says "Starting…" while a run waits here, so this module knows no widget.
+window says "Starting…" while a run waits here, so this module knows no widget. The Markdown
+view's warm-up that follows the engine's can be held back while a run needs the CPU more
+(:meth:`Warmup.hold_markdown`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -37,6 +41,9 @@ _ENGINE_MODULES = (
     "langchain_core.tracers.langchain",
 )
 
+#: Seconds between the engine's readiness and the Markdown warm-up's start (see ``_import``).
+MARKDOWN_DELAY_S = 0.25
+
 
 def _find_keyring() -> None:
     """Let keyring find its backends now, on the warm-up's thread.
@@ -53,15 +60,27 @@ def _find_keyring() -> None:
         log.debug("keyring discovery failed", exc_info=True)
 
 
-def _warm_markdown() -> None:
+def _warm_markdown(pause: Callable[[], object]) -> None:
     """Import the Markdown parser and build the common code lexers the answers' view uses
-    (building a lexer mid-stream was a visible freeze; docs/performance-notes.md)."""
+    (building a lexer mid-stream was a visible freeze; docs/performance-notes.md), calling
+    ``pause()`` before each piece (it blocks while the window holds the warm-up back)."""
     from gui.core.markdown_stream import warm_up
 
     try:
-        warm_up()
+        warm_up(pause)
     except Exception:  # the first answer builds them instead
         log.debug("Markdown warm-up failed", exc_info=True)
+
+
+def _after_engine_imports() -> None:
+    """What the engine's first run would otherwise do on the GUI thread, done here: let
+    keyring find its backends, and decide the engine's library hooks (each reads its
+    library's installed version from the package metadata, tens of ms at a run's start)."""
+    from gui.compat import CHUNK_MERGE, LCEL_STREAM, enabled
+
+    _find_keyring()
+    for hook in (LCEL_STREAM, CHUNK_MERGE):
+        enabled(hook)  # decided once per process; the run's chain only reads the answer
 
 
 class Warmup:
@@ -78,6 +97,9 @@ class Warmup:
         #: Set once the engine's own imports are done (the Markdown warm-up may still run).
         self._engine: asyncio.Event | None = None
         self._queued: asyncio.Task[None] | None = None
+        #: Set while the Markdown warm-up may go on; its thread waits on it between pieces.
+        self._markdown_go = threading.Event()
+        self._markdown_go.set()
 
     @property
     def importing(self) -> bool:
@@ -85,6 +107,25 @@ class Warmup:
         if self.task is None or self.task.done():
             return False
         return self._engine is None or not self._engine.is_set()
+
+    @property
+    def markdown_held(self) -> bool:
+        """Whether the Markdown warm-up is held back (see :meth:`hold_markdown`)."""
+        return not self._markdown_go.is_set()
+
+    def hold_markdown(self, held: bool) -> None:
+        """Hold the Markdown warm-up back (``True``) or let it go on (``False``).
+
+        The window holds it while a run starts and streams into a layout that renders no
+        Markdown: its thread builds lexers in pieces of 5-100 ms of GIL, which then only
+        compete with the run (stream-stress-200 in docs/benchmarks.md). A piece under way
+        finishes first; the next one waits. Let go at the run's end and at shutdown (the
+        thread must not keep the loop's executor from closing).
+        """
+        if held:
+            self._markdown_go.clear()
+        else:
+            self._markdown_go.set()
 
     @property
     def queued(self) -> bool:
@@ -158,10 +199,14 @@ class Warmup:
         missing = [m for m in modules if m not in sys.modules]
         try:
             if missing:
-                await asyncio.to_thread(import_in_background, missing, True, _find_keyring)
+                await asyncio.to_thread(import_in_background, missing, True, _after_engine_imports)
             if engine is not None:
                 engine.set()
-                # After the engine is ready, still off the GUI thread, one import at a time.
-                await asyncio.to_thread(import_in_background, (), True, _warm_markdown)
+                # After the engine is ready, still off the GUI thread, one import at a time;
+                # a moment later, so that a run pressed as the engine became ready (queued,
+                # or a demo's) has opened and held it back before its first piece.
+                await asyncio.sleep(MARKDOWN_DELAY_S)
+                markdown = functools.partial(_warm_markdown, self._markdown_go.wait)
+                await asyncio.to_thread(import_in_background, (), True, markdown)
         except Exception:  # a broken install shows up on the run instead, with its message
             log.exception("warm-up import failed")

@@ -12,7 +12,7 @@ import random
 import pytest
 from markdown_it import MarkdownIt
 
-from gui.core.markdown_stream import MarkdownStream, Update, render_html
+from gui.core.markdown_stream import WARM_LANGUAGES, MarkdownStream, Update, render_html, warm_up
 
 #: Every construct a model writes, and the places where a stream is easy to get wrong:
 #: a list continued after a blank line, a setext heading, a table right after a paragraph,
@@ -258,3 +258,20 @@ def test_nothing_is_elided_without_a_block_start_after_the_point() -> None:
     stream.step(0)
     stream.mark_cut()
     assert stream.elide(20) is None and stream.elided_chars() == 0
+
+
+def test_the_warm_up_lets_its_caller_pause_before_each_piece(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gui.core.markdown_stream as md
+
+    done: list[str] = []
+    monkeypatch.setattr(md, "_parser", lambda: done.append("parser"))
+    monkeypatch.setattr(md, "_lexer", lambda lang: done.append(lang))
+    monkeypatch.setattr(md, "render_html", lambda _text, dark: done.append(f"render {dark}"))
+    pauses: list[int] = []  # how many pieces were done each time the caller was asked
+
+    warm_up(pause=lambda: pauses.append(len(done)))
+
+    assert done == ["parser", *WARM_LANGUAGES, "render False", "render True"]
+    assert pauses == list(range(len(done)))  # once before every piece, none after the last

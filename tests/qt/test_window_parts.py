@@ -4,6 +4,7 @@ export menu's refusals and choices, and the run controls' status lines."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -77,7 +78,9 @@ async def test_the_engine_is_ready_before_the_markdown_warm_up_ends(
     release = threading.Event()
     markdown_started = threading.Event()
 
-    def slow_markdown() -> None:  # the lexers' warm-up, held until the test lets it go
+    def slow_markdown(
+        _pause: object,
+    ) -> None:  # the lexers' warm-up, held until the test lets it go
         markdown_started.set()
         release.wait(60)
 
@@ -94,6 +97,72 @@ async def test_the_engine_is_ready_before_the_markdown_warm_up_ends(
     finally:
         release.set()
     await asyncio.wait_for(task, 30)
+
+
+@SESSION_LOOP
+async def test_a_held_markdown_warm_up_waits_before_its_next_piece_until_let_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import gui.qt.warmup as warmup_module
+
+    at_gate = threading.Event()
+    pieces: list[str] = []
+
+    def markdown(pause: Any) -> None:  # two pieces, the gate before the second
+        pieces.append("parser")
+        at_gate.set()
+        pause()
+        pieces.append("lexers")
+
+    monkeypatch.setattr(warmup_module, "_warm_markdown", markdown)
+    monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("json",))  # already imported
+    monkeypatch.setattr(warmup_module, "MARKDOWN_DELAY_S", 0.0)
+    warmup = Warmup(TaskOwner())
+    warmup.hold_markdown(True)  # a run in Tiles began
+    assert warmup.markdown_held
+    task = warmup.start(openai=False)
+    try:
+        await asyncio.wait_for(warmup.settled(), 30)  # the engine is not held back
+        await asyncio.wait_for(asyncio.to_thread(at_gate.wait, 30), 40)
+        assert pieces == ["parser"] and not task.done()
+    finally:
+        warmup.hold_markdown(False)  # the run ended
+    await asyncio.wait_for(task, 30)
+    assert pieces == ["parser", "lexers"] and not warmup.markdown_held
+
+
+@SESSION_LOOP
+async def test_the_warm_up_decides_the_engine_hooks_off_the_gui_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import gui.compat.hooks as hooks
+    import gui.qt.warmup as warmup_module
+
+    asked: list[tuple[str, bool]] = []
+    real = hooks.installed_version
+
+    def installed_version(distribution: str) -> str | None:
+        asked.append((distribution, threading.current_thread() is threading.main_thread()))
+        return real(distribution)
+
+    hooks.reset()  # as in a new process: nothing decided yet
+    monkeypatch.setattr(hooks, "installed_version", installed_version)
+    monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("colorsys",))
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)  # the warm-up imports it
+    monkeypatch.setattr(warmup_module, "_warm_markdown", lambda _pause: None)
+    try:
+        warmup = Warmup(TaskOwner())
+        await asyncio.wait_for(warmup.start(openai=False), 60)
+        # langchain-core's version (the lean stream's and the chunk merge's gate) was read
+        # by the warm-up's thread: a run's first chain finds both decided.
+        assert ("langchain-core", False) in asked
+        assert ("langchain-core", True) not in asked
+    finally:
+        hooks.reset()
 
 
 class FakePanel:
