@@ -16,8 +16,6 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from gui.compat.imports import import_in_background
-
 if TYPE_CHECKING:  # asyncio is imported when a task starts: the first frame needs no loop
     import asyncio
 
@@ -194,6 +192,9 @@ class Warmup:
         """Import the engine's modules; with ``engine`` (the first warm-up), set it once they
         are in and go on with the Markdown view's warm-up."""
         import asyncio
+
+        # Imported here, not with the window's first frame (importlib's finder machinery).
+        from gui.compat.imports import import_in_background
 
         modules = [*_ENGINE_MODULES, "langchain_openai"] if openai else list(_ENGINE_MODULES)
         missing = [m for m in modules if m not in sys.modules]
