@@ -45,6 +45,7 @@ __all__ = [
     "Update",
     "render_html",
     "warm_up",
+    "warm_up_pieces",
 ]
 
 #: Characters of new source parsed per step at most when the caller gives no budget (about
@@ -162,21 +163,22 @@ def _code_html(code: str, lang: str, dark: bool) -> str:
     return str(highlight(code, lexer, _formatter(style)))
 
 
-def warm_up(pause: Callable[[], object] | None = None) -> None:
-    """Import the parser and build the common code lexers now (call it off the GUI thread):
-    the first answer then renders without paying for either.
-
-    Args:
-        pause: Called before each piece (the parser, each lexer, each sample render): the
-            caller may block there while its GUI thread needs the CPU more (a run starting).
-    """
-    pieces: list[Callable[[], object]] = [_parser]
-    pieces += [functools.partial(_lexer, lang) for lang in WARM_LANGUAGES]
+def warm_up_pieces() -> list[Callable[[], object]]:
+    """What :func:`warm_up` does, piece by piece (the parser's import, each lexer, a sample
+    render per palette), for a caller that runs them one at a time and may wait between two
+    (5-100 ms of CPU each)."""
     sample = "```python\nx = 1\n```\n\n| a |\n|---|\n| b |\n"
-    pieces += [functools.partial(render_html, sample, dark=dark) for dark in (False, True)]
-    for piece in pieces:
-        if pause is not None:
-            pause()
+    return [
+        _parser,
+        *(functools.partial(_lexer, lang) for lang in WARM_LANGUAGES),
+        *(functools.partial(render_html, sample, dark=dark) for dark in (False, True)),
+    ]
+
+
+def warm_up() -> None:
+    """Import the parser and build the common code lexers now (call it off the GUI thread):
+    the first answer then renders without paying for either."""
+    for piece in warm_up_pieces():
         piece()
 
 

@@ -781,7 +781,6 @@ class MainWindow(QMainWindow):
         import asyncio
 
         self._closing = True
-        self.warmup.hold_markdown(False)  # its thread must end for the loop's executor to close
         await self.wait_built()  # closed within the first frames: the last steps run first
         await self.session.shutdown()
         tasks = self._tasks.pending()

@@ -9,11 +9,9 @@ view's warm-up that follows the engine's can be held back while a run needs the 
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
-import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # asyncio is imported when a task starts: the first frame needs no loop
@@ -58,16 +56,22 @@ def _find_keyring() -> None:
         log.debug("keyring discovery failed", exc_info=True)
 
 
-def _warm_markdown(pause: Callable[[], object]) -> None:
-    """Import the Markdown parser and build the common code lexers the answers' view uses
-    (building a lexer mid-stream was a visible freeze; docs/performance-notes.md), calling
-    ``pause()`` before each piece (it blocks while the window holds the warm-up back)."""
-    from gui.core.markdown_stream import warm_up
+def _markdown_pieces() -> Sequence[Callable[[], object]]:
+    """The Markdown view's warm-up, piece by piece: the parser's import and the common code
+    lexers (building a lexer mid-stream was a visible freeze; docs/performance-notes.md)."""
+    from gui.core.markdown_stream import warm_up_pieces
 
-    try:
-        warm_up(pause)
-    except Exception:  # the first answer builds them instead
-        log.debug("Markdown warm-up failed", exc_info=True)
+    return warm_up_pieces()
+
+
+def _quietly(piece: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            piece()
+        except Exception:  # the first answer that needs it builds it instead
+            log.debug("Markdown warm-up piece failed", exc_info=True)
+
+    return run
 
 
 def _after_engine_imports() -> None:
@@ -95,9 +99,9 @@ class Warmup:
         #: Set once the engine's own imports are done (the Markdown warm-up may still run).
         self._engine: asyncio.Event | None = None
         self._queued: asyncio.Task[None] | None = None
-        #: Set while the Markdown warm-up may go on; its thread waits on it between pieces.
-        self._markdown_go = threading.Event()
-        self._markdown_go.set()
+        self._markdown_held = False
+        #: Set while the Markdown warm-up may go on (made on the loop, by the warm-up).
+        self._markdown_go: asyncio.Event | None = None
 
     @property
     def importing(self) -> bool:
@@ -109,7 +113,7 @@ class Warmup:
     @property
     def markdown_held(self) -> bool:
         """Whether the Markdown warm-up is held back (see :meth:`hold_markdown`)."""
-        return not self._markdown_go.is_set()
+        return self._markdown_held
 
     def hold_markdown(self, held: bool) -> None:
         """Hold the Markdown warm-up back (``True``) or let it go on (``False``).
@@ -117,13 +121,15 @@ class Warmup:
         The window holds it while a run starts and streams into a layout that renders no
         Markdown: its thread builds lexers in pieces of 5-100 ms of GIL, which then only
         compete with the run (stream-stress-200 in docs/benchmarks.md). A piece under way
-        finishes first; the next one waits. Let go at the run's end and at shutdown (the
-        thread must not keep the loop's executor from closing).
+        finishes first; the next one waits on the loop, not in a thread, so nothing of the
+        background import's settings (switch interval, collector) stays on during the run.
         """
-        if held:
-            self._markdown_go.clear()
-        else:
-            self._markdown_go.set()
+        self._markdown_held = held
+        if self._markdown_go is not None:
+            if held:
+                self._markdown_go.clear()
+            else:
+                self._markdown_go.set()
 
     @property
     def queued(self) -> bool:
@@ -188,6 +194,18 @@ class Warmup:
         finally:
             self._queued = None
 
+    async def _warm_markdown(self, import_in_background: Callable[..., None]) -> None:
+        """Run the Markdown warm-up's pieces one at a time on a worker thread, waiting on the
+        loop between two while :meth:`hold_markdown` holds it back."""
+        import asyncio
+
+        go = self._markdown_go = asyncio.Event()
+        if not self._markdown_held:
+            go.set()
+        for piece in _markdown_pieces():
+            await go.wait()
+            await asyncio.to_thread(import_in_background, (), True, _quietly(piece))
+
     async def _import(self, openai: bool = False, engine: asyncio.Event | None = None) -> None:
         """Import the engine's modules; with ``engine`` (the first warm-up), set it once they
         are in and go on with the Markdown view's warm-up."""
@@ -207,7 +225,6 @@ class Warmup:
                 # a moment later, so that a run pressed as the engine became ready (queued,
                 # or a demo's) has opened and held it back before its first piece.
                 await asyncio.sleep(MARKDOWN_DELAY_S)
-                markdown = functools.partial(_warm_markdown, self._markdown_go.wait)
-                await asyncio.to_thread(import_in_background, (), True, markdown)
+                await self._warm_markdown(import_in_background)
         except Exception:  # a broken install shows up on the run instead, with its message
             log.exception("warm-up import failed")

@@ -78,13 +78,11 @@ async def test_the_engine_is_ready_before_the_markdown_warm_up_ends(
     release = threading.Event()
     markdown_started = threading.Event()
 
-    def slow_markdown(
-        _pause: object,
-    ) -> None:  # the lexers' warm-up, held until the test lets it go
+    def slow_markdown() -> None:  # the lexers' warm-up, held until the test lets it go
         markdown_started.set()
         release.wait(60)
 
-    monkeypatch.setattr(warmup_module, "_warm_markdown", slow_markdown)
+    monkeypatch.setattr(warmup_module, "_markdown_pieces", lambda: [slow_markdown])
     monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("json",))  # already imported
     tasks = TaskOwner()
     warmup = Warmup(tasks)
@@ -107,25 +105,31 @@ async def test_a_held_markdown_warm_up_waits_before_its_next_piece_until_let_go(
 
     import gui.qt.warmup as warmup_module
 
-    at_gate = threading.Event()
+    first_started, may_finish = threading.Event(), threading.Event()
     pieces: list[str] = []
 
-    def markdown(pause: Any) -> None:  # two pieces, the gate before the second
+    def parser() -> None:  # a run in Tiles begins while the first piece runs
+        first_started.set()
+        may_finish.wait(60)
         pieces.append("parser")
-        at_gate.set()
-        pause()
-        pieces.append("lexers")
 
-    monkeypatch.setattr(warmup_module, "_warm_markdown", markdown)
+    monkeypatch.setattr(
+        warmup_module, "_markdown_pieces", lambda: [parser, lambda: pieces.append("lexers")]
+    )
     monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("json",))  # already imported
     monkeypatch.setattr(warmup_module, "MARKDOWN_DELAY_S", 0.0)
     warmup = Warmup(TaskOwner())
-    warmup.hold_markdown(True)  # a run in Tiles began
-    assert warmup.markdown_held
     task = warmup.start(openai=False)
+    await asyncio.wait_for(warmup.settled(), 30)  # the engine is not held back
+    await asyncio.wait_for(asyncio.to_thread(first_started.wait, 30), 40)
+    warmup.hold_markdown(True)
+    assert warmup.markdown_held
+    may_finish.set()
     try:
-        await asyncio.wait_for(warmup.settled(), 30)  # the engine is not held back
-        await asyncio.wait_for(asyncio.to_thread(at_gate.wait, 30), 40)
+        # The piece under way ends; the next one waits, on the loop: no thread is kept.
+        await until(lambda: pieces == ["parser"], timeout=30)
+        for _ in range(3):
+            await asyncio.to_thread(lambda: None)  # a turn for the next piece, were it let go
         assert pieces == ["parser"] and not task.done()
     finally:
         warmup.hold_markdown(False)  # the run ended
@@ -153,7 +157,7 @@ async def test_the_warm_up_decides_the_engine_hooks_off_the_gui_thread(
     monkeypatch.setattr(hooks, "installed_version", installed_version)
     monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("colorsys",))
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)  # the warm-up imports it
-    monkeypatch.setattr(warmup_module, "_warm_markdown", lambda _pause: None)
+    monkeypatch.setattr(warmup_module, "_markdown_pieces", list)
     try:
         warmup = Warmup(TaskOwner())
         await asyncio.wait_for(warmup.start(openai=False), 60)
