@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "Update",
     "render_html",
     "warm_up",
+    "warm_up_pieces",
 ]
 
 #: Characters of new source parsed per step at most when the caller gives no budget (about
@@ -162,14 +163,23 @@ def _code_html(code: str, lang: str, dark: bool) -> str:
     return str(highlight(code, lexer, _formatter(style)))
 
 
+def warm_up_pieces() -> list[Callable[[], object]]:
+    """What :func:`warm_up` does, piece by piece (the parser's import, each lexer, a sample
+    render per palette), for a caller that runs them one at a time and may wait between two
+    (5-100 ms of CPU each)."""
+    sample = "```python\nx = 1\n```\n\n| a |\n|---|\n| b |\n"
+    return [
+        _parser,
+        *(functools.partial(_lexer, lang) for lang in WARM_LANGUAGES),
+        *(functools.partial(render_html, sample, dark=dark) for dark in (False, True)),
+    ]
+
+
 def warm_up() -> None:
     """Import the parser and build the common code lexers now (call it off the GUI thread):
     the first answer then renders without paying for either."""
-    _parser()
-    for lang in WARM_LANGUAGES:
-        _lexer(lang)
-    for dark in (False, True):
-        render_html("```python\nx = 1\n```\n\n| a |\n|---|\n| b |\n", dark=dark)
+    for piece in warm_up_pieces():
+        piece()
 
 
 def _fence_lang(token: Token) -> str:

@@ -434,10 +434,21 @@ def judge_score(input_text: str, answer: str) -> int:
     Four points for covering the input's content words, three for a length between 20 and
     200 words (less outside it), two for varied wording (distinct words over words).
     """
-    words = [w.lower() for w in _WORD_RE.findall(answer)]
+    return _score(_content_words(input_text), _words(answer))
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD_RE.findall(text)]
+
+
+def _content_words(input_text: str) -> set[str]:
+    return set(_words(input_text)) - _STOPWORDS
+
+
+def _score(wanted: set[str], words: list[str]) -> int:
+    """:func:`judge_score` from the input's content words and the answer's words."""
     if not words:
         return SCORE_RANGE[0]
-    wanted = {w.lower() for w in _WORD_RE.findall(input_text)} - _STOPWORDS
     said = set(words)
     overlap = len(wanted & said) / len(wanted) if wanted else 0.5
     n = len(words)
@@ -453,8 +464,14 @@ def judge_score(input_text: str, answer: str) -> int:
 
 
 def judge_reply(request: JudgeRequest) -> str:
-    """The simulated judge's reply to ``request`` (see :func:`judge_score`)."""
-    scores = [judge_score(request.input, a) for a in request.answers]
+    """The simulated judge's reply to ``request`` (see :func:`judge_score`).
+
+    Each text is scanned for its words once: a judge call's planning runs on the app's loop,
+    200 of them as a stress run ends (the ``judge`` bench scenario).
+    """
+    wanted = _content_words(request.input)
+    answers = [_words(a) for a in request.answers]
+    scores = [_score(wanted, words) for words in answers]
     body: dict[str, Any]
     if request.pairwise:
         first, second = scores
@@ -464,7 +481,7 @@ def judge_reply(request: JudgeRequest) -> str:
             "reason": f"By coverage, length and wording the answers score {first} and {second}.",
         }
     else:
-        n = len(_WORD_RE.findall(request.answers[0]))
+        n = len(answers[0])
         body = {
             "score": scores[0],
             "reason": f"Scored {scores[0]} for its coverage of the input in {n} words.",

@@ -643,6 +643,8 @@ class MainWindow(QMainWindow):
         self.export_menu.notice.connect(self.statusBar().showMessage)
         self.display.run_finished.connect(self.run_finished)
         self.display.comparison_finished.connect(self.comparison_finished)
+        self.display.running_changed.connect(self._on_display_running_changed)
+        self.results.layout_changed.connect(self._on_results_layout_changed)
         self.editors.sync()
 
     def _on_history_chat_open_requested(self, chat: Chat) -> None:
@@ -960,6 +962,19 @@ class MainWindow(QMainWindow):
             await self.providers.load()
         finally:
             self.lag.end_quiet()  # start-up is over: freezes from now on are announced
+
+    def _hold_markdown_warm_up(self, running: bool) -> None:
+        # The Markdown warm-up (lexers built in pieces of 5-100 ms of GIL) only competes with
+        # a run whose answers no view renders as Markdown: it waits for the run's end there.
+        # Where answers are rendered it goes on, or their view would build the lexers itself.
+        held = running and not self.results.renders_markdown() and not self._closing
+        self.warmup.hold_markdown(held)
+
+    def _on_display_running_changed(self, running: bool) -> None:
+        self._hold_markdown_warm_up(running)  # the session counts the run in a moment later
+
+    def _on_results_layout_changed(self, _name: str) -> None:
+        self._hold_markdown_warm_up(self.session.running)
 
     def _on_models_profiles_changed(self) -> None:
         if not self._closing and self.editors.uses_openai():

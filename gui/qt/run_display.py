@@ -62,10 +62,13 @@ class RunDisplay(QObject):
     Signals:
         run_finished(RunSummary): the shown run (or a comparison step) ended, UI restored.
         comparison_finished(list[StrategyResult]): the comparison ended.
+        running_changed(bool): a run began while none was on (``True``), or the last one
+            ended (``False``).
     """
 
     run_finished = Signal(object)
     comparison_finished = Signal(object)
+    running_changed = Signal(bool)
 
     def __init__(
         self,
@@ -97,6 +100,7 @@ class RunDisplay(QObject):
         self._to_bridge = self._bridge.subscriber()
         # The clock only: elapsed time, the timeline's "now", the lag label. Counts come
         # from the session's events.
+        self._running = False  # as last shown (running_changed tells when it flips)
         self._clock = QTimer(self)
         self._clock.setInterval(200)
         self._clock.timeout.connect(self._on_clock_timeout)
@@ -207,6 +211,7 @@ class RunDisplay(QObject):
         self._controls.show_counts(c, self._session.running)
 
     def _set_running(self, running: bool) -> None:
+        changed, self._running = running != self._running, running
         defer_full_collections(running)  # the gc-policy hook (gui/compat)
         self._controls.set_running(running)
         self._limits.set_run_active(running)
@@ -215,6 +220,8 @@ class RunDisplay(QObject):
                 self._clock.start()
         else:
             self._clock.stop()
+        if changed:
+            self.running_changed.emit(running)
 
     def _on_tabs_current_changed(self, _index: int) -> None:
         if self._tabs.currentWidget() is not self._code:

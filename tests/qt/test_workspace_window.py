@@ -289,7 +289,7 @@ async def test_restored_openai_columns_are_warmed_up_with_the_engine(
     def record(names: list[str], *_: object) -> None:
         imported.append(list(names))
 
-    monkeypatch.setattr("gui.qt.warmup.import_in_background", record)
+    monkeypatch.setattr("gui.compat.imports.import_in_background", record)
     monkeypatch.delitem(sys.modules, "langchain_openai", raising=False)
     win = new_window(windows, None)
     win.workspace.restore(

@@ -13,7 +13,6 @@ column is *unknown* (red wavy underline, blocks a run), a column without a varia
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
@@ -120,6 +119,8 @@ class IssueLabel(QLabel):
         self._severity = severity
         self.setProperty("severity", severity)
         if action:
+            import html  # only a message with a link needs escaping: not the first frame
+
             self.setTextFormat(Qt.TextFormat.RichText)
             body = html.escape(message).replace("\n", "<br>")
             self.setText(f'{body} <a href="action">{html.escape(action)}</a>')

@@ -326,6 +326,11 @@ class ResultsPage(QWidget):
         current = self.stack.currentWidget()
         return next((n for n, w in self._layouts.items() if w is current), "")
 
+    def renders_markdown(self) -> bool:
+        """Whether the page shown may render answers as Markdown: every page does but Tiles,
+        which draw plain text (the blind arena counts as rendering)."""
+        return self.stack.currentWidget() is not self.tiles
+
     def visible_cells(self) -> int:
         """Cells whose whole tile or pane lies inside the shown layout's viewport."""
         current = self.stack.currentWidget()
