@@ -6,8 +6,8 @@ run: the page's subscriber only renames each token's cell to its chat column (a 
 are ``r0m<i>`` in every turn, and turns of different columns may overlap), so each column's
 view is touched once per frame whatever the token rate.
 
-Each column shows its whole shown thread in one :class:`MarkdownView` (one widget per column,
-however long the thread): user messages as quotes with an *edit* link, answers rendered as
+Each column shows its whole shown thread in one :class:`ChatThreadView` (one widget per column,
+however long the thread; a long one renders its older turns lazily): user messages as quotes with an *edit* link, answers rendered as
 Markdown, alternatives and branches as ``‹ 1/2 ›`` links. The header carries the column's
 token count ("~" when estimated), Stop, Regenerate, Duplicate and the last answer's
 alternatives; a warning with Trim / Stop appears when the thread nears the model's context
@@ -82,8 +82,8 @@ from gui.core.errors import SpecError
 from gui.core.spec import ModelProfile
 from gui.core.tasks import TaskOwner
 from gui.qt.bridge import RunBridge
+from gui.qt.widgets.chat_thread import ChatThreadView
 from gui.qt.widgets.elided_label import ElidedLabel
-from gui.qt.widgets.markdown_view import MarkdownView
 
 __all__ = [
     "ChatColumnView",
@@ -93,6 +93,7 @@ __all__ = [
     "downscaled",
     "encode_image",
     "thread_markdown",
+    "thread_parts",
 ]
 
 log = logging.getLogger(__name__)
@@ -177,18 +178,25 @@ def _answer_tail(node: ChatNode) -> str:
     return f"{fence}\n\n*[{mark}{why}]*\n\n"
 
 
-def thread_markdown(chat: Chat, col: int) -> str:
-    """Column ``col``'s shown thread as one Markdown text (what its view shows)."""
+def thread_parts(chat: Chat, col: int) -> list[str]:
+    """Column ``col``'s shown thread as Markdown, one text per turn (a question and its
+    answer): what its view renders turn by turn."""
     column = chat.columns[col]
     parts: list[str] = []
     for node in column.path():
         if node.role is Role.USER:
-            if parts:
-                parts.append("---\n\n")  # a rule between turns: where each question starts
-            parts.append(_user_block(column, node))
+            rule = "---\n\n" if parts else ""  # a rule between turns: where each question starts
+            parts.append(rule + _user_block(column, node))
+        elif parts:
+            parts[-1] += _answer_head(chat, col, node) + node.text + _answer_tail(node)
         else:
             parts.append(_answer_head(chat, col, node) + node.text + _answer_tail(node))
-    return "".join(parts)
+    return parts
+
+
+def thread_markdown(chat: Chat, col: int) -> str:
+    """Column ``col``'s shown thread as one Markdown text (what its view shows)."""
+    return "".join(thread_parts(chat, col))
 
 
 # ------------------------------------------------------------------------- a column
@@ -296,7 +304,7 @@ class ChatColumnView(QFrame):
         warn.addWidget(self.warn_stop_button)
         self._warn_row = (self.warning, self.trim_button, self.warn_stop_button)
         layout.addLayout(warn)
-        self.view = MarkdownView()
+        self.view = ChatThreadView()
         self.view.anchorClicked.connect(self._on_view_anchor_clicked)
         layout.addWidget(self.view, 1)
         self.input = QLineEdit()
@@ -337,8 +345,9 @@ class ChatColumnView(QFrame):
 
     def show_chat(self, chat: Chat, *, busy: bool) -> None:
         """Draw the column's header and its whole shown thread (appended when it continues)."""
+        if self.view.set_thread(thread_parts(chat, self.col)):
+            self._thumbs.clear()  # a replaced document lost the images it held
         self._add_thumbnails(chat.columns[self.col])
-        self.view.set_text(thread_markdown(chat, self.col), final=False)
         self.show_state(chat, busy=busy)
 
     def show_state(self, chat: Chat, *, busy: bool) -> None:
