@@ -274,6 +274,11 @@ class ChatColumnView(QFrame):
             )
         self.duplicate_button.setMenu(menu)
         self.stop_button.hide()  # shown while the column answers, in Regenerate's place
+        # One width for both: the column's width must not change when a turn starts or ends
+        # (a new width has Qt lay out the whole thread again, a long freeze on a long chat).
+        both = max(self.stop_button.sizeHint().width(), self.regenerate_button.sizeHint().width())
+        for button in (self.stop_button, self.regenerate_button):
+            button.setMinimumWidth(both)
         self.system_button = self._tool("System", "This column's own system message")
         self.system_button.setCheckable(True)
         for button in (
@@ -319,6 +324,12 @@ class ChatColumnView(QFrame):
         self.next_button.clicked.connect(lambda: self._switch_last(+1))
         self.view.installEventFilter(self)
         self.input.installEventFilter(self)
+        # The column's minimum width, fixed now: a header whose text grows (a token count's
+        # extra digit) must not narrow the other columns, since a new width has Qt lay out each
+        # whole thread again (a long freeze on a long chat).
+        self.setMinimumWidth(
+            self.minimumSizeHint().width() + 3 * self.fontMetrics().averageCharWidth()
+        )
 
     def _tool(self, text: str, tip: str) -> QToolButton:
         button = QToolButton()

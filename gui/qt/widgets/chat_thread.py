@@ -171,6 +171,7 @@ class ChatThreadView(MarkdownView):
         self._history_source = ""
         self._history_codes: list[str] = []
         self._per_line = 0  # characters per line the placeholders were sized for
+        self._resize_due = False  # the width changed: size the placeholders again
         self.show_all()  # MarkdownView's switch for "every character": no elision
 
     # ------------------------------------------------------------------ feeding
@@ -219,6 +220,7 @@ class ChatThreadView(MarkdownView):
                 cursor.endEditBlock()
                 self._history_end = len(history)
                 self._history_source = "".join(history)
+                self._per_line = 0
                 self._size_placeholders()
             finally:
                 self._moving = False
@@ -232,37 +234,47 @@ class ChatThreadView(MarkdownView):
 
     def _size_placeholders(self) -> None:
         """Make each turn not rendered yet as tall as it is estimated to be at this width:
-        its text's lines (at the font's average character width) and paragraph gaps, scaled
-        by what the turns rendered so far measured against their estimates."""
+        its text's lines (at the font's average character width) and paragraph gaps.
+
+        Only blocks whose height changes are touched, each on its own (one edit block over
+        them all would have Qt lay out every rendered turn between the first and the last).
+        """
+        self._resize_due = False
         waiting = [turn for turn in self._turns if not turn.rendered]
         if not waiting:
             return
         metrics = self.fontMetrics()
         width = max(40, self.viewport().width() - 2 * round(self.document().documentMargin()))
         per_line = max(8, int(width / max(1.0, metrics.averageCharWidth() * _Calibration.width)))
+        if self._per_line and abs(per_line - self._per_line) <= self._per_line // 20:
+            return  # within the estimate's own error: not worth a relayout
+        self._per_line = per_line
         line, gap = metrics.lineSpacing(), _Calibration.gap
-        cursor = QTextCursor(self.document())
+        document = self.document()
+        cursor = QTextCursor(document)
         self._moving = True
         try:
-            cursor.beginEditBlock()
             for turn in waiting:
                 turn.lines, turn.paragraphs = _text_lines(turn.source, per_line)
-                block_format = QTextBlockFormat()
                 # An empty block is one line tall already.
-                block_format.setTopMargin(max(0, turn.lines * line + turn.paragraphs * gap - line))
+                margin = max(0, turn.lines * line + turn.paragraphs * gap - line)
+                if document.findBlock(turn.start).blockFormat().topMargin() == margin:
+                    continue
+                block_format = QTextBlockFormat()
+                block_format.setTopMargin(margin)
                 cursor.setPosition(turn.start)
                 cursor.setBlockFormat(block_format)
-            cursor.endEditBlock()
         finally:
             self._moving = False
-        self._per_line = per_line
+        self._follow_end()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        """A new width: the turns not rendered yet are estimated again."""
+        """A new width: the turns not rendered yet are estimated again, in the next slice
+        (a layout that settles over several resizes costs one)."""
         super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():
-            self._size_placeholders()
-            self._follow_end()
+        if event.size().width() != event.oldSize().width() and self.pending_turns():
+            self._resize_due = True
+            _SliceRenderer.shared().want(self)
 
     def clear(self) -> None:
         """Empty the view (another thread); it stays whole."""
@@ -340,6 +352,8 @@ class ChatThreadView(MarkdownView):
         Returns:
             Whether nothing is left to render.
         """
+        if self._resize_due:
+            self._size_placeholders()
         if self._backlog and not self._raw:  # the live part first, all of it
             self._render_live(deadline)
             return False
