@@ -29,6 +29,7 @@ end; a thread keeps every turn).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ LIVE_CHARS = 8_000
 BULK_CHARS = 3_000
 
 #: Milliseconds of one frame the thread views' slices may take together.
-SLICE_MS = 8.0
+SLICE_MS = 5.0
 
 #: Characters of source one parse step of the live stream takes.
 STEP_CHARS = 4_000
@@ -61,25 +62,17 @@ HISTORY_CODE_BASE = 1_000_000
 
 
 class _Calibration:
-    """How rendered turns measure against their estimates (shared: every column renders the
-    same kind of text), refined as turns are rendered."""
+    """The constants of a turn's height estimate (docs/benchmarks.md, chat-long: the scroll
+    range moves by about this estimate's error as the older turns render)."""
 
-    #: Average characters of rendered text per line, as a multiple of the font's average
-    #: character width (proportional text wraps a little earlier than the average says).
+    #: Average characters of text per line, as a multiple of the font's average character
+    #: width (proportional text wraps a little earlier than the average says).
     width = 1.08
     #: Pixels between two paragraphs (Qt's default paragraph margins).
     gap = 12.0
-    #: Rendered height over estimated height, averaged over recent turns (1.0: exact).
-    ratio = 1.0
-
-    @classmethod
-    def learn(cls, estimated: float, measured: float) -> None:
-        """One rendered turn's heights: the estimate's error moves the line width factor."""
-        if estimated <= 0 or measured <= 0:
-            return
-        cls.ratio = 0.8 * cls.ratio + 0.2 * (measured / estimated)
-        # Taller than estimated: fewer characters fit a line than assumed.
-        cls.width = min(2.0, max(0.6, cls.width * (measured / estimated) ** 0.5))
+    #: Rendered height over the text estimate (bold names, rules, quote margins), measured on
+    #: chat-long's prose at column widths of 220 and 400 px.
+    ratio = 1.25
 
 
 @dataclass
@@ -90,19 +83,27 @@ class _Turn:
     source: str
     start: int
     rendered: bool = False
-    lines: int = 0  #: its estimated lines and paragraphs at the last width
-    paragraphs: int = 0
+    estimate: float = 0.0  #: its height as text at the last width, before the ratio
 
 
-def _text_lines(source: str, per_line: int) -> tuple[int, int]:
-    """Lines and paragraphs ``source`` takes as text wrapped at ``per_line`` characters."""
+#: What Markdown shows as nothing: a link's target, emphasis and code marks.
+_MARKUP_RE = re.compile(r"\]\([^)\s]*\)|[*`_]")
+
+#: Pixels a quote (a user's message) is indented by in Qt's rich text.
+_QUOTE_INDENT_PX = 40
+
+
+def _text_lines(source: str, per_line: int, per_quote_line: int) -> tuple[int, int]:
+    """Lines and paragraphs ``source`` takes as rendered text wrapped at ``per_line``
+    characters (``per_quote_line`` in a quote), its Markdown marks left out."""
     lines = paragraphs = 0
-    for paragraph in source.split("\n\n"):
+    for paragraph in _MARKUP_RE.sub("", source).split("\n\n"):
         if not paragraph.strip():
             continue
         paragraphs += 1
         for line in paragraph.split("\n"):
-            lines += max(1, -(-len(line) // per_line))
+            width = per_quote_line if line.lstrip().startswith(">") else per_line
+            lines += max(1, -(-len(line) // width))
     return lines, paragraphs
 
 
@@ -249,15 +250,17 @@ class ChatThreadView(MarkdownView):
         if self._per_line and abs(per_line - self._per_line) <= self._per_line // 20:
             return  # within the estimate's own error: not worth a relayout
         self._per_line = per_line
+        per_quote_line = max(8, per_line * (width - _QUOTE_INDENT_PX) // width)
         line, gap = metrics.lineSpacing(), _Calibration.gap
         document = self.document()
         cursor = QTextCursor(document)
         self._moving = True
         try:
             for turn in waiting:
-                turn.lines, turn.paragraphs = _text_lines(turn.source, per_line)
+                lines, paragraphs = _text_lines(turn.source, per_line, per_quote_line)
+                turn.estimate = lines * line + paragraphs * gap
                 # An empty block is one line tall already.
-                margin = max(0, turn.lines * line + turn.paragraphs * gap - line)
+                margin = max(0, round(turn.estimate * _Calibration.ratio) - line)
                 if document.findBlock(turn.start).blockFormat().topMargin() == margin:
                     continue
                 block_format = QTextBlockFormat()
@@ -429,7 +432,7 @@ class ChatThreadView(MarkdownView):
         bar = self.verticalScrollBar()
         placeholder = document.findBlock(turn.start)
         top = layout.blockBoundingRect(placeholder).top()
-        estimated = layout.blockBoundingRect(placeholder).height()
+        estimated = placeholder.blockFormat().topMargin() + self.fontMetrics().lineSpacing()
         # Above the view's top: the rest of the document moves by the height it changes.
         above = not self._follow and top + estimated <= bar.value()
         count = document.characterCount()
@@ -449,7 +452,6 @@ class ChatThreadView(MarkdownView):
             self._writer.shift(delta)
             following = document.findBlock(turn.start + delta + 1)
             measured = layout.blockBoundingRect(following).top() - top
-            _Calibration.learn(estimated, measured)
             if above:
                 bar.setValue(bar.value() + round(measured - estimated))
         finally:
