@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QUrl, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QImage,
     QKeyEvent,
@@ -120,6 +120,12 @@ THREAD_IMAGE_PX = 160
 #: Side of the thumbnail shown on an attached image's chip, in pixels.
 THUMB_PX = 40
 
+#: A reopened chat draws each column whose thread is longer than this in a frame of its own.
+LONG_THREAD_CHARS = 20_000
+
+#: One frame, in milliseconds.
+FRAME_MS = 16
+
 
 class ChatList(Protocol):
     """What the Chat tab needs of the stored chats (``gui.storage.chats.ChatHistory``)."""
@@ -144,9 +150,14 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in text.splitlines()) or ">"
 
 
-def _nav(column: ChatColumn, node: ChatNode) -> str:
-    """``‹ 1/2 ›`` links when ``node`` has alternatives, else nothing."""
-    position, count = column.siblings(node.id)
+def _nav(column: ChatColumn, node: ChatNode, kin: dict[str | None, list[str]] | None = None) -> str:
+    """``‹ 1/2 ›`` links when ``node`` has alternatives, else nothing (``kin``: each parent's
+    children's ids, for a caller that draws a whole thread)."""
+    if kin is None:
+        position, count = column.siblings(node.id)
+    else:
+        siblings = kin[node.parent]
+        position, count = siblings.index(node.id) + 1, len(siblings)
     if count < 2:
         return ""
     return (
@@ -154,16 +165,20 @@ def _nav(column: ChatColumn, node: ChatNode) -> str:
     )
 
 
-def _user_block(column: ChatColumn, node: ChatNode) -> str:
-    head = f"**You** · [edit]({CHAT_SCHEME}:edit/{node.id}){_nav(column, node)}"
+def _user_block(
+    column: ChatColumn, node: ChatNode, kin: dict[str | None, list[str]] | None = None
+) -> str:
+    head = f"**You** · [edit]({CHAT_SCHEME}:edit/{node.id}){_nav(column, node, kin)}"
     images = "".join(
         f"![{image.name}]({IMAGE_SCHEME}:{node.id}/{i}) " for i, image in enumerate(node.images)
     )
     return f"{head}\n\n{_quote(node.text)}\n\n" + (f"{images}\n\n" if images else "")
 
 
-def _answer_head(chat: Chat, col: int, node: ChatNode | None) -> str:
-    nav = _nav(chat.columns[col], node) if node is not None else ""
+def _answer_head(
+    chat: Chat, col: int, node: ChatNode | None, kin: dict[str | None, list[str]] | None = None
+) -> str:
+    nav = _nav(chat.columns[col], node, kin) if node is not None else ""
     return f"**{chat.column_title(col)}**{nav}\n\n"
 
 
@@ -182,15 +197,22 @@ def thread_parts(chat: Chat, col: int) -> list[str]:
     """Column ``col``'s shown thread as Markdown, one text per turn (a question and its
     answer): what its view renders turn by turn."""
     column = chat.columns[col]
+    # Each node's alternatives, found once: asking the column per node costs a scan of
+    # every node each, which a thread of hundreds of turns feels on every redraw.
+    kin: dict[str | None, list[str]] = {}
+    for node in column.nodes.values():
+        kin.setdefault(node.parent, []).append(node.id)
     parts: list[str] = []
     for node in column.path():
         if node.role is Role.USER:
             rule = "---\n\n" if parts else ""  # a rule between turns: where each question starts
-            parts.append(rule + _user_block(column, node))
-        elif parts:
-            parts[-1] += _answer_head(chat, col, node) + node.text + _answer_tail(node)
+            parts.append(rule + _user_block(column, node, kin))
         else:
-            parts.append(_answer_head(chat, col, node) + node.text + _answer_tail(node))
+            answer = _answer_head(chat, col, node, kin) + node.text + _answer_tail(node)
+            if parts:
+                parts[-1] += answer
+            else:
+                parts.append(answer)
     return parts
 
 
@@ -954,7 +976,13 @@ class ChatPage(QWidget):
             view.focused.connect(self._on_column_focused)
             self.strip_layout.addWidget(view, 1)
             self.columns.append(view)
-            view.show_chat(chat, busy=False)
+            if col and sum(len(n.text) for n in chat.columns[col].path()) > LONG_THREAD_CHARS:
+                # A long thread each in a frame of its own: six drawn at once are one long
+                # frame. (Its header is drawn now; a later event redraws it anyway.)
+                view.show_state(chat, busy=False)
+                QTimer.singleShot(col * FRAME_MS, view, functools.partial(self._redraw, col))
+            else:
+                view.show_chat(chat, busy=False)
         self._focused = 0
         self._apply_compact()
 
