@@ -161,7 +161,8 @@ class ChatThreadView(MarkdownView):
 
     Feed it :meth:`set_thread` with the thread's turns (each a turn's Markdown) whenever it
     changes, and :meth:`append` once per frame while an answer streams. :meth:`is_rendering`
-    is true while any of it is still shown as plain text.
+    is true while any of it waits to be rendered (an older turn standing as a block of its
+    estimated height, or text that came faster than it renders).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
