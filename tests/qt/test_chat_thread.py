@@ -176,3 +176,24 @@ def _formats(block) -> list:
             out.append(fragment.charFormat())
         it += 1
     return out
+
+
+def test_every_column_renders_the_turn_it_shows_before_the_rest(qtbot) -> None:
+    views = []
+    for _ in range(3):
+        view = ChatThreadView()
+        qtbot.addWidget(view)
+        view.resize(320, 400)
+        view.show()
+        views.append(view)
+    qtbot.waitExposed(views[-1])
+    for view in views:
+        view.set_thread(_parts())
+    qtbot.waitUntil(lambda: not any(v.is_live_rendering() for v in views), timeout=WAIT_MS)
+    for view in views:  # each reader looks at the middle of their column
+        bar = view.verticalScrollBar()
+        bar.setValue(bar.maximum() // 2)
+    # Every column's middle renders, not the first column's whole history first.
+    qtbot.waitUntil(lambda: not any(v.shows_pending_turn() for v in views), timeout=WAIT_MS)
+    assert all(v.pending_turns() > TURNS // 2 for v in views)
+    assert all("**" not in _top_text(v) for v in views)

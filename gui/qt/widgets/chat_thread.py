@@ -147,9 +147,14 @@ class _SliceRenderer(QObject):
             self._queue = [v for v in self._queue if isValid(v)]
             if not self._queue:
                 break
-            # Every column's last turns before any column's history; histories one column
-            # at a time, so each is whole as early as it can be.
-            view = next((v for v in self._queue if v._backlog), self._queue[0])
+            # Every column's last turns first, then the turns a reader sees in any column
+            # (one turn at a time, round the columns), then the rest one column at a time,
+            # so each is whole as early as it can be.
+            view = (
+                next((v for v in self._queue if v._backlog), None)
+                or next((v for v in self._queue if v.shows_pending_turn()), None)
+                or self._queue[0]
+            )
             if view._render_slice(deadline):
                 self.drop(view)
         if self._queue:
@@ -361,13 +366,23 @@ class ChatThreadView(MarkdownView):
         if self._backlog and not self._raw:  # the live part first, all of it
             self._render_live(deadline)
             return False
-        while time.perf_counter() < deadline:
+        turn = self._next_turn()
+        if turn is not None:
+            self._render_turn(turn)  # one: the renderer picks the next view for the next
             turn = self._next_turn()
-            if turn is None:
-                self.caught_up.emit()  # "Copy as plain text" waits for this
-                return True
-            self._render_turn(turn)
-        return self._next_turn() is None
+        if turn is None:
+            self.caught_up.emit()  # "Copy as plain text" waits for this
+            return True
+        return False
+
+    def shows_pending_turn(self) -> bool:
+        """Whether a turn in view is not rendered yet (the reader looks at its placeholder)."""
+        if not self._turns or not self.isVisible():
+            return False
+        port = self.viewport()
+        first = self._turn_at(self.cursorForPosition(QPoint(0, 0)).position())
+        last = self._turn_at(self.cursorForPosition(QPoint(0, port.height() - 1)).position())
+        return any(not turn.rendered for turn in self._turns[first : last + 1])
 
     def _render_live(self, deadline: float) -> None:
         finished: list[str] = []
