@@ -197,3 +197,17 @@ def test_every_column_renders_the_turn_it_shows_before_the_rest(qtbot) -> None:
     qtbot.waitUntil(lambda: not any(v.shows_pending_turn() for v in views), timeout=WAIT_MS)
     assert all(v.pending_turns() > TURNS // 2 for v in views)
     assert all("**" not in _top_text(v) for v in views)
+
+
+def test_raw_and_back_shows_the_same_long_thread_rendered_again(
+    view: ChatThreadView, qtbot
+) -> None:
+    parts = _parts()
+    view.set_thread(parts)
+    view.set_raw(True)
+    assert "**You**" in view.document().toPlainText() and view.pending_turns() == 0
+    view.set_raw(False)
+    assert view.source() == "".join(parts)
+    assert view.pending_turns() > 0  # the older turns render lazily again, not all at once
+    qtbot.waitUntil(lambda: not view.is_rendering(), timeout=WAIT_MS)
+    assert "**" not in view.document().toPlainText()

@@ -179,6 +179,7 @@ class ChatThreadView(MarkdownView):
         self._history_codes: list[str] = []
         self._per_line = 0  # characters per line the placeholders were sized for
         self._resize_due = False  # the width changed: size the placeholders again
+        self._loaded: list[str] = []  # the turns last loaded (raw mode and back keep them)
         self.show_all()  # MarkdownView's switch for "every character": no elision
 
     # ------------------------------------------------------------------ feeding
@@ -210,6 +211,7 @@ class ChatThreadView(MarkdownView):
 
     def _load(self, parts: list[str], final: bool) -> None:
         self.clear()
+        self._loaded = list(parts)
         live_from = len(parts)
         live_chars = 0
         while live_from > 0 and (live_chars < LIVE_CHARS or live_from == len(parts)):
@@ -476,9 +478,10 @@ class ChatThreadView(MarkdownView):
 
     def _rebuild(self) -> None:
         """Raw toggled or the palette changed: show the thread again."""
-        parts = [turn.source for turn in self._turns] + [self._stream.source()]
-        final = self._stream.final
-        self._load([p for p in parts if p] or [""], final)
+        # The turns as last loaded, and what streamed in since (raw mode keeps no turns).
+        loaded, source = "".join(self._loaded), self.source()
+        parts = [*self._loaded, source[len(loaded) :]] if source.startswith(loaded) else [source]
+        self._load([p for p in parts if p] or [""], self._stream.final)
 
     # ------------------------------------------------------------------ slots
 
