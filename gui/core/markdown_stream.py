@@ -237,18 +237,28 @@ def _parser() -> MarkdownIt:
     return md
 
 
-def render_html(source: str, dark: bool = False, copy_links: bool = False) -> str:
+def render_html(
+    source: str,
+    dark: bool = False,
+    copy_links: bool = False,
+    codes: list[str] | None = None,
+    code_base: int = 0,
+) -> str:
     """The HTML of a whole Markdown ``source`` in one go (no stream).
 
     Args:
         source: The Markdown text.
         dark: Colour code for a dark palette.
         copy_links: Put a ``copy:N`` link above each code block, as the stream does.
+        codes: With ``copy_links``, each code block's exact text is appended here (what its
+            link copies).
+        code_base: With ``copy_links``, the ``N`` of the first block's link (a caller that
+            renders several texts into one view numbers their links apart).
     """
     md = _parser()
     env: dict[str, Any] = {"fanout_dark": dark}
     if copy_links:
-        env.update(fanout_codes=[], fanout_code_base=0)
+        env.update(fanout_codes=codes if codes is not None else [], fanout_code_base=code_base)
     return str(md.render(_normalize(source), env))
 
 

@@ -6,11 +6,12 @@ run: the page's subscriber only renames each token's cell to its chat column (a 
 are ``r0m<i>`` in every turn, and turns of different columns may overlap), so each column's
 view is touched once per frame whatever the token rate.
 
-Each column shows its whole shown thread in one :class:`MarkdownView` (one widget per column,
-however long the thread): user messages as quotes with an *edit* link, answers rendered as
-Markdown, alternatives (under the answer) and branches (beside the message) as ``‹ 1/2 ›``
-links. The header carries the column's token count ("~" when estimated), Stop, Regenerate,
-Duplicate and the last answer's alternatives; a warning with Trim / Stop appears when the thread nears the model's context
+Each column shows its whole shown thread in one :class:`ChatThreadView` (one widget per column,
+however long the thread; a long one renders its older turns lazily): user messages as quotes
+with an *edit* link, answers rendered as Markdown, alternatives (under the answer) and branches
+(beside the message) as ``‹ 1/2 ›`` links. The header carries the column's token count ("~"
+when estimated), Stop, Regenerate, Duplicate and the last answer's alternatives; a warning with
+Trim / Stop appears when the thread nears the model's context
 window. Images pasted or dropped into the message box are attached as chips (downscaled with
 ``QImage`` above the size limit) and refused inline for a column without vision.
 """
@@ -24,7 +25,17 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QPoint, Qt, QUrl, Signal
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QIODevice,
+    QMimeData,
+    QPoint,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QImage,
@@ -83,8 +94,8 @@ from gui.core.errors import SpecError
 from gui.core.spec import ModelProfile
 from gui.core.tasks import TaskOwner
 from gui.qt.bridge import RunBridge
+from gui.qt.widgets.chat_thread import ChatThreadView
 from gui.qt.widgets.elided_label import ElidedLabel
-from gui.qt.widgets.markdown_view import MarkdownView
 
 __all__ = [
     "ChatColumnView",
@@ -94,6 +105,7 @@ __all__ = [
     "downscaled",
     "encode_image",
     "thread_markdown",
+    "thread_parts",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,6 +142,12 @@ THREAD_IMAGE_PX = 160
 #: Side of the thumbnail shown on an attached image's chip, in pixels.
 THUMB_PX = 40
 
+#: A reopened chat draws each column whose thread is longer than this in a frame of its own.
+LONG_THREAD_CHARS = 20_000
+
+#: One frame, in milliseconds.
+FRAME_MS = 16
+
 
 class ChatList(Protocol):
     """What the Chat tab needs of the stored chats (``gui.storage.chats.ChatHistory``)."""
@@ -154,9 +172,14 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in text.splitlines()) or ">"
 
 
-def _nav(column: ChatColumn, node: ChatNode) -> str:
-    """``‹ 1/2 ›`` links when ``node`` has alternatives, else nothing."""
-    position, count = column.siblings(node.id)
+def _nav(column: ChatColumn, node: ChatNode, kin: dict[str | None, list[str]] | None = None) -> str:
+    """``‹ 1/2 ›`` links when ``node`` has alternatives, else nothing (``kin``: each parent's
+    children's ids, for a caller that draws a whole thread)."""
+    if kin is None:
+        position, count = column.siblings(node.id)
+    else:
+        siblings = kin[node.parent]
+        position, count = siblings.index(node.id) + 1, len(siblings)
     if count < 2:
         return ""
     return (
@@ -164,8 +187,10 @@ def _nav(column: ChatColumn, node: ChatNode) -> str:
     )
 
 
-def _user_block(column: ChatColumn, node: ChatNode) -> str:
-    head = f"**You** · [edit]({CHAT_SCHEME}:edit/{node.id}){_nav(column, node)}"
+def _user_block(
+    column: ChatColumn, node: ChatNode, kin: dict[str | None, list[str]] | None = None
+) -> str:
+    head = f"**You** · [edit]({CHAT_SCHEME}:edit/{node.id}){_nav(column, node, kin)}"
     images = "".join(
         f"![{image.name}]({IMAGE_SCHEME}:{node.id}/{i}) " for i, image in enumerate(node.images)
     )
@@ -179,7 +204,9 @@ def _answer_head(chat: Chat, col: int) -> str:
     return f"**{chat.column_title(col)}**\n\n"
 
 
-def _answer_tail(column: ChatColumn, node: ChatNode) -> str:
+def _answer_tail(
+    column: ChatColumn, node: ChatNode, kin: dict[str | None, list[str]] | None = None
+) -> str:
     # An answer may end inside a code block (stopped, or a model that never closed it): close
     # it, else the next question of the thread would show as code.
     fence = "\n```" if node.text.count("```") % 2 else ""
@@ -188,30 +215,44 @@ def _answer_tail(column: ChatColumn, node: ChatNode) -> str:
         mark = "stopped" if node.status is NodeStatus.STOPPED else "failed"
         why = f": {node.error}" if node.error else ""
         marks.append(f"*[{mark}{why}]*")
-    nav = _nav(column, node)
+    nav = _nav(column, node, kin)
     if nav:  # under the answer: a regenerated answer ends by adding it, nothing re-rendered
         marks.append(f"*answer*{nav}")
     return f"{fence}\n\n" + ("".join(f"{m}\n\n" for m in marks))
 
 
-def thread_markdown(chat: Chat, col: int) -> str:
-    """Column ``col``'s shown thread as one Markdown text (what its view shows)."""
+def thread_parts(chat: Chat, col: int) -> list[str]:
+    """Column ``col``'s shown thread as Markdown, one text per turn (a question and its
+    answer): what its view renders turn by turn."""
     column = chat.columns[col]
+    # Each node's alternatives, found once: asking the column per node costs a scan of
+    # every node each, which a thread of hundreds of turns feels on every redraw.
+    kin: dict[str | None, list[str]] = {}
+    for node in column.nodes.values():
+        kin.setdefault(node.parent, []).append(node.id)
     parts: list[str] = []
     for node in column.path():
         if node.role is Role.USER:
-            if parts:
-                parts.append("---\n\n")  # a rule between turns: where each question starts
-            parts.append(_user_block(column, node))
+            rule = "---\n\n" if parts else ""  # a rule between turns: where each question starts
+            parts.append(rule + _user_block(column, node, kin))
         else:
-            parts.append(_answer_head(chat, col) + node.text + _answer_tail(column, node))
-    return "".join(parts)
+            answer = _answer_head(chat, col) + node.text + _answer_tail(column, node, kin)
+            if parts:
+                parts[-1] += answer
+            else:
+                parts.append(answer)
+    return parts
+
+
+def thread_markdown(chat: Chat, col: int) -> str:
+    """Column ``col``'s shown thread as one Markdown text (what its view shows)."""
+    return "".join(thread_parts(chat, col))
 
 
 # ------------------------------------------------------------------------- a column
 
 
-class _ThreadView(MarkdownView):
+class _ThreadView(ChatThreadView):
     """A column's thread view, which keeps the thumbnails of the images sent in it.
 
     A document forgets its resources whenever it is cleared, and a thread's document is
@@ -303,6 +344,11 @@ class ChatColumnView(QFrame):
             )
         self.duplicate_button.setMenu(menu)
         self.stop_button.hide()  # shown while the column answers, in Regenerate's place
+        # One width for both: the column's width must not change when a turn starts or ends
+        # (a new width has Qt lay out the whole thread again, a long freeze on a long chat).
+        both = max(self.stop_button.sizeHint().width(), self.regenerate_button.sizeHint().width())
+        for button in (self.stop_button, self.regenerate_button):
+            button.setMinimumWidth(both)
         self.system_button = self._tool("System", "This column's own system message")
         self.system_button.setCheckable(True)
         for button in (
@@ -348,6 +394,12 @@ class ChatColumnView(QFrame):
         self.next_button.clicked.connect(lambda: self._switch_last(+1))
         self.view.installEventFilter(self)
         self.input.installEventFilter(self)
+        # The column's minimum width, fixed now: a header whose text grows (a token count's
+        # extra digit) must not narrow the other columns, since a new width has Qt lay out each
+        # whole thread again (a long freeze on a long chat).
+        self.setMinimumWidth(
+            self.minimumSizeHint().width() + 3 * self.fontMetrics().averageCharWidth()
+        )
 
     def _tool(self, text: str, tip: str) -> QToolButton:
         button = QToolButton()
@@ -374,8 +426,9 @@ class ChatColumnView(QFrame):
 
     def show_chat(self, chat: Chat, *, busy: bool) -> None:
         """Draw the column's header and its whole shown thread (appended when it continues)."""
+        # A replaced document forgets its images: the view hands its thumbnails back.
         self._add_thumbnails(chat.columns[self.col])
-        self.view.set_text(thread_markdown(chat, self.col), final=False)
+        self.view.set_thread(thread_parts(chat, self.col))
         self.show_state(chat, busy=busy)
 
     def show_state(self, chat: Chat, *, busy: bool) -> None:
@@ -1021,7 +1074,13 @@ class ChatPage(QWidget):
             view.focused.connect(self._on_column_focused)
             self.strip_layout.addWidget(view, 1)
             self.columns.append(view)
-            view.show_chat(chat, busy=False)
+            if col and sum(len(n.text) for n in chat.columns[col].path()) > LONG_THREAD_CHARS:
+                # A long thread each in a frame of its own: six drawn at once are one long
+                # frame. (Its header is drawn now; a later event redraws it anyway.)
+                view.show_state(chat, busy=False)
+                QTimer.singleShot(col * FRAME_MS, view, functools.partial(self._redraw, col))
+            else:
+                view.show_chat(chat, busy=False)
         self._focused = 0
         self._apply_compact()
 
