@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from gui.core.checks import Check, check_from_dict, check_to_dict, validate_checks
 from gui.core.errors import SpecError, TemplateError
 from gui.core.hosts import HostScope, host_scope
+from gui.core.pricing import PriceEntry, PriceTable, entries_from_list, entries_to_list
 from gui.core.templates import (
     empty_column_message,
     missing_column_message,
@@ -217,6 +218,9 @@ class Limits:
         error_policy: ``isolate`` or ``fail_fast``.
         max_answer_chars: Longest answer kept, in characters; a longer one is cut there and
             its cell fails with "answer too large" (memory stays bounded whatever a server sends).
+        budget_usd: The run's cost cap in US dollars, or ``None`` for none: no new cell
+            starts when what was spent plus the worst case of the cells in flight and its
+            own would pass it (see :mod:`gui.core.budget`).
     """
 
     max_concurrency: int = 8
@@ -229,6 +233,7 @@ class Limits:
     backoff_max: float = 30.0
     error_policy: ErrorPolicy = ErrorPolicy.ISOLATE
     max_answer_chars: int = 2_000_000
+    budget_usd: float | None = None
 
     #: Accepted ranges, shown to users when a value is refused.
     MAX_CONCURRENCY_RANGE = (1, 1000)
@@ -262,6 +267,7 @@ class Limits:
         _check_range("Answer size cap", self.max_answer_chars, self.ANSWER_CHARS_RANGE)
         if not (self.backoff_base >= 0 and self.backoff_max >= 0):
             raise SpecError("Back-off delays must not be negative.")
+        _check_budget(self.budget_usd)
 
     def changed(self, **changes: Any) -> Limits:
         """A validated copy with ``changes`` applied.
@@ -278,6 +284,15 @@ class Limits:
         new = replace(self, **changes)
         new.validate()
         return new
+
+
+def _check_budget(budget: float | None) -> None:
+    """Refuse a budget cap of 0 or below (or not a number), with the fix."""
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise SpecError(
+            f"A budget of ${plain_number(budget)} stops every cell: give more than 0 dollars, "
+            "or no budget."
+        )
 
 
 def _base_url_problem(base_url: str) -> str | None:
@@ -567,6 +582,8 @@ class RunSpec:
         threads: A chat turn (``gui.core.chat_turn``): per model column, the whole message
             list it sends (system, earlier turns, the new user message), instead of the
             template; the run then has one row, ``{}``. ``None`` for an ordinary run.
+        prices: The price table entries the run costs its cells with (the user's table
+            when it started, ``--price`` on top); see :class:`gui.core.pricing.PriceTable`.
     """
 
     template: str
@@ -578,6 +595,12 @@ class RunSpec:
     checks: tuple[Check, ...] = ()
     judge: JudgeSettings | None = None
     threads: tuple[tuple[tuple[str, Any], ...], ...] | None = None
+    prices: tuple[PriceEntry, ...] = ()
+
+    @property
+    def price_table(self) -> PriceTable:
+        """The run's prices as a table (made on each call: keep the result)."""
+        return PriceTable(self.prices)
 
     @property
     def variables(self) -> list[str]:
@@ -604,6 +627,8 @@ class RunSpec:
             raise SpecError("No model selected. Add at least one model.")
         for profile in self.models:
             profile.validate()
+        for entry in self.prices:
+            entry.validate()
         self.limits.validate()
         if self.judge is not None:
             self.judge.validate()
@@ -770,7 +795,14 @@ def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
         **checks_to_dict(spec),
     }
     _judge_to_dict(spec, data)
+    _prices_to_dict(spec, data)
     return data
+
+
+def _prices_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
+    """Add the run's price entries (issue 15), when it has any."""
+    if spec.prices:
+        data["prices"] = entries_to_list(spec.prices)
 
 
 def _judge_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
@@ -795,6 +827,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> RunSpec:
         system=data.get("system") or None,
         checks=checks_from_spec_dict(data),
         judge=_judge_from_dict(data),
+        prices=entries_from_list(data.get("prices")),
     )
 
 
