@@ -63,6 +63,7 @@ from gui.core.judging import (
 from gui.core.keys import HeldKeys
 from gui.core.metrics import CellMetrics, RunSummary, finish_mark
 from gui.core.ports import KeySource
+from gui.core.pricing import PriceEntry, format_usd, parse_price_option
 from gui.core.runner import Run
 from gui.core.spec import (
     ErrorPolicy,
@@ -235,6 +236,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     _add_limit_options(p, strategy=strategy)
 
     _add_judge_options(p)
+    _add_cost_options(p)
 
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -244,6 +246,54 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         action="store_true",
         help="do not record this run in the history (default: recorded; see `fanout-studio history`)",
     )
+
+
+def _add_cost_options(p: argparse.ArgumentParser) -> None:
+    """``--price``, ``--budget`` and ``--estimate`` (issue 15)."""
+    cost = p.add_argument_group("tokens and cost")
+    cost.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="MODEL=IN:OUT",
+        help="USD per 1M input and output tokens of MODEL, e.g. gpt-4o-mini=0.15:0.60 "
+        "(repeatable; on top of the saved price table; local servers cost 0)",
+    )
+    cost.add_argument(
+        "--budget",
+        type=float,
+        metavar="USD",
+        help="cost cap: no new cell starts when spent plus in-flight worst case would pass it",
+    )
+    cost.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print the run's cost estimate and exit 0 without running",
+    )
+
+
+def _model_prices(args: argparse.Namespace) -> tuple[PriceEntry, ...]:
+    """The saved price table's entries (starter prices included) with ``--price`` on top.
+
+    Raises:
+        SpecError: a ``--price`` that is not ``MODEL=IN:OUT`` with prices of 0 or more.
+    """
+    from gui.storage.prices import PriceStore
+
+    store = PriceStore()
+    table = store.table()
+    if store.notice:
+        _warn(args.command or "run", store.notice)
+    extra = [parse_price_option(text) for text in getattr(args, "price", None) or ()]
+    return table.with_entries(extra).entries
+
+
+def _with_costs(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
+    """``spec`` with the run's prices and ``--budget`` (validated: SpecError with the fix)."""
+    prices = _model_prices(args)
+    budget = getattr(args, "budget", None)
+    limits = spec.limits if budget is None else spec.limits.changed(budget_usd=budget)
+    return replace(spec, prices=prices, limits=limits)
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -645,7 +695,7 @@ def spec_from_args(
         if judge is not None:
             judge.validate()
             spec = replace(spec, judge=judge)
-        return spec
+        return _with_costs(spec, args)
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -1110,6 +1160,7 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
             "checks": [r.to_dict() for r in checked.get(cell.id, ())],
         }
         _add_finish(item)
+        _add_cost(item)
         _add_judge(item, run, cell.id)
         results.append(_safe_item(item))
     return results
@@ -1180,6 +1231,87 @@ def _add_finish(item: dict[str, Any]) -> None:
     metrics = item.get("metrics") or {}
     item["finish_reason"] = metrics.get("finish_reason")
     item["note"] = metrics.get("note")
+
+
+def _add_cost(item: dict[str, Any]) -> None:
+    """Lift the cell's tokens and cost out of the metrics (``cost_usd`` null: no price)."""
+    metrics = item.get("metrics") or {}
+    item["input_tokens"] = metrics.get("input_tokens", 0)
+    item["output_tokens"] = metrics.get("output_tokens", 0)
+    item["tokens_estimated"] = bool(
+        metrics.get("tokens_estimated") or metrics.get("input_estimated")
+    )
+    cost = metrics.get("cost_usd")
+    item["cost_usd"] = None if cost is None else round(float(cost), 6)
+
+
+def cost_summary_json(run: Run) -> dict[str, Any]:
+    """The run's token and cost totals, in all and per column (``cost``), and the budget's
+    note when it stopped cells."""
+    from gui.core.costs import column_totals, run_totals
+
+    per_col = column_totals((c.col, run.metrics(c.id)) for c in run.cells)
+    columns = []
+    for col, model in enumerate(run.spec.models):
+        totals = per_col.get(col)
+        data = totals.to_dict() if totals is not None else run_totals(()).to_dict()
+        columns.append({"column": col, "model": model.display_name, **data})
+    out: dict[str, Any] = {"cost": {**run_totals(per_col.values()).to_dict(), "columns": columns}}
+    budget = run.limits.budget_usd
+    if budget is not None:
+        out["cost"]["budget_usd"] = budget
+    if run.summary is not None and run.summary.budget_note:
+        out["cost"]["budget_note"] = run.summary.budget_note
+    return out
+
+
+def estimate_json(spec: RunSpec) -> dict[str, Any]:
+    """``--estimate``: what the run would cost, in all and per column."""
+    from gui.core.estimate import estimate_run
+    from gui.providers.tokens import count_tokens
+
+    est = estimate_run(spec, counter=count_tokens)
+    return {
+        "cells": est.cells,
+        "input_tokens": est.input_tokens,
+        "output_tokens": est.output_tokens,
+        "cost_usd": None if len(est.unpriced) == len(est.columns) else round(est.cost_usd, 6),
+        "estimated": est.estimated,
+        "unpriced_columns": list(est.unpriced),
+        "line": est.line(),
+        "columns": [
+            {
+                "column": c.col,
+                "model": c.label,
+                "cells": c.cells,
+                "input_tokens": c.input_tokens,
+                "output_tokens": c.output_tokens,
+                "cost_usd": None if c.cost_usd is None else round(c.cost_usd, 6),
+                "estimated": c.estimated,
+            }
+            for c in est.columns
+        ],
+    }
+
+
+def _print_estimate(spec: RunSpec, as_json: bool) -> int:
+    """``run --estimate``: print the estimate (text or JSON) and exit 0 without running."""
+    data = estimate_json(spec)
+    if as_json:
+        json.dump({"estimate": data}, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    for c in data["columns"]:
+        cost = format_usd(c["cost_usd"], estimated=c["estimated"])
+        sys.stdout.write(
+            escape_controls(
+                f"{c['model']}: {c['cells']} cells · {c['input_tokens']:,} in + "
+                f"{c['output_tokens']:,} out tokens · {cost}"
+            )
+            + "\n"
+        )
+    sys.stdout.write(escape_controls(data["line"]) + "\n")
+    return EXIT_OK
 
 
 def summary_json(s: RunSummary) -> dict[str, Any]:
@@ -1419,6 +1551,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
     """``fanout-studio run``."""
     held = HeldKeys()  # this command's keys: the backend resolves --profile keys here
     spec = spec_from_args(args, warn=True, keys=held)
+    if getattr(args, "estimate", False):
+        return _print_estimate(spec, args.json)
     show_progress = not args.quiet and sys.stderr.isatty()
     history = open_history(not args.no_history)
     received: list[int] = []
@@ -1442,7 +1576,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 "results": results,
                 "summary": summary_json(run.summary)
                 | _judge_part(run)
-                | run_scoreboard_json(run, ended),
+                | run_scoreboard_json(run, ended)
+                | cost_summary_json(run),
                 **checks_summary_json(spec, results),
                 "saved": saved,
             },
@@ -1456,6 +1591,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         for i, item in enumerate(results):
             sys.stdout.write(_fmt_cell(item, repeated.get(i)) + "\n")
         s = run.summary
+        sys.stdout.write(escape_controls(_cost_line(run)) + "\n")
         sys.stdout.write(
             f"{s.done} done, {s.failed} failed, {s.cancelled} cancelled of {s.total} in {s.wall:.2f} s ({s.strategy}, peak {s.peak_in_flight} in flight)"
             + (f" · saved as {run.id}" if saved else "")
@@ -1473,6 +1609,21 @@ async def cmd_run(args: argparse.Namespace) -> int:
         if code == EXIT_OK:
             code = EXIT_FAILED
     return code
+
+
+def _cost_line(run: Run) -> str:
+    """``cost $0.42 · 1,234 in + 5,678 out tokens`` (and the budget's note) for the text output."""
+    from gui.core.costs import column_totals, run_totals
+
+    totals = run_totals(column_totals((c.col, run.metrics(c.id)) for c in run.cells).values())
+    mark = "~" if totals.estimated else ""
+    line = (
+        f"cost {totals.label()} · {mark}{totals.input_tokens:,} in + "
+        f"{mark}{totals.output_tokens:,} out tokens"
+    )
+    if run.summary is not None and run.summary.budget_note:
+        line += f" · {run.summary.budget_note}"
+    return line
 
 
 def _judge_part(run: Run) -> dict[str, Any]:

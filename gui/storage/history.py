@@ -60,6 +60,7 @@ from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
 from gui.core.judging import JudgeVerdict, PairwiseResult
 from gui.core.keys import redact
+from gui.core.metrics import RunSummary
 from gui.core.ratings import MAX_STARS, RatedAnswer, RatedRow, Rating
 from gui.core.runner import CANCELLED_SHUTDOWN
 from gui.core.spec import Cell, CellId, CellList, RunSpec, spec_from_dict, spec_to_dict
@@ -903,6 +904,7 @@ class History:
             "failures_by_kind": dict(s.failures_by_kind),
             "peak_in_flight": s.peak_in_flight,
             "cancelled_by_user": s.cancelled_by_user,
+            **_cost_summary(s),
         }
         self._writer.execute(
             """UPDATE runs SET status = ?, finished_at = ?, wall = ?, total = ?, summary_json = ?
@@ -1401,6 +1403,20 @@ def _record(row: tuple[Any, ...], models: tuple[str, ...]) -> RunRecord:
         wall=None if wall is None else float(wall),
         label=label,
     )
+
+
+def _cost_summary(s: RunSummary) -> dict[str, Any]:
+    """The run's token and cost totals and the budget's note, for ``runs.summary_json``."""
+    out: dict[str, Any] = {
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "cost_usd": round(s.cost_usd, 6),
+        "unpriced_cells": s.unpriced,
+        "tokens_estimated": s.tokens_estimated,
+    }
+    if s.budget_note:
+        out["budget_note"] = s.budget_note
+    return out
 
 
 def _json_dict(text: str | None) -> dict[str, Any]:
