@@ -509,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, estimate, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",
@@ -1268,9 +1268,9 @@ def cost_summary_json(run: Run) -> dict[str, Any]:
 def estimate_json(spec: RunSpec) -> dict[str, Any]:
     """``--estimate``: what the run would cost, in all and per column."""
     from gui.core.estimate import estimate_run
-    from gui.providers.tokens import count_tokens
+    from gui.providers.tokens import count_tokens, counter_kind
 
-    est = estimate_run(spec, counter=count_tokens)
+    est = estimate_run(spec, counter=count_tokens, kind=counter_kind)
     return {
         "cells": est.cells,
         "input_tokens": est.input_tokens,

@@ -15,7 +15,7 @@ second (``fanout-studio bench estimate``, docs/benchmarks.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +145,7 @@ def estimate_run(
     prices: PriceTable | None = None,
     counter: TokenCounter = approx_counter,
     recent_output: Mapping[int, float] | None = None,
+    kind: Callable[[ModelProfile], Hashable] | None = None,
 ) -> RunEstimate:
     """The cost estimate of ``spec`` (blocking: run it off the GUI thread for a big run).
 
@@ -153,38 +154,38 @@ def estimate_run(
         prices: The prices; default the spec's own.
         counter: Counts a text's tokens for a profile (see :data:`TokenCounter`).
         recent_output: Per column, the average answer tokens of recent runs.
+        kind: Which profiles ``counter`` counts alike (the same tokenizer), so a text is
+            counted once for all of them; default: each profile on its own.
     """
     table = prices if prices is not None else spec.price_table
     recent = recent_output or {}
+    group = kind or (lambda profile: profile)
     # Per column: [profile, cells, input tokens, exact so far]. Cells are walked (not models
     # x rows) so that a column is whatever the run's cells say it is.
     acc: dict[int, list[Any]] = {}
-    # Rows often repeat a message list (a chat turn, a template without variables): each
-    # distinct one is counted once per column.
-    seen: dict[tuple[int, tuple[tuple[str, str], ...]], tuple[int, bool]] = {}
+    # Counts are cached per tokenizer and text: the system message of every row, a row's
+    # prompt for every column that counts the same way, repeated rows.
+    texts: dict[tuple[Hashable, str], tuple[int, bool]] = {}
     for cell in spec.cells():
         col = cell.col
         entry = acc.get(col)
         if entry is None:
-            entry = acc[col] = [cell.model, 0, 0, True]
-        messages = tuple(spec.messages(cell.id))
-        found = seen.get((col, messages))
-        if found is None:
-            exact = True
-
-            def count(text: str, profile: ModelProfile = cell.model) -> int:
-                nonlocal exact
-                n, ok = counter(profile, text)
-                exact = exact and ok
-                return n
-
-            found = seen[(col, messages)] = (messages_tokens(messages, count), exact)
+            entry = acc[col] = [cell.model, 0, 0, True, group(cell.model)]
+        key = entry[4]
+        tokens = 0
+        exact = entry[3]
+        for _role, text in spec.messages(cell.id):
+            found = texts.get((key, text))
+            if found is None:
+                found = texts[(key, text)] = counter(cell.model, text)
+            tokens += found[0] + PER_MESSAGE_TOKENS
+            exact = exact and found[1]
         entry[1] += 1
-        entry[2] += found[0]
-        entry[3] = entry[3] and found[1]
+        entry[2] += tokens
+        entry[3] = exact
     columns: list[ColumnEstimate] = []
     for col in sorted(acc):
-        profile, cells, input_tokens, exact = acc[col]
+        profile, cells, input_tokens, exact, _key = acc[col]
         per_cell_out, out_exact = output_tokens_for(profile, recent.get(col))
         output_tokens = per_cell_out * cells
         price = table.price_for(profile)

@@ -57,6 +57,12 @@ def tokenizer_available() -> bool:
     return _load() is not None
 
 
+def counter_kind(profile: ModelProfile) -> str:
+    """Which way :func:`count_tokens` counts for ``profile``: profiles of one kind get the
+    same count for the same text (``estimate_run``'s ``kind``)."""
+    return "tiktoken" if _openai_hosted(profile) else "approx"
+
+
 def count_tokens(profile: ModelProfile, text: str) -> tuple[int, bool]:
     """A :data:`gui.core.estimate.TokenCounter`: ``(tokens, exact)``.
 
