@@ -100,3 +100,13 @@ def run_totals(per_column: Iterable[CostTotals]) -> CostTotals:
         out.unpriced += t.unpriced
         out.estimated = out.estimated or t.estimated
     return out
+
+
+def past_cost(past: Any) -> CostTotals:
+    """The totals of a past run (a :class:`gui.core.ports.PastRun`: its cells' metrics)."""
+    totals = CostTotals()
+    for cell in getattr(past, "cells", ()):
+        m = cell.metrics
+        if m is not None:
+            totals.add(m)
+    return totals

@@ -205,14 +205,18 @@ def parse_price_option(text: str) -> PriceEntry:
 
 
 def format_usd(value: float | None, *, estimated: bool = False) -> str:
-    """Dollars as a user reads them: ``$0.0123`` under a cent, ``$1.23`` above, ``no price``."""
+    """Dollars as a user reads them: ``$0.0123`` and ``$0.30`` under a dollar, ``$1.23`` above,
+    ``no price`` for ``None``."""
     if value is None:
         return "no price"
     mark = "~" if estimated else ""
     if value == 0:
         return f"{mark}$0"
-    if abs(value) < 0.01:
-        return f"{mark}${value:.4f}"
+    if abs(value) < 1:
+        # Cents and fractions of a cent: up to 4 decimals, at least 2 ($0.30, $0.0123).
+        text = f"{value:.4f}".rstrip("0")
+        whole, _dot, decimals = text.partition(".")
+        return f"{mark}${whole}.{decimals.ljust(2, '0')}"
     if abs(value) < 100:
         return f"{mark}${value:.2f}"
     return f"{mark}${value:,.0f}"

@@ -25,6 +25,7 @@ from typing import Any
 from gui.core import events as ev
 from gui.core.budget import BudgetGate, worst_case
 from gui.core.checking import CheckRunner
+from gui.core.costs import CostTotals
 from gui.core.errors import (
     ErrorKind,
     Failure,
@@ -160,11 +161,7 @@ class Run:
         self._price_table: PriceTable = spec.price_table
         self._prices: dict[int, Price | None] = {}
         self._budget = BudgetGate(lambda: self.limits.budget_usd)
-        self._tokens_in = 0
-        self._tokens_out = 0
-        self._cost = 0.0
-        self._unpriced = 0
-        self._estimated = False
+        self._totals = CostTotals()
         #: Per column: (answers, their output tokens) of the cells done so far.
         self._column_output: dict[int, tuple[int, int]] = {}
         #: The run's checks, evaluated per done cell; their tasks end before RunFinished.
@@ -296,14 +293,9 @@ class Run:
         return self._peak_running
 
     @property
-    def cost_so_far(self) -> float:
-        """Dollars the cells that ended so far cost (those with a price)."""
-        return self._cost
-
-    @property
-    def tokens_so_far(self) -> tuple[int, int]:
-        """Input and output tokens of the cells that ended so far."""
-        return self._tokens_in, self._tokens_out
+    def cost_so_far(self) -> CostTotals:
+        """Tokens and cost of the cells that ended so far (a live object: read, do not keep)."""
+        return self._totals
 
     def elapsed(self) -> float:
         """Seconds since the run started."""
@@ -364,14 +356,7 @@ class Run:
 
     def _count_cost(self, cell_id: str, m: CellMetrics, done: bool) -> None:
         """Add an ended cell's tokens and cost to the run's totals and free its budget."""
-        self._tokens_in += m.input_tokens
-        self._tokens_out += m.output_tokens
-        self._estimated = self._estimated or (m.started_at is not None and m.any_estimated)
-        if m.cost_usd is None:
-            if m.started_at is not None:
-                self._unpriced += 1
-        else:
-            self._cost += m.cost_usd
+        self._totals.add(m)
         self._budget.settle(cell_id, m.cost_usd)
         if done:
             row_col = self.cells.get(cell_id)
@@ -592,11 +577,11 @@ class Run:
                 peak_in_flight=self._peak_running,
                 failures_by_kind=dict(self._failures),
                 cancelled_by_user=self._stopped_by_user,
-                input_tokens=self._tokens_in,
-                output_tokens=self._tokens_out,
-                cost_usd=self._cost,
-                unpriced=self._unpriced,
-                tokens_estimated=self._estimated,
+                input_tokens=self._totals.input_tokens,
+                output_tokens=self._totals.output_tokens,
+                cost_usd=self._totals.cost_usd,
+                unpriced=self._totals.unpriced,
+                tokens_estimated=self._totals.estimated,
                 budget_note=self._budget.note(),
             )
             self._emit(ev.RunFinished(self.id, self._now(), self.summary))

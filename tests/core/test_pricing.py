@@ -55,7 +55,16 @@ def test_cost_arithmetic_is_exact_to_the_cent() -> None:
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [(None, "no price"), (0.0, "$0"), (0.00123, "$0.0012"), (0.125, "$0.12"), (1234.5, "$1,234")],
+    [
+        (None, "no price"),
+        (0.0, "$0"),
+        (0.00123, "$0.0012"),
+        (0.0123, "$0.0123"),
+        (0.3, "$0.30"),
+        (0.125, "$0.125"),
+        (12.345, "$12.35"),
+        (1234.5, "$1,234"),
+    ],
 )
 def test_dollars_read_as_a_user_expects(value: float | None, shown: str) -> None:
     assert format_usd(value) == shown

@@ -348,6 +348,12 @@ class PromptEditor(QWidget):
         """The template text as typed."""
         return self._editor.toPlainText()
 
+    @property
+    def parse_pending(self) -> bool:
+        """Whether an edit waits for its parse (the user is typing): a reader that can wait
+        for :attr:`template_changed` should, instead of forcing the parse now."""
+        return self._debounce.isActive()
+
     def set_template(self, text: str) -> None:
         """Replace the template and parse it at once (signals are emitted before returning)."""
         self._editor.setPlainText(text)
