@@ -163,6 +163,9 @@ class ModelSummary:
         latency_p50: Median latency of its answers, seconds.
         latency_p95: 95th percentile latency of its answers, seconds.
         stats: Measure name -> figures, for every measure.
+        cost_usd: What its answers cost in all (issue 15), ``None`` when none has a price.
+        usd_per_correct: ``cost_usd`` over the answers that passed every check, ``None``
+            without checks, passes or a price.
     """
 
     column: int
@@ -174,6 +177,8 @@ class ModelSummary:
     latency_p50: float | None
     latency_p95: float | None
     stats: Mapping[str, MeasureStats]
+    cost_usd: float | None = None
+    usd_per_correct: float | None = None
 
     def figure(self, measure_name: str, stat: str) -> float | None:
         """A figure to sort by: ``p50``/``p95`` latency, or ``stat`` of ``measure_name``."""
@@ -196,6 +201,8 @@ class ModelSummary:
             "latency_p50_s": self.latency_p50,
             "latency_p95_s": self.latency_p95,
             "measures": {name: s.to_dict() for name, s in self.stats.items()},
+            "cost_usd": self.cost_usd,
+            "usd_per_correct": self.usd_per_correct,
         }
 
 
@@ -313,6 +320,7 @@ def summarize_models(
             rows = by_row.get(name)
             if rows is not None:
                 rows.setdefault(cell.row, {})[cell.column] = value
+    costs = _costs(by_row.get("cost"), by_row.get("checks"), n)
     per_model: list[dict[str, MeasureStats]] = [{} for _ in range(n)]
     latencies: list[list[float]] = [[] for _ in range(n)]
     for m in chosen:
@@ -340,9 +348,34 @@ def summarize_models(
             latency_p50=percentile(latencies[c], 0.5),
             latency_p95=percentile(latencies[c], 0.95),
             stats=per_model[c],
+            cost_usd=costs[c][0],
+            usd_per_correct=costs[c][1],
         )
         for c in range(n)
     )
+
+
+def _costs(
+    cost: Mapping[int, Mapping[int, float]] | None,
+    checks: Mapping[int, Mapping[int, float]] | None,
+    n: int,
+) -> list[tuple[float | None, float | None]]:
+    """Per column: what its answers cost, and that over the answers passing every check."""
+    totals: list[float | None] = [None] * n
+    for row_values in (cost or {}).values():
+        for c, v in row_values.items():
+            totals[c] = (totals[c] or 0.0) + v
+    correct = [0] * n
+    for row_values in (checks or {}).values():
+        for c, v in row_values.items():
+            if v >= 1.0:
+                correct[c] += 1
+    out: list[tuple[float | None, float | None]] = []
+    for c in range(n):
+        total = totals[c]
+        per = total / correct[c] if total is not None and correct[c] else None
+        out.append((total, per))
+    return out
 
 
 def build_scoreboard(
@@ -445,6 +478,8 @@ def summary_columns(registry: Sequence[Measure] | None = None) -> list[str]:
         "cancelled",
         "latency_p50_s",
         "latency_p95_s",
+        "cost_usd",
+        "usd_per_correct",
     ]
     for m in measures() if registry is None else registry:
         names += [f"{m.name}_mean", f"{m.name}_median"]
@@ -470,6 +505,8 @@ def summary_rows(
             "cancelled": s.cancelled,
             "latency_p50_s": s.latency_p50,
             "latency_p95_s": s.latency_p95,
+            "cost_usd": s.cost_usd,
+            "usd_per_correct": s.usd_per_correct,
         }
         for m in chosen:
             stats = s.stats.get(m.name, MeasureStats())

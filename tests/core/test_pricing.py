@@ -138,3 +138,19 @@ def test_openai_prompts_are_counted_with_the_bundled_tokenizer() -> None:
     count, exact = count_tokens(hosted, "hello world, how are you")
     assert (count, exact) == (6, True)
     assert count_tokens(local, "hello world, how are you") == (6, False)  # 24 chars / 4
+
+
+def test_the_scoreboard_sums_cost_per_column_and_per_correct_answer() -> None:
+    from gui.core.scoreboard import ScoreCell, summarize_models
+
+    cells = [
+        ScoreCell(0, 0, "done", {"cost": 0.02, "checks": 1.0}),
+        ScoreCell(1, 0, "done", {"cost": 0.03, "checks": 0.5}),
+        ScoreCell(0, 1, "done", {"checks": 1.0}),  # no price
+        ScoreCell(1, 1, "failed"),
+    ]
+    priced, unpriced = summarize_models(["a", "b"], cells)
+    assert priced.cost_usd == pytest.approx(0.05)
+    assert priced.usd_per_correct == pytest.approx(0.05)  # one answer passed every check
+    assert (unpriced.cost_usd, unpriced.usd_per_correct) == (None, None)
+    assert priced.to_dict()["cost_usd"] == pytest.approx(0.05)
