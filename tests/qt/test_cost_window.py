@@ -144,3 +144,23 @@ async def test_the_estimate_shows_next_to_run_and_the_cost_in_the_status_bar(
     assert round(summary.cost_usd, 3) == 0.088
     await until(lambda: window.controls.cost_label.text().startswith("$0.088 "), timeout=30)
     assert "tokens" in window.controls.cost_label.text()
+
+
+@SESSION_LOOP
+async def test_the_budget_stops_the_run_and_the_status_line_says_so(window: MainWindow) -> None:
+    await window.wait_built()
+    await window._load_prices()
+    window.prompt.set_template("Tell me about {topic}")
+    window.inputs.set_variables(window.prompt.variables())
+    window.inputs.set_rows([{"topic": t} for t in ("cats", "dogs", "owls")])
+    window.models.set_profiles([sim()])
+    window.limits.set_strategy(Strategy.STREAM)
+    # A cell costs 4.4 cents and at most about 4.9 (9 estimated prompt tokens + 20 out): two
+    # fit under 10 cents, the third would pass it.
+    window.limits.set_limits(Limits(max_concurrency=1, budget_usd=0.10))
+    finished = signal_future(window.run_finished)
+    window.run_action.trigger()
+    (summary,) = await asyncio.wait_for(finished, 60)
+    assert (summary.done, summary.cancelled) == (2, 1)
+    assert summary.budget_note == "budget reached ($0.088 of $0.10): 1 cell not started"
+    assert "budget reached" in window.statusBar().currentMessage()

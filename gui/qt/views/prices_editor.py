@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidget,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PricesEditor"]
 
-_COLUMNS = ("Model", "Server (blank: any)", "In $/1M", "Out $/1M")
+_COLUMNS = ("Model", "Server", "In $/1M", "Out $/1M")
 
 
 class PricesEditor(QWidget):
@@ -77,7 +78,14 @@ class PricesEditor(QWidget):
         self.table = QTableWidget(0, len(_COLUMNS), self)
         self.table.setObjectName("pricesTable")
         self.table.setHorizontalHeaderLabels(list(_COLUMNS))
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeaderItem(1).setToolTip(  # type: ignore[union-attr]
+            "The base URL the price applies to; blank: the model on any server"
+        )
+        header = self.table.horizontalHeader()
+        # The model name takes the room left; the server and the prices fit their text.
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(_COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
         root.addWidget(self.table, 1)
         buttons = QHBoxLayout()

@@ -206,8 +206,9 @@ class RunControls:
                 if lag.max_ms >= FREEZE_MS
                 else ""
             )
+            budget = f" · {event.summary.budget_note}" if event.summary.budget_note else ""
             self._say(
-                f"Run finished: {counts} in {event.summary.wall:.2f} s"
+                f"Run finished: {counts} in {event.summary.wall:.2f} s{budget}"
                 f" · loop lag p99 {lag.p99_ms:.1f} ms, max {lag.max_ms:.1f} ms{froze}",
                 0,
             )
