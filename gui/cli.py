@@ -1857,23 +1857,23 @@ def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
                 "metrics": None,
             }
         )
-    return _safe_item(
-        {
-            "cell": cell.cell_id,
-            "input": dict(cell.inputs),
-            "model": cell.model,
-            "status": cell.status,
-            "output": cell.text,
-            "error_kind": cell.error_kind,
-            "error": cell.error,
-            "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
-            "finish_reason": cell.metrics.finish_reason if cell.metrics is not None else None,
-            "note": cell.metrics.note if cell.metrics is not None else None,
-            "notice": cell.notice,
-            "checks": [r.to_dict() for r in cell.checks],
-            **({} if cell.judge is None else {"judge": _verdict_json(cell.judge)}),
-        }
-    )
+    item = {
+        "cell": cell.cell_id,
+        "input": dict(cell.inputs),
+        "model": cell.model,
+        "status": cell.status,
+        "output": cell.text,
+        "error_kind": cell.error_kind,
+        "error": cell.error,
+        "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
+        "finish_reason": cell.metrics.finish_reason if cell.metrics is not None else None,
+        "note": cell.metrics.note if cell.metrics is not None else None,
+        "notice": cell.notice,
+        "checks": [r.to_dict() for r in cell.checks],
+        **({} if cell.judge is None else {"judge": _verdict_json(cell.judge)}),
+    }
+    _add_cost(item)  # the same fields `run --json` prints
+    return _safe_item(item)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

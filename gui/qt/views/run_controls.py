@@ -206,7 +206,9 @@ class RunControls:
                 if lag.max_ms >= FREEZE_MS
                 else ""
             )
-            budget = f" · {event.summary.budget_note}" if event.summary.budget_note else ""
+            # A summary from before issue 15 (or a test's stand-in) has no budget note.
+            note = getattr(event.summary, "budget_note", None)
+            budget = f" · {note}" if note else ""
             self._say(
                 f"Run finished: {counts} in {event.summary.wall:.2f} s{budget}"
                 f" · loop lag p99 {lag.p99_ms:.1f} ms, max {lag.max_ms:.1f} ms{froze}",
