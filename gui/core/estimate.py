@@ -3,8 +3,8 @@
 Input tokens are counted on the messages each cell sends, with the model's tokenizer where
 one is at hand (a :data:`TokenCounter` the provider layer gives: ``tiktoken`` for OpenAI
 models) and otherwise as characters / 4, marked estimated ("~"). Output tokens are the
-profile's ``max_tokens`` (the most a cell can cost), else the column's recent average, else
-the simulated model's answer length, else :data:`OUTPUT_GUESS` tokens, marked estimated.
+profile's ``max_tokens`` (the most a cell can cost), else the simulated model's answer
+length, else the column's recent average, else :data:`OUTPUT_GUESS` tokens, marked estimated.
 
 The budget cap (:mod:`gui.core.budget`) uses the same worst case per cell. The window
 computes an estimate in a worker thread (a run can have 100,000 cells); it is plain
@@ -52,16 +52,16 @@ def output_tokens_for(
 ) -> tuple[int, bool]:
     """The output tokens a cell of ``profile`` is assumed to produce: ``(tokens, exact)``.
 
-    ``max_tokens`` is the most it can produce (exact as a worst case); else the column's
-    ``recent_average``; else the simulated model's configured answer length; else
+    ``max_tokens`` is the most it can produce (exact as a worst case); else the simulated
+    model's configured answer length; else the column's ``recent_average``; else
     :data:`OUTPUT_GUESS`.
     """
     if profile.max_tokens is not None:
         return profile.max_tokens, True
+    if profile.provider is ProviderKind.SIMULATED:
+        return profile.sim.output_tokens, True  # it writes exactly this many
     if recent_average is not None and recent_average > 0:
         return math.ceil(recent_average), False
-    if profile.provider is ProviderKind.SIMULATED:
-        return profile.sim.output_tokens, True
     return OUTPUT_GUESS, False
 
 

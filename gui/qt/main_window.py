@@ -435,7 +435,9 @@ class MainWindow(QMainWindow):
         from gui.qt.views.cost_estimate import EstimateBinding
 
         self.editors.price_entries = self.services.prices.entries
-        self.estimate = EstimateBinding(self.editors, self.controls, self.services.prices, self)
+        self.estimate = EstimateBinding(
+            self.editors, self.controls, self.services.prices, self, self.services.history
+        )
 
     def _build_judge(self) -> None:
         """The Judge page beside the prompt (issue 13): the run's LLM judge."""

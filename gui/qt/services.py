@@ -106,6 +106,15 @@ class HistoryService:
         history = await self.open()
         return await asyncio.to_thread(history.get_run, run_id)
 
+    async def recent_output_tokens(self, models: list[str]) -> dict[str, float]:
+        """Per column title, the mean output tokens of its recent answers (see
+        :meth:`gui.storage.history.History.recent_output_tokens`); ``{}`` before the history
+        is open (the estimate never waits for it)."""
+        history = self._history
+        if history is None:
+            return {}
+        return await asyncio.to_thread(history.recent_output_tokens, models)
+
     async def delete_run(self, run_id: str) -> bool:
         """Delete a run; ``False`` if it was already gone."""
         history = await self.open()
@@ -416,15 +425,18 @@ class PriceService:
         self._user = tuple(entries)
         self._table = None
 
-    async def estimate(self, spec: RunSpec) -> RunEstimate:
-        """What ``spec`` would cost, counted in a worker thread (tiktoken for OpenAI models)."""
+    async def estimate(
+        self, spec: RunSpec, recent_output: dict[int, float] | None = None
+    ) -> RunEstimate:
+        """What ``spec`` would cost, counted in a worker thread (tiktoken for OpenAI models);
+        ``recent_output``: per column, its recent answers' mean length."""
         table = self.table()
 
         def compute() -> RunEstimate:
             from gui.core.estimate import estimate_run
             from gui.providers.tokens import count_tokens, counter_kind
 
-            return estimate_run(spec, table, count_tokens, kind=counter_kind)
+            return estimate_run(spec, table, count_tokens, recent_output, counter_kind)
 
         return await asyncio.to_thread(compute)
 

@@ -49,7 +49,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -1117,6 +1117,28 @@ class History:
             return [_record(r, names.get(r[0], ())) for r in rows]
 
         result: list[RunRecord] = self._read("list runs", read)
+        return result
+
+    def recent_output_tokens(self, models: Sequence[str], per_model: int = 50) -> dict[str, float]:
+        """Per column title of ``models``, the mean output tokens of its last ``per_model``
+        answers (titles without answers are left out): the cost estimate's guess of a
+        column's answer length when it sets no max tokens (issue 15)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for name in dict.fromkeys(models):
+                rows = conn.execute(
+                    """SELECT json_extract(metrics_json, '$.output_tokens') FROM cells
+                       WHERE model = ? AND status = 'done' AND metrics_json IS NOT NULL
+                       ORDER BY ended_at DESC LIMIT ?""",
+                    (name, per_model),
+                ).fetchall()
+                values = [float(r[0]) for r in rows if isinstance(r[0], int | float) and r[0] > 0]
+                if values:
+                    out[name] = sum(values) / len(values)
+            return out
+
+        result: dict[str, float] = self._read("read recent answer lengths", read)
         return result
 
     def models(self) -> list[str]:

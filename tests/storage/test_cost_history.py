@@ -36,8 +36,12 @@ async def test_a_priced_run_comes_back_with_its_tokens_and_cost(tmp_path: Path) 
         await run.wait()
         assert history.flush()
         stored = history.get_run(run.id)
+        # The estimate's guess for a column without max tokens: its recent answers' length.
+        recent = history.recent_output_tokens(["sim-a", "never-ran"])
     finally:
         history.close()
+    lengths = [m.metrics.output_tokens for m in ended.values() if m.cell_id.endswith("m0")]
+    assert recent == {"sim-a": pytest.approx(sum(lengths) / len(lengths))}
     assert stored.spec.prices == spec.prices and stored.spec.limits.budget_usd == 5.0
     for cell in stored.cells:
         assert cell.metrics == ended[cell.cell_id].metrics  # input tokens and cost included

@@ -18,7 +18,7 @@ from gui.core.tasks import TaskOwner
 
 if TYPE_CHECKING:
     from gui.core.spec import RunSpec
-    from gui.qt.services import PriceService
+    from gui.qt.services import HistoryService, PriceService
     from gui.qt.views.run_controls import RunControls
     from gui.qt.views.run_editors import RunEditors
 
@@ -36,6 +36,8 @@ class EstimateBinding(QObject):
         controls: Where the estimate shows.
         prices: The price service that counts it.
         parent: The Qt parent (the window).
+        history: Where each column's recent answer length is read (for columns without
+            max tokens); ``None``: not used.
     """
 
     def __init__(
@@ -44,8 +46,10 @@ class EstimateBinding(QObject):
         controls: RunControls,
         prices: PriceService,
         parent: QObject | None = None,
+        history: HistoryService | None = None,
     ) -> None:
         super().__init__(parent)
+        self._history = history
         self._editors = editors
         self._controls = controls
         self._prices = prices
@@ -91,12 +95,29 @@ class EstimateBinding(QObject):
 
     async def _estimate(self, spec: RunSpec) -> None:
         try:
-            estimate = await self._prices.estimate(spec)
+            estimate = await self._prices.estimate(spec, await self._recent(spec))
         except Exception:
             # A count never blocks or fails anything: no estimate is shown instead.
             self._show("")
             return
         self._show(estimate.line())
+
+    async def _recent(self, spec: RunSpec) -> dict[int, float]:
+        """Per column without max tokens, its recent answers' mean length from the history."""
+        if self._history is None:
+            return {}
+        wanted = [m.display_name for m in spec.models if m.max_tokens is None]
+        if not wanted:
+            return {}
+        try:
+            by_title = await self._history.recent_output_tokens(wanted)
+        except Exception:  # an unreadable history: the estimate guesses instead
+            return {}
+        return {
+            col: by_title[m.display_name]
+            for col, m in enumerate(spec.models)
+            if m.max_tokens is None and m.display_name in by_title
+        }
 
     def _show(self, text: str) -> None:
         self.text = text
