@@ -936,7 +936,9 @@ def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
     if args.api_key_env:
         keys.allow_env(env)  # the user named it for this base URL
     keys.watch_url(args.base_url)
-    if not args.base_url and not os.environ.get(env, "").strip():
+    # --estimate sends nothing (issue 15): pricing an OpenAI run needs no key.
+    estimating = bool(getattr(args, "estimate", False))
+    if not args.base_url and not os.environ.get(env, "").strip() and not estimating:
         raise UsageError(
             f"${env} is not set: export your API key, or give --base-url for a local server"
         )
@@ -1242,7 +1244,7 @@ def _add_cost(item: dict[str, Any]) -> None:
         metrics.get("tokens_estimated") or metrics.get("input_estimated")
     )
     cost = metrics.get("cost_usd")
-    item["cost_usd"] = None if cost is None else round(float(cost), 6)
+    item["cost_usd"] = None if cost is None else round(float(cost), 8)
 
 
 def cost_summary_json(run: Run) -> dict[str, Any]:
@@ -1275,7 +1277,7 @@ def estimate_json(spec: RunSpec) -> dict[str, Any]:
         "cells": est.cells,
         "input_tokens": est.input_tokens,
         "output_tokens": est.output_tokens,
-        "cost_usd": None if len(est.unpriced) == len(est.columns) else round(est.cost_usd, 6),
+        "cost_usd": None if len(est.unpriced) == len(est.columns) else round(est.cost_usd, 8),
         "estimated": est.estimated,
         "unpriced_columns": list(est.unpriced),
         "line": est.line(),
@@ -1286,7 +1288,7 @@ def estimate_json(spec: RunSpec) -> dict[str, Any]:
                 "cells": c.cells,
                 "input_tokens": c.input_tokens,
                 "output_tokens": c.output_tokens,
-                "cost_usd": None if c.cost_usd is None else round(c.cost_usd, 6),
+                "cost_usd": None if c.cost_usd is None else round(c.cost_usd, 8),
                 "estimated": c.estimated,
             }
             for c in est.columns

@@ -70,7 +70,7 @@ class CostTotals:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "tokens_estimated": self.estimated,
-            "cost_usd": None if cost is None else round(cost, 6),
+            "cost_usd": None if cost is None else round(cost, 8),
             "unpriced_cells": self.unpriced,
         }
 

@@ -1432,7 +1432,7 @@ def _cost_summary(s: RunSummary) -> dict[str, Any]:
     out: dict[str, Any] = {
         "input_tokens": s.input_tokens,
         "output_tokens": s.output_tokens,
-        "cost_usd": round(s.cost_usd, 6),
+        "cost_usd": round(s.cost_usd, 8),
         "unpriced_cells": s.unpriced,
         "tokens_estimated": s.tokens_estimated,
     }

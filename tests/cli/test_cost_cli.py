@@ -159,3 +159,28 @@ def test_saved_prices_apply_and_price_options_win(capsys: pytest.CaptureFixture[
     )
     assert code == 0
     assert saved > 0 and json.loads(out)["estimate"]["cost_usd"] == 0
+
+
+def test_estimating_an_openai_run_needs_no_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "--provider",
+        "openai",
+        "-m",
+        "gpt-4o-mini",
+        "-p",
+        "hello world, how are you",
+        "--max-tokens",
+        "100",
+        "--estimate",
+        "--json",
+    )
+    assert code == 0, err
+    est = json.loads(out)["estimate"]
+    # Counted with the bundled tokenizer: 6 tokens + 4 for the message, exact.
+    assert (est["input_tokens"], est["output_tokens"], est["estimated"]) == (10, 100, False)
+    assert est["cost_usd"] == pytest.approx((10 * 0.15 + 100 * 0.60) / 1e6)
