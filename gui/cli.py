@@ -64,6 +64,7 @@ from gui.core.judging import (
 from gui.core.keys import HeldKeys
 from gui.core.metrics import CellMetrics, RunSummary, finish_mark
 from gui.core.ports import KeySource
+from gui.core.pricing import PriceEntry, format_usd, parse_price_option
 from gui.core.runner import Run
 from gui.core.spec import (
     Cell,
@@ -270,6 +271,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     _add_limit_options(p, strategy=strategy)
 
     _add_judge_options(p)
+    _add_cost_options(p)
 
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -279,6 +281,54 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         action="store_true",
         help="do not record this run in the history (default: recorded; see `fanout-studio history`)",
     )
+
+
+def _add_cost_options(p: argparse.ArgumentParser) -> None:
+    """``--price``, ``--budget`` and ``--estimate`` (issue 15)."""
+    cost = p.add_argument_group("tokens and cost")
+    cost.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="MODEL=IN:OUT",
+        help="USD per 1M input and output tokens of MODEL, e.g. gpt-4o-mini=0.15:0.60 "
+        "(repeatable; on top of the saved price table; local servers cost 0)",
+    )
+    cost.add_argument(
+        "--budget",
+        type=float,
+        metavar="USD",
+        help="cost cap: no new cell starts when spent plus in-flight worst case would pass it",
+    )
+    cost.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print the run's cost estimate and exit 0 without running",
+    )
+
+
+def _model_prices(args: argparse.Namespace) -> tuple[PriceEntry, ...]:
+    """The saved price table's entries (starter prices included) with ``--price`` on top.
+
+    Raises:
+        SpecError: a ``--price`` that is not ``MODEL=IN:OUT`` with prices of 0 or more.
+    """
+    from gui.storage.prices import PriceStore
+
+    store = PriceStore()
+    table = store.table()
+    if store.notice:
+        _warn(args.command or "run", store.notice)
+    extra = [parse_price_option(text) for text in getattr(args, "price", None) or ()]
+    return table.with_entries(extra).entries
+
+
+def _with_costs(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
+    """``spec`` with the run's prices and ``--budget`` (validated: SpecError with the fix)."""
+    prices = _model_prices(args)
+    budget = getattr(args, "budget", None)
+    limits = spec.limits if budget is None else spec.limits.changed(budget_usd=budget)
+    return replace(spec, prices=prices, limits=limits)
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -524,7 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, sweep-600, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, sweep-600, chat-long, estimate, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",
@@ -711,7 +761,7 @@ def spec_from_args(
         if judge is not None:
             judge.validate()
             spec = replace(spec, judge=judge)
-        return spec
+        return _with_costs(spec, args)
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -1030,7 +1080,9 @@ def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
     if args.api_key_env:
         keys.allow_env(env)  # the user named it for this base URL
     keys.watch_url(args.base_url)
-    if not args.base_url and not os.environ.get(env, "").strip():
+    # --estimate sends nothing (issue 15): pricing an OpenAI run needs no key.
+    estimating = bool(getattr(args, "estimate", False))
+    if not args.base_url and not os.environ.get(env, "").strip() and not estimating:
         raise UsageError(
             f"${env} is not set: export your API key, or give --base-url for a local server"
         )
@@ -1255,6 +1307,7 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
         }
         _add_column(item, cell)
         _add_finish(item)
+        _add_cost(item)
         _add_judge(item, run, cell.id)
         results.append(_safe_item(item))
     return results
@@ -1337,6 +1390,89 @@ def _add_finish(item: dict[str, Any]) -> None:
     metrics = item.get("metrics") or {}
     item["finish_reason"] = metrics.get("finish_reason")
     item["note"] = metrics.get("note")
+
+
+def _add_cost(item: dict[str, Any]) -> None:
+    """Lift the cell's tokens and cost out of the metrics (``cost_usd`` null: no price)."""
+    metrics = item.get("metrics") or {}
+    item["input_tokens"] = metrics.get("input_tokens", 0)
+    item["output_tokens"] = metrics.get("output_tokens", 0)
+    item["tokens_estimated"] = bool(
+        metrics.get("tokens_estimated") or metrics.get("input_estimated")
+    )
+    cost = metrics.get("cost_usd")
+    item["cost_usd"] = None if cost is None else round(float(cost), 8)
+
+
+def cost_summary_json(run: Run) -> dict[str, Any]:
+    """The run's token and cost totals, in all and per column (``cost``), and the budget's
+    note when it stopped cells."""
+    from gui.core.costs import column_totals, run_totals
+
+    per_col = column_totals((c.col, run.metrics(c.id)) for c in run.cells)
+    columns = []
+    for col, column in enumerate(run.spec.columns):  # a sweep's column, not only a model
+        totals = per_col.get(col)
+        data = totals.to_dict() if totals is not None else run_totals(()).to_dict()
+        columns.append(
+            {"column": col, "model": column.model.display_name, "header": column.header, **data}
+        )
+    out: dict[str, Any] = {"cost": {**run_totals(per_col.values()).to_dict(), "columns": columns}}
+    budget = run.limits.budget_usd
+    if budget is not None:
+        out["cost"]["budget_usd"] = budget
+    if run.summary is not None and run.summary.budget_note:
+        out["cost"]["budget_note"] = run.summary.budget_note
+    return out
+
+
+def estimate_json(spec: RunSpec) -> dict[str, Any]:
+    """``--estimate``: what the run would cost, in all and per column."""
+    from gui.core.estimate import estimate_run
+    from gui.providers.tokens import count_tokens, counter_kind
+
+    est = estimate_run(spec, counter=count_tokens, kind=counter_kind)
+    return {
+        "cells": est.cells,
+        "input_tokens": est.input_tokens,
+        "output_tokens": est.output_tokens,
+        "cost_usd": None if len(est.unpriced) == len(est.columns) else round(est.cost_usd, 8),
+        "estimated": est.estimated,
+        "unpriced_columns": list(est.unpriced),
+        "line": est.line(),
+        "columns": [
+            {
+                "column": c.col,
+                "model": c.label,
+                "cells": c.cells,
+                "input_tokens": c.input_tokens,
+                "output_tokens": c.output_tokens,
+                "cost_usd": None if c.cost_usd is None else round(c.cost_usd, 8),
+                "estimated": c.estimated,
+            }
+            for c in est.columns
+        ],
+    }
+
+
+def _print_estimate(spec: RunSpec, as_json: bool) -> int:
+    """``run --estimate``: print the estimate (text or JSON) and exit 0 without running."""
+    data = estimate_json(spec)
+    if as_json:
+        json.dump({"estimate": data}, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    for c in data["columns"]:
+        cost = format_usd(c["cost_usd"], estimated=c["estimated"])
+        sys.stdout.write(
+            escape_controls(
+                f"{c['model']}: {c['cells']} cells · {c['input_tokens']:,} in + "
+                f"{c['output_tokens']:,} out tokens · {cost}"
+            )
+            + "\n"
+        )
+    sys.stdout.write(escape_controls(data["line"]) + "\n")
+    return EXIT_OK
 
 
 def summary_json(s: RunSummary) -> dict[str, Any]:
@@ -1581,6 +1717,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
     """``fanout-studio run``."""
     held = HeldKeys()  # this command's keys: the backend resolves --profile keys here
     spec = spec_from_args(args, warn=True, keys=held)
+    if getattr(args, "estimate", False):
+        return _print_estimate(spec, args.json)
     show_progress = not args.quiet and sys.stderr.isatty()
     history = open_history(not args.no_history)
     received: list[int] = []
@@ -1604,7 +1742,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 "results": results,
                 "summary": summary_json(run.summary)
                 | _judge_part(run)
-                | run_scoreboard_json(run, ended),
+                | run_scoreboard_json(run, ended)
+                | cost_summary_json(run),
                 **checks_summary_json(spec, results),
                 "saved": saved,
             },
@@ -1618,6 +1757,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         for i, item in enumerate(results):
             sys.stdout.write(_fmt_cell(item, repeated.get(i)) + "\n")
         s = run.summary
+        sys.stdout.write(escape_controls(_cost_line(run)) + "\n")
         sys.stdout.write(
             f"{s.done} done, {s.failed} failed, {s.cancelled} cancelled of {s.total} in {s.wall:.2f} s ({s.strategy}, peak {s.peak_in_flight} in flight)"
             + (f" · saved as {run.id}" if saved else "")
@@ -1635,6 +1775,21 @@ async def cmd_run(args: argparse.Namespace) -> int:
         if code == EXIT_OK:
             code = EXIT_FAILED
     return code
+
+
+def _cost_line(run: Run) -> str:
+    """``cost $0.42 · 1,234 in + 5,678 out tokens`` (and the budget's note) for the text output."""
+    from gui.core.costs import column_totals, run_totals
+
+    totals = run_totals(column_totals((c.col, run.metrics(c.id)) for c in run.cells).values())
+    mark = "~" if totals.estimated else ""
+    line = (
+        f"cost {totals.label()} · {mark}{totals.input_tokens:,} in + "
+        f"{mark}{totals.output_tokens:,} out tokens"
+    )
+    if run.summary is not None and run.summary.budget_note:
+        line += f" · {run.summary.budget_note}"
+    return line
 
 
 def _judge_part(run: Run) -> dict[str, Any]:
@@ -1868,23 +2023,23 @@ def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
                 "metrics": None,
             }
         )
-    return _safe_item(
-        {
-            "cell": cell.cell_id,
-            "input": dict(cell.inputs),
-            "model": cell.model,
-            "status": cell.status,
-            "output": cell.text,
-            "error_kind": cell.error_kind,
-            "error": cell.error,
-            "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
-            "finish_reason": cell.metrics.finish_reason if cell.metrics is not None else None,
-            "note": cell.metrics.note if cell.metrics is not None else None,
-            "notice": cell.notice,
-            "checks": [r.to_dict() for r in cell.checks],
-            **({} if cell.judge is None else {"judge": _verdict_json(cell.judge)}),
-        }
-    )
+    item = {
+        "cell": cell.cell_id,
+        "input": dict(cell.inputs),
+        "model": cell.model,
+        "status": cell.status,
+        "output": cell.text,
+        "error_kind": cell.error_kind,
+        "error": cell.error,
+        "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
+        "finish_reason": cell.metrics.finish_reason if cell.metrics is not None else None,
+        "note": cell.metrics.note if cell.metrics is not None else None,
+        "notice": cell.notice,
+        "checks": [r.to_dict() for r in cell.checks],
+        **({} if cell.judge is None else {"judge": _verdict_json(cell.judge)}),
+    }
+    _add_cost(item)  # the same fields `run --json` prints
+    return _safe_item(item)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

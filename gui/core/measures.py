@@ -195,4 +195,12 @@ register(
 )
 register(Measure("judge", "Judge score", "/10", True, _judge_score, digits=1, pass_at=7.0))
 register(Measure("rating", "Stars", "★", True, _stars, digits=1))
-# Issue 15 adds cost here.
+
+
+def _cost(cell: CellFacts) -> float | None:
+    # No price, no value: "no price" is never scored as free.
+    return cell.metrics.cost_usd if cell.metrics is not None else None
+
+
+#: What an answer cost at the run's prices (issue 15).
+register(Measure("cost", "Cost", "USD", False, _cost, digits=4))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from gui.core.pricing import Price
+
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
 
@@ -34,6 +36,11 @@ class CellMetrics:
             that far).
         note: Something the user should know about how the answer came (for example a
             server that answered a streaming request with one whole answer), or ``None``.
+        input_tokens: Prompt tokens: provider usage when reported, else estimated from the
+            messages (characters / 4); 0 for a cell whose request never went out.
+        input_estimated: Whether ``input_tokens`` was estimated.
+        cost_usd: What the cell cost in US dollars at the run's prices (input plus output
+            tokens), or ``None`` when its model has no price.
     """
 
     queued_at: float
@@ -49,6 +56,9 @@ class CellMetrics:
     retries: int
     finish_reason: str | None = None
     note: str | None = None
+    input_tokens: int = 0
+    input_estimated: bool = False
+    cost_usd: float | None = None
 
     @property
     def total(self) -> float:
@@ -59,6 +69,11 @@ class CellMetrics:
     def finish_mark(self) -> str | None:
         """See :func:`finish_mark`."""
         return finish_mark(self.finish_reason)
+
+    @property
+    def any_estimated(self) -> bool:
+        """Whether either token count (and so the cost) is an estimate: shown with "~"."""
+        return self.tokens_estimated or self.input_estimated
 
 
 #: What a finished answer's mark says for the finish reasons a user must not miss.
@@ -88,9 +103,19 @@ class CellClock:
     usage_tokens: int | None = None
     finish_reason: str | None = None
     note: str | None = None
+    #: Prompt tokens the provider reported for the last attempt, or ``None``.
+    usage_input_tokens: int | None = None
+    #: The prompt's estimated tokens, used when the provider reports none.
+    input_estimate: int = 0
 
-    def freeze(self, ended_at: float, text: str) -> CellMetrics:
-        """The final :class:`CellMetrics` for a cell that ended at ``ended_at``."""
+    def freeze(self, ended_at: float, text: str, *, price: Price | None = None) -> CellMetrics:
+        """The final :class:`CellMetrics` for a cell that ended at ``ended_at``.
+
+        Args:
+            ended_at: Seconds since the run started.
+            text: The answer (or partial text).
+            price: The cell's model's price, or ``None`` (no cost then).
+        """
         if self.usage_tokens is not None:
             tokens, estimated = self.usage_tokens, False
         elif self.chunks and self.chunks >= estimate_tokens(text) // 2:
@@ -109,6 +134,13 @@ class CellClock:
         elif latency:
             span = latency
         tps = tokens / span if span and tokens else None
+        if self.usage_input_tokens is not None:
+            input_tokens, input_estimated = self.usage_input_tokens, False
+        elif self.started_at is not None:
+            input_tokens, input_estimated = self.input_estimate, True
+        else:  # never sent: nothing was paid for
+            input_tokens, input_estimated = 0, False
+        cost = None if price is None else price.cost(input_tokens, tokens)
         return CellMetrics(
             queued_at=self.queued_at,
             started_at=self.started_at,
@@ -123,6 +155,9 @@ class CellClock:
             retries=max(self.attempts - 1, 0),
             finish_reason=self.finish_reason,
             note=self.note,
+            input_tokens=input_tokens,
+            input_estimated=input_estimated,
+            cost_usd=cost,
         )
 
 
@@ -140,6 +175,13 @@ class RunSummary:
         peak_in_flight: Most cells in flight at once.
         failures_by_kind: Failed cells per error kind.
         cancelled_by_user: Whether the run itself was cancelled.
+        input_tokens: Prompt tokens of every cell.
+        output_tokens: Answer tokens of every cell.
+        cost_usd: What the cells with a price cost, US dollars.
+        unpriced: Cells whose model has no price (their cost is not in ``cost_usd``).
+        tokens_estimated: Whether any count in the totals is an estimate.
+        budget_note: "budget reached ($x of $y)" and how many cells it stopped, when the
+            run's budget cap stopped any.
     """
 
     total: int
@@ -151,6 +193,12 @@ class RunSummary:
     peak_in_flight: int
     failures_by_kind: dict[str, int] = field(default_factory=dict)
     cancelled_by_user: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
+    tokens_estimated: bool = False
+    budget_note: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -78,9 +78,10 @@ class BatchLike(Protocol):
 class UsageProbe(Protocol):
     """Collects the provider-reported token usage of one request.
 
-    A probe may also carry ``finish_reason`` (why the server said the answer ended) and
-    ``note`` (how the answer came, when the user should know); the engine reads both with
-    ``getattr`` and stores them in the cell's metrics, so a probe without them still works.
+    A probe may also carry ``finish_reason`` (why the server said the answer ended),
+    ``note`` (how the answer came, when the user should know) and ``input_tokens`` (the
+    prompt tokens reported); the engine reads them with ``getattr`` and stores them in the
+    cell's metrics, so a probe without them still works.
     """
 
     @property

@@ -23,7 +23,9 @@ from enum import StrEnum
 from typing import Any
 
 from gui.core import events as ev
+from gui.core.budget import BudgetGate, worst_case
 from gui.core.checking import CheckRunner
+from gui.core.costs import CostTotals
 from gui.core.errors import (
     ErrorKind,
     Failure,
@@ -33,11 +35,13 @@ from gui.core.errors import (
     timeout_failure,
     too_large_failure,
 )
+from gui.core.estimate import approx_tokens, messages_tokens
 from gui.core.judge_lane import JudgeLane
 from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.metrics import CellClock, CellMetrics, RunSummary
 from gui.core.ports import Backend, CallMode, ChainLike
+from gui.core.pricing import Price, PriceTable
 from gui.core.spec import Cell, CellList, ErrorPolicy, Limits, ModelProfile, RunSpec, Strategy
 from gui.core.strategies import STRATEGIES
 
@@ -160,6 +164,13 @@ class Run:
         #: Per column: rate limits in a row, each met after the previous pause ended.
         self._rate_limited_streak: dict[int, int] = {}
         self.summary: RunSummary | None = None
+        # Tokens and cost (issue 15): each column's price, the budget cap, the totals.
+        self._price_table: PriceTable = spec.price_table
+        self._prices: dict[int, Price | None] = {}
+        self._budget = BudgetGate(lambda: self.limits.budget_usd)
+        self._totals = CostTotals()
+        #: Per column: (answers, their output tokens) of the cells done so far.
+        self._column_output: dict[int, tuple[int, int]] = {}
         #: The run's checks, evaluated per done cell; their tasks end before RunFinished.
         self._checker = CheckRunner(spec.checks) if spec.checks else None
         self._check_tasks: set[asyncio.Task[None]] = set()
@@ -288,6 +299,11 @@ class Run:
         """Most requests out at once so far."""
         return self._peak_running
 
+    @property
+    def cost_so_far(self) -> CostTotals:
+        """Tokens and cost of the cells that ended so far (a live object: read, do not keep)."""
+        return self._totals
+
     def elapsed(self) -> float:
         """Seconds since the run started."""
         return self._clock() - self._t0 if self._t0 else 0.0
@@ -333,6 +349,7 @@ class Run:
         )
         if ended is not None:
             self._metrics[ended.cell_id] = ended.metrics
+            self._count_cost(ended.cell_id, ended.metrics, isinstance(ended, ev.CellFinished))
         for callback in tuple(self._subscribers):
             try:
                 callback(event)
@@ -343,6 +360,41 @@ class Run:
             self.judge.cell_ended(
                 ended.cell_id, ended.text if isinstance(ended, ev.CellFinished) else None
             )
+
+    def _count_cost(self, cell_id: str, m: CellMetrics, done: bool) -> None:
+        """Add an ended cell's tokens and cost to the run's totals and free its budget."""
+        self._totals.add(m)
+        self._budget.settle(cell_id, m.cost_usd)
+        if done:
+            row_col = self.cells.get(cell_id)
+            if row_col is not None:
+                n, total = self._column_output.get(row_col.col, (0, 0))
+                self._column_output[row_col.col] = (n + 1, total + m.output_tokens)
+
+    def _price(self, cell: Cell) -> Price | None:
+        """The price of the cell's model (looked up once per column)."""
+        col = cell.col
+        if col not in self._prices:
+            self._prices[col] = self._price_table.price_for(cell.model)
+        return self._prices[col]
+
+    def _freeze(self, cell: Cell, clock: CellClock, text: str) -> CellMetrics:
+        """The cell's final metrics, its cost included."""
+        return clock.freeze(self._now(), text, price=self._price(cell))
+
+    async def _admit(self, cell: Cell, clock: CellClock) -> bool:
+        """Whether the budget cap lets ``cell`` start (see :class:`gui.core.budget.BudgetGate`).
+
+        Also counts the prompt's estimated tokens, kept for a provider that reports none.
+        """
+        clock.input_estimate = messages_tokens(self.spec.messages(cell.id), approx_tokens)
+        if self.limits.budget_usd is None:
+            return True
+        n, total = self._column_output.get(cell.col, (0, 0))
+        worst = worst_case(
+            self._price(cell), cell.model, clock.input_estimate, total / n if n else None
+        )
+        return await self._budget.admit(cell.id, worst)
 
     def _phase_of(self, cell_id: str) -> Phase:
         return self._phase.get(cell_id, Phase.QUEUED)
@@ -536,6 +588,12 @@ class Run:
                 peak_in_flight=self._peak_running,
                 failures_by_kind=dict(self._failures),
                 cancelled_by_user=self._stopped_by_user,
+                input_tokens=self._totals.input_tokens,
+                output_tokens=self._totals.output_tokens,
+                cost_usd=self._totals.cost_usd,
+                unpriced=self._totals.unpriced,
+                tokens_estimated=self._totals.estimated,
+                budget_note=self._budget.note(),
             )
             self._emit(ev.RunFinished(self.id, self._now(), self.summary))
 
@@ -550,7 +608,7 @@ class Run:
             reason = CANCELLED_BEFORE_START
         self._emit(
             ev.CellCancelled(
-                self.id, self._now(), cell.id, reason, text, clock.freeze(self._now(), text)
+                self.id, self._now(), cell.id, reason, text, self._freeze(cell, clock, text)
             )
         )
 
@@ -583,6 +641,10 @@ class Run:
                         model_gate.release()
                     raise
                 try:
+                    if attempt == 1 and not await self._admit(cell, clock):
+                        # Refused for good: what was spent leaves no room for this cell.
+                        self._cancel_reasons.setdefault(cell.id, self._budget.reason())
+                        raise asyncio.CancelledError
                     await self._rate.acquire()
                     await self._wait_out_rate_limit(cell.col)
                     if self._stopping is not None:
@@ -610,7 +672,7 @@ class Run:
                 if failure is None:
                     text = "".join(parts)
                     self._set_phase(cell.id, Phase.DONE)
-                    metrics = clock.freeze(self._now(), text)
+                    metrics = self._freeze(cell, clock, text)
                     self._emit(ev.CellFinished(self.id, self._now(), cell.id, text, metrics))
                     self._start_checks(cell, text)
                     return
@@ -705,7 +767,7 @@ class Run:
                 failure.kind,
                 message,
                 text,
-                clock.freeze(self._now(), text),
+                self._freeze(cell, clock, text),
             )
         )
         if self.limits.error_policy is ErrorPolicy.FAIL_FAST and self._stopping is None:
@@ -767,6 +829,8 @@ class Run:
             if deadline is not None:
                 deadline.cancel()
             clock.usage_tokens = probe.output_tokens
+            # Optional on a probe (a fake may not have it): the prompt tokens reported.
+            clock.usage_input_tokens = getattr(probe, "input_tokens", None)
         if too_large:
             return too_large_failure(cell.model.provider_name, limits.max_answer_chars)
         # Optional on a probe: what the server said about the end of its answer.

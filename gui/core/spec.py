@@ -34,6 +34,7 @@ from gui.core.columns import (
 )
 from gui.core.errors import SpecError, TemplateError
 from gui.core.hosts import HostScope, host_scope
+from gui.core.pricing import PriceEntry, PriceTable, entries_from_list, entries_to_list
 from gui.core.templates import (
     empty_column_message,
     missing_column_message,
@@ -254,6 +255,9 @@ class Limits:
         error_policy: ``isolate`` or ``fail_fast``.
         max_answer_chars: Longest answer kept, in characters; a longer one is cut there and
             its cell fails with "answer too large" (memory stays bounded whatever a server sends).
+        budget_usd: The run's cost cap in US dollars, or ``None`` for none: no new cell
+            starts when what was spent plus the worst case of the cells in flight and its
+            own would pass it (see :mod:`gui.core.budget`).
     """
 
     max_concurrency: int = 8
@@ -266,6 +270,7 @@ class Limits:
     backoff_max: float = 30.0
     error_policy: ErrorPolicy = ErrorPolicy.ISOLATE
     max_answer_chars: int = 2_000_000
+    budget_usd: float | None = None
 
     #: Accepted ranges, shown to users when a value is refused.
     MAX_CONCURRENCY_RANGE = (1, 1000)
@@ -299,6 +304,7 @@ class Limits:
         _check_range("Answer size cap", self.max_answer_chars, self.ANSWER_CHARS_RANGE)
         if not (self.backoff_base >= 0 and self.backoff_max >= 0):
             raise SpecError("Back-off delays must not be negative.")
+        _check_budget(self.budget_usd)
 
     def changed(self, **changes: Any) -> Limits:
         """A validated copy with ``changes`` applied.
@@ -315,6 +321,15 @@ class Limits:
         new = replace(self, **changes)
         new.validate()
         return new
+
+
+def _check_budget(budget: float | None) -> None:
+    """Refuse a budget cap of 0 or below (or not a number), with the fix."""
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise SpecError(
+            f"A budget of ${plain_number(budget)} stops every cell: give more than 0 dollars, "
+            "or no budget."
+        )
 
 
 def _base_url_problem(base_url: str) -> str | None:
@@ -759,6 +774,8 @@ class RunSpec:
             paired with every system message, so 2 templates x 2 systems are 4 variants.
         repeats: Samples per cell (1-20); the samples of a cell run concurrently under the
             same limits.
+        prices: The price table entries the run costs its cells with (the user's table
+            when it started, ``--price`` on top); see :class:`gui.core.pricing.PriceTable`.
     """
 
     template: str
@@ -811,6 +828,13 @@ class RunSpec:
         """The prompt variant column ``col`` sends."""
         return self._variants[self._columns[col].variant]
 
+    prices: tuple[PriceEntry, ...] = ()
+
+    @property
+    def price_table(self) -> PriceTable:
+        """The run's prices as a table (made on each call: keep the result)."""
+        return PriceTable(self.prices)
+
     @property
     def variables(self) -> list[str]:
         """The templates' variables, in order of first use (none for a chat turn, which
@@ -845,6 +869,8 @@ class RunSpec:
             raise SpecError("No model selected. Add at least one model.")
         for profile in self.models:
             profile.validate()
+        for entry in self.prices:
+            entry.validate()
         self.limits.validate()
         if self.judge is not None:
             self.judge.validate()
@@ -1093,6 +1119,7 @@ def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
     if spec.context is not None:
         data["context"] = [[[role, text] for role, text in thread] for thread in spec.context]
     _columns_to_dict(spec, data)
+    _prices_to_dict(spec, data)
     return data
 
 
@@ -1133,6 +1160,12 @@ def _columns_from_dict(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _prices_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
+    """Add the run's price entries (issue 15), when it has any."""
+    if spec.prices:
+        data["prices"] = entries_to_list(spec.prices)
+
+
 def _judge_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
     """Add the judge's settings (issue 13), when the run has a judge."""
     if spec.judge is not None:
@@ -1157,6 +1190,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> RunSpec:
         judge=_judge_from_dict(data),
         context=_context_from_dict(data),
         **_columns_from_dict(data),
+        prices=entries_from_list(data.get("prices")),
     )
 
 

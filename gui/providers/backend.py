@@ -74,6 +74,8 @@ class UsageCollector(BaseCallbackHandler):
 
     def __init__(self) -> None:
         self.output_tokens: int | None = None
+        #: Prompt tokens the provider reported, or ``None``.
+        self.input_tokens: int | None = None
         #: Why the server said the answer ended (``stop``, ``length``, ...), if it said.
         self.finish_reason: str | None = None
         #: A note for the cell about how the answer came, if any (see ``NOT_STREAMED_NOTE``).
@@ -88,6 +90,13 @@ class UsageCollector(BaseCallbackHandler):
         """Count tokens a streamed chunk reports (the streaming path calls this, not LangChain)."""
         if count:
             self.output_tokens = (self.output_tokens or 0) + int(count)
+
+    def add_usage(self, usage: Mapping[str, Any]) -> None:
+        """Count the input and output tokens a streamed chunk's ``usage_metadata`` reports."""
+        self.add_output_tokens(usage.get("output_tokens") or 0)
+        count = usage.get("input_tokens") or 0
+        if count:
+            self.input_tokens = (self.input_tokens or 0) + int(count)
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
         for generations in response.generations:
@@ -105,10 +114,57 @@ class UsageCollector(BaseCallbackHandler):
                 usage = getattr(getattr(generation, "message", None), "usage_metadata", None)
                 if usage and usage.get("output_tokens"):
                     self.output_tokens = int(usage["output_tokens"])
+                    if usage.get("input_tokens"):
+                        self.input_tokens = int(usage["input_tokens"])
                     return
         token_usage = (response.llm_output or {}).get("token_usage") or {}
         if token_usage.get("completion_tokens"):
             self.output_tokens = int(token_usage["completion_tokens"])
+        if token_usage.get("prompt_tokens"):
+            self.input_tokens = int(token_usage["prompt_tokens"])
+
+
+class StreamUsageSupport:
+    """Which servers refuse ``stream_options`` (asking for usage in a stream), per base URL.
+
+    ``ChatOpenAI`` asks for streaming usage only from OpenAI's own API; for a custom base URL
+    the models here ask too (``stream_usage=True``), since local servers then report their
+    token counts. Some (older vLLM, llama.cpp builds) answer such a request with a 400. The
+    stream is then sent again without the option and the server is remembered, so its next
+    requests do not pay the refused one again. Shared by every chain of a backend; safe
+    across threads.
+    """
+
+    def __init__(self) -> None:
+        self._refusing: set[str] = set()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(base_url: str | None) -> str:
+        return (base_url or "").strip().rstrip("/").lower()
+
+    def refuses(self, base_url: str | None) -> bool:
+        """Whether the server at ``base_url`` refused ``stream_options`` before."""
+        with self._lock:
+            return self._key(base_url) in self._refusing
+
+    def remember_refusal(self, base_url: str | None) -> None:
+        """The server at ``base_url`` refused ``stream_options``: do not ask it again."""
+        with self._lock:
+            self._refusing.add(self._key(base_url))
+
+
+def refuses_stream_options(exc: BaseException) -> bool:
+    """Whether ``exc`` is a server's 400 for the ``stream_options`` field it does not know."""
+    cur: BaseException | None = exc
+    for _ in range(5):  # the SDK's error may be wrapped
+        if cur is None:
+            return False
+        status = getattr(cur, "status_code", None)
+        if status == 400 and "stream_options" in str(cur).lower():
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def build_prompt(
@@ -140,6 +196,7 @@ def build_thread_chain(
     http_client: Any = None,
     *,
     keys: KeySource | None = None,
+    usage_support: StreamUsageSupport | None = None,
 ) -> FanoutChain:
     """A chat column's chain: its message list (see :mod:`gui.providers.threads`) | model."""
     model = build_chat_model(profile, keys, http_async_client, http_client)
@@ -147,6 +204,7 @@ def build_thread_chain(
         thread_prompt(messages),
         model,
         timeout_kwarg="timeout" if profile.provider is ProviderKind.OPENAI else None,
+        usage=_usage_target(profile, usage_support),
     )
 
 
@@ -159,17 +217,30 @@ def build_chain(
     *,
     keys: KeySource | None = None,
     context: Sequence[tuple[str, str]] = (),
+    usage_support: StreamUsageSupport | None = None,
 ) -> FanoutChain:
     """``prompt | model | StrOutputParser()`` for one column, with a lean streaming path.
 
-    ``keys`` resolves the profile's ``key_ref`` (see :func:`build_chat_model`).
+    ``keys`` resolves the profile's ``key_ref`` (see :func:`build_chat_model`);
+    ``usage_support`` remembers the servers that refuse streaming usage (a fresh one if
+    ``None``).
     """
     model = build_chat_model(profile, keys, http_async_client, http_client)
     return FanoutChain(
         build_prompt(template, system, context),
         model,
         timeout_kwarg="timeout" if profile.provider is ProviderKind.OPENAI else None,
+        usage=_usage_target(profile, usage_support),
     )
+
+
+def _usage_target(
+    profile: ModelProfile, support: StreamUsageSupport | None
+) -> tuple[StreamUsageSupport, str] | None:
+    """What a chain of ``profile`` needs to fall back from streaming usage, if it asks for it."""
+    if profile.provider is not ProviderKind.OPENAI or not profile.base_url:
+        return None
+    return (support if support is not None else StreamUsageSupport()), profile.base_url
 
 
 class FanoutChain:
@@ -197,15 +268,23 @@ class FanoutChain:
         model: Runnable[Any, Any],
         *,
         timeout_kwarg: str | None = None,
+        usage: tuple[StreamUsageSupport, str] | None = None,
     ) -> None:
         self.prompt = prompt
         self.model = model
+        #: The servers' memory and this chain's base URL, when its model asks a custom
+        #: server for streaming usage (see :class:`StreamUsageSupport`).
+        self.usage = usage
         #: Whether ``astream`` takes the lean path (the ``lcel-stream`` hook is on).
         self.lean = lean_stream_enabled()
         self.lcel: Runnable[Any, str] = prompt | model | str_parser()
         #: The model's per-request timeout argument (ChatOpenAI: ``timeout``), if it has one.
         self.timeout_kwarg = timeout_kwarg
         self._timed: dict[float, Runnable[Any, str]] = {}
+
+    def _lcel_without_stream_usage(self) -> Runnable[Any, str]:
+        """The LCEL chain whose model asks for no streaming usage (plain mode's fallback)."""
+        return self.prompt | self.model.bind(stream_usage=False) | str_parser()
 
     def invoke(self, input: Any, config: RunnableConfig | None = None) -> str:
         """The whole answer (blocking; the sync strategy calls it from a worker thread).
@@ -270,10 +349,29 @@ class FanoutChain:
             streaming=True,
             max_stream_bytes=_wire_bound(config, _STREAM_BYTES_PER_CHAR),
         )
+        lcel = self.lcel
+        if self.usage is not None and self.usage[0].refuses(self.usage[1]):
+            lcel = self._lcel_without_stream_usage()
+        streamed = False
         with watching(watch):
             try:
-                async for text in self.lcel.astream(input, config):
-                    yield text
+                try:
+                    async for text in lcel.astream(input, config):
+                        streamed = True
+                        yield text
+                except Exception as exc:
+                    # A refusal of stream_options comes before any text: ask once more
+                    # without it, and remember the server.
+                    if (
+                        self.usage is None
+                        or lcel is not self.lcel
+                        or streamed
+                        or not refuses_stream_options(exc)
+                    ):
+                        raise
+                    self.usage[0].remember_refusal(self.usage[1])
+                    async for text in self._lcel_without_stream_usage().astream(input, config):
+                        yield text
             except Exception as exc:
                 if not watch.done and _no_chunks(exc):
                     raise AnswerCutOff("the stream ended before any event") from exc
@@ -284,6 +382,43 @@ class FanoutChain:
         finish = probe.finish_reason if probe is not None else None
         if finish is None and not watch.done:
             raise AnswerCutOff("the stream ended without a finish_reason or [DONE] from the server")
+
+    async def _open_stream(
+        self, value: Any, step: RunnableConfig, config: RunnableConfig, unheard: bool
+    ) -> tuple[Watch, AsyncGenerator[Any, None]]:
+        """The model's stream, its first chunk already read, and the wire watch it ran under.
+
+        The first chunk is read here so that a server's 400 for ``stream_options`` (which
+        comes before any chunk) can be met by asking again without it; the server is then
+        remembered (:class:`StreamUsageSupport`). Any other error is raised as it comes.
+        """
+        extra: dict[str, Any] = {}
+        if self.usage is not None and self.usage[0].refuses(self.usage[1]):
+            extra["stream_usage"] = False
+        while True:
+            watch = Watch(
+                _wire_bound(config),
+                streaming=True,
+                max_stream_bytes=_wire_bound(config, _STREAM_BYTES_PER_CHAR),
+            )
+            # aclosing (by the caller): a consumer that stops early closes the model's stream
+            # (and its HTTP response) now, not when the garbage collector finds it.
+            stream = cast(AsyncGenerator[Any, None], self.model.astream(value, step, **extra))
+            with watching(watch), unheard_merges(unheard):
+                try:
+                    first = await anext(stream)
+                except StopAsyncIteration:
+                    return watch, _replay(())
+                except Exception as exc:
+                    await stream.aclose()
+                    if self.usage is None or extra or not refuses_stream_options(exc):
+                        # The caller reads it as it would have from the stream itself.
+                        return watch, _raising(exc)
+                    log.info("%s refuses stream_options: no streaming usage from it", self.usage[1])
+                    self.usage[0].remember_refusal(self.usage[1])
+                    extra["stream_usage"] = False
+                    continue
+            return watch, _chain_first(first, stream)
 
     async def _lean_astream(
         self, input: Any, config: RunnableConfig | None = None
@@ -305,11 +440,6 @@ class FanoutChain:
         probe, config = _take_usage_collector(config)
         run = await start_sequence_run(config, input)
         parts: list[str] = []
-        watch = Watch(
-            _wire_bound(config),
-            streaming=True,
-            max_stream_bytes=_wire_bound(config, _STREAM_BYTES_PER_CHAR),
-        )
         finish: str | None = None
         try:
             value = await self.prompt.ainvoke(input, step_config(config, run, 1))
@@ -317,16 +447,14 @@ class FanoutChain:
             # No handler hears the model's end (the usage collector left above): its merge
             # of every chunk, a pause at the end of a long answer, is skipped (a gated hook).
             unheard = nobody_hears(step["callbacks"], self.model)
-            # aclosing: a consumer that stops early closes the model's stream (and its HTTP
-            # response) now, not when the garbage collector finds it.
-            stream = cast(AsyncGenerator[Any, None], self.model.astream(value, step))
+            watch, stream = await self._open_stream(value, step, config, unheard)
             with watching(watch), unheard_merges(unheard):
                 try:
                     async with aclosing(stream):
                         async for chunk in stream:
                             usage = getattr(chunk, "usage_metadata", None)
                             if usage and probe is not None:
-                                probe.add_output_tokens(usage.get("output_tokens") or 0)
+                                probe.add_usage(usage)
                             meta = chunk.response_metadata
                             if meta and meta.get("finish_reason"):
                                 finish = str(meta["finish_reason"])
@@ -363,6 +491,26 @@ class FanoutChain:
             await run.on_chain_error(exc)
             raise
         await run.on_chain_end("".join(parts))
+
+
+async def _raising(exc: BaseException) -> AsyncGenerator[Any, None]:
+    """An async generator that raises ``exc`` when first read."""
+    raise exc
+    yield  # pragma: no cover (makes this a generator)
+
+
+async def _replay(chunks: Sequence[Any]) -> AsyncGenerator[Any, None]:
+    """``chunks`` as an async generator."""
+    for chunk in chunks:
+        yield chunk
+
+
+async def _chain_first(first: Any, rest: AsyncGenerator[Any, None]) -> AsyncGenerator[Any, None]:
+    """``first``, then every chunk of ``rest`` (closed when this generator is)."""
+    async with aclosing(rest):
+        yield first
+        async for chunk in rest:
+            yield chunk
 
 
 def _wire_bound(config: RunnableConfig | None, per_char: int = _EVENT_BYTES_PER_CHAR) -> int:
@@ -513,6 +661,8 @@ class LangChainBackend:
         self._http: Any = None
         self._http_sync: Any = None
         self._lock = threading.Lock()
+        #: Servers that refuse streaming usage, remembered for every chain of this backend.
+        self.usage_support = StreamUsageSupport()
 
     def chain(
         self,
@@ -534,7 +684,15 @@ class LangChainBackend:
             if self._http_sync is None:
                 self._http_sync = new_http_client()
             clients = self._http, self._http_sync
-        chain = build_chain(template, system, profile, *clients, keys=self._keys, context=context)
+        chain = build_chain(
+            template,
+            system,
+            profile,
+            *clients,
+            keys=self._keys,
+            context=context,
+            usage_support=self.usage_support,
+        )
         freeze_import_heap()
         return cast(ChainLike, chain)
 
@@ -549,7 +707,9 @@ class LangChainBackend:
             if self._http_sync is None:
                 self._http_sync = new_http_client()
             clients = self._http, self._http_sync
-        chain = build_thread_chain(messages, profile, *clients, keys=self._keys)
+        chain = build_thread_chain(
+            messages, profile, *clients, keys=self._keys, usage_support=self.usage_support
+        )
         freeze_import_heap()
         return cast(ChainLike, chain)
 

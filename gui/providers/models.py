@@ -78,6 +78,9 @@ def build_chat_model(
         options["api_key"] = key
     if profile.base_url:
         options["base_url"] = profile.base_url
+        # ChatOpenAI asks a custom server for no streaming usage unless told: ask, so local
+        # servers report token counts (FanoutChain falls back for servers that refuse it).
+        options["stream_usage"] = True
     if profile.temperature is not None:
         options["temperature"] = profile.temperature
     if profile.max_tokens is not None:

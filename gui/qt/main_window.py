@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QByteArray, QTimer, Signal, qVersion
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, qVersion
 from PySide6.QtGui import QCloseEvent, QPaintEvent
 from PySide6.QtWidgets import QMainWindow, QWidget
 
@@ -428,6 +428,16 @@ class MainWindow(QMainWindow):
         )
         self.limits = e.limits
         self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
+        self._build_cost_estimate()
+
+    def _build_cost_estimate(self) -> None:
+        """Issue 15: runs carry the price table, and the estimate shows next to Run."""
+        from gui.qt.views.cost_estimate import EstimateBinding
+
+        self.editors.price_entries = self.services.prices.entries
+        self.estimate = EstimateBinding(
+            self.editors, self.controls, self.services.prices, self, self.services.history
+        )
 
     def _build_judge(self) -> None:
         """The Judge page beside the prompt (issue 13): the run's LLM judge."""
@@ -510,9 +520,30 @@ class MainWindow(QMainWindow):
         from gui.qt.views.providers_panel import ProvidersPanel
 
         self.providers = ProvidersPanel(self.services.profiles, self.services.keys)
-        self.profiles_dock = add_dock(self, "Profiles", "profilesDock", self.providers)
+        self.profiles_dock = add_dock(
+            self, "Profiles", "profilesDock", self._with_prices_editor(self.providers)
+        )
         self.tabifyDockWidget(self.concurrency_dock, self.profiles_dock)
         self.concurrency_dock.raise_()
+
+    def _with_prices_editor(self, providers: QWidget) -> QWidget:
+        """The Profiles dock's content: the saved profiles above the price table (issue 15)."""
+        from PySide6.QtWidgets import QSplitter
+
+        from gui.qt.views.prices_editor import PricesEditor
+
+        self.prices_editor = PricesEditor(self.services.prices)
+        self.prices_editor.prices_saved.connect(self._on_prices_editor_prices_saved)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setObjectName("profilesSplit")
+        split.addWidget(providers)
+        split.addWidget(self.prices_editor)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        return split
+
+    def _on_prices_editor_prices_saved(self, _entries: object) -> None:
+        self.estimate.schedule()
 
     def _build_wiring(self) -> None:
         """The menus that need the history and the demos, the workspace, the run commands."""
@@ -826,6 +857,7 @@ class MainWindow(QMainWindow):
         # The last edits and the window's final geometry.
         await _bounded(self.workspace.flush(), 3.0, "saving the workspace")
         self.demos_menu.shutdown()
+        self.estimate.stop()
         self.providers.shutdown()
         self.history_panel.shutdown()
         await _bounded(self.ratings.wait_saved(), 3.0, "saving the ratings")
@@ -960,6 +992,7 @@ class MainWindow(QMainWindow):
         try:
             await self.ensure_history()
             await self.providers.load()
+            await self._load_prices()
         finally:
             self.lag.end_quiet()  # start-up is over: freezes from now on are announced
 
@@ -975,6 +1008,19 @@ class MainWindow(QMainWindow):
 
     def _on_results_layout_changed(self, _name: str) -> None:
         self._hold_markdown_warm_up(self.session.running)
+
+    async def _load_prices(self) -> None:
+        """Read the user's price table (issue 15) and show it in the Profiles dock."""
+        prices = self.services.prices
+        try:
+            await prices.load()
+        except OSError as exc:
+            self.statusBar().showMessage(f"Prices could not be read: {exc}", 10000)
+            return
+        if prices.notice:
+            self.statusBar().showMessage(prices.notice, 10000)
+        self.prices_editor.set_entries(prices.user_entries())
+        self.estimate.schedule()
 
     def _on_models_profiles_changed(self) -> None:
         if not self._closing and self.editors.uses_openai():

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QTabWidget
 
 from gui.compat.gc_policy import defer_full_collections
 from gui.core import events as ev
+from gui.core.costs import past_cost
 from gui.core.errors import SpecError, TemplateError
 from gui.core.session import (
     ComparisonEnded,
@@ -182,6 +183,7 @@ class RunDisplay(QObject):
         self._limits.hide_judge_lane()
         self._timeline.reset([])
         self._show_counts(event.counts)
+        self._controls.show_cost(past_cost(event.past))
         self._controls.show_past(event)
         self._tabs.setCurrentIndex(0)
 
@@ -209,6 +211,9 @@ class RunDisplay(QObject):
         """Gauges, progress bar and status counts: once per frame at most."""
         self._limits.set_gauges(c.in_flight, c.waiting, c.done, c.failed, c.cancelled, c.total)
         self._controls.show_counts(c, self._session.running)
+        run = self._session.current_run
+        if run is not None:
+            self._controls.show_cost(run.cost_so_far)
 
     def _set_running(self, running: bool) -> None:
         changed, self._running = running != self._running, running

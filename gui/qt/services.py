@@ -12,16 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gui.core.keys import HeldKeys
 from gui.core.tasks import TaskOwner
 
 if TYPE_CHECKING:
     from gui.core.chat import Chat
+    from gui.core.estimate import RunEstimate
+    from gui.core.pricing import PriceEntry, PriceTable
     from gui.core.ratings import LeaderboardEntry, Rating
+    from gui.core.spec import RunSpec
     from gui.storage.chats import ChatHistory, ChatRecord
     from gui.storage.history import History
     from gui.storage.profiles import ProfileStore, SavedProfile, UnsupportedProfile
@@ -32,6 +35,7 @@ __all__ = [
     "ExportService",
     "HistoryService",
     "KeyService",
+    "PriceService",
     "ProfileService",
     "Services",
     "default_services",
@@ -103,6 +107,15 @@ class HistoryService:
         """The whole stored run, or ``None`` if it is gone."""
         history = await self.open()
         return await asyncio.to_thread(history.get_run, run_id)
+
+    async def recent_output_tokens(self, models: list[str]) -> dict[str, float]:
+        """Per column title, the mean output tokens of its recent answers (see
+        :meth:`gui.storage.history.History.recent_output_tokens`); ``{}`` before the history
+        is open (the estimate never waits for it)."""
+        history = self._history
+        if history is None:
+            return {}
+        return await asyncio.to_thread(history.recent_output_tokens, models)
 
     async def delete_run(self, run_id: str) -> bool:
         """Delete a run; ``False`` if it was already gone."""
@@ -400,6 +413,91 @@ class KeyService:
         self._held.hold(name, None)
 
 
+class PriceService:
+    """The price table (issue 15): the dated starter prices with the user's entries on top,
+    kept in ``prices.json`` in the data folder; and the pre-run estimate, in a worker thread.
+
+    The entries are held here once loaded, so a run's spec takes them without I/O
+    (:meth:`entries`); before :meth:`load` finished they are the starter prices alone.
+
+    Args:
+        store: A :class:`gui.storage.prices.PriceStore` (tests); default: the data folder's.
+    """
+
+    def __init__(self, store: object | None = None) -> None:
+        self._store = store
+        self._user: tuple[PriceEntry, ...] = ()
+        self._table: PriceTable | None = None
+        #: One line for the user when the last load had to set a broken file aside.
+        self.notice: str | None = None
+
+    def _get(self) -> Any:
+        if self._store is None:
+            from gui.storage.prices import PriceStore
+
+            self._store = PriceStore()
+        return self._store
+
+    def user_entries(self) -> tuple[PriceEntry, ...]:
+        """The entries the user set (the Profiles dock's table shows and edits these)."""
+        return self._user
+
+    def table(self) -> PriceTable:
+        """The starter prices with the user's entries on top (no I/O)."""
+        if self._table is None:
+            from gui.core.pricing import STARTER_PRICES, PriceTable
+
+            self._table = PriceTable(STARTER_PRICES).with_entries(self._user)
+        return self._table
+
+    def entries(self) -> tuple[PriceEntry, ...]:
+        """Every entry a run's spec carries (:attr:`gui.core.spec.RunSpec.prices`)."""
+        return self.table().entries
+
+    async def load(self) -> tuple[PriceEntry, ...]:
+        """Read the user's entries (off the GUI thread) and hold them."""
+        store = self._get()
+
+        def read() -> tuple[PriceEntry, ...]:
+            entries: tuple[PriceEntry, ...] = store.load()
+            return entries
+
+        self._user = await asyncio.to_thread(read)
+        self.notice = getattr(store, "notice", None)
+        self._table = None
+        return self._user
+
+    async def save(self, entries: tuple[PriceEntry, ...]) -> None:
+        """Write the user's entries and use them from the next run on.
+
+        Raises:
+            OSError: the data folder is not writable.
+        """
+        store = self._get()
+        await asyncio.to_thread(store.save, entries)
+        self._user = tuple(entries)
+        self._table = None
+
+    async def estimate(
+        self, spec: RunSpec, recent_output: dict[int, float] | None = None
+    ) -> RunEstimate:
+        """What ``spec`` would cost, counted in a worker thread (tiktoken for OpenAI models);
+        ``recent_output``: per column, its recent answers' mean length."""
+        table = self.table()
+
+        def compute() -> RunEstimate:
+            from gui.core.estimate import estimate_run
+            from gui.providers.tokens import count_tokens, counter_kind
+
+            return estimate_run(spec, table, count_tokens, recent_output, counter_kind)
+
+        return await asyncio.to_thread(compute)
+
+
+def _price_service() -> PriceService:
+    return PriceService()
+
+
 @dataclass
 class Services:
     """Everything the views reach storage through, made once per app."""
@@ -408,6 +506,7 @@ class Services:
     exports: ExportService
     profiles: ProfileService
     keys: KeyService
+    prices: PriceService = field(default_factory=_price_service)
 
 
 def default_services(

@@ -39,8 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from gui.core.checks import CheckResult, pass_rate
+from gui.core.costs import CostTotals, column_totals, run_totals
 from gui.core.measures import measures
 from gui.core.metrics import CellMetrics
+from gui.core.pricing import format_usd
 from gui.core.ratings import rating_text
 from gui.core.scoreboard import (
     ModelSummary,
@@ -180,7 +182,7 @@ def to_json(run: StoredRun) -> str:
     table, :func:`scoreboard_json`), spec, and every cell with metrics."""
     data: dict[str, Any] = {"format": "fanout-studio-run", "format_version": JSON_FORMAT_VERSION}
     data.update(run.to_dict())
-    data["summary"] = {**data["summary"], **scoreboard_json(run)}
+    data["summary"] = {**data["summary"], **scoreboard_json(run), **cost_json(run)}
     add_columns_json(run, data)
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
@@ -258,6 +260,57 @@ def run_summary(run: StoredRun) -> tuple[ModelSummary, ...]:
 def scoreboard_json(run: StoredRun) -> dict[str, Any]:
     """The run's per-model table for JSON output (:func:`gui.core.scoreboard.scoreboard_json`)."""
     return board_json(_models_of(run), _score_cells(run))
+
+
+def cost_totals(run: StoredRun) -> tuple[list[str], dict[int, CostTotals], CostTotals]:
+    """The run's column titles, token and cost totals per column, and the run's totals."""
+    per_col = column_totals((c.col, c.metrics) for c in run.cells)
+    return _models_of(run), per_col, run_totals(per_col.values())
+
+
+def cost_json(run: StoredRun) -> dict[str, Any]:
+    """``{"cost": ...}``: the run's token and cost totals, in all and per column."""
+    models, per_col, total = cost_totals(run)
+    columns = [
+        {"column": i, "model": name, **per_col.get(i, CostTotals()).to_dict()}
+        for i, name in enumerate(models)
+    ]
+    return {"cost": {**total.to_dict(), "columns": columns}}
+
+
+def _md_cost(run: StoredRun) -> list[str]:
+    """The report's cost table: tokens and cost per column and in all."""
+    models, per_col, total = cost_totals(run)
+    if not total.cells:
+        return []
+    lines = ["## Cost", ""]
+    lines.append(_md_row(["model", "input tokens", "output tokens", "cost"]))
+    lines.append(_md_row(["---", "---:", "---:", "---:"]))
+    for i, name in enumerate(models):
+        t = per_col.get(i, CostTotals())
+        mark = "~" if t.estimated else ""
+        lines.append(
+            _md_row(
+                [
+                    md_cell(name),
+                    f"{mark}{t.input_tokens:,}",
+                    f"{mark}{t.output_tokens:,}",
+                    md_cell(t.label()),
+                ]
+            )
+        )
+    mark = "~" if total.estimated else ""
+    lines.append(
+        _md_row(
+            [
+                "**all**",
+                f"{mark}{total.input_tokens:,}",
+                f"{mark}{total.output_tokens:,}",
+                md_cell(total.label()),
+            ]
+        )
+    )
+    return [*lines, ""]
 
 
 # ------------------------------------------------------------------------- CSV
@@ -577,6 +630,7 @@ def to_markdown(run: StoredRun) -> str:
     lines += _md_variants(run)
 
     lines += _md_scoreboard(run)
+    lines += _md_cost(run)
     variables = input_columns(run)
     # The matrix shows a repeated cell's first sample; the metrics table lists every one.
     by_pos = {(c.row, c.col): c for c in run.cells if not _sample_of(c)}
@@ -607,15 +661,20 @@ def to_markdown(run: StoredRun) -> str:
                 "tokens",
                 "tokens/s",
                 "retries",
+                "input tokens",
+                "cost",
             ]
         )
     )
-    lines.append(_md_row(["---"] * 3 + ["---"] + ["---:"] * 5))
+    lines.append(_md_row(["---"] * 3 + ["---"] + ["---:"] * 7))
     for cell in run.cells:
         m = cell.metrics
-        tokens = ""
+        tokens = input_tokens = cost = ""
         if m is not None:
             tokens = f"~{m.output_tokens}" if m.tokens_estimated else str(m.output_tokens)
+            if m.started_at is not None:
+                input_tokens = f"~{m.input_tokens}" if m.input_estimated else str(m.input_tokens)
+                cost = md_cell(format_usd(m.cost_usd, estimated=m.any_estimated))
         lines.append(
             _md_row(
                 [
@@ -628,6 +687,8 @@ def to_markdown(run: StoredRun) -> str:
                     tokens,
                     _num(m.tokens_per_second if m else None, 1),
                     str(m.retries) if m else "",
+                    input_tokens,
+                    cost,
                 ]
             )
         )

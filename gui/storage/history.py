@@ -49,7 +49,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -60,6 +60,7 @@ from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
 from gui.core.judging import JudgeVerdict, PairwiseResult
 from gui.core.keys import redact
+from gui.core.metrics import RunSummary
 from gui.core.ratings import MAX_STARS, RatedAnswer, RatedRow, Rating
 from gui.core.runner import CANCELLED_SHUTDOWN
 from gui.core.spec import Cell, CellId, CellList, RunSpec, spec_from_dict, spec_to_dict
@@ -905,6 +906,7 @@ class History:
             "failures_by_kind": dict(s.failures_by_kind),
             "peak_in_flight": s.peak_in_flight,
             "cancelled_by_user": s.cancelled_by_user,
+            **_cost_summary(s),
         }
         self._writer.execute(
             """UPDATE runs SET status = ?, finished_at = ?, wall = ?, total = ?, summary_json = ?
@@ -1117,6 +1119,28 @@ class History:
             return [_record(r, names.get(r[0], ())) for r in rows]
 
         result: list[RunRecord] = self._read("list runs", read)
+        return result
+
+    def recent_output_tokens(self, models: Sequence[str], per_model: int = 50) -> dict[str, float]:
+        """Per column title of ``models``, the mean output tokens of its last ``per_model``
+        answers (titles without answers are left out): the cost estimate's guess of a
+        column's answer length when it sets no max tokens (issue 15)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for name in dict.fromkeys(models):
+                rows = conn.execute(
+                    """SELECT json_extract(metrics_json, '$.output_tokens') FROM cells
+                       WHERE model = ? AND status = 'done' AND metrics_json IS NOT NULL
+                       ORDER BY ended_at DESC LIMIT ?""",
+                    (name, per_model),
+                ).fetchall()
+                values = [float(r[0]) for r in rows if isinstance(r[0], int | float) and r[0] > 0]
+                if values:
+                    out[name] = sum(values) / len(values)
+            return out
+
+        result: dict[str, float] = self._read("read recent answer lengths", read)
         return result
 
     def models(self) -> list[str]:
@@ -1403,6 +1427,20 @@ def _record(row: tuple[Any, ...], models: tuple[str, ...]) -> RunRecord:
         wall=None if wall is None else float(wall),
         label=label,
     )
+
+
+def _cost_summary(s: RunSummary) -> dict[str, Any]:
+    """The run's token and cost totals and the budget's note, for ``runs.summary_json``."""
+    out: dict[str, Any] = {
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "cost_usd": round(s.cost_usd, 8),
+        "unpriced_cells": s.unpriced,
+        "tokens_estimated": s.tokens_estimated,
+    }
+    if s.budget_note:
+        out["budget_note"] = s.budget_note
+    return out
 
 
 def _json_dict(text: str | None) -> dict[str, Any]:

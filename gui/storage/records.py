@@ -206,6 +206,9 @@ _METRIC_DEFAULTS: dict[str, Any] = {
     "retries": 0,
     "finish_reason": None,
     "note": None,
+    "input_tokens": 0,
+    "input_estimated": False,
+    "cost_usd": None,
 }
 
 

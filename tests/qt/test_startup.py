@@ -103,7 +103,9 @@ async def test_once_built_the_staged_window_has_every_part_of_the_one_built_at_o
     assert menu_entries(win) == menu_entries(at_once)
     assert "Export" in " ".join(menu_entries(win)["&File"])
     assert win.concurrency_dock.widget() is win.limits
-    assert win.profiles_dock.widget() is win.providers
+    # The Profiles dock: saved profiles above the price table (issue 15).
+    split = win.profiles_dock.widget()
+    assert split.widget(0) is win.providers and split.widget(1) is win.prices_editor
     # Every step ran, and each is timed for the benchmark.
     assert set(win.build_ms) == {"first-frame", *STEP_MODULES}
 

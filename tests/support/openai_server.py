@@ -610,6 +610,8 @@ class FakeOpenAIServer:
         api_key: if set, requests must send ``Authorization: Bearer <api_key>`` (else 401).
         stream_framing: ``"chunked"`` (default, keep-alive) or ``"close"`` (no length,
             ``Connection: close``; the end of the body is the end of the connection).
+        reject_stream_options: answer any request that has a ``stream_options`` field with
+            a 400 naming it, as older vLLM and llama.cpp servers do (settable later).
     """
 
     def __init__(
@@ -624,7 +626,9 @@ class FakeOpenAIServer:
         stream_framing: Literal["chunked", "close"] = "chunked",
         host: str = "127.0.0.1",
         port: int = 0,
+        reject_stream_options: bool = False,
     ) -> None:
+        self.reject_stream_options = reject_stream_options
         self.models = list(models)
         self.default = Behavior(tokens=tokens, ttft=ttft, token_interval=token_interval)
         self.strict_models = strict_models
@@ -1018,6 +1022,16 @@ class FakeOpenAIServer:
 
     # ----------------------------------------------------------------- chat completions
 
+    def _stream_options_refusal(self, info: RequestInfo) -> Behavior | None:
+        """The 400 of a server that does not know ``stream_options``, when switched on."""
+        if not (self.reject_stream_options and "stream_options" in info.body):
+            return None
+        return Behavior(
+            status=400,
+            error_message="Unrecognized request argument supplied: stream_options",
+            error_type="invalid_request_error",
+        )
+
     def _choose(self, info: RequestInfo) -> Behavior:
         with self._lock:
             if self._queue:
@@ -1062,7 +1076,7 @@ class FakeOpenAIServer:
         reuse = False
         try:
             try:
-                behavior = self._choose(info)
+                behavior = self._stream_options_refusal(info) or self._choose(info)
             except Exception as exc:  # a broken behave() callback -> 500 that names it
                 with self._lock:
                     self._errors.append(exc)

@@ -181,6 +181,10 @@ def _refuse_typed(box: QSpinBox | QDoubleSpinBox, text: str, signal: Any) -> str
     return text
 
 
+#: Largest budget the Concurrency dock takes, US dollars.
+BUDGET_MAX_USD = 1_000_000.0
+
+
 class RangeSpinBox(QSpinBox):
     """A ``QSpinBox`` that refuses an out-of-range number visibly instead of clamping it.
 
@@ -353,6 +357,21 @@ class ConcurrencyPanel(QWidget):
         )
         self.repeats_spin.value_refused.connect(self._on_repeats_spin_value_refused)
         form.addRow("Samples per cell", self.repeats_spin)
+        # Issue 15: the run's cost cap; 0 is "no budget" (a budget of 0 would stop every cell).
+        self._budget = RangeDoubleSpinBox(self)
+        self._budget.setObjectName("budgetSpin")
+        self._budget.setDecimals(2)
+        self._budget.setRange(0.0, BUDGET_MAX_USD)
+        self._budget.setSingleStep(0.5)
+        self._budget.setPrefix("$")
+        self._budget.setSpecialValueText("no budget")
+        self._budget.setToolTip(
+            "Cost cap of the run in US dollars (0 = no budget): no new cell starts when what "
+            "was spent plus the worst case of the cells in flight would pass it; the cells "
+            'left end cancelled with "budget reached". Only models with a price count.'
+        )
+        self._budget.valueChanged.connect(self._on_budget_value_changed)
+        form.addRow("Budget", self._budget)
 
         # keyboardTracking off: typing "12" emits 12 once (on Enter or focus out), not 1 then 12.
         for spin in (
@@ -363,6 +382,7 @@ class ConcurrencyPanel(QWidget):
             self._total_timeout,
             self._retries,
             self._answer_cap,
+            self._budget,
         ):
             spin.setKeyboardTracking(False)
         self._max_concurrency.value_refused.connect(self._on_max_concurrency_value_refused)
@@ -372,6 +392,7 @@ class ConcurrencyPanel(QWidget):
         self._total_timeout.value_refused.connect(self._on_total_timeout_value_refused)
         self._retries.value_refused.connect(self._on_retries_value_refused)
         self._answer_cap.value_refused.connect(self._on_answer_cap_value_refused)
+        self._budget.value_refused.connect(self._on_budget_value_refused)
 
         policy_row = QHBoxLayout()
         self._policy_group = QButtonGroup(self)
@@ -525,6 +546,7 @@ class ConcurrencyPanel(QWidget):
             retries=self._retries.value(),
             max_answer_chars=self._answer_cap.value(),
             error_policy=self._policy(),
+            budget_usd=self._budget.value() or None,
         )
 
     def set_limits(self, limits: Limits) -> None:
@@ -545,6 +567,7 @@ class ConcurrencyPanel(QWidget):
             self._total_timeout.setValue(limits.total_timeout or 0.0)
             self._retries.setValue(limits.retries)
             self._answer_cap.setValue(limits.max_answer_chars)
+            self._budget.setValue(limits.budget_usd or 0.0)
             self._policy_buttons[ErrorPolicy(limits.error_policy)].setChecked(True)
         finally:
             self._loading = False
@@ -671,6 +694,12 @@ class ConcurrencyPanel(QWidget):
 
     def _on_repeats_spin_value_refused(self, value: float) -> None:
         self._refused("Samples per cell", value, REPEATS_RANGE)
+
+    def _on_budget_value_refused(self, value: float) -> None:
+        self._refused("Budget", value, (0.01, BUDGET_MAX_USD), "(or 0 for no budget)")
+
+    def _on_budget_value_changed(self, value: float) -> None:
+        self._emit_limit(budget_usd=value if value > 0 else None)
 
     def _on_strategy_index_changed(self, _index: int) -> None:
         strategy = self.strategy()

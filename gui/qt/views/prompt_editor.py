@@ -481,6 +481,12 @@ class PromptEditor(QWidget):
         """The template text as typed (variant A's when there are variants)."""
         return self.template_tabs.texts()[0]
 
+    @property
+    def parse_pending(self) -> bool:
+        """Whether an edit waits for its parse (the user is typing): a reader that can wait
+        for :attr:`template_changed` should, instead of forcing the parse now."""
+        return self._debounce.isActive()
+
     def set_template(self, text: str) -> None:
         """Replace the template (and drop any variants) and parse it at once (signals are
         emitted before returning)."""

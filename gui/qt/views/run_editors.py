@@ -21,7 +21,10 @@ from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gui.core.ports import KeySource
+    from gui.core.pricing import PriceEntry
     from gui.resources import Preset
 
 __all__ = ["RunEditors"]
@@ -48,6 +51,8 @@ class RunEditors:
         self.checks = checks if checks is not None else ChecksPanel()
         #: The Judge page (issue 13): the window builds it in a step of its own.
         self.judge: JudgePage | None = None
+        #: The price entries a run carries (issue 15): the window's price service's.
+        self.price_entries: Callable[[], tuple[PriceEntry, ...]] = tuple
         self.prompt.variables_changed.connect(self.inputs.set_variables)
         self.prompt.variables_changed.connect(self.checks.set_variables)
         self.inputs.columns_changed.connect(self.prompt.set_columns)
@@ -88,7 +93,7 @@ class RunEditors:
             repeats=self.limits.repeats(),
         )
         checks = self.checks.checks()
-        spec = replace(spec, checks=checks)
+        spec = replace(spec, checks=checks, prices=self.price_entries())
         return self._with_judge(spec)
 
     def _with_judge(self, spec: RunSpec) -> RunSpec:

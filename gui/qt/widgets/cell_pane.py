@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from gui.core.checks import CheckResult
 from gui.core.judging import JudgeVerdict, verdict_detail, verdict_label
 from gui.core.metrics import CellMetrics
+from gui.core.pricing import format_usd
 from gui.core.ratings import Rating, rating_text
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
@@ -101,7 +102,24 @@ def format_metrics(metrics: CellMetrics | None) -> str:
         parts.append(f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s")
     if metrics.retries:
         parts.append(f"{metrics.retries} {'retry' if metrics.retries == 1 else 'retries'}")
+    cost = cost_text(metrics)
+    if cost:
+        parts.append(cost)
     return " · ".join(parts)
+
+
+def cost_text(metrics: CellMetrics | None) -> str:
+    """A cell's cost for its footer or tile: ``$0.0123`` (``~`` when a count is estimated),
+    ``no price`` for a model without one, ``""`` when it is free, sent nothing, or was
+    recorded before costs were."""
+    if metrics is None or metrics.started_at is None:
+        return ""
+    if metrics.cost_usd is None:
+        # Metrics recorded before costs were (no input tokens either) say nothing.
+        return "no price" if metrics.input_tokens else ""
+    if metrics.cost_usd == 0:
+        return ""
+    return format_usd(metrics.cost_usd, estimated=metrics.any_estimated)
 
 
 def footer_text(metrics: CellMetrics | None, notice: str = "") -> str:
@@ -126,6 +144,14 @@ def metrics_tooltip(metrics: CellMetrics | None) -> str:
         lines.append(f"Request (last attempt): {format_seconds(metrics.latency)}")
     estimated = " (estimated)" if metrics.tokens_estimated else ""
     lines.append(f"Output tokens: {metrics.output_tokens}{estimated}")
+    if metrics.started_at is not None and (metrics.input_tokens or metrics.cost_usd is not None):
+        estimated = " (estimated: characters / 4)" if metrics.input_estimated else ""
+        lines.append(f"Input tokens: {metrics.input_tokens}{estimated}")
+        lines.append(
+            "Cost: "
+            + format_usd(metrics.cost_usd, estimated=metrics.any_estimated)
+            + ("" if metrics.cost_usd is not None else " (the model is not in the price table)")
+        )
     if metrics.retries:
         lines.append(f"Retries: {metrics.retries}")
     if metrics.finish_reason:
