@@ -34,6 +34,13 @@ class CellMetrics:
             that far).
         note: Something the user should know about how the answer came (for example a
             server that answered a streaming request with one whole answer), or ``None``.
+        cached: The answer came from the response cache: no request was made, so it cost
+            nothing; ``output_tokens`` and ``finish_reason`` are the original answer's.
+        original_latency: For a cached answer, the latency of the request that first got it.
+        original_ttft: For a cached answer, that request's time to first token.
+        schema_valid: For a structured run (``RunSpec.json_schema``), whether the answer
+            follows the schema; ``None`` for a free-text run.
+        schema_error: Where a structured answer breaks the schema (or that it is not JSON).
     """
 
     queued_at: float
@@ -49,6 +56,11 @@ class CellMetrics:
     retries: int
     finish_reason: str | None = None
     note: str | None = None
+    cached: bool = False
+    original_latency: float | None = None
+    original_ttft: float | None = None
+    schema_valid: bool | None = None
+    schema_error: str | None = None
 
     @property
     def total(self) -> float:
@@ -88,6 +100,12 @@ class CellClock:
     usage_tokens: int | None = None
     finish_reason: str | None = None
     note: str | None = None
+    #: Response cache and structured output (see :class:`CellMetrics`).
+    cached: bool = False
+    original_latency: float | None = None
+    original_ttft: float | None = None
+    schema_valid: bool | None = None
+    schema_error: str | None = None
 
     def freeze(self, ended_at: float, text: str) -> CellMetrics:
         """The final :class:`CellMetrics` for a cell that ended at ``ended_at``."""
@@ -123,6 +141,11 @@ class CellClock:
             retries=max(self.attempts - 1, 0),
             finish_reason=self.finish_reason,
             note=self.note,
+            cached=self.cached,
+            original_latency=self.original_latency,
+            original_ttft=self.original_ttft,
+            schema_valid=self.schema_valid,
+            schema_error=self.schema_error,
         )
 
 

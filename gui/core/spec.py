@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from gui.core.checks import Check, check_from_dict, check_to_dict, validate_checks
 from gui.core.errors import SpecError, TemplateError
 from gui.core.hosts import HostScope, host_scope
+from gui.core.structured import validate_schema
 from gui.core.templates import (
     empty_column_message,
     missing_column_message,
@@ -217,6 +218,8 @@ class Limits:
         error_policy: ``isolate`` or ``fail_fast``.
         max_answer_chars: Longest answer kept, in characters; a longer one is cut there and
             its cell fails with "answer too large" (memory stays bounded whatever a server sends).
+        cache: Answer cells from the response cache when an earlier run got the same messages
+            from the same model, server and parameters (opt-in; see :mod:`gui.core.caching`).
     """
 
     max_concurrency: int = 8
@@ -229,6 +232,7 @@ class Limits:
     backoff_max: float = 30.0
     error_policy: ErrorPolicy = ErrorPolicy.ISOLATE
     max_answer_chars: int = 2_000_000
+    cache: bool = False
 
     #: Accepted ranges, shown to users when a value is refused.
     MAX_CONCURRENCY_RANGE = (1, 1000)
@@ -567,6 +571,8 @@ class RunSpec:
         threads: A chat turn (``gui.core.chat_turn``): per model column, the whole message
             list it sends (system, earlier turns, the new user message), instead of the
             template; the run then has one row, ``{}``. ``None`` for an ordinary run.
+        json_schema: The JSON schema every answer must follow (structured output, see
+            :mod:`gui.core.structured`), or ``None`` for free text.
     """
 
     template: str
@@ -578,6 +584,7 @@ class RunSpec:
     checks: tuple[Check, ...] = ()
     judge: JudgeSettings | None = None
     threads: tuple[tuple[tuple[str, Any], ...], ...] | None = None
+    json_schema: Mapping[str, Any] | None = None
 
     @property
     def variables(self) -> list[str]:
@@ -607,6 +614,8 @@ class RunSpec:
         self.limits.validate()
         if self.judge is not None:
             self.judge.validate()
+        if self.json_schema is not None:
+            validate_schema(self.json_schema)
         if not self.rows:
             raise SpecError("No inputs. Add at least one row (or one --topic).")
         if len(self.rows) > MAX_ROWS:
@@ -770,7 +779,20 @@ def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
         **checks_to_dict(spec),
     }
     _judge_to_dict(spec, data)
+    _schema_to_dict(spec, data)
     return data
+
+
+def _schema_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
+    """Add the run's JSON schema (issue 15's structured output), when it has one."""
+    if spec.json_schema is not None:
+        data["json_schema"] = dict(spec.json_schema)
+
+
+def _schema_from_dict(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The JSON schema :func:`_schema_to_dict` wrote, or ``None``."""
+    schema = data.get("json_schema")
+    return dict(schema) if isinstance(schema, Mapping) else None
 
 
 def _judge_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
@@ -795,6 +817,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> RunSpec:
         system=data.get("system") or None,
         checks=checks_from_spec_dict(data),
         judge=_judge_from_dict(data),
+        json_schema=_schema_from_dict(data),
     )
 
 
