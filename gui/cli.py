@@ -235,6 +235,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     _add_limit_options(p, strategy=strategy)
 
     _add_judge_options(p)
+    _add_cache_schema_options(p)
 
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -243,6 +244,25 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         "--no-history",
         action="store_true",
         help="do not record this run in the history (default: recorded; see `fanout-studio history`)",
+    )
+
+
+def _add_cache_schema_options(p: argparse.ArgumentParser) -> None:
+    """``--cache/--no-cache`` and ``--json-schema`` (issue 15)."""
+    group = p.add_argument_group("response cache and structured output")
+    group.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="answer a cell from the response cache in the data folder when an earlier run sent"
+        " the same messages to the same model, server and parameters, and cache new answers"
+        " (temperature > 0 bypasses it unless a seed is set; default: off)",
+    )
+    group.add_argument(
+        "--json-schema",
+        metavar="FILE",
+        help="ask every cell for JSON that follows this JSON Schema; --json then carries"
+        " `parsed` and `schema_error`",
     )
 
 
@@ -645,9 +665,45 @@ def spec_from_args(
         if judge is not None:
             judge.validate()
             spec = replace(spec, judge=judge)
-        return spec
+        return _with_cache_and_schema(spec, args)
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def _with_cache_and_schema(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
+    """``spec`` with ``--cache`` and ``--json-schema FILE`` applied.
+
+    Raises:
+        UsageError: the schema file cannot be read or is not a valid JSON schema.
+    """
+    from gui.core.structured import parse_schema
+
+    cache = bool(getattr(args, "cache", False))
+    if cache:
+        spec = replace(spec, limits=replace(spec.limits, cache=True))
+    path = getattr(args, "json_schema", None)
+    if path is None:
+        return spec
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"--json-schema: cannot read {path} ({reason}).") from None
+    try:
+        schema = parse_schema(text)
+    except SpecError as exc:
+        raise UsageError(f"--json-schema {path}: {exc}") from None
+    return replace(spec, json_schema=schema)
+
+
+def response_cache(spec: RunSpec) -> Any:
+    """The response cache in the data folder for a run that asks for it, else ``None``."""
+    if not spec.limits.cache:
+        return None
+    from gui.providers.cache import CACHE_FILE_NAME, SqliteResponseCache
+    from gui.storage import paths
+
+    return SqliteResponseCache(paths.home() / CACHE_FILE_NAME)
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
@@ -1037,7 +1093,8 @@ async def execute(
     """
     from gui.providers.backend import LangChainBackend
 
-    backend = LangChainBackend(keys=keys)
+    cache = response_cache(spec)
+    backend = LangChainBackend(keys=keys, cache=cache)
     run = Run(spec, backend)
     ended: list[ev.Event] = []
 
@@ -1069,6 +1126,8 @@ async def execute(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
         await backend.aclose()
+        if cache is not None:
+            cache.close()
     return run, ended
 
 
@@ -1111,8 +1170,22 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
         }
         _add_finish(item)
         _add_judge(item, run, cell.id)
+        _add_cache_and_schema(item, run.spec)
         results.append(_safe_item(item))
     return results
+
+
+def _add_cache_and_schema(item: dict[str, Any], spec: RunSpec) -> None:
+    """``cached`` for every cell; ``parsed`` and ``schema_error`` for a structured run's."""
+    metrics = item.get("metrics") or {}
+    item["cached"] = bool(metrics.get("cached"))
+    if spec.json_schema is None:
+        return
+    from gui.core.structured import check_answer
+
+    valid = metrics.get("schema_valid")
+    item["parsed"] = check_answer(spec.json_schema, item["output"]).parsed if valid else None
+    item["schema_error"] = metrics.get("schema_error")
 
 
 def _add_judge(item: dict[str, Any], run: Run, cell_id: str) -> None:
@@ -1265,6 +1338,10 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
         parts.append(f"{m['output_tokens']} tokens{tps}")
     if m.get("retries"):
         parts.append(f"{m['retries']} retries")
+    if item.get("cached"):
+        parts.append("cached")
+    if m.get("schema_valid") is not None:
+        parts.append("schema ✓" if m["schema_valid"] else "schema ✗")
     verdict = item.get("judge")
     if isinstance(verdict, dict):
         score = verdict.get("score")
@@ -1282,6 +1359,8 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     body = item["output"]
     if item["error"]:
         body = f"{body}\n[{item['error']}]" if body else f"[{item['error']}]"
+    if m.get("schema_error"):
+        body = f"{body}\n[schema: {m['schema_error']}]"
     if isinstance(verdict, dict):
         said = verdict.get("reason") or verdict.get("error") or ""
         body = f"{body}\n[judge: {said}]" if body else f"[judge: {said}]"
