@@ -23,12 +23,14 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QRadioButton,
     QSizePolicy,
     QSpinBox,
@@ -225,6 +227,9 @@ class ConcurrencyPanel(QWidget):
     judge_limit_changed = Signal(int)
     """The judge's calls in flight the user set in the judge lane (issue 13)."""
 
+    cache_clear_requested = Signal()
+    """The user pressed "Clear cache" (the window asks the cache service)."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._base = Limits()  # the fields without a control (back-off delays) come from here
@@ -376,6 +381,7 @@ class ConcurrencyPanel(QWidget):
         policy_row.addStretch(1)
         self._policy_group.buttonToggled.connect(self._on_policy_group_toggled)
         form.addRow("On error", policy_row)
+        form.addRow("Cache", self._build_cache_row())
 
         # Says why a typed limit was refused, and the accepted range; cleared by the next value.
         self._issue = IssueLabel(self)
@@ -421,6 +427,43 @@ class ConcurrencyPanel(QWidget):
         root.addLayout(grid)
         root.addWidget(self._build_judge_lane())
         root.addStretch(1)
+
+    def _build_cache_row(self) -> QWidget:
+        """The response cache (issue 15): the opt-in switch and "Clear cache" with its size."""
+        row = QWidget(self)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._cache_check = QCheckBox("Reuse answers", row)
+        self._cache_check.setObjectName("cacheCheck")
+        self._cache_check.setToolTip(
+            "Answer a cell from the response cache in the data folder when an earlier run "
+            "sent the same messages to the same model, server and parameters (no request, "
+            "no cost; the cell is marked cached). Temperature above 0 and repeats bypass it "
+            "unless a seed is set."
+        )
+        self._cache_check.toggled.connect(self._on_cache_check_toggled)
+        layout.addWidget(self._cache_check)
+        self._clear_cache = QPushButton("Clear cache", row)
+        self._clear_cache.setObjectName("clearCacheButton")
+        self._clear_cache.setToolTip("Forget every cached answer.")
+        self._clear_cache.clicked.connect(self._on_clear_cache_clicked)
+        layout.addWidget(self._clear_cache)
+        layout.addStretch(1)
+        return row
+
+    def set_cache_size(self, description: str | None) -> None:
+        """Show the cache's size on "Clear cache" (``None``: not known yet)."""
+        if description is None:
+            self._clear_cache.setText("Clear cache")
+            return
+        self._clear_cache.setText(f"Clear cache ({description})")
+        self._clear_cache.setEnabled(not description.startswith("0 "))
+
+    def _on_cache_check_toggled(self, checked: bool) -> None:
+        self._emit_limit(cache=checked)
+
+    def _on_clear_cache_clicked(self) -> None:
+        self.cache_clear_requested.emit()
 
     def _build_judge_lane(self) -> QWidget:
         """The LLM judge's lane (issue 13): its calls in flight, queued, done and failed
@@ -512,6 +555,7 @@ class ConcurrencyPanel(QWidget):
             retries=self._retries.value(),
             max_answer_chars=self._answer_cap.value(),
             error_policy=self._policy(),
+            cache=self._cache_check.isChecked(),
         )
 
     def set_limits(self, limits: Limits) -> None:
@@ -533,6 +577,7 @@ class ConcurrencyPanel(QWidget):
             self._retries.setValue(limits.retries)
             self._answer_cap.setValue(limits.max_answer_chars)
             self._policy_buttons[ErrorPolicy(limits.error_policy)].setChecked(True)
+            self._cache_check.setChecked(limits.cache)
         finally:
             self._loading = False
 

@@ -22,6 +22,7 @@ from gui.qt.views.prompt_editor import PromptEditor
 
 if TYPE_CHECKING:
     from gui.core.ports import KeySource
+    from gui.qt.views.schema_page import SchemaPage
     from gui.resources import Preset
 
 __all__ = ["RunEditors"]
@@ -48,6 +49,8 @@ class RunEditors:
         self.checks = checks if checks is not None else ChecksPanel()
         #: The Judge page (issue 13): the window builds it in a step of its own.
         self.judge: JudgePage | None = None
+        #: The Schema page (issue 15's structured output), built in a step of its own too.
+        self.schema: SchemaPage | None = None
         self.prompt.variables_changed.connect(self.inputs.set_variables)
         self.prompt.variables_changed.connect(self.checks.set_variables)
         self.inputs.columns_changed.connect(self.prompt.set_columns)
@@ -85,7 +88,20 @@ class RunEditors:
         system = self.prompt.system()
         checks = self.checks.checks()
         spec = replace(spec, system=system or None, checks=checks)
-        return self._with_judge(spec)
+        return self._with_schema(self._with_judge(spec))
+
+    def _with_schema(self, spec: RunSpec) -> RunSpec:
+        """``spec`` with the Schema page's JSON schema, refused with the fix if invalid.
+
+        Raises:
+            SpecError: structured output is on and the schema is not a valid JSON schema.
+        """
+        if self.schema is None:
+            return spec
+        issue = self.schema.issue()
+        if issue:
+            raise SpecError(issue)
+        return replace(spec, json_schema=self.schema.schema())
 
     def _with_judge(self, spec: RunSpec) -> RunSpec:
         """``spec`` with the Judge page's judge (issue 13), refused with the fix if it cannot
@@ -125,6 +141,8 @@ class RunEditors:
         self.checks.set_checks(spec.checks)
         if self.judge is not None:
             self.judge.set_settings(spec.judge)
+        if self.schema is not None:
+            self.schema.set_schema(spec.json_schema)
 
     def load_preset(self, preset: Preset) -> None:
         """Fill every editor from a demo preset."""
