@@ -532,6 +532,16 @@ def _json_of(output: str) -> tuple[Any, str]:
     return json.loads(output), ""
 
 
+def answer_json(output: str) -> Any:
+    """The JSON value of an answer, as the ``json-schema`` check reads it (one code fence
+    around it is accepted).
+
+    Raises:
+        ValueError: the answer is not JSON.
+    """
+    return _json_of(output)[0]
+
+
 def evaluate_local(check: Check, output: str, row: Mapping[str, str]) -> CheckResult:
     """The result of a check that is not a :data:`WORKER_KINDS` kind, on this thread.
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gui.core.checks import CheckError, match_schema, schema_validator
+from gui.core.checks import CheckError, answer_json, match_schema, schema_validator
 from gui.core.errors import SpecError
 
 #: The engine's request config key that carries a structured run's schema to the chain.
@@ -91,6 +91,15 @@ def check_answer(schema: Mapping[str, Any], text: str) -> SchemaVerdict:
     except CheckError as exc:
         return SchemaVerdict(None, f"schema not usable: {exc}")
     return SchemaVerdict(parsed, _one_line(error) if error is not None else None)
+
+
+def parsed_answer(text: str) -> tuple[bool, Any]:
+    """``(True, value)`` for an answer that is JSON (the tree and table views show it), else
+    ``(False, None)``; no schema needed, so a past run's answers read the same."""
+    try:
+        return True, answer_json(text)
+    except (ValueError, RecursionError):
+        return False, None
 
 
 def schema_mark(valid: bool | None) -> str | None:

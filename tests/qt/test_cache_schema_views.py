@@ -6,14 +6,18 @@ import json
 from dataclasses import replace
 
 import pytest
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from gui.core.metrics import CellMetrics
-from gui.core.spec import Limits, ModelProfile, make_spec
+from gui.core.runner import Phase
+from gui.core.spec import CellId, Limits, ModelProfile, make_spec
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.run_editors import RunEditors
 from gui.qt.views.schema_page import SchemaPage
 from gui.qt.widgets.cell_pane import format_metrics, metrics_tooltip
+from gui.qt.widgets.cell_store import CellStore
+from gui.qt.widgets.focus_view import FocusView
 from gui.resources import starter_schemas
 
 
@@ -103,3 +107,27 @@ def test_the_footer_marks_cached_and_schema_answers(
     assert format_metrics(m).startswith(line)
     assert tip in metrics_tooltip(m)
     assert "cached" not in format_metrics(metrics())
+
+
+def test_focus_shows_a_structured_answer_as_a_tree_and_why_it_failed(qtbot: QtBot) -> None:
+    store = CellStore()
+    store.set_shape(["owls"], ["sim-1", "sim-2"], CellId.grid(1, 2))
+    store.set_final_text("r0m0", json.dumps({"name": "Ada", "tags": ["x", "y"], "age": 3}))
+    store.set_final_text("r0m1", '{"name": "cut')
+    for cell_id in store.cell_ids():
+        store.set_status(cell_id, Phase.DONE)
+    view = FocusView(store)
+    qtbot.addWidget(view)
+    view.show()
+    view.show_cell("r0m0")
+    assert view.structured_tree() is None  # no verdict yet: a free-text run shows no tree
+    store.set_metrics("r0m0", metrics(schema_valid=True))
+    tree = view.structured_tree()
+    assert tree is not None and tree.node_count() == 5  # name, tags, [0], [1], age
+    top = tree.model()
+    assert [top.index(r, 0).data() for r in range(top.rowCount())] == ["name", "tags", "age"]
+    assert top.index(1, 1).data() == "[2 items]"
+    store.set_metrics("r0m1", metrics(schema_valid=False, schema_error="not JSON: x"))
+    view.show_cell("r0m1")
+    assert view.structured_tree() is None or not view.structured_tree().isVisible()  # type: ignore[union-attr]
+    assert view.findChild(QLabel, "focusSchemaError").text() == "schema ✗: not JSON: x"  # type: ignore[union-attr]
