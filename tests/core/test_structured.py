@@ -115,3 +115,29 @@ def test_sampling_and_repeats_bypass_the_cache_unless_a_seed_is_set(
 
     assert cache_allowed(True, Seeded(), samples) is allowed
     assert cache_allowed(False, Seeded(), samples) is False
+
+
+def test_the_scoreboard_gets_schema_valid_percent_and_cached_cells_keep_their_timings() -> None:
+    from types import SimpleNamespace
+
+    from gui.core.measures import measure
+    from gui.core.scoreboard import score_cell, summarize_models
+
+    def facts(**fields: object) -> SimpleNamespace:
+        base = CellMetrics(0.0, 0.0, 0.1, 0.2, 0.0, 0.01, 0.02, 9, False, 900.0, 0)
+        return SimpleNamespace(metrics=replace(base, **fields), checks=(), judge=None, rating=None)
+
+    cells = [
+        score_cell(0, 0, "done", facts(schema_valid=True)),
+        score_cell(1, 0, "done", facts(schema_valid=False, schema_error="not JSON")),
+        score_cell(2, 0, "done", facts(schema_valid=True)),
+        score_cell(0, 1, "done", facts()),  # a free-text run's cell: no verdict, not a 0
+    ]
+    structured, free = summarize_models(["a", "b"], cells)
+    schema = measure("schema")
+    assert schema.format(structured.stats["schema"].mean) == "67 %"
+    assert free.stats["schema"].count == 0
+
+    cached = score_cell(0, 0, "done", facts(cached=True, original_latency=1.5, original_ttft=0.4))
+    assert cached.values["latency"] == 1.5 and cached.values["ttft"] == 0.4
+    assert "tps" not in cached.values  # a replay has no speed to score
