@@ -108,6 +108,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
     "checks": ("gui.core.checks", "gui.qt.widgets.check_chips", "gui.qt.views.checks_panel"),
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
     "judge": ("gui.core.judging", "gui.qt.views.judge_page"),
+    "schema": ("gui.core.structured", "gui.qt.views.schema_page"),
     "results": (
         "gui.core.compare",
         "gui.core.session",
@@ -119,12 +120,13 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.tiles_view",
         "gui.qt.views.results_page",
     ),
-    "focus": ("gui.qt.widgets.focus_view",),
+    "focus": ("gui.qt.widgets.json_tree", "gui.qt.widgets.focus_view"),
     "details": (
         "gui.qt.widgets.row_compare",
         "gui.qt.widgets.diff_view",
         "gui.qt.widgets.agreement_view",
         "gui.qt.widgets.diff_page",
+        "gui.qt.widgets.field_table",
         "gui.qt.views.detail_layouts",
     ),
     "timeline": ("gui.core.timeline", "gui.qt.widgets.timeline"),

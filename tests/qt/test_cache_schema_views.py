@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QTableView
 from pytestqt.qtbot import QtBot
 
 from gui.core.metrics import CellMetrics
@@ -17,6 +17,7 @@ from gui.qt.views.run_editors import RunEditors
 from gui.qt.views.schema_page import SchemaPage
 from gui.qt.widgets.cell_pane import format_metrics, metrics_tooltip
 from gui.qt.widgets.cell_store import CellStore
+from gui.qt.widgets.field_table import FieldTable
 from gui.qt.widgets.focus_view import FocusView
 from gui.resources import starter_schemas
 
@@ -40,7 +41,8 @@ def test_the_cache_switch_is_a_limit_and_clear_cache_shows_the_size(qtbot: QtBot
     assert not check.isChecked()
     panel.set_cache_size("12 answers, 48 KB")
     button = panel._clear_cache
-    assert button.text() == "Clear cache (12 answers, 48 KB)" and button.isEnabled()
+    assert panel.cache_size_text() == "holds 12 answers, 48 KB" and button.isEnabled()
+    assert "Clear cache (12 answers, 48 KB)" in button.toolTip()
     with qtbot.waitSignal(panel.cache_clear_requested, timeout=30_000):
         button.click()
     panel.set_cache_size("0 answers, 8 KB")
@@ -131,3 +133,26 @@ def test_focus_shows_a_structured_answer_as_a_tree_and_why_it_failed(qtbot: QtBo
     view.show_cell("r0m1")
     assert view.structured_tree() is None or not view.structured_tree().isVisible()  # type: ignore[union-attr]
     assert view.findChild(QLabel, "focusSchemaError").text() == "schema ✗: not JSON: x"  # type: ignore[union-attr]
+
+
+def test_the_table_layout_has_a_column_per_field_filled_as_cells_end(qtbot: QtBot) -> None:
+    store = CellStore()
+    store.set_shape(["owls", "tides"], ["sim-1"], CellId.grid(2, 1))
+    table = FieldTable(store)
+    qtbot.addWidget(table)
+    table.show()
+    assert table.fields() == []
+    store.set_final_text("r0m0", json.dumps({"name": "Ada", "tags": ["x"]}))
+    store.set_status("r0m0", Phase.DONE)
+    store.set_metrics("r0m0", metrics(schema_valid=True))
+    store.set_final_text("r1m0", json.dumps({"age": 3}))
+    store.set_status("r1m0", Phase.DONE)
+    store.set_metrics("r1m0", metrics(schema_valid=False, schema_error="at (top level): x"))
+    assert table.fields() == ["name", "tags", "age"]
+    assert table.row_values("r0m0") == ["owls", "sim-1", "schema ✓", "Ada", '["x"]', ""]
+    assert table.row_values("r1m0") == ["tides", "sim-1", "schema ✗", "", "", "3"]
+    with qtbot.waitSignal(table.cell_activated, timeout=30_000) as activated:
+        view = table.findChild(QTableView, "fieldTableView")
+        assert view is not None
+        view.doubleClicked.emit(view.model().index(1, 3))
+    assert activated.args == ["r1m0"]

@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QRadioButton,
     QSizePolicy,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -381,7 +381,7 @@ class ConcurrencyPanel(QWidget):
         policy_row.addStretch(1)
         self._policy_group.buttonToggled.connect(self._on_policy_group_toggled)
         form.addRow("On error", policy_row)
-        form.addRow("Cache", self._build_cache_row())
+        self._build_cache_rows(form)
 
         # Says why a typed limit was refused, and the accepted range; cleared by the next value.
         self._issue = IssueLabel(self)
@@ -428,12 +428,13 @@ class ConcurrencyPanel(QWidget):
         root.addWidget(self._build_judge_lane())
         root.addStretch(1)
 
-    def _build_cache_row(self) -> QWidget:
-        """The response cache (issue 15): the opt-in switch and "Clear cache" with its size."""
-        row = QWidget(self)
-        layout = QHBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self._cache_check = QCheckBox("Reuse answers", row)
+    def _build_cache_rows(self, form: QFormLayout) -> None:
+        """The response cache (issue 15): the opt-in switch, then "Clear" and the cache's size.
+
+        Two narrow rows: the dock is as wide as its widest row, and a wider dock narrows the
+        results beside it.
+        """
+        self._cache_check = QCheckBox("Reuse answers", self)
         self._cache_check.setObjectName("cacheCheck")
         self._cache_check.setToolTip(
             "Answer a cell from the response cache in the data folder when an earlier run "
@@ -442,22 +443,38 @@ class ConcurrencyPanel(QWidget):
             "unless a seed is set."
         )
         self._cache_check.toggled.connect(self._on_cache_check_toggled)
-        layout.addWidget(self._cache_check)
-        self._clear_cache = QPushButton("Clear cache", row)
+        form.addRow("Cache", self._cache_check)
+        row = QWidget(self)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._clear_cache = QToolButton(row)
+        self._clear_cache.setText("Clear")
         self._clear_cache.setObjectName("clearCacheButton")
-        self._clear_cache.setToolTip("Forget every cached answer.")
+        self._clear_cache.setToolTip("Clear cache: forget every cached answer.")
         self._clear_cache.clicked.connect(self._on_clear_cache_clicked)
         layout.addWidget(self._clear_cache)
-        layout.addStretch(1)
-        return row
+        self._cache_size = QLabel(row)
+        self._cache_size.setObjectName("cacheSize")
+        self._cache_size.setWordWrap(True)
+        self._cache_size.setEnabled(False)  # the muted "small print" colour
+        self._cache_size.hide()
+        layout.addWidget(self._cache_size, 1)
+        form.addRow("", row)
 
     def set_cache_size(self, description: str | None) -> None:
-        """Show the cache's size on "Clear cache" (``None``: not known yet)."""
+        """Show the cache's size under its switch (``None``: not known yet)."""
         if description is None:
-            self._clear_cache.setText("Clear cache")
+            self._cache_size.hide()
+            self._clear_cache.setToolTip("Clear cache: forget every cached answer.")
             return
-        self._clear_cache.setText(f"Clear cache ({description})")
+        self._cache_size.setText(f"holds {description}")
+        self._cache_size.show()
+        self._clear_cache.setToolTip(f"Clear cache ({description}): forget every cached answer.")
         self._clear_cache.setEnabled(not description.startswith("0 "))
+
+    def cache_size_text(self) -> str:
+        """What the line under the cache switch says (``""`` while the size is not known)."""
+        return self._cache_size.text() if not self._cache_size.isHidden() else ""
 
     def _on_cache_check_toggled(self, checked: bool) -> None:
         self._emit_limit(cache=checked)

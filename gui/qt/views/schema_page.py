@@ -20,10 +20,12 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -63,7 +65,19 @@ class SchemaPage(QWidget):
         self._revalidate()
 
     def _build_ui(self) -> None:
-        root = QVBoxLayout(self)
+        self.setObjectName("schemaPage")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # In a scroll area, as the Judge page: the page shares the prompt's tab widget, whose
+        # minimum size is its largest page's, and the window's must not grow with it.
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(scroll)
+        content = QWidget(scroll)
+        scroll.setWidget(content)
+        root = QVBoxLayout(content)
+        root.setContentsMargins(4, 4, 4, 4)
         help_label = QLabel(_HELP, self)
         help_label.setWordWrap(True)
         help_label.setEnabled(False)  # the muted "small print" colour
