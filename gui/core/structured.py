@@ -136,6 +136,10 @@ def field_text(value: Any, name: str) -> str:
     return _one_line(json.dumps(field, ensure_ascii=False))
 
 
+#: Where the schema starts in :func:`schema_instruction` (the simulated model reads it there).
+SCHEMA_INSTRUCTION_MARK = "It must follow this JSON Schema:\n"
+
+
 def schema_instruction(schema: Mapping[str, Any]) -> str:
     """What a server without ``json_schema`` support is told instead (JSON mode).
 
@@ -143,9 +147,22 @@ def schema_instruction(schema: Mapping[str, Any]) -> str:
     refuses a request whose messages do not say "JSON").
     """
     return (
-        "Answer with one JSON object and nothing else. It must follow this JSON Schema:\n"
-        + json.dumps(dict(schema), ensure_ascii=False)
+        "Answer with one JSON object and nothing else. "
+        + SCHEMA_INSTRUCTION_MARK
+        + (json.dumps(dict(schema), ensure_ascii=False))
     )
+
+
+def instructed_schema(text: str) -> dict[str, Any] | None:
+    """The schema a :func:`schema_instruction` in ``text`` carries, or ``None``."""
+    at = text.find(SCHEMA_INSTRUCTION_MARK)
+    if at < 0:
+        return None
+    try:
+        value, _end = json.JSONDecoder().raw_decode(text, at + len(SCHEMA_INSTRUCTION_MARK))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _one_line(text: str, limit: int = 300) -> str:

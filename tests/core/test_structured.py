@@ -141,3 +141,19 @@ def test_the_scoreboard_gets_schema_valid_percent_and_cached_cells_keep_their_ti
     cached = score_cell(0, 0, "done", facts(cached=True, original_latency=1.5, original_ttft=0.4))
     assert cached.values["latency"] == 1.5 and cached.values["ttft"] == 0.4
     assert "tps" not in cached.values  # a replay has no speed to score
+
+
+def test_the_simulated_model_answers_json_for_the_schema_it_is_given() -> None:
+    from gui.core.structured import instructed_schema, schema_instruction
+    from gui.providers.simulated import structured_reply
+
+    assert instructed_schema("Be brief.\n\n" + schema_instruction(PERSON)) == PERSON
+    assert instructed_schema("Be brief.") is None
+    verdicts = [
+        check_answer(PERSON, structured_reply(PERSON, f"Tell me about topic {i}", "sim-1"))
+        for i in range(40)
+    ]
+    assert all(v.parsed is not None for v in verdicts)  # always JSON
+    valid = sum(v.valid for v in verdicts)
+    assert 0 < valid < 40  # mostly valid, and sometimes (as models do) not
+    assert structured_reply(PERSON, "owls", "sim-1") == structured_reply(PERSON, "owls", "sim-1")
