@@ -1769,6 +1769,8 @@ def stored_cell_items(run: StoredRun) -> list[dict[str, Any]]:
             _stored_item(stored.get((cell.row, cell.col)), cell.inputs, cell.model.display_name)
         )
     items += [_stored_item(c, c.inputs, c.model) for c in run.cells if (c.row, c.col) not in seen]
+    for item in items:
+        _add_cache_and_schema(item, run.spec)
     return items
 
 

@@ -89,3 +89,25 @@ def test_a_bad_schema_file_is_refused_with_exit_2(
     code = main(["run", "-t", "owls", "--json-schema", str(tmp_path / "missing.json")])
     _, err = capsys.readouterr()
     assert code == 2 and "cannot read" in err
+
+
+def test_a_stored_structured_run_shows_its_marks_and_keeps_its_verdicts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = tmp_path / "person.json"
+    schema.write_text(json.dumps(PERSON), encoding="utf-8")
+    fast = ["--sim-ttft", "0.01", "--sim-tps", "0", "--seed", "1"]
+    code, ran = run_json(capsys, "--json-schema", str(schema), "--cache", *fast)
+    assert code == 0 and ran["saved"]
+    marks = ["schema ✓" if r["schema_error"] is None else "schema ✗" for r in ran["results"]]  # type: ignore[attr-defined]
+    assert main(["show", str(ran["run_id"])]) == 0
+    text = capsys.readouterr().out
+    assert [line for line in text.splitlines() if line.startswith("──")] and all(
+        mark in text for mark in marks
+    )
+    assert main(["show", str(ran["run_id"]), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["spec"]["json_schema"] == PERSON
+    stored = [c["metrics"] for c in shown["cells"]]
+    assert [m["schema_error"] for m in stored] == [r["schema_error"] for r in ran["results"]]  # type: ignore[attr-defined]
+    assert all(m["cached"] is False and m["schema_valid"] is not None for m in stored)
