@@ -97,7 +97,11 @@ def test_every_starter_schema_is_a_valid_schema() -> None:
 @pytest.mark.parametrize(
     ("fields", "line", "tip"),
     [
-        ({"cached": True, "original_latency": 2.5}, "cached · first token", "no request, no cost"),
+        (
+            {"cached": True, "original_latency": 2.5, "original_ttft": None},
+            "cached · 2.50 s · 40 tok",
+            "no request, no cost",
+        ),
         ({"schema_valid": False, "schema_error": "not JSON: x"}, "schema ✗ · ", "Schema: not JSON"),
         ({"schema_valid": True}, "schema ✓ · ", "follows the run's JSON schema"),
     ],
@@ -109,6 +113,8 @@ def test_the_footer_marks_cached_and_schema_answers(
     assert format_metrics(m).startswith(line)
     assert tip in metrics_tooltip(m)
     assert "cached" not in format_metrics(metrics())
+    if m.cached:
+        assert "tok/s" not in format_metrics(m)  # a replay has no speed
 
 
 def test_focus_shows_a_structured_answer_as_a_tree_and_why_it_failed(qtbot: QtBot) -> None:

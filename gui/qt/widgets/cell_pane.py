@@ -91,14 +91,19 @@ def format_metrics(metrics: CellMetrics | None) -> str:
         parts.append(metrics.finish_mark)
     if metrics.note:
         parts.append(metrics.note)
-    if metrics.ttft is not None:
-        parts.append(f"first token {format_seconds(metrics.ttft)}")
-    if metrics.latency is not None:
-        parts.append(format_seconds(metrics.latency))
+    # A cached answer's replay took no time worth showing: the figures are the request that
+    # first got it (the tooltip says so), and a replay has no speed.
+    cached = metrics.cached
+    ttft = metrics.original_ttft if cached else metrics.ttft
+    latency = metrics.original_latency if cached else metrics.latency
+    if ttft is not None:
+        parts.append(f"first token {format_seconds(ttft)}")
+    if latency is not None:
+        parts.append(format_seconds(latency))
     if metrics.output_tokens:
         approx = "~" if metrics.tokens_estimated else ""
         parts.append(f"{approx}{metrics.output_tokens} tok")
-    if metrics.tokens_per_second is not None:
+    if metrics.tokens_per_second is not None and not cached:
         tps = metrics.tokens_per_second
         parts.append(f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s")
     if metrics.retries:

@@ -106,9 +106,19 @@ def metric_rows(metrics: CellMetrics | None) -> list[tuple[str, str]]:
         str(attempts),
         str(m.retries),
         finish,
-        m.note or _UNKNOWN,
+        m.note or _cached_note(m) or _UNKNOWN,
     )
     return list(zip(METRIC_NAMES, values, strict=True))
+
+
+def _cached_note(m: CellMetrics) -> str | None:
+    """For a cell served from the response cache: that, and how its original request went."""
+    if not m.cached:
+        return None
+    note = "cached: no request was made"
+    if m.original_latency is not None:
+        note += f"; the original request took {format_seconds(m.original_latency)}"
+    return note
 
 
 def messages_html(messages: list[tuple[str, str]]) -> str:
@@ -304,7 +314,7 @@ class FocusView(CloseUpPage):
         side.addWidget(self._build_structured_box())
         side.addWidget(prompt_box)
         side.addWidget(metrics_box)
-        side.setSizes([200, 300])
+        side.setSizes([220, 160, 300])  # a hidden structured box gives its share away
         self._splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self._splitter.addWidget(answer_box)
         self._splitter.addWidget(side)
