@@ -564,6 +564,7 @@ class MainWindow(QMainWindow):
             judge=self.judge_page,
             scoreboard=self.scoreboard,
             chat=self.chat_page,
+            schema=self.schema_page,
         )
         self._menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
         self._menus.view.addAction(self.results.raw_action)  # every answer's Markdown source

@@ -99,6 +99,8 @@ class Workspace:
             then is not lost), or ``None`` for the page's defaults.
         judge_on: Whether judging is on.
         chat_models: The Chat tab's model set (its last chat's columns), for the next chat.
+        schema_text: The Schema page's JSON schema as typed (issue 15; may be invalid).
+        schema_on: Whether structured output is on.
     """
 
     template: str = ""
@@ -113,6 +115,8 @@ class Workspace:
     judge: JudgeSettings | None = None
     judge_on: bool = True
     chat_models: tuple[ModelProfile, ...] = ()
+    schema_text: str = ""
+    schema_on: bool = False
 
 
 def without_password(url: str | None) -> str | None:
@@ -157,6 +161,7 @@ def to_dict(workspace: Workspace) -> dict[str, Any]:
         },
         **({"checks": [check_to_dict(c) for c in workspace.checks]} if workspace.checks else {}),
         **_judge_dict(workspace),
+        **_schema_dict(workspace),
         **(
             {
                 "chat_models": [
@@ -182,6 +187,20 @@ def _chat_models(data: object) -> tuple[ModelProfile, ...]:
         log.warning("the workspace's chat models are unreadable: dropped")
         return ()
     return models
+
+
+def _schema_dict(workspace: Workspace) -> dict[str, Any]:
+    """The Schema page's part of a workspace file (issue 15), when it holds a schema."""
+    if not workspace.schema_text:
+        return {}
+    return {"schema": {"text": workspace.schema_text, "on": workspace.schema_on}}
+
+
+def _schema_from(data: Any) -> tuple[str, bool]:
+    """The Schema page's text and switch :func:`_schema_dict` wrote (unreadable: none, off)."""
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        return "", False
+    return data["text"], data.get("on") is True
 
 
 def _judge_dict(workspace: Workspace) -> dict[str, Any]:
@@ -282,6 +301,8 @@ def from_dict(data: Any) -> Workspace:
             scoreboard_stat=_str(layout_data, "scoreboard_stat", "mean") or "mean",
         ),
         checks=_checks(data),
+        schema_text=_schema_from(data.get("schema"))[0],
+        schema_on=_schema_from(data.get("schema"))[1],
     )
 
 

@@ -54,6 +54,9 @@ class SchemaPage(QWidget):
     title_changed = Signal(str)
     """The page's tab title: ``Schema`` or ``Schema ✓`` while it is on."""
 
+    schema_changed = Signal()
+    """The user edited the schema or turned structured output on or off (the workspace)."""
+
     def __init__(
         self, starters: Mapping[str, str] | None = None, parent: QWidget | None = None
     ) -> None:
@@ -145,6 +148,20 @@ class SchemaPage(QWidget):
             self._loading = False
         self._revalidate()
 
+    def draft(self) -> tuple[str, bool]:
+        """The schema as typed (maybe invalid) and whether structured output is on."""
+        return self._editor.toPlainText(), self._enabled.isChecked()
+
+    def set_draft(self, text: str, on: bool) -> None:
+        """Show a kept draft (the workspace's): its text as typed, on or off."""
+        self._loading = True
+        try:
+            self._editor.setPlainText(text)
+            self._enabled.setChecked(on)
+        finally:
+            self._loading = False
+        self._revalidate()
+
     def set_text(self, text: str) -> None:
         """Put ``text`` in the editor and turn structured output on (a starter, a file)."""
         self._loading = True
@@ -192,3 +209,5 @@ class SchemaPage(QWidget):
         problem = self.issue()
         self._issue.show_message(problem)
         self.title_changed.emit("Schema ✓" if on and problem is None else "Schema")
+        if not self._loading:
+            self.schema_changed.emit()
