@@ -1,4 +1,5 @@
-"""The engine's provider backend on LangChain: LCEL chains, batch runnables, usage, errors."""
+"""The engine's provider backend on LangChain: LCEL chains, batch runnables, usage, errors,
+and, per request, the response cache and structured output (issue 15)."""
 
 from __future__ import annotations
 
@@ -198,6 +199,13 @@ class FanoutChain:
     The lean path and the inline parser are the ``lcel-stream`` library hook
     (:mod:`gui.compat.lcel`): decided when the chain is built, and in plain mode or on an
     untested langchain-core ``astream`` is plain ``(prompt | model | StrOutputParser()).astream``.
+
+    A request whose config allows the response cache (:data:`gui.core.caching.USE_CACHE_KEY`)
+    or carries a JSON schema (:data:`gui.core.structured.JSON_SCHEMA_KEY`) takes the ``_with``
+    paths: the cache is looked up first through LangChain's ``BaseCache`` interface (the
+    installed langchain-core's ``BaseChatModel.astream`` never reads one, so the chain does it
+    for every call mode, with one key), and a structured request asks the server for JSON
+    (see :meth:`_bound`, :meth:`_structured`). Without either, the paths above are unchanged.
     """
 
     def __init__(
