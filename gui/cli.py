@@ -235,7 +235,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     _add_limit_options(p, strategy=strategy)
 
     _add_judge_options(p)
-    _add_cache_schema_options(p)
+    # `compare` times real requests: the cache is `run`'s alone.
+    _add_cache_schema_options(p, cache=strategy)
 
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -247,17 +248,20 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     )
 
 
-def _add_cache_schema_options(p: argparse.ArgumentParser) -> None:
-    """``--cache/--no-cache`` and ``--json-schema`` (issue 15)."""
-    group = p.add_argument_group("response cache and structured output")
-    group.add_argument(
-        "--cache",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="answer a cell from the response cache in the data folder when an earlier run sent"
-        " the same messages to the same model, server and parameters, and cache new answers"
-        " (temperature > 0 bypasses it unless a seed is set; default: off)",
+def _add_cache_schema_options(p: argparse.ArgumentParser, *, cache: bool = True) -> None:
+    """``--cache/--no-cache`` (with ``cache``) and ``--json-schema`` (issue 15)."""
+    group = p.add_argument_group(
+        "response cache and structured output" if cache else "structured output"
     )
+    if cache:
+        group.add_argument(
+            "--cache",
+            action=argparse.BooleanOptionalAction,
+            default=False,
+            help="answer a cell from the response cache in the data folder when an earlier run"
+            " sent the same messages to the same model, server and parameters, and cache new"
+            " answers (temperature > 0 bypasses it unless a seed is set; default: off)",
+        )
     group.add_argument(
         "--json-schema",
         metavar="FILE",
@@ -1642,6 +1646,8 @@ async def _compare_runs(
     code = EXIT_OK
     for strategy in order:
         spec = spec_from_args(args, strategy, keys=held)
+        # Timed requests, never cached replays (see Session._compare).
+        spec = replace(spec, limits=replace(spec.limits, cache=False))
         if show_progress:
             sys.stderr.write(f"\r\x1b[2K{strategy}…")
         recorder = history.recorder(label=f"comparison: {strategy}") if history else None

@@ -200,3 +200,24 @@ async def test_a_structured_answer_is_cached_under_its_schema(
     plain = await run_to_end(spec_for(srv), cache)
     assert len(srv.requests) == 3  # no schema: another request, another key
     assert not any(plain.metrics(c.id).cached for c in plain.cells)  # type: ignore[union-attr]
+
+
+async def test_a_comparison_times_real_requests_even_with_the_cache_on(
+    srv: FakeOpenAIServer, cache: SqliteResponseCache
+) -> None:
+    from gui.core.session import Session
+
+    await run_to_end(spec_for(srv), cache)  # the cache holds every answer already
+    srv.reset_stats()
+    backends: list[LangChainBackend] = []
+
+    def make() -> LangChainBackend:
+        backends.append(LangChainBackend(cache=cache))
+        return backends[-1]
+
+    session = Session(make)
+    results = await session.compare(spec_for(srv))
+    for backend in backends:
+        await backend.aclose()
+    assert len(results) == 6 and all(r.done == 3 for r in results)
+    assert len(srv.requests) == 6 * 3  # every strategy asked the server itself
