@@ -272,6 +272,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
 
     _add_judge_options(p)
     _add_cost_options(p)
+    # `compare` times real requests: the cache is `run`'s alone.
+    _add_cache_schema_options(p, cache=strategy)
 
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -329,6 +331,28 @@ def _with_costs(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
     budget = getattr(args, "budget", None)
     limits = spec.limits if budget is None else spec.limits.changed(budget_usd=budget)
     return replace(spec, prices=prices, limits=limits)
+
+
+def _add_cache_schema_options(p: argparse.ArgumentParser, *, cache: bool = True) -> None:
+    """``--cache/--no-cache`` (with ``cache``) and ``--json-schema`` (issue 15)."""
+    group = p.add_argument_group(
+        "response cache and structured output" if cache else "structured output"
+    )
+    if cache:
+        group.add_argument(
+            "--cache",
+            action=argparse.BooleanOptionalAction,
+            default=False,
+            help="answer a cell from the response cache in the data folder when an earlier run"
+            " sent the same messages to the same model, server and parameters, and cache new"
+            " answers (temperature > 0 bypasses it unless a seed is set; default: off)",
+        )
+    group.add_argument(
+        "--json-schema",
+        metavar="FILE",
+        help="ask every cell for JSON that follows this JSON Schema; --json then carries"
+        " `parsed` and `schema_error`",
+    )
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -761,7 +785,7 @@ def spec_from_args(
         if judge is not None:
             judge.validate()
             spec = replace(spec, judge=judge)
-        return _with_costs(spec, args)
+        return _with_cache_and_schema(_with_costs(spec, args), args)
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -811,6 +835,42 @@ def _with_columns(
     )
     spec.validate()
     return spec
+
+
+def _with_cache_and_schema(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
+    """``spec`` with ``--cache`` and ``--json-schema FILE`` applied.
+
+    Raises:
+        UsageError: the schema file cannot be read or is not a valid JSON schema.
+    """
+    from gui.core.structured import parse_schema
+
+    cache = bool(getattr(args, "cache", False))
+    if cache:
+        spec = replace(spec, limits=replace(spec.limits, cache=True))
+    path = getattr(args, "json_schema", None)
+    if path is None:
+        return spec
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"--json-schema: cannot read {path} ({reason}).") from None
+    try:
+        schema = parse_schema(text)
+    except SpecError as exc:
+        raise UsageError(f"--json-schema {path}: {exc}") from None
+    return replace(spec, json_schema=schema)
+
+
+def response_cache(spec: RunSpec) -> Any:
+    """The response cache in the data folder for a run that asks for it, else ``None``."""
+    if not spec.limits.cache:
+        return None
+    from gui.providers.cache import CACHE_FILE_NAME, SqliteResponseCache
+    from gui.storage import paths
+
+    return SqliteResponseCache(paths.home() / CACHE_FILE_NAME)
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
@@ -1233,7 +1293,8 @@ async def execute(
     """
     from gui.providers.backend import LangChainBackend
 
-    backend = LangChainBackend(keys=keys)
+    cache = response_cache(spec)
+    backend = LangChainBackend(keys=keys, cache=cache)
     run = Run(spec, backend)
     ended: list[ev.Event] = []
 
@@ -1265,6 +1326,8 @@ async def execute(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
         await backend.aclose()
+        if cache is not None:
+            cache.close()
     return run, ended
 
 
@@ -1309,6 +1372,7 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
         _add_finish(item)
         _add_cost(item)
         _add_judge(item, run, cell.id)
+        _add_cache_and_schema(item, run.spec)
         results.append(_safe_item(item))
     return results
 
@@ -1323,6 +1387,19 @@ def _add_column(item: dict[str, Any], cell: Cell) -> None:
         item["column"] = column
     item["sample"] = cell.sample + 1
     item["samples"] = cell.samples
+
+
+def _add_cache_and_schema(item: dict[str, Any], spec: RunSpec) -> None:
+    """``cached`` for every cell; ``parsed`` and ``schema_error`` for a structured run's."""
+    metrics = item.get("metrics") or {}
+    item["cached"] = bool(metrics.get("cached"))
+    if spec.json_schema is None:
+        return
+    from gui.core.structured import check_answer
+
+    valid = metrics.get("schema_valid")
+    item["parsed"] = check_answer(spec.json_schema, item["output"]).parsed if valid else None
+    item["schema_error"] = metrics.get("schema_error")
 
 
 def _add_judge(item: dict[str, Any], run: Run, cell_id: str) -> None:
@@ -1558,6 +1635,10 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
         parts.append(f"{m['output_tokens']} tokens{tps}")
     if m.get("retries"):
         parts.append(f"{m['retries']} retries")
+    if item.get("cached"):
+        parts.append("cached")
+    if m.get("schema_valid") is not None:
+        parts.append("schema ✓" if m["schema_valid"] else "schema ✗")
     verdict = item.get("judge")
     if isinstance(verdict, dict):
         score = verdict.get("score")
@@ -1580,6 +1661,8 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
     body = item["output"]
     if item["error"]:
         body = f"{body}\n[{item['error']}]" if body else f"[{item['error']}]"
+    if m.get("schema_error"):
+        body = f"{body}\n[schema: {m['schema_error']}]"
     if isinstance(verdict, dict):
         said = verdict.get("reason") or verdict.get("error") or ""
         body = f"{body}\n[judge: {said}]" if body else f"[judge: {said}]"
@@ -1880,6 +1963,8 @@ async def _compare_runs(
     code = EXIT_OK
     for strategy in order:
         spec = spec_from_args(args, strategy, keys=held)
+        # Timed requests, never cached replays (see Session._compare).
+        spec = replace(spec, limits=replace(spec.limits, cache=False))
         if show_progress:
             sys.stderr.write(f"\r\x1b[2K{strategy}…")
         recorder = history.recorder(label=f"comparison: {strategy}") if history else None
@@ -2007,6 +2092,8 @@ def stored_cell_items(run: StoredRun) -> list[dict[str, Any]]:
             _stored_item(stored.get((cell.row, cell.col)), cell.inputs, cell.model.display_name)
         )
     items += [_stored_item(c, c.inputs, c.model) for c in run.cells if (c.row, c.col) not in seen]
+    for item in items:
+        _add_cache_and_schema(item, run.spec)
     return items
 
 

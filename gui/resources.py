@@ -55,6 +55,21 @@ def demo_names() -> list[str]:
     return sorted(p.stem for p in (resources_root() / "demos").glob("*.json"))
 
 
+def starter_schemas() -> dict[str, str]:
+    """The bundled starter JSON schemas (issue 15's structured output): title -> JSON text."""
+    import json  # not at module level: the first paint reads this module
+
+    out: dict[str, str] = {}
+    for path in sorted((resources_root() / "schemas").glob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        try:
+            title = str(json.loads(text).get("title") or path.stem)
+        except ValueError:
+            title = path.stem
+        out[title] = text
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Preset:
     """A ready-made run: what ``--demo NAME`` loads into the window."""

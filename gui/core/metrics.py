@@ -41,6 +41,13 @@ class CellMetrics:
         input_estimated: Whether ``input_tokens`` was estimated.
         cost_usd: What the cell cost in US dollars at the run's prices (input plus output
             tokens), or ``None`` when its model has no price.
+        cached: The answer came from the response cache: no request was made, so it cost
+            nothing; ``output_tokens`` and ``finish_reason`` are the original answer's.
+        original_latency: For a cached answer, the latency of the request that first got it.
+        original_ttft: For a cached answer, that request's time to first token.
+        schema_valid: For a structured run (``RunSpec.json_schema``), whether the answer
+            follows the schema; ``None`` for a free-text run.
+        schema_error: Where a structured answer breaks the schema (or that it is not JSON).
     """
 
     queued_at: float
@@ -59,6 +66,11 @@ class CellMetrics:
     input_tokens: int = 0
     input_estimated: bool = False
     cost_usd: float | None = None
+    cached: bool = False
+    original_latency: float | None = None
+    original_ttft: float | None = None
+    schema_valid: bool | None = None
+    schema_error: str | None = None
 
     @property
     def total(self) -> float:
@@ -107,6 +119,12 @@ class CellClock:
     usage_input_tokens: int | None = None
     #: The prompt's estimated tokens, used when the provider reports none.
     input_estimate: int = 0
+    #: Response cache and structured output (see :class:`CellMetrics`).
+    cached: bool = False
+    original_latency: float | None = None
+    original_ttft: float | None = None
+    schema_valid: bool | None = None
+    schema_error: str | None = None
 
     def freeze(self, ended_at: float, text: str, *, price: Price | None = None) -> CellMetrics:
         """The final :class:`CellMetrics` for a cell that ended at ``ended_at``.
@@ -141,6 +159,8 @@ class CellClock:
         else:  # never sent: nothing was paid for
             input_tokens, input_estimated = 0, False
         cost = None if price is None else price.cost(input_tokens, tokens)
+        if self.cached:  # served from the cache: no request, nothing paid
+            cost = 0.0
         return CellMetrics(
             queued_at=self.queued_at,
             started_at=self.started_at,
@@ -158,6 +178,11 @@ class CellClock:
             input_tokens=input_tokens,
             input_estimated=input_estimated,
             cost_usd=cost,
+            cached=self.cached,
+            original_latency=self.original_latency,
+            original_ttft=self.original_ttft,
+            schema_valid=self.schema_valid,
+            schema_error=self.schema_error,
         )
 
 

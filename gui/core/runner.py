@@ -24,6 +24,7 @@ from typing import Any
 
 from gui.core import events as ev
 from gui.core.budget import BudgetGate, worst_case
+from gui.core.caching import USE_CACHE_KEY, cache_allowed
 from gui.core.checking import CheckRunner
 from gui.core.costs import CostTotals
 from gui.core.errors import (
@@ -44,6 +45,7 @@ from gui.core.ports import Backend, CallMode, ChainLike
 from gui.core.pricing import Price, PriceTable
 from gui.core.spec import Cell, CellList, ErrorPolicy, Limits, ModelProfile, RunSpec, Strategy
 from gui.core.strategies import STRATEGIES
+from gui.core.structured import JSON_SCHEMA_KEY, check_answer
 
 log = logging.getLogger(__name__)
 
@@ -672,6 +674,7 @@ class Run:
                 if failure is None:
                     text = "".join(parts)
                     self._set_phase(cell.id, Phase.DONE)
+                    self._check_schema(clock, text)
                     metrics = self._freeze(cell, clock, text)
                     self._emit(ev.CellFinished(self.id, self._now(), cell.id, text, metrics))
                     self._start_checks(cell, text)
@@ -795,7 +798,9 @@ class Run:
             CallMode.INVOKE_BLOCKING,
         ):
             configurable[REQUEST_TIMEOUT_KEY] = limits.timeout
+        self._cache_and_schema_config(cell, configurable)
         clock.finish_reason = clock.note = None
+        clock.cached, clock.original_latency, clock.original_ttft = False, None, None
         scope = asyncio.timeout(None)
         deadline: _Deadline | None = None
         too_large = False
@@ -836,11 +841,35 @@ class Run:
         # Optional on a probe: what the server said about the end of its answer.
         clock.finish_reason = getattr(probe, "finish_reason", None)
         clock.note = getattr(probe, "note", None)
+        # Optional too: whether the answer came from the response cache, and how it first went.
+        clock.cached = bool(getattr(probe, "cached", False))
+        clock.original_latency = getattr(probe, "original_latency", None)
+        clock.original_ttft = getattr(probe, "original_ttft", None)
         if not parts:
             # A 200 with nothing in it (a stream of only [DONE], an empty message) is not an
             # answer: as a "done" cell it would look like success while showing nothing.
             return empty_failure(cell.model.provider_name)
         return None
+
+    def _cache_and_schema_config(self, cell: Cell, configurable: dict[str, Any]) -> None:
+        """Tell the chain whether it may use the response cache, and the run's JSON schema.
+
+        Repeats of a cell (parameter sweeps add ``RunSpec.repeats``) ask for several samples,
+        so they bypass the cache unless a seed pins them (:func:`cache_allowed`).
+        """
+        samples = int(getattr(self.spec, "repeats", 1) or 1)
+        if cache_allowed(self.limits.cache, cell.model, samples):
+            configurable[USE_CACHE_KEY] = True
+        if self.spec.json_schema is not None and self.spec.threads is None:
+            configurable[JSON_SCHEMA_KEY] = self.spec.json_schema
+
+    def _check_schema(self, clock: CellClock, text: str) -> None:
+        """Hold a structured run's answer against its schema; a failing answer stays done."""
+        schema = self.spec.json_schema
+        if schema is None or self.spec.threads is not None:
+            return
+        verdict = check_answer(schema, text)
+        clock.schema_valid, clock.schema_error = verdict.valid, verdict.error
 
     async def _invoke(
         self, chain: ChainLike, inputs: Mapping[str, str], config: dict[str, Any], mode: CallMode

@@ -35,6 +35,7 @@ from gui.core.columns import (
 from gui.core.errors import SpecError, TemplateError
 from gui.core.hosts import HostScope, host_scope
 from gui.core.pricing import PriceEntry, PriceTable, entries_from_list, entries_to_list
+from gui.core.structured import validate_schema
 from gui.core.templates import (
     empty_column_message,
     missing_column_message,
@@ -258,6 +259,8 @@ class Limits:
         budget_usd: The run's cost cap in US dollars, or ``None`` for none: no new cell
             starts when what was spent plus the worst case of the cells in flight and its
             own would pass it (see :mod:`gui.core.budget`).
+        cache: Answer cells from the response cache when an earlier run got the same messages
+            from the same model, server and parameters (opt-in; see :mod:`gui.core.caching`).
     """
 
     max_concurrency: int = 8
@@ -271,6 +274,7 @@ class Limits:
     error_policy: ErrorPolicy = ErrorPolicy.ISOLATE
     max_answer_chars: int = 2_000_000
     budget_usd: float | None = None
+    cache: bool = False
 
     #: Accepted ranges, shown to users when a value is refused.
     MAX_CONCURRENCY_RANGE = (1, 1000)
@@ -776,6 +780,8 @@ class RunSpec:
             same limits.
         prices: The price table entries the run costs its cells with (the user's table
             when it started, ``--price`` on top); see :class:`gui.core.pricing.PriceTable`.
+        json_schema: The JSON schema every answer must follow (structured output, see
+            :mod:`gui.core.structured`), or ``None`` for free text.
     """
 
     template: str
@@ -835,6 +841,8 @@ class RunSpec:
         """The run's prices as a table (made on each call: keep the result)."""
         return PriceTable(self.prices)
 
+    json_schema: Mapping[str, Any] | None = None
+
     @property
     def variables(self) -> list[str]:
         """The templates' variables, in order of first use (none for a chat turn, which
@@ -874,6 +882,8 @@ class RunSpec:
         self.limits.validate()
         if self.judge is not None:
             self.judge.validate()
+        if self.json_schema is not None:
+            validate_schema(self.json_schema)
         if not self.rows:
             raise SpecError("No inputs. Add at least one row (or one --topic).")
         if len(self.rows) > MAX_ROWS:
@@ -1120,6 +1130,7 @@ def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
         data["context"] = [[[role, text] for role, text in thread] for thread in spec.context]
     _columns_to_dict(spec, data)
     _prices_to_dict(spec, data)
+    _schema_to_dict(spec, data)
     return data
 
 
@@ -1166,6 +1177,18 @@ def _prices_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
         data["prices"] = entries_to_list(spec.prices)
 
 
+def _schema_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
+    """Add the run's JSON schema (issue 15's structured output), when it has one."""
+    if spec.json_schema is not None:
+        data["json_schema"] = dict(spec.json_schema)
+
+
+def _schema_from_dict(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The JSON schema :func:`_schema_to_dict` wrote, or ``None``."""
+    schema = data.get("json_schema")
+    return dict(schema) if isinstance(schema, Mapping) else None
+
+
 def _judge_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
     """Add the judge's settings (issue 13), when the run has a judge."""
     if spec.judge is not None:
@@ -1191,6 +1214,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> RunSpec:
         context=_context_from_dict(data),
         **_columns_from_dict(data),
         prices=entries_from_list(data.get("prices")),
+        json_schema=_schema_from_dict(data),
     )
 
 

@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.qt.views.ratings_binding import RatingsBinding
     from gui.qt.views.results_page import ResultsPage
     from gui.qt.views.run_editors import RunEditors
+    from gui.qt.views.schema_page import SchemaPage
     from gui.qt.views.scoreboard_page import ScoreboardPage
     from gui.qt.views.workspace_binding import WorkspaceBinding
     from gui.qt.widgets.results_grid import ResultsGrid
@@ -107,6 +108,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
     "checks": ("gui.core.checks", "gui.qt.widgets.check_chips", "gui.qt.views.checks_panel"),
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
     "judge": ("gui.core.judging", "gui.qt.views.judge_page"),
+    "schema": ("gui.core.structured", "gui.qt.views.schema_page"),
     "results": (
         "gui.core.compare",
         "gui.core.session",
@@ -118,12 +120,13 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.tiles_view",
         "gui.qt.views.results_page",
     ),
-    "focus": ("gui.qt.widgets.focus_view",),
+    "focus": ("gui.qt.widgets.json_tree", "gui.qt.widgets.focus_view"),
     "details": (
         "gui.qt.widgets.row_compare",
         "gui.qt.widgets.diff_view",
         "gui.qt.widgets.agreement_view",
         "gui.qt.widgets.diff_page",
+        "gui.qt.widgets.field_table",
         "gui.qt.views.detail_layouts",
     ),
     "timeline": ("gui.core.timeline", "gui.qt.widgets.timeline"),
@@ -292,6 +295,7 @@ class MainWindow(QMainWindow):
     commands: RunCommands
     display: RunDisplay
     judge_page: JudgePage
+    schema_page: SchemaPage
     ratings: RatingsBinding
     leaderboard: LeaderboardView
 
@@ -372,6 +376,7 @@ class MainWindow(QMainWindow):
             ("checks", self._build_checks),
             ("limits", self._build_limits),
             ("judge", self._build_judge),
+            ("schema", self._build_schema),
             ("results", self._build_results),
             ("focus", self._build_focus),
             ("details", self._build_details),
@@ -438,6 +443,21 @@ class MainWindow(QMainWindow):
         self.estimate = EstimateBinding(
             self.editors, self.controls, self.services.prices, self, self.services.history
         )
+
+    def _build_schema(self) -> None:
+        """The Schema page beside the prompt (issue 15): the run's structured output."""
+        from gui.qt.views.schema_page import SchemaPage
+        from gui.resources import starter_schemas
+
+        self.schema_page = SchemaPage(starter_schemas())
+        add_prompt_page(self.prompt_tabs, self.schema_page, "Schema")
+        self.editors.schema = self.schema_page
+        self.schema_page.title_changed.connect(self._on_schema_page_title_changed)
+
+    def _on_schema_page_title_changed(self, title: str) -> None:
+        index = self.prompt_tabs.indexOf(self.schema_page)
+        if index >= 0:
+            self.prompt_tabs.setTabText(index, title)
 
     def _build_judge(self) -> None:
         """The Judge page beside the prompt (issue 13): the run's LLM judge."""
@@ -576,6 +596,7 @@ class MainWindow(QMainWindow):
             judge=self.judge_page,
             scoreboard=self.scoreboard,
             chat=self.chat_page,
+            schema=self.schema_page,
         )
         self._menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
         self._menus.view.addAction(self.results.raw_action)  # every answer's Markdown source
@@ -676,6 +697,7 @@ class MainWindow(QMainWindow):
         self.display.comparison_finished.connect(self.comparison_finished)
         self.display.running_changed.connect(self._on_display_running_changed)
         self.results.layout_changed.connect(self._on_results_layout_changed)
+        self._wire_cache()
         self.editors.sync()
 
     def _on_history_chat_open_requested(self, chat: Chat) -> None:
@@ -873,6 +895,7 @@ class MainWindow(QMainWindow):
         aclose = getattr(self._backend, "aclose", None)
         if aclose is not None:
             await _bounded(aclose(), 0.3, "closing HTTP connections")
+        self.services.cache.close()
 
     # ------------------------------------------------------------------ slots
 
@@ -955,8 +978,48 @@ class MainWindow(QMainWindow):
         if self._backend is None:
             from gui.providers.backend import LangChainBackend
 
-            self._backend = LangChainBackend(keys=self.services.keys)
+            self._backend = LangChainBackend(
+                keys=self.services.keys, cache=self.services.cache.cache
+            )
         return self._backend
+
+    # ------------------------------------------------------------------ response cache
+
+    def _wire_cache(self) -> None:
+        """ "Clear cache" in the Concurrency dock, and its size kept current after runs."""
+        self.limits.cache_clear_requested.connect(self._on_limits_cache_clear_requested)
+        self.display.run_finished.connect(self._on_display_run_finished_for_cache)
+        # Not at start-up: the size needs the cache module (LangChain) and the file; the
+        # button shows it from the first time the user turns the cache on.
+        self.limits.limits_changed.connect(self._on_limits_changed_for_cache)
+
+    def _on_limits_changed_for_cache(self, change: dict[str, object]) -> None:
+        if change.get("cache"):
+            self._tasks.spawn(self._show_cache_size(), "fanout-cache-size")
+
+    def _on_limits_cache_clear_requested(self) -> None:
+        self._tasks.spawn(self._clear_cache(), "fanout-clear-cache")
+
+    def _on_display_run_finished_for_cache(self, _summary: object) -> None:
+        if self.limits.limits().cache:
+            self._tasks.spawn(self._show_cache_size(), "fanout-cache-size")
+
+    async def _show_cache_size(self) -> None:
+        try:
+            size = await self.services.cache.size()
+        except Exception:  # a cache file we cannot read: the button just shows no size
+            log.warning("reading the response cache's size failed", exc_info=True)
+            return
+        self.limits.set_cache_size(size.describe())
+
+    async def _clear_cache(self) -> None:
+        try:
+            size = await self.services.cache.clear()
+        except Exception as exc:
+            self.statusBar().showMessage(f"The response cache could not be cleared: {exc}", 20000)
+            return
+        self.limits.set_cache_size(size.describe())
+        self.statusBar().showMessage("Response cache cleared.", 8000)
 
     # ------------------------------------------------------------------ warm-up
 

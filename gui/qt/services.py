@@ -1,4 +1,5 @@
-"""The services views reach storage through: the run history, exports, saved profiles, keys.
+"""The services views reach storage through: the run history, exports, saved profiles, keys,
+and the response cache.
 
 Each is a small object with async methods that do their file, SQLite or keyring work in a
 worker thread, so a view only awaits them and never calls ``asyncio.to_thread`` itself; a
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from gui.core.pricing import PriceEntry, PriceTable
     from gui.core.ratings import LeaderboardEntry, Rating
     from gui.core.spec import RunSpec
+    from gui.providers.cache import CacheSize, SqliteResponseCache
     from gui.storage.chats import ChatHistory, ChatRecord
     from gui.storage.history import History
     from gui.storage.profiles import ProfileStore, SavedProfile, UnsupportedProfile
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from gui.storage.secrets import KeyStore
 
 __all__ = [
+    "CacheService",
     "ExportService",
     "HistoryService",
     "KeyService",
@@ -498,6 +501,54 @@ def _price_service() -> PriceService:
     return PriceService()
 
 
+class CacheService:
+    """The response cache in the data folder (issue 15): the backend's cache, its size, clear.
+
+    The cache file is opened on first use, in a worker thread (a size asked for, a cell
+    looked up), never on the GUI thread.
+
+    Args:
+        path: The cache file; default: ``response-cache.sqlite3`` in the data folder.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._cache: SqliteResponseCache | None = None
+
+    @property
+    def cache(self) -> SqliteResponseCache:
+        """The LangChain cache the backend's chains read and fill (made on first ask)."""
+        if self._cache is None:
+            from gui.providers.cache import CACHE_FILE_NAME, SqliteResponseCache
+
+            path = self._path
+            if path is None:
+                from gui.storage import paths
+
+                path = paths.home() / CACHE_FILE_NAME
+            self._cache = SqliteResponseCache(path)
+        return self._cache
+
+    async def size(self) -> CacheSize:
+        """How many answers the cache holds and its size on disk."""
+        return await asyncio.to_thread(self.cache.size)
+
+    async def clear(self) -> CacheSize:
+        """Forget every cached answer; the size after (0 answers)."""
+        cache = self.cache
+
+        def clear() -> CacheSize:
+            cache.clear()
+            return cache.size()
+
+        return await asyncio.to_thread(clear)
+
+    def close(self) -> None:
+        """Close the cache file, if it was opened."""
+        if self._cache is not None:
+            self._cache.close()
+
+
 @dataclass
 class Services:
     """Everything the views reach storage through, made once per app."""
@@ -507,6 +558,7 @@ class Services:
     profiles: ProfileService
     keys: KeyService
     prices: PriceService = field(default_factory=_price_service)
+    cache: CacheService = field(default_factory=CacheService)
 
 
 def default_services(

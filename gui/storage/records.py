@@ -210,6 +210,16 @@ _METRIC_DEFAULTS: dict[str, Any] = {
     "input_estimated": False,
     "cost_usd": None,
 }
+# Issue 15's response cache and structured output (gui.core.caching, gui.core.structured).
+_METRIC_DEFAULTS.update(
+    {
+        "cached": False,
+        "original_latency": None,
+        "original_ttft": None,
+        "schema_valid": None,
+        "schema_error": None,
+    }
+)
 
 
 def metrics_from_dict(data: Mapping[str, Any] | None) -> CellMetrics | None:

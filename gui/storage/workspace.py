@@ -102,6 +102,8 @@ class Workspace:
         template_variants: The prompt variants after A (issue 15).
         system_variants: The system messages after A.
         repeats: Samples per cell.
+        schema_text: The Schema page's JSON schema as typed (issue 15; may be invalid).
+        schema_on: Whether structured output is on.
     """
 
     template: str = ""
@@ -119,6 +121,9 @@ class Workspace:
     template_variants: tuple[str, ...] = ()
     system_variants: tuple[str, ...] = ()
     repeats: int = 1
+
+    schema_text: str = ""
+    schema_on: bool = False
 
 
 def _columns_dict(workspace: Workspace) -> dict[str, Any]:
@@ -189,6 +194,7 @@ def to_dict(workspace: Workspace) -> dict[str, Any]:
         **({"checks": [check_to_dict(c) for c in workspace.checks]} if workspace.checks else {}),
         **_columns_dict(workspace),
         **_judge_dict(workspace),
+        **_schema_dict(workspace),
         **(
             {
                 "chat_models": [
@@ -214,6 +220,20 @@ def _chat_models(data: object) -> tuple[ModelProfile, ...]:
         log.warning("the workspace's chat models are unreadable: dropped")
         return ()
     return models
+
+
+def _schema_dict(workspace: Workspace) -> dict[str, Any]:
+    """The Schema page's part of a workspace file (issue 15), when it holds a schema."""
+    if not workspace.schema_text:
+        return {}
+    return {"schema": {"text": workspace.schema_text, "on": workspace.schema_on}}
+
+
+def _schema_from(data: Any) -> tuple[str, bool]:
+    """The Schema page's text and switch :func:`_schema_dict` wrote (unreadable: none, off)."""
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        return "", False
+    return data["text"], data.get("on") is True
 
 
 def _judge_dict(workspace: Workspace) -> dict[str, Any]:
@@ -315,6 +335,8 @@ def from_dict(data: Any) -> Workspace:
         ),
         checks=_checks(data),
         **_columns_from(data),
+        schema_text=_schema_from(data.get("schema"))[0],
+        schema_on=_schema_from(data.get("schema"))[1],
     )
 
 

@@ -23,6 +23,7 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSizePolicy,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -230,6 +232,9 @@ class ConcurrencyPanel(QWidget):
     judge_limit_changed = Signal(int)
     """The judge's calls in flight the user set in the judge lane (issue 13)."""
 
+    cache_clear_requested = Signal()
+    """The user pressed "Clear cache" (the window asks the cache service)."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._base = Limits()  # the fields without a control (back-off delays) come from here
@@ -410,6 +415,7 @@ class ConcurrencyPanel(QWidget):
         policy_row.addStretch(1)
         self._policy_group.buttonToggled.connect(self._on_policy_group_toggled)
         form.addRow("On error", policy_row)
+        self._build_cache_rows(form)
 
         # Says why a typed limit was refused, and the accepted range; cleared by the next value.
         self._issue = IssueLabel(self)
@@ -455,6 +461,60 @@ class ConcurrencyPanel(QWidget):
         root.addLayout(grid)
         root.addWidget(self._build_judge_lane())
         root.addStretch(1)
+
+    def _build_cache_rows(self, form: QFormLayout) -> None:
+        """The response cache (issue 15): the opt-in switch, then "Clear" and the cache's size.
+
+        Two narrow rows: the dock is as wide as its widest row, and a wider dock narrows the
+        results beside it.
+        """
+        self._cache_check = QCheckBox("Reuse answers", self)
+        self._cache_check.setObjectName("cacheCheck")
+        self._cache_check.setToolTip(
+            "Answer a cell from the response cache in the data folder when an earlier run "
+            "sent the same messages to the same model, server and parameters (no request, "
+            "no cost; the cell is marked cached). Temperature above 0 and repeats bypass it "
+            "unless a seed is set."
+        )
+        self._cache_check.toggled.connect(self._on_cache_check_toggled)
+        form.addRow("Cache", self._cache_check)
+        row = QWidget(self)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._clear_cache = QToolButton(row)
+        self._clear_cache.setText("Clear")
+        self._clear_cache.setObjectName("clearCacheButton")
+        self._clear_cache.setToolTip("Clear cache: forget every cached answer.")
+        self._clear_cache.clicked.connect(self._on_clear_cache_clicked)
+        layout.addWidget(self._clear_cache)
+        self._cache_size = QLabel(row)
+        self._cache_size.setObjectName("cacheSize")
+        self._cache_size.setWordWrap(True)
+        self._cache_size.setEnabled(False)  # the muted "small print" colour
+        self._cache_size.hide()
+        layout.addWidget(self._cache_size, 1)
+        form.addRow("", row)
+
+    def set_cache_size(self, description: str | None) -> None:
+        """Show the cache's size under its switch (``None``: not known yet)."""
+        if description is None:
+            self._cache_size.hide()
+            self._clear_cache.setToolTip("Clear cache: forget every cached answer.")
+            return
+        self._cache_size.setText(f"holds {description}")
+        self._cache_size.show()
+        self._clear_cache.setToolTip(f"Clear cache ({description}): forget every cached answer.")
+        self._clear_cache.setEnabled(not description.startswith("0 "))
+
+    def cache_size_text(self) -> str:
+        """What the line under the cache switch says (``""`` while the size is not known)."""
+        return self._cache_size.text() if not self._cache_size.isHidden() else ""
+
+    def _on_cache_check_toggled(self, checked: bool) -> None:
+        self._emit_limit(cache=checked)
+
+    def _on_clear_cache_clicked(self) -> None:
+        self.cache_clear_requested.emit()
 
     def _build_judge_lane(self) -> QWidget:
         """The LLM judge's lane (issue 13): its calls in flight, queued, done and failed
@@ -547,6 +607,7 @@ class ConcurrencyPanel(QWidget):
             max_answer_chars=self._answer_cap.value(),
             error_policy=self._policy(),
             budget_usd=self._budget.value() or None,
+            cache=self._cache_check.isChecked(),
         )
 
     def set_limits(self, limits: Limits) -> None:
@@ -569,6 +630,7 @@ class ConcurrencyPanel(QWidget):
             self._answer_cap.setValue(limits.max_answer_chars)
             self._budget.setValue(limits.budget_usd or 0.0)
             self._policy_buttons[ErrorPolicy(limits.error_policy)].setChecked(True)
+            self._cache_check.setChecked(limits.cache)
         finally:
             self._loading = False
 

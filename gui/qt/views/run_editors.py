@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from gui.core.ports import KeySource
     from gui.core.pricing import PriceEntry
+    from gui.qt.views.schema_page import SchemaPage
     from gui.resources import Preset
 
 __all__ = ["RunEditors"]
@@ -53,6 +54,8 @@ class RunEditors:
         self.judge: JudgePage | None = None
         #: The price entries a run carries (issue 15): the window's price service's.
         self.price_entries: Callable[[], tuple[PriceEntry, ...]] = tuple
+        #: The Schema page (issue 15's structured output), built in a step of its own too.
+        self.schema: SchemaPage | None = None
         self.prompt.variables_changed.connect(self.inputs.set_variables)
         self.prompt.variables_changed.connect(self.checks.set_variables)
         self.inputs.columns_changed.connect(self.prompt.set_columns)
@@ -94,7 +97,20 @@ class RunEditors:
         )
         checks = self.checks.checks()
         spec = replace(spec, checks=checks, prices=self.price_entries())
-        return self._with_judge(spec)
+        return self._with_schema(self._with_judge(spec))
+
+    def _with_schema(self, spec: RunSpec) -> RunSpec:
+        """``spec`` with the Schema page's JSON schema, refused with the fix if invalid.
+
+        Raises:
+            SpecError: structured output is on and the schema is not a valid JSON schema.
+        """
+        if self.schema is None:
+            return spec
+        issue = self.schema.issue()
+        if issue:
+            raise SpecError(issue)
+        return replace(spec, json_schema=self.schema.schema())
 
     def _with_judge(self, spec: RunSpec) -> RunSpec:
         """``spec`` with the Judge page's judge (issue 13), refused with the fix if it cannot
@@ -135,6 +151,8 @@ class RunEditors:
         self.checks.set_checks(spec.checks)
         if self.judge is not None:
             self.judge.set_settings(spec.judge)
+        if self.schema is not None:
+            self.schema.set_schema(spec.json_schema)
 
     def load_preset(self, preset: Preset) -> None:
         """Fill every editor from a demo preset."""

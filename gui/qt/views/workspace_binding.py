@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import shiboken6
 from PySide6.QtCore import QByteArray, QEvent, QObject, QTimer, Signal
@@ -37,6 +37,7 @@ from gui.qt.views.results_page import ResultsPage
 from gui.storage.workspace import WindowLayout, Workspace, WorkspaceStore
 
 if TYPE_CHECKING:  # the Scoreboard is built in its own start-up step, its module with it
+    from gui.qt.views.schema_page import SchemaPage
     from gui.qt.views.scoreboard_page import ScoreboardPage
 
 __all__ = ["SAVE_DELAY_MS", "WorkspaceBinding"]
@@ -86,6 +87,7 @@ class WorkspaceBinding(QObject):
         judge: JudgePage | None = None,
         scoreboard: ScoreboardPage | None = None,
         chat: ChatPage | None = None,
+        schema: SchemaPage | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -99,6 +101,7 @@ class WorkspaceBinding(QObject):
         self._judge = judge
         self._scoreboard = scoreboard
         self._chat = chat
+        self._schema = schema
         self._store = store
         self._theme = "system"
         self._dirty = False
@@ -133,6 +136,8 @@ class WorkspaceBinding(QObject):
             scoreboard.view_changed.connect(changed)
         if chat is not None:
             chat.models_changed.connect(changed)
+        if schema is not None:
+            schema.schema_changed.connect(changed)
         for dock in docks:
             dock.dockLocationChanged.connect(changed)
             dock.topLevelChanged.connect(changed)
@@ -214,7 +219,15 @@ class WorkspaceBinding(QObject):
             template_variants=tuple(self._prompt.templates()[1:]),
             system_variants=tuple(self._prompt.system_variants()),
             repeats=self._limits.repeats(),
+            **self._schema_draft(),
         )
+
+    def _schema_draft(self) -> dict[str, Any]:
+        """The Schema page's draft, as :class:`Workspace` fields (issue 15)."""
+        if self._schema is None:
+            return {}
+        text, on = self._schema.draft()
+        return {"schema_text": text, "schema_on": on}
 
     def restore(self, workspace: Workspace, *, content: bool = True, prompt: bool = True) -> None:
         """Show ``workspace``: the editors (unless ``content`` is false) and the layout.
@@ -239,6 +252,8 @@ class WorkspaceBinding(QObject):
                 self._judge.set_settings(workspace.judge, enabled=workspace.judge_on)
             if self._chat is not None:
                 self._chat.set_chat_models(list(workspace.chat_models))
+            if self._schema is not None:
+                self._schema.set_draft(workspace.schema_text, workspace.schema_on)
         layout = workspace.layout
         window = self._window
         # Qt checks these blobs itself and ignores one it cannot use (another Qt version).

@@ -36,11 +36,13 @@ from gui.core.checks import CheckResult
 from gui.core.judging import JudgeVerdict, verdict_detail
 from gui.core.metrics import CellMetrics
 from gui.core.samples import Sample, summarize_samples
+from gui.core.structured import parsed_answer, schema_mark
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel, format_seconds
 from gui.qt.widgets.cell_parts import AnswerView, CloseUpPage, StatusChip, show_state
-from gui.qt.widgets.cell_store import CellStore, Change
+from gui.qt.widgets.cell_store import CellState, CellStore, Change
 from gui.qt.widgets.check_chips import CheckChips
+from gui.qt.widgets.json_tree import JsonTree
 from gui.qt.widgets.rating_bar import RatingBar, rating_key_actions
 
 __all__ = ["METRIC_NAMES", "FocusView", "MessagesOf", "metric_rows"]
@@ -105,9 +107,19 @@ def metric_rows(metrics: CellMetrics | None) -> list[tuple[str, str]]:
         str(attempts),
         str(m.retries),
         finish,
-        m.note or _UNKNOWN,
+        m.note or _cached_note(m) or _UNKNOWN,
     )
     return list(zip(METRIC_NAMES, values, strict=True))
+
+
+def _cached_note(m: CellMetrics) -> str | None:
+    """For a cell served from the response cache: that, and how its original request went."""
+    if not m.cached:
+        return None
+    note = "cached: no request was made"
+    if m.original_latency is not None:
+        note += f"; the original request took {format_seconds(m.original_latency)}"
+    return note
 
 
 def messages_html(messages: list[tuple[str, str]]) -> str:
@@ -322,9 +334,10 @@ class FocusView(CloseUpPage):
         QVBoxLayout(metrics_box).addWidget(scroll)
 
         side = QSplitter(Qt.Orientation.Vertical, self)
+        side.addWidget(self._build_structured_box())
         side.addWidget(prompt_box)
         side.addWidget(metrics_box)
-        side.setSizes([200, 300])
+        side.setSizes([220, 160, 300])  # a hidden structured box gives its share away
         self._splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self._splitter.addWidget(answer_box)
         self._splitter.addWidget(side)
@@ -520,6 +533,7 @@ class FocusView(CloseUpPage):
         self._position.setText("")
         self._prompt.setHtml("")
         self._show_metrics(None)
+        self._show_structured(None)
         self._show_error("")
         self._show_notice("")
         self._show_checks(())
@@ -555,12 +569,51 @@ class FocusView(CloseUpPage):
         self._show_error(state.error if state is not None else "")
         self._show_notice(state.notice if state is not None else "")
         self._show_metrics(state.metrics if state is not None else None)
+        self._show_structured(state)
         self._show_checks(state.checks if state is not None else ())
         self._show_judge(state.judge if state is not None else None)
         self._rating.set_rating(state.rating if state is not None else None)
         self._messages = self._messages_of(cell_id)
         self._prompt.setHtml(messages_html(self._messages))
         self._show_samples(row, col)
+
+    def _build_structured_box(self) -> QGroupBox:
+        """A structured run's answer as a collapsible tree, and why it breaks the schema."""
+        self._structured = QGroupBox("Structured answer", self)
+        self._structured.setObjectName("focusStructured")
+        layout = QVBoxLayout(self._structured)
+        self._schema_error = QLabel(self._structured)
+        self._schema_error.setObjectName("focusSchemaError")
+        self._schema_error.setWordWrap(True)
+        self._schema_error.setTextFormat(Qt.TextFormat.PlainText)
+        self._schema_error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self._schema_error)
+        self._tree = JsonTree(self._structured)
+        layout.addWidget(self._tree, 1)
+        self._structured.hide()
+        return self._structured
+
+    def _show_structured(self, state: CellState | None) -> None:
+        """The tree of a structured answer once its cell is done (not per token)."""
+        metrics = state.metrics if state is not None else None
+        if state is None or metrics is None or metrics.schema_valid is None:
+            self._structured.hide()
+            self._tree.clear_value()
+            return
+        ok, value = parsed_answer(state.source())
+        if ok:
+            self._tree.set_value(value)
+        else:
+            self._tree.clear_value()
+        self._tree.setVisible(ok)
+        mark = schema_mark(metrics.schema_valid) or ""
+        error = metrics.schema_error
+        self._schema_error.setText(f"{mark}: {error}" if error else mark)
+        self._structured.show()
+
+    def structured_tree(self) -> JsonTree | None:
+        """The tree of the shown structured answer, or ``None`` when none is shown."""
+        return self._tree if not self._structured.isHidden() else None
 
     def _show_status(self, phase: str, detail: str) -> None:
         """The chip, and the buttons that apply: Cancel while the cell runs, Retry once it
@@ -653,6 +706,7 @@ class FocusView(CloseUpPage):
             self._show_error(state.error)
         if change & Change.METRICS:
             self._show_metrics(state.metrics)
+            self._show_structured(state)  # metrics come when the cell ends: parse once
         if change & Change.NOTICE:
             self._show_notice(state.notice)
         if change & Change.CHECKS:
