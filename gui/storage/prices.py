@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from gui.core.pricing import (
     entries_to_list,
 )
 from gui.storage import paths
+from gui.storage.jsonfile import set_aside, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +69,7 @@ class PriceStore:
             if not isinstance(items, list):
                 raise TypeError("'prices' is not a list")
         except Exception as exc:
-            backup = self.path.with_name(
-                f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
-            )
-            try:
-                os.replace(self.path, backup)
-                where = f"moved to {backup.name}"
-            except OSError:
-                where = "left in place"
+            where = set_aside(self.path)
             log.warning("unreadable price file %s: %s", self.path, exc)
             self.notice = (
                 f"Prices were unreadable ({type(exc).__name__}); the file was {where} and the "
@@ -98,14 +89,4 @@ class PriceStore:
             OSError: the data directory is not writable.
         """
         text = json.dumps({"format": _FORMAT, "prices": entries_to_list(entries)}, indent=2) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".prices-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, text)

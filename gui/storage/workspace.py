@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +39,7 @@ from gui.core.spec import (
     profile_to_dict,
 )
 from gui.storage import paths
+from gui.storage.jsonfile import set_aside, write_atomic
 
 __all__ = ["FORMAT", "THEMES", "WindowLayout", "Workspace", "WorkspaceStore", "without_password"]
 
@@ -398,12 +396,7 @@ class WorkspaceStore:
             return None
 
     def _set_aside(self, path: Path, reason: str) -> str:
-        backup = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
-        try:
-            os.replace(path, backup)
-            where = f"moved to {backup.name}"
-        except OSError:
-            where = "left in place"
+        where = set_aside(path, "unreadable")
         log.warning("unreadable workspace file %s (%s); %s", path, reason, where)
         return f"The last workspace could not be restored ({reason}); the file was {where}."
 
@@ -416,15 +409,4 @@ class WorkspaceStore:
         # ASCII escapes: a lone surrogate pasted into an input round-trips instead of making
         # the file unreadable UTF-8.
         text = json.dumps(to_dict(workspace), ensure_ascii=True, separators=(",", ":"))
-        path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".workspace-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, text, encoding="ascii")
