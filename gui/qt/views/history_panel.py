@@ -324,16 +324,9 @@ class HistoryPanel(QWidget):
             self._dialog.raise_()
             return
         self._export_run, self._export_chat, self._export_fmt = run, None, fmt
-        start = str(self._exports.default_path(run, fmt))
-        dialog = QFileDialog(self, f"Export run {run.id}", start)
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix(fmt)
-        dialog.setNameFilter(_FILTERS[fmt])
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self._on_export_dialog_file_selected)
-        dialog.finished.connect(self._on_export_dialog_finished)
-        self._dialog = dialog
-        dialog.open()
+        self._open_save_dialog(
+            f"Export run {run.id}", self._exports.default_path(run, fmt), fmt, _FILTERS[fmt]
+        )
 
     def export_chat_to(self, chat: Chat, fmt: str, path: str | Path) -> asyncio.Task[Any]:
         """Write ``chat`` as ``fmt`` (``json``, ``md``, ``md-table``) to ``path`` (off the GUI
@@ -346,11 +339,19 @@ class HistoryPanel(QWidget):
             self._dialog.raise_()
             return
         self._export_run, self._export_chat, self._export_fmt = None, chat, fmt
-        start = str(self._exports.default_chat_path(chat, fmt))
-        dialog = QFileDialog(self, f"Export chat {chat.id}", start)
+        self._open_save_dialog(
+            f"Export chat {chat.id}",
+            self._exports.default_chat_path(chat, fmt),
+            "json" if fmt == "json" else "md",
+            _FILTERS[fmt],
+        )
+
+    def _open_save_dialog(self, title: str, start: Path, suffix: str, name_filter: str) -> None:
+        """The non-modal Save dialog of an export (no nested event loop under qasync)."""
+        dialog = QFileDialog(self, title, str(start))
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix("json" if fmt == "json" else "md")
-        dialog.setNameFilter(_FILTERS[fmt])
+        dialog.setDefaultSuffix(suffix)
+        dialog.setNameFilter(name_filter)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.fileSelected.connect(self._on_export_dialog_file_selected)
         dialog.finished.connect(self._on_export_dialog_finished)
