@@ -160,10 +160,18 @@ class Run:
         self._peak_running = 0
         self._chains: dict[int, ChainLike] = {}
         self._metrics: dict[str, CellMetrics] = {}
-        #: Per column (a model on a server): loop time before which none of its requests go
-        #: out, after a rate limit.
+        #: Per column: its endpoint (server, model name, key; see ``ModelProfile.endpoint``),
+        #: numbered. A 429 pauses the endpoint, so every column sending there waits (a sweep
+        #: of temperatures, prompt variants and repeats of one model all share one quota).
+        endpoints: dict[tuple[object, ...], int] = {}
+        self._endpoint_of: dict[int, int] = {
+            column.index: endpoints.setdefault(column.model.endpoint, len(endpoints))
+            for column in self.cells.columns
+        }
+        #: Per endpoint: loop time before which none of its requests go out, after a rate
+        #: limit.
         self._paused_until: dict[int, float] = {}
-        #: Per column: rate limits in a row, each met after the previous pause ended.
+        #: Per endpoint: rate limits in a row, each met after the previous pause ended.
         self._rate_limited_streak: dict[int, int] = {}
         self.summary: RunSummary | None = None
         # Tokens and cost (issue 15): each column's price, the budget cap, the totals.
@@ -630,24 +638,14 @@ class Run:
                 clock.attempts = attempt
                 self._set_phase(cell.id, Phase.WAITING)
                 entered = self._clock()
-                # Out of any slot, so that a column paused by a 429 leaves the run's slots to
-                # the others; checked again below for a pause that began while it waited.
-                await self._wait_out_rate_limit(cell.col)
-                model_gate = self._model_limiters.get(cell.col)
-                if model_gate is not None:
-                    await model_gate.acquire()
-                try:
-                    await self._limiter.acquire()
-                except BaseException:
-                    if model_gate is not None:
-                        model_gate.release()
-                    raise
+                model_gate = await self._acquire_slots(cell.col)
                 try:
                     if attempt == 1 and not await self._admit(cell, clock):
                         # Refused for good: what was spent leaves no room for this cell.
                         self._cancel_reasons.setdefault(cell.id, self._budget.reason())
                         raise asyncio.CancelledError
                     await self._rate.acquire()
+                    # A pause that began while it waited for the request rate.
                     await self._wait_out_rate_limit(cell.col)
                     if self._stopping is not None:
                         # The run is stopping (a big run's cells are cancelled in slices): a
@@ -670,7 +668,7 @@ class Run:
                 if failure is not None and failure.kind is ErrorKind.RATE_LIMITED:
                     self._pause_for_rate_limit(cell.col, failure)
                 elif failure is None:
-                    self._rate_limited_streak.pop(cell.col, None)
+                    self._rate_limited_streak.pop(self._endpoint_of.get(cell.col, -1), None)
                 if failure is None:
                     text = "".join(parts)
                     self._set_phase(cell.id, Phase.DONE)
@@ -714,33 +712,68 @@ class Run:
             log.exception("cell %s crashed", cell.id)
             self._fail(cell, generic_failure(exc, cell.model.provider_name), clock, 1, False)
 
+    async def _acquire_slots(self, col: int) -> ResizableLimiter | None:
+        """Take the column's model slot (if its model has a limit) and a run slot, outside
+        any rate-limit pause of the column's endpoint; returns the model gate taken.
+
+        A pause is waited out holding no slot, so that columns on other endpoints get the
+        run's slots meanwhile: a cell that was queued for a slot when its endpoint met a 429
+        gives the slot back and waits (with one slot and a swept model, the other model's
+        cells would otherwise queue behind each swept column's pause in turn).
+        """
+        model_gate = self._model_limiters.get(col)
+        while True:
+            await self._wait_out_rate_limit(col)
+            if model_gate is not None:
+                await model_gate.acquire()
+            try:
+                await self._limiter.acquire()
+            except BaseException:
+                if model_gate is not None:
+                    model_gate.release()
+                raise
+            if not self._paused(col):
+                return model_gate
+            self._limiter.release()
+            if model_gate is not None:
+                model_gate.release()
+
+    def _paused(self, col: int) -> bool:
+        """Whether the column's endpoint is in a rate-limit pause right now."""
+        until = self._paused_until.get(self._endpoint_of.get(col, -1))
+        return until is not None and until > asyncio.get_running_loop().time()
+
     async def _wait_out_rate_limit(self, col: int) -> None:
-        """Wait until a pause the column's server asked for (a 429) is over."""
-        if col not in self._paused_until:
+        """Wait until a pause the column's endpoint asked for (a 429) is over."""
+        endpoint = self._endpoint_of.get(col, -1)
+        if endpoint not in self._paused_until:
             return
         loop = asyncio.get_running_loop()
-        left = self._paused_until[col] - loop.time()
+        left = self._paused_until[endpoint] - loop.time()
         while left > 0:  # a 429 met meanwhile may have made the pause longer
             await asyncio.sleep(left)
-            left = self._paused_until[col] - loop.time()
+            left = self._paused_until[endpoint] - loop.time()
 
     def _pause_for_rate_limit(self, col: int, failure: Failure) -> None:
-        """A 429 holds back every cell of its column, not only the one that met it.
+        """A 429 holds back every cell sent to its endpoint, not only the one that met it.
 
         Cells back off one by one otherwise, and the others keep sending: 50 cells against a
         server that answers 429 with no (or a zero) ``Retry-After`` made hundreds of requests
-        in a few seconds. The pause is the server's ``Retry-After`` when it gave one, else a
-        jittered back-off that doubles each time a 429 follows the end of the last pause
-        (429s of requests sent before the pause began do not make it longer). Other columns
-        (other models, other servers) go on.
+        in a few seconds. The quota is the server's, per model and key, so every column with
+        the same endpoint waits (a temperature sweep of one model is one quota, not three).
+        The pause is the server's ``Retry-After`` when it gave one, else a jittered back-off
+        that doubles each time a 429 follows the end of the last pause (429s of requests
+        sent before the pause began do not make it longer). Columns on other endpoints
+        (other models, other servers, other keys) go on.
         """
+        endpoint = self._endpoint_of.get(col, -1)
         loop = asyncio.get_running_loop()
         now = loop.time()
-        until = self._paused_until.get(col, 0.0)
-        streak = self._rate_limited_streak.get(col, 0)
+        until = self._paused_until.get(endpoint, 0.0)
+        streak = self._rate_limited_streak.get(endpoint, 0)
         if now >= until:
             streak += 1
-            self._rate_limited_streak[col] = streak
+            self._rate_limited_streak[endpoint] = streak
         limits = self.limits
         pause = backoff_delay(
             streak + 1,
@@ -749,7 +782,7 @@ class Run:
             failure.retry_after,
             self._rng,
         )
-        self._paused_until[col] = max(until, now + pause)
+        self._paused_until[endpoint] = max(until, now + pause)
 
     def _fail(
         self, cell: Cell, failure: Failure, clock: CellClock, attempt: int, too_long: bool

@@ -202,6 +202,24 @@ class ModelProfile:
         return replace(self, **changes) if changes else self
 
     @property
+    def endpoint(self) -> tuple[object, ...]:
+        """The server-side identity this profile sends to: provider, base URL, model name and
+        key (by reference: the environment variable or the keyring entry, never the value).
+
+        The columns of one profile (sweep values, prompt variants) share it, and so do two
+        profiles that differ only in parameters; a server's rate limit (a 429) counts
+        against this identity, so the run pauses every column that has it. The simulated
+        model is its settings' own "server", whatever seed a column gives it.
+        """
+        base = (self.base_url or "").strip().rstrip("/")
+        if base:
+            parts = urlparse(base)
+            # Scheme and host are case-insensitive; the path is not.
+            base = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+        sim = replace(self.sim, seed=None) if self.provider is ProviderKind.SIMULATED else None
+        return (str(self.provider), base, self.model.strip(), self.api_key_env, self.key_ref, sim)
+
+    @property
     def provider_name(self) -> str:
         """Provider as named in error messages."""
         if self.provider is ProviderKind.SIMULATED:

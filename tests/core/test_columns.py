@@ -254,3 +254,32 @@ def test_generated_code_says_what_of_the_columns_it_leaves_out() -> None:
     )
     compile(python_snippet(spec), "<snippet>", "exec")
     assert "Not included: 1 more" not in python_snippet(make_spec("Hi {topic}", ["x"], (A,)))
+
+
+def test_columns_of_one_model_share_its_endpoint_and_other_servers_or_keys_do_not() -> None:
+    # A 429 pauses an endpoint (server, model name, key): a sweep's and a variant's columns
+    # all have the model's; another model, server or key is another endpoint.
+    remote = ModelProfile(
+        model="gpt-x",
+        provider=ProviderKind.OPENAI,
+        base_url="https://API.example.com/v1/",
+        sweep=ParamSweep(temperature=(0.0, 0.7), seed=(1, 2)),
+    )
+    spec = make_spec(
+        "Tell me about {topic}",
+        ["cats"],
+        (remote, replace(remote, sweep=ParamSweep(), label="again", top_p=0.5)),
+        template_variants=("Tell me about {topic}", "Say something on {topic}"),
+    )
+    assert len({c.model.endpoint for c in spec.columns}) == 1
+    others = (
+        replace(remote, model="gpt-y"),
+        replace(remote, base_url="https://other.example.com/v1"),
+        replace(remote, api_key_env="OTHER_KEY"),
+        replace(remote, key_ref="work"),
+        replace(remote, provider=ProviderKind.SIMULATED),
+    )
+    assert len({remote.endpoint, *(o.endpoint for o in others)}) == 1 + len(others)
+    # The simulated model: a seed sweep is still one simulated server.
+    sim = ModelProfile(sweep=ParamSweep(seed=(1, 2, 3)))
+    assert len({c.model.endpoint for c in make_spec("{x}", ["a"], (sim,)).columns}) == 1

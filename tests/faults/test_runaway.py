@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 from gui.core import events as ev
+from gui.core.columns import ParamSweep
 from gui.core.errors import ErrorKind
 from gui.core.runner import Run
 from gui.core.spec import Limits, ModelProfile, ProviderKind, RunSpec, Strategy, make_spec
@@ -21,6 +22,7 @@ from gui.providers.backend import LangChainBackend
 from tests.core.fakes import Recorder
 from tests.faults.checks import sockets_closed, terminal
 from tests.support.openai_server import Behavior, FakeOpenAIServer, default_answer, split_tokens
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -118,6 +120,59 @@ async def test_retry_after_from_one_429_holds_back_its_column_not_the_others(
     assert len(after) == 3 and min(after) >= 0.95, after
     other = [round(r.start - first_429.start, 3) for r in later if r.model == "fake-2"]
     assert other and min(other) < 0.95, other
+
+
+async def test_a_429_pauses_every_column_of_its_endpoint_and_no_other(
+    server: FakeOpenAIServer,
+) -> None:
+    # A sweep of three temperatures on fake-1 is three columns but one quota at the server:
+    # its 429 holds back all three. fake-2 is another endpoint and goes on meanwhile, even
+    # with one slot for the whole run (the paused cells wait holding no slot).
+    server.route(models={"fake-1": [Behavior(status=429, retry_after=30)]})
+    swept, other = (
+        ModelProfile(
+            model=m,
+            provider=ProviderKind.OPENAI,
+            base_url=server.base_url,
+            api_key_env="FANOUT_TEST_KEY",
+            sweep=ParamSweep(temperature=temperatures),
+        )
+        for m, temperatures in (("fake-1", (0.0, 0.7, 1.2)), ("fake-2", ()))
+    )
+    spec = make_spec(
+        "Tell me about {topic}",
+        ["first", "second", "third"],
+        (swept, other),
+        Strategy.STREAM,
+        Limits(max_concurrency=1, backoff_max=60.0),
+    )
+    assert [c.header for c in spec.columns] == [
+        "fake-1 · t=0",
+        "fake-1 · t=0.7",
+        "fake-1 · t=1.2",
+        "fake-2",
+    ]
+    backend = LangChainBackend()
+    run = Run(spec, backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    run.start()
+    try:
+        await until(lambda: len([e for e in rec.named("CellFinished") if "m3" in e.cell_id]) == 3)
+        fake_1 = [r for r in server.requests if r.model == "fake-1"]
+        run.cancel()
+        summary = await asyncio.wait_for(run.wait(), 60)
+    finally:
+        await backend.aclose()
+
+    # The one fake-1 request is the 429: none of the swept columns sent again during the
+    # pause, while every fake-2 cell was answered.
+    assert [r.status for r in fake_1] == [429], [
+        (r.status, r.body.get("temperature")) for r in fake_1
+    ]
+    assert summary.done == 3 and summary.cancelled == 9
+    fake_2 = [r for r in server.requests if r.model == "fake-2"]
+    assert len(fake_2) == 3 and all(r.status == 200 for r in fake_2)
 
 
 @pytest.mark.parametrize(
