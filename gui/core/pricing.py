@@ -21,9 +21,9 @@ from gui.core.hosts import HostScope, host_scope
 #: Where OpenAI's hosted models are served when a profile gives no base URL.
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
-#: When the starter table's prices were read off OpenAI's public price list; prices change,
-#: so the Profiles dock shows this date beside the table.
-STARTER_PRICES_DATE = "2025-08-15"
+#: The date of the sources the starter table was checked against (see :data:`STARTER_PRICES`);
+#: prices change, so the Profiles dock shows this date beside the table.
+STARTER_PRICES_DATE = "2026-08-21"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,14 @@ class PriceEntry:
         self.price.validate()
 
 
-#: OpenAI's list prices (USD per 1M tokens) on :data:`STARTER_PRICES_DATE`, for its own API.
+#: OpenAI's list prices (USD per 1M tokens, standard tier) for its own API, as checked on
+#: :data:`STARTER_PRICES_DATE`. Sources: OpenAI's model pages (developers.openai.com/api/docs/
+#: models/<model>, their "Text tokens" table) for gpt-5-mini and gpt-5-nano, and for the
+#: others the OpenAI table of pydantic/genai-prices (prices/providers/openai.yml at its
+#: 2026-08-21 commit, which tracks OpenAI's pricing page, o3's 2025-06-10 cut to 2/8
+#: included). Dropped: gpt-3.5-turbo (shut down on 2026-10-23, says its model page) and
+#: gpt-4.1-nano (shown as shut down on its model page). OpenAI's Batch API bills half of
+#: these (its Batch API FAQ: "50% cost discount vs. the synchronous APIs").
 STARTER_PRICES: tuple[PriceEntry, ...] = tuple(
     PriceEntry(model, Price(i, o), OPENAI_BASE_URL)
     for model, i, o in (
@@ -90,12 +97,10 @@ STARTER_PRICES: tuple[PriceEntry, ...] = tuple(
         ("gpt-5-nano", 0.05, 0.40),
         ("gpt-4.1", 2.00, 8.00),
         ("gpt-4.1-mini", 0.40, 1.60),
-        ("gpt-4.1-nano", 0.10, 0.40),
         ("gpt-4o", 2.50, 10.00),
         ("gpt-4o-mini", 0.15, 0.60),
         ("o3", 2.00, 8.00),
         ("o4-mini", 1.10, 4.40),
-        ("gpt-3.5-turbo", 0.50, 1.50),
     )
 )
 

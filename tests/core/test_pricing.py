@@ -154,3 +154,14 @@ def test_the_scoreboard_sums_cost_per_column_and_per_correct_answer() -> None:
     assert priced.usd_per_correct == pytest.approx(0.05)  # one answer passed every check
     assert (unpriced.cost_usd, unpriced.usd_per_correct) == (None, None)
     assert priced.to_dict()["cost_usd"] == pytest.approx(0.05)
+
+
+def test_the_starter_table_has_checked_prices_and_no_shut_down_model() -> None:
+    # Checked against OpenAI's published prices (see STARTER_PRICES): a model OpenAI has shut
+    # down has no starter price, so a run on it says "no price" instead of an old figure.
+    table = PriceTable(STARTER_PRICES)
+    assert table.price_for(ModelProfile("gpt-5-nano", OPENAI)) == Price(0.05, 0.40)
+    assert table.price_for(ModelProfile("o3", OPENAI)) == Price(2.00, 8.00)
+    for gone in ("gpt-3.5-turbo", "gpt-4.1-nano"):
+        assert table.price_for(ModelProfile(gone, OPENAI)) is None
+    assert all(e.base_url == "https://api.openai.com/v1" for e in STARTER_PRICES)
