@@ -34,6 +34,7 @@ from gui.compat.lcel import (
 )
 from gui.core.caching import USE_CACHE_KEY
 from gui.core.chat import Message
+from gui.core.cleantext import clean
 from gui.core.errors import Failure
 from gui.core.keys import HeldKeys
 from gui.core.ports import BatchLike, ChainLike, JudgeChainLike, KeySource
@@ -452,9 +453,7 @@ class FanoutChain:
         method = self._method(options.schema)
         messages = self._messages(input, method, options.schema)
         if options.use_cache and self.cache is not None:
-            hit = cached_answer(
-                await self.cache.alookup(dumps(messages), self._llm_string(method, options.schema))
-            )
+            hit = await self._alookup(messages, method, options.schema)
             if hit is not None:
                 _note_cached(probe, hit)
                 if hit.text:
@@ -496,9 +495,7 @@ class FanoutChain:
         method = self._method(options.schema)
         messages = self._messages(input, method, options.schema)
         if options.use_cache and self.cache is not None:
-            hit = cached_answer(
-                await self.cache.alookup(dumps(messages), self._llm_string(method, options.schema))
-            )
+            hit = await self._alookup(messages, method, options.schema)
             if hit is not None:
                 _note_cached(probe, hit)
                 return hit.text
@@ -528,7 +525,7 @@ class FanoutChain:
         messages = self._messages(input, method, options.schema)
         key = dumps(messages)
         if options.use_cache and self.cache is not None:
-            hit = cached_answer(self.cache.lookup(key, self._llm_string(method, options.schema)))
+            hit = self._lookup(key, method, options.schema)
             if hit is not None:
                 _note_cached(probe, hit)
                 return hit.text
@@ -555,20 +552,23 @@ class FanoutChain:
                 method = METHOD_JSON_MODE
                 messages = self._messages(input, method, options.schema)
                 key = dumps(messages)
-        if options.use_cache and self.cache is not None and text:
+        if options.use_cache and self.cache is not None and text and _cacheable(text):
             finish = probe.finish_reason if probe is not None else None
             tokens = probe.output_tokens if probe is not None else None
-            self.cache.update(
-                key,
-                self._llm_string(method, options.schema),
-                generations_of(
-                    text,
-                    finish_reason=finish,
-                    output_tokens=tokens,
-                    latency=time.monotonic() - started,
-                    ttft=None,
-                ),
-            )
+            try:
+                self.cache.update(
+                    key,
+                    self._llm_string(method, options.schema),
+                    generations_of(
+                        text,
+                        finish_reason=finish,
+                        output_tokens=tokens,
+                        latency=time.monotonic() - started,
+                        ttft=None,
+                    ),
+                )
+            except Exception:  # the answer is complete; only its cached copy is lost
+                log.warning("could not store an answer in the response cache", exc_info=True)
         return text
 
     async def _store(
@@ -581,20 +581,59 @@ class FanoutChain:
         started: float,
         first: float | None,
     ) -> None:
-        """Keep a finished answer, with how its request went, for the next identical one."""
+        """Keep a finished answer, with how its request went, for the next identical one.
+
+        Best effort: the answer is complete and already the cell's, so a cache that cannot
+        take it (a full disk, a locked or damaged file) costs only the cached copy, never the
+        cell. An answer holding lone surrogates is not cached: such text cannot be stored as
+        it came, and a replaced copy would later be served without the cell's note that it
+        was replaced.
+        """
         assert self.cache is not None
+        if not _cacheable(text):
+            return
         now = time.monotonic()
-        await self.cache.aupdate(
-            dumps(list(messages)),
-            self._llm_string(method, schema),
-            generations_of(
-                text,
-                finish_reason=probe.finish_reason if probe is not None else None,
-                output_tokens=probe.output_tokens if probe is not None else None,
-                latency=now - started,
-                ttft=None if first is None else first - started,
-            ),
-        )
+        try:
+            await self.cache.aupdate(
+                dumps(list(messages)),
+                self._llm_string(method, schema),
+                generations_of(
+                    text,
+                    finish_reason=probe.finish_reason if probe is not None else None,
+                    output_tokens=probe.output_tokens if probe is not None else None,
+                    latency=now - started,
+                    ttft=None if first is None else first - started,
+                ),
+            )
+        except Exception:
+            log.warning("could not store an answer in the response cache", exc_info=True)
+
+    async def _alookup(
+        self, messages: Sequence[BaseMessage], method: str, schema: Mapping[str, Any] | None
+    ) -> CachedAnswer | None:
+        """The cached answer of this request, or ``None``; a cache that cannot be read (a
+        locked or damaged file) is a miss, so the request goes to the server."""
+        assert self.cache is not None
+        try:
+            found = await self.cache.alookup(
+                dumps(list(messages)), self._llm_string(method, schema)
+            )
+        except Exception:
+            log.warning("could not read the response cache", exc_info=True)
+            return None
+        return cached_answer(found)
+
+    def _lookup(
+        self, key: str, method: str, schema: Mapping[str, Any] | None
+    ) -> CachedAnswer | None:
+        """The blocking twin of :meth:`_alookup` (``key`` is the dumped messages)."""
+        assert self.cache is not None
+        try:
+            found = self.cache.lookup(key, self._llm_string(method, schema))
+        except Exception:
+            log.warning("could not read the response cache", exc_info=True)
+            return None
+        return cached_answer(found)
 
     async def _plain_astream(
         self,
@@ -903,6 +942,12 @@ def _find_usage_collector(config: RunnableConfig | None) -> UsageCollector | Non
     if isinstance(callbacks, BaseCallbackManager):
         return next((h for h in callbacks.handlers if isinstance(h, UsageCollector)), None)
     return None
+
+
+def _cacheable(text: str) -> bool:
+    """Whether ``text`` can be cached as it came: no lone surrogate (which neither the
+    message type nor SQLite's UTF-8 can hold)."""
+    return not clean(text)[1]
 
 
 def _note_cached(probe: UsageCollector | None, hit: CachedAnswer) -> None:

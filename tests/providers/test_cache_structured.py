@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from gui.core import events as ev
 from gui.core.runner import Run
 from gui.core.spec import Limits, ModelProfile, ProviderKind, RunSpec, Strategy, make_spec
 from gui.providers.backend import LangChainBackend
 from gui.providers.cache import SqliteResponseCache
-from tests.support.openai_server import FakeOpenAIServer, schema_answers
+from tests.support.openai_server import Behavior, FakeOpenAIServer, schema_answers
 
 TOPICS = ["owls", "tides", "glass"]
+
+#: The run's limits with the cache on and no retry, so a fault ends its cell.
+NO_RETRY = Limits(cache=True, retries=0)
 
 PERSON = {
     "title": "Person",
@@ -240,3 +244,72 @@ async def test_a_cached_answer_costs_nothing_and_the_first_one_is_priced(
         metrics = second.metrics(cell.id)
         assert metrics is not None and metrics.cached
         assert metrics.cost_usd == 0.0
+
+
+# ------------------------------------------------------------- issue 10 against the cache
+
+
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        (Behavior(end_after=2), "the answer is cut off"),
+        (Behavior(drop_after=2), "cut off"),
+        (Behavior(error_event_after=2), "the server reported an error mid-answer"),
+    ],
+    ids=["clean-close", "dropped", "error-event"],
+)
+@pytest.mark.parametrize("schema", [None, PERSON], ids=["text", "structured"])
+async def test_a_cut_off_stream_fails_and_is_never_cached(
+    srv: FakeOpenAIServer,
+    cache: SqliteResponseCache,
+    fault: Behavior,
+    words: str,
+    schema: dict[str, object] | None,
+) -> None:
+    srv.behave(lambda _req: fault)
+    backend = LangChainBackend(cache=cache)
+    first = Run(replace(spec_for(srv, schema=schema), limits=NO_RETRY), backend)
+    failed: list[ev.CellFailed] = []
+    first.subscribe(lambda e: failed.append(e) if isinstance(e, ev.CellFailed) else None)
+    try:
+        await first.wait()
+    finally:
+        await backend.aclose()
+    assert len(failed) == len(TOPICS)
+    for end in failed:
+        assert words in end.message and end.partial_text  # said so; partial text kept
+    assert cache.size().answers == 0
+
+    srv.behave(None)
+    srv.reset_stats()
+    second = await run_to_end(spec_for(srv, schema=schema), cache)
+    assert second.summary is not None and second.summary.ok
+    assert len(srv.requests) == len(TOPICS)  # asked again: nothing was served from the cache
+    assert not any(second.metrics(c.id).cached for c in second.cells)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("strategy", [Strategy.STREAM, Strategy.GATHER, Strategy.SYNC])
+async def test_an_answer_with_lone_surrogates_is_done_with_the_cache_on_and_not_cached(
+    srv: FakeOpenAIServer, cache: SqliteResponseCache, strategy: Strategy
+) -> None:
+    # Neither SQLite's UTF-8 nor the cached message type can hold a lone surrogate: storing
+    # it failed the finished cell ("unexpected error: UnicodeEncodeError/ValidationError").
+    srv.behave(lambda _req: Behavior(text="half \ud800 an answer"))
+    run = await run_to_end(spec_for(srv, strategy), cache)
+    assert run.summary is not None and run.summary.ok
+    assert all(run.partial_text(c.id) == "half \ud800 an answer" for c in run.cells)
+    assert cache.size().answers == 0
+
+
+async def test_a_cache_that_cannot_be_read_or_written_costs_the_cache_only(
+    srv: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    broken = tmp_path / "cache.sqlite3"
+    broken.write_bytes(b"this is not an SQLite file" * 100)
+    store = SqliteResponseCache(broken)
+    try:
+        run = await run_to_end(spec_for(srv), store)
+    finally:
+        store.close()
+    assert run.summary is not None and run.summary.ok
+    assert len(srv.requests) == len(TOPICS)
