@@ -55,6 +55,7 @@ from gui.core.chat import (
     add_user_message,
     context_warning,
     image_attachment,
+    noted_metrics,
     text_attachment,
     thread_tokens,
 )
@@ -312,7 +313,7 @@ class _BlockPrinter:
             if self.enabled and self.current < len(self.order) and self.order[self.current] == col:
                 self._write(event.text)
         elif isinstance(event, ev.CellFinished):
-            self.ended[col] = done_mark(event.metrics)
+            self.ended[col] = done_mark(noted_metrics(event.metrics, event.text))
             self._advance()
         elif isinstance(event, ev.CellFailed):
             self.ended[col] = f"{NodeStatus.FAILED}: {event.message}"

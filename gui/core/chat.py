@@ -28,10 +28,11 @@ import struct
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from gui.core.cleantext import REPLACED_NOTICE, clean
 from gui.core.errors import SpecError
 from gui.core.metrics import CellMetrics
 from gui.core.spec import ModelProfile
@@ -538,12 +539,21 @@ def add_answer(
     """
     column = chat.columns[request.col]
     move = column.head == request.user_node
+    metrics = noted_metrics(metrics, text)
     node = ChatNode(
         new_node_id(), request.user_node, Role.ASSISTANT, text, (), status, error, metrics
     )
     column.add(node, move_head=move)
     chat.touch()
     return node
+
+
+def noted_metrics(metrics: CellMetrics | None, text: str) -> CellMetrics | None:
+    """``metrics`` of an answer whose ``text`` holds lone surrogates, with the note that says
+    they were replaced (stored and shown replaced, as a run's cell says so: issue 10 §2)."""
+    if metrics is not None and metrics.note is None and clean(text)[1]:
+        return replace(metrics, note=REPLACED_NOTICE)
+    return metrics
 
 
 def _check_message(text: str, images: Sequence[ImageAttachment]) -> None:

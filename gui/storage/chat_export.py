@@ -58,13 +58,26 @@ def _date(epoch: float) -> str:
 
 
 def done_mark(metrics: CellMetrics | None) -> str:
-    """``done · 1.20 s · 60 tokens`` (tokens estimated: ``~60``)."""
+    """``done · 1.20 s · 60 tokens`` (tokens estimated: ``~60``), then what the reader must not
+    miss: ``cut at max tokens``, ``stopped by the content filter``, the cell's note (text
+    that had invalid characters, replaced)."""
     parts = ["done"]
     if metrics is not None:
         if metrics.latency is not None:
             parts.append(f"{metrics.latency:.2f} s")
         parts.append(f"{'~' if metrics.tokens_estimated else ''}{metrics.output_tokens} tokens")
+        notes = done_notes(metrics)
+        if notes:
+            parts.append(notes)
     return " · ".join(parts)
+
+
+def done_notes(metrics: CellMetrics | None) -> str:
+    """What a reader of a done answer must not miss, or ``""``: ``cut at max tokens``,
+    ``stopped by the content filter``, its note (``text had invalid characters, replaced``)."""
+    if metrics is None:
+        return ""
+    return " · ".join(m for m in (metrics.finish_mark, metrics.note) if m)
 
 
 def node_mark(node: ChatNode) -> str:
@@ -155,6 +168,8 @@ def chat_to_markdown(chat: Chat) -> str:
                 lines.append(f"**{chat.column_title(col)}{alt}:** {node.text}")
                 if node.status is not NodeStatus.DONE:
                     lines.append(f"*[{node_mark(node)}]*")
+                elif done_notes(node.metrics):
+                    lines.append(f"*[{done_notes(node.metrics)}]*")
             lines.append("")
         branches = _other_branches(column)
         extra = f" · {branches} message(s) on other branches" if branches > 0 else ""

@@ -26,7 +26,7 @@ from gui.core.chat import (
     NodeStatus,
     Role,
 )
-from gui.core.cleantext import clean
+from gui.core.cleantext import clean, clean_json
 from gui.core.keys import redact
 from gui.core.spec import profile_from_dict, profile_to_dict
 from gui.storage.history import History, HistoryError, ids_matching
@@ -116,8 +116,8 @@ class ChatHistory:
             str(node.role),
             clean(node.text)[0],
             str(node.status),
-            redact(node.error) if node.error else None,
-            json.dumps(asdict(node.metrics)) if node.metrics is not None else None,
+            clean(redact(node.error))[0] if node.error else None,
+            json.dumps(clean_json(asdict(node.metrics))[0]) if node.metrics is not None else None,
             json.dumps(_image_refs(node.images)) if node.images else None,
             node.created_at,
         )

@@ -156,6 +156,50 @@ def test_a_server_error_fails_one_column_and_the_thread_goes_on(
     assert sent["fake-2"] == ["Hi", failed["answer"], "Again"]
 
 
+def test_a_chat_answer_says_cut_off_cut_at_max_tokens_and_replaced_everywhere_it_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 10 against chats (issue 12): a stream closed without a finish is failed, cut off;
+    # finish_reason length is done with its mark; lone surrogates (in the answer and in the
+    # server's error) are stored replaced and the answer says so: in the terminal, the JSON,
+    # ``show`` and the Markdown export, as a run's cell does.
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    plans = {
+        "fake-1": Behavior(end_after=2),
+        "fake-2": Behavior(finish_reason="length"),
+        "fake-3": Behavior(text="half \ud800 an answer"),
+        "fake-4": Behavior(status=400, error_message="bad \ud800 request"),
+    }
+    models = [arg for m in plans for arg in ("-m", m)]
+    with FakeOpenAIServer(models=list(plans), tokens=6) as srv:
+        srv.behave(lambda info: plans.get(info.model))
+        code = main(["ask", "Hi", *models, *served(srv)])
+        shown = capsys.readouterr().out
+        assert code == 1
+        code = main(["ask", "Again", *models, "--json", *served(srv)])
+        data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    cut, capped, replaced, refused = data["results"]
+    assert cut["status"] == "failed" and "the answer is cut off" in cut["error"]
+    assert cut["answer"]  # partial text kept
+    assert capped["status"] == "done" and capped["metrics"]["finish_reason"] == "length"
+    assert replaced["status"] == "done" and replaced["answer"] == "half \ufffd an answer"
+    assert replaced["metrics"]["note"] == "text had invalid characters, replaced"
+    assert refused["status"] == "failed" and "bad \ufffd request" in refused["error"]
+    assert "the answer is cut off" in shown
+    assert "tokens · cut at max tokens]" in shown
+    assert "tokens · text had invalid characters, replaced]" in shown
+
+    assert main(["show", data["chat_id"]]) == 0
+    show = capsys.readouterr().out
+    assert main(["export", data["chat_id"], "--format", "md"]) == 0
+    exported = capsys.readouterr().out
+    for text in (show, exported):
+        assert "cut at max tokens" in text and "text had invalid characters, replaced" in text
+        assert "bad \ufffd request" in text
+
+
 def _chat_nodes(db: Path) -> list[tuple[int, str, str, str]]:
     try:
         conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)

@@ -17,9 +17,10 @@ from PySide6.QtGui import QColor, QImage, QTextDocument
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from gui.core.chat import Chat, NodeStatus, Role
+from gui.core.chat import Chat, NodeStatus, Role, add_answer, add_user_message
 from gui.core.chat_session import ChatSession, ChatTurnStarted
 from gui.core.chat_turn import ChatTurn
+from gui.core.metrics import CellMetrics
 from gui.core.spec import ModelProfile, SimSettings
 from gui.providers.backend import LangChainBackend
 from gui.providers.threads import trim_thread
@@ -624,3 +625,30 @@ async def test_run_this_message_over_inputs_sends_each_columns_thread_before_the
     assert again is not None
     await until(lambda: again.finished)
     assert again.spec.messages("r1m0") == run.spec.messages("r1m0")
+
+
+def test_a_done_answer_shows_cut_at_max_tokens_and_replaced_characters_in_its_thread() -> None:
+    # Issue 10 in the Chat tab: a done answer the reader must not take as whole (cut at max
+    # tokens) or as sent (invalid characters replaced) says so under it; a plain one does not.
+    chat = Chat.new([ModelProfile(model="a"), ModelProfile(model="b"), ModelProfile(model="c")])
+    capped, replaced, plain = add_user_message(chat, "Hi")
+    metrics = CellMetrics(
+        queued_at=0.0,
+        started_at=0.0,
+        first_token_at=0.5,
+        ended_at=1.0,
+        waited=0.0,
+        ttft=0.5,
+        latency=1.0,
+        output_tokens=5,
+        tokens_estimated=False,
+        tokens_per_second=5.0,
+        retries=0,
+        finish_reason="stop",
+    )
+    add_answer(chat, capped, "Short", metrics=dataclasses.replace(metrics, finish_reason="length"))
+    add_answer(chat, replaced, "half \ud800 an answer", metrics=metrics)
+    add_answer(chat, plain, "Whole", metrics=metrics)
+    assert "*[cut at max tokens]*" in thread_markdown(chat, 0)
+    assert "*[text had invalid characters, replaced]*" in thread_markdown(chat, 1)
+    assert "*[" not in thread_markdown(chat, 2)

@@ -215,6 +215,12 @@ def _answer_tail(
         mark = "stopped" if node.status is NodeStatus.STOPPED else "failed"
         why = f": {node.error}" if node.error else ""
         marks.append(f"*[{mark}{why}]*")
+    elif node.metrics is not None:
+        # A done answer the reader must not take as whole or as sent: cut at max tokens,
+        # stopped by the content filter, invalid characters replaced (issue 10).
+        shown = [m for m in (node.metrics.finish_mark, node.metrics.note) if m]
+        if shown:
+            marks.append(f"*[{' · '.join(shown)}]*")
     nav = _nav(column, node, kin)
     if nav:  # under the answer: a regenerated answer ends by adding it, nothing re-rendered
         marks.append(f"*answer*{nav}")
