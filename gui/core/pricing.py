@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from gui.core.errors import SpecError
 from gui.core.hosts import HostScope, host_scope
@@ -106,8 +106,22 @@ STARTER_PRICES: tuple[PriceEntry, ...] = tuple(
 
 
 def normal_base_url(base_url: str | None) -> str:
-    """``base_url`` as the table keys it: OpenAI's when ``None``, without a trailing slash."""
-    return (base_url or OPENAI_BASE_URL).strip().rstrip("/").lower()
+    """``base_url`` as the table keys it: OpenAI's when ``None``, without a trailing slash
+    and without the password of credentials in it (``http://user@host``)."""
+    return without_password((base_url or OPENAI_BASE_URL).strip()).rstrip("/").lower()
+
+
+def without_password(url: str) -> str:
+    """``url`` without the password of its credentials: a price row is keyed by the server,
+    and the price file and a run's spec must never hold the password (issue 10 §3)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    user, _sep, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}@{host}"))
 
 
 def _is_local(base_url: str | None) -> bool:
@@ -232,7 +246,7 @@ def entries_to_list(entries: Sequence[PriceEntry]) -> list[dict[str, Any]]:
     return [
         {
             "model": e.model,
-            "base_url": e.base_url,
+            "base_url": None if e.base_url is None else without_password(e.base_url),
             "input_per_m": e.price.input_per_m,
             "output_per_m": e.price.output_per_m,
         }

@@ -33,6 +33,8 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
+from gui.core.keys import redact
+
 #: The cache file's name in the data folder.
 CACHE_FILE_NAME = "response-cache.sqlite3"
 
@@ -123,7 +125,9 @@ class SqliteResponseCache(BaseCache):
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store the generations of this request (the newest answer wins)."""
         key = cache_key(prompt, llm_string)
-        value = json.dumps([_generation_to_json(g) for g in return_val], ensure_ascii=False)
+        # Masked as the history masks a cell's text: an answer that echoes a key or an
+        # Authorization header must not leave it in the clear in the data folder.
+        value = redact(json.dumps([_generation_to_json(g) for g in return_val], ensure_ascii=False))
         with self._lock:
             self._conn().execute(
                 "INSERT OR REPLACE INTO answers (key, generations_json, created_at) "

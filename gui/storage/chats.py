@@ -58,6 +58,13 @@ class ChatRecord:
     messages: int
 
 
+def _safe(text: str) -> str:
+    """``text`` as a chat stores it, as a run's history does: lone surrogates replaced, every
+    secret the process knows masked (a server may echo a key or an Authorization header into
+    its answer, a user may paste one into a message, a base URL may carry a password)."""
+    return clean(redact(text))[0]
+
+
 class ChatHistory:
     """The chats of a :class:`History` file.
 
@@ -74,13 +81,19 @@ class ChatHistory:
         """Write the chat's header and columns (again: titles and heads change)."""
         header = (
             chat.id,
-            clean(chat.title)[0],
-            chat.system,
+            _safe(chat.title),
+            None if chat.system is None else _safe(chat.system),
             chat.created_at,
             chat.updated_at,
         )
         columns = [
-            (chat.id, i, json.dumps(profile_to_dict(c.profile)), c.system, c.head)
+            (
+                chat.id,
+                i,
+                redact(json.dumps(clean_json(profile_to_dict(c.profile))[0])),
+                None if c.system is None else _safe(c.system),
+                c.head,
+            )
             for i, c in enumerate(chat.columns)
         ]
 
@@ -114,10 +127,12 @@ class ChatHistory:
             node.parent,
             seq,
             str(node.role),
-            clean(node.text)[0],
+            _safe(node.text),
             str(node.status),
-            clean(redact(node.error))[0] if node.error else None,
-            json.dumps(clean_json(asdict(node.metrics))[0]) if node.metrics is not None else None,
+            _safe(node.error) if node.error else None,
+            redact(json.dumps(clean_json(asdict(node.metrics))[0]))
+            if node.metrics is not None
+            else None,
             json.dumps(_image_refs(node.images)) if node.images else None,
             node.created_at,
         )

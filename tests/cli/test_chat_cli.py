@@ -200,6 +200,28 @@ def test_a_chat_answer_says_cut_off_cut_at_max_tokens_and_replaced_everywhere_it
         assert "bad \ufffd request" in text
 
 
+def test_a_chat_answer_echoing_credentials_is_stored_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 10 §3 against chats: what a run's history masks, the chat history masks too.
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    bearer = "sk-live-0123456789abcdef"
+    with FakeOpenAIServer(models=["fake-1"], tokens=6) as srv:
+        srv.behave(lambda _info: Behavior(text=f"You sent Authorization: Bearer {bearer}"))
+        # A base URL with credentials in it: the password is never stored either.
+        argv = [*served(srv)]
+        argv[3] = srv.base_url.replace("http://", "http://team:hunter2-pass@")
+        assert main(["ask", f"my key is Bearer {bearer}", "-m", "fake-1", *argv]) == 0
+    capsys.readouterr()
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("history.sqlite3*"))
+    assert bearer.encode() not in stored and b"hunter2-pass" not in stored
+    assert [text for *_, text in _chat_nodes(tmp_path / "history.sqlite3")] == [
+        "my key is Bearer ***",
+        "You sent Authorization: Bearer ***",
+    ]
+
+
 def _chat_nodes(db: Path) -> list[tuple[int, str, str, str]]:
     try:
         conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)

@@ -313,3 +313,24 @@ async def test_a_cache_that_cannot_be_read_or_written_costs_the_cache_only(
         store.close()
     assert run.summary is not None and run.summary.ok
     assert len(srv.requests) == len(TOPICS)
+
+
+async def test_an_answer_echoing_credentials_is_cached_masked(
+    srv: FakeOpenAIServer, cache: SqliteResponseCache
+) -> None:
+    # Issue 10 §3 against the cache file: a server that echoes an Authorization header into
+    # its answer leaves no credential in the data folder (the history masks it too).
+    bearer, basic = (
+        "sk-live-0123456789abcdef",
+        "dXNlcjpodW50ZXIyLXNlY3JldA==",
+    )  # user:hunter2-secret
+    srv.behave(lambda _req: Behavior(text=f"You sent Bearer {bearer} and Basic {basic} to me."))
+    await run_to_end(spec_for(srv), cache)
+    assert cache.size().answers == len(TOPICS)
+    cache.close()
+    stored = b"".join(p.read_bytes() for p in cache.path.parent.glob("cache.sqlite3*"))
+    assert bearer.encode() not in stored and basic.encode() not in stored
+    srv.reset_stats()
+    replay = await run_to_end(spec_for(srv), cache)
+    assert srv.requests == []
+    assert all("Bearer ***" in replay.partial_text(c.id) for c in replay.cells)
