@@ -24,6 +24,7 @@ from typing import Any
 
 from gui.core.chat import Chat, ChatColumn, ChatNode, NodeStatus, Role, thread_tokens
 from gui.core.cleantext import clean, clean_json
+from gui.core.keys import redact
 from gui.core.metrics import CellMetrics
 from gui.core.spec import profile_to_dict
 from gui.storage import paths
@@ -95,9 +96,12 @@ def export_chat(chat: Chat, fmt: str) -> str:
     """
     name = _fmt_name(fmt)
     if name == "json":
-        return json.dumps(clean_json(chat_to_dict(chat))[0], ensure_ascii=False, indent=2) + "\n"
+        data = clean_json(chat_to_dict(chat))[0]
+        # Masked as the chat history is: the window exports the chat in memory, where an
+        # echoed key or a base URL's password is still in the clear (issue 10 §3).
+        return redact(json.dumps(data, ensure_ascii=False, indent=2)) + "\n"
     text = chat_to_markdown(chat) if name == "md" else chat_to_table_markdown(chat)
-    return clean(text)[0]
+    return redact(clean(text)[0])
 
 
 def save_chat(chat: Chat, fmt: str, target: Path) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from gui.core.chat import (
     Chat,
     NodeStatus,
@@ -17,6 +19,7 @@ from gui.core.chat import (
 )
 from gui.core.spec import ModelProfile
 from gui.storage import schema
+from gui.storage.chat_export import save_chat as save_chat_file
 from gui.storage.chats import ChatHistory
 from gui.storage.history import History
 from tests.core.test_chat import png
@@ -142,3 +145,19 @@ def test_a_version_4_history_keeps_its_runs_and_gains_the_chat_tables(tmp_path: 
     with sqlite3.connect(db) as conn:
         assert schema.user_version(conn) == 5
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+@pytest.mark.parametrize("fmt", ["json", "md", "md-table"])
+def test_a_chat_exported_from_memory_holds_no_secret_and_no_lone_surrogate(
+    tmp_path: Path, fmt: str
+) -> None:
+    # The window exports the chat it holds, not the stored (masked, cleaned) copy: the export
+    # masks and cleans too (issue 10 §2-§3).
+    profile = ModelProfile(model="a", base_url="https://team:hunter2-pass@llm.example.com/v1")
+    chat = Chat.new([profile], system="Be brief.")
+    (request,) = add_user_message(chat, "my key is Bearer sk-live-0123456789abcdef")
+    add_answer(chat, request, "Echo: Bearer sk-live-0123456789abcdef, half \ud800 answer")
+    target = save_chat_file(chat, fmt, tmp_path / f"chat.{fmt}")
+    text = target.read_text(encoding="utf-8")
+    assert "sk-live-0123456789abcdef" not in text and "hunter2-pass" not in text
+    assert "\ufffd" in text
