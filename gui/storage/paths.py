@@ -96,11 +96,19 @@ def private_file_opener(path: str, flags: int) -> int:
     return os.open(path, flags, 0o600)
 
 
+#: The SQLite files of the data folder: the history, and the response cache (issue 15; its
+#: name is ``gui.providers.cache.CACHE_FILE_NAME``, which this layer may not import).
+_DATABASES = ("history.sqlite3", "response-cache.sqlite3")
+#: The data folder's own JSON files: an export written there before the app made them would
+#: be read back as (and set aside as) a broken profiles, settings, prices or workspace file.
+_OWN_FILES = ("profiles.json", "settings.json", "prices.json", "workspace.json")
+
+
 def protected_reason(target: Path, folder: Path | None = None) -> str | None:
     """Why the app must not write an export to ``target``, or ``None`` when it may.
 
-    The history database, its ``-wal``/``-shm``/``-journal`` files, profiles and settings
-    are never written over (a symlink or hard link to one counts as the file itself), nor
+    The history database and the response cache with their ``-wal``/``-shm``/``-journal``
+    files, profiles, settings, prices and the workspace are never written over (a symlink or hard link to one counts as the file itself), nor
     any other existing file of the data folder the app did not export itself (see
     :func:`record_export`); its ``exports`` folder takes any export.
     """
@@ -112,9 +120,8 @@ def protected_reason(target: Path, folder: Path | None = None) -> str | None:
         resolved = target.expanduser().resolve()
     except (OSError, RuntimeError):
         return None
-    own = [root / "history.sqlite3"]
-    own += [root / f"history.sqlite3{s}" for s in ("-wal", "-shm", "-journal")]
-    own += [root / "profiles.json", root / "settings.json"]
+    own = [root / f"{db}{s}" for db in _DATABASES for s in ("", "-wal", "-shm", "-journal")]
+    own += [root / name for name in _OWN_FILES]
     for path in own:
         same = resolved == path
         if not same and resolved.exists() and path.exists():

@@ -88,7 +88,18 @@ def test_a_history_file_of_ours_with_no_permission_is_set_back_and_kept(
 
 @pytest.mark.parametrize(
     "name",
-    ["history.sqlite3", "history.sqlite3-wal", "history.sqlite3-shm", "profiles.json", "x.csv"],
+    [
+        "history.sqlite3",
+        "history.sqlite3-wal",
+        "history.sqlite3-shm",
+        "profiles.json",
+        "x.csv",
+        # Files of features merged after issue 10: refused even before the app made them.
+        "response-cache.sqlite3",
+        "response-cache.sqlite3-wal",
+        "prices.json",
+        "workspace.json",
+    ],
 )
 def test_exports_may_not_land_on_the_apps_own_files(fanout_home: Path, name: str) -> None:
     (fanout_home / "x.csv").write_text("a file the app did not export")
@@ -113,3 +124,9 @@ def test_a_link_to_the_database_is_the_database(fanout_home: Path, tmp_path: Pat
     for path in (link, hard):
         reason = paths.protected_reason(path)
         assert reason is not None and "history.sqlite3" in reason
+
+
+def test_the_protected_cache_file_is_the_one_the_cache_opens(fanout_home: Path) -> None:
+    from gui.providers.cache import CACHE_FILE_NAME
+
+    assert paths.protected_reason(fanout_home / CACHE_FILE_NAME) is not None
