@@ -194,7 +194,7 @@ def _new_chat(args: argparse.Namespace, held: HeldKeys) -> Chat:
     if args.vision or args.context_window is not None:
         profiles = tuple(_with_capabilities(p, args) for p in profiles)
     for line in key_warnings(profiles, held):
-        sys.stderr.write(f"fanout-studio ask: {line}\n")
+        sys.stderr.write(escape_controls(f"fanout-studio ask: warning: {line}") + "\n")
     return Chat.new(profiles, system=args.system)
 
 
@@ -238,7 +238,7 @@ def _continued_chat(args: argparse.Namespace, chats: ChatHistory | None, held: H
 
         keys.allow_env(args.api_key_env)  # the user named it again for the chat's servers
     for line in key_warnings([c.profile for c in chat.columns], held):
-        sys.stderr.write(f"fanout-studio ask: {line}\n")
+        sys.stderr.write(escape_controls(f"fanout-studio ask: warning: {line}") + "\n")
     return chat
 
 

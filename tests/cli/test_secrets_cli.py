@@ -135,6 +135,13 @@ def test_openai_api_key_is_not_sent_to_another_host_unless_named(
         )
         assert named.returncode == 0 and named.stderr == ""
         assert srv.requests[-1].headers["authorization"] == f"Bearer {OPENAI_KEY}"
+        # A chat (merged after issue 10) keeps the key to api.openai.com and says so the same way.
+        asked = fanout(*["ask", "hi", *argv[3:]], home=fanout_home, cwd=tmp_path, env=env)
+        assert asked.returncode == 0
+        assert asked.stderr.startswith(
+            f"fanout-studio ask: warning: $OPENAI_API_KEY is not sent to {host}: it is a key"
+        )
+        assert srv.requests[-1].headers["authorization"] == "Bearer not-needed"
 
 
 def test_a_key_over_plain_http_to_another_machine_is_warned_about(
