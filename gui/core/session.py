@@ -341,14 +341,24 @@ class Session:
         base = main.run.spec
         # One cell has nothing to schedule; sync would only block a thread for it.
         strategy = base.strategy if base.strategy is not Strategy.SYNC else Strategy.SEQUENTIAL
+        # The cell's own prompt variant (its template and system message), its model's chat
+        # context, and the run's schema and prices: a retried cell of variant B asks what B
+        # asked, as structured output, priced as the run was.
+        variant = base.variant_of(cell.col)
+        context = None
+        if base.context is not None:
+            context = (base.context[base.columns[cell.col].model_index],)
         spec = RunSpec(
-            base.template,
+            variant.template,
             (dict(cell.inputs),),
             (model or cell.model,),
             strategy,
             limits or main.run.limits,
-            base.system,
+            variant.system,
             checks=base.checks,
+            context=context,
+            prices=base.prices,
+            json_schema=base.json_schema,
         )
         spec = _retry_judge(spec, base)
         run = Run(spec, self._make_backend())

@@ -351,3 +351,40 @@ async def test_a_twenty_thousand_cell_run_counts_every_cell_queued_from_the_star
     session.cancel_all()
     await session.wait_idle()
     assert session.counts.cancelled + session.counts.done == 20_000
+
+
+async def test_retry_of_a_variant_cell_sends_its_own_prompt_system_schema_and_prices() -> None:
+    # Issue 10 §7 against issue 15: a cell of variant B (its own template and system message),
+    # of a structured, priced run, is retried with the same: not with variant A's prompt.
+    from dataclasses import replace
+
+    from gui.core.pricing import Price, PriceEntry
+
+    spec = replace(
+        make_spec(
+            "Tell me about {topic}",
+            ["owls"],
+            SIM,
+            Strategy.STREAM,
+            Limits(),
+            system="Be brief.",
+            template_variants=("Write a poem on {topic}",),
+            system_variants=("Be verbose.",),
+        ),
+        prices=(PriceEntry("sim-1", Price(1, 2)),),
+        json_schema={"type": "object"},
+    )
+    backend = FakeBackend(Script(latency=0.0, chunks=1))
+    session, _history, watch = session_of(backend)
+    ended = watch.ended()
+    session.start(spec)
+    await asyncio.wait_for(ended, 60)
+    for col, variant in enumerate(spec.variants):
+        again = watch.ended(primary=False)
+        retry = session.retry(CellId.text(0, col))
+        assert retry is not None
+        await asyncio.wait_for(again, 60)
+        (own,) = retry.cells
+        assert retry.spec.messages(own.id) == spec.messages(CellId.text(0, col))
+        assert (variant.template, variant.system) == (retry.spec.template, retry.spec.system)
+        assert retry.spec.json_schema == spec.json_schema and retry.spec.prices == spec.prices
