@@ -10,7 +10,7 @@ import pytest
 from gui.core import events as ev
 from gui.core.pricing import Price, PriceEntry
 from gui.core.runner import Run
-from gui.core.spec import Limits, ModelProfile, ProviderKind, RunSpec, spec_to_dict
+from gui.core.spec import Limits, ModelProfile, RunSpec
 from gui.storage.export import to_csv, to_json, to_markdown
 from gui.storage.history import History
 from gui.storage.prices import PriceStore
@@ -68,20 +68,3 @@ def test_an_unreadable_price_file_is_set_aside_with_a_notice(tmp_path: Path) -> 
     store.save([PriceEntry("m", Price(1, 2), "http://gpu-box:8000/v1")])
     assert PriceStore(path).load() == (PriceEntry("m", Price(1, 2), "http://gpu-box:8000/v1"),)
     assert path.stat().st_mode & 0o077 == 0  # readable by the user only
-
-
-def test_a_price_for_a_server_with_credentials_keeps_no_password(tmp_path: Path) -> None:
-    # Issue 10 §3 against the price file (issue 15): a row keyed by a base URL that carries
-    # credentials is saved without the password, and still prices that server's profile.
-    path = tmp_path / "prices.json"
-    secret_url = "https://team:hunter2-very-secret@llm.example.com/v1"
-    PriceStore(path).save([PriceEntry("m", Price(1, 2), secret_url)])
-    assert "hunter2" not in path.read_text(encoding="utf-8")
-    table = PriceStore(path).table()
-    for url in (secret_url, "https://team@llm.example.com/v1"):
-        profile = ModelProfile("m", ProviderKind.OPENAI, base_url=url)
-        assert table.price_for(profile) == Price(1, 2)
-    spec = RunSpec(
-        "Hi", ({},), (ModelProfile(),), prices=(PriceEntry("m", Price(1, 2), secret_url),)
-    )
-    assert "hunter2" not in json.dumps(spec_to_dict(spec))
