@@ -289,30 +289,6 @@ def centre(view: TilesView, cell_id: str) -> QPoint:
     return rect.center()
 
 
-def test_a_repeated_cells_samples_share_one_header_naming_the_run_column(
-    qtbot: QtBot, light: None
-) -> None:
-    store = CellStore()
-    view = TilesView(store)
-    qtbot.addWidget(view)
-    view.resize(900, 500)
-    view.show()
-    qtbot.waitExposed(view)
-    ids = [[CellId.text(r, c, s) for c in range(2) for s in range(3)] for r in range(3)]
-    labels = [f"#{s + 1} {m}" for m in ("gpt-long-model-name", "other") for s in range(3)]
-    store.set_shape(["cats", "owls", "bees"], labels, ids)
-    store.set_column_groups(["gpt-long-model-name", "other"], [0, 0, 0, 1, 1, 1])
-    settle()
-    spans = view.header_spans()
-    assert [label for label, _x, _w in spans] == ["gpt-long-model-name", "other"]
-    # Each header spans its three samples' tiles.
-    first = view.tile_rect(ids[0][0])
-    third = view.tile_rect(ids[0][2])
-    assert first is not None and third is not None
-    (_label, x, w), _other = spans
-    assert x == first.left() and x + w == third.right() + 1
-
-
 def test_enter_and_double_click_open_a_tile(qtbot: QtBot, tiles: TilesView) -> None:
     opened: list[str] = []
     tiles.cell_activated.connect(opened.append)

@@ -602,34 +602,18 @@ class TilesView(QAbstractScrollArea):
         painter.fillRect(0, 0, width, self._header_h, colors["window"])
         painter.setFont(self._header_font)
         painter.setPen(colors["text"])
-        for label, x, w in self.header_spans():
-            text = self._header_fm.elidedText(label, Qt.TextElideMode.ElideMiddle, w - 4)
-            painter.drawText(QRect(x, 0, w, self._header_h), Qt.AlignmentFlag.AlignCenter, text)
-        painter.fillRect(0, self._header_h - 1, width, 1, colors["border"])
-
-    def header_spans(self) -> list[tuple[str, int, int]]:
-        """The header strip's labels: (run column's label, x, width), per fold.
-
-        A repeated cell's samples are adjacent columns of one run column: one header spans
-        them, so the model (or variant, or sweep value) is named in full rather than its
-        label squeezed into each sample's narrow tile ("#1...=0").
-        """
         fit = self._fit
         store = self._store
-        spans: list[tuple[int, int]] = []  # first column, column count
-        for c in range(min(fit.cols, store.column_count())):
-            if spans and store.group_of(c - 1) == store.group_of(c):
-                spans[-1] = (spans[-1][0], spans[-1][1] + 1)
-            else:
-                spans.append((c, 1))
-        labels = store.group_labels()  # the column labels when ungrouped
-        out = []
         for fold in range(fit.folds):
-            for first, count in spans:
-                x = self._slot_x(fold, first)
-                w = self._slot_x(fold, first + count - 1) + fit.tile_w - x
-                out.append((labels[store.group_of(first)], x, w))
-        return out
+            for c in range(fit.cols):
+                x = self._slot_x(fold, c)
+                label = self._header_fm.elidedText(
+                    store.column_label(c), Qt.TextElideMode.ElideMiddle, fit.tile_w - 4
+                )
+                painter.drawText(
+                    QRect(x, 0, fit.tile_w, self._header_h), Qt.AlignmentFlag.AlignCenter, label
+                )
+        painter.fillRect(0, self._header_h - 1, width, 1, colors["border"])
 
     def _chip_colors(self, phase: str) -> tuple[QColor, QColor, QColor]:
         """(band, band text, status text on the tile) for ``phase``, cached per palette."""
