@@ -2083,15 +2083,16 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def stored_cell_items(run: StoredRun) -> list[dict[str, Any]]:
     """Every cell of the run's grid as ``run --json`` shows results (unrecorded ones too)."""
-    stored = {(c.row, c.col): c for c in run.cells}
+    # By cell id, not (row, column): a repeated cell's samples share those, and each sample
+    # is a cell of its own.
+    stored = {c.cell_id: c for c in run.cells}
     items: list[dict[str, Any]] = []
-    seen: set[tuple[int, int]] = set()
+    seen: set[str] = set()
     for cell in run.spec.cells():
-        seen.add((cell.row, cell.col))
-        items.append(
-            _stored_item(stored.get((cell.row, cell.col)), cell.inputs, cell.model.display_name)
-        )
-    items += [_stored_item(c, c.inputs, c.model) for c in run.cells if (c.row, c.col) not in seen]
+        cell_id = cell.id
+        seen.add(cell_id)
+        items.append(_stored_item(stored.get(cell_id), cell.inputs, cell.model.display_name))
+    items += [_stored_item(c, c.inputs, c.model) for c in run.cells if c.cell_id not in seen]
     for item in items:
         _add_cache_and_schema(item, run.spec)
     return items

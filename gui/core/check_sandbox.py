@@ -14,7 +14,8 @@ A ``python`` check is an expression over ``output`` and the row's variables, for
    it is computed.
 3. The expression is evaluated with an empty ``__builtins__`` in a separate process (this
    module's :func:`main`, started by :mod:`gui.core.checking`) whose address space is capped
-   and which is killed when a cell's checks take longer than the time limit. A regex runs
+   and which is killed when one check takes longer than the time limit (the cell's other
+   checks then go on in a fresh worker). A regex runs
    there too: Python's ``re`` holds the GIL while it backtracks, so a pathological pattern in
    the app's own process would freeze the window.
 """
@@ -26,7 +27,7 @@ import json
 import re
 import reprlib
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -69,7 +70,7 @@ FORBIDDEN_NAMES = frozenset(
 MAX_ITEMS = 10_000_000
 #: Largest integer (in bits) a power or shift may make.
 MAX_INT_BITS = 100_000
-#: Seconds a cell's worker checks may take together before the worker is killed.
+#: Seconds one regex or python check may take on one answer before the worker is killed.
 TIME_LIMIT_S = 2.0
 #: Address space of the worker process (bytes), where the platform can cap it.
 MEMORY_LIMIT = 1 << 30
@@ -295,20 +296,21 @@ def evaluate_regex(pattern: str, flags: int, output: str) -> tuple[bool, str]:
     return True, f"/{pattern}/ matched {text} at {found.start()}"
 
 
-def evaluate_request(request: Mapping[str, Any]) -> list[tuple[bool, str]]:
-    """The results of one cell's worker checks (``items`` of regex or python checks)."""
+def evaluate_request(request: Mapping[str, Any]) -> Iterator[tuple[bool, str]]:
+    """The results of one cell's worker checks (``items`` of regex or python checks), one
+    at a time: the worker replies to each as it ends, so a runaway check is known by name."""
     output = str(request.get("output", ""))
     row = {str(k): str(v) for k, v in (request.get("row") or {}).items()}
-    results = []
     for item in request.get("items", ()):
         try:
             if item.get("kind") == "regex":
-                results.append(evaluate_regex(item["pattern"], int(item["flags"]), output))
+                yield evaluate_regex(item["pattern"], int(item["flags"]), output)
             else:
-                results.append(evaluate_expression(item["expr"], output, row))
+                yield evaluate_expression(item["expr"], output, row)
+        except MemoryError:
+            yield False, "error: the check used too much memory"
         except Exception as exc:  # one bad item fails only itself
-            results.append((False, f"error: {type(exc).__name__}: {exc}"))
-    return results
+            yield False, f"error: {type(exc).__name__}: {exc}"
 
 
 def _limit_memory() -> None:
@@ -325,7 +327,9 @@ def _limit_memory() -> None:
 
 
 def main() -> None:
-    """The worker: one JSON request per line on stdin, one JSON reply per line on stdout."""
+    """The worker: one JSON request per line on stdin; on stdout, one JSON line per item of
+    the request (``{"result": [passed, detail]}``) as soon as that item ends, or one
+    ``{"error": ...}`` line for a request that cannot be read."""
     _limit_memory()
     stdin = sys.stdin
     stdout = sys.stdout
@@ -335,13 +339,13 @@ def main() -> None:
     for line in stdin:
         try:
             request = json.loads(line)
-            reply: Any = {"results": evaluate_request(request)}
-        except MemoryError:
-            reply = {"error": "the check used too much memory"}
         except Exception as exc:  # a broken request must not end the worker
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
-        stdout.write(json.dumps(reply) + "\n")
-        stdout.flush()
+            stdout.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
+            stdout.flush()
+            continue
+        for result in evaluate_request(request):
+            stdout.write(json.dumps({"result": result}) + "\n")
+            stdout.flush()
 
 
 if __name__ == "__main__":

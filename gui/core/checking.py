@@ -4,9 +4,11 @@
 ``await runner.evaluate(output, row)`` per done cell. The cheap kinds run on one dedicated
 thread (a JSON-schema over a 2 MB answer is pure Python there, and the loop keeps turning); the
 kinds that can run away (``regex``, ``python``) go from that thread to one worker process
-(:mod:`gui.core.check_sandbox`), started on first use and reused, which is killed and restarted
-when a cell's worker checks take longer than :data:`~gui.core.check_sandbox.TIME_LIMIT_S`:
-those checks then fail with that reason and the next cell gets a fresh worker.
+(:mod:`gui.core.check_sandbox`), started on first use and reused, which replies check by
+check and is killed and restarted when one check takes longer than
+:data:`~gui.core.check_sandbox.TIME_LIMIT_S`: that check fails with that reason, and the
+cell's other checks still run (in the fresh worker), so one runaway pattern does not fail the
+checks written beside it.
 
 Failed and cancelled cells are not checked: their answer is not an answer (the grid shows
 "not checked").
@@ -91,17 +93,28 @@ class _Worker:
             raise RuntimeError(f"the check worker did not start within {STARTUP_TIMEOUT_S:g} s")
         return proc
 
-    def ask(self, request: Mapping[str, Any], timeout: float) -> list[tuple[bool, str]]:
-        """The worker's results for ``request``.
+    def ask(self, request: Mapping[str, Any], timeout: float) -> list[tuple[bool, str] | None]:
+        """The worker's result for each of ``request``'s items; ``None`` for an item that took
+        longer than ``timeout`` seconds (the worker was killed, and the items after it were
+        asked of a new one).
 
         Raises:
-            TimeoutError: no reply within ``timeout`` seconds (the worker was killed).
-            RuntimeError: the worker could not be started or ended without replying.
+            RuntimeError: the worker could not be started, ended without replying, or could
+                not read the request.
         """
+        items = list(request.get("items", ()))
+        results: list[tuple[bool, str] | None] = []
         with self._lock:
-            return self._ask(request, timeout)
+            while len(results) < len(items):
+                rest = {**request, "items": items[len(results) :]}
+                results.extend(self._ask(rest, len(rest["items"]), timeout))
+        return results
 
-    def _ask(self, request: Mapping[str, Any], timeout: float) -> list[tuple[bool, str]]:
+    def _ask(
+        self, request: Mapping[str, Any], count: int, timeout: float
+    ) -> list[tuple[bool, str] | None]:
+        """Results for the request's ``count`` items, up to and including the first one that
+        ran out of time (``None``; the worker is killed then)."""
         proc = self._proc
         if proc is None or proc.poll() is not None:
             try:
@@ -112,20 +125,27 @@ class _Worker:
         try:
             proc.stdin.write(json.dumps(request) + "\n")
             proc.stdin.flush()
-            line = self._replies.get(timeout=timeout)
-        except queue.Empty:
-            self.close()
-            raise TimeoutError from None
         except OSError:
             self.close()
             raise RuntimeError(WORKER_GONE) from None
-        if line is None:
-            self.close()
-            raise RuntimeError(WORKER_GONE)
-        reply = json.loads(line)
-        if "error" in reply:
-            raise RuntimeError(str(reply["error"]))
-        return [(bool(p), str(d)) for p, d in reply["results"]]
+        results: list[tuple[bool, str] | None] = []
+        while len(results) < count:
+            # Each check's time counts from the previous one's reply: a check is timed alone.
+            try:
+                line = self._replies.get(timeout=timeout)
+            except queue.Empty:
+                self.close()
+                results.append(None)
+                return results
+            if line is None:
+                self.close()
+                raise RuntimeError(WORKER_GONE)
+            reply = json.loads(line)
+            if "error" in reply:
+                raise RuntimeError(str(reply["error"]))
+            passed, detail = reply["result"]
+            results.append((bool(passed), str(detail)))
+        return results
 
     def close(self) -> None:
         """Kill the process (a runaway check, or the app's exit)."""
@@ -168,9 +188,9 @@ def evaluate_checks(
         checks: The run's checks (validated).
         output: The cell's answer.
         row: The row's variables.
-        time_limit: Seconds the worker kinds may take together.
+        time_limit: Seconds each regex or python check may take.
     """
-    return _evaluate(checks, output, row, time_limit, None)[0]
+    return _evaluate(checks, output, row, time_limit, {})[0]
 
 
 def _evaluate(
@@ -178,16 +198,19 @@ def _evaluate(
     output: str,
     row: Mapping[str, str],
     time_limit: float,
-    skip_worker: str | None,
-) -> tuple[tuple[CheckResult, ...], bool]:
-    """The results, and whether the worker kinds ran out of time; ``skip_worker`` (a reason)
-    fails the worker kinds without asking the worker."""
+    skip: Mapping[int, str],
+) -> tuple[tuple[CheckResult, ...], list[int]]:
+    """The results, and the indices of the checks that ran out of time; ``skip`` maps the
+    index of a worker check to the reason it fails without being asked of the worker."""
     results: list[CheckResult | None] = []
     remote: list[tuple[int, Check]] = []
     items: list[dict[str, Any]] = []
-    for check in checks:
+    for index, check in enumerate(checks):
         if check.kind in WORKER_KINDS:
-            remote.append((len(results), check))
+            if index in skip:
+                results.append(result_of(check, False, skip[index]))
+                continue
+            remote.append((index, check))
             if check.kind == "regex":
                 items.append(
                     {
@@ -201,46 +224,42 @@ def _evaluate(
             results.append(None)
         else:
             results.append(evaluate_local(check, output, row))
-    timed_out = False
+    timed_out: list[int] = []
     if remote:
-        if skip_worker is not None:
-            answers = [(False, skip_worker)] * len(remote)
-        else:
-            try:
-                answers = _worker.ask(
-                    {"output": output, "row": dict(row), "items": items}, time_limit
-                )
-            except TimeoutError:
-                timed_out = True
-                stopped = f"stopped: the regex and python checks took over {time_limit:g} s"
-                answers = [(False, stopped)] * len(remote)
-            except (RuntimeError, ValueError, KeyError) as exc:
-                answers = [(False, f"not evaluated: {exc}")] * len(remote)
-        for (index, check), (passed, detail) in zip(remote, answers, strict=False):
-            results[index] = result_of(check, passed, detail)
+        answers: list[tuple[bool, str] | None]
+        try:
+            answers = _worker.ask({"output": output, "row": dict(row), "items": items}, time_limit)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            answers = [(False, f"not evaluated: {exc}")] * len(remote)
+        for (index, check), answer in zip(remote, answers, strict=False):
+            if answer is None:
+                timed_out.append(index)
+                answer = (False, f"stopped: this check took over {time_limit:g} s")
+            results[index] = result_of(check, *answer)
     return tuple(r for r in results if r is not None), timed_out
 
 
 class CheckRunner:
     """A run's checks, evaluated per done cell without blocking the event loop.
 
-    After :data:`MAX_TIMEOUTS` answers on which the regex and python checks ran out of time,
-    the rest of the run's answers skip them (failed, saying why): each timeout holds the
-    checks thread for the whole time limit, and a run ends only once every done cell is
-    checked, so a runaway pattern would otherwise keep a 200-cell run going for minutes.
+    A regex or python check that ran out of time on :data:`MAX_TIMEOUTS` answers is skipped
+    on the rest of the run's answers (failed, saying why): each timeout holds the checks
+    thread for the whole time limit, and a run ends only once every done cell is checked, so
+    a runaway pattern would otherwise keep a 200-cell run going for minutes. The run's other
+    checks go on.
 
     Args:
         checks: The run's checks (validated with the spec).
-        time_limit: Seconds a cell's regex and python checks may take together.
+        time_limit: Seconds each regex or python check may take on one answer.
     """
 
-    #: Answers on which the worker kinds may run out of time before the run skips them.
+    #: Answers on which one check may run out of time before the run skips it.
     MAX_TIMEOUTS = 3
 
     def __init__(self, checks: Sequence[Check], time_limit: float = TIME_LIMIT_S) -> None:
         self.checks = tuple(checks)
         self.time_limit = time_limit
-        self._timeouts = 0  # touched on the checks thread only
+        self._timeouts: dict[int, int] = {}  # check index -> answers; on the checks thread
 
     async def evaluate(self, output: str, row: Mapping[str, str]) -> tuple[CheckResult, ...]:
         """The checks' results on ``output`` (evaluated on the checks thread)."""
@@ -248,14 +267,17 @@ class CheckRunner:
         return await asyncio.wrap_future(future)
 
     def _evaluate(self, output: str, row: Mapping[str, str]) -> tuple[CheckResult, ...]:
-        skip = None
-        if self._timeouts >= self.MAX_TIMEOUTS:
-            skip = (
-                f"skipped: the regex and python checks took over {self.time_limit:g} s on "
-                f"{self._timeouts} earlier answers of this run"
+        skip = {
+            index: (
+                f"skipped: this check took over {self.time_limit:g} s on {count} earlier "
+                "answers of this run"
             )
+            for index, count in self._timeouts.items()
+            if count >= self.MAX_TIMEOUTS
+        }
         results, timed_out = _evaluate(self.checks, output, row, self.time_limit, skip)
-        self._timeouts += timed_out
+        for index in timed_out:
+            self._timeouts[index] = self._timeouts.get(index, 0) + 1
         return results
 
 

@@ -114,8 +114,9 @@ class JudgeLane:
         self._chain: asyncio.Future[JudgeChainLike] | None = None
         self._stopping = False
         self.counts = LaneCounts()
-        #: Pairwise: per row, the answers of the cells that ended done, by column.
-        self._answers: dict[int, dict[int, str]] = {}
+        #: Pairwise: per row, by column, the cell that stands for the column (its first
+        #: sample that ended done): its sample, id and answer.
+        self._answers: dict[int, dict[int, tuple[int, str, str]]] = {}
         #: Pairwise: per row, how many of its cells have ended.
         self._ended: dict[int, int] = {}
         self.verdicts: dict[str, JudgeVerdict] = {}
@@ -157,9 +158,11 @@ class JudgeLane:
                 self._spawn(cell_id, messages, self._single_result(cell_id))
             return
         answers = self._answers.setdefault(cell.row, {})
-        if text and cell.sample == 0:
-            # Pairs compare the columns; a repeated cell's first sample stands for it.
-            answers[cell.col] = text
+        kept = answers.get(cell.col)
+        if text and (kept is None or kept[0] > cell.sample):
+            # Pairs compare the columns; a repeated cell's first sample that ended done
+            # stands for it (a failed first sample does not leave the column out).
+            answers[cell.col] = (cell.sample, cell_id, text)
         self._ended[cell.row] = self._ended.get(cell.row, 0) + 1
         if self._ended[cell.row] == len(self._spec.columns) * max(1, self._spec.repeats):
             self._queue_pairs(cell.row, answers)
@@ -181,14 +184,14 @@ class JudgeLane:
 
     # ------------------------------------------------------------------ internals
 
-    def _queue_pairs(self, row: int, answers: dict[int, str]) -> None:
+    def _queue_pairs(self, row: int, answers: dict[int, tuple[int, str, str]]) -> None:
         input_text = prompt_text(self._spec.messages(CellId.text(row, 0)))
         for a, b in itertools.combinations(sorted(answers), 2):
             # Random positions, recorded in the result: judges favour one position.
             if self._rng.random() < 0.5:
                 a, b = b, a
-            first, second = CellId.text(row, a), CellId.text(row, b)
-            messages = pairwise_messages(self.settings.rubric, input_text, answers[a], answers[b])
+            (_, first, first_text), (_, second, second_text) = answers[a], answers[b]
+            messages = pairwise_messages(self.settings.rubric, input_text, first_text, second_text)
             self._spawn(pair_key(first, second), messages, self._pair_result(row, first, second))
 
     def _single_result(self, cell_id: str) -> Callable[[str, str | None], ev.JudgeEnded]:

@@ -120,3 +120,20 @@ def test_ask_refuses_a_sweep(capsys: pytest.CaptureFixture[str]) -> None:
     _, err = capsys.readouterr()
     assert code == 2
     assert "takes one value here" in err
+
+
+def test_show_prints_each_sample_of_a_stored_repeated_cell(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Saved to the history (no --no-history): show reads the stored run back.
+    argv = ["run", "-t", "cats", "-m", "sim-a", "--repeat", "3", "--sim-ttft", "0"]
+    assert main([*argv, "--sim-tps", "0", "--sim-tokens", "12", "--json"]) == 0
+    ran = json.loads(capsys.readouterr().out)
+    answers = {r["cell"]: r["output"] for r in ran["results"]}
+    assert len(set(answers.values())) > 1  # the samples differ (the simulated seed moves)
+    assert main(["show", ran["run_id"]]) == 0
+    shown = capsys.readouterr().out
+    heads = [line for line in shown.splitlines() if line.startswith("──")]
+    assert [h.rsplit("cell ", 1)[1] for h in heads] == ["r0m0", "r0m0s1", "r0m0s2"]
+    for cell, text in answers.items():
+        assert text in shown, cell

@@ -294,3 +294,38 @@ async def test_a_judge_call_cancelled_before_its_first_step_still_ends() -> None
     assert isinstance(rec.events[-1], ev.RunFinished)
     await asyncio.sleep(0)
     assert no_fanout_tasks()
+
+
+async def test_pairwise_with_repeats_compares_each_columns_first_sample_that_ended_done() -> None:
+    judge = FakeJudge(reply=lambda messages: '{"winner": "first", "reason": "Shown first."}')
+    spec = replace(judged_spec(["cats"], models=3, mode=JudgeMode.PAIRWISE), repeats=2)
+    run = Run(spec, JudgedBackend(judge), rng=random.Random(1))
+    lane = run.judge
+    assert lane is not None
+    # m0's first sample failed: its second stands for it; m2's second sample ends first,
+    # and its first still stands for it once it ends.
+    ended = [
+        ("r0m0", None),
+        ("r0m0s1", "zero, second sample"),
+        ("r0m1", "one, first sample"),
+        ("r0m1s1", "one, second sample"),
+        ("r0m2s1", "two, second sample"),
+        ("r0m2", "two, first sample"),
+    ]
+    for cell_id, text in ended:
+        lane.cell_ended(cell_id, text)
+    await lane.drain()
+    met = {frozenset((p.first_cell, p.second_cell)) for p in lane.pairs}
+    assert met == {
+        frozenset(("r0m0s1", "r0m1")),
+        frozenset(("r0m0s1", "r0m2")),
+        frozenset(("r0m1", "r0m2")),
+    }
+    shown: list[str] = []
+    for messages in judge.calls:
+        request = read_request(messages[1][1])
+        assert request is not None
+        shown += request.answers
+    assert sorted(shown) == sorted(
+        ["zero, second sample", "one, first sample", "two, first sample"] * 2
+    )

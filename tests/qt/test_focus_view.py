@@ -206,3 +206,50 @@ def test_raw_shows_the_markdown_source_and_stays_for_the_next_cell(focus: FocusV
     assert focus.answer_view().to_plain() == "Answer of **r0m1**."
     button(focus, "Raw").click()
     assert focus.answer_view().to_plain().strip() == "Answer of r0m1."
+
+
+@pytest.fixture
+def repeated(qtbot) -> FocusView:
+    """Two models with three samples each (issue 15's repeats): six store columns."""
+    store = CellStore()
+    ids = [[CellId.text(r, c, s) for c in range(2) for s in range(3)] for r in range(2)]
+    labels = [f"#{s + 1} sim-{c + 1}" for c in range(2) for s in range(3)]
+    store.set_shape(ROWS[:2], labels, ids)
+    store.set_column_groups(["sim-1", "sim-2"], [0, 0, 0, 1, 1, 1])
+    for cell_id in store.cell_ids():
+        store.set_final_text(cell_id, f"Answer of {cell_id}.")
+        store.set_status(cell_id, Phase.DONE)
+    view = FocusView(store, sent)
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    view.activateWindow()
+    qtbot.waitActive(view)
+    return view
+
+
+def test_with_repeats_left_and_right_go_to_the_other_model_and_brackets_step_samples(
+    qtbot, repeated: FocusView
+) -> None:
+    focus = repeated
+    focus.show_cell("r0m0s1")  # sim-1's second sample
+    focus.answer_view().setFocus()
+    assert focus.sample_text().startswith("sample 2 of 3")
+    press(qtbot, focus, Qt.Key.Key_Right)  # the other model, the same sample number
+    assert focus.cell_id() == "r0m1s1" and focus.sample_text().startswith("sample 2 of 3")
+    press(qtbot, focus, Qt.Key.Key_Right)  # the last model: stays
+    assert focus.cell_id() == "r0m1s1"
+    press(qtbot, focus, Qt.Key.Key_BracketRight)
+    assert focus.cell_id() == "r0m1s2"
+    press(qtbot, focus, Qt.Key.Key_BracketRight)  # the last sample: stays
+    assert focus.cell_id() == "r0m1s2"
+    press(qtbot, focus, Qt.Key.Key_Down)
+    assert focus.cell_id() == "r1m1s2"
+    press(qtbot, focus, Qt.Key.Key_Left)
+    assert focus.cell_id() == "r1m0s2"
+    press(qtbot, focus, Qt.Key.Key_BracketLeft)
+    press(qtbot, focus, Qt.Key.Key_BracketLeft)
+    assert focus.cell_id() == "r1m0"
+    # The position counts the run's columns (models), not one column per sample.
+    assert focus.position_text() == "input 2/2 · column 1/2"

@@ -216,8 +216,8 @@ class FocusView(CloseUpPage):
         self._compare.clicked.connect(self._on_compare_clicked)
         self._back.clicked.connect(self.back_requested)
         # Issue 15: a repeated cell's samples, stepped through and summed up.
-        self._prev_sample = self._button("◀ Sample", "The previous sample of this cell")
-        self._next_sample = self._button("Sample ▶", "The next sample of this cell")
+        self._prev_sample = self._button("◀ Sample", "The previous sample of this cell ([)")
+        self._next_sample = self._button("Sample ▶", "The next sample of this cell (])")
         self._prev_sample.clicked.connect(self._on_prev_sample_clicked)
         self._next_sample.clicked.connect(self._on_next_sample_clicked)
         self._sample_position = QLabel(self)
@@ -365,6 +365,8 @@ class FocusView(CloseUpPage):
             (Qt.Key.Key_PageUp, self._on_prev_row_clicked),
             (Qt.Key.Key_Down, self._on_next_row_clicked),
             (Qt.Key.Key_PageDown, self._on_next_row_clicked),
+            (Qt.Key.Key_BracketLeft, self._on_prev_sample_clicked),
+            (Qt.Key.Key_BracketRight, self._on_next_sample_clicked),
         )
         for key, slot in keys:
             shortcut = QShortcut(QKeySequence(key), self)
@@ -414,6 +416,10 @@ class FocusView(CloseUpPage):
         """The full title shown."""
         return self._title.full_text()
 
+    def position_text(self) -> str:
+        """Where the shown cell is: "input r/R · column c/C" (a column holds its samples)."""
+        return self._position.text()
+
     def status_text(self) -> str:
         """What the status chip says."""
         return self._chip.text()
@@ -454,15 +460,33 @@ class FocusView(CloseUpPage):
         self._judge.setVisible(verdict is not None)
 
     def step(self, d_row: int, d_col: int) -> bool:
-        """Show the neighbour ``d_row`` inputs down and ``d_col`` columns right; ``False``
-        at an edge (the same cell stays)."""
+        """Show the neighbour ``d_row`` inputs down and ``d_col`` run columns right; ``False``
+        at an edge (the same cell stays).
+
+        A run column is a model (or variant, or sweep value): with repeats, its samples are
+        stepped with :meth:`step_sample`, and moving to another column keeps the sample's
+        number, so Left and Right compare the models rather than walk one model's samples.
+        """
         where = self._store.where(self._cell_id) if self._cell_id is not None else None
         if where is None:
             return False
-        row, col = where[0] + d_row, where[1] + d_col
-        if not (0 <= row < self._store.row_count() and 0 <= col < self._store.column_count()):
+        row, col = where[0] + d_row, where[1]
+        if d_col:
+            groups = self._groups()
+            at = groups.index(self._store.group_of(col)) + d_col
+            if not 0 <= at < len(groups):
+                return False
+            sample = self._sample_columns(col).index(col)
+            siblings = self._sample_columns(self._store.first_column_of(groups[at]))
+            col = siblings[min(sample, len(siblings) - 1)]
+        if not 0 <= row < self._store.row_count():
             return False
         return self.show_cell(self._store.cell_id(row, col))
+
+    def _groups(self) -> list[int]:
+        """The run columns (groups of sample columns) in the order they are shown."""
+        store = self._store
+        return list(dict.fromkeys(store.group_of(c) for c in range(store.column_count())))
 
     def sample_text(self) -> str:
         """ "sample k of N" and the samples' summary, or ``""`` for a cell without repeats."""
@@ -552,14 +576,15 @@ class FocusView(CloseUpPage):
         self._stale = False
         store = self._store
         row, col = where
-        n_rows, n_cols = store.row_count(), store.column_count()
+        groups = self._groups()
+        n_rows, n_cols, at = store.row_count(), len(groups), groups.index(store.group_of(col))
         self._title.set_full_text(store.title(row, col))
-        self._position.setText(f"input {row + 1}/{n_rows} · column {col + 1}/{n_cols}")
-        self._prev_col.setEnabled(col > 0)
-        self._next_col.setEnabled(col < n_cols - 1)
+        self._position.setText(f"input {row + 1}/{n_rows} · column {at + 1}/{n_cols}")
+        self._prev_col.setEnabled(at > 0)
+        self._next_col.setEnabled(at < n_cols - 1)
         self._prev_row.setEnabled(row > 0)
         self._next_row.setEnabled(row < n_rows - 1)
-        self._compare.setEnabled(n_cols > 1)
+        self._compare.setEnabled(store.column_count() > 1)
         self._chip.show()
         state = store.peek(cell_id)
         show_state(self._answer, state)
