@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 from PySide6.QtCore import QCoreApplication, QPoint, QRect, Qt
-from PySide6.QtGui import QColor, QContextMenuEvent, QImage, QPalette
+from PySide6.QtGui import QColor, QContextMenuEvent, QImage, QPalette, QRegion
 from PySide6.QtWidgets import QApplication, QLabel, QMenu
 from pytestqt.qtbot import QtBot
 
@@ -551,3 +551,46 @@ def test_dragging_a_column_border_widens_the_grid_and_a_double_click_fits_it_aga
     qtbot.mouseDClick(strip, Qt.MouseButton.LeftButton, pos=border)
     assert grid.column_width() == fitted and grid.horizontalScrollBar().maximum() == 0
     assert not win.results.wide_columns_button.isChecked()
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(10, 12), (60, 1), (7, 3)])
+def test_a_repaint_draws_exactly_the_tiles_its_region_touches(
+    qtbot: QtBot, light: None, monkeypatch: pytest.MonkeyPatch, rows: int, cols: int
+) -> None:
+    """Scattered dirty tiles (a frame of streaming) repaint themselves and nothing else, in
+    plain and folded layouts; a strip across the view repaints every tile under it."""
+    store = CellStore()
+    view = TilesView(store)
+    qtbot.addWidget(view)
+    view.resize(1400, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    ids = fill(store, rows, cols)
+    settle()
+    painted: list[str] = []
+    real = TilesView._paint_tile
+
+    def spy(self: TilesView, painter: object, row: int, col: int, *rest: object) -> None:
+        painted.append(store.cell_id(row, col))
+        real(self, painter, row, col, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TilesView, "_paint_tile", spy)
+    viewport = view.viewport()
+    area = viewport.rect()
+    shown = [i for i in ids if area.intersects(view.tile_rect(i) or QRect())]
+    dirty = shown[::7] + shown[3:4]
+    region = QRegion()
+    for cell_id in dirty:
+        rect = view.tile_rect(cell_id)
+        assert rect is not None
+        region += rect.adjusted(-2, -2, 2, 2)  # as the view marks a tile dirty
+    viewport.repaint(region)
+    assert sorted(painted) == sorted(set(dirty))
+    # A strip across the whole width, through the middle of one row of tiles.
+    painted.clear()
+    first = view.tile_rect(shown[0])
+    assert first is not None
+    strip = QRect(0, first.center().y(), viewport.width(), 1)
+    viewport.repaint(strip)
+    under = [i for i in shown if (view.tile_rect(i) or QRect()).intersects(strip)]
+    assert under and sorted(painted) == sorted(under)
