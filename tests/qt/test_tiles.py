@@ -594,3 +594,40 @@ def test_a_repaint_draws_exactly_the_tiles_its_region_touches(
     viewport.repaint(strip)
     under = [i for i in shown if (view.tile_rect(i) or QRect()).intersects(strip)]
     assert under and sorted(painted) == sorted(under)
+
+
+def test_a_sweeps_sixty_sample_columns_all_fit_the_width_under_their_groups_labels(
+    qtbot: QtBot, light: None
+) -> None:
+    """12 run columns x 5 samples (the sweep-600 run) in 1100 px: every column stays in view
+    (the view never scrolls sideways), and each run column's label heads its samples on a
+    line of its own, above the sample numbers."""
+    store = CellStore()
+    view = TilesView(store)
+    qtbot.addWidget(view)
+    view.resize(1100, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    plain_header = view._tiles_area().top()
+    groups = [f"sim-{m} · t={t}" for m in range(1, 5) for t in ("0", "0.7", "1.2")]
+    cols = [f"#{k + 1} {g}" for g in groups for k in range(5)]
+    ids = [[CellId.text(r, c, k) for c in range(12) for k in range(5)] for r in range(10)]
+    store.set_shape(
+        [f"topic {r}" for r in range(10)],
+        cols,
+        ids,
+        groups=(groups, [c for c in range(12) for _ in range(5)]),
+    )
+    settle()
+    width = view.viewport().width()
+    rights = [view.tile_rect(ids[0][c]).right() for c in range(60)]  # type: ignore[union-attr]
+    assert max(rights) < width and rights == sorted(rights)
+    assert view._tiles_area().top() == 2 * plain_header  # a line for the groups' labels
+    image = view.viewport().grab().toImage()
+    background = image.pixelColor(0, 0)
+    for g in range(12):  # ink in the group line over the middle of every group
+        first = view.tile_rect(ids[0][g * 5])
+        last = view.tile_rect(ids[0][g * 5 + 4])
+        assert first is not None and last is not None
+        line = QRect(first.left() + 2, 2, last.right() - first.left() - 4, plain_header - 6)
+        assert ink(image, line, background) > 20, groups[g]

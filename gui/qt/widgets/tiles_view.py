@@ -77,6 +77,8 @@ MIN_TILE_HEIGHT = 50
 #: Smallest compact tile (many cells): the title band with the figure, one line of answer.
 MIN_COMPACT_WIDTH = 92
 MIN_COMPACT_HEIGHT = 34
+#: Narrowest a tile gets when every column must fit the width (its status colour only).
+MIN_SLIVER_WIDTH = 6
 #: Tiles never grow past this: a short run's few tiles stay tiles, not panes.
 MAX_TILE_WIDTH = 560
 MAX_TILE_HEIGHT = 200
@@ -180,8 +182,10 @@ def fit_tiles(width: int, height: int, rows: int, cols: int) -> _Fit:
     if widest is not None:
         return widest
     # Narrower than one block of minimum tiles: one block sharing the width (the view
-    # never scrolls sideways, so every column stays in view, however narrow).
-    tile_w = max((width - _GAP * (cols + 1)) // cols, 24)
+    # never scrolls sideways, so every column stays in view, however narrow: a sweep's 60
+    # sample columns in a 1600 px window are 14 px wide, their status colours still a map
+    # of the run; a floor of 24 px pushed its last model out of reach).
+    tile_w = max((width - _GAP * (cols + 1)) // cols, MIN_SLIVER_WIDTH)
     return _Fit(1, cols, rows, tile_w, MIN_TILE_HEIGHT)
 
 
@@ -296,7 +300,8 @@ class TilesView(QAbstractScrollArea):
         self._fm = QFontMetrics(self._text_font)
         self._title_fm = QFontMetrics(self._title_font)
         self._header_fm = QFontMetrics(self._header_font)
-        self._header_h = self._header_fm.height() + 6
+        self._header_line_h = self._header_fm.height() + 6
+        self._header_h = self._header_line_h * (2 if self._store.is_grouped() else 1)
         self._space_w = self._fm.horizontalAdvance("  ")
         self._line_h = self._fm.lineSpacing()
         self._titles.clear()
@@ -372,6 +377,9 @@ class TilesView(QAbstractScrollArea):
 
     def _relayout(self) -> None:
         store = self._store
+        # A run whose cells repeat heads each group of samples with its run column's label
+        # on a line of its own, the sample numbers below it.
+        self._header_h = self._header_line_h * (2 if store.is_grouped() else 1)
         area = self._tiles_area()
         self._fit = fit_tiles(area.width(), area.height(), store.row_count(), store.column_count())
         bar = self.verticalScrollBar()
@@ -628,16 +636,52 @@ class TilesView(QAbstractScrollArea):
         painter.setPen(colors["text"])
         fit = self._fit
         store = self._store
+        grouped = store.is_grouped()
+        line_h = self._header_line_h
+        top = line_h if grouped else 0  # the columns' own line
+        elide = self._header_fm.elidedText
+        group_of = store.group_of
         for fold in range(fit.folds):
+            sample = 0
             for c in range(fit.cols):
                 x = self._slot_x(fold, c)
-                label = self._header_fm.elidedText(
-                    store.column_label(c), Qt.TextElideMode.ElideMiddle, fit.tile_w - 4
-                )
-                painter.drawText(
-                    QRect(x, 0, fit.tile_w, self._header_h), Qt.AlignmentFlag.AlignCenter, label
-                )
+                if grouped:
+                    # "#2": the group's label above says the rest ("sim-1 · t=0.7").
+                    sample = sample + 1 if c and group_of(c) == group_of(c - 1) else 1
+                    label = f"#{sample}"
+                    if self._header_fm.horizontalAdvance(label) > fit.tile_w - 2:
+                        label = str(sample)  # a sliver of a tile: the number alone
+                    label = elide(label, Qt.TextElideMode.ElideRight, fit.tile_w)
+                else:
+                    label = elide(
+                        store.column_label(c), Qt.TextElideMode.ElideMiddle, fit.tile_w - 4
+                    )
+                painter.drawText(QRect(x, top, fit.tile_w, line_h), _CENTER, label)
+            if grouped:
+                self._paint_group_labels(painter, colors, fold)
         painter.fillRect(0, self._header_h - 1, width, 1, colors["border"])
+
+    def _paint_group_labels(self, painter: QPainter, colors: dict[str, QColor], fold: int) -> None:
+        """One fold's group line: each group's label across its samples' tiles, over a
+        bracket line that shows how far the group reaches."""
+        fit, store = self._fit, self._store
+        line_h = self._header_line_h
+        labels = store.group_labels()
+        painter.setPen(colors["text"])
+        c = 0
+        while c < fit.cols:
+            group = store.group_of(c)
+            end = c
+            while end + 1 < fit.cols and store.group_of(end + 1) == group:
+                end += 1
+            left = self._slot_x(fold, c)
+            right = self._slot_x(fold, end) + fit.tile_w
+            label = self._header_fm.elidedText(
+                labels[group], Qt.TextElideMode.ElideMiddle, right - left - 4
+            )
+            painter.drawText(QRect(left, 0, right - left, line_h - 3), _CENTER, label)
+            painter.fillRect(left + 1, line_h - 3, right - left - 2, 1, colors["border"])
+            c = end + 1
 
     def _chip_colors(self, phase: str) -> tuple[QColor, QColor, QColor]:
         """(band, band text, status text on the tile) for ``phase``, cached per palette."""
@@ -1094,6 +1138,7 @@ class TilesView(QAbstractScrollArea):
 
 _LEFT_CENTER = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _RIGHT_CENTER = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_CENTER = Qt.AlignmentFlag.AlignCenter
 _WRAP_BOTTOM = int(
     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom | Qt.TextFlag.TextWordWrap
 )
