@@ -29,6 +29,7 @@ from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.tiles_view import (
     MIN_COMPACT_HEIGHT,
     MIN_COMPACT_WIDTH,
+    MIN_STREAM_TEXT_WIDTH,
     MIN_TILE_HEIGHT,
     MIN_TILE_WIDTH,
     TilesView,
@@ -631,3 +632,30 @@ def test_a_sweeps_sixty_sample_columns_all_fit_the_width_under_their_groups_labe
         assert first is not None and last is not None
         line = QRect(first.left() + 2, 2, last.right() - first.left() - 4, plain_header - 6)
         assert ink(image, line, background) > 20, groups[g]
+
+
+def test_a_sliver_tile_shows_its_status_colour_but_no_streaming_text(
+    qtbot: QtBot, light: None
+) -> None:
+    """20 columns in 700 px: tiles narrower than a word show the band's colour while they
+    stream, not a letter or two of the last line."""
+    store = CellStore()
+    view = TilesView(store)
+    qtbot.addWidget(view)
+    view.resize(700, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    fill(store, 2, 20)
+    settle()
+    assert 20 < view.tile_size().width() < MIN_STREAM_TEXT_WIDTH
+    store.set_status("r0m0", Phase.STREAMING)
+    store.append_texts({"r0m0": "Owls hunt at night and sleep by day. " * 4})
+    settle()
+    image = view.viewport().grab().toImage()
+    rect = view.tile_rect("r0m0")
+    assert rect is not None
+    base = view.palette().color(QPalette.ColorRole.Base)
+    band = view.fontMetrics().height() + 4
+    body = QRect(rect.left() + 1, rect.top() + band, rect.width() - 2, rect.height() - band - 2)
+    assert ink(image, body, base) == 0
+    assert image.pixelColor(rect.center().x(), rect.top() + 3) == status_colors(Phase.STREAMING)[0]

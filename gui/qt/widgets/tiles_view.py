@@ -65,6 +65,8 @@ __all__ = [
     "MAX_TILE_HEIGHT",
     "MIN_COMPACT_HEIGHT",
     "MIN_COMPACT_WIDTH",
+    "MIN_SLIVER_WIDTH",
+    "MIN_STREAM_TEXT_WIDTH",
     "MIN_TILE_HEIGHT",
     "MIN_TILE_WIDTH",
     "TilesView",
@@ -79,6 +81,10 @@ MIN_COMPACT_WIDTH = 92
 MIN_COMPACT_HEIGHT = 34
 #: Narrowest a tile gets when every column must fit the width (its status colour only).
 MIN_SLIVER_WIDTH = 6
+#: Narrower tiles show no streaming text: a letter or two of the last line says nothing the
+#: band's colour does not, and repainting 200 of them per chunk of text cost the sweep-600
+#: run its Tiles paint (their status changes still repaint them).
+MIN_STREAM_TEXT_WIDTH = 40
 #: Tiles never grow past this: a short run's few tiles stay tiles, not panes.
 MAX_TILE_WIDTH = 560
 MAX_TILE_HEIGHT = 200
@@ -554,7 +560,7 @@ class TilesView(QAbstractScrollArea):
         return ids
 
     def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
-        if self.isVisible():
+        if self.isVisible() and self._fit.tile_w >= MIN_STREAM_TEXT_WIDTH:
             # A tile shows two or three lines of a fast stream: 20 refreshes a second read
             # as smooth, and cost a third of one per frame; more than a screenful of
             # small tiles streaming at once refresh 10 times a second.
@@ -707,7 +713,13 @@ class TilesView(QAbstractScrollArea):
         state = store.peek(cell_id)
         phase, detail = (state.phase, state.detail) if state else store.default_status()
         failed = _shows_error(state)
-        streaming = state is not None and not state.final and not failed and state.length > 0
+        streaming = (
+            state is not None
+            and not state.final
+            and not failed
+            and state.length > 0
+            and rect.width() >= MIN_STREAM_TEXT_WIDTH
+        )
         selected = cell_id in self._selection
         current = self._current == (row, col) and self.hasFocus()
         checks_rate = pass_rate(state.checks) if state is not None else None
