@@ -184,6 +184,9 @@ def estimate_run(
         entry[2] += tokens
         entry[3] = exact
     columns: list[ColumnEstimate] = []
+    # The column's header, not its model's name: a sweep's columns share a model, and
+    # "sim-1" twice said nothing about which temperature cost what.
+    headers = spec.headers
     for col in sorted(acc):
         profile, cells, input_tokens, exact, _key = acc[col]
         per_cell_out, out_exact = output_tokens_for(profile, recent.get(col))
@@ -192,7 +195,7 @@ def estimate_run(
         columns.append(
             ColumnEstimate(
                 col=col,
-                label=profile.display_name,
+                label=headers[col] if col < len(headers) else profile.display_name,
                 cells=cells,
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,

@@ -132,6 +132,17 @@ def test_the_recent_average_replaces_the_guess() -> None:
     assert estimate_run(spec, recent_output={0: 41.2}).columns[0].output_tokens == 42
 
 
+def test_a_sweeps_estimate_names_each_column_by_its_header() -> None:
+    """Two temperatures of one model are two columns: the estimate tells them apart."""
+    from gui.core.columns import ParamSweep
+
+    swept = ModelProfile("sim-1", sweep=ParamSweep(temperature=(0.0, 0.7)))
+    spec = RunSpec("Hi {topic}", ({"topic": "cats"},), (swept,), repeats=2)
+    est = estimate_run(spec)
+    assert [c.label for c in est.columns] == spec.headers == ["sim-1 · t=0", "sim-1 · t=0.7"]
+    assert [c.cells for c in est.columns] == [2, 2]  # every sample counted
+
+
 def test_openai_prompts_are_counted_with_the_bundled_tokenizer() -> None:
     hosted = ModelProfile("gpt-4o-mini", OPENAI)
     local = ModelProfile("llama3", OPENAI, base_url="http://localhost:11434/v1")

@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from PySide6.QtWidgets import QLabel, QTableView
+from PySide6.QtWidgets import QLabel, QTableView, QToolButton
 from pytestqt.qtbot import QtBot
 
 from gui.core.metrics import CellMetrics
@@ -19,6 +19,7 @@ from gui.qt.widgets.cell_pane import format_metrics, metrics_tooltip
 from gui.qt.widgets.cell_store import CellStore
 from gui.qt.widgets.field_table import FieldTable
 from gui.qt.widgets.focus_view import FocusView
+from gui.qt.widgets.results_grid import ResultsGrid
 from gui.resources import starter_schemas
 
 
@@ -139,6 +140,51 @@ def test_focus_shows_a_structured_answer_as_a_tree_and_why_it_failed(qtbot: QtBo
     view.show_cell("r0m1")
     assert view.structured_tree() is None or not view.structured_tree().isVisible()  # type: ignore[union-attr]
     assert view.findChild(QLabel, "focusSchemaError").text() == "schema ✗: not JSON: x"  # type: ignore[union-attr]
+
+
+def test_grid_panes_show_a_structured_answer_as_a_tree_with_a_text_toggle(qtbot: QtBot) -> None:
+    """A Grid pane of a structured run shows its JSON answer as Focus's tree once the verdict
+    comes, Tree / Text switches it, a reply that is not JSON stays text, and a retry (or a
+    free-text run) has no tree."""
+    store = CellStore()
+    store.set_shape(["owls"], ["sim-1", "sim-2", "sim-3"], CellId.grid(1, 3))
+    grid = ResultsGrid(store=store)
+    qtbot.addWidget(grid)
+    grid.resize(1200, 600)
+    grid.show()
+    qtbot.waitExposed(grid)
+    answer = {"name": "Ada", "tags": ["x", "y"], "age": 3}
+    store.set_final_text("r0m0", json.dumps(answer))
+    store.set_final_text("r0m1", '{"name": "cut')
+    store.set_final_text("r0m2", "Owls hunt at night.")
+    for cell_id in store.cell_ids():
+        store.set_status(cell_id, Phase.DONE)
+    panes = [grid.pane(f"r0m{c}") for c in range(3)]
+    assert all(pane is not None for pane in panes)
+    good, broken, plain = panes  # type: ignore[misc]
+    assert good.structured_tree() is None  # no verdict yet: text, as it streamed
+    store.set_metrics("r0m0", metrics(schema_valid=True))
+    store.set_metrics("r0m1", metrics(schema_valid=False, schema_error="not JSON: x"))
+    store.set_metrics("r0m2", metrics())  # a free-text run's cell
+    tree = good.structured_tree()
+    assert tree is not None and tree.isVisible() and not good.view().isVisible()
+    assert tree.node_count() == 5  # name, tags, [0], [1], age
+    top = tree.model()
+    assert [top.index(r, 0).data() for r in range(top.rowCount())] == ["name", "tags", "age"]
+    button = good.findChild(QToolButton, "paneTreeButton")
+    assert button is not None and button.isVisible() and button.text() == "Text"
+    button.click()  # the answer itself
+    assert good.structured_tree() is None and good.view().isVisible()
+    assert json.loads(good.source_text()) == answer and button.text() == "Tree"
+    button.click()
+    assert good.structured_tree() is tree
+    for other in (broken, plain):  # not JSON, or not a structured run: text, no button
+        assert other.structured_tree() is None and other.view().isVisible()
+        other_button = other.findChild(QToolButton, "paneTreeButton")
+        assert other_button is not None and other_button.isHidden()
+    assert "schema ✗" in broken.metrics_text()
+    store.reset_cell("r0m0")  # a retry: the old answer and its tree go
+    assert good.structured_tree() is None and button.isHidden() and good.view().isVisible()
 
 
 def test_the_table_layout_has_a_column_per_field_filled_as_cells_end(qtbot: QtBot) -> None:

@@ -80,6 +80,14 @@ async def test_a_cached_structured_run_shows_its_marks_tree_table_and_schema_val
         assert state.source() == first[cell_id]
         assert "cached" in win.grid.pane(cell_id).metrics_text()  # type: ignore[union-attr]
     assert "answers" in win.limits.cache_size_text()
+    # The Grid's panes: a JSON answer as its tree (the Focus widget), a broken one as text.
+    for cell_id in store.cell_ids():
+        pane = win.grid.pane(cell_id)
+        assert pane is not None
+        valid = "schema ✓" in pane.metrics_text()
+        tree = pane.structured_tree()
+        if valid:
+            assert tree is not None and tree.node_count() > 0
     shoot(win, "structured-grid")
 
     # Focus: the answer's fields as a tree.

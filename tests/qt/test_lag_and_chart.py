@@ -228,6 +228,30 @@ def test_the_sparkline_colours_by_recent_p99_and_paints(qtbot) -> None:
     )
 
 
+def test_the_sparkline_repaints_new_samples_and_a_new_size(qtbot) -> None:
+    """Repaints between two sets of samples show the same line; a new set or a new size
+    shows the new one (the line is kept as a picture between sets)."""
+    spark = LagSparkline()
+    qtbot.addWidget(spark)
+    spark.resize(spark.sizeHint())
+    spark.show()
+    spark.set_samples([0.4] * 200)
+    calm = spark.grab().toImage()
+    assert spark.grab().toImage() == calm  # a repaint for another reason: the same line
+    spark.set_samples([0.4] * 100 + [45.0] * 100)
+    busy = spark.grab().toImage()
+    assert busy != calm
+    spark.resize(spark.width() * 2, spark.height())
+    wide = spark.grab().toImage()
+    assert wide.size() == spark.size()
+    right = {
+        wide.pixel(x, y)
+        for x in range(spark.width() - 20, spark.width() - 2)
+        for y in range(wide.height())
+    }
+    assert len(right) > 1  # the line reaches the new right end
+
+
 def test_the_sparkline_follows_the_meter(qtbot) -> None:
     meter = LagMeter()
     spark = LagSparkline()

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 from PySide6.QtCore import QCoreApplication, QPoint, QRect, Qt
-from PySide6.QtGui import QColor, QContextMenuEvent, QImage, QPalette
+from PySide6.QtGui import QColor, QContextMenuEvent, QImage, QPalette, QRegion
 from PySide6.QtWidgets import QApplication, QLabel, QMenu
 from pytestqt.qtbot import QtBot
 
@@ -29,6 +29,7 @@ from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.tiles_view import (
     MIN_COMPACT_HEIGHT,
     MIN_COMPACT_WIDTH,
+    MIN_STREAM_TEXT_WIDTH,
     MIN_TILE_HEIGHT,
     MIN_TILE_WIDTH,
     TilesView,
@@ -551,3 +552,110 @@ def test_dragging_a_column_border_widens_the_grid_and_a_double_click_fits_it_aga
     qtbot.mouseDClick(strip, Qt.MouseButton.LeftButton, pos=border)
     assert grid.column_width() == fitted and grid.horizontalScrollBar().maximum() == 0
     assert not win.results.wide_columns_button.isChecked()
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(10, 12), (60, 1), (7, 3)])
+def test_a_repaint_draws_exactly_the_tiles_its_region_touches(
+    qtbot: QtBot, light: None, monkeypatch: pytest.MonkeyPatch, rows: int, cols: int
+) -> None:
+    """Scattered dirty tiles (a frame of streaming) repaint themselves and nothing else, in
+    plain and folded layouts; a strip across the view repaints every tile under it."""
+    store = CellStore()
+    view = TilesView(store)
+    qtbot.addWidget(view)
+    view.resize(1400, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    ids = fill(store, rows, cols)
+    settle()
+    painted: list[str] = []
+    real = TilesView._paint_tile
+
+    def spy(self: TilesView, painter: object, row: int, col: int, *rest: object) -> None:
+        painted.append(store.cell_id(row, col))
+        real(self, painter, row, col, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TilesView, "_paint_tile", spy)
+    viewport = view.viewport()
+    area = viewport.rect()
+    shown = [i for i in ids if area.intersects(view.tile_rect(i) or QRect())]
+    dirty = shown[::7] + shown[3:4]
+    region = QRegion()
+    for cell_id in dirty:
+        rect = view.tile_rect(cell_id)
+        assert rect is not None
+        region += rect.adjusted(-2, -2, 2, 2)  # as the view marks a tile dirty
+    viewport.repaint(region)
+    assert sorted(painted) == sorted(set(dirty))
+    # A strip across the whole width, through the middle of one row of tiles.
+    painted.clear()
+    first = view.tile_rect(shown[0])
+    assert first is not None
+    strip = QRect(0, first.center().y(), viewport.width(), 1)
+    viewport.repaint(strip)
+    under = [i for i in shown if (view.tile_rect(i) or QRect()).intersects(strip)]
+    assert under and sorted(painted) == sorted(under)
+
+
+def test_a_sweeps_sixty_sample_columns_all_fit_the_width_under_their_groups_labels(
+    qtbot: QtBot, light: None
+) -> None:
+    """12 run columns x 5 samples (the sweep-600 run) in 1100 px: every column stays in view
+    (the view never scrolls sideways), and each run column's label heads its samples on a
+    line of its own, above the sample numbers."""
+    store = CellStore()
+    view = TilesView(store)
+    qtbot.addWidget(view)
+    view.resize(1100, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    plain_header = view._tiles_area().top()
+    groups = [f"sim-{m} · t={t}" for m in range(1, 5) for t in ("0", "0.7", "1.2")]
+    cols = [f"#{k + 1} {g}" for g in groups for k in range(5)]
+    ids = [[CellId.text(r, c, k) for c in range(12) for k in range(5)] for r in range(10)]
+    store.set_shape(
+        [f"topic {r}" for r in range(10)],
+        cols,
+        ids,
+        groups=(groups, [c for c in range(12) for _ in range(5)]),
+    )
+    settle()
+    width = view.viewport().width()
+    rights = [view.tile_rect(ids[0][c]).right() for c in range(60)]  # type: ignore[union-attr]
+    assert max(rights) < width and rights == sorted(rights)
+    assert view._tiles_area().top() == 2 * plain_header  # a line for the groups' labels
+    image = view.viewport().grab().toImage()
+    background = image.pixelColor(0, 0)
+    for g in range(12):  # ink in the group line over the middle of every group
+        first = view.tile_rect(ids[0][g * 5])
+        last = view.tile_rect(ids[0][g * 5 + 4])
+        assert first is not None and last is not None
+        line = QRect(first.left() + 2, 2, last.right() - first.left() - 4, plain_header - 6)
+        assert ink(image, line, background) > 20, groups[g]
+
+
+def test_a_sliver_tile_shows_its_status_colour_but_no_streaming_text(
+    qtbot: QtBot, light: None
+) -> None:
+    """20 columns in 700 px: tiles narrower than a word show the band's colour while they
+    stream, not a letter or two of the last line."""
+    store = CellStore()
+    view = TilesView(store)
+    qtbot.addWidget(view)
+    view.resize(700, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    fill(store, 2, 20)
+    settle()
+    assert 20 < view.tile_size().width() < MIN_STREAM_TEXT_WIDTH
+    store.set_status("r0m0", Phase.STREAMING)
+    store.append_texts({"r0m0": "Owls hunt at night and sleep by day. " * 4})
+    settle()
+    image = view.viewport().grab().toImage()
+    rect = view.tile_rect("r0m0")
+    assert rect is not None
+    base = view.palette().color(QPalette.ColorRole.Base)
+    band = view.fontMetrics().height() + 4
+    body = QRect(rect.left() + 1, rect.top() + band, rect.width() - 2, rect.height() - band - 2)
+    assert ink(image, body, base) == 0
+    assert image.pixelColor(rect.center().x(), rect.top() + 3) == status_colors(Phase.STREAMING)[0]

@@ -74,13 +74,14 @@ def _shape_columns(
         ids = CellId.grid(rows, len(headers))
         store.set_shape(labels, headers, ids)
         return headers, ids
-    # The sample first: a narrow tile's header is cut in the middle, and "#2 sim…t=0.7" still
-    # tells the columns apart. Focus says "sample 2 of 5" in words.
+    # The sample first: a narrow column's header is cut in the middle, and "#2 sim…t=0.7"
+    # still tells the columns apart (Tiles head each group with its run column's whole
+    # label instead). Focus says "sample 2 of 5" in words.
     cols = [f"#{k + 1} {h}" for h in headers for k in range(n)]
     text = CellId.text
     ids = [[text(r, c, k) for c in range(len(headers)) for k in range(n)] for r in range(rows)]
-    store.set_shape(labels, cols, ids)
-    store.set_column_groups(headers, [c for c in range(len(headers)) for _ in range(n)])
+    groups = (headers, [c for c in range(len(headers)) for _ in range(n)])
+    store.set_shape(labels, cols, ids, groups=groups)
     return cols, ids
 
 

@@ -8,6 +8,11 @@ cell: Markdown is rendered while it streams (only the block being written is re-
 and the final answer is the same view finished, so nothing jumps at the end. A raw mode shows
 the source instead (per pane from the view's context menu, or for every pane through
 :meth:`CellPane.set_raw`).
+
+A structured run's answer that is JSON (issue 15) shows as the Focus view's collapsible tree
+(:class:`~gui.qt.widgets.json_tree.JsonTree`) once the cell has its schema verdict, with a
+Tree / Text button in the header to see the answer itself; the tree is built then, once,
+never while the answer streams.
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ from gui.core.metrics import CellMetrics
 from gui.core.pricing import format_usd
 from gui.core.ratings import Rating, rating_text
 from gui.core.runner import Phase
-from gui.core.structured import schema_mark
+from gui.core.structured import parsed_answer, schema_mark
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.check_chips import CheckChips, pass_rate_level
 from gui.qt.widgets.elided_label import ElidedLabel
+from gui.qt.widgets.json_tree import JsonTree
 from gui.qt.widgets.markdown_view import SOFT_BREAK_CHARS, MarkdownView, markdown_to_plain
 from gui.qt.widgets.rating_bar import add_rating_menu, rating_of_action
 
@@ -237,6 +243,11 @@ class CellPane(QFrame):
         self._notice = ""
         self._verdict: JudgeVerdict | None = None
         self._rating: Rating | None = None
+        # A structured answer's tree: built when the first one comes (a Grid of free-text
+        # answers builds none); shown instead of the text unless the user chose Text.
+        self._tree: JsonTree | None = None
+        self._tree_wanted = True
+        self._tree_for: tuple[int, CellMetrics | None] | None = None  # what it was built from
         self._dark = is_dark()
         self._build_ui(title)
         self.set_status(Phase.QUEUED)
@@ -265,6 +276,10 @@ class CellPane(QFrame):
         self._cancel_button = self._tool_button("Cancel", "Cancel this cell")
         self._retry_button = self._tool_button("Retry", "Run this cell again")
         self._copy_button = self._tool_button("Copy", "Copy the answer (Markdown source)")
+        self._tree_button = self._tool_button("Text", "")
+        self._tree_button.setObjectName("paneTreeButton")
+        self._tree_button.hide()  # only for a structured answer that is JSON
+        self._tree_button.clicked.connect(self._on_tree_button_clicked)
         self._cancel_button.clicked.connect(self._on_cancel_button_clicked)
         self._retry_button.clicked.connect(self._on_retry_button_clicked)
         self._copy_button.clicked.connect(self._on_copy_button_clicked)
@@ -285,6 +300,7 @@ class CellPane(QFrame):
         header.addWidget(self._build_judge_badge())
         header.addWidget(self._cancel_button)
         header.addWidget(self._retry_button)
+        header.addWidget(self._tree_button)
         header.addWidget(self._copy_button)
 
         self._view = MarkdownView(self)
@@ -312,6 +328,7 @@ class CellPane(QFrame):
         layout.setSpacing(3)
         layout.addLayout(header)
         layout.addWidget(self._view, 1)
+        self._body = layout  # the tree goes in beside the view when it is built
         layout.addWidget(self._error)
         layout.addWidget(self._chips)
         layout.addWidget(self._metrics_label)
@@ -405,6 +422,7 @@ class CellPane(QFrame):
         self._view.set_raw(self._raw or not markdown)
         self._view.set_text(text, final=True)
         self._copy_button.setEnabled(bool(text))
+        self._show_structured()
 
     def set_raw(self, raw: bool) -> None:
         """Show the Markdown source as plain text (``True``) or rendered (``False``)."""
@@ -429,6 +447,7 @@ class CellPane(QFrame):
         """Show ``metrics`` in the footer (``None`` clears it)."""
         self._metrics = metrics
         self._show_footer()
+        self._show_structured()
 
     def set_notice(self, notice: str) -> None:
         """Say ``notice`` (one line about the text, e.g. that invalid characters were
@@ -510,11 +529,59 @@ class CellPane(QFrame):
         self.set_error("")
         self._notice = ""
         self.set_rating(None)
-        self.set_metrics(None)
+        self.set_metrics(None)  # and the tree goes
         self.set_checks(())
         self.set_judge(None)
         self.set_status(Phase.QUEUED)
         self._copy_button.setEnabled(False)
+
+    def structured_tree(self) -> JsonTree | None:
+        """The tree of the pane's structured answer when it shows one, else ``None``."""
+        tree = self._tree
+        return tree if tree is not None and not tree.isHidden() else None
+
+    def set_tree_shown(self, shown: bool) -> None:
+        """Show a structured answer as its tree (``True``, the default) or as text; the
+        header's Tree / Text button does the same."""
+        self._tree_wanted = shown
+        self._show_structured()
+
+    def _show_structured(self) -> None:
+        """The tree of a structured answer that is JSON, once the cell has its schema
+        verdict; the text view otherwise (a free-text run, a reply that is not JSON)."""
+        metrics = self._metrics
+        structured = metrics is not None and metrics.schema_valid is not None
+        source = self._view.source() if structured else ""
+        key = (len(source), metrics)
+        if structured and key != self._tree_for:
+            self._tree_for = key
+            ok, value = parsed_answer(source)
+            if ok:
+                self._build_tree().set_value(value)
+            elif self._tree is not None:
+                self._tree.clear_value()
+            self._tree_button.setVisible(ok)
+        elif not structured:
+            self._tree_for = None
+            self._tree_button.hide()
+            if self._tree is not None:
+                self._tree.clear_value()
+        has_tree = not self._tree_button.isHidden()
+        tree_shown = has_tree and self._tree_wanted
+        if self._tree is not None:
+            self._tree.setVisible(tree_shown)
+        self._view.setVisible(not tree_shown)
+        self._tree_button.setText("Text" if tree_shown else "Tree")
+        self._tree_button.setToolTip(
+            "Show the answer as text" if tree_shown else "Show the answer's JSON as a tree"
+        )
+
+    def _build_tree(self) -> JsonTree:
+        if self._tree is None:
+            self._tree = JsonTree(self)
+            self._tree.setObjectName("paneJsonTree")
+            self._body.insertWidget(self._body.indexOf(self._view) + 1, self._tree, 1)
+        return self._tree
 
     def text(self) -> str:
         """The plain text shown: the rendered answer's text, or the source when raw."""
@@ -550,6 +617,9 @@ class CellPane(QFrame):
 
     def _on_retry_button_clicked(self) -> None:
         self.retry_requested.emit(self.cell_id)
+
+    def _on_tree_button_clicked(self) -> None:
+        self.set_tree_shown(not self._tree_wanted)
 
     def _on_copy_button_clicked(self) -> None:
         QGuiApplication.clipboard().setText(self.source_text())

@@ -163,6 +163,7 @@ class CellStore(QObject):
         col_labels: list[str],
         cell_ids: list[list[str]],
         titles: list[list[str]] | None = None,
+        groups: tuple[list[str], list[int]] | None = None,
     ) -> None:
         """Replace the cells: ``cell_ids[r][c]`` is the cell of input ``r`` and column ``c``.
 
@@ -171,6 +172,8 @@ class CellStore(QObject):
             col_labels: One label per column (a model, or any column dimension).
             cell_ids: Cell ids, ``len(row_labels)`` lists of ``len(col_labels)`` each.
             titles: Cell titles in the same shape; default ``"<row> × <column>"``.
+            groups: The column groups, as :meth:`set_column_groups` takes them, set before
+                :attr:`shape_changed` so the views lay the groups out with the shape.
 
         Raises:
             ValueError: the shapes do not match.
@@ -202,6 +205,8 @@ class CellStore(QObject):
         )
         self._group_labels = None
         self._group_of = None
+        if groups is not None:
+            self.set_column_groups(*groups)
         self._states = {}
         self._default_status = (Phase.QUEUED, "")
         self.shape_changed.emit()
@@ -272,6 +277,10 @@ class CellStore(QObject):
             raise ValueError("group_of must give every column a group of labels")
         self._group_labels = _cleaned_all(labels)
         self._group_of = list(group_of)
+
+    def is_grouped(self) -> bool:
+        """Whether the columns are grouped (the samples of repeated cells)."""
+        return self._group_of is not None
 
     def group_labels(self) -> list[str]:
         """The labels of the column groups (the column labels when ungrouped)."""

@@ -24,7 +24,16 @@ import math
 import time
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPalette, QPen, QResizeEvent
+from PySide6.QtGui import (
+    QColor,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from gui.core.lag import LagRecorder, LagStats, lag_stats
@@ -285,6 +294,7 @@ class LagSparkline(QWidget):
         self._line = QPainterPath()
         self._fill = QPainterPath()
         self._guide_y = 0.0
+        self._picture: QPixmap | None = None  # the line as last drawn, for repaints
         self._dark = is_dark()
         self.setObjectName("lagSparkline")
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
@@ -348,9 +358,26 @@ class LagSparkline(QWidget):
             fill.lineTo(rect.left() + (columns - 1) * step, bottom)
             fill.closeSubpath()
         self._line, self._fill = line, fill
+        self._picture = None  # drawn again at the next paint
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        # The status bar repaints its widgets on every change of a label beside this one,
+        # several times per new set of samples: one picture per set, blitted, instead of an
+        # antialiased path fill (most of a millisecond) per paint.
+        ratio = self.devicePixelRatioF()
+        picture = self._picture
+        if picture is None or picture.size() != self.size() * ratio:
+            picture = self._picture = self._render(ratio)
         painter = QPainter(self)
+        painter.drawPixmap(0, 0, picture)
+        painter.end()
+
+    def _render(self, ratio: float) -> QPixmap:
+        """The sparkline as a picture of this widget's size (transparent where blank)."""
+        picture = QPixmap(self.size() * ratio)
+        picture.setDevicePixelRatio(ratio)
+        picture.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(picture)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
         light, dark = _HEALTH_COLORS[self.health()]
@@ -369,6 +396,7 @@ class LagSparkline(QWidget):
             painter.setPen(QPen(color, 1.2))
             painter.drawPath(self._line)
         painter.end()
+        return picture
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -378,6 +406,7 @@ class LagSparkline(QWidget):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self._dark = is_dark()
+            self._picture = None
             self.update()
 
 

@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from PySide6.QtCore import QEvent, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -43,6 +44,7 @@ from PySide6.QtGui import (
     QPalette,
     QPen,
     QPixmap,
+    QRegion,
     QResizeEvent,
     QShowEvent,
 )
@@ -63,6 +65,8 @@ __all__ = [
     "MAX_TILE_HEIGHT",
     "MIN_COMPACT_HEIGHT",
     "MIN_COMPACT_WIDTH",
+    "MIN_SLIVER_WIDTH",
+    "MIN_STREAM_TEXT_WIDTH",
     "MIN_TILE_HEIGHT",
     "MIN_TILE_WIDTH",
     "TilesView",
@@ -75,6 +79,12 @@ MIN_TILE_HEIGHT = 50
 #: Smallest compact tile (many cells): the title band with the figure, one line of answer.
 MIN_COMPACT_WIDTH = 92
 MIN_COMPACT_HEIGHT = 34
+#: Narrowest a tile gets when every column must fit the width (its status colour only).
+MIN_SLIVER_WIDTH = 6
+#: Narrower tiles show no streaming text: a letter or two of the last line says nothing the
+#: band's colour does not, and repainting 200 of them per chunk of text cost the sweep-600
+#: run its Tiles paint (their status changes still repaint them).
+MIN_STREAM_TEXT_WIDTH = 40
 #: Tiles never grow past this: a short run's few tiles stay tiles, not panes.
 MAX_TILE_WIDTH = 560
 MAX_TILE_HEIGHT = 200
@@ -178,8 +188,10 @@ def fit_tiles(width: int, height: int, rows: int, cols: int) -> _Fit:
     if widest is not None:
         return widest
     # Narrower than one block of minimum tiles: one block sharing the width (the view
-    # never scrolls sideways, so every column stays in view, however narrow).
-    tile_w = max((width - _GAP * (cols + 1)) // cols, 24)
+    # never scrolls sideways, so every column stays in view, however narrow: a sweep's 60
+    # sample columns in a 1600 px window are 14 px wide, their status colours still a map
+    # of the run; a floor of 24 px pushed its last model out of reach).
+    tile_w = max((width - _GAP * (cols + 1)) // cols, MIN_SLIVER_WIDTH)
     return _Fit(1, cols, rows, tile_w, MIN_TILE_HEIGHT)
 
 
@@ -294,7 +306,8 @@ class TilesView(QAbstractScrollArea):
         self._fm = QFontMetrics(self._text_font)
         self._title_fm = QFontMetrics(self._title_font)
         self._header_fm = QFontMetrics(self._header_font)
-        self._header_h = self._header_fm.height() + 6
+        self._header_line_h = self._header_fm.height() + 6
+        self._header_h = self._header_line_h * (2 if self._store.is_grouped() else 1)
         self._space_w = self._fm.horizontalAdvance("  ")
         self._line_h = self._fm.lineSpacing()
         self._titles.clear()
@@ -370,6 +383,9 @@ class TilesView(QAbstractScrollArea):
 
     def _relayout(self) -> None:
         store = self._store
+        # A run whose cells repeat heads each group of samples with its run column's label
+        # on a line of its own, the sample numbers below it.
+        self._header_h = self._header_line_h * (2 if store.is_grouped() else 1)
         area = self._tiles_area()
         self._fit = fit_tiles(area.width(), area.height(), store.row_count(), store.column_count())
         bar = self.verticalScrollBar()
@@ -390,6 +406,46 @@ class TilesView(QAbstractScrollArea):
         fold, i = divmod(row, per_fold)
         y = self._header_h + _GAP + i * (fit.tile_h + _GAP) - self.verticalScrollBar().value()
         return QRect(self._slot_x(fold, col), y, fit.tile_w, fit.tile_h)
+
+    def _slots_in(
+        self, region: QRegion, first_i: int, last_i: int, n_rows: int
+    ) -> list[tuple[int, int]]:
+        """The (row, column) of every tile the rectangles of ``region`` touch (outline
+        included), each once, among the rows ``first_i`` to ``last_i`` of a fold."""
+        fit = self._fit
+        step_x, step_y = fit.tile_w + _GAP, fit.tile_h + _GAP
+        block = fit.cols * step_x + _FOLD_GAP  # one fold's columns and the gap after them
+        y0 = self._header_h + _GAP - self.verticalScrollBar().value()
+        per_fold = max(fit.rows_per_fold, 1)
+        seen: dict[tuple[int, int], None] = {}
+        # PySide6 iterates a region's rectangles; its stubs do not say so.
+        for part in cast(Iterable[QRect], region):
+            r = part.adjusted(-2, -2, 2, 2)
+            i_from = max(first_i, (r.top() - y0 - fit.tile_h) // step_y)
+            i_to = min(last_i, (r.bottom() - y0) // step_y)
+            if i_from > i_to:
+                continue
+            fold_from = max(0, (r.left() - _GAP) // block)
+            fold_to = min(fit.folds - 1, (r.right() - _GAP) // block)
+            for fold in range(fold_from, fold_to + 1):
+                base = _GAP + fold * block
+                c_from = max(0, (r.left() - base - fit.tile_w) // step_x)
+                c_to = min(fit.cols - 1, (r.right() - base) // step_x)
+                for i in range(i_from, i_to + 1):
+                    row = fold * per_fold + i
+                    if row >= n_rows:
+                        break
+                    for c in range(c_from, c_to + 1):
+                        x = base + c * step_x
+                        top = y0 + i * step_y
+                        if (
+                            x <= r.right()
+                            and x + fit.tile_w > r.left()
+                            and top <= r.bottom()
+                            and top + fit.tile_h > r.top()
+                        ):
+                            seen[row, c] = None
+        return list(seen)
 
     def _where_at(self, pos: QPoint) -> tuple[int, int] | None:
         store = self._store
@@ -504,7 +560,7 @@ class TilesView(QAbstractScrollArea):
         return ids
 
     def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
-        if self.isVisible():
+        if self.isVisible() and self._fit.tile_w >= MIN_STREAM_TEXT_WIDTH:
             # A tile shows two or three lines of a fast stream: 20 refreshes a second read
             # as smooth, and cost a third of one per frame; more than a screenful of
             # small tiles streaming at once refresh 10 times a second.
@@ -561,32 +617,14 @@ class TilesView(QAbstractScrollArea):
         n_rows = store.row_count()
         started, painted = time.perf_counter(), 0
         self._redrawn, self._redraw_s = 0, 0.0
-        # Only the slots the repaint's bounding box touches are looked at: a frame usually
-        # repaints a few streaming tiles, and testing every visible tile's rectangle against
-        # the region cost more than painting them at 600 tiles (the sweep-600 bench).
-        bounds = region.boundingRect().adjusted(-2, -2, 2, 2)
-        left, right = bounds.left(), bounds.right()
-        step_y = fit.tile_h + _GAP
-        y0 = self._header_h + _GAP - top
-        first_i = max(first_i, (bounds.top() - y0 - fit.tile_h) // step_y)
-        last_i = min(last_i, (bounds.bottom() - y0) // step_y)
-        for fold in range(fit.folds):
-            cols = [
-                c
-                for c in range(fit.cols)
-                if (x := self._slot_x(fold, c)) <= right and x + fit.tile_w >= left
-            ]
-            if not cols:
-                continue
-            for i in range(first_i, last_i + 1):
-                row = fold * fit.rows_per_fold + i
-                if row >= n_rows:
-                    break
-                for c in cols:
-                    rect = self._rect(row, c)
-                    if region.intersects(rect.adjusted(-2, -2, 2, 2)):
-                        self._paint_tile(painter, row, c, rect, colors)
-                        painted += 1
+        # Only the slots under the repaint's own rectangles are looked at: a frame repaints
+        # a few dozen tiles scattered over the view, and the slots of their bounding box (or
+        # every visible tile) were up to ten times as many at 600 tiles (the sweep-600 bench).
+        for slot in self._slots_in(region, first_i, last_i, n_rows):
+            row, c = slot
+            rect = self._rect(row, c)
+            self._paint_tile(painter, row, c, rect, colors)
+            painted += 1
         if painted:
             redrawn, redraw_s = self._redrawn, self._redraw_s
             if redrawn:
@@ -604,16 +642,52 @@ class TilesView(QAbstractScrollArea):
         painter.setPen(colors["text"])
         fit = self._fit
         store = self._store
+        grouped = store.is_grouped()
+        line_h = self._header_line_h
+        top = line_h if grouped else 0  # the columns' own line
+        elide = self._header_fm.elidedText
+        group_of = store.group_of
         for fold in range(fit.folds):
+            sample = 0
             for c in range(fit.cols):
                 x = self._slot_x(fold, c)
-                label = self._header_fm.elidedText(
-                    store.column_label(c), Qt.TextElideMode.ElideMiddle, fit.tile_w - 4
-                )
-                painter.drawText(
-                    QRect(x, 0, fit.tile_w, self._header_h), Qt.AlignmentFlag.AlignCenter, label
-                )
+                if grouped:
+                    # "#2": the group's label above says the rest ("sim-1 · t=0.7").
+                    sample = sample + 1 if c and group_of(c) == group_of(c - 1) else 1
+                    label = f"#{sample}"
+                    if self._header_fm.horizontalAdvance(label) > fit.tile_w - 2:
+                        label = str(sample)  # a sliver of a tile: the number alone
+                    label = elide(label, Qt.TextElideMode.ElideRight, fit.tile_w)
+                else:
+                    label = elide(
+                        store.column_label(c), Qt.TextElideMode.ElideMiddle, fit.tile_w - 4
+                    )
+                painter.drawText(QRect(x, top, fit.tile_w, line_h), _CENTER, label)
+            if grouped:
+                self._paint_group_labels(painter, colors, fold)
         painter.fillRect(0, self._header_h - 1, width, 1, colors["border"])
+
+    def _paint_group_labels(self, painter: QPainter, colors: dict[str, QColor], fold: int) -> None:
+        """One fold's group line: each group's label across its samples' tiles, over a
+        bracket line that shows how far the group reaches."""
+        fit, store = self._fit, self._store
+        line_h = self._header_line_h
+        labels = store.group_labels()
+        painter.setPen(colors["text"])
+        c = 0
+        while c < fit.cols:
+            group = store.group_of(c)
+            end = c
+            while end + 1 < fit.cols and store.group_of(end + 1) == group:
+                end += 1
+            left = self._slot_x(fold, c)
+            right = self._slot_x(fold, end) + fit.tile_w
+            label = self._header_fm.elidedText(
+                labels[group], Qt.TextElideMode.ElideMiddle, right - left - 4
+            )
+            painter.drawText(QRect(left, 0, right - left, line_h - 3), _CENTER, label)
+            painter.fillRect(left + 1, line_h - 3, right - left - 2, 1, colors["border"])
+            c = end + 1
 
     def _chip_colors(self, phase: str) -> tuple[QColor, QColor, QColor]:
         """(band, band text, status text on the tile) for ``phase``, cached per palette."""
@@ -639,7 +713,13 @@ class TilesView(QAbstractScrollArea):
         state = store.peek(cell_id)
         phase, detail = (state.phase, state.detail) if state else store.default_status()
         failed = _shows_error(state)
-        streaming = state is not None and not state.final and not failed and state.length > 0
+        streaming = (
+            state is not None
+            and not state.final
+            and not failed
+            and state.length > 0
+            and rect.width() >= MIN_STREAM_TEXT_WIDTH
+        )
         selected = cell_id in self._selection
         current = self._current == (row, col) and self.hasFocus()
         checks_rate = pass_rate(state.checks) if state is not None else None
@@ -1070,6 +1150,7 @@ class TilesView(QAbstractScrollArea):
 
 _LEFT_CENTER = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
 _RIGHT_CENTER = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_CENTER = Qt.AlignmentFlag.AlignCenter
 _WRAP_BOTTOM = int(
     Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom | Qt.TextFlag.TextWordWrap
 )
