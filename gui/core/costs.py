@@ -8,7 +8,7 @@ total never passes off "no price" as free.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,9 +123,9 @@ def judge_label(totals: CostTotals | None) -> str:
 def judge_totals_of(summary: Any) -> CostTotals | None:
     """The judge's totals a run summary carries (a :class:`gui.core.metrics.RunSummary`, or
     the ``judge_cost`` mapping of a stored one), ``None`` without judge calls."""
-    if isinstance(summary, dict):
+    if isinstance(summary, Mapping):
         data = summary.get("judge_cost")
-        if not isinstance(data, dict) or not data.get("calls"):
+        if not isinstance(data, Mapping) or not data.get("calls"):
             return None
         cost = data.get("cost_usd")
         calls = int(data.get("calls") or 0)
