@@ -1482,9 +1482,9 @@ def _add_cost(item: dict[str, Any]) -> None:
 
 
 def cost_summary_json(run: Run) -> dict[str, Any]:
-    """The run's token and cost totals, in all and per column (``cost``), and the budget's
-    note when it stopped cells."""
-    from gui.core.costs import column_totals, run_totals
+    """The run's token and cost totals, in all and per column (``cost``), the LLM judge's
+    apart (``cost.judge_cost``), and the budget's note when it stopped cells."""
+    from gui.core.costs import column_totals, judge_cost_dict, run_totals
 
     per_col = column_totals((c.col, run.metrics(c.id)) for c in run.cells)
     columns = []
@@ -1495,6 +1495,8 @@ def cost_summary_json(run: Run) -> dict[str, Any]:
             {"column": col, "model": column.model.display_name, "header": column.header, **data}
         )
     out: dict[str, Any] = {"cost": {**run_totals(per_col.values()).to_dict(), "columns": columns}}
+    if run.judge is not None and run.judge.cost.cells:
+        out["cost"]["judge_cost"] = judge_cost_dict(run.judge.cost)
     budget = run.limits.budget_usd
     if budget is not None:
         out["cost"]["budget_usd"] = budget
@@ -1861,8 +1863,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cost_line(run: Run) -> str:
-    """``cost $0.42 · 1,234 in + 5,678 out tokens`` (and the budget's note) for the text output."""
-    from gui.core.costs import column_totals, run_totals
+    """``cost $0.42 · 1,234 in + 5,678 out tokens`` (then the LLM judge's spend and the
+    budget's note) for the text output."""
+    from gui.core.costs import column_totals, judge_label, run_totals
 
     totals = run_totals(column_totals((c.col, run.metrics(c.id)) for c in run.cells).values())
     mark = "~" if totals.estimated else ""
@@ -1870,6 +1873,8 @@ def _cost_line(run: Run) -> str:
         f"cost {totals.label()} · {mark}{totals.input_tokens:,} in + "
         f"{mark}{totals.output_tokens:,} out tokens"
     )
+    if run.judge is not None and run.judge.cost.cells:
+        line += f" · {judge_label(run.judge.cost)}"
     if run.summary is not None and run.summary.budget_note:
         line += f" · {run.summary.budget_note}"
     return line

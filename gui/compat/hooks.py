@@ -26,6 +26,7 @@ __all__ = [
     "GC_POLICY",
     "HOOKS",
     "LCEL_STREAM",
+    "LEAN_INVOKE",
     "PLAIN_ENV",
     "PYSIDE_IMPORT_SCAN",
     "QASYNC_LOGGER",
@@ -89,6 +90,14 @@ CHUNK_MERGE = Hook(
     "gui/compat/lcel.py, used by gui/providers/backend.py",
     (("langchain-core", ">=1.8,<1.9"),),
 )
+LEAN_INVOKE = Hook(
+    "lean-invoke",
+    "a judge call that no callback handler or tracer can hear calls the chat model's "
+    "_agenerate directly, skipping BaseChatModel.ainvoke's callback manager, invocation "
+    "parameters and signature inspection (plain: model.ainvoke)",
+    "gui/compat/lcel.py, used by gui/providers/backend.py",
+    (("langchain-core", ">=1.8,<1.9"),),
+)
 GC_POLICY = Hook(
     "gc-policy",
     "freezes the long-lived import heap and holds full collections back during a run "
@@ -113,7 +122,15 @@ PYSIDE_IMPORT_SCAN = Hook(
 )
 
 #: Every hook, for ``describe()`` and the README.
-HOOKS = (FIFO_LOOP, LCEL_STREAM, CHUNK_MERGE, GC_POLICY, QASYNC_LOGGER, PYSIDE_IMPORT_SCAN)
+HOOKS = (
+    FIFO_LOOP,
+    LCEL_STREAM,
+    CHUNK_MERGE,
+    LEAN_INVOKE,
+    GC_POLICY,
+    QASYNC_LOGGER,
+    PYSIDE_IMPORT_SCAN,
+)
 
 _lock = threading.Lock()
 _decided: dict[str, str | None] = {}  # hook name -> why it is off (None: on)

@@ -23,6 +23,14 @@ there), and a third gated by :data:`~gui.compat.hooks.CHUNK_MERGE`:
   ``merge_chat_generation_chunks`` as ``chat_models`` calls it; outside ``unheard_merges``
   the wrapper calls it unchanged.
 
+A fourth, gated by :data:`~gui.compat.hooks.LEAN_INVOKE`: :func:`generate_unheard` makes a
+judge call (a whole answer) with the chat model's own ``_agenerate`` when nothing could hear
+it: no callback handler, no tracer from the environment, no LLM cache, rate limiter,
+streaming or ``v1`` output on the model. ``BaseChatModel.ainvoke`` then only builds a callback
+manager with no handler, reads the model's invocation parameters for it, and inspects the
+signature of ``_agenerate``, about half of a simulated judge call's CPU on the GUI loop.
+Anything that could listen takes ``model.ainvoke`` as before.
+
 With the hooks off (plain mode, or another langchain-core), :func:`str_parser` returns the
 stock ``StrOutputParser``, the chain streams with plain ``chain.astream``, and LangChain
 merges every answer's chunks. Imports langchain-core, so only the providers layer imports
@@ -39,9 +47,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, BaseCallbackManager
-from langchain_core.globals import get_debug, get_verbose
+from langchain_core.globals import get_debug, get_llm_cache, get_verbose
 from langchain_core.language_models import chat_models
-from langchain_core.messages import BaseMessage
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation
 from langchain_core.runnables.config import (
@@ -50,11 +59,13 @@ from langchain_core.runnables.config import (
     patch_config,
 )
 
-from gui.compat.hooks import CHUNK_MERGE, LCEL_STREAM, enabled
+from gui.compat.hooks import CHUNK_MERGE, LCEL_STREAM, LEAN_INVOKE, enabled
 
 __all__ = [
     "InlineStrOutputParser",
+    "generate_unheard",
     "install_merge_hook",
+    "lean_invoke_enabled",
     "lean_stream_enabled",
     "start_sequence_run",
     "step_config",
@@ -85,6 +96,11 @@ class InlineStrOutputParser(StrOutputParser):
 def lean_stream_enabled() -> bool:
     """Whether chains built now may use the lean streaming path and the inline parser."""
     return enabled(LCEL_STREAM)
+
+
+def lean_invoke_enabled() -> bool:
+    """Whether a judge chain built now may call its model's ``_agenerate`` directly."""
+    return enabled(LEAN_INVOKE)
 
 
 def str_parser() -> StrOutputParser:
@@ -207,3 +223,55 @@ def _free_later(chunks: list[ChatGenerationChunk]) -> None:
             loop.call_soon(free_slice)
 
     loop.call_soon(free_slice)
+
+
+# ------------------------------------------------------------------ a whole answer, unheard
+
+#: The message class of each role a ``(role, text)`` pair may name.
+_ROLES: dict[str, type[BaseMessage]] = {
+    "system": SystemMessage,
+    "human": HumanMessage,
+    "user": HumanMessage,
+    "ai": AIMessage,
+    "assistant": AIMessage,
+}
+
+
+def _direct_ok(model: Any) -> bool:
+    """Whether ``BaseChatModel._agenerate_with_cache`` would only call ``_agenerate``:
+    no cache to read, no rate limiter, no streaming asked for, no ``v1`` rewrite."""
+    if not isinstance(model, BaseChatModel):
+        return False
+    cache = model.cache
+    if cache is not False and (cache is not None or get_llm_cache() is not None):
+        return False
+    if model.rate_limiter is not None or model.output_version == "v1":
+        return False
+    return not ("streaming" in model.model_fields_set and getattr(model, "streaming", None))
+
+
+async def generate_unheard(
+    model: Any, messages: list[tuple[str, str]], config: RunnableConfig
+) -> BaseMessage | None:
+    """The model's reply to ``messages`` through its ``_agenerate``, or ``None`` when the
+    call could be heard (then the caller runs ``model.ainvoke`` as usual).
+
+    ``config`` is the call's config without the caller's own usage collector: its handlers
+    and the environment's tracers (``get_async_callback_manager_for_config`` adds them, as
+    ``ainvoke`` would) decide whether anybody listens.
+    """
+    if not lean_invoke_enabled() or not _direct_ok(model):
+        return None
+    manager = get_async_callback_manager_for_config(config)
+    if not nobody_hears(manager, model):
+        return None
+    roles = _ROLES
+    built: list[BaseMessage] = []
+    for role, text in messages:
+        kind = roles.get(role)
+        if kind is None:
+            return None  # a role only LangChain's own conversion knows
+        built.append(kind(content=text))
+    result = await model._agenerate(built)
+    message: BaseMessage = result.generations[0].message
+    return message

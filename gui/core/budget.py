@@ -9,6 +9,11 @@ their worst case); when what was spent already leaves no room for it, it is refu
 engine ends it cancelled with :meth:`BudgetGate.reason`. Running cells always finish.
 
 Cells whose model has no price cost nothing here: a cap can only count what has a price.
+
+The LLM judge's calls (issue 13) count in what was spent (:meth:`BudgetGate.spend`), so a
+run's judging brings its cap closer for the cells still to start; a judge call itself is
+never refused: it judges an answer already paid for, and stopping it would leave that
+answer without its verdict.
 """
 
 from __future__ import annotations
@@ -90,6 +95,13 @@ class BudgetGate:
             self.spent += cost
         if had is not None or cost:
             # Wake every waiting cell: each looks at the new totals itself.
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    def spend(self, cost: float | None) -> None:
+        """Count spending that no admitted cell reserved (a judge call's reply)."""
+        if cost:
+            self.spent += cost
             self._changed.set()
             self._changed = asyncio.Event()
 

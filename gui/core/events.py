@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gui.core.checks import CheckResult
+from gui.core.costs import CallCost
 from gui.core.errors import ErrorKind
 from gui.core.judging import JudgeVerdict, PairwiseResult
 from gui.core.metrics import CellMetrics, RunSummary
@@ -182,11 +183,14 @@ class JudgeEnded(JudgeEvent):
         verdict: The cell's verdict in single mode, else ``None``.
         pair: The comparison in pairwise mode, else ``None``.
         cancelled: The call was cancelled with the run (neither is set then).
+        cost: The call's tokens and cost when a reply came (even an unreadable one: it was
+            paid for), else ``None``.
     """
 
     verdict: JudgeVerdict | None = None
     pair: PairwiseResult | None = None
     cancelled: bool = False
+    cost: CallCost | None = None
 
 
 #: Events after which a cell never changes again.

@@ -6,13 +6,16 @@ ended, the pairs of done answers are queued, each shown in a random order that i
 while the other cells still stream. Each call waits for the judge's own limiter and rate
 limiter (not the run's: judging must not take slots from answers), then goes out with the
 run's timeout and retries, its error explained by the backend as a cell's would be. Every
-call ends with exactly one :class:`~gui.core.events.JudgeEnded`; the run waits for them all
+call ends with exactly one :class:`~gui.core.events.JudgeEnded`, which carries the call's
+tokens and cost when a reply came (the usage the provider reported, else an estimate
+marked as one; priced with the run's price table, :attr:`JudgeLane.cost` adds them up); the run waits for them all
 before it ends, and cancelling the run cancels them (no task is left behind).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import itertools
 import logging
@@ -22,7 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gui.core import events as ev
+from gui.core.costs import CallCost, CostTotals
 from gui.core.errors import Failure, generic_failure, one_line, timeout_failure
+from gui.core.estimate import approx_tokens, messages_tokens
 from gui.core.judging import (
     PAIRWISE_SCHEMA,
     SCORE_SCHEMA,
@@ -121,6 +126,10 @@ class JudgeLane:
         self._ended: dict[int, int] = {}
         self.verdicts: dict[str, JudgeVerdict] = {}
         self.pairs: list[PairwiseResult] = []
+        #: The judge's price (the run's table), ``None`` when its model has none.
+        self._price = spec.price_table.price_for(self.settings.model)
+        #: Tokens and cost of the calls that got a reply so far (a live object: read it).
+        self.cost = CostTotals()
 
     @property
     def judge_model(self) -> str:
@@ -237,9 +246,26 @@ class JudgeLane:
         self._emit(ev.JudgeQueued(self._run_id, self._now(), key))
 
     def _end(self, event: ev.JudgeEnded) -> None:
-        """Emit a call's one JudgeEnded."""
+        """Emit a call's one JudgeEnded (its cost counted first)."""
         self._open.discard(event.key)
+        if event.cost is not None:
+            self.cost.add_call(event.cost)
         self._emit(event)
+
+    def _cost_of(self, messages: Sequence[tuple[str, str]], raw: str, probe: Any) -> CallCost:
+        """A call's tokens (reported, else estimated as the cells' are) and cost."""
+        reported_in = getattr(probe, "input_tokens", None)
+        reported_out = getattr(probe, "output_tokens", None)
+        estimated = reported_in is None or reported_out is None
+        input_tokens = (
+            int(reported_in)
+            if reported_in is not None
+            else messages_tokens(messages, approx_tokens)
+        )
+        output_tokens = int(reported_out) if reported_out is not None else approx_tokens(raw)
+        price = self._price
+        cost = None if price is None else price.cost(input_tokens, output_tokens)
+        return CallCost(input_tokens, output_tokens, estimated, cost)
 
     def _on_task_done(self, key: str, _task: asyncio.Task[None]) -> None:
         # A task cancelled before its first step never runs a line of its coroutine (the
@@ -290,7 +316,7 @@ class JudgeLane:
                     running = True
                     counts.peak_in_flight = max(counts.peak_in_flight, counts.in_flight)
                     self._emit(ev.JudgeStarted(self._run_id, self._now(), key, attempt))
-                    raw, failure = await self._attempt(key, messages)
+                    raw, failure, cost = await self._attempt(key, messages)
                 finally:
                     if running:
                         counts.in_flight -= 1
@@ -298,7 +324,7 @@ class JudgeLane:
                     self._limiter.release()
                 limits = self._limits()
                 if failure is None:
-                    end = result(raw, None)
+                    end = dataclasses.replace(result(raw, None), cost=cost)
                 elif failure.retryable and attempt <= limits.retries:
                     delay = backoff_delay(
                         attempt + 1,
@@ -337,24 +363,29 @@ class JudgeLane:
 
     async def _attempt(
         self, key: str, messages: Sequence[tuple[str, str]]
-    ) -> tuple[str, Failure | None]:
-        """One request under the run's timeout: the reply, or the failure."""
+    ) -> tuple[str, Failure | None, CallCost | None]:
+        """One request under the run's timeout: the reply and its cost, or the failure."""
         limits = self._limits()
+        probe = self._backend.usage_probe()
         config: dict[str, Any] = {
             "run_name": f"fanout judge {key}",
             "tags": ["fanout-studio", "fanout-judge"],
             "metadata": {"fanout_run": self._run_id, "fanout_judge": key},
+            "callbacks": probe.callbacks,
         }
         try:
             async with asyncio.timeout(limits.timeout):
                 chain = await self._judge_chain()
                 reply = await chain.ainvoke(messages, config)
         except TimeoutError:
-            return "", timeout_failure(
-                self.settings.model.provider_name, "first_token", limits.timeout
+            return (
+                "",
+                timeout_failure(self.settings.model.provider_name, "first_token", limits.timeout),
+                None,
             )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            return "", self._classify(exc)
-        return str(reply), None
+            return "", self._classify(exc), None
+        text = str(reply)
+        return text, None, self._cost_of(messages, text, probe)

@@ -207,6 +207,13 @@ class RunSummary:
         tokens_estimated: Whether any count in the totals is an estimate.
         budget_note: "budget reached ($x of $y)" and how many cells it stopped, when the
             run's budget cap stopped any.
+        judge_calls: The LLM judge's calls that got a reply (issue 13); their tokens and
+            cost follow, apart from the cells' (``input_tokens``, ``cost_usd``... count
+            the answers only).
+        judge_input_tokens: Their prompt tokens.
+        judge_output_tokens: Their replies' tokens.
+        judge_cost_usd: What they cost, ``None`` when the judge model has no price.
+        judge_tokens_estimated: Whether a judge count is an estimate.
     """
 
     total: int
@@ -224,6 +231,11 @@ class RunSummary:
     unpriced: int = 0
     tokens_estimated: bool = False
     budget_note: str | None = None
+    judge_calls: int = 0
+    judge_input_tokens: int = 0
+    judge_output_tokens: int = 0
+    judge_cost_usd: float | None = None
+    judge_tokens_estimated: bool = False
 
     @property
     def ok(self) -> bool:

@@ -360,6 +360,9 @@ class Run:
         if ended is not None:
             self._metrics[ended.cell_id] = ended.metrics
             self._count_cost(ended.cell_id, ended.metrics, isinstance(ended, ev.CellFinished))
+        elif isinstance(event, ev.JudgeEnded) and event.cost is not None:
+            # The judge's spend counts against the cap too (its lane adds up its totals).
+            self._budget.spend(event.cost.cost_usd)
         for callback in tuple(self._subscribers):
             try:
                 callback(event)
@@ -588,6 +591,7 @@ class Run:
             await self.judge.drain()
         if self.summary is None:
             c = self._phase_counts
+            judged = self.judge.cost if self.judge is not None else CostTotals()
             self.summary = RunSummary(
                 total=len(self.cells),
                 done=c[Phase.DONE],
@@ -604,6 +608,11 @@ class Run:
                 unpriced=self._totals.unpriced,
                 tokens_estimated=self._totals.estimated,
                 budget_note=self._budget.note(),
+                judge_calls=judged.cells,
+                judge_input_tokens=judged.input_tokens,
+                judge_output_tokens=judged.output_tokens,
+                judge_cost_usd=judged.cost,
+                judge_tokens_estimated=judged.estimated,
             )
             self._emit(ev.RunFinished(self.id, self._now(), self.summary))
 

@@ -5,6 +5,9 @@ request, first token -> streaming, retry -> back-off then waiting again, an end 
 tested on plain Python; :class:`gui.qt.widgets.timeline.TimelineWidget` only paints a
 :class:`TimelineModel` and maps pixels to seconds.
 
+A done cell's check results (``CellChecked``) are a mark on its row, kept apart from the
+segments (:attr:`Row.checks`): it carries the results its colour and tooltip are made of.
+
 Times are seconds since the first run's start. A later run for the same cells (a one-cell
 retry) is placed at its real start, from ``RunStarted.started_at``, or at "now" when its
 ``RunStarted`` was not seen; its attempts continue the existing row after the old segments.
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gui.core import events as ev
+from gui.core.checks import CheckResult, pass_rate
 from gui.core.metrics import CellMetrics
 
 WAITING = "waiting"
@@ -32,6 +36,8 @@ CANCELLED = "cancelled"
 JUDGE_WAIT = "judge_wait"
 JUDGE = "judge"
 JUDGE_KINDS: tuple[str, ...] = (JUDGE_WAIT, JUDGE)
+#: The mark of a done cell's check results (issue 13): a :class:`CheckMark`, not a segment.
+CHECKED = "checked"
 
 #: Kinds that span time, in the order a cell goes through them (its judge's last).
 SPAN_KINDS: tuple[str, ...] = (WAITING, REQUEST, STREAMING, BACKOFF, *JUDGE_KINDS)
@@ -49,6 +55,7 @@ LEGEND: dict[str, str] = {
     CANCELLED: "cancelled",
     JUDGE_WAIT: "judge queued",
     JUDGE: "judging",
+    CHECKED: "checks (pass / fail)",
 }
 
 
@@ -65,6 +72,29 @@ class Segment:
     kind: str
     start: float
     end: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckMark:
+    """The check results of one done cell, drawn as a mark on its row where they came.
+
+    Attributes:
+        t: Seconds on the shared axis (the ``CellChecked``, just after the end cap).
+        results: One result per check of the run.
+    """
+
+    t: float
+    results: tuple[CheckResult, ...]
+
+    @property
+    def rate(self) -> float | None:
+        """The weighted pass rate (0..1), ``None`` without a check."""
+        return pass_rate(self.results)
+
+    @property
+    def passed(self) -> int:
+        """How many checks passed."""
+        return sum(1 for r in self.results if r.passed)
 
 
 @dataclass(slots=True)
@@ -85,6 +115,7 @@ class Row:
         attempt: The current attempt (1 for the first).
         metrics: The ended cell's metrics.
         message: Failure message, cancel reason or the last retry's reason.
+        checks: The check marks of every run of this cell, in order (a retry checks again).
     """
 
     cell_id: str
@@ -100,6 +131,7 @@ class Row:
     attempt: int = 0
     metrics: CellMetrics | None = None
     message: str = ""
+    checks: list[CheckMark] = field(default_factory=list)
 
 
 class TimelineModel:
@@ -124,6 +156,7 @@ class TimelineModel:
             ev.CellFinished: self._apply_finished,
             ev.CellFailed: self._apply_failed,
             ev.CellCancelled: self._apply_cancelled,
+            ev.CellChecked: self._apply_checked,
             ev.RunFinished: self._apply_run_finished,
             ev.JudgeQueued: self._apply_judge_queued,
             ev.JudgeStarted: self._apply_judge_started,
@@ -196,6 +229,17 @@ class TimelineModel:
         if index is None:
             return []
         return [(s.kind, s.start, s.end) for s in self.rows[index].segments]
+
+    @staticmethod
+    def current_checks(row: Row) -> CheckMark | None:
+        """The check mark of the row's current run of its cell, ``None`` before it came
+        (an earlier run's mark stays drawn, but says nothing of this run)."""
+        if not row.checks:
+            return None
+        mark = row.checks[-1]
+        if row.queued_at is not None and mark.t < row.queued_at:
+            return None
+        return mark
 
     def clock(self) -> float:
         """Where open segments end: the later of :meth:`set_now` and the last event."""
@@ -415,6 +459,10 @@ class TimelineModel:
 
     def _apply_cancelled(self, event: ev.CellCancelled) -> None:
         self._apply_end(event, CANCELLED, event.metrics, event.reason)
+
+    def _apply_checked(self, event: ev.CellChecked) -> None:
+        row = self.row(event.cell_id)
+        row.checks.append(CheckMark(self._at(event), tuple(event.results)))
 
     # The judge lane: its segments follow the judged cell's end cap on the same row; they
     # never touch the cell's own chain (its state, attempt and message stay the cell's).

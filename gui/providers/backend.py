@@ -25,6 +25,7 @@ from langchain_core.runnables.config import RunnableConfig, ensure_config
 
 from gui.compat.gc_policy import freeze_import_heap
 from gui.compat.lcel import (
+    generate_unheard,
     lean_stream_enabled,
     nobody_hears,
     start_sequence_run,
@@ -1057,6 +1058,12 @@ class JudgeChain:
     the judge lane's tolerant parser reads. The simulated model has no structured output: it
     answers the JSON prompt in the same shape (sometimes in a code fence, as models do).
     Either way :meth:`ainvoke` returns text, so an unreadable reply is kept as it came.
+
+    A :class:`UsageCollector` in the config's callbacks gets the call's token usage (the
+    judge's cost, issue 13). The plain model's call takes the ``lean-invoke`` path when
+    nothing can hear it (:func:`gui.compat.lcel.generate_unheard`): the collector is then
+    filled from the reply's ``usage_metadata`` instead of from a callback, as the cells' lean
+    stream does.
     """
 
     def __init__(self, model: Runnable[Any, Any], structured: Runnable[Any, Any] | None) -> None:
@@ -1077,7 +1084,17 @@ class JudgeChain:
                 self.structured = None
             else:
                 return _structured_text(out)
-        message = await self.model.ainvoke(messages, config)
+        probe, unheard = _take_usage_collector(ensure_config(config))
+        message = await generate_unheard(self.model, messages, unheard)
+        if message is None:
+            message = await self.model.ainvoke(messages, config)
+        elif probe is not None:
+            usage = getattr(message, "usage_metadata", None)
+            if usage:
+                probe.add_usage(usage)
+            reason = (getattr(message, "response_metadata", None) or {}).get("finish_reason")
+            if isinstance(reason, str) and reason:
+                probe.finish_reason = reason
         return str(getattr(message, "text", None) or getattr(message, "content", "") or "")
 
 

@@ -7,9 +7,15 @@ answer as it ends (its lane's limit at 200, so no call waits for a slot), twice 
 interleaved, after a small judged run that pays the session's first-run costs. The figures:
 the best wall time of each kind and their ratio, every run's wall, the best CPU time of each
 kind (the process's, every thread: on a shared machine the wall moves with the neighbours'
-load, the CPU much less), the judge's calls, and the GUI thread's lateness (a 10 ms
-heartbeat) over the whole session and during the judged runs, with the plain runs' beside it
-(the same window's lateness without a judge, in the same minutes of the machine).
+load, the CPU much less) and the GUI thread's own, the judge's calls and what they cost, and
+the GUI thread's lateness (a 10 ms heartbeat) over the whole session and during the judged
+runs, with the plain runs' beside it (the same window's lateness without a judge, in the same
+minutes of the machine).
+
+Where a judged run's extra wall time goes: ``last_answer_*_s`` is when the run's last answer
+ended (the answers themselves end later when the judge's work shares the loop with their
+last tokens), ``judge_tail_s`` the judged run's wall after its last answer (the last answer's
+own judge call, about 0.2 s).
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import argparse
 import asyncio
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from gui.core import events as ev
 from gui.core.lag import LagRecorder, heartbeat
 from gui.core.spec import SIM_JUDGE_MODEL, JudgeSettings, ModelProfile, SimSettings
 
@@ -33,27 +40,58 @@ JUDGE_SIM = SimSettings(ttft=0.1, tokens_per_second=300.0, jitter=0.1, seed=13)
 JUDGE_LIMIT = 200
 
 
-async def _run(window: Any, judge: JudgeSettings | None) -> tuple[float, float]:
-    """Run the loaded demo with ``judge``: its wall time and the process's CPU time in it
-    (every thread's; steadier than the wall on a shared machine), in seconds."""
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    """One run of the demo, in seconds.
+
+    Attributes:
+        wall: The run's wall time (its summary's).
+        cpu: The process's CPU time in it (every thread's; steadier than the wall on a shared
+            machine).
+        gui_cpu: The GUI thread's own CPU time in it.
+        last_answer: When its last answer ended (run time).
+        judge_cost: The judge's spend (``judge $0`` for the free simulated judge), or ``""``.
+    """
+
+    wall: float
+    cpu: float
+    gui_cpu: float
+    last_answer: float
+    judge_cost: str
+
+
+async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
+    """Run the loaded demo with ``judge`` and measure it."""
+    from gui.core.costs import judge_label
+
     window.judge_page.set_settings(judge)
     finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    last_answer = 0.0
 
     def done(summary: Any) -> None:
         if not finished.done():
             finished.set_result(summary)
 
+    def heard(event: object) -> None:
+        nonlocal last_answer
+        if isinstance(event, ev.CellFinished) and event.t > last_answer:
+            last_answer = event.t
+
     window.run_finished.connect(done)
-    cpu = time.process_time()
+    unsubscribe = window.session.subscribe(heard)
+    cpu, gui_cpu = time.process_time(), time.thread_time()
     try:
         window.run_action.trigger()
         summary = await asyncio.wait_for(finished, 300)
     finally:
         window.run_finished.disconnect(done)
-    cpu = time.process_time() - cpu
+        unsubscribe()
+    cpu, gui_cpu = time.process_time() - cpu, time.thread_time() - gui_cpu
     if summary.done != summary.total:
         raise RuntimeError(f"only {summary.done} of {summary.total} cells done")
-    return float(summary.wall), cpu
+    run = window.session.current_run
+    cost = judge_label(run.judge.cost) if run is not None and run.judge is not None else ""
+    return _Measured(float(summary.wall), cpu, gui_cpu, last_answer, cost)
 
 
 async def _main(quick: bool) -> dict[str, Any]:
@@ -91,8 +129,8 @@ async def _main(quick: bool) -> dict[str, Any]:
     await _run(window, judge)
     window.load_preset(preset)
     window.results.set_layout("tiles")
-    plain: list[tuple[float, float]] = []
-    judged: list[tuple[float, float]] = []
+    plain: list[_Measured] = []
+    judged: list[_Measured] = []
     judged_lag: list[tuple[float, float]] = []
     plain_lag: list[tuple[float, float]] = []
     rounds = 1 if quick else 2
@@ -117,18 +155,27 @@ async def _main(quick: bool) -> dict[str, Any]:
     await window.shutdown()
     window.close()
     assert lane is not None
-    plain_wall, judged_wall = min(w for w, _ in plain), min(w for w, _ in judged)
-    plain_cpu, judged_cpu = min(c for _, c in plain), min(c for _, c in judged)
+    best_plain = min(plain, key=lambda m: m.wall)
+    best_judged = min(judged, key=lambda m: m.wall)
+    plain_cpu, judged_cpu = min(m.cpu for m in plain), min(m.cpu for m in judged)
+    plain_gui, judged_gui = min(m.gui_cpu for m in plain), min(m.gui_cpu for m in judged)
     return {
         "cells": cells,
-        "wall_plain_s": round(plain_wall, 3),
-        "wall_judged_s": round(judged_wall, 3),
-        "wall_plain_runs_s": [round(w, 3) for w, _ in plain],
-        "wall_judged_runs_s": [round(w, 3) for w, _ in judged],
+        "wall_plain_s": round(best_plain.wall, 3),
+        "wall_judged_s": round(best_judged.wall, 3),
+        "wall_plain_runs_s": [round(m.wall, 3) for m in plain],
+        "wall_judged_runs_s": [round(m.wall, 3) for m in judged],
+        "last_answer_plain_s": round(best_plain.last_answer, 3),
+        "last_answer_judged_s": round(best_judged.last_answer, 3),
+        "judge_tail_s": round(best_judged.wall - best_judged.last_answer, 3),
         "cpu_plain_s": round(plain_cpu, 3),
         "cpu_judged_s": round(judged_cpu, 3),
         "cpu_ratio": round(judged_cpu / plain_cpu, 3),
-        "wall_ratio": round(judged_wall / plain_wall, 3),
+        "gui_cpu_plain_s": round(plain_gui, 3),
+        "gui_cpu_judged_s": round(judged_gui, 3),
+        "gui_cpu_ratio": round(judged_gui / plain_gui, 3),
+        "wall_ratio": round(best_judged.wall / best_plain.wall, 3),
+        "judge_cost": best_judged.judge_cost,
         "judge_done": lane.counts.done,
         "judge_failed": lane.counts.failed,
         "judge_peak_in_flight": lane.counts.peak_in_flight,

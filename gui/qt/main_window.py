@@ -696,6 +696,7 @@ class MainWindow(QMainWindow):
         self.display.run_finished.connect(self.run_finished)
         self.display.comparison_finished.connect(self.comparison_finished)
         self.display.running_changed.connect(self._on_display_running_changed)
+        self.display.judge_cost_changed.connect(self.scoreboard.set_judge_cost)
         self.results.layout_changed.connect(self._on_results_layout_changed)
         self._wire_cache()
         self.editors.sync()

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QTabWidget
 
 from gui.compat.gc_policy import defer_full_collections
 from gui.core import events as ev
-from gui.core.costs import past_cost
+from gui.core.costs import CostTotals, judge_totals_of, past_cost
 from gui.core.errors import SpecError, TemplateError
 from gui.core.session import (
     ComparisonEnded,
@@ -65,9 +65,12 @@ class RunDisplay(QObject):
         comparison_finished(list[StrategyResult]): the comparison ended.
         running_changed(bool): a run began while none was on (``True``), or the last one
             ended (``False``).
+        judge_cost_changed(object): the shown run's LLM judge spend (a
+            :class:`~gui.core.costs.CostTotals`, ``None`` without judge calls) changed.
     """
 
     run_finished = Signal(object)
+    judge_cost_changed = Signal(object)
     comparison_finished = Signal(object)
     running_changed = Signal(bool)
 
@@ -158,6 +161,7 @@ class RunDisplay(QObject):
         defer_full_collections(True)
         self._timeline.reset(self._results.show_run(run))
         self._show_judge_lane()
+        self.judge_cost_changed.emit(None)
         # The code is built when its tab is shown, not on every run start: regenerating it
         # for a large run is a visible pause (see docs/performance-notes.md, code_view).
         if self._tabs.currentWidget() is self._code:
@@ -183,7 +187,9 @@ class RunDisplay(QObject):
         self._limits.hide_judge_lane()
         self._timeline.reset([])
         self._show_counts(event.counts)
-        self._controls.show_cost(past_cost(event.past))
+        judged = judge_totals_of(getattr(event.past, "summary", None) or {})
+        self._controls.show_cost(past_cost(event.past), judged)
+        self.judge_cost_changed.emit(judged)
         self._controls.show_past(event)
         self._tabs.setCurrentIndex(0)
 
@@ -194,6 +200,8 @@ class RunDisplay(QObject):
             self._timeline.apply_events(events)
             if any(isinstance(e, ev.JudgeEvent) for e in events):
                 self._show_judge_lane()
+                if counts is None and any(isinstance(e, ev.JudgeEnded) for e in events):
+                    self._show_cost()  # the judge's spend moved; no counts to show it with
         if counts is not None:
             self._show_counts(counts.counts)
 
@@ -211,9 +219,20 @@ class RunDisplay(QObject):
         """Gauges, progress bar and status counts: once per frame at most."""
         self._limits.set_gauges(c.in_flight, c.waiting, c.done, c.failed, c.cancelled, c.total)
         self._controls.show_counts(c, self._session.running)
+        self._show_cost()
+
+    def _show_cost(self) -> None:
+        """The status bar's cost of the shown run, the judge's spend apart (and to the
+        Scoreboard, through :attr:`judge_cost_changed`)."""
         run = self._session.current_run
-        if run is not None:
-            self._controls.show_cost(run.cost_so_far)
+        if run is None:
+            return
+        judged: CostTotals | None = None
+        if run.judge is not None and run.judge.cost.cells:
+            judged = run.judge.cost
+        self._controls.show_cost(run.cost_so_far, judged)
+        if judged is not None:
+            self.judge_cost_changed.emit(judged)
 
     def _set_running(self, running: bool) -> None:
         changed, self._running = running != self._running, running

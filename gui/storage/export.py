@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Any
 
 from gui.core.checks import CheckResult, pass_rate
-from gui.core.costs import CostTotals, column_totals, run_totals
+from gui.core.costs import (
+    CostTotals,
+    column_totals,
+    judge_cost_dict,
+    judge_label,
+    judge_totals_of,
+    run_totals,
+)
 from gui.core.measures import measures
 from gui.core.metrics import CellMetrics
 from gui.core.pricing import format_usd
@@ -275,12 +282,18 @@ def cost_json(run: StoredRun) -> dict[str, Any]:
         {"column": i, "model": name, **per_col.get(i, CostTotals()).to_dict()}
         for i, name in enumerate(models)
     ]
-    return {"cost": {**total.to_dict(), "columns": columns}}
+    out: dict[str, Any] = {"cost": {**total.to_dict(), "columns": columns}}
+    judged = judge_totals_of(run.summary)
+    if judged is not None:
+        out["cost"]["judge_cost"] = judge_cost_dict(judged)
+    return out
 
 
 def _md_cost(run: StoredRun) -> list[str]:
-    """The report's cost table: tokens and cost per column and in all."""
+    """The report's cost table: tokens and cost per column and in all, and the LLM judge's
+    own spend on a line of its own (its calls are not answers)."""
     models, per_col, total = cost_totals(run)
+    judged = judge_totals_of(run.summary)
     if not total.cells:
         return []
     lines = ["## Cost", ""]
@@ -310,6 +323,15 @@ def _md_cost(run: StoredRun) -> list[str]:
             ]
         )
     )
+    if judged is not None:
+        mark = "~" if judged.estimated else ""
+        calls = "call" if judged.cells == 1 else "calls"
+        lines += [
+            "",
+            f"LLM judge ({judged.cells:,} {calls}, {mark}{judged.input_tokens:,} input + "
+            f"{mark}{judged.output_tokens:,} output tokens): "
+            f"{md_cell(judge_label(judged))}, not in the table above.",
+        ]
     return [*lines, ""]
 
 

@@ -57,6 +57,7 @@ from typing import Any, Final
 from gui.core import events as ev
 from gui.core.checks import results_from_json, results_to_json
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
+from gui.core.costs import judge_cost_dict, judge_totals_of
 from gui.core.events import Event, TextChunk
 from gui.core.judging import JudgeVerdict, PairwiseResult
 from gui.core.keys import redact
@@ -1440,6 +1441,9 @@ def _cost_summary(s: RunSummary) -> dict[str, Any]:
     }
     if s.budget_note:
         out["budget_note"] = s.budget_note
+    judged = judge_totals_of(s)
+    if judged is not None:
+        out["judge_cost"] = judge_cost_dict(judged)
     return out
 
 

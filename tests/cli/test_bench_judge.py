@@ -18,6 +18,13 @@ def test_judge_scenario_judges_every_cell_and_reports_both_walls() -> None:
     assert f["wall_ratio"] == pytest.approx(f["wall_judged_s"] / f["wall_plain_s"], abs=0.005)
     assert f["cpu_plain_s"] > 0 and f["cpu_judged_s"] > 0 and f["cpu_ratio"] > 0
     assert 1 <= f["judge_peak_in_flight"] <= 200
+    # Where the judged run's extra wall went: its last answer, then the judge's tail.
+    assert 0 < f["last_answer_judged_s"] <= f["wall_judged_s"]
+    assert f["judge_tail_s"] == pytest.approx(
+        f["wall_judged_s"] - f["last_answer_judged_s"], abs=0.002
+    )
+    assert f["gui_cpu_plain_s"] > 0 and f["gui_cpu_ratio"] > 0
+    assert f["judge_cost"] == "judge $0"  # the simulated judge is free
     assert f["session_lag_samples"] > 0
     assert result.second_label.startswith("during the judged run")
     # The plain runs' lateness beside the judged runs', from the same heartbeat.

@@ -214,3 +214,24 @@ def test_a_sweep_is_priced_per_column_and_every_sample_is_paid_for(
         ("fake-1 · t=0", 0.32),
         ("fake-1 · t=0.7", 0.32),
     ]
+
+
+def test_the_judges_spend_is_in_the_summary_apart_from_the_answers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = ["run", "-p", "Tell me about {topic}", "-t", "cats", "-t", "dogs", *FAST]
+    judged = [*base, "--judge-model", "sim-judge", "--price", "sim-judge=1000:2000"]
+    code, out, err = run_cli(capsys, *judged, "--json")
+    assert code == 0, err
+    cost = json.loads(out)["summary"]["cost"]
+    judge = cost["judge_cost"]
+    assert judge["calls"] == 2 and judge["tokens_estimated"] is False
+    assert judge["cost_usd"] == pytest.approx(
+        (judge["input_tokens"] * 1000 + judge["output_tokens"] * 2000) / 1_000_000
+    )
+    assert cost["cost_usd"] == 0.0  # the simulated answers are free; the judge is priced
+    code, out, err = run_cli(capsys, *judged)
+    assert code == 0, err
+    assert " · judge $" in out
+    code, out, err = run_cli(capsys, *base, "--json")
+    assert "judge_cost" not in json.loads(out)["summary"]["cost"]

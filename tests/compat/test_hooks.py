@@ -152,3 +152,86 @@ def test_pyside6_is_found_as_the_essentials_wheel_before_it_is_imported() -> Non
     from importlib import metadata
 
     assert hooks.installed_version("pyside6") == metadata.version("PySide6-Essentials")
+
+
+# ------------------------------------------------------------------ lean-invoke (judge calls)
+
+
+def _judge_messages() -> list[tuple[str, str]]:
+    from gui.core.judging import score_messages
+
+    return score_messages("Be fair.", "Tell me about cats", "Cats sleep a lot.")
+
+
+def _sim_judge() -> object:
+    from gui.providers.simulated import SimulatedChatModel
+
+    return SimulatedChatModel(model="sim-judge", ttft=0.0, tokens_per_second=0.0, jitter=0.0)
+
+
+class _Heard:
+    """An async callback handler that records the chat model runs it hears."""
+
+    def __init__(self) -> None:
+        from langchain_core.callbacks import AsyncCallbackHandler
+
+        outer = self
+        self.starts: list[str] = []
+
+        class Handler(AsyncCallbackHandler):
+            async def on_chat_model_start(
+                self, serialized: object, messages: object, **kw: object
+            ) -> None:
+                outer.starts.append(str(kw.get("name") or ""))
+
+        self.handler = Handler()
+
+
+async def test_an_unheard_judge_call_skips_ainvoke_and_still_reports_its_usage() -> None:
+    from gui.compat.lcel import generate_unheard
+    from gui.providers.backend import JudgeChain
+
+    model = _sim_judge()
+    direct = await generate_unheard(model, _judge_messages(), {})
+    assert direct is not None and '"score"' in direct.text
+    # The judge chain fills its usage collector from the reply itself on that path.
+    probe = UsageCollector()
+    text = await JudgeChain(model, None).ainvoke(_judge_messages(), {"callbacks": [probe]})  # type: ignore[arg-type]
+    plain = await model.ainvoke(_judge_messages())  # type: ignore[attr-defined]
+    assert text == direct.text == plain.text  # the simulated judge's reply is deterministic
+    assert direct.usage_metadata == plain.usage_metadata
+    assert probe.input_tokens and probe.output_tokens and probe.finish_reason == "stop"
+
+
+async def test_a_judge_call_a_handler_can_hear_goes_through_ainvoke(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gui.compat.lcel import generate_unheard
+    from gui.providers.backend import JudgeChain
+
+    model = _sim_judge()
+    heard = _Heard()
+    config = {"callbacks": [heard.handler], "run_name": "fanout judge r0m0"}
+    assert await generate_unheard(model, _judge_messages(), config) is None  # type: ignore[arg-type]
+    probe = UsageCollector()
+    config = {"callbacks": [heard.handler, probe], "run_name": "fanout judge r0m0"}
+    await JudgeChain(model, None).ainvoke(_judge_messages(), config)  # type: ignore[arg-type]
+    assert heard.starts == ["fanout judge r0m0"]  # traced as before
+    assert probe.output_tokens  # and its usage heard through the callback
+    # Plain mode takes ainvoke whoever listens.
+    monkeypatch.setenv(hooks.PLAIN_ENV, "1")
+    hooks.reset()
+    assert await generate_unheard(model, _judge_messages(), {}) is None
+
+
+async def test_a_model_with_a_rate_limiter_or_cache_is_called_through_ainvoke() -> None:
+    from langchain_core.caches import InMemoryCache
+    from langchain_core.rate_limiters import InMemoryRateLimiter
+
+    from gui.compat.lcel import generate_unheard
+    from gui.providers.simulated import SimulatedChatModel
+
+    limited = SimulatedChatModel(rate_limiter=InMemoryRateLimiter(requests_per_second=100))
+    cached = SimulatedChatModel(cache=InMemoryCache())
+    for model in (limited, cached):
+        assert await generate_unheard(model, _judge_messages(), {}) is None

@@ -8,11 +8,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from gui.core import events as ev
+from gui.core.budget import BudgetGate
+from gui.core.costs import judge_label, judge_totals_of
+from gui.core.estimate import approx_tokens, messages_tokens
 from gui.core.judge_lane import pair_key
 from gui.core.judging import JudgeMode, JudgeSettings, read_request
+from gui.core.metrics import RunSummary
+from gui.core.pricing import Price, PriceEntry, format_usd
 from gui.core.runner import Run
-from gui.core.spec import CellId, Limits, ModelProfile, RunSpec, SimSettings, make_spec
+from gui.core.spec import (
+    CellId,
+    Limits,
+    ModelProfile,
+    ProviderKind,
+    RunSpec,
+    SimSettings,
+    make_spec,
+)
 from gui.providers.backend import LangChainBackend
 from tests.support.waiting import until
 
@@ -329,3 +344,104 @@ async def test_pairwise_with_repeats_compares_each_columns_first_sample_that_end
     assert sorted(shown) == sorted(
         ["zero, second sample", "one, first sample", "two, first sample"] * 2
     )
+# ------------------------------------------------------------------ what the judge costs
+
+
+def priced_judge_spec(topics: list[str], price: Price, **limits: Any) -> RunSpec:
+    spec = judged_spec(topics)
+    prices = (PriceEntry("judge", price),)
+    return replace(spec, prices=prices, limits=replace(spec.limits, **limits))
+
+
+async def test_judge_calls_are_priced_apart_from_the_answers_estimated_without_usage() -> None:
+    price = Price(1.0, 2.0)  # dollars per 1M tokens
+    judge = FakeJudge()  # reports no usage: the tokens are estimated, as a cell's would be
+    run = Run(priced_judge_spec(["cats", "dogs"], price), JudgedBackend(judge))
+    rec = Recorder()
+    run.subscribe(rec)
+    summary = await run.wait()
+    ends = judge_ends(rec)
+    assert len(ends) == 2 and all(e.cost is not None for e in ends)
+    for end, messages in zip(ends, judge.calls, strict=True):
+        assert end.cost is not None and end.cost.estimated
+        assert end.cost.input_tokens == messages_tokens(messages, approx_tokens)
+        assert end.cost.output_tokens == approx_tokens('{"score": 7, "reason": "Fine."}')
+        assert end.cost.cost_usd == pytest.approx(
+            price.cost(end.cost.input_tokens, end.cost.output_tokens)
+        )
+    spent = sum(e.cost.cost_usd or 0.0 for e in ends if e.cost is not None)
+    assert summary.judge_calls == 2 and summary.judge_tokens_estimated
+    assert summary.judge_cost_usd == pytest.approx(spent)
+    assert summary.judge_input_tokens == sum(e.cost.input_tokens for e in ends if e.cost)
+    # The answers' own totals do not include the judge's.
+    assert summary.input_tokens == sum(m.input_tokens for m in map(run.metrics, run.cell_ids) if m)
+    totals = judge_totals_of(summary)
+    assert totals is not None and judge_label(totals) == f"judge ~{format_usd(spent)}"
+
+
+async def test_a_judge_without_a_price_says_so_and_failed_calls_cost_nothing() -> None:
+    judge = FakeJudge(errors=[FakeHTTPError(401)])  # the first call fails for good
+    spec = judged_spec(["cats", "dogs"])
+    assert spec.judge is not None
+    hosted = ModelProfile(provider=ProviderKind.OPENAI, model="judge-x")  # not in the table
+    spec = replace(spec, judge=replace(spec.judge, model=hosted))
+    run = Run(spec, JudgedBackend(judge))
+    summary = await run.wait()
+    assert summary.judge_calls == 1  # only the call that got a reply was paid for
+    assert summary.judge_cost_usd is None
+    totals = judge_totals_of(summary)
+    assert totals is not None and judge_label(totals) == "judge no price"
+    assert judge_label(judge_totals_of(RunSummary(1, 1, 0, 0, 1.0, "async", 1))) == ""
+
+
+async def test_the_judges_spend_counts_against_the_budget_cap() -> None:
+    # Cells without a price (their worst case is 0); one judge call costs about $5 here.
+    hold = asyncio.Event()
+    judge = FakeJudge()
+    backend = JudgedBackend(judge, Script(latency=0.01), dogs=Script(latency=0.01, pause=hold))
+    spec = priced_judge_spec(
+        ["cats", "dogs", "owls"], Price(50_000.0, 50_000.0), max_concurrency=1, budget_usd=1.0
+    )
+    run = Run(spec, backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    task = run.start()
+    await until(lambda: len(judge_ends(rec)) == 1)  # cats judged while dogs streams
+    hold.set()
+    summary = await task
+    assert summary.done == 2 and summary.cancelled == 1  # owls never started
+    assert summary.budget_note is not None and "1 cell not started" in summary.budget_note
+    assert summary.judge_cost_usd is not None and summary.judge_cost_usd > 1.0
+
+
+def test_judge_spend_leaves_the_budget_less_room() -> None:
+    gate = BudgetGate(lambda: 1.0)
+    gate.spend(0.9)
+    assert gate.spent == pytest.approx(0.9)
+    assert not asyncio.run(gate.admit("c0", 0.2))
+    assert asyncio.run(gate.admit("c1", 0.05))
+
+
+async def test_the_simulated_judge_reports_its_usage_on_either_runtime_path(
+    runtime_mode: str,
+) -> None:
+    fast = SimSettings(ttft=0.0, tokens_per_second=0.0, jitter=0.0, seed=3)
+    spec = replace(
+        make_spec("Tell me about {topic}", ["cats", "dogs"], (ModelProfile(sim=fast),)),
+        judge=JudgeSettings(model=ModelProfile(model="sim-judge", sim=fast)),
+        prices=(PriceEntry("sim-judge", Price(3.0, 6.0)),),
+    )
+    backend = LangChainBackend()
+    run = Run(spec, backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    summary = await run.wait()
+    await backend.aclose()
+    costs = [e.cost for e in judge_ends(rec)]
+    assert len(costs) == 2 and all(c is not None and not c.estimated for c in costs)
+    for cost in costs:
+        assert cost is not None and cost.input_tokens > 100 and 5 < cost.output_tokens < 60
+        assert cost.cost_usd == pytest.approx(
+            Price(3.0, 6.0).cost(cost.input_tokens, cost.output_tokens)
+        )
+    assert summary.judge_calls == 2 and not summary.judge_tokens_estimated

@@ -145,3 +145,29 @@ def test_judge_calls_follow_their_cell_and_pairs_get_rows_of_their_own() -> None
     )
     assert model.row("r0m1~r0m0").label == "judge: r0m1 vs r0m0"
     assert model.segments("r0m1~r0m0") == [(JUDGE_WAIT, 3.0, 3.0), (JUDGE, 3.0, 3.4)]
+
+
+def test_check_results_mark_the_done_cell_and_a_retry_waits_for_its_own() -> None:
+    from gui.core.checks import CheckResult
+    from gui.core.timeline import CHECKED, LEGEND
+
+    passed = CheckResult("contains: cats", "contains", True, "found 'cats'")
+    missed = CheckResult("max-words: 3", "max-words", False, "5 words, more than 3", weight=3.0)
+    model = model_of(*streamed("c0", 0.0, 1.0, 1.3, 2.0))
+    row = model.row("c0")
+    assert model.current_checks(row) is None and row.checks == []
+
+    model.apply([ev.CellChecked(RUN, 2.01, "c0", (passed, missed))])
+    mark = model.current_checks(row)
+    assert mark is not None and mark.t == pytest.approx(2.01)
+    assert mark.passed == 1 and mark.rate == pytest.approx(0.25)  # weights 1 and 3
+    assert model.segments("c0")[-1] == (DONE, 2.0, 2.0)  # a mark, not a segment
+    assert CHECKED in LEGEND
+
+    # A retry of the cell: the old mark stays drawn but says nothing of the new run.
+    model.apply(streamed("c0", 3.0, 3.1, 3.2, 3.5)[:2])
+    assert model.current_checks(row) is None and len(row.checks) == 1
+    model.apply(streamed("c0", 3.0, 3.1, 3.2, 3.5)[2:])
+    model.apply([ev.CellChecked(RUN, 3.52, "c0", (passed,))])
+    again = model.current_checks(row)
+    assert again is not None and again.rate == 1.0 and len(row.checks) == 2

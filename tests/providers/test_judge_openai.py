@@ -49,6 +49,9 @@ async def test_scores_come_through_structured_output_within_the_judges_limit(
     fmt = judged[0].body["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "verdict"
     assert srv.peak_in_flight_for("judge-1") <= 2
+    # Each call's cost is counted from the server's usage, not estimated.
+    cost = run.judge.cost
+    assert cost.cells == 8 and not cost.estimated and cost.input_tokens > 8 * 20
 
 
 async def test_a_server_without_structured_output_gets_the_plain_json_prompt(
@@ -67,3 +70,5 @@ async def test_a_server_without_structured_output_gets_the_plain_json_prompt(
     judged = [r for r in srv.requests if r.model == "judge-1"]
     # One refusal, then plain requests only: the fallback is remembered.
     assert [("response_format" in r.body) for r in judged] == [True, False, False]
+    # The plain model's calls (the lean path when nothing listens) still read the usage.
+    assert run.judge.cost.cells == 2 and not run.judge.cost.estimated

@@ -71,6 +71,7 @@ def test_closing_the_window_mid_stream_exits_cleanly() -> None:
         "fifo-loop",
         "lcel-stream",
         "chunk-merge",
+        "lean-invoke",
         "gc-policy",
         "qasync-logger",
         "pyside-import-scan",

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest_asyncio
 
 from gui.core.metrics import CellMetrics
-from gui.core.pricing import Price, PriceEntry
+from gui.core.pricing import Price, PriceEntry, format_usd
 from gui.core.runner import Phase
-from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy
+from gui.core.spec import JudgeSettings, Limits, ModelProfile, SimSettings, Strategy
 from gui.qt.main_window import MainWindow
 from gui.qt.services import PriceService
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
@@ -144,6 +144,44 @@ async def test_the_estimate_shows_next_to_run_and_the_cost_in_the_status_bar(
     assert round(summary.cost_usd, 3) == 0.088
     await until(lambda: window.controls.cost_label.text().startswith("$0.088 "), timeout=30)
     assert "tokens" in window.controls.cost_label.text()
+
+
+@SESSION_LOOP
+async def test_the_judges_own_calls_are_priced_apart_in_the_status_bar_and_scoreboard(
+    window: MainWindow,
+) -> None:
+    await window.wait_built()
+    await window._load_prices()
+    window.prompt.set_template("Tell me about {topic}")
+    window.inputs.set_variables(window.prompt.variables())
+    window.inputs.set_rows([{"topic": "cats"}, {"topic": "dogs"}])
+    window.models.set_profiles([sim()])
+    window.limits.set_strategy(Strategy.STREAM)
+    # The simulated judge under the priced model's name: its calls cost what sim-1's do.
+    judge = ModelProfile(model="sim-1", sim=SimSettings(ttft=0.01, tokens_per_second=0.0))
+    window.judge_page.set_settings(JudgeSettings(model=judge))
+    try:
+        finished = signal_future(window.run_finished)
+        window.run_action.trigger()
+        (summary,) = await asyncio.wait_for(finished, 60)
+    finally:
+        window.judge_page.set_settings(None)
+    assert summary.done == 2 and summary.judge_calls == 2
+    assert not summary.judge_tokens_estimated  # the simulated judge reports its usage
+    assert summary.judge_cost_usd is not None and summary.judge_cost_usd > 0
+    assert round(summary.cost_usd, 3) == 0.088  # the answers' cost, without the judge's
+    shown = f"judge {format_usd(summary.judge_cost_usd)}"
+    await until(lambda: window.controls.cost_label.text().endswith(f" · {shown}"), timeout=30)
+    assert window.controls.cost_label.text().startswith("$0.088 ")
+    assert window.scoreboard.judge_cost_label.text() == shown
+
+    # A run without a judge shows no judge spend.
+    finished = signal_future(window.run_finished)
+    window.run_action.trigger()
+    await asyncio.wait_for(finished, 60)
+    await until(lambda: "judge" not in window.controls.cost_label.text(), timeout=30)
+    assert window.scoreboard.judge_cost_label.text() == ""
+    assert window.scoreboard.judge_cost_label.isHidden()
 
 
 @SESSION_LOOP

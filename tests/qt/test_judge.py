@@ -7,6 +7,7 @@ import asyncio
 import pytest_asyncio
 from PySide6.QtWidgets import QScrollArea
 
+from gui.core.judging import rank, rank_by_row, ranking_line
 from gui.core.spec import (
     SIM_JUDGE_MODEL,
     STARTER_RUBRIC,
@@ -137,6 +138,13 @@ async def test_pairwise_mode_ranks_the_models_in_the_results_toolbar(
     assert all(f"model {i}" in text for i in range(3))
     run = window.session.current_run
     assert run is not None and run.judge is not None and len(run.judge.pairs) == 6
+    # Ranked a frame at a time (each frame ranks only its inputs again), the line and the
+    # per-input tooltip are those of the whole run's comparisons ranked at once.
+    store = window.results.store
+    models = store.group_labels()
+    assert text == f"Judge ranking: {ranking_line(rank(run.judge.pairs, models))}"
+    for row, ranks in rank_by_row(run.judge.pairs, models).items():
+        assert f"{store.row_label(row)}: {ranking_line(ranks)}" in label.toolTip()
     # Pairwise puts its calls on rows of their own in the timeline.
     first = run.judge.pairs[0]
     assert window.timeline.label(f"{first.first_cell}~{first.second_cell}") == (

@@ -18,11 +18,13 @@ from PySide6.QtWidgets import QApplication, QToolTip
 from pytestqt.qtbot import QtBot
 
 from gui.core import events as ev
+from gui.core.checks import CheckResult
 from gui.core.errors import ErrorKind
 from gui.core.spec import ModelProfile, RunSpec
 from gui.core.timeline import (
     BACKOFF,
     CANCELLED,
+    CHECKED,
     DONE,
     END_KINDS,
     FAILED,
@@ -33,6 +35,7 @@ from gui.core.timeline import (
     WAITING,
 )
 from gui.qt.resources import is_dark
+from gui.qt.widgets.check_chips import pass_rate_color
 from gui.qt.widgets.timeline import (
     TimelineWidget,
     format_tick,
@@ -353,6 +356,36 @@ def test_hovering_a_cell_in_flight_tells_what_is_known_so_far(timeline: Timeline
     assert "Running for: 0.60 s" in tip
 
 
+def test_checked_cells_get_a_pass_or_fail_mark_whose_tooltip_lists_the_checks(
+    timeline: TimelineWidget,
+) -> None:
+    timeline.reset([("c0", LABELS[0]), ("c1", LABELS[1])])
+    timeline.apply_events(streamed("c0", 0.0, 0.0, 0.2, 1.0) + streamed("c1", 0.0, 0.0, 0.2, 0.5))
+    passed = CheckResult("contains: cats", "contains", True, "found 'cats'")
+    missed = CheckResult("regex: ^\\d", "regex", False, "no match for ^\\d")
+    timeline.apply_events(
+        [
+            ev.CellChecked(RUN, 1.0, "c0", (passed,)),
+            ev.CellChecked(RUN, 0.5, "c1", (passed, missed)),
+            ev.RunFinished(RUN, 1.0, None),  # type: ignore[arg-type]
+        ]
+    )
+    assert timeline.check_marks("c0") == [(1.0, 1.0)]
+    assert timeline.check_marks("c1") == [(0.5, 0.5)]
+    image = timeline.viewport().grab().toImage()
+    at_c0 = image.pixelColor(timeline.check_mark_point("c0", 1.0)).name()
+    at_c1 = image.pixelColor(timeline.check_mark_point("c1", 0.5)).name()
+    assert at_c0 == pass_rate_color(1.0).name()
+    assert at_c1 == pass_rate_color(0.5).name() and at_c1 != at_c0
+    timeline.grab().save("/tmp/timeline_checks.png")
+
+    tip = timeline.tooltip_at(timeline.point_at("c1", 0.3))
+    assert "Checks: 1/2 passed" in tip
+    assert "✓ contains: cats: found &#x27;cats&#x27;" in tip
+    assert "✗ regex: ^\\d: no match for ^\\d" in tip
+    assert "Checks: 1/1 passed" in timeline.tooltip_at(timeline.point_at("c0", 0.3))
+
+
 def test_the_header_explains_how_to_zoom(timeline: TimelineWidget) -> None:
     assert "Ctrl+wheel" in timeline.tooltip_at(QPoint(300, 5))
 
@@ -466,7 +499,7 @@ def test_tick_labels_read_0_s_0_5_s_1_s_and_adapt_to_the_zoom() -> None:
 def test_the_legend_names_every_segment_and_end_state(timeline: TimelineWidget) -> None:
     items = timeline.legend_items()
     assert items == list(LEGEND.values())
-    assert set(LEGEND) == set(SPAN_KINDS) | set(END_KINDS)
+    assert set(LEGEND) == set(SPAN_KINDS) | set(END_KINDS) | {CHECKED}
     assert "waiting for first token / response" in items and "retry back-off" in items
 
 

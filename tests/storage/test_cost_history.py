@@ -11,7 +11,7 @@ from gui.core import events as ev
 from gui.core.pricing import Price, PriceEntry
 from gui.core.runner import Run
 from gui.core.spec import Limits, ModelProfile, RunSpec
-from gui.storage.export import to_csv, to_json, to_markdown
+from gui.storage.export import md_cell, to_csv, to_json, to_markdown
 from gui.storage.history import History
 from gui.storage.prices import PriceStore
 from tests.core.fakes import FakeBackend, Script
@@ -56,6 +56,44 @@ async def test_a_priced_run_comes_back_with_its_tokens_and_cost(tmp_path: Path) 
     assert columns[1]["cost_usd"] == 0.0  # the simulated model is free unless priced
     assert "cost_usd" in to_csv(stored).splitlines()[0]
     assert "## Cost" in to_markdown(stored)
+
+
+async def test_the_judges_spend_is_kept_with_the_run_and_exported_apart(tmp_path: Path) -> None:
+    from gui.core.costs import judge_label, judge_totals_of
+    from gui.core.spec import JudgeSettings
+    from tests.core.test_judge_lane import FakeJudge, JudgedBackend
+
+    history = History.open(tmp_path / "history.sqlite3")
+    try:
+        spec = RunSpec(
+            "Tell me about {topic}",
+            ({"topic": "cats"}, {"topic": "dogs"}),
+            (ModelProfile(model="sim-a"),),
+            judge=JudgeSettings(model=ModelProfile(model="judge-a")),
+            prices=(
+                PriceEntry("sim-a", Price(1000.0, 2000.0)),
+                PriceEntry("judge-a", Price(100.0, 400.0)),
+            ),
+        )
+        run = Run(spec, JudgedBackend(FakeJudge(), Script(latency=0.01, chunks=3)))
+        run.subscribe(history.recorder())
+        summary = await run.wait()
+        assert history.flush()
+        stored = history.get_run(run.id)
+    finally:
+        history.close()
+    assert summary.judge_calls == 2 and summary.judge_cost_usd
+    kept = stored.summary["judge_cost"]
+    assert kept["calls"] == 2 and kept["tokens_estimated"] is True  # the fake reports none
+    assert kept["cost_usd"] == pytest.approx(summary.judge_cost_usd)
+    assert stored.summary["cost_usd"] == pytest.approx(summary.cost_usd)  # answers only
+    data = json.loads(to_json(stored))
+    assert data["summary"]["cost"]["judge_cost"]["cost_usd"] == pytest.approx(kept["cost_usd"])
+    totals = judge_totals_of(stored.summary)
+    assert totals is not None
+    report = to_markdown(stored)
+    assert f"LLM judge (2 calls, ~{summary.judge_input_tokens:,} input" in report
+    assert f"{md_cell(judge_label(totals))}, not in the table above." in report
 
 
 def test_an_unreadable_price_file_is_set_aside_with_a_notice(tmp_path: Path) -> None:

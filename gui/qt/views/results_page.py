@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core import events as ev
-from gui.core.judging import PairwiseResult, rank, rank_by_row, ranking_line
+from gui.core.judging import ModelRank, PairwiseResult, rank, ranking_line
 from gui.core.ports import PastRun
 from gui.core.runner import CANCELLED_BEFORE_START, Phase, Run
 from gui.core.session import Counts
@@ -425,6 +425,10 @@ class ResultsPage(QWidget):
         width (three models' names widened a 900 px window to 1100 px)."""
         #: Pairwise comparisons of the shown run, for the ranking line.
         self._pairs: list[PairwiseResult] = []
+        #: The comparisons per input, and each input's ranking (kept: a frame's new
+        #: comparisons rank only their own inputs again).
+        self._pairs_by_row: dict[int, list[PairwiseResult]] = {}
+        self._row_ranks: dict[int, list[ModelRank]] = {}
         self.ranking_label = ElidedLabel(
             parent=parent, min_chars=16, mode=Qt.TextElideMode.ElideRight
         )
@@ -437,20 +441,39 @@ class ResultsPage(QWidget):
     def _show_ranking(self, pairs: Sequence[PairwiseResult]) -> None:
         """The ranking line over ``pairs``: win rates overall, per input in the tooltip."""
         self._pairs = list(pairs)
+        self._pairs_by_row = {}
+        for pair in self._pairs:
+            self._pairs_by_row.setdefault(pair.row, []).append(pair)
+        models = self.store.group_labels()
+        self._row_ranks = {r: rank(ps, models) for r, ps in self._pairs_by_row.items()}
+        self._paint_ranking()
+
+    def _add_pairs(self, added: Sequence[PairwiseResult]) -> None:
+        """One frame's new comparisons: only their inputs are ranked again (ranking every
+        input again per comparison cost about 2 s of the GUI thread over a 4-model, 50-input
+        pairwise run, docs/benchmarks.md), and the overall line once."""
+        self._pairs.extend(added)
+        models = self.store.group_labels()
+        for row in {pair.row for pair in added}:
+            row_pairs = self._pairs_by_row.setdefault(row, [])
+            row_pairs.extend(p for p in added if p.row == row)
+            self._row_ranks[row] = rank(row_pairs, models)
+        self._paint_ranking()
+
+    def _paint_ranking(self) -> None:
         if not self._pairs:
             self.ranking_label.hide()
             return
-        models = self.store.group_labels()
-        line = f"Judge ranking: {ranking_line(rank(self._pairs, models))}"
+        line = f"Judge ranking: {ranking_line(rank(self._pairs, self.store.group_labels()))}"
         tips = [
             f"{self.store.row_label(row) if row < self.store.row_count() else row + 1}: "
-            f"{ranking_line(ranks)}"
-            for row, ranks in rank_by_row(self._pairs, models).items()
+            f"{ranking_line(self._row_ranks[row])}"
+            for row in sorted(self._row_ranks)[:40]
         ]
         self.ranking_label.set_full_text(
             line,
             f"{line}\nWin rates over the judge's pairwise comparisons (a tie is half a win), "
-            "ordered by Bradley-Terry strength. Per input:\n" + "\n".join(tips[:40]),
+            "ordered by Bradley-Terry strength. Per input:\n" + "\n".join(tips),
         )
         # In blind mode the per-input ranking beside the arena's answers would name them.
         self.ranking_label.setVisible(not self._blind)
@@ -595,13 +618,6 @@ class ResultsPage(QWidget):
             self.past_banner.hide()
             self.store.set_read_only(False)
 
-    def _judge_ended(self, event: ev.JudgeEnded) -> None:
-        """A judge call ended: its verdict on its cell, or a comparison for the ranking."""
-        if event.verdict is not None:
-            self.store.set_judge(event.key, event.verdict)
-        elif event.pair is not None:
-            self._show_ranking([*self._pairs, event.pair])
-
     def retry_queued(self, cell_id: str) -> None:
         """``cell_id`` starts again: its old answer goes."""
         self.store.reset_cell(cell_id)
@@ -619,6 +635,7 @@ class ResultsPage(QWidget):
         store = self.store
         if texts:
             store.append_texts(texts)
+        pairs: list[PairwiseResult] = []
         for event in events:
             if isinstance(event, ev.CellStarted):
                 streaming = strategy_of(event.run_id).streams
@@ -651,4 +668,9 @@ class ResultsPage(QWidget):
             elif isinstance(event, ev.CellChecked):
                 store.set_checks(event.cell_id, event.results)
             elif isinstance(event, ev.JudgeEnded):
-                self._judge_ended(event)
+                if event.verdict is not None:
+                    store.set_judge(event.key, event.verdict)
+                elif event.pair is not None:
+                    pairs.append(event.pair)
+        if pairs:  # the ranking once per frame, not once per comparison
+            self._add_pairs(pairs)

@@ -126,14 +126,20 @@ class RunControls:
         if running:
             self.run_action.setText(f"Running {counts.ended} / {counts.total}")
 
-    def show_cost(self, totals: CostTotals | None) -> None:
-        """The status bar's cost of the shown run: ``$0.42 · 12,345 tokens`` (``None``: blank)."""
-        if totals is None or not totals.cells:
-            self.cost_label.setText("")
-            return
-        mark = "~" if totals.estimated else ""
-        tokens = totals.input_tokens + totals.output_tokens
-        text = f"{totals.label()} · {mark}{tokens:,} tokens"
+    def show_cost(self, totals: CostTotals | None, judge: CostTotals | None = None) -> None:
+        """The status bar's cost of the shown run: ``$0.42 · 12,345 tokens``, then the LLM
+        judge's own spend apart (``· judge $0.01``); ``None`` and no judge call: blank."""
+        from gui.core.costs import judge_label
+
+        parts: list[str] = []
+        if totals is not None and totals.cells:
+            mark = "~" if totals.estimated else ""
+            tokens = totals.input_tokens + totals.output_tokens
+            parts.append(f"{totals.label()} · {mark}{tokens:,} tokens")
+        judged = judge_label(judge)
+        if judged:
+            parts.append(judged)
+        text = " · ".join(parts)
         if self.cost_label.text() != text:
             self.cost_label.setText(text)
 

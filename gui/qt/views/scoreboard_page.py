@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core.costs import CostTotals, judge_label
 from gui.core.measures import LATENCY, Measure, measures
 from gui.core.pricing import format_usd
 from gui.core.scoreboard import (
@@ -424,6 +425,15 @@ class ScoreboardPage(QWidget):
         self.stat_picker.currentIndexChanged.connect(self._on_sort_picker_changed)
         bar.addWidget(self.stat_picker)
         bar.addStretch(1)
+        # The LLM judge's own spend (issue 13): not an answer's cost, so not in a model line.
+        self.judge_cost_label = QLabel("", self)
+        self.judge_cost_label.setObjectName("scoreboardJudgeCost")
+        self.judge_cost_label.setToolTip(
+            "What the LLM judge's own calls cost (their tokens at the judge model's price; "
+            "~: estimated), apart from the answers' Cost"
+        )
+        self.judge_cost_label.hide()
+        bar.addWidget(self.judge_cost_label)
         for picker in (self.measure_picker, self.sort_picker, self.stat_picker):
             # About 8 characters wide at least, not the longest measure's label: the pickers
             # must not set the window's minimum width (a 900 px window fits them).
@@ -503,6 +513,13 @@ class ScoreboardPage(QWidget):
             picker.blockSignals(False)
         self._rescore_all = True
         self._schedule()
+
+    def set_judge_cost(self, totals: CostTotals | None) -> None:
+        """Show the LLM judge's spend on the shown run (``judge $0.01``), or nothing."""
+        text = judge_label(totals)
+        if text != self.judge_cost_label.text():
+            self.judge_cost_label.setText(text)
+        self.judge_cost_label.setVisible(bool(text))
 
     def measure(self) -> Measure:
         """The measure the squares are coloured by."""

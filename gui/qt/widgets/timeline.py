@@ -7,7 +7,10 @@ seconds. Colours per kind:
 
 * **waiting** thin grey; **request** amber (non-streamed calls have no first token, so their
   whole request is this colour); **streaming** blue; **back-off** orange, hatched;
-* an end marker: a cap in the colour of **done**, **failed** or **cancelled**.
+* an end marker: a cap in the colour of **done**, **failed** or **cancelled**;
+* a done cell's **checks**: a small square just after its cap, in the colour of its pass rate
+  (the check chips' green, amber or red); the row's tooltip lists each check's result;
+* the LLM judge's calls: violet, after the cell's cap (queued thin, judging full).
 
 With a concurrency limit of 2, rows 3-4 start when rows 1-2 end, and so on: the thin grey
 lead-ins form a staircase.
@@ -60,6 +63,7 @@ from gui.core import events as ev
 from gui.core.timeline import (
     BACKOFF,
     CANCELLED,
+    CHECKED,
     DONE,
     END_KINDS,
     FAILED,
@@ -75,6 +79,7 @@ from gui.core.timeline import (
 )
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.cell_pane import format_seconds
+from gui.qt.widgets.check_chips import pass_rate_color
 
 # ----------------------------------------------------------------------------- kinds
 
@@ -123,6 +128,10 @@ _MAX_GUTTER = 260
 _SWATCH_W = 16
 _LEGEND_GAP = 14
 _CAP_W = 4
+#: Side of a check mark's square (its 1-px outline in the view's base colour around it).
+_MARK_W = 7
+#: Check results listed in a row's tooltip; the rest are counted.
+TOOLTIP_CHECKS = 12
 _MIN_TICK_PX = 48
 
 #: Nice tick steps, seconds; past the last, multiples of it.
@@ -178,6 +187,8 @@ def segment_color(kind: str) -> QColor:
     bar on the view's base colour (chip backgrounds are too pale for bars on white, chip text
     too dark on black). Grey phases (waiting, cancelled) stay grey.
     """
+    if kind == CHECKED:
+        return pass_rate_color(1.0)  # the legend's swatch shows pass and fail side by side
     dark = is_dark()
     if kind in JUDGE_KINDS:
         # The judge's own colour (no status chip has it): violet, paler while queued.
@@ -402,6 +413,18 @@ class TimelineWidget(QAbstractScrollArea):
         """
         return self._model.segments(cell_id)
 
+    def check_marks(self, cell_id: str) -> list[tuple[float, float | None]]:
+        """``(time, pass rate)`` of each check mark on ``cell_id``'s row, in order."""
+        index = self._model.index_of(cell_id)
+        if index is None:
+            return []
+        return [(mark.t, mark.rate) for mark in self._model.rows[index].checks]
+
+    def check_mark_point(self, cell_id: str, t: float) -> QPoint:
+        """The viewport point in the middle of the check mark drawn at time ``t``."""
+        point = self.point_at(cell_id, t)
+        return QPoint(point.x() + _CAP_W // 2 + 2 + _MARK_W // 2, point.y())
+
     def legend_items(self) -> list[str]:
         """The legend's entries, in the order they are drawn."""
         return list(LEGEND.values())
@@ -621,6 +644,15 @@ class TimelineWidget(QAbstractScrollArea):
         if row.message:
             name = {FAILED: "Error", CANCELLED: "Reason"}.get(row.state, "Last retry")
             add(name, row.message)
+        mark = TimelineModel.current_checks(row)
+        if mark is not None:
+            add("Checks", f"{mark.passed}/{len(mark.results)} passed")
+            for result in mark.results[:TOOLTIP_CHECKS]:
+                sign = "✓" if result.passed else "✗"
+                detail = f": {result.detail}" if result.detail else ""
+                lines.append(f"&nbsp;&nbsp;{sign} {html.escape(result.name + detail)}")
+            if len(mark.results) > TOOLTIP_CHECKS:
+                lines.append(f"&nbsp;&nbsp;and {len(mark.results) - TOOLTIP_CHECKS} more")
         if row.chains > 1:
             add("Runs of this cell", str(row.chains))
         if at is not None:
@@ -662,6 +694,9 @@ class TimelineWidget(QAbstractScrollArea):
         colors["rule"] = rule
         colors["now"] = QColor(palette.color(QPalette.ColorRole.Highlight))
         colors["failed_text"] = status_colors("failed")[1]
+        colors["checks_pass"] = pass_rate_color(1.0)
+        colors["checks_fail"] = pass_rate_color(0.0)
+        colors["checks_none"] = colors[WAITING]
         self._colors = colors
         self._hatch = QBrush(backoff, Qt.BrushStyle.BDiagPattern)
 
@@ -712,6 +747,7 @@ class TimelineWidget(QAbstractScrollArea):
         thin_h = max(4, bar_h // 3)
         cap_x0 = -(_CAP_W // 2)
         waiting_color = colors[WAITING]
+        base = palette.color(QPalette.ColorRole.Base)
         hatch = self._hatch
         backoff_fill = colors["backoff_fill"]
         for index in range(first, last + 1):
@@ -742,6 +778,13 @@ class TimelineWidget(QAbstractScrollArea):
                     painter.fillRect(x0, bar_top, bar_w, bar_h, hatch)
                 else:
                     painter.fillRect(x0, bar_top, bar_w, bar_h, colors[kind])
+            for mark in rows[index].checks:
+                if t0 <= mark.t <= t1 + span * 0.05:
+                    # Right of the end cap it follows, outlined so it reads over a judge bar.
+                    x = left + int((mark.t - t0) * scale) + _CAP_W // 2 + 1
+                    top = y + (row_h - _MARK_W) // 2
+                    painter.fillRect(x, top - 1, _MARK_W + 2, _MARK_W + 2, base)
+                    painter.fillRect(x + 1, top, _MARK_W, _MARK_W, self._mark_color(mark.rate))
 
         # Row labels, elided to the gutter (cached per row and width).
         painter.setClipRect(0, header, left, height - header)
@@ -787,6 +830,11 @@ class TimelineWidget(QAbstractScrollArea):
             elif kind in END_KINDS:
                 cap_x = x + (_SWATCH_W - _CAP_W) // 2
                 painter.fillRect(cap_x, top - 1, _CAP_W, swatch_h + 2, colors[kind])
+            elif kind == CHECKED:
+                side = min(_MARK_W, swatch_h)
+                mark_top = top + (swatch_h - side) // 2
+                painter.fillRect(x, mark_top, side, side, colors["checks_pass"])
+                painter.fillRect(x + _SWATCH_W - side, mark_top, side, side, colors["checks_fail"])
             else:
                 painter.fillRect(x, top, _SWATCH_W, swatch_h, colors[kind])
             painter.setPen(window_text)
@@ -815,6 +863,17 @@ class TimelineWidget(QAbstractScrollArea):
                 previous_right = label_x + label_w
             painter.fillRect(x, header - 4, 1, 3, window_text)
         painter.fillRect(0, header - 1, width, 1, colors["rule"])
+
+    def _mark_color(self, rate: float | None) -> QColor:
+        """A check mark's colour: its pass rate's (see :func:`pass_rate_color`)."""
+        colors = self._colors
+        if rate is None:
+            return colors["checks_none"]
+        if rate >= 1:
+            return colors["checks_pass"]
+        if rate <= 0:
+            return colors["checks_fail"]
+        return pass_rate_color(rate)
 
     @staticmethod
     def _tick_step(metrics: QFontMetrics, px_per_s: float, t1: float) -> float:
@@ -978,6 +1037,7 @@ class TimelineWidget(QAbstractScrollArea):
 __all__ = [
     "BACKOFF",
     "CANCELLED",
+    "CHECKED",
     "DONE",
     "END_KINDS",
     "FAILED",
