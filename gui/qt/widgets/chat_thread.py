@@ -54,9 +54,6 @@ BULK_CHARS = 3_000
 #: Milliseconds of one frame the thread views' slices may take together.
 SLICE_MS = 5.0
 
-#: Seconds of one frame, over which the views' own stream steps share :data:`SLICE_MS`.
-FRAME_S = 0.016
-
 #: Characters of source one parse step of the live stream takes.
 STEP_CHARS = 4_000
 
@@ -118,8 +115,13 @@ class _SliceRenderer(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._queue: list[ChatThreadView] = []
-        self._frame_start = 0.0  # perf_counter when the current frame's budget began
-        self._frame_spent = 0.0  # seconds of it the views' own stream steps took
+        self._frame_spent = 0.0  # seconds the views' own stream steps took this frame
+        # The frame's budget comes back a frame after its first step, not when a frame's worth
+        # of wall time has passed: six long steps in one callback are one long frame.
+        self._frame = QTimer(self)
+        self._frame.setSingleShot(True)
+        self._frame.setInterval(CARRY_MS)
+        self._frame.timeout.connect(self._on_frame_timeout)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_timer_timeout)
@@ -146,14 +148,16 @@ class _SliceRenderer(QObject):
         """Whether a view may render its live stream now, on its own: the views' own steps
         share :data:`SLICE_MS` per frame (six columns that each get the start of a new turn in
         the same frame render it one after the other, a slice per frame, not in one frame)."""
-        now = time.perf_counter()
-        if now - self._frame_start >= FRAME_S:
-            self._frame_start, self._frame_spent = now, 0.0
         return self._frame_spent < SLICE_MS / 1000
 
     def spend(self, seconds: float) -> None:
         """A view's own step took ``seconds`` of this frame."""
         self._frame_spent += seconds
+        if not self._frame.isActive():
+            self._frame.start()
+
+    def _on_frame_timeout(self) -> None:
+        self._frame_spent = 0.0
 
     def pending(self, view: ChatThreadView) -> bool:
         """Whether ``view`` waits for slices."""
