@@ -492,6 +492,7 @@ def cmd_chats(args: argparse.Namespace) -> int:
                     "updated_at": r.updated_at,
                     "models": list(r.models),
                     "messages": r.messages,
+                    "branches": r.branches,
                 }
                 for r in records
             ]

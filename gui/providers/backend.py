@@ -215,11 +215,17 @@ def build_thread_chain(
     keys: KeySource | None = None,
     usage_support: StreamUsageSupport | None = None,
 ) -> FanoutChain:
-    """A chat column's chain: its message list (see :mod:`gui.providers.threads`) | model."""
+    """A chat column's chain: its message list (see :mod:`gui.providers.threads`) | model.
+
+    The list is converted here, once (the engine builds chains in a worker thread), and the
+    chain streams it as it is (``messages``): the prompt is not formatted again on the loop.
+    """
     model = build_chat_model(profile, keys, http_async_client, http_client)
+    built = to_langchain(messages)
     return FanoutChain(
-        thread_prompt(messages),
+        thread_prompt(built),
         model,
+        messages=built,
         timeout_kwarg="timeout" if profile.provider is ProviderKind.OPENAI else None,
         usage=_usage_target(profile, usage_support),
     )
@@ -305,8 +311,13 @@ class FanoutChain:
         base_url: str | None = None,
         formats: FormatMemory | None = None,
         response_format: bool = False,
+        messages: Sequence[BaseMessage] | None = None,
     ) -> None:
         self.prompt = prompt
+        #: What ``prompt`` always yields, when it has no variables (a chat thread's list): the
+        #: streamed and cached paths send it as it is, with no formatting on the loop (which
+        #: for a prompt of hundreds of messages serializes all of them for the callbacks).
+        self.fixed: tuple[BaseMessage, ...] | None = None if messages is None else tuple(messages)
         self.model = model
         #: The servers' memory and this chain's base URL, when its model asks a custom
         #: server for streaming usage (see :class:`StreamUsageSupport`).
@@ -392,7 +403,10 @@ class FanoutChain:
         self, input: Any, method: str, schema: Mapping[str, Any] | None
     ) -> list[BaseMessage]:
         """The prompt's messages; without ``json_schema`` support, with the schema in them."""
-        messages = list(self.prompt.invoke(input).to_messages())
+        if self.fixed is not None:
+            messages = list(self.fixed)
+        else:
+            messages = list(self.prompt.invoke(input).to_messages())
         if schema is None or method == METHOD_JSON_SCHEMA:
             return messages
         return with_instruction(messages, schema_instruction(schema))
@@ -762,7 +776,8 @@ class FanoutChain:
         on the usage probe) or ``data: [DONE]`` (seen by the wire watch). A whole JSON answer
         sent instead of a stream is kept, with a note on the probe. ``model`` and ``messages``
         replace the chain's model and formatted prompt (a structured run's ``response_format``
-        binding and schema instruction, see :meth:`_astream_with`).
+        binding and schema instruction, see :meth:`_astream_with`); without ``messages``, a
+        chain with :attr:`fixed` messages sends those, else its prompt formatted.
 
         Raises:
             AnswerCutOff: the stream ended without either.
@@ -778,6 +793,8 @@ class FanoutChain:
         finish: str | None = None
         model = self.model if model is None else model
         try:
+            if messages is None:
+                messages = self.fixed
             if messages is None:
                 value = await self.prompt.ainvoke(input, step_config(config, run, 1))
             else:

@@ -566,6 +566,37 @@ def _instance(schema: Any, words: list[str], seed: int, depth: int = 0) -> Any:
 # The model
 
 
+#: Seconds of the loop one step of counting a request's input tokens may take: a chat thread
+#: of hundreds of turns is hundreds of KB, about 10 ms of regex a column, and every column of
+#: a turn asks at once (a visible freeze of the window's loop if counted in one step; in a
+#: worker thread it would hold the GIL the loop needs just as long).
+COUNT_SLICE_S = 0.002
+
+
+@functools.lru_cache(maxsize=2048)
+def _text_tokens(text: str) -> int:
+    """Tokens of one message's text (kept: each turn of a chat sends the earlier ones again)."""
+    return len(_TOKEN_RE.findall(text))
+
+
+def _count_input_tokens(messages: Sequence[BaseMessage]) -> int:
+    """The request's input tokens, counted as this model counts its own output's."""
+    return sum(_text_tokens(m.text) for m in messages)
+
+
+async def _acount_input_tokens(messages: Sequence[BaseMessage]) -> int:
+    """:func:`_count_input_tokens` on the loop, yielding to it every :data:`COUNT_SLICE_S`."""
+    total = 0
+    clock = time.perf_counter
+    due = clock() + COUNT_SLICE_S
+    for message in messages:
+        total += _text_tokens(message.text)
+        if clock() >= due:
+            await asyncio.sleep(0)
+            due = clock() + COUNT_SLICE_S
+    return total
+
+
 @dataclass(slots=True)
 class _Plan:
     """Everything one request will do, decided up front so the token loop stays trivial."""
@@ -697,8 +728,15 @@ class SimulatedChatModel(BaseChatModel):
     # ---- planning ------------------------------------------------------------------------
 
     def _plan(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        input_tokens: int | None = None,
     ) -> _Plan:
+        """What the request will do; ``input_tokens`` when already counted (off the loop)."""
+        if input_tokens is None:
+            input_tokens = _count_input_tokens(messages)
         prompt = ""
         for message in reversed(messages):
             if isinstance(message, HumanMessage):
@@ -714,10 +752,10 @@ class SimulatedChatModel(BaseChatModel):
         finish_reason = "stop"
         request = read_request(prompt) if "<rubric>" in prompt else None
         if request is not None:
-            return self._judge_plan(messages, request, kwargs)
+            return self._judge_plan(messages, request, kwargs, input_tokens)
         schema = _asked_schema(messages)
         if schema is not None:
-            return self._structured_plan(messages, prompt, schema, kwargs)
+            return self._structured_plan(messages, prompt, schema, kwargs, input_tokens)
         if isinstance(max_tokens, int) and max_tokens < count:
             count, finish_reason = max_tokens, "length"
         stops = stop if stop is not None else self.stop
@@ -757,14 +795,18 @@ class SimulatedChatModel(BaseChatModel):
             tokens=tokens,
             model_name=model if isinstance(model, str) else self.model_name,
             finish_reason=finish_reason,
-            input_tokens=sum(len(_TOKEN_RE.findall(m.text)) for m in messages),
+            input_tokens=input_tokens,
             failure=failure,
             ttft=ttft,
             interval=interval,
         )
 
     def _judge_plan(
-        self, messages: list[BaseMessage], request: JudgeRequest, kwargs: dict[str, Any]
+        self,
+        messages: list[BaseMessage],
+        request: JudgeRequest,
+        kwargs: dict[str, Any],
+        input_tokens: int,
     ) -> _Plan:
         """A judge's reply, at this model's pace and with its failures."""
         rng = self._rng
@@ -778,7 +820,7 @@ class SimulatedChatModel(BaseChatModel):
             tokens=tokens,
             model_name=model if isinstance(model, str) else self.model_name,
             finish_reason="stop",
-            input_tokens=sum(len(_TOKEN_RE.findall(m.text)) for m in messages),
+            input_tokens=input_tokens,
             failure=failure,
             ttft=self.ttft,
             interval=1.0 / tps if 0.0 < tps < math.inf else 0.0,
@@ -790,6 +832,7 @@ class SimulatedChatModel(BaseChatModel):
         prompt: str,
         schema: dict[str, Any],
         kwargs: dict[str, Any],
+        input_tokens: int,
     ) -> _Plan:
         """A structured run's answer: JSON for the schema, at this model's pace."""
         rng = self._rng
@@ -801,7 +844,7 @@ class SimulatedChatModel(BaseChatModel):
             tokens=tokens,
             model_name=model if isinstance(model, str) else self.model_name,
             finish_reason="stop",
-            input_tokens=sum(len(_TOKEN_RE.findall(m.text)) for m in messages),
+            input_tokens=input_tokens,
             failure=self.failure_kind if failure else None,
             ttft=self.ttft,
             interval=1.0 / tps if 0.0 < tps < math.inf else 0.0,
@@ -875,7 +918,7 @@ class SimulatedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        plan = self._plan(messages, stop, kwargs)
+        plan = self._plan(messages, stop, kwargs, await _acount_input_tokens(messages))
         if plan.failure in ("rate_limit", "server_error", "timeout"):
             await asyncio.sleep(self._delay_before_error(plan))
             raise self._early_error(plan)
@@ -892,7 +935,7 @@ class SimulatedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        plan = self._plan(messages, stop, kwargs)
+        plan = self._plan(messages, stop, kwargs, await _acount_input_tokens(messages))
         if plan.failure in ("rate_limit", "server_error", "timeout"):
             await asyncio.sleep(self._delay_before_error(plan))
             raise self._early_error(plan)

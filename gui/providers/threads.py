@@ -5,7 +5,9 @@ column sends its own message list (:func:`gui.core.chat.thread_messages`) instea
 template. :func:`thread_prompt` makes that list the fixed prompt of the column's
 :class:`~gui.providers.backend.FanoutChain` (a ``MessagesPlaceholder`` filled in advance, so
 braces in the chat's text are never read as template variables), and the chain streams as a
-run's chains do. :func:`trim_thread` keeps a thread under a context window with
+run's chains do, except that it streams the list it was built with as it is instead of
+formatting its prompt again (the chain is built in a worker thread; formatting a thread of
+hundreds of messages on the loop froze the window at each turn's start). :func:`trim_thread` keeps a thread under a context window with
 ``langchain_core.messages.trim_messages``.
 """
 
@@ -41,10 +43,11 @@ def from_langchain(messages: Sequence[BaseMessage]) -> list[Message]:
     return out
 
 
-def thread_prompt(messages: Sequence[Message]) -> ChatPromptTemplate:
-    """A prompt that always yields ``messages``: a placeholder filled in advance."""
+def thread_prompt(messages: Sequence[BaseMessage]) -> ChatPromptTemplate:
+    """A prompt that always yields ``messages`` (see :func:`to_langchain`): a placeholder
+    filled in advance."""
     prompt = ChatPromptTemplate.from_messages([MessagesPlaceholder(_THREAD_VARIABLE)])
-    return prompt.partial(**{_THREAD_VARIABLE: to_langchain(messages)})
+    return prompt.partial(**{_THREAD_VARIABLE: list(messages)})
 
 
 def _estimated_tokens(messages: Sequence[BaseMessage]) -> int:

@@ -47,7 +47,9 @@ class ChatRecord:
         created_at: Epoch seconds when it began.
         updated_at: Epoch seconds of its last message.
         models: Its columns' titles.
-        messages: User messages sent (over every column and branch, counted once per turn).
+        messages: Turns of the thread shown: the user messages on the current path (from the
+            first message to the head) of the column that has the most of them.
+        branches: Lines of conversation in that column's tree (1: no message was edited).
     """
 
     id: str
@@ -56,6 +58,7 @@ class ChatRecord:
     updated_at: float
     models: tuple[str, ...]
     messages: int
+    branches: int = 1
 
 
 def _safe(text: str) -> str:
@@ -315,16 +318,57 @@ class ChatHistory:
                         (chat_id,),
                     )
                 )
-                (messages,) = conn.execute(
-                    "SELECT COUNT(*) FROM chat_nodes WHERE chat_id = ? AND role = 'user' "
-                    "AND col_index = 0",
-                    (chat_id,),
-                ).fetchone()
-                out.append(ChatRecord(chat_id, title, created, updated, models, int(messages)))
+                messages, branches = _turns_and_branches(conn, chat_id)
+                out.append(ChatRecord(chat_id, title, created, updated, models, messages, branches))
             return out
 
         result: list[ChatRecord] = self.history.read("list the chats", read)
         return result
+
+
+def _turns_and_branches(conn: sqlite3.Connection, chat_id: str) -> tuple[int, int]:
+    """The turns on the shown path and the branches of the chat's busiest column.
+
+    A turn is a user message on the path from the column's first message to its head (the
+    thread the Chat tab shows); the other branches' messages are not turns of that thread.
+    A branch is a user message no later user message follows (the end of one line of
+    conversation): an edited message adds one; an alternative answer adds none until the
+    conversation goes on from two alternatives of one question.
+    """
+    heads = dict(
+        conn.execute("SELECT col_index, head FROM chat_columns WHERE chat_id = ?", (chat_id,))
+    )
+    columns: dict[int, list[tuple[str, str | None, str]]] = {}
+    for node_id, col, parent, role in conn.execute(
+        "SELECT id, col_index, parent_id, role FROM chat_nodes WHERE chat_id = ? "
+        "ORDER BY col_index, seq",
+        (chat_id,),
+    ):
+        columns.setdefault(int(col), []).append((str(node_id), parent, str(role)))
+    best = (0, 1)
+    for col, nodes in columns.items():
+        parents = {node_id: parent for node_id, parent, _ in nodes}
+        users = {node_id for node_id, _, role in nodes if role == str(Role.USER)}
+        # The head written last may name a node not on disk (yet): the newest node then,
+        # as ChatHistory.get falls back.
+        at: str | None = heads.get(col)
+        if at not in parents:
+            at = nodes[-1][0]
+        turns = 0
+        seen: set[str] = set()
+        while at is not None and at not in seen:  # seen: a broken file never loops
+            seen.add(at)
+            turns += at in users
+            at = parents.get(at)
+        continued: set[str] = set()
+        for user in users:
+            up = parents.get(user)
+            while up is not None and up not in users:  # its answer, then that answer's question
+                up = parents.get(up)
+            if up is not None:
+                continued.add(up)
+        best = max(best, (turns, max(1, len(users - continued))))
+    return best
 
 
 def _sha(data: bytes) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
+from langchain_core.prompts import ChatPromptTemplate
 
 from gui.core import events as ev
 from gui.core.chat import (
@@ -16,6 +18,7 @@ from gui.core.chat import (
     edit_user_message,
     image_attachment,
     regenerate,
+    thread_messages,
 )
 from gui.core.chat_turn import ChatTurn
 from gui.core.spec import Limits, ModelProfile, ProviderKind, SimSettings
@@ -66,6 +69,41 @@ async def test_the_second_turn_carries_exactly_each_columns_own_answer(
             {"role": "user", "content": "Why that one?"},
         ]
     assert first[0].node.text != first[1].node.text  # each saw its own, not the other's
+
+
+async def test_a_thread_is_sent_as_built_the_same_messages_its_formatted_prompt_sends(
+    srv: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    chat = Chat.new([served(srv, "fake-1")], system='Reply as {json}: {"a": 1}')
+    for n in range(3):
+        for r in add_user_message(chat, f"Turn {n}: fill {{name}} and {{{{x}}}}"):
+            add_answer(chat, r, f"Answer {n} with {{braces}} }} {{ and {{{{more}}}}")
+    add_user_message(chat, "Last {question}?")
+    messages = thread_messages(chat, 0)
+    formatted = 0
+    real = ChatPromptTemplate.ainvoke
+
+    async def counted(self: ChatPromptTemplate, *args: Any, **kwargs: Any) -> Any:
+        nonlocal formatted
+        formatted += 1
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ChatPromptTemplate, "ainvoke", counted)
+    backend = LangChainBackend()
+    try:
+        chain = backend.thread_chain(messages, chat.columns[0].profile)
+        assert [t async for t in chain.astream({})]
+        assert formatted == 0  # streamed as built: no prompt formatted on the loop
+        as_built = srv.requests[-1].messages
+        srv.reset_stats()
+        assert [t async for t in cast(Any, chain).lcel.astream({})]  # the prompt formatted
+        assert formatted == 1
+        as_formatted = srv.requests[-1].messages
+    finally:
+        await backend.aclose()
+    assert as_built == as_formatted == [{"role": r, "content": c} for r, c in messages]
+    assert len(as_built) == 8 and "{{more}}" in as_built[6]["content"]
 
 
 async def test_regenerate_and_edit_send_the_right_message_lists(

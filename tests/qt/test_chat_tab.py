@@ -554,6 +554,16 @@ async def test_the_history_tab_lists_searches_reopens_exports_and_deletes_chats(
     assert [len(c["nodes"]) for c in data["columns"]] == [4, 4]
     assert all(n["metrics"] for c in data["columns"] for n in c["nodes"] if n["role"] != "user")
 
+    # An edited message starts a branch: the row counts the turns of the branch shown.
+    session.edit(0, reopened.columns[0].path()[2].id, "And their eggs?")
+    await idle()
+    assert await window.services.history.flush(60)
+    panel.refresh()
+    await panel.wait_idle()
+    panel.select(chat.id)
+    (item,) = panel.tree.selectedItems()
+    assert item.text(2) == "2 turns, 2 branches"
+
     # The chat the Chat tab shows is not deleted from under it; once it is not shown, it is.
     panel.select(chat.id)
     panel.delete_button.click()

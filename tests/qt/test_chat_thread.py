@@ -211,3 +211,113 @@ def test_raw_and_back_shows_the_same_long_thread_rendered_again(
     assert view.pending_turns() > 0  # the older turns render lazily again, not all at once
     qtbot.waitUntil(lambda: not view.is_rendering(), timeout=WAIT_MS)
     assert "**" not in view.document().toPlainText()
+
+
+def _mark_blocks_before(view: ChatThreadView, position: int) -> int:
+    """Mark every block before ``position`` (a block rebuilt later has no mark); how many."""
+    marked = 0
+    for block in _blocks(view):
+        if block.position() + block.length() <= position:
+            block.setUserState(7)
+            marked += 1
+    return marked
+
+
+def _marked(view: ChatThreadView) -> int:
+    return sum(1 for block in _blocks(view) if block.userState() == 7)
+
+
+def _lines(view: ChatThreadView) -> list[str]:
+    """The lines of text ``view`` shows, blank ones left out: how many blank blocks the live
+    stream leaves around a rule depends on how its text fell into frames, in a full redraw
+    as much as in any other."""
+    return [line for line in view.document().toPlainText().split("\n") if line.strip()]
+
+
+def _full_redraw(qtbot, parts: list[str]) -> ChatThreadView:
+    """A fresh view of the same size given ``parts`` at once, all of it rendered."""
+    fresh = ChatThreadView()
+    qtbot.addWidget(fresh)
+    fresh.resize(320, 400)
+    fresh.show()
+    qtbot.waitExposed(fresh)
+    fresh.set_thread(parts)
+    qtbot.waitUntil(lambda: not fresh.is_rendering(), timeout=WAIT_MS)
+    return fresh
+
+
+def _count_turn_renders(view: ChatThreadView, monkeypatch) -> list[int]:
+    """The history turns ``view`` renders from now on, by index."""
+    rendered: list[int] = []
+    render = view._render_turn
+
+    def counted(index: int) -> None:
+        rendered.append(index)
+        render(index)
+
+    monkeypatch.setattr(view, "_render_turn", counted)
+    return rendered
+
+
+def _outside_live_part(parts: list[str]) -> int:
+    """How many first turns of ``parts`` lie before its last LIVE_CHARS (the live part)."""
+    at, chars = len(parts), 0
+    while at > 0 and (chars < LIVE_CHARS or at == len(parts)):
+        at -= 1
+        chars += len(parts[at])
+    return at
+
+
+def test_an_edited_message_renders_the_thread_again_from_that_turn_only(
+    view: ChatThreadView, qtbot, monkeypatch
+) -> None:
+    parts = _parts()
+    view.set_thread(parts)
+    qtbot.waitUntil(lambda: not view.is_rendering(), timeout=WAIT_MS)
+    edited = TURNS // 2
+    branch = [*parts[:edited], "---\n\n**You**\n\n> question-edited {braces}\n\n**sim**\n\n"]
+    # The turns before the edited one stay, except the few the branch's live part takes
+    # (a full redraw renders those in the live stream too).
+    kept = _outside_live_part(branch)
+    assert edited - 3 <= kept < edited
+    marked = _mark_blocks_before(view, view._turns[kept].start)
+    rendered = _count_turn_renders(view, monkeypatch)
+
+    assert view.set_thread(branch) is False  # the document was kept, not replaced
+    # The earlier turns' blocks are the same blocks, none rendered again.
+    assert _marked(view) == marked > 0
+    assert view.source() == "".join(branch)
+    assert view._stream.source() == "".join(branch[kept:])  # all that renders again
+    qtbot.waitUntil(lambda: not view.is_rendering(), timeout=WAIT_MS)
+    assert rendered == [] and _marked(view) == marked
+    # What shows is what a full redraw of the branch shows.
+    assert _lines(view) == _lines(_full_redraw(qtbot, branch))
+    bar = view.verticalScrollBar()
+    assert bar.value() == bar.maximum()  # the branch's end in view, as after a full redraw
+
+
+def test_a_regenerated_answer_renders_only_the_live_part_again(
+    view: ChatThreadView, qtbot, monkeypatch
+) -> None:
+    parts = _parts()
+    view.set_thread(parts)
+    qtbot.waitUntil(lambda: not view.is_rendering(), timeout=WAIT_MS)
+    question = parts[-1].split("**sim**")[0]
+    again = [*parts[:-1], question]  # the answer shown becomes an alternative: a new one comes
+    kept = _outside_live_part(again)
+    assert TURNS - 4 <= kept <= len(view._turns)
+    cut = view._turns[kept].start if kept < len(view._turns) else view._history_end
+    marked = _mark_blocks_before(view, cut)
+    rendered = _count_turn_renders(view, monkeypatch)
+
+    assert view.set_thread(again) is False
+    assert _marked(view) == marked > 0
+    assert view.source() == "".join(again)
+    # The live part alone renders again: the last turns, about LIVE_CHARS of them.
+    assert view._stream.source() == "".join(again[kept:])
+    assert len(view._stream.source()) <= LIVE_CHARS + max(len(part) for part in parts)
+    view.append("**sim**\n\nA new answer, streamed.\n\n")
+    again[-1] += "**sim**\n\nA new answer, streamed.\n\n"
+    qtbot.waitUntil(lambda: not view.is_rendering(), timeout=WAIT_MS)
+    assert rendered == [] and _marked(view) == marked
+    assert _lines(view) == _lines(_full_redraw(qtbot, again))

@@ -10,6 +10,7 @@ import pytest
 from gui.core.chat import (
     Chat,
     NodeStatus,
+    TurnRequest,
     add_answer,
     add_user_message,
     edit_user_message,
@@ -98,6 +99,47 @@ def test_chats_are_listed_newest_first_and_searched_by_their_text(tmp_path: Path
         assert [c.id for c in chats.list("GLACIERS")] == [made[1].id]
         assert [c.id for c in chats.list("magma 0")] == [made[0].id]
         assert chats.get("chat-nonexistent") is None
+
+
+def test_the_listed_turns_are_the_shown_branch_s_and_the_branches_are_counted(
+    tmp_path: Path,
+) -> None:
+    chat = Chat.new([ModelProfile(model="sim-1")])
+    with History.open(tmp_path / "h.sqlite3") as history:
+        chats = ChatHistory(history)
+        chats.save_chat(chat)
+
+        def answered(requests: list[TurnRequest], text: str) -> None:
+            for r in requests:
+                chats.save_node(chat, r.col, chat.columns[r.col].nodes[r.user_node])
+                chats.save_node(chat, r.col, add_answer(chat, r, text))
+
+        answered(add_user_message(chat, "one"), "1")
+        second = add_user_message(chat, "two")
+        answered(second, "2")
+        answered(add_user_message(chat, "three"), "3")
+        chats.save_chat(chat)
+        assert chats.flush()
+        assert (chats.list()[0].messages, chats.list()[0].branches) == (3, 1)
+
+        # Edit "two": the shown branch is "one", "two (edited)"; "three" is on the other one.
+        answered([edit_user_message(chat, 0, second[0].user_node, "two, edited")], "2b")
+        chats.save_chat(chat)
+        assert chats.flush()
+        (listed,) = chats.list()
+        assert (listed.messages, listed.branches) == (2, 2)
+
+        # An alternative answer is no branch; a message after it continues the shown one.
+        answered([regenerate(chat, 0)], "2c")
+        chats.save_chat(chat)
+        assert chats.flush()
+        assert (chats.list()[0].messages, chats.list()[0].branches) == (2, 2)
+        answered(add_user_message(chat, "four"), "4")
+        chats.save_chat(chat)
+        assert chats.flush()
+        (listed,) = chats.list()
+    assert (listed.messages, listed.branches) == (3, 2)
+    assert len(thread_messages(chat, 0)) == 6
 
 
 def test_deleting_a_chat_removes_its_columns_nodes_and_images_only(tmp_path: Path) -> None:

@@ -1106,7 +1106,18 @@ class ChatPage(QWidget):
         # drawn in two passes around it. Each redraw reads the chat as it is now, so a rare
         # frame with an answer ending and its column's next turn starting still ends right.
         ends = (ChatAnswerAdded, ChatTurnEnded)
+        # A turn's start redraws its columns: a message added to one of them in the same frame
+        # needs no redraw of its own (a column of a long thread costs milliseconds a redraw,
+        # and a new turn reaches every column at once).
+        starting = {
+            request.col
+            for event in events
+            if isinstance(event, ChatTurnStarted) and event.turn.chat is self.session.chat
+            for request in event.turn.requests
+        }
         for event in events:
+            if isinstance(event, ChatUserMessageAdded) and event.col in starting:
+                continue
             if not isinstance(event, ends):
                 self._draw_event(event)
         for key, text in texts.items():

@@ -408,6 +408,8 @@ class HistoryPanel(QWidget):
 
     def _chat_item(self, chat: ChatRecord) -> QTreeWidgetItem:
         turns = f"{chat.messages} turn{'' if chat.messages == 1 else 's'}"
+        if chat.branches > 1:  # the count is the shown branch's; say there are others
+            turns += f", {chat.branches} branches"
         title = one_line_label(chat.title or "(untitled chat)", 90)
         item = QTreeWidgetItem(
             [

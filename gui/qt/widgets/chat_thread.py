@@ -115,6 +115,13 @@ class _SliceRenderer(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._queue: list[ChatThreadView] = []
+        self._frame_spent = 0.0  # seconds the views' own stream steps took this frame
+        # The frame's budget comes back a frame after its first step, not when a frame's worth
+        # of wall time has passed: six long steps in one callback are one long frame.
+        self._frame = QTimer(self)
+        self._frame.setSingleShot(True)
+        self._frame.setInterval(CARRY_MS)
+        self._frame.timeout.connect(self._on_frame_timeout)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_timer_timeout)
@@ -136,6 +143,21 @@ class _SliceRenderer(QObject):
     def drop(self, view: ChatThreadView) -> None:
         """Forget ``view`` (it was cleared)."""
         self._queue = [v for v in self._queue if v is not view]
+
+    def may_step(self) -> bool:
+        """Whether a view may render its live stream now, on its own: the views' own steps
+        share :data:`SLICE_MS` per frame (six columns that each get the start of a new turn in
+        the same frame render it one after the other, a slice per frame, not in one frame)."""
+        return self._frame_spent < SLICE_MS / 1000
+
+    def spend(self, seconds: float) -> None:
+        """A view's own step took ``seconds`` of this frame."""
+        self._frame_spent += seconds
+        if not self._frame.isActive():
+            self._frame.start()
+
+    def _on_frame_timeout(self) -> None:
+        self._frame_spent = 0.0
 
     def pending(self, view: ChatThreadView) -> bool:
         """Whether ``view`` waits for slices."""
@@ -187,8 +209,11 @@ class ChatThreadView(MarkdownView):
     def set_thread(self, parts: list[str], final: bool = False) -> bool:
         """Show the thread whose turns are ``parts`` (joined, its Markdown).
 
-        Text that continues what is shown is appended (streamed, no re-render); another
-        thread (or an earlier turn changed) replaces it.
+        Text that continues what is shown is appended (streamed, no re-render). A thread
+        whose first turns are the history turns shown (a regenerated answer, an edited
+        message, another branch) keeps those turns' blocks as they are and renders only from
+        the first turn that differs, or from the start of its live part (its last
+        :data:`LIVE_CHARS` or so) if that comes first; another thread replaces all of it.
 
         Returns:
             Whether the document was replaced (its resources, e.g. images, are gone).
@@ -202,8 +227,82 @@ class ChatThreadView(MarkdownView):
             if final:
                 self.finish()
             return False
+        kept = self._kept_turns(parts)
+        if kept:
+            self._load_from(kept, parts, final)
+            return False
         self._load(parts, final)
         return True
+
+    def _kept_turns(self, parts: list[str]) -> int:
+        """How many leading history turns of ``parts`` can stay as they are shown: those equal
+        to the turns shown, and not in the live part a full redraw of ``parts`` would have
+        (a turn renders a little differently as history than in the live stream, so a kept
+        turn there would make the thread look unlike its full redraw)."""
+        if self._raw:
+            return 0
+        turns, kept = self._turns, 0
+        limit = min(len(turns), self._live_from(parts))
+        while kept < limit and turns[kept].source == parts[kept]:
+            kept += 1
+        return kept
+
+    def _live_from(self, parts: list[str]) -> int:
+        """Where the live part of a thread of ``parts`` starts: its last turns, at least
+        :data:`LIVE_CHARS` of them (the last turn at least)."""
+        live_from, live_chars = len(parts), 0
+        while live_from > 0 and (live_chars < LIVE_CHARS or live_from == len(parts)):
+            live_from -= 1
+            live_chars += len(parts[live_from])
+        return live_from
+
+    def _load_from(self, kept: int, parts: list[str], final: bool) -> None:
+        """Show ``parts``, whose first ``kept`` turns are the history turns shown: their
+        blocks stay (rendered or still waiting for their slice), the rest of the document is
+        cut and ``parts[kept:]`` is laid out after them as :meth:`_load` lays out a thread."""
+        cut = self._turns[kept].start if kept < len(self._turns) else self._history_end
+        self._carry.stop()
+        self._backlog = False
+        self._stream.clear()
+        self._moving = True
+        try:
+            self._writer.truncate(cut)  # leaves one empty block at ``cut``
+        finally:
+            self._moving = False
+        self._follow = True  # as a full redraw: the thread's (new) end in view
+        self._turns = self._turns[:kept]
+        self._history_end = cut
+        self._loaded = list(parts)
+        rest = parts[kept:]
+        live_from = self._live_from(rest)
+        self._add_placeholders(rest[:live_from])
+        self.append("".join(rest[live_from:]))
+        if final:
+            self.finish()
+        if self.pending_turns():
+            _SliceRenderer.shared().want(self)
+
+    def _add_placeholders(self, history: list[str]) -> None:
+        """Append one empty block per turn of ``history`` after the turns there are (their
+        heights estimated), the live part to follow them."""
+        start = self._history_end
+        self._turns.extend(_Turn(part, start + i) for i, part in enumerate(history))
+        self._history_source = "".join(turn.source for turn in self._turns)
+        if not history:
+            return
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        self._moving = True
+        try:
+            cursor.beginEditBlock()
+            for _ in history:  # one empty block per turn, then the live part's
+                cursor.insertBlock()
+            cursor.endEditBlock()
+            self._history_end = start + len(history)
+            self._per_line = 0  # size the new ones (those already sized keep their height)
+            self._size_placeholders()
+        finally:
+            self._moving = False
 
     def set_text(self, text: str, final: bool) -> None:
         """Show ``text`` as one turn (what :class:`MarkdownView` callers do)."""
@@ -212,27 +311,10 @@ class ChatThreadView(MarkdownView):
     def _load(self, parts: list[str], final: bool) -> None:
         self.clear()
         self._loaded = list(parts)
-        live_from = len(parts)
-        live_chars = 0
-        while live_from > 0 and (live_chars < LIVE_CHARS or live_from == len(parts)):
-            live_from -= 1
-            live_chars += len(parts[live_from])
+        live_from = self._live_from(parts)
         history, live = parts[:live_from], "".join(parts[live_from:])
         if history and not self._raw:
-            self._turns = [_Turn(part, i) for i, part in enumerate(history)]
-            cursor = QTextCursor(self.document())
-            self._moving = True
-            try:
-                cursor.beginEditBlock()
-                for _ in history:  # one empty block per turn, then the live part's
-                    cursor.insertBlock()
-                cursor.endEditBlock()
-                self._history_end = len(history)
-                self._history_source = "".join(history)
-                self._per_line = 0
-                self._size_placeholders()
-            finally:
-                self._moving = False
+            self._add_placeholders(history)
         elif history:  # raw: the whole source as text, nothing to render
             live = "".join(parts)
         self.append(live)
@@ -348,14 +430,17 @@ class ChatThreadView(MarkdownView):
         return not self._raw and stream.length() - stream.rendered_to() > BULK_CHARS
 
     def _step(self) -> None:
-        if not self._live_backlog():
+        renderer = _SliceRenderer.shared()
+        if not self._live_backlog() and renderer.may_step():
+            started = time.perf_counter()
             super()._step()
+            renderer.spend(time.perf_counter() - started)
             return
-        # A long live backlog (a reopened thread's last turns): the shared slices render it;
-        # text arriving meanwhile queues behind it.
+        # A long live backlog (a reopened thread's last turns), or the frame's budget taken by
+        # other columns: the shared slices render it; text arriving meanwhile queues behind it.
         self._carry.stop()
         self._backlog = True
-        _SliceRenderer.shared().want(self)
+        renderer.want(self)
 
     def _render_slice(self, deadline: float) -> bool:
         """Render until ``deadline`` (perf_counter): the live backlog, then history turns.
