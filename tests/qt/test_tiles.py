@@ -23,6 +23,7 @@ from gui.core.spec import CellId
 from gui.qt.main_window import MainWindow
 from gui.qt.resources import status_colors
 from gui.qt.theme import apply_theme
+from gui.qt.widgets import tiles_view
 from gui.qt.widgets.cell_pane import CellPane, ElidedLabel
 from gui.qt.widgets.cell_store import CellState, CellStore
 from gui.qt.widgets.results_grid import ResultsGrid
@@ -551,3 +552,42 @@ def test_dragging_a_column_border_widens_the_grid_and_a_double_click_fits_it_aga
     qtbot.mouseDClick(strip, Qt.MouseButton.LeftButton, pos=border)
     assert grid.column_width() == fitted and grid.horizontalScrollBar().maximum() == 0
     assert not win.results.wide_columns_button.isChecked()
+
+
+def test_one_paint_draws_a_bounded_number_of_new_tiles_and_the_rest_follow(
+    qtbot: QtBot, light: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new run's first paint of 200 tiles drew every tile's picture in one frame; now a
+    paint draws a bounded number, shows the rest bare, and draws them in the next frames."""
+    monkeypatch.setattr(tiles_view, "_MIN_FRESH_PER_PAINT", 4)
+    monkeypatch.setattr(tiles_view, "_FRESH_BUDGET_S", 0.0)
+    store = CellStore()
+    view = TilesView(store)
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    ids = fill(store, 6, 2)
+    base = view.palette().color(QPalette.ColorRole.Base)
+
+    def banded() -> list[str]:
+        """The tiles whose title band is drawn (a bare tile is all base colour)."""
+        image = view.viewport().grab().toImage()  # one paint
+        drawn = []
+        for cell_id in ids:
+            rect = view.tile_rect(cell_id)
+            assert rect is not None
+            if image.pixelColor(rect.right() - 3, rect.top() + 3) != base:
+                drawn.append(cell_id)
+        return drawn
+
+    assert len(banded()) == 4  # the first paint: four pictures, eight bare tiles
+
+    def settled() -> bool:
+        """The view's own repaints of the tiles left bare are done (nothing left dirty)."""
+        QCoreApplication.processEvents()
+        return not view._dirty and not view._round and not view._flush_timer.isActive()
+
+    qtbot.waitUntil(settled, timeout=30_000)
+    # Drawn by the view's own frames: one more paint here could draw only four more.
+    assert len(banded()) == len(ids)
