@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from gui.compat import hooks
-from gui.compat.gc_policy import defer_full_collections, freeze_now
+from gui.compat.gc_policy import STARTUP, defer_full_collections, freeze_now
 from gui.compat.loggers import ASYNCIO_LOGGERS, ROOT_LOGGER, loop_loggers
 from gui.core.spec import ModelProfile, SimSettings
 from gui.providers.backend import LangChainBackend, UsageCollector
@@ -109,6 +109,22 @@ def test_in_range_the_gc_policy_holds_full_collections_back_during_a_run() -> No
         assert gc.get_threshold()[:2] == threshold[:2] and gc.get_threshold()[2] > threshold[2]
     finally:
         defer_full_collections(False)
+    assert gc.get_threshold() == threshold
+
+
+def test_the_start_up_hold_and_a_run_hold_full_collections_back_until_both_let_go() -> None:
+    threshold = gc.get_threshold()
+    defer_full_collections(True, STARTUP)  # the app, before its first frame
+    try:
+        defer_full_collections(True)  # a run starts while the warm-up still imports
+        defer_full_collections(False)  # its end does not end the start-up's hold
+        assert gc.get_threshold()[2] > threshold[2]
+        defer_full_collections(True)  # another run
+        defer_full_collections(False, STARTUP)  # the warm-up froze the heap
+        assert gc.get_threshold()[2] > threshold[2]  # the run still holds them
+    finally:
+        defer_full_collections(False)
+        defer_full_collections(False, STARTUP)
     assert gc.get_threshold() == threshold
 
 

@@ -664,12 +664,24 @@ class ModelsPanel(QWidget):
     save_profile_requested = Signal(object)
     """A card's "Save…" was pressed; carries its :class:`ModelProfile`."""
 
-    def __init__(self, parent: QWidget | None = None, *, keys: KeySource | None = None) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        keys: KeySource | None = None,
+        profiles: list[ModelProfile] | None = None,
+    ) -> None:
+        """Args:
+        parent: Qt parent.
+        keys: The app's key service (each card's key status and connection test).
+        profiles: The first cards (default: :func:`default_profiles`); the window's staged
+            build passes none and adds the default cards in a turn of their own.
+        """
         super().__init__(parent)
         self._keys = keys  # the app's key service: each card's key status and connection test
         self._cards: list[ModelCard] = []
         self._build_ui()
-        self.set_profiles(default_profiles())
+        self.set_profiles(default_profiles() if profiles is None else profiles)
 
     # -- construction -------------------------------------------------------------------
 
