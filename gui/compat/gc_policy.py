@@ -29,6 +29,8 @@ __all__ = [
     "freeze_import_heap",
     "freeze_now",
     "imports_without_collections",
+    "pause_collections",
+    "resume_collections",
 ]
 
 _frozen = False
@@ -42,6 +44,8 @@ _saved_threshold: tuple[int, int, int] | None = None
 #: imported the engine and frozen the heap. All it builds and imports meanwhile survives, so a
 #: full collection then (18 ms on the GUI thread mid-build, docs/benchmarks.md) frees nothing.
 STARTUP = "start-up"
+
+_paused = False  # the collector is off since pause_collections()
 
 #: Who holds full collections back now (see :func:`defer_full_collections`).
 _holders: set[str] = set()
@@ -59,6 +63,34 @@ def freeze_now() -> bool:
         return False
     gc.freeze()
     return True
+
+
+def pause_collections() -> bool:
+    """Turn the collector off until :func:`resume_collections` (the window's way to its first
+    frame); ``False`` when the hook is off (then nothing changes).
+
+    The window's modules, its first frame's widgets and the QApplication all survive, and
+    the collector ran some thirty young collections among them before the first paint, each
+    finding nothing to free.
+    """
+    global _paused
+    if not enabled(GC_POLICY) or not gc.isenabled():
+        return False
+    gc.disable()
+    _paused = True
+    return True
+
+
+def resume_collections() -> None:
+    """Turn the collector back on after :func:`pause_collections`, the heap allocated
+    meanwhile frozen first: otherwise the first young collection would scan all of it at
+    once, on the GUI thread. Does nothing unless :func:`pause_collections` turned it off."""
+    global _paused
+    if not _paused:
+        return
+    _paused = False
+    gc.freeze()
+    gc.enable()
 
 
 def freeze_import_heap() -> None:

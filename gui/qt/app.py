@@ -28,7 +28,7 @@ from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from gui.compat import known_bad_combination
-from gui.compat.gc_policy import STARTUP, defer_full_collections
+from gui.compat.gc_policy import STARTUP, defer_full_collections, resume_collections
 from gui.qt.main_window import MainWindow
 from gui.qt.resources import app_icon, stylesheet
 from gui.qt.theme import apply_theme
@@ -159,6 +159,7 @@ def _show_first_frame(window: MainWindow) -> None:
         QTimer.singleShot(0, next_item)
 
     def on_first_paint() -> None:
+        resume_collections()  # paused by gui.app on the way here: nothing of it is garbage
         window.lag.begin_session()
         _FIRST_PAINT_MODULES.extend(sorted(sys.modules))
         next_item()
@@ -172,6 +173,7 @@ def _show_first_frame(window: MainWindow) -> None:
     timer.start(FIRST_PAINT_WAIT_MS)
     local.exec()
     timer.stop()
+    resume_collections()  # the window never painted (no known platform): on again anyway
     for item in work:  # the window never painted (no known platform): do them now
         item()
 
