@@ -151,6 +151,7 @@ class LagMeter(QObject):
     def stop(self) -> None:
         """Stop the heartbeat; samples stay."""
         self._armed = False
+        self._last_late_s = 0.0  # a restart is not busy until a beat says so
         self._timer.stop()
         self._beaten.set()  # a thread waiting for a beat waits no more
 
