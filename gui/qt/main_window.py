@@ -431,12 +431,13 @@ class MainWindow(QMainWindow):
 
         # The panel now, its first cards the next turn: each costs a frame of its own.
         self.models = ModelsPanel(keys=self.services.keys, profiles=[])
-        add_editor(self._top, None, self.models)
 
     def _build_model_cards(self) -> None:
         from gui.qt.views.models_panel import default_profiles
 
         self.models.set_profiles(default_profiles())
+        # Placed with its cards: the splitter shares its room by the panel's size then.
+        add_editor(self._top, None, self.models)
 
     def _build_checks(self) -> None:
         from gui.qt.views.checks_panel import ChecksPanel
