@@ -18,6 +18,9 @@ def main(args: argparse.Namespace) -> int:
     """Open the window (options from the top-level command line); returns the exit code."""
     if args.plain_runtime:
         os.environ[PLAIN_ENV] = "1"  # read by every hook's gate, inherited by child processes
+    from gui.compat.gc_policy import pause_collections
+
+    pause_collections()  # until the first frame is painted (gui.qt.app resumes them)
     from gui.qt.app import run_app
 
     return run_app(

@@ -478,9 +478,8 @@ def stream_stress_200(quick: bool) -> BenchResult:
     stats, _ = _window(
         ["--demo", "stress-200", "--quit-when-done", "--window-size", STRESS_200_WINDOW]
     )
-    session, _session_ok = _session(stats)
+    session, session_ok = _session(stats)
     visible = int(stats.get("visible_cells", 0))
-    p99 = float(stats.get("session_lag_p99_ms", float("inf")))
     figures = {
         **session,
         "wall_s": round(stats["summary"]["wall"], 3),
@@ -493,9 +492,9 @@ def stream_stress_200(quick: bool) -> BenchResult:
     return BenchResult(
         "stream-stress-200",
         f"GUI: 200 tiles x 300 tokens at 100 tokens/s, all in view ({STRESS_200_WINDOW} window)",
-        f"session lag p99 <= {SESSION_P99_MS:g} ms; 200 cells visible",
+        f"{SESSION_TARGET}; 200 cells visible",
         figures,
-        p99 <= SESSION_P99_MS and stats["summary"]["done"] == 200 and visible == 200,
+        session_ok and stats["summary"]["done"] == 200 and visible == 200,
         second=_streaming(stats),
         second_label="while streaming",
     )

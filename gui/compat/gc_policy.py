@@ -23,11 +23,14 @@ from contextlib import contextmanager
 from gui.compat.hooks import GC_POLICY, enabled
 
 __all__ = [
+    "STARTUP",
     "burst_without_collections",
     "defer_full_collections",
     "freeze_import_heap",
     "freeze_now",
     "imports_without_collections",
+    "pause_collections",
+    "resume_collections",
 ]
 
 _frozen = False
@@ -37,6 +40,15 @@ _frozen_lock = threading.Lock()
 _FROZEN_AT_IMPORT = gc.get_freeze_count()
 
 _saved_threshold: tuple[int, int, int] | None = None
+#: The window's start-up as a holder: from before its first frame until its warm-up has
+#: imported the engine and frozen the heap. All it builds and imports meanwhile survives, so a
+#: full collection then (18 ms on the GUI thread mid-build, docs/benchmarks.md) frees nothing.
+STARTUP = "start-up"
+
+_paused = False  # the collector is off since pause_collections()
+
+#: Who holds full collections back now (see :func:`defer_full_collections`).
+_holders: set[str] = set()
 
 
 def freeze_now() -> bool:
@@ -51,6 +63,34 @@ def freeze_now() -> bool:
         return False
     gc.freeze()
     return True
+
+
+def pause_collections() -> bool:
+    """Turn the collector off until :func:`resume_collections` (the window's way to its first
+    frame); ``False`` when the hook is off (then nothing changes).
+
+    The window's modules, its first frame's widgets and the QApplication all survive, and
+    the collector ran some thirty young collections among them before the first paint, each
+    finding nothing to free.
+    """
+    global _paused
+    if not enabled(GC_POLICY) or not gc.isenabled():
+        return False
+    gc.disable()
+    _paused = True
+    return True
+
+
+def resume_collections() -> None:
+    """Turn the collector back on after :func:`pause_collections`, the heap allocated
+    meanwhile frozen first: otherwise the first young collection would scan all of it at
+    once, on the GUI thread. Does nothing unless :func:`pause_collections` turned it off."""
+    global _paused
+    if not _paused:
+        return
+    _paused = False
+    gc.freeze()
+    gc.enable()
 
 
 def freeze_import_heap() -> None:
@@ -70,19 +110,30 @@ def freeze_import_heap() -> None:
         gc.freeze()
 
 
-def defer_full_collections(running: bool) -> None:
-    """Keep full (generation 2) collections out of a run; allow them again after it.
+def defer_full_collections(running: bool, holder: str = "run") -> None:
+    """Keep full (generation 2) collections out while ``holder`` asks; allow them again once
+    no holder does.
 
     Young collections (generations 0 and 1, which free almost all per-token garbage) keep
-    running; the full one happens when the run is over and nothing is animating.
+    running; the full one happens when nothing holds it back any more. Holders are counted
+    apart, so that the window's start-up (``"start-up"``: everything it builds survives, and
+    the warm-up freezes it all) and a run (``"run"``) can overlap.
+
+    Args:
+        running: ``True`` to hold full collections back, ``False`` to let them go again.
+        holder: Who asks; a run's end does not end the start-up's hold, nor the reverse.
     """
     global _saved_threshold
-    if running and _saved_threshold is None:
+    if running:
         if not enabled(GC_POLICY):
             return
-        _saved_threshold = gc.get_threshold()
-        gc.set_threshold(_saved_threshold[0], _saved_threshold[1], 1_000_000)
-    elif not running and _saved_threshold is not None:
+        _holders.add(holder)
+        if _saved_threshold is None:
+            _saved_threshold = gc.get_threshold()
+            gc.set_threshold(_saved_threshold[0], _saved_threshold[1], 1_000_000)
+        return
+    _holders.discard(holder)
+    if not _holders and _saved_threshold is not None:
         gc.set_threshold(*_saved_threshold)
         _saved_threshold = None
 

@@ -9,6 +9,15 @@ through it) sleeps for zero seconds on the importing thread before each module i
 up, nested imports included; other threads' imports pass through untouched. The collector
 is held off meanwhile, since its full collections during an import burst were the longest
 pauses of all.
+
+Handing the GIL over is not enough while the GUI thread has work of its own (building a
+demo's editors, laying out and painting a window's first frames): each of its Python calls
+then waits for the importer's switch interval, so a 30 ms step took 80-200 ms. With a
+:class:`BusyGate` (the window's heartbeat), the importer waits before each module while the
+GUI thread is busy, blocked on the gate without the GIL (no polling: each wake-up of a
+thread that wants the GIL is a forced switch, and on a loaded machine a switch waits for the
+scheduler), within :data:`MAX_WAIT_S` per module and :data:`MAX_WAIT_TOTAL_S` per call, so a
+GUI thread that stays busy only slows the imports down.
 """
 
 from __future__ import annotations
@@ -21,13 +30,40 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import Protocol
 
 from gui.compat.gc_policy import imports_without_collections
 
-__all__ = ["SWITCH_INTERVAL_S", "import_in_background"]
+__all__ = [
+    "MAX_WAIT_S",
+    "MAX_WAIT_TOTAL_S",
+    "SWITCH_INTERVAL_S",
+    "BusyGate",
+    "import_in_background",
+]
 
 #: The interpreter's switch interval while importing in the background (the default is 5 ms).
 SWITCH_INTERVAL_S = 0.001
+
+#: Longest wait for a busy GUI thread before one module (seconds), then the module goes on.
+MAX_WAIT_S = 0.05
+
+#: Longest wait for a busy GUI thread over one :func:`import_in_background` call (seconds):
+#: past it, the importer only hands the GIL over between modules, as without a gate.
+MAX_WAIT_TOTAL_S = 0.3
+
+
+class BusyGate(Protocol):
+    """Whether the GUI thread is busy, asked from the importing thread."""
+
+    def busy(self) -> bool:
+        """Whether the GUI thread is busy now (called on the importing thread)."""
+        ...
+
+    def wait_free(self, timeout: float) -> bool:
+        """Block the calling thread, without the GIL, until the GUI thread is free again or
+        ``timeout`` seconds have passed; whether it is free."""
+        ...
 
 
 class _YieldingFinder(importlib.abc.MetaPathFinder):
@@ -37,9 +73,12 @@ class _YieldingFinder(importlib.abc.MetaPathFinder):
     waiting for it, so it costs nothing when the GUI thread is idle.
     """
 
-    def __init__(self, thread: int, pause: float) -> None:
+    def __init__(self, thread: int, pause: float, gate: BusyGate | None = None) -> None:
         self.thread = thread
         self.pause = pause
+        self.gate = gate
+        #: Seconds spent waiting for a busy GUI thread so far (bounded by MAX_WAIT_TOTAL_S).
+        self.waited = 0.0
 
     def find_spec(
         self,
@@ -48,12 +87,21 @@ class _YieldingFinder(importlib.abc.MetaPathFinder):
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
         if threading.get_ident() == self.thread:
-            time.sleep(self.pause)
+            gate = self.gate
+            if gate is not None and self.waited < MAX_WAIT_TOTAL_S and gate.busy():
+                started = time.perf_counter()
+                gate.wait_free(min(MAX_WAIT_S, MAX_WAIT_TOTAL_S - self.waited))
+                self.waited += time.perf_counter() - started
+            else:
+                time.sleep(self.pause)
         return None
 
 
 def import_in_background(
-    names: Sequence[str], freeze: bool = True, then: Callable[[], object] | None = None
+    names: Sequence[str],
+    freeze: bool = True,
+    then: Callable[[], object] | None = None,
+    gate: BusyGate | None = None,
 ) -> None:
     """Import ``names`` (and everything they import) on this thread, yielding between modules.
 
@@ -63,8 +111,10 @@ def import_in_background(
     :func:`gui.compat.gc_policy.imports_without_collections`), freezing what was imported
     once it is done unless ``freeze`` is false. ``then`` runs after the imports, under the
     same rules (for start-up work that imports as it goes, such as a plugin discovery).
+    ``gate``, asked on this thread before each module, tells whether the GUI thread is busy
+    now; the importer then waits for it (see the module's docstring).
     """
-    finder = _YieldingFinder(threading.get_ident(), 0.0)
+    finder = _YieldingFinder(threading.get_ident(), 0.0, gate)
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(old_interval, SWITCH_INTERVAL_S))
     sys.meta_path.insert(0, finder)

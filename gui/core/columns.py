@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gui.core.errors import SpecError
+from gui.core.variant_ids import variant_id as variant_id  # re-exported: one scheme
 
 #: The parameters a model can sweep, in the order their values combine into columns.
 PARAMETERS: tuple[str, ...] = ("temperature", "top_p", "max_tokens", "seed")
@@ -175,16 +176,6 @@ class ParamSweep:
             except (TypeError, ValueError):
                 continue
         return cls(**out)  # type: ignore[arg-type]
-
-
-def variant_id(index: int) -> str:
-    """The letter of variant ``index``: A, B, ... Z, AA, AB, ..."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return letters
 
 
 @dataclass(frozen=True, slots=True)

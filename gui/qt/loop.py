@@ -40,8 +40,11 @@ __all__ = ["SLICE_S", "FanoutEventLoop", "new_event_loop", "run"]
 
 _T = TypeVar("_T")
 
-#: Longest stretch of ready callbacks run before Qt gets its turn again (seconds).
-SLICE_S = 0.004
+#: Longest stretch of ready callbacks run before Qt gets its turn again (seconds). While the
+#: loop is saturated (200 streaming cells), a Qt timer that falls due (a frame, the heartbeat)
+#: waits for one or two slices and a paint, so the slice bounds that wait; 2 ms rather than 4
+#: is measured in docs/benchmarks.md (branch `stress`).
+SLICE_S = 0.002
 
 #: Slow callbacks are reported here in debug mode, in asyncio's own words.
 _log = logging.getLogger("asyncio")

@@ -89,9 +89,15 @@ log = logging.getLogger(__name__)
 #: Only a schedule: a module left out is imported by its step as usual, just in one turn.
 STEP_MODULES: dict[str, tuple[str, ...]] = {
     "services": (
+        "gui.core.checks",
+        "gui.core.pricing",
+        "gui.core.structured",
         "gui.core.spec",
         "gui.core.metrics",
+        "gui.core.judging",
         "gui.core.events",
+        "gui.core.chat",
+        "gui.core.ratings",
         "gui.core.ports",
         "gui.core.keys",
         "gui.qt.services",
@@ -99,12 +105,18 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
     "inputs": ("gui.core.inputs", "gui.qt.widgets.flow_layout", "gui.qt.views.inputs_table"),
     "models": (
         "gui.core.limits",
+        "gui.core.estimate",
+        "gui.core.checking",
+        "gui.core.judge_lane",
         "gui.core.runner",
         "gui.storage.profiles",
+        "gui.core.markdown_stream",
+        "gui.qt.widgets.markdown_view",
         "gui.qt.widgets.cell_pane",
         "gui.qt.widgets.vertical_scroll",
         "gui.qt.views.models_panel",
     ),
+    "model-cards": (),
     "checks": ("gui.core.checks", "gui.qt.widgets.check_chips", "gui.qt.views.checks_panel"),
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
     "judge": ("gui.core.judging", "gui.qt.views.judge_page"),
@@ -120,8 +132,10 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.tiles_view",
         "gui.qt.views.results_page",
     ),
-    "focus": ("gui.qt.widgets.json_tree", "gui.qt.widgets.focus_view"),
+    "focus": ("gui.qt.widgets.json_tree", "gui.core.samples", "gui.qt.widgets.focus_view"),
     "details": (
+        "gui.core.agreement",
+        "gui.qt.widgets.agreement_view",
         "gui.qt.widgets.row_compare",
         "gui.qt.widgets.diff_view",
         "gui.qt.widgets.agreement_view",
@@ -143,6 +157,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.core.chat",
         "gui.core.chat_turn",
         "gui.core.chat_session",
+        "gui.storage.history",
         "gui.storage.chats",
         "gui.qt.views.chat_page",
     ),
@@ -348,6 +363,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Fanout Studio")
         self.resize(1360, 860)
         self.lag = LagMeter(parent=self)
+        # Background imports wait while the GUI thread is busy (its heartbeat overdue).
+        self.warmup.gate = self.lag
         self.setStatusBar(StatusBar(self))  # messages elided beside the counters
         self.controls = c = RunControls(self)
         self.run_action, self.cancel_action = c.run_action, c.cancel_action
@@ -373,6 +390,7 @@ class MainWindow(QMainWindow):
             ("services", self._build_services),
             ("inputs", self._build_inputs),
             ("models", self._build_models),
+            ("model-cards", self._build_model_cards),
             ("checks", self._build_checks),
             ("limits", self._build_limits),
             ("judge", self._build_judge),
@@ -411,7 +429,14 @@ class MainWindow(QMainWindow):
     def _build_models(self) -> None:
         from gui.qt.views.models_panel import ModelsPanel
 
-        self.models = ModelsPanel(keys=self.services.keys)
+        # The panel now, its first cards the next turn: each costs a frame of its own.
+        self.models = ModelsPanel(keys=self.services.keys, profiles=[])
+
+    def _build_model_cards(self) -> None:
+        from gui.qt.views.models_panel import default_profiles
+
+        self.models.set_profiles(default_profiles())
+        # Placed with its cards: the splitter shares its room by the panel's size then.
         add_editor(self._top, None, self.models)
 
     def _build_checks(self) -> None:

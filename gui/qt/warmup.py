@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # asyncio is imported when a task starts: the first frame needs no loop
     import asyncio
 
+    from gui.compat.imports import BusyGate
     from gui.core.tasks import TaskOwner
 
 __all__ = ["Warmup"]
@@ -102,6 +103,9 @@ class Warmup:
         self._markdown_held = False
         #: Set while the Markdown warm-up may go on (made on the loop, by the warm-up).
         self._markdown_go: asyncio.Event | None = None
+        #: Whether the GUI thread is busy (asked on the import thread; the window's lag
+        #: meter): the imports wait for it before each module. ``None``: they never wait.
+        self.gate: BusyGate | None = None
 
     @property
     def importing(self) -> bool:
@@ -204,7 +208,7 @@ class Warmup:
             go.set()
         for piece in _markdown_pieces():
             await go.wait()
-            await asyncio.to_thread(import_in_background, (), True, _quietly(piece))
+            await asyncio.to_thread(import_in_background, (), True, _quietly(piece), self.gate)
 
     async def _import(self, openai: bool = False, engine: asyncio.Event | None = None) -> None:
         """Import the engine's modules; with ``engine`` (the first warm-up), set it once they
@@ -212,13 +216,22 @@ class Warmup:
         import asyncio
 
         # Imported here, not with the window's first frame (importlib's finder machinery).
+        from gui.compat.gc_policy import STARTUP, defer_full_collections
         from gui.compat.imports import import_in_background
 
         modules = [*_ENGINE_MODULES, "langchain_openai"] if openai else list(_ENGINE_MODULES)
         missing = [m for m in modules if m not in sys.modules]
         try:
-            if missing:
-                await asyncio.to_thread(import_in_background, missing, True, _after_engine_imports)
+            try:
+                if missing:
+                    await asyncio.to_thread(
+                        import_in_background, missing, True, _after_engine_imports, self.gate
+                    )
+            finally:
+                if engine is not None:
+                    # The heap is frozen now: the start-up's hold on full collections (taken
+                    # by the app before its first frame) has done its job.
+                    defer_full_collections(False, STARTUP)
             if engine is not None:
                 engine.set()
                 # After the engine is ready, still off the GUI thread, one import at a time;

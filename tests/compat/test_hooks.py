@@ -14,7 +14,13 @@ from collections.abc import Iterator
 import pytest
 
 from gui.compat import hooks
-from gui.compat.gc_policy import defer_full_collections, freeze_now
+from gui.compat.gc_policy import (
+    STARTUP,
+    defer_full_collections,
+    freeze_now,
+    pause_collections,
+    resume_collections,
+)
 from gui.compat.loggers import ASYNCIO_LOGGERS, ROOT_LOGGER, loop_loggers
 from gui.core.spec import ModelProfile, SimSettings
 from gui.providers.backend import LangChainBackend, UsageCollector
@@ -109,6 +115,51 @@ def test_in_range_the_gc_policy_holds_full_collections_back_during_a_run() -> No
         assert gc.get_threshold()[:2] == threshold[:2] and gc.get_threshold()[2] > threshold[2]
     finally:
         defer_full_collections(False)
+    assert gc.get_threshold() == threshold
+
+
+def test_the_way_to_the_first_frame_runs_no_collection_and_the_heap_is_frozen_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Counted, not done: a real freeze would pin this test process's heap for the tests after.
+    freezes: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(gc.isenabled()))
+    assert pause_collections() is True
+    try:
+        assert not gc.isenabled()
+        assert pause_collections() is False  # already off: a second caller changes nothing
+    finally:
+        resume_collections()
+    # Frozen while still off (the first young collection then finds nothing to scan), then on.
+    assert freezes == [False] and gc.isenabled()
+    resume_collections()  # a second resume does nothing (no second freeze)
+    assert freezes == [False]
+
+
+def test_plain_mode_leaves_the_collector_on_the_way_to_the_first_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(hooks.PLAIN_ENV, "1")
+    freezes: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(True))
+    assert pause_collections() is False and gc.isenabled()
+    resume_collections()
+    assert freezes == []
+
+
+def test_the_start_up_hold_and_a_run_hold_full_collections_back_until_both_let_go() -> None:
+    threshold = gc.get_threshold()
+    defer_full_collections(True, STARTUP)  # the app, before its first frame
+    try:
+        defer_full_collections(True)  # a run starts while the warm-up still imports
+        defer_full_collections(False)  # its end does not end the start-up's hold
+        assert gc.get_threshold()[2] > threshold[2]
+        defer_full_collections(True)  # another run
+        defer_full_collections(False, STARTUP)  # the warm-up froze the heap
+        assert gc.get_threshold()[2] > threshold[2]  # the run still holds them
+    finally:
+        defer_full_collections(False)
+        defer_full_collections(False, STARTUP)
     assert gc.get_threshold() == threshold
 
 

@@ -1,16 +1,18 @@
-"""Background imports: every module loads, the collector stays out, the interpreter is restored."""
+"""Background imports: every module loads, the collector stays out, the interpreter is restored,
+and a busy GUI thread goes first."""
 
 from __future__ import annotations
 
 import gc
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gui.compat import hooks
+from gui.compat import hooks, imports
 from gui.compat.imports import SWITCH_INTERVAL_S, import_in_background
 
 PROBE = """
@@ -88,3 +90,60 @@ def test_work_after_the_imports_runs_under_the_same_rules(modules: str) -> None:
         [modules], freeze=False, then=lambda: seen.append((gc.isenabled(), sys.getswitchinterval()))
     )
     assert seen == [(False, pytest.approx(SWITCH_INTERVAL_S))] and gc.isenabled()
+
+
+class Gate:
+    """A GUI thread that is busy until the importer has waited for it ``busy_waits`` times."""
+
+    def __init__(self, busy_waits: int) -> None:
+        self.busy_waits = busy_waits
+        self.log: list[str] = []
+
+    def busy(self) -> bool:
+        busy = self.log.count("wait") < self.busy_waits
+        self.log.append("busy" if busy else "free")
+        return busy
+
+    def wait_free(self, timeout: float) -> bool:
+        self.log.append("wait")
+        return self.log.count("wait") >= self.busy_waits
+
+
+def run_with_gate(names: list[str], gate: imports.BusyGate) -> None:
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            import_in_background(names, freeze=False, gate=gate)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and not errors, errors
+
+
+def test_the_imports_wait_while_the_gui_thread_is_busy(
+    modules: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imports, "MAX_WAIT_TOTAL_S", 30.0)  # far past need: about the order
+    gate = Gate(busy_waits=1)
+    run_with_gate([modules], gate)
+    # The first module waited for the GUI thread; its child found it free.
+    assert gate.log == ["busy", "wait", "free"]
+    assert sys.modules[f"{modules}_child"].VALUE == 42
+
+
+def test_a_gui_thread_that_stays_busy_only_slows_the_imports_down(modules: str) -> None:
+    class Stuck(Gate):
+        def wait_free(self, timeout: float) -> bool:
+            self.log.append("wait")
+            time.sleep(timeout)  # the whole wait each time: the GUI thread never frees
+            return False
+
+    gate = Stuck(busy_waits=1_000_000)
+    run_with_gate([modules], gate)
+    assert sys.modules[f"{modules}_child"].VALUE == 42
+    # Waited within the per-call limit, then went on as without a gate.
+    assert gate.log[:2] == ["busy", "wait"] and gate.log.count("wait") <= 7

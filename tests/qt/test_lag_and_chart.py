@@ -6,6 +6,7 @@ Offscreen (see conftest). The chart is rendered in a light and a dark palette an
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -175,6 +176,32 @@ def test_a_blocked_gui_thread_shows_up_as_a_freeze(qtbot) -> None:
     assert meter.last_freeze_at is not None and len(froze) == 1
     meter.reset()
     assert meter.last_freeze_ms is None and meter.stats().samples == 0
+
+
+def test_a_background_import_waits_for_the_gui_thread_that_a_slot_blocks(qtbot) -> None:
+    meter = LagMeter()
+    assert not meter.busy()  # no heartbeat: nothing to wait for
+    seen: list[bool] = []
+
+    def ask() -> None:  # as the import thread does: busy now? then wait until it is not
+        seen.append(meter.busy())
+        seen.append(meter.wait_free(30.0))
+        seen.append(meter.busy())
+
+    def block() -> None:
+        time.sleep(0.05)  # a long slot: the heartbeat falls due meanwhile
+        threading.Thread(target=ask).start()
+        time.sleep(0.05)  # still busy while the other thread asks
+
+    meter.start()
+    try:
+        QTimer.singleShot(0, block)
+        qtbot.waitUntil(lambda: len(seen) == 3, timeout=30_000)
+    finally:
+        meter.stop()
+    # Busy while the slot ran; free again once a beat came on time, and told so.
+    assert seen[:2] == [True, True]
+    assert not meter.busy()  # stopped: an import never waits for a meter that is off
 
 
 def test_the_session_counts_from_begin_session_and_survives_a_run_reset(qtbot) -> None:

@@ -208,6 +208,31 @@ def test_remove_and_set_profiles(models: ModelsPanel, qtbot: QtBot) -> None:
     assert models.profiles() == wanted
 
 
+def test_set_profiles_reuses_the_cards_there_and_they_forget_the_old_column(
+    models: ModelsPanel, qtbot: QtBot
+) -> None:
+    """A demo's four columns over the window's two: the two cards are reused (building a card
+    costs ~5 ms of the GUI thread) and show the new profiles as new cards would."""
+    first, second = cards(models)
+    first.test_result_label.setText("ok: 3 models")  # as a connection test leaves it
+    first.model_edit.setToolTip("Models the server lists: a, b, c")
+    wanted = [
+        ModelProfile(model=f"sim-{i}", sim=SimSettings(seed=i, tokens_per_second=100))
+        for i in range(1, 5)
+    ]
+    with qtbot.assertNotEmitted(models.profiles_changed):
+        models.set_profiles(wanted)
+    assert models.profiles() == wanted
+    now = cards(models)
+    assert now[:2] == [first, second] and len(now) == 4
+    assert first.test_result_label.text() == ""
+    assert first.model_edit.toolTip() == "Model name sent to the server"
+    assert first.model_edit.completer() is None
+    # Fewer columns than cards: the extra cards go.
+    models.set_profiles(wanted[:1])
+    assert models.profiles() == wanted[:1] and cards(models) == [first]
+
+
 # -- concurrency panel --------------------------------------------------------------------
 
 

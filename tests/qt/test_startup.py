@@ -9,6 +9,7 @@ Window tests build :class:`MainWindow` with ``staged=True`` as the app does and 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -16,9 +17,11 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from pytestqt.qtbot import QtBot
 
+from gui.compat.gc_policy import STARTUP, defer_full_collections
 from gui.core.spec import ModelProfile, SimSettings
 from gui.qt.main_window import STEP_MODULES, MainWindow
 from gui.storage.workspace import WorkspaceStore
@@ -176,6 +179,34 @@ async def test_a_saved_workspace_shows_its_prompt_first_and_the_rest_once_built(
     assert win.inputs.rows() == [{"thing": "tides"}, {"thing": "moss"}]
 
 
+@SESSION_LOOP
+async def test_the_warm_up_waits_for_a_busy_window_and_ends_the_start_ups_gc_hold(
+    windows: list[MainWindow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[tuple[list[str], object]] = []
+
+    def record(names: list[str], _freeze: bool, _then: object, gate: object) -> None:
+        asked.append((list(names), gate))
+
+    monkeypatch.setattr("gui.compat.imports.import_in_background", record)
+    monkeypatch.setattr("gui.qt.warmup._ENGINE_MODULES", ("fanout_engine_probe",))
+    threshold = gc.get_threshold()
+    defer_full_collections(True, STARTUP)  # as the app does before its first frame
+    try:
+        win = staged(windows)
+        win.show()
+        win.build_rest()
+        await asyncio.wait_for(win.wait_built(), 60)
+        assert gc.get_threshold()[2] > threshold[2]  # the whole build without a full one
+        await asyncio.wait_for(win.warm_up(), 60)
+        # The engine's imports asked the window's heartbeat whether it was busy...
+        assert asked == [(["fanout_engine_probe"], win.lag)]
+        # ...and once they froze the heap, full collections may run again.
+        assert gc.get_threshold() == threshold
+    finally:
+        defer_full_collections(False, STARTUP)
+
+
 def test_the_launch_paints_before_loading_the_engine_or_the_storage(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.update(PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen", FANOUT_HOME=str(tmp_path))
@@ -197,8 +228,19 @@ def test_the_launch_paints_before_loading_the_engine_or_the_storage(tmp_path: Pa
     assert loaded == []
     # Nor what the first frame draws nothing with: the icon's files and the desktop entry
     # (set a turn after the paint), difflib's hints, HTML escaping, the JSON of the figures,
-    # importlib.resources (the resources folder is found through the package's spec).
-    assert not {"gui.desktop", "difflib", "html", "json", "importlib.resources"} & at_paint
+    # importlib.resources (the resources folder is found through the package's spec), the
+    # run columns' dataclasses (the prompt's "A" tab is named by gui.core.variant_ids).
+    assert (
+        not {
+            "gui.desktop",
+            "difflib",
+            "html",
+            "json",
+            "importlib.resources",
+            "gui.core.columns",
+        }
+        & at_paint
+    )
     # Then the rest of the window, then the engine: both within the session.
     assert stats["first_paint_epoch"] <= stats["built_epoch"] <= stats["engine_ready_epoch"]
     assert set(stats["build_ms"]) == {"first-frame", *STEP_MODULES}

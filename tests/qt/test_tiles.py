@@ -23,6 +23,7 @@ from gui.core.spec import CellId
 from gui.qt.main_window import MainWindow
 from gui.qt.resources import status_colors
 from gui.qt.theme import apply_theme
+from gui.qt.widgets import tiles_view
 from gui.qt.widgets.cell_pane import CellPane, ElidedLabel
 from gui.qt.widgets.cell_store import CellState, CellStore
 from gui.qt.widgets.results_grid import ResultsGrid
@@ -659,3 +660,40 @@ def test_a_sliver_tile_shows_its_status_colour_but_no_streaming_text(
     body = QRect(rect.left() + 1, rect.top() + band, rect.width() - 2, rect.height() - band - 2)
     assert ink(image, body, base) == 0
     assert image.pixelColor(rect.center().x(), rect.top() + 3) == status_colors(Phase.STREAMING)[0]
+def test_one_paint_draws_a_bounded_number_of_new_tiles_and_the_rest_follow(
+    qtbot: QtBot, light: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new run's first paint of 200 tiles drew every tile's picture in one frame; now a
+    paint draws a bounded number, shows the rest bare, and draws them in the next frames."""
+    monkeypatch.setattr(tiles_view, "_MIN_FRESH_PER_PAINT", 4)
+    monkeypatch.setattr(tiles_view, "_FRESH_BUDGET_S", 0.0)
+    store = CellStore()
+    view = TilesView(store)
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    ids = fill(store, 6, 2)
+    base = view.palette().color(QPalette.ColorRole.Base)
+
+    def banded() -> list[str]:
+        """The tiles whose title band is drawn (a bare tile is all base colour)."""
+        image = view.viewport().grab().toImage()  # one paint
+        drawn = []
+        for cell_id in ids:
+            rect = view.tile_rect(cell_id)
+            assert rect is not None
+            if image.pixelColor(rect.right() - 3, rect.top() + 3) != base:
+                drawn.append(cell_id)
+        return drawn
+
+    assert len(banded()) == 4  # the first paint: four pictures, eight bare tiles
+
+    def settled() -> bool:
+        """The view's own repaints of the tiles left bare are done (nothing left dirty)."""
+        QCoreApplication.processEvents()
+        return not view._dirty and not view._round and not view._flush_timer.isActive()
+
+    qtbot.waitUntil(settled, timeout=30_000)
+    # Drawn by the view's own frames: one more paint here could draw only four more.
+    assert len(banded()) == len(ids)

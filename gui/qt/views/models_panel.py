@@ -56,6 +56,10 @@ SWEEP_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: The model field's tooltip (a connection test replaces it with the server's model list).
+_MODEL_TOOLTIP = "Model name sent to the server"
+
+
 def default_profiles() -> list[ModelProfile]:
     """Two simulated models of different speed, so a new user sees a comparison at once."""
     return [
@@ -229,7 +233,7 @@ class ModelCard(QFrame):
         self.model_edit = QLineEdit(self.form)
         self.model_edit.setObjectName("modelEdit")
         self.model_edit.setPlaceholderText("e.g. gpt-4o-mini, llama3.2")
-        self.model_edit.setToolTip("Model name sent to the server")
+        self.model_edit.setToolTip(_MODEL_TOOLTIP)
         form.addRow("Model", self.model_edit)
 
         self.base_url_edit = QLineEdit(self.form)
@@ -600,6 +604,18 @@ class ModelCard(QFrame):
         self.test_result_label.setStyleSheet(f"color: {color.name()};")
         self.test_result_label.setText(message)
 
+    def reset(self, profile: ModelProfile) -> None:
+        """Show ``profile`` as a new card would: a connection test under way is stopped, and
+        its result and the server's model list (completer, tooltip) are forgotten."""
+        self._tasks.cancel_all()
+        self.test_button.setEnabled(True)
+        self.test_result_label.setStyleSheet("")
+        self.test_result_label.clear()
+        self.model_edit.setCompleter(None)  # type: ignore[arg-type]  # Qt: no completer
+        self.model_edit.setToolTip(_MODEL_TOOLTIP)
+        self._base = profile
+        self._load(profile)
+
     def dispose(self) -> None:
         """Stop a connection test still in progress and delete the card."""
         self._tasks.cancel_all()
@@ -664,12 +680,24 @@ class ModelsPanel(QWidget):
     save_profile_requested = Signal(object)
     """A card's "Save…" was pressed; carries its :class:`ModelProfile`."""
 
-    def __init__(self, parent: QWidget | None = None, *, keys: KeySource | None = None) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        keys: KeySource | None = None,
+        profiles: list[ModelProfile] | None = None,
+    ) -> None:
+        """Args:
+        parent: Qt parent.
+        keys: The app's key service (each card's key status and connection test).
+        profiles: The first cards (default: :func:`default_profiles`); the window's staged
+            build passes none and adds the default cards in a turn of their own.
+        """
         super().__init__(parent)
         self._keys = keys  # the app's key service: each card's key status and connection test
         self._cards: list[ModelCard] = []
         self._build_ui()
-        self.set_profiles(default_profiles())
+        self.set_profiles(default_profiles() if profiles is None else profiles)
 
     # -- construction -------------------------------------------------------------------
 
@@ -731,13 +759,19 @@ class ModelsPanel(QWidget):
         return [card.profile() for card in self._cards]
 
     def set_profiles(self, profiles: list[ModelProfile]) -> None:
-        """Replace every card; cards with a problem open their form. Does not emit."""
-        for card in self._cards:
+        """Show ``profiles``, one card each; cards with a problem open their form. Does not
+        emit. The cards there are reused (:meth:`ModelCard.reset`): building one costs about
+        5 ms, and a demo's four replaced the window's two in one long turn of the loop."""
+        keep = min(len(self._cards), len(profiles))
+        for card in self._cards[keep:]:
             self._cards_layout.removeWidget(card)
             card.dispose()
-        self._cards.clear()
-        for profile in profiles:
-            card = self._add_card(profile)
+        del self._cards[keep:]
+        for card, profile in zip(self._cards, profiles, strict=False):
+            card.reset(profile)
+        for profile in profiles[keep:]:
+            self._add_card(profile)
+        for card in self._cards:
             card.set_expanded(card.problem() is not None)
         self._renumber()
 

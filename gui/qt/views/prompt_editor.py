@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.core.columns import variant_id
 from gui.core.errors import TemplateError
 from gui.core.templates import TEMPLATE_TOKEN, suggest_name, template_variables
+from gui.core.variant_ids import variant_id
 
 __all__ = ["DEBOUNCE_MS", "PLACEHOLDER", "IssueLabel", "PromptEditor", "VariantTabs"]
 
@@ -51,6 +51,7 @@ PLACEHOLDER = (
 DEBOUNCE_MS = 150
 
 Severity = Literal["error", "warning", "info"]
+
 
 # One token of an f-string template, scanned left to right the way string.Formatter does:
 # escaped braces first, then a replacement field, then a stray brace (an error). The same

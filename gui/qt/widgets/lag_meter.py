@@ -21,6 +21,7 @@ included, the moments a per-run figure would miss.
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, QTimer, Signal
@@ -50,6 +51,11 @@ FREEZE_MS = 100.0
 
 #: A lateness above this is a freeze a user sees (the benchmark's session target).
 VISIBLE_FREEZE_MS = 50.0
+
+#: The GUI thread counts as busy (:meth:`LagMeter.busy`) while its heartbeat is this late, or
+#: its last beat was (seconds): an idle loop serves it within a millisecond or two, even while
+#: a background import holds the GIL (its switch interval is 1 ms).
+BUSY_AFTER_S = 0.004
 
 #: ``updated`` is emitted at most this often (seconds): 5 times a second.
 UPDATE_PERIOD_S = 0.2
@@ -126,6 +132,10 @@ class LagMeter(QObject):
         self._session_from: float | None = None
         self._session_long: list[tuple[float, float]] = []  # (ms, when) over one frame
         self._due = 0.0
+        # Read from other threads by busy() and wait_free(): plain Python values, not Qt's.
+        self._armed = False
+        self._last_late_s = 0.0
+        self._beaten = threading.Event()  # set by every beat, for wait_free()
         self._last_emit = 0.0
         self._last_freeze_ms: float | None = None
         self._last_freeze_at: float | None = None
@@ -149,7 +159,34 @@ class LagMeter(QObject):
 
     def stop(self) -> None:
         """Stop the heartbeat; samples stay."""
+        self._armed = False
+        self._last_late_s = 0.0  # a restart is not busy until a beat says so
         self._timer.stop()
+        self._beaten.set()  # a thread waiting for a beat waits no more
+
+    def busy(self) -> bool:
+        """Whether the GUI thread is busy: the heartbeat runs and is overdue by more than
+        :data:`BUSY_AFTER_S`, or its last beat came that late (it has not served a beat on
+        time since). Safe to call from any thread (it reads Python attributes); a
+        background import asks it before each module (:mod:`gui.compat.imports`)."""
+        if not self._armed:
+            return False
+        return self._last_late_s > BUSY_AFTER_S or time.perf_counter() - self._due > BUSY_AFTER_S
+
+    def wait_free(self, timeout: float) -> bool:
+        """Block the calling thread (never the GUI thread's) until :meth:`busy` is false or
+        ``timeout`` seconds have passed; whether the GUI thread is free. Woken by the beats,
+        not by polling: the GIL changes hands once per beat at most."""
+        deadline = time.perf_counter() + timeout
+        while self.busy():
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return False
+            self._beaten.clear()
+            if not self.busy():  # a beat came between the look and the clear
+                break
+            self._beaten.wait(remaining)
+        return True
 
     def is_running(self) -> bool:
         """Whether the heartbeat is armed."""
@@ -249,11 +286,14 @@ class LagMeter(QObject):
 
     def _arm(self) -> None:
         self._due = time.perf_counter() + self.interval_ms / 1000.0
+        self._armed = True
         self._timer.start(self.interval_ms)
 
     def _on_timer_timeout(self) -> None:
         now = time.perf_counter()
         late_ms = max(0.0, (now - self._due) * 1000.0)
+        self._last_late_s = late_ms / 1000.0
+        self._beaten.set()
         self._recorder.add(late_ms, now)
         since = self._session_from
         if since is not None and self._due - self.interval_ms / 1000.0 >= since:

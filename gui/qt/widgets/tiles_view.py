@@ -98,6 +98,12 @@ _MAX_SELECTION = 2
 #: loop has text to take in and other widgets to draw too).
 _PAINT_BUDGET_S = 0.005
 _MIN_TILES_PER_PAINT = 8
+# One paint draws at most this many tile pictures anew, and past them only while it has
+# spent less than _FRESH_BUDGET_S on them; the rest show their last picture (or the bare
+# tile) and are drawn in the next frames. A new run's first paint drew all 200 of
+# stream-stress-200's pictures at once (20-30 ms on the GUI thread: a dropped frame or two).
+_MIN_FRESH_PER_PAINT = 64
+_FRESH_BUDGET_S = 0.006
 #: Dirty tiles left over wait this long (ms): one frame.
 _FRAME_MS = 16
 #: Tile pictures kept at most (about 30 KB each): a screenful or two of the largest runs.
@@ -267,6 +273,7 @@ class TilesView(QAbstractScrollArea):
         self._round: list[str] = []  # tiles of the flush round under way
         self._next_delay = _NO_DELAY_REQUESTED  # soonest repaint asked for since the round
         self._redrawn, self._redraw_s = 0, 0.0  # pictures drawn in the paint under way
+        self._deferred: list[str] = []  # tiles whose picture the paint under way left for later
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.timeout.connect(self._on_flush_timer_timeout)
@@ -634,6 +641,9 @@ class TilesView(QAbstractScrollArea):
         painter.setClipping(False)
         if region.intersects(QRect(0, 0, self.viewport().width(), self._header_h)):
             self._paint_header(painter, colors)
+        if self._deferred:  # over this paint's budget: their pictures in the next frames
+            deferred, self._deferred = self._deferred, []
+            self._mark_dirty(deferred, _FRAME_MS, restyle=True)
 
     def _paint_header(self, painter: QPainter, colors: dict[str, QColor]) -> None:
         width = self.viewport().width()
@@ -737,7 +747,16 @@ class TilesView(QAbstractScrollArea):
             rect.height(),
         )
         cached = self._chrome.get(cell_id)
-        if cached is None or cached[0] != key:
+        if (
+            (cached is None or cached[0] != key)
+            and self._redrawn >= _MIN_FRESH_PER_PAINT
+            and self._redraw_s > _FRESH_BUDGET_S
+        ):
+            self._deferred.append(cell_id)
+            if cached is None:  # the bare tile until its picture is drawn
+                painter.fillRect(rect, colors["base"])
+                return
+        elif cached is None or cached[0] != key:
             started = time.perf_counter()
             ratio = self.devicePixelRatioF()
             pixmap = QPixmap(rect.size() * ratio)
