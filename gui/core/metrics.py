@@ -34,6 +34,9 @@ class CellMetrics:
             that far).
         note: Something the user should know about how the answer came (for example a
             server that answered a streaming request with one whole answer), or ``None``.
+        input_tokens: Prompt tokens the provider reported, or ``None`` when it did not say.
+        batch: The answer came through a provider's Batch API (priced at the batch price,
+            see :func:`gui.core.batch.batch_price`).
     """
 
     queued_at: float
@@ -49,6 +52,8 @@ class CellMetrics:
     retries: int
     finish_reason: str | None = None
     note: str | None = None
+    input_tokens: int | None = None
+    batch: bool = False
 
     @property
     def total(self) -> float:

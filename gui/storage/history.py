@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from gui.core import events as ev
+from gui.core.batch import BatchRecord, BatchState
 from gui.core.checks import results_from_json, results_to_json
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
@@ -70,6 +71,7 @@ from gui.storage.records import (
     FINISHED,
     INTERRUPTED,
     RUNNING,
+    SUBMITTED,
     RunRecord,
     StoredCell,
     StoredRun,
@@ -118,6 +120,9 @@ class _Context:
     label: str | None
     into_run: str | None
     cell_map: dict[str, str]
+    #: A batch run resumed by this process: its cells go into its own row, which its
+    #: RunFinished ends (a retry's RunFinished leaves the run it retried alone).
+    resume: bool = False
 
 
 @dataclass(slots=True)
@@ -479,6 +484,7 @@ class History:
         label: str | None = None,
         into_run: str | None = None,
         cell_map: Mapping[str, str] | None = None,
+        resume_run: str | None = None,
     ) -> Callable[[Event], None]:
         """A subscriber for :meth:`~gui.core.runner.Run.subscribe` that records the run.
 
@@ -494,6 +500,8 @@ class History:
                 counts are recomputed.
             cell_map: With ``into_run``: this run's cell ids to the earlier run's
                 (``{"r0m0": "r2m1"}``); ids not in it map to themselves.
+            resume_run: Id of a batch run already in the history that this process resumes
+                (``gui.core.batch.BatchRun.resume``): its cells and its end go into that run.
         """
         if self._writer is None or self._closed:
 
@@ -501,7 +509,10 @@ class History:
                 """History is read-only or closed: nothing is recorded."""
 
             return off
-        context = _Context(label, into_run, dict(cell_map or {}))
+        if resume_run is not None:
+            context = _Context(label, resume_run, {}, resume=True)
+        else:
+            context = _Context(label, into_run, dict(cell_map or {}))
         put = self._queue.put
         chunk = TextChunk
         recorded = _RECORDED
@@ -805,7 +816,7 @@ class History:
                 REPLACED_NOTICE if replaced else None,
             ),
         )
-        if live.context.into_run is not None:
+        if live.context.into_run is not None and not live.context.resume:
             # A retried cell has a new answer: the rating of the old one does not apply.
             self._writer.execute(
                 "DELETE FROM ratings WHERE run_id = ? AND cell_id = ?", (live.target, cell_id)
@@ -813,7 +824,7 @@ class History:
         # State changes only once the row is written: a failed insert leaves nothing behind.
         if isinstance(event, ev.CellCancelled):
             live.shutdown = live.shutdown or event.reason == CANCELLED_SHUTDOWN
-        if live.context.into_run is not None:
+        if live.context.into_run is not None and not live.context.resume:
             retried.add(live.target)
         touched.add(live.target)
         saved.append((event.run_id, event.cell_id))
@@ -895,7 +906,7 @@ class History:
     def _run_finished(self, event: ev.RunFinished, touched: set[str]) -> None:
         assert self._writer is not None
         live = self._live.pop(event.run_id, None)
-        if live is None or live.context.into_run is not None:
+        if live is None or (live.context.into_run is not None and not live.context.resume):
             return
         s = event.summary
         status = CANCELLED if s.cancelled_by_user else INTERRUPTED if live.shutdown else FINISHED
@@ -916,6 +927,10 @@ class History:
                 live.target,
             ),
         )
+        if live.context.resume:
+            # This process saw only the batches it ingested: count the failures of them all.
+            self._recount(live.target)
+            self._resummarise(live.target)
         touched.add(live.target)
 
     def _recount(self, run_id: str) -> None:
@@ -1044,6 +1059,99 @@ class History:
         if self.read_only or self._closed:
             return
         self._queue.put(_Write(what, apply))
+
+    # ------------------------------------------------------------------ batches (issue 16)
+
+    def batch_created(self, record: BatchRecord) -> None:
+        """Record a new batch of a batch run, and the run as ``submitted``; returns once it
+        is on disk (or the writer's wait ran out: it is then kept in memory and retried).
+
+        A submitted run is not ``running``: no process need be alive for it, so the next
+        start does not mark it interrupted but resumes it.
+        """
+
+        def apply(conn: sqlite3.Connection) -> None:
+            _write_batch(conn, record)
+            conn.execute(
+                "UPDATE runs SET status = ? WHERE id = ? AND status = ?",
+                (SUBMITTED, record.run_id, RUNNING),
+            )
+
+        self.submit(f"batch {record.batch_id}", apply)
+        if not self.flush(_BUSY_TIMEOUT_S * 4):
+            log.warning("history: batch %s is not on disk yet", record.batch_id)
+
+    def batch_updated(self, record: BatchRecord) -> None:
+        """Record a batch's new state (queued: behind the cells recorded before it)."""
+        self.submit(f"batch {record.batch_id}", lambda conn: _write_batch(conn, record))
+
+    def batches(
+        self, run_id: str | None = None, *, open_only: bool = False, limit: int = 200
+    ) -> list[BatchRecord]:
+        """Batches of one run (by file), or of every run (newest first).
+
+        Args:
+            run_id: The run's full id, or ``None`` for every run.
+            open_only: Only batches this app still has work on (not ingested).
+            limit: At most this many (0 or less: no limit).
+
+        Raises:
+            HistoryError: the database cannot be read.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if open_only:
+            where.append("ingested_at IS NULL")
+        sql = f"SELECT {_BATCH_COLUMNS} FROM batches"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        order = "file_index" if run_id is not None else "created_at DESC, run_id, file_index"
+        sql += f" ORDER BY {order} LIMIT ?"
+        params.append(limit if limit > 0 else -1)
+
+        def read(conn: sqlite3.Connection) -> list[BatchRecord]:
+            return [_batch(row) for row in conn.execute(sql, params)]
+
+        result: list[BatchRecord] = self._read("read the batches", read)
+        return result
+
+    def batch_run(self, run_id: str) -> tuple[RunSpec, float, dict[str, int]] | None:
+        """What resuming a batch run needs: its spec, its start (epoch seconds) and its
+        cells already ended outside its open batches, by status; ``None`` if not found.
+
+        Raises:
+            HistoryError: the database cannot be read.
+        """
+
+        def read(conn: sqlite3.Connection) -> tuple[RunSpec, float, dict[str, int]] | None:
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute(
+                    f"SELECT {_RUN_COLUMNS}, spec_json FROM runs WHERE id = ?", (run_id,)
+                ).fetchone()
+                if row is None:
+                    return None
+                open_ranges = conn.execute(
+                    "SELECT col_index, first_row, row_count FROM batches "
+                    "WHERE run_id = ? AND ingested_at IS NULL",
+                    (run_id,),
+                ).fetchall()
+                sql = "SELECT status, count(*) FROM cells WHERE run_id = ?"
+                params: list[Any] = [run_id]
+                for col, first, count in open_ranges:
+                    sql += " AND NOT (col_index = ? AND row_index >= ? AND row_index < ?)"
+                    params += [col, first, first + count]
+                prior = {str(k): int(v) for k, v in conn.execute(sql + " GROUP BY status", params)}
+            finally:
+                conn.execute("COMMIT")
+            record = _record(row[:12], ())
+            return _spec(row[12], record), record.created_at, prior
+
+        result: tuple[RunSpec, float, dict[str, int]] | None = self._read("read the run", read)
+        return result
 
     def read(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """``fn(reader connection)`` under the readers' lock (chats use it).
@@ -1297,6 +1405,63 @@ class History:
             RatedRow(run_id, row, rated_at, tuple(answers))
             for (run_id, row), (rated_at, answers) in rows.items()
         ]
+
+
+_BATCH_COLUMNS = (
+    "run_id, file_index, col_index, first_row, row_count, batch_id, input_file_id,"
+    " state, output_file_id, error_file_id, total, completed, failed, created_at, updated_at,"
+    " ingested_at, message"
+)
+
+
+def _write_batch(conn: sqlite3.Connection, r: BatchRecord) -> None:
+    conn.execute(
+        f"INSERT OR REPLACE INTO batches ({_BATCH_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            r.run_id,
+            r.file_index,
+            r.col,
+            r.first_row,
+            r.rows,
+            r.batch_id,
+            r.input_file_id,
+            str(r.state),
+            r.output_file_id,
+            r.error_file_id,
+            r.total,
+            r.completed,
+            r.failed,
+            r.created_at,
+            r.updated_at,
+            r.ingested_at,
+            None if r.message is None else _safe(r.message)[0],
+        ),
+    )
+
+
+def _batch(row: tuple[Any, ...]) -> BatchRecord:
+    (run_id, index, col, first, count, batch_id, input_id, state, out_id, err_id) = row[:10]
+    total, completed, failed, created, updated, ingested, message = row[10:]
+    return BatchRecord(
+        run_id=str(run_id),
+        file_index=int(index),
+        col=int(col),
+        first_row=int(first),
+        rows=int(count),
+        batch_id=str(batch_id),
+        input_file_id=str(input_id),
+        state=BatchState.of(str(state)),
+        output_file_id=out_id,
+        error_file_id=err_id,
+        total=int(total or 0),
+        completed=int(completed or 0),
+        failed=int(failed or 0),
+        created_at=float(created),
+        updated_at=float(updated),
+        ingested_at=None if ingested is None else float(ingested),
+        message=message,
+    )
 
 
 def _judging_of(

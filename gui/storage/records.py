@@ -20,8 +20,11 @@ RUNNING: Final = "running"
 FINISHED: Final = "finished"
 CANCELLED: Final = "cancelled"
 INTERRUPTED: Final = "interrupted"
-#: Run statuses: recording, ended, stopped by the user, or the app ended while it ran.
-RUN_STATUSES = (RUNNING, FINISHED, CANCELLED, INTERRUPTED)
+#: A batch run (issue 16) whose batches are with the provider: no process need be running.
+SUBMITTED: Final = "submitted"
+#: Run statuses: recording, ended, stopped by the user, the app ended while it ran, or
+#: sent to a provider's Batch API and not ingested yet.
+RUN_STATUSES = (RUNNING, FINISHED, CANCELLED, INTERRUPTED, SUBMITTED)
 #: Cell statuses (only cells that ended are stored).
 CELL_STATUSES = ("done", "failed", "cancelled")
 
@@ -205,6 +208,8 @@ _METRIC_DEFAULTS: dict[str, Any] = {
     "retries": 0,
     "finish_reason": None,
     "note": None,
+    "input_tokens": None,
+    "batch": False,
 }
 
 
