@@ -447,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the template over every input and model.",
     )
     _add_run_options(run_p, strategy=True)
+    from gui.cli_batch import add_batch_parsers, add_batch_run_options  # imports this module
+
+    add_batch_run_options(run_p)
     cmp_p = sub.add_parser(
         "compare",
         help="time the same cells under every strategy",
@@ -555,9 +558,11 @@ def build_parser() -> argparse.ArgumentParser:
     export_p.add_argument(
         "--format",
         "-f",
-        choices=["json", "csv", "md", "summary-csv"],
+        choices=["json", "csv", "md", "summary-csv", "batch-jsonl"],
         help="output format (default: from the -o file's extension); csv to a file also writes"
-        " the per-model summary beside it as NAME-summary.csv; summary-csv is that table alone",
+        " the per-model summary beside it as NAME-summary.csv; summary-csv is that table alone;"
+        " batch-jsonl is every cell's request in the OpenAI batch input format (for vLLM's"
+        " run-batch, or to submit elsewhere; read the results back with import-batch)",
     )
     export_p.add_argument(
         "--output",
@@ -576,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gui.cli_chat import add_chat_parsers  # here: it imports this module
 
     add_chat_parsers(sub)
+    add_batch_parsers(sub)
     return parser
 
 
@@ -1416,7 +1422,13 @@ def _write_new_file(folder: Path, stem: str, suffix: str, text: str) -> Path | N
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    """``fanout-studio run``."""
+    """``fanout-studio run`` (``--executor batch``: :func:`gui.cli_batch.cmd_run_batch`)."""
+    if args.executor == "batch":
+        from gui.cli_batch import cmd_run_batch
+
+        return await cmd_run_batch(args)
+    if args.wait:
+        raise UsageError("--wait goes with --executor batch (a live run always waits)")
     held = HeldKeys()  # this command's keys: the backend resolves --profile keys here
     spec = spec_from_args(args, warn=True, keys=held)
     show_progress = not args.quiet and sys.stderr.isatty()
@@ -1813,6 +1825,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
+        if fmt == "batch-jsonl":
+            return _export_batch_jsonl(run, out)
         if out is None:
             sys.stdout.write(export(run, fmt, raw=args.csv_raw))
             return EXIT_OK
@@ -1828,6 +1842,23 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _read_history(body)
+
+
+def _export_batch_jsonl(run: StoredRun, out: Path | None) -> int:
+    """The run's request lines, streamed to ``out`` (a private new file) or stdout."""
+    from gui.cli_batch import write_batch_jsonl
+    from gui.storage.paths import private_file_opener, record_export
+
+    if out is None:
+        write_batch_jsonl(run.spec, sys.stdout)
+        return EXIT_OK
+    try:
+        with open(out, "w", encoding="utf-8", opener=private_file_opener) as f:
+            write_batch_jsonl(run.spec, f)
+    except OSError as exc:
+        raise HistoryFailed(f"cannot write {out}: {exc.strerror or exc}") from None
+    record_export(out)
+    return EXIT_OK
 
 
 async def cmd_ask(args: argparse.Namespace) -> int:
@@ -1950,7 +1981,15 @@ def main(argv: Sequence[str]) -> int:
     try:
         if sync_handler is not None:
             return sync_handler(args)
-        handler = {"run": cmd_run, "compare": cmd_compare, "ask": cmd_ask}[args.command]
+        from gui.cli_batch import cmd_batches, cmd_import_batch
+
+        handler = {
+            "run": cmd_run,
+            "compare": cmd_compare,
+            "ask": cmd_ask,
+            "batches": cmd_batches,
+            "import-batch": cmd_import_batch,
+        }[args.command]
         return asyncio.run(handler(args))
     except UsageError as exc:
         sys.stderr.write(_error_line(args.command, exc))

@@ -814,6 +814,39 @@ class BatchRun:
         if current.open and not current.state.terminal:
             self._update(current.with_status(status, time.time()))
 
+    async def import_results(self, path: Path) -> tuple[int, int]:
+        """Ingest an output file in the OpenAI batch output format (``import-batch``, e.g.
+        written by vLLM's ``run-batch``) into this run, then end it.
+
+        Only cells with a line change; a cell's first line counts. Returns the lines that
+        were cells of this run and the result lines read.
+        """
+        started = self._resume.started_at if self._resume is not None else time.time()
+        self._emit(ev.RunStarted(self.id, self._now(), self.spec, self.cells, started))
+        chunks = read_results(path, self.limits.ingest_chunk, "The batch output")
+        seen = bytearray(len(self.cells))
+        used = read = 0
+        end = object()
+        try:
+            while True:
+                chunk = await asyncio.to_thread(next, chunks, end)
+                if chunk is end:
+                    break
+                assert isinstance(chunk, list)
+                read += len(chunk)
+                fresh = []
+                for result in chunk:
+                    index = self.cells.index_of(result.custom_id)
+                    if index is not None and not seen[index]:
+                        seen[index] = 1
+                        fresh.append(result)
+                used += self.ingest_lines(fresh, None, None)
+                await asyncio.sleep(0)
+        finally:
+            await asyncio.to_thread(chunks.close)
+        self._finish()
+        return used, read
+
     async def _ingest(self, record: BatchRecord) -> None:
         """Download the batch's result files and end each of its cells from them."""
         port = self._port(record.col)
