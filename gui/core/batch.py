@@ -31,6 +31,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import orjson
+
 from gui.core import events as ev
 from gui.core.checking import CheckRunner
 from gui.core.errors import ErrorKind, one_line
@@ -134,7 +136,7 @@ class BatchLimits:
     max_bytes: int = 190 * 1024 * 1024
     poll_first: float = 3.0
     poll_max: float = 60.0
-    ingest_chunk: int = 1000
+    ingest_chunk: int = 500
     completion_window: str = "24h"
 
     def next_poll(self, delay: float) -> float:
@@ -271,6 +273,9 @@ class BatchStore(Protocol):
 
     def batch_updated(self, record: BatchRecord) -> None:
         """Record a batch's new state (queued behind the cells recorded before it)."""
+
+    def batch_cells_ended(self, run_id: str, events: Sequence[ev.Event]) -> None:
+        """Record ended cells of the run in bulk (queued; the events follow)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,9 +439,12 @@ def parse_result_line(line: bytes | str, provider: str = "The provider") -> Line
     """The result one line of an output or error file holds; ``None`` for a line that is
     not a result (blank, not JSON, no ``custom_id``)."""
     try:
-        data = json.loads(line)
-    except ValueError:
-        return None
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses what json reads (a lone surrogate escape): that still counts
+            data = json.loads(line)
+        except ValueError:
+            return None
     if not isinstance(data, dict) or not isinstance(data.get("custom_id"), str):
         return None
     custom_id: str = data["custom_id"]
@@ -567,6 +575,8 @@ class BatchRun:
         self._checker = CheckRunner(spec.checks) if spec.checks else None
         self._check_tasks: set[asyncio.Task[None]] = set()
         self._cancel_tasks: set[asyncio.Task[None]] = set()
+        #: Cells ended since the last :meth:`_flush_ended`: stored in one go, then reported.
+        self._ended: list[ev.Event] = []
 
     @classmethod
     def resume(
@@ -775,10 +785,12 @@ class BatchRun:
         n_models = len(self.spec.models)
         for n, cell_id in enumerate(self.cells.ids()):
             if n and n % 1000 == 0:
+                self._flush_ended()
                 await asyncio.sleep(0)
             row, col = divmod(n, n_models)
             if (col, row) not in held:
                 self._end_failed(cell_id, kind, message)
+        self._flush_ended()
 
     async def _poll_until_done(self) -> None:
         delay = self.limits.poll_first
@@ -881,7 +893,10 @@ class BatchRun:
                 if chunk is done:
                     break
                 assert isinstance(chunk, list)
-                self.ingest_lines(chunk, record, seen)
+                # The cells' events are made in the worker thread too: the loop only stores
+                # and reports them (40 us a line on a busy machine, 40 ms a chunk, otherwise).
+                await asyncio.to_thread(self._end_lines, chunk, record, seen)
+                self._flush_ended()
                 await asyncio.sleep(0)
         finally:
             await asyncio.to_thread(chunks.close)
@@ -894,6 +909,15 @@ class BatchRun:
         A line for a cell outside ``record`` (or the run), or for a cell already ended,
         is ignored. ``seen`` marks the record's rows that had a line.
         """
+        used = self._end_lines(results, record, seen)
+        self._flush_ended()
+        return used
+
+    def _end_lines(
+        self, results: Sequence[LineResult], record: BatchRecord | None, seen: bytearray | None
+    ) -> int:
+        """Make the ended-cell events of ``results`` (kept for :meth:`_flush_ended`); safe in
+        a worker thread while the loop awaits it (nothing else touches what it changes)."""
         n_models = len(self.spec.models)
         used = 0
         for result in results:
@@ -938,6 +962,7 @@ class BatchRun:
         text = CellId.text
         for offset in range(record.rows):
             if offset and offset % 1000 == 0:
+                self._flush_ended()
                 await asyncio.sleep(0)
             if seen[offset]:
                 continue
@@ -948,6 +973,7 @@ class BatchRun:
                 self._end_cancelled(cell_id)
             else:
                 self._end_failed(cell_id, kind, message)
+        self._flush_ended()
 
     def _end_done(self, result: LineResult) -> None:
         t = self._now()
@@ -956,25 +982,42 @@ class BatchRun:
             tokens, estimated = estimate_tokens(result.text), True
         metrics = _metrics(t, tokens, estimated, result.input_tokens, result.finish_reason)
         self._counts["done"] += 1
-        self._emit(ev.CellFinished(self.id, t, result.custom_id, result.text, metrics))
-        self._start_checks(result.custom_id, result.text)
+        self._ended.append(ev.CellFinished(self.id, t, result.custom_id, result.text, metrics))
 
     def _end_failed(self, cell_id: str, kind: ErrorKind, message: str) -> None:
         t = self._now()
         self._counts["failed"] += 1
         self._failures[str(kind)] = self._failures.get(str(kind), 0) + 1
-        self._emit(ev.CellFailed(self.id, t, cell_id, kind, message, "", _metrics(t, 0, True)))
+        self._ended.append(
+            ev.CellFailed(self.id, t, cell_id, kind, message, "", _metrics(t, 0, True))
+        )
 
     def _end_cancelled(self, cell_id: str) -> None:
         t = self._now()
         self._counts["cancelled"] += 1
-        self._emit(ev.CellCancelled(self.id, t, cell_id, CANCELLED_BATCH, "", _metrics(t, 0, True)))
+        self._ended.append(
+            ev.CellCancelled(self.id, t, cell_id, CANCELLED_BATCH, "", _metrics(t, 0, True))
+        )
+
+    def _flush_ended(self) -> None:
+        """Store the cells ended since the last call in one go, then report each."""
+        ended, self._ended = self._ended, []
+        if not ended:
+            return
+        if self._store is not None:
+            self._store.batch_cells_ended(self.id, ended)
+        for event in ended:
+            self._emit(event)
+            if isinstance(event, ev.CellFinished):
+                self._start_checks(event.cell_id, event.text)
 
     def _start_checks(self, cell_id: str, text: str) -> None:
         """The run's checks on a done cell, as the live engine runs them."""
         checker = self._checker
+        if checker is None:
+            return
         cell = self.cells.get(cell_id)
-        if checker is None or cell is None:
+        if cell is None:
             return
 
         async def check() -> None:

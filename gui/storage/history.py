@@ -49,10 +49,12 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
+
+import orjson
 
 from gui.core import events as ev
 from gui.core.batch import BatchRecord, BatchState
@@ -60,7 +62,8 @@ from gui.core.checks import results_from_json, results_to_json
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.events import Event, TextChunk
 from gui.core.judging import JudgeVerdict, PairwiseResult
-from gui.core.keys import redact
+from gui.core.keys import known_secrets, redact
+from gui.core.metrics import CellMetrics
 from gui.core.ratings import MAX_STARS, RatedAnswer, RatedRow, Rating
 from gui.core.runner import CANCELLED_SHUTDOWN
 from gui.core.spec import Cell, CellId, CellList, RunSpec, spec_from_dict, spec_to_dict
@@ -182,6 +185,22 @@ _RECORDED: frozenset[type[Event]] = frozenset(
         ev.RunFinished,
     }
 )
+
+
+#: Ended-cell events: a batch executor's (``metrics.batch``) are written in bulk instead.
+_ENDED: frozenset[type[Event]] = frozenset({ev.CellFinished, ev.CellFailed, ev.CellCancelled})
+
+#: The fields of a cell's metrics, in the order ``metrics_json`` has always listed them.
+_METRIC_FIELDS = tuple(CellMetrics.__dataclass_fields__)
+
+
+def _metrics_json(metrics: CellMetrics) -> str:
+    """``asdict(metrics)`` as JSON, without asdict's deep copy (a tenth of the time)."""
+    data = {name: getattr(metrics, name) for name in _METRIC_FIELDS}
+    try:
+        return orjson.dumps(data).decode()
+    except (TypeError, orjson.JSONEncodeError):  # a lone surrogate in a note: json copes
+        return json.dumps(data)
 
 
 _RUN_COLUMNS = (
@@ -517,10 +536,14 @@ class History:
         chunk = TextChunk
         recorded = _RECORDED
 
+        ended = _ENDED
+
         def record(event: Event) -> None:
             kind = type(event)
             if kind is chunk:
                 return
+            if kind in ended and event.metrics.batch:  # type: ignore[attr-defined]
+                return  # its executor writes it in bulk (batch_cells_ended)
             if kind in recorded:
                 put((context, event))
 
@@ -811,7 +834,7 @@ class History:
                 text,
                 kind,
                 error,
-                json.dumps(asdict(event.metrics)),
+                _metrics_json(event.metrics),
                 live.started_at + event.t,
                 REPLACED_NOTICE if replaced else None,
             ),
@@ -1080,6 +1103,83 @@ class History:
         self.submit(f"batch {record.batch_id}", apply)
         if not self.flush(_BUSY_TIMEOUT_S * 4):
             log.warning("history: batch %s is not on disk yet", record.batch_id)
+
+    def batch_cells_ended(self, run_id: str, events: Sequence[Event]) -> None:
+        """Record ended cells of a batch run, many in one statement (queued like the run's
+        events, after those queued before). The recorder leaves such cells (their metrics
+        say ``batch``) to this: one savepoint and one ``executemany`` per chunk of a result
+        file instead of one of each per cell, which is what lets 100,000 lines land fast.
+        """
+        batch = list(events)
+        self.submit(
+            f"{len(batch)} batch results", lambda conn: self._bulk_cells(conn, run_id, batch)
+        )
+
+    def _bulk_cells(self, conn: sqlite3.Connection, run_id: str, events: list[Event]) -> None:
+        live = self._live.get(run_id)
+        if live is None:
+            return  # no recorder saw the run start: nothing of it is recorded
+        rows = []
+        secrets = known_secrets()  # once per chunk, not per text (see keys.redact)
+
+        def safe(text: str) -> tuple[str, bool]:
+            cleaned, replaced = clean(text)
+            return redact(cleaned, secrets), replaced
+
+        models: dict[int, tuple[str, bool]] = {}
+        for event in events:
+            if not isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled):
+                continue
+            cell = live.cells.get(event.cell_id)
+            if cell is None:
+                continue
+            if isinstance(event, ev.CellFinished):
+                status, text, kind, error = "done", event.text, None, None
+            elif isinstance(event, ev.CellFailed):
+                status, text, kind, error = (
+                    "failed",
+                    event.partial_text,
+                    str(event.kind),
+                    event.message,
+                )
+            else:
+                status, text, kind, error = (
+                    "cancelled",
+                    event.partial_text,
+                    "cancelled",
+                    event.reason,
+                )
+            text, bad_text = safe(text)
+            error, bad_error = (None, False) if error is None else safe(error)
+            inputs, bad_inputs = clean_json(dict(cell.inputs))
+            inputs_json = redact(orjson.dumps(inputs).decode(), secrets)
+            if cell.col not in models:
+                models[cell.col] = safe(cell.model.display_name)
+            model, bad_model = models[cell.col]
+            replaced = bad_text or bad_error or bad_inputs or bad_model
+            rows.append(
+                (
+                    live.target,
+                    cell.id,
+                    cell.row,
+                    cell.col,
+                    inputs_json,
+                    model,
+                    status,
+                    text,
+                    kind,
+                    error,
+                    _metrics_json(event.metrics),
+                    live.started_at + event.t,
+                    REPLACED_NOTICE if replaced else None,
+                )
+            )
+        conn.executemany(
+            """INSERT OR REPLACE INTO cells (run_id, cell_id, row_index, col_index, inputs_json,
+                   model, status, text, error_kind, error, metrics_json, ended_at, notice)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            rows,
+        )
 
     def batch_updated(self, record: BatchRecord) -> None:
         """Record a batch's new state (queued: behind the cells recorded before it)."""

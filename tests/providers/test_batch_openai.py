@@ -46,6 +46,9 @@ class Store:
     def batch_created(self, record: BatchRecord) -> None:
         self.created.append(record)
 
+    def batch_cells_ended(self, run_id: str, events: object) -> None:
+        pass
+
     def batch_updated(self, record: BatchRecord) -> None:
         pass
 
