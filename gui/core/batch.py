@@ -662,6 +662,12 @@ class BatchRun:
                 self._cancel_tasks.add(task)
                 task.add_done_callback(self._cancel_tasks.discard)
 
+    def stop(self) -> None:
+        """Stop polling here (the app closes): the batches stay with the provider and in
+        the history, ``submitted``, for the next start to resume."""
+        if self._driver is not None and not self._driver.done():
+            self._driver.cancel()
+
     def ended_counts(self) -> dict[str, int]:
         """Cells ended so far by status (``done``, ``failed``, ``cancelled``)."""
         return dict(self._counts)

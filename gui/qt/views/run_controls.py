@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QToolBar, QToolButton
+from PySide6.QtWidgets import (
+    QComboBox,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QToolBar,
+    QToolButton,
+)
 
 from gui.qt.widgets.lag_meter import FREEZE_MS, LagSparkline
 
@@ -72,6 +79,17 @@ class RunControls:
         cancel_button = QToolButton()
         cancel_button.setDefaultAction(self.cancel_action)
         bar.addWidget(cancel_button)
+        # Which executor Run uses: the live engine, or the provider's Batch API (issue 16).
+        self.executor_box = QComboBox()
+        self.executor_box.setObjectName("executorBox")
+        self.executor_box.addItem("Live", "live")
+        self.executor_box.addItem("Batch API", "batch")
+        self.executor_box.setToolTip(
+            "Live: stream every cell now. Batch API: send the cells to the provider's batch "
+            "endpoint (about half the price, results within 24 h; the Batches tab follows them, "
+            "and they survive closing the app)"
+        )
+        bar.addWidget(self.executor_box)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
         self.progress.setTextVisible(True)
@@ -93,6 +111,11 @@ class RunControls:
         self.sparkline = LagSparkline()
         for w in (self.counts_label, self.wall_label, self.lag_label, self.sparkline):
             status.addPermanentWidget(w)
+
+    @property
+    def executor(self) -> str:
+        """The executor Run uses: ``live`` or ``batch``."""
+        return str(self.executor_box.currentData())
 
     def show_counts(self, counts: Counts, running: bool) -> None:
         """The progress bar and the status counts (the gauges are the dock's)."""

@@ -1,0 +1,122 @@
+"""Batch runs in the window: the toolbar's executor choice submits to the (simulated) Batch
+API, the Batches tab follows each batch to its end, the results open in the grid like any
+past run, and a run left submitted by a closed app is resumed by the next window, said once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from pytestqt.qtbot import QtBot
+
+from gui.core.batch import BatchLimits, BatchRun
+from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy, make_spec
+from gui.providers.batch import batch_ports
+from gui.qt.main_window import MainWindow
+from gui.storage import paths
+from gui.storage.history import History
+from tests.qt.conftest import SESSION_LOOP, signal_future, until
+
+pytestmark = SESSION_LOOP
+
+FAST = {"limits": BatchLimits(poll_first=0.05, poll_max=0.1), "sim_delay": 0.3}
+
+
+def sim(label: str) -> ModelProfile:
+    return ModelProfile(model="sim-1", label=label, sim=SimSettings(output_tokens=8, seed=3))
+
+
+async def open_window(messages: list[str] | None = None) -> MainWindow:
+    win = MainWindow(batch_options=FAST)
+    if messages is not None:
+        win.statusBar().messageChanged.connect(messages.append)
+    win.results.set_layout("grid")
+    win.show()
+    await win.ensure_history()
+    await win.history_panel.wait_idle()
+    return win
+
+
+async def close_window(win: MainWindow) -> None:
+    await win.shutdown()
+    win.close()
+    win.deleteLater()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def window(qtbot: QtBot) -> AsyncIterator[MainWindow]:
+    win = await open_window()
+    yield win
+    await close_window(win)
+
+
+async def test_a_batch_run_from_the_toolbar_lands_in_the_history_and_the_grid(
+    window: MainWindow,
+) -> None:
+    window.prompt.set_template("Explain {topic}")
+    window.inputs.set_variables(window.prompt.variables())
+    window.inputs.set_rows([{"topic": t} for t in ("owls", "bees", "moss")])
+    window.models.set_profiles([sim("a"), sim("b")])
+    window.limits.set_strategy(Strategy.STREAM)
+    window.limits.set_limits(Limits(max_concurrency=4, retries=0))
+    window.controls.executor_box.setCurrentIndex(window.controls.executor_box.findData("batch"))
+    ended = signal_future(window.batch_commands.run_ended)
+    assert window.start_run() is None  # nothing streams: the cells went to the Batch API
+    run_id, summary = await asyncio.wait_for(ended, 60)
+    assert (summary.done, summary.total) == (6, 6)
+    view = window.batches
+    assert view.table.rowCount() == 2  # one batch (one request file) per model column
+    record = view.record(run_id, 0)
+    assert record is not None and not record.open and str(record.state) == "completed"
+    await until(
+        lambda: any(
+            r.id == run_id and r.status == "finished" and r.done == 6
+            for r in window.history_panel.records()
+        )
+    )
+
+    view.table.selectRow(0)
+    assert view.open_button.isEnabled() and not view.cancel_button.isEnabled()
+    view.open_button.click()
+    await until(lambda: window.session.past_run is not None)
+    assert window.session.past_run.id == run_id  # type: ignore[union-attr]
+    await until(lambda: window.grid.cell_status("r2m1") == "done")
+    assert window.grid.cell_text("r0m0")
+
+
+async def test_a_run_left_submitted_is_resumed_by_the_next_window_once(qtbot: QtBot) -> None:
+    home = paths.home()
+    spec = make_spec("Explain {topic}", ["tides", "dunes"], [sim("a")])
+    with History.open() as history:
+        run = BatchRun(
+            spec,
+            batch_ports(None, home / "batches" / "simulated", 0.3),
+            history,
+            home / "batches" / "work",
+            wait=False,
+        )
+        run.subscribe(history.recorder(label="batch"))
+        assert await asyncio.wait_for(run.start(), 30) is None
+    # The app that submitted it is gone; a new window starts.
+    messages: list[str] = []
+    win = await open_window(messages)
+    try:
+        ended = signal_future(win.batch_commands.run_ended)
+        run_id, summary = await asyncio.wait_for(ended, 60)
+        assert run_id == run.id and summary.done == 2
+        said = [m for m in messages if m.startswith("Resumed")]
+        assert said == [
+            "Resumed 1 unfinished batch run from the history (1 batch still with the provider)."
+        ]
+        win.batch_commands.resume()  # a second history open says nothing again
+        assert len([m for m in messages if m.startswith("Resumed")]) == 1
+        assert run.id in win.batch_commands.runs
+        await until(
+            lambda: any(
+                r.id == run.id and r.status == "finished" and r.done == 2
+                for r in win.history_panel.records()
+            )
+        )
+    finally:
+        await close_window(win)
