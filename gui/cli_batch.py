@@ -104,14 +104,16 @@ def add_batch_parsers(sub: Any) -> None:
         description=f"List the batches of batch runs in {where} (open ones first). "
         "`batches wait RUN_ID` polls until the run's batches end and prints its results; "
         "without RUN_ID it resumes every unfinished batch run. "
-        "`batches cancel RUN_ID` cancels the run's open batches.",
+        "`batches cancel RUN_ID` cancels the run's open batches. "
+        "`batches retry RUN_ID` runs the run's failed and expired cells again, live, into the "
+        "same run.",
     )
     batches_p.add_argument(
         "action",
         nargs="?",
-        choices=["list", "wait", "cancel"],
+        choices=["list", "wait", "cancel", "retry"],
         default="list",
-        help="list (default), wait or cancel",
+        help="list (default), wait, cancel, or retry (the run's failed and expired cells, live)",
     )
     batches_p.add_argument(
         "run_id", nargs="?", metavar="RUN_ID", help="the run's id or a unique prefix"
@@ -313,8 +315,10 @@ async def cmd_batches(args: argparse.Namespace) -> int:
     """``fanout-studio batches [list|wait|cancel] [RUN_ID]``."""
     if args.action == "list":
         return _list_batches(args)
-    if args.action == "cancel" and not args.run_id:
-        raise UsageError("give the run to cancel: fanout-studio batches cancel RUN_ID")
+    if args.action in ("cancel", "retry") and not args.run_id:
+        raise UsageError(f"give the run: fanout-studio batches {args.action} RUN_ID")
+    if args.action == "retry":
+        return await _retry(args)
     from gui.storage.batch_runs import resumable_runs, resumed_line
     from gui.storage.history import AmbiguousRunId
 
@@ -359,6 +363,51 @@ async def cmd_batches(args: argparse.Namespace) -> int:
         return code
     finally:
         close_history(history)
+
+
+async def _retry(args: argparse.Namespace) -> int:
+    """``batches retry RUN_ID``: the failed (and expired) cells again, live, into the run."""
+    from gui.core.batch import retry_specs
+    from gui.core.runner import Run
+    from gui.providers.backend import LangChainBackend
+    from gui.storage.history import AmbiguousRunId
+
+    history = _persistent_history()
+    held = HeldKeys()
+    try:
+        try:
+            stored = history.get_run(args.run_id)
+        except AmbiguousRunId as exc:
+            raise UsageError(str(exc)) from None
+        if stored is None:
+            raise UsageError(
+                f"no run {args.run_id!r} in the history (list them with: fanout-studio batches)"
+            )
+        if any(r.open for r in history.batches(stored.id)):
+            raise UsageError(
+                f"run {stored.id} still has open batches: fanout-studio batches wait {stored.id}"
+            )
+        failed = [c.cell_id for c in stored.cells if c.status == "failed"]
+        if not failed:
+            sys.stdout.write(f"Nothing to retry: run {stored.id} has no failed cell.\n")
+            return EXIT_OK
+        backend = LangChainBackend(keys=held)
+        done = 0
+        try:
+            for spec, cell_map in retry_specs(stored.spec, failed):
+                run = Run(spec, backend)
+                run.subscribe(history.recorder(into_run=stored.id, cell_map=cell_map))
+                summary = await run.wait()
+                done += summary.done
+        finally:
+            await backend.aclose()
+        await asyncio.to_thread(history.flush)
+        after = history.get_run(stored.id)
+    finally:
+        close_history(history)
+    counts = after.counts_text() if after is not None else ""
+    sys.stdout.write(f"retried {len(failed)} cells of {stored.id} live: {done} done · {counts}\n")
+    return EXIT_OK if done == len(failed) else EXIT_FAILED
 
 
 def _list_batches(args: argparse.Namespace) -> int:

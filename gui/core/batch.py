@@ -57,6 +57,7 @@ __all__ = [
     "parse_result_line",
     "read_results",
     "request_line",
+    "retry_specs",
     "write_request_files",
 ]
 
@@ -382,6 +383,33 @@ class _FileWriter:
     def close(self) -> RequestFile:
         self._file.close()
         return RequestFile(self.index, self.col, self.first_row, self.rows, self.size, self.path)
+
+
+def retry_specs(spec: RunSpec, cell_ids: Sequence[str]) -> list[tuple[RunSpec, dict[str, str]]]:
+    """The runs that send ``cell_ids`` of ``spec`` again (failed or expired cells of a batch
+    run): one per model column, with that column's rows of those cells, and each run's cell
+    ids mapped to the original run's (for ``History.recorder(into_run=..., cell_map=...)``).
+    """
+    by_col: dict[int, set[int]] = {}
+    for cell_id in cell_ids:
+        try:
+            at = CellId.parse(cell_id)
+        except ValueError:
+            continue
+        if at.col < len(spec.models) and at.row < len(spec.rows):
+            by_col.setdefault(at.col, set()).add(at.row)
+    out: list[tuple[RunSpec, dict[str, str]]] = []
+    for col, rows in sorted(by_col.items()):
+        ordered = sorted(rows)
+        sub = replace(
+            spec,
+            rows=tuple(spec.rows[r] for r in ordered),
+            models=(spec.models[col],),
+            judge=None,
+        )
+        cell_map = {CellId.text(i, 0): CellId.text(r, col) for i, r in enumerate(ordered)}
+        out.append((sub, cell_map))
+    return out
 
 
 # ------------------------------------------------------------------ result files

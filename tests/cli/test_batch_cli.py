@@ -208,3 +208,25 @@ def test_export_batch_jsonl_and_import_batch_round_trip(
     assert cells["r0m1"]["metrics"]["batch"] is True
     assert cells["r0m1"]["metrics"]["input_tokens"] == 6
     assert cells["r1m1"]["status"] == "failed"
+
+
+def test_failed_and_expired_cells_are_retried_live_into_the_same_run(
+    home: Path, srv: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv.batches.plan = BatchPlan(fail={"r0m0"}, expire={"r2m0"})
+    code, out, err = cli(
+        capsys, "run", "--executor", "batch", "--wait", "--poll", "0.05", "--json",
+        "-t", "a", "-t", "b", "-t", "c", *on(srv),
+    )  # fmt: skip
+    assert code == 1, err
+    run_id = json.loads(out)["run_id"]
+    kinds = {r["cell"]: r.get("error_kind") for r in json.loads(out)["results"]}
+    assert kinds["r2m0"] == "expired"
+    code, out, err = cli(capsys, "batches", "retry", run_id)
+    assert code == 0, err
+    assert out.startswith(f"retried 2 cells of {run_id} live: 2 done")
+    with History.open(home / "history.sqlite3") as h:
+        stored = h.get_run(run_id)
+        assert stored is not None and [c.status for c in stored.cells] == ["done"] * 3
+        retried = {c.cell_id: c for c in stored.cells}["r2m0"]
+        assert retried.metrics is not None and not retried.metrics.batch  # it ran live
