@@ -732,15 +732,21 @@ class BatchRun:
                 try:
                     await self._submit()
                 except BatchUnsupported as exc:
-                    self.error = str(exc)
-                    await self._fail_unsubmitted(ErrorKind.NOT_FOUND, str(exc))
-                    return self._finish()
+                    unsupported = self.error = str(exc)
+                    await self._end_unheld(
+                        lambda c: self._end_failed(c, ErrorKind.NOT_FOUND, unsupported)
+                    )
                 except Exception as exc:
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                     log.warning("batch submit of run %s failed", self.id, exc_info=True)
                     self.error = one_line(f"The batch could not be submitted: {exc}")
-                    await self._fail_unsubmitted(ErrorKind.OTHER, self.error)
+                    message = self.error
+                    await self._end_unheld(lambda c: self._end_failed(c, ErrorKind.OTHER, message))
+                else:
+                    if self._cancelling:  # cancelled while submitting: the rest never went
+                        await self._end_unheld(self._end_cancelled)
+                if not self.batches:
                     return self._finish()
                 if not self.wait_for_results:
                     return None
@@ -805,12 +811,14 @@ class BatchRun:
                     # would run (and cost) with nobody to collect it.
                     await asyncio.to_thread(self._store.batch_created, record)
                 self._emit(BatchChanged(self.id, self._now(), record))
+                if self._cancelling:  # cancelled while this one was being created
+                    await self._cancel_batch(record)
                 await asyncio.to_thread(f.path.unlink, missing_ok=True)
         finally:
             await asyncio.to_thread(_remove_tree, folder)
 
-    async def _fail_unsubmitted(self, kind: ErrorKind, message: str) -> None:
-        """End every cell no batch holds as failed with ``message``."""
+    async def _end_unheld(self, end: Callable[[str], None]) -> None:
+        """End (with ``end``) every cell no batch holds: its request never went out."""
         held = {
             (r.col, row)
             for r in self.batches.values()
@@ -823,7 +831,7 @@ class BatchRun:
                 await asyncio.sleep(0)
             row, col = divmod(n, n_models)
             if (col, row) not in held:
-                self._end_failed(cell_id, kind, message)
+                end(cell_id)
         self._flush_ended()
 
     async def _poll_until_done(self) -> None:
@@ -837,11 +845,18 @@ class BatchRun:
             for record in sorted(self.batches.values(), key=lambda r: r.file_index):
                 if not record.open:
                     continue
-                if not record.state.terminal:
-                    status = await self._port(record.col).retrieve(record.batch_id)
-                    record = self._update(record.with_status(status, time.time()))
-                if record.state.terminal:
-                    await self._ingest(record)
+                try:
+                    if not record.state.terminal:
+                        status = await self._port(record.col).retrieve(record.batch_id)
+                        record = self._update(record.with_status(status, time.time()))
+                    if record.state.terminal:
+                        await self._ingest(record)
+                except Exception as exc:
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    # A network blip, a provider hiccup: the batch is polled again later
+                    # (a download failed before any of its cells was reported).
+                    log.warning("batch %s: %s; polled again later", record.batch_id, exc)
 
     def _update(self, record: BatchRecord) -> BatchRecord:
         self.batches[record.file_index] = record
@@ -901,14 +916,17 @@ class BatchRun:
         folder = self._workdir / f"{self.id}-results-{record.file_index}"
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         try:
+            # Both files on disk before any cell is reported: a failed download is retried
+            # at the next poll without reporting a cell twice.
+            paths: list[Path] = []
             for which, file_id in (
                 ("output", record.output_file_id),
                 ("error", record.error_file_id),
             ):
-                if not file_id:
-                    continue
-                path = folder / f"{which}.jsonl"
-                await port.download(file_id, path)
+                if file_id:
+                    paths.append(folder / f"{which}.jsonl")
+                    await port.download(file_id, paths[-1])
+            for path in paths:
                 await self._ingest_file(path, record, provider, seen)
             await self._end_missing(record, provider, seen)
         finally:

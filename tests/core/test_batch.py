@@ -315,3 +315,49 @@ async def test_without_wait_the_run_stops_once_submitted(tmp_path: Path) -> None
 async def _until(predicate: Callable[[], object]) -> None:
     while not predicate():
         await asyncio.sleep(0.005)
+
+
+async def test_a_poll_that_fails_is_tried_again(tmp_path: Path) -> None:
+    class Flaky(FakePort):
+        failures = 1
+
+        async def retrieve(self, batch_id: str) -> BatchStatus:
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("connection reset")
+            return await super().retrieve(batch_id)
+
+    spec = make_spec("Explain {topic}", ["a"], [ModelProfile(model="m")])
+    port = Flaky({"r0m0": ok_line("r0m0", "A!")})
+    port.release.set()
+    run = BatchRun(spec, lambda _p: port, Store(), tmp_path, limits=FAST)
+    summary = await asyncio.wait_for(run.start(), 30)
+    assert summary is not None and summary.done == 1 and port.failures == 0
+
+
+async def test_a_cancel_while_submitting_cancels_what_was_created_and_the_rest(
+    tmp_path: Path,
+) -> None:
+    class Slow(FakePort):
+        entered = asyncio.Event()
+
+        async def upload(self, path: Path) -> str:
+            self.entered.set()
+            await self.release.wait()  # the cancel comes while the first file uploads
+            return await super().upload(path)
+
+    spec = make_spec("Explain {topic}", ["a", "b"], [ModelProfile(model="m")])
+    port = Slow()
+    run = BatchRun(
+        spec, lambda _p: port, Store(), tmp_path, limits=BatchLimits(max_lines=1, poll_first=0.01)
+    )
+    ended = collect(run)
+    task = run.start()
+    await asyncio.wait_for(port.entered.wait(), 30)
+    run.cancel()
+    port.release.set()
+    summary = await asyncio.wait_for(task, 30)
+    assert summary is not None and summary.cancelled == 2 and summary.cancelled_by_user
+    assert port.cancelled == ["batch-file-1"]  # the one created, then no other upload
+    assert len(port.uploaded) == 1
+    assert all(isinstance(e, ev.CellCancelled) for e in ended.values())
