@@ -173,7 +173,12 @@ class BatchesView(QWidget):
         open_runs = {r.run_id for r in self._records.values() if r.open}
         if not self._records:
             return
-        parts = [f"{len(open_runs)} batch run{'s' if len(open_runs) != 1 else ''} open"]
+        n = len(open_runs)
+        parts = [
+            f"{n} batch run{'s' if n != 1 else ''} open"
+            if n
+            else f"No batch run open ({len(self._records)} batches listed)"
+        ]
         for run_id, (ended, total) in sorted(self._ingested.items()):
             if run_id in open_runs and ended:
                 parts.append(f"{run_id}: {ended:,} / {total:,} cells in")
