@@ -43,6 +43,7 @@ __all__ = [
     "BATCH_ENDPOINT",
     "BATCH_PRICE_FACTOR",
     "BatchChanged",
+    "BatchGone",
     "BatchLimits",
     "BatchPort",
     "BatchRecord",
@@ -87,6 +88,10 @@ def batch_price(live_price: float) -> float:
 
 class BatchUnsupported(Exception):
     """The server offers no Batch API (404 on ``/files``); ``str()`` is one line."""
+
+
+class BatchGone(Exception):
+    """The provider no longer knows a batch (404 on retrieve); ``str()`` is one line."""
 
 
 class BatchState(StrEnum):
@@ -851,6 +856,10 @@ class BatchRun:
                         record = self._update(record.with_status(status, time.time()))
                     if record.state.terminal:
                         await self._ingest(record)
+                except BatchGone as exc:
+                    # Polling it again would never end: its cells fail with the reason.
+                    gone = replace(record, state=BatchState.FAILED, message=str(exc))
+                    await self._ingest(self._update(gone))
                 except Exception as exc:
                     if isinstance(exc, asyncio.CancelledError):
                         raise

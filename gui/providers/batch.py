@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from gui.core.batch import BatchPort, BatchState, BatchStatus, BatchUnsupported
+from gui.core.batch import BatchGone, BatchPort, BatchState, BatchStatus, BatchUnsupported
 from gui.core.errors import one_line
 from gui.core.keys import HeldKeys, api_key_for
 from gui.core.ports import KeySource
@@ -106,8 +106,17 @@ class OpenAIBatchPort:
         return _status(batch)
 
     async def retrieve(self, batch_id: str) -> BatchStatus:
-        """The batch now."""
-        return _status(await self._client.batches.retrieve(batch_id))
+        """The batch now.
+
+        Raises:
+            BatchGone: the server no longer knows it.
+        """
+        import openai
+
+        try:
+            return _status(await self._client.batches.retrieve(batch_id))
+        except openai.NotFoundError as exc:
+            raise BatchGone(f"{self._host} no longer knows batch {batch_id}") from exc
 
     async def cancel(self, batch_id: str) -> BatchStatus:
         """Ask for the batch to be cancelled."""

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gui.core.batch import BatchState, BatchStatus
+from gui.core.batch import BatchGone, BatchState, BatchStatus
 from gui.core.spec import ModelProfile
 from gui.providers.simulated import simulated_answer
 
@@ -108,7 +108,13 @@ class SimulatedBatchPort:
         tmp.replace(path)
 
     def _load(self, batch_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self._batch_path(batch_id).read_text(encoding="utf-8"))
+        try:
+            text = self._batch_path(batch_id).read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise BatchGone(
+                f"the simulated provider no longer has batch {batch_id} ({self._root})"
+            ) from exc
+        data: dict[str, Any] = json.loads(text)
         return data
 
     @staticmethod

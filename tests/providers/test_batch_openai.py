@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,23 @@ async def test_a_server_without_batch_endpoints_gets_one_line(
     assert run.error is not None and "\n" not in run.error
     assert run.error.startswith(f"127.0.0.1:{srv.port} does not offer the Batch API")
     assert all(isinstance(e, ev.CellFailed) for e in ended.values())
+
+
+async def test_a_batch_the_provider_no_longer_knows_fails_its_cells_once(
+    srv: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    srv.batches.plan = BatchPlan(duration=3600.0)
+    run, _ended = make_run(spec_on(srv, 1), tmp_path)
+    submitted = BatchRun(
+        run.spec, batch_ports(None, tmp_path / "sim"), Store(), tmp_path / "w", wait=False
+    )
+    assert await asyncio.wait_for(submitted.start(), 30) is None
+    lost = replace(submitted.batches[0], batch_id="batch_unknown")
+    resumed = BatchRun.resume(
+        run.spec, submitted.id, [lost], batch_ports(None, tmp_path / "sim"), Store(),
+        tmp_path / "w", started_at=0.0, limits=FAST,
+    )  # fmt: skip
+    summary = await asyncio.wait_for(resumed.wait(), 30)
+    assert summary is not None and summary.failed == 1
+    assert resumed.batches[0].state is BatchState.FAILED
+    assert "no longer knows batch batch_unknown" in (resumed.batches[0].message or "")
