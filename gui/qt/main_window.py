@@ -144,6 +144,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.views.chat_page",
     ),
     "profiles": ("gui.storage.secrets", "gui.qt.views.providers_panel"),
+    "batches": ("gui.core.batch", "gui.qt.views.batches_view", "gui.qt.batch_commands"),
     "wiring": (
         "gui.qt.bridge",
         "gui.qt.run_commands",

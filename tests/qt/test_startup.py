@@ -36,6 +36,7 @@ TABS = [
     "asyncio debug",
     "History",
     "Chat",
+    "Batches",
     "Leaderboard",
 ]
 
