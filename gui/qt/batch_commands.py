@@ -131,7 +131,10 @@ class BatchCommands(QObject):
         run = BatchRun(spec, ports, history, work, limits=self._limits)
         run.subscribe(history.recorder(label="batch"))
         self._watch(run)
-        self._say(f"Submitting {len(run.cells):,} cells to the Batch API as run {run.id}…", 6000)
+        note = " (the judge does not run on batch results yet)" if spec.judge is not None else ""
+        self._say(
+            f"Submitting {len(run.cells):,} cells to the Batch API as run {run.id}…{note}", 8000
+        )
         await self._drive(run)
 
     async def _resume(self) -> None:
