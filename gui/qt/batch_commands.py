@@ -50,6 +50,8 @@ class BatchCommands(QObject):
             (default: ``batches`` in the data folder).
         limits: Split and polling settings.
         sim_delay: Seconds a simulated batch takes (``None``: the provider's default).
+        timeline: Draws the batches of runs submitted or resumed here (one bar per request
+            file, its states): their start, each batch's change and their end are passed on.
 
     Signals:
         run_ended(str, object): a batch run's results are all in the history (its id, its
@@ -69,11 +71,13 @@ class BatchCommands(QObject):
         folder: Path | None = None,
         limits: BatchLimits | None = None,
         sim_delay: float | None = None,
+        timeline: Callable[[list[ev.Event]], None] | None = None,
     ) -> None:
         super().__init__(view)
         self._view, self._tasks, self._keys = view, tasks, keys
         self._history, self._say = history, say
         self._folder, self._limits, self._sim_delay = folder, limits, sim_delay
+        self._timeline = timeline
         self._runs: dict[str, BatchRun] = {}
         self._resumed = False
         self._closing = False
@@ -186,7 +190,13 @@ class BatchCommands(QObject):
         total = len(run.cells)
         last = [0.0]
 
+        timeline = self._timeline
+
         def on_event(event: ev.Event) -> None:
+            if timeline is not None and isinstance(
+                event, BatchChanged | ev.RunStarted | ev.RunFinished
+            ):
+                timeline([event])  # not the cells: a batch run may have 100,000
             if isinstance(event, BatchChanged):
                 view.update_record(event.record)
             elif isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled):

@@ -533,6 +533,7 @@ class MainWindow(QMainWindow):
             self.services.keys,
             self.ensure_history,
             self.statusBar().showMessage,
+            timeline=self.timeline.apply_events,
             **self._batch_options,
         )
         self.batches.open_requested.connect(self._on_batches_open_requested)

@@ -76,6 +76,9 @@ async def test_a_batch_run_from_the_toolbar_lands_in_the_history_and_the_grid(
         )
     )
 
+    kinds = [kind for kind, _start, _end in window.timeline.segments(f"batch:{run_id}:0")]
+    assert kinds[-2:] == ["batch_ingest", "done"]  # one bar per request file, its states
+    assert "batch_running" in kinds
     view.table.selectRow(0)
     assert view.open_button.isEnabled() and not view.cancel_button.isEnabled()
     view.open_button.click()
