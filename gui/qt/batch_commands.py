@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from gui.core import events as ev
 from gui.core.batch import BatchChanged, BatchLimits, BatchRun
-from gui.core.ports import KeySource
+from gui.core.ports import Backend, KeySource
 from gui.core.spec import RunSpec
 from gui.core.tasks import TaskOwner
 from gui.qt.views.batches_view import BatchesView
@@ -52,10 +52,12 @@ class BatchCommands(QObject):
         sim_delay: Seconds a simulated batch takes (``None``: the provider's default).
         timeline: Draws the batches of runs submitted or resumed here (one bar per request
             file, its states): their start, each batch's change and their end are passed on.
+        backend: The live engine's provider backend (retrying failed cells live).
 
     Signals:
         run_ended(str, object): a batch run's results are all in the history (its id, its
-            :class:`~gui.core.metrics.RunSummary`).
+            :class:`~gui.core.metrics.RunSummary`, or ``None`` after a live retry of its
+            failed cells).
     """
 
     run_ended = Signal(str, object)
@@ -72,16 +74,19 @@ class BatchCommands(QObject):
         limits: BatchLimits | None = None,
         sim_delay: float | None = None,
         timeline: Callable[[list[ev.Event]], None] | None = None,
+        backend: Callable[[], Backend] | None = None,
     ) -> None:
         super().__init__(view)
         self._view, self._tasks, self._keys = view, tasks, keys
         self._history, self._say = history, say
         self._folder, self._limits, self._sim_delay = folder, limits, sim_delay
         self._timeline = timeline
+        self._backend = backend
         self._runs: dict[str, BatchRun] = {}
         self._resumed = False
         self._closing = False
         view.cancel_requested.connect(self.cancel)
+        view.retry_requested.connect(self.retry_live)
 
     @property
     def runs(self) -> dict[str, BatchRun]:
@@ -107,6 +112,37 @@ class BatchCommands(QObject):
             return
         run.cancel()
         self._say(f"Cancelling batch run {run_id}: the provider stops its batches.", 6000)
+
+    def retry_live(self, run_id: str) -> None:
+        """Run a batch run's failed and expired cells again, live, into the same run."""
+        if self._backend is None:
+            return
+        self._tasks.spawn(self._retry_live(run_id), "fanout-batch-retry", group=run_id)
+
+    async def _retry_live(self, run_id: str) -> None:
+        from gui.core.batch import retry_specs
+        from gui.core.runner import Run
+
+        assert self._backend is not None
+        history = await self._history()
+        stored = await asyncio.to_thread(history.get_run, run_id)
+        if stored is None:
+            return
+        failed = [c.cell_id for c in stored.cells if c.status == "failed"]
+        if not failed:
+            self._say(f"Batch run {run_id} has no failed cell to retry.", 6000)
+            return
+        self._say(f"Retrying {len(failed):,} failed cells of {run_id} live…", 6000)
+        backend = self._backend()
+        done = 0
+        for spec, cell_map in retry_specs(stored.spec, failed):
+            run = Run(spec, backend)
+            run.subscribe(history.recorder(into_run=run_id, cell_map=cell_map))
+            summary = await run.wait()
+            done += summary.done
+        await asyncio.to_thread(history.flush, 10.0)
+        self._say(f"Retried {len(failed):,} cells of {run_id} live: {done:,} done.", 10000)
+        self.run_ended.emit(run_id, None)
 
     def shutdown(self) -> None:
         """Stop polling (the batches stay with the provider, the runs stay submitted)."""

@@ -534,6 +534,7 @@ class MainWindow(QMainWindow):
             self.ensure_history,
             self.statusBar().showMessage,
             timeline=self.timeline.apply_events,
+            backend=self._ensure_backend,
             **self._batch_options,
         )
         self.batches.open_requested.connect(self._on_batches_open_requested)

@@ -7,16 +7,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 from pytestqt.qtbot import QtBot
 
 from gui.core.batch import BatchLimits, BatchRun
-from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy, make_spec
+from gui.core.spec import (
+    Limits,
+    ModelProfile,
+    ProviderKind,
+    SimSettings,
+    Strategy,
+    make_spec,
+)
 from gui.providers.batch import batch_ports
 from gui.qt.main_window import MainWindow
 from gui.storage import paths
 from gui.storage.history import History
 from tests.qt.conftest import SESSION_LOOP, signal_future, until
+from tests.support.openai_batches import BatchPlan
+from tests.support.openai_server import FakeOpenAIServer
 
 pytestmark = SESSION_LOOP
 
@@ -123,3 +133,36 @@ async def test_a_run_left_submitted_is_resumed_by_the_next_window_once(qtbot: Qt
         )
     finally:
         await close_window(win)
+
+
+async def test_failed_cells_of_a_batch_run_are_retried_live_with_one_action(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCAL_KEY", "sk-test")
+    with FakeOpenAIServer(models=["fake-1"]) as srv:
+        srv.batches.plan = BatchPlan(fail={"r0m0"}, expire={"r1m0"})
+        profile = ModelProfile(
+            model="fake-1",
+            provider=ProviderKind.OPENAI,
+            base_url=srv.base_url,
+            api_key_env="LOCAL_KEY",
+        )
+        window.prompt.set_template("Explain {topic}")
+        window.inputs.set_variables(window.prompt.variables())
+        window.inputs.set_rows([{"topic": t} for t in ("owls", "bees", "moss")])
+        window.models.set_profiles([profile])
+        box = window.controls.executor_box
+        box.setCurrentIndex(box.findData("batch"))
+        ended = signal_future(window.batch_commands.run_ended)
+        window.start_run()
+        run_id, summary = await asyncio.wait_for(ended, 60)
+        assert (summary.done, summary.failed) == (1, 2)
+        view = window.batches
+        view.table.selectRow(0)
+        assert view.retry_button.isEnabled()
+        retried = signal_future(window.batch_commands.run_ended)
+        view.retry_button.click()
+        assert await asyncio.wait_for(retried, 60) == (run_id, None)
+        stored = await window.services.history.get_run(run_id)
+        assert stored is not None and [c.status for c in stored.cells] == ["done"] * 3
+        assert len(srv.requests) == 2  # the two failed cells, sent live

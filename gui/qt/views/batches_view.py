@@ -49,10 +49,13 @@ class BatchesView(QWidget):
     Signals:
         cancel_requested(str): the user asked to cancel the selected row's run.
         open_requested(str): the user asked to show the selected row's run in the grid.
+        retry_requested(str): the user asked to run the selected run's failed and expired
+            cells again, live, into the same run.
     """
 
     cancel_requested = Signal(str)
     open_requested = Signal(str)
+    retry_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,7 +88,11 @@ class BatchesView(QWidget):
         self.cancel_button.setToolTip(
             "Ask the provider to cancel the selected run's open batches; requests not run end cancelled"
         )
-        for button in (self.open_button, self.cancel_button):
+        self.retry_button = QPushButton("Retry failed live")
+        self.retry_button.setToolTip(
+            "Run the selected run's failed and expired cells again, live, into the same run"
+        )
+        for button in (self.open_button, self.retry_button, self.cancel_button):
             button.setEnabled(False)
             buttons.addWidget(button)
         buttons.addStretch(1)
@@ -93,6 +100,7 @@ class BatchesView(QWidget):
         self.table.itemSelectionChanged.connect(self._on_table_selection_changed)
         self.open_button.clicked.connect(self._on_open_clicked)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.retry_button.clicked.connect(self._on_retry_clicked)
 
     # ---------------------------------------------------------------- what it shows
 
@@ -190,12 +198,18 @@ class BatchesView(QWidget):
             r.open and r.run_id == run_id for r in self._records.values()
         )
         self.open_button.setEnabled(run_id is not None and not open_run)
+        self.retry_button.setEnabled(run_id is not None and not open_run)
         self.cancel_button.setEnabled(open_run)
 
     def _on_open_clicked(self) -> None:
         run_id = self.selected_run()
         if run_id is not None:
             self.open_requested.emit(run_id)
+
+    def _on_retry_clicked(self) -> None:
+        run_id = self.selected_run()
+        if run_id is not None:
+            self.retry_requested.emit(run_id)
 
     def _on_cancel_clicked(self) -> None:
         run_id = self.selected_run()
