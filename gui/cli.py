@@ -48,6 +48,7 @@ from gui.core.checks import (
     with_inlined_schema,
 )
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json, escape_controls
+from gui.core.columns import PARAMETERS, REPEATS_RANGE, parse_values, variant_id
 from gui.core.compare import COMPARE_ORDER, StrategyResult
 from gui.core.errors import SpecError, TemplateError
 from gui.core.inputs import load_rows_file
@@ -63,8 +64,10 @@ from gui.core.judging import (
 from gui.core.keys import HeldKeys
 from gui.core.metrics import CellMetrics, RunSummary, finish_mark
 from gui.core.ports import KeySource
+from gui.core.pricing import PriceEntry, format_usd, parse_price_option
 from gui.core.runner import Run
 from gui.core.spec import (
+    Cell,
     ErrorPolicy,
     Limits,
     ModelProfile,
@@ -193,15 +196,48 @@ def _limit(
     return parse
 
 
+def _param(name: str) -> Callable[[str], Any]:
+    """An argparse type for a sampling parameter (``--temperature`` ...): one value, in range,
+    else one line with the accepted range (issue 15)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            values = parse_values(name, text)
+        except SpecError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if len(values) != 1:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: give one value per option (repeat the option to sweep)"
+            )
+        return values[0]
+
+    return parse
+
+
 def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     what = p.add_argument_group("what to run")
     what.add_argument(
         "--prompt",
         "-p",
+        action="append",
+        default=[],
         metavar="TEMPLATE",
-        help=f"prompt template with {{variables}} (default: {SEED_TEMPLATE!r} with the topics {', '.join(SEED_TOPICS)})",
+        help=f"prompt template with {{variables}}; repeat for prompt variants A, B, ... (default: {SEED_TEMPLATE!r} with the topics {', '.join(SEED_TOPICS)})",
     )
-    what.add_argument("--system", metavar="TEXT", help="system message placed before the prompt")
+    what.add_argument(
+        "--system",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="system message placed before the prompt; repeat for variants (each prompt with each system message)",
+    )
+    what.add_argument(
+        "--repeat",
+        type=_limit(int, REPEATS_RANGE),
+        default=1,
+        metavar="N",
+        help=f"samples per cell, run concurrently under the same limits ({REPEATS_RANGE[0]}-{REPEATS_RANGE[1]}, default 1)",
+    )
     what.add_argument(
         "--topic",
         "-t",
@@ -235,6 +271,9 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
     _add_limit_options(p, strategy=strategy)
 
     _add_judge_options(p)
+    _add_cost_options(p)
+    # `compare` times real requests: the cache is `run`'s alone.
+    _add_cache_schema_options(p, cache=strategy)
 
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -243,6 +282,76 @@ def _add_run_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
         "--no-history",
         action="store_true",
         help="do not record this run in the history (default: recorded; see `fanout-studio history`)",
+    )
+
+
+def _add_cost_options(p: argparse.ArgumentParser) -> None:
+    """``--price``, ``--budget`` and ``--estimate`` (issue 15)."""
+    cost = p.add_argument_group("tokens and cost")
+    cost.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="MODEL=IN:OUT",
+        help="USD per 1M input and output tokens of MODEL, e.g. gpt-4o-mini=0.15:0.60 "
+        "(repeatable; on top of the saved price table; local servers cost 0)",
+    )
+    cost.add_argument(
+        "--budget",
+        type=float,
+        metavar="USD",
+        help="cost cap: no new cell starts when spent plus in-flight worst case would pass it",
+    )
+    cost.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print the run's cost estimate and exit 0 without running",
+    )
+
+
+def _model_prices(args: argparse.Namespace) -> tuple[PriceEntry, ...]:
+    """The saved price table's entries (starter prices included) with ``--price`` on top.
+
+    Raises:
+        SpecError: a ``--price`` that is not ``MODEL=IN:OUT`` with prices of 0 or more.
+    """
+    from gui.storage.prices import PriceStore
+
+    store = PriceStore()
+    table = store.table()
+    if store.notice:
+        _warn(args.command or "run", store.notice)
+    extra = [parse_price_option(text) for text in getattr(args, "price", None) or ()]
+    return table.with_entries(extra).entries
+
+
+def _with_costs(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
+    """``spec`` with the run's prices and ``--budget`` (validated: SpecError with the fix)."""
+    prices = _model_prices(args)
+    budget = getattr(args, "budget", None)
+    limits = spec.limits if budget is None else spec.limits.changed(budget_usd=budget)
+    return replace(spec, prices=prices, limits=limits)
+
+
+def _add_cache_schema_options(p: argparse.ArgumentParser, *, cache: bool = True) -> None:
+    """``--cache/--no-cache`` (with ``cache``) and ``--json-schema`` (issue 15)."""
+    group = p.add_argument_group(
+        "response cache and structured output" if cache else "structured output"
+    )
+    if cache:
+        group.add_argument(
+            "--cache",
+            action=argparse.BooleanOptionalAction,
+            default=False,
+            help="answer a cell from the response cache in the data folder when an earlier run"
+            " sent the same messages to the same model, server and parameters, and cache new"
+            " answers (temperature > 0 bypasses it unless a seed is set; default: off)",
+        )
+    group.add_argument(
+        "--json-schema",
+        metavar="FILE",
+        help="ask every cell for JSON that follows this JSON Schema; --json then carries"
+        " `parsed` and `schema_error`",
     )
 
 
@@ -282,8 +391,31 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         metavar="VAR",
         help="environment variable holding the API key (default OPENAI_API_KEY, which is sent only to api.openai.com unless named here)",
     )
-    models.add_argument("--temperature", type=float, metavar="T")
-    models.add_argument("--max-tokens", type=_positive_int, metavar="N")
+    sweep = "; repeat to sweep values (one column each)"
+    models.add_argument(
+        "--temperature",
+        action="append",
+        default=[],
+        type=_param("temperature"),
+        metavar="T",
+        help=f"sampling temperature, 0 to 2{sweep}",
+    )
+    models.add_argument(
+        "--top-p",
+        action="append",
+        default=[],
+        type=_param("top_p"),
+        metavar="P",
+        help=f"nucleus sampling, 0 to 1{sweep}",
+    )
+    models.add_argument(
+        "--max-tokens",
+        action="append",
+        default=[],
+        type=_param("max_tokens"),
+        metavar="N",
+        help=f"cap on answer tokens{sweep}",
+    )
 
     sim = p.add_argument_group("simulated model")
     sim.add_argument(
@@ -327,7 +459,14 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         choices=SimSettings.FAILURE_KINDS,
         help="how simulated failures look",
     )
-    sim.add_argument("--seed", type=int, help="seed for reproducible simulated text and failures")
+    sim.add_argument(
+        "--seed",
+        action="append",
+        default=[],
+        type=_param("seed"),
+        metavar="N",
+        help="the request's seed; for the simulated model also the seed of its text and failures; repeat to sweep seeds",
+    )
 
 
 def _add_limit_options(p: argparse.ArgumentParser, *, strategy: bool) -> None:
@@ -462,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, batch-ingest, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, sweep-600, chat-long, estimate, batch-ingest, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",
@@ -552,15 +691,16 @@ def build_parser() -> argparse.ArgumentParser:
     export_p = sub.add_parser(
         "export",
         help="export a recorded run as JSON, CSV or Markdown",
-        description="Export one recorded run: json (everything, the per-model summary under summary.models), csv (one row per cell; with -o, the per-model summary beside it), md (the Scoreboard, the answer matrix and a metrics table), summary-csv (one row per model).",
+        description="Export one recorded run: json (everything, the per-model summary under summary.models), csv (one row per cell; with -o, the per-model summary beside it), md (the Scoreboard, the answer matrix and a metrics table), summary-csv (one row per model). A chat (CHAT_ID): json (every branch and alternative), md (a section per model) or md-table (a side-by-side table per turn).",
     )
     export_p.add_argument("run_id", metavar="RUN_ID", help="the run's id, or a unique prefix of it")
     export_p.add_argument(
         "--format",
         "-f",
-        choices=["json", "csv", "md", "summary-csv", "batch-jsonl"],
+        choices=["json", "csv", "md", "summary-csv", "md-table", "batch-jsonl"],
         help="output format (default: from the -o file's extension); csv to a file also writes"
         " the per-model summary beside it as NAME-summary.csv; summary-csv is that table alone;"
+        " a chat exports as json, md (a section per model) or md-table (a table per turn);"
         " batch-jsonl is every cell's request in the OpenAI batch input format (for vLLM's"
         " run-batch, or to submit elsewhere; read the results back with import-batch)",
     )
@@ -609,16 +749,17 @@ def spec_from_args(
     Raises:
         UsageError: anything the user must fix, as one line.
     """
-    template = args.prompt
+    prompts: list[str] = list(args.prompt)
     topics: list[str] = list(args.topic)
-    if template is None:
-        template = SEED_TEMPLATE
+    if not prompts:
+        prompts = [SEED_TEMPLATE]
         if not topics and not args.inputs:
             topics = list(SEED_TOPICS)
+    template, more_templates = prompts[0], tuple(prompts[1:])
     if topics and args.inputs:
         raise UsageError("give either --topic or --inputs, not both")
     try:
-        variables = template_variables(template)
+        variables = _variables(prompts)
         inputs: list[Any] = (
             _rows_from_inputs_file(
                 args.inputs, variables, (args.command or "run") if warn else None
@@ -641,9 +782,8 @@ def spec_from_args(
             judged = (*models, judge.model) if judge is not None else models
             for line in key_warnings(judged, held):
                 _warn(args.command or "run", line)
-        spec = _spec(
-            template, inputs, models, strategy or Strategy(args.strategy), limits, args.system
-        )
+        spec = _spec(template, inputs, models, strategy or Strategy(args.strategy), limits, None)
+        spec = _with_columns(spec, more_templates, list(args.system), args.repeat)
         checks = checks_from_args(args)
         if checks:
             validate_checks(checks, variables)
@@ -651,9 +791,92 @@ def spec_from_args(
         if judge is not None:
             judge.validate()
             spec = replace(spec, judge=judge)
-        return spec
+        return _with_cache_and_schema(_with_costs(spec, args), args)
     except (SpecError, TemplateError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def _variables(templates: Sequence[str]) -> list[str]:
+    """Every variable of the prompt variants, in order of first use.
+
+    Raises:
+        SpecError: a variant after the first is empty (the first keeps its own message).
+    """
+    for i, template in enumerate(templates[1:], start=1):
+        if not template.strip():
+            raise SpecError(
+                f"Prompt variant {variant_id(i)} is empty. Write its prompt or leave out that --prompt."
+            )
+    seen: dict[str, None] = {}
+    for template in templates:
+        seen.update(dict.fromkeys(template_variables(template)))
+    return list(seen)
+
+
+def _with_columns(
+    spec: RunSpec, more_templates: tuple[str, ...], systems: list[str], repeats: int
+) -> RunSpec:
+    """``spec`` with the prompt variants, system messages and repeats of issue 15, validated.
+
+    Raises:
+        SpecError: an empty variant, repeats out of range, too many columns.
+    """
+    if not (more_templates or systems or repeats != 1):
+        return spec
+    if more_templates and not spec.variables and spec.rows == ({},):
+        # make_spec made one empty row for a first prompt without variables; a variant
+        # with variables needs the inputs it was given: refuse rather than send "{topic}".
+        names = _variables(more_templates)
+        if names:
+            raise SpecError(
+                f"Prompt variant A uses no variables but another uses {{{names[0]}}}: "
+                "give every variant the same variables."
+            )
+    spec = replace(
+        spec,
+        system=(systems[0] or None) if systems else None,
+        system_variants=tuple(systems[1:]),
+        template_variants=more_templates,
+        repeats=repeats,
+    )
+    spec.validate()
+    return spec
+
+
+def _with_cache_and_schema(spec: RunSpec, args: argparse.Namespace) -> RunSpec:
+    """``spec`` with ``--cache`` and ``--json-schema FILE`` applied.
+
+    Raises:
+        UsageError: the schema file cannot be read or is not a valid JSON schema.
+    """
+    from gui.core.structured import parse_schema
+
+    cache = bool(getattr(args, "cache", False))
+    if cache:
+        spec = replace(spec, limits=replace(spec.limits, cache=True))
+    path = getattr(args, "json_schema", None)
+    if path is None:
+        return spec
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"--json-schema: cannot read {path} ({reason}).") from None
+    try:
+        schema = parse_schema(text)
+    except SpecError as exc:
+        raise UsageError(f"--json-schema {path}: {exc}") from None
+    return replace(spec, json_schema=schema)
+
+
+def response_cache(spec: RunSpec) -> Any:
+    """The response cache in the data folder for a run that asks for it, else ``None``."""
+    if not spec.limits.cache:
+        return None
+    from gui.providers.cache import CACHE_FILE_NAME, SqliteResponseCache
+    from gui.storage import paths
+
+    return SqliteResponseCache(paths.home() / CACHE_FILE_NAME)
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
@@ -829,8 +1052,41 @@ def profiles_from_args(
     profile per ``--model``."""
     saved = _saved_profiles(args.profile, keys if keys is not None else HeldKeys())
     if saved and not args.model:
-        return saved
-    return saved + _model_profiles(args)
+        return _with_sampling(saved, args)
+    return _with_sampling(saved + _model_profiles(args), args)
+
+
+def _with_sampling(
+    profiles: tuple[ModelProfile, ...], args: argparse.Namespace
+) -> tuple[ModelProfile, ...]:
+    """Every profile with the ``--temperature``, ``--top-p``, ``--max-tokens`` and ``--seed``
+    values: one value sets the parameter, two or more sweep it (a column per value).
+
+    Raises:
+        UsageError: a sweep where the command sends one request per model (``ask``).
+    """
+    given = {name: list(getattr(args, name, None) or ()) for name in PARAMETERS}
+    if not any(given.values()):
+        return profiles
+    sweeps = getattr(args, "repeat", None) is not None  # run and compare take sweeps
+    single: dict[str, Any] = {}
+    swept: dict[str, tuple[Any, ...]] = {}
+    for name, values in given.items():
+        values = list(dict.fromkeys(values))
+        if len(values) == 1:
+            single[name] = values[0]
+        elif values:
+            if not sweeps:
+                option = "--" + name.replace("_", "-")
+                raise UsageError(f"{option} takes one value here (sweeps are for run and compare)")
+            swept[name] = tuple(values)
+    out = []
+    for profile in profiles:
+        profile = profile.with_params(single) if single else profile
+        if swept:
+            profile = replace(profile, sweep=replace(profile.sweep, **swept))
+        out.append(profile)
+    return tuple(out)
 
 
 def _saved_profiles(names: Sequence[str], held: HeldKeys) -> tuple[ModelProfile, ...]:
@@ -881,9 +1137,7 @@ def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
             raise UsageError("--base-url needs --provider openai")
         sim = _sim_settings(args)
         names = args.model or ["sim-1"]
-        return tuple(
-            ModelProfile(model=n, provider=kind, sim=sim, max_tokens=args.max_tokens) for n in names
-        )
+        return tuple(ModelProfile(model=n, provider=kind, sim=sim) for n in names)
     if not args.model:
         raise UsageError("--provider openai needs --model NAME (e.g. gpt-4o-mini, llama3.2)")
     from gui.core import keys
@@ -892,7 +1146,9 @@ def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
     if args.api_key_env:
         keys.allow_env(env)  # the user named it for this base URL
     keys.watch_url(args.base_url)
-    if not args.base_url and not os.environ.get(env, "").strip():
+    # --estimate sends nothing (issue 15): pricing an OpenAI run needs no key.
+    estimating = bool(getattr(args, "estimate", False))
+    if not args.base_url and not os.environ.get(env, "").strip() and not estimating:
         raise UsageError(
             f"${env} is not set: export your API key, or give --base-url for a local server"
         )
@@ -902,8 +1158,6 @@ def _model_profiles(args: argparse.Namespace) -> tuple[ModelProfile, ...]:
             provider=kind,
             base_url=args.base_url,
             api_key_env=env,
-            temperature=args.temperature,
-            max_tokens=args.max_tokens,
         )
         for n in args.model
     )
@@ -961,7 +1215,9 @@ def _loopback(host: str) -> bool:
 
 def _sim_settings(args: argparse.Namespace) -> SimSettings:
     tokens = args.sim_tokens or _SIM.output_tokens
-    extra: dict[str, Any] = {"seed": args.seed}
+    # One --seed seeds the simulated text as it always did; a seed sweep sets each column's.
+    seeds = list(dict.fromkeys(args.seed or ()))
+    extra: dict[str, Any] = {"seed": seeds[0] if len(seeds) == 1 else None}
     if args.sim_jitter is not None:
         extra["jitter"] = args.sim_jitter
     if args.sim_failure_rate is not None:
@@ -1043,7 +1299,8 @@ async def execute(
     """
     from gui.providers.backend import LangChainBackend
 
-    backend = LangChainBackend(keys=keys)
+    cache = response_cache(spec)
+    backend = LangChainBackend(keys=keys, cache=cache)
     run = Run(spec, backend)
     ended: list[ev.Event] = []
 
@@ -1075,6 +1332,8 @@ async def execute(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
         await backend.aclose()
+        if cache is not None:
+            cache.close()
     return run, ended
 
 
@@ -1115,10 +1374,38 @@ def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
             else None,
             "checks": [r.to_dict() for r in checked.get(cell.id, ())],
         }
+        _add_column(item, cell)
         _add_finish(item)
+        _add_cost(item)
         _add_judge(item, run, cell.id)
+        _add_cache_and_schema(item, run.spec)
         results.append(_safe_item(item))
     return results
+
+
+def _add_column(item: dict[str, Any], cell: Cell) -> None:
+    """The cell's column identity (template id, model, parameters) and its sample (1-based,
+    as the window's "sample k of N"), issue 15."""
+    if cell.column is not None:
+        column = cell.column.identity()
+        column["model"] = _safe_item({"model": column["model"]})["model"]
+        column["header"] = _safe_item({"model": column["header"]})["model"]
+        item["column"] = column
+    item["sample"] = cell.sample + 1
+    item["samples"] = cell.samples
+
+
+def _add_cache_and_schema(item: dict[str, Any], spec: RunSpec) -> None:
+    """``cached`` for every cell; ``parsed`` and ``schema_error`` for a structured run's."""
+    metrics = item.get("metrics") or {}
+    item["cached"] = bool(metrics.get("cached"))
+    if spec.json_schema is None:
+        return
+    from gui.core.structured import check_answer
+
+    valid = metrics.get("schema_valid")
+    item["parsed"] = check_answer(spec.json_schema, item["output"]).parsed if valid else None
+    item["schema_error"] = metrics.get("schema_error")
 
 
 def _add_judge(item: dict[str, Any], run: Run, cell_id: str) -> None:
@@ -1146,7 +1433,7 @@ def judge_summary_json(run: Run) -> dict[str, Any] | None:
     lane = run.judge
     if lane is None:
         return None
-    models = [m.display_name for m in run.spec.models]
+    models = run.spec.headers
     out: dict[str, Any] = {
         "judge_model": lane.judge_model,
         "mode": str(lane.settings.mode),
@@ -1186,6 +1473,89 @@ def _add_finish(item: dict[str, Any]) -> None:
     metrics = item.get("metrics") or {}
     item["finish_reason"] = metrics.get("finish_reason")
     item["note"] = metrics.get("note")
+
+
+def _add_cost(item: dict[str, Any]) -> None:
+    """Lift the cell's tokens and cost out of the metrics (``cost_usd`` null: no price)."""
+    metrics = item.get("metrics") or {}
+    item["input_tokens"] = metrics.get("input_tokens", 0)
+    item["output_tokens"] = metrics.get("output_tokens", 0)
+    item["tokens_estimated"] = bool(
+        metrics.get("tokens_estimated") or metrics.get("input_estimated")
+    )
+    cost = metrics.get("cost_usd")
+    item["cost_usd"] = None if cost is None else round(float(cost), 8)
+
+
+def cost_summary_json(run: Run) -> dict[str, Any]:
+    """The run's token and cost totals, in all and per column (``cost``), and the budget's
+    note when it stopped cells."""
+    from gui.core.costs import column_totals, run_totals
+
+    per_col = column_totals((c.col, run.metrics(c.id)) for c in run.cells)
+    columns = []
+    for col, column in enumerate(run.spec.columns):  # a sweep's column, not only a model
+        totals = per_col.get(col)
+        data = totals.to_dict() if totals is not None else run_totals(()).to_dict()
+        columns.append(
+            {"column": col, "model": column.model.display_name, "header": column.header, **data}
+        )
+    out: dict[str, Any] = {"cost": {**run_totals(per_col.values()).to_dict(), "columns": columns}}
+    budget = run.limits.budget_usd
+    if budget is not None:
+        out["cost"]["budget_usd"] = budget
+    if run.summary is not None and run.summary.budget_note:
+        out["cost"]["budget_note"] = run.summary.budget_note
+    return out
+
+
+def estimate_json(spec: RunSpec) -> dict[str, Any]:
+    """``--estimate``: what the run would cost, in all and per column."""
+    from gui.core.estimate import estimate_run
+    from gui.providers.tokens import count_tokens, counter_kind
+
+    est = estimate_run(spec, counter=count_tokens, kind=counter_kind)
+    return {
+        "cells": est.cells,
+        "input_tokens": est.input_tokens,
+        "output_tokens": est.output_tokens,
+        "cost_usd": None if len(est.unpriced) == len(est.columns) else round(est.cost_usd, 8),
+        "estimated": est.estimated,
+        "unpriced_columns": list(est.unpriced),
+        "line": est.line(),
+        "columns": [
+            {
+                "column": c.col,
+                "model": c.label,
+                "cells": c.cells,
+                "input_tokens": c.input_tokens,
+                "output_tokens": c.output_tokens,
+                "cost_usd": None if c.cost_usd is None else round(c.cost_usd, 8),
+                "estimated": c.estimated,
+            }
+            for c in est.columns
+        ],
+    }
+
+
+def _print_estimate(spec: RunSpec, as_json: bool) -> int:
+    """``run --estimate``: print the estimate (text or JSON) and exit 0 without running."""
+    data = estimate_json(spec)
+    if as_json:
+        json.dump({"estimate": data}, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    for c in data["columns"]:
+        cost = format_usd(c["cost_usd"], estimated=c["estimated"])
+        sys.stdout.write(
+            escape_controls(
+                f"{c['model']}: {c['cells']} cells · {c['input_tokens']:,} in + "
+                f"{c['output_tokens']:,} out tokens · {cost}"
+            )
+            + "\n"
+        )
+    sys.stdout.write(escape_controls(data["line"]) + "\n")
+    return EXIT_OK
 
 
 def summary_json(s: RunSummary) -> dict[str, Any]:
@@ -1233,7 +1603,7 @@ def run_scoreboard_json(run: Run, ended: Sequence[ev.Event]) -> dict[str, Any]:
         )
         cells.append(score_cell(cell.row, cell.col, status, facts))
     # Model names as the results print them: cleaned, every known secret masked.
-    models = [_safe_item({"model": m.display_name})["model"] for m in run.spec.models]
+    models = [_safe_item({"model": h})["model"] for h in run.spec.headers]
     return scoreboard_json(models, cells)
 
 
@@ -1271,6 +1641,10 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
         parts.append(f"{m['output_tokens']} tokens{tps}")
     if m.get("retries"):
         parts.append(f"{m['retries']} retries")
+    if item.get("cached"):
+        parts.append("cached")
+    if m.get("schema_valid") is not None:
+        parts.append("schema ✓" if m["schema_valid"] else "schema ✗")
     verdict = item.get("judge")
     if isinstance(verdict, dict):
         score = verdict.get("score")
@@ -1284,10 +1658,17 @@ def _fmt_cell(item: dict[str, Any], row: int | None = None) -> str:
         parts.append(f"checks {passed}/{len(checks)} {'✓' if passed == len(checks) else '✗'}")
     if item.get("cell"):  # the id `diff` and `show --agreement` take
         parts.append(f"cell {item['cell']}")
-    head = f"── {inputs} × {item['model']} · " + " · ".join(parts)
+    column = item.get("column")
+    header = column.get("header") if isinstance(column, dict) else None
+    shown = header or item["model"]
+    if (item.get("samples") or 1) > 1:
+        shown = f"{shown} · sample {item['sample']} of {item['samples']}"
+    head = f"── {inputs} × {shown} · " + " · ".join(parts)
     body = item["output"]
     if item["error"]:
         body = f"{body}\n[{item['error']}]" if body else f"[{item['error']}]"
+    if m.get("schema_error"):
+        body = f"{body}\n[schema: {m['schema_error']}]"
     if isinstance(verdict, dict):
         said = verdict.get("reason") or verdict.get("error") or ""
         body = f"{body}\n[judge: {said}]" if body else f"[judge: {said}]"
@@ -1431,6 +1812,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--wait goes with --executor batch (a live run always waits)")
     held = HeldKeys()  # this command's keys: the backend resolves --profile keys here
     spec = spec_from_args(args, warn=True, keys=held)
+    if getattr(args, "estimate", False):
+        return _print_estimate(spec, args.json)
     show_progress = not args.quiet and sys.stderr.isatty()
     history = open_history(not args.no_history)
     received: list[int] = []
@@ -1454,7 +1837,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 "results": results,
                 "summary": summary_json(run.summary)
                 | _judge_part(run)
-                | run_scoreboard_json(run, ended),
+                | run_scoreboard_json(run, ended)
+                | cost_summary_json(run),
                 **checks_summary_json(spec, results),
                 "saved": saved,
             },
@@ -1468,6 +1852,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         for i, item in enumerate(results):
             sys.stdout.write(_fmt_cell(item, repeated.get(i)) + "\n")
         s = run.summary
+        sys.stdout.write(escape_controls(_cost_line(run)) + "\n")
         sys.stdout.write(
             f"{s.done} done, {s.failed} failed, {s.cancelled} cancelled of {s.total} in {s.wall:.2f} s ({s.strategy}, peak {s.peak_in_flight} in flight)"
             + (f" · saved as {run.id}" if saved else "")
@@ -1487,6 +1872,21 @@ async def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def _cost_line(run: Run) -> str:
+    """``cost $0.42 · 1,234 in + 5,678 out tokens`` (and the budget's note) for the text output."""
+    from gui.core.costs import column_totals, run_totals
+
+    totals = run_totals(column_totals((c.col, run.metrics(c.id)) for c in run.cells).values())
+    mark = "~" if totals.estimated else ""
+    line = (
+        f"cost {totals.label()} · {mark}{totals.input_tokens:,} in + "
+        f"{mark}{totals.output_tokens:,} out tokens"
+    )
+    if run.summary is not None and run.summary.budget_note:
+        line += f" · {run.summary.budget_note}"
+    return line
+
+
 def _judge_part(run: Run) -> dict[str, Any]:
     judge = judge_summary_json(run)
     return {} if judge is None else {"judge": judge}
@@ -1500,7 +1900,7 @@ def _judge_line(run: Run) -> str | None:
     c = lane.counts
     head = f"judge {lane.judge_model}: {c.done} done, {c.failed} failed"
     if lane.settings.mode is JudgeMode.PAIRWISE:
-        models = [m.display_name for m in run.spec.models]
+        models = run.spec.headers
         return f"{head} · ranking: {ranking_line(rank(lane.pairs, models))}"
     return head
 
@@ -1575,6 +1975,8 @@ async def _compare_runs(
     code = EXIT_OK
     for strategy in order:
         spec = spec_from_args(args, strategy, keys=held)
+        # Timed requests, never cached replays (see Session._compare).
+        spec = replace(spec, limits=replace(spec.limits, cache=False))
         if show_progress:
             sys.stderr.write(f"\r\x1b[2K{strategy}…")
         recorder = history.recorder(label=f"comparison: {strategy}") if history else None
@@ -1693,15 +2095,18 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def stored_cell_items(run: StoredRun) -> list[dict[str, Any]]:
     """Every cell of the run's grid as ``run --json`` shows results (unrecorded ones too)."""
-    stored = {(c.row, c.col): c for c in run.cells}
+    # By cell id, not (row, column): the samples of a repeated cell are cells of their own.
+    stored = {c.cell_id: c for c in run.cells}
     items: list[dict[str, Any]] = []
-    seen: set[tuple[int, int]] = set()
+    seen: set[str] = set()
     for cell in run.spec.cells():
-        seen.add((cell.row, cell.col))
-        items.append(
-            _stored_item(stored.get((cell.row, cell.col)), cell.inputs, cell.model.display_name)
-        )
-    items += [_stored_item(c, c.inputs, c.model) for c in run.cells if (c.row, c.col) not in seen]
+        seen.add(cell.id)
+        item = _stored_item(stored.get(cell.id), cell.inputs, cell.model.display_name)
+        _add_column(item, cell)
+        items.append(item)
+    items += [_stored_item(c, c.inputs, c.model) for c in run.cells if c.cell_id not in seen]
+    for item in items:
+        _add_cache_and_schema(item, run.spec)
     return items
 
 
@@ -1718,23 +2123,23 @@ def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:
                 "metrics": None,
             }
         )
-    return _safe_item(
-        {
-            "cell": cell.cell_id,
-            "input": dict(cell.inputs),
-            "model": cell.model,
-            "status": cell.status,
-            "output": cell.text,
-            "error_kind": cell.error_kind,
-            "error": cell.error,
-            "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
-            "finish_reason": cell.metrics.finish_reason if cell.metrics is not None else None,
-            "note": cell.metrics.note if cell.metrics is not None else None,
-            "notice": cell.notice,
-            "checks": [r.to_dict() for r in cell.checks],
-            **({} if cell.judge is None else {"judge": _verdict_json(cell.judge)}),
-        }
-    )
+    item = {
+        "cell": cell.cell_id,
+        "input": dict(cell.inputs),
+        "model": cell.model,
+        "status": cell.status,
+        "output": cell.text,
+        "error_kind": cell.error_kind,
+        "error": cell.error,
+        "metrics": _metrics_json(cell.metrics) if cell.metrics is not None else None,
+        "finish_reason": cell.metrics.finish_reason if cell.metrics is not None else None,
+        "note": cell.metrics.note if cell.metrics is not None else None,
+        "notice": cell.notice,
+        "checks": [r.to_dict() for r in cell.checks],
+        **({} if cell.judge is None else {"judge": _verdict_json(cell.judge)}),
+    }
+    _add_cost(item)  # the same fields `run --json` prints
+    return _safe_item(item)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -1754,10 +2159,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
         if args.json:
-            from gui.storage.export import scoreboard_json
+            from gui.storage.export import add_columns_json, scoreboard_json
 
             data = run.to_dict()
             data["summary"] = {**data["summary"], **scoreboard_json(run)}
+            add_columns_json(run, data)
             json.dump(clean_json(data)[0], sys.stdout, ensure_ascii=False, indent=2)
             sys.stdout.write("\n")
             return EXIT_OK
@@ -1822,6 +2228,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         from gui.cli_chat import cmd_export_chat
 
         return cmd_export_chat(args.run_id, fmt, out)
+    if fmt == "md-table":
+        raise UsageError(
+            "md-table is a chat's format: a run exports as json, csv, md or summary-csv"
+        )
 
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)

@@ -40,7 +40,7 @@ from gui.core.batch import BatchChanged, BatchLimits, BatchRun, request_line
 from gui.core.cleantext import escape_controls
 from gui.core.keys import HeldKeys
 from gui.core.metrics import RunSummary
-from gui.core.spec import CellList, RunSpec
+from gui.core.spec import RunSpec
 
 if TYPE_CHECKING:
     from gui.storage.history import History
@@ -106,7 +106,8 @@ def add_batch_parsers(sub: Any) -> None:
         "without RUN_ID it resumes every unfinished batch run. "
         "`batches cancel RUN_ID` cancels the run's open batches. "
         "`batches retry RUN_ID` runs the run's failed and expired cells again, live, into the "
-        "same run.",
+        "same run; with --batch, as new batches of the same run (collect them with "
+        "`batches wait RUN_ID`).",
     )
     batches_p.add_argument(
         "action",
@@ -119,6 +120,12 @@ def add_batch_parsers(sub: Any) -> None:
         "run_id", nargs="?", metavar="RUN_ID", help="the run's id or a unique prefix"
     )
     batches_p.add_argument("--json", action="store_true", help="print JSON")
+    batches_p.add_argument(
+        "--batch",
+        action="store_true",
+        help="with retry: send the failed and expired cells as new batches of the run "
+        "(batch price) instead of live",
+    )
     batches_p.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr")
     _add_batch_settings(batches_p)
     import_p = sub.add_parser(
@@ -136,7 +143,7 @@ def add_batch_parsers(sub: Any) -> None:
 def write_batch_jsonl(spec: RunSpec, out: TextIO) -> int:
     """Write the request line of every cell of ``spec`` to ``out``, one at a time; returns
     the number of lines (the same lines a batch run uploads)."""
-    cells = CellList(spec.rows, spec.models)
+    cells = spec.cell_list()
     for cell in cells:
         out.write(json.dumps(request_line(spec, cell), ensure_ascii=False) + "\n")
     return len(cells)
@@ -210,6 +217,7 @@ def _print_run(stored: StoredRun | None, run: BatchRun, as_json: bool) -> None:
     assert summary is not None
     items = stored_cell_items(stored) if stored is not None else []
     batches = [r.to_dict() for r in run.batches.values()]
+    cost = _cost_json(stored, run.spec) if stored is not None else None
     if as_json:
         json.dump(
             {
@@ -217,7 +225,7 @@ def _print_run(stored: StoredRun | None, run: BatchRun, as_json: bool) -> None:
                 "executor": "batch",
                 "batches": batches,
                 "results": items,
-                "summary": summary_json(summary),
+                "summary": {**summary_json(summary), **({"cost": cost} if cost else {})},
             },
             sys.stdout,
             ensure_ascii=False,
@@ -228,14 +236,48 @@ def _print_run(stored: StoredRun | None, run: BatchRun, as_json: bool) -> None:
     repeated = _repeated_rows(items)
     for i, item in enumerate(items):
         sys.stdout.write(_fmt_cell(item, repeated.get(i)) + "\n")
-    sys.stdout.write(_summary_line(run.id, summary) + "\n")
+    cost_label = _cost_label(stored) if stored is not None else ""
+    sys.stdout.write(_summary_line(run.id, summary, cost_label) + "\n")
 
 
-def _summary_line(run_id: str, s: RunSummary) -> str:
+def _summary_line(run_id: str, s: RunSummary, cost: str = "") -> str:
+    spent = f" · {cost} at the batch price" if cost else ""
     return (
         f"{s.done} done, {s.failed} failed, {s.cancelled} cancelled of {s.total} "
-        f"(batch) · saved as {run_id}"
+        f"(batch){spent} · saved as {run_id}"
     )
+
+
+def _cost_json(stored: StoredRun, spec: RunSpec) -> dict[str, Any]:
+    """The run's token and cost totals (at the batch price), in all and per column, from
+    its recorded cells: the shape of ``run --json``'s ``summary.cost``."""
+    from gui.core.costs import column_totals, run_totals
+
+    per_col = column_totals((c.col, c.metrics) for c in stored.cells)
+    columns = [
+        {
+            "column": column.index,
+            "model": column.model.display_name,
+            "header": column.header,
+            **(per_col[column.index] if column.index in per_col else run_totals(())).to_dict(),
+        }
+        for column in spec.columns
+    ]
+    out = {**run_totals(per_col.values()).to_dict(), "columns": columns, "price": "batch"}
+    if spec.limits.budget_usd is not None:
+        out["budget_usd"] = spec.limits.budget_usd
+    return out
+
+
+def _cost_label(stored: StoredRun) -> str:
+    """``$0.42`` (``~`` when estimated), ``""`` for a run that cost nothing to say."""
+    from gui.core.costs import CostTotals
+
+    totals = CostTotals()
+    for cell in stored.cells:
+        if cell.metrics is not None:
+            totals.add(cell.metrics)
+    return totals.label() if totals.cells and totals.cost is not None else ""
 
 
 def _exit_code(summary: RunSummary | None) -> int:
@@ -265,16 +307,35 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
         raise UsageError(
             "a batch run is collected later through the history: drop --no-history, or add --wait"
         )
+    from gui.providers.tokens import count_tokens
+
     held = HeldKeys()
     spec = spec_from_args(args, warn=True, keys=held)
-    if spec.judge is not None:
+    if getattr(args, "estimate", False):
+        return _print_batch_estimate(spec, args.json)
+    if getattr(args, "cache", False):
         sys.stderr.write(
-            "fanout-studio run: warning: the judge is not run on batch results yet; "
-            "judge the run's answers live.\n"
+            "fanout-studio run: warning: batch runs do not use the response cache; "
+            "every cell is sent.\n"
+        )
+    if spec.judge is not None and not args.wait:
+        sys.stderr.write(
+            "fanout-studio run: note: the judge scores the answers in the process that "
+            "collects them (fanout-studio batches wait RUN_ID).\n"
         )
     history = open_history(not args.no_history)
     work, _sim = _folders()
-    run = BatchRun(spec, _ports(held, args), history, work, limits=_limits(args), wait=args.wait)
+    backend = _JudgeBackend(held)
+    run = BatchRun(
+        spec,
+        _ports(held, args),
+        history,
+        work,
+        limits=_limits(args),
+        wait=args.wait,
+        backend=backend,
+        counter=count_tokens,
+    )
     if history is not None:
         run.subscribe(history.recorder(label="batch"))
     show = args.wait and not args.quiet and not args.json and sys.stderr.isatty()
@@ -285,6 +346,7 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
             await asyncio.to_thread(history.flush)
         stored = history.get_run(run.id) if history is not None and run.finished else None
     finally:
+        await backend.aclose()
         close_history(history)
     if run.error is not None and not run.batches:
         sys.stderr.write(escape_controls(f"fanout-studio run: error: {run.error}") + "\n")
@@ -335,8 +397,15 @@ async def cmd_batches(args: argparse.Namespace) -> int:
                     f"no run {args.run_id!r} in the history (list them with: fanout-studio batches)"
                 )
         work, _sim = _folders()
+        held = HeldKeys()
+        backend = _JudgeBackend(held)
         runs = resumable_runs(
-            history, _ports(HeldKeys(), args), work, limits=_limits(args), run_id=run_id
+            history,
+            _ports(held, args),
+            work,
+            limits=_limits(args),
+            run_id=run_id,
+            backend=backend,
         )
         if not runs:
             what = f"run {run_id} has" if run_id else "the history has"
@@ -354,7 +423,10 @@ async def cmd_batches(args: argparse.Namespace) -> int:
         if args.action == "cancel":
             for run in runs:
                 run.cancel()
-        await asyncio.gather(*tasks)
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            await backend.aclose()
         await asyncio.to_thread(history.flush)
         code = EXIT_OK
         for run in runs:
@@ -365,11 +437,95 @@ async def cmd_batches(args: argparse.Namespace) -> int:
         close_history(history)
 
 
+def _print_batch_estimate(spec: RunSpec, as_json: bool) -> int:
+    """``run --executor batch --estimate``: the estimate at the batch price; nothing is sent."""
+    from gui.core.batch import batch_estimate
+    from gui.core.pricing import format_usd
+    from gui.providers.tokens import count_tokens, counter_kind
+
+    est = batch_estimate(spec, count_tokens, counter_kind)
+    line = f"{est.line()} at the batch price"
+    if as_json:
+        data = {
+            "price": "batch",
+            "cells": est.cells,
+            "input_tokens": est.input_tokens,
+            "output_tokens": est.output_tokens,
+            "cost_usd": None if len(est.unpriced) == len(est.columns) else round(est.cost_usd, 8),
+            "estimated": est.estimated,
+            "unpriced_columns": list(est.unpriced),
+            "line": line,
+        }
+        json.dump({"estimate": data}, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    for c in est.columns:
+        cost = format_usd(c.cost_usd, estimated=c.estimated)
+        sys.stdout.write(
+            escape_controls(
+                f"{c.label}: {c.cells} cells · {c.input_tokens:,} in + "
+                f"{c.output_tokens:,} out tokens · {cost}"
+            )
+            + "\n"
+        )
+    sys.stdout.write(escape_controls(line) + "\n")
+    return EXIT_OK
+
+
+class _JudgeBackend:
+    """Makes the live backend a batch run's LLM judge calls go through, once, when a run
+    first needs it (importing the providers costs a second or two), and closes it."""
+
+    def __init__(self, keys: HeldKeys) -> None:
+        self._keys = keys
+        self._backend: Any = None
+
+    def __call__(self) -> Any:
+        if self._backend is None:
+            from gui.providers.backend import LangChainBackend
+
+            self._backend = LangChainBackend(keys=self._keys)
+        return self._backend
+
+    async def aclose(self) -> None:
+        if self._backend is not None:
+            await self._backend.aclose()
+
+
+async def _retry_as_batch(args: argparse.Namespace, history: History, stored: StoredRun) -> int:
+    """``batches retry RUN_ID --batch``: the failed cells sent as new batches of the run."""
+    from gui.storage.batch_runs import retry_batch_run
+
+    work, _sim = _folders()
+    held = HeldKeys()
+    run = retry_batch_run(
+        history, stored, _ports(held, args), work, limits=_limits(args), wait=False
+    )
+    if run is None:
+        sys.stdout.write(f"Nothing to retry: run {stored.id} has no failed cell.\n")
+        return EXIT_OK
+    await run.wait()
+    await asyncio.to_thread(history.flush)
+    if run.error is not None:
+        sys.stderr.write(escape_controls(f"fanout-studio batches: error: {run.error}") + "\n")
+        return EXIT_USAGE if not run.batches else EXIT_FAILED
+    ids = [r.batch_id for r in run.batches.values()]
+    n = len(ids)
+    sys.stdout.write(
+        f"submitted {len(run._only or ())} failed cells of {stored.id} again as "
+        f"{n} batch{'es' if n != 1 else ''} ({', '.join(ids)})\n"
+        f"collect the results with: fanout-studio batches wait {stored.id}\n"
+    )
+    return EXIT_OK
+
+
 async def _retry(args: argparse.Namespace) -> int:
-    """``batches retry RUN_ID``: the failed (and expired) cells again, live, into the run."""
+    """``batches retry RUN_ID [--batch]``: the failed (and expired) cells again, live (or as
+    new batches), into the run."""
     from gui.core.batch import retry_specs
     from gui.core.runner import Run
     from gui.providers.backend import LangChainBackend
+    from gui.storage.batch_runs import failed_cells
     from gui.storage.history import AmbiguousRunId
 
     history = _persistent_history()
@@ -387,7 +543,9 @@ async def _retry(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"run {stored.id} still has open batches: fanout-studio batches wait {stored.id}"
             )
-        failed = [c.cell_id for c in stored.cells if c.status == "failed"]
+        if args.batch:
+            return await _retry_as_batch(args, history, stored)
+        failed = failed_cells(stored)
         if not failed:
             sys.stdout.write(f"Nothing to retry: run {stored.id} has no failed cell.\n")
             return EXIT_OK

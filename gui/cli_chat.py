@@ -48,10 +48,10 @@ from gui.core import events as ev
 from gui.core.chat import (
     Chat,
     ChatError,
-    ChatNode,
     ImageAttachment,
     NodeStatus,
     Role,
+    VisionRefused,
     add_user_message,
     context_warning,
     image_attachment,
@@ -62,8 +62,8 @@ from gui.core.chat_turn import ChatTurn
 from gui.core.cleantext import clean, clean_json, escape_controls
 from gui.core.errors import SpecError
 from gui.core.keys import HeldKeys
-from gui.core.metrics import CellMetrics
-from gui.core.spec import ModelProfile, profile_to_dict
+from gui.core.spec import ModelProfile
+from gui.storage.chat_export import done_mark
 
 if TYPE_CHECKING:
     from gui.storage.chats import ChatHistory
@@ -71,8 +71,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_chat_parsers",
-    "chat_to_dict",
-    "chat_to_markdown",
     "cmd_ask",
     "cmd_chats",
     "cmd_export_chat",
@@ -211,10 +209,12 @@ def _with_capabilities(profile: ModelProfile, args: argparse.Namespace) -> Model
 
 
 def _continued_chat(args: argparse.Namespace, chats: ChatHistory | None, held: HeldKeys) -> Chat:
-    if args.model or args.profile or args.system or args.vision or args.context_window:
+    given = _column_options_given(args)
+    if given:
         raise UsageError(
-            "--continue uses the chat's own models and system message: leave out -m, -P, "
-            "--system, --vision and --context-window"
+            f"--continue keeps each column's own model, settings and system message, so "
+            f"{', '.join(given)} would change nothing: leave {'it' if len(given) == 1 else 'them'}"
+            " out (start a new chat for other settings)"
         )
     if chats is None:
         raise UsageError("--continue needs the history: leave out --no-history")
@@ -239,6 +239,40 @@ def _continued_chat(args: argparse.Namespace, chats: ChatHistory | None, held: H
     for line in key_warnings([c.profile for c in chat.columns], held):
         sys.stderr.write(f"fanout-studio ask: {line}\n")
     return chat
+
+
+#: Options that choose or set up a new chat's columns: a continued chat has its own, stored.
+_COLUMN_OPTIONS = (
+    ("model", "-m"),
+    ("profile", "-P"),
+    ("system", "--system"),
+    ("vision", "--vision"),
+    ("context_window", "--context-window"),
+    ("base_url", "--base-url"),
+    ("temperature", "--temperature"),
+    ("max_tokens", "--max-tokens"),
+    ("sim_latency", "--sim-latency"),
+    ("sim_ttft", "--sim-ttft"),
+    ("sim_tps", "--sim-tps"),
+    ("sim_tokens", "--sim-tokens"),
+    ("sim_jitter", "--sim-jitter"),
+    ("sim_failure_rate", "--sim-failure-rate"),
+    ("sim_failure_kind", "--sim-failure-kind"),
+    ("seed", "--seed"),
+)
+
+
+def _given(value: object) -> bool:
+    # Not "value not in (None, False, ...)": 0 == False, and --seed 0 is given.
+    return value is not None and value is not False and value != [] and value != ""
+
+
+def _column_options_given(args: argparse.Namespace) -> list[str]:
+    """The column options on the command line (a continued chat would ignore them)."""
+    given = [flag for dest, flag in _COLUMN_OPTIONS if _given(getattr(args, dest, None))]
+    if args.provider != "simulated":  # its default: naming it changes nothing either way
+        given.insert(0, "--provider")
+    return given
 
 
 def _hold_saved_keys(chat: Chat, held: HeldKeys) -> None:
@@ -278,7 +312,7 @@ class _BlockPrinter:
             if self.enabled and self.current < len(self.order) and self.order[self.current] == col:
                 self._write(event.text)
         elif isinstance(event, ev.CellFinished):
-            self.ended[col] = _done_mark(event.metrics)
+            self.ended[col] = done_mark(event.metrics)
             self._advance()
         elif isinstance(event, ev.CellFailed):
             self.ended[col] = f"{NodeStatus.FAILED}: {event.message}"
@@ -307,23 +341,6 @@ class _BlockPrinter:
     def _write(self, text: str) -> None:
         sys.stdout.write(escape_controls(clean(text)[0]))
         sys.stdout.flush()
-
-
-def _done_mark(m: CellMetrics | None) -> str:
-    """``done · 1.20 s · 60 tokens`` (tokens estimated: ``~60``)."""
-    parts = ["done"]
-    if m is not None:
-        if m.latency is not None:
-            parts.append(f"{m.latency:.2f} s")
-        parts.append(f"{'~' if m.tokens_estimated else ''}{m.output_tokens} tokens")
-    return " · ".join(parts)
-
-
-def _node_mark(node: ChatNode) -> str:
-    """``done · 1.20 s · 60 tokens``, ``stopped: reason`` or ``failed: message``."""
-    if node.status is NodeStatus.DONE:
-        return _done_mark(node.metrics)
-    return f"{node.status}: {node.error or 'no reason given'}"
 
 
 def _context_notes(turn: ChatTurn, trimming: bool) -> None:
@@ -386,6 +403,14 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                 chat = _new_chat(args, held)
             columns = [c - 1 for c in args.column] or None
             requests = add_user_message(chat, text, images=images, columns=columns)
+        except VisionRefused as exc:
+            fix = (
+                "this chat's models stay as they are: --column N sends to the ones that take "
+                "images, or start a new chat with --vision"
+                if args.continue_id
+                else "--vision marks the -m models vision-capable"
+            )
+            raise UsageError(f"{str(exc).rstrip('.')} ({fix}).") from None
         except (ChatError, SpecError) as exc:
             raise UsageError(str(exc)) from None
         if chats is not None:
@@ -512,100 +537,38 @@ def show_chat(chat_id: str, as_json: bool) -> int:
 
 
 def export_chat(chat: Chat, fmt: str) -> str:
-    """``chat`` as ``md`` (each column's shown thread as a section) or ``json`` (everything)."""
-    if fmt == "json":
-        return json.dumps(clean_json(chat_to_dict(chat))[0], ensure_ascii=False, indent=2) + "\n"
-    if fmt == "md":
-        return escape_controls(clean(chat_to_markdown(chat))[0])
-    raise UsageError("a chat exports as --format md or json")
+    """``chat`` as ``md`` (a section per column), ``md-table`` (a side-by-side table per turn)
+    or ``json`` (everything), for a terminal (control characters shown, not run)."""
+    from gui.storage.chat_export import export_chat as chat_text
+
+    try:
+        text = chat_text(chat, fmt)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return text if fmt == "json" else escape_controls(text)
 
 
 def cmd_export_chat(chat_id: str, fmt: str, out: Path | None) -> int:
-    """``fanout-studio export CHAT_ID --format md|json [-o FILE]``."""
-    if fmt not in ("md", "json"):
-        raise UsageError("a chat exports as --format md or json")
+    """``fanout-studio export CHAT_ID --format md|md-table|json [-o FILE]``."""
+    from gui.storage.chat_export import CHAT_FORMATS
+
+    if fmt not in CHAT_FORMATS:
+        raise UsageError(f"a chat exports as --format {', '.join(CHAT_FORMATS)}, not {fmt}")
 
     def body(history: History) -> int:
-        text = export_chat(_find_chat(history, chat_id), fmt)
+        chat = _find_chat(history, chat_id)
         if out is None:
-            sys.stdout.write(text)
+            sys.stdout.write(export_chat(chat, fmt))
             return EXIT_OK
+        from gui.storage.chat_export import save_chat
+        from gui.storage.export import ExportRefused
+
         try:
-            out.write_text(text, encoding="utf-8")
+            save_chat(chat, fmt, out)  # as the window's export: 0600, remembered
+        except ExportRefused as exc:
+            raise UsageError(str(exc)) from None
         except OSError as exc:
             raise HistoryFailed(f"cannot write {out}: {exc.strerror or exc}") from None
         return EXIT_OK
 
     return _read_history(body)
-
-
-def chat_to_markdown(chat: Chat) -> str:
-    """Each column as a section: its shown path, answers marked with their alternatives."""
-    lines = [f"# {chat.title or 'Chat'}", "", f"`{chat.id}` · {_date(chat.created_at)}", ""]
-    if chat.system:
-        lines += [f"**System:** {chat.system}", ""]
-    for col, column in enumerate(chat.columns):
-        lines += [f"## {chat.column_title(col)}", ""]
-        if column.system:
-            lines += [f"**System (this column):** {column.system}", ""]
-        branches = sum(1 for n in column.nodes.values() if n.role is Role.USER) - sum(
-            1 for n in column.path() if n.role is Role.USER
-        )
-        for node in column.path():
-            pos, count = column.siblings(node.id)
-            alt = f" ({pos}/{count})" if count > 1 else ""
-            if node.role is Role.USER:
-                lines.append(f"**You{alt}:** {node.text}")
-                for image in node.images:
-                    lines.append(
-                        f"*[image {image.name}: {image.format}, {len(image.data):,} bytes]*"
-                    )
-            else:
-                lines.append(f"**{chat.column_title(col)}{alt}:** {node.text}")
-                if node.status is not NodeStatus.DONE:
-                    lines.append(f"*[{_node_mark(node)}]*")
-            lines.append("")
-        tokens = thread_tokens(chat, col)
-        extra = f" · {branches} message(s) on other branches" if branches > 0 else ""
-        lines += [f"*{tokens} tokens in this thread{extra}*", ""]
-    return "\n".join(lines)
-
-
-def chat_to_dict(chat: Chat) -> dict[str, Any]:
-    """The whole chat: every column's tree (branches and alternatives), heads and metrics."""
-    from dataclasses import asdict
-
-    return {
-        "format": "fanout-studio-chat",
-        "id": chat.id,
-        "title": chat.title,
-        "system": chat.system,
-        "created_at": chat.created_at,
-        "updated_at": chat.updated_at,
-        "columns": [
-            {
-                "title": chat.column_title(col),
-                "profile": profile_to_dict(column.profile),
-                "system": column.system,
-                "head": column.head,
-                "tokens": str(thread_tokens(chat, col)),
-                "nodes": [
-                    {
-                        "id": n.id,
-                        "parent": n.parent,
-                        "role": str(n.role),
-                        "text": n.text,
-                        "status": str(n.status),
-                        "error": n.error,
-                        "images": [
-                            {"name": i.name, "mime": i.mime, "bytes": len(i.data)} for i in n.images
-                        ],
-                        "metrics": asdict(n.metrics) if n.metrics is not None else None,
-                        "created_at": n.created_at,
-                    }
-                    for n in column.nodes.values()
-                ],
-            }
-            for col, column in enumerate(chat.columns)
-        ],
-    }

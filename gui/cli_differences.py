@@ -53,7 +53,7 @@ def _grid(run: StoredRun) -> tuple[int, int]:
 def _titles(run: StoredRun) -> dict[tuple[int, int], str]:
     """``inputs × model`` per (row, column), as ``show`` titles its cells."""
     titles = {
-        (c.row, c.col): f"{' / '.join(c.inputs.values()) or 'prompt'} × {c.model.display_name}"
+        (c.row, c.col): f"{' / '.join(c.inputs.values()) or 'prompt'} × {c.header}"
         for c in run.spec.cells()
     }
     for s in run.cells:

@@ -1,9 +1,10 @@
 """The batch executor: a run's cells sent to a provider's Batch API, results ingested later.
 
 The cells become request lines of the OpenAI batch format (``custom_id`` = the cell id, the
-messages and parameters a live cell would send), written as JSONL files a line at a time and
-split under a line and a byte limit, one file per model column at least (a batch holds one
-model, and each column may be on its own server). Each file is uploaded and becomes one
+messages, parameters and response format a live cell would send; one line per sample of a
+repeated cell), written as JSONL files a line at a time and split under a line and a byte
+limit, one file per column at least (a batch holds one model, and each column may be on its
+own server, or send other parameter values). Each file is uploaded and becomes one
 batch; the history records the batch (:class:`BatchStore`) the moment it exists, so a run
 survives the app being closed: the next start finds it and resumes polling.
 
@@ -23,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 import uuid
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -35,9 +37,22 @@ import orjson
 
 from gui.core import events as ev
 from gui.core.checking import CheckRunner
+from gui.core.costs import CostTotals
 from gui.core.errors import ErrorKind, one_line
+from gui.core.estimate import (
+    RunEstimate,
+    TokenCounter,
+    approx_counter,
+    approx_tokens,
+    estimate_run,
+    messages_tokens,
+)
+from gui.core.judge_lane import JudgeLane
 from gui.core.metrics import CellMetrics, RunSummary, estimate_tokens
-from gui.core.spec import Cell, CellId, CellList, ModelProfile, RunSpec
+from gui.core.ports import Backend
+from gui.core.pricing import Price, format_usd
+from gui.core.spec import Cell, CellId, ModelProfile, RunSpec
+from gui.core.structured import check_answer, response_format_of
 
 __all__ = [
     "BATCH_ENDPOINT",
@@ -54,7 +69,9 @@ __all__ = [
     "BatchUnsupported",
     "LineResult",
     "RequestFile",
+    "batch_estimate",
     "batch_price",
+    "budget_refusal",
     "parse_result_line",
     "read_results",
     "request_line",
@@ -181,12 +198,16 @@ class BatchStatus:
 class BatchRecord:
     """One batch of a run as the history keeps it (one per request file).
 
+    A batch holds either every sample of ``rows`` consecutive input rows of one column, or,
+    for a retry of some cells as a new batch, exactly the cells listed in ``cells``.
+
     Attributes:
         run_id: The run.
         file_index: Position of its request file in the run (0-based).
-        col: The model column its requests are for.
+        col: The column its requests are for.
         first_row: The input row of its first request.
-        rows: How many requests (rows of that column) it holds.
+        rows: How many input rows of that column it holds (each with the run's samples), or
+            for a batch of listed ``cells``, how many cells.
         batch_id: The provider's batch id.
         input_file_id: The uploaded request file's id.
         state: The batch's state when last polled.
@@ -199,6 +220,7 @@ class BatchRecord:
         updated_at: Epoch seconds of the last poll.
         ingested_at: Epoch seconds when its results were in the history, else ``None``.
         message: The provider's reason for a failed batch, else ``None``.
+        cells: The cell ids of a batch that retries some cells (``()``: the rows above).
     """
 
     run_id: str
@@ -218,6 +240,7 @@ class BatchRecord:
     updated_at: float = 0.0
     ingested_at: float | None = None
     message: str | None = None
+    cells: tuple[str, ...] = ()
 
     @property
     def open(self) -> bool:
@@ -242,7 +265,46 @@ class BatchRecord:
         """Plain JSON-ready data (``batches --json``)."""
         out = {name: getattr(self, name) for name in BatchRecord.__dataclass_fields__}
         out["state"] = str(self.state)
+        out["cells"] = list(self.cells)
         return out
+
+    def requests(self, samples: int) -> int:
+        """How many request lines the batch holds, with ``samples`` per cell of the run."""
+        return len(self.cells) if self.cells else self.rows * max(1, samples)
+
+
+class _Slots:
+    """Where each request of one batch sits: a request's position in the batch from its cell
+    id and back (the ``seen`` marks of an ingest are kept by position)."""
+
+    __slots__ = ("_index", "col", "first_row", "record", "samples", "size")
+
+    def __init__(self, record: BatchRecord, samples: int) -> None:
+        self.record = record
+        self.samples = max(1, samples)
+        self.col, self.first_row = record.col, record.first_row
+        self.size = record.requests(self.samples)
+        self._index = {c: i for i, c in enumerate(record.cells)} if record.cells else None
+
+    def offset(self, cell_id: str) -> int | None:
+        """The request's position in the batch, or ``None`` when the batch has no such cell."""
+        if self._index is not None:
+            return self._index.get(cell_id)
+        try:
+            at = CellId.parse(cell_id)
+        except ValueError:
+            return None
+        offset = at.row - self.first_row
+        if at.col != self.col or not 0 <= offset < self.record.rows or at.sample >= self.samples:
+            return None
+        return offset * self.samples + at.sample
+
+    def cell_id(self, offset: int) -> str:
+        """The cell id of the request at ``offset``."""
+        if self._index is not None:
+            return self.record.cells[offset]
+        row, sample = divmod(offset, self.samples)
+        return CellId.text(self.first_row + row, self.col, sample)
 
 
 class BatchPort(Protocol):
@@ -300,15 +362,18 @@ class BatchChanged(ev.Event):
 
 @dataclass(frozen=True, slots=True)
 class RequestFile:
-    """One written request file: the requests of one column's consecutive rows.
+    """One written request file: the requests of one column's consecutive rows (every
+    sample of each), or of the listed cells of a retry.
 
     Attributes:
         index: Its position in the run.
-        col: The model column.
+        col: The column.
         first_row: The input row of its first line.
-        rows: Its lines.
+        rows: Its input rows, or for listed ``cells``, their number.
         size: Its bytes.
         path: Where it was written.
+        lines: Its request lines.
+        cells: The cells of a retry file, in line order (``()``: the rows above).
     """
 
     index: int
@@ -317,14 +382,17 @@ class RequestFile:
     rows: int
     size: int
     path: Path
+    lines: int = 0
+    cells: tuple[str, ...] = ()
 
 
 _ROLES = {"human": "user", "ai": "assistant"}
 
 
 def request_line(spec: RunSpec, cell: Cell) -> dict[str, Any]:
-    """The batch request of one cell: the messages and parameters a live cell sends."""
-    profile = cell.model
+    """The batch request of one cell: what a live cell sends (its column's prompt variant,
+    model and parameter values, and a structured run's ``response_format``)."""
+    profile = cell.model  # the column's profile, its swept values set
     body: dict[str, Any] = {
         "model": profile.model,
         "messages": [
@@ -332,38 +400,82 @@ def request_line(spec: RunSpec, cell: Cell) -> dict[str, Any]:
             for role, text in spec.messages(cell.id)
         ],
     }
-    if profile.temperature is not None:
-        body["temperature"] = profile.temperature
-    if profile.max_tokens is not None:
-        body["max_tokens"] = profile.max_tokens
+    for name in ("temperature", "max_tokens", "top_p", "seed"):
+        value = getattr(profile, name)
+        if value is not None:
+            body[name] = value
+    if spec.json_schema is not None and spec.threads is None:
+        body["response_format"] = response_format_of(spec.json_schema)
     return {"custom_id": cell.id, "method": "POST", "url": BATCH_ENDPOINT, "body": body}
 
 
-def write_request_files(spec: RunSpec, folder: Path, limits: BatchLimits) -> list[RequestFile]:
+def _encoded(spec: RunSpec, cell: Cell) -> bytes:
+    return (json.dumps(request_line(spec, cell), ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_request_files(
+    spec: RunSpec,
+    folder: Path,
+    limits: BatchLimits,
+    only: Collection[str] | None = None,
+    first_index: int = 0,
+) -> list[RequestFile]:
     """Write the run's request files into ``folder``, a line at a time.
 
     Each column gets its own files (a batch holds one model, on one server); a file ends
-    before a line would take it past ``limits.max_lines`` or ``limits.max_bytes``. A single
-    request larger than the byte limit still gets a file of its own (the provider says no).
-    Blocking: call it in a worker thread.
+    before a row's lines (one per sample) would take it past ``limits.max_lines`` or
+    ``limits.max_bytes``. A single row larger than a limit still gets a file of its own (the
+    provider says no). Blocking: call it in a worker thread.
+
+    Args:
+        spec: The run.
+        folder: Where the files go.
+        limits: The split limits.
+        only: Write only these cells (a retry as a new batch); ids outside the run are
+            skipped. ``None``: every cell.
+        first_index: The index of the first file (a retry's files follow the run's).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    cells = CellList(spec.rows, spec.models)
-    n_models = len(spec.models)
+    cells = spec.cell_list()
+    samples = cells.samples
+    n_cols = len(cells.columns)
     out: list[RequestFile] = []
-    for col in range(n_models):
-        writer: _FileWriter | None = None
+
+    def new_writer(col: int, row: int) -> _FileWriter:
+        index = first_index + len(out)
+        return _FileWriter(folder / f"requests-{index:04d}.jsonl", index, col, row)
+
+    if only is not None:
+        by_col: dict[int, list[int]] = {}
+        for cell_id in only:
+            index = cells.index_of(cell_id)
+            if index is not None:
+                by_col.setdefault(cells[index].col, []).append(index)
+        for col, indexes in sorted(by_col.items()):
+            writer: _FileWriter | None = None
+            for index in sorted(set(indexes)):
+                cell = cells[index]
+                line = _encoded(spec, cell)
+                if writer is not None and not writer.fits(1, len(line), limits):
+                    out.append(writer.close())
+                    writer = None
+                if writer is None:
+                    writer = new_writer(col, cell.row)
+                writer.write([line], cell.id)
+            if writer is not None:
+                out.append(writer.close())
+        return out
+    for col in range(n_cols):
+        writer = None
         for row in range(len(spec.rows)):
-            line = (
-                json.dumps(request_line(spec, cells[row * n_models + col]), ensure_ascii=False)
-                + "\n"
-            ).encode("utf-8")
-            if writer is not None and not writer.fits(line, limits):
+            base = (row * n_cols + col) * samples
+            lines = [_encoded(spec, cells[base + k]) for k in range(samples)]
+            if writer is not None and not writer.fits(len(lines), sum(map(len, lines)), limits):
                 out.append(writer.close())
                 writer = None
             if writer is None:
-                writer = _FileWriter(folder / f"requests-{len(out):04d}.jsonl", len(out), col, row)
-            writer.write(line)
+                writer = new_writer(col, row)
+            writer.write(lines)
         if writer is not None:
             out.append(writer.close())
     return out
@@ -374,47 +486,116 @@ class _FileWriter:
 
     def __init__(self, path: Path, index: int, col: int, first_row: int) -> None:
         self.path, self.index, self.col, self.first_row = path, index, col, first_row
-        self.rows = self.size = 0
+        self.rows = self.lines = self.size = 0
+        self.cells: list[str] = []
         self._file: IO[bytes] = path.open("wb")
 
-    def fits(self, line: bytes, limits: BatchLimits) -> bool:
-        return self.rows < limits.max_lines and self.size + len(line) <= limits.max_bytes
+    def fits(self, lines: int, size: int, limits: BatchLimits) -> bool:
+        return self.lines + lines <= limits.max_lines and self.size + size <= limits.max_bytes
 
-    def write(self, line: bytes) -> None:
-        self._file.write(line)
+    def write(self, lines: Sequence[bytes], cell_id: str | None = None) -> None:
+        """Write one row's lines (or, with ``cell_id``, one listed cell's line)."""
+        for line in lines:
+            self._file.write(line)
+            self.size += len(line)
+        self.lines += len(lines)
         self.rows += 1
-        self.size += len(line)
+        if cell_id is not None:
+            self.cells.append(cell_id)
 
     def close(self) -> RequestFile:
         self._file.close()
-        return RequestFile(self.index, self.col, self.first_row, self.rows, self.size, self.path)
+        return RequestFile(
+            self.index,
+            self.col,
+            self.first_row,
+            self.rows,
+            self.size,
+            self.path,
+            self.lines,
+            tuple(self.cells),
+        )
+
+
+def column_spec(spec: RunSpec, col: int, rows: Sequence[Mapping[str, str]]) -> RunSpec:
+    """A run of column ``col`` of ``spec`` alone on ``rows``: its prompt variant, its model
+    with its parameter values, its chat context, one sample per cell and no judge (the
+    original run's judge is not re-run on a retry)."""
+    column = spec.columns[col]
+    if spec.threads is not None:
+        return replace(
+            spec,
+            rows=tuple(rows),
+            models=(column.model,),
+            threads=(spec.threads[col],),
+            repeats=1,
+            judge=None,
+        )
+    variant = spec.variants[column.variant]
+    context = spec.context_of(col)
+    return replace(
+        spec,
+        template=variant.template,
+        system=variant.system,
+        template_variants=(),
+        system_variants=(),
+        rows=tuple(rows),
+        models=(column.model,),
+        context=(context,) if spec.context is not None else None,
+        repeats=1,
+        judge=None,
+    )
 
 
 def retry_specs(spec: RunSpec, cell_ids: Sequence[str]) -> list[tuple[RunSpec, dict[str, str]]]:
-    """The runs that send ``cell_ids`` of ``spec`` again (failed or expired cells of a batch
-    run): one per model column, with that column's rows of those cells, and each run's cell
-    ids mapped to the original run's (for ``History.recorder(into_run=..., cell_map=...)``).
+    """The live runs that send ``cell_ids`` of ``spec`` again (failed or expired cells of a
+    batch run): one per column, with a row for each of those cells of it (a repeated cell's
+    failed samples each get one), and each run's cell ids mapped to the original run's (for
+    ``History.recorder(into_run=..., cell_map=...)``).
     """
-    by_col: dict[int, set[int]] = {}
+    cells = spec.cell_list()
+    by_col: dict[int, list[CellId]] = {}
     for cell_id in cell_ids:
-        try:
-            at = CellId.parse(cell_id)
-        except ValueError:
+        if cells.index_of(cell_id) is None:
             continue
-        if at.col < len(spec.models) and at.row < len(spec.rows):
-            by_col.setdefault(at.col, set()).add(at.row)
+        at = CellId.parse(cell_id)
+        by_col.setdefault(at.col, []).append(at)
     out: list[tuple[RunSpec, dict[str, str]]] = []
-    for col, rows in sorted(by_col.items()):
-        ordered = sorted(rows)
-        sub = replace(
-            spec,
-            rows=tuple(spec.rows[r] for r in ordered),
-            models=(spec.models[col],),
-            judge=None,
-        )
-        cell_map = {CellId.text(i, 0): CellId.text(r, col) for i, r in enumerate(ordered)}
+    for col, ids in sorted(by_col.items()):
+        ordered = sorted(set(ids))
+        sub = column_spec(spec, col, [spec.rows[at.row] for at in ordered])
+        cell_map = {CellId.text(i, 0): str(at) for i, at in enumerate(ordered)}
         out.append((sub, cell_map))
     return out
+
+
+def batch_estimate(
+    spec: RunSpec,
+    counter: TokenCounter = approx_counter,
+    kind: Callable[[ModelProfile], Hashable] | None = None,
+) -> RunEstimate:
+    """The run's cost estimate at the batch price (blocking: a worker thread for a big run);
+    ``counter`` and ``kind`` as :func:`gui.core.estimate.estimate_run` takes them."""
+    live = estimate_run(spec, counter=counter, kind=kind)
+    return RunEstimate(
+        tuple(
+            replace(c, cost_usd=None if c.cost_usd is None else batch_price(c.cost_usd))
+            for c in live.columns
+        )
+    )
+
+
+def budget_refusal(spec: RunSpec, estimate: RunEstimate) -> str | None:
+    """One line refusing to submit ``spec`` when its batch-price estimate passes the run's
+    budget cap (a batch cannot be stopped cell by cell as a live run is); else ``None``."""
+    cap = spec.limits.budget_usd
+    if cap is None or estimate.cost_usd <= cap + 1e-8:
+        return None
+    cost = format_usd(estimate.cost_usd, estimated=estimate.estimated)
+    return (
+        f"Not submitted: the batch is estimated at {cost} (batch price), over the budget of "
+        f"{format_usd(cap)}; raise the budget or run fewer cells."
+    )
 
 
 # ------------------------------------------------------------------ result files
@@ -571,6 +752,11 @@ class BatchRun:
         run_id: The run's id (new runs get one).
         wait: ``False``: stop after submitting (the CLI without ``--wait``); the run stays
             ``submitted`` and a later process resumes it.
+        backend: Gives the live provider backend the run's LLM judge calls go through as
+            results land, asked for at the first done cell of a run with a judge (``None``:
+            the run is not judged here).
+        counter: Counts prompt tokens for the estimate a budget cap is held against.
+        rng: Draws the judge's pairwise positions.
     """
 
     def __init__(
@@ -583,10 +769,13 @@ class BatchRun:
         limits: BatchLimits | None = None,
         run_id: str | None = None,
         wait: bool = True,
+        backend: Callable[[], Backend] | None = None,
+        counter: TokenCounter = approx_counter,
+        rng: random.Random | None = None,
     ) -> None:
         self.id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self.spec = spec
-        self.cells = CellList(spec.rows, spec.models)
+        self.cells = spec.cell_list()
         self.limits = limits or BatchLimits()
         self.wait_for_results = wait
         self.summary: RunSummary | None = None
@@ -610,6 +799,20 @@ class BatchRun:
         self._cancel_tasks: set[asyncio.Task[None]] = set()
         #: Cells ended since the last :meth:`_flush_ended`: stored in one go, then reported.
         self._ended: list[ev.Event] = []
+        self._counter = counter
+        #: A retry as a new batch: only these cells are sent (see :meth:`retry_cells`).
+        self._only: tuple[str, ...] | None = None
+        self._first_file = 0
+        # Each column's price, looked up once; a batch cell costs the batch price of it.
+        table = spec.price_table
+        self._prices: list[Price | None] = [table.price_for(c.model) for c in spec.columns]
+        #: Tokens and cost of the cells this process ended.
+        self.totals = CostTotals()
+        #: The LLM judge, judging done cells as their results land (as the live engine);
+        #: made at the first ended cell (building the backend may import a provider).
+        self.judge: JudgeLane | None = None
+        self._judge_backend = backend if spec.judge is not None else None
+        self._rng = rng or random.Random()
 
     @classmethod
     def resume(
@@ -624,6 +827,7 @@ class BatchRun:
         started_at: float,
         prior: Mapping[str, int] | None = None,
         limits: BatchLimits | None = None,
+        backend: Callable[[], Backend] | None = None,
     ) -> BatchRun:
         """A run submitted earlier (by this or another process), picked up from its
         ``records``: polling goes on and results land in the same run.
@@ -633,12 +837,55 @@ class BatchRun:
                 ``cancelled``), not counting those of the batches still open.
             started_at: Epoch seconds the run was created.
         """
-        run = cls(spec, ports, store, workdir, limits=limits, run_id=run_id)
+        run = cls(spec, ports, store, workdir, limits=limits, run_id=run_id, backend=backend)
         run.batches = {r.file_index: r for r in records}
         run._resume = _Resume(started_at, dict(prior or {}))
         for status, n in (prior or {}).items():
             if status in run._counts:
                 run._counts[status] += n
+        return run
+
+    @classmethod
+    def retry_cells(
+        cls,
+        spec: RunSpec,
+        run_id: str,
+        cell_ids: Sequence[str],
+        ports: Callable[[ModelProfile], BatchPort],
+        store: BatchStore | None,
+        workdir: Path,
+        *,
+        started_at: float,
+        prior: Mapping[str, int],
+        first_file: int,
+        limits: BatchLimits | None = None,
+        backend: Callable[[], Backend] | None = None,
+        wait: bool = True,
+    ) -> BatchRun:
+        """Send ``cell_ids`` of a recorded run again as new batches of that run (its failed
+        and expired cells): their results land in the same run, and the new batches are
+        recorded (listing their cells) so a later process resumes them as any other.
+
+        Args:
+            prior: The run's cells outside ``cell_ids``, by status.
+            first_file: The file index of the first new batch (after the run's others).
+            started_at: Epoch seconds the run was created.
+        """
+        run = cls.resume(
+            spec,
+            run_id,
+            [],
+            ports,
+            store,
+            workdir,
+            started_at=started_at,
+            prior=prior,
+            limits=limits,
+            backend=backend,
+        )
+        run._only = tuple(cell_ids)
+        run._first_file = first_file
+        run.wait_for_results = wait
         return run
 
     # ---------------------------------------------------------------- Executor API
@@ -686,6 +933,8 @@ class BatchRun:
         if self._cancelling:
             return
         self._cancelling = True
+        if self.judge is not None:
+            self.judge.cancel()
         loop = asyncio.get_running_loop()
         for record in list(self.batches.values()):
             if not record.state.terminal:
@@ -727,13 +976,23 @@ class BatchRun:
     def _port(self, col: int) -> BatchPort:
         port = self._ports.get(col)
         if port is None:
-            port = self._ports[col] = self._make_port(self.spec.models[col])
+            port = self._ports[col] = self._make_port(self.spec.columns[col].model)
         return port
 
     async def _main(self) -> RunSummary | None:
         try:
-            if self._resume is None:
-                self._emit(ev.RunStarted(self.id, 0.0, self.spec, self.cells, time.time()))
+            if self._resume is None or self._only is not None:
+                refusal = await self._budget_refusal()
+                if refusal is not None:
+                    # Refused before anything is recorded or sent: one line, no run.
+                    self.error = refusal
+                    self.summary = RunSummary(len(self.cells), 0, 0, 0, 0.0, "batch", 0)
+                    return self.summary
+                if self._resume is None:
+                    self._emit(ev.RunStarted(self.id, 0.0, self.spec, self.cells, time.time()))
+                else:
+                    started = self._resume.started_at
+                    self._emit(ev.RunStarted(self.id, self._now(), self.spec, self.cells, started))
                 try:
                     await self._submit()
                 except BatchUnsupported as exc:
@@ -752,16 +1011,14 @@ class BatchRun:
                     if self._cancelling:  # cancelled while submitting: the rest never went
                         await self._end_unheld(self._end_cancelled)
                 if not self.batches:
-                    return self._finish()
+                    return await self._settle()
                 if not self.wait_for_results:
                     return None
             else:
                 started = self._resume.started_at
                 self._emit(ev.RunStarted(self.id, self._now(), self.spec, self.cells, started))
             await self._poll_until_done()
-            if self._check_tasks:
-                await asyncio.wait(set(self._check_tasks))
-            return self._finish()
+            return await self._settle()
         finally:
             for port in self._ports.values():
                 try:
@@ -769,8 +1026,34 @@ class BatchRun:
                 except Exception:
                     log.debug("closing a batch port failed", exc_info=True)
 
+    async def _settle(self) -> RunSummary:
+        """Wait for the checks and judge calls of the ingested cells, then end the run."""
+        if self._check_tasks:
+            await asyncio.wait(set(self._check_tasks))
+        if self.judge is not None:
+            await self.judge.drain()
+        return self._finish()
+
+    async def _budget_refusal(self) -> str | None:
+        """Why the run may not be submitted under its budget cap (estimated at the batch
+        price, off the loop), or ``None``."""
+        if self.spec.limits.budget_usd is None:
+            return None
+        spec, counter = self.spec, self._counter
+        if self._only is not None:
+            # A retry costs what its cells cost: estimate them alone, column by column.
+            parts = retry_specs(spec, self._only)
+            estimates = await asyncio.to_thread(
+                lambda: [batch_estimate(sub, counter) for sub, _map in parts]
+            )
+            estimate = RunEstimate(tuple(c for e in estimates for c in e.columns))
+        else:
+            estimate = await asyncio.to_thread(batch_estimate, spec, counter)
+        return budget_refusal(spec, estimate)
+
     def _finish(self) -> RunSummary:
         c = self._counts
+        t = self.totals
         self.summary = RunSummary(
             total=len(self.cells),
             done=c["done"],
@@ -781,6 +1064,11 @@ class BatchRun:
             peak_in_flight=0,
             failures_by_kind=dict(self._failures),
             cancelled_by_user=self._cancelling,
+            input_tokens=t.input_tokens,
+            output_tokens=t.output_tokens,
+            cost_usd=t.cost_usd,
+            unpriced=t.unpriced,
+            tokens_estimated=t.estimated,
         )
         self._emit(ev.RunFinished(self.id, self._now(), self.summary))
         return self.summary
@@ -788,7 +1076,9 @@ class BatchRun:
     async def _submit(self) -> None:
         """Write, upload and create every batch; each is recorded the moment it exists."""
         folder = self._workdir / f"{self.id}-requests"
-        files = await asyncio.to_thread(write_request_files, self.spec, folder, self.limits)
+        files = await asyncio.to_thread(
+            write_request_files, self.spec, folder, self.limits, self._only, self._first_file
+        )
         try:
             for f in files:
                 if self._cancelling:
@@ -809,6 +1099,7 @@ class BatchRun:
                     file_id,
                     created_at=now,
                     updated_at=now,
+                    cells=f.cells,
                 ).with_status(status, now)
                 self.batches[f.index] = record
                 if self._store is not None:
@@ -824,18 +1115,16 @@ class BatchRun:
 
     async def _end_unheld(self, end: Callable[[str], None]) -> None:
         """End (with ``end``) every cell no batch holds: its request never went out."""
-        held = {
-            (r.col, row)
-            for r in self.batches.values()
-            for row in range(r.first_row, r.first_row + r.rows)
-        }
-        n_models = len(self.spec.models)
-        for n, cell_id in enumerate(self.cells.ids()):
+        samples = self.cells.samples
+        slots = [_Slots(r, samples) for r in self.batches.values()]
+        targets = self._only if self._only is not None else self.cells.ids()
+        for n, cell_id in enumerate(targets):
             if n and n % 1000 == 0:
                 self._flush_ended()
                 await asyncio.sleep(0)
-            row, col = divmod(n, n_models)
-            if (col, row) not in held:
+            if self.cells.index_of(cell_id) is None:
+                continue
+            if not any(s.offset(cell_id) is not None for s in slots):
                 end(cell_id)
         self._flush_ended()
 
@@ -920,8 +1209,9 @@ class BatchRun:
     async def _ingest(self, record: BatchRecord) -> None:
         """Download the batch's result files and end each of its cells from them."""
         port = self._port(record.col)
-        provider = self.spec.models[record.col].provider_name
-        seen = bytearray(record.rows)
+        provider = self.spec.columns[record.col].model.provider_name
+        slots = _Slots(record, self.cells.samples)
+        seen = bytearray(slots.size)
         folder = self._workdir / f"{self.id}-results-{record.file_index}"
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         try:
@@ -936,15 +1226,13 @@ class BatchRun:
                     paths.append(folder / f"{which}.jsonl")
                     await port.download(file_id, paths[-1])
             for path in paths:
-                await self._ingest_file(path, record, provider, seen)
-            await self._end_missing(record, provider, seen)
+                await self._ingest_file(path, slots, provider, seen)
+            await self._end_missing(slots, provider, seen)
         finally:
             await asyncio.to_thread(_remove_tree, folder)
         self._update(replace(record, ingested_at=time.time()))
 
-    async def _ingest_file(
-        self, path: Path, record: BatchRecord, provider: str, seen: bytearray
-    ) -> None:
+    async def _ingest_file(self, path: Path, slots: _Slots, provider: str, seen: bytearray) -> None:
         """End the cells of one result file, a chunk of lines per loop step."""
         chunks = read_results(path, self.limits.ingest_chunk, provider)
         done = object()
@@ -956,7 +1244,7 @@ class BatchRun:
                 assert isinstance(chunk, list)
                 # The cells' events are made in the worker thread too: the loop only stores
                 # and reports them (40 us a line on a busy machine, 40 ms a chunk, otherwise).
-                await asyncio.to_thread(self._end_lines, chunk, record, seen)
+                await asyncio.to_thread(self._end_lines, chunk, slots, seen)
                 self._flush_ended()
                 await asyncio.sleep(0)
         finally:
@@ -968,49 +1256,52 @@ class BatchRun:
         """End the cells ``results`` are about; returns how many were this run's.
 
         A line for a cell outside ``record`` (or the run), or for a cell already ended,
-        is ignored. ``seen`` marks the record's rows that had a line.
+        is ignored. ``seen`` marks the record's requests that had a line.
         """
-        used = self._end_lines(results, record, seen)
+        slots = None if record is None else _Slots(record, self.cells.samples)
+        used = self._end_lines(results, slots, seen)
         self._flush_ended()
         return used
 
     def _end_lines(
-        self, results: Sequence[LineResult], record: BatchRecord | None, seen: bytearray | None
+        self, results: Sequence[LineResult], slots: _Slots | None, seen: bytearray | None
     ) -> int:
         """Make the ended-cell events of ``results`` (kept for :meth:`_flush_ended`); safe in
         a worker thread while the loop awaits it (nothing else touches what it changes)."""
-        n_models = len(self.spec.models)
+        cells = self.cells
         used = 0
         for result in results:
-            try:
-                cid = CellId.parse(result.custom_id)
-            except ValueError:
-                continue
-            if cid.col >= n_models or cid.row >= len(self.spec.rows):
-                continue
-            if record is not None:
-                offset = cid.row - record.first_row
-                if cid.col != record.col or not 0 <= offset < record.rows:
+            if slots is not None:
+                offset = slots.offset(result.custom_id)  # a cell of this batch, so of the run
+                if offset is None:
                     continue
                 if seen is not None:
                     if seen[offset]:
                         continue
                     seen[offset] = 1
+                col = slots.col
+            elif cells.index_of(result.custom_id) is None:
+                continue
+            else:  # its column from the id: cells[index] would make (and keep) a Cell
+                col = CellId.parse(result.custom_id).col
             used += 1
             if result.ok:
-                self._end_done(result)
+                self._end_done(result, col)
             elif (
-                record is not None
-                and record.state is BatchState.CANCELLED
+                slots is not None
+                and slots.record.state is BatchState.CANCELLED
                 and result.kind is ErrorKind.EXPIRED
             ):
                 self._end_cancelled(result.custom_id)
             else:
-                self._end_failed(result.custom_id, result.kind or ErrorKind.OTHER, result.message)
+                self._end_failed(
+                    result.custom_id, result.kind or ErrorKind.OTHER, result.message, sent=col
+                )
         return used
 
-    async def _end_missing(self, record: BatchRecord, provider: str, seen: bytearray) -> None:
-        """End the record's cells that neither file had: expired, cancelled or failed."""
+    async def _end_missing(self, slots: _Slots, provider: str, seen: bytearray) -> None:
+        """End the batch's cells that neither file had: expired, cancelled or failed."""
+        record = slots.record
         state = record.state
         message = _expired(provider)
         kind = ErrorKind.EXPIRED
@@ -1020,14 +1311,13 @@ class BatchRun:
                 f"{provider}: the batch failed: {record.message or 'no reason given'}. "
                 "Fix the request and retry the cells."
             )
-        text = CellId.text
-        for offset in range(record.rows):
+        for offset in range(slots.size):
             if offset and offset % 1000 == 0:
                 self._flush_ended()
                 await asyncio.sleep(0)
             if seen[offset]:
                 continue
-            cell_id = text(record.first_row + offset, record.col)
+            cell_id = slots.cell_id(offset)
             if state is BatchState.CANCELLED or (
                 self._cancelling and state is not BatchState.FAILED
             ):
@@ -1036,29 +1326,64 @@ class BatchRun:
                 self._end_failed(cell_id, kind, message)
         self._flush_ended()
 
-    def _end_done(self, result: LineResult) -> None:
+    def _end_done(self, result: LineResult, col: int) -> None:
         t = self._now()
         tokens, estimated = result.output_tokens, False
         if tokens is None:
             tokens, estimated = estimate_tokens(result.text), True
-        metrics = _metrics(t, tokens, estimated, result.input_tokens, result.finish_reason)
+        input_tokens, input_estimated = result.input_tokens, False
+        if input_tokens is None:  # no usage in the line: the prompt counted as a live cell's
+            input_tokens = messages_tokens(self.spec.messages(result.custom_id), approx_tokens)
+            input_estimated = True
+        price = self._prices[col]
+        cost = None if price is None else batch_price(price.cost(input_tokens, tokens))
+        schema_valid = schema_error = None
+        if self.spec.json_schema is not None and self.spec.threads is None:
+            verdict = check_answer(self.spec.json_schema, result.text)
+            schema_valid, schema_error = verdict.valid, verdict.error
+        metrics = CellMetrics(  # made whole: dataclasses.replace costs 100,000 times over
+            queued_at=0.0,
+            started_at=0.0,
+            first_token_at=None,
+            ended_at=t,
+            waited=0.0,
+            ttft=None,
+            latency=None,
+            output_tokens=tokens,
+            tokens_estimated=estimated,
+            tokens_per_second=None,
+            retries=0,
+            finish_reason=result.finish_reason,
+            input_tokens=input_tokens,
+            input_estimated=input_estimated,
+            cost_usd=cost,
+            schema_valid=schema_valid,
+            schema_error=schema_error,
+            batch=True,
+        )
         self._counts["done"] += 1
+        self.totals.add(metrics)
         self._ended.append(ev.CellFinished(self.id, t, result.custom_id, result.text, metrics))
 
-    def _end_failed(self, cell_id: str, kind: ErrorKind, message: str) -> None:
+    def _end_failed(
+        self, cell_id: str, kind: ErrorKind, message: str, sent: int | None = None
+    ) -> None:
+        """End a cell failed; ``sent``: the cell's column when its request ran at the
+        provider (an error line), so it counts as a request (of no tokens) in the totals."""
         t = self._now()
         self._counts["failed"] += 1
         self._failures[str(kind)] = self._failures.get(str(kind), 0) + 1
-        self._ended.append(
-            ev.CellFailed(self.id, t, cell_id, kind, message, "", _metrics(t, 0, True))
-        )
+        metrics = _metrics(t, 0, True, sent=sent is not None)
+        if sent is not None:
+            price = self._prices[sent]
+            metrics = replace(metrics, cost_usd=None if price is None else 0.0)
+            self.totals.add(metrics)
+        self._ended.append(ev.CellFailed(self.id, t, cell_id, kind, message, "", metrics))
 
-    def _end_cancelled(self, cell_id: str) -> None:
+    def _end_cancelled(self, cell_id: str, reason: str = CANCELLED_BATCH) -> None:
         t = self._now()
         self._counts["cancelled"] += 1
-        self._ended.append(
-            ev.CellCancelled(self.id, t, cell_id, CANCELLED_BATCH, "", _metrics(t, 0, True))
-        )
+        self._ended.append(ev.CellCancelled(self.id, t, cell_id, reason, "", _metrics(t, 0, True)))
 
     def _flush_ended(self) -> None:
         """Store the cells ended since the last call in one go, then report each."""
@@ -1067,10 +1392,33 @@ class BatchRun:
             return
         if self._store is not None:
             self._store.batch_cells_ended(self.id, ended)
+        judge = self._judge()
         for event in ended:
             self._emit(event)
             if isinstance(event, ev.CellFinished):
                 self._start_checks(event.cell_id, event.text)
+            if judge is not None and isinstance(
+                event, ev.CellFinished | ev.CellFailed | ev.CellCancelled
+            ):
+                # After the subscribers, as the live engine: the end is seen before the call.
+                judge.cell_ended(
+                    event.cell_id, event.text if isinstance(event, ev.CellFinished) else None
+                )
+
+    def _judge(self) -> JudgeLane | None:
+        """The run's judge lane, made on first use; ``None`` when the run is not judged."""
+        if self.judge is None and self._judge_backend is not None and not self._cancelling:
+            self.judge = JudgeLane(
+                self.id,
+                self.spec,
+                self.cells,
+                self._judge_backend(),
+                self._emit,
+                self._now,
+                lambda: self.spec.limits,
+                self._rng,
+            )
+        return self.judge
 
     def _start_checks(self, cell_id: str, text: str) -> None:
         """The run's checks on a done cell, as the live engine runs them."""
@@ -1100,13 +1448,18 @@ def _metrics(
     t: float,
     tokens: int,
     estimated: bool,
-    input_tokens: int | None = None,
     finish_reason: str | None = None,
+    *,
+    sent: bool = False,
 ) -> CellMetrics:
-    """A batch cell's metrics: no timings of its own (the provider ran it), its usage."""
+    """A batch cell's metrics: no timings of its own (the provider ran it), its usage.
+
+    ``sent``: the request ran at the provider, so the cell counts in the run's tokens and
+    cost (``started_at`` is the run's start: a batch request has no start of its own).
+    """
     return CellMetrics(
         queued_at=0.0,
-        started_at=None,
+        started_at=0.0 if sent else None,
         first_token_at=None,
         ended_at=t,
         waited=0.0,
@@ -1117,7 +1470,6 @@ def _metrics(
         tokens_per_second=None,
         retries=0,
         finish_reason=finish_reason,
-        input_tokens=input_tokens,
         batch=True,
     )
 

@@ -56,6 +56,10 @@ class ChatError(SpecError):
     """A chat input that cannot be sent; ``str()`` is one line with the fix."""
 
 
+class VisionRefused(ChatError):
+    """Images for a column whose profile is not vision-capable (the caller adds its own fix)."""
+
+
 class Role(StrEnum):
     """Who wrote a node."""
 
@@ -436,8 +440,7 @@ def vision_refusal(
         if not chat.columns[col].profile.vision:
             return (
                 f"Column {col + 1} ({chat.column_title(col)}) cannot take images: its profile is "
-                "not marked vision-capable. Send without the image, or mark the profile "
-                "vision-capable (--vision)."
+                "not marked vision-capable. Send without the image, or to a vision-capable model."
             )
     return None
 
@@ -460,7 +463,7 @@ def add_user_message(
     _check_message(text, images)
     refusal = vision_refusal(chat, cols, images)
     if refusal:
-        raise ChatError(refusal)
+        raise VisionRefused(refusal)
     if not chat.title:
         chat.title = " ".join(text.split())[:80] or (images[0].name if images else "chat")
     out = []
@@ -496,7 +499,7 @@ def edit_user_message(
     _check_message(text, kept)
     refusal = vision_refusal(chat, [col], kept)
     if refusal:
-        raise ChatError(refusal)
+        raise VisionRefused(refusal)
     node = column.add(ChatNode(new_node_id(), old.parent, Role.USER, text, kept))
     chat.touch()
     return TurnRequest(col, node.id)
@@ -651,3 +654,29 @@ def context_warning(chat: Chat, col: int) -> str | None:
         f"Column {col + 1} ({chat.column_title(col)}) uses {count} of its {window:,}-token "
         "context: trim the oldest turns (--trim) or start a new chat."
     )
+
+
+# ------------------------------------------------------------------------- fan out
+
+
+def run_context(chat: Chat) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Each column's thread as the context of a run over inputs (``RunSpec.context``).
+
+    Per column: its system message and its shown path (its own answers), as plain text: an
+    image of an earlier turn is named (``[image dot.png]``), not sent, since a run's messages
+    are text and are stored with the run.
+    """
+    out = []
+    for col, column in enumerate(chat.columns):
+        thread: list[tuple[str, str]] = []
+        system = chat.system_for(col)
+        if system:
+            thread.append(("system", system))
+        for node in column.path():
+            if node.role is Role.USER:
+                names = "".join(f" [image {image.name}]" for image in node.images)
+                thread.append(("user", f"{node.text}{names}".strip()))
+            elif node.text:
+                thread.append(("assistant", node.text))
+        out.append(tuple(thread))
+    return tuple(out)

@@ -532,6 +532,16 @@ def _json_of(output: str) -> tuple[Any, str]:
     return json.loads(output), ""
 
 
+def answer_json(output: str) -> Any:
+    """The JSON value of an answer, as the ``json-schema`` check reads it (one code fence
+    around it is accepted).
+
+    Raises:
+        ValueError: the answer is not JSON.
+    """
+    return _json_of(output)[0]
+
+
 def evaluate_local(check: Check, output: str, row: Mapping[str, str]) -> CheckResult:
     """The result of a check that is not a :data:`WORKER_KINDS` kind, on this thread.
 
@@ -596,17 +606,37 @@ def _evaluate(check: Check, output: str, row: Mapping[str, str]) -> tuple[bool, 
 
 
 def _schema_result(check: Check, output: str) -> tuple[bool, str]:
+    _value, error, note = match_schema(check.value, output)
+    if error is None:
+        return True, f"matches the schema{note}"
+    return False, error
+
+
+def match_schema(schema_text: str, output: str) -> tuple[Any, str | None, str]:
+    """An answer read as JSON and held against the schema ``schema_text``.
+
+    The one validation the ``json-schema`` check and a structured run
+    (:mod:`gui.core.structured`) share.
+
+    Returns:
+        ``(value, error, note)``: the parsed JSON (``None`` when it is not JSON), ``None`` or
+        one line saying where the answer breaks the schema, and a note when the JSON was
+        found inside a code fence.
+
+    Raises:
+        CheckError: the schema itself is not a valid JSON schema.
+    """
     import jsonschema
 
-    validator = schema_validator(check.value)
+    validator = schema_validator(schema_text)
     try:
         value, note = _json_of(output)
     except ValueError as exc:
-        return False, f"not JSON: {exc}"
+        return None, f"not JSON: {exc}", ""
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
-        return True, f"matches the schema{note}"
-    return False, f"at {_json_path(error.absolute_path)}: {error.message}"
+        return value, None, note
+    return value, f"at {_json_path(error.absolute_path)}: {error.message}", note
 
 
 def pass_rate(results: Sequence[CheckResult]) -> float | None:

@@ -197,6 +197,13 @@ class _Snippet:
         if limits.error_policy is ErrorPolicy.FAIL_FAST:
             lines += ["", "The app stopped the run at the first failure; here every cell runs."]
         lines += self._judging_note()
+        if spec.context is not None:
+            note = (
+                "Not included: the chat threads this run sent before the template (a chat "
+                "message run over inputs); here each model gets the template alone."
+            )
+            lines += ["", *_wrap(note, _LINE)]
+        lines += self._columns_note()
         lines.append("")
         needs = "langchain-core and langchain-openai" if self.has_openai else "langchain-core"
         lines.append(f"Needs {needs}.")
@@ -279,6 +286,26 @@ class _Snippet:
             lines.append(f"JUDGE_MODE = {py_str(mode)}")
             lines.append(_py_assign_str("JUDGE_RUBRIC", judge.rubric))
         return lines
+
+    def _columns_note(self) -> list[str]:
+        """What of issue 15's columns the snippet leaves out: it shows one template per
+        model, so prompt variants, parameter sweeps and repeats are named, not run."""
+        spec = self.spec
+        parts = []
+        if len(spec.variants) > 1:
+            parts.append(f"{len(spec.variants) - 1} more prompt variant(s)")
+        swept = sorted({n for m in spec.models for n in m.sweep.swept()})
+        if swept:
+            parts.append(f"the sweep of {', '.join(swept)}")
+        if spec.repeats > 1:
+            parts.append(f"{spec.repeats} samples per cell")
+        if not parts:
+            return []
+        sentence = (
+            f"Not included: {', '.join(parts)} ({len(spec.columns)} columns in the app); "
+            "this code runs the first variant once per model."
+        )
+        return ["", *_wrap(sentence, _LINE)]
 
     def _judging_note(self) -> list[str]:
         """Why the checks and the judge are data, not code: evaluating them as the app

@@ -157,10 +157,11 @@ class JudgeLane:
                 self._spawn(cell_id, messages, self._single_result(cell_id))
             return
         answers = self._answers.setdefault(cell.row, {})
-        if text:
+        if text and cell.sample == 0:
+            # Pairs compare the columns; a repeated cell's first sample stands for it.
             answers[cell.col] = text
         self._ended[cell.row] = self._ended.get(cell.row, 0) + 1
-        if self._ended[cell.row] == len(self._spec.models):
+        if self._ended[cell.row] == len(self._spec.columns) * max(1, self._spec.repeats):
             self._queue_pairs(cell.row, answers)
 
     def cancel(self) -> None:

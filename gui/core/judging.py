@@ -73,6 +73,8 @@ PAIRWISE_SCHEMA: dict[str, Any] = {
 # ------------------------------------------------------------------ what the judge is asked
 
 _TAGS = ("rubric", "input", "answer", "first_answer", "second_answer")
+#: Any of the sections above, found in one pass over the text (the first of each tag counts).
+_SECTION_RE = re.compile(rf"<({'|'.join(_TAGS)})>\n(.*?)\n</\1>", re.DOTALL)
 
 
 def _section(tag: str, text: str) -> str:
@@ -137,10 +139,8 @@ def read_request(text: str) -> JudgeRequest | None:
     if "<rubric>" not in text or "<input>" not in text:
         return None
     found: dict[str, str] = {}
-    for tag in _TAGS:
-        match = re.search(rf"<{tag}>\n(.*?)\n</{tag}>", text, re.DOTALL)
-        if match is not None:
-            found[tag] = match.group(1)
+    for match in _SECTION_RE.finditer(text):  # one pass: the answers are most of the text
+        found.setdefault(match.group(1), match.group(2))
     if "input" not in found:
         return None
     if "answer" in found:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "Update",
     "render_html",
     "warm_up",
+    "warm_up_pieces",
 ]
 
 #: Characters of new source parsed per step at most when the caller gives no budget (about
@@ -162,14 +163,23 @@ def _code_html(code: str, lang: str, dark: bool) -> str:
     return str(highlight(code, lexer, _formatter(style)))
 
 
+def warm_up_pieces() -> list[Callable[[], object]]:
+    """What :func:`warm_up` does, piece by piece (the parser's import, each lexer, a sample
+    render per palette), for a caller that runs them one at a time and may wait between two
+    (5-100 ms of CPU each)."""
+    sample = "```python\nx = 1\n```\n\n| a |\n|---|\n| b |\n"
+    return [
+        _parser,
+        *(functools.partial(_lexer, lang) for lang in WARM_LANGUAGES),
+        *(functools.partial(render_html, sample, dark=dark) for dark in (False, True)),
+    ]
+
+
 def warm_up() -> None:
     """Import the parser and build the common code lexers now (call it off the GUI thread):
     the first answer then renders without paying for either."""
-    _parser()
-    for lang in WARM_LANGUAGES:
-        _lexer(lang)
-    for dark in (False, True):
-        render_html("```python\nx = 1\n```\n\n| a |\n|---|\n| b |\n", dark=dark)
+    for piece in warm_up_pieces():
+        piece()
 
 
 def _fence_lang(token: Token) -> str:
@@ -227,18 +237,28 @@ def _parser() -> MarkdownIt:
     return md
 
 
-def render_html(source: str, dark: bool = False, copy_links: bool = False) -> str:
+def render_html(
+    source: str,
+    dark: bool = False,
+    copy_links: bool = False,
+    codes: list[str] | None = None,
+    code_base: int = 0,
+) -> str:
     """The HTML of a whole Markdown ``source`` in one go (no stream).
 
     Args:
         source: The Markdown text.
         dark: Colour code for a dark palette.
         copy_links: Put a ``copy:N`` link above each code block, as the stream does.
+        codes: With ``copy_links``, each code block's exact text is appended here (what its
+            link copies).
+        code_base: With ``copy_links``, the ``N`` of the first block's link (a caller that
+            renders several texts into one view numbers their links apart).
     """
     md = _parser()
     env: dict[str, Any] = {"fanout_dark": dark}
     if copy_links:
-        env.update(fanout_codes=[], fanout_code_base=0)
+        env.update(fanout_codes=codes if codes is not None else [], fanout_code_base=code_base)
     return str(md.render(_normalize(source), env))
 
 

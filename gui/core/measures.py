@@ -143,16 +143,27 @@ def measure(name: str) -> Measure:
 # ----------------------------------------------------------------- the built-in measures
 
 
+# A cell served from the response cache made no request: its timings are those of the
+# request that first got the answer (kept with it), and its replay has no speed to score.
+
+
 def _latency(cell: CellFacts) -> float | None:
-    return cell.metrics.latency if cell.metrics is not None else None
+    m = cell.metrics
+    if m is None:
+        return None
+    return m.original_latency if m.cached else m.latency
 
 
 def _ttft(cell: CellFacts) -> float | None:
-    return cell.metrics.ttft if cell.metrics is not None else None
+    m = cell.metrics
+    if m is None:
+        return None
+    return m.original_ttft if m.cached else m.ttft
 
 
 def _tokens_per_second(cell: CellFacts) -> float | None:
-    return cell.metrics.tokens_per_second if cell.metrics is not None else None
+    m = cell.metrics
+    return m.tokens_per_second if m is not None and not m.cached else None
 
 
 def _output_tokens(cell: CellFacts) -> float | None:
@@ -195,4 +206,33 @@ register(
 )
 register(Measure("judge", "Judge score", "/10", True, _judge_score, digits=1, pass_at=7.0))
 register(Measure("rating", "Stars", "★", True, _stars, digits=1))
-# Issue 15 adds cost here.
+
+
+def _cost(cell: CellFacts) -> float | None:
+    # No price, no value: "no price" is never scored as free.
+    return cell.metrics.cost_usd if cell.metrics is not None else None
+
+
+#: What an answer cost at the run's prices (issue 15).
+register(Measure("cost", "Cost", "USD", False, _cost, digits=4))
+
+
+def _schema_valid(cell: CellFacts) -> float | None:
+    # Only a structured run's cells have a verdict; a free-text answer is not a 0.
+    valid = cell.metrics.schema_valid if cell.metrics is not None else None
+    return None if valid is None else float(valid)
+
+
+# Issue 15's structured output: the mean over a model's answers is its "schema valid %".
+register(
+    Measure(
+        "schema",
+        "Schema valid",
+        "%",
+        True,
+        _schema_valid,
+        digits=0,
+        pass_at=1.0,
+        percent=True,
+    )
+)

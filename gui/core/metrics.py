@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from gui.core.pricing import Price
+
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
 
@@ -34,7 +36,18 @@ class CellMetrics:
             that far).
         note: Something the user should know about how the answer came (for example a
             server that answered a streaming request with one whole answer), or ``None``.
-        input_tokens: Prompt tokens the provider reported, or ``None`` when it did not say.
+        input_tokens: Prompt tokens: provider usage when reported, else estimated from the
+            messages (characters / 4); 0 for a cell whose request never went out.
+        input_estimated: Whether ``input_tokens`` was estimated.
+        cost_usd: What the cell cost in US dollars at the run's prices (input plus output
+            tokens), or ``None`` when its model has no price.
+        cached: The answer came from the response cache: no request was made, so it cost
+            nothing; ``output_tokens`` and ``finish_reason`` are the original answer's.
+        original_latency: For a cached answer, the latency of the request that first got it.
+        original_ttft: For a cached answer, that request's time to first token.
+        schema_valid: For a structured run (``RunSpec.json_schema``), whether the answer
+            follows the schema; ``None`` for a free-text run.
+        schema_error: Where a structured answer breaks the schema (or that it is not JSON).
         batch: The answer came through a provider's Batch API (priced at the batch price,
             see :func:`gui.core.batch.batch_price`).
     """
@@ -52,7 +65,14 @@ class CellMetrics:
     retries: int
     finish_reason: str | None = None
     note: str | None = None
-    input_tokens: int | None = None
+    input_tokens: int = 0
+    input_estimated: bool = False
+    cost_usd: float | None = None
+    cached: bool = False
+    original_latency: float | None = None
+    original_ttft: float | None = None
+    schema_valid: bool | None = None
+    schema_error: str | None = None
     batch: bool = False
 
     @property
@@ -64,6 +84,11 @@ class CellMetrics:
     def finish_mark(self) -> str | None:
         """See :func:`finish_mark`."""
         return finish_mark(self.finish_reason)
+
+    @property
+    def any_estimated(self) -> bool:
+        """Whether either token count (and so the cost) is an estimate: shown with "~"."""
+        return self.tokens_estimated or self.input_estimated
 
 
 #: What a finished answer's mark says for the finish reasons a user must not miss.
@@ -93,9 +118,25 @@ class CellClock:
     usage_tokens: int | None = None
     finish_reason: str | None = None
     note: str | None = None
+    #: Prompt tokens the provider reported for the last attempt, or ``None``.
+    usage_input_tokens: int | None = None
+    #: The prompt's estimated tokens, used when the provider reports none.
+    input_estimate: int = 0
+    #: Response cache and structured output (see :class:`CellMetrics`).
+    cached: bool = False
+    original_latency: float | None = None
+    original_ttft: float | None = None
+    schema_valid: bool | None = None
+    schema_error: str | None = None
 
-    def freeze(self, ended_at: float, text: str) -> CellMetrics:
-        """The final :class:`CellMetrics` for a cell that ended at ``ended_at``."""
+    def freeze(self, ended_at: float, text: str, *, price: Price | None = None) -> CellMetrics:
+        """The final :class:`CellMetrics` for a cell that ended at ``ended_at``.
+
+        Args:
+            ended_at: Seconds since the run started.
+            text: The answer (or partial text).
+            price: The cell's model's price, or ``None`` (no cost then).
+        """
         if self.usage_tokens is not None:
             tokens, estimated = self.usage_tokens, False
         elif self.chunks and self.chunks >= estimate_tokens(text) // 2:
@@ -114,6 +155,15 @@ class CellClock:
         elif latency:
             span = latency
         tps = tokens / span if span and tokens else None
+        if self.usage_input_tokens is not None:
+            input_tokens, input_estimated = self.usage_input_tokens, False
+        elif self.started_at is not None:
+            input_tokens, input_estimated = self.input_estimate, True
+        else:  # never sent: nothing was paid for
+            input_tokens, input_estimated = 0, False
+        cost = None if price is None else price.cost(input_tokens, tokens)
+        if self.cached:  # served from the cache: no request, nothing paid
+            cost = 0.0
         return CellMetrics(
             queued_at=self.queued_at,
             started_at=self.started_at,
@@ -128,6 +178,14 @@ class CellClock:
             retries=max(self.attempts - 1, 0),
             finish_reason=self.finish_reason,
             note=self.note,
+            input_tokens=input_tokens,
+            input_estimated=input_estimated,
+            cost_usd=cost,
+            cached=self.cached,
+            original_latency=self.original_latency,
+            original_ttft=self.original_ttft,
+            schema_valid=self.schema_valid,
+            schema_error=self.schema_error,
         )
 
 
@@ -145,6 +203,13 @@ class RunSummary:
         peak_in_flight: Most cells in flight at once.
         failures_by_kind: Failed cells per error kind.
         cancelled_by_user: Whether the run itself was cancelled.
+        input_tokens: Prompt tokens of every cell.
+        output_tokens: Answer tokens of every cell.
+        cost_usd: What the cells with a price cost, US dollars.
+        unpriced: Cells whose model has no price (their cost is not in ``cost_usd``).
+        tokens_estimated: Whether any count in the totals is an estimate.
+        budget_note: "budget reached ($x of $y)" and how many cells it stopped, when the
+            run's budget cap stopped any.
     """
 
     total: int
@@ -156,6 +221,12 @@ class RunSummary:
     peak_in_flight: int
     failures_by_kind: dict[str, int] = field(default_factory=dict)
     cancelled_by_user: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: int = 0
+    tokens_estimated: bool = False
+    budget_note: str | None = None
 
     @property
     def ok(self) -> bool:

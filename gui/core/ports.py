@@ -78,9 +78,10 @@ class BatchLike(Protocol):
 class UsageProbe(Protocol):
     """Collects the provider-reported token usage of one request.
 
-    A probe may also carry ``finish_reason`` (why the server said the answer ended) and
-    ``note`` (how the answer came, when the user should know); the engine reads both with
-    ``getattr`` and stores them in the cell's metrics, so a probe without them still works.
+    A probe may also carry ``finish_reason`` (why the server said the answer ended),
+    ``note`` (how the answer came, when the user should know) and ``input_tokens`` (the
+    prompt tokens reported); the engine reads them with ``getattr`` and stores them in the
+    cell's metrics, so a probe without them still works.
     """
 
     @property
@@ -111,8 +112,16 @@ class KeySource(Protocol):
 class Backend(Protocol):
     """Builds chains for profiles and explains their errors."""
 
-    def chain(self, template: str, system: str | None, profile: ModelProfile) -> ChainLike:
-        """The chain for one column (may be cached)."""
+    def chain(
+        self,
+        template: str,
+        system: str | None,
+        profile: ModelProfile,
+        *,
+        context: Sequence[tuple[str, str]] = (),
+    ) -> ChainLike:
+        """The chain for one column (may be cached); ``context``: ``(role, text)`` messages
+        sent between the system message and the template (a chat's thread), as they are."""
 
     def thread_chain(self, messages: Sequence[tuple[str, Any]], profile: ModelProfile) -> ChainLike:
         """The chain of one chat column's turn: ``messages`` (``gui.core.chat.Message``

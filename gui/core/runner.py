@@ -23,7 +23,10 @@ from enum import StrEnum
 from typing import Any
 
 from gui.core import events as ev
+from gui.core.budget import BudgetGate, worst_case
+from gui.core.caching import USE_CACHE_KEY, cache_allowed
 from gui.core.checking import CheckRunner
+from gui.core.costs import CostTotals
 from gui.core.errors import (
     ErrorKind,
     Failure,
@@ -33,13 +36,16 @@ from gui.core.errors import (
     timeout_failure,
     too_large_failure,
 )
+from gui.core.estimate import approx_tokens, messages_tokens
 from gui.core.judge_lane import JudgeLane
 from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.metrics import CellClock, CellMetrics, RunSummary
 from gui.core.ports import Backend, CallMode, ChainLike
+from gui.core.pricing import Price, PriceTable
 from gui.core.spec import Cell, CellList, ErrorPolicy, Limits, ModelProfile, RunSpec, Strategy
 from gui.core.strategies import STRATEGIES
+from gui.core.structured import JSON_SCHEMA_KEY, check_answer
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +118,7 @@ class Run:
         self.spec = spec
         # Cells are made as they are needed: a run of 20,000 cells is created at the press
         # of Run, on the GUI thread, and must cost what a small one does.
-        self.cells = CellList(spec.rows, spec.models)
+        self.cells: CellList = spec.cell_list()
         self.limits: Limits = spec.limits
         self._backend = backend
         self._clock = clock
@@ -120,10 +126,17 @@ class Run:
         self._limiter = ResizableLimiter(self.limits.max_concurrency)
         # A model's own limit (a local server with one slot) gates its cells before the
         # run's limit does, so a cell waiting for its model never holds one of the run's slots.
+        # One gate per model profile, shared by all its columns (variants, sweep values): the
+        # server's slots do not multiply with the columns.
+        model_limiters = {
+            m: ResizableLimiter(profile.max_concurrency)
+            for m, profile in enumerate(spec.models)
+            if profile.max_concurrency is not None
+        }
         self._model_limiters: dict[int, ResizableLimiter] = {
-            col: ResizableLimiter(m.max_concurrency)
-            for col, m in enumerate(spec.models)
-            if m.max_concurrency is not None
+            column.index: model_limiters[column.model_index]
+            for column in self.cells.columns
+            if column.model_index in model_limiters
         }
         self._rate = RateLimiter(self.limits.requests_per_second)
         self._subscribers: list[Subscriber] = []
@@ -153,6 +166,13 @@ class Run:
         #: Per column: rate limits in a row, each met after the previous pause ended.
         self._rate_limited_streak: dict[int, int] = {}
         self.summary: RunSummary | None = None
+        # Tokens and cost (issue 15): each column's price, the budget cap, the totals.
+        self._price_table: PriceTable = spec.price_table
+        self._prices: dict[int, Price | None] = {}
+        self._budget = BudgetGate(lambda: self.limits.budget_usd)
+        self._totals = CostTotals()
+        #: Per column: (answers, their output tokens) of the cells done so far.
+        self._column_output: dict[int, tuple[int, int]] = {}
         #: The run's checks, evaluated per done cell; their tasks end before RunFinished.
         self._checker = CheckRunner(spec.checks) if spec.checks else None
         self._check_tasks: set[asyncio.Task[None]] = set()
@@ -281,6 +301,11 @@ class Run:
         """Most requests out at once so far."""
         return self._peak_running
 
+    @property
+    def cost_so_far(self) -> CostTotals:
+        """Tokens and cost of the cells that ended so far (a live object: read, do not keep)."""
+        return self._totals
+
     def elapsed(self) -> float:
         """Seconds since the run started."""
         return self._clock() - self._t0 if self._t0 else 0.0
@@ -326,6 +351,7 @@ class Run:
         )
         if ended is not None:
             self._metrics[ended.cell_id] = ended.metrics
+            self._count_cost(ended.cell_id, ended.metrics, isinstance(ended, ev.CellFinished))
         for callback in tuple(self._subscribers):
             try:
                 callback(event)
@@ -336,6 +362,41 @@ class Run:
             self.judge.cell_ended(
                 ended.cell_id, ended.text if isinstance(ended, ev.CellFinished) else None
             )
+
+    def _count_cost(self, cell_id: str, m: CellMetrics, done: bool) -> None:
+        """Add an ended cell's tokens and cost to the run's totals and free its budget."""
+        self._totals.add(m)
+        self._budget.settle(cell_id, m.cost_usd)
+        if done:
+            row_col = self.cells.get(cell_id)
+            if row_col is not None:
+                n, total = self._column_output.get(row_col.col, (0, 0))
+                self._column_output[row_col.col] = (n + 1, total + m.output_tokens)
+
+    def _price(self, cell: Cell) -> Price | None:
+        """The price of the cell's model (looked up once per column)."""
+        col = cell.col
+        if col not in self._prices:
+            self._prices[col] = self._price_table.price_for(cell.model)
+        return self._prices[col]
+
+    def _freeze(self, cell: Cell, clock: CellClock, text: str) -> CellMetrics:
+        """The cell's final metrics, its cost included."""
+        return clock.freeze(self._now(), text, price=self._price(cell))
+
+    async def _admit(self, cell: Cell, clock: CellClock) -> bool:
+        """Whether the budget cap lets ``cell`` start (see :class:`gui.core.budget.BudgetGate`).
+
+        Also counts the prompt's estimated tokens, kept for a provider that reports none.
+        """
+        clock.input_estimate = messages_tokens(self.spec.messages(cell.id), approx_tokens)
+        if self.limits.budget_usd is None:
+            return True
+        n, total = self._column_output.get(cell.col, (0, 0))
+        worst = worst_case(
+            self._price(cell), cell.model, clock.input_estimate, total / n if n else None
+        )
+        return await self._budget.admit(cell.id, worst)
 
     def _phase_of(self, cell_id: str) -> Phase:
         return self._phase.get(cell_id, Phase.QUEUED)
@@ -374,7 +435,11 @@ class Run:
         threads = self.spec.threads
         if threads is not None:
             return self._backend.thread_chain(threads[col], model)
-        return self._backend.chain(self.spec.template, self.spec.system, model)
+        variant = self.spec.variant_of(col)
+        context = self.spec.context_of(col)
+        if context:
+            return self._backend.chain(variant.template, variant.system, model, context=context)
+        return self._backend.chain(variant.template, variant.system, model)
 
     def _classify(self, exc: BaseException, cell: Cell) -> Failure:
         try:
@@ -451,9 +516,9 @@ class Run:
         """
         # Every model is a column with cells (a run has at least one row).
         wanted = {
-            col: model
-            for col, model in enumerate(self.spec.models)
-            if col not in self._chains and self.spec.rows
+            column.index: column.model
+            for column in self.cells.columns
+            if column.index not in self._chains and self.spec.rows
         }
         if not wanted or self._stopping is not None:
             return
@@ -525,6 +590,12 @@ class Run:
                 peak_in_flight=self._peak_running,
                 failures_by_kind=dict(self._failures),
                 cancelled_by_user=self._stopped_by_user,
+                input_tokens=self._totals.input_tokens,
+                output_tokens=self._totals.output_tokens,
+                cost_usd=self._totals.cost_usd,
+                unpriced=self._totals.unpriced,
+                tokens_estimated=self._totals.estimated,
+                budget_note=self._budget.note(),
             )
             self._emit(ev.RunFinished(self.id, self._now(), self.summary))
 
@@ -539,7 +610,7 @@ class Run:
             reason = CANCELLED_BEFORE_START
         self._emit(
             ev.CellCancelled(
-                self.id, self._now(), cell.id, reason, text, clock.freeze(self._now(), text)
+                self.id, self._now(), cell.id, reason, text, self._freeze(cell, clock, text)
             )
         )
 
@@ -572,6 +643,10 @@ class Run:
                         model_gate.release()
                     raise
                 try:
+                    if attempt == 1 and not await self._admit(cell, clock):
+                        # Refused for good: what was spent leaves no room for this cell.
+                        self._cancel_reasons.setdefault(cell.id, self._budget.reason())
+                        raise asyncio.CancelledError
                     await self._rate.acquire()
                     await self._wait_out_rate_limit(cell.col)
                     if self._stopping is not None:
@@ -599,7 +674,8 @@ class Run:
                 if failure is None:
                     text = "".join(parts)
                     self._set_phase(cell.id, Phase.DONE)
-                    metrics = clock.freeze(self._now(), text)
+                    self._check_schema(clock, text)
+                    metrics = self._freeze(cell, clock, text)
                     self._emit(ev.CellFinished(self.id, self._now(), cell.id, text, metrics))
                     self._start_checks(cell, text)
                     return
@@ -694,7 +770,7 @@ class Run:
                 failure.kind,
                 message,
                 text,
-                clock.freeze(self._now(), text),
+                self._freeze(cell, clock, text),
             )
         )
         if self.limits.error_policy is ErrorPolicy.FAIL_FAST and self._stopping is None:
@@ -722,7 +798,9 @@ class Run:
             CallMode.INVOKE_BLOCKING,
         ):
             configurable[REQUEST_TIMEOUT_KEY] = limits.timeout
+        self._cache_and_schema_config(cell, configurable)
         clock.finish_reason = clock.note = None
+        clock.cached, clock.original_latency, clock.original_ttft = False, None, None
         scope = asyncio.timeout(None)
         deadline: _Deadline | None = None
         too_large = False
@@ -756,16 +834,42 @@ class Run:
             if deadline is not None:
                 deadline.cancel()
             clock.usage_tokens = probe.output_tokens
+            # Optional on a probe (a fake may not have it): the prompt tokens reported.
+            clock.usage_input_tokens = getattr(probe, "input_tokens", None)
         if too_large:
             return too_large_failure(cell.model.provider_name, limits.max_answer_chars)
         # Optional on a probe: what the server said about the end of its answer.
         clock.finish_reason = getattr(probe, "finish_reason", None)
         clock.note = getattr(probe, "note", None)
+        # Optional too: whether the answer came from the response cache, and how it first went.
+        clock.cached = bool(getattr(probe, "cached", False))
+        clock.original_latency = getattr(probe, "original_latency", None)
+        clock.original_ttft = getattr(probe, "original_ttft", None)
         if not parts:
             # A 200 with nothing in it (a stream of only [DONE], an empty message) is not an
             # answer: as a "done" cell it would look like success while showing nothing.
             return empty_failure(cell.model.provider_name)
         return None
+
+    def _cache_and_schema_config(self, cell: Cell, configurable: dict[str, Any]) -> None:
+        """Tell the chain whether it may use the response cache, and the run's JSON schema.
+
+        Repeats of a cell (parameter sweeps add ``RunSpec.repeats``) ask for several samples,
+        so they bypass the cache unless a seed pins them (:func:`cache_allowed`).
+        """
+        samples = int(getattr(self.spec, "repeats", 1) or 1)
+        if cache_allowed(self.limits.cache, cell.model, samples):
+            configurable[USE_CACHE_KEY] = True
+        if self.spec.json_schema is not None and self.spec.threads is None:
+            configurable[JSON_SCHEMA_KEY] = self.spec.json_schema
+
+    def _check_schema(self, clock: CellClock, text: str) -> None:
+        """Hold a structured run's answer against its schema; a failing answer stays done."""
+        schema = self.spec.json_schema
+        if schema is None or self.spec.threads is not None:
+            return
+        verdict = check_answer(schema, text)
+        clock.schema_valid, clock.schema_error = verdict.valid, verdict.error
 
     async def _invoke(
         self, chain: ChainLike, inputs: Mapping[str, str], config: dict[str, Any], mode: CallMode

@@ -163,6 +163,9 @@ class ModelSummary:
         latency_p50: Median latency of its answers, seconds.
         latency_p95: 95th percentile latency of its answers, seconds.
         stats: Measure name -> figures, for every measure.
+        cost_usd: What its answers cost in all (issue 15), ``None`` when none has a price.
+        usd_per_correct: ``cost_usd`` over the answers that passed every check, ``None``
+            without checks, passes or a price.
     """
 
     column: int
@@ -174,6 +177,8 @@ class ModelSummary:
     latency_p50: float | None
     latency_p95: float | None
     stats: Mapping[str, MeasureStats]
+    cost_usd: float | None = None
+    usd_per_correct: float | None = None
 
     def figure(self, measure_name: str, stat: str) -> float | None:
         """A figure to sort by: ``p50``/``p95`` latency, or ``stat`` of ``measure_name``."""
@@ -196,6 +201,8 @@ class ModelSummary:
             "latency_p50_s": self.latency_p50,
             "latency_p95_s": self.latency_p95,
             "measures": {name: s.to_dict() for name, s in self.stats.items()},
+            "cost_usd": self.cost_usd,
+            "usd_per_correct": self.usd_per_correct,
         }
 
 
@@ -294,6 +301,7 @@ def summarize_models(
         registry: The measures to sum up.
     """
     chosen = measures() if registry is None else tuple(registry)
+    cells = list(cells)
     n = len(models)
     counts = [[0, 0, 0, 0] for _ in range(n)]  # cells, done, failed, cancelled
     # measure -> row -> column -> value
@@ -309,10 +317,14 @@ def summarize_models(
             count[2] += 1
         elif cell.status == _CANCELLED:
             count[3] += 1
-        for name, value in cell.values.items():
+    for (row, column), values in _sample_means(cells).items():
+        if not 0 <= column < n:
+            continue
+        for name, value in values.items():
             rows = by_row.get(name)
             if rows is not None:
-                rows.setdefault(cell.row, {})[cell.column] = value
+                rows.setdefault(row, {})[column] = value
+    costs = _costs(cells, n)
     per_model: list[dict[str, MeasureStats]] = [{} for _ in range(n)]
     latencies: list[list[float]] = [[] for _ in range(n)]
     for m in chosen:
@@ -340,9 +352,57 @@ def summarize_models(
             latency_p50=percentile(latencies[c], 0.5),
             latency_p95=percentile(latencies[c], 0.95),
             stats=per_model[c],
+            cost_usd=costs[c][0],
+            usd_per_correct=costs[c][1],
         )
         for c in range(n)
     )
+
+
+def _sample_means(cells: Iterable[ScoreCell]) -> dict[tuple[int, int], dict[str, float]]:
+    """Each (row, column)'s measure values, averaged over its samples (issue 15's repeats).
+
+    A cell without repeats is its own average; for a pass mark (checks, judge) the average
+    of 0/1 values is the pass rate over samples.
+    """
+    sums: dict[tuple[int, int], dict[str, list[float]]] = {}
+    for cell in cells:
+        if not cell.values:
+            continue
+        slot = sums.setdefault((cell.row, cell.column), {})
+        for name, value in cell.values.items():
+            total = slot.setdefault(name, [0.0, 0.0])
+            total[0] += value
+            total[1] += 1
+    return {
+        key: {name: total / count for name, (total, count) in slot.items()}
+        for key, slot in sums.items()
+    }
+
+
+def _costs(cells: Iterable[ScoreCell], n: int) -> list[tuple[float | None, float | None]]:
+    """Per column: what its answers cost, and that over the answers passing every check.
+
+    Summed over every cell, samples included: each sample was a request that was paid for
+    and an answer that passed or not (the averages per square are for comparing, not paying).
+    """
+    totals: list[float | None] = [None] * n
+    correct = [0] * n
+    for cell in cells:
+        if not 0 <= cell.column < n:
+            continue
+        cost = cell.values.get("cost")
+        if cost is not None:
+            totals[cell.column] = (totals[cell.column] or 0.0) + cost
+        checks = cell.values.get("checks")
+        if checks is not None and checks >= 1.0:
+            correct[cell.column] += 1
+    out: list[tuple[float | None, float | None]] = []
+    for c in range(n):
+        total = totals[c]
+        per = total / correct[c] if total is not None and correct[c] else None
+        out.append((total, per))
+    return out
 
 
 def build_scoreboard(
@@ -367,8 +427,12 @@ def build_scoreboard(
     statuses: list[list[str]] = [[""] * n_cols for _ in range(n_rows)]
     for cell in cells:
         if 0 <= cell.row < n_rows and 0 <= cell.column < n_cols:
-            statuses[cell.row][cell.column] = cell.status
-            values[cell.row][cell.column] = cell.values.get(chosen.name)
+            # A repeated cell's samples share a square: one not done yet (or failed) shows.
+            if statuses[cell.row][cell.column] in ("", _DONE):
+                statuses[cell.row][cell.column] = cell.status
+    for (at_row, at_column), merged in _sample_means(cells).items():
+        if 0 <= at_row < n_rows and 0 <= at_column < n_cols:
+            values[at_row][at_column] = merged.get(chosen.name)
     shown = [v for row in values for v in row if v is not None]
     inputs = []
     for r, row in enumerate(values):
@@ -445,6 +509,8 @@ def summary_columns(registry: Sequence[Measure] | None = None) -> list[str]:
         "cancelled",
         "latency_p50_s",
         "latency_p95_s",
+        "cost_usd",
+        "usd_per_correct",
     ]
     for m in measures() if registry is None else registry:
         names += [f"{m.name}_mean", f"{m.name}_median"]
@@ -470,6 +536,8 @@ def summary_rows(
             "cancelled": s.cancelled,
             "latency_p50_s": s.latency_p50,
             "latency_p95_s": s.latency_p95,
+            "cost_usd": s.cost_usd,
+            "usd_per_correct": s.usd_per_correct,
         }
         for m in chosen:
             stats = s.stats.get(m.name, MeasureStats())

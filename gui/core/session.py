@@ -583,8 +583,11 @@ class Session:
         cancelled = False
         try:
             self._emit(ComparisonStarted(COMPARE_ORDER, len(spec.cells())))
+            # Each strategy makes its own requests: with the response cache on, every one after
+            # the first would replay the first's answers and time nothing.
+            uncached = replace(spec, limits=replace(spec.limits, cache=False))
             for strategy in COMPARE_ORDER:
-                run = Run(replace(spec, strategy=strategy), self._make_backend())
+                run = Run(replace(uncached, strategy=strategy), self._make_backend())
                 live = self._open(run, f"comparison: {strategy}")
                 self._emit(StrategyStarted(strategy))
                 self._live[run.id] = live

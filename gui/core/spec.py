@@ -1,4 +1,5 @@
-"""What a run is: template x input rows x model profiles, with its strategy and limits.
+"""What a run is: input rows x columns (prompt variants x model profiles x swept parameter
+values) x samples, with its strategy and limits; the one :class:`CellId` of its cells.
 
 Everything here is a frozen dataclass so a spec can be handed between the window, the
 engine and storage without anyone mutating it behind the others' backs. Limits that change
@@ -19,8 +20,22 @@ from typing import Any, ClassVar, overload
 from urllib.parse import urlparse
 
 from gui.core.checks import Check, check_from_dict, check_to_dict, validate_checks
+from gui.core.columns import (
+    MAX_COLUMNS,
+    PARAMETERS,
+    SHORT_NAMES,
+    Number,
+    ParamSweep,
+    Variant,
+    number_text,
+    repeats_problem,
+    variant_id,
+    variants_of,
+)
 from gui.core.errors import SpecError, TemplateError
 from gui.core.hosts import HostScope, host_scope
+from gui.core.pricing import PriceEntry, PriceTable, entries_from_list, entries_to_list
+from gui.core.structured import validate_schema
 from gui.core.templates import (
     empty_column_message,
     missing_column_message,
@@ -125,7 +140,8 @@ class SimSettings:
 
 @dataclass(frozen=True, slots=True)
 class ModelProfile:
-    """One column of the comparison: a model on a provider.
+    """A model on a provider: one column of the comparison, or several when it sweeps
+    parameter values or the run has prompt variants (see :func:`expand_columns`).
 
     Attributes:
         model: Model name sent to the provider (``gpt-4o-mini``, ``llama3.2``, ``sim-1``).
@@ -145,6 +161,12 @@ class ModelProfile:
             to send an image to a column whose profile says no.
         context_window: Tokens the model takes per request (its context window), or
             ``None`` when not known; a chat warns near it and can trim the oldest turns.
+        top_p: Nucleus sampling (0 to 1), or ``None`` for the server's default.
+        seed: The request's seed, or ``None``; for the simulated model it also seeds the
+            text (as ``sim.seed`` does), so a seed sweep gives different simulated answers.
+        sweep: Values this model sweeps (issue 15): each combination is a column of its
+            own, with these values in place of ``temperature``, ``top_p``, ``max_tokens``
+            and ``seed``.
     """
 
     model: str = "sim-1"
@@ -159,11 +181,25 @@ class ModelProfile:
     key_ref: str | None = None
     vision: bool = False
     context_window: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    sweep: ParamSweep = field(default_factory=ParamSweep)
 
     @property
     def display_name(self) -> str:
         """Column title."""
         return self.label or self.model
+
+    def with_params(self, params: Mapping[str, Number]) -> ModelProfile:
+        """This profile with ``params`` (``temperature``, ``top_p``, ``max_tokens``, ``seed``)
+        set and no sweep: what one column of a sweep sends."""
+        changes: dict[str, Any] = {"sweep": ParamSweep()} if not self.sweep.empty else {}
+        changes.update(params)
+        if "seed" in params and self.provider is ProviderKind.SIMULATED:
+            # The simulated model's text seed is its request seed: a seed sweep of the
+            # simulated model gives different (reproducible) answers, as a server's would.
+            changes["sim"] = replace(self.sim, seed=int(params["seed"]))
+        return replace(self, **changes) if changes else self
 
     @property
     def provider_name(self) -> str:
@@ -185,6 +221,9 @@ class ModelProfile:
             raise SpecError(f"Temperature {self.temperature:g} is outside 0..2.")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise SpecError("Max tokens must be a positive number.")
+        if self.top_p is not None and not 0 <= self.top_p <= 1:
+            raise SpecError(f"top_p {self.top_p:g} is outside 0..1.")
+        self.sweep.validate(self.display_name)
         if self.context_window is not None and self.context_window <= 0:
             raise SpecError("The context window must be a positive number of tokens.")
         if self.max_concurrency is not None:
@@ -217,6 +256,11 @@ class Limits:
         error_policy: ``isolate`` or ``fail_fast``.
         max_answer_chars: Longest answer kept, in characters; a longer one is cut there and
             its cell fails with "answer too large" (memory stays bounded whatever a server sends).
+        budget_usd: The run's cost cap in US dollars, or ``None`` for none: no new cell
+            starts when what was spent plus the worst case of the cells in flight and its
+            own would pass it (see :mod:`gui.core.budget`).
+        cache: Answer cells from the response cache when an earlier run got the same messages
+            from the same model, server and parameters (opt-in; see :mod:`gui.core.caching`).
     """
 
     max_concurrency: int = 8
@@ -229,6 +273,8 @@ class Limits:
     backoff_max: float = 30.0
     error_policy: ErrorPolicy = ErrorPolicy.ISOLATE
     max_answer_chars: int = 2_000_000
+    budget_usd: float | None = None
+    cache: bool = False
 
     #: Accepted ranges, shown to users when a value is refused.
     MAX_CONCURRENCY_RANGE = (1, 1000)
@@ -262,6 +308,7 @@ class Limits:
         _check_range("Answer size cap", self.max_answer_chars, self.ANSWER_CHARS_RANGE)
         if not (self.backoff_base >= 0 and self.backoff_max >= 0):
             raise SpecError("Back-off delays must not be negative.")
+        _check_budget(self.budget_usd)
 
     def changed(self, **changes: Any) -> Limits:
         """A validated copy with ``changes`` applied.
@@ -278,6 +325,15 @@ class Limits:
         new = replace(self, **changes)
         new.validate()
         return new
+
+
+def _check_budget(budget: float | None) -> None:
+    """Refuse a budget cap of 0 or below (or not a number), with the fix."""
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise SpecError(
+            f"A budget of ${plain_number(budget)} stops every cell: give more than 0 dollars, "
+            "or no budget."
+        )
 
 
 def _base_url_problem(base_url: str) -> str | None:
@@ -332,32 +388,117 @@ def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
         raise SpecError(problem)
 
 
-_CELL_ID = re.compile(r"r(\d+)m(\d+)")
+# ------------------------------------------------------------------ columns (issue 15)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a run's grid.
+
+    Attributes:
+        index: Position among the run's columns (the ``m`` of a cell id).
+        variant: Index of the prompt variant (into the spec's variants).
+        variant_id: The variant's letter, or ``""`` when the run has one variant.
+        model_index: Index of the model profile (into the spec's models).
+        model: The profile the column's cells send: the run's profile with this column's
+            parameter values set (and its sweep lists cleared).
+        params: The swept parameters' values of this column, in :data:`PARAMETERS` order.
+    """
+
+    index: int
+    variant: int
+    variant_id: str
+    model_index: int
+    model: ModelProfile
+    params: tuple[tuple[str, Number], ...] = ()
+
+    @property
+    def header(self) -> str:
+        """The column's title: ``model · t=0.7``, ``B · model`` when the run has variants."""
+        parts = [self.variant_id] if self.variant_id else []
+        parts.append(self.model.display_name)
+        parts += [f"{SHORT_NAMES[n]}={number_text(v)}" for n, v in self.params]
+        return " · ".join(parts)
+
+    def parameters(self) -> dict[str, Number]:
+        """Every parameter value the column's requests set (swept or not)."""
+        out: dict[str, Number] = {}
+        for name in PARAMETERS:
+            value = getattr(self.model, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        """The column as plain data: template id, model and parameters (``--json``, exports)."""
+        return {
+            "index": self.index,
+            "template": self.variant_id or "A",
+            "model": self.model.display_name,
+            "parameters": self.parameters(),
+            "header": self.header,
+        }
+
+
+def plain_columns(models: Sequence[ModelProfile]) -> tuple[Column, ...]:
+    """One column per profile, one variant, nothing swept (a chat turn, a plain run)."""
+    return tuple(Column(i, 0, "", i, m) for i, m in enumerate(models))
+
+
+def expand_columns(n_variants: int, models: Sequence[ModelProfile]) -> tuple[Column, ...]:
+    """The run's columns: for each variant, for each model, each of its sweep's combinations.
+
+    A run with one variant and no sweep has exactly one column per model, in order, so its
+    cell ids are the ones it always had.
+    """
+    columns: list[Column] = []
+    tagged = n_variants > 1
+    for variant in range(n_variants):
+        tag = variant_id(variant) if tagged else ""
+        for m, profile in enumerate(models):
+            swept = profile.sweep.swept()
+            for combo in profile.sweep.combinations():
+                model = profile.with_params(dict(combo))
+                shown = tuple((n, v) for n, v in combo if n in swept)
+                columns.append(Column(len(columns), variant, tag, m, model, shown))
+    return tuple(columns)
+
+
+# ------------------------------------------------------------------ cells
+
+
+_CELL_ID = re.compile(r"r(\d+)m(\d+)(?:s(\d+))?")
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class CellId:
-    """Where a cell sits in its run's grid: input row and model column (both 0-based).
+    """Where a cell sits in its run: input row, column and sample (all 0-based).
 
     Cell ids travel as text (events, the history, the grid): :meth:`text` makes one
-    (``CellId.text(2, 1) == "r2m1" == str(CellId(2, 1))``) and :meth:`parse` reads it back.
-    Nothing else formats or parses them.
+    (``CellId.text(2, 1) == "r2m1" == str(CellId(2, 1))``, ``CellId.text(2, 1, 3) ==
+    "r2m1s3"``) and :meth:`parse` reads it back. Nothing else formats or parses them. The
+    first sample of a cell has no ``s`` part, so a run of one sample per cell has the ids it
+    always had and older history opens unchanged.
 
     Attributes:
         row: Input row index.
-        col: Model column index.
+        col: Column index (a variant x model x parameter values; see
+            :mod:`gui.core.columns`).
+        sample: Sample index among the cell's repeats (0 for the first or only one).
     """
 
     row: int
     col: int
+    sample: int = 0
 
     @staticmethod
-    def text(row: int, col: int) -> str:
-        """The id of the cell at ``row``, ``col``, as text (no object made: runs have 100k)."""
-        return f"r{row}m{col}"
+    def text(row: int, col: int, sample: int = 0) -> str:
+        """The id of the cell at ``row``, ``col`` (and ``sample``), as text (no object made:
+        runs have 100k)."""
+        return f"r{row}m{col}s{sample}" if sample else f"r{row}m{col}"
 
     def __str__(self) -> str:
-        return CellId.text(self.row, self.col)
+        return CellId.text(self.row, self.col, self.sample)
 
     @classmethod
     def parse(cls, text: str) -> CellId:
@@ -368,12 +509,17 @@ class CellId:
         """
         match = _CELL_ID.fullmatch(text)
         if match is None:
-            raise ValueError(f"{text!r} is not a cell id (r<row>m<column>)")
-        return cls(int(match[1]), int(match[2]))
+            raise ValueError(f"{text!r} is not a cell id (r<row>m<column>[s<sample>])")
+        return cls(int(match[1]), int(match[2]), int(match[3] or 0))
+
+    @property
+    def first_sample(self) -> str:
+        """The id of this cell's first sample (the grid's pane for all its samples)."""
+        return CellId.text(self.row, self.col)
 
     @classmethod
     def grid(cls, rows: int, cols: int) -> list[list[str]]:
-        """Every cell id of a ``rows`` x ``cols`` grid, row by row, as text."""
+        """Every cell id of a ``rows`` x ``cols`` grid (first samples), row by row, as text."""
         # CellId.text's format, built column by column in C (map over the row prefixes):
         # 20,000 calls of CellId.text showed at a big run's start.
         prefixes = list(map("r{}m".format, range(rows)))
@@ -385,17 +531,20 @@ class CellId:
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """One (input row, model) pair: one request, one pane in the grid.
+    """One (input row, column, sample): one request, one pane (or one sample of it) in the grid.
 
     Attributes:
-        id: Stable id within the run, ``CellId.text(row, col)``.
-        index: Position in the run's cell list (row-major).
+        id: Stable id within the run, ``CellId.text(row, col, sample)``.
+        index: Position in the run's cell list (row-major, samples of a cell together).
         row: Index of the input row.
-        col: Index of the model profile.
+        col: Index of the column.
         inputs: Variable values for the template.
-        model: The model profile.
+        model: The column's model profile (its parameter values set).
         repeated: Another row of the run has the same values, so the title carries the
             row number to tell the two apart.
+        sample: Which of the cell's samples (0-based).
+        samples: How many samples the cell has (the run's repeats).
+        column: The column (variant, model, parameter values), or ``None`` for a plain one.
     """
 
     id: str
@@ -405,17 +554,28 @@ class Cell:
     inputs: Mapping[str, str]
     model: ModelProfile
     repeated: bool = False
+    sample: int = 0
+    samples: int = 1
+    column: Column | None = None
+
+    @property
+    def header(self) -> str:
+        """The column's title (``model · t=0.7``, ``B · model``)."""
+        return self.column.header if self.column is not None else self.model.display_name
 
     @property
     def title(self) -> str:
-        """Short human label: the row's values (and its number if repeated) and the model."""
+        """Short human label: the row's values (and its number if repeated), the column and,
+        for a repeated cell, the sample."""
         values = " / ".join(str(v) for v in self.inputs.values()) or "prompt"
         tag = f" (row {self.row + 1})" if self.repeated else ""
-        return f"{one_line_label(values)}{tag} × {self.model.display_name}"
+        sample = f" · sample {self.sample + 1} of {self.samples}" if self.samples > 1 else ""
+        return f"{one_line_label(values)}{tag} × {self.header}{sample}"
 
 
 class CellList(Sequence[Cell]):
-    """A run's cells, row-major (every model for row 0, then row 1, ...), made on first use.
+    """A run's cells, row-major (every column for row 0, then row 1, ...; the samples of a
+    cell next to each other), made on first use.
 
     A run of 10,000 rows x 2 models has 20,000 cells; building them all when the run is
     created took about 45 ms on the GUI thread at the press of Run (docs/performance-notes.md),
@@ -429,16 +589,28 @@ class CellList(Sequence[Cell]):
 
     Args:
         rows: The run's input rows.
-        models: The run's model profiles (columns).
+        models: The run's columns (:class:`~gui.core.columns.Column`), or plain model
+            profiles, one column each.
+        samples: Samples per cell (the run's repeats).
     """
 
-    __slots__ = ("_made", "_models", "_n_models", "_repeated", "_rows")
+    __slots__ = ("_columns", "_made", "_n_models", "_repeated", "_rows", "_samples")
 
-    def __init__(self, rows: Sequence[Mapping[str, str]], models: Sequence[ModelProfile]) -> None:
+    def __init__(
+        self,
+        rows: Sequence[Mapping[str, str]],
+        models: Sequence[ModelProfile] | Sequence[Column],
+        samples: int = 1,
+    ) -> None:
         self._rows = rows
-        self._models = models
-        self._n_models = len(models)
-        self._made: list[Cell | None] = [None] * (len(rows) * len(models))
+        self._columns: tuple[Column, ...] = (
+            tuple(c for c in models if isinstance(c, Column))
+            if models and isinstance(models[0], Column)
+            else plain_columns([m for m in models if isinstance(m, ModelProfile)])
+        )
+        self._n_models = len(self._columns)
+        self._samples = max(1, samples)
+        self._made: list[Cell | None] = [None] * (len(rows) * self._n_models * self._samples)
         self._repeated: frozenset[int] | None = None
 
     def __len__(self) -> int:
@@ -465,18 +637,34 @@ class CellList(Sequence[Cell]):
             yield cell(index)
 
     def __repr__(self) -> str:
-        return f"CellList({len(self._rows)} rows x {self._n_models} models)"
+        samples = f" x {self._samples} samples" if self._samples > 1 else ""
+        return f"CellList({len(self._rows)} rows x {self._n_models} columns{samples})"
+
+    @property
+    def samples(self) -> int:
+        """Samples per cell."""
+        return self._samples
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The run's columns."""
+        return self._columns
 
     def index_of(self, cell_id: str) -> int | None:
         """Position of ``cell_id`` in the list, or ``None`` if the run has no such cell."""
         match = _CELL_ID.fullmatch(cell_id)
         if match is None:
             return None
-        row, col = int(match[1]), int(match[2])
-        # A valid id is written exactly as CellId.text writes it (no "r01m0").
-        if col >= self._n_models or row >= len(self._rows) or CellId.text(row, col) != cell_id:
+        row, col, sample = int(match[1]), int(match[2]), int(match[3] or 0)
+        # A valid id is written exactly as CellId.text writes it (no "r01m0", no "r0m0s0").
+        if (
+            col >= self._n_models
+            or row >= len(self._rows)
+            or sample >= self._samples
+            or CellId.text(row, col, sample) != cell_id
+        ):
             return None
-        return row * self._n_models + col
+        return (row * self._n_models + col) * self._samples + sample
 
     def get(self, cell_id: str) -> Cell | None:
         """The cell ``cell_id``, or ``None`` if the run has no such cell."""
@@ -494,23 +682,29 @@ class CellList(Sequence[Cell]):
         repeated = self._repeated
         if repeated is None:
             repeated = self._repeated = _repeated_rows(self._rows)
-        row, col = divmod(index, self._n_models)
+        position, sample = divmod(index, self._samples)
+        row, col = divmod(position, self._n_models)
+        column = self._columns[col]
         cell = Cell(
-            CellId.text(row, col),
+            CellId.text(row, col, sample),
             index,
             row,
             col,
             self._row_inputs(row),
-            self._models[col],
+            column.model,
             row in repeated,
+            sample,
+            self._samples,
+            column,
         )
         self._made[index] = cell
         return cell
 
     def _row_inputs(self, row: int) -> Mapping[str, str]:
         """One copy of a row's values shared by its cells (nobody mutates it)."""
-        for col in range(self._n_models):
-            made = self._made[row * self._n_models + col]
+        per_row = self._n_models * self._samples
+        for index in range(row * per_row, (row + 1) * per_row):
+            made = self._made[index]
             if made is not None:
                 return made.inputs
         return dict(self._rows[row])
@@ -529,9 +723,16 @@ class CellIds(Set[str]):
 
     def __iter__(self) -> Iterator[str]:
         n_models = self._cells._n_models
+        samples = self._cells._samples
         text = CellId.text
+        if samples == 1:
+            for index in range(len(self._cells)):
+                yield text(*divmod(index, n_models))
+            return
         for index in range(len(self._cells)):
-            yield text(*divmod(index, n_models))
+            position, sample = divmod(index, samples)
+            row, col = divmod(position, n_models)
+            yield text(row, col, sample)
 
     def __len__(self) -> int:
         return len(self._cells)
@@ -567,6 +768,20 @@ class RunSpec:
         threads: A chat turn (``gui.core.chat_turn``): per model column, the whole message
             list it sends (system, earlier turns, the new user message), instead of the
             template; the run then has one row, ``{}``. ``None`` for an ordinary run.
+        context: A chat message run over inputs (``gui.core.chat.run_context``): per model
+            column, the ``(role, text)`` messages sent before the template (that column's
+            system message and earlier turns); the template is then the user turn after
+            them. ``None`` for an ordinary run.
+        template_variants: More prompt templates (variants B, C, ... after ``template``);
+            each variant is a column group of its own.
+        system_variants: More system messages (after ``system``); every template is
+            paired with every system message, so 2 templates x 2 systems are 4 variants.
+        repeats: Samples per cell (1-20); the samples of a cell run concurrently under the
+            same limits.
+        prices: The price table entries the run costs its cells with (the user's table
+            when it started, ``--price`` on top); see :class:`gui.core.pricing.PriceTable`.
+        json_schema: The JSON schema every answer must follow (structured output, see
+            :mod:`gui.core.structured`), or ``None`` for free text.
     """
 
     template: str
@@ -578,13 +793,68 @@ class RunSpec:
     checks: tuple[Check, ...] = ()
     judge: JudgeSettings | None = None
     threads: tuple[tuple[tuple[str, Any], ...], ...] | None = None
+    context: tuple[tuple[tuple[str, str], ...], ...] | None = None
+    template_variants: tuple[str, ...] = ()
+    system_variants: tuple[str, ...] = ()
+    repeats: int = 1
+    _columns: tuple[Column, ...] = field(init=False, repr=False, compare=False)
+    _variants: tuple[Variant, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Worked out once: every cell, header and export reads them (a frozen spec cannot
+        # change them later).
+        variants = variants_of(
+            (self.template, *self.template_variants),
+            (self.system, *self.system_variants),
+        )
+        object.__setattr__(self, "_variants", variants)
+        columns = (
+            plain_columns(self.models)
+            if self.threads is not None
+            else expand_columns(len(variants), self.models)
+        )
+        object.__setattr__(self, "_columns", columns)
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        """The prompt variants: every template with every system message (A, B, ...)."""
+        return self._variants
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The grid's columns: variants x models x each model's sweep values."""
+        return self._columns
+
+    @property
+    def headers(self) -> list[str]:
+        """The columns' titles, in order (``model · t=0.7``, ``B · model``)."""
+        return [c.header for c in self._columns]
+
+    def variant_of(self, col: int) -> Variant:
+        """The prompt variant column ``col`` sends."""
+        return self._variants[self._columns[col].variant]
+
+    prices: tuple[PriceEntry, ...] = ()
+
+    @property
+    def price_table(self) -> PriceTable:
+        """The run's prices as a table (made on each call: keep the result)."""
+        return PriceTable(self.prices)
+
+    json_schema: Mapping[str, Any] | None = None
 
     @property
     def variables(self) -> list[str]:
-        """The template's variables (none for a chat turn, which sends its threads)."""
+        """The templates' variables, in order of first use (none for a chat turn, which
+        sends its threads)."""
         if self.threads is not None:
             return []
-        return template_variables(self.template)
+        if not self.template_variants:
+            return template_variables(self.template)
+        seen: dict[str, None] = {}
+        for template in (self.template, *self.template_variants):
+            seen.update(dict.fromkeys(template_variables(template)))
+        return list(seen)
 
     def validate(self) -> None:
         """Check the whole plan before the first request goes out.
@@ -597,6 +867,9 @@ class RunSpec:
         """
         if self.threads is not None and len(self.threads) != len(self.models):
             raise SpecError("A chat turn needs one message list per model column.")
+        if self.context is not None and len(self.context) != len(self.models):
+            raise SpecError("A run with a chat's context needs one thread per model column.")
+        self._validate_columns()
         variables = self.variables
         if self.checks:
             validate_checks(self.checks, variables)
@@ -604,9 +877,13 @@ class RunSpec:
             raise SpecError("No model selected. Add at least one model.")
         for profile in self.models:
             profile.validate()
+        for entry in self.prices:
+            entry.validate()
         self.limits.validate()
         if self.judge is not None:
             self.judge.validate()
+        if self.json_schema is not None:
+            validate_schema(self.json_schema)
         if not self.rows:
             raise SpecError("No inputs. Add at least one row (or one --topic).")
         if len(self.rows) > MAX_ROWS:
@@ -626,34 +903,78 @@ class RunSpec:
                 if not any(str(row.get(v, "")).strip() for row in self.rows):
                     raise TemplateError(empty_column_message(v, variables, self.rows))
 
+    def _validate_columns(self) -> None:
+        """Refuse an empty variant, a repeat count or a column count out of range."""
+        for i, template in enumerate(self.template_variants, start=1):
+            if not template.strip():
+                raise SpecError(
+                    f"Prompt variant {variant_id(i)} is empty. Write its prompt or remove it."
+                )
+        if self.system_variants and not (self.system or "").strip():
+            raise SpecError("System message A is empty. Write it or remove the other variants.")
+        for i, system in enumerate(self.system_variants, start=1):
+            if not system.strip():
+                raise SpecError(f"System message {variant_id(i)} is empty. Write it or remove it.")
+        problem = repeats_problem(self.repeats)
+        if problem:
+            raise SpecError(problem)
+        if len(self._columns) > MAX_COLUMNS:
+            raise SpecError(
+                f"{len(self._columns)} columns (variants x models x sweep values); a run "
+                f"takes at most {MAX_COLUMNS}. Sweep fewer values."
+            )
+        for variant in self._variants[1:]:
+            template_variables(variant.template)  # a malformed variant raises TemplateError
+
     def messages(self, cell_id: str) -> list[tuple[str, str]]:
-        """The ``(role, text)`` messages the cell ``cell_id`` sends (every model of a row
-        gets the same ones); ``[]`` for an id outside this run.
+        """The ``(role, text)`` messages the cell ``cell_id`` sends (every column of a row
+        with the same variant gets the same ones); ``[]`` for an id outside this run.
 
         The same template and system message the providers build their prompt from
         (:func:`~gui.core.templates.prompt_messages`), filled with the row's values.
         """
         try:
-            row = CellId.parse(cell_id).row
+            parsed = CellId.parse(cell_id)
         except ValueError:
             return []
+        row, col = parsed.row, parsed.col
         if not 0 <= row < len(self.rows):
             return []
         if self.threads is not None:
-            col = CellId.parse(cell_id).col
             if not 0 <= col < len(self.threads):
                 return []
             return [(role, _plain_text(content)) for role, content in self.threads[col]]
-        return rendered_messages(self.template, self.system, self.rows[row])
+        if not 0 <= col < len(self._columns):
+            col = 0  # an id from older code that knew no columns: the first variant's text
+        variant = self.variant_of(col) if self._columns else self._variants[0]
+        rendered = rendered_messages(variant.template, variant.system, self.rows[row])
+        context = self.context_of(col)
+        if context:  # the chat's thread goes between the system message and the template
+            at = 1 if variant.system else 0
+            rendered[at:at] = list(context)
+        return rendered
+
+    def context_of(self, col: int) -> tuple[tuple[str, str], ...]:
+        """The messages column ``col`` sends before the template (``()``: none): its model's
+        chat thread, whatever variant or sweep value the column has."""
+        if self.context is None or not 0 <= col < len(self._columns):
+            return ()
+        model = self._columns[col].model_index
+        return self.context[model] if 0 <= model < len(self.context) else ()
+
+    def cell_list(self) -> CellList:
+        """The run's cells as a :class:`CellList` (each made when first needed)."""
+        return CellList(self.rows, self._columns, self.repeats)
 
     def cells(self) -> list[Cell]:
-        """The run's cells, row-major: every model for row 0, then row 1, ...
+        """The run's cells, row-major: every column for row 0 (each column's samples
+        together), then row 1, ...
 
         Rows with the same values as another row are kept (both run) and marked
         :attr:`Cell.repeated`, so their titles carry the row number. A run keeps them as a
         :class:`CellList`, which makes each only when it is needed.
         """
-        return list(CellList(self.rows, self.models))
+        return list(self.cell_list())
 
 
 def _plain_text(content: Any) -> str:
@@ -678,12 +999,22 @@ def make_spec(
     models: Sequence[ModelProfile],
     strategy: Strategy | str = Strategy.STREAM,
     limits: Limits | None = None,
+    *,
+    system: str | None = None,
+    template_variants: Sequence[str] = (),
+    system_variants: Sequence[str] = (),
+    repeats: int = 1,
 ) -> RunSpec:
     """Build and validate a spec; plain strings fill the template's single variable.
 
     A template without variables makes one row (plain prompting) whatever ``inputs`` holds.
+    The keyword arguments are the run's prompt variants and repeats (see :class:`RunSpec`);
+    the variables of every variant count.
     """
     variables = template_variables(template)
+    for other in template_variants:
+        if other.strip():
+            variables += [v for v in template_variables(other) if v not in variables]
     rows: tuple[Mapping[str, str], ...]
     if not variables:
         rows = ({},)
@@ -697,7 +1028,17 @@ def make_spec(
         rows = rows_from_topics((str(i) for i in inputs), variables[0])
     else:
         rows = tuple(dict(r) for r in inputs if not isinstance(r, str))
-    spec = RunSpec(template, rows, tuple(models), Strategy(strategy), limits or Limits())
+    spec = RunSpec(
+        template,
+        rows,
+        tuple(models),
+        Strategy(strategy),
+        limits or Limits(),
+        system=system,
+        template_variants=tuple(template_variants),
+        system_variants=tuple(system_variants),
+        repeats=repeats,
+    )
     spec.validate()
     return spec
 
@@ -729,7 +1070,21 @@ def profile_to_dict(profile: ModelProfile) -> dict[str, Any]:
         "vision": profile.vision,
         "context_window": profile.context_window,
         "sim": {f.name: getattr(profile.sim, f.name) for f in fields(SimSettings)},
+        **_sampling_to_dict(profile),
     }
+
+
+def _sampling_to_dict(profile: ModelProfile) -> dict[str, Any]:
+    """``top_p``, ``seed`` and the sweep lists (issue 15), only when set: older readers
+    see nothing new."""
+    out: dict[str, Any] = {}
+    if profile.top_p is not None:
+        out["top_p"] = profile.top_p
+    if profile.seed is not None:
+        out["seed"] = profile.seed
+    if not profile.sweep.empty:
+        out["sweep"] = profile.sweep.to_dict()
+    return out
 
 
 def profile_from_dict(data: Mapping[str, Any]) -> ModelProfile:
@@ -737,6 +1092,7 @@ def profile_from_dict(data: Mapping[str, Any]) -> ModelProfile:
     fields = _known(ModelProfile, data)
     fields["provider"] = ProviderKind(fields.get("provider", ProviderKind.SIMULATED))
     fields["sim"] = SimSettings(**_known(SimSettings, data.get("sim") or {}))
+    fields["sweep"] = ParamSweep.from_dict(data.get("sweep"))
     return ModelProfile(**fields)
 
 
@@ -770,7 +1126,67 @@ def spec_to_dict(spec: RunSpec) -> dict[str, Any]:
         **checks_to_dict(spec),
     }
     _judge_to_dict(spec, data)
+    if spec.context is not None:
+        data["context"] = [[[role, text] for role, text in thread] for thread in spec.context]
+    _columns_to_dict(spec, data)
+    _prices_to_dict(spec, data)
+    _schema_to_dict(spec, data)
     return data
+
+
+def _context_from_dict(data: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], ...] | None:
+    """The per-column context :func:`spec_to_dict` wrote, or ``None``."""
+    raw = data.get("context")
+    if not isinstance(raw, list):
+        return None
+    return tuple(
+        tuple((str(m[0]), str(m[1])) for m in thread if isinstance(m, list | tuple) and len(m) == 2)
+        for thread in raw
+        if isinstance(thread, list)
+    )
+
+
+def _columns_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
+    """Add the prompt variants and repeats (issue 15), when the run has them."""
+    if spec.template_variants:
+        data["template_variants"] = list(spec.template_variants)
+    if spec.system_variants:
+        data["system_variants"] = list(spec.system_variants)
+    if spec.repeats != 1:
+        data["repeats"] = spec.repeats
+
+
+def _columns_from_dict(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``RunSpec`` fields :func:`_columns_to_dict` wrote (none for an older run)."""
+    out: dict[str, Any] = {}
+    templates = data.get("template_variants")
+    if isinstance(templates, list):
+        out["template_variants"] = tuple(str(t) for t in templates)
+    systems = data.get("system_variants")
+    if isinstance(systems, list):
+        out["system_variants"] = tuple(str(t) for t in systems)
+    repeats = data.get("repeats")
+    if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats >= 1:
+        out["repeats"] = repeats
+    return out
+
+
+def _prices_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
+    """Add the run's price entries (issue 15), when it has any."""
+    if spec.prices:
+        data["prices"] = entries_to_list(spec.prices)
+
+
+def _schema_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
+    """Add the run's JSON schema (issue 15's structured output), when it has one."""
+    if spec.json_schema is not None:
+        data["json_schema"] = dict(spec.json_schema)
+
+
+def _schema_from_dict(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The JSON schema :func:`_schema_to_dict` wrote, or ``None``."""
+    schema = data.get("json_schema")
+    return dict(schema) if isinstance(schema, Mapping) else None
 
 
 def _judge_to_dict(spec: RunSpec, data: dict[str, Any]) -> None:
@@ -795,6 +1211,10 @@ def spec_from_dict(data: Mapping[str, Any]) -> RunSpec:
         system=data.get("system") or None,
         checks=checks_from_spec_dict(data),
         judge=_judge_from_dict(data),
+        context=_context_from_dict(data),
+        **_columns_from_dict(data),
+        prices=entries_from_list(data.get("prices")),
+        json_schema=_schema_from_dict(data),
     )
 
 

@@ -10,7 +10,6 @@ shows the same ones inline, highlighting with the same token pattern.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -166,6 +165,8 @@ def suggest_name(name: str, choices: Iterable[str]) -> str | None:
     for choice in options:
         if choice.casefold() == name.casefold():
             return choice
+    import difflib  # a typo's hint only: the window's first frame parses without it
+
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.7)
     return close[0] if close else None
 

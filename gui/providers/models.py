@@ -58,7 +58,8 @@ def build_chat_model(
             "failure_rate": sim.failure_rate,
             "failure_kind": sim.failure_kind,
             "retry_after": sim.retry_after,
-            "seed": sim.seed,
+            "seed": sim.seed if profile.seed is None else profile.seed,
+            "temperature": profile.temperature,
         }
         return SimulatedChatModel(**kwargs)
 
@@ -77,15 +78,28 @@ def build_chat_model(
         options["api_key"] = key
     if profile.base_url:
         options["base_url"] = profile.base_url
+        # ChatOpenAI asks a custom server for no streaming usage unless told: ask, so local
+        # servers report token counts (FanoutChain falls back for servers that refuse it).
+        options["stream_usage"] = True
     if profile.temperature is not None:
         options["temperature"] = profile.temperature
     if profile.max_tokens is not None:
         options["max_tokens"] = profile.max_tokens
+    _sampling_options(profile, options)
     if http_async_client is not None:
         options["http_async_client"] = http_async_client
     if http_client is not None:
         options["http_client"] = http_client
     return ChatOpenAI(**options)
+
+
+def _sampling_options(profile: ModelProfile, options: dict[str, Any]) -> None:
+    """``top_p`` and ``seed`` (issue 15), sent only when the profile (or its sweep column)
+    sets them, so servers that know neither see the requests they always did."""
+    if profile.top_p is not None:
+        options["top_p"] = profile.top_p
+    if profile.seed is not None:
+        options["seed"] = profile.seed
 
 
 class NotAnOpenAIServer(Exception):

@@ -28,7 +28,13 @@ from typing import Any, Literal, Self
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
@@ -36,6 +42,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from gui.core.chat import sniff_image
 from gui.core.judging import SCORE_RANGE, JudgeRequest, read_request
 from gui.core.spec import SimSettings
+from gui.core.structured import instructed_schema
 
 __all__ = [
     "FailureKind",
@@ -439,10 +446,21 @@ def judge_score(input_text: str, answer: str) -> int:
     Four points for covering the input's content words, three for a length between 20 and
     200 words (less outside it), two for varied wording (distinct words over words).
     """
-    words = [w.lower() for w in _WORD_RE.findall(answer)]
+    return _score(_content_words(input_text), _words(answer))
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD_RE.findall(text)]
+
+
+def _content_words(input_text: str) -> set[str]:
+    return set(_words(input_text)) - _STOPWORDS
+
+
+def _score(wanted: set[str], words: list[str]) -> int:
+    """:func:`judge_score` from the input's content words and the answer's words."""
     if not words:
         return SCORE_RANGE[0]
-    wanted = {w.lower() for w in _WORD_RE.findall(input_text)} - _STOPWORDS
     said = set(words)
     overlap = len(wanted & said) / len(wanted) if wanted else 0.5
     n = len(words)
@@ -458,8 +476,14 @@ def judge_score(input_text: str, answer: str) -> int:
 
 
 def judge_reply(request: JudgeRequest) -> str:
-    """The simulated judge's reply to ``request`` (see :func:`judge_score`)."""
-    scores = [judge_score(request.input, a) for a in request.answers]
+    """The simulated judge's reply to ``request`` (see :func:`judge_score`).
+
+    Each text is scanned for its words once: a judge call's planning runs on the app's loop,
+    200 of them as a stress run ends (the ``judge`` bench scenario).
+    """
+    wanted = _content_words(request.input)
+    answers = [_words(a) for a in request.answers]
+    scores = [_score(wanted, words) for words in answers]
     body: dict[str, Any]
     if request.pairwise:
         first, second = scores
@@ -469,7 +493,7 @@ def judge_reply(request: JudgeRequest) -> str:
             "reason": f"By coverage, length and wording the answers score {first} and {second}.",
         }
     else:
-        n = len(_WORD_RE.findall(request.answers[0]))
+        n = len(answers[0])
         body = {
             "score": scores[0],
             "reason": f"Scored {scores[0]} for its coverage of the input in {n} words.",
@@ -481,6 +505,66 @@ def judge_reply(request: JudgeRequest) -> str:
     if shape == 2:
         return f"Here is my verdict.\n{text}"
     return text
+
+
+# --------------------------------------------------------------------------------------------
+# Structured output (issue 15): asked for JSON that follows a schema (the instruction
+# gui.core.structured puts in the system message), the simulated model answers an instance of
+# it built from the prompt's words, and about one answer in eight leaves out a required field,
+# as models do, so "schema ✗" and "schema valid %" show offline too.
+
+
+def _asked_schema(messages: list[BaseMessage]) -> dict[str, Any] | None:
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            return instructed_schema(message.text)
+    return None
+
+
+def structured_reply(schema: dict[str, Any], prompt: str, model: str) -> str:
+    """The simulated model's JSON answer to ``prompt`` for ``schema`` (deterministic)."""
+    words = [w for w in _WORD_RE.findall(prompt) if w.lower() not in _STOPWORDS] or ["answer"]
+    seed = zlib.crc32(f"{model}\x00{prompt}".encode())
+    value = _instance(schema, words, seed)
+    required = schema.get("required")
+    if isinstance(value, dict) and isinstance(required, list) and required and seed % 8 == 0:
+        value.pop(str(required[-1]), None)  # the occasional answer that breaks the schema
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _instance(schema: Any, words: list[str], seed: int, depth: int = 0) -> Any:
+    """A value that follows ``schema``: enums, objects, arrays and the scalar types."""
+    if not isinstance(schema, dict) or depth > 6:
+        return None
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[seed % len(enum)]
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {
+            str(name): _instance(sub, words, seed + i * 7919, depth + 1)
+            for i, (name, sub) in enumerate(props.items())
+        }
+    if kind == "array":
+        low = int(schema.get("minItems", 1))
+        high = int(schema.get("maxItems", max(low, 3)))
+        n = max(low, min(high, 1 + seed % 3))
+        item = schema.get("items") or {"type": "string"}
+        return [_instance(item, words, seed + i * 104729, depth + 1) for i in range(n)]
+    if kind == "integer":
+        low, high = int(schema.get("minimum", 1)), int(schema.get("maximum", 100))
+        return low + seed % max(high - low + 1, 1)
+    if kind == "number":
+        lo, hi = float(schema.get("minimum", 0)), float(schema.get("maximum", 1))
+        return round(lo + (hi - lo) * ((seed % 1000) / 1000), 2)
+    if kind == "boolean":
+        return seed % 2 == 0
+    if kind == "null":
+        return None
+    return " ".join(words[(seed + i) % len(words)] for i in range(1 + seed % 4)).capitalize()
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,6 +720,9 @@ class SimulatedChatModel(BaseChatModel):
         request = read_request(prompt) if "<rubric>" in prompt else None
         if request is not None:
             return self._judge_plan(messages, request, kwargs)
+        schema = _asked_schema(messages)
+        if schema is not None:
+            return self._structured_plan(messages, prompt, schema, kwargs)
         if isinstance(max_tokens, int) and max_tokens < count:
             count, finish_reason = max_tokens, "length"
         stops = stop if stop is not None else self.stop
@@ -698,6 +785,29 @@ class SimulatedChatModel(BaseChatModel):
             finish_reason="stop",
             input_tokens=sum(len(_TOKEN_RE.findall(m.text)) for m in messages),
             failure=failure,
+            ttft=self.ttft,
+            interval=1.0 / tps if 0.0 < tps < math.inf else 0.0,
+        )
+
+    def _structured_plan(
+        self,
+        messages: list[BaseMessage],
+        prompt: str,
+        schema: dict[str, Any],
+        kwargs: dict[str, Any],
+    ) -> _Plan:
+        """A structured run's answer: JSON for the schema, at this model's pace."""
+        rng = self._rng
+        failure = rng.random() < self.failure_rate
+        tokens = _tokenize(structured_reply(schema, prompt, self.model_name))
+        tps = self.tokens_per_second
+        model = kwargs.get("model")
+        return _Plan(
+            tokens=tokens,
+            model_name=model if isinstance(model, str) else self.model_name,
+            finish_reason="stop",
+            input_tokens=sum(len(_TOKEN_RE.findall(m.text)) for m in messages),
+            failure=self.failure_kind if failure else None,
             ttft=self.ttft,
             interval=1.0 / tps if 0.0 < tps < math.inf else 0.0,
         )

@@ -4,7 +4,9 @@ Demos and tests run batch runs without a server: an uploaded request file is cop
 folder of the data folder, a batch is a small JSON file there, and its state follows the
 clock (in progress until its delay has passed, then completed), so a simulated batch
 outlives the process that created it exactly as a provider's does. Answers are the
-simulated model's own (seeded); the profile's failure rate fails that share of requests
+simulated model's own (seeded by the request's ``seed``, else the profile's, else the cell's
+sample, so the samples of a repeated cell differ; a structured run's ``response_format`` gets
+the simulated model's JSON answer); the profile's failure rate fails that share of requests
 (they go to the error file). A cancelled batch keeps the answers of the requests its
 progress had reached.
 """
@@ -21,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from gui.core.batch import BatchGone, BatchState, BatchStatus
-from gui.core.spec import ModelProfile
-from gui.providers.simulated import simulated_answer
+from gui.core.spec import CellId, ModelProfile
+from gui.providers.simulated import simulated_answer, structured_reply
 
 __all__ = ["SimulatedBatchPort"]
 
@@ -201,7 +203,21 @@ def _result(request: Mapping[str, Any], tokens: int, seed: int | None, failing: 
     body = request.get("body") or {}
     messages = body.get("messages") or []
     prompt = str(messages[-1].get("content", "")) if messages else ""
-    text = simulated_answer(prompt, tokens, seed)
+    if isinstance(body.get("max_tokens"), int):
+        tokens = min(tokens, int(body["max_tokens"]))
+    if isinstance(body.get("seed"), int):
+        seed = int(body["seed"])
+    elif seed is None:
+        try:  # unseeded: each sample of a repeated cell answers differently, as live
+            seed = CellId.parse(str(custom_id)).sample
+        except ValueError:
+            seed = 0
+    schema = _schema_of(body.get("response_format"))
+    if schema is not None:
+        text = structured_reply(schema, prompt, str(body.get("model") or ""))
+        tokens = max(1, len(text.split()))
+    else:
+        text = simulated_answer(prompt, tokens, seed)
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
     return {
         "id": req_id,
@@ -228,6 +244,15 @@ def _result(request: Mapping[str, Any], tokens: int, seed: int | None, failing: 
         },
         "error": None,
     }
+
+
+def _schema_of(response_format: Any) -> dict[str, Any] | None:
+    """The JSON schema a request line's ``response_format`` asks for, or ``None``."""
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    inner = response_format.get("json_schema")
+    schema = inner.get("schema") if isinstance(inner, dict) else None
+    return schema if isinstance(schema, dict) else None
 
 
 def _count_lines(path: Path) -> int:

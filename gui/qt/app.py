@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -111,6 +109,12 @@ def _check_loop_hook() -> None:
     enabled(FIFO_LOOP)  # decided once per process: reads qasync's installed version
 
 
+def _set_window_icon() -> None:
+    # After the first paint: reading the icon's eight files (2-5 ms) draws nothing of the
+    # first frame; the title bar and the task bar take the icon one turn later.
+    QApplication.setWindowIcon(app_icon())
+
+
 def _setup_logging() -> None:
     from gui.storage.logs import setup_logging
 
@@ -119,8 +123,9 @@ def _setup_logging() -> None:
 
 #: What must be done between the first paint and the asyncio loop's start, one item per turn
 #: of Qt's loop so that the window paints and takes input between them (the lag meter sees
-#: each turn): the loop's modules, its hook's version check, the log file.
+#: each turn): the window's icon, the loop's modules, its hook's version check, the log file.
 BEFORE_THE_LOOP: tuple[Callable[[], object], ...] = (
+    _set_window_icon,
     lambda: importlib.import_module("asyncio"),
     lambda: importlib.import_module("qasync"),
     lambda: importlib.import_module("gui.qt.loop"),
@@ -348,6 +353,8 @@ async def _main(
     stats["first_paint_modules"] = _FIRST_PAINT_MODULES
     stats["runtime"] = describe_hooks()  # at exit: nothing of this on the way to the first paint
     if print_stats:
+        import json  # the figures' only writer, at exit: not on the way to the first frame
+
         sys.stdout.write(json.dumps(stats) + "\n")
         sys.stdout.flush()
     return 128 + signalled[0] if signalled else 0
@@ -362,6 +369,8 @@ def _close_on_signals(loop: asyncio.AbstractEventLoop, close: Callable[[], objec
     had streamed never reached the history. Where the loop cannot watch signals (Windows),
     Ctrl+C still ends the run through ``asyncio.Runner``'s own handler.
     """
+    import signal  # asyncio's loop imported it already; the first frame did not need it
+
     signalled: list[int] = []
 
     def on_signal(signum: int) -> None:
@@ -395,7 +404,6 @@ def run_app(
     app.setApplicationName("Fanout Studio")
     app.setOrganizationName("Fanout Studio")
     app.setDesktopFileName("fanout-studio")
-    app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)  # the main coroutine decides when we are done
     # A measured session (--print-stats: the benchmarks) neither depends on nor changes what
     # the user left; a demo session shows the demo and leaves the user's workspace alone.

@@ -52,15 +52,19 @@ class BatchCommands(QObject):
         sim_delay: Seconds a simulated batch takes (``None``: the provider's default).
         timeline: Draws the batches of runs submitted or resumed here (one bar per request
             file, its states): their start, each batch's change and their end are passed on.
-        backend: The live engine's provider backend (retrying failed cells live).
+        backend: The live engine's provider backend (retrying failed cells live, and the
+            LLM judge of a batch run's answers as they land).
 
     Signals:
         run_ended(str, object): a batch run's results are all in the history (its id, its
             :class:`~gui.core.metrics.RunSummary`, or ``None`` after a live retry of its
             failed cells).
+        progress_changed(str, int, int): a batch run moved: its id, its requests the
+            provider has run or cells ingested (whichever is further), and its requests.
     """
 
     run_ended = Signal(str, object)
+    progress_changed = Signal(str, int, int)
 
     def __init__(
         self,
@@ -87,6 +91,7 @@ class BatchCommands(QObject):
         self._closing = False
         view.cancel_requested.connect(self.cancel)
         view.retry_requested.connect(self.retry_live)
+        view.retry_batch_requested.connect(self.retry_batch)
 
     @property
     def runs(self) -> dict[str, BatchRun]:
@@ -144,6 +149,38 @@ class BatchCommands(QObject):
         self._say(f"Retried {len(failed):,} cells of {run_id} live: {done:,} done.", 10000)
         self.run_ended.emit(run_id, None)
 
+    def retry_batch(self, run_id: str) -> None:
+        """Send a batch run's failed and expired cells again as a new batch of the run."""
+        self._tasks.spawn(self._retry_batch(run_id), "fanout-batch-retry-batch", group=run_id)
+
+    async def _retry_batch(self, run_id: str) -> None:
+        from gui.storage.batch_runs import retry_batch_run
+
+        if run_id in self._runs and not self._runs[run_id].finished:
+            self._say(f"Batch run {run_id} still has open batches: let them end first.", 6000)
+            return
+        history, ports, work = await self._setup()
+        stored = await asyncio.to_thread(history.get_run, run_id)
+        if stored is None:
+            return
+        run = await asyncio.to_thread(
+            retry_batch_run,
+            history,
+            stored,
+            ports,
+            work,
+            limits=self._limits,
+            backend=self._backend,
+        )
+        if run is None:
+            self._say(f"Batch run {run_id} has no failed cell to retry.", 6000)
+            return
+        self._watch(run)
+        self._say(
+            f"Sending {len(run._only or ()):,} failed cells of {run_id} as a new batch…", 8000
+        )
+        await self._drive(run)
+
     def shutdown(self) -> None:
         """Stop polling (the batches stay with the provider, the runs stay submitted)."""
         self._closing = True
@@ -168,13 +205,20 @@ class BatchCommands(QObject):
 
     async def _submit(self, spec: RunSpec) -> None:
         history, ports, work = await self._setup()
-        run = BatchRun(spec, ports, history, work, limits=self._limits)
+        from gui.providers.tokens import count_tokens
+
+        run = BatchRun(
+            spec,
+            ports,
+            history,
+            work,
+            limits=self._limits,
+            backend=self._backend,
+            counter=count_tokens,
+        )
         run.subscribe(history.recorder(label="batch"))
         self._watch(run)
-        note = " (the judge does not run on batch results yet)" if spec.judge is not None else ""
-        self._say(
-            f"Submitting {len(run.cells):,} cells to the Batch API as run {run.id}…{note}", 8000
-        )
+        self._say(f"Submitting {len(run.cells):,} cells to the Batch API as run {run.id}…", 8000)
         await self._drive(run)
 
     async def _resume(self) -> None:
@@ -182,9 +226,11 @@ class BatchCommands(QObject):
 
         history, ports, work = await self._setup()
         view_records = await asyncio.to_thread(history.batches, None, limit=200)
-        runs = await asyncio.to_thread(resumable_runs, history, ports, work, limits=self._limits)
+        runs = await asyncio.to_thread(
+            resumable_runs, history, ports, work, limits=self._limits, backend=self._backend
+        )
         for run in runs:
-            self._view.set_models(run.id, [m.display_name for m in run.spec.models])
+            self._view.set_models(run.id, run.spec.headers)
         self._view.set_records(view_records)
         line = resumed_line(runs)
         if line:
@@ -207,6 +253,9 @@ class BatchCommands(QObject):
             return
         if run.error is not None:
             self._say(run.error, 15000)
+            if not run.batches:  # refused or never sent: nothing was recorded
+                self._runs.pop(run.id, None)
+                return
         if summary is not None and not self._closing:
             # The History tab and Open results read the run back right after this.
             history = await self._history()
@@ -222,11 +271,16 @@ class BatchCommands(QObject):
     def _watch(self, run: BatchRun) -> None:
         self._runs[run.id] = run
         view = self._view
-        view.set_models(run.id, [m.display_name for m in run.spec.models])
+        view.set_models(run.id, run.spec.headers)
         total = len(run.cells)
         last = [0.0]
 
         timeline = self._timeline
+
+        def progress() -> None:
+            ended = sum(run.ended_counts().values())
+            view.set_progress(run.id, ended, total)
+            self.progress_changed.emit(run.id, max(run.requests_done, ended), total)
 
         def on_event(event: ev.Event) -> None:
             if timeline is not None and isinstance(
@@ -235,13 +289,14 @@ class BatchCommands(QObject):
                 timeline([event])  # not the cells: a batch run may have 100,000
             if isinstance(event, BatchChanged):
                 view.update_record(event.record)
+                progress()
             elif isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled):
                 # Once per few frames, not per cell: an ingest ends thousands a second.
                 now = time.monotonic()
                 if now - last[0] >= PROGRESS_EVERY_S:
                     last[0] = now
-                    view.set_progress(run.id, sum(run.ended_counts().values()), total)
+                    progress()
             elif isinstance(event, ev.RunFinished):
-                view.set_progress(run.id, sum(run.ended_counts().values()), total)
+                progress()
 
         run.subscribe(on_event)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from PySide6.QtCore import QByteArray, QTimer, Signal, qVersion
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, qVersion
 from PySide6.QtGui import QCloseEvent, QPaintEvent
 from PySide6.QtWidgets import QMainWindow, QWidget
 
@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.qt.views.ratings_binding import RatingsBinding
     from gui.qt.views.results_page import ResultsPage
     from gui.qt.views.run_editors import RunEditors
+    from gui.qt.views.schema_page import SchemaPage
     from gui.qt.views.scoreboard_page import ScoreboardPage
     from gui.qt.views.workspace_binding import WorkspaceBinding
     from gui.qt.widgets.results_grid import ResultsGrid
@@ -107,6 +108,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
     "checks": ("gui.core.checks", "gui.qt.widgets.check_chips", "gui.qt.views.checks_panel"),
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
     "judge": ("gui.core.judging", "gui.qt.views.judge_page"),
+    "schema": ("gui.core.structured", "gui.qt.views.schema_page"),
     "results": (
         "gui.core.compare",
         "gui.core.session",
@@ -118,12 +120,13 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.tiles_view",
         "gui.qt.views.results_page",
     ),
-    "focus": ("gui.qt.widgets.focus_view",),
+    "focus": ("gui.qt.widgets.json_tree", "gui.qt.widgets.focus_view"),
     "details": (
         "gui.qt.widgets.row_compare",
         "gui.qt.widgets.diff_view",
         "gui.qt.widgets.agreement_view",
         "gui.qt.widgets.diff_page",
+        "gui.qt.widgets.field_table",
         "gui.qt.views.detail_layouts",
     ),
     "timeline": ("gui.core.timeline", "gui.qt.widgets.timeline"),
@@ -295,6 +298,7 @@ class MainWindow(QMainWindow):
     commands: RunCommands
     display: RunDisplay
     judge_page: JudgePage
+    schema_page: SchemaPage
     ratings: RatingsBinding
     leaderboard: LeaderboardView
 
@@ -377,6 +381,7 @@ class MainWindow(QMainWindow):
             ("checks", self._build_checks),
             ("limits", self._build_limits),
             ("judge", self._build_judge),
+            ("schema", self._build_schema),
             ("results", self._build_results),
             ("focus", self._build_focus),
             ("details", self._build_details),
@@ -434,6 +439,31 @@ class MainWindow(QMainWindow):
         )
         self.limits = e.limits
         self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
+        self._build_cost_estimate()
+
+    def _build_cost_estimate(self) -> None:
+        """Issue 15: runs carry the price table, and the estimate shows next to Run."""
+        from gui.qt.views.cost_estimate import EstimateBinding
+
+        self.editors.price_entries = self.services.prices.entries
+        self.estimate = EstimateBinding(
+            self.editors, self.controls, self.services.prices, self, self.services.history
+        )
+
+    def _build_schema(self) -> None:
+        """The Schema page beside the prompt (issue 15): the run's structured output."""
+        from gui.qt.views.schema_page import SchemaPage
+        from gui.resources import starter_schemas
+
+        self.schema_page = SchemaPage(starter_schemas())
+        add_prompt_page(self.prompt_tabs, self.schema_page, "Schema")
+        self.editors.schema = self.schema_page
+        self.schema_page.title_changed.connect(self._on_schema_page_title_changed)
+
+    def _on_schema_page_title_changed(self, title: str) -> None:
+        index = self.prompt_tabs.indexOf(self.schema_page)
+        if index >= 0:
+            self.prompt_tabs.setTabText(index, title)
 
     def _build_judge(self) -> None:
         """The Judge page beside the prompt (issue 13): the run's LLM judge."""
@@ -516,7 +546,9 @@ class MainWindow(QMainWindow):
         from gui.qt.views.providers_panel import ProvidersPanel
 
         self.providers = ProvidersPanel(self.services.profiles, self.services.keys)
-        self.profiles_dock = add_dock(self, "Profiles", "profilesDock", self.providers)
+        self.profiles_dock = add_dock(
+            self, "Profiles", "profilesDock", self._with_prices_editor(self.providers)
+        )
         self.tabifyDockWidget(self.concurrency_dock, self.profiles_dock)
         self.concurrency_dock.raise_()
 
@@ -539,6 +571,7 @@ class MainWindow(QMainWindow):
         )
         self.batches.open_requested.connect(self._on_batches_open_requested)
         self.batch_commands.run_ended.connect(self._on_batch_commands_run_ended)
+        self.batch_commands.progress_changed.connect(self._on_batch_commands_progress_changed)
 
     def _on_batches_open_requested(self, run_id: str) -> None:
         async def open_run() -> None:
@@ -548,8 +581,31 @@ class MainWindow(QMainWindow):
 
         self._tasks.spawn(open_run(), "fanout-open-batch-run")
 
+    def _on_batch_commands_progress_changed(self, run_id: str, done: int, total: int) -> None:
+        if not self.running:  # a live run's own counts keep the bar while it streams
+            self.controls.show_batch_progress(run_id, done, total)
+
     def _on_batch_commands_run_ended(self, run_id: str, summary: object) -> None:
         self.history_panel.refresh()
+
+    def _with_prices_editor(self, providers: QWidget) -> QWidget:
+        """The Profiles dock's content: the saved profiles above the price table (issue 15)."""
+        from PySide6.QtWidgets import QSplitter
+
+        from gui.qt.views.prices_editor import PricesEditor
+
+        self.prices_editor = PricesEditor(self.services.prices)
+        self.prices_editor.prices_saved.connect(self._on_prices_editor_prices_saved)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setObjectName("profilesSplit")
+        split.addWidget(providers)
+        split.addWidget(self.prices_editor)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        return split
+
+    def _on_prices_editor_prices_saved(self, _entries: object) -> None:
+        self.estimate.schedule()
 
     def _build_wiring(self) -> None:
         """The menus that need the history and the demos, the workspace, the run commands."""
@@ -566,6 +622,7 @@ class MainWindow(QMainWindow):
         self.demos_menu = DemosMenu(self)
         docks = (self.concurrency_dock, self.profiles_dock)
         add_late_menus(self._menus, self.export_menu, docks, self.demos_menu)
+        self._menus.file.insertMenu(self._menus.history, self.chat_page.export_menu)
         # Workspace autosave/restore and the theme choice (views/workspace_binding.py).
         self.workspace = WorkspaceBinding(
             self,
@@ -581,6 +638,7 @@ class MainWindow(QMainWindow):
             judge=self.judge_page,
             scoreboard=self.scoreboard,
             chat=self.chat_page,
+            schema=self.schema_page,
         )
         self._menus.view.addMenu(self.results.layout_menu)  # Tiles, Grid... with Ctrl+1...
         self._menus.view.addAction(self.results.raw_action)  # every answer's Markdown source
@@ -666,13 +724,48 @@ class MainWindow(QMainWindow):
         self.history_panel.open_requested.connect(self.show_past_run)
         self.history_panel.rerun_requested.connect(self._on_history_rerun_requested)
         self.history_panel.load_requested.connect(self.commands.load)
+        # Chats in the History tab: open one to continue it, export it, list it as it grows.
+        self.history_panel.chat_open_requested.connect(self._on_history_chat_open_requested)
+        self.history_panel.open_chat_id = self._open_chat_id
+        self.chat_page.turn_ended.connect(self._on_chat_page_turn_ended)
+        self.chat_page.export_requested.connect(self.history_panel.export_chat)
+        self.chat_page.run_over_inputs_requested.connect(
+            self._on_chat_page_run_over_inputs_requested
+        )
         self.demos_menu.chosen.connect(self.commands.run_demo)
         for notices in (self.providers.notice, self.workspace.notice, self.demos_menu.failed):
             notices.connect(self._on_providers_notice)
         self.export_menu.notice.connect(self.statusBar().showMessage)
         self.display.run_finished.connect(self.run_finished)
         self.display.comparison_finished.connect(self.comparison_finished)
+        self.display.running_changed.connect(self._on_display_running_changed)
+        self.results.layout_changed.connect(self._on_results_layout_changed)
+        self._wire_cache()
         self.editors.sync()
+
+    def _on_history_chat_open_requested(self, chat: Chat) -> None:
+        # Shown either way: refused (a turn still running), the Chat tab says why inline.
+        self.chat_page.open_chat(chat)
+        self.tabs.setCurrentWidget(self.chat_page)
+
+    def _on_chat_page_run_over_inputs_requested(self, chat: Chat, text: str) -> None:
+        refused = self.commands.run_chat_message(chat, text)
+        if refused:
+            self.chat_page.show_error(refused)
+        else:
+            self.tabs.setCurrentWidget(self.results)
+
+    def _open_chat_id(self) -> str | None:
+        chat = self.chat_session.chat
+        return chat.id if chat is not None else None
+
+    def _on_chat_page_turn_ended(self, _chat_id: str) -> None:
+        async def relist() -> None:
+            await self.services.history.flush()  # the turn's answers on disk, then listed
+            if not self._closing:
+                self.history_panel.refresh()
+
+        self._tasks.spawn(relist(), "fanout-history-relist")
 
     def build_rest(self) -> None:
         """Build the parts after the first frame, one per turn of the event loop (after the
@@ -723,8 +816,8 @@ class MainWindow(QMainWindow):
         if geometry:  # Qt checks the blob itself and ignores one it cannot use
             self.restoreGeometry(QByteArray.fromHex(geometry.encode("ascii")))
         if prompt:
-            self.prompt.set_template(saved.template)
-            self.prompt.set_system(saved.system)
+            self.prompt.set_templates([saved.template, *saved.template_variants])
+            self.prompt.set_systems([saved.system, *saved.system_variants])
 
     @property
     def is_built(self) -> bool:
@@ -830,6 +923,7 @@ class MainWindow(QMainWindow):
         # The last edits and the window's final geometry.
         await _bounded(self.workspace.flush(), 3.0, "saving the workspace")
         self.demos_menu.shutdown()
+        self.estimate.stop()
         self.providers.shutdown()
         self.history_panel.shutdown()
         await _bounded(self.ratings.wait_saved(), 3.0, "saving the ratings")
@@ -845,6 +939,7 @@ class MainWindow(QMainWindow):
         aclose = getattr(self._backend, "aclose", None)
         if aclose is not None:
             await _bounded(aclose(), 0.3, "closing HTTP connections")
+        self.services.cache.close()
 
     # ------------------------------------------------------------------ slots
 
@@ -928,8 +1023,48 @@ class MainWindow(QMainWindow):
         if self._backend is None:
             from gui.providers.backend import LangChainBackend
 
-            self._backend = LangChainBackend(keys=self.services.keys)
+            self._backend = LangChainBackend(
+                keys=self.services.keys, cache=self.services.cache.cache
+            )
         return self._backend
+
+    # ------------------------------------------------------------------ response cache
+
+    def _wire_cache(self) -> None:
+        """ "Clear cache" in the Concurrency dock, and its size kept current after runs."""
+        self.limits.cache_clear_requested.connect(self._on_limits_cache_clear_requested)
+        self.display.run_finished.connect(self._on_display_run_finished_for_cache)
+        # Not at start-up: the size needs the cache module (LangChain) and the file; the
+        # button shows it from the first time the user turns the cache on.
+        self.limits.limits_changed.connect(self._on_limits_changed_for_cache)
+
+    def _on_limits_changed_for_cache(self, change: dict[str, object]) -> None:
+        if change.get("cache"):
+            self._tasks.spawn(self._show_cache_size(), "fanout-cache-size")
+
+    def _on_limits_cache_clear_requested(self) -> None:
+        self._tasks.spawn(self._clear_cache(), "fanout-clear-cache")
+
+    def _on_display_run_finished_for_cache(self, _summary: object) -> None:
+        if self.limits.limits().cache:
+            self._tasks.spawn(self._show_cache_size(), "fanout-cache-size")
+
+    async def _show_cache_size(self) -> None:
+        try:
+            size = await self.services.cache.size()
+        except Exception:  # a cache file we cannot read: the button just shows no size
+            log.warning("reading the response cache's size failed", exc_info=True)
+            return
+        self.limits.set_cache_size(size.describe())
+
+    async def _clear_cache(self) -> None:
+        try:
+            size = await self.services.cache.clear()
+        except Exception as exc:
+            self.statusBar().showMessage(f"The response cache could not be cleared: {exc}", 20000)
+            return
+        self.limits.set_cache_size(size.describe())
+        self.statusBar().showMessage("Response cache cleared.", 8000)
 
     # ------------------------------------------------------------------ warm-up
 
@@ -965,8 +1100,35 @@ class MainWindow(QMainWindow):
         try:
             await self.ensure_history()
             await self.providers.load()
+            await self._load_prices()
         finally:
             self.lag.end_quiet()  # start-up is over: freezes from now on are announced
+
+    def _hold_markdown_warm_up(self, running: bool) -> None:
+        # The Markdown warm-up (lexers built in pieces of 5-100 ms of GIL) only competes with
+        # a run whose answers no view renders as Markdown: it waits for the run's end there.
+        # Where answers are rendered it goes on, or their view would build the lexers itself.
+        held = running and not self.results.renders_markdown() and not self._closing
+        self.warmup.hold_markdown(held)
+
+    def _on_display_running_changed(self, running: bool) -> None:
+        self._hold_markdown_warm_up(running)  # the session counts the run in a moment later
+
+    def _on_results_layout_changed(self, _name: str) -> None:
+        self._hold_markdown_warm_up(self.session.running)
+
+    async def _load_prices(self) -> None:
+        """Read the user's price table (issue 15) and show it in the Profiles dock."""
+        prices = self.services.prices
+        try:
+            await prices.load()
+        except OSError as exc:
+            self.statusBar().showMessage(f"Prices could not be read: {exc}", 10000)
+            return
+        if prices.notice:
+            self.statusBar().showMessage(prices.notice, 10000)
+        self.prices_editor.set_entries(prices.user_entries())
+        self.estimate.schedule()
 
     def _on_models_profiles_changed(self) -> None:
         if not self._closing and self.editors.uses_openai():

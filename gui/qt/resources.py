@@ -7,13 +7,14 @@ import functools
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 
-from gui.desktop import APP_ID, ICON_SIZES
 from gui.resources import resource_path
 
 
 @functools.cache
 def app_icon() -> QIcon:
     """The application's icon: the SVG, plus the drawn PNG sizes for crisp small icons."""
+    from gui.desktop import APP_ID, ICON_SIZES  # its desktop-entry code: not for the window
+
     result = QIcon()
     for size in ICON_SIZES:
         result.addFile(str(resource_path(f"icons/{APP_ID}-{size}.png")), QSize(size, size))

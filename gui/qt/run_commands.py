@@ -25,6 +25,7 @@ from gui.qt.views.run_editors import RunEditors
 from gui.qt.warmup import Warmup
 
 if TYPE_CHECKING:
+    from gui.core.chat import Chat
     from gui.qt.batch_commands import BatchCommands
     from gui.resources import Preset
     from gui.storage.records import StoredRun
@@ -105,12 +106,28 @@ class RunCommands:
         if self._session.running:
             self._say(_BUSY, 8000)
             return False
+        if stored.spec.context is not None:
+            # A chat message run over inputs: its threads are in no editor, so the editors
+            # would run it without them. It runs again as it was.
+            spec = stored.spec
+            if self._warmup.importing:
+                self._warmup.queue(lambda: self._start_when_ready(spec))
+                return True
+            return self._start(spec) is not None
         self._editors.load_spec(stored.spec)
         return self.start_run() is not None
 
     def load(self, stored: StoredRun) -> None:
         """Load a past run into the editors only: a run in progress goes on."""
         self._editors.load_spec(stored.spec)
+        if stored.spec.context is not None:
+            self._say(
+                f"Loaded run {stored.id} into the editors without the chat threads it sent "
+                "first (no editor holds them): Run sends the template alone; Run again "
+                "in History keeps them.",
+                12000,
+            )
+            return
         self._say(f"Loaded run {stored.id} into the editors: change what you like, then Run.", 8000)
 
     def load_preset(self, preset: Preset) -> None:
@@ -133,6 +150,59 @@ class RunCommands:
                 self.start_run()
 
         self._tasks.spawn(start(), "fanout-demo")
+
+    def run_chat_message(self, chat: Chat, text: str) -> str | None:
+        """Run ``text`` as a template over the Inputs table, one column per model of ``chat``,
+        each column sending its chat thread (system message, earlier turns) before it.
+
+        The editors are left as they are: the run is the chat's, not the Prompt's.
+
+        Returns:
+            ``None`` when it started (or waits for the engine's warm-up), else one line
+            saying why not (a malformed template, a ``{variable}`` without a column, no
+            inputs, a run already on).
+        """
+        from dataclasses import replace
+
+        from gui.core.chat import run_context
+        from gui.core.errors import TemplateError
+        from gui.core.spec import make_spec
+        from gui.core.templates import missing_column_message, template_variables
+
+        if self._session.running or self._warmup.queued:
+            return _BUSY
+        if self._closing():
+            return "The window is closing."
+        try:
+            variables = template_variables(text)
+            columns, table = self._editors.inputs.table()
+            missing = [v for v in variables if v not in columns]
+            if missing:
+                raise TemplateError(missing_column_message(missing[0], columns))
+            at = [columns.index(v) for v in variables]
+            rows = [
+                values
+                for values in (
+                    {v: row[i].strip() for v, i in zip(variables, at, strict=True)} for row in table
+                )
+                if any(values.values())
+            ]
+            limits = self._editors.limits
+            spec = make_spec(
+                text, rows, [c.profile for c in chat.columns], limits.strategy(), limits.limits()
+            )
+            spec = replace(spec, context=run_context(chat))
+            spec.validate()
+        except (TemplateError, SpecError) as exc:
+            return f"Cannot run over the inputs: {exc}"
+        if self._warmup.importing:
+            self._warmup.queue(lambda: self._start_when_ready(spec))
+            return None
+        try:
+            self._session.start(spec, block_loop=self._controls.block_action.isChecked())
+        except Busy as exc:
+            return str(exc)
+        return None
 
     def set_limits(self, changes: dict[str, Any]) -> None:
         """Apply changed limits to the run in progress (to cells not yet started)."""

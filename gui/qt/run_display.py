@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QTabWidget
 
 from gui.compat.gc_policy import defer_full_collections
 from gui.core import events as ev
+from gui.core.costs import past_cost
 from gui.core.errors import SpecError, TemplateError
 from gui.core.session import (
     ComparisonEnded,
@@ -62,10 +63,13 @@ class RunDisplay(QObject):
     Signals:
         run_finished(RunSummary): the shown run (or a comparison step) ended, UI restored.
         comparison_finished(list[StrategyResult]): the comparison ended.
+        running_changed(bool): a run began while none was on (``True``), or the last one
+            ended (``False``).
     """
 
     run_finished = Signal(object)
     comparison_finished = Signal(object)
+    running_changed = Signal(bool)
 
     def __init__(
         self,
@@ -97,6 +101,7 @@ class RunDisplay(QObject):
         self._to_bridge = self._bridge.subscriber()
         # The clock only: elapsed time, the timeline's "now", the lag label. Counts come
         # from the session's events.
+        self._running = False  # as last shown (running_changed tells when it flips)
         self._clock = QTimer(self)
         self._clock.setInterval(200)
         self._clock.timeout.connect(self._on_clock_timeout)
@@ -178,6 +183,7 @@ class RunDisplay(QObject):
         self._limits.hide_judge_lane()
         self._timeline.reset([])
         self._show_counts(event.counts)
+        self._controls.show_cost(past_cost(event.past))
         self._controls.show_past(event)
         self._tabs.setCurrentIndex(0)
 
@@ -205,8 +211,12 @@ class RunDisplay(QObject):
         """Gauges, progress bar and status counts: once per frame at most."""
         self._limits.set_gauges(c.in_flight, c.waiting, c.done, c.failed, c.cancelled, c.total)
         self._controls.show_counts(c, self._session.running)
+        run = self._session.current_run
+        if run is not None:
+            self._controls.show_cost(run.cost_so_far)
 
     def _set_running(self, running: bool) -> None:
+        changed, self._running = running != self._running, running
         defer_full_collections(running)  # the gc-policy hook (gui/compat)
         self._controls.set_running(running)
         self._limits.set_run_active(running)
@@ -215,6 +225,8 @@ class RunDisplay(QObject):
                 self._clock.start()
         else:
             self._clock.stop()
+        if changed:
+            self.running_changed.emit(running)
 
     def _on_tabs_current_changed(self, _index: int) -> None:
         if self._tabs.currentWidget() is not self._code:

@@ -1,4 +1,5 @@
-"""The services views reach storage through: the run history, exports, saved profiles, keys.
+"""The services views reach storage through: the run history, exports, saved profiles, keys,
+and the response cache.
 
 Each is a small object with async methods that do their file, SQLite or keyring work in a
 worker thread, so a view only awaits them and never calls ``asyncio.to_thread`` itself; a
@@ -12,24 +13,32 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gui.core.keys import HeldKeys
 from gui.core.tasks import TaskOwner
 
 if TYPE_CHECKING:
+    from gui.core.chat import Chat
+    from gui.core.estimate import RunEstimate
+    from gui.core.pricing import PriceEntry, PriceTable
     from gui.core.ratings import LeaderboardEntry, Rating
+    from gui.core.spec import RunSpec
+    from gui.providers.cache import CacheSize, SqliteResponseCache
+    from gui.storage.chats import ChatHistory, ChatRecord
     from gui.storage.history import History
     from gui.storage.profiles import ProfileStore, SavedProfile, UnsupportedProfile
     from gui.storage.records import RunRecord, StoredRun
     from gui.storage.secrets import KeyStore
 
 __all__ = [
+    "CacheService",
     "ExportService",
     "HistoryService",
     "KeyService",
+    "PriceService",
     "ProfileService",
     "Services",
     "default_services",
@@ -102,10 +111,40 @@ class HistoryService:
         history = await self.open()
         return await asyncio.to_thread(history.get_run, run_id)
 
+    async def recent_output_tokens(self, models: list[str]) -> dict[str, float]:
+        """Per column title, the mean output tokens of its recent answers (see
+        :meth:`gui.storage.history.History.recent_output_tokens`); ``{}`` before the history
+        is open (the estimate never waits for it)."""
+        history = self._history
+        if history is None:
+            return {}
+        return await asyncio.to_thread(history.recent_output_tokens, models)
+
     async def delete_run(self, run_id: str) -> bool:
         """Delete a run; ``False`` if it was already gone."""
         history = await self.open()
         return await asyncio.to_thread(history.delete_run, run_id)
+
+    def _chats(self, history: History) -> ChatHistory:
+        from gui.storage.chats import ChatHistory
+
+        return ChatHistory(history)
+
+    async def list_chats(self, query: str, *, limit: int) -> list[ChatRecord]:
+        """Chats whose title or any message holds ``query``, newest first (as on disk: a
+        caller that must see a turn that just ended awaits :meth:`flush` first)."""
+        history = await self.open()
+        return await asyncio.to_thread(self._chats(history).list, query, limit=limit)
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        """The whole stored chat (every branch and alternative), or ``None`` if it is gone."""
+        history = await self.open()
+        return await asyncio.to_thread(self._chats(history).get, chat_id)
+
+    async def delete_chat(self, chat_id: str) -> bool:
+        """Delete a chat; ``False`` if it was already gone."""
+        history = await self.open()
+        return await asyncio.to_thread(self._chats(history).delete, chat_id)
 
     async def set_rating(self, run_id: str, cell_id: str, rating: Rating | None) -> str | None:
         """Store one cell's rating (``None`` clears it).
@@ -162,7 +201,8 @@ class HistoryService:
 
 
 class ExportService:
-    """Writes a stored run as JSON, CSV or Markdown, as ``fanout-studio export -o`` does."""
+    """Writes a stored run as JSON, CSV or Markdown, or a chat as JSON or Markdown, as
+    ``fanout-studio export -o`` does."""
 
     async def write(self, run: StoredRun, fmt: str, path: Path) -> str | None:
         """Write ``run`` as ``fmt`` to ``path`` (a new file is private, 0600).
@@ -193,6 +233,35 @@ class ExportService:
         from gui.storage.export import default_filename
 
         return paths.exports_dir() / default_filename(run, fmt)
+
+    async def write_chat(self, chat: Chat, fmt: str, path: Path) -> str | None:
+        """Write ``chat`` as ``fmt`` (``json``, ``md`` or ``md-table``) to ``path``.
+
+        Returns:
+            ``None`` when written, else one line saying why the app will not write there.
+
+        Raises:
+            OSError: the file cannot be written.
+        """
+
+        def write() -> str | None:
+            from gui.storage.chat_export import save_chat
+            from gui.storage.export import ExportRefused
+
+            try:
+                save_chat(chat, fmt, path)
+            except ExportRefused as exc:
+                return str(exc)
+            return None
+
+        return await asyncio.to_thread(write)
+
+    def default_chat_path(self, chat: Chat, fmt: str) -> Path:
+        """Where the save dialog starts for a chat: the exports folder, a name from the chat."""
+        from gui.storage import paths
+        from gui.storage.chat_export import default_chat_filename
+
+        return paths.exports_dir() / default_chat_filename(chat, fmt)
 
 
 class ProfileService:
@@ -347,6 +416,139 @@ class KeyService:
         self._held.hold(name, None)
 
 
+class PriceService:
+    """The price table (issue 15): the dated starter prices with the user's entries on top,
+    kept in ``prices.json`` in the data folder; and the pre-run estimate, in a worker thread.
+
+    The entries are held here once loaded, so a run's spec takes them without I/O
+    (:meth:`entries`); before :meth:`load` finished they are the starter prices alone.
+
+    Args:
+        store: A :class:`gui.storage.prices.PriceStore` (tests); default: the data folder's.
+    """
+
+    def __init__(self, store: object | None = None) -> None:
+        self._store = store
+        self._user: tuple[PriceEntry, ...] = ()
+        self._table: PriceTable | None = None
+        #: One line for the user when the last load had to set a broken file aside.
+        self.notice: str | None = None
+
+    def _get(self) -> Any:
+        if self._store is None:
+            from gui.storage.prices import PriceStore
+
+            self._store = PriceStore()
+        return self._store
+
+    def user_entries(self) -> tuple[PriceEntry, ...]:
+        """The entries the user set (the Profiles dock's table shows and edits these)."""
+        return self._user
+
+    def table(self) -> PriceTable:
+        """The starter prices with the user's entries on top (no I/O)."""
+        if self._table is None:
+            from gui.core.pricing import STARTER_PRICES, PriceTable
+
+            self._table = PriceTable(STARTER_PRICES).with_entries(self._user)
+        return self._table
+
+    def entries(self) -> tuple[PriceEntry, ...]:
+        """Every entry a run's spec carries (:attr:`gui.core.spec.RunSpec.prices`)."""
+        return self.table().entries
+
+    async def load(self) -> tuple[PriceEntry, ...]:
+        """Read the user's entries (off the GUI thread) and hold them."""
+        store = self._get()
+
+        def read() -> tuple[PriceEntry, ...]:
+            entries: tuple[PriceEntry, ...] = store.load()
+            return entries
+
+        self._user = await asyncio.to_thread(read)
+        self.notice = getattr(store, "notice", None)
+        self._table = None
+        return self._user
+
+    async def save(self, entries: tuple[PriceEntry, ...]) -> None:
+        """Write the user's entries and use them from the next run on.
+
+        Raises:
+            OSError: the data folder is not writable.
+        """
+        store = self._get()
+        await asyncio.to_thread(store.save, entries)
+        self._user = tuple(entries)
+        self._table = None
+
+    async def estimate(
+        self, spec: RunSpec, recent_output: dict[int, float] | None = None
+    ) -> RunEstimate:
+        """What ``spec`` would cost, counted in a worker thread (tiktoken for OpenAI models);
+        ``recent_output``: per column, its recent answers' mean length."""
+        table = self.table()
+
+        def compute() -> RunEstimate:
+            from gui.core.estimate import estimate_run
+            from gui.providers.tokens import count_tokens, counter_kind
+
+            return estimate_run(spec, table, count_tokens, recent_output, counter_kind)
+
+        return await asyncio.to_thread(compute)
+
+
+def _price_service() -> PriceService:
+    return PriceService()
+
+
+class CacheService:
+    """The response cache in the data folder (issue 15): the backend's cache, its size, clear.
+
+    The cache file is opened on first use, in a worker thread (a size asked for, a cell
+    looked up), never on the GUI thread.
+
+    Args:
+        path: The cache file; default: ``response-cache.sqlite3`` in the data folder.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+        self._cache: SqliteResponseCache | None = None
+
+    @property
+    def cache(self) -> SqliteResponseCache:
+        """The LangChain cache the backend's chains read and fill (made on first ask)."""
+        if self._cache is None:
+            from gui.providers.cache import CACHE_FILE_NAME, SqliteResponseCache
+
+            path = self._path
+            if path is None:
+                from gui.storage import paths
+
+                path = paths.home() / CACHE_FILE_NAME
+            self._cache = SqliteResponseCache(path)
+        return self._cache
+
+    async def size(self) -> CacheSize:
+        """How many answers the cache holds and its size on disk."""
+        return await asyncio.to_thread(self.cache.size)
+
+    async def clear(self) -> CacheSize:
+        """Forget every cached answer; the size after (0 answers)."""
+        cache = self.cache
+
+        def clear() -> CacheSize:
+            cache.clear()
+            return cache.size()
+
+        return await asyncio.to_thread(clear)
+
+    def close(self) -> None:
+        """Close the cache file, if it was opened."""
+        if self._cache is not None:
+            self._cache.close()
+
+
 @dataclass
 class Services:
     """Everything the views reach storage through, made once per app."""
@@ -355,6 +557,8 @@ class Services:
     exports: ExportService
     profiles: ProfileService
     keys: KeyService
+    prices: PriceService = field(default_factory=_price_service)
+    cache: CacheService = field(default_factory=CacheService)
 
 
 def default_services(

@@ -2,17 +2,17 @@
 its first paint), and the gate that holds a run pressed before it is done.
 
 :class:`Warmup` owns the import task and the one queued run. It shows nothing itself: the
-window says "Starting…" while a run waits here, so this module knows no widget.
+window says "Starting…" while a run waits here, so this module knows no widget. The Markdown
+view's warm-up that follows the engine's can be held back while a run needs the CPU more
+(:meth:`Warmup.hold_markdown`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
-
-from gui.compat.imports import import_in_background
 
 if TYPE_CHECKING:  # asyncio is imported when a task starts: the first frame needs no loop
     import asyncio
@@ -37,6 +37,9 @@ _ENGINE_MODULES = (
     "langchain_core.tracers.langchain",
 )
 
+#: Seconds between the engine's readiness and the Markdown warm-up's start (see ``_import``).
+MARKDOWN_DELAY_S = 0.25
+
 
 def _find_keyring() -> None:
     """Let keyring find its backends now, on the warm-up's thread.
@@ -53,15 +56,33 @@ def _find_keyring() -> None:
         log.debug("keyring discovery failed", exc_info=True)
 
 
-def _warm_markdown() -> None:
-    """Import the Markdown parser and build the common code lexers the answers' view uses
-    (building a lexer mid-stream was a visible freeze; docs/performance-notes.md)."""
-    from gui.core.markdown_stream import warm_up
+def _markdown_pieces() -> Sequence[Callable[[], object]]:
+    """The Markdown view's warm-up, piece by piece: the parser's import and the common code
+    lexers (building a lexer mid-stream was a visible freeze; docs/performance-notes.md)."""
+    from gui.core.markdown_stream import warm_up_pieces
 
-    try:
-        warm_up()
-    except Exception:  # the first answer builds them instead
-        log.debug("Markdown warm-up failed", exc_info=True)
+    return warm_up_pieces()
+
+
+def _quietly(piece: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            piece()
+        except Exception:  # the first answer that needs it builds it instead
+            log.debug("Markdown warm-up piece failed", exc_info=True)
+
+    return run
+
+
+def _after_engine_imports() -> None:
+    """What the engine's first run would otherwise do on the GUI thread, done here: let
+    keyring find its backends, and decide the engine's library hooks (each reads its
+    library's installed version from the package metadata, tens of ms at a run's start)."""
+    from gui.compat import CHUNK_MERGE, LCEL_STREAM, enabled
+
+    _find_keyring()
+    for hook in (LCEL_STREAM, CHUNK_MERGE):
+        enabled(hook)  # decided once per process; the run's chain only reads the answer
 
 
 class Warmup:
@@ -78,6 +99,9 @@ class Warmup:
         #: Set once the engine's own imports are done (the Markdown warm-up may still run).
         self._engine: asyncio.Event | None = None
         self._queued: asyncio.Task[None] | None = None
+        self._markdown_held = False
+        #: Set while the Markdown warm-up may go on (made on the loop, by the warm-up).
+        self._markdown_go: asyncio.Event | None = None
 
     @property
     def importing(self) -> bool:
@@ -85,6 +109,27 @@ class Warmup:
         if self.task is None or self.task.done():
             return False
         return self._engine is None or not self._engine.is_set()
+
+    @property
+    def markdown_held(self) -> bool:
+        """Whether the Markdown warm-up is held back (see :meth:`hold_markdown`)."""
+        return self._markdown_held
+
+    def hold_markdown(self, held: bool) -> None:
+        """Hold the Markdown warm-up back (``True``) or let it go on (``False``).
+
+        The window holds it while a run starts and streams into a layout that renders no
+        Markdown: its thread builds lexers in pieces of 5-100 ms of GIL, which then only
+        compete with the run (stream-stress-200 in docs/benchmarks.md). A piece under way
+        finishes first; the next one waits on the loop, not in a thread, so nothing of the
+        background import's settings (switch interval, collector) stays on during the run.
+        """
+        self._markdown_held = held
+        if self._markdown_go is not None:
+            if held:
+                self._markdown_go.clear()
+            else:
+                self._markdown_go.set()
 
     @property
     def queued(self) -> bool:
@@ -149,19 +194,37 @@ class Warmup:
         finally:
             self._queued = None
 
+    async def _warm_markdown(self, import_in_background: Callable[..., None]) -> None:
+        """Run the Markdown warm-up's pieces one at a time on a worker thread, waiting on the
+        loop between two while :meth:`hold_markdown` holds it back."""
+        import asyncio
+
+        go = self._markdown_go = asyncio.Event()
+        if not self._markdown_held:
+            go.set()
+        for piece in _markdown_pieces():
+            await go.wait()
+            await asyncio.to_thread(import_in_background, (), True, _quietly(piece))
+
     async def _import(self, openai: bool = False, engine: asyncio.Event | None = None) -> None:
         """Import the engine's modules; with ``engine`` (the first warm-up), set it once they
         are in and go on with the Markdown view's warm-up."""
         import asyncio
 
+        # Imported here, not with the window's first frame (importlib's finder machinery).
+        from gui.compat.imports import import_in_background
+
         modules = [*_ENGINE_MODULES, "langchain_openai"] if openai else list(_ENGINE_MODULES)
         missing = [m for m in modules if m not in sys.modules]
         try:
             if missing:
-                await asyncio.to_thread(import_in_background, missing, True, _find_keyring)
+                await asyncio.to_thread(import_in_background, missing, True, _after_engine_imports)
             if engine is not None:
                 engine.set()
-                # After the engine is ready, still off the GUI thread, one import at a time.
-                await asyncio.to_thread(import_in_background, (), True, _warm_markdown)
+                # After the engine is ready, still off the GUI thread, one import at a time;
+                # a moment later, so that a run pressed as the engine became ready (queued,
+                # or a demo's) has opened and held it back before its first piece.
+                await asyncio.sleep(MARKDOWN_DELAY_S)
+                await self._warm_markdown(import_in_background)
         except Exception:  # a broken install shows up on the run instead, with its message
             log.exception("warm-up import failed")

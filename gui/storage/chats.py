@@ -145,6 +145,31 @@ class ChatHistory:
 
         self.history.submit(f"chat {chat.id} node {node.id}", apply)
 
+    def delete(self, chat_id: str, *, timeout: float = 10.0) -> bool:
+        """Delete a chat (its id or a unique prefix) with its columns, nodes and images.
+
+        Returns ``False`` when no chat matched. Blocks until the writer committed it (after
+        every write queued before it): call it off the GUI thread.
+
+        Raises:
+            AmbiguousChatId: the prefix matches several chats.
+            HistoryError: the history is read-only, or the delete did not complete in time.
+        """
+        if self.history.read_only:
+            raise HistoryError("The history is read-only (written by a newer Fanout Studio).")
+        full = self.resolve_id(chat_id)
+        if full is None:
+            return False
+
+        def apply(conn: sqlite3.Connection) -> None:
+            # The columns, nodes and images go with it (ON DELETE CASCADE).
+            conn.execute("DELETE FROM chats WHERE id = ?", (full,))
+
+        self.history.submit(f"delete chat {full}", apply)
+        if not self.history.flush(timeout):
+            raise HistoryError("The history is busy: the chat was not deleted yet.")
+        return True
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every chat write queued so far is committed; ``False`` on timeout."""
         return self.history.flush(timeout)

@@ -39,8 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from gui.core.checks import CheckResult, pass_rate
+from gui.core.costs import CostTotals, column_totals, run_totals
 from gui.core.measures import measures
 from gui.core.metrics import CellMetrics
+from gui.core.pricing import format_usd
 from gui.core.ratings import rating_text
 from gui.core.scoreboard import (
     ModelSummary,
@@ -51,6 +53,7 @@ from gui.core.scoreboard import (
     summary_rows,
 )
 from gui.core.scoreboard import scoreboard_json as board_json
+from gui.core.spec import CellId
 from gui.storage import paths
 from gui.storage.records import StoredCell, StoredRun
 
@@ -179,8 +182,60 @@ def to_json(run: StoredRun) -> str:
     table, :func:`scoreboard_json`), spec, and every cell with metrics."""
     data: dict[str, Any] = {"format": "fanout-studio-run", "format_version": JSON_FORMAT_VERSION}
     data.update(run.to_dict())
-    data["summary"] = {**data["summary"], **scoreboard_json(run)}
+    data["summary"] = {**data["summary"], **scoreboard_json(run), **cost_json(run)}
+    add_columns_json(run, data)
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def add_columns_json(run: StoredRun, data: dict[str, Any]) -> None:
+    """The run's columns (template id, model, parameters) and each cell's column and
+    1-based sample (issue 15)."""
+    columns = [c.identity() for c in run.spec.columns]
+    data["columns"] = columns
+    for item in data.get("cells", ()):
+        parsed = _parsed_id(str(item.get("cell_id", "")))
+        col = item.get("col")
+        item["column"] = columns[col] if isinstance(col, int) and 0 <= col < len(columns) else None
+        item["sample"] = (parsed.sample if parsed else 0) + 1
+
+
+def _parsed_id(cell_id: str) -> CellId | None:
+    try:
+        return CellId.parse(cell_id)
+    except ValueError:
+        return None
+
+
+def _sample_of(cell: StoredCell) -> int:
+    """The cell's sample, 0-based (0 for a run without repeats, or an id from elsewhere)."""
+    parsed = _parsed_id(cell.cell_id)
+    return parsed.sample if parsed else 0
+
+
+def _has_columns(run: StoredRun) -> bool:
+    """Whether the run has prompt variants, parameter sweeps or repeats (CSV says which)."""
+    spec = run.spec
+    return (
+        len(spec.variants) > 1
+        or spec.repeats > 1
+        or any(not m.sweep.empty for m in spec.models)
+        or any(_sample_of(c) for c in run.cells)
+    )
+
+
+#: Columns a run with variants, sweeps or repeats adds to its CSV.
+_CSV_COLUMN_COLUMNS = ("template", "parameters", "sample")
+
+
+def _csv_columns(run: StoredRun, cell: StoredCell, shown: bool) -> list[Any]:
+    if not shown:
+        return []
+    columns = run.spec.columns
+    column = columns[cell.col] if 0 <= cell.col < len(columns) else None
+    if column is None:
+        return ["", "", _sample_of(cell) + 1]
+    params = " ".join(f"{k}={v}" for k, v in column.parameters().items())
+    return [column.variant_id or "A", params, _sample_of(cell) + 1]
 
 
 # ------------------------------------------------------------------- the Scoreboard summary
@@ -188,7 +243,7 @@ def to_json(run: StoredRun) -> str:
 
 def _models_of(run: StoredRun) -> list[str]:
     """Column titles: the record's, else the spec's, numbered past both for stray cells."""
-    models = list(run.models) or [m.display_name for m in run.spec.models]
+    models = list(run.models) or run.spec.headers
     n_cols = max([len(models)] + [c.col + 1 for c in run.cells])
     return [models[i] if i < len(models) else f"model {i + 1}" for i in range(n_cols)]
 
@@ -205,6 +260,57 @@ def run_summary(run: StoredRun) -> tuple[ModelSummary, ...]:
 def scoreboard_json(run: StoredRun) -> dict[str, Any]:
     """The run's per-model table for JSON output (:func:`gui.core.scoreboard.scoreboard_json`)."""
     return board_json(_models_of(run), _score_cells(run))
+
+
+def cost_totals(run: StoredRun) -> tuple[list[str], dict[int, CostTotals], CostTotals]:
+    """The run's column titles, token and cost totals per column, and the run's totals."""
+    per_col = column_totals((c.col, c.metrics) for c in run.cells)
+    return _models_of(run), per_col, run_totals(per_col.values())
+
+
+def cost_json(run: StoredRun) -> dict[str, Any]:
+    """``{"cost": ...}``: the run's token and cost totals, in all and per column."""
+    models, per_col, total = cost_totals(run)
+    columns = [
+        {"column": i, "model": name, **per_col.get(i, CostTotals()).to_dict()}
+        for i, name in enumerate(models)
+    ]
+    return {"cost": {**total.to_dict(), "columns": columns}}
+
+
+def _md_cost(run: StoredRun) -> list[str]:
+    """The report's cost table: tokens and cost per column and in all."""
+    models, per_col, total = cost_totals(run)
+    if not total.cells:
+        return []
+    lines = ["## Cost", ""]
+    lines.append(_md_row(["model", "input tokens", "output tokens", "cost"]))
+    lines.append(_md_row(["---", "---:", "---:", "---:"]))
+    for i, name in enumerate(models):
+        t = per_col.get(i, CostTotals())
+        mark = "~" if t.estimated else ""
+        lines.append(
+            _md_row(
+                [
+                    md_cell(name),
+                    f"{mark}{t.input_tokens:,}",
+                    f"{mark}{t.output_tokens:,}",
+                    md_cell(t.label()),
+                ]
+            )
+        )
+    mark = "~" if total.estimated else ""
+    lines.append(
+        _md_row(
+            [
+                "**all**",
+                f"{mark}{total.input_tokens:,}",
+                f"{mark}{total.output_tokens:,}",
+                md_cell(total.label()),
+            ]
+        )
+    )
+    return [*lines, ""]
 
 
 # ------------------------------------------------------------------------- CSV
@@ -276,6 +382,9 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
     judged = any(c.judge is not None for c in run.cells)
     if judged:
         header += CSV_JUDGE_COLUMNS
+    with_columns = _has_columns(run)
+    if with_columns:
+        header += list(_CSV_COLUMN_COLUMNS)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([text(h) for h in header])
@@ -297,6 +406,7 @@ def to_csv(run: StoredRun, *, raw: bool = False) -> str:
                 *_rating_values(cell),
                 *([text(v) for v in _csv_checks(cell.checks)] if checked else []),
                 *_csv_judge(cell, judged, text),
+                *_csv_columns(run, cell, with_columns),
             ]
         )
     return buf.getvalue()
@@ -517,12 +627,15 @@ def to_markdown(run: StoredRun) -> str:
     lines += ["", "**Template:**", "", _md_fence(run.template), ""]
     if run.spec.system:
         lines += ["**System message:**", "", _md_fence(run.spec.system), ""]
+    lines += _md_variants(run)
 
     lines += _md_scoreboard(run)
+    lines += _md_cost(run)
     variables = input_columns(run)
-    by_pos = {(c.row, c.col): c for c in run.cells}
+    # The matrix shows a repeated cell's first sample; the metrics table lists every one.
+    by_pos = {(c.row, c.col): c for c in run.cells if not _sample_of(c)}
     n_rows = max([len(run.spec.rows)] + [c.row + 1 for c in run.cells])
-    models = list(run.models) or [m.display_name for m in run.spec.models]
+    models = list(run.models) or run.spec.headers
     n_cols = max([len(models)] + [c.col + 1 for c in run.cells])
     titles = [md_cell(models[i]) if i < len(models) else f"model {i + 1}" for i in range(n_cols)]
     lines += ["## Answers", ""]
@@ -548,27 +661,34 @@ def to_markdown(run: StoredRun) -> str:
                 "tokens",
                 "tokens/s",
                 "retries",
+                "input tokens",
+                "cost",
             ]
         )
     )
-    lines.append(_md_row(["---"] * 3 + ["---"] + ["---:"] * 5))
+    lines.append(_md_row(["---"] * 3 + ["---"] + ["---:"] * 7))
     for cell in run.cells:
         m = cell.metrics
-        tokens = ""
+        tokens = input_tokens = cost = ""
         if m is not None:
             tokens = f"~{m.output_tokens}" if m.tokens_estimated else str(m.output_tokens)
+            if m.started_at is not None:
+                input_tokens = f"~{m.input_tokens}" if m.input_estimated else str(m.input_tokens)
+                cost = md_cell(format_usd(m.cost_usd, estimated=m.any_estimated))
         lines.append(
             _md_row(
                 [
                     str(cell.row + 1),
                     md_cell(_row_label(cell.inputs)),
-                    md_cell(cell.model),
+                    md_cell(_md_column(run, cell)),
                     _md_status(cell),
                     _num(m.latency if m else None),
                     _num(m.ttft if m else None),
                     tokens,
                     _num(m.tokens_per_second if m else None, 1),
                     str(m.retries) if m else "",
+                    input_tokens,
+                    cost,
                 ]
             )
         )
@@ -579,6 +699,34 @@ def to_markdown(run: StoredRun) -> str:
         lines += ["", *_md_checks(run)]
     lines += _md_judge(run)
     return "\n".join(lines) + "\n"
+
+
+def _md_variants(run: StoredRun) -> list[str]:
+    """The prompt variants after A (issue 15), and the samples per cell."""
+    spec = run.spec
+    lines: list[str] = []
+    for i, template in enumerate(spec.template_variants, start=1):
+        lines += [f"**Template {i + 1}:**", "", _md_fence(template), ""]
+    for i, system in enumerate(spec.system_variants, start=1):
+        lines += [f"**System message {i + 1}:**", "", _md_fence(system), ""]
+    if len(spec.variants) > 1:
+        for v in spec.variants:
+            lines.append(
+                f"- Variant **{v.id}**: template {v.template_index + 1}, "
+                f"system message {v.system_index + 1 if v.system else '-'}"
+            )
+        lines.append("")
+    if spec.repeats > 1:
+        lines += [f"**Samples per cell:** {spec.repeats}", ""]
+    return lines
+
+
+def _md_column(run: StoredRun, cell: StoredCell) -> str:
+    """The cell's column title, and its sample when the run repeats cells."""
+    sample = _sample_of(cell)
+    if run.spec.repeats > 1 or sample:
+        return f"{cell.model} · sample {sample + 1}"
+    return cell.model
 
 
 def _md_checks(run: StoredRun) -> list[str]:

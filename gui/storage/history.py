@@ -60,10 +60,11 @@ from gui.core import events as ev
 from gui.core.batch import BatchRecord, BatchState
 from gui.core.checks import results_from_json, results_to_json
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
+from gui.core.costs import CostTotals
 from gui.core.events import Event, TextChunk
 from gui.core.judging import JudgeVerdict, PairwiseResult
 from gui.core.keys import known_secrets, redact
-from gui.core.metrics import CellMetrics
+from gui.core.metrics import CellMetrics, RunSummary
 from gui.core.ratings import MAX_STARS, RatedAnswer, RatedRow, Rating
 from gui.core.runner import CANCELLED_SHUTDOWN
 from gui.core.spec import Cell, CellId, CellList, RunSpec, spec_from_dict, spec_to_dict
@@ -787,8 +788,10 @@ class History:
         self._writer.executemany(
             "INSERT INTO run_models (run_id, position, name, model) VALUES (?, ?, ?, ?)",
             [
-                (event.run_id, i, _safe(m.display_name)[0], _safe(m.model)[0])
-                for i, m in enumerate(spec.models)
+                # One line per column: a sweep's and a variant's columns are titled by what
+                # sets them apart (``model · t=0.7``, ``B · model``); a plain run's by model.
+                (event.run_id, c.index, _safe(c.header)[0], _safe(c.model.model)[0])
+                for c in spec.columns
             ],
         )
         self._live[event.run_id] = _Live(event.run_id, event.started_at, cells, context)
@@ -817,7 +820,7 @@ class History:
         text, bad_text = _safe(text)
         error, bad_error = (None, False) if error is None else _safe(error)
         inputs_json, bad_inputs = _safe_json(dict(cell.inputs))
-        model, bad_model = _safe(cell.model.display_name)
+        model, bad_model = _safe(cell.header)
         replaced = bad_text or bad_error or bad_inputs or bad_model
         self._writer.execute(
             """INSERT OR REPLACE INTO cells (run_id, cell_id, row_index, col_index, inputs_json,
@@ -937,6 +940,7 @@ class History:
             "failures_by_kind": dict(s.failures_by_kind),
             "peak_in_flight": s.peak_in_flight,
             "cancelled_by_user": s.cancelled_by_user,
+            **_cost_summary(s),
         }
         self._writer.execute(
             """UPDATE runs SET status = ?, finished_at = ?, wall = ?, total = ?, summary_json = ?
@@ -951,9 +955,11 @@ class History:
             ),
         )
         if live.context.resume:
-            # This process saw only the batches it ingested: count the failures of them all.
+            # This process saw only the batches it ingested: count the failures and the
+            # tokens and cost of them all.
             self._recount(live.target)
             self._resummarise(live.target)
+            self._recost(live.target)
         touched.add(live.target)
 
     def _recount(self, run_id: str) -> None:
@@ -983,6 +989,33 @@ class History:
                    WHERE run_id = ? AND status = 'failed' GROUP BY 1""",
                 (run_id,),
             ).fetchall()
+        )
+        self._writer.execute(
+            "UPDATE runs SET summary_json = ? WHERE id = ?", (json.dumps(summary), run_id)
+        )
+
+    def _recost(self, run_id: str) -> None:
+        """The run's token and cost totals in ``summary_json`` from its cells as they are now
+        (a resumed batch run's process ended only some of them)."""
+        assert self._writer is not None
+        found = self._writer.execute(
+            "SELECT summary_json FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if not found:
+            return
+        totals = CostTotals()
+        rows = self._writer.execute("SELECT metrics_json FROM cells WHERE run_id = ?", (run_id,))
+        for (metrics_json,) in rows:
+            metrics = metrics_from_dict(_json_dict(metrics_json))
+            if metrics is not None:
+                totals.add(metrics)
+        summary = _json_dict(found[0])
+        summary.update(
+            input_tokens=totals.input_tokens,
+            output_tokens=totals.output_tokens,
+            cost_usd=round(totals.cost_usd, 8),
+            unpriced_cells=totals.unpriced,
+            tokens_estimated=totals.estimated,
         )
         self._writer.execute(
             "UPDATE runs SET summary_json = ? WHERE id = ?", (json.dumps(summary), run_id)
@@ -1095,9 +1128,10 @@ class History:
 
         def apply(conn: sqlite3.Connection) -> None:
             _write_batch(conn, record)
+            # A new batch of a run that had ended (a retry as a batch) makes it submitted too.
             conn.execute(
-                "UPDATE runs SET status = ? WHERE id = ? AND status = ?",
-                (SUBMITTED, record.run_id, RUNNING),
+                "UPDATE runs SET status = ? WHERE id = ? AND status != ?",
+                (SUBMITTED, record.run_id, SUBMITTED),
             )
 
         self.submit(f"batch {record.batch_id}", apply)
@@ -1235,16 +1269,22 @@ class History:
                 if row is None:
                     return None
                 open_ranges = conn.execute(
-                    "SELECT col_index, first_row, row_count FROM batches "
+                    "SELECT col_index, first_row, row_count, cell_ids_json FROM batches "
                     "WHERE run_id = ? AND ingested_at IS NULL",
                     (run_id,),
                 ).fetchall()
                 sql = "SELECT status, count(*) FROM cells WHERE run_id = ?"
                 params: list[Any] = [run_id]
-                for col, first, count in open_ranges:
+                listed: list[str] = []
+                for col, first, count, cells_json in open_ranges:
+                    if cells_json:  # a retry's batch: its listed cells, taken off below
+                        listed += [str(c) for c in json.loads(cells_json)]
+                        continue
                     sql += " AND NOT (col_index = ? AND row_index >= ? AND row_index < ?)"
                     params += [col, first, first + count]
                 prior = {str(k): int(v) for k, v in conn.execute(sql + " GROUP BY status", params)}
+                for status, n in _listed_statuses(conn, run_id, listed, sql, params).items():
+                    prior[status] = prior.get(status, 0) - n
             finally:
                 conn.execute("COMMIT")
             record = _record(row[:12], ())
@@ -1323,6 +1363,28 @@ class History:
             return [_record(r, names.get(r[0], ())) for r in rows]
 
         result: list[RunRecord] = self._read("list runs", read)
+        return result
+
+    def recent_output_tokens(self, models: Sequence[str], per_model: int = 50) -> dict[str, float]:
+        """Per column title of ``models``, the mean output tokens of its last ``per_model``
+        answers (titles without answers are left out): the cost estimate's guess of a
+        column's answer length when it sets no max tokens (issue 15)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for name in dict.fromkeys(models):
+                rows = conn.execute(
+                    """SELECT json_extract(metrics_json, '$.output_tokens') FROM cells
+                       WHERE model = ? AND status = 'done' AND metrics_json IS NOT NULL
+                       ORDER BY ended_at DESC LIMIT ?""",
+                    (name, per_model),
+                ).fetchall()
+                values = [float(r[0]) for r in rows if isinstance(r[0], int | float) and r[0] > 0]
+                if values:
+                    out[name] = sum(values) / len(values)
+            return out
+
+        result: dict[str, float] = self._read("read recent answer lengths", read)
         return result
 
     def models(self) -> list[str]:
@@ -1510,14 +1572,14 @@ class History:
 _BATCH_COLUMNS = (
     "run_id, file_index, col_index, first_row, row_count, batch_id, input_file_id,"
     " state, output_file_id, error_file_id, total, completed, failed, created_at, updated_at,"
-    " ingested_at, message"
+    " ingested_at, message, cell_ids_json"
 )
 
 
 def _write_batch(conn: sqlite3.Connection, r: BatchRecord) -> None:
     conn.execute(
         f"INSERT OR REPLACE INTO batches ({_BATCH_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             r.run_id,
             r.file_index,
@@ -1536,13 +1598,31 @@ def _write_batch(conn: sqlite3.Connection, r: BatchRecord) -> None:
             r.updated_at,
             r.ingested_at,
             None if r.message is None else _safe(r.message)[0],
+            json.dumps(list(r.cells)) if r.cells else None,
         ),
     )
 
 
+def _listed_statuses(
+    conn: sqlite3.Connection, run_id: str, cell_ids: list[str], where: str, params: list[Any]
+) -> dict[str, int]:
+    """Of ``cell_ids`` (cells of the run's open retry batches), how many each status has
+    among the cells the query ``where`` counts (a chunk of ids per statement)."""
+    out: dict[str, int] = {}
+    unique = sorted(set(cell_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"{where} AND cell_id IN ({marks}) GROUP BY status"
+        for status, n in conn.execute(sql, [*params, *chunk]):
+            out[str(status)] = out.get(str(status), 0) + int(n)
+    return out
+
+
 def _batch(row: tuple[Any, ...]) -> BatchRecord:
     (run_id, index, col, first, count, batch_id, input_id, state, out_id, err_id) = row[:10]
-    total, completed, failed, created, updated, ingested, message = row[10:]
+    total, completed, failed, created, updated, ingested, message, cells_json = row[10:]
+    cells = json.loads(cells_json) if cells_json else []
     return BatchRecord(
         run_id=str(run_id),
         file_index=int(index),
@@ -1561,6 +1641,7 @@ def _batch(row: tuple[Any, ...]) -> BatchRecord:
         updated_at=float(updated),
         ingested_at=None if ingested is None else float(ingested),
         message=message,
+        cells=tuple(str(c) for c in cells if isinstance(c, str)),
     )
 
 
@@ -1666,6 +1747,20 @@ def _record(row: tuple[Any, ...], models: tuple[str, ...]) -> RunRecord:
         wall=None if wall is None else float(wall),
         label=label,
     )
+
+
+def _cost_summary(s: RunSummary) -> dict[str, Any]:
+    """The run's token and cost totals and the budget's note, for ``runs.summary_json``."""
+    out: dict[str, Any] = {
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "cost_usd": round(s.cost_usd, 8),
+        "unpriced_cells": s.unpriced,
+        "tokens_estimated": s.tokens_estimated,
+    }
+    if s.budget_note:
+        out["budget_note"] = s.budget_note
+    return out
 
 
 def _json_dict(text: str | None) -> dict[str, Any]:

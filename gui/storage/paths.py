@@ -75,6 +75,8 @@ def secure(folder: Path | None = None) -> None:
         "history.sqlite3*",
         "profiles.json*",
         ".profiles-*",
+        "prices.json*",
+        ".prices-*",
         "settings.json*",
         _EXPORTED,
         "logs/fanout-studio.log*",

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -34,6 +31,7 @@ from gui.core.spec import (
     profile_to_dict,
 )
 from gui.storage import paths
+from gui.storage.jsonfile import set_aside, write_atomic
 
 __all__ = [
     "PROVIDER_PRESETS",
@@ -269,14 +267,7 @@ class ProfileStore:
             if not isinstance(items, list):
                 raise TypeError("'profiles' is not a list")
         except Exception as exc:
-            backup = self.path.with_name(
-                f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
-            )
-            try:
-                os.replace(self.path, backup)
-                where = f"moved to {backup.name}"
-            except OSError:
-                where = "left in place"
+            where = set_aside(self.path)
             log.warning("unreadable profiles file %s: %s", self.path, exc)
             self.notice = (
                 f"Saved profiles were unreadable ({type(exc).__name__}); the file was {where} "
@@ -315,17 +306,7 @@ class ProfileStore:
                 entries.insert(min(kept.position, len(entries)), kept.raw)
         data: dict[str, Any] = {"format": _FORMAT, "profiles": entries}
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".profiles-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, text)
 
     def _keys(self) -> Any:
         if self._keystore is None:

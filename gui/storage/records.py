@@ -86,11 +86,12 @@ class StoredCell:
     """One cell of a stored run, as it ended.
 
     Attributes:
-        cell_id: Id within the run (``r{row}m{col}``).
+        cell_id: Id within the run (``CellId`` text: ``r{row}m{col}``, ``r{row}m{col}s{k}``
+            for a later sample).
         row: Input row index (0-based).
-        col: Model column index (0-based).
+        col: Column index (0-based): a model, or a variant x model x parameter values.
         inputs: The row's variable values.
-        model: The model's display name.
+        model: The column's title (the model's display name, ``model · t=0.7`` in a sweep).
         status: ``done``, ``failed`` or ``cancelled``.
         text: The answer (the partial text for failed and cancelled cells).
         error_kind: Error kind (``cancelled`` for cancelled cells), ``None`` when done or
@@ -184,7 +185,7 @@ class StoredRun(RunRecord):
         """The models ranked over the judge's pairwise comparisons (empty without any)."""
         if not self.pairwise:
             return []
-        return rank(self.pairwise, [m.display_name for m in self.spec.models] or self.models)
+        return rank(self.pairwise, self.spec.headers or self.models)
 
 
 def _add_judging(run: StoredRun, out: dict[str, Any]) -> None:
@@ -208,9 +209,21 @@ _METRIC_DEFAULTS: dict[str, Any] = {
     "retries": 0,
     "finish_reason": None,
     "note": None,
-    "input_tokens": None,
+    "input_tokens": 0,
+    "input_estimated": False,
+    "cost_usd": None,
     "batch": False,
 }
+# Issue 15's response cache and structured output (gui.core.caching, gui.core.structured).
+_METRIC_DEFAULTS.update(
+    {
+        "cached": False,
+        "original_latency": None,
+        "original_ttft": None,
+        "schema_valid": None,
+        "schema_error": None,
+    }
+)
 
 
 def metrics_from_dict(data: Mapping[str, Any] | None) -> CellMetrics | None:

@@ -316,7 +316,8 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
 
 _V6_TABLES: tuple[str, ...] = (
     # One batch per request file of a batch run: the cells of column ``col_index``, rows
-    # ``first_row`` to ``first_row + row_count - 1``. ``ingested_at`` is NULL while the app
+    # ``first_row`` to ``first_row + row_count - 1`` (every sample of each), or for a retry
+    # of some cells as a new batch, the cell ids listed in ``cell_ids_json``. ``ingested_at`` is NULL while the app
     # still has work on it (polling, or its results not in ``cells`` yet).
     """CREATE TABLE batches (
         run_id         TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -336,6 +337,7 @@ _V6_TABLES: tuple[str, ...] = (
         created_at     REAL NOT NULL,
         updated_at     REAL NOT NULL,
         ingested_at    REAL,
+        cell_ids_json  TEXT,
         PRIMARY KEY (run_id, file_index)
     )""",
     "CREATE INDEX batches_open ON batches(ingested_at)",

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +39,7 @@ from gui.core.spec import (
     profile_to_dict,
 )
 from gui.storage import paths
+from gui.storage.jsonfile import set_aside, write_atomic
 
 __all__ = ["FORMAT", "THEMES", "WindowLayout", "Workspace", "WorkspaceStore", "without_password"]
 
@@ -99,6 +97,11 @@ class Workspace:
             then is not lost), or ``None`` for the page's defaults.
         judge_on: Whether judging is on.
         chat_models: The Chat tab's model set (its last chat's columns), for the next chat.
+        template_variants: The prompt variants after A (issue 15).
+        system_variants: The system messages after A.
+        repeats: Samples per cell.
+        schema_text: The Schema page's JSON schema as typed (issue 15; may be invalid).
+        schema_on: Whether structured output is on.
     """
 
     template: str = ""
@@ -113,6 +116,37 @@ class Workspace:
     judge: JudgeSettings | None = None
     judge_on: bool = True
     chat_models: tuple[ModelProfile, ...] = ()
+    template_variants: tuple[str, ...] = ()
+    system_variants: tuple[str, ...] = ()
+    repeats: int = 1
+
+    schema_text: str = ""
+    schema_on: bool = False
+
+
+def _columns_dict(workspace: Workspace) -> dict[str, Any]:
+    """The variants and repeats (issue 15), only when set: older versions see nothing new."""
+    out: dict[str, Any] = {}
+    if workspace.template_variants:
+        out["template_variants"] = list(workspace.template_variants)
+    if workspace.system_variants:
+        out["system_variants"] = list(workspace.system_variants)
+    if workspace.repeats != 1:
+        out["repeats"] = workspace.repeats
+    return out
+
+
+def _columns_from(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields :func:`_columns_dict` wrote; an unreadable one is left at its default."""
+    out: dict[str, Any] = {}
+    for name in ("template_variants", "system_variants"):
+        value = data.get(name)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            out[name] = tuple(value)
+    repeats = data.get("repeats")
+    if isinstance(repeats, int) and not isinstance(repeats, bool) and 1 <= repeats <= 20:
+        out["repeats"] = repeats
+    return out
 
 
 def without_password(url: str | None) -> str | None:
@@ -156,7 +190,9 @@ def to_dict(workspace: Workspace) -> dict[str, Any]:
             "scoreboard_stat": layout.scoreboard_stat,
         },
         **({"checks": [check_to_dict(c) for c in workspace.checks]} if workspace.checks else {}),
+        **_columns_dict(workspace),
         **_judge_dict(workspace),
+        **_schema_dict(workspace),
         **(
             {
                 "chat_models": [
@@ -182,6 +218,20 @@ def _chat_models(data: object) -> tuple[ModelProfile, ...]:
         log.warning("the workspace's chat models are unreadable: dropped")
         return ()
     return models
+
+
+def _schema_dict(workspace: Workspace) -> dict[str, Any]:
+    """The Schema page's part of a workspace file (issue 15), when it holds a schema."""
+    if not workspace.schema_text:
+        return {}
+    return {"schema": {"text": workspace.schema_text, "on": workspace.schema_on}}
+
+
+def _schema_from(data: Any) -> tuple[str, bool]:
+    """The Schema page's text and switch :func:`_schema_dict` wrote (unreadable: none, off)."""
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+        return "", False
+    return data["text"], data.get("on") is True
 
 
 def _judge_dict(workspace: Workspace) -> dict[str, Any]:
@@ -282,6 +332,9 @@ def from_dict(data: Any) -> Workspace:
             scoreboard_stat=_str(layout_data, "scoreboard_stat", "mean") or "mean",
         ),
         checks=_checks(data),
+        **_columns_from(data),
+        schema_text=_schema_from(data.get("schema"))[0],
+        schema_on=_schema_from(data.get("schema"))[1],
     )
 
 
@@ -343,12 +396,7 @@ class WorkspaceStore:
             return None
 
     def _set_aside(self, path: Path, reason: str) -> str:
-        backup = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
-        try:
-            os.replace(path, backup)
-            where = f"moved to {backup.name}"
-        except OSError:
-            where = "left in place"
+        where = set_aside(path, "unreadable")
         log.warning("unreadable workspace file %s (%s); %s", path, reason, where)
         return f"The last workspace could not be restored ({reason}); the file was {where}."
 
@@ -361,15 +409,4 @@ class WorkspaceStore:
         # ASCII escapes: a lone surrogate pasted into an input round-trips instead of making
         # the file unreadable UTF-8.
         text = json.dumps(to_dict(workspace), ensure_ascii=True, separators=(",", ":"))
-        path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".workspace-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, text, encoding="ascii")

@@ -230,3 +230,85 @@ def test_failed_and_expired_cells_are_retried_live_into_the_same_run(
         assert stored is not None and [c.status for c in stored.cells] == ["done"] * 3
         retried = {c.cell_id: c for c in stored.cells}["r2m0"]
         assert retried.metrics is not None and not retried.metrics.batch  # it ran live
+
+
+def test_failed_cells_are_retried_as_a_new_batch_collected_by_batches_wait(
+    home: Path, srv: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv.batches.plan = BatchPlan(fail={"r0m0"}, expire={"r2m0"})
+    code, out, err = cli(
+        capsys, "run", "--executor", "batch", "--wait", "--poll", "0.05", "--json",
+        "-t", "a", "-t", "b", "-t", "c", *on(srv),
+    )  # fmt: skip
+    assert code == 1, err
+    run_id = json.loads(out)["run_id"]
+    srv.batches.plan = BatchPlan()
+    code, out, err = cli(capsys, "batches", "retry", run_id, "--batch", "--poll", "0.05")
+    assert code == 0, err
+    assert out.startswith(f"submitted 2 failed cells of {run_id} again as 1 batch (")
+    code, out, err = cli(capsys, "batches", "--json")
+    listed = [b for b in json.loads(out) if b["run_id"] == run_id]
+    assert [(b["file_index"], b["cells"]) for b in listed] == [(1, ["r0m0", "r2m0"]), (0, [])]
+    code, out, err = cli(capsys, "batches", "wait", run_id, "--poll", "0.05", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["summary"]["done"] == 3 and data["summary"]["failed"] == 0
+    with History.open(home / "history.sqlite3") as h:
+        stored = h.get_run(run_id)
+        assert stored is not None and stored.status == "finished"
+        assert [c.status for c in stored.cells] == ["done"] * 3
+        assert all(c.metrics is not None and c.metrics.batch for c in stored.cells)
+    assert not srv.requests  # nothing went live
+
+
+def test_a_batch_run_over_its_budget_is_refused_with_one_line(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(
+        capsys, "run", "--executor", "batch", "-t", "a", "-t", "b", "--max-tokens", "1000",
+        "--price", "sim-1=0:100", "--budget", "0.05",
+    )  # fmt: skip
+    assert code == 2
+    assert err.strip().startswith("fanout-studio run: error: Not submitted: the batch is")
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    code, out, _ = cli(capsys, "batches")
+    assert out.startswith("No batches recorded yet")
+
+
+def test_a_judged_structured_sweep_runs_as_a_batch_with_repeats(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"name": {"type": "string"}}}))
+    code, out, err = cli(
+        capsys, "run", "--executor", "batch", "--wait", "--poll", "0.05", "--sim-batch-delay",
+        "0.1", "--json", "-t", "owls", "--temperature", "0", "--temperature", "1",
+        "--repeat", "2", "--json-schema", str(schema), "--judge-model", "sim-judge",
+        "--price", "sim-1=1:2",
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    results = {(r["cell"], r["sample"]): r for r in data["results"]}
+    assert sorted(results) == [("r0m0", 1), ("r0m0s1", 2), ("r0m1", 1), ("r0m1s1", 2)]
+    temps = {r["cell"]: r["column"]["parameters"]["temperature"] for r in data["results"]}
+    assert (temps["r0m0"], temps["r0m1s1"]) == (0.0, 1.0)
+    assert all(r["status"] == "done" for r in results.values())
+    assert all(r["judge"] is not None for r in results.values())
+    assert all(r["parsed"] is not None for r in results.values())  # JSON, as asked
+    assert data["summary"]["cost"]["cost_usd"] > 0
+
+
+def test_estimate_with_the_batch_executor_prices_at_the_batch_price_and_sends_nothing(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["-t", "a", "-t", "b", "--max-tokens", "1000", "--price", "sim-1=0:100", "--json"]
+    code, out, _ = cli(capsys, "run", "--estimate", *common)
+    assert code == 0
+    live = json.loads(out)["estimate"]["cost_usd"]
+    code, out, _ = cli(capsys, "run", "--executor", "batch", "--estimate", *common)
+    assert code == 0
+    batch = json.loads(out)["estimate"]
+    assert batch["price"] == "batch" and batch["cost_usd"] == live / 2
+    code, out, _ = cli(capsys, "batches")
+    assert out.startswith("No batches recorded yet")

@@ -26,6 +26,8 @@ def test_engine_scenarios_account_for_everything(name: str) -> None:
         assert result.figures["tokens"] == 200 * 30  # every token reached the subscribers
     if name == "seed":
         assert result.figures["sync_s"] > result.figures["gather_s"]
+    if name == "estimate":
+        assert result.figures["cells"] == 1000  # 250 rows x 4 columns, every one counted
 
 
 def test_gui_scenarios_run_the_real_window(capsys: pytest.CaptureFixture[str]) -> None:

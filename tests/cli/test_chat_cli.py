@@ -248,3 +248,86 @@ def test_near_the_context_window_ask_warns_and_trim_leaves_the_oldest_turns_out(
     # The model saw one user message only: no "Turn 2" in its answer.
     assert "lakes" in result["answer"] and not result["answer"].startswith("Turn")
     assert "the 2 oldest messages were left out" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--temperature", "0.9"], "--temperature"),
+        (["--sim-tps", "0", "--seed", "0"], "--sim-tps, --seed"),
+        (["-m", "sim-other"], "-m"),
+        (["--system", "Be brief"], "--system"),
+        (["--provider", "openai"], "--provider"),
+    ],
+)
+def test_continue_refuses_options_that_would_change_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    named: str,
+) -> None:
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    assert main(["ask", "Tell me about rivers", "-m", "sim-a", "--json", *FAST]) == 0
+    chat_id = json.loads(capsys.readouterr().out)["chat_id"]
+
+    code = main(["ask", "And lakes?", "--continue", chat_id, *extra])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0] and "would change nothing" in lines[0], err
+    with History.open(tmp_path / "history.sqlite3") as history:
+        chat = ChatHistory(history).get(chat_id)
+    assert chat is not None and len(chat.columns[0].path()) == 2  # no turn was sent
+
+
+def test_export_offers_a_section_per_model_and_a_table_per_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    assert (
+        main(["ask", "Tell me | about rivers", "-m", "sim-a", "-m", "sim-b", "--json", *FAST]) == 0
+    )
+    chat_id = json.loads(capsys.readouterr().out)["chat_id"]
+    assert main(["ask", "Only you", "--continue", chat_id, "--column", "2", "-q"]) == 0
+    capsys.readouterr()
+
+    assert main(["export", chat_id, "--format", "md"]) == 0
+    sections = capsys.readouterr().out
+    assert "## sim-a" in sections and "## sim-b" in sections
+    assert sections.count("**You:** Tell me | about rivers") == 2
+
+    out = tmp_path / "chat.md"
+    assert main(["export", chat_id, "--format", "md-table", "-o", str(out)]) == 0
+    table = out.read_text(encoding="utf-8")
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    turn1 = table.split("## Turn 1", 1)[1].split("## Turn 2", 1)[0]
+    assert "> Tell me | about rivers" in turn1
+    assert "| sim-a | sim-b |" in turn1 and "|---|---|" in turn1
+    lines = turn1.strip().splitlines()
+    row = lines[lines.index("|---|---|") + 1]
+    assert row.startswith("| Good question: rivers") and row.count(" | ") == 1  # side by side
+    # Turn 2 went to sim-b alone: a "You" row says what each column was asked.
+    turn2 = table.split("## Turn 2", 1)[1]
+    assert "| **You** |  | Only you |" in turn2
+    assert "| **Answer** |  | Turn 2: " in turn2
+
+    assert main(["export", chat_id, "--format", "csv"]) == 2
+    assert "a chat exports as --format json, md, md-table" in capsys.readouterr().err
+
+
+def test_an_image_for_a_continued_chat_without_vision_names_the_fix_that_works_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    image = tmp_path / "dot.png"
+    image.write_bytes(png(2, 2))
+    assert main(["ask", "Hi", "-m", "sim-a", "--json", *FAST]) == 0
+    chat_id = json.loads(capsys.readouterr().out)["chat_id"]
+    assert main(["ask", "Look", "--continue", chat_id, "--image", str(image)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "Column 1 (sim-a) cannot take images" in line
+    assert "start a new chat with --vision" in line  # not --vision here, which is refused
+    assert main(["ask", "Look", "-m", "sim-a", "--image", str(image)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--vision marks the -m models vision-capable" in line

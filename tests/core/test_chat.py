@@ -20,14 +20,23 @@ from gui.core.chat import (
     image_attachment,
     is_chat_id,
     regenerate,
+    run_context,
     sniff_image,
     text_attachment,
     thread_messages,
     thread_tokens,
     trim_budget,
 )
+from gui.core.errors import SpecError
 from gui.core.metrics import CellMetrics
-from gui.core.spec import ModelProfile, profile_from_dict, profile_to_dict
+from gui.core.spec import (
+    ModelProfile,
+    make_spec,
+    profile_from_dict,
+    profile_to_dict,
+    spec_from_dict,
+    spec_to_dict,
+)
 
 
 def png(width: int, height: int) -> bytes:
@@ -231,3 +240,32 @@ def test_a_column_near_its_context_window_is_warned() -> None:
         "or start a new chat."
     )
     assert trim_budget(tight) == 80 and trim_budget(roomy) == 7_500
+
+
+def test_a_message_run_over_inputs_sends_each_columns_own_thread_before_the_template() -> None:
+    import dataclasses
+
+    chat = Chat.new(
+        [ModelProfile(model="a", vision=True), ModelProfile(model="b")], system="Be brief."
+    )
+    chat.columns[1].system = "Answer in French."
+    dot = image_attachment("dot.png", png(2, 2))
+    (ra,) = add_user_message(chat, "Look", images=[dot], columns=[0])
+    add_answer(chat, ra, "A dot {not a variable}")
+    (rb,) = add_user_message(chat, "Hello", columns=[1])
+    add_answer(chat, rb, "Bonjour")
+
+    context = run_context(chat)
+    assert context == (
+        (("system", "Be brief."), ("user", "Look [image dot.png]"), ("assistant", "A dot {not a variable}")),
+        (("system", "Answer in French."), ("user", "Hello"), ("assistant", "Bonjour")),
+    )  # fmt: skip
+    spec = make_spec("Now {city}", ["Paris", "Oslo"], [c.profile for c in chat.columns])
+    spec = dataclasses.replace(spec, context=context)
+    spec.validate()
+    assert spec.messages("r1m1") == [*context[1], ("user", "Now Oslo")]
+    assert spec.variables == ["city"]  # the thread's braces are not variables
+    # Stored with the run and read back.
+    assert spec_from_dict(spec_to_dict(spec)).context == context
+    with pytest.raises(SpecError, match="one thread per model column"):
+        dataclasses.replace(spec, context=context[:1]).validate()

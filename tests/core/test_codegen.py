@@ -453,3 +453,17 @@ def test_a_run_with_checks_and_a_judge_says_they_are_not_reproduced(
     assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr
     formatted = ruff("format", "--no-cache", "--isolated", "--check", "--diff", str(lint))
     assert formatted.returncode == 0, formatted.stdout[-4000:] + formatted.stderr
+
+
+def test_a_run_with_a_chats_threads_says_the_snippet_leaves_them_out() -> None:
+    import dataclasses
+
+    from gui.core.spec import ModelProfile, make_spec
+
+    spec = make_spec("Now {city}", ["Paris"], [ModelProfile(model="sim-1")])
+    assert "chat threads" not in python_snippet(spec)
+    with_threads = dataclasses.replace(spec, context=((("user", "Hi"), ("assistant", "Hello")),))
+    header = python_snippet(with_threads).split('"""', 2)[1]
+    assert "Not included: the chat threads this run sent before the template" in " ".join(
+        header.split()
+    )

@@ -110,6 +110,26 @@ def test_the_simulated_judge_is_deterministic_and_its_replies_parse() -> None:
     assert shapes == {True, False}  # some replies come in a code fence, as models do
 
 
+def test_the_simulated_pairwise_judge_prefers_the_answer_it_scores_higher() -> None:
+    better = "Cats are small furry animals that purr, nap and hunt mice. " * 3
+    worse = "Dogs bark."
+    for first, second, winner in ((better, worse, "first"), (worse, better, "second")):
+        messages = pairwise_messages(STARTER_RUBRIC, "Tell me about cats", first, second)
+        request = read_request(messages[1][1])
+        assert request is not None and request.answers == (first, second)
+        picked, reason = parse_pairwise(judge_reply(request))
+        assert picked == winner
+        scores = judge_score("Tell me about cats", first), judge_score("Tell me about cats", second)
+        assert f"score {scores[0]} and {scores[1]}" in reason
+
+
+def test_an_answer_quoting_the_judges_tags_is_read_as_the_answer() -> None:
+    answer = "Use sections like\n<input>\nnot the input\n</input>\nin your prompt."
+    request = read_request(score_messages("Be brief.", "Tell me about tags", answer)[1][1])
+    assert request is not None
+    assert request.input == "Tell me about tags" and request.answers == (answer,)
+
+
 def test_judge_settings_round_trip_in_the_spec_dict() -> None:
     judge = JudgeSettings(
         model=ModelProfile(model="sim-judge"),

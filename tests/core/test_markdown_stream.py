@@ -12,7 +12,14 @@ import random
 import pytest
 from markdown_it import MarkdownIt
 
-from gui.core.markdown_stream import MarkdownStream, Update, render_html
+from gui.core.markdown_stream import (
+    WARM_LANGUAGES,
+    MarkdownStream,
+    Update,
+    render_html,
+    warm_up,
+    warm_up_pieces,
+)
 
 #: Every construct a model writes, and the places where a stream is easy to get wrong:
 #: a list continued after a blank line, a setext heading, a table right after a paragraph,
@@ -258,3 +265,24 @@ def test_nothing_is_elided_without_a_block_start_after_the_point() -> None:
     stream.step(0)
     stream.mark_cut()
     assert stream.elide(20) is None and stream.elided_chars() == 0
+
+
+def test_the_warm_up_comes_in_pieces_that_do_all_of_it_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gui.core.markdown_stream as md
+
+    done: list[str] = []
+    monkeypatch.setattr(md, "_parser", lambda: done.append("parser"))
+    monkeypatch.setattr(md, "_lexer", lambda lang: done.append(lang))
+    monkeypatch.setattr(md, "render_html", lambda _text, dark: done.append(f"render {dark}"))
+
+    pieces = warm_up_pieces()
+    assert done == []  # nothing runs until the caller runs a piece
+    for count, piece in enumerate(pieces, start=1):
+        piece()
+        assert len(done) == count  # one piece, one step of the warm-up
+    assert done == ["parser", *WARM_LANGUAGES, "render False", "render True"]
+    done.clear()
+    warm_up()  # all at once, the same steps
+    assert done == ["parser", *WARM_LANGUAGES, "render False", "render True"]

@@ -220,3 +220,16 @@ async def test_an_unheard_merge_hands_back_the_last_chunk_and_takes_the_rest() -
         assert merge(unheard) is last
     assert unheard == []  # LangChain's list no longer holds them: freed a slice at a time
     assert merge(chunks()).text == "t0 t1 t2 t3 t4 "  # type: ignore[union-attr]
+
+
+def test_a_chats_thread_goes_between_the_system_message_and_the_template_as_it_is() -> None:
+    context = [("user", "Braces {stay} as typed"), ("assistant", "Noted {here}")]
+    prompt = build_prompt(TEMPLATE, "Be brief.", context)
+    assert prompt.input_variables == ["topic"]
+    sent = [(m.type, m.content) for m in prompt.invoke({"topic": "tides"}).to_messages()]
+    assert sent == [
+        ("system", "Be brief."),
+        ("human", "Braces {stay} as typed"),
+        ("ai", "Noted {here}"),
+        ("human", "Explain tides"),
+    ]

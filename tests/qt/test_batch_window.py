@@ -11,8 +11,12 @@ import pytest
 import pytest_asyncio
 from pytestqt.qtbot import QtBot
 
-from gui.core.batch import BatchLimits, BatchRun
+from gui.core.batch import BatchLimits, BatchRun, batch_price
+from gui.core.judging import JudgeSettings
+from gui.core.metrics import CellMetrics
+from gui.core.pricing import Price
 from gui.core.spec import (
+    SIM_JUDGE_MODEL,
     Limits,
     ModelProfile,
     ProviderKind,
@@ -22,6 +26,7 @@ from gui.core.spec import (
 )
 from gui.providers.batch import batch_ports
 from gui.qt.main_window import MainWindow
+from gui.qt.widgets.cell_pane import format_metrics, metrics_tooltip
 from gui.storage import paths
 from gui.storage.history import History
 from tests.qt.conftest import SESSION_LOOP, signal_future, until
@@ -166,3 +171,93 @@ async def test_failed_cells_of_a_batch_run_are_retried_live_with_one_action(
         stored = await window.services.history.get_run(run_id)
         assert stored is not None and [c.status for c in stored.cells] == ["done"] * 3
         assert len(srv.requests) == 2  # the two failed cells, sent live
+
+
+async def test_a_judged_batch_run_is_judged_as_its_results_land_and_the_bar_follows(
+    window: MainWindow,
+) -> None:
+    window.prompt.set_template("Explain {topic}")
+    window.inputs.set_variables(window.prompt.variables())
+    window.inputs.set_rows([{"topic": t} for t in ("owls", "bees")])
+    window.models.set_profiles([sim("a")])
+    judge_sim = SimSettings(ttft=0.01, tokens_per_second=0.0, output_tokens=20, seed=5)
+    window.judge_page.set_settings(
+        JudgeSettings(model=ModelProfile(model=SIM_JUDGE_MODEL, sim=judge_sim))
+    )
+    box = window.controls.executor_box
+    box.setCurrentIndex(box.findData("batch"))
+    moves: list[tuple[str, int, int]] = []
+    window.batch_commands.progress_changed.connect(lambda *a: moves.append(a))
+    ended = signal_future(window.batch_commands.run_ended)
+    try:
+        window.start_run()
+        run_id, summary = await asyncio.wait_for(ended, 60)
+    finally:
+        window.judge_page.set_settings(None)
+    assert summary.done == 2
+    stored = await window.services.history.get_run(run_id)
+    assert stored is not None
+    assert all(c.judge is not None and c.judge.ok for c in stored.cells)
+    # The run's main progress bar followed the batch's request counts to the end.
+    assert moves and moves[-1] == (run_id, 2, 2)
+    bar = window.controls.progress
+    assert (bar.value(), bar.maximum()) == (2, 2) and bar.format().startswith("batch")
+
+
+async def test_failed_cells_of_a_batch_run_are_sent_again_as_a_new_batch(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCAL_KEY", "sk-test")
+    with FakeOpenAIServer(models=["fake-1"]) as srv:
+        srv.batches.plan = BatchPlan(fail={"r0m0"}, expire={"r2m0"})
+        profile = ModelProfile(
+            model="fake-1",
+            provider=ProviderKind.OPENAI,
+            base_url=srv.base_url,
+            api_key_env="LOCAL_KEY",
+        )
+        window.prompt.set_template("Explain {topic}")
+        window.inputs.set_variables(window.prompt.variables())
+        window.inputs.set_rows([{"topic": t} for t in ("owls", "bees", "moss")])
+        window.models.set_profiles([profile])
+        box = window.controls.executor_box
+        box.setCurrentIndex(box.findData("batch"))
+        ended = signal_future(window.batch_commands.run_ended)
+        window.start_run()
+        run_id, summary = await asyncio.wait_for(ended, 60)
+        assert (summary.done, summary.failed) == (1, 2)
+        srv.batches.plan = BatchPlan()  # the provider runs them this time
+        view = window.batches
+        view.table.selectRow(view._rows[(run_id, 0)])
+        assert view.retry_batch_button.isEnabled()
+        retried = signal_future(window.batch_commands.run_ended)
+        view.retry_batch_button.click()
+        rid, again = await asyncio.wait_for(retried, 60)
+        assert rid == run_id and (again.done, again.failed, again.total) == (3, 0, 3)
+        second = view.record(run_id, 1)
+        assert second is not None and second.cells == ("r0m0", "r2m0") and not second.open
+        stored = await window.services.history.get_run(run_id)
+        assert stored is not None and [c.status for c in stored.cells] == ["done"] * 3
+        assert all(c.metrics is not None and c.metrics.batch for c in stored.cells)
+        assert not srv.requests  # nothing live: both retries went as a batch
+
+
+async def test_a_batch_answer_says_batch_and_its_batch_price_on_its_pane() -> None:
+    metrics = CellMetrics(
+        queued_at=0.0,
+        started_at=0.0,
+        first_token_at=None,
+        ended_at=9.0,
+        waited=0.0,
+        ttft=None,
+        latency=None,
+        output_tokens=500,
+        tokens_estimated=False,
+        tokens_per_second=None,
+        retries=0,
+        input_tokens=1000,
+        cost_usd=batch_price(Price(2.0, 8.0).cost(1000, 500)),
+        batch=True,
+    )
+    assert format_metrics(metrics) == "batch · 500 tok · $0.003"
+    assert "batch price" in metrics_tooltip(metrics)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from PySide6.QtCore import QMimeData, Qt, QUrl
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QImage, QTextDocument
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
@@ -151,7 +151,11 @@ async def test_stopping_one_column_leaves_the_other_streaming(rig: Rig) -> None:
     assert page.new_chat(slow) is not None
     rig.page._bridge.flush()
     _type_and_press(page, "Write at length")
-    await until(lambda: all(len(v.view.source()) > 60 for v in page.columns))
+    rig.page._bridge.flush()  # the questions and the answers' headers are drawn: text follows
+    start = [len(v.view.source()) for v in page.columns]
+    await until(
+        lambda: all(len(v.view.source()) > n + 20 for v, n in zip(page.columns, start, strict=True))
+    )
     answering = page.columns[1]
     # While answering, Stop stands in Regenerate's place.
     assert answering.stop_button.isVisibleTo(answering)
@@ -214,9 +218,23 @@ async def test_regenerate_shows_two_of_two_and_switching_goes_back(rig: Rig) -> 
     first = _answers(rig, 0)[-1]
     column = page.columns[0]
     assert column.alt_label.text() == ""
+    renders = 0
+    clear = column.view.clear
+
+    def counted_clear() -> None:
+        nonlocal renders
+        renders += 1
+        clear()
+
+    column.view.clear = counted_clear  # type: ignore[method-assign]
     column.regenerate_button.click()
     await rig.idle()
     assert column.alt_label.text() == "2/2"
+    assert "*answer* · [‹](chat:prev/" in column.view.source()  # under the new answer
+    # The thread was drawn anew once, when it went back to the question; the new answer's
+    # end (its 2/2 under it) was appended to what streamed, not rendered again.
+    assert renders == 1
+    assert thread_markdown(rig.chat, 0) == column.view.source()
     second = _answers(rig, 0)[-1]
     assert rig.turns[-1].messages(0) == [("user", "Name a bird")]  # the same question again
     assert column.prev_button.isEnabled() and not column.next_button.isEnabled()
@@ -387,6 +405,16 @@ async def test_an_image_goes_to_a_vision_column_and_is_refused_for_the_others(
     answer = _answers(rig, 0)[-1]
     assert "JPEG" in answer and "2048x1024" in answer  # downscaled, re-encoded (opaque)
     assert page.images == [] and not page.error.isVisible()
+    # The thread shows its thumbnail, and still does after a full re-render (a theme
+    # change clears the document, and with it the resources it was given).
+    (sent,) = [n for n in rig.chat.columns[0].path() if n.images]
+    url = QUrl(f"chatimg:{sent.id}/0")
+    view = page.columns[0].view
+    for _ in range(2):
+        thumb = view.document().resource(QTextDocument.ResourceType.ImageResource, url)
+        assert isinstance(thumb, QImage) and thumb.width() == 160
+        view.set_text("A thread that does not continue what is shown", final=True)
+        view.set_text(thread_markdown(rig.chat, 0), final=True)
     # A dropped file that is not an image is refused inline.
     bogus = tmp_path / "notes.png"
     bogus.write_bytes(b"not an image at all")
@@ -440,3 +468,159 @@ async def test_the_window_has_a_chat_tab_on_the_models_panel(window: object) -> 
     page._bridge.flush()
     assert page.session.chat is not None and len(page.columns) == 1
     assert page.columns[0].title.full_text() == "sim-eye"
+
+
+async def test_the_history_tab_lists_searches_reopens_exports_and_deletes_chats(
+    window: object, tmp_path: Path
+) -> None:
+    import json
+
+    from gui.qt.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    page, panel, session = window.chat_page, window.history_panel, window.chat_session
+    profiles = [ModelProfile(model="sim-a", sim=FAST), ModelProfile(model="sim-b", sim=FAST)]
+
+    async def idle() -> None:
+        await session.wait_idle()
+        page._bridge.flush()
+
+    chat = page.new_chat(profiles)
+    assert chat is not None and page.send(text="Tell me about herons")
+    await idle()
+    # The ended turn lists the chat beside the runs, as a chat row.
+    await until(lambda: chat.id in [c.id for c in panel.chats()])
+    panel.select(chat.id)
+    (item,) = panel.tree.selectedItems()
+    assert [item.text(i) for i in (1, 2, 3)] == ["chat", "1 turn", "sim-a, sim-b"]
+    assert item.text(6) == "Tell me about herons"
+    assert panel.open_button.isEnabled() and panel.delete_button.isEnabled()
+    assert not panel.load_button.isEnabled() and not panel.rerun_button.isEnabled()
+
+    # The search covers the chat's answers, not only its title.
+    answer = chat.columns[1].path()[-1].text
+    word = next(w for w in answer.split() if w.isalpha() and len(w) > 5 and w != "herons")
+    panel.search_edit.setText(word)
+    await until(lambda: [c.id for c in panel.chats()] == [chat.id])
+    panel.search_edit.setText("volcanoes")
+    await until(lambda: panel.chats() == [])
+    panel.search_edit.setText("")
+    await until(lambda: chat.id in [c.id for c in panel.chats()])
+    # The model filter offers the chats' models, and keeps the chats that used one.
+    await until(lambda: panel.model_combo.findData("sim-b") >= 0)
+    panel.model_combo.setCurrentIndex(panel.model_combo.findData("sim-b"))
+    await until(lambda: [c.id for c in panel.chats()] == [chat.id])
+    panel.model_combo.setCurrentIndex(0)
+    await until(lambda: chat.id in [c.id for c in panel.chats()])
+
+    # Open it from the History tab while another chat is shown: it continues where it was.
+    other = page.new_chat(profiles)
+    assert other is not None and page.session.chat is other
+    panel.select(chat.id)
+    panel.open_button.click()
+    await until(lambda: page.session.chat is not None and page.session.chat.id == chat.id)
+    assert window.tabs.currentWidget() is page
+    assert page.send(text="And their nests?")
+    await idle()
+    reopened = page.session.chat
+    assert reopened is not None
+    assert reopened is session.chat
+    for col in range(2):  # the second turn follows each column's own first answer
+        roles = [n.role for n in reopened.columns[col].path()]
+        assert roles == [Role.USER, Role.ASSISTANT, Role.USER, Role.ASSISTANT]
+        assert reopened.columns[col].path()[1].text == chat.columns[col].path()[1].text
+
+    # Export from the Chat tab (or File > Export current chat, the same menu): the
+    # side-by-side table, through the History tab's dialog.
+    file_menu = window.menuBar().actions()[0].menu()
+    assert page.export_menu.menuAction() in file_menu.actions()
+    (table,) = [a for a in page.export_menu.actions() if a.data() == "md-table"]
+    table.trigger()
+    dialog = panel._dialog
+    assert dialog is not None and chat.id in dialog.windowTitle()
+    target = tmp_path / "herons.md"
+    dialog.fileSelected.emit(str(target))
+    dialog.reject()
+    await panel.wait_idle()
+    text = target.read_text(encoding="utf-8")
+    assert "## Turn 2" in text and "| sim-a | sim-b |" in text and "> And their nests?" in text
+    assert panel.status() == f"Exported chat {chat.id} to {target}."
+    # ... and JSON from the History tab, with every node and its metrics.
+    stored = await window.services.history.get_chat(chat.id)
+    assert stored is not None
+    await panel.export_chat_to(stored, "json", tmp_path / "herons.json")
+    data = json.loads((tmp_path / "herons.json").read_text(encoding="utf-8"))
+    assert [len(c["nodes"]) for c in data["columns"]] == [4, 4]
+    assert all(n["metrics"] for c in data["columns"] for n in c["nodes"] if n["role"] != "user")
+
+    # The chat the Chat tab shows is not deleted from under it; once it is not shown, it is.
+    panel.select(chat.id)
+    panel.delete_button.click()
+    assert "open in the Chat tab" in panel.status() and not panel.confirm_button.isVisible()
+    assert page.new_chat(profiles) is not None
+    panel.delete_button.click()
+    panel.confirm_button.click()
+    await panel.wait_idle()
+    await until(lambda: chat.id not in [c.id for c in panel.chats()])
+    assert panel.status() == "Chat deleted."
+    assert await window.services.history.get_chat(chat.id) is None
+
+
+async def test_run_this_message_over_inputs_sends_each_columns_thread_before_the_template(
+    window: object,
+) -> None:
+    from gui.core.spec import CellId
+    from gui.qt.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    page, session = window.chat_page, window.chat_session
+    profiles = [ModelProfile(model="sim-a", sim=FAST), ModelProfile(model="sim-b", sim=FAST)]
+    window.inputs.set_table(["city", "note"], [["Paris", "x"], ["", "only a note"], ["Oslo", ""]])
+    chat = page.new_chat(profiles)
+    assert chat is not None and page.send(text="Tell me about herons")
+    await session.wait_idle()
+    page._bridge.flush()
+
+    # Its {variables} are checked as any run's: one without a column is refused inline.
+    page.box.setPlainText("Now for {town}")
+    page.fan_out_button.click()
+    assert "Cannot run over the inputs" in page.error.text() and "{town}" in page.error.text()
+    assert window.session.current_run is None
+    page.box.setPlainText("")
+    page.fan_out_button.click()
+    assert "The message is empty" in page.error.text()
+
+    page.box.setPlainText("Now for {city}")
+    page.fan_out_button.click()
+    await until(lambda: window.session.current_run is not None)
+    run = window.session.current_run
+    assert run is not None
+    await until(lambda: run.finished)
+    assert page.error.isHidden() and window.tabs.currentWidget() is window.results
+    assert run.spec.models == tuple(profiles)
+    assert run.spec.rows == ({"city": "Paris"}, {"city": "Oslo"})  # the blank city left out
+    for row, city in enumerate(("Paris", "Oslo")):
+        for col in range(2):
+            cell = CellId.text(row, col)
+            own = chat.columns[col].path()[1].text
+            assert run.spec.messages(cell) == [
+                ("user", "Tell me about herons"),
+                ("assistant", own),
+                ("user", f"Now for {city}"),
+            ]
+            # The model got the thread: its answer counts this as the second turn (the grid
+            # shows it on the bridge's next frame).
+            said = f'Turn 2: you said "Now for {city}".'
+            await until(lambda c=cell, t=said: window.grid.cell_text(c).startswith(t))
+    # The chat itself is unchanged: the run is beside it, not a turn of it.
+    assert [len(c.path()) for c in chat.columns] == [2, 2]
+    # Stored with its threads; Run again in History sends them again.
+    await window.services.history.flush()
+    stored = await window.services.history.get_run(run.id)
+    assert stored is not None and stored.spec.context == run.spec.context
+    assert window.commands.rerun(stored)
+    await until(lambda: window.session.current_run is not run)
+    again = window.session.current_run
+    assert again is not None
+    await until(lambda: again.finished)
+    assert again.spec.messages("r1m0") == run.spec.messages("r1m0")

@@ -39,6 +39,9 @@ class OneRunHistory:
     ) -> tuple[list[RunRecord], list[str]]:
         return [self.run], list(self.run.models)
 
+    async def list_chats(self, query: str, *, limit: int) -> list[Any]:
+        return []  # this history holds runs only
+
     async def get_run(self, run_id: str) -> Any:
         return self.run if run_id == self.run.id else None
 

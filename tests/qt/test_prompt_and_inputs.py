@@ -60,6 +60,10 @@ def test_typing_a_topic_template_gives_one_variable_and_one_column(
 ) -> None:
     prompt, table = wired
     assert table.note_label.isVisible() and not table.view.isEnabled()
+    # Nothing to fill: the empty table and the row-making buttons give the note their room.
+    add_row = table.findChild(QToolButton, "addRowButton")
+    assert not table.view.isVisible() and not add_row.isVisible()
+    assert table.findChild(QToolButton, "importButton").isVisible()
 
     with qtbot.waitSignal(prompt.variables_changed, timeout=30_000) as changed:
         qtbot.keyClicks(prompt.editor, "Tell me a joke about {topic}")
@@ -70,6 +74,7 @@ def test_typing_a_topic_template_gives_one_variable_and_one_column(
     assert table.view.model().columnCount() == 1
     assert table.view.model().headerData(0, Qt.Orientation.Horizontal) == "{topic}"
     assert table.view.isEnabled() and not table.note_label.isVisible()
+    assert table.view.isVisible() and add_row.isVisible()
     assert prompt.blocking_issue() is None
     assert not prompt.issue_label.isVisible()
     assert prompt.findChild(QPlainTextEdit) is prompt.editor  # not the hidden system editor

@@ -290,3 +290,29 @@ async def test_a_narrow_answer_keeps_its_rating_buttons_whole(qtbot: QtBot) -> N
     for bar in bars:
         for button in [*bar.stars, bar.up, bar.down, bar.best, bar.clear]:
             assert button.width() >= button.sizeHint().width(), button.text()
+
+
+async def test_the_hidden_arena_builds_a_runs_answers_only_once_it_is_shown(qtbot: QtBot) -> None:
+    """Each run's start rebuilt the blind arena's answers (rating bars, Markdown views) while
+    it was hidden behind the shown layout: now the arena builds them when shown or asked."""
+    from gui.qt.widgets.arena_view import ArenaView
+    from gui.qt.widgets.cell_store import CellStore
+    from gui.qt.widgets.rating_bar import RatingBar
+
+    store = CellStore()
+    arena = ArenaView(store)
+    qtbot.addWidget(arena)
+    arena.set_seed("run-1")
+    store.set_shape(["cats"], ["a", "b", "c"], [["r0m0", "r0m1", "r0m2"]])
+    store.append_texts({"r0m1": "Cats nap."})
+    assert arena.findChildren(RatingBar) == []
+    arena.resize(900, 500)
+    arena.show()
+    await until(arena.isVisible)
+    assert len(arena.findChildren(RatingBar)) == 3
+    assert arena.row() == 0 and arena.order() == arena_order("run-1", 0, 3)
+    assert sorted(arena.answer_cell_ids()) == ["r0m0", "r0m1", "r0m2"]
+    assert "Cats nap." in arena.answer_texts()
+    arena.hide()
+    store.set_shape(["dogs", "owls"], ["a", "b"], [["r0m0", "r0m1"], ["r1m0", "r1m1"]])
+    assert sorted(arena.answer_cell_ids()) == ["r0m0", "r0m1"]  # asked while hidden

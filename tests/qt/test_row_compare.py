@@ -247,3 +247,27 @@ def test_a_hidden_row_compare_lists_the_inputs_only_once_it_is_shown(qtbot) -> N
     assert picker.currentIndex() == 7 and widget.row() == 7
     store.set_shape(["a", "b"], COLS, CellId.grid(2, 3))  # a new run while shown: at once
     assert [picker.itemText(i) for i in range(picker.count())] == ["1. a", "2. b"]
+
+
+def test_a_hidden_row_compare_builds_a_new_runs_columns_when_it_is_shown(
+    qtbot, store: CellStore
+) -> None:
+    from gui.qt.widgets.row_compare import _Column
+
+    widget = RowCompareView(store)
+    qtbot.addWidget(widget)
+    widget.resize(1200, 700)
+    assert widget.findChildren(_Column) == []  # never shown: no columns for the first run
+    # Another run starts while the page is hidden: nothing is built for it either.
+    store.set_shape(["owls"], ["sim-a", "sim-b"], CellId.grid(1, 2))
+    store.append_texts({"r0m0": "Owls hoot."})
+    assert widget.findChildren(_Column) == []
+    widget.show()
+    qtbot.waitExposed(widget)
+    assert [widget.column_label(c) for c in range(2)] == ["sim-a", "sim-b"]
+    assert widget.row() == 0 and widget.cell_ids() == ["r0m0", "r0m1"]
+    assert widget.answer_view(0).source() == "Owls hoot."
+    # Asked while hidden, it answers for the run the store holds.
+    widget.hide()
+    store.set_shape(ROWS, COLS, CellId.grid(2, 3))
+    assert [widget.column_label(c) for c in range(3)] == COLS

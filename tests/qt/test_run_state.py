@@ -170,3 +170,24 @@ async def test_opening_a_past_run_resets_the_dock_progress_and_status_bar(
         assert window.grid.cell_error(cell_id) == CANCELLED_BEFORE_START
     assert "partial text kept" in window.grid.cell_error("r0m0")
     assert second.id in window.statusBar().currentMessage()
+
+
+async def test_a_run_in_tiles_holds_the_markdown_warm_up_back_until_it_ends(
+    window: MainWindow,
+) -> None:
+    # Tiles draw plain text: the lexers' warm-up would only compete with the run there.
+    window.results.set_layout("tiles")
+    setup(window, ["tides", "waves"], sim("slow", latency=4.0), max_concurrency=1)
+    assert not window.warmup.markdown_held
+    finished = signal_future(window.run_finished)
+    run = window.start_run()
+    assert run is not None
+    assert window.warmup.markdown_held
+    # The Grid renders Markdown: there the warm-up goes on (its panes need the lexers).
+    window.results.set_layout("grid")
+    assert not window.warmup.markdown_held
+    window.results.set_layout("tiles")
+    assert window.warmup.markdown_held
+    window.cancel_all()
+    await asyncio.wait_for(finished, 60)
+    assert not window.running and not window.warmup.markdown_held

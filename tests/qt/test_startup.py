@@ -104,7 +104,9 @@ async def test_once_built_the_staged_window_has_every_part_of_the_one_built_at_o
     assert menu_entries(win) == menu_entries(at_once)
     assert "Export" in " ".join(menu_entries(win)["&File"])
     assert win.concurrency_dock.widget() is win.limits
-    assert win.profiles_dock.widget() is win.providers
+    # The Profiles dock: saved profiles above the price table (issue 15).
+    split = win.profiles_dock.widget()
+    assert split.widget(0) is win.providers and split.widget(1) is win.prices_editor
     # Every step ran, and each is timed for the benchmark.
     assert set(win.build_ms) == {"first-frame", *STEP_MODULES}
 
@@ -194,6 +196,10 @@ def test_the_launch_paints_before_loading_the_engine_or_the_storage(tmp_path: Pa
     ours = ("gui.cli", "gui.providers", "gui.storage", "gui.core.session", "gui.core.runner")
     loaded = sorted(m for m in at_paint if m.split(".")[0] in heavy or m.startswith(ours))
     assert loaded == []
+    # Nor what the first frame draws nothing with: the icon's files and the desktop entry
+    # (set a turn after the paint), difflib's hints, HTML escaping, the JSON of the figures,
+    # importlib.resources (the resources folder is found through the package's spec).
+    assert not {"gui.desktop", "difflib", "html", "json", "importlib.resources"} & at_paint
     # Then the rest of the window, then the engine: both within the session.
     assert stats["first_paint_epoch"] <= stats["built_epoch"] <= stats["engine_ready_epoch"]
     assert set(stats["build_ms"]) == {"first-frame", *STEP_MODULES}

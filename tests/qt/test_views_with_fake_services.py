@@ -38,6 +38,9 @@ class FakeHistory:
         found = [r for r in self.runs.values() if query.lower() in r.template.lower()]
         return found, ["m"]
 
+    async def list_chats(self, query: str, *, limit: int) -> list[Any]:
+        return []  # this history holds runs only
+
     async def get_run(self, run_id: str) -> Any:
         return SimpleNamespace(id=run_id) if run_id in self.runs else None
 

@@ -4,6 +4,7 @@ export menu's refusals and choices, and the run controls' status lines."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -81,7 +82,7 @@ async def test_the_engine_is_ready_before_the_markdown_warm_up_ends(
         markdown_started.set()
         release.wait(60)
 
-    monkeypatch.setattr(warmup_module, "_warm_markdown", slow_markdown)
+    monkeypatch.setattr(warmup_module, "_markdown_pieces", lambda: [slow_markdown])
     monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("json",))  # already imported
     tasks = TaskOwner()
     warmup = Warmup(tasks)
@@ -94,6 +95,78 @@ async def test_the_engine_is_ready_before_the_markdown_warm_up_ends(
     finally:
         release.set()
     await asyncio.wait_for(task, 30)
+
+
+@SESSION_LOOP
+async def test_a_held_markdown_warm_up_waits_before_its_next_piece_until_let_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import gui.qt.warmup as warmup_module
+
+    first_started, may_finish = threading.Event(), threading.Event()
+    pieces: list[str] = []
+
+    def parser() -> None:  # a run in Tiles begins while the first piece runs
+        first_started.set()
+        may_finish.wait(60)
+        pieces.append("parser")
+
+    monkeypatch.setattr(
+        warmup_module, "_markdown_pieces", lambda: [parser, lambda: pieces.append("lexers")]
+    )
+    monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("json",))  # already imported
+    monkeypatch.setattr(warmup_module, "MARKDOWN_DELAY_S", 0.0)
+    warmup = Warmup(TaskOwner())
+    task = warmup.start(openai=False)
+    await asyncio.wait_for(warmup.settled(), 30)  # the engine is not held back
+    await asyncio.wait_for(asyncio.to_thread(first_started.wait, 30), 40)
+    warmup.hold_markdown(True)
+    assert warmup.markdown_held
+    may_finish.set()
+    try:
+        # The piece under way ends; the next one waits, on the loop: no thread is kept.
+        await until(lambda: pieces == ["parser"], timeout=30)
+        for _ in range(3):
+            await asyncio.to_thread(lambda: None)  # a turn for the next piece, were it let go
+        assert pieces == ["parser"] and not task.done()
+    finally:
+        warmup.hold_markdown(False)  # the run ended
+    await asyncio.wait_for(task, 30)
+    assert pieces == ["parser", "lexers"] and not warmup.markdown_held
+
+
+@SESSION_LOOP
+async def test_the_warm_up_decides_the_engine_hooks_off_the_gui_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import gui.compat.hooks as hooks
+    import gui.qt.warmup as warmup_module
+
+    asked: list[tuple[str, bool]] = []
+    real = hooks.installed_version
+
+    def installed_version(distribution: str) -> str | None:
+        asked.append((distribution, threading.current_thread() is threading.main_thread()))
+        return real(distribution)
+
+    hooks.reset()  # as in a new process: nothing decided yet
+    monkeypatch.setattr(hooks, "installed_version", installed_version)
+    monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("colorsys",))
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)  # the warm-up imports it
+    monkeypatch.setattr(warmup_module, "_markdown_pieces", list)
+    try:
+        warmup = Warmup(TaskOwner())
+        await asyncio.wait_for(warmup.start(openai=False), 60)
+        # langchain-core's version (the lean stream's and the chunk merge's gate) was read
+        # by the warm-up's thread: a run's first chain finds both decided.
+        assert ("langchain-core", False) in asked
+        assert ("langchain-core", True) not in asked
+    finally:
+        hooks.reset()
 
 
 class FakePanel:

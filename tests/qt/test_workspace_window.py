@@ -289,7 +289,7 @@ async def test_restored_openai_columns_are_warmed_up_with_the_engine(
     def record(names: list[str], *_: object) -> None:
         imported.append(list(names))
 
-    monkeypatch.setattr("gui.qt.warmup.import_in_background", record)
+    monkeypatch.setattr("gui.compat.imports.import_in_background", record)
     monkeypatch.delitem(sys.modules, "langchain_openai", raising=False)
     win = new_window(windows, None)
     win.workspace.restore(
@@ -340,3 +340,31 @@ async def test_the_scoreboard_view_and_an_unused_judge_rubric_survive_a_restart(
     assert draft.mode is JudgeMode.PAIRWISE
     again.judge_page.enabled_box.setChecked(True)
     assert again.judge_page.settings() == draft
+
+
+@SESSION_LOOP
+async def test_the_schema_page_the_cache_switch_and_the_table_layout_survive_a_restart(
+    windows: list[MainWindow],
+) -> None:
+    """Issue 15: the schema as typed (on or off), the cache switch, the Table layout."""
+    store = WorkspaceStore()
+    win = new_window(windows, store)
+    win.show()
+    saved = signal_future(win.workspace.saved)
+    win.schema_page.set_text('{"type": "object", "required": ["name"]}')
+    win.schema_page._enabled.setChecked(False)  # off, but the schema is the user's work
+    win.limits._cache_check.setChecked(True)
+    win.results.set_layout("table")
+    await asyncio.wait_for(saved, 60)
+    await win.workspace.flush()
+
+    loaded = WorkspaceStore().load()
+    assert loaded is not None
+    assert loaded.schema_text == '{"type": "object", "required": ["name"]}'
+    assert loaded.schema_on is False and loaded.limits.cache is True
+    again = new_window(windows, None)
+    again.workspace.restore(loaded)
+    assert again.schema_page.schema() is None  # still off
+    assert again.schema_page.draft() == ('{"type": "object", "required": ["name"]}', False)
+    assert again.limits.limits().cache is True
+    assert again.results.current_layout() == "table"

@@ -97,6 +97,29 @@ def test_chats_are_listed_newest_first_and_searched_by_their_text(tmp_path: Path
         assert chats.get("chat-nonexistent") is None
 
 
+def test_deleting_a_chat_removes_its_columns_nodes_and_images_only(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    image = image_attachment("dot.png", png(3, 3))
+    with History.open(db) as history:
+        chats = ChatHistory(history)
+        kept, gone = (Chat.new([ModelProfile(model="m", vision=True)]) for _ in range(2))
+        for chat in (kept, gone):
+            chats.save_chat(chat)
+            (r,) = add_user_message(chat, "Look", images=[image])
+            chats.save_node(chat, 0, chat.columns[0].nodes[r.user_node])
+            chats.save_node(chat, 0, add_answer(chat, r, "A dot"))
+        assert chats.flush()
+        assert chats.delete(gone.id) is True
+        assert chats.delete(gone.id) is False  # already gone
+        assert chats.get(gone.id) is None and [c.id for c in chats.list()] == [kept.id]
+        back = chats.get(kept.id)
+        assert back is not None and back.columns[0].path()[0].images == (image,)
+    with sqlite3.connect(db) as conn:
+        for table in ("chat_columns", "chat_nodes", "chat_images"):
+            ids = {r[0] for r in conn.execute(f"SELECT chat_id FROM {table}")}
+            assert ids == {kept.id}, table
+
+
 def test_a_version_4_history_keeps_its_runs_and_gains_the_chat_tables(tmp_path: Path) -> None:
     db = tmp_path / "history.sqlite3"
     with History.open(db):

@@ -194,6 +194,8 @@ def test_markdown_matrix_shows_every_answer_as_it_was(nasty_run: StoredRun) -> N
         "tokens",
         "tokens/s",
         "retries",
+        "input tokens",
+        "cost",
     ]
     assert len(metrics) == 1 + 2 * len(KEYS)
     assert metrics[1][1:4] == [_visible(NASTY[KEYS[0]]), "left | right", "done"]

@@ -162,3 +162,20 @@ def test_the_chat_tabs_model_set_reads_back_and_an_unreadable_one_is_dropped_alo
     data = to_dict(replace(sample(), chat_models=chat_models))
     data["chat_models"] = [{"model": "x", "temperature": "hot"}]
     assert from_dict(data) == sample()  # the rest of the workspace is kept
+
+
+def test_prompt_variants_repeats_and_sweeps_read_back() -> None:
+    from gui.core.columns import ParamSweep
+
+    swept = replace(
+        sample(),
+        template_variants=("Summarise {topic} in {style}",),
+        system_variants=("Be thorough.",),
+        repeats=5,
+        models=(replace(sample().models[0], sweep=ParamSweep(temperature=(0.0, 0.7))),),
+    )
+    assert from_dict(json.loads(json.dumps(to_dict(swept)))) == swept
+    # A workspace without them writes nothing new, and a bad repeat count is left at 1.
+    plain = to_dict(sample())
+    assert not {"template_variants", "system_variants", "repeats"} & plain.keys()
+    assert from_dict({**to_dict(sample()), "repeats": 99}).repeats == 1

@@ -68,6 +68,7 @@ __all__ = [
     "Router",
     "closed_base_url",
     "default_answer",
+    "schema_answers",
     "split_tokens",
     "structured_output",
     "unused_port",
@@ -326,6 +327,86 @@ def structured_output(
         return None
 
     return behave
+
+
+SchemaMode = Literal["valid", "invalid_json", "wrong_shape"]
+
+
+def schema_answers(
+    mode: SchemaMode = "valid", *, json_schema_supported: bool = True
+) -> Callable[[RequestInfo], Behavior | None]:
+    """A ``behave()`` callback for structured runs: JSON for the schema a request asks for.
+
+    A request with ``response_format`` of type ``json_schema`` is answered with an instance of
+    that schema (``mode="valid"``), with text that is not JSON (``"invalid_json"``), or with
+    JSON of the wrong shape (``"wrong_shape"``: an object without the schema's properties).
+    With ``json_schema_supported=False`` such a request gets the 400 a server without
+    structured output sends; a ``json_object`` (JSON mode) request is then answered the same
+    way from the schema the system message carries. Other requests get the default behaviour.
+    """
+
+    def answer(schema: Any) -> Behavior:
+        if mode == "invalid_json":
+            return Behavior(text='{"answer": "cut here')
+        if mode == "wrong_shape":
+            return Behavior(text=json.dumps({"unexpected": True}))
+        return Behavior(text=json.dumps(_instance_of(schema)))
+
+    def behave(info: RequestInfo) -> Behavior | None:
+        fmt = info.body.get("response_format")
+        if not isinstance(fmt, dict):
+            return None
+        if fmt.get("type") == "json_schema":
+            if not json_schema_supported:
+                return Behavior(
+                    status=400,
+                    error_message="response_format json_schema is not supported by this server",
+                    error_type="invalid_request_error",
+                )
+            return answer((fmt.get("json_schema") or {}).get("schema") or {})
+        if fmt.get("type") == "json_object":
+            system = next(
+                (
+                    _content_text(m.get("content"))
+                    for m in info.messages
+                    if isinstance(m, dict) and m.get("role") == "system"
+                ),
+                "",
+            )
+            start = system.find("{", system.find("JSON Schema"))
+            try:
+                schema = json.loads(system[start:]) if start >= 0 else {}
+            except ValueError:
+                schema = {}
+            return answer(schema)
+        return None
+
+    return behave
+
+
+def _instance_of(schema: Any) -> Any:
+    """A small value that follows ``schema`` (objects, arrays, enums and the scalar types)."""
+    if not isinstance(schema, dict):
+        return {}
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = kind[0] if kind else "object"
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {name: _instance_of(sub) for name, sub in props.items()}
+    if kind == "array":
+        return [_instance_of(schema.get("items") or {"type": "string"})]
+    if kind == "string":
+        return "text"
+    if kind == "integer":
+        return max(1, int(schema.get("minimum", 1)))
+    if kind == "number":
+        return float(schema.get("minimum", 0.5))
+    if kind == "boolean":
+        return True
+    return None
 
 
 def unused_port() -> int:
@@ -614,6 +695,8 @@ class FakeOpenAIServer:
         api_key: if set, requests must send ``Authorization: Bearer <api_key>`` (else 401).
         stream_framing: ``"chunked"`` (default, keep-alive) or ``"close"`` (no length,
             ``Connection: close``; the end of the body is the end of the connection).
+        reject_stream_options: answer any request that has a ``stream_options`` field with
+            a 400 naming it, as older vLLM and llama.cpp servers do (settable later).
     """
 
     def __init__(
@@ -628,7 +711,9 @@ class FakeOpenAIServer:
         stream_framing: Literal["chunked", "close"] = "chunked",
         host: str = "127.0.0.1",
         port: int = 0,
+        reject_stream_options: bool = False,
     ) -> None:
+        self.reject_stream_options = reject_stream_options
         self.models = list(models)
         self.default = Behavior(tokens=tokens, ttft=ttft, token_interval=token_interval)
         self.strict_models = strict_models
@@ -1035,6 +1120,16 @@ class FakeOpenAIServer:
 
     # ----------------------------------------------------------------- chat completions
 
+    def _stream_options_refusal(self, info: RequestInfo) -> Behavior | None:
+        """The 400 of a server that does not know ``stream_options``, when switched on."""
+        if not (self.reject_stream_options and "stream_options" in info.body):
+            return None
+        return Behavior(
+            status=400,
+            error_message="Unrecognized request argument supplied: stream_options",
+            error_type="invalid_request_error",
+        )
+
     def _choose(self, info: RequestInfo) -> Behavior:
         with self._lock:
             if self._queue:
@@ -1079,7 +1174,7 @@ class FakeOpenAIServer:
         reuse = False
         try:
             try:
-                behavior = self._choose(info)
+                behavior = self._stream_options_refusal(info) or self._choose(info)
             except Exception as exc:  # a broken behave() callback -> 500 that names it
                 with self._lock:
                     self._errors.append(exc)

@@ -1,5 +1,6 @@
 """The Batches tab: every batch of every batch run, open ones first, with its state, request
-counts and progress, and the actions a batch run needs (cancel it, open its results).
+counts and progress, and the actions a batch run needs (cancel it, open its results, retry
+its failed and expired cells live or as a new batch).
 
 It shows what it is given (:meth:`BatchesView.set_records` at start, :meth:`update_record`
 as batches are polled and ingested, :meth:`set_progress` as cells land) and asks for the
@@ -51,11 +52,14 @@ class BatchesView(QWidget):
         open_requested(str): the user asked to show the selected row's run in the grid.
         retry_requested(str): the user asked to run the selected run's failed and expired
             cells again, live, into the same run.
+        retry_batch_requested(str): the user asked to send the selected run's failed and
+            expired cells again as a new batch of the same run.
     """
 
     cancel_requested = Signal(str)
     open_requested = Signal(str)
     retry_requested = Signal(str)
+    retry_batch_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,7 +96,17 @@ class BatchesView(QWidget):
         self.retry_button.setToolTip(
             "Run the selected run's failed and expired cells again, live, into the same run"
         )
-        for button in (self.open_button, self.retry_button, self.cancel_button):
+        self.retry_batch_button = QPushButton("Retry failed as batch")
+        self.retry_batch_button.setToolTip(
+            "Send the selected run's failed and expired cells again as a new batch of the same "
+            "run (batch price; the results land in that run)"
+        )
+        for button in (
+            self.open_button,
+            self.retry_button,
+            self.retry_batch_button,
+            self.cancel_button,
+        ):
             button.setEnabled(False)
             buttons.addWidget(button)
         buttons.addStretch(1)
@@ -101,6 +115,7 @@ class BatchesView(QWidget):
         self.open_button.clicked.connect(self._on_open_clicked)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
         self.retry_button.clicked.connect(self._on_retry_clicked)
+        self.retry_batch_button.clicked.connect(self._on_retry_batch_clicked)
 
     # ---------------------------------------------------------------- what it shows
 
@@ -157,6 +172,7 @@ class BatchesView(QWidget):
         bar.setRange(0, max(total, 1))
         bar.setValue(min(total, record.completed + record.failed) if record.open else total)
         self._update_summary()
+        self._on_table_selection_changed()  # the selected run may have just closed
 
     def set_progress(self, run_id: str, ended: int, total: int) -> None:
         """A run's cells ingested so far (the summary line says it)."""
@@ -199,6 +215,7 @@ class BatchesView(QWidget):
         )
         self.open_button.setEnabled(run_id is not None and not open_run)
         self.retry_button.setEnabled(run_id is not None and not open_run)
+        self.retry_batch_button.setEnabled(run_id is not None and not open_run)
         self.cancel_button.setEnabled(open_run)
 
     def _on_open_clicked(self) -> None:
@@ -210,6 +227,11 @@ class BatchesView(QWidget):
         run_id = self.selected_run()
         if run_id is not None:
             self.retry_requested.emit(run_id)
+
+    def _on_retry_batch_clicked(self) -> None:
+        run_id = self.selected_run()
+        if run_id is not None:
+            self.retry_batch_requested.emit(run_id)
 
     def _on_cancel_clicked(self) -> None:
         run_id = self.selected_run()

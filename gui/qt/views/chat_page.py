@@ -6,11 +6,12 @@ run: the page's subscriber only renames each token's cell to its chat column (a 
 are ``r0m<i>`` in every turn, and turns of different columns may overlap), so each column's
 view is touched once per frame whatever the token rate.
 
-Each column shows its whole shown thread in one :class:`MarkdownView` (one widget per column,
-however long the thread): user messages as quotes with an *edit* link, answers rendered as
-Markdown, alternatives and branches as ``‹ 1/2 ›`` links. The header carries the column's
-token count ("~" when estimated), Stop, Regenerate, Duplicate and the last answer's
-alternatives; a warning with Trim / Stop appears when the thread nears the model's context
+Each column shows its whole shown thread in one :class:`ChatThreadView` (one widget per column,
+however long the thread; a long one renders its older turns lazily): user messages as quotes
+with an *edit* link, answers rendered as Markdown, alternatives (under the answer) and branches
+(beside the message) as ``‹ 1/2 ›`` links. The header carries the column's token count ("~"
+when estimated), Stop, Regenerate, Duplicate and the last answer's alternatives; a warning with
+Trim / Stop appears when the thread nears the model's context
 window. Images pasted or dropped into the message box are attached as chips (downscaled with
 ``QImage`` above the size limit) and refused inline for a column without vision.
 """
@@ -24,8 +25,19 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QUrl, Signal
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QIODevice,
+    QMimeData,
+    QPoint,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import (
+    QAction,
     QImage,
     QKeyEvent,
     QKeySequence,
@@ -82,8 +94,8 @@ from gui.core.errors import SpecError
 from gui.core.spec import ModelProfile
 from gui.core.tasks import TaskOwner
 from gui.qt.bridge import RunBridge
+from gui.qt.widgets.chat_thread import ChatThreadView
 from gui.qt.widgets.elided_label import ElidedLabel
-from gui.qt.widgets.markdown_view import MarkdownView
 
 __all__ = [
     "ChatColumnView",
@@ -93,6 +105,7 @@ __all__ = [
     "downscaled",
     "encode_image",
     "thread_markdown",
+    "thread_parts",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,6 +115,16 @@ CHAT_SCHEME = "chat"
 
 #: The scheme of a sent image's thumbnail in a thread (a resource of the column's document).
 IMAGE_SCHEME = "chatimg"
+
+#: The Export menu's entries: label and format (``gui.storage.chat_export``).
+CHAT_EXPORTS = (
+    ("JSON (every branch and alternative, with metrics)…", "json"),
+    ("Markdown (a section per model)…", "md"),
+    ("Markdown (a side-by-side table per turn)…", "md-table"),
+)
+
+#: The chat's system message box is never narrower than this (it gives way last).
+SYSTEM_EDIT_MIN_PX = 110
 
 #: The temperatures the Duplicate menu offers for the copy.
 DUPLICATE_TEMPERATURES = (0.0, 0.7, 1.0, 1.5)
@@ -118,6 +141,12 @@ THREAD_IMAGE_PX = 160
 
 #: Side of the thumbnail shown on an attached image's chip, in pixels.
 THUMB_PX = 40
+
+#: A reopened chat draws each column whose thread is longer than this in a frame of its own.
+LONG_THREAD_CHARS = 20_000
+
+#: One frame, in milliseconds.
+FRAME_MS = 16
 
 
 class ChatList(Protocol):
@@ -143,9 +172,14 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in text.splitlines()) or ">"
 
 
-def _nav(column: ChatColumn, node: ChatNode) -> str:
-    """``‹ 1/2 ›`` links when ``node`` has alternatives, else nothing."""
-    position, count = column.siblings(node.id)
+def _nav(column: ChatColumn, node: ChatNode, kin: dict[str | None, list[str]] | None = None) -> str:
+    """``‹ 1/2 ›`` links when ``node`` has alternatives, else nothing (``kin``: each parent's
+    children's ids, for a caller that draws a whole thread)."""
+    if kin is None:
+        position, count = column.siblings(node.id)
+    else:
+        siblings = kin[node.parent]
+        position, count = siblings.index(node.id) + 1, len(siblings)
     if count < 2:
         return ""
     return (
@@ -153,45 +187,90 @@ def _nav(column: ChatColumn, node: ChatNode) -> str:
     )
 
 
-def _user_block(column: ChatColumn, node: ChatNode) -> str:
-    head = f"**You** · [edit]({CHAT_SCHEME}:edit/{node.id}){_nav(column, node)}"
+def _user_block(
+    column: ChatColumn, node: ChatNode, kin: dict[str | None, list[str]] | None = None
+) -> str:
+    head = f"**You** · [edit]({CHAT_SCHEME}:edit/{node.id}){_nav(column, node, kin)}"
     images = "".join(
         f"![{image.name}]({IMAGE_SCHEME}:{node.id}/{i}) " for i, image in enumerate(node.images)
     )
     return f"{head}\n\n{_quote(node.text)}\n\n" + (f"{images}\n\n" if images else "")
 
 
-def _answer_head(chat: Chat, col: int, node: ChatNode | None) -> str:
-    nav = _nav(chat.columns[col], node) if node is not None else ""
-    return f"**{chat.column_title(col)}**{nav}\n\n"
+def _answer_head(chat: Chat, col: int) -> str:
+    # The same while the answer streams and once it has ended, so that the ended thread
+    # continues what is shown (appended, not rendered again): anything that is only known at
+    # the end (how it ended, its alternatives) goes in the tail.
+    return f"**{chat.column_title(col)}**\n\n"
 
 
-def _answer_tail(node: ChatNode) -> str:
+def _answer_tail(
+    column: ChatColumn, node: ChatNode, kin: dict[str | None, list[str]] | None = None
+) -> str:
     # An answer may end inside a code block (stopped, or a model that never closed it): close
     # it, else the next question of the thread would show as code.
     fence = "\n```" if node.text.count("```") % 2 else ""
-    if node.status is NodeStatus.DONE:
-        return f"{fence}\n\n"
-    mark = "stopped" if node.status is NodeStatus.STOPPED else "failed"
-    why = f": {node.error}" if node.error else ""
-    return f"{fence}\n\n*[{mark}{why}]*\n\n"
+    marks = []
+    if node.status is not NodeStatus.DONE:
+        mark = "stopped" if node.status is NodeStatus.STOPPED else "failed"
+        why = f": {node.error}" if node.error else ""
+        marks.append(f"*[{mark}{why}]*")
+    nav = _nav(column, node, kin)
+    if nav:  # under the answer: a regenerated answer ends by adding it, nothing re-rendered
+        marks.append(f"*answer*{nav}")
+    return f"{fence}\n\n" + ("".join(f"{m}\n\n" for m in marks))
+
+
+def thread_parts(chat: Chat, col: int) -> list[str]:
+    """Column ``col``'s shown thread as Markdown, one text per turn (a question and its
+    answer): what its view renders turn by turn."""
+    column = chat.columns[col]
+    # Each node's alternatives, found once: asking the column per node costs a scan of
+    # every node each, which a thread of hundreds of turns feels on every redraw.
+    kin: dict[str | None, list[str]] = {}
+    for node in column.nodes.values():
+        kin.setdefault(node.parent, []).append(node.id)
+    parts: list[str] = []
+    for node in column.path():
+        if node.role is Role.USER:
+            rule = "---\n\n" if parts else ""  # a rule between turns: where each question starts
+            parts.append(rule + _user_block(column, node, kin))
+        else:
+            answer = _answer_head(chat, col) + node.text + _answer_tail(column, node, kin)
+            if parts:
+                parts[-1] += answer
+            else:
+                parts.append(answer)
+    return parts
 
 
 def thread_markdown(chat: Chat, col: int) -> str:
     """Column ``col``'s shown thread as one Markdown text (what its view shows)."""
-    column = chat.columns[col]
-    parts: list[str] = []
-    for node in column.path():
-        if node.role is Role.USER:
-            if parts:
-                parts.append("---\n\n")  # a rule between turns: where each question starts
-            parts.append(_user_block(column, node))
-        else:
-            parts.append(_answer_head(chat, col, node) + node.text + _answer_tail(node))
-    return "".join(parts)
+    return "".join(thread_parts(chat, col))
 
 
 # ------------------------------------------------------------------------- a column
+
+
+class _ThreadView(ChatThreadView):
+    """A column's thread view, which keeps the thumbnails of the images sent in it.
+
+    A document forgets its resources whenever it is cleared, and a thread's document is
+    cleared on every full re-render (a theme change, a thread that does not continue what is
+    shown): the thumbnails live here and are handed back when the document asks again.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        #: Thumbnails by ``<node id>/<index>`` (the path of their ``chatimg:`` URL).
+        self.images: dict[str, QImage] = {}
+
+    def loadResource(self, type: int, name: QUrl | str) -> Any:
+        """A thumbnail the document lost; anything else as the browser loads it."""
+        url = QUrl(name) if isinstance(name, str) else name
+        if url.scheme() == IMAGE_SCHEME and url.path() in self.images:
+            return self.images[url.path()]
+        return super().loadResource(type, url)
 
 
 class ChatColumnView(QFrame):
@@ -223,7 +302,6 @@ class ChatColumnView(QFrame):
         super().__init__(parent)
         self.col = col
         self._last_answer: str | None = None
-        self._thumbs: set[str] = set()  # the images the document holds, by node/index
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -266,6 +344,11 @@ class ChatColumnView(QFrame):
             )
         self.duplicate_button.setMenu(menu)
         self.stop_button.hide()  # shown while the column answers, in Regenerate's place
+        # One width for both: the column's width must not change when a turn starts or ends
+        # (a new width has Qt lay out the whole thread again, a long freeze on a long chat).
+        both = max(self.stop_button.sizeHint().width(), self.regenerate_button.sizeHint().width())
+        for button in (self.stop_button, self.regenerate_button):
+            button.setMinimumWidth(both)
         self.system_button = self._tool("System", "This column's own system message")
         self.system_button.setCheckable(True)
         for button in (
@@ -296,7 +379,7 @@ class ChatColumnView(QFrame):
         warn.addWidget(self.warn_stop_button)
         self._warn_row = (self.warning, self.trim_button, self.warn_stop_button)
         layout.addLayout(warn)
-        self.view = MarkdownView()
+        self.view = _ThreadView()
         self.view.anchorClicked.connect(self._on_view_anchor_clicked)
         layout.addWidget(self.view, 1)
         self.input = QLineEdit()
@@ -311,6 +394,12 @@ class ChatColumnView(QFrame):
         self.next_button.clicked.connect(lambda: self._switch_last(+1))
         self.view.installEventFilter(self)
         self.input.installEventFilter(self)
+        # The column's minimum width, fixed now: a header whose text grows (a token count's
+        # extra digit) must not narrow the other columns, since a new width has Qt lay out each
+        # whole thread again (a long freeze on a long chat).
+        self.setMinimumWidth(
+            self.minimumSizeHint().width() + 3 * self.fontMetrics().averageCharWidth()
+        )
 
     def _tool(self, text: str, tip: str) -> QToolButton:
         button = QToolButton()
@@ -337,8 +426,9 @@ class ChatColumnView(QFrame):
 
     def show_chat(self, chat: Chat, *, busy: bool) -> None:
         """Draw the column's header and its whole shown thread (appended when it continues)."""
+        # A replaced document forgets its images: the view hands its thumbnails back.
         self._add_thumbnails(chat.columns[self.col])
-        self.view.set_text(thread_markdown(chat, self.col), final=False)
+        self.view.set_thread(thread_parts(chat, self.col))
         self.show_state(chat, busy=busy)
 
     def show_state(self, chat: Chat, *, busy: bool) -> None:
@@ -378,7 +468,7 @@ class ChatColumnView(QFrame):
         for node in column.path():
             for i, image in enumerate(node.images):
                 key = f"{node.id}/{i}"
-                if key in self._thumbs:
+                if key in self.view.images:
                     continue
                 picture = QImage.fromData(QByteArray(image.data))
                 if not picture.isNull():
@@ -393,11 +483,11 @@ class ChatColumnView(QFrame):
                     QUrl(f"{IMAGE_SCHEME}:{key}"),
                     picture,
                 )
-                self._thumbs.add(key)
+                self.view.images[key] = picture
 
     def begin_answer(self, chat: Chat) -> None:
         """An answer starts streaming: the model's name under the question."""
-        self.view.append(_answer_head(chat, self.col, None))
+        self.view.append(_answer_head(chat, self.col))
 
     def append(self, text: str) -> None:
         """Streamed text of the running answer (one call per frame)."""
@@ -582,10 +672,17 @@ class ChatPage(QWidget):
     Signals:
         chat_opened(str): a chat (new or reopened) is shown; its id.
         models_changed(list): the chat's model set changed (the workspace remembers it).
+        turn_ended(str): a turn of the chat ended (its answers are being stored); its id.
+        export_requested(Chat, str): save the chat shown as ``json``, ``md`` or ``md-table``.
+        run_over_inputs_requested(Chat, str): run this message over the Inputs table, each
+            column with its thread as context (the window starts the run in Results).
     """
 
     chat_opened = Signal(str)
     models_changed = Signal(list)
+    turn_ended = Signal(str)
+    export_requested = Signal(object, str)
+    run_over_inputs_requested = Signal(object, str)
 
     def __init__(
         self,
@@ -643,7 +740,9 @@ class ChatPage(QWidget):
         self.system_edit.setPlaceholderText("System message for the chat (optional)")
         self.system_edit.editingFinished.connect(self._on_system_edit_editing_finished)
         self.chats_box = QComboBox()
-        self.chats_box.setMinimumContentsLength(18)
+        # Narrow, and no "Chats:" label (its first item says what it is): at 900 px the top
+        # row holds New chat, the system message, the list, Export and Run over inputs.
+        self.chats_box.setMinimumContentsLength(10)
         self.chats_box.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
@@ -653,11 +752,30 @@ class ChatPage(QWidget):
         self.refresh_button.setText("⟳")
         self.refresh_button.setToolTip("Reload the list of stored chats")
         self.refresh_button.clicked.connect(self.refresh_chats)
+        self.export_menu = QMenu("Export current chat", self)  # also in the File menu
+        for text, fmt in CHAT_EXPORTS:
+            action = self.export_menu.addAction(text)
+            action.setData(fmt)
+        self.export_menu.triggered.connect(self._on_export_menu_triggered)
+        self.export_button = QToolButton()
+        self.export_button.setText("Export ▾")
+        self.export_button.setToolTip("Save this chat as JSON or Markdown")
+        # popup(), not setMenu(): QToolButton opens its menu with exec(), a nested loop.
+        self.export_button.clicked.connect(self._on_export_button_clicked)
+        self.fan_out_button = QToolButton()
+        self.fan_out_button.setText("Run over inputs…")
+        self.fan_out_button.setToolTip(
+            "Run the message in the box as a template over the Inputs table, a column per "
+            "model of this chat, each with its thread as context (in Results)"
+        )
+        self.fan_out_button.clicked.connect(self.run_over_inputs)
         top.addWidget(self.new_button)
+        self.system_edit.setMinimumWidth(SYSTEM_EDIT_MIN_PX)
         top.addWidget(self.system_edit, 1)
-        top.addWidget(QLabel("Chats:"))
         top.addWidget(self.chats_box)
         top.addWidget(self.refresh_button)
+        top.addWidget(self.export_button)
+        top.addWidget(self.fan_out_button)
         layout.addLayout(top)
         self.area = QScrollArea()
         self.area.setWidgetResizable(True)
@@ -757,6 +875,28 @@ class ChatPage(QWidget):
         if text is None:
             self.box.clear()
             self._set_editing(None)
+        return True
+
+    def run_over_inputs(self) -> bool:
+        """Ask for the box's message to run over the Inputs table (see
+        :attr:`run_over_inputs_requested`); ``False``, and why inline, when it cannot."""
+        message = self.box.toPlainText()
+        if not message.strip():
+            self.show_error(
+                "The message is empty: type the template to run over the inputs, "
+                "e.g. Now answer for {city}."
+            )
+            return False
+        if self.session.chat is None and self.new_chat(self._chat_models or None) is None:
+            return False
+        chat = self.session.chat
+        if chat is None:
+            return False
+        if self.session.busy_columns:
+            self.show_error("A turn is still running: let it end (or Esc), then run over inputs.")
+            return False
+        self.show_error("")
+        self.run_over_inputs_requested.emit(chat, message)
         return True
 
     def chat_models(self) -> list[ModelProfile]:
@@ -869,7 +1009,7 @@ class ChatPage(QWidget):
 
         records = await asyncio.to_thread(read)
         self.chats_box.clear()
-        self.chats_box.addItem("Open a stored chat…", None)
+        self.chats_box.addItem("Open chat…", None)
         for record in records:
             title = record.title or "(untitled)"
             self.chats_box.addItem(f"{title[:40]} · {record.id}", record.id)
@@ -934,7 +1074,13 @@ class ChatPage(QWidget):
             view.focused.connect(self._on_column_focused)
             self.strip_layout.addWidget(view, 1)
             self.columns.append(view)
-            view.show_chat(chat, busy=False)
+            if col and sum(len(n.text) for n in chat.columns[col].path()) > LONG_THREAD_CHARS:
+                # A long thread each in a frame of its own: six drawn at once are one long
+                # frame. (Its header is drawn now; a later event redraws it anyway.)
+                view.show_state(chat, busy=False)
+                QTimer.singleShot(col * FRAME_MS, view, functools.partial(self._redraw, col))
+            else:
+                view.show_chat(chat, busy=False)
         self._focused = 0
         self._apply_compact()
 
@@ -995,6 +1141,7 @@ class ChatPage(QWidget):
                 self._redraw(col)
             if self.chats_box.findData(chat.id) < 0:
                 self.refresh_chats()  # a new chat's first turn: list it for reopening
+            self.turn_ended.emit(chat.id)
 
     def _on_box_send_requested(self, one: bool) -> None:
         self.send([self._focused] if one and self.columns else None)
@@ -1056,6 +1203,24 @@ class ChatPage(QWidget):
         self.session.set_system(text, col)
         for index, view in enumerate(self.columns):
             view.show_state(chat, busy=index in self.session.busy_columns)
+
+    def _on_export_button_clicked(self) -> None:
+        below = self.export_button.mapToGlobal(QPoint(0, self.export_button.height()))
+        self.export_menu.popup(below)
+
+    def _on_export_menu_triggered(self, action: QAction) -> None:
+        self.export_chat(str(action.data()))
+
+    def export_chat(self, fmt: str) -> bool:
+        """Ask to save the chat shown as ``fmt`` (``json``, ``md``, ``md-table``); ``False``
+        (and why, inline) when there is nothing to save yet."""
+        chat = self.session.chat
+        if chat is None or not any(c.nodes for c in chat.columns):
+            self.show_error("Nothing to export yet: send a message first.")
+            return False
+        self.show_error("")
+        self.export_requested.emit(chat, fmt)
+        return True
 
     def _on_chats_box_activated(self, index: int) -> None:
         chat_id = self.chats_box.itemData(index)

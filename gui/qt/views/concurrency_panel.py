@@ -23,6 +23,7 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QValidator
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -32,10 +33,12 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSizePolicy,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from gui.core.columns import REPEATS_RANGE
 from gui.core.spec import ErrorPolicy, Limits, Strategy, range_problem
 from gui.qt.resources import status_colors
 from gui.qt.views.prompt_editor import IssueLabel
@@ -180,6 +183,10 @@ def _refuse_typed(box: QSpinBox | QDoubleSpinBox, text: str, signal: Any) -> str
     return text
 
 
+#: Largest budget the Concurrency dock takes, US dollars.
+BUDGET_MAX_USD = 1_000_000.0
+
+
 class RangeSpinBox(QSpinBox):
     """A ``QSpinBox`` that refuses an out-of-range number visibly instead of clamping it.
 
@@ -224,6 +231,9 @@ class ConcurrencyPanel(QWidget):
 
     judge_limit_changed = Signal(int)
     """The judge's calls in flight the user set in the judge lane (issue 13)."""
+
+    cache_clear_requested = Signal()
+    """The user pressed "Clear cache" (the window asks the cache service)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -341,6 +351,33 @@ class ConcurrencyPanel(QWidget):
         self._answer_cap.valueChanged.connect(self._on_answer_cap_value_changed)
         form.addRow("Answer size cap", self._answer_cap)
 
+        s_lo, s_hi = REPEATS_RANGE
+        self.repeats_spin = RangeSpinBox(self)
+        self.repeats_spin.setObjectName("repeatsSpin")
+        self.repeats_spin.setRange(s_lo, s_hi)
+        self.repeats_spin.setAccessibleName("Samples per cell")
+        self.repeats_spin.setToolTip(
+            f"Run each cell this many times ({s_lo} to {s_hi}); the samples run at once under "
+            "the same limits, and each pane says which sample it is."
+        )
+        self.repeats_spin.value_refused.connect(self._on_repeats_spin_value_refused)
+        form.addRow("Samples per cell", self.repeats_spin)
+        # Issue 15: the run's cost cap; 0 is "no budget" (a budget of 0 would stop every cell).
+        self._budget = RangeDoubleSpinBox(self)
+        self._budget.setObjectName("budgetSpin")
+        self._budget.setDecimals(2)
+        self._budget.setRange(0.0, BUDGET_MAX_USD)
+        self._budget.setSingleStep(0.5)
+        self._budget.setPrefix("$")
+        self._budget.setSpecialValueText("no budget")
+        self._budget.setToolTip(
+            "Cost cap of the run in US dollars (0 = no budget): no new cell starts when what "
+            "was spent plus the worst case of the cells in flight would pass it; the cells "
+            'left end cancelled with "budget reached". Only models with a price count.'
+        )
+        self._budget.valueChanged.connect(self._on_budget_value_changed)
+        form.addRow("Budget", self._budget)
+
         # keyboardTracking off: typing "12" emits 12 once (on Enter or focus out), not 1 then 12.
         for spin in (
             self._max_concurrency,
@@ -350,6 +387,7 @@ class ConcurrencyPanel(QWidget):
             self._total_timeout,
             self._retries,
             self._answer_cap,
+            self._budget,
         ):
             spin.setKeyboardTracking(False)
         self._max_concurrency.value_refused.connect(self._on_max_concurrency_value_refused)
@@ -359,6 +397,7 @@ class ConcurrencyPanel(QWidget):
         self._total_timeout.value_refused.connect(self._on_total_timeout_value_refused)
         self._retries.value_refused.connect(self._on_retries_value_refused)
         self._answer_cap.value_refused.connect(self._on_answer_cap_value_refused)
+        self._budget.value_refused.connect(self._on_budget_value_refused)
 
         policy_row = QHBoxLayout()
         self._policy_group = QButtonGroup(self)
@@ -376,6 +415,7 @@ class ConcurrencyPanel(QWidget):
         policy_row.addStretch(1)
         self._policy_group.buttonToggled.connect(self._on_policy_group_toggled)
         form.addRow("On error", policy_row)
+        self._build_cache_rows(form)
 
         # Says why a typed limit was refused, and the accepted range; cleared by the next value.
         self._issue = IssueLabel(self)
@@ -421,6 +461,60 @@ class ConcurrencyPanel(QWidget):
         root.addLayout(grid)
         root.addWidget(self._build_judge_lane())
         root.addStretch(1)
+
+    def _build_cache_rows(self, form: QFormLayout) -> None:
+        """The response cache (issue 15): the opt-in switch, then "Clear" and the cache's size.
+
+        Two narrow rows: the dock is as wide as its widest row, and a wider dock narrows the
+        results beside it.
+        """
+        self._cache_check = QCheckBox("Reuse answers", self)
+        self._cache_check.setObjectName("cacheCheck")
+        self._cache_check.setToolTip(
+            "Answer a cell from the response cache in the data folder when an earlier run "
+            "sent the same messages to the same model, server and parameters (no request, "
+            "no cost; the cell is marked cached). Temperature above 0 and repeats bypass it "
+            "unless a seed is set."
+        )
+        self._cache_check.toggled.connect(self._on_cache_check_toggled)
+        form.addRow("Cache", self._cache_check)
+        row = QWidget(self)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._clear_cache = QToolButton(row)
+        self._clear_cache.setText("Clear")
+        self._clear_cache.setObjectName("clearCacheButton")
+        self._clear_cache.setToolTip("Clear cache: forget every cached answer.")
+        self._clear_cache.clicked.connect(self._on_clear_cache_clicked)
+        layout.addWidget(self._clear_cache)
+        self._cache_size = QLabel(row)
+        self._cache_size.setObjectName("cacheSize")
+        self._cache_size.setWordWrap(True)
+        self._cache_size.setEnabled(False)  # the muted "small print" colour
+        self._cache_size.hide()
+        layout.addWidget(self._cache_size, 1)
+        form.addRow("", row)
+
+    def set_cache_size(self, description: str | None) -> None:
+        """Show the cache's size under its switch (``None``: not known yet)."""
+        if description is None:
+            self._cache_size.hide()
+            self._clear_cache.setToolTip("Clear cache: forget every cached answer.")
+            return
+        self._cache_size.setText(f"holds {description}")
+        self._cache_size.show()
+        self._clear_cache.setToolTip(f"Clear cache ({description}): forget every cached answer.")
+        self._clear_cache.setEnabled(not description.startswith("0 "))
+
+    def cache_size_text(self) -> str:
+        """What the line under the cache switch says (``""`` while the size is not known)."""
+        return self._cache_size.text() if not self._cache_size.isHidden() else ""
+
+    def _on_cache_check_toggled(self, checked: bool) -> None:
+        self._emit_limit(cache=checked)
+
+    def _on_clear_cache_clicked(self) -> None:
+        self.cache_clear_requested.emit()
 
     def _build_judge_lane(self) -> QWidget:
         """The LLM judge's lane (issue 13): its calls in flight, queued, done and failed
@@ -512,6 +606,8 @@ class ConcurrencyPanel(QWidget):
             retries=self._retries.value(),
             max_answer_chars=self._answer_cap.value(),
             error_policy=self._policy(),
+            budget_usd=self._budget.value() or None,
+            cache=self._cache_check.isChecked(),
         )
 
     def set_limits(self, limits: Limits) -> None:
@@ -532,7 +628,9 @@ class ConcurrencyPanel(QWidget):
             self._total_timeout.setValue(limits.total_timeout or 0.0)
             self._retries.setValue(limits.retries)
             self._answer_cap.setValue(limits.max_answer_chars)
+            self._budget.setValue(limits.budget_usd or 0.0)
             self._policy_buttons[ErrorPolicy(limits.error_policy)].setChecked(True)
+            self._cache_check.setChecked(limits.cache)
         finally:
             self._loading = False
 
@@ -646,6 +744,24 @@ class ConcurrencyPanel(QWidget):
 
     def _on_answer_cap_value_refused(self, value: float) -> None:
         self._refused("Answer size cap", value, Limits.ANSWER_CHARS_RANGE)
+
+    def repeats(self) -> int:
+        """Samples per cell (issue 15)."""
+        return self.repeats_spin.value()
+
+    def set_repeats(self, repeats: int) -> None:
+        """Show ``repeats`` samples per cell (clamped to the accepted range)."""
+        lo, hi = REPEATS_RANGE
+        self.repeats_spin.setValue(min(max(repeats, lo), hi))
+
+    def _on_repeats_spin_value_refused(self, value: float) -> None:
+        self._refused("Samples per cell", value, REPEATS_RANGE)
+
+    def _on_budget_value_refused(self, value: float) -> None:
+        self._refused("Budget", value, (0.01, BUDGET_MAX_USD), "(or 0 for no budget)")
+
+    def _on_budget_value_changed(self, value: float) -> None:
+        self._emit_limit(budget_usd=value if value > 0 else None)
 
     def _on_strategy_index_changed(self, _index: int) -> None:
         strategy = self.strategy()

@@ -1,4 +1,5 @@
-"""The Results tab's close-up layouts: Focus, Row compare and Diff, and the moves between them.
+"""The Results tab's close-up layouts: Focus, Row compare and Diff, and the moves between them;
+and the Table layout of a structured run's fields (issue 15), which focuses a cell the same way.
 
 The results page offers layouts (:meth:`ResultsPage.add_layout`); the overviews (Tiles, Grid)
 show every cell, and these three show one cell, one input row, or two cells. This module
@@ -25,18 +26,20 @@ from PySide6.QtWidgets import QToolTip
 
 from gui.core.spec import RunSpec
 from gui.qt.widgets.diff_page import DiffPage
+from gui.qt.widgets.field_table import FieldTable
 from gui.qt.widgets.focus_view import FocusView
 from gui.qt.widgets.row_compare import RowCompareView
 
 if TYPE_CHECKING:
     from gui.qt.views.results_page import ResultsPage
 
-__all__ = ["DIFF", "FOCUS", "ROW_COMPARE", "DetailLayouts"]
+__all__ = ["DIFF", "FOCUS", "ROW_COMPARE", "TABLE", "DetailLayouts"]
 
 #: Layout names (kept in the workspace like "tiles" and "grid").
 FOCUS = "focus"
 ROW_COMPARE = "row"
 DIFF = "diff"
+TABLE = "table"
 _DETAILS = frozenset({FOCUS, ROW_COMPARE, DIFF})
 
 #: How many layouts back Esc can go.
@@ -72,6 +75,11 @@ class DetailLayouts(QObject):
         self.diff_action = page.add_layout(DIFF, "Diff", self.diff, "Ctrl+5")
         self.diff_action.setToolTip("Diff the two selected cells (Ctrl+click two cells; Ctrl+5)")
         self.diff_action.setEnabled(False)
+        #: Issue 15: a structured run's answers, one column per JSON field.
+        self.table = FieldTable(store, page.stack)
+        table_action = page.add_layout(TABLE, "Table", self.table, "Ctrl+6")
+        table_action.setToolTip("A structured run's answers, one column per JSON field (Ctrl+6)")
+        self.table.cell_activated.connect(self.focus_cell)
         page.layout_changed.connect(self._on_page_layout_changed)
         page.cell_activated.connect(self._on_page_cell_activated)
         page.selection_changed.connect(self._on_page_selection_changed)

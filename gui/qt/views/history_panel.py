@@ -1,8 +1,9 @@
-"""Past runs: search, open read-only, run again, export, delete. Nothing here blocks the loop.
+"""Past runs and chats: search, open, run again, export, delete. Nothing here blocks the loop.
 
 The list comes from the history service (:class:`gui.qt.services.HistoryService`, which reads
-SQLite off the GUI thread), newest first, filtered by template text, model and date; files are
-written by the export service.
+SQLite off the GUI thread): runs and chats in one list, newest first, filtered by text (a
+run's template, a chat's title and every message of it), model and date; files are written by
+the export service. A chat row opens in the Chat tab, where it continues where it was.
 Export writes through a non-modal :class:`QFileDialog` (``open()``, never ``exec()``), and
 Delete asks inline, never with a modal message box: a nested event loop would stall the
 runs streaming meanwhile.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core.chat import is_chat_id
 from gui.core.runner import Phase
 from gui.core.tasks import TaskOwner
 from gui.core.text import one_line_label
@@ -44,6 +47,8 @@ from gui.qt.services import ExportService, HistoryService
 from gui.storage.outcome import outcome, outcome_phase
 
 if TYPE_CHECKING:  # imported when first used: the window paints before SQLite is loaded
+    from gui.core.chat import Chat
+    from gui.storage.chats import ChatRecord
     from gui.storage.history import History
     from gui.storage.records import RunRecord, StoredRun
 
@@ -69,7 +74,23 @@ _EXPORT_FORMATS = (
     ("CSV (one row per cell, and a per-model summary file)", "csv"),
     ("Markdown (comparison matrix)", "md"),
 )
+_CHAT_EXPORT_FORMATS = (
+    ("JSON (every branch and alternative, with metrics)", "json"),
+    ("Markdown (a section per model)", "md"),
+    ("Markdown (a side-by-side table per turn)", "md-table"),
+)
+_FILTERS = {
+    "json": "JSON (*.json)",
+    "csv": "CSV (*.csv)",
+    "md": "Markdown (*.md)",
+    "md-table": "Markdown (*.md)",
+}
 _COLUMNS = ("When", "Status", "Cells", "Models", "Strategy", "Wall", "Template")
+#: What a chat row shows in the Status and Strategy columns.
+CHAT_KIND = "chat"
+
+
+_NOTHING_YET = "No runs or chats yet: every run you start and every chat is kept here."
 
 
 def _since(period: float | None, now: float | None = None) -> float | None:
@@ -87,7 +108,7 @@ def _when(epoch: float) -> str:
 
 
 class HistoryPanel(QWidget):
-    """The list of past runs with their actions.
+    """The list of past runs and chats with their actions.
 
     Args:
         history: The history service; the list shows once :meth:`set_history` says it is open.
@@ -97,9 +118,15 @@ class HistoryPanel(QWidget):
         open_requested(StoredRun): show this run read-only in the grid.
         rerun_requested(StoredRun): load this run's plan into the editors and run it.
         load_requested(StoredRun): load this run's plan into the editors, without running it.
+        chat_open_requested(Chat): continue this stored chat in the Chat tab.
+
+    Attributes:
+        open_chat_id: Tells which chat the Chat tab shows (set by the window): that one is
+            not deleted from under it.
     """
 
     open_requested = Signal(object)
+    chat_open_requested = Signal(object)
     rerun_requested = Signal(object)
     load_requested = Signal(object)
 
@@ -114,6 +141,9 @@ class HistoryPanel(QWidget):
         self._exports = exports or ExportService()
         self._history: History | None = None
         self._records: list[RunRecord] = []
+        self._chats: list[ChatRecord] = []
+        self.open_chat_id: Callable[[], str | None] = lambda: None
+        self._export_chat: Chat | None = None
         self._tasks = TaskOwner()
         self._dialog: QFileDialog | None = None
         self._export_fmt = "json"
@@ -134,14 +164,14 @@ class HistoryPanel(QWidget):
         bar = QHBoxLayout()
         self.search_edit = QLineEdit(self)
         self.search_edit.setObjectName("historySearch")
-        self.search_edit.setPlaceholderText("Search templates…")
+        self.search_edit.setPlaceholderText("Search templates and chats…")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.textChanged.connect(self._on_search_edit_text_changed)
         bar.addWidget(self.search_edit, 2)
         self.model_combo = QComboBox(self)
         self.model_combo.setObjectName("historyModel")
         self.model_combo.addItem("All models", None)
-        self.model_combo.setToolTip("Only runs that used this model")
+        self.model_combo.setToolTip("Only runs and chats that used this model")
         self.model_combo.currentIndexChanged.connect(self._on_filter_changed)
         bar.addWidget(self.model_combo, 1)
         self.period_combo = QComboBox(self)
@@ -168,7 +198,7 @@ class HistoryPanel(QWidget):
         self.tree.itemDoubleClicked.connect(self._on_tree_item_double_clicked)
         root.addWidget(self.tree, 1)
 
-        self.empty_label = QLabel("No runs yet: every run you start is kept here.", self)
+        self.empty_label = QLabel(_NOTHING_YET, self)
         self.empty_label.setObjectName("historyEmpty")
         self.empty_label.setEnabled(False)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -176,7 +206,10 @@ class HistoryPanel(QWidget):
 
         actions = QHBoxLayout()
         self.open_button = QPushButton("Open", self)
-        self.open_button.setToolTip("Show this run in the Results grid, read-only (double-click)")
+        self.open_button.setToolTip(
+            "Show this run in the Results grid, read-only, or continue this chat in the Chat tab "
+            "(double-click)"
+        )
         self.open_button.clicked.connect(self._on_open_button_clicked)
         self.rerun_button = QPushButton("Run again", self)
         self.rerun_button.setToolTip("Load its template, inputs, models and limits, and run them")
@@ -193,11 +226,18 @@ class HistoryPanel(QWidget):
         self._export_menu.triggered.connect(self._on_export_menu_triggered)
         self.export_button = QToolButton(self)
         self.export_button.setText("Export ▾")
-        self.export_button.setToolTip("Save this run as JSON, CSV or Markdown")
+        self.export_button.setToolTip(
+            "Save this run as JSON, CSV or Markdown (a chat: JSON or Markdown)"
+        )
+        self._chat_export_menu = QMenu("Export", self)
+        for text, fmt in _CHAT_EXPORT_FORMATS:
+            action = self._chat_export_menu.addAction(text)
+            action.setData(fmt)
+        self._chat_export_menu.triggered.connect(self._on_chat_export_menu_triggered)
         # popup(), not setMenu(): QToolButton opens its menu with exec(), a nested loop.
         self.export_button.clicked.connect(self._on_export_button_clicked)
         self.delete_button = QPushButton("Delete", self)
-        self.delete_button.setToolTip("Delete this run from the history")
+        self.delete_button.setToolTip("Delete this run or chat from the history")
         self.delete_button.clicked.connect(self._on_delete_button_clicked)
         self.confirm_button = QPushButton("Delete it", self)
         self.confirm_button.setObjectName("confirmDelete")
@@ -241,13 +281,17 @@ class HistoryPanel(QWidget):
         """The runs listed now, in order."""
         return list(self._records)
 
+    def chats(self) -> list[ChatRecord]:
+        """The chats listed now, in order."""
+        return list(self._chats)
+
     def selected_id(self) -> str | None:
         """Id of the selected run."""
         items = self.tree.selectedItems()
         return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
 
     def select(self, run_id: str) -> None:
-        """Select the run ``run_id`` if it is listed."""
+        """Select the run (or chat) ``run_id`` if it is listed."""
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
             if item is not None and item.data(0, Qt.ItemDataRole.UserRole) == run_id:
@@ -279,14 +323,35 @@ class HistoryPanel(QWidget):
         if self._dialog is not None:
             self._dialog.raise_()
             return
-        self._export_run, self._export_fmt = run, fmt
-        start = str(self._exports.default_path(run, fmt))
-        dialog = QFileDialog(self, f"Export run {run.id}", start)
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix(fmt)
-        dialog.setNameFilter(
-            {"json": "JSON (*.json)", "csv": "CSV (*.csv)", "md": "Markdown (*.md)"}[fmt]
+        self._export_run, self._export_chat, self._export_fmt = run, None, fmt
+        self._open_save_dialog(
+            f"Export run {run.id}", self._exports.default_path(run, fmt), fmt, _FILTERS[fmt]
         )
+
+    def export_chat_to(self, chat: Chat, fmt: str, path: str | Path) -> asyncio.Task[Any]:
+        """Write ``chat`` as ``fmt`` (``json``, ``md``, ``md-table``) to ``path`` (off the GUI
+        thread); the status line says how."""
+        return self._spawn(self._write_chat_export(chat, fmt, Path(path)), "fanout-chat-export")
+
+    def export_chat(self, chat: Chat, fmt: str) -> None:
+        """Ask where to save ``chat`` as ``fmt`` (a non-modal file dialog), then write it."""
+        if self._dialog is not None:
+            self._dialog.raise_()
+            return
+        self._export_run, self._export_chat, self._export_fmt = None, chat, fmt
+        self._open_save_dialog(
+            f"Export chat {chat.id}",
+            self._exports.default_chat_path(chat, fmt),
+            "json" if fmt == "json" else "md",
+            _FILTERS[fmt],
+        )
+
+    def _open_save_dialog(self, title: str, start: Path, suffix: str, name_filter: str) -> None:
+        """The non-modal Save dialog of an export (no nested event loop under qasync)."""
+        dialog = QFileDialog(self, title, str(start))
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix(suffix)
+        dialog.setNameFilter(name_filter)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.fileSelected.connect(self._on_export_dialog_file_selected)
         dialog.finished.connect(self._on_export_dialog_finished)
@@ -303,7 +368,7 @@ class HistoryPanel(QWidget):
         if event.type() == QEvent.Type.PaletteChange:
             for i in range(self.tree.topLevelItemCount()):
                 item = self.tree.topLevelItem(i)
-                if item is not None:
+                if item is not None and item.text(1) != CHAT_KIND:
                     item.setForeground(1, status_colors(outcome_phase(item.text(1)))[1])
 
     # ------------------------------------------------------------------ internals
@@ -325,19 +390,56 @@ class HistoryPanel(QWidget):
             records, models = await self._service.list_runs(
                 query, model=model, since=since, limit=LIST_LIMIT
             )
+            chats = await self._service.list_chats(query, limit=LIST_LIMIT)
         except HistoryError as exc:
             if shiboken6.isValid(self):
                 self._set_status(str(exc), ok=False)
             return
         if not shiboken6.isValid(self) or generation != self._generation:
             return
-        self._show(records, models, filtered=bool(query or model or since is not None))
+        # The model list offers the chats' models too; the filters apply to chats as to runs.
+        models = sorted({*models, *(m for c in chats for m in c.models)}, key=str.casefold)
+        chats = [
+            c
+            for c in chats
+            if (model is None or model in c.models) and (since is None or c.updated_at >= since)
+        ]
+        self._show(records, models, filtered=bool(query or model or since is not None), chats=chats)
 
-    def _show(self, records: list[RunRecord], models: list[str], *, filtered: bool) -> None:
+    def _chat_item(self, chat: ChatRecord) -> QTreeWidgetItem:
+        turns = f"{chat.messages} turn{'' if chat.messages == 1 else 's'}"
+        title = one_line_label(chat.title or "(untitled chat)", 90)
+        item = QTreeWidgetItem(
+            [
+                _when(chat.updated_at),
+                CHAT_KIND,
+                turns,
+                ", ".join(chat.models),
+                CHAT_KIND,
+                "-",
+                title,
+            ]
+        )
+        item.setData(0, Qt.ItemDataRole.UserRole, chat.id)
+        item.setToolTip(0, f"chat {chat.id}: double-click to continue it in the Chat tab")
+        item.setToolTip(6, chat.title[:2000])
+        return item
+
+    def _show(
+        self,
+        records: list[RunRecord],
+        models: list[str],
+        *,
+        filtered: bool,
+        chats: list[ChatRecord] | None = None,
+    ) -> None:
         keep = self.selected_id()
         self._records = records
+        self._chats = list(chats or [])
         self.tree.clear()
-        items = []
+        items: list[tuple[float, QTreeWidgetItem]] = [
+            (c.updated_at, self._chat_item(c)) for c in self._chats
+        ]
         for record in records:
             template = one_line_label(record.template, 90)
             if record.label:
@@ -360,14 +462,16 @@ class HistoryPanel(QWidget):
             item.setToolTip(0, f"run {record.id}")
             _bg, fg = status_colors(outcome_phase(status))
             item.setForeground(1, fg)
-            items.append(item)
-        self.tree.addTopLevelItems(items)
-        self.tree.setVisible(bool(records))
-        self.empty_label.setVisible(not records)
+            items.append((record.created_at, item))
+        # Runs and chats in one list, newest first (a chat by its last message).
+        items.sort(key=lambda pair: pair[0], reverse=True)
+        self.tree.addTopLevelItems([item for _at, item in items])
+        self.tree.setVisible(bool(items))
+        self.empty_label.setVisible(not items)
         self.empty_label.setText(
-            "No run matches these filters."
+            "No run or chat matches these filters."
             if filtered
-            else self._unreadable or "No runs yet: every run you start is kept here."
+            else self._unreadable or _NOTHING_YET
         )
         current = self.model_combo.currentData()
         self.model_combo.blockSignals(True)
@@ -398,7 +502,25 @@ class HistoryPanel(QWidget):
             self.refresh()
         return run
 
+    async def _load_chat(self, chat_id: str) -> Chat | None:
+        from gui.storage.history import HistoryError
+
+        try:
+            chat = await self._service.get_chat(chat_id)
+        except HistoryError as exc:
+            self._set_status(str(exc), ok=False)
+            return None
+        if chat is None and shiboken6.isValid(self):
+            self._set_status("That chat is no longer in the history.", ok=False)
+            self.refresh()
+        return chat
+
     async def _open(self, run_id: str) -> None:
+        if is_chat_id(run_id):
+            chat = await self._load_chat(run_id)
+            if chat is not None and shiboken6.isValid(self):
+                self.chat_open_requested.emit(chat)
+            return
         run = await self._load(run_id)
         if run is not None and shiboken6.isValid(self):
             self.open_requested.emit(run)
@@ -417,6 +539,24 @@ class HistoryPanel(QWidget):
         run = await self._load(run_id)
         if run is not None and shiboken6.isValid(self):
             self.export_run(run, fmt)
+
+    async def _export_stored_chat(self, chat_id: str, fmt: str) -> None:
+        chat = await self._load_chat(chat_id)
+        if chat is not None and shiboken6.isValid(self):
+            self.export_chat(chat, fmt)
+
+    async def _write_chat_export(self, chat: Chat, fmt: str, path: Path) -> None:
+        try:
+            refused = await self._exports.write_chat(chat, fmt, path)
+        except OSError as exc:
+            self._set_status(f"Could not export to {path}: {exc.strerror or exc}", ok=False)
+            return
+        if not shiboken6.isValid(self):
+            return
+        if refused:
+            self._set_status(f"{refused[:1].upper()}{refused[1:]}.", ok=False)
+        else:
+            self._set_status(f"Exported chat {chat.id} to {path}.")
 
     async def _write_export(self, run: StoredRun, fmt: str, path: Path) -> None:
         try:
@@ -442,14 +582,21 @@ class HistoryPanel(QWidget):
             return
         from gui.storage.history import HistoryError
 
+        chat = is_chat_id(run_id)
         try:
-            deleted = await self._service.delete_run(run_id)
+            if chat:
+                deleted = await self._service.delete_chat(run_id)
+            else:
+                deleted = await self._service.delete_run(run_id)
         except HistoryError as exc:
             self._set_status(str(exc), ok=False)
             return
         if not shiboken6.isValid(self):
             return
-        self._set_status("Run deleted." if deleted else "That run was already gone.")
+        what = "Chat" if chat else "Run"
+        self._set_status(
+            f"{what} deleted." if deleted else f"That {what.lower()} was already gone."
+        )
         self.refresh()
 
     def _set_status(self, text: str, ok: bool = True) -> None:
@@ -463,15 +610,12 @@ class HistoryPanel(QWidget):
         self.keep_button.setVisible(asking)
 
     def _update_buttons(self) -> None:
-        chosen = self.selected_id() is not None
-        for button in (
-            self.open_button,
-            self.load_button,
-            self.rerun_button,
-            self.export_button,
-            self.delete_button,
-        ):
-            button.setEnabled(chosen)
+        chosen = self.selected_id()
+        for button in (self.open_button, self.export_button, self.delete_button):
+            button.setEnabled(chosen is not None)
+        # A chat has no plan to load or run again: it continues in the Chat tab (Open).
+        for button in (self.load_button, self.rerun_button):
+            button.setEnabled(chosen is not None and not is_chat_id(chosen))
         if self._pending_delete is not None and self._pending_delete != self.selected_id():
             self._pending_delete = None
             self._set_confirming(False)
@@ -504,7 +648,16 @@ class HistoryPanel(QWidget):
 
     def _on_export_button_clicked(self) -> None:
         below = self.export_button.mapToGlobal(QPoint(0, self.export_button.height()))
-        self._export_menu.popup(below)
+        chosen = self.selected_id()
+        menu = self._chat_export_menu if chosen and is_chat_id(chosen) else self._export_menu
+        menu.popup(below)
+
+    def _on_chat_export_menu_triggered(self, action: QAction) -> None:
+        chat_id = self.selected_id()
+        if chat_id and is_chat_id(chat_id):
+            self._spawn(
+                self._export_stored_chat(chat_id, str(action.data())), "fanout-history-export"
+            )
 
     def _on_export_menu_triggered(self, action: QAction) -> None:
         run_id = self.selected_id()
@@ -512,9 +665,11 @@ class HistoryPanel(QWidget):
             self._spawn(self._export(run_id, str(action.data())), "fanout-history-export")
 
     def _on_export_dialog_file_selected(self, path: str) -> None:
-        run = self._export_run
+        run, chat = self._export_run, self._export_chat
         if run is not None:
             self.export_to(run, self._export_fmt, path)
+        elif chat is not None:
+            self.export_chat_to(chat, self._export_fmt, path)
 
     def _on_export_dialog_finished(self, _result: int) -> None:
         self._dialog = None
@@ -523,9 +678,17 @@ class HistoryPanel(QWidget):
         run_id = self.selected_id()
         if run_id is None:
             return
+        if is_chat_id(run_id) and run_id == self.open_chat_id():
+            # Its next turn would write to a chat that is gone: the Chat tab lets go first.
+            self._set_status(
+                f"Chat {run_id} is open in the Chat tab: start a new chat there, then delete it.",
+                ok=False,
+            )
+            return
         self._pending_delete = run_id
         self._set_confirming(True)
-        self._set_status(f"Delete run {run_id} for good?", ok=False)
+        what = "chat" if is_chat_id(run_id) else "run"
+        self._set_status(f"Delete {what} {run_id} for good?", ok=False)
 
     def _on_confirm_button_clicked(self) -> None:
         run_id, self._pending_delete = self._pending_delete, None

@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHeaderView,
     QLabel,
+    QSizePolicy,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -322,6 +323,9 @@ class InputsTable(QWidget):
         self._note.setObjectName("inputsNote")
         self._note.setWordWrap(True)
         self._note.setTextFormat(Qt.TextFormat.PlainText)
+        # Shown only while the table is hidden: it takes the table's room, text at the top.
+        self._note.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self._note.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         layout.addWidget(self._note)
 
         self._view = _InputsView(self)
@@ -761,6 +765,12 @@ class InputsTable(QWidget):
         has_variables = bool(self._variables)
         self._note.setVisible(not has_variables)
         self._view.setEnabled(has_variables)
+        # A prompt without {variables} takes no rows: the buttons that only make rows and an
+        # empty table would take the lines the note needs (at 900x600 they overlapped it).
+        # Import and Clear stay: a file can be brought in before the template is written.
+        self._view.setVisible(has_variables or bool(self._model.rows))
+        for button in (self._add_button, self._remove_button, self._paste_button):
+            button.setVisible(has_variables)
         self._add_button.setEnabled(has_variables)
         self._paste_button.setEnabled(has_variables)
         self._remove_button.setEnabled(has_variables and self._view.selectionModel().hasSelection())

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core.columns import ParamSweep, parse_values, values_text
 from gui.core.errors import SpecError
 from gui.core.keys import DEFAULT_KEY_ENV, HeldKeys, clear_text_warning, key_status, key_withheld
 from gui.core.ports import KeySource
@@ -44,6 +45,15 @@ from gui.qt.widgets.vertical_scroll import VerticalScrollArea
 from gui.storage.profiles import PROVIDER_PRESETS, SavedProfile
 
 FAILURE_KINDS = SimSettings.FAILURE_KINDS
+
+
+#: The sweep fields of a model card: parameter, label, example (issue 15).
+SWEEP_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("temperature", "Temperatures", "0, 0.7, 1.2"),
+    ("top_p", "top_p", "0.9 or 0.5, 1"),
+    ("max_tokens", "Max tokens sweep", "256, 1024"),
+    ("seed", "Seeds", "1, 2, 3"),
+)
 
 
 def default_profiles() -> list[ModelProfile]:
@@ -258,6 +268,21 @@ class ModelCard(QFrame):
         self.max_tokens_spin.setToolTip("Cap on answer length in tokens, or no cap")
         form.addRow("Max tokens", self.max_tokens_spin)
 
+        # Issue 15: a compact list per parameter; two or more values make a column each.
+        self.sweep_edits: dict[str, QLineEdit] = {}
+        for name, label, example in SWEEP_FIELDS:
+            edit = QLineEdit(self.form)
+            edit.setObjectName(f"sweep_{name}")
+            edit.setPlaceholderText(f"e.g. {example}")
+            edit.setAccessibleName(f"{label} to sweep")
+            edit.setToolTip(
+                f"{label}: one value sets it, several (e.g. {example}) make one grid column "
+                "each, headed like 'model · t=0.7'."
+            )
+            edit.textChanged.connect(self._on_field_edited)
+            self.sweep_edits[name] = edit
+            form.addRow(label, edit)
+
         self.max_concurrency_spin = QSpinBox(self.form)
         self.max_concurrency_spin.setObjectName("modelConcurrencySpin")
         self.max_concurrency_spin.setRange(0, 1000)
@@ -390,6 +415,11 @@ class ModelCard(QFrame):
             )
             self.max_tokens_spin.setValue(profile.max_tokens or 0)
             self.max_concurrency_spin.setValue(profile.max_concurrency or 0)
+            for name, edit in self.sweep_edits.items():
+                values = profile.sweep.values(name)
+                if not values and name in ("top_p", "seed") and getattr(profile, name) is not None:
+                    values = (getattr(profile, name),)  # no field of its own: shown here
+                edit.setText(values_text(values))
             sim = profile.sim
             self.ttft_spin.setValue(sim.ttft)
             self.tps_spin.setValue(sim.tokens_per_second)
@@ -431,10 +461,36 @@ class ModelCard(QFrame):
             max_tokens=self.max_tokens_spin.value() or None,
             max_concurrency=self.max_concurrency_spin.value() or None,
             sim=sim,
+            top_p=None,
+            seed=None,
+            sweep=self._sweep(),
         )
+
+    def _sweep(self) -> ParamSweep:
+        """The sweep the fields hold; a field that does not parse keeps the loaded values
+        (:meth:`problem` says why)."""
+        values: dict[str, tuple[float | int, ...]] = {}
+        for name, edit in self.sweep_edits.items():
+            try:
+                values[name] = parse_values(name, edit.text())
+            except SpecError:
+                values[name] = self._base.sweep.values(name)
+        return ParamSweep(**values)  # type: ignore[arg-type]
+
+    def sweep_problem(self) -> str | None:
+        """Why a sweep field cannot be read (naming the range), or ``None``."""
+        for name, edit in self.sweep_edits.items():
+            try:
+                parse_values(name, edit.text())
+            except SpecError as exc:
+                return str(exc)
+        return None
 
     def problem(self) -> str | None:
         """Why the profile cannot run, or ``None``."""
+        typed = self.sweep_problem()
+        if typed is not None:
+            return typed
         try:
             self.profile().validate()
         except SpecError as exc:
@@ -480,6 +536,9 @@ class ModelCard(QFrame):
                 f"Simulated model {profile.model or '?'}: ~{sim.latency:.2f} s per answer "
                 f"of {sim.output_tokens} tokens, failure rate {sim.failure_rate:g}"
             )
+        columns = len(profile.sweep.combinations())
+        if columns > 1:
+            subtitle += f" · {columns} columns"
         self._subtitle.set_full_text(subtitle)
         self._subtitle.setToolTip(detail)
 

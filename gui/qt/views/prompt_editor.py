@@ -13,7 +13,6 @@ column is *unknown* (red wavy underline, blocks a run), a column without a varia
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
@@ -27,18 +26,21 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QSizePolicy,
+    QTabBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from gui.core.columns import variant_id
 from gui.core.errors import TemplateError
 from gui.core.templates import TEMPLATE_TOKEN, suggest_name, template_variables
 
-__all__ = ["DEBOUNCE_MS", "PLACEHOLDER", "IssueLabel", "PromptEditor"]
+__all__ = ["DEBOUNCE_MS", "PLACEHOLDER", "IssueLabel", "PromptEditor", "VariantTabs"]
 
 #: Placeholder text of the empty template editor.
 PLACEHOLDER = (
@@ -117,6 +119,8 @@ class IssueLabel(QLabel):
         self._severity = severity
         self.setProperty("severity", severity)
         if action:
+            import html  # only a message with a link needs escaping: not the first frame
+
             self.setTextFormat(Qt.TextFormat.RichText)
             body = html.escape(message).replace("\n", "<br>")
             self.setText(f'{body} <a href="action">{html.escape(action)}</a>')
@@ -247,6 +251,126 @@ def _utf16_position(text: str) -> Callable[[int], int]:
     return position
 
 
+class VariantTabs(QWidget):
+    """Tabs A, B, C... over one text editor, with a "+" to add a variant (issue 15).
+
+    The editor shows the current tab's text; the others are kept here. A tab closes with its
+    close button (the last one cannot).
+
+    Signals:
+        variants_changed: A variant was added or removed, or the current tab changed.
+    """
+
+    variants_changed = Signal()
+
+    #: Most variants one editor holds.
+    MAX_VARIANTS = 8
+
+    def __init__(self, editor: QPlainTextEdit, what: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._editor = editor
+        self._what = what
+        self._texts: list[str] = [""]
+        self._current = 0
+        self._build_ui()
+
+    def _build_ui(self) -> None:
+        self.tab_bar = QTabBar(self)
+        self.tab_bar.setObjectName(f"{self._what.split()[0].lower()}VariantTabs")
+        self.tab_bar.setAccessibleName(f"{self._what} variants")
+        self.tab_bar.setDocumentMode(True)
+        self.tab_bar.setDrawBase(False)
+        self.tab_bar.setTabsClosable(True)
+        self.tab_bar.setExpanding(False)
+        self.tab_bar.addTab("A")
+        self.tab_bar.currentChanged.connect(self._on_tab_bar_current_changed)
+        self.tab_bar.tabCloseRequested.connect(self._on_tab_bar_tab_close_requested)
+        self.add_button = QToolButton(self)
+        self.add_button.setText("+")
+        self.add_button.setAutoRaise(True)
+        self.add_button.setToolTip(
+            f"Add a {self._what.lower()} variant: each variant is a column group (A, B, ...)"
+        )
+        self.add_button.setAccessibleName(f"Add a {self._what.lower()} variant")
+        self.add_button.clicked.connect(self._on_add_button_clicked)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.tab_bar)
+        layout.addWidget(self.add_button)
+        layout.addStretch(1)
+        self._sync_tabs()
+
+    def texts(self) -> list[str]:
+        """Every variant's text, A first (the current one as the editor holds it)."""
+        texts = list(self._texts)
+        texts[self._current] = self._editor.toPlainText()
+        return texts
+
+    def set_texts(self, texts: Sequence[str]) -> None:
+        """Replace the variants (at least one) and show A."""
+        self._texts = list(texts) or [""]
+        self._current = 0
+        self._sync_tabs()
+        self._editor.setPlainText(self._texts[0])
+
+    def add_variant(self, text: str = "") -> None:
+        """Add a variant (a copy of the current text unless ``text``) and show it."""
+        if len(self._texts) >= self.MAX_VARIANTS:
+            return
+        self._texts = self.texts()
+        self._texts.append(text or self._editor.toPlainText())
+        self._sync_tabs()
+        self.tab_bar.setCurrentIndex(len(self._texts) - 1)
+
+    def remove_variant(self, index: int) -> None:
+        """Remove variant ``index`` (never the last one left)."""
+        if len(self._texts) <= 1 or not 0 <= index < len(self._texts):
+            return
+        self._texts = self.texts()
+        del self._texts[index]
+        self._current = min(self._current, len(self._texts) - 1)
+        self._sync_tabs()
+        self._editor.setPlainText(self._texts[self._current])
+        self.variants_changed.emit()
+
+    def current(self) -> int:
+        """The tab shown."""
+        return self._current
+
+    def _sync_tabs(self) -> None:
+        bar = self.tab_bar
+        bar.blockSignals(True)
+        while bar.count() > len(self._texts):
+            bar.removeTab(bar.count() - 1)
+        while bar.count() < len(self._texts):
+            bar.addTab("")
+        for i in range(bar.count()):
+            bar.setTabText(i, variant_id(i))
+            bar.setTabToolTip(i, f"{self._what} variant {variant_id(i)}")
+        bar.setTabsClosable(len(self._texts) > 1)
+        bar.setCurrentIndex(self._current)
+        bar.blockSignals(False)
+        # One variant needs no tabs: only the "+" shows, so a plain prompt looks as before.
+        bar.setVisible(len(self._texts) > 1)
+        self.add_button.setEnabled(len(self._texts) < self.MAX_VARIANTS)
+
+    def _on_tab_bar_current_changed(self, index: int) -> None:
+        if index < 0 or index == self._current or index >= len(self._texts):
+            return
+        self._texts[self._current] = self._editor.toPlainText()
+        self._current = index
+        self._editor.setPlainText(self._texts[index])
+        self.variants_changed.emit()
+
+    def _on_tab_bar_tab_close_requested(self, index: int) -> None:
+        self.remove_variant(index)
+
+    def _on_add_button_clicked(self) -> None:
+        self.add_variant()
+        self.variants_changed.emit()
+
+
 class PromptEditor(QWidget):
     """Template editor with an optional system message and an inline issue line.
 
@@ -311,12 +435,21 @@ class PromptEditor(QWidget):
         self._system_edit.textChanged.connect(self._on_system_edit_text_changed)
 
         self._issue = IssueLabel(self)
+        self.template_tabs = VariantTabs(self._editor, "Prompt", self)
+        self.template_tabs.variants_changed.connect(self._on_template_tabs_variants_changed)
+        self.system_tabs = VariantTabs(self._system_edit, "System message", self)
+        self.system_tabs.setVisible(False)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        layout.addWidget(self._system_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        system_row = QHBoxLayout()
+        system_row.setContentsMargins(0, 0, 0, 0)
+        system_row.addWidget(self._system_toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        system_row.addWidget(self.system_tabs, 1)
+        layout.addLayout(system_row)
         layout.addWidget(self._system_edit)
+        layout.addWidget(self.template_tabs)
         layout.addWidget(self._editor, 1)
         layout.addWidget(self._issue)
         QWidget.setTabOrder(self._system_toggle, self._system_edit)
@@ -345,23 +478,47 @@ class PromptEditor(QWidget):
         return self._issue
 
     def template(self) -> str:
-        """The template text as typed."""
-        return self._editor.toPlainText()
+        """The template text as typed (variant A's when there are variants)."""
+        return self.template_tabs.texts()[0]
+
+    @property
+    def parse_pending(self) -> bool:
+        """Whether an edit waits for its parse (the user is typing): a reader that can wait
+        for :attr:`template_changed` should, instead of forcing the parse now."""
+        return self._debounce.isActive()
 
     def set_template(self, text: str) -> None:
-        """Replace the template and parse it at once (signals are emitted before returning)."""
-        self._editor.setPlainText(text)
+        """Replace the template (and drop any variants) and parse it at once (signals are
+        emitted before returning)."""
+        self.set_templates([text])
+
+    def templates(self) -> list[str]:
+        """Every prompt variant's template, A first."""
+        return self.template_tabs.texts()
+
+    def set_templates(self, texts: Sequence[str]) -> None:
+        """Replace the prompt variants (A first) and parse them at once."""
+        self.template_tabs.set_texts(texts)
         self._reparse()
 
     def system(self) -> str | None:
-        """The system message, stripped, or ``None`` when it is empty."""
-        text = self._system_edit.toPlainText().strip()
+        """The system message (variant A's), stripped, or ``None`` when it is empty."""
+        text = self.system_tabs.texts()[0].strip()
         return text or None
 
+    def system_variants(self) -> list[str]:
+        """The system messages after A, stripped (empty ones kept: the run refuses them)."""
+        return [t.strip() for t in self.system_tabs.texts()[1:]]
+
     def set_system(self, text: str | None) -> None:
-        """Replace the system message; a non-empty one expands the section."""
-        self._system_edit.setPlainText(text or "")
-        if text and text.strip():
+        """Replace the system message (and drop any variants); a non-empty one expands the
+        section."""
+        self.set_systems([text or ""])
+
+    def set_systems(self, texts: Sequence[str]) -> None:
+        """Replace the system messages (A first); a non-empty one expands the section."""
+        self.system_tabs.set_texts(list(texts) or [""])
+        if any(t.strip() for t in texts):
             self._system_toggle.setChecked(True)
 
     def variables(self) -> list[str]:
@@ -389,6 +546,9 @@ class PromptEditor(QWidget):
         self._flush()
         if self._error is not None:
             return self._error
+        empty = [variant_id(i) for i, t in enumerate(self.templates()) if i and not t.strip()]
+        if empty:
+            return f"Prompt variant {empty[0]} is empty. Write its prompt or close its tab."
         unknown = self._unknown_variables()
         return _unknown_message(unknown, self._columns or []) if unknown else None
 
@@ -409,12 +569,13 @@ class PromptEditor(QWidget):
 
     def _reparse(self) -> None:
         self._debounce.stop()
-        text = self._editor.toPlainText()
+        texts = self.template_tabs.texts()
+        text = "\x00".join(texts)
         if text == self._parsed_text:
             return
         self._parsed_text = text
         self._pushed_issue = None
-        names, self._error = _parse(text, self._variables)
+        names, self._error = _parse_all(texts, self._variables)
         if names != self._variables:
             self._variables = names
             # The window typically answers by reshaping the inputs table, which calls
@@ -432,7 +593,7 @@ class PromptEditor(QWidget):
         if self._pushed_issue:
             self._issue.show_message(self._pushed_issue, "error")
             return
-        if not self._parsed_text.strip():
+        if not self._parsed_text.replace("\x00", "").strip():
             # An empty editor shows its placeholder, not an error; blocking_issue() still says it.
             self._issue.show_message(None)
             return
@@ -465,8 +626,12 @@ class PromptEditor(QWidget):
         self._flush()
         self.run_requested.emit()
 
+    def _on_template_tabs_variants_changed(self) -> None:
+        self._reparse()
+
     def _on_system_toggle_toggled(self, checked: bool) -> None:
         self._system_edit.setVisible(checked)
+        self.system_tabs.setVisible(checked)
         self._system_toggle.setArrowType(
             Qt.ArrowType.DownArrow if checked else Qt.ArrowType.RightArrow
         )
@@ -481,6 +646,21 @@ class PromptEditor(QWidget):
         # Collapsed but set: say so, or a hidden system message silently changes every answer.
         hidden_but_set = not self._system_toggle.isChecked() and self.system() is not None
         self._system_toggle.setText("System message (set)" if hidden_but_set else "System message")
+
+
+def _parse_all(texts: Sequence[str], previous: list[str]) -> tuple[list[str], str | None]:
+    """(variables, error) of every prompt variant: the union of their variables, in order
+    of first use, and the first error (naming its variant when there are several)."""
+    if len(texts) == 1:
+        return _parse(texts[0], previous)
+    names: dict[str, None] = {}
+    error: str | None = None
+    for i, text in enumerate(texts):
+        found, problem = _parse(text, previous)
+        names.update(dict.fromkeys(found))
+        if problem is not None and error is None and text.strip():
+            error = f"Variant {variant_id(i)}: {problem}"
+    return list(names), error
 
 
 def _parse(text: str, previous: list[str]) -> tuple[list[str], str | None]:

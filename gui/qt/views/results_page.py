@@ -59,6 +59,31 @@ GRID_ROW_HEIGHTS: dict[str, int] = {"S": 180, "M": ResultsGrid.ROW_HEIGHT, "L": 
 _GRID_WIDE_COLUMN = 520
 
 
+def _shape_columns(
+    store: CellStore, spec: RunSpec, headers: list[str]
+) -> tuple[list[str], list[list[str]]]:
+    """Shape ``store`` for ``spec``: one column per run column, or, when cells repeat, one
+    per sample (headed ``#2 model · t=0.7``) grouped under its run column.
+
+    Returns:
+        The column labels and the cell ids, row by row.
+    """
+    rows, n = len(spec.rows), spec.repeats
+    labels = _row_labels(spec)
+    if n <= 1:
+        ids = CellId.grid(rows, len(headers))
+        store.set_shape(labels, headers, ids)
+        return headers, ids
+    # The sample first: a narrow tile's header is cut in the middle, and "#2 sim…t=0.7" still
+    # tells the columns apart. Focus says "sample 2 of 5" in words.
+    cols = [f"#{k + 1} {h}" for h in headers for k in range(n)]
+    text = CellId.text
+    ids = [[text(r, c, k) for c in range(len(headers)) for k in range(n)] for r in range(rows)]
+    store.set_shape(labels, cols, ids)
+    store.set_column_groups(headers, [c for c in range(len(headers)) for _ in range(n)])
+    return cols, ids
+
+
 def _row_labels(spec: RunSpec) -> list[str]:
     rows = spec.rows
     keys = list(rows[0]) if rows else []
@@ -301,6 +326,11 @@ class ResultsPage(QWidget):
         current = self.stack.currentWidget()
         return next((n for n, w in self._layouts.items() if w is current), "")
 
+    def renders_markdown(self) -> bool:
+        """Whether the page shown may render answers as Markdown: every page does but Tiles,
+        which draw plain text (the blind arena counts as rendering)."""
+        return self.stack.currentWidget() is not self.tiles
+
     def visible_cells(self) -> int:
         """Cells whose whole tile or pane lies inside the shown layout's viewport."""
         current = self.stack.currentWidget()
@@ -409,7 +439,7 @@ class ResultsPage(QWidget):
         if not self._pairs:
             self.ranking_label.hide()
             return
-        models = self.store.column_labels()
+        models = self.store.group_labels()
         line = f"Judge ranking: {ranking_line(rank(self._pairs, models))}"
         tips = [
             f"{self.store.row_label(row) if row < self.store.row_count() else row + 1}: "
@@ -503,20 +533,18 @@ class ResultsPage(QWidget):
         spec = run.spec
         self._set_run_key(run.id)
         self.details.set_spec(spec)  # before the store's shape: Focus reads it at once
-        cols = [m.display_name for m in spec.models]
-        # Pane titles are "<row> × <model>", made by the grid for the panes it shows.
+        # Pane titles are "<row> × <column>", made by the grid for the panes it shows.
         store = self.store
-        store.set_shape(_row_labels(spec), cols, CellId.grid(len(spec.rows), len(cols)))
+        cols, ids = _shape_columns(self.store, spec, spec.headers)
         waiting = "waiting for a slot" if spec.strategy.concurrent else "queued"
         store.set_all_status(Phase.QUEUED, waiting)
         row_label = store.row_label  # numbered when a row repeats
         # Taken now: the store may show another run before the timeline has read them all.
         rows = [row_label(r) for r in range(len(spec.rows))]
-        text = CellId.text
         return (
-            (text(r, c), f"{label} × {col}")
+            (cell_id, f"{label} × {col}")
             for r, label in enumerate(rows)
-            for c, col in enumerate(cols)
+            for cell_id, col in zip(ids[r], cols, strict=True)
         )
 
     def show_past(self, past: PastRun, counts: Counts) -> None:
@@ -524,10 +552,8 @@ class ResultsPage(QWidget):
         spec = past.spec
         self._set_run_key(past.id)
         self.details.set_spec(spec)  # Focus shows the stored spec's messages
-        cols = [m.display_name for m in spec.models] or list(past.models)
-        ids = CellId.grid(len(spec.rows), len(cols))
         store = self.store
-        store.set_shape(_row_labels(spec), cols, ids)
+        _, ids = _shape_columns(store, spec, spec.headers or list(past.models))
         store.set_read_only(True)
         ended = {c.cell_id: c for c in past.cells}
         for row in ids:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from gui.qt.widgets.lag_meter import FREEZE_MS, LagSparkline
 
 if TYPE_CHECKING:  # the toolbar is in the first frame; the session comes after it
+    from gui.core.costs import CostTotals
     from gui.core.lag import LagStats
     from gui.core.session import Counts, PastRunOpened, RunEnded
 
@@ -76,6 +77,16 @@ class RunControls:
         self.run_button.setMinimumWidth(130)
         self.run_button.setObjectName("runButton")
         bar.addWidget(self.run_button)
+        # Issue 15: what the run would cost, next to Run (``gui.qt.views.cost_estimate``).
+        self.estimate_label = QLabel("")
+        self.estimate_label.setObjectName("estimateLabel")
+        self.estimate_label.setToolTip(
+            "What the run would cost: prompts counted with the model's tokenizer where one is "
+            "bundled, else characters / 4 (marked ~); answers at max tokens, else the "
+            "column's recent average, else a guess (~). Prices: the Profiles dock's table."
+        )
+        self.estimate_label.setContentsMargins(6, 0, 6, 0)
+        bar.addWidget(self.estimate_label)
         cancel_button = QToolButton()
         cancel_button.setDefaultAction(self.cancel_action)
         bar.addWidget(cancel_button)
@@ -104,12 +115,24 @@ class RunControls:
         status = self._window.statusBar()
         self.wall_label = QLabel("ready")
         self.counts_label = QLabel("")
+        self.cost_label = QLabel("")
+        self.cost_label.setObjectName("costLabel")
+        self.cost_label.setToolTip(
+            "Tokens and cost of the shown run's ended cells at the run's prices (~: a count "
+            "is estimated; no price: the model is not in the price table)"
+        )
         self.lag_label = QLabel("")
         self.lag_label.setToolTip(
             "Event-loop lag: how late a 10 ms heartbeat fires (p99 of the last seconds). Under 16 ms means the window never stuttered."
         )
         self.sparkline = LagSparkline()
-        for w in (self.counts_label, self.wall_label, self.lag_label, self.sparkline):
+        for w in (
+            self.counts_label,
+            self.cost_label,
+            self.wall_label,
+            self.lag_label,
+            self.sparkline,
+        ):
             status.addPermanentWidget(w)
 
     @property
@@ -120,11 +143,36 @@ class RunControls:
     def show_counts(self, counts: Counts, running: bool) -> None:
         """The progress bar and the status counts (the gauges are the dock's)."""
         self.progress.setFormat("%v / %m")
+        if self.progress.toolTip():  # a batch run's, shown before this run
+            self.progress.setToolTip("")
         self.progress.setRange(0, max(counts.total, 1))
         self._set_progress_value(counts.ended)
         self.counts_label.setText(counts.text())
         if running:
             self.run_action.setText(f"Running {counts.ended} / {counts.total}")
+
+    def show_batch_progress(self, run_id: str, done: int, total: int) -> None:
+        """The progress bar follows a batch run: its requests the provider has run (or
+        cells ingested, whichever is further) of its requests."""
+        self.progress.setFormat("batch %v / %m")
+        self.progress.setToolTip(f"Batch run {run_id}: requests run by the provider")
+        self.progress.setRange(0, max(total, 1))
+        self._set_progress_value(min(done, total))
+
+    def show_cost(self, totals: CostTotals | None) -> None:
+        """The status bar's cost of the shown run: ``$0.42 · 12,345 tokens`` (``None``: blank)."""
+        if totals is None or not totals.cells:
+            self.cost_label.setText("")
+            return
+        mark = "~" if totals.estimated else ""
+        tokens = totals.input_tokens + totals.output_tokens
+        text = f"{totals.label()} · {mark}{tokens:,} tokens"
+        if self.cost_label.text() != text:
+            self.cost_label.setText(text)
+
+    def show_estimate(self, text: str) -> None:
+        """The estimate next to Run (``""``: none, e.g. the run cannot start as it is)."""
+        self.estimate_label.setText(text)
 
     def _set_progress_value(self, value: int) -> None:
         """Move the progress bar on the next paint pass, not now.
@@ -191,8 +239,11 @@ class RunControls:
                 if lag.max_ms >= FREEZE_MS
                 else ""
             )
+            # A summary from before issue 15 (or a test's stand-in) has no budget note.
+            note = getattr(event.summary, "budget_note", None)
+            budget = f" · {note}" if note else ""
             self._say(
-                f"Run finished: {counts} in {event.summary.wall:.2f} s"
+                f"Run finished: {counts} in {event.summary.wall:.2f} s{budget}"
                 f" · loop lag p99 {lag.p99_ms:.1f} ms, max {lag.max_ms:.1f} ms{froze}",
                 0,
             )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from gui.core.checks import CheckError
 from gui.core.errors import SpecError, TemplateError
-from gui.core.spec import CellId, ModelProfile, ProviderKind, RunSpec, make_spec
+from gui.core.spec import CellId, ModelProfile, ProviderKind, RunSpec, expand_columns, make_spec
 from gui.qt.views.checks_panel import ChecksPanel
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
 from gui.qt.views.inputs_table import InputsTable
@@ -21,7 +21,11 @@ from gui.qt.views.models_panel import ModelsPanel
 from gui.qt.views.prompt_editor import PromptEditor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gui.core.ports import KeySource
+    from gui.core.pricing import PriceEntry
+    from gui.qt.views.schema_page import SchemaPage
     from gui.resources import Preset
 
 __all__ = ["RunEditors"]
@@ -48,6 +52,10 @@ class RunEditors:
         self.checks = checks if checks is not None else ChecksPanel()
         #: The Judge page (issue 13): the window builds it in a step of its own.
         self.judge: JudgePage | None = None
+        #: The price entries a run carries (issue 15): the window's price service's.
+        self.price_entries: Callable[[], tuple[PriceEntry, ...]] = tuple
+        #: The Schema page (issue 15's structured output), built in a step of its own too.
+        self.schema: SchemaPage | None = None
         self.prompt.variables_changed.connect(self.inputs.set_variables)
         self.prompt.variables_changed.connect(self.checks.set_variables)
         self.inputs.columns_changed.connect(self.prompt.set_columns)
@@ -75,17 +83,34 @@ class RunEditors:
         models_issue = self.models.issue()
         if models_issue:
             raise SpecError(models_issue)
+        templates = self.prompt.templates()
         spec = make_spec(
-            self.prompt.template(),
+            templates[0],
             self.inputs.rows(),
             self.models.profiles(),
             self.limits.strategy(),
             self.limits.limits(),
+            system=self.prompt.system(),
+            template_variants=templates[1:],
+            system_variants=self.prompt.system_variants(),
+            repeats=self.limits.repeats(),
         )
-        system = self.prompt.system()
         checks = self.checks.checks()
-        spec = replace(spec, system=system or None, checks=checks)
-        return self._with_judge(spec)
+        spec = replace(spec, checks=checks, prices=self.price_entries())
+        return self._with_schema(self._with_judge(spec))
+
+    def _with_schema(self, spec: RunSpec) -> RunSpec:
+        """``spec`` with the Schema page's JSON schema, refused with the fix if invalid.
+
+        Raises:
+            SpecError: structured output is on and the schema is not a valid JSON schema.
+        """
+        if self.schema is None:
+            return spec
+        issue = self.schema.issue()
+        if issue:
+            raise SpecError(issue)
+        return replace(spec, json_schema=self.schema.schema())
 
     def _with_judge(self, spec: RunSpec) -> RunSpec:
         """``spec`` with the Judge page's judge (issue 13), refused with the fix if it cannot
@@ -114,17 +139,20 @@ class RunEditors:
 
     def load_spec(self, spec: RunSpec) -> None:
         """Fill the editors from ``spec`` (a past run to run again)."""
-        self.prompt.set_template(spec.template)
-        self.prompt.set_system(spec.system or "")
+        self.prompt.set_templates([spec.template, *spec.template_variants])
+        self.prompt.set_systems([spec.system or "", *spec.system_variants])
         self.inputs.set_variables(self.prompt.variables())
         self.inputs.set_rows([dict(r) for r in spec.rows])
         self.models.set_profiles(list(spec.models))
         self.limits.set_strategy(spec.strategy)
         self.limits.set_limits(spec.limits)
+        self.limits.set_repeats(spec.repeats)
         self.checks.set_variables(self.prompt.variables())
         self.checks.set_checks(spec.checks)
         if self.judge is not None:
             self.judge.set_settings(spec.judge)
+        if self.schema is not None:
+            self.schema.set_schema(spec.json_schema)
 
     def load_preset(self, preset: Preset) -> None:
         """Fill every editor from a demo preset."""
@@ -134,15 +162,19 @@ class RunEditors:
         self.models.set_profiles(list(preset.models))
         self.limits.set_strategy(preset.strategy)
         self.limits.set_limits(preset.limits)
+        # A demo is sized as it says: samples left from the user's own run would multiply it.
+        self.limits.set_repeats(1)
 
     def column_model(self, cell_id: str) -> ModelProfile | None:
         """The current settings of ``cell_id``'s column, or ``None`` if the column is gone.
 
         Retry uses them: a user who fixed a model name or URL expects Retry to use the fix.
         """
-        current = self.models.profiles()
+        # The columns as the editors make them now (variants x models x sweep values).
+        n_variants = len(self.prompt.templates()) * (1 + len(self.prompt.system_variants()))
+        columns = expand_columns(n_variants, self.models.profiles())
         col = CellId.parse(cell_id).col
-        return current[col] if col < len(current) else None
+        return columns[col].model if col < len(columns) else None
 
     def uses_openai(self) -> bool:
         """Whether a column talks to an OpenAI-compatible server."""

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.measures import LATENCY, Measure, measures
+from gui.core.pricing import format_usd
 from gui.core.scoreboard import (
     ModelSummary,
     Scoreboard,
@@ -270,6 +271,9 @@ _SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("Win rate", "win_rate", "Share of inputs where this model is best (ties split)"),
     ("p50 latency", "p50", "Median latency of the model's answers"),
     ("p95 latency", "p95", "95th percentile latency of the model's answers"),
+    # Issue 15: not sortable (no statistic), read off each model's line.
+    ("Cost", "", "What the model's answers cost at the run's prices (– : no price)"),
+    ("$/correct", "", "Cost over the answers that passed every check (– : no checks or passes)"),
 )
 
 
@@ -339,6 +343,10 @@ class SummaryModel(QAbstractTableModel):
             return LATENCY.format(line.latency_p50)
         if column == 8:
             return LATENCY.format(line.latency_p95)
+        if column == 9:
+            return "–" if line.cost_usd is None else format_usd(line.cost_usd)
+        if column == 10:
+            return "–" if line.usd_per_correct is None else format_usd(line.usd_per_correct)
         if stats is None:
             return "–"
         if column == 3:
@@ -411,7 +419,8 @@ class ScoreboardPage(QWidget):
         self.stat_picker = QComboBox(self)
         self.stat_picker.setObjectName("scoreboardStat")
         for title, stat, _tip in _SUMMARY_COLUMNS[3:]:
-            self.stat_picker.addItem(title, stat)
+            if stat:  # the cost columns are read, not sorted by
+                self.stat_picker.addItem(title, stat)
         self.stat_picker.currentIndexChanged.connect(self._on_sort_picker_changed)
         bar.addWidget(self.stat_picker)
         bar.addStretch(1)
@@ -535,7 +544,8 @@ class ScoreboardPage(QWidget):
         column = self.heat_model.column_of(view_column)
         if column is None or not 0 <= row < self._store.row_count():
             return None
-        return self._store.cell_id(row, column)
+        # A square is a run column: a repeated cell opens on its first sample.
+        return self._store.cell_id(row, self._store.first_column_of(column))
 
     def refresh(self) -> None:
         """Sum the run up now (what the timer does once per frame at most)."""
@@ -552,10 +562,11 @@ class ScoreboardPage(QWidget):
             self._rescore(store)
             # Only the measures shown or sorted by are summed up (latency for p50/p95): the
             # others cost a large run's refresh without reaching the screen.
-            wanted = {self._measure.name, LATENCY.name, self._sort_by}
+            # Cost and checks feed each line's cost and $/correct (issue 15).
+            wanted = {self._measure.name, LATENCY.name, self._sort_by, "cost", "checks"}
             self.board = build_scoreboard(
                 store.row_labels(),
-                store.column_labels(),
+                store.group_labels(),
                 self._cells.values(),
                 self._measure,
                 [m for m in measures() if m.name in wanted],
@@ -577,14 +588,15 @@ class ScoreboardPage(QWidget):
             ids, self._dirty = self._dirty, set()
         default_phase = str(store.default_status()[0])
         registry = measures()
-        cells, where_of, peek = self._cells, store.where, store.peek
+        cells, where_of, peek, group_of = self._cells, store.where, store.peek, store.group_of
         for cell_id in ids:
             where = where_of(cell_id)
             if where is None:
                 continue
             state = peek(cell_id)
             status = str(state.phase) if state is not None else default_phase
-            cells[cell_id] = score_cell(where[0], where[1], status, state, registry)
+            # A sample counts toward its run column (samples are averaged there).
+            cells[cell_id] = score_cell(where[0], group_of(where[1]), status, state, registry)
 
     def _show(self) -> None:
         board = self.board
@@ -710,6 +722,7 @@ class ScoreboardPage(QWidget):
 
     def _error_at(self, row: int, column: int) -> str:
         store = self._store
+        column = store.first_column_of(column)
         if not (0 <= row < store.row_count() and 0 <= column < store.column_count()):
             return ""
         return store.error(store.cell_id(row, column))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import shiboken6
 from PySide6.QtCore import QByteArray, QEvent, QObject, QTimer, Signal
@@ -37,6 +37,7 @@ from gui.qt.views.results_page import ResultsPage
 from gui.storage.workspace import WindowLayout, Workspace, WorkspaceStore
 
 if TYPE_CHECKING:  # the Scoreboard is built in its own start-up step, its module with it
+    from gui.qt.views.schema_page import SchemaPage
     from gui.qt.views.scoreboard_page import ScoreboardPage
 
 __all__ = ["SAVE_DELAY_MS", "WorkspaceBinding"]
@@ -86,6 +87,7 @@ class WorkspaceBinding(QObject):
         judge: JudgePage | None = None,
         scoreboard: ScoreboardPage | None = None,
         chat: ChatPage | None = None,
+        schema: SchemaPage | None = None,
     ) -> None:
         super().__init__(window)
         self._window = window
@@ -99,6 +101,7 @@ class WorkspaceBinding(QObject):
         self._judge = judge
         self._scoreboard = scoreboard
         self._chat = chat
+        self._schema = schema
         self._store = store
         self._theme = "system"
         self._dirty = False
@@ -114,6 +117,9 @@ class WorkspaceBinding(QObject):
         changed = self.schedule
         prompt.editor.textChanged.connect(changed)
         prompt.system_editor.textChanged.connect(changed)
+        prompt.template_tabs.variants_changed.connect(changed)
+        prompt.system_tabs.variants_changed.connect(changed)
+        limits.repeats_spin.valueChanged.connect(changed)
         inputs.rows_changed.connect(changed)
         models.profiles_changed.connect(changed)
         limits.limits_changed.connect(changed)
@@ -130,6 +136,8 @@ class WorkspaceBinding(QObject):
             scoreboard.view_changed.connect(changed)
         if chat is not None:
             chat.models_changed.connect(changed)
+        if schema is not None:
+            schema.schema_changed.connect(changed)
         for dock in docks:
             dock.dockLocationChanged.connect(changed)
             dock.topLevelChanged.connect(changed)
@@ -208,7 +216,18 @@ class WorkspaceBinding(QObject):
             judge=judge.draft() if judge is not None else None,
             judge_on=judge is not None and judge.settings() is not None,
             chat_models=tuple(self._chat.chat_models()) if self._chat is not None else (),
+            template_variants=tuple(self._prompt.templates()[1:]),
+            system_variants=tuple(self._prompt.system_variants()),
+            repeats=self._limits.repeats(),
+            **self._schema_draft(),
         )
+
+    def _schema_draft(self) -> dict[str, Any]:
+        """The Schema page's draft, as :class:`Workspace` fields (issue 15)."""
+        if self._schema is None:
+            return {}
+        text, on = self._schema.draft()
+        return {"schema_text": text, "schema_on": on}
 
     def restore(self, workspace: Workspace, *, content: bool = True, prompt: bool = True) -> None:
         """Show ``workspace``: the editors (unless ``content`` is false) and the layout.
@@ -219,19 +238,22 @@ class WorkspaceBinding(QObject):
         """
         if content:
             if prompt:
-                self._prompt.set_template(workspace.template)
-                self._prompt.set_system(workspace.system)
+                self._prompt.set_templates([workspace.template, *workspace.template_variants])
+                self._prompt.set_systems([workspace.system, *workspace.system_variants])
             self._inputs.set_variables(self._prompt.variables())
             self._inputs.set_table(workspace.columns, [list(r) for r in workspace.rows])
             self._models.set_profiles(list(workspace.models))
             self._limits.set_strategy(workspace.strategy)
             self._limits.set_limits(workspace.limits)
+            self._limits.set_repeats(workspace.repeats)
             if self._checks is not None:
                 self._checks.set_checks(workspace.checks)
             if self._judge is not None:
                 self._judge.set_settings(workspace.judge, enabled=workspace.judge_on)
             if self._chat is not None:
                 self._chat.set_chat_models(list(workspace.chat_models))
+            if self._schema is not None:
+                self._schema.set_draft(workspace.schema_text, workspace.schema_on)
         layout = workspace.layout
         window = self._window
         # Qt checks these blobs itself and ignores one it cannot use (another Qt version).

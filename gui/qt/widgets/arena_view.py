@@ -122,6 +122,9 @@ class ArenaView(QWidget):
         self._revealed: set[int] = set()  # rows revealed with R (rated rows reveal anyway)
         self._answers: list[_Answer] = []
         self._stale = False
+        # A new run's shape arrived while hidden (the arena is shown in blind mode only): its
+        # answers are built when shown or asked for, not at every run's start.
+        self._shape_stale = False
         self._build_ui()
         store.shape_changed.connect(self._on_store_shape_changed)
         store.all_status_changed.connect(self._on_store_all_status_changed)
@@ -207,6 +210,7 @@ class ArenaView(QWidget):
 
     def show_row(self, row: int) -> bool:
         """Show input ``row``; ``False`` if the run has no such row."""
+        self._ensure_shape()
         store = self._store
         if not 0 <= row < store.row_count():
             return False
@@ -222,30 +226,37 @@ class ArenaView(QWidget):
 
     def row(self) -> int:
         """The input row shown (-1: none)."""
+        self._ensure_shape()
         return self._row
 
     def order(self) -> list[int]:
         """The columns of the shown row in the order shown (position -> column)."""
+        self._ensure_shape()
         return list(self._order)
 
     def answer_labels(self) -> list[str]:
         """Each shown answer's header, in the order shown."""
+        self._ensure_shape()
         return [a.label.full_text() for a in self._answers]
 
     def answer_texts(self) -> list[str]:
         """Each shown answer's source text, in the order shown."""
+        self._ensure_shape()
         return [a.answer.source() for a in self._answers]
 
     def answer_cell_ids(self) -> list[str]:
         """The cell of each shown answer, in the order shown."""
+        self._ensure_shape()
         return [a.cell_id for a in self._answers]
 
     def status_text(self) -> str:
         """The line under the input (what to do, or which model wrote what)."""
+        self._ensure_shape()
         return self._status.text()
 
     def page_text(self) -> str:
         """Every text the page shows (a test checks no model name is in it before the reveal)."""
+        self._ensure_shape()
         parts = [self._position.text(), self._input.full_text(), self._status.text()]
         for answer in self._answers:
             parts += [answer.label.full_text(), answer.chip.text(), answer.error.text()]
@@ -253,10 +264,12 @@ class ArenaView(QWidget):
 
     def current(self) -> int:
         """The position of the answer the keys rate."""
+        self._ensure_shape()
         return self._current
 
     def set_current(self, position: int) -> None:
         """Make the answer at ``position`` the one the keys rate."""
+        self._ensure_shape()
         if 0 <= position < len(self._answers):
             self._current = position
             for i, answer in enumerate(self._answers):
@@ -264,17 +277,20 @@ class ArenaView(QWidget):
 
     def revealed(self) -> bool:
         """Whether the shown row's models are shown."""
+        self._ensure_shape()
         row = self._row
         return row >= 0 and (row in self._revealed or self._rated(row) or self._seen(row))
 
     def reveal(self) -> None:
         """Show the models of the shown row now (ratings given after this are not blind)."""
+        self._ensure_shape()
         if self._row >= 0:
             self._revealed.add(self._row)
             self._show_names()
 
     def visible_cell_count(self) -> int:
         """Cells shown whole (the benchmarks' ``visible_cells``)."""
+        self._ensure_shape()
         area = self._scroll.viewport().rect()
         offset = self._strip.pos()
         return sum(1 for a in self._answers if area.contains(a.geometry().translated(offset)))
@@ -390,12 +406,25 @@ class ArenaView(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        self._ensure_shape()
         if self._stale:
             self._load()
 
     # ------------------------------------------------------------------ store changes
 
+    def _ensure_shape(self) -> None:
+        if self._shape_stale:
+            self._shape_stale = False
+            self._apply_shape()
+
     def _on_store_shape_changed(self) -> None:
+        if not self.isVisible():
+            self._shape_stale = True
+            return
+        self._shape_stale = False
+        self._apply_shape()
+
+    def _apply_shape(self) -> None:
         store = self._store
         self._revealed = set()
         self._rebuild()
@@ -413,12 +442,16 @@ class ArenaView(QWidget):
             self._status.setText("")
 
     def _on_store_all_status_changed(self) -> None:
+        if self._shape_stale:  # built from the store when shown
+            return
         for answer in self._answers:
             status = self._store.status(answer.cell_id)
             if status is not None:
                 answer.chip.set_status(status[0])
 
     def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
+        if self._shape_stale:  # built from the store when shown
+            return
         shown = [a for a in self._answers if a.cell_id in texts]
         if not shown:
             return
@@ -429,6 +462,8 @@ class ArenaView(QWidget):
             answer.answer.append(texts[answer.cell_id])
 
     def _on_store_cell_changed(self, cell_id: str, change: int) -> None:
+        if self._shape_stale:  # built from the store when shown
+            return
         answer = self._position_of(cell_id)
         if answer is None:
             return

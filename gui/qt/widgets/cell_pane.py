@@ -25,11 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.core.caching import CACHED_MARK
 from gui.core.checks import CheckResult
 from gui.core.judging import JudgeVerdict, verdict_detail, verdict_label
 from gui.core.metrics import CellMetrics
+from gui.core.pricing import format_usd
 from gui.core.ratings import Rating, rating_text
 from gui.core.runner import Phase
+from gui.core.structured import schema_mark
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.check_chips import CheckChips, pass_rate_level
 from gui.qt.widgets.elided_label import ElidedLabel
@@ -84,24 +87,86 @@ def format_metrics(metrics: CellMetrics | None) -> str:
     """
     if metrics is None:
         return ""
-    parts: list[str] = []
+    parts: list[str] = _cache_and_schema_marks(metrics)
     if metrics.finish_mark:
         parts.append(metrics.finish_mark)
     if metrics.note:
         parts.append(metrics.note)
-    if metrics.ttft is not None:
-        parts.append(f"first token {format_seconds(metrics.ttft)}")
-    if metrics.latency is not None:
-        parts.append(format_seconds(metrics.latency))
+    # A cached answer's replay took no time worth showing: the figures are the request that
+    # first got it (the tooltip says so), and a replay has no speed.
+    cached = metrics.cached
+    ttft = metrics.original_ttft if cached else metrics.ttft
+    latency = metrics.original_latency if cached else metrics.latency
+    if ttft is not None:
+        parts.append(f"first token {format_seconds(ttft)}")
+    if latency is not None:
+        parts.append(format_seconds(latency))
     if metrics.output_tokens:
         approx = "~" if metrics.tokens_estimated else ""
         parts.append(f"{approx}{metrics.output_tokens} tok")
-    if metrics.tokens_per_second is not None:
+    if metrics.tokens_per_second is not None and not cached:
         tps = metrics.tokens_per_second
         parts.append(f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s")
     if metrics.retries:
         parts.append(f"{metrics.retries} {'retry' if metrics.retries == 1 else 'retries'}")
+    cost = cost_text(metrics)
+    if cost:
+        parts.append(cost)
     return " · ".join(parts)
+
+
+#: The mark of an answer that came through a provider's Batch API (issue 16).
+BATCH_MARK = "batch"
+
+
+def cost_text(metrics: CellMetrics | None) -> str:
+    """A cell's cost for its footer or tile: ``$0.0123`` (``~`` when a count is estimated),
+    ``no price`` for a model without one, ``""`` when it is free, sent nothing, or was
+    recorded before costs were."""
+    if metrics is None or metrics.started_at is None:
+        return ""
+    if metrics.cost_usd is None:
+        # Metrics recorded before costs were (no input tokens either) say nothing.
+        return "no price" if metrics.input_tokens else ""
+    if metrics.cost_usd == 0:
+        return ""
+    return format_usd(metrics.cost_usd, estimated=metrics.any_estimated)
+
+
+def _cache_and_schema_marks(metrics: CellMetrics) -> list[str]:
+    """Issue 15's marks, first on the line: ``schema ✗`` (or ✓) and ``cached``."""
+    marks: list[str] = []
+    mark = schema_mark(metrics.schema_valid)
+    if mark:
+        marks.append(mark)
+    if metrics.cached:
+        marks.append(CACHED_MARK)
+    if metrics.batch:  # issue 16: its cost is the batch price, and it has no timings
+        marks.append(BATCH_MARK)
+    return marks
+
+
+def _cache_and_schema_tooltip(metrics: CellMetrics) -> list[str]:
+    """The tooltip's lines on where a cached answer came from and why a schema failed."""
+    lines: list[str] = []
+    if metrics.cached:
+        original = []
+        if metrics.original_ttft is not None:
+            original.append(f"first token {format_seconds(metrics.original_ttft)}")
+        if metrics.original_latency is not None:
+            original.append(format_seconds(metrics.original_latency))
+        first = f" The original request: {', '.join(original)}." if original else ""
+        lines.append(f"Served from the response cache: no request, no cost.{first}")
+    if metrics.batch:
+        lines.append(
+            "Sent through the provider's Batch API: no timings of its own; "
+            "its cost is at the batch price."
+        )
+    if metrics.schema_error:
+        lines.append(f"Schema: {metrics.schema_error}")
+    elif metrics.schema_valid:
+        lines.append("The answer follows the run's JSON schema.")
+    return lines
 
 
 def footer_text(metrics: CellMetrics | None, notice: str = "") -> str:
@@ -126,12 +191,21 @@ def metrics_tooltip(metrics: CellMetrics | None) -> str:
         lines.append(f"Request (last attempt): {format_seconds(metrics.latency)}")
     estimated = " (estimated)" if metrics.tokens_estimated else ""
     lines.append(f"Output tokens: {metrics.output_tokens}{estimated}")
+    if metrics.started_at is not None and (metrics.input_tokens or metrics.cost_usd is not None):
+        estimated = " (estimated: characters / 4)" if metrics.input_estimated else ""
+        lines.append(f"Input tokens: {metrics.input_tokens}{estimated}")
+        lines.append(
+            "Cost: "
+            + format_usd(metrics.cost_usd, estimated=metrics.any_estimated)
+            + ("" if metrics.cost_usd is not None else " (the model is not in the price table)")
+        )
     if metrics.retries:
         lines.append(f"Retries: {metrics.retries}")
     if metrics.finish_reason:
         lines.append(f"Finish reason from the server: {metrics.finish_reason}")
     if metrics.note:
         lines.append(f"Note: {metrics.note}")
+    lines.extend(_cache_and_schema_tooltip(metrics))
     return "\n".join(lines)
 
 

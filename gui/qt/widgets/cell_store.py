@@ -146,6 +146,10 @@ class CellStore(QObject):
         self._cell_ids: list[list[str]] = []
         self._titles: list[list[str]] | None = None
         self._where: dict[str, tuple[int, int]] = {}
+        # Issue 15: a repeated cell's samples are columns of their own, grouped under the
+        # run's column (Scoreboard, judge ranking); None = every column is its own group.
+        self._group_labels: list[str] | None = None
+        self._group_of: list[int] | None = None
         self._states: dict[str, CellState] = {}
         # (phase, detail) of every cell without a record of its own.
         self._default_status: tuple[Phase, str] = (Phase.QUEUED, "")
@@ -196,6 +200,8 @@ class CellStore(QObject):
                 strict=True,
             )
         )
+        self._group_labels = None
+        self._group_of = None
         self._states = {}
         self._default_status = (Phase.QUEUED, "")
         self.shape_changed.emit()
@@ -250,6 +256,39 @@ class CellStore(QObject):
     def column_labels(self) -> list[str]:
         """Every column label."""
         return list(self._col_labels)
+
+    def set_column_groups(self, labels: list[str], group_of: list[int]) -> None:
+        """Group the columns: ``group_of[c]`` is the group of column ``c`` (the samples of a
+        repeated cell are columns of one group, the run's column ``labels[group]``).
+
+        Call right after :meth:`set_shape` (which ungroups), before the views read it.
+
+        Raises:
+            ValueError: ``group_of`` does not name a group for every column.
+        """
+        if len(group_of) != len(self._col_labels) or any(
+            not 0 <= g < len(labels) for g in group_of
+        ):
+            raise ValueError("group_of must give every column a group of labels")
+        self._group_labels = _cleaned_all(labels)
+        self._group_of = list(group_of)
+
+    def group_labels(self) -> list[str]:
+        """The labels of the column groups (the column labels when ungrouped)."""
+        return list(self._group_labels if self._group_labels is not None else self._col_labels)
+
+    def group_of(self, col: int) -> int:
+        """The group of column ``col`` (itself when ungrouped)."""
+        return self._group_of[col] if self._group_of is not None else col
+
+    def first_column_of(self, group: int) -> int:
+        """The first column of group ``group`` (its first sample; itself when ungrouped)."""
+        if self._group_of is None:
+            return group
+        try:
+            return self._group_of.index(group)
+        except ValueError:
+            return group
 
     def cell_id(self, row: int, col: int) -> str:
         """The id of the cell at ``row``, ``col``."""

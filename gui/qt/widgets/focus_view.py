@@ -35,11 +35,14 @@ from PySide6.QtWidgets import (
 from gui.core.checks import CheckResult
 from gui.core.judging import JudgeVerdict, verdict_detail
 from gui.core.metrics import CellMetrics
+from gui.core.samples import Sample, summarize_samples
+from gui.core.structured import parsed_answer, schema_mark
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel, format_seconds
 from gui.qt.widgets.cell_parts import AnswerView, CloseUpPage, StatusChip, show_state
-from gui.qt.widgets.cell_store import CellStore, Change
+from gui.qt.widgets.cell_store import CellState, CellStore, Change
 from gui.qt.widgets.check_chips import CheckChips
+from gui.qt.widgets.json_tree import JsonTree
 from gui.qt.widgets.rating_bar import RatingBar, rating_key_actions
 
 __all__ = ["METRIC_NAMES", "FocusView", "MessagesOf", "metric_rows"]
@@ -104,9 +107,19 @@ def metric_rows(metrics: CellMetrics | None) -> list[tuple[str, str]]:
         str(attempts),
         str(m.retries),
         finish,
-        m.note or _UNKNOWN,
+        m.note or _cached_note(m) or _UNKNOWN,
     )
     return list(zip(METRIC_NAMES, values, strict=True))
+
+
+def _cached_note(m: CellMetrics) -> str | None:
+    """For a cell served from the response cache: that, and how its original request went."""
+    if not m.cached:
+        return None
+    note = "cached: no request was made"
+    if m.original_latency is not None:
+        note += f"; the original request took {format_seconds(m.original_latency)}"
+    return note
 
 
 def messages_html(messages: list[tuple[str, str]]) -> str:
@@ -202,6 +215,18 @@ class FocusView(CloseUpPage):
         self._next_row.clicked.connect(self._on_next_row_clicked)
         self._compare.clicked.connect(self._on_compare_clicked)
         self._back.clicked.connect(self.back_requested)
+        # Issue 15: a repeated cell's samples, stepped through and summed up.
+        self._prev_sample = self._button("◀ Sample", "The previous sample of this cell")
+        self._next_sample = self._button("Sample ▶", "The next sample of this cell")
+        self._prev_sample.clicked.connect(self._on_prev_sample_clicked)
+        self._next_sample.clicked.connect(self._on_next_sample_clicked)
+        self._sample_position = QLabel(self)
+        self._sample_position.setObjectName("focusSamplePosition")
+        self._samples = QLabel(self)
+        self._samples.setObjectName("focusSamples")
+        self._samples.setWordWrap(True)
+        self._samples.setTextFormat(Qt.TextFormat.PlainText)
+        self._samples.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         header = QHBoxLayout()
         header.setSpacing(6)
@@ -219,6 +244,16 @@ class FocusView(CloseUpPage):
         nav.addStretch(1)
         nav.addWidget(self._compare)
         nav.addWidget(self._back)
+        samples_row = QHBoxLayout()
+        samples_row.setSpacing(6)
+        samples_row.addWidget(self._prev_sample)
+        samples_row.addWidget(self._sample_position)
+        samples_row.addWidget(self._next_sample)
+        samples_row.addWidget(self._samples, 1)
+        self._samples_row = QWidget(self)
+        self._samples_row.setLayout(samples_row)
+        samples_row.setContentsMargins(0, 0, 0, 0)
+        self._samples_row.hide()
 
         self._answer = AnswerView(self)
         self._answer.setObjectName("focusAnswer")
@@ -299,9 +334,10 @@ class FocusView(CloseUpPage):
         QVBoxLayout(metrics_box).addWidget(scroll)
 
         side = QSplitter(Qt.Orientation.Vertical, self)
+        side.addWidget(self._build_structured_box())
         side.addWidget(prompt_box)
         side.addWidget(metrics_box)
-        side.setSizes([200, 300])
+        side.setSizes([220, 160, 300])  # a hidden structured box gives its share away
         self._splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self._splitter.addWidget(answer_box)
         self._splitter.addWidget(side)
@@ -317,6 +353,7 @@ class FocusView(CloseUpPage):
         layout.setSpacing(4)
         layout.addLayout(header)
         layout.addLayout(nav)
+        layout.addWidget(self._samples_row)
         layout.addWidget(self._splitter, 1)
 
         # Shortcuts rather than keyPressEvent: they work whichever child has the focus (a
@@ -427,6 +464,52 @@ class FocusView(CloseUpPage):
             return False
         return self.show_cell(self._store.cell_id(row, col))
 
+    def sample_text(self) -> str:
+        """ "sample k of N" and the samples' summary, or ``""`` for a cell without repeats."""
+        if self._samples_row.isHidden():
+            return ""
+        return f"{self._sample_position.text()} · {self._samples.text()}"
+
+    def step_sample(self, step: int) -> bool:
+        """Show the cell's sample ``step`` away; ``False`` past its first or last."""
+        where = self._store.where(self._cell_id) if self._cell_id is not None else None
+        if where is None:
+            return False
+        siblings = self._sample_columns(where[1])
+        at = siblings.index(where[1]) + step
+        if len(siblings) < 2 or not 0 <= at < len(siblings):
+            return False
+        return self.show_cell(self._store.cell_id(where[0], siblings[at]))
+
+    def _sample_columns(self, col: int) -> list[int]:
+        """The columns holding the samples of ``col``'s cell (just ``col`` without repeats)."""
+        store = self._store
+        group = store.group_of(col)
+        return [c for c in range(store.column_count()) if store.group_of(c) == group]
+
+    def _show_samples(self, row: int, col: int) -> None:
+        """ "sample k of N", the stepper, and what the samples say together."""
+        siblings = self._sample_columns(col)
+        self._samples_row.setVisible(len(siblings) > 1)
+        if len(siblings) < 2:
+            return
+        store = self._store
+        at = siblings.index(col)
+        self._sample_position.setText(f"sample {at + 1} of {len(siblings)}")
+        self._prev_sample.setEnabled(at > 0)
+        self._next_sample.setEnabled(at < len(siblings) - 1)
+        default = str(store.default_status()[0])
+        samples = []
+        for c in siblings:
+            state = store.peek(store.cell_id(row, c))
+            phase = str(state.phase) if state is not None else default
+            samples.append(Sample(phase, state.source() if state is not None else "", state))
+        summary = summarize_samples(samples)
+        self._samples.setText(" · ".join(summary.lines()))
+        self._samples.setToolTip(
+            "\n\n".join(f"{n}×: {text[:300]}" for text, n in summary.distinct[:10])
+        )
+
     def rating_bar(self) -> RatingBar:
         """The rating controls of the shown cell."""
         return self._rating
@@ -450,6 +533,7 @@ class FocusView(CloseUpPage):
         self._position.setText("")
         self._prompt.setHtml("")
         self._show_metrics(None)
+        self._show_structured(None)
         self._show_error("")
         self._show_notice("")
         self._show_checks(())
@@ -485,11 +569,51 @@ class FocusView(CloseUpPage):
         self._show_error(state.error if state is not None else "")
         self._show_notice(state.notice if state is not None else "")
         self._show_metrics(state.metrics if state is not None else None)
+        self._show_structured(state)
         self._show_checks(state.checks if state is not None else ())
         self._show_judge(state.judge if state is not None else None)
         self._rating.set_rating(state.rating if state is not None else None)
         self._messages = self._messages_of(cell_id)
         self._prompt.setHtml(messages_html(self._messages))
+        self._show_samples(row, col)
+
+    def _build_structured_box(self) -> QGroupBox:
+        """A structured run's answer as a collapsible tree, and why it breaks the schema."""
+        self._structured = QGroupBox("Structured answer", self)
+        self._structured.setObjectName("focusStructured")
+        layout = QVBoxLayout(self._structured)
+        self._schema_error = QLabel(self._structured)
+        self._schema_error.setObjectName("focusSchemaError")
+        self._schema_error.setWordWrap(True)
+        self._schema_error.setTextFormat(Qt.TextFormat.PlainText)
+        self._schema_error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self._schema_error)
+        self._tree = JsonTree(self._structured)
+        layout.addWidget(self._tree, 1)
+        self._structured.hide()
+        return self._structured
+
+    def _show_structured(self, state: CellState | None) -> None:
+        """The tree of a structured answer once its cell is done (not per token)."""
+        metrics = state.metrics if state is not None else None
+        if state is None or metrics is None or metrics.schema_valid is None:
+            self._structured.hide()
+            self._tree.clear_value()
+            return
+        ok, value = parsed_answer(state.source())
+        if ok:
+            self._tree.set_value(value)
+        else:
+            self._tree.clear_value()
+        self._tree.setVisible(ok)
+        mark = schema_mark(metrics.schema_valid) or ""
+        error = metrics.schema_error
+        self._schema_error.setText(f"{mark}: {error}" if error else mark)
+        self._structured.show()
+
+    def structured_tree(self) -> JsonTree | None:
+        """The tree of the shown structured answer, or ``None`` when none is shown."""
+        return self._tree if not self._structured.isHidden() else None
 
     def _show_status(self, phase: str, detail: str) -> None:
         """The chip, and the buttons that apply: Cancel while the cell runs, Retry once it
@@ -560,6 +684,7 @@ class FocusView(CloseUpPage):
 
     def _on_store_cell_changed(self, cell_id: str, change: int) -> None:
         if cell_id != self._cell_id:
+            self._refresh_samples_for(cell_id)
             return
         if not self.isVisible():
             self._stale = True
@@ -574,10 +699,14 @@ class FocusView(CloseUpPage):
             self._copy.setVisible(bool(state.length))
         if change & Change.STATUS:
             self._show_status(state.phase, state.detail)
+            where = self._store.where(cell_id)
+            if where is not None:
+                self._show_samples(*where)
         if change & Change.ERROR:
             self._show_error(state.error)
         if change & Change.METRICS:
             self._show_metrics(state.metrics)
+            self._show_structured(state)  # metrics come when the cell ends: parse once
         if change & Change.NOTICE:
             self._show_notice(state.notice)
         if change & Change.CHECKS:
@@ -592,6 +721,23 @@ class FocusView(CloseUpPage):
     def _on_rating_bar_rating_requested(self, action: str, stars: int) -> None:
         if self._cell_id is not None and self._rating.isEnabled():
             self.rating_requested.emit(self._cell_id, action, stars)
+
+    def _refresh_samples_for(self, cell_id: str) -> None:
+        """Sum the samples up again when another sample of the shown cell changed."""
+        if self._samples_row.isHidden() or self._cell_id is None or not self.isVisible():
+            return
+        store = self._store
+        shown, other = store.where(self._cell_id), store.where(cell_id)
+        if shown is None or other is None or shown[0] != other[0]:
+            return
+        if store.group_of(shown[1]) == store.group_of(other[1]):
+            self._show_samples(*shown)
+
+    def _on_prev_sample_clicked(self) -> None:
+        self.step_sample(-1)
+
+    def _on_next_sample_clicked(self) -> None:
+        self.step_sample(1)
 
     def _on_prev_col_clicked(self) -> None:
         self.step(0, -1)

@@ -238,6 +238,12 @@ class _BlockWriter:
             _plain_block(cursor)
         return cursor.position()
 
+    def shift(self, delta: int) -> None:
+        """Text was inserted (or removed) before everything this writer wrote: its positions
+        move by ``delta`` (a chat thread renders its older turns in front of its live part)."""
+        if self._tail_at is not None:
+            self._tail_at += delta
+
     @property
     def tail_at(self) -> int | None:
         """Where the open tail (or provisional text) starts, ``None`` when there is none."""

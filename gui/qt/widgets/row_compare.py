@@ -115,6 +115,9 @@ class RowCompareView(CloseUpPage):
         self._row = -1
         self._columns: list[_Column] = []
         self._stale = False  # store changes arrived while hidden: reload when shown
+        # A new run's shape arrived while hidden: its columns are built when shown or asked
+        # for (a run's start built them for a page nobody looked at, on the GUI thread).
+        self._shape_stale = False
         self._picker_filled = False  # the picker lists the run's inputs once first shown
         self._build_ui()
         store.shape_changed.connect(self._on_store_shape_changed)
@@ -216,6 +219,7 @@ class RowCompareView(CloseUpPage):
 
     def show_row(self, row: int) -> bool:
         """Show input ``row``; ``False`` (nothing changes) if the run has no such row."""
+        self._ensure_shape()
         if not 0 <= row < self._store.row_count():
             return False
         changed = row != self._row
@@ -229,26 +233,32 @@ class RowCompareView(CloseUpPage):
 
     def row(self) -> int:
         """The input row shown (-1 when none)."""
+        self._ensure_shape()
         return self._row
 
     def cell_ids(self) -> list[str]:
         """The cells shown, one per column."""
+        self._ensure_shape()
         return self._store.row_cell_ids(self._row) if self._row >= 0 else []
 
     def answer_view(self, col: int) -> AnswerView:
         """The answer area of column ``col``."""
+        self._ensure_shape()
         return self._columns[col].answer
 
     def column_status(self, col: int) -> str:
         """What column ``col``'s chip says."""
+        self._ensure_shape()
         return self._columns[col].chip.text()
 
     def column_checks(self, col: int) -> list[str]:
         """Column ``col``'s check chips as drawn (``[]`` when not checked)."""
+        self._ensure_shape()
         return self._columns[col].chips.chip_texts()
 
     def column_label(self, col: int) -> str:
         """Column ``col``'s header."""
+        self._ensure_shape()
         return self._columns[col].label.full_text()
 
     def agreement_view(self) -> AgreementView:
@@ -274,6 +284,7 @@ class RowCompareView(CloseUpPage):
     def visible_cell_count(self) -> int:
         """Cells shown whole (the benchmarks' ``visible_cells``): the row's columns that lie
         inside the view."""
+        self._ensure_shape()
         if self._row < 0:
             return 0
         area = self._scroll.viewport().rect()
@@ -366,13 +377,26 @@ class RowCompareView(CloseUpPage):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        self._ensure_shape()
         self._fill_picker()
         if self._stale:
             self._load()
 
     # ------------------------------------------------------------------ store changes
 
+    def _ensure_shape(self) -> None:
+        if self._shape_stale:
+            self._shape_stale = False
+            self._apply_shape()
+
     def _on_store_shape_changed(self) -> None:
+        if not self.isVisible():
+            self._shape_stale = True
+            return
+        self._shape_stale = False
+        self._apply_shape()
+
+    def _apply_shape(self) -> None:
         store = self._store
         self._rebuild_columns()
         self._picker.blockSignals(True)
@@ -396,12 +420,16 @@ class RowCompareView(CloseUpPage):
             self.show_row(row)
 
     def _on_store_all_status_changed(self) -> None:
+        if self._shape_stale:  # built from the store when shown
+            return
         for cell_id, column in zip(self.cell_ids(), self._columns, strict=False):
             status = self._store.status(cell_id)
             if status is not None:
                 column.chip.set_status(*status)
 
     def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
+        if self._shape_stale:  # built from the store when shown
+            return
         if self._row < 0:
             return
         ids = self._store.row_cell_ids(self._row)
@@ -420,6 +448,8 @@ class RowCompareView(CloseUpPage):
         self._feed_agreement()
 
     def _on_store_cell_changed(self, cell_id: str, change: int) -> None:
+        if self._shape_stale:  # built from the store when shown
+            return
         column = self._column_of(cell_id)
         if column is None:
             return

@@ -54,7 +54,7 @@ from gui.core.metrics import CellMetrics
 from gui.core.ratings import rating_text
 from gui.core.runner import Phase
 from gui.qt.resources import is_dark, status_colors
-from gui.qt.widgets.cell_pane import TERMINAL_PHASES, format_seconds, status_text
+from gui.qt.widgets.cell_pane import TERMINAL_PHASES, cost_text, format_seconds, status_text
 from gui.qt.widgets.cell_store import CellState, CellStore
 from gui.qt.widgets.check_chips import checks_summary, pass_rate_color
 from gui.qt.widgets.rating_bar import RATING_KEYS, add_rating_menu, rating_of_action
@@ -99,12 +99,18 @@ _NO_DELAY_REQUESTED = 1 << 30
 _ERROR_WORDS = 8
 
 
-def key_figure(state: CellState | None) -> str:
-    """The one figure a tile shows: the error's first words, else tokens/s, else latency;
-    the LLM judge's score goes first once it came (``7/10 · 41 tok/s``).
+#: What a tile's key figure can be (the tiles' context menu): name -> menu label.
+KEY_FIGURES: dict[str, str] = {"speed": "Tokens/s", "cost": "Cost"}
+
+
+def key_figure(state: CellState | None, kind: str = "speed") -> str:
+    """The one figure a tile shows: the error's first words, else tokens/s (or the cost,
+    for ``kind`` ``cost``), else latency; the LLM judge's score goes first once it came
+    (``7/10 · 41 tok/s``).
 
     Args:
         state: The cell's record, ``None`` when it has none yet.
+        kind: A key of :data:`KEY_FIGURES`.
 
     Returns:
         A few words, or ``""`` when nothing is known yet.
@@ -117,7 +123,9 @@ def key_figure(state: CellState | None) -> str:
         return head + (" …" if len(words) > _ERROR_WORDS else "")
     metrics: CellMetrics | None = state.metrics
     figure = ""
-    if metrics is not None:
+    if metrics is not None and kind == "cost":
+        figure = cost_text(metrics) or ("$0" if metrics.started_at is not None else "")
+    elif metrics is not None:
         tps = metrics.tokens_per_second
         if tps is not None:
             figure = f"{tps:.1f} tok/s" if tps < 10 else f"{tps:.0f} tok/s"
@@ -230,6 +238,8 @@ class TilesView(QAbstractScrollArea):
         self._current: tuple[int, int] | None = None
         self._selection: list[str] = []
         self._menu_cell = ""  # the cell of the context menu shown last (its Rate entries)
+        #: The figure each tile shows (a key of :data:`KEY_FIGURES`).
+        self.key_figure_kind = "speed"
         # Per cell: (tile width, title as drawn); and colours per phase for the palette.
         self._titles: dict[str, tuple[int, str]] = {}
         # Per cell: (what it was drawn from, the tile without its streaming lines).
@@ -551,12 +561,28 @@ class TilesView(QAbstractScrollArea):
         n_rows = store.row_count()
         started, painted = time.perf_counter(), 0
         self._redrawn, self._redraw_s = 0, 0.0
+        # Only the slots the repaint's bounding box touches are looked at: a frame usually
+        # repaints a few streaming tiles, and testing every visible tile's rectangle against
+        # the region cost more than painting them at 600 tiles (the sweep-600 bench).
+        bounds = region.boundingRect().adjusted(-2, -2, 2, 2)
+        left, right = bounds.left(), bounds.right()
+        step_y = fit.tile_h + _GAP
+        y0 = self._header_h + _GAP - top
+        first_i = max(first_i, (bounds.top() - y0 - fit.tile_h) // step_y)
+        last_i = min(last_i, (bounds.bottom() - y0) // step_y)
         for fold in range(fit.folds):
+            cols = [
+                c
+                for c in range(fit.cols)
+                if (x := self._slot_x(fold, c)) <= right and x + fit.tile_w >= left
+            ]
+            if not cols:
+                continue
             for i in range(first_i, last_i + 1):
                 row = fold * fit.rows_per_fold + i
                 if row >= n_rows:
                     break
-                for c in range(fit.cols):
+                for c in cols:
                     rect = self._rect(row, c)
                     if region.intersects(rect.adjusted(-2, -2, 2, 2)):
                         self._paint_tile(painter, row, c, rect, colors)
@@ -620,7 +646,7 @@ class TilesView(QAbstractScrollArea):
         key = (
             phase,
             detail,
-            key_figure(state),
+            key_figure(state, self.key_figure_kind),
             checks_rate,
             state.error if failed and state is not None else "",
             state.length if state is not None and state.final else -1,
@@ -687,7 +713,7 @@ class TilesView(QAbstractScrollArea):
         band = QRect(x, rect.y(), width, band_h)
         painter.fillRect(band, chip_bg)
         fm, line_h = self._fm, self._line_h
-        figure = "" if failed else key_figure(state)
+        figure = "" if failed else key_figure(state, self.key_figure_kind)
         # The user's rating at the band's right end; the title gives way to it.
         mark = rating_text(state.rating) if state is not None else ""
         if mark:
@@ -974,8 +1000,24 @@ class TilesView(QAbstractScrollArea):
             menu, state.rating if state is not None else None, phase in TERMINAL_PHASES
         )
         rate.triggered.connect(self._on_rate_menu_triggered)
+        figures = menu.addMenu("Key figure")
+        for name, label in KEY_FIGURES.items():
+            action = figures.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(name == self.key_figure_kind)
+            action.setData(name)
+        figures.triggered.connect(self._on_key_figure_menu_triggered)
         # popup(), never exec(): a nested event loop would stall the qasync tasks.
         menu.popup(event.globalPos())
+
+    def set_key_figure(self, kind: str) -> None:
+        """Show ``kind`` (a key of :data:`KEY_FIGURES`) as every tile's figure."""
+        if kind in KEY_FIGURES and kind != self.key_figure_kind:
+            self.key_figure_kind = kind
+            self.viewport().update()  # each tile's cached picture is keyed on its figure
+
+    def _on_key_figure_menu_triggered(self, action: QAction) -> None:
+        self.set_key_figure(str(action.data()))
 
     def _on_rate_menu_triggered(self, action: QAction) -> None:
         chosen = rating_of_action(action)

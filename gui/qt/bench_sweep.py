@@ -1,0 +1,128 @@
+"""The ``sweep-600`` bench scenario's probe: a 600-cell sweep with repeats in Tiles.
+
+Runs in a child process of ``fanout-studio bench`` (offscreen, on the app's loop, see
+:mod:`gui.qt.probe`): 10 inputs x 4 simulated models x 3 temperatures (0, 0.7, 1.2) x 5
+samples per cell = 600 cells (issue 15), streaming 100 tokens at 50 tokens/s each with 200
+in flight at once, shown as Tiles in a full-HD window. The figures: the GUI thread's lateness
+(a 10 ms heartbeat) from the window on screen to the end, the run's wall time, how many
+cells ended done and how many tiles the window showed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import replace
+from typing import Any
+
+from gui.core.columns import ParamSweep
+from gui.core.lag import LagRecorder, heartbeat
+from gui.core.spec import Limits, ModelProfile, SimSettings
+
+#: The window the scenario opens (the stress-200 scenario's).
+WINDOW_SIZE = (1920, 1080)
+#: Each answer: 100 tokens at 50 tokens/s after 0.3 s, about 2.3 s.
+SIM = SimSettings(ttft=0.3, tokens_per_second=50.0, output_tokens=100, jitter=0.05)
+#: The sweep: temperatures per model, and samples per cell.
+TEMPERATURES = (0.0, 0.7, 1.2)
+REPEATS = 5
+#: Cells in flight at once (the stress-200 demo's limit).
+LIMIT = 200
+
+
+async def _run(window: Any) -> Any:
+    """Run what the editors hold; the run's summary."""
+    finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def done(summary: Any) -> None:
+        if not finished.done():
+            finished.set_result(summary)
+
+    window.run_finished.connect(done)
+    try:
+        window.run_action.trigger()
+        return await asyncio.wait_for(finished, 600)
+    finally:
+        window.run_finished.disconnect(done)
+
+
+def _load(window: Any, rows: int, models: int, repeats: int) -> None:
+    from gui.resources import load_preset
+
+    preset = load_preset("stress-200")
+    profiles = tuple(
+        ModelProfile(
+            model="sim-1",
+            label=f"sim-{m + 1}",
+            sim=replace(SIM, seed=m + 1),
+            sweep=ParamSweep(temperature=TEMPERATURES),
+        )
+        for m in range(models)
+    )
+    window.load_preset(
+        replace(
+            preset, rows=preset.rows[:rows], models=profiles, limits=Limits(max_concurrency=LIMIT)
+        )
+    )
+    window.limits.set_repeats(repeats)
+    window.results.set_layout("tiles")
+
+
+async def _main(quick: bool) -> dict[str, Any]:
+    from gui.qt.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    # The session as the app's own figures count it: from the window on screen to the end.
+    lag = LagRecorder(keep=10)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    beat = loop.create_task(heartbeat(lag, stop), name="bench-sweep-beat")
+    await window.warm_up()
+    if window.warmup.task is not None:
+        await window.warmup.task
+    if quick:  # the machinery only: 2 inputs x 2 models x 3 temperatures x 2 samples
+        _load(window, 2, 2, 2)
+    else:
+        _load(window, 10, 4, REPEATS)
+    started = loop.time()
+    summary = await _run(window)
+    ended = loop.time()
+    visible = window.results.visible_cells()
+    stop.set()
+    await beat
+    session = lag.stats()
+    during = lag.stats_between(started, ended)
+    run = window.session.current_run
+    columns = len(run.spec.columns) if run is not None else 0
+    await window.shutdown()
+    window.close()
+    return {
+        "cells": summary.total,
+        "done": summary.done,
+        "columns": columns,
+        "samples_per_cell": window.limits.repeats(),
+        "wall_s": round(float(summary.wall), 3),
+        "visible_cells": visible,
+        "session_lag_p99_ms": round(session.p99_ms, 2),
+        "session_lag_max_ms": round(session.max_ms, 2),
+        "session_lag_samples": session.samples,
+        "run_lag_p99_ms": round(during.p99_ms, 2),
+        "run_lag_max_ms": round(during.max_ms, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure in this process and print one JSON line."""
+    from gui.qt.probe import run_probe
+
+    parser = argparse.ArgumentParser(prog="python -m gui.qt.bench_sweep")
+    parser.add_argument("--quick", action="store_true", help="reduced size (24 cells)")
+    args = parser.parse_args(argv)
+    return run_probe(lambda: _main(args.quick))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

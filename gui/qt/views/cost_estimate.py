@@ -1,0 +1,124 @@
+"""The cost estimate next to Run: recomputed in a worker thread when the plan changes.
+
+A change to the prompt, the inputs, the models or the limits starts a short timer; when it
+fires, the editors' plan is built (a plan that cannot run shows no estimate) and the price
+service counts it in a worker thread (:meth:`gui.qt.services.PriceService.estimate`). The
+newest request wins: a change while one is counted cancels the wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer
+
+from gui.core.errors import SpecError, TemplateError
+from gui.core.tasks import TaskOwner
+
+if TYPE_CHECKING:
+    from gui.core.spec import RunSpec
+    from gui.qt.services import HistoryService, PriceService
+    from gui.qt.views.run_controls import RunControls
+    from gui.qt.views.run_editors import RunEditors
+
+__all__ = ["ESTIMATE_DELAY_MS", "EstimateBinding"]
+
+#: Quiet time after the last edit before the estimate is recomputed: typing costs nothing.
+ESTIMATE_DELAY_MS = 400
+
+
+class EstimateBinding(QObject):
+    """Keeps the Run toolbar's estimate in step with the editors.
+
+    Args:
+        editors: The run's editors (the plan).
+        controls: Where the estimate shows.
+        prices: The price service that counts it.
+        parent: The Qt parent (the window).
+        history: Where each column's recent answer length is read (for columns without
+            max tokens); ``None``: not used.
+    """
+
+    def __init__(
+        self,
+        editors: RunEditors,
+        controls: RunControls,
+        prices: PriceService,
+        parent: QObject | None = None,
+        history: HistoryService | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._history = history
+        self._editors = editors
+        self._controls = controls
+        self._prices = prices
+        self._tasks = TaskOwner()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(ESTIMATE_DELAY_MS)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        editors.prompt.template_changed.connect(self.schedule)
+        editors.inputs.rows_changed.connect(self.schedule)
+        editors.models.profiles_changed.connect(self.schedule)
+        editors.limits.limits_changed.connect(self.schedule)
+        #: The last estimate's line, ``""`` when none shows.
+        self.text = ""
+
+    def schedule(self, *_args: object) -> None:
+        """Recompute the estimate once the user has stopped editing for a moment."""
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop for good (the window closes)."""
+        self._timer.stop()
+        self._tasks.cancel_all()
+
+    def _on_timer_timeout(self) -> None:
+        if self._editors.prompt.parse_pending:
+            # The user is typing: building the plan would force the template's parse now.
+            # Its template_changed, after the pause, schedules the estimate again.
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs the window (a plain Qt test): nothing to count on
+            return
+        try:
+            spec = self._editors.build_spec()
+        except (TemplateError, SpecError):
+            # The plan cannot run as it is (the editors say why when Run is pressed).
+            self._show("")
+            return
+        self._tasks.spawn(
+            self._estimate(spec), "fanout-cost-estimate", group="estimate", exclusive=True
+        )
+
+    async def _estimate(self, spec: RunSpec) -> None:
+        try:
+            estimate = await self._prices.estimate(spec, await self._recent(spec))
+        except Exception:
+            # A count never blocks or fails anything: no estimate is shown instead.
+            self._show("")
+            return
+        self._show(estimate.line())
+
+    async def _recent(self, spec: RunSpec) -> dict[int, float]:
+        """Per column without max tokens, its recent answers' mean length from the history."""
+        if self._history is None:
+            return {}
+        wanted = [m.display_name for m in spec.models if m.max_tokens is None]
+        if not wanted:
+            return {}
+        try:
+            by_title = await self._history.recent_output_tokens(wanted)
+        except Exception:  # an unreadable history: the estimate guesses instead
+            return {}
+        return {
+            col: by_title[m.display_name]
+            for col, m in enumerate(spec.models)
+            if m.max_tokens is None and m.display_name in by_title
+        }
+
+    def _show(self, text: str) -> None:
+        self.text = text
+        self._controls.show_estimate(text)
