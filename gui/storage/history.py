@@ -1285,6 +1285,7 @@ class History:
                 prior = {str(k): int(v) for k, v in conn.execute(sql + " GROUP BY status", params)}
                 for status, n in _listed_statuses(conn, run_id, listed, sql, params).items():
                     prior[status] = prior.get(status, 0) - n
+                prior = {status: n for status, n in prior.items() if n}
             finally:
                 conn.execute("COMMIT")
             record = _record(row[:12], ())

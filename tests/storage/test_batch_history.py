@@ -92,3 +92,45 @@ def test_a_version_5_file_gains_the_batches_table(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         assert schema.user_version(conn) == schema.SCHEMA_VERSION == 6
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_a_retry_batch_is_recorded_with_its_cells_and_resumed_with_the_right_counts(
+    tmp_path: Path,
+) -> None:
+    from gui.storage.batch_runs import resumable_runs, retry_batch_run
+
+    db, sim = tmp_path / "history.sqlite3", tmp_path / "sim"
+    failing = ModelProfile(
+        model="sim-1", sim=SimSettings(output_tokens=5, seed=1, failure_rate=0.5)
+    )
+    spec = make_spec("Explain {topic}", [f"topic {i}" for i in range(8)], [failing], repeats=2)
+    with History.open(db) as h:
+        run = BatchRun(spec, batch_ports(None, sim, 0.05), h, tmp_path / "work", limits=FAST)
+        run.subscribe(h.recorder())
+        first = await asyncio.wait_for(run.start(), 30)
+        assert first is not None and 0 < first.failed < 16  # some of the 16 samples failed
+        assert h.flush()
+        stored = h.get_run(run.id)
+        assert stored is not None
+        failed = sorted(c.cell_id for c in stored.cells if c.status == "failed")
+        # The provider fails the same requests again (seeded): what matters here is the
+        # record and the resume, not the outcome.
+        retry = retry_batch_run(
+            h, stored, batch_ports(None, sim, 0.5), tmp_path / "work", limits=FAST, wait=False
+        )
+        assert retry is not None and await asyncio.wait_for(retry.start(), 30) is None
+        assert h.flush()
+        assert h.get_run(run.id).status == "submitted"  # type: ignore[union-attr]
+    with History.open(db) as h:  # a new process
+        (record,) = h.batches(run.id, open_only=True)
+        assert record.file_index == 1 and sorted(record.cells) == failed
+        found = h.batch_run(run.id)
+        assert found is not None and found[2] == {"done": 16 - len(failed)}
+        (resumed,) = resumable_runs(h, batch_ports(None, sim, 0.0), tmp_path / "work", limits=FAST)
+        summary = await asyncio.wait_for(resumed.wait(), 30)
+        assert summary is not None and summary.total == 16
+        assert summary.done + summary.failed == 16
+        assert h.flush()
+        stored = h.get_run(run.id)
+        assert stored is not None and stored.status == "finished" and len(stored.cells) == 16
+        assert h.batches(open_only=True) == []
