@@ -510,9 +510,9 @@ async def _retry_as_batch(args: argparse.Namespace, history: History, stored: St
         sys.stderr.write(escape_controls(f"fanout-studio batches: error: {run.error}") + "\n")
         return EXIT_USAGE if not run.batches else EXIT_FAILED
     ids = [r.batch_id for r in run.batches.values()]
-    n = len(ids)
+    n, cells = len(ids), len(run.only or ())
     sys.stdout.write(
-        f"submitted {len(run._only or ())} failed cells of {stored.id} again as "
+        f"submitted {cells} failed cell{'s' if cells != 1 else ''} of {stored.id} again as "
         f"{n} batch{'es' if n != 1 else ''} ({', '.join(ids)})\n"
         f"collect the results with: fanout-studio batches wait {stored.id}\n"
     )

@@ -896,6 +896,11 @@ class BatchRun:
         return self.summary is not None
 
     @property
+    def only(self) -> tuple[str, ...] | None:
+        """The cells a retry as a new batch sends (``None``: every cell of the run)."""
+        return self._only
+
+    @property
     def resumed(self) -> bool:
         """Whether this run was picked up from the history."""
         return self._resume is not None
@@ -949,6 +954,8 @@ class BatchRun:
         the history, ``submitted``, for the next start to resume."""
         if self._driver is not None and not self._driver.done():
             self._driver.cancel()
+        if self.judge is not None:  # no judge call outlives the app's loop
+            self.judge.cancel()
 
     def ended_counts(self) -> dict[str, int]:
         """Cells ended so far by status (``done``, ``failed``, ``cancelled``)."""

@@ -14,6 +14,7 @@ progress had reached.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import random
 import time
@@ -66,13 +67,14 @@ class SimulatedBatchPort:
     async def create(self, input_file_id: str, metadata: Mapping[str, str]) -> BatchStatus:
         """A batch completing ``delay`` seconds from now."""
         batch_id = f"batch-sim-{uuid.uuid4().hex[:16]}"
-        total = await asyncio.to_thread(_count_lines, self._file_path(input_file_id))
+        total, failing = await asyncio.to_thread(self._scan, input_file_id)
         state = {
             "id": batch_id,
             "input_file_id": input_file_id,
             "created_at": time.time(),
             "delay": self._delay,
             "total": total,
+            "failing": failing,
             "cancelled_at": None,
             "metadata": dict(metadata),
         }
@@ -134,11 +136,26 @@ class SimulatedBatchPort:
         share = (float(at) - float(state["created_at"])) / delay
         return max(0, min(total, int(total * share)))
 
-    def _failing(self, custom_id: str) -> bool:
+    def _failing(self, custom_id: str, file_id: str) -> bool:
         sim = self._profile.sim
         if sim.failure_rate <= 0:
             return False
-        return random.Random(f"{sim.seed}\x00{custom_id}").random() < sim.failure_rate
+        # Drawn per request file too: a retry of the failed cells (a new file) draws again.
+        draw = random.Random(f"{sim.seed}\x00{custom_id}\x00{file_id}").random()
+        return draw < sim.failure_rate
+
+    def _scan(self, file_id: str) -> tuple[int, list[int]]:
+        """The request file's lines, and the positions of those that will fail."""
+        total, failing = 0, []
+        check = self._profile.sim.failure_rate > 0
+        with self._file_path(file_id).open("rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                if check and self._failing(str(json.loads(line)["custom_id"]), file_id):
+                    failing.append(total)
+                total += 1
+        return total, failing
 
     def _status(self, state: Mapping[str, Any]) -> BatchStatus:
         batch_id = str(state["id"])
@@ -150,6 +167,8 @@ class SimulatedBatchPort:
         else:
             bstate = BatchState.IN_PROGRESS
         reached = total if bstate is BatchState.COMPLETED else self._reached(state)
+        # The requests that will fail, by line: a poll counts those the clock has reached.
+        failed = bisect.bisect_left(state.get("failing") or [], reached)
         ended = bstate.terminal
         return BatchStatus(
             id=batch_id,
@@ -158,8 +177,8 @@ class SimulatedBatchPort:
             output_file_id=f"{batch_id}-output" if ended else None,
             error_file_id=f"{batch_id}-errors" if ended else None,
             total=total,
-            completed=reached,
-            failed=0,
+            completed=reached - failed,
+            failed=failed,
         )
 
     def _write_results(self, state: Mapping[str, Any], errors: bool, dest: Path) -> None:
@@ -174,7 +193,7 @@ class SimulatedBatchPort:
                     break
                 request = json.loads(line)
                 custom_id = str(request["custom_id"])
-                failing = self._failing(custom_id)
+                failing = self._failing(custom_id, str(state["input_file_id"]))
                 if failing != errors:
                     continue
                 out.write(json.dumps(_result(request, sim.output_tokens, sim.seed, failing)))
@@ -253,8 +272,3 @@ def _schema_of(response_format: Any) -> dict[str, Any] | None:
     inner = response_format.get("json_schema")
     schema = inner.get("schema") if isinstance(inner, dict) else None
     return schema if isinstance(schema, dict) else None
-
-
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as f:
-        return sum(1 for line in f if line.strip())

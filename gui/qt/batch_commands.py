@@ -176,9 +176,9 @@ class BatchCommands(QObject):
             self._say(f"Batch run {run_id} has no failed cell to retry.", 6000)
             return
         self._watch(run)
-        self._say(
-            f"Sending {len(run._only or ()):,} failed cells of {run_id} as a new batch…", 8000
-        )
+        n = len(run.only or ())
+        plural = "s" if n != 1 else ""
+        self._say(f"Sending {n:,} failed cell{plural} of {run_id} as a new batch…", 8000)
         await self._drive(run)
 
     def shutdown(self) -> None:

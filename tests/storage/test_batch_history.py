@@ -113,8 +113,8 @@ async def test_a_retry_batch_is_recorded_with_its_cells_and_resumed_with_the_rig
         stored = h.get_run(run.id)
         assert stored is not None
         failed = sorted(c.cell_id for c in stored.cells if c.status == "failed")
-        # The provider fails the same requests again (seeded): what matters here is the
-        # record and the resume, not the outcome.
+        # The simulated provider draws failures again for the new file: what matters here
+        # is the record and the resume, not the outcome.
         retry = retry_batch_run(
             h, stored, batch_ports(None, sim, 0.5), tmp_path / "work", limits=FAST, wait=False
         )
