@@ -14,7 +14,7 @@ from pytestqt.qtbot import QtBot
 from gui.core.batch import BatchLimits, BatchRun, batch_price
 from gui.core.judging import JudgeSettings
 from gui.core.metrics import CellMetrics
-from gui.core.pricing import Price
+from gui.core.pricing import Price, PriceEntry
 from gui.core.spec import (
     SIM_JUDGE_MODEL,
     Limits,
@@ -29,6 +29,7 @@ from gui.qt.main_window import MainWindow
 from gui.qt.widgets.cell_pane import format_metrics, metrics_tooltip
 from gui.storage import paths
 from gui.storage.history import History
+from gui.storage.prices import PriceStore
 from tests.qt.conftest import SESSION_LOOP, signal_future, until
 from tests.support.openai_batches import BatchPlan
 from tests.support.openai_server import FakeOpenAIServer
@@ -261,3 +262,30 @@ async def test_a_batch_answer_says_batch_and_its_batch_price_on_its_pane() -> No
     )
     assert format_metrics(metrics) == "batch · 500 tok · $0.003"
     assert "batch price" in metrics_tooltip(metrics)
+
+
+async def test_a_batch_run_over_its_budget_is_refused_in_the_status_bar(qtbot: QtBot) -> None:
+    # $1,000 in and $2,000 out per 1M tokens: 3 cells of 8 answer tokens cost about 3 cents at
+    # the batch price, over a 1-cent cap.
+    PriceStore().save([PriceEntry("sim-1", Price(1000.0, 2000.0))])
+    messages: list[str] = []
+    win = await open_window(messages)
+    try:
+        await win.wait_built()
+        await win._load_prices()
+        win.prompt.set_template("Explain {topic}")
+        win.inputs.set_variables(win.prompt.variables())
+        win.inputs.set_rows([{"topic": t} for t in ("owls", "bees", "moss")])
+        win.models.set_profiles([sim("a")])
+        win.limits.set_limits(Limits(max_concurrency=4, budget_usd=0.01))
+        box = win.controls.executor_box
+        box.setCurrentIndex(box.findData("batch"))
+        win.start_run()
+        await until(lambda: any(m.startswith("Not submitted") for m in messages))
+        (line,) = [m for m in messages if m.startswith("Not submitted")]
+        assert "(batch price), over the budget of $0.01" in line
+        history = await win.ensure_history()
+        assert await asyncio.to_thread(history.batches) == []  # nothing recorded, nothing sent
+        assert win.batch_commands.runs == {}
+    finally:
+        await close_window(win)
