@@ -586,6 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the template over every input and model.",
     )
     _add_run_options(run_p, strategy=True)
+    from gui.cli_batch import add_batch_parsers, add_batch_run_options  # imports this module
+
+    add_batch_run_options(run_p)
     cmp_p = sub.add_parser(
         "compare",
         help="time the same cells under every strategy",
@@ -598,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser(
         "bench",
         help="run the benchmark scenarios on the simulated model",
-        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, sweep-600, chat-long, estimate, soak) and print a table.",
+        description="Run the benchmark scenarios (seed, throughput, overhead, stream-stress, stream-stress-200, render-ceiling, startup, input, agreement, checks, judge, scoreboard, sweep-600, chat-long, estimate, batch-ingest, soak) and print a table.",
     )
     bench_p.add_argument(
         "--scenario",
@@ -694,10 +697,12 @@ def build_parser() -> argparse.ArgumentParser:
     export_p.add_argument(
         "--format",
         "-f",
-        choices=["json", "csv", "md", "summary-csv", "md-table"],
+        choices=["json", "csv", "md", "summary-csv", "md-table", "batch-jsonl"],
         help="output format (default: from the -o file's extension); csv to a file also writes"
         " the per-model summary beside it as NAME-summary.csv; summary-csv is that table alone;"
-        " a chat exports as json, md (a section per model) or md-table (a table per turn)",
+        " a chat exports as json, md (a section per model) or md-table (a table per turn);"
+        " batch-jsonl is every cell's request in the OpenAI batch input format (for vLLM's"
+        " run-batch, or to submit elsewhere; read the results back with import-batch)",
     )
     export_p.add_argument(
         "--output",
@@ -716,6 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gui.cli_chat import add_chat_parsers  # here: it imports this module
 
     add_chat_parsers(sub)
+    add_batch_parsers(sub)
     return parser
 
 
@@ -1799,7 +1805,13 @@ def _write_new_file(folder: Path, stem: str, suffix: str, text: str) -> Path | N
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    """``fanout-studio run``."""
+    """``fanout-studio run`` (``--executor batch``: :func:`gui.cli_batch.cmd_run_batch`)."""
+    if args.executor == "batch":
+        from gui.cli_batch import cmd_run_batch
+
+        return await cmd_run_batch(args)
+    if args.wait:
+        raise UsageError("--wait goes with --executor batch (a live run always waits)")
     held = HeldKeys()  # this command's keys: the backend resolves --profile keys here
     spec = spec_from_args(args, warn=True, keys=held)
     if getattr(args, "estimate", False):
@@ -2094,9 +2106,10 @@ def stored_cell_items(run: StoredRun) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
     for cell in run.spec.cells():
-        cell_id = cell.id
-        seen.add(cell_id)
-        items.append(_stored_item(stored.get(cell_id), cell.inputs, cell.model.display_name))
+        seen.add(cell.id)
+        item = _stored_item(stored.get(cell.id), cell.inputs, cell.model.display_name)
+        _add_column(item, cell)
+        items.append(item)
     items += [_stored_item(c, c.inputs, c.model) for c in run.cells if c.cell_id not in seen]
     for item in items:
         _add_cache_and_schema(item, run.spec)
@@ -2228,6 +2241,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     def body(history: History) -> int:
         run = _find_run(history, args.run_id)
+        if fmt == "batch-jsonl":
+            return _export_batch_jsonl(run, out)
         if out is None:
             sys.stdout.write(export(run, fmt, raw=args.csv_raw))
             return EXIT_OK
@@ -2243,6 +2258,23 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _read_history(body)
+
+
+def _export_batch_jsonl(run: StoredRun, out: Path | None) -> int:
+    """The run's request lines, streamed to ``out`` (a private new file) or stdout."""
+    from gui.cli_batch import write_batch_jsonl
+    from gui.storage.paths import private_file_opener, record_export
+
+    if out is None:
+        write_batch_jsonl(run.spec, sys.stdout)
+        return EXIT_OK
+    try:
+        with open(out, "w", encoding="utf-8", opener=private_file_opener) as f:
+            write_batch_jsonl(run.spec, f)
+    except OSError as exc:
+        raise HistoryFailed(f"cannot write {out}: {exc.strerror or exc}") from None
+    record_export(out)
+    return EXIT_OK
 
 
 async def cmd_ask(args: argparse.Namespace) -> int:
@@ -2365,7 +2397,15 @@ def main(argv: Sequence[str]) -> int:
     try:
         if sync_handler is not None:
             return sync_handler(args)
-        handler = {"run": cmd_run, "compare": cmd_compare, "ask": cmd_ask}[args.command]
+        from gui.cli_batch import cmd_batches, cmd_import_batch
+
+        handler = {
+            "run": cmd_run,
+            "compare": cmd_compare,
+            "ask": cmd_ask,
+            "batches": cmd_batches,
+            "import-batch": cmd_import_batch,
+        }[args.command]
         return asyncio.run(handler(args))
     except UsageError as exc:
         sys.stderr.write(_error_line(args.command, exc))

@@ -25,6 +25,7 @@ class ErrorKind(StrEnum):
     TOO_LARGE = "too_large"  # the answer passed the run's cap on answer size
     BAD_TEMPLATE = "bad_template"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # a batch request the provider did not run within its window
     OTHER = "other"
 
 

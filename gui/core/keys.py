@@ -230,6 +230,11 @@ def _secrets() -> list[str]:
     return result
 
 
+def known_secrets() -> list[str]:
+    """Every secret :func:`redact` masks now, longest first (pass it back to ``redact``)."""
+    return _secrets()
+
+
 def _basic(match: re.Match[str]) -> str:
     token = match.group(3)
     try:
@@ -241,9 +246,13 @@ def _basic(match: re.Match[str]) -> str:
     return f"{match.group(1)}{match.group(2)}***" if ":" in decoded else match.group(0)
 
 
-def redact(text: str) -> str:
-    """``text`` with every secret the process knows masked as ``***`` (see the module)."""
-    for secret in _secrets():
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    """``text`` with every secret the process knows masked as ``***`` (see the module).
+
+    ``secrets``: the list :func:`known_secrets` returned, for a caller that masks many texts
+    at once (the history writer's bulk path): looking them up costs more than masking one.
+    """
+    for secret in _secrets() if secrets is None else secrets:
         if secret in text:
             text = text.replace(secret, "***")
     if "://" in text:

@@ -48,6 +48,8 @@ class CellMetrics:
         schema_valid: For a structured run (``RunSpec.json_schema``), whether the answer
             follows the schema; ``None`` for a free-text run.
         schema_error: Where a structured answer breaks the schema (or that it is not JSON).
+        batch: The answer came through a provider's Batch API (priced at the batch price,
+            see :func:`gui.core.batch.batch_price`).
     """
 
     queued_at: float
@@ -71,6 +73,7 @@ class CellMetrics:
     original_ttft: float | None = None
     schema_valid: bool | None = None
     schema_error: str | None = None
+    batch: bool = False
 
     @property
     def total(self) -> float:

@@ -70,6 +70,21 @@ def parse_schema(text: str) -> dict[str, Any]:
     return value
 
 
+def response_format_of(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI's ``response_format`` for ``schema`` (``strict`` off: any valid schema goes):
+    what the provider layer binds to a live request and a batch request line carries.
+
+    Given in the ``{"name", "schema"}`` form langchain-openai passes through as it is, so a
+    schema without a ``title`` needs no conversion to a function first.
+    """
+    title = schema.get("title")
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in str(title or "answer"))[:64]
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name or "answer", "schema": dict(schema), "strict": False},
+    }
+
+
 def schema_text(schema: Mapping[str, Any]) -> str:
     """One canonical text of ``schema`` (the validator is kept per text)."""
     return json.dumps(schema, sort_keys=True, ensure_ascii=False)

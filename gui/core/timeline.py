@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gui.core import events as ev
+from gui.core.batch import BatchChanged, BatchState
 from gui.core.checks import CheckResult, pass_rate
 from gui.core.metrics import CellMetrics
 
@@ -38,6 +39,20 @@ JUDGE = "judge"
 JUDGE_KINDS: tuple[str, ...] = (JUDGE_WAIT, JUDGE)
 #: The mark of a done cell's check results (issue 13): a :class:`CheckMark`, not a segment.
 CHECKED = "checked"
+
+#: A batch of a batch run (issue 16): a row per request file, its provider's states as spans
+#: (validating; running at the provider, finalizing or cancelling included; its results
+#: being read into the history), then an end cap (done, failed, cancelled).
+BATCH_QUEUED = "batch_queued"
+BATCH_RUNNING = "batch_running"
+BATCH_INGEST = "batch_ingest"
+BATCH_KINDS: tuple[str, ...] = (BATCH_QUEUED, BATCH_RUNNING, BATCH_INGEST)
+#: Legend text of the batch kinds (shown where batches are: tooltips).
+BATCH_LEGEND: dict[str, str] = {
+    BATCH_QUEUED: "batch validating",
+    BATCH_RUNNING: "batch running at the provider",
+    BATCH_INGEST: "batch results being read",
+}
 
 #: Kinds that span time, in the order a cell goes through them (its judge's last).
 SPAN_KINDS: tuple[str, ...] = (WAITING, REQUEST, STREAMING, BACKOFF, *JUDGE_KINDS)
@@ -161,6 +176,7 @@ class TimelineModel:
             ev.JudgeQueued: self._apply_judge_queued,
             ev.JudgeStarted: self._apply_judge_started,
             ev.JudgeEnded: self._apply_judge_ended,
+            BatchChanged: self._apply_batch_changed,
         }
 
     # ------------------------------------------------------------------------ feeding
@@ -259,7 +275,7 @@ class TimelineModel:
             return f"streaming{attempt}"
         if state == BACKOFF:
             return f"backing off before attempt {row.attempt + 1}"
-        return state
+        return BATCH_LEGEND.get(state, state)
 
     @staticmethod
     def segment_at(row: Row, t: float) -> Segment | None:
@@ -277,7 +293,7 @@ class TimelineModel:
     def describe(row: Row, segment: Segment) -> str:
         """What ``segment`` of ``row`` was, in words (a request knows if text followed)."""
         if segment.kind != REQUEST:
-            return LEGEND[segment.kind]
+            return LEGEND.get(segment.kind) or BATCH_LEGEND.get(segment.kind, segment.kind)
         index = row.segments.index(segment)
         following = row.segments[index + 1] if index + 1 < len(row.segments) else None
         if following is not None and following.kind == STREAMING:
@@ -496,6 +512,43 @@ class TimelineModel:
     def _apply_judge_ended(self, event: ev.JudgeEnded) -> None:
         row = self._judge_row(event.key)
         self._close_judge(row, self._at(event))
+
+    def _apply_batch_changed(self, event: BatchChanged) -> None:
+        """A batch's row: a span per provider state, an end cap once its results are in."""
+        record = event.record
+        key = f"batch:{record.run_id}:{record.file_index}"
+        fresh = key not in self._index
+        row = self.row(key)
+        t = self._at(event)
+        self.live = True
+        if fresh:
+            last = record.first_row + record.rows
+            row.label = f"batch {record.file_index + 1}: column {record.col + 1}, rows {record.first_row + 1}-{last}"
+            self._begin_chain(row, event.run_id, t)
+        if row.ended:
+            return
+        done = record.completed + record.failed
+        row.message = f"{record.state}: {done:,} of {record.total or record.rows:,} requests run"
+        if not record.open:
+            end = {
+                BatchState.COMPLETED: DONE,
+                BatchState.CANCELLED: CANCELLED,
+            }.get(record.state, FAILED)
+            self._close_open(row, t)
+            row.segments.append(Segment(end, t, t))
+            row.ended = True
+            row.state = end
+            return
+        if record.state.terminal:
+            kind = BATCH_INGEST
+        elif record.state is BatchState.VALIDATING:
+            kind = BATCH_QUEUED
+        else:
+            kind = BATCH_RUNNING
+        if row.state != kind:
+            self._close_open(row, t)
+            row.segments.append(Segment(kind, t))
+            row.state = kind
 
     def _apply_run_finished(self, event: ev.RunFinished) -> None:
         t = self._at(event)

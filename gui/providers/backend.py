@@ -41,7 +41,7 @@ from gui.core.keys import HeldKeys
 from gui.core.ports import BatchLike, ChainLike, JudgeChainLike, KeySource
 from gui.core.runner import MAX_ANSWER_CHARS_KEY, REQUEST_TIMEOUT_KEY
 from gui.core.spec import Cell, ModelProfile, ProviderKind
-from gui.core.structured import JSON_SCHEMA_KEY, schema_instruction
+from gui.core.structured import JSON_SCHEMA_KEY, response_format_of, schema_instruction
 from gui.core.templates import prompt_messages
 from gui.providers.cache import CachedAnswer, cached_answer, generations_of
 from gui.providers.errors import classify
@@ -923,20 +923,6 @@ def _call_options(config: RunnableConfig | None, cache: BaseCache | None) -> Cal
     if not use_cache and schema is None:
         return None
     return CallOptions(use_cache, schema if isinstance(schema, Mapping) else None)
-
-
-def response_format_of(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """OpenAI's ``response_format`` for ``schema`` (``strict`` off: any valid schema goes).
-
-    Given in the ``{"name", "schema"}`` form langchain-openai passes through as it is, so a
-    schema without a ``title`` needs no conversion to a function first.
-    """
-    title = schema.get("title")
-    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in str(title or "answer"))[:64]
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": name or "answer", "schema": dict(schema), "strict": False},
-    }
 
 
 def with_instruction(messages: Sequence[BaseMessage], instruction: str) -> list[BaseMessage]:

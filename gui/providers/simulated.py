@@ -404,6 +404,11 @@ def _seeded_tokens(seed: int, prompt: str, count: int) -> tuple[str, ...]:
     return _compose(prompt, count, _text_rng(seed, prompt))
 
 
+def simulated_answer(prompt: str, tokens: int, seed: int | None) -> str:
+    """The whole answer the simulated model gives ``prompt`` (its simulated batch uses it)."""
+    return "".join(_compose(prompt, tokens, _text_rng(seed or 0, prompt)))
+
+
 def _text_rng(seed: int, prompt: str) -> random.Random:
     # A str seed is hashed with SHA-512 by random.Random: stable across runs and processes.
     return random.Random(f"{seed}\x00{prompt}")

@@ -162,6 +162,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.views.chat_page",
     ),
     "profiles": ("gui.storage.secrets", "gui.qt.views.providers_panel"),
+    "batches": ("gui.core.batch", "gui.qt.views.batches_view", "gui.qt.batch_commands"),
     "wiring": (
         "gui.qt.bridge",
         "gui.qt.run_commands",
@@ -268,6 +269,8 @@ class MainWindow(QMainWindow):
         profile_store, keystore, history: Replace one part of the default services (tests).
         workspace: Where the workspace is autosaved (``None``: nothing is).
         staged: Build only the first frame now; :meth:`build_rest` builds the rest.
+        batch_options: Settings of the batch runs' controller (tests: a fast poll, a short
+            simulated batch; see :class:`gui.qt.batch_commands.BatchCommands`).
 
     Signals:
         close_requested: the user closed the window; the app's main coroutine then awaits
@@ -325,8 +328,10 @@ class MainWindow(QMainWindow):
         history: History | None = None,
         workspace: WorkspaceStore | None = None,
         staged: bool = False,
+        batch_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(parent)
+        self._batch_options = dict(batch_options or {})
         self._workspace_store = workspace  # None: nothing autosaved (tests, demo sessions)
         self._backend = backend
         self._services_given = services
@@ -405,6 +410,7 @@ class MainWindow(QMainWindow):
             ("history", self._build_history),
             ("chat", self._build_chat),
             ("profiles", self._build_profiles),
+            ("batches", self._build_batches),
             ("wiring", self._build_wiring),
             ("ratings", self._build_ratings),
         ]
@@ -571,6 +577,42 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.concurrency_dock, self.profiles_dock)
         self.concurrency_dock.raise_()
 
+    def _build_batches(self) -> None:
+        """The Batches tab and the batch runs' controller (issue 16)."""
+        from gui.qt.batch_commands import BatchCommands
+        from gui.qt.views.batches_view import BatchesView
+
+        self.batches = BatchesView()
+        add_pages(self.tabs, [(self.batches, "Batches")])
+        self.batch_commands = BatchCommands(
+            self.batches,
+            self._tasks,
+            self.services.keys,
+            self.ensure_history,
+            self.statusBar().showMessage,
+            timeline=self.timeline.apply_events,
+            backend=self._ensure_backend,
+            **self._batch_options,
+        )
+        self.batches.open_requested.connect(self._on_batches_open_requested)
+        self.batch_commands.run_ended.connect(self._on_batch_commands_run_ended)
+        self.batch_commands.progress_changed.connect(self._on_batch_commands_progress_changed)
+
+    def _on_batches_open_requested(self, run_id: str) -> None:
+        async def open_run() -> None:
+            stored = await self.services.history.get_run(run_id)
+            if stored is not None and self.show_past_run(stored):
+                self.tabs.setCurrentWidget(self.results)
+
+        self._tasks.spawn(open_run(), "fanout-open-batch-run")
+
+    def _on_batch_commands_progress_changed(self, run_id: str, done: int, total: int) -> None:
+        if not self.running:  # a live run's own counts keep the bar while it streams
+            self.controls.show_batch_progress(run_id, done, total)
+
+    def _on_batch_commands_run_ended(self, run_id: str, summary: object) -> None:
+        self.history_panel.refresh()
+
     def _with_prices_editor(self, providers: QWidget) -> QWidget:
         """The Profiles dock's content: the saved profiles above the price table (issue 15)."""
         from PySide6.QtWidgets import QSplitter
@@ -635,6 +677,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage,
             lambda: self._closing,
             self.run_queued_started.emit,
+            batch=self.batch_commands,
         )
         self.display = RunDisplay(
             self.session,
@@ -894,6 +937,7 @@ class MainWindow(QMainWindow):
 
         self._closing = True
         await self.wait_built()  # closed within the first frames: the last steps run first
+        self.batch_commands.shutdown()  # the batches stay with the provider, resumed next start
         await self.session.shutdown()
         tasks = self._tasks.pending()
         if tasks:
@@ -997,6 +1041,7 @@ class MainWindow(QMainWindow):
         history = task.result()
         self.history_panel.set_history(history)
         self.chat_page.refresh_chats()
+        self.batch_commands.resume()  # unfinished batch runs: polled again, said once
         if history.notice:
             self.statusBar().showMessage(history.notice, 20000)
 

@@ -26,6 +26,7 @@ from gui.qt.warmup import Warmup
 
 if TYPE_CHECKING:
     from gui.core.chat import Chat
+    from gui.qt.batch_commands import BatchCommands
     from gui.resources import Preset
     from gui.storage.records import StoredRun
 
@@ -46,6 +47,7 @@ class RunCommands:
         say: Shows one line in the status bar for so many ms.
         closing: Whether the window is closing (nothing starts then).
         queued_started: Called with a run that waited for the warm-up, once it started.
+        batch: Submits runs whose executor is the Batch API (the toolbar's choice).
     """
 
     def __init__(
@@ -58,16 +60,21 @@ class RunCommands:
         say: Callable[[str, int], None],
         closing: Callable[[], bool],
         queued_started: Callable[[Run], None],
+        batch: BatchCommands | None = None,
     ) -> None:
         self._session, self._editors, self._controls = session, editors, controls
         self._warmup, self._tasks = warmup, tasks
         self._say, self._closing, self._queued_started = say, closing, queued_started
+        self._batch = batch
 
     def start_run(self) -> Run | None:
         """Start the run the editors describe; ``None`` if it cannot start or waits (queued)."""
         with burst_without_collections():  # a big run's start allocates in one step
             spec = self._runnable_spec("run")
             if spec is None:
+                return None
+            if self._batch is not None and self._controls.executor == "batch":
+                self._batch.submit(spec)  # its results land in the history, not this grid
                 return None
             if self._warmup.importing:
                 self._warmup.queue(lambda: self._start_when_ready(spec))

@@ -12,6 +12,7 @@ outcome tells the two apart:
 ``cancelled``               the user stopped the whole run
 ``interrupted``             the app ended while it ran
 ``running``                 still being recorded
+``submitted``               a batch run with the provider, results not in yet
 ==========================  =====================================================
 """
 
@@ -32,6 +33,7 @@ OUTCOMES = (
     "cancelled",
     "interrupted",
     "running",
+    "submitted",
 )
 
 #: The cell phase whose colour an outcome borrows (green, amber, grey, red, blue).
@@ -42,6 +44,7 @@ _PHASES = {
     "cancelled": "cancelled",
     "interrupted": "failed",
     "running": "streaming",
+    "submitted": "running",
 }
 
 

@@ -20,8 +20,11 @@ RUNNING: Final = "running"
 FINISHED: Final = "finished"
 CANCELLED: Final = "cancelled"
 INTERRUPTED: Final = "interrupted"
-#: Run statuses: recording, ended, stopped by the user, or the app ended while it ran.
-RUN_STATUSES = (RUNNING, FINISHED, CANCELLED, INTERRUPTED)
+#: A batch run (issue 16) whose batches are with the provider: no process need be running.
+SUBMITTED: Final = "submitted"
+#: Run statuses: recording, ended, stopped by the user, the app ended while it ran, or
+#: sent to a provider's Batch API and not ingested yet.
+RUN_STATUSES = (RUNNING, FINISHED, CANCELLED, INTERRUPTED, SUBMITTED)
 #: Cell statuses (only cells that ended are stored).
 CELL_STATUSES = ("done", "failed", "cancelled")
 
@@ -209,6 +212,7 @@ _METRIC_DEFAULTS: dict[str, Any] = {
     "input_tokens": 0,
     "input_estimated": False,
     "cost_usd": None,
+    "batch": False,
 }
 # Issue 15's response cache and structured output (gui.core.caching, gui.core.structured).
 _METRIC_DEFAULTS.update(

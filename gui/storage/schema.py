@@ -22,6 +22,9 @@ Version 5 holds chats (issue 14): ``chats`` (title, system message, times), ``ch
 error, metrics and which images it carries) and ``chat_images`` (each image once per chat,
 keyed by its SHA-256: a message to six columns stores its image once), written node by node
 as a chat goes on.
+Version 6 holds batch runs (issue 16): ``batches``, one row per request file a run sent to a
+provider's Batch API (its batch id and input file id, written the moment the batch is created;
+its state, request counts and result file ids as last polled; when its results were ingested).
 
 Adding a version: append a step that takes a connection inside the open transaction, never
 commits, and does not use ``executescript`` (it would commit); bump :data:`SCHEMA_VERSION`.
@@ -38,7 +41,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 #: The version this code writes.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: The first schema, as it shipped. Kept verbatim: step 0 -> 1 creates it, and the tests
 #: build version-1 files with it to check the 1 -> 2 migration on real old data.
@@ -311,6 +314,42 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_V6_TABLES: tuple[str, ...] = (
+    # One batch per request file of a batch run: the cells of column ``col_index``, rows
+    # ``first_row`` to ``first_row + row_count - 1`` (every sample of each), or for a retry
+    # of some cells as a new batch, the cell ids listed in ``cell_ids_json``. ``ingested_at`` is NULL while the app
+    # still has work on it (polling, or its results not in ``cells`` yet).
+    """CREATE TABLE batches (
+        run_id         TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        file_index     INTEGER NOT NULL,
+        col_index      INTEGER NOT NULL,
+        first_row      INTEGER NOT NULL,
+        row_count      INTEGER NOT NULL,
+        batch_id       TEXT NOT NULL,
+        input_file_id  TEXT NOT NULL,
+        output_file_id TEXT,
+        error_file_id  TEXT,
+        state          TEXT NOT NULL,
+        total          INTEGER NOT NULL DEFAULT 0,
+        completed      INTEGER NOT NULL DEFAULT 0,
+        failed         INTEGER NOT NULL DEFAULT 0,
+        message        TEXT,
+        created_at     REAL NOT NULL,
+        updated_at     REAL NOT NULL,
+        ingested_at    REAL,
+        cell_ids_json  TEXT,
+        PRIMARY KEY (run_id, file_index)
+    )""",
+    "CREATE INDEX batches_open ON batches(ingested_at)",
+)
+
+
+def _v5_to_v6(conn: sqlite3.Connection) -> None:
+    """A table of the batches of batch runs (issue 16)."""
+    for statement in _V6_TABLES:
+        conn.execute(statement)
+
+
 #: ``MIGRATIONS[n]`` takes a database from version ``n`` to ``n + 1``.
 MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (
     _create_v1,
@@ -318,6 +357,7 @@ MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (
     _v2_to_v3,
     _v3_to_v4,
     _v4_to_v5,
+    _v5_to_v6,
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION

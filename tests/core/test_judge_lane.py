@@ -344,6 +344,8 @@ async def test_pairwise_with_repeats_compares_each_columns_first_sample_that_end
     assert sorted(shown) == sorted(
         ["zero, second sample", "one, first sample", "two, first sample"] * 2
     )
+
+
 # ------------------------------------------------------------------ what the judge costs
 
 

@@ -171,3 +171,33 @@ def test_check_results_mark_the_done_cell_and_a_retry_waits_for_its_own() -> Non
     model.apply([ev.CellChecked(RUN, 3.52, "c0", (passed,))])
     again = model.current_checks(row)
     assert again is not None and again.rate == 1.0 and len(row.checks) == 2
+
+
+def test_a_batch_is_one_row_per_request_file_with_its_states() -> None:
+    from dataclasses import replace
+
+    from gui.core.batch import BatchChanged, BatchRecord, BatchState
+    from gui.core.timeline import BATCH_INGEST, BATCH_QUEUED, BATCH_RUNNING, FAILED
+
+    first = BatchRecord("b-run", 0, 0, 0, 50, "batch_1", "file-1", BatchState.VALIDATING)
+    second = replace(first, file_index=1, col=1, batch_id="batch_2")
+    states = [
+        (0.5, first),
+        (0.6, second),
+        (2.0, replace(first, state=BatchState.IN_PROGRESS, completed=10)),
+        (3.0, replace(first, state=BatchState.IN_PROGRESS, completed=30)),  # same state
+        (5.0, replace(first, state=BatchState.COMPLETED, completed=50)),
+        (6.0, replace(first, state=BatchState.COMPLETED, completed=50, ingested_at=1.0)),
+        (7.0, replace(second, state=BatchState.FAILED, ingested_at=1.0, message="bad")),
+    ]
+    model = model_of(*(BatchChanged("b-run", t, record) for t, record in states))
+    assert model.segments("batch:b-run:0") == [
+        (BATCH_QUEUED, 0.5, 2.0),
+        (BATCH_RUNNING, 2.0, 5.0),
+        (BATCH_INGEST, 5.0, 6.0),
+        (DONE, 6.0, 6.0),
+    ]
+    assert model.segments("batch:b-run:1") == [(BATCH_QUEUED, 0.6, 7.0), (FAILED, 7.0, 7.0)]
+    row = model.row("batch:b-run:0")
+    assert row.label == "batch 1: column 1, rows 1-50"
+    assert model.describe(row, row.segments[1]) == "batch running at the provider"

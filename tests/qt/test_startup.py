@@ -39,6 +39,7 @@ TABS = [
     "asyncio debug",
     "History",
     "Chat",
+    "Batches",
     "Leaderboard",
 ]
 

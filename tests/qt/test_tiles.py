@@ -660,6 +660,8 @@ def test_a_sliver_tile_shows_its_status_colour_but_no_streaming_text(
     body = QRect(rect.left() + 1, rect.top() + band, rect.width() - 2, rect.height() - band - 2)
     assert ink(image, body, base) == 0
     assert image.pixelColor(rect.center().x(), rect.top() + 3) == status_colors(Phase.STREAMING)[0]
+
+
 def test_one_paint_draws_a_bounded_number_of_new_tiles_and_the_rest_follow(
     qtbot: QtBot, light: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

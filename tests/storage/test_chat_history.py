@@ -170,7 +170,7 @@ def test_a_version_4_history_keeps_its_runs_and_gains_the_chat_tables(tmp_path: 
     with History.open(db):
         pass
     with sqlite3.connect(db) as conn:  # back to the version-4 layout, as main left it
-        for table in ("chat_images", "chat_nodes", "chat_columns", "chats"):
+        for table in ("batches", "chat_images", "chat_nodes", "chat_columns", "chats"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute(
             "INSERT INTO runs (id, created_at, status, template, strategy, spec_json) "
@@ -185,7 +185,7 @@ def test_a_version_4_history_keeps_its_runs_and_gains_the_chat_tables(tmp_path: 
         assert chats.flush()
         assert chats.get(chat.id) is not None
     with sqlite3.connect(db) as conn:
-        assert schema.user_version(conn) == 5
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 

@@ -91,7 +91,7 @@ def test_a_version_1_history_is_migrated_with_every_old_run_intact(tmp_path: Pat
         assert h.flush()
         assert h.get_run("v2-run").label == "new"  # type: ignore[union-attr]
     with sqlite3.connect(db) as conn:
-        assert schema.user_version(conn) == schema.SCHEMA_VERSION == 5
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION == 6
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
@@ -113,6 +113,7 @@ def test_a_fresh_file_goes_through_every_migration_step(tmp_path: Path) -> None:
             "chat_columns",
             "chat_nodes",
             "chat_images",
+            "batches",
         }
         columns = {r[1] for r in conn.execute("PRAGMA table_info(cells)")}
         assert {"metrics_json", "error_kind", "notice", "checks_json"} <= columns
@@ -121,8 +122,8 @@ def test_a_fresh_file_goes_through_every_migration_step(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ schema 3 -> 4
 
-#: The tables schema 5 added (dropped to rebuild an older layout).
-CHAT_TABLES = ("chat_images", "chat_nodes", "chat_columns", "chats")
+#: The tables schemas 5 and 6 added (dropped to rebuild an older layout).
+CHAT_TABLES = ("chat_images", "chat_nodes", "chat_columns", "chats", "batches")
 
 
 def test_a_version_3_history_keeps_its_runs_and_gains_the_judging_tables(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ plain sync code and subprocess CLI tests can all talk to it.
 Endpoints (everything else -> 404 with an OpenAI-style JSON error body):
 
 * ``GET  /v1/models`` and ``GET /v1/models/{id}``
+* ``/v1/files`` and ``/v1/batches``: the Batch API (`tests.support.openai_batches`), whose
+  timing and faults ``srv.batches.plan`` controls.
 * ``POST /v1/chat/completions``: non-streaming JSON (with ``usage``) or, with ``"stream": true``,
   ``text/event-stream`` with one ``data: {chat.completion.chunk}`` event per token, an optional
   usage chunk (``stream_options.include_usage``) and ``data: [DONE]``.
@@ -53,6 +55,8 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from tests.support.openai_batches import BatchAPI
 
 __all__ = [
     "FAULT_MIX",
@@ -731,6 +735,8 @@ class FakeOpenAIServer:
         self._startup_error: BaseException | None = None
         self._closing = False
         self._errors: list[BaseException] = []
+        #: The Batch API: set ``batches.plan`` (a `BatchPlan`) to control it.
+        self.batches = BatchAPI(default_answer)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -1054,6 +1060,17 @@ class FakeOpenAIServer:
         path = request.path.rstrip("/")
         if path == "/v1/chat/completions" and request.method == "POST":
             return await self._chat(conn, request)
+        if path.startswith(("/v1/files", "/v1/batches")):
+            status, payload = self.batches.handle(
+                request.method, path, request.headers, request.body
+            )
+            self._log(request, status)
+            if isinstance(payload, bytes):
+                head = {"content-type": "application/octet-stream"}
+                await conn.send(_json_response(status, payload, head))
+            else:
+                await self._send_json(conn, status, payload)
+            return True
         if path == REDIRECT_TARGET:
             self._log(request, 405)
             await self._send_json(conn, 405, {"detail": "Method Not Allowed"})

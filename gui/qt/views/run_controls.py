@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QToolBar, QToolButton
+from PySide6.QtWidgets import (
+    QComboBox,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QToolBar,
+    QToolButton,
+)
 
 from gui.qt.widgets.lag_meter import FREEZE_MS, LagSparkline
 
@@ -83,6 +90,17 @@ class RunControls:
         cancel_button = QToolButton()
         cancel_button.setDefaultAction(self.cancel_action)
         bar.addWidget(cancel_button)
+        # Which executor Run uses: the live engine, or the provider's Batch API (issue 16).
+        self.executor_box = QComboBox()
+        self.executor_box.setObjectName("executorBox")
+        self.executor_box.addItem("Live", "live")
+        self.executor_box.addItem("Batch API", "batch")
+        self.executor_box.setToolTip(
+            "Live: stream every cell now. Batch API: send the cells to the provider's batch "
+            "endpoint (about half the price, results within 24 h; the Batches tab follows them, "
+            "and they survive closing the app)"
+        )
+        bar.addWidget(self.executor_box)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
         self.progress.setTextVisible(True)
@@ -117,14 +135,29 @@ class RunControls:
         ):
             status.addPermanentWidget(w)
 
+    @property
+    def executor(self) -> str:
+        """The executor Run uses: ``live`` or ``batch``."""
+        return str(self.executor_box.currentData())
+
     def show_counts(self, counts: Counts, running: bool) -> None:
         """The progress bar and the status counts (the gauges are the dock's)."""
         self.progress.setFormat("%v / %m")
+        if self.progress.toolTip():  # a batch run's, shown before this run
+            self.progress.setToolTip("")
         self.progress.setRange(0, max(counts.total, 1))
         self._set_progress_value(counts.ended)
         self.counts_label.setText(counts.text())
         if running:
             self.run_action.setText(f"Running {counts.ended} / {counts.total}")
+
+    def show_batch_progress(self, run_id: str, done: int, total: int) -> None:
+        """The progress bar follows a batch run: its requests the provider has run (or
+        cells ingested, whichever is further) of its requests."""
+        self.progress.setFormat("batch %v / %m")
+        self.progress.setToolTip(f"Batch run {run_id}: requests run by the provider")
+        self.progress.setRange(0, max(total, 1))
+        self._set_progress_value(min(done, total))
 
     def show_cost(self, totals: CostTotals | None, judge: CostTotals | None = None) -> None:
         """The status bar's cost of the shown run: ``$0.42 · 12,345 tokens``, then the LLM

@@ -121,6 +121,10 @@ def format_metrics(metrics: CellMetrics | None) -> str:
     return " · ".join(parts)
 
 
+#: The mark of an answer that came through a provider's Batch API (issue 16).
+BATCH_MARK = "batch"
+
+
 def cost_text(metrics: CellMetrics | None) -> str:
     """A cell's cost for its footer or tile: ``$0.0123`` (``~`` when a count is estimated),
     ``no price`` for a model without one, ``""`` when it is free, sent nothing, or was
@@ -143,6 +147,8 @@ def _cache_and_schema_marks(metrics: CellMetrics) -> list[str]:
         marks.append(mark)
     if metrics.cached:
         marks.append(CACHED_MARK)
+    if metrics.batch:  # issue 16: its cost is the batch price, and it has no timings
+        marks.append(BATCH_MARK)
     return marks
 
 
@@ -157,6 +163,11 @@ def _cache_and_schema_tooltip(metrics: CellMetrics) -> list[str]:
             original.append(format_seconds(metrics.original_latency))
         first = f" The original request: {', '.join(original)}." if original else ""
         lines.append(f"Served from the response cache: no request, no cost.{first}")
+    if metrics.batch:
+        lines.append(
+            "Sent through the provider's Batch API: no timings of its own; "
+            "its cost is at the batch price."
+        )
     if metrics.schema_error:
         lines.append(f"Schema: {metrics.schema_error}")
     elif metrics.schema_valid:

@@ -62,6 +62,10 @@ from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QMenu, QToolTip
 from gui.core import events as ev
 from gui.core.timeline import (
     BACKOFF,
+    BATCH_INGEST,
+    BATCH_KINDS,
+    BATCH_QUEUED,
+    BATCH_RUNNING,
     CANCELLED,
     CHECKED,
     DONE,
@@ -101,6 +105,9 @@ _PHASE_OF: dict[str, str] = {
     DONE: "done",
     FAILED: "failed",
     CANCELLED: "cancelled",
+    BATCH_QUEUED: "waiting",
+    BATCH_RUNNING: "running",
+    BATCH_INGEST: "streaming",
 }
 
 #: Hue of the judge's bars (violet): no status phase uses it.
@@ -642,7 +649,10 @@ class TimelineWidget(QAbstractScrollArea):
             if "retries" in facts:
                 add("Retries", str(facts["retries"]))
         if row.message:
-            name = {FAILED: "Error", CANCELLED: "Reason"}.get(row.state, "Last retry")
+            if row.cell_id.startswith("batch:"):  # a batch's row: its requests, not a retry
+                name = "Provider"
+            else:
+                name = {FAILED: "Error", CANCELLED: "Reason"}.get(row.state, "Last retry")
             add(name, row.message)
         mark = TimelineModel.current_checks(row)
         if mark is not None:
@@ -671,7 +681,7 @@ class TimelineWidget(QAbstractScrollArea):
     # ------------------------------------------------------------------------ painting
 
     def _apply_colors(self) -> None:
-        colors = {kind: segment_color(kind) for kind in LEGEND}
+        colors = {kind: segment_color(kind) for kind in (*LEGEND, *BATCH_KINDS)}
         palette = self.palette()
         base = palette.color(QPalette.ColorRole.Base)
         text = palette.color(QPalette.ColorRole.Text)

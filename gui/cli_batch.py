@@ -1,0 +1,661 @@
+"""The command line of batch runs (issue 16): ``run --executor batch``, ``batches``,
+``import-batch`` and ``export --format batch-jsonl``.
+
+A batch run is submitted, recorded and left with the provider: ``run --executor batch``
+prints the run id and the batch ids and exits 0; ``--wait`` (or ``batches wait RUN_ID``
+later, from any process) polls until every batch ended, ingests the results into the same
+run and prints it as a live run is printed. ``batches`` lists the batches of the history;
+``batches wait`` without a run resumes every unfinished one, and says so once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from gui.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    HistoryFailed,
+    UsageError,
+    _date,
+    _fmt_cell,
+    _positive_float,
+    _repeated_rows,
+    close_history,
+    open_history,
+    spec_from_args,
+    stored_cell_items,
+    summary_json,
+)
+from gui.core import events as ev
+from gui.core.batch import BatchChanged, BatchLimits, BatchRun, request_line
+from gui.core.cleantext import escape_controls
+from gui.core.keys import HeldKeys
+from gui.core.metrics import RunSummary
+from gui.core.spec import RunSpec
+
+if TYPE_CHECKING:
+    from gui.storage.history import History
+    from gui.storage.records import StoredRun
+
+__all__ = [
+    "add_batch_parsers",
+    "add_batch_run_options",
+    "cmd_batches",
+    "cmd_import_batch",
+    "cmd_run_batch",
+    "write_batch_jsonl",
+]
+
+#: Seconds before a batch is first polled (then each poll waits longer, up to a minute).
+DEFAULT_POLL_S = 3.0
+
+
+def add_batch_run_options(p: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--wait`` and the batch settings of ``run``."""
+    group = p.add_argument_group("executor (live streaming, or the provider's Batch API)")
+    group.add_argument(
+        "--executor",
+        choices=["live", "batch"],
+        default="live",
+        help="live: stream every cell now (default); batch: send the cells to the provider's "
+        "Batch API (about half the price, results within 24 h) and print the run id",
+    )
+    group.add_argument(
+        "--wait",
+        action="store_true",
+        help="with --executor batch: wait for the results and print them as a live run",
+    )
+    _add_batch_settings(group)
+
+
+def _add_batch_settings(group: Any) -> None:
+    group.add_argument(
+        "--poll",
+        type=_positive_float,
+        default=DEFAULT_POLL_S,
+        metavar="S",
+        help=f"seconds before the first poll of a batch (default {DEFAULT_POLL_S:g}; each "
+        "poll then waits half as long again, up to a minute)",
+    )
+    group.add_argument(
+        "--sim-batch-delay",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="seconds the simulated model's batch takes to complete (default 5)",
+    )
+
+
+def add_batch_parsers(sub: Any) -> None:
+    """The ``batches`` and ``import-batch`` commands."""
+    where = "the history"
+    batches_p = sub.add_parser(
+        "batches",
+        help="list batch runs' batches; wait for or cancel one",
+        description=f"List the batches of batch runs in {where} (open ones first). "
+        "`batches wait RUN_ID` polls until the run's batches end and prints its results; "
+        "without RUN_ID it resumes every unfinished batch run. "
+        "`batches cancel RUN_ID` cancels the run's open batches. "
+        "`batches retry RUN_ID` runs the run's failed and expired cells again, live, into the "
+        "same run; with --batch, as new batches of the same run (collect them with "
+        "`batches wait RUN_ID`).",
+    )
+    batches_p.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "wait", "cancel", "retry"],
+        default="list",
+        help="list (default), wait, cancel, or retry (the run's failed and expired cells, live)",
+    )
+    batches_p.add_argument(
+        "run_id", nargs="?", metavar="RUN_ID", help="the run's id or a unique prefix"
+    )
+    batches_p.add_argument("--json", action="store_true", help="print JSON")
+    batches_p.add_argument(
+        "--batch",
+        action="store_true",
+        help="with retry: send the failed and expired cells as new batches of the run "
+        "(batch price) instead of live",
+    )
+    batches_p.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr")
+    _add_batch_settings(batches_p)
+    import_p = sub.add_parser(
+        "import-batch",
+        help="ingest a batch output file into a recorded run",
+        description="Read an output file in the OpenAI batch output format (one JSON object "
+        "per line with custom_id and response, as vLLM's run-batch writes it) into the run "
+        "whose requests `export --format batch-jsonl` wrote: each line becomes its cell's "
+        "answer or failure.",
+    )
+    import_p.add_argument("run_id", metavar="RUN_ID", help="the run's id or a unique prefix")
+    import_p.add_argument("output", metavar="OUTPUT.jsonl", help="the batch output file")
+
+
+def write_batch_jsonl(spec: RunSpec, out: TextIO) -> int:
+    """Write the request line of every cell of ``spec`` to ``out``, one at a time; returns
+    the number of lines (the same lines a batch run uploads)."""
+    cells = spec.cell_list()
+    for cell in cells:
+        out.write(json.dumps(request_line(spec, cell), ensure_ascii=False) + "\n")
+    return len(cells)
+
+
+# ------------------------------------------------------------------ shared
+
+
+def _folders() -> tuple[Path, Path]:
+    """The work folder (request and result files while in use) and the simulated
+    provider's folder, both in the data folder."""
+    from gui.storage import paths
+
+    root = paths.home() / "batches"
+    work, sim = root / "work", root / "simulated"
+    for folder in (work, sim):
+        folder.mkdir(parents=True, exist_ok=True)
+    return work, sim
+
+
+def _ports(keys: HeldKeys, args: argparse.Namespace) -> Any:
+    from gui.providers.batch import SIM_BATCH_DELAY_S, batch_ports
+
+    _work, sim = _folders()
+    delay = args.sim_batch_delay if args.sim_batch_delay is not None else SIM_BATCH_DELAY_S
+    return batch_ports(keys, sim, delay)
+
+
+def _limits(args: argparse.Namespace) -> BatchLimits:
+    return BatchLimits(poll_first=args.poll, poll_max=max(60.0, args.poll))
+
+
+class BatchProgress:
+    """A progress bar on a terminal's stderr: requests the provider finished, then the
+    cells ingested; redrawn at most 10 times a second."""
+
+    WIDTH = 24
+
+    def __init__(self, runs: list[BatchRun], stream: TextIO, enabled: bool) -> None:
+        self.runs, self.stream, self.enabled = runs, stream, enabled
+        self._last = 0.0
+
+    def __call__(self, event: ev.Event) -> None:
+        if not self.enabled:
+            return
+        if isinstance(event, ev.RunFinished) and all(r.finished for r in self.runs):
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and not isinstance(event, BatchChanged):
+            return
+        self._last = now
+        total = sum(len(r.cells) for r in self.runs) or 1
+        ran = sum(r.requests_done for r in self.runs)
+        ended = sum(sum(r.ended_counts().values()) for r in self.runs)
+        share = min(1.0, max(ran, ended) / total)
+        filled = int(share * self.WIDTH)
+        states = sorted({str(b.state) for r in self.runs for b in r.batches.values() if b.open})
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self.stream.write(
+            f"\r\x1b[2K[{bar}] {share:4.0%} · {ran}/{total} requests run · {ended} ingested"
+            + (f" · {', '.join(states)}" if states else "")
+        )
+        self.stream.flush()
+
+
+def _print_run(stored: StoredRun | None, run: BatchRun, as_json: bool) -> None:
+    """The run's cells and summary as ``run`` prints a live run."""
+    summary = run.summary
+    assert summary is not None
+    items = stored_cell_items(stored) if stored is not None else []
+    batches = [r.to_dict() for r in run.batches.values()]
+    cost = _cost_json(stored, run.spec) if stored is not None else None
+    if as_json:
+        json.dump(
+            {
+                "run_id": run.id,
+                "executor": "batch",
+                "batches": batches,
+                "results": items,
+                "summary": {**summary_json(summary), **({"cost": cost} if cost else {})},
+            },
+            sys.stdout,
+            ensure_ascii=False,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+        return
+    repeated = _repeated_rows(items)
+    for i, item in enumerate(items):
+        sys.stdout.write(_fmt_cell(item, repeated.get(i)) + "\n")
+    cost_label = _cost_label(stored) if stored is not None else ""
+    sys.stdout.write(_summary_line(run.id, summary, cost_label) + "\n")
+
+
+def _summary_line(run_id: str, s: RunSummary, cost: str = "") -> str:
+    spent = f" · {cost} at the batch price" if cost else ""
+    return (
+        f"{s.done} done, {s.failed} failed, {s.cancelled} cancelled of {s.total} "
+        f"(batch){spent} · saved as {run_id}"
+    )
+
+
+def _cost_json(stored: StoredRun, spec: RunSpec) -> dict[str, Any]:
+    """The run's token and cost totals (at the batch price), in all and per column, from
+    its recorded cells: the shape of ``run --json``'s ``summary.cost``."""
+    from gui.core.costs import column_totals, run_totals
+
+    per_col = column_totals((c.col, c.metrics) for c in stored.cells)
+    columns = [
+        {
+            "column": column.index,
+            "model": column.model.display_name,
+            "header": column.header,
+            **(per_col[column.index] if column.index in per_col else run_totals(())).to_dict(),
+        }
+        for column in spec.columns
+    ]
+    out = {**run_totals(per_col.values()).to_dict(), "columns": columns, "price": "batch"}
+    if spec.limits.budget_usd is not None:
+        out["budget_usd"] = spec.limits.budget_usd
+    return out
+
+
+def _cost_label(stored: StoredRun) -> str:
+    """``$0.42`` (``~`` when estimated), ``""`` for a run that cost nothing to say."""
+    from gui.core.costs import CostTotals
+
+    totals = CostTotals()
+    for cell in stored.cells:
+        if cell.metrics is not None:
+            totals.add(cell.metrics)
+    return totals.label() if totals.cells and totals.cost is not None else ""
+
+
+def _exit_code(summary: RunSummary | None) -> int:
+    if summary is None:
+        return EXIT_FAILED
+    if summary.cancelled_by_user:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _persistent_history() -> History:
+    history = open_history(announce=True)
+    assert history is not None
+    if not history.persistent:
+        reason = history.notice or "History is off for this session."
+        history.close()
+        raise HistoryFailed(reason.removeprefix("History is off for this session: "))
+    return history
+
+
+# ------------------------------------------------------------------ commands
+
+
+async def cmd_run_batch(args: argparse.Namespace) -> int:
+    """``fanout-studio run --executor batch [--wait]``."""
+    if args.no_history and not args.wait:
+        raise UsageError(
+            "a batch run is collected later through the history: drop --no-history, or add --wait"
+        )
+    from gui.providers.tokens import count_tokens
+
+    held = HeldKeys()
+    spec = spec_from_args(args, warn=True, keys=held)
+    if getattr(args, "estimate", False):
+        return _print_batch_estimate(spec, args.json)
+    if getattr(args, "cache", False):
+        sys.stderr.write(
+            "fanout-studio run: warning: batch runs do not use the response cache; "
+            "every cell is sent.\n"
+        )
+    if spec.judge is not None and not args.wait:
+        sys.stderr.write(
+            "fanout-studio run: note: the judge scores the answers in the process that "
+            "collects them (fanout-studio batches wait RUN_ID).\n"
+        )
+    history = open_history(not args.no_history)
+    work, _sim = _folders()
+    backend = _JudgeBackend(held)
+    run = BatchRun(
+        spec,
+        _ports(held, args),
+        history,
+        work,
+        limits=_limits(args),
+        wait=args.wait,
+        backend=backend,
+        counter=count_tokens,
+    )
+    if history is not None:
+        run.subscribe(history.recorder(label="batch"))
+    show = args.wait and not args.quiet and not args.json and sys.stderr.isatty()
+    run.subscribe(BatchProgress([run], sys.stderr, show))
+    try:
+        summary = await run.wait()
+        if history is not None:
+            await asyncio.to_thread(history.flush)
+        stored = history.get_run(run.id) if history is not None and run.finished else None
+    finally:
+        await backend.aclose()
+        close_history(history)
+    if run.error is not None and not run.batches:
+        sys.stderr.write(escape_controls(f"fanout-studio run: error: {run.error}") + "\n")
+        return EXIT_USAGE
+    if not args.wait:
+        ids = [r.batch_id for r in run.batches.values()]
+        if args.json:
+            data = {
+                "run_id": run.id,
+                "status": "submitted",
+                "batches": [r.to_dict() for r in run.batches.values()],
+            }
+            json.dump(data, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            n = len(ids)
+            sys.stdout.write(
+                f"submitted {run.id}: {n} batch{'es' if n != 1 else ''} ({', '.join(ids)}) for "
+                f"{len(run.cells)} cells\n"
+                f"collect the results with: fanout-studio batches wait {run.id}\n"
+            )
+        return EXIT_OK
+    _print_run(stored, run, args.json)
+    return _exit_code(summary)
+
+
+async def cmd_batches(args: argparse.Namespace) -> int:
+    """``fanout-studio batches [list|wait|cancel] [RUN_ID]``."""
+    if args.action == "list":
+        return _list_batches(args)
+    if args.action in ("cancel", "retry") and not args.run_id:
+        raise UsageError(f"give the run: fanout-studio batches {args.action} RUN_ID")
+    if args.action == "retry":
+        return await _retry(args)
+    from gui.storage.batch_runs import resumable_runs, resumed_line
+    from gui.storage.history import AmbiguousRunId
+
+    history = _persistent_history()
+    try:
+        run_id = None
+        if args.run_id:
+            try:
+                run_id = history.resolve_id(args.run_id)
+            except AmbiguousRunId as exc:
+                raise UsageError(str(exc)) from None
+            if run_id is None:
+                raise UsageError(
+                    f"no run {args.run_id!r} in the history (list them with: fanout-studio batches)"
+                )
+        work, _sim = _folders()
+        held = HeldKeys()
+        backend = _JudgeBackend(held)
+        runs = resumable_runs(
+            history,
+            _ports(held, args),
+            work,
+            limits=_limits(args),
+            run_id=run_id,
+            backend=backend,
+        )
+        if not runs:
+            what = f"run {run_id} has" if run_id else "the history has"
+            sys.stdout.write(f"Nothing to wait for: {what} no open batch.\n")
+            return EXIT_OK
+        if run_id is None:
+            line = resumed_line(runs)
+            if line:
+                sys.stderr.write(f"fanout-studio: {line}\n")
+        show = not args.quiet and not args.json and sys.stderr.isatty()
+        progress = BatchProgress(runs, sys.stderr, show)
+        for run in runs:
+            run.subscribe(progress)
+        tasks = [run.start() for run in runs]
+        if args.action == "cancel":
+            for run in runs:
+                run.cancel()
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            await backend.aclose()
+        await asyncio.to_thread(history.flush)
+        code = EXIT_OK
+        for run in runs:
+            _print_run(history.get_run(run.id), run, args.json)
+            code = max(code, _exit_code(run.summary))
+        return code
+    finally:
+        close_history(history)
+
+
+def _print_batch_estimate(spec: RunSpec, as_json: bool) -> int:
+    """``run --executor batch --estimate``: the estimate at the batch price; nothing is sent."""
+    from gui.core.batch import batch_estimate
+    from gui.core.pricing import format_usd
+    from gui.providers.tokens import count_tokens, counter_kind
+
+    est = batch_estimate(spec, count_tokens, counter_kind)
+    line = f"{est.line()} at the batch price"
+    if as_json:
+        data = {
+            "price": "batch",
+            "cells": est.cells,
+            "input_tokens": est.input_tokens,
+            "output_tokens": est.output_tokens,
+            "cost_usd": None if len(est.unpriced) == len(est.columns) else round(est.cost_usd, 8),
+            "estimated": est.estimated,
+            "unpriced_columns": list(est.unpriced),
+            "line": line,
+        }
+        json.dump({"estimate": data}, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    for c in est.columns:
+        cost = format_usd(c.cost_usd, estimated=c.estimated)
+        sys.stdout.write(
+            escape_controls(
+                f"{c.label}: {c.cells} cells · {c.input_tokens:,} in + "
+                f"{c.output_tokens:,} out tokens · {cost}"
+            )
+            + "\n"
+        )
+    sys.stdout.write(escape_controls(line) + "\n")
+    return EXIT_OK
+
+
+class _JudgeBackend:
+    """Makes the live backend a batch run's LLM judge calls go through, once, when a run
+    first needs it (importing the providers costs a second or two), and closes it."""
+
+    def __init__(self, keys: HeldKeys) -> None:
+        self._keys = keys
+        self._backend: Any = None
+
+    def __call__(self) -> Any:
+        if self._backend is None:
+            from gui.providers.backend import LangChainBackend
+
+            self._backend = LangChainBackend(keys=self._keys)
+        return self._backend
+
+    async def aclose(self) -> None:
+        if self._backend is not None:
+            await self._backend.aclose()
+
+
+async def _retry_as_batch(args: argparse.Namespace, history: History, stored: StoredRun) -> int:
+    """``batches retry RUN_ID --batch``: the failed cells sent as new batches of the run."""
+    from gui.storage.batch_runs import retry_batch_run
+
+    work, _sim = _folders()
+    held = HeldKeys()
+    run = retry_batch_run(
+        history, stored, _ports(held, args), work, limits=_limits(args), wait=False
+    )
+    if run is None:
+        sys.stdout.write(f"Nothing to retry: run {stored.id} has no failed cell.\n")
+        return EXIT_OK
+    await run.wait()
+    await asyncio.to_thread(history.flush)
+    if run.error is not None:
+        sys.stderr.write(escape_controls(f"fanout-studio batches: error: {run.error}") + "\n")
+        return EXIT_USAGE if not run.batches else EXIT_FAILED
+    ids = [r.batch_id for r in run.batches.values()]
+    n, cells = len(ids), len(run.only or ())
+    sys.stdout.write(
+        f"submitted {cells} failed cell{'s' if cells != 1 else ''} of {stored.id} again as "
+        f"{n} batch{'es' if n != 1 else ''} ({', '.join(ids)})\n"
+        f"collect the results with: fanout-studio batches wait {stored.id}\n"
+    )
+    return EXIT_OK
+
+
+async def _retry(args: argparse.Namespace) -> int:
+    """``batches retry RUN_ID [--batch]``: the failed (and expired) cells again, live (or as
+    new batches), into the run."""
+    from gui.core.batch import retry_specs
+    from gui.core.runner import Run
+    from gui.providers.backend import LangChainBackend
+    from gui.storage.batch_runs import failed_cells
+    from gui.storage.history import AmbiguousRunId
+
+    history = _persistent_history()
+    held = HeldKeys()
+    try:
+        try:
+            stored = history.get_run(args.run_id)
+        except AmbiguousRunId as exc:
+            raise UsageError(str(exc)) from None
+        if stored is None:
+            raise UsageError(
+                f"no run {args.run_id!r} in the history (list them with: fanout-studio batches)"
+            )
+        if any(r.open for r in history.batches(stored.id)):
+            raise UsageError(
+                f"run {stored.id} still has open batches: fanout-studio batches wait {stored.id}"
+            )
+        if args.batch:
+            return await _retry_as_batch(args, history, stored)
+        failed = failed_cells(stored)
+        if not failed:
+            sys.stdout.write(f"Nothing to retry: run {stored.id} has no failed cell.\n")
+            return EXIT_OK
+        backend = LangChainBackend(keys=held)
+        done = 0
+        try:
+            for spec, cell_map in retry_specs(stored.spec, failed):
+                run = Run(spec, backend)
+                run.subscribe(history.recorder(into_run=stored.id, cell_map=cell_map))
+                summary = await run.wait()
+                done += summary.done
+        finally:
+            await backend.aclose()
+        await asyncio.to_thread(history.flush)
+        after = history.get_run(stored.id)
+    finally:
+        close_history(history)
+    counts = after.counts_text() if after is not None else ""
+    sys.stdout.write(f"retried {len(failed)} cells of {stored.id} live: {done} done · {counts}\n")
+    return EXIT_OK if done == len(failed) else EXIT_FAILED
+
+
+def _list_batches(args: argparse.Namespace) -> int:
+    history = _persistent_history()
+    try:
+        run_id = history.resolve_id(args.run_id) if args.run_id else None
+        records = history.batches(run_id, limit=200)
+    finally:
+        close_history(history)
+    records.sort(key=lambda r: (not r.open, -r.created_at, r.run_id, r.file_index))
+    if args.json:
+        json.dump([r.to_dict() for r in records], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not records:
+        sys.stdout.write(
+            "No batches recorded yet (run one with: fanout-studio run --executor batch).\n"
+        )
+        return EXIT_OK
+    head = ["RUN", "FILE", "BATCH", "STATE", "DONE", "FAILED", "TOTAL", "CREATED", "RESULTS"]
+    table = [
+        [
+            r.run_id,
+            str(r.file_index),
+            r.batch_id,
+            str(r.state),
+            str(r.completed),
+            str(r.failed),
+            str(r.total or r.rows),
+            _date(r.created_at),
+            "waiting" if r.open else "ingested",
+        ]
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in [head, *table]) for i in range(len(head))]
+    for row in [head, *table]:
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        sys.stdout.write(escape_controls(line) + "\n")
+    return EXIT_OK
+
+
+async def cmd_import_batch(args: argparse.Namespace) -> int:
+    """``fanout-studio import-batch RUN_ID OUTPUT.jsonl``."""
+    from gui.storage.history import AmbiguousRunId
+
+    source = Path(args.output)
+    if not await asyncio.to_thread(source.is_file):
+        raise UsageError(f"{source}: no such file")
+    history = _persistent_history()
+    try:
+        try:
+            run_id = history.resolve_id(args.run_id)
+        except AmbiguousRunId as exc:
+            raise UsageError(str(exc)) from None
+        found = history.batch_run(run_id) if run_id else None
+        if run_id is None or found is None:
+            raise UsageError(
+                f"no run {args.run_id!r} in the history (list them with: fanout-studio history)"
+            )
+        spec, started_at, prior = found
+        work, _sim = _folders()
+        run = BatchRun.resume(
+            spec,
+            run_id,
+            [],
+            lambda _p: _no_port(),
+            history,
+            work,
+            started_at=started_at,
+            prior=prior,
+        )
+        run.subscribe(history.recorder(resume_run=run_id))
+        used, lines = await run.import_results(source)
+        await asyncio.to_thread(history.flush)
+        stored = history.get_run(run_id)
+    finally:
+        close_history(history)
+    if used == 0:
+        sys.stderr.write(
+            f"fanout-studio import-batch: error: none of the {lines} result lines of {source} "
+            f"is a cell of run {run_id}.\n"
+        )
+        return EXIT_FAILED
+    sys.stdout.write(
+        f"imported {used} of {lines} lines into {run_id}"
+        + (f" · {stored.counts_text()}" if stored is not None else "")
+        + "\n"
+    )
+    return EXIT_OK
+
+
+def _no_port() -> Any:
+    raise RuntimeError("an imported file needs no provider")
