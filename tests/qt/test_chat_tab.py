@@ -637,7 +637,9 @@ async def test_run_this_message_over_inputs_sends_each_columns_thread_before_the
     assert again.spec.messages("r1m0") == run.spec.messages("r1m0")
 
 
-def test_a_done_answer_shows_cut_at_max_tokens_and_replaced_characters_in_its_thread() -> None:
+async def test_a_done_answer_shows_cut_at_max_tokens_and_replaced_characters_in_its_thread() -> (
+    None
+):
     # Issue 10 in the Chat tab: a done answer the reader must not take as whole (cut at max
     # tokens) or as sent (invalid characters replaced) says so under it; a plain one does not.
     chat = Chat.new([ModelProfile(model="a"), ModelProfile(model="b"), ModelProfile(model="c")])
