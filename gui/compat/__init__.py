@@ -14,6 +14,8 @@ lcel-stream        ``gui/compat/lcel.py``          ``(prompt | model | StrOutput
                    (used by providers/backend.py)  ``.astream``
 chunk-merge        ``gui/compat/lcel.py``          LangChain merges every chunk at the end
                    (used by providers/backend.py)  of an answer
+direct-stream      ``gui/compat/lcel.py``          ``model.astream`` (callback manager, and
+                   (used by providers/backend.py)  per chunk an id, metadata, a callback)
 gc-policy          ``gui/compat/gc_policy.py``     the collector untouched
 qasync-logger      ``gui/compat/loggers.py``       the debug panel listens on the root logger
 pyside-import-     ``gui/qt/import_scan.py``       PySide6 reads the source of every module
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from gui.compat.hooks import (
     CHUNK_MERGE,
+    DIRECT_STREAM,
     FIFO_LOOP,
     GC_POLICY,
     HOOKS,
@@ -50,6 +53,7 @@ from gui.compat.runtime import KNOWN_BAD, known_bad_combination, pyside_version
 
 __all__ = [
     "CHUNK_MERGE",
+    "DIRECT_STREAM",
     "FIFO_LOOP",
     "GC_POLICY",
     "HOOKS",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "CHUNK_MERGE",
+    "DIRECT_STREAM",
     "FIFO_LOOP",
     "GC_POLICY",
     "HOOKS",
@@ -90,6 +91,15 @@ CHUNK_MERGE = Hook(
     "gui/compat/lcel.py, used by gui/providers/backend.py",
     (("langchain-core", ">=1.8,<1.9"),),
 )
+DIRECT_STREAM = Hook(
+    "direct-stream",
+    "a streamed cell that no callback handler, tracer, LLM cache, rate limiter or v1 output "
+    "can hear or change formats its prompt once and reads the chat model's _astream "
+    "directly, skipping BaseChatModel.astream's callback manager, invocation parameters and "
+    "per-chunk id, metadata, callback and chunk list (plain: model.astream)",
+    "gui/compat/lcel.py, used by gui/providers/backend.py",
+    (("langchain-core", ">=1.8,<1.9"),),
+)
 LEAN_INVOKE = Hook(
     "lean-invoke",
     "a judge call that no callback handler or tracer can hear calls the chat model's "
@@ -126,6 +136,7 @@ HOOKS = (
     FIFO_LOOP,
     LCEL_STREAM,
     CHUNK_MERGE,
+    DIRECT_STREAM,
     LEAN_INVOKE,
     GC_POLICY,
     QASYNC_LOGGER,

@@ -31,6 +31,20 @@ manager with no handler, reads the model's invocation parameters for it, and ins
 signature of ``_agenerate``, about half of a simulated judge call's CPU on the GUI loop.
 Anything that could listen takes ``model.ainvoke`` as before.
 
+A fifth, gated by :data:`~gui.compat.hooks.DIRECT_STREAM`: :func:`direct_stream` is the
+streaming twin of ``lean-invoke``. When no callback handler or tracer can hear a streamed cell
+and nothing on the model changes the call (no LLM cache, rate limiter, ``v1`` output or
+disabled streaming), ``BaseChatModel.astream`` does nothing anybody sees beyond reading the
+model's ``_astream``: per call it builds a callback manager and reads the invocation
+parameters for it; per chunk it sets an id, rebuilds ``response_metadata`` from the chunk's
+``generation_info``, awaits a callback with no handler, keeps the chunk for the end-of-answer
+merge and passes it through one more async generator. About 12 us per chunk and 0.5 ms per
+call of the GUI loop's CPU on the simulated model (docs/benchmarks.md). The caller then reads
+``_astream`` itself, with the messages and keyword arguments ``astream`` would have passed,
+and reads ``finish_reason`` the way the rebuilt metadata would have shown it
+(:func:`finish_reason_of`). :func:`format_prompt` formats a prompt template the way its
+``invoke`` does, without the callback run nobody hears.
+
 With the hooks off (plain mode, or another langchain-core), :func:`str_parser` returns the
 stock ``StrOutputParser``, the chain streams with plain ``chain.astream``, and LangChain
 merges every answer's chunks. Imports langchain-core, so only the providers layer imports
@@ -44,25 +58,35 @@ import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, BaseCallbackManager
 from langchain_core.globals import get_debug, get_llm_cache, get_verbose
 from langchain_core.language_models import chat_models
+from langchain_core.language_models._utils import _normalize_messages
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation
+from langchain_core.prompt_values import PromptValue
+from langchain_core.prompts import BasePromptTemplate
+from langchain_core.runnables import RunnableBinding
 from langchain_core.runnables.config import (
     RunnableConfig,
     get_async_callback_manager_for_config,
     patch_config,
 )
 
-from gui.compat.hooks import CHUNK_MERGE, LCEL_STREAM, LEAN_INVOKE, enabled
+from gui.compat.hooks import CHUNK_MERGE, DIRECT_STREAM, LCEL_STREAM, LEAN_INVOKE, enabled
 
 __all__ = [
+    "DirectStream",
     "InlineStrOutputParser",
+    "direct_stream",
+    "direct_stream_enabled",
+    "finish_reason_of",
+    "format_prompt",
     "generate_unheard",
     "install_merge_hook",
     "lean_invoke_enabled",
@@ -237,15 +261,19 @@ _ROLES: dict[str, type[BaseMessage]] = {
 }
 
 
-def _direct_ok(model: Any) -> bool:
-    """Whether ``BaseChatModel._agenerate_with_cache`` would only call ``_agenerate``:
-    no cache to read, no rate limiter, no streaming asked for, no ``v1`` rewrite."""
-    if not isinstance(model, BaseChatModel):
-        return False
+def _unchanged_call(model: BaseChatModel) -> bool:
+    """Whether nothing on ``model`` changes a call: no LLM cache it could read (its own or
+    the global one), no rate limiter, no ``v1`` rewrite of the output."""
     cache = model.cache
     if cache is not False and (cache is not None or get_llm_cache() is not None):
         return False
-    if model.rate_limiter is not None or model.output_version == "v1":
+    return model.rate_limiter is None and model.output_version != "v1"
+
+
+def _direct_ok(model: Any) -> bool:
+    """Whether ``BaseChatModel._agenerate_with_cache`` would only call ``_agenerate``:
+    no cache to read, no rate limiter, no streaming asked for, no ``v1`` rewrite."""
+    if not isinstance(model, BaseChatModel) or not _unchanged_call(model):
         return False
     return not ("streaming" in model.model_fields_set and getattr(model, "streaming", None))
 
@@ -275,3 +303,84 @@ async def generate_unheard(
     result = await model._agenerate(built)
     message: BaseMessage = result.generations[0].message
     return message
+
+
+# ------------------------------------------------------------------ a stream, unheard
+
+
+def direct_stream_enabled() -> bool:
+    """Whether a streamed cell nobody hears may read its chat model's ``_astream`` directly."""
+    return enabled(DIRECT_STREAM)
+
+
+#: Keyword arguments ``BaseChatModel.astream`` takes out before calling ``_astream`` (they
+#: only name the structured-output format for tracing).
+_TRACING_ONLY_KWARGS = ("ls_structured_output_format", "structured_output_format")
+
+
+@dataclass(frozen=True, slots=True)
+class DirectStream:
+    """How to read a chat model's ``_astream`` as its ``astream`` would have.
+
+    Attributes:
+        model: The chat model itself (a binding's ``bound``).
+        stop: The stop sequences ``astream`` would pass (a binding's ``stop``), or ``None``.
+        kwargs: The other keyword arguments ``astream`` would pass (a binding's own).
+    """
+
+    model: BaseChatModel
+    stop: list[str] | None
+    kwargs: dict[str, Any]
+
+    def open(self, messages: list[BaseMessage], **extra: Any) -> AsyncIterator[ChatGenerationChunk]:
+        """The model's ``_astream`` of ``messages`` (``extra``: more keyword arguments)."""
+        kwargs = {**self.kwargs, **extra} if extra else self.kwargs
+        return self.model._astream(_normalize_messages(messages), stop=self.stop, **kwargs)
+
+
+def direct_stream(model: Any, callbacks: object) -> DirectStream | None:
+    """How to stream ``model`` without ``BaseChatModel.astream``, or ``None`` when its
+    ``astream`` could do anything somebody sees (then the caller uses it as usual).
+
+    Args:
+        model: The chat model, or a ``RunnableBinding`` of one (``model.bind(...)``) with no
+            config of its own.
+        callbacks: The callback manager the call would run under, tracers from the
+            environment included (``get_async_callback_manager_for_config``), or ``None``.
+    """
+    if not direct_stream_enabled():
+        return None
+    kwargs: dict[str, Any] = {}
+    if isinstance(model, RunnableBinding):
+        if model.config or model.config_factories:
+            return None  # a bound config could carry callbacks, tags or a run name
+        kwargs = dict(model.kwargs)
+        model = model.bound
+    if not isinstance(model, BaseChatModel) or not _unchanged_call(model):
+        return None
+    if type(model)._astream is BaseChatModel._astream:
+        return None  # no async stream of its own: astream's fallbacks decide
+    if not nobody_hears(callbacks, model):
+        return None
+    if not model._should_stream(async_api=True, **{**kwargs, "stream": True}):
+        return None  # astream would call ainvoke instead
+    for name in _TRACING_ONLY_KWARGS:
+        kwargs.pop(name, None)
+    stop = kwargs.pop("stop", None)
+    return DirectStream(model, stop, kwargs)
+
+
+def finish_reason_of(chunk: ChatGenerationChunk) -> Any:
+    """The ``finish_reason`` ``astream``'s message of ``chunk`` would carry in its
+    ``response_metadata``: the message's own, else the chunk's ``generation_info``'s."""
+    meta = chunk.message.response_metadata
+    if "finish_reason" in meta:
+        return meta["finish_reason"]
+    info = chunk.generation_info
+    return info.get("finish_reason") if info else None
+
+
+def format_prompt(prompt: BasePromptTemplate[Any], input: dict[str, Any]) -> PromptValue:
+    """``prompt.invoke(input)`` without its callback run: the same value, the same errors
+    for missing variables (for a call nobody hears, see :func:`direct_stream`)."""
+    return prompt._format_prompt_with_error_handling(input)

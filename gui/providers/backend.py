@@ -21,10 +21,19 @@ from langchain_core.outputs import LLMResult
 from langchain_core.prompt_values import ChatPromptValue
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable, RunnableLambda
-from langchain_core.runnables.config import RunnableConfig, ensure_config
+from langchain_core.runnables.config import (
+    RunnableConfig,
+    ensure_config,
+    get_async_callback_manager_for_config,
+)
 
 from gui.compat.gc_policy import freeze_import_heap
 from gui.compat.lcel import (
+    DirectStream,
+    direct_stream,
+    direct_stream_enabled,
+    finish_reason_of,
+    format_prompt,
     generate_unheard,
     lean_stream_enabled,
     nobody_hears,
@@ -385,9 +394,36 @@ class FanoutChain:
         options = _call_options(config, self.cache)
         if options is not None:
             return self._astream_with(input, config, options)
-        if self.lean:
-            return self._lean_astream(input, config)
-        return self._plain_astream(input, config)
+        return self._stream(input, config)
+
+    def _stream(
+        self,
+        input: Any,
+        config: RunnableConfig | None,
+        *,
+        model: Runnable[Any, Any] | None = None,
+        messages: Sequence[BaseMessage] | None = None,
+    ) -> AsyncIterator[str]:
+        """The text stream of one request, by the leanest path that gives the same text,
+        end and usage: the model's ``_astream`` read directly when nobody hears the call (the
+        ``direct-stream`` hook), else the lean path (``lcel-stream``), else plain LCEL.
+
+        ``model`` and ``messages``: see :meth:`_lean_astream`. Decided here, when the stream
+        is asked for, so that no extra generator stands between the chunks and the caller.
+        """
+        if not self.lean:
+            return self._plain_astream(input, config, model=model, messages=messages)
+        if direct_stream_enabled():
+            config = ensure_config(config)
+            # The usage collector is read off the chunks, never called: it hears nothing.
+            probe, unheard = _take_usage_collector(config)
+            how = direct_stream(
+                self.model if model is None else model,
+                get_async_callback_manager_for_config(unheard),
+            )
+            if how is not None:
+                return self._direct_astream(how, input, probe, messages, config)
+        return self._lean_astream(input, config, model=model, messages=messages)
 
     # -- the response cache and structured output (issue 15) ---------------------------------
 
@@ -477,10 +513,9 @@ class FanoutChain:
         started = time.monotonic()
         first: float | None = None
         parts: list[str] = []
-        stream = self._lean_astream if self.lean else self._plain_astream
         while True:
             try:
-                agen = stream(
+                agen = self._stream(
                     input, config, model=self._bound(method, options.schema), messages=messages
                 )
                 async with aclosing(cast(AsyncGenerator[str, None], agen)):
@@ -719,6 +754,103 @@ class FanoutChain:
         finish = probe.finish_reason if probe is not None else None
         if finish is None and not watch.done:
             raise AnswerCutOff("the stream ended without a finish_reason or [DONE] from the server")
+
+    async def _direct_astream(
+        self,
+        how: DirectStream,
+        input: Any,
+        probe: UsageCollector | None,
+        messages: Sequence[BaseMessage] | None,
+        config: RunnableConfig,
+    ) -> AsyncIterator[str]:
+        """The answer's text read straight off the chat model's ``_astream`` (see
+        :func:`gui.compat.lcel.direct_stream`): no callback run, since nobody would hear one.
+
+        The same text chunk for chunk as :meth:`_lean_astream`, and the same guarantees: the
+        stream counts as finished only when the server said so (a ``finish_reason``, read as
+        ``astream``'s message would have carried it, or ``data: [DONE]`` seen by the wire
+        watch); a whole JSON answer instead of a stream is kept with a note; a server that
+        refuses ``stream_options`` is asked again without it, before any text, and
+        remembered; a stream with no chunk at all fails as ``astream``'s would.
+
+        Raises:
+            AnswerCutOff: the stream ended without either end mark.
+            BadShape: a chunk had the wrong shape or encoding.
+            WireError: what else the wire watch found (``event: error``, a bound passed).
+        """
+        if messages is None:
+            messages = self.fixed
+        sent = (
+            format_prompt(self.prompt, input).to_messages() if messages is None else list(messages)
+        )
+        extra: dict[str, Any] = {}
+        if self.usage is not None and self.usage[0].refuses(self.usage[1]):
+            extra["stream_usage"] = False
+        finish: str | None = None
+        chunks = 0
+        while True:
+            watch = Watch(
+                _wire_bound(config),
+                streaming=True,
+                max_stream_bytes=_wire_bound(config, _STREAM_BYTES_PER_CHAR),
+            )
+            with watching(watch):
+                try:
+                    # aclosing: a consumer that stops early closes the model's stream (and its
+                    # HTTP response) now, not when the garbage collector finds it.
+                    async with aclosing(
+                        cast(AsyncGenerator[Any, None], how.open(sent, **extra))
+                    ) as stream:
+                        async for chunk in stream:
+                            chunks += 1
+                            message = chunk.message
+                            usage = getattr(message, "usage_metadata", None)
+                            if usage and probe is not None:
+                                probe.add_usage(usage)
+                            reason = finish_reason_of(chunk)
+                            if reason:
+                                finish = str(reason)
+                            content = message.content
+                            # str(): .text is a str subclass the cyclic GC tracks; keep plain str.
+                            text = content if type(content) is str else str(message.text)
+                            if text:
+                                yield text
+                    break
+                except Exception as exc:
+                    if (
+                        not chunks
+                        and self.usage is not None
+                        and not extra
+                        and refuses_stream_options(exc)
+                    ):
+                        # Before any chunk: ask once more without it, and remember the server.
+                        log.info(
+                            "%s refuses stream_options: no streaming usage from it", self.usage[1]
+                        )
+                        self.usage[0].remember_refusal(self.usage[1])
+                        extra["stream_usage"] = False
+                        continue
+                    whole = _find(exc, NotStreamed)
+                    if whole is None or whole.text is None:
+                        shape = _shape_error(exc)
+                        if shape is not None:
+                            raise shape from exc
+                        raise
+                    # A valid answer, just not streamed: keep it, and say how it came.
+                    finish = whole.finish_reason or "stop"
+                    if probe is not None:
+                        probe.note = NOT_STREAMED_NOTE
+                    if whole.text:
+                        yield whole.text
+                    break
+        if not chunks and finish is None:
+            if not watch.done:  # the body ended before any event: as cut as a stream can be
+                raise AnswerCutOff("the stream ended before any event")
+            raise ValueError("No generation chunks were returned")  # astream's own words
+        if finish is None and not watch.done:
+            raise AnswerCutOff("the stream ended without a finish_reason or [DONE] from the server")
+        if probe is not None:
+            probe.finish_reason = finish
 
     async def _open_stream(
         self,

@@ -110,10 +110,13 @@ async def test_a_failed_stream_ends_its_chain_run_with_the_error(runtime_mode: s
     assert runs.events[-1][:2] == ("chain_error", "SimulatedServerError")
 
 
-async def test_stopping_early_closes_the_model_stream_at_once() -> None:
+@pytest.mark.parametrize("heard", [False, True])
+async def test_stopping_early_closes_the_model_stream_at_once(heard: bool) -> None:
+    """Whether the model's ``_astream`` is read directly (nobody hears the call) or through
+    its ``astream`` (a handler listens), a consumer that stops closes it at once."""
     fast = chain(output_tokens=500, seed=2)
     closed: list[bool] = []
-    real = fast.model.astream
+    real = fast.model._astream  # type: ignore[attr-defined]
 
     def tracking(*a: Any, **kw: Any) -> Any:
         agen = real(*a, **kw)
@@ -127,8 +130,8 @@ async def test_stopping_early_closes_the_model_stream_at_once() -> None:
 
         return wrapper()
 
-    object.__setattr__(fast.model, "astream", tracking)
-    stream = fast.astream({"topic": "cats"})
+    object.__setattr__(fast.model, "_astream", tracking)
+    stream = fast.astream({"topic": "cats"}, {"callbacks": [Runs()] if heard else []})
     first = [await anext(stream) for _ in range(3)]
     await stream.aclose()
     assert len(first) == 3 and closed == [True]

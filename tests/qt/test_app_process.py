@@ -71,6 +71,7 @@ def test_closing_the_window_mid_stream_exits_cleanly() -> None:
         "fifo-loop",
         "lcel-stream",
         "chunk-merge",
+        "direct-stream",
         "lean-invoke",
         "gc-policy",
         "qasync-logger",
