@@ -120,8 +120,9 @@ class CellClock:
     note: str | None = None
     #: Prompt tokens the provider reported for the last attempt, or ``None``.
     usage_input_tokens: int | None = None
-    #: The prompt's estimated tokens, used when the provider reports none.
-    input_estimate: int = 0
+    #: The prompt's estimated tokens, used when the provider reports none (``None``: not
+    #: counted; the engine counts it only when the budget or the provider needs it).
+    input_estimate: int | None = None
     #: Response cache and structured output (see :class:`CellMetrics`).
     cached: bool = False
     original_latency: float | None = None
@@ -158,7 +159,7 @@ class CellClock:
         if self.usage_input_tokens is not None:
             input_tokens, input_estimated = self.usage_input_tokens, False
         elif self.started_at is not None:
-            input_tokens, input_estimated = self.input_estimate, True
+            input_tokens, input_estimated = self.input_estimate or 0, True
         else:  # never sent: nothing was paid for
             input_tokens, input_estimated = 0, False
         cost = None if price is None else price.cost(input_tokens, tokens)

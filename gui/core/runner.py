@@ -139,7 +139,9 @@ class Run:
             if column.model_index in model_limiters
         }
         self._rate = RateLimiter(self.limits.requests_per_second)
-        self._subscribers: list[Subscriber] = []
+        #: Who hears the run's events, in order; a tuple replaced (never changed in place) on
+        #: every (un)subscribe, so the per-chunk path reads it without copying it.
+        self._subscribers: tuple[Subscriber, ...] = ()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._driver: asyncio.Task[RunSummary] | None = None
         self._t0 = 0.0
@@ -203,11 +205,13 @@ class Run:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for every event from now on; returns an unsubscribe."""
-        self._subscribers.append(callback)
+        self._subscribers = (*self._subscribers, callback)
 
         def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
+            subscribers = list(self._subscribers)
+            if callback in subscribers:
+                subscribers.remove(callback)
+                self._subscribers = tuple(subscribers)
 
         return unsubscribe
 
@@ -354,16 +358,14 @@ class Run:
         return self._clock() - self._t0
 
     def _emit(self, event: ev.Event) -> None:
-        ended = (
-            event if isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled) else None
-        )
+        ended = event if isinstance(event, ev.TERMINAL) else None
         if ended is not None:
             self._metrics[ended.cell_id] = ended.metrics
             self._count_cost(ended.cell_id, ended.metrics, isinstance(ended, ev.CellFinished))
         elif isinstance(event, ev.JudgeEnded) and event.cost is not None:
             # The judge's spend counts against the cap too (its lane adds up its totals).
             self._budget.spend(event.cost.cost_usd)
-        for callback in tuple(self._subscribers):
+        for callback in self._subscribers:
             try:
                 callback(event)
             except Exception:
@@ -393,20 +395,30 @@ class Run:
 
     def _freeze(self, cell: Cell, clock: CellClock, text: str) -> CellMetrics:
         """The cell's final metrics, its cost included."""
+        if (
+            clock.input_estimate is None
+            and clock.usage_input_tokens is None
+            and clock.started_at is not None
+        ):
+            # The provider reported no prompt tokens: the estimate stands in, marked as such.
+            clock.input_estimate = self._input_estimate(cell)
         return clock.freeze(self._now(), text, price=self._price(cell))
+
+    def _input_estimate(self, cell: Cell) -> int:
+        """The cell's prompt tokens, estimated from the messages it sends."""
+        return messages_tokens(self.spec.messages(cell.id), approx_tokens)
 
     async def _admit(self, cell: Cell, clock: CellClock) -> bool:
         """Whether the budget cap lets ``cell`` start (see :class:`gui.core.budget.BudgetGate`).
 
-        Also counts the prompt's estimated tokens, kept for a provider that reports none.
+        The prompt's tokens are estimated here only under a cap: otherwise only a provider
+        that reports none needs them, once the cell ends (:meth:`_freeze`).
         """
-        clock.input_estimate = messages_tokens(self.spec.messages(cell.id), approx_tokens)
         if self.limits.budget_usd is None:
             return True
+        estimate = clock.input_estimate = self._input_estimate(cell)
         n, total = self._column_output.get(cell.col, (0, 0))
-        worst = worst_case(
-            self._price(cell), cell.model, clock.input_estimate, total / n if n else None
-        )
+        worst = worst_case(self._price(cell), cell.model, estimate, total / n if n else None)
         return await self._budget.admit(cell.id, worst)
 
     def _phase_of(self, cell_id: str) -> Phase:
@@ -931,47 +943,68 @@ class Run:
         parts: list[str],
         deadline: _Deadline,
     ) -> bool:
-        """Stream one answer into ``parts``; ``True`` when it passed the answer size cap."""
-        emit = self._emit
-        now = deadline.now
+        """Stream one answer into ``parts``; ``True`` when it passed the answer size cap.
+
+        The loop runs once per streamed chunk of every cell, so it does only what each chunk
+        needs: keep the text, move the idle deadline, and hand one ``TextChunk`` straight to
+        the subscribers (:meth:`_emit`'s other duties concern cell ends, never a chunk). The
+        first chunk and the cap take their own branches.
+        """
+        run_id, cell_id, text_chunk = self.id, cell.id, ev.text_chunk
+        now, clock_now, t0, keep = deadline.now, self._clock, self._t0, parts.append
         room = self.limits.max_answer_chars
         agen = chain.astream(cell.inputs, config)
         try:
             async for chunk in agen:
                 # str(): LangChain hands out str subclasses (TextAccessor) that the cyclic
                 # GC tracks; plain str keeps a long run's text out of every collection.
-                text = str(chunk)
+                text = chunk if type(chunk) is str else str(chunk)
                 if not text:
                     continue
+                if len(text) > room:
+                    text = text[:room]
+                    if text:
+                        self._first_text(cell, clock, deadline)
+                        keep(text)
+                        self._emit(text_chunk(run_id, clock_now() - t0, cell_id, text))
+                    return True
+                room -= len(text)
                 if deadline.last_text is None:
-                    deadline.first_text()
+                    self._first_text(cell, clock, deadline)
                 else:
                     deadline.last_text = now()
-                cut = len(text) > room
-                if cut:
-                    text = text[:room]
-                room -= len(text)
-                if clock.first_token_at is None and text:
-                    clock.first_token_at = self._now()
-                    self._set_phase(cell.id, Phase.STREAMING)
-                    started = clock.started_at or 0.0
-                    emit(
-                        ev.FirstToken(
-                            self.id, clock.first_token_at, cell.id, clock.first_token_at - started
-                        )
-                    )
-                if text:
-                    clock.chunks += 1
-                    parts.append(text)
-                    emit(ev.TextChunk(self.id, self._now(), cell.id, text))
-                if cut:
-                    return True
+                keep(text)
+                event = text_chunk(run_id, clock_now() - t0, cell_id, text)
+                for callback in self._subscribers:
+                    try:
+                        callback(event)
+                    except Exception:
+                        log.exception("event subscriber %r failed on TextChunk", callback)
             return False
         finally:
+            # Chunks with text: every one went into parts (cleared when the attempt began).
+            clock.chunks = len(parts)
             # Close the generator (and with it the HTTP stream) now, not at GC time.
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    def _first_text(self, cell: Cell, clock: CellClock, deadline: _Deadline) -> None:
+        """Text came for the first time in this attempt (or passed the cap): the idle timeout
+        takes over, and the cell says it is streaming."""
+        if deadline.last_text is None:
+            deadline.first_text()
+        else:
+            deadline.last_text = deadline.now()
+        if clock.first_token_at is None:
+            clock.first_token_at = self._now()
+            self._set_phase(cell.id, Phase.STREAMING)
+            started = clock.started_at or 0.0
+            self._emit(
+                ev.FirstToken(
+                    self.id, clock.first_token_at, cell.id, clock.first_token_at - started
+                )
+            )
 
 
 class _Deadline:
