@@ -33,8 +33,12 @@ __all__ = [
     "resume_collections",
 ]
 
-_frozen = False
+#: The stacks whose import heap :func:`freeze_import_heap` froze (``"openai"``, ...).
+_frozen_stacks: set[str] = set()
 _frozen_lock = threading.Lock()
+#: The window froze its own heap (:func:`freeze_now`, :func:`resume_collections`): its policy
+#: stands, and :func:`freeze_import_heap` leaves the heap alone.
+_window_froze = False
 #: Objects in the permanent generation before anyone froze anything (CPython 3.12 starts with
 #: a few hundred of its own), to tell "nothing froze the heap yet" from "the window did".
 _FROZEN_AT_IMPORT = gc.get_freeze_count()
@@ -59,8 +63,10 @@ def freeze_now() -> bool:
     splices lists and costs nothing measurable; the garbage the imports left behind (a few
     dozen objects) is frozen with the rest rather than paying a full collection for it.
     """
+    global _window_froze
     if not enabled(GC_POLICY):
         return False
+    _window_froze = True
     gc.freeze()
     return True
 
@@ -85,29 +91,33 @@ def resume_collections() -> None:
     """Turn the collector back on after :func:`pause_collections`, the heap allocated
     meanwhile frozen first: otherwise the first young collection would scan all of it at
     once, on the GUI thread. Does nothing unless :func:`pause_collections` turned it off."""
-    global _paused
+    global _paused, _window_froze
     if not _paused:
         return
     _paused = False
+    _window_froze = True
     gc.freeze()
     gc.enable()
 
 
-def freeze_import_heap() -> None:
-    """Once per process, after the OpenAI stack is loaded, freeze the heap unless someone did.
+def freeze_import_heap(stack: str = "openai") -> None:
+    """Once per process and provider stack, after it is loaded, freeze the heap unless the
+    window froze its own.
 
-    The window freezes its own heap after its warm-up imports, and then its policy stands;
+    The window freezes its heap after its warm-up imports, and then its policy stands;
     this covers the command line, the benchmarks and the tests, where nothing else does.
+    Each stack (``"openai"``: the OpenAI SDK and langchain-openai; ``"langchain"``:
+    langchain-core and the simulated model) is frozen when its first chain is built, so that
+    neither a young run's full collections nor the first OpenAI run after a simulated one
+    scan a few hundred thousand import objects again.
     """
-    global _frozen
     if not enabled(GC_POLICY):
         return
     with _frozen_lock:
-        if _frozen:
+        if _window_froze or stack in _frozen_stacks:
             return
-        _frozen = True
-    if gc.get_freeze_count() <= _FROZEN_AT_IMPORT:
-        gc.freeze()
+        _frozen_stacks.add(stack)
+    gc.freeze()
 
 
 def defer_full_collections(running: bool, holder: str = "run") -> None:

@@ -1294,10 +1294,11 @@ class LangChainBackend:
         _quiet_serializer_warnings()
         extra: dict[str, Any] = {"cache": self._cache, "formats": self._formats}
         if profile.provider is not ProviderKind.OPENAI:
-            return cast(
-                ChainLike,
-                build_chain(template, system, profile, keys=self._keys, context=context, **extra),
+            built = build_chain(
+                template, system, profile, keys=self._keys, context=context, **extra
             )
+            freeze_import_heap("langchain")
+            return cast(ChainLike, built)
         with self._lock:
             if self._http is None:
                 self._http = new_async_http_client()
@@ -1321,7 +1322,9 @@ class LangChainBackend:
         """The chain of one chat column's turn (see :func:`build_thread_chain`)."""
         _quiet_serializer_warnings()
         if profile.provider is not ProviderKind.OPENAI:
-            return cast(ChainLike, build_thread_chain(messages, profile, keys=self._keys))
+            built = build_thread_chain(messages, profile, keys=self._keys)
+            freeze_import_heap("langchain")
+            return cast(ChainLike, built)
         with self._lock:
             if self._http is None:
                 self._http = new_async_http_client()

@@ -286,3 +286,26 @@ async def test_a_model_with_a_rate_limiter_or_cache_is_called_through_ainvoke() 
     cached = SimulatedChatModel(cache=InMemoryCache())
     for model in (limited, cached):
         assert await generate_unheard(model, _judge_messages(), {}) is None
+
+
+def test_each_provider_stacks_import_heap_is_frozen_once_unless_the_window_froze_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gui.compat import gc_policy
+
+    freezes: list[int] = []
+    monkeypatch.setattr(gc_policy, "_frozen_stacks", set())
+    monkeypatch.setattr(gc_policy, "_window_froze", False)
+    monkeypatch.setattr(gc_policy.gc, "freeze", lambda: freezes.append(1))
+    profile = ModelProfile(model="sim-1", sim=SimSettings(ttft=0.0, tokens_per_second=0.0))
+    backend = LangChainBackend()
+    backend.chain("Explain {topic}", None, profile)
+    backend.chain("Explain {topic}", None, profile)
+    assert len(freezes) == 1  # the simulated model's stack, at its first chain
+    gc_policy.freeze_import_heap("openai")
+    gc_policy.freeze_import_heap("openai")
+    assert len(freezes) == 2  # the OpenAI stack once more, when it comes
+    monkeypatch.setattr(gc_policy, "_frozen_stacks", set())
+    monkeypatch.setattr(gc_policy, "_window_froze", True)
+    gc_policy.freeze_import_heap("langchain")
+    assert len(freezes) == 2  # the window's policy stands
