@@ -47,6 +47,7 @@ from gui.core.estimate import (
     estimate_run,
     messages_tokens,
 )
+from gui.core.executors import ExecutorKind
 from gui.core.judge_lane import JudgeLane
 from gui.core.metrics import CellMetrics, RunSummary, estimate_tokens
 from gui.core.ports import Backend
@@ -996,10 +997,18 @@ class BatchRun:
                     self.summary = RunSummary(len(self.cells), 0, 0, 0, 0.0, "batch", 0)
                     return self.summary
                 if self._resume is None:
-                    self._emit(ev.RunStarted(self.id, 0.0, self.spec, self.cells, time.time()))
+                    self._emit(
+                        ev.RunStarted(
+                            self.id, 0.0, self.spec, self.cells, time.time(), ExecutorKind.BATCH
+                        )
+                    )
                 else:
                     started = self._resume.started_at
-                    self._emit(ev.RunStarted(self.id, self._now(), self.spec, self.cells, started))
+                    self._emit(
+                        ev.RunStarted(
+                            self.id, self._now(), self.spec, self.cells, started, ExecutorKind.BATCH
+                        )
+                    )
                 try:
                     await self._submit()
                 except BatchUnsupported as exc:
@@ -1023,7 +1032,11 @@ class BatchRun:
                     return None
             else:
                 started = self._resume.started_at
-                self._emit(ev.RunStarted(self.id, self._now(), self.spec, self.cells, started))
+                self._emit(
+                    ev.RunStarted(
+                        self.id, self._now(), self.spec, self.cells, started, ExecutorKind.BATCH
+                    )
+                )
             await self._poll_until_done()
             return await self._settle()
         finally:
@@ -1188,7 +1201,9 @@ class BatchRun:
         were cells of this run and the result lines read.
         """
         started = self._resume.started_at if self._resume is not None else time.time()
-        self._emit(ev.RunStarted(self.id, self._now(), self.spec, self.cells, started))
+        self._emit(
+            ev.RunStarted(self.id, self._now(), self.spec, self.cells, started, ExecutorKind.BATCH)
+        )
         chunks = read_results(path, self.limits.ingest_chunk, "The batch output")
         seen = bytearray(len(self.cells))
         used = read = 0

@@ -204,9 +204,15 @@ def _metrics_json(metrics: CellMetrics) -> str:
         return json.dumps(data)
 
 
+#: What ``show``, the history list and exports call a batch run's strategy: its executor.
+BATCH_STRATEGY = "batch"
+
+# A run with batches is a batch run, also when an older version recorded it as ``stream``.
 _RUN_COLUMNS = (
-    "id, created_at, finished_at, status, template, strategy, total, done, failed, cancelled,"
-    " wall, label"
+    "id, created_at, finished_at, status, template,"
+    " CASE WHEN EXISTS (SELECT 1 FROM batches WHERE batches.run_id = runs.id)"
+    f" THEN '{BATCH_STRATEGY}' ELSE strategy END,"
+    " total, done, failed, cancelled, wall, label"
 )
 
 
@@ -777,7 +783,8 @@ class History:
                 RUNNING,
                 _safe(spec.template)[0],
                 None if spec.system is None else _safe(spec.system)[0],
-                str(spec.strategy),
+                # A batch run is named by its executor: its spec's strategy never ran.
+                BATCH_STRATEGY if event.executor == BATCH_STRATEGY else str(spec.strategy),
                 _safe_json(spec_to_dict(spec))[0],
                 len(event.cells),
                 context.label,
