@@ -814,6 +814,8 @@ class BatchRun:
         self.judge: JudgeLane | None = None
         self._judge_backend = backend if spec.judge is not None else None
         self._rng = rng or random.Random()
+        #: Cells judged unfinished by an earlier process (see :meth:`resume`).
+        self._landed: tuple[tuple[str, str | None], ...] = ()
 
     @classmethod
     def resume(
@@ -829,6 +831,7 @@ class BatchRun:
         prior: Mapping[str, int] | None = None,
         limits: BatchLimits | None = None,
         backend: Callable[[], Backend] | None = None,
+        landed: Sequence[tuple[str, str | None]] = (),
     ) -> BatchRun:
         """A run submitted earlier (by this or another process), picked up from its
         ``records``: polling goes on and results land in the same run.
@@ -837,10 +840,15 @@ class BatchRun:
             prior: Cells of the run that ended before, by status (``done``, ``failed``,
                 ``cancelled``), not counting those of the batches still open.
             started_at: Epoch seconds the run was created.
+            landed: Cells that ended in an earlier process whose judging is unfinished
+                (``gui.storage.history.History.batch_judge_backlog``), with their answer
+                (``None``: not done). With ``backend``, they are judged again as the run
+                resumes; pairwise, with the cells of the same rows that land here.
         """
         run = cls(spec, ports, store, workdir, limits=limits, run_id=run_id, backend=backend)
         run.batches = {r.file_index: r for r in records}
         run._resume = _Resume(started_at, dict(prior or {}))
+        run._landed = tuple(landed)
         for status, n in (prior or {}).items():
             if status in run._counts:
                 run._counts[status] += n
@@ -1037,6 +1045,7 @@ class BatchRun:
                         self.id, self._now(), self.spec, self.cells, started, ExecutorKind.BATCH
                     )
                 )
+                self._judge_landed()
             await self._poll_until_done()
             return await self._settle()
         finally:
@@ -1426,6 +1435,17 @@ class BatchRun:
                 judge.cell_ended(
                     event.cell_id, event.text if isinstance(event, ev.CellFinished) else None
                 )
+
+    def _judge_landed(self) -> None:
+        """Hand the judge the cells an earlier process left unjudged, as if they had just
+        ended here: single mode judges each done one, pairwise counts them towards their
+        rows (a row is compared once its cells in this process's batches land too)."""
+        landed, self._landed = self._landed, ()
+        judge = self._judge() if landed else None
+        if judge is None:
+            return
+        for cell_id, text in landed:
+            judge.cell_ended(cell_id, text)
 
     def _judge(self) -> JudgeLane | None:
         """The run's judge lane, made on first use; ``None`` when the run is not judged."""
