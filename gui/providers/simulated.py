@@ -504,9 +504,9 @@ def sampling_draw(
     Temperature 0 always gives the model's most likely answer. Above it, a request leaves
     that answer with probability ``min(1, temperature / 1.4) ** 1.5 * top_p`` (drawn
     deterministically): at 0.7 about a third of the samples of a cell leave it (a few
-    distinct answers out of 5), at 1.2 about four in five (mostly distinct). A seed replaces the sample's index in that
-    draw, so the repeats of a seeded cell agree (as a server's should) and another seed
-    gives another answer.
+    distinct answers out of 5), at 1.2 about four in five (mostly distinct). A seed
+    replaces the sample's index in that draw, so the repeats of a seeded cell agree (as a
+    server's should) and another seed gives another answer.
 
     Args:
         model: The model name.
