@@ -104,6 +104,14 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse's parser with one-line errors and no abbreviated options: a typo such as
+    ``--input`` for ``--inputs`` is refused, never silently taken for another option. Every
+    subcommand's parser is one too (``parser_class``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:  # one line + hint, exit 2 (argparse's own contract)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 

@@ -47,6 +47,7 @@ from gui.core.estimate import (
     estimate_run,
     messages_tokens,
 )
+from gui.core.executors import ExecutorKind
 from gui.core.judge_lane import JudgeLane
 from gui.core.metrics import CellMetrics, RunSummary, estimate_tokens
 from gui.core.ports import Backend
@@ -813,6 +814,8 @@ class BatchRun:
         self.judge: JudgeLane | None = None
         self._judge_backend = backend if spec.judge is not None else None
         self._rng = rng or random.Random()
+        #: Cells judged unfinished by an earlier process (see :meth:`resume`).
+        self._landed: tuple[tuple[str, str | None], ...] = ()
 
     @classmethod
     def resume(
@@ -828,6 +831,7 @@ class BatchRun:
         prior: Mapping[str, int] | None = None,
         limits: BatchLimits | None = None,
         backend: Callable[[], Backend] | None = None,
+        landed: Sequence[tuple[str, str | None]] = (),
     ) -> BatchRun:
         """A run submitted earlier (by this or another process), picked up from its
         ``records``: polling goes on and results land in the same run.
@@ -836,10 +840,15 @@ class BatchRun:
             prior: Cells of the run that ended before, by status (``done``, ``failed``,
                 ``cancelled``), not counting those of the batches still open.
             started_at: Epoch seconds the run was created.
+            landed: Cells that ended in an earlier process whose judging is unfinished
+                (``gui.storage.history.History.batch_judge_backlog``), with their answer
+                (``None``: not done). With ``backend``, they are judged again as the run
+                resumes; pairwise, with the cells of the same rows that land here.
         """
         run = cls(spec, ports, store, workdir, limits=limits, run_id=run_id, backend=backend)
         run.batches = {r.file_index: r for r in records}
         run._resume = _Resume(started_at, dict(prior or {}))
+        run._landed = tuple(landed)
         for status, n in (prior or {}).items():
             if status in run._counts:
                 run._counts[status] += n
@@ -996,10 +1005,18 @@ class BatchRun:
                     self.summary = RunSummary(len(self.cells), 0, 0, 0, 0.0, "batch", 0)
                     return self.summary
                 if self._resume is None:
-                    self._emit(ev.RunStarted(self.id, 0.0, self.spec, self.cells, time.time()))
+                    self._emit(
+                        ev.RunStarted(
+                            self.id, 0.0, self.spec, self.cells, time.time(), ExecutorKind.BATCH
+                        )
+                    )
                 else:
                     started = self._resume.started_at
-                    self._emit(ev.RunStarted(self.id, self._now(), self.spec, self.cells, started))
+                    self._emit(
+                        ev.RunStarted(
+                            self.id, self._now(), self.spec, self.cells, started, ExecutorKind.BATCH
+                        )
+                    )
                 try:
                     await self._submit()
                 except BatchUnsupported as exc:
@@ -1023,7 +1040,12 @@ class BatchRun:
                     return None
             else:
                 started = self._resume.started_at
-                self._emit(ev.RunStarted(self.id, self._now(), self.spec, self.cells, started))
+                self._emit(
+                    ev.RunStarted(
+                        self.id, self._now(), self.spec, self.cells, started, ExecutorKind.BATCH
+                    )
+                )
+                self._judge_landed()
             await self._poll_until_done()
             return await self._settle()
         finally:
@@ -1188,7 +1210,9 @@ class BatchRun:
         were cells of this run and the result lines read.
         """
         started = self._resume.started_at if self._resume is not None else time.time()
-        self._emit(ev.RunStarted(self.id, self._now(), self.spec, self.cells, started))
+        self._emit(
+            ev.RunStarted(self.id, self._now(), self.spec, self.cells, started, ExecutorKind.BATCH)
+        )
         chunks = read_results(path, self.limits.ingest_chunk, "The batch output")
         seen = bytearray(len(self.cells))
         used = read = 0
@@ -1411,6 +1435,17 @@ class BatchRun:
                 judge.cell_ended(
                     event.cell_id, event.text if isinstance(event, ev.CellFinished) else None
                 )
+
+    def _judge_landed(self) -> None:
+        """Hand the judge the cells an earlier process left unjudged, as if they had just
+        ended here: single mode judges each done one, pairwise counts them towards their
+        rows (a row is compared once its cells in this process's batches land too)."""
+        landed, self._landed = self._landed, ()
+        judge = self._judge() if landed else None
+        if judge is None:
+            return
+        for cell_id, text in landed:
+            judge.cell_ended(cell_id, text)
 
     def _judge(self) -> JudgeLane | None:
         """The run's judge lane, made on first use; ``None`` when the run is not judged."""

@@ -45,6 +45,11 @@ MAX_SWEEP_VALUES = 20
 #: no comparison any more.
 MAX_COLUMNS = 200
 
+#: Accepted request seeds: OpenAI's chat completions API takes any signed 64-bit integer
+#: (its OpenAPI spec: ``seed``, integer, minimum -9223372036854775808, maximum
+#: 9223372036854775807), negatives included; vLLM checks the same range. A larger one is a 400.
+SEED_RANGE = (-(2**63), 2**63 - 1)
+
 #: A parameter value: a float for temperature and top_p, an int for max_tokens and seed.
 Number = float | int
 
@@ -57,6 +62,8 @@ def value_problem(name: str, value: Number) -> str | None:
             return f"{label} {value:g} is not a whole number."
         if name == "max_tokens" and value <= 0:
             return f"{label} {value:g} must be at least 1."
+        if name == "seed" and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+            return f"{label} {value} is out of range: use a 64-bit integer, e.g. 1, 42 or -7."
         return None
     if not math.isfinite(value):
         return f"{label} {value} is not a number."
@@ -81,8 +88,9 @@ def parse_values(name: str, text: str) -> tuple[Number, ...]:
         try:
             value: Number = int(part) if name in ("max_tokens", "seed") else float(part)
         except ValueError:
-            kind = "a whole number" if name in ("max_tokens", "seed") else "a number"
-            raise SpecError(f"{label} {part!r} is not {kind}; write e.g. 0, 0.7, 1.2.") from None
+            whole = name in ("max_tokens", "seed")
+            kind, example = ("a whole number", "1, 2, 3") if whole else ("a number", "0, 0.7, 1.2")
+            raise SpecError(f"{label} {part!r} is not {kind}; write e.g. {example}.") from None
         problem = value_problem(name, value)
         if problem:
             raise SpecError(problem)

@@ -44,11 +44,17 @@ class CellEvent(Event):
 
 @dataclass(frozen=True, slots=True)
 class RunStarted(Event):
-    """The run was accepted; ``cells`` lists every cell in grid order."""
+    """The run was accepted; ``cells`` lists every cell in grid order.
+
+    ``executor`` names what runs it (``live`` or ``batch``, see
+    :class:`gui.core.executors.ExecutorKind`): a batch run has no strategy of its own, so the
+    history, ``show`` and exports name it by its executor instead.
+    """
 
     spec: RunSpec
     cells: Sequence[Cell]
     started_at: float  # wall-clock epoch seconds, for history and exports
+    executor: str = "live"
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,6 +267,10 @@ class PastRun(Protocol):
         """Seconds it took, if it ended."""
 
     @property
+    def strategy(self) -> str:
+        """How it ran: the live strategy's name, or ``batch`` for a batch run."""
+
+    @property
     def models(self) -> tuple[str, ...]:
         """Column titles."""
 

@@ -11,6 +11,7 @@ terminal event and the run ends with :class:`~gui.core.events.RunFinished`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 import random
@@ -25,6 +26,7 @@ from typing import Any
 from gui.core import events as ev
 from gui.core.budget import BudgetGate, worst_case
 from gui.core.caching import USE_CACHE_KEY, cache_allowed
+from gui.core.cell_context import REQUESTED_CELL
 from gui.core.checking import CheckRunner
 from gui.core.costs import CostTotals
 from gui.core.errors import (
@@ -837,6 +839,8 @@ class Run:
         self, cell: Cell, mode: CallMode, clock: CellClock, parts: list[str]
     ) -> Failure | None:
         """Make one request under its timeouts; ``None`` on success, else the failure."""
+        # Set in the cell's own task (not reset: its next attempt sets it again).
+        REQUESTED_CELL.set(cell.id)
         probe = self._backend.usage_probe()
         limits = self.limits
         configurable: dict[str, Any] = {MAX_ANSWER_CHARS_KEY: limits.max_answer_chars}
@@ -1115,7 +1119,9 @@ def run_in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[A
         except RuntimeError:
             pass  # the loop closed while we worked: nobody is waiting any more
 
-    threading.Thread(target=work, name="fanout-sync-call", daemon=True).start()
+    # The caller's context goes along (the cell being requested, see gui.core.cell_context).
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), name="fanout-sync-call", daemon=True).start()
     return fut
 
 

@@ -29,6 +29,7 @@ from gui.core.columns import (
     Variant,
     number_text,
     repeats_problem,
+    value_problem,
     variant_id,
     variants_of,
 )
@@ -241,6 +242,8 @@ class ModelProfile:
             raise SpecError("Max tokens must be a positive number.")
         if self.top_p is not None and not 0 <= self.top_p <= 1:
             raise SpecError(f"top_p {self.top_p:g} is outside 0..1.")
+        if self.seed is not None and (problem := value_problem("seed", self.seed)):
+            raise SpecError(problem)
         self.sweep.validate(self.display_name)
         if self.context_window is not None and self.context_window <= 0:
             raise SpecError("The context window must be a positive number of tokens.")

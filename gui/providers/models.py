@@ -60,6 +60,7 @@ def build_chat_model(
             "retry_after": sim.retry_after,
             "seed": sim.seed if profile.seed is None else profile.seed,
             "temperature": profile.temperature,
+            "top_p": profile.top_p,
         }
         return SimulatedChatModel(**kwargs)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import hashlib
 import itertools
 import json
 import math
@@ -39,6 +40,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from gui.core.cell_context import requested_sample
 from gui.core.chat import sniff_image
 from gui.core.judging import SCORE_RANGE, JudgeRequest, read_request
 from gui.core.spec import SimSettings
@@ -172,6 +174,23 @@ _EXPLAIN_OPENERS = (
     "Let me walk you through {topic} step by step.",
     "{Topic} comes up often, so here is the gist.",
 )
+#: Each simulated model name has a voice of its own: the openers of its answers (picked by a
+#: stable hash of the name, see :func:`_style_of`), so two models differ from the first words.
+_STYLE_OPENERS = (
+    _EXPLAIN_OPENERS,
+    (
+        "Short version: {topic} is less mysterious than it sounds.",
+        "In a nutshell, here is what matters about {topic}.",
+        "Here is the quick take on {topic}.",
+        "{Topic}, briefly, without the jargon.",
+    ),
+    (
+        "Great topic. Let me explain {topic} from the ground up.",
+        "Happy to help with {topic}; here is a fuller picture.",
+        "{Topic} deserves a careful answer, so let me start with the basics.",
+        "There is a lot to say about {topic}, so I will keep to the essentials.",
+    ),
+)
 _EXPLAIN_SENTENCES = (
     "At its core, {topic} is about how a few simple parts fit together.",
     "People often misread {topic} because the details hide the big picture.",
@@ -251,9 +270,11 @@ def _plural(one: str) -> str:
     return one if one.lower().endswith("s") else one + "s"
 
 
-def _explain_sentences(topic: str, rng: random.Random) -> Iterator[str]:
+def _explain_sentences(
+    topic: str, rng: random.Random, openers: Sequence[str] = _EXPLAIN_OPENERS
+) -> Iterator[str]:
     fields = {"topic": topic, "Topic": topic[:1].upper() + topic[1:]}
-    yield rng.choice(_EXPLAIN_OPENERS).format(**fields)
+    yield rng.choice(openers).format(**fields)
     bank = list(_EXPLAIN_SENTENCES)
     while True:
         rng.shuffle(bank)
@@ -277,10 +298,12 @@ def _joke_sentences(topic: str, rng: random.Random) -> Iterator[str]:
             yield punchline.format(**fields)
 
 
-def _markdown_sections(topic: str, rng: random.Random) -> Iterator[str]:
+def _markdown_sections(
+    topic: str, rng: random.Random, openers: Sequence[str] = _EXPLAIN_OPENERS
+) -> Iterator[str]:
     """A long answer laid out the way chat models lay one out: sections with a heading, a
     paragraph, a list, a table and a code block, each piece ending with its own newlines."""
-    sentences = _explain_sentences(topic, rng)
+    sentences = _explain_sentences(topic, rng, openers)
     for part in itertools.count(1):
         yield f"## Part {part}: {topic}\n\n"
         yield " ".join(next(sentences) for _ in range(3)) + "\n\n"
@@ -353,26 +376,30 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
-def _token_source(prompt: str, rng: random.Random) -> Iterator[str]:
-    """English about the prompt's subject, token by token, for as long as it is read."""
+def _token_source(prompt: str, rng: random.Random, style: int = 0) -> Iterator[str]:
+    """English about the prompt's subject, token by token, for as long as it is read, in the
+    voice ``style`` (an index into the per-model openers)."""
     topic = _subject(prompt)
+    openers = _STYLE_OPENERS[style % len(_STYLE_OPENERS)]
     if _MARKDOWN_RE.search(prompt):
-        for piece in _markdown_sections(topic, rng):
+        for piece in _markdown_sections(topic, rng, openers):
             yield from _tokenize(piece)
         return
     sentences = (
-        _joke_sentences(topic, rng) if _JOKE_RE.search(prompt) else _explain_sentences(topic, rng)
+        _joke_sentences(topic, rng)
+        if _JOKE_RE.search(prompt)
+        else _explain_sentences(topic, rng, openers)
     )
     yield from _tokenize(next(sentences))
     while True:
         yield from _tokenize(" " + next(sentences))
 
 
-def _compose(prompt: str, count: int, rng: random.Random) -> tuple[str, ...]:
+def _compose(prompt: str, count: int, rng: random.Random, style: int = 0) -> tuple[str, ...]:
     """Exactly ``count`` tokens of English about the prompt's subject."""
     if count <= 0:
         return ()
-    return tuple(itertools.islice(_token_source(prompt, rng), count))
+    return tuple(itertools.islice(_token_source(prompt, rng, style), count))
 
 
 class _LazyTokens:
@@ -384,9 +411,9 @@ class _LazyTokens:
 
     __slots__ = ("_count", "_made", "_source")
 
-    def __init__(self, prompt: str, count: int, rng: random.Random) -> None:
+    def __init__(self, prompt: str, count: int, rng: random.Random, style: int = 0) -> None:
         self._count = count
-        self._source = itertools.islice(_token_source(prompt, rng), count)
+        self._source = itertools.islice(_token_source(prompt, rng, style), count)
         self._made: list[str] = []
 
     def __len__(self) -> int:
@@ -399,19 +426,117 @@ class _LazyTokens:
             yield token
 
 
+# --------------------------------------------------------------------------------------------
+# Sampling: which of its answers the simulated model gives a request. Like a real model's,
+# the answer depends on the model, the whole conversation and the sampling parameters; unlike
+# a real one's it is a pure function of them (and of the sample's index when no seed is
+# given), so tests and demos are reproducible while sweeps and repeats still differ.
+
+#: At this temperature (top_p 1) every sample is a draw of its own; at 0 every sample is the
+#: model's most likely answer; in between, a growing share of samples leaves it.
+FULL_VARIETY_TEMPERATURE = 1.4
+
+#: The temperature of a request that sets none (OpenAI's default).
+DEFAULT_TEMPERATURE = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """What decides the text of one simulated answer.
+
+    Attributes:
+        model: The model name answering (each name has its own answers and voice).
+        conversation: A digest of every message sent (roles and text), so a system message
+            or an earlier turn changes the answer too.
+        variant: ``"likely"`` for the model's most likely answer, else the sampling draw that
+            left it (the seed, or the sample's index, with the temperature and top_p).
+    """
+
+    model: str
+    conversation: str
+    variant: str
+
+    @property
+    def style(self) -> int:
+        """The model's voice (see ``_STYLE_OPENERS``)."""
+        return _style_of(self.model)
+
+    def rng(self) -> random.Random:
+        """The random source the answer's sentences are drawn from."""
+        # A str seed is hashed with SHA-512 by random.Random: stable across runs and processes.
+        return random.Random(f"{self.model}\x00{self.conversation}\x00{self.variant}")
+
+
+def _style_of(model: str) -> int:
+    return zlib.crc32(model.encode()) % len(_STYLE_OPENERS)
+
+
+def conversation_digest(turns: Sequence[tuple[str, str]]) -> str:
+    """A short stable digest of a request's messages, given as ``(role, text)`` pairs with
+    OpenAI's role names (``system``, ``user``, ``assistant``)."""
+    h = hashlib.blake2b(digest_size=16)
+    for role, text in turns:
+        h.update(role.encode())
+        h.update(b"\x00")
+        h.update(text.encode("utf-8", "surrogatepass"))
+        h.update(b"\x01")
+    return h.hexdigest()
+
+
+_ROLES = {"human": "user", "ai": "assistant"}
+
+
+def _turns(messages: Sequence[BaseMessage]) -> list[tuple[str, str]]:
+    return [(_ROLES.get(m.type, m.type), m.text) for m in messages]
+
+
+def sampling_draw(
+    *,
+    model: str,
+    conversation: str,
+    temperature: float | None,
+    top_p: float | None,
+    seed: int | None,
+    sample: int,
+) -> Draw:
+    """Which answer a request gets, from everything a real server's answer depends on.
+
+    Temperature 0 always gives the model's most likely answer. Above it, a request leaves
+    that answer with probability ``min(1, temperature / 1.4) ** 1.5 * top_p`` (drawn
+    deterministically): at 0.7 about a third of the samples of a cell leave it (a few
+    distinct answers out of 5), at 1.2 about four in five (mostly distinct). A seed
+    replaces the sample's index in that draw, so the repeats of a seeded cell agree (as a
+    server's should) and another seed gives another answer.
+
+    Args:
+        model: The model name.
+        conversation: :func:`conversation_digest` of the messages.
+        temperature: The request's temperature, ``None`` for the default (1).
+        top_p: The request's top_p, ``None`` for 1.
+        seed: The request's seed, or ``None``.
+        sample: The sample's index among its cell's repeats (0 when not repeated).
+    """
+    t = DEFAULT_TEMPERATURE if temperature is None else max(0.0, float(temperature))
+    p = 1.0 if top_p is None else min(1.0, max(0.0, float(top_p)))
+    spread = min(1.0, t / FULL_VARIETY_TEMPERATURE) ** 1.5 * p
+    by = f"seed {seed}" if seed is not None else f"sample {sample}"
+    variant = "likely"
+    if spread > 0:
+        draw = random.Random(f"{model}\x00{conversation}\x00{t!r}\x00{p!r}\x00{by}").random()
+        if draw < spread:
+            variant = f"{by} t={t!r} top_p={p!r}"
+    return Draw(model, conversation, variant)
+
+
 @functools.lru_cache(maxsize=1024)
-def _seeded_tokens(seed: int, prompt: str, count: int) -> tuple[str, ...]:
-    return _compose(prompt, count, _text_rng(seed, prompt))
+def _drawn_tokens(draw: Draw, prompt: str, count: int) -> tuple[str, ...]:
+    return _compose(prompt, count, draw.rng(), draw.style)
 
 
-def simulated_answer(prompt: str, tokens: int, seed: int | None) -> str:
-    """The whole answer the simulated model gives ``prompt`` (its simulated batch uses it)."""
-    return "".join(_compose(prompt, tokens, _text_rng(seed or 0, prompt)))
-
-
-def _text_rng(seed: int, prompt: str) -> random.Random:
-    # A str seed is hashed with SHA-512 by random.Random: stable across runs and processes.
-    return random.Random(f"{seed}\x00{prompt}")
+def simulated_answer(prompt: str, tokens: int, draw: Draw) -> str:
+    """The whole answer the simulated model gives ``prompt`` for ``draw`` (its simulated
+    batch uses it, so a batch run answers as a live one)."""
+    return "".join(_drawn_tokens(draw, prompt, tokens))
 
 
 def _cut_at_stop(tokens: Sequence[str], stop: Sequence[str]) -> tuple[Sequence[str], bool]:
@@ -521,10 +646,14 @@ def _asked_schema(messages: list[BaseMessage]) -> dict[str, Any] | None:
     return None
 
 
-def structured_reply(schema: dict[str, Any], prompt: str, model: str) -> str:
-    """The simulated model's JSON answer to ``prompt`` for ``schema`` (deterministic)."""
+def structured_reply(
+    schema: dict[str, Any], prompt: str, model: str, variant: str = "likely"
+) -> str:
+    """The simulated model's JSON answer to ``prompt`` for ``schema`` (deterministic); a
+    ``variant`` other than the likely answer (see :func:`sampling_draw`) fills it otherwise."""
     words = [w for w in _WORD_RE.findall(prompt) if w.lower() not in _STOPWORDS] or ["answer"]
-    seed = zlib.crc32(f"{model}\x00{prompt}".encode())
+    key = f"{model}\x00{prompt}" if variant == "likely" else f"{model}\x00{prompt}\x00{variant}"
+    seed = zlib.crc32(key.encode())
     value = _instance(schema, words, seed)
     required = schema.get("required")
     if isinstance(value, dict) and isinstance(required, list) and required and seed % 8 == 0:
@@ -656,13 +785,18 @@ class SimulatedChatModel(BaseChatModel):
     """How long a ``timeout`` failure hangs before it raises (the caller's timeout should fire)."""
 
     seed: int | None = None
-    """Same seed and same prompt give the same text; also seeds this instance's failure draws."""
+    """The request's seed: the repeats of a seeded request agree, another seed answers
+    otherwise (see :func:`sampling_draw`); also seeds this instance's failure draws."""
 
     max_tokens: int | None = Field(default=None, ge=0)
     """Cap on answer tokens, like a provider's ``max_tokens``; a cut answer ends with "length"."""
 
     temperature: float | None = None
-    """Accepted like any provider's and reported to tracing; the simulated text ignores it."""
+    """Sampling temperature (``None`` = 1): 0 gives every repeat the model's most likely
+    answer, higher values more distinct ones (see :func:`sampling_draw`)."""
+
+    top_p: float | None = None
+    """Nucleus sampling (``None`` = 1): lower values keep more repeats on the likely answer."""
 
     stop: list[str] | None = None
     """Default stop sequences; the answer ends before the first one. A per-call ``stop`` wins."""
@@ -712,6 +846,8 @@ class SimulatedChatModel(BaseChatModel):
             "failure_rate": self.failure_rate,
             "failure_kind": self.failure_kind,
             "seed": self.seed,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
         }
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
@@ -738,8 +874,10 @@ class SimulatedChatModel(BaseChatModel):
         stop: list[str] | None,
         kwargs: dict[str, Any],
         input_tokens: int | None = None,
+        sample: int = 0,
     ) -> _Plan:
-        """What the request will do; ``input_tokens`` when already counted (off the loop)."""
+        """What the request will do; ``input_tokens`` when already counted (off the loop),
+        ``sample`` the index of the engine's sample it answers (see :func:`sampling_draw`)."""
         if input_tokens is None:
             input_tokens = _count_input_tokens(messages)
         prompt = ""
@@ -758,9 +896,19 @@ class SimulatedChatModel(BaseChatModel):
         request = read_request(prompt) if "<rubric>" in prompt else None
         if request is not None:
             return self._judge_plan(messages, request, kwargs, input_tokens)
+        model = kwargs.get("model")
+        model_name = model if isinstance(model, str) else self.model_name
+        draw = sampling_draw(
+            model=model_name,
+            conversation=conversation_digest(_turns(messages)),
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            sample=sample,
+        )
         schema = _asked_schema(messages)
         if schema is not None:
-            return self._structured_plan(messages, prompt, schema, kwargs, input_tokens)
+            return self._structured_plan(messages, prompt, schema, kwargs, input_tokens, draw)
         if isinstance(max_tokens, int) and max_tokens < count:
             count, finish_reason = max_tokens, "length"
         stops = stop if stop is not None else self.stop
@@ -768,11 +916,7 @@ class SimulatedChatModel(BaseChatModel):
         failure = self.failure_kind if rng.random() < self.failure_rate else None
         tokens: Sequence[str] | _LazyTokens
         if stops or count <= _EAGER_TOKENS:
-            eager: Sequence[str]
-            if self.seed is None:
-                eager = _compose(prompt, count, random.Random())
-            else:
-                eager = _seeded_tokens(self.seed, prompt, count)
+            eager: Sequence[str] = _drawn_tokens(draw, prompt, count)
             if preface:
                 eager = (*_tokenize(preface), *eager)
             if stops:
@@ -785,8 +929,7 @@ class SimulatedChatModel(BaseChatModel):
             # needed before it is read.
             if failure == "drop":
                 count //= 2
-            text_rng = random.Random() if self.seed is None else _text_rng(self.seed, prompt)
-            tokens = _LazyTokens(prompt, count, text_rng)
+            tokens = _LazyTokens(prompt, count, draw.rng(), draw.style)
 
         ttft = self.ttft
         tps = self.tokens_per_second
@@ -795,10 +938,9 @@ class SimulatedChatModel(BaseChatModel):
             tps *= 1.0 + self.jitter * (2.0 * rng.random() - 1.0)
         interval = 1.0 / tps if 0.0 < tps < math.inf else 0.0
 
-        model = kwargs.get("model")
         return _Plan(
             tokens=tokens,
-            model_name=model if isinstance(model, str) else self.model_name,
+            model_name=model_name,
             finish_reason=finish_reason,
             input_tokens=input_tokens,
             failure=failure,
@@ -838,11 +980,12 @@ class SimulatedChatModel(BaseChatModel):
         schema: dict[str, Any],
         kwargs: dict[str, Any],
         input_tokens: int,
+        draw: Draw,
     ) -> _Plan:
         """A structured run's answer: JSON for the schema, at this model's pace."""
         rng = self._rng
         failure = rng.random() < self.failure_rate
-        tokens = _tokenize(structured_reply(schema, prompt, self.model_name))
+        tokens = _tokenize(structured_reply(schema, prompt, self.model_name, draw.variant))
         tps = self.tokens_per_second
         model = kwargs.get("model")
         return _Plan(
@@ -923,7 +1066,9 @@ class SimulatedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        plan = self._plan(messages, stop, kwargs, await _acount_input_tokens(messages))
+        plan = self._plan(
+            messages, stop, kwargs, await _acount_input_tokens(messages), requested_sample()
+        )
         if plan.failure in ("rate_limit", "server_error", "timeout"):
             await asyncio.sleep(self._delay_before_error(plan))
             raise self._early_error(plan)
@@ -940,7 +1085,9 @@ class SimulatedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        plan = self._plan(messages, stop, kwargs, await _acount_input_tokens(messages))
+        plan = self._plan(
+            messages, stop, kwargs, await _acount_input_tokens(messages), requested_sample()
+        )
         if plan.failure in ("rate_limit", "server_error", "timeout"):
             await asyncio.sleep(self._delay_before_error(plan))
             raise self._early_error(plan)
@@ -987,7 +1134,7 @@ class SimulatedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        plan = self._plan(messages, stop, kwargs)
+        plan = self._plan(messages, stop, kwargs, sample=requested_sample())
         if plan.failure in ("rate_limit", "server_error", "timeout"):
             time.sleep(self._delay_before_error(plan))
             raise self._early_error(plan)
@@ -1003,7 +1150,7 @@ class SimulatedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        plan = self._plan(messages, stop, kwargs)
+        plan = self._plan(messages, stop, kwargs, sample=requested_sample())
         if plan.failure in ("rate_limit", "server_error", "timeout"):
             time.sleep(self._delay_before_error(plan))
             raise self._early_error(plan)

@@ -4,10 +4,10 @@ Demos and tests run batch runs without a server: an uploaded request file is cop
 folder of the data folder, a batch is a small JSON file there, and its state follows the
 clock (in progress until its delay has passed, then completed), so a simulated batch
 outlives the process that created it exactly as a provider's does. Answers are the
-simulated model's own (seeded by the request's ``seed``, else the profile's, else the cell's
-sample, so the samples of a repeated cell differ; a structured run's ``response_format`` gets
-the simulated model's JSON answer); the profile's failure rate fails that share of requests
-(they go to the error file). A cancelled batch keeps the answers of the requests its
+simulated model's own, drawn as a live request of the same cell would be (model, messages,
+temperature, top_p, the request's seed, else the profile's, and the cell's sample); a
+structured run's ``response_format`` gets the simulated model's JSON answer. The profile's
+failure rate fails that share of requests (they go to the error file). A cancelled batch keeps the answers of the requests its
 progress had reached.
 """
 
@@ -25,7 +25,12 @@ from typing import Any
 
 from gui.core.batch import BatchGone, BatchState, BatchStatus
 from gui.core.spec import CellId, ModelProfile
-from gui.providers.simulated import simulated_answer, structured_reply
+from gui.providers.simulated import (
+    conversation_digest,
+    sampling_draw,
+    simulated_answer,
+    structured_reply,
+)
 
 __all__ = ["SimulatedBatchPort"]
 
@@ -221,22 +226,32 @@ def _result(request: Mapping[str, Any], tokens: int, seed: int | None, failing: 
         }
     body = request.get("body") or {}
     messages = body.get("messages") or []
-    prompt = str(messages[-1].get("content", "")) if messages else ""
+    turns = [(str(m.get("role", "")), _text_of(m.get("content"))) for m in messages]
+    prompt = next((text for role, text in reversed(turns) if role == "user"), "")
     if isinstance(body.get("max_tokens"), int):
         tokens = min(tokens, int(body["max_tokens"]))
     if isinstance(body.get("seed"), int):
         seed = int(body["seed"])
-    elif seed is None:
-        try:  # unseeded: each sample of a repeated cell answers differently, as live
-            seed = CellId.parse(str(custom_id)).sample
-        except ValueError:
-            seed = 0
+    try:
+        sample = CellId.parse(str(custom_id)).sample
+    except ValueError:
+        sample = 0
+    model = str(body.get("model") or "")
+    # The same draw as a live request of the cell (gui.providers.simulated.sampling_draw).
+    draw = sampling_draw(
+        model=model,
+        conversation=conversation_digest(turns),
+        temperature=_number(body.get("temperature")),
+        top_p=_number(body.get("top_p")),
+        seed=seed,
+        sample=sample,
+    )
     schema = _schema_of(body.get("response_format"))
     if schema is not None:
-        text = structured_reply(schema, prompt, str(body.get("model") or ""))
+        text = structured_reply(schema, prompt, model, draw.variant)
         tokens = max(1, len(text.split()))
     else:
-        text = simulated_answer(prompt, tokens, seed)
+        text = simulated_answer(prompt, tokens, draw)
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
     return {
         "id": req_id,
@@ -263,6 +278,24 @@ def _result(request: Mapping[str, Any], tokens: int, seed: int | None, failing: 
         },
         "error": None,
     }
+
+
+def _text_of(content: Any) -> str:
+    """A message's text, as LangChain's ``BaseMessage.text`` reads it: a string, or the text
+    parts of a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _schema_of(response_format: Any) -> dict[str, Any] | None:

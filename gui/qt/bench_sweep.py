@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     """Measure in this process and print one JSON line."""
     from gui.qt.probe import run_probe
 
-    parser = argparse.ArgumentParser(prog="python -m gui.qt.bench_sweep")
+    parser = argparse.ArgumentParser(prog="python -m gui.qt.bench_sweep", allow_abbrev=False)
     parser.add_argument("--quick", action="store_true", help="reduced size (24 cells)")
     args = parser.parse_args(argv)
     return run_probe(lambda: _main(args.quick))

@@ -31,21 +31,32 @@ def resumable_runs(
     run_id: str | None = None,
     backend: Callable[[], Backend] | None = None,
 ) -> list[BatchRun]:
-    """A resumed run for every run (or only ``run_id``) with an open batch, oldest first;
-    ``backend`` gives the live backend their LLM judge calls go through.
+    """A resumed run for every run (or only ``run_id``) with an open batch, oldest first, and
+    for every batch run left ``submitted`` with all its batches landed (see
+    :meth:`History.settled_batch_runs`); ``backend`` gives the live backend their LLM judge
+    calls go through, and the judging an earlier process left unfinished is redone
+    (:meth:`History.batch_judge_backlog`).
 
     Raises:
         HistoryError: the history cannot be read.
     """
     by_run: dict[str, list[BatchRecord]] = {}
-    for record in history.batches(run_id, open_only=True, limit=0):
+    # Runs whose every batch landed but that an earlier process did not end (its judge
+    # calls were open): resumed with no batch to poll, they judge what is left and end.
+    for rid in history.settled_batch_runs(run_id):
+        by_run[rid] = []
+    for record in reversed(history.batches(run_id, open_only=True, limit=0)):  # oldest first
         by_run.setdefault(record.run_id, []).append(record)
     runs: list[BatchRun] = []
-    for rid, records in reversed(list(by_run.items())):  # batches() lists newest first
+    for rid, records in by_run.items():
         found = history.batch_run(rid)
         if found is None:
             continue
         spec, started_at, prior = found
+        # Judge calls the earlier process left open, and pairwise rows split across
+        # processes, are judged again here.
+        judged = spec.judge is not None and backend is not None
+        landed = history.batch_judge_backlog(rid) if judged else []
         run = BatchRun.resume(
             spec,
             rid,
@@ -57,6 +68,7 @@ def resumable_runs(
             prior=prior,
             limits=limits,
             backend=backend,
+            landed=landed,
         )
         run.subscribe(history.recorder(resume_run=rid))
         runs.append(run)

@@ -62,7 +62,7 @@ from gui.core.checks import results_from_json, results_to_json
 from gui.core.cleantext import REPLACED_NOTICE, clean, clean_json
 from gui.core.costs import CostTotals, judge_cost_dict, judge_totals_of
 from gui.core.events import Event, TextChunk
-from gui.core.judging import JudgeVerdict, PairwiseResult
+from gui.core.judging import JudgeMode, JudgeSettings, JudgeVerdict, PairwiseResult
 from gui.core.keys import known_secrets, redact
 from gui.core.metrics import CellMetrics, RunSummary
 from gui.core.ratings import MAX_STARS, RatedAnswer, RatedRow, Rating
@@ -204,9 +204,15 @@ def _metrics_json(metrics: CellMetrics) -> str:
         return json.dumps(data)
 
 
+#: What ``show``, the history list and exports call a batch run's strategy: its executor.
+BATCH_STRATEGY = "batch"
+
+# A run with batches is a batch run, also when an older version recorded it as ``stream``.
 _RUN_COLUMNS = (
-    "id, created_at, finished_at, status, template, strategy, total, done, failed, cancelled,"
-    " wall, label"
+    "id, created_at, finished_at, status, template,"
+    " CASE WHEN EXISTS (SELECT 1 FROM batches WHERE batches.run_id = runs.id)"
+    f" THEN '{BATCH_STRATEGY}' ELSE strategy END,"
+    " total, done, failed, cancelled, wall, label"
 )
 
 
@@ -777,7 +783,8 @@ class History:
                 RUNNING,
                 _safe(spec.template)[0],
                 None if spec.system is None else _safe(spec.system)[0],
-                str(spec.strategy),
+                # A batch run is named by its executor: its spec's strategy never ran.
+                BATCH_STRATEGY if event.executor == BATCH_STRATEGY else str(spec.strategy),
                 _safe_json(spec_to_dict(spec))[0],
                 len(event.cells),
                 context.label,
@@ -1268,20 +1275,8 @@ class History:
                 ).fetchone()
                 if row is None:
                     return None
-                open_ranges = conn.execute(
-                    "SELECT col_index, first_row, row_count, cell_ids_json FROM batches "
-                    "WHERE run_id = ? AND ingested_at IS NULL",
-                    (run_id,),
-                ).fetchall()
-                sql = "SELECT status, count(*) FROM cells WHERE run_id = ?"
-                params: list[Any] = [run_id]
-                listed: list[str] = []
-                for col, first, count, cells_json in open_ranges:
-                    if cells_json:  # a retry's batch: its listed cells, taken off below
-                        listed += [str(c) for c in json.loads(cells_json)]
-                        continue
-                    sql += " AND NOT (col_index = ? AND row_index >= ? AND row_index < ?)"
-                    params += [col, first, first + count]
+                where, params, listed = _outside_open_batches(conn, run_id)
+                sql = "SELECT status, count(*) FROM cells WHERE " + where
                 prior = {str(k): int(v) for k, v in conn.execute(sql + " GROUP BY status", params)}
                 for status, n in _listed_statuses(conn, run_id, listed, sql, params).items():
                     prior[status] = prior.get(status, 0) - n
@@ -1292,6 +1287,90 @@ class History:
             return _spec(row[12], record), record.created_at, prior
 
         result: tuple[RunSpec, float, dict[str, int]] | None = self._read("read the run", read)
+        return result
+
+    def settled_batch_runs(self, run_id: str | None = None) -> list[str]:
+        """Batch runs still recorded ``submitted`` although every batch of theirs has been
+        ingested (oldest first): the process that ingested the last one ended before the
+        run did, e.g. while judge calls were open. Resuming one finishes it.
+
+        Args:
+            run_id: Only this run (its full id), or ``None`` for every run.
+
+        Raises:
+            HistoryError: the database cannot be read.
+        """
+        sql = (
+            "SELECT id FROM runs WHERE status = ?"
+            " AND EXISTS (SELECT 1 FROM batches b WHERE b.run_id = runs.id)"
+            " AND NOT EXISTS (SELECT 1 FROM batches b"
+            " WHERE b.run_id = runs.id AND b.ingested_at IS NULL)"
+        )
+        params: list[Any] = [SUBMITTED]
+        if run_id is not None:
+            sql += " AND id = ?"
+            params.append(run_id)
+        sql += " ORDER BY created_at, id"
+
+        def read(conn: sqlite3.Connection) -> list[str]:
+            return [str(r[0]) for r in conn.execute(sql, params)]
+
+        result: list[str] = self._read("read the batch runs", read)
+        return result
+
+    def batch_judge_backlog(self, run_id: str) -> list[tuple[str, str | None]]:
+        """The judge's unfinished work on a batch run's cells that landed in earlier processes
+        (a judge call still open when that app closed is not recorded, nor is a pairwise row
+        whose other cells landed in another process), for the resuming process to redo.
+
+        Single mode: the done cells without a verdict. Pairwise: every ended cell of each row
+        without a comparison yet, done or not (the judge compares a row once all its cells
+        have ended: the rest land in the resuming process). Cells of the run's open batches
+        are left out; they land in the resuming process and are judged there.
+
+        Returns:
+            ``(cell id, answer)`` pairs in row order, the answer ``None`` for a cell that did
+            not end done; empty for a run without a judge or not found.
+
+        Raises:
+            HistoryError: the database cannot be read.
+        """
+
+        def read(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute("SELECT spec_json FROM runs WHERE id = ?", (run_id,)).fetchone()
+                judge = _judge_of(row[0]) if row is not None else None
+                if judge is None:
+                    return []
+                where, params, listed = _outside_open_batches(conn, run_id)
+                skip = set(listed)
+                if judge.mode is JudgeMode.SINGLE:
+                    sql = (
+                        "SELECT cell_id, text FROM cells WHERE "
+                        + where
+                        + " AND status = ? AND NOT EXISTS (SELECT 1 FROM judgements j"
+                        " WHERE j.run_id = cells.run_id AND j.cell_id = cells.cell_id)"
+                        " ORDER BY row_index, col_index, cell_id"
+                    )
+                    found = conn.execute(sql, [*params, "done"]).fetchall()
+                    return [(str(c), str(t)) for c, t in found if str(c) not in skip]
+                sql = (
+                    "SELECT cell_id, status, text FROM cells WHERE "
+                    + where
+                    + " AND NOT EXISTS (SELECT 1 FROM pairwise p"
+                    " WHERE p.run_id = cells.run_id AND p.row_index = cells.row_index)"
+                    " ORDER BY row_index, col_index, cell_id"
+                )
+                return [
+                    (str(c), str(t) if st == "done" else None)
+                    for c, st, t in conn.execute(sql, params)
+                    if str(c) not in skip
+                ]
+            finally:
+                conn.execute("COMMIT")
+
+        result: list[tuple[str, str | None]] = self._read("read the run's judge backlog", read)
         return result
 
     def read(self, what: str, fn: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -1602,6 +1681,37 @@ def _write_batch(conn: sqlite3.Connection, r: BatchRecord) -> None:
             json.dumps(list(r.cells)) if r.cells else None,
         ),
     )
+
+
+def _outside_open_batches(
+    conn: sqlite3.Connection, run_id: str
+) -> tuple[str, list[Any], list[str]]:
+    """A ``WHERE`` condition on ``cells`` for the run's cells outside its open batches (the
+    ranges of batches not ingested yet), its parameters, and the cells listed by the run's
+    open retry batches (a retry's cells have rows already: the caller takes them off)."""
+    open_ranges = conn.execute(
+        "SELECT col_index, first_row, row_count, cell_ids_json FROM batches "
+        "WHERE run_id = ? AND ingested_at IS NULL",
+        (run_id,),
+    ).fetchall()
+    where = "run_id = ?"
+    params: list[Any] = [run_id]
+    listed: list[str] = []
+    for col, first, count, cells_json in open_ranges:
+        if cells_json:
+            listed += [str(c) for c in json.loads(cells_json)]
+            continue
+        where += " AND NOT (col_index = ? AND row_index >= ? AND row_index < ?)"
+        params += [col, first, first + count]
+    return where, params, listed
+
+
+def _judge_of(spec_json: str | None) -> JudgeSettings | None:
+    """The judge of a stored spec, or ``None`` (none, or a spec this version cannot read)."""
+    try:
+        return spec_from_dict(_json_dict(spec_json)).judge
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def _listed_statuses(

@@ -354,7 +354,9 @@ def test_export_offers_a_section_per_model_and_a_table_per_turn(
     assert (
         main(["ask", "Tell me | about rivers", "-m", "sim-a", "-m", "sim-b", "--json", *FAST]) == 0
     )
-    chat_id = json.loads(capsys.readouterr().out)["chat_id"]
+    asked = json.loads(capsys.readouterr().out)
+    chat_id = asked["chat_id"]
+    first_answer = asked["results"][0]["answer"]  # sim-a's
     assert main(["ask", "Only you", "--continue", chat_id, "--column", "2", "-q"]) == 0
     capsys.readouterr()
 
@@ -372,7 +374,7 @@ def test_export_offers_a_section_per_model_and_a_table_per_turn(
     assert "| sim-a | sim-b |" in turn1 and "|---|---|" in turn1
     lines = turn1.strip().splitlines()
     row = lines[lines.index("|---|---|") + 1]
-    assert row.startswith("| Good question: rivers") and row.count(" | ") == 1  # side by side
+    assert row.startswith(f"| {first_answer}") and row.count(" | ") == 1  # side by side
     # Turn 2 went to sim-b alone: a "You" row says what each column was asked.
     turn2 = table.split("## Turn 2", 1)[1]
     assert "| **You** |  | Only you |" in turn2

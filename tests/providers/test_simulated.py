@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 
+from gui.core.cell_context import REQUESTED_CELL
+from gui.core.spec import CellId
 from gui.providers import simulated
 from gui.providers.simulated import (
     SimulatedChatModel,
@@ -205,12 +207,68 @@ async def test_the_last_human_message_is_the_prompt() -> None:
 
 
 async def test_same_seed_same_text_other_seed_other_text() -> None:
-    first = await instant(seed=7).ainvoke(JOKE)
-    again = await instant(seed=7).ainvoke(JOKE)
-    other = await instant(seed=8).ainvoke(JOKE)
+    # At temperature 2 every seed is a draw of its own (lower, a seed may give the likely answer).
+    first = await instant(seed=7, temperature=2.0).ainvoke(JOKE)
+    again = await instant(seed=7, temperature=2.0).ainvoke(JOKE)
+    other = await instant(seed=8, temperature=2.0).ainvoke(JOKE)
 
     assert first.content == again.content
     assert first.content != other.content
+
+
+async def samples(model: SimulatedChatModel, n: int, prompt: str = JOKE) -> list[str]:
+    """The answers to the ``n`` samples of one engine cell (its id says which sample)."""
+    out = []
+    for k in range(n):
+        token = REQUESTED_CELL.set(CellId.text(0, 0, k))
+        try:
+            out.append(str((await model.ainvoke(prompt)).content))
+        finally:
+            REQUESTED_CELL.reset(token)
+    return out
+
+
+async def test_the_answer_is_a_function_of_model_messages_and_parameters() -> None:
+    """Same request, same text (even unseeded); each model name answers in its own way."""
+    first = await instant(seed=None).ainvoke(JOKE)
+    again = await instant(seed=None).ainvoke(JOKE)
+    assert first.content == again.content
+
+    by_model = {m: str((await instant(seed=None, model=m).ainvoke(JOKE)).content) for m in "abcd"}
+    assert len(set(by_model.values())) == 4
+    # A system message is part of the request: it changes the answer too.
+    system = await instant(seed=None).ainvoke([SystemMessage("Be brief."), HumanMessage(JOKE)])
+    assert system.content != first.content
+
+
+async def test_temperature_zero_repeats_agree_and_higher_temperatures_differ() -> None:
+    prompts = [f"Tell me about {topic}" for topic in ("cats", "rivers", "bread", "jazz")]
+    distinct: dict[float, list[int]] = {0.0: [], 0.7: [], 1.2: []}
+    for temperature, counts in distinct.items():
+        for prompt in prompts:
+            model = instant(seed=None, temperature=temperature)
+            answers = await samples(model, 5, prompt)
+            assert answers == await samples(model, 5, prompt)  # deterministic
+            counts.append(len(set(answers)))
+    assert distinct[0.0] == [1, 1, 1, 1]
+    # 0.7: some samples keep the likely answer, some leave it; 1.2: most are answers of their own.
+    assert all(2 <= n <= 4 for n in distinct[0.7])
+    assert sum(distinct[1.2]) / 4 >= 4
+    assert sum(distinct[1.2]) > sum(distinct[0.7]) > sum(distinct[0.0])
+
+
+async def test_a_seed_makes_the_repeats_of_a_cell_agree() -> None:
+    seeded = await samples(instant(seed=3, temperature=1.2), 5)
+    unseeded = await samples(instant(seed=None, temperature=1.2), 5)
+
+    assert len(set(seeded)) == 1
+    assert len(set(unseeded)) > 1
+    assert seeded == await samples(instant(seed=3, temperature=1.2), 5)
+
+
+async def test_low_top_p_keeps_repeats_on_the_likely_answer() -> None:
+    narrow = await samples(instant(seed=None, temperature=1.2, top_p=0.0), 5)
+    assert len(set(narrow)) == 1
 
 
 async def test_tokens_are_word_pieces_with_leading_spaces() -> None:
@@ -418,7 +476,15 @@ async def test_a_long_answer_is_composed_while_it_streams_not_before() -> None:
     chunks = await collect(model)
     text = text_of(chunks)
     # Same text as composing it all at once, and usage counts every token.
-    assert text == "".join(simulated._compose(JOKE, 20_000, simulated._text_rng(4, JOKE)))
+    draw = simulated.sampling_draw(
+        model="sim-1",
+        conversation=simulated.conversation_digest([("user", JOKE)]),
+        temperature=None,
+        top_p=None,
+        seed=4,
+        sample=0,
+    )
+    assert text == simulated.simulated_answer(JOKE, 20_000, draw)
     assert chunks[-1].usage_metadata is not None
     assert chunks[-1].usage_metadata["output_tokens"] == 20_000
     assert text == (await model.ainvoke(JOKE)).content

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from gui.core.batch import BatchLimits, BatchRun, batch_price
@@ -91,6 +92,14 @@ async def test_a_batch_run_from_the_toolbar_lands_in_the_history_and_the_grid(
             for r in window.history_panel.records()
         )
     )
+    # The History dock names a batch run by its executor, not its spec's "stream".
+    tree = window.history_panel.tree
+    row = next(
+        tree.topLevelItem(i)
+        for i in range(tree.topLevelItemCount())
+        if tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) == run_id
+    )
+    assert row.text(4) == "batch"
 
     kinds = [kind for kind, _start, _end in window.timeline.segments(f"batch:{run_id}:0")]
     assert kinds[-2:] == ["batch_ingest", "done"]  # one bar per request file, its states
@@ -102,6 +111,7 @@ async def test_a_batch_run_from_the_toolbar_lands_in_the_history_and_the_grid(
     assert window.session.past_run.id == run_id  # type: ignore[union-attr]
     await until(lambda: window.grid.cell_status("r2m1") == "done")
     assert window.grid.cell_text("r0m0")
+    assert " · batch · read-only" in window.results.past_label.text()
 
 
 async def test_a_run_left_submitted_is_resumed_by_the_next_window_once(qtbot: QtBot) -> None:

@@ -75,6 +75,16 @@ def test_a_sweep_typed_in_a_model_card_is_checked_where_typed(qtbot: QtBot) -> N
     assert panel.issue() == "a: top_p 1.5 is out of range: use 0 to 1."
     card.sweep_edits["top_p"].setText("")
     assert panel.issue() is None
+    # Seeds: any 64-bit integer, negatives included, as OpenAI's API takes them.
+    card.sweep_edits["seed"].setText("-7, 42")
+    assert card.profile().sweep == ParamSweep(temperature=(0.2,), seed=(-7, 42))
+    assert panel.issue() is None
+    card.sweep_edits["seed"].setText("1, 9223372036854775808")
+    assert panel.issue() == (
+        "a: Seed 9223372036854775808 is out of range: use a 64-bit integer, e.g. 1, 42 or -7."
+    )
+    card.sweep_edits["seed"].setText("")
+    assert panel.issue() is None
     # A profile with a sweep fills the fields back.
     panel.set_profiles([replace(sim("b"), sweep=ParamSweep(seed=(1, 2)))])
     assert panel._cards[0].sweep_edits["seed"].text() == "1, 2"

@@ -1,17 +1,26 @@
 """Batch runs in the history: recorded as submitted the moment a batch exists, resumed by a
-new process's History (the run's results land in the same run), and the v5 -> v6 step."""
+new process's History (the run's results land in the same run), the judging an earlier
+process left unfinished done by the next start, and the v5 -> v6 step."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from gui.core.batch import BatchLimits, BatchRun, BatchState
-from gui.core.spec import ModelProfile, SimSettings, make_spec
+from gui.core import events as ev
+from gui.core.batch import BatchLimits, BatchPort, BatchRun, BatchState
+from gui.core.judging import JudgeMode, JudgeSettings
+from gui.core.spec import ModelProfile, RunSpec, SimSettings, make_spec
 from gui.providers.batch import batch_ports
 from gui.storage import schema
+from gui.storage.batch_runs import resumable_runs
 from gui.storage.history import History
+from tests.core.test_judge_lane import FakeJudge, JudgedBackend
+from tests.support.waiting import until
 
 FAST = BatchLimits(poll_first=0.01, poll_max=0.05)
 
@@ -134,3 +143,115 @@ async def test_a_retry_batch_is_recorded_with_its_cells_and_resumed_with_the_rig
         stored = h.get_run(run.id)
         assert stored is not None and stored.status == "finished" and len(stored.cells) == 16
         assert h.batches(open_only=True) == []
+
+
+# ------------------------------------------------ judging left unfinished by an earlier process
+
+
+def judged(mode: JudgeMode, models: tuple[str, ...]) -> RunSpec:
+    spec = make_spec(
+        "Explain {topic}",
+        ["owls", "moss"],
+        [ModelProfile(model=m, sim=SimSettings(output_tokens=5, seed=1)) for m in models],
+    )
+    return replace(spec, judge=JudgeSettings(model=ModelProfile(model="judge"), mode=mode))
+
+
+def first_wins(messages: object) -> str:
+    return '{"winner": "first", "reason": "Clearer."}'
+
+
+def ingested(run: BatchRun, col: int) -> bool:
+    """Whether column ``col``'s batch has been read in whole (recorded as ingested)."""
+    return any(r.col == col and r.ingested_at is not None for r in run.batches.values())
+
+
+async def stop_when(run: BatchRun, task: asyncio.Task[object], ready: Callable[[], bool]) -> None:
+    """Let ``run`` go until ``ready()``, then close the app on it."""
+    await until(ready)
+    run.stop()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_judge_calls_open_when_the_app_closed_are_made_by_the_next_start(
+    tmp_path: Path,
+) -> None:
+    db, sim, work = tmp_path / "history.sqlite3", tmp_path / "sim", tmp_path / "work"
+    ports = batch_ports(None, sim, sim_delay=0.05)
+    stuck = FakeJudge()
+    stuck.gate = asyncio.Event()  # never set: the calls are open when the app closes
+    with History.open(db) as h:
+        run = BatchRun(
+            judged(JudgeMode.SINGLE, ("sim-a",)),
+            ports,
+            h,
+            work,
+            limits=FAST,
+            backend=lambda: JudgedBackend(stuck),
+        )
+        run.subscribe(h.recorder())
+        ended: list[str] = []
+        run.subscribe(lambda e: ended.append(e.cell_id) if isinstance(e, ev.CellFinished) else None)
+        task = run.start()
+        # Both answers landed and both judge calls are out when the app closes.
+        await stop_when(
+            run, task, lambda: ingested(run, 0) and len(ended) == 2 and len(stuck.calls) == 2
+        )
+    with History.open(db) as h:
+        stored = h.get_run(run.id)
+        assert stored is not None and stored.status == "submitted"
+        assert [c.judge for c in stored.cells] == [None, None]
+        assert h.batches(open_only=True) == []  # every batch landed: nothing to poll
+        judge = FakeJudge()
+        (resumed,) = resumable_runs(
+            h, ports, work, limits=FAST, backend=lambda: JudgedBackend(judge)
+        )
+        summary = await asyncio.wait_for(resumed.start(), 30)
+        assert summary is not None and summary.done == 2
+        assert h.flush()
+        stored = h.get_run(run.id)
+        assert stored is not None and stored.status == "finished"
+        assert [c.judge.score for c in stored.cells if c.judge] == [7, 7]
+        assert len(judge.calls) == 2
+        # Nothing left: a later start finds nothing to resume.
+        assert (
+            resumable_runs(h, ports, work, limits=FAST, backend=lambda: JudgedBackend(judge)) == []
+        )
+
+
+async def test_a_pairwise_judge_compares_cells_that_landed_in_two_processes(
+    tmp_path: Path,
+) -> None:
+    db, sim, work = tmp_path / "history.sqlite3", tmp_path / "sim", tmp_path / "work"
+    fast, slow = batch_ports(None, sim, sim_delay=0.05), batch_ports(None, sim, sim_delay=1.5)
+
+    def ports(profile: ModelProfile) -> BatchPort:
+        return fast(profile) if profile.model == "sim-a" else slow(profile)
+
+    spec = judged(JudgeMode.PAIRWISE, ("sim-a", "sim-b"))
+    with History.open(db) as h:
+        run = BatchRun(
+            spec, ports, h, work, limits=FAST, backend=lambda: JudgedBackend(FakeJudge(first_wins))
+        )
+        run.subscribe(h.recorder())
+        ended: list[str] = []
+        run.subscribe(lambda e: ended.append(e.cell_id) if isinstance(e, ev.CellFinished) else None)
+        task = run.start()
+        # sim-a's answers landed, sim-b's batch runs on when the app closes.
+        await stop_when(run, task, lambda: ingested(run, 0) and len(ended) == 2)
+        assert sorted(ended) == ["r0m0", "r1m0"]
+    with History.open(db) as h:
+        judge = FakeJudge(first_wins)
+        (resumed,) = resumable_runs(
+            h, ports, work, limits=FAST, backend=lambda: JudgedBackend(judge)
+        )
+        summary = await asyncio.wait_for(resumed.start(), 30)
+        assert summary is not None and summary.done == 4
+        assert h.flush()
+        stored = h.get_run(run.id)
+        assert stored is not None and stored.status == "finished"
+        # Each row's two answers were compared, though they landed in different processes.
+        assert sorted(p.row for p in stored.pairwise) == [0, 1]
+        assert all(p.error is None and p.winner_cell for p in stored.pairwise)
+        assert len(judge.calls) == 2

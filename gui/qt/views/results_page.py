@@ -608,7 +608,7 @@ class ResultsPage(QWidget):
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(past.created_at))
         self.past_label.setText(
             f"Past run {past.id} from {when} · {past.status} · {counts.done}/{counts.total}"
-            f" done · {spec.strategy} · read-only"
+            f" done · {past.strategy} · read-only"
         )
         self.past_banner.show()
 
