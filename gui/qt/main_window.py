@@ -32,6 +32,8 @@ from gui.qt.views.window_layout import (
     add_pages,
     add_prompt_page,
     build_menus,
+    editor_section,
+    place_editor,
     start_body,
 )
 from gui.qt.warmup import Warmup
@@ -117,6 +119,9 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.views.models_panel",
     ),
     "model-cards": (),
+    "model-cards-rest": (),
+    "models-section": (),
+    "models-place": (),
     "checks": ("gui.core.checks", "gui.qt.widgets.check_chips", "gui.qt.views.checks_panel"),
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
     "judge": ("gui.core.judging", "gui.qt.views.judge_page"),
@@ -350,6 +355,8 @@ class MainWindow(QMainWindow):
         self._pending: Callable[[], object] | None = None  # a Run pressed before the build ended
         self._warm_up_asked = False
         self._imports: list[str] = []  # modules a staged build imports before its next step
+        self._first_profiles: list[ModelProfile] = []  # the models' first cards, one a turn
+        self._models_section: QWidget | None = None  # the models panel, not yet placed
         #: Milliseconds each build step took (the first frame's included), for the benchmarks.
         self.build_ms: dict[str, float] = {}
         started = time.perf_counter()
@@ -396,6 +403,9 @@ class MainWindow(QMainWindow):
             ("inputs", self._build_inputs),
             ("models", self._build_models),
             ("model-cards", self._build_model_cards),
+            ("model-cards-rest", self._build_other_model_cards),
+            ("models-section", self._build_models_section),
+            ("models-place", self._place_models),
             ("checks", self._build_checks),
             ("limits", self._build_limits),
             ("judge", self._build_judge),
@@ -441,9 +451,22 @@ class MainWindow(QMainWindow):
     def _build_model_cards(self) -> None:
         from gui.qt.views.models_panel import default_profiles
 
-        self.models.set_profiles(default_profiles())
+        # One card per turn (each ~5 ms with its form), then the panel's section, then its
+        # place in the window: in one turn they were ~17 ms, a late frame at every start.
+        self._first_profiles = default_profiles()
+        self.models.set_profiles(self._first_profiles[:1])
+
+    def _build_other_model_cards(self) -> None:
+        self.models.set_profiles(self._first_profiles)  # the first card is kept as it is
+
+    def _build_models_section(self) -> None:
+        self._models_section = editor_section(None, self.models)
+
+    def _place_models(self) -> None:
         # Placed with its cards: the splitter shares its room by the panel's size then.
-        add_editor(self._top, None, self.models)
+        assert self._models_section is not None  # made by the step before
+        place_editor(self._top, self._models_section)
+        self._first_profiles = []
 
     def _build_checks(self) -> None:
         from gui.qt.views.checks_panel import ChecksPanel
