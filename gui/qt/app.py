@@ -127,6 +127,20 @@ def _setup_logging() -> None:
     setup_logging()
 
 
+#: What ``import asyncio`` imports outside its own package, leaves first: asyncio in one turn
+#: was the longest of all after the first paint (~43 ms at a load of 4; ~17 ms once these
+#: came first, each 1-4 ms; docs/performance-notes.md).
+_ASYNCIO_LEAVES = (
+    "selectors",
+    "_socket",
+    "socket",
+    "_ssl",
+    "ssl",
+    "locale",
+    "subprocess",
+    "concurrent.futures",
+)
+
 #: What the loop hook's version check imports (``importlib.metadata`` and the e-mail parser
 #: it reads package metadata with), heaviest leaves first: ~11 ms in one turn, 3 ms at most
 #: each (docs/performance-notes.md).
@@ -143,16 +157,28 @@ def _importer(name: str) -> Callable[[], object]:
     return lambda: importlib.import_module(name)
 
 
+def _leaf_importer(name: str) -> Callable[[], object]:
+    """Import ``name`` ahead of the module that needs it; one missing here (a Python built
+    without ``ssl``) is left to that module, which knows whether it can do without it."""
+
+    def run() -> None:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+    return run
+
+
 #: What must be done between the first paint and the asyncio loop's start, one item per turn
 #: of Qt's loop so that the window paints and takes input between them (the lag meter sees
-#: each turn): the window's icon, the loop's modules, its hook's version check (its modules
-#: first, one a turn), the log file.
+#: each turn): the window's icon, the loop's modules (asyncio's leaves first, one a turn), its
+#: hook's version check (its modules first, one a turn), the log file.
 BEFORE_THE_LOOP: tuple[Callable[[], object], ...] = (
     _set_window_icon,
+    *(_leaf_importer(name) for name in _ASYNCIO_LEAVES),
     _importer("asyncio"),
     _importer("qasync"),
     _importer("gui.qt.loop"),
-    *(_importer(name) for name in _METADATA_MODULES),
+    *(_leaf_importer(name) for name in _METADATA_MODULES),
     _check_loop_hook,
     _importer("gui.storage.logs"),
     _setup_logging,

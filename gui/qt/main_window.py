@@ -94,11 +94,14 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.core.checks",
         "gui.core.pricing",
         "gui.core.structured",
+        "gui.core.columns",
         "gui.core.spec",
         "gui.core.metrics",
         "gui.core.judging",
         "gui.core.events",
+        "uuid",  # the chat's ids: a third of gui.core.chat's import
         "gui.core.chat",
+        "hashlib",  # the ratings' blind keys
         "gui.core.ratings",
         "gui.core.ports",
         "gui.core.keys",
@@ -137,7 +140,12 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.tiles_view",
         "gui.qt.views.results_page",
     ),
-    "focus": ("gui.qt.widgets.json_tree", "gui.core.samples", "gui.qt.widgets.focus_view"),
+    "focus": (
+        "gui.qt.widgets.json_tree",
+        "statistics",  # with decimal and fractions: most of gui.core.samples' import
+        "gui.core.samples",
+        "gui.qt.widgets.focus_view",
+    ),
     "details": (
         "gui.core.agreement",
         "gui.qt.widgets.agreement_view",
@@ -148,7 +156,11 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.field_table",
         "gui.qt.views.detail_layouts",
     ),
-    "timeline": ("gui.core.timeline", "gui.qt.widgets.timeline"),
+    "timeline": (
+        "gui.core.batch",  # imported by the timeline: ~8 ms of its ~10
+        "gui.core.timeline",
+        "gui.qt.widgets.timeline",
+    ),
     "scoreboard": ("gui.core.measures", "gui.core.scoreboard", "gui.qt.views.scoreboard_page"),
     "chart": ("gui.qt.widgets.strategy_chart",),
     "code-debug": (
@@ -162,6 +174,8 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.core.chat",
         "gui.core.chat_turn",
         "gui.core.chat_session",
+        "sqlite3",
+        "gui.storage.records",
         "gui.storage.history",
         "gui.storage.chats",
         "gui.qt.views.chat_page",
