@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.core.runner import Run
     from gui.core.session import Session
     from gui.core.spec import ModelProfile, RunSpec
+    from gui.qt.qt_types import WidgetTypes
     from gui.qt.run_commands import RunCommands
     from gui.qt.run_display import RunDisplay
     from gui.qt.services import HistoryService, Services
@@ -129,6 +130,7 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
     "judge": ("gui.core.judging", "gui.qt.views.judge_page"),
     "schema": ("gui.core.structured", "gui.qt.views.schema_page"),
+    "widget-types": ("gui.qt.qt_types",),
     "results": (
         "gui.core.compare",
         "gui.core.session",
@@ -371,6 +373,7 @@ class MainWindow(QMainWindow):
         self._imports: list[str] = []  # modules a staged build imports before its next step
         self._first_profiles: list[ModelProfile] = []  # the models' first cards, one a turn
         self._models_section: QWidget | None = None  # the models panel, not yet placed
+        self._widget_types: WidgetTypes | None = None  # PySide6's classes, made a few a turn
         #: Milliseconds each build step took (the first frame's included), for the benchmarks.
         self.build_ms: dict[str, float] = {}
         started = time.perf_counter()
@@ -424,6 +427,7 @@ class MainWindow(QMainWindow):
             ("limits", self._build_limits),
             ("judge", self._build_judge),
             ("schema", self._build_schema),
+            ("widget-types", self._build_widget_types),
             ("results", self._build_results),
             ("focus", self._build_focus),
             ("details", self._build_details),
@@ -538,6 +542,16 @@ class MainWindow(QMainWindow):
 
     def _on_providers_profiles_saved(self, saved: list[SavedProfile]) -> None:
         self.judge_page.set_saved_profiles([(s.name, s.profile) for s in saved])
+
+    def _build_widget_types(self) -> None:
+        # PySide6's widget classes, a few per turn: the Results page's views would create
+        # some forty of them at once (gui/qt/qt_types.py). Its own next turn until all exist.
+        from gui.qt.qt_types import WidgetTypes
+
+        if self._widget_types is None:
+            self._widget_types = WidgetTypes()
+        if not self._widget_types.step():
+            self._steps.insert(0, ("widget-types", self._build_widget_types))
 
     def _build_results(self) -> None:
         from gui.core.session import Session

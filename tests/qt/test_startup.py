@@ -188,6 +188,40 @@ async def test_a_demo_grows_the_model_cards_one_per_turn_before_its_preset_fills
     assert win.models.all_profiles() == list(preset.models)
 
 
+def test_the_widget_classes_are_made_a_slice_at_a_time(tmp_path: Path) -> None:
+    """PySide6 makes a class with its enums at first use, some forty of them in the first
+    ``viewport()`` call: the build makes them all beforehand, a slice per turn. In a fresh
+    interpreter, since this one has made them all already."""
+    script = (
+        "import json\n"
+        "from PySide6 import QtWidgets\n"
+        "from gui.qt.qt_types import WidgetTypes\n"
+        "qt = QtWidgets.QApplication([])\n"
+        "names = [n for n in dir(QtWidgets) if n.startswith('Q')]\n"
+        "before = sum(n in vars(QtWidgets) for n in names)\n"
+        "types, steps = WidgetTypes(), 0\n"
+        "while not types.done:\n"
+        "    types.step(0.0002)\n"
+        "    steps += 1\n"
+        "missing = [n for n in names if n not in vars(QtWidgets)]\n"
+        "print(json.dumps([before, len(names), steps, missing]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen", FANOUT_HOME=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before, count, steps, missing = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert before < count and steps > 1  # not all there at first, then made in slices
+    assert missing == []  # every one of them made once it says it is done
+
+
 def test_the_loop_hooks_check_imports_nothing_its_turns_before_it_did_not(
     tmp_path: Path,
 ) -> None:
