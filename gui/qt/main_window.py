@@ -128,6 +128,8 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
     "models-place": (),
     "checks": ("gui.core.checks", "gui.qt.widgets.check_chips", "gui.qt.views.checks_panel"),
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
+    "limits-dock": (),
+    "estimate": ("gui.qt.views.cost_estimate",),
     "judge": ("gui.core.judging", "gui.qt.views.judge_page"),
     "schema": ("gui.core.structured", "gui.qt.views.schema_page"),
     "widget-types": ("gui.qt.qt_types",),
@@ -183,6 +185,8 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.views.chat_page",
     ),
     "profiles": ("gui.storage.secrets", "gui.qt.views.providers_panel"),
+    "prices": ("gui.qt.views.prices_editor",),
+    "profiles-dock": (),
     "batches": ("gui.core.batch", "gui.qt.views.batches_view", "gui.qt.batch_commands"),
     "wiring": (
         "gui.qt.bridge",
@@ -374,6 +378,7 @@ class MainWindow(QMainWindow):
         self._first_profiles: list[ModelProfile] = []  # the models' first cards, one a turn
         self._models_section: QWidget | None = None  # the models panel, not yet placed
         self._widget_types: WidgetTypes | None = None  # PySide6's classes, made a few a turn
+        self._profiles_split: QWidget | None = None  # the Profiles dock's content, not docked
         #: Milliseconds each build step took (the first frame's included), for the benchmarks.
         self.build_ms: dict[str, float] = {}
         started = time.perf_counter()
@@ -425,6 +430,8 @@ class MainWindow(QMainWindow):
             ("models-place", self._place_models),
             ("checks", self._build_checks),
             ("limits", self._build_limits),
+            ("limits-dock", self._build_limits_dock),
+            ("estimate", self._build_cost_estimate),
             ("judge", self._build_judge),
             ("schema", self._build_schema),
             ("widget-types", self._build_widget_types),
@@ -438,6 +445,8 @@ class MainWindow(QMainWindow):
             ("history", self._build_history),
             ("chat", self._build_chat),
             ("profiles", self._build_profiles),
+            ("prices", self._build_prices),
+            ("profiles-dock", self._build_profiles_dock),
             ("batches", self._build_batches),
             ("wiring", self._build_wiring),
             ("ratings", self._build_ratings),
@@ -504,8 +513,10 @@ class MainWindow(QMainWindow):
             checks=self.checks,
         )
         self.limits = e.limits
+
+    def _build_limits_dock(self) -> None:
+        # Its own turn, as the estimate's after it: the three were ~9-11 ms in one.
         self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
-        self._build_cost_estimate()
 
     def _build_cost_estimate(self) -> None:
         """Issue 15: runs carry the price table, and the estimate shows next to Run."""
@@ -621,10 +632,17 @@ class MainWindow(QMainWindow):
     def _build_profiles(self) -> None:
         from gui.qt.views.providers_panel import ProvidersPanel
 
+        # The panel, the price table under it, then the dock: a turn each (one turn was
+        # ~10-14 ms of the GUI thread, docs/performance-notes.md).
         self.providers = ProvidersPanel(self.services.profiles, self.services.keys)
-        self.profiles_dock = add_dock(
-            self, "Profiles", "profilesDock", self._with_prices_editor(self.providers)
-        )
+
+    def _build_prices(self) -> None:
+        self._profiles_split = self._with_prices_editor(self.providers)
+
+    def _build_profiles_dock(self) -> None:
+        assert self._profiles_split is not None  # made by the step before
+        self.profiles_dock = add_dock(self, "Profiles", "profilesDock", self._profiles_split)
+        self._profiles_split = None
         self.tabifyDockWidget(self.concurrency_dock, self.profiles_dock)
         self.concurrency_dock.raise_()
 
