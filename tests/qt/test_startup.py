@@ -164,13 +164,14 @@ async def test_a_demo_grows_the_model_cards_one_per_turn_before_its_preset_fills
     before = len(win.models.all_profiles())
     assert before < len(preset.models)
     turns = 0
+    ticking = True
     counts: list[tuple[int, int]] = []  # (cards, loop turns so far) at each set_profiles
     set_profiles = win.models.set_profiles
 
-    def tick() -> None:
+    def tick() -> None:  # counts the loop's turns while the cards grow
         nonlocal turns
         turns += 1
-        if turns < 1000:
+        if ticking:
             asyncio.get_running_loop().call_soon(tick)
 
     def record(profiles: list[ModelProfile]) -> None:
@@ -180,6 +181,7 @@ async def test_a_demo_grows_the_model_cards_one_per_turn_before_its_preset_fills
     win.models.set_profiles = record  # type: ignore[method-assign]
     asyncio.get_running_loop().call_soon(tick)
     await _grow_model_cards(win, preset.models)
+    ticking = False
     win.models.set_profiles = set_profiles  # type: ignore[method-assign]
     # One new card per call, each in a later turn of the loop than the one before.
     assert [cards for cards, _ in counts] == list(range(before + 1, len(preset.models) + 1))
