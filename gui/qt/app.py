@@ -19,7 +19,7 @@ import importlib
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from gui.core.compare import StrategyResult
     from gui.core.lag import LagStats
     from gui.core.metrics import RunSummary
+    from gui.core.spec import ModelProfile
     from gui.storage.workspace import Workspace, WorkspaceStore
 
 log = logging.getLogger(__name__)
@@ -126,16 +127,60 @@ def _setup_logging() -> None:
     setup_logging()
 
 
+#: What ``import asyncio`` imports outside its own package, leaves first: asyncio in one turn
+#: was the longest of all after the first paint (~43 ms at a load of 4; ~17 ms once these
+#: came first, each 1-4 ms; docs/performance-notes.md).
+_ASYNCIO_LEAVES = (
+    "selectors",
+    "_socket",
+    "socket",
+    "_ssl",
+    "ssl",
+    "locale",
+    "subprocess",
+    "concurrent.futures",
+)
+
+#: What the loop hook's version check imports (``importlib.metadata`` and the e-mail parser
+#: it reads package metadata with), heaviest leaves first: ~11 ms in one turn, 3 ms at most
+#: each (docs/performance-notes.md).
+_METADATA_MODULES = (
+    "email.utils",
+    "email.message",
+    "importlib.abc",
+    "importlib.metadata",
+    "email.parser",
+)
+
+
+def _importer(name: str) -> Callable[[], object]:
+    return lambda: importlib.import_module(name)
+
+
+def _leaf_importer(name: str) -> Callable[[], object]:
+    """Import ``name`` ahead of the module that needs it; one missing here (a Python built
+    without ``ssl``) is left to that module, which knows whether it can do without it."""
+
+    def run() -> None:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+    return run
+
+
 #: What must be done between the first paint and the asyncio loop's start, one item per turn
 #: of Qt's loop so that the window paints and takes input between them (the lag meter sees
-#: each turn): the window's icon, the loop's modules, its hook's version check, the log file.
+#: each turn): the window's icon, the loop's modules (asyncio's leaves first, one a turn), its
+#: hook's version check (its modules first, one a turn), the log file.
 BEFORE_THE_LOOP: tuple[Callable[[], object], ...] = (
     _set_window_icon,
-    lambda: importlib.import_module("asyncio"),
-    lambda: importlib.import_module("qasync"),
-    lambda: importlib.import_module("gui.qt.loop"),
+    *(_leaf_importer(name) for name in _ASYNCIO_LEAVES),
+    _importer("asyncio"),
+    _importer("qasync"),
+    _importer("gui.qt.loop"),
+    *(_leaf_importer(name) for name in _METADATA_MODULES),
     _check_loop_hook,
-    lambda: importlib.import_module("gui.storage.logs"),
+    _importer("gui.storage.logs"),
     _setup_logging,
 )
 
@@ -190,6 +235,22 @@ def _load_workspace(enabled: bool) -> tuple[WorkspaceStore | None, Workspace | N
 
     store = WorkspaceStore()
     return store, store.load()
+
+
+async def _grow_model_cards(window: MainWindow, profiles: Sequence[ModelProfile]) -> None:
+    """Give the models panel a card for each of ``profiles``, one new card per loop turn.
+
+    A demo's preset replaces the window's two default cards; building stress-200's two more
+    in the same turn as the rest of the preset was ~17 ms of the GUI thread. Each new card
+    (~4-5 ms) gets a turn of its own here; filling a card that exists costs ~0.3 ms, so the
+    preset's own step then only fills them.
+    """
+    import asyncio
+
+    have = len(window.models.all_profiles())
+    for n in range(have + 1, len(profiles) + 1):
+        window.models.set_profiles(list(profiles[:n]))
+        await asyncio.sleep(0)  # a card takes longer than a loop slice: Qt gets its turn
 
 
 async def _main(
@@ -260,6 +321,7 @@ async def _main(
         # A frame first: the window lays out and paints at its new layout and size in turns
         # of its own, and the demo's editors (4 model cards for stress-200) fill the next.
         await asyncio.sleep(DEMO_SETTLE_S)
+        await _grow_model_cards(window, preset.models)
         window.load_preset(preset)
 
         text_span: list[float] = []  # perf_counter of the first and the last text chunk

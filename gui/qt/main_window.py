@@ -32,6 +32,8 @@ from gui.qt.views.window_layout import (
     add_pages,
     add_prompt_page,
     build_menus,
+    editor_section,
+    place_editor,
     start_body,
 )
 from gui.qt.warmup import Warmup
@@ -49,6 +51,7 @@ if TYPE_CHECKING:  # asyncio too: imported when a task starts, after the first f
     from gui.core.runner import Run
     from gui.core.session import Session
     from gui.core.spec import ModelProfile, RunSpec
+    from gui.qt.qt_types import WidgetTypes
     from gui.qt.run_commands import RunCommands
     from gui.qt.run_display import RunDisplay
     from gui.qt.services import HistoryService, Services
@@ -92,11 +95,14 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.core.checks",
         "gui.core.pricing",
         "gui.core.structured",
+        "gui.core.columns",
         "gui.core.spec",
         "gui.core.metrics",
         "gui.core.judging",
         "gui.core.events",
+        "uuid",  # the chat's ids: a third of gui.core.chat's import
         "gui.core.chat",
+        "hashlib",  # the ratings' blind keys
         "gui.core.ratings",
         "gui.core.ports",
         "gui.core.keys",
@@ -117,10 +123,16 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.views.models_panel",
     ),
     "model-cards": (),
+    "model-cards-rest": (),
+    "models-section": (),
+    "models-place": (),
     "checks": ("gui.core.checks", "gui.qt.widgets.check_chips", "gui.qt.views.checks_panel"),
     "limits": ("gui.qt.views.concurrency_panel", "gui.qt.views.run_editors"),
+    "limits-dock": (),
+    "estimate": ("gui.qt.views.cost_estimate",),
     "judge": ("gui.core.judging", "gui.qt.views.judge_page"),
     "schema": ("gui.core.structured", "gui.qt.views.schema_page"),
+    "widget-types": ("gui.qt.qt_types",),
     "results": (
         "gui.core.compare",
         "gui.core.session",
@@ -132,7 +144,12 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.tiles_view",
         "gui.qt.views.results_page",
     ),
-    "focus": ("gui.qt.widgets.json_tree", "gui.core.samples", "gui.qt.widgets.focus_view"),
+    "focus": (
+        "gui.qt.widgets.json_tree",
+        "statistics",  # with decimal and fractions: most of gui.core.samples' import
+        "gui.core.samples",
+        "gui.qt.widgets.focus_view",
+    ),
     "details": (
         "gui.core.agreement",
         "gui.qt.widgets.agreement_view",
@@ -143,7 +160,11 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.qt.widgets.field_table",
         "gui.qt.views.detail_layouts",
     ),
-    "timeline": ("gui.core.timeline", "gui.qt.widgets.timeline"),
+    "timeline": (
+        "gui.core.batch",  # imported by the timeline: ~8 ms of its ~10
+        "gui.core.timeline",
+        "gui.qt.widgets.timeline",
+    ),
     "scoreboard": ("gui.core.measures", "gui.core.scoreboard", "gui.qt.views.scoreboard_page"),
     "chart": ("gui.qt.widgets.strategy_chart",),
     "code-debug": (
@@ -157,11 +178,15 @@ STEP_MODULES: dict[str, tuple[str, ...]] = {
         "gui.core.chat",
         "gui.core.chat_turn",
         "gui.core.chat_session",
+        "sqlite3",
+        "gui.storage.records",
         "gui.storage.history",
         "gui.storage.chats",
         "gui.qt.views.chat_page",
     ),
     "profiles": ("gui.storage.secrets", "gui.qt.views.providers_panel"),
+    "prices": ("gui.qt.views.prices_editor",),
+    "profiles-dock": (),
     "batches": ("gui.core.batch", "gui.qt.views.batches_view", "gui.qt.batch_commands"),
     "wiring": (
         "gui.qt.bridge",
@@ -350,6 +375,10 @@ class MainWindow(QMainWindow):
         self._pending: Callable[[], object] | None = None  # a Run pressed before the build ended
         self._warm_up_asked = False
         self._imports: list[str] = []  # modules a staged build imports before its next step
+        self._first_profiles: list[ModelProfile] = []  # the models' first cards, one a turn
+        self._models_section: QWidget | None = None  # the models panel, not yet placed
+        self._widget_types: WidgetTypes | None = None  # PySide6's classes, made a few a turn
+        self._profiles_split: QWidget | None = None  # the Profiles dock's content, not docked
         #: Milliseconds each build step took (the first frame's included), for the benchmarks.
         self.build_ms: dict[str, float] = {}
         started = time.perf_counter()
@@ -396,10 +425,16 @@ class MainWindow(QMainWindow):
             ("inputs", self._build_inputs),
             ("models", self._build_models),
             ("model-cards", self._build_model_cards),
+            ("model-cards-rest", self._build_other_model_cards),
+            ("models-section", self._build_models_section),
+            ("models-place", self._place_models),
             ("checks", self._build_checks),
             ("limits", self._build_limits),
+            ("limits-dock", self._build_limits_dock),
+            ("estimate", self._build_cost_estimate),
             ("judge", self._build_judge),
             ("schema", self._build_schema),
+            ("widget-types", self._build_widget_types),
             ("results", self._build_results),
             ("focus", self._build_focus),
             ("details", self._build_details),
@@ -410,6 +445,8 @@ class MainWindow(QMainWindow):
             ("history", self._build_history),
             ("chat", self._build_chat),
             ("profiles", self._build_profiles),
+            ("prices", self._build_prices),
+            ("profiles-dock", self._build_profiles_dock),
             ("batches", self._build_batches),
             ("wiring", self._build_wiring),
             ("ratings", self._build_ratings),
@@ -441,9 +478,22 @@ class MainWindow(QMainWindow):
     def _build_model_cards(self) -> None:
         from gui.qt.views.models_panel import default_profiles
 
-        self.models.set_profiles(default_profiles())
+        # One card per turn (each ~5 ms with its form), then the panel's section, then its
+        # place in the window: in one turn they were ~17 ms, a late frame at every start.
+        self._first_profiles = default_profiles()
+        self.models.set_profiles(self._first_profiles[:1])
+
+    def _build_other_model_cards(self) -> None:
+        self.models.set_profiles(self._first_profiles)  # the first card is kept as it is
+
+    def _build_models_section(self) -> None:
+        self._models_section = editor_section(None, self.models)
+
+    def _place_models(self) -> None:
         # Placed with its cards: the splitter shares its room by the panel's size then.
-        add_editor(self._top, None, self.models)
+        assert self._models_section is not None  # made by the step before
+        place_editor(self._top, self._models_section)
+        self._first_profiles = []
 
     def _build_checks(self) -> None:
         from gui.qt.views.checks_panel import ChecksPanel
@@ -463,8 +513,10 @@ class MainWindow(QMainWindow):
             checks=self.checks,
         )
         self.limits = e.limits
+
+    def _build_limits_dock(self) -> None:
+        # Its own turn, as the estimate's after it: the three were ~9-11 ms in one.
         self.concurrency_dock = add_dock(self, "Concurrency", "concurrencyDock", self.limits)
-        self._build_cost_estimate()
 
     def _build_cost_estimate(self) -> None:
         """Issue 15: runs carry the price table, and the estimate shows next to Run."""
@@ -501,6 +553,16 @@ class MainWindow(QMainWindow):
 
     def _on_providers_profiles_saved(self, saved: list[SavedProfile]) -> None:
         self.judge_page.set_saved_profiles([(s.name, s.profile) for s in saved])
+
+    def _build_widget_types(self) -> None:
+        # PySide6's widget classes, a few per turn: the Results page's views would create
+        # some forty of them at once (gui/qt/qt_types.py). Its own next turn until all exist.
+        from gui.qt.qt_types import WidgetTypes
+
+        if self._widget_types is None:
+            self._widget_types = WidgetTypes()
+        if not self._widget_types.step():
+            self._steps.insert(0, ("widget-types", self._build_widget_types))
 
     def _build_results(self) -> None:
         from gui.core.session import Session
@@ -570,10 +632,17 @@ class MainWindow(QMainWindow):
     def _build_profiles(self) -> None:
         from gui.qt.views.providers_panel import ProvidersPanel
 
+        # The panel, the price table under it, then the dock: a turn each (one turn was
+        # ~10-14 ms of the GUI thread, docs/performance-notes.md).
         self.providers = ProvidersPanel(self.services.profiles, self.services.keys)
-        self.profiles_dock = add_dock(
-            self, "Profiles", "profilesDock", self._with_prices_editor(self.providers)
-        )
+
+    def _build_prices(self) -> None:
+        self._profiles_split = self._with_prices_editor(self.providers)
+
+    def _build_profiles_dock(self) -> None:
+        assert self._profiles_split is not None  # made by the step before
+        self.profiles_dock = add_dock(self, "Profiles", "profilesDock", self._profiles_split)
+        self._profiles_split = None
         self.tabifyDockWidget(self.concurrency_dock, self.profiles_dock)
         self.concurrency_dock.raise_()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import json
 import os
 import subprocess
@@ -112,6 +113,149 @@ async def test_once_built_the_staged_window_has_every_part_of_the_one_built_at_o
     assert split.widget(0) is win.providers and split.widget(1) is win.prices_editor
     # Every step ran, and each is timed for the benchmark.
     assert set(win.build_ms) == {"first-frame", *STEP_MODULES}
+
+
+@SESSION_LOOP
+async def test_the_models_panel_gets_its_cards_one_per_turn_and_its_place_once_they_exist(
+    windows: list[MainWindow],
+) -> None:
+    from gui.qt.views.models_panel import default_profiles
+
+    win = staged(windows)
+    win.show()
+    seen: dict[str, tuple[int, bool]] = {}  # step -> (cards, panel in the window) after it
+    run_step = win._run_step
+
+    def run_and_look() -> None:
+        name = win._steps[0][0]
+        run_step()
+        if name.startswith("model"):
+            placed = win.isAncestorOf(win.models)
+            seen[name] = (len(win.models.all_profiles()), placed)
+
+    win._run_step = run_and_look  # type: ignore[method-assign]
+    win.build_rest()
+    await asyncio.wait_for(win.wait_built(), 60)
+    count = len(default_profiles())
+    assert seen == {
+        "models": (0, False),
+        "model-cards": (1, False),
+        "model-cards-rest": (count, False),
+        "models-section": (count, False),
+        "models-place": (count, True),
+    }
+    # Beside the prompt and the inputs, with the same profiles as a window built at once.
+    assert win._top.count() == 3 and win._top.widget(2).isAncestorOf(win.models)
+    assert win.models.all_profiles() == default_profiles()
+
+
+@SESSION_LOOP
+async def test_a_demo_grows_the_model_cards_one_per_turn_before_its_preset_fills_them(
+    windows: list[MainWindow],
+) -> None:
+    from gui.qt.app import _grow_model_cards
+    from gui.resources import load_preset
+
+    preset = load_preset("stress-200")
+    win = staged(windows)
+    win.show()
+    win.build_rest()
+    await asyncio.wait_for(win.wait_built(), 60)
+    before = len(win.models.all_profiles())
+    assert before < len(preset.models)
+    turns = 0
+    ticking = True
+    counts: list[tuple[int, int]] = []  # (cards, loop turns so far) at each set_profiles
+    set_profiles = win.models.set_profiles
+
+    def tick() -> None:  # counts the loop's turns while the cards grow
+        nonlocal turns
+        turns += 1
+        if ticking:
+            asyncio.get_running_loop().call_soon(tick)
+
+    def record(profiles: list[ModelProfile]) -> None:
+        set_profiles(profiles)
+        counts.append((len(win.models.all_profiles()), turns))
+
+    win.models.set_profiles = record  # type: ignore[method-assign]
+    asyncio.get_running_loop().call_soon(tick)
+    await _grow_model_cards(win, preset.models)
+    ticking = False
+    win.models.set_profiles = set_profiles  # type: ignore[method-assign]
+    # One new card per call, each in a later turn of the loop than the one before.
+    assert [cards for cards, _ in counts] == list(range(before + 1, len(preset.models) + 1))
+    assert all(a[1] < b[1] for a, b in itertools.pairwise(counts))
+    win.load_preset(preset)  # then only fills them
+    assert win.models.all_profiles() == list(preset.models)
+
+
+def test_the_widget_classes_are_made_a_slice_at_a_time(tmp_path: Path) -> None:
+    """PySide6 makes a class with its enums at first use, some forty of them in the first
+    ``viewport()`` call: the build makes them all beforehand, a slice per turn. In a fresh
+    interpreter, since this one has made them all already."""
+    script = (
+        "import json\n"
+        "from PySide6 import QtWidgets\n"
+        "from gui.qt.qt_types import WidgetTypes\n"
+        "qt = QtWidgets.QApplication([])\n"
+        "names = [n for n in dir(QtWidgets) if n.startswith('Q')]\n"
+        "before = sum(n in vars(QtWidgets) for n in names)\n"
+        "types, steps = WidgetTypes(), 0\n"
+        "while not types.done:\n"
+        "    types.step(0.0002)\n"
+        "    steps += 1\n"
+        "missing = [n for n in names if n not in vars(QtWidgets)]\n"
+        "print(json.dumps([before, len(names), steps, missing]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen", FANOUT_HOME=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before, count, steps, missing = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert before < count and steps > 1  # not all there at first, then made in slices
+    assert missing == []  # every one of them made once it says it is done
+
+
+def test_the_loop_hooks_check_imports_nothing_its_turns_before_it_did_not(
+    tmp_path: Path,
+) -> None:
+    """The version check reads package metadata; what that imports is imported one module
+    per turn before it (gui/qt/app.py). A library that starts importing more there would
+    put a long turn back after the first paint: this names it."""
+    script = (
+        "import json, sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "qt = QApplication([])\n"
+        "import gui.qt.app as app\n"
+        "items = list(app.BEFORE_THE_LOOP)\n"
+        "check = items.index(app._check_loop_hook)\n"
+        "for item in items[:check]:\n"
+        "    item()\n"
+        "before = set(sys.modules)\n"
+        "app._check_loop_hook()\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen", FANOUT_HOME=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    new = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [m for m in new if m.startswith(("email", "importlib"))] == []
 
 
 @SESSION_LOOP

@@ -29,12 +29,15 @@ __all__ = [
     "add_late_menus",
     "add_pages",
     "build_menus",
+    "editor_section",
+    "place_editor",
     "start_body",
 ]
 
 
-def _section(title: str | None, widget: QWidget) -> QWidget:
-    """``widget`` under a bold section title, with a little breathing room."""
+def editor_section(title: str | None, widget: QWidget) -> QWidget:
+    """``widget`` under a bold section title, with a little breathing room (not placed yet:
+    see :func:`place_editor`)."""
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(6, 6, 6, 2)
@@ -64,7 +67,7 @@ def start_body(prompt: QWidget) -> tuple[QSplitter, QSplitter, QTabWidget, QTabW
     prompt_tabs.setDocumentMode(True)
     prompt_tabs.addTab(prompt, "Prompt")
     top = QSplitter(Qt.Orientation.Horizontal)
-    top.addWidget(_section(None, prompt_tabs))
+    top.addWidget(editor_section(None, prompt_tabs))
     top.setChildrenCollapsible(False)
 
     body = QSplitter(Qt.Orientation.Vertical)
@@ -87,7 +90,17 @@ def add_prompt_page(prompt_tabs: QTabWidget, page: QWidget, title: str) -> None:
 def add_editor(top: QSplitter, title: str | None, editor: QWidget) -> None:
     """An editor beside the ones already in ``top`` (the prompt first, then the inputs and
     the models); with all three, the splitter gets its default widths."""
-    top.addWidget(_section(title, editor))
+    place_editor(top, editor_section(title, editor))
+
+
+def place_editor(top: QSplitter, section: QWidget) -> None:
+    """A section made by :func:`editor_section` beside the editors already in ``top``.
+
+    Apart from :func:`editor_section` for a large editor: moving its widgets into the
+    section and showing them in the visible window cost about as much each (the models
+    panel with its cards: ~4.5 and ~5 ms), so a staged build gives each a turn.
+    """
+    top.addWidget(section)
     if top.count() == 3:
         top.setSizes([480, 330, 330])
 
