@@ -29,4 +29,10 @@ def test_judge_scenario_judges_every_cell_and_reports_both_walls() -> None:
     assert result.second_label.startswith("during the judged run")
     # The plain runs' lateness beside the judged runs', from the same heartbeat.
     assert {"judged_run_lag_p99_ms", "plain_run_lag_p99_ms"} <= set(result.second)
+    # Beside the window's heartbeat, the heartbeat task's wait in the loop's ready queue.
+    assert {"judged_run_loop_wait_p99_ms", "plain_run_loop_wait_p99_ms"} <= set(result.second)
+    assert result.second["loop_wait_max_ms"] >= result.second["loop_wait_p99_ms"]
+    assert f["freezes_over_50_ms"] >= 0
+    # Judge calls that waited for the loop to keep up with the answers: a count, not lost.
+    assert 0 <= f["judge_held"] <= f["judge_done"]
     assert result.second["plain_run_lag_max_ms"] >= result.second["plain_run_lag_p99_ms"]
