@@ -15,7 +15,9 @@ minutes of the machine).
 Where a judged run's extra wall time goes: ``last_answer_*_s`` is when the run's last answer
 ended (the answers themselves end later when the judge's work shares the loop with their
 last tokens), ``judge_tail_s`` the judged run's wall after its last answer (the last answer's
-own judge call, about 0.2 s); ``judge_held`` counts the judge calls that waited for the loop
+own judge call, about 0.2 s); ``ending_gui_cpu_*_s`` is each run's GUI-thread CPU time from
+its first answer's end to its last (the stretch where the judge's work competed with the
+last tokens), ``tail_gui_cpu_*_s`` the same after the last answer; ``judge_held`` counts the judge calls that waited for the loop
 to keep up with the answers before they started (:class:`gui.core.slack.SlackGate`).
 
 Two lateness figures. ``*_lag_*`` is the window's own heartbeat (its
@@ -61,6 +63,9 @@ class _Measured:
         gui_cpu: The GUI thread's own CPU time in it.
         last_answer: When its last answer ended (run time).
         judge_cost: The judge's spend (``judge $0`` for the free simulated judge), or ``""``.
+        ending_gui_cpu: The GUI thread's CPU time from its first answer's end to its last's:
+            the stretch where everything else on the loop competes with the last tokens.
+        tail_gui_cpu: The GUI thread's CPU time after its last answer ended.
     """
 
     wall: float
@@ -68,6 +73,8 @@ class _Measured:
     gui_cpu: float
     last_answer: float
     judge_cost: str
+    ending_gui_cpu: float
+    tail_gui_cpu: float
 
 
 async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
@@ -77,6 +84,7 @@ async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
     window.judge_page.set_settings(judge)
     finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     last_answer = 0.0
+    ended_cpu: list[float] = []  # the GUI thread's CPU time at each answer's end
 
     def done(summary: Any) -> None:
         if not finished.done():
@@ -84,8 +92,9 @@ async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
 
     def heard(event: object) -> None:
         nonlocal last_answer
-        if isinstance(event, ev.CellFinished) and event.t > last_answer:
-            last_answer = event.t
+        if isinstance(event, ev.CellFinished):
+            ended_cpu.append(time.thread_time())
+            last_answer = max(last_answer, event.t)
 
     window.run_finished.connect(done)
     unsubscribe = window.session.subscribe(heard)
@@ -96,12 +105,14 @@ async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
     finally:
         window.run_finished.disconnect(done)
         unsubscribe()
-    cpu, gui_cpu = time.process_time() - cpu, time.thread_time() - gui_cpu
-    if summary.done != summary.total:
+    now_cpu = time.thread_time()
+    cpu, gui_cpu = time.process_time() - cpu, now_cpu - gui_cpu
+    if summary.done != summary.total or not ended_cpu:
         raise RuntimeError(f"only {summary.done} of {summary.total} cells done")
     run = window.session.current_run
     cost = judge_label(run.judge.cost) if run is not None and run.judge is not None else ""
-    return _Measured(float(summary.wall), cpu, gui_cpu, last_answer, cost)
+    ending, tail = ended_cpu[-1] - ended_cpu[0], now_cpu - ended_cpu[-1]
+    return _Measured(float(summary.wall), cpu, gui_cpu, last_answer, cost, ending, tail)
 
 
 async def _main(quick: bool) -> dict[str, Any]:
@@ -192,6 +203,10 @@ async def _main(quick: bool) -> dict[str, Any]:
         "gui_cpu_plain_s": round(plain_gui, 3),
         "gui_cpu_judged_s": round(judged_gui, 3),
         "gui_cpu_ratio": round(judged_gui / plain_gui, 3),
+        "ending_gui_cpu_plain_s": [round(m.ending_gui_cpu, 3) for m in plain],
+        "ending_gui_cpu_judged_s": [round(m.ending_gui_cpu, 3) for m in judged],
+        "tail_gui_cpu_plain_s": [round(m.tail_gui_cpu, 3) for m in plain],
+        "tail_gui_cpu_judged_s": [round(m.tail_gui_cpu, 3) for m in judged],
         "wall_ratio": round(best_judged.wall / best_plain.wall, 3),
         "judge_cost": best_judged.judge_cost,
         "judge_done": lane.counts.done,
