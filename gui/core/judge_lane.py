@@ -148,7 +148,8 @@ class JudgeLane:
 
     @property
     def held(self) -> int:
-        """Judge calls so far that waited for the loop to keep up with the answers."""
+        """Judge calls so far that came while answers were still pending, and so waited for
+        a look at the loop (and, while it stayed behind the answers, for it to catch up)."""
         return self._slack.held
 
     @property

@@ -66,7 +66,8 @@ class SlackGate:
         # (when it began waiting, the future it sleeps on), oldest first.
         self._waiters: deque[tuple[float, asyncio.Future[None]]] = deque()
         self._looker: asyncio.Task[None] | None = None
-        #: Waiters that had to wait (the loop was behind when they came), for the figures.
+        #: Waiters that came while the work yielded to went on (each waited one look at
+        #: least; while the loop stays behind, until it catches up or that work ends).
         self.held = 0
 
     @property

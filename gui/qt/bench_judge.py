@@ -17,14 +17,15 @@ ended (the answers themselves end later when the judge's work shares the loop wi
 last tokens), ``judge_tail_s`` the judged run's wall after its last answer (the last answer's
 own judge call, about 0.2 s); ``ending_gui_cpu_*_s`` is each run's GUI-thread CPU time from
 its first answer's end to its last (the stretch where the judge's work competed with the
-last tokens), ``tail_gui_cpu_*_s`` the same after the last answer; ``judge_held`` counts the judge calls that waited for the loop
-to keep up with the answers before they started (:class:`gui.core.slack.SlackGate`).
+last tokens), ``tail_gui_cpu_*_s`` the same after the last answer; ``judge_held`` counts the
+judge calls that came while answers were still pending and so waited for the loop to keep up
+with them (:class:`gui.core.slack.SlackGate`).
 
 Two lateness figures. ``*_lag_*`` is the window's own heartbeat (its
 :class:`~gui.qt.widgets.lag_meter.LagMeter`, a Qt timer, from the window on screen): how late
-the GUI thread serves an event, what a user sees as a stutter, and the figure every other
-scenario's session target is held to (stream-stress-200 reads the same meter through
-``--print-stats``). ``loop_wait_*`` is a 10 ms heartbeat task on the asyncio loop: each beat
+the GUI thread serves an event, what a user sees as a stutter, and the figure the window
+scenarios (stream-stress, stream-stress-200, render-ceiling, startup) hold their session
+target to, read through ``--print-stats``. ``loop_wait_*`` is a 10 ms heartbeat task on the asyncio loop: each beat
 also waits for every callback queued before it in the ready queue, which while 200 answers
 catch up with their schedule holds a callback per stream (a whole round of them, 20-40 ms):
 how long a coroutine waits for its turn, not a frozen window.
