@@ -771,7 +771,7 @@ def judge(quick: bool) -> BenchResult:
     """200 cells judged live by the simulated judge in the real window (``gui.qt.bench_judge``
     in a child process): the stress-200 run without a judge, then with one, in one session."""
     f = _probe("gui.qt.bench_judge", "judge probe", 600, quick)
-    lag = {k: v for k, v in f.items() if k.startswith(("judged_run_lag", "plain_run_lag"))}
+    lag = {k: v for k, v in f.items() if k.startswith(("judged_run_", "plain_run_", "loop_wait"))}
     figures = {k: v for k, v in f.items() if k not in lag}
     return BenchResult(
         "judge",
@@ -784,9 +784,12 @@ def judge(quick: bool) -> BenchResult:
         and f["judge_done"] == f["cells"],
         "best of two interleaved runs of each; the wall ratio includes the last answer's own "
         "judge call (about 0.2 s after a 3.3 s run); cpu_* is the process's CPU time per run, "
-        "steadier than the wall on a shared machine",
+        "steadier than the wall on a shared machine; session lag is the window's own "
+        "heartbeat (a Qt timer, as stream-stress-200's), loop_wait_* a heartbeat task that "
+        "also waits its turn in the asyncio ready queue",
         second=lag,
-        second_label="during the judged run (and the plain run, for reference)",
+        second_label="during the judged run (and the plain run, for reference); loop_wait: "
+        "the heartbeat task's",
     )
 
 

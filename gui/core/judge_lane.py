@@ -44,6 +44,7 @@ from gui.core.judging import (
 from gui.core.keys import redact
 from gui.core.limits import RateLimiter, ResizableLimiter, backoff_delay
 from gui.core.ports import Backend, JudgeChainLike
+from gui.core.slack import SlackGate
 from gui.core.spec import CellId, CellList, Limits, RunSpec
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,10 @@ class JudgeLane:
         self._limiter = ResizableLimiter(self.settings.max_concurrency)
         self._rate = RateLimiter(self.settings.requests_per_second)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Cells that have ended (done or not): while some have not, answers may still be
+        #: streaming, and a judge call waits for the loop to keep up before it starts.
+        self._ended_cells: set[str] = set()
+        self._slack = SlackGate(self._answers_pending, name=f"fanout-judge-slack:{run_id}")
         #: Calls whose JudgeEnded has not been emitted yet.
         self._open: set[str] = set()
         self._chain: asyncio.Future[JudgeChainLike] | None = None
@@ -142,6 +147,12 @@ class JudgeLane:
         return self._limiter.limit
 
     @property
+    def held(self) -> int:
+        """Judge calls so far that came while answers were still pending, and so waited for
+        a look at the loop (and, while it stayed behind the answers, for it to catch up)."""
+        return self._slack.held
+
+    @property
     def pending(self) -> int:
         """Judge calls not ended yet."""
         return sum(1 for t in self._tasks.values() if not t.done())
@@ -154,6 +165,7 @@ class JudgeLane:
 
     def cell_ended(self, cell_id: str, text: str | None) -> None:
         """A cell ended: ``text`` is its answer when it ended done, else ``None``."""
+        self._ended_cells.add(cell_id)
         if self._stopping:
             return
         cell = self._cells.get(cell_id)
@@ -182,6 +194,7 @@ class JudgeLane:
         for task in self._tasks.values():
             if not task.done():
                 task.cancel()
+        self._slack.close()
 
     async def drain(self) -> None:
         """Wait until every judge call has ended (new ones may be queued meanwhile)."""
@@ -192,6 +205,10 @@ class JudgeLane:
             await asyncio.wait(pending)
 
     # ------------------------------------------------------------------ internals
+
+    def _answers_pending(self) -> bool:
+        """Whether some of the run's cells have not ended (their answers may be streaming)."""
+        return len(self._ended_cells) < len(self._cells)
 
     def _queue_pairs(self, row: int, answers: dict[int, tuple[int, str, str]]) -> None:
         input_text = prompt_text(self._spec.messages(CellId.text(row, 0)))
@@ -303,6 +320,10 @@ class JudgeLane:
         counts = self.counts
         queued, running = True, False
         try:
+            # Lower priority than the answers: while they stream and the loop falls behind
+            # them, the call (and the window's work for its events) waits its turn rather
+            # than pushing their last tokens later. On a loop that keeps up it goes at once.
+            await self._slack.wait()
             attempt = 0
             while True:
                 attempt += 1

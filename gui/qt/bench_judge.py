@@ -15,7 +15,20 @@ minutes of the machine).
 Where a judged run's extra wall time goes: ``last_answer_*_s`` is when the run's last answer
 ended (the answers themselves end later when the judge's work shares the loop with their
 last tokens), ``judge_tail_s`` the judged run's wall after its last answer (the last answer's
-own judge call, about 0.2 s).
+own judge call, about 0.2 s); ``ending_gui_cpu_*_s`` is each run's GUI-thread CPU time from
+its first answer's end to its last (the stretch where the judge's work competed with the
+last tokens), ``tail_gui_cpu_*_s`` the same after the last answer; ``judge_held`` counts the
+judge calls that came while answers were still pending and so waited for the loop to keep up
+with them (:class:`gui.core.slack.SlackGate`).
+
+Two lateness figures. ``*_lag_*`` is the window's own heartbeat (its
+:class:`~gui.qt.widgets.lag_meter.LagMeter`, a Qt timer, from the window on screen): how late
+the GUI thread serves an event, what a user sees as a stutter, and the figure the window
+scenarios (stream-stress, stream-stress-200, render-ceiling, startup) hold their session
+target to, read through ``--print-stats``. ``loop_wait_*`` is a 10 ms heartbeat task on the asyncio loop: each beat
+also waits for every callback queued before it in the ready queue, which while 200 answers
+catch up with their schedule holds a callback per stream (a whole round of them, 20-40 ms):
+how long a coroutine waits for its turn, not a frozen window.
 """
 
 from __future__ import annotations
@@ -51,6 +64,9 @@ class _Measured:
         gui_cpu: The GUI thread's own CPU time in it.
         last_answer: When its last answer ended (run time).
         judge_cost: The judge's spend (``judge $0`` for the free simulated judge), or ``""``.
+        ending_gui_cpu: The GUI thread's CPU time from its first answer's end to its last's:
+            the stretch where everything else on the loop competes with the last tokens.
+        tail_gui_cpu: The GUI thread's CPU time after its last answer ended.
     """
 
     wall: float
@@ -58,6 +74,8 @@ class _Measured:
     gui_cpu: float
     last_answer: float
     judge_cost: str
+    ending_gui_cpu: float
+    tail_gui_cpu: float
 
 
 async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
@@ -67,6 +85,7 @@ async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
     window.judge_page.set_settings(judge)
     finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     last_answer = 0.0
+    ended_cpu: list[float] = []  # the GUI thread's CPU time at each answer's end
 
     def done(summary: Any) -> None:
         if not finished.done():
@@ -74,8 +93,9 @@ async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
 
     def heard(event: object) -> None:
         nonlocal last_answer
-        if isinstance(event, ev.CellFinished) and event.t > last_answer:
-            last_answer = event.t
+        if isinstance(event, ev.CellFinished):
+            ended_cpu.append(time.thread_time())
+            last_answer = max(last_answer, event.t)
 
     window.run_finished.connect(done)
     unsubscribe = window.session.subscribe(heard)
@@ -86,12 +106,14 @@ async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
     finally:
         window.run_finished.disconnect(done)
         unsubscribe()
-    cpu, gui_cpu = time.process_time() - cpu, time.thread_time() - gui_cpu
-    if summary.done != summary.total:
+    now_cpu = time.thread_time()
+    cpu, gui_cpu = time.process_time() - cpu, now_cpu - gui_cpu
+    if summary.done != summary.total or not ended_cpu:
         raise RuntimeError(f"only {summary.done} of {summary.total} cells done")
     run = window.session.current_run
     cost = judge_label(run.judge.cost) if run is not None and run.judge is not None else ""
-    return _Measured(float(summary.wall), cpu, gui_cpu, last_answer, cost)
+    ending, tail = ended_cpu[-1] - ended_cpu[0], now_cpu - ended_cpu[-1]
+    return _Measured(float(summary.wall), cpu, gui_cpu, last_answer, cost, ending, tail)
 
 
 async def _main(quick: bool) -> dict[str, Any]:
@@ -101,7 +123,9 @@ async def _main(quick: bool) -> dict[str, Any]:
     window = MainWindow()
     window.resize(*WINDOW_SIZE)
     window.show()
-    # The session as the app's own figures count it: from the window on screen to the end.
+    # The session as the app's own figures count it: from the window on screen to the end,
+    # on the window's own heartbeat (a Qt timer); beside it, a heartbeat task on the loop.
+    window.lag.begin_session()
     lag = LagRecorder(keep=10)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -131,26 +155,32 @@ async def _main(quick: bool) -> dict[str, Any]:
     window.results.set_layout("tiles")
     plain: list[_Measured] = []
     judged: list[_Measured] = []
-    judged_lag: list[tuple[float, float]] = []
-    plain_lag: list[tuple[float, float]] = []
+    judged_lag: list[tuple[float, float, float, float]] = []
+    plain_lag: list[tuple[float, float, float, float]] = []
     rounds = 1 if quick else 2
     lane = None
     for _ in range(rounds):  # interleaved, so a slow minute of the machine hits both
-        started = loop.time()
+        # Each span on both clocks: the window's meter's (perf_counter) and the loop's.
+        started = (time.perf_counter(), loop.time())
         plain.append(await _run(window, None))
-        plain_lag.append((started, loop.time()))
-        started = loop.time()
+        plain_lag.append((*started, time.perf_counter(), loop.time()))
+        started = (time.perf_counter(), loop.time())
         judged.append(await _run(window, judge))
-        judged_lag.append((started, loop.time()))
+        judged_lag.append((*started, time.perf_counter(), loop.time()))
         run = window.session.current_run
         lane = run.judge if run is not None else None
         if lane is None:
             raise RuntimeError("the judged run had no judge lane")
     stop.set()
     await beat
-    session = lag.stats()
-    during = [lag.stats_between(a, b) for a, b in judged_lag]
-    during_plain = [lag.stats_between(a, b) for a, b in plain_lag]
+    meter = window.lag
+    session = meter.session_stats()
+    during = [meter.session_stats(a, b) for a, _, b, _ in judged_lag]
+    during_plain = [meter.session_stats(a, b) for a, _, b, _ in plain_lag]
+    freezes = meter.session_freezes()
+    waited = lag.stats()
+    waited_judged = [lag.stats_between(a, b) for _, a, _, b in judged_lag]
+    waited_plain = [lag.stats_between(a, b) for _, a, _, b in plain_lag]
     cells = len(window.session.current_run.cells) if window.session.current_run else 0
     await window.shutdown()
     window.close()
@@ -174,18 +204,28 @@ async def _main(quick: bool) -> dict[str, Any]:
         "gui_cpu_plain_s": round(plain_gui, 3),
         "gui_cpu_judged_s": round(judged_gui, 3),
         "gui_cpu_ratio": round(judged_gui / plain_gui, 3),
+        "ending_gui_cpu_plain_s": [round(m.ending_gui_cpu, 3) for m in plain],
+        "ending_gui_cpu_judged_s": [round(m.ending_gui_cpu, 3) for m in judged],
+        "tail_gui_cpu_plain_s": [round(m.tail_gui_cpu, 3) for m in plain],
+        "tail_gui_cpu_judged_s": [round(m.tail_gui_cpu, 3) for m in judged],
         "wall_ratio": round(best_judged.wall / best_plain.wall, 3),
         "judge_cost": best_judged.judge_cost,
         "judge_done": lane.counts.done,
         "judge_failed": lane.counts.failed,
         "judge_peak_in_flight": lane.counts.peak_in_flight,
+        "judge_held": lane.held,
         "session_lag_p99_ms": round(session.p99_ms, 2),
         "session_lag_max_ms": round(session.max_ms, 2),
         "session_lag_samples": session.samples,
+        "freezes_over_50_ms": len(freezes),
         "judged_run_lag_p99_ms": round(max(d.p99_ms for d in during), 2),
         "judged_run_lag_max_ms": round(max(d.max_ms for d in during), 2),
         "plain_run_lag_p99_ms": round(max(d.p99_ms for d in during_plain), 2),
         "plain_run_lag_max_ms": round(max(d.max_ms for d in during_plain), 2),
+        "loop_wait_p99_ms": round(waited.p99_ms, 2),
+        "loop_wait_max_ms": round(waited.max_ms, 2),
+        "judged_run_loop_wait_p99_ms": round(max(d.p99_ms for d in waited_judged), 2),
+        "plain_run_loop_wait_p99_ms": round(max(d.p99_ms for d in waited_plain), 2),
     }
 
 

@@ -24,9 +24,19 @@ def test_judge_scenario_judges_every_cell_and_reports_both_walls() -> None:
         f["wall_judged_s"] - f["last_answer_judged_s"], abs=0.002
     )
     assert f["gui_cpu_plain_s"] > 0 and f["gui_cpu_ratio"] > 0
+    # The GUI thread's CPU while the answers end, and after the last one, per run.
+    for kind in ("plain", "judged"):
+        assert len(f[f"ending_gui_cpu_{kind}_s"]) == len(f[f"wall_{kind}_runs_s"]) == 1
+        assert min(f[f"ending_gui_cpu_{kind}_s"] + f[f"tail_gui_cpu_{kind}_s"]) >= 0
     assert f["judge_cost"] == "judge $0"  # the simulated judge is free
     assert f["session_lag_samples"] > 0
     assert result.second_label.startswith("during the judged run")
     # The plain runs' lateness beside the judged runs', from the same heartbeat.
     assert {"judged_run_lag_p99_ms", "plain_run_lag_p99_ms"} <= set(result.second)
+    # Beside the window's heartbeat, the heartbeat task's wait in the loop's ready queue.
+    assert {"judged_run_loop_wait_p99_ms", "plain_run_loop_wait_p99_ms"} <= set(result.second)
+    assert result.second["loop_wait_max_ms"] >= result.second["loop_wait_p99_ms"]
+    assert f["freezes_over_50_ms"] >= 0
+    # Judge calls that waited for the loop to keep up with the answers: a count, not lost.
+    assert 0 <= f["judge_held"] <= f["judge_done"]
     assert result.second["plain_run_lag_max_ms"] >= result.second["plain_run_lag_p99_ms"]

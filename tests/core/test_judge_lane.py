@@ -122,6 +122,56 @@ async def test_judging_starts_while_other_cells_still_stream() -> None:
     assert len(judge_ends(rec)) == 2
 
 
+async def test_a_judge_call_yields_to_answers_the_loop_falls_behind_and_goes_when_they_end() -> (
+    None
+):
+    from .test_slack import Hog
+
+    hold = asyncio.Event()
+    judge = FakeJudge()
+    backend = JudgedBackend(judge, Script(latency=0.02), slow=Script(pause=hold))
+    run = Run(judged_spec(["fast", "slow"]), backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    hog = Hog()  # the loop behind, as with 200 answers catching up with their schedule
+    task = run.start()
+    await until(lambda: run.phase("r0m0").terminal)
+    await until(lambda: hog.steps >= 400)
+    lane = run.judge
+    assert lane is not None
+    # Queued as its cell ended, but not sent while the other answer streams on a busy loop.
+    assert [e.key for e in rec.events if isinstance(e, ev.JudgeQueued)] == ["r0m0"]
+    assert judge.calls == [] and lane.held == 1 and lane.counts.queued == 1
+    hold.set()  # the last answer ends: the held call goes, busy loop or not
+    summary = await task
+    await hog.stop()
+    assert summary.done == 2 and lane.counts.done == 2
+    assert sorted(e.key for e in judge_ends(rec)) == ["r0m0", "r1m0"]
+    assert no_fanout_tasks()
+
+
+async def test_cancel_cancels_judge_calls_held_behind_the_answers() -> None:
+    from .test_slack import Hog
+
+    judge = FakeJudge()
+    backend = JudgedBackend(judge, Script(latency=0.02), slow=Script(pause=asyncio.Event()))
+    run = Run(judged_spec(["fast", "slow"]), backend)
+    rec = Recorder()
+    run.subscribe(rec)
+    hog = Hog()
+    task = run.start()
+    await until(lambda: run.judge is not None and run.judge.held == 1)
+    run.cancel()
+    await task
+    await hog.stop()
+    assert [(e.key, e.cancelled) for e in judge_ends(rec)] == [("r0m0", True)]
+    assert judge.calls == []  # the held request never went out
+    assert run.judge is not None and run.judge.pending == 0 and run.judge.counts.queued == 0
+    assert isinstance(rec.events[-1], ev.RunFinished)
+    await asyncio.sleep(0)
+    assert no_fanout_tasks()
+
+
 async def test_the_judge_lane_keeps_its_own_limit() -> None:
     judge = FakeJudge()
     judge.gate = asyncio.Event()

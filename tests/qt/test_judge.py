@@ -245,3 +245,55 @@ async def test_the_docks_judge_lane_changes_the_judges_limit_live(window: MainWi
     await until(lambda: run.judge is not None and run.judge.pending == 0)
     assert run.judge.counts.peak_in_flight <= 3
     window.judge_page.set_settings(None)
+
+
+async def test_a_verdict_that_comes_while_other_answers_stream_shows_on_its_tile_and_board(
+    window: MainWindow,
+) -> None:
+    """Judge calls yield to streaming answers only while the loop falls behind them: on a
+    window that keeps up, the fast model's verdicts come while the slow model still streams,
+    on their tiles and in the Scoreboard; cancelling then leaves no judge call behind."""
+    setup(window, ["cats", "dogs"])
+    slow = SimSettings.with_latency(120.0, output_tokens=20, jitter=0.0, seed=3)
+    profiles = [ModelProfile(model="sim-0", sim=FAST, label="fast")]
+    window.models.set_profiles([*profiles, ModelProfile(model="sim-1", sim=slow, label="slow")])
+    window.judge_page.set_settings(
+        JudgeSettings(model=ModelProfile(model=SIM_JUDGE_MODEL, sim=FAST))
+    )
+    window.results.set_layout("tiles")
+    board = window.scoreboard
+    board.set_measure("judge")
+    window.tabs.setCurrentWidget(board)
+    finished = signal_future(window.run_finished)
+    window.run_action.trigger()
+    store = window.results.store
+    fast = ["r0m0", "r1m0"]
+    await until(lambda: all(store.peek(c) is not None and store.peek(c).judge for c in fast))
+    assert window.running and not any(store.peek(c).final for c in ("r0m1", "r1m1"))
+    scores = [store.peek(c).judge.score for c in fast]
+    assert all(s is not None for s in scores)
+    # The Scoreboard's judge squares of the fast model, while the slow one streams.
+    await until(
+        lambda: (
+            board.board is not None
+            and [board.board.values[r][0] for r in range(2)] == scores
+            and all(board.board.values[r][1] is None for r in range(2))
+        )
+    )
+    # The tiles: shown with the score in their figure line once the view is back.
+    window.tabs.setCurrentWidget(window.results)
+    tiles = window.results.tiles
+    for cell_id, score in zip(fast, scores, strict=True):
+        assert key_figure(store.peek(cell_id)).startswith(f"{score:g}/10")
+        await until(
+            lambda c=cell_id, s=score: (
+                c in tiles._chrome and str(tiles._chrome[c][0][2]).startswith(f"{s:g}/10")
+            )
+        )
+    window.cancel_all()
+    await asyncio.wait_for(finished, 60)
+    run = window.session.current_run
+    assert run is not None and run.judge is not None and run.judge.pending == 0
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("fanout-judge")]
+    window.judge_page.set_settings(None)
+    window.results.set_layout("grid")

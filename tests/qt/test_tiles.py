@@ -699,3 +699,54 @@ def test_one_paint_draws_a_bounded_number_of_new_tiles_and_the_rest_follow(
     qtbot.waitUntil(settled, timeout=30_000)
     # Drawn by the view's own frames: one more paint here could draw only four more.
     assert len(banded()) == len(ids)
+
+
+def finish(store: CellStore, cell_id: str, text: str) -> None:
+    store.set_final_text(cell_id, text, markdown=False)
+    store.set_status(cell_id, Phase.DONE)
+    store.set_metrics(cell_id, metrics())
+
+
+def test_a_verdict_is_drawn_over_the_tiles_picture_exactly_as_a_new_picture_would_be(
+    qtbot: QtBot, tiles: TilesView
+) -> None:
+    """A judge's score changes only the tile's figure line: that line is drawn anew over the
+    cached picture, and the tile then looks as if its whole picture had been drawn again."""
+    from gui.core.judging import JudgeVerdict
+
+    store = tiles.store
+    for cell_id in ("r2m0", "r2m1"):
+        finish(store, cell_id, "Owls hunt at night and sleep by day, in hollow trees.")
+    tile = tiles.tile_rect("r2m0")
+    assert tile is not None
+
+    def shows(cell_id: str, figure: str) -> bool:
+        QCoreApplication.processEvents()
+        state = store.peek(cell_id)
+        return state is not None and key_figure(state) == figure
+
+    qtbot.waitUntil(lambda: shows("r2m0", "41 tok/s"), timeout=30_000)
+    tiles.viewport().repaint()
+    pictures = tiles.pictures_drawn
+    store.set_judge("r2m0", JudgeVerdict(8.0, "Clear and correct.", "sim-judge"))
+    qtbot.waitUntil(lambda: tiles.figure_lines_redrawn >= 1, timeout=30_000)
+    assert tiles.pictures_drawn == pictures  # no whole new picture for a verdict
+    assert key_figure(store.peek("r2m0")).startswith("8/10 · ")
+    over_cache = tiles.viewport().grab().toImage().copy(tile)
+    # The same tile with the verdict from the start (its picture drawn once, whole).
+    fresh = TilesView(store)
+    qtbot.addWidget(fresh)
+    fresh.resize(tiles.size())
+    fresh.show()
+    qtbot.waitExposed(fresh)
+    settle()
+    fresh.viewport().repaint()
+    assert fresh.figure_lines_redrawn == 0
+    assert fresh.tile_rect("r2m0") == tile
+    whole = fresh.viewport().grab().toImage().copy(tile)
+    assert over_cache == whole
+    # And the score is what differs: the neighbour (same row, same answer, no verdict yet)
+    # does not look the same.
+    neighbour = tiles.tile_rect("r2m1")
+    assert neighbour is not None
+    assert whole != fresh.viewport().grab().toImage().copy(neighbour)

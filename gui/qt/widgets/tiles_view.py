@@ -273,6 +273,9 @@ class TilesView(QAbstractScrollArea):
         self._round: list[str] = []  # tiles of the flush round under way
         self._next_delay = _NO_DELAY_REQUESTED  # soonest repaint asked for since the round
         self._redrawn, self._redraw_s = 0, 0.0  # pictures drawn in the paint under way
+        #: Pictures drawn anew, and figure lines drawn over a cached picture instead, so far.
+        self.pictures_drawn = 0
+        self.figure_lines_redrawn = 0
         self._deferred: list[str] = []  # tiles whose picture the paint under way left for later
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -733,10 +736,11 @@ class TilesView(QAbstractScrollArea):
         selected = cell_id in self._selection
         current = self._current == (row, col) and self.hasFocus()
         checks_rate = pass_rate(state.checks) if state is not None else None
+        figure = key_figure(state, self.key_figure_kind)
         key = (
             phase,
             detail,
-            key_figure(state, self.key_figure_kind),
+            figure,
             checks_rate,
             state.error if failed and state is not None else "",
             state.length if state is not None and state.final else -1,
@@ -747,6 +751,22 @@ class TilesView(QAbstractScrollArea):
             rect.height(),
         )
         cached = self._chrome.get(cell_id)
+        if (
+            cached is not None
+            and cached[0] != key
+            and rect.height() >= MIN_TILE_HEIGHT
+            and _only_figure_changed(cached[0], key)
+        ):
+            # Only the figure line changed (a verdict's score, the final tokens/s): it is
+            # drawn anew over the cached picture, a fraction of a whole new picture's cost
+            # (a judged run's verdicts came at 200 new pictures, often dozens in one frame).
+            chrome = QPainter(cached[1])
+            local = QRect(0, 0, rect.width(), rect.height())
+            chrome.fillRect(self._figure_line_rect(local), colors["base"])
+            self._draw_figure_line(chrome, local, colors, "" if failed else figure, phase, detail)
+            chrome.end()  # the outline is outside the line: it stays as it was
+            cached = self._chrome[cell_id] = (key, cached[1])
+            self.figure_lines_redrawn += 1
         if (
             (cached is None or cached[0] != key)
             and self._redrawn >= _MIN_FRESH_PER_PAINT
@@ -767,6 +787,7 @@ class TilesView(QAbstractScrollArea):
             self._draw_outline(chrome, local, colors, selected, current, checks_rate)
             chrome.end()
             cached = self._chrome[cell_id] = (key, pixmap)
+            self.pictures_drawn += 1
             self._redrawn += 1
             self._redraw_s += time.perf_counter() - started
         painter.drawPixmap(rect.topLeft(), cached[1])
@@ -811,7 +832,7 @@ class TilesView(QAbstractScrollArea):
         band_h = self._title_fm.height() + 2
         band = QRect(x, rect.y(), width, band_h)
         painter.fillRect(band, chip_bg)
-        fm, line_h = self._fm, self._line_h
+        fm = self._fm
         figure = "" if failed else key_figure(state, self.key_figure_kind)
         # The user's rating at the band's right end; the title gives way to it.
         mark = rating_text(state.rating) if state is not None else ""
@@ -857,26 +878,7 @@ class TilesView(QAbstractScrollArea):
                 cached = (inner_w, self._title_fm.elidedText(title, _ELIDE_MIDDLE, inner_w))
                 self._titles[cell_id] = cached
             painter.drawText(band.adjusted(_PAD, 0, -_PAD, 0), _LEFT_CENTER, cached[1])
-            inner_w = width - 2 * _PAD  # the figure line has the tile's whole width
-            # The figure line: the key figure whole at the right, the status in its chip
-            # colour in the room left (cut at its end, or left out: the band says it).
-            painter.setFont(self._text_font)
-            foot = QRect(x + _PAD, rect.bottom() - 1 - line_h, inner_w, line_h)
-            figure_w = fm.horizontalAdvance(figure) if figure else 0
-            if figure_w > inner_w:
-                figure = fm.elidedText(figure, _ELIDE_MIDDLE, inner_w)
-                figure_w = inner_w
-            if figure:
-                painter.setPen(colors["dim"])
-                painter.drawText(foot, _RIGHT_CENTER, figure)
-            # The status in full, else its one-word phase, else nothing (the band's colour
-            # says it): never a word cut short.
-            room = inner_w - figure_w - (self._space_w if figure else 0)
-            for status in (status_text(phase, detail), str(phase)):
-                if fm.horizontalAdvance(status) <= room:
-                    painter.setPen(status_fg)
-                    painter.drawText(foot, _LEFT_CENTER, status)
-                    break
+            self._draw_figure_line(painter, rect, colors, figure, phase, detail)
         inner_w = width - 2 * _PAD
         # The error, or a finished answer's first lines (as a pane shows it, from its
         # start); a streaming answer is drawn over the cached picture, frame by frame.
@@ -888,6 +890,42 @@ class TilesView(QAbstractScrollArea):
             elif state.final and state.length:
                 painter.setPen(colors["text"])
                 painter.drawText(box, _WRAP_TOP, self._head_text(state, inner_w, count))
+
+    def _figure_line_rect(self, rect: QRect) -> QRect:
+        """Where a full-size tile's figure line goes (``rect``: the tile)."""
+        line_h = self._line_h
+        return QRect(rect.x() + _PAD, rect.bottom() - 1 - line_h, rect.width() - 2 * _PAD, line_h)
+
+    def _draw_figure_line(
+        self,
+        painter: QPainter,
+        rect: QRect,
+        colors: dict[str, QColor],
+        figure: str,
+        phase: str,
+        detail: str,
+    ) -> None:
+        """A full-size tile's figure line: the key figure whole at the right, the status in
+        its chip colour in the room left (cut at its end, or left out: the band says it)."""
+        fm = self._fm
+        inner_w = rect.width() - 2 * _PAD  # the figure line has the tile's whole width
+        painter.setFont(self._text_font)
+        foot = self._figure_line_rect(rect)
+        figure_w = fm.horizontalAdvance(figure) if figure else 0
+        if figure_w > inner_w:
+            figure = fm.elidedText(figure, _ELIDE_MIDDLE, inner_w)
+            figure_w = inner_w
+        if figure:
+            painter.setPen(colors["dim"])
+            painter.drawText(foot, _RIGHT_CENTER, figure)
+        # The status in full, else its one-word phase, else nothing (the band's colour
+        # says it): never a word cut short.
+        room = inner_w - figure_w - (self._space_w if figure else 0)
+        for status in (status_text(phase, detail), str(phase)):
+            if fm.horizontalAdvance(status) <= room:
+                painter.setPen(self._chip_colors(phase)[2])
+                painter.drawText(foot, _LEFT_CENTER, status)
+                break
 
     def _draw_outline(
         self,
@@ -1175,6 +1213,17 @@ _WRAP_BOTTOM = int(
 )
 _WRAP_TOP = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap)
 _ELIDE_MIDDLE = Qt.TextElideMode.ElideMiddle
+
+
+#: Where the key figure sits in a tile picture's key (see ``TilesView._paint_tile``).
+_FIGURE_AT = 2
+
+
+def _only_figure_changed(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
+    """Whether two tile picture keys differ in the key figure alone."""
+    return len(old) == len(new) and all(
+        a == b for i, (a, b) in enumerate(zip(old, new, strict=True)) if i != _FIGURE_AT
+    )
 
 
 def _shows_error(state: CellState | None) -> bool:
