@@ -241,7 +241,7 @@ class ThreadParts:
 
     A column is drawn again at every turn's start and end: rebuilding a long thread's
     Markdown each time (quoting every question, scanning every answer for code fences) cost
-    milliseconds per column, six columns in the frame a turn starts. Nodes never change
+    six columns' worth in the frame a turn starts (docs/performance-notes.md). Nodes never change
     (:class:`~gui.core.chat.ChatNode` is frozen), so a node's piece is kept with the node and
     what else it shows (its place among its alternatives, the column's title) and made again
     only when one of those differs. Only the shown path's pieces are kept.
@@ -276,10 +276,8 @@ class ThreadParts:
                 piece = _answer_head(chat, col) + node.text + _answer_tail(column, node, kin)
             pieces[node.id] = (node, context, piece)
             if node.role is Role.USER:
-                rule = (
-                    "---\n\n" if parts else ""
-                )  # a rule between turns: where each question starts
-                parts.append(rule + piece)
+                # A rule between turns: where each question starts.
+                parts.append(("---\n\n" if parts else "") + piece)
             elif parts:
                 parts[-1] += piece
             else:
@@ -1117,11 +1115,11 @@ class ChatPage(QWidget):
 
         A long chat is built a step per frame, each step queued once the previous one has
         ended (so a frame, the heartbeat and input come between two): each column's widgets
-        (hidden, a few ms each), then all of them shown at once and ``chat_opened``, then each
-        column's thread (its Markdown and placeholders, at the column's final width). Built at
-        once, six columns and their threads were one frame of 60-110 ms, and the threads
-        drawn at the columns' first width were sized again at their real one. A short chat
-        is built at once.
+        (hidden), then all of them shown at once and ``chat_opened``, then each column's
+        thread (its Markdown and placeholders, at the column's final width). Built at once,
+        six columns and their threads were one long frame, and the threads drawn at the
+        columns' first width were sized again at their real one (docs/performance-notes.md).
+        A short chat is built at once.
         """
         self._open_steps.clear()
         self._open_timer.stop()

@@ -107,8 +107,8 @@ class _Shape:
 def _shape(source: str) -> _Shape:
     """The :class:`_Shape` of ``source``, measured once per turn (a new width then costs
     arithmetic only). Marks are counted rather than removed (a link's target is the one mark
-    that takes a regular expression, on its line only): a third of the CPU time of removing
-    them from the whole text."""
+    that takes a regular expression, on its line only), which costs much less than removing
+    them from the whole text (docs/performance-notes.md)."""
     lines: list[int] = []
     quote_lines: list[int] = []
     paragraphs = 0
