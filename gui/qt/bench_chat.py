@@ -21,13 +21,16 @@ storage API, starts the real window, and then, in the Chat tab:
 The reference is a bare ``QPlainTextEdit`` per column given the same text in a window of
 the same size, timed from ``setPlainText`` to its first paint done (what no Markdown, no
 links and no lazy layout costs). The session lag is the same 10 ms heartbeat as the other
-scenarios, from the window on screen to the end.
+scenarios, from the window on screen to the end; each beat also notes the GUI thread's CPU
+time, and ``*_cpu_max_ms`` is the most of it spent between two beats (the longest step of
+the GUI thread's own work, which a loaded machine does not lengthen, unlike the lag).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import sys
 import time
 from typing import Any
@@ -36,7 +39,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QPlainTextEdit, QWidget
 
-from gui.core.lag import LagRecorder, heartbeat
+from gui.core.lag import LagRecorder
 from gui.core.spec import ModelProfile, SimSettings
 
 #: The window the scenario opens (the app's default size).
@@ -51,6 +54,30 @@ SWEEP_FRAMES = 90
 FRAME_S = 0.016
 #: The new turn's answers: tokens and pace (a fast local model).
 ANSWER_SIM = SimSettings(ttft=0.2, tokens_per_second=100.0, output_tokens=300, jitter=0.1)
+
+
+async def _beat(lag: LagRecorder, cpu: list[tuple[float, float]], stop: asyncio.Event) -> None:
+    """:func:`~gui.core.lag.heartbeat`, also noting the GUI thread's CPU time at each beat
+    (``(loop time, thread CPU seconds)``): the work between two beats that other processes on
+    the cores do not lengthen, which a loaded machine's wall-clock lag hides."""
+    loop = asyncio.get_running_loop()
+    every_s = 0.01
+    due = loop.time() + every_s
+    cpu.append((loop.time(), time.thread_time()))
+    while not stop.is_set():
+        await asyncio.sleep(max(due - loop.time(), 0))
+        now = loop.time()
+        lag.add((now - due) * 1000, now)
+        cpu.append((now, time.thread_time()))
+        due = now + every_s
+
+
+def _cpu_max_ms(cpu: list[tuple[float, float]], start: float, end: float) -> float:
+    """The most CPU the GUI thread spent between two beats from ``start`` to ``end``, in ms."""
+    return max(
+        ((b - a) * 1000 for (_, a), (at, b) in itertools.pairwise(cpu) if start <= at <= end),
+        default=0.0,
+    )
 
 
 def _message(turn: int, col: int, who: str, size: int) -> str:
@@ -244,8 +271,9 @@ async def _main(quick: bool) -> dict[str, Any]:
     window.show()
     loop = asyncio.get_running_loop()
     lag = LagRecorder(keep=1_000_000)  # recent() is then every sample: the freezes
+    cpu: list[tuple[float, float]] = []
     stop = asyncio.Event()
-    beat = loop.create_task(heartbeat(lag, stop), name="bench-chat-beat")
+    beat = loop.create_task(_beat(lag, cpu, stop), name="bench-chat-beat")
     await window.warm_up()
     if window.warmup.task is not None:
         await window.warmup.task
@@ -354,6 +382,10 @@ async def _main(quick: bool) -> dict[str, Any]:
         "scroll_lag_max_ms": round(during_scroll.max_ms, 2),
         "stream_lag_p99_ms": round(during_stream.p99_ms, 2),
         "stream_lag_max_ms": round(during_stream.max_ms, 2),
+        "session_cpu_max_ms": round(_cpu_max_ms(cpu, cpu[0][0], stream_end), 1),
+        "open_cpu_max_ms": round(_cpu_max_ms(cpu, opened_at, open_end), 1),
+        "scroll_cpu_max_ms": round(_cpu_max_ms(cpu, scroll_start, scroll_end), 1),
+        "stream_cpu_max_ms": round(_cpu_max_ms(cpu, stream_start, stream_end), 1),
     }
 
 

@@ -6,6 +6,7 @@ from the turn (the exact message list the engine got), never from timings.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,7 +18,16 @@ from PySide6.QtGui import QColor, QImage, QTextDocument
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from gui.core.chat import Chat, NodeStatus, Role, add_answer, add_user_message
+from gui.core.chat import (
+    Chat,
+    NodeStatus,
+    Role,
+    TurnRequest,
+    add_answer,
+    add_user_message,
+    edit_user_message,
+    regenerate,
+)
 from gui.core.chat_session import ChatSession, ChatTurnStarted
 from gui.core.chat_turn import ChatTurn
 from gui.core.metrics import CellMetrics
@@ -27,7 +37,7 @@ from gui.providers.threads import trim_thread
 from gui.qt.views.chat_page import ChatPage, encode_image, thread_markdown
 from gui.storage.chats import ChatHistory
 from gui.storage.history import History
-from tests.qt.conftest import SESSION_LOOP, until
+from tests.qt.conftest import SESSION_LOOP, signal_future, until
 
 pytestmark = SESSION_LOOP
 
@@ -298,6 +308,96 @@ async def test_a_stored_chat_reopens_and_continues(rig: Rig, qtbot: QtBot) -> No
     await rig.idle()
     for col in range(2):
         assert rig.turns[-1].messages(col)[1] == ("assistant", answers[col])
+
+
+def _long_stored_chat(store: ChatHistory, turns: int = 12) -> Chat:
+    """A stored chat of two columns whose threads are long enough to open a step per frame
+    (about 48,000 characters each), column 0 with a branch (its third question edited, the
+    original branch shown) and an alternative (its last answer regenerated)."""
+    profiles = [ModelProfile(model="sim-a", sim=FAST), ModelProfile(model="sim-b", sim=FAST)]
+    chat = Chat.new(profiles)
+    store.save_chat(chat)
+
+    def answer(request: TurnRequest, text: str) -> None:
+        column = chat.columns[request.col]
+        store.save_node(chat, request.col, column.nodes[request.user_node])
+        store.save_node(chat, request.col, add_answer(chat, request, text))
+
+    for turn in range(turns):
+        for request in add_user_message(chat, f"question {turn} " + "why so? " * 250):
+            answer(request, f"answer {turn} of {request.col} " + "*because* it is. " * 120)
+    original = chat.columns[0].path()[4]
+    edited = edit_user_message(chat, 0, original.id, "question 2, edited")
+    answer(edited, "the edited answer")
+    chat.columns[0].switch(edited.user_node, -1)  # back to the original branch
+    answer(regenerate(chat, 0), "the regenerated last answer")
+    store.save_chat(chat)  # the heads, where the threads got to
+    return chat
+
+
+async def test_a_long_chat_reopened_shows_every_turn_continues_and_keeps_its_branches(
+    rig: Rig,
+) -> None:
+    page = rig.page
+    store = ChatHistory(rig.history)
+    stored = _long_stored_chat(store)
+    assert store.flush(60)
+    page.refresh_chats()
+    await page.wait_idle()
+    opened = signal_future(page.chat_opened)
+    page.chats_box.activated.emit(page.chats_box.findData(stored.id))
+    assert await asyncio.wait_for(opened, 60) == (stored.id,)
+    chat = rig.chat
+    assert len(page.columns) == 2 and all(c.isVisibleTo(page) for c in page.columns)
+    # Each column's whole thread, every turn of it, once its frame has come.
+    await until(
+        lambda: all(
+            v.view.source() == thread_markdown(chat, col) for col, v in enumerate(page.columns)
+        )
+    )
+    for view in page.columns:
+        assert all(f"question {turn} " in view.view.source() for turn in range(12))
+    column = page.columns[0]
+    assert column.alt_label.text() == "2/2"  # the regenerated answer, its alternative kept
+    assert "the regenerated last answer" in column.view.source()
+    assert " 1/2 [›](chat:next/" in column.view.source()  # the edited question's branches
+    # It continues where it was: each column's next turn carries its own last answer.
+    _type_and_press(page, "One more?")
+    await rig.idle()
+    for col in range(2):
+        sent = rig.turns[-1].messages(col)
+        assert sent[-1] == ("user", "One more?")
+        assert sent[-2] == ("assistant", chat.columns[col].path()[-3].text)
+    assert sent[-2][1].startswith("answer 11 of 1 ")
+    assert rig.turns[-1].messages(0)[-2] == ("assistant", "the regenerated last answer")
+    # The other branch is still there, and shown when picked.
+    original = chat.columns[0].path()[4]
+    column.switch_requested.emit(0, original.id, 1)
+    page._bridge.flush()
+    users = [n.text for n in chat.columns[0].path() if n.role is Role.USER]
+    assert users == [
+        "question 0 " + "why so? " * 250,
+        "question 1 " + "why so? " * 250,
+        "question 2, edited",
+    ]
+    assert column.view.source() == thread_markdown(chat, 0)
+    assert "the edited answer" in column.view.source()
+
+
+async def test_a_message_sent_while_a_long_chat_opens_reaches_every_column(rig: Rig) -> None:
+    page = rig.page
+    chat = _long_stored_chat(ChatHistory(rig.history))
+    assert page.open_chat(chat)
+    page._bridge.flush()  # the open drawn: its first step only, the rest a frame apart
+    assert len(page.columns) == 1 and not page.columns[0].isVisibleTo(page)
+    assert page.send(text="Straight away?")  # before the open's next frame
+    await rig.idle()
+    assert len(page.columns) == 2
+    for col, view in enumerate(page.columns):
+        assert view.isVisibleTo(page)
+        assert view.view.source() == thread_markdown(chat, col)
+        assert "Straight away?" in view.view.source()
+        assert rig.turns[-1].messages(col)[-1] == ("user", "Straight away?")
 
 
 async def test_near_the_context_window_the_column_warns_and_trim_drops_the_oldest_turns(

@@ -321,3 +321,24 @@ def test_a_regenerated_answer_renders_only_the_live_part_again(
     qtbot.waitUntil(lambda: not view.is_rendering(), timeout=WAIT_MS)
     assert rendered == [] and _marked(view) == marked
     assert _lines(view) == _lines(_full_redraw(qtbot, again))
+
+
+def test_a_turn_not_rendered_yet_is_estimated_from_its_text_without_its_marks() -> None:
+    from gui.qt.widgets.chat_thread import _MARKUP_RE, _shape, _text_lines
+
+    source = (
+        "---\n\n**You** · [edit](chat:edit/abc123) · [‹](chat:prev/abc123) 1/2\n\n"
+        "> a *quoted* `question` with_underscores and a longer tail of words\n> line two\n\n"
+        "**sim-a**\n\nThe **answer** with a [link](https://example.com/x) and `code`, "
+        "then a long sentence that wraps over several lines at any width.\n\n"
+        "```python\nx = 1\n```\n\n*[stopped: the user stopped it]*\n\n"
+    )
+    # What the reader sees of it: the text with its link targets and marks left out.
+    plain = [p for p in _MARKUP_RE.sub("", source).split("\n\n") if p.strip()]
+    for per_line, per_quote_line in ((8, 8), (24, 18), (80, 70)):
+        lines = sum(
+            max(1, -(-len(line) // (per_quote_line if line.lstrip().startswith(">") else per_line)))
+            for paragraph in plain
+            for line in paragraph.split("\n")
+        )
+        assert _text_lines(_shape(source), per_line, per_quote_line) == (lines, len(plain))

@@ -19,6 +19,7 @@ window. Images pasted or dropped into the message box are attached as chips (dow
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import functools
 import logging
@@ -102,6 +103,7 @@ __all__ = [
     "ChatList",
     "ChatPage",
     "MessageBox",
+    "ThreadParts",
     "downscaled",
     "encode_image",
     "thread_markdown",
@@ -142,7 +144,7 @@ THREAD_IMAGE_PX = 160
 #: Side of the thumbnail shown on an attached image's chip, in pixels.
 THUMB_PX = 40
 
-#: A reopened chat draws each column whose thread is longer than this in a frame of its own.
+#: A chat with a column's thread longer than this opens a step per frame (_rebuild_columns).
 LONG_THREAD_CHARS = 20_000
 
 #: One frame, in milliseconds.
@@ -230,24 +232,62 @@ def _answer_tail(
 def thread_parts(chat: Chat, col: int) -> list[str]:
     """Column ``col``'s shown thread as Markdown, one text per turn (a question and its
     answer): what its view renders turn by turn."""
-    column = chat.columns[col]
-    # Each node's alternatives, found once: asking the column per node costs a scan of
-    # every node each, which a thread of hundreds of turns feels on every redraw.
-    kin: dict[str | None, list[str]] = {}
-    for node in column.nodes.values():
-        kin.setdefault(node.parent, []).append(node.id)
-    parts: list[str] = []
-    for node in column.path():
-        if node.role is Role.USER:
-            rule = "---\n\n" if parts else ""  # a rule between turns: where each question starts
-            parts.append(rule + _user_block(column, node, kin))
-        else:
-            answer = _answer_head(chat, col) + node.text + _answer_tail(column, node, kin)
-            if parts:
-                parts[-1] += answer
+    return ThreadParts().parts(chat, col)
+
+
+class ThreadParts:
+    """A column's :func:`thread_parts`, each node's Markdown made once and reused while it
+    reads the same.
+
+    A column is drawn again at every turn's start and end: rebuilding a long thread's
+    Markdown each time (quoting every question, scanning every answer for code fences) cost
+    six columns' worth in the frame a turn starts (docs/performance-notes.md). Nodes never change
+    (:class:`~gui.core.chat.ChatNode` is frozen), so a node's piece is kept with the node and
+    what else it shows (its place among its alternatives, the column's title) and made again
+    only when one of those differs. Only the shown path's pieces are kept.
+    """
+
+    def __init__(self) -> None:
+        # node id -> (the node, what else its piece shows, its piece)
+        self._pieces: dict[str, tuple[ChatNode, tuple[Any, ...], str]] = {}
+
+    def parts(self, chat: Chat, col: int) -> list[str]:
+        """Column ``col``'s shown thread as Markdown, one text per turn."""
+        column = chat.columns[col]
+        # Each node's alternatives, found once: asking the column per node costs a scan of
+        # every node each, which a thread of hundreds of turns feels on every redraw.
+        kin: dict[str | None, list[str]] = {}
+        for node in column.nodes.values():
+            kin.setdefault(node.parent, []).append(node.id)
+        title = chat.column_title(col)
+        kept = self._pieces
+        pieces: dict[str, tuple[ChatNode, tuple[Any, ...], str]] = {}
+        parts: list[str] = []
+        for node in column.path():
+            siblings = kin[node.parent]
+            place = (siblings.index(node.id), len(siblings)) if len(siblings) > 1 else None
+            context = (place,) if node.role is Role.USER else (place, title)
+            old = kept.get(node.id)
+            if old is not None and old[0] is node and old[1] == context:
+                piece = old[2]
+            elif node.role is Role.USER:
+                piece = _user_block(column, node, kin)
             else:
-                parts.append(answer)
-    return parts
+                piece = _answer_head(chat, col) + node.text + _answer_tail(column, node, kin)
+            pieces[node.id] = (node, context, piece)
+            if node.role is Role.USER:
+                # A rule between turns: where each question starts.
+                parts.append(("---\n\n" if parts else "") + piece)
+            elif parts:
+                parts[-1] += piece
+            else:
+                parts.append(piece)
+        self._pieces = pieces
+        return parts
+
+
+def _thread_chars(column: ChatColumn) -> int:
+    return sum(len(node.text) for node in column.path())
 
 
 def thread_markdown(chat: Chat, col: int) -> str:
@@ -308,6 +348,7 @@ class ChatColumnView(QFrame):
         super().__init__(parent)
         self.col = col
         self._last_answer: str | None = None
+        self._parts = ThreadParts()
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -434,7 +475,7 @@ class ChatColumnView(QFrame):
         """Draw the column's header and its whole shown thread (appended when it continues)."""
         # A replaced document forgets its images: the view hands its thumbnails back.
         self._add_thumbnails(chat.columns[self.col])
-        self.view.set_thread(thread_parts(chat, self.col))
+        self.view.set_thread(self._parts.parts(chat, self.col))
         self.show_state(chat, busy=busy)
 
     def show_state(self, chat: Chat, *, busy: bool) -> None:
@@ -709,6 +750,12 @@ class ChatPage(QWidget):
         self._editing: tuple[int, str] | None = None
         self._turns: dict[str, ChatTurn] = {}
         self._bridge = RunBridge(self)
+        # A long chat's open, a step per frame (_rebuild_columns).
+        self._open_steps: collections.deque[Callable[[], object]] = collections.deque()
+        self._open_timer = QTimer(self)
+        self._open_timer.setSingleShot(True)
+        self._open_timer.setInterval(FRAME_MS)
+        self._open_timer.timeout.connect(self._on_open_timer_timeout)
         self._bridge.frame_flushed.connect(self._on_bridge_frame_flushed)
         feed: Callable[[Any], None] = self._bridge.subscriber()
         turns = self._turns
@@ -991,6 +1038,8 @@ class ChatPage(QWidget):
 
     def shutdown(self) -> None:
         """Stop drawing: the window is closing (turns are stopped by the session)."""
+        self._open_timer.stop()
+        self._open_steps.clear()
         self._unsubscribe()
         self._bridge.close()
         for task in self._tasks.pending():
@@ -1062,33 +1111,70 @@ class ChatPage(QWidget):
                 self.chips.removeWidget(widget)
 
     def _rebuild_columns(self, chat: Chat) -> None:
+        """Replace the columns with ``chat``'s, then say so (``chat_opened``).
+
+        A long chat is built a step per frame, each step queued once the previous one has
+        ended (so a frame, the heartbeat and input come between two): each column's widgets
+        (hidden), then all of them shown at once and ``chat_opened``, then each column's
+        thread (its Markdown and placeholders, at the column's final width). Built at once,
+        six columns and their threads were one long frame, and the threads drawn at the
+        columns' first width were sized again at their real one (docs/performance-notes.md).
+        A short chat is built at once.
+        """
+        self._open_steps.clear()
+        self._open_timer.stop()
         for view in self.columns:
             self.strip_layout.removeWidget(view)
             view.deleteLater()
         self.columns = []
         self.empty.setVisible(not chat.columns)
-        for col in range(len(chat.columns)):
-            view = ChatColumnView(col)
-            view.send_requested.connect(self._on_column_send_requested)
-            view.stop_requested.connect(self._on_column_stop_requested)
-            view.regenerate_requested.connect(self._on_column_regenerate_requested)
-            view.duplicate_requested.connect(self._on_column_duplicate_requested)
-            view.trim_requested.connect(self._on_column_trim_requested)
-            view.switch_requested.connect(self._on_column_switch_requested)
-            view.edit_requested.connect(self.begin_edit)
-            view.system_changed.connect(self._on_column_system_changed)
-            view.focused.connect(self._on_column_focused)
-            self.strip_layout.addWidget(view, 1)
-            self.columns.append(view)
-            if col and sum(len(n.text) for n in chat.columns[col].path()) > LONG_THREAD_CHARS:
-                # A long thread each in a frame of its own: six drawn at once are one long
-                # frame. (Its header is drawn now; a later event redraws it anyway.)
-                view.show_state(chat, busy=False)
-                QTimer.singleShot(col * FRAME_MS, view, functools.partial(self._redraw, col))
-            else:
-                view.show_chat(chat, busy=False)
+        count = len(chat.columns)
+        if not any(_thread_chars(column) > LONG_THREAD_CHARS for column in chat.columns):
+            for col in range(count):
+                self._add_column(chat, col, hidden=False).show_chat(chat, busy=False)
+            self._columns_built(chat)
+            return
+        self._open_steps.extend(
+            functools.partial(self._add_column, chat, col, hidden=True) for col in range(count)
+        )
+        self._open_steps.append(functools.partial(self._columns_built, chat))
+        self._open_steps.extend(functools.partial(self._redraw, col) for col in range(count))
+        self._on_open_timer_timeout()  # the first step in this frame
+
+    def _add_column(self, chat: Chat, col: int, *, hidden: bool) -> ChatColumnView:
+        """Add column ``col``'s view, its header drawn (``hidden``: shown later)."""
+        view = ChatColumnView(col)
+        view.send_requested.connect(self._on_column_send_requested)
+        view.stop_requested.connect(self._on_column_stop_requested)
+        view.regenerate_requested.connect(self._on_column_regenerate_requested)
+        view.duplicate_requested.connect(self._on_column_duplicate_requested)
+        view.trim_requested.connect(self._on_column_trim_requested)
+        view.switch_requested.connect(self._on_column_switch_requested)
+        view.edit_requested.connect(self.begin_edit)
+        view.system_changed.connect(self._on_column_system_changed)
+        view.focused.connect(self._on_column_focused)
+        if hidden:
+            # Hidden until every column is there: a column shown as it comes would narrow
+            # the others each frame (a new width relays out a thread's document).
+            view.setVisible(False)
+        self.strip_layout.addWidget(view, 1)
+        self.columns.append(view)
+        view.show_state(chat, busy=False)
+        return view
+
+    def _columns_built(self, chat: Chat) -> None:
+        for view in self.columns:
+            view.setVisible(True)
         self._focused = 0
         self._apply_compact()
+        self.chat_opened.emit(chat.id)
+
+    def _finish_open(self) -> None:
+        """Run what is left of a staged open now: an event or text for the chat needs every
+        column and its thread (a rare long frame: the user acted within the open's frames)."""
+        self._open_timer.stop()
+        while self._open_steps:
+            self._open_steps.popleft()()
 
     def _redraw(self, col: int) -> None:
         chat = self.session.chat
@@ -1096,6 +1182,12 @@ class ChatPage(QWidget):
             self.columns[col].show_chat(chat, busy=col in self.session.busy_columns)
 
     # ------------------------------------------------------------------ slots
+
+    def _on_open_timer_timeout(self) -> None:
+        if self._open_steps:
+            self._open_steps.popleft()()
+        if self._open_steps:
+            self._open_timer.start()  # a frame from this step's end, not from its start
 
     def _on_bridge_frame_flushed(
         self, texts: dict[str, str], events: list[ev.Event | ChatEvent]
@@ -1120,6 +1212,8 @@ class ChatPage(QWidget):
                 continue
             if not isinstance(event, ends):
                 self._draw_event(event)
+        if texts:
+            self._finish_open()
         for key, text in texts.items():
             col = int(key)
             if col < len(self.columns):
@@ -1131,18 +1225,18 @@ class ChatPage(QWidget):
     def _draw_event(self, event: ev.Event | ChatEvent) -> None:
         if isinstance(event, ChatOpened):
             self.system_edit.setText(event.chat.system or "")
-            self._rebuild_columns(event.chat)
             self._set_editing(None)
             profiles = [c.profile for c in event.chat.columns]
             if profiles != self._chat_models:
                 self._chat_models = profiles
                 self._update_new_menu()
                 self.models_changed.emit(profiles)
-            self.chat_opened.emit(event.chat.id)
+            self._rebuild_columns(event.chat)  # chat_opened once its columns are there
             return
         chat = self.session.chat
         if chat is None or getattr(event, "chat_id", chat.id) != chat.id:
             return
+        self._finish_open()
         if isinstance(event, ChatUserMessageAdded | ChatAnswerAdded | ChatHeadMoved):
             self._redraw(event.col)
         elif isinstance(event, ChatTurnStarted):

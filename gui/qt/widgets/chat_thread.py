@@ -33,7 +33,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QPoint, QTimer, QUrl
+from PySide6.QtCore import QObject, QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication, QResizeEvent, QTextBlockFormat, QTextCursor
 from PySide6.QtWidgets import QWidget
 from shiboken6 import isValid
@@ -84,6 +84,7 @@ class _Turn:
     start: int
     rendered: bool = False
     estimate: float = 0.0  #: its height as text at the last width, before the ratio
+    shape: _Shape | None = None  #: its text's lines, measured once (:func:`_shape`)
 
 
 #: What Markdown shows as nothing: a link's target, emphasis and code marks.
@@ -93,18 +94,50 @@ _MARKUP_RE = re.compile(r"\]\([^)\s]*\)|[*`_]")
 _QUOTE_INDENT_PX = 40
 
 
-def _text_lines(source: str, per_line: int, per_quote_line: int) -> tuple[int, int]:
-    """Lines and paragraphs ``source`` takes as rendered text wrapped at ``per_line``
-    characters (``per_quote_line`` in a quote), its Markdown marks left out."""
-    lines = paragraphs = 0
-    for paragraph in _MARKUP_RE.sub("", source).split("\n\n"):
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A turn's text as the height estimate needs it, whatever the width: the length of each
+    line (Markdown marks left out), in a quote or not, and its paragraphs."""
+
+    lines: tuple[int, ...]
+    quote_lines: tuple[int, ...]
+    paragraphs: int
+
+
+def _shape(source: str) -> _Shape:
+    """The :class:`_Shape` of ``source``, measured once per turn (a new width then costs
+    arithmetic only). Marks are counted rather than removed (a link's target is the one mark
+    that takes a regular expression, on its line only), which costs much less than removing
+    them from the whole text (docs/performance-notes.md)."""
+    lines: list[int] = []
+    quote_lines: list[int] = []
+    paragraphs = 0
+    for paragraph in source.split("\n\n"):
         if not paragraph.strip():
             continue
         paragraphs += 1
         for line in paragraph.split("\n"):
-            width = per_quote_line if line.lstrip().startswith(">") else per_line
-            lines += max(1, -(-len(line) // width))
-    return lines, paragraphs
+            if "](" in line:
+                length = len(_MARKUP_RE.sub("", line))
+            else:
+                length = len(line) - line.count("*") - line.count("`") - line.count("_")
+            (quote_lines if line.lstrip().startswith(">") else lines).append(length)
+    return _Shape(tuple(lines), tuple(quote_lines), paragraphs)
+
+
+def _text_lines(shape: _Shape, per_line: int, per_quote_line: int) -> tuple[int, int]:
+    """Lines and paragraphs a turn of ``shape`` takes as rendered text wrapped at ``per_line``
+    characters (``per_quote_line`` in a quote)."""
+    lines = sum(max(1, -(-n // per_line)) for n in shape.lines)
+    lines += sum(max(1, -(-n // per_quote_line)) for n in shape.quote_lines)
+    return lines, shape.paragraphs
+
+
+def _margin_format(margin: int) -> QTextBlockFormat:
+    """A placeholder block's format: empty, ``margin`` pixels above its one line."""
+    block_format = QTextBlockFormat()
+    block_format.setTopMargin(margin)
+    return block_format
 
 
 class _SliceRenderer(QObject):
@@ -283,26 +316,65 @@ class ChatThreadView(MarkdownView):
             _SliceRenderer.shared().want(self)
 
     def _add_placeholders(self, history: list[str]) -> None:
-        """Append one empty block per turn of ``history`` after the turns there are (their
-        heights estimated), the live part to follow them."""
+        """Append one empty block per turn of ``history`` after the turns there are, each
+        inserted as tall as its turn is estimated to be, the live part to follow them."""
         start = self._history_end
-        self._turns.extend(_Turn(part, start + i) for i, part in enumerate(history))
+        added = [_Turn(part, start + i) for i, part in enumerate(history)]
+        self._turns.extend(added)
         self._history_source = "".join(turn.source for turn in self._turns)
         if not history:
             return
+        # Sized as they are inserted, in one edit block: formatting each block afterwards
+        # had Qt lay the document out again once per turn.
+        margins = self._margins(added, self._text_width())
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         self._moving = True
         try:
             cursor.beginEditBlock()
-            for _ in history:  # one empty block per turn, then the live part's
-                cursor.insertBlock()
+            cursor.setBlockFormat(_margin_format(margins[0]))  # the first turn's block is there
+            for margin in margins[1:]:
+                cursor.insertBlock(_margin_format(margin))
+            cursor.insertBlock(QTextBlockFormat())  # the live part's
             cursor.endEditBlock()
             self._history_end = start + len(history)
-            self._per_line = 0  # size the new ones (those already sized keep their height)
-            self._size_placeholders()
         finally:
             self._moving = False
+        self._follow_end()
+
+    def _text_width(self) -> tuple[int, int]:
+        """Characters per line of text and of a quote at the view's width now."""
+        metrics = self.fontMetrics()
+        width = self.viewport().width() - 2 * round(self.document().documentMargin())
+        bar = self.verticalScrollBar()
+        if (
+            not bar.isVisible()
+            and self.verticalScrollBarPolicy() != Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        ):
+            # A thread with a history overflows: its scroll bar is about to take this much
+            # of the width (sizing for the width without it had every placeholder sized
+            # again a frame later, when the bar appeared).
+            width -= bar.sizeHint().width()
+        width = max(40, width)
+        per_line = max(8, int(width / max(1.0, metrics.averageCharWidth() * _Calibration.width)))
+        return per_line, max(8, per_line * (width - _QUOTE_INDENT_PX) // width)
+
+    def _margins(self, turns: list[_Turn], width: tuple[int, int]) -> list[int]:
+        """The top margin that makes each of ``turns``' empty block as tall as the turn is
+        estimated to be at ``width`` (:meth:`_text_width`): its text's lines (at the font's
+        average character width) and paragraph gaps; each turn's estimate is kept."""
+        per_line, per_quote_line = width
+        self._per_line = per_line
+        line, gap = self.fontMetrics().lineSpacing(), _Calibration.gap
+        margins: list[int] = []
+        for turn in turns:
+            if turn.shape is None:
+                turn.shape = _shape(turn.source)
+            lines, paragraphs = _text_lines(turn.shape, per_line, per_quote_line)
+            turn.estimate = lines * line + paragraphs * gap
+            # An empty block is one line tall already.
+            margins.append(max(0, round(turn.estimate * _Calibration.ratio) - line))
+        return margins
 
     def set_text(self, text: str, final: bool) -> None:
         """Show ``text`` as one turn (what :class:`MarkdownView` callers do)."""
@@ -324,8 +396,8 @@ class ChatThreadView(MarkdownView):
             _SliceRenderer.shared().want(self)
 
     def _size_placeholders(self) -> None:
-        """Make each turn not rendered yet as tall as it is estimated to be at this width:
-        its text's lines (at the font's average character width) and paragraph gaps.
+        """Make each turn not rendered yet as tall as it is estimated to be at this width
+        (:meth:`_margins`), a new width having come.
 
         Only blocks whose height changes are touched, each on its own (one edit block over
         them all would have Qt lay out every rendered turn between the first and the last).
@@ -334,29 +406,18 @@ class ChatThreadView(MarkdownView):
         waiting = [turn for turn in self._turns if not turn.rendered]
         if not waiting:
             return
-        metrics = self.fontMetrics()
-        width = max(40, self.viewport().width() - 2 * round(self.document().documentMargin()))
-        per_line = max(8, int(width / max(1.0, metrics.averageCharWidth() * _Calibration.width)))
-        if self._per_line and abs(per_line - self._per_line) <= self._per_line // 20:
+        width = self._text_width()
+        if self._per_line and abs(width[0] - self._per_line) <= self._per_line // 20:
             return  # within the estimate's own error: not worth a relayout
-        self._per_line = per_line
-        per_quote_line = max(8, per_line * (width - _QUOTE_INDENT_PX) // width)
-        line, gap = metrics.lineSpacing(), _Calibration.gap
         document = self.document()
         cursor = QTextCursor(document)
         self._moving = True
         try:
-            for turn in waiting:
-                lines, paragraphs = _text_lines(turn.source, per_line, per_quote_line)
-                turn.estimate = lines * line + paragraphs * gap
-                # An empty block is one line tall already.
-                margin = max(0, round(turn.estimate * _Calibration.ratio) - line)
+            for turn, margin in zip(waiting, self._margins(waiting, width), strict=True):
                 if document.findBlock(turn.start).blockFormat().topMargin() == margin:
                     continue
-                block_format = QTextBlockFormat()
-                block_format.setTopMargin(margin)
                 cursor.setPosition(turn.start)
-                cursor.setBlockFormat(block_format)
+                cursor.setBlockFormat(_margin_format(margin))
         finally:
             self._moving = False
         self._follow_end()
