@@ -612,7 +612,11 @@ class CellPane(QFrame):
 
     def _apply_chip_colors(self) -> None:
         bg, fg = status_colors(self._phase)
-        self._chip.setStyleSheet(_CHIP_STYLE.format(bg=bg.name(), fg=fg.name()))
+        style = _CHIP_STYLE.format(bg=bg.name(), fg=fg.name())
+        # Only when it changes: a style sheet set again re-polishes the chip all the same,
+        # and a pane built for a finished cell sets its status twice.
+        if style != self._chip.styleSheet():
+            self._chip.setStyleSheet(style)
         self._apply_judge_colors()
 
     def changeEvent(self, event: QEvent) -> None:
