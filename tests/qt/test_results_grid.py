@@ -24,6 +24,7 @@ from gui.qt.widgets.cell_pane import (
     format_metrics,
     markdown_to_plain,
 )
+from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.results_grid import EMPTY_HINT, ResultsGrid
 
 
@@ -173,6 +174,42 @@ def test_columns_share_the_width_and_scroll_sideways_below_the_minimum(
         == pane.mapToGlobal(pane.rect().topLeft()).x()
     )
     assert grid.verticalScrollBar().singleStep() == 40
+
+
+def test_repeated_samples_are_headed_once_per_group_over_their_numbers(
+    grid: ResultsGrid,
+) -> None:
+    """With repeats the header said "#1 sim-1 · t=0.7", "#2 sim-1 · t=0.7"... over every
+    sample (cut to "#2 sim…t=0.7" in narrow columns); like Tiles, each group's label now
+    spans its samples once, over "#1", "#2"..., each number under its column."""
+    groups = ["sim-1 · t=0.7", "sim-2 · t=0.7"]
+    cols = [f"#{k + 1} {g}" for g in groups for k in range(3)]
+    grid.store.set_shape(["cats"], cols, ids(1, 6), groups=(groups, [0, 0, 0, 1, 1, 1]))
+    numbers = sorted(grid.findChildren(ElidedLabel, "columnHeader"), key=lambda w: w.x())
+    assert [n.full_text() for n in numbers] == ["#1", "#2", "#3"] * 2
+    assert numbers[4].toolTip() == "#2 sim-2 · t=0.7"  # the whole column label on hover
+    heads = sorted(grid.findChildren(ElidedLabel, "columnGroupHeader"), key=lambda w: w.x())
+    assert [h.full_text() for h in heads] == groups
+    for head, members in zip(heads, (numbers[:3], numbers[3:]), strict=True):
+        # Above its samples' numbers, from the first one's left edge to the last one's right.
+        assert head.geometry().bottom() < min(n.geometry().top() for n in members)
+        assert head.x() == members[0].x()
+        assert head.geometry().right() == members[-1].geometry().right()
+    # Each number sits over its pane; the rows start below the two header lines.
+    pane = grid.pane("r0m4")
+    assert pane is not None
+    number = numbers[4]
+    assert number.mapToGlobal(number.rect().topLeft()).x() == pane.mapToGlobal(QPoint()).x()
+    assert number.mapToGlobal(number.rect().bottomLeft()).y() < pane.mapToGlobal(QPoint()).y()
+    # An ungrouped run is headed by its labels again, on one line.
+    grid.set_grid(["cats"], ["sim-1", "sim-2"], ids(1, 2))
+    assert grid.findChildren(ElidedLabel, "columnGroupHeader") == [] or all(
+        not head.isVisible() for head in grid.findChildren(ElidedLabel, "columnGroupHeader")
+    )
+    labels = [
+        w.full_text() for w in grid.findChildren(ElidedLabel, "columnHeader") if w.isVisible()
+    ]
+    assert labels == ["sim-1", "sim-2"]
 
 
 def test_a_new_grid_replaces_the_old_one(grid_3x2: ResultsGrid, qtbot) -> None:

@@ -271,3 +271,45 @@ def test_a_hidden_row_compare_builds_a_new_runs_columns_when_it_is_shown(
     widget.hide()
     store.set_shape(ROWS, COLS, CellId.grid(2, 3))
     assert [widget.column_label(c) for c in range(3)] == COLS
+
+
+def test_repeated_samples_are_headed_once_per_group_over_their_numbers(qtbot) -> None:
+    """A run with repeats titled every column "#1 sim-1 · t=0.7", "#2 sim-1 · t=0.7"...; like
+    the Grid and Tiles, each group's label now heads its samples once, over "#1", "#2"."""
+    from gui.qt.widgets.elided_label import ElidedLabel
+
+    groups = ["sim-1 · t=0.7", "sim-2 · t=0.7"]
+    cols = [f"#{k + 1} {g}" for g in groups for k in range(2)]
+    store = CellStore()
+    ids = [[CellId.text(0, c, k) for c in range(2) for k in range(2)]]
+    store.set_shape(["cats"], cols, ids, groups=(groups, [0, 0, 1, 1]))
+    view = RowCompareView(store)
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    assert [view.column_label(c) for c in range(4)] == ["#1", "#2", "#1", "#2"]
+    columns = [view.answer_view(c).parentWidget() for c in range(4)]
+    qtbot.waitUntil(  # laid out: the last column right of the first
+        lambda: columns[3].mapTo(view, QPoint()).x() > columns[0].mapTo(view, QPoint()).x(),
+        timeout=30_000,
+    )
+    heads = sorted(view.findChildren(ElidedLabel, "columnGroupHeader"), key=lambda w: w.x())
+    assert [h.full_text() for h in heads] == groups
+    assert columns[1].findChild(ElidedLabel, "columnHeader").toolTip() == cols[1]
+    for head, members in zip(heads, (columns[:2], columns[2:]), strict=True):
+        left = head.mapToGlobal(QPoint(0, 0))
+        right = head.mapToGlobal(QPoint(head.width() - 1, head.height() - 1))
+        first = members[0].mapToGlobal(QPoint(0, 0))
+        last = members[-1].mapToGlobal(QPoint(members[-1].width() - 1, 0))
+        assert left.x() == first.x() and right.x() == last.x()  # spans its samples exactly
+        assert right.y() < first.y()  # above them
+        assert head.height() >= head.sizeHint().height()  # its text whole, not squeezed
+    # The samples' tops line up across the groups, and every cell is in view.
+    assert len({c.mapToGlobal(QPoint(0, 0)).y() for c in columns}) == 1
+    assert view.visible_cell_count() == 4
+    # A short window keeps the group's label whole above its samples.
+    view.resize(900, 150)
+    qtbot.waitUntil(lambda: view.height() == 150, timeout=30_000)
+    for head in heads:
+        assert head.height() >= head.fontMetrics().height()

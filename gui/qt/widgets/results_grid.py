@@ -22,7 +22,9 @@ anything. Columns share the viewport's width (no sideways scroll with four model
 (:meth:`ResultsGrid.set_column_width`). (Qt caps a widget at 16,777,215 px, which at 220 px a
 row is about 76,000 rows.) The model-name header sits in the scroll area's top viewport
 margin, the way ``QTableView`` places its ``QHeaderView``, so it stays visible while the
-rows scroll and follows the horizontal scroll bar.
+rows scroll and follows the horizontal scroll bar. A run whose cells repeat heads each group
+of samples with its run column's label (``model · t=0.7``) once, over the samples' numbers
+(``#1``, ``#2``...), as Tiles do, rather than repeating the whole label over every sample.
 
 The grid's per-cell methods (``set_status``, ``append_texts``...) write to the store, and
 the grid draws what the store says changed, so a caller may write to either.
@@ -129,6 +131,8 @@ class ResultsGrid(QScrollArea):
         self._live: dict[int, _LiveRow] = {}
         self._panes: dict[str, CellPane] = {}
         self._header_labels: list[ElidedLabel] = []
+        # A repeated run's group labels, each over its samples: (label, first, last column).
+        self._group_headers: list[tuple[ElidedLabel, int, int]] = []
         self._row_height = self.ROW_HEIGHT
         self._label_width = 0
         self._column_width = self.MIN_COLUMN_WIDTH
@@ -178,7 +182,8 @@ class ResultsGrid(QScrollArea):
         self._header_strip.setMouseTracking(True)
         self._header_strip.installEventFilter(self)
         self._column_drag: tuple[int, int] | None = None  # (global x at press, width then)
-        self._header_height = self.fontMetrics().height() + 10
+        self._header_line = self.fontMetrics().height() + 10
+        self._header_height = self._header_line
         self._header.hide()
 
         self._empty_hint = QLabel(EMPTY_HINT, self.viewport())
@@ -471,27 +476,64 @@ class ResultsGrid(QScrollArea):
         if self._selection:
             self._selection = []
             self.selection_changed.emit([])
-        for label in self._header_labels:
+        for label in [*self._header_labels, *(g[0] for g in self._group_headers)]:
             label.hide()
             label.deleteLater()
-        self._header_labels = []
+        self._header_labels, self._group_headers = [], []
         store = self._store
         self._label_width = self._measure_label_width()
-        for text in store.column_labels():
-            label = ElidedLabel(text, self._header_strip)
+        grouped = store.is_grouped()
+        self._header_height = self._header_line * (2 if grouped else 1)
+        group_of = store.group_of
+        sample = 0
+        for c, text in enumerate(store.column_labels()):
+            if grouped:
+                # "#2" under its group's label; the whole column label on hover.
+                sample = sample + 1 if c and group_of(c) == group_of(c - 1) else 1
+                label = ElidedLabel(f"#{sample}", self._header_strip)
+                label.setToolTip(text)
+            else:
+                label = ElidedLabel(text, self._header_strip)
             label.setObjectName("columnHeader")
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             font = label.font()
-            font.setBold(True)
+            font.setBold(not grouped)
             label.setFont(font)
             label.show()
             self._header_labels.append(label)
+        if grouped:
+            self._build_group_headers()
         has_grid = not store.is_empty()
         self._canvas.resize(0, 0)  # also brings both scroll bars back to 0
         self._empty_hint.setVisible(not has_grid)
         self._header.setVisible(has_grid)
         self.setViewportMargins(0, self._header_height if has_grid else 0, 0, 0)
         self._relayout()
+
+    def _build_group_headers(self) -> None:
+        """One label per group of samples, spanning them, above their numbers."""
+        store = self._store
+        labels, n_cols = store.group_labels(), store.column_count()
+        first = 0
+        while first < n_cols:
+            group = store.group_of(first)
+            last = first
+            while last + 1 < n_cols and store.group_of(last + 1) == group:
+                last += 1
+            label = ElidedLabel(labels[group], self._header_strip)
+            label.setObjectName("columnGroupHeader")
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            font = label.font()
+            font.setBold(True)
+            label.setFont(font)
+            # The line under the label shows how far the group reaches (Tiles' bracket).
+            label.setStyleSheet(
+                "QLabel#columnGroupHeader { border-width: 0px 0px 1px 0px; border-style: solid;"
+                " border-color: palette(mid); }"
+            )
+            label.show()
+            self._group_headers.append((label, first, last))
+            first = last + 1
 
     def _on_store_all_status_changed(self) -> None:
         if self._dormant:
@@ -607,9 +649,15 @@ class ResultsGrid(QScrollArea):
         self._header_strip.setGeometry(
             -self.horizontalScrollBar().value(), 0, self._canvas.width(), height
         )
+        line = self._header_line
+        top = line if self._group_headers else 0  # the columns' own line
         for c, label in enumerate(self._header_labels):
             x = self._label_width + c * self._column_width + self.GAP
-            label.setGeometry(x, 0, self._column_width - 2 * self.GAP, height)
+            label.setGeometry(x, top, self._column_width - 2 * self.GAP, height - top)
+        for label, first, last in self._group_headers:
+            x = self._label_width + first * self._column_width + self.GAP
+            span = (last - first + 1) * self._column_width - 2 * self.GAP
+            label.setGeometry(x, 0, span, line)
 
     def _place_row(self, row: int, live: _LiveRow) -> None:
         gap, height = self.GAP, self._row_height
