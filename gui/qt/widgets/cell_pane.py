@@ -328,9 +328,10 @@ class CellPane(QFrame):
         # The run's checks on this answer, ✓/✗ per check, hover for why.
         self._chips = CheckChips(self)
 
-        # Elided in the middle: a narrow pane shows "first token 0.31 s … 48 tok/s", never
-        # a line cut mid-figure; the tooltip has every figure spelled out.
-        self._metrics_label = ElidedLabel("", self)
+        # Whole figures leave from the middle: a narrow pane shows "first token 0.31 s · … ·
+        # 48 tok/s", never a line cut mid-figure ("first token 0.…tok/s" read as nonsense);
+        # the tooltip has every figure spelled out.
+        self._metrics_label = ElidedLabel("", self, separator=" · ")
         self._metrics_label.setObjectName("cellMetrics")
         self._metrics_label.setTextFormat(Qt.TextFormat.PlainText)
 

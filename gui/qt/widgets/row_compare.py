@@ -81,7 +81,7 @@ class _Column(QFrame):
         self.error.setStyleSheet(f"QLabel#cellError {{ color: {fg.name()}; }}")
         self.error.hide()
         self.chips = CheckChips(self)  # the run's checks on this answer, side by side
-        self.metrics = ElidedLabel("", self)
+        self.metrics = ElidedLabel("", self, separator=" · ")
         self.metrics.setObjectName("cellMetrics")
         header = QHBoxLayout()
         header.setSpacing(4)
