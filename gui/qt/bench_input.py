@@ -1,4 +1,5 @@
-"""What a user's hands feel: typing, pasting, starting and cancelling a big run, painting the timeline.
+"""What a user's hands feel: typing, pasting, starting and cancelling a big run, painting the
+timeline, showing the Grid and toggling blind mode over a finished sweep of 60 columns.
 
 Run as a child process by ``fanout-studio bench --scenario input`` (``python -m
 gui.qt.bench_input``, offscreen); prints one JSON object. Each figure has its reference
@@ -28,10 +29,17 @@ KEYS = " and {topic} again" * 3  # 54 keys: a median of a few sub-ms keys was mo
 
 
 class Heartbeat:
-    """How late a 5 ms precise timer on the GUI thread fires: the lag a user would feel."""
+    """How late a 5 ms precise timer on the GUI thread fires: the lag a user would feel.
+
+    Also the GUI thread's CPU time between two beats (:attr:`cpu_gaps`): on a machine shared
+    with other work the lag includes the time the thread waited for a core, the CPU time
+    only what the app itself spent in one step.
+    """
 
     def __init__(self) -> None:
         self.lags: list[float] = []
+        self.cpu_gaps: list[float] = []
+        self._cpu = 0.0
         self._clock = QElapsedTimer()
         self._timer = QTimer()
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -40,6 +48,7 @@ class Heartbeat:
 
     def start(self) -> None:
         self._clock.start()
+        self._cpu = time.thread_time()
         self._timer.start()
 
     def stop(self) -> float:
@@ -47,8 +56,15 @@ class Heartbeat:
         self._timer.stop()
         return max(self.lags, default=0.0)
 
+    def cpu_max(self) -> float:
+        """The most CPU time in ms the GUI thread spent between two beats."""
+        return max(self.cpu_gaps, default=0.0)
+
     def _on_timer_timeout(self) -> None:
         self.lags.append(max(self._clock.restart() - 5.0, 0.0))
+        cpu = time.thread_time()
+        self.cpu_gaps.append((cpu - self._cpu) * 1000)
+        self._cpu = cpu
 
 
 async def _type(editor: QWidget, text: str) -> list[float]:
@@ -108,10 +124,10 @@ async def _paste_and_start(window: Any) -> dict[str, float]:
     def timed(name: str) -> None:
         original: Callable[..., Any] = getattr(window.results.store, name)
 
-        def wrapper(*args: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:  # set_shape takes groups= by name
             start = time.perf_counter()
             try:
-                return original(*args)
+                return original(*args, **kwargs)
             finally:
                 grid_ms.append((time.perf_counter() - start) * 1000)
 
@@ -166,6 +182,99 @@ async def _paste_and_start(window: Any) -> dict[str, float]:
     }
 
 
+#: The finished run the layout presses are timed over: 10 inputs x 4 models x 3 temperatures
+#: x 5 samples, 60 Grid columns (the shape whose Grid froze the window for half a second).
+SWEEP_ROWS, SWEEP_MODELS, SWEEP_TEMPERATURES, SWEEP_REPEATS = 10, 4, (0.0, 0.7, 1.2), 5
+
+
+async def _press(
+    action: Callable[[], object], settled: Callable[[], bool]
+) -> tuple[float, float, float]:
+    """Press ``action`` and wait until ``settled()`` and 0.3 s more (the paints it caused);
+    the press's own cost, the heartbeat's largest lag and the most CPU time of the GUI
+    thread between two beats, in ms."""
+    beat = Heartbeat()
+    beat.start()
+    start = time.perf_counter()
+    action()
+    press_ms = (time.perf_counter() - start) * 1000
+    for _ in range(3000):  # 30 s at most: a slice that never ends is reported as its lag
+        if settled():
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    return press_ms, beat.stop(), beat.cpu_max()
+
+
+async def _layout_presses(window: Any) -> dict[str, float]:
+    """Tiles to Grid, blind mode on and off, Grid to Tiles, twice over a finished 600-cell
+    sweep at 1360x860: the slowest press and the largest lag after it, per kind."""
+    from dataclasses import replace
+
+    from gui.core.columns import ParamSweep
+    from gui.core.spec import Limits, ModelProfile, SimSettings
+    from gui.resources import load_preset
+
+    # The background warm-up (Markdown parser, lexers) goes on once the Grid is shown: let it
+    # end first, or its pieces are timed as the presses' (as the sweep-600 probe does).
+    if window.warmup.task is not None:
+        await window.warmup.task
+    sim = SimSettings(ttft=0.05, tokens_per_second=0, output_tokens=120, jitter=0)
+    preset = load_preset("stress-200")
+    profiles = tuple(
+        ModelProfile(
+            model="sim-1",
+            label=f"sim-{m + 1}",
+            sim=replace(sim, seed=m + 1),
+            sweep=ParamSweep(temperature=SWEEP_TEMPERATURES),
+        )
+        for m in range(SWEEP_MODELS)
+    )
+    window.load_preset(
+        replace(
+            preset,
+            rows=preset.rows[:SWEEP_ROWS],
+            models=profiles,
+            limits=Limits(max_concurrency=200),
+        )
+    )
+    window.limits.set_repeats(SWEEP_REPEATS)
+    results = window.results
+    results.set_layout("tiles")
+    finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_run_finished(*_: object) -> None:
+        if not finished.done():
+            finished.set_result(None)
+
+    window.run_finished.connect(on_run_finished)
+    window.run_action.trigger()
+    await finished
+    window.run_finished.disconnect(on_run_finished)
+    await asyncio.sleep(0.5)
+    grid, arena = results.grid, results.arena
+
+    def grid_done() -> bool:
+        return bool(grid.pending_panes() == 0)
+
+    def arena_done() -> bool:
+        return arena is None or arena.pending_answers() == 0
+
+    presses: dict[str, list[tuple[float, float, float]]] = {"grid_switch": [], "blind_toggle": []}
+    for _ in range(2):
+        presses["grid_switch"].append(await _press(lambda: results.set_layout("grid"), grid_done))
+        presses["blind_toggle"].append(await _press(results.blind_action.trigger, arena_done))
+        presses["blind_toggle"].append(await _press(results.blind_action.trigger, grid_done))
+        await _press(lambda: results.set_layout("tiles"), lambda: True)
+    figures: dict[str, float] = {}
+    for kind, pairs in presses.items():
+        figures[f"{kind}_press_ms"] = round(max(press for press, _, _ in pairs), 1)
+        figures[f"{kind}_lag_max_ms"] = round(max(lag for _, lag, _ in pairs), 1)
+        figures[f"{kind}_step_cpu_max_ms"] = round(max(cpu for _, _, cpu in pairs), 1)
+    figures["grid_columns"] = grid.column_count()
+    return figures
+
+
 def _timeline() -> dict[str, float]:
     """Painting 200 streamed cells at 900x600, and with all 200 rows on screen."""
     from gui.core import events as ev
@@ -216,6 +325,7 @@ async def _main() -> dict[str, Any]:
     figures.update(await _typing(window))
     figures.update(_timeline())
     figures.update(await _paste_and_start(window))
+    figures.update(await _layout_presses(window))
     await window.shutdown()
     window.close()
     return figures

@@ -63,6 +63,10 @@ def test_input_scenario_measures_the_app_against_a_bare_editor() -> None:
         assert f[f"key_median_ratio_{shape}"] > 0
     for name in ("paste_ms", "grid_setup_ms", "run_start_press_ms", "timeline_paint_ms"):
         assert f[name] > 0, name
+    # The layout presses over a finished 60-column sweep (the Grid switch, blind mode).
+    assert f["grid_columns"] == 60
+    for kind in ("grid_switch", "blind_toggle"):
+        assert f[f"{kind}_lag_max_ms"] >= 0 and f[f"{kind}_press_ms"] > 0, kind
 
 
 def test_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

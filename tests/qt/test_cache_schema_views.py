@@ -208,3 +208,30 @@ def test_the_table_layout_has_a_column_per_field_filled_as_cells_end(qtbot: QtBo
         assert view is not None
         view.doubleClicked.emit(view.model().index(1, 3))
     assert activated.args == ["r1m0"]
+
+
+def test_the_table_of_a_free_text_run_shows_the_hint_and_no_empty_schema_column(
+    qtbot: QtBot,
+) -> None:
+    """Seen walking a sweep's Results: the Table of a run without a schema showed a wide,
+    empty "Schema" column under its hint; it shows the hint and the cells only, and the
+    column comes with the first verdict."""
+    store = CellStore()
+    store.set_shape(["owls"], ["sim-1", "sim-2"], CellId.grid(1, 2))
+    store.set_final_text("r0m0", "Owls hunt at night.")
+    store.set_status("r0m0", Phase.DONE)
+    store.set_metrics("r0m0", metrics())
+    table = FieldTable(store)
+    qtbot.addWidget(table)
+    table.show()
+    view = table.findChild(QTableView, "fieldTableView")
+    assert view is not None
+    assert table.row_values("r0m0")[:2] == ["owls", "sim-1"]
+    hint = table.findChild(QLabel, "fieldTableHint")
+    assert hint is not None and hint.isVisible()
+    assert view.isColumnHidden(2) and not view.isColumnHidden(1)
+    store.set_final_text("r0m1", json.dumps({"name": "Ada"}))
+    store.set_status("r0m1", Phase.DONE)
+    store.set_metrics("r0m1", metrics(schema_valid=True))
+    assert not view.isColumnHidden(2)
+    assert table.row_values("r0m1")[2] == "schema ✓"

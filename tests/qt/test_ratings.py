@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QContextMenuEvent
@@ -284,9 +285,9 @@ async def test_a_narrow_answer_keeps_its_rating_buttons_whole(qtbot: QtBot) -> N
     store.set_shape(["cats"], ["a", "b", "c"], [["r0m0", "r0m1", "r0m2"]])
     arena.resize(600, 400)
     arena.show()
-    await until(arena.isVisible)
+    await until(lambda: len(arena.findChildren(RatingBar)) == 3)  # built over a few turns
     bars = arena.findChildren(RatingBar)
-    assert len(bars) == 3
+    await until(lambda: all(bar.isVisible() and bar.width() > 0 for bar in bars))  # laid out
     for bar in bars:
         for button in [*bar.stars, bar.up, bar.down, bar.best, bar.clear]:
             assert button.width() >= button.sizeHint().width(), button.text()
@@ -308,11 +309,48 @@ async def test_the_hidden_arena_builds_a_runs_answers_only_once_it_is_shown(qtbo
     assert arena.findChildren(RatingBar) == []
     arena.resize(900, 500)
     arena.show()
-    await until(arena.isVisible)
-    assert len(arena.findChildren(RatingBar)) == 3
+    await until(lambda: len(arena.findChildren(RatingBar)) == 3)
     assert arena.row() == 0 and arena.order() == arena_order("run-1", 0, 3)
     assert sorted(arena.answer_cell_ids()) == ["r0m0", "r0m1", "r0m2"]
     assert "Cats nap." in arena.answer_texts()
     arena.hide()
     store.set_shape(["dogs", "owls"], ["a", "b"], [["r0m0", "r0m1"], ["r1m0", "r1m1"]])
     assert sorted(arena.answer_cell_ids()) == ["r0m0", "r0m1"]  # asked while hidden
+
+
+async def test_a_row_of_many_answers_is_built_a_slice_per_turn_from_the_left(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep with repeats gave the arena 60 answers in a row: building them all at once
+    froze the window for a third of a second when blind mode came on. They come a slice per
+    loop turn (one each with no time to spend), and reading them completes them at once."""
+    from gui.qt.widgets import arena_view
+    from gui.qt.widgets.arena_view import ArenaView
+    from gui.qt.widgets.cell_store import CellStore
+
+    monkeypatch.setattr(arena_view, "_SLICE_S", 0.0)
+    store = CellStore()
+    arena = ArenaView(store)
+    qtbot.addWidget(arena)
+    arena.set_seed("run-1")
+    columns = [f"#{c % 5 + 1} m{c // 5}" for c in range(40)]
+    ids = [[f"r{r}m{c}" for c in range(40)] for r in range(2)]
+    store.set_shape(["cats", "dogs"], columns, ids)
+    for row in ids:
+        for cell_id in row:
+            store.set_final_text(cell_id, f"answer {cell_id}")
+            store.set_status(cell_id, Phase.DONE)
+    arena.resize(900, 500)
+    arena.show()
+    answers = arena.findChildren(arena_view._Answer)
+    assert 0 < len(answers) < 40
+    await until(lambda: len(arena.findChildren(arena_view._Answer)) == 40)
+    order = arena_order("run-1", 0, 40)
+    assert arena.answer_texts() == [f"answer r0m{col}" for col in order]
+    # The next input: its answers are filled afresh; reading them finishes the filling.
+    QTest.keyClick(arena, Qt.Key.Key_N)
+    assert arena.answer_texts() == [f"answer r1m{col}" for col in arena_order("run-1", 1, 40)]
+    assert arena.answer_labels()[39] == f"Answer {arena_view.arena_letter(39)}"
+    for _ in range(45):  # the keys reach the last answer, and stop there
+        QTest.keyClick(arena, Qt.Key.Key_Right)
+    assert arena.current() == 39

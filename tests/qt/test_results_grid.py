@@ -24,6 +24,7 @@ from gui.qt.widgets.cell_pane import (
     format_metrics,
     markdown_to_plain,
 )
+from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.results_grid import EMPTY_HINT, ResultsGrid
 
 
@@ -173,6 +174,42 @@ def test_columns_share_the_width_and_scroll_sideways_below_the_minimum(
         == pane.mapToGlobal(pane.rect().topLeft()).x()
     )
     assert grid.verticalScrollBar().singleStep() == 40
+
+
+def test_repeated_samples_are_headed_once_per_group_over_their_numbers(
+    grid: ResultsGrid,
+) -> None:
+    """With repeats the header said "#1 sim-1 · t=0.7", "#2 sim-1 · t=0.7"... over every
+    sample (cut to "#2 sim…t=0.7" in narrow columns); like Tiles, each group's label now
+    spans its samples once, over "#1", "#2"..., each number under its column."""
+    groups = ["sim-1 · t=0.7", "sim-2 · t=0.7"]
+    cols = [f"#{k + 1} {g}" for g in groups for k in range(3)]
+    grid.store.set_shape(["cats"], cols, ids(1, 6), groups=(groups, [0, 0, 0, 1, 1, 1]))
+    numbers = sorted(grid.findChildren(ElidedLabel, "columnHeader"), key=lambda w: w.x())
+    assert [n.full_text() for n in numbers] == ["#1", "#2", "#3"] * 2
+    assert numbers[4].toolTip() == "#2 sim-2 · t=0.7"  # the whole column label on hover
+    heads = sorted(grid.findChildren(ElidedLabel, "columnGroupHeader"), key=lambda w: w.x())
+    assert [h.full_text() for h in heads] == groups
+    for head, members in zip(heads, (numbers[:3], numbers[3:]), strict=True):
+        # Above its samples' numbers, from the first one's left edge to the last one's right.
+        assert head.geometry().bottom() < min(n.geometry().top() for n in members)
+        assert head.x() == members[0].x()
+        assert head.geometry().right() == members[-1].geometry().right()
+    # Each number sits over its pane; the rows start below the two header lines.
+    pane = grid.pane("r0m4")
+    assert pane is not None
+    number = numbers[4]
+    assert number.mapToGlobal(number.rect().topLeft()).x() == pane.mapToGlobal(QPoint()).x()
+    assert number.mapToGlobal(number.rect().bottomLeft()).y() < pane.mapToGlobal(QPoint()).y()
+    # An ungrouped run is headed by its labels again, on one line.
+    grid.set_grid(["cats"], ["sim-1", "sim-2"], ids(1, 2))
+    assert grid.findChildren(ElidedLabel, "columnGroupHeader") == [] or all(
+        not head.isVisible() for head in grid.findChildren(ElidedLabel, "columnGroupHeader")
+    )
+    labels = [
+        w.full_text() for w in grid.findChildren(ElidedLabel, "columnHeader") if w.isVisible()
+    ]
+    assert labels == ["sim-1", "sim-2"]
 
 
 def test_a_new_grid_replaces_the_old_one(grid_3x2: ResultsGrid, qtbot) -> None:
@@ -605,6 +642,90 @@ def test_measure_one_frame_of_streaming_into_a_100_kb_answer(qtbot, capsys, shap
         f"100 KB answer ({shape}): append_texts {appended / calls * 1e3:.3f} ms per call, "
         f"+ repaint {painted / calls * 1e3:.3f} ms",
     )
+
+
+def test_a_row_of_60_columns_builds_only_the_panes_near_the_view_and_more_when_scrolled(
+    grid: ResultsGrid, qtbot
+) -> None:
+    """A sweep with repeats makes rows of 60 columns: a pane for each of them in every row
+    in view froze the window for half a second when the Grid was shown."""
+    grid.set_grid(["cats", "dogs"], [f"#{c % 5 + 1} m{c // 5}" for c in range(60)], ids(2, 60))
+    qtbot.waitUntil(lambda: grid.pending_panes() == 0, timeout=30_000)
+    built = {CellId.parse(cell_id).col for cell_id in grid.materialized_cell_ids()}
+    in_view = -(-grid.viewport().width() // grid.column_width())  # columns touching the view
+    assert 0 in built and max(built) <= in_view + ResultsGrid.OVERSCAN_COLUMNS
+    # Every pane in view is there, placed under its column.
+    for cell_id in grid.visible_cell_ids():
+        assert grid.pane(cell_id) is not None
+
+    grid.horizontalScrollBar().setValue(grid.horizontalScrollBar().maximum())
+    qtbot.waitUntil(lambda: grid.pending_panes() == 0, timeout=30_000)
+    built = {CellId.parse(cell_id).col for cell_id in grid.materialized_cell_ids()}
+    assert 59 in built and 0 not in built  # the far left was released
+    pane = grid.pane("r1m59")
+    assert pane is not None and pane.isVisible()
+    assert "r1m59" in grid.visible_cell_ids()
+
+
+def test_panes_come_a_slice_per_loop_turn_those_in_view_first(
+    grid: ResultsGrid, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building is spread over loop turns so the window paints in between; a zero budget
+    builds one pane per turn, and the panes in view come before the overscan."""
+    monkeypatch.setattr(ResultsGrid, "BUILD_SLICE_MS", 0.0)
+    grid.set_grid([f"topic {r}" for r in range(20)], ["a", "b"], ids(20, 2))
+    # One pane per slice (a slice per layout pass: the scroll bar's arrival is a second).
+    assert 0 < len(grid.materialized_cell_ids()) <= 2 and grid.pending_panes() > 0
+    order: list[str] = []
+    while grid.pending_panes():
+        before = set(grid.materialized_cell_ids())
+        qtbot.waitUntil(
+            lambda before=before: set(grid.materialized_cell_ids()) != before, timeout=30_000
+        )
+        order += sorted(set(grid.materialized_cell_ids()) - before)
+    in_view = set(grid.visible_cell_ids())
+    later = [CellId.parse(cell_id).row for cell_id in order if cell_id not in in_view]
+    first = [CellId.parse(cell_id).row for cell_id in order if cell_id in in_view]
+    assert first and later and max(first) < min(later)
+    # Asked for by id, a pane waiting for its turn is built at once.
+    grid.set_grid(["x", "y"], ["a", "b", "c"], ids(2, 3))
+    pane = grid.pane("r1m2")
+    assert pane is not None and pane.isVisible()
+
+
+def test_a_hidden_grid_keeps_its_panes_and_catches_up_with_what_changed(
+    grid_3x2: ResultsGrid, qtbot
+) -> None:
+    """Blind mode and the other layouts put the Grid to sleep: its panes stay (coming back
+    rebuilt every one of them, a freeze of half a second over a big sweep) and only what
+    changed meanwhile is drawn when it wakes."""
+    grid = grid_3x2
+    grid.set_status("r0m0", Phase.STREAMING)
+    grid.append_texts({"r0m0": "first "})
+    grid.set_final_text("r2m1", "kept as it was")
+    grid.set_status("r2m1", Phase.DONE)
+    panes = {cell_id: grid.pane(cell_id) for cell_id in grid.cell_ids()}
+    assert all(panes.values())
+    grid.set_dormant(True)
+    grid.append_texts({"r0m0": "second"})
+    grid.set_status("r1m0", Phase.FAILED)
+    grid.set_error("r1m0", "server error")
+    grid.reset_cell("r2m1")
+    grid.set_status("r2m1", Phase.RUNNING, "retrying")
+    # Asleep: nothing drawn to the panes.
+    assert panes["r0m0"].source_text() == "first "  # type: ignore[union-attr]
+    assert panes["r1m0"].phase == "queued"  # type: ignore[union-attr]
+    grid.set_dormant(False)
+    qtbot.waitUntil(lambda: grid.pending_panes() == 0, timeout=30_000)
+    assert {cell_id: grid.pane(cell_id) for cell_id in grid.cell_ids()} == panes  # the same
+    assert grid.cell_text("r0m0") == "first second"
+    r0m0, r1m0, r2m1 = panes["r0m0"], panes["r1m0"], panes["r2m1"]
+    assert r0m0 is not None and r0m0.source_text() == "first second"
+    assert r1m0 is not None and r1m0.phase == "failed" and r1m0.error_text() == "server error"
+    assert r2m1 is not None and r2m1.source_text() == "" and chip(r2m1).text() == "retrying"
+    # Awake again: text goes straight to the pane.
+    grid.append_texts({"r0m0": " third"})
+    assert r0m0.source_text() == "first second third"
 
 
 # ------------------------------------------------------------------------- unclean text

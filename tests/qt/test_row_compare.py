@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QAbstractSlider, QApplication, QComboBox, QScrollBar, QToolButton
+from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QApplication,
+    QComboBox,
+    QScrollArea,
+    QScrollBar,
+    QToolButton,
+)
 
 from gui.core.agreement import Share
 from gui.core.runner import Phase
@@ -271,3 +278,101 @@ def test_a_hidden_row_compare_builds_a_new_runs_columns_when_it_is_shown(
     widget.hide()
     store.set_shape(ROWS, COLS, CellId.grid(2, 3))
     assert [widget.column_label(c) for c in range(3)] == COLS
+
+
+def test_repeated_samples_are_headed_once_per_group_over_their_numbers(qtbot) -> None:
+    """A run with repeats titled every column "#1 sim-1 · t=0.7", "#2 sim-1 · t=0.7"...; like
+    the Grid and Tiles, each group's label now heads its samples once, over "#1", "#2"."""
+    from gui.qt.widgets.elided_label import ElidedLabel
+
+    groups = ["sim-1 · t=0.7", "sim-2 · t=0.7"]
+    cols = [f"#{k + 1} {g}" for g in groups for k in range(2)]
+    store = CellStore()
+    ids = [[CellId.text(0, c, k) for c in range(2) for k in range(2)]]
+    store.set_shape(["cats"], cols, ids, groups=(groups, [0, 0, 1, 1]))
+    view = RowCompareView(store)
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    assert [view.column_label(c) for c in range(4)] == ["#1", "#2", "#1", "#2"]
+    columns = [view.answer_view(c).parentWidget() for c in range(4)]
+    qtbot.waitUntil(  # laid out: the last column right of the first
+        lambda: columns[3].mapTo(view, QPoint()).x() > columns[0].mapTo(view, QPoint()).x(),
+        timeout=30_000,
+    )
+    heads = sorted(view.findChildren(ElidedLabel, "columnGroupHeader"), key=lambda w: w.x())
+    assert [h.full_text() for h in heads] == groups
+    assert columns[1].findChild(ElidedLabel, "columnHeader").toolTip() == cols[1]
+    for head, members in zip(heads, (columns[:2], columns[2:]), strict=True):
+        left = head.mapToGlobal(QPoint(0, 0))
+        right = head.mapToGlobal(QPoint(head.width() - 1, head.height() - 1))
+        first = members[0].mapToGlobal(QPoint(0, 0))
+        last = members[-1].mapToGlobal(QPoint(members[-1].width() - 1, 0))
+        assert left.x() == first.x() and right.x() == last.x()  # spans its samples exactly
+        assert right.y() < first.y()  # above them
+        assert head.height() >= head.sizeHint().height()  # its text whole, not squeezed
+    # The samples' tops line up across the groups, and every cell is in view.
+    assert len({c.mapToGlobal(QPoint(0, 0)).y() for c in columns}) == 1
+    assert view.visible_cell_count() == 4
+    # A short window keeps the group's label whole above its samples.
+    view.resize(900, 150)
+    qtbot.waitUntil(lambda: view.height() == 150, timeout=30_000)
+    for head in heads:
+        assert head.height() >= head.fontMetrics().height()
+
+
+def test_at_the_size_a_900x600_window_gives_it_every_answer_is_aligned_and_whole(
+    qtbot,
+) -> None:
+    """A review saw Row compare's answers 4 px off at 900x600 with four models. In the
+    589x292 px a 900x600 window leaves it, every column starts at the same height, its
+    frame lies wholly inside the view above the sideways scroll bar, and the answers and
+    metrics lines line up across the columns, streaming or finished."""
+    from gui.core.metrics import CellMetrics
+
+    store = CellStore()
+    store.set_shape(
+        ["cats"], ["gpt-4o-mini", "llama-3.1-8b", "mistral-small", "qwen"], CellId.grid(1, 4)
+    )
+    view = RowCompareView(store)
+    qtbot.addWidget(view)
+    view.resize(589, 292)
+    view.show()
+    qtbot.waitExposed(view)
+    store.set_status("r0m0", Phase.STREAMING)
+    store.append_texts({"r0m0": "Streaming still."})
+    metrics = CellMetrics(
+        queued_at=0.0,
+        started_at=0.1,
+        first_token_at=0.2,
+        ended_at=1.0,
+        ttft=0.1,
+        latency=0.9,
+        output_tokens=80,
+        tokens_per_second=90.0,
+        waited=0.1,
+        tokens_estimated=False,
+        retries=0,
+    )
+    for col in (1, 2, 3):
+        cell_id = CellId.text(0, col)
+        store.set_final_text(cell_id, long_answer(cell_id, 3))
+        store.set_status(cell_id, Phase.DONE)
+        store.set_metrics(cell_id, metrics)
+    columns = [view.answer_view(c).parentWidget() for c in range(4)]
+    qtbot.waitUntil(
+        lambda: columns[3].mapTo(view, QPoint()).x() > columns[0].mapTo(view, QPoint()).x(),
+        timeout=30_000,
+    )
+    strip = next(a for a in view.findChildren(QScrollArea) if a.isAncestorOf(columns[0]))
+    viewport = strip.viewport()
+    tops = {c.mapTo(view, QPoint()).y() for c in columns}
+    assert len(tops) == 1
+    answer_tops = {view.answer_view(c).mapTo(view, QPoint()).y() for c in range(4)}
+    assert len(answer_tops) == 1
+    for column in columns:
+        top = column.mapTo(viewport, QPoint())
+        assert top.y() >= 0 and top.y() + column.height() <= viewport.height()
+    finished = [view.answer_view(c).parentWidget().metrics for c in (1, 2, 3)]  # type: ignore[union-attr]
+    assert len({m.mapTo(view, QPoint()).y() for m in finished}) == 1

@@ -461,6 +461,10 @@ def test_a_narrow_panes_title_and_figures_elide_in_the_middle(qtbot: QtBot) -> N
         assert shown.endswith(end), shown
         assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
     assert footer.full_text().endswith("tok/s") and "Output tokens: 48" in footer.toolTip()
+    # The figures go whole from the middle, never one cut ("first token 0.…tok/s").
+    kept = footer.text().split(" · ")
+    assert "…" in kept and kept[0] == "first token 0.31 s" and kept[-1] == "41 tok/s", kept
+    assert all(part in footer.full_text().split(" · ") for part in kept if part != "…")
 
 
 def test_grid_panes_open_on_double_click_and_enter_and_select_on_ctrl_click(

@@ -17,6 +17,10 @@ rate blind with, but the arena cannot know that they saw the names).
 While a row is hidden, a failed answer's error is not shown either: providers' errors often
 name the model ("model 'gpt-4o' not found"). It shows with the names.
 
+A run with repeats or a sweep may give a row dozens of answers: the arena builds and fills
+them a few milliseconds' worth per loop turn, from the left, so turning blind mode on or
+moving to the next input paints between two batches instead of freezing the window.
+
 Keyboard: Left/Right pick the answer, 1-5 stars, 0 clears, U/+ and D/- thumbs, B best in
 row, N or Enter the next input, P the previous one, R reveals. Like every layout it reads the
 cells from the :class:`~gui.qt.widgets.cell_store.CellStore` and follows its signals; the
@@ -25,11 +29,13 @@ ratings it asks for go out through :attr:`ArenaView.rating_requested`.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from functools import partial
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -51,6 +57,8 @@ from gui.qt.widgets.rating_bar import RatingBar, rating_key_actions
 __all__ = ["ArenaView"]
 
 _MIN_ANSWER_WIDTH = 260
+#: A loop turn stops building and filling answers once it has spent this long (seconds).
+_SLICE_S = 0.008
 _CURRENT_STYLE = "QFrame#arenaAnswer { border: 2px solid palette(highlight); border-radius: 3px; }"
 
 
@@ -62,6 +70,7 @@ class _Answer(QFrame):
         self.setObjectName("arenaAnswer")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.cell_id = ""
+        self._current = False
         self.label = ElidedLabel("", self)
         self.label.setObjectName("arenaAnswerLabel")
         font = self.label.font()
@@ -96,7 +105,10 @@ class _Answer(QFrame):
 
     def set_current(self, current: bool) -> None:
         # A border in the highlight colour marks the answer the keys rate (either theme).
-        self.setStyleSheet(_CURRENT_STYLE if current else "")
+        # Set only when it changes: a style sheet re-polishes the whole answer.
+        if current != self._current:
+            self._current = current
+            self.setStyleSheet(_CURRENT_STYLE if current else "")
 
 
 class ArenaView(QWidget):
@@ -120,7 +132,8 @@ class ArenaView(QWidget):
         self._order: list[int] = []  # position -> column
         self._current = 0  # position the keys rate
         self._revealed: set[int] = set()  # rows revealed with R (rated rows reveal anyway)
-        self._answers: list[_Answer] = []
+        self._answers: list[_Answer] = []  # built so far, positions 0 to n - 1
+        self._to_load: list[int] = []  # positions still to build or fill, in order
         self._stale = False
         # A new run's shape arrived while hidden (the arena is shown in blind mode only): its
         # answers are built when shown or asked for, not at every run's start.
@@ -162,6 +175,11 @@ class ArenaView(QWidget):
         self._strip_layout = QHBoxLayout(self._strip)
         self._strip_layout.setContentsMargins(0, 0, 0, 0)
         self._strip_layout.setSpacing(6)
+        # Answers have one fixed width (:meth:`_fit_answers`) and go in left of this stretch:
+        # one more answer moves none of the others (with a share of the width each, every
+        # answer built narrowed the rest, a relayout of all their texts per answer).
+        self._strip_layout.addStretch(1)
+        self._answer_width = 0
         self._scroll = QScrollArea(self)
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -193,6 +211,11 @@ class ArenaView(QWidget):
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # The next slice of answers to build and fill, after the loop has painted.
+        self._work_timer = QTimer(self)
+        self._work_timer.setSingleShot(True)
+        self._work_timer.setInterval(0)
+        self._work_timer.timeout.connect(self._on_work_timer_timeout)
 
     def _tool(self, text: str, tip: str) -> QToolButton:
         button = QToolButton(self)
@@ -210,7 +233,7 @@ class ArenaView(QWidget):
 
     def show_row(self, row: int) -> bool:
         """Show input ``row``; ``False`` if the run has no such row."""
-        self._ensure_shape()
+        self._ensure_shape(complete=False)  # the row's answers are filled afresh anyway
         store = self._store
         if not 0 <= row < store.row_count():
             return False
@@ -278,8 +301,7 @@ class ArenaView(QWidget):
     def revealed(self) -> bool:
         """Whether the shown row's models are shown."""
         self._ensure_shape()
-        row = self._row
-        return row >= 0 and (row in self._revealed or self._rated(row) or self._seen(row))
+        return self._revealed_now()
 
     def reveal(self) -> None:
         """Show the models of the shown row now (ratings given after this are not blind)."""
@@ -287,6 +309,10 @@ class ArenaView(QWidget):
         if self._row >= 0:
             self._revealed.add(self._row)
             self._show_names()
+
+    def pending_answers(self) -> int:
+        """Answers of the shown row still to be built or filled (the next loop turns do)."""
+        return len(self._to_load)
 
     def visible_cell_count(self) -> int:
         """Cells shown whole (the benchmarks' ``visible_cells``)."""
@@ -314,19 +340,43 @@ class ArenaView(QWidget):
         return state is not None and state.phase == Phase.DONE
 
     def _rebuild(self) -> None:
+        """Drop the answers; a new shape's are built by :meth:`_work`, as they are filled."""
+        self._work_timer.stop()
+        self._to_load = []
+        self._answer_width = 0
         for answer in self._answers:
             answer.hide()
             answer.deleteLater()
         self._answers = []
-        for position in range(self._store.column_count()):
-            answer = _Answer(self._strip)
-            answer.rating.rating_requested.connect(
-                lambda action, stars, p=position: self._rate(p, action, stars)
-            )
-            self._strip_layout.addWidget(answer, 1)
-            self._answers.append(answer)
+
+    def _build_answer(self) -> _Answer:
+        position = len(self._answers)
+        answer = _Answer(self._strip)
+        answer.rating.rating_requested.connect(
+            lambda action, stars, p=position: self._rate(p, action, stars)
+        )
+        self._strip_layout.insertWidget(position, answer)
+        self._answers.append(answer)
+        if self._answer_width:
+            answer.setFixedWidth(self._answer_width)
+        return answer
+
+    def _fit_answers(self) -> None:
+        """Give every answer the row's width: the viewport shared by all of them, never
+        narrower than an answer's minimum (then the strip scrolls)."""
+        if not self._answers:
+            return
+        count = max(len(self._order), 1)
+        spacing = self._strip_layout.spacing()
+        share = (self._scroll.viewport().width() - spacing * (count - 1)) // count
+        width = max(share, self._answers[0].minimumSizeHint().width())
+        if width != self._answer_width:
+            self._answer_width = width
+            for answer in self._answers:
+                answer.setFixedWidth(width)
 
     def _load(self) -> None:
+        """Show the row: its header now, its answers from the left in slices (:meth:`_work`)."""
         self._stale = False
         store = self._store
         row = self._row
@@ -337,11 +387,47 @@ class ArenaView(QWidget):
         self._prev.setEnabled(row > 0)
         self._next.setEnabled(row < store.row_count() - 1)
         ids = store.row_cell_ids(row)
-        for position, (answer, col) in enumerate(zip(self._answers, self._order, strict=True)):
+        # Every built answer says whose it is at once: the store's changes find it by cell.
+        for answer, col in zip(self._answers, self._order, strict=False):
             answer.cell_id = ids[col]
-            self._load_answer(answer)
-            answer.set_current(position == self._current)
+        self._to_load = list(range(len(self._order)))
         self._show_names()
+        self._work()
+
+    def _work(self, budget: float = _SLICE_S) -> None:
+        """Build and fill the waiting answers until ``budget`` seconds are spent (at least
+        one); the timer comes back for the rest after the loop has painted."""
+        started = time.perf_counter()
+        ids = self._store.row_cell_ids(self._row) if self._row >= 0 else []
+        shown = self._revealed_now()
+        while self._to_load:
+            position = self._to_load.pop(0)
+            if position >= len(self._order):
+                continue
+            while len(self._answers) <= position:
+                self._build_answer()
+            answer = self._answers[position]
+            answer.cell_id = ids[self._order[position]] if ids else ""
+            self._load_answer(answer)
+            self._label(position, answer, shown)
+            answer.set_current(position == self._current)
+            if time.perf_counter() - started >= budget:
+                break
+        self._fit_answers()  # once the first is filled, its minimum width is known
+        if self._to_load:
+            self._work_timer.start()
+
+    def _complete(self) -> None:
+        """Build and fill every waiting answer now (a caller reads them)."""
+        if self._to_load:
+            self._work_timer.stop()
+            self._work(math.inf)
+
+    def _on_work_timer_timeout(self) -> None:
+        if self.isVisible():
+            self._work()
+        elif self._to_load:
+            self._stale = True  # filled afresh when shown again
 
     def _load_answer(self, answer: _Answer) -> None:
         cell_id = answer.cell_id
@@ -360,24 +446,35 @@ class ArenaView(QWidget):
         (the error may name the model)."""
         state = self._store.peek(answer.cell_id)
         error = state.error if state is not None and state.phase != Phase.DONE else ""
-        if error and not (self.revealed() if shown is None else shown):
+        if error and not (self._revealed_now() if shown is None else shown):
             error = "This answer failed; the reason shows with the models (R), as it may name one."
         answer.error.setText(error)
         answer.error.setVisible(bool(error))
+
+    def _revealed_now(self) -> bool:
+        """:meth:`revealed` without completing the answers still being built."""
+        row = self._row
+        return row >= 0 and (row in self._revealed or self._rated(row) or self._seen(row))
+
+    def _label(self, position: int, answer: _Answer, shown: bool) -> None:
+        """An answer's header and error: its letter, with the model once shown."""
+        letter = f"Answer {arena_letter(position)}"
+        model = self._store.column_label(self._order[position])
+        answer.label.set_full_text(f"{letter} · {model}" if shown else letter)
+        self._show_error(answer, shown)
 
     def _show_names(self) -> None:
         """The answers' headers, errors and the status line: letters only, or with the
         models."""
         store = self._store
-        shown = self.revealed()
+        shown = self._revealed_now()
         self._reveal.setEnabled(not shown and self._row >= 0)
-        names = []
-        for position, (answer, col) in enumerate(zip(self._answers, self._order, strict=True)):
-            letter = f"Answer {arena_letter(position)}"
-            model = store.column_label(col)
-            answer.label.set_full_text(f"{letter} · {model}" if shown else letter)
-            self._show_error(answer, shown)
-            names.append(f"{arena_letter(position)} = {model}")
+        for position, answer in enumerate(self._answers[: len(self._order)]):
+            self._label(position, answer, shown)
+        names = [
+            f"{arena_letter(position)} = {store.column_label(col)}"
+            for position, col in enumerate(self._order)
+        ]
         if shown:
             self._status.setText("Revealed: " + ", ".join(names) + ". N: next input.")
         else:
@@ -399,23 +496,31 @@ class ArenaView(QWidget):
         self._rate(self._current, action, stars)
 
     def _move(self, step: int) -> None:
-        self.set_current(max(0, min(len(self._answers) - 1, self._current + step)))
+        self.set_current(max(0, min(len(self._order) - 1, self._current + step)))
 
     def _position_of(self, cell_id: str) -> _Answer | None:
         return next((a for a in self._answers if a.cell_id == cell_id), None)
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_answers()
+
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        self._ensure_shape()
+        self._ensure_shape(complete=False)
         if self._stale:
             self._load()
 
     # ------------------------------------------------------------------ store changes
 
-    def _ensure_shape(self) -> None:
+    def _ensure_shape(self, complete: bool = True) -> None:
+        """Build for the store's shape if it changed while hidden; ``complete``: and every
+        answer still waiting for its slice (callers that read the answers)."""
         if self._shape_stale:
             self._shape_stale = False
             self._apply_shape()
+        if complete:
+            self._complete()
 
     def _on_store_shape_changed(self) -> None:
         if not self.isVisible():
@@ -452,7 +557,8 @@ class ArenaView(QWidget):
     def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
         if self._shape_stale:  # built from the store when shown
             return
-        shown = [a for a in self._answers if a.cell_id in texts]
+        waiting = set(self._to_load)  # filled from the store in their turn
+        shown = [a for p, a in enumerate(self._answers) if a.cell_id in texts and p not in waiting]
         if not shown:
             return
         if not self.isVisible():

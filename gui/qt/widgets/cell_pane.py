@@ -328,9 +328,10 @@ class CellPane(QFrame):
         # The run's checks on this answer, ✓/✗ per check, hover for why.
         self._chips = CheckChips(self)
 
-        # Elided in the middle: a narrow pane shows "first token 0.31 s … 48 tok/s", never
-        # a line cut mid-figure; the tooltip has every figure spelled out.
-        self._metrics_label = ElidedLabel("", self)
+        # Whole figures leave from the middle: a narrow pane shows "first token 0.31 s · … ·
+        # 48 tok/s", never a line cut mid-figure ("first token 0.…tok/s" read as nonsense);
+        # the tooltip has every figure spelled out.
+        self._metrics_label = ElidedLabel("", self, separator=" · ")
         self._metrics_label.setObjectName("cellMetrics")
         self._metrics_label.setTextFormat(Qt.TextFormat.PlainText)
 
@@ -612,7 +613,11 @@ class CellPane(QFrame):
 
     def _apply_chip_colors(self) -> None:
         bg, fg = status_colors(self._phase)
-        self._chip.setStyleSheet(_CHIP_STYLE.format(bg=bg.name(), fg=fg.name()))
+        style = _CHIP_STYLE.format(bg=bg.name(), fg=fg.name())
+        # Only when it changes: a style sheet set again re-polishes the chip all the same,
+        # and a pane built for a finished cell sets its status twice.
+        if style != self._chip.styleSheet():
+            self._chip.setStyleSheet(style)
         self._apply_judge_colors()
 
     def changeEvent(self, event: QEvent) -> None:

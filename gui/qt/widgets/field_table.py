@@ -125,6 +125,7 @@ class FieldTable(QWidget):
         if mark is None:
             return
         self._model.setItem(row, 2, _item(mark, state.metrics.schema_error or ""))
+        self._view.setColumnHidden(2, False)
         ok, value = parsed_answer(state.source())
         if not ok or not isinstance(value, dict):
             return
@@ -146,6 +147,9 @@ class FieldTable(QWidget):
             for c in self._rows
         )
         self._hint.setVisible(not structured)
+        # A free-text run has no verdicts: an empty "Schema" column beside the hint read as
+        # answers that failed to show.
+        self._view.setColumnHidden(2, not structured)
 
     # -- store changes -------------------------------------------------------------------
 

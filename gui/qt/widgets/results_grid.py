@@ -2,11 +2,18 @@
 
 Panes are created lazily. Every cell's state (status, text, error, metrics) lives in the
 :class:`~gui.qt.widgets.cell_store.CellStore` that all layouts of the Results tab share; the
-grid only builds panes for the rows in or near the viewport, applying the stored state when
-a pane materialises and releasing panes of rows that scrolled far away.
+grid only builds panes for the cells in or near the viewport (rows and columns: a sweep with
+repeats has 60 columns, a row of which is 60 panes), applying the stored state when a pane
+materialises and releasing panes that scrolled far away.
 Building and showing a pane is the expensive part (docs/performance-notes.md), so 10,000 rows x
 2 models stay as cheap as the few rows on screen; the window talks to the grid by cell id and never needs to know
-whether a pane exists.
+whether a pane exists. Panes are built a few milliseconds' worth per loop turn, those in view
+first, so the window paints between two batches: showing the Grid over a big run, or coming
+back from blind mode, is several short steps, never one long freeze.
+
+A hidden Grid (another layout shown, :meth:`ResultsGrid.set_dormant`) keeps its panes but
+does not touch them: it notes which cells changed and brings those panes up to date when it is
+shown again, in the same batches.
 
 Rows have one height (S/M/L in the Results toolbar, or drag any row's bottom border), so a
 row's position is ``row * row_height`` and the canvas can be sized without measuring
@@ -15,7 +22,9 @@ anything. Columns share the viewport's width (no sideways scroll with four model
 (:meth:`ResultsGrid.set_column_width`). (Qt caps a widget at 16,777,215 px, which at 220 px a
 row is about 76,000 rows.) The model-name header sits in the scroll area's top viewport
 margin, the way ``QTableView`` places its ``QHeaderView``, so it stays visible while the
-rows scroll and follows the horizontal scroll bar.
+rows scroll and follows the horizontal scroll bar. A run whose cells repeat heads each group
+of samples with its run column's label (``model · t=0.7``) once, over the samples' numbers
+(``#1``, ``#2``...), as Tiles do, rather than repeating the whole label over every sample.
 
 The grid's per-cell methods (``set_status``, ``append_texts``...) write to the store, and
 the grid draws what the store says changed, so a caller may write to either.
@@ -24,10 +33,11 @@ the grid draws what the store says changed, so a caller may write to either.
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QWidget
 
@@ -42,15 +52,18 @@ EMPTY_HINT = "Write a prompt, add inputs and press Ctrl+Enter"
 
 _ROW_LABEL_CHARS = 400  # longer inputs are cut (full text in the tooltip)
 _MAX_SELECTION = 2
+#: A dormant grid's note that text arrived for a cell (beside the store's Change flags).
+_APPENDED = 1 << 20
 
 
 @dataclass(slots=True)
 class _LiveRow:
-    """The widgets of one materialised row."""
+    """The widgets of one materialised row: its label, and panes for the columns in or near
+    the viewport (by column)."""
 
     widget: QWidget
     label: QLabel
-    panes: list[CellPane]
+    panes: dict[int, CellPane]
 
 
 class ResultsGrid(QScrollArea):
@@ -105,6 +118,12 @@ class ResultsGrid(QScrollArea):
     #: Rows kept beyond the overscan before release, so scrolling back and forth by a
     #: little never rebuilds the same panes.
     KEEP_ROWS = 2
+    #: Columns built beyond each side of the viewport, and kept beyond those.
+    OVERSCAN_COLUMNS = 1
+    KEEP_COLUMNS = 2
+    #: A loop turn stops building panes once it has spent this long on them (at least one
+    #: each turn); the rest come in the next turns, after a paint.
+    BUILD_SLICE_MS = 8.0
 
     def __init__(self, parent: QWidget | None = None, store: CellStore | None = None) -> None:
         super().__init__(parent)
@@ -112,6 +131,8 @@ class ResultsGrid(QScrollArea):
         self._live: dict[int, _LiveRow] = {}
         self._panes: dict[str, CellPane] = {}
         self._header_labels: list[ElidedLabel] = []
+        # A repeated run's group labels, each over its samples: (label, first, last column).
+        self._group_headers: list[tuple[ElidedLabel, int, int]] = []
         self._row_height = self.ROW_HEIGHT
         self._label_width = 0
         self._column_width = self.MIN_COLUMN_WIDTH
@@ -122,6 +143,8 @@ class ResultsGrid(QScrollArea):
         self._in_relayout = False
         self._relayout_again = False
         self._raw = False
+        self._queue: list[tuple[int, int]] = []  # (row, column) panes to build or bring up to date
+        self._dirty: dict[str, int] = {}  # kept panes' cells changed since drawn: what changed
         self._build_ui()
         store_ = self._store
         store_.shape_changed.connect(self._on_store_shape_changed)
@@ -159,7 +182,8 @@ class ResultsGrid(QScrollArea):
         self._header_strip.setMouseTracking(True)
         self._header_strip.installEventFilter(self)
         self._column_drag: tuple[int, int] | None = None  # (global x at press, width then)
-        self._header_height = self.fontMetrics().height() + 10
+        self._header_line = self.fontMetrics().height() + 10
+        self._header_height = self._header_line
         self._header.hide()
 
         self._empty_hint = QLabel(EMPTY_HINT, self.viewport())
@@ -168,6 +192,13 @@ class ResultsGrid(QScrollArea):
         self._empty_hint.setWordWrap(True)
         self._empty_hint.setStyleSheet("QLabel#emptyHint { color: palette(placeholder-text); }")
         self.viewport().installEventFilter(self)
+
+        # Builds the queued panes a slice at a time; 0 ms: the next loop turn, after the
+        # paint that the last slice's panes asked for.
+        self._build_timer = QTimer(self)
+        self._build_timer.setSingleShot(True)
+        self._build_timer.setInterval(0)
+        self._build_timer.timeout.connect(self._on_build_timer_timeout)
 
     # ------------------------------------------------------------------------- grid shape
 
@@ -264,14 +295,15 @@ class ResultsGrid(QScrollArea):
             self.columns_fitted_changed.emit(width is None)
 
     def set_dormant(self, dormant: bool) -> None:
-        """Another layout is shown: no panes, so no work per frame, until woken, when the
-        panes in view are built again from the store (which kept everything)."""
+        """Another layout is shown: no work per frame until woken. The built panes are kept
+        but not drawn to; woken, the grid brings the panes of changed cells up to date and
+        builds the missing ones, from the store (which kept everything), in slices."""
         if dormant == self._dormant:
             return
         self._dormant = dormant
         if dormant:
-            for row in list(self._live):
-                self._release_row(row)
+            self._queue = []
+            self._build_timer.stop()
         else:
             self._relayout()
 
@@ -332,12 +364,27 @@ class ResultsGrid(QScrollArea):
     # --------------------------------------------------------------------- panes by id
 
     def pane(self, cell_id: str) -> CellPane | None:
-        """The pane of ``cell_id`` if its row is materialised, else ``None``."""
-        return self._panes.get(cell_id)
+        """The pane of ``cell_id`` if it is built or waiting to be (then built now, up to
+        date), else ``None``."""
+        pane = self._panes.get(cell_id)
+        if pane is not None:
+            if cell_id in self._dirty:
+                self._resync(pane)
+            return pane
+        where = self._store.where(cell_id)
+        if where is None or where not in self._queue:
+            return None
+        self._queue.remove(where)
+        live = self._live.get(where[0])
+        return self._build_pane(where[0], where[1], live) if live is not None else None
 
     def materialized_cell_ids(self) -> list[str]:
         """Cells that currently have a pane."""
         return list(self._panes)
+
+    def pending_panes(self) -> int:
+        """Panes waiting to be built or brought up to date (the next loop turns do them)."""
+        return len(self._queue)
 
     def scroll_to_cell(self, cell_id: str) -> CellPane | None:
         """Scroll until ``cell_id`` is in view and return its (now built) pane."""
@@ -349,7 +396,7 @@ class ResultsGrid(QScrollArea):
         x = self._label_width + c * self._column_width + half_w
         self.ensureVisible(x, r * self._row_height + half_h, half_w, half_h)
         self._sync_rows()
-        return self._panes.get(cell_id)
+        return self.pane(cell_id)
 
     # ------------------------------------------------------------ per-cell state, by id
 
@@ -397,7 +444,7 @@ class ResultsGrid(QScrollArea):
     def cell_text(self, cell_id: str) -> str:
         """The plain text a cell shows (its Markdown rendered, unless shown raw)."""
         pane = self._panes.get(cell_id)
-        if pane is not None:
+        if pane is not None and cell_id not in self._dirty:
             return pane.text()
         state = self._store.peek(cell_id)
         if state is None:
@@ -422,26 +469,40 @@ class ResultsGrid(QScrollArea):
     # ------------------------------------------------------------------ store changes
 
     def _on_store_shape_changed(self) -> None:
+        self._queue = []
+        self._build_timer.stop()
         for row in list(self._live):
             self._release_row(row)
         if self._selection:
             self._selection = []
             self.selection_changed.emit([])
-        for label in self._header_labels:
+        for label in [*self._header_labels, *(g[0] for g in self._group_headers)]:
             label.hide()
             label.deleteLater()
-        self._header_labels = []
+        self._header_labels, self._group_headers = [], []
         store = self._store
         self._label_width = self._measure_label_width()
-        for text in store.column_labels():
-            label = ElidedLabel(text, self._header_strip)
+        grouped = store.is_grouped()
+        self._header_height = self._header_line * (2 if grouped else 1)
+        group_of = store.group_of
+        sample = 0
+        for c, text in enumerate(store.column_labels()):
+            if grouped:
+                # "#2" under its group's label; the whole column label on hover.
+                sample = sample + 1 if c and group_of(c) == group_of(c - 1) else 1
+                label = ElidedLabel(f"#{sample}", self._header_strip)
+                label.setToolTip(text)
+            else:
+                label = ElidedLabel(text, self._header_strip)
             label.setObjectName("columnHeader")
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             font = label.font()
-            font.setBold(True)
+            font.setBold(not grouped)
             label.setFont(font)
             label.show()
             self._header_labels.append(label)
+        if grouped:
+            self._build_group_headers()
         has_grid = not store.is_empty()
         self._canvas.resize(0, 0)  # also brings both scroll bars back to 0
         self._empty_hint.setVisible(not has_grid)
@@ -449,21 +510,62 @@ class ResultsGrid(QScrollArea):
         self.setViewportMargins(0, self._header_height if has_grid else 0, 0, 0)
         self._relayout()
 
+    def _build_group_headers(self) -> None:
+        """One label per group of samples, spanning them, above their numbers."""
+        store = self._store
+        labels, n_cols = store.group_labels(), store.column_count()
+        first = 0
+        while first < n_cols:
+            group = store.group_of(first)
+            last = first
+            while last + 1 < n_cols and store.group_of(last + 1) == group:
+                last += 1
+            label = ElidedLabel(labels[group], self._header_strip)
+            label.setObjectName("columnGroupHeader")
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            font = label.font()
+            font.setBold(True)
+            label.setFont(font)
+            # The line under the label shows how far the group reaches (Tiles' bracket).
+            label.setStyleSheet(
+                "QLabel#columnGroupHeader { border-width: 0px 0px 1px 0px; border-style: solid;"
+                " border-color: palette(mid); }"
+            )
+            label.show()
+            self._group_headers.append((label, first, last))
+            first = last + 1
+
     def _on_store_all_status_changed(self) -> None:
+        if self._dormant:
+            for cell_id in self._panes:
+                self._dirty[cell_id] = self._dirty.get(cell_id, 0) | Change.STATUS
+            return
         phase, detail = self._store.default_status()
-        for pane in self._panes.values():
-            pane.set_status(phase, detail)
+        for cell_id, pane in self._panes.items():
+            if cell_id in self._dirty:
+                self._dirty[cell_id] |= Change.STATUS
+            else:
+                pane.set_status(phase, detail)
 
     def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
-        panes = self._panes
+        panes, dirty = self._panes, self._dirty
+        # A hidden grid, or a pane waiting to be brought up to date: noted, drawn later.
+        late = panes.keys() if self._dormant else dirty.keys()
         for cell_id, text in texts.items():
             pane = panes.get(cell_id)
-            if pane is not None:
+            if pane is None:
+                continue
+            if cell_id in late:
+                dirty[cell_id] = dirty.get(cell_id, 0) | _APPENDED
+            else:
                 pane.append_text(text)
 
     def _on_store_cell_changed(self, cell_id: str, change: int) -> None:
         pane = self._panes.get(cell_id)
         if pane is None:
+            return
+        if self._dormant or cell_id in self._dirty:
+            self._dirty[cell_id] = self._dirty.get(cell_id, 0) | change
             return
         state = self._store.peek(cell_id)
         if state is None:
@@ -520,6 +622,8 @@ class ResultsGrid(QScrollArea):
                     break
         finally:
             self._in_relayout = False
+        if self._queue and not self._dormant:
+            self._build_some()  # one slice, once the geometry has settled
 
     def _relayout_once(self) -> None:
         viewport = self.viewport()
@@ -545,9 +649,15 @@ class ResultsGrid(QScrollArea):
         self._header_strip.setGeometry(
             -self.horizontalScrollBar().value(), 0, self._canvas.width(), height
         )
+        line = self._header_line
+        top = line if self._group_headers else 0  # the columns' own line
         for c, label in enumerate(self._header_labels):
             x = self._label_width + c * self._column_width + self.GAP
-            label.setGeometry(x, 0, self._column_width - 2 * self.GAP, height)
+            label.setGeometry(x, top, self._column_width - 2 * self.GAP, height - top)
+        for label, first, last in self._group_headers:
+            x = self._label_width + first * self._column_width + self.GAP
+            span = (last - first + 1) * self._column_width - 2 * self.GAP
+            label.setGeometry(x, 0, span, line)
 
     def _place_row(self, row: int, live: _LiveRow) -> None:
         gap, height = self.GAP, self._row_height
@@ -555,9 +665,13 @@ class ResultsGrid(QScrollArea):
         live.label.setGeometry(
             gap + 2, gap, max(self._label_width - 2 * gap - 2, 0), height - 2 * gap
         )
-        for c, pane in enumerate(live.panes):
-            x = self._label_width + c * self._column_width + gap
-            pane.setGeometry(x, gap, self._column_width - 2 * gap, height - 2 * gap)
+        for c, pane in live.panes.items():
+            self._place_pane(c, pane)
+
+    def _place_pane(self, col: int, pane: CellPane) -> None:
+        gap = self.GAP
+        x = self._label_width + col * self._column_width + gap
+        pane.setGeometry(x, gap, self._column_width - 2 * gap, self._row_height - 2 * gap)
 
     def _visible_rows(self) -> range:
         top = self.verticalScrollBar().value()
@@ -565,22 +679,93 @@ class ResultsGrid(QScrollArea):
         last = (top + max(self.viewport().height(), 1) - 1) // self._row_height
         return range(first, min(last, self._store.row_count() - 1) + 1)
 
+    def _visible_columns(self) -> range:
+        n_cols = self._store.column_count()
+        left = self.horizontalScrollBar().value() - self._label_width
+        right = left + max(self.viewport().width(), 1) - 1
+        width = max(self._column_width, 1)
+        first = max(0, left // width)
+        last = min(n_cols - 1, max(right, 0) // width)
+        return range(first, last + 1)
+
     def _sync_rows(self) -> None:
-        """Build the rows in or near the viewport; release those far from it."""
-        n_rows = self._store.row_count()
-        if self._store.is_empty() or self._dormant:
+        """Build the rows and columns in or near the viewport (those in view first, a slice
+        of them now and the rest in the next loop turns); release those far from it."""
+        store = self._store
+        n_rows, n_cols = store.row_count(), store.column_count()
+        if store.is_empty() or self._dormant:
             return
-        visible = self._visible_rows()
-        first = max(0, visible.start - self.OVERSCAN_ROWS)
-        last = min(n_rows - 1, visible.stop - 1 + self.OVERSCAN_ROWS)
-        keep_first, keep_last = first - self.KEEP_ROWS, last + self.KEEP_ROWS
-        for row in [r for r in self._live if not keep_first <= r <= keep_last]:
+        rows, cols = self._visible_rows(), self._visible_columns()
+        want_rows = range(
+            max(0, rows.start - self.OVERSCAN_ROWS), min(n_rows, rows.stop + self.OVERSCAN_ROWS)
+        )
+        want_cols = range(
+            max(0, cols.start - self.OVERSCAN_COLUMNS),
+            min(n_cols, cols.stop + self.OVERSCAN_COLUMNS),
+        )
+        keep_rows = range(want_rows.start - self.KEEP_ROWS, want_rows.stop + self.KEEP_ROWS)
+        keep_cols = range(want_cols.start - self.KEEP_COLUMNS, want_cols.stop + self.KEEP_COLUMNS)
+        for row in [r for r in self._live if r not in keep_rows]:
             self._release_row(row)
-        for row in range(first, last + 1):
+        for live in self._live.values():
+            for col in [c for c in live.panes if c not in keep_cols]:
+                self._release_pane(live, col)
+        for row in want_rows:
             if row not in self._live:
                 self._materialise_row(row)
+        live_rows, dirty = self._live, self._dirty
+
+        def needs_work(row: int, col: int) -> bool:
+            pane = live_rows[row].panes.get(col)
+            return pane is None or pane.cell_id in dirty
+
+        # In view first, then the overscan, then kept panes that changed while hidden.
+        queue = [(r, c) for r in rows for c in cols if needs_work(r, c)]
+        seen = set(queue)
+        queue += [
+            (r, c) for r in want_rows for c in want_cols if (r, c) not in seen and needs_work(r, c)
+        ]
+        if dirty:
+            seen.update(queue)
+            queue += [
+                (r, c)
+                for r, live in live_rows.items()
+                for c, pane in live.panes.items()
+                if pane.cell_id in dirty and (r, c) not in seen
+            ]
+        self._queue = queue
+        if not self._in_relayout:  # else once the relayout is done
+            self._build_some()
+
+    def _build_some(self) -> None:
+        """Build (or bring up to date) queued panes until the slice's time is spent; the
+        timer comes back for the rest after the loop has painted."""
+        queue, live_rows = self._queue, self._live
+        started = time.perf_counter()
+        budget = self.BUILD_SLICE_MS / 1000
+        while queue:
+            row, col = queue.pop(0)
+            live = live_rows.get(row)
+            if live is None:
+                continue
+            pane = live.panes.get(col)
+            if pane is None:
+                self._build_pane(row, col, live)
+            elif pane.cell_id in self._dirty:
+                self._resync(pane)
+            else:
+                continue
+            if time.perf_counter() - started >= budget:
+                break
+        if queue and not self._dormant:
+            self._build_timer.start()
+
+    def _on_build_timer_timeout(self) -> None:
+        if not self._dormant:
+            self._build_some()
 
     def _materialise_row(self, row: int) -> None:
+        """A row's strip and label; its panes come from the queue (:meth:`_build_pane`)."""
         store = self._store
         widget = QWidget(self._canvas)
         widget.setObjectName("resultsRow")
@@ -596,41 +781,88 @@ class ResultsGrid(QScrollArea):
         label.setText(cut_text(text, _ROW_LABEL_CHARS))
         label.setToolTip(text)
         label.setVisible(self._label_width > 0)
-        panes: list[CellPane] = []
-        read_only = store.is_read_only()
-        for c, cell_id in enumerate(store.row_cell_ids(row)):
-            pane = CellPane(cell_id, store.title(row, c), widget)
-            pane.set_title_visible(False)  # the row label and column header name it
-            if read_only:
-                pane.set_read_only(True)
-            if self._raw:
-                pane.set_raw(True)
-            pane.cancel_requested.connect(self.cancel_requested)
-            pane.retry_requested.connect(self.retry_requested)
-            pane.diff_requested.connect(self.diff_requested)
-            pane.rating_requested.connect(self.rating_requested)
-            pane.installEventFilter(self)  # double-click, Enter and Ctrl+click on the pane
-            if cell_id in self._selection:
-                pane.setProperty("selected", True)
-            self._panes[cell_id] = pane
-            panes.append(pane)
-        live = _LiveRow(widget, label, panes)
+        live = _LiveRow(widget, label, {})
         self._live[row] = live
         self._place_row(row, live)
+        widget.show()
+
+    def _build_pane(self, row: int, col: int, live: _LiveRow) -> CellPane:
+        store = self._store
+        cell_id = store.cell_id(row, col)
+        pane = CellPane(cell_id, store.title(row, col), live.widget)
+        pane.set_title_visible(False)  # the row label and column header name it
+        if store.is_read_only():
+            pane.set_read_only(True)
+        if self._raw:
+            pane.set_raw(True)
+        pane.cancel_requested.connect(self.cancel_requested)
+        pane.retry_requested.connect(self.retry_requested)
+        pane.diff_requested.connect(self.diff_requested)
+        pane.rating_requested.connect(self.rating_requested)
+        pane.installEventFilter(self)  # double-click, Enter and Ctrl+click on the pane
+        if cell_id in self._selection:
+            pane.setProperty("selected", True)
+        self._panes[cell_id] = pane
+        live.panes[col] = pane
+        self._place_pane(col, pane)
         # State after geometry, so text is laid out once at the final width.
-        default = store.default_status()
-        for pane in panes:
-            state = store.peek(pane.cell_id)
+        state = store.peek(cell_id)
+        if state is not None:
+            _apply_state(pane, state)
+        else:
+            default = store.default_status()
+            if default != (Phase.QUEUED, ""):  # else untouched: a new pane is already "queued"
+                pane.set_status(*default)
+        pane.show()
+        return pane
+
+    def _resync(self, pane: CellPane) -> None:
+        """Bring a kept pane up to what its cell became while the grid was hidden."""
+        cell_id = pane.cell_id
+        change = self._dirty.pop(cell_id, 0)
+        store = self._store
+        state = store.peek(cell_id)
+        if change & Change.RESET:
+            pane.reset()
             if state is not None:
                 _apply_state(pane, state)
-            elif default != (Phase.QUEUED, ""):  # else untouched: a new pane is already "queued"
-                pane.set_status(*default)
-        widget.show()
+            return
+        if state is None:  # no record: only the run-wide status can have changed
+            status = store.status(cell_id)
+            if status is not None:
+                pane.set_status(*status)
+            return
+        if change & Change.STATUS:
+            pane.set_status(state.phase, state.detail)
+        if change & Change.TEXT:
+            pane.set_final_text(state.source(), state.markdown)
+        elif change & _APPENDED:
+            pane.append_text(state.text_since(len(pane.source_text())))
+        if change & Change.ERROR:
+            pane.set_error(state.error)
+        if change & Change.METRICS:
+            pane.set_metrics(state.metrics)
+        if change & Change.NOTICE:
+            pane.set_notice(state.notice)
+        if change & Change.CHECKS:
+            pane.set_checks(state.checks)
+        if change & Change.JUDGE:
+            pane.set_judge(state.judge)
+        if change & Change.RATING:
+            pane.set_rating(state.rating)
+
+    def _release_pane(self, live: _LiveRow, col: int) -> None:
+        pane = live.panes.pop(col)
+        self._panes.pop(pane.cell_id, None)
+        self._dirty.pop(pane.cell_id, None)
+        pane.hide()
+        pane.deleteLater()
 
     def _release_row(self, row: int) -> None:
         live = self._live.pop(row)
-        for pane in live.panes:
+        for pane in live.panes.values():
             self._panes.pop(pane.cell_id, None)
+            self._dirty.pop(pane.cell_id, None)
         live.widget.hide()
         live.widget.deleteLater()
 
@@ -747,6 +979,7 @@ class ResultsGrid(QScrollArea):
 
     def _on_horizontal_scrollbar_value_changed(self, value: int) -> None:
         self._header_strip.move(-value, 0)
+        self._sync_rows()
 
 
 def _apply_state(pane: CellPane, state: CellState) -> None:

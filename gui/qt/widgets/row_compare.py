@@ -1,7 +1,9 @@
 """The Row compare layout: every answer to one input side by side, full height, streaming.
 
 One column per column of the shown run (a model, or any column dimension): its label, its
-status, the answer and its metrics. Scrolling one answer scrolls the others to the same
+status, the answer and its metrics. A run whose cells repeat heads each group of samples with
+its run column's label (``model · t=0.7``) once, over the samples' own headers (``#1``,
+``#2``...), as the Grid and Tiles do. Scrolling one answer scrolls the others to the same
 proportion of their length (a toggle turns that off), so a reader moves through all answers
 together even when their lengths differ. The row picker (Previous/Next input and a combo)
 chooses the input. Like every layout it reads the cells from the
@@ -21,7 +23,7 @@ from __future__ import annotations
 import itertools
 from functools import partial
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -79,7 +81,7 @@ class _Column(QFrame):
         self.error.setStyleSheet(f"QLabel#cellError {{ color: {fg.name()}; }}")
         self.error.hide()
         self.chips = CheckChips(self)  # the run's checks on this answer, side by side
-        self.metrics = ElidedLabel("", self)
+        self.metrics = ElidedLabel("", self, separator=" · ")
         self.metrics.setObjectName("cellMetrics")
         header = QHBoxLayout()
         header.setSpacing(4)
@@ -114,6 +116,7 @@ class RowCompareView(CloseUpPage):
         self._store = store
         self._row = -1
         self._columns: list[_Column] = []
+        self._groups: list[QWidget] = []  # a repeated run's groups of sample columns
         self._stale = False  # store changes arrived while hidden: reload when shown
         # A new run's shape arrived while hidden: its columns are built when shown or asked
         # for (a run's start built them for a page nobody looked at, on the GUI thread).
@@ -289,23 +292,70 @@ class RowCompareView(CloseUpPage):
             return 0
         area = self._scroll.viewport().rect()
         offset = self._strip.pos()
-        inside = [c for c in self._columns if area.contains(c.geometry().translated(offset))]
+        strip = self._strip  # a repeated run's columns sit in their group's box
+        inside = [
+            c
+            for c in self._columns
+            if area.contains(QRect(c.mapTo(strip, QPoint(0, 0)) + offset, c.size()))
+        ]
         return len(inside)
 
     # --------------------------------------------------------------------------- internals
 
     def _rebuild_columns(self) -> None:
-        for column in self._columns:
-            column.hide()
-            column.deleteLater()
-        self._columns = []
-        for c, label in enumerate(self._store.column_labels()):
-            column = _Column(label, self._strip)
-            column.answer.set_raw(self._raw.isChecked())
-            bar = column.answer.verticalScrollBar()
-            bar.actionTriggered.connect(partial(self._on_answer_scroll_action, c))
-            self._strip_layout.addWidget(column, 1)
-            self._columns.append(column)
+        for widget in [*self._columns, *self._groups]:
+            widget.hide()
+            widget.deleteLater()
+        self._columns, self._groups = [], []
+        store = self._store
+        labels = store.column_labels()
+        if not store.is_grouped():
+            for c, label in enumerate(labels):
+                self._strip_layout.addWidget(self._new_column(c, label, self._strip), 1)
+            return
+        first = 0
+        while first < len(labels):
+            group = store.group_of(first)
+            last = first
+            while last + 1 < len(labels) and store.group_of(last + 1) == group:
+                last += 1
+            box = QWidget(self._strip)
+            box.setObjectName("rowCompareGroup")
+            head = ElidedLabel(store.group_labels()[group], box)
+            head.setObjectName("columnGroupHeader")
+            head.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            # Its own height whatever the window's: a short window squeezed it under its text.
+            head.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            font = head.font()
+            font.setBold(True)
+            head.setFont(font)
+            # The line under the label shows how far the group reaches (Tiles' bracket).
+            head.setStyleSheet(
+                "QLabel#columnGroupHeader { border-width: 0px 0px 1px 0px; border-style: solid;"
+                " border-color: palette(mid); }"
+            )
+            samples = QHBoxLayout()
+            samples.setSpacing(self._strip_layout.spacing())
+            for k, c in enumerate(range(first, last + 1)):
+                column = self._new_column(c, f"#{k + 1}", box)
+                column.label.setToolTip(labels[c])  # the whole column label on hover
+                samples.addWidget(column, 1)
+            outer = QVBoxLayout(box)
+            outer.setContentsMargins(0, 0, 0, 0)
+            outer.setSpacing(2)
+            outer.addWidget(head)
+            outer.addLayout(samples, 1)
+            self._strip_layout.addWidget(box, last - first + 1)
+            self._groups.append(box)
+            first = last + 1
+
+    def _new_column(self, c: int, label: str, parent: QWidget) -> _Column:
+        column = _Column(label, parent)
+        column.answer.set_raw(self._raw.isChecked())
+        bar = column.answer.verticalScrollBar()
+        bar.actionTriggered.connect(partial(self._on_answer_scroll_action, c))
+        self._columns.append(column)
+        return column
 
     def _load(self) -> None:
         """Show every column of the current row from the store."""
