@@ -18,13 +18,20 @@ from gui.core.spec import CellId
 #: The text id (``r2m1s3``) of the cell whose request is being made, or ``None``.
 REQUESTED_CELL: ContextVar[str | None] = ContextVar("fanout_requested_cell", default=None)
 
+#: How many answers the same conversation already had when this request was made: a chat's
+#: Regenerate asks the same messages again, and its n-th answer is drawn as sample n would be
+#: (a real model at temperature > 0 answers a repeated request differently too).
+ASKED_BEFORE: ContextVar[int] = ContextVar("fanout_asked_before", default=0)
+
 
 def requested_sample() -> int:
-    """The sample index of the cell being requested, or 0 outside the engine's requests."""
+    """The sample index of the cell being requested (0 outside the engine's requests), after
+    the answers its conversation already had (:data:`ASKED_BEFORE`)."""
+    before = ASKED_BEFORE.get()
     cell = REQUESTED_CELL.get()
     if cell is None:
-        return 0
+        return before
     try:
-        return CellId.parse(cell).sample
+        return CellId.parse(cell).sample + before
     except ValueError:
-        return 0
+        return before

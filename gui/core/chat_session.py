@@ -14,18 +14,21 @@ column takes one turn at a time (:class:`ColumnBusy` says which, with the fix).
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from gui.core import events as ev
+from gui.core.cell_context import ASKED_BEFORE
 from gui.core.chat import (
     Chat,
     ChatColumn,
     ChatError,
     ChatNode,
     ImageAttachment,
+    Role,
     TurnRequest,
     add_user_message,
     edit_user_message,
@@ -230,7 +233,17 @@ class ChatSession:
         self._check_free([col])
         request = regenerate(chat, col)
         self._emit(ChatHeadMoved(chat.id, col, chat.columns[col].head))
-        return self._start(chat, [request], announce=False)
+        column = chat.columns[col]
+        before = sum(
+            1
+            for node in column.nodes.values()
+            if node.parent == request.user_node and node.role is Role.ASSISTANT
+        )
+        # The turn's tasks copy this context: the request says it is the question's next
+        # answer, so a model drawing per sample (the simulated one) answers anew.
+        context = contextvars.copy_context()
+        context.run(ASKED_BEFORE.set, before)
+        return context.run(self._start, chat, [request], announce=False)
 
     def edit(
         self,

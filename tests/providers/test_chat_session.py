@@ -129,3 +129,26 @@ async def test_regenerate_and_switch_move_the_head_and_store_it() -> None:
     assert ended[0].turn is turn and ended[0].results[0].node.status is NodeStatus.DONE
     assert len(chat.columns[0].nodes) == 5
     assert chat.columns[0].path()[0].text == "Tell me about larks"
+
+
+async def test_regenerate_asks_the_simulated_model_anew_unless_its_temperature_is_zero() -> None:
+    """Regenerate sends the same messages again: like a real model above temperature 0, the
+    simulated one answers a repeated question differently (as a further sample of it)."""
+
+    async def answers(profile: ModelProfile) -> list[str]:
+        session = ChatSession(LangChainBackend(), MemoryStore())
+        chat = session.new_chat([profile])
+        session.send("Tell me about owls")
+        await session.wait_idle()
+        for _ in range(3):
+            session.regenerate(0)
+            await session.wait_idle()
+        column = chat.columns[0]
+        return [n.text for n in column.nodes.values() if n.role is Role.ASSISTANT]
+
+    sim = SimSettings(ttft=0.0, tokens_per_second=0.0, output_tokens=80, jitter=0.0)
+    warm = await answers(ModelProfile(model="sim-a", sim=sim))
+    assert len(warm) == 4 and len(set(warm)) > 1
+    assert await answers(ModelProfile(model="sim-a", sim=sim)) == warm  # still deterministic
+    cold = await answers(ModelProfile(model="sim-a", sim=sim, temperature=0.0))
+    assert len(cold) == 4 and len(set(cold)) == 1
