@@ -573,22 +573,7 @@ class ResultsGrid(QScrollArea):
         if change & Change.RESET:
             pane.reset()
             return
-        if change & Change.STATUS:
-            pane.set_status(state.phase, state.detail)
-        if change & Change.TEXT:
-            pane.set_final_text(state.source(), state.markdown)
-        if change & Change.ERROR:
-            pane.set_error(state.error)
-        if change & Change.METRICS:
-            pane.set_metrics(state.metrics)
-        if change & Change.NOTICE:
-            pane.set_notice(state.notice)
-        if change & Change.CHECKS:
-            pane.set_checks(state.checks)
-        if change & Change.JUDGE:
-            pane.set_judge(state.judge)
-        if change & Change.RATING:
-            pane.set_rating(state.rating)
+        _apply_change(pane, state, change)
 
     def _on_store_read_only_changed(self, read_only: bool) -> None:
         for pane in self._panes.values():
@@ -832,24 +817,7 @@ class ResultsGrid(QScrollArea):
             if status is not None:
                 pane.set_status(*status)
             return
-        if change & Change.STATUS:
-            pane.set_status(state.phase, state.detail)
-        if change & Change.TEXT:
-            pane.set_final_text(state.source(), state.markdown)
-        elif change & _APPENDED:
-            pane.append_text(state.text_since(len(pane.source_text())))
-        if change & Change.ERROR:
-            pane.set_error(state.error)
-        if change & Change.METRICS:
-            pane.set_metrics(state.metrics)
-        if change & Change.NOTICE:
-            pane.set_notice(state.notice)
-        if change & Change.CHECKS:
-            pane.set_checks(state.checks)
-        if change & Change.JUDGE:
-            pane.set_judge(state.judge)
-        if change & Change.RATING:
-            pane.set_rating(state.rating)
+        _apply_change(pane, state, change)
 
     def _release_pane(self, live: _LiveRow, col: int) -> None:
         pane = live.panes.pop(col)
@@ -1004,3 +972,26 @@ def _apply_state(pane: CellPane, state: CellState) -> None:
 
 
 __all__ = ["EMPTY_HINT", "ResultsGrid"]
+
+
+def _apply_change(pane: CellPane, state: CellState, change: int) -> None:
+    """Bring ``pane`` up to ``state`` in the parts ``change`` names: a live change from the
+    store, or the changes a hidden grid saved up (``_APPENDED``: streamed text it missed)."""
+    if change & Change.STATUS:
+        pane.set_status(state.phase, state.detail)
+    if change & Change.TEXT:
+        pane.set_final_text(state.source(), state.markdown)
+    elif change & _APPENDED:
+        pane.append_text(state.text_since(len(pane.source_text())))
+    if change & Change.ERROR:
+        pane.set_error(state.error)
+    if change & Change.METRICS:
+        pane.set_metrics(state.metrics)
+    if change & Change.NOTICE:
+        pane.set_notice(state.notice)
+    if change & Change.CHECKS:
+        pane.set_checks(state.checks)
+    if change & Change.JUDGE:
+        pane.set_judge(state.judge)
+    if change & Change.RATING:
+        pane.set_rating(state.rating)
