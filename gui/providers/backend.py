@@ -745,12 +745,23 @@ class FanoutChain:
                     async for text in self._lcel_without_stream_usage().astream(input, config):
                         yield text
             except Exception as exc:
-                if not watch.done and _no_chunks(exc):
-                    raise AnswerCutOff("the stream ended before any event") from exc
-                shape = _shape_error(exc)
-                if shape is not None:
-                    raise shape from exc
-                raise
+                whole = _find(exc, NotStreamed)
+                if whole is not None and whole.text is not None and not streamed:
+                    # A valid answer, just not streamed: keep it, and say how it came, as the
+                    # lean paths do. LCEL has already reported the wire's error to its
+                    # callbacks (a tracer shows it); the cell is the answer's.
+                    probe.finish_reason = whole.finish_reason or "stop"
+                    probe.note = NOT_STREAMED_NOTE
+                    if whole.text:
+                        yield whole.text
+                else:
+                    if not watch.done and _no_chunks(exc):
+                        raise AnswerCutOff("the stream ended before any event") from exc
+                    shape = _shape_error(exc)
+                    if shape is not None:
+                        raise shape from exc
+                    raise
+        watch.check()
         finish = probe.finish_reason if probe is not None else None
         if finish is None and not watch.done:
             raise AnswerCutOff("the stream ended without a finish_reason or [DONE] from the server")
@@ -843,6 +854,7 @@ class FanoutChain:
                     if whole.text:
                         yield whole.text
                     break
+        watch.check()
         if not chunks and finish is None:
             if not watch.done:  # the body ended before any event: as cut as a stream can be
                 raise AnswerCutOff("the stream ended before any event")
@@ -969,6 +981,7 @@ class FanoutChain:
                     if whole.text:
                         parts.append(whole.text)
                         yield whole.text
+            watch.check()
             if finish is None and not watch.done:
                 raise AnswerCutOff(
                     "the stream ended without a finish_reason or [DONE] from the server"

@@ -110,6 +110,11 @@ class Watch:
         self._tail = b"\n"  # the body starts at the start of a line
         self._line = 0  # bytes since the last newline
         self._error_event: bytes | None = None
+        #: What the watch found wrong, kept once found: the SDK stops reading at ``[DONE]``,
+        #: and when the read that held the problem also held ``[DONE]`` (a ``Connection:
+        #: close`` body has no chunks to keep them apart) the raise after that read never
+        #: runs, so the chain raises this when the stream ends (:meth:`check`).
+        self.problem: WireError | None = None
 
     def feed(self, data: bytes) -> WireError | None:
         """Note one read of the body; returns the problem to raise after it is passed on.
@@ -145,9 +150,21 @@ class Watch:
 
     def finish(self) -> WireError | None:
         """The body ended: an error event still being read is reported as it stands."""
-        if self._error_event is not None:
-            return self._error(self._error_event)
-        return None
+        if self._error_event is None:
+            return None
+        self.problem = self._error(self._error_event)
+        self._error_event = None
+        return self.problem
+
+    def check(self) -> None:
+        """Raise what the watch found wrong, if anything (the stream has ended).
+
+        Raises:
+            WireError: The problem found, e.g. an ``event: error`` read together with
+                ``[DONE]``.
+        """
+        if self.problem is not None:
+            raise self.problem
 
     def _collect_error(self, data: bytes) -> WireError | None:
         assert self._error_event is not None
@@ -157,7 +174,8 @@ class Watch:
         if end is None and len(buf) < _ERROR_EVENT_MAX:
             return None
         self._error_event = None  # reported once; the stream ends with it
-        return self._error(buf if end is None else buf[: end.start()])
+        self.problem = self._error(buf if end is None else buf[: end.start()])
+        return self.problem
 
     @staticmethod
     def _error(event: bytes) -> StreamErrorEvent:

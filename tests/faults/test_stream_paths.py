@@ -19,7 +19,7 @@ from gui.core.spec import ErrorPolicy, Strategy, make_spec
 from gui.providers.backend import LangChainBackend
 from gui.storage.history import History
 from tests.core.fakes import Recorder
-from tests.faults.cases import FAULTS, TEMPLATE, Fault, answer
+from tests.faults.cases import FAULTS, INTERVAL, TEMPLATE, TOKENS, Fault, answer
 from tests.faults.checks import terminal
 from tests.faults.test_engine_faults import (
     check_faulty_cell,
@@ -56,16 +56,11 @@ def test_every_chosen_fault_exists() -> None:
 
 
 def _cases() -> list[object]:
-    cases: list[object] = []
-    for fault in SHAPE_FAULTS:
-        for path in PATHS:
-            marks = []
-            if fault.id == "json-answer-to-a-stream" and path == "plain":
-                # Known before this test: plain LCEL's stream has no way to keep a whole JSON
-                # answer (the wire watch's NotStreamed), so plain mode fails that cell.
-                marks.append(pytest.mark.xfail(strict=True, reason="plain mode fails it"))
-            cases.append(pytest.param(fault, path, marks=marks, id=f"{fault.id}-{path}"))
-    return cases
+    return [
+        pytest.param(fault, path, id=f"{fault.id}-{path}")
+        for fault in SHAPE_FAULTS
+        for path in PATHS
+    ]
 
 
 @pytest.mark.parametrize(("fault", "path"), _cases())
@@ -80,6 +75,29 @@ async def test_a_streamed_fault_ends_the_cell_the_same_on_every_path(
         end = terminal(rec.events, cell_id)
         assert isinstance(end, ev.CellFinished), (cell_id, end)
         assert end.text == answer(topic, model)
+
+
+#: Faults whose last event comes in the same write as ``data: [DONE]``: with ``Connection:
+#: close`` framing (no chunk boundaries) the client reads both at once, and the SDK stops at
+#: ``[DONE]`` before the wire watch can raise what it found in that read.
+CLOSE_FRAMED = ["error-sse-event", "error-event-mid-stream", "malformed-sse", "wrong-field-types"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("fault_id", CLOSE_FRAMED)
+async def test_a_fault_read_with_done_in_one_read_still_ends_the_cell(
+    fault_id: str, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault = next(f for f in FAULTS if f.id == fault_id)
+    with FakeOpenAIServer(
+        models=["fake-1", "fake-2"], tokens=TOKENS, token_interval=INTERVAL, stream_framing="close"
+    ) as server:
+        with stream_path(path, monkeypatch):
+            _run, rec, bad_url = await run_fault(
+                server, fault, Strategy.STREAM, ErrorPolicy.ISOLATE
+            )
+        check_faulty_cell(fault, Strategy.STREAM, rec, server, bad_url)
+        assert server.errors == []
 
 
 @pytest.mark.parametrize("path", PATHS)
