@@ -2393,6 +2393,9 @@ def main(argv: Sequence[str]) -> int:
         from gui.bench import main as bench_main
 
         return bench_main(args.scenario, args.json, args.quick, args.markdown)
+    from gui.storage.logs import warn_on_stderr
+
+    warn_on_stderr()
     sync_handler = {
         "history": cmd_history,
         "show": cmd_show,

@@ -157,11 +157,8 @@ def _folders() -> tuple[Path, Path]:
     provider's folder, both in the data folder."""
     from gui.storage import paths
 
-    root = paths.home() / "batches"
-    work, sim = root / "work", root / "simulated"
-    for folder in (work, sim):
-        folder.mkdir(parents=True, exist_ok=True)
-    return work, sim
+    root = paths.batches_dir()
+    return root / "work", root / "simulated"
 
 
 def _ports(keys: HeldKeys, args: argparse.Namespace) -> Any:

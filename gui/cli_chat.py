@@ -62,7 +62,7 @@ from gui.core.chat import (
 from gui.core.chat_turn import ChatTurn
 from gui.core.cleantext import clean, clean_json, escape_controls
 from gui.core.errors import SpecError
-from gui.core.keys import HeldKeys
+from gui.core.keys import HeldKeys, StreamRedactor, redact
 from gui.core.spec import ModelProfile
 from gui.storage.chat_export import done_mark
 
@@ -299,6 +299,8 @@ class _BlockPrinter:
         self.enabled = enabled
         self.order = [r.col for r in turn.requests]
         self.buffers: dict[int, list[str]] = {c: [] for c in self.order}
+        #: Each column's printed text is masked as it streams (a server may echo a key).
+        self.redactors: dict[int, StreamRedactor] = {c: StreamRedactor() for c in self.order}
         self.ended: dict[int, str] = {}
         self.current = 0
         if enabled and self.order:
@@ -311,7 +313,7 @@ class _BlockPrinter:
         if isinstance(event, ev.TextChunk):
             self.buffers[col].append(event.text)
             if self.enabled and self.current < len(self.order) and self.order[self.current] == col:
-                self._write(event.text)
+                self._write(self.redactors[col].feed(event.text))
         elif isinstance(event, ev.CellFinished):
             self.ended[col] = done_mark(noted_metrics(event.metrics, event.text))
             self._advance()
@@ -331,13 +333,14 @@ class _BlockPrinter:
             if self.enabled and self.current < len(self.order):
                 nxt = self.order[self.current]
                 self._header(nxt)
-                self._write("".join(self.buffers[nxt]))
+                self._write(self.redactors[nxt].feed("".join(self.buffers[nxt])))
 
     def _header(self, col: int) -> None:
         self._write(f"── {self.turn.chat.column_title(col)} ──\n")
 
     def _footer(self, col: int) -> None:
-        self._write(f"\n[{self.ended[col]}]\n\n")
+        self._write(self.redactors[col].end())
+        self._write(f"\n[{redact(self.ended[col])}]\n\n")
 
     def _write(self, text: str) -> None:
         sys.stdout.write(escape_controls(clean(text)[0]))
@@ -449,8 +452,8 @@ async def cmd_ask(args: argparse.Namespace) -> int:
                     "column": r.col + 1,
                     "model": chat.column_title(r.col),
                     "status": str(r.node.status),
-                    "answer": r.node.text,
-                    "error": r.node.error,
+                    "answer": redact(r.node.text),
+                    "error": None if r.node.error is None else redact(r.node.error),
                     "metrics": _metrics_json(r.node.metrics) if r.node.metrics else None,
                     "context_tokens": str(thread_tokens(chat, r.col)),
                     "trimmed_messages": turn.trimmed.get(r.col, 0),

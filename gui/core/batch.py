@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 import time
 import uuid
@@ -37,6 +38,7 @@ import orjson
 
 from gui.core import events as ev
 from gui.core.checking import CheckRunner
+from gui.core.cleantext import clean
 from gui.core.costs import CostTotals
 from gui.core.errors import ErrorKind, one_line
 from gui.core.estimate import (
@@ -74,6 +76,7 @@ __all__ = [
     "batch_price",
     "budget_refusal",
     "parse_result_line",
+    "private_opener",
     "read_results",
     "request_line",
     "retry_specs",
@@ -397,7 +400,9 @@ def request_line(spec: RunSpec, cell: Cell) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": profile.model,
         "messages": [
-            {"role": _ROLES.get(role, role), "content": text}
+            # clean(): a lone surrogate (an undecodable byte of an input file or the command
+            # line) cannot be written as UTF-8; it goes as U+FFFD, as the cell stores it.
+            {"role": _ROLES.get(role, role), "content": clean(text)[0]}
             for role, text in spec.messages(cell.id)
         ],
     }
@@ -412,6 +417,12 @@ def request_line(spec: RunSpec, cell: Cell) -> dict[str, Any]:
 
 def _encoded(spec: RunSpec, cell: Cell) -> bytes:
     return (json.dumps(request_line(spec, cell), ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def private_opener(path: str, flags: int) -> int:
+    """An ``open(..., opener=)`` that creates the file 0600: request and result files hold
+    the run's prompts, inputs and answers (the data folder's files are private)."""
+    return os.open(path, flags, 0o600)
 
 
 def write_request_files(
@@ -436,7 +447,7 @@ def write_request_files(
             skipped. ``None``: every cell.
         first_index: The index of the first file (a retry's files follow the run's).
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     cells = spec.cell_list()
     samples = cells.samples
     n_cols = len(cells.columns)
@@ -489,7 +500,7 @@ class _FileWriter:
         self.path, self.index, self.col, self.first_row = path, index, col, first_row
         self.rows = self.lines = self.size = 0
         self.cells: list[str] = []
-        self._file: IO[bytes] = path.open("wb")
+        self._file: IO[bytes] = open(path, "wb", opener=private_opener)
 
     def fits(self, lines: int, size: int, limits: BatchLimits) -> bool:
         return self.lines + lines <= limits.max_lines and self.size + size <= limits.max_bytes
@@ -1027,7 +1038,8 @@ class BatchRun:
                 except Exception as exc:
                     if isinstance(exc, asyncio.CancelledError):
                         raise
-                    log.warning("batch submit of run %s failed", self.id, exc_info=True)
+                    # Said to the user as the run's error; the traceback is for the log file.
+                    log.info("batch submit of run %s failed", self.id, exc_info=True)
                     self.error = one_line(f"The batch could not be submitted: {exc}")
                     message = self.error
                     await self._end_unheld(lambda c: self._end_failed(c, ErrorKind.OTHER, message))
@@ -1244,7 +1256,7 @@ class BatchRun:
         slots = _Slots(record, self.cells.samples)
         seen = bytearray(slots.size)
         folder = self._workdir / f"{self.id}-results-{record.file_index}"
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(folder.mkdir, mode=0o700, parents=True, exist_ok=True)
         try:
             # Both files on disk before any cell is reported: a failed download is retried
             # at the next poll without reporting a cell twice.

@@ -44,6 +44,7 @@ from gui.core.spec import ModelProfile, ProviderKind
 __all__ = [
     "DEFAULT_KEY_ENV",
     "HeldKeys",
+    "StreamRedactor",
     "allow_env",
     "api_key_for",
     "clear_text_warning",
@@ -262,6 +263,43 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
     if "asic" in text or "ASIC" in text:
         text = _BASIC.sub(_basic, text)
     return text
+
+
+#: Words after which a credential follows a space (``Bearer <token>``): held back with it.
+_SCHEMES = ("bearer", "basic")
+
+
+class StreamRedactor:
+    """:func:`redact` for text printed as it streams in, a piece at a time.
+
+    A secret may be split across two pieces, so text goes out only up to the last whitespace
+    (keys, tokens and URL credentials hold none), and a trailing ``Bearer``/``Basic`` waits
+    for the credential after it. Each character is masked once, so a long answer costs what
+    masking it whole would.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        """What may be printed now of ``text`` (added to what was held back), masked."""
+        pending = self._pending + text
+        cut = max(pending.rfind(" "), pending.rfind("\n"), pending.rfind("\t"))
+        if cut < 0:
+            self._pending = pending
+            return ""
+        head = pending[: cut + 1]
+        last = head.rstrip()
+        start = max(last.rfind(" "), last.rfind("\n"), last.rfind("\t")) + 1
+        if last[start:].lower() in _SCHEMES:  # its credential is still to come
+            head = head[:start]
+        self._pending = pending[len(head) :]
+        return redact(head) if head else ""
+
+    def end(self) -> str:
+        """Everything still held back, masked (the text has ended)."""
+        rest, self._pending = self._pending, ""
+        return redact(rest) if rest else ""
 
 
 def key_status(profile: ModelProfile, keys: KeySource) -> str:

@@ -44,7 +44,7 @@ from gui.compat.lcel import (
 )
 from gui.core.caching import USE_CACHE_KEY
 from gui.core.chat import Message
-from gui.core.cleantext import clean
+from gui.core.cleantext import clean, clean_json
 from gui.core.errors import Failure
 from gui.core.keys import HeldKeys
 from gui.core.ports import BatchLike, ChainLike, JudgeChainLike, KeySource
@@ -262,6 +262,11 @@ def build_chain(
     """
     model = build_chat_model(profile, keys, http_async_client, http_client)
     openai = profile.provider is ProviderKind.OPENAI
+    # A lone surrogate (an undecodable byte of a file or the command line) cannot be sent as
+    # UTF-8 JSON: the request carries U+FFFD instead, as the stored copy of the run shows it.
+    template = clean(template)[0]
+    system = None if system is None else clean(system)[0]
+    context = [(role, clean(text)[0]) for role, text in context]
     return FanoutChain(
         build_prompt(template, system, context),
         model,
@@ -359,6 +364,7 @@ class FanoutChain:
         request itself gives up shortly after it: the engine cannot cancel a thread, and a
         stalled server would otherwise hold the thread and its socket for ``HTTP_TIMEOUT``.
         """
+        input = _sendable(input)
         # Set here, in the worker thread: a context variable does not cross into it.
         with watching(Watch(_wire_bound(config), streaming=False)):
             options = _call_options(config, self.cache)
@@ -379,6 +385,7 @@ class FanoutChain:
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None) -> str:
         """The whole answer; its body may not pass the bound the answer size cap sets."""
+        input = _sendable(input)
         with watching(Watch(_wire_bound(config), streaming=False)):
             options = _call_options(config, self.cache)
             if options is not None:
@@ -391,6 +398,7 @@ class FanoutChain:
         Either way the stream counts as finished only when the server said so: a
         ``finish_reason`` or ``data: [DONE]`` (seen by the wire watch).
         """
+        input = _sendable(input)
         options = _call_options(config, self.cache)
         if options is not None:
             return self._astream_with(input, config, options)
@@ -1091,6 +1099,16 @@ def _find_usage_collector(config: RunnableConfig | None) -> UsageCollector | Non
     if isinstance(callbacks, BaseCallbackManager):
         return next((h for h in callbacks.handlers if isinstance(h, UsageCollector)), None)
     return None
+
+
+def _sendable(input: Any) -> Any:
+    """A cell's variables as they can be sent: a lone surrogate (an undecodable byte of an
+    input file or the command line) cannot be encoded as UTF-8 JSON, so it goes as U+FFFD,
+    as the cell's stored copy shows it (with its notice)."""
+    if not isinstance(input, Mapping):
+        return input
+    cleaned, replaced = clean_json(input)
+    return cleaned if replaced else input
 
 
 def _cacheable(text: str) -> bool:

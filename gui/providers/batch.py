@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from gui.core.batch import BatchGone, BatchPort, BatchState, BatchStatus, BatchUnsupported
+from gui.core.batch import (
+    BatchGone,
+    BatchPort,
+    BatchState,
+    BatchStatus,
+    BatchUnsupported,
+    private_opener,
+)
 from gui.core.errors import one_line
 from gui.core.keys import HeldKeys, api_key_for
 from gui.core.ports import KeySource
@@ -125,7 +132,9 @@ class OpenAIBatchPort:
     async def download(self, file_id: str, dest: Path) -> None:
         """Stream a file's content to ``dest``."""
         async with self._client.files.with_streaming_response.content(file_id) as response:
-            with dest.open("wb") as out:
+            # A local file opened once per download (as Path.open did before); 0600: it holds
+            # the run's answers.
+            with open(dest, "wb", opener=private_opener) as out:  # noqa: ASYNC230
                 async for chunk in response.iter_bytes(1 << 16):
                     out.write(chunk)
 

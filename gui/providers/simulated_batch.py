@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gui.core.batch import BatchGone, BatchState, BatchStatus
+from gui.core.batch import BatchGone, BatchState, BatchStatus, private_opener
 from gui.core.spec import CellId, ModelProfile
 from gui.providers.simulated import (
     conversation_digest,
@@ -61,8 +61,8 @@ class SimulatedBatchPort:
         dest = self._file_path(file_id)
 
         def copy() -> None:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("rb") as src, dest.open("wb") as out:
+            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with path.open("rb") as src, open(dest, "wb", opener=private_opener) as out:
                 while block := src.read(1 << 16):
                     out.write(block)
 
@@ -111,9 +111,10 @@ class SimulatedBatchPort:
 
     def _save(self, state: dict[str, Any]) -> None:
         path = self._batch_path(str(state["id"]))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8", opener=private_opener) as out:
+            out.write(json.dumps(state))
         tmp.replace(path)
 
     def _load(self, batch_id: str) -> dict[str, Any]:
@@ -192,7 +193,10 @@ class SimulatedBatchPort:
             reached = self._reached(state)
         sim = self._profile.sim
         source = self._file_path(str(state["input_file_id"]))
-        with source.open("rb") as src, dest.open("w", encoding="utf-8") as out:
+        with (
+            source.open("rb") as src,
+            open(dest, "w", encoding="utf-8", opener=private_opener) as out,
+        ):
             for n, line in enumerate(src):
                 if n >= reached:
                     break

@@ -196,10 +196,10 @@ class BatchCommands(QObject):
         history = await self._history()
         folder = self._folder
         if folder is None:
-            folder = await asyncio.to_thread(lambda: paths.home() / "batches")
+            folder = await asyncio.to_thread(paths.batches_dir)
         work, sim = folder / "work", folder / "simulated"
         for f in (work, sim):
-            await asyncio.to_thread(f.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(f.mkdir, mode=0o700, parents=True, exist_ok=True)
         delay = SIM_BATCH_DELAY_S if self._sim_delay is None else self._sim_delay
         return history, batch_ports(self._keys, sim, delay), work
 

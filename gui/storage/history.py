@@ -362,7 +362,7 @@ class History:
             )
         except Exception as exc:
             first = _why(exc)
-            log.warning("history %s unreadable: %s", target, first)
+            log.info("history %s unreadable: %s", target, first)  # the notice tells the user
         try:
             backup = move_aside(target)
         except OSError as exc:

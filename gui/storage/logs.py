@@ -19,7 +19,14 @@ from typing import Any
 
 from gui.storage import paths
 
-__all__ = ["LOG_NAME", "RedactingFilter", "install_excepthook", "setup_logging"]
+__all__ = [
+    "LOG_NAME",
+    "OneLineWarnings",
+    "RedactingFilter",
+    "install_excepthook",
+    "setup_logging",
+    "warn_on_stderr",
+]
 
 LOG_NAME = "fanout-studio.log"
 
@@ -72,6 +79,55 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
     for noisy in ("httpx", "httpcore", "openai", "langchain", "langchain_core", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return path
+
+
+class OneLineWarnings(logging.Handler):
+    """A command's warnings on stderr as one line each: never a traceback, every known key
+    masked, terminal controls escaped, and a line said once however often it is logged (a
+    damaged cache fails every cell's lookup alike).
+
+    Without a handler of its own, a command's ``log.warning(..., exc_info=True)`` went to
+    Python's last-resort handler, which prints the whole traceback, unmasked.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._said: set[str] = set()
+
+    def forget(self) -> None:
+        """Say every line again (a new command in the same process)."""
+        self._said.clear()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from gui.core.cleantext import clean, escape_controls
+            from gui.core.keys import redact
+
+            line = record.getMessage()
+            exc = record.exc_info[1] if record.exc_info else None
+            if exc is not None:
+                line = f"{line}: {type(exc).__name__}: {exc}"
+            line = " ".join(line.split())  # one line, whatever the exception said
+            line = escape_controls(redact(clean(line)[0]))
+            if line in self._said:
+                return
+            self._said.add(line)
+            sys.stderr.write(f"fanout-studio: warning: {line}\n")
+        except Exception:
+            self.handleError(record)
+
+
+_stderr_handler: OneLineWarnings | None = None
+
+
+def warn_on_stderr() -> None:
+    """Show a command's warnings as :class:`OneLineWarnings` (once per process; a later call
+    starts its lines afresh)."""
+    global _stderr_handler
+    if _stderr_handler is None:
+        _stderr_handler = OneLineWarnings()
+        logging.getLogger().addHandler(_stderr_handler)
+    _stderr_handler.forget()
 
 
 def install_excepthook(on_error: object = None) -> None:

@@ -70,6 +70,7 @@ def secure(folder: Path | None = None) -> None:
     for sub in (root / "logs", root / "exports"):
         if sub.is_dir() and not sub.is_symlink():
             _chmod(sub, 0o700)
+    _secure_tree(root / _BATCHES)
     # Only the app's own files: FANOUT_HOME may point at a folder that holds other things.
     for pattern in (
         "history.sqlite3*",
@@ -78,6 +79,9 @@ def secure(folder: Path | None = None) -> None:
         "prices.json*",
         ".prices-*",
         "settings.json*",
+        "workspace.json*",
+        ".workspace-*",
+        "response-cache.sqlite3*",
         _EXPORTED,
         "logs/fanout-studio.log*",
         "exports/*",
@@ -89,6 +93,36 @@ def secure(folder: Path | None = None) -> None:
         for entry in entries:
             if entry.is_file() and not entry.is_symlink():
                 _chmod(entry, 0o600)
+
+
+#: The batch executor's folder: request and result files in use, the simulated provider's.
+_BATCHES = "batches"
+
+
+def _secure_tree(top: Path) -> None:
+    """Set ``top`` and every folder under it to 0700, every file to 0600 (all the app's)."""
+    if not top.is_dir() or top.is_symlink():
+        return
+    _chmod(top, 0o700)
+    for folder, dirs, files in os.walk(top):
+        base = Path(folder)
+        for name in dirs:
+            _chmod(base / name, 0o700)
+        for name in files:
+            entry = base / name
+            if entry.is_file() and not entry.is_symlink():
+                _chmod(entry, 0o600)
+
+
+def batches_dir() -> Path:
+    """The batch executor's folder, with its ``work`` and ``simulated`` folders (created
+    0700 if missing): request files hold the run's prompts and inputs."""
+    root = home() / _BATCHES
+    for path in (root, root / "work", root / "simulated"):
+        if not path.is_dir():
+            path.mkdir(exist_ok=True, mode=0o700)
+            _chmod(path, 0o700)
+    return root
 
 
 def private_file_opener(path: str, flags: int) -> int:

@@ -287,7 +287,8 @@ class ProfileStore:
                 continue
             name = item.get("name") if isinstance(item, Mapping) else None
             shown = name if isinstance(name, str) and name.strip() else f"entry {position + 1}"
-            log.warning("profile %r not usable here: %s", shown, problem)
+            # Shown by whoever lists the profiles (the CLI, the window): only logged here.
+            log.info("profile %r not usable here: %s", shown, problem)
             self.unsupported.append(UnsupportedProfile(shown, problem, item, position))
         return saved
 

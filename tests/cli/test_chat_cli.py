@@ -222,6 +222,33 @@ def test_a_chat_answer_echoing_credentials_is_stored_masked(
     ]
 
 
+@pytest.mark.parametrize("as_json", [False, True], ids=["terminal", "json"])
+def test_a_chat_answer_echoing_credentials_is_printed_masked(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    as_json: bool,
+) -> None:
+    # What the history stores masked, the terminal (the answer streamed a piece at a time, a
+    # secret split across pieces) and --json show masked too.
+    monkeypatch.setenv("FANOUT_HOME", str(tmp_path))
+    monkeypatch.setenv("TEAM_CRED_7", "opaque-value-98765")  # no KEY or TOKEN in its name
+    basic = "YWxpY2U6aHVudGVyMnB3"  # base64 of alice:hunter2pw
+    echo = f"Got Bearer sk-live-0123456789abcdef and Basic {basic} with opaque-value-98765 ok"
+    with FakeOpenAIServer(models=["fake-1"], tokens=40) as srv:
+        srv.behave(lambda _info: Behavior(text=echo, tokens=40))
+        argv = ["ask", "hi", "-m", "fake-1", *served(srv), "--api-key-env", "TEAM_CRED_7"]
+        assert main([*argv, "--json"] if as_json else argv) == 0
+    out = capsys.readouterr().out
+    for secret in ("sk-live-0123456789abcdef", basic, "opaque-value-98765"):
+        assert secret not in out
+    if as_json:
+        (result,) = json.loads(out)["results"]
+        assert result["answer"] == "Got Bearer *** and Basic *** with *** ok"
+    else:
+        assert "Got Bearer *** and Basic *** with *** ok\n" in out
+
+
 def _chat_nodes(db: Path) -> list[tuple[int, str, str, str]]:
     try:
         conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)

@@ -182,6 +182,104 @@ def test_an_input_with_invalid_utf8_from_the_command_line_is_recorded(
     assert [c["inputs"]["topic"] for c in shown["cells"]] == ["caf\ufffd", "ok"]
 
 
+def test_invalid_utf8_in_inputs_template_and_system_is_sent_replaced_to_a_server(
+    server: FakeOpenAIServer, fanout_home: Path, tmp_path: Path
+) -> None:
+    # An undecodable byte on the command line is a lone surrogate in Python, which no
+    # UTF-8 JSON request can carry: it goes as U+FFFD, as the stored copy shows it.
+    ran = fanout(
+        "run",
+        "-p",
+        b"Say \xfe {topic}",
+        "--system",
+        b"Be brief\xfd",
+        "-t",
+        b"caf\xff",
+        "-t",
+        "ok",
+        "--provider",
+        "openai",
+        "-m",
+        "fake-1",
+        "--base-url",
+        server.base_url,
+        "--api-key-env",
+        "FANOUT_TEST_KEY",
+        "--json",
+        home=fanout_home,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr == b""
+    data = json.loads(ran.stdout)
+    assert data["summary"]["done"] == 2, data["results"]
+    assert data["results"][0]["input"] == {"topic": "caf\ufffd"}
+    assert data["results"][0]["notice"] == "text had invalid characters, replaced"
+    sent = sorted([(m["role"], m["content"]) for m in r.messages] for r in server.requests)
+    assert sent == [
+        [("system", "Be brief\ufffd"), ("user", "Say \ufffd caf\ufffd")],
+        [("system", "Be brief\ufffd"), ("user", "Say \ufffd ok")],
+    ]
+
+
+def test_invalid_utf8_in_an_input_goes_into_a_batch_request_file_replaced(
+    fanout_home: Path, tmp_path: Path
+) -> None:
+    ran = fanout(
+        "run",
+        "--executor",
+        "batch",
+        "--wait",
+        "--poll",
+        "0.05",
+        "--sim-batch-delay",
+        "0.1",
+        "-t",
+        b"caf\xff",
+        "-t",
+        "ok",
+        "--json",
+        home=fanout_home,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr == b""
+    data = json.loads(ran.stdout)
+    assert data["summary"]["done"] == 2, data["results"]
+    assert data["results"][0]["input"] == {"topic": "caf\ufffd"}
+    assert data["results"][0]["notice"] == "text had invalid characters, replaced"
+    # The simulated provider keeps the uploaded request file, as a provider would.
+    lines = [
+        json.loads(line)
+        for path in (fanout_home / "batches").rglob("*.jsonl")
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    (request,) = [line for line in lines if line.get("custom_id") == "r0m0" and "body" in line]
+    assert "caf\ufffd" in request["body"]["messages"][-1]["content"]
+
+
+def test_a_damaged_response_cache_is_one_warning_line_not_tracebacks(
+    fanout_home: Path, tmp_path: Path
+) -> None:
+    (fanout_home / "response-cache.sqlite3").write_bytes(b"not a database, damaged " * 100)
+    ran = fanout(
+        "run", "-t", "a", "-t", "b", "-t", "c", "--sim-ttft", "0", "--sim-tps", "0", "--cache",
+        "-q", home=fanout_home, cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    err = ran.stderr.decode("utf-8")
+    assert "Traceback" not in err
+    # Three cells looked the cache up (and tried to fill it) and failed alike: the user
+    # hears each once, a line each.
+    assert err.splitlines() == [
+        "fanout-studio: warning: could not read the response cache: DatabaseError: file is not"
+        " a database",
+        "fanout-studio: warning: could not store an answer in the response cache: DatabaseError:"
+        " file is not a database",
+    ]
+    assert "3 done, 0 failed" in ran.stdout.decode("utf-8")
+
+
 # ------------------------------------------------------------------ what it says it saved
 
 

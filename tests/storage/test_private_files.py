@@ -130,3 +130,45 @@ def test_the_protected_cache_file_is_the_one_the_cache_opens(fanout_home: Path) 
     from gui.providers.cache import CACHE_FILE_NAME
 
     assert paths.protected_reason(fanout_home / CACHE_FILE_NAME) is not None
+
+
+def _loose(root: Path) -> list[str]:
+    """Every folder under ``root`` that is not 0700 and every file that is not 0600."""
+    out = []
+    for path in [root, *root.rglob("*")]:
+        want = 0o700 if path.is_dir() else 0o600
+        if mode(path) != want:
+            out.append(f"{path.relative_to(root)} {oct(mode(path))}")
+    return out
+
+
+def test_a_batch_run_leaves_only_private_files_in_the_data_folder(
+    fanout_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gui.cli import main
+
+    old = os.umask(0o022)
+    try:
+        code = main(
+            ["run", "--executor", "batch", "--wait", "--poll", "0.05", "--sim-batch-delay",
+             "0.1", "-t", "a", "-t", "b", "--cache", "-q"]
+        )  # fmt: skip
+    finally:
+        os.umask(old)
+    assert code == 0, capsys.readouterr()
+    assert list((fanout_home / "batches").rglob("*.json*")), "the simulated provider kept no file"
+    assert _loose(fanout_home) == []
+
+
+def test_loose_batch_and_cache_files_are_corrected_on_start(fanout_home: Path) -> None:
+    nested = fanout_home / "batches" / "simulated" / "files"
+    nested.mkdir(parents=True, mode=0o755)
+    (nested / "file-sim-1.jsonl").write_text("{}")
+    (fanout_home / "response-cache.sqlite3").write_text("x")
+    (fanout_home / "workspace.json").write_text("{}")
+    for path in [fanout_home / "batches", *(fanout_home / "batches").rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    for name in ("response-cache.sqlite3", "workspace.json"):
+        (fanout_home / name).chmod(0o644)
+    paths.secure()
+    assert _loose(fanout_home) == []
