@@ -667,6 +667,10 @@ def parse_result_line(line: bytes | str, provider: str = "The provider") -> Line
     try:
         data = orjson.loads(line)
     except orjson.JSONDecodeError:
+        if isinstance(line, bytes):
+            # Bytes that are not UTF-8 keep the answer: each bad byte becomes a lone
+            # surrogate, which the history replaces and notes on the cell, as for a live one.
+            line = line.decode("utf-8", "surrogateescape")
         try:  # orjson refuses what json reads (a lone surrogate escape): that still counts
             data = json.loads(line)
         except ValueError:
@@ -688,6 +692,14 @@ def parse_result_line(line: bytes | str, provider: str = "The provider") -> Line
         raw_usage = body.get("usage")
         usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         finish = choice.get("finish_reason") if isinstance(choice, dict) else None
+        if text is not None and not isinstance(text, str):
+            return LineResult(
+                custom_id,
+                False,
+                kind=ErrorKind.BAD_RESPONSE,
+                message=f"{provider}: the batch returned an answer of the wrong shape "
+                "('content' is not text). Check that the provider is OpenAI-compatible.",
+            )
         if isinstance(text, str) and text:
             return LineResult(
                 custom_id,

@@ -218,6 +218,22 @@ def test_result_lines_map_to_answers_usage_and_error_kinds() -> None:
     assert parse_result_line(b'{"no": "id"}') is None
 
 
+def test_a_result_line_with_invalid_utf8_or_a_wrong_type_says_so() -> None:
+    # Bytes that are not UTF-8 keep the answer, each bad byte a lone surrogate the history
+    # replaces (and notes), instead of dropping the line (the cell then read "expired").
+    raw = ok_line("r0m0", "caf@ ok", 3, 2).encode().replace(b"@", b"\xff")
+    kept = parse_result_line(raw, "m at host")
+    assert kept is not None and kept.ok and kept.text == "caf\udcff ok"
+    wrong = json.loads(ok_line("r1m0", "x", 1, 1))
+    wrong["response"]["body"]["choices"][0]["message"]["content"] = 12
+    bad = parse_result_line(json.dumps(wrong), "m at host")
+    assert bad is not None and not bad.ok and bad.kind is ErrorKind.BAD_RESPONSE
+    assert bad.message == (
+        "m at host: the batch returned an answer of the wrong shape ('content' is not text). "
+        "Check that the provider is OpenAI-compatible."
+    )
+
+
 def test_the_batch_price_is_half_the_live_price() -> None:
     assert BATCH_PRICE_FACTOR == 0.5
     assert batch_price(2.0) == 1.0
