@@ -85,6 +85,7 @@ from gui.launch import add_window_options
 from gui.resources import demo_names
 
 if TYPE_CHECKING:
+    from gui.core.batch import BatchRun
     from gui.core.ratings import Rating
     from gui.storage.history import History
     from gui.storage.records import StoredRun
@@ -1762,7 +1763,9 @@ def _cells_word(n: int) -> str:
     return f"{n} cell{'' if n == 1 else 's'}"
 
 
-def check_saved(history: History | None, run: Run, results: Sequence[dict[str, Any]]) -> str | None:
+def check_saved(
+    history: History | None, run: Run | BatchRun, results: Sequence[dict[str, Any]]
+) -> str | None:
     """After the history closed: ``None`` when every ended cell of ``run`` is on disk (or
     history is off by choice); else one line naming the unsaved cells and where their
     answers were written instead (a JSON file in the current directory, else next to the

@@ -29,6 +29,7 @@ from gui.cli import (
     _fmt_cell,
     _positive_float,
     _repeated_rows,
+    check_saved,
     close_history,
     open_history,
     spec_from_args,
@@ -208,8 +209,11 @@ class BatchProgress:
         self.stream.flush()
 
 
-def _print_run(stored: StoredRun | None, run: BatchRun, as_json: bool) -> None:
-    """The run's cells and summary as ``run`` prints a live run."""
+def _print_run(
+    stored: StoredRun | None, run: BatchRun, as_json: bool, *, saved: bool = True
+) -> None:
+    """The run's cells and summary as ``run`` prints a live run (``saved``: every ended
+    cell is on disk)."""
     summary = run.summary
     assert summary is not None
     items = stored_cell_items(stored) if stored is not None else []
@@ -223,6 +227,7 @@ def _print_run(stored: StoredRun | None, run: BatchRun, as_json: bool) -> None:
                 "batches": batches,
                 "results": items,
                 "summary": {**summary_json(summary), **({"cost": cost} if cost else {})},
+                "saved": saved,
             },
             sys.stdout,
             ensure_ascii=False,
@@ -234,14 +239,14 @@ def _print_run(stored: StoredRun | None, run: BatchRun, as_json: bool) -> None:
     for i, item in enumerate(items):
         sys.stdout.write(_fmt_cell(item, repeated.get(i)) + "\n")
     cost_label = _cost_label(stored) if stored is not None else ""
-    sys.stdout.write(_summary_line(run.id, summary, cost_label) + "\n")
+    sys.stdout.write(_summary_line(run.id, summary, cost_label, saved) + "\n")
 
 
-def _summary_line(run_id: str, s: RunSummary, cost: str = "") -> str:
+def _summary_line(run_id: str, s: RunSummary, cost: str = "", saved: bool = True) -> str:
     spent = f" · {cost} at the batch price" if cost else ""
     return (
         f"{s.done} done, {s.failed} failed, {s.cancelled} cancelled of {s.total} "
-        f"(batch){spent} · saved as {run_id}"
+        f"(batch){spent}" + (f" · saved as {run_id}" if saved else "")
     )
 
 
@@ -366,7 +371,15 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
                 f"collect the results with: fanout-studio batches wait {run.id}\n"
             )
         return EXIT_OK
-    _print_run(stored, run, args.json)
+    items = stored_cell_items(stored) if stored is not None else []
+    # As for a live run: "saved" only when every ended cell is on disk, else say which are
+    # not and where their answers were written instead.
+    unsaved = check_saved(history, run, items)
+    _print_run(stored, run, args.json, saved=unsaved is None)
+    if unsaved is not None:
+        sys.stdout.flush()
+        sys.stderr.write(escape_controls(f"fanout-studio run: error: {unsaved}") + "\n")
+        return EXIT_FAILED
     return _exit_code(summary)
 
 

@@ -158,6 +158,9 @@ class _Write:
 
     what: str
     apply: Callable[[sqlite3.Connection], None]
+    #: ``(run id, cell id)`` of the cells ``apply`` wrote (filled by it): saved once the
+    #: transaction commits (see :meth:`History.unsaved`).
+    saves: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -737,7 +740,8 @@ class History:
             self._rate(item)
             return
         if isinstance(item, _Write):
-            self._write(item)
+            if self._write(item):
+                saved.extend(item.saves)
             return
         context, event = item
         # Each event in its own savepoint: one that cannot be written (bad data, a bug) is
@@ -1100,10 +1104,12 @@ class History:
 
     # ------------------------------------------------------------------ reading
 
-    def _write(self, item: _Write) -> None:
-        """Apply another store's write in its own savepoint (a bad one is dropped alone)."""
+    def _write(self, item: _Write) -> bool:
+        """Apply another store's write in its own savepoint (a bad one is dropped alone);
+        whether it was applied."""
         assert self._writer is not None
         self._writer.execute("SAVEPOINT fanout_write")
+        applied = True
         try:
             item.apply(self._writer)
         except sqlite3.OperationalError:
@@ -1111,7 +1117,9 @@ class History:
         except Exception as exc:
             self._writer.execute("ROLLBACK TO fanout_write")
             log.warning("history: %s not written: %s", item.what, _why(exc))
+            applied = False
         self._writer.execute("RELEASE fanout_write")
+        return applied
 
     def submit(self, what: str, apply: Callable[[sqlite3.Connection], None]) -> None:
         """Queue ``apply(connection)`` for the writer thread (chats use it: gui.storage.chats).
@@ -1152,11 +1160,25 @@ class History:
         file instead of one of each per cell, which is what lets 100,000 lines land fast.
         """
         batch = list(events)
-        self.submit(
-            f"{len(batch)} batch results", lambda conn: self._bulk_cells(conn, run_id, batch)
+        if self.read_only or self._closed:
+            return
+        written: list[tuple[str, str]] = []  # the cells saved once it commits (unsaved())
+        self._queue.put(
+            _Write(
+                f"{len(batch)} batch results",
+                lambda conn: self._bulk_cells(conn, run_id, batch, written),
+                written,
+            )
         )
 
-    def _bulk_cells(self, conn: sqlite3.Connection, run_id: str, events: list[Event]) -> None:
+    def _bulk_cells(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        events: list[Event],
+        written: list[tuple[str, str]],
+    ) -> None:
+        written.clear()  # a transaction tried again writes them again
         live = self._live.get(run_id)
         if live is None:
             return  # no recorder saw the run start: nothing of it is recorded
@@ -1221,6 +1243,7 @@ class History:
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             rows,
         )
+        written.extend((run_id, row[1]) for row in rows)
 
     def batch_updated(self, record: BatchRecord) -> None:
         """Record a batch's new state (queued: behind the cells recorded before it)."""

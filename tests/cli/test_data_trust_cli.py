@@ -349,6 +349,35 @@ def test_a_data_folder_removed_mid_run_is_not_called_saved(tmp_path: Path) -> No
     assert all(r["output"] for r in data["results"])
 
 
+def test_a_batch_run_whose_history_was_removed_is_not_called_saved(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    work.mkdir()
+    environ = {**os.environ, "FANOUT_HOME": str(home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gui", "run", "--executor", "batch", "--wait", "--poll", "0.1",
+         "--sim-batch-delay", "3", "-t", "a", "-t", "b", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, cwd=work,
+    )  # fmt: skip
+    db = home / "history.sqlite3"
+    _wait_for_run_row(db, process)
+    for path in home.glob("history.sqlite3*"):
+        path.unlink()
+    out, err = process.communicate(timeout=90)
+    assert process.returncode == 1, err
+    assert b"saved as" not in out and b"2 done" in out
+    (kept,) = work.glob("fanout-unsaved-*.json")
+    assert err.decode() == (
+        "fanout-studio run: error: 2 cells (r0m0, r1m0) could not be saved to the history "
+        f"({db} was removed while the run was recorded); the answers were written to {kept}\n"
+    )
+    data = json.loads(kept.read_text(encoding="utf-8"))
+    assert [(r["cell"], r["status"]) for r in data["results"]] == [
+        ("r0m0", "done"),
+        ("r1m0", "done"),
+    ]
+
+
 def test_a_history_locked_past_the_retry_budget_is_reported_with_the_answers(
     tmp_path: Path,
 ) -> None:
