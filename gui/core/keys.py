@@ -279,26 +279,28 @@ class StreamRedactor:
     """
 
     def __init__(self) -> None:
-        self._pending = ""
+        self._pending: list[str] = []  # pieces held back (a list: no copy per piece)
 
     def feed(self, text: str) -> str:
         """What may be printed now of ``text`` (added to what was held back), masked."""
-        pending = self._pending + text
-        cut = max(pending.rfind(" "), pending.rfind("\n"), pending.rfind("\t"))
-        if cut < 0:
-            self._pending = pending
+        cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"))
+        if cut < 0:  # no whitespace in this piece: nothing more can be known complete
+            if text:
+                self._pending.append(text)
             return ""
-        head = pending[: cut + 1]
+        head = "".join(self._pending) + text[: cut + 1]
+        rest = text[cut + 1 :]
         last = head.rstrip()
         start = max(last.rfind(" "), last.rfind("\n"), last.rfind("\t")) + 1
         if last[start:].lower() in _SCHEMES:  # its credential is still to come
-            head = head[:start]
-        self._pending = pending[len(head) :]
+            head, rest = head[:start], head[start:] + rest
+        self._pending = [rest] if rest else []
         return redact(head) if head else ""
 
     def end(self) -> str:
         """Everything still held back, masked (the text has ended)."""
-        rest, self._pending = self._pending, ""
+        rest = "".join(self._pending)
+        self._pending = []
         return redact(rest) if rest else ""
 
 
