@@ -189,3 +189,40 @@ async def test_cancelling_twenty_runs_in_a_row_mid_stream_leaves_nothing_behind(
     assert server.disconnects == 60
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("fanout-cell")]
     assert [str(w.message) for w in caught] == []
+
+
+async def test_an_error_event_read_together_with_done_fails_its_pane(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Connection: close framing: the error event and [DONE] come in one read, and the SDK
+    # stops at [DONE]; the pane must still fail with the server's message, not say done.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeOpenAIServer(
+        models=["fake-1"], tokens=8, token_interval=0.005, stream_framing="close"
+    ) as server:
+        server.behave(
+            lambda req: (
+                Behavior(error_event_after=2, error_message="CUDA out of memory")
+                if "oom" in req.last_user_text
+                else None
+            )
+        )
+        setup(window, server, ErrorPolicy.ISOLATE, ["oom", "fine"])
+        window.models.set_profiles(window.models.profiles()[:1])
+        finished = signal_future(window.run_finished)
+        run = window.start_run()
+        assert run is not None
+        summary = (await asyncio.wait_for(finished, 60))[0]
+    assert summary.done == 1 and summary.failed == 1
+    assert window.grid.cell_status("r0m0") == "failed"
+    error = window.grid.cell_error("r0m0")
+    assert "reported an error mid-answer: CUDA out of memory" in error, error
+    assert window.grid.cell_source_text("r0m0")  # the text before the error is kept
+    assert window.grid.cell_status("r1m0") == "done"
+    history = window.services.history.history
+    assert history is not None
+    await asyncio.to_thread(history.flush)
+    stored = await asyncio.to_thread(history.get_run, run.id)
+    assert stored is not None
+    saved = stored.cell("r0m0")
+    assert saved is not None and saved.status == "failed" and saved.error_kind == "server_error"
