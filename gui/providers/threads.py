@@ -20,6 +20,7 @@ from langchain_core.messages import BaseMessage, convert_to_messages, trim_messa
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from gui.core.chat import Message, estimate_message_tokens
+from gui.core.cleantext import clean_json
 
 #: The placeholder's variable; filled in advance, so the chain's input is ``{}``.
 _THREAD_VARIABLE = "fanout_thread"
@@ -28,8 +29,12 @@ _ROLE_OF_TYPE = {"system": "system", "human": "user", "ai": "assistant"}
 
 
 def to_langchain(messages: Sequence[Message]) -> list[BaseMessage]:
-    """``(role, content)`` pairs as LangChain messages (content parts kept as they are)."""
-    pairs: list[Any] = [(role, content) for role, content in messages]
+    """``(role, content)`` pairs as LangChain messages (content parts kept as they are).
+
+    A lone surrogate (an undecodable byte of the command line or a file) cannot be sent as
+    UTF-8 JSON: it goes as U+FFFD, as the stored chat shows it.
+    """
+    pairs: list[Any] = [(role, clean_json(content)[0]) for role, content in messages]
     return convert_to_messages(pairs)
 
 

@@ -249,6 +249,31 @@ def test_a_chat_answer_echoing_credentials_is_printed_masked(
         assert "Got Bearer *** and Basic *** with *** ok\n" in out
 
 
+def test_a_message_with_invalid_utf8_reaches_a_server_replaced(tmp_path: Path) -> None:
+    # An undecodable byte on the command line is a lone surrogate, which no UTF-8 JSON
+    # request can carry: it goes as U+FFFD, as the stored chat shows it.
+    with FakeOpenAIServer(models=["fake-1"], tokens=4) as srv:
+        done = cli(
+            tmp_path,
+            "ask",
+            b"hello \xff there",  # type: ignore[arg-type]
+            "--system",
+            b"be brief\xfe",  # type: ignore[arg-type]
+            "-m",
+            "fake-1",
+            *served(srv),
+            "--json",
+        )
+        assert done.returncode == 0, done.stderr
+        (result,) = json.loads(done.stdout)["results"]
+        assert result["status"] == "done", result
+        (request,) = srv.requests
+    assert [(m["role"], m["content"]) for m in request.messages] == [
+        ("system", "be brief\ufffd"),
+        ("user", "hello \ufffd there"),
+    ]
+
+
 def _chat_nodes(db: Path) -> list[tuple[int, str, str, str]]:
     try:
         conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
