@@ -1238,8 +1238,12 @@ class JudgeChain:
         self.structured = structured
 
     async def ainvoke(self, input: Sequence[tuple[str, str]], config: Any = None) -> str:
-        """The judge's reply to the messages ``input``, as text."""
-        messages = list(input)
+        """The judge's reply to the messages ``input``, as text.
+
+        An answer holding a lone surrogate (kept on its cell as the server sent it) cannot be
+        sent as UTF-8 JSON: the judge reads U+FFFD there, as the stored answer shows it.
+        """
+        messages = [(role, clean(text)[0]) for role, text in input]
         if self.structured is not None:
             try:
                 out = await self.structured.ainvoke(messages, config)

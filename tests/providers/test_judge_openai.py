@@ -12,7 +12,7 @@ from gui.core.judging import JudgeSettings
 from gui.core.runner import Run
 from gui.core.spec import ModelProfile, ProviderKind, make_spec
 from gui.providers.backend import LangChainBackend
-from tests.support.openai_server import FakeOpenAIServer, RequestInfo, structured_output
+from tests.support.openai_server import Behavior, FakeOpenAIServer, RequestInfo, structured_output
 
 
 @pytest.fixture
@@ -72,3 +72,26 @@ async def test_a_server_without_structured_output_gets_the_plain_json_prompt(
     assert [("response_format" in r.body) for r in judged] == [True, False, False]
     # The plain model's calls (the lean path when nothing listens) still read the usage.
     assert run.judge.cost.cells == 2 and not run.judge.cost.estimated
+
+
+async def test_an_answer_with_lone_surrogates_is_judged_with_them_replaced(
+    srv: FakeOpenAIServer,
+) -> None:
+    # A server may send a lone surrogate (a "\ud800" escape); the cell keeps it (marked where
+    # stored), but no UTF-8 request can carry it: the judge reads U+FFFD instead.
+    judge = structured_output(verdict_json)
+
+    def behave(info: RequestInfo) -> Behavior | None:
+        if info.model == "fake-1":
+            return Behavior(text="half \ud800 an answer")
+        return judge(info)
+
+    srv.behave(behave)
+    run = judged_run(srv, ["cats"])
+    await run.wait()
+    await run.backend.aclose()  # type: ignore[attr-defined]
+    assert run.judge is not None
+    (verdict,) = run.judge.verdicts.values()
+    assert verdict.ok and verdict.score == 8.0, verdict
+    (asked,) = [r for r in srv.requests if r.model == "judge-1"]
+    assert "half \ufffd an answer" in json.dumps(asked.messages, ensure_ascii=False)
