@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from gui.core.cleantext import clean_json
 from gui.core.errors import SpecError, TemplateError
 from gui.core.templates import fill_template, suggest_name, template_variables
 from gui.core.text import one_line_label
@@ -496,7 +497,12 @@ def schema_validator(text: str) -> Any:
 
 
 def fill_value(check: Check, row: Mapping[str, str]) -> str:
-    """The check's value with the row's variables filled in (text kinds and regex)."""
+    """The check's value with the row's variables filled in (text kinds and regex).
+
+    A value holding a lone surrogate is filled in as U+FFFD: that is how it was sent to the
+    model (a UTF-8 request cannot carry it) and how the cell stores it.
+    """
+    row = clean_json(row)[0]
     if check.kind in TEXT_KINDS:
         return fill_template(check.value, row)
     if check.kind == "regex":

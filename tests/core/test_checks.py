@@ -117,6 +117,14 @@ def test_a_regex_fills_known_variables_escaped_and_keeps_quantifiers() -> None:
     assert not one(r"regex:^\d{3} {topic}", "123 cats", {"topic": "c.ts"}).passed
 
 
+def test_a_variable_with_a_lone_surrogate_is_checked_as_it_was_sent() -> None:
+    # The model got U+FFFD where the input had an undecodable byte (a UTF-8 request cannot
+    # carry it), so an answer repeating the input contains U+FFFD there.
+    row = {"topic": "caf\udcff"}
+    assert one("contains:{topic}", "about caf\ufffd here", row).passed
+    assert one("regex:caf. {topic}", "caf\ufffd caf\ufffd", row).passed
+
+
 def test_pass_rate_is_the_weighted_share() -> None:
     results = [
         CheckResult("a", "contains", True, "", 3.0),
