@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Collection, Generator, Hashable, Mapping, Sequence
@@ -735,15 +736,39 @@ def _expired(provider: str) -> str:
     return EXPIRED_MESSAGE.format(provider=provider)
 
 
-def read_results(path: Path, chunk: int, provider: str) -> Generator[list[LineResult], None, None]:
+#: Bytes a result line may take per character of the answer size cap (a character may be a
+#: 12-byte surrogate-pair escape), plus its envelope: the live stream's bound on one event.
+_LINE_BYTES_PER_CHAR = 12
+_LINE_ENVELOPE_BYTES = 1 << 20
+_CUSTOM_ID = re.compile(rb'"custom_id"\s*:\s*"([^"\\]{1,200})"')
+
+
+def read_results(
+    path: Path, chunk: int, provider: str, max_chars: int | None = None
+) -> Generator[list[LineResult], None, None]:
     """The results of an output or error file, ``chunk`` lines at a time (blocking reads:
-    drive it from a worker thread)."""
+    drive it from a worker thread).
+
+    With ``max_chars`` (the run's answer size cap) an answer longer than the cap fails its
+    cell "answer too large", and a line too long to hold such an answer is never read whole
+    (a provider's file, however large one line of it, must not take the machine's memory).
+    """
+    bound = None if max_chars is None else _LINE_ENVELOPE_BYTES + _LINE_BYTES_PER_CHAR * max_chars
     with path.open("rb") as f:
         batch: list[LineResult] = []
-        for line in f:
-            if not line.strip():
+        while line := f.readline(-1 if bound is None else bound + 1):
+            result: LineResult | None
+            if bound is not None and len(line) > bound and not line.endswith(b"\n"):
+                result = _too_long_line(f, line, provider, bound)
+            elif not line.strip():
                 continue
-            result = parse_result_line(line, provider)
+            else:
+                result = parse_result_line(line, provider)
+            if result is not None and result.ok and max_chars is not None:
+                if len(result.text) > max_chars:
+                    result = _too_large(
+                        result.custom_id, provider, f"more than {max_chars:,} characters"
+                    )
             if result is not None:
                 batch.append(result)
             if len(batch) >= chunk:
@@ -751,6 +776,30 @@ def read_results(path: Path, chunk: int, provider: str) -> Generator[list[LineRe
                 batch = []
         if batch:
             yield batch
+
+
+def _too_long_line(f: IO[bytes], start: bytes, provider: str, bound: int) -> LineResult | None:
+    """The failure of a result line longer than ``bound`` bytes, whose first ``bound`` bytes
+    are ``start``: the rest of it is read past (a slice at a time) and its cell named from
+    its start (``None`` when the start names none)."""
+    while more := f.readline(1 << 20):
+        if more.endswith(b"\n"):
+            break
+    found = _CUSTOM_ID.search(start[:4096])
+    if found is None:
+        return None
+    custom_id = found.group(1).decode("utf-8", "replace")
+    return _too_large(custom_id, provider, f"its result line passed {bound:,} bytes")
+
+
+def _too_large(custom_id: str, provider: str, why: str) -> LineResult:
+    return LineResult(
+        custom_id,
+        False,
+        kind=ErrorKind.TOO_LARGE,
+        message=f"{provider}: answer too large: {why}. Raise the answer size cap, or lower "
+        "max tokens.",
+    )
 
 
 # ------------------------------------------------------------------ the executor
@@ -1237,7 +1286,9 @@ class BatchRun:
         self._emit(
             ev.RunStarted(self.id, self._now(), self.spec, self.cells, started, ExecutorKind.BATCH)
         )
-        chunks = read_results(path, self.limits.ingest_chunk, "The batch output")
+        chunks = read_results(
+            path, self.limits.ingest_chunk, "The batch output", self.spec.limits.max_answer_chars
+        )
         seen = bytearray(len(self.cells))
         used = read = 0
         end = object()
@@ -1289,7 +1340,9 @@ class BatchRun:
 
     async def _ingest_file(self, path: Path, slots: _Slots, provider: str, seen: bytearray) -> None:
         """End the cells of one result file, a chunk of lines per loop step."""
-        chunks = read_results(path, self.limits.ingest_chunk, provider)
+        chunks = read_results(
+            path, self.limits.ingest_chunk, provider, self.spec.limits.max_answer_chars
+        )
         done = object()
         try:
             while True:

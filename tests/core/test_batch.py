@@ -19,6 +19,7 @@ from gui.core.batch import (
     BatchUnsupported,
     batch_price,
     parse_result_line,
+    read_results,
     write_request_files,
 )
 from gui.core.errors import ErrorKind
@@ -232,6 +233,31 @@ def test_a_result_line_with_invalid_utf8_or_a_wrong_type_says_so() -> None:
         "m at host: the batch returned an answer of the wrong shape ('content' is not text). "
         "Check that the provider is OpenAI-compatible."
     )
+
+
+def test_result_lines_past_the_answer_size_cap_fail_too_large_without_reading_them_whole(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "output.jsonl"
+    huge = ok_line("r1m0", "x" * 3_000_000)  # past 1 MiB + 12 bytes per character of the cap
+    with path.open("w", encoding="utf-8") as f:
+        f.write(ok_line("r0m0", "short") + "\n")
+        f.write(huge + "\n")
+        f.write(ok_line("r2m0", "y" * 200) + "\n")  # longer than the cap, a short line
+        f.write(ok_line("r3m0", "fine too") + "\n")
+    results = [r for chunk in read_results(path, 100, "m at host", max_chars=100) for r in chunk]
+    by_id = {r.custom_id: r for r in results}
+    assert list(by_id) == ["r0m0", "r1m0", "r2m0", "r3m0"]
+    assert by_id["r0m0"].ok and by_id["r3m0"].text == "fine too"  # the line after is read
+    for cell, why in (
+        ("r1m0", "its result line passed 1,049,776 bytes"),
+        ("r2m0", "more than 100 characters"),
+    ):
+        bad = by_id[cell]
+        assert not bad.ok and bad.kind is ErrorKind.TOO_LARGE
+        assert bad.message == (
+            f"m at host: answer too large: {why}. Raise the answer size cap, or lower max tokens."
+        )
 
 
 def test_the_batch_price_is_half_the_live_price() -> None:
