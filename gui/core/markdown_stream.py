@@ -322,6 +322,7 @@ class MarkdownStream:
         self._cut: tuple[int, int, int] | None = None
         self._kept_from: int | None = None
         self._env: dict[str, Any] = {"fanout_dark": self._dark}
+        self._coloured = False  # some HTML handed out carries the palette's colours
         self.block_renders = 0
         self.tail_renders = 0
 
@@ -470,6 +471,19 @@ class MarkdownStream:
                 return candidate
         return None
 
+    @property
+    def coloured(self) -> bool:
+        """Whether some HTML handed out so far carries colours of its palette (a code block,
+        a table's borders, a link): only then does a light/dark switch need it rendered
+        again; prose, lists and headings take their colours from the view's palette."""
+        return self._coloured
+
+    def set_dark(self, dark: bool) -> None:
+        """Colour what is rendered from now on for the other palette, rendering nothing again:
+        for a stream that is not :attr:`coloured` (else :meth:`restyle`)."""
+        self._dark = dark
+        self._env["fanout_dark"] = dark
+
     def restyle(self, dark: bool) -> None:
         """Colour code for the other palette: everything is rendered again from the source."""
         if dark == self._dark:
@@ -580,6 +594,7 @@ class MarkdownStream:
         codes: list[str] = []
         self._env.update(fanout_codes=codes, fanout_code_base=len(self._codes))
         block = self._md.renderer.render(tokens, self._md.options, self._env)
+        self._coloured = self._coloured or _carries_colours(block)
         self._codes.extend(codes)
         self._html.append(block)
         update.finished.append(block)
@@ -595,6 +610,7 @@ class MarkdownStream:
         codes: list[str] = []
         self._env.update(fanout_codes=codes, fanout_code_base=len(self._codes))
         tail = self._md.renderer.render(tokens, self._md.options, self._env)
+        self._coloured = self._coloured or _carries_colours(tail)
         self.tail_renders += 1
         return self._set_tail(tail, codes)
 
@@ -604,6 +620,13 @@ class MarkdownStream:
             return None
         self._shown_tail = tail
         return tail
+
+
+def _carries_colours(html: str) -> bool:
+    """Whether ``html`` holds colours of one palette: a code block's (Pygments' and its Copy
+    bar's), a table's border, or a link (the rich-text engine fixes a link's colour from the
+    palette when it inserts it)."""
+    return "<pre" in html or "<table" in html or "<a " in html
 
 
 def _line_offset(text: str, line: int) -> int:

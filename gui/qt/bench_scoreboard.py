@@ -9,11 +9,15 @@ answers stream and end. Measured:
 * ``refresh_ms_*``: what one Scoreboard refresh costs the GUI thread (re-scoring the cells
   that changed, summing the run up, updating both tables), median, p95 and max over the
   run, and how many refreshes there were (at most one per frame by design);
-* ``lag_*``: the lateness of a 10 ms heartbeat on the GUI thread from the run's start to
-  its end (the outside view of every freeze a user would see); ``reference_*``: the same
-  run with the Scoreboard tab hidden (it must then do no refresh at all). Runs alternate,
-  reference first, two of each: the lag figures are the better run of each kind, the
-  refresh costs the worst;
+* ``lag_*``: the GUI thread's lateness from the run's start to its end on the window's own
+  heartbeat (its :class:`~gui.qt.widgets.lag_meter.LagMeter`, a 10 ms Qt timer, as every
+  GUI scenario measures it: the outside view of every freeze a user would see);
+  ``loop_wait_*``: a 10 ms heartbeat task on the asyncio loop beside it, which also waits
+  behind every callback queued before it (200 streams' worth), how long a coroutine waits
+  for its turn rather than a frozen window; ``reference_*``: the same run with the
+  Scoreboard tab hidden (it must then do no refresh at all). Runs alternate, reference
+  first, two of each: the lag figures are the better run of each kind, the refresh costs
+  the worst;
 * ``large_full_ms`` / ``large_one_ms``: a refresh of a finished 2,500 x 4 = 10,000-cell run,
   every cell re-scored (a past run opened) and with one cell changed (a live run's usual
   frame): what keeps a very large run from costing a frame.
@@ -72,14 +76,17 @@ async def _live(quick: bool, shown: bool) -> dict[str, Any]:
             finished.set_result(summary)
 
     win.run_finished.connect(on_finished)
+    win.lag.begin_session()  # the window's heartbeat runs (its figures are taken below)
     lag, stop = LagRecorder(), asyncio.Event()
     beat = asyncio.ensure_future(heartbeat(lag, stop))
+    started = time.perf_counter()
     win.start_run()
     summary = await asyncio.wait_for(finished, 300)
     await asyncio.sleep(0.2)  # the last refresh after the last cell
+    stats = win.lag.session_stats(started, time.perf_counter())
     stop.set()
     await beat
-    stats = lag.stats()
+    waited = lag.stats()
     board = page.board
     scored = sum(s.done for s in board.models_summary) if board is not None else 0
     await win.shutdown()
@@ -96,6 +103,8 @@ async def _live(quick: bool, shown: bool) -> dict[str, Any]:
         "lag_p99_ms": round(stats.p99_ms, 2),
         "lag_max_ms": round(stats.max_ms, 2),
         "lag_samples": stats.samples,
+        "loop_wait_p99_ms": round(waited.p99_ms, 2),
+        "loop_wait_max_ms": round(waited.max_ms, 2),
     }
 
 
@@ -142,17 +151,14 @@ async def _measure(quick: bool) -> dict[str, Any]:
     for _ in range(rounds):
         hidden.append(await _live(quick, shown=False))
         shown.append(await _live(quick, shown=True))
-    figures = min(shown, key=lambda f: f["lag_p99_ms"])
-    figures = {
-        **shown[-1],
-        "lag_p99_ms": figures["lag_p99_ms"],
-        "lag_max_ms": figures["lag_max_ms"],
-    }
+    best = min(shown, key=lambda f: f["lag_p99_ms"])
+    figures = {**shown[-1], **{k: v for k, v in best.items() if "lag" in k or "loop_wait" in k}}
     figures["refresh_ms_p95"] = max(f["refresh_ms_p95"] for f in shown)
     figures["refresh_ms_max"] = max(f["refresh_ms_max"] for f in shown)
     reference = min(hidden, key=lambda f: f["lag_p99_ms"])
     figures["reference_lag_p99_ms"] = reference["lag_p99_ms"]
     figures["reference_lag_max_ms"] = reference["lag_max_ms"]
+    figures["reference_loop_wait_p99_ms"] = reference["loop_wait_p99_ms"]
     figures["reference_refreshes"] = max(f["refreshes"] for f in hidden)
     figures.update(_large())
     return figures

@@ -30,3 +30,6 @@ def test_chat_long_scenario_opens_scrolls_and_continues_a_stored_chat() -> None:
         assert name in f
     assert f["session_lag_samples"] > 0
     assert {"open_lag_p99_ms", "scroll_lag_p99_ms", "stream_lag_p99_ms"} <= set(result.second)
+    # The lag is the window's own meter's, as in every GUI row; the heartbeat task's beside it.
+    assert result.second["loop_wait_max_ms"] >= result.second["loop_wait_p99_ms"]
+    assert {"open_loop_wait_p99_ms", "scroll_loop_wait_p99_ms"} <= set(result.second)

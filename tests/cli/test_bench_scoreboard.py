@@ -18,3 +18,7 @@ def test_scoreboard_scenario_scores_every_answer_and_reports_every_figure() -> N
     assert f["large_cells"] == 10_000 and f["large_full_ms"] > 0 and f["large_one_ms"] > 0
     lag = result.second
     assert lag["lag_samples"] > 0 and "reference_lag_p99_ms" in lag
+    # The lag is the window's own meter's, as in every GUI row; the heartbeat task's beside it.
+    assert lag["lag_max_ms"] >= lag["lag_p99_ms"]
+    assert lag["loop_wait_max_ms"] >= lag["loop_wait_p99_ms"]
+    assert "reference_loop_wait_p99_ms" in lag

@@ -15,3 +15,7 @@ def test_sweep_scenario_runs_every_sample_of_every_column_in_tiles() -> None:
     assert f["visible_cells"] == 24
     assert f["session_lag_samples"] > 0 and f["run_gui_cpu_s"] > 0
     assert result.second["run_lag_max_ms"] >= result.second["run_lag_p99_ms"]
+    # The lag is the window's own meter's, as in every GUI row; the heartbeat task's beside it.
+    assert "freezes_over_50_ms" in f
+    assert result.second["loop_wait_max_ms"] >= result.second["loop_wait_p99_ms"]
+    assert result.second["run_loop_wait_max_ms"] >= result.second["run_loop_wait_p99_ms"]

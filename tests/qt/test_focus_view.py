@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QToolButton
+from PySide6.QtWidgets import QApplication, QLabel, QToolButton
 
 from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
@@ -253,3 +253,70 @@ def test_with_repeats_left_and_right_go_to_the_other_model_and_brackets_step_sam
     assert focus.cell_id() == "r1m0"
     # The position counts the run's columns (models), not one column per sample.
     assert focus.position_text() == "input 2/2 · column 1/2"
+
+
+def _overlap(widgets: list) -> list[tuple[str, str]]:
+    """Pairs of ``widgets`` (siblings) whose rectangles overlap."""
+    pairs = []
+    for i, a in enumerate(widgets):
+        for b in widgets[i + 1 :]:
+            if a.geometry().intersects(b.geometry()):
+                pairs.append((a.text(), b.text()))
+    return pairs
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize(
+    ("size", "columns"),
+    [((589, 292), 1), ((1285, 545), 2)],  # what 900x600 and 1600x1000 windows give Focus
+)
+def test_every_metric_line_is_whole_at_the_sizes_a_window_gives_focus(
+    qtbot, request: pytest.FixtureRequest, store: CellStore, theme: str, size, columns: int
+) -> None:
+    """A review found Focus's Metrics box cramped at 900x600: two label/value columns in
+    about 270 px wrapped "+0.00 s" and hid half of each line behind a sideways scroll. The
+    metrics now take one column there (scrolling up and down only), two when wide enough:
+    every label and value whole, none overlapping, light and dark."""
+    if theme == "dark":
+        request.getfixturevalue("dark_palette")
+    view = FocusView(store, sent)
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    view.show_cell("r0m1")
+    store.set_metrics(
+        "r0m1",
+        CellMetrics(
+            queued_at=0.0,
+            started_at=0.5,
+            first_token_at=0.8,
+            ended_at=2.5,
+            waited=0.5,
+            ttft=0.3,
+            latency=2.0,
+            output_tokens=480,
+            tokens_estimated=False,
+            tokens_per_second=281.2,
+            retries=2,
+            finish_reason="stop",
+        ),
+    )
+    area = view.metrics_area()
+    form = area.widget()
+    qtbot.waitUntil(lambda: view.metrics_columns() == columns, timeout=30_000)
+    qtbot.waitUntil(lambda: form.width() == area.viewport().width(), timeout=30_000)
+    assert area.horizontalScrollBar().maximum() == 0  # nothing hidden sideways
+    lines = [w for w in form.findChildren(QLabel) if w.isVisible()]
+    assert len(lines) == 2 * len(METRIC_NAMES)
+    for line in lines:
+        # Whole: as wide as its text asks (a value may wrap, never past the form's edge).
+        assert form.rect().contains(line.geometry()), line.text()
+        if not line.wordWrap():
+            assert line.width() >= line.sizeHint().width(), line.text()
+        else:
+            assert line.height() >= line.heightForWidth(line.width()), line.text()
+    assert _overlap(lines) == []
+    assert view.metric_values()["Request sent"] == "+0.50 s"
+    if columns == 2:  # a wide Focus shows every metric without scrolling
+        assert area.verticalScrollBar().maximum() == 0

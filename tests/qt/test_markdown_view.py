@@ -11,7 +11,7 @@ import time
 
 import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer, QUrl
-from PySide6.QtGui import QGuiApplication, QTextCursor
+from PySide6.QtGui import QColor, QGuiApplication, QPalette, QTextCursor
 from PySide6.QtWidgets import QApplication, QMenu
 
 from gui.core.markdown_stream import MarkdownStream
@@ -483,3 +483,44 @@ def test_a_selection_up_to_the_end_does_not_grow_with_new_text(
     view.append(" and then some more")
     assert view.textCursor().selectedText() == "last words"
     assert view.document().toPlainText().endswith("and then some more")
+
+
+def test_a_theme_switch_renders_again_only_answers_with_colours_of_their_own(qtbot) -> None:
+    """A light/dark switch re-rendered every answer in its own turn (a big run froze the
+    window). Prose takes its colours from the palette as it paints: it is not rendered again;
+    an answer with code is, in a later loop turn, in the new palette's colours."""
+    prose, coded = MarkdownView(), MarkdownView()
+    for widget in (prose, coded):
+        qtbot.addWidget(widget)
+        widget.resize(320, 220)
+        widget.show()
+    prose.set_text("# Cats\n\nCats *purr*.\n\n- one\n- two\n", final=True)
+    coded.set_text(ANSWER, final=True)
+    light_html = coded.document().toHtml().lower()
+    prose_stream, coded_stream = prose._stream, coded._stream
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    original = QPalette(app.palette())
+    dark = QPalette(original)
+    for role, color in (
+        (QPalette.ColorRole.Window, "#202124"),
+        (QPalette.ColorRole.Base, "#17181a"),
+    ):
+        dark.setColor(role, QColor(color))
+    try:
+        app.setPalette(dark)
+        QApplication.processEvents()  # the palette reaches the widgets
+        qtbot.waitUntil(lambda: markdown_view.restyles_pending() == 0, timeout=30_000)
+        dark_html = coded.document().toHtml().lower()
+        assert "#0d1117" in dark_html or "#161b22" in dark_html
+        assert dark_html != light_html and coded.code(0) == "def square(x):\n    return x * x\n"
+        assert prose._stream is prose_stream  # not rendered again
+        assert coded._stream is not coded_stream
+        prose.append("\n\n```python\nx = 1\n```\n")  # what comes now is coloured for dark
+        prose.finish()
+        assert "#0d1117" in prose.document().toHtml().lower() or "#161b22" in (
+            prose.document().toHtml().lower()
+        )
+    finally:
+        app.setPalette(original)
+        qtbot.waitUntil(lambda: markdown_view.restyles_pending() == 0, timeout=30_000)

@@ -376,3 +376,43 @@ def test_at_the_size_a_900x600_window_gives_it_every_answer_is_aligned_and_whole
         assert top.y() >= 0 and top.y() + column.height() <= viewport.height()
     finished = [view.answer_view(c).parentWidget().metrics for c in (1, 2, 3)]  # type: ignore[union-attr]
     assert len({m.mapTo(view, QPoint()).y() for m in finished}) == 1
+
+
+def test_a_big_runs_columns_are_built_over_several_turns_and_all_arrive(
+    qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row compare's first open of a 6-model x 3-sample run built its 18 columns and their
+    answers in one turn (the window froze). It now builds them a slice at a time, the first
+    in the turn that shows it, each at its final width, and ends with every column."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from gui.qt.widgets import row_compare
+
+    monkeypatch.setattr(row_compare, "BUILD_SLICE_MS", 0.0)  # one column per turn
+    groups = [f"sim-{m}" for m in range(6)]
+    cols = [f"#{k + 1} {g}" for g in groups for k in range(3)]
+    store = CellStore()
+    ids = [[CellId.text(r, c, k) for c in range(6) for k in range(3)] for r in range(2)]
+    store.set_shape(ROWS, cols, ids, groups=(groups, [g for g in range(6) for _ in range(3)]))
+    for cell_id in store.cell_ids():
+        store.set_final_text(cell_id, f"Answer of {cell_id}.")
+        store.set_status(cell_id, Phase.DONE)
+    view = RowCompareView(store)
+    qtbot.addWidget(view)
+    view.resize(1600, 1000)
+    with qtbot.waitSignal(view.columns_built, timeout=30_000):
+        view.show()
+        assert view.built_column_count() == 1 and view.is_building()  # the rest come later
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        first = view.findChildren(row_compare._Column)[0]
+        first_width = first.width()
+    assert view.built_column_count() == 18 and not view.is_building()
+    assert [view.answer_view(c).source() for c in range(18)] == [
+        f"Answer of {cell_id}." for cell_id in store.row_cell_ids(0)
+    ]
+    assert [view.column_label(c) for c in range(18)] == ["#1", "#2", "#3"] * 6
+    qtbot.waitUntil(lambda: first.width() == view.answer_view(17).parentWidget().width())
+    assert first.width() == first_width > 200  # built at its final width, not the whole row's
+    # Another input while shown: every column shows it.
+    view.show_row(1)
+    assert view.answer_view(17).source() == f"Answer of {store.cell_id(1, 17)}."

@@ -5,6 +5,10 @@ hands them to :class:`~gui.qt.widgets.diff_view.DiffView` (which diffs off the G
 A diff of an answer still streaming would re-set both sides, and the reader's scroll place,
 several times a second, so the page diffs what has arrived, says the answer is still coming,
 and diffs again when an answer ends (or is retried).
+
+Each side's header names its cell by what tells it from the other (the model, the input, the
+sample: :func:`side_names`), shown whole, and elides only the rest, which both share or
+which the distinguishing part already points at.
 """
 
 from __future__ import annotations
@@ -15,9 +19,73 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWi
 from gui.qt.widgets.cell_pane import ElidedLabel
 from gui.qt.widgets.cell_parts import CloseUpPage
 from gui.qt.widgets.cell_store import CellStore, Change
-from gui.qt.widgets.diff_view import DiffView
+from gui.qt.widgets.diff_view import DiffView, SideName
 
-__all__ = ["DiffPage"]
+__all__ = ["DiffPage", "side_names"]
+
+_PART = " · "
+
+
+def _cell_parts(store: CellStore, cell_id: str) -> tuple[int, int, str, str, int, int]:
+    """(row, column, row label, run column label, sample number, samples) of a known cell."""
+    where = store.where(cell_id)
+    assert where is not None
+    row, col = where
+    group = store.group_of(col)
+    if not store.is_grouped():
+        return row, col, store.row_label(row), store.column_label(col), 1, 1
+    first = store.first_column_of(group)
+    samples = sum(1 for c in range(store.column_count()) if store.group_of(c) == group)
+    return row, col, store.row_label(row), store.group_labels()[group], col - first + 1, samples
+
+
+def side_names(store: CellStore, a: str, b: str) -> tuple[SideName, SideName]:
+    """The headers of cells ``a`` and ``b`` of ``store`` diffed against each other.
+
+    The distinguishing part holds what differs: the run column's differing parts
+    ("t=0.2" against "t=0.7" when both are "sim-a · t=…", else the whole label), the sample
+    ("sample 2"), the input by number ("input 3", its text going to the context, which may be
+    long). The context holds the rest ("input 1: cats", the shared model).
+    """
+    row_a, c_a, label_a, col_a, k_a, n_a = _cell_parts(store, a)
+    row_b, c_b, label_b, col_b, k_b, n_b = _cell_parts(store, b)
+    distinct: tuple[list[str], list[str]] = ([], [])
+    context: tuple[list[str], list[str]] = ([], [])
+    if col_a != col_b:
+        parts_a, parts_b = col_a.split(_PART), col_b.split(_PART)
+        if len(parts_a) == len(parts_b):  # same kind of column: only its differing parts
+            for part_a, part_b in zip(parts_a, parts_b, strict=True):
+                into = distinct if part_a != part_b else context
+                into[0].append(part_a)
+                into[1].append(part_b)
+        else:
+            distinct[0].append(col_a)
+            distinct[1].append(col_b)
+    else:
+        context[0].append(col_a)
+        context[1].append(col_b)
+    if (k_a, n_a) != (k_b, n_b):
+        distinct[0].append(f"sample {k_a} of {n_a}")
+        distinct[1].append(f"sample {k_b} of {n_b}")
+    elif n_a > 1:
+        context[0].append(f"sample {k_a} of {n_a}")
+        context[1].append(f"sample {k_b} of {n_b}")
+    if row_a != row_b:
+        distinct[0].append(f"input {row_a + 1}")
+        distinct[1].append(f"input {row_b + 1}")
+        context[0].insert(0, label_a)
+        context[1].insert(0, label_b)
+    else:
+        context[0].insert(0, f"input {row_a + 1}: {label_a}")
+        context[1].insert(0, f"input {row_b + 1}: {label_b}")
+    if not distinct[0]:  # two columns of the same label: their place tells them apart
+        distinct[0].append(f"column {c_a + 1}")
+        distinct[1].append(f"column {c_b + 1}")
+    return (
+        SideName(_PART.join(distinct[0]), _PART.join(context[0])),
+        SideName(_PART.join(distinct[1]), _PART.join(context[1])),
+    )
+
 
 _STREAMING_NOTE = "An answer is still streaming: the diff is redone when it ends."
 
@@ -91,7 +159,7 @@ class DiffPage(CloseUpPage):
         return self._pair
 
     def heading(self) -> str:
-        """What the heading says."""
+        """What the heading says: what the two cells share (their headers say the rest)."""
         return self._heading.full_text()
 
     # --------------------------------------------------------------------------- internals
@@ -101,13 +169,25 @@ class DiffPage(CloseUpPage):
             return
         store = self._store
         a, b = self._pair
-        title_a, title_b = store.cell_title(a), store.cell_title(b)
-        self._heading.set_full_text(f"Diff: {title_a}  ⟷  {title_b}")
+        name_a, name_b = side_names(store, a, b)
+        # The heading says only what both cells share, so eliding it never hides what tells
+        # them apart: each side's header names its cell by that, whole.
+        shared = _PART.join(
+            part_a
+            for part_a, part_b in zip(
+                name_a.context.split(_PART), name_b.context.split(_PART), strict=False
+            )
+            if part_a == part_b and part_a
+        )
+        self._heading.set_full_text(
+            f"Diff · {shared}" if shared else "Diff of two cells",
+            f"A: {name_a.full()}\nB: {name_b.full()}",
+        )
         streaming = any(
             (state := store.peek(cell_id)) is None or not state.final for cell_id in self._pair
         )
         self._note.setVisible(streaming)
-        self.view.set_texts(store.source_text(a), store.source_text(b), title_a, title_b)
+        self.view.set_texts(store.source_text(a), store.source_text(b), name_a, name_b)
 
     # ------------------------------------------------------------------ store changes
 

@@ -8,6 +8,8 @@ together, proportionally, unless the user turns that off.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import (
@@ -15,16 +17,62 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from gui.core.textdiff import WordDiff, word_diff_of
+from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.latest_job import LatestJob
 from gui.qt.widgets.text_marks import Marks, change_colors
 
-__all__ = ["DiffView"]
+__all__ = ["DiffView", "SideName"]
+
+
+@dataclass(frozen=True, slots=True)
+class SideName:
+    """What a side's header says of its answer.
+
+    Attributes:
+        distinct: What tells this side from the other ("sim-a · sample 2"): never elided.
+        context: The rest ("input 1: cats"): elided in the middle when the side is narrow.
+    """
+
+    distinct: str
+    context: str = ""
+
+    def full(self) -> str:
+        """Both parts, as the tooltip shows them."""
+        return " — ".join(part for part in (self.distinct, self.context) if part)
+
+
+class _SideHeader(QWidget):
+    """A side's header: its distinguishing part whole and bold, then the context elided."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.distinct = QLabel(self)
+        self.distinct.setTextFormat(Qt.TextFormat.PlainText)
+        font = self.distinct.font()
+        font.setBold(True)
+        self.distinct.setFont(font)
+        # Minimum: the layout never makes it narrower than its text, so it is never cut.
+        self.distinct.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
+        self.context = ElidedLabel("", self)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(8)
+        row.addWidget(self.distinct)
+        row.addWidget(self.context, 1)
+
+    def set_name(self, name: SideName) -> None:
+        self.distinct.setText(name.distinct)
+        self.distinct.setVisible(bool(name.distinct))
+        self.context.set_full_text(name.context, name.full())
+        self.distinct.setToolTip(name.full())
+        self.setToolTip(name.full())
 
 
 class DiffView(QWidget):
@@ -61,15 +109,15 @@ class DiffView(QWidget):
         header.addWidget(self._similarity)
         header.addStretch(1)
         header.addWidget(self._sync)
-        self._titles: list[QLabel] = []
+        self._titles: list[_SideHeader] = []
         self._sides: list[QPlainTextEdit] = []
         splitter = QSplitter(Qt.Orientation.Horizontal)
         for name in ("diffSideA", "diffSideB"):
             column = QWidget()
             box = QVBoxLayout(column)
             box.setContentsMargins(0, 0, 0, 0)
-            title = QLabel()
-            title.setTextFormat(Qt.TextFormat.PlainText)
+            title = _SideHeader()
+            title.setObjectName(f"{name}Header")
             side = QPlainTextEdit()
             side.setObjectName(name)
             side.setReadOnly(True)
@@ -88,12 +136,18 @@ class DiffView(QWidget):
 
     # ------------------------------------------------------------------ public API
 
-    def set_texts(self, a: str, b: str, title_a: str = "", title_b: str = "") -> None:
-        """Show ``a`` against ``b``; the diff is computed off the GUI thread, then coloured."""
-        self._titles[0].setText(title_a)
-        self._titles[1].setText(title_b)
-        self._titles[0].setToolTip(title_a)
-        self._titles[1].setToolTip(title_b)
+    def set_texts(
+        self, a: str, b: str, title_a: SideName | str = "", title_b: SideName | str = ""
+    ) -> None:
+        """Show ``a`` against ``b``; the diff is computed off the GUI thread, then coloured.
+
+        Args:
+            a: Answer A (left).
+            b: Answer B (right).
+            title_a: A's header; a plain string is all context (elided in the middle).
+            title_b: B's header, likewise.
+        """
+        self._set_titles(title_a, title_b)
         if not (a or b):  # nothing to compare (no pair chosen): no worker for that
             self._job.cancel()
             self._show(word_diff_of(("", "")))
@@ -102,11 +156,17 @@ class DiffView(QWidget):
         # A text view keeps one kind of line break: ranges must count the same characters.
         self._job.submit(tuple(t.replace("\r\n", "\n").replace("\r", "\n") for t in (a, b)))
 
-    def set_diff(self, diff: WordDiff, title_a: str = "", title_b: str = "") -> None:
+    def set_diff(
+        self, diff: WordDiff, title_a: SideName | str = "", title_b: SideName | str = ""
+    ) -> None:
         """Show a diff already computed (by the caller, off the GUI thread)."""
-        self._titles[0].setText(title_a)
-        self._titles[1].setText(title_b)
+        self._set_titles(title_a, title_b)
         self._show(diff)
+
+    def side_header(self, index: int) -> tuple[QLabel, ElidedLabel]:
+        """The header labels of side A (0) or B (1): the distinguishing part, the context."""
+        header = self._titles[index]
+        return header.distinct, header.context
 
     def diff(self) -> WordDiff | None:
         """The diff on screen, or ``None`` before the first one."""
@@ -135,6 +195,10 @@ class DiffView(QWidget):
         self._sync.setChecked(on)
 
     # ------------------------------------------------------------------ internals
+
+    def _set_titles(self, *titles: SideName | str) -> None:
+        for header, title in zip(self._titles, titles, strict=True):
+            header.set_name(title if isinstance(title, SideName) else SideName("", title))
 
     def _show(self, diff: WordDiff) -> None:
         self._diff = diff

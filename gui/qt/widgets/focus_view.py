@@ -15,10 +15,11 @@ clears, U/+ and D/- thumbs, B best in row) or the rating bar under the title.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtGui import QGuiApplication, QKeySequence, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -133,6 +134,94 @@ def messages_html(messages: list[tuple[str, str]]) -> str:
             f"<p style='white-space:pre-wrap; margin-top:0'>{html.escape(text)}</p>"
         )
     return "".join(parts)
+
+
+class _MetricsForm(QWidget):
+    """Every metric as a "label: value" line: in two columns (moments and spans, then counts
+    and the end) when the width holds both with every label and figure whole on one line,
+    else in one column that scrolls (a 900x600 window leaves Focus's side about 270 px: two
+    columns there wrapped "+0.00 s" and hid half of each line behind a sideways scroll)."""
+
+    def __init__(self, names: tuple[str, ...], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.values: dict[str, QLabel] = {}
+        self._pairs: list[tuple[QLabel, QLabel]] = []
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(2, 2, 2, 2)
+        self._grid.setHorizontalSpacing(8)
+        self._grid.setVerticalSpacing(3)
+        for name in names:
+            label = QLabel(f"{name}:", self)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
+            value = QLabel(_UNKNOWN, self)
+            value.setWordWrap(True)  # a long note wraps; the figures fit their column
+            value.setTextFormat(Qt.TextFormat.PlainText)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            self._pairs.append((label, value))
+            self.values[name] = value
+        self._columns = 0
+        self._arrange(2)
+
+    def columns(self) -> int:
+        """How many label/value columns the metrics are laid out in (1 or 2)."""
+        return self._columns
+
+    def fit(self, width: int) -> None:
+        """Lay the metrics out for ``width`` pixels: two columns if both fit whole."""
+        self._arrange(2 if width >= self._two_column_width() else 1)
+
+    def _two_column_width(self) -> int:
+        half = math.ceil(len(self._pairs) / 2)
+        spacing = self._grid.horizontalSpacing()
+        need = 0
+        for part in (self._pairs[:half], self._pairs[half:]):
+            label = max(lbl.sizeHint().width() for lbl, _ in part)
+            # A value's one-line width (a word-wrapped label's hint may already wrap it).
+            value = max(val.fontMetrics().horizontalAdvance(val.text()) for _, val in part)
+            need += label + spacing + value
+        margins = self._grid.contentsMargins()
+        return need + 2 * spacing + margins.left() + margins.right()
+
+    def _arrange(self, columns: int) -> None:
+        if columns == self._columns:
+            return
+        grid = self._grid
+        for label, value in self._pairs:
+            grid.removeWidget(label)
+            grid.removeWidget(value)
+        for c in range(4):
+            grid.setColumnStretch(c, 0)
+        for r in range(len(self._pairs) + 1):
+            grid.setRowStretch(r, 0)
+        self._columns = columns
+        rows = math.ceil(len(self._pairs) / columns)
+        for i, (label, value) in enumerate(self._pairs):
+            row, col = i % rows, 2 * (i // rows)
+            grid.addWidget(label, row, col)
+            grid.addWidget(value, row, col + 1)
+        grid.setColumnStretch(1, 1)
+        if columns == 2:
+            grid.setColumnStretch(3, 1)
+        grid.setRowStretch(rows, 1)
+
+
+class _MetricsArea(QScrollArea):
+    """The metrics' scroll area: up and down only, the form laid out for its width."""
+
+    def __init__(self, form: _MetricsForm, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._form = form
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(form)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        # The viewport's width decides, not the form's: a form wider than the view (two
+        # columns' minimum) would otherwise keep the two columns it cannot show.
+        self._form.fit(self.viewport().width())
+        super().resizeEvent(event)
 
 
 class FocusView(CloseUpPage):
@@ -304,40 +393,22 @@ class FocusView(CloseUpPage):
         QVBoxLayout(prompt_box).addWidget(self._prompt)
 
         metrics_box = QGroupBox("Metrics (+ seconds from the run's start)", self)
-        form_host = QWidget(metrics_box)
-        # Two label/value columns: moments and spans on the left, counts and the end on the
-        # right, so every metric is in view without scrolling at a usual window height.
-        form = QGridLayout(form_host)
-        form.setHorizontalSpacing(8)
-        form.setVerticalSpacing(3)
-        form.setColumnStretch(1, 1)
-        form.setColumnStretch(3, 1)
-        self._metric_labels: dict[str, QLabel] = {}
-        half = (len(METRIC_NAMES) + 1) // 2
-        for i, name in enumerate(METRIC_NAMES):
-            row, col = i % half, 2 * (i // half)
-            label = QLabel(f"{name}:", form_host)
-            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
-            value = QLabel(_UNKNOWN, form_host)
-            value.setWordWrap(True)
-            value.setTextFormat(Qt.TextFormat.PlainText)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-            form.addWidget(label, row, col)
-            form.addWidget(value, row, col + 1)
-            self._metric_labels[name] = value
-        form.setRowStretch(half, 1)
-        scroll = QScrollArea(metrics_box)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(form_host)
-        QVBoxLayout(metrics_box).addWidget(scroll)
+        # Two label/value columns when the side is wide enough (moments and spans, then
+        # counts and the end: every metric in view at a usual window size), else one.
+        self._metrics_form = _MetricsForm(METRIC_NAMES)
+        self._metric_labels = self._metrics_form.values
+        self._metrics_area = _MetricsArea(self._metrics_form, metrics_box)
+        metrics_layout = QVBoxLayout(metrics_box)
+        metrics_layout.setContentsMargins(4, 4, 4, 4)  # a short window's lines, not margins
+        metrics_layout.addWidget(self._metrics_area)
 
         side = QSplitter(Qt.Orientation.Vertical, self)
         side.addWidget(self._build_structured_box())
         side.addWidget(prompt_box)
         side.addWidget(metrics_box)
-        side.setSizes([220, 160, 300])  # a hidden structured box gives its share away
+        # The messages are a few lines as a rule; the metrics are 14 (a hidden structured box
+        # gives its share away).
+        side.setSizes([220, 130, 330])
         self._splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self._splitter.addWidget(answer_box)
         self._splitter.addWidget(side)
@@ -431,6 +502,14 @@ class FocusView(CloseUpPage):
     def metric_values(self) -> dict[str, str]:
         """Every metric line shown, by label."""
         return {name: label.text() for name, label in self._metric_labels.items()}
+
+    def metrics_area(self) -> QScrollArea:
+        """The metrics' scroll area (its form lays the metrics out in 1 or 2 columns)."""
+        return self._metrics_area
+
+    def metrics_columns(self) -> int:
+        """How many label/value columns the metrics are laid out in now (1 or 2)."""
+        return self._metrics_form.columns()
 
     def error_text(self) -> str:
         """The error shown, or ``""``."""
@@ -654,6 +733,8 @@ class FocusView(CloseUpPage):
     def _show_metrics(self, metrics: CellMetrics | None) -> None:
         for name, value in metric_rows(metrics):
             self._metric_labels[name].setText(value)
+        # Longer figures may no longer fit two columns (or shorter ones may again).
+        self._metrics_form.fit(self._metrics_area.viewport().width())
 
     def _show_error(self, message: str) -> None:
         self._error.setText(message)

@@ -16,6 +16,11 @@ all" bar between them (:data:`ELIDE_HEAD_CHARS`), so the document stays bounded 
 all renders the middle the same bounded way. A selection the reader makes in the block being
 written is kept across its re-renders.
 
+A light/dark theme switch re-renders only the answers whose HTML carries one palette's
+colours (code, tables, links; prose takes the view's palette as it paints), and those a few
+per loop turn, the visible first (:class:`_Restyler`): re-rendering every answer of a big run
+in the switch's turn froze the window for a good part of a second.
+
 Used by the result grid's panes and by any layout that shows an answer (Focus, Row compare).
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import math
 import time
 
+import shiboken6
 from PySide6.QtCore import QEvent, QMimeData, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QDesktopServices,
@@ -48,10 +54,12 @@ from gui.qt.resources import is_dark
 __all__ = [
     "ELIDE_HEAD_CHARS",
     "ELIDE_TAIL_CHARS",
+    "RESTYLE_SLICE_MS",
     "SHOW_ALL_SCHEME",
     "SOFT_BREAK_CHARS",
     "MarkdownView",
     "markdown_to_plain",
+    "restyles_pending",
 ]
 
 #: Raw text: start a new paragraph at a space once the last one is this long, so each append
@@ -96,6 +104,10 @@ SHOW_ALL_SCHEME = "show-all"
 
 _FOLLOW_TOLERANCE_PX = 2
 _LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+
+
+#: A theme switch re-renders coloured answers for at most this many ms of a loop turn.
+RESTYLE_SLICE_MS = 8.0
 
 
 def _with_soft_break(text: str, tail: int) -> tuple[str, int]:
@@ -313,6 +325,57 @@ def markdown_to_plain(text: str) -> str:
     stream.finish()
     _BlockWriter(document).apply(stream.flush())
     return document.toPlainText()
+
+
+class _Restyler:
+    """Renders again, a slice of a loop turn at a time, the answers a light/dark switch left
+    in the other palette's colours: every visible one first, then the hidden ones.
+
+    One for the application, its timer without a parent (it belongs to no window).
+    """
+
+    def __init__(self) -> None:
+        self._views: list[MarkdownView] = []
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)  # the next loop turn, after the paint of this one
+        self._timer.timeout.connect(self._on_timer_timeout)
+
+    def add(self, view: MarkdownView) -> None:
+        if view not in self._views:
+            self._views.append(view)
+        self._timer.start()
+
+    def pending(self) -> int:
+        """Views still waiting for their new colours."""
+        return len(self._views)
+
+    def _on_timer_timeout(self) -> None:
+        alive = [view for view in self._views if shiboken6.isValid(view)]
+        # Visible first (sorted is stable: each kind keeps its order).
+        alive.sort(key=lambda view: not view.isVisible())
+        started = time.perf_counter()
+        budget = RESTYLE_SLICE_MS / 1000
+        while alive and time.perf_counter() - started < budget:
+            alive.pop(0)._restyle_now()
+        self._views = alive
+        if alive:
+            self._timer.start()
+
+
+_restyler: _Restyler | None = None
+
+
+def _restyle_later(view: MarkdownView) -> None:
+    global _restyler
+    if _restyler is None:
+        _restyler = _Restyler()
+    _restyler.add(view)
+
+
+def restyles_pending() -> int:
+    """Answers still waiting to be re-rendered in the new palette's colours (0 when done)."""
+    return _restyler.pending() if _restyler is not None else 0
 
 
 class MarkdownView(QTextBrowser):
@@ -673,11 +736,22 @@ class MarkdownView(QTextBrowser):
         finally:
             self._moving = False
 
+    def _restyle_now(self) -> None:
+        """Re-render in the palette's colours if still needed (called by the restyler)."""
+        if not self._raw and is_dark() != self._stream.dark:
+            self._rebuild()
+
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            if is_dark() != self._stream.dark and not self._raw:  # light <-> dark switch
-                self._rebuild()
+            dark = is_dark()
+            if dark == self._stream.dark or self._raw:
+                return
+            # A light <-> dark switch: only HTML with colours of its own is rendered again.
+            if self._stream.coloured or self._elided:
+                _restyle_later(self)
+            else:
+                self._stream.set_dark(dark)
 
     # ------------------------------------------------------------------------------ slots
 

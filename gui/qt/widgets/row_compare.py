@@ -13,6 +13,10 @@ The Agreement toggle shows the row in the :class:`~gui.qt.widgets.agreement_view
 instead: each sentence coloured as said by all answers, some, or only this one, with a legend
 and a threshold, recomputed off the GUI thread at most a few times a second while streaming.
 
+A run's columns are built a slice of a loop turn at a time, left to right (as the Grid builds
+its panes): 18 columns with their answers built in one turn froze the window on Row compare's
+first open. The columns on screen come first; the rest follow within a few frames.
+
 Only the reader's scrolls are mirrored (the scroll bars' ``actionTriggered``: wheel, drag,
 keys, clicks), never the views' own moves, so an answer that ends and jumps to its top, or
 one that follows its streaming end, does not drag the others along.
@@ -21,9 +25,11 @@ one that follows its streaming end, does not drag the others along.
 from __future__ import annotations
 
 import itertools
+import time
+from dataclasses import dataclass
 from functools import partial
 
-from PySide6.QtCore import QPoint, QRect, Qt, Signal
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -51,6 +57,20 @@ __all__ = ["RowCompareView"]
 
 #: Narrowest answer column; more columns than fit scroll sideways.
 MIN_COLUMN_WIDTH = 260
+
+#: Milliseconds of a loop turn spent building columns; the rest wait for the next turn.
+BUILD_SLICE_MS = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class _ColumnToBuild:
+    """A column waiting to be built: its place in the run, header, and the row it goes in."""
+
+    col: int
+    label: str
+    parent: QWidget
+    layout: QHBoxLayout
+    tooltip: str = ""
 
 
 def _picker_text(row: int, label: str) -> str:
@@ -107,9 +127,11 @@ class RowCompareView(CloseUpPage):
     Signals:
         back_requested(): Esc or Back: return to the previous layout.
         row_changed(int): another input row is shown.
+        columns_built(): the last column of the run's shape was built.
     """
 
     row_changed = Signal(int)
+    columns_built = Signal()
 
     def __init__(self, store: CellStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,11 +139,19 @@ class RowCompareView(CloseUpPage):
         self._row = -1
         self._columns: list[_Column] = []
         self._groups: list[QWidget] = []  # a repeated run's groups of sample columns
+        self._to_build: list[_ColumnToBuild] = []  # columns built in the next loop turns
+        # Per row of columns being built, a blank that holds the unbuilt columns' room, so
+        # the columns built first get their final width at once instead of the whole row.
+        self._room: dict[int, QWidget] = {}
         self._stale = False  # store changes arrived while hidden: reload when shown
         # A new run's shape arrived while hidden: its columns are built when shown or asked
         # for (a run's start built them for a page nobody looked at, on the GUI thread).
         self._shape_stale = False
         self._picker_filled = False  # the picker lists the run's inputs once first shown
+        self._build_timer = QTimer(self)
+        self._build_timer.setSingleShot(True)
+        self._build_timer.setInterval(0)  # the next loop turn, after this one's paint
+        self._build_timer.timeout.connect(self._on_build_timer_timeout)
         self._build_ui()
         store.shape_changed.connect(self._on_store_shape_changed)
         store.all_status_changed.connect(self._on_store_all_status_changed)
@@ -246,22 +276,22 @@ class RowCompareView(CloseUpPage):
 
     def answer_view(self, col: int) -> AnswerView:
         """The answer area of column ``col``."""
-        self._ensure_shape()
+        self._ensure_columns()
         return self._columns[col].answer
 
     def column_status(self, col: int) -> str:
         """What column ``col``'s chip says."""
-        self._ensure_shape()
+        self._ensure_columns()
         return self._columns[col].chip.text()
 
     def column_checks(self, col: int) -> list[str]:
         """Column ``col``'s check chips as drawn (``[]`` when not checked)."""
-        self._ensure_shape()
+        self._ensure_columns()
         return self._columns[col].chips.chip_texts()
 
     def column_label(self, col: int) -> str:
         """Column ``col``'s header."""
-        self._ensure_shape()
+        self._ensure_columns()
         return self._columns[col].label.full_text()
 
     def agreement_view(self) -> AgreementView:
@@ -287,7 +317,7 @@ class RowCompareView(CloseUpPage):
     def visible_cell_count(self) -> int:
         """Cells shown whole (the benchmarks' ``visible_cells``): the row's columns that lie
         inside the view."""
-        self._ensure_shape()
+        self._ensure_columns()
         if self._row < 0:
             return 0
         area = self._scroll.viewport().rect()
@@ -300,18 +330,32 @@ class RowCompareView(CloseUpPage):
         ]
         return len(inside)
 
+    def built_column_count(self) -> int:
+        """Columns built so far (the run's whole count once :attr:`columns_built` came);
+        unlike the other accessors, this builds none."""
+        return len(self._columns)
+
+    def is_building(self) -> bool:
+        """Whether columns of the run's shape are still waiting to be built."""
+        return bool(self._to_build)
+
     # --------------------------------------------------------------------------- internals
 
     def _rebuild_columns(self) -> None:
+        """Drop the old columns and queue the new shape's (group headers come at once)."""
         for widget in [*self._columns, *self._groups]:
             widget.hide()
             widget.deleteLater()
-        self._columns, self._groups = [], []
+        self._columns, self._groups, self._to_build = [], [], []
+        self._build_timer.stop()
+        self._clear_room()
         store = self._store
         labels = store.column_labels()
         if not store.is_grouped():
-            for c, label in enumerate(labels):
-                self._strip_layout.addWidget(self._new_column(c, label, self._strip), 1)
+            self._to_build = [
+                _ColumnToBuild(c, label, self._strip, self._strip_layout)
+                for c, label in enumerate(labels)
+            ]
             return
         first = 0
         while first < len(labels):
@@ -336,10 +380,11 @@ class RowCompareView(CloseUpPage):
             )
             samples = QHBoxLayout()
             samples.setSpacing(self._strip_layout.spacing())
-            for k, c in enumerate(range(first, last + 1)):
-                column = self._new_column(c, f"#{k + 1}", box)
-                column.label.setToolTip(labels[c])  # the whole column label on hover
-                samples.addWidget(column, 1)
+            self._to_build += [
+                # The whole column label on hover.
+                _ColumnToBuild(c, f"#{k + 1}", box, samples, tooltip=labels[c])
+                for k, c in enumerate(range(first, last + 1))
+            ]
             outer = QVBoxLayout(box)
             outer.setContentsMargins(0, 0, 0, 0)
             outer.setSpacing(2)
@@ -349,13 +394,70 @@ class RowCompareView(CloseUpPage):
             self._groups.append(box)
             first = last + 1
 
-    def _new_column(self, c: int, label: str, parent: QWidget) -> _Column:
-        column = _Column(label, parent)
+    def _build_some(self) -> None:
+        """Build queued columns (and show their answers) until the slice's time is spent;
+        the timer comes back for the rest after the loop has painted."""
+        started = time.perf_counter()
+        budget = BUILD_SLICE_MS / 1000
+        while self._to_build:
+            self._build_column(self._to_build.pop(0))
+            if time.perf_counter() - started >= budget:
+                break
+        self._hold_room()
+        if self._to_build:
+            self._build_timer.start()
+        else:
+            self.columns_built.emit()
+
+    def _hold_room(self) -> None:
+        """Put a blank after the built columns of each row being built, as wide as the
+        columns still to come there (and stretching as they would)."""
+        waiting: dict[int, tuple[QHBoxLayout, QWidget, int]] = {}
+        for todo in self._to_build:
+            layout, parent, count = waiting.get(id(todo.layout), (todo.layout, todo.parent, 0))
+            waiting[id(todo.layout)] = (layout, parent, count + 1)
+        for key, (layout, parent, count) in waiting.items():
+            room = self._room.get(key)
+            if room is None:
+                room = self._room[key] = QWidget(parent)
+                layout.addWidget(room, count)
+            room.setMinimumWidth(count * MIN_COLUMN_WIDTH + (count - 1) * layout.spacing())
+            layout.setStretchFactor(room, count)
+        for key in [key for key in self._room if key not in waiting]:
+            done = self._room.pop(key)
+            done.hide()  # out of the layout now; deleted later
+            done.deleteLater()
+
+    def _clear_room(self) -> None:
+        for room in self._room.values():
+            room.hide()
+            room.deleteLater()
+        self._room = {}
+
+    def _build_column(self, todo: _ColumnToBuild) -> None:
+        column = _Column(todo.label, todo.parent)
+        if todo.tooltip:
+            column.label.setToolTip(todo.tooltip)
         column.answer.set_raw(self._raw.isChecked())
         bar = column.answer.verticalScrollBar()
-        bar.actionTriggered.connect(partial(self._on_answer_scroll_action, c))
+        bar.actionTriggered.connect(partial(self._on_answer_scroll_action, todo.col))
         self._columns.append(column)
-        return column
+        room = self._room.get(id(todo.layout))
+        at = todo.layout.indexOf(room) if room is not None else -1
+        todo.layout.insertWidget(at, column, 1)  # before the blank holding the rest's room
+        if 0 <= self._row < self._store.row_count():
+            self._load_column(self._store.cell_id(self._row, todo.col), column)
+        column.show()
+
+    def _ensure_columns(self) -> None:
+        """Every column built now (a caller that reads one cannot wait for the turns)."""
+        self._ensure_shape()
+        if self._to_build:
+            self._build_timer.stop()
+            while self._to_build:
+                self._build_column(self._to_build.pop(0))
+            self._clear_room()
+            self.columns_built.emit()
 
     def _load(self) -> None:
         """Show every column of the current row from the store."""
@@ -369,7 +471,8 @@ class RowCompareView(CloseUpPage):
         self._input.setVisible(_picker_text(self._row, label) != f"{self._row + 1}. {label}")
         self._prev.setEnabled(self._row > 0)
         self._next.setEnabled(self._row < store.row_count() - 1)
-        for cell_id, column in zip(store.row_cell_ids(self._row), self._columns, strict=True):
+        # The columns built so far; the others show the row as they are built.
+        for cell_id, column in zip(store.row_cell_ids(self._row), self._columns, strict=False):
             self._load_column(cell_id, column)
         self._feed_agreement()
 
@@ -404,8 +507,8 @@ class RowCompareView(CloseUpPage):
 
     def _column_of(self, cell_id: str) -> _Column | None:
         where = self._store.where(cell_id)
-        if where is None or where[0] != self._row:
-            return None
+        if where is None or where[0] != self._row or where[1] >= len(self._columns):
+            return None  # another row, or a column not built yet (built from the store)
         return self._columns[where[1]]
 
     def _fill_picker(self) -> None:
@@ -442,6 +545,9 @@ class RowCompareView(CloseUpPage):
     def _on_store_shape_changed(self) -> None:
         if not self.isVisible():
             self._shape_stale = True
+            self._to_build = []  # the old shape's columns: never built now
+            self._build_timer.stop()
+            self._clear_room()
             return
         self._shape_stale = False
         self._apply_shape()
@@ -468,6 +574,8 @@ class RowCompareView(CloseUpPage):
         self._row = -1
         if row >= 0:
             self.show_row(row)
+        if self._to_build:
+            self._build_some()  # the first slice in this turn: the view is never empty
 
     def _on_store_all_status_changed(self) -> None:
         if self._shape_stale:  # built from the store when shown
@@ -491,7 +599,7 @@ class RowCompareView(CloseUpPage):
         if self._stale:
             self._load()
             return
-        for cell_id, column in zip(ids, self._columns, strict=True):
+        for cell_id, column in zip(ids, self._columns, strict=False):
             text = texts.get(cell_id)
             if text:
                 column.answer.append(text)
@@ -525,6 +633,9 @@ class RowCompareView(CloseUpPage):
             column.chips.set_results(state.checks)
 
     # ------------------------------------------------------------------------------ slots
+
+    def _on_build_timer_timeout(self) -> None:
+        self._build_some()
 
     def _on_prev_clicked(self) -> None:
         self.show_row(self._row - 1)
