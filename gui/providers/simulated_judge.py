@@ -103,14 +103,14 @@ _FILLER_POINTS = 1.0
 #: The lowest score of an answer that is on the input's subject (empty or off-topic: 1).
 _ON_TOPIC_FLOOR = 2.0
 
-# What each fault is called in a reason ("..., but it <fault> and <fault>.").
+# What each fault is called in a reason ("On topic but <fault> and <fault>.").
 _FAULTS = {
     "relevance": "misses part of the question",
-    "short": "is too short for what was asked",
-    "long": "is longer than asked",
-    "repetition": "repeats itself",
-    "cut": "stops mid-sentence",
-    "block": "is one long block of text",
+    "short": "too short",
+    "long": "too long",
+    "repetition": "repetitive",
+    "cut": "cut off mid-sentence",
+    "block": "one long block",
     "filler": "opens with filler",
 }
 # What an answer without that fault does better ("it <strength>").
@@ -153,15 +153,16 @@ class Assessment:
         return next((points for name, points in self.faults if name == fault), 0.0)
 
     def reason(self) -> str:
-        """One sentence on the score: its two largest faults, or that it has none."""
+        """One short sentence on the score: its two largest faults, or that it has none
+        (short as a judge's reason is: the reply's length is the call's latency)."""
         if self.words == 0:
-            return "The answer is empty."
+            return "Empty."
         if self.off_topic:
-            return "The answer is off-topic: it never mentions the input's subject."
+            return "Off-topic: never mentions the input's subject."
         named = [_FAULTS[name] for name, points in self.faults if points >= 0.5][:2]
         if not named:
-            return "On topic, a fitting length, complete and clear."
-        return f"On topic, but it {' and '.join(named)}."
+            return "On topic, fitting length, complete and clear."
+        return f"On topic but {' and '.join(named)}."
 
 
 def asked_length(input_text: str) -> tuple[int, int]:

@@ -361,7 +361,7 @@ async def test_the_simulated_judge_separates_four_simulated_models() -> None:
     assert sorted(means, key=means.__getitem__, reverse=True) == list(FOUR_LENGTHS)
     assert max(means.values()) >= 7 and min(means.values()) <= 4
     reasons = {v.reason for v in run.judge.verdicts.values()}
-    assert any("too short" in r for r in reasons) and any("repeats itself" in r for r in reasons)
+    assert any("too short" in r for r in reasons) and any("repetitive" in r for r in reasons)
 
 
 async def test_a_simulated_pairwise_tournament_ranks_the_same_in_every_run() -> None:

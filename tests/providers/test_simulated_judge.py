@@ -46,13 +46,13 @@ def reply_to(input_text: str, *answers: str) -> str:
 def test_a_sound_answer_scores_10_and_says_why() -> None:
     score, reason = parse_score(reply_to(CATS, GOOD))
     assert score == 10
-    assert reason == "On topic, a fitting length, complete and clear."
+    assert reason == "On topic, fitting length, complete and clear."
 
 
 def test_an_empty_or_off_topic_answer_scores_1() -> None:
-    assert parse_score(reply_to(CATS, "   ")) == (1, "The answer is empty.")
+    assert parse_score(reply_to(CATS, "   ")) == (1, "Empty.")
     score, reason = parse_score(reply_to(CATS, "Dogs bark at the mail carrier every morning."))
-    assert score == 1 and "off-topic" in reason
+    assert score == 1 and reason.startswith("Off-topic")
 
 
 def test_a_singular_or_plural_mention_counts_as_on_topic() -> None:
@@ -65,7 +65,7 @@ def test_an_answer_cut_off_mid_sentence_loses_points() -> None:
     assessment = assess(CATS, cut)
     assert assessment.lost("cut") > 0
     assert assessment.score < judge_score(CATS, GOOD)
-    assert "stops mid-sentence" in assessment.reason()
+    assert "cut off mid-sentence" in assessment.reason()
 
 
 def test_repeated_sentences_lose_points_by_their_share() -> None:
@@ -74,7 +74,7 @@ def test_repeated_sentences_lose_points_by_their_share() -> None:
     thrice = " ".join(sentences * 3)
     assert 0 < assess(CATS, twice).lost("repetition") < assess(CATS, thrice).lost("repetition")
     assert judge_score(CATS, thrice) < judge_score(CATS, twice) < judge_score(CATS, GOOD)
-    assert "repeats itself" in assess(CATS, thrice).reason()
+    assert "repetitive" in assess(CATS, thrice).reason()
 
 
 @pytest.mark.parametrize(
