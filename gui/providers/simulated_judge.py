@@ -22,6 +22,7 @@ rank the same way in every run.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import zlib
@@ -201,7 +202,10 @@ class _Input:
     length: tuple[int, int]
 
 
+@functools.lru_cache(maxsize=256)
 def _read_input(input_text: str) -> _Input:
+    """What the judge reads from ``input_text``; kept, as every column's answers to an input
+    (and, pairwise, every pair of them) are judged against the same input."""
     words = sorted(frozenset(_WORD_RE.findall(input_text.lower())) - _NOT_SUBJECT)
     # One pattern per subject word, any of its forms as a whole word: a search stops at the
     # first mention, so an on-topic answer costs a few characters per word.
@@ -212,8 +216,10 @@ def _read_input(input_text: str) -> _Input:
     return _Input(subject, asked_length(input_text))
 
 
+@functools.lru_cache(maxsize=1024)
 def _assess(asked: _Input, answer: str) -> Assessment:
-    """:func:`assess` with the input already read (pairwise reads it once for two answers)."""
+    """:func:`assess` with the input already read; kept, as pairwise judges each answer once
+    per other column."""
     stripped = answer.strip()
     text = stripped.lower()
     n = len(text.split())
