@@ -72,6 +72,8 @@ class _Measured:
         start_delay_max: The longest such time.
         last_own_call: How long the last answer's own judge call took, from its cell's end
             to its verdict.
+        last_start: When the last judge call's request went out, after the last answer.
+        last_verdict: When the last verdict came, after the last answer.
     """
 
     wall: float
@@ -85,6 +87,8 @@ class _Measured:
     start_delay_p50: float = 0.0
     start_delay_max: float = 0.0
     last_own_call: float = 0.0
+    last_start: float = 0.0
+    last_verdict: float = 0.0
 
 
 async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
@@ -145,6 +149,8 @@ async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
         start_delay_p50=percentile(delays, 0.5),
         start_delay_max=delays[-1] if delays else 0.0,
         last_own_call=verdict_at.get(last_cell, last_answer) - last_answer,
+        last_start=max(started_at.values(), default=last_answer) - last_answer,
+        last_verdict=max(verdict_at.values(), default=last_answer) - last_answer,
     )
 
 
@@ -245,6 +251,8 @@ async def _main(quick: bool) -> dict[str, Any]:
         "judge_start_delay_p50_s": [round(m.start_delay_p50, 3) for m in judged],
         "judge_start_delay_max_s": [round(m.start_delay_max, 3) for m in judged],
         "last_answer_judge_call_s": [round(m.last_own_call, 3) for m in judged],
+        "last_judge_start_s": [round(m.last_start, 3) for m in judged],
+        "last_verdict_s": [round(m.last_verdict, 3) for m in judged],
         "judge_cost": best_judged.judge_cost,
         "judge_done": lane.counts.done,
         "judge_failed": lane.counts.failed,

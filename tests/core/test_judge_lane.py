@@ -151,6 +151,33 @@ async def test_a_judge_call_yields_to_answers_the_loop_falls_behind_and_goes_whe
     assert no_fanout_tasks()
 
 
+async def test_judge_calls_stop_yielding_once_the_last_answers_are_few() -> None:
+    from .test_slack import Hog
+
+    hold = asyncio.Event()
+    judge = FakeJudge()
+    backend = JudgedBackend(
+        judge,
+        Script(latency=0.05),
+        b=Script(latency=0.1),
+        c=Script(latency=0.15),
+        d=Script(latency=0.4),
+        slow=Script(pause=hold),
+    )
+    run = Run(judged_spec(["a", "b", "c", "d", "slow"]), backend)
+    hog = Hog()  # the loop stays behind
+    task = run.start()
+    # Four of five cells ended (YIELD_UNTIL_ENDED): their calls go while the last streams,
+    # the fourth without waiting at all, the three held before it with it.
+    await until(lambda: len(judge.calls) == 4)
+    assert not run.phase("r4m0").terminal
+    assert run.judge is not None and run.judge.held == 3
+    hold.set()
+    summary = await task
+    await hog.stop()
+    assert summary.done == 5 and run.judge is not None and run.judge.counts.done == 5
+
+
 async def test_cancel_cancels_judge_calls_held_behind_the_answers() -> None:
     from .test_slack import Hog
 
