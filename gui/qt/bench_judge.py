@@ -19,7 +19,11 @@ own judge call, about 0.2 s); ``ending_gui_cpu_*_s`` is each run's GUI-thread CP
 its first answer's end to its last (the stretch where the judge's work competed with the
 last tokens), ``tail_gui_cpu_*_s`` the same after the last answer; ``judge_held`` counts the
 judge calls that came while answers were still pending and so waited for the loop to keep up
-with them (:class:`gui.core.slack.SlackGate`).
+with them (:class:`gui.core.slack.SlackGate`). Per judged run, the judge's side of the tail:
+``judge_started_in_tail`` (calls whose request went out after the last answer),
+``judge_start_delay_*_s`` (from a cell's end to its call's request), and, after the last
+answer, ``last_answer_judge_call_s`` (its own call's verdict), ``last_judge_start_s`` (the
+last request) and ``last_verdict_s`` (the last verdict: the run ends with it).
 
 Two lateness figures. ``*_lag_*`` is the window's own heartbeat (its
 :class:`~gui.qt.widgets.lag_meter.LagMeter`, a Qt timer, from the window on screen): how late
