@@ -202,7 +202,7 @@ class _Input:
     length: tuple[int, int]
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _read_input(input_text: str) -> _Input:
     """What the judge reads from ``input_text``; kept, as every column's answers to an input
     (and, pairwise, every pair of them) are judged against the same input."""
@@ -216,10 +216,11 @@ def _read_input(input_text: str) -> _Input:
     return _Input(subject, asked_length(input_text))
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=32)
 def _assess(asked: _Input, answer: str) -> Assessment:
     """:func:`assess` with the input already read; kept, as pairwise judges each answer once
-    per other column."""
+    per other column, its row's pairs one after another (a few kept only: an answer may be
+    megabytes)."""
     stripped = answer.strip()
     text = stripped.lower()
     n = len(text.split())
