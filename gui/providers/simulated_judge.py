@@ -242,7 +242,12 @@ def _assess(asked: _Input, answer: str) -> Assessment:
         repeated = len(sentences) - len(set(sentences))
         faults["repetition"] = min(_REPEAT_POINTS, 8.0 * repeated / len(sentences))
     last = stripped[-1]
-    if last not in _FINISHED_ENDS and (last.isalnum() or last in ",-("):
+    if (
+        last not in _FINISHED_ENDS
+        and (last.isalnum() or last in ",-(")
+        # A list item, heading or table row may end without a full stop.
+        and not _STRUCTURE_RE.match(stripped, stripped.rfind("\n") + 1)
+    ):
         faults["cut"] = _CUT_POINTS
     if n > BLOCK_WORDS and "\n\n" not in stripped and not _STRUCTURE_RE.search(stripped):
         faults["block"] = _BLOCK_POINTS

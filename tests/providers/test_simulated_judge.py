@@ -68,6 +68,12 @@ def test_an_answer_cut_off_mid_sentence_loses_points() -> None:
     assert "cut off mid-sentence" in assessment.reason()
 
 
+def test_a_list_item_or_heading_at_the_end_is_not_a_cut() -> None:
+    listed = "Cats need three things:\n\n- food\n- water\n- a warm place to sleep"
+    assert assess(CATS, listed).lost("cut") == 0
+    assert assess(CATS, "Cats need food, water and a warm place to").lost("cut") > 0
+
+
 def test_repeated_sentences_lose_points_by_their_share() -> None:
     sentences = [s.strip() + "." for s in GOOD.split(".") if s.strip()]
     twice = " ".join(sentences + sentences[:2])
