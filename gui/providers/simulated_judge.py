@@ -13,7 +13,7 @@ would hold against an answer, each read from the text alone (:func:`assess`):
 - **structure**: a long answer written as one unbroken block;
 - **filler**: it opens with flattery ("Great question", "Happy to help").
 
-An empty answer scores 1. Pairwise, the answer with the higher unrounded score wins, a tie
+An empty answer scores 1, one on the input's subject at least 2. Pairwise, the answer with the higher unrounded score wins, a tie
 when they are within :data:`TIE_MARGIN`. The reply is the JSON verdict, sometimes in a code
 fence or after a line of prose as chat models write it, so every path of the judge's parser
 runs offline. The same answer always gets the same score and reason, so simulated models
@@ -38,7 +38,7 @@ TIE_MARGIN = 0.5
 
 # Words in any script ("кошки", "café").
 _WORD_RE = re.compile(r"[^\W\d_][\w'\-]*")
-# A sentence ends at . ! ? or … followed by space (or the text's end).
+# A sentence ends at . ! ? or … and the space after it.
 _SENTENCE_END_RE = re.compile(r"[.!?…]\s+")
 # Lines that give a long answer structure: headings, list items, table rows, code fences.
 _STRUCTURE_RE = re.compile(r"^\s*(?:#{1,6}\s|[-*+]\s|\d+[.)]\s|\||```)", re.MULTILINE)
