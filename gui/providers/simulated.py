@@ -42,9 +42,10 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from gui.core.cell_context import requested_sample
 from gui.core.chat import sniff_image
-from gui.core.judging import SCORE_RANGE, JudgeRequest, read_request
+from gui.core.judging import JudgeRequest, read_request
 from gui.core.spec import SimSettings
 from gui.core.structured import instructed_schema
+from gui.providers.simulated_judge import judge_reply
 
 __all__ = [
     "FailureKind",
@@ -557,79 +558,6 @@ def _cut_at_stop(tokens: Sequence[str], stop: Sequence[str]) -> tuple[Sequence[s
         kept.append(token)
         pos = end
     return kept, True
-
-
-# --------------------------------------------------------------------------------------------
-# The simulated judge: asked to judge (gui.core.judging's messages), it scores the answers from
-# their features, deterministically, and replies in the JSON shape, sometimes in a code fence
-# or after a line of prose as chat models do, so every path of the judge's parser runs offline.
-
-
-def judge_score(input_text: str, answer: str) -> int:
-    """A deterministic 1-10 score of ``answer`` from its features.
-
-    Four points for covering the input's content words, three for a length between 20 and
-    200 words (less outside it), two for varied wording (distinct words over words).
-    """
-    return _score(_content_words(input_text), _words(answer))
-
-
-def _words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD_RE.findall(text)]
-
-
-def _content_words(input_text: str) -> set[str]:
-    return set(_words(input_text)) - _STOPWORDS
-
-
-def _score(wanted: set[str], words: list[str]) -> int:
-    """:func:`judge_score` from the input's content words and the answer's words."""
-    if not words:
-        return SCORE_RANGE[0]
-    said = set(words)
-    overlap = len(wanted & said) / len(wanted) if wanted else 0.5
-    n = len(words)
-    if n < 20:
-        length = n / 20
-    elif n <= 200:
-        length = 1.0
-    else:
-        length = max(0.0, 1.0 - (n - 200) / 400)
-    variety = len(said) / n
-    score = 1 + round(4 * overlap + 3 * length + 2 * variety)
-    return max(SCORE_RANGE[0], min(SCORE_RANGE[1], score))
-
-
-def judge_reply(request: JudgeRequest) -> str:
-    """The simulated judge's reply to ``request`` (see :func:`judge_score`).
-
-    Each text is scanned for its words once: a judge call's planning runs on the app's loop,
-    200 of them as a stress run ends (the ``judge`` bench scenario).
-    """
-    wanted = _content_words(request.input)
-    answers = [_words(a) for a in request.answers]
-    scores = [_score(wanted, words) for words in answers]
-    body: dict[str, Any]
-    if request.pairwise:
-        first, second = scores
-        winner = "tie" if first == second else ("first" if first > second else "second")
-        body = {
-            "winner": winner,
-            "reason": f"By coverage, length and wording the answers score {first} and {second}.",
-        }
-    else:
-        n = len(answers[0])
-        body = {
-            "score": scores[0],
-            "reason": f"Scored {scores[0]} for its coverage of the input in {n} words.",
-        }
-    text = json.dumps(body)
-    shape = zlib.crc32("\x00".join(request.answers).encode()) % 3
-    if shape == 1:
-        return f"```json\n{text}\n```"
-    if shape == 2:
-        return f"Here is my verdict.\n{text}"
-    return text
 
 
 # --------------------------------------------------------------------------------------------

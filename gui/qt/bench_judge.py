@@ -19,7 +19,11 @@ own judge call, about 0.2 s); ``ending_gui_cpu_*_s`` is each run's GUI-thread CP
 its first answer's end to its last (the stretch where the judge's work competed with the
 last tokens), ``tail_gui_cpu_*_s`` the same after the last answer; ``judge_held`` counts the
 judge calls that came while answers were still pending and so waited for the loop to keep up
-with them (:class:`gui.core.slack.SlackGate`).
+with them (:class:`gui.core.slack.SlackGate`). Per judged run, the judge's side of the tail:
+``judge_started_in_tail`` (calls whose request went out after the last answer),
+``judge_start_delay_*_s`` (from a cell's end to its call's request), and, after the last
+answer, ``last_answer_judge_call_s`` (its own call's verdict), ``last_judge_start_s`` (the
+last request) and ``last_verdict_s`` (the last verdict: the run ends with it).
 
 Two lateness figures. ``*_lag_*`` is the window's own heartbeat (its
 :class:`~gui.qt.widgets.lag_meter.LagMeter`, a Qt timer, from the window on screen): how late
@@ -41,7 +45,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gui.core import events as ev
-from gui.core.lag import LagRecorder, heartbeat
+from gui.core.lag import LagRecorder, heartbeat, percentile
 from gui.core.spec import SIM_JUDGE_MODEL, JudgeSettings, ModelProfile, SimSettings
 
 #: The window the scenario opens: 200 minimum-size tiles need a full-HD screen.
@@ -67,6 +71,13 @@ class _Measured:
         ending_gui_cpu: The GUI thread's CPU time from its first answer's end to its last's:
             the stretch where everything else on the loop competes with the last tokens.
         tail_gui_cpu: The GUI thread's CPU time after its last answer ended.
+        started_in_tail: Judge calls whose request went out after the last answer ended.
+        start_delay_p50: The median time from a cell's end to its judge call's request.
+        start_delay_max: The longest such time.
+        last_own_call: How long the last answer's own judge call took, from its cell's end
+            to its verdict.
+        last_start: When the last judge call's request went out, after the last answer.
+        last_verdict: When the last verdict came, after the last answer.
     """
 
     wall: float
@@ -76,6 +87,12 @@ class _Measured:
     judge_cost: str
     ending_gui_cpu: float
     tail_gui_cpu: float
+    started_in_tail: int = 0
+    start_delay_p50: float = 0.0
+    start_delay_max: float = 0.0
+    last_own_call: float = 0.0
+    last_start: float = 0.0
+    last_verdict: float = 0.0
 
 
 async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
@@ -85,17 +102,27 @@ async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
     window.judge_page.set_settings(judge)
     finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     last_answer = 0.0
+    last_cell = ""
     ended_cpu: list[float] = []  # the GUI thread's CPU time at each answer's end
+    ended_at: dict[str, float] = {}  # when each answer ended (run time), by cell
+    started_at: dict[str, float] = {}  # when each judge call's first request went out
+    verdict_at: dict[str, float] = {}  # when each judge call ended
 
     def done(summary: Any) -> None:
         if not finished.done():
             finished.set_result(summary)
 
     def heard(event: object) -> None:
-        nonlocal last_answer
+        nonlocal last_answer, last_cell
         if isinstance(event, ev.CellFinished):
             ended_cpu.append(time.thread_time())
-            last_answer = max(last_answer, event.t)
+            ended_at[event.cell_id] = event.t
+            if event.t >= last_answer:
+                last_answer, last_cell = event.t, event.cell_id
+        elif isinstance(event, ev.JudgeStarted):
+            started_at.setdefault(event.key, event.t)
+        elif isinstance(event, ev.JudgeEnded):
+            verdict_at[event.key] = event.t
 
     window.run_finished.connect(done)
     unsubscribe = window.session.subscribe(heard)
@@ -113,7 +140,22 @@ async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
     run = window.session.current_run
     cost = judge_label(run.judge.cost) if run is not None and run.judge is not None else ""
     ending, tail = ended_cpu[-1] - ended_cpu[0], now_cpu - ended_cpu[-1]
-    return _Measured(float(summary.wall), cpu, gui_cpu, last_answer, cost, ending, tail)
+    delays = sorted(t - ended_at[key] for key, t in started_at.items() if key in ended_at)
+    return _Measured(
+        float(summary.wall),
+        cpu,
+        gui_cpu,
+        last_answer,
+        cost,
+        ending,
+        tail,
+        started_in_tail=sum(1 for t in started_at.values() if t > last_answer),
+        start_delay_p50=percentile(delays, 0.5),
+        start_delay_max=delays[-1] if delays else 0.0,
+        last_own_call=verdict_at.get(last_cell, last_answer) - last_answer,
+        last_start=max(started_at.values(), default=last_answer) - last_answer,
+        last_verdict=max(verdict_at.values(), default=last_answer) - last_answer,
+    )
 
 
 async def _main(quick: bool) -> dict[str, Any]:
@@ -209,6 +251,12 @@ async def _main(quick: bool) -> dict[str, Any]:
         "tail_gui_cpu_plain_s": [round(m.tail_gui_cpu, 3) for m in plain],
         "tail_gui_cpu_judged_s": [round(m.tail_gui_cpu, 3) for m in judged],
         "wall_ratio": round(best_judged.wall / best_plain.wall, 3),
+        "judge_started_in_tail": [m.started_in_tail for m in judged],
+        "judge_start_delay_p50_s": [round(m.start_delay_p50, 3) for m in judged],
+        "judge_start_delay_max_s": [round(m.start_delay_max, 3) for m in judged],
+        "last_answer_judge_call_s": [round(m.last_own_call, 3) for m in judged],
+        "last_judge_start_s": [round(m.last_start, 3) for m in judged],
+        "last_verdict_s": [round(m.last_verdict, 3) for m in judged],
         "judge_cost": best_judged.judge_cost,
         "judge_done": lane.counts.done,
         "judge_failed": lane.counts.failed,

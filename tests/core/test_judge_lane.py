@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -15,7 +16,7 @@ from gui.core.budget import BudgetGate
 from gui.core.costs import judge_label, judge_totals_of
 from gui.core.estimate import approx_tokens, messages_tokens
 from gui.core.judge_lane import pair_key
-from gui.core.judging import JudgeMode, JudgeSettings, read_request
+from gui.core.judging import JudgeMode, JudgeSettings, rank, read_request
 from gui.core.metrics import RunSummary
 from gui.core.pricing import Price, PriceEntry, format_usd
 from gui.core.runner import Run
@@ -148,6 +149,33 @@ async def test_a_judge_call_yields_to_answers_the_loop_falls_behind_and_goes_whe
     assert summary.done == 2 and lane.counts.done == 2
     assert sorted(e.key for e in judge_ends(rec)) == ["r0m0", "r1m0"]
     assert no_fanout_tasks()
+
+
+async def test_judge_calls_stop_yielding_once_the_last_answers_are_few() -> None:
+    from .test_slack import Hog
+
+    hold = asyncio.Event()
+    judge = FakeJudge()
+    backend = JudgedBackend(
+        judge,
+        Script(latency=0.05),
+        b=Script(latency=0.1),
+        c=Script(latency=0.15),
+        d=Script(latency=0.4),
+        slow=Script(pause=hold),
+    )
+    run = Run(judged_spec(["a", "b", "c", "d", "slow"]), backend)
+    hog = Hog()  # the loop stays behind
+    task = run.start()
+    # Four of five cells ended (YIELD_UNTIL_ENDED): their calls go while the last streams,
+    # the fourth without waiting at all, the three held before it with it.
+    await until(lambda: len(judge.calls) == 4)
+    assert not run.phase("r4m0").terminal
+    assert run.judge is not None and run.judge.held == 3
+    hold.set()
+    summary = await task
+    await hog.stop()
+    assert summary.done == 5 and run.judge is not None and run.judge.counts.done == 5
 
 
 async def test_cancel_cancels_judge_calls_held_behind_the_answers() -> None:
@@ -321,6 +349,60 @@ async def test_the_simulated_judge_scores_through_the_real_backend() -> None:
     assert len(verdicts) == 3
     assert all(v.ok and v.score is not None and 1 <= v.score <= 10 for v in verdicts.values())
     assert all(v.judge_model == "sim-judge" and v.reason for v in verdicts.values())
+
+
+#: Four simulated models that differ in how long they answer "Explain {topic}": 60 tokens
+#: fit, 200 are long and in one block, 15 too short, 600 too long and repeating.
+FOUR_LENGTHS = {"sim-60": 60, "sim-200": 200, "sim-15": 15, "sim-600": 600}
+TOPICS = ["cats", "dogs", "owls", "bees", "foxes", "whales"]
+
+
+async def judged_four(mode: JudgeMode) -> Run:
+    """The four models of :data:`FOUR_LENGTHS` over :data:`TOPICS`, judged by sim-judge."""
+    fast = SimSettings(ttft=0.0, tokens_per_second=0.0, jitter=0.0)
+    models = tuple(
+        ModelProfile(label=name, sim=replace(fast, output_tokens=tokens))
+        for name, tokens in FOUR_LENGTHS.items()
+    )
+    spec = replace(
+        make_spec("Explain {topic}", TOPICS, models),
+        judge=JudgeSettings(model=ModelProfile(model="sim-judge", sim=fast), mode=mode),
+    )
+    backend = LangChainBackend()
+    run = Run(spec, backend, rng=random.Random(5))
+    await run.wait()
+    await backend.aclose()
+    return run
+
+
+async def test_the_simulated_judge_separates_four_simulated_models() -> None:
+    run = await judged_four(JudgeMode.SINGLE)
+    assert run.judge is not None
+    by_model: dict[str, list[float]] = {}
+    for cell_id, verdict in run.judge.verdicts.items():
+        assert verdict.ok and verdict.score is not None
+        model = list(FOUR_LENGTHS)[CellId.parse(cell_id).col]
+        by_model.setdefault(model, []).append(verdict.score)
+    means = {model: sum(s) / len(s) for model, s in by_model.items()}
+    # A spread of scores, in the order the answers' features call for.
+    assert sorted(means, key=means.__getitem__, reverse=True) == list(FOUR_LENGTHS)
+    assert max(means.values()) >= 7 and min(means.values()) <= 4
+    reasons = {v.reason for v in run.judge.verdicts.values()}
+    assert any("too short" in r for r in reasons) and any("repetitive" in r for r in reasons)
+
+
+async def test_a_simulated_pairwise_tournament_ranks_the_same_in_every_run() -> None:
+    rankings = []
+    for _ in range(2):
+        run = await judged_four(JudgeMode.PAIRWISE)
+        assert run.judge is not None and len(run.judge.pairs) == len(TOPICS) * 6
+        ranks = rank(run.judge.pairs, list(FOUR_LENGTHS))
+        rankings.append([(r.model, r.wins) for r in ranks])
+    assert rankings[0] == rankings[1]
+    assert [model for model, _ in rankings[0]] == list(FOUR_LENGTHS)
+    # A clear ranking: each model wins more than the next.
+    wins = [w for _, w in rankings[0]]
+    assert all(a > b for a, b in itertools.pairwise(wins))
 
 
 async def test_a_retried_cell_is_judged_again_under_its_grid_id() -> None:

@@ -9,7 +9,6 @@ import pytest
 
 from gui.core.errors import SpecError
 from gui.core.judging import (
-    STARTER_RUBRIC,
     JudgeMode,
     JudgeReplyError,
     JudgeSettings,
@@ -26,7 +25,6 @@ from gui.core.judging import (
     verdict_from_reply,
 )
 from gui.core.spec import ModelProfile, make_spec, spec_from_dict, spec_to_dict
-from gui.providers.simulated import judge_reply, judge_score
 
 
 def test_a_plain_json_reply_gives_score_and_reason() -> None:
@@ -86,41 +84,6 @@ def test_messages_carry_rubric_input_and_answers_and_read_back() -> None:
     request = read_request(pair[1][1])
     assert request is not None and request.answers == ("first one", "second one")
     assert read_request("Tell me a joke about cats") is None
-
-
-def test_the_simulated_judge_is_deterministic_and_its_replies_parse() -> None:
-    on_topic = "Cats are small furry animals. " * 8
-    assert judge_score("Tell me about cats", on_topic) == judge_score(
-        "Tell me about cats", on_topic
-    )
-    assert judge_score("Tell me about cats", "") == 1
-    assert judge_score("Tell me about cats", on_topic) > judge_score(
-        "Tell me about cats", "Dogs bark."
-    )
-    shapes = set()
-    for n in range(12):
-        answer = f"Cats answer number {n} about cats and more cats."
-        messages = score_messages(STARTER_RUBRIC, "Tell me about cats", answer)
-        request = read_request(messages[1][1])
-        assert request is not None
-        raw = judge_reply(request)
-        shapes.add("```" in raw)
-        score, _ = parse_score(raw)
-        assert score == judge_score("Tell me about cats", answer)
-    assert shapes == {True, False}  # some replies come in a code fence, as models do
-
-
-def test_the_simulated_pairwise_judge_prefers_the_answer_it_scores_higher() -> None:
-    better = "Cats are small furry animals that purr, nap and hunt mice. " * 3
-    worse = "Dogs bark."
-    for first, second, winner in ((better, worse, "first"), (worse, better, "second")):
-        messages = pairwise_messages(STARTER_RUBRIC, "Tell me about cats", first, second)
-        request = read_request(messages[1][1])
-        assert request is not None and request.answers == (first, second)
-        picked, reason = parse_pairwise(judge_reply(request))
-        assert picked == winner
-        scores = judge_score("Tell me about cats", first), judge_score("Tell me about cats", second)
-        assert f"score {scores[0]} and {scores[1]}" in reason
 
 
 def test_an_answer_quoting_the_judges_tags_is_read_as_the_answer() -> None:
