@@ -39,6 +39,7 @@ __all__ = [
     "MAX_WAIT_TOTAL_S",
     "SWITCH_INTERVAL_S",
     "BusyGate",
+    "GuiYield",
     "import_in_background",
 ]
 
@@ -66,19 +67,51 @@ class BusyGate(Protocol):
         ...
 
 
-class _YieldingFinder(importlib.abc.MetaPathFinder):
-    """Finds nothing; makes the importing thread give up the GIL before each module.
+class GuiYield:
+    """Called now and then by a worker thread's pure-Python loop: gives the GUI thread the GIL.
 
-    ``time.sleep(0)`` releases the GIL and takes it back at once unless another thread is
-    waiting for it, so it costs nothing when the GUI thread is idle.
+    While ``gate`` says the GUI thread is busy, the worker waits for it, blocked without the
+    GIL, within ``max_wait`` seconds per call and ``max_total`` over its life (a GUI thread
+    that stays busy only slows the worker down); otherwise ``time.sleep(0)`` releases the
+    GIL and takes it back at once unless another thread is waiting for it, so it costs
+    nothing when the GUI thread is idle. Without a gate, only the ``sleep(0)``.
+
+    Args:
+        gate: Whether the GUI thread is busy (the window's heartbeat), or ``None``.
+        max_wait: Longest wait for a busy GUI thread in one call (seconds); default
+            :data:`MAX_WAIT_S`.
+        max_total: Longest wait over all calls (seconds); default :data:`MAX_WAIT_TOTAL_S`.
     """
 
-    def __init__(self, thread: int, pause: float, gate: BusyGate | None = None) -> None:
-        self.thread = thread
-        self.pause = pause
+    def __init__(
+        self,
+        gate: BusyGate | None = None,
+        max_wait: float | None = None,
+        max_total: float | None = None,
+    ) -> None:
         self.gate = gate
-        #: Seconds spent waiting for a busy GUI thread so far (bounded by MAX_WAIT_TOTAL_S).
+        self.max_wait = MAX_WAIT_S if max_wait is None else max_wait
+        self.max_total = MAX_WAIT_TOTAL_S if max_total is None else max_total
+        #: Seconds spent waiting for a busy GUI thread so far (bounded by ``max_total``).
         self.waited = 0.0
+
+    def __call__(self) -> None:
+        gate = self.gate
+        if gate is not None and self.waited < self.max_total and gate.busy():
+            started = time.perf_counter()
+            gate.wait_free(min(self.max_wait, self.max_total - self.waited))
+            self.waited += time.perf_counter() - started
+        else:
+            time.sleep(0)
+
+
+class _YieldingFinder(importlib.abc.MetaPathFinder):
+    """Finds nothing; makes the importing thread give up the GIL before each module (with a
+    :class:`GuiYield`)."""
+
+    def __init__(self, thread: int, gate: BusyGate | None = None) -> None:
+        self.thread = thread
+        self.yield_gil = GuiYield(gate)
 
     def find_spec(
         self,
@@ -87,13 +120,7 @@ class _YieldingFinder(importlib.abc.MetaPathFinder):
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
         if threading.get_ident() == self.thread:
-            gate = self.gate
-            if gate is not None and self.waited < MAX_WAIT_TOTAL_S and gate.busy():
-                started = time.perf_counter()
-                gate.wait_free(min(MAX_WAIT_S, MAX_WAIT_TOTAL_S - self.waited))
-                self.waited += time.perf_counter() - started
-            else:
-                time.sleep(self.pause)
+            self.yield_gil()
         return None
 
 
@@ -114,7 +141,7 @@ def import_in_background(
     ``gate``, asked on this thread before each module, tells whether the GUI thread is busy
     now; the importer then waits for it (see the module's docstring).
     """
-    finder = _YieldingFinder(threading.get_ident(), 0.0, gate)
+    finder = _YieldingFinder(threading.get_ident(), gate)
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(old_interval, SWITCH_INTERVAL_S))
     sys.meta_path.insert(0, finder)

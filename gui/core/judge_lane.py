@@ -20,6 +20,7 @@ import functools
 import itertools
 import logging
 import random
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -124,7 +125,13 @@ class JudgeLane:
         #: Cells that have ended (done or not): while many have not, answers may still be
         #: streaming, and a judge call waits for the loop to keep up before it starts.
         self._ended_cells: set[str] = set()
-        self._slack = SlackGate(self._answers_pending, name=f"fanout-judge-slack:{run_id}")
+        # Through a weak reference: a gate holding the lane's bound method made the lane (and
+        # the run's cells it holds) wait for the collector's next full pass to be freed.
+        pending = weakref.WeakMethod(self._answers_pending)
+        self._slack = SlackGate(
+            lambda: bool((ask := pending()) is not None and ask()),
+            name=f"fanout-judge-slack:{run_id}",
+        )
         #: Calls whose JudgeEnded has not been emitted yet.
         self._open: set[str] = set()
         self._chain: asyncio.Future[JudgeChainLike] | None = None

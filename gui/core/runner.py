@@ -18,6 +18,7 @@ import random
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Set
 from dataclasses import replace
 from enum import StrEnum
@@ -94,6 +95,47 @@ class Phase(StrEnum):
 
 
 _run_numbers = itertools.count(1)
+
+
+def _weak_limits(run: Run) -> Callable[[], Limits]:
+    """``run.limits`` as they are now, read without holding ``run`` (its last limits once
+    it is gone)."""
+    ref = weakref.ref(run)
+    last = [run.limits]
+
+    def read() -> Limits:
+        alive = ref()
+        if alive is not None:
+            last[0] = alive.limits
+        return last[0]
+
+    return read
+
+
+def _weak_emit(run: Run) -> Callable[[ev.Event], None]:
+    """``run._emit`` without holding ``run`` (an event for a run that is gone is dropped)."""
+    method = weakref.WeakMethod(run._emit)
+
+    def emit(event: ev.Event) -> None:
+        bound = method()
+        if bound is not None:
+            bound(event)
+
+    return emit
+
+
+def _weak_now(run: Run) -> Callable[[], float]:
+    """``run._now`` without holding ``run`` (the last time it gave once it is gone)."""
+    method = weakref.WeakMethod(run._now)
+    last = [0.0]
+
+    def now() -> float:
+        bound = method()
+        if bound is not None:
+            last[0] = bound()
+        return last[0]
+
+    return now
 
 
 class Run:
@@ -181,7 +223,12 @@ class Run:
         # Tokens and cost (issue 15): each column's price, the budget cap, the totals.
         self._price_table: PriceTable = spec.price_table
         self._prices: dict[int, Price | None] = {}
-        self._budget = BudgetGate(lambda: self.limits.budget_usd)
+        # The run's helpers reach it only through weak references: a run that referred to
+        # itself (a lambda over ``self`` in its budget gate) was freed by no reference count
+        # but by the next full collection, which then scanned its 20,000 cells' tasks, clocks
+        # and metrics in one GUI-thread step (docs/performance-notes.md).
+        limits = _weak_limits(self)
+        self._budget = BudgetGate(lambda: limits().budget_usd)
         self._totals = CostTotals()
         #: Per column: (answers, their output tokens) of the cells done so far.
         self._column_output: dict[int, tuple[int, int]] = {}
@@ -197,9 +244,9 @@ class Run:
                 spec,
                 self.cells,
                 backend,
-                self._emit,
-                self._now,
-                lambda: self.limits,
+                _weak_emit(self),
+                _weak_now(self),
+                limits,
                 self._rng,
             )
 
@@ -591,6 +638,10 @@ class Run:
         pending = [t for t in self._tasks.values() if not t.done()]
         if pending:
             await asyncio.wait(pending)
+        # Every cell task has ended: let them go. A task cancelled before its first step
+        # keeps its cancellation's traceback, whose frame holds the run: a cycle that only a
+        # full collection would free, scanning the whole run in one step (see __init__).
+        self._tasks.clear()
         if self._check_tasks:
             await asyncio.wait(set(self._check_tasks))
         if self._canceller is not None and not self._canceller.done():

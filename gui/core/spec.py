@@ -761,7 +761,11 @@ class CellIds(Set[str]):
 
 def _repeated_rows(rows: Sequence[Mapping[str, str]]) -> frozenset[int]:
     """Indexes of rows whose values equal another row's (both run; titles number them)."""
-    keys = [tuple(zip(row.keys(), map(str, row.values()), strict=True)) for row in rows]
+    # Read at a big run's first cell, on the GUI thread: rows of text (the usual case) are
+    # keyed by their items as they are, in C; others by their values as text (1 == "1").
+    keys: list[tuple[tuple[str, object], ...]] = [tuple(row.items()) for row in rows]
+    if set(map(type, itertools.chain.from_iterable(row.values() for row in rows))) - {str}:
+        keys = [tuple(zip(row.keys(), map(str, row.values()), strict=True)) for row in rows]
     counts = Counter(keys)
     if len(counts) == len(keys):
         return frozenset()

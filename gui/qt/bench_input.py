@@ -157,6 +157,7 @@ async def _paste_and_start(window: Any) -> dict[str, float]:
         run = window.current_run
     await asyncio.sleep(0.5)
     start_lag = beat.stop()
+    start_cpu = beat.cpu_max()
     finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def on_run_finished(*_: object) -> None:
@@ -177,6 +178,7 @@ async def _paste_and_start(window: Any) -> dict[str, float]:
         "grid_setup_ms": round(sum(grid_ms), 1),
         "run_start_press_ms": round(press_ms, 1),
         "run_start_lag_max_ms": round(start_lag, 1),
+        "run_start_step_cpu_max_ms": round(start_cpu, 1),
         "run_cancel_ms": round(cancel_ms, 1),
         "run_cancel_lag_max_ms": round(cancel_lag, 1),
     }

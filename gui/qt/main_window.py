@@ -524,7 +524,7 @@ class MainWindow(QMainWindow):
 
         self.editors.price_entries = self.services.prices.entries
         self.estimate = EstimateBinding(
-            self.editors, self.controls, self.services.prices, self, self.services.history
+            self.editors, self.controls, self.services.prices, self, self.services.history, self.lag
         )
 
     def _build_schema(self) -> None:

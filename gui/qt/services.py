@@ -21,6 +21,7 @@ from gui.core.keys import HeldKeys
 from gui.core.tasks import TaskOwner
 
 if TYPE_CHECKING:
+    from gui.compat.imports import BusyGate
     from gui.core.chat import Chat
     from gui.core.estimate import RunEstimate
     from gui.core.pricing import PriceEntry, PriceTable
@@ -33,7 +34,11 @@ if TYPE_CHECKING:
     from gui.storage.records import RunRecord, StoredRun
     from gui.storage.secrets import KeyStore
 
+#: Longest an estimate's count waits in all for a busy GUI thread (seconds).
+ESTIMATE_MAX_WAIT_S = 2.0
+
 __all__ = [
+    "ESTIMATE_MAX_WAIT_S",
     "CacheService",
     "ExportService",
     "HistoryService",
@@ -482,17 +487,25 @@ class PriceService:
         self._table = None
 
     async def estimate(
-        self, spec: RunSpec, recent_output: dict[int, float] | None = None
+        self,
+        spec: RunSpec,
+        recent_output: dict[int, float] | None = None,
+        gate: BusyGate | None = None,
     ) -> RunEstimate:
         """What ``spec`` would cost, counted in a worker thread (tiktoken for OpenAI models);
-        ``recent_output``: per column, its recent answers' mean length."""
+        ``recent_output``: per column, its recent answers' mean length; ``gate``: whether the
+        GUI thread is busy (the window's heartbeat), for the count to wait while it is."""
         table = self.table()
 
         def compute() -> RunEstimate:
+            from gui.compat.imports import GuiYield
             from gui.core.estimate import estimate_run
             from gui.providers.tokens import count_tokens, counter_kind
 
-            return estimate_run(spec, table, count_tokens, recent_output, counter_kind)
+            # A big plan's count is a second of pure Python next to the GUI thread: the
+            # window's work comes first, within ESTIMATE_MAX_WAIT_S of waits in all.
+            pause = GuiYield(gate, max_total=ESTIMATE_MAX_WAIT_S)
+            return estimate_run(spec, table, count_tokens, recent_output, counter_kind, pause)
 
         return await asyncio.to_thread(compute)
 

@@ -147,3 +147,28 @@ def test_a_gui_thread_that_stays_busy_only_slows_the_imports_down(modules: str) 
     assert sys.modules[f"{modules}_child"].VALUE == 42
     # Waited within the per-call limit, then went on as without a gate.
     assert gate.log[:2] == ["busy", "wait"] and gate.log.count("wait") <= 7
+
+
+def test_a_worker_loop_waits_for_a_busy_gui_thread_within_its_total() -> None:
+    """GuiYield, as a long count in a worker thread calls it: it waits while the GUI thread
+    is busy, and once its total is spent it only hands the GIL over."""
+
+    class Stuck(Gate):
+        def wait_free(self, timeout: float) -> bool:
+            self.log.append("wait")
+            time.sleep(timeout)
+            return False
+
+    free = Gate(busy_waits=1)
+    yield_gil = imports.GuiYield(free, max_wait=30.0, max_total=30.0)
+    yield_gil()
+    yield_gil()
+    assert free.log == ["busy", "wait", "free"]
+
+    stuck = Stuck(busy_waits=1_000_000)
+    yield_gil = imports.GuiYield(stuck, max_wait=0.01, max_total=0.03)
+    for _ in range(20):
+        yield_gil()
+    assert 3 <= stuck.log.count("wait") <= 4 and yield_gil.waited >= 0.03
+
+    imports.GuiYield()()  # no gate: a bare hand-over, nothing to wait for

@@ -579,3 +579,22 @@ async def test_the_simulated_judge_reports_its_usage_on_either_runtime_path(
             Price(3.0, 6.0).cost(cost.input_tokens, cost.output_tokens)
         )
     assert summary.judge_calls == 2 and not summary.judge_tokens_estimated
+
+
+async def test_a_judged_run_that_ended_is_freed_as_soon_as_nobody_holds_it() -> None:
+    """Neither the run nor its judge lane is kept alive by a reference cycle until the
+    collector's next full pass (see test_runner's test of the same name)."""
+    import gc
+    import weakref
+
+    run = Run(judged_spec(["cats", "dogs", "owls"], models=2), JudgedBackend(FakeJudge()))
+    summary = await run.wait()
+    assert summary.done == 6
+    await asyncio.sleep(0)  # the driver's own done callbacks run
+    gone, lane = weakref.ref(run), weakref.ref(run.judge)
+    gc.disable()  # reference counting alone must free them
+    try:
+        del run
+        assert gone() is None and lane() is None
+    finally:
+        gc.enable()

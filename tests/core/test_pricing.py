@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gui.core.errors import SpecError
-from gui.core.estimate import OUTPUT_GUESS, PER_MESSAGE_TOKENS, estimate_run
+from gui.core.estimate import OUTPUT_GUESS, PAUSE_EVERY, PER_MESSAGE_TOKENS, estimate_run
 from gui.core.pricing import (
     FREE,
     STARTER_PRICES,
@@ -125,6 +125,17 @@ def test_the_estimate_uses_max_tokens_or_a_marked_guess() -> None:
     assert est.unpriced == ("unknown",)
     assert est.line().startswith("est. ~$")
     assert "1 column(s) with no price" in est.line()
+
+
+def test_a_big_estimate_pauses_now_and_then_and_counts_the_same() -> None:
+    """The window counts in a worker thread and hands the GIL to a busy GUI thread at each
+    pause; the pauses change nothing in the count."""
+    rows = tuple({"topic": f"topic {i}"} for i in range(10 * PAUSE_EVERY))
+    spec = RunSpec("Tell me about {topic}", rows, (ModelProfile("a"), ModelProfile("b")))
+    pauses: list[int] = []
+    paused = estimate_run(spec, pause=lambda: pauses.append(1))
+    assert len(pauses) == 20  # 1,280 cells, a pause after each 64
+    assert paused == estimate_run(spec)
 
 
 def test_the_recent_average_replaces_the_guess() -> None:

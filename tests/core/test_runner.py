@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
+import weakref
 
 import pytest
 
@@ -457,3 +459,29 @@ def assert_no_tasks_left() -> None:
     assert not [
         t for t in asyncio.all_tasks() if t.get_name().startswith("fanout-") and not t.done()
     ]
+
+
+async def _ended_run(cancelled: bool) -> weakref.ref[Run]:
+    backend = FakeBackend(Script(latency=0.05 if cancelled else 0, chunks=3))
+    run, _rec = run_of(backend, [f"t{i}" for i in range(500)], max_concurrency=4)
+    run.start()
+    if cancelled:
+        await until(lambda: run.in_flight == 4)  # cell tasks are still being made
+        run.cancel()
+    summary = await asyncio.wait_for(run.wait(), 60)
+    assert summary.total == 500 and (summary.cancelled > 0) == cancelled
+    await asyncio.sleep(0)  # the driver's own done callbacks run
+    return weakref.ref(run)
+
+
+@pytest.mark.parametrize("cancelled", [False, True])
+async def test_a_run_that_ended_is_freed_as_soon_as_nobody_holds_it(cancelled: bool) -> None:
+    """No reference cycle keeps an ended run alive until the collector's next full pass
+    (that pass then scanned a big run's cell tasks, clocks and metrics in one GUI step)."""
+    gc.collect()
+    gc.disable()  # reference counting alone must free it
+    try:
+        gone = await _ended_run(cancelled)
+        assert gone() is None
+    finally:
+        gc.enable()

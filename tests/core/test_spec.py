@@ -120,6 +120,9 @@ def test_a_runs_cells_are_the_specs_cells_each_made_once_and_found_by_id() -> No
         "r0m0", "r0m1", "r1m0", "r1m1", "r2m0", "r2m1",
     ]  # fmt: skip
     assert [c.repeated for c in cells] == [True, True, False, False, True, True]
+    # A row read from JSON may hold a number: the same as its text, as a prompt shows it.
+    numbers = CellList(({"t": 1}, {"t": "1"}, {"t": 2}), (ModelProfile(),))  # type: ignore[arg-type]
+    assert [c.repeated for c in numbers] == [True, True, False]
     assert cells.get("r1m1") is cells[3] is cells[-3]  # made once, the same cell after
     assert cells[3].inputs is cells[2].inputs  # one copy of a row for its cells
     assert [c.id for c in cells[4:]] == ["r2m0", "r2m1"]

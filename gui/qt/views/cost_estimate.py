@@ -17,6 +17,7 @@ from gui.core.errors import SpecError, TemplateError
 from gui.core.tasks import TaskOwner
 
 if TYPE_CHECKING:
+    from gui.compat.imports import BusyGate
     from gui.core.spec import RunSpec
     from gui.qt.services import HistoryService, PriceService
     from gui.qt.views.run_controls import RunControls
@@ -38,6 +39,8 @@ class EstimateBinding(QObject):
         parent: The Qt parent (the window).
         history: Where each column's recent answer length is read (for columns without
             max tokens); ``None``: not used.
+        gate: Whether the GUI thread is busy (the window's heartbeat): the count waits
+            while it is; ``None``: it only hands the GIL over now and then.
     """
 
     def __init__(
@@ -47,9 +50,11 @@ class EstimateBinding(QObject):
         prices: PriceService,
         parent: QObject | None = None,
         history: HistoryService | None = None,
+        gate: BusyGate | None = None,
     ) -> None:
         super().__init__(parent)
         self._history = history
+        self._gate = gate
         self._editors = editors
         self._controls = controls
         self._prices = prices
@@ -95,7 +100,7 @@ class EstimateBinding(QObject):
 
     async def _estimate(self, spec: RunSpec) -> None:
         try:
-            estimate = await self._prices.estimate(spec, await self._recent(spec))
+            estimate = await self._prices.estimate(spec, await self._recent(spec), self._gate)
         except Exception:
             # A count never blocks or fails anything: no estimate is shown instead.
             self._show("")

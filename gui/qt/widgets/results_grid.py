@@ -722,9 +722,17 @@ class ResultsGrid(QScrollArea):
         if not self._in_relayout:  # else once the relayout is done
             self._build_some()
 
-    def _build_some(self) -> None:
+    def _build_some(self, timed: bool = False) -> None:
         """Build (or bring up to date) queued panes until the slice's time is spent; the
-        timer comes back for the rest after the loop has painted."""
+        timer comes back for the rest after the loop has painted.
+
+        One slice per loop turn: while the timer waits for its turn (a slice ran since the
+        last one), a call from a relayout or a scroll only leaves the new queue to it. The
+        Grid shown over a finished sweep relaid itself out three times in its first turn
+        (the scroll bars and header appearing), each with its own slice.
+        """
+        if not timed and self._build_timer.isActive():
+            return
         queue, live_rows = self._queue, self._live
         started = time.perf_counter()
         budget = self.BUILD_SLICE_MS / 1000
@@ -747,7 +755,7 @@ class ResultsGrid(QScrollArea):
 
     def _on_build_timer_timeout(self) -> None:
         if not self._dormant:
-            self._build_some()
+            self._build_some(timed=True)
 
     def _materialise_row(self, row: int) -> None:
         """A row's strip and label; its panes come from the queue (:meth:`_build_pane`)."""
