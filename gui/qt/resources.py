@@ -57,9 +57,3 @@ def status_colors(phase: str) -> tuple[QColor, QColor]:
     if is_dark():
         return QColor(dark_bg), QColor(dark_fg)
     return QColor(light_bg), QColor(light_fg)
-
-
-def stylesheet() -> str:
-    """The application style sheet (palette-neutral: colours come from the palette)."""
-    path = resource_path("style.qss")
-    return path.read_text(encoding="utf-8") if path.exists() else ""
