@@ -12,13 +12,14 @@ which costs those buttons alone.
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QWidget
 
 __all__ = [
     "ISSUE_RED",
     "PANE_BUTTON_SHEET",
     "RUN_BUTTON_SHEET",
+    "SEMIBOLD",
     "dim_text",
     "set_text_color",
     "set_weight",
@@ -34,15 +35,23 @@ PANE_BUTTON_SHEET = "QToolButton#paneButton { padding: 1px 4px; }"
 RUN_BUTTON_SHEET = "QToolButton#runButton { font-weight: 700; padding: 3px 14px; }"
 
 
-def set_weight(widget: QWidget, weight: QFont.Weight) -> None:
+#: CSS's ``font-weight`` of a semi-bold title (``QFont.Weight.DemiBold``).
+SEMIBOLD = 600
+
+
+def set_weight(widget: QWidget, weight: int) -> None:
     """Give ``widget``'s text this weight; family and size stay inherited.
 
     Args:
-        widget: The widget (a section title: ``QFont.Weight.DemiBold``).
-        weight: The weight, as CSS's ``font-weight`` (600 is ``DemiBold``).
+        widget: The widget (a section or pane title).
+        weight: The weight as CSS's ``font-weight`` (:data:`SEMIBOLD`, 700 bold).
     """
+    # Here, not at the top: the first frame sets no weight, and making PySide6's QFont class
+    # (eight enums) on the way to it would cost it a millisecond.
+    from PySide6.QtGui import QFont
+
     font = QFont()  # nothing set but the weight: the rest resolves from the parent
-    font.setWeight(weight)
+    font.setWeight(QFont.Weight(weight))
     widget.setFont(font)
 
 

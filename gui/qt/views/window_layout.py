@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.qt.looks import set_weight
+from gui.qt.looks import SEMIBOLD, set_weight
 from gui.qt.views.run_controls import RunControls
 
 __all__ = [
@@ -46,7 +46,7 @@ def editor_section(title: str | None, widget: QWidget) -> QWidget:
     if title:
         label = QLabel(title)
         label.setObjectName("sectionTitle")
-        set_weight(label, QFont.Weight.DemiBold)
+        set_weight(label, SEMIBOLD)
         layout.addWidget(label)
     layout.addWidget(widget)
     return box

@@ -21,7 +21,6 @@ from PySide6.QtCore import QEvent, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
-    QFont,
     QGuiApplication,
     QPainter,
     QPaintEvent,
@@ -47,7 +46,7 @@ from gui.core.pricing import format_usd
 from gui.core.ratings import Rating, rating_text
 from gui.core.runner import Phase
 from gui.core.structured import parsed_answer, schema_mark
-from gui.qt.looks import PANE_BUTTON_SHEET, dim_text, set_weight
+from gui.qt.looks import PANE_BUTTON_SHEET, SEMIBOLD, dim_text, set_weight
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.check_chips import CheckChips, pass_rate_level
 from gui.qt.widgets.elided_label import ElidedLabel
@@ -293,7 +292,7 @@ class CellPane(QFrame):
 
         self._title = ElidedLabel(title, self, min_chars=4)
         self._title.setObjectName("cellTitle")
-        set_weight(self._title, QFont.Weight.DemiBold)
+        set_weight(self._title, SEMIBOLD)
 
         self._chip = QLabel(self)
         self._chip.setObjectName("statusChip")
