@@ -1,4 +1,4 @@
-"""The one module that finds files in ``resources/``: style sheets, icons, demo presets.
+"""The one module that finds files in ``resources/``: icons, demo presets, starter schemas.
 
 The top-level ``resources/`` folder is installed as the package ``gui._resources`` (see
 ``[tool.setuptools]`` in pyproject.toml), so it is found through ``importlib.resources`` in a
@@ -28,7 +28,7 @@ def resources_root() -> Path:
     """The installed ``resources/`` folder, as a directory on disk."""
     # Every install pip or pipx makes (a wheel, an editable checkout) has the folder on disk
     # where the import system finds the package: found there, without importlib.resources
-    # (about 2 ms of imports on the way to the window's first frame, for its style sheet).
+    # (about 2 ms of imports, once on the way to the window's first frame).
     spec = importlib.util.find_spec(RESOURCES_PACKAGE)
     for location in (spec.submodule_search_locations or ()) if spec is not None else ():
         if Path(location).is_dir():
@@ -38,7 +38,7 @@ def resources_root() -> Path:
     root = files(RESOURCES_PACKAGE)
     if isinstance(root, Path):
         return root
-    # Installed inside an archive: Qt opens icons and style sheets by file name, so unpack
+    # Installed inside an archive: Qt opens icons by file name, so unpack
     # the folder once for the life of the process.
     stack = contextlib.ExitStack()
     atexit.register(stack.close)

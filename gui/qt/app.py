@@ -30,7 +30,7 @@ from PySide6.QtWidgets import QApplication
 from gui.compat import known_bad_combination
 from gui.compat.gc_policy import STARTUP, defer_full_collections, resume_collections
 from gui.qt.main_window import MainWindow
-from gui.qt.resources import app_icon, stylesheet
+from gui.qt.resources import app_icon
 from gui.qt.theme import apply_theme
 
 if TYPE_CHECKING:
@@ -487,7 +487,8 @@ def run_app(
     chosen = theme or (saved.layout.theme if saved is not None else None)
     if chosen is not None:  # before the widgets exist: some colours are set once
         apply_theme(app, chosen)
-    app.setStyleSheet(stylesheet())
+    # No application style sheet: the few looks it gave are set on their widgets
+    # (gui/qt/looks.py), so no other widget goes through Qt's style-sheet style.
     window = MainWindow(staged=True, workspace=None if demo else store)
     if saved is not None:  # before show(): the window opens at its old place and size
         window.restore_first_frame(saved, prompt=not demo)

@@ -1,4 +1,8 @@
-"""Qt-side resources: icons, the style sheet and theme-aware status colours (paths via gui.resources)."""
+"""Qt-side resources: icons and theme-aware status colours (paths via gui.resources).
+
+:mod:`gui.resources` is imported by the icon functions, not here: the window's first frame
+reads this module for its colours, and its icon is set only after the first paint.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,12 @@ import functools
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 
-from gui.resources import resource_path
-
 
 @functools.cache
 def app_icon() -> QIcon:
     """The application's icon: the SVG, plus the drawn PNG sizes for crisp small icons."""
     from gui.desktop import APP_ID, ICON_SIZES  # its desktop-entry code: not for the window
+    from gui.resources import resource_path
 
     result = QIcon()
     for size in ICON_SIZES:
@@ -25,6 +28,8 @@ def app_icon() -> QIcon:
 @functools.cache
 def icon(name: str) -> QIcon:
     """An icon from ``resources/icons/<name>.svg`` (empty icon if missing)."""
+    from gui.resources import resource_path
+
     path = resource_path(f"icons/{name}.svg")
     return QIcon(str(path)) if path.exists() else QIcon()
 
@@ -57,9 +62,3 @@ def status_colors(phase: str) -> tuple[QColor, QColor]:
     if is_dark():
         return QColor(dark_bg), QColor(dark_fg)
     return QColor(light_bg), QColor(light_fg)
-
-
-def stylesheet() -> str:
-    """The application style sheet (palette-neutral: colours come from the palette)."""
-    path = resource_path("style.qss")
-    return path.read_text(encoding="utf-8") if path.exists() else ""

@@ -1,11 +1,13 @@
 """The window's themes: the platform's own look, or a light or dark Fusion palette.
 
 Colours of status chips follow the palette (:func:`gui.qt.resources.status_colors`), so
-every theme reads the same; the style sheet (``resources/style.qss``) sets layout only.
+every theme reads the same; the app's other looks (:mod:`gui.qt.looks`) are fonts, palette
+roles and painted outlines that follow the palette by themselves.
 """
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
@@ -23,7 +25,8 @@ def apply_theme(app: QApplication, theme: str) -> None:
 
     The platform's style and palette are remembered before the first change, so switching
     back to ``system`` while the app runs restores them. Safe to call while the window is
-    shown: the change reaches every widget, those styled by the style sheet too.
+    shown: the change reaches every widget before this returns, those with a style sheet
+    of their own too.
     """
     global _platform
     if _platform is None:
@@ -36,10 +39,14 @@ def apply_theme(app: QApplication, theme: str) -> None:
     if app.style().name().lower() != style.lower():
         app.setStyle(QStyleFactory.create(style))
     app.setPalette(palette)
-    sheet = app.styleSheet()
-    if sheet:  # widgets polished under the style sheet keep their old colours until re-polished
-        app.setStyleSheet("")
-        app.setStyleSheet(sheet)
+    # Qt posts the new palette to every widget: deliver it now, so that the whole window is
+    # in the new theme when this returns. Then restyle the widgets that have a style sheet
+    # of their own: its palette(...) colours were read when it was polished.
+    QApplication.sendPostedEvents(None, QEvent.Type.ApplicationPaletteChange)
+    for widget in QApplication.allWidgets():
+        if widget.styleSheet():
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
 
 
 def _dark() -> QPalette:

@@ -374,9 +374,11 @@ def test_the_launch_paints_before_loading_the_engine_or_the_storage(tmp_path: Pa
     # Nor what the first frame draws nothing with: the icon's files and the desktop entry
     # (set a turn after the paint), difflib's hints, HTML escaping, the JSON of the figures,
     # importlib.resources (the resources folder is found through the package's spec), the
-    # run columns' dataclasses (the prompt's "A" tab is named by gui.core.variant_ids).
+    # run columns' dataclasses (the prompt's "A" tab is named by gui.core.variant_ids), the
+    # resources folder itself (no style sheet to read: gui/qt/looks.py).
     assert (
         not {
+            "gui.resources",
             "gui.desktop",
             "difflib",
             "html",

@@ -23,7 +23,6 @@ from pytestqt.qtbot import QtBot
 
 from gui.core.spec import ErrorPolicy, Limits, ModelProfile, ProviderKind, Strategy
 from gui.qt.main_window import MainWindow
-from gui.qt.resources import stylesheet
 from gui.qt.theme import apply_theme
 from gui.storage import paths
 from gui.storage.workspace import Workspace, WorkspaceStore
@@ -238,35 +237,29 @@ def test_a_demo_session_leaves_the_users_workspace_alone(tmp_path: Path) -> None
 async def test_view_theme_switches_every_widget_while_the_window_is_open(
     windows: list[MainWindow], platform_look: None
 ) -> None:
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    app.setStyleSheet(stylesheet())  # as the app runs: widgets polished by the style sheet
-    try:
-        win = new_window(windows, None)
-        win.workspace.set_theme("dark")
-        win.show()
-        menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
-        theme_menu = next(a.menu() for a in menu.actions() if a.text() == "Theme")
-        entries = {a.text(): a for a in theme_menu.actions()}
-        assert list(entries) == ["System", "Light", "Dark"] and entries["Dark"].isChecked()
-        watched = (win.prompt.editor, win.inputs.view, win.models, win.statusBar(), win.limits)
+    win = new_window(windows, None)
+    win.workspace.set_theme("dark")
+    win.show()
+    menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
+    theme_menu = next(a.menu() for a in menu.actions() if a.text() == "Theme")
+    entries = {a.text(): a for a in theme_menu.actions()}
+    assert list(entries) == ["System", "Light", "Dark"] and entries["Dark"].isChecked()
+    watched = (win.prompt.editor, win.inputs.view, win.models, win.statusBar(), win.limits)
 
-        def lightness(widget: QWidget) -> int:
-            role = (
-                QPalette.ColorRole.Base
-                if widget.inherits("QAbstractScrollArea")
-                else (QPalette.ColorRole.Window)
-            )
-            return widget.palette().color(role).lightness()
+    def lightness(widget: QWidget) -> int:
+        role = (
+            QPalette.ColorRole.Base
+            if widget.inherits("QAbstractScrollArea")
+            else (QPalette.ColorRole.Window)
+        )
+        return widget.palette().color(role).lightness()
 
-        assert all(lightness(w) < 128 for w in watched)
-        entries["Light"].trigger()
-        assert win.workspace.theme() == "light" and entries["Light"].isChecked()
-        assert all(lightness(w) > 128 for w in watched), [lightness(w) for w in watched]
-        entries["Dark"].trigger()
-        assert all(lightness(w) < 128 for w in watched)
-    finally:
-        app.setStyleSheet("")
+    assert all(lightness(w) < 128 for w in watched)
+    entries["Light"].trigger()
+    assert win.workspace.theme() == "light" and entries["Light"].isChecked()
+    assert all(lightness(w) > 128 for w in watched), [lightness(w) for w in watched]
+    entries["Dark"].trigger()
+    assert all(lightness(w) < 128 for w in watched)
 
 
 def test_a_measured_session_neither_reads_nor_writes_the_workspace(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from gui.core.codegen import python_snippet
 from gui.core.errors import SpecError, TemplateError
 from gui.core.spec import RunSpec
+from gui.qt.looks import SEMIBOLD, set_weight
 
 __all__ = ["CodeView", "PythonHighlighter"]
 
@@ -190,6 +191,7 @@ class CodeView(QWidget):
     def _build_ui(self) -> None:
         self._title = QLabel("Python (asyncio + LCEL) that reproduces this run")
         self._title.setObjectName("sectionTitle")
+        set_weight(self._title, SEMIBOLD)
         self._copy_button = QPushButton("Copy")
         self._copy_button.setToolTip("Copy the code to the clipboard")
         self._copy_button.clicked.connect(self._on_copy_button_clicked)

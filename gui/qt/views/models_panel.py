@@ -39,6 +39,7 @@ from gui.core.ports import KeySource
 from gui.core.runner import Phase
 from gui.core.spec import ModelProfile, ProviderKind, SimSettings
 from gui.core.tasks import TaskOwner
+from gui.qt.looks import ISSUE_RED, set_text_color
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import ElidedLabel
 from gui.qt.widgets.vertical_scroll import VerticalScrollArea
@@ -197,6 +198,7 @@ class ModelCard(QFrame):
         # Outside the fold on purpose: a problem stays visible while the form is closed.
         self.issue_label = QLabel(self)
         self.issue_label.setObjectName("inlineIssue")
+        set_text_color(self.issue_label, ISSUE_RED)
         self.issue_label.setWordWrap(True)
         self.issue_label.hide()
         root.addWidget(self.issue_label)
@@ -745,6 +747,7 @@ class ModelsPanel(QWidget):
 
         self._empty_issue = QLabel("No model selected. Add at least one model.", self)
         self._empty_issue.setObjectName("inlineIssue")
+        set_text_color(self._empty_issue, ISSUE_RED)
         self._empty_issue.hide()
         root.addWidget(self._empty_issue)
 

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from gui.core.errors import TemplateError
 from gui.core.templates import TEMPLATE_TOKEN, suggest_name, template_variables
 from gui.core.variant_ids import variant_id
+from gui.qt.looks import ISSUE_RED
 
 __all__ = ["DEBOUNCE_MS", "PLACEHOLDER", "IssueLabel", "PromptEditor", "VariantTabs"]
 
@@ -65,16 +66,16 @@ def _is_dark(palette: QPalette) -> bool:
 
 
 def _error_color(palette: QPalette) -> QColor:
-    """Red that reads on the palette's background (the light one matches ``style.qss``)."""
-    return QColor("#ff8a80") if _is_dark(palette) else QColor("#c62828")
+    """Red that reads on the palette's background (the light one is :data:`gui.qt.looks.ISSUE_RED`)."""
+    return QColor("#ff8a80") if _is_dark(palette) else QColor(ISSUE_RED)
 
 
 class IssueLabel(QLabel):
     """A word-wrapped line under an editor that says what is wrong, hidden when all is well.
 
-    ``objectName`` is ``inlineIssue`` (styled by ``resources/style.qss``); the dynamic property
-    ``severity`` is ``error``, ``warning`` (greyer, not blocking) or ``info``. Colours follow the
-    palette, so the text stays readable in dark themes.
+    ``objectName`` is ``inlineIssue``; the dynamic property ``severity`` is ``error``,
+    ``warning`` (greyer, not blocking) or ``info``. Colours follow the palette, so the text
+    stays readable in dark themes.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -137,8 +138,8 @@ class IssueLabel(QLabel):
             self._apply_colour()
 
     def _apply_colour(self) -> None:
-        # A widget's own style sheet wins over the application's (#inlineIssue is red there),
-        # which is what lets warnings be grey and errors readable on dark backgrounds.
+        # A style sheet of its own (a shown message only): warnings grey, errors a red that
+        # reads on dark backgrounds too, each following the palette's roles.
         if self._severity == "error":
             colour = _error_color(self.palette()).name()
         elif self._severity == "warning":

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QToolButton,
 )
 
+from gui.qt.looks import RUN_BUTTON_SHEET
 from gui.qt.widgets.lag_meter import FREEZE_MS, LagSparkline
 
 if TYPE_CHECKING:  # the toolbar is in the first frame; the session comes after it
@@ -76,6 +77,7 @@ class RunControls:
         self.run_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.run_button.setMinimumWidth(130)
         self.run_button.setObjectName("runButton")
+        self.run_button.setStyleSheet(RUN_BUTTON_SHEET)  # its padding: only a sheet gives it
         bar.addWidget(self.run_button)
         # Issue 15: what the run would cost, next to Run (``gui.qt.views.cost_estimate``).
         self.estimate_label = QLabel("")

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.qt.looks import SEMIBOLD, set_weight
 from gui.qt.views.run_controls import RunControls
 
 __all__ = [
@@ -45,6 +46,7 @@ def editor_section(title: str | None, widget: QWidget) -> QWidget:
     if title:
         label = QLabel(title)
         label.setObjectName("sectionTitle")
+        set_weight(label, SEMIBOLD)
         layout.addWidget(label)
     layout.addWidget(widget)
     return box

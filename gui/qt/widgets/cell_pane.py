@@ -17,8 +17,16 @@ never while the answer streams.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QGuiApplication,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -38,6 +46,7 @@ from gui.core.pricing import format_usd
 from gui.core.ratings import Rating, rating_text
 from gui.core.runner import Phase
 from gui.core.structured import parsed_answer, schema_mark
+from gui.qt.looks import PANE_BUTTON_SHEET, SEMIBOLD, dim_text, set_weight
 from gui.qt.resources import is_dark, status_colors
 from gui.qt.widgets.check_chips import CheckChips, pass_rate_level
 from gui.qt.widgets.elided_label import ElidedLabel
@@ -72,6 +81,11 @@ _JUDGE_STYLE = (
 )
 #: A chip text this short ("streaming", "cancelled") is never cut.
 _WHOLE_CHIP_CHARS = 12
+#: The pane's outline by its ``checks`` property (the pass rate of the run's checks on the
+#: answer, :func:`~gui.qt.widgets.check_chips.pass_rate_level`): 2 px of this colour.
+_CHECKS_BORDER = {"pass": "#2e7d32", "mixed": "#c77700", "fail": "#c62828"}
+#: The outline's corner radius, px.
+_BORDER_RADIUS = 6
 
 
 def format_seconds(seconds: float) -> str:
@@ -267,13 +281,18 @@ class CellPane(QFrame):
 
     def _build_ui(self, title: str) -> None:
         self.setObjectName("cellPane")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
+        # The outline is painted here (paintEvent), by the "checks" and "selected" properties.
+        # The contents start inside the plain 1 px line; a 2 px outline takes 1 px of the
+        # layout's margin, so selecting a pane moves nothing and lays nothing out again.
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setContentsMargins(1, 1, 1, 1)
         # Small enough for four model columns in a 1360 px window's Grid.
         self.setMinimumSize(180, 110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
         self._title = ElidedLabel(title, self, min_chars=4)
         self._title.setObjectName("cellTitle")
+        set_weight(self._title, SEMIBOLD)
 
         self._chip = QLabel(self)
         self._chip.setObjectName("statusChip")
@@ -333,6 +352,7 @@ class CellPane(QFrame):
         # the tooltip has every figure spelled out.
         self._metrics_label = ElidedLabel("", self, separator=" · ")
         self._metrics_label.setObjectName("cellMetrics")
+        dim_text(self._metrics_label)
         self._metrics_label.setTextFormat(Qt.TextFormat.PlainText)
 
         layout = QVBoxLayout(self)
@@ -358,6 +378,7 @@ class CellPane(QFrame):
     def _tool_button(self, text: str, tip: str) -> QToolButton:
         button = QToolButton(self)
         button.setObjectName("paneButton")
+        button.setStyleSheet(PANE_BUTTON_SHEET)
         button.setText(text)
         button.setToolTip(tip)
         button.setAutoRaise(True)
@@ -473,14 +494,11 @@ class CellPane(QFrame):
 
     def set_checks(self, results: tuple[CheckResult, ...]) -> None:
         """Show the run's check results on this answer as chips, and colour the pane's
-        border by their pass rate (the ``checks`` property in the style sheet); ``()``
-        removes both."""
+        border by their pass rate (the ``checks`` property); ``()`` removes both."""
         self._chips.set_results(results)
         level = pass_rate_level(results)
         if self.property("checks") != level:
-            self.setProperty("checks", level)
-            self.style().unpolish(self)
-            self.style().polish(self)
+            self.setProperty("checks", level)  # the outline follows (event)
 
     def check_chips(self) -> CheckChips:
         """The chips row (tests read its chips and tooltips)."""
@@ -625,6 +643,33 @@ class CellPane(QFrame):
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             if is_dark() != self._dark:  # light <-> dark theme switch
                 self._apply_colors()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.DynamicPropertyChange:  # "checks" or "selected"
+            self.update()  # the outline's colour and width
+        return super().event(event)
+
+    def _border(self) -> tuple[int, QColor]:
+        """The outline's width and colour: selected (the palette's highlight) wins over the
+        checks' pass rate, which wins over the plain 1 px line."""
+        if self.property("selected"):
+            return 2, self.palette().color(QPalette.ColorRole.Highlight)
+        colour = _CHECKS_BORDER.get(str(self.property("checks") or ""))
+        if colour is not None:
+            return 2, QColor(colour)
+        return 1, self.palette().color(QPalette.ColorRole.Mid)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        # Painted rather than styled: an application style sheet made every widget of the
+        # app slower to build and draw (gui/qt/looks.py); the colours are read at each paint,
+        # so a theme switch reaches the outline too.
+        width, colour = self._border()
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(colour, width))
+        half = width / 2
+        outline = QRectF(self.rect()).adjusted(half, half, -half, -half)
+        painter.drawRoundedRect(outline, _BORDER_RADIUS - half, _BORDER_RADIUS - half)
 
     # ------------------------------------------------------------------------------ slots
 

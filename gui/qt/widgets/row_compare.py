@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from gui.core.metrics import CellMetrics
 from gui.core.text import one_line_label
+from gui.qt.looks import dim_text
 from gui.qt.resources import status_colors
 from gui.qt.widgets.agreement_view import AgreementView
 from gui.qt.widgets.cell_pane import ElidedLabel, footer_text, metrics_tooltip
@@ -103,6 +104,7 @@ class _Column(QFrame):
         self.chips = CheckChips(self)  # the run's checks on this answer, side by side
         self.metrics = ElidedLabel("", self, separator=" · ")
         self.metrics.setObjectName("cellMetrics")
+        dim_text(self.metrics)
         header = QHBoxLayout()
         header.setSpacing(4)
         header.addWidget(self.label, 1)
