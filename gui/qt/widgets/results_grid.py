@@ -356,10 +356,9 @@ class ResultsGrid(QScrollArea):
         pane = self._panes.get(cell_id)
         if pane is None:
             return
-        # The style sheet outlines a pane whose "selected" property is true.
+        # The pane paints its own outline from its "selected" property and repaints when
+        # the property changes (CellPane.event); no style sheet needs re-polishing.
         pane.setProperty("selected", cell_id in self._selection)
-        pane.style().unpolish(pane)
-        pane.style().polish(pane)
 
     # --------------------------------------------------------------------- panes by id
 
