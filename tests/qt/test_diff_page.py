@@ -76,7 +76,7 @@ def sampled_store() -> CellStore:
     return store
 
 
-def test_side_names_hold_what_tells_the_two_cells_apart() -> None:
+async def test_side_names_hold_what_tells_the_two_cells_apart() -> None:
     store = sampled_store()
     model_a, model_b = (CellId.text(0, c, 1) for c in range(2))
     name_a, name_b = side_names(store, model_a, model_b)
