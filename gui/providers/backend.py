@@ -623,6 +623,7 @@ class FanoutChain:
                         output_tokens=tokens,
                         latency=time.monotonic() - started,
                         ttft=None,
+                        note=probe.note if probe is not None else None,
                     ),
                 )
             except Exception:  # the answer is complete; only its cached copy is lost
@@ -661,6 +662,7 @@ class FanoutChain:
                     output_tokens=probe.output_tokens if probe is not None else None,
                     latency=now - started,
                     ttft=None if first is None else first - started,
+                    note=probe.note if probe is not None else None,
                 ),
             )
         except Exception:
@@ -1126,6 +1128,8 @@ def _note_cached(probe: UsageCollector | None, hit: CachedAnswer) -> None:
     probe.output_tokens = hit.output_tokens
     probe.original_latency = hit.latency
     probe.original_ttft = hit.ttft
+    # How the original answer came (not streamed, say) is still true of the replayed one.
+    probe.note = hit.note
 
 
 def _raw_text(out: Any) -> str:
