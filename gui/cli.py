@@ -1351,8 +1351,9 @@ def _metrics_json(m: CellMetrics) -> dict[str, Any]:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
-    """One JSON object per cell, in grid order; ``checks`` lists its check results."""
+def results_json(run: Run | BatchRun, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
+    """One JSON object per cell, in grid order; ``checks`` lists its check results (a cell
+    without an ended event in ``ended`` shows as cancelled)."""
     by_cell = {
         e.cell_id: e
         for e in ended
@@ -1417,7 +1418,7 @@ def _add_cache_and_schema(item: dict[str, Any], spec: RunSpec) -> None:
     item["schema_error"] = metrics.get("schema_error")
 
 
-def _add_judge(item: dict[str, Any], run: Run, cell_id: str) -> None:
+def _add_judge(item: dict[str, Any], run: Run | BatchRun, cell_id: str) -> None:
     """The judge's verdict on the cell, for a run with a single-mode judge (``None`` when the
     cell was not judged: it failed, or the run was cancelled first)."""
     lane = run.judge
@@ -2125,6 +2126,13 @@ def stored_cell_items(run: StoredRun) -> list[dict[str, Any]]:
     for item in items:
         _add_cache_and_schema(item, run.spec)
     return items
+
+
+def no_result_item(cell: Cell) -> dict[str, Any]:
+    """A cell of the grid that has no result (not recorded, not ended), as ``show`` prints it."""
+    item = _stored_item(None, cell.inputs, cell.model.display_name)
+    _add_column(item, cell)
+    return item
 
 
 def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:

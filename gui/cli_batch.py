@@ -31,7 +31,9 @@ from gui.cli import (
     _repeated_rows,
     check_saved,
     close_history,
+    no_result_item,
     open_history,
+    results_json,
     spec_from_args,
     stored_cell_items,
     summary_json,
@@ -209,14 +211,68 @@ class BatchProgress:
         self.stream.flush()
 
 
+class EndedHere:
+    """A batch run's subscriber that keeps the events of the cells it ends in this process:
+    what is printed for them, and what :func:`gui.cli.check_saved` checks is on disk, even
+    when the history could not keep them. Cells an earlier process ended (a batch submitted
+    without ``--wait``, a run collected partly before) are not among them: they were on
+    disk before this process started."""
+
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled | ev.CellChecked):
+            self.events.append(event)
+
+    def items(self, run: BatchRun) -> dict[str, dict[str, Any]]:
+        """The cells ended here, as ``run --json`` shows results, by cell id."""
+        ended = {
+            e.cell_id
+            for e in self.events
+            if isinstance(e, ev.CellFinished | ev.CellFailed | ev.CellCancelled)
+        }
+        if not ended:
+            return {}
+        return {
+            item["cell"]: item for item in results_json(run, self.events) if item["cell"] in ended
+        }
+
+
+def collected(
+    history: History | None, run: BatchRun, stored: StoredRun | None, here: EndedHere
+) -> tuple[list[dict[str, Any]], str | None]:
+    """After the history closed: every cell of ``run`` to print, and ``None`` when each cell
+    this process ended is on disk, else the one line naming those that are not and where
+    their answers were written instead (:func:`gui.cli.check_saved`).
+
+    Cells are printed as recorded; those ended here come from memory when the history does
+    not hold them (or not as they ended here), so no answer is shown as missing.
+    """
+    mine = here.items(run)
+    unsaved = check_saved(history, run, list(mine.values()))
+    if stored is None:
+        return [mine.get(cell.id) or no_result_item(cell) for cell in run.cells], unsaved
+    items = stored_cell_items(stored)
+    for i, item in enumerate(items):
+        cell_id = item.get("cell") or (run.cells[i].id if i < len(run.cells) else None)
+        if cell_id in mine and (unsaved is not None or "cell" not in item):
+            items[i] = mine[cell_id]
+    return items, unsaved
+
+
 def _print_run(
-    stored: StoredRun | None, run: BatchRun, as_json: bool, *, saved: bool = True
+    stored: StoredRun | None,
+    run: BatchRun,
+    items: list[dict[str, Any]],
+    as_json: bool,
+    *,
+    saved: bool,
 ) -> None:
-    """The run's cells and summary as ``run`` prints a live run (``saved``: every ended
-    cell is on disk)."""
+    """The run's cells (``items``) and summary as ``run`` prints a live run (``saved``: the
+    run is in the history and every cell this process ended is on disk)."""
     summary = run.summary
     assert summary is not None
-    items = stored_cell_items(stored) if stored is not None else []
     batches = [r.to_dict() for r in run.batches.values()]
     cost = _cost_json(stored, run.spec) if stored is not None else None
     if as_json:
@@ -340,6 +396,8 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
     )
     if history is not None:
         run.subscribe(history.recorder(label="batch"))
+    here = EndedHere()
+    run.subscribe(here)
     show = args.wait and not args.quiet and not args.json and sys.stderr.isatty()
     run.subscribe(BatchProgress([run], sys.stderr, show))
     try:
@@ -349,7 +407,8 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
         stored = history.get_run(run.id) if history is not None and run.finished else None
     finally:
         await backend.aclose()
-        close_history(history)
+        # What could not be written is said below, cell by cell, with where it went.
+        close_history(history, report=not args.wait)
     if run.error is not None and not run.batches:
         sys.stderr.write(escape_controls(f"fanout-studio run: error: {run.error}") + "\n")
         return EXIT_USAGE
@@ -371,11 +430,10 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
                 f"collect the results with: fanout-studio batches wait {run.id}\n"
             )
         return EXIT_OK
-    items = stored_cell_items(stored) if stored is not None else []
     # As for a live run: "saved" only when every ended cell is on disk, else say which are
     # not and where their answers were written instead.
-    unsaved = check_saved(history, run, items)
-    _print_run(stored, run, args.json, saved=unsaved is None)
+    items, unsaved = collected(history, run, stored, here)
+    _print_run(stored, run, items, args.json, saved=history is not None and unsaved is None)
     if unsaved is not None:
         sys.stdout.flush()
         sys.stderr.write(escape_controls(f"fanout-studio run: error: {unsaved}") + "\n")
@@ -395,6 +453,7 @@ async def cmd_batches(args: argparse.Namespace) -> int:
     from gui.storage.history import AmbiguousRunId
 
     history = _persistent_history()
+    closed = False
     try:
         run_id = None
         if args.run_id:
@@ -427,7 +486,9 @@ async def cmd_batches(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"fanout-studio: {line}\n")
         show = not args.quiet and not args.json and sys.stderr.isatty()
         progress = BatchProgress(runs, sys.stderr, show)
-        for run in runs:
+        ended_here = [EndedHere() for _run in runs]
+        for run, here in zip(runs, ended_here, strict=True):
+            run.subscribe(here)
             run.subscribe(progress)
         tasks = [run.start() for run in runs]
         if args.action == "cancel":
@@ -438,13 +499,30 @@ async def cmd_batches(args: argparse.Namespace) -> int:
         finally:
             await backend.aclose()
         await asyncio.to_thread(history.flush)
-        code = EXIT_OK
-        for run in runs:
-            _print_run(history.get_run(run.id), run, args.json)
-            code = max(code, _exit_code(run.summary))
-        return code
+        stored = [history.get_run(run.id) for run in runs]
+        # Closed before the check: the writer's last tries of what waited in memory count.
+        # What could not be written is said below, cell by cell, with where it went.
+        closed = True
+        close_history(history, report=False)
     finally:
-        close_history(history)
+        if not closed:
+            close_history(history)
+    code = EXIT_OK
+    unsaved: list[str] = []
+    for run, here, record in zip(runs, ended_here, stored, strict=True):
+        items, line = collected(history, run, record, here)
+        _print_run(record, run, items, args.json, saved=line is None)
+        code = max(code, _exit_code(run.summary))
+        if line is not None:
+            unsaved.append(line)
+    if unsaved:
+        sys.stdout.flush()
+        more = f" (and {len(unsaved) - 1} more runs alike)" if len(unsaved) > 1 else ""
+        sys.stderr.write(
+            escape_controls(f"fanout-studio batches: error: {unsaved[0]}{more}") + "\n"
+        )
+        code = max(code, EXIT_FAILED)
+    return code
 
 
 def _print_batch_estimate(spec: RunSpec, as_json: bool) -> int:
