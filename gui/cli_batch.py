@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -23,6 +26,7 @@ from gui.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    STOP_SIGNALS,
     HistoryFailed,
     UsageError,
     _date,
@@ -34,6 +38,7 @@ from gui.cli import (
     no_result_item,
     open_history,
     results_json,
+    signal_exit_code,
     spec_from_args,
     stored_cell_items,
     summary_json,
@@ -356,6 +361,63 @@ def _persistent_history() -> History:
     return history
 
 
+@contextlib.contextmanager
+def stop_on_signals(runs: Sequence[BatchRun], received: list[int]) -> Iterator[None]:
+    """While in the block, Ctrl+C, SIGTERM and SIGHUP stop waiting for ``runs`` (their
+    batches stay with the provider and in the history, ``submitted``, as when the window
+    closes) and are appended to ``received``; the caller says what still runs where."""
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        for run in runs:
+            run.stop()
+
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop, signum)
+    try:
+        yield
+    finally:
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
+
+
+def left_running_line(runs: Sequence[BatchRun], received: Sequence[int]) -> str:
+    """The one line said when a signal stopped the wait: which batches still run on the
+    provider's server (and are billed), or whose results wait there, and how to collect or
+    cancel them."""
+    name = signal.Signals(received[0]).name if received else "a signal"
+    head = f"stopped by {'Ctrl+C' if name == 'SIGINT' else name}"
+    open_runs = [run for run in runs if any(r.open for r in run.batches.values())]
+    if not open_runs:
+        return f"{head} before any batch was submitted: nothing runs on the provider's server"
+    records = [r for run in open_runs for r in run.batches.values() if r.open]
+    running = [r.batch_id for r in records if not r.state.terminal]
+    shown = running or [r.batch_id for r in records]
+    many = len(shown) != 1
+    ids = ", ".join(shown[:6]) + (", …" if len(shown) > 6 else "")
+    batches = f"batch{'es' if many else ''} {ids}"
+    if len(open_runs) == 1:
+        run_id = open_runs[0].id
+        batches += f" of run {run_id}"
+        collect = f"fanout-studio batches wait {run_id}"
+        cancel = f"fanout-studio batches cancel {run_id}"
+    else:
+        batches += f" of {len(open_runs)} runs"
+        collect = "fanout-studio batches wait"
+        cancel = "fanout-studio batches cancel RUN_ID"
+    it = "them" if many else "it"
+    if not running:  # ended there: nothing more is billed, the results wait to be collected
+        return f"{head}: the results of {batches} wait on the provider's server; collect {it} with: {collect}"
+    return (
+        f"{head}: {batches} still {'run' if many else 'runs'} on the provider's server "
+        f"(and {'are' if many else 'is'} billed); collect {it} with: {collect}, "
+        f"or cancel {it} with: {cancel}"
+    )
+
+
 # ------------------------------------------------------------------ commands
 
 
@@ -400,8 +462,16 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
     run.subscribe(here)
     show = args.wait and not args.quiet and not args.json and sys.stderr.isatty()
     run.subscribe(BatchProgress([run], sys.stderr, show))
+    received: list[int] = []
+    stopped = False
     try:
-        summary = await run.wait()
+        with stop_on_signals([run], received):
+            try:
+                summary = await run.wait()
+            except asyncio.CancelledError:
+                if not received:
+                    raise
+                stopped, summary = True, None
         if history is not None:
             await asyncio.to_thread(history.flush)
         stored = history.get_run(run.id) if history is not None and run.finished else None
@@ -409,6 +479,13 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
         await backend.aclose()
         # What could not be written is said below, cell by cell, with where it went.
         close_history(history, report=not args.wait)
+    if stopped:
+        # The batches outlive this process: say so, and how to collect or cancel them.
+        if show:
+            sys.stderr.write("\r\x1b[2K")
+        line = f"fanout-studio run: {left_running_line([run], received)}"
+        sys.stderr.write(escape_controls(line) + "\n")
+        return signal_exit_code(received) or EXIT_INTERRUPTED
     if run.error is not None and not run.batches:
         sys.stderr.write(escape_controls(f"fanout-studio run: error: {run.error}") + "\n")
         return EXIT_USAGE
@@ -490,14 +567,20 @@ async def cmd_batches(args: argparse.Namespace) -> int:
         for run, here in zip(runs, ended_here, strict=True):
             run.subscribe(here)
             run.subscribe(progress)
-        tasks = [run.start() for run in runs]
-        if args.action == "cancel":
-            for run in runs:
-                run.cancel()
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            await backend.aclose()
+        received: list[int] = []
+        with stop_on_signals(runs, received):
+            tasks = [run.start() for run in runs]
+            if args.action == "cancel":
+                for run in runs:
+                    run.cancel()
+            try:
+                await asyncio.wait(tasks)
+            finally:
+                await backend.aclose()
+        for task in tasks:
+            if not task.cancelled() and (failure := task.exception()) is not None:
+                raise failure
+        stopped = any(task.cancelled() for task in tasks)
         await asyncio.to_thread(history.flush)
         stored = [history.get_run(run.id) for run in runs]
         # Closed before the check: the writer's last tries of what waited in memory count.
@@ -507,6 +590,13 @@ async def cmd_batches(args: argparse.Namespace) -> int:
     finally:
         if not closed:
             close_history(history)
+    if stopped:
+        # The batches outlive this process: say so, and how to collect or cancel them.
+        if show:
+            sys.stderr.write("\r\x1b[2K")
+        line = f"fanout-studio batches: {left_running_line(runs, received)}"
+        sys.stderr.write(escape_controls(line) + "\n")
+        return signal_exit_code(received) or EXIT_INTERRUPTED
     code = EXIT_OK
     unsaved: list[str] = []
     for run, here, record in zip(runs, ended_here, stored, strict=True):
@@ -592,8 +682,20 @@ async def _retry_as_batch(args: argparse.Namespace, history: History, stored: St
     if run is None:
         sys.stdout.write(f"Nothing to retry: run {stored.id} has no failed cell.\n")
         return EXIT_OK
-    await run.wait()
+    received: list[int] = []
+    stopped = False
+    with stop_on_signals([run], received):
+        try:
+            await run.wait()
+        except asyncio.CancelledError:
+            if not received:
+                raise
+            stopped = True
     await asyncio.to_thread(history.flush)
+    if stopped:
+        line = f"fanout-studio batches: {left_running_line([run], received)}"
+        sys.stderr.write(escape_controls(line) + "\n")
+        return signal_exit_code(received) or EXIT_INTERRUPTED
     if run.error is not None:
         sys.stderr.write(escape_controls(f"fanout-studio batches: error: {run.error}") + "\n")
         return EXIT_USAGE if not run.batches else EXIT_FAILED
