@@ -65,6 +65,7 @@ from gui.core.keys import HeldKeys
 from gui.core.metrics import CellMetrics, RunSummary, finish_mark
 from gui.core.ports import KeySource
 from gui.core.pricing import PriceEntry, format_usd, parse_price_option
+from gui.core.private import private_opener
 from gui.core.runner import Run
 from gui.core.spec import (
     Cell,
@@ -1801,7 +1802,7 @@ def _write_new_file(folder: Path, stem: str, suffix: str, text: str) -> Path | N
     for n in range(1, 50):
         path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = private_opener(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         except FileExistsError:
             continue
         except OSError:

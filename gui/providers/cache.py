@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
 from gui.core.keys import redact
+from gui.core.private import create_private_file, private_dirs
 
 #: The cache file's name in the data folder.
 CACHE_FILE_NAME = "response-cache.sqlite3"
@@ -96,13 +96,13 @@ class SqliteResponseCache(BaseCache):
     def _conn(self) -> sqlite3.Connection:
         """The open connection (opened on first use). Call with the lock held."""
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Private before SQLite writes a byte: its -wal and -shm take the file's mode, and
+            # a data folder removed since the app started is made again 0700.
+            private_dirs(self.path.parent)
+            create_private_file(self.path)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
-            if sys.platform != "win32":
-                with contextlib.suppress(OSError):
-                    os.chmod(self.path, 0o600)
             self._db = db
         return self._db
 

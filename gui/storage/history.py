@@ -65,6 +65,7 @@ from gui.core.events import Event, TextChunk
 from gui.core.judging import JudgeMode, JudgeSettings, JudgeVerdict, PairwiseResult
 from gui.core.keys import known_secrets, redact
 from gui.core.metrics import CellMetrics, RunSummary
+from gui.core.private import create_private_file
 from gui.core.ratings import MAX_STARS, RatedAnswer, RatedRow, Rating
 from gui.core.runner import CANCELLED_SHUTDOWN
 from gui.core.spec import Cell, CellId, CellList, RunSpec, spec_from_dict, spec_to_dict
@@ -402,8 +403,7 @@ class History:
             check_integrity = not left_cleanly(target)
         else:
             # Created 0600 before SQLite writes a byte; its -wal and -shm inherit the mode.
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            create_private_file(target)
         writer = _connect(target)
         reader: sqlite3.Connection | None = None
         try:
