@@ -266,6 +266,26 @@ def collected(
     return items, unsaved
 
 
+def unrecorded_line(history: History | None, run: BatchRun) -> str | None:
+    """After the history closed: ``None`` when every batch ``run`` submitted is on disk,
+    else one line naming those that are not: they run (and are billed) on the provider's
+    server, but no later ``batches wait`` can find them."""
+    if history is None or not run.batches:
+        return None
+    lost, reason = history.unsaved_batches(run.id, [r.batch_id for r in run.batches.values()])
+    if not lost:
+        return None
+    many = len(lost) != 1
+    they, it = ("they", "them") if many else ("it", "it")
+    return (
+        f"batch{'es' if many else ''} {', '.join(lost)} of run {run.id} "
+        f"{'were' if many else 'was'} submitted but could not be recorded in the history "
+        f"({reason}): {they} {'run' if many else 'runs'} on the provider's server (and "
+        f"{'are' if many else 'is'} billed), and batches wait cannot collect {it}; cancel "
+        f"{it} with the provider if the results are not wanted"
+    )
+
+
 def _print_run(
     stored: StoredRun | None,
     run: BatchRun,
@@ -477,8 +497,9 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
         stored = history.get_run(run.id) if history is not None and run.finished else None
     finally:
         await backend.aclose()
-        # What could not be written is said below, cell by cell, with where it went.
-        close_history(history, report=not args.wait)
+        # What could not be written is said below: each cell and where it went, or each
+        # batch no later process can collect.
+        close_history(history, report=False)
     if stopped:
         # The batches outlive this process: say so, and how to collect or cancel them.
         if show:
@@ -491,11 +512,14 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if not args.wait:
         ids = [r.batch_id for r in run.batches.values()]
+        # Collecting later goes through the history: only a recorded batch can be collected.
+        unrecorded = unrecorded_line(history, run)
         if args.json:
             data = {
                 "run_id": run.id,
                 "status": "submitted",
                 "batches": [r.to_dict() for r in run.batches.values()],
+                "saved": unrecorded is None,
             }
             json.dump(data, sys.stdout, indent=2)
             sys.stdout.write("\n")
@@ -504,8 +528,13 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
             sys.stdout.write(
                 f"submitted {run.id}: {n} batch{'es' if n != 1 else ''} ({', '.join(ids)}) for "
                 f"{len(run.cells)} cells\n"
-                f"collect the results with: fanout-studio batches wait {run.id}\n"
             )
+            if unrecorded is None:
+                sys.stdout.write(f"collect the results with: fanout-studio batches wait {run.id}\n")
+        if unrecorded is not None:
+            sys.stdout.flush()
+            sys.stderr.write(escape_controls(f"fanout-studio run: error: {unrecorded}") + "\n")
+            return EXIT_FAILED
         return EXIT_OK
     # As for a live run: "saved" only when every ended cell is on disk, else say which are
     # not and where their answers were written instead.
@@ -557,10 +586,6 @@ async def cmd_batches(args: argparse.Namespace) -> int:
             what = f"run {run_id} has" if run_id else "the history has"
             sys.stdout.write(f"Nothing to wait for: {what} no open batch.\n")
             return EXIT_OK
-        if run_id is None:
-            line = resumed_line(runs)
-            if line:
-                sys.stderr.write(f"fanout-studio: {line}\n")
         show = not args.quiet and not args.json and sys.stderr.isatty()
         progress = BatchProgress(runs, sys.stderr, show)
         ended_here = [EndedHere() for _run in runs]
@@ -569,6 +594,12 @@ async def cmd_batches(args: argparse.Namespace) -> int:
             run.subscribe(progress)
         received: list[int] = []
         with stop_on_signals(runs, received):
+            # Said once a signal would be answered with what still runs where.
+            if run_id is None:
+                line = resumed_line(runs)
+                if line:
+                    sys.stderr.write(f"fanout-studio: {line}\n")
+                    sys.stderr.flush()
             tasks = [run.start() for run in runs]
             if args.action == "cancel":
                 for run in runs:
@@ -692,6 +723,12 @@ async def _retry_as_batch(args: argparse.Namespace, history: History, stored: St
                 raise
             stopped = True
     await asyncio.to_thread(history.flush)
+    # Closed before the check (the writer's last tries count); _retry closes it again, silently.
+    close_history(history, report=False)
+    unrecorded = unrecorded_line(history, run)
+    if unrecorded is not None:
+        sys.stderr.write(escape_controls(f"fanout-studio batches: error: {unrecorded}") + "\n")
+        return EXIT_FAILED
     if stopped:
         line = f"fanout-studio batches: {left_running_line([run], received)}"
         sys.stderr.write(escape_controls(line) + "\n")
@@ -752,7 +789,8 @@ async def _retry(args: argparse.Namespace) -> int:
         await asyncio.to_thread(history.flush)
         after = history.get_run(stored.id)
     finally:
-        close_history(history)
+        # A retry as a batch closed it already and said what it could not record.
+        close_history(history, report=not args.batch)
     counts = after.counts_text() if after is not None else ""
     sys.stdout.write(f"retried {len(failed)} cells of {stored.id} live: {done} done · {counts}\n")
     return EXIT_OK if done == len(failed) else EXIT_FAILED

@@ -178,6 +178,9 @@ class _Rate:
 
 _STOP: Final = object()
 
+#: How a recorded batch is named among a run's saved cell ids (no cell id has a colon).
+_BATCH_KEY: Final = "batch:"
+
 #: Events the recorder keeps; everything else (TextChunk first of all) is dropped at once.
 _RECORDED: frozenset[type[Event]] = frozenset(
     {
@@ -1141,17 +1144,37 @@ class History:
         start does not mark it interrupted but resumes it.
         """
 
+        # Saved once the transaction commits: unsaved_batches() tells the caller.
+        saves: list[tuple[str, str]] = []
+
         def apply(conn: sqlite3.Connection) -> None:
+            saves.clear()  # a transaction tried again writes it again
             _write_batch(conn, record)
             # A new batch of a run that had ended (a retry as a batch) makes it submitted too.
             conn.execute(
                 "UPDATE runs SET status = ? WHERE id = ? AND status != ?",
                 (SUBMITTED, record.run_id, SUBMITTED),
             )
+            saves.append((record.run_id, _BATCH_KEY + record.batch_id))
 
-        self.submit(f"batch {record.batch_id}", apply)
+        if self.read_only or self._closed:
+            return
+        self._queue.put(_Write(f"batch {record.batch_id}", apply, saves))
         if not self.flush(_BUSY_TIMEOUT_S * 4):
-            log.warning("history: batch %s is not on disk yet", record.batch_id)
+            # INFO: kept in memory and tried again; the caller says what stays unsaved.
+            log.info("history: batch %s is not on disk yet", record.batch_id)
+
+    def unsaved_batches(
+        self, run_id: str, batch_ids: Iterable[str]
+    ) -> tuple[list[str], str | None]:
+        """Which of ``batch_ids`` (batches of run ``run_id`` recorded through this history
+        with :meth:`batch_created`) are not on disk, and why; as :meth:`unsaved` for cells.
+
+        A batch that is not on disk still runs on the provider's server, but no later
+        process can find it to collect its results.
+        """
+        missing, reason = self.unsaved(run_id, [_BATCH_KEY + b for b in batch_ids])
+        return [m.removeprefix(_BATCH_KEY) for m in missing], reason
 
     def batch_cells_ended(self, run_id: str, events: Sequence[Event]) -> None:
         """Record ended cells of a batch run, many in one statement (queued like the run's

@@ -245,3 +245,58 @@ def test_a_batch_run_without_history_prints_its_answers_and_is_not_called_saved(
     text = got.stdout.decode()
     assert text.count("· done ·") == 2 and "no result" not in text
     assert text.splitlines()[-1] == "2 done, 0 failed, 0 cancelled of 2 (batch)"
+
+
+def test_a_submitted_batch_the_history_could_not_record_is_not_left_to_batches_wait(
+    srv: FakeOpenAIServer, fanout_home: Path, tmp_path: Path
+) -> None:
+    assert fanout("history", home=fanout_home, cwd=tmp_path).returncode == 0  # the file exists
+    other = locked(fanout_home / "history.sqlite3")
+    try:
+        got = fanout(
+            "run", "--executor", "batch", "-t", "a", "-t", "b", *on(srv),
+            home=fanout_home, cwd=tmp_path, env=ENV,
+        )  # fmt: skip
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert got.returncode == 1
+    (batch_id,) = srv.batches.batch_ids()
+    out = got.stdout.decode()
+    assert out.startswith("submitted ") and f"({batch_id})" in out
+    assert "collect the results" not in out  # batches wait could not find it
+    run_id = out.split()[1].rstrip(":")
+    assert got.stderr.decode() == (
+        f"fanout-studio run: error: batch {batch_id} of run {run_id} was submitted but could not "
+        "be recorded in the history (database is locked): it runs on the provider's server (and "
+        "is billed), and batches wait cannot collect it; cancel it with the provider if the "
+        "results are not wanted\n"
+    )
+
+
+def test_failed_cells_sent_again_as_a_batch_the_history_could_not_record_say_so(
+    srv: FakeOpenAIServer, fanout_home: Path, tmp_path: Path
+) -> None:
+    srv.batches.plan = BatchPlan(fail={"r0m0"})
+    first = fanout(
+        "run", "--executor", "batch", "--wait", "--poll", "0.05", "--json",
+        "-t", "a", "-t", "b", *on(srv), home=fanout_home, cwd=tmp_path, env=ENV,
+    )  # fmt: skip
+    run_id = json.loads(first.stdout)["run_id"]
+    srv.batches.plan = BatchPlan()
+    other = locked(fanout_home / "history.sqlite3")
+    try:
+        got = fanout(
+            "batches", "retry", run_id, "--batch", "--poll", "0.05",
+            home=fanout_home, cwd=tmp_path, env=ENV,
+        )  # fmt: skip
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert got.returncode == 1 and got.stdout == b""
+    batch_id = srv.batches.batch_ids()[-1]
+    (line,) = got.stderr.decode().splitlines()
+    assert line.startswith(
+        f"fanout-studio batches: error: batch {batch_id} of run {run_id} was submitted but "
+        "could not be recorded in the history (database is locked)"
+    )
