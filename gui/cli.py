@@ -28,7 +28,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -1766,22 +1766,36 @@ def _cells_word(n: int) -> str:
 
 
 def check_saved(
-    history: History | None, run: Run | BatchRun, results: Sequence[dict[str, Any]]
+    history: History | None,
+    run: Run | BatchRun,
+    results: Sequence[dict[str, Any]],
+    *,
+    into: tuple[str, Mapping[str, str]] | None = None,
 ) -> str | None:
     """After the history closed: ``None`` when every ended cell of ``run`` is on disk (or
     history is off by choice); else one line naming the unsaved cells and where their
     answers were written instead (a JSON file in the current directory, else next to the
-    data folder, else the temporary folder)."""
+    data folder, else the temporary folder).
+
+    ``into``: for a run that retried cells of a recorded run, that run's id and the map of
+    this run's cell ids to its own, so the line and the file name the cells as it does.
+    """
     if history is None:
         return None
     ended = [str(item["cell"]) for item in results if item.get("metrics") is not None]
     missing, reason = history.unsaved(run.id, ended)
     if not missing:
         return None
-    keep = [item for item in results if item["cell"] in set(missing)]
+    run_id, cell_map = into if into is not None else (run.id, {})
+    keep = [
+        {**item, "cell": cell_map.get(item["cell"], item["cell"])}
+        for item in results
+        if item["cell"] in set(missing)
+    ]
+    missing = [cell_map.get(c, c) for c in missing]
     data = {
         "format": "fanout-studio-unsaved",
-        "run_id": run.id,
+        "run_id": run_id,
         "reason": reason,
         "template": clean(run.spec.template)[0],
         "results": keep,
@@ -1791,7 +1805,7 @@ def check_saved(
     head = f"{_cells_word(len(missing))} ({shown}) could not be saved to the history ({reason})"
     data_folder = Path(history.path).parent
     for folder in (Path.cwd(), data_folder.parent, Path(tempfile.gettempdir())):
-        written = _write_new_file(folder, f"fanout-unsaved-{run.id}", ".json", text)
+        written = _write_new_file(folder, f"fanout-unsaved-{run_id}", ".json", text)
         if written is not None:
             return f"{head}; the answers were written to {written}"
     return f"{head}, and no file could be written for them: the answers are above"

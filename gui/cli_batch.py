@@ -35,6 +35,7 @@ from gui.cli import (
     _repeated_rows,
     check_saved,
     close_history,
+    execute,
     no_result_item,
     open_history,
     results_json,
@@ -750,8 +751,6 @@ async def _retry(args: argparse.Namespace) -> int:
     """``batches retry RUN_ID [--batch]``: the failed (and expired) cells again, live (or as
     new batches), into the run."""
     from gui.core.batch import retry_specs
-    from gui.core.runner import Run
-    from gui.providers.backend import LangChainBackend
     from gui.storage.batch_runs import failed_cells
     from gui.storage.history import AmbiguousRunId
 
@@ -776,23 +775,41 @@ async def _retry(args: argparse.Namespace) -> int:
         if not failed:
             sys.stdout.write(f"Nothing to retry: run {stored.id} has no failed cell.\n")
             return EXIT_OK
-        backend = LangChainBackend(keys=held)
         done = 0
-        try:
-            for spec, cell_map in retry_specs(stored.spec, failed):
-                run = Run(spec, backend)
-                run.subscribe(history.recorder(into_run=stored.id, cell_map=cell_map))
-                summary = await run.wait()
-                done += summary.done
-        finally:
-            await backend.aclose()
+        received: list[int] = []  # Ctrl+C, SIGTERM, SIGHUP: cells end cancelled, recorded
+        retried: list[tuple[Any, list[ev.Event], dict[str, str]]] = []
+        progress = not args.quiet and sys.stderr.isatty()
+        for spec, cell_map in retry_specs(stored.spec, failed):
+            recorder = history.recorder(into_run=stored.id, cell_map=cell_map)
+            run, ended = await execute(
+                spec, progress=progress, on_event=recorder, received=received, keys=held
+            )
+            retried.append((run, ended, cell_map))
+            done += run.summary.done if run.summary is not None else 0
+            if received:
+                break
         await asyncio.to_thread(history.flush)
         after = history.get_run(stored.id)
     finally:
-        # A retry as a batch closed it already and said what it could not record.
-        close_history(history, report=not args.batch)
-    counts = after.counts_text() if after is not None else ""
+        # Said below instead: which cells could not be saved, or (a retry as a batch, which
+        # closed it already) which batches could not be recorded.
+        close_history(history, report=False)
+    unsaved = [
+        line
+        for run, ended, cell_map in retried
+        if (line := check_saved(history, run, results_json(run, ended), into=(stored.id, cell_map)))
+    ]
+    counts = after.counts_text() if after is not None and not unsaved else "not saved"
     sys.stdout.write(f"retried {len(failed)} cells of {stored.id} live: {done} done · {counts}\n")
+    if unsaved:
+        sys.stdout.flush()
+        more = f" (and {len(unsaved) - 1} more columns alike)" if len(unsaved) > 1 else ""
+        sys.stderr.write(
+            escape_controls(f"fanout-studio batches: error: {unsaved[0]}{more}") + "\n"
+        )
+        return EXIT_FAILED
+    if received:
+        return signal_exit_code(received) or EXIT_INTERRUPTED
     return EXIT_OK if done == len(failed) else EXIT_FAILED
 
 
@@ -866,11 +883,18 @@ async def cmd_import_batch(args: argparse.Namespace) -> int:
             prior=prior,
         )
         run.subscribe(history.recorder(resume_run=run_id))
+        here = EndedHere()
+        run.subscribe(here)
         used, lines = await run.import_results(source)
         await asyncio.to_thread(history.flush)
         stored = history.get_run(run_id)
     finally:
-        close_history(history)
+        close_history(history, report=False)  # what could not be saved is said below
+    unsaved = check_saved(history, run, list(here.items(run).values()))
+    if unsaved is not None:
+        line = f"fanout-studio import-batch: error: {unsaved}"
+        sys.stderr.write(escape_controls(line) + "\n")
+        return EXIT_FAILED
     if used == 0:
         sys.stderr.write(
             f"fanout-studio import-batch: error: none of the {lines} result lines of {source} "

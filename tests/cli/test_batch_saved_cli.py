@@ -300,3 +300,61 @@ def test_failed_cells_sent_again_as_a_batch_the_history_could_not_record_say_so(
         f"fanout-studio batches: error: batch {batch_id} of run {run_id} was submitted but "
         "could not be recorded in the history (database is locked)"
     )
+
+
+def test_a_live_retry_into_a_locked_history_names_the_cells_it_could_not_save(
+    srv: FakeOpenAIServer, fanout_home: Path, tmp_path: Path
+) -> None:
+    srv.batches.plan = BatchPlan(fail={"r1m0"})
+    first = fanout(
+        "run", "--executor", "batch", "--wait", "--poll", "0.05", "--json",
+        "-t", "a", "-t", "b", *on(srv), home=fanout_home, cwd=tmp_path, env=ENV,
+    )  # fmt: skip
+    run_id = json.loads(first.stdout)["run_id"]
+    other = locked(fanout_home / "history.sqlite3")
+    try:
+        got = fanout("batches", "retry", run_id, home=fanout_home, cwd=tmp_path, env=ENV)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert got.returncode == 1
+    assert got.stdout.decode() == f"retried 1 cells of {run_id} live: 1 done · not saved\n"
+    kept = tmp_path / f"fanout-unsaved-{run_id}.json"
+    assert got.stderr.decode() == (
+        "fanout-studio batches: error: 1 cell (r1m0) could not be saved to the history "
+        f"(database is locked); the answers were written to {kept}\n"
+    )
+    data = json.loads(kept.read_text(encoding="utf-8"))
+    assert data["run_id"] == run_id
+    assert [(r["cell"], r["status"]) for r in data["results"]] == [("r1m0", "done")]
+
+
+def test_an_import_into_a_locked_history_is_not_called_imported(
+    fanout_home: Path, tmp_path: Path
+) -> None:
+    ran = fanout(
+        "run", "-t", "cats", "--sim-ttft", "0", "--sim-tps", "0", "--json", "-q",
+        home=fanout_home, cwd=tmp_path,
+    )  # fmt: skip
+    run_id = json.loads(ran.stdout)["run_id"]
+    body = {
+        "choices": [
+            {"message": {"role": "assistant", "content": "imported"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 6, "completion_tokens": 2},
+    }
+    line = {"custom_id": "r0m0", "response": {"status_code": 200, "body": body}, "error": None}
+    output = tmp_path / "output.jsonl"
+    output.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    other = locked(fanout_home / "history.sqlite3")
+    try:
+        got = fanout("import-batch", run_id, str(output), home=fanout_home, cwd=tmp_path, env=ENV)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert got.returncode == 1 and got.stdout == b""
+    (err,) = got.stderr.decode().splitlines()
+    assert err.startswith(
+        "fanout-studio import-batch: error: 1 cell (r0m0) could not be saved to the history "
+        "(database is locked); the answers were written to "
+    )

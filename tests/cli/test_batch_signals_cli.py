@@ -25,7 +25,7 @@ from gui.core.spec import ModelProfile, make_spec
 from tests.cli.test_batch_saved_cli import ENV, on, recorded_batches
 from tests.cli.test_data_trust_cli import fanout
 from tests.support.openai_batches import BatchPlan
-from tests.support.openai_server import FakeOpenAIServer
+from tests.support.openai_server import Behavior, FakeOpenAIServer
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -156,3 +156,30 @@ def test_the_line_when_nothing_was_submitted_or_every_batch_ended_there() -> Non
         f"stopped by SIGHUP: the results of batch b1 of run {run.id} wait on the provider's "
         f"server; collect it with: fanout-studio batches wait {run.id}"
     )
+
+
+def test_sigterm_during_a_live_retry_ends_its_cells_cancelled_and_recorded(
+    fanout_home: Path, tmp_path: Path
+) -> None:
+    with FakeOpenAIServer(models=["fake-1"]) as srv:
+        srv.batches.plan = BatchPlan(fail={"r0m0"})
+        first = fanout(
+            "run", "--executor", "batch", "--wait", "--poll", "0.05", "--json",
+            "-t", "a", *on(srv), home=fanout_home, cwd=tmp_path, env=ENV,
+        )  # fmt: skip
+        run_id = json.loads(first.stdout)["run_id"]
+        srv.behave(lambda _req: Behavior(stall_after=2))  # the retried cell streams, then hangs
+        retrying = spawn(fanout_home, tmp_path, "batches", "retry", run_id)
+        try:
+            assert srv.wait_for(lambda: srv.in_flight == 1, 60)
+            retrying.send_signal(signal.SIGTERM)
+            out, err = retrying.communicate(timeout=120)
+        finally:
+            if retrying.poll() is None:
+                retrying.kill()
+                retrying.communicate()
+    assert retrying.returncode == 143, err
+    assert out.decode().startswith(f"retried 1 cells of {run_id} live: 0 done · ")
+    shown = fanout("show", run_id, "--json", home=fanout_home, cwd=tmp_path)
+    (cell,) = json.loads(shown.stdout)["cells"]
+    assert cell["status"] == "cancelled" and cell["text"]  # the partial text is kept
