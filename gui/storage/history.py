@@ -600,19 +600,28 @@ class History:
         are saved).
         """
         wanted = list(cell_ids)
-        if self.read_only:
-            return wanted, "the history is read-only (written by a newer Fanout Studio)"
-        if not self.persistent:
-            return wanted, "history is off for this session"
-        moved = self._moved()
-        if moved:
-            return wanted, moved
+        problem = self.file_problem()
+        if problem:
+            return wanted, problem
         saved = self._saved.get(run_id, set())
         missing = [c for c in wanted if c not in saved]
         if not missing:
             return [], None
         reason = self._write_problem or self._dropped.get(run_id) or "the history writer stopped"
         return missing, reason
+
+    def file_problem(self) -> str | None:
+        """Why nothing this history writes is (any longer) in its file: read-only, off for
+        the session, or the file removed or replaced under it; ``None`` when none of these.
+
+        A write that failed (locked, disk full) is not among them: see :meth:`unsaved` and
+        :attr:`last_error`.
+        """
+        if self.read_only:
+            return "the history is read-only (written by a newer Fanout Studio)"
+        if not self.persistent:
+            return "history is off for this session"
+        return self._moved()
 
     def _moved(self) -> str | None:
         """Why the database file this history wrote to is no longer there, or ``None``."""
