@@ -6,6 +6,13 @@ prints the run id and the batch ids and exits 0; ``--wait`` (or ``batches wait R
 later, from any process) polls until every batch ended, ingests the results into the same
 run and prints it as a live run is printed. ``batches`` lists the batches of the history;
 ``batches wait`` without a run resumes every unfinished one, and says so once.
+
+What a command says it saved, it saved: ``saved as`` only when every cell this process ended
+is on disk (cells an earlier process ended were on disk before it), else one line naming the
+cells and the ``fanout-unsaved-*.json`` file their answers went to; a submitted batch the
+history could not record is named too, since no later process can collect it. Ctrl+C, SIGTERM
+and SIGHUP stop only the waiting: the batches go on running, billed, on the provider's server,
+and the one line at exit names them and the commands that collect or cancel them.
 """
 
 from __future__ import annotations
@@ -502,11 +509,13 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
         # batch no later process can collect.
         close_history(history, report=False)
     if stopped:
-        # The batches outlive this process: say so, and how to collect or cancel them.
+        # The batches outlive this process: say so, and how to collect or cancel them (a
+        # batch the history could not record cannot be collected: that is said instead).
         if show:
             sys.stderr.write("\r\x1b[2K")
-        line = f"fanout-studio run: {left_running_line([run], received)}"
-        sys.stderr.write(escape_controls(line) + "\n")
+        unrecorded = unrecorded_line(history, run)
+        said = f"error: {unrecorded}" if unrecorded else left_running_line([run], received)
+        sys.stderr.write(escape_controls(f"fanout-studio run: {said}") + "\n")
         return signal_exit_code(received) or EXIT_INTERRUPTED
     if run.error is not None and not run.batches:
         sys.stderr.write(escape_controls(f"fanout-studio run: error: {run.error}") + "\n")
