@@ -284,6 +284,7 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy(
         monkeypatch.setattr(window.results.store, name, wrapper)
 
     counted("set_shape")
+    counted("set_run_shape")
     counted("set_status")
     counted("set_all_status")
     QGuiApplication.clipboard().setText("\n".join(f"topic number {i}" for i in range(10_000)))
@@ -304,8 +305,10 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy(
 
     assert window.inputs.count_label.text() == "10000 inputs"
     assert window.grid.row_count() == 10_000
-    # Run start gives 20,000 cells their first status in one call, not 20,000.
-    assert calls.count("set_shape") == 1 and calls.count("set_all_status") == 1
+    # Run start gives 20,000 cells their first status in one call, not 20,000, and their
+    # shape without listing their ids.
+    assert calls.count("set_run_shape") == 1 and calls.count("set_all_status") == 1
+    assert calls.count("set_shape") == 0
     assert calls.count("set_status") <= 100  # only the cells already started since
     # Lazy panes: a screenful of rows (plus overscan) x 2 models, not 20,000.
     assert 0 < len(window.grid.materialized_cell_ids()) <= 20
