@@ -24,6 +24,7 @@ from gui.qt.widgets.cell_pane import (
     format_metrics,
     markdown_to_plain,
 )
+from gui.qt.widgets.cell_store import CellStore
 from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.results_grid import EMPTY_HINT, ResultsGrid
 
@@ -525,6 +526,46 @@ def test_ids_of_a_replaced_run_are_ignored(grid_3x2: ResultsGrid) -> None:
     grid_3x2.set_status("old", "done")
     grid_3x2.set_final_text("old", "x")
     assert grid_3x2.cell_text("old") == "" and grid_3x2.cell_status("old") == ""
+
+
+@pytest.mark.parametrize("samples", [1, 3])
+def test_a_run_shape_reads_as_the_same_ids_listed_one_by_one(samples: int) -> None:
+    """A run's shape is given without its ids (the press of Run lists none of 20,000): the
+    store answers every question about its cells as it does for the same ids listed."""
+    rows, runs_cols = ["cats", "dogs", "cats"], ["a", "b"]
+    cols = [f"#{k + 1} {h}" for h in runs_cols for k in range(samples)]
+    ids = [
+        [CellId.text(r, c, k) for c in range(len(runs_cols)) for k in range(samples)]
+        for r in range(len(rows))
+    ]
+    listed, made = CellStore(), CellStore()
+    listed.set_shape(rows, cols, ids)
+    made.set_run_shape(rows, cols, samples)
+
+    assert list(made.cell_ids()) == list(listed.cell_ids())
+    for r in range(len(rows)):
+        assert made.row_cell_ids(r) == listed.row_cell_ids(r) == ids[r]
+        assert made.row_label(r) == listed.row_label(r)  # "cats (row 1)": repeated rows
+        for c in range(len(cols)):
+            cell_id = made.cell_id(r, c)
+            assert cell_id == listed.cell_id(r, c)
+            assert made.where(cell_id) == listed.where(cell_id) == (r, c)
+            assert made.cell_title(cell_id) == listed.cell_title(cell_id)
+            assert cell_id in made
+    # What no cell of the run is called: another run's, a sample too many, not as the
+    # engine writes it, not an id at all.
+    for stranger in ("r3m0", "r0m2", f"r0m0s{samples}", "r01m0", "r0m0s0", "old", "", 7):
+        assert stranger not in made and stranger not in listed
+        if isinstance(stranger, str):
+            assert made.where(stranger) is None and made.status(stranger) is None
+            made.set_status(stranger, Phase.DONE)
+            assert made.peek(stranger) is None
+    made.set_all_status(Phase.QUEUED, "waiting for a slot")
+    assert made.status(ids[2][-1]) == (Phase.QUEUED, "waiting for a slot")
+    with pytest.raises(IndexError):
+        made.cell_id(3, 0)
+    with pytest.raises(ValueError, match="every sample"):
+        made.set_run_shape(rows, ["a", "b", "c"], 2)
 
 
 # --------------------------------------------------------------------- laziness and size

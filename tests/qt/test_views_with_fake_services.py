@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+from PySide6.QtGui import QColor
 from pytestqt.qtbot import QtBot
 
 from gui.core.spec import ModelProfile, ProviderKind
+from gui.qt.views import history_panel
 from gui.qt.views.history_panel import HistoryPanel
 from gui.qt.views.providers_panel import ProvidersPanel
 from gui.storage.history import RunRecord
+from gui.storage.outcome import outcome_phase
 from gui.storage.profiles import SavedProfile
 
 from .conftest import SESSION_LOOP, signal_future, until
@@ -156,3 +161,36 @@ async def test_the_profiles_dock_saves_a_profile_and_its_key_through_its_service
     assert panel._card is not None
     assert "saved in the system keyring" in panel._card.key_status_label.text()
     assert "fake keyring" in panel.keyring_label.text()
+
+
+async def test_a_long_history_list_reads_each_status_colour_once(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refreshed right after Run: the list's status colours come from the palette once per
+    status, not once per run (500 palette reads were a visible part of that refresh)."""
+    history, exports = FakeHistory(), FakeExports()
+    statuses = ("finished", "cancelled", "interrupted")
+    history.runs = {
+        f"r{i}": replace(record(f"r{i}", f"Tell me about {{topic}} {i}"), status=statuses[i % 3])
+        for i in range(500)
+    }
+    reads: list[str] = []
+    colours = history_panel.status_colors
+
+    def counted(phase: str) -> tuple[QColor, QColor]:
+        reads.append(phase)
+        return colours(phase)
+
+    monkeypatch.setattr(history_panel, "status_colors", counted)
+    panel = HistoryPanel(history, exports)  # type: ignore[arg-type]
+    qtbot.addWidget(panel)
+    panel.set_history(SimpleNamespace(notice=None, persistent=True))  # type: ignore[arg-type]
+    await until(lambda: len(panel.records()) == 500)
+    assert len(reads) == len(set(reads)) == 3  # one read per status shown
+    shown = set()
+    for i in range(panel.tree.topLevelItemCount()):
+        item = panel.tree.topLevelItem(i)
+        assert item is not None
+        shown.add(item.text(1))
+        assert item.foreground(1).color() == colours(outcome_phase(item.text(1)))[1]
+    assert len(shown) == 3
