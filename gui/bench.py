@@ -543,8 +543,9 @@ def render_ceiling_result(
     references' figures (``references``), interleaved runs of each.
 
     Every rate target is a ratio to the bare editor fed the same chunks in the same minute:
-    the bare editor itself fed 36,000-39,000 tokens/s one quiet day and about 69,000 another,
-    so an absolute rate judged the machine. The window's rate stays as information.
+    the bare editor's own rate follows the machine's speed that day (about 2x apart on two
+    quiet days, docs/benchmarks.md), so an absolute rate judged the machine. The window's
+    rate stays as information.
     """
     rate, stats = max(((_streamed_rate(s), s) for s in runs), key=lambda run: run[0])
     bare = max(float(r.get("shown_tokens_per_s", 0)) for r in references)
@@ -591,7 +592,7 @@ def render_ceiling_result(
             "app_runs_warmup_p99_ms": [_ms(s.get("warmup_lag_p99_ms")) for s in runs],
             "app_runs_run_p99_ms": [_ms(s.get("lag_p99_ms")) for s in runs],
         },
-        second_label="while streaming",
+        second_label="while streaming (the best window); each run's rates and lag p99",
     )
 
 
@@ -988,10 +989,10 @@ def batch_ingest_result(f: dict[str, Any]) -> BenchResult:
     ingest of those lines must do on this machine (each line read and parsed with the app's
     own parser, its answer and usage inserted into a bare SQLite table in one transaction),
     measured just before and just after the app's ingest; the faster of the two counts, as
-    the machine's speed in that minute. A slow day slows both alike: the same code read
-    27,519 lines/s one day and 13,982-14,930 the next, on a quiet machine both times. The
-    lines/s figure stays as information. Memory and lag targets are the machine's physics
-    (a frame) and a budget, so they stay absolute.
+    the machine's speed in that minute. This machine's speed varies by about 2x between
+    days, and a slow day slows both alike (docs/benchmarks.md, "Judged against a floor in
+    the same run"). The lines/s figure stays as information. The memory target is a budget
+    and the lag target the frame, so they stay absolute.
     """
     lag = {k: v for k, v in f.items() if k.startswith("lag_")}
     figures = {k: v for k, v in f.items() if k not in lag}
