@@ -19,6 +19,7 @@ from gui.core.spec import JudgeSettings, Limits, ModelProfile, RunSpec, SimSetti
 from gui.qt.main_window import MainWindow
 from gui.qt.services import PriceService
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
+from gui.qt.views.cost_estimate import ESTIMATE_DELAY_MS
 from gui.qt.views.prices_editor import PricesEditor
 from gui.qt.widgets.cell_pane import cost_text, format_metrics
 from gui.qt.widgets.cell_store import CellState
@@ -171,6 +172,10 @@ async def test_an_estimate_due_when_run_is_pressed_counts_the_runs_plan_without_
     window.inputs.set_rows([{"topic": "cats"}, {"topic": "dogs"}])  # the estimate is due
     finished = signal_future(window.run_finished)
     window.run_action.trigger()
+    # The estimate due is put off past the run's first turns (its count's worker thread
+    # would share the GIL with them), and still comes.
+    timer = window.estimate._timer
+    assert timer.isActive() and timer.remainingTime() > ESTIMATE_DELAY_MS
     label = window.controls.estimate_label
     await until(lambda: label.text().startswith("est. ~$0.098 "), timeout=30)
     assert len(builds) == 1  # Run's own: the estimate counted the run's plan

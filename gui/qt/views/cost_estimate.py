@@ -23,10 +23,16 @@ if TYPE_CHECKING:
     from gui.qt.views.run_controls import RunControls
     from gui.qt.views.run_editors import RunEditors
 
-__all__ = ["ESTIMATE_DELAY_MS", "EstimateBinding"]
+__all__ = ["ESTIMATE_DELAY_MS", "RUN_SETTLE_MS", "EstimateBinding"]
 
 #: Quiet time after the last edit before the estimate is recomputed: typing costs nothing.
 ESTIMATE_DELAY_MS = 400
+
+#: How long after Run an estimate that fell due waits: a big run's first second lays out
+#: its grid and timeline and records thousands of cells, and the count's worker thread
+#: beside it took the GIL from those turns (a 15 ms step of the GUI thread came 60-99 ms
+#: late while a 20,000-cell plan was counted).
+RUN_SETTLE_MS = 1500
 
 
 class EstimateBinding(QObject):
@@ -76,7 +82,7 @@ class EstimateBinding(QObject):
     def schedule(self, *_args: object) -> None:
         """Recompute the estimate once the user has stopped editing for a moment."""
         self._edits += 1
-        self._timer.start()
+        self._timer.start(ESTIMATE_DELAY_MS)
 
     def run_started(self, spec: RunSpec) -> None:
         """Run started ``spec``, the editors' plan as they show it: the estimate that falls
@@ -84,9 +90,12 @@ class EstimateBinding(QObject):
 
         Building a 10,000-row plan takes milliseconds of the GUI thread; Run has just spent
         them, and the estimate's timer (pasted rows, then Run) fell due in the busy turns
-        right after the run's start.
+        right after the run's start. An estimate due is put off to :data:`RUN_SETTLE_MS`
+        after Run, so that its count does not share the GIL with the run's first turns.
         """
         self._started = (spec, self._edits)
+        if self._timer.isActive():
+            self._timer.start(max(self._timer.remainingTime(), RUN_SETTLE_MS))
 
     def stop(self) -> None:
         """Stop for good (the window closes)."""
