@@ -13,8 +13,13 @@ hint (:class:`~gui.qt.widgets.status_chip.PaneButton`), as the pane's chips are 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QWidget
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QFont
 
 __all__ = [
     "ISSUE_RED",
@@ -32,6 +37,9 @@ ISSUE_RED = "#c62828"
 RUN_BUTTON_SHEET = "QToolButton#runButton { font-weight: 700; padding: 3px 14px; }"
 
 
+#: The font of each weight :func:`set_weight` gave (only the weight set).
+_WEIGHTED: dict[int, QFont] = {}
+
 #: CSS's ``font-weight`` of a semi-bold title (``QFont.Weight.DemiBold``).
 SEMIBOLD = 600
 
@@ -43,12 +51,15 @@ def set_weight(widget: QWidget, weight: int) -> None:
         widget: The widget (a section or pane title).
         weight: The weight as CSS's ``font-weight`` (:data:`SEMIBOLD`, 700 bold).
     """
-    # Here, not at the top: the first frame sets no weight, and making PySide6's QFont class
-    # (eight enums) on the way to it would cost it a millisecond.
-    from PySide6.QtGui import QFont
+    font = _WEIGHTED.get(weight)
+    if font is None:
+        # Here, not at the top: the first frame sets no weight, and making PySide6's QFont
+        # class (eight enums) on the way to it would cost it a millisecond.
+        from PySide6.QtGui import QFont
 
-    font = QFont()  # nothing set but the weight: the rest resolves from the parent
-    font.setWeight(QFont.Weight(weight))
+        font = QFont()  # nothing set but the weight: the rest resolves from the parent
+        font.setWeight(QFont.Weight(weight))
+        _WEIGHTED[weight] = font  # one per weight: a Grid sets it on hundreds of chips
     widget.setFont(font)
 
 

@@ -13,7 +13,7 @@ one palette role.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QToolButton, QWidget
 
@@ -59,6 +59,10 @@ _BUTTON_PAD = QSize(5, 0)
 _BUTTON_MIN_ROOM = 8
 
 
+#: A problem line's palette in the light and the dark theme (key: dark), shared by all.
+_PROBLEM_PALETTES: dict[bool, QPalette] = {}
+
+
 def status_text(phase: str, detail: str = "") -> str:
     """What the status chip says for ``phase``; a non-empty ``detail`` wins."""
     return detail or STATUS_TEXT.get(str(phase), str(phase))
@@ -79,7 +83,9 @@ class ChipLabel(QLabel):
     """A one-line label drawn as a rounded chip in a cell phase's colours: filled (a status)
     or outlined in its text colour (the judge's score, so it is not read as a second status).
 
-    The colours are read at each paint, so a theme switch needs nothing of the chip.
+    The colours are the theme's at paint time: the chip sets no palette of its own, so a
+    theme switch reaches it as the palette change every widget gets, and it drops the
+    colours it kept.
 
     Args:
         parent: The parent widget.
@@ -90,6 +96,10 @@ class ChipLabel(QLabel):
         super().__init__(parent)
         self._outlined = outlined
         self._colors_of = str(Phase.QUEUED)
+        # Kept between paints (a chip repaints with its pane): the colours, and the text
+        # as it fits the width it was last painted at.
+        self._colors: tuple[QColor, QColor] | None = None
+        self._fitted: tuple[str, int, str] = ("", 0, "")
         self.setTextFormat(Qt.TextFormat.PlainText)
         set_weight(self, SEMIBOLD)
         # Side room as contents margins: QLabel's size hint counts them, so a layout gives
@@ -101,6 +111,7 @@ class ChipLabel(QLabel):
         phase = str(phase)
         if phase != self._colors_of:
             self._colors_of = phase
+            self._colors = None
             self.update()
 
     def colors_of(self) -> str:
@@ -108,14 +119,25 @@ class ChipLabel(QLabel):
         return self._colors_of
 
     def colors(self) -> tuple[QColor, QColor]:
-        """The fill and the text colour the chip paints with now (the theme's)."""
-        return status_colors(self._colors_of)
+        """The fill and the text colour the chip paints with (the current theme's)."""
+        if self._colors is None:
+            self._colors = status_colors(self._colors_of)
+        return self._colors
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        kind = event.type()
+        if kind == QEvent.Type.PaletteChange:  # a theme switch among others
+            self._colors = None
+        elif kind == QEvent.Type.FontChange:
+            self._fitted = ("", 0, "")
 
     def paintEvent(self, event: QPaintEvent) -> None:
         fill, ink = self.colors()
+        bounds = self.rect()
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        shape = QRectF(self.rect())
+        shape = QRectF(bounds)
         if self._outlined:
             painter.setPen(QPen(ink, 1))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -125,18 +147,24 @@ class ChipLabel(QLabel):
             painter.setBrush(fill)
         radius = min(_CHIP_RADIUS, shape.height() / 2, shape.width() / 2)
         painter.drawRoundedRect(shape, radius, radius)
-        # Centred: at its size hint as QLabel would draw it between its margins, and a chip
-        # squeezed towards its minimum loses room on both sides alike. A long detail given
-        # less than its text (a narrow pane) ends in "…" rather than mid-letter.
+        # Centred (the margins are even): at its size hint where QLabel would draw it, and
+        # a chip squeezed towards its minimum loses room on both sides alike.
         painter.setPen(ink)
-        text, room = self.text(), self.width() - 2 * _CHIP_MIN_ROOM
-        metrics = self.fontMetrics()
-        if metrics.horizontalAdvance(text) > room:
-            text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(room, 0))
-        contents = self.contentsRect()
-        centre = QRect(0, contents.top(), self.width(), contents.height())
-        painter.drawText(centre, Qt.AlignmentFlag.AlignCenter, text)
+        painter.drawText(bounds, Qt.AlignmentFlag.AlignCenter, self._fit(bounds.width()))
         painter.end()
+
+    def _fit(self, width: int) -> str:
+        """The text, ending in "…" when a long detail is given less than its width (a
+        narrow pane) rather than cut mid-letter."""
+        text = self.text()
+        fitted_text, fitted_width, shown = self._fitted
+        if text != fitted_text or width != fitted_width:
+            metrics, room = self.fontMetrics(), max(width - 2 * _CHIP_MIN_ROOM, 0)
+            shown = text
+            if metrics.horizontalAdvance(text) > room:
+                shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, room)
+            self._fitted = (text, width, shown)
+        return shown
 
     def minimumSizeHint(self) -> QSize:
         # The whole text and a little room (QLabel's own minimum is its whole hint): in a
@@ -178,9 +206,11 @@ class ProblemLabel(QLabel):
         self._apply_colors()
 
     def _apply_colors(self) -> None:
-        self._dark = is_dark()
-        palette = QPalette()  # no role set but the text's: the rest resolves from the parent
-        palette.setColor(QPalette.ColorRole.WindowText, status_colors(Phase.FAILED)[1])
+        self._dark = dark = is_dark()
+        palette = _PROBLEM_PALETTES.get(dark)
+        if palette is None:  # no role set but the text's: the rest resolves from the parent
+            palette = _PROBLEM_PALETTES[dark] = QPalette()
+            palette.setColor(QPalette.ColorRole.WindowText, status_colors(Phase.FAILED)[1])
         self.setPalette(palette)
 
     def changeEvent(self, event: QEvent) -> None:
