@@ -80,6 +80,25 @@ def test_subtitle_forms_keep_the_model_first() -> None:
         "sim-1 · ~3.3 s",
         "sim-1",
     ]
+    # A card titled by its model does not say it twice: its timing or host is what differs.
+    assert subtitle_forms(["sim-fast", "~1.0 s"], titled_by_model=True) == [
+        "sim-fast · ~1.0 s",
+        "~1.0 s",
+    ]
+    assert subtitle_forms(["gpt-4o", "localhost:11434"], titled_by_model=True) == [
+        "gpt-4o · localhost:11434",
+        "localhost:11434",
+    ]
+
+
+def test_the_default_cards_narrow_subtitles_tell_their_speeds_apart(qtbot: QtBot) -> None:
+    panel = ModelsPanel()  # a new user's two simulated models, titled by their model
+    qtbot.addWidget(panel)
+    panel.show()
+    for card in live_cards(panel):
+        subtitle = card.subtitle_label()
+        fit(subtitle, "~1.0 s…")
+        assert subtitle.text() == f"~{card.profile().sim.latency:.1f} s"
 
 
 def test_narrow_titles_keep_the_part_that_tells_the_cards_apart(qtbot: QtBot) -> None:

@@ -86,12 +86,19 @@ def card_key_status(profile: ModelProfile, keys: KeySource) -> str:
     )
 
 
-def subtitle_forms(parts: list[str]) -> list[str]:
+def subtitle_forms(parts: list[str], *, titled_by_model: bool = False) -> list[str]:
     """The shorter forms of a card's subtitle, shown when the whole line does not fit: its
     parts (model, then host or timing, then columns) without the kind, then fewer of them
     from the end, down to the model alone. What tells two cards apart (the model, its host
     or timing) outlasts what they share ("simulated"), which a cut in the middle hid
-    instead ("simulated …1 · ~3.3 s")."""
+    instead ("simulated …1 · ~3.3 s").
+
+    ``titled_by_model``: the card's title is the model (no label of its own), so the short
+    forms leave the model out rather than say it twice ("~1.0 s" under "sim-fast").
+    """
+    if titled_by_model and len(parts) > 1:
+        rest = parts[1:]
+        return [" · ".join(parts)] + [" · ".join(rest[:n]) for n in range(len(rest), 0, -1)]
     return [" · ".join(parts[:count]) for count in range(len(parts), 0, -1)]
 
 
@@ -571,9 +578,9 @@ class ModelCard(QFrame):
         columns = len(profile.sweep.combinations())
         if columns > 1:
             parts.append(f"{columns} columns")
-        self._subtitle.set_full_text(
-            " · ".join([kind, *parts] if kind else parts), detail, shorter=subtitle_forms(parts)
-        )
+        forms = subtitle_forms(parts, titled_by_model=not profile.label)
+        full = " · ".join([kind, *parts] if kind else parts)
+        self._subtitle.set_full_text(full, detail, shorter=forms)
 
         problem = self.problem()
         self.issue_label.setText(problem or "")
