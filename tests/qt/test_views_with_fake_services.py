@@ -9,10 +9,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from gui.core.spec import ModelProfile, ProviderKind
+from gui.qt.resources import status_colors
+from gui.qt.theme import apply_theme
 from gui.qt.views import history_panel
 from gui.qt.views.history_panel import HistoryPanel
 from gui.qt.views.providers_panel import ProvidersPanel
@@ -92,6 +95,41 @@ async def test_the_history_tab_lists_opens_exports_and_deletes_through_its_servi
     await panel.wait_idle()
     await until(lambda: panel.records() == [])
     assert "b" not in history.runs
+
+
+async def test_the_history_tabs_status_colours_follow_a_theme_switch_when_next_shown(
+    qtbot: QtBot,
+) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    style, palette = app.style().name(), QPalette(app.palette())
+    apply_theme(app, "light")
+    panel = HistoryPanel(FakeHistory(), FakeExports())  # type: ignore[arg-type]
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_history(SimpleNamespace(notice=None, persistent=True))  # type: ignore[arg-type]
+    await until(lambda: len(panel.records()) == 2)
+
+    def status_colour() -> str:
+        item = panel.tree.topLevelItem(0)
+        assert item is not None and item.text(1) == "finished"
+        return item.foreground(1).color().name()
+
+    light = status_colors(outcome_phase("finished"))[1].name()
+    assert status_colour() == light
+    try:
+        panel.hide()  # another tab is on screen: the switch leaves the rows for later
+        apply_theme(app, "dark")
+        dark = status_colors(outcome_phase("finished"))[1].name()
+        assert dark != light and status_colour() == light
+        panel.show()
+        assert status_colour() == dark
+        apply_theme(app, "light")  # on screen: at once
+        assert status_colour() == light
+    finally:
+        apply_theme(app, "light")
+        app.setStyle(style)
+        app.setPalette(palette)
 
 
 class FakeProfiles:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import shiboken6
 from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor
+from PySide6.QtGui import QAction, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -129,6 +129,9 @@ class HistoryPanel(QWidget):
     chat_open_requested = Signal(object)
     rerun_requested = Signal(object)
     load_requested = Signal(object)
+
+    #: The status column waits for a recolour (a theme switch while the list was hidden).
+    _recolour_pending = False
 
     def __init__(
         self,
@@ -363,13 +366,32 @@ class HistoryPanel(QWidget):
         return self.status_label.text()
 
     def changeEvent(self, event: QEvent) -> None:
-        """A theme switch recolours the status column (its colours come from the palette)."""
+        """A theme switch recolours the status column (its colours come from the palette):
+        at once when the list is on screen, else when it is next shown. A switch made with
+        the Grid on screen should not pay for hundreds of rows nobody sees."""
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
-            for i in range(self.tree.topLevelItemCount()):
-                item = self.tree.topLevelItem(i)
-                if item is not None and item.text(1) != CHAT_KIND:
-                    item.setForeground(1, status_colors(outcome_phase(item.text(1)))[1])
+            self._recolour_pending = True
+            if self.isVisible():
+                self._recolour()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._recolour_pending:
+            self._recolour()
+
+    def _recolour(self) -> None:
+        self._recolour_pending = False
+        colours: dict[str, QColor] = {}  # one lookup per status, not per row
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item is None or item.text(1) == CHAT_KIND:
+                continue
+            status = item.text(1)
+            colour = colours.get(status)
+            if colour is None:
+                colour = colours[status] = status_colors(outcome_phase(status))[1]
+            item.setForeground(1, colour)
 
     # ------------------------------------------------------------------ internals
 
