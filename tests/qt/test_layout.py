@@ -224,3 +224,32 @@ def test_a_past_runs_banner_wraps_instead_of_widening_the_window(qtbot: QtBot, t
     hint = win.minimumSizeHint()
     assert hint.width() <= 900 and hint.height() <= 600, hint
     assert label.isVisible() and label.height() >= label.heightForWidth(label.width())
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_no_results_layout_widens_the_window_and_the_grids_bar_stays_whole(
+    qtbot: QtBot, theme: str, size: tuple[int, int]
+) -> None:
+    """Seen switching the stress demo to the Grid at 900x600: the Grid's own controls
+    ("Rows S M L", "Wide columns") raised the window's minimum width to 927 px and the
+    window grew past the screen's edge. "Wide columns" now says "Wide" when short of room."""
+    win = make_window(qtbot, size, TEMPLATES["one variable"])
+    for name in list(win.results._layouts):
+        win.results.set_layout(name)
+        settle(win)
+        hint = win.minimumSizeHint()
+        assert hint.width() <= 900 and hint.height() <= 600, (name, hint)
+        assert win.width() == size[0], (name, win.width())
+    win.results.set_layout("grid")
+    settle(win)
+    button = win.results.wide_columns_button
+    assert button.isVisible() and button.width() >= button.minimumSizeHint().width()
+    assert rect_in(button, win.results).right() < win.results.width()
+    for size_button in win.results.row_height_buttons.values():
+        assert_not_clipped(size_button, win.results)
+    # The full label wherever the row has room for it; the short one only where it has not.
+    assert button.text() == (
+        "Wide" if button.width() < button.sizeHint().width() else "Wide columns"
+    )
+    if size[0] >= 1360:
+        assert button.text() == "Wide columns"

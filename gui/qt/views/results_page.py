@@ -39,6 +39,7 @@ from gui.core.session import Counts
 from gui.core.spec import CellId, RunSpec, Strategy
 from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_store import CellStore
+from gui.qt.widgets.compact_button import CompactToolButton
 from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.results_grid import ResultsGrid
 from gui.qt.widgets.tiles_view import TilesView
@@ -237,8 +238,8 @@ class ResultsPage(QWidget):
             grid_row.addWidget(button)
             self.row_height_buttons[size] = button
         self.row_height_buttons["M"].setChecked(True)
-        self.wide_columns_button = QToolButton(self.grid_controls)
-        self.wide_columns_button.setText("Wide columns")
+        # "Wide" when the row is short of room (a 900 px window with the Concurrency dock).
+        self.wide_columns_button = CompactToolButton("Wide columns", "Wide", self.grid_controls)
         self.wide_columns_button.setCheckable(True)
         self.wide_columns_button.setAutoRaise(True)
         self.wide_columns_button.setToolTip(
