@@ -646,7 +646,11 @@ class Run:
             await asyncio.wait(set(self._check_tasks))
         if self._canceller is not None and not self._canceller.done():
             await asyncio.wait([self._canceller])
-        for cell_id in self.cells.ids():
+        counts = self._phase_counts
+        ended = counts[Phase.DONE] + counts[Phase.FAILED] + counts[Phase.CANCELLED]
+        # Normally every cell has ended by now: the counts say so without a pass over them
+        # all, which took tens of milliseconds in one step for a 20,000-cell run.
+        for cell_id in self.cells.ids() if ended < len(self.cells) else ():
             if not self._phase_of(cell_id).terminal:
                 cell = self.cells.get(cell_id)
                 assert cell is not None

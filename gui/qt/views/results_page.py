@@ -658,13 +658,9 @@ class ResultsPage(QWidget):
                 store.set_status(event.cell_id, Phase.DONE)
                 store.set_metrics(event.cell_id, event.metrics)
             elif isinstance(event, ev.CellFailed):
-                store.set_error(event.cell_id, event.message)
-                store.set_status(event.cell_id, Phase.FAILED)
-                store.set_metrics(event.cell_id, event.metrics)
+                store.set_ended(event.cell_id, Phase.FAILED, event.message, event.metrics)
             elif isinstance(event, ev.CellCancelled):
-                store.set_error(event.cell_id, event.reason)
-                store.set_status(event.cell_id, Phase.CANCELLED)
-                store.set_metrics(event.cell_id, event.metrics)
+                store.set_ended(event.cell_id, Phase.CANCELLED, event.reason, event.metrics)
             elif isinstance(event, ev.CellChecked):
                 store.set_checks(event.cell_id, event.results)
             elif isinstance(event, ev.JudgeEnded):

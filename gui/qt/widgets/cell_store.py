@@ -428,6 +428,23 @@ class CellStore(QObject):
         state.metrics = metrics
         self.cell_changed.emit(cell_id, Change.METRICS)
 
+    def set_ended(
+        self, cell_id: str, phase: Phase, error: str, metrics: CellMetrics | None
+    ) -> None:
+        """A cell failed or was cancelled: its phase, its one-line reason (its partial text
+        stays) and its metrics, told as one change.
+
+        One :attr:`cell_changed` rather than one per field: cancelling a big run ends
+        thousands of cells in a frame, and each signal reaches every layout.
+        """
+        state = self.state(cell_id)
+        if state is None:
+            return
+        state.phase, state.detail = phase, ""
+        state.error = self._cleaned(cell_id, state, error)
+        state.metrics = metrics
+        self.cell_changed.emit(cell_id, Change.STATUS | Change.ERROR | Change.METRICS)
+
     def set_notice(self, cell_id: str, notice: str) -> None:
         """One line about a cell's text (``""`` removes it)."""
         state = self.state(cell_id)
