@@ -635,6 +635,15 @@ class ResultsPage(QWidget):
         store = self.store
         if texts:
             store.append_texts(texts)
+        with store.batched():  # the frame's cell changes told once (see CellStore.batched)
+            pairs = self._apply_events(store, events, strategy_of)
+        if pairs:  # the ranking once per frame, not once per comparison
+            self._add_pairs(pairs)
+
+    def _apply_events(
+        self, store: CellStore, events: Iterable[object], strategy_of: Callable[[str], Strategy]
+    ) -> list[PairwiseResult]:
+        """Write one frame's cell events into the store; the judge's pairwise results."""
         pairs: list[PairwiseResult] = []
         for event in events:
             if isinstance(event, ev.CellStarted):
@@ -668,5 +677,4 @@ class ResultsPage(QWidget):
                     store.set_judge(event.key, event.verdict)
                 elif event.pair is not None:
                     pairs.append(event.pair)
-        if pairs:  # the ranking once per frame, not once per comparison
-            self._add_pairs(pairs)
+        return pairs
