@@ -53,8 +53,8 @@ STARTUP = "start-up"
 
 #: A big run's results as a holder: from the end of a run of many cells until the window
 #: shows another. Everything such a run leaves (the grid's records, the timeline's rows, the
-#: cells' metrics) stays alive while it is shown, and a full collection then scanned all of
-#: it in one step, some 50-100 ms after the run ended (docs/performance-notes.md); its
+#: cells' metrics) stays alive while it is shown, and a full collection soon after the run's
+#: end scanned all of it in one step, a visible freeze (docs/performance-notes.md); its
 #: objects are freed by their reference counts when the next run replaces them.
 SHOWN_RUN = "shown-run"
 

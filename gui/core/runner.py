@@ -73,7 +73,7 @@ CANCEL_SLICE = 500
 #: Seconds of the loop one slice of a big run's cancel may take at most: a cell whose task has
 #: not started yet (cells get their tasks a slice at a time, see ``strategies._all``) ends in
 #: the slice itself, its events told to every subscriber, tens of times the cost of a
-#: ``task.cancel()``; 500 of them made one step of ~35 ms (docs/performance-notes.md).
+#: ``task.cancel()``, and 500 of them made a visible freeze (docs/performance-notes.md).
 CANCEL_SLICE_S = 0.003
 
 #: Key in every call's ``config["configurable"]``: the run's cap on answer size in characters,

@@ -90,7 +90,7 @@ async def _all(run: CellScheduler, mode: CallMode) -> None:
     # docs/performance-notes.md). In order, so the limiter still admits cells first-come
     # first-served.
     # A done callback per task rather than asyncio.wait, whose return takes its callback off
-    # every task again: ~20 ms in one step for 20,000 cells (docs/performance-notes.md).
+    # every task again, 20,000 of them in one step (docs/performance-notes.md).
     left = len(run.cells)
     if not left:
         return

@@ -684,8 +684,8 @@ class History:
             # A failed transaction is retried from the same state: handlers update _live.
             snapshot = {k: replace(v) for k, v in self._live.items()}
             saved: list[tuple[str, str]] = []
-            # Looked up once per transaction, not four times per cell (see keys.redact): a
-            # cancelled 20,000-cell run's rows spent more time there than in SQLite.
+            # Looked up once per transaction, not for each of the four texts of every cell
+            # (see keys.redact): the writer shares the GIL with the window.
             self._secrets = known_secrets()
             try:
                 with self._write_lock:
