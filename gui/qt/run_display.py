@@ -129,6 +129,7 @@ class RunDisplay(QObject):
         """Draw what is pending and stop (the window is closing)."""
         self._bridge.flush()
         self._bridge.close()
+        self._hold_collections_while_shown(0)
 
     def _on_session_event(self, event: ev.Event | SessionEvent) -> None:
         kind = type(event)  # a text chunk per token comes here: the cheapest test first
