@@ -521,14 +521,33 @@ def render_ceiling(quick: bool) -> BenchResult:
     when no callback handler listens (docs/runtime.md). The end of the answer is part of the
     session either way.
     """
-    runs: list[tuple[float, dict[str, Any]]] = []
+    runs: list[dict[str, Any]] = []
     references: list[dict[str, Any]] = []
     for _ in range(1 if quick else 2):
         stats, _ = _window(["--demo", "ceiling", "--quit-when-done"])
-        tokens, span = stats.get("output_tokens", 0), stats.get("streaming_s", 0.0)
-        runs.append((tokens / span if span else 0.0, stats))
+        runs.append(stats)
         references.append(_bare_render())
-    rate, stats = max(runs, key=lambda run: run[0])
+    return render_ceiling_result(runs, references)
+
+
+def _streamed_rate(stats: dict[str, Any]) -> float:
+    """A ceiling window's streamed rate: its answer's tokens over first chunk to last."""
+    tokens, span = stats.get("output_tokens", 0), stats.get("streaming_s", 0.0)
+    return float(tokens / span) if span else 0.0
+
+
+def render_ceiling_result(
+    runs: list[dict[str, Any]], references: list[dict[str, Any]]
+) -> BenchResult:
+    """The render-ceiling row from the windows' ``--print-stats`` (``runs``) and the bare
+    references' figures (``references``), interleaved runs of each.
+
+    Every rate target is a ratio to the bare editor fed the same chunks in the same minute:
+    the bare editor's own rate follows the machine's speed that day (about 2x apart on two
+    quiet days, docs/benchmarks.md), so an absolute rate judged the machine. The window's
+    rate stays as information.
+    """
+    rate, stats = max(((_streamed_rate(s), s) for s in runs), key=lambda run: run[0])
     bare = max(float(r.get("shown_tokens_per_s", 0)) for r in references)
     rendered = max(float(r.get("markdown", {}).get("shown_tokens_per_s", 0)) for r in references)
     ratio = rate / bare if bare else 0.0
@@ -548,29 +567,38 @@ def render_ceiling(quick: bool) -> BenchResult:
     return BenchResult(
         "render-ceiling",
         "GUI: one pane fed a Markdown answer as fast as possible, rendered while it streams",
-        ">= 20,000 tokens/s with lag p99 <= 16 ms while streaming, and >= 0.5x a bare "
-        "QPlainTextEdit fed the same chunks once per frame (the window's streamed rate and the "
-        f"Markdown view's rendered rate); {SESSION_TARGET}",
+        ">= 0.5x a bare QPlainTextEdit fed the same chunks once per frame (the window's "
+        "streamed rate and the Markdown view's rendered rate) with lag p99 <= 16 ms while "
+        f"streaming; {SESSION_TARGET}",
         figures,
-        rate >= 20_000
-        and min(ratio, rendered_ratio) >= 0.5
-        and streaming["lag_p99_ms"] <= 16
+        min(ratio, rendered_ratio) >= 0.5
+        and streaming["lag_p99_ms"] <= SESSION_P99_MS
         and session_ok,
         "the session includes the end of the 60,000-chunk answer (LangChain's merge of its "
         "chunks is skipped by the chunk-merge hook when no handler listens); "
         "best of two interleaved runs of the window and of the references (the bare editor "
         "and the Markdown view alone: same LangChain stream and collector policy, no engine), "
-        "each timed from the first chunk until all of it is shown",
+        "each timed from the first chunk until all of it is shown; tokens_per_s is "
+        "information (it follows the machine's speed that day); each window's session p99 "
+        "is split into its start-up (first paint to the engine ready) and its run",
         second={
             **streaming,
-            "app_runs_tokens_per_s": [round(r) for r, _ in runs],
+            "app_runs_tokens_per_s": [round(_streamed_rate(s)) for s in runs],
             "bare_runs_tokens_per_s": [r.get("shown_tokens_per_s") for r in references],
             "markdown_runs_tokens_per_s": [
                 r.get("markdown", {}).get("shown_tokens_per_s") for r in references
             ],
+            "app_runs_session_p99_ms": [_ms(s.get("session_lag_p99_ms")) for s in runs],
+            "app_runs_warmup_p99_ms": [_ms(s.get("warmup_lag_p99_ms")) for s in runs],
+            "app_runs_run_p99_ms": [_ms(s.get("lag_p99_ms")) for s in runs],
         },
-        second_label="while streaming",
+        second_label="while streaming (the best window); each run's rates and lag p99",
     )
+
+
+def _ms(value: Any) -> float | None:
+    """A lag figure in ms, rounded; ``None`` when the window did not report it."""
+    return None if value is None else round(float(value), 2)
 
 
 def _bare_window() -> float:
@@ -948,27 +976,62 @@ async def estimate(quick: bool) -> BenchResult:
     )
 
 
-def batch_ingest(quick: bool) -> BenchResult:
-    """A 100,000-cell batch run (``gui.qt.bench_batch`` in a child process, on the app's
-    loop): its request files written, then a 100,000-line output ingested into the history."""
-    f = _probe("gui.qt.bench_batch", "batch-ingest probe", 900, quick)
+#: batch-ingest's target: the app's ingest of the 100,000 lines may take at most this many
+#: times the floor's (``gui.qt.bench_batch.floor_ingest``: the same lines parsed and stored
+#: bare, in the same process and minute), whatever the machine's speed that day.
+INGEST_OVER_FLOOR = 12.0
+
+#: batch-ingest's memory target: peak resident growth while ingesting (MB).
+INGEST_RSS_MB = 200.0
+
+
+def batch_ingest_result(f: dict[str, Any]) -> BenchResult:
+    """The batch-ingest row from its probe's figures ``f`` (``gui.qt.bench_batch``).
+
+    The rate target is a ratio: the app's ingest time over the floor's, the least any
+    ingest of those lines must do on this machine (each line read and parsed with the app's
+    own parser, its answer and usage inserted into a bare SQLite table in one transaction),
+    measured just before and just after the app's ingest; the faster of the two counts, as
+    the machine's speed in that minute. This machine's speed varies by about 2x between
+    days, and a slow day slows both alike (docs/benchmarks.md, "Judged against a floor in
+    the same run"). The lines/s figure stays as information. The memory target is a budget
+    and the lag target the frame, so they stay absolute.
+    """
     lag = {k: v for k, v in f.items() if k.startswith("lag_")}
     figures = {k: v for k, v in f.items() if k not in lag}
+    passed = (
+        f["ingest_over_floor"] <= INGEST_OVER_FLOOR
+        and f["rss_growth_mb"] <= INGEST_RSS_MB
+        and f["lag_p99_ms"] <= SESSION_P99_MS
+        and f["stored_done"] == f["cells"]
+        and f["floor_stored"] == f["cells"]  # the floor did the same work: its time counts
+    )
     return BenchResult(
         "batch-ingest",
         f"{f['cells']:,} cells (50,000 rows x 2 models) as a batch run: request files built "
-        "and written, then the 100,000-line output ingested into the history",
-        "ingest >= 20,000 lines/s; peak RSS growth <= 200 MB; GUI lag p99 <= 16 ms while ingesting",
+        "and written, then the 100,000-line output ingested into the history, against the "
+        "same lines parsed and stored bare (the floor)",
+        f"ingest <= {INGEST_OVER_FLOOR:g}x the floor's time; peak RSS growth <= "
+        f"{INGEST_RSS_MB:g} MB; GUI lag p99 <= {SESSION_P99_MS:g} ms while ingesting",
         figures,
-        f["lines_per_s"] >= 20_000
-        and f["rss_growth_mb"] <= 200
-        and f["lag_p99_ms"] <= SESSION_P99_MS
-        and f["stored_done"] == f["cells"],
+        passed,
         "ingest_s runs from the provider saying the batches are done to the last cell committed "
-        "(downloads, parsing in a worker thread, the events, the history's bulk writes)",
+        "(downloads, parsing in a worker thread, the events, the history's bulk writes); "
+        "floor_s is the faster of two runs of the floor (just before and just after the "
+        "ingest): the same output lines read, parsed with orjson and their answers and usage "
+        "inserted into a bare SQLite table (WAL, synchronous=NORMAL, as the history) in one "
+        "transaction; lines_per_s is information, its value follows the machine's speed that "
+        "day; cpu_* is the process's CPU time, steadier than the wall on a shared machine",
         second=lag,
         second_label="GUI-loop lateness while ingesting (10 ms heartbeat)",
     )
+
+
+def batch_ingest(quick: bool) -> BenchResult:
+    """A 100,000-cell batch run (``gui.qt.bench_batch`` in a child process, on the app's
+    loop): its request files written, then a 100,000-line output ingested into the history,
+    against the floor of the same work on the same machine in the same minute."""
+    return batch_ingest_result(_probe("gui.qt.bench_batch", "batch-ingest probe", 900, quick))
 
 
 ENGINE: dict[str, Callable[[bool], Coroutine[Any, Any, BenchResult]]] = {
@@ -1014,8 +1077,15 @@ ORDER = [
 
 
 def run_scenarios(names: list[str], quick: bool = False) -> list[BenchResult]:
-    """Run the named scenarios (all when empty), engine ones each in a fresh event loop."""
+    """Run the named scenarios (all when empty), engine ones each in a fresh event loop.
+
+    The app's modules are byte-compiled before the first GUI scenario, as installing its
+    wheel does: with ``PYTHONDONTWRITEBYTECODE`` set (or a read-only checkout) every window
+    compiled the app from source in its build turns, inside the measured session.
+    """
     results = []
+    if any(name in GUI for name in names or ORDER):
+        _byte_compile_app()
     for name in names or ORDER:
         result: BenchResult
         if name in ENGINE:

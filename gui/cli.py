@@ -28,7 +28,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -65,6 +65,7 @@ from gui.core.keys import HeldKeys
 from gui.core.metrics import CellMetrics, RunSummary, finish_mark
 from gui.core.ports import KeySource
 from gui.core.pricing import PriceEntry, format_usd, parse_price_option
+from gui.core.private import private_opener
 from gui.core.runner import Run
 from gui.core.spec import (
     Cell,
@@ -1351,8 +1352,9 @@ def _metrics_json(m: CellMetrics) -> dict[str, Any]:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def results_json(run: Run, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
-    """One JSON object per cell, in grid order; ``checks`` lists its check results."""
+def results_json(run: Run | BatchRun, ended: Sequence[ev.Event]) -> list[dict[str, Any]]:
+    """One JSON object per cell, in grid order; ``checks`` lists its check results (a cell
+    without an ended event in ``ended`` shows as cancelled)."""
     by_cell = {
         e.cell_id: e
         for e in ended
@@ -1417,7 +1419,7 @@ def _add_cache_and_schema(item: dict[str, Any], spec: RunSpec) -> None:
     item["schema_error"] = metrics.get("schema_error")
 
 
-def _add_judge(item: dict[str, Any], run: Run, cell_id: str) -> None:
+def _add_judge(item: dict[str, Any], run: Run | BatchRun, cell_id: str) -> None:
     """The judge's verdict on the cell, for a run with a single-mode judge (``None`` when the
     cell was not judged: it failed, or the run was cancelled first)."""
     lane = run.judge
@@ -1764,22 +1766,36 @@ def _cells_word(n: int) -> str:
 
 
 def check_saved(
-    history: History | None, run: Run | BatchRun, results: Sequence[dict[str, Any]]
+    history: History | None,
+    run: Run | BatchRun,
+    results: Sequence[dict[str, Any]],
+    *,
+    into: tuple[str, Mapping[str, str]] | None = None,
 ) -> str | None:
     """After the history closed: ``None`` when every ended cell of ``run`` is on disk (or
     history is off by choice); else one line naming the unsaved cells and where their
     answers were written instead (a JSON file in the current directory, else next to the
-    data folder, else the temporary folder)."""
+    data folder, else the temporary folder).
+
+    ``into``: for a run that retried cells of a recorded run, that run's id and the map of
+    this run's cell ids to its own, so the line and the file name the cells as it does.
+    """
     if history is None:
         return None
     ended = [str(item["cell"]) for item in results if item.get("metrics") is not None]
     missing, reason = history.unsaved(run.id, ended)
     if not missing:
         return None
-    keep = [item for item in results if item["cell"] in set(missing)]
+    run_id, cell_map = into if into is not None else (run.id, {})
+    keep = [
+        {**item, "cell": cell_map.get(item["cell"], item["cell"])}
+        for item in results
+        if item["cell"] in set(missing)
+    ]
+    missing = [cell_map.get(c, c) for c in missing]
     data = {
         "format": "fanout-studio-unsaved",
-        "run_id": run.id,
+        "run_id": run_id,
         "reason": reason,
         "template": clean(run.spec.template)[0],
         "results": keep,
@@ -1789,7 +1805,7 @@ def check_saved(
     head = f"{_cells_word(len(missing))} ({shown}) could not be saved to the history ({reason})"
     data_folder = Path(history.path).parent
     for folder in (Path.cwd(), data_folder.parent, Path(tempfile.gettempdir())):
-        written = _write_new_file(folder, f"fanout-unsaved-{run.id}", ".json", text)
+        written = _write_new_file(folder, f"fanout-unsaved-{run_id}", ".json", text)
         if written is not None:
             return f"{head}; the answers were written to {written}"
     return f"{head}, and no file could be written for them: the answers are above"
@@ -1800,7 +1816,7 @@ def _write_new_file(folder: Path, stem: str, suffix: str, text: str) -> Path | N
     for n in range(1, 50):
         path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = private_opener(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         except FileExistsError:
             continue
         except OSError:
@@ -2125,6 +2141,13 @@ def stored_cell_items(run: StoredRun) -> list[dict[str, Any]]:
     for item in items:
         _add_cache_and_schema(item, run.spec)
     return items
+
+
+def no_result_item(cell: Cell) -> dict[str, Any]:
+    """A cell of the grid that has no result (not recorded, not ended), as ``show`` prints it."""
+    item = _stored_item(None, cell.inputs, cell.model.display_name)
+    _add_column(item, cell)
+    return item
 
 
 def _stored_item(cell: Any, inputs: Any, model: str) -> dict[str, Any]:

@@ -6,15 +6,25 @@ prints the run id and the batch ids and exits 0; ``--wait`` (or ``batches wait R
 later, from any process) polls until every batch ended, ingests the results into the same
 run and prints it as a live run is printed. ``batches`` lists the batches of the history;
 ``batches wait`` without a run resumes every unfinished one, and says so once.
+
+What a command says it saved, it saved: ``saved as`` only when every cell this process ended
+is on disk (cells an earlier process ended were on disk before it), else one line naming the
+cells and the ``fanout-unsaved-*.json`` file their answers went to; a submitted batch the
+history could not record is named too, since no later process can collect it. Ctrl+C, SIGTERM
+and SIGHUP stop only the waiting: the batches go on running, billed, on the provider's server,
+and the one line at exit names them and the commands that collect or cancel them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -23,6 +33,7 @@ from gui.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    STOP_SIGNALS,
     HistoryFailed,
     UsageError,
     _date,
@@ -31,7 +42,11 @@ from gui.cli import (
     _repeated_rows,
     check_saved,
     close_history,
+    execute,
+    no_result_item,
     open_history,
+    results_json,
+    signal_exit_code,
     spec_from_args,
     stored_cell_items,
     summary_json,
@@ -209,14 +224,99 @@ class BatchProgress:
         self.stream.flush()
 
 
+class EndedHere:
+    """A batch run's subscriber that keeps the events of the cells it ends in this process:
+    what is printed for them, and what :func:`gui.cli.check_saved` checks is on disk, even
+    when the history could not keep them. Cells an earlier process ended (a batch submitted
+    without ``--wait``, a run collected partly before) are not among them: they were on
+    disk before this process started."""
+
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled | ev.CellChecked):
+            self.events.append(event)
+
+    def cell_ids(self) -> list[str]:
+        """The cells ended here, in the order they ended."""
+        return [
+            e.cell_id
+            for e in self.events
+            if isinstance(e, ev.CellFinished | ev.CellFailed | ev.CellCancelled)
+        ]
+
+    def items(self, run: BatchRun) -> dict[str, dict[str, Any]]:
+        """The cells ended here, as ``run --json`` shows results, by cell id."""
+        ended = set(self.cell_ids())
+        if not ended:
+            return {}
+        return {
+            item["cell"]: item for item in results_json(run, self.events) if item["cell"] in ended
+        }
+
+
+def collected(
+    history: History | None, run: BatchRun, stored: StoredRun | None, here: EndedHere
+) -> tuple[list[dict[str, Any]], str | None]:
+    """After the history closed: every cell of ``run`` to print, and ``None`` when each cell
+    this process ended is on disk, else the one line naming those that are not and where
+    their answers were written instead (:func:`gui.cli.check_saved`).
+
+    Cells are printed as recorded; those ended here come from memory when the history does
+    not hold them (or not as they ended here), so no answer is shown as missing.
+    """
+    items = stored_cell_items(stored) if stored is not None else []
+    if stored is not None and history is not None:
+        ended = here.cell_ids()
+        missing, _reason = history.unsaved(run.id, ended)
+        known = {item["cell"] for item in items if "cell" in item}
+        if not missing and known.issuperset(ended):
+            # The common case, and a 100,000-cell run's: printed as recorded, nothing to add.
+            return items, None
+    mine = here.items(run)
+    unsaved = check_saved(history, run, list(mine.values()))
+    if stored is None:
+        return [mine.get(cell.id) or no_result_item(cell) for cell in run.cells], unsaved
+    for i, item in enumerate(items):
+        cell_id = item.get("cell") or (run.cells[i].id if i < len(run.cells) else None)
+        if cell_id in mine and (unsaved is not None or "cell" not in item):
+            items[i] = mine[cell_id]
+    return items, unsaved
+
+
+def unrecorded_line(history: History | None, run: BatchRun) -> str | None:
+    """After the history closed: ``None`` when every batch ``run`` submitted is on disk,
+    else one line naming those that are not: they run (and are billed) on the provider's
+    server, but no later ``batches wait`` can find them."""
+    if history is None or not run.batches:
+        return None
+    lost, reason = history.unsaved_batches(run.id, [r.batch_id for r in run.batches.values()])
+    if not lost:
+        return None
+    many = len(lost) != 1
+    they, it = ("they", "them") if many else ("it", "it")
+    return (
+        f"batch{'es' if many else ''} {', '.join(lost)} of run {run.id} "
+        f"{'were' if many else 'was'} submitted but could not be recorded in the history "
+        f"({reason}): {they} {'run' if many else 'runs'} on the provider's server (and "
+        f"{'are' if many else 'is'} billed), and batches wait cannot collect {it}; cancel "
+        f"{it} with the provider if the results are not wanted"
+    )
+
+
 def _print_run(
-    stored: StoredRun | None, run: BatchRun, as_json: bool, *, saved: bool = True
+    stored: StoredRun | None,
+    run: BatchRun,
+    items: list[dict[str, Any]],
+    as_json: bool,
+    *,
+    saved: bool,
 ) -> None:
-    """The run's cells and summary as ``run`` prints a live run (``saved``: every ended
-    cell is on disk)."""
+    """The run's cells (``items``) and summary as ``run`` prints a live run (``saved``: the
+    run is in the history and every cell this process ended is on disk)."""
     summary = run.summary
     assert summary is not None
-    items = stored_cell_items(stored) if stored is not None else []
     batches = [r.to_dict() for r in run.batches.values()]
     cost = _cost_json(stored, run.spec) if stored is not None else None
     if as_json:
@@ -300,6 +400,63 @@ def _persistent_history() -> History:
     return history
 
 
+@contextlib.contextmanager
+def stop_on_signals(runs: Sequence[BatchRun], received: list[int]) -> Iterator[None]:
+    """While in the block, Ctrl+C, SIGTERM and SIGHUP stop waiting for ``runs`` (their
+    batches stay with the provider and in the history, ``submitted``, as when the window
+    closes) and are appended to ``received``; the caller says what still runs where."""
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        for run in runs:
+            run.stop()
+
+    for signum in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop, signum)
+    try:
+        yield
+    finally:
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
+
+
+def left_running_line(runs: Sequence[BatchRun], received: Sequence[int]) -> str:
+    """The one line said when a signal stopped the wait: which batches still run on the
+    provider's server (and are billed), or whose results wait there, and how to collect or
+    cancel them."""
+    name = signal.Signals(received[0]).name if received else "a signal"
+    head = f"stopped by {'Ctrl+C' if name == 'SIGINT' else name}"
+    open_runs = [run for run in runs if any(r.open for r in run.batches.values())]
+    if not open_runs:
+        return f"{head} before any batch was submitted: nothing runs on the provider's server"
+    records = [r for run in open_runs for r in run.batches.values() if r.open]
+    running = [r.batch_id for r in records if not r.state.terminal]
+    shown = running or [r.batch_id for r in records]
+    many = len(shown) != 1
+    ids = ", ".join(shown[:6]) + (", …" if len(shown) > 6 else "")
+    batches = f"batch{'es' if many else ''} {ids}"
+    if len(open_runs) == 1:
+        run_id = open_runs[0].id
+        batches += f" of run {run_id}"
+        collect = f"fanout-studio batches wait {run_id}"
+        cancel = f"fanout-studio batches cancel {run_id}"
+    else:
+        batches += f" of {len(open_runs)} runs"
+        collect = "fanout-studio batches wait"
+        cancel = "fanout-studio batches cancel RUN_ID"
+    it = "them" if many else "it"
+    if not running:  # ended there: nothing more is billed, the results wait to be collected
+        return f"{head}: the results of {batches} wait on the provider's server; collect {it} with: {collect}"
+    return (
+        f"{head}: {batches} still {'run' if many else 'runs'} on the provider's server "
+        f"(and {'are' if many else 'is'} billed); collect {it} with: {collect}, "
+        f"or cancel {it} with: {cancel}"
+    )
+
+
 # ------------------------------------------------------------------ commands
 
 
@@ -340,26 +497,50 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
     )
     if history is not None:
         run.subscribe(history.recorder(label="batch"))
+    here = EndedHere()
+    run.subscribe(here)
     show = args.wait and not args.quiet and not args.json and sys.stderr.isatty()
     run.subscribe(BatchProgress([run], sys.stderr, show))
+    received: list[int] = []
+    stopped = False
     try:
-        summary = await run.wait()
+        with stop_on_signals([run], received):
+            try:
+                summary = await run.wait()
+            except asyncio.CancelledError:
+                if not received:
+                    raise
+                stopped, summary = True, None
         if history is not None:
             await asyncio.to_thread(history.flush)
         stored = history.get_run(run.id) if history is not None and run.finished else None
     finally:
         await backend.aclose()
-        close_history(history)
+        # What could not be written is said below: each cell and where it went, or each
+        # batch no later process can collect.
+        close_history(history, report=False)
+    if stopped:
+        # The batches outlive this process: say so, and how to collect or cancel them (a
+        # batch the history could not record cannot be collected: that is said instead).
+        if show:
+            sys.stderr.write("\r\x1b[2K")
+        unrecorded = unrecorded_line(history, run)
+        said = f"error: {unrecorded}" if unrecorded else left_running_line([run], received)
+        sys.stderr.write(escape_controls(f"fanout-studio run: {said}") + "\n")
+        return signal_exit_code(received) or EXIT_INTERRUPTED
     if run.error is not None and not run.batches:
         sys.stderr.write(escape_controls(f"fanout-studio run: error: {run.error}") + "\n")
         return EXIT_USAGE
     if not args.wait:
         ids = [r.batch_id for r in run.batches.values()]
+        # Collecting later goes through the history: only a recorded batch can be collected.
+        unrecorded = unrecorded_line(history, run)
         if args.json:
             data = {
                 "run_id": run.id,
                 "status": "submitted",
                 "batches": [r.to_dict() for r in run.batches.values()],
+                "saved": unrecorded is None,
             }
             json.dump(data, sys.stdout, indent=2)
             sys.stdout.write("\n")
@@ -368,14 +549,18 @@ async def cmd_run_batch(args: argparse.Namespace) -> int:
             sys.stdout.write(
                 f"submitted {run.id}: {n} batch{'es' if n != 1 else ''} ({', '.join(ids)}) for "
                 f"{len(run.cells)} cells\n"
-                f"collect the results with: fanout-studio batches wait {run.id}\n"
             )
+            if unrecorded is None:
+                sys.stdout.write(f"collect the results with: fanout-studio batches wait {run.id}\n")
+        if unrecorded is not None:
+            sys.stdout.flush()
+            sys.stderr.write(escape_controls(f"fanout-studio run: error: {unrecorded}") + "\n")
+            return EXIT_FAILED
         return EXIT_OK
-    items = stored_cell_items(stored) if stored is not None else []
     # As for a live run: "saved" only when every ended cell is on disk, else say which are
     # not and where their answers were written instead.
-    unsaved = check_saved(history, run, items)
-    _print_run(stored, run, args.json, saved=unsaved is None)
+    items, unsaved = collected(history, run, stored, here)
+    _print_run(stored, run, items, args.json, saved=history is not None and unsaved is None)
     if unsaved is not None:
         sys.stdout.flush()
         sys.stderr.write(escape_controls(f"fanout-studio run: error: {unsaved}") + "\n")
@@ -395,6 +580,7 @@ async def cmd_batches(args: argparse.Namespace) -> int:
     from gui.storage.history import AmbiguousRunId
 
     history = _persistent_history()
+    closed = False
     try:
         run_id = None
         if args.run_id:
@@ -421,30 +607,64 @@ async def cmd_batches(args: argparse.Namespace) -> int:
             what = f"run {run_id} has" if run_id else "the history has"
             sys.stdout.write(f"Nothing to wait for: {what} no open batch.\n")
             return EXIT_OK
-        if run_id is None:
-            line = resumed_line(runs)
-            if line:
-                sys.stderr.write(f"fanout-studio: {line}\n")
         show = not args.quiet and not args.json and sys.stderr.isatty()
         progress = BatchProgress(runs, sys.stderr, show)
-        for run in runs:
+        ended_here = [EndedHere() for _run in runs]
+        for run, here in zip(runs, ended_here, strict=True):
+            run.subscribe(here)
             run.subscribe(progress)
-        tasks = [run.start() for run in runs]
-        if args.action == "cancel":
-            for run in runs:
-                run.cancel()
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            await backend.aclose()
+        received: list[int] = []
+        with stop_on_signals(runs, received):
+            # Said once a signal would be answered with what still runs where.
+            if run_id is None:
+                line = resumed_line(runs)
+                if line:
+                    sys.stderr.write(f"fanout-studio: {line}\n")
+                    sys.stderr.flush()
+            tasks = [run.start() for run in runs]
+            if args.action == "cancel":
+                for run in runs:
+                    run.cancel()
+            try:
+                await asyncio.wait(tasks)
+            finally:
+                await backend.aclose()
+        for task in tasks:
+            if not task.cancelled() and (failure := task.exception()) is not None:
+                raise failure
+        stopped = any(task.cancelled() for task in tasks)
         await asyncio.to_thread(history.flush)
-        code = EXIT_OK
-        for run in runs:
-            _print_run(history.get_run(run.id), run, args.json)
-            code = max(code, _exit_code(run.summary))
-        return code
+        stored = [history.get_run(run.id) for run in runs]
+        # Closed before the check: the writer's last tries of what waited in memory count.
+        # What could not be written is said below, cell by cell, with where it went.
+        closed = True
+        close_history(history, report=False)
     finally:
-        close_history(history)
+        if not closed:
+            close_history(history)
+    if stopped:
+        # The batches outlive this process: say so, and how to collect or cancel them.
+        if show:
+            sys.stderr.write("\r\x1b[2K")
+        line = f"fanout-studio batches: {left_running_line(runs, received)}"
+        sys.stderr.write(escape_controls(line) + "\n")
+        return signal_exit_code(received) or EXIT_INTERRUPTED
+    code = EXIT_OK
+    unsaved: list[str] = []
+    for run, here, record in zip(runs, ended_here, stored, strict=True):
+        items, line = collected(history, run, record, here)
+        _print_run(record, run, items, args.json, saved=line is None)
+        code = max(code, _exit_code(run.summary))
+        if line is not None:
+            unsaved.append(line)
+    if unsaved:
+        sys.stdout.flush()
+        more = f" (and {len(unsaved) - 1} more runs alike)" if len(unsaved) > 1 else ""
+        sys.stderr.write(
+            escape_controls(f"fanout-studio batches: error: {unsaved[0]}{more}") + "\n"
+        )
+        code = max(code, EXIT_FAILED)
+    return code
 
 
 def _print_batch_estimate(spec: RunSpec, as_json: bool) -> int:
@@ -514,8 +734,26 @@ async def _retry_as_batch(args: argparse.Namespace, history: History, stored: St
     if run is None:
         sys.stdout.write(f"Nothing to retry: run {stored.id} has no failed cell.\n")
         return EXIT_OK
-    await run.wait()
+    received: list[int] = []
+    stopped = False
+    with stop_on_signals([run], received):
+        try:
+            await run.wait()
+        except asyncio.CancelledError:
+            if not received:
+                raise
+            stopped = True
     await asyncio.to_thread(history.flush)
+    # Closed before the check (the writer's last tries count); _retry closes it again, silently.
+    close_history(history, report=False)
+    unrecorded = unrecorded_line(history, run)
+    if unrecorded is not None:
+        sys.stderr.write(escape_controls(f"fanout-studio batches: error: {unrecorded}") + "\n")
+        return EXIT_FAILED
+    if stopped:
+        line = f"fanout-studio batches: {left_running_line([run], received)}"
+        sys.stderr.write(escape_controls(line) + "\n")
+        return signal_exit_code(received) or EXIT_INTERRUPTED
     if run.error is not None:
         sys.stderr.write(escape_controls(f"fanout-studio batches: error: {run.error}") + "\n")
         return EXIT_USAGE if not run.batches else EXIT_FAILED
@@ -533,8 +771,6 @@ async def _retry(args: argparse.Namespace) -> int:
     """``batches retry RUN_ID [--batch]``: the failed (and expired) cells again, live (or as
     new batches), into the run."""
     from gui.core.batch import retry_specs
-    from gui.core.runner import Run
-    from gui.providers.backend import LangChainBackend
     from gui.storage.batch_runs import failed_cells
     from gui.storage.history import AmbiguousRunId
 
@@ -559,22 +795,41 @@ async def _retry(args: argparse.Namespace) -> int:
         if not failed:
             sys.stdout.write(f"Nothing to retry: run {stored.id} has no failed cell.\n")
             return EXIT_OK
-        backend = LangChainBackend(keys=held)
         done = 0
-        try:
-            for spec, cell_map in retry_specs(stored.spec, failed):
-                run = Run(spec, backend)
-                run.subscribe(history.recorder(into_run=stored.id, cell_map=cell_map))
-                summary = await run.wait()
-                done += summary.done
-        finally:
-            await backend.aclose()
+        received: list[int] = []  # Ctrl+C, SIGTERM, SIGHUP: cells end cancelled, recorded
+        retried: list[tuple[Any, list[ev.Event], dict[str, str]]] = []
+        progress = not args.quiet and sys.stderr.isatty()
+        for spec, cell_map in retry_specs(stored.spec, failed):
+            recorder = history.recorder(into_run=stored.id, cell_map=cell_map)
+            run, ended = await execute(
+                spec, progress=progress, on_event=recorder, received=received, keys=held
+            )
+            retried.append((run, ended, cell_map))
+            done += run.summary.done if run.summary is not None else 0
+            if received:
+                break
         await asyncio.to_thread(history.flush)
         after = history.get_run(stored.id)
     finally:
-        close_history(history)
-    counts = after.counts_text() if after is not None else ""
+        # Said below instead: which cells could not be saved, or (a retry as a batch, which
+        # closed it already) which batches could not be recorded.
+        close_history(history, report=False)
+    unsaved = [
+        line
+        for run, ended, cell_map in retried
+        if (line := check_saved(history, run, results_json(run, ended), into=(stored.id, cell_map)))
+    ]
+    counts = after.counts_text() if after is not None and not unsaved else "not saved"
     sys.stdout.write(f"retried {len(failed)} cells of {stored.id} live: {done} done · {counts}\n")
+    if unsaved:
+        sys.stdout.flush()
+        more = f" (and {len(unsaved) - 1} more columns alike)" if len(unsaved) > 1 else ""
+        sys.stderr.write(
+            escape_controls(f"fanout-studio batches: error: {unsaved[0]}{more}") + "\n"
+        )
+        return EXIT_FAILED
+    if received:
+        return signal_exit_code(received) or EXIT_INTERRUPTED
     return EXIT_OK if done == len(failed) else EXIT_FAILED
 
 
@@ -648,11 +903,18 @@ async def cmd_import_batch(args: argparse.Namespace) -> int:
             prior=prior,
         )
         run.subscribe(history.recorder(resume_run=run_id))
+        here = EndedHere()
+        run.subscribe(here)
         used, lines = await run.import_results(source)
         await asyncio.to_thread(history.flush)
         stored = history.get_run(run_id)
     finally:
-        close_history(history)
+        close_history(history, report=False)  # what could not be saved is said below
+    unsaved = check_saved(history, run, list(here.items(run).values()))
+    if unsaved is not None:
+        line = f"fanout-studio import-batch: error: {unsaved}"
+        sys.stderr.write(escape_controls(line) + "\n")
+        return EXIT_FAILED
     if used == 0:
         sys.stderr.write(
             f"fanout-studio import-batch: error: none of the {lines} result lines of {source} "

@@ -441,7 +441,11 @@ async def cmd_ask(args: argparse.Namespace) -> int:
             chats.save_chat(chat)  # the title and every column's head, as the turn left them
     finally:
         close_history(history, report=False)
-    saved = history is not None and history.last_error is None
+    # Not saved when a write failed, and neither when the file is gone or never was one.
+    problem = None
+    if history is not None:
+        problem = history.file_problem() or (history.last_error or "").rstrip(".") or None
+    saved = history is not None and problem is None
     results = [turn.results[r.col] for r in requests if r.col in turn.results]
     if args.json:
         data = {
@@ -467,8 +471,9 @@ async def cmd_ask(args: argparse.Namespace) -> int:
     else:
         where = f"chat {chat.id}" if saved else f"chat {chat.id} (not stored)"
         sys.stdout.write(f'{where} · continue with: fanout-studio ask --continue {chat.id} "..."\n')
-    if history is not None and history.last_error:
-        sys.stderr.write(f"fanout-studio ask: error: {history.last_error}\n")
+    if problem is not None:
+        line = f"fanout-studio ask: error: chat {chat.id} could not be saved: {problem}; its answers are above"
+        sys.stderr.write(escape_controls(line) + "\n")
         return EXIT_FAILED
     if received:
         return signal_exit_code(received) or EXIT_INTERRUPTED

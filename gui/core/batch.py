@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
 import re
 import time
@@ -55,6 +54,7 @@ from gui.core.judge_lane import JudgeLane
 from gui.core.metrics import CellMetrics, RunSummary, estimate_tokens
 from gui.core.ports import Backend
 from gui.core.pricing import Price, format_usd
+from gui.core.private import private_dirs, private_opener
 from gui.core.spec import Cell, CellId, ModelProfile, RunSpec
 from gui.core.structured import check_answer, response_format_of
 
@@ -77,7 +77,6 @@ __all__ = [
     "batch_price",
     "budget_refusal",
     "parse_result_line",
-    "private_opener",
     "read_results",
     "request_line",
     "retry_specs",
@@ -420,12 +419,6 @@ def _encoded(spec: RunSpec, cell: Cell) -> bytes:
     return (json.dumps(request_line(spec, cell), ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def private_opener(path: str, flags: int) -> int:
-    """An ``open(..., opener=)`` that creates the file 0600: request and result files hold
-    the run's prompts, inputs and answers (the data folder's files are private)."""
-    return os.open(path, flags, 0o600)
-
-
 def write_request_files(
     spec: RunSpec,
     folder: Path,
@@ -448,7 +441,7 @@ def write_request_files(
             skipped. ``None``: every cell.
         first_index: The index of the first file (a retry's files follow the run's).
     """
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dirs(folder)  # the data folder may have been removed since the run started
     cells = spec.cell_list()
     samples = cells.samples
     n_cols = len(cells.columns)
@@ -1319,7 +1312,7 @@ class BatchRun:
         slots = _Slots(record, self.cells.samples)
         seen = bytearray(slots.size)
         folder = self._workdir / f"{self.id}-results-{record.file_index}"
-        await asyncio.to_thread(folder.mkdir, mode=0o700, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_dirs, folder)
         try:
             # Both files on disk before any cell is reported: a failed download is retried
             # at the next poll without reporting a cell twice.

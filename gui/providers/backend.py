@@ -62,6 +62,9 @@ from gui.providers.wire import AnswerCutOff, BadShape, NotStreamed, Watch, watch
 #: Shown on the cell's footer, so it is short and says what it is first.
 NOT_STREAMED_NOTE = "not streamed: the server sent the whole answer at once"
 
+#: The notes a cell replayed from the response cache may carry over from its original.
+_REPLAYED_NOTES: frozenset[str | None] = frozenset({NOT_STREAMED_NOTE})
+
 #: Bytes buffered for one server-sent event at most, per character of the answer size cap:
 #: JSON may spell a character as a 12-byte surrogate pair, and an event carries its envelope.
 _EVENT_BYTES_PER_CHAR = 12
@@ -623,6 +626,7 @@ class FanoutChain:
                         output_tokens=tokens,
                         latency=time.monotonic() - started,
                         ttft=None,
+                        note=probe.note if probe is not None else None,
                     ),
                 )
             except Exception:  # the answer is complete; only its cached copy is lost
@@ -661,6 +665,7 @@ class FanoutChain:
                     output_tokens=probe.output_tokens if probe is not None else None,
                     latency=now - started,
                     ttft=None if first is None else first - started,
+                    note=probe.note if probe is not None else None,
                 ),
             )
         except Exception:
@@ -1126,6 +1131,9 @@ def _note_cached(probe: UsageCollector | None, hit: CachedAnswer) -> None:
     probe.output_tokens = hit.output_tokens
     probe.original_latency = hit.latency
     probe.original_ttft = hit.ttft
+    # How the original answer came (not streamed, say) is still true of the replayed one; a
+    # cache file is data, so only a note this app writes is taken from it.
+    probe.note = hit.note if hit.note in _REPLAYED_NOTES else None
 
 
 def _raw_text(out: Any) -> str:

@@ -21,11 +21,11 @@ from gui.core.batch import (
     BatchState,
     BatchStatus,
     BatchUnsupported,
-    private_opener,
 )
 from gui.core.errors import one_line
 from gui.core.keys import HeldKeys, api_key_for
 from gui.core.ports import KeySource
+from gui.core.private import private_opener
 from gui.core.spec import ModelProfile, ProviderKind
 
 __all__ = ["OpenAIBatchPort", "batch_ports"]

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
 from gui.core.keys import redact
+from gui.core.private import create_private_file, private_dirs
 
 #: The cache file's name in the data folder.
 CACHE_FILE_NAME = "response-cache.sqlite3"
@@ -96,13 +96,13 @@ class SqliteResponseCache(BaseCache):
     def _conn(self) -> sqlite3.Connection:
         """The open connection (opened on first use). Call with the lock held."""
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Private before SQLite writes a byte: its -wal and -shm take the file's mode, and
+            # a data folder removed since the app started is made again 0700.
+            private_dirs(self.path.parent)
+            create_private_file(self.path)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
-            if sys.platform != "win32":
-                with contextlib.suppress(OSError):
-                    os.chmod(self.path, 0o600)
             self._db = db
         return self._db
 
@@ -195,11 +195,14 @@ def generations_of(
     output_tokens: int | None,
     latency: float | None,
     ttft: float | None,
+    note: str | None = None,
 ) -> Sequence[ChatGeneration]:
     """What a chain stores for one finished answer: its text, how it ended, and its metrics.
 
     The latency and time to first token go into the generation info, so a cell served from
-    the cache later can show how the original request went.
+    the cache later can show how the original request went; so does the cell's ``note`` on
+    how the answer came (a whole JSON body to a streaming request), so a replay says what
+    the original said.
     """
     usage: Any = None
     if output_tokens is not None:
@@ -209,7 +212,9 @@ def generations_of(
         response_metadata={"finish_reason": finish_reason} if finish_reason else {},
         usage_metadata=usage,
     )
-    info = {"fanout_latency": latency, "fanout_ttft": ttft}
+    info: dict[str, Any] = {"fanout_latency": latency, "fanout_ttft": ttft}
+    if note:
+        info["fanout_note"] = note
     return [ChatGeneration(message=message, generation_info=info)]
 
 
@@ -222,6 +227,8 @@ class CachedAnswer:
     output_tokens: int | None
     latency: float | None
     ttft: float | None
+    #: The original cell's note on how its answer came (``None``: nothing to say).
+    note: str | None = None
 
 
 def cached_answer(generations: RETURN_VAL_TYPE | None) -> CachedAnswer | None:
@@ -237,10 +244,12 @@ def cached_answer(generations: RETURN_VAL_TYPE | None) -> CachedAnswer | None:
     latency = info.get("fanout_latency")
     ttft = info.get("fanout_ttft")
     reason = meta.get("finish_reason")
+    note = info.get("fanout_note")
     return CachedAnswer(
         text=first.text,
         finish_reason=str(reason) if reason else None,
         output_tokens=int(tokens) if isinstance(tokens, int) else None,
         latency=float(latency) if isinstance(latency, int | float) else None,
         ttft=float(ttft) if isinstance(ttft, int | float) else None,
+        note=note if isinstance(note, str) and note else None,
     )

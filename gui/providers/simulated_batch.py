@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gui.core.batch import BatchGone, BatchState, BatchStatus, private_opener
+from gui.core.batch import BatchGone, BatchState, BatchStatus
+from gui.core.private import private_dirs, private_opener
 from gui.core.spec import CellId, ModelProfile
 from gui.providers.simulated import (
     conversation_digest,
@@ -61,7 +62,7 @@ class SimulatedBatchPort:
         dest = self._file_path(file_id)
 
         def copy() -> None:
-            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dirs(dest.parent)
             with path.open("rb") as src, open(dest, "wb", opener=private_opener) as out:
                 while block := src.read(1 << 16):
                     out.write(block)
@@ -111,7 +112,7 @@ class SimulatedBatchPort:
 
     def _save(self, state: dict[str, Any]) -> None:
         path = self._batch_path(str(state["id"]))
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dirs(path.parent)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8", opener=private_opener) as out:
             out.write(json.dumps(state))

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from gui.core import events as ev
 from gui.core.batch import BatchChanged, BatchLimits, BatchRun
 from gui.core.ports import Backend, KeySource
+from gui.core.private import private_dirs
 from gui.core.spec import RunSpec
 from gui.core.tasks import TaskOwner
 from gui.qt.views.batches_view import BatchesView
@@ -199,7 +200,7 @@ class BatchCommands(QObject):
             folder = await asyncio.to_thread(paths.batches_dir)
         work, sim = folder / "work", folder / "simulated"
         for f in (work, sim):
-            await asyncio.to_thread(f.mkdir, mode=0o700, parents=True, exist_ok=True)
+            await asyncio.to_thread(private_dirs, f)
         delay = SIM_BATCH_DELAY_S if self._sim_delay is None else self._sim_delay
         return history, batch_ports(self._keys, sim, delay), work
 

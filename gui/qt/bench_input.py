@@ -124,7 +124,7 @@ async def _paste_and_start(window: Any) -> dict[str, float]:
     def timed(name: str) -> None:
         original: Callable[..., Any] = getattr(window.results.store, name)
 
-        def wrapper(*args: Any, **kwargs: Any) -> Any:  # set_shape takes groups= by name
+        def wrapper(*args: Any, **kwargs: Any) -> Any:  # set_run_shape takes groups= by name
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
@@ -133,7 +133,7 @@ async def _paste_and_start(window: Any) -> dict[str, float]:
 
         setattr(window.results.store, name, wrapper)
 
-    for name in ("set_shape", "set_all_status"):
+    for name in ("set_run_shape", "set_all_status"):
         timed(name)
     QGuiApplication.clipboard().setText("\n".join(f"topic number {i}" for i in range(10_000)))
     await asyncio.sleep(0.1)

@@ -747,6 +747,7 @@ class MainWindow(QMainWindow):
             lambda: self._closing,
             self.run_queued_started.emit,
             batch=self.batch_commands,
+            started=self.estimate.run_started,
         )
         self.display = RunDisplay(
             self.session,

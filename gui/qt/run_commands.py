@@ -48,6 +48,8 @@ class RunCommands:
         closing: Whether the window is closing (nothing starts then).
         queued_started: Called with a run that waited for the warm-up, once it started.
         batch: Submits runs whose executor is the Batch API (the toolbar's choice).
+        started: Called with the spec of a run :meth:`start_run` started from the editors
+            (the cost estimate counts it rather than building the plan again).
     """
 
     def __init__(
@@ -61,11 +63,13 @@ class RunCommands:
         closing: Callable[[], bool],
         queued_started: Callable[[Run], None],
         batch: BatchCommands | None = None,
+        started: Callable[[RunSpec], None] | None = None,
     ) -> None:
         self._session, self._editors, self._controls = session, editors, controls
         self._warmup, self._tasks = warmup, tasks
         self._say, self._closing, self._queued_started = say, closing, queued_started
         self._batch = batch
+        self._started = started
 
     def start_run(self) -> Run | None:
         """Start the run the editors describe; ``None`` if it cannot start or waits (queued)."""
@@ -79,7 +83,10 @@ class RunCommands:
             if self._warmup.importing:
                 self._warmup.queue(lambda: self._start_when_ready(spec))
                 return None
-            return self._start(spec)
+            run = self._start(spec)
+            if run is not None and self._started is not None:
+                self._started(spec)
+            return run
 
     def start_comparison(self) -> asyncio.Task[Any] | None:
         """Run the current cells through every strategy, one after another, charting each."""

@@ -5,7 +5,8 @@ events and counts go through :class:`~gui.qt.bridge.RunBridge`, which coalesces 
 frame; each frame goes to the views that draw runs (the results page and the timeline apply
 the events themselves) and its last counts to the gauges. Structural session events (a run
 opened, a retry queued, a run ended, a past run opened, comparison steps) are applied at
-once, after the bridge has drawn what came before them. It also keeps the clock of a run in
+once, after the bridge has drawn what came before them; only a big run's layout waits for
+the next loop turn (:data:`SHOW_LATER_CELLS`), and is done before anything else of the run. It also keeps the clock of a run in
 progress, feeds the lag sparkline and, through the gc-policy hook, holds full collections
 back while a run is on.
 """
@@ -22,6 +23,7 @@ from gui.compat.gc_policy import SHOWN_RUN, defer_full_collections
 from gui.core import events as ev
 from gui.core.costs import CostTotals, judge_totals_of, past_cost
 from gui.core.errors import SpecError, TemplateError
+from gui.core.runner import Run
 from gui.core.session import (
     ComparisonEnded,
     ComparisonStarted,
@@ -47,7 +49,13 @@ from gui.qt.widgets.lag_meter import LagMeter
 from gui.qt.widgets.strategy_chart import StrategyChart
 from gui.qt.widgets.timeline import TimelineWidget
 
-__all__ = ["BIG_RUN_CELLS", "RunDisplay"]
+__all__ = ["BIG_RUN_CELLS", "SHOW_LATER_CELLS", "RunDisplay"]
+
+#: A run of more cells than this is laid out in the loop turn after the press that started
+#: it: building the spec and the run, then laying out the grid and the timeline and painting
+#: them, was one step of the GUI thread (30-50 ms at 20,000 cells, docs/performance-notes.md).
+#: A smaller run is laid out at once, in the press's own step.
+SHOW_LATER_CELLS = 2_000
 
 #: Shown runs of this many cells or more hold full collections back until the window shows
 #: another (``gui.compat.gc_policy.SHOWN_RUN``): a full collection over what a run leaves
@@ -113,6 +121,13 @@ class RunDisplay(QObject):
         self._clock = QTimer(self)
         self._clock.setInterval(200)
         self._clock.timeout.connect(self._on_clock_timeout)
+        # A big run waiting for its layout (see SHOW_LATER_CELLS), shown by this timer or, if
+        # anything about the run comes first, right before it.
+        self._unshown: Run | None = None
+        self._show_timer = QTimer(self)
+        self._show_timer.setSingleShot(True)
+        self._show_timer.setInterval(0)
+        self._show_timer.timeout.connect(self._show_unshown)
         lag.updated.connect(self._on_lag_updated)
         tabs.currentChanged.connect(self._on_tabs_current_changed)
         session.subscribe(self._on_session_event)
@@ -127,6 +142,7 @@ class RunDisplay(QObject):
 
     def close(self) -> None:
         """Draw what is pending and stop (the window is closing)."""
+        self._show_timer.stop()
         self._bridge.flush()
         self._bridge.close()
         self._hold_collections_while_shown(0)
@@ -137,6 +153,7 @@ class RunDisplay(QObject):
             self._to_bridge(event)  # type: ignore[arg-type]  # CountsChanged, checked above
             return
         self._bridge.flush()  # what came before is drawn first, in order
+        self._show_unshown()
         if isinstance(event, RunOpened):
             self._on_session_run_opened(event)
         elif isinstance(event, RetryQueued):
@@ -167,7 +184,13 @@ class RunDisplay(QObject):
         # would scan them all, on the GUI thread (the gc-policy hook, gui/compat).
         defer_full_collections(True)
         self._hold_collections_while_shown(0)  # the run's own hold has taken over
-        self._timeline.reset(self._results.show_run(run))
+        if len(run.cells) > SHOW_LATER_CELLS:
+            # The press returns to the loop first; until the layout, the grid shows what it
+            # showed (no cell of this run is painted without its status).
+            self._unshown = run
+            self._show_timer.start()
+        else:
+            self._timeline.reset(self._results.show_run(run))
         self._show_judge_lane()
         self.judge_cost_changed.emit(None)
         # The code is built when its tab is shown, not on every run start: regenerating it
@@ -178,6 +201,15 @@ class RunDisplay(QObject):
         self._set_running(True)
         self._lag.start()
         self._lag.reset()
+
+    def _show_unshown(self) -> None:
+        """Lay out the run waiting for its layout, if one is: every cell with its status
+        before the next paint, before any event of the run is drawn."""
+        run, self._unshown = self._unshown, None
+        if run is None:
+            return
+        self._show_timer.stop()
+        self._timeline.reset(self._results.show_run(run))
 
     def _on_session_run_ended(self, event: RunEnded) -> None:
         self._timeline.finish()
@@ -205,6 +237,7 @@ class RunDisplay(QObject):
         self._tabs.setCurrentIndex(0)
 
     def _on_bridge_frame_flushed(self, texts: dict[str, str], events: list[Any]) -> None:
+        self._show_unshown()  # the run's cells exist before its events are drawn on them
         counts = events.pop() if events and isinstance(events[-1], CountsChanged) else None
         self._results.apply_frame(texts, events, self._session.run_strategy)
         if events:

@@ -65,6 +65,7 @@ from gui.core.events import Event, TextChunk
 from gui.core.judging import JudgeMode, JudgeSettings, JudgeVerdict, PairwiseResult
 from gui.core.keys import known_secrets, redact
 from gui.core.metrics import CellMetrics, RunSummary
+from gui.core.private import create_private_file
 from gui.core.ratings import MAX_STARS, RatedAnswer, RatedRow, Rating
 from gui.core.runner import CANCELLED_SHUTDOWN
 from gui.core.spec import Cell, CellId, CellList, RunSpec, spec_from_dict, spec_to_dict
@@ -176,6 +177,9 @@ class _Rate:
 
 
 _STOP: Final = object()
+
+#: How a recorded batch is named among a run's saved cell ids (no cell id has a colon).
+_BATCH_KEY: Final = "batch:"
 
 #: Events the recorder keeps; everything else (TextChunk first of all) is dropped at once.
 _RECORDED: frozenset[type[Event]] = frozenset(
@@ -404,8 +408,7 @@ class History:
             check_integrity = not left_cleanly(target)
         else:
             # Created 0600 before SQLite writes a byte; its -wal and -shm inherit the mode.
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            create_private_file(target)
         writer = _connect(target)
         reader: sqlite3.Connection | None = None
         try:
@@ -599,19 +602,28 @@ class History:
         are saved).
         """
         wanted = list(cell_ids)
-        if self.read_only:
-            return wanted, "the history is read-only (written by a newer Fanout Studio)"
-        if not self.persistent:
-            return wanted, "history is off for this session"
-        moved = self._moved()
-        if moved:
-            return wanted, moved
+        problem = self.file_problem()
+        if problem:
+            return wanted, problem
         saved = self._saved.get(run_id, set())
         missing = [c for c in wanted if c not in saved]
         if not missing:
             return [], None
         reason = self._write_problem or self._dropped.get(run_id) or "the history writer stopped"
         return missing, reason
+
+    def file_problem(self) -> str | None:
+        """Why nothing this history writes is (any longer) in its file: read-only, off for
+        the session, or the file removed or replaced under it; ``None`` when none of these.
+
+        A write that failed (locked, disk full) is not among them: see :meth:`unsaved` and
+        :attr:`last_error`.
+        """
+        if self.read_only:
+            return "the history is read-only (written by a newer Fanout Studio)"
+        if not self.persistent:
+            return "history is off for this session"
+        return self._moved()
 
     def _moved(self) -> str | None:
         """Why the database file this history wrote to is no longer there, or ``None``."""
@@ -1188,17 +1200,37 @@ class History:
         start does not mark it interrupted but resumes it.
         """
 
+        # Saved once the transaction commits: unsaved_batches() tells the caller.
+        saves: list[tuple[str, str]] = []
+
         def apply(conn: sqlite3.Connection) -> None:
+            saves.clear()  # a transaction tried again writes it again
             _write_batch(conn, record)
             # A new batch of a run that had ended (a retry as a batch) makes it submitted too.
             conn.execute(
                 "UPDATE runs SET status = ? WHERE id = ? AND status != ?",
                 (SUBMITTED, record.run_id, SUBMITTED),
             )
+            saves.append((record.run_id, _BATCH_KEY + record.batch_id))
 
-        self.submit(f"batch {record.batch_id}", apply)
+        if self.read_only or self._closed:
+            return
+        self._queue.put(_Write(f"batch {record.batch_id}", apply, saves))
         if not self.flush(_BUSY_TIMEOUT_S * 4):
-            log.warning("history: batch %s is not on disk yet", record.batch_id)
+            # INFO: kept in memory and tried again; the caller says what stays unsaved.
+            log.info("history: batch %s is not on disk yet", record.batch_id)
+
+    def unsaved_batches(
+        self, run_id: str, batch_ids: Iterable[str]
+    ) -> tuple[list[str], str | None]:
+        """Which of ``batch_ids`` (batches of run ``run_id`` recorded through this history
+        with :meth:`batch_created`) are not on disk, and why; as :meth:`unsaved` for cells.
+
+        A batch that is not on disk still runs on the provider's server, but no later
+        process can find it to collect its results.
+        """
+        missing, reason = self.unsaved(run_id, [_BATCH_KEY + b for b in batch_ids])
+        return [m.removeprefix(_BATCH_KEY) for m in missing], reason
 
     def batch_cells_ended(self, run_id: str, events: Sequence[Event]) -> None:
         """Record ended cells of a batch run, many in one statement (queued like the run's

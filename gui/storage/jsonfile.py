@@ -8,6 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gui.core.private import private_dirs
+
 
 def write_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> None:
     """Replace ``path`` with ``text``: a reader sees the old file or the new one, never half.
@@ -18,7 +20,7 @@ def write_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> None:
     Raises:
         OSError: the folder is not writable (the previous file stays whole).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(path.parent)  # 0700 also when the data folder was removed meanwhile
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "w", encoding=encoding) as f:

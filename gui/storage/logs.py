@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from gui.core.private import private_dirs, private_opener
 from gui.storage import paths
 
 __all__ = [
@@ -48,12 +49,15 @@ class RedactingFilter(logging.Filter):
 
 
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A rotating log whose every file (the first and each one after a rollover) is 0600."""
+    """A rotating log whose every file (the first and each one after a rollover) is created
+    0600, in a ``logs`` folder made again 0700 if the data folder was removed meanwhile."""
 
     def _open(self) -> Any:
-        stream = super()._open()
-        paths.make_private(Path(self.baseFilename))
-        return stream
+        path = Path(self.baseFilename)
+        private_dirs(path.parent)
+        return open(
+            path, self.mode, encoding=self.encoding, errors=self.errors, opener=private_opener
+        )
 
 
 def setup_logging(level: int = logging.INFO) -> Path | None:

@@ -7,9 +7,11 @@ Otherwise it is the platform's per-user data directory from ``platformdirs``
 on macOS, ``%LOCALAPPDATA%\\fanout-studio`` on Windows). Nothing here creates a file; the
 directory is created on first use.
 
-The folder is private: it is created 0700 and :func:`secure` (run on every start) sets the
-folder back to 0700 and every file the app keeps in it to 0600, since it holds answers,
-templates and inputs that may be confidential (keys themselves live in the OS keyring).
+The folder is private: it is created 0700 (each folder and file the app makes there goes
+through :mod:`gui.core.private`, so the umask never widens it, also when the folder is made
+again mid-run) and :func:`secure` (run on every start) sets the folder back to 0700 and every
+file the app keeps in it to 0600, since it holds answers, templates and inputs that may be
+confidential (keys themselves live in the OS keyring).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import os
 import stat
 import sys
 from pathlib import Path
+
+from gui.core.private import private_dirs, private_opener
 
 APP_NAME = "fanout-studio"
 
@@ -36,8 +40,7 @@ def home() -> Path:
 
         path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+        private_dirs(path)  # 0700, and so is each missing folder above it
     return path
 
 
@@ -118,16 +121,15 @@ def batches_dir() -> Path:
     """The batch executor's folder, with its ``work`` and ``simulated`` folders (created
     0700 if missing): request files hold the run's prompts and inputs."""
     root = home() / _BATCHES
-    for path in (root, root / "work", root / "simulated"):
+    for path in (root / "work", root / "simulated"):
         if not path.is_dir():
-            path.mkdir(exist_ok=True, mode=0o700)
-            _chmod(path, 0o700)
+            private_dirs(path)
     return root
 
 
-def private_file_opener(path: str, flags: int) -> int:
-    """An ``open(..., opener=)`` that creates the file 0600 (before any byte is written)."""
-    return os.open(path, flags, 0o600)
+#: An ``open(..., opener=)`` that creates the file 0600 whatever the umask (before any byte
+#: is written): :func:`gui.core.private.private_opener`.
+private_file_opener = private_opener
 
 
 #: The SQLite files of the data folder: the history, and the response cache (issue 15; its
@@ -214,8 +216,7 @@ def logs_dir() -> Path:
     """Log files (created if missing)."""
     path = home() / "logs"
     if not path.is_dir():
-        path.mkdir(exist_ok=True, mode=0o700)
-        _chmod(path, 0o700)
+        private_dirs(path)
     return path
 
 
@@ -223,8 +224,7 @@ def exports_dir() -> Path:
     """The default folder for exports (created if missing)."""
     path = home() / "exports"
     if not path.is_dir():
-        path.mkdir(exist_ok=True, mode=0o700)
-        _chmod(path, 0o700)
+        private_dirs(path)
     return path
 
 

@@ -109,3 +109,51 @@ def test_each_gui_child_gets_an_empty_data_folder_of_its_own() -> None:
     assert homes[0] != homes[1]
     assert all(home.is_dir() and not any(home.iterdir()) for home in homes)
     assert first["QT_QPA_PLATFORM"] == "offscreen" and "DISPLAY" not in first
+
+
+def _ceiling_window(tokens_per_s: float, session_p99_ms: float = 9.0) -> dict[str, object]:
+    """A ceiling window's ``--print-stats`` (made up, no timing): 60,000 tokens streamed."""
+    return {
+        "output_tokens": 60_000,
+        "streaming_s": 60_000 / tokens_per_s,
+        "session_lag_p99_ms": session_p99_ms,
+        "session_lag_max_ms": 14.0,
+        "session_lag_samples": 200,
+        "session_freezes": [],
+        "warmup_lag_p99_ms": session_p99_ms,
+        "lag_p99_ms": 6.0,
+        "streaming_lag_p99_ms": 5.0,
+        "streaming_lag_max_ms": 6.0,
+        "streaming_lag_samples": 50,
+    }
+
+
+def _reference(bare: float, markdown: float) -> dict[str, object]:
+    return {"shown_tokens_per_s": bare, "markdown": {"shown_tokens_per_s": markdown}}
+
+
+def test_render_ceiling_judges_rates_against_the_bare_editor_of_the_same_run() -> None:
+    from gui.bench import render_ceiling_result
+
+    # A slow day: 15,000 tokens/s would have failed the old absolute 20,000; the window keeps
+    # up with the bare editor fed in the same minute, and the Markdown view renders at 0.6x.
+    slow = render_ceiling_result(
+        [_ceiling_window(12_000), _ceiling_window(15_000, session_p99_ms=11.0)],
+        [_reference(10_000, 6_000), _reference(9_000, 5_500)],
+    )
+    assert slow.passed is True
+    f = slow.figures
+    assert f["tokens_per_s"] == 15_000 and f["bare_tokens_per_s"] == 10_000
+    assert f["ratio_to_bare"] == 1.5 and f["markdown_ratio_to_bare"] == 0.6
+    # The lag figures are the best window's; each window's session p99 is kept, split.
+    assert f["session_lag_p99_ms"] == 11.0
+    assert slow.second["app_runs_session_p99_ms"] == [9.0, 11.0]
+    assert slow.second["app_runs_warmup_p99_ms"] == [9.0, 11.0]
+    # A fast day where the Markdown view falls below half the bare editor fails.
+    fast = render_ceiling_result([_ceiling_window(90_000)], [_reference(70_000, 30_000)])
+    assert fast.passed is False and fast.figures["markdown_ratio_to_bare"] < 0.5
+    # And a session over one frame at p99 fails whatever the rates.
+    late = render_ceiling_result(
+        [_ceiling_window(90_000, session_p99_ms=17.1)], [_reference(50_000, 30_000)]
+    )
+    assert late.passed is False

@@ -460,3 +460,34 @@ def test_export_refuses_to_write_over_the_apps_own_files(fanout_home: Path, tmp_
     assert (
         ok.returncode == 0 and (fanout_home / "exports" / "r.json").stat().st_mode & 0o777 == 0o600
     )
+
+
+def test_a_chat_whose_data_folder_was_removed_mid_turn_is_not_called_saved(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    environ = {**os.environ, "FANOUT_HOME": str(home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gui", "ask", "hello", "--sim-ttft", "2", "--sim-tps", "0", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, cwd=tmp_path,
+    )  # fmt: skip
+    db = home / "history.sqlite3"
+    for _ in range(600):  # until the chat is recorded (its turn is then under way)
+        assert process.poll() is None, "the turn ended before the test could interfere"
+        try:
+            with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as conn:
+                if conn.execute("SELECT count(*) FROM chats").fetchone()[0]:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    shutil.rmtree(home)
+    out, err = process.communicate(timeout=90)
+    assert process.returncode == 1
+    data = json.loads(out)
+    assert data["saved"] is False and data["results"][0]["answer"]
+    (line,) = err.decode().splitlines()
+    assert line == (
+        f"fanout-studio ask: error: chat {data['chat_id']} could not be saved: {db} was removed "
+        "while the run was recorded; its answers are above"
+    )

@@ -334,3 +334,34 @@ async def test_an_answer_echoing_credentials_is_cached_masked(
     replay = await run_to_end(spec_for(srv), cache)
     assert srv.requests == []
     assert all("Bearer ***" in replay.partial_text(c.id) for c in replay.cells)
+
+
+@pytest.mark.parametrize(
+    ("stored", "replayed"),
+    [
+        (
+            "not streamed: the server sent the whole answer at once",
+            "not streamed: the server sent the whole answer at once",
+        ),
+        (None, None),
+        ("\x1b]0;a note another program wrote\x07", None),
+    ],
+)
+def test_a_replay_takes_only_the_notes_this_app_writes_from_the_cache_file(
+    tmp_path: Path, stored: str | None, replayed: str | None
+) -> None:
+    from gui.providers.backend import UsageCollector, _note_cached
+    from gui.providers.cache import cached_answer, generations_of
+
+    cache = SqliteResponseCache(tmp_path / "cache.sqlite3")
+    cache.update(
+        "prompt",
+        "model",
+        generations_of("hi", finish_reason="stop", output_tokens=1, latency=1, ttft=1, note=stored),
+    )
+    hit = cached_answer(cache.lookup("prompt", "model"))
+    cache.close()
+    assert hit is not None and hit.note == stored
+    probe = UsageCollector()
+    _note_cached(probe, hit)
+    assert probe.cached and probe.note == replayed

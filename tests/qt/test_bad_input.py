@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QSpinBox, QWidget
 from pytestqt.qtbot import QtBot
@@ -284,28 +284,57 @@ async def test_ten_thousand_pasted_lines_keep_the_grid_lazy(
         monkeypatch.setattr(window.results.store, name, wrapper)
 
     counted("set_shape")
+    counted("set_run_shape")
     counted("set_status")
     counted("set_all_status")
     QGuiApplication.clipboard().setText("\n".join(f"topic number {i}" for i in range(10_000)))
     window.inputs.view.setFocus()
     qtbot.keyClick(window.inputs.view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
 
+    store = window.results.store
+    paints: list[tuple[int, tuple[str, str]]] = []  # the results' shape and status at a paint
+
+    class PaintSpy(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if (
+                event.type() == QEvent.Type.Paint
+                and isinstance(watched, QWidget)
+                and window.results.isAncestorOf(watched)
+            ):
+                paints.append((store.row_count(), store.default_status()))
+            return False
+
+    spy = PaintSpy()
+    app = QCoreApplication.instance()
+    assert app is not None
+    app.installEventFilter(spy)
     finished = signal_future(window.run_finished)
     press_ctrl_enter(qtbot, window)
     run = window.current_run
     assert run is not None and len(run.cells) == 20_000
-    # Before the loop has run once more: every cell has its status, the timeline's rows
-    # on screen are there and the rest come a slice per loop iteration.
+    assert window.running and window.session.counts.waiting == 20_000
+    # The press returned to the loop before the grid was laid out for 20,000 cells: the
+    # layout is a step of its own (and before anything of the run is drawn).
+    assert store.row_count() == 0 and not window.timeline.cell_ids()
+    await until(lambda: store.row_count() == 10_000)
+    # Laid out in one step with every cell's status: the timeline's rows on screen are
+    # there and the rest come a slice per loop iteration.
     assert window.grid.cell_status("r9999m1") == "queued"
-    assert window.session.counts.waiting == 20_000
     assert window.timeline.pending_rows()
     assert window.timeline.label("r0m0") == "topic number 0 × a"
     await until(lambda: run.in_flight > 0)
+    await until(lambda: any(rows == 10_000 for rows, _ in paints))
+    app.removeEventFilter(spy)
+    # No paint showed the run's cells without their first status.
+    shown = [status for rows, status in paints if rows == 10_000]
+    assert shown and set(shown) == {("queued", "waiting for a slot")}
 
     assert window.inputs.count_label.text() == "10000 inputs"
     assert window.grid.row_count() == 10_000
-    # Run start gives 20,000 cells their first status in one call, not 20,000.
-    assert calls.count("set_shape") == 1 and calls.count("set_all_status") == 1
+    # Run start gives 20,000 cells their first status in one call, not 20,000, and their
+    # shape without listing their ids.
+    assert calls.count("set_run_shape") == 1 and calls.count("set_all_status") == 1
+    assert calls.count("set_shape") == 0
     assert calls.count("set_status") <= 100  # only the cells already started since
     # Lazy panes: a screenful of rows (plus overscan) x 2 models, not 20,000.
     assert 0 < len(window.grid.materialized_cell_ids()) <= 20

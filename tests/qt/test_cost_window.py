@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from gui.core.metrics import CellMetrics
 from gui.core.pricing import Price, PriceEntry, format_usd
 from gui.core.runner import Phase
-from gui.core.spec import JudgeSettings, Limits, ModelProfile, SimSettings, Strategy
+from gui.core.spec import JudgeSettings, Limits, ModelProfile, RunSpec, SimSettings, Strategy
 from gui.qt.main_window import MainWindow
 from gui.qt.services import PriceService
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
+from gui.qt.views.cost_estimate import ESTIMATE_DELAY_MS
 from gui.qt.views.prices_editor import PricesEditor
 from gui.qt.widgets.cell_pane import cost_text, format_metrics
 from gui.qt.widgets.cell_store import CellState
@@ -144,6 +146,45 @@ async def test_the_estimate_shows_next_to_run_and_the_cost_in_the_status_bar(
     assert round(summary.cost_usd, 3) == 0.088
     await until(lambda: window.controls.cost_label.text().startswith("$0.088 "), timeout=30)
     assert "tokens" in window.controls.cost_label.text()
+
+
+@SESSION_LOOP
+async def test_an_estimate_due_when_run_is_pressed_counts_the_runs_plan_without_building_it(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows pasted, then Run before the estimate falls due: Run has just built the plan,
+    and the estimate counts that one (a 10,000-row plan is milliseconds of the GUI thread
+    in the turns right after the run's start); after an edit it builds the plan again."""
+    await window.wait_built()
+    await window._load_prices()
+    window.prompt.set_template("Tell me about {topic}")
+    window.inputs.set_variables(window.prompt.variables())
+    window.models.set_profiles([sim()])
+    window.limits.set_strategy(Strategy.STREAM)
+    builds: list[RunSpec] = []
+    build = window.editors.build_spec
+
+    def counted() -> RunSpec:
+        builds.append(build())
+        return builds[-1]
+
+    monkeypatch.setattr(window.editors, "build_spec", counted)
+    window.inputs.set_rows([{"topic": "cats"}, {"topic": "dogs"}])  # the estimate is due
+    finished = signal_future(window.run_finished)
+    window.run_action.trigger()
+    # The estimate due is put off past the run's first turns (its count's worker thread
+    # would share the GIL with them), and still comes.
+    timer = window.estimate._timer
+    assert timer.isActive() and timer.remainingTime() > ESTIMATE_DELAY_MS
+    label = window.controls.estimate_label
+    await until(lambda: label.text().startswith("est. ~$0.098 "), timeout=30)
+    assert len(builds) == 1  # Run's own: the estimate counted the run's plan
+    await asyncio.wait_for(finished, 60)
+
+    window.inputs.set_rows([{"topic": "cats"}])
+    # 1 cell: 20 tokens out at $2,000/1M and 9 in at $1,000/1M.
+    await until(lambda: label.text().startswith("est. ~$0.049 "), timeout=30)
+    assert len(builds) == 2
 
 
 @SESSION_LOOP

@@ -87,3 +87,54 @@ async def test_each_pane_says_how_its_answer_ended(
         reasons.append(cell.metrics.finish_reason)
     assert reasons == ["length", "content_filter", None, "stop"]
     assert stored.cell("r2m0") is not None and stored.cell("r2m0").error_kind == "cut_off"
+
+
+async def test_a_pane_replayed_from_the_cache_says_what_the_original_said(
+    window: MainWindow, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    topics = ["capped", "filtered", "whole", "fine"]
+    window.prompt.set_template("Tell me about {topic}")
+    window.inputs.set_variables(["topic"])
+    window.inputs.set_rows([{"topic": t} for t in topics])
+    window.models.set_profiles(
+        [ModelProfile(model="fake-1", provider=ProviderKind.OPENAI, base_url=server.base_url)]
+    )
+    window.limits.set_strategy(Strategy.STREAM)
+    window.limits.set_limits(Limits(retries=0, cache=True))
+
+    def footers() -> list[str]:
+        shown = []
+        for row in range(len(topics)):
+            pane = window.grid.scroll_to_cell(CellId.text(row, 0))
+            assert pane is not None
+            shown.append(pane.metrics_text())
+        return shown
+
+    marks = ("cut at max tokens · ", "stopped by the content filter · ", f"{NOT_STREAMED_NOTE} · ")
+    for replay in (False, True):
+        finished = signal_future(window.run_finished)
+        run = window.start_run()
+        assert run is not None
+        summary = (await asyncio.wait_for(finished, 60))[0]
+        assert summary.done == 4
+        shown = [f.removeprefix("cached · ") if replay else f for f in footers()]
+        for footer, mark in zip(shown, marks, strict=False):
+            assert footer.startswith(mark), shown
+        assert not shown[3].startswith(("cut", "stopped", "not streamed"))
+        store = window.results.store
+        assert all(
+            store.peek(CellId.text(r, 0)).metrics.cached is replay  # type: ignore[union-attr]
+            for r in range(len(topics))
+        )
+    history = window.services.history.history
+    assert history is not None
+    await asyncio.to_thread(history.flush)
+    stored = await asyncio.to_thread(history.get_run, run.id)
+    assert stored is not None
+    replayed = [stored.cell(CellId.text(r, 0)).metrics for r in range(3)]  # type: ignore[union-attr]
+    assert [(m.finish_reason, m.note) for m in replayed] == [  # type: ignore[union-attr]
+        ("length", None),
+        ("content_filter", None),
+        ("stop", NOT_STREAMED_NOTE),
+    ]

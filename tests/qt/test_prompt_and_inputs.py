@@ -423,3 +423,41 @@ def test_emoji_and_rtl_text_survive_the_round_trip(
     prompt.set_columns(["tone"])
     start = len(template[: template.index("{topic}")].encode("utf-16-le")) // 2
     assert underlined(prompt) == [(start, len("{topic}"))]
+
+
+def test_rows_read_once_until_the_table_changes_and_never_stale(table: InputsTable) -> None:
+    """Run and the cost estimate read the rows the paste's check already read (10,000 rows,
+    milliseconds each time): the same rows until an edit, a paste, a removal, Clear, Undo or
+    new variables, each of which the next read sees; the spec made of them equals the one
+    made of a fresh copy."""
+    from gui.core.spec import ModelProfile, make_spec
+
+    table.set_variables(["topic"])
+    table.paste_text("\n".join(f" topic {i} " for i in range(10_000)))
+    read = table.spec_rows()
+    assert table.spec_rows() is read  # kept: nothing changed
+    assert list(read) == table.rows() == [{"topic": f"topic {i}"} for i in range(10_000)]
+    models = [ModelProfile()]
+    assert make_spec("About {topic}", read, models) == make_spec(
+        "About {topic}", table.rows(), models
+    )
+
+    def now() -> list[str]:
+        return [row["topic"] for row in table.spec_rows()]
+
+    model = table.view.model()
+    model.setData(model.index(3, 0), "  edited  ")  # an edit in the view
+    assert now()[3] == "edited"
+    table.paste_text("one more")
+    assert now()[-1] == "one more" and len(now()) == 10_001
+    table.view.selectRow(0)
+    assert table.remove_selected_rows() == 1
+    assert now()[0] == "topic 1" and len(now()) == 10_000
+    table.set_variables(["topic", "tone"])
+    assert table.spec_rows()[0] == {"topic": "topic 1", "tone": ""}
+    table.clear()
+    assert table.spec_rows() == ()
+    assert table.undo_clear()
+    assert len(table.spec_rows()) == 10_000
+    table.set_rows([{"topic": "cats"}])
+    assert now() == ["cats"]

@@ -680,6 +680,8 @@ def test_one_paint_draws_a_bounded_number_of_new_tiles_and_the_rest_follow(
     view.show()
     qtbot.waitExposed(view)
     ids = fill(store, 6, 2)
+    for cell_id in ids:  # under way: a picture per tile (unstarted tiles share one)
+        store.set_status(cell_id, Phase.RUNNING, "waiting for first token")
     base = view.palette().color(QPalette.ColorRole.Base)
 
     def banded() -> list[str]:
@@ -703,6 +705,35 @@ def test_one_paint_draws_a_bounded_number_of_new_tiles_and_the_rest_follow(
     qtbot.waitUntil(settled, timeout=30_000)
     # Drawn by the view's own frames: one more paint here could draw only four more.
     assert len(banded()) == len(ids)
+
+
+def test_unstarted_tiles_share_one_picture_and_look_as_if_each_had_its_own(
+    qtbot: QtBot, light: None
+) -> None:
+    """A new run's first paint drew a picture per tile (some 70 at 1360x860, a step of the
+    GUI thread of its own at Run); tiles not started yet share one per status and size,
+    each with its own title over it, and look exactly as a picture of their own would."""
+    store = CellStore()
+    view = TilesView(store)
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    store.set_run_shape([f"topic {r}" for r in range(6)], ["model-0", "model-1"])
+    store.set_all_status(Phase.QUEUED, "waiting for a slot")
+    drawn = view.pictures_drawn
+    shared = view.viewport().grab().toImage()
+    assert view.pictures_drawn == drawn  # no picture of its own for any tile
+    rect = view.tile_rect("r5m1")
+    assert (
+        rect is not None
+        and shared.pixelColor(rect.center().x(), rect.top() + 3) == (status_colors(Phase.QUEUED)[0])
+    )
+    for cell_id in store.cell_ids():
+        store.state(cell_id)  # a record each, with the same status: a picture each
+    own = view.viewport().grab().toImage()
+    assert view.pictures_drawn == drawn + 12
+    assert own == shared
 
 
 def finish(store: CellStore, cell_id: str, text: str) -> None:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from gui.core.spec import ModelProfile, ProviderKind
+from gui.qt.resources import status_colors
+from gui.qt.theme import apply_theme
+from gui.qt.views import history_panel
 from gui.qt.views.history_panel import HistoryPanel
 from gui.qt.views.providers_panel import ProvidersPanel
 from gui.storage.history import RunRecord
+from gui.storage.outcome import outcome_phase
 from gui.storage.profiles import SavedProfile
 
 from .conftest import SESSION_LOOP, signal_future, until
@@ -89,6 +97,41 @@ async def test_the_history_tab_lists_opens_exports_and_deletes_through_its_servi
     assert "b" not in history.runs
 
 
+async def test_the_history_tabs_status_colours_follow_a_theme_switch_when_next_shown(
+    qtbot: QtBot,
+) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    style, palette = app.style().name(), QPalette(app.palette())
+    apply_theme(app, "light")
+    panel = HistoryPanel(FakeHistory(), FakeExports())  # type: ignore[arg-type]
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_history(SimpleNamespace(notice=None, persistent=True))  # type: ignore[arg-type]
+    await until(lambda: len(panel.records()) == 2)
+
+    def status_colour() -> str:
+        item = panel.tree.topLevelItem(0)
+        assert item is not None and item.text(1) == "finished"
+        return item.foreground(1).color().name()
+
+    light = status_colors(outcome_phase("finished"))[1].name()
+    assert status_colour() == light
+    try:
+        panel.hide()  # another tab is on screen: the switch leaves the rows for later
+        apply_theme(app, "dark")
+        dark = status_colors(outcome_phase("finished"))[1].name()
+        assert dark != light and status_colour() == light
+        panel.show()
+        assert status_colour() == dark
+        apply_theme(app, "light")  # on screen: at once
+        assert status_colour() == light
+    finally:
+        apply_theme(app, "light")
+        app.setStyle(style)
+        app.setPalette(palette)
+
+
 class FakeProfiles:
     def __init__(self, saved: list[SavedProfile]) -> None:
         self.saved = saved
@@ -156,3 +199,36 @@ async def test_the_profiles_dock_saves_a_profile_and_its_key_through_its_service
     assert panel._card is not None
     assert "saved in the system keyring" in panel._card.key_status_label.text()
     assert "fake keyring" in panel.keyring_label.text()
+
+
+async def test_a_long_history_list_reads_each_status_colour_once(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refreshed right after Run: the list's status colours come from the palette once per
+    status, not once per run (500 palette reads were a visible part of that refresh)."""
+    history, exports = FakeHistory(), FakeExports()
+    statuses = ("finished", "cancelled", "interrupted")
+    history.runs = {
+        f"r{i}": replace(record(f"r{i}", f"Tell me about {{topic}} {i}"), status=statuses[i % 3])
+        for i in range(500)
+    }
+    reads: list[str] = []
+    colours = history_panel.status_colors
+
+    def counted(phase: str) -> tuple[QColor, QColor]:
+        reads.append(phase)
+        return colours(phase)
+
+    monkeypatch.setattr(history_panel, "status_colors", counted)
+    panel = HistoryPanel(history, exports)  # type: ignore[arg-type]
+    qtbot.addWidget(panel)
+    panel.set_history(SimpleNamespace(notice=None, persistent=True))  # type: ignore[arg-type]
+    await until(lambda: len(panel.records()) == 500)
+    assert len(reads) == len(set(reads)) == 3  # one read per status shown
+    shown = set()
+    for i in range(panel.tree.topLevelItemCount()):
+        item = panel.tree.topLevelItem(i)
+        assert item is not None
+        shown.add(item.text(1))
+        assert item.foreground(1).color() == colours(outcome_phase(item.text(1)))[1]
+    assert len(shown) == 3

@@ -101,14 +101,20 @@ async def test_the_history_tab_tells_each_ending_apart(window: MainWindow) -> No
     assert items["r-failures"].text(2) == "3/4 done, 1 failed"
     assert items["r-failures"].text(1) == FINISHED_WITH_FAILURES
 
-    # A theme switch recolours them for the new palette.
+    # A theme switch recolours them for the new palette: when the History tab is next shown
+    # (a switch made from another tab does not pay for rows nobody sees), at once when shown.
+    shown = window.tabs.currentWidget()
     window.workspace.set_theme("dark")
     try:
         dark_green = status_colors("done")[1].name()
         assert dark_green != green
+        window.tabs.setCurrentWidget(panel)
         await until(lambda: items["r-clean"].foreground(1).color().name() == dark_green)
+        window.workspace.set_theme("light")
+        await until(lambda: items["r-clean"].foreground(1).color().name() == green)
     finally:
         window.workspace.set_theme("light")
+        window.tabs.setCurrentWidget(shown)
 
 
 @SESSION_LOOP

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import sys
 from pathlib import Path
@@ -172,3 +173,64 @@ def test_loose_batch_and_cache_files_are_corrected_on_start(fanout_home: Path) -
         (fanout_home / name).chmod(0o644)
     paths.secure()
     assert _loose(fanout_home) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o277], ids=["022", "077", "277"])
+def test_a_data_folder_removed_while_the_app_runs_is_made_again_private(
+    fanout_home: Path, tmp_path: Path, umask: int
+) -> None:
+    """Every file the app makes after its data folder vanished (the window's autosave and
+    log, the response cache's first answer, a batch's files, the history of the next run,
+    an export) lands in a folder made again 0700, as a 0600 file, whatever the umask."""
+    import shutil
+
+    from gui.cli import _write_new_file
+    from gui.core.batch import BatchLimits, write_request_files
+    from gui.providers.cache import CACHE_FILE_NAME, SqliteResponseCache, generations_of
+    from gui.storage.export import save
+    from gui.storage.workspace import Workspace, WorkspaceStore
+
+    log_path = setup_logging()
+    assert log_path is not None
+    handler = next(
+        h for h in logging.getLogger().handlers if getattr(h, "baseFilename", "") == str(log_path)
+    )
+    workspace = WorkspaceStore()
+    workspace.save(Workspace())
+    cache = SqliteResponseCache(fanout_home / CACHE_FILE_NAME)
+    old = os.umask(umask)
+    try:
+        shutil.rmtree(fanout_home)
+        workspace.save(Workspace())  # the window's autosave
+        assert isinstance(handler, logging.handlers.RotatingFileHandler)
+        handler.doRollover()  # the log's next file, in a logs folder that is gone
+        logging.getLogger("fanout.test").warning("a line after the folder went")
+        answer = generations_of("hi", finish_reason="stop", output_tokens=1, latency=1, ttft=1)
+        cache.update("prompt", "model", answer)
+        db = fanout_home / CACHE_FILE_NAME
+        assert mode(db.with_name(db.name + "-wal")) == 0o600  # while the cache is open
+        assert mode(db.with_name(db.name + "-shm")) == 0o600
+        batches = paths.batches_dir()
+        write_request_files(spec(), batches / "work" / "r-requests", BatchLimits())
+        with History.open() as h:
+            feed_run(h.recorder(), spec(), run_id="after")
+            assert h.flush()
+            stored = h.get_run("after")
+        assert stored is not None
+        save(stored, "csv", paths.exports_dir() / "after.csv")
+        unsaved = _write_new_file(tmp_path, "fanout-unsaved-x", ".json", "{}")
+    finally:
+        os.umask(old)
+        cache.close()
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    assert _loose(fanout_home) == []
+    assert {p.name for p in fanout_home.iterdir()} >= {
+        "workspace.json",
+        "logs",
+        "batches",
+        "history.sqlite3",
+        "exports",
+        CACHE_FILE_NAME,
+    }
+    assert unsaved is not None and mode(unsaved) == 0o600

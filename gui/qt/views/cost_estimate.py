@@ -23,10 +23,16 @@ if TYPE_CHECKING:
     from gui.qt.views.run_controls import RunControls
     from gui.qt.views.run_editors import RunEditors
 
-__all__ = ["ESTIMATE_DELAY_MS", "EstimateBinding"]
+__all__ = ["ESTIMATE_DELAY_MS", "RUN_SETTLE_MS", "EstimateBinding"]
 
 #: Quiet time after the last edit before the estimate is recomputed: typing costs nothing.
 ESTIMATE_DELAY_MS = 400
+
+#: How long after Run an estimate that fell due waits: a big run's first second lays out
+#: its grid and timeline and records thousands of cells, and the count's worker thread
+#: beside it took the GIL from those turns (a 15 ms step of the GUI thread came 60-99 ms
+#: late while a 20,000-cell plan was counted).
+RUN_SETTLE_MS = 1500
 
 
 class EstimateBinding(QObject):
@@ -69,10 +75,27 @@ class EstimateBinding(QObject):
         editors.limits.limits_changed.connect(self.schedule)
         #: The last estimate's line, ``""`` when none shows.
         self.text = ""
+        # Edits seen (schedule() calls), and the plan a run started with at edit number n.
+        self._edits = 0
+        self._started: tuple[RunSpec, int] | None = None
 
     def schedule(self, *_args: object) -> None:
         """Recompute the estimate once the user has stopped editing for a moment."""
-        self._timer.start()
+        self._edits += 1
+        self._timer.start(ESTIMATE_DELAY_MS)
+
+    def run_started(self, spec: RunSpec) -> None:
+        """Run started ``spec``, the editors' plan as they show it: the estimate that falls
+        due counts it instead of building the plan again, unless an edit comes first.
+
+        Building a 10,000-row plan takes milliseconds of the GUI thread; Run has just spent
+        them, and the estimate's timer (pasted rows, then Run) fell due in the busy turns
+        right after the run's start. An estimate due is put off to :data:`RUN_SETTLE_MS`
+        after Run, so that its count does not share the GIL with the run's first turns.
+        """
+        self._started = (spec, self._edits)
+        if self._timer.isActive():
+            self._timer.start(max(self._timer.remainingTime(), RUN_SETTLE_MS))
 
     def stop(self) -> None:
         """Stop for good (the window closes)."""
@@ -80,13 +103,17 @@ class EstimateBinding(QObject):
         self._tasks.cancel_all()
 
     def _on_timer_timeout(self) -> None:
-        if self._editors.prompt.parse_pending:
-            # The user is typing: building the plan would force the template's parse now.
-            # Its template_changed, after the pause, schedules the estimate again.
-            return
+        started, self._started = self._started, None
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # no loop runs the window (a plain Qt test): nothing to count on
+            return
+        if started is not None and started[1] == self._edits:
+            self._count(started[0])
+            return
+        if self._editors.prompt.parse_pending:
+            # The user is typing: building the plan would force the template's parse now.
+            # Its template_changed, after the pause, schedules the estimate again.
             return
         try:
             spec = self._editors.build_spec()
@@ -94,6 +121,9 @@ class EstimateBinding(QObject):
             # The plan cannot run as it is (the editors say why when Run is pressed).
             self._show("")
             return
+        self._count(spec)
+
+    def _count(self, spec: RunSpec) -> None:
         self._tasks.spawn(
             self._estimate(spec), "fanout-cost-estimate", group="estimate", exclusive=True
         )

@@ -274,6 +274,21 @@ class InputsTable(QWidget):
         self._cleared: tuple[list[str], list[list[str]]] | None = None
         self._tasks = TaskOwner()
         self._model = _RowsModel(self)
+        # What spec_rows() read last, until the table changes: the paste's issue check, Run
+        # and the cost estimate each read 10,000 rows in turn between two edits. Every change
+        # of the rows goes through the model, which says so with one of these signals.
+        self._read: tuple[tuple[object, ...], tuple[Mapping[str, str], ...]] | None = None
+        for changed in (
+            self._model.modelReset,
+            self._model.rowsInserted,
+            self._model.rowsRemoved,
+            self._model.rowsMoved,
+            self._model.columnsInserted,
+            self._model.columnsRemoved,
+            self._model.dataChanged,
+            self._model.layoutChanged,
+        ):
+            changed.connect(self._on_model_changed)
         self._build_ui()
         self._refresh()
 
@@ -416,6 +431,21 @@ class InputsTable(QWidget):
         ``include_unused`` adds the unused columns. Without variables there is nothing to fill
         and the result is ``[]`` (:func:`gui.core.spec.make_spec` then runs once per model).
         """
+        return [dict(row) for row in self.spec_rows(include_unused)]
+
+    def spec_rows(self, include_unused: bool = False) -> tuple[Mapping[str, str], ...]:
+        """:meth:`rows` read once until the table changes, for a caller that copies what it
+        keeps (:func:`gui.core.spec.make_spec` does): the same rows, shared, not to be
+        changed."""
+        key = (include_unused, tuple(self._variables), tuple(self._model.columns))
+        if self._read is None or self._read[0] != key:
+            self._read = (key, tuple(self._read_rows(include_unused)))
+        return self._read[1]
+
+    def _on_model_changed(self, *_args: object) -> None:
+        self._read = None
+
+    def _read_rows(self, include_unused: bool) -> list[dict[str, str]]:
         names = self._model.columns if include_unused else self._variables
         if not names:
             return []
@@ -482,7 +512,7 @@ class InputsTable(QWidget):
         The reason :meth:`gui.core.spec.RunSpec.validate` gives for :meth:`rows`, for a caller
         that wants to show it under the table rather than under the prompt.
         """
-        rows = self.rows()
+        rows = self.spec_rows()
         if not rows:
             return None
         try:

@@ -86,6 +86,22 @@ def card_key_status(profile: ModelProfile, keys: KeySource) -> str:
     )
 
 
+def subtitle_forms(parts: list[str], *, titled_by_model: bool = False) -> list[str]:
+    """The shorter forms of a card's subtitle, shown when the whole line does not fit: its
+    parts (model, then host or timing, then columns) without the kind, then fewer of them
+    from the end, down to the model alone. What tells two cards apart (the model, its host
+    or timing) outlasts what they share ("simulated"), which a cut in the middle hid
+    instead ("simulated …1 · ~3.3 s").
+
+    ``titled_by_model``: the card's title is the model (no label of its own), so the short
+    forms leave the model out rather than say it twice ("~1.0 s" under "sim-fast").
+    """
+    if titled_by_model and len(parts) > 1:
+        rest = parts[1:]
+        return [" · ".join(parts)] + [" · ".join(rest[:n]) for n in range(len(rest), 0, -1)]
+    return [" · ".join(parts[:count]) for count in range(len(parts), 0, -1)]
+
+
 def _spin_value(box: QDoubleSpinBox, precise: float | None) -> float:
     """The box's value, or ``precise`` when the box shows ``precise`` rounded.
 
@@ -503,6 +519,23 @@ class ModelCard(QFrame):
             return str(exc)
         return None
 
+    def title(self) -> str:
+        """The card's title as shown before elision (the column's name)."""
+        return self._title.full_text()
+
+    def title_label(self) -> ElidedLabel:
+        """The title (tests read its elision)."""
+        return self._title
+
+    def subtitle_label(self) -> ElidedLabel:
+        """The line under the title (tests read its elision)."""
+        return self._subtitle
+
+    def set_distinct_from(self, titles: list[str]) -> None:
+        """The other cards' titles: a title too long for the card loses what it shares with
+        them first ("…tps-2" among "sim-100tps-1", "sim-100tps-2"), not what tells it apart."""
+        self._title.set_distinct_from(titles)
+
     def set_column(self, index: int) -> None:
         """Show the 1-based grid column this card fills."""
         self._column.setText(f"{index}")
@@ -532,21 +565,22 @@ class ModelCard(QFrame):
                 if profile.base_url
                 else "api.openai.com"
             )
-            subtitle = f"{profile.model or '?'} · {host}"
+            kind, parts = "", [profile.model or "?", host]
             detail = f"{profile.model or '?'} on {profile.base_url or 'api.openai.com'}"
             self.key_status_label.setText(card_key_status(profile, self._keys))
         else:
             sim = profile.sim
-            subtitle = f"simulated · {profile.model or '?'} · ~{sim.latency:.1f} s"
+            kind, parts = "simulated", [profile.model or "?", f"~{sim.latency:.1f} s"]
             detail = (
                 f"Simulated model {profile.model or '?'}: ~{sim.latency:.2f} s per answer "
                 f"of {sim.output_tokens} tokens, failure rate {sim.failure_rate:g}"
             )
         columns = len(profile.sweep.combinations())
         if columns > 1:
-            subtitle += f" · {columns} columns"
-        self._subtitle.set_full_text(subtitle)
-        self._subtitle.setToolTip(detail)
+            parts.append(f"{columns} columns")
+        forms = subtitle_forms(parts, titled_by_model=not profile.label)
+        full = " · ".join([kind, *parts] if kind else parts)
+        self._subtitle.set_full_text(full, detail, shorter=forms)
 
         problem = self.problem()
         self.issue_label.setText(problem or "")
@@ -830,6 +864,13 @@ class ModelsPanel(QWidget):
         for index, card in enumerate(self._cards, start=1):
             card.set_column(index)
         self._empty_issue.setVisible(not self._cards)
+        self._tell_apart()
+
+    def _tell_apart(self) -> None:
+        """Give each card the other cards' titles, so that an elided title keeps its own."""
+        titles = [card.title() for card in self._cards]
+        for index, card in enumerate(self._cards):
+            card.set_distinct_from(titles[:index] + titles[index + 1 :])
 
     def _unused_sim_name(self) -> str:
         taken = {card.profile().model for card in self._cards}
@@ -866,6 +907,7 @@ class ModelsPanel(QWidget):
             self.add_preset(str(data))
 
     def _on_card_changed(self) -> None:
+        self._tell_apart()  # a label or model edited: the titles changed
         self.profiles_changed.emit()
 
     def _on_card_remove_requested(self, card: ModelCard) -> None:

@@ -59,30 +59,28 @@ GRID_ROW_HEIGHTS: dict[str, int] = {"S": 180, "M": ResultsGrid.ROW_HEIGHT, "L": 
 _GRID_WIDE_COLUMN = 520
 
 
-def _shape_columns(
-    store: CellStore, spec: RunSpec, headers: list[str]
-) -> tuple[list[str], list[list[str]]]:
+def _shape_columns(store: CellStore, spec: RunSpec, headers: list[str]) -> list[str]:
     """Shape ``store`` for ``spec``: one column per run column, or, when cells repeat, one
     per sample (headed ``#2 model · t=0.7``) grouped under its run column.
 
+    The store makes the run's cell ids itself (:meth:`CellStore.set_run_shape`), when they
+    are asked for: none is listed here.
+
     Returns:
-        The column labels and the cell ids, row by row.
+        The column labels.
     """
-    rows, n = len(spec.rows), spec.repeats
+    n = spec.repeats
     labels = _row_labels(spec)
     if n <= 1:
-        ids = CellId.grid(rows, len(headers))
-        store.set_shape(labels, headers, ids)
-        return headers, ids
+        store.set_run_shape(labels, headers)
+        return headers
     # The sample first: a narrow column's header is cut in the middle, and "#2 sim…t=0.7"
     # still tells the columns apart (Tiles head each group with its run column's whole
     # label instead). Focus says "sample 2 of 5" in words.
     cols = [f"#{k + 1} {h}" for h in headers for k in range(n)]
-    text = CellId.text
-    ids = [[text(r, c, k) for c in range(len(headers)) for k in range(n)] for r in range(rows)]
     groups = (headers, [c for c in range(len(headers)) for _ in range(n)])
-    store.set_shape(labels, cols, ids, groups=groups)
-    return cols, ids
+    store.set_run_shape(labels, cols, n, groups=groups)
+    return cols
 
 
 def _row_labels(spec: RunSpec) -> list[str]:
@@ -559,16 +557,16 @@ class ResultsPage(QWidget):
         self.details.set_spec(spec)  # before the store's shape: Focus reads it at once
         # Pane titles are "<row> × <column>", made by the grid for the panes it shows.
         store = self.store
-        cols, ids = _shape_columns(self.store, spec, spec.headers)
+        cols = _shape_columns(self.store, spec, spec.headers)
         waiting = "waiting for a slot" if spec.strategy.concurrent else "queued"
         store.set_all_status(Phase.QUEUED, waiting)
-        row_label = store.row_label  # numbered when a row repeats
         # Taken now: the store may show another run before the timeline has read them all.
-        rows = [row_label(r) for r in range(len(spec.rows))]
+        rows = store.row_labels()  # numbered when a row repeats
+        text, samples = CellId.text, max(spec.repeats, 1)
         return (
-            (cell_id, f"{label} × {col}")
+            (text(r, *divmod(c, samples)), f"{label} × {col}")
             for r, label in enumerate(rows)
-            for cell_id, col in zip(ids[r], cols, strict=True)
+            for c, col in enumerate(cols)
         )
 
     def show_past(self, past: PastRun, counts: Counts) -> None:
@@ -577,11 +575,11 @@ class ResultsPage(QWidget):
         self._set_run_key(past.id)
         self.details.set_spec(spec)  # Focus shows the stored spec's messages
         store = self.store
-        _, ids = _shape_columns(store, spec, spec.headers or list(past.models))
+        _shape_columns(store, spec, spec.headers or list(past.models))
         store.set_read_only(True)
         ended = {c.cell_id: c for c in past.cells}
-        for row in ids:
-            for cell_id in row:
+        for r in range(store.row_count()):
+            for cell_id in store.row_cell_ids(r):
                 cell = ended.get(cell_id)
                 if cell is None:  # an interrupted run: this cell never ended
                     store.set_status(cell_id, Phase.CANCELLED, "never ended")

@@ -86,7 +86,7 @@ class RunEditors:
         templates = self.prompt.templates()
         spec = make_spec(
             templates[0],
-            self.inputs.rows(),
+            self.inputs.spec_rows(),  # read once per change of the table (make_spec copies)
             self.models.profiles(),
             self.limits.strategy(),
             self.limits.limits(),

@@ -48,11 +48,11 @@ from PySide6.QtWidgets import (
 
 from gui.core.ratings import arena_letter, arena_order, row_is_rated
 from gui.core.runner import Phase
-from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel
 from gui.qt.widgets.cell_parts import AnswerView, StatusChip, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
 from gui.qt.widgets.rating_bar import RatingBar, rating_key_actions
+from gui.qt.widgets.status_chip import ProblemLabel
 
 __all__ = ["ArenaView"]
 
@@ -78,11 +78,7 @@ class _Answer(QFrame):
         self.label.setFont(font)
         self.chip = StatusChip(self)
         self.answer = AnswerView(self)
-        self.error = QLabel(self)
-        self.error.setWordWrap(True)
-        self.error.setTextFormat(Qt.TextFormat.PlainText)
-        _, fg = status_colors(Phase.FAILED)
-        self.error.setStyleSheet(f"color: {fg.name()};")
+        self.error = ProblemLabel(self)  # the failed red of the theme, no sheet of its own
         self.error.hide()
         self.rating = RatingBar(self)
         header = QHBoxLayout()

@@ -46,39 +46,24 @@ from gui.core.pricing import format_usd
 from gui.core.ratings import Rating, rating_text
 from gui.core.runner import Phase
 from gui.core.structured import parsed_answer, schema_mark
-from gui.qt.looks import PANE_BUTTON_SHEET, SEMIBOLD, dim_text, set_weight
-from gui.qt.resources import is_dark, status_colors
+from gui.qt.looks import SEMIBOLD, dim_text, set_weight
 from gui.qt.widgets.check_chips import CheckChips, pass_rate_level
 from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.json_tree import JsonTree
 from gui.qt.widgets.markdown_view import SOFT_BREAK_CHARS, MarkdownView, markdown_to_plain
 from gui.qt.widgets.rating_bar import add_rating_menu, rating_of_action
-
-#: Chip text per phase when the caller gives no detail.
-STATUS_TEXT: dict[str, str] = {
-    "queued": "queued",
-    "waiting": "waiting for a slot",
-    "running": "waiting for first token",
-    "streaming": "streaming",
-    "retrying": "retrying",
-    "done": "done",
-    "failed": "failed",
-    "cancelled": "cancelled",
-}
+from gui.qt.widgets.status_chip import (
+    STATUS_TEXT,
+    ChipLabel,
+    PaneButton,
+    ProblemLabel,
+    StatusChip,
+    status_text,
+)
 
 #: Phases after which a cell has ended.
 TERMINAL_PHASES = frozenset(p for p in Phase if p.terminal)
 
-_CHIP_STYLE = (
-    "QLabel#statusChip {{ background-color: {bg}; color: {fg}; border-radius: 8px;"
-    " padding: 1px 0px; font-weight: 600; }}"
-)
-_ERROR_STYLE = "QLabel#cellError {{ color: {fg}; }}"
-#: The judge's score badge: the chip's shape, outlined so it is not read as a second status.
-_JUDGE_STYLE = (
-    "QLabel#judgeBadge {{ color: {fg}; border: 1px solid {fg}; border-radius: 8px;"
-    " padding: 0px 0px; font-weight: 600; }}"
-)
 #: A chip text this short ("streaming", "cancelled") is never cut.
 _WHOLE_CHIP_CHARS = 12
 #: The pane's outline by its ``checks`` property (the pass rate of the run's checks on the
@@ -229,11 +214,6 @@ def metrics_tooltip(metrics: CellMetrics | None) -> str:
     return "\n".join(lines)
 
 
-def status_text(phase: str, detail: str = "") -> str:
-    """What the status chip says for ``phase``; a non-empty ``detail`` wins."""
-    return detail or STATUS_TEXT.get(str(phase), str(phase))
-
-
 class CellPane(QFrame):
     """One (input, model) answer: header with title, status chip and buttons; body; footer.
 
@@ -273,7 +253,6 @@ class CellPane(QFrame):
         self._tree: JsonTree | None = None
         self._tree_wanted = True
         self._tree_for: tuple[int, CellMetrics | None] | None = None  # what it was built from
-        self._dark = is_dark()
         self._build_ui(title)
         self.set_status(Phase.QUEUED)
 
@@ -294,14 +273,10 @@ class CellPane(QFrame):
         self._title.setObjectName("cellTitle")
         set_weight(self._title, SEMIBOLD)
 
-        self._chip = QLabel(self)
-        self._chip.setObjectName("statusChip")
-        self._chip.setTextFormat(Qt.TextFormat.PlainText)
-        # Side room as contents margins, not style-sheet padding: QLabel's size hint counts
-        # margins, so the layout gives the chip its whole text and squeezes the title first
-        # (padding made "done" show as "don" in a narrow pane). A long detail may still
-        # shrink it (set_status).
-        self._chip.setContentsMargins(8, 0, 8, 0)
+        # Its room beside the text is contents margins, which QLabel's size hint counts: the
+        # layout gives the chip its whole text and squeezes the title first. A long detail
+        # may still shrink it (set_status).
+        self._chip = StatusChip(self)
 
         self._cancel_button = self._tool_button("Cancel", "Cancel this cell")
         self._retry_button = self._tool_button("Retry", "Run this cell again")
@@ -337,10 +312,8 @@ class CellPane(QFrame):
         self._view.setObjectName("cellText")
         self._view.context_menu_built.connect(self._on_view_context_menu_built)
 
-        self._error = QLabel(self)
+        self._error = ProblemLabel(self)
         self._error.setObjectName("cellError")
-        self._error.setWordWrap(True)
-        self._error.setTextFormat(Qt.TextFormat.PlainText)
         self._error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._error.hide()
 
@@ -364,21 +337,20 @@ class CellPane(QFrame):
         layout.addWidget(self._error)
         layout.addWidget(self._chips)
         layout.addWidget(self._metrics_label)
-        self._apply_colors()
 
     def _build_judge_badge(self) -> QLabel:
-        """The LLM judge's score beside the status chip (issue 13), hidden until it comes."""
-        self._judge = QLabel(self)
+        """The LLM judge's score beside the status chip (issue 13), hidden until it comes: the
+        chip's shape, outlined so it is not read as a second status."""
+        self._judge = ChipLabel(self, outlined=True)
         self._judge.setObjectName("judgeBadge")
-        self._judge.setTextFormat(Qt.TextFormat.PlainText)
-        self._judge.setContentsMargins(6, 0, 6, 0)
+        # 11 px and its 1 px line: the text where the style sheet this replaces put it.
+        self._judge.setContentsMargins(11, 1, 11, 1)
         self._judge.hide()
         return self._judge
 
     def _tool_button(self, text: str, tip: str) -> QToolButton:
-        button = QToolButton(self)
+        button = PaneButton(self)
         button.setObjectName("paneButton")
-        button.setStyleSheet(PANE_BUTTON_SHEET)
         button.setText(text)
         button.setToolTip(tip)
         button.setAutoRaise(True)
@@ -413,13 +385,12 @@ class CellPane(QFrame):
         phase = str(phase)
         self._phase, self._detail = phase, detail
         chip_text = status_text(phase, detail)
-        self._chip.setText(chip_text)
-        # A one-word status is always whole; a long detail may give way in a narrow pane.
-        self._chip.setMinimumWidth(
-            self._chip.sizeHint().width() if len(chip_text) <= _WHOLE_CHIP_CHARS else 40
-        )
-        self._chip.setToolTip(detail or phase)
-        self._apply_chip_colors()
+        # A one-word status is always whole: with no minimum width of its own, a label's
+        # minimum is its whole text in the font it has when laid out. A long detail may
+        # give way in a narrow pane. Set before the text: a label's size hint is never below
+        # the minimum width it had when the hint was taken.
+        self._chip.setMinimumWidth(0 if len(chip_text) <= _WHOLE_CHIP_CHARS else 40)
+        self._chip.set_status(phase, detail)
         ended = phase in TERMINAL_PHASES
         # Only the buttons that apply are shown: at the minimum column width a chip and
         # three buttons would leave the title no room at all.
@@ -537,19 +508,12 @@ class CellPane(QFrame):
             return
         self._judge.setText(verdict_label(verdict))
         self._judge.setToolTip(verdict_detail(verdict))
-        self._apply_judge_colors()
+        self._judge.set_colors_of(Phase.DONE if verdict.ok else Phase.FAILED)
         self._judge.show()
 
     def judge_text(self) -> str:
         """The judge badge's text ('' when hidden)."""
         return self._judge.text() if self._verdict is not None else ""
-
-    def _apply_judge_colors(self) -> None:
-        verdict = self._verdict
-        if verdict is None:
-            return
-        _bg, fg = status_colors(Phase.DONE if verdict.ok else Phase.FAILED)
-        self._judge.setStyleSheet(_JUDGE_STYLE.format(fg=fg.name()))
 
     def reset(self) -> None:
         """Back to queued with no text, error or metrics (a retry starts here)."""
@@ -622,27 +586,6 @@ class CellPane(QFrame):
         return self._view.source()
 
     # --------------------------------------------------------------------------- internals
-
-    def _apply_colors(self) -> None:
-        self._dark = is_dark()
-        self._apply_chip_colors()
-        _, fg = status_colors(Phase.FAILED)
-        self._error.setStyleSheet(_ERROR_STYLE.format(fg=fg.name()))
-
-    def _apply_chip_colors(self) -> None:
-        bg, fg = status_colors(self._phase)
-        style = _CHIP_STYLE.format(bg=bg.name(), fg=fg.name())
-        # Only when it changes: a style sheet set again re-polishes the chip all the same,
-        # and a pane built for a finished cell sets its status twice.
-        if style != self._chip.styleSheet():
-            self._chip.setStyleSheet(style)
-        self._apply_judge_colors()
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            if is_dark() != self._dark:  # light <-> dark theme switch
-                self._apply_colors()
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.DynamicPropertyChange:  # "checks" or "selected"

@@ -1,4 +1,5 @@
-"""Parts the Focus and Row compare layouts share: an answer area and a status chip.
+"""Parts the Focus and Row compare layouts share: an answer area and a status chip
+(:class:`~gui.qt.widgets.status_chip.StatusChip`, the Grid panes' own).
 
 :data:`AnswerView` is the answer area of both layouts, the streaming
 :class:`~gui.qt.widgets.markdown_view.MarkdownView`; the layouts use only its small API
@@ -10,58 +11,17 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QToolButton, QWidget
 
-from gui.core.runner import Phase
-from gui.qt.resources import is_dark, status_colors
-from gui.qt.widgets.cell_pane import status_text
 from gui.qt.widgets.cell_store import CellState
 from gui.qt.widgets.markdown_view import MarkdownView
+from gui.qt.widgets.status_chip import StatusChip
 
 __all__ = ["AnswerView", "StatusChip", "is_plain_escape", "show_state"]
 
-_CHIP_STYLE = (
-    "QLabel#statusChip {{ background-color: {bg}; color: {fg}; border-radius: 8px;"
-    " padding: 1px 8px; font-weight: 600; }}"
-)
 #: The answer area of the Focus and Row compare layouts: rendered as Markdown while it
 #: streams, following the end unless the reader scrolled up, a finished answer from its top.
 AnswerView = MarkdownView
-
-
-class StatusChip(QLabel):
-    """A cell's phase as a coloured chip, in the light or dark palette."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._phase = str(Phase.QUEUED)
-        self._dark = is_dark()
-        self.setObjectName("statusChip")
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self.set_status(Phase.QUEUED)
-
-    @property
-    def phase(self) -> str:
-        """The phase shown."""
-        return self._phase
-
-    def set_status(self, phase: str, detail: str = "") -> None:
-        """Show ``phase`` (``detail``, when given, replaces the default text)."""
-        self._phase = str(phase)
-        self.setText(status_text(self._phase, detail))
-        self.setToolTip(detail or self._phase)
-        self._apply_colors()
-
-    def _apply_colors(self) -> None:
-        bg, fg = status_colors(self._phase)
-        self.setStyleSheet(_CHIP_STYLE.format(bg=bg.name(), fg=fg.name()))
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            if is_dark() != self._dark:  # light <-> dark theme switch
-                self._dark = is_dark()
-                self._apply_colors()
 
 
 def show_state(view: AnswerView, state: CellState | None) -> None:

@@ -7,7 +7,9 @@ tells the layouts what changed with a few coarse signals, so a layout that is hi
 shows only some cells, updates only what it shows and reads the rest when it needs it.
 
 Cells are records created on first use: a 20,000-cell run has no 20,000 records up front,
-and :meth:`CellStore.set_all_status` gives every cell its first status in one call.
+and :meth:`CellStore.set_all_status` gives every cell its first status in one call. A run's
+shape (:meth:`CellStore.set_run_shape`) lists no id either: the store makes each id from its
+place when asked and finds a cell's place by parsing its id.
 
 Text reaches the store as the server sent it, and Qt silently drops a lone surrogate (a
 JSON ``"\\ud800"`` escape, an undecodable byte): the store keeps such text with each one
@@ -27,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntFlag
+from typing import Protocol
 
 from PySide6.QtCore import QObject, Signal
 
@@ -36,6 +39,7 @@ from gui.core.judging import JudgeVerdict
 from gui.core.metrics import CellMetrics
 from gui.core.ratings import Rating
 from gui.core.runner import Phase
+from gui.core.spec import CellId
 
 __all__ = ["CellState", "CellStore", "Change"]
 
@@ -147,9 +151,8 @@ class CellStore(QObject):
         super().__init__(parent)
         self._row_labels: list[str] = []
         self._col_labels: list[str] = []
-        self._cell_ids: list[list[str]] = []
+        self._ids: _CellIds = _ListedIds([], 0)
         self._titles: list[list[str]] | None = None
-        self._where: dict[str, tuple[int, int]] = {}
         # Issue 15: a repeated cell's samples are columns of their own, grouped under the
         # run's column (Scoreboard, judge ranking); None = every column is its own group.
         self._group_labels: list[str] | None = None
@@ -192,23 +195,54 @@ class CellStore(QObject):
             len(titles) != len(row_labels) or any(len(row) != n_cols for row in titles)
         ):
             raise ValueError("titles must have the same shape as cell_ids")
+        cleaned = (
+            [[clean(title)[0] for title in row] for row in titles] if titles is not None else None
+        )
+        self._reshape(row_labels, col_labels, _ListedIds(cell_ids, n_cols), cleaned, groups)
+
+    def set_run_shape(
+        self,
+        row_labels: list[str],
+        col_labels: list[str],
+        samples: int = 1,
+        groups: tuple[list[str], list[int]] | None = None,
+    ) -> None:
+        """Replace the cells with a run's: the cell of row ``r`` and column ``c`` is
+        ``CellId.text(r, c // samples, c % samples)``, as the engine names it.
+
+        What :meth:`set_shape` does with the ids a run would list, without listing them: the
+        ids are made when asked for and read back by parsing, so a 20,000-cell run's shape
+        costs its row labels, not 20,000 ids and their index (the press of Run).
+
+        Args:
+            row_labels: One label per input row.
+            col_labels: One label per column: the run's columns, or with ``samples`` > 1 one
+                per sample of each (``samples`` columns per run column, side by side).
+            samples: Samples per run column.
+            groups: As :meth:`set_shape` takes them.
+
+        Raises:
+            ValueError: ``samples`` is below 1 or does not divide the columns.
+        """
+        if samples < 1 or len(col_labels) % samples:
+            raise ValueError("col_labels must hold every sample of every run column")
+        ids = _RunIds(len(row_labels), len(col_labels), samples)
+        self._reshape(row_labels, col_labels, ids, None, groups)
+
+    def _reshape(
+        self,
+        row_labels: list[str],
+        col_labels: list[str],
+        ids: _CellIds,
+        titles: list[list[str]] | None,
+        groups: tuple[list[str], list[int]] | None,
+    ) -> None:
         # Inputs and model names may hold lone surrogates too: shown replaced, not dropped.
         self._row_labels = _cleaned_all(row_labels)
         self._col_labels = _cleaned_all(col_labels)
-        self._cell_ids = list(map(list, cell_ids))
-        self._titles = (
-            [[clean(title)[0] for title in row] for row in titles] if titles is not None else None
-        )
+        self._ids = ids
+        self._titles = titles
         self._number_repeated_rows()
-        # Built in C (zip over product): a loop in Python here was a good part of a
-        # 20,000-cell run's start (docs/performance-notes.md).
-        self._where = dict(
-            zip(
-                itertools.chain.from_iterable(self._cell_ids),
-                itertools.product(range(len(self._cell_ids)), range(n_cols)),
-                strict=True,
-            )
-        )
         self._group_labels = None
         self._group_of = None
         if groups is not None:
@@ -306,24 +340,27 @@ class CellStore(QObject):
             return group
 
     def cell_id(self, row: int, col: int) -> str:
-        """The id of the cell at ``row``, ``col``."""
-        return self._cell_ids[row][col]
+        """The id of the cell at ``row``, ``col``.
+
+        Raises:
+            IndexError: no such cell.
+        """
+        return self._ids.cell_id(row, col)
 
     def row_cell_ids(self, row: int) -> list[str]:
         """The cells of input row ``row``, one per column."""
-        return list(self._cell_ids[row])
+        return self._ids.row(row)
 
     def where(self, cell_id: str) -> tuple[int, int] | None:
         """``(row, column)`` of a cell, or ``None`` for an unknown id."""
-        return self._where.get(cell_id)
+        return self._ids.where(cell_id)
 
     def cell_ids(self) -> Iterator[str]:
         """Every cell id, row-major."""
-        for row in self._cell_ids:
-            yield from row
+        return iter(self._ids)
 
     def __contains__(self, cell_id: object) -> bool:
-        return cell_id in self._where
+        return isinstance(cell_id, str) and self._ids.where(cell_id) is not None
 
     def title(self, row: int, col: int) -> str:
         """The title of a cell: ``"<row> × <column>"`` unless the shape gave titles."""
@@ -334,7 +371,7 @@ class CellStore(QObject):
 
     def cell_title(self, cell_id: str) -> str:
         """The title of a cell by id (``""`` if unknown)."""
-        where = self._where.get(cell_id)
+        where = self._ids.where(cell_id)
         return self.title(*where) if where is not None else ""
 
     # --------------------------------------------------------------------- read-only
@@ -382,7 +419,7 @@ class CellStore(QObject):
     def state(self, cell_id: str) -> CellState | None:
         """The record of a known cell (created on first use); ``None`` if unknown."""
         state = self._states.get(cell_id)
-        if state is None and cell_id in self._where:
+        if state is None and self._ids.where(cell_id) is not None:
             phase, detail = self._default_status
             state = self._states[cell_id] = CellState(phase, detail)
         return state
@@ -397,10 +434,10 @@ class CellStore(QObject):
 
     def status(self, cell_id: str) -> tuple[Phase, str] | None:
         """``(phase, detail)`` of a cell, ``None`` if unknown."""
-        if cell_id not in self._where:
-            return None
         state = self._states.get(cell_id)
-        return (state.phase, state.detail) if state is not None else self._default_status
+        if state is not None:
+            return (state.phase, state.detail)
+        return self._default_status if self._ids.where(cell_id) is not None else None
 
     def set_status(self, cell_id: str, phase: Phase, detail: str = "") -> None:
         """Set a cell's phase and the chip's detail."""
@@ -523,7 +560,7 @@ class CellStore(QObject):
 
     def reset_cell(self, cell_id: str) -> None:
         """Back to queued with no text, error or metrics (before a retry)."""
-        if cell_id not in self._where:
+        if self._ids.where(cell_id) is None:
             return
         self._states[cell_id] = CellState()  # queued, whatever set_all_status said before
         self._changed(cell_id, Change.RESET)
@@ -559,3 +596,83 @@ def _cleaned_all(texts: list[str]) -> list[str]:
     if all(map(str.isascii, texts)):
         return list(texts)
     return [clean(text)[0] for text in texts]
+
+
+class _CellIds(Protocol):
+    """The ids of a shape's cells, row-major, and where each one sits."""
+
+    def cell_id(self, row: int, col: int) -> str: ...
+
+    def row(self, row: int) -> list[str]: ...
+
+    def where(self, cell_id: str) -> tuple[int, int] | None: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+
+class _ListedIds:
+    """Ids given one by one (:meth:`CellStore.set_shape`), with an index of where each is."""
+
+    __slots__ = ("_rows", "_where")
+
+    def __init__(self, rows: list[list[str]], n_cols: int) -> None:
+        self._rows = list(map(list, rows))
+        # Built in C (zip over product): a loop in Python here was a good part of a
+        # 20,000-cell run's start (docs/performance-notes.md).
+        self._where = dict(
+            zip(
+                itertools.chain.from_iterable(self._rows),
+                itertools.product(range(len(self._rows)), range(n_cols)),
+                strict=True,
+            )
+        )
+
+    def cell_id(self, row: int, col: int) -> str:
+        return self._rows[row][col]
+
+    def row(self, row: int) -> list[str]:
+        return list(self._rows[row])
+
+    def where(self, cell_id: str) -> tuple[int, int] | None:
+        return self._where.get(cell_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return itertools.chain.from_iterable(self._rows)
+
+
+class _RunIds:
+    """A run's ids (:meth:`CellStore.set_run_shape`): made from their place when asked for,
+    placed by parsing them, so no id or index exists per cell."""
+
+    __slots__ = ("_cols", "_rows", "_samples")
+
+    def __init__(self, rows: int, cols: int, samples: int) -> None:
+        self._rows, self._cols, self._samples = rows, cols, samples
+
+    def cell_id(self, row: int, col: int) -> str:
+        if not (0 <= row < self._rows and 0 <= col < self._cols):
+            raise IndexError(f"no cell at row {row}, column {col}")
+        return CellId.text(row, *divmod(col, self._samples))
+
+    def row(self, row: int) -> list[str]:
+        if not 0 <= row < self._rows:
+            raise IndexError(f"no row {row}")
+        text, samples = CellId.text, self._samples
+        return [text(row, *divmod(col, samples)) for col in range(self._cols)]
+
+    def where(self, cell_id: str) -> tuple[int, int] | None:
+        try:
+            parsed = CellId.parse(cell_id)
+        except ValueError:
+            return None
+        row, col = parsed.row, parsed.col * self._samples + parsed.sample
+        if row >= self._rows or col >= self._cols or parsed.sample >= self._samples:
+            return None
+        # Only the id the engine writes ("r01m0" or "r0m0s0" name no cell, as in a listing).
+        return (row, col) if str(parsed) == cell_id else None
+
+    def __iter__(self) -> Iterator[str]:
+        text, samples = CellId.text, self._samples
+        for row in range(self._rows):
+            for col in range(self._cols):
+                yield text(row, *divmod(col, samples))

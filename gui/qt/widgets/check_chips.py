@@ -3,8 +3,8 @@
 One painted widget (no label per chip): a Grid of hundreds of panes gets one widget more per
 pane, not one per check. Chips that do not fit are summed up in a last ``+N`` chip whose
 tooltip lists them. The pass-rate colour (:func:`pass_rate_color`) is shared with the Tiles,
-which paint it on each tile's border, and the pane's border (``checks`` property in the style
-sheet).
+which paint it on each tile's border, and the pane's painted outline (its ``checks``
+property).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _RADIUS = 7
 
 def pass_rate_level(results: Sequence[CheckResult]) -> str:
     """``pass`` (all passed), ``fail`` (none), ``mixed``, or ``""`` with no results: the
-    ``checks`` property the style sheet colours a pane's border by."""
+    ``checks`` property a pane paints its outline by."""
     rate = pass_rate(results)
     if rate is None:
         return ""

@@ -38,13 +38,13 @@ from gui.core.judging import JudgeVerdict, verdict_detail
 from gui.core.metrics import CellMetrics
 from gui.core.samples import Sample, summarize_samples
 from gui.core.structured import parsed_answer, schema_mark
-from gui.qt.resources import status_colors
 from gui.qt.widgets.cell_pane import TERMINAL_PHASES, ElidedLabel, format_seconds
 from gui.qt.widgets.cell_parts import AnswerView, CloseUpPage, StatusChip, show_state
 from gui.qt.widgets.cell_store import CellState, CellStore, Change
 from gui.qt.widgets.check_chips import CheckChips
 from gui.qt.widgets.json_tree import JsonTree
 from gui.qt.widgets.rating_bar import RatingBar, rating_key_actions
+from gui.qt.widgets.status_chip import ProblemLabel
 
 __all__ = ["METRIC_NAMES", "FocusView", "MessagesOf", "metric_rows"]
 
@@ -347,10 +347,8 @@ class FocusView(CloseUpPage):
 
         self._answer = AnswerView(self)
         self._answer.setObjectName("focusAnswer")
-        self._error = QLabel(self)
+        self._error = ProblemLabel(self)  # the failed red of the theme, no sheet of its own
         self._error.setObjectName("focusError")
-        self._error.setWordWrap(True)
-        self._error.setTextFormat(Qt.TextFormat.PlainText)
         self._error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._notice = QLabel(self)
         self._notice.setObjectName("focusNotice")
@@ -453,8 +451,6 @@ class FocusView(CloseUpPage):
                 lambda a=str(action), n=stars: self._on_rating_bar_rating_requested(a, n)
             )
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        _, fg = status_colors("failed")
-        self._error.setStyleSheet(f"QLabel#focusError {{ color: {fg.name()}; }}")
 
     # ------------------------------------------------------------------------- public API
 

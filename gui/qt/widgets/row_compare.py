@@ -47,12 +47,12 @@ from PySide6.QtWidgets import (
 from gui.core.metrics import CellMetrics
 from gui.core.text import one_line_label
 from gui.qt.looks import dim_text
-from gui.qt.resources import status_colors
 from gui.qt.widgets.agreement_view import AgreementView
 from gui.qt.widgets.cell_pane import ElidedLabel, footer_text, metrics_tooltip
 from gui.qt.widgets.cell_parts import AnswerView, CloseUpPage, StatusChip, show_state
 from gui.qt.widgets.cell_store import CellStore, Change
 from gui.qt.widgets.check_chips import CheckChips
+from gui.qt.widgets.status_chip import ProblemLabel
 
 __all__ = ["RowCompareView"]
 
@@ -94,12 +94,8 @@ class _Column(QFrame):
         self.label.setFont(font)
         self.chip = StatusChip(self)
         self.answer = AnswerView(self)
-        self.error = QLabel(self)
+        self.error = ProblemLabel(self)  # the failed red of the theme, no sheet of its own
         self.error.setObjectName("cellError")
-        self.error.setWordWrap(True)
-        self.error.setTextFormat(Qt.TextFormat.PlainText)
-        _, fg = status_colors("failed")
-        self.error.setStyleSheet(f"QLabel#cellError {{ color: {fg.name()}; }}")
         self.error.hide()
         self.chips = CheckChips(self)  # the run's checks on this answer, side by side
         self.metrics = ElidedLabel("", self, separator=" · ")

@@ -262,6 +262,10 @@ class TilesView(QAbstractScrollArea):
         self._titles: dict[str, tuple[int, str]] = {}
         # Per cell: (what it was drawn from, the tile without its streaming lines).
         self._chrome: dict[str, tuple[tuple[object, ...], QPixmap]] = {}
+        # A tile not started yet has no record in the store and looks like every other such
+        # tile of its size but for its title: one picture per (phase, detail, size) serves
+        # them all (a new run's first paint drew some 70 pictures, a step of its own).
+        self._stamps: dict[tuple[object, ...], QPixmap] = {}
         self._status_colors: dict[str, tuple[QColor, QColor, QColor]] = {}
         # Tiles waiting for a repaint, oldest first, and what one tile's paint costs (s).
         self._dirty: dict[str, None] = {}
@@ -404,6 +408,7 @@ class TilesView(QAbstractScrollArea):
         bar.setRange(0, max(0, self._fit.content_height - area.height()))
         self._titles.clear()
         self._chrome.clear()
+        self._stamps.clear()
         self.viewport().update()
 
     def _slot_x(self, fold: int, col: int) -> int:
@@ -740,6 +745,9 @@ class TilesView(QAbstractScrollArea):
         )
         selected = cell_id in self._selection
         current = self._current == (row, col) and self.hasFocus()
+        if state is None and not (selected or current) and rect.height() >= MIN_TILE_HEIGHT:
+            self._paint_unstarted(painter, cell_id, row, col, rect, colors, phase, detail)
+            return
         checks_rate = pass_rate(state.checks) if state is not None else None
         figure = key_figure(state, self.key_figure_kind)
         key = (
@@ -805,6 +813,60 @@ class TilesView(QAbstractScrollArea):
                 painter.setPen(colors["text"])
                 painter.drawText(box, _WRAP_BOTTOM, self._tail_text(state, box.width(), count))
 
+    def _paint_unstarted(
+        self,
+        painter: QPainter,
+        cell_id: str,
+        row: int,
+        col: int,
+        rect: QRect,
+        colors: dict[str, QColor],
+        phase: str,
+        detail: str,
+    ) -> None:
+        """A full-size tile without a record (not started): the shared picture of its
+        status, then its title, as :meth:`_draw_tile` and :meth:`_draw_outline` draw them."""
+        key = (phase, detail, rect.width(), rect.height())
+        stamp = self._stamps.get(key)
+        if stamp is None:
+            ratio = self.devicePixelRatioF()
+            stamp = QPixmap(rect.size() * ratio)
+            stamp.setDevicePixelRatio(ratio)
+            chrome = QPainter(stamp)
+            local = QRect(0, 0, rect.width(), rect.height())
+            self._draw_tile(
+                chrome, row, col, local, colors, None, phase, detail, False, with_title=False
+            )
+            self._draw_outline(chrome, local, colors, False, False)
+            chrome.end()
+            self._stamps[key] = stamp
+        painter.drawPixmap(rect.topLeft(), stamp)
+        band = QRect(rect.x(), rect.y(), rect.width(), self._title_fm.height() + 2)
+        inner_w = rect.width() - 2 * _PAD
+        self._draw_title(painter, cell_id, row, col, band, inner_w, self._chip_colors(phase)[1])
+
+    def _draw_title(
+        self,
+        painter: QPainter,
+        cell_id: str,
+        row: int,
+        col: int,
+        band: QRect,
+        inner_w: int,
+        color: QColor,
+    ) -> None:
+        """A full-size tile's title in its band, elided to ``inner_w``."""
+        painter.setFont(self._title_font)
+        painter.setPen(color)
+        cached = self._titles.get(cell_id)
+        if cached is None or cached[0] != inner_w:
+            # The row's label: the column is named in the header right above the tile
+            # (the full "<row> × <column>" title is in the tooltip).
+            title = self._tile_title(row, col)
+            cached = (inner_w, self._title_fm.elidedText(title, _ELIDE_MIDDLE, inner_w))
+            self._titles[cell_id] = cached
+        painter.drawText(band.adjusted(_PAD, 0, -_PAD, 0), _LEFT_CENTER, cached[1])
+
     def _text_box(self, rect: QRect) -> tuple[QRect, int]:
         """Where a tile's answer lines go, and how many fit."""
         line_h = self._line_h
@@ -826,8 +888,10 @@ class TilesView(QAbstractScrollArea):
         phase: str,
         detail: str,
         failed: bool,
+        with_title: bool = True,
     ) -> None:
-        """Everything of a tile but a streaming answer's lines and the outline."""
+        """Everything of a tile but a streaming answer's lines and the outline (and, with
+        ``with_title=False``, a full-size tile's title: the picture of every unstarted tile)."""
         store = self._store
         cell_id = store.cell_id(row, col)
         chip_bg, chip_fg, status_fg = self._chip_colors(phase)
@@ -873,16 +937,8 @@ class TilesView(QAbstractScrollArea):
             painter.drawText(band_text, _LEFT_CENTER, title)
             painter.setFont(self._text_font)
         else:
-            painter.setFont(self._title_font)
-            painter.setPen(chip_fg)
-            cached = self._titles.get(cell_id)
-            if cached is None or cached[0] != inner_w:
-                # The row's label: the column is named in the header right above the tile
-                # (the full "<row> × <column>" title is in the tooltip).
-                title = self._tile_title(row, col)
-                cached = (inner_w, self._title_fm.elidedText(title, _ELIDE_MIDDLE, inner_w))
-                self._titles[cell_id] = cached
-            painter.drawText(band.adjusted(_PAD, 0, -_PAD, 0), _LEFT_CENTER, cached[1])
+            if with_title:
+                self._draw_title(painter, cell_id, row, col, band, inner_w, chip_fg)
             self._draw_figure_line(painter, rect, colors, figure, phase, detail)
         inner_w = width - 2 * _PAD
         # The error, or a finished answer's first lines (as a pane shows it, from its
@@ -994,6 +1050,7 @@ class TilesView(QAbstractScrollArea):
             self._dark = is_dark()
             self._status_colors.clear()
             self._chrome.clear()
+            self._stamps.clear()
             self.viewport().update()
         elif kind == QEvent.Type.FontChange:
             self._set_fonts()
