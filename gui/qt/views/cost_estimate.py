@@ -97,6 +97,13 @@ class EstimateBinding(QObject):
         if self._timer.isActive():
             self._timer.start(max(self._timer.remainingTime(), RUN_SETTLE_MS))
 
+    def put_off(self) -> None:
+        """Put an estimate that falls due off to :data:`RUN_SETTLE_MS` from now: a big run is
+        being cancelled, or has just ended, and its cells are drawn and recorded meanwhile
+        (the count's worker thread would share the GIL with those turns too)."""
+        if self._timer.isActive():
+            self._timer.start(max(self._timer.remainingTime(), RUN_SETTLE_MS))
+
     def stop(self) -> None:
         """Stop for good (the window closes)."""
         self._timer.stop()
