@@ -991,8 +991,9 @@ class MainWindow(QMainWindow):
                 self._pending = None
                 self.controls.end_starting(running=False)
             return
+        if self.session.running:
+            self.estimate.hold()  # until the run has ended (_on_display_running_changed)
         self.session.cancel_all()
-        self.estimate.put_off()  # and again once the run has ended
 
     def ensure_history(self) -> asyncio.Task[History]:
         """Open the run history off the GUI thread (once); the task resolves to it."""
@@ -1211,7 +1212,7 @@ class MainWindow(QMainWindow):
     def _on_display_running_changed(self, running: bool) -> None:
         self._hold_markdown_warm_up(running)  # the session counts the run in a moment later
         if not running:
-            self.estimate.put_off()  # past the turns right after a run's end
+            self.estimate.let_go()  # a cancelled run's estimate, held until its end
 
     def _on_results_layout_changed(self, _name: str) -> None:
         self._hold_markdown_warm_up(self.session.running)
