@@ -23,11 +23,13 @@ from contextlib import contextmanager
 from gui.compat.hooks import GC_POLICY, enabled
 
 __all__ = [
+    "SHOWN_RUN",
     "STARTUP",
     "burst_without_collections",
     "defer_full_collections",
     "freeze_import_heap",
     "freeze_now",
+    "holders",
     "imports_without_collections",
     "pause_collections",
     "resume_collections",
@@ -48,6 +50,13 @@ _saved_threshold: tuple[int, int, int] | None = None
 #: imported the engine and frozen the heap. All it builds and imports meanwhile survives, so a
 #: full collection then (18 ms on the GUI thread mid-build, docs/benchmarks.md) frees nothing.
 STARTUP = "start-up"
+
+#: A big run's results as a holder: from the end of a run of many cells until the window
+#: shows another. Everything such a run leaves (the grid's records, the timeline's rows, the
+#: cells' metrics) stays alive while it is shown, and a full collection soon after the run's
+#: end scanned all of it in one step, a visible freeze (docs/performance-notes.md); its
+#: objects are freed by their reference counts when the next run replaces them.
+SHOWN_RUN = "shown-run"
 
 _paused = False  # the collector is off since pause_collections()
 
@@ -146,6 +155,11 @@ def defer_full_collections(running: bool, holder: str = "run") -> None:
     if not _holders and _saved_threshold is not None:
         gc.set_threshold(*_saved_threshold)
         _saved_threshold = None
+
+
+def holders() -> frozenset[str]:
+    """Who holds full collections back now (see :func:`defer_full_collections`)."""
+    return frozenset(_holders)
 
 
 @contextmanager

@@ -53,19 +53,23 @@ class ResizableLimiter:
 
     async def acquire(self) -> None:
         """Wait for a slot (FIFO)."""
-        if self._active < self._limit and not self._waiters:
+        waiters = self._waiters
+        while waiters and waiters[0].done():  # waiters cancelled while queued (see below)
+            waiters.popleft()
+        if self._active < self._limit and not waiters:
             self._take()
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
+        waiters.append(fut)
         try:
             await fut
         except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
+            if not fut.cancel() and not fut.cancelled():
                 # Granted and cancelled in the same step: hand the slot on.
                 self.release()
-            else:
-                self._remove(fut)
+            # A cancelled waiter stays queued until it reaches the front, where this method
+            # and _wake drop it: taking it out here searched the deque, all of it when _wake
+            # had dropped it already, and a big run's cancel did that for every waiting cell.
             raise
 
     def release(self) -> None:
@@ -84,12 +88,6 @@ class ResizableLimiter:
     def _take(self) -> None:
         self._active += 1
         self.peak = max(self.peak, self._active)
-
-    def _remove(self, fut: asyncio.Future[None]) -> None:
-        try:
-            self._waiters.remove(fut)
-        except ValueError:
-            pass
 
     def _wake(self) -> None:
         while self._waiters and self._active < self._limit:

@@ -70,6 +70,11 @@ REQUEST_TIMEOUT_KEY = "fanout_request_timeout"
 ANNOUNCE_SLICE = 500
 #: Waiting cells :meth:`Run.cancel` cancels per loop iteration in a big run.
 CANCEL_SLICE = 500
+#: Seconds of the loop one slice of a big run's cancel may take at most: a cell whose task has
+#: not started yet (cells get their tasks a slice at a time, see ``strategies._all``) ends in
+#: the slice itself, its events told to every subscriber, tens of times the cost of a
+#: ``task.cancel()``, and 500 of them made a visible freeze (docs/performance-notes.md).
+CANCEL_SLICE_S = 0.003
 
 #: Key in every call's ``config["configurable"]``: the run's cap on answer size in characters,
 #: so that a provider can bound what it buffers from the wire (the engine cuts the text itself).
@@ -570,12 +575,20 @@ class Run:
         self._announced = True
 
     async def _cancel_in_slices(self, reason: str) -> None:
-        """Cancel every cell not ended yet, :data:`CANCEL_SLICE` per loop iteration."""
+        """Cancel every cell not ended yet, a slice per loop iteration (see :meth:`_paced`)."""
+        await self._paced(lambda cell_id: self._cancel_one(cell_id, reason))
+
+    async def _paced(self, act: Callable[[str], None]) -> None:
+        """Call ``act(cell_id)`` for every cell not ended yet, giving the loop back after
+        :data:`CANCEL_SLICE` cells or :data:`CANCEL_SLICE_S` seconds, whichever comes first."""
+        clock = time.perf_counter  # the loop's time, not the run's (a test may fake that)
+        deadline = clock() + CANCEL_SLICE_S
         for n, cell_id in enumerate(self.cells.ids()):
-            if n and n % CANCEL_SLICE == 0:
+            if n % CANCEL_SLICE == CANCEL_SLICE - 1 or clock() >= deadline:
                 await asyncio.sleep(0)
+                deadline = clock() + CANCEL_SLICE_S
             if not self._phase_of(cell_id).terminal:
-                self._cancel_one(cell_id, reason)
+                act(cell_id)
 
     async def _prepare_chains(self) -> None:
         """Build every column's chain in a worker thread before the first cell starts.
@@ -646,12 +659,14 @@ class Run:
             await asyncio.wait(set(self._check_tasks))
         if self._canceller is not None and not self._canceller.done():
             await asyncio.wait([self._canceller])
-        for cell_id in self.cells.ids():
-            if not self._phase_of(cell_id).terminal:
-                cell = self.cells.get(cell_id)
-                assert cell is not None
-                self._cancel_reasons.setdefault(cell_id, self._stopping or CANCELLED_SHUTDOWN)
-                self._end_cancelled(cell)
+        counts = self._phase_counts
+        ended = counts[Phase.DONE] + counts[Phase.FAILED] + counts[Phase.CANCELLED]
+        # Usually every cell has ended by now, and the counts say so without a pass over
+        # them all. Cells whose task was cancelled before its first step have not (the task
+        # ends without running the cell): thousands of them after a big run's early cancel,
+        # ended a slice at a time like the cancel itself.
+        if ended < len(self.cells):
+            await self._paced(self._end_left_over)
         if self.judge is not None:
             await self.judge.drain()
         if self.summary is None:
@@ -680,6 +695,13 @@ class Run:
                 judge_tokens_estimated=judged.estimated,
             )
             self._emit(ev.RunFinished(self.id, self._now(), self.summary))
+
+    def _end_left_over(self, cell_id: str) -> None:
+        """End a cell the run is done with that never ended (its task never ran it)."""
+        cell = self.cells.get(cell_id)
+        assert cell is not None
+        self._cancel_reasons.setdefault(cell_id, self._stopping or CANCELLED_SHUTDOWN)
+        self._end_cancelled(cell)
 
     def _end_cancelled(self, cell: Cell) -> None:
         if self._phase_of(cell.id).terminal:

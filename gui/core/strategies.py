@@ -82,19 +82,32 @@ SPAWN_SLICE = 100
 async def _all(run: CellScheduler, mode: CallMode) -> None:
     # asyncio.gather(*tasks), minus one trap: a cell task cancelled before its first step
     # ends "cancelled" without running our handler, and gather would re-raise that into the
-    # driver. asyncio.wait never raises for its children; the run accounts for them.
+    # driver. The future below is set by the tasks' done callbacks, whatever their outcome,
+    # and never raises for them; the run accounts for them.
     # Tasks are created a slice at a time with a yield in between: every new task's first
     # step (up to the limiter) runs in the loop's next iteration, and 2,000 of them in one
     # iteration stalled everything else on the loop (streams, timers, the window; see
     # docs/performance-notes.md). In order, so the limiter still admits cells first-come
     # first-served.
-    tasks: list[asyncio.Task[None]] = []
+    # A done callback per task rather than asyncio.wait, whose return takes its callback off
+    # every task again, 20,000 of them in one step (docs/performance-notes.md).
+    left = len(run.cells)
+    if not left:
+        return
+    all_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def one_done(_task: asyncio.Task[None]) -> None:
+        nonlocal left
+        left -= 1
+        if not left and not all_done.done():
+            all_done.set_result(None)
+
     for start in range(0, len(run.cells), SPAWN_SLICE):
         if start:
             await asyncio.sleep(0)
-        tasks.extend(run.spawn(c, mode) for c in run.cells[start : start + SPAWN_SLICE])
-    if tasks:
-        await asyncio.wait(tasks)
+        for cell in run.cells[start : start + SPAWN_SLICE]:
+            run.spawn(cell, mode).add_done_callback(one_done)
+    await all_done
 
 
 async def _finish(task: asyncio.Task[None]) -> None:

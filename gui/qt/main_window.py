@@ -991,6 +991,8 @@ class MainWindow(QMainWindow):
                 self._pending = None
                 self.controls.end_starting(running=False)
             return
+        if self.session.running:
+            self.estimate.hold()  # until the run has ended (_on_display_running_changed)
         self.session.cancel_all()
 
     def ensure_history(self) -> asyncio.Task[History]:
@@ -1209,6 +1211,8 @@ class MainWindow(QMainWindow):
 
     def _on_display_running_changed(self, running: bool) -> None:
         self._hold_markdown_warm_up(running)  # the session counts the run in a moment later
+        if not running:
+            self.estimate.let_go()  # a cancelled run's estimate, held until its end
 
     def _on_results_layout_changed(self, _name: str) -> None:
         self._hold_markdown_warm_up(self.session.running)

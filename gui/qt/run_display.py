@@ -19,7 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QTabWidget
 
-from gui.compat.gc_policy import defer_full_collections
+from gui.compat.gc_policy import SHOWN_RUN, defer_full_collections
 from gui.core import events as ev
 from gui.core.costs import CostTotals, judge_totals_of, past_cost
 from gui.core.errors import SpecError, TemplateError
@@ -49,13 +49,18 @@ from gui.qt.widgets.lag_meter import LagMeter
 from gui.qt.widgets.strategy_chart import StrategyChart
 from gui.qt.widgets.timeline import TimelineWidget
 
-__all__ = ["SHOW_LATER_CELLS", "RunDisplay"]
+__all__ = ["BIG_RUN_CELLS", "SHOW_LATER_CELLS", "RunDisplay"]
 
 #: A run of more cells than this is laid out in the loop turn after the press that started
 #: it: building the spec and the run, then laying out the grid and the timeline and painting
 #: them, was one step of the GUI thread (30-50 ms at 20,000 cells, docs/performance-notes.md).
 #: A smaller run is laid out at once, in the press's own step.
 SHOW_LATER_CELLS = 2_000
+
+#: Shown runs of this many cells or more hold full collections back until the window shows
+#: another (``gui.compat.gc_policy.SHOWN_RUN``): a full collection over what a run leaves
+#: costs a few microseconds per cell, on whichever thread allocates, holding the GIL.
+BIG_RUN_CELLS = 2_000
 
 
 class RunDisplay(QObject):
@@ -132,6 +137,7 @@ class RunDisplay(QObject):
         self._session.close_past()
         self._results.leave_past()
         self._results.store.clear()
+        self._hold_collections_while_shown(0)
         self._code.set_spec(None, "Run something to see its code.")
 
     def close(self) -> None:
@@ -139,6 +145,7 @@ class RunDisplay(QObject):
         self._show_timer.stop()
         self._bridge.flush()
         self._bridge.close()
+        self._hold_collections_while_shown(0)
 
     def _on_session_event(self, event: ev.Event | SessionEvent) -> None:
         kind = type(event)  # a text chunk per token comes here: the cheapest test first
@@ -176,6 +183,7 @@ class RunDisplay(QObject):
         # Before the grid and timeline allocate for the run: a full collection meanwhile
         # would scan them all, on the GUI thread (the gc-policy hook, gui/compat).
         defer_full_collections(True)
+        self._hold_collections_while_shown(0)  # the run's own hold has taken over
         if len(run.cells) > SHOW_LATER_CELLS:
             # The press returns to the loop first; until the layout, the grid shows what it
             # showed (no cell of this run is painted without its status).
@@ -205,6 +213,8 @@ class RunDisplay(QObject):
 
     def _on_session_run_ended(self, event: RunEnded) -> None:
         self._timeline.finish()
+        # Before the run's own hold ends: no collection may start in between.
+        self._hold_collections_while_shown(event.counts.total)
         self._set_running(self._session.running)
         self._show_counts(event.counts)
         self._on_clock_timeout()
@@ -215,6 +225,7 @@ class RunDisplay(QObject):
             self.run_finished.emit(event.summary)
 
     def _on_session_past_run_opened(self, event: PastRunOpened) -> None:
+        self._hold_collections_while_shown(event.counts.total)
         self._results.show_past(event.past, event.counts)
         self._limits.hide_judge_lane()
         self._timeline.reset([])
@@ -237,6 +248,11 @@ class RunDisplay(QObject):
                     self._show_cost()  # the judge's spend moved; no counts to show it with
         if counts is not None:
             self._show_counts(counts.counts)
+
+    def _hold_collections_while_shown(self, cells: int) -> None:
+        """Hold full collections back while a run of ``cells`` cells is shown, if it is big
+        (:data:`BIG_RUN_CELLS`); let them go otherwise."""
+        defer_full_collections(cells >= BIG_RUN_CELLS, SHOWN_RUN)
 
     def _show_judge_lane(self) -> None:
         """The Concurrency dock's judge lane: the shown run's judge counts, or hidden."""

@@ -223,17 +223,17 @@ _RUN_COLUMNS = (
 )
 
 
-def _safe(text: str) -> tuple[str, bool]:
+def _safe(text: str, secrets: list[str] | None = None) -> tuple[str, bool]:
     """``text`` as it may be stored: lone surrogates replaced (and whether any were), every
-    secret the process knows masked."""
+    secret the process knows masked (``secrets``: :func:`known_secrets` looked up already)."""
     cleaned, replaced = clean(text)
-    return redact(cleaned), replaced
+    return redact(cleaned, secrets), replaced
 
 
-def _safe_json(data: Any) -> tuple[str, bool]:
+def _safe_json(data: Any, secrets: list[str] | None = None) -> tuple[str, bool]:
     """``data`` as JSON text that may be stored (see :func:`_safe`)."""
     cleaned, replaced = clean_json(data)
-    return redact(json.dumps(cleaned, ensure_ascii=False)), replaced
+    return redact(json.dumps(cleaned, ensure_ascii=False), secrets), replaced
 
 
 def _fold(text: object) -> str | None:
@@ -330,6 +330,8 @@ class History:
         # Work the writer could not commit yet (kept in memory, tried again), the cells it
         # did commit (engine run id -> cell ids) and why an event was dropped, per run.
         self._pending: list[Any] = []
+        #: The secrets to mask in the writer's transaction now (see :meth:`_commit`).
+        self._secrets: list[str] | None = None
         self._write_problem: str | None = None
         self._saved: dict[str, set[str]] = {}
         self._dropped: dict[str, str] = {}
@@ -694,16 +696,23 @@ class History:
             # A failed transaction is retried from the same state: handlers update _live.
             snapshot = {k: replace(v) for k, v in self._live.items()}
             saved: list[tuple[str, str]] = []
+            # Looked up once per transaction, not for each of the four texts of every cell
+            # (see keys.redact): the writer shares the GIL with the window.
+            self._secrets = known_secrets()
             try:
                 with self._write_lock:
                     conn.execute("BEGIN IMMEDIATE")
                     try:
                         touched: set[str] = set()
                         retried: set[str] = set()
+                        added: dict[str, dict[str, int]] = {}
                         for item in work:
-                            self._apply(item, touched, retried, saved)
+                            self._apply(item, touched, retried, saved, added)
                         for run_id in touched:
                             self._recount(run_id)
+                        for run_id, statuses in added.items():
+                            if run_id not in touched:  # counted from its cells already
+                                self._add_counts(run_id, statuses)
                         for run_id in retried:
                             self._resummarise(run_id)
                         conn.execute("COMMIT")
@@ -736,12 +745,18 @@ class History:
         log.info("%s (kept in memory, will retry)", self.last_error)
 
     def _apply(
-        self, item: Any, touched: set[str], retried: set[str], saved: list[tuple[str, str]]
+        self,
+        item: Any,
+        touched: set[str],
+        retried: set[str],
+        saved: list[tuple[str, str]],
+        added: dict[str, dict[str, int]],
     ) -> None:
         assert self._writer is not None
         if item is _STOP:
             for run_id, live in list(self._live.items()):
                 if live.context.into_run is None:
+                    added.pop(live.target, None)  # counted from its cells, these included
                     self._interrupt(live.target)
                 del self._live[run_id]
             return
@@ -769,7 +784,7 @@ class History:
             elif isinstance(event, ev.JudgeEnded):
                 self._judge_ended(event)
             else:
-                self._cell_ended(event, touched, retried, saved)
+                self._cell_ended(event, touched, retried, saved, added)
         except sqlite3.OperationalError:
             raise  # disk full, locked, I/O error: the whole transaction is tried again later
         except Exception as exc:  # e.g. the run was deleted meanwhile
@@ -820,8 +835,15 @@ class History:
         self._live[event.run_id] = _Live(event.run_id, event.started_at, cells, context)
 
     def _cell_ended(
-        self, event: Event, touched: set[str], retried: set[str], saved: list[tuple[str, str]]
+        self,
+        event: Event,
+        touched: set[str],
+        retried: set[str],
+        saved: list[tuple[str, str]],
+        added: dict[str, dict[str, int]],
     ) -> None:
+        """Write an ended cell; its run's counts move by it (``added``) when the run is being
+        recorded live, else they are counted again from the run's cells (``touched``)."""
         assert self._writer is not None
         assert isinstance(event, ev.CellFinished | ev.CellFailed | ev.CellCancelled)
         live = self._live.get(event.run_id)
@@ -840,10 +862,11 @@ class History:
         if live.context.into_run is not None:
             cell_id = live.context.cell_map.get(cell.id, cell.id)
             row, col = self._position(live.target, cell_id, (row, col))
-        text, bad_text = _safe(text)
-        error, bad_error = (None, False) if error is None else _safe(error)
-        inputs_json, bad_inputs = _safe_json(dict(cell.inputs))
-        model, bad_model = _safe(cell.header)
+        secrets = self._secrets
+        text, bad_text = _safe(text, secrets)
+        error, bad_error = (None, False) if error is None else _safe(error, secrets)
+        inputs_json, bad_inputs = _safe_json(dict(cell.inputs), secrets)
+        model, bad_model = _safe(cell.header, secrets)
         replaced = bad_text or bad_error or bad_inputs or bad_model
         self._writer.execute(
             """INSERT OR REPLACE INTO cells (run_id, cell_id, row_index, col_index, inputs_json,
@@ -875,7 +898,15 @@ class History:
             live.shutdown = live.shutdown or event.reason == CANCELLED_SHUTDOWN
         if live.context.into_run is not None and not live.context.resume:
             retried.add(live.target)
-        touched.add(live.target)
+        if live.context.into_run is None:
+            # A run recorded as it goes writes each of its cells once, as a new row: add it
+            # to the counts. Counting the run's cells again in every transaction read all of
+            # them each time, and a cancelled 20,000-cell run's rows came in hundreds of
+            # transactions (docs/performance-notes.md). Its end counts them once, exactly.
+            statuses = added.setdefault(live.target, {})
+            statuses[status] = statuses.get(status, 0) + 1
+        else:  # a retry replaces a row, a resumed batch adds to counts made elsewhere
+            touched.add(live.target)
         saved.append((event.run_id, event.cell_id))
 
     def _cell_checked(self, event: ev.CellChecked) -> None:
@@ -984,6 +1015,22 @@ class History:
             self._resummarise(live.target)
             self._recost(live.target)
         touched.add(live.target)
+
+    def _add_counts(self, run_id: str, statuses: dict[str, int]) -> None:
+        """Add cells newly written, by status (``done``, ``failed``, ``cancelled``), to the
+        run's counts."""
+        assert self._writer is not None
+        self._writer.execute(
+            """UPDATE runs SET done = done + :done, failed = failed + :failed,
+                   cancelled = cancelled + :cancelled
+               WHERE id = :id""",
+            {
+                "id": run_id,
+                "done": statuses.get("done", 0),
+                "failed": statuses.get("failed", 0),
+                "cancelled": statuses.get("cancelled", 0),
+            },
+        )
 
     def _recount(self, run_id: str) -> None:
         assert self._writer is not None

@@ -65,6 +65,35 @@ async def test_cancelled_waiter_leaves_no_slot_behind() -> None:
     await asyncio.wait_for(limiter.acquire(), 60)
 
 
+async def test_waiters_cancelled_in_thousands_leave_no_trace_and_the_rest_keep_their_turn() -> None:
+    """A big run's cancel ends thousands of waiters while slots are handed on: the live ones
+    still go first-come first-served, and once all are gone a slot is taken at once."""
+    limiter = ResizableLimiter(1)
+    await limiter.acquire()
+    order: list[int] = []
+
+    async def wait_then_note(n: int) -> None:
+        await limiter.acquire()
+        order.append(n)
+        limiter.release()
+
+    tasks = [asyncio.create_task(wait_then_note(n)) for n in range(3_000)]
+    await asyncio.sleep(0)  # every one is queued
+    assert limiter.waiting == 3_000
+    survivors = {10, 1_500, 2_999}
+    for n, task in enumerate(tasks):
+        if n not in survivors:
+            task.cancel()
+    await asyncio.sleep(0)  # the cancelled ones end (a cancel does not wait for a slot)
+    assert sum(t.cancelled() for t in tasks) == 2_997 and limiter.waiting == 3
+    limiter.release()
+    await asyncio.wait_for(asyncio.gather(*(tasks[n] for n in sorted(survivors))), 60)
+    assert order == sorted(survivors)
+    assert limiter.active == 0 and limiter.waiting == 0
+    await asyncio.wait_for(limiter.acquire(), 60)
+    assert limiter.active == 1
+
+
 async def test_rate_limiter_spaces_and_changes_rate_live() -> None:
     rate = RateLimiter(20.0)
     stamps: list[float] = []

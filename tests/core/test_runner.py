@@ -10,8 +10,10 @@ import weakref
 import pytest
 
 from gui.core import events as ev
+from gui.core import strategies
 from gui.core.errors import ErrorKind, SpecError
 from gui.core.runner import (
+    CANCEL_SLICE,
     CANCELLED_BEFORE_START,
     CANCELLED_BY_USER,
     CANCELLED_FAIL_FAST,
@@ -452,6 +454,33 @@ async def test_cancelling_a_big_run_stops_its_requests_at_once_and_ends_the_rest
     assert set(ends.values()) == {1}
     reasons = {e.reason for e in rec.named("CellCancelled")}
     assert reasons == {CANCELLED_BY_USER, CANCELLED_BEFORE_START}
+    assert_no_tasks_left()
+
+
+async def test_a_cancel_while_cell_tasks_are_still_made_ends_each_cell_once_a_slice_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cancelled before its task was made, or before its task's first step (which then never
+    runs the cell), a cell is ended by the run itself: a slice at a time (with the ends of the
+    tasks the previous slice cancelled, at most two slices' worth per loop step), never
+    thousands in one step, and never twice."""
+    monkeypatch.setattr(strategies, "SPAWN_SLICE", 5)  # tasks made slowly: most come late
+    backend = FakeBackend(Script(latency=30, chunks=1))
+    run, rec = run_of(backend, [f"topic {i}" for i in range(6_000)], max_concurrency=4)
+    run.start()
+    await until(lambda: run.in_flight == 4)
+    ends_per_turn: list[int] = []
+    run.cancel()
+    while run.summary is None:
+        before = len(rec.named("CellCancelled"))
+        await asyncio.sleep(0)
+        ends_per_turn.append(len(rec.named("CellCancelled")) - before)
+    assert max(ends_per_turn) <= 2 * CANCEL_SLICE and len(ends_per_turn) > 6_000 // CANCEL_SLICE
+    summary = await asyncio.wait_for(run.wait(), 60)
+    assert summary.cancelled == 6_000 and backend.peak == 4
+    first, ends = first_and_terminal(rec)
+    assert set(first.values()) == {"CellQueued"} and set(ends.values()) == {1}
+    assert len(ends) == 6_000
     assert_no_tasks_left()
 
 

@@ -149,6 +149,40 @@ async def test_the_estimate_shows_next_to_run_and_the_cost_in_the_status_bar(
 
 
 @SESSION_LOOP
+async def test_an_estimate_due_when_a_run_is_cancelled_waits_past_the_runs_end(
+    window: MainWindow,
+) -> None:
+    """Cancelling a big run draws and records all its cells in the next second or two, and
+    the end follows: an estimate that falls due then is put off past both (its count's
+    worker thread would share the GIL with those turns), and still comes."""
+    await window.wait_built()
+    await window._load_prices()
+    window.prompt.set_template("Tell me about {topic}")
+    window.inputs.set_variables(window.prompt.variables())
+    slow = ModelProfile(model="sim-1", sim=SimSettings.with_latency(30.0, output_tokens=20))
+    window.models.set_profiles([slow])
+    window.limits.set_strategy(Strategy.STREAM)
+    window.limits.set_limits(Limits(max_concurrency=1))
+    window.inputs.set_rows([{"topic": "cats"}, {"topic": "dogs"}])  # the estimate is due
+    finished = signal_future(window.run_finished)
+    run = window.start_run()
+    assert run is not None
+    await until(lambda: run.in_flight == 1)
+    counted: list[object] = []
+    count = window.estimate._count
+    window.estimate._count = lambda spec: (counted.append(spec), count(spec))  # type: ignore[method-assign]
+    window.estimate.schedule()  # an edit meanwhile: its estimate is due soon
+    window.cancel_all()
+    await asyncio.wait_for(finished, 60)
+    await until(lambda: not window.running)
+    assert counted == []  # nothing counted while the cells were cancelled and drawn
+    timer = window.estimate._timer
+    assert timer.isActive() and timer.remainingTime() > ESTIMATE_DELAY_MS  # nor right after
+    label = window.controls.estimate_label
+    await until(lambda: len(counted) == 1 and label.text().startswith("est. "), timeout=30)
+
+
+@SESSION_LOOP
 async def test_an_estimate_due_when_run_is_pressed_counts_the_runs_plan_without_building_it(
     window: MainWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,9 +10,12 @@ import asyncio
 
 from PySide6.QtWidgets import QLabel
 
-from gui.core.runner import CANCELLED_BEFORE_START
+from gui.compat.gc_policy import SHOWN_RUN, holders
+from gui.compat.hooks import GC_POLICY, enabled
+from gui.core.runner import CANCELLED_BEFORE_START, CANCELLED_BY_USER
 from gui.core.spec import CellId, Limits, ModelProfile, SimSettings, Strategy
 from gui.qt.main_window import MainWindow
+from gui.qt.run_display import BIG_RUN_CELLS
 
 from .conftest import SESSION_LOOP, signal_future, until
 
@@ -94,6 +97,38 @@ async def test_retry_of_a_cancelled_cell_during_the_run_works_and_everything_agr
         ),
         timeout=60,
     )
+
+
+async def test_cancelling_thousands_of_waiting_cells_ends_each_once_and_everything_agrees(
+    window: MainWindow,
+) -> None:
+    rows = BIG_RUN_CELLS + 500
+    setup(window, [f"topic {i}" for i in range(rows)], sim("slow", latency=30.0), max_concurrency=2)
+    finished = signal_future(window.run_finished)
+    run = window.start_run()
+    assert run is not None
+    await until(lambda: run.in_flight == 2)
+    window.cancel_all()
+    await asyncio.wait_for(finished, 60)  # not the 30 s the answers would take
+    assert grid_tally(window, rows) == {"done": 0, "failed": 0, "cancelled": rows}
+    agrees(window, rows)
+    assert window.grid.cell_error("r0m0") == CANCELLED_BY_USER  # its request was out
+    assert window.grid.cell_error(CellId.text(rows - 1, 0)) == CANCELLED_BEFORE_START
+    record = await history_record(window, run.id)
+    assert (record.status, record.done, record.failed, record.cancelled) == (  # type: ignore[attr-defined]
+        "cancelled",
+        0,
+        0,
+        rows,
+    )
+    # What the big run left stays shown: no full collection scans it meanwhile (one did, in
+    # a single step on whichever thread allocated), until another run is shown.
+    assert (SHOWN_RUN in holders()) == enabled(GC_POLICY)
+    setup(window, ["owls"], sim("fast", latency=0.05))
+    finished = signal_future(window.run_finished)
+    assert window.start_run() is not None
+    await asyncio.wait_for(finished, 60)
+    assert SHOWN_RUN not in holders()
 
 
 async def test_retry_after_the_run_moves_the_gauges_progress_status_and_history(

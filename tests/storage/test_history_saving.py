@@ -139,10 +139,10 @@ def test_one_cell_that_cannot_be_written_never_takes_the_others_down(
 ) -> None:
     real_safe = history_module._safe
 
-    def fail_on_poison(text: str) -> tuple[str, bool]:
+    def fail_on_poison(text: str, secrets: list[str] | None = None) -> tuple[str, bool]:
         if "poison" in text:
             raise ValueError("cannot store this text")
-        return real_safe(text)
+        return real_safe(text, secrets)
 
     monkeypatch.setattr(history_module, "_safe", fail_on_poison)
     with History.open(tmp_path / "history.sqlite3") as h:

@@ -78,6 +78,9 @@ class EstimateBinding(QObject):
         # Edits seen (schedule() calls), and the plan a run started with at edit number n.
         self._edits = 0
         self._started: tuple[RunSpec, int] | None = None
+        # Held while a run is cancelled (hold/let_go), and whether an estimate fell due then.
+        self._held = False
+        self._due = False
 
     def schedule(self, *_args: object) -> None:
         """Recompute the estimate once the user has stopped editing for a moment."""
@@ -97,12 +100,31 @@ class EstimateBinding(QObject):
         if self._timer.isActive():
             self._timer.start(max(self._timer.remainingTime(), RUN_SETTLE_MS))
 
+    def hold(self) -> None:
+        """Count nothing until :meth:`let_go`: a run is being cancelled, and its cells are
+        drawn and recorded meanwhile (the count's worker thread would share the GIL with
+        those turns, as with a run's first ones)."""
+        self._held = True
+
+    def let_go(self) -> None:
+        """The cancelled run has ended: an estimate that fell due meanwhile, or falls due
+        soon, comes :data:`RUN_SETTLE_MS` from now (past the turns right after the end)."""
+        if not self._held:
+            return
+        self._held = False
+        if self._due or self._timer.isActive():
+            self._due = False
+            self._timer.start(max(self._timer.remainingTime(), RUN_SETTLE_MS))
+
     def stop(self) -> None:
         """Stop for good (the window closes)."""
         self._timer.stop()
         self._tasks.cancel_all()
 
     def _on_timer_timeout(self) -> None:
+        if self._held:
+            self._due = True
+            return
         started, self._started = self._started, None
         try:
             asyncio.get_running_loop()

@@ -634,6 +634,15 @@ class ResultsPage(QWidget):
         store = self.store
         if texts:
             store.append_texts(texts)
+        with store.batched():  # the frame's cell changes told once (see CellStore.batched)
+            pairs = self._apply_events(store, events, strategy_of)
+        if pairs:  # the ranking once per frame, not once per comparison
+            self._add_pairs(pairs)
+
+    def _apply_events(
+        self, store: CellStore, events: Iterable[object], strategy_of: Callable[[str], Strategy]
+    ) -> list[PairwiseResult]:
+        """Write one frame's cell events into the store; the judge's pairwise results."""
         pairs: list[PairwiseResult] = []
         for event in events:
             if isinstance(event, ev.CellStarted):
@@ -657,13 +666,9 @@ class ResultsPage(QWidget):
                 store.set_status(event.cell_id, Phase.DONE)
                 store.set_metrics(event.cell_id, event.metrics)
             elif isinstance(event, ev.CellFailed):
-                store.set_error(event.cell_id, event.message)
-                store.set_status(event.cell_id, Phase.FAILED)
-                store.set_metrics(event.cell_id, event.metrics)
+                store.set_ended(event.cell_id, Phase.FAILED, event.message, event.metrics)
             elif isinstance(event, ev.CellCancelled):
-                store.set_error(event.cell_id, event.reason)
-                store.set_status(event.cell_id, Phase.CANCELLED)
-                store.set_metrics(event.cell_id, event.metrics)
+                store.set_ended(event.cell_id, Phase.CANCELLED, event.reason, event.metrics)
             elif isinstance(event, ev.CellChecked):
                 store.set_checks(event.cell_id, event.results)
             elif isinstance(event, ev.JudgeEnded):
@@ -671,5 +676,4 @@ class ResultsPage(QWidget):
                     store.set_judge(event.key, event.verdict)
                 elif event.pair is not None:
                     pairs.append(event.pair)
-        if pairs:  # the ranking once per frame, not once per comparison
-            self._add_pairs(pairs)
+        return pairs

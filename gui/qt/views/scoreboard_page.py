@@ -398,6 +398,7 @@ class ScoreboardPage(QWidget):
         store.shape_changed.connect(self._on_store_shape_changed)
         store.all_status_changed.connect(self._on_store_all_status_changed)
         store.cell_changed.connect(self._on_store_cell_changed)
+        store.cells_changed.connect(self._on_store_cells_changed)
 
     def _build_ui(self) -> None:
         layout = QVBoxLayout(self)
@@ -713,6 +714,12 @@ class ScoreboardPage(QWidget):
             return
         self._dirty.add(cell_id)
         self._schedule()
+
+    def _on_store_cells_changed(self, changes: dict[str, int]) -> None:
+        scored = [cell_id for cell_id, mask in changes.items() if mask & _SCORED_CHANGES]
+        if scored:
+            self._dirty.update(scored)
+            self._schedule()
 
     def _on_measure_picker_changed(self, _index: int) -> None:
         name = self.measure_picker.currentData()

@@ -139,6 +139,7 @@ class ArenaView(QWidget):
         store.all_status_changed.connect(self._on_store_all_status_changed)
         store.texts_appended.connect(self._on_store_texts_appended)
         store.cell_changed.connect(self._on_store_cell_changed)
+        store.cells_changed.connect(self._on_store_cells_changed)
         self._on_store_shape_changed()
 
     # ----------------------------------------------------------------------------- UI
@@ -577,6 +578,10 @@ class ArenaView(QWidget):
         self._load_answer(answer)
         if change & (Change.RATING | Change.STATUS | Change.RESET):
             self._show_names()  # a rating may complete the row: the reveal
+
+    def _on_store_cells_changed(self, changes: dict[str, int]) -> None:
+        for cell_id, change in changes.items():
+            self._on_store_cell_changed(cell_id, change)
 
     # ------------------------------------------------------------------------------ slots
 

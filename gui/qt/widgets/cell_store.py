@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntFlag
 from typing import Protocol
@@ -134,6 +135,8 @@ class CellStore(QObject):
         all_status_changed(): :meth:`set_all_status` gave every cell one status.
         texts_appended(dict): this frame's new text per cell id, already cleaned.
         cell_changed(str, int): a cell's fields changed; the int is a :class:`Change` mask.
+        cells_changed(dict): many cells' fields changed in one :meth:`batched` block (a
+            frame's events): each cell id's :class:`Change` mask, told once for them all.
         read_only_changed(bool): a past run is shown (no Cancel or Retry), or live again.
     """
 
@@ -141,6 +144,7 @@ class CellStore(QObject):
     all_status_changed = Signal()
     texts_appended = Signal(object)
     cell_changed = Signal(str, int)
+    cells_changed = Signal(object)
     read_only_changed = Signal(bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -157,6 +161,8 @@ class CellStore(QObject):
         # (phase, detail) of every cell without a record of its own.
         self._default_status: tuple[Phase, str] = (Phase.QUEUED, "")
         self._read_only = False
+        # The changes of the open batched() block, merged per cell; None outside one.
+        self._batch: dict[str, int] | None = None
 
     # ------------------------------------------------------------------------- shape
 
@@ -382,6 +388,34 @@ class CellStore(QObject):
 
     # --------------------------------------------------------------------- cell state
 
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Tell the cell changes made inside as one :attr:`cells_changed` when it ends.
+
+        A frame that ends thousands of cells (a big run cancelled) told each layout about
+        each cell through its own signal: the signals alone took most of the frame. Inside
+        a batch the changes are merged per cell and told once; a nested block joins the
+        outer one.
+        """
+        if self._batch is not None:
+            yield
+            return
+        self._batch = {}
+        try:
+            yield
+        finally:
+            changes, self._batch = self._batch, None
+            if changes:
+                self.cells_changed.emit(changes)
+
+    def _changed(self, cell_id: str, change: Change) -> None:
+        """Tell the layouts (now, or at the end of the batch under way)."""
+        batch = self._batch
+        if batch is None:
+            self.cell_changed.emit(cell_id, change)
+        else:
+            batch[cell_id] = batch.get(cell_id, 0) | change
+
     def state(self, cell_id: str) -> CellState | None:
         """The record of a known cell (created on first use); ``None`` if unknown."""
         state = self._states.get(cell_id)
@@ -411,7 +445,7 @@ class CellStore(QObject):
         if state is None:
             return
         state.phase, state.detail = phase, detail
-        self.cell_changed.emit(cell_id, Change.STATUS)
+        self._changed(cell_id, Change.STATUS)
 
     def set_all_status(self, phase: Phase, detail: str = "") -> None:
         """Give every cell one status at once, e.g. "waiting for a slot" at a run's start.
@@ -447,7 +481,7 @@ class CellStore(QObject):
             return
         text = self._cleaned(cell_id, state, text)
         state.chunks, state.length, state.final, state.markdown = [text], len(text), True, markdown
-        self.cell_changed.emit(cell_id, Change.TEXT)
+        self._changed(cell_id, Change.TEXT)
 
     def set_error(self, cell_id: str, message: str) -> None:
         """A one-line error on a cell; its partial text stays."""
@@ -455,7 +489,7 @@ class CellStore(QObject):
         if state is None:
             return
         state.error = self._cleaned(cell_id, state, message)
-        self.cell_changed.emit(cell_id, Change.ERROR)
+        self._changed(cell_id, Change.ERROR)
 
     def set_metrics(self, cell_id: str, metrics: CellMetrics | None) -> None:
         """A cell's metrics (``None`` clears them)."""
@@ -463,7 +497,24 @@ class CellStore(QObject):
         if state is None:
             return
         state.metrics = metrics
-        self.cell_changed.emit(cell_id, Change.METRICS)
+        self._changed(cell_id, Change.METRICS)
+
+    def set_ended(
+        self, cell_id: str, phase: Phase, error: str, metrics: CellMetrics | None
+    ) -> None:
+        """A cell failed or was cancelled: its phase, its one-line reason (its partial text
+        stays) and its metrics, told as one change.
+
+        One :attr:`cell_changed` rather than one per field: cancelling a big run ends
+        thousands of cells in a frame, and each signal reaches every layout.
+        """
+        state = self.state(cell_id)
+        if state is None:
+            return
+        state.phase, state.detail = phase, ""
+        state.error = self._cleaned(cell_id, state, error)
+        state.metrics = metrics
+        self._changed(cell_id, Change.STATUS | Change.ERROR | Change.METRICS)
 
     def set_notice(self, cell_id: str, notice: str) -> None:
         """One line about a cell's text (``""`` removes it)."""
@@ -471,7 +522,7 @@ class CellStore(QObject):
         if state is None:
             return
         state.notice = notice
-        self.cell_changed.emit(cell_id, Change.NOTICE)
+        self._changed(cell_id, Change.NOTICE)
 
     def set_checks(self, cell_id: str, results: tuple[CheckResult, ...]) -> None:
         """A cell's check results (``()`` clears them)."""
@@ -479,7 +530,7 @@ class CellStore(QObject):
         if state is None:
             return
         state.checks = results
-        self.cell_changed.emit(cell_id, Change.CHECKS)
+        self._changed(cell_id, Change.CHECKS)
 
     def checks(self, cell_id: str) -> tuple[CheckResult, ...]:
         """A cell's check results, or ``()``."""
@@ -492,7 +543,7 @@ class CellStore(QObject):
         if state is None:
             return
         state.judge = verdict
-        self.cell_changed.emit(cell_id, Change.JUDGE)
+        self._changed(cell_id, Change.JUDGE)
 
     def set_rating(self, cell_id: str, rating: Rating | None) -> None:
         """A cell's rating (``None`` clears it); the caller keeps best-in-row unique."""
@@ -500,7 +551,7 @@ class CellStore(QObject):
         if state is None or state.rating == rating:
             return
         state.rating = rating
-        self.cell_changed.emit(cell_id, Change.RATING)
+        self._changed(cell_id, Change.RATING)
 
     def rating(self, cell_id: str) -> Rating | None:
         """A cell's rating, or ``None``."""
@@ -512,7 +563,7 @@ class CellStore(QObject):
         if self._ids.where(cell_id) is None:
             return
         self._states[cell_id] = CellState()  # queued, whatever set_all_status said before
-        self.cell_changed.emit(cell_id, Change.RESET)
+        self._changed(cell_id, Change.RESET)
 
     def _cleaned(self, cell_id: str, state: CellState, text: str) -> str:
         """``text`` as Qt can show it; a replacement puts the notice on the cell (it stays

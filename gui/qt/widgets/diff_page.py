@@ -104,6 +104,7 @@ class DiffPage(CloseUpPage):
         self._build_ui()
         store.shape_changed.connect(self._on_store_shape_changed)
         store.cell_changed.connect(self._on_store_cell_changed)
+        store.cells_changed.connect(self._on_store_cells_changed)
         store.texts_appended.connect(self._on_store_texts_appended)
 
     def _build_ui(self) -> None:
@@ -209,6 +210,10 @@ class DiffPage(CloseUpPage):
             and change & (Change.TEXT | Change.RESET)
         ):
             self._refresh()
+
+    def _on_store_cells_changed(self, changes: dict[str, int]) -> None:
+        for cell_id, change in changes.items():
+            self._on_store_cell_changed(cell_id, change)
 
     def _on_store_texts_appended(self, texts: dict[str, str]) -> None:
         # Text after a shown final answer (a retry streams again): say the diff is behind.

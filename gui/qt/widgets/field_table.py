@@ -45,6 +45,7 @@ class FieldTable(QWidget):
         self._build_ui()
         store.shape_changed.connect(self._on_store_shape_changed)
         store.cell_changed.connect(self._on_store_cell_changed)
+        store.cells_changed.connect(self._on_store_cells_changed)
 
     def _build_ui(self) -> None:
         self.setObjectName("fieldTable")
@@ -171,6 +172,10 @@ class FieldTable(QWidget):
         self._fill(cell_id)
         if self._fields:
             self._hint.hide()
+
+    def _on_store_cells_changed(self, changes: dict[str, int]) -> None:
+        for cell_id, change in changes.items():
+            self._on_store_cell_changed(cell_id, change)
 
     def _on_view_double_clicked(self, index: QModelIndex) -> None:
         cell_id = self._model.index(index.row(), 0).data(Qt.ItemDataRole.UserRole)

@@ -260,6 +260,7 @@ class FocusView(CloseUpPage):
         store.all_status_changed.connect(self._on_store_all_status_changed)
         store.texts_appended.connect(self._on_store_texts_appended)
         store.cell_changed.connect(self._on_store_cell_changed)
+        store.cells_changed.connect(self._on_store_cells_changed)
         store.read_only_changed.connect(self._on_store_read_only_changed)
         self._show_nothing()
 
@@ -817,6 +818,10 @@ class FocusView(CloseUpPage):
             self._show_judge(state.judge)
         if change & Change.RATING:
             self._rating.set_rating(state.rating)
+
+    def _on_store_cells_changed(self, changes: dict[str, int]) -> None:
+        for cell_id, change in changes.items():
+            self._on_store_cell_changed(cell_id, change)
 
     # ------------------------------------------------------------------------------ slots
 

@@ -151,6 +151,7 @@ class ResultsGrid(QScrollArea):
         store_.all_status_changed.connect(self._on_store_all_status_changed)
         store_.texts_appended.connect(self._on_store_texts_appended)
         store_.cell_changed.connect(self._on_store_cell_changed)
+        store_.cells_changed.connect(self._on_store_cells_changed)
         store_.read_only_changed.connect(self._on_store_read_only_changed)
         if not store_.is_empty():
             self._on_store_shape_changed()
@@ -573,6 +574,12 @@ class ResultsGrid(QScrollArea):
             pane.reset()
             return
         _apply_change(pane, state, change)
+
+    def _on_store_cells_changed(self, changes: dict[str, int]) -> None:
+        panes = self._panes  # panes exist only near the viewport: most cells have none
+        for cell_id, change in changes.items():
+            if cell_id in panes:
+                self._on_store_cell_changed(cell_id, change)
 
     def _on_store_read_only_changed(self, read_only: bool) -> None:
         for pane in self._panes.values():

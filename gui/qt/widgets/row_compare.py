@@ -155,6 +155,7 @@ class RowCompareView(CloseUpPage):
         store.all_status_changed.connect(self._on_store_all_status_changed)
         store.texts_appended.connect(self._on_store_texts_appended)
         store.cell_changed.connect(self._on_store_cell_changed)
+        store.cells_changed.connect(self._on_store_cells_changed)
         self._on_store_shape_changed()
 
     # ----------------------------------------------------------------------------- UI
@@ -629,6 +630,10 @@ class RowCompareView(CloseUpPage):
             self._show_footer(column, state.metrics, state.notice)
         if change & Change.CHECKS:
             column.chips.set_results(state.checks)
+
+    def _on_store_cells_changed(self, changes: dict[str, int]) -> None:
+        for cell_id, change in changes.items():
+            self._on_store_cell_changed(cell_id, change)
 
     # ------------------------------------------------------------------------------ slots
 

@@ -290,6 +290,7 @@ class TilesView(QAbstractScrollArea):
         store.all_status_changed.connect(self._on_store_all_status_changed)
         store.texts_appended.connect(self._on_store_texts_appended)
         store.cell_changed.connect(self._on_store_cell_changed)
+        store.cells_changed.connect(self._on_store_cells_changed)
         store.read_only_changed.connect(self._on_store_read_only_changed)
         self._on_store_shape_changed()
 
@@ -585,6 +586,10 @@ class TilesView(QAbstractScrollArea):
     def _on_store_cell_changed(self, cell_id: str, _change: int) -> None:
         if self.isVisible():
             self._mark_dirty((cell_id,), restyle=True)
+
+    def _on_store_cells_changed(self, changes: dict[str, int]) -> None:
+        if self.isVisible():
+            self._mark_dirty(changes, restyle=True)
 
     def _on_store_read_only_changed(self, _read_only: bool) -> None:
         self.viewport().update()  # nothing drawn depends on it; menus read it when opened

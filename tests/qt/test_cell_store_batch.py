@@ -1,0 +1,100 @@
+"""A frame that ends thousands of cells (a big run cancelled) is told to the layouts once: the
+store merges the frame's changes per cell, and the panes on screen show each end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytestqt.qtbot import QtBot
+
+from gui.core import events as ev
+from gui.core.metrics import CellMetrics
+from gui.core.runner import CANCELLED_BEFORE_START, CANCELLED_BY_USER, Phase
+from gui.core.spec import CellId, Strategy
+from gui.qt.views.results_page import ResultsPage
+from gui.qt.widgets.cell_store import CellStore, Change
+
+
+def metrics() -> CellMetrics:
+    return CellMetrics(
+        queued_at=0.0,
+        started_at=None,
+        first_token_at=None,
+        ended_at=1.0,
+        waited=1.0,
+        ttft=None,
+        latency=None,
+        output_tokens=0,
+        tokens_estimated=False,
+        tokens_per_second=None,
+        retries=0,
+    )
+
+
+def store_of(rows: int, cols: int) -> CellStore:
+    store = CellStore()
+    store.set_shape(
+        [f"topic {r}" for r in range(rows)], [f"m{c}" for c in range(cols)], CellId.grid(rows, cols)
+    )
+    return store
+
+
+def test_a_batch_tells_each_changed_cell_once_with_all_its_changes() -> None:
+    store = store_of(300, 2)
+    one_by_one: list[tuple[str, int]] = []
+    batches: list[dict[str, int]] = []
+    store.cell_changed.connect(lambda cell_id, change: one_by_one.append((cell_id, change)))
+    store.cells_changed.connect(batches.append)
+    with store.batched():
+        for cell_id in store.cell_ids():
+            store.set_ended(cell_id, Phase.CANCELLED, CANCELLED_BEFORE_START, metrics())
+        store.set_status("r0m0", Phase.CANCELLED, "")
+        with store.batched():  # a nested block joins the outer one
+            store.set_notice("r0m1", "note")
+    assert one_by_one == []
+    (changes,) = batches
+    ended = Change.STATUS | Change.ERROR | Change.METRICS
+    assert len(changes) == 600 and changes["r299m1"] == ended
+    assert changes["r0m1"] == ended | Change.NOTICE
+    assert store.status("r299m1") == (Phase.CANCELLED, "")
+    assert store.error("r299m1") == CANCELLED_BEFORE_START
+    store.set_status("r0m0", Phase.QUEUED, "retrying")  # outside a batch: told at once
+    assert one_by_one == [("r0m0", int(Change.STATUS))] and len(batches) == 1
+
+
+def test_a_frame_of_thousands_of_cancelled_cells_is_told_once_and_the_grid_shows_each_end(
+    qtbot: QtBot,
+) -> None:
+    page = ResultsPage()
+    qtbot.addWidget(page)
+    page.resize(1000, 700)
+    page.show()
+    store = page.store
+    rows = 2_500
+    store.set_shape(
+        [f"topic {r}" for r in range(rows)], ["a", "b"], CellId.grid(rows, 2), titles=None
+    )
+    told: list[Any] = []
+    store.cell_changed.connect(lambda *args: told.append(args))
+    events: list[ev.Event] = [
+        ev.CellCancelled(
+            "run",
+            1.0,
+            cell_id,
+            CANCELLED_BY_USER if cell_id == "r0m0" else CANCELLED_BEFORE_START,
+            "",
+            metrics(),
+        )
+        for cell_id in store.cell_ids()
+    ]
+    page.set_layout("grid")
+    qtbot.waitUntil(lambda: page.grid.pane("r0m1") is not None, timeout=30_000)
+    page.apply_frame({"r0m0": "partial "}, events, lambda _run: Strategy.STREAM)
+    assert told == []  # one signal for the frame, not one per cell
+    for cell_id, reason in (("r0m0", CANCELLED_BY_USER), ("r0m1", CANCELLED_BEFORE_START)):
+        pane = page.grid.pane(cell_id)  # a pane on screen shows the end itself
+        assert pane is not None and pane.phase == "cancelled"
+        assert pane.error_text() == reason
+    assert page.grid.cell_text("r0m0").startswith("partial")
+    assert all(store.status(c) == (Phase.CANCELLED, "") for c in store.cell_ids())
+    assert store.error(CellId.text(rows - 1, 1)) == CANCELLED_BEFORE_START
