@@ -863,6 +863,9 @@ class BatchRun:
         self._checker = CheckRunner(spec.checks) if spec.checks else None
         self._check_tasks: set[asyncio.Task[None]] = set()
         self._cancel_tasks: set[asyncio.Task[None]] = set()
+        # Batches a cancel was sent for: a cancel that comes while a batch is being recorded
+        # finds it both in `batches` and, once recorded, in the creating loop; one request.
+        self._cancel_sent: set[str] = set()
         #: Cells ended since the last :meth:`_flush_ended`: stored in one go, then reported.
         self._ended: list[ev.Event] = []
         self._counter = counter
@@ -1259,9 +1262,13 @@ class BatchRun:
         return record
 
     async def _cancel_batch(self, record: BatchRecord) -> None:
+        if record.batch_id in self._cancel_sent:
+            return
+        self._cancel_sent.add(record.batch_id)
         try:
             status = await self._port(record.col).cancel(record.batch_id)
         except Exception as exc:
+            self._cancel_sent.discard(record.batch_id)  # not sent: a later cancel tries again
             log.warning("cancelling batch %s failed: %s", record.batch_id, exc)
             return
         current = self.batches.get(record.file_index, record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -328,6 +329,34 @@ async def test_cancel_ends_the_requests_not_run_cancelled(tmp_path: Path) -> Non
     assert isinstance(ended["r0m0"], ev.CellFinished)
     assert all(isinstance(ended[c], ev.CellCancelled) for c in ("r1m0", "r2m0"))
     assert run.batches[0].state is BatchState.CANCELLED
+
+
+async def test_a_cancel_while_the_batch_is_being_recorded_cancels_it_once(
+    tmp_path: Path,
+) -> None:
+    """Seen once under load: the cancel came while the new batch was written to the history;
+    it found the batch in the run and cancelled it, and the creating loop, once the record
+    was written, cancelled it again (two requests to the provider for one batch)."""
+    recorded = threading.Event()
+
+    class SlowStore(Store):
+        def batch_created(self, record: BatchRecord) -> None:
+            assert recorded.wait(60)  # held until the cancel has been made
+            super().batch_created(record)
+
+    spec = make_spec("Explain {topic}", ["a", "b"], [ModelProfile(model="m")])
+    port = FakePort()
+    run = BatchRun(spec, lambda _p: port, SlowStore(), tmp_path, limits=FAST)
+    ended = collect(run)
+    task = run.start()
+    await asyncio.wait_for(_until(lambda: run.batches), 30)
+    run.cancel()  # the batch is in the run; its record is still being written
+    await asyncio.sleep(0)
+    recorded.set()
+    summary = await asyncio.wait_for(task, 30)
+    assert summary is not None and summary.cancelled_by_user
+    assert port.cancelled == ["batch-file-1"]
+    assert all(isinstance(ended[c], ev.CellCancelled) for c in ("r0m0", "r1m0"))
 
 
 async def test_a_server_without_a_batch_api_fails_the_cells_with_one_line(tmp_path: Path) -> None:
