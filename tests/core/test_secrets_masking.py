@@ -4,6 +4,7 @@ belongs."""
 from __future__ import annotations
 
 import base64
+import random
 
 import pytest
 
@@ -107,3 +108,37 @@ def test_generated_code_shows_no_password_and_no_key() -> None:
     assert "pa55word" not in code and OPENAI_KEY not in code
     assert 'base_url="http://alice@llm.example:8080/v1",  # its password is not shown' in code
     compile(code, "<snippet>", "exec")
+
+
+def _every_pattern(text: str) -> str:
+    """What the three patterns do when tried at every character (the reference)."""
+    text = keys._URL_CREDENTIALS.sub(r"\1:***@", text)
+    text = keys._BEARER.sub(r"\1\2***", text)
+    return keys._BASIC.sub(keys._basic, text)
+
+
+def test_ascii_text_is_masked_as_the_patterns_tried_everywhere_would() -> None:
+    """ASCII text has the patterns tried only where their word (or ``://``) is: the same
+    result as trying them at every character, over texts made of the pieces that meet at
+    the edges (schemes glued to words, credentials without their ``@``, several per text)."""
+    credential = base64.b64encode(b"u:p").decode()
+    pieces = [
+        "http://", "HTTPS://ann:pw@", "a+b.c-d://q:r@h", "x1.git://", "://", ":", "@", "/",
+        "Bearer ", "bEaReR tok.3n", "BEARER\t12345", "bearer", "Basic ", "basic idea",
+        f"BASIC {credential}", credential, "=", " ", "\n", "user", "pw", "1", "-", ".", "_",
+    ]  # fmt: skip
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))) for _ in range(20_000)]
+    assert [keys.redact(t) for t in texts] == [_every_pattern(t) for t in texts]
+    assert keys.redact("Auth: bEaReR tok.3n") == "Auth: bEaReR ***"  # any case, as the pattern
+
+
+def test_a_big_spec_is_masked_without_trying_every_character() -> None:
+    """A run's spec as the history stores it: 10,000 inputs, a URL in its prices, a
+    credential among the inputs; every one found (the patterns are tried at their words)."""
+    rows = [f"basic topic number {i}" for i in range(10_000)]
+    rows[5_000] = "see https://ann:pw@llm.example/v1 and Bearer sk-abc.123"
+    text = " ".join(rows) + ' "base_url": "https://api.openai.com/v1"'
+    masked = keys.redact(text)
+    assert masked == _every_pattern(text)
+    assert "https://ann:***@llm.example/v1 and Bearer ***" in masked and "pw@" not in masked
