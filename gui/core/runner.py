@@ -66,8 +66,14 @@ CANCELLED_BEFORE_START = "Cancelled before it started."
 #: socket until its backstop.
 REQUEST_TIMEOUT_KEY = "fanout_request_timeout"
 
-#: CellQueued events the driver emits per loop iteration at a run's start (see ``Run._announce``).
+#: CellQueued events the driver emits per loop iteration at a run's start at most (see
+#: ``Run._announce``), and the seconds of the loop one such slice may take at most: each event
+#: goes to every subscriber, and 500 of them took 10-20 ms, long enough that the lag heartbeat,
+#: waiting behind the slice and the other work due in the same Qt pass (the timeline's rows,
+#: a paint), fired 40-60 ms late at a 20,000-cell run's start (docs/performance-notes.md).
 ANNOUNCE_SLICE = 500
+ANNOUNCE_SLICE_S = 0.003
+
 #: Waiting cells :meth:`Run.cancel` cancels per loop iteration in a big run.
 CANCEL_SLICE = 500
 #: Seconds of the loop one slice of a big run's cancel may take at most: a cell whose task has
@@ -75,6 +81,12 @@ CANCEL_SLICE = 500
 #: the slice itself, its events told to every subscriber, tens of times the cost of a
 #: ``task.cancel()``, and 500 of them made a visible freeze (docs/performance-notes.md).
 CANCEL_SLICE_S = 0.003
+
+
+def _loop_clock() -> float:
+    """The clock slices of the loop's work are timed by (seconds; tests replace it)."""
+    return time.perf_counter()
+
 
 #: Key in every call's ``config["configurable"]``: the run's cap on answer size in characters,
 #: so that a provider can bound what it buffers from the wire (the engine cuts the text itself).
@@ -566,9 +578,12 @@ class Run:
         """
         clocks, emit, now, run_id = self._clocks, self._emit, self._now, self.id
         queued = ev.CellQueued
+        clock = _loop_clock  # the loop's time, not the run's (a test may fake that)
+        deadline = clock() + ANNOUNCE_SLICE_S
         for n, cell_id in enumerate(self.cells.ids()):
-            if n and n % ANNOUNCE_SLICE == 0:
+            if n and (n % ANNOUNCE_SLICE == 0 or clock() >= deadline):
                 await asyncio.sleep(0)
+                deadline = clock() + ANNOUNCE_SLICE_S
             t = now()
             clocks[cell_id] = CellClock(queued_at=t)
             emit(queued(run_id, t, cell_id))
@@ -581,7 +596,7 @@ class Run:
     async def _paced(self, act: Callable[[str], None]) -> None:
         """Call ``act(cell_id)`` for every cell not ended yet, giving the loop back after
         :data:`CANCEL_SLICE` cells or :data:`CANCEL_SLICE_S` seconds, whichever comes first."""
-        clock = time.perf_counter  # the loop's time, not the run's (a test may fake that)
+        clock = _loop_clock  # the loop's time, not the run's (a test may fake that)
         deadline = clock() + CANCEL_SLICE_S
         for n, cell_id in enumerate(self.cells.ids()):
             if n % CANCEL_SLICE == CANCEL_SLICE - 1 or clock() >= deadline:

@@ -10,9 +10,11 @@ import weakref
 import pytest
 
 from gui.core import events as ev
+from gui.core import runner as runner_module
 from gui.core import strategies
 from gui.core.errors import ErrorKind, SpecError
 from gui.core.runner import (
+    ANNOUNCE_SLICE_S,
     CANCEL_SLICE,
     CANCELLED_BEFORE_START,
     CANCELLED_BY_USER,
@@ -416,6 +418,33 @@ async def test_a_big_run_queues_its_cells_a_slice_at_a_time_each_before_it_start
     assert len(first) == 10_000 and set(first.values()) == {"CellQueued"}
     assert len(ends) == 10_000 and set(ends.values()) == {1}
     assert summary.total == 10_000 and summary.cancelled + summary.done == 10_000
+
+
+async def test_slow_subscribers_make_the_queueing_slices_shorter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slice of CellQueued events stops after ANNOUNCE_SLICE_S of the loop's clock, not
+    only after ANNOUNCE_SLICE events: each event costs what every subscriber does with it,
+    and a window's subscribers made 500 of them a 10-20 ms step (docs/performance-notes.md).
+    The clock here moves 1 ms per event: a slice holds a few events, and every cell is
+    still queued once, in order, before any starts."""
+    ticks = itertools.count()
+    monkeypatch.setattr(runner_module, "_loop_clock", lambda: next(ticks) / 1000)
+    backend = FakeBackend(Script(latency=0.01, chunks=1))
+    run, rec = run_of(backend, [f"topic {i}" for i in range(30)])
+    run.subscribe(lambda event: next(ticks) if isinstance(event, ev.CellQueued) else None)
+    run.start()
+    queued_after_each_yield: list[int] = []
+    while not queued_after_each_yield or queued_after_each_yield[-1] < 30:
+        await asyncio.sleep(0)
+        queued_after_each_yield.append(len(rec.named("CellQueued")))
+    steps = [b - a for a, b in itertools.pairwise([0, *queued_after_each_yield])]
+    per_slice = round(ANNOUNCE_SLICE_S * 1000)
+    assert max(steps) <= per_slice + 1 and len([s for s in steps if s]) >= 30 // (per_slice + 1)
+    summary = await run.wait()
+    first, ends = first_and_terminal(rec)
+    assert list(first) == [c.id for c in run.cells] and set(first.values()) == {"CellQueued"}
+    assert summary.done == 30 and set(ends.values()) == {1}
 
 
 async def test_a_cancel_while_the_cells_are_being_queued_ends_each_once_after_its_queue() -> None:

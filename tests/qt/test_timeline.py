@@ -8,6 +8,7 @@ a look by eye. Timing tests print what they measured and assert only a generous 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Iterator
 
@@ -35,8 +36,11 @@ from gui.core.timeline import (
     WAITING,
 )
 from gui.qt.resources import is_dark
+from gui.qt.widgets import timeline as timeline_module
 from gui.qt.widgets.check_chips import pass_rate_color
 from gui.qt.widgets.timeline import (
+    FIRST_SLICE,
+    RESET_STEP,
     TimelineWidget,
     format_tick,
     segment_color,
@@ -596,6 +600,38 @@ async def test_a_big_run_gets_its_first_rows_at_once_and_the_rest_while_the_loop
     assert len(ids) == 20_000 and set(ids) == {f"c{i}" for i in range(20_000)}
     assert ids[:3] == ["c0", "c1", "c2"]
     assert timeline.segments("c19999") == [(WAITING, 0.0, None)]
+
+
+async def test_slow_rows_make_the_feed_slices_shorter(
+    timeline: TimelineWidget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slice of the feed stops after RESET_SLICE_S of its clock, not only after RESET_SLICE
+    rows (1,000 rows took 11-12 ms on a busy GUI thread). The clock here moves 1 ms per row
+    made: after the first slice (what a screen shows, whatever it costs), each slice holds
+    a few RESET_STEP steps, and every row still comes, in order."""
+    ticks = itertools.count()
+    monkeypatch.setattr(timeline_module, "_feed_clock", lambda: next(ticks) / 1000)
+    slices: list[int] = []
+
+    def rows() -> Iterator[tuple[str, str]]:
+        for i in range(3_000):
+            next(ticks)
+            yield f"c{i}", f"topic {i}"
+
+    labelled = timeline._labels_added  # once per slice
+
+    def count_slice(measured: list[str]) -> None:
+        slices.append(len(timeline.cell_ids()))
+        labelled(measured)
+
+    monkeypatch.setattr(timeline, "_labels_added", count_slice)
+    timeline.reset(rows())
+    assert slices == [FIRST_SLICE]
+    await until(lambda: not timeline.pending_rows())
+    sizes = [b - a for a, b in itertools.pairwise(slices)]
+    assert max(sizes) <= RESET_STEP and len(sizes) >= (3_000 - FIRST_SLICE) // RESET_STEP
+    assert timeline.cell_ids() == [f"c{i}" for i in range(3_000)]
+    assert timeline.label("c2999") == "topic 2999"
 
 
 async def test_a_reset_drops_the_rows_an_earlier_reset_had_not_added_yet(

@@ -39,6 +39,7 @@ import heapq
 import html
 import itertools
 import math
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -91,8 +92,21 @@ from gui.qt.widgets.check_chips import pass_rate_color
 MEASURED_LABELS = 1000
 #: Of those, the longest measured per call of :meth:`TimelineWidget.add_cells`.
 MEASURED_LONGEST = 20
-#: Rows :meth:`TimelineWidget.reset` labels per loop iteration; the rest wait for the next.
+#: Rows :meth:`TimelineWidget.reset` labels per loop iteration at most; the rest wait for the
+#: next. A slice stops early after :data:`RESET_SLICE_S` seconds: 1,000 rows took 11-12 ms, and
+#: the lag heartbeat, due in the same Qt timer pass, waited for it and the run's own slices
+#: (docs/performance-notes.md).
 RESET_SLICE = 1000
+#: Longest a slice of the feed may take (seconds), checked every :data:`RESET_STEP` rows.
+RESET_SLICE_S = 0.003
+RESET_STEP = 50
+
+
+def _feed_clock() -> float:
+    """The clock the feed's slices are timed by (seconds; tests replace it)."""
+    return time.perf_counter()
+
+
 #: Rows it labels at once, before returning to the loop: more than a screen shows.
 FIRST_SLICE = 200
 
@@ -334,7 +348,7 @@ class TimelineWidget(QAbstractScrollArea):
         self._fitting = True
         self._t0, self._span = 0.0, DEFAULT_SPAN_S
         self._pending = iter(cells)
-        self._add_pending(FIRST_SLICE)
+        self._add_pending(FIRST_SLICE, bounded=False)
         self.verticalScrollBar().setValue(0)
         self.visible_range_changed.emit(self._t0, self._t0 + self._span)
 
@@ -346,14 +360,23 @@ class TimelineWidget(QAbstractScrollArea):
         those, only the :data:`MEASURED_LONGEST` longest of each call are measured: text
         width follows length closely enough for a column whose labels are elided.
         """
+        self._labels_added(self._label_rows(cells))
+
+    def _label_rows(self, cells: Iterable[tuple[str, str]]) -> list[str]:
+        """Set the rows' labels; the labels of those among the measured rows."""
         model = self._model
+        elided = self._elided
         measured: list[str] = []
         for cell_id, label in cells:
             model.set_label(cell_id, label)
-            self._elided.pop(cell_id, None)
+            elided.pop(cell_id, None)
             index = model.index_of(cell_id)
             if index is not None and index < MEASURED_LABELS:
                 measured.append(label)
+        return measured
+
+    def _labels_added(self, measured: list[str]) -> None:
+        """Widen the label column for ``measured`` labels, lay out and repaint once."""
         if measured:
             metrics = self.fontMetrics()
             longest = heapq.nlargest(MEASURED_LONGEST, measured, key=len)
@@ -366,20 +389,33 @@ class TimelineWidget(QAbstractScrollArea):
         """Whether rows of the last :meth:`reset` are still to be added."""
         return self._pending is not None
 
-    def _add_pending(self, size: int = RESET_SLICE) -> None:
-        """Add the next ``size`` rows of the last reset; schedule the next slice if any."""
+    def _add_pending(self, size: int = RESET_SLICE, *, bounded: bool = True) -> None:
+        """Add the next ``size`` rows of the last reset (fewer when ``bounded`` and
+        :data:`RESET_SLICE_S` has passed); schedule the next slice if any."""
         pending = self._pending
         if pending is None:
             self._feed.stop()
             return
-        chunk = list(itertools.islice(pending, size))
-        if len(chunk) < size:
-            self._pending = None
+        clock = _feed_clock
+        deadline = clock() + RESET_SLICE_S
+        measured: list[str] = []
+        added = 0
+        while added < size:
+            wanted = min(RESET_STEP, size - added)
+            step = list(itertools.islice(pending, wanted))
+            measured += self._label_rows(step)
+            added += len(step)
+            if len(step) < wanted:  # the cells ran out
+                self._pending = None
+                break
+            if bounded and clock() >= deadline:
+                break
+        if self._pending is None:
             self._feed.stop()
         elif not self._feed.isActive():
             self._feed.start()
-        if chunk:
-            self.add_cells(chunk)
+        if added:
+            self._labels_added(measured)
 
     def apply_events(self, events: Iterable[ev.Event]) -> None:
         """Apply one frame's events (others than the cell and run events are ignored).
