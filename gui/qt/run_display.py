@@ -38,7 +38,7 @@ from gui.core.session import (
     StrategyMeasured,
     StrategyStarted,
 )
-from gui.core.spec import RunSpec
+from gui.core.spec import RunSpec, Strategy
 from gui.qt.bridge import RunBridge
 from gui.qt.views.code_view import CodeView
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
@@ -124,6 +124,9 @@ class RunDisplay(QObject):
         # A big run waiting for its layout (see SHOW_LATER_CELLS), shown by this timer or, if
         # anything about the run comes first, right before it.
         self._unshown: Run | None = None
+        # The comparison's step running (its end says so, not "Run finished") and its size.
+        self._step: Strategy | None = None
+        self._compared = 0
         self._show_timer = QTimer(self)
         self._show_timer.setSingleShot(True)
         self._show_timer.setInterval(0)
@@ -165,10 +168,12 @@ class RunDisplay(QObject):
         elif isinstance(event, PastRunOpened):
             self._on_session_past_run_opened(event)
         elif isinstance(event, ComparisonStarted):
+            self._compared = len(event.strategies)
             self._chart.set_pending([s.value for s in event.strategies], requests=event.requests)
             self._tabs.setCurrentWidget(self._chart)
             self._controls.compare_action.setEnabled(False)
         elif isinstance(event, StrategyStarted):
+            self._step = event.strategy  # a step's end says which (None: the comparison's end)
             self._chart.set_running(event.strategy.value if event.strategy else None)
         elif isinstance(event, StrategyMeasured):
             r = event.result
@@ -176,6 +181,7 @@ class RunDisplay(QObject):
         elif isinstance(event, ComparisonEnded):
             self._controls.compare_action.setEnabled(True)
             if not self._closing():
+                self._controls.show_comparison_ended(event.results, event.cancelled, self._compared)
                 self.comparison_finished.emit(list(event.results))
 
     def _on_session_run_opened(self, event: RunOpened) -> None:
@@ -220,7 +226,8 @@ class RunDisplay(QObject):
         self._on_clock_timeout()
         if not self._closing():
             self._history_panel.refresh()
-        self._controls.show_run_ended(event, self._lag.stats())
+        step = self._step.value if self._step is not None and event.primary else None
+        self._controls.show_run_ended(event, self._lag.stats(), step)
         if event.error is None and event.primary and event.summary is not None:
             self.run_finished.emit(event.summary)
 

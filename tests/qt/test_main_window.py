@@ -198,6 +198,28 @@ async def test_compare_strategies_fills_the_chart_with_the_lesson(window: MainWi
     assert window.timeline.segments("r0m0")  # the last run is on the timeline
 
 
+async def test_a_comparisons_steps_and_end_say_so_in_the_status_line(window: MainWindow) -> None:
+    """A step's end is not "Run finished" while the comparison goes on (the toolbar still
+    says Running); the comparison's end names how many strategies ran and the extremes."""
+    setup(window, "Tell me a joke about {topic}", ["cats", "dogs"], [sim(0.05)])
+    said: list[str] = []
+    window.statusBar().messageChanged.connect(said.append)
+    done = signal_future(window.comparison_finished)
+    assert window.start_comparison() is not None
+    (results,) = await asyncio.wait_for(done, 60)
+    assert len(results) == 6
+    steps = [m for m in said if m.startswith("Comparison: ")]
+    assert [m.split(" finished")[0] for m in steps] == [
+        f"Comparison: {r.strategy}" for r in results
+    ]
+    assert all("2 done, 0 failed, 0 cancelled" in m for m in steps)
+    assert not any(m.startswith("Run finished") for m in said)
+    last = window.statusBar().currentMessage()
+    assert last.startswith("Comparison finished: 6 strategies on the same requests · fastest ")
+    fastest = min(results, key=lambda r: r.wall)
+    assert f"fastest {fastest.strategy} {fastest.wall:.2f} s" in last
+
+
 async def test_block_the_ui_demo_freezes_and_the_meter_says_so(window: MainWindow) -> None:
     setup(window, "About {topic}", ["a", "b"], [sim(0.3)], strategy=Strategy.SYNC)
     window.block_action.setChecked(True)
@@ -234,3 +256,29 @@ async def test_run_pressed_before_the_engine_is_ready_starts_once_it_is(
     (summary,) = await asyncio.wait_for(finished, 60)
     assert summary.done == 2 and window.run_action.isEnabled()
     assert [window.grid.cell_status(c) for c in ("r0m0", "r1m0")] == ["done", "done"]
+
+
+async def test_a_comparison_cancelled_after_its_first_step_says_how_far_it_got(
+    window: MainWindow,
+) -> None:
+    setup(window, "Tell me a joke about {topic}", ["cats", "dogs"], [sim(0.3)])
+    first_step = asyncio.get_running_loop().create_future()
+
+    def on_message(text: str) -> None:
+        if text.startswith("Comparison: sync finished") and not first_step.done():
+            first_step.set_result(None)
+
+    window.statusBar().messageChanged.connect(on_message)
+    done = signal_future(window.comparison_finished)
+    assert window.start_comparison() is not None
+    await asyncio.wait_for(first_step, 60)
+    window.cancel_all()  # during the second step
+    (results,) = await asyncio.wait_for(done, 60)
+    # The step cancelled part-way is in the results, its time not among the extremes.
+    assert [str(r.strategy) for r in results] == ["sync", "sequential"]
+    assert results[1].cancelled > 0
+    assert (
+        window.statusBar()
+        .currentMessage()
+        .startswith("Comparison cancelled after 1 of 6 strategies · sync ")
+    )

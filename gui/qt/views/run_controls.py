@@ -27,6 +27,7 @@ from gui.qt.looks import RUN_BUTTON_SHEET
 from gui.qt.widgets.lag_meter import FREEZE_MS, LagSparkline
 
 if TYPE_CHECKING:  # the toolbar is in the first frame; the session comes after it
+    from gui.core.compare import StrategyResult
     from gui.core.costs import CostTotals
     from gui.core.lag import LagStats
     from gui.core.session import Counts, PastRunOpened, RunEnded
@@ -233,8 +234,9 @@ class RunControls:
         self.run_action.setText("Run")
         self.run_action.setEnabled(not running)
 
-    def show_run_ended(self, event: RunEnded, lag: LagStats) -> None:
-        """How a run (or a retry) ended, with the loop lag over the run for a shown run."""
+    def show_run_ended(self, event: RunEnded, lag: LagStats, step: str | None = None) -> None:
+        """How a run (or a retry) ended, with the loop lag over the run for a shown run;
+        ``step``: the strategy when the run was a comparison's step (more may follow)."""
         c = event.counts
         counts = f"{c.done} done, {c.failed} failed, {c.cancelled} cancelled"
         if event.error is not None:
@@ -250,11 +252,36 @@ class RunControls:
             # A summary from before issue 15 (or a test's stand-in) has no budget note.
             note = getattr(event.summary, "budget_note", None)
             budget = f" · {note}" if note else ""
+            what = f"Comparison: {step} finished" if step else "Run finished"
             self._say(
-                f"Run finished: {counts} in {event.summary.wall:.2f} s{budget}"
+                f"{what}: {counts} in {event.summary.wall:.2f} s{budget}"
                 f" · loop lag p99 {lag.p99_ms:.1f} ms, max {lag.max_ms:.1f} ms{froze}",
                 0,
             )
+
+    def show_comparison_ended(
+        self, results: Sequence[StrategyResult], cancelled: bool, planned: int
+    ) -> None:
+        """How a comparison ended: how many strategies ran to their end, the fastest and the
+        slowest of those (a step cancelled part-way is in ``results`` but its time is not)."""
+        whole = [r for r in results if not r.cancelled]
+        if not whole:
+            self._say("Comparison cancelled before any strategy finished.", 0)
+            return
+        fastest = min(whole, key=lambda r: r.wall)
+        slowest = max(whole, key=lambda r: r.wall)
+        head = (
+            f"Comparison cancelled after {len(whole)} of {planned} strategies"
+            if cancelled
+            else f"Comparison finished: {len(whole)} strategies on the same requests"
+        )
+        spread = (
+            f" · fastest {fastest.strategy} {fastest.wall:.2f} s,"
+            f" slowest {slowest.strategy} {slowest.wall:.2f} s"
+            if len(whole) > 1
+            else f" · {fastest.strategy} {fastest.wall:.2f} s"
+        )
+        self._say(f"{head}{spread} (Compare strategies tab)", 0)
 
     def show_past(self, event: PastRunOpened) -> None:
         """A past run is shown read-only: its wall time and counts."""
