@@ -180,6 +180,8 @@ class RunDisplay(QObject):
             self._chart.set_result(r.strategy.value, r.wall, r.ideal, r.done, r.failed)
         elif isinstance(event, ComparisonEnded):
             self._controls.compare_action.setEnabled(True)
+            # Its last step's end came while the comparison still counted as running.
+            self._set_running(self._session.running)
             if not self._closing():
                 self._controls.show_comparison_ended(event.results, event.cancelled, self._compared)
                 self.comparison_finished.emit(list(event.results))

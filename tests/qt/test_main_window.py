@@ -9,7 +9,7 @@ import asyncio
 
 import pytest_asyncio
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QSpinBox
+from PySide6.QtWidgets import QComboBox, QSpinBox
 
 from gui.core.spec import CellId, Limits, ModelProfile, SimSettings, Strategy
 from gui.qt.main_window import MainWindow
@@ -218,6 +218,11 @@ async def test_a_comparisons_steps_and_end_say_so_in_the_status_line(window: Mai
     assert last.startswith("Comparison finished: 6 strategies on the same requests · fastest ")
     fastest = min(results, key=lambda r: r.wall)
     assert f"fastest {fastest.strategy} {fastest.wall:.2f} s" in last
+    # And the window is no longer running (it kept "Running 2 / 2" and a locked dock).
+    assert window.run_action.isEnabled() and window.run_action.text() == "Run"
+    assert not window.cancel_action.isEnabled() and window.compare_action.isEnabled()
+    strategy_box = window.limits.findChild(QComboBox, "strategyCombo")
+    assert strategy_box is not None and strategy_box.isEnabled()
 
 
 async def test_block_the_ui_demo_freezes_and_the_meter_says_so(window: MainWindow) -> None:
