@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from gui.bench import ENGINE, ORDER, _late_beats_by_phase, markdown, run_scenarios, table
+from gui.bench import ENGINE, ORDER, late_beats_by_phase, markdown, run_scenarios, table
 from gui.cli import main
 
 
@@ -67,14 +67,14 @@ def test_late_beats_are_counted_in_the_phase_of_the_session_they_fell_due_in() -
         # [seconds after the first paint when the beat fell due, ms late]
         "session_late_beats": [[0.01, 20.0], [0.3, 17.5], [1.2, 31.0], [2.0, 16.2], [5.0, 18.0]],
     }
-    assert _late_beats_by_phase(stats) == {
+    assert late_beats_by_phase(stats) == {
         "start-up": 2,
         "run start": 1,
         "streaming": 1,
         "run end": 1,
     }
     # A session that never ran (no marks) counts everything as start-up.
-    assert _late_beats_by_phase({"session_late_beats": [[2.0, 20.0]]})["start-up"] == 1
+    assert late_beats_by_phase({"session_late_beats": [[2.0, 20.0]]})["start-up"] == 1
 
 
 def test_input_scenario_measures_the_app_against_a_bare_editor() -> None:
