@@ -413,6 +413,14 @@ async def _main(
             [round(at - ms / 1000 - since, 3), round(ms, 1)]
             for ms, at in lag.session_freezes_at(end=closing_at)
         ]
+        from gui.qt.widgets.lag_meter import FRAME_MS  # loaded with the first frame
+
+        # Every beat later than a frame, the same way: the bench tells by the marks which
+        # phase of the session (start-up, run start, streaming, run end) they were in.
+        stats["session_late_beats"] = [
+            [round(at - ms / 1000 - since, 3), round(ms, 1)]
+            for ms, at in lag.session_freezes_at(FRAME_MS, end=closing_at)
+        ]
         stats["marks_s"] = {name: round(at - since, 3) for name, at in marks.items()}
         if ready_at and lag.session_started_at is not None:
             # While the engine still imported in the background (empty when it was ready first).

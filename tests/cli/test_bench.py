@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from gui.bench import ENGINE, ORDER, markdown, run_scenarios, table
+from gui.bench import ENGINE, ORDER, late_beats_by_phase, markdown, run_scenarios, table
 from gui.cli import main
 
 
@@ -49,9 +49,32 @@ def test_gui_scenarios_run_the_real_window(capsys: pytest.CaptureFixture[str]) -
     assert figures["freezes_over_50_ms"] >= 0 and figures["session_lag_samples"] > 0
     # The stress demo opens in Tiles, every one of its 50 cells wholly in view.
     assert figures["layout"] == "tiles" and figures["visible_cells"] == 50
-    # The streaming stretch alone stays as a second line.
-    assert stress["second_label"] == "while streaming" and stress["second"]["lag_samples"] > 0
+    # The streaming stretch alone stays as a second line, with where the late beats were.
+    assert stress["second_label"].startswith("while streaming")
+    assert stress["second"]["lag_samples"] > 0
+    assert set(stress["second"]["late_beats_by_phase"]) == {
+        "start-up",
+        "run start",
+        "streaming",
+        "run end",
+    }
     assert data["machine"]["python"] and data["machine"]["library_hooks"]
+
+
+def test_late_beats_are_counted_in_the_phase_of_the_session_they_fell_due_in() -> None:
+    stats = {
+        "marks_s": {"built": 0.5, "run_pressed": 1.2, "first_text": 1.5, "last_text": 4.8},
+        # [seconds after the first paint when the beat fell due, ms late]
+        "session_late_beats": [[0.01, 20.0], [0.3, 17.5], [1.2, 31.0], [2.0, 16.2], [5.0, 18.0]],
+    }
+    assert late_beats_by_phase(stats) == {
+        "start-up": 2,
+        "run start": 1,
+        "streaming": 1,
+        "run end": 1,
+    }
+    # A session that never ran (no marks) counts everything as start-up.
+    assert late_beats_by_phase({"session_late_beats": [[2.0, 20.0]]})["start-up"] == 1
 
 
 def test_input_scenario_measures_the_app_against_a_bare_editor() -> None:

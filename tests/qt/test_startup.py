@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from PySide6.QtCore import QTimer
 from pytestqt.qtbot import QtBot
 
 from gui.compat.gc_policy import STARTUP, defer_full_collections
@@ -113,6 +114,35 @@ async def test_once_built_the_staged_window_has_every_part_of_the_one_built_at_o
     assert split.widget(0) is win.providers and split.widget(1) is win.prices_editor
     # Every step ran, and each is timed for the benchmark.
     assert set(win.build_ms) == {"first-frame", *STEP_MODULES}
+
+
+@SESSION_LOOP
+async def test_a_timer_due_during_a_build_turn_runs_before_the_next_turn(
+    windows: list[MainWindow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A timer that falls due while the window builds (the lag heartbeat, a frame, a
+    blinking cursor) runs before the build's next turn, not after it: a turn's wait is one
+    turn at most."""
+    order: list[str] = []
+    due = QTimer()
+    due.setSingleShot(True)
+    due.setInterval(0)
+    due.timeout.connect(lambda: order.append("timer"))
+    turn = MainWindow._on_build_timer_timeout
+
+    def build_turn(self: MainWindow) -> None:
+        order.append("build")
+        due.start()  # falls due during this turn
+        turn(self)
+
+    monkeypatch.setattr(MainWindow, "_on_build_timer_timeout", build_turn)
+    win = staged(windows)
+    win.show()
+    win.build_rest()
+    await asyncio.wait_for(win.wait_built(), 60)
+    assert order.count("build") >= len(STEP_MODULES)  # a turn per step (and per import)
+    late = [i for i, pair in enumerate(itertools.pairwise(order)) if pair == ("build", "build")]
+    assert not late, f"the timer waited for {len(late)} later build turns"
 
 
 @SESSION_LOOP
