@@ -399,6 +399,10 @@ class MarkdownView(QTextBrowser):
     answer is complete.
     """
 
+    #: Whether the view shows text raw while the Markdown warm-up runs (module docstring); a
+    #: subclass that renders part of its document in its own steps turns it off.
+    waits_for_warm_up = True
+
     raw_changed = Signal(bool)
     code_copied = Signal(int)
     caught_up = Signal()
@@ -450,7 +454,7 @@ class MarkdownView(QTextBrowser):
         added = self._stream.append(text)
         if self._raw:
             self._writer.append_plain(text)
-        elif self._cold or warming():
+        elif self._cold or (self.waits_for_warm_up and warming()):
             cold = self._cold
             self._wait_warm()
             self._moving = True
@@ -614,7 +618,7 @@ class MarkdownView(QTextBrowser):
 
     def _step(self) -> None:
         self._carry.stop()
-        if self._cold or warming():
+        if self._cold or (self.waits_for_warm_up and warming()):
             # Everything so far, raw, until the warm-up is done (then _on_markdown_warm).
             self._wait_warm()
             self._backlog = False
