@@ -703,8 +703,8 @@ def startup(quick: bool) -> BenchResult:
         "does); session figures are the worst run's, the window idle for 2.5 s while the rest "
         "of it is built and the engine warms up. engine_ready_s: a Run pressed then starts "
         "on the simulated model without waiting for any import (LangChain's core, the "
-        "engine's and the history's modules are in); warmed_s: the rest of the warm-up "
-        "(the keyring, the Markdown parser and code lexers) done too, off the GUI thread "
+        "engine's and the history's modules are in, keyring has found its backends); "
+        "warmed_s: the Markdown parser and code lexers built too, off the GUI thread "
         "(None: it outlasted the window); warmup_lag: first paint to ready; "
         "after_ready_lag: ready to warmed (or to the close), worst run's",
         second={

@@ -426,7 +426,7 @@ async def _main(
         if ready_at and lag.session_started_at is not None:
             # While the engine still imported in the background (empty when it was ready first).
             stats.update(_lag_figures("warmup_lag", lag.session_stats(end=ready_at[0])))
-            # After it: the keyring's and the Markdown view's warm-up, on the worker thread.
+            # After it: the Markdown view's warm-up, on the worker thread.
             rest = lag.session_stats(start=ready_at[0], end=warmed_at[0] if warmed_at else None)
             stats.update(_lag_figures("after_ready_lag", rest))
         await window.shutdown()

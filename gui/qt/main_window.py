@@ -1197,7 +1197,6 @@ class MainWindow(QMainWindow):
     async def _load_state(self) -> None:
         try:
             await self.ensure_history()
-            await self.warmup.keyring_settled()  # the keyring's discovery comes after "ready"
             await self.providers.load()
             await self._load_prices()
         finally:

@@ -2,11 +2,13 @@
 its first paint), and the gate that holds a run pressed before it is done.
 
 The engine is ready when a run on the simulated model would start without importing
-anything: LangChain's core and the engine's own modules are in. What only some runs or later
-moments need comes after, still off the GUI thread: the keyring (the saved profiles' keys),
-the Markdown view's parser and lexers (a view shows text raw until they are built, see
-``gui.qt.widgets.markdown_view``), and the OpenAI-compatible client when a column uses one
-(a run that needs it waits for it, :meth:`Warmup.must_wait`).
+anything: LangChain's core and the engine's own modules are in, and the keyring has found
+its backends (the saved profiles' keys load right after; its discovery loads native modules
+that, run later, landed on the start of a run pressed at ready). What only some runs or later
+moments need comes after, still off the GUI thread: the Markdown view's parser and lexers (a
+view shows text raw until they are built, see ``gui.qt.widgets.markdown_view``), and the
+OpenAI-compatible client when a column uses one (a run that needs it waits for it,
+:meth:`Warmup.must_wait`).
 
 :class:`Warmup` owns the import tasks and the one queued run. It shows nothing itself: the
 window says "Starting…" while a run waits here, so this module knows no widget. The Markdown
@@ -33,11 +35,13 @@ log = logging.getLogger(__name__)
 
 #: What a run on the simulated model needs that the window does not: the engine, the simulated
 #: model and the history's module (a run opens the history before its first cell), so that a
-#: run started as soon as the engine is ready imports nothing on the GUI thread or anywhere else.
+#: run started as soon as the engine is ready imports nothing on the GUI thread or anywhere
+#: else; and the keyring's (see the module's docstring).
 _ENGINE_MODULES = (
     "gui.providers.backend",
     "gui.providers.simulated",
     "gui.storage.history",
+    "keyring",
     # LangChain's callback manager imports its tracers (and tenacity) on a run's first
     # stream, and the console tracer and the v0 content translator on its first chunk: on
     # the GUI thread at the first run's start if not imported here.
@@ -52,12 +56,9 @@ _ENGINE_MODULES = (
 #: that needs it is pressed (it waits for it, see :meth:`Warmup.must_wait`).
 _OPENAI_MODULES = ("langchain_openai",)
 
-#: The keyring, which only the saved profiles' keys need (loaded after the history opens).
-_KEYRING_MODULES = ("keyring",)
-
-#: Seconds between the engine's readiness and the rest of the warm-up (the keyring, then the
-#: Markdown view's parser and lexers), so that a run pressed as the engine became ready
-#: (queued, or a demo's) has started, and held the Markdown warm-up back, before it.
+#: Seconds between the engine's readiness and the Markdown view's warm-up, so that a run
+#: pressed as the engine became ready (queued, or a demo's) has started, and held the
+#: Markdown warm-up back, before it.
 MARKDOWN_DELAY_S = 0.25
 
 
@@ -77,7 +78,8 @@ def _find_keyring() -> None:
     """Let keyring find its backends now, on the warm-up's thread.
 
     Its entry-point scan is pure Python and holds the GIL long enough to delay a run's start
-    visibly (docs/runtime.md); done here, the profiles' worker thread finds it done.
+    visibly (docs/runtime.md), and its backends load native modules (cryptography's); done
+    here, the profiles' worker thread finds it done.
     """
     import keyring
 
@@ -105,18 +107,15 @@ def _quietly(piece: Callable[[], object]) -> Callable[[], None]:
     return run
 
 
-def _decide_engine_hooks() -> None:
-    """Decide the engine's library hooks now: each reads its library's installed version from
-    the package metadata (a few ms each), which a run's first chain would do on the GUI thread."""
+def _after_engine_imports() -> None:
+    """What the engine's first run would otherwise do on the GUI thread, done here: decide
+    the engine's library hooks (each reads its library's installed version from the package
+    metadata, a few ms each), and let keyring find its backends."""
     from gui.compat import CHUNK_MERGE, DIRECT_STREAM, LCEL_STREAM, enabled
     from gui.compat.hooks import LEAN_INVOKE
 
     for hook in (LCEL_STREAM, CHUNK_MERGE, DIRECT_STREAM, LEAN_INVOKE):
         enabled(hook)  # decided once per process; the run's chain only reads the answer
-
-
-def _decide_hooks_and_find_keyring() -> None:
-    _decide_engine_hooks()
     _find_keyring()
 
 
@@ -136,8 +135,8 @@ class Warmup:
     """The warm-up imports and the run queued behind them.
 
     Every background import of the window goes through here, one at a time (see
-    :meth:`settled`): the engine's, then the keyring's and the Markdown view's pieces, and
-    an OpenAI-compatible client's whenever a column or a run asks for it.
+    :meth:`settled`): the engine's, then the Markdown view's pieces, and an OpenAI-compatible
+    client's whenever a column or a run asks for it.
 
     Args:
         tasks: The owner of the tasks started here (the window's, cancelled at shutdown).
@@ -149,8 +148,6 @@ class Warmup:
         self.task: asyncio.Task[None] | None = None
         #: Set once the engine's own imports are done (the rest of the warm-up may still run).
         self._engine: asyncio.Event | None = None
-        #: Set once the keyring has found its backends (the saved profiles' keys wait).
-        self._keyring: asyncio.Event | None = None
         self._openai: asyncio.Task[None] | None = None
         self._serial: asyncio.Lock | None = None
         self._queued: asyncio.Task[None] | None = None
@@ -206,19 +203,16 @@ class Warmup:
         """Import the engine's LangChain side off the GUI thread (once, the window built).
 
         Args:
-            openai: Import langchain-openai (and the keyring, for its keys) before the
-                engine counts as ready: a restored workspace has OpenAI columns.
+            openai: Import langchain-openai too before the engine counts as ready: a
+                restored workspace has OpenAI columns.
         """
         import asyncio
 
         from gui.core.markdown_stream import warm_up_done, warm_up_expected
 
-        # Before the task runs: settled() may be awaited first.
-        self._engine, self._keyring = asyncio.Event(), asyncio.Event()
+        self._engine = asyncio.Event()  # before the task runs: settled() may be awaited first
         warm_up_expected()  # Markdown views show text raw until the parser is built here
-        self.task = self._tasks.spawn(
-            self._warm(openai, self._engine, self._keyring), "fanout-warm-up"
-        )
+        self.task = self._tasks.spawn(self._warm(openai, self._engine), "fanout-warm-up")
         self.task.add_done_callback(lambda _task: warm_up_done())  # ended, failed or cancelled
         return self.task
 
@@ -231,8 +225,8 @@ class Warmup:
         """Wait for the engine's warm-up imports (if any are running), and with ``openai``
         for the OpenAI-compatible client's (started now if nothing asked for it yet).
 
-        The rest of the warm-up that follows the engine's (the keyring, the Markdown view's
-        parser and lexers) is not waited for: a run does not need it.
+        The Markdown view's warm-up that follows the engine's (its parser and lexers) is not
+        waited for: a run does not need it.
 
         Imports in two worker threads at once (LangChain's in one, SQLite's or keyring's in
         another) met shiboken's import hook, which inspects every new module, and in a fair
@@ -250,12 +244,6 @@ class Warmup:
                 await _first_of(task, self._engine)
         if openai and self.task is not None and _missing(_OPENAI_MODULES):
             await asyncio.wait([self._openai_import()])
-
-    async def keyring_settled(self) -> None:
-        """Wait until the warm-up has let the keyring find its backends (or has ended)."""
-        task = self.task
-        if task is not None and not task.done() and self._keyring is not None:
-            await _first_of(task, self._keyring)
 
     def queue(self, start: Callable[[], Awaitable[None]]) -> None:
         """Run ``start()`` as the queued run; a second press while one waits adds nothing.
@@ -308,16 +296,14 @@ class Warmup:
             await go.wait()
             await self._in_background((), _quietly(piece))
 
-    async def _warm(self, openai: bool, engine: asyncio.Event, keyring: asyncio.Event) -> None:
-        """The engine's imports, then (the engine ready) the keyring's and the Markdown
-        view's warm-up."""
+    async def _warm(self, openai: bool, engine: asyncio.Event) -> None:
+        """The engine's imports, then (the engine ready) the Markdown view's warm-up."""
         import asyncio
 
         # Imported here, not with the window's first frame (importlib's finder machinery).
         from gui.compat.gc_policy import STARTUP, defer_full_collections
 
-        first = [*_ENGINE_MODULES, *(_OPENAI_MODULES + _KEYRING_MODULES if openai else ())]
-        then = _decide_hooks_and_find_keyring if openai else _decide_engine_hooks
+        first = [*_ENGINE_MODULES, *(_OPENAI_MODULES if openai else ())]
         try:
             try:
                 missing = _missing(first)
@@ -325,22 +311,17 @@ class Warmup:
                     if self._serial is None:
                         self._serial = asyncio.Lock()
                     async with self._serial:
-                        await asyncio.to_thread(_engine_imports, missing, then, self.gate)
+                        await asyncio.to_thread(
+                            _engine_imports, missing, _after_engine_imports, self.gate
+                        )
             finally:
                 # The heap is frozen now: the start-up's hold on full collections (taken
                 # by the app before its first frame) has done its job.
                 defer_full_collections(False, STARTUP)
             engine.set()
-            if openai:
-                keyring.set()
             # The rest, still off the GUI thread, one import at a time; a moment later, so
             # that a run pressed as the engine became ready has started first.
             await asyncio.sleep(MARKDOWN_DELAY_S)
-            if not keyring.is_set():
-                try:
-                    await self._in_background(_missing(_KEYRING_MODULES), _find_keyring)
-                finally:
-                    keyring.set()
             await self._warm_markdown()
         except Exception:  # a broken install shows up on the run instead, with its message
             log.exception("warm-up import failed")

@@ -181,8 +181,6 @@ async def test_markdown_views_wait_from_the_warm_up_start_to_its_last_piece(
     release = threading.Event()
     monkeypatch.setattr(warmup_module, "_markdown_pieces", lambda: [lambda: release.wait(60)])
     monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("json",))  # already imported
-    monkeypatch.setattr(warmup_module, "_KEYRING_MODULES", ())
-    monkeypatch.setattr(warmup_module, "_find_keyring", lambda: None)
     monkeypatch.setattr(warmup_module, "MARKDOWN_DELAY_S", 0.0)
     warmup = Warmup(TaskOwner())
     task = warmup.start(openai=False)
@@ -195,39 +193,6 @@ async def test_markdown_views_wait_from_the_warm_up_start_to_its_last_piece(
     await asyncio.wait_for(task, 30)
     await asyncio.sleep(0)  # the task's done callback
     assert not markdown_stream.warming()
-
-
-@SESSION_LOOP
-async def test_the_keyring_is_found_after_the_engine_is_ready_and_before_the_profiles_load(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import threading
-
-    import gui.qt.warmup as warmup_module
-
-    found, may_find = threading.Event(), threading.Event()
-
-    def find_keyring() -> None:
-        may_find.wait(60)
-        found.set()
-
-    monkeypatch.setattr(warmup_module, "_markdown_pieces", list)
-    monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("json",))
-    monkeypatch.setattr(warmup_module, "_KEYRING_MODULES", ())
-    monkeypatch.setattr(warmup_module, "_find_keyring", find_keyring)
-    monkeypatch.setattr(warmup_module, "MARKDOWN_DELAY_S", 0.0)
-    warmup = Warmup(TaskOwner())
-    task = warmup.start(openai=False)
-    keyring = asyncio.ensure_future(warmup.keyring_settled())
-    try:
-        await asyncio.wait_for(warmup.settled(), 30)  # a run does not wait for the keyring
-        await asyncio.sleep(0.05)
-        assert not found.is_set() and not keyring.done()  # the profiles' keys do
-    finally:
-        may_find.set()
-    await asyncio.wait_for(keyring, 30)
-    assert found.is_set()
-    await asyncio.wait_for(task, 30)
 
 
 @SESSION_LOOP
@@ -254,7 +219,6 @@ async def test_background_imports_run_one_at_a_time(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("gui.compat.imports.import_in_background", import_in_background)
     monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("fanout_engine_probe",))
     monkeypatch.setattr(warmup_module, "_OPENAI_MODULES", ("fanout_openai_probe",))
-    monkeypatch.setattr(warmup_module, "_KEYRING_MODULES", ("fanout_keyring_probe",))
     monkeypatch.setattr(warmup_module, "_find_keyring", lambda: None)
     monkeypatch.setattr(warmup_module, "_markdown_pieces", lambda: [list, list])
     monkeypatch.setattr(warmup_module, "MARKDOWN_DELAY_S", 0.0)
@@ -267,7 +231,7 @@ async def test_background_imports_run_one_at_a_time(monkeypatch: pytest.MonkeyPa
     assert peak[0] == 1
     assert calls[0] == ["fanout_engine_probe"]  # the engine first, then the rest in turn
     assert ["fanout_engine_probe", "fanout_openai_probe"] in calls
-    assert ["fanout_keyring_probe"] in calls and calls.count([]) == 2  # the Markdown pieces
+    assert calls.count([]) == 2  # the Markdown pieces, one call each
 
 
 class FakePanel:
