@@ -20,6 +20,8 @@ gc-policy          ``gui/compat/gc_policy.py``     the collector untouched
 qasync-logger      ``gui/compat/loggers.py``       the debug panel listens on the root logger
 pyside-import-     ``gui/qt/import_scan.py``       PySide6 reads the source of every module
 scan                                               imported after it
+langsmith-lazy-    ``gui/compat/lazy_init.py``     ``langsmith.types`` imports whole with the
+types              (installed by qt/warmup.py)     tracers every chat model needs
 =================  ==============================  ==========================================
 
 Layers. ``gui.compat`` sits beside ``gui.core`` at the bottom: it imports nothing else of

@@ -26,6 +26,7 @@ __all__ = [
     "FIFO_LOOP",
     "GC_POLICY",
     "HOOKS",
+    "LANGSMITH_LAZY_TYPES",
     "LCEL_STREAM",
     "LEAN_INVOKE",
     "PLAIN_ENV",
@@ -67,8 +68,8 @@ class Hook:
 
 
 # Ranges: the minor releases installed when each hook was last measured and tested
-# (qasync 0.28.0, langchain-core 1.8.3, CPython 3.12.1). Widen one after running the test
-# suite in both modes and `fanout-studio bench` on the new release.
+# (qasync 0.28.0, langchain-core 1.8.3, langsmith 0.15.1, CPython 3.12.1). Widen one after
+# running the test suite in both modes and `fanout-studio bench` on the new release.
 FIFO_LOOP = Hook(
     "fifo-loop",
     "call_soon callbacks run in order from one deque drained by one Qt timer, instead of one "
@@ -131,6 +132,15 @@ PYSIDE_IMPORT_SCAN = Hook(
     (("pyside6", ">=6.12,<6.13"),),
 )
 
+LANGSMITH_LAZY_TYPES = Hook(
+    "langsmith-lazy-types",
+    "langsmith.types (160 modules of API models the app never uses) is loaded without its "
+    "__init__, which runs at the first lookup of one of its names (plain: the whole package "
+    "imports with the tracers every chat model needs)",
+    "gui/compat/lazy_init.py, installed by gui/qt/warmup.py",
+    (("langsmith", ">=0.15,<0.16"),),
+)
+
 #: Every hook, for ``describe()`` and the README.
 HOOKS = (
     FIFO_LOOP,
@@ -141,6 +151,7 @@ HOOKS = (
     GC_POLICY,
     QASYNC_LOGGER,
     PYSIDE_IMPORT_SCAN,
+    LANGSMITH_LAZY_TYPES,
 )
 
 _lock = threading.Lock()

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import functools
 import html
+import logging
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,8 +47,14 @@ __all__ = [
     "Update",
     "render_html",
     "warm_up",
+    "warm_up_done",
+    "warm_up_expected",
     "warm_up_pieces",
+    "warming",
+    "when_warm",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Characters of new source parsed per step at most when the caller gives no budget (about
 #: 6 ms of parsing and rendering; docs/performance-notes.md). The rest is carried over.
@@ -180,6 +188,63 @@ def warm_up() -> None:
     the first answer then renders without paying for either."""
     for piece in warm_up_pieces():
         piece()
+
+
+class _Warmth:
+    """Whether a warm-up elsewhere (the window's, on a worker thread) is building the parser
+    and the lexers, and who waits for it to end.
+
+    A view that rendered while it runs would build them itself, on its own thread, in the
+    middle of an answer: it shows the text raw instead and renders once told (see
+    :func:`when_warm`). Without a warm-up under way nothing waits (the CLI, tests, a view
+    used alone): the first render builds what it needs, as before.
+    """
+
+    def __init__(self) -> None:
+        self.expected = False
+        self.waiting: list[weakref.WeakMethod[Callable[[], object]]] = []
+
+
+_warmth = _Warmth()
+
+
+def warm_up_expected() -> None:
+    """A warm-up is under way (or about to start): :func:`warming` is true until
+    :func:`warm_up_done`."""
+    _warmth.expected = True
+
+
+def warm_up_done() -> None:
+    """The warm-up ended (done, failed or cancelled): call everyone who waited for it, on
+    this thread (the caller's: the window's loop)."""
+    _warmth.expected = False
+    waiting, _warmth.waiting = _warmth.waiting, []
+    for ref in waiting:
+        callback = ref()
+        if callback is None:
+            continue
+        try:
+            callback()
+        except Exception:  # one view's failure must not leave the others raw
+            log.exception("a view waiting for the Markdown warm-up failed")
+
+
+def warming() -> bool:
+    """Whether a warm-up is building the parser and the common lexers right now."""
+    return _warmth.expected
+
+
+def when_warm(callback: Callable[[], object]) -> None:
+    """Call the bound method ``callback`` once the warm-up has ended (at once if none runs).
+
+    Only a weak reference is kept: an object deleted meanwhile is not called.
+    """
+    if not _warmth.expected:
+        callback()
+        return
+    ref = weakref.WeakMethod(callback)  # type: ignore[arg-type]
+    if all(r() != callback for r in _warmth.waiting):
+        _warmth.waiting.append(ref)
 
 
 def _fence_lang(token: Token) -> str:

@@ -298,7 +298,16 @@ async def _main(
         stats["engine_ready_epoch"] = time.time()
 
     warming.add_done_callback(on_engine_ready)
+    warmed_at: list[float] = []  # perf_counter when the whole warm-up (Markdown too) ended
+
+    def on_warmed(_task: object) -> None:
+        warmed_at.append(time.perf_counter())
+        marks["warmed"] = warmed_at[0]
+        stats["warmed_epoch"] = time.time()
+
     await window.wait_built()
+    if window.warmup.task is not None:  # started by the build's end
+        window.warmup.task.add_done_callback(on_warmed)
     marks["built"] = time.perf_counter()
     stats["built_epoch"] = time.time()
     if saved is not None:  # the rest of the workspace: the editors, docks and splitters
@@ -425,6 +434,9 @@ async def _main(
         if ready_at and lag.session_started_at is not None:
             # While the engine still imported in the background (empty when it was ready first).
             stats.update(_lag_figures("warmup_lag", lag.session_stats(end=ready_at[0])))
+            # After it: the Markdown view's warm-up, on the worker thread.
+            rest = lag.session_stats(start=ready_at[0], end=warmed_at[0] if warmed_at else None)
+            stats.update(_lag_figures("after_ready_lag", rest))
         await window.shutdown()
         window.deleteLater()
         stats["shutdown_s"] = round(time.perf_counter() - closing_at, 3)

@@ -22,7 +22,7 @@ from gui.core.spec import RunSpec
 from gui.core.tasks import TaskOwner
 from gui.qt.views.run_controls import RunControls
 from gui.qt.views.run_editors import RunEditors
-from gui.qt.warmup import Warmup
+from gui.qt.warmup import Warmup, needs_openai
 
 if TYPE_CHECKING:
     from gui.core.chat import Chat
@@ -80,7 +80,7 @@ class RunCommands:
             if self._batch is not None and self._controls.executor == "batch":
                 self._batch.submit(spec)  # its results land in the history, not this grid
                 return None
-            if self._warmup.importing:
+            if self._warmup.must_wait(needs_openai(spec)):
                 self._warmup.queue(lambda: self._start_when_ready(spec))
                 return None
             run = self._start(spec)
@@ -117,7 +117,7 @@ class RunCommands:
             # A chat message run over inputs: its threads are in no editor, so the editors
             # would run it without them. It runs again as it was.
             spec = stored.spec
-            if self._warmup.importing:
+            if self._warmup.must_wait(needs_openai(spec)):
                 self._warmup.queue(lambda: self._start_when_ready(spec))
                 return True
             return self._start(spec) is not None
@@ -202,7 +202,7 @@ class RunCommands:
             spec.validate()
         except (TemplateError, SpecError) as exc:
             return f"Cannot run over the inputs: {exc}"
-        if self._warmup.importing:
+        if self._warmup.must_wait(needs_openai(spec)):
             self._warmup.queue(lambda: self._start_when_ready(spec))
             return None
         try:
@@ -261,7 +261,7 @@ class RunCommands:
     async def _start_when_ready(self, spec: RunSpec) -> None:
         self._controls.show_starting()
         try:
-            await self._warmup.settled()
+            await self._warmup.settled(openai=needs_openai(spec))
         finally:
             self._controls.end_starting(self._session.running)
         if self._closing() or self._session.running:

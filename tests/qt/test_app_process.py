@@ -76,6 +76,7 @@ def test_closing_the_window_mid_stream_exits_cleanly() -> None:
         "gc-policy",
         "qasync-logger",
         "pyside-import-scan",
+        "langsmith-lazy-types",
     }
 
 

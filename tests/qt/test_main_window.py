@@ -6,12 +6,17 @@ Runs on qasync's loop (see conftest) with the real engine and the simulated mode
 from __future__ import annotations
 
 import asyncio
+import importlib.abc
+import sys
+import threading
+from typing import Any
 
+import pytest
 import pytest_asyncio
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QSpinBox
 
-from gui.core.spec import CellId, Limits, ModelProfile, SimSettings, Strategy
+from gui.core.spec import CellId, Limits, ModelProfile, ProviderKind, SimSettings, Strategy
 from gui.qt.main_window import MainWindow
 
 from .conftest import SESSION_LOOP, signal_future, until
@@ -287,3 +292,50 @@ async def test_a_comparison_cancelled_after_its_first_step_says_how_far_it_got(
         .currentMessage()
         .startswith("Comparison cancelled after 1 of 6 strategies · sync ")
     )
+
+
+async def test_an_openai_run_pressed_before_its_client_is_imported_waits_for_it_off_the_gui_thread(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine is ready, the OpenAI-compatible client is not: the run waits (queued) while
+    a worker thread imports it, then streams from the server."""
+    import langchain_openai  # noqa: F401 (in the process, so its package can be hidden)
+
+    from tests.support.openai_server import FakeOpenAIServer, default_answer
+
+    class Spy(importlib.abc.MetaPathFinder):
+        """Records on which thread ``langchain_openai`` is imported (finds nothing)."""
+
+        def __init__(self) -> None:
+            self.on_gui_thread: list[bool] = []
+
+        def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+            if fullname == "langchain_openai":
+                self.on_gui_thread.append(threading.current_thread() is threading.main_thread())
+
+    spy = Spy()
+    monkeypatch.setattr(sys, "meta_path", [spy, *sys.meta_path])
+    # As in a new process: the client's package is not imported yet (its modules are, so
+    # importing it again takes a moment and makes the same classes).
+    monkeypatch.delitem(sys.modules, "langchain_openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    warmed = asyncio.create_task(asyncio.sleep(0))
+    await warmed
+    window.warmup.task = warmed  # the engine's warm-up is done: the engine is ready
+    with FakeOpenAIServer(models=["fake-1"], token_interval=0.002) as server:
+        setup(
+            window,
+            "Tell me about {topic}",
+            ["cats"],
+            [ModelProfile(model="fake-1", provider=ProviderKind.OPENAI, base_url=server.base_url)],
+        )
+        started = signal_future(window.run_queued_started)
+        finished = signal_future(window.run_finished)
+        assert window.start_run() is None  # queued behind the client's import
+        assert window.current_run is None and window.warmup.queued
+        (run,) = await asyncio.wait_for(started, 60)
+        assert window.current_run is run
+        (summary,) = await asyncio.wait_for(finished, 60)
+    assert summary.done == 1
+    assert window.grid.cell_source_text("r0m0") == default_answer("Tell me about cats", "fake-1")
+    assert spy.on_gui_thread and not any(spy.on_gui_thread)  # imported, by a worker thread

@@ -10,6 +10,7 @@ import itertools
 import time
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QColor, QGuiApplication, QPalette, QTextCursor
 from PySide6.QtWidgets import QApplication, QMenu
@@ -205,6 +206,52 @@ def test_text_shows_raw_while_rendering_waits_and_is_rendered_after(
     assert view.toPlainText().endswith("- one")
     view.finish()  # the end is rendered at once, without waiting for the next step's turn
     assert view.document().toPlainText() == markdown_to_plain("Some **bold words** here\n\n- one")
+
+
+def test_an_answer_arriving_before_the_markdown_warm_up_shows_raw_then_rendered(
+    view: MarkdownView, qtbot
+) -> None:
+    from gui.core import markdown_stream
+
+    # The window's warm-up is still building the parser and the lexers on its thread.
+    markdown_stream.warm_up_expected()
+    try:
+        cut = ANSWER.index("Then a list")
+        for i in range(0, cut, 9):
+            view.append(ANSWER[i : min(i + 9, cut)])
+        shown = view.document().toPlainText()
+        assert "| name | cost |" in shown and "```python" in shown  # raw, all of it so far
+        assert tables(view) == 0 and view.is_rendering()
+        view.append(ANSWER[cut:])
+        view.finish()
+        assert view.document().toPlainText().rstrip() == ANSWER.rstrip()  # nothing lost
+        assert view.to_plain() == ANSWER and tables(view) == 0
+    finally:
+        markdown_stream.warm_up_done()
+    # Rendered once the warm-up is done, exactly as if it had been warm all along.
+    qtbot.waitUntil(lambda: not view.is_rendering(), timeout=30_000)
+    assert tables(view) == 1
+    assert view.to_plain() == markdown_to_plain(ANSWER)
+    assert view.source() == ANSWER
+    view.anchorClicked.emit(QUrl("copy:0"))
+    assert QGuiApplication.clipboard().text() == "def square(x):\n    return x * x\n"
+
+
+def test_a_view_deleted_while_it_waits_for_the_warm_up_keeps_no_other_raw(qtbot) -> None:
+    from gui.core import markdown_stream
+
+    markdown_stream.warm_up_expected()
+    try:
+        gone = MarkdownView()
+        gone.append("Some **bold** text")
+        kept = MarkdownView()
+        qtbot.addWidget(kept)
+        kept.append("More **bold** text")
+        shiboken6.delete(gone)
+    finally:
+        markdown_stream.warm_up_done()  # calls the living view only
+    qtbot.waitUntil(lambda: not kept.is_rendering(), timeout=30_000)
+    assert kept.to_plain() == "More bold text"
 
 
 def test_code_colours_follow_a_switch_to_a_dark_palette(view: MarkdownView, dark_palette) -> None:

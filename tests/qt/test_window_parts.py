@@ -169,6 +169,71 @@ async def test_the_warm_up_decides_the_engine_hooks_off_the_gui_thread(
         hooks.reset()
 
 
+@SESSION_LOOP
+async def test_markdown_views_wait_from_the_warm_up_start_to_its_last_piece(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import gui.qt.warmup as warmup_module
+    from gui.core import markdown_stream
+
+    release = threading.Event()
+    monkeypatch.setattr(warmup_module, "_markdown_pieces", lambda: [lambda: release.wait(60)])
+    monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("json",))  # already imported
+    monkeypatch.setattr(warmup_module, "MARKDOWN_DELAY_S", 0.0)
+    warmup = Warmup(TaskOwner())
+    task = warmup.start(openai=False)
+    try:
+        assert markdown_stream.warming()  # from the start: no answer can come before
+        await asyncio.wait_for(warmup.settled(), 30)
+        assert markdown_stream.warming()  # the engine is ready, the parser is not
+    finally:
+        release.set()
+    await asyncio.wait_for(task, 30)
+    await asyncio.sleep(0)  # the task's done callback
+    assert not markdown_stream.warming()
+
+
+@SESSION_LOOP
+async def test_background_imports_run_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    import gui.qt.warmup as warmup_module
+
+    lock = threading.Lock()
+    running, peak, calls = [0], [0], []
+
+    def import_in_background(names: list[str], _freeze: bool, then: Any, _gate: Any) -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            calls.append(list(names))
+        time.sleep(0.05)  # long enough for another import to start beside it, were it let
+        if then is not None:
+            then()
+        with lock:
+            running[0] -= 1
+
+    monkeypatch.setattr("gui.compat.imports.import_in_background", import_in_background)
+    monkeypatch.setattr(warmup_module, "_ENGINE_MODULES", ("fanout_engine_probe",))
+    monkeypatch.setattr(warmup_module, "_OPENAI_MODULES", ("fanout_openai_probe",))
+    monkeypatch.setattr(warmup_module, "_find_keyring", lambda: None)
+    monkeypatch.setattr(warmup_module, "_markdown_pieces", lambda: [list, list])
+    monkeypatch.setattr(warmup_module, "MARKDOWN_DELAY_S", 0.0)
+    warmup = Warmup(TaskOwner())
+    task = warmup.start(openai=False)
+    warmup.want_openai()  # an OpenAI column added while the engine imports
+    assert warmup.must_wait(openai=True)
+    await asyncio.wait_for(warmup.settled(openai=True), 30)
+    await asyncio.wait_for(task, 30)
+    assert peak[0] == 1
+    assert calls[0] == ["fanout_engine_probe"]  # the engine first, then the rest in turn
+    assert ["fanout_engine_probe", "fanout_openai_probe"] in calls
+    assert calls.count([]) == 2  # the Markdown pieces, one call each
+
+
 class FakePanel:
     def __init__(self) -> None:
         self.exported: list[tuple[Any, str]] = []

@@ -225,6 +225,10 @@ class ChatThreadView(MarkdownView):
     estimated height, or text that came faster than it renders).
     """
 
+    #: Its older turns stand as placeholders rendered in shared slices, which showing the
+    #: whole thread raw during the Markdown warm-up would wipe: it renders as it always did.
+    waits_for_warm_up = False
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chatThreadView")

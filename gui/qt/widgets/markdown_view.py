@@ -21,6 +21,11 @@ colours (code, tables, links; prose takes the view's palette as it paints), and 
 per loop turn, the visible first (:class:`_Restyler`): re-rendering every answer of a big run
 in the switch's turn froze the window for a good part of a second.
 
+While the window's warm-up is still building the Markdown parser and the code lexers on its
+worker thread (:func:`gui.core.markdown_stream.warming`), a view shows its text raw and renders
+all of it, in the same bounded steps, once the warm-up is done: building them here would
+freeze the window mid-answer.
+
 Used by the result grid's panes and by any layout that shows an answer (Focus, Row compare).
 """
 
@@ -48,6 +53,8 @@ from gui.core.markdown_stream import (
     MarkdownStream,
     Update,
     render_html,
+    warming,
+    when_warm,
 )
 from gui.qt.resources import is_dark
 
@@ -392,6 +399,10 @@ class MarkdownView(QTextBrowser):
     answer is complete.
     """
 
+    #: Whether the view shows text raw while the Markdown warm-up runs (module docstring); a
+    #: subclass that renders part of its document in its own steps turns it off.
+    waits_for_warm_up = True
+
     raw_changed = Signal(bool)
     code_copied = Signal(int)
     caught_up = Signal()
@@ -410,6 +421,7 @@ class MarkdownView(QTextBrowser):
         self._head_end: int | None = None  # where a long answer's head ends in the document
         self._elided = False  # the bar stands at _head_end, the middle left out
         self._copy_when_shown = False  # "Copy as plain text" waits for all of it to show
+        self._cold = False  # shown raw until the Markdown warm-up is done (module docstring)
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -442,6 +454,17 @@ class MarkdownView(QTextBrowser):
         added = self._stream.append(text)
         if self._raw:
             self._writer.append_plain(text)
+        elif self._cold or (self.waits_for_warm_up and warming()):
+            cold = self._cold
+            self._wait_warm()
+            self._moving = True
+            try:
+                if cold:
+                    self._writer.append_plain(text)
+                else:  # what the document held before is shown raw too, with the rest
+                    self._writer.set_plain(self.source())
+            finally:
+                self._moving = False
         elif time.perf_counter() >= self._due:
             self._step()
         elif self._backlog:
@@ -537,8 +560,9 @@ class MarkdownView(QTextBrowser):
 
     def is_rendering(self) -> bool:
         """Whether text is still waiting for a later frame to be rendered (a long answer set
-        at once, or text that came faster than it renders)."""
-        return self._carry.isActive()
+        at once, text that came faster than it renders, or text shown raw until the Markdown
+        warm-up is done)."""
+        return self._carry.isActive() or self._cold
 
     def elided_chars(self) -> int:
         """Characters of a long answer's middle not shown now (0: all of it is shown or on
@@ -573,8 +597,9 @@ class MarkdownView(QTextBrowser):
         return self._stream.source()
 
     def to_plain(self) -> str:
-        """The text as shown: the rendered answer's plain text, or the source in raw mode."""
-        if self._raw:
+        """The text as shown: the rendered answer's plain text, or the source in raw mode
+        (and while it waits for the Markdown warm-up)."""
+        if self._raw or self._cold:
             return self.source()
         if self._elided:  # the document holds the head and the end only
             return markdown_to_plain(self.source())
@@ -593,6 +618,16 @@ class MarkdownView(QTextBrowser):
 
     def _step(self) -> None:
         self._carry.stop()
+        if self._cold or (self.waits_for_warm_up and warming()):
+            # Everything so far, raw, until the warm-up is done (then _on_markdown_warm).
+            self._wait_warm()
+            self._backlog = False
+            self._moving = True
+            try:
+                self._writer.set_plain(self.source())
+            finally:
+                self._moving = False
+            return
         started = time.perf_counter()
         aim = FINAL_STEP_MS if self._stream.final else STEP_MS
         most = MAX_BUDGET * aim / STEP_MS
@@ -608,6 +643,12 @@ class MarkdownView(QTextBrowser):
             speed = update.parsed / max(took * 1000, 0.05)
             self._speed = 0.7 * self._speed + 0.3 * speed
         self._elide_middle()
+
+    def _wait_warm(self) -> None:
+        """Show text raw until the Markdown warm-up is done, then render all of it."""
+        if not self._cold:
+            self._cold = True
+            when_warm(self._on_markdown_warm)
 
     def _elide_middle(self) -> None:
         """Leave the middle of a long answer out of the document (see
@@ -758,6 +799,13 @@ class MarkdownView(QTextBrowser):
     def _on_carry_timeout(self) -> None:
         self._step()
 
+    def _on_markdown_warm(self) -> None:
+        if not shiboken6.isValid(self) or not self._cold:
+            return
+        self._cold = False
+        if not self._raw:
+            self._rebuild()  # the whole answer, in the same bounded steps as a stream
+
     def _on_scrollbar_value_changed(self, value: int) -> None:
         if not self._moving:
             bar = self.verticalScrollBar()
@@ -808,7 +856,7 @@ class MarkdownView(QTextBrowser):
         QGuiApplication.clipboard().setText(self.source())
 
     def _on_copy_plain_action_triggered(self) -> None:
-        if not self._raw and (self._elided or self.is_rendering()):
+        if not self._raw and not self._cold and (self._elided or self.is_rendering()):
             # Part of it is not in the document yet: rendering all of it at once here would
             # freeze the window for seconds on a 1 MB answer. Show all of it, a frame at a
             # time, and copy once it is there.
