@@ -30,8 +30,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# The suite on PYTEST_WORKERS processes (pytest-xdist); `make pytest PYTEST_WORKERS=0` runs it in
+# this one process. loadfile hands each worker whole test files, in the suite's order: a
+# module's fixtures (test_packaging.py's wheel and venv) are built once, and a worker runs its
+# files in the same order as a single-process run would. (loadgroup cannot do this today:
+# pytest 9.2's structured node ids make xdist 3.8 drop the xdist_group marks silently.)
+PYTEST_WORKERS ?= 2
+
 pytest: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 xvfb:
 	@if command -v Xvfb >/dev/null && command -v import >/dev/null; then :; \
