@@ -30,8 +30,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# The suite on PYTEST_WORKERS processes (pytest-xdist); `make pytest PYTEST_WORKERS=0` runs it in
+# this one process. `--dist load` hands out single tests in the suite's order, so each worker
+# runs its share in the same order as a single process would (engine and command-line tests
+# before window tests). Not loadfile: it starts with the files holding the most tests, and a
+# command-line test then ran after window tests in a process whose leftover Qt events crashed
+# it. Not loadgroup: with pytest 9.2, xdist 3.8 silently drops xdist_group marks. A module
+# fixture (test_packaging.py's wheel) is built once per worker that runs one of its tests.
+PYTEST_WORKERS ?= 2
+
 pytest: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -n $(PYTEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 xvfb:
 	@if command -v Xvfb >/dev/null && command -v import >/dev/null; then :; \

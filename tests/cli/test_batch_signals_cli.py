@@ -171,7 +171,11 @@ def test_sigterm_during_a_live_retry_ends_its_cells_cancelled_and_recorded(
         srv.behave(lambda _req: Behavior(stall_after=2))  # the retried cell streams, then hangs
         retrying = spawn(fanout_home, tmp_path, "batches", "retry", run_id)
         try:
-            assert srv.wait_for(lambda: srv.in_flight == 1, 60)
+            # Its two tokens sent, not only its request read: on a busy machine (two test
+            # workers) the signal otherwise came before any text, and the cell had none to keep.
+            assert srv.wait_for(
+                lambda: srv.in_flight == 1 and any(r.tokens_sent >= 2 for r in srv.requests), 60
+            )
             retrying.send_signal(signal.SIGTERM)
             out, err = retrying.communicate(timeout=120)
         finally:

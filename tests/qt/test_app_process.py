@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -122,19 +123,23 @@ def _xvfb_ready() -> str | None:
 
 @pytest.mark.skipif(_xvfb_ready() is not None, reason=_xvfb_ready() or "")
 def test_real_window_under_xvfb_shows_the_seed_demo(tmp_path: Path) -> None:
-    display = f":{90 + os.getpid() % 50}"
+    # Xvfb picks a free display itself and writes its number once it accepts connections:
+    # test workers running side by side, or another user's Xvfb, never share a display.
+    ready_r, ready_w = os.pipe()
     xvfb = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(ready_w), "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(ready_w,),
     )
-    socket = Path(f"/tmp/.X11-unix/X{display[1:]}")
+    os.close(ready_w)
     try:
-        deadline = time.monotonic() + 30
-        while not socket.exists() and xvfb.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not socket.exists():
-            pytest.skip(f"Xvfb could not start on {display}")
+        with os.fdopen(ready_r, "rb") as ready:
+            readable, _, _ = select.select([ready], [], [], 30)
+            number = ready.readline().strip() if readable else b""
+        if not number.isdigit():
+            pytest.skip("Xvfb could not start on a free display")
+        display = f":{number.decode()}"
         env = _env(DISPLAY=display, QT_QPA_PLATFORM="xcb")
         app = subprocess.Popen(
             [sys.executable, "-m", "gui", "--demo", "seed", "--quit-when-done", "--print-stats"],
