@@ -863,10 +863,11 @@ def judge(quick: bool) -> BenchResult:
         "judge",
         f"GUI: {f['cells']} cells (stress-200) judged live by the simulated judge (about "
         "0.2 s a call, lane limit 200) vs the same run without a judge",
-        f"wall judged/plain <= 1.10; session lag p99 <= {SESSION_P99_MS:g} ms; every cell judged",
+        f"wall judged/plain <= 1.10; {SESSION_TARGET}; every cell judged",
         figures,
         f["wall_ratio"] <= 1.10
         and f["session_lag_p99_ms"] <= SESSION_P99_MS
+        and f["freezes_over_50_ms"] == 0
         and f["judge_done"] == f["cells"],
         "best of two interleaved runs of each; the wall ratio includes the last answer's own "
         "judge call (about 0.2 s after a 3.3 s run); cpu_* is the process's CPU time per run, "
@@ -889,11 +890,13 @@ def sweep_600(quick: bool) -> BenchResult:
         "sweep-600",
         f"GUI: {f['cells']} cells = 10 inputs x 4 sim models x 3 temperatures x 5 samples "
         f"({f['columns']} columns), 100 tokens at 50 tokens/s, 200 in flight, Tiles",
-        f"session lag p99 <= {SESSION_P99_MS:g} ms; every cell done",
+        f"{SESSION_TARGET}; every cell done",
         figures,
         None
         if quick
-        else f["session_lag_p99_ms"] <= SESSION_P99_MS and f["done"] == f["cells"] == 600,
+        else f["session_lag_p99_ms"] <= SESSION_P99_MS
+        and f["freezes_over_50_ms"] == 0
+        and f["done"] == f["cells"] == 600,
         "session: from the window on screen to the end, on the window's own heartbeat (a Qt "
         "timer, as every GUI scenario's); loop_wait_* a heartbeat task that also waits its "
         "turn in the asyncio ready queue",
