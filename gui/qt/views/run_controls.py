@@ -263,8 +263,11 @@ class RunControls:
         self, results: Sequence[StrategyResult], cancelled: bool, planned: int
     ) -> None:
         """How a comparison ended: how many strategies ran to their end, the fastest and the
-        slowest of those (a step cancelled part-way is in ``results`` but its time is not)."""
-        whole = [r for r in results if not r.cancelled]
+        slowest of those (the step a cancel cut short is in ``results`` but its time is not;
+        a step whose own cells were cancelled by a fail-fast policy still ran to its end)."""
+        whole = list(results)
+        if cancelled and whole and whole[-1].cancelled:
+            whole.pop()
         if not whole:
             self._say("Comparison cancelled before any strategy finished.", 0)
             return
