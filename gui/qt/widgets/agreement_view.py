@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QTextCursor, QTextOption
+from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from gui.core.agreement import DEFAULT_THRESHOLD, Agreement, Share, agreement_of
 from gui.qt.widgets.latest_job import LatestJob
+from gui.qt.widgets.streaming_tails import StreamingTails
 from gui.qt.widgets.text_marks import Marks, sentence_ranges, share_colors
 
 __all__ = ["MIN_INTERVAL_MS", "AgreementView"]
@@ -119,6 +120,8 @@ class AgreementView(QWidget):
         self._titles: list[QLabel] = []
         self._editors: list[QPlainTextEdit] = []
         self._marks: list[Marks] = []
+        self._tails = StreamingTails(self)
+        self._tails.flushed.connect(self._colour_column)
         self._show_threshold()
         self._paint_swatches()
         self._status.hide()
@@ -169,12 +172,14 @@ class AgreementView(QWidget):
         return " · ".join(label.text() for label in self._counts.values())
 
     def editor(self, answer: int) -> QPlainTextEdit:
-        """The text view of column ``answer``."""
+        """The text view of column ``answer``, holding all of its text."""
+        self._tails.flush(answer)
         return self._editors[answer]
 
     def marked(self, answer: int) -> list[tuple[str, str]]:
         """Column ``answer``'s coloured stretches on screen (and a margin around it) and their
         colours (``#rrggbb``)."""
+        self._tails.flush(answer)
         return [
             (sel.cursor.selectedText(), sel.format.background().color().name())
             for sel in self._editors[answer].extraSelections()
@@ -197,6 +202,7 @@ class AgreementView(QWidget):
             self._columns.addWidget(column)
             self._titles.append(title)
             self._editors.append(editor)
+            self._tails.add(editor)
             marks = Marks(editor)
             marks.set_colors(share_colors(self.palette()))
             self._marks.append(marks)
@@ -210,10 +216,9 @@ class AgreementView(QWidget):
         editor = self._editors[index]
         if old is not None and text.startswith(old):
             if len(text) > len(old):  # streaming: one insert of the new tail
-                cursor = QTextCursor(editor.document())
-                cursor.movePosition(QTextCursor.MoveOperation.End)
-                cursor.insertText(text[len(old) :])
+                self._tails.append(index, text[len(old) :])
             return
+        self._tails.drop(index)
         editor.setPlainText(text)
         self._marks[index].clear()
 
@@ -242,8 +247,23 @@ class AgreementView(QWidget):
     def _colour(self) -> None:
         if self._shown is None:
             return
-        for i, sentences in enumerate(self._shown.answers):
-            self._marks[i].set(self._shown_texts[i], sentence_ranges(sentences))
+        for i in range(len(self._shown.answers)):
+            self._colour_column(i)
+
+    def _colour_column(self, index: int) -> None:
+        """Mark column ``index``'s sentences, as far as its view holds the text (the rest is
+        marked when the view takes it in)."""
+        if self._shown is None or index >= len(self._shown.answers):
+            return
+        text = self._shown_texts[index]
+        in_view = (
+            len(self._texts[index]) - self._tails.held_chars(index)
+            if index < len(self._texts)
+            else 0
+        )
+        self._marks[index].set(
+            text[: max(0, min(len(text), in_view))], sentence_ranges(self._shown.answers[index])
+        )
 
     def _paint_swatches(self) -> None:
         for share, color in share_colors(self.palette()).items():
