@@ -18,8 +18,13 @@ def test_agreement_scenario_streams_tags_and_reports_every_figure() -> None:
     assert f["compute_full_ms_max"] >= f["compute_full_ms_median"] > 0
     assert f["apply_cpu_ms_max"] >= f["apply_cpu_ms_median"] >= 0
     assert f["paint_marked_cpu_ms_median"] >= 0 and f["compute_cpu_ms_median"] > 0
+    # The session runs from the view on screen, so it holds the stream's beats and more.
+    assert f["session_lag_samples"] > result.second["lag_samples"] > 0
+    assert f["session_lag_max_ms"] >= f["session_lag_p99_ms"] >= 0
+    assert f["freezes_over_50_ms"] >= 0
     lag = result.second
-    assert lag["lag_samples"] > 0 and lag["reference_lag_samples"] > 0
+    assert lag["reference_lag_samples"] > 0
+    assert lag["reference_session_lag_samples"] > lag["reference_lag_samples"]
 
 
 def test_the_sample_row_is_seeded_markdown_of_the_asked_size() -> None:

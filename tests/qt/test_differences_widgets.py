@@ -288,3 +288,64 @@ async def test_two_empty_texts_show_at_once_and_start_no_worker(
     view.set_texts("", "")
     assert started == [] and not view._job.busy
     assert view.diff() is not None and "computing" not in view.similarity_text()
+
+
+async def test_the_first_job_starts_the_worker_process_off_the_gui_thread(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its imports and the spawn took 20-50 ms of the GUI thread where a view was first shown.
+    import threading
+
+    import gui.qt.widgets.latest_job as latest_job
+
+    latest_job.shutdown_workers()  # a fresh start, as in a new window
+    on_gui_thread: list[bool] = []
+    real = latest_job._submit
+
+    def spy(fn: Any, request: Any) -> Any:
+        on_gui_thread.append(threading.current_thread() is threading.main_thread())
+        return real(fn, request)
+
+    monkeypatch.setattr(latest_job, "_submit", spy)
+    job = LatestJob(word_diff_of)
+    done = signal_future(job.finished)
+    job.submit(("first", "job"))
+    request, result, _superseded = await asyncio.wait_for(done, 60)
+    assert request == ("first", "job") and result is not None
+    done = signal_future(job.finished)
+    job.submit(("second", "job"))  # the process runs: handing a job over is cheap
+    await asyncio.wait_for(done, 60)
+    assert on_gui_thread == [False, True]
+
+
+async def test_sentences_of_text_held_below_the_screen_are_coloured_when_it_goes_in(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gui.qt.widgets import streaming_tails
+
+    monkeypatch.setattr(streaming_tails, "HOLD_MS", 3_600_000)  # held until the reader looks
+    view = AgreementView()
+    qtbot.addWidget(view)
+    view.resize(700, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    filler = " ".join(f"Sentence number {i} is here." for i in range(80))
+    heads = [f"{filler}\n\n{text}" for text in PARIS]
+    done = signal_future(view.agreement_shown)
+    view.set_answers(TITLES, heads)
+    await asyncio.wait_for(done, 30)
+    # The answers grow below the screen: the views hold the new text, the agreement of the
+    # whole row arrives meanwhile.
+    ends = [f"{head}\n\nThe Eiffel Tower is in Paris." for head in heads]
+    done = signal_future(view.agreement_shown)
+    view.set_answers(TITLES, ends)
+    assert view._tails.held_chars(0) > 0
+    await asyncio.wait_for(done, 30)
+    assert view.tags(0)[-1] == ("The Eiffel Tower is in Paris.", Share.ALL)
+    editor = view.editor(0)  # the reader's view of it: the held text goes in, coloured
+    assert view._tails.held_chars(0) == 0
+    bar = editor.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    assert ("The Eiffel Tower is in Paris.", share_colors(view.palette())[Share.ALL].name()) in (
+        view.marked(0)
+    )

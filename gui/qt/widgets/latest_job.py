@@ -11,8 +11,9 @@ The computations are pure Python. On a worker *thread* they hold the GIL while t
 and the GUI thread then waits up to a switch interval (5 ms) each time it needs the GIL
 back: measured with the agreement of 8 x 1,000 words streaming in, that doubled the GUI
 thread's lateness (docs/benchmarks.md, ``agreement``). So by default a job runs in a worker
-*process* (one, shared by every view, started on first use with ``spawn``, which is safe
-with Qt's threads); only the request and the result cross, pickled. Where no process can be
+*process* (one, shared by every view, started with ``spawn``, which is safe with Qt's threads,
+by the first job on a pool thread: the imports and the spawn took 20-50 ms of the GUI
+thread where a view was first shown); only the request and the result cross, pickled. Where no process can be
 started (a sandbox, a frozen build without multiprocessing support) the job falls back to a
 thread, with the same results.
 """
@@ -22,8 +23,10 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
@@ -33,6 +36,8 @@ __all__ = ["LatestJob", "shutdown_workers"]
 _threads: QThreadPool | None = None
 _process: concurrent.futures.ProcessPoolExecutor | None = None
 _process_failed = False
+_process_spawned = False  # the first job has been handed over: its process is running
+_process_lock = threading.Lock()
 
 
 def _thread_pool() -> QThreadPool:
@@ -46,28 +51,45 @@ def _thread_pool() -> QThreadPool:
 
 
 def _process_pool() -> concurrent.futures.ProcessPoolExecutor | None:
-    """The one worker process (``None`` once starting one has failed)."""
+    """The one worker process (``None`` once starting one has failed); any thread."""
     global _process, _process_failed
-    if _process is None and not _process_failed:
-        try:
-            _process = concurrent.futures.ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
-            )
-            # Let go of it while the interpreter is whole: collected during the final
-            # teardown, its weakref callback finds multiprocessing half gone and complains.
-            atexit.register(shutdown_workers)
-        except (OSError, NotImplementedError, ImportError):
-            _process_failed = True
-    return _process
+    with _process_lock:
+        if _process is None and not _process_failed:
+            try:
+                _process = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                )
+                # Let go of it while the interpreter is whole: collected during the final
+                # teardown, its weakref callback finds multiprocessing half gone and complains.
+                atexit.register(shutdown_workers)
+            except (OSError, NotImplementedError, ImportError):
+                _process_failed = True
+        return _process
+
+
+def _submit(fn: Callable[[Any], Any], request: Any) -> concurrent.futures.Future[Any] | None:
+    """``fn(request)`` handed to the worker process, started by the first call (on a pool
+    thread: see :meth:`LatestJob._start`); ``None`` where no process can run."""
+    global _process_spawned
+    pool = _process_pool()
+    if pool is None:
+        return None
+    if _process_spawned:
+        return pool.submit(fn, request)
+    with _process_lock:  # the first jobs of two views: one spawns it, the other waits
+        future = pool.submit(fn, request)
+        _process_spawned = True
+    return future
 
 
 def shutdown_workers() -> None:
     """End the worker process now, cancelling queued jobs (otherwise it ends at exit, after
     the job it is running)."""
-    global _process
+    global _process, _process_spawned
     if _process is not None:
         _process.shutdown(wait=False, cancel_futures=True)
         _process = None
+        _process_spawned = False
 
 
 class _Relay(QObject):
@@ -161,13 +183,24 @@ class LatestJob(QObject):
             except RuntimeError:  # the application is shutting down
                 pass
 
-        pool = _process_pool() if self._in_process else None
-        if pool is not None:
-            try:
-                future = pool.submit(self._fn, request)
-            except (RuntimeError, concurrent.futures.BrokenExecutor):
-                _give_up_processes()
-            else:
+        if not self._in_process or _process_failed:
+            self._run_on_thread(request, deliver)
+        elif not _process_spawned:
+            # The first job starts the worker process: 20-50 ms of imports and a spawn that
+            # froze the window where a view was first shown. A pool thread does it.
+            _thread_pool().start(partial(self._run_in_process, request, deliver))
+        else:
+            self._run_in_process(request, deliver)
+
+    def _run_in_process(self, request: Any, deliver: Callable[[object, str | None], None]) -> None:
+        """Hand ``request`` to the worker process, or compute it on a thread where no process
+        can run."""
+        try:
+            future = _submit(self._fn, request)
+        except (RuntimeError, concurrent.futures.BrokenExecutor):
+            _give_up_processes()
+        else:
+            if future is not None:
 
                 def done(f: concurrent.futures.Future[Any]) -> None:
                     try:
@@ -215,8 +248,9 @@ def _one_line(exc: BaseException) -> str:
 
 def _give_up_processes() -> None:
     """A worker process died or cannot start: later jobs run on threads."""
-    global _process, _process_failed
+    global _process, _process_failed, _process_spawned
     _process_failed = True
     if _process is not None:
         _process.shutdown(wait=False, cancel_futures=True)
         _process = None
+        _process_spawned = False
