@@ -349,3 +349,21 @@ async def test_sentences_of_text_held_below_the_screen_are_coloured_when_it_goes
     assert ("The Eiffel Tower is in Paris.", share_colors(view.palette())[Share.ALL].name()) in (
         view.marked(0)
     )
+
+
+async def test_a_worker_process_that_dies_hands_its_job_to_a_thread_and_hangs_nothing(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool's manager thread reports a dead process holding its lock; shutting the pool
+    # down from that report deadlocked it, so the job never ended and the app hung at exit.
+    import gui.qt.widgets.latest_job as latest_job
+    from tests.support.worker_faults import die_in_a_worker_process
+
+    latest_job.shutdown_workers()
+    monkeypatch.setattr(latest_job, "_process_failed", False)  # restored after the test
+    job = LatestJob(die_in_a_worker_process)
+    done = signal_future(job.finished)
+    job.submit("the request")
+    request, result, _superseded = await asyncio.wait_for(done, 60)
+    assert (request, result) == ("the request", "computed on a thread: the request")
+    assert latest_job._process_failed and latest_job._process is None

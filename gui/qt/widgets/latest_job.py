@@ -38,6 +38,7 @@ _process: concurrent.futures.ProcessPoolExecutor | None = None
 _process_failed = False
 _process_spawned = False  # the first job has been handed over: its process is running
 _process_lock = threading.Lock()
+_broken: list[concurrent.futures.ProcessPoolExecutor] = []  # see _give_up_processes
 
 
 def _thread_pool() -> QThreadPool:
@@ -206,7 +207,9 @@ class LatestJob(QObject):
                     try:
                         deliver(f.result(), None)
                     except concurrent.futures.BrokenExecutor:
-                        _give_up_processes()
+                        # Called by the pool's manager thread as it tears the broken pool
+                        # down, holding its lock: shutting it down from here hung for ever.
+                        _give_up_processes(broken=True)
                         self._run_on_thread(request, deliver)
                     except Exception as exc:
                         deliver(None, _one_line(exc))
@@ -246,11 +249,20 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
-def _give_up_processes() -> None:
-    """A worker process died or cannot start: later jobs run on threads."""
+def _give_up_processes(*, broken: bool = False) -> None:
+    """A worker process died or cannot start: later jobs run on threads.
+
+    ``broken``: the pool is broken and already ending its processes (its manager thread
+    calls this, holding the lock a shutdown would take).
+    """
     global _process, _process_failed, _process_spawned
     _process_failed = True
     if _process is not None:
-        _process.shutdown(wait=False, cancel_futures=True)
+        if broken:
+            # Kept: letting go of the last reference here runs the pool's weakref callback,
+            # which takes that same lock.
+            _broken.append(_process)
+        else:
+            _process.shutdown(wait=False, cancel_futures=True)
         _process = None
         _process_spawned = False
