@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from gui.core.estimate import RunEstimate
     from gui.core.pricing import PriceEntry, PriceTable
     from gui.core.ratings import LeaderboardEntry, Rating
-    from gui.core.spec import RunSpec
+    from gui.core.spec import ModelProfile, RunSpec
     from gui.providers.cache import CacheSize, SqliteResponseCache
     from gui.storage.chats import ChatHistory, ChatRecord
     from gui.storage.history import History
@@ -485,6 +485,21 @@ class PriceService:
         await asyncio.to_thread(store.save, entries)
         self._user = tuple(entries)
         self._table = None
+
+    async def start_tokenizer(self, profiles: list[ModelProfile]) -> bool:
+        """Start the tokenizer process (off the GUI thread: the spawn takes milliseconds) if
+        any of ``profiles`` is counted with it, without waiting for it to be ready; whether
+        one was asked for."""
+
+        def start() -> bool:
+            from gui.providers.tokens import counter_kind, start_tokenizer
+
+            if all(counter_kind(profile) != "tiktoken" for profile in profiles):
+                return False
+            start_tokenizer(profiles)
+            return True
+
+        return await asyncio.to_thread(start)
 
     async def estimate(
         self,

@@ -43,6 +43,13 @@ def test_the_10000_cell_estimate_is_what_it_was_before_the_process() -> None:
     assert there == here and there.line() == "est. ~$9.19 · 4,495,722 tokens"
 
 
+def test_the_bench_waits_as_long_as_the_window_before_its_first_count() -> None:
+    from gui.bench import ESTIMATE_QUIET_S
+    from gui.qt.views.cost_estimate import ESTIMATE_DELAY_MS
+
+    assert ESTIMATE_QUIET_S * 1000 == ESTIMATE_DELAY_MS
+
+
 def test_the_tables_and_recent_answers_reach_the_process() -> None:
     """The window passes its price table (the user's entries on top) and each column's
     recent answer length: the process's estimate uses them as this process's would."""
