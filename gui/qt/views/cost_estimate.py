@@ -18,7 +18,7 @@ from gui.core.tasks import TaskOwner
 
 if TYPE_CHECKING:
     from gui.compat.imports import BusyGate
-    from gui.core.spec import ModelProfile, RunSpec
+    from gui.core.spec import RunSpec
     from gui.qt.services import HistoryService, PriceService
     from gui.qt.views.run_controls import RunControls
     from gui.qt.views.run_editors import RunEditors
@@ -100,14 +100,13 @@ class EstimateBinding(QObject):
         except RuntimeError:  # no loop runs the window (a plain Qt test)
             return
         self._tokenizer_asked = True
-        self._tasks.spawn(
-            self._ask_tokenizer(self._editors.models.profiles()),
-            "fanout-tokenizer-start",
-            group="tokenizer",
-        )
+        self._tasks.spawn(self._ask_tokenizer(), "fanout-tokenizer-start", group="tokenizer")
 
-    async def _ask_tokenizer(self, profiles: list[ModelProfile]) -> None:
+    async def _ask_tokenizer(self) -> None:
+        # The models are read in the task's first step, after the edit's: a plan loaded
+        # whole sets its prompt (which schedules this) before its models.
         try:
+            profiles = self._editors.models.profiles()
             self._tokenizer_asked = await self._prices.start_tokenizer(profiles)
         except Exception:  # the estimate starts it, or counts here, when its turn comes
             self._tokenizer_asked = False
