@@ -62,6 +62,10 @@ class LagRecorder:
         """Percentiles of every sample since the last :meth:`reset`."""
         return lag_stats(self._all)
 
+    def over(self, ms: float) -> list[float]:
+        """The samples since the last :meth:`reset` later than ``ms``, oldest first (freezes)."""
+        return [sample for sample in self._all if sample > ms]
+
     def stats_between(self, start: float, end: float) -> LagStats:
         """Percentiles of the samples taken from ``start`` to ``end`` (the clock of ``add``)."""
         return lag_stats(

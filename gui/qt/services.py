@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from gui.core.estimate import RunEstimate
     from gui.core.pricing import PriceEntry, PriceTable
     from gui.core.ratings import LeaderboardEntry, Rating
-    from gui.core.spec import RunSpec
+    from gui.core.spec import ModelProfile, RunSpec
     from gui.providers.cache import CacheSize, SqliteResponseCache
     from gui.storage.chats import ChatHistory, ChatRecord
     from gui.storage.history import History
@@ -486,26 +486,42 @@ class PriceService:
         self._user = tuple(entries)
         self._table = None
 
+    async def start_tokenizer(self, profiles: list[ModelProfile]) -> bool:
+        """Start the tokenizer process (off the GUI thread: the spawn takes milliseconds) if
+        any of ``profiles`` is counted with it, without waiting for it to be ready; whether
+        one was asked for."""
+
+        def start() -> bool:
+            from gui.providers.tokens import counter_kind, start_tokenizer
+
+            if all(counter_kind(profile) != "tiktoken" for profile in profiles):
+                return False
+            start_tokenizer(profiles)
+            return True
+
+        return await asyncio.to_thread(start)
+
     async def estimate(
         self,
         spec: RunSpec,
         recent_output: dict[int, float] | None = None,
         gate: BusyGate | None = None,
     ) -> RunEstimate:
-        """What ``spec`` would cost, counted in a worker thread (tiktoken for OpenAI models);
+        """What ``spec`` would cost, counted in a worker thread, or from there in the tokenizer
+        process when it has OpenAI models (:func:`gui.providers.tokens.estimate_counted`);
         ``recent_output``: per column, its recent answers' mean length; ``gate``: whether the
         GUI thread is busy (the window's heartbeat), for the count to wait while it is."""
         table = self.table()
 
         def compute() -> RunEstimate:
             from gui.compat.imports import GuiYield
-            from gui.core.estimate import estimate_run
-            from gui.providers.tokens import count_tokens, counter_kind
+            from gui.providers.tokens import estimate_counted
 
-            # A big plan's count is a second of pure Python next to the GUI thread: the
-            # window's work comes first, within ESTIMATE_MAX_WAIT_S of waits in all.
+            # In the tokenizer process when the plan has OpenAI models; else (or without a
+            # process) here, where a big plan's walk is a second of pure Python next to the
+            # GUI thread: the window's work comes first, within ESTIMATE_MAX_WAIT_S of waits.
             pause = GuiYield(gate, max_total=ESTIMATE_MAX_WAIT_S)
-            return estimate_run(spec, table, count_tokens, recent_output, counter_kind, pause)
+            return estimate_counted(spec, table, recent_output, pause)
 
         return await asyncio.to_thread(compute)
 

@@ -25,6 +25,15 @@ def test_a_freeze_shows_in_the_stats_and_reset_starts_a_new_run() -> None:
     assert recorder.stats().samples == 0 and len(recorder.recent()) == 5
 
 
+def test_over_lists_the_freezes_since_the_reset_in_order() -> None:
+    recorder = LagRecorder()
+    for ms in [3.0, 60.0, 4.0, 51.0, 50.0]:
+        recorder.add(ms)
+    assert recorder.over(50.0) == [60.0, 51.0]  # later than 50 ms only, oldest first
+    recorder.reset()
+    assert recorder.over(0.0) == []
+
+
 def test_stats_between_reads_only_the_samples_taken_in_that_span() -> None:
     recorder = LagRecorder()
     for i, ms in enumerate([30.0, 1.0, 2.0, 3.0, 120.0]):  # set-up, streaming x3, end pause

@@ -15,7 +15,15 @@ import pytest_asyncio
 from gui.core.metrics import CellMetrics
 from gui.core.pricing import Price, PriceEntry, format_usd
 from gui.core.runner import Phase
-from gui.core.spec import JudgeSettings, Limits, ModelProfile, RunSpec, SimSettings, Strategy
+from gui.core.spec import (
+    JudgeSettings,
+    Limits,
+    ModelProfile,
+    ProviderKind,
+    RunSpec,
+    SimSettings,
+    Strategy,
+)
 from gui.qt.main_window import MainWindow
 from gui.qt.services import PriceService
 from gui.qt.views.concurrency_panel import ConcurrencyPanel
@@ -277,3 +285,30 @@ async def test_the_budget_stops_the_run_and_the_status_line_says_so(window: Main
     assert (summary.done, summary.cancelled) == (2, 1)
     assert summary.budget_note == "budget reached ($0.088 of $0.10): 1 cell not started"
     assert "budget reached" in window.statusBar().currentMessage()
+
+
+@SESSION_LOOP
+async def test_an_openai_model_starts_the_tokenizer_process_at_the_first_edit(
+    window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tokenizer process (where an OpenAI model's estimate is counted) gets ready while
+    the estimate's timer runs: the first edit with such a model asks for it, once."""
+    await window.wait_built()
+    asked: list[list[str]] = []
+
+    async def start(profiles: list[ModelProfile]) -> bool:
+        asked.append([p.model for p in profiles])
+        return any(p.provider is ProviderKind.OPENAI and not p.base_url for p in profiles)
+
+    monkeypatch.setattr(window.services.prices, "start_tokenizer", start)
+    window.models.set_profiles([sim()])
+    window.estimate.schedule()
+    await until(lambda: len(asked) == 1, timeout=30)
+    window.models.set_profiles([sim(), ModelProfile("gpt-4o-mini", ProviderKind.OPENAI)])
+    window.estimate.schedule()  # none was needed yet: asked again
+    await until(lambda: len(asked) == 2, timeout=30)
+    assert asked == [["sim-1"], ["sim-1", "gpt-4o-mini"]]
+    window.estimate.schedule()
+    window.estimate.schedule()
+    await asyncio.sleep(0.1)
+    assert len(asked) == 2  # started: not asked again

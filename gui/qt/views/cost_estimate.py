@@ -81,11 +81,35 @@ class EstimateBinding(QObject):
         # Held while a run is cancelled (hold/let_go), and whether an estimate fell due then.
         self._held = False
         self._due = False
+        # Whether the tokenizer process has been asked for (once per window).
+        self._tokenizer_asked = False
 
     def schedule(self, *_args: object) -> None:
         """Recompute the estimate once the user has stopped editing for a moment."""
         self._edits += 1
         self._timer.start(ESTIMATE_DELAY_MS)
+        if not self._tokenizer_asked:
+            self._start_tokenizer()
+
+    def _start_tokenizer(self) -> None:
+        """Start the tokenizer process now if the plan has a model it counts for: it gets
+        ready (about 0.4 s, loading its encoding) while the estimate's timer runs, and the
+        first count does not wait for all of it."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs the window (a plain Qt test)
+            return
+        self._tokenizer_asked = True
+        self._tasks.spawn(self._ask_tokenizer(), "fanout-tokenizer-start", group="tokenizer")
+
+    async def _ask_tokenizer(self) -> None:
+        # The models are read in the task's first step, after the edit's: a plan loaded
+        # whole sets its prompt (which schedules this) before its models.
+        try:
+            profiles = self._editors.models.profiles()
+            self._tokenizer_asked = await self._prices.start_tokenizer(profiles)
+        except Exception:  # the estimate starts it, or counts here, when its turn comes
+            self._tokenizer_asked = False
 
     def run_started(self, spec: RunSpec) -> None:
         """Run started ``spec``, the editors' plan as they show it: the estimate that falls
