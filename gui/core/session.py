@@ -438,11 +438,11 @@ class Session:
         self._live = {}
         ended = {c.cell_id: c for c in past.cells}
         self._phase, self._queued_ids = {}, frozenset()
-        for cell in past.spec.cells():
-            stored = ended.get(cell.id)
+        for cell_id in past.spec.cell_list().ids():  # ids only: no Cell is made
+            stored = ended.get(cell_id)
             # A cell that never ended (the app stopped mid-run) shows as cancelled.
             status = stored.status if stored is not None else Phase.CANCELLED
-            self._phase[cell.id] = Phase(status) if status in _ENDED else Phase.CANCELLED
+            self._phase[cell_id] = Phase(status) if status in _ENDED else Phase.CANCELLED
         self._total = len(self._phase)
         self._recount()
         counts = self.counts
