@@ -159,7 +159,7 @@ def test_a_past_run_opened_is_told_to_the_layouts_once_and_the_grid_shows_each_c
     from gui.core.session import Counts
 
     page = results_page(qtbot)
-    rows = 300
+    rows = 100
     told: list[Any] = []
     batches: list[dict[str, int]] = []
     page.store.cell_changed.connect(lambda *args: told.append(args))

@@ -60,10 +60,10 @@ GRID_ROW_HEIGHTS: dict[str, int] = {"S": 180, "M": ResultsGrid.ROW_HEIGHT, "L": 
 _GRID_WIDE_COLUMN = 520
 
 
-#: A past run's cells filled in at once when it is opened (the top rows, those on screen);
+#: A past run's cells filled in at once when it is opened (the top rows: a screen of tiles);
 #: the rest are filled a row at a time, :data:`PAST_FILL_BUDGET_S` of each turn of the loop.
 #: Opening a 10,000-cell run in one go froze the window for 0.2-0.8 s.
-PAST_CELLS_AT_ONCE = 1_000
+PAST_CELLS_AT_ONCE = 256
 PAST_FILL_BUDGET_S = 0.004
 _FILLED = object()
 
