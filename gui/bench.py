@@ -829,31 +829,44 @@ def agreement(quick: bool) -> BenchResult:
 
 
 def scoreboard(quick: bool) -> BenchResult:
-    """The Scoreboard tab shown while the stress-200 demo streams (``gui.qt.bench_scoreboard``
-    in a child process, offscreen): what its refreshes cost the GUI thread, against the same
-    run with the tab hidden, and a refresh of a 10,000-cell run."""
+    """The Scoreboard tab shown while the stress-200 demo streams, then a 10,000-cell past run
+    opened and scored, in one window (``gui.qt.bench_scoreboard`` in a child process,
+    offscreen): what its refreshes cost the GUI thread, against the same run with the tab
+    hidden, and the window's lag over the whole session."""
     f = _probe("gui.qt.bench_scoreboard", "scoreboard probe", 600, quick)
-    lag = {k: v for k, v in f.items() if "lag" in k or "loop_wait" in k}
+    lag = {
+        k: v
+        for k, v in f.items()
+        if k.startswith(("run_", "reference_run_", "loop_wait", "open_lag"))
+    }
     figures = {k: v for k, v in f.items() if k not in lag}
     return BenchResult(
         "scoreboard",
         f"GUI: Scoreboard shown while {f['cells']} cells stream and end (stress-200 demo), "
-        "then a refresh of a 10,000-cell run",
-        "refresh p95 <= 16 ms (one frame) at 200 cells, every answer scored; no refresh "
-        "while the tab is hidden",
+        f"then a past run of {f['opened_cells']:,} cells opened and the Scoreboard clicked",
+        f"{SESSION_TARGET}; refresh p95 <= 16 ms (one frame) at 200 cells, every answer "
+        "scored; no refresh while the tab is hidden",
         figures,
         None
         if quick
-        else f["refresh_ms_p95"] <= 16
+        else f["session_lag_p99_ms"] <= SESSION_P99_MS
+        and f["freezes_over_50_ms"] == 0
+        and f["refresh_ms_p95"] <= 16
         and f["scored"] == f["cells"]
+        and f["opened_scored"] == f["opened_cells"]
         and f["reference_refreshes"] == 0,
-        "a refresh re-scores the cells that changed and sums the run up, at most once per "
-        "frame (less often when it costs more); reference_*: the same run, tab hidden; lag is "
-        "the window's own heartbeat (a Qt timer, as every GUI scenario's), loop_wait_* a "
-        "heartbeat task that also waits its turn in the asyncio ready queue",
+        "session: from the window on screen to the end (start-up, two runs with the tab hidden "
+        "and two shown, interleaved, then the past run opened and scored), on the window's own "
+        "heartbeat (a Qt timer, as every GUI scenario's); a refresh re-scores the cells that "
+        "changed and sums the run up, at most once per frame (less often when it costs "
+        "more); reference_*: the runs with the tab hidden; large_full_ms: the past run's "
+        "first refresh, large_one_ms: a refresh of it with one cell changed (a live run's "
+        "usual frame at that size, timed after the session); loop_wait_* a heartbeat task "
+        "that also waits its turn in the asyncio ready queue",
         second=lag,
-        second_label="GUI-thread lateness from run start to end (the window's 10 ms heartbeat; "
-        "loop_wait: the heartbeat task's)",
+        second_label="from Run to the run's end (the worse shown run; reference_run_: the "
+        "hidden runs'); open_lag: the past run's open and first refresh; loop_wait: the "
+        "heartbeat task's",
     )
 
 

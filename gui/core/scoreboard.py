@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gui.core.measures import CellFacts, Measure, measures
 
@@ -37,6 +37,7 @@ __all__ = [
     "ScoreCell",
     "Scoreboard",
     "build_scoreboard",
+    "build_scoreboard_steps",
     "percentile",
     "score_cell",
     "scoreboard_json",
@@ -47,6 +48,11 @@ __all__ = [
 ]
 
 _DONE = "done"
+#: Cells (or input rows) a step of :func:`build_scoreboard_steps` handles between two yields:
+#: a fraction of a millisecond of work, so a caller can stop close to its budget.
+STEP_ITEMS = 256
+
+_T = TypeVar("_T")
 _FAILED = "failed"
 _CANCELLED = "cancelled"
 
@@ -300,13 +306,34 @@ def summarize_models(
         cells: The run's cells (any order; cells outside ``models``' columns are ignored).
         registry: The measures to sum up.
     """
-    chosen = measures() if registry is None else tuple(registry)
     cells = list(cells)
+    return _drain(_summarize_steps(models, cells, registry, _sample_means(cells)))
+
+
+def _drain(steps: Generator[None, None, _T]) -> _T:
+    """Run ``steps`` to the end at once; its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value  # type: ignore[no-any-return]
+
+
+def _summarize_steps(
+    models: Sequence[str],
+    cells: Sequence[ScoreCell],
+    registry: Sequence[Measure] | None,
+    means: Mapping[tuple[int, int], Mapping[str, float]],
+) -> Generator[None, None, tuple[ModelSummary, ...]]:
+    """:func:`summarize_models` in steps, with the squares' sample means already made."""
+    chosen = measures() if registry is None else tuple(registry)
     n = len(models)
     counts = [[0, 0, 0, 0] for _ in range(n)]  # cells, done, failed, cancelled
     # measure -> row -> column -> value
     by_row: dict[str, dict[int, dict[int, float]]] = {m.name: {} for m in chosen}
-    for cell in cells:
+    for i, cell in enumerate(cells):
+        if not i % STEP_ITEMS:
+            yield
         if not 0 <= cell.column < n:
             continue
         count = counts[cell.column]
@@ -317,13 +344,16 @@ def summarize_models(
             count[2] += 1
         elif cell.status == _CANCELLED:
             count[3] += 1
-    for (row, column), values in _sample_means(cells).items():
+    for i, ((row, column), values) in enumerate(means.items()):
+        if not i % STEP_ITEMS:
+            yield
         if not 0 <= column < n:
             continue
         for name, value in values.items():
             rows = by_row.get(name)
             if rows is not None:
                 rows.setdefault(row, {})[column] = value
+    yield
     costs = _costs(cells, n)
     per_model: list[dict[str, MeasureStats]] = [{} for _ in range(n)]
     latencies: list[list[float]] = [[] for _ in range(n)]
@@ -331,12 +361,15 @@ def summarize_models(
         rows = by_row[m.name]
         wins = [0.0] * n
         columns: list[list[float]] = [[] for _ in range(n)]
-        for row_values in rows.values():
+        for i, row_values in enumerate(rows.values()):
+            if not i % STEP_ITEMS:
+                yield
             best = _best(row_values, m)
             for c in best:
                 wins[c] += 1 / len(best)
             for c, v in row_values.items():
                 columns[c].append(v)
+        yield
         for c in range(n):
             per_model[c][m.name] = _stats(columns[c], m, wins[c], len(rows))
         if m.name == "latency":
@@ -359,25 +392,45 @@ def summarize_models(
     )
 
 
-def _sample_means(cells: Iterable[ScoreCell]) -> dict[tuple[int, int], dict[str, float]]:
+def _sample_means(cells: Iterable[ScoreCell]) -> dict[tuple[int, int], Mapping[str, float]]:
     """Each (row, column)'s measure values, averaged over its samples (issue 15's repeats).
 
     A cell without repeats is its own average; for a pass mark (checks, judge) the average
     of 0/1 values is the pass rate over samples.
     """
-    sums: dict[tuple[int, int], dict[str, list[float]]] = {}
-    for cell in cells:
+    return _drain(_sample_means_steps(cells))
+
+
+def _sample_means_steps(
+    cells: Iterable[ScoreCell],
+) -> Generator[None, None, dict[tuple[int, int], Mapping[str, float]]]:
+    """:func:`_sample_means` in steps."""
+    first: dict[tuple[int, int], ScoreCell] = {}
+    repeated: dict[tuple[int, int], list[ScoreCell]] = {}
+    for i, cell in enumerate(cells):
+        if not i % STEP_ITEMS:
+            yield
         if not cell.values:
             continue
-        slot = sums.setdefault((cell.row, cell.column), {})
-        for name, value in cell.values.items():
-            total = slot.setdefault(name, [0.0, 0.0])
-            total[0] += value
-            total[1] += 1
-    return {
-        key: {name: total / count for name, (total, count) in slot.items()}
-        for key, slot in sums.items()
-    }
+        key = (cell.row, cell.column)
+        seen = first.get(key)
+        if seen is None:
+            first[key] = cell
+        else:
+            repeated.setdefault(key, [seen]).append(cell)
+    # A square with one sample is its own average: its values as they are.
+    means: dict[tuple[int, int], Mapping[str, float]] = {k: c.values for k, c in first.items()}
+    for i, (key, samples) in enumerate(repeated.items()):
+        if not i % STEP_ITEMS:
+            yield
+        sums: dict[str, list[float]] = {}
+        for cell in samples:
+            for name, value in cell.values.items():
+                total = sums.setdefault(name, [0.0, 0.0])
+                total[0] += value
+                total[1] += 1
+        means[key] = {name: total / count for name, (total, count) in sums.items()}
+    return means
 
 
 def _costs(cells: Iterable[ScoreCell], n: int) -> list[tuple[float | None, float | None]]:
@@ -421,21 +474,44 @@ def build_scoreboard(
         chosen: The measure of the heat-map and the per-input lines.
         registry: The measures of the per-model lines (default: every registered one).
     """
-    cells = list(cells)
+    return _drain(build_scoreboard_steps(rows, models, cells, chosen, registry))
+
+
+def build_scoreboard_steps(
+    rows: Sequence[str],
+    models: Sequence[str],
+    cells: Iterable[ScoreCell],
+    chosen: Measure,
+    registry: Sequence[Measure] | None = None,
+) -> Generator[None, None, Scoreboard]:
+    """:func:`build_scoreboard` in steps: it yields every :data:`STEP_ITEMS` cells or rows
+    and returns the :class:`Scoreboard`, so a window can sum a 10,000-cell run up over
+    several turns of its loop instead of freezing for one. The arguments are taken as they
+    are when it starts (``cells`` is read into a list then; a :class:`ScoreCell` never
+    changes).
+    """
+    rows, models, cells = tuple(rows), tuple(models), list(cells)
     n_rows, n_cols = len(rows), len(models)
     values: list[list[float | None]] = [[None] * n_cols for _ in range(n_rows)]
     statuses: list[list[str]] = [[""] * n_cols for _ in range(n_rows)]
-    for cell in cells:
+    for i, cell in enumerate(cells):
+        if not i % STEP_ITEMS:
+            yield
         if 0 <= cell.row < n_rows and 0 <= cell.column < n_cols:
             # A repeated cell's samples share a square: one not done yet (or failed) shows.
             if statuses[cell.row][cell.column] in ("", _DONE):
                 statuses[cell.row][cell.column] = cell.status
-    for (at_row, at_column), merged in _sample_means(cells).items():
+    yield
+    # Made once for the heat-map and the model lines alike.
+    means = yield from _sample_means_steps(cells)
+    for (at_row, at_column), merged in means.items():
         if 0 <= at_row < n_rows and 0 <= at_column < n_cols:
             values[at_row][at_column] = merged.get(chosen.name)
     shown = [v for row in values for v in row if v is not None]
     inputs = []
     for r, row in enumerate(values):
+        if not r % STEP_ITEMS:
+            yield
         valued = {c: v for c, v in enumerate(row) if v is not None}
         best = _best(valued, chosen)
         inputs.append(
@@ -448,15 +524,16 @@ def build_scoreboard(
                 count=len(valued),
             )
         )
+    models_summary = yield from _summarize_steps(models, cells, registry, means)
     return Scoreboard(
-        rows=tuple(rows),
-        models=tuple(models),
+        rows=rows,
+        models=models,
         measure=chosen,
         values=tuple(map(tuple, values)),
         statuses=tuple(map(tuple, statuses)),
         low=min(shown) if shown else None,
         high=max(shown) if shown else None,
-        models_summary=summarize_models(models, cells, registry),
+        models_summary=models_summary,
         inputs_summary=tuple(inputs),
     )
 

@@ -98,3 +98,101 @@ def test_a_frame_of_thousands_of_cancelled_cells_is_told_once_and_the_grid_shows
     assert page.grid.cell_text("r0m0").startswith("partial")
     assert all(store.status(c) == (Phase.CANCELLED, "") for c in store.cell_ids())
     assert store.error(CellId.text(rows - 1, 1)) == CANCELLED_BEFORE_START
+
+
+def past_run(rows: int) -> Any:
+    """A stored run of ``rows`` x 2 cells: column 0 done, column 1 failed."""
+    from gui.core.spec import ModelProfile, make_spec
+    from gui.storage.records import StoredCell, StoredRun
+
+    spec = make_spec("About {topic}", [f"topic {r}" for r in range(rows)], [ModelProfile("a")] * 2)
+    cells = tuple(
+        StoredCell(
+            c.id,
+            c.row,
+            c.col,
+            dict(c.inputs),
+            "a",
+            "done" if c.col == 0 else "failed",
+            f"answer {c.row}" if c.col == 0 else "",
+            None if c.col == 0 else "server_error",
+            None if c.col == 0 else "boom",
+            metrics(),
+            1.0,
+        )
+        for c in spec.cells()
+    )
+    total = rows * 2
+    return StoredRun(
+        "past",
+        0.0,
+        1.0,
+        "finished",
+        spec.template,
+        "stream",
+        ("a", "a"),
+        total,
+        rows,
+        rows,
+        0,
+        1.0,
+        None,
+        spec=spec,
+        cells=cells,
+    )
+
+
+def results_page(qtbot: QtBot) -> ResultsPage:
+    page = ResultsPage()
+    qtbot.addWidget(page)
+    page.resize(1000, 700)
+    page.show()
+    page.set_layout("grid")
+    return page
+
+
+def test_a_past_run_opened_is_told_to_the_layouts_once_and_the_grid_shows_each_cell(
+    qtbot: QtBot,
+) -> None:
+    # Five changes a cell (text, error, status, metrics, notice) told one by one made the
+    # open of a 10,000-cell past run a freeze of most of a second (docs/performance-notes.md).
+    from gui.core.session import Counts
+
+    page = results_page(qtbot)
+    rows = 100
+    told: list[Any] = []
+    batches: list[dict[str, int]] = []
+    page.store.cell_changed.connect(lambda *args: told.append(args))
+    page.store.cells_changed.connect(batches.append)
+    page.show_past(past_run(rows), Counts(done=rows, failed=rows, total=rows * 2))
+    assert told == []  # one signal for the whole run, not five per cell
+    (changes,) = batches
+    assert len(changes) == rows * 2 and not page.filling_past
+    qtbot.waitUntil(lambda: page.grid.pane("r0m1") is not None, timeout=30_000)
+    done, failed = page.grid.pane("r0m0"), page.grid.pane("r0m1")
+    assert done is not None and done.phase == "done"
+    assert failed is not None and failed.phase == "failed" and failed.error_text() == "boom"
+    assert page.grid.cell_text("r0m0").startswith("answer 0")
+    assert page.store.status(CellId.text(rows - 1, 1))[0] == Phase.FAILED
+
+
+def test_a_big_past_run_shows_its_top_rows_at_once_and_the_rest_over_the_next_turns(
+    qtbot: QtBot,
+) -> None:
+    from gui.core.session import Counts
+    from gui.qt.views.results_page import PAST_CELLS_AT_ONCE
+
+    page = results_page(qtbot)
+    rows = PAST_CELLS_AT_ONCE  # twice as many cells as are filled at once
+    last = CellId.text(rows - 1, 1)
+    page.show_past(past_run(rows), Counts(done=rows, failed=rows, total=rows * 2))
+    assert page.filling_past
+    assert page.store.status("r0m0")[0] == Phase.DONE  # the top rows: at once
+    assert page.store.status(last)[0] != Phase.FAILED  # the last: not yet
+    qtbot.waitUntil(lambda: not page.filling_past, timeout=30_000)
+    assert page.store.status(last)[0] == Phase.FAILED and page.store.error(last) == "boom"
+    # Another past run shown while one is filled in: the first one's rest never lands on it.
+    page.show_past(past_run(rows), Counts(done=rows, failed=rows, total=rows * 2))
+    assert page.filling_past
+    page.store.set_shape(["cats"], ["a", "b"], CellId.grid(1, 2))
+    assert not page.filling_past and page.store.status("r0m1")[0] == Phase.QUEUED

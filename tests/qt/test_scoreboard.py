@@ -19,7 +19,8 @@ from gui.core.metrics import CellMetrics
 from gui.core.runner import Phase
 from gui.core.spec import Limits, ModelProfile, SimSettings, Strategy
 from gui.qt.main_window import MainWindow
-from gui.qt.views.scoreboard_page import ScoreboardPage, heat_color
+from gui.qt.views import scoreboard_page
+from gui.qt.views.scoreboard_page import STEP_CELLS, ScoreboardPage, heat_color
 from gui.qt.widgets.cell_store import CellStore
 
 from .conftest import SESSION_LOOP, signal_future, until
@@ -277,3 +278,60 @@ def test_dark_palette_squares_use_the_dark_ramp(
     text = shown(page, 0, 0, Qt.ItemDataRole.ForegroundRole)
     assert best == heat_color(1.0, True, True)
     assert text.lightness() > best.lightness()  # type: ignore[union-attr]
+
+
+def fill_big(store: CellStore, rows: int) -> list[list[str]]:
+    """A finished ``rows`` x 2 run, every cell done, latencies spread over 1-5 s."""
+    ids = [[f"r{r}m{c}" for c in range(2)] for r in range(rows)]
+    store.set_shape([f"input {r}" for r in range(rows)], ["fast", "slow"], ids)
+    for r, row in enumerate(ids):
+        for c, cell_id in enumerate(row):
+            store.set_status(cell_id, Phase.DONE)
+            store.set_metrics(cell_id, metrics(1.0 + (r * 7 + c * 13) % 40 / 10, 30.0))
+    return ids
+
+
+def test_a_big_run_is_summed_up_over_several_turns_to_the_same_board(
+    page: ScoreboardPage, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One sum-up of a 10,000-cell run took 65-165 ms of the GUI thread in one turn: a run of
+    # STEP_CELLS cells or more is summed up a few milliseconds a turn instead (no budget
+    # here: one step a turn, whatever the machine's speed).
+    monkeypatch.setattr(scoreboard_page, "STEP_BUDGET_S", 0.0)
+    rows = STEP_CELLS // 2 + 100
+    before = page.refreshes
+    told: list[int] = []
+    page.refreshed.connect(lambda: told.append(page.refreshes))
+    fill_big(page._store, rows)
+    qtbot.waitUntil(lambda: page.refreshes > before, timeout=30_000)
+    assert page.last_refresh_steps > 1 and told == [before + 1]
+    stepped = page.board
+    assert stepped is not None and len(stepped.rows) == rows
+    assert sum(s.done for s in stepped.models_summary) == rows * 2
+    page.refresh()  # the same run summed up in one go: the same board
+    assert page.board == stepped and page.last_refresh_steps == 1
+
+
+def test_a_cell_that_changes_during_a_big_sum_up_is_in_the_next_and_a_new_run_drops_it(
+    page: ScoreboardPage, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No time budget: each turn of the timer takes one step, so a turn can be caught between.
+    monkeypatch.setattr(scoreboard_page, "STEP_BUDGET_S", 0.0)
+    store = page._store
+    rows = STEP_CELLS // 2 + 100
+    fill_big(store, rows)
+    page._on_timer_timeout()  # the timer's first turn (the test takes it now)
+    assert page.summing_up
+    store.set_metrics("r0m0", metrics(9.5, 30.0))  # while the sum-up is under way
+    qtbot.waitUntil(
+        lambda: page.board is not None and page.board.values[0][0] == 9.5, timeout=30_000
+    )
+    assert not page.summing_up
+    # A new run's shape while a sum-up of the old one is under way: only the new one shows.
+    store.set_all_status(Phase.QUEUED)
+    page._on_timer_timeout()
+    assert page.summing_up
+    fill(store, {"cats": [(1.0, 40.0), (3.0, 10.0)]})
+    assert not page.summing_up  # dropped at once
+    qtbot.waitUntil(lambda: page.board is not None and page.board.rows == ("cats",), timeout=30_000)
+    assert page.board.values[0] == (1.0, 3.0)

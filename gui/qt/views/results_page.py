@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from gui.core import events as ev
 from gui.core.judging import ModelRank, PairwiseResult, rank, ranking_line
-from gui.core.ports import PastRun
+from gui.core.ports import PastCell, PastRun
 from gui.core.runner import CANCELLED_BEFORE_START, Phase, Run
 from gui.core.session import Counts
 from gui.core.spec import CellId, RunSpec, Strategy
@@ -58,6 +58,14 @@ GRID_ROW_HEIGHTS: dict[str, int] = {"S": 180, "M": ResultsGrid.ROW_HEIGHT, "L": 
 
 #: Column widths of the Grid's width button: fit the window, or wide (scrolls sideways).
 _GRID_WIDE_COLUMN = 520
+
+
+#: A past run's cells filled in at once when it is opened (the top rows: a screen of tiles);
+#: the rest are filled a row at a time, :data:`PAST_FILL_BUDGET_S` of each turn of the loop.
+#: Opening a 10,000-cell run in one go froze the window for 0.2-0.8 s.
+PAST_CELLS_AT_ONCE = 256
+PAST_FILL_BUDGET_S = 0.004
+_FILLED = object()
 
 
 def _shape_columns(store: CellStore, spec: RunSpec, headers: list[str]) -> list[str]:
@@ -181,6 +189,12 @@ class ResultsPage(QWidget):
         layout.addWidget(self._build_toolbar())
         #: The shown run's cells, shared by every layout.
         self.store = CellStore(self)
+        # The rest of a big past run's cells, filled in a few milliseconds a turn.
+        self._past_fill: Iterator[None] | None = None
+        self._past_timer = QTimer(self)
+        self._past_timer.setSingleShot(True)
+        self._past_timer.timeout.connect(self._on_past_timer_timeout)
+        self.store.shape_changed.connect(self._on_store_shape_changed)
         #: One page per layout; the toolbar and View > Layout switch between them.
         self.stack = QStackedWidget(self)
         layout.addWidget(self.stack, 1)
@@ -579,6 +593,33 @@ class ResultsPage(QWidget):
         _shape_columns(store, spec, spec.headers or list(past.models))
         store.set_read_only(True)
         ended = {c.cell_id: c for c in past.cells}
+        # The first PAST_CELLS_AT_ONCE cells (the top rows, those on screen) now, the rest
+        # a few milliseconds a turn: filling 10,000 cells at once froze the window.
+        fill = self._fill_past(store, ended)
+        with store.batched():  # five changes a cell, told once per cell (see CellStore.batched)
+            for _ in range(PAST_CELLS_AT_ONCE // max(1, store.column_count()) + 1):
+                if next(fill, _FILLED) is _FILLED:
+                    break
+            else:
+                self._past_fill = fill
+                self._past_timer.start(0)
+        self._show_ranking(getattr(past, "pairwise", ()))
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(past.created_at))
+        self.past_label.setText(
+            f"Past run {past.id} from {when} · {past.status} · {counts.done}/{counts.total}"
+            f" done · {past.strategy} · read-only"
+        )
+        self.past_banner.show()
+
+    @property
+    def filling_past(self) -> bool:
+        """A big past run's cells are still being filled in (a few milliseconds a turn)."""
+        return self._past_fill is not None
+
+    @staticmethod
+    def _fill_past(store: CellStore, ended: dict[str, PastCell]) -> Iterator[None]:
+        """Each cell of the store's shape as it ended (``ended``: stored cells by id),
+        yielding after each row."""
         for r in range(store.row_count()):
             for cell_id in store.row_cell_ids(r):
                 cell = ended.get(cell_id)
@@ -603,13 +644,24 @@ class ResultsPage(QWidget):
                 if cell.judge is not None:
                     store.set_judge(cell_id, cell.judge)
                 store.set_rating(cell_id, cell.rating)
-        self._show_ranking(getattr(past, "pairwise", ()))
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(past.created_at))
-        self.past_label.setText(
-            f"Past run {past.id} from {when} · {past.status} · {counts.done}/{counts.total}"
-            f" done · {past.strategy} · read-only"
-        )
-        self.past_banner.show()
+            yield
+
+    def _on_past_timer_timeout(self) -> None:
+        fill = self._past_fill
+        if fill is None:
+            return
+        started = time.perf_counter()
+        with self.store.batched():
+            while next(fill, _FILLED) is not _FILLED:
+                if time.perf_counter() - started >= PAST_FILL_BUDGET_S:
+                    self._past_timer.start(0)  # a zero timer: a heartbeat or paint due first
+                    return
+        self._past_fill = None
+
+    def _on_store_shape_changed(self) -> None:
+        # Another run is shown: the rest of the past one is not filled in over it.
+        self._past_fill = None
+        self._past_timer.stop()
 
     def leave_past(self) -> None:
         """Back to live: no banner, panes offer Cancel and Retry again."""

@@ -14,14 +14,16 @@ The page reads the results page's :class:`~gui.qt.widgets.cell_store.CellStore` 
 the other layouts do, so a live run and a past run opened from History fill it alike. It
 never works per token: a cell's change marks it dirty, and a single-shot timer sums the
 run up at most once per frame (longer when summing up a large run costs more), only while
-the tab is shown; a hidden tab catches up when shown. Both tables are item views over
-models (no widget per square).
+the tab is shown; a hidden tab catches up when shown. A run of :data:`STEP_CELLS` cells or
+more is summed up in steps, a few milliseconds of each turn of the loop, so the first
+sum-up of a 10,000-cell run is not a freeze. Both tables are item views over models (no
+widget per square).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from PySide6.QtCore import (
@@ -52,6 +54,7 @@ from gui.core.scoreboard import (
     Scoreboard,
     ScoreCell,
     build_scoreboard,
+    build_scoreboard_steps,
     score_cell,
     sort_models,
 )
@@ -84,6 +87,13 @@ _MIN_INTERVAL_MS = 33
 #: very large run never takes more than a fifth of the GUI thread.
 _COST_FACTOR = 4
 _MAX_INTERVAL_MS = 1000
+#: Runs of this many cells or more are summed up in steps (re-scoring the changed cells, then
+#: :func:`~gui.core.scoreboard.build_scoreboard_steps`), each turn of the loop working for
+#: :data:`STEP_BUDGET_S` at most: at 10,000 cells one whole sum-up took 65-165 ms.
+STEP_CELLS = 2_000
+STEP_BUDGET_S = 0.004
+#: Cells re-scored between two looks at the clock.
+_RESCORE_SLICE = 128
 #: Model lines shown without scrolling; more scroll.
 _SUMMARY_MAX_ROWS = 8
 
@@ -369,11 +379,13 @@ class ScoreboardPage(QWidget):
         cell_activated(str): a square was clicked (or Enter pressed on it): show that cell.
         row_activated(int): an input's Best or Spread was clicked: show that input's row.
         view_changed(): the measure or the sort changed (the workspace keeps them).
+        refreshed(): a sum-up ended and its board is shown (at once, or after its steps).
     """
 
     cell_activated = Signal(str)
     row_activated = Signal(int)
     view_changed = Signal()
+    refreshed = Signal()
 
     def __init__(self, store: CellStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -387,10 +399,18 @@ class ScoreboardPage(QWidget):
         self._sort_stat = "mean"
         #: The last sum-up (``None`` before the first or with no run shown).
         self.board: Scoreboard | None = None
-        #: Seconds the last refresh took (it sets the next refresh's delay).
+        #: Seconds of the GUI thread the last refresh took, its steps' together (it sets the
+        #: next refresh's delay).
         self.last_refresh_s = 0.0
+        #: Turns of the loop the last refresh took (1 unless summed up in steps).
+        self.last_refresh_steps = 0
         #: Refreshes done (a test counts them; none while the tab is hidden).
         self.refreshes = 0
+        # The sum-up under way in steps (a big run), and what it has cost so far.
+        self._steps: Iterator[None] | None = None
+        self._steps_cost = 0.0
+        self._steps_taken = 0
+        self._rescoring_all = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._on_timer_timeout)
@@ -545,7 +565,7 @@ class ScoreboardPage(QWidget):
         board = self.board
         if board is not None and name and board.models_summary:
             if name not in board.models_summary[0].stats:  # not summed up yet: now
-                self.refresh()
+                self._refresh_now()
                 return
         self._show()
 
@@ -566,8 +586,9 @@ class ScoreboardPage(QWidget):
         return self._store.cell_id(row, self._store.first_column_of(column))
 
     def refresh(self) -> None:
-        """Sum the run up now (what the timer does once per frame at most)."""
+        """Sum the run up now, in one go (what the timer does once per frame at most)."""
         self._timer.stop()
+        self._abandon_steps()
         started = time.perf_counter()
         store = self._store
         if store.is_empty():
@@ -578,21 +599,117 @@ class ScoreboardPage(QWidget):
             self.summary_model.set_board(None, ())
         else:
             self._rescore(store)
-            # Only the measures shown or sorted by are summed up (latency for p50/p95): the
-            # others cost a large run's refresh without reaching the screen.
-            # Cost and checks feed each line's cost and $/correct (issue 15).
-            wanted = {self._measure.name, LATENCY.name, self._sort_by, "cost", "checks"}
             self.board = build_scoreboard(
                 store.row_labels(),
                 store.group_labels(),
                 self._cells.values(),
                 self._measure,
-                [m for m in measures() if m.name in wanted],
+                self._wanted(),
             )
             self._show()
         self._stale = False
         self.refreshes += 1
         self.last_refresh_s = time.perf_counter() - started
+        self.last_refresh_steps = 1
+        self.refreshed.emit()
+
+    @property
+    def summing_up(self) -> bool:
+        """A big run's sum-up is under way, in steps (its board is not shown yet)."""
+        return self._steps is not None
+
+    def _is_big(self) -> bool:
+        """The run is summed up in steps (:data:`STEP_CELLS`)."""
+        return self._store.row_count() * self._store.column_count() >= STEP_CELLS
+
+    def _refresh_now(self) -> None:
+        """Sum the run up now: at once, or a big run's steps from the next turn on."""
+        if not self._is_big():
+            self.refresh()
+            return
+        self._abandon_steps()
+        self._stale = True
+        if self.isVisible():
+            self._timer.start(0)
+
+    def _wanted(self) -> list[Measure]:
+        # Only the measures shown or sorted by are summed up (latency for p50/p95): the
+        # others cost a large run's refresh without reaching the screen.
+        # Cost and checks feed each line's cost and $/correct (issue 15).
+        wanted = {self._measure.name, LATENCY.name, self._sort_by, "cost", "checks"}
+        return [m for m in measures() if m.name in wanted]
+
+    def _step(self) -> None:
+        """A turn's share of the sum-up in steps (started if none is under way): work until
+        :data:`STEP_BUDGET_S` has gone, then let the loop breathe and come back."""
+        if self._steps is None:
+            if self._store.is_empty():
+                self.refresh()
+                return
+            self._steps = self._refresh_steps()
+            self._steps_cost, self._steps_taken = 0.0, 0
+        started = time.perf_counter()
+        steps, ended = self._steps, False
+        try:
+            while True:  # one step at least, then as many as the budget allows
+                next(steps)
+                if time.perf_counter() - started >= STEP_BUDGET_S:
+                    break
+        except StopIteration:
+            ended = True
+        self._steps_cost += time.perf_counter() - started
+        self._steps_taken += 1
+        if not ended:
+            self._timer.start(0)  # a zero timer: a heartbeat or a paint due goes first
+            return
+        self._steps = None
+        self.refreshes += 1
+        self.last_refresh_s, self.last_refresh_steps = self._steps_cost, self._steps_taken
+        # Cells that changed meanwhile were marked: the next sum-up takes them.
+        self._stale = False
+        if self._dirty or self._rescore_all:
+            self._schedule()
+        self.refreshed.emit()
+
+    def _refresh_steps(self) -> Generator[None, None, None]:
+        store = self._store
+        if self._rescore_all:
+            self._rescore_all, self._rescoring_all = False, True
+            self._dirty.clear()
+            self._cells = {}
+            ids: list[str] = list(store.cell_ids())
+        else:
+            ids = list(self._dirty)
+        registry = measures()
+        default_phase = str(store.default_status()[0])
+        cells, dirty = self._cells, self._dirty
+        where_of, peek, group_of = store.where, store.peek, store.group_of
+        for start in range(0, len(ids), _RESCORE_SLICE):
+            yield
+            for cell_id in ids[start : start + _RESCORE_SLICE]:
+                dirty.discard(cell_id)  # marked again if it changes after this
+                where = where_of(cell_id)
+                if where is None:
+                    continue
+                state = peek(cell_id)
+                status = str(state.phase) if state is not None else default_phase
+                cells[cell_id] = score_cell(where[0], group_of(where[1]), status, state, registry)
+        self._rescoring_all = False
+        yield
+        self.board = yield from build_scoreboard_steps(
+            store.row_labels(), store.group_labels(), cells.values(), self._measure, self._wanted()
+        )
+        self._show()
+
+    def _abandon_steps(self) -> None:
+        """Drop the sum-up under way (the run's shape or the measure changed, or a whole
+        refresh is asked for); a re-score of every cell it had not finished starts again."""
+        if self._steps is None:
+            return
+        self._steps = None
+        if self._rescoring_all:
+            self._rescoring_all = False
+            self._rescore_all = True
 
     # ------------------------------------------------------------------------- internals
 
@@ -694,7 +811,11 @@ class ScoreboardPage(QWidget):
     # ----------------------------------------------------------------------------- slots
 
     def _on_timer_timeout(self) -> None:
-        if self.isVisible():
+        if not self.isVisible():
+            return
+        if self._steps is not None or self._is_big():
+            self._step()
+        else:
             self.refresh()
 
     def _on_store_shape_changed(self) -> None:
@@ -702,10 +823,12 @@ class ScoreboardPage(QWidget):
             self.measure_picker.itemData(i) for i in range(self.measure_picker.count())
         ) != tuple(m.name for m in measures()):
             self.reload_measures()  # a measure registered since: offered from this run on
+        self._abandon_steps()  # summing up a run no longer shown
         self._rescore_all = True
         self._schedule()
 
     def _on_store_all_status_changed(self) -> None:
+        self._abandon_steps()
         self._rescore_all = True
         self._schedule()
 
@@ -726,6 +849,7 @@ class ScoreboardPage(QWidget):
         chosen = next((m for m in measures() if m.name == name), None)
         if chosen is not None and chosen is not self._measure:
             self._measure = chosen
+            self._abandon_steps()  # a sum-up under way is by the old measure
             self._schedule()
             self.view_changed.emit()
 
