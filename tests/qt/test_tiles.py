@@ -785,3 +785,34 @@ def test_a_verdict_is_drawn_over_the_tiles_picture_exactly_as_a_new_picture_woul
     neighbour = tiles.tile_rect("r2m1")
     assert neighbour is not None
     assert whole != fresh.viewport().grab().toImage().copy(neighbour)
+
+
+def test_a_hidden_grid_builds_its_column_header_when_it_is_shown(
+    made: list[MainWindow],
+    qtbot: QtBot,
+) -> None:
+    # A run started in Tiles built the hidden Grid's header labels in the Run press's turn.
+    win = window(made, qtbot, (1360, 860))
+    win.results.set_layout("tiles")
+    grid = win.results.grid
+
+    def shown_heads() -> list[ElidedLabel]:
+        heads = grid.findChildren(ElidedLabel, "columnHeader")
+        return sorted((h for h in heads if not h.isHidden()), key=lambda w: w.x())
+
+    fill(win.results.store, 3, 4)
+    settle()
+    assert grid.findChildren(ElidedLabel, "columnHeader") == []
+    win.results.set_layout("grid")
+    settle()
+    heads = sorted(grid.findChildren(ElidedLabel, "columnHeader"), key=lambda w: w.x())
+    assert [h.full_text() for h in heads] == [f"model-{c}" for c in range(4)]
+    assert all(h.isVisible() for h in heads) and grid.column_width() > 0
+    # Another shape while hidden again: the old header goes, the new one comes on showing.
+    win.results.set_layout("tiles")
+    fill(win.results.store, 2, 2)
+    settle()
+    assert shown_heads() == []  # the old ones are gone (deleted later), no new ones
+    win.results.set_layout("grid")
+    settle()
+    assert [h.full_text() for h in shown_heads()] == ["model-0", "model-1"]
