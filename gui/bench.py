@@ -766,6 +766,8 @@ def input_latency(quick: bool) -> BenchResult:
         "one_paragraph_lag_p99_ms",
         "one_paragraph_lag_max_ms",
         "one_paragraph_lag_samples",
+        "one_paragraph_bare_lag_p99_ms",
+        "one_paragraph_bare_lag_max_ms",
         "session_with_one_paragraph_lag_p99_ms",
         "late_beats_by_step",
     )

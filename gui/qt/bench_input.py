@@ -94,12 +94,15 @@ class _Spans:
         one_paragraph: The app's editor typed into with a 100 KB single paragraph: Qt lays
             the whole paragraph out again at every key, in any editor (a bare one's keys
             cost about as much), so the session's p99 is read without it, and it apart.
+        bare_one_paragraph: The bare editor's own one-paragraph step: the reference the
+            app's stretch is read beside.
         steps: When each step of the probe began (name, ``time.perf_counter()``), in order.
     """
 
     def __init__(self) -> None:
         self.bare: list[tuple[float, float]] = []
         self.one_paragraph: list[tuple[float, float]] = []
+        self.bare_one_paragraph = (0.0, 0.0)
         self.steps: list[tuple[str, float]] = []
 
     def step(self, name: str) -> None:
@@ -137,6 +140,8 @@ async def _typing(window: Any, spans: _Spans) -> dict[str, float]:
             costs = await _type(editor, KEYS)
             if editor is bare:
                 spans.bare.append((began, time.perf_counter()))
+                if shape == "one_paragraph":
+                    spans.bare_one_paragraph = spans.bare[-1]
             elif shape == "one_paragraph":
                 spans.one_paragraph.append((began, time.perf_counter()))
             figures[f"{shape}_{name}_key_max_ms"] = round(max(costs), 2)
@@ -408,6 +413,7 @@ def _session_figures(meter: Any, spans: _Spans) -> dict[str, Any]:
     whole = meter.session_stats(excluding=bare)
     (start, end), *_ = spans.one_paragraph
     stretch = meter.session_stats(start, end)
+    reference = meter.session_stats(*spans.bare_one_paragraph)
     freezes = meter.session_freezes_at(excluding=bare)
     late: dict[str, int] = {}
     for _ms, at in meter.session_freezes_at(FRAME_MS, excluding=bare):
@@ -427,6 +433,8 @@ def _session_figures(meter: Any, spans: _Spans) -> dict[str, Any]:
         "one_paragraph_lag_p99_ms": round(stretch.p99_ms, 2),
         "one_paragraph_lag_max_ms": round(stretch.max_ms, 2),
         "one_paragraph_lag_samples": stretch.samples,
+        "one_paragraph_bare_lag_p99_ms": round(reference.p99_ms, 2),
+        "one_paragraph_bare_lag_max_ms": round(reference.max_ms, 2),
         "session_with_one_paragraph_lag_p99_ms": round(whole.p99_ms, 2),
         "late_beats_by_step": late,
     }
