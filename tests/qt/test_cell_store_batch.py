@@ -98,3 +98,27 @@ def test_a_frame_of_thousands_of_cancelled_cells_is_told_once_and_the_grid_shows
     assert page.grid.cell_text("r0m0").startswith("partial")
     assert all(store.status(c) == (Phase.CANCELLED, "") for c in store.cell_ids())
     assert store.error(CellId.text(rows - 1, 1)) == CANCELLED_BEFORE_START
+
+
+class _Watched(list[str]):
+    """A list a weak reference can follow (a slotted cell state cannot be followed itself)."""
+
+
+async def test_a_new_run_shape_lets_the_last_runs_states_go_after_the_press() -> None:
+    import asyncio
+    import weakref
+
+    store = store_of(300, 2)
+    store.set_status("r0m0", Phase.STREAMING, "")
+    state = store.state("r0m0")
+    assert state is not None
+    state.chunks = _Watched(["an answer"])
+    gone = weakref.ref(state.chunks)
+    del state
+    store.set_run_shape(["a"], ["m"])  # the next run's Run press
+    fresh = store.state("r0m0")  # the new run's first cell: nothing of the last run's
+    assert fresh is None or (fresh.phase == Phase.QUEUED and fresh.chunks == [])
+    assert gone() is not None  # not freed inside the press
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert gone() is None
