@@ -759,7 +759,20 @@ def input_latency(quick: bool) -> BenchResult:
     bare ``QPlainTextEdit`` holding the same 100 KB text in the same process (a 100 KB single
     paragraph is slow in any Qt text editor: Qt relays it out on every key).
     """
-    f = _probe("gui.qt.bench_input", "input probe", 300)
+    probed = _probe("gui.qt.bench_input", "input probe", 300)
+    # The second line: the one-paragraph typing stretch, where the late beats were, and the
+    # session's p99 with that stretch in it.
+    second_keys = (
+        "one_paragraph_lag_p99_ms",
+        "one_paragraph_lag_max_ms",
+        "one_paragraph_lag_samples",
+        "one_paragraph_bare_lag_p99_ms",
+        "one_paragraph_bare_lag_max_ms",
+        "session_with_one_paragraph_lag_p99_ms",
+        "late_beats_by_step",
+    )
+    second = {k: probed[k] for k in second_keys if k in probed}
+    f = {k: v for k, v in probed.items() if k not in second}
     # Both medians floored at KEY_FLOOR_MS: below a millisecond a key is a sixteenth of a
     # frame, and a ratio of two sub-ms medians measured the machine's noise (1.91 one day,
     # 1.2 the next), not the editor.
@@ -783,6 +796,9 @@ def input_latency(quick: bool) -> BenchResult:
         and f["timeline_paint_ms"] <= 16
         and f["grid_switch_lag_max_ms"] <= FREEZE_MS
         and f["blind_toggle_lag_max_ms"] <= FREEZE_MS
+        and f["freezes_over_50_ms"] == 0
+        and f["session_lag_p99_ms"] <= SESSION_P99_MS
+        and f["session_lag_samples"] > 0
     )
     return BenchResult(
         "input",
@@ -793,9 +809,21 @@ def input_latency(quick: bool) -> BenchResult:
         f"{KEY_FLOOR_MS:g} ms); paste and grid set-up "
         "<= 100 ms; run start freezes <= 50 ms; run cancel (to its end and 0.5 s after) "
         f"freezes <= {FREEZE_MS:g} ms; timeline paint <= 16 ms; Grid switch and "
-        f"blind toggle freeze <= {FREEZE_MS:g} ms",
+        f"blind toggle freeze <= {FREEZE_MS:g} ms; session: no freeze > {FREEZE_MS:g} ms "
+        f"(all of it), lag p99 <= {SESSION_P99_MS:g} ms without the one-paragraph typing "
+        "stretch (Qt lays a 100 KB paragraph out again at every key, ~18 ms in a bare "
+        "QPlainTextEdit too, so no Qt app's beats meet a frame there: that stretch is held "
+        "to the key ratio instead, its lag on the second line)",
         figures,
         ok,
+        "session: the window's own heartbeat (a Qt timer, as every GUI scenario's) from the "
+        "window on screen to the end, the bare reference editor's steps left out (not the "
+        "app); session_lag_max_ms and freezes include the one-paragraph stretch; the *_lag_max_ms "
+        "of each step are a 5 ms heartbeat of the probe's own over that step",
+        second=second,
+        second_label="typing into the 100 KB single paragraph (the app's editor; "
+        "one_paragraph_bare_*: the bare editor's own step, for reference); "
+        "late_beats_by_step: the session's beats over 16 ms by the probe's step",
     )
 
 

@@ -7,7 +7,7 @@ blocking call wakes it late, and that lateness is exactly what a user feels as a
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -70,6 +70,15 @@ class LagRecorder:
         """Percentiles of the samples taken from ``start`` to ``end`` (the clock of ``add``)."""
         return lag_stats(
             ms for ms, at in zip(self._all, self._times, strict=True) if start <= at <= end
+        )
+
+    def stats_outside(self, spans: Sequence[tuple[float, float]]) -> LagStats:
+        """Percentiles of the samples taken outside every ``(start, end)`` of ``spans`` (the
+        clock of ``add``): a session without the stretches that are not the app's."""
+        return lag_stats(
+            ms
+            for ms, at in zip(self._all, self._times, strict=True)
+            if not any(start <= at <= end for start, end in spans)
         )
 
     def reset(self) -> None:

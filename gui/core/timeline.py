@@ -24,6 +24,7 @@ from gui.core import events as ev
 from gui.core.batch import BatchChanged, BatchState
 from gui.core.checks import CheckResult, pass_rate
 from gui.core.metrics import CellMetrics
+from gui.core.release import release_later
 
 WAITING = "waiting"
 REQUEST = "request"
@@ -182,9 +183,14 @@ class TimelineModel:
     # ------------------------------------------------------------------------ feeding
 
     def reset(self) -> None:
-        """Forget every row, run and time."""
-        self.rows.clear()
-        self._index.clear()
+        """Forget every row, run and time.
+
+        The old rows and their index are freed a slice per loop iteration (the last run's
+        20,000 rows were ~12 ms of deallocation inside the next Run press).
+        """
+        release_later(self.rows, self._index)
+        self.rows = []
+        self._index = {}
         self.now = 0.0
         self.data_end = 0.0
         self.live = True

@@ -94,6 +94,15 @@ def test_input_scenario_measures_the_app_against_a_bare_editor() -> None:
     assert f["grid_columns"] == 60
     for kind in ("grid_switch", "blind_toggle"):
         assert f[f"{kind}_lag_max_ms"] >= 0 and f[f"{kind}_press_ms"] > 0, kind
+    # The window's heartbeat over the whole session (issue 10 §8), the bare editor's steps
+    # left out; the one-paragraph typing stretch apart, on the second line.
+    assert f["session_lag_samples"] > 0 and f["freezes_over_50_ms"] >= 0
+    assert f["session_lag_max_ms"] >= f["session_lag_p99_ms"] > 0
+    second = result.second
+    assert second["one_paragraph_lag_samples"] > 0
+    assert second["one_paragraph_lag_max_ms"] >= second["one_paragraph_lag_p99_ms"]
+    assert second["session_with_one_paragraph_lag_p99_ms"] > 0
+    assert "session:" in result.target and "one-paragraph" in result.target
 
 
 def test_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

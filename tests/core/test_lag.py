@@ -41,3 +41,13 @@ def test_stats_between_reads_only_the_samples_taken_in_that_span() -> None:
     during = recorder.stats_between(1.0, 3.0)
     assert during.samples == 3 and during.max_ms == 3.0 and during.p50_ms == 2.0
     assert recorder.stats().max_ms == 120.0  # the whole run still sees the pause
+
+
+def test_stats_outside_leaves_out_every_sample_taken_in_the_spans() -> None:
+    recorder = LagRecorder()
+    # A reference editor's keys at 2-3 and a heavy stretch at 6, among the app's own beats.
+    for i, ms in enumerate([1.0, 2.0, 40.0, 35.0, 3.0, 4.0, 22.0, 5.0]):
+        recorder.add(ms, at=float(i))
+    outside = recorder.stats_outside([(2.0, 3.0), (6.0, 6.0)])
+    assert outside.samples == 5 and outside.max_ms == 5.0
+    assert recorder.stats_outside([]).samples == 8  # nothing left out

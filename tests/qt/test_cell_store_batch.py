@@ -196,3 +196,27 @@ def test_a_big_past_run_shows_its_top_rows_at_once_and_the_rest_over_the_next_tu
     assert page.filling_past
     page.store.set_shape(["cats"], ["a", "b"], CellId.grid(1, 2))
     assert not page.filling_past and page.store.status("r0m1")[0] == Phase.QUEUED
+
+
+class _Watched(list[str]):
+    """A list a weak reference can follow (a slotted cell state cannot be followed itself)."""
+
+
+async def test_a_new_run_shape_lets_the_last_runs_states_go_after_the_press() -> None:
+    import asyncio
+    import weakref
+
+    store = store_of(300, 2)
+    store.set_status("r0m0", Phase.STREAMING, "")
+    state = store.state("r0m0")
+    assert state is not None
+    state.chunks = _Watched(["an answer"])
+    gone = weakref.ref(state.chunks)
+    del state
+    store.set_run_shape(["a"], ["m"])  # the next run's Run press
+    fresh = store.state("r0m0")  # the new run's first cell: nothing of the last run's
+    assert fresh is None or (fresh.phase == Phase.QUEUED and fresh.chunks == [])
+    assert gone() is not None  # not freed inside the press
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert gone() is None

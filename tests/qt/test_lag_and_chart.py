@@ -226,6 +226,11 @@ def test_the_session_counts_from_begin_session_and_survives_a_run_reset(qtbot) -
     assert meter.stats().samples < session.samples
     ended = meter.session_freezes_at()[0][1]
     assert meter.session_freezes(end=ended - 0.001) == []  # before the loop came back
+    # A stretch that is not the app's (a reference editor's keys) is left out by span.
+    span = [(ended - 0.001, ended + 0.001)]
+    assert meter.session_freezes(excluding=span) == []
+    assert meter.session_stats(excluding=span).max_ms < 100
+    assert meter.session_stats(excluding=span).samples == session.samples - 1
 
 
 def test_the_sparkline_colours_by_recent_p99_and_paints(qtbot) -> None:

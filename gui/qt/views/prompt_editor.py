@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.errors import TemplateError
-from gui.core.templates import TEMPLATE_TOKEN, suggest_name, template_variables
+from gui.core.templates import suggest_name, template_variables, unescaped_tokens
 from gui.core.variant_ids import variant_id
 from gui.qt.looks import ISSUE_RED
 
@@ -53,12 +53,8 @@ DEBOUNCE_MS = 150
 
 Severity = Literal["error", "warning", "info"]
 
-
-# One token of an f-string template, scanned left to right the way string.Formatter does:
-# escaped braces first, then a replacement field, then a stray brace (an error). The same
-# pattern as the engine's check (gui.core.templates.template_variables), so what is red here is
-# exactly what blocks a run.
-_TOKEN = TEMPLATE_TOKEN
+# Tokens come from gui.core.templates.unescaped_tokens: the engine's own scan (the check in
+# template_variables), so what is red here is exactly what blocks a run.
 
 
 def _is_dark(palette: QPalette) -> bool:
@@ -214,10 +210,7 @@ class _VariableHighlighter(QSyntaxHighlighter):
         if "{" not in text and "}" not in text:
             return
         to_utf16 = _utf16_position(text)
-        for match in _TOKEN.finditer(text):
-            token = match.group(0)
-            if token in ("{{", "}}"):
-                continue
+        for match in unescaped_tokens(text):
             field = match.group(1)
             if field is None:  # a stray brace
                 fmt = self._error

@@ -38,6 +38,7 @@ from gui.core.cleantext import REPLACED_NOTICE, clean
 from gui.core.judging import JudgeVerdict
 from gui.core.metrics import CellMetrics
 from gui.core.ratings import Rating
+from gui.core.release import release_later
 from gui.core.runner import Phase
 from gui.core.spec import CellId
 
@@ -247,6 +248,8 @@ class CellStore(QObject):
         self._group_of = None
         if groups is not None:
             self.set_column_groups(*groups)
+        # The last run's states freed a slice per loop iteration, not in the press of Run.
+        release_later(self._states)
         self._states = {}
         self._default_status = (Phase.QUEUED, "")
         self.shape_changed.emit()

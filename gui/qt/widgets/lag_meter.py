@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -242,8 +243,19 @@ class LagMeter(QObject):
         """``time.perf_counter()`` of :meth:`begin_session`, or ``None`` before it."""
         return self._session_from
 
-    def session_stats(self, start: float | None = None, end: float | None = None) -> LagStats:
-        """Percentiles of the session's samples (optionally only from ``start`` to ``end``)."""
+    def session_stats(
+        self,
+        start: float | None = None,
+        end: float | None = None,
+        excluding: Sequence[tuple[float, float]] = (),
+    ) -> LagStats:
+        """Percentiles of the session's samples (optionally only from ``start`` to ``end``, or
+        only those outside the ``(start, end)`` spans of ``excluding``: ``time.perf_counter()``
+        readings, a beat counted by when it ran)."""
+        if excluding:
+            if start is not None or end is not None:
+                raise ValueError("a span or spans to exclude, not both")
+            return self._session.stats_outside(excluding)
         if start is None and end is None:
             return self._session.stats()
         return self._session.stats_between(
@@ -251,18 +263,31 @@ class LagMeter(QObject):
         )
 
     def session_freezes(
-        self, over_ms: float = VISIBLE_FREEZE_MS, end: float | None = None
+        self,
+        over_ms: float = VISIBLE_FREEZE_MS,
+        end: float | None = None,
+        excluding: Sequence[tuple[float, float]] = (),
     ) -> list[float]:
         """The session's lateness samples over ``over_ms`` (a visible freeze), oldest first,
-        up to ``end`` (a ``time.perf_counter()`` reading) when given."""
-        return [ms for ms, _at in self.session_freezes_at(over_ms, end)]
+        up to ``end`` (a ``time.perf_counter()`` reading) when given, leaving out those whose
+        beat ran inside a ``(start, end)`` span of ``excluding``."""
+        return [ms for ms, _at in self.session_freezes_at(over_ms, end, excluding)]
 
     def session_freezes_at(
-        self, over_ms: float = VISIBLE_FREEZE_MS, end: float | None = None
+        self,
+        over_ms: float = VISIBLE_FREEZE_MS,
+        end: float | None = None,
+        excluding: Sequence[tuple[float, float]] = (),
     ) -> list[tuple[float, float]]:
         """Like :meth:`session_freezes`, as ``(ms, perf_counter when the loop came back)``."""
         until = end if end is not None else float("inf")
-        return [(ms, at) for ms, at in self._session_long if ms > over_ms and at <= until]
+        return [
+            (ms, at)
+            for ms, at in self._session_long
+            if ms > over_ms
+            and at <= until
+            and not any(start <= at <= stop for start, stop in excluding)
+        ]
 
     def recent(self) -> list[float]:
         """The recent lateness samples in ms (the last ~5 s), oldest first."""
