@@ -403,3 +403,29 @@ def test_new_counts_move_the_progress_bar_on_the_next_paint_not_at_once(qtbot: Q
     assert controls.progress.value() == 42 and controls.progress.text() == "42 / 200"
     assert controls.run_action.text() == "Running 42 / 200"
     qtbot.waitUntil(lambda: counter.paints >= 2, timeout=30_000)  # the bar and the view
+
+
+def test_a_new_runs_smaller_range_moves_the_progress_bar_on_the_next_paint(qtbot: QtBot) -> None:
+    # QProgressBar.setRange resets the bar when its value falls outside the new range, and
+    # reset() repaints at once: a 600-cell run started after a 20,000-cell one painted the
+    # window inside the Run press.
+    window, controls = controls_on(qtbot)
+    other = QLabel("a view with something to paint")
+    window.setCentralWidget(other)
+    counter = _PaintCounter()
+    controls.progress.installEventFilter(counter)
+    other.installEventFilter(counter)
+    window.resize(900, 500)
+    window.show()
+    controls.show_counts(Counts(done=20_000, total=20_000), running=False)
+    qtbot.waitUntil(
+        lambda: window.windowHandle().isExposed() and counter.paints >= 2, timeout=30_000
+    )
+    counter.paints = 0
+    other.update()
+
+    controls.show_counts(Counts(total=600), running=True)
+
+    assert counter.paints == 0
+    assert controls.progress.maximum() == 600 and controls.progress.text() == "0 / 600"
+    qtbot.waitUntil(lambda: counter.paints >= 2, timeout=30_000)

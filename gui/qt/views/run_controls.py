@@ -148,8 +148,7 @@ class RunControls:
         self.progress.setFormat("%v / %m")
         if self.progress.toolTip():  # a batch run's, shown before this run
             self.progress.setToolTip("")
-        self.progress.setRange(0, max(counts.total, 1))
-        self._set_progress_value(counts.ended)
+        self._set_progress(max(counts.total, 1), counts.ended)
         self.counts_label.setText(counts.text())
         if running:
             self.run_action.setText(f"Running {counts.ended} / {counts.total}")
@@ -159,8 +158,7 @@ class RunControls:
         cells ingested, whichever is further) of its requests."""
         self.progress.setFormat("batch %v / %m")
         self.progress.setToolTip(f"Batch run {run_id}: requests run by the provider")
-        self.progress.setRange(0, max(total, 1))
-        self._set_progress_value(min(done, total))
+        self._set_progress(max(total, 1), min(done, total))
 
     def show_cost(self, totals: CostTotals | None, judge: CostTotals | None = None) -> None:
         """The status bar's cost of the shown run: ``$0.42 · 12,345 tokens``, then the LLM
@@ -183,21 +181,25 @@ class RunControls:
         """The estimate next to Run (``""``: none, e.g. the run cannot start as it is)."""
         self.estimate_label.setText(text)
 
-    def _set_progress_value(self, value: int) -> None:
-        """Move the progress bar on the next paint pass, not now.
+    def _set_progress(self, maximum: int, value: int) -> None:
+        """Move the progress bar (range ``0..maximum``) on the next paint pass, not now.
 
         ``QProgressBar.setValue`` calls ``repaint()`` whenever the bar's text or fill moves,
-        and a repaint makes Qt paint every dirty widget of the window at once, the Tiles
-        included, in the middle of the frame's work instead of in Qt's own paint pass: once
-        per frame that carries counts (docs/benchmarks.md, judge). With updates off for the
-        call the repaint does nothing, and turning them on again calls ``update()``.
+        and so does ``setRange`` when the value falls outside the new range (a new run's,
+        through ``reset()``); a repaint makes Qt paint every dirty widget of the window at
+        once, the Tiles included, in the middle of the frame's work instead of in Qt's own
+        paint pass: once per frame that carries counts (docs/benchmarks.md, judge), and
+        inside a run's Run press. With updates off for the calls the repaint does nothing,
+        and turning them on again calls ``update()``.
         """
         bar = self.progress
         if not bar.updatesEnabled():  # an ancestor holds updates: no repaint can happen
+            bar.setRange(0, maximum)
             bar.setValue(value)
             return
         bar.setUpdatesEnabled(False)
         try:
+            bar.setRange(0, maximum)
             bar.setValue(value)
         finally:
             bar.setUpdatesEnabled(True)
