@@ -367,3 +367,26 @@ async def test_a_worker_process_that_dies_hands_its_job_to_a_thread_and_hangs_no
     request, result, _superseded = await asyncio.wait_for(done, 60)
     assert (request, result) == ("the request", "computed on a thread: the request")
     assert latest_job._process_failed and latest_job._process is None
+
+
+@pytest.mark.parametrize("width", [560, 1000])
+async def test_the_threshold_reads_whole_at_any_width(qtbot: QtBot, width: int) -> None:
+    # At 900x600 beside the docks the sentence was squeezed and cut ("Same when ≥ 50").
+    view = AgreementView()
+    qtbot.addWidget(view)
+    view.resize(width, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_threshold(0.5)
+    label = view._threshold_label
+    shown = label.text()
+    assert shown in (
+        "Same when ≥ 50 % of words match",
+        "≥ 50 % of words match",
+        "≥ 50 % words",
+        "≥ 50 %",
+    )
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
+    assert label.toolTip() == "Same when ≥ 50 % of words match"
+    if width >= 1000:
+        assert shown == "Same when ≥ 50 % of words match"

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.core.agreement import DEFAULT_THRESHOLD, Agreement, Share, agreement_of
+from gui.qt.widgets.elided_label import ElidedLabel
 from gui.qt.widgets.latest_job import LatestJob
 from gui.qt.widgets.streaming_tails import StreamingTails
 from gui.qt.widgets.text_marks import Marks, sentence_ranges, share_colors
@@ -94,8 +95,12 @@ class AgreementView(QWidget):
             legend.addSpacing(12)
             self._swatches[share] = swatch
             self._counts[share] = count
-        legend.addStretch(1)
-        self._threshold_label = QLabel()
+        # It takes the room the legend leaves (a narrow view, 900x600 beside the docks,
+        # squeezed the whole sentence into a cut): the whole sentence, or a shorter form.
+        self._threshold_label = ElidedLabel(min_chars=8, mode=Qt.TextElideMode.ElideRight)
+        self._threshold_label.setAlignment(
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        )
         self._slider = QSlider(Qt.Orientation.Horizontal)
         self._slider.setObjectName("agreementThreshold")
         self._slider.setRange(10, 100)
@@ -108,7 +113,7 @@ class AgreementView(QWidget):
             "(Dice overlap, without case, punctuation or common words)"
         )
         self._slider.valueChanged.connect(self._on_slider_value_changed)
-        legend.addWidget(self._threshold_label)
+        legend.addWidget(self._threshold_label, 1)
         legend.addWidget(self._slider)
         self._status = QLabel()
         self._status.setObjectName("agreementStatus")
@@ -272,7 +277,11 @@ class AgreementView(QWidget):
             )
 
     def _show_threshold(self) -> None:
-        self._threshold_label.setText(f"Same when ≥ {self._threshold * 100:.0f} % of words match")
+        percent = f"{self._threshold * 100:.0f} %"
+        self._threshold_label.set_full_text(
+            f"Same when ≥ {percent} of words match",
+            shorter=(f"≥ {percent} of words match", f"≥ {percent} words", f"≥ {percent}"),
+        )
 
     def changeEvent(self, event: QEvent) -> None:
         """Re-colour sentences and legend for a new palette (a theme switch)."""

@@ -37,6 +37,10 @@ _threads: QThreadPool | None = None
 _process: concurrent.futures.ProcessPoolExecutor | None = None
 _process_failed = False
 _process_spawned = False  # the first job has been handed over: its process is running
+_spawned_at = 0.0  # when (time.monotonic())
+
+#: A worker process younger than this is waited for when the workers are shut down.
+YOUNG_PROCESS_S = 2.0
 _process_lock = threading.Lock()
 _broken: list[concurrent.futures.ProcessPoolExecutor] = []  # see _give_up_processes
 
@@ -62,7 +66,7 @@ def _process_pool() -> concurrent.futures.ProcessPoolExecutor | None:
                 )
                 # Let go of it while the interpreter is whole: collected during the final
                 # teardown, its weakref callback finds multiprocessing half gone and complains.
-                atexit.register(shutdown_workers)
+                atexit.register(_at_exit)
             except (OSError, NotImplementedError, ImportError):
                 _process_failed = True
         return _process
@@ -71,7 +75,7 @@ def _process_pool() -> concurrent.futures.ProcessPoolExecutor | None:
 def _submit(fn: Callable[[Any], Any], request: Any) -> concurrent.futures.Future[Any] | None:
     """``fn(request)`` handed to the worker process, started by the first call (on a pool
     thread: see :meth:`LatestJob._start`); ``None`` where no process can run."""
-    global _process_spawned
+    global _process_spawned, _spawned_at
     pool = _process_pool()
     if pool is None:
         return None
@@ -79,18 +83,33 @@ def _submit(fn: Callable[[Any], Any], request: Any) -> concurrent.futures.Future
         return pool.submit(fn, request)
     with _process_lock:  # the first jobs of two views: one spawns it, the other waits
         future = pool.submit(fn, request)
-        _process_spawned = True
+        _process_spawned, _spawned_at = True, time.monotonic()
     return future
+
+
+def _at_exit() -> None:
+    """No new worker process from here (a first job's pool thread may still be on its way
+    to start one), then the one there is ended."""
+    global _process_failed
+    _process_failed = True
+    shutdown_workers()
 
 
 def shutdown_workers() -> None:
     """End the worker process now, cancelling queued jobs (otherwise it ends at exit, after
-    the job it is running)."""
+    the job it is running).
+
+    A process spawned moments ago is waited for: it may not have read its start-up data
+    yet, and once this process has gone, that data's semaphores are gone too, and the child
+    printed a traceback (an app closed right after a view's first job).
+    """
     global _process, _process_spawned
-    if _process is not None:
-        _process.shutdown(wait=False, cancel_futures=True)
-        _process = None
+    with _process_lock:  # a first job handing over now: after it
+        pool, _process = _process, None
+        young = _process_spawned and time.monotonic() - _spawned_at < YOUNG_PROCESS_S
         _process_spawned = False
+    if pool is not None:
+        pool.shutdown(wait=young, cancel_futures=True)
 
 
 class _Relay(QObject):
@@ -220,6 +239,7 @@ class LatestJob(QObject):
 
     def _run_on_thread(self, request: Any, deliver: Callable[[object, str | None], None]) -> None:
         fn = self._fn
+        pool = _thread_pool()
 
         def work() -> None:
             try:
@@ -229,7 +249,10 @@ class LatestJob(QObject):
             else:
                 deliver(result, None)
 
-        _thread_pool().start(work)
+        try:
+            pool.start(work)
+        except RuntimeError:  # the application is shutting down: nobody to deliver to
+            pass
 
     def _on_timer_timeout(self) -> None:
         self._start()
