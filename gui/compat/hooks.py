@@ -32,6 +32,7 @@ __all__ = [
     "PLAIN_ENV",
     "PYSIDE_IMPORT_SCAN",
     "QASYNC_LOGGER",
+    "QT_SERIAL_FILLS",
     "Hook",
     "describe",
     "enabled",
@@ -141,6 +142,16 @@ LANGSMITH_LAZY_TYPES = Hook(
     (("langsmith", ">=0.15,<0.16"),),
 )
 
+QT_SERIAL_FILLS = Hook(
+    "qt-serial-fills",
+    "Qt's raster engine keeps each fill on the painting thread (QT_NO_GUI_THREADPOOL, an "
+    "environment variable Qt reads but does not document) instead of splitting every fill "
+    "over 96 lines tall across its GUI thread pool and waiting for the pieces: on two cores "
+    "the hand-offs cost more than the fills (plain: Qt's parallel fills)",
+    "gui/qt/app.py (serial_fills), before the first paint",
+    (("pyside6", ">=6.12,<6.13"),),
+)
+
 #: Every hook, for ``describe()`` and the README.
 HOOKS = (
     FIFO_LOOP,
@@ -152,6 +163,7 @@ HOOKS = (
     QASYNC_LOGGER,
     PYSIDE_IMPORT_SCAN,
     LANGSMITH_LAZY_TYPES,
+    QT_SERIAL_FILLS,
 )
 
 _lock = threading.Lock()

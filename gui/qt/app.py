@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -477,6 +478,26 @@ def _close_on_signals(loop: asyncio.AbstractEventLoop, close: Callable[[], objec
     return signalled
 
 
+#: Qt's switch for its parallel raster fills (see :data:`gui.compat.hooks.QT_SERIAL_FILLS`).
+NO_GUI_THREADPOOL_ENV = "QT_NO_GUI_THREADPOOL"
+
+
+def serial_fills() -> None:
+    """Keep Qt's raster fills on the painting thread, unless plain mode or the user's own
+    setting says otherwise; call it before the first paint (the probes do, as the app does).
+
+    Qt splits every fill over 96 lines tall (a text view's background, a tall scroll bar's
+    groove) into pieces for its GUI thread pool and waits for them; on this project's 2-core
+    machines the hand-offs cost more than the fill: a Fusion scroll bar 830 px tall
+    repainted in 0.72-0.79 ms with the pool and 0.10-0.17 ms without it
+    (docs/performance-notes.md).
+    """
+    from gui.compat.hooks import QT_SERIAL_FILLS, enabled
+
+    if NO_GUI_THREADPOOL_ENV not in os.environ and enabled(QT_SERIAL_FILLS):
+        os.environ[NO_GUI_THREADPOOL_ENV] = "1"
+
+
 def run_app(
     *,
     demo: str | None = None,
@@ -491,6 +512,7 @@ def run_app(
     if why is not None:
         sys.stderr.write(f"fanout-studio: cannot start the window: {why}\n")
         return 2
+    serial_fills()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Fanout Studio")

@@ -288,6 +288,9 @@ def main() -> int:
     words = WORDS
     if "--quick" in sys.argv[1:]:
         ANSWERS, words, FRAMES, THRESHOLDS = 3, 200, 30, (0.7,)
+    from gui.qt.app import serial_fills
+
+    serial_fills()  # as the app does
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     texts = sample_answers(ANSWERS, words)

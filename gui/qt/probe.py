@@ -20,9 +20,10 @@ __all__ = ["run_probe"]
 
 def run_probe(measure: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> int:
     """Run ``measure()`` on the app's loop and write its figures as one JSON line."""
-    from gui.qt.app import install_asyncgen_hooks
+    from gui.qt.app import install_asyncgen_hooks, serial_fills
     from gui.qt.loop import FanoutEventLoop
 
+    serial_fills()  # as the app does
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setQuitOnLastWindowClosed(False)

@@ -78,6 +78,7 @@ def test_closing_the_window_mid_stream_exits_cleanly() -> None:
         "qasync-logger",
         "pyside-import-scan",
         "langsmith-lazy-types",
+        "qt-serial-fills",
     }
 
 
