@@ -52,6 +52,9 @@ EMPTY_HINT = "Write a prompt, add inputs and press Ctrl+Enter"
 
 _ROW_LABEL_CHARS = 400  # longer inputs are cut (full text in the tooltip)
 _MAX_SELECTION = 2
+
+#: Seconds of a loop turn a hidden grid spends building its new header's labels.
+HEADER_SLICE_S = 0.004
 #: A dormant grid's note that text arrived for a cell (beside the store's Change flags).
 _APPENDED = 1 << 20
 
@@ -141,6 +144,11 @@ class ResultsGrid(QScrollArea):
         self._drag: tuple[int, int] | None = None  # (global y at press, height at press)
         self._dormant = False
         self._header_stale = False  # the store's shape changed while dormant: header not built
+        self._header_steps: Iterator[None] | None = None  # its build, while dormant
+        self._header_timer = QTimer(self)
+        self._header_timer.setSingleShot(True)
+        self._header_timer.setInterval(0)
+        self._header_timer.timeout.connect(self._on_header_timer_timeout)
         self._in_relayout = False
         self._relayout_again = False
         self._raw = False
@@ -483,16 +491,42 @@ class ResultsGrid(QScrollArea):
             label.hide()
             label.deleteLater()
         self._header_labels, self._group_headers = [], []
+        self._header_steps = None
+        self._header_timer.stop()
         if self._dormant:
-            # Built when the grid is shown: a run's start in another layout built the hidden
-            # grid's 72 column labels (12 of the 19 ms of a 600-cell run's Run press).
+            # Built a slice at a time after this turn, and whatever is left when the grid is
+            # shown: a run's start in another layout built the hidden grid's 72 column labels
+            # in its Run press (12 of 19 ms for 600 cells), and building them all at the
+            # first Grid switch made that switch a 27 ms turn.
             self._header_stale = True
+            self._header_steps = self._header_build_steps()
+            self._header_timer.start()
             return
         self._build_header()
 
     def _build_header(self) -> None:
-        """The column labels (and group labels) of the store's shape, then the layout."""
+        """The column labels (and group labels) of the store's shape, then the layout; the
+        rest of a build begun while the grid was hidden, if one is."""
+        steps, self._header_steps = self._header_steps, None
+        self._header_timer.stop()
+        for _ in steps if steps is not None else self._header_build_steps():
+            pass
         self._header_stale = False
+        self._finish_header()
+
+    def _on_header_timer_timeout(self) -> None:
+        steps = self._header_steps
+        if steps is None:
+            return
+        started = time.perf_counter()
+        for _ in steps:
+            if time.perf_counter() - started >= HEADER_SLICE_S:
+                self._header_timer.start()
+                return
+        self._header_steps = iter(())  # built: laid out when the grid is shown
+
+    def _header_build_steps(self) -> Iterator[None]:
+        """Build the header's labels, yielding after each."""
         store = self._store
         self._label_width = self._measure_label_width()
         grouped = store.is_grouped()
@@ -514,9 +548,13 @@ class ResultsGrid(QScrollArea):
             label.setFont(font)
             label.show()
             self._header_labels.append(label)
+            yield
         if grouped:
             self._build_group_headers()
-        has_grid = not store.is_empty()
+
+    def _finish_header(self) -> None:
+        """Show or hide the header and lay the grid out for the store's shape."""
+        has_grid = not self._store.is_empty()
         self._canvas.resize(0, 0)  # also brings both scroll bars back to 0
         self._empty_hint.setVisible(not has_grid)
         self._header.setVisible(has_grid)
