@@ -168,13 +168,15 @@ def test_sigterm_during_a_live_retry_ends_its_cells_cancelled_and_recorded(
             "-t", "a", *on(srv), home=fanout_home, cwd=tmp_path, env=ENV,
         )  # fmt: skip
         run_id = json.loads(first.stdout)["run_id"]
-        srv.behave(lambda _req: Behavior(stall_after=2))  # the retried cell streams, then hangs
+        # The retried cell streams for 20 s: surely still streaming when the signal comes.
+        srv.behave(lambda _req: Behavior(tokens=400, token_interval=0.05))
         retrying = spawn(fanout_home, tmp_path, "batches", "retry", run_id)
         try:
-            # Its two tokens sent, not only its request read: on a busy machine (two test
-            # workers) the signal otherwise came before any text, and the cell had none to keep.
+            # Tokens sent for a while, not only the request read: on a busy machine (two test
+            # workers) a signal right after the first tokens were sent (a stream that then
+            # stalled) came before the client had read them, and the cell had no text to keep.
             assert srv.wait_for(
-                lambda: srv.in_flight == 1 and any(r.tokens_sent >= 2 for r in srv.requests), 60
+                lambda: srv.in_flight == 1 and any(r.tokens_sent >= 8 for r in srv.requests), 60
             )
             retrying.send_signal(signal.SIGTERM)
             out, err = retrying.communicate(timeout=120)

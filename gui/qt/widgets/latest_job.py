@@ -93,6 +93,9 @@ def _at_exit() -> None:
     global _process_failed
     _process_failed = True
     shutdown_workers()
+    # A broken pool set aside goes while the interpreter is whole: collected in the final
+    # teardown, its weakref callback found multiprocessing half gone and printed so.
+    _broken.clear()
 
 
 def shutdown_workers() -> None:
