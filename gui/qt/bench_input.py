@@ -374,18 +374,9 @@ async def _timeline() -> dict[str, float]:
 
 
 async def _main() -> dict[str, Any]:
-    from gui.compat.gc_policy import STARTUP, defer_full_collections
-    from gui.qt.main_window import MainWindow
+    from gui.qt.probe import open_window
 
-    # As the app starts its window (gui.qt.app): no full collection from here to the
-    # warm-up's freeze, which lets them go again (the sweep-600 and judge probes do the same).
-    defer_full_collections(True, STARTUP)
-    window = MainWindow()
-    window.resize(1360, 860)
-    window.show()
-    # The session as the app's own figures count it: from the window on screen to the end,
-    # on the window's own heartbeat (a Qt timer), as every GUI scenario's.
-    window.lag.begin_session()
+    window = open_window((1360, 860))
     spans = _Spans()
     spans.step("start-up")
     await window.warm_up()

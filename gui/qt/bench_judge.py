@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gui.core import events as ev
-from gui.core.lag import LagRecorder, heartbeat, percentile
+from gui.core.lag import percentile
 from gui.core.spec import SIM_JUDGE_MODEL, JudgeSettings, ModelProfile, SimSettings
 
 #: The window the scenario opens: 200 minimum-size tiles need a full-HD screen.
@@ -159,29 +159,13 @@ async def _run(window: Any, judge: JudgeSettings | None) -> _Measured:
 
 
 async def _main(quick: bool) -> dict[str, Any]:
-    from gui.compat.gc_policy import STARTUP, defer_full_collections
-    from gui.qt.main_window import MainWindow
+    from gui.qt.probe import LoopBeat, open_window, warmed
     from gui.resources import load_preset
 
-    # As the app starts its window (gui.qt.app): no full collection from here to the
-    # warm-up's freeze, which lets them go again. Without it a full collection (21-33 ms,
-    # 15 objects freed) fell in this probe's start-up, one the app never has.
-    defer_full_collections(True, STARTUP)
-    window = MainWindow()
-    window.resize(*WINDOW_SIZE)
-    window.show()
-    # The session as the app's own figures count it: from the window on screen to the end,
-    # on the window's own heartbeat (a Qt timer); beside it, a heartbeat task on the loop.
-    window.lag.begin_session()
-    lag = LagRecorder(keep=10)
-    stop = asyncio.Event()
+    window = open_window(WINDOW_SIZE)
+    beat = LoopBeat("bench-judge-beat")
+    await warmed(window)
     loop = asyncio.get_running_loop()
-    beat = loop.create_task(heartbeat(lag, stop), name="bench-judge-beat")
-    await window.warm_up()
-    # The rest of the warm-up (the Markdown view's lexers, ~1 s of CPU on a worker thread)
-    # too: it would count against whichever run it overlapped.
-    if window.warmup.task is not None:
-        await window.warmup.task
     preset = load_preset("stress-200")
     small = replace(
         preset,
@@ -218,16 +202,15 @@ async def _main(quick: bool) -> dict[str, Any]:
         lane = run.judge if run is not None else None
         if lane is None:
             raise RuntimeError("the judged run had no judge lane")
-    stop.set()
-    await beat
+    await beat.stop()
     meter = window.lag
     session = meter.session_stats()
     during = [meter.session_stats(a, b) for a, _, b, _ in judged_lag]
     during_plain = [meter.session_stats(a, b) for a, _, b, _ in plain_lag]
     freezes = meter.session_freezes()
-    waited = lag.stats()
-    waited_judged = [lag.stats_between(a, b) for _, a, _, b in judged_lag]
-    waited_plain = [lag.stats_between(a, b) for _, a, _, b in plain_lag]
+    waited = beat.lag.stats()
+    waited_judged = [beat.lag.stats_between(a, b) for _, a, _, b in judged_lag]
+    waited_plain = [beat.lag.stats_between(a, b) for _, a, _, b in plain_lag]
     cells = len(window.session.current_run.cells) if window.session.current_run else 0
     await window.shutdown()
     window.close()

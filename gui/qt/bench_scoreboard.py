@@ -41,7 +41,6 @@ import sys
 import time
 from typing import Any
 
-from gui.core.lag import LagRecorder, heartbeat
 from gui.core.metrics import CellMetrics
 
 #: The big past run opened in the session: 2,500 inputs x 4 models = 10,000 cells (issue
@@ -92,28 +91,12 @@ async def _run(window: Any, page: Any, shown: bool, costs: list[float]) -> dict[
 
 
 async def _measure(quick: bool) -> dict[str, Any]:
-    from gui.compat.gc_policy import STARTUP, defer_full_collections
-    from gui.qt.main_window import MainWindow
+    from gui.qt.probe import LoopBeat, open_window, warmed
     from gui.resources import load_preset
 
-    # As the app starts its window (gui.qt.app): no full collection from here to the
-    # warm-up's freeze, which lets them go again.
-    defer_full_collections(True, STARTUP)
-    window = MainWindow()
-    window.resize(*WINDOW_SIZE)
-    window.show()
-    # The session as the app's own figures count it: from the window on screen to the end,
-    # on the window's own heartbeat (a Qt timer); beside it, a heartbeat task on the loop.
-    window.lag.begin_session()
-    lag = LagRecorder(keep=10)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    beat = loop.create_task(heartbeat(lag, stop), name="bench-scoreboard-beat")
-    await window.warm_up()
-    # The rest of the warm-up (the Markdown view's lexers on a worker thread) too: it would
-    # count against whichever run it overlapped.
-    if window.warmup.task is not None:
-        await window.warmup.task
+    window = open_window(WINDOW_SIZE)
+    beat = LoopBeat("bench-scoreboard-beat")
+    await warmed(window)
     page = window.scoreboard
     costs: list[float] = []
     refresh = page.refresh
@@ -137,12 +120,11 @@ async def _measure(quick: bool) -> dict[str, Any]:
     run_costs = list(costs)  # the stress-200 runs' refreshes (the timed call below is not)
     # Then what a user does with a big past run: open it, click the Scoreboard tab.
     large = await _large_in_session(window, LARGE_ROWS_QUICK if quick else LARGE_ROWS)
-    stop.set()
-    await beat
+    await beat.stop()
     meter = window.lag
     session = meter.session_stats()
     freezes = meter.session_freezes()
-    waited = lag.stats()
+    waited = beat.lag.stats()
     open_lag = meter.session_stats(*large.pop("open_span"))
     # A live run's usual frame at that size, timed directly once the session is measured:
     # one cell changed since the last refresh.
@@ -158,7 +140,7 @@ async def _measure(quick: bool) -> dict[str, Any]:
     def run_lag(runs: list[dict[str, Any]]) -> tuple[Any, Any]:
         spans = [r["span"] for r in runs]
         during = [meter.session_stats(a, c) for a, _, c, _ in spans]
-        queued = [lag.stats_between(b, d) for _, b, _, d in spans]
+        queued = [beat.lag.stats_between(b, d) for _, b, _, d in spans]
         return max(during, key=lambda s: s.p99_ms), max(queued, key=lambda s: s.p99_ms)
 
     during, queued = run_lag(shown)

@@ -27,7 +27,6 @@ from dataclasses import replace
 from typing import Any
 
 from gui.core.columns import ParamSweep
-from gui.core.lag import LagRecorder, heartbeat
 from gui.core.spec import Limits, ModelProfile, SimSettings
 
 #: The window the scenario opens (the stress-200 scenario's).
@@ -80,26 +79,12 @@ def _load(window: Any, rows: int, models: int, repeats: int) -> None:
 
 
 async def _main(quick: bool) -> dict[str, Any]:
-    from gui.compat.gc_policy import STARTUP, defer_full_collections
-    from gui.qt.main_window import MainWindow
+    from gui.qt.probe import LoopBeat, open_window, warmed
 
-    # As the app starts its window (gui.qt.app): no full collection from here to the
-    # warm-up's freeze, which lets them go again. Without it a full collection (21-33 ms,
-    # 15 objects freed) fell in this probe's start-up, one the app never has.
-    defer_full_collections(True, STARTUP)
-    window = MainWindow()
-    window.resize(*WINDOW_SIZE)
-    window.show()
-    # The session as the app's own figures count it: from the window on screen to the end,
-    # on the window's own heartbeat (a Qt timer); beside it, a heartbeat task on the loop.
-    window.lag.begin_session()
-    lag = LagRecorder(keep=10)
-    stop = asyncio.Event()
+    window = open_window(WINDOW_SIZE)
+    beat = LoopBeat("bench-sweep-beat")
+    await warmed(window)
     loop = asyncio.get_running_loop()
-    beat = loop.create_task(heartbeat(lag, stop), name="bench-sweep-beat")
-    await window.warm_up()
-    if window.warmup.task is not None:
-        await window.warmup.task
     if quick:  # the machinery only: 2 inputs x 2 models x 3 temperatures x 2 samples
         _load(window, 2, 2, 2)
     else:
@@ -112,14 +97,13 @@ async def _main(quick: bool) -> dict[str, Any]:
     summary = await _run(window)
     ended, cpu = (time.perf_counter(), loop.time()), time.thread_time() - cpu
     visible = window.results.visible_cells()
-    stop.set()
-    await beat
+    await beat.stop()
     meter = window.lag
     session = meter.session_stats()
     during = meter.session_stats(started[0], ended[0])
     freezes = meter.session_freezes()
-    waited = lag.stats()
-    waited_run = lag.stats_between(started[1], ended[1])
+    waited = beat.lag.stats()
+    waited_run = beat.lag.stats_between(started[1], ended[1])
     run = window.session.current_run
     columns = len(run.spec.columns) if run is not None else 0
     await window.shutdown()
