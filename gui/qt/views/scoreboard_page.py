@@ -23,7 +23,7 @@ widget per square).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from PySide6.QtCore import (
@@ -680,24 +680,17 @@ class ScoreboardPage(QWidget):
             ids: list[str] = list(store.cell_ids())
         else:
             ids = list(self._dirty)
-        registry = measures()
-        default_phase = str(store.default_status()[0])
-        cells, dirty = self._cells, self._dirty
-        where_of, peek, group_of = store.where, store.peek, store.group_of
         for start in range(0, len(ids), _RESCORE_SLICE):
             yield
-            for cell_id in ids[start : start + _RESCORE_SLICE]:
-                dirty.discard(cell_id)  # marked again if it changes after this
-                where = where_of(cell_id)
-                if where is None:
-                    continue
-                state = peek(cell_id)
-                status = str(state.phase) if state is not None else default_phase
-                cells[cell_id] = score_cell(where[0], group_of(where[1]), status, state, registry)
+            self._score(store, ids[start : start + _RESCORE_SLICE])
         self._rescoring_all = False
         yield
         self.board = yield from build_scoreboard_steps(
-            store.row_labels(), store.group_labels(), cells.values(), self._measure, self._wanted()
+            store.row_labels(),
+            store.group_labels(),
+            self._cells.values(),
+            self._measure,
+            self._wanted(),
         )
         self._show()
 
@@ -717,14 +710,20 @@ class ScoreboardPage(QWidget):
         if self._rescore_all:
             self._rescore_all = False
             self._dirty.clear()
-            ids: Any = store.cell_ids()
+            ids: Iterable[str] = store.cell_ids()
             self._cells = {}
         else:
             ids, self._dirty = self._dirty, set()
-        default_phase = str(store.default_status()[0])
+        self._score(store, ids)
+
+    def _score(self, store: CellStore, ids: Iterable[str]) -> None:
+        """Score ``ids`` as the store holds them now, into the cells summed up."""
         registry = measures()
-        cells, where_of, peek, group_of = self._cells, store.where, store.peek, store.group_of
+        default_phase = str(store.default_status()[0])
+        cells, dirty = self._cells, self._dirty
+        where_of, peek, group_of = store.where, store.peek, store.group_of
         for cell_id in ids:
+            dirty.discard(cell_id)  # marked again if it changes after this
             where = where_of(cell_id)
             if where is None:
                 continue
