@@ -380,9 +380,11 @@ class _PaintCounter(QObject):
         return False
 
 
-def test_new_counts_move_the_progress_bar_on_the_next_paint_not_at_once(qtbot: QtBot) -> None:
-    # QProgressBar.setValue repaints at once, and a repaint paints every dirty widget of the
-    # window there and then (the Tiles of a 200-cell run): the counts of every frame did so.
+def painted_controls(
+    qtbot: QtBot, before: Counts | None = None
+) -> tuple[RunControls, _PaintCounter]:
+    """Run controls in a window beside a view dirty as a streaming one is, both painted
+    (after ``before`` was shown), their paints counted from here."""
     window, controls = controls_on(qtbot)
     other = QLabel("a view with something to paint")
     window.setCentralWidget(other)
@@ -391,11 +393,20 @@ def test_new_counts_move_the_progress_bar_on_the_next_paint_not_at_once(qtbot: Q
     other.installEventFilter(counter)
     window.resize(900, 500)
     window.show()
+    if before is not None:
+        controls.show_counts(before, running=False)
     qtbot.waitUntil(
         lambda: window.windowHandle().isExposed() and counter.paints >= 2, timeout=30_000
     )
     counter.paints = 0
     other.update()  # dirty, as a streaming view is when the counts come
+    return controls, counter
+
+
+def test_new_counts_move_the_progress_bar_on_the_next_paint_not_at_once(qtbot: QtBot) -> None:
+    # QProgressBar.setValue repaints at once, and a repaint paints every dirty widget of the
+    # window there and then (the Tiles of a 200-cell run): the counts of every frame did so.
+    controls, counter = painted_controls(qtbot)
 
     controls.show_counts(Counts(in_flight=3, done=40, failed=2, total=200), running=True)
 
@@ -409,20 +420,7 @@ def test_a_new_runs_smaller_range_moves_the_progress_bar_on_the_next_paint(qtbot
     # QProgressBar.setRange resets the bar when its value falls outside the new range, and
     # reset() repaints at once: a 600-cell run started after a 20,000-cell one painted the
     # window inside the Run press.
-    window, controls = controls_on(qtbot)
-    other = QLabel("a view with something to paint")
-    window.setCentralWidget(other)
-    counter = _PaintCounter()
-    controls.progress.installEventFilter(counter)
-    other.installEventFilter(counter)
-    window.resize(900, 500)
-    window.show()
-    controls.show_counts(Counts(done=20_000, total=20_000), running=False)
-    qtbot.waitUntil(
-        lambda: window.windowHandle().isExposed() and counter.paints >= 2, timeout=30_000
-    )
-    counter.paints = 0
-    other.update()
+    controls, counter = painted_controls(qtbot, Counts(done=20_000, total=20_000))
 
     controls.show_counts(Counts(total=600), running=True)
 

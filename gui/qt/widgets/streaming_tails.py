@@ -73,9 +73,9 @@ class _Tail(QObject):
         return self.view.cursorRect(cursor).top()
 
     def insert(self, text: str) -> None:
+        self._dirty_top = self.end_top()
         cursor = QTextCursor(self.view.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        self._dirty_top = self.view.cursorRect(cursor).top()
         try:
             cursor.insertText(text)
         finally:
